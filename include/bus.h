@@ -1,0 +1,71 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Port-I/O and MMIO dispatch.
+ *
+ * A device exposes a region: a base, a length and read/write callbacks that
+ * receive the OFFSET inside the region, never the absolute address, so a
+ * region can move (SeaBIOS assigns every PCI BAR) without the device noticing.
+ * The core enforces the access sizes a device declares: wider accesses are
+ * split into little-endian pieces, narrower reads are served from an aligned
+ * wider read, narrower writes are dropped. Overlapping regions are refused.
+ *
+ * Lookups are lock-free: the map is an immutable sorted array published with
+ * an atomic pointer; writers (register, move, unmap) build a new array under a
+ * mutex. Old arrays are kept until the bus is destroyed, because a vCPU may
+ * still be reading one; BAR moves happen a few dozen times per boot.
+ */
+#ifndef VMM_BUS_H
+#define VMM_BUS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct io_ops {
+	uint64_t (*read)(void *opaque, uint64_t offset, unsigned size);
+	void (*write)(void *opaque, uint64_t offset, uint64_t value, unsigned size);
+	/* Smallest and largest access the callbacks handle (1, 2, 4 or 8).
+	 * Zero means 1 and 4 respectively. */
+	uint8_t min_size, max_size;
+};
+
+struct io_region {
+	const char *name;
+	const struct io_ops *ops;
+	void *opaque;
+	uint64_t base, len;
+	bool mapped;
+};
+
+struct io_map;
+
+struct io_bus {
+	const char *name;
+	_Atomic(struct io_map *) map;
+	pthread_mutex_t lock;
+	struct io_map *retired; /* older maps, freed with the bus */
+	_Atomic uint64_t unhandled; /* count of accesses nobody claimed */
+};
+
+void bus_init(struct io_bus *bus, const char *name);
+void bus_destroy(struct io_bus *bus);
+
+/* Fills a region; it is not mapped until bus_map(). */
+void io_region_init(struct io_region *r, const char *name, const struct io_ops *ops,
+		    void *opaque, uint64_t len);
+
+/* Maps 'r' at 'base'. Returns 0, or -EEXIST if it would overlap another
+ * region, -EINVAL for an empty or wrapping range. A mapped region is moved. */
+int bus_map(struct io_bus *bus, struct io_region *r, uint64_t base);
+void bus_unmap(struct io_bus *bus, struct io_region *r);
+
+/* Dispatches one guest access of 'len' bytes (1..8). Unclaimed reads
+ * return all-ones, unclaimed writes are dropped, as on a PC. Returns
+ * whether any region claimed the access. */
+bool bus_read(struct io_bus *bus, uint64_t addr, void *data, unsigned len);
+bool bus_write(struct io_bus *bus, uint64_t addr, const void *data, unsigned len);
+
+/* Finds the region mapped at 'addr' (for tests and diagnostics). */
+const struct io_region *bus_find(struct io_bus *bus, uint64_t addr);
+
+#endif

@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * PCI bus 0: configuration mechanism #1 (0xCF8/0xCFC), type-0 config space,
+ * BARs that the firmware sizes and places, and INTx.
+ *
+ * The core owns the standard header: it keeps the write masks, maps and
+ * moves BAR regions on the I/O and memory buses when the guest writes a BAR
+ * or the command register, and forwards INTx to the board's router. A device
+ * model fills its IDs and BARs and may hook config writes for its own
+ * registers (after the core has stored them).
+ */
+#ifndef VMM_PCI_H
+#define VMM_PCI_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "bus.h"
+
+#define PCI_VENDOR_ID 0x00
+#define PCI_DEVICE_ID 0x02
+#define PCI_COMMAND 0x04
+#define PCI_STATUS 0x06
+#define PCI_REVISION_ID 0x08
+#define PCI_CLASS_PROG 0x09
+#define PCI_CLASS_DEVICE 0x0A
+#define PCI_HEADER_TYPE 0x0E
+#define PCI_BAR0 0x10
+#define PCI_SUBSYSTEM_VENDOR_ID 0x2C
+#define PCI_SUBSYSTEM_ID 0x2E
+#define PCI_ROM_ADDRESS 0x30
+#define PCI_CAPABILITY_LIST 0x34
+#define PCI_INTERRUPT_LINE 0x3C
+#define PCI_INTERRUPT_PIN 0x3D
+
+#define PCI_COMMAND_IO 0x1
+#define PCI_COMMAND_MEMORY 0x2
+#define PCI_COMMAND_MASTER 0x4
+#define PCI_COMMAND_SERR 0x100
+#define PCI_COMMAND_INTX_DISABLE 0x400
+#define PCI_STATUS_INTERRUPT 0x8
+#define PCI_HEADER_MULTIFUNCTION 0x80
+
+#define PCI_NUM_BARS 6
+#define PCI_BAR_UNMAPPED UINT64_MAX
+
+#define PCI_DEVFN(slot, fn) ((uint8_t)(((slot) << 3) | (fn)))
+
+enum pci_bar_type {
+	PCI_BAR_NONE,
+	PCI_BAR_IO,
+	PCI_BAR_MEM32,
+	PCI_BAR_MEM64, /* takes this slot and the next */
+};
+
+struct pci_device;
+
+struct pci_bar {
+	enum pci_bar_type type;
+	bool prefetchable;
+	uint64_t size; /* a power of two */
+	struct io_region region;
+	uint64_t addr; /* where it is decoded now, or PCI_BAR_UNMAPPED */
+};
+
+struct pci_device {
+	const char *name;
+	struct pci_bus *bus;
+	uint8_t devfn;
+	uint8_t config[256];
+	uint8_t wmask[256];   /* bits the guest may write */
+	uint8_t w1cmask[256]; /* bits the guest clears by writing 1 */
+	uint8_t config_at_reset[256];
+	struct pci_bar bar[PCI_NUM_BARS];
+	const uint8_t *rom;   /* expansion ROM image, or NULL */
+	uint64_t rom_size;    /* power of two >= the image */
+	struct io_region rom_region;
+	uint64_t rom_addr;
+	int intx_level;
+	void *opaque;
+	/* Optional hooks. */
+	void (*config_write)(struct pci_device *d, unsigned off, uint32_t val, unsigned size);
+	/* Called when a BAR appears, moves or disappears (addr = PCI_BAR_UNMAPPED),
+	 * for BARs backed by guest-visible memory rather than callbacks. */
+	void (*bar_moved)(struct pci_device *d, int bar, uint64_t addr);
+	void (*reset)(struct pci_device *d);
+};
+
+struct pci_bus {
+	struct pci_device *dev[256];
+	struct io_bus *pio, *mmio;
+	uint32_t config_address;
+	pthread_mutex_t lock;
+	struct io_region host_region; /* 0xCF8-0xCFF */
+	/* INTx router (PIIX3): devfn, pin 1-4, level. */
+	void (*set_intx)(void *opaque, uint8_t devfn, unsigned pin, int level);
+	void *intx_opaque;
+	/* The byte at 0xCF9 belongs to the PIIX3 reset control register. */
+	uint8_t (*rcr_read)(void *opaque);
+	void (*rcr_write)(void *opaque, uint8_t val);
+	void *rcr_opaque;
+};
+
+void pci_bus_init(struct pci_bus *bus, struct io_bus *pio, struct io_bus *mmio);
+/* Maps the 0xCF8-0xCFF configuration ports on the bus's I/O space. */
+int pci_bus_map_host_ports(struct pci_bus *bus);
+void pci_bus_reset(struct pci_bus *bus);
+
+/* Sets IDs and class; header type 0. class_code is 24 bits: class, sub, prog-if. */
+void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,
+		     uint32_t class_code, uint8_t revision);
+/* Declares a BAR handled by 'ops' (size is rounded up to a power of two). */
+void pci_device_set_bar(struct pci_device *d, int idx, enum pci_bar_type type, bool prefetchable,
+			uint64_t size, const struct io_ops *ops, void *opaque);
+void pci_device_set_rom(struct pci_device *d, const uint8_t *image, uint64_t len);
+/* INTx pin 1-4 (A-D); 0 = none. */
+void pci_device_set_interrupt_pin(struct pci_device *d, unsigned pin);
+int pci_register(struct pci_bus *bus, struct pci_device *d, uint8_t devfn);
+
+/* Asserts or deasserts the device's INTx (honours COMMAND.INTX_DISABLE). */
+void pci_set_irq(struct pci_device *d, int level);
+
+/* Config space access by (devfn, offset), as the 0xCFC data port does it. */
+uint32_t pci_config_read(struct pci_bus *bus, uint8_t devfn, unsigned off, unsigned size);
+void pci_config_write(struct pci_bus *bus, uint8_t devfn, unsigned off, uint32_t val,
+		      unsigned size);
+
+static inline uint16_t pci_get_word(const struct pci_device *d, unsigned off)
+{
+	return (uint16_t)(d->config[off] | d->config[off + 1] << 8);
+}
+static inline uint32_t pci_get_long(const struct pci_device *d, unsigned off)
+{
+	return pci_get_word(d, off) | (uint32_t)pci_get_word(d, off + 2) << 16;
+}
+static inline void pci_set_word(struct pci_device *d, unsigned off, uint16_t v)
+{
+	d->config[off] = (uint8_t)v;
+	d->config[off + 1] = (uint8_t)(v >> 8);
+}
+static inline void pci_set_long(struct pci_device *d, unsigned off, uint32_t v)
+{
+	pci_set_word(d, off, (uint16_t)v);
+	pci_set_word(d, off + 2, (uint16_t)(v >> 16));
+}
+
+#endif

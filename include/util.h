@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* Small helpers shared by the core, the device models and the tools. */
+#ifndef VMM_UTIL_H
+#define VMM_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#define KiB (1024ULL)
+#define MiB (1024ULL * 1024)
+#define GiB (1024ULL * 1024 * 1024)
+
+/* Startup-time fatal error: prints "vmm: <message>" and exits 1. */
+void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* Same, with ": strerror(errno)" appended. */
+void die_errno(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* Runtime diagnostics on stderr; never fatal. */
+void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Debug tracing, enabled by VMM_DEBUG=1 in the environment. */
+void debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+extern bool debug_enabled;
+
+void *xzalloc(size_t size);
+char *xstrdup(const char *s);
+
+/* Parses a size with an optional K/M/G/T suffix; 'default_unit' applies
+ * when there is no suffix (QEMU's -m uses MiB). Returns false on junk or
+ * overflow. */
+bool parse_size(const char *s, uint64_t default_unit, uint64_t *out);
+
+/* Bounds check that cannot overflow: is [off, off+len) inside [0, size)? */
+static inline bool range_ok(uint64_t off, uint64_t len, uint64_t size)
+{
+	return off <= size && len <= size - off;
+}
+
+static inline uint16_t get_le16(const void *p)
+{
+	const uint8_t *b = p;
+	return (uint16_t)(b[0] | b[1] << 8);
+}
+static inline uint32_t get_le32(const void *p)
+{
+	const uint8_t *b = p;
+	return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+static inline uint64_t get_le64(const void *p)
+{
+	return get_le32(p) | (uint64_t)get_le32((const uint8_t *)p + 4) << 32;
+}
+static inline void put_le16(void *p, uint16_t v)
+{
+	uint8_t *b = p;
+	b[0] = (uint8_t)v;
+	b[1] = (uint8_t)(v >> 8);
+}
+static inline void put_le32(void *p, uint32_t v)
+{
+	put_le16(p, (uint16_t)v);
+	put_le16((uint8_t *)p + 2, (uint16_t)(v >> 16));
+}
+static inline void put_le64(void *p, uint64_t v)
+{
+	put_le32(p, (uint32_t)v);
+	put_le32((uint8_t *)p + 4, (uint32_t)(v >> 32));
+}
+static inline uint16_t get_be16(const void *p)
+{
+	const uint8_t *b = p;
+	return (uint16_t)(b[0] << 8 | b[1]);
+}
+static inline uint32_t get_be32(const void *p)
+{
+	const uint8_t *b = p;
+	return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+static inline uint64_t get_be64(const void *p)
+{
+	return (uint64_t)get_be32(p) << 32 | get_be32((const uint8_t *)p + 4);
+}
+static inline void put_be16(void *p, uint16_t v)
+{
+	uint8_t *b = p;
+	b[0] = (uint8_t)(v >> 8);
+	b[1] = (uint8_t)v;
+}
+static inline void put_be32(void *p, uint32_t v)
+{
+	put_be16(p, (uint16_t)(v >> 16));
+	put_be16((uint8_t *)p + 2, (uint16_t)v);
+}
+static inline void put_be64(void *p, uint64_t v)
+{
+	put_be32(p, (uint32_t)(v >> 32));
+	put_be32((uint8_t *)p + 4, (uint32_t)v);
+}
+
+#endif

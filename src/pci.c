@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "pci.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "util.h"
+
+#define CONFIG_ADDRESS_ENABLE 0x80000000u
+
+void pci_bus_init(struct pci_bus *bus, struct io_bus *pio, struct io_bus *mmio)
+{
+	memset(bus, 0, sizeof(*bus));
+	bus->pio = pio;
+	bus->mmio = mmio;
+	pthread_mutex_init(&bus->lock, NULL);
+}
+
+void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,
+		     uint32_t class_code, uint8_t revision)
+{
+	memset(d, 0, sizeof(*d));
+	d->name = name;
+	pci_set_word(d, PCI_VENDOR_ID, vendor);
+	pci_set_word(d, PCI_DEVICE_ID, device);
+	d->config[PCI_REVISION_ID] = revision;
+	d->config[PCI_CLASS_PROG] = (uint8_t)class_code;
+	pci_set_word(d, PCI_CLASS_DEVICE, (uint16_t)(class_code >> 8));
+	/* QEMU's default subsystem IDs; SeaBIOS uses them to say "Running on QEMU". */
+	pci_set_word(d, PCI_SUBSYSTEM_VENDOR_ID, 0x1af4);
+	pci_set_word(d, PCI_SUBSYSTEM_ID, 0x1100);
+	d->wmask[PCI_COMMAND] = PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+	d->wmask[PCI_COMMAND + 1] = (PCI_COMMAND_SERR | PCI_COMMAND_INTX_DISABLE) >> 8;
+	d->w1cmask[PCI_STATUS + 1] = 0xF9; /* parity, aborts, SERR */
+	d->wmask[0x0C] = 0xFF; /* cache line size */
+	d->wmask[0x0D] = 0xFF; /* latency timer */
+	d->wmask[PCI_INTERRUPT_LINE] = 0xFF;
+	for (int i = 0; i < PCI_NUM_BARS; i++)
+		d->bar[i].addr = PCI_BAR_UNMAPPED;
+	d->rom_addr = PCI_BAR_UNMAPPED;
+	/* Device-specific registers above the header are writable by default. */
+	memset(d->wmask + 0x40, 0xFF, sizeof(d->wmask) - 0x40);
+}
+
+static uint64_t round_pow2(uint64_t v)
+{
+	uint64_t p = 1;
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+void pci_device_set_bar(struct pci_device *d, int idx, enum pci_bar_type type, bool prefetchable,
+			uint64_t size, const struct io_ops *ops, void *opaque)
+{
+	struct pci_bar *b = &d->bar[idx];
+	unsigned off = PCI_BAR0 + 4 * (unsigned)idx;
+	uint64_t mask;
+
+	size = round_pow2(MAX(size, type == PCI_BAR_IO ? 4u : 16u));
+	b->type = type;
+	b->prefetchable = prefetchable;
+	b->size = size;
+	io_region_init(&b->region, d->name, ops, opaque, size);
+	mask = ~(size - 1);
+	if (type == PCI_BAR_IO) {
+		pci_set_long(d, off, 0x1);
+		put_le32(d->wmask + off, (uint32_t)mask & 0xFFFC);
+	} else {
+		uint32_t flags = (type == PCI_BAR_MEM64 ? 0x4 : 0) | (prefetchable ? 0x8 : 0);
+		pci_set_long(d, off, flags);
+		put_le32(d->wmask + off, (uint32_t)mask & ~0xFu);
+		if (type == PCI_BAR_MEM64) {
+			put_le32(d->wmask + off + 4, (uint32_t)(mask >> 32));
+			d->bar[idx + 1].type = PCI_BAR_NONE;
+		}
+	}
+}
+
+void pci_device_set_rom(struct pci_device *d, const uint8_t *image, uint64_t len)
+{
+	d->rom = image;
+	d->rom_size = round_pow2(MAX(len, 2048));
+	put_le32(d->wmask + PCI_ROM_ADDRESS, (uint32_t)~(d->rom_size - 1) | 1u);
+}
+
+void pci_device_set_interrupt_pin(struct pci_device *d, unsigned pin)
+{
+	d->config[PCI_INTERRUPT_PIN] = (uint8_t)pin;
+}
+
+static uint64_t rom_read(void *opaque, uint64_t off, unsigned size)
+{
+	struct pci_device *d = opaque;
+	uint64_t v = 0;
+	for (unsigned i = 0; i < size; i++) {
+		uint8_t byte = 0xFF;
+		if (off + i < d->rom_size)
+			byte = d->rom[off + i];
+		v |= (uint64_t)byte << (8 * i);
+	}
+	return v;
+}
+
+static const struct io_ops rom_ops = { .read = rom_read, .max_size = 8 };
+
+int pci_register(struct pci_bus *bus, struct pci_device *d, uint8_t devfn)
+{
+	if (bus->dev[devfn])
+		return -EEXIST;
+	d->bus = bus;
+	d->devfn = devfn;
+	if (d->rom)
+		io_region_init(&d->rom_region, d->name, &rom_ops, d, d->rom_size);
+	memcpy(d->config_at_reset, d->config, sizeof(d->config));
+	bus->dev[devfn] = d;
+	return 0;
+}
+
+/* Where the guest has placed BAR 'idx' now, following the PCI rules for
+ * what counts as unmapped (decode off, zero, or a sizing pattern). */
+static uint64_t bar_address(const struct pci_device *d, int idx)
+{
+	const struct pci_bar *b = &d->bar[idx];
+	uint16_t cmd = pci_get_word(d, PCI_COMMAND);
+	unsigned off = PCI_BAR0 + 4 * (unsigned)idx;
+	uint64_t addr, last;
+
+	if (b->type == PCI_BAR_IO) {
+		if (!(cmd & PCI_COMMAND_IO))
+			return PCI_BAR_UNMAPPED;
+		addr = pci_get_long(d, off) & ~(uint64_t)3 & ~(b->size - 1);
+		last = addr + b->size - 1;
+		if (addr == 0 || last > 0xFFFF)
+			return PCI_BAR_UNMAPPED;
+		return addr;
+	}
+	if (!(cmd & PCI_COMMAND_MEMORY))
+		return PCI_BAR_UNMAPPED;
+	addr = pci_get_long(d, off) & ~(uint64_t)0xF;
+	if (b->type == PCI_BAR_MEM64)
+		addr |= (uint64_t)pci_get_long(d, off + 4) << 32;
+	addr &= ~(b->size - 1);
+	last = addr + b->size - 1;
+	if (addr == 0 || last < addr)
+		return PCI_BAR_UNMAPPED;
+	if (b->type == PCI_BAR_MEM32 && last >= 0xFFFFFFFFu)
+		return PCI_BAR_UNMAPPED;
+	if (b->type == PCI_BAR_MEM64 && last >= (1ULL << 52))
+		return PCI_BAR_UNMAPPED;
+	return addr;
+}
+
+static void update_bar(struct pci_device *d, int idx)
+{
+	struct pci_bar *b = &d->bar[idx];
+	uint64_t addr = bar_address(d, idx);
+	struct io_bus *bus = b->type == PCI_BAR_IO ? d->bus->pio : d->bus->mmio;
+
+	if (addr == b->addr)
+		return;
+	if (b->region.ops) {
+		if (addr == PCI_BAR_UNMAPPED) {
+			bus_unmap(bus, &b->region);
+		} else if (bus_map(bus, &b->region, addr) < 0) {
+			/* Real hardware would decode both; we keep the first claimant. */
+			warn("%s: BAR%d at %#llx overlaps another device; left unmapped", d->name,
+			     idx, (unsigned long long)addr);
+			bus_unmap(bus, &b->region);
+			addr = PCI_BAR_UNMAPPED;
+		}
+	}
+	b->addr = addr;
+	if (d->bar_moved)
+		d->bar_moved(d, idx, addr);
+}
+
+static void update_rom(struct pci_device *d)
+{
+	uint32_t reg = pci_get_long(d, PCI_ROM_ADDRESS);
+	uint64_t addr = reg & ~(uint64_t)0x7FF & ~(d->rom_size - 1);
+
+	if (!d->rom)
+		return;
+	if (!(reg & 1) || !(pci_get_word(d, PCI_COMMAND) & PCI_COMMAND_MEMORY) || addr == 0 ||
+	    addr + d->rom_size - 1 >= 0xFFFFFFFFu)
+		addr = PCI_BAR_UNMAPPED;
+	if (addr == d->rom_addr)
+		return;
+	if (addr == PCI_BAR_UNMAPPED || bus_map(d->bus->mmio, &d->rom_region, addr) < 0) {
+		bus_unmap(d->bus->mmio, &d->rom_region);
+		addr = PCI_BAR_UNMAPPED;
+	}
+	d->rom_addr = addr;
+}
+
+static void update_mappings(struct pci_device *d)
+{
+	for (int i = 0; i < PCI_NUM_BARS; i++)
+		if (d->bar[i].type != PCI_BAR_NONE)
+			update_bar(d, i);
+	update_rom(d);
+}
+
+static void route_intx(struct pci_device *d)
+{
+	unsigned pin = d->config[PCI_INTERRUPT_PIN];
+	int level = d->intx_level && !(pci_get_word(d, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE);
+
+	if (pin >= 1 && pin <= 4 && d->bus && d->bus->set_intx)
+		d->bus->set_intx(d->bus->intx_opaque, d->devfn, pin, level);
+}
+
+void pci_set_irq(struct pci_device *d, int level)
+{
+	d->intx_level = level != 0;
+	if (level)
+		d->config[PCI_STATUS] |= PCI_STATUS_INTERRUPT;
+	else
+		d->config[PCI_STATUS] &= (uint8_t)~PCI_STATUS_INTERRUPT;
+	route_intx(d);
+}
+
+uint32_t pci_config_read(struct pci_bus *bus, uint8_t devfn, unsigned off, unsigned size)
+{
+	struct pci_device *d = bus->dev[devfn];
+	uint32_t v = 0;
+
+	if (!d || off + size > 256)
+		return size == 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1;
+	for (unsigned i = 0; i < size; i++)
+		v |= (uint32_t)d->config[off + i] << (8 * i);
+	return v;
+}
+
+void pci_config_write(struct pci_bus *bus, uint8_t devfn, unsigned off, uint32_t val,
+		      unsigned size)
+{
+	struct pci_device *d = bus->dev[devfn];
+	bool touches_bars = false, touches_cmd = false;
+
+	if (!d || off + size > 256)
+		return;
+	for (unsigned i = 0; i < size; i++) {
+		unsigned o = off + i;
+		uint8_t b = (uint8_t)(val >> (8 * i));
+		d->config[o] = (uint8_t)((d->config[o] & ~d->wmask[o]) | (b & d->wmask[o]));
+		d->config[o] &= (uint8_t)~(b & d->w1cmask[o]);
+		if (o >= PCI_BAR0 && o < PCI_BAR0 + 24)
+			touches_bars = true;
+		if (o >= PCI_ROM_ADDRESS && o < PCI_ROM_ADDRESS + 4)
+			touches_bars = true;
+		if (o == PCI_COMMAND || o == PCI_COMMAND + 1)
+			touches_cmd = true;
+	}
+	if (touches_bars || touches_cmd)
+		update_mappings(d);
+	if (touches_cmd)
+		route_intx(d);
+	if (d->config_write)
+		d->config_write(d, off, val, size);
+}
+
+static uint64_t host_read(void *opaque, uint64_t off, unsigned size)
+{
+	struct pci_bus *bus = opaque;
+	uint32_t addr = bus->config_address;
+	uint64_t v = ~0ULL;
+
+	pthread_mutex_lock(&bus->lock);
+	if (off == 0 && size == 4) {
+		v = addr;
+	} else if (off == 1 && size == 1) {
+		v = bus->rcr_read ? bus->rcr_read(bus->rcr_opaque) : 0xFF;
+	} else if (off >= 4 && (addr & CONFIG_ADDRESS_ENABLE) && ((addr >> 16) & 0xFF) == 0) {
+		unsigned reg = (addr & 0xFC) + (unsigned)(off - 4);
+		v = pci_config_read(bus, (uint8_t)(addr >> 8), reg, size);
+	}
+	pthread_mutex_unlock(&bus->lock);
+	return v;
+}
+
+static void host_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
+{
+	struct pci_bus *bus = opaque;
+	uint32_t addr = bus->config_address;
+
+	pthread_mutex_lock(&bus->lock);
+	if (off == 0 && size == 4) {
+		bus->config_address = (uint32_t)v & 0x80FFFFFCu;
+	} else if (off == 1 && size == 1) {
+		if (bus->rcr_write) {
+			pthread_mutex_unlock(&bus->lock);
+			bus->rcr_write(bus->rcr_opaque, (uint8_t)v);
+			return;
+		}
+	} else if (off >= 4 && (addr & CONFIG_ADDRESS_ENABLE) && ((addr >> 16) & 0xFF) == 0) {
+		unsigned reg = (addr & 0xFC) + (unsigned)(off - 4);
+		pci_config_write(bus, (uint8_t)(addr >> 8), reg, (uint32_t)v, size);
+	}
+	pthread_mutex_unlock(&bus->lock);
+}
+
+static const struct io_ops host_ops = { .read = host_read, .write = host_write, .max_size = 4 };
+
+int pci_bus_map_host_ports(struct pci_bus *bus)
+{
+	io_region_init(&bus->host_region, "pci-host", &host_ops, bus, 8);
+	return bus_map(bus->pio, &bus->host_region, 0xCF8);
+}
+
+void pci_bus_reset(struct pci_bus *bus)
+{
+	bus->config_address = 0;
+	for (int i = 0; i < 256; i++) {
+		struct pci_device *d = bus->dev[i];
+		if (!d)
+			continue;
+		memcpy(d->config, d->config_at_reset, sizeof(d->config));
+		d->intx_level = 0;
+		update_mappings(d);
+		route_intx(d);
+		if (d->reset)
+			d->reset(d);
+	}
+}

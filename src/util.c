@@ -1,0 +1,106 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "util.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+bool debug_enabled;
+
+static void vreport(const char *prefix, const char *fmt, va_list ap, int err)
+{
+	char buf[1024];
+	vsnprintf(buf, sizeof(buf), fmt, ap);
+	if (err)
+		fprintf(stderr, "vmm: %s%s: %s\n", prefix, buf, strerror(err));
+	else
+		fprintf(stderr, "vmm: %s%s\n", prefix, buf);
+}
+
+void die(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("", fmt, ap, 0);
+	va_end(ap);
+	exit(1);
+}
+
+void die_errno(const char *fmt, ...)
+{
+	int err = errno;
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("", fmt, ap, err);
+	va_end(ap);
+	exit(1);
+}
+
+void warn(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("warning: ", fmt, ap, 0);
+	va_end(ap);
+}
+
+void debug(const char *fmt, ...)
+{
+	if (!debug_enabled)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("debug: ", fmt, ap, 0);
+	va_end(ap);
+}
+
+void *xzalloc(size_t size)
+{
+	void *p = calloc(1, size ? size : 1);
+	if (!p)
+		die("out of memory allocating %zu bytes", size);
+	return p;
+}
+
+char *xstrdup(const char *s)
+{
+	char *p = strdup(s);
+	if (!p)
+		die("out of memory");
+	return p;
+}
+
+bool parse_size(const char *s, uint64_t default_unit, uint64_t *out)
+{
+	char *end;
+	uint64_t unit = default_unit;
+
+	if (!s || !*s || *s == '-')
+		return false;
+	errno = 0;
+	uint64_t v = strtoull(s, &end, 10);
+	if (errno || end == s)
+		return false;
+	switch (*end) {
+	case 'b': case 'B': unit = 1; end++; break;
+	case 'k': case 'K': unit = KiB; end++; break;
+	case 'm': case 'M': unit = MiB; end++; break;
+	case 'g': case 'G': unit = GiB; end++; break;
+	case 't': case 'T': unit = 1024 * GiB; end++; break;
+	case '\0': break;
+	default: return false;
+	}
+	if (*end == 'i' || *end == 'I') /* accept "MiB"-style suffixes */
+		end++;
+	if ((*end == 'b' || *end == 'B') && unit != 1)
+		end++;
+	if (*end)
+		return false;
+	if (v > UINT64_MAX / unit)
+		return false;
+	*out = v * unit;
+	return true;
+}
