@@ -1,0 +1,122 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* Intel 82371SB PIIX3 function 0 (00:01.0): the PCI-to-ISA bridge. It
+ * routes PCI INTA-D through the PIRQ registers to ISA IRQs, and owns the
+ * reset control register at 0xCF9. */
+#include <string.h>
+
+#include "hw/chipset.h"
+#include "util.h"
+
+#define PIIX3_PIRQRC 0x60
+#define RCR_SYS_RST 0x02
+#define RCR_RST_CPU 0x04
+
+/* PIRQ a device pin reaches on the PC's swizzled slots. */
+static unsigned pirq_of(uint8_t devfn, unsigned pin)
+{
+	return ((devfn >> 3) + pin - 2) & 3;
+}
+
+static void update_isa_irqs(struct piix3 *s)
+{
+	uint8_t level[16] = { 0 };
+
+	for (unsigned p = 0; p < 4; p++) {
+		uint8_t route = s->pci.config[PIIX3_PIRQRC + p];
+		if (route & 0x80 || route >= 16)
+			continue;
+		for (unsigned w = 0; w < 16; w++)
+			if (s->pirq_sources[p][w])
+				level[route] = 1;
+	}
+	for (unsigned irq = 0; irq < 16; irq++) {
+		/* Only drive IRQs a PIRQ routes to, or that we drove before. */
+		bool routed = false;
+		for (unsigned p = 0; p < 4; p++)
+			routed |= s->pci.config[PIIX3_PIRQRC + p] == irq;
+		if ((routed || s->isa_level[irq]) && level[irq] != s->isa_level[irq]) {
+			s->isa_level[irq] = level[irq];
+			s->set_gsi(s->gsi_opaque, irq, level[irq]);
+		}
+	}
+}
+
+void piix3_set_intx(void *opaque, uint8_t devfn, unsigned pin, int level)
+{
+	struct piix3 *s = opaque;
+	unsigned p = pirq_of(devfn, pin);
+	unsigned bit = devfn * 4u + (pin - 1);
+	uint64_t mask = 1ULL << (bit % 64);
+
+	if (level)
+		s->pirq_sources[p][bit / 64] |= mask;
+	else
+		s->pirq_sources[p][bit / 64] &= ~mask;
+	update_isa_irqs(s);
+}
+
+static void piix3_config_write(struct pci_device *d, unsigned off, uint32_t val, unsigned size)
+{
+	if (off < PIIX3_PIRQRC + 4 && off + size > PIIX3_PIRQRC)
+		update_isa_irqs((struct piix3 *)d);
+}
+
+static uint8_t rcr_read(void *opaque)
+{
+	return ((struct piix3 *)opaque)->rcr;
+}
+
+static void rcr_write(void *opaque, uint8_t val)
+{
+	struct piix3 *s = opaque;
+	if (val & RCR_RST_CPU) {
+		s->board.reset(s->board.opaque);
+		return;
+	}
+	s->rcr = val & RCR_SYS_RST;
+}
+
+static void piix3_reset(struct pci_device *d)
+{
+	struct piix3 *s = (struct piix3 *)d;
+	memset(s->pirq_sources, 0, sizeof(s->pirq_sources));
+	for (unsigned irq = 0; irq < 16; irq++) {
+		if (s->isa_level[irq])
+			s->set_gsi(s->gsi_opaque, irq, 0);
+		s->isa_level[irq] = 0;
+	}
+	s->rcr = 0;
+}
+
+int piix3_init(struct piix3 *s, struct pci_bus *bus,
+	       void (*set_gsi)(void *opaque, unsigned gsi, int level), void *gsi_opaque,
+	       struct board_control board)
+{
+	struct pci_device *d = &s->pci;
+
+	pci_device_init(d, "PIIX3", 0x8086, 0x7000, 0x060100, 0x00);
+	s->set_gsi = set_gsi;
+	s->gsi_opaque = gsi_opaque;
+	s->board = board;
+	/* Functions 1-7 are only scanned when function 0 says multifunction. */
+	d->config[PCI_HEADER_TYPE] = PCI_HEADER_MULTIFUNCTION;
+	pci_set_word(d, PCI_COMMAND, 0x0007);
+	memset(d->config + PIIX3_PIRQRC, 0x80, 4);
+	d->config[0x69] = 0x02;
+	d->config[0x70] = 0x80;
+	d->config[0x76] = 0x0C;
+	d->config[0x77] = 0x0C;
+	d->config[0x78] = 0x02;
+	d->config[0xA0] = 0x08;
+	d->config[0xA8] = 0x0F;
+	for (unsigned i = PIIX3_PIRQRC; i < PIIX3_PIRQRC + 4; i++)
+		d->wmask[i] = 0x8F;
+	d->config_write = piix3_config_write;
+	d->reset = piix3_reset;
+	bus->set_intx = piix3_set_intx;
+	bus->intx_opaque = s;
+	bus->rcr_read = rcr_read;
+	bus->rcr_write = rcr_write;
+	bus->rcr_opaque = s;
+	return pci_register(bus, d, PCI_DEVFN(1, 0));
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The i440FX/PIIX3 chipset functions and the small fixed-port devices of a
+ * PC: host bridge (PAM), ISA bridge (PIRQ router, reset control), PIIX4-style
+ * ACPI power management, port 0x92, the POST port and the debug ports.
+ */
+#ifndef VMM_HW_CHIPSET_H
+#define VMM_HW_CHIPSET_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bus.h"
+#include "irq.h"
+#include "pci.h"
+
+struct memmap;
+
+/* Asks the machine for a system reset or power-off (board wiring). */
+struct board_control {
+	void (*reset)(void *opaque);
+	void (*poweroff)(void *opaque);
+	void (*exit)(void *opaque, int status); /* isa-debug-exit */
+	void *opaque;
+};
+
+/* 00:00.0 i440FX host bridge. */
+struct i440fx {
+	struct pci_device pci;
+	struct memmap *memmap;
+};
+int i440fx_init(struct i440fx *s, struct pci_bus *bus, struct memmap *mm, uint64_t ram_size);
+
+/* 00:01.0 PIIX3 PCI-to-ISA bridge: PIRQ routing and the 0xCF9 reset register. */
+struct piix3 {
+	struct pci_device pci;
+	uint64_t pirq_sources[4][16]; /* bit (devfn*4 + pin-1) per asserting source */
+	uint8_t isa_level[16];        /* what we last drove on each ISA IRQ */
+	uint8_t rcr;
+	void (*set_gsi)(void *opaque, unsigned gsi, int level);
+	void *gsi_opaque;
+	struct board_control board;
+};
+int piix3_init(struct piix3 *s, struct pci_bus *bus,
+	       void (*set_gsi)(void *opaque, unsigned gsi, int level), void *gsi_opaque,
+	       struct board_control board);
+/* pci_bus INTx router callback. */
+void piix3_set_intx(void *opaque, uint8_t devfn, unsigned pin, int level);
+
+/* 00:01.3 PIIX4 power management: ACPI PM1 registers, PM timer, GPE0,
+ * APM control port, SCI on GSI 9. */
+struct piix_pm {
+	struct pci_device pci;
+	struct io_bus *pio;
+	struct io_region pm_io, gpe_io, apm_io, hotplug_io;
+	uint16_t pm1_sts, pm1_en, pm1_cnt;
+	uint8_t gpe_sts[2], gpe_en[2];
+	uint8_t apm_cnt, apm_sts;
+	int sci_level;
+	struct irq_line sci;
+	struct board_control board;
+	pthread_mutex_t lock;
+};
+int piix_pm_init(struct piix_pm *s, struct pci_bus *bus, struct io_bus *pio, struct irq_line sci,
+		 struct board_control board);
+/* The ACPI power button (QMP system_powerdown). */
+void piix_pm_power_button(struct piix_pm *s);
+uint32_t piix_pm_timer_now(void);
+
+/* Port 0x92: fast A20 and fast reset. */
+struct port92 {
+	struct io_region io;
+	uint8_t value;
+	struct board_control board;
+};
+int port92_init(struct port92 *s, struct io_bus *pio, struct board_control board);
+void port92_reset(struct port92 *s);
+
+/* Port 0x80: POST codes, kept for diagnostics. */
+struct post_port {
+	struct io_region io;
+	uint8_t last;
+};
+int post_port_init(struct post_port *s, struct io_bus *pio);
+
+/* SeaBIOS/QEMU debug console (-debugcon): bytes written go to 'out'. */
+struct debugcon {
+	struct io_region io;
+	FILE *out;
+};
+int debugcon_init(struct debugcon *s, struct io_bus *pio, uint16_t port, FILE *out);
+
+/* isa-debug-exit: a write of v ends vmm with status (v << 1) | 1. */
+struct debug_exit {
+	struct io_region io;
+	struct board_control board;
+};
+int debug_exit_init(struct debug_exit *s, struct io_bus *pio, uint16_t base, uint16_t size,
+		    struct board_control board);
+
+#endif

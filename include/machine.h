@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The PC machine: configuration from the command line, the KVM VM, memory,
+ * buses, devices and vCPUs, wired in one place (src/machine_pc.c), and the
+ * requests (reset, power-off, exit) that vCPU threads send the main loop.
+ */
+#ifndef VMM_MACHINE_H
+#define VMM_MACHINE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bus.h"
+#include "guest_mem.h"
+#include "hw/chipset.h"
+#include "kvm.h"
+#include "memmap.h"
+#include "pci.h"
+#include "vcpu.h"
+
+#define MAX_IDE_DRIVES 4
+#define MAX_VCPUS 255
+
+enum chardev_kind { CHARDEV_NONE, CHARDEV_NULL, CHARDEV_STDIO, CHARDEV_FILE, CHARDEV_PTY };
+
+struct chardev_config {
+	enum chardev_kind kind;
+	const char *path; /* for CHARDEV_FILE */
+};
+
+struct drive_config {
+	const char *path;
+	bool present;
+	bool cdrom;
+	bool read_only;
+};
+
+struct machine_config {
+	uint64_t ram_size;
+	unsigned ncpus;
+	const char *bios_path;        /* -bios; NULL = search */
+	const char *firmware_dirs[8]; /* -L, searched first */
+	unsigned nfirmware_dirs;
+	struct drive_config ide[MAX_IDE_DRIVES]; /* index = channel * 2 + unit */
+	char boot_order[5];           /* "cdn": a floppy, c disk, d CD, n network */
+	bool boot_menu;
+	struct chardev_config serial;
+	struct chardev_config debugcon;
+	bool nographic;
+	bool no_reboot;
+	bool debug_exit;
+	uint16_t debug_exit_base, debug_exit_size;
+	const char *name;
+	const char *kvm_path;
+};
+
+enum machine_req {
+	MACHINE_REQ_NONE,
+	MACHINE_REQ_RESET,
+	MACHINE_REQ_POWEROFF,
+	MACHINE_REQ_EXIT,   /* with a status: isa-debug-exit, Ctrl-A x */
+	MACHINE_REQ_ERROR,
+};
+
+struct fw_cfg;
+struct rtc;
+struct serial;
+struct i8042;
+struct piix_ide;
+struct console;
+
+struct machine {
+	struct machine_config cfg;
+	struct kvm_vm kvm;
+	struct guest_mem mem;
+	struct memmap memmap;
+	struct io_bus pio, mmio;
+	struct pci_bus pci;
+	struct vcpu vcpus[MAX_VCPUS];
+	unsigned ncpus;
+
+	struct i440fx i440fx;
+	struct piix3 piix3;
+	struct piix_pm pm;
+	struct port92 port92;
+	struct post_port post;
+	struct debugcon debugcon;
+	struct debug_exit debug_exit;
+	struct piix_ide *ide;
+	struct fw_cfg *fw_cfg;
+	struct rtc *rtc;
+	struct serial *com1;
+	struct i8042 *i8042;
+	struct console *console;
+	FILE *debugcon_out;
+
+	_Atomic int request;     /* enum machine_req */
+	_Atomic int exit_status;
+	int event_fd;            /* wakes the main loop */
+	unsigned resets;
+};
+
+/* Builds the whole machine; on error prints one line and exits 1. */
+void machine_create(struct machine *m, const struct machine_config *cfg);
+/* Runs until power-off or exit; returns the process exit status. */
+int machine_run(struct machine *m);
+void machine_destroy(struct machine *m);
+
+/* From any thread: asks the main loop to reset, power off or exit. The
+ * first request wins until the main loop has handled it. */
+void machine_request(struct machine *m, enum machine_req req, int status);
+bool machine_stopping(struct machine *m);
+
+#endif

@@ -1,0 +1,55 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The PC's memory map as KVM memory slots: RAM, the BIOS ROM at the top of
+ * 4 GiB, and the 0xC0000-0xFFFFF area whose 13 segments the i440FX PAM
+ * registers switch between ROM (the BIOS's low alias, or empty option-ROM
+ * space), read-only RAM and read-write RAM. The legacy VGA window
+ * 0xA0000-0xBFFFF is never a slot: accesses exit to the VGA model.
+ */
+#ifndef VMM_MEMMAP_H
+#define VMM_MEMMAP_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "guest_mem.h"
+
+struct kvm_vm;
+
+#define PAM_SEGMENTS 13 /* 12 x 16 KiB from 0xC0000, then 64 KiB at 0xF0000 */
+
+enum pam_mode {
+	PAM_PCI = 0,    /* reads and writes go to the ROM / PCI side */
+	PAM_READ = 1,   /* reads from RAM, writes dropped */
+	PAM_WRITE = 2,  /* writes to RAM; mapped read-write, as QEMU does */
+	PAM_RW = 3,
+};
+
+struct memmap {
+	struct kvm_vm *kvm;       /* NULL in unit tests */
+	struct guest_mem *mem;
+	uint8_t *bios;            /* page-aligned copy of the firmware image */
+	uint64_t bios_size;
+	uint8_t *option_rom_space; /* 128 KiB of zeros seen at 0xC0000 when PAM=0 */
+	uint8_t pam[PAM_SEGMENTS];
+	pthread_mutex_t lock;
+};
+
+struct memmap_view {
+	uint64_t gpa, size;
+	const uint8_t *hva;
+	bool read_only;
+};
+
+/* Copies the firmware image (size: a multiple of 64 KiB, at most 16 MiB). */
+int memmap_init(struct memmap *mm, struct guest_mem *mem, const void *bios, uint64_t bios_size);
+void memmap_destroy(struct memmap *mm);
+/* Installs every slot in a new VM. */
+int memmap_apply(struct memmap *mm, struct kvm_vm *kvm);
+/* Changes the mode of one segment (the i440FX calls this on PAM writes). */
+int memmap_set_pam(struct memmap *mm, unsigned segment, enum pam_mode mode);
+/* What the guest sees at a segment now (for tests and diagnostics). */
+struct memmap_view memmap_segment_view(const struct memmap *mm, unsigned segment);
+
+#endif

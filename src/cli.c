@@ -1,0 +1,529 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define VMM_VERSION "0.1.0"
+#define DEFAULT_RAM (128 * MiB)
+#define MIN_RAM (2 * MiB)
+#define MAX_RAM (1024 * GiB)
+
+struct cli_state {
+	struct machine_config *cfg;
+	char *err;
+	size_t errlen;
+	bool serial_given;
+	bool display_none;
+};
+
+typedef int (*opt_handler)(struct cli_state *st, const char *name, const char *arg);
+
+struct option_def {
+	const char *name;
+	const char *arg;   /* NULL: takes no argument */
+	opt_handler handler;
+	const char *help;
+};
+
+static int fail(struct cli_state *st, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(st->err, st->errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Splits "a=b,c=d" style option strings; a leading bare value is returned
+ * under the key given as 'implicit'. Values containing ',' escape it as ",,"
+ * in QEMU; that is handled here too. */
+struct kv {
+	char key[32];
+	char value[1024];
+};
+
+static int split_opts(struct cli_state *st, const char *opt, const char *arg, const char *implicit,
+		      struct kv *out, int max)
+{
+	int n = 0;
+	const char *p = arg;
+
+	while (*p) {
+		if (n == max)
+			return fail(st, "-%s: too many parameters", opt);
+		struct kv *kv = &out[n];
+		size_t klen = 0, vlen = 0;
+		const char *eq = NULL;
+		for (const char *q = p; *q && *q != ','; q++)
+			if (*q == '=') {
+				eq = q;
+				break;
+			}
+		if (eq) {
+			klen = (size_t)(eq - p);
+			if (klen >= sizeof(kv->key))
+				return fail(st, "-%s: parameter name too long", opt);
+			memcpy(kv->key, p, klen);
+			kv->key[klen] = 0;
+			p = eq + 1;
+		} else if (n == 0 && implicit) {
+			snprintf(kv->key, sizeof(kv->key), "%s", implicit);
+		} else {
+			/* A bare flag such as "snapshot" means "=on". */
+			for (; p[klen] && p[klen] != ','; klen++)
+				;
+			if (klen >= sizeof(kv->key))
+				return fail(st, "-%s: parameter name too long", opt);
+			memcpy(kv->key, p, klen);
+			kv->key[klen] = 0;
+			strcpy(kv->value, "on");
+			p += klen;
+			if (*p == ',')
+				p++;
+			n++;
+			continue;
+		}
+		while (*p) {
+			if (*p == ',' && p[1] == ',') {
+				p++;
+			} else if (*p == ',') {
+				break;
+			}
+			if (vlen + 1 >= sizeof(kv->value))
+				return fail(st, "-%s: parameter value too long", opt);
+			kv->value[vlen++] = *p++;
+		}
+		kv->value[vlen] = 0;
+		if (*p == ',')
+			p++;
+		n++;
+	}
+	return n;
+}
+
+static int parse_bool(struct cli_state *st, const char *opt, const char *key, const char *v,
+		      bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true")) {
+		*out = true;
+		return 0;
+	}
+	if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false")) {
+		*out = false;
+		return 0;
+	}
+	return fail(st, "-%s: %s: expected 'on' or 'off', got '%s'", opt, key, v);
+}
+
+static int parse_uint(struct cli_state *st, const char *opt, const char *v, unsigned long max,
+		      unsigned long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long x = strtoul(v, &end, 0);
+	if (!*v || *end || errno || x > max || *v == '-')
+		return fail(st, "-%s: invalid number '%s'", opt, v);
+	*out = x;
+	return 0;
+}
+
+static int opt_memory(struct cli_state *st, const char *name, const char *arg)
+{
+	struct kv kv[4];
+	int n = split_opts(st, name, arg, "size", kv, 4);
+	uint64_t size = 0;
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(kv[i].key, "size")) {
+			if (!parse_size(kv[i].value, MiB, &size))
+				return fail(st, "-m %s: invalid RAM size", arg);
+		} else if (strcmp(kv[i].key, "slots") && strcmp(kv[i].key, "maxmem")) {
+			return fail(st, "-m: unknown parameter '%s'", kv[i].key);
+		}
+	}
+	if (size < MIN_RAM || size > MAX_RAM)
+		return fail(st, "-m %s: RAM size must be between 2 MiB and 1 TiB", arg);
+	st->cfg->ram_size = size & ~(uint64_t)(4 * KiB - 1);
+	return 0;
+}
+
+static int opt_smp(struct cli_state *st, const char *name, const char *arg)
+{
+	struct kv kv[8];
+	int n = split_opts(st, name, arg, "cpus", kv, 8);
+	unsigned long cpus = 0, v;
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (parse_uint(st, name, kv[i].value, MAX_VCPUS, &v) < 0)
+			return -1;
+		if (!strcmp(kv[i].key, "cpus"))
+			cpus = v;
+		else if (strcmp(kv[i].key, "maxcpus") && strcmp(kv[i].key, "sockets") &&
+			 strcmp(kv[i].key, "cores") && strcmp(kv[i].key, "threads"))
+			return fail(st, "-smp: unknown parameter '%s'", kv[i].key);
+	}
+	if (cpus < 1)
+		return fail(st, "-smp %s: need at least one CPU", arg);
+	st->cfg->ncpus = (unsigned)cpus;
+	return 0;
+}
+
+static int set_drive(struct cli_state *st, unsigned index, const char *path, bool cdrom,
+		     bool read_only, const char *opt)
+{
+	struct drive_config *d = &st->cfg->ide[index];
+	if (d->present)
+		return fail(st, "%s: IDE drive %u (%s) is already in use", opt, index,
+			    index == 2 ? "secondary master, the -cdrom slot" : "given twice");
+	d->present = true;
+	d->path = path && *path ? path : NULL;
+	d->cdrom = cdrom;
+	d->read_only = read_only;
+	if (!cdrom && !d->path)
+		return fail(st, "%s: a disk needs a file", opt);
+	return 0;
+}
+
+static int opt_hd(struct cli_state *st, const char *name, const char *arg)
+{
+	return set_drive(st, (unsigned)(name[2] - 'a'), arg, false, false, name - 1);
+}
+
+static int opt_cdrom(struct cli_state *st, const char *name, const char *arg)
+{
+	return set_drive(st, 2, arg, true, true, "-cdrom");
+}
+
+static int opt_drive(struct cli_state *st, const char *name, const char *arg)
+{
+	struct kv kv[16];
+	int n = split_opts(st, name, arg, NULL, kv, 16);
+	const char *file = NULL;
+	bool cdrom = false, read_only = false;
+	long index = -1;
+	unsigned long v;
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		const char *k = kv[i].key, *val = kv[i].value;
+		if (!strcmp(k, "file")) {
+			file = xstrdup(val);
+		} else if (!strcmp(k, "if")) {
+			if (strcmp(val, "ide"))
+				return fail(st, "-drive: if=%s is not supported yet (only if=ide)", val);
+		} else if (!strcmp(k, "media")) {
+			if (!strcmp(val, "cdrom"))
+				cdrom = true;
+			else if (strcmp(val, "disk"))
+				return fail(st, "-drive: media=%s: expected disk or cdrom", val);
+		} else if (!strcmp(k, "index")) {
+			if (parse_uint(st, name, val, MAX_IDE_DRIVES - 1, &v) < 0)
+				return -1;
+			index = (long)v;
+		} else if (!strcmp(k, "format")) {
+			if (strcmp(val, "raw"))
+				return fail(st, "-drive: format=%s is not supported yet (only raw)", val);
+		} else if (!strcmp(k, "readonly")) {
+			if (parse_bool(st, name, k, val, &read_only) < 0)
+				return -1;
+		} else if (!strcmp(k, "cache") || !strcmp(k, "id") || !strcmp(k, "aio") ||
+			   !strcmp(k, "discard")) {
+			/* accepted; raw I/O is synchronous and flushes on request */
+		} else {
+			return fail(st, "-drive: unsupported parameter '%s'", k);
+		}
+	}
+	if (index < 0) {
+		for (index = 0; index < MAX_IDE_DRIVES; index++)
+			if (!st->cfg->ide[index].present)
+				break;
+		if (index == MAX_IDE_DRIVES)
+			return fail(st, "-drive: no free IDE slot (at most 4 drives)");
+	}
+	return set_drive(st, (unsigned)index, file, cdrom, read_only, "-drive");
+}
+
+static int opt_boot(struct cli_state *st, const char *name, const char *arg)
+{
+	struct kv kv[8];
+	int n = split_opts(st, name, arg, "order", kv, 8);
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		const char *k = kv[i].key, *v = kv[i].value;
+		if (!strcmp(k, "order") || !strcmp(k, "once")) {
+			if (strlen(v) > 3 || strspn(v, "acdn") != strlen(v))
+				return fail(st, "-boot: invalid boot order '%s' (use letters a, c, d, n)", v);
+			snprintf(st->cfg->boot_order, sizeof(st->cfg->boot_order), "%s", v);
+		} else if (!strcmp(k, "menu")) {
+			if (parse_bool(st, name, k, v, &st->cfg->boot_menu) < 0)
+				return -1;
+		} else if (strcmp(k, "splash-time") && strcmp(k, "reboot-timeout") &&
+			   strcmp(k, "strict")) {
+			return fail(st, "-boot: unknown parameter '%s'", k);
+		}
+	}
+	return 0;
+}
+
+static int opt_bios(struct cli_state *st, const char *name, const char *arg)
+{
+	st->cfg->bios_path = arg;
+	return 0;
+}
+
+static int opt_firmware_dir(struct cli_state *st, const char *name, const char *arg)
+{
+	if (st->cfg->nfirmware_dirs == ARRAY_SIZE(st->cfg->firmware_dirs))
+		return fail(st, "-L: too many directories");
+	st->cfg->firmware_dirs[st->cfg->nfirmware_dirs++] = arg;
+	return 0;
+}
+
+static int parse_chardev(struct cli_state *st, const char *opt, const char *arg,
+			 struct chardev_config *c)
+{
+	if (!strcmp(arg, "stdio") || !strcmp(arg, "mon:stdio")) {
+		c->kind = CHARDEV_STDIO;
+	} else if (!strcmp(arg, "null") || !strcmp(arg, "none")) {
+		c->kind = CHARDEV_NULL;
+	} else if (!strcmp(arg, "pty")) {
+		c->kind = CHARDEV_PTY;
+	} else if (!strncmp(arg, "file:", 5) && arg[5]) {
+		c->kind = CHARDEV_FILE;
+		c->path = arg + 5;
+	} else {
+		return fail(st, "-%s %s: unsupported character device (use stdio, file:PATH, pty "
+			    "or null)", opt, arg);
+	}
+	return 0;
+}
+
+static int opt_serial(struct cli_state *st, const char *name, const char *arg)
+{
+	if (st->serial_given)
+		return fail(st, "-serial: only one serial port (COM1) is supported");
+	st->serial_given = true;
+	return parse_chardev(st, name, arg, &st->cfg->serial);
+}
+
+static int opt_debugcon(struct cli_state *st, const char *name, const char *arg)
+{
+	return parse_chardev(st, name, arg, &st->cfg->debugcon);
+}
+
+static int opt_nographic(struct cli_state *st, const char *name, const char *arg)
+{
+	st->cfg->nographic = true;
+	return 0;
+}
+
+static int opt_display(struct cli_state *st, const char *name, const char *arg)
+{
+	if (strcmp(arg, "none") && strncmp(arg, "none,", 5))
+		return fail(st, "-display %s: no graphical display is built in yet (use none)", arg);
+	st->display_none = true;
+	return 0;
+}
+
+static int opt_no_reboot(struct cli_state *st, const char *name, const char *arg)
+{
+	st->cfg->no_reboot = true;
+	return 0;
+}
+
+static int opt_name(struct cli_state *st, const char *name, const char *arg)
+{
+	struct kv kv[4];
+	int n = split_opts(st, name, arg, "guest", kv, 4);
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++)
+		if (!strcmp(kv[i].key, "guest"))
+			st->cfg->name = xstrdup(kv[i].value);
+	return 0;
+}
+
+static int opt_device(struct cli_state *st, const char *name, const char *arg)
+{
+	struct kv kv[8];
+	int n = split_opts(st, name, arg, "driver", kv, 8);
+	unsigned long v;
+
+	if (n < 0)
+		return -1;
+	if (strcmp(kv[0].key, "driver") || strcmp(kv[0].value, "isa-debug-exit"))
+		return fail(st, "-device %s: unsupported device (supported: isa-debug-exit)",
+			    n > 0 ? kv[0].value : arg);
+	st->cfg->debug_exit = true;
+	st->cfg->debug_exit_base = 0x501;
+	st->cfg->debug_exit_size = 2;
+	for (int i = 1; i < n; i++) {
+		if (!strcmp(kv[i].key, "iobase")) {
+			if (parse_uint(st, name, kv[i].value, 0xFFFF, &v) < 0)
+				return -1;
+			st->cfg->debug_exit_base = (uint16_t)v;
+		} else if (!strcmp(kv[i].key, "iosize")) {
+			if (parse_uint(st, name, kv[i].value, 4, &v) < 0 || v == 0)
+				return fail(st, "-device isa-debug-exit: iosize must be 1 to 4");
+			st->cfg->debug_exit_size = (uint16_t)v;
+		} else {
+			return fail(st, "-device isa-debug-exit: unknown parameter '%s'", kv[i].key);
+		}
+	}
+	if (st->cfg->debug_exit_base + st->cfg->debug_exit_size > 0x10000)
+		return fail(st, "-device isa-debug-exit: ports beyond 0xffff");
+	return 0;
+}
+
+static int opt_accepted(struct cli_state *st, const char *name, const char *arg)
+{
+	return 0;
+}
+
+static int opt_accel(struct cli_state *st, const char *name, const char *arg)
+{
+	if (strcmp(arg, "kvm") && strncmp(arg, "kvm,", 4))
+		return fail(st, "-accel %s: only kvm is supported", arg);
+	return 0;
+}
+
+static int opt_machine(struct cli_state *st, const char *name, const char *arg)
+{
+	struct kv kv[8];
+	int n = split_opts(st, name, arg, "type", kv, 8);
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		const char *k = kv[i].key, *v = kv[i].value;
+		if (!strcmp(k, "type")) {
+			if (strcmp(v, "pc") && strncmp(v, "pc-i440fx", 9))
+				return fail(st, "-machine %s: unsupported machine (supported: pc)", v);
+		} else if (!strcmp(k, "accel")) {
+			if (strcmp(v, "kvm"))
+				return fail(st, "-machine accel=%s: only kvm is supported", v);
+		} else {
+			return fail(st, "-machine: unsupported parameter '%s'", k);
+		}
+	}
+	return 0;
+}
+
+static int opt_help(struct cli_state *st, const char *name, const char *arg);
+static int opt_version(struct cli_state *st, const char *name, const char *arg);
+
+static const struct option_def options[] = {
+	{ "m", "[size=]SIZE", opt_memory, "guest RAM (default 128M; suffixes K, M, G, T)" },
+	{ "smp", "N", opt_smp, "number of vCPUs" },
+	{ "hda", "FILE", opt_hd, "IDE primary master disk image" },
+	{ "hdb", "FILE", opt_hd, "IDE primary slave disk image" },
+	{ "hdc", "FILE", opt_hd, "IDE secondary master disk image" },
+	{ "hdd", "FILE", opt_hd, "IDE secondary slave disk image" },
+	{ "cdrom", "FILE", opt_cdrom, "CD-ROM image (IDE secondary master)" },
+	{ "drive", "file=F[,if=ide][,media=disk|cdrom][,index=I][,format=raw][,readonly=on]",
+	  opt_drive, "IDE drive with explicit parameters" },
+	{ "boot", "[order=]DRIVES[,menu=on|off]", opt_boot,
+	  "boot order: c disk, d CD-ROM, n network (default cad)" },
+	{ "bios", "FILE", opt_bios, "firmware image (default bios-256k.bin from SeaBIOS)" },
+	{ "L", "DIR", opt_firmware_dir, "directory searched first for firmware" },
+	{ "serial", "DEV", opt_serial, "COM1 backend: stdio, file:PATH, pty, null" },
+	{ "nographic", NULL, opt_nographic, "no display; COM1 on stdio, Ctrl-A x quits" },
+	{ "display", "none", opt_display, "display backend (none)" },
+	{ "no-reboot", NULL, opt_no_reboot, "exit instead of rebooting" },
+	{ "name", "NAME", opt_name, "name of the guest" },
+	{ "debugcon", "DEV", opt_debugcon, "firmware debug console at port 0x402" },
+	{ "device", "isa-debug-exit[,iobase=P][,iosize=N]", opt_device,
+	  "add a device; writing V to the port exits with status (V<<1)|1" },
+	{ "enable-kvm", NULL, opt_accepted, "use KVM (always on)" },
+	{ "accel", "kvm", opt_accel, "accelerator (kvm only)" },
+	{ "machine", "[type=]pc[,accel=kvm]", opt_machine, "machine type (pc only)" },
+	{ "M", "pc", opt_machine, "same as -machine" },
+	{ "help", NULL, opt_help, "print this help and exit" },
+	{ "h", NULL, opt_help, "same as -help" },
+	{ "version", NULL, opt_version, "print the version and exit" },
+};
+
+static int opt_help(struct cli_state *st, const char *name, const char *arg)
+{
+	printf("usage: vmm [options] [disk_image]\n\n"
+	       "vmm runs a PC (i440FX + PIIX3, SeaBIOS) on Linux KVM. Options follow QEMU's.\n\n");
+	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
+		char left[96];
+		snprintf(left, sizeof(left), "-%s%s%s", options[i].name, options[i].arg ? " " : "",
+			 options[i].arg ? options[i].arg : "");
+		if (strlen(left) > 28)
+			printf("  %s\n  %-28s %s\n", left, "", options[i].help);
+		else
+			printf("  %-28s %s\n", left, options[i].help);
+	}
+	printf("\nDuring emulation with the console on a terminal:\n"
+	       "  Ctrl-A x  exit      Ctrl-A h  help      Ctrl-A Ctrl-A  send Ctrl-A\n");
+	return 1;
+}
+
+static int opt_version(struct cli_state *st, const char *name, const char *arg)
+{
+	printf("vmm version " VMM_VERSION "\n");
+	return 1;
+}
+
+enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, char *err,
+			  size_t errlen)
+{
+	struct cli_state st = { .cfg = cfg, .err = err, .errlen = errlen };
+
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->ram_size = DEFAULT_RAM;
+	cfg->ncpus = 1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		const struct option_def *def = NULL;
+
+		if (a[0] != '-') {
+			/* QEMU: a bare argument is the first hard disk. */
+			if (set_drive(&st, 0, a, false, false, a) < 0)
+				return CLI_ERROR;
+			continue;
+		}
+		const char *name = a + 1 + (a[1] == '-');
+		for (size_t j = 0; j < ARRAY_SIZE(options); j++)
+			if (!strcmp(options[j].name, name))
+				def = &options[j];
+		if (!def) {
+			snprintf(err, errlen, "%s: invalid option (see vmm -help)", a);
+			return CLI_ERROR;
+		}
+		const char *arg = NULL;
+		if (def->arg) {
+			if (i + 1 >= argc) {
+				snprintf(err, errlen, "%s: requires an argument", a);
+				return CLI_ERROR;
+			}
+			arg = argv[++i];
+		}
+		int ret = def->handler(&st, name, arg);
+		if (ret < 0)
+			return CLI_ERROR;
+		if (ret > 0)
+			return CLI_EXIT_OK;
+	}
+	/* With no display built in, COM1 is the console unless told otherwise. */
+	if (cfg->serial.kind == CHARDEV_NONE)
+		cfg->serial.kind = st.display_none && !cfg->nographic ? CHARDEV_NULL : CHARDEV_STDIO;
+	if (cfg->nographic && cfg->serial.kind == CHARDEV_NULL && !st.serial_given)
+		cfg->serial.kind = CHARDEV_STDIO;
+	return CLI_RUN;
+}

@@ -1,0 +1,217 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "kvm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include "util.h"
+
+/* Where QEMU puts the pages KVM needs for real mode on VMX: just below the
+ * BIOS, reserved in e820 by the machine. */
+#define KVM_IDENTITY_MAP_ADDR 0xFEFFC000ULL
+#define KVM_TSS_ADDR 0xFEFFD000ULL
+
+static const struct {
+	int cap;
+	const char *name;
+} required_caps[] = {
+	{ KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP" },
+	{ KVM_CAP_PIT2, "KVM_CAP_PIT2" },
+	{ KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING" },
+	{ KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY" },
+	{ KVM_CAP_READONLY_MEM, "KVM_CAP_READONLY_MEM" },
+	{ KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID" },
+	{ KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR" },
+	{ KVM_CAP_SET_IDENTITY_MAP_ADDR, "KVM_CAP_SET_IDENTITY_MAP_ADDR" },
+	{ KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT" },
+};
+
+static struct kvm_cpuid2 *get_supported_cpuid(int sys_fd)
+{
+	for (unsigned n = 64; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = xzalloc(sizeof(*c) + n * sizeof(c->entries[0]));
+		c->nent = n;
+		if (ioctl(sys_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			return c;
+		free(c);
+		if (errno != E2BIG)
+			return NULL;
+	}
+	return NULL;
+}
+
+int kvm_open(struct kvm_vm *kvm, const char *dev_path, char *err, size_t errlen)
+{
+	memset(kvm, 0, sizeof(*kvm));
+	kvm->vm_fd = -1;
+	kvm->sys_fd = open(dev_path, O_RDWR | O_CLOEXEC);
+	if (kvm->sys_fd < 0) {
+		if (errno == ENOENT)
+			snprintf(err, errlen, "%s not found: is the kvm module loaded "
+				 "(modprobe kvm_intel or kvm_amd)?", dev_path);
+		else if (errno == EACCES || errno == EPERM)
+			snprintf(err, errlen, "permission denied opening %s: add yourself to "
+				 "the 'kvm' group or run as root", dev_path);
+		else
+			snprintf(err, errlen, "cannot open %s: %s", dev_path, strerror(errno));
+		return -1;
+	}
+	int api = ioctl(kvm->sys_fd, KVM_GET_API_VERSION, 0);
+	if (api != KVM_API_VERSION) {
+		snprintf(err, errlen, "%s: KVM API version %d, need %d", dev_path, api,
+			 KVM_API_VERSION);
+		goto fail;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(required_caps); i++) {
+		if (ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
+			snprintf(err, errlen, "%s lacks required capability %s", dev_path,
+				 required_caps[i].name);
+			goto fail;
+		}
+	}
+	kvm->vcpu_mmap_size = ioctl(kvm->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (kvm->vcpu_mmap_size <= 0) {
+		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(errno));
+		goto fail;
+	}
+	kvm->supported_cpuid = get_supported_cpuid(kvm->sys_fd);
+	if (!kvm->supported_cpuid) {
+		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	close(kvm->sys_fd);
+	kvm->sys_fd = -1;
+	return -1;
+}
+
+/* QEMU's PC routing: ISA IRQs reach both the PIC and the IOAPIC pin of the
+ * same number, except that the PIT's IRQ 0 arrives on IOAPIC pin 2; GSIs
+ * 16-23 are IOAPIC only. SeaBIOS is told so through etc/irq0-override. */
+static int set_pc_gsi_routing(int vm_fd)
+{
+	struct kvm_irq_routing *r = xzalloc(sizeof(*r) + 64 * sizeof(r->entries[0]));
+	unsigned n = 0;
+
+	for (unsigned gsi = 0; gsi < 16; gsi++) {
+		if (gsi == 2)
+			continue;
+		r->entries[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi,
+			.type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { .irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER
+							  : KVM_IRQCHIP_PIC_SLAVE,
+				       .pin = gsi % 8 },
+		};
+	}
+	for (unsigned gsi = 0; gsi < 24; gsi++) {
+		if (gsi == 2)
+			continue;
+		r->entries[n++] = (struct kvm_irq_routing_entry){
+			.gsi = gsi,
+			.type = KVM_IRQ_ROUTING_IRQCHIP,
+			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi == 0 ? 2 : gsi },
+		};
+	}
+	r->nr = n;
+	int ret = ioctl(vm_fd, KVM_SET_GSI_ROUTING, r);
+	free(r);
+	return ret;
+}
+
+int kvm_create_vm(struct kvm_vm *kvm, char *err, size_t errlen)
+{
+	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	const char *step;
+	int fd;
+
+	step = "KVM_CREATE_VM";
+	fd = ioctl(kvm->sys_fd, KVM_CREATE_VM, 0);
+	if (fd < 0)
+		goto fail;
+	/* Must precede vCPU creation. */
+	step = "KVM_SET_IDENTITY_MAP_ADDR";
+	if (ioctl(fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+		goto fail;
+	step = "KVM_SET_TSS_ADDR";
+	if (ioctl(fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0)
+		goto fail;
+	step = "KVM_CREATE_IRQCHIP";
+	if (ioctl(fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		goto fail;
+	step = "KVM_SET_GSI_ROUTING";
+	if (set_pc_gsi_routing(fd) < 0)
+		goto fail;
+	/* SPEAKER_DUMMY: the kernel answers port 0x61, which SeaBIOS uses to
+	 * calibrate the TSC by gating PIT channel 2. */
+	step = "KVM_CREATE_PIT2";
+	if (ioctl(fd, KVM_CREATE_PIT2, &pit) < 0)
+		goto fail;
+	if (kvm->vm_fd >= 0) {
+		/* A system reset replaces the VM under the same descriptor number,
+		 * so a device thread raising an IRQ meanwhile never hits a stale or
+		 * reused descriptor. */
+		if (dup2(fd, kvm->vm_fd) < 0) {
+			step = "dup2";
+			goto fail;
+		}
+		close(fd);
+	} else {
+		kvm->vm_fd = fd;
+	}
+	return 0;
+fail:
+	snprintf(err, errlen, "%s failed: %s", step, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+void kvm_destroy_vm(struct kvm_vm *kvm)
+{
+	if (kvm->vm_fd >= 0)
+		close(kvm->vm_fd);
+	kvm->vm_fd = -1;
+}
+
+void kvm_close(struct kvm_vm *kvm)
+{
+	kvm_destroy_vm(kvm);
+	if (kvm->sys_fd >= 0)
+		close(kvm->sys_fd);
+	kvm->sys_fd = -1;
+	free(kvm->supported_cpuid);
+	kvm->supported_cpuid = NULL;
+}
+
+int kvm_set_slot(struct kvm_vm *kvm, unsigned slot, uint64_t gpa, uint64_t size, void *hva,
+		 bool read_only)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot,
+		.flags = read_only ? KVM_MEM_READONLY : 0,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)hva,
+	};
+	if (ioctl(kvm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return -errno;
+	return 0;
+}
+
+void kvm_set_gsi(void *opaque, unsigned gsi, int level)
+{
+	struct kvm_vm *kvm = opaque;
+	struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
+
+	if (ioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
+		warn("KVM_IRQ_LINE(%u, %d) failed: %s", gsi, level, strerror(errno));
+}

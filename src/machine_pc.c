@@ -1,0 +1,480 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The PC machine, wired in one place: what QEMU's "-M pc" (i440FX + PIIX3)
+ * offers SeaBIOS and the OS, in the same places, so that the firmware's
+ * built-in tables (ACPI, MP, PIR, SMBIOS) describe it correctly.
+ */
+#include "machine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "block.h"
+#include "console.h"
+#include "hw/fw_cfg.h"
+#include "hw/i8042.h"
+#include "hw/ide.h"
+#include "hw/rtc.h"
+#include "hw/serial.h"
+#include "util.h"
+
+#define FW_CFG_NOGRAPHIC 0x04
+#define FW_CFG_NB_CPUS 0x05
+#define FW_CFG_RAM_SIZE 0x03
+#define FW_CFG_NUMA 0x0D
+#define FW_CFG_BOOT_MENU 0x0E
+#define FW_CFG_MAX_CPUS 0x0F
+#define FW_CFG_IRQ0_OVERRIDE 0x8002
+
+#define E820_RAM 1
+#define E820_RESERVED 2
+#define KVM_RESERVED_START 0xFEFFC000ULL
+#define KVM_RESERVED_SIZE 0x4000ULL
+
+#define DEFAULT_BIOS "bios-256k.bin"
+
+static const char *const default_firmware_dirs[] = {
+	"/usr/share/seabios",
+	"/usr/share/qemu",
+};
+
+/* ---- firmware ---------------------------------------------------------- */
+
+static char *find_firmware(const struct machine_config *cfg, const char *name)
+{
+	char path[4096];
+	const char *env = getenv("VMM_FIRMWARE_DIR");
+
+	if (strchr(name, '/'))
+		return xstrdup(name);
+	for (unsigned i = 0; i < cfg->nfirmware_dirs; i++) {
+		snprintf(path, sizeof(path), "%s/%s", cfg->firmware_dirs[i], name);
+		if (access(path, R_OK) == 0)
+			return xstrdup(path);
+	}
+	if (env) {
+		snprintf(path, sizeof(path), "%s/%s", env, name);
+		if (access(path, R_OK) == 0)
+			return xstrdup(path);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(default_firmware_dirs); i++) {
+		snprintf(path, sizeof(path), "%s/%s", default_firmware_dirs[i], name);
+		if (access(path, R_OK) == 0)
+			return xstrdup(path);
+	}
+	/* -bios with a bare name in the current directory. */
+	if (cfg->bios_path && access(name, R_OK) == 0)
+		return xstrdup(name);
+	return NULL;
+}
+
+static uint8_t *load_bios(const struct machine_config *cfg, uint64_t *size)
+{
+	const char *name = cfg->bios_path ? cfg->bios_path : DEFAULT_BIOS;
+	char *path = find_firmware(cfg, name);
+	struct stat st;
+
+	if (!path)
+		die("could not find firmware '%s' (install Debian's 'seabios' package, "
+		    "or give -bios PATH or -L DIR)", name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		die_errno("could not open firmware '%s'", path);
+	if (fstat(fd, &st) < 0)
+		die_errno("could not stat firmware '%s'", path);
+	if (st.st_size <= 0 || st.st_size % (64 * 1024) || st.st_size > 16 * (off_t)MiB)
+		die("firmware '%s' has size %lld: it must be a non-zero multiple of 64 KiB, "
+		    "at most 16 MiB", path, (long long)st.st_size);
+	uint8_t *buf = xzalloc((size_t)st.st_size);
+	if (read(fd, buf, (size_t)st.st_size) != st.st_size)
+		die_errno("could not read firmware '%s'", path);
+	close(fd);
+	free(path);
+	*size = (uint64_t)st.st_size;
+	return buf;
+}
+
+/* ---- board wiring callbacks -------------------------------------------- */
+
+static void board_reset(void *opaque)
+{
+	machine_request(opaque, MACHINE_REQ_RESET, 0);
+}
+
+static void board_poweroff(void *opaque)
+{
+	machine_request(opaque, MACHINE_REQ_POWEROFF, 0);
+}
+
+static void board_exit(void *opaque, int status)
+{
+	machine_request(opaque, MACHINE_REQ_EXIT, status);
+}
+
+static struct board_control board_of(struct machine *m)
+{
+	return (struct board_control){ board_reset, board_poweroff, board_exit, m };
+}
+
+static struct irq_line isa_irq(struct machine *m, unsigned gsi)
+{
+	return (struct irq_line){ kvm_set_gsi, &m->kvm, gsi };
+}
+
+/* ---- CMOS and fw_cfg contents ------------------------------------------ */
+
+static uint8_t boot_device_code(char c)
+{
+	switch (c) {
+	case 'a': return 1;
+	case 'c': return 2;
+	case 'd': return 3;
+	case 'n': return 4;
+	default: return 0;
+	}
+}
+
+static void setup_cmos(struct machine *m)
+{
+	const struct machine_config *cfg = &m->cfg;
+	uint64_t ext_kib = (m->mem.below_4g - 1 * MiB) / KiB;
+	uint64_t above_16m = m->mem.below_4g > 16 * MiB ? (m->mem.below_4g - 16 * MiB) / (64 * KiB) : 0;
+	uint64_t above_4g = m->mem.above_4g / (64 * KiB);
+	const char *order = cfg->boot_order[0] ? cfg->boot_order : "cad";
+	uint8_t b[3] = { 0 };
+	uint8_t translation = 0;
+
+	ext_kib = MIN(ext_kib, 0xFFFF);
+	above_16m = MIN(above_16m, 0xFFFF);
+	rtc_set_cmos(m->rtc, 0x10, 0x00); /* no floppy drives */
+	rtc_set_cmos(m->rtc, 0x14, 0x06); /* FPU, PS/2 mouse, VGA */
+	rtc_set_cmos(m->rtc, 0x15, 640 & 0xFF);
+	rtc_set_cmos(m->rtc, 0x16, 640 >> 8);
+	rtc_set_cmos(m->rtc, 0x17, (uint8_t)ext_kib);
+	rtc_set_cmos(m->rtc, 0x18, (uint8_t)(ext_kib >> 8));
+	rtc_set_cmos(m->rtc, 0x30, (uint8_t)ext_kib);
+	rtc_set_cmos(m->rtc, 0x31, (uint8_t)(ext_kib >> 8));
+	rtc_set_cmos(m->rtc, 0x34, (uint8_t)above_16m);
+	rtc_set_cmos(m->rtc, 0x35, (uint8_t)(above_16m >> 8));
+	rtc_set_cmos(m->rtc, 0x5B, (uint8_t)above_4g);
+	rtc_set_cmos(m->rtc, 0x5C, (uint8_t)(above_4g >> 8));
+	rtc_set_cmos(m->rtc, 0x5D, (uint8_t)(above_4g >> 16));
+	/* SeaBIOS waits for max(this + 1, fw_cfg NB_CPUS) CPUs to check in. */
+	rtc_set_cmos(m->rtc, 0x5F, (uint8_t)(m->ncpus - 1));
+	for (unsigned i = 0; i < 3 && order[i]; i++)
+		b[i] = boot_device_code(order[i]);
+	rtc_set_cmos(m->rtc, 0x3D, (uint8_t)(b[0] | b[1] << 4));
+	rtc_set_cmos(m->rtc, 0x38, (uint8_t)(b[2] << 4 | 0x01)); /* no floppy sig check */
+	/* LBA translation for disks over 504 MiB, so int13 CHS matches
+	 * partitions made under LBA. */
+	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++) {
+		const struct drive_config *d = &cfg->ide[i];
+		struct stat st;
+		if (d->present && !d->cdrom && d->path && stat(d->path, &st) == 0 &&
+		    (uint64_t)st.st_size > 504 * MiB)
+			translation |= (uint8_t)(1 << (i * 2));
+	}
+	rtc_set_cmos(m->rtc, 0x39, translation);
+}
+
+static void setup_fw_cfg(struct machine *m)
+{
+	struct fw_cfg *f = m->fw_cfg;
+	uint8_t e820[3 * 20];
+	size_t n = 0;
+	uint8_t uuid[16] = { 0 };
+
+	fw_cfg_add_u16(f, FW_CFG_NB_CPUS, (uint16_t)m->ncpus);
+	fw_cfg_add_u16(f, FW_CFG_MAX_CPUS, (uint16_t)m->ncpus);
+	fw_cfg_add_u64(f, FW_CFG_RAM_SIZE, m->mem.ram_size);
+	fw_cfg_add_u16(f, FW_CFG_NOGRAPHIC, m->cfg.nographic ? 1 : 0);
+	fw_cfg_add_u16(f, FW_CFG_BOOT_MENU, m->cfg.boot_menu ? 1 : 0);
+	fw_cfg_add_u64(f, FW_CFG_NUMA, 0);
+	fw_cfg_add_bytes(f, 0x02, uuid, sizeof(uuid));
+	/* Our GSI routing sends the PIT to IOAPIC pin 2. */
+	fw_cfg_add_u32(f, FW_CFG_IRQ0_OVERRIDE, 1);
+
+	put_le64(e820 + n, 0);
+	put_le64(e820 + n + 8, m->mem.below_4g);
+	put_le32(e820 + n + 16, E820_RAM);
+	n += 20;
+	if (m->mem.above_4g) {
+		put_le64(e820 + n, 4 * GiB);
+		put_le64(e820 + n + 8, m->mem.above_4g);
+		put_le32(e820 + n + 16, E820_RAM);
+		n += 20;
+	}
+	/* KVM's identity map and TSS pages. */
+	put_le64(e820 + n, KVM_RESERVED_START);
+	put_le64(e820 + n + 8, KVM_RESERVED_SIZE);
+	put_le32(e820 + n + 16, E820_RESERVED);
+	n += 20;
+	fw_cfg_add_file(f, "etc/e820", e820, (uint32_t)n);
+}
+
+/* ---- devices ----------------------------------------------------------- */
+
+static FILE *open_chardev_file(const struct chardev_config *c, const char *what)
+{
+	switch (c->kind) {
+	case CHARDEV_STDIO:
+		return stdout;
+	case CHARDEV_FILE: {
+		FILE *f = fopen(c->path, "w");
+		if (!f)
+			die_errno("%s: cannot open '%s'", what, c->path);
+		return f;
+	}
+	default:
+		return NULL;
+	}
+}
+
+static void attach_drives(struct machine *m)
+{
+	char err[256];
+
+	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++) {
+		const struct drive_config *d = &m->cfg.ide[i];
+		struct block_dev *bd = NULL;
+		int ret;
+
+		if (!d->present)
+			continue;
+		if (d->path) {
+			bd = block_open_raw(d->path, d->read_only || d->cdrom, err, sizeof(err));
+			if (!bd)
+				die("could not open disk image '%s': %s", d->path, err);
+		}
+		if (d->cdrom)
+			ret = piix_ide_attach_cdrom(m->ide, i / 2, i % 2, bd);
+		else
+			ret = piix_ide_attach_disk(m->ide, i / 2, i % 2, bd);
+		if (ret < 0)
+			die("could not attach IDE drive %u: %s", i, strerror(-ret));
+	}
+}
+
+static void serial_rx_ready(void *opaque)
+{
+	struct machine *m = opaque;
+	uint64_t one = 1;
+	/* Wake the main loop to feed held-back input. */
+	if (write(m->event_fd, &one, sizeof(one)) < 0) {
+		/* the counter saturating is harmless */
+	}
+}
+
+static void create_devices(struct machine *m)
+{
+	const struct machine_config *cfg = &m->cfg;
+	struct board_control board = board_of(m);
+	char err[256];
+
+	pci_bus_init(&m->pci, &m->pio, &m->mmio);
+	if (pci_bus_map_host_ports(&m->pci) < 0)
+		die("cannot map the PCI configuration ports");
+	if (i440fx_init(&m->i440fx, &m->pci, &m->memmap, m->mem.ram_size) < 0 ||
+	    piix3_init(&m->piix3, &m->pci, kvm_set_gsi, &m->kvm, board) < 0)
+		die("cannot create the i440FX/PIIX3 chipset");
+	m->ide = piix_ide_create(&m->pci, &m->pio, &m->mem, isa_irq(m, 14), isa_irq(m, 15));
+	if (!m->ide)
+		die("cannot create the PIIX3 IDE controller");
+	attach_drives(m);
+	if (piix_pm_init(&m->pm, &m->pci, &m->pio, isa_irq(m, 9), board) < 0)
+		die("cannot create the PIIX4 power management function");
+
+	m->rtc = rtc_create(isa_irq(m, 8));
+	if (!m->rtc || rtc_map(m->rtc, &m->pio) < 0)
+		die("cannot create the RTC");
+	m->console = console_create(&cfg->serial, err, sizeof(err));
+	if (!m->console)
+		die("-serial: %s", err);
+	m->com1 = serial_create(isa_irq(m, 4), console_write, m->console);
+	if (!m->com1 || serial_map(m->com1, &m->pio, 0x3F8) < 0)
+		die("cannot create the COM1 UART");
+	serial_set_rx_ready_cb(m->com1, serial_rx_ready, m);
+	m->i8042 = i8042_create(isa_irq(m, 1), isa_irq(m, 12), board_reset, m);
+	if (!m->i8042 || i8042_map(m->i8042, &m->pio) < 0)
+		die("cannot create the i8042 keyboard controller");
+	m->fw_cfg = fw_cfg_create(&m->mem);
+	if (!m->fw_cfg || fw_cfg_map(m->fw_cfg, &m->pio) < 0)
+		die("cannot create fw_cfg");
+	if (port92_init(&m->port92, &m->pio, board) < 0 || post_port_init(&m->post, &m->pio) < 0)
+		die("cannot map ports 0x80/0x92");
+	if (cfg->debugcon.kind != CHARDEV_NONE) {
+		m->debugcon_out = open_chardev_file(&cfg->debugcon, "-debugcon");
+		if (debugcon_init(&m->debugcon, &m->pio, 0x402, m->debugcon_out) < 0)
+			die("-debugcon: port 0x402 is taken");
+	}
+	if (cfg->debug_exit &&
+	    debug_exit_init(&m->debug_exit, &m->pio, cfg->debug_exit_base, cfg->debug_exit_size,
+			    board) < 0)
+		die("isa-debug-exit: ports %#x-%#x overlap another device", cfg->debug_exit_base,
+		    cfg->debug_exit_base + cfg->debug_exit_size - 1);
+	setup_cmos(m);
+	setup_fw_cfg(m);
+}
+
+/* ---- vCPUs, VM and reset ----------------------------------------------- */
+
+static void create_vm_and_vcpus(struct machine *m)
+{
+	char err[256];
+
+	if (kvm_create_vm(&m->kvm, err, sizeof(err)) < 0)
+		die("%s", err);
+	if (memmap_apply(&m->memmap, &m->kvm) < 0)
+		die_errno("cannot set up guest memory slots");
+	for (unsigned i = 0; i < m->ncpus; i++)
+		if (vcpu_create(&m->vcpus[i], m, i, m->ncpus, err, sizeof(err)) < 0)
+			die("%s", err);
+}
+
+static void start_vcpus(struct machine *m)
+{
+	for (unsigned i = 0; i < m->ncpus; i++)
+		if (vcpu_start_thread(&m->vcpus[i]) < 0)
+			die("cannot start the thread of vCPU %u", i);
+}
+
+static void stop_vcpus(struct machine *m)
+{
+	for (unsigned i = 0; i < m->ncpus; i++)
+		vcpu_kick(&m->vcpus[i]);
+	for (unsigned i = 0; i < m->ncpus; i++)
+		vcpu_join(&m->vcpus[i]);
+}
+
+/* A PC reset: every CPU back to its reset state, every device reset, the
+ * BIOS visible again through PAM. We get clean CPU, irqchip and PIT state
+ * by replacing the KVM VM; guest RAM, like real DRAM, keeps its contents. */
+static void machine_reset(struct machine *m)
+{
+	for (unsigned i = 0; i < m->ncpus; i++)
+		vcpu_destroy(&m->vcpus[i]);
+	create_vm_and_vcpus(m);
+	pci_bus_reset(&m->pci);
+	rtc_reset(m->rtc);
+	serial_reset(m->com1);
+	i8042_reset(m->i8042);
+	fw_cfg_reset(m->fw_cfg);
+	port92_reset(&m->port92);
+	m->resets++;
+}
+
+void machine_request(struct machine *m, enum machine_req req, int status)
+{
+	int expected = MACHINE_REQ_NONE;
+	uint64_t one = 1;
+
+	if (!atomic_compare_exchange_strong(&m->request, &expected, (int)req))
+		return;
+	atomic_store(&m->exit_status, status);
+	for (unsigned i = 0; i < m->ncpus; i++)
+		if (!pthread_equal(m->vcpus[i].thread, pthread_self()))
+			vcpu_kick(&m->vcpus[i]);
+	if (write(m->event_fd, &one, sizeof(one)) < 0) {
+		/* cannot fail short of a saturated counter */
+	}
+}
+
+bool machine_stopping(struct machine *m)
+{
+	return atomic_load(&m->request) != MACHINE_REQ_NONE;
+}
+
+void machine_create(struct machine *m, const struct machine_config *cfg)
+{
+	char err[256];
+	uint64_t bios_size;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	m->cfg = *cfg;
+	m->ncpus = cfg->ncpus ? cfg->ncpus : 1;
+	if (m->ncpus > MAX_VCPUS)
+		die("-smp %u: at most %u vCPUs are supported", m->ncpus, MAX_VCPUS);
+	if (kvm_open(&m->kvm, cfg->kvm_path ? cfg->kvm_path : "/dev/kvm", err, sizeof(err)) < 0)
+		die("%s", err);
+	uint8_t *bios = load_bios(cfg, &bios_size);
+	ret = guest_mem_init(&m->mem, cfg->ram_size);
+	if (ret < 0)
+		die("cannot allocate %llu MiB of guest RAM: %s",
+		    (unsigned long long)(cfg->ram_size / MiB), strerror(-ret));
+	if (memmap_init(&m->memmap, &m->mem, bios, bios_size) < 0)
+		die("cannot set up the memory map");
+	free(bios);
+	m->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->event_fd < 0)
+		die_errno("eventfd");
+	bus_init(&m->pio, "pio");
+	bus_init(&m->mmio, "mmio");
+	vcpu_signals_init();
+	m->kvm.vm_fd = -1;
+	create_vm_and_vcpus(m);
+	create_devices(m);
+}
+
+int machine_run(struct machine *m)
+{
+	start_vcpus(m);
+	for (;;) {
+		struct pollfd fds[2] = {
+			{ .fd = m->event_fd, .events = POLLIN },
+			{ .fd = console_poll_fd(m->console), .events = POLLIN },
+		};
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			die_errno("poll");
+		}
+		if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
+			if (console_handle_input(m->console, m->com1) == MACHINE_REQ_EXIT)
+				machine_request(m, MACHINE_REQ_EXIT, 0);
+		}
+		if (!(fds[0].revents & POLLIN))
+			continue;
+		uint64_t count;
+		if (read(m->event_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+			die_errno("eventfd read");
+		console_feed(m->console, m->com1);
+
+		int req = atomic_load(&m->request);
+		if (req == MACHINE_REQ_NONE)
+			continue;
+		stop_vcpus(m);
+		switch (req) {
+		case MACHINE_REQ_RESET:
+			if (m->cfg.no_reboot)
+				return 0;
+			debug("system reset");
+			machine_reset(m);
+			atomic_store(&m->request, MACHINE_REQ_NONE);
+			start_vcpus(m);
+			break;
+		case MACHINE_REQ_POWEROFF:
+			return 0;
+		case MACHINE_REQ_EXIT:
+			return atomic_load(&m->exit_status);
+		default:
+			return 1;
+		}
+	}
+}
+
+void machine_destroy(struct machine *m)
+{
+	console_destroy(m->console);
+	m->console = NULL;
+	if (m->debugcon_out && m->debugcon_out != stdout)
+		fclose(m->debugcon_out);
+	else if (m->debugcon_out)
+		fflush(m->debugcon_out);
+}

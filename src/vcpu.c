@@ -1,0 +1,225 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "vcpu.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include "kvm.h"
+#include "machine.h"
+#include "util.h"
+
+#define SIG_VCPU_KICK SIGUSR1
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+void vcpu_signals_init(void)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIG_VCPU_KICK, &sa, NULL); /* no SA_RESTART: KVM_RUN returns EINTR */
+}
+
+int vcpu_create(struct vcpu *v, struct machine *m, unsigned index, unsigned ncpus, char *err,
+		size_t errlen)
+{
+	struct kvm_vm *kvm = &m->kvm;
+	const struct kvm_cpuid2 *sup = kvm->supported_cpuid;
+	size_t cpuid_size = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
+
+	memset(v, 0, sizeof(*v));
+	v->machine = m;
+	v->index = index;
+	v->fd = ioctl(kvm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
+	if (v->fd < 0) {
+		snprintf(err, errlen, "KVM_CREATE_VCPU %u failed: %s", index, strerror(errno));
+		return -1;
+	}
+	v->run = mmap(NULL, (size_t)kvm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      v->fd, 0);
+	if (v->run == MAP_FAILED) {
+		snprintf(err, errlen, "mmap of vCPU %u failed: %s", index, strerror(errno));
+		close(v->fd);
+		return -1;
+	}
+	struct kvm_cpuid2 *c = xzalloc(cpuid_size);
+	memcpy(c, sup, cpuid_size);
+	cpuid_patch(c, index, ncpus);
+	int ret = ioctl(v->fd, KVM_SET_CPUID2, c);
+	free(c);
+	if (ret < 0) {
+		snprintf(err, errlen, "KVM_SET_CPUID2 on vCPU %u failed: %s", index,
+			 strerror(errno));
+		vcpu_destroy(v);
+		return -1;
+	}
+	/* A fresh vCPU is in the architectural reset state: CS:IP F000:FFF0
+	 * with CS base FFFF0000. The BSP runs, APs wait for INIT/SIPI. */
+	return 0;
+}
+
+void vcpu_destroy(struct vcpu *v)
+{
+	if (v->run && v->run != MAP_FAILED)
+		munmap(v->run, (size_t)v->machine->kvm.vcpu_mmap_size);
+	if (v->fd >= 0)
+		close(v->fd);
+	v->run = NULL;
+	v->fd = -1;
+}
+
+static void handle_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct io_bus *pio = &v->machine->pio;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+
+	/* count > 1 for rep ins/outs: consecutive elements, one port. */
+	for (uint32_t i = 0; i < run->io.count; i++, data += run->io.size) {
+		if (run->io.direction == KVM_EXIT_IO_OUT)
+			bus_write(pio, run->io.port, data, run->io.size);
+		else
+			bus_read(pio, run->io.port, data, run->io.size);
+	}
+}
+
+static void handle_mmio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	struct io_bus *mmio = &v->machine->mmio;
+
+	if (run->mmio.len > 8)
+		return;
+	if (run->mmio.is_write)
+		bus_write(mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len);
+	else
+		bus_read(mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len);
+}
+
+static void report_fatal(struct vcpu *v, const char *what)
+{
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0 && ioctl(v->fd, KVM_GET_SREGS, &sregs) == 0)
+		fprintf(stderr, "vmm: vCPU %u: %s at %04x:%llx (cr0=%llx)\n", v->index, what,
+			sregs.cs.selector, (unsigned long long)regs.rip,
+			(unsigned long long)sregs.cr0);
+	else
+		fprintf(stderr, "vmm: vCPU %u: %s\n", v->index, what);
+}
+
+/* Returns false when the loop must end. */
+static bool handle_exit(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	char what[128];
+
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(v);
+		return true;
+	case KVM_EXIT_MMIO:
+		handle_mmio(v);
+		return true;
+	case KVM_EXIT_INTR:
+	case KVM_EXIT_HLT:
+		return true;
+	case KVM_EXIT_SHUTDOWN:
+		/* A triple fault resets a PC. */
+		debug("vCPU %u: triple fault", v->index);
+		machine_request(v->machine, MACHINE_REQ_RESET, 0);
+		return false;
+	case KVM_EXIT_SYSTEM_EVENT:
+		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
+			machine_request(v->machine, MACHINE_REQ_RESET, 0);
+		else
+			machine_request(v->machine, MACHINE_REQ_POWEROFF, 0);
+		return false;
+	case KVM_EXIT_INTERNAL_ERROR:
+		snprintf(what, sizeof(what), "KVM internal error, suberror %u",
+			 run->internal.suberror);
+		break;
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(what, sizeof(what), "VM entry failed, reason %#llx",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		break;
+	default:
+		snprintf(what, sizeof(what), "unexpected exit reason %u", run->exit_reason);
+		break;
+	}
+	report_fatal(v, what);
+	machine_request(v->machine, MACHINE_REQ_ERROR, 1);
+	return false;
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	struct machine *m = v->machine;
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIG_VCPU_KICK);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (!machine_stopping(m)) {
+		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
+			/* EAGAIN: an AP leaving its wait for SIPI. EINTR: a kick. */
+			if (errno == EINTR || errno == EAGAIN) {
+				v->run->immediate_exit = 0;
+				continue;
+			}
+			fprintf(stderr, "vmm: vCPU %u: KVM_RUN failed: %s\n", v->index,
+				strerror(errno));
+			machine_request(m, MACHINE_REQ_ERROR, 1);
+			break;
+		}
+		v->exits++;
+		if (!handle_exit(v))
+			break;
+	}
+	return NULL;
+}
+
+int vcpu_start_thread(struct vcpu *v)
+{
+	sigset_t set, old;
+	int ret;
+
+	/* The thread starts with the kick signal blocked and unblocks it
+	 * itself, so a kick can never reach a thread without the handler. */
+	sigemptyset(&set);
+	sigaddset(&set, SIG_VCPU_KICK);
+	pthread_sigmask(SIG_BLOCK, &set, &old);
+	ret = pthread_create(&v->thread, NULL, vcpu_thread, v);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret == 0)
+		v->thread_started = true;
+	return -ret;
+}
+
+void vcpu_kick(struct vcpu *v)
+{
+	if (!v->thread_started)
+		return;
+	/* immediate_exit covers a kick that lands just before KVM_RUN. */
+	v->run->immediate_exit = 1;
+	pthread_kill(v->thread, SIG_VCPU_KICK);
+}
+
+void vcpu_join(struct vcpu *v)
+{
+	if (v->thread_started)
+		pthread_join(v->thread, NULL);
+	v->thread_started = false;
+}

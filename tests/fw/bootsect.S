@@ -1,0 +1,125 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A boot sector for firmware-level tests. SeaBIOS loads it at 0x7C00 from
+ * a disk (MBR) or a CD (El Torito, no emulation). It prints a line on COM1
+ * with the BIOS boot drive number, then either exits through isa-debug-exit
+ * (port 0xF4, value 0x10: vmm status 33) or, when RESET_METHOD is set,
+ * resets the machine once by that method and exits on the second boot.
+ * CMOS byte 0x50 carries the boot count across the reset.
+ *   RESET_METHOD 1: 0xCF9 reset control   2: keyboard controller 0xFE
+ *                3: port 0x92 bit 0       4: triple fault
+ */
+#ifndef RESET_METHOD
+#define RESET_METHOD 0
+#endif
+#define COM1 0x3F8
+#define CMOS_INDEX 0x70
+#define CMOS_DATA 0x71
+#define BOOT_COUNT 0x50
+
+	.code16
+	.text
+	.globl _start
+_start:
+	cli
+	xorw %ax, %ax
+	movw %ax, %ds
+	movw %ax, %ss
+	movw $0x7C00, %sp
+	ljmp $0, $1f
+1:	movb %dl, boot_drive
+
+	movw $msg, %si
+	call puts
+	movb boot_drive, %al
+	call puthex
+	movw $newline, %si
+	call puts
+
+#if RESET_METHOD
+	movb $BOOT_COUNT, %al
+	outb %al, $CMOS_INDEX
+	inb $CMOS_DATA, %al
+	incb %al
+	movb %al, %bl
+	movb $BOOT_COUNT, %al
+	outb %al, $CMOS_INDEX
+	movb %bl, %al
+	outb %al, $CMOS_DATA
+	cmpb $1, %bl
+	jne done
+	movw $resetting, %si
+	call puts
+#if RESET_METHOD == 1
+	movw $0xCF9, %dx
+	movb $0x02, %al
+	outb %al, %dx
+	movb $0x06, %al
+	outb %al, %dx
+#elif RESET_METHOD == 2
+	movb $0xFE, %al
+	outb %al, $0x64
+#elif RESET_METHOD == 3
+	inb $0x92, %al
+	orb $0x01, %al
+	outb %al, $0x92
+#elif RESET_METHOD == 4
+	lidt null_idt
+	int $3
+#endif
+	jmp .
+#endif
+
+done:
+	movb $0x10, %al
+	outb %al, $0xF4
+	hlt
+	jmp done
+
+/* Prints the NUL-terminated string at %si on COM1, polling LSR.THRE. */
+puts:
+	lodsb
+	testb %al, %al
+	jz 2f
+	call putc
+	jmp puts
+2:	ret
+
+putc:
+	movb %al, %ah
+	movw $COM1 + 5, %dx
+3:	inb %dx, %al
+	testb $0x20, %al
+	jz 3b
+	movw $COM1, %dx
+	movb %ah, %al
+	outb %al, %dx
+	ret
+
+puthex:
+	pushw %ax
+	shrb $4, %al
+	call hexdigit
+	popw %ax
+	andb $0x0F, %al
+hexdigit:
+	addb $'0', %al
+	cmpb $'9', %al
+	jbe 4f
+	addb $7, %al
+4:	jmp putc
+
+null_idt:
+	.word 0
+	.long 0
+boot_drive:
+	.byte 0
+msg:
+	.asciz "VMM-BOOT-OK drive="
+newline:
+	.asciz "\r\n"
+resetting:
+	.asciz "VMM-RESETTING\r\n"
+
+	.org 510
+	.byte 0x55, 0xAA

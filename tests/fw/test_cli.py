@@ -1,0 +1,122 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Command-line behaviour: help, and bad input answered with one line and a
+non-zero exit before anything starts or is written."""
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import VMM, fw_image
+
+
+def run(*args, timeout=30):
+    return subprocess.run([VMM, *args], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def one_line_error(p, *needles):
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    assert lines[0].startswith("vmm: "), lines[0]
+    for n in needles:
+        assert n in lines[0], lines[0]
+    assert p.stdout == ""
+
+
+def test_help_lists_every_option():
+    p = run("--help")
+    assert p.returncode == 0
+    for opt in ["-m ", "-smp", "-hda", "-hdb", "-hdc", "-hdd", "-cdrom", "-drive", "-boot",
+                "-bios", "-serial", "-nographic", "-display", "-no-reboot", "-name",
+                "-debugcon", "-device", "-enable-kvm", "-machine", "-accel", "-L ", "-version"]:
+        assert opt in p.stdout, opt
+    assert run("-h").stdout == p.stdout
+
+
+def test_version():
+    p = run("-version")
+    assert p.returncode == 0 and p.stdout.startswith("vmm version")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["-frobnicate"], "-frobnicate: invalid option"),
+    (["-m"], "requires an argument"),
+    (["-m", "lots"], "invalid RAM size"),
+    (["-m", "0"], "RAM size must be between"),
+    (["-m", "1K"], "RAM size must be between"),
+    (["-m", "-5"], "invalid RAM size"),
+    (["-smp", "0"], "at least one CPU"),
+    (["-smp", "999"], "invalid number"),
+    (["-serial", "tcp:1.2.3.4:5"], "unsupported character device"),
+    (["-machine", "q35"], "unsupported machine"),
+    (["-accel", "tcg"], "only kvm"),
+    (["-device", "e1000"], "unsupported device"),
+    (["-boot", "order=xyz"], "invalid boot order"),
+    (["-display", "gtk"], "no graphical display"),
+    (["-hda", "a.img", "-drive", "file=b.img,index=0"], "already in use"),
+])
+def test_bad_options(args, needle):
+    one_line_error(run(*args), needle)
+
+
+def test_accepted_qemu_options():
+    # Accepted for compatibility; -version ends parsing after them.
+    p = run("-enable-kvm", "-machine", "pc,accel=kvm", "-M", "pc", "-accel", "kvm",
+            "-name", "guest", "-version")
+    assert p.returncode == 0, p.stderr
+
+
+def test_missing_image(tmp_path):
+    serial = tmp_path / "serial.log"
+    p = run("-hda", str(tmp_path / "nope.img"), "-serial", f"file:{serial}")
+    if "/dev/kvm" in p.stderr:
+        pytest.skip("no usable /dev/kvm: " + p.stderr.strip())
+    one_line_error(p, "nope.img", "No such file or directory")
+    assert not serial.exists()
+
+
+def test_unreadable_image(tmp_path):
+    if os.geteuid() == 0:
+        # root reads anything; a directory is unreadable as an image for all.
+        img = tmp_path / "dir.img"
+        img.mkdir()
+        p = run("-hda", str(img))
+        if "/dev/kvm" in p.stderr:
+            pytest.skip("no usable /dev/kvm")
+        one_line_error(p, "dir.img")
+    else:
+        img = tmp_path / "locked.img"
+        img.write_bytes(b"\0" * 512)
+        img.chmod(0)
+        one_line_error(run("-hda", str(img)), "Permission denied")
+
+
+def test_firmware_not_found(tmp_path):
+    p = run("-bios", str(tmp_path / "missing.bin"))
+    if "/dev/kvm" in p.stderr:
+        pytest.skip("no usable /dev/kvm")
+    one_line_error(p, "could not find firmware", "missing.bin")
+
+
+def test_bad_firmware_size(tmp_path):
+    bios = tmp_path / "tiny.bin"
+    bios.write_bytes(b"\xf4" * 1000)
+    p = run("-bios", str(bios))
+    if "/dev/kvm" in p.stderr:
+        pytest.skip("no usable /dev/kvm")
+    one_line_error(p, "multiple of 64 KiB")
+
+
+def test_no_dev_kvm(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("unshare"):
+        pytest.skip("needs root and unshare to hide /dev/kvm")
+    # A private mount namespace with an empty /dev: /dev/kvm is missing.
+    p = subprocess.run(["unshare", "--mount", "sh", "-c",
+                        f"mount -t tmpfs none /dev && exec {VMM} -m 64 2>&1"],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 1, p.stdout
+    lines = p.stdout.strip().splitlines()
+    assert lines == ["vmm: /dev/kvm not found: is the kvm module loaded "
+                     "(modprobe kvm_intel or kvm_amd)?"], lines
