@@ -1,0 +1,307 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* PCI configuration mechanism, BAR placement, the i440FX PAM registers, the
+ * PIIX3 PIRQ router and reset register, and the PIIX4 PM function, driven
+ * through the same port bus the vCPUs use. */
+#include "unit.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "bus.h"
+#include "guest_mem.h"
+#include "hw/chipset.h"
+#include "memmap.h"
+#include "pci.h"
+
+struct board {
+	struct io_bus pio, mmio;
+	struct pci_bus pci;
+	struct guest_mem mem;
+	struct memmap mm;
+	struct i440fx nb;
+	struct piix3 sb;
+	struct piix_pm pm;
+	uint8_t *bios;
+	int gsi_level[24];
+	int resets, poweroffs;
+};
+
+static void set_gsi(void *opaque, unsigned gsi, int level)
+{
+	((struct board *)opaque)->gsi_level[gsi] = level;
+}
+static void on_reset(void *o) { ((struct board *)o)->resets++; }
+static void on_poweroff(void *o) { ((struct board *)o)->poweroffs++; }
+static void on_exit_req(void *o, int s) { (void)o; (void)s; }
+
+static int setup(void **state)
+{
+	struct board *b = calloc(1, sizeof(*b));
+	struct board_control ctl = { on_reset, on_poweroff, on_exit_req, b };
+
+	bus_init(&b->pio, "pio");
+	bus_init(&b->mmio, "mmio");
+	assert_int_equal(guest_mem_init(&b->mem, 32 << 20), 0);
+	b->bios = malloc(256 << 10);
+	for (unsigned i = 0; i < (256 << 10); i++)
+		b->bios[i] = (uint8_t)(i >> 12);
+	assert_int_equal(memmap_init(&b->mm, &b->mem, b->bios, 256 << 10), 0);
+	pci_bus_init(&b->pci, &b->pio, &b->mmio);
+	assert_int_equal(pci_bus_map_host_ports(&b->pci), 0);
+	assert_int_equal(i440fx_init(&b->nb, &b->pci, &b->mm, 32 << 20), 0);
+	assert_int_equal(piix3_init(&b->sb, &b->pci, set_gsi, b, ctl), 0);
+	assert_int_equal(piix_pm_init(&b->pm, &b->pci, &b->pio,
+				      (struct irq_line){ set_gsi, b, 9 }, ctl), 0);
+	*state = b;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct board *b = *state;
+	memmap_destroy(&b->mm);
+	guest_mem_destroy(&b->mem);
+	bus_destroy(&b->pio);
+	bus_destroy(&b->mmio);
+	free(b->bios);
+	free(b);
+	return 0;
+}
+
+static void outl(struct board *b, uint16_t port, uint32_t v) { bus_write(&b->pio, port, &v, 4); }
+static void outw(struct board *b, uint16_t port, uint16_t v) { bus_write(&b->pio, port, &v, 2); }
+static void outb(struct board *b, uint16_t port, uint8_t v) { bus_write(&b->pio, port, &v, 1); }
+static uint32_t inl(struct board *b, uint16_t port) { uint32_t v = 0; bus_read(&b->pio, port, &v, 4); return v; }
+static uint16_t inw(struct board *b, uint16_t port) { uint16_t v = 0; bus_read(&b->pio, port, &v, 2); return v; }
+static uint8_t inb(struct board *b, uint16_t port) { uint8_t v = 0; bus_read(&b->pio, port, &v, 1); return v; }
+
+static uint32_t cfg_addr(unsigned dev, unsigned fn, unsigned reg)
+{
+	return 0x80000000u | dev << 11 | fn << 8 | (reg & 0xFC);
+}
+static uint32_t cfg_readl(struct board *b, unsigned dev, unsigned fn, unsigned reg)
+{
+	outl(b, 0xCF8, cfg_addr(dev, fn, reg));
+	return inl(b, 0xCFC);
+}
+static void cfg_writel(struct board *b, unsigned dev, unsigned fn, unsigned reg, uint32_t v)
+{
+	outl(b, 0xCF8, cfg_addr(dev, fn, reg));
+	outl(b, 0xCFC, v);
+}
+static void cfg_writeb(struct board *b, unsigned dev, unsigned fn, unsigned reg, uint8_t v)
+{
+	outl(b, 0xCF8, cfg_addr(dev, fn, reg));
+	outb(b, (uint16_t)(0xCFC + (reg & 3)), v);
+}
+
+static void test_config_mechanism(void **state)
+{
+	struct board *b = *state;
+
+	/* SeaBIOS's probe: the enable bit reads back. */
+	outl(b, 0xCF8, 0x80000000);
+	assert_int_equal(inl(b, 0xCF8), 0x80000000);
+	assert_int_equal(cfg_readl(b, 0, 0, 0), 0x12378086);
+	assert_int_equal(cfg_readl(b, 1, 0, 0), 0x70008086);
+	assert_int_equal(cfg_readl(b, 1, 3, 0), 0x71138086);
+	/* Multifunction bit on 00:01.0, so SeaBIOS scans 01.1-01.7. */
+	assert_int_equal((cfg_readl(b, 1, 0, 0x0C) >> 16) & 0x80, 0x80);
+	/* Absent device and bus reads all-ones. */
+	assert_int_equal(cfg_readl(b, 5, 0, 0), 0xFFFFFFFF);
+	outl(b, 0xCF8, 0x80010000);
+	assert_int_equal(inl(b, 0xCFC), 0xFFFFFFFF);
+	/* Read-only IDs stay. */
+	cfg_writel(b, 0, 0, 0, 0);
+	assert_int_equal(cfg_readl(b, 0, 0, 0), 0x12378086);
+	/* Byte access at an offset inside the dword. */
+	outl(b, 0xCF8, cfg_addr(0, 0, 0));
+	assert_int_equal(inb(b, 0xCFE), 0x37);
+	assert_int_equal(inw(b, 0xCFE), 0x1237);
+	/* PIIX4 PM says SMM is already set up (0x5B bit 1). */
+	assert_int_equal((cfg_readl(b, 1, 3, 0x58) >> 24) & 2, 2);
+}
+
+static void test_pam_switches_segments(void **state)
+{
+	struct board *b = *state;
+	struct memmap_view v;
+
+	/* At reset, 0xF0000 shows the BIOS image's last 64 KiB, read-only. */
+	v = memmap_segment_view(&b->mm, PAM_SEGMENTS - 1);
+	assert_int_equal(v.gpa, 0xF0000);
+	assert_true(v.read_only);
+	assert_ptr_equal(v.hva, b->mm.bios + (256 << 10) - 0x10000);
+	/* 0xE0000 is the low alias of the image too; 0xC0000 is empty ROM. */
+	v = memmap_segment_view(&b->mm, 8);
+	assert_int_equal(v.gpa, 0xE0000);
+	assert_ptr_equal(v.hva, b->mm.bios + (256 << 10) - 0x20000);
+	v = memmap_segment_view(&b->mm, 0);
+	assert_int_equal(v.gpa, 0xC0000);
+	assert_true(v.read_only);
+	assert_int_equal(v.hva[0], 0);
+
+	/* SeaBIOS's shadowing: 0x59 = 0x30, 0x5A-0x5F = 0x33 -> RAM RW. */
+	cfg_writeb(b, 0, 0, 0x59, 0x30);
+	cfg_writel(b, 0, 0, 0x5C, 0x33333333);
+	cfg_writeb(b, 0, 0, 0x5A, 0x33);
+	cfg_writeb(b, 0, 0, 0x5B, 0x33);
+	v = memmap_segment_view(&b->mm, PAM_SEGMENTS - 1);
+	assert_false(v.read_only);
+	assert_ptr_equal(v.hva, b->mem.ram + 0xF0000);
+	/* make_bios_readonly: 0x10 -> read-only RAM. */
+	cfg_writeb(b, 0, 0, 0x59, 0x10);
+	v = memmap_segment_view(&b->mm, PAM_SEGMENTS - 1);
+	assert_true(v.read_only);
+	assert_ptr_equal(v.hva, b->mem.ram + 0xF0000);
+	/* 0x5A high nibble governs 0xC4000. */
+	cfg_writeb(b, 0, 0, 0x5A, 0x13);
+	assert_false(memmap_segment_view(&b->mm, 0).read_only);
+	assert_true(memmap_segment_view(&b->mm, 1).read_only);
+	/* Reserved low nibble of 0x59 is not writable. */
+	assert_int_equal(cfg_readl(b, 0, 0, 0x58) >> 8 & 0xFF, 0x10);
+
+	/* System reset: PAM back to 0, the BIOS visible again. */
+	pci_bus_reset(&b->pci);
+	v = memmap_segment_view(&b->mm, PAM_SEGMENTS - 1);
+	assert_true(v.read_only);
+	assert_ptr_equal(v.hva, b->mm.bios + (256 << 10) - 0x10000);
+}
+
+static void test_bar_sizing_and_placement(void **state)
+{
+	struct board *b = *state;
+	/* PM has no BAR; use a test device with an I/O and a memory BAR. */
+	static struct pci_device d;
+	static const struct io_ops ops = { 0 };
+	pci_device_init(&d, "test", 0x1234, 0x5678, 0x020000, 1);
+	pci_device_set_bar(&d, 0, PCI_BAR_IO, false, 32, &ops, NULL);
+	pci_device_set_bar(&d, 1, PCI_BAR_MEM32, false, 0x1000, &ops, NULL);
+	pci_device_set_interrupt_pin(&d, 1);
+	assert_int_equal(pci_register(&b->pci, &d, PCI_DEVFN(3, 0)), 0);
+	assert_int_equal(pci_register(&b->pci, &d, PCI_DEVFN(3, 0)), -EEXIST);
+
+	cfg_writel(b, 3, 0, 0x10, 0xFFFFFFFF);
+	assert_int_equal(cfg_readl(b, 3, 0, 0x10), 0x0000FFE1);
+	cfg_writel(b, 3, 0, 0x14, 0xFFFFFFFF);
+	assert_int_equal(cfg_readl(b, 3, 0, 0x14), 0xFFFFF000);
+	cfg_writel(b, 3, 0, 0x10, 0xC000);
+	cfg_writel(b, 3, 0, 0x14, 0xFEBF0000);
+	/* Nothing decodes until the command register enables it. */
+	assert_null(bus_find(&b->pio, 0xC000));
+	cfg_writel(b, 3, 0, 0x04, 0x3);
+	assert_ptr_equal(bus_find(&b->pio, 0xC01F), &d.bar[0].region);
+	assert_ptr_equal(bus_find(&b->mmio, 0xFEBF0FFF), &d.bar[1].region);
+	/* Moving the BAR moves the region. */
+	cfg_writel(b, 3, 0, 0x10, 0xC100);
+	assert_null(bus_find(&b->pio, 0xC000));
+	assert_ptr_equal(bus_find(&b->pio, 0xC100), &d.bar[0].region);
+	/* Sizing while enabled unmaps rather than decoding at 0xFFFFF000. */
+	cfg_writel(b, 3, 0, 0x14, 0xFFFFFFFF);
+	assert_null(bus_find(&b->mmio, 0xFFFFF000));
+	/* Disabling decode unmaps. */
+	cfg_writel(b, 3, 0, 0x04, 0x0);
+	assert_null(bus_find(&b->pio, 0xC100));
+	/* Reset restores the config and unmaps. */
+	cfg_writel(b, 3, 0, 0x04, 0x1);
+	pci_bus_reset(&b->pci);
+	assert_null(bus_find(&b->pio, 0xC100));
+	assert_int_equal(cfg_readl(b, 3, 0, 0x10), 1);
+	b->pci.dev[PCI_DEVFN(3, 0)] = NULL;
+}
+
+static void test_pirq_routing(void **state)
+{
+	struct board *b = *state;
+	static struct pci_device d;
+	pci_device_init(&d, "nic", 0x1234, 0x1, 0x020000, 1);
+	pci_device_set_interrupt_pin(&d, 1);
+	pci_register(&b->pci, &d, PCI_DEVFN(3, 0));
+
+	/* Disabled PIRQs (0x80 at reset) route nowhere. */
+	pci_set_irq(&d, 1);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(b->gsi_level[i], 0);
+	/* Slot 3 INTA -> PIRQC (index (3 + 1 - 2) & 3 = 2). SeaBIOS: 10,10,11,11. */
+	cfg_writel(b, 1, 0, 0x60, 0x0B0B0A0A);
+	assert_int_equal(b->gsi_level[11], 1);
+	pci_set_irq(&d, 0);
+	assert_int_equal(b->gsi_level[11], 0);
+	pci_set_irq(&d, 1);
+	/* INTx disable in the command register masks it. */
+	cfg_writel(b, 3, 0, 0x04, 0x400);
+	assert_int_equal(b->gsi_level[11], 0);
+	cfg_writel(b, 3, 0, 0x04, 0x0);
+	assert_int_equal(b->gsi_level[11], 1);
+	/* Re-routing PIRQC moves the level. */
+	cfg_writeb(b, 1, 0, 0x62, 5);
+	assert_int_equal(b->gsi_level[11], 0);
+	assert_int_equal(b->gsi_level[5], 1);
+	pci_set_irq(&d, 0);
+	assert_int_equal(b->gsi_level[5], 0);
+	b->pci.dev[PCI_DEVFN(3, 0)] = NULL;
+}
+
+static void test_reset_register(void **state)
+{
+	struct board *b = *state;
+	outb(b, 0xCF9, 0x02);
+	assert_int_equal(inb(b, 0xCF9), 0x02);
+	assert_int_equal(b->resets, 0);
+	outb(b, 0xCF9, 0x06);
+	assert_int_equal(b->resets, 1);
+	/* A dword write at 0xCF8 still latches the config address. */
+	outl(b, 0xCF8, 0x80000800);
+	assert_int_equal(inl(b, 0xCF8), 0x80000800);
+}
+
+static void test_pm_sci_and_poweroff(void **state)
+{
+	struct board *b = *state;
+
+	/* SeaBIOS: PMBA = 0xB001, PMREGMISC = 1. */
+	cfg_writel(b, 1, 3, 0x40, 0xB001);
+	cfg_writeb(b, 1, 3, 0x80, 1);
+	uint32_t t1 = inl(b, 0xB008);
+	assert_true(t1 <= 0xFFFFFF);
+	/* The PM timer advances (3.58 MHz). */
+	uint32_t t2;
+	do {
+		t2 = inl(b, 0xB008);
+	} while (t2 == t1);
+	/* ACPI enable through the APM port sets SCI_EN. */
+	assert_int_equal(inw(b, 0xB004) & 1, 0);
+	outb(b, 0xB2, 0xF1);
+	assert_int_equal(inw(b, 0xB004) & 1, 1);
+	/* Power button: status bit + SCI when enabled. */
+	outw(b, 0xB002, 0x0100);
+	piix_pm_power_button(&b->pm);
+	assert_int_equal(inw(b, 0xB000) & 0x100, 0x100);
+	assert_int_equal(b->gsi_level[9], 1);
+	outw(b, 0xB000, 0x0100); /* write 1 to clear */
+	assert_int_equal(inw(b, 0xB000) & 0x100, 0);
+	assert_int_equal(b->gsi_level[9], 0);
+	/* GPE0 at 0xAFE0 */
+	outb(b, 0xAFE2, 0x02);
+	assert_int_equal(inb(b, 0xAFE2), 0x02);
+	/* _S5: SLP_TYP 0 | SLP_EN. */
+	outw(b, 0xB004, 0x2001);
+	assert_int_equal(b->poweroffs, 1);
+	/* Moving PMBA moves the block. */
+	cfg_writel(b, 1, 3, 0x40, 0x601);
+	assert_null(bus_find(&b->pio, 0xB000));
+	assert_non_null(bus_find(&b->pio, 0x608));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_config_mechanism, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pam_switches_segments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bar_sizing_and_placement, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pirq_routing, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_register, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pm_sci_and_poweroff, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
