@@ -24,13 +24,6 @@
 #include "hw/serial.h"
 #include "util.h"
 
-#define FW_CFG_NOGRAPHIC 0x04
-#define FW_CFG_NB_CPUS 0x05
-#define FW_CFG_RAM_SIZE 0x03
-#define FW_CFG_NUMA 0x0D
-#define FW_CFG_BOOT_MENU 0x0E
-#define FW_CFG_MAX_CPUS 0x0F
-#define FW_CFG_IRQ0_OVERRIDE 0x8002
 
 #define E820_RAM 1
 #define E820_RESERVED 2
@@ -196,7 +189,7 @@ static void setup_fw_cfg(struct machine *m)
 	fw_cfg_add_u16(f, FW_CFG_NOGRAPHIC, m->cfg.nographic ? 1 : 0);
 	fw_cfg_add_u16(f, FW_CFG_BOOT_MENU, m->cfg.boot_menu ? 1 : 0);
 	fw_cfg_add_u64(f, FW_CFG_NUMA, 0);
-	fw_cfg_add_bytes(f, 0x02, uuid, sizeof(uuid));
+	fw_cfg_add_bytes(f, FW_CFG_UUID, uuid, sizeof(uuid));
 	/* Our GSI routing sends the PIT to IOAPIC pin 2. */
 	fw_cfg_add_u32(f, FW_CFG_IRQ0_OVERRIDE, 1);
 

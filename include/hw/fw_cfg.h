@@ -27,22 +27,25 @@
 #define FW_CFG_PORT_DATA    0x511
 #define FW_CFG_PORT_DMA     0x514
 
-/* Well-known keys. */
-#define FW_CFG_SIGNATURE    0x0000
-#define FW_CFG_ID           0x0001
-#define FW_CFG_UUID         0x0002
-#define FW_CFG_RAM_SIZE     0x0003
-#define FW_CFG_NOGRAPHIC    0x0004
-#define FW_CFG_NB_CPUS      0x0005
-#define FW_CFG_NUMA         0x000d
-#define FW_CFG_BOOT_MENU    0x000e
-#define FW_CFG_MAX_CPUS     0x000f
-#define FW_CFG_FILE_DIR     0x0019
-#define FW_CFG_FILE_FIRST   0x0020
-#define FW_CFG_ACPI_TABLES  0x8000
-#define FW_CFG_SMBIOS       0x8001
-#define FW_CFG_IRQ0_OVERRIDE 0x8002
-#define FW_CFG_E820_TABLE   0x8003
+/* Well-known keys (an enum, so a machine file may still #define its own
+ * copies without a redefinition warning). */
+enum {
+	FW_CFG_SIGNATURE = 0x0000,
+	FW_CFG_ID = 0x0001,
+	FW_CFG_UUID = 0x0002,
+	FW_CFG_RAM_SIZE = 0x0003,
+	FW_CFG_NOGRAPHIC = 0x0004,
+	FW_CFG_NB_CPUS = 0x0005,
+	FW_CFG_NUMA = 0x000d,
+	FW_CFG_BOOT_MENU = 0x000e,
+	FW_CFG_MAX_CPUS = 0x000f,
+	FW_CFG_FILE_DIR = 0x0019,
+	FW_CFG_FILE_FIRST = 0x0020,
+	FW_CFG_ACPI_TABLES = 0x8000,
+	FW_CFG_SMBIOS = 0x8001,
+	FW_CFG_IRQ0_OVERRIDE = 0x8002,
+	FW_CFG_E820_TABLE = 0x8003,
+};
 
 /* Key 0x0001 feature bits. */
 #define FW_CFG_VERSION      0x01

@@ -1,0 +1,452 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * MC146818 RTC/CMOS, written from the datasheet's register description.
+ *
+ * Time model: guest_ns = clock() + offset_ns. While B.SET is clear the time
+ * registers are regenerated from that on every read; while it is set they
+ * hold whatever the guest wrote, and clearing SET turns them back into a
+ * new offset (the divider chain restarts, so the next update is 1 s later).
+ */
+#include "hw/rtc.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "util.h"
+
+#define NSEC 1000000000LL
+#define UIP_WINDOW_NS 244000LL /* UIP rises 244 us before each update */
+
+struct rtc {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	pthread_t thread;
+	bool thread_started, stop;
+
+	struct io_region region;
+	struct irq_line irq;
+	int irq_level;
+
+	int64_t (*now_ns)(void *opaque);
+	void *now_opaque;
+	int64_t offset_ns;
+
+	uint8_t cmos[128];
+	uint8_t index;
+
+	/* interrupt bookkeeping */
+	int64_t next_pf;       /* monotonic deadline of the next periodic tick, 0 = unarmed */
+	int64_t last_sec;      /* guest second last seen by the timer thread */
+	int64_t c_mono;        /* monotonic time of the last C read (lazy PF) */
+	int64_t c_sec;         /* guest second at the last C read (lazy UF) */
+};
+
+static int64_t realtime_ns(void *opaque)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ts.tv_sec * NSEC + ts.tv_nsec;
+}
+
+static int64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * NSEC + ts.tv_nsec;
+}
+
+static int64_t floor_div(int64_t a, int64_t b)
+{
+	int64_t q = a / b;
+	return (a % b && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static int64_t guest_ns(struct rtc *r)
+{
+	return r->now_ns(r->now_opaque) + r->offset_ns;
+}
+
+static int64_t guest_sec(struct rtc *r)
+{
+	return floor_div(guest_ns(r), NSEC);
+}
+
+static bool binary_mode(const struct rtc *r) { return r->cmos[RTC_REG_B] & RTC_B_DM; }
+
+static uint8_t to_reg(const struct rtc *r, unsigned v)
+{
+	v %= 100;
+	return binary_mode(r) ? (uint8_t)v : (uint8_t)((v / 10) << 4 | (v % 10));
+}
+
+static unsigned from_reg(const struct rtc *r, uint8_t v)
+{
+	return binary_mode(r) ? v : (unsigned)(v >> 4) * 10 + (v & 0x0f);
+}
+
+static uint8_t hour_to_reg(const struct rtc *r, unsigned h)
+{
+	if (r->cmos[RTC_REG_B] & RTC_B_24H)
+		return to_reg(r, h);
+	unsigned h12 = h % 12 ? h % 12 : 12;
+	return (uint8_t)(to_reg(r, h12) | (h >= 12 ? 0x80 : 0));
+}
+
+static unsigned hour_from_reg(const struct rtc *r, uint8_t v)
+{
+	if (r->cmos[RTC_REG_B] & RTC_B_24H)
+		return from_reg(r, v);
+	unsigned h = from_reg(r, v & 0x7f) % 12;
+	return (v & 0x80) ? h + 12 : h;
+}
+
+/* Renders 'secs' (UTC) in the current format into out[0..9] and out[0x32]. */
+static void render_time(const struct rtc *r, int64_t secs, uint8_t *out)
+{
+	time_t t = (time_t)secs;
+	struct tm tm;
+	gmtime_r(&t, &tm);
+	unsigned year = (unsigned)tm.tm_year + 1900;
+	out[RTC_SECONDS] = to_reg(r, (unsigned)tm.tm_sec);
+	out[RTC_MINUTES] = to_reg(r, (unsigned)tm.tm_min);
+	out[RTC_HOURS] = hour_to_reg(r, (unsigned)tm.tm_hour);
+	out[RTC_DAY_OF_WEEK] = to_reg(r, (unsigned)tm.tm_wday + 1);
+	out[RTC_DAY_OF_MONTH] = to_reg(r, (unsigned)tm.tm_mday);
+	out[RTC_MONTH] = to_reg(r, (unsigned)tm.tm_mon + 1);
+	out[RTC_YEAR] = to_reg(r, year % 100);
+	out[RTC_CENTURY] = to_reg(r, year / 100);
+}
+
+static void refresh_time(struct rtc *r)
+{
+	if (!(r->cmos[RTC_REG_B] & RTC_B_SET))
+		render_time(r, guest_sec(r), r->cmos);
+}
+
+/* The time the registers currently hold, as UTC seconds. */
+static int64_t parse_time(const struct rtc *r)
+{
+	struct tm tm = { 0 };
+	unsigned century = from_reg(r, r->cmos[RTC_CENTURY]);
+	if (century < 19 || century > 99)
+		century = 20;
+	tm.tm_sec = (int)from_reg(r, r->cmos[RTC_SECONDS]);
+	tm.tm_min = (int)from_reg(r, r->cmos[RTC_MINUTES]);
+	tm.tm_hour = (int)hour_from_reg(r, r->cmos[RTC_HOURS]);
+	tm.tm_mday = (int)from_reg(r, r->cmos[RTC_DAY_OF_MONTH]);
+	tm.tm_mon = (int)from_reg(r, r->cmos[RTC_MONTH]) - 1;
+	tm.tm_year = (int)(century * 100 + from_reg(r, r->cmos[RTC_YEAR])) - 1900;
+	return (int64_t)timegm(&tm);
+}
+
+static bool is_time_reg(uint8_t idx)
+{
+	return idx == RTC_SECONDS || idx == RTC_MINUTES || idx == RTC_HOURS ||
+	       (idx >= RTC_DAY_OF_WEEK && idx <= RTC_YEAR) || idx == RTC_CENTURY;
+}
+
+static int64_t pf_period_ns(const struct rtc *r)
+{
+	unsigned rate = r->cmos[RTC_REG_A] & 0x0f;
+	if (!rate)
+		return 0;
+	if (rate <= 2)
+		rate += 7;
+	return (int64_t)(((uint64_t)NSEC << rate) / 65536);
+}
+
+static bool alarm_matches(const struct rtc *r, int64_t secs)
+{
+	uint8_t now[0x33];
+	render_time(r, secs, now);
+	static const uint8_t pairs[3][2] = {
+		{ RTC_SECONDS_ALARM, RTC_SECONDS },
+		{ RTC_MINUTES_ALARM, RTC_MINUTES },
+		{ RTC_HOURS_ALARM, RTC_HOURS },
+	};
+	for (int i = 0; i < 3; i++) {
+		uint8_t a = r->cmos[pairs[i][0]];
+		if ((a & 0xc0) == 0xc0)
+			continue; /* don't care */
+		if (a != now[pairs[i][1]])
+			return false;
+	}
+	return true;
+}
+
+static void update_irq(struct rtc *r)
+{
+	uint8_t b = r->cmos[RTC_REG_B], c = r->cmos[RTC_REG_C] & 0x70;
+	bool on = (c & b & (RTC_B_PIE | RTC_B_AIE | RTC_B_UIE)) != 0;
+	/* C and B share bit positions for PF/PIE, AF/AIE, UF/UIE. */
+	r->cmos[RTC_REG_C] = (uint8_t)(c | (on ? RTC_C_IRQF : 0));
+	if (on != r->irq_level) {
+		r->irq_level = on;
+		irq_set(&r->irq, on);
+	}
+}
+
+/* ---- timer thread --------------------------------------------------------- */
+
+static void *rtc_thread(void *arg)
+{
+	struct rtc *r = arg;
+	pthread_mutex_lock(&r->lock);
+	while (!r->stop) {
+		uint8_t b = r->cmos[RTC_REG_B];
+		if (!(b & (RTC_B_PIE | RTC_B_AIE | RTC_B_UIE))) {
+			pthread_cond_wait(&r->cond, &r->lock);
+			continue;
+		}
+		int64_t now = mono_ns(), deadline = INT64_MAX;
+		int64_t period = pf_period_ns(r);
+		if ((b & RTC_B_PIE) && period) {
+			if (!r->next_pf)
+				r->next_pf = now + period;
+			if (now >= r->next_pf) {
+				r->cmos[RTC_REG_C] |= RTC_C_PF;
+				r->next_pf += period;
+				if (r->next_pf <= now)
+					r->next_pf = now + period; /* we fell behind: skip */
+			}
+			deadline = r->next_pf;
+		}
+		if ((b & (RTC_B_AIE | RTC_B_UIE)) && !(b & RTC_B_SET)) {
+			int64_t g = guest_ns(r), sec = floor_div(g, NSEC);
+			if (sec != r->last_sec) {
+				r->last_sec = sec;
+				r->cmos[RTC_REG_C] |= RTC_C_UF;
+				if (alarm_matches(r, sec))
+					r->cmos[RTC_REG_C] |= RTC_C_AF;
+			}
+			int64_t wait = NSEC - (g - sec * NSEC) + 1000;
+			deadline = MIN(deadline, now + wait);
+		}
+		update_irq(r);
+		if (deadline == INT64_MAX) {
+			pthread_cond_wait(&r->cond, &r->lock);
+		} else {
+			struct timespec ts = { .tv_sec = deadline / NSEC, .tv_nsec = deadline % NSEC };
+			pthread_cond_timedwait(&r->cond, &r->lock, &ts);
+		}
+	}
+	pthread_mutex_unlock(&r->lock);
+	return NULL;
+}
+
+/* Called with the lock held after A or B changed. */
+static void timer_kick(struct rtc *r)
+{
+	r->next_pf = 0;
+	if (!(r->cmos[RTC_REG_B] & (RTC_B_PIE | RTC_B_AIE | RTC_B_UIE)))
+		return; /* an idle thread just stays asleep */
+	if (!r->thread_started) {
+		if (pthread_create(&r->thread, NULL, rtc_thread, r) == 0)
+			r->thread_started = true;
+		else
+			warn("rtc: cannot start the timer thread");
+		return;
+	}
+	pthread_cond_signal(&r->cond);
+}
+
+/* ---- guest interface ------------------------------------------------------- */
+
+static uint8_t read_reg(struct rtc *r, uint8_t idx)
+{
+	switch (idx) {
+	case RTC_REG_A: {
+		uint8_t a = r->cmos[RTC_REG_A] & 0x7f;
+		bool running = ((a >> 4) & 7) != 6 && ((a >> 4) & 7) != 7;
+		if (running && !(r->cmos[RTC_REG_B] & RTC_B_SET)) {
+			int64_t g = guest_ns(r);
+			int64_t frac = g - floor_div(g, NSEC) * NSEC;
+			if (frac >= NSEC - UIP_WINDOW_NS)
+				a |= RTC_A_UIP;
+		}
+		return a;
+	}
+	case RTC_REG_C: {
+		/* Bring PF and UF up to date for guests that poll C. */
+		int64_t now = mono_ns(), period = pf_period_ns(r);
+		if (period && now - r->c_mono >= period)
+			r->cmos[RTC_REG_C] |= RTC_C_PF;
+		r->c_mono = now;
+		if (!(r->cmos[RTC_REG_B] & RTC_B_SET)) {
+			int64_t sec = guest_sec(r);
+			if (sec != r->c_sec)
+				r->cmos[RTC_REG_C] |= RTC_C_UF;
+			r->c_sec = sec;
+		}
+		update_irq(r);
+		uint8_t c = r->cmos[RTC_REG_C];
+		r->cmos[RTC_REG_C] = 0;
+		update_irq(r);
+		return c;
+	}
+	case RTC_REG_D:
+		return RTC_D_VRT;
+	default:
+		if (is_time_reg(idx))
+			refresh_time(r);
+		return r->cmos[idx];
+	}
+}
+
+static void write_reg(struct rtc *r, uint8_t idx, uint8_t v)
+{
+	switch (idx) {
+	case RTC_REG_A:
+		r->cmos[RTC_REG_A] = v & 0x7f;
+		timer_kick(r);
+		break;
+	case RTC_REG_B: {
+		uint8_t old = r->cmos[RTC_REG_B];
+		if ((v & RTC_B_SET) && !(old & RTC_B_SET)) {
+			refresh_time(r);      /* freeze the current time */
+			v &= (uint8_t)~RTC_B_UIE; /* SET clears UIE */
+		}
+		r->cmos[RTC_REG_B] = v;
+		if (!(v & RTC_B_SET) && (old & RTC_B_SET)) {
+			/* Restart the clock from what the guest wrote. */
+			r->offset_ns = parse_time(r) * NSEC - r->now_ns(r->now_opaque);
+			r->last_sec = r->c_sec = guest_sec(r); /* no update yet */
+		}
+		if ((v & ~old) & (RTC_B_AIE | RTC_B_UIE))
+			r->last_sec = guest_sec(r);
+		update_irq(r);
+		timer_kick(r);
+		break;
+	}
+	case RTC_REG_C:
+	case RTC_REG_D:
+		break; /* read-only */
+	default:
+		if (is_time_reg(idx) && !(r->cmos[RTC_REG_B] & RTC_B_SET)) {
+			/* Setting one field of a running clock: keep the others
+			 * and the sub-second phase. */
+			int64_t g = guest_ns(r), sec = floor_div(g, NSEC);
+			render_time(r, sec, r->cmos);
+			r->cmos[idx] = v;
+			r->offset_ns = parse_time(r) * NSEC + (g - sec * NSEC) -
+				       r->now_ns(r->now_opaque);
+		} else {
+			r->cmos[idx] = v;
+		}
+		break;
+	}
+}
+
+static uint64_t rtc_read(void *opaque, uint64_t offset, unsigned size)
+{
+	struct rtc *r = opaque;
+	if (offset == 0)
+		return 0xff; /* the index port is write-only */
+	pthread_mutex_lock(&r->lock);
+	uint8_t v = read_reg(r, r->index);
+	pthread_mutex_unlock(&r->lock);
+	return v;
+}
+
+static void rtc_write(void *opaque, uint64_t offset, uint64_t value, unsigned size)
+{
+	struct rtc *r = opaque;
+	pthread_mutex_lock(&r->lock);
+	if (offset == 0)
+		r->index = value & 0x7f; /* bit 7 is the NMI mask: ignored */
+	else
+		write_reg(r, r->index, (uint8_t)value);
+	pthread_mutex_unlock(&r->lock);
+}
+
+static const struct io_ops rtc_ops = {
+	.read = rtc_read, .write = rtc_write, .min_size = 1, .max_size = 1,
+};
+
+/* ---- lifecycle -------------------------------------------------------------- */
+
+struct rtc *rtc_create(struct irq_line irq8)
+{
+	struct rtc *r = xzalloc(sizeof(*r));
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&r->cond, &ca);
+	pthread_condattr_destroy(&ca);
+	pthread_mutex_init(&r->lock, NULL);
+	r->irq = irq8;
+	r->now_ns = realtime_ns;
+	r->cmos[RTC_REG_A] = 0x26;
+	r->cmos[RTC_REG_B] = RTC_B_24H;
+	r->cmos[RTC_REG_D] = RTC_D_VRT;
+	r->c_mono = mono_ns();
+	r->c_sec = guest_sec(r);
+	render_time(r, r->c_sec, r->cmos);
+	io_region_init(&r->region, "rtc", &rtc_ops, r, 2);
+	return r;
+}
+
+int rtc_map(struct rtc *r, struct io_bus *pio)
+{
+	return bus_map(pio, &r->region, RTC_PORT_BASE);
+}
+
+void rtc_set_cmos(struct rtc *r, uint8_t index, uint8_t value)
+{
+	pthread_mutex_lock(&r->lock);
+	r->cmos[index & 0x7f] = value;
+	pthread_mutex_unlock(&r->lock);
+}
+
+uint8_t rtc_get_cmos(struct rtc *r, uint8_t index)
+{
+	pthread_mutex_lock(&r->lock);
+	uint8_t v = r->cmos[index & 0x7f];
+	pthread_mutex_unlock(&r->lock);
+	return v;
+}
+
+void rtc_set_clock(struct rtc *r, int64_t (*now_ns)(void *opaque), void *opaque)
+{
+	pthread_mutex_lock(&r->lock);
+	r->now_ns = now_ns ? now_ns : realtime_ns;
+	r->now_opaque = opaque;
+	r->offset_ns = 0;
+	r->c_sec = guest_sec(r);
+	r->last_sec = r->c_sec;
+	pthread_mutex_unlock(&r->lock);
+}
+
+void rtc_reset(struct rtc *r)
+{
+	pthread_mutex_lock(&r->lock);
+	r->cmos[RTC_REG_B] &= (uint8_t)~(RTC_B_PIE | RTC_B_AIE | RTC_B_UIE | RTC_B_SQWE);
+	r->cmos[RTC_REG_C] = 0;
+	if (r->cmos[RTC_SHUTDOWN] != 0xfe)
+		r->cmos[RTC_SHUTDOWN] = 0;
+	r->index = 0;
+	r->next_pf = 0;
+	update_irq(r);
+	r->irq_level = 0;
+	irq_lower(&r->irq);
+	pthread_mutex_unlock(&r->lock);
+}
+
+void rtc_destroy(struct rtc *r)
+{
+	if (!r)
+		return;
+	if (r->thread_started) {
+		pthread_mutex_lock(&r->lock);
+		r->stop = true;
+		pthread_cond_signal(&r->cond);
+		pthread_mutex_unlock(&r->lock);
+		pthread_join(r->thread, NULL);
+	}
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}

@@ -1,0 +1,315 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* MC146818 RTC/CMOS driven through ports 0x70/0x71. */
+#include "unit.h"
+
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "bus.h"
+#include "hw/rtc.h"
+#include "irq.h"
+
+#define T0 1709214356LL /* 2024-02-29 13:45:56 UTC, a Thursday */
+#define NS 1000000000LL
+
+struct fx {
+	struct io_bus bus;
+	struct rtc *r;
+	_Atomic int level, raises;
+	_Atomic int64_t fake_ns;
+};
+
+static void set_irq(void *opaque, unsigned line, int level)
+{
+	struct fx *x = opaque;
+	assert_int_equal(line, 8);
+	if (level && !x->level)
+		x->raises++;
+	x->level = level;
+}
+
+static int64_t fake_clock(void *opaque)
+{
+	struct fx *x = opaque;
+	return x->fake_ns;
+}
+
+static int setup(void **state)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+	bus_init(&x->bus, "pio");
+	x->r = rtc_create((struct irq_line){ set_irq, x, 8 });
+	x->fake_ns = T0 * NS + 100000000; /* .1 s into the second */
+	rtc_set_clock(x->r, fake_clock, x);
+	assert_int_equal(rtc_map(x->r, &x->bus), 0);
+	*state = x;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *x = *state;
+	rtc_destroy(x->r);
+	bus_destroy(&x->bus);
+	free(x);
+	return 0;
+}
+
+static void outb(struct fx *x, uint16_t port, uint8_t v) { bus_write(&x->bus, port, &v, 1); }
+static uint8_t inb(struct fx *x, uint16_t port)
+{
+	uint8_t v = 0;
+	bus_read(&x->bus, port, &v, 1);
+	return v;
+}
+static uint8_t cmos_read(struct fx *x, uint8_t idx)
+{
+	outb(x, 0x70, idx);
+	return inb(x, 0x71);
+}
+static void cmos_write(struct fx *x, uint8_t idx, uint8_t v)
+{
+	outb(x, 0x70, idx);
+	outb(x, 0x71, v);
+}
+
+static void test_defaults_and_bcd(void **state)
+{
+	struct fx *x = *state;
+	assert_int_equal(inb(x, 0x70), 0xff);
+	assert_int_equal(cmos_read(x, RTC_REG_A), 0x26);
+	assert_int_equal(cmos_read(x, RTC_REG_B), 0x02);
+	assert_int_equal(cmos_read(x, RTC_REG_C), 0x00);
+	assert_int_equal(cmos_read(x, RTC_REG_D), 0x80);
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x56);
+	assert_int_equal(cmos_read(x, RTC_MINUTES), 0x45);
+	assert_int_equal(cmos_read(x, RTC_HOURS), 0x13);
+	assert_int_equal(cmos_read(x, RTC_DAY_OF_WEEK), 0x05);
+	assert_int_equal(cmos_read(x, RTC_DAY_OF_MONTH), 0x29);
+	assert_int_equal(cmos_read(x, RTC_MONTH), 0x02);
+	assert_int_equal(cmos_read(x, RTC_YEAR), 0x24);
+	assert_int_equal(cmos_read(x, RTC_CENTURY), 0x20);
+	/* The NMI-mask bit of the index is ignored. */
+	assert_int_equal(cmos_read(x, 0x80 | RTC_MINUTES), 0x45);
+	/* Time advances with the clock. */
+	x->fake_ns += 5 * NS;
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x01);
+	assert_int_equal(cmos_read(x, RTC_MINUTES), 0x46);
+}
+
+static void test_binary_and_12h(void **state)
+{
+	struct fx *x = *state;
+	cmos_write(x, RTC_REG_B, RTC_B_DM | RTC_B_24H);
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 56);
+	assert_int_equal(cmos_read(x, RTC_HOURS), 13);
+	assert_int_equal(cmos_read(x, RTC_YEAR), 24);
+	assert_int_equal(cmos_read(x, RTC_CENTURY), 20);
+	/* 12-hour binary: 1 PM. */
+	cmos_write(x, RTC_REG_B, RTC_B_DM);
+	assert_int_equal(cmos_read(x, RTC_HOURS), 0x80 | 1);
+	/* 12-hour BCD, midnight and noon. */
+	cmos_write(x, RTC_REG_B, 0);
+	x->fake_ns = (T0 - 13 * 3600 - 45 * 60) * NS; /* 00:00:56 */
+	assert_int_equal(cmos_read(x, RTC_HOURS), 0x12);
+	x->fake_ns += 12 * 3600 * NS; /* 12:00:56 */
+	assert_int_equal(cmos_read(x, RTC_HOURS), 0x92);
+	x->fake_ns += 11 * 3600 * NS; /* 23:00:56 */
+	assert_int_equal(cmos_read(x, RTC_HOURS), 0x91);
+	/* DSE is accepted and ignored. */
+	cmos_write(x, RTC_REG_B, RTC_B_24H | RTC_B_DSE);
+	assert_int_equal(cmos_read(x, RTC_HOURS), 0x23);
+}
+
+static void test_set_freeze_and_persist(void **state)
+{
+	struct fx *x = *state;
+	/* SET freezes the registers. */
+	cmos_write(x, RTC_REG_B, RTC_B_SET | RTC_B_24H);
+	x->fake_ns += 3 * NS;
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x56);
+	assert_int_equal(cmos_read(x, RTC_REG_A) & RTC_A_UIP, 0);
+	/* Set 1999-12-31 23:59:58. */
+	cmos_write(x, RTC_SECONDS, 0x58);
+	cmos_write(x, RTC_MINUTES, 0x59);
+	cmos_write(x, RTC_HOURS, 0x23);
+	cmos_write(x, RTC_DAY_OF_MONTH, 0x31);
+	cmos_write(x, RTC_MONTH, 0x12);
+	cmos_write(x, RTC_YEAR, 0x99);
+	cmos_write(x, RTC_CENTURY, 0x19);
+	x->fake_ns += 10 * NS; /* still frozen */
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x58);
+	cmos_write(x, RTC_REG_B, RTC_B_24H);
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x58);
+	x->fake_ns += 3 * NS; /* rolls over into 2000 */
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x01);
+	assert_int_equal(cmos_read(x, RTC_MINUTES), 0x00);
+	assert_int_equal(cmos_read(x, RTC_HOURS), 0x00);
+	assert_int_equal(cmos_read(x, RTC_DAY_OF_MONTH), 0x01);
+	assert_int_equal(cmos_read(x, RTC_MONTH), 0x01);
+	assert_int_equal(cmos_read(x, RTC_YEAR), 0x00);
+	assert_int_equal(cmos_read(x, RTC_CENTURY), 0x20);
+	assert_int_equal(cmos_read(x, RTC_DAY_OF_WEEK), 0x07); /* Saturday */
+	/* The offset survives a system reset. */
+	rtc_reset(x->r);
+	assert_int_equal(cmos_read(x, RTC_YEAR), 0x00);
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x01);
+	/* Writing one field of a running clock keeps the others. */
+	cmos_write(x, RTC_MINUTES, 0x30);
+	assert_int_equal(cmos_read(x, RTC_MINUTES), 0x30);
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x01);
+	x->fake_ns += NS;
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x02);
+	assert_int_equal(cmos_read(x, RTC_MINUTES), 0x30);
+}
+
+static void test_uip(void **state)
+{
+	struct fx *x = *state;
+	/* Fake clock: UIP only in the last 244 us of a second. */
+	x->fake_ns = T0 * NS + 500000000;
+	assert_int_equal(cmos_read(x, RTC_REG_A), 0x26);
+	x->fake_ns = T0 * NS + NS - 100000;
+	assert_int_equal(cmos_read(x, RTC_REG_A), 0xa6);
+	x->fake_ns = T0 * NS + NS + 1000;
+	assert_int_equal(cmos_read(x, RTC_REG_A), 0x26);
+	/* Divider held in reset: no updates, no UIP. */
+	cmos_write(x, RTC_REG_A, 0x70);
+	x->fake_ns = T0 * NS + NS - 100000;
+	assert_int_equal(cmos_read(x, RTC_REG_A), 0x70);
+	cmos_write(x, RTC_REG_A, 0xa6); /* UIP is read-only */
+	assert_int_equal(cmos_read(x, RTC_REG_A) & 0x7f, 0x26);
+
+	/* Real clock: SeaBIOS's wait for UIP to clear must finish quickly. */
+	rtc_set_clock(x->r, NULL, NULL);
+	for (int round = 0; round < 3; round++) {
+		int spins = 0;
+		while (cmos_read(x, RTC_REG_A) & RTC_A_UIP)
+			assert_true(++spins < 10000000);
+	}
+}
+
+static void test_reg_c_and_irq(void **state)
+{
+	struct fx *x = *state;
+	/* An update happened since the last C read: UF set, no IRQ. */
+	x->fake_ns += NS;
+	uint8_t c = cmos_read(x, RTC_REG_C);
+	assert_int_equal(c & RTC_C_UF, RTC_C_UF);
+	assert_int_equal(c & RTC_C_IRQF, 0);
+	assert_int_equal(cmos_read(x, RTC_REG_C) & RTC_C_UF, 0);
+	assert_int_equal(x->level, 0);
+
+	/* Enabling UIE with UF already latched raises IRQ 8 at once. */
+	x->fake_ns += NS;
+	rtc_set_cmos(x->r, RTC_REG_C, RTC_C_UF);
+	cmos_write(x, RTC_REG_B, RTC_B_24H | RTC_B_UIE);
+	assert_int_equal(x->level, 1);
+	c = cmos_read(x, RTC_REG_C);
+	assert_int_equal(c & (RTC_C_IRQF | RTC_C_UF), RTC_C_IRQF | RTC_C_UF);
+	assert_int_equal(x->level, 0);
+	assert_int_equal(cmos_read(x, RTC_REG_C) & 0xf0, 0);
+	/* SET clears UIE. */
+	cmos_write(x, RTC_REG_B, RTC_B_SET | RTC_B_24H | RTC_B_UIE);
+	assert_int_equal(cmos_read(x, RTC_REG_B), RTC_B_SET | RTC_B_24H);
+	cmos_write(x, RTC_REG_B, RTC_B_24H);
+	/* C and D are read-only. */
+	cmos_write(x, RTC_REG_C, 0xff);
+	cmos_write(x, RTC_REG_D, 0x00);
+	assert_int_equal(cmos_read(x, RTC_REG_D), 0x80);
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void test_periodic_irq(void **state)
+{
+	struct fx *x = *state;
+	cmos_write(x, RTC_REG_A, 0x26); /* 1024 Hz */
+	cmos_read(x, RTC_REG_C);
+	cmos_write(x, RTC_REG_B, RTC_B_24H | RTC_B_PIE);
+	int64_t start = mono_ms();
+	int acks = 0;
+	while (acks < 5 && mono_ms() - start < 2000) {
+		if (x->level) {
+			uint8_t c = cmos_read(x, RTC_REG_C);
+			assert_int_equal(c & (RTC_C_IRQF | RTC_C_PF), RTC_C_IRQF | RTC_C_PF);
+			assert_int_equal(x->level, 0);
+			acks++;
+		}
+		struct timespec ts = { 0, 200000 };
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(acks, 5);
+	/* Disabled: the line stays low. */
+	cmos_write(x, RTC_REG_B, RTC_B_24H);
+	cmos_read(x, RTC_REG_C);
+	struct timespec ts = { 0, 20000000 };
+	nanosleep(&ts, NULL);
+	assert_int_equal(x->level, 0);
+}
+
+static void test_update_and_alarm_irq(void **state)
+{
+	struct fx *x = *state;
+	rtc_set_clock(x->r, NULL, NULL); /* real time, real seconds */
+	cmos_write(x, RTC_REG_B, RTC_B_24H | RTC_B_DM);
+	/* Alarm every second (all don't-care) plus update-ended. */
+	cmos_write(x, RTC_SECONDS_ALARM, 0xc0);
+	cmos_write(x, RTC_MINUTES_ALARM, 0xc0);
+	cmos_write(x, RTC_HOURS_ALARM, 0xc0);
+	cmos_read(x, RTC_REG_C);
+	cmos_write(x, RTC_REG_B, RTC_B_24H | RTC_B_DM | RTC_B_AIE | RTC_B_UIE);
+	int64_t start = mono_ms();
+	while (!x->level && mono_ms() - start < 2500) {
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(x->level, 1);
+	uint8_t c = cmos_read(x, RTC_REG_C);
+	assert_int_equal(c & (RTC_C_IRQF | RTC_C_AF | RTC_C_UF), RTC_C_IRQF | RTC_C_AF | RTC_C_UF);
+	assert_int_equal(x->level, 0);
+}
+
+static void test_cmos_bytes_and_reset(void **state)
+{
+	struct fx *x = *state;
+	rtc_set_cmos(x->r, 0x34, 0x12);
+	rtc_set_cmos(x->r, 0x5f, 0x03);
+	assert_int_equal(cmos_read(x, 0x34), 0x12);
+	assert_int_equal(cmos_read(x, 0x5f), 0x03);
+	cmos_write(x, 0x7f, 0xab);
+	assert_int_equal(rtc_get_cmos(x->r, 0x7f), 0xab);
+	assert_int_equal(cmos_read(x, 0xff), 0xab); /* index 0x7f with NMI bit */
+	/* Reset: shutdown byte cleared unless 0xFE; config bytes kept. */
+	cmos_write(x, RTC_SHUTDOWN, 0x05);
+	cmos_write(x, RTC_REG_B, RTC_B_24H | RTC_B_PIE | RTC_B_SQWE);
+	rtc_reset(x->r);
+	assert_int_equal(cmos_read(x, RTC_SHUTDOWN), 0);
+	assert_int_equal(cmos_read(x, RTC_REG_B), RTC_B_24H);
+	assert_int_equal(cmos_read(x, 0x34), 0x12);
+	cmos_write(x, RTC_SHUTDOWN, 0xfe);
+	rtc_reset(x->r);
+	assert_int_equal(cmos_read(x, RTC_SHUTDOWN), 0xfe);
+	assert_int_equal(x->level, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_defaults_and_bcd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_binary_and_12h, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_freeze_and_persist, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_uip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reg_c_and_irq, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_periodic_irq, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_update_and_alarm_irq, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cmos_bytes_and_reset, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

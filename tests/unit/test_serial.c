@@ -1,0 +1,367 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* 16550A UART driven through the I/O bus at COM1. */
+#include "unit.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "bus.h"
+#include "hw/serial.h"
+#include "irq.h"
+
+#define COM1 0x3f8
+
+struct fx {
+	struct io_bus bus;
+	struct serial *s;
+	_Atomic int level, raises;
+	uint8_t out[256];
+	size_t nout;
+	_Atomic int ready_calls;
+};
+
+static void set_irq(void *opaque, unsigned line, int level)
+{
+	struct fx *x = opaque;
+	assert_int_equal(line, 4);
+	if (level && !x->level)
+		x->raises++;
+	x->level = level;
+}
+
+static void tx(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct fx *x = opaque;
+	for (size_t i = 0; i < len && x->nout < sizeof(x->out); i++)
+		x->out[x->nout++] = buf[i];
+}
+
+static void rx_ready(void *opaque)
+{
+	struct fx *x = opaque;
+	x->ready_calls++;
+}
+
+static int setup(void **state)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+	bus_init(&x->bus, "pio");
+	x->s = serial_create((struct irq_line){ set_irq, x, 4 }, tx, x);
+	serial_set_rx_ready_cb(x->s, rx_ready, x);
+	assert_int_equal(serial_map(x->s, &x->bus, COM1), 0);
+	*state = x;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *x = *state;
+	serial_destroy(x->s);
+	bus_destroy(&x->bus);
+	free(x);
+	return 0;
+}
+
+static void outb(struct fx *x, uint16_t port, uint8_t v) { bus_write(&x->bus, port, &v, 1); }
+static uint8_t inb(struct fx *x, uint16_t port)
+{
+	uint8_t v = 0;
+	bus_read(&x->bus, port, &v, 1);
+	return v;
+}
+
+static void test_seabios_detect(void **state)
+{
+	struct fx *x = *state;
+	outb(x, COM1 + 1, 0x02);
+	assert_int_equal(inb(x, COM1 + 1), 0x02);
+	assert_int_equal(inb(x, COM1 + 2) & 0x3f, 0x02);
+	outb(x, COM1 + 1, 0x00);
+	/* Absent COM2 reads all-ones. */
+	assert_int_equal(inb(x, 0x2f8 + 1), 0xff);
+	/* LSR: transmitter empty, no data. */
+	assert_int_equal(inb(x, COM1 + 5), 0x60);
+	/* MSR: CTS, DSR, DCD. */
+	assert_int_equal(inb(x, COM1 + 6) & 0xf0, 0xb0);
+	/* IER holds only 4 bits; scratch holds 8. */
+	outb(x, COM1 + 1, 0xff);
+	assert_int_equal(inb(x, COM1 + 1), 0x0f);
+	outb(x, COM1 + 1, 0);
+	outb(x, COM1 + 7, 0x5a);
+	assert_int_equal(inb(x, COM1 + 7), 0x5a);
+}
+
+static void test_tx(void **state)
+{
+	struct fx *x = *state;
+	const char *msg = "Hello";
+	for (const char *p = msg; *p; p++) {
+		while (!(inb(x, COM1 + 5) & 0x20))
+			;
+		outb(x, COM1, (uint8_t)*p);
+	}
+	assert_int_equal(x->nout, 5);
+	assert_memory_equal(x->out, msg, 5);
+	assert_int_equal(x->level, 0); /* no interrupts enabled */
+}
+
+static void test_dlab(void **state)
+{
+	struct fx *x = *state;
+	outb(x, COM1 + 3, 0x80);
+	outb(x, COM1 + 0, 0x01);
+	outb(x, COM1 + 1, 0x02);
+	assert_int_equal(inb(x, COM1 + 0), 0x01);
+	assert_int_equal(inb(x, COM1 + 1), 0x02);
+	outb(x, COM1 + 3, 0x03);
+	assert_int_equal(inb(x, COM1 + 3), 0x03);
+	/* DLL write did not transmit, DLM write did not touch IER. */
+	assert_int_equal(x->nout, 0);
+	assert_int_equal(inb(x, COM1 + 1), 0x00);
+	outb(x, COM1 + 3, 0x83);
+	assert_int_equal(inb(x, COM1 + 0), 0x01);
+	assert_int_equal(inb(x, COM1 + 1), 0x02);
+}
+
+static void test_rx_fifo(void **state)
+{
+	struct fx *x = *state;
+	uint8_t data[20];
+	for (int i = 0; i < 20; i++)
+		data[i] = (uint8_t)('a' + i);
+
+	/* FIFOs off: a single holding register. */
+	assert_int_equal(serial_rx_space(x->s), 1);
+	assert_int_equal(serial_receive(x->s, data, 20), 1);
+	assert_int_equal(inb(x, COM1 + 5) & 0x01, 0x01);
+	assert_int_equal(inb(x, COM1), 'a');
+	assert_int_equal(x->ready_calls, 1);
+	assert_int_equal(inb(x, COM1 + 5) & 0x01, 0);
+
+	/* FIFOs on: 16 bytes; IIR shows FIFO bits. */
+	outb(x, COM1 + 2, 0xc7);
+	assert_int_equal(inb(x, COM1 + 2) & 0xc0, 0xc0);
+	assert_int_equal(serial_receive(x->s, data, 20), 16);
+	assert_int_equal(serial_receive(x->s, data, 20), 0);
+	for (int i = 0; i < 16; i++) {
+		assert_int_equal(inb(x, COM1 + 5) & 0x01, 0x01);
+		assert_int_equal(inb(x, COM1), 'a' + i);
+	}
+	assert_int_equal(inb(x, COM1 + 5) & 0x03, 0); /* no data, no overrun */
+
+	/* FCR clear RX. */
+	assert_int_equal(serial_receive(x->s, data, 3), 3);
+	int before = x->ready_calls;
+	outb(x, COM1 + 2, 0xc3);
+	assert_int_equal(inb(x, COM1 + 5) & 0x01, 0);
+	assert_int_equal(x->ready_calls, before + 1);
+	assert_int_equal(serial_rx_space(x->s), 16);
+}
+
+static void test_rx_irq(void **state)
+{
+	struct fx *x = *state;
+	uint8_t b[8] = "12345678";
+
+	outb(x, COM1 + 1, 0x01); /* ERBFI */
+	assert_int_equal(x->level, 0);
+	assert_int_equal(inb(x, COM1 + 2), 0x01);
+	serial_receive(x->s, b, 1);
+	assert_int_equal(x->level, 1);
+	assert_int_equal(inb(x, COM1 + 2), 0x04);
+	assert_int_equal(inb(x, COM1), '1');
+	assert_int_equal(x->level, 0);
+	assert_int_equal(inb(x, COM1 + 2), 0x01);
+
+	/* FIFO with trigger level 4: below it, a timeout indication (0x0C);
+	 * at it, received data available (0x04). */
+	outb(x, COM1 + 2, 0x41);
+	serial_receive(x->s, b, 2);
+	assert_int_equal(inb(x, COM1 + 2), 0xcc);
+	serial_receive(x->s, b + 2, 2);
+	assert_int_equal(inb(x, COM1 + 2), 0xc4);
+	assert_int_equal(x->level, 1);
+	for (int i = 0; i < 4; i++)
+		inb(x, COM1);
+	assert_int_equal(x->level, 0);
+	assert_int_equal(inb(x, COM1 + 2), 0xc1);
+}
+
+static void test_thre_irq(void **state)
+{
+	struct fx *x = *state;
+	/* Enabling ETBEI with THR empty raises THRE. */
+	outb(x, COM1 + 1, 0x02);
+	assert_int_equal(x->level, 1);
+	/* Reading IIR reports it once and clears it. */
+	assert_int_equal(inb(x, COM1 + 2), 0x02);
+	assert_int_equal(x->level, 0);
+	assert_int_equal(inb(x, COM1 + 2), 0x01);
+	/* Writing THR: the byte leaves at once and THRE is pending again. */
+	outb(x, COM1, 'x');
+	assert_int_equal(x->level, 1);
+	assert_int_equal(inb(x, COM1 + 2), 0x02);
+	assert_int_equal(x->level, 0);
+	/* Re-enabling ETBEI re-raises it (Linux start_tx). */
+	outb(x, COM1 + 1, 0x00);
+	outb(x, COM1 + 1, 0x02);
+	assert_int_equal(x->level, 1);
+	/* Disabling ETBEI drops the line. */
+	outb(x, COM1 + 1, 0x00);
+	assert_int_equal(x->level, 0);
+
+	/* Priority: RX data beats THRE; THRE shows after RX is drained. */
+	outb(x, COM1 + 1, 0x03);
+	uint8_t c = 'q';
+	serial_receive(x->s, &c, 1);
+	assert_int_equal(inb(x, COM1 + 2), 0x04);
+	assert_int_equal(inb(x, COM1), 'q');
+	assert_int_equal(inb(x, COM1 + 2), 0x02);
+	assert_int_equal(inb(x, COM1 + 2), 0x01);
+	assert_int_equal(x->level, 0);
+}
+
+static void test_loopback(void **state)
+{
+	struct fx *x = *state;
+	inb(x, COM1 + 6); /* clear deltas */
+	/* Linux's probe: MCR = LOOP | OUT2 | RTS, MSR high nibble = DCD | CTS. */
+	outb(x, COM1 + 4, 0x1a);
+	assert_int_equal(inb(x, COM1 + 6) & 0xf0, 0x90);
+	outb(x, COM1 + 4, 0x1f);
+	assert_int_equal(inb(x, COM1 + 6) & 0xf0, 0xf0);
+	/* RI trailing edge and CTS change -> TERI, DCTS. */
+	outb(x, COM1 + 4, 0x19);
+	uint8_t msr = inb(x, COM1 + 6);
+	assert_int_equal(msr & 0xf0, 0xa0);
+	assert_int_equal(msr & 0x0f, 0x05);
+	assert_int_equal(inb(x, COM1 + 6) & 0x0f, 0); /* deltas cleared */
+
+	/* TX loops back to RX, nothing reaches the backend. */
+	outb(x, COM1, 'L');
+	assert_int_equal(x->nout, 0);
+	assert_int_equal(inb(x, COM1 + 5) & 0x01, 0x01);
+	assert_int_equal(inb(x, COM1), 'L');
+	/* Host input is refused in loopback. */
+	uint8_t c = 'h';
+	assert_int_equal(serial_receive(x->s, &c, 1), 0);
+
+	/* Modem status interrupt from a delta. */
+	outb(x, COM1 + 1, 0x08);
+	assert_int_equal(x->level, 0);
+	outb(x, COM1 + 4, 0x1b); /* RTS -> CTS change */
+	assert_int_equal(x->level, 1);
+	assert_int_equal(inb(x, COM1 + 2), 0x00);
+	inb(x, COM1 + 6);
+	assert_int_equal(x->level, 0);
+	outb(x, COM1 + 1, 0x00);
+
+	/* Leaving loopback: lines asserted again, output flows. */
+	outb(x, COM1 + 4, 0x0b);
+	assert_int_equal(inb(x, COM1 + 6) & 0xf0, 0xb0);
+	outb(x, COM1, 'o');
+	assert_int_equal(x->nout, 1);
+	assert_int_equal(serial_receive(x->s, &c, 1), 1);
+}
+
+static void test_overrun(void **state)
+{
+	struct fx *x = *state;
+	outb(x, COM1 + 4, 0x10);
+	outb(x, COM1 + 1, 0x04); /* ELSI */
+	outb(x, COM1, 'A');
+	outb(x, COM1, 'B'); /* holding register full: B is lost */
+	assert_int_equal(x->level, 1);
+	assert_int_equal(inb(x, COM1 + 2), 0x06);
+	uint8_t lsr = inb(x, COM1 + 5);
+	assert_int_equal(lsr & 0x03, 0x03);
+	assert_int_equal(x->level, 0);
+	assert_int_equal(inb(x, COM1 + 5) & 0x02, 0); /* OE cleared by the read */
+	assert_int_equal(inb(x, COM1), 'A');
+
+	/* FIFO mode: the 17th byte overruns. */
+	outb(x, COM1 + 2, 0x01);
+	for (int i = 0; i < 17; i++)
+		outb(x, COM1, (uint8_t)i);
+	assert_int_equal(inb(x, COM1 + 5) & 0x03, 0x03);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(inb(x, COM1), i);
+	assert_int_equal(inb(x, COM1 + 5) & 0x01, 0);
+}
+
+static void test_reset(void **state)
+{
+	struct fx *x = *state;
+	outb(x, COM1 + 1, 0x02);
+	outb(x, COM1 + 3, 0x03);
+	assert_int_equal(x->level, 1);
+	serial_reset(x->s);
+	assert_int_equal(x->level, 0);
+	assert_int_equal(inb(x, COM1 + 1), 0);
+	assert_int_equal(inb(x, COM1 + 3), 0);
+	assert_int_equal(inb(x, COM1 + 2), 0x01);
+}
+
+#define STREAM_LEN 20000
+
+static void *feeder(void *arg)
+{
+	struct fx *x = arg;
+	uint8_t buf[37];
+	unsigned sent = 0;
+	while (sent < STREAM_LEN) {
+		unsigned n = 0;
+		while (n < sizeof(buf) && sent + n < STREAM_LEN) {
+			buf[n] = (uint8_t)((sent + n) * 31 + 7);
+			n++;
+		}
+		size_t took = serial_receive(x->s, buf, n);
+		sent += (unsigned)took;
+		if (!took) {
+			struct timespec ts = { 0, 10000 };
+			nanosleep(&ts, NULL);
+		}
+	}
+	return NULL;
+}
+
+/* Host input from another thread while the "guest" drains RBR: every byte
+ * arrives once, in order, with no overrun. */
+static void test_threaded_rx(void **state)
+{
+	struct fx *x = *state;
+	outb(x, COM1 + 2, 0x81); /* FIFO, trigger 8 */
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, feeder, x), 0);
+	unsigned got = 0;
+	while (got < STREAM_LEN) {
+		uint8_t lsr = inb(x, COM1 + 5);
+		assert_int_equal(lsr & 0x02, 0);
+		if (lsr & 0x01) {
+			assert_int_equal(inb(x, COM1), (uint8_t)(got * 31 + 7));
+			got++;
+		}
+	}
+	pthread_join(t, NULL);
+	assert_int_equal(inb(x, COM1 + 5) & 0x01, 0);
+	assert_true(x->ready_calls >= 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_seabios_detect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dlab, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_fifo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_irq, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_thre_irq, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_loopback, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_overrun, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_threaded_rx, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
