@@ -65,7 +65,9 @@ void pci_device_set_bar(struct pci_device *d, int idx, enum pci_bar_type type, b
 	mask = ~(size - 1);
 	if (type == PCI_BAR_IO) {
 		pci_set_long(d, off, 0x1);
-		put_le32(d->wmask + off, (uint32_t)mask & 0xFFFC);
+		/* All 32 bits are writable, as on real devices: firmware derives
+		 * the size from the full dword it reads back. */
+		put_le32(d->wmask + off, (uint32_t)mask & ~3u);
 	} else {
 		uint32_t flags = (type == PCI_BAR_MEM64 ? 0x4 : 0) | (prefetchable ? 0x8 : 0);
 		pci_set_long(d, off, flags);

@@ -182,7 +182,7 @@ static void test_bar_sizing_and_placement(void **state)
 	assert_int_equal(pci_register(&b->pci, &d, PCI_DEVFN(3, 0)), -EEXIST);
 
 	cfg_writel(b, 3, 0, 0x10, 0xFFFFFFFF);
-	assert_int_equal(cfg_readl(b, 3, 0, 0x10), 0x0000FFE1);
+	assert_int_equal(cfg_readl(b, 3, 0, 0x10), 0xFFFFFFE1);
 	cfg_writel(b, 3, 0, 0x14, 0xFFFFFFFF);
 	assert_int_equal(cfg_readl(b, 3, 0, 0x14), 0xFFFFF000);
 	cfg_writel(b, 3, 0, 0x10, 0xC000);
