@@ -1,0 +1,56 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * PIIX3 IDE controller (PCI 00:01.1, 8086:7010) in legacy mode: two
+ * channels at the ISA ports 0x1F0/0x3F6 (IRQ 14) and 0x170/0x376 (IRQ 15),
+ * each with a master and a slave that is an ATA disk, an ATAPI CD/DVD
+ * drive or nothing, plus the SFF-8038i bus-master DMA engine behind BAR4.
+ *
+ * The model is split by device: hw/ide_core.c (ATA channel and drive state
+ * machine, ATA commands), hw/atapi.c (PACKET protocol, MMC commands) and
+ * hw/piix_ide.c (the PCI function, port mapping, bus-master DMA).
+ */
+#ifndef VMM_HW_IDE_H
+#define VMM_HW_IDE_H
+
+#include "block.h"
+#include "bus.h"
+#include "guest_mem.h"
+#include "irq.h"
+#include "pci.h"
+
+#define PIIX_IDE_DEVFN PCI_DEVFN(1, 1)
+
+struct piix_ide;
+
+/* Registers 00:01.1 on 'pci' and maps the legacy ports of both channels on
+ * 'pio' (always decoded, as on QEMU's pc). DMA reaches guest memory only
+ * through guest_ptr() on 'mem'. Returns NULL if the ports or the PCI slot
+ * are taken. */
+struct piix_ide *piix_ide_create(struct pci_bus *pci, struct io_bus *pio, const struct guest_mem *mem,
+				 struct irq_line irq14, struct irq_line irq15);
+/* Unmaps everything and frees the controller (the block devices stay
+ * with the caller). */
+void piix_ide_destroy(struct piix_ide *s);
+
+/* channel 0-1, unit 0 (master) or 1 (slave). A disk needs a block device;
+ * a CD drive may start empty (bd = NULL). The block devices stay owned by
+ * the caller. Return 0, -EINVAL for a bad slot or a missing disk image,
+ * -EBUSY if the slot is taken. */
+int piix_ide_attach_disk(struct piix_ide *s, unsigned channel, unsigned unit, struct block_dev *bd);
+int piix_ide_attach_cdrom(struct piix_ide *s, unsigned channel, unsigned unit, struct block_dev *bd);
+
+/* Inserts 'bd' (or ejects the medium with bd = NULL) in a CD drive. The
+ * guest sees UNIT ATTENTION 28/00 (medium may have changed) on its next
+ * command after an insertion, NOT READY 3A/00 after an eject, and a media
+ * event through GET EVENT STATUS NOTIFICATION. The previous medium is
+ * returned through 'old' (if not NULL) for the caller to close.
+ * Returns 0, or -ENODEV if that slot is not a CD drive. */
+int ide_cdrom_change_media(struct piix_ide *s, unsigned channel, unsigned unit,
+			   struct block_dev *bd, struct block_dev **old);
+
+/* System reset of the drives and the bus-master engine (the PCI core
+ * restores config space itself and then calls this through the
+ * pci_device reset hook). */
+void piix_ide_reset(struct piix_ide *s);
+
+#endif
