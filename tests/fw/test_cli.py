@@ -97,7 +97,7 @@ def test_firmware_not_found(tmp_path):
     p = run("-bios", str(tmp_path / "missing.bin"))
     if "/dev/kvm" in p.stderr:
         pytest.skip("no usable /dev/kvm")
-    one_line_error(p, "could not find firmware", "missing.bin")
+    one_line_error(p, "firmware", "missing.bin", "No such file")
 
 
 def test_bad_firmware_size(tmp_path):

@@ -40,19 +40,23 @@ def test_e820_and_acpi_from_seabios(vmm):
     r = vmm("-m", "256", "-hda", fw_image("disk-0.img"))
     assert r.status == EXIT_OK, (r.status, r.stderr)
     # SeaBIOS used our fw_cfg e820 table: RAM up to 256 MiB.
-    assert re.search(r"RamSize: 0x0*10000000", r.debuglog), r.debuglog[:3000]
+    assert "qemu/e820: addr 0x0000000000000000 len 0x0000000010000000 [RAM]" in r.debuglog
     # It found the PIIX4 PM function and built ACPI tables for it.
     assert "ACPI tables" in r.debuglog or "RSDP" in r.debuglog or "FADT" in r.debuglog, \
         r.debuglog[:4000]
 
 
+# The triple-fault reset (disk-4.img) needs hardware-semantics KVM: on a
+# software-nested /dev/kvm the instruction emulator stops at the fault
+# instead. It runs in the real-guest layer (tests/real/test_vmm_boot.py).
 @pytest.mark.parametrize("method,name", [(1, "0xCF9"), (2, "keyboard controller"),
-                                         (3, "port 0x92"), (4, "triple fault")])
+                                         (3, "port 0x92")])
 def test_reset_restarts_bios(vmm, method, name):
     r = vmm("-m", "64", "-hda", fw_image(f"disk-{method}.img"), timeout=240)
     assert r.serial.count("VMM-BOOT-OK") == 2, r.serial
     assert "VMM-RESETTING" in r.serial
-    assert r.debuglog.count("SeaBIOS (version") == 2, name
+    # One POST per boot (SeaBIOS prints its banner twice per POST).
+    assert r.debuglog.count("Running on KVM") == 2, name
     assert r.status == EXIT_OK, (r.status, r.stderr)
 
 
