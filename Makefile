@@ -52,14 +52,25 @@ deps:
 
 -include tests/nested/nested.mk
 -include tests/fw/fw.mk
+-include tools/bench/bench.mk
 
+# Every test layer: unit (no KVM), firmware-level (any /dev/kvm), real OS
+# (hardware virtualization, nested when the host has none). The real-OS
+# layer boots the guest kit under QEMU (the peer) and vmm in one L1 batch.
 check: deps
-	$(MAKE) -j2 all $(UNIT_BINS)
+	$(MAKE) -j2 all $(UNIT_BINS) $(KVMPROBE)
 	$(MAKE) unit
 	$(MAKE) fwcheck
 	$(MAKE) guests
-	VMM_REQUIRE_REAL=1 VMM_GUEST_CACHE=$(abspath $(GUEST_CACHE)) VMM=$(abspath $(BUILD)/vmm) \
-		/usr/bin/python3 -m pytest -rs -v $(REAL_TESTS)
+	VMM_REQUIRE_REAL=1 VMM_REAL_VMMS=qemu,vmm VMM_GUEST_CACHE=$(abspath $(GUEST_CACHE)) \
+		VMM=$(abspath $(BUILD)/vmm) /usr/bin/python3 -m pytest -rs -v $(REAL_TESTS)
+
+# Installs what is missing, builds vmm and the guest kit, and boots the kit's
+# CD (stock Debian kernel + busybox) under vmm, printing its console.
+demo: deps
+	$(MAKE) -j2 all $(KVMPROBE)
+	$(MAKE) guests
+	tools/demo.sh
 
 install: $(BUILD)/vmm
 	install -D -m 755 $(BUILD)/vmm $(DESTDIR)$(PREFIX)/bin/vmm
@@ -67,5 +78,5 @@ install: $(BUILD)/vmm
 clean:
 	rm -rf $(BUILD)
 
-.PHONY: all unit deps check install clean
+.PHONY: all unit deps check demo install clean
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""vmm-specific real-guest tests, beyond the kit boots shared with the QEMU
+peer (test_peer_qemu.py runs those for every VMM in VMM_REAL_VMMS):
+
+* a stock Linux reboots itself under vmm (a full system reset: SeaBIOS and
+  Linux run again), and what it wrote before the reset is on the disk after
+  it, and still there for a new vmm process;
+* the triple-fault reset path of the firmware layer, which needs
+  hardware-semantics KVM (software-nested KVM stops at the fault instead).
+"""
+import hashlib
+import os
+import shlex
+
+import pytest
+
+import guestkit
+
+PERSIST_BYTES = 4 << 20
+PERSIST_LINE = b"VMM-PERSIST-0123456789\n"
+
+
+def persist_sha256():
+    data = (PERSIST_LINE * (PERSIST_BYTES // len(PERSIST_LINE) + 1))[:PERSIST_BYTES]
+    return hashlib.sha256(data).hexdigest()
+
+
+# The guest-side script, found by the kit init on a disk that starts with
+# "#VMMKIT-SCRIPT". On the first boot the scratch disk is blank: write the
+# pattern, sync and reboot. On later boots: print the checksum of what is
+# there, and power off (the kit init does that after the script).
+GUEST_SCRIPT = """#VMMKIT-SCRIPT
+dev=/dev/sda
+n=%(bytes)d
+if [ "$(head -c 23 $dev)" = "VMM-PERSIST-0123456789" ]; then
+	echo "persist boot=$(cat /proc/sys/kernel/random/boot_id) sha=$(head -c $n $dev | sha256sum | cut -d' ' -f1)"
+	exit 0
+fi
+yes VMM-PERSIST-0123456789 | head -c $n > $dev
+sync
+echo "persist written; rebooting"
+reboot -f
+""" % {"bytes": PERSIST_BYTES}
+
+
+class PersistAcrossReset(guestkit.Scenario):
+    """One vmm process: Linux boots from the kit CD, writes a pattern to a
+    blank IDE disk, reboots (system reset), boots again and checksums the
+    disk, powers off. Then a second vmm process boots and checksums again."""
+
+    def __init__(self):
+        guestkit.Scenario.__init__(self, "vmm-persist-reset", timeout=900)
+
+    def missing(self):
+        return guestkit.Scenario.missing(self) or guestkit.vmm_missing("vmm")
+
+    def add_to(self, batch):
+        script = batch.scratch_path("persist-script.img")
+        body = GUEST_SCRIPT.encode()
+        with open(script, "wb") as f:
+            f.write(body + b"\0" * (-len(body) % 512 + 512))
+        disk = batch.scratch_path("persist-disk.img")
+        with open(disk, "wb") as f:
+            f.truncate(16 << 20)
+        base = guestkit.vmm_argv("vmm", 256, cdrom=guestkit.kit("kit-amd64.iso"), hda=disk,
+                                 hdb=script)
+        cmd = " ".join(shlex.quote(a) for a in base)
+        shell = "%s; echo \"@@first-vmm rc=$?\"; %s; echo \"@@second-vmm rc=$?\"" % (cmd, cmd)
+        batch.add(self.name, shell, timeout=self.timeout)
+
+
+class TripleFault(guestkit.Scenario):
+    """SeaBIOS boots a boot sector that triple-faults once; vmm must reset
+    and SeaBIOS must boot it again (second boot exits through port 0xf4)."""
+    needs_kit = False
+
+    def __init__(self):
+        guestkit.Scenario.__init__(self, "vmm-triple-fault", timeout=180)
+
+    def image(self):
+        return os.path.join(guestkit.REPO, "build", "fw", "disk-4.img")
+
+    def missing(self):
+        if not os.path.exists(self.image()):
+            return "%s missing (run `make fw-images`)" % self.image()
+        return guestkit.vmm_missing("vmm")
+
+    def add_to(self, batch):
+        disk = batch.stage(self.image(), "triple-fault.img")
+        batch.add(self.name, [guestkit.VMM_BINARY, "-m", "64", "-display", "none",
+                              "-serial", "stdio", "-device",
+                              "isa-debug-exit,iobase=0xf4,iosize=0x04", "-hda", disk],
+                  timeout=self.timeout)
+
+
+PERSIST = PersistAcrossReset()
+TRIPLE = TripleFault()
+
+
+@pytest.mark.parametrize("scenario", [PERSIST], ids=str)
+def test_writes_survive_reset_and_restart(guest, scenario):
+    out = guest.log
+    assert "persist written; rebooting" in out, guest.describe()
+    want = persist_sha256()
+    sums = [ln.split("sha=")[1].strip() for ln in out.replace("\r", "").split("\n")
+            if ln.startswith("persist boot=")]
+    # Second boot of the first process (after the guest's own reboot), then
+    # the boot of the second process.
+    assert sums == [want, want], "want %s twice, got %s\n%s" % (want, sums, guest.describe())
+    # A reset reran SeaBIOS and Linux in the same process.
+    assert out.count("VMMKIT-REPORT-BEGIN") == 3, guest.describe()
+    # Both processes ended through the guest's ACPI power-off with status 0.
+    assert "@@first-vmm rc=0" in out and "@@second-vmm rc=0" in out, guest.describe()
+
+
+@pytest.mark.parametrize("scenario", [TRIPLE], ids=str)
+def test_triple_fault_resets(guest, scenario):
+    r = guest.result
+    assert r.stdout.count("VMM-BOOT-OK") == 2, guest.describe()
+    assert "VMM-RESETTING" in r.stdout
+    assert r.rc == (0x10 << 1) | 1, guest.describe()
