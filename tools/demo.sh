@@ -6,9 +6,9 @@
 # when the guest has powered off.
 set -e
 cd "$(dirname "$0")/.."
-kit=${VMM_GUEST_CACHE:-build/guests}
+kit=$(cd "${VMM_GUEST_CACHE:-build/guests}" && pwd)
 echo "== vmm demo: booting $kit/kit-amd64.iso (stock Debian 12 kernel + busybox) =="
 echo "== vmm -m 256 -cdrom kit-amd64.iso -hda data.img -nographic"
 exec /usr/bin/python3 tests/nested/run.py --timeout 300 --marker VMMKIT-DONE \
 	--stage "$kit/data.img" -- \
-	"$PWD/build/vmm" -m 256 -cdrom "$PWD/$kit/kit-amd64.iso" -hda "@$kit/data.img@" -nographic
+	"$PWD/build/vmm" -m 256 -cdrom "$kit/kit-amd64.iso" -hda "@$kit/data.img@" -nographic
