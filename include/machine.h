@@ -86,7 +86,7 @@ struct machine {
 	struct piix_pm pm;
 	struct port92 port92;
 	struct post_port post;
-	struct debugcon debugcon;
+	struct debugcon debugcon, debugcon_e9;
 	struct debug_exit debug_exit;
 	struct piix_ide *ide;
 	struct fw_cfg *fw_cfg;

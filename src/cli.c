@@ -444,7 +444,7 @@ static const struct option_def options[] = {
 	{ "display", "none", opt_display, "display backend (none)" },
 	{ "no-reboot", NULL, opt_no_reboot, "exit instead of rebooting" },
 	{ "name", "NAME", opt_name, "name of the guest" },
-	{ "debugcon", "DEV", opt_debugcon, "firmware debug console at port 0x402" },
+	{ "debugcon", "DEV", opt_debugcon, "debug console at ports 0xe9 and 0x402 (SeaBIOS log)" },
 	{ "device", "isa-debug-exit[,iobase=P][,iosize=N]", opt_device,
 	  "add a device; writing V to the port exits with status (V<<1)|1" },
 	{ "enable-kvm", NULL, opt_accepted, "use KVM (always on)" },

@@ -303,8 +303,10 @@ static void create_devices(struct machine *m)
 		die("cannot map ports 0x80/0x92");
 	if (cfg->debugcon.kind != CHARDEV_NONE) {
 		m->debugcon_out = open_chardev_file(&cfg->debugcon, "-debugcon");
-		if (debugcon_init(&m->debugcon, &m->pio, 0x402, m->debugcon_out) < 0)
-			die("-debugcon: port 0x402 is taken");
+		/* QEMU's -debugcon port is 0xE9; SeaBIOS logs to 0x402. Take both. */
+		if (debugcon_init(&m->debugcon, &m->pio, 0x402, m->debugcon_out) < 0 ||
+		    debugcon_init(&m->debugcon_e9, &m->pio, 0xE9, m->debugcon_out) < 0)
+			die("-debugcon: port 0x402 or 0xe9 is taken");
 	}
 	if (cfg->debug_exit &&
 	    debug_exit_init(&m->debug_exit, &m->pio, cfg->debug_exit_base, cfg->debug_exit_size,

@@ -1,0 +1,41 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+# `make bench`: vmm against QEMU side by side on this host's /dev/kvm.
+# Included by the top-level Makefile (BUILD, CC come from there).
+# See docs/bench.md.
+BENCH_BUILD := $(BUILD)/bench
+BENCH_PIO_LOOPS ?= 100000
+BENCH_PY ?= /usr/bin/python3
+BENCH_ARGS ?=
+
+# 64 KiB -bios images: guest-N.bin writes N times to an unclaimed port, then
+# exits through isa-debug-exit. guest-0.bin is the empty guest.
+$(BENCH_BUILD)/guest-%.o: tools/bench/guest.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -DLOOPS=$* -c -o $@ $<
+
+$(BENCH_BUILD)/guest-%.bin: $(BENCH_BUILD)/guest-%.o
+	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $<
+
+$(BENCH_BUILD)/kvm-loop: tools/bench/kvm-loop.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -o $@ $<
+
+# Times a command and reads its ru_maxrss; static so that its own small
+# image is the pre-exec RSS floor (see spawn.c).
+$(BENCH_BUILD)/spawn: tools/bench/spawn.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static -o $@ $<
+
+BENCH_DEPS := $(BENCH_BUILD)/guest-0.bin $(BENCH_BUILD)/guest-$(BENCH_PIO_LOOPS).bin \
+	$(BENCH_BUILD)/kvm-loop \
+	$(BENCH_BUILD)/spawn \
+	$(BUILD)/fw/disk-0.img
+
+bench-deps: $(BENCH_DEPS)
+
+bench: all $(BENCH_DEPS)
+	$(BENCH_PY) tools/bench/bench.py --vmm $(BUILD)/vmm --bench-dir $(BENCH_BUILD) \
+		--disk $(BUILD)/fw/disk-0.img --pio-loops $(BENCH_PIO_LOOPS) $(BENCH_ARGS)
+
+.PHONY: bench bench-deps
+.SECONDARY: $(BENCH_BUILD)/guest-0.o $(BENCH_BUILD)/guest-$(BENCH_PIO_LOOPS).o
