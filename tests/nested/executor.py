@@ -1,0 +1,220 @@
+#!/usr/bin/python3
+"""Run a batch of commands described in SCRATCH/batch.json (tests/nested).
+
+    executor.py SCRATCH_DIR
+
+This is the half of the nested runner that runs where the hardware
+virtualization is: inside the L1 (chroot'ed into the host root by
+tests/guests/l1-init.sh) or directly on the host. It uses only the Python 3
+standard library, and must keep working on the oldest python3 the host has.
+
+A command with `idle` set is also killed when its stdout stays silent that
+long (before the marker). A command that survives SIGKILL ("stuck") ends the
+batch: "@@VMMNEST abort stuck ID", and the host starts a fresh L1.
+
+For each command it writes SCRATCH/results/<id>/stdout, stderr and
+result.json, one command after the other, so results survive a later hang. A
+command runs in its own session; at its timeout the whole process group gets
+SIGTERM, then SIGKILL. With a marker, the command's stdout is scanned for it;
+once it appears the command gets `grace` seconds to exit by itself (e.g. a
+guest powering off), then it is killed.
+
+Progress lines on stdout (the L1 serial console):
+    @@VMMNEST begin ID NAME
+    @@VMMNEST end ID rc=RC time=SECONDS timeout=0|1 marker=SECONDS|- [idle=1]
+    @@VMMNEST abort stuck ID
+    @@VMMNEST all-done
+"""
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+
+def now():
+    return time.monotonic()
+
+
+def say(line):
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def kill_group(proc, sig):
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def stop(proc, wait=3.0):
+    """SIGTERM the command's process group, then SIGKILL it."""
+    kill_group(proc, signal.SIGTERM)
+    try:
+        proc.wait(timeout=wait)
+    except subprocess.TimeoutExpired:
+        pass
+    kill_group(proc, signal.SIGKILL)
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+
+
+def write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=1, sort_keys=True)
+        f.flush()
+        os.fsync(f.fileno())
+    os.rename(tmp, path)
+
+
+def run_one(cmd, outdir):
+    os.makedirs(outdir, exist_ok=True)
+    res = {
+        "id": cmd["id"], "name": cmd["name"], "rc": None, "timed_out": False,
+        "marker_seen": False, "marker_time": None, "killed_after_marker": False,
+        "exited": False, "elapsed": None, "error": None, "idle_out": False,
+        "stuck": False,
+    }
+    if cmd.get("argv"):
+        argv = cmd["argv"]
+    else:
+        argv = ["/bin/sh", "-c", cmd["shell"]]
+    timeout = float(cmd.get("timeout", 300))
+    marker = cmd.get("marker")
+    mbytes = marker.encode() if marker else None
+    grace = float(cmd.get("grace", 10))
+    idle = cmd.get("idle")
+    env = cmd.get("env") or dict(os.environ)
+
+    t0 = now()
+    out = open(os.path.join(outdir, "stdout"), "wb")
+    err = open(os.path.join(outdir, "stderr"), "wb")
+    try:
+        proc = subprocess.Popen(argv, cwd=cmd.get("cwd") or "/", env=env,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=err, start_new_session=True)
+    except OSError as e:
+        res["error"] = "cannot start: %s" % e
+        res["elapsed"] = now() - t0
+        out.close()
+        err.close()
+        return res
+
+    deadline = t0 + timeout
+    kill_at = deadline
+    tail = b""
+    fd = proc.stdout.fileno()
+    eof = False
+    last_output = t0
+    while True:
+        t = now()
+        if t >= kill_at:
+            break
+        if idle and not eof and not res["marker_seen"] and t - last_output >= idle:
+            res["idle_out"] = True
+            break
+        if eof:
+            try:
+                proc.wait(timeout=min(0.5, kill_at - t))
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        r, _, _ = select.select([fd], [], [], min(0.5, kill_at - t))
+        if not r:
+            if proc.poll() is not None and eof:
+                break
+            continue
+        chunk = os.read(fd, 65536)
+        if not chunk:
+            eof = True
+            continue
+        out.write(chunk)
+        out.flush()
+        last_output = now()
+        if mbytes and not res["marker_seen"]:
+            hay = tail + chunk
+            if mbytes in hay:
+                res["marker_seen"] = True
+                res["marker_time"] = round(now() - t0, 3)
+                kill_at = min(deadline, now() + grace)
+            tail = hay[-len(mbytes):]
+
+    if proc.poll() is None:
+        if res["marker_seen"] and kill_at < deadline and not res["idle_out"]:
+            res["killed_after_marker"] = True
+        else:
+            res["timed_out"] = True
+        stop(proc)
+        if proc.poll() is None:
+            # Survived SIGKILL: stuck in the kernel. Dump the blocked tasks to
+            # the console for the log, and tell main() to end the batch.
+            res["stuck"] = True
+            for path, val in (("/proc/sys/kernel/printk", "8"), ("/proc/sysrq-trigger", "w"),
+                              ("/proc/sysrq-trigger", "l")):
+                try:
+                    with open(path, "w") as f:
+                        f.write(val)
+                except OSError:
+                    pass
+    else:
+        res["exited"] = True
+    # Drain what is left in the pipe (non-blocking: grandchildren may hold it).
+    os.set_blocking(fd, False)
+    try:
+        while True:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                break
+            out.write(chunk)
+    except (BlockingIOError, OSError):
+        pass
+    proc.stdout.close()
+    out.close()
+    err.close()
+    res["rc"] = proc.returncode
+    res["elapsed"] = round(now() - t0, 3)
+    return res
+
+
+def main(argv):
+    if len(argv) != 2:
+        print("usage: executor.py SCRATCH_DIR", file=sys.stderr)
+        return 2
+    scratch = argv[1]
+    with open(os.path.join(scratch, "batch.json")) as f:
+        batch = json.load(f)
+    tmpdir = os.path.join(scratch, "tmp")
+    os.makedirs(tmpdir, exist_ok=True)
+    for cmd in batch["commands"]:
+        cid = cmd["id"]
+        say("@@VMMNEST begin %d %s" % (cid, cmd["name"]))
+        outdir = os.path.join(scratch, "results", str(cid))
+        os.makedirs(outdir, exist_ok=True)
+        try:
+            res = run_one(cmd, outdir)
+        except Exception as e:  # keep going with the next command
+            res = {"id": cid, "name": cmd["name"], "rc": None, "error": "executor: %r" % e}
+        write_json(os.path.join(outdir, "result.json"), res)
+        say("@@VMMNEST end %d rc=%s time=%s timeout=%d marker=%s%s" % (
+            cid, res.get("rc"), res.get("elapsed"), 1 if res.get("timed_out") else 0,
+            res.get("marker_time") if res.get("marker_seen") else "-",
+            " idle=1" if res.get("idle_out") else ""))
+        if res.get("stuck"):
+            # A process that survives SIGKILL usually means the L1 itself is
+            # wedged (e.g. a lost interrupt). Stop here; the host side runs
+            # the remaining commands in a fresh L1.
+            say("@@VMMNEST abort stuck %d" % cid)
+            sys.stdout.flush()
+            os._exit(3)
+    say("@@VMMNEST all-done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

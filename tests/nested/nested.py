@@ -1,0 +1,492 @@
+"""Run commands under hardware virtualization (tests/nested).
+
+    import nested
+    batch = nested.Batch()                  # mode: VMM_NESTED_MODE or a probe
+    disk = batch.stage("build/guests/kit-amd64.img")   # writable copy
+    batch.add("boot", ["qemu-system-x86_64", "-enable-kvm", ..., "-hda", disk],
+              timeout=300, marker="VMMKIT-DONE")
+    results = batch.run()                   # {name: Result}
+    print(results["boot"].stdout, results["boot"].rc)
+
+Two modes:
+  direct  the host's /dev/kvm boots an OS at useful speed (build/kvmprobe says
+          "yes"): commands run on the host.
+  l1      otherwise: one L1 Linux under QEMU TCG (emulated AMD CPU with SVM and
+          nested paging) loads kvm-amd and runs all commands of the batch, each
+          chroot'ed into the host root shared read-only over virtio-9p, so
+          absolute paths are the same as on the host. Files that a command must
+          write go through the scratch directory (Batch.stage, Batch.scratch),
+          shared writable. The L1 boots once per Batch.run().
+
+Both modes use tests/nested/executor.py for timeouts, marker wait and results.
+Only the Python 3 standard library is used.
+
+Environment:
+  VMM_NESTED_MODE   auto (default) | direct | l1
+  VMM_GUEST_CACHE   guest kit directory (default <repo>/build/guests)
+  VMM_NESTED_KEEP=1 keep the scratch directory (its path is printed)
+  VMM_NESTED_QUIET=1 do not print progress lines on stderr
+  VMM_NESTED_DEADLINE=S  cap on the whole batch's run time (default: the sum
+                    of the commands' timeouts plus margins)
+  VMM_NESTED_MONITOR=PATH  L1 QEMU monitor on a unix socket (debugging; while
+                    L2 runs, `info registers` there shows the L2 CPU state)
+  VMM_NESTED_CPU, VMM_NESTED_KVM_AMD  L1 -cpu model (EPYC) and extra kvm-amd
+                    parameters (e.g. npt=0), for experiments
+"""
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+EXECUTOR = os.path.join(HERE, "executor.py")
+PYTHON = "/usr/bin/python3"
+QEMU = "qemu-system-x86_64"
+
+# Time the L1 may take from QEMU start until the executor starts (normally 5-15 s).
+L1_BOOT_BUDGET = 180
+# Extra time per command on top of its own timeout (process start, kill, 9p).
+PER_COMMAND_SLACK = 20
+# At most this many L1 boots (executor runs) per Batch.run().
+MAX_RUNS = 5
+
+
+class Unavailable(Exception):
+    """Hardware virtualization cannot be provided here; the message says why."""
+
+
+class Result:
+    """Outcome of one command."""
+
+    def __init__(self, name, **kw):
+        self.name = name
+        self.rc = kw.get("rc")
+        self.stdout = kw.get("stdout", "")
+        self.stderr = kw.get("stderr", "")
+        self.timed_out = bool(kw.get("timed_out"))
+        self.marker_seen = bool(kw.get("marker_seen"))
+        self.marker_time = kw.get("marker_time")
+        self.killed_after_marker = bool(kw.get("killed_after_marker"))
+        self.exited = bool(kw.get("exited"))
+        self.elapsed = kw.get("elapsed")
+        self.error = kw.get("error")
+        self.mode = kw.get("mode")
+        self.idle_out = bool(kw.get("idle_out"))
+        self.stuck = bool(kw.get("stuck"))
+        self.attempts = kw.get("attempts", 1)
+        self.ran = bool(kw.get("ran"))
+
+    @property
+    def ok(self):
+        """Finished without error and, with a marker, the marker was seen."""
+        return self.error is None and not self.timed_out
+
+    def describe(self, tail=2000):
+        """A few lines for assertion messages."""
+        s = ("%s: mode=%s rc=%s elapsed=%s timed_out=%s idle_out=%s marker_seen=%s "
+             "marker_time=%s exited=%s attempts=%s error=%s" % (
+                 self.name, self.mode, self.rc, self.elapsed, self.timed_out, self.idle_out,
+                 self.marker_seen, self.marker_time, self.exited, self.attempts, self.error))
+        if self.stdout:
+            s += "\n--- stdout (tail) ---\n" + self.stdout[-tail:]
+        if self.stderr:
+            s += "\n--- stderr (tail) ---\n" + self.stderr[-tail:]
+        return s
+
+    def __repr__(self):
+        return "<Result %s rc=%s elapsed=%s>" % (self.name, self.rc, self.elapsed)
+
+
+def guest_cache():
+    return os.path.abspath(os.environ.get("VMM_GUEST_CACHE") or os.path.join(REPO, "build", "guests"))
+
+
+def _log(msg):
+    if os.environ.get("VMM_NESTED_QUIET") != "1":
+        sys.stderr.write("nested: %s\n" % msg)
+        sys.stderr.flush()
+
+
+_probe_cache = {}
+
+
+def kvmprobe_path():
+    """build/kvmprobe, compiled from tests/nested/kvmprobe.c when missing or stale."""
+    src = os.path.join(HERE, "kvmprobe.c")
+    exe = os.path.join(REPO, "build", "kvmprobe")
+    if not os.path.exists(exe) or os.path.getmtime(exe) < os.path.getmtime(src):
+        os.makedirs(os.path.dirname(exe), exist_ok=True)
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if not cc:
+            raise Unavailable("no C compiler to build %s" % exe)
+        r = subprocess.run([cc, "-std=gnu11", "-O2", "-Wall", "-Wextra", "-Werror", "-o", exe, src],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, universal_newlines=True)
+        if r.returncode:
+            raise Unavailable("cannot build kvmprobe: %s" % r.stdout)
+    return exe
+
+
+def probe():
+    """(verdict, detail): verdict is 'yes', 'no' or 'none' (no usable /dev/kvm)."""
+    if "v" not in _probe_cache:
+        if not os.path.exists("/dev/kvm"):
+            _probe_cache["v"] = ("none", "no /dev/kvm")
+        else:
+            r = subprocess.run([kvmprobe_path()], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               universal_newlines=True, timeout=30)
+            verdict = {0: "yes", 1: "no"}.get(r.returncode, "none")
+            _probe_cache["v"] = (verdict, r.stdout.strip())
+    return _probe_cache["v"]
+
+
+def choose_mode(mode=None):
+    """'direct' or 'l1' (VMM_NESTED_MODE, else the probe's verdict)."""
+    mode = mode or os.environ.get("VMM_NESTED_MODE") or "auto"
+    if mode not in ("auto", "direct", "l1"):
+        raise ValueError("bad nested mode %r" % mode)
+    if mode == "auto":
+        verdict, detail = probe()
+        mode = "direct" if verdict == "yes" else "l1"
+        _log("kvmprobe: %s -> mode %s" % (detail, mode))
+    return mode
+
+
+def l1_files(cache=None):
+    cache = cache or guest_cache()
+    return os.path.join(cache, "l1", "vmlinux"), os.path.join(cache, "l1", "initrd.xz")
+
+
+def check_available(mode):
+    """Raise Unavailable with the reason when `mode` cannot run here."""
+    if not os.access(PYTHON, os.X_OK):
+        raise Unavailable("%s is missing" % PYTHON)
+    if mode == "direct":
+        if not os.path.exists("/dev/kvm"):
+            raise Unavailable("direct mode needs /dev/kvm")
+        return
+    if not shutil.which(QEMU):
+        raise Unavailable("%s is not installed (tools/deps.sh installs qemu-system-x86)" % QEMU)
+    for f in l1_files():
+        if not os.path.exists(f):
+            raise Unavailable("L1 image %s is missing (run `make guests`)" % f)
+
+
+def default_env():
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "USER", "LOGNAME")
+    env = {k: os.environ[k] for k in keep if k in os.environ}
+    env.setdefault("PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")
+    env.setdefault("HOME", "/root")
+    for k, v in os.environ.items():
+        if k.startswith("VMM_"):
+            env[k] = v
+    return env
+
+
+class Batch:
+    """A list of commands that run together under hardware virtualization."""
+
+    def __init__(self, mode=None, keep=None, scratch_root=None, l1_smp=2, l1_mem_mb=2048):
+        self.mode = choose_mode(mode)
+        check_available(self.mode)
+        self.keep = keep if keep is not None else os.environ.get("VMM_NESTED_KEEP") == "1"
+        root = scratch_root or os.environ.get("VMM_NESTED_SCRATCH_ROOT") or None
+        if root:
+            os.makedirs(root, exist_ok=True)
+        self.scratch = tempfile.mkdtemp(prefix="vmmnest-", dir=root)
+        os.chmod(self.scratch, 0o755)
+        for d in ("files", "stage", "out", "results", "tmp"):
+            os.makedirs(os.path.join(self.scratch, d))
+        self.commands = []
+        self.l1_smp = l1_smp
+        self.l1_mem_mb = l1_mem_mb
+        # Filled by run():
+        self.l1_kvm_ready = None   # seconds from QEMU start to /dev/kvm in L1
+        self.l1_staged = None      # seconds from QEMU start to staged files copied
+        self.l1_exec_start = None  # seconds from QEMU start to the first command
+        self.total_time = None
+        self.log = ""              # L1 console (l1 mode) or executor output
+        self.error = None
+        self.runs = 0              # L1 boots (executor runs) used
+
+    # -- building the batch ------------------------------------------------
+    def stage(self, path, name=None):
+        """Give the commands a private writable copy of a host file; return
+        the path under which they find it (SCRATCH/files/NAME).
+
+        Use it for disk images a VMM opens read-write: in l1 mode the host
+        root is read-only. In l1 mode the copy is made again inside the L1, on
+        a tmpfs (SCRATCH/files is a tmpfs there): L2 disk images served
+        straight from virtio-9p hung a SYSLINUX boot (docs/testing.md). Changes
+        to staged files are not copied back to the host."""
+        name = name or os.path.basename(path)
+        if "/" in name or name.startswith("."):
+            raise ValueError("bad staged name %r" % name)
+        sub = "stage" if self.mode == "l1" else "files"
+        dst = os.path.join(self.scratch, sub, name)
+        if os.path.exists(dst):
+            raise ValueError("already staged: %s" % name)
+        shutil.copyfile(path, dst)
+        return os.path.join(self.scratch, "files", name)
+
+    def stage_bytes(self, name, data=b"", size=None):
+        """Like stage(), for a file made from `data`, zero-extended to `size`
+        bytes (sparse). For disk images a test builds itself."""
+        if "/" in name or name.startswith("."):
+            raise ValueError("bad staged name %r" % name)
+        sub = "stage" if self.mode == "l1" else "files"
+        dst = os.path.join(self.scratch, sub, name)
+        if os.path.exists(dst):
+            raise ValueError("already staged: %s" % name)
+        with open(dst, "wb") as f:
+            f.write(data)
+            if size is not None:
+                f.truncate(size)
+        return os.path.join(self.scratch, "files", name)
+
+    def scratch_path(self, name):
+        """A path (SCRATCH/out/NAME) where a command may write a file that the
+        host reads afterwards; shared with the host in both modes. In l1 mode
+        this is virtio-9p: do not put a VMM's disk images here (L2 disk I/O on
+        9p files hung or lost writes); use stage() / stage_bytes()."""
+        return os.path.join(self.scratch, "out", name)
+
+    def add(self, name, cmd, timeout=300, marker=None, grace=10, cwd=None, env=None,
+            idle=None, retries=0):
+        """Queue a command: an argv list or a shell string (run by /bin/sh -c).
+
+        timeout  seconds until the command's process group is killed
+        marker   text to wait for in its stdout; once seen, the command gets
+                 `grace` more seconds to exit by itself before it is killed
+        idle     kill the command when its stdout is silent this long before
+                 the marker (a hung guest is found sooner than at `timeout`)
+        retries  run it again (in a fresh L1 in l1 mode) when it timed out,
+                 went idle or failed to run: for nested-virtualization flakes.
+                 Result.attempts tells how many runs it took.
+        cwd      working directory (default: the current one)
+        env      extra environment variables"""
+        if any(c["name"] == name for c in self.commands):
+            raise ValueError("duplicate command name %r" % name)
+        e = default_env()
+        e["TMPDIR"] = os.path.join(self.scratch, "tmp")
+        e.update(env or {})
+        self.commands.append({
+            "id": len(self.commands), "name": name,
+            "argv": list(cmd) if not isinstance(cmd, str) else None,
+            "shell": cmd if isinstance(cmd, str) else None,
+            "timeout": float(timeout), "marker": marker, "grace": float(grace),
+            "cwd": os.path.abspath(cwd or os.getcwd()), "env": e,
+            "idle": float(idle) if idle else None, "retries": int(retries),
+        })
+
+    def deadline(self, commands=None):
+        """Time limit of one L1 (or executor) run over `commands`."""
+        commands = self.commands if commands is None else commands
+        t = sum(c["timeout"] + c["grace"] + PER_COMMAND_SLACK for c in commands)
+        t += L1_BOOT_BUDGET if self.mode == "l1" else 10
+        cap = os.environ.get("VMM_NESTED_DEADLINE")
+        return min(t, float(cap)) if cap else t
+
+    # -- running -------------------------------------------------------------
+    def l1_command(self):
+        vmlinux, initrd = l1_files()
+        # transparent_hugepage=never: with THP, L1's khugepaged collapsed the
+        # pages backing L2 RAM, soft-locked an L1 CPU and L2 boots crashed or
+        # hung (TCG's nested paging); 4 KiB pages only.
+        append = ("console=ttyS0 panic=-1 quiet transparent_hugepage=never "
+                  "vmmnest.scratch=%s vmmnest.exec=%s vmmnest.python=%s"
+                  % (self.scratch, EXECUTOR, PYTHON))
+        if os.environ.get("VMM_NESTED_KVM_AMD"):
+            append += " vmmnest.kvm_amd=" + os.environ["VMM_NESTED_KVM_AMD"]
+        return [
+            QEMU, "-accel", "tcg,thread=%s" % os.environ.get("VMM_NESTED_TCG_THREAD", "multi"), "-cpu", os.environ.get("VMM_NESTED_CPU", "EPYC"),
+            "-smp", str(self.l1_smp), "-m", str(self.l1_mem_mb),
+            "-nodefaults", "-display", "none", "-no-reboot", "-monitor",
+            ("unix:%s,server=on,wait=off" % os.environ["VMM_NESTED_MONITOR"]
+             if os.environ.get("VMM_NESTED_MONITOR") else "none"),
+            "-serial", "stdio",
+            "-kernel", vmlinux, "-initrd", initrd, "-append", append,
+            "-fsdev", "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap",
+            "-device", "virtio-9p-pci,fsdev=hostroot,mount_tag=hostroot",
+            "-fsdev", "local,id=scratch,path=%s,security_model=none,multidevs=remap" % self.scratch,
+            "-device", "virtio-9p-pci,fsdev=scratch,mount_tag=scratch",
+        ]
+
+    def run(self):
+        """Run all commands; return {name: Result}. Never raises for a failing
+        command or a hung L1: those show up in the Results' error fields.
+
+        In l1 mode one L1 runs the whole batch. A fresh L1 is started for the
+        commands still to do when the L1 died or wedged (a command survived
+        SIGKILL), and for commands to retry; at most MAX_RUNS runs."""
+        results = {}
+        tries = {c["id"]: 0 for c in self.commands}
+        pending = list(self.commands)
+        t_start = time.monotonic()
+        cap = os.environ.get("VMM_NESTED_DEADLINE")
+        self.runs = 0
+        while pending and self.runs < MAX_RUNS:
+            if cap and time.monotonic() - t_start >= float(cap):
+                break
+            self.runs += 1
+            for c in pending:
+                shutil.rmtree(os.path.join(self.scratch, "results", str(c["id"])),
+                              ignore_errors=True)
+            with open(os.path.join(self.scratch, "batch.json"), "w") as f:
+                json.dump({"version": 1, "commands": pending}, f, indent=1)
+            argv = self.l1_command() if self.mode == "l1" else [PYTHON, EXECUTOR, self.scratch]
+            _log("%s mode, run %d: %d command(s), deadline %d s, scratch %s"
+                 % (self.mode, self.runs, len(pending), self.deadline(pending), self.scratch))
+            self._supervise(argv, pending)
+            got = self._collect(pending)
+            again = []
+            for c in pending:
+                r = got[c["name"]]
+                if not r.ran:
+                    again.append(c)          # never started (L1 died first)
+                    continue
+                tries[c["id"]] += 1
+                r.attempts = tries[c["id"]]
+                failed = r.timed_out or r.error is not None
+                if failed and tries[c["id"]] <= c.get("retries", 0):
+                    _log("retrying %s (attempt %d failed: %s)" % (
+                        c["name"], tries[c["id"]], "timeout" if r.timed_out else r.error))
+                    again.append(c)
+                results[c["name"]] = r       # kept unless a retry replaces it
+            pending = again
+        for c in pending:                    # never ran at all
+            if c["name"] not in results:
+                results[c["name"]] = Result(c["name"], mode=self.mode,
+                                            error=self.error or "command did not run")
+        self.total_time = round(time.monotonic() - t_start, 1)
+        if not self.keep:
+            shutil.rmtree(self.scratch, ignore_errors=True)
+        else:
+            _log("scratch kept: %s" % self.scratch)
+        return {c["name"]: results[c["name"]] for c in self.commands}
+
+    def _supervise(self, argv, commands):
+        t0 = time.monotonic()
+        deadline = t0 + self.deadline(commands)
+        self.error = None
+        log_path = os.path.join(self.scratch, "console-%d.log" % self.runs)
+        logf = open(log_path, "wb")
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+        fd = proc.stdout.fileno()
+        buf = b""
+        done = False
+        try:
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if done:
+                        break                # finished; it just did not exit
+                    self.error = "overall deadline (%d s) exceeded; %s killed" % (
+                        self.deadline(commands), "L1" if self.mode == "l1" else "executor")
+                    _log(self.error)
+                    break
+                r, _, _ = select.select([fd], [], [], min(left, 1.0))
+                if not r:
+                    continue
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    break
+                logf.write(chunk)
+                logf.flush()
+                buf += chunk
+                while b"\n" in buf:
+                    line, buf = buf.split(b"\n", 1)
+                    if self._progress(line.decode("utf-8", "replace").strip(), t0) and not done:
+                        done = True
+                        deadline = min(deadline, time.monotonic() + 20)
+        finally:
+            if proc.poll() is None:
+                try:
+                    proc.wait(timeout=20 if done else 0.1)
+                except subprocess.TimeoutExpired:
+                    pass
+            if proc.poll() is None:
+                for sig in (signal.SIGTERM, signal.SIGKILL):
+                    try:
+                        os.killpg(proc.pid, sig)
+                    except ProcessLookupError:
+                        pass
+                    try:
+                        proc.wait(timeout=5)
+                        break
+                    except subprocess.TimeoutExpired:
+                        pass
+            proc.stdout.close()
+            logf.close()
+        run_time = round(time.monotonic() - t0, 1)
+        with open(log_path, "rb") as f:
+            self.log += f.read().decode("utf-8", "replace")
+        if not done and not self.error:
+            self.error = "%s ended before finishing the batch (exit %s)" % (
+                "L1" if self.mode == "l1" else "executor", proc.returncode)
+            _log(self.error + "; console tail:\n" + self.log[-3000:])
+        _log("%s mode: run %d finished in %.1f s%s" % (
+            self.mode, self.runs, run_time,
+            "" if self.l1_kvm_ready is None else
+            " (L1 /dev/kvm ready after %.1f s, first command after %.1f s)"
+            % (self.l1_kvm_ready, self.l1_exec_start or -1)))
+
+    def _progress(self, line, t0):
+        t = time.monotonic() - t0
+        if line.startswith("VMMNEST-KVM-READY"):
+            if self.l1_kvm_ready is None:
+                self.l1_kvm_ready = round(t, 1)
+            _log("L1 has /dev/kvm after %.1f s" % t)
+        elif line.startswith("VMMNEST-STAGED"):
+            if self.l1_staged is None:
+                self.l1_staged = round(t, 1)
+        elif line.startswith("VMMNEST-FAIL"):
+            self.error = "L1: " + line
+            _log(line)
+        elif line.startswith("@@VMMNEST begin"):
+            if self.l1_exec_start is None:
+                self.l1_exec_start = round(t, 1)
+            _log("[%6.1f s] start %s" % (t, line.split(None, 3)[-1]))
+        elif line.startswith("@@VMMNEST end"):
+            _log("[%6.1f s] end   %s" % (t, line[len("@@VMMNEST end "):]))
+        elif line.startswith("@@VMMNEST abort"):
+            self.error = "L1 wedged (%s); remaining commands go to a fresh L1" % line[10:]
+            _log(self.error)
+            return True
+        elif line.startswith("@@VMMNEST all-done"):
+            return True
+        return False
+
+    def _collect(self, commands):
+        results = {}
+        for c in commands:
+            d = os.path.join(self.scratch, "results", str(c["id"]))
+            data = {}
+            try:
+                with open(os.path.join(d, "result.json")) as f:
+                    data = json.load(f)
+                data["ran"] = True
+            except (OSError, ValueError):
+                data = {"error": self.error or "command did not run"}
+            for stream in ("stdout", "stderr"):
+                try:
+                    with open(os.path.join(d, stream), "rb") as f:
+                        data[stream] = f.read().decode("utf-8", "replace")
+                except OSError:
+                    data[stream] = ""
+            data.pop("name", None)
+            results[c["name"]] = Result(c["name"], mode=self.mode, **data)
+        return results
+
+
+def run_one(cmd, timeout=300, marker=None, grace=10, mode=None, cwd=None):
+    """Convenience: run a single command in its own batch; return (Result, Batch)."""
+    b = Batch(mode=mode)
+    b.add("cmd", cmd, timeout=timeout, marker=marker, grace=grace, cwd=cwd)
+    return b.run()["cmd"], b
