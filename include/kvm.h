@@ -18,6 +18,8 @@ struct kvm_vm {
 	int sys_fd;             /* /dev/kvm */
 	int vm_fd;
 	int vcpu_mmap_size;
+	int max_vcpus;          /* KVM_CAP_MAX_VCPUS */
+	int max_vcpu_id;        /* KVM_CAP_MAX_VCPU_ID: vCPU ids (APIC IDs) below this */
 	struct kvm_cpuid2 *supported_cpuid;
 };
 

@@ -18,6 +18,7 @@
 #include "kvm.h"
 #include "memmap.h"
 #include "pci.h"
+#include "topology.h"
 #include "vcpu.h"
 
 #define MAX_IDE_DRIVES 4
@@ -39,7 +40,7 @@ struct drive_config {
 
 struct machine_config {
 	uint64_t ram_size;
-	unsigned ncpus;
+	struct cpu_topology smp;      /* resolved by the CLI */
 	const char *bios_path;        /* -bios; NULL = search */
 	const char *firmware_dirs[8]; /* -L, searched first */
 	unsigned nfirmware_dirs;

@@ -12,7 +12,8 @@ struct kvm_run;
 
 struct vcpu {
 	struct machine *machine;
-	unsigned index; /* also the initial APIC ID */
+	unsigned index;   /* 0 .. ncpus-1; 0 is the BSP */
+	unsigned apic_id; /* from the topology; also KVM's vCPU id */
 	int fd;
 	struct kvm_run *run;
 	pthread_t thread;
@@ -20,9 +21,8 @@ struct vcpu {
 	uint64_t exits;
 };
 
-/* Creates the KVM vCPU with the PC CPUID for 'ncpus' single-core sockets. */
-int vcpu_create(struct vcpu *v, struct machine *m, unsigned index, unsigned ncpus, char *err,
-		size_t errlen);
+/* Creates KVM vCPU 'index' of the machine's -smp topology, with its CPUID. */
+int vcpu_create(struct vcpu *v, struct machine *m, unsigned index, char *err, size_t errlen);
 void vcpu_destroy(struct vcpu *v);
 int vcpu_start_thread(struct vcpu *v);
 /* Makes a running KVM_RUN return, so the thread sees a stop request. */
@@ -31,8 +31,12 @@ void vcpu_join(struct vcpu *v);
 /* Installs the no-op signal handler vcpu_kick relies on (once, at startup). */
 void vcpu_signals_init(void);
 
-/* Patches KVM's supported CPUID for one vCPU (exposed for unit tests). */
+/* Patches KVM's supported CPUID for vCPU 'index' (exposed for unit tests).
+ * 'capacity' entries fit in c; up to CPUID_EXTRA_ENTRIES may be added. */
+#define CPUID_EXTRA_ENTRIES 5 /* 0xB and 0x1F: up to 2 more each; 0x8000001E */
 struct kvm_cpuid2;
-void cpuid_patch(struct kvm_cpuid2 *c, unsigned apic_id, unsigned ncpus);
+struct cpu_topology;
+void cpuid_patch(struct kvm_cpuid2 *c, unsigned capacity, const struct cpu_topology *t,
+		 unsigned index);
 
 #endif

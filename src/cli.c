@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,22 +160,39 @@ static int opt_smp(struct cli_state *st, const char *name, const char *arg)
 {
 	struct kv kv[8];
 	int n = split_opts(st, name, arg, "cpus", kv, 8);
-	unsigned long cpus = 0, v;
+	struct cpu_topology t = { 0 };
+	static const struct {
+		const char *key;
+		size_t offset;
+	} fields[] = {
+		{ "cpus", offsetof(struct cpu_topology, cpus) },
+		{ "sockets", offsetof(struct cpu_topology, sockets) },
+		{ "cores", offsetof(struct cpu_topology, cores) },
+		{ "threads", offsetof(struct cpu_topology, threads) },
+		{ "maxcpus", offsetof(struct cpu_topology, maxcpus) },
+	};
 
 	if (n < 0)
 		return -1;
 	for (int i = 0; i < n; i++) {
-		if (parse_uint(st, name, kv[i].value, MAX_VCPUS, &v) < 0)
+		size_t f = 0;
+		unsigned long v;
+		while (f < ARRAY_SIZE(fields) && strcmp(kv[i].key, fields[f].key))
+			f++;
+		if (f == ARRAY_SIZE(fields))
+			return fail(st, "-smp: unknown parameter '%s' (cpus, sockets, cores, threads, "
+				    "maxcpus)", kv[i].key);
+		if (parse_uint(st, name, kv[i].value, 4096, &v) < 0)
 			return -1;
-		if (!strcmp(kv[i].key, "cpus"))
-			cpus = v;
-		else if (strcmp(kv[i].key, "maxcpus") && strcmp(kv[i].key, "sockets") &&
-			 strcmp(kv[i].key, "cores") && strcmp(kv[i].key, "threads"))
-			return fail(st, "-smp: unknown parameter '%s'", kv[i].key);
+		if (v == 0)
+			return fail(st, "-smp %s: %s must be at least 1", arg, kv[i].key);
+		*(unsigned *)((char *)&t + fields[f].offset) = (unsigned)v;
 	}
-	if (cpus < 1)
-		return fail(st, "-smp %s: need at least one CPU", arg);
-	st->cfg->ncpus = (unsigned)cpus;
+	if (topology_resolve(&t, st->err, st->errlen) < 0)
+		return -1;
+	if (t.cpus > MAX_VCPUS)
+		return fail(st, "-smp %s: at most %u vCPUs are supported", arg, MAX_VCPUS);
+	st->cfg->smp = t;
 	return 0;
 }
 
@@ -427,7 +445,8 @@ static int opt_version(struct cli_state *st, const char *name, const char *arg);
 
 static const struct option_def options[] = {
 	{ "m", "[size=]SIZE", opt_memory, "guest RAM (default 128M; suffixes K, M, G, T)" },
-	{ "smp", "N", opt_smp, "number of vCPUs" },
+	{ "smp", "[cpus=]N[,sockets=S][,cores=C][,threads=T][,maxcpus=M]", opt_smp,
+	  "vCPUs and their topology (a bare N is one socket of N cores, as QEMU)" },
 	{ "hda", "FILE", opt_hd, "IDE primary master disk image" },
 	{ "hdb", "FILE", opt_hd, "IDE primary slave disk image" },
 	{ "hdc", "FILE", opt_hd, "IDE secondary master disk image" },
@@ -487,7 +506,8 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->ram_size = DEFAULT_RAM;
-	cfg->ncpus = 1;
+	cfg->smp = (struct cpu_topology){ .cpus = 1, .sockets = 1, .cores = 1, .threads = 1,
+					  .maxcpus = 1 };
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const struct option_def *def = NULL;

@@ -80,6 +80,15 @@ int kvm_open(struct kvm_vm *kvm, const char *dev_path, char *err, size_t errlen)
 		snprintf(err, errlen, "KVM_GET_VCPU_MMAP_SIZE failed: %s", strerror(errno));
 		goto fail;
 	}
+	/* KVM_CAP_MAX_VCPUS is the recommended-or-hard limit; 0 means old KVM. */
+	kvm->max_vcpus = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (kvm->max_vcpus <= 0)
+		kvm->max_vcpus = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (kvm->max_vcpus <= 0)
+		kvm->max_vcpus = 4;
+	kvm->max_vcpu_id = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPU_ID);
+	if (kvm->max_vcpu_id <= 0)
+		kvm->max_vcpu_id = kvm->max_vcpus;
 	kvm->supported_cpuid = get_supported_cpuid(kvm->sys_fd);
 	if (!kvm->supported_cpuid) {
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));

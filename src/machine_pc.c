@@ -159,7 +159,7 @@ static void setup_cmos(struct machine *m)
 	rtc_set_cmos(m->rtc, 0x5C, (uint8_t)(above_4g >> 8));
 	rtc_set_cmos(m->rtc, 0x5D, (uint8_t)(above_4g >> 16));
 	/* SeaBIOS waits for max(this + 1, fw_cfg NB_CPUS) CPUs to check in. */
-	rtc_set_cmos(m->rtc, 0x5F, (uint8_t)(m->ncpus - 1));
+	rtc_set_cmos(m->rtc, 0x5F, (uint8_t)MIN(m->ncpus - 1, 0xFF));
 	for (unsigned i = 0; i < 3 && order[i]; i++)
 		b[i] = boot_device_code(order[i]);
 	rtc_set_cmos(m->rtc, 0x3D, (uint8_t)(b[0] | b[1] << 4));
@@ -183,8 +183,12 @@ static void setup_fw_cfg(struct machine *m)
 	size_t n = 0;
 	uint8_t uuid[16] = { 0 };
 
+	/* NB_CPUS: how many CPUs SeaBIOS waits for. MAX_CPUS: not a count but
+	 * the APIC ID limit, over which SeaBIOS builds its MADT and MP table,
+	 * enabling the entries of the CPUs that checked in; with a topology
+	 * whose fields are not powers of two the IDs have gaps. */
 	fw_cfg_add_u16(f, FW_CFG_NB_CPUS, (uint16_t)m->ncpus);
-	fw_cfg_add_u16(f, FW_CFG_MAX_CPUS, (uint16_t)m->ncpus);
+	fw_cfg_add_u16(f, FW_CFG_MAX_CPUS, (uint16_t)topology_apic_id_limit(&m->cfg.smp));
 	fw_cfg_add_u64(f, FW_CFG_RAM_SIZE, m->mem.ram_size);
 	fw_cfg_add_u16(f, FW_CFG_NOGRAPHIC, m->cfg.nographic ? 1 : 0);
 	fw_cfg_add_u16(f, FW_CFG_BOOT_MENU, m->cfg.boot_menu ? 1 : 0);
@@ -328,7 +332,7 @@ static void create_vm_and_vcpus(struct machine *m)
 	if (memmap_apply(&m->memmap, &m->kvm) < 0)
 		die_errno("cannot set up guest memory slots");
 	for (unsigned i = 0; i < m->ncpus; i++)
-		if (vcpu_create(&m->vcpus[i], m, i, m->ncpus, err, sizeof(err)) < 0)
+		if (vcpu_create(&m->vcpus[i], m, i, err, sizeof(err)) < 0)
 			die("%s", err);
 }
 
@@ -393,11 +397,14 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 
 	memset(m, 0, sizeof(*m));
 	m->cfg = *cfg;
-	m->ncpus = cfg->ncpus ? cfg->ncpus : 1;
-	if (m->ncpus > MAX_VCPUS)
-		die("-smp %u: at most %u vCPUs are supported", m->ncpus, MAX_VCPUS);
+	m->ncpus = cfg->smp.cpus;
 	if (kvm_open(&m->kvm, cfg->kvm_path ? cfg->kvm_path : "/dev/kvm", err, sizeof(err)) < 0)
 		die("%s", err);
+	if (m->ncpus > (unsigned)m->kvm.max_vcpus)
+		die("-smp %u: this KVM supports at most %d vCPUs", m->ncpus, m->kvm.max_vcpus);
+	if (topology_apic_id_limit(&cfg->smp) > (unsigned)m->kvm.max_vcpu_id)
+		die("-smp: APIC IDs up to %u are needed, this KVM allows ids below %d",
+		    topology_apic_id_limit(&cfg->smp) - 1, m->kvm.max_vcpu_id);
 	uint8_t *bios = load_bios(cfg, &bios_size);
 	ret = guest_mem_init(&m->mem, cfg->ram_size);
 	if (ret < 0)

@@ -13,6 +13,7 @@
 
 #include "kvm.h"
 #include "machine.h"
+#include "topology.h"
 #include "util.h"
 
 #define SIG_VCPU_KICK SIGUSR1
@@ -29,8 +30,7 @@ void vcpu_signals_init(void)
 	sigaction(SIG_VCPU_KICK, &sa, NULL); /* no SA_RESTART: KVM_RUN returns EINTR */
 }
 
-int vcpu_create(struct vcpu *v, struct machine *m, unsigned index, unsigned ncpus, char *err,
-		size_t errlen)
+int vcpu_create(struct vcpu *v, struct machine *m, unsigned index, char *err, size_t errlen)
 {
 	struct kvm_vm *kvm = &m->kvm;
 	const struct kvm_cpuid2 *sup = kvm->supported_cpuid;
@@ -39,9 +39,12 @@ int vcpu_create(struct vcpu *v, struct machine *m, unsigned index, unsigned ncpu
 	memset(v, 0, sizeof(*v));
 	v->machine = m;
 	v->index = index;
-	v->fd = ioctl(kvm->vm_fd, KVM_CREATE_VCPU, (unsigned long)index);
+	v->apic_id = topology_apic_id(&m->cfg.smp, index);
+	/* KVM gives the vCPU its id as initial APIC ID. */
+	v->fd = ioctl(kvm->vm_fd, KVM_CREATE_VCPU, (unsigned long)v->apic_id);
 	if (v->fd < 0) {
-		snprintf(err, errlen, "KVM_CREATE_VCPU %u failed: %s", index, strerror(errno));
+		snprintf(err, errlen, "KVM_CREATE_VCPU %u (APIC ID %u) failed: %s", index,
+			 v->apic_id, strerror(errno));
 		return -1;
 	}
 	v->run = mmap(NULL, (size_t)kvm->vcpu_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -51,9 +54,10 @@ int vcpu_create(struct vcpu *v, struct machine *m, unsigned index, unsigned ncpu
 		close(v->fd);
 		return -1;
 	}
-	struct kvm_cpuid2 *c = xzalloc(cpuid_size);
+	unsigned capacity = sup->nent + CPUID_EXTRA_ENTRIES;
+	struct kvm_cpuid2 *c = xzalloc(cpuid_size + CPUID_EXTRA_ENTRIES * sizeof(sup->entries[0]));
 	memcpy(c, sup, cpuid_size);
-	cpuid_patch(c, index, ncpus);
+	cpuid_patch(c, capacity, &m->cfg.smp, index);
 	int ret = ioctl(v->fd, KVM_SET_CPUID2, c);
 	free(c);
 	if (ret < 0) {
