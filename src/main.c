@@ -6,6 +6,8 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "control.h"
+#include "daemon.h"
 #include "machine.h"
 #include "util.h"
 
@@ -27,9 +29,22 @@ int main(int argc, char **argv)
 	case CLI_RUN:
 		break;
 	}
+	/* Sockets are bound first, so a taken port fails before anything runs. */
+	struct control *control = control_create(cfg.qmp, cfg.nqmp, &cfg.monitor);
+	/* KVM ties a VM to the process that created it, so the fork comes
+	 * before the machine; the daemon reports errors on the terminal until
+	 * it is ready. */
+	if (cfg.daemonize)
+		daemon_start();
+	if (cfg.pidfile)
+		pidfile_create(cfg.pidfile);
 	machine_create(&machine, &cfg);
+	machine.control = control;
+	daemon_ready();
 	int status = machine_run(&machine);
 	machine_destroy(&machine);
+	control_destroy(control);
+	pidfile_remove();
 	fflush(stdout);
 	/* vCPU threads may still be inside KVM_RUN teardown; skip their cleanup. */
 	_exit(status);
