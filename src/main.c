@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* vmm: a PC emulator on Linux KVM. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,9 @@ int main(int argc, char **argv)
 	const char *dbg = getenv("VMM_DEBUG");
 
 	debug_enabled = dbg && *dbg && strcmp(dbg, "0");
+	/* A monitor or console reader that goes away must not kill the VM:
+	 * writes report EPIPE and the channel is dropped. */
+	signal(SIGPIPE, SIG_IGN);
 	switch (cli_parse(argc, argv, &cfg, err, sizeof(err))) {
 	case CLI_EXIT_OK:
 		return 0;
