@@ -442,3 +442,28 @@ def test_bad_qmp_and_stdio_options(tmp_path):
         taken.close()
         listener.close()
     assert not os.path.exists(f"{tmp_path}/q.sock")
+
+
+def test_stop_cont_with_two_vcpus(vm, tmp_path):
+    """Both vCPUs park, also an AP still waiting for its SIPI inside KVM_RUN."""
+    path = sock_path(tmp_path)
+    v = vm("-smp", "2", "-qmp", f"unix:{path},server=on,wait=off")
+    q = Qmp(path).negotiate()
+    q.ok("stop")  # before SeaBIOS has started the AP
+    q.event("STOP")
+    cpus = q.ok("query-cpus-fast")
+    assert [c["cpu-index"] for c in cpus] == [0, 1]
+    assert len({c["thread-id"] for c in cpus}) == 2, cpus
+    assert [c["props"]["socket-id"] for c in cpus] == [0, 1]
+    q.ok("cont")
+    q.event("RESUME")
+    wait_for(lambda: "Found 2 cpu(s)" in v.text(v.debuglog), BOOT_TIMEOUT, "SeaBIOS to find 2 CPUs")
+    q.ok("stop")
+    q.event("STOP")
+    size = len(v.text(v.debuglog))
+    time.sleep(1)
+    assert len(v.text(v.debuglog)) == size
+    q.ok("cont")
+    v.wait_serial("VMM-BOOT-OK")
+    q.ok("quit")
+    assert v.finish()[0] == 0

@@ -4,7 +4,9 @@
 its stdout (the guest console) to ours, and when the guest prints
 VMM-PWRBTN-READY presses the ACPI power button over QMP (system_powerdown).
 Prints "@@qmp EVENT ..." for the QMP events seen and "@@vmm rc=N" at the
-end; exits with the VMM's status. Used by test_vmm_qmp.py inside the L1."""
+end; exits with the VMM's status. Used by test_vmm_qmp.py inside the L1.
+VMM_PWRBTN_READY overrides the ready line (to try it on a firmware-level
+guest, e.g. VMM-BOOT-OK from build/fw/disk-5.img)."""
 import json
 import os
 import select
