@@ -467,3 +467,29 @@ def test_stop_cont_with_two_vcpus(vm, tmp_path):
     v.wait_serial("VMM-BOOT-OK")
     q.ok("quit")
     assert v.finish()[0] == 0
+
+
+def test_qmp_stdio(vm, tmp_path):
+    v = vm("-qmp", "stdio", stdin=subprocess.PIPE)
+    out, err = v.p.communicate(b'{"execute": "qmp_capabilities"}\n{"execute": "query-status"}\n'
+                               b'{"execute": "quit", "id": 3}\n', timeout=60)
+    assert v.p.returncode == 0, err
+    msgs = [json.loads(line) for line in out.decode().splitlines()]
+    assert "QMP" in msgs[0]
+    assert msgs[1] == {"return": {}}
+    assert msgs[2]["return"]["running"] is True
+    assert msgs[3] == {"return": {}, "id": 3}
+    assert msgs[4]["event"] == "SHUTDOWN"
+
+
+def test_wait_on_holds_the_machine_until_a_client_connects(vm, tmp_path):
+    path = sock_path(tmp_path)
+    v = vm("-qmp", f"unix:{path},server")  # QEMU's default: wait=on
+    wait_for(lambda: os.path.exists(path), 30, "the socket")
+    time.sleep(2)
+    assert v.text(v.debuglog) == "", "the machine ran before the first client"
+    q = Qmp(path).negotiate()
+    v.wait_serial("VMM-BOOT-OK")
+    q.ok("quit")
+    status, _, err = v.finish()
+    assert status == 0 and "waiting for connection" in err, err
