@@ -6,6 +6,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -325,8 +326,12 @@ void chan_start(struct chan *c)
 		return;
 	fprintf(stderr, "vmm: waiting for connection on %s\n", c->cfg.spec);
 	struct pollfd p = { .fd = c->listen_fd, .events = POLLIN };
+	sigset_t none;
+	sigemptyset(&none);
+	/* The exit signals are blocked for the main loop's signalfd, which does
+	 * not run yet: let Ctrl-C and SIGTERM end this wait the default way. */
 	while (c->in_fd < 0)
-		if (poll(&p, 1, -1) > 0)
+		if (ppoll(&p, 1, NULL, &none) > 0)
 			accept_client(c);
 }
 

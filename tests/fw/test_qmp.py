@@ -489,7 +489,16 @@ def test_wait_on_holds_the_machine_until_a_client_connects(vm, tmp_path):
     time.sleep(2)
     assert v.text(v.debuglog) == "", "the machine ran before the first client"
     q = Qmp(path).negotiate()
+    assert q.ok("query-status")["running"]
     v.wait_serial("VMM-BOOT-OK")
     q.ok("quit")
     status, _, err = v.finish()
     assert status == 0 and "waiting for connection" in err, err
+
+
+def test_sigterm_ends_the_wait_for_a_client(vm, tmp_path):
+    path = sock_path(tmp_path)
+    v = vm("-qmp", f"unix:{path},server=on,wait=on")
+    wait_for(lambda: os.path.exists(path), 30, "the socket")
+    v.p.send_signal(signal.SIGTERM)
+    assert v.finish()[0] == -signal.SIGTERM
