@@ -503,3 +503,19 @@ def test_sigterm_ends_the_wait_for_a_client(vm, tmp_path):
     wait_for(lambda: os.path.exists(path), 30, "the socket")
     v.p.send_signal(signal.SIGTERM)
     assert v.finish()[0] == -signal.SIGTERM
+
+
+def test_guest_reset_event(vm, tmp_path):
+    """disk-1.img resets itself once through 0xCF9, then exits through
+    isa-debug-exit, which (as in QEMU) ends vmm without a SHUTDOWN event."""
+    path = sock_path(tmp_path)
+    v = vm("-qmp", f"unix:{path},server=on,wait=on", "-device",
+           "isa-debug-exit,iobase=0xf4,iosize=0x04", disk="disk-1.img")
+    q = Qmp(path, timeout=BOOT_TIMEOUT).negotiate()
+    assert q.event("RESET", timeout=BOOT_TIMEOUT)["data"] == {"guest": True,
+                                                              "reason": "guest-reset"}
+    status, _, err = v.finish(timeout=BOOT_TIMEOUT)
+    assert status == (0x10 << 1) | 1, err
+    q.sock.settimeout(5)
+    rest = q.sock.recv(65536)
+    assert b"SHUTDOWN" not in rest, rest
