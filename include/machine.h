@@ -13,6 +13,7 @@
 #include <stdio.h>
 
 #include "bus.h"
+#include "chan.h"
 #include "guest_mem.h"
 #include "hw/chipset.h"
 #include "kvm.h"
@@ -55,6 +56,11 @@ struct machine_config {
 	uint16_t debug_exit_base, debug_exit_size;
 	const char *name;
 	const char *kvm_path;
+	struct chan_config qmp[4];    /* -qmp, CONTROL_MAX_QMP */
+	unsigned nqmp;
+	struct chan_config monitor;   /* -monitor */
+	bool daemonize;
+	const char *pidfile;
 };
 
 enum machine_req {
@@ -65,12 +71,25 @@ enum machine_req {
 	MACHINE_REQ_ERROR,
 };
 
+/* Who asked, for the QMP events' "guest" and "reason" fields. */
+enum machine_cause {
+	CAUSE_GUEST,
+	CAUSE_HOST_QMP,    /* QMP or monitor: system_reset, quit */
+	CAUSE_HOST_SIGNAL, /* SIGTERM, SIGINT, SIGHUP */
+	CAUSE_HOST_UI,     /* Ctrl-A x */
+};
+
+/* machine.hold bits: the one word a vCPU thread checks per exit. */
+#define HOLD_REQUEST 1u
+#define HOLD_PAUSE 2u
+
 struct fw_cfg;
 struct rtc;
 struct serial;
 struct i8042;
 struct piix_ide;
 struct console;
+struct control;
 
 struct machine {
 	struct machine_config cfg;
@@ -99,6 +118,13 @@ struct machine {
 
 	_Atomic int request;     /* enum machine_req */
 	_Atomic int exit_status;
+	_Atomic int cause;       /* enum machine_cause of the request */
+	_Atomic unsigned hold;   /* HOLD_* */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond; /* parked count changed, or hold changed */
+	unsigned parked;
+	struct control *control; /* QMP and monitor channels, or NULL */
+	int signal_fd;
 	int event_fd;            /* wakes the main loop */
 	unsigned resets;
 };
@@ -112,6 +138,16 @@ void machine_destroy(struct machine *m);
 /* From any thread: asks the main loop to reset, power off or exit. The
  * first request wins until the main loop has handled it. */
 void machine_request(struct machine *m, enum machine_req req, int status);
+void machine_request_from(struct machine *m, enum machine_req req, int status,
+			  enum machine_cause cause);
 bool machine_stopping(struct machine *m);
+
+/* Main thread: stop all vCPUs (returns once none runs guest code) and let
+ * them run again. Both return false if nothing changed. */
+bool machine_pause(struct machine *m);
+bool machine_resume(struct machine *m);
+/* vCPU thread, when 'hold' is set: parks while paused; returns false when
+ * the thread must leave its loop (a request is pending). */
+bool machine_vcpu_hold(struct machine *m);
 
 #endif

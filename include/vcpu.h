@@ -4,6 +4,7 @@
 #define VMM_VCPU_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -18,6 +19,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
+	_Atomic int tid; /* for query-cpus-fast / info cpus */
 	uint64_t exits;
 };
 

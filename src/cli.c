@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "util.h"
+#include "vmctl.h"
 
-#define VMM_VERSION "0.1.0"
 #define DEFAULT_RAM (128 * MiB)
 #define MIN_RAM (2 * MiB)
 #define MAX_RAM (1024 * GiB)
@@ -21,6 +21,7 @@ struct cli_state {
 	size_t errlen;
 	bool serial_given;
 	bool display_none;
+	bool monitor_given;
 };
 
 typedef int (*opt_handler)(struct cli_state *st, const char *name, const char *arg);
@@ -440,6 +441,49 @@ static int opt_machine(struct cli_state *st, const char *name, const char *arg)
 	return 0;
 }
 
+static int opt_qmp(struct cli_state *st, const char *name, const char *arg)
+{
+	struct machine_config *cfg = st->cfg;
+	char err[256];
+
+	if (cfg->nqmp == ARRAY_SIZE(cfg->qmp))
+		return fail(st, "-qmp: at most %zu QMP channels", ARRAY_SIZE(cfg->qmp));
+	if (chan_parse(arg, &cfg->qmp[cfg->nqmp], err, sizeof(err)) < 0)
+		return fail(st, "-qmp %s", err);
+	cfg->nqmp++;
+	return 0;
+}
+
+static int opt_monitor(struct cli_state *st, const char *name, const char *arg)
+{
+	char err[256];
+
+	if (st->monitor_given)
+		return fail(st, "-monitor: only one monitor is supported");
+	st->monitor_given = true;
+	if (!strcmp(arg, "none") || !strcmp(arg, "null")) {
+		st->cfg->monitor.kind = CHAN_NONE;
+		return 0;
+	}
+	if (chan_parse(arg, &st->cfg->monitor, err, sizeof(err)) < 0)
+		return fail(st, "-monitor %s", err);
+	return 0;
+}
+
+static int opt_daemonize(struct cli_state *st, const char *name, const char *arg)
+{
+	st->cfg->daemonize = true;
+	return 0;
+}
+
+static int opt_pidfile(struct cli_state *st, const char *name, const char *arg)
+{
+	if (!*arg)
+		return fail(st, "-pidfile: empty path");
+	st->cfg->pidfile = arg;
+	return 0;
+}
+
 static int opt_help(struct cli_state *st, const char *name, const char *arg);
 static int opt_version(struct cli_state *st, const char *name, const char *arg);
 
@@ -466,6 +510,13 @@ static const struct option_def options[] = {
 	{ "debugcon", "DEV", opt_debugcon, "debug console at ports 0xe9 and 0x402 (SeaBIOS log)" },
 	{ "device", "isa-debug-exit[,iobase=P][,iosize=N]", opt_device,
 	  "add a device; writing V to the port exits with status (V<<1)|1" },
+	{ "qmp", "unix:PATH|tcp:HOST:PORT,server=on,wait=off", opt_qmp,
+	  "QMP control socket (several allowed; also 'stdio')" },
+	{ "monitor", "stdio|unix:PATH,server=on,wait=off", opt_monitor,
+	  "human monitor: info status|cpus|version, stop, cont, quit, ..." },
+	{ "daemonize", NULL, opt_daemonize,
+	  "detach once the machine is ready (needs no stdio chardev)" },
+	{ "pidfile", "FILE", opt_pidfile, "write the pid to FILE, locked; removed at exit" },
 	{ "enable-kvm", NULL, opt_accepted, "use KVM (always on)" },
 	{ "accel", "kvm", opt_accel, "accelerator (kvm only)" },
 	{ "machine", "[type=]pc[,accel=kvm]", opt_machine, "machine type (pc only)" },
@@ -497,6 +548,49 @@ static int opt_version(struct cli_state *st, const char *name, const char *arg)
 {
 	printf("vmm version " VMM_VERSION "\n");
 	return 1;
+}
+
+static bool chan_on_stdio(const struct machine_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nqmp; i++)
+		if (cfg->qmp[i].kind == CHAN_STDIO)
+			return true;
+	return cfg->monitor.kind == CHAN_STDIO;
+}
+
+/* Only one user of the terminal: COM1 (-nographic, -serial stdio), a
+ * monitor or QMP on stdio, and none at all with -daemonize. */
+static int check_stdio(struct cli_state *st)
+{
+	struct machine_config *cfg = st->cfg;
+	unsigned stdio_chans = cfg->monitor.kind == CHAN_STDIO;
+	bool implicit_serial = cfg->serial.kind == CHARDEV_NONE;
+
+	for (unsigned i = 0; i < cfg->nqmp; i++)
+		stdio_chans += cfg->qmp[i].kind == CHAN_STDIO;
+	if (stdio_chans > 1)
+		return fail(st, "stdio is used by more than one -qmp/-monitor");
+	/* With no display built in, COM1 is the console unless told otherwise,
+	 * or unless stdio belongs to a monitor or vmm detaches from it. */
+	if (implicit_serial)
+		cfg->serial.kind = (st->display_none && !cfg->nographic) || stdio_chans ||
+					   cfg->daemonize ? CHARDEV_NULL : CHARDEV_STDIO;
+	if (cfg->nographic && cfg->serial.kind == CHARDEV_NULL && !st->serial_given &&
+	    !stdio_chans && !cfg->daemonize)
+		cfg->serial.kind = CHARDEV_STDIO;
+	if (stdio_chans && (cfg->nographic || cfg->serial.kind == CHARDEV_STDIO))
+		return fail(st, "%s stdio: stdio is already the serial console (%s); use -serial "
+			    "null or a socket", cfg->monitor.kind == CHAN_STDIO ? "-monitor" : "-qmp",
+			    cfg->nographic ? "-nographic" : "-serial stdio");
+	if (!cfg->daemonize)
+		return 0;
+	if (cfg->nographic)
+		return fail(st, "-nographic cannot be used with -daemonize");
+	if (cfg->serial.kind == CHARDEV_STDIO || cfg->debugcon.kind == CHARDEV_STDIO ||
+	    chan_on_stdio(cfg))
+		return fail(st, "-daemonize: stdio cannot be used by a chardev of a daemon "
+			    "(-serial, -debugcon, -monitor or -qmp stdio)");
+	return 0;
 }
 
 enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, char *err,
@@ -540,10 +634,5 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 		if (ret > 0)
 			return CLI_EXIT_OK;
 	}
-	/* With no display built in, COM1 is the console unless told otherwise. */
-	if (cfg->serial.kind == CHARDEV_NONE)
-		cfg->serial.kind = st.display_none && !cfg->nographic ? CHARDEV_NULL : CHARDEV_STDIO;
-	if (cfg->nographic && cfg->serial.kind == CHARDEV_NULL && !st.serial_given)
-		cfg->serial.kind = CHARDEV_STDIO;
-	return CLI_RUN;
+	return check_stdio(&st) < 0 ? CLI_ERROR : CLI_RUN;
 }

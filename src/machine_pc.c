@@ -11,12 +11,15 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "block.h"
 #include "console.h"
+#include "control.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
 #include "hw/ide.h"
@@ -36,6 +39,8 @@ static const char *const default_firmware_dirs[] = {
 	"/usr/share/seabios",
 	"/usr/share/qemu",
 };
+
+static int block_exit_signals(void);
 
 /* ---- firmware ---------------------------------------------------------- */
 
@@ -368,7 +373,8 @@ static void machine_reset(struct machine *m)
 	m->resets++;
 }
 
-void machine_request(struct machine *m, enum machine_req req, int status)
+void machine_request_from(struct machine *m, enum machine_req req, int status,
+			  enum machine_cause cause)
 {
 	int expected = MACHINE_REQ_NONE;
 	uint64_t one = 1;
@@ -376,6 +382,12 @@ void machine_request(struct machine *m, enum machine_req req, int status)
 	if (!atomic_compare_exchange_strong(&m->request, &expected, (int)req))
 		return;
 	atomic_store(&m->exit_status, status);
+	atomic_store(&m->cause, (int)cause);
+	atomic_fetch_or(&m->hold, HOLD_REQUEST);
+	/* Parked vCPUs must wake to leave their loop. */
+	pthread_mutex_lock(&m->pause_lock);
+	pthread_cond_broadcast(&m->pause_cond);
+	pthread_mutex_unlock(&m->pause_lock);
 	for (unsigned i = 0; i < m->ncpus; i++)
 		if (!pthread_equal(m->vcpus[i].thread, pthread_self()))
 			vcpu_kick(&m->vcpus[i]);
@@ -384,10 +396,117 @@ void machine_request(struct machine *m, enum machine_req req, int status)
 	}
 }
 
+void machine_request(struct machine *m, enum machine_req req, int status)
+{
+	machine_request_from(m, req, status, CAUSE_GUEST);
+}
+
 bool machine_stopping(struct machine *m)
 {
 	return atomic_load(&m->request) != MACHINE_REQ_NONE;
 }
+
+/* ---- pause and resume -------------------------------------------------- */
+
+bool machine_vcpu_hold(struct machine *m)
+{
+	pthread_mutex_lock(&m->pause_lock);
+	while ((atomic_load(&m->hold) & HOLD_PAUSE) && !machine_stopping(m)) {
+		m->parked++;
+		pthread_cond_broadcast(&m->pause_cond);
+		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
+		m->parked--;
+	}
+	pthread_mutex_unlock(&m->pause_lock);
+	return !machine_stopping(m);
+}
+
+bool machine_pause(struct machine *m)
+{
+	pthread_mutex_lock(&m->pause_lock);
+	if (atomic_load(&m->hold) & HOLD_PAUSE) {
+		pthread_mutex_unlock(&m->pause_lock);
+		return false;
+	}
+	atomic_fetch_or(&m->hold, HOLD_PAUSE);
+	pthread_mutex_unlock(&m->pause_lock);
+	for (unsigned i = 0; i < m->ncpus; i++)
+		vcpu_kick(&m->vcpus[i]);
+	/* A pending reset or exit joins the threads instead; after a reset
+	 * the new threads park at once because HOLD_PAUSE stays set. */
+	pthread_mutex_lock(&m->pause_lock);
+	while (m->parked < m->ncpus && !machine_stopping(m))
+		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
+	pthread_mutex_unlock(&m->pause_lock);
+	return true;
+}
+
+bool machine_resume(struct machine *m)
+{
+	pthread_mutex_lock(&m->pause_lock);
+	bool was_paused = atomic_fetch_and(&m->hold, ~HOLD_PAUSE) & HOLD_PAUSE;
+	pthread_cond_broadcast(&m->pause_cond);
+	pthread_mutex_unlock(&m->pause_lock);
+	return was_paused;
+}
+
+/* ---- the control interface (QMP, monitor) ------------------------------ */
+
+static bool ctl_running(void *opaque)
+{
+	struct machine *m = opaque;
+	return !(atomic_load(&m->hold) & HOLD_PAUSE);
+}
+
+static void ctl_stop(void *opaque)
+{
+	struct machine *m = opaque;
+	if (machine_pause(m))
+		control_event(m->control, "STOP", NULL);
+}
+
+static void ctl_cont(void *opaque)
+{
+	struct machine *m = opaque;
+	if (machine_resume(m))
+		control_event(m->control, "RESUME", NULL);
+}
+
+static void ctl_reset(void *opaque)
+{
+	machine_request_from(opaque, MACHINE_REQ_RESET, 0, CAUSE_HOST_QMP);
+}
+
+static void ctl_powerdown(void *opaque)
+{
+	struct machine *m = opaque;
+	piix_pm_power_button(&m->pm);
+	control_event(m->control, "POWERDOWN", NULL);
+}
+
+static void ctl_quit(void *opaque)
+{
+	machine_request_from(opaque, MACHINE_REQ_EXIT, 0, CAUSE_HOST_QMP);
+}
+
+static unsigned ctl_cpus(void *opaque, struct vmctl_cpu *out, unsigned max)
+{
+	struct machine *m = opaque;
+	unsigned n = MIN(m->ncpus, max);
+	for (unsigned i = 0; i < n; i++)
+		out[i] = (struct vmctl_cpu){ i, atomic_load(&m->vcpus[i].tid) };
+	return n;
+}
+
+static const char *ctl_name(void *opaque)
+{
+	struct machine *m = opaque;
+	return m->cfg.name;
+}
+
+static const struct vmctl_ops machine_vmctl_ops = {
+	ctl_running, ctl_stop, ctl_cont, ctl_reset, ctl_powerdown, ctl_quit, ctl_cpus, ctl_name,
+};
 
 void machine_create(struct machine *m, const struct machine_config *cfg)
 {
@@ -416,6 +535,9 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 	m->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->event_fd < 0)
 		die_errno("eventfd");
+	pthread_mutex_init(&m->pause_lock, NULL);
+	pthread_cond_init(&m->pause_cond, NULL);
+	m->signal_fd = block_exit_signals();
 	bus_init(&m->pio, "pio");
 	bus_init(&m->mmio, "mmio");
 	vcpu_signals_init();
@@ -424,50 +546,115 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 	create_devices(m);
 }
 
+/* SIGTERM, SIGINT and SIGHUP end vmm cleanly (sockets and the pidfile are
+ * removed); blocked here before any vCPU thread exists, so only the main
+ * loop sees them, through a signalfd. */
+static int block_exit_signals(void)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (fd < 0)
+		die_errno("signalfd");
+	return fd;
+}
+
+static void handle_signal(struct machine *m)
+{
+	struct signalfd_siginfo si;
+	if (read(m->signal_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	fprintf(stderr, "vmm: terminating on signal %u from pid %u\n", si.ssi_signo, si.ssi_pid);
+	machine_request_from(m, MACHINE_REQ_EXIT, 0, CAUSE_HOST_SIGNAL);
+}
+
+static void shutdown_event(struct machine *m, bool guest, const char *reason)
+{
+	char data[96];
+	snprintf(data, sizeof(data), "{\"guest\": %s, \"reason\": \"%s\"}",
+		 guest ? "true" : "false", reason);
+	control_event(m->control, "SHUTDOWN", data);
+}
+
+/* Handles a pending request; returns -1 to go on running, or the process
+ * exit status. */
+static int handle_request(struct machine *m, int req)
+{
+	bool guest = atomic_load(&m->cause) == CAUSE_GUEST;
+
+	stop_vcpus(m);
+	switch (req) {
+	case MACHINE_REQ_RESET:
+		if (m->cfg.no_reboot) {
+			shutdown_event(m, guest, guest ? "guest-reset" : "host-qmp-system-reset");
+			return 0;
+		}
+		debug("system reset");
+		machine_reset(m);
+		atomic_store(&m->request, MACHINE_REQ_NONE);
+		atomic_fetch_and(&m->hold, ~HOLD_REQUEST);
+		start_vcpus(m);
+		control_event(m->control, "RESET",
+			      guest ? "{\"guest\": true, \"reason\": \"guest-reset\"}"
+				    : "{\"guest\": false, \"reason\": \"host-qmp-system-reset\"}");
+		return -1;
+	case MACHINE_REQ_POWEROFF:
+		shutdown_event(m, true, "guest-shutdown");
+		return 0;
+	case MACHINE_REQ_EXIT:
+		switch (atomic_load(&m->cause)) {
+		case CAUSE_HOST_QMP: shutdown_event(m, false, "host-qmp-quit"); break;
+		case CAUSE_HOST_SIGNAL: shutdown_event(m, false, "host-signal"); break;
+		case CAUSE_HOST_UI: shutdown_event(m, false, "host-ui"); break;
+		default: break; /* isa-debug-exit: QEMU exits without an event */
+		}
+		return atomic_load(&m->exit_status);
+	default:
+		return 1;
+	}
+}
+
 int machine_run(struct machine *m)
 {
+	struct vmctl ctl = { &machine_vmctl_ops, m };
+
+	control_start(m->control, &ctl);
 	start_vcpus(m);
 	for (;;) {
-		struct pollfd fds[2] = {
+		struct pollfd fds[3 + CONTROL_MAX_FDS] = {
 			{ .fd = m->event_fd, .events = POLLIN },
 			{ .fd = console_poll_fd(m->console), .events = POLLIN },
+			{ .fd = m->signal_fd, .events = POLLIN },
 		};
-		if (poll(fds, 2, -1) < 0) {
+		int nfds = 3 + control_poll_fill(m->control, fds + 3);
+		if (poll(fds, (nfds_t)nfds, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			die_errno("poll");
 		}
 		if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
 			if (console_handle_input(m->console, m->com1) == MACHINE_REQ_EXIT)
-				machine_request(m, MACHINE_REQ_EXIT, 0);
+				machine_request_from(m, MACHINE_REQ_EXIT, 0, CAUSE_HOST_UI);
 		}
-		if (!(fds[0].revents & POLLIN))
-			continue;
-		uint64_t count;
-		if (read(m->event_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-			die_errno("eventfd read");
-		console_feed(m->console, m->com1);
-
+		if (fds[2].revents & POLLIN)
+			handle_signal(m);
+		control_poll_handle(m->control, fds + 3);
+		if (fds[0].revents & POLLIN) {
+			uint64_t count;
+			if (read(m->event_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+				die_errno("eventfd read");
+			console_feed(m->console, m->com1);
+		}
 		int req = atomic_load(&m->request);
 		if (req == MACHINE_REQ_NONE)
 			continue;
-		stop_vcpus(m);
-		switch (req) {
-		case MACHINE_REQ_RESET:
-			if (m->cfg.no_reboot)
-				return 0;
-			debug("system reset");
-			machine_reset(m);
-			atomic_store(&m->request, MACHINE_REQ_NONE);
-			start_vcpus(m);
-			break;
-		case MACHINE_REQ_POWEROFF:
-			return 0;
-		case MACHINE_REQ_EXIT:
-			return atomic_load(&m->exit_status);
-		default:
-			return 1;
-		}
+		int status = handle_request(m, req);
+		if (status >= 0)
+			return status;
 	}
 }
 

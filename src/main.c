@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* vmm: a PC emulator on Linux KVM. */
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli.h"
+#include "control.h"
+#include "daemon.h"
 #include "machine.h"
 #include "util.h"
 
@@ -18,6 +21,9 @@ int main(int argc, char **argv)
 	const char *dbg = getenv("VMM_DEBUG");
 
 	debug_enabled = dbg && *dbg && strcmp(dbg, "0");
+	/* A monitor or console reader that goes away must not kill the VM:
+	 * writes report EPIPE and the channel is dropped. */
+	signal(SIGPIPE, SIG_IGN);
 	switch (cli_parse(argc, argv, &cfg, err, sizeof(err))) {
 	case CLI_EXIT_OK:
 		return 0;
@@ -27,9 +33,22 @@ int main(int argc, char **argv)
 	case CLI_RUN:
 		break;
 	}
+	/* Sockets are bound first, so a taken port fails before anything runs. */
+	struct control *control = control_create(cfg.qmp, cfg.nqmp, &cfg.monitor);
+	/* KVM ties a VM to the process that created it, so the fork comes
+	 * before the machine; the daemon reports errors on the terminal until
+	 * it is ready. */
+	if (cfg.daemonize)
+		daemon_start();
+	if (cfg.pidfile)
+		pidfile_create(cfg.pidfile);
 	machine_create(&machine, &cfg);
+	machine.control = control;
+	daemon_ready();
 	int status = machine_run(&machine);
 	machine_destroy(&machine);
+	control_destroy(control);
+	pidfile_remove();
 	fflush(stdout);
 	/* vCPU threads may still be inside KVM_RUN teardown; skip their cleanup. */
 	_exit(status);

@@ -175,8 +175,13 @@ static void *vcpu_thread(void *arg)
 	sigemptyset(&set);
 	sigaddset(&set, SIG_VCPU_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	atomic_store(&v->tid, gettid());
 
-	while (!machine_stopping(m)) {
+	for (;;) {
+		/* One load per exit for reset, exit and pause: the hot path
+		 * costs what the old stop check did. */
+		if (atomic_load_explicit(&m->hold, memory_order_acquire) && !machine_vcpu_hold(m))
+			break;
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			/* EAGAIN: an AP leaving its wait for SIPI. EINTR: a kick. */
 			if (errno == EINTR || errno == EAGAIN) {

@@ -8,6 +8,7 @@
  * CMOS byte 0x50 carries the boot count across the reset.
  *   RESET_METHOD 1: 0xCF9 reset control   2: keyboard controller 0xFE
  *                3: port 0x92 bit 0       4: triple fault
+ *                5: none, idle in hlt forever (QMP tests drive the machine)
  */
 #ifndef RESET_METHOD
 #define RESET_METHOD 0
@@ -36,7 +37,11 @@ _start:
 	movw $newline, %si
 	call puts
 
-#if RESET_METHOD
+#if RESET_METHOD == 5
+	sti
+idle:	hlt
+	jmp idle
+#elif RESET_METHOD
 	movb $BOOT_COUNT, %al
 	outb %al, $CMOS_INDEX
 	inb $CMOS_DATA, %al

@@ -19,7 +19,7 @@ $(FW_BUILD)/cd-%.iso: $(FW_BUILD)/bootsect-%.bin
 	xorriso -as mkisofs -quiet -o $@ -b boot.bin -no-emul-boot -boot-load-size 4 \
 		$(FW_BUILD)/cdroot-$*
 
-FW_IMAGES := $(foreach m,0 1 2 3 4,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso
+FW_IMAGES := $(foreach m,0 1 2 3 4 5,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso
 
 fw-images: $(FW_IMAGES)
 
@@ -28,4 +28,4 @@ fwcheck: all fw-images
 		/usr/bin/python3 -m pytest -rs -v tests/fw
 
 .PHONY: fw-images fwcheck
-.SECONDARY: $(foreach m,0 1 2 3 4,$(FW_BUILD)/bootsect-$(m).bin)
+.SECONDARY: $(foreach m,0 1 2 3 4 5,$(FW_BUILD)/bootsect-$(m).bin)

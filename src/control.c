@@ -1,0 +1,136 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+#include "control.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "monitor.h"
+#include "qmp.h"
+#include "util.h"
+
+#define FLUSH_TIMEOUT_MS 500
+
+struct link {
+	struct chan chan;
+	bool is_qmp;
+	struct qmp_session *qmp;
+	struct monitor_session *mon;
+	struct control *owner;
+	int first_fd; /* this link's slice of the pollfd array */
+	int nfds;
+};
+
+struct control {
+	struct link links[CONTROL_MAX_CHANS];
+	unsigned n;
+	struct vmctl vm;
+};
+
+static void sink(void *opaque, const char *data, size_t len)
+{
+	struct link *l = opaque;
+	chan_write(&l->chan, data, len);
+}
+
+static void link_opened(void *opaque)
+{
+	struct link *l = opaque;
+	if (l->is_qmp)
+		l->qmp = qmp_session_new(&l->owner->vm, sink, l);
+	else
+		l->mon = monitor_session_new(&l->owner->vm, sink, l);
+}
+
+static void link_input(void *opaque, const char *buf, size_t len)
+{
+	struct link *l = opaque;
+	if (l->qmp)
+		qmp_session_input(l->qmp, buf, len);
+	else if (l->mon)
+		monitor_session_input(l->mon, buf, len);
+}
+
+static void link_closed(void *opaque)
+{
+	struct link *l = opaque;
+	qmp_session_free(l->qmp);
+	monitor_session_free(l->mon);
+	l->qmp = NULL;
+	l->mon = NULL;
+}
+
+static const struct chan_handler link_handler = { link_opened, link_input, link_closed };
+
+static void add_link(struct control *c, const struct chan_config *cfg, bool is_qmp,
+		     const char *opt)
+{
+	char err[256];
+	struct link *l = &c->links[c->n];
+
+	if (chan_init(&l->chan, cfg, err, sizeof(err)) < 0)
+		die("%s %s: %s", opt, cfg->spec, err);
+	l->is_qmp = is_qmp;
+	l->owner = c;
+	chan_set_handler(&l->chan, &link_handler, l);
+	c->n++;
+}
+
+struct control *control_create(const struct chan_config *qmp, unsigned nqmp,
+			       const struct chan_config *monitor)
+{
+	struct control *c = xzalloc(sizeof(*c));
+
+	for (unsigned i = 0; i < nqmp && i < CONTROL_MAX_QMP; i++)
+		add_link(c, &qmp[i], true, "-qmp");
+	if (monitor && monitor->kind != CHAN_NONE)
+		add_link(c, monitor, false, "-monitor");
+	return c;
+}
+
+void control_start(struct control *c, const struct vmctl *vm)
+{
+	if (!c)
+		return;
+	c->vm = *vm;
+	for (unsigned i = 0; i < c->n; i++)
+		chan_start(&c->links[i].chan);
+}
+
+int control_poll_fill(struct control *c, struct pollfd *fds)
+{
+	int n = 0;
+	for (unsigned i = 0; c && i < c->n; i++) {
+		struct link *l = &c->links[i];
+		l->first_fd = n;
+		l->nfds = chan_poll_fill(&l->chan, fds + n);
+		n += l->nfds;
+	}
+	return n;
+}
+
+void control_poll_handle(struct control *c, const struct pollfd *fds)
+{
+	for (unsigned i = 0; c && i < c->n; i++) {
+		struct link *l = &c->links[i];
+		if (l->nfds)
+			chan_poll_handle(&l->chan, fds + l->first_fd);
+	}
+}
+
+void control_event(struct control *c, const char *name, const char *data_json)
+{
+	for (unsigned i = 0; c && i < c->n; i++)
+		if (c->links[i].qmp)
+			qmp_session_event(c->links[i].qmp, name, data_json);
+}
+
+void control_destroy(struct control *c)
+{
+	if (!c)
+		return;
+	for (unsigned i = 0; i < c->n; i++) {
+		chan_flush(&c->links[i].chan, FLUSH_TIMEOUT_MS);
+		chan_close(&c->links[i].chan);
+	}
+	free(c);
+}

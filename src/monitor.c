@@ -1,0 +1,177 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* A few of QEMU's human monitor commands, with the same output where QEMU's
+ * is worth matching (scripts grep "VM status: running"). */
+#include "monitor.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+struct monitor_session {
+	struct vmctl ctl;
+	monitor_sink sink;
+	void *sink_opaque;
+	char line[MONITOR_MAX_LINE];
+	size_t len;
+	bool overflow; /* discarding the rest of an overlong line */
+};
+
+static void out(struct monitor_session *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void out(struct monitor_session *s, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		s->sink(s->sink_opaque, buf, MIN((size_t)n, sizeof(buf) - 1));
+}
+
+static void prompt(struct monitor_session *s)
+{
+	out(s, "(vmm) ");
+}
+
+static void info_status(struct monitor_session *s)
+{
+	out(s, "VM status: %s\n", s->ctl.ops->running(s->ctl.opaque) ? "running" : "paused");
+}
+
+static void info_cpus(struct monitor_session *s)
+{
+	struct vmctl_cpu cpus[256];
+	unsigned n = s->ctl.ops->cpus(s->ctl.opaque, cpus, ARRAY_SIZE(cpus));
+
+	for (unsigned i = 0; i < n && i < ARRAY_SIZE(cpus); i++)
+		out(s, "%c CPU #%u: thread_id=%ld\n", i == 0 ? '*' : ' ', cpus[i].index,
+		    (long)cpus[i].thread_id);
+}
+
+static void info_version(struct monitor_session *s)
+{
+	out(s, "%s (vmm)\n", VMM_VERSION);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(struct monitor_session *s);
+	const char *help;
+} infos[] = {
+	{ "status", info_status, "show the current VM status (running|paused)" },
+	{ "cpus", info_cpus, "show infos for each CPU" },
+	{ "version", info_version, "show the version of vmm" },
+};
+
+static void cmd_info(struct monitor_session *s, const char *arg)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(infos); i++)
+		if (!strcmp(arg, infos[i].name)) {
+			infos[i].fn(s);
+			return;
+		}
+	if (*arg)
+		out(s, "unknown info sub-command: '%.64s'\n", arg);
+	for (size_t i = 0; i < ARRAY_SIZE(infos); i++)
+		out(s, "info %-10s -- %s\n", infos[i].name, infos[i].help);
+}
+
+#define ACTION(fn_name, op)                                                       \
+	static void fn_name(struct monitor_session *s, const char *arg)          \
+	{                                                                         \
+		s->ctl.ops->op(s->ctl.opaque);                                    \
+	}
+ACTION(cmd_stop, stop)
+ACTION(cmd_cont, cont)
+ACTION(cmd_reset, reset)
+ACTION(cmd_powerdown, powerdown)
+ACTION(cmd_quit, quit)
+
+static void cmd_help(struct monitor_session *s, const char *arg);
+
+static const struct {
+	const char *name, *alias;
+	void (*fn)(struct monitor_session *s, const char *arg);
+	const char *help;
+} commands[] = {
+	{ "info", NULL, cmd_info, "info status|cpus|version -- show machine information" },
+	{ "stop", "s", cmd_stop, "stop -- stop the vCPUs" },
+	{ "cont", "c", cmd_cont, "cont|c -- resume the vCPUs" },
+	{ "system_reset", NULL, cmd_reset, "system_reset -- reset the machine" },
+	{ "system_powerdown", NULL, cmd_powerdown, "system_powerdown -- press the ACPI power button" },
+	{ "quit", "q", cmd_quit, "quit|q -- quit vmm" },
+	{ "help", "?", cmd_help, "help|? -- list the commands" },
+};
+
+static void cmd_help(struct monitor_session *s, const char *arg)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		out(s, "%s\n", commands[i].help);
+}
+
+static void execute(struct monitor_session *s, char *line)
+{
+	char *cmd = line + strspn(line, " \t");
+	char *arg = cmd + strcspn(cmd, " \t");
+
+	if (*arg)
+		*arg++ = 0;
+	arg += strspn(arg, " \t");
+	for (char *e = arg + strlen(arg); e > arg && (e[-1] == ' ' || e[-1] == '\t'); e--)
+		e[-1] = 0;
+	if (!*cmd)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (!strcmp(cmd, commands[i].name) ||
+		    (commands[i].alias && !strcmp(cmd, commands[i].alias))) {
+			commands[i].fn(s, arg);
+			return;
+		}
+	out(s, "unknown command: '%.64s'\n", cmd);
+}
+
+void monitor_session_input(struct monitor_session *s, const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		char c = buf[i];
+		if (c == '\n') {
+			if (s->overflow)
+				out(s, "line too long (the limit is %d bytes)\n", MONITOR_MAX_LINE - 1);
+			else {
+				s->line[s->len] = 0;
+				execute(s, s->line);
+			}
+			s->len = 0;
+			s->overflow = false;
+			prompt(s);
+		} else if (c == '\r' || c == '\0') {
+			continue;
+		} else if (s->len + 1 >= sizeof(s->line)) {
+			s->overflow = true;
+		} else {
+			s->line[s->len++] = c;
+		}
+	}
+}
+
+struct monitor_session *monitor_session_new(const struct vmctl *ctl, monitor_sink sink,
+					    void *sink_opaque)
+{
+	struct monitor_session *s = xzalloc(sizeof(*s));
+	s->ctl = *ctl;
+	s->sink = sink;
+	s->sink_opaque = sink_opaque;
+	out(s, "vmm %s monitor - type 'help' for more information\n", VMM_VERSION);
+	prompt(s);
+	return s;
+}
+
+void monitor_session_free(struct monitor_session *s)
+{
+	free(s);
+}

@@ -1,0 +1,459 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * QMP written from the protocol's documented semantics (docs/interop/qmp-spec
+ * in QEMU's manual): a greeting, then "capabilities negotiation" mode where
+ * only qmp_capabilities is accepted, then "command" mode with events.
+ *
+ * Framing: QMP has none besides JSON itself, so messages are cut out of the
+ * byte stream by tracking brackets and strings. A message that grows past
+ * QMP_MAX_MESSAGE or nests deeper than JSON_MAX_DEPTH is answered with an
+ * error and the rest of its line is discarded, so the stream resynchronises
+ * at the next newline instead of misreading the remainder as new messages.
+ */
+#include "qmp.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+
+#include "json.h"
+#include "util.h"
+
+struct qmp_session {
+	struct vmctl ctl;
+	qmp_sink sink;
+	void *sink_opaque;
+	bool negotiated;
+	/* framing */
+	char *buf;
+	size_t len;
+	unsigned depth;
+	bool in_string, escape;
+	bool scalar;  /* a top-level value that is no object or array: ends at '\n' */
+	bool discard; /* skipping the rest of an oversized line */
+};
+
+struct qmp_error {
+	const char *class;
+	char desc[256];
+};
+
+typedef struct json *(*qmp_handler)(struct qmp_session *s, const struct json *args,
+				     struct qmp_error *e);
+
+struct qmp_arg {
+	const char *name;
+	enum json_type type;
+	const char *type_name;
+};
+
+struct qmp_command {
+	const char *name;
+	qmp_handler fn;
+	const struct qmp_arg *args; /* all optional; NULL-terminated */
+};
+
+static struct json *set_error(struct qmp_error *e, const char *class, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static struct json *set_error(struct qmp_error *e, const char *class, const char *fmt, ...)
+{
+	va_list ap;
+	e->class = class;
+	va_start(ap, fmt);
+	vsnprintf(e->desc, sizeof(e->desc), fmt, ap);
+	va_end(ap);
+	return NULL;
+}
+
+static void send_json(struct qmp_session *s, const struct json *j)
+{
+	struct strbuf b = { 0 };
+	json_serialize(j, &b);
+	strbuf_append(&b, "\r\n", 2);
+	s->sink(s->sink_opaque, b.data, b.len);
+	strbuf_free(&b);
+}
+
+/* ---- commands ---------------------------------------------------------- */
+
+static struct json *version_object(void)
+{
+	struct json *v = json_new_object(), *q = json_new_object();
+	json_object_set(q, "micro", json_new_int(VMM_VERSION_MICRO));
+	json_object_set(q, "minor", json_new_int(VMM_VERSION_MINOR));
+	json_object_set(q, "major", json_new_int(VMM_VERSION_MAJOR));
+	json_object_set(v, "qemu", q);
+	json_object_set(v, "package", json_new_string("vmm " VMM_VERSION));
+	return v;
+}
+
+static struct json *cmd_capabilities(struct qmp_session *s, const struct json *args,
+				     struct qmp_error *e)
+{
+	const struct json *enable = json_object_get(args, "enable");
+
+	/* No optional capability (such as "oob") is offered. */
+	if (enable && enable->n) {
+		const struct json *c = enable->items[0];
+		if (c->type != JSON_STRING)
+			return set_error(e, "GenericError",
+					 "Invalid parameter type for 'enable', expected: array of strings");
+		return set_error(e, "GenericError", "Capability '%.64s' not available", c->str);
+	}
+	s->negotiated = true;
+	return json_new_object();
+}
+
+static struct json *cmd_query_version(struct qmp_session *s, const struct json *args,
+				      struct qmp_error *e)
+{
+	return version_object();
+}
+
+static struct json *cmd_query_status(struct qmp_session *s, const struct json *args,
+				     struct qmp_error *e)
+{
+	bool running = s->ctl.ops->running(s->ctl.opaque);
+	struct json *r = json_new_object();
+	json_object_set(r, "running", json_new_bool(running));
+	json_object_set(r, "singlestep", json_new_bool(false));
+	json_object_set(r, "status", json_new_string(running ? "running" : "paused"));
+	return r;
+}
+
+static struct json *cmd_query_name(struct qmp_session *s, const struct json *args,
+				   struct qmp_error *e)
+{
+	const char *name = s->ctl.ops->name(s->ctl.opaque);
+	struct json *r = json_new_object();
+	if (name)
+		json_object_set(r, "name", json_new_string(name));
+	return r;
+}
+
+static struct json *cpu_object(const struct vmctl_cpu *c)
+{
+	char path[64];
+	struct json *o = json_new_object(), *props = json_new_object();
+
+	snprintf(path, sizeof(path), "/machine/unattached/device[%u]", c->index);
+	json_object_set(o, "cpu-index", json_new_int(c->index));
+	json_object_set(o, "qom-path", json_new_string(path));
+	json_object_set(o, "thread-id", json_new_int(c->thread_id));
+	/* One single-core socket per vCPU, as vmm's CPUID describes them. */
+	json_object_set(props, "core-id", json_new_int(0));
+	json_object_set(props, "thread-id", json_new_int(0));
+	json_object_set(props, "socket-id", json_new_int(c->index));
+	json_object_set(o, "props", props);
+	json_object_set(o, "target", json_new_string("x86_64"));
+	return o;
+}
+
+static struct json *cmd_query_cpus_fast(struct qmp_session *s, const struct json *args,
+					struct qmp_error *e)
+{
+	struct vmctl_cpu cpus[256];
+	unsigned n = s->ctl.ops->cpus(s->ctl.opaque, cpus, ARRAY_SIZE(cpus));
+	struct json *r = json_new_array();
+
+	for (unsigned i = 0; i < n && i < ARRAY_SIZE(cpus); i++)
+		json_array_append(r, cpu_object(&cpus[i]));
+	return r;
+}
+
+static struct json *cmd_query_commands(struct qmp_session *s, const struct json *args,
+				       struct qmp_error *e);
+
+#define SIMPLE_ACTION(fn_name, op)                                                        \
+	static struct json *fn_name(struct qmp_session *s, const struct json *args,      \
+				    struct qmp_error *e)                                  \
+	{                                                                                 \
+		s->ctl.ops->op(s->ctl.opaque);                                            \
+		return json_new_object();                                                 \
+	}
+
+SIMPLE_ACTION(cmd_stop, stop)
+SIMPLE_ACTION(cmd_cont, cont)
+SIMPLE_ACTION(cmd_system_reset, reset)
+SIMPLE_ACTION(cmd_system_powerdown, powerdown)
+SIMPLE_ACTION(cmd_quit, quit)
+
+static const struct qmp_arg capabilities_args[] = {
+	{ "enable", JSON_ARRAY, "array" },
+	{ NULL, 0, NULL },
+};
+static const struct qmp_arg no_args[] = { { NULL, 0, NULL } };
+
+static const struct qmp_command commands[] = {
+	{ "qmp_capabilities", cmd_capabilities, capabilities_args },
+	{ "query-version", cmd_query_version, no_args },
+	{ "query-status", cmd_query_status, no_args },
+	{ "query-name", cmd_query_name, no_args },
+	{ "query-cpus-fast", cmd_query_cpus_fast, no_args },
+	{ "query-commands", cmd_query_commands, no_args },
+	{ "stop", cmd_stop, no_args },
+	{ "cont", cmd_cont, no_args },
+	{ "system_reset", cmd_system_reset, no_args },
+	{ "system_powerdown", cmd_system_powerdown, no_args },
+	{ "quit", cmd_quit, no_args },
+};
+
+static struct json *cmd_query_commands(struct qmp_session *s, const struct json *args,
+				       struct qmp_error *e)
+{
+	struct json *r = json_new_array();
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		struct json *c = json_new_object();
+		json_object_set(c, "name", json_new_string(commands[i].name));
+		json_array_append(r, c);
+	}
+	return r;
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+static bool check_args(const struct qmp_command *c, const struct json *args, struct qmp_error *e)
+{
+	for (size_t i = 0; args && i < args->n; i++) {
+		const struct qmp_arg *a = c->args;
+		while (a->name && strcmp(a->name, args->keys[i]))
+			a++;
+		if (!a->name || strlen(args->keys[i]) != args->keylens[i]) {
+			set_error(e, "GenericError", "Parameter '%.64s' is unexpected", args->keys[i]);
+			return false;
+		}
+		if (args->items[i]->type != a->type) {
+			set_error(e, "GenericError", "Invalid parameter type for '%s', expected: %s",
+				  a->name, a->type_name);
+			return false;
+		}
+	}
+	return true;
+}
+
+static const struct qmp_command *find_command(const struct json *name)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		if (strlen(commands[i].name) == name->len && !strcmp(commands[i].name, name->str))
+			return &commands[i];
+	return NULL;
+}
+
+/* Checks the envelope {"execute", "arguments", "id"}; returns the command
+ * name or NULL with e set. */
+static const struct json *check_envelope(const struct json *req, struct qmp_error *e)
+{
+	if (req->type != JSON_OBJECT) {
+		set_error(e, "GenericError", "QMP input must be a JSON object");
+		return NULL;
+	}
+	for (size_t i = 0; i < req->n; i++) {
+		const char *k = req->keys[i];
+		if (strlen(k) != req->keylens[i] ||
+		    (strcmp(k, "execute") && strcmp(k, "arguments") && strcmp(k, "id"))) {
+			set_error(e, "GenericError", "QMP input member '%.64s' is unexpected", k);
+			return NULL;
+		}
+	}
+	const struct json *exec = json_object_get(req, "execute");
+	const struct json *args = json_object_get(req, "arguments");
+	if (!exec) {
+		set_error(e, "GenericError", "QMP input lacks member 'execute'");
+		return NULL;
+	}
+	if (exec->type != JSON_STRING) {
+		set_error(e, "GenericError", "QMP input member 'execute' must be a string");
+		return NULL;
+	}
+	if (args && args->type != JSON_OBJECT) {
+		set_error(e, "GenericError", "QMP input member 'arguments' must be an object");
+		return NULL;
+	}
+	return exec;
+}
+
+static struct json *execute(struct qmp_session *s, const struct json *req, struct qmp_error *e)
+{
+	const struct json *name = check_envelope(req, e);
+	if (!name)
+		return NULL;
+	const struct qmp_command *c = find_command(name);
+	bool is_caps = c && c->fn == cmd_capabilities;
+
+	if (!s->negotiated && !is_caps)
+		return set_error(e, "CommandNotFound",
+				 "Expecting capabilities negotiation with 'qmp_capabilities'");
+	if (s->negotiated && is_caps)
+		return set_error(e, "CommandNotFound",
+				 "Capabilities negotiation is already complete, command ignored");
+	if (!c)
+		return set_error(e, "CommandNotFound", "The command %.64s has not been found",
+				 name->str);
+	const struct json *args = json_object_get(req, "arguments");
+	if (!check_args(c, args, e))
+		return NULL;
+	return c->fn(s, args, e);
+}
+
+static void reply(struct qmp_session *s, const struct json *id, struct json *ret,
+		  const struct qmp_error *e)
+{
+	struct json *r = json_new_object();
+
+	if (ret) {
+		json_object_set(r, "return", ret);
+	} else {
+		struct json *err = json_new_object();
+		json_object_set(err, "class", json_new_string(e->class));
+		json_object_set(err, "desc", json_new_string(e->desc));
+		json_object_set(r, "error", err);
+	}
+	if (id)
+		json_object_set(r, "id", json_clone(id));
+	send_json(s, r);
+	json_free(r);
+}
+
+static void handle_message(struct qmp_session *s, const char *msg, size_t len)
+{
+	struct qmp_error e = { "GenericError", "" };
+	char perr[128];
+	struct json *req = json_parse(msg, len, perr, sizeof(perr));
+
+	if (!req) {
+		set_error(&e, "GenericError", "JSON parse error, %s", perr);
+		reply(s, NULL, NULL, &e);
+		return;
+	}
+	const struct json *id = json_object_get(req, "id");
+	struct json *ret = execute(s, req, &e);
+	reply(s, id, ret, &e);
+	json_free(req);
+}
+
+/* ---- framing ----------------------------------------------------------- */
+
+static void reset_framing(struct qmp_session *s)
+{
+	s->len = 0;
+	s->depth = 0;
+	s->in_string = s->escape = s->scalar = false;
+}
+
+static void framing_error(struct qmp_session *s, char c, const char *desc)
+{
+	struct qmp_error e;
+	set_error(&e, "GenericError", "%s", desc);
+	reply(s, NULL, NULL, &e);
+	reset_framing(s);
+	s->discard = c != '\n';
+}
+
+static void complete(struct qmp_session *s)
+{
+	size_t len = s->len;
+	reset_framing(s);
+	handle_message(s, s->buf, len);
+}
+
+/* Tracks strings and brackets; true when c closed a top-level value. */
+static bool track(struct qmp_session *s, char c)
+{
+	if (s->in_string) {
+		if (s->escape)
+			s->escape = false;
+		else if (c == '\\')
+			s->escape = true;
+		else if (c == '"')
+			s->in_string = false;
+		return false;
+	}
+	if (c == '"') {
+		s->in_string = true;
+	} else if (c == '{' || c == '[') {
+		s->depth++;
+	} else if ((c == '}' || c == ']') && s->depth) {
+		return --s->depth == 0;
+	}
+	return false;
+}
+
+static void input_byte(struct qmp_session *s, char c)
+{
+	if (s->discard) {
+		s->discard = c != '\n';
+		return;
+	}
+	if (s->len == 0 && (c == ' ' || c == '\t' || c == '\r' || c == '\n'))
+		return;
+	if (s->len == 0)
+		s->scalar = c != '{' && c != '[';
+	if (s->len == QMP_MAX_MESSAGE) {
+		framing_error(s, c, "QMP message too long (the limit is 65536 bytes)");
+		return;
+	}
+	s->buf[s->len++] = c;
+	if (s->scalar) {
+		if (c == '\n')
+			complete(s);
+		return;
+	}
+	if (track(s, c)) {
+		complete(s);
+	} else if (s->depth > JSON_MAX_DEPTH) {
+		framing_error(s, c, "QMP message nested too deeply (the limit is 64 levels)");
+	}
+}
+
+void qmp_session_input(struct qmp_session *s, const char *buf, size_t len)
+{
+	for (size_t i = 0; i < len; i++)
+		input_byte(s, buf[i]);
+}
+
+/* ---- session ----------------------------------------------------------- */
+
+struct qmp_session *qmp_session_new(const struct vmctl *ctl, qmp_sink sink, void *sink_opaque)
+{
+	struct qmp_session *s = xzalloc(sizeof(*s));
+	struct json *g = json_new_object(), *q = json_new_object();
+
+	s->ctl = *ctl;
+	s->sink = sink;
+	s->sink_opaque = sink_opaque;
+	s->buf = xzalloc(QMP_MAX_MESSAGE);
+	json_object_set(q, "version", version_object());
+	json_object_set(q, "capabilities", json_new_array());
+	json_object_set(g, "QMP", q);
+	send_json(s, g);
+	json_free(g);
+	return s;
+}
+
+void qmp_session_free(struct qmp_session *s)
+{
+	if (!s)
+		return;
+	free(s->buf);
+	free(s);
+}
+
+void qmp_session_event(struct qmp_session *s, const char *name, const char *data_json)
+{
+	struct timeval tv;
+	struct strbuf b = { 0 };
+
+	if (!s || !s->negotiated)
+		return;
+	gettimeofday(&tv, NULL);
+	strbuf_printf(&b, "{\"timestamp\": {\"seconds\": %lld, \"microseconds\": %ld}, "
+		      "\"event\": \"%s\"", (long long)tv.tv_sec, (long)tv.tv_usec, name);
+	if (data_json)
+		strbuf_printf(&b, ", \"data\": %s", data_json);
+	strbuf_append(&b, "}\r\n", 3);
+	s->sink(s->sink_opaque, b.data, b.len);
+	strbuf_free(&b);
+}

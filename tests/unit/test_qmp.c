@@ -1,0 +1,583 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/* QMP and the human monitor driven without KVM: sessions fed bytes against
+ * a fake machine, their output captured; and the socket channel layer
+ * (struct control over a real unix socket) with several clients in turn and
+ * a client that never reads. */
+#include "unit.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "chan.h"
+#include "control.h"
+#include "json.h"
+#include "monitor.h"
+#include "qmp.h"
+
+/* ---- a fake machine ---------------------------------------------------- */
+
+struct fake {
+	bool running;
+	int stops, conts, resets, powerdowns, quits;
+	const char *name;
+	struct strbuf out;
+};
+
+static bool f_running(void *o) { return ((struct fake *)o)->running; }
+static void f_stop(void *o) { ((struct fake *)o)->running = false; ((struct fake *)o)->stops++; }
+static void f_cont(void *o) { ((struct fake *)o)->running = true; ((struct fake *)o)->conts++; }
+static void f_reset(void *o) { ((struct fake *)o)->resets++; }
+static void f_powerdown(void *o) { ((struct fake *)o)->powerdowns++; }
+static void f_quit(void *o) { ((struct fake *)o)->quits++; }
+static const char *f_name(void *o) { return ((struct fake *)o)->name; }
+static unsigned f_cpus(void *o, struct vmctl_cpu *out, unsigned max)
+{
+	for (unsigned i = 0; i < 2 && i < max; i++)
+		out[i] = (struct vmctl_cpu){ i, 1000 + (pid_t)i };
+	return 2;
+}
+
+static const struct vmctl_ops fake_ops = {
+	f_running, f_stop, f_cont, f_reset, f_powerdown, f_quit, f_cpus, f_name,
+};
+
+static void sink(void *opaque, const char *data, size_t len)
+{
+	strbuf_append(&((struct fake *)opaque)->out, data, len);
+}
+
+struct qmp_fixture {
+	struct fake fake;
+	struct vmctl ctl;
+	struct qmp_session *s;
+	size_t read_off; /* how much of fake.out the test consumed */
+};
+
+static int qmp_setup(void **state)
+{
+	struct qmp_fixture *f = calloc(1, sizeof(*f));
+	f->fake.running = true;
+	f->ctl = (struct vmctl){ &fake_ops, &f->fake };
+	f->s = qmp_session_new(&f->ctl, sink, &f->fake);
+	*state = f;
+	return 0;
+}
+
+static int qmp_teardown(void **state)
+{
+	struct qmp_fixture *f = *state;
+	qmp_session_free(f->s);
+	strbuf_free(&f->fake.out);
+	free(f);
+	return 0;
+}
+
+/* The next output line, parsed; fails the test if there is none. */
+static struct json *next(struct qmp_fixture *f)
+{
+	char err[128];
+	const char *start = f->fake.out.data + f->read_off;
+	const char *nl = f->read_off < f->fake.out.len ? strstr(start, "\r\n") : NULL;
+
+	if (!nl)
+		fail_msg("no more output (consumed %zu of %zu bytes)", f->read_off, f->fake.out.len);
+	struct json *j = json_parse(start, (size_t)(nl - start), err, sizeof(err));
+	if (!j)
+		fail_msg("bad output '%.*s': %s", (int)(nl - start), start, err);
+	f->read_off = (size_t)(nl + 2 - f->fake.out.data);
+	return j;
+}
+
+static bool drained(struct qmp_fixture *f)
+{
+	return f->read_off == f->fake.out.len;
+}
+
+static void send_str(struct qmp_fixture *f, const char *s)
+{
+	qmp_session_input(f->s, s, strlen(s));
+}
+
+static struct json *cmd(struct qmp_fixture *f, const char *s)
+{
+	send_str(f, s);
+	return next(f);
+}
+
+static void expect_error(struct json *r, const char *class, const char *desc_part)
+{
+	struct json *e = json_object_get(r, "error");
+	assert_non_null(e);
+	assert_string_equal(json_object_get(e, "class")->str, class);
+	const char *desc = json_object_get(e, "desc")->str;
+	if (!strstr(desc, desc_part))
+		fail_msg("desc '%s' lacks '%s'", desc, desc_part);
+	json_free(r);
+}
+
+static struct json *expect_return(struct json *r)
+{
+	struct json *ret = json_object_get(r, "return");
+	if (!ret) {
+		struct strbuf b = { 0 };
+		json_serialize(r, &b);
+		fail_msg("no return in %s", b.data);
+	}
+	return ret;
+}
+
+static void expect_ok(struct json *r)
+{
+	expect_return(r);
+	json_free(r);
+}
+
+static void negotiate(struct qmp_fixture *f)
+{
+	json_free(next(f)); /* greeting */
+	struct json *r = cmd(f, "{\"execute\": \"qmp_capabilities\"}");
+	assert_int_equal(expect_return(r)->n, 0);
+	json_free(r);
+}
+
+/* ---- QMP --------------------------------------------------------------- */
+
+static void test_greeting(void **state)
+{
+	struct qmp_fixture *f = *state;
+	struct json *g = next(f);
+	struct json *qmp = json_object_get(g, "QMP");
+	struct json *ver = json_object_get(json_object_get(qmp, "version"), "qemu");
+	int64_t v;
+
+	assert_non_null(ver);
+	assert_true(json_get_int(json_object_get(ver, "major"), &v));
+	assert_true(json_get_int(json_object_get(ver, "minor"), &v));
+	assert_true(json_get_int(json_object_get(ver, "micro"), &v));
+	assert_memory_equal(json_object_get(json_object_get(qmp, "version"), "package")->str,
+			    "vmm ", 4);
+	assert_int_equal(json_object_get(qmp, "capabilities")->type, JSON_ARRAY);
+	assert_true(drained(f));
+	json_free(g);
+}
+
+static void test_negotiation(void **state)
+{
+	struct qmp_fixture *f = *state;
+	json_free(next(f));
+	expect_error(cmd(f, "{\"execute\": \"query-status\"}"), "CommandNotFound",
+		     "Expecting capabilities negotiation");
+	expect_error(cmd(f, "{\"execute\": \"stop\"}"), "CommandNotFound", "Expecting capabilities");
+	assert_int_equal(f->fake.stops, 0);
+	/* No events before negotiation. */
+	qmp_session_event(f->s, "STOP", NULL);
+	assert_true(drained(f));
+	expect_error(cmd(f, "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": [\"oob\"]}}"),
+		     "GenericError", "Capability 'oob' not available");
+	struct json *r = cmd(f, "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": []}, "
+			     "\"id\": 7}");
+	expect_return(r);
+	assert_string_equal(json_object_get(r, "id")->str, "7");
+	json_free(r);
+	expect_error(cmd(f, "{\"execute\": \"qmp_capabilities\"}"), "CommandNotFound",
+		     "already complete");
+}
+
+static void test_status_stop_cont(void **state)
+{
+	struct qmp_fixture *f = *state;
+	negotiate(f);
+	struct json *r = cmd(f, "{\"execute\": \"query-status\"}");
+	struct json *ret = expect_return(r);
+	assert_true(json_object_get(ret, "running")->boolean);
+	assert_false(json_object_get(ret, "singlestep")->boolean);
+	assert_string_equal(json_object_get(ret, "status")->str, "running");
+	json_free(r);
+
+	json_free(cmd(f, "{\"execute\": \"stop\"}"));
+	assert_int_equal(f->fake.stops, 1);
+	r = cmd(f, "{\"execute\": \"query-status\"}");
+	ret = expect_return(r);
+	assert_false(json_object_get(ret, "running")->boolean);
+	assert_string_equal(json_object_get(ret, "status")->str, "paused");
+	json_free(r);
+	json_free(cmd(f, "{\"execute\": \"cont\"}"));
+	assert_int_equal(f->fake.conts, 1);
+	json_free(cmd(f, "{\"execute\": \"system_reset\"}"));
+	json_free(cmd(f, "{\"execute\": \"system_powerdown\"}"));
+	json_free(cmd(f, "{\"execute\": \"quit\"}"));
+	assert_int_equal(f->fake.resets, 1);
+	assert_int_equal(f->fake.powerdowns, 1);
+	assert_int_equal(f->fake.quits, 1);
+	assert_true(drained(f));
+}
+
+static void test_events(void **state)
+{
+	struct qmp_fixture *f = *state;
+	int64_t v;
+
+	negotiate(f);
+	qmp_session_event(f->s, "SHUTDOWN", "{\"guest\": true, \"reason\": \"guest-shutdown\"}");
+	struct json *e = next(f);
+	assert_string_equal(json_object_get(e, "event")->str, "SHUTDOWN");
+	struct json *ts = json_object_get(e, "timestamp");
+	assert_true(json_get_int(json_object_get(ts, "seconds"), &v) && v > 1600000000);
+	assert_true(json_get_int(json_object_get(ts, "microseconds"), &v) && v >= 0 && v < 1000000);
+	assert_string_equal(json_object_get(json_object_get(e, "data"), "reason")->str,
+			    "guest-shutdown");
+	json_free(e);
+	qmp_session_event(f->s, "STOP", NULL);
+	e = next(f);
+	assert_null(json_object_get(e, "data"));
+	json_free(e);
+}
+
+static void test_queries(void **state)
+{
+	struct qmp_fixture *f = *state;
+	int64_t v;
+
+	negotiate(f);
+	struct json *r = cmd(f, "{\"execute\": \"query-cpus-fast\"}");
+	struct json *cpus = expect_return(r);
+	assert_int_equal(cpus->n, 2);
+	struct json *c1 = cpus->items[1];
+	assert_true(json_get_int(json_object_get(c1, "cpu-index"), &v) && v == 1);
+	assert_true(json_get_int(json_object_get(c1, "thread-id"), &v) && v == 1001);
+	assert_string_equal(json_object_get(c1, "target")->str, "x86_64");
+	assert_string_equal(json_object_get(c1, "qom-path")->str, "/machine/unattached/device[1]");
+	assert_true(json_get_int(json_object_get(json_object_get(c1, "props"), "socket-id"), &v) &&
+		    v == 1);
+	json_free(r);
+
+	r = cmd(f, "{\"execute\": \"query-name\"}");
+	assert_int_equal(expect_return(r)->n, 0);
+	json_free(r);
+	f->fake.name = "guest\"1";
+	r = cmd(f, "{\"execute\": \"query-name\"}");
+	assert_string_equal(json_object_get(expect_return(r), "name")->str, "guest\"1");
+	json_free(r);
+
+	r = cmd(f, "{\"execute\": \"query-commands\"}");
+	struct json *list = expect_return(r);
+	static const char *const want[] = { "qmp_capabilities", "query-version", "query-status",
+		"query-name", "query-cpus-fast", "query-commands", "stop", "cont", "system_reset",
+		"system_powerdown", "quit" };
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		bool found = false;
+		for (size_t k = 0; k < list->n; k++)
+			found |= !strcmp(json_object_get(list->items[k], "name")->str, want[i]);
+		if (!found)
+			fail_msg("query-commands lacks %s", want[i]);
+	}
+	json_free(r);
+	r = cmd(f, "{\"execute\": \"query-version\"}");
+	assert_non_null(json_object_get(expect_return(r), "qemu"));
+	json_free(r);
+}
+
+static void test_bad_requests(void **state)
+{
+	struct qmp_fixture *f = *state;
+	negotiate(f);
+	expect_error(cmd(f, "{\"execute\": \"frob\", \"id\": \"x\"}"), "CommandNotFound",
+		     "The command frob has not been found");
+	expect_error(cmd(f, "{\"execute\": 1}"), "GenericError", "'execute' must be a string");
+	expect_error(cmd(f, "{\"arguments\": {}}"), "GenericError", "lacks member 'execute'");
+	expect_error(cmd(f, "{\"execute\": \"stop\", \"arguments\": []}"), "GenericError",
+		     "'arguments' must be an object");
+	expect_error(cmd(f, "{\"execute\": \"stop\", \"arguments\": {\"force\": true}}"),
+		     "GenericError", "Parameter 'force' is unexpected");
+	expect_error(cmd(f, "{\"execute\": \"stop\", \"extra\": 1}"), "GenericError",
+		     "member 'extra' is unexpected");
+	expect_error(cmd(f, "{\"execute\": \"qmp_capabilities\", \"arguments\": {\"enable\": \"oob\"}}"),
+		     "CommandNotFound", "already complete");
+	expect_error(cmd(f, "{\"execute\": \"stop\",}"), "GenericError", "JSON parse error");
+	expect_error(cmd(f, "{\"execute\": \"st\\u0000op\"}"), "CommandNotFound", "not been found");
+	expect_error(cmd(f, "[\"execute\"]"), "GenericError", "must be a JSON object");
+	expect_error(cmd(f, "42\n"), "GenericError", "must be a JSON object");
+	expect_error(cmd(f, "garbage\n"), "GenericError", "JSON parse error");
+	expect_error(cmd(f, "}\n"), "GenericError", "JSON parse error");
+	expect_error(cmd(f, "{\"execute\": \"x\xff\"}"), "GenericError", "UTF-8");
+	assert_int_equal(f->fake.stops, 0);
+	/* The id comes back with errors too. */
+	struct json *r = cmd(f, "{\"execute\": \"nope\", \"id\": {\"n\": [1, 2]}}");
+	assert_int_equal(json_object_get(r, "id")->type, JSON_OBJECT);
+	expect_error(r, "CommandNotFound", "nope");
+	/* Still answering. */
+	expect_ok(cmd(f, "{\"execute\": \"query-status\"}"));
+	assert_true(f->read_off <= f->fake.out.len);
+}
+
+static void test_framing(void **state)
+{
+	struct qmp_fixture *f = *state;
+	negotiate(f);
+	/* One byte at a time, braces and escaped quotes inside strings. */
+	const char *msg = "{\"execute\": \"query-status\", \"id\": \"a}\\\"{[\"}";
+	for (const char *p = msg; *p; p++)
+		qmp_session_input(f->s, p, 1);
+	struct json *r = next(f);
+	assert_string_equal(json_object_get(r, "id")->str, "a}\"{[");
+	json_free(r);
+	/* Several messages in one chunk, no newlines. */
+	send_str(f, "{\"execute\": \"stop\"}{\"execute\": \"cont\"} \r\n\t{\"execute\": \"stop\"}");
+	for (int i = 0; i < 3; i++)
+		expect_ok(next(f));
+	assert_int_equal(f->fake.stops, 2);
+	assert_true(drained(f));
+}
+
+static void test_huge_and_deep(void **state)
+{
+	struct qmp_fixture *f = *state;
+	size_t big = 1 << 20;
+	char *s = malloc(big + 64);
+
+	negotiate(f);
+	/* A 1 MiB line: one error, the rest of the line ignored, then on. */
+	size_t n = (size_t)sprintf(s, "{\"execute\": \"stop\", \"id\": \"");
+	memset(s + n, 'a', big);
+	n += big;
+	n += (size_t)sprintf(s + n, "\"}\n");
+	qmp_session_input(f->s, s, n);
+	expect_error(next(f), "GenericError", "too long");
+	assert_true(drained(f));
+	expect_ok(cmd(f, "{\"execute\": \"query-status\"}"));
+
+	/* Just under the cap is fine. */
+	n = (size_t)sprintf(s, "{\"execute\": \"query-status\", \"id\": \"");
+	size_t fill = QMP_MAX_MESSAGE - n - 2;
+	memset(s + n, 'b', fill);
+	n += fill;
+	n += (size_t)sprintf(s + n, "\"}");
+	assert_int_equal(n, QMP_MAX_MESSAGE);
+	qmp_session_input(f->s, s, n);
+	struct json *r = next(f);
+	assert_int_equal(json_object_get(r, "id")->len, fill);
+	json_free(r);
+
+	/* Deep nesting: rejected at the limit, resynchronised at the newline. */
+	memset(s, '[', 1000);
+	s[1000] = '\n';
+	qmp_session_input(f->s, s, 1001);
+	expect_error(next(f), "GenericError", "nested too deeply");
+	assert_true(drained(f));
+	/* 64 levels are fine: this reaches the argument check. */
+	n = (size_t)sprintf(s, "{\"execute\": \"stop\", \"arguments\": {\"a\": ");
+	memset(s + n, '[', 62);
+	memset(s + n + 62, ']', 62);
+	n += 124;
+	s[n++] = '}';
+	s[n++] = '}';
+	qmp_session_input(f->s, s, n);
+	expect_error(next(f), "GenericError", "Parameter 'a' is unexpected");
+	/* An unterminated string cannot hold more than the cap either. */
+	send_str(f, "{\"execute\": \"");
+	memset(s, 'x', big);
+	qmp_session_input(f->s, s, big);
+	expect_error(next(f), "GenericError", "too long");
+	send_str(f, "\n{\"execute\": \"stop\"}");
+	expect_ok(next(f));
+	assert_int_equal(f->fake.stops, 1);
+	assert_true(drained(f));
+	free(s);
+}
+
+/* ---- monitor ----------------------------------------------------------- */
+
+static void test_monitor(void **state)
+{
+	struct fake fk = { .running = true };
+	struct vmctl ctl = { &fake_ops, &fk };
+	struct monitor_session *m = monitor_session_new(&ctl, sink, &fk);
+	const char *in = "info status\nstop\r\ninfo status\ninfo cpus\ncont\nc\n  q  \n"
+			 "system_reset\nsystem_powerdown\nfrob\ninfo\ninfo version\nhelp\n";
+
+	assert_non_null(strstr(fk.out.data, "(vmm) "));
+	monitor_session_input(m, in, strlen(in));
+	const char *o = fk.out.data;
+	const char *run = strstr(o, "VM status: running\n");
+	assert_non_null(run);
+	assert_non_null(strstr(run, "VM status: paused\n"));
+	assert_non_null(strstr(o, "* CPU #0: thread_id=1000\n  CPU #1: thread_id=1001\n"));
+	assert_non_null(strstr(o, "unknown command: 'frob'"));
+	assert_non_null(strstr(o, "info status"));
+	assert_non_null(strstr(o, "0.1.0"));
+	assert_non_null(strstr(o, "system_powerdown --"));
+	assert_int_equal(fk.stops, 1);
+	assert_int_equal(fk.conts, 2);
+	assert_int_equal(fk.quits, 1);
+	assert_int_equal(fk.resets, 1);
+	assert_int_equal(fk.powerdowns, 1);
+
+	/* An overlong line is refused as a whole, not run in pieces. */
+	size_t len = 5000;
+	char *big = malloc(len);
+	memset(big, 'q', len);
+	big[len - 1] = '\n';
+	monitor_session_input(m, big, len);
+	assert_int_equal(fk.quits, 1);
+	assert_non_null(strstr(fk.out.data, "line too long"));
+	free(big);
+	monitor_session_free(m);
+	strbuf_free(&fk.out);
+}
+
+/* ---- channels over a real unix socket ---------------------------------- */
+
+static void pump(struct control *c, int rounds)
+{
+	for (int i = 0; i < rounds; i++) {
+		struct pollfd fds[CONTROL_MAX_FDS];
+		int n = control_poll_fill(c, fds);
+		if (poll(fds, (nfds_t)n, 10) > 0)
+			control_poll_handle(c, fds);
+	}
+}
+
+static int connect_to(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+static void read_until(struct control *c, int fd, const char *needle, char *buf, size_t size)
+{
+	size_t len = 0;
+	for (int tries = 0; tries < 200; tries++) {
+		pump(c, 1);
+		ssize_t n = recv(fd, buf + len, size - 1 - len, MSG_DONTWAIT);
+		if (n > 0)
+			len += (size_t)n;
+		buf[len] = 0;
+		if (strstr(buf, needle))
+			return;
+	}
+	fail_msg("never got '%s', got '%s'", needle, buf);
+}
+
+static void test_socket_clients(void **state)
+{
+	char dir[] = "/tmp/vmm-qmp-test-XXXXXX", path[128], spec[160], err[256], buf[4096];
+	struct chan_config cfg;
+	struct fake fk = { .running = true };
+	struct vmctl ctl = { &fake_ops, &fk };
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/qmp.sock", dir);
+	snprintf(spec, sizeof(spec), "unix:%s,server=on,wait=off", path);
+	assert_int_equal(chan_parse(spec, &cfg, err, sizeof(err)), 0);
+	struct control *c = control_create(&cfg, 1, NULL);
+	control_start(c, &ctl);
+
+	/* First client: greeting, a command, then it goes away mid-message. */
+	int a = connect_to(path);
+	read_until(c, a, "\"QMP\"", buf, sizeof(buf));
+	/* A second client waits in the backlog while the first is served. */
+	int b = connect_to(path);
+	const char *caps = "{\"execute\": \"qmp_capabilities\"}\n";
+	assert_true(write(a, caps, strlen(caps)) > 0);
+	read_until(c, a, "return", buf, sizeof(buf));
+	pump(c, 5);
+	assert_int_equal(recv(b, buf, sizeof(buf), MSG_DONTWAIT), -1);
+	assert_true(write(a, "{\"execute\": \"st", 15) > 0);
+	pump(c, 5);
+	close(a);
+	read_until(c, b, "\"QMP\"", buf, sizeof(buf));
+	assert_int_equal(fk.stops, 0);
+
+	/* A client that sends commands but never reads is dropped once its
+	 * unread output passes the cap, and the server goes on. */
+	assert_true(write(b, caps, strlen(caps)) > 0);
+	int rcv = 4096;
+	setsockopt(b, SOL_SOCKET, SO_RCVBUF, &rcv, sizeof(rcv));
+	const char *q = "{\"execute\": \"query-commands\"}";
+	bool dropped = false;
+	for (int i = 0; i < 20000 && !dropped; i++) {
+		if (send(b, q, strlen(q), MSG_DONTWAIT | MSG_NOSIGNAL) < 0 && errno == EPIPE)
+			dropped = true;
+		pump(c, 1);
+		if (i % 64 == 0) {
+			struct pollfd p = { .fd = b, .events = 0 };
+			dropped = poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLERR));
+		}
+	}
+	assert_true(dropped);
+	close(b);
+	int d = connect_to(path);
+	read_until(c, d, "\"QMP\"", buf, sizeof(buf));
+	close(d);
+	control_destroy(c);
+	assert_int_equal(access(path, F_OK), -1); /* socket removed */
+	rmdir(dir);
+	strbuf_free(&fk.out);
+}
+
+static void test_chan_parse(void **state)
+{
+	struct chan_config c;
+	char err[256];
+	char longpath[200];
+
+	assert_int_equal(chan_parse("unix:/tmp/a,server=on,wait=off", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.kind, CHAN_UNIX);
+	assert_string_equal(c.path, "/tmp/a");
+	assert_false(c.wait);
+	assert_int_equal(chan_parse("unix:/tmp/a,,b,server,nowait", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.path, "/tmp/a,b");
+	assert_false(c.wait);
+	assert_int_equal(chan_parse("unix:/tmp/a,server", &c, err, sizeof(err)), 0);
+	assert_true(c.wait);
+	assert_int_equal(chan_parse("tcp:127.0.0.1:4444,server=on,wait=off", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.host, "127.0.0.1");
+	assert_string_equal(c.port, "4444");
+	assert_int_equal(chan_parse("tcp:[::1]:5,server,nowait", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.host, "::1");
+	assert_int_equal(chan_parse("tcp::5,server,nowait", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.host, "");
+	assert_int_equal(chan_parse("stdio", &c, err, sizeof(err)), 0);
+	assert_int_equal(c.kind, CHAN_STDIO);
+
+	static const char *const bad[] = {
+		"foo:bar", "unix:/tmp/a", "unix:/tmp/a,server=off", "unix:,server",
+		"unix:/tmp/a,server,wait=maybe", "unix:/tmp/a,server,bogus=1", "tcp:1.2.3.4,server",
+		"tcp:1.2.3.4:0,server", "tcp:1.2.3.4:65536,server", "tcp:1.2.3.4:http,server",
+		"tcp:h:1x,server", "",
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (chan_parse(bad[i], &c, err, sizeof(err)) == 0)
+			fail_msg("accepted '%s'", bad[i]);
+	memset(longpath, 'p', sizeof(longpath));
+	memcpy(longpath, "unix:/", 6);
+	memcpy(longpath + 150, ",server", 8);
+	assert_int_equal(chan_parse(longpath, &c, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "longer than"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_greeting, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_negotiation, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_status_stop_cont, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_events, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_queries, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_requests, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_framing, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_huge_and_deep, qmp_setup, qmp_teardown),
+		cmocka_unit_test(test_monitor),
+		cmocka_unit_test(test_chan_parse),
+		cmocka_unit_test(test_socket_clients),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
