@@ -54,6 +54,9 @@ struct machine_config {
 	uint16_t debug_exit_base, debug_exit_size;
 	const char *name;
 	const char *kvm_path;
+	const char *kernel_path;      /* -kernel: direct boot, see loader.h */
+	const char *initrd_path;      /* -initrd (Multiboot: module list) */
+	const char *append;           /* -append */
 };
 
 enum machine_req {

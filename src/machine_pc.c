@@ -22,6 +22,7 @@
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
+#include "loader.h"
 #include "util.h"
 
 
@@ -211,6 +212,26 @@ static void setup_fw_cfg(struct machine *m)
 	fw_cfg_add_file(f, "etc/e820", e820, (uint32_t)n);
 }
 
+/* ---- direct kernel boot ------------------------------------------------ */
+
+/* -kernel: everything is read and checked here, before any vCPU runs; the
+ * option ROM does the rest when SeaBIOS boots it. */
+static void setup_kernel_boot(struct machine *m)
+{
+	const struct machine_config *cfg = &m->cfg;
+	struct loader_ram ram = { .below_4g = m->mem.below_4g };
+	struct boot_image img;
+	char err[512];
+
+	if (!cfg->kernel_path)
+		return;
+	if (loader_load(cfg->kernel_path, cfg->initrd_path, cfg->append, &ram, &img, err,
+			sizeof(err)) < 0)
+		die("could not load kernel '%s': %s", cfg->kernel_path, err);
+	loader_install(&img, m->fw_cfg);
+	boot_image_free(&img);
+}
+
 /* ---- devices ----------------------------------------------------------- */
 
 static FILE *open_chardev_file(const struct chardev_config *c, const char *what)
@@ -315,6 +336,7 @@ static void create_devices(struct machine *m)
 		    cfg->debug_exit_base + cfg->debug_exit_size - 1);
 	setup_cmos(m);
 	setup_fw_cfg(m);
+	setup_kernel_boot(m);
 }
 
 /* ---- vCPUs, VM and reset ----------------------------------------------- */

@@ -30,7 +30,8 @@ def test_help_lists_every_option():
     assert p.returncode == 0
     for opt in ["-m ", "-smp", "-hda", "-hdb", "-hdc", "-hdd", "-cdrom", "-drive", "-boot",
                 "-bios", "-serial", "-nographic", "-display", "-no-reboot", "-name",
-                "-debugcon", "-device", "-enable-kvm", "-machine", "-accel", "-L ", "-version"]:
+                "-debugcon", "-device", "-enable-kvm", "-machine", "-accel", "-L ", "-version",
+                "-kernel", "-initrd", "-append"]:
         assert opt in p.stdout, opt
     assert run("-h").stdout == p.stdout
 
