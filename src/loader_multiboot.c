@@ -66,7 +66,8 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- module list ---------------------------------------------------------- */
 
-static char *next_entry(const char **p)
+/* One entry up to an unescaped ','; *more says whether one follows. */
+static char *next_entry(const char **p, bool *more)
 {
 	size_t cap = strlen(*p) + 1, n = 0;
 	char *s = xzalloc(cap);
@@ -82,7 +83,8 @@ static char *next_entry(const char **p)
 			break;
 		s[n++] = *q++;
 	}
-	*p = *q == ',' ? q + 1 : q;
+	*more = *q == ',';
+	*p = *more ? q + 1 : q;
 	return s;
 }
 
@@ -105,12 +107,12 @@ int multiboot_parse_modules(const char *spec, struct mb_module **out, char *err,
 		free(mods);
 		return fail(err, errlen, "empty module list");
 	}
-	while (*p || (p > spec && p[-1] == ',')) {
+	for (bool more = true; more;) {
 		if (n == (int)MB_MAX_MODULES) {
 			multiboot_free_modules(mods, n);
 			return fail(err, errlen, "more than %u modules", MB_MAX_MODULES);
 		}
-		char *entry = next_entry(&p);
+		char *entry = next_entry(&p, &more);
 		const char *start = entry + strspn(entry, " \t");
 		if (!*start) {
 			free(entry);
@@ -121,8 +123,6 @@ int multiboot_parse_modules(const char *spec, struct mb_module **out, char *err,
 		mods[n].path = path_of(start);
 		free(entry);
 		n++;
-		if (!*p)
-			break;
 	}
 	*out = mods;
 	return n;
