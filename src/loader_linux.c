@@ -29,6 +29,7 @@
 #define HDR_CMD_LINE_PTR    0x228
 #define HDR_INITRD_ADDR_MAX 0x22C
 #define HDR_CMDLINE_SIZE    0x238
+#define HDR_PREF_ADDRESS    0x258
 #define HDR_INIT_SIZE       0x260
 #define HDR_END             0x264   /* enough for every field we read */
 
@@ -102,10 +103,20 @@ static int place_initrd(const uint8_t *file, size_t kernel_size, size_t initrd_s
 			const struct loader_ram *ram, uint32_t *addr, char *err, size_t errlen)
 {
 	uint64_t need = kernel_size;
-	if (get_le16(file + HDR_VERSION) >= 0x020A)
-		need = MAX(need, get_le32(file + HDR_INIT_SIZE));
 	uint64_t kernel_end = LINUX_KERNEL_ADDR + need;
 	uint64_t top = initrd_top(file, ram);
+
+	/* 2.10+: the kernel decompresses itself to pref_address (16 MiB for
+	 * Debian's) and needs init_size bytes there; keep the initrd out of
+	 * that range. A pref_address beyond RAM means the kernel relocates. */
+	if (get_le16(file + HDR_VERSION) >= 0x020A) {
+		uint64_t init = get_le32(file + HDR_INIT_SIZE);
+		uint64_t pref = get_le64(file + HDR_PREF_ADDRESS);
+		need = MAX(need, init);
+		kernel_end = LINUX_KERNEL_ADDR + need;
+		if (pref >= LINUX_KERNEL_ADDR && pref < top)
+			kernel_end = MAX(kernel_end, pref + init);
+	}
 
 	if (kernel_end > top)
 		return fail(err, errlen, "kernel needs %llu MiB of RAM above 1 MiB, too much for %llu MiB",

@@ -176,6 +176,20 @@ static void test_bz_initrd_limits(void **state)
 	boot_image_free(&img);
 	/* Tiny RAM: nothing above the reserve. */
 	expect_bz_error(&b, rd, sizeof(rd), NULL, 2 * MiB, "kernel needs");
+	/* 2.10+: the initrd stays out of [pref_address, + init_size). */
+	put_le32(b.data + 0x22C, 0x7FFFFFFF);
+	put_le32(b.data + 0x260, 48 * MiB);
+	put_le64(b.data + 0x258, 16 * MiB);
+	expect_bz_error(&b, rd, sizeof(rd), NULL, 64 * MiB, "kernel needs");
+	expect_bz_error(&b, rd, 64 * MiB, NULL, 128 * MiB, "does not fit in guest RAM");
+	put_le32(b.data + 0x22C, 70 * MiB - 1);
+	assert_int_equal(prepare_bz(&b, rd, sizeof(rd), NULL, 128 * MiB, &img), 0);
+	assert_int_equal(get_le32(img.setup.data + 0x218), 70 * MiB - 4096);
+	boot_image_free(&img);
+	expect_bz_error(&b, rd, 7 * MiB, NULL, 128 * MiB, "does not fit in guest RAM");
+	put_le32(b.data + 0x22C, 0x7FFFFFFF);
+	put_le64(b.data + 0x258, 0xFFFFFFFF00000000ull);   /* hostile: ignored, not wrapped */
+	expect_bz_error(&b, rd, 100 * MiB, NULL, 128 * MiB, "does not fit in guest RAM");
 	free(b.data);
 }
 
