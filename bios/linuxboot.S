@@ -6,7 +6,8 @@
  * the PnP header's Bootstrap Entry Vector as a boot device; vmm's
  * "bootorder" file puts it first. When SeaBIOS boots it, the BEV copies the
  * pieces vmm prepared (include/loader.h) from fw_cfg into RAM by DMA, which
- * reaches any address from real mode, then enters the kernel:
+ * reaches any address from real mode (without DMA: the data port into a
+ * low bounce buffer, moved on by int 15h AH=87h), then enters the kernel:
  *
  *   Linux:     real mode, DS=ES=FS=GS=SS=setup segment, SP=heap end, at
  *              setup+0x200, so the setup code still has the BIOS services
@@ -48,6 +49,12 @@
 #define STACK_TOP        0xE000
 #define STACK_LINEAR     0x1E000
 #define LINUX_HEAP_END   0xE000
+
+/* Without DMA: 32 KiB at 0x20000, above everything we load below 1 MiB. */
+#define BOUNCE_SEG       0x2000
+#define BOUNCE_LINEAR    0x20000
+#define BOUNCE_SIZE      0x8000
+#define MOVE_GDT         0x8010
 
 /* Multiboot info block fields. */
 #define MBI_FLAGS        0
@@ -125,8 +132,8 @@ boot:
 
 	movw $KEY_ID, %ax
 	call cfg_read32
-	testb $0x02, %al
-	jz no_dma
+	andl $0x02, %eax
+	pushl %eax              /* at -4(%bp): nonzero when DMA is there */
 
 	movw $items, %si
 1:	call load_item
@@ -257,9 +264,13 @@ load_item:
 	movl %eax, %ecx
 	lodsw
 	testl %ecx, %ecx
-	jz 1f
+	jz 2f
+	cmpl $0, -4(%bp)
+	je 1f
 	call dma_read
-1:	ret
+	ret
+1:	call pio_read
+2:	ret
 
 /* AX: key. Returns its first four bytes (little-endian) in EAX. */
 cfg_read32:
@@ -314,8 +325,70 @@ dma_read:
 	jnz dma_error
 	ret
 
-no_dma:
-	movw $msg_no_dma, %si
+/* AX: key, EDI: destination, ECX: length; the traditional interface:
+ * rep insb into the bounce buffer, then the BIOS moves it into place. */
+pio_read:
+	movw $FW_CFG_SEL, %dx
+	outw %ax, %dx
+1:	movl %ecx, %ebx
+	cmpl $BOUNCE_SIZE, %ebx
+	jbe 2f
+	movl $BOUNCE_SIZE, %ebx
+2:	pushl %ecx
+	pushl %edi
+	movw $BOUNCE_SEG, %ax
+	movw %ax, %es
+	xorw %di, %di
+	movw %bx, %cx
+	movw $FW_CFG_DATA, %dx
+	rep insb
+	movb $0, %es:(%di)      /* an odd tail moves as a whole word */
+	popl %edi
+	call bios_move
+	popl %ecx
+	addl %ebx, %edi
+	subl %ebx, %ecx
+	jnz 1b
+	ret
+
+/* int 15h AH=87h: EBX bytes from the bounce buffer to EDI. The BIOS wants
+ * a 48-byte descriptor table; it goes right after the buffer, not on our
+ * stack, where SeaBIOS's handler returned to a corrupted address. */
+bios_move:
+	pushl %ebx
+	pushl %esi
+	pushl %edi
+	movw $BOUNCE_SEG, %ax
+	movw %ax, %es
+	movw $MOVE_GDT, %si
+	movw %si, %di
+	xorl %eax, %eax
+	movw $12, %cx
+	rep stosl
+	movw $0xFFFF, %es:16(%si)       /* source: limit, base, access */
+	movl $BOUNCE_LINEAR, %es:18(%si)
+	movb $0x93, %es:21(%si)
+	popl %edi
+	movw $0xFFFF, %es:24(%si)       /* destination */
+	movl %edi, %eax
+	movl %eax, %es:26(%si)
+	movb $0x93, %es:29(%si)
+	shrl $24, %eax
+	movb %al, %es:31(%si)
+	movl %ebx, %ecx
+	incl %ecx
+	shrl $1, %ecx                   /* words */
+	pushl %edi
+	movb $0x87, %ah
+	int $0x15
+	popl %edi
+	popl %esi
+	popl %ebx
+	jc move_error
+	ret
+
+move_error:
+	movw $msg_move_error, %si
 	jmp fail
 dma_error:
 	movw $msg_dma_error, %si
@@ -345,8 +418,8 @@ puts:
 	jmp puts
 2:	ret
 
-msg_no_dma:
-	.asciz "vmm linuxboot: fw_cfg has no DMA interface\r\n"
+msg_move_error:
+	.asciz "vmm linuxboot: int 15h AH=87h failed\r\n"
 msg_dma_error:
 	.asciz "vmm linuxboot: fw_cfg DMA error\r\n"
 

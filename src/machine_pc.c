@@ -318,6 +318,10 @@ static void create_devices(struct machine *m)
 	if (!m->i8042 || i8042_map(m->i8042, &m->pio) < 0)
 		die("cannot create the i8042 keyboard controller");
 	m->fw_cfg = fw_cfg_create(&m->mem);
+	/* Test knob: the traditional fw_cfg interface only. */
+	const char *dma = getenv("VMM_FW_CFG_DMA");
+	if (m->fw_cfg && dma && !strcmp(dma, "0"))
+		fw_cfg_disable_dma(m->fw_cfg);
 	if (!m->fw_cfg || fw_cfg_map(m->fw_cfg, &m->pio) < 0)
 		die("cannot create fw_cfg");
 	if (port92_init(&m->port92, &m->pio, board) < 0 || post_port_init(&m->post, &m->pio) < 0)

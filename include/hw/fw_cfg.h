@@ -83,7 +83,11 @@ struct fw_cfg;
 struct fw_cfg *fw_cfg_create(const struct guest_mem *mem);
 void fw_cfg_destroy(struct fw_cfg *f);
 
-/* Maps 0x510-0x511 and 0x514-0x51B. Returns 0 or -errno from bus_map(). */
+/* Without DMA (as on QEMU before 2.5): key 0x0001 says so and 0x514 is
+ * not mapped. Call before fw_cfg_map. Tests use it for the slow paths. */
+void fw_cfg_disable_dma(struct fw_cfg *f);
+
+/* Maps 0x510-0x511 and 0x514-0x51B (the latter unless DMA is disabled). Returns 0 or -errno from bus_map(). */
 int fw_cfg_map(struct fw_cfg *f, struct io_bus *pio);
 
 /* Sets (or replaces) a numbered item; the data is copied. Keys are taken

@@ -38,7 +38,21 @@ def tinylinux_fields(serial):
     }
 
 
-def test_linux_boot_protocol(vmm, tmp_path):
+@pytest.fixture(params=["dma", "pio"])
+def transfer(request, monkeypatch):
+    """The ROM copies with fw_cfg DMA, or (VMM_FW_CFG_DMA=0: vmm offers
+    only the traditional interface) through the data port and int 15h."""
+    if request.param == "pio":
+        monkeypatch.setenv("VMM_FW_CFG_DMA", "0")
+    return request.param
+
+
+def check_transfer(r, transfer):
+    dma_line = "QEMU fw_cfg DMA interface supported"
+    assert (dma_line in r.debuglog) == (transfer == "dma"), r.debuglog[:3000]
+
+
+def test_linux_boot_protocol(vmm, tmp_path, transfer):
     initrd = tmp_path / "initrd.img"
     data = pattern(300 * 1024 + 123, 7)
     initrd.write_bytes(data)
@@ -46,8 +60,9 @@ def test_linux_boot_protocol(vmm, tmp_path):
     # A bootable disk too: the kernel must still boot first.
     r = vmm("-m", "64", "-hda", fw_image("disk-0.img"), "-kernel", fw_image("tinylinux.bin"),
             "-initrd", str(initrd), "-append", append)
-    print("tinylinux boot: %.2f s" % r.seconds)
+    print("tinylinux boot (%s): %.2f s" % (transfer, r.seconds))
     assert r.status == LINUX_OK, (r.status, r.stderr, r.serial, r.debuglog[-1500:])
+    check_transfer(r, transfer)
     f = tinylinux_fields(r.serial)
     assert f["loader"] == 0xFF
     assert f["flags"] == 0x81            # LOADED_HIGH | CAN_USE_HEAP
@@ -97,7 +112,7 @@ def multiboot_fields(serial):
     return out
 
 
-def test_multiboot_info(vmm, tmp_path):
+def test_multiboot_info(vmm, tmp_path, transfer):
     m1, m2 = tmp_path / "mod1.bin", tmp_path / "mod2.bin"
     d1, d2 = pattern(5000, 3), pattern(70000, 11)
     m1.write_bytes(d1)
@@ -105,8 +120,9 @@ def test_multiboot_info(vmm, tmp_path):
     kernel = fw_image("multiboot.elf")
     r = vmm("-m", "64", "-kernel", kernel, "-append", "mb.token=77 root=none",
             "-initrd", "%s first module,%s second,,with comma" % (m1, m2))
-    print("multiboot boot: %.2f s" % r.seconds)
+    print("multiboot boot (%s): %.2f s" % (transfer, r.seconds))
     assert r.status == MULTIBOOT_OK, (r.status, r.stderr, r.serial, r.debuglog[-1500:])
+    check_transfer(r, transfer)
     f = multiboot_fields(r.serial)
     assert f["magic"] == 0x2BADB002
     # mem, cmdline, mods, mmap, boot loader name
