@@ -119,9 +119,9 @@ static int place_initrd(const uint8_t *file, size_t kernel_size, size_t initrd_s
 	}
 
 	if (kernel_end > top)
-		return fail(err, errlen, "kernel needs %llu MiB of RAM above 1 MiB, too much for %llu MiB",
-			    (unsigned long long)(need >> 20),
-			    (unsigned long long)(ram->below_4g >> 20));
+		return fail(err, errlen, "kernel needs RAM up to %llu MiB, the guest has %llu MiB "
+			    "usable below 4 GiB", (unsigned long long)((kernel_end + MiB - 1) >> 20),
+			    (unsigned long long)(top >> 20));
 	if (!initrd_size) {
 		*addr = 0;
 		return 0;

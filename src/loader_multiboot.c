@@ -367,8 +367,7 @@ int multiboot_prepare(const uint8_t *file, size_t size, const char *cmdline,
 		      const struct loader_file *mods, unsigned nmods, const struct loader_ram *ram,
 		      struct boot_image *out, char *err, size_t errlen)
 {
-	static struct mb_layout zero;
-	struct mb_layout l = zero;
+	struct mb_layout l = { .nseg = 0 };
 	uint32_t mod_addrs[MB_MAX_MODULES];
 	uint64_t limit = ram->below_4g > LOADER_TOP_RESERVE ? ram->below_4g - LOADER_TOP_RESERVE : 0;
 
