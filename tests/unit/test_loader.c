@@ -5,6 +5,8 @@
 
 #include <stdlib.h>
 
+#include "guest_mem.h"
+#include "hw/fw_cfg.h"
 #include "loader.h"
 #include "util.h"
 
@@ -524,6 +526,55 @@ static void test_loader_files(void **state)
 	assert_non_null(strstr(err, "not a Linux bzImage or Multiboot kernel"));
 }
 
+/* The embedded ROM is one SeaBIOS accepts: signature, size byte, zero
+ * checksums, and a PnP header with a BEV inside the image. */
+static void test_rom_image(void **state)
+{
+	const uint8_t *r = vmm_linuxboot_rom;
+	uint32_t n = vmm_linuxboot_rom_size;
+	uint8_t sum = 0;
+
+	assert_true(n >= 512 && n % 512 == 0);
+	assert_int_equal(r[0], 0x55);
+	assert_int_equal(r[1], 0xAA);
+	assert_int_equal(r[2] * 512u, n);
+	for (uint32_t i = 0; i < n; i++)
+		sum = (uint8_t)(sum + r[i]);
+	assert_int_equal(sum, 0);
+	uint16_t pnp = get_le16(r + 0x1A);
+	assert_true(pnp % 16 == 0 && pnp + 32u <= n);
+	assert_memory_equal(r + pnp, "$PnP", 4);
+	sum = 0;
+	for (unsigned i = 0; i < r[pnp + 5] * 16u; i++)
+		sum = (uint8_t)(sum + r[pnp + i]);
+	assert_int_equal(sum, 0);
+	uint16_t bev = get_le16(r + pnp + 0x1A);
+	assert_true(bev > pnp && bev < n);
+}
+
+/* What the guest's ROM reads: the legacy keys, the ROM file, bootorder. */
+static void test_install(void **state)
+{
+	struct guest_mem mem;
+	uint8_t ram[4096];
+	struct bz b = make_bz(4, 4096, 0x020F);
+	uint8_t rd[100] = { 7 };
+	struct boot_image img;
+	char order[128] = "";
+
+	guest_mem_init_buffer(&mem, ram, sizeof(ram));
+	struct fw_cfg *f = fw_cfg_create(&mem);
+	assert_int_equal(prepare_bz(&b, rd, sizeof(rd), "abc", 64 * MiB, &img), 0);
+	loader_install(&img, f);
+	boot_image_free(&img);
+	assert_int_equal(fw_cfg_read_file(f, "genroms/linuxboot.bin", NULL, 0),
+			 vmm_linuxboot_rom_size);
+	assert_true(fw_cfg_read_file(f, "bootorder", order, sizeof(order) - 1) > 0);
+	assert_string_equal(order, "/rom@genroms/linuxboot.bin\n");
+	fw_cfg_destroy(f);
+	free(b.data);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -538,6 +589,8 @@ int main(void)
 		cmocka_unit_test(test_mb_modules_vs_ram),
 		cmocka_unit_test(test_module_list),
 		cmocka_unit_test(test_loader_files),
+		cmocka_unit_test(test_rom_image),
+		cmocka_unit_test(test_install),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
