@@ -91,45 +91,48 @@ static int check_header(const uint8_t *file, size_t size, uint32_t *setup_size, 
 	return 0;
 }
 
-/* The highest initrd end the kernel and our RAM allow. */
-static uint64_t initrd_top(const uint8_t *file, const struct loader_ram *ram)
+/* RAM the loader may fill: below 4 GiB, less what SeaBIOS keeps on top. */
+static uint64_t usable_top(const struct loader_ram *ram)
 {
-	uint64_t top = ram->below_4g > LOADER_TOP_RESERVE ? ram->below_4g - LOADER_TOP_RESERVE : 0;
-	uint64_t kmax = (uint64_t)get_le32(file + HDR_INITRD_ADDR_MAX) + 1;
-	return MIN(top, kmax);
+	return ram->below_4g > LOADER_TOP_RESERVE ? ram->below_4g - LOADER_TOP_RESERVE : 0;
+}
+
+/* End of what the kernel occupies while it starts. 2.10+: it decompresses
+ * itself to pref_address (16 MiB for Debian's) and needs init_size bytes
+ * there; a pref_address beyond RAM means the kernel relocates. */
+static uint64_t kernel_end_of(const uint8_t *file, size_t kernel_size, uint64_t ram_top)
+{
+	uint64_t end = LINUX_KERNEL_ADDR + (uint64_t)kernel_size;
+	if (get_le16(file + HDR_VERSION) >= 0x020A) {
+		uint64_t init = get_le32(file + HDR_INIT_SIZE);
+		uint64_t pref = get_le64(file + HDR_PREF_ADDRESS);
+		end = MAX(end, LINUX_KERNEL_ADDR + init);
+		if (pref >= LINUX_KERNEL_ADDR && pref < ram_top)
+			end = MAX(end, pref + init);
+	}
+	return end;
 }
 
 static int place_initrd(const uint8_t *file, size_t kernel_size, size_t initrd_size,
 			const struct loader_ram *ram, uint32_t *addr, char *err, size_t errlen)
 {
-	uint64_t need = kernel_size;
-	uint64_t kernel_end = LINUX_KERNEL_ADDR + need;
-	uint64_t top = initrd_top(file, ram);
+	uint64_t ram_top = usable_top(ram);
+	uint64_t kernel_end = kernel_end_of(file, kernel_size, ram_top);
 
-	/* 2.10+: the kernel decompresses itself to pref_address (16 MiB for
-	 * Debian's) and needs init_size bytes there; keep the initrd out of
-	 * that range. A pref_address beyond RAM means the kernel relocates. */
-	if (get_le16(file + HDR_VERSION) >= 0x020A) {
-		uint64_t init = get_le32(file + HDR_INIT_SIZE);
-		uint64_t pref = get_le64(file + HDR_PREF_ADDRESS);
-		need = MAX(need, init);
-		kernel_end = LINUX_KERNEL_ADDR + need;
-		if (pref >= LINUX_KERNEL_ADDR && pref < top)
-			kernel_end = MAX(kernel_end, pref + init);
-	}
-
-	if (kernel_end > top)
+	*addr = 0;
+	if (kernel_end > ram_top)
 		return fail(err, errlen, "kernel needs RAM up to %llu MiB, the guest has %llu MiB "
 			    "usable below 4 GiB", (unsigned long long)((kernel_end + MiB - 1) >> 20),
-			    (unsigned long long)(top >> 20));
-	if (!initrd_size) {
-		*addr = 0;
+			    (unsigned long long)(ram_top >> 20));
+	if (!initrd_size)
 		return 0;
-	}
-	if (initrd_size > top - kernel_end)
+	/* initrd_addr_max is the highest byte the initrd may occupy. */
+	uint64_t top = MIN(ram_top, (uint64_t)get_le32(file + HDR_INITRD_ADDR_MAX) + 1);
+	if (top < kernel_end || initrd_size > top - kernel_end)
 		return fail(err, errlen, "initrd of %zu bytes does not fit in guest RAM "
-			    "(at most %llu bytes between the kernel and the top of low RAM)",
-			    initrd_size, (unsigned long long)(top - kernel_end));
+			    "(at most %llu bytes between the kernel and the highest address "
+			    "the kernel and RAM allow)", initrd_size,
+			    (unsigned long long)(top > kernel_end ? top - kernel_end : 0));
 	uint64_t a = (top - initrd_size) & ~0xFFFull;
 	if (a < kernel_end)
 		return fail(err, errlen, "initrd of %zu bytes does not fit in guest RAM", initrd_size);

@@ -176,6 +176,13 @@ static void test_bz_initrd_limits(void **state)
 	uint32_t a = get_le32(img.setup.data + 0x218);
 	assert_int_equal(a, 32 * MiB - 4096);
 	boot_image_free(&img);
+	/* A hostile initrd_addr_max below the kernel: no initrd fits, and it
+	 * does not matter without one. */
+	put_le32(b.data + 0x22C, 0);
+	expect_bz_error(&b, rd, sizeof(rd), NULL, 128 * MiB, "does not fit in guest RAM");
+	assert_int_equal(prepare_bz(&b, NULL, 0, NULL, 128 * MiB, &img), 0);
+	boot_image_free(&img);
+	put_le32(b.data + 0x22C, 0x01FFFFFF);
 	/* Tiny RAM: nothing above the reserve. */
 	expect_bz_error(&b, rd, sizeof(rd), NULL, 2 * MiB, "kernel needs");
 	/* 2.10+: the initrd stays out of [pref_address, + init_size). */
