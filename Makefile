@@ -81,14 +81,15 @@ deps:
 -include tests/fw/fw.mk
 -include tools/bench/bench.mk
 
-# Every test layer: unit (no KVM), firmware-level (any /dev/kvm), real OS
+# Every test layer: unit (no KVM), firmware-level (any /dev/kvm; the guest
+# kit first, as one firmware-level test loads its Debian kernel), real OS
 # (hardware virtualization, nested when the host has none). The real-OS
 # layer boots the guest kit under QEMU (the peer) and vmm in one L1 batch.
 check: deps
 	$(MAKE) -j2 all $(UNIT_BINS) $(KVMPROBE)
 	$(MAKE) unit
-	$(MAKE) fwcheck
 	$(MAKE) guests
+	$(MAKE) fwcheck
 	VMM_REQUIRE_REAL=1 VMM_REAL_VMMS=qemu,vmm VMM_GUEST_CACHE=$(abspath $(GUEST_CACHE)) \
 		VMM=$(abspath $(BUILD)/vmm) /usr/bin/python3 -m pytest -rs -v $(REAL_TESTS)
 

@@ -38,6 +38,7 @@ fw-images: $(FW_IMAGES)
 
 fwcheck: all fw-images
 	VMM=$(abspath $(BUILD)/vmm) FW_BUILD=$(abspath $(FW_BUILD)) \
+		VMM_GUEST_CACHE=$${VMM_GUEST_CACHE:-$(abspath $(GUEST_CACHE))} \
 		/usr/bin/python3 -m pytest -rs -v tests/fw
 
 .PHONY: fw-images fwcheck
