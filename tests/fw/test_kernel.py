@@ -233,7 +233,10 @@ def guest_kit_file(name):
     kit = os.environ.get("VMM_GUEST_CACHE", os.path.join(root, "build", "guests"))
     path = os.path.join(kit, name)
     if not os.path.exists(path):
-        pytest.skip("%s missing (run `make guests` or set VMM_GUEST_CACHE)" % path)
+        why = "%s missing (run `make guests` or set VMM_GUEST_CACHE)" % path
+        if os.environ.get("VMM_REQUIRE_REAL") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
     return path
 
 
