@@ -13,8 +13,8 @@ LDLIBS   := -pthread
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 CORE_SRCS := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard hw/*.c)
-CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o)
-ASAN_OBJS := $(CORE_SRCS:%.c=$(BUILD)/asan/%.o)
+CORE_OBJS := $(CORE_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/bios/linuxboot_rom.o
+ASAN_OBJS := $(CORE_SRCS:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/bios/linuxboot_rom.o
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
@@ -25,6 +25,33 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
+
+# The direct kernel boot option ROM (bios/linuxboot.S): 16-bit code linked
+# at 0, signed (size, PnP and ROM checksums), embedded as a C array.
+$(BUILD)/tools/romsign: tools/romsign.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $<
+
+$(BUILD)/bios/linuxboot.o: bios/linuxboot.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $@ $<
+
+$(BUILD)/bios/linuxboot.raw: $(BUILD)/bios/linuxboot.o
+	ld -m elf_i386 -Ttext 0 -e 0 --oformat binary -o $@ $<
+
+$(BUILD)/bios/linuxboot.bin: $(BUILD)/bios/linuxboot.raw $(BUILD)/tools/romsign
+	$(BUILD)/tools/romsign sign $< $@
+
+$(BUILD)/bios/linuxboot_rom.c: $(BUILD)/bios/linuxboot.bin $(BUILD)/tools/romsign
+	$(BUILD)/tools/romsign c $< $@ vmm_linuxboot_rom
+
+$(BUILD)/obj/bios/%.o: $(BUILD)/bios/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/asan/bios/%.o: $(BUILD)/bios/%.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -O1 $(SAN) -c -o $@ $<
 
@@ -54,14 +81,15 @@ deps:
 -include tests/fw/fw.mk
 -include tools/bench/bench.mk
 
-# Every test layer: unit (no KVM), firmware-level (any /dev/kvm), real OS
+# Every test layer: unit (no KVM), firmware-level (any /dev/kvm; the guest
+# kit first, as one firmware-level test loads its Debian kernel), real OS
 # (hardware virtualization, nested when the host has none). The real-OS
 # layer boots the guest kit under QEMU (the peer) and vmm in one L1 batch.
 check: deps
 	$(MAKE) -j2 all $(UNIT_BINS) $(KVMPROBE)
 	$(MAKE) unit
-	$(MAKE) fwcheck
 	$(MAKE) guests
+	$(MAKE) fwcheck
 	VMM_REQUIRE_REAL=1 VMM_REAL_VMMS=qemu,vmm VMM_GUEST_CACHE=$(abspath $(GUEST_CACHE)) \
 		VMM=$(abspath $(BUILD)/vmm) /usr/bin/python3 -m pytest -rs -v $(REAL_TESTS)
 

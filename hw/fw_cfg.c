@@ -38,6 +38,7 @@ struct fw_cfg {
 	uint16_t selector;
 	uint32_t offset;
 	uint64_t dma_addr;
+	bool no_dma;
 };
 
 /* ---- item table -------------------------------------------------------- */
@@ -348,10 +349,16 @@ struct fw_cfg *fw_cfg_create(const struct guest_mem *mem)
 	return f;
 }
 
+void fw_cfg_disable_dma(struct fw_cfg *f)
+{
+	f->no_dma = true;
+	fw_cfg_add_u32(f, FW_CFG_ID, FW_CFG_VERSION);
+}
+
 int fw_cfg_map(struct fw_cfg *f, struct io_bus *pio)
 {
 	int ret = bus_map(pio, &f->sel_region, FW_CFG_PORT_SEL);
-	if (ret)
+	if (ret || f->no_dma)
 		return ret;
 	ret = bus_map(pio, &f->dma_region, FW_CFG_PORT_DMA);
 	if (ret)

@@ -61,6 +61,9 @@ struct machine_config {
 	struct chan_config monitor;   /* -monitor */
 	bool daemonize;
 	const char *pidfile;
+	const char *kernel_path;      /* -kernel: direct boot, see loader.h */
+	const char *initrd_path;      /* -initrd (Multiboot: module list) */
+	const char *append;           /* -append */
 };
 
 enum machine_req {

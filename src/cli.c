@@ -407,6 +407,24 @@ static int opt_device(struct cli_state *st, const char *name, const char *arg)
 	return 0;
 }
 
+static int opt_kernel(struct cli_state *st, const char *name, const char *arg)
+{
+	st->cfg->kernel_path = arg;
+	return 0;
+}
+
+static int opt_initrd(struct cli_state *st, const char *name, const char *arg)
+{
+	st->cfg->initrd_path = arg;
+	return 0;
+}
+
+static int opt_append(struct cli_state *st, const char *name, const char *arg)
+{
+	st->cfg->append = arg;
+	return 0;
+}
+
 static int opt_accepted(struct cli_state *st, const char *name, const char *arg)
 {
 	return 0;
@@ -500,6 +518,10 @@ static const struct option_def options[] = {
 	  opt_drive, "IDE drive with explicit parameters" },
 	{ "boot", "[order=]DRIVES[,menu=on|off]", opt_boot,
 	  "boot order: c disk, d CD-ROM, n network (default cad)" },
+	{ "kernel", "FILE", opt_kernel, "boot a Linux bzImage or Multiboot kernel directly" },
+	{ "initrd", "FILE", opt_initrd,
+	  "initial ramdisk (Multiboot: modules, \"FILE args,FILE args\")" },
+	{ "append", "CMDLINE", opt_append, "kernel command line" },
 	{ "bios", "FILE", opt_bios, "firmware image (default bios-256k.bin from SeaBIOS)" },
 	{ "L", "DIR", opt_firmware_dir, "directory searched first for firmware" },
 	{ "serial", "DEV", opt_serial, "COM1 backend: stdio, file:PATH, pty, null" },
@@ -633,6 +655,14 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 			return CLI_ERROR;
 		if (ret > 0)
 			return CLI_EXIT_OK;
+	}
+	if (!cfg->kernel_path && cfg->initrd_path) {
+		snprintf(err, errlen, "-initrd only allowed with -kernel option");
+		return CLI_ERROR;
+	}
+	if (!cfg->kernel_path && cfg->append) {
+		snprintf(err, errlen, "-append only allowed with -kernel option");
+		return CLI_ERROR;
 	}
 	return check_stdio(&st) < 0 ? CLI_ERROR : CLI_RUN;
 }

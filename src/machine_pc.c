@@ -25,6 +25,7 @@
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
+#include "loader.h"
 #include "util.h"
 
 
@@ -220,6 +221,26 @@ static void setup_fw_cfg(struct machine *m)
 	fw_cfg_add_file(f, "etc/e820", e820, (uint32_t)n);
 }
 
+/* ---- direct kernel boot ------------------------------------------------ */
+
+/* -kernel: everything is read and checked here, before any vCPU runs; the
+ * option ROM does the rest when SeaBIOS boots it. */
+static void setup_kernel_boot(struct machine *m)
+{
+	const struct machine_config *cfg = &m->cfg;
+	struct loader_ram ram = { .below_4g = m->mem.below_4g };
+	struct boot_image img;
+	char err[512];
+
+	if (!cfg->kernel_path)
+		return;
+	if (loader_load(cfg->kernel_path, cfg->initrd_path, cfg->append, &ram, &img, err,
+			sizeof(err)) < 0)
+		die("could not load kernel '%s': %s", cfg->kernel_path, err);
+	loader_install(&img, m->fw_cfg);
+	boot_image_free(&img);
+}
+
 /* ---- devices ----------------------------------------------------------- */
 
 static FILE *open_chardev_file(const struct chardev_config *c, const char *what)
@@ -306,6 +327,10 @@ static void create_devices(struct machine *m)
 	if (!m->i8042 || i8042_map(m->i8042, &m->pio) < 0)
 		die("cannot create the i8042 keyboard controller");
 	m->fw_cfg = fw_cfg_create(&m->mem);
+	/* Test knob: the traditional fw_cfg interface only. */
+	const char *dma = getenv("VMM_FW_CFG_DMA");
+	if (m->fw_cfg && dma && !strcmp(dma, "0"))
+		fw_cfg_disable_dma(m->fw_cfg);
 	if (!m->fw_cfg || fw_cfg_map(m->fw_cfg, &m->pio) < 0)
 		die("cannot create fw_cfg");
 	if (port92_init(&m->port92, &m->pio, board) < 0 || post_port_init(&m->post, &m->pio) < 0)
@@ -324,6 +349,7 @@ static void create_devices(struct machine *m)
 		    cfg->debug_exit_base + cfg->debug_exit_size - 1);
 	setup_cmos(m);
 	setup_fw_cfg(m);
+	setup_kernel_boot(m);
 }
 
 /* ---- vCPUs, VM and reset ----------------------------------------------- */

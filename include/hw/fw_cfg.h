@@ -36,9 +36,24 @@ enum {
 	FW_CFG_RAM_SIZE = 0x0003,
 	FW_CFG_NOGRAPHIC = 0x0004,
 	FW_CFG_NB_CPUS = 0x0005,
+	/* Direct kernel boot (the legacy keys option ROMs read). */
+	FW_CFG_KERNEL_ADDR = 0x0007,
+	FW_CFG_KERNEL_SIZE = 0x0008,
+	FW_CFG_KERNEL_CMDLINE = 0x0009,
+	FW_CFG_INITRD_ADDR = 0x000a,
+	FW_CFG_INITRD_SIZE = 0x000b,
 	FW_CFG_NUMA = 0x000d,
 	FW_CFG_BOOT_MENU = 0x000e,
 	FW_CFG_MAX_CPUS = 0x000f,
+	FW_CFG_KERNEL_ENTRY = 0x0010,
+	FW_CFG_KERNEL_DATA = 0x0011,
+	FW_CFG_INITRD_DATA = 0x0012,
+	FW_CFG_CMDLINE_ADDR = 0x0013,
+	FW_CFG_CMDLINE_SIZE = 0x0014,
+	FW_CFG_CMDLINE_DATA = 0x0015,
+	FW_CFG_SETUP_ADDR = 0x0016,
+	FW_CFG_SETUP_SIZE = 0x0017,
+	FW_CFG_SETUP_DATA = 0x0018,
 	FW_CFG_FILE_DIR = 0x0019,
 	FW_CFG_FILE_FIRST = 0x0020,
 	FW_CFG_ACPI_TABLES = 0x8000,
@@ -68,7 +83,11 @@ struct fw_cfg;
 struct fw_cfg *fw_cfg_create(const struct guest_mem *mem);
 void fw_cfg_destroy(struct fw_cfg *f);
 
-/* Maps 0x510-0x511 and 0x514-0x51B. Returns 0 or -errno from bus_map(). */
+/* Without DMA (as on QEMU before 2.5): key 0x0001 says so and 0x514 is
+ * not mapped. Call before fw_cfg_map. Tests use it for the slow paths. */
+void fw_cfg_disable_dma(struct fw_cfg *f);
+
+/* Maps 0x510-0x511 and 0x514-0x51B (the latter unless DMA is disabled). Returns 0 or -errno from bus_map(). */
 int fw_cfg_map(struct fw_cfg *f, struct io_bus *pio);
 
 /* Sets (or replaces) a numbered item; the data is copied. Keys are taken

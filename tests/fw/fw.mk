@@ -19,12 +19,26 @@ $(FW_BUILD)/cd-%.iso: $(FW_BUILD)/bootsect-%.bin
 	xorriso -as mkisofs -quiet -o $@ -b boot.bin -no-emul-boot -boot-load-size 4 \
 		$(FW_BUILD)/cdroot-$*
 
-FW_IMAGES := $(foreach m,0 1 2 3 4 5,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso
+# Direct kernel boot payloads: a tiny bzImage and a Multiboot ELF.
+$(FW_BUILD)/tinylinux.bin: tests/fw/tinylinux.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/tinylinux.o $<
+	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/tinylinux.o
+
+# -N: one segment from 1 MiB, without the ELF headers mapped below it.
+$(FW_BUILD)/multiboot.elf: tests/fw/multiboot.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/multiboot.o $<
+	ld -m elf_i386 -N --no-warn-rwx-segments -Ttext 0x100000 -o $@ $(FW_BUILD)/multiboot.o
+
+FW_IMAGES := $(foreach m,0 1 2 3 4 5,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
+	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf
 
 fw-images: $(FW_IMAGES)
 
 fwcheck: all fw-images
 	VMM=$(abspath $(BUILD)/vmm) FW_BUILD=$(abspath $(FW_BUILD)) \
+		VMM_GUEST_CACHE=$${VMM_GUEST_CACHE:-$(abspath $(GUEST_CACHE))} \
 		/usr/bin/python3 -m pytest -rs -v tests/fw
 
 .PHONY: fw-images fwcheck

@@ -31,7 +31,7 @@ def test_help_lists_every_option():
     for opt in ["-m ", "-smp", "-hda", "-hdb", "-hdc", "-hdd", "-cdrom", "-drive", "-boot",
                 "-bios", "-serial", "-nographic", "-display", "-no-reboot", "-name",
                 "-debugcon", "-device", "-enable-kvm", "-machine", "-accel", "-L ", "-version",
-                "-qmp", "-monitor", "-daemonize", "-pidfile"]:
+                "-qmp", "-monitor", "-daemonize", "-pidfile", "-kernel", "-initrd", "-append"]:
         assert opt in p.stdout, opt
     assert run("-h").stdout == p.stdout
 

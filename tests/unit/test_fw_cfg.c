@@ -328,6 +328,38 @@ static void test_dma_write(void **state)
 	assert_memory_equal(back, "..XYZ...", 8);
 }
 
+/* The traditional interface only: ID says so, 0x514 is not decoded, and
+ * the legacy kernel keys read through the data port. */
+static void test_without_dma(void **state)
+{
+	struct io_bus bus;
+	struct guest_mem mem;
+	uint8_t ram[4096] = { 0 };
+	guest_mem_init_buffer(&mem, ram, sizeof(ram));
+	bus_init(&bus, "pio");
+	struct fw_cfg *f = fw_cfg_create(&mem);
+	fw_cfg_disable_dma(f);
+	assert_int_equal(fw_cfg_map(f, &bus), 0);
+	fw_cfg_add_u32(f, FW_CFG_SETUP_SIZE, 0x1234);
+
+	uint16_t key = FW_CFG_ID;
+	uint8_t b[4];
+	bus_write(&bus, FW_CFG_PORT_SEL, &key, 2);
+	for (int i = 0; i < 4; i++)
+		bus_read(&bus, FW_CFG_PORT_DATA, &b[i], 1);
+	assert_int_equal(get_le32(b), FW_CFG_VERSION);
+	key = FW_CFG_SETUP_SIZE;
+	bus_write(&bus, FW_CFG_PORT_SEL, &key, 2);
+	for (int i = 0; i < 4; i++)
+		bus_read(&bus, FW_CFG_PORT_DATA, &b[i], 1);
+	assert_int_equal(get_le32(b), 0x1234);
+	uint32_t sig = 0;
+	bus_read(&bus, FW_CFG_PORT_DMA, &sig, 4);
+	assert_int_equal(sig, 0xFFFFFFFF);   /* nothing there */
+	fw_cfg_destroy(f);
+	bus_destroy(&bus);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +370,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dma_read_skip_select, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_write, setup, teardown),
+		cmocka_unit_test(test_without_dma),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,271 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""-kernel/-initrd/-append: a tiny bzImage of ours (tinylinux.S) and a
+Multiboot ELF of ours (multiboot.S) boot through SeaBIOS and vmm's option
+ROM, and check from inside the guest what the loader handed them. Bad
+kernels are refused before the VM starts."""
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import VMM, fw_image
+
+LINUX_OK = (0x21 << 1) | 1
+MULTIBOOT_OK = (0x22 << 1) | 1
+DISK_OK = (0x10 << 1) | 1       # what the boot sector on disk-0.img exits with
+MIB = 1 << 20
+
+
+def sum16(data):
+    return sum(data) & 0xFFFF
+
+
+def pattern(n, seed):
+    return bytes((i * seed + (i >> 8)) & 0xFF for i in range(n))
+
+
+def tinylinux_fields(serial):
+    m = re.search(r"TINYLINUX loader=(\w+) flags=(\w+) heap=(\w+) seg=(\w+) cmdptr=(\w+)", serial)
+    k = re.search(r"TINYLINUX kernel=(\S+) rd=(\w+)\+(\w+) sum=(\w+)", serial)
+    c = re.search(r"TINYLINUX cmdline=\[(.*)\]", serial)
+    assert m and k and c, serial
+    return {
+        "loader": int(m.group(1), 16), "flags": int(m.group(2), 16),
+        "heap": int(m.group(3), 16), "seg": int(m.group(4), 16), "cmdptr": int(m.group(5), 16),
+        "kernel": k.group(1), "rd_image": int(k.group(2), 16), "rd_size": int(k.group(3), 16),
+        "rd_sum": int(k.group(4), 16), "cmdline": c.group(1),
+    }
+
+
+@pytest.fixture(params=["dma", "pio"])
+def transfer(request, monkeypatch):
+    """The ROM copies with fw_cfg DMA, or (VMM_FW_CFG_DMA=0: vmm offers
+    only the traditional interface) through the data port and int 15h."""
+    if request.param == "pio":
+        monkeypatch.setenv("VMM_FW_CFG_DMA", "0")
+    return request.param
+
+
+def check_transfer(r, transfer):
+    dma_line = "QEMU fw_cfg DMA interface supported"
+    assert (dma_line in r.debuglog) == (transfer == "dma"), r.debuglog[:3000]
+
+
+def test_linux_boot_protocol(vmm, tmp_path, transfer):
+    initrd = tmp_path / "initrd.img"
+    data = pattern(300 * 1024 + 123, 7)
+    initrd.write_bytes(data)
+    append = "console=ttyS0 vmm.token=tiny-42 quiet"
+    # A bootable disk too: the kernel must still boot first.
+    r = vmm("-m", "64", "-hda", fw_image("disk-0.img"), "-kernel", fw_image("tinylinux.bin"),
+            "-initrd", str(initrd), "-append", append)
+    print("tinylinux boot (%s): %.2f s" % (transfer, r.seconds))
+    assert r.status == LINUX_OK, (r.status, r.stderr, r.serial, r.debuglog[-1500:])
+    check_transfer(r, transfer)
+    f = tinylinux_fields(r.serial)
+    assert f["loader"] == 0xFF
+    assert f["flags"] == 0x81            # LOADED_HIGH | CAN_USE_HEAP
+    assert f["heap"] == 0xDE00
+    assert f["seg"] == 0x1000
+    assert f["cmdptr"] == 0x1E000
+    assert f["cmdline"] == append
+    assert f["kernel"] == "TINYKERN"      # the protected-mode part is at 1 MiB
+    assert f["rd_size"] == len(data)
+    assert f["rd_image"] % 4096 == 0
+    assert f["rd_image"] >= MIB + 4096
+    # as high as possible, below the top MiB SeaBIOS keeps its tables in
+    assert 63 * MIB - 4096 - len(data) <= f["rd_image"] <= 63 * MIB - len(data)
+    assert f["rd_sum"] == sum16(data[:512])
+    assert "VMM-BOOT-OK" not in r.serial
+
+
+def test_linux_without_initrd_or_append(vmm):
+    r = vmm("-m", "32", "-kernel", fw_image("tinylinux.bin"))
+    assert r.status == LINUX_OK, (r.status, r.stderr, r.serial)
+    f = tinylinux_fields(r.serial)
+    assert f["rd_image"] == 0 and f["rd_size"] == 0
+    assert f["cmdline"] == ""
+
+
+def multiboot_fields(serial):
+    lines = [ln.strip() for ln in serial.replace("\r", "").split("\n") if ln.startswith("MB ")]
+    out = {"mmap": [], "mods": []}
+    for ln in lines:
+        if ln.startswith("MB magic="):
+            m = re.match(r"MB magic=(\w+) flags=(\w+) bss=(\w+)", ln)
+            out.update(magic=int(m.group(1), 16), flags=int(m.group(2), 16), bss=m.group(3))
+        elif ln.startswith("MB mem "):
+            m = re.match(r"MB mem lower=(\w+) upper=(\w+)", ln)
+            out.update(lower=int(m.group(1), 16), upper=int(m.group(2), 16))
+        elif ln.startswith("MB mmap "):
+            b, n, t = ln.split()[2:5]
+            out["mmap"].append((int(b, 16), int(n, 16), int(t, 16)))
+        elif ln.startswith("MB cmdline="):
+            out["cmdline"] = ln[len("MB cmdline=["):-1]
+        elif ln.startswith("MB loader="):
+            out["loader"] = ln[len("MB loader=["):-1]
+        elif ln.startswith("MB mod "):
+            m = re.match(r"MB mod (\w+) (\w+) (\w+) \[(.*)\]", ln)
+            out["mods"].append((int(m.group(1), 16), int(m.group(2), 16),
+                                int(m.group(3), 16), m.group(4)))
+    return out
+
+
+def test_multiboot_info(vmm, tmp_path, transfer):
+    m1, m2 = tmp_path / "mod1.bin", tmp_path / "mod2.bin"
+    d1, d2 = pattern(5000, 3), pattern(70000, 11)
+    m1.write_bytes(d1)
+    m2.write_bytes(d2)
+    kernel = fw_image("multiboot.elf")
+    r = vmm("-m", "64", "-kernel", kernel, "-append", "mb.token=77 root=none",
+            "-initrd", "%s first module,%s second,,with comma" % (m1, m2))
+    print("multiboot boot (%s): %.2f s" % (transfer, r.seconds))
+    assert r.status == MULTIBOOT_OK, (r.status, r.stderr, r.serial, r.debuglog[-1500:])
+    check_transfer(r, transfer)
+    f = multiboot_fields(r.serial)
+    assert f["magic"] == 0x2BADB002
+    # mem, cmdline, mods, mmap, boot loader name
+    assert f["flags"] == (1 << 0) | (1 << 2) | (1 << 3) | (1 << 6) | (1 << 9), hex(f["flags"])
+    assert f["bss"] == "ok"
+    assert 600 <= f["lower"] <= 640
+    assert 60 * 1024 <= f["upper"] <= 63 * 1024
+    ram = [(b, n) for b, n, t in f["mmap"] if t == 1]
+    assert ram[0][0] == 0 and 600 * 1024 <= ram[0][1] <= 640 * 1024, f["mmap"]
+    assert (MIB, f["upper"] * 1024) in ram, f["mmap"]
+    assert f["cmdline"] == kernel + " mb.token=77 root=none"
+    assert f["loader"] == "vmm"
+    assert len(f["mods"]) == 2, r.serial
+    (s1, e1, sum1, str1), (s2, e2, sum2, str2) = f["mods"]
+    assert str1 == "%s first module" % m1
+    assert str2 == "%s second,with comma" % m2
+    assert (e1 - s1, sum1) == (len(d1), sum16(d1))
+    assert (e2 - s2, sum2) == (len(d2), sum16(d2))
+    assert s1 % 4096 == 0 and s2 % 4096 == 0 and s1 >= MIB and e1 <= s2
+    assert e2 <= 63 * MIB
+
+
+def run(*args, timeout=30):
+    return subprocess.run([VMM, "-display", "none", *args], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def refused(p, *needles):
+    assert p.returncode == 1, (p.returncode, p.stderr, p.stdout)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+    assert p.stdout == ""
+
+
+def require_kvm():
+    if not os.path.exists("/dev/kvm"):
+        why = "/dev/kvm is missing (vmm opens it before loading the kernel)"
+        if os.environ.get("VMM_REQUIRE_REAL") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+def test_missing_kernel(tmp_path):
+    require_kvm()
+    path = str(tmp_path / "nope")
+    refused(run("-kernel", path), "vmm: could not load kernel '%s': " % path, "No such file")
+
+
+def test_garbage_kernel(tmp_path):
+    require_kvm()
+    path = tmp_path / "garbage"
+    path.write_bytes(pattern(20000, 5))
+    refused(run("-kernel", str(path)), "could not load kernel '%s'" % path,
+            "not a Linux bzImage or Multiboot kernel")
+
+
+def test_old_boot_protocol(tmp_path):
+    require_kvm()
+    data = bytearray(open(fw_image("tinylinux.bin"), "rb").read())
+    data[0x206:0x208] = (0x0204).to_bytes(2, "little")
+    path = tmp_path / "old"
+    path.write_bytes(data)
+    refused(run("-kernel", str(path)), "boot protocol 2.04 is too old (need 2.06 or later)")
+
+
+def test_truncated_bzimage(tmp_path):
+    require_kvm()
+    data = open(fw_image("tinylinux.bin"), "rb").read()
+    path = tmp_path / "short"
+    path.write_bytes(data[:len(data) - 1024])
+    refused(run("-kernel", str(path)), "truncated")
+
+
+def test_missing_initrd(tmp_path):
+    require_kvm()
+    refused(run("-kernel", fw_image("tinylinux.bin"), "-initrd", str(tmp_path / "none")),
+            "initrd '%s'" % (tmp_path / "none"))
+
+
+def test_missing_module(tmp_path):
+    require_kvm()
+    refused(run("-kernel", fw_image("multiboot.elf"), "-initrd", str(tmp_path / "m") + " x"),
+            "module '%s'" % (tmp_path / "m"))
+
+
+def test_initrd_too_big_for_ram(tmp_path):
+    require_kvm()
+    big = tmp_path / "big"
+    with open(big, "wb") as f:
+        f.truncate(31 * MIB)
+    refused(run("-m", "32", "-kernel", fw_image("tinylinux.bin"), "-initrd", str(big)),
+            "does not fit in guest RAM")
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["-initrd", "x"], "-initrd only allowed with -kernel option"),
+    (["-append", "x"], "-append only allowed with -kernel option"),
+])
+def test_needs_kernel(args, needle):
+    p = run(*args)
+    refused(p, "vmm: " + needle)
+
+
+def guest_kit_file(name):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    kit = os.environ.get("VMM_GUEST_CACHE", os.path.join(root, "build", "guests"))
+    path = os.path.join(kit, name)
+    if not os.path.exists(path):
+        why = "%s missing (run `make guests` or set VMM_GUEST_CACHE)" % path
+        if os.environ.get("VMM_REQUIRE_REAL") == "1":
+            pytest.fail(why)
+        pytest.skip(why)
+    return path
+
+
+def test_debian_kernel_setup_runs(transfer):
+    """A stock Debian bzImage (8 MB) and the kit initrd load, and the
+    kernel's own real-mode setup code runs and uses the BIOS (EDD probe).
+    The kernel proper is far too slow to finish on this /dev/kvm; the
+    real-guest layer boots it to userspace."""
+    import select
+    import time
+    require_kvm()
+    kernel, initrd = guest_kit_file("vmlinuz-amd64"), guest_kit_file("initrd-amd64.xz")
+    start = time.monotonic()
+    p = subprocess.Popen([VMM, "-m", "256", "-display", "none", "-serial", "stdio",
+                          "-kernel", kernel, "-initrd", initrd,
+                          "-append", "console=ttyS0 earlyprintk=ttyS0"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    out = b""
+    try:
+        while b"Probing EDD" not in out and time.monotonic() - start < 120:
+            ready, _, _ = select.select([p.stdout], [], [], 1)
+            if ready:
+                chunk = os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                out += chunk
+    finally:
+        p.kill()
+        p.wait()
+    print("Debian kernel setup code running (%s) after %.2f s" % (
+        transfer, time.monotonic() - start))
+    assert b"Probing EDD" in out, out[-2000:]
