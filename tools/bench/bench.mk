@@ -37,5 +37,13 @@ bench: all $(BENCH_DEPS)
 	$(BENCH_PY) tools/bench/bench.py --vmm $(BUILD)/vmm --bench-dir $(BENCH_BUILD) \
 		--disk $(BUILD)/fw/disk-0.img --pio-loops $(BENCH_PIO_LOOPS) $(BENCH_ARGS)
 
-.PHONY: bench bench-deps
+# Direct kernel boot under vmm, QEMU -M pc and -M microvm, in the real-guest
+# harness (tools/bench/kernel_boot.py); part of `make bench`.
+bench-kernel: all
+	$(MAKE) guests
+	$(BENCH_PY) tools/bench/kernel_boot.py --vmm $(BUILD)/vmm --kit $(GUEST_CACHE)
+
+bench: bench-kernel
+
+.PHONY: bench bench-deps bench-kernel
 .SECONDARY: $(BENCH_BUILD)/guest-0.o $(BENCH_BUILD)/guest-$(BENCH_PIO_LOOPS).o

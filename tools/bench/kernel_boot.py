@@ -1,0 +1,99 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Direct kernel boot, vmm against QEMU, side by side (part of `make bench`).
+
+The stock Debian 12 amd64 kernel and the guest kit's initramfs boot with
+-kernel/-initrd/-append until the kit's final marker (VMMKIT-DONE), under
+
+  vmm            build/vmm -m 256 -kernel ... -nographic
+  qemu -M pc     the same machine in QEMU, without its default VGA and NIC
+  qemu microvm   QEMU's minimal machine (-M microvm, its own qboot firmware)
+
+all in ONE run of the real-guest harness (tests/nested: the host's /dev/kvm
+if it can boot an OS, else the nested L1), alternating between the VMMs run
+by run. The time is from process start to the marker, as the harness
+measures it. Figures from the nested L1 are not hardware figures: compare
+the ratios. See docs/bench.md.
+"""
+import argparse
+import os
+import statistics
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "nested"))
+import nested  # noqa: E402
+
+MARKER = "VMMKIT-DONE"
+APPEND = "console=ttyS0 quiet panic=-1"
+
+
+def command_lines(vmm, kernel, initrd):
+    common = ["-m", "256", "-kernel", kernel, "-initrd", initrd, "-append", APPEND]
+    qemu = ["qemu-system-x86_64", "-enable-kvm", "-L", "/usr/share/seabios", "-L",
+            "/usr/share/qemu", "-nodefaults", "-display", "none", "-serial", "stdio"]
+    return {
+        "vmm": [vmm] + common + ["-nographic"],
+        # vapic=false: see tests/real/guestkit.py (QEMU's TPR patching and TCG).
+        "qemu -M pc": qemu + ["-M", "pc", "-global", "kvm-apic.vapic=false"] + common,
+        "qemu -M microvm": qemu + ["-M", "microvm"] + common,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--vmm", default=os.path.join(REPO, "build", "vmm"))
+    ap.add_argument("--kit", default=os.environ.get("VMM_GUEST_CACHE",
+                                                    os.path.join(REPO, "build", "guests")))
+    ap.add_argument("--runs", type=int, default=3, help="boots per VMM (default 3)")
+    a = ap.parse_args()
+    vmm = os.path.abspath(a.vmm)
+    kernel = os.path.join(os.path.abspath(a.kit), "vmlinuz-amd64")
+    initrd = os.path.join(os.path.abspath(a.kit), "initrd-amd64.xz")
+    for f in (vmm, kernel, initrd):
+        if not os.path.exists(f):
+            print("kernel_boot: %s is missing (make all guests)" % f, file=sys.stderr)
+            return 1
+    lines = command_lines(vmm, kernel, initrd)
+    try:
+        batch = nested.Batch()
+    except nested.Unavailable as e:
+        print("kernel_boot: no hardware virtualization harness: %s" % e, file=sys.stderr)
+        return 1
+    names = []
+    for run in range(a.runs):
+        for label, argv in lines.items():
+            name = "%s #%d" % (label, run)
+            names.append((label, name))
+            batch.add(name, argv, timeout=300, marker=MARKER, grace=5, idle=90)
+    results = batch.run()
+    times = {label: [] for label in lines}
+    failed = []
+    for label, name in names:
+        r = results[name]
+        if r.marker_seen:
+            times[label].append(r.marker_time)
+        else:
+            failed.append("%s: no marker (rc=%s%s)" % (name, r.rc,
+                                                      " timeout" if r.timed_out else ""))
+    print("\nDirect kernel boot to %s, Debian 12 amd64, -m 256, harness mode %s (%d runs each)"
+          % (MARKER, batch.mode, a.runs))
+    print("| VMM | median s | runs (s) | vmm / this |")
+    print("|---|---:|---|---:|")
+    med = {k: statistics.median(v) for k, v in times.items() if v}
+    for label, v in times.items():
+        if not v:
+            print("| %s | n/a | - | n/a |" % label)
+            continue
+        ratio = "%.2f" % (med["vmm"] / med[label]) if "vmm" in med else "n/a"
+        print("| %s | %.2f | %s | %s |" % (label, med[label],
+                                          " ".join("%.1f" % t for t in v), ratio))
+    for f in failed:
+        print("failed: " + f)
+    # Only a vmm failure fails the bench; the peers are references.
+    return 1 if any(f.startswith("vmm ") for f in failed) or "vmm" not in med else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
