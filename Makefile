@@ -9,7 +9,7 @@ CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wpointer-arith
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -MMD -MP -pthread
-LDLIBS   := -pthread
+LDLIBS   := -pthread -lz
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 CORE_SRCS := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard hw/*.c)
@@ -18,7 +18,7 @@ ASAN_OBJS := $(CORE_SRCS:%.c=$(BUILD)/asan/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-all: $(BUILD)/vmm
+all: $(BUILD)/vmm $(BUILD)/vmm-img
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -37,6 +37,10 @@ $(BUILD)/libvmm-asan.a: $(ASAN_OBJS)
 	ar rcs $@ $^
 
 $(BUILD)/vmm: $(BUILD)/obj/src/main.o $(BUILD)/libvmm.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
+# vmm-img: the image tool (qemu-img's syntax), on the same block layer.
+$(BUILD)/vmm-img: $(BUILD)/obj/tools/vmm-img.o $(BUILD)/libvmm.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests: device models without KVM, under ASan and UBSan, with cmocka.
@@ -72,8 +76,9 @@ demo: deps
 	$(MAKE) guests
 	tools/demo.sh
 
-install: $(BUILD)/vmm
+install: $(BUILD)/vmm $(BUILD)/vmm-img
 	install -D -m 755 $(BUILD)/vmm $(DESTDIR)$(PREFIX)/bin/vmm
+	install -D -m 755 $(BUILD)/vmm-img $(DESTDIR)$(PREFIX)/bin/vmm-img
 
 clean:
 	rm -rf $(BUILD)
