@@ -59,6 +59,11 @@ struct block_opts {
 #define BLOCK_MAX_CHAIN 16
 struct block_dev *block_open(const char *path, const char *format, bool read_only,
 			     const struct block_opts *opts, char *err, size_t errlen);
+/* Opens 'path' (format or probed) read-only beneath a new qcow2 overlay
+ * in $TMPDIR (default /var/tmp), which takes every write and is unlinked
+ * at once: the image itself is never modified (-snapshot, snapshot=on). */
+struct block_dev *block_open_snapshot(const char *path, const char *format, char *err,
+				      size_t errlen);
 /* Guesses the format of an open file from its first bytes: "qcow2",
  * "vmdk" or "raw". */
 const char *block_probe(const uint8_t *buf, size_t len);

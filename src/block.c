@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <linux/fs.h>
 
+#include "qcow2.h"
 #include "util.h"
 
 static int raw_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset)
@@ -338,4 +339,48 @@ int block_pwrite_zeroes(struct block_dev *bd, uint64_t len, uint64_t offset)
 		offset += n;
 	}
 	return 0;
+}
+
+struct block_dev *block_open_snapshot(const char *path, const char *format, char *err,
+				      size_t errlen)
+{
+	struct block_dev *base = block_open(path, format, true, NULL, err, errlen), *ov;
+	const char *dir = getenv("TMPDIR");
+	char *abs, tmpl[4096], e2[256];
+	int fd;
+
+	if (!base)
+		return NULL;
+	abs = realpath(path, NULL);
+	if (!abs) {
+		snprintf(err, errlen, "%s", strerror(errno));
+		block_close(base);
+		return NULL;
+	}
+	snprintf(tmpl, sizeof(tmpl), "%s/vmm-snapshot-XXXXXX", dir && *dir ? dir : "/var/tmp");
+	fd = mkstemp(tmpl);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot create the overlay in %s: %s",
+			 dir && *dir ? dir : "/var/tmp", strerror(errno));
+		free(abs);
+		block_close(base);
+		return NULL;
+	}
+	close(fd);
+	struct qcow2_create_opts o = {
+		.size = base->size, .backing_file = abs, .backing_fmt = base->format,
+	};
+	block_close(base);
+	if (qcow2_create(tmpl, &o, e2, sizeof(e2)) < 0) {
+		snprintf(err, errlen, "cannot create the overlay: %s", e2);
+		unlink(tmpl);
+		free(abs);
+		return NULL;
+	}
+	/* the overlay is scratch: no ordering barriers (a crash loses it anyway) */
+	struct block_opts bo = { .no_barriers = true };
+	ov = block_open(tmpl, "qcow2", false, &bo, err, errlen);
+	unlink(tmpl);
+	free(abs);
+	return ov;
 }

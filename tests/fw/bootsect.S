@@ -8,6 +8,9 @@
  * CMOS byte 0x50 carries the boot count across the reset.
  *   RESET_METHOD 1: 0xCF9 reset control   2: keyboard controller 0xFE
  *                3: port 0x92 bit 0       4: triple fault
+ * RESET_METHOD 5 does not reset: it writes this sector to LBA 1 through
+ * int 13h (AH=03h), reads it back (AH=02h) and prints VMM-WRITE-OK, so
+ * tests can see where guest writes land (overlays, -snapshot).
  */
 #ifndef RESET_METHOD
 #define RESET_METHOD 0
@@ -36,7 +39,27 @@ _start:
 	movw $newline, %si
 	call puts
 
-#if RESET_METHOD
+#if RESET_METHOD == 5
+	movw $0x0301, %ax       /* write 1 sector */
+	movw $0x0002, %cx       /* cylinder 0, sector 2 (LBA 1) */
+	xorb %dh, %dh
+	movb boot_drive, %dl
+	movw $0x7C00, %bx       /* ES = 0 */
+	int $0x13
+	jc done
+	movw $0x0201, %ax       /* read it back to 0x8000 */
+	movw $0x0002, %cx
+	xorb %dh, %dh
+	movb boot_drive, %dl
+	movw $0x8000, %bx
+	int $0x13
+	jc done
+	movw 0x8000 + 510, %ax
+	cmpw $0xAA55, %ax
+	jne done
+	movw $writeok, %si
+	call puts
+#elif RESET_METHOD
 	movb $BOOT_COUNT, %al
 	outb %al, $CMOS_INDEX
 	inb $CMOS_DATA, %al
@@ -126,6 +149,10 @@ newline:
 	.asciz "\r\n"
 resetting:
 	.asciz "VMM-RESETTING\r\n"
+#if RESET_METHOD == 5
+writeok:
+	.asciz "VMM-WRITE-OK\r\n"
+#endif
 
 	.org 510
 	.byte 0x55, 0xAA

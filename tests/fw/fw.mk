@@ -19,13 +19,13 @@ $(FW_BUILD)/cd-%.iso: $(FW_BUILD)/bootsect-%.bin
 	xorriso -as mkisofs -quiet -o $@ -b boot.bin -no-emul-boot -boot-load-size 4 \
 		$(FW_BUILD)/cdroot-$*
 
-FW_IMAGES := $(foreach m,0 1 2 3 4,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso
+FW_IMAGES := $(foreach m,0 1 2 3 4 5,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso
 
 fw-images: $(FW_IMAGES)
 
 fwcheck: all fw-images
-	VMM=$(abspath $(BUILD)/vmm) FW_BUILD=$(abspath $(FW_BUILD)) \
+	VMM=$(abspath $(BUILD)/vmm) VMM_IMG=$(abspath $(BUILD)/vmm-img) FW_BUILD=$(abspath $(FW_BUILD)) \
 		/usr/bin/python3 -m pytest -rs -v tests/fw
 
 .PHONY: fw-images fwcheck
-.SECONDARY: $(foreach m,0 1 2 3 4,$(FW_BUILD)/bootsect-$(m).bin)
+.SECONDARY: $(foreach m,0 1 2 3 4 5,$(FW_BUILD)/bootsect-$(m).bin)
