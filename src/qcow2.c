@@ -394,7 +394,7 @@ static int grow_reftable(struct qcow2 *s, uint64_t min_entries)
 
 	if (bytes > MAX_REFTABLE_BYTES || nclusters + 1 > (1ULL << s->rb_bits) ||
 	    (c0 + nclusters + 1) << s->cluster_bits > MAX_HOST_OFFSET) {
-		io_error(s, "refcount table cannot grow further");
+		io_error(s, "refcount table cannot grow further (%llu entries, %llu wanted)", (unsigned long long)s->rt_entries, (unsigned long long)min_entries);
 		return -EFBIG;
 	}
 	uint8_t *blk = xzalloc(s->cs);
@@ -468,6 +468,11 @@ static int new_refblock(struct qcow2 *s, uint64_t ti)
  * cluster index. Refcounts are written (not yet synced) on return. */
 static int alloc_clusters(struct qcow2 *s, uint64_t n, uint64_t *first)
 {
+	/* refblocks sit at the start of their ranges: no free run is longer */
+	if (n >= (1ULL << s->rb_bits)) {
+		io_error(s, "cannot allocate %llu contiguous clusters", (unsigned long long)n);
+		return -EFBIG;
+	}
 	for (;;) {
 		uint64_t c = s->free_hint, run = 0, start = 0, rc;
 		uint64_t per_block = 1ULL << s->rb_bits;
@@ -776,7 +781,8 @@ static int64_t write_run(struct qcow2 *s, const uint8_t *buf, uint64_t len, uint
 {
 	uint64_t vcl = offset >> s->cluster_bits, o = offset & (s->cs - 1);
 	uint64_t l2n = 1ULL << s->l2_bits, idx = vcl & (l2n - 1), l2off, e, e2;
-	uint64_t maxc = MAX(1, MAX_RUN_BYTES / s->cs);
+	/* runs short enough to fit beside a new refblock (see alloc_clusters) */
+	uint64_t maxc = MAX(1, MIN(MAX_RUN_BYTES / s->cs, (1ULL << s->rb_bits) / 4));
 	uint8_t *t;
 	int ret = l2_for_write(s, vcl >> s->l2_bits, &l2off, &t);
 
