@@ -56,6 +56,7 @@ deps:
 
 -include tests/nested/nested.mk
 -include tests/fw/fw.mk
+-include tests/img/img.mk
 -include tools/bench/bench.mk
 
 # Every test layer: unit (no KVM), firmware-level (any /dev/kvm), real OS
@@ -64,6 +65,7 @@ deps:
 check: deps
 	$(MAKE) -j2 all $(UNIT_BINS) $(KVMPROBE)
 	$(MAKE) unit
+	$(MAKE) imgcheck
 	$(MAKE) fwcheck
 	$(MAKE) guests
 	VMM_REQUIRE_REAL=1 VMM_REAL_VMMS=qemu,vmm VMM_GUEST_CACHE=$(abspath $(GUEST_CACHE)) \

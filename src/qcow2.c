@@ -1084,9 +1084,9 @@ static int load_snapshots(struct qcow2 *s, char *err, size_t errlen)
 		if (extra > 1024)
 			goto bad;
 		uint64_t len = 40 + (uint64_t)extra + idlen + nlen;
-		len = (len + 7) & ~7ULL;
 		if (!range_ok(off, len, s->file_size))
 			goto bad;
+		len = (len + 7) & ~7ULL; /* the last entry's padding may pass EOF */
 		uint8_t *b = xzalloc(len);
 		if (file_read(s, b, len, off) < 0) {
 			free(b);
