@@ -90,6 +90,8 @@ int block_flush(struct block_dev *bd);
  * unallocated here (reads come from the backing file, or zeros), <0 on
  * error. *pnum > 0 on success. Raw images are all allocated. */
 int block_status(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum);
+/* Whether unallocated ranges read from a backing file (else as zeros). */
+bool block_has_backing(const struct block_dev *bd);
 /* Makes [offset, offset+len) read as zero without falling through to a
  * backing file (qcow2: zero clusters for whole clusters in v3). Partial
  * clusters are written with zeros. */

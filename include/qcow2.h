@@ -74,5 +74,6 @@ int qcow2_set_backing(struct block_dev *bd, const char *name, const char *fmt);
 /* Grows the virtual size (the L1 table grows as needed). */
 int qcow2_grow(struct block_dev *bd, uint64_t new_size);
 uint32_t qcow2_cluster_size(const struct block_dev *bd);
+bool qcow2_has_backing(const struct block_dev *bd);
 
 #endif

@@ -100,6 +100,27 @@ static int raw_pwrite_zeroes(struct block_dev *bd, uint64_t len, uint64_t offset
 	return -ENOTSUP;
 }
 
+/* Holes (SEEK_HOLE/SEEK_DATA) count as unallocated: they read as zeros. */
+static int raw_status(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum)
+{
+	off_t d = lseek(bd->fd, (off_t)offset, SEEK_DATA);
+	if (d < 0 && errno == ENXIO) { /* only a hole up to EOF */
+		*pnum = len;
+		return 0;
+	}
+	if (d < 0) {
+		*pnum = len;
+		return 1;
+	}
+	if ((uint64_t)d > offset) {
+		*pnum = MIN(len, (uint64_t)d - offset);
+		return 0;
+	}
+	off_t h = lseek(bd->fd, (off_t)offset, SEEK_HOLE);
+	*pnum = h < 0 || (uint64_t)h <= offset ? len : MIN(len, (uint64_t)h - offset);
+	return 1;
+}
+
 static int raw_flush(struct block_dev *bd)
 {
 	return fdatasync(bd->fd) < 0 ? -errno : 0;
@@ -118,6 +139,7 @@ static const struct block_driver raw_driver = {
 	.flush = raw_flush,
 	.close = raw_close,
 	.pwrite_zeroes = raw_pwrite_zeroes,
+	.status = raw_status,
 };
 
 static struct block_dev *raw_from_fd(int fd, const char *path, bool read_only, char *err,
@@ -314,6 +336,11 @@ int block_status(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *
 		return bd->drv->status(bd, offset, len, pnum);
 	*pnum = len;
 	return 1;
+}
+
+bool block_has_backing(const struct block_dev *bd)
+{
+	return block_is_qcow2(bd) && qcow2_has_backing(bd);
 }
 
 int block_pwrite_zeroes(struct block_dev *bd, uint64_t len, uint64_t offset)

@@ -524,10 +524,26 @@ static int alloc_clusters(struct qcow2 *s, uint64_t n, uint64_t *first)
 		}
 		if (changed)
 			continue;
-		for (uint64_t i = 0; i < n; i++) {
-			ret = rc_set(s, start + i, 1);
+		/* refcounts to 1, one write per refcount block touched */
+		for (uint64_t i = 0; i < n;) {
+			uint64_t c0 = start + i, ti = c0 >> s->rb_bits, boff, blen, lo = 0, hi = 0;
+			uint64_t end = MIN(start + n, (ti + 1) << s->rb_bits), off;
+			uint8_t *b;
+			ret = rb_offset(s, ti, &off);
+			if (!ret)
+				ret = cache_get(s, &s->rbc, off, NULL, false, &b);
 			if (ret < 0)
 				return ret;
+			for (uint64_t k = c0; k < end; k++) {
+				rb_entry_set(s, b, k & (per_block - 1), 1, &boff, &blen);
+				if (k == c0)
+					lo = boff;
+				hi = boff + blen;
+			}
+			ret = file_write(s, b + lo, hi - lo, off + lo);
+			if (ret < 0)
+				return ret;
+			i += end - c0;
 		}
 		s->free_hint = start + n;
 		*first = start;
@@ -819,17 +835,21 @@ static int64_t write_run(struct qcow2 *s, const uint8_t *buf, uint64_t len, uint
 		n++;
 	}
 	uint64_t first;
-	uint8_t *data = xzalloc(n * s->cs);
+	uint64_t end = o + bytes; /* from the run's first cluster start */
+	/* whole clusters from the caller's buffer go out as they are */
+	bool direct = buf && !o && !(end & (s->cs - 1));
+	uint8_t *data = direct ? NULL : xzalloc(n * s->cs);
 	uint64_t *old = xzalloc(n * sizeof(*old));
 	for (uint64_t i = 0; i < n; i++)
 		old[i] = get_be64(t + (idx + i) * 8);
+	if (direct)
+		goto alloc;
 	/* the partial head and tail clusters keep their old contents */
 	if (o) {
 		ret = read_in_cluster(s, vcl, old[0], data, 0, o);
 		if (ret < 0)
 			goto out;
 	}
-	uint64_t end = o + bytes; /* within the run's first byte .. */
 	if (end & (s->cs - 1)) {
 		uint64_t last = n - 1, lo = end & (s->cs - 1);
 		ret = read_in_cluster(s, vcl + last, old[last], data + last * s->cs + lo, lo,
@@ -839,6 +859,7 @@ static int64_t write_run(struct qcow2 *s, const uint8_t *buf, uint64_t len, uint
 	}
 	if (buf)
 		memcpy(data + o, buf, bytes);
+alloc:
 	ret = alloc_clusters(s, n, &first);
 	if (ret < 0)
 		goto out;
@@ -846,7 +867,7 @@ static int64_t write_run(struct qcow2 *s, const uint8_t *buf, uint64_t len, uint
 	ret = cache_get(s, &s->l2c, l2off, NULL, false, &t);
 	if (ret < 0)
 		goto out;
-	ret = file_write(s, data, n * s->cs, first << s->cluster_bits);
+	ret = file_write(s, direct ? buf : data, n * s->cs, first << s->cluster_bits);
 	if (!ret)
 		ret = barrier(s);
 	if (ret < 0)
@@ -1021,6 +1042,11 @@ static const struct block_driver qcow2_driver = {
 bool block_is_qcow2(const struct block_dev *bd)
 {
 	return bd && bd->drv == &qcow2_driver;
+}
+
+bool qcow2_has_backing(const struct block_dev *bd)
+{
+	return QS(bd)->backing != NULL;
 }
 
 uint32_t qcow2_cluster_size(const struct block_dev *bd)

@@ -489,37 +489,62 @@ static int cmd_convert(int argc, char **argv)
 		fail("out of memory");
 	for (int i = 0; i < nin && !ret; i++) {
 		for (uint64_t off = 0; off < in[i]->size && !ret;) {
-			uint64_t n = MIN(chunk, in[i]->size - off);
+			uint64_t n = MIN(chunk, in[i]->size - off), pn;
+			/* holes of a layer without backing read as zeros: skip them */
+			if (!base && !block_has_backing(in[i])) {
+				/* in whole output clusters, so -c sees whole ones */
+				int st = block_status(in[i], off, n, &pn);
+				uint64_t lim = n;
+				if (st == 0) {
+					uint64_t e = (opos + MIN(n, pn)) / cs * cs;
+					if (e > opos) {
+						n = e - opos;
+						goto next;
+					}
+					st = 1; /* a hole inside a cluster: read it */
+				}
+				if (st > 0) {
+					uint64_t e = (opos + MIN(n, pn) + cs - 1) / cs * cs;
+					n = MIN(lim, e - opos);
+				}
+			}
 			ret = block_pread(in[i], buf, n, off);
 			if (ret < 0) {
 				fprintf(stderr, "vmm-img: error while reading at byte %" PRIu64 ": %s\n",
 					off, strerror(-ret));
 				break;
 			}
-			for (uint64_t p = 0; p < n && !ret;) {
-				/* work per output cluster (the last one may be short) */
-				uint64_t q = MIN(n - p, cs - ((opos + p) % cs));
+			for (uint64_t p = 0, run = 0, run_len = 0; p <= n && !ret;) {
+				/* per output cluster (the last may be short); runs of
+				 * non-zero clusters go out in one write */
+				uint64_t q = p < n ? MIN(n - p, cs - ((opos + p) % cs)) : 0;
 				const uint8_t *d = buf + p;
-				bool zero = is_zero(d, q);
-				if (base) {
+				bool zero = p < n ? is_zero(d, q) : true;
+				if (p < n && base) {
 					ret = block_pread(o, bbuf, q, opos + p);
 					if (!ret && !memcmp(bbuf, d, q))
 						zero = true; /* same as the base: leave it to it */
 					else if (!ret && zero)
 						ret = block_pwrite_zeroes(o, q, opos + p);
-					if (!ret && zero) {
-						p += q;
-						continue;
-					}
+					else
+						zero = false;
 				}
 				if (ret < 0)
 					break;
-				if (!zero) {
-					if (compress && q == cs)
-						ret = qcow2_write_compressed(o, opos + p, d);
-					else
-						ret = block_pwrite(o, d, q, opos + p);
+				if (!zero && compress && q == cs) {
+					ret = qcow2_write_compressed(o, opos + p, d);
+					zero = true; /* done: not part of a run */
+				} else if (!zero) {
+					if (!run_len)
+						run = p;
+					run_len += q;
 				}
+				if ((zero || p + q >= n) && run_len) {
+					ret = block_pwrite(o, buf + run, run_len, opos + run);
+					run_len = 0;
+				}
+				if (p == n)
+					break;
 				p += q;
 			}
 			if (ret < 0) {
@@ -527,6 +552,7 @@ static int cmd_convert(int argc, char **argv)
 					opos, strerror(-ret));
 				break;
 			}
+next:
 			off += n;
 			opos += n;
 			done += n;

@@ -37,5 +37,11 @@ bench: all $(BENCH_DEPS)
 	$(BENCH_PY) tools/bench/bench.py --vmm $(BUILD)/vmm --bench-dir $(BENCH_BUILD) \
 		--disk $(BUILD)/fw/disk-0.img --pio-loops $(BENCH_PIO_LOOPS) $(BENCH_ARGS)
 
-.PHONY: bench bench-deps
+# vmm-img vs qemu-img (tools/bench/img_bench.py); part of `make bench`.
+bench-img: $(BUILD)/vmm-img
+	$(BENCH_PY) tools/bench/img_bench.py --vmm-img $(BUILD)/vmm-img --bench-dir $(BENCH_BUILD)
+
+bench: bench-img
+
+.PHONY: bench bench-deps bench-img
 .SECONDARY: $(BENCH_BUILD)/guest-0.o $(BENCH_BUILD)/guest-$(BENCH_PIO_LOOPS).o
