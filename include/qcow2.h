@@ -64,6 +64,13 @@ struct qcow2_check_result {
  * With repair flags (the image open read-write), rewrites refcounts. */
 int qcow2_check(struct block_dev *bd, int repair, struct qcow2_check_result *r, FILE *log);
 
+/* Internal snapshots of the disk state (no VM state), by ID or name.
+ * The image must be open read-write, without a snapshot view. Apply needs
+ * the same virtual size as when the snapshot was taken. */
+int qcow2_snapshot_create(struct block_dev *bd, const char *name);
+int qcow2_snapshot_apply(struct block_dev *bd, const char *name);
+int qcow2_snapshot_delete(struct block_dev *bd, const char *name);
+
 /* Writes one whole guest cluster (cluster-aligned offset) deflate-
  * compressed; falls back to a normal write when it does not shrink.
  * The cluster must be unallocated in this image (convert -c). */

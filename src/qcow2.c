@@ -1964,3 +1964,341 @@ out:
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }
+
+/* ---- internal snapshots: create, apply, delete --------------------------- */
+
+/* Adds delta to the refcount of every cluster tree l1 references: each L2
+ * table and, once per tree, each data cluster (the spec's accounting: a
+ * cluster's refcount is the number of L1 trees using it). */
+static int tree_refcounts(struct qcow2 *s, const uint64_t *l1, uint32_t l1_size, int delta)
+{
+	uint8_t *t = xzalloc(s->cs);
+	int ret = 0;
+
+	for (uint32_t i = 0; i < l1_size && !ret; i++) {
+		uint64_t l2off = l1[i] & OFF_MASK;
+		if (!l2off)
+			continue;
+		if (!meta_ok(s, l2off, s->cs)) {
+			ret = -EIO;
+			break;
+		}
+		ret = file_read(s, t, s->cs, l2off);
+		for (uint64_t j = 0; j < (1ULL << s->l2_bits) && !ret; j++) {
+			uint64_t e = get_be64(t + j * 8);
+			if (classify(s, e) == C_COMPRESSED) {
+				uint32_t x = 62 - (s->cluster_bits - 8);
+				uint64_t off = e & ((1ULL << x) - 1);
+				uint64_t nsec = (e >> x) & ((1ULL << (s->cluster_bits - 8)) - 1);
+				uint64_t last = ((off & ~511ULL) + (nsec + 1) * 512 - 1) >> s->cluster_bits;
+				for (uint64_t c = off >> s->cluster_bits; c <= last && !ret; c++)
+					ret = rc_add(s, c, delta);
+			} else if (e & OFF_MASK) {
+				ret = rc_add(s, (e & OFF_MASK) >> s->cluster_bits, delta);
+			}
+		}
+		if (!ret)
+			ret = rc_add(s, l2off >> s->cluster_bits, delta);
+	}
+	free(t);
+	return ret;
+}
+
+/* Sets COPIED in the active tree exactly where the refcount is 1. */
+static int fix_copied(struct qcow2 *s)
+{
+	uint8_t *t = xzalloc(s->cs), raw[8];
+	int ret = 0;
+
+	for (uint32_t i = 0; i < s->l1_size && !ret; i++) {
+		uint64_t l2off = s->l1[i] & OFF_MASK, rc;
+		if (!l2off)
+			continue;
+		ret = rc_get(s, l2off >> s->cluster_bits, &rc);
+		if (ret < 0)
+			break;
+		uint64_t want = rc == 1 ? (l2off | OFLAG_COPIED) : l2off;
+		if (want != s->l1[i]) {
+			put_be64(raw, want);
+			ret = file_write(s, raw, 8, s->l1_offset + i * 8ULL);
+			s->l1[i] = want;
+		}
+		if (ret < 0)
+			continue;
+		/* entries too, shared tables included (data in a shared table
+		 * has refcount >= 2 and so loses COPIED) */
+		ret = file_read(s, t, s->cs, l2off);
+		bool dirty = false;
+		for (uint64_t j = 0; j < (1ULL << s->l2_bits) && !ret; j++) {
+			uint64_t e = get_be64(t + j * 8), drc;
+			if (classify(s, e) == C_COMPRESSED || !(e & OFF_MASK))
+				continue;
+			ret = rc_get(s, (e & OFF_MASK) >> s->cluster_bits, &drc);
+			uint64_t ne = drc == 1 ? (e | OFLAG_COPIED) : (e & ~OFLAG_COPIED);
+			if (ne != e) {
+				put_be64(t + j * 8, ne);
+				dirty = true;
+			}
+		}
+		if (!ret && dirty) {
+			ret = file_write(s, t, s->cs, l2off);
+			cache_drop(&s->l2c, l2off);
+		}
+	}
+	free(t);
+	return ret;
+}
+
+static uint64_t snap_entry_len(const struct snapshot *sn)
+{
+	return (40 + 16 + strlen(sn->id) + strlen(sn->name) + 7) & ~7ULL;
+}
+
+/* Writes the table of the n snapshots in v to new clusters and switches
+ * the header to it; frees the old table. */
+static int write_snapshot_table(struct qcow2 *s, struct snapshot *v, uint32_t n)
+{
+	uint64_t len = 0, first = 0, off = 0;
+	uint64_t old_off = s->snapshots_offset, old_len = s->snapshots_len;
+	uint32_t old_n = s->nb_snapshots;
+	uint8_t hdr[12];
+	int ret = 0;
+
+	for (uint32_t i = 0; i < n; i++)
+		len += snap_entry_len(&v[i]);
+	uint64_t nclusters = (len + s->cs - 1) / s->cs;
+	if (n) {
+		uint8_t *b = xzalloc(nclusters * s->cs);
+		for (uint32_t i = 0; i < n; i++) {
+			uint8_t *p = b + off;
+			size_t il = strlen(v[i].id), nl = strlen(v[i].name);
+			put_be64(p, v[i].l1_offset);
+			put_be32(p + 8, v[i].l1_size);
+			put_be16(p + 12, (uint16_t)il);
+			put_be16(p + 14, (uint16_t)nl);
+			put_be32(p + 16, v[i].date_sec);
+			put_be32(p + 20, v[i].date_nsec);
+			put_be64(p + 24, v[i].vm_clock_nsec);
+			put_be32(p + 32, (uint32_t)MIN(v[i].vm_state_size, UINT32_MAX));
+			put_be32(p + 36, 16);
+			put_be64(p + 40, v[i].vm_state_size);
+			put_be64(p + 48, v[i].disk_size);
+			memcpy(p + 56, v[i].id, il);
+			memcpy(p + 56 + il, v[i].name, nl);
+			off += snap_entry_len(&v[i]);
+		}
+		ret = alloc_clusters(s, nclusters, &first);
+		if (!ret)
+			ret = file_write(s, b, nclusters * s->cs, first << s->cluster_bits);
+		free(b);
+		if (!ret)
+			ret = barrier(s);
+		if (ret < 0)
+			return ret;
+	}
+	put_be32(hdr, n);
+	put_be64(hdr + 4, n ? first << s->cluster_bits : 0);
+	ret = file_write(s, hdr, 12, 60);
+	if (!ret)
+		ret = barrier(s);
+	if (ret < 0)
+		return ret;
+	s->nb_snapshots = n;
+	s->snapshots_offset = n ? first << s->cluster_bits : 0;
+	s->snapshots_len = len;
+	if (old_n && old_len)
+		for (uint64_t c = old_off >> s->cluster_bits;
+		     c <= (old_off + old_len - 1) >> s->cluster_bits && !ret; c++)
+			ret = rc_add(s, c, -1);
+	return ret;
+}
+
+static int find_snapshot(struct qcow2 *s, const char *name)
+{
+	for (uint32_t i = 0; i < s->nb_snapshots; i++)
+		if (!strcmp(s->snaps[i].id, name))
+			return (int)i;
+	for (uint32_t i = 0; i < s->nb_snapshots; i++)
+		if (!strcmp(s->snaps[i].name, name))
+			return (int)i;
+	return -1;
+}
+
+static int snap_check_rw(struct block_dev *bd)
+{
+	struct qcow2 *s = QS(bd);
+	if (bd->read_only || s->snapshot_view)
+		return -EROFS;
+	return 0;
+}
+
+int qcow2_snapshot_create(struct block_dev *bd, const char *name)
+{
+	struct qcow2 *s = QS(bd);
+	int ret = snap_check_rw(bd);
+	uint64_t first = 0, l1c = ((uint64_t)s->l1_size * 8 + s->cs - 1) / s->cs;
+	struct timespec ts;
+
+	if (ret < 0)
+		return ret;
+	if (!*name || strlen(name) > 255 || s->nb_snapshots >= MAX_SNAPSHOTS)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	if (find_snapshot(s, name) >= 0) {
+		ret = -EEXIST;
+		goto out;
+	}
+	/* the L1 copy */
+	if (s->l1_size) {
+		uint8_t *raw = xzalloc(l1c * s->cs);
+		for (uint32_t i = 0; i < s->l1_size; i++)
+			put_be64(raw + i * 8, s->l1[i] & ~OFLAG_COPIED);
+		ret = alloc_clusters(s, l1c, &first);
+		if (!ret)
+			ret = file_write(s, raw, l1c * s->cs, first << s->cluster_bits);
+		free(raw);
+		if (ret < 0)
+			goto out;
+	}
+	ret = tree_refcounts(s, s->l1, s->l1_size, +1);
+	if (!ret)
+		ret = fix_copied(s);
+	if (!ret)
+		ret = barrier(s);
+	if (ret < 0)
+		goto out;
+	unsigned long maxid = 0;
+	for (uint32_t i = 0; i < s->nb_snapshots; i++)
+		maxid = MAX(maxid, strtoul(s->snaps[i].id, NULL, 10));
+	struct snapshot *v = xzalloc((s->nb_snapshots + 1) * sizeof(*v));
+	memcpy(v, s->snaps, s->nb_snapshots * sizeof(*v));
+	struct snapshot *sn = &v[s->nb_snapshots];
+	char id[24];
+	snprintf(id, sizeof(id), "%lu", maxid + 1);
+	clock_gettime(CLOCK_REALTIME, &ts);
+	sn->l1_offset = first << s->cluster_bits;
+	sn->l1_size = s->l1_size;
+	sn->id = xstrdup(id);
+	sn->name = xstrdup(name);
+	sn->date_sec = (uint32_t)ts.tv_sec;
+	sn->date_nsec = (uint32_t)ts.tv_nsec;
+	sn->disk_size = s->size;
+	sn->icount = UINT64_MAX;
+	ret = write_snapshot_table(s, v, s->nb_snapshots + 1);
+	if (ret < 0) {
+		free(sn->id);
+		free(sn->name);
+		free(v);
+		goto out;
+	}
+	free(s->snaps);
+	s->snaps = v;
+out:
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int qcow2_snapshot_delete(struct block_dev *bd, const char *name)
+{
+	struct qcow2 *s = QS(bd);
+	int ret = snap_check_rw(bd), i;
+	uint64_t *l1 = NULL;
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&s->lock);
+	i = find_snapshot(s, name);
+	if (i < 0) {
+		ret = -ENOENT;
+		goto out;
+	}
+	struct snapshot gone = s->snaps[i];
+	/* first drop it from the table: a crash after that only leaks */
+	struct snapshot *v = xzalloc(MAX(1, s->nb_snapshots) * sizeof(*v));
+	uint32_t n = 0;
+	for (uint32_t k = 0; k < s->nb_snapshots; k++)
+		if ((int)k != i)
+			v[n++] = s->snaps[k];
+	ret = write_snapshot_table(s, v, n);
+	if (ret < 0) {
+		free(v);
+		goto out;
+	}
+	free(s->snaps);
+	s->snaps = v;
+	if (gone.l1_size && meta_ok(s, gone.l1_offset, (uint64_t)gone.l1_size * 8)) {
+		ret = load_table(s, gone.l1_offset, gone.l1_size, &l1);
+		if (!ret)
+			ret = tree_refcounts(s, l1, gone.l1_size, -1);
+		uint64_t l1c = ((uint64_t)gone.l1_size * 8 + s->cs - 1) / s->cs;
+		for (uint64_t c = 0; c < l1c && !ret; c++)
+			ret = rc_add(s, (gone.l1_offset >> s->cluster_bits) + c, -1);
+	}
+	if (!ret)
+		ret = fix_copied(s);
+	if (!ret)
+		ret = barrier(s);
+	free(gone.id);
+	free(gone.name);
+out:
+	free(l1);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int qcow2_snapshot_apply(struct block_dev *bd, const char *name)
+{
+	struct qcow2 *s = QS(bd);
+	int ret = snap_check_rw(bd), i;
+	uint64_t *sl1 = NULL, *old = NULL;
+	uint32_t old_size = s->l1_size;
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&s->lock);
+	i = find_snapshot(s, name);
+	if (i < 0) {
+		ret = -ENOENT;
+		goto out;
+	}
+	struct snapshot *sn = &s->snaps[i];
+	if (sn->disk_size != s->size || sn->l1_size > s->l1_size) {
+		ret = -ENOTSUP; /* the image was resized since */
+		goto out;
+	}
+	ret = load_table(s, sn->l1_offset, sn->l1_size, &sl1);
+	if (ret < 0)
+		goto out;
+	/* the snapshot's tree gains the active reference first (leaks only
+	 * if interrupted), then the active L1 takes its entries */
+	ret = tree_refcounts(s, sl1, sn->l1_size, +1);
+	if (!ret)
+		ret = barrier(s);
+	if (ret < 0)
+		goto out;
+	old = s->l1;
+	s->l1 = xzalloc((size_t)MAX(1, s->l1_size) * 8);
+	uint8_t *raw = xzalloc((size_t)MAX(1, s->l1_size) * 8);
+	for (uint32_t k = 0; k < sn->l1_size; k++) {
+		s->l1[k] = sl1[k] & ~OFLAG_COPIED;
+		put_be64(raw + k * 8, s->l1[k]);
+	}
+	ret = file_write(s, raw, (size_t)s->l1_size * 8, s->l1_offset);
+	free(raw);
+	if (!ret)
+		ret = barrier(s);
+	if (!ret)
+		ret = tree_refcounts(s, old, old_size, -1);
+	if (!ret)
+		ret = fix_copied(s);
+	if (!ret)
+		ret = barrier(s);
+	s->dbuf_entry = 0;
+	for (unsigned k = 0; k < s->l2c.n; k++)
+		s->l2c.e[k].off = 0;
+out:
+	free(sl1);
+	free(old);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}

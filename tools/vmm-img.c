@@ -862,15 +862,25 @@ static int cmd_snapshot(int argc, char **argv)
 	}
 	if (optind >= argc || !op)
 		fail("Expecting one image file name and an action (-l, -c, -a, -d)");
-	if (op != 'l')
-		fail("snapshot -%c %s: creating, applying and deleting snapshots is not supported "
-		     "yet (only -l)", op, name);
 	struct block_opts o = { .no_backing = true };
-	struct block_dev *bd = open_img(argv[optind], fmt, true, &o);
+	struct block_dev *bd = open_img(argv[optind], fmt, op == 'l', &o);
 	if (!block_is_qcow2(bd))
 		fail("This image format does not support snapshots");
-	print_snapshots_human(bd);
+	int ret = 0;
+	switch (op) {
+	case 'l': print_snapshots_human(bd); break;
+	case 'c': ret = qcow2_snapshot_create(bd, name); break;
+	case 'a': ret = qcow2_snapshot_apply(bd, name); break;
+	case 'd': ret = qcow2_snapshot_delete(bd, name); break;
+	}
+	if (!ret)
+		ret = block_flush(bd);
 	block_close(bd);
+	if (ret < 0)
+		fail("Could not %s snapshot '%s': %s", op == 'c' ? "create" : op == 'a' ?
+		     "apply" : "delete", name, ret == -ENOENT ? "snapshot not found" :
+		     ret == -EEXIST ? "a snapshot with that name exists" :
+		     ret == -ENOTSUP ? "the image was resized since" : strerror(-ret));
 	return 0;
 }
 
@@ -975,7 +985,7 @@ static void usage(FILE *f)
 		"  commit [-f fmt] [-d] FILE\n"
 		"  compare [-f fmt] [-F fmt] [-s] FILE1 FILE2\n"
 		"  resize [-f fmt] [--shrink] FILE [+-]SIZE\n"
-		"  snapshot -l FILE\n"
+		"  snapshot -l|-c NAME|-a NAME|-d NAME FILE\n"
 		"  rebase [-f fmt] [-u] -b base [-F fmt] FILE\n"
 		"Formats: raw, qcow2.\n");
 }

@@ -246,3 +246,38 @@ def test_hostile_images_fail_cleanly(tmp_path):
             p = vimg(*args, ok=(1,))
             lines = p.stderr.strip().splitlines()
             assert len(lines) == 1 and lines[0].startswith("vmm-img: "), (name, p.stderr)
+
+
+@pytest.mark.parametrize("cs", ["4K", "64K"])
+def test_snapshot_create_apply_delete(tmp_path, data, cs):
+    q = tmp_path / "s.qcow2"
+    qimg("convert", "-O", "qcow2", "-o", f"cluster_size={cs}", data, q)
+    vimg("snapshot", "-c", "one", q)
+    qimg("check", q)
+    qio(q, "qcow2", "write -P 0x55 0 3M", "write -P 0x66 20M 100k")
+    qimg("check", q)
+    cur = tmp_path / "cur.raw"
+    qimg("convert", "-O", "raw", q, cur)
+    vimg("snapshot", "-c", "two", q)
+    assert "one" in qimg("snapshot", "-l", q).stdout
+    out = same_as_qemu(q, tmp_path, snap="one")
+    run("cmp", out, data)
+    # our own writes into the snapshotted image (commit from an overlay)
+    ov = tmp_path / "ov.qcow2"
+    vimg("create", "-q", "-f", "qcow2", "-b", "s.qcow2", "-F", "qcow2", ov)
+    qio(ov, "qcow2", "write -P 0x77 1M 2M")
+    vimg("commit", ov)
+    qimg("check", q)
+    vimg("snapshot", "-a", "one", q)
+    qimg("check", q)
+    qimg("compare", "-f", "raw", data, q)
+    vimg("snapshot", "-d", "one", q)
+    qimg("check", q)
+    qimg("compare", "-f", "raw", data, q)
+    vimg("snapshot", "-a", "2", q)  # by ID
+    qimg("compare", "-f", "raw", cur, q)
+    vimg("snapshot", "-d", "two", q)
+    c = qimg("check", q)
+    assert "No errors were found" in c.stdout
+    assert "Snapshot list" not in qimg("info", q).stdout
+    assert vimg("snapshot", "-a", "nope", q, ok=(1,)).stderr.count("\n") == 1
