@@ -191,6 +191,8 @@ struct block_dev *block_open_raw(const char *path, bool read_only, char *err, si
 struct block_dev *qcow2_open(int fd, const char *path, bool read_only, const struct block_opts *opts,
 			     unsigned depth, char *err, size_t errlen);
 
+struct block_dev *vmdk_open(int fd, const char *path, bool read_only, char *err, size_t errlen);
+
 struct block_dev *block_open_depth(const char *path, const char *format, bool read_only,
 				   const struct block_opts *opts, unsigned depth,
 				   char *err, size_t errlen)
@@ -205,7 +207,7 @@ struct block_dev *block_open_depth(const char *path, const char *format, bool re
 			 BLOCK_MAX_CHAIN);
 		return NULL;
 	}
-	if (format && strcmp(format, "raw") && strcmp(format, "qcow2")) {
+	if (format && strcmp(format, "raw") && strcmp(format, "qcow2") && strcmp(format, "vmdk")) {
 		snprintf(err, errlen, "unknown or unsupported format '%s'", format);
 		return NULL;
 	}
@@ -224,12 +226,13 @@ struct block_dev *block_open_depth(const char *path, const char *format, bool re
 		return NULL;
 	}
 	fmt = format ? format : block_probe(head, (size_t)n);
-	if (!strcmp(fmt, "vmdk")) {
-		snprintf(err, errlen, "vmdk images are not supported");
-		close(fd);
-		return NULL;
-	}
 	struct block_dev *bd;
+	if (!strcmp(fmt, "vmdk")) {
+		bd = vmdk_open(fd, path, read_only, err, errlen);
+		if (!bd)
+			close(fd);
+		return bd;
+	}
 	if (!strcmp(fmt, "qcow2")) {
 		bd = qcow2_open(fd, path, read_only, opts, depth, err, errlen);
 		if (!bd)

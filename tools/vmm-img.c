@@ -987,7 +987,7 @@ static void usage(FILE *f)
 		"  resize [-f fmt] [--shrink] FILE [+-]SIZE\n"
 		"  snapshot -l|-c NAME|-a NAME|-d NAME FILE\n"
 		"  rebase [-f fmt] [-u] -b base [-F fmt] FILE\n"
-		"Formats: raw, qcow2.\n");
+		"Formats: raw, qcow2 (read/write), vmdk (read).\n");
 }
 
 int main(int argc, char **argv)

@@ -72,3 +72,18 @@ def test_drive_snapshot_on_keeps_qcow2(vmm, tmp_path):
     assert "VMM-WRITE-OK" in r.serial, r.serial
     assert r.status == EXIT_OK, (r.status, r.stderr)
     assert sha(q) == before
+
+
+def test_boot_from_vmdk_with_snapshot(vmm, tmp_path):
+    # vmdk is read-only: -snapshot puts a qcow2 overlay over it
+    assert shutil.which("qemu-img"), "qemu-img is missing: run tools/deps.sh"
+    v = tmp_path / "disk.vmdk"
+    subprocess.run(["qemu-img", "convert", "-O", "vmdk", fw_image("disk-5.img"), str(v)],
+                   check=True, capture_output=True)
+    before = sha(v)
+    r = vmm("-m", "64", "-snapshot", "-hda", str(v))
+    assert "VMM-WRITE-OK" in r.serial, (r.serial, r.stderr)
+    assert r.status == EXIT_OK, (r.status, r.stderr)
+    assert sha(v) == before
+    r = vmm("-m", "64", "-hda", str(v), timeout=30)
+    assert r.status == 1 and "read-only" in r.stderr, (r.status, r.stderr)

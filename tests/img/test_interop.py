@@ -281,3 +281,32 @@ def test_snapshot_create_apply_delete(tmp_path, data, cs):
     assert "No errors were found" in c.stdout
     assert "Snapshot list" not in qimg("info", q).stdout
     assert vimg("snapshot", "-a", "nope", q, ok=(1,)).stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("sub", ["monolithicSparse", "monolithicFlat", "twoGbMaxExtentSparse",
+                                 "twoGbMaxExtentFlat"])
+def test_read_qemu_vmdk(tmp_path, data, sub):
+    v = tmp_path / "v.vmdk"
+    qimg("convert", "-O", "vmdk", "-o", f"subformat={sub}", data, v)
+    out = same_as_qemu(v, tmp_path)
+    run("cmp", out, data)
+    assert json.loads(vimg("info", "--output=json", v).stdout)["format"] == "vmdk"
+    # read-only: a qcow2 overlay takes the writes
+    ov = tmp_path / "ov.qcow2"
+    vimg("create", "-q", "-f", "qcow2", "-b", "v.vmdk", "-F", "vmdk", ov)
+    qio(ov, "qcow2", "write -P 0x31 0 64k")
+    qimg("check", ov)
+    qimg("compare", "-f", "vmdk", v, ov, ok=(1,))
+
+
+def test_vmdk_unsupported_kinds_fail_cleanly(tmp_path, data):
+    v = tmp_path / "s.vmdk"
+    qimg("convert", "-O", "vmdk", "-o", "subformat=streamOptimized", data, v)
+    p = vimg("info", v, ok=(1,))
+    assert "streamOptimized" in p.stderr and p.stderr.count("\n") == 1
+    base = tmp_path / "b.vmdk"
+    qimg("create", "-f", "vmdk", base, "8M")
+    delta = tmp_path / "d.vmdk"
+    qimg("create", "-f", "vmdk", "-b", "b.vmdk", "-F", "vmdk", delta)
+    p = vimg("info", delta, ok=(1,))
+    assert "parent" in p.stderr and p.stderr.count("\n") == 1

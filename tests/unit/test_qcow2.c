@@ -454,6 +454,87 @@ static void test_backing_loops(void **state)
 	expect_open_fails("badfmt.qcow2", "format");
 }
 
+static void vmdk_hdr(uint8_t *h, uint32_t version, uint32_t flags, uint64_t cap, uint64_t grain,
+		     uint32_t gtes, uint64_t gd)
+{
+	memset(h, 0, 512);
+	memcpy(h, "KDMV", 4);
+	put_le32(h + 4, version);
+	put_le32(h + 8, flags);
+	put_le64(h + 12, cap);
+	put_le64(h + 20, grain);
+	put_le32(h + 44, gtes);
+	put_le64(h + 56, gd);
+}
+
+static void expect_vmdk_fails(const uint8_t *img, size_t len, const char *needle)
+{
+	char err[256] = "";
+	write_raw("bad.vmdk", img, len);
+	struct block_dev *bd = block_open(tpath("bad.vmdk"), NULL, true, NULL, err, sizeof(err));
+	if (bd)
+		fail_msg("bad vmdk opened (%s)", needle);
+	if (!strstr(err, needle))
+		fail_msg("'%s' lacks '%s'", err, needle);
+}
+
+static void test_vmdk_malformed(void **state)
+{
+	uint8_t img[4096] = { 0 };
+	vmdk_hdr(img, 9, 0, 2048, 128, 512, 1);
+	expect_vmdk_fails(img, sizeof(img), "version");
+	vmdk_hdr(img, 1, 1u << 16, 2048, 128, 512, 1);
+	expect_vmdk_fails(img, sizeof(img), "compressed");
+	vmdk_hdr(img, 1, 0, 2048, 100, 512, 1);
+	expect_vmdk_fails(img, sizeof(img), "grain size");
+	vmdk_hdr(img, 1, 0, 2048, 128, 0, 1);
+	expect_vmdk_fails(img, sizeof(img), "grain table");
+	vmdk_hdr(img, 1, 0, 1ULL << 60, 128, 512, 1);
+	expect_vmdk_fails(img, sizeof(img), "too large");
+	vmdk_hdr(img, 1, 0, 1ULL << 40, 8, 1, 1);
+	expect_vmdk_fails(img, sizeof(img), "grain directory");
+	vmdk_hdr(img, 1, 0, 2048, 128, 512, 1ULL << 50);
+	expect_vmdk_fails(img, sizeof(img), "grain directory");
+	expect_vmdk_fails((const uint8_t *)"KDMV", 4, "truncated");
+	/* a grain table and a grain past EOF: read errors, not crashes */
+	vmdk_hdr(img, 1, 0, 2048, 128, 512, 1);
+	put_le32(img + 512, 1000000); /* GD[0] -> GT far away */
+	write_raw("gt.vmdk", img, sizeof(img));
+	char err[256];
+	uint8_t buf[512];
+	struct block_dev *bd = block_open(tpath("gt.vmdk"), "vmdk", true, NULL, err, sizeof(err));
+	assert_non_null(bd);
+	assert_int_equal(block_pread(bd, buf, sizeof(buf), 0), -EIO);
+	block_close(bd);
+	put_le32(img + 512, 2);                 /* GT at sector 2 */
+	put_le32(img + 1024, 0x7fffffff);       /* grain 0 far away */
+	write_raw("gt.vmdk", img, sizeof(img));
+	bd = block_open(tpath("gt.vmdk"), "vmdk", true, NULL, err, sizeof(err));
+	assert_non_null(bd);
+	assert_int_equal(block_pread(bd, buf, sizeof(buf), 0), -EIO);
+	assert_int_equal(block_pread(bd, buf, sizeof(buf), 128 * 512), 0); /* unallocated */
+	block_close(bd);
+	assert_null(block_open(tpath("gt.vmdk"), "vmdk", false, NULL, err, sizeof(err)));
+	/* descriptors: unknown extent type, missing file, no extents, parent */
+	const char *d1 = "# Disk DescriptorFile\nRW 100 VMFS \"x.bin\"\n";
+	expect_vmdk_fails((const uint8_t *)d1, strlen(d1), "not supported");
+	const char *d2 = "# Disk DescriptorFile\nRW 100 FLAT \"missing-flat.bin\" 0\n";
+	expect_vmdk_fails((const uint8_t *)d2, strlen(d2), "missing-flat.bin");
+	const char *d3 = "# Disk DescriptorFile\nversion=1\n";
+	expect_vmdk_fails((const uint8_t *)d3, strlen(d3), "no extents");
+	const char *d4 = "# Disk DescriptorFile\nparentCID=1234abcd\nRW 8 ZERO\n";
+	expect_vmdk_fails((const uint8_t *)d4, strlen(d4), "parent");
+	const char *d5 = "# Disk DescriptorFile\nRW 8 ZERO\nRW 8 FLAT \"gt.vmdk\" 0\n";
+	write_raw("ok.vmdk", d5, strlen(d5));
+	bd = block_open(tpath("ok.vmdk"), NULL, true, NULL, err, sizeof(err));
+	assert_non_null(bd);
+	assert_int_equal(bd->size, 16 * 512);
+	uint8_t two[1024];
+	assert_int_equal(block_pread(bd, two, sizeof(two), 7 * 512), 0);
+	assert_memory_equal(two + 512, "KDMV", 4);
+	block_close(bd);
+}
+
 static void test_create_limits(void **state)
 {
 	char err[256];
@@ -482,6 +563,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_headers),
 		cmocka_unit_test(test_malformed_tables_at_io),
 		cmocka_unit_test(test_backing_loops),
+		cmocka_unit_test(test_vmdk_malformed),
 		cmocka_unit_test(test_create_limits),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
