@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include "block.h"
@@ -535,6 +536,46 @@ static void test_vmdk_malformed(void **state)
 	block_close(bd);
 }
 
+struct thr {
+	struct block_dev *bd;
+	unsigned id;
+	int err;
+};
+
+static void *thr_main(void *arg)
+{
+	struct thr *t = arg;
+	uint8_t buf[6000], got[6000];
+	/* each thread owns every fourth 64 KiB slice; writes straddle clusters */
+	for (unsigned i = 0; i < 200 && !t->err; i++) {
+		uint64_t slice = (i * 4 + t->id) % 64;
+		uint64_t off = slice * 65536 + (i * 977) % (65536 - sizeof(buf));
+		memset(buf, (int)(t->id * 50 + i), sizeof(buf));
+		if (block_pwrite(t->bd, buf, sizeof(buf), off) ||
+		    block_pread(t->bd, got, sizeof(got), off) || memcmp(buf, got, sizeof(buf)))
+			t->err = 1;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	mk("mt.qcow2", 4 * MiB, 4096, 3, 16, NULL, NULL);
+	struct block_dev *bd = op("mt.qcow2", "qcow2", false, NULL);
+	pthread_t th[4];
+	struct thr t[4];
+	for (unsigned i = 0; i < 4; i++) {
+		t[i] = (struct thr){ .bd = bd, .id = i };
+		assert_int_equal(pthread_create(&th[i], NULL, thr_main, &t[i]), 0);
+	}
+	for (unsigned i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(t[i].err, 0);
+	}
+	block_close(bd);
+	expect_clean("mt.qcow2");
+}
+
 static void test_create_limits(void **state)
 {
 	char err[256];
@@ -563,6 +604,7 @@ int main(void)
 		cmocka_unit_test(test_malformed_headers),
 		cmocka_unit_test(test_malformed_tables_at_io),
 		cmocka_unit_test(test_backing_loops),
+		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_vmdk_malformed),
 		cmocka_unit_test(test_create_limits),
 	};
