@@ -1952,9 +1952,11 @@ int qcow2_check(struct block_dev *bd, int repair, struct qcow2_check_result *r, 
 				r->corruptions_fixed++;
 		}
 	}
+	/* as qemu-img: the end of the last cluster in use (referenced, or
+	 * still refcounted: a leak counts until repaired) */
 	uint64_t end = 0;
 	for (uint64_t c = 0; c < maxc; c++)
-		if (k.ref[c])
+		if (k.ref[c] || (rc_get(s, c, &rc) == 0 && rc))
 			end = (c + 1) << s->cluster_bits;
 	r->image_end_offset = end;
 	if (repair)

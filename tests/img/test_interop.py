@@ -39,8 +39,16 @@ def test_vmm_written_image_passes_qemu_check(data, tmp_path, cs, compat, compres
     w = tmp_path / "w.qcow2"
     vimg("convert", *(["-c"] if compress else []), "-O", "qcow2",
          "-o", f"cluster_size={cs},compat={compat}", data, w)
-    qimg("check", w)
+    qc = qimg("check", w).stdout
     qimg("compare", "-f", "raw", "-F", "qcow2", data, w)
+    # our check agrees on both images, to the summary lines
+    vc = vimg("check", w).stdout
+    assert vc.splitlines()[-1] == qc.splitlines()[-1], (vc, qc)  # Image end offset
+    assert vc.splitlines()[0] == "No errors were found on the image."
+    q = tmp_path / "q.qcow2"
+    qimg("convert", *(["-c"] if compress else []), "-O", "qcow2",
+         "-o", f"cluster_size={cs},compat={compat}", data, q)
+    assert vimg("check", q).stdout.splitlines()[-1] == qimg("check", q).stdout.splitlines()[-1]
     info = json.loads(qimg("info", "--output=json", w).stdout)
     assert info["cluster-size"] == int(cs[:-1]) << (10 if cs[-1] == "K" else 20)
     assert info["format-specific"]["data"]["compat"] == compat
