@@ -9,7 +9,7 @@ CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wpointer-arith
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -MMD -MP -pthread
-LDLIBS   := -pthread
+LDLIBS   := -pthread -lz
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 CORE_SRCS := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard hw/*.c)
@@ -18,7 +18,7 @@ ASAN_OBJS := $(CORE_SRCS:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/bios/linuxboot_rom
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/unit/%)
 
-all: $(BUILD)/vmm
+all: $(BUILD)/vmm $(BUILD)/vmm-img
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -66,6 +66,10 @@ $(BUILD)/libvmm-asan.a: $(ASAN_OBJS)
 $(BUILD)/vmm: $(BUILD)/obj/src/main.o $(BUILD)/libvmm.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
+# vmm-img: the image tool (qemu-img's syntax), on the same block layer.
+$(BUILD)/vmm-img: $(BUILD)/obj/tools/vmm-img.o $(BUILD)/libvmm.a
+	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
+
 # Unit tests: device models without KVM, under ASan and UBSan, with cmocka.
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libvmm-asan.a
 	@mkdir -p $(dir $@)
@@ -79,6 +83,7 @@ deps:
 
 -include tests/nested/nested.mk
 -include tests/fw/fw.mk
+-include tests/img/img.mk
 -include tools/bench/bench.mk
 
 # Every test layer: unit (no KVM), firmware-level (any /dev/kvm; the guest
@@ -88,6 +93,7 @@ deps:
 check: deps
 	$(MAKE) -j2 all $(UNIT_BINS) $(KVMPROBE)
 	$(MAKE) unit
+	$(MAKE) imgcheck
 	$(MAKE) guests
 	$(MAKE) fwcheck
 	VMM_REQUIRE_REAL=1 VMM_REAL_VMMS=qemu,vmm VMM_GUEST_CACHE=$(abspath $(GUEST_CACHE)) \
@@ -100,8 +106,9 @@ demo: deps
 	$(MAKE) guests
 	tools/demo.sh
 
-install: $(BUILD)/vmm
+install: $(BUILD)/vmm $(BUILD)/vmm-img
 	install -D -m 755 $(BUILD)/vmm $(DESTDIR)$(PREFIX)/bin/vmm
+	install -D -m 755 $(BUILD)/vmm-img $(DESTDIR)$(PREFIX)/bin/vmm-img
 
 clean:
 	rm -rf $(BUILD)

@@ -34,9 +34,11 @@ struct chardev_config {
 
 struct drive_config {
 	const char *path;
+	const char *format; /* NULL: probe */
 	bool present;
 	bool cdrom;
 	bool read_only;
+	bool snapshot;      /* writes go to a temporary qcow2 overlay */
 };
 
 struct machine_config {
@@ -52,6 +54,7 @@ struct machine_config {
 	struct chardev_config debugcon;
 	bool nographic;
 	bool no_reboot;
+	bool snapshot;                /* -snapshot: every disk as snapshot=on */
 	bool debug_exit;
 	uint16_t debug_exit_base, debug_exit_size;
 	const char *name;
@@ -130,6 +133,7 @@ struct machine {
 	int signal_fd;
 	int event_fd;            /* wakes the main loop */
 	unsigned resets;
+	uint64_t disk_size[MAX_IDE_DRIVES]; /* virtual sizes, for the CMOS */
 };
 
 /* Builds the whole machine; on error prints one line and exits 1. */

@@ -197,38 +197,42 @@ static int opt_smp(struct cli_state *st, const char *name, const char *arg)
 	return 0;
 }
 
-static int set_drive(struct cli_state *st, unsigned index, const char *path, bool cdrom,
-		     bool read_only, const char *opt)
+static struct drive_config *set_drive(struct cli_state *st, unsigned index, const char *path,
+				     bool cdrom, bool read_only, const char *opt)
 {
 	struct drive_config *d = &st->cfg->ide[index];
-	if (d->present)
-		return fail(st, "%s: IDE drive %u (%s) is already in use", opt, index,
-			    index == 2 ? "secondary master, the -cdrom slot" : "given twice");
+	if (d->present) {
+		fail(st, "%s: IDE drive %u (%s) is already in use", opt, index,
+		     index == 2 ? "secondary master, the -cdrom slot" : "given twice");
+		return NULL;
+	}
 	d->present = true;
 	d->path = path && *path ? path : NULL;
 	d->cdrom = cdrom;
 	d->read_only = read_only;
-	if (!cdrom && !d->path)
-		return fail(st, "%s: a disk needs a file", opt);
-	return 0;
+	if (!cdrom && !d->path) {
+		fail(st, "%s: a disk needs a file", opt);
+		return NULL;
+	}
+	return d;
 }
 
 static int opt_hd(struct cli_state *st, const char *name, const char *arg)
 {
-	return set_drive(st, (unsigned)(name[2] - 'a'), arg, false, false, name - 1);
+	return set_drive(st, (unsigned)(name[2] - 'a'), arg, false, false, name - 1) ? 0 : -1;
 }
 
 static int opt_cdrom(struct cli_state *st, const char *name, const char *arg)
 {
-	return set_drive(st, 2, arg, true, true, "-cdrom");
+	return set_drive(st, 2, arg, true, true, "-cdrom") ? 0 : -1;
 }
 
 static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 {
 	struct kv kv[16];
 	int n = split_opts(st, name, arg, NULL, kv, 16);
-	const char *file = NULL;
-	bool cdrom = false, read_only = false;
+	const char *file = NULL, *format = NULL;
+	bool cdrom = false, read_only = false, snapshot = false, none = false;
 	long index = -1;
 	unsigned long v;
 
@@ -239,8 +243,11 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 		if (!strcmp(k, "file")) {
 			file = xstrdup(val);
 		} else if (!strcmp(k, "if")) {
-			if (strcmp(val, "ide"))
-				return fail(st, "-drive: if=%s is not supported yet (only if=ide)", val);
+			if (!strcmp(val, "none"))
+				none = true;
+			else if (strcmp(val, "ide"))
+				return fail(st, "-drive: if=%s is not supported yet (only if=ide|none)",
+					    val);
 		} else if (!strcmp(k, "media")) {
 			if (!strcmp(val, "cdrom"))
 				cdrom = true;
@@ -251,17 +258,33 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 				return -1;
 			index = (long)v;
 		} else if (!strcmp(k, "format")) {
-			if (strcmp(val, "raw"))
-				return fail(st, "-drive: format=%s is not supported yet (only raw)", val);
+			if (strcmp(val, "raw") && strcmp(val, "qcow2"))
+				return fail(st, "-drive: format=%s is not supported (raw, qcow2)", val);
+			format = xstrdup(val);
 		} else if (!strcmp(k, "readonly")) {
 			if (parse_bool(st, name, k, val, &read_only) < 0)
 				return -1;
-		} else if (!strcmp(k, "cache") || !strcmp(k, "id") || !strcmp(k, "aio") ||
-			   !strcmp(k, "discard")) {
+		} else if (!strcmp(k, "snapshot")) {
+			if (parse_bool(st, name, k, val, &snapshot) < 0)
+				return -1;
+		} else if (!strcmp(k, "cache")) {
+			/* I/O is synchronous and flushes on guest request in every mode */
+			if (strcmp(val, "writeback") && strcmp(val, "none") && strcmp(val, "writethrough") &&
+			    strcmp(val, "directsync") && strcmp(val, "unsafe"))
+				return fail(st, "-drive: cache=%s: expected writeback, none, "
+					    "writethrough, directsync or unsafe", val);
+		} else if (!strcmp(k, "id") || !strcmp(k, "aio") || !strcmp(k, "discard")) {
 			/* accepted; raw I/O is synchronous and flushes on request */
 		} else {
 			return fail(st, "-drive: unsupported parameter '%s'", k);
 		}
+	}
+	if (none) {
+		/* no -device can take a drive yet: nothing to attach it to */
+		if (!file)
+			return fail(st, "-drive: if=none needs a file");
+		warn("-drive if=none: no device uses this drive; it is ignored");
+		return 0;
 	}
 	if (index < 0) {
 		for (index = 0; index < MAX_IDE_DRIVES; index++)
@@ -270,7 +293,18 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 		if (index == MAX_IDE_DRIVES)
 			return fail(st, "-drive: no free IDE slot (at most 4 drives)");
 	}
-	return set_drive(st, (unsigned)index, file, cdrom, read_only, "-drive");
+	struct drive_config *d = set_drive(st, (unsigned)index, file, cdrom, read_only, "-drive");
+	if (!d)
+		return -1;
+	d->format = format;
+	d->snapshot = snapshot;
+	return 0;
+}
+
+static int opt_snapshot(struct cli_state *st, const char *name, const char *arg)
+{
+	st->cfg->snapshot = true;
+	return 0;
 }
 
 static int opt_boot(struct cli_state *st, const char *name, const char *arg)
@@ -514,7 +548,9 @@ static const struct option_def options[] = {
 	{ "hdc", "FILE", opt_hd, "IDE secondary master disk image" },
 	{ "hdd", "FILE", opt_hd, "IDE secondary slave disk image" },
 	{ "cdrom", "FILE", opt_cdrom, "CD-ROM image (IDE secondary master)" },
-	{ "drive", "file=F[,if=ide][,media=disk|cdrom][,index=I][,format=raw][,readonly=on]",
+	{ "snapshot", NULL, opt_snapshot, "write to temporary overlays; disk images stay unchanged" },
+	{ "drive", "file=F[,if=ide|none][,media=disk|cdrom][,index=I][,format=raw|qcow2]"
+	  "[,readonly=on][,snapshot=on][,cache=MODE]",
 	  opt_drive, "IDE drive with explicit parameters" },
 	{ "boot", "[order=]DRIVES[,menu=on|off]", opt_boot,
 	  "boot order: c disk, d CD-ROM, n network (default cad)" },
@@ -630,7 +666,7 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 
 		if (a[0] != '-') {
 			/* QEMU: a bare argument is the first hard disk. */
-			if (set_drive(&st, 0, a, false, false, a) < 0)
+			if (!set_drive(&st, 0, a, false, false, a))
 				return CLI_ERROR;
 			continue;
 		}

@@ -174,9 +174,7 @@ static void setup_cmos(struct machine *m)
 	 * partitions made under LBA. */
 	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++) {
 		const struct drive_config *d = &cfg->ide[i];
-		struct stat st;
-		if (d->present && !d->cdrom && d->path && stat(d->path, &st) == 0 &&
-		    (uint64_t)st.st_size > 504 * MiB)
+		if (d->present && !d->cdrom && d->path && m->disk_size[i] > 504 * MiB)
 			translation |= (uint8_t)(1 << (i * 2));
 	}
 	rtc_set_cmos(m->rtc, 0x39, translation);
@@ -271,9 +269,14 @@ static void attach_drives(struct machine *m)
 		if (!d->present)
 			continue;
 		if (d->path) {
-			bd = block_open_raw(d->path, d->read_only || d->cdrom, err, sizeof(err));
+			bool ro = d->read_only || d->cdrom;
+			if ((d->snapshot || m->cfg.snapshot) && !ro)
+				bd = block_open_snapshot(d->path, d->format, err, sizeof(err));
+			else
+				bd = block_open(d->path, d->format, ro, NULL, err, sizeof(err));
 			if (!bd)
 				die("could not open disk image '%s': %s", d->path, err);
+			m->disk_size[i] = bd->size;
 		}
 		if (d->cdrom)
 			ret = piix_ide_attach_cdrom(m->ide, i / 2, i % 2, bd);

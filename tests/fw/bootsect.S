@@ -9,6 +9,9 @@
  *   RESET_METHOD 1: 0xCF9 reset control   2: keyboard controller 0xFE
  *                3: port 0x92 bit 0       4: triple fault
  *                5: none, idle in hlt forever (QMP tests drive the machine)
+ * RESET_METHOD 6 does not reset: it writes this sector to LBA 1 through
+ * int 13h (AH=03h), reads it back (AH=02h) and prints VMM-WRITE-OK, so
+ * tests can see where guest writes land (overlays, -snapshot).
  */
 #ifndef RESET_METHOD
 #define RESET_METHOD 0
@@ -41,6 +44,26 @@ _start:
 	sti
 idle:	hlt
 	jmp idle
+#elif RESET_METHOD == 6
+	movw $0x0301, %ax       /* write 1 sector */
+	movw $0x0002, %cx       /* cylinder 0, sector 2 (LBA 1) */
+	xorb %dh, %dh
+	movb boot_drive, %dl
+	movw $0x7C00, %bx       /* ES = 0 */
+	int $0x13
+	jc done
+	movw $0x0201, %ax       /* read it back to 0x8000 */
+	movw $0x0002, %cx
+	xorb %dh, %dh
+	movb boot_drive, %dl
+	movw $0x8000, %bx
+	int $0x13
+	jc done
+	movw 0x8000 + 510, %ax
+	cmpw $0xAA55, %ax
+	jne done
+	movw $writeok, %si
+	call puts
 #elif RESET_METHOD
 	movb $BOOT_COUNT, %al
 	outb %al, $CMOS_INDEX
@@ -131,6 +154,10 @@ newline:
 	.asciz "\r\n"
 resetting:
 	.asciz "VMM-RESETTING\r\n"
+#if RESET_METHOD == 6
+writeok:
+	.asciz "VMM-WRITE-OK\r\n"
+#endif
 
 	.org 510
 	.byte 0x55, 0xAA

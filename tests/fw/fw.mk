@@ -31,13 +31,13 @@ $(FW_BUILD)/multiboot.elf: tests/fw/multiboot.S
 	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/multiboot.o $<
 	ld -m elf_i386 -N --no-warn-rwx-segments -Ttext 0x100000 -o $@ $(FW_BUILD)/multiboot.o
 
-FW_IMAGES := $(foreach m,0 1 2 3 4 5,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
+FW_IMAGES := $(foreach m,0 1 2 3 4 5 6,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
 	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf
 
 fw-images: $(FW_IMAGES)
 
 fwcheck: all fw-images
-	VMM=$(abspath $(BUILD)/vmm) FW_BUILD=$(abspath $(FW_BUILD)) \
+	VMM=$(abspath $(BUILD)/vmm) VMM_IMG=$(abspath $(BUILD)/vmm-img) FW_BUILD=$(abspath $(FW_BUILD)) \
 		VMM_GUEST_CACHE=$${VMM_GUEST_CACHE:-$(abspath $(GUEST_CACHE))} \
 		/usr/bin/python3 -m pytest -rs -v tests/fw
 

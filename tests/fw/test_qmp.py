@@ -361,7 +361,9 @@ def test_daemonize_and_pidfile(tmp_path):
     pidfile = tmp_path / "vmm.pid"
     path = sock_path(tmp_path)
     serial = tmp_path / "serial.log"
-    args = ["-m", "64", "-display", "none", "-hda", fw_image("disk-5.img"), "-serial",
+    # format=raw: a probed raw image draws a warning on stderr, as in QEMU.
+    args = ["-m", "64", "-display", "none", "-drive",
+            f"file={fw_image('disk-5.img')},format=raw,if=ide,index=0", "-serial",
             f"file:{serial}", "-qmp", f"unix:{path},server=on,wait=off", "-daemonize",
             "-pidfile", str(pidfile)]
     p = subprocess.run([VMM, *args], stdin=subprocess.DEVNULL, capture_output=True, timeout=60)

@@ -43,7 +43,11 @@ bench-kernel: all
 	$(MAKE) guests
 	$(BENCH_PY) tools/bench/kernel_boot.py --vmm $(BUILD)/vmm --kit $(GUEST_CACHE)
 
-bench: bench-kernel
+# vmm-img vs qemu-img (tools/bench/img_bench.py); part of `make bench`.
+bench-img: $(BUILD)/vmm-img
+	$(BENCH_PY) tools/bench/img_bench.py --vmm-img $(BUILD)/vmm-img --bench-dir $(BENCH_BUILD)
 
-.PHONY: bench bench-deps bench-kernel
+bench: bench-img bench-kernel
+
+.PHONY: bench bench-deps bench-img bench-kernel
 .SECONDARY: $(BENCH_BUILD)/guest-0.o $(BENCH_BUILD)/guest-$(BENCH_PIO_LOOPS).o

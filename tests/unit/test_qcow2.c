@@ -1,0 +1,612 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * qcow2 driver and block_open probing, on real files in a temporary
+ * directory: allocation and reference data, the L2 cache under eviction,
+ * refcount widths and table growth, backing reads and copy-on-write,
+ * compressed clusters, zero clusters, and a corpus of malformed images
+ * (each must fail with a message or an I/O error, never crash: ASan and
+ * UBSan watch).
+ */
+#include "unit.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include "block.h"
+#include "qcow2.h"
+#include "util.h"
+
+static char dir[64];
+
+static char *tpath(const char *name)
+{
+	static char buf[4][256];
+	static int i;
+	char *p = buf[i++ & 3];
+	snprintf(p, 256, "%s/%s", dir, name);
+	return p;
+}
+
+static int setup(void **state)
+{
+	strcpy(dir, "/tmp/vmm-qcow2-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static void mk(const char *name, uint64_t size, uint32_t cs, int version, unsigned rbits,
+	       const char *backing, const char *bfmt)
+{
+	char err[256];
+	struct qcow2_create_opts o = { .size = size, .cluster_size = cs, .version = version,
+				       .refcount_bits = rbits, .backing_file = backing,
+				       .backing_fmt = bfmt };
+	int ret = qcow2_create(tpath(name), &o, err, sizeof(err));
+	if (ret)
+		fail_msg("create: %s", err);
+}
+
+static struct block_dev *op(const char *name, const char *fmt, bool ro, const struct block_opts *o)
+{
+	char err[256];
+	struct block_dev *bd = block_open(tpath(name), fmt, ro, o, err, sizeof(err));
+	if (!bd)
+		fail_msg("open %s: %s", name, err);
+	return bd;
+}
+
+static void expect_clean(const char *name)
+{
+	struct block_opts o = { .no_backing = true };
+	struct block_dev *bd = op(name, "qcow2", true, &o);
+	struct qcow2_check_result r;
+	FILE *log = fopen("/dev/null", "w");
+	assert_int_equal(qcow2_check(bd, 0, &r, log), 0);
+	fclose(log);
+	assert_int_equal(r.corruptions, 0);
+	assert_int_equal(r.leaks, 0);
+	block_close(bd);
+}
+
+static uint32_t rng = 12345;
+static uint32_t rnd(void)
+{
+	rng = rng * 1103515245 + 12345;
+	return rng >> 8;
+}
+
+static void fill(uint8_t *p, size_t n, uint8_t seed)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)(seed + i * 7 + (i >> 9));
+}
+
+/* Random writes against a reference buffer, then reopen and compare. */
+static void random_io(const char *name, uint64_t size, unsigned nwrites, unsigned maxlen,
+		      const struct block_opts *o)
+{
+	uint8_t *ref = xzalloc(size), *buf = xzalloc(maxlen), *got = xzalloc(size);
+	struct block_dev *bd = op(name, "qcow2", false, o);
+
+	assert_int_equal(bd->size, size);
+	for (unsigned i = 0; i < nwrites; i++) {
+		uint64_t len = 1 + rnd() % maxlen, off = rnd() % (size - len + 1);
+		fill(buf, len, (uint8_t)i);
+		memcpy(ref + off, buf, len);
+		assert_int_equal(block_pwrite(bd, buf, len, off), 0);
+	}
+	assert_int_equal(block_flush(bd), 0);
+	assert_int_equal(block_pread(bd, got, size, 0), 0);
+	assert_memory_equal(got, ref, size);
+	block_close(bd);
+	bd = op(name, NULL, true, NULL);
+	assert_string_equal(bd->format, "qcow2");
+	memset(got, 0, size);
+	assert_int_equal(block_pread(bd, got, size, 0), 0);
+	assert_memory_equal(got, ref, size);
+	block_close(bd);
+	free(ref);
+	free(buf);
+	free(got);
+}
+
+static void test_alloc_rw_v3(void **state)
+{
+	mk("a.qcow2", 4 * MiB, 65536, 3, 16, NULL, NULL);
+	random_io("a.qcow2", 4 * MiB, 300, 200000, NULL);
+	expect_clean("a.qcow2");
+}
+
+static void test_alloc_rw_v2_small_clusters(void **state)
+{
+	mk("b.qcow2", 2 * MiB, 512, 2, 16, NULL, NULL);
+	random_io("b.qcow2", 2 * MiB, 300, 5000, NULL);
+	expect_clean("b.qcow2");
+}
+
+static void test_l2_cache_eviction(void **state)
+{
+	/* 512-byte clusters: one L2 table maps 32 KiB; a 2-table cache */
+	struct block_opts o = { .l2_cache = 2 };
+	mk("c.qcow2", 1 * MiB, 512, 3, 16, NULL, NULL);
+	random_io("c.qcow2", 1 * MiB, 400, 3000, &o);
+	expect_clean("c.qcow2");
+}
+
+static void test_refcount_widths(void **state)
+{
+	static const unsigned bits[] = { 1, 2, 4, 8, 32, 64 };
+	for (size_t i = 0; i < ARRAY_SIZE(bits); i++) {
+		char name[32];
+		snprintf(name, sizeof(name), "rc%u.qcow2", bits[i]);
+		mk(name, 1 * MiB, 4096, 3, bits[i], NULL, NULL);
+		random_io(name, 1 * MiB, 100, 20000, NULL);
+		expect_clean(name);
+	}
+}
+
+static void test_refcount_table_growth(void **state)
+{
+	/* 512-byte clusters, 64-bit refcounts: a refblock covers 64 clusters,
+	 * the initial one-cluster table 64 blocks = 2 MiB; write 4 MiB */
+	uint64_t size = 4 * MiB;
+	uint8_t *buf = xzalloc(size), *got = xzalloc(size);
+	mk("g.qcow2", size, 512, 3, 64, NULL, NULL);
+	struct block_dev *bd = op("g.qcow2", "qcow2", false, NULL);
+	fill(buf, size, 3);
+	for (uint64_t off = 0; off < size; off += 64 * KiB)
+		assert_int_equal(block_pwrite(bd, buf + off, 64 * KiB, off), 0);
+	block_close(bd);
+	bd = op("g.qcow2", "qcow2", true, NULL);
+	assert_int_equal(block_pread(bd, got, size, 0), 0);
+	assert_memory_equal(got, buf, size);
+	block_close(bd);
+	expect_clean("g.qcow2");
+	free(buf);
+	free(got);
+}
+
+static void write_raw(const char *name, const void *buf, size_t len)
+{
+	int fd = open(tpath(name), O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+}
+
+static void test_backing_reads_and_cow(void **state)
+{
+	uint64_t size = 1 * MiB;
+	uint8_t *base = xzalloc(size), *got = xzalloc(size), *ref = xzalloc(size);
+	fill(base, size, 9);
+	write_raw("base.raw", base, size - 4096); /* shorter: the tail reads as zeros */
+	memcpy(ref, base, size - 4096);
+	mk("mid.qcow2", size, 4096, 3, 16, "base.raw", "raw");
+	mk("top.qcow2", size, 65536, 3, 16, "mid.qcow2", NULL); /* format probed */
+	struct block_dev *mid = op("mid.qcow2", "qcow2", false, NULL);
+	uint8_t pat[100];
+	memset(pat, 0xAB, sizeof(pat));
+	assert_int_equal(block_pwrite(mid, pat, sizeof(pat), 5000), 0);
+	memcpy(ref + 5000, pat, sizeof(pat));
+	block_close(mid);
+	struct block_dev *top = op("top.qcow2", "qcow2", false, NULL);
+	assert_int_equal(block_pread(top, got, size, 0), 0);
+	assert_memory_equal(got, ref, size);
+	/* a partial write copies the rest of its cluster up from the chain */
+	memset(pat, 0xCD, sizeof(pat));
+	assert_int_equal(block_pwrite(top, pat, 10, 70000), 0);
+	memcpy(ref + 70000, pat, 10);
+	/* zeros over backing data: a v3 zero cluster */
+	assert_int_equal(block_pwrite_zeroes(top, 65536, 131072), 0);
+	memset(ref + 131072, 0, 65536);
+	uint64_t n;
+	assert_int_equal(block_status(top, 131072, 65536, &n), 1);
+	assert_int_equal(block_status(top, 200000, 1000, &n), 0);
+	assert_int_equal(block_pread(top, got, size, 0), 0);
+	assert_memory_equal(got, ref, size);
+	block_close(top);
+	expect_clean("top.qcow2");
+	expect_clean("mid.qcow2");
+	free(base);
+	free(got);
+	free(ref);
+}
+
+static void test_compressed(void **state)
+{
+	uint64_t cs = 65536, size = 8 * cs;
+	uint8_t *buf = xzalloc(size), *got = xzalloc(size);
+	mk("z.qcow2", size, (uint32_t)cs, 3, 16, NULL, NULL);
+	struct block_dev *bd = op("z.qcow2", "qcow2", false, NULL);
+	for (uint64_t c = 0; c < 8; c++) {
+		memset(buf + c * cs, (int)('a' + c), cs); /* compresses well */
+		if (c == 5)
+			for (uint64_t i = 0; i < cs; i++)
+				buf[c * cs + i] = (uint8_t)rnd(); /* does not: written plain */
+		assert_int_equal(qcow2_write_compressed(bd, c * cs, buf + c * cs), 0);
+	}
+	assert_int_equal(block_pread(bd, got, size, 0), 0);
+	assert_memory_equal(got, buf, size);
+	block_close(bd);
+	expect_clean("z.qcow2");
+	/* rewrite parts of compressed clusters: copy-on-write, refs dropped */
+	bd = op("z.qcow2", "qcow2", false, NULL);
+	memset(buf + cs + 100, 'X', 1000);
+	assert_int_equal(block_pwrite(bd, buf + cs + 100, 1000, cs + 100), 0);
+	memset(buf + 3 * cs, 'Y', cs);
+	assert_int_equal(block_pwrite(bd, buf + 3 * cs, cs, 3 * cs), 0);
+	assert_int_equal(block_pread(bd, got, size, 0), 0);
+	assert_memory_equal(got, buf, size);
+	block_close(bd);
+	expect_clean("z.qcow2");
+	free(buf);
+	free(got);
+}
+
+static void test_refcount_overflow(void **state)
+{
+	/* 1-bit refcounts cannot count two compressed clusters sharing a
+	 * host cluster: a clean error, not a wrapped count */
+	uint8_t *buf = xzalloc(65536);
+	memset(buf, 'q', 65536);
+	mk("o.qcow2", 4 * 65536, 65536, 3, 1, NULL, NULL);
+	struct block_dev *bd = op("o.qcow2", "qcow2", false, NULL);
+	assert_int_equal(qcow2_write_compressed(bd, 0, buf), 0);
+	assert_int_equal(qcow2_write_compressed(bd, 65536, buf), -ERANGE);
+	block_close(bd);
+	free(buf);
+}
+
+static void test_probe_guard(void **state)
+{
+	uint8_t s0[1024] = { 0 }, q[8] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+	write_raw("p.raw", s0, sizeof(s0));
+	struct block_dev *bd = op("p.raw", NULL, false, NULL);
+	assert_string_equal(bd->format, "raw");
+	assert_int_equal(block_pwrite(bd, q, sizeof(q), 0), -EPERM);
+	assert_int_equal(block_pwrite(bd, q + 1, 3, 1), 0); /* "FI\xfb" alone is harmless */
+	assert_int_equal(block_pwrite(bd, q, sizeof(q), 512), 0); /* elsewhere: fine */
+	block_close(bd);
+	bd = op("p.raw", "raw", false, NULL);
+	assert_int_equal(block_pwrite(bd, q, sizeof(q), 0), 0);
+	block_close(bd);
+	/* format=raw never takes it for qcow2, even with the magic now there */
+	bd = op("p.raw", "raw", true, NULL);
+	assert_string_equal(bd->format, "raw");
+	assert_int_equal(bd->size, 1024);
+	block_close(bd);
+}
+
+/* ---- malformed images --------------------------------------------------- */
+
+static void patch(const char *name, uint64_t off, const void *b, size_t len)
+{
+	int fd = open(tpath(name), O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, b, len, (off_t)off), (ssize_t)len);
+	close(fd);
+}
+
+static void patch32(const char *name, uint64_t off, uint32_t v)
+{
+	uint8_t b[4];
+	put_be32(b, v);
+	patch(name, off, b, 4);
+}
+
+static void patch64(const char *name, uint64_t off, uint64_t v)
+{
+	uint8_t b[8];
+	put_be64(b, v);
+	patch(name, off, b, 8);
+}
+
+static void expect_open_fails(const char *name, const char *needle)
+{
+	char err[256] = "";
+	struct block_dev *bd = block_open(tpath(name), "qcow2", true, NULL, err, sizeof(err));
+	if (bd)
+		fail_msg("%s opened", name);
+	assert_true(err[0]);
+	assert_null(strchr(err, '\n'));
+	if (needle && !strstr(err, needle))
+		fail_msg("%s: '%s' lacks '%s'", name, err, needle);
+}
+
+/* A fresh 1 MiB image with 64 KiB clusters: header 0, reftable 1,
+ * refblock 2, L1 3. */
+static void fresh(const char *name)
+{
+	mk(name, 1 * MiB, 65536, 3, 16, NULL, NULL);
+}
+
+static void test_malformed_headers(void **state)
+{
+	uint8_t junk[50] = { 'Q', 'F', 'I', 0xfb, 0, 0, 0, 3 };
+	write_raw("m0", junk, sizeof(junk));
+	expect_open_fails("m0", "truncated");
+
+	fresh("m1"); patch32("m1", 4, 4);                 expect_open_fails("m1", "version");
+	fresh("m2"); patch32("m2", 20, 30);               expect_open_fails("m2", "cluster size");
+	fresh("m3"); patch64("m3", 40, 1ULL << 40);       expect_open_fails("m3", "L1 table");
+	fresh("m4"); patch64("m4", 40, 3 * 65536 + 8);    expect_open_fails("m4", "L1 table");
+	fresh("m5"); patch32("m5", 36, 0xffffffff);       expect_open_fails("m5", "L1 table");
+	fresh("m6"); patch64("m6", 24, 1ULL << 63);       expect_open_fails("m6", "too large");
+	fresh("m7"); patch64("m7", 24, 1 * GiB);          expect_open_fails("m7", "too small");
+	fresh("m8"); patch64("m8", 48, 1ULL << 50);       expect_open_fails("m8", "refcount table");
+	fresh("m9"); patch32("m9", 56, 0x7fffffff);       expect_open_fails("m9", "refcount table");
+	fresh("m10"); patch32("m10", 96, 7);              expect_open_fails("m10", "refcount order");
+	fresh("m11"); patch64("m11", 72, 1ULL << 40);     expect_open_fails("m11", "feature");
+	fresh("m12"); patch32("m12", 100, 0xfffffff8);    expect_open_fails("m12", "header length");
+	fresh("m13"); patch32("m13", 32, 1);              expect_open_fails("m13", "encrypted");
+	/* backing file name past the first cluster, and over-long */
+	fresh("m14"); patch64("m14", 8, 65530); patch32("m14", 16, 100);
+	expect_open_fails("m14", "backing file");
+	fresh("m15"); patch64("m15", 8, 512); patch32("m15", 16, 5000);
+	expect_open_fails("m15", "backing file");
+	/* a header extension whose length runs off the cluster */
+	fresh("m16"); patch32("m16", 112, 0x12345678); patch32("m16", 116, 0xfffffff0);
+	expect_open_fails("m16", "extension");
+	/* snapshots: table past EOF, absurd count */
+	fresh("m17"); patch32("m17", 60, 1); patch64("m17", 64, 1ULL << 45);
+	expect_open_fails("m17", "snapshot");
+	fresh("m18"); patch32("m18", 60, 0x7fffffff); patch64("m18", 64, 65536);
+	expect_open_fails("m18", "snapshot");
+	/* an L1 entry that is not cluster aligned */
+	fresh("m19"); patch64("m19", 3 * 65536, 0x8000000000010200ULL);
+	expect_open_fails("m19", "unaligned");
+	/* extended L2 / external data file */
+	fresh("m20"); patch64("m20", 72, 16);             expect_open_fails("m20", "subclusters");
+	fresh("m21"); patch64("m21", 72, 4);              expect_open_fails("m21", "external");
+}
+
+static void test_malformed_tables_at_io(void **state)
+{
+	uint8_t buf[4096];
+	struct block_dev *bd;
+
+	/* L1 points at an L2 table past EOF: reads fail with EIO */
+	fresh("t1"); patch64("t1", 3 * 65536, (1ULL << 40) | (1ULL << 63));
+	bd = op("t1", "qcow2", true, NULL);
+	assert_int_equal(block_pread(bd, buf, sizeof(buf), 0), -EIO);
+	block_close(bd);
+
+	/* an L2 entry pointing past EOF, and one unaligned */
+	fresh("t2");
+	bd = op("t2", "qcow2", false, NULL);
+	memset(buf, 1, sizeof(buf));
+	assert_int_equal(block_pwrite(bd, buf, sizeof(buf), 0), 0);
+	block_close(bd);
+	/* the L2 table is cluster 4, its data cluster 5 */
+	patch64("t2", 4 * 65536, (1ULL << 45) | (1ULL << 63));
+	patch64("t2", 4 * 65536 + 8, (5 * 65536 + 512) | (1ULL << 63));
+	bd = op("t2", "qcow2", false, NULL);
+	assert_int_equal(block_pread(bd, buf, sizeof(buf), 0), -EIO);
+	assert_int_equal(block_pread(bd, buf, sizeof(buf), 65536), -EIO);
+	assert_int_equal(block_pwrite(bd, buf, 100, 65536 + 10), -EIO);
+	block_close(bd);
+
+	/* a compressed descriptor past EOF */
+	fresh("t3");
+	bd = op("t3", "qcow2", false, NULL);
+	assert_int_equal(block_pwrite(bd, buf, sizeof(buf), 0), 0);
+	block_close(bd);
+	patch64("t3", 4 * 65536, (1ULL << 62) | (1ULL << 50));
+	bd = op("t3", "qcow2", true, NULL);
+	assert_int_equal(block_pread(bd, buf, sizeof(buf), 0), -EIO);
+	block_close(bd);
+
+	/* garbage where compressed data should be */
+	fresh("t4");
+	bd = op("t4", "qcow2", false, NULL);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)rnd();
+	assert_int_equal(block_pwrite(bd, buf, sizeof(buf), 0), 0);
+	block_close(bd);
+	patch64("t4", 4 * 65536, (1ULL << 62) | (5 * 65536));
+	bd = op("t4", "qcow2", true, NULL);
+	assert_int_equal(block_pread(bd, buf, sizeof(buf), 0), -EIO);
+	block_close(bd);
+
+	/* a refcount table entry past EOF: allocation fails cleanly */
+	fresh("t5"); patch64("t5", 65536, 1ULL << 44);
+	bd = op("t5", "qcow2", false, NULL);
+	assert_int_equal(block_pwrite(bd, buf, sizeof(buf), 0), -EIO);
+	block_close(bd);
+}
+
+static void test_backing_loops(void **state)
+{
+	char err[256];
+	mk("loop-a.qcow2", 1 * MiB, 65536, 3, 16, "loop-b.qcow2", "qcow2");
+	mk("loop-b.qcow2", 1 * MiB, 65536, 3, 16, "loop-a.qcow2", "qcow2");
+	expect_open_fails("loop-a.qcow2", "deeper");
+	mk("self.qcow2", 1 * MiB, 65536, 3, 16, "self.qcow2", NULL);
+	expect_open_fails("self.qcow2", "deeper");
+	/* a long but legal chain opens; one past the limit does not */
+	write_raw("chain0", "x", 1);
+	for (int i = 1; i <= BLOCK_MAX_CHAIN + 1; i++) {
+		char n[32], b[32];
+		snprintf(n, sizeof(n), "chain%d", i);
+		snprintf(b, sizeof(b), "chain%d", i - 1);
+		mk(n, 65536, 65536, 3, 16, b, i == 1 ? "raw" : "qcow2");
+	}
+	struct block_dev *bd = block_open(tpath("chain16"), NULL, true, NULL, err, sizeof(err));
+	assert_non_null(bd);
+	block_close(bd);
+	expect_open_fails("chain17", "deeper");
+	/* a missing backing file */
+	mk("orphan.qcow2", 1 * MiB, 65536, 3, 16, "nonexistent.raw", "raw");
+	expect_open_fails("orphan.qcow2", "nonexistent");
+	/* an unknown backing format */
+	mk("badfmt.qcow2", 1 * MiB, 65536, 3, 16, "chain0", "vpc");
+	expect_open_fails("badfmt.qcow2", "format");
+}
+
+static void vmdk_hdr(uint8_t *h, uint32_t version, uint32_t flags, uint64_t cap, uint64_t grain,
+		     uint32_t gtes, uint64_t gd)
+{
+	memset(h, 0, 512);
+	memcpy(h, "KDMV", 4);
+	put_le32(h + 4, version);
+	put_le32(h + 8, flags);
+	put_le64(h + 12, cap);
+	put_le64(h + 20, grain);
+	put_le32(h + 44, gtes);
+	put_le64(h + 56, gd);
+}
+
+static void expect_vmdk_fails(const uint8_t *img, size_t len, const char *needle)
+{
+	char err[256] = "";
+	write_raw("bad.vmdk", img, len);
+	struct block_dev *bd = block_open(tpath("bad.vmdk"), NULL, true, NULL, err, sizeof(err));
+	if (bd)
+		fail_msg("bad vmdk opened (%s)", needle);
+	if (!strstr(err, needle))
+		fail_msg("'%s' lacks '%s'", err, needle);
+}
+
+static void test_vmdk_malformed(void **state)
+{
+	uint8_t img[4096] = { 0 };
+	vmdk_hdr(img, 9, 0, 2048, 128, 512, 1);
+	expect_vmdk_fails(img, sizeof(img), "version");
+	vmdk_hdr(img, 1, 1u << 16, 2048, 128, 512, 1);
+	expect_vmdk_fails(img, sizeof(img), "compressed");
+	vmdk_hdr(img, 1, 0, 2048, 100, 512, 1);
+	expect_vmdk_fails(img, sizeof(img), "grain size");
+	vmdk_hdr(img, 1, 0, 2048, 128, 0, 1);
+	expect_vmdk_fails(img, sizeof(img), "grain table");
+	vmdk_hdr(img, 1, 0, 1ULL << 60, 128, 512, 1);
+	expect_vmdk_fails(img, sizeof(img), "too large");
+	vmdk_hdr(img, 1, 0, 1ULL << 40, 8, 1, 1);
+	expect_vmdk_fails(img, sizeof(img), "grain directory");
+	vmdk_hdr(img, 1, 0, 2048, 128, 512, 1ULL << 50);
+	expect_vmdk_fails(img, sizeof(img), "grain directory");
+	expect_vmdk_fails((const uint8_t *)"KDMV", 4, "truncated");
+	/* a grain table and a grain past EOF: read errors, not crashes */
+	vmdk_hdr(img, 1, 0, 2048, 128, 512, 1);
+	put_le32(img + 512, 1000000); /* GD[0] -> GT far away */
+	write_raw("gt.vmdk", img, sizeof(img));
+	char err[256];
+	uint8_t buf[512];
+	struct block_dev *bd = block_open(tpath("gt.vmdk"), "vmdk", true, NULL, err, sizeof(err));
+	assert_non_null(bd);
+	assert_int_equal(block_pread(bd, buf, sizeof(buf), 0), -EIO);
+	block_close(bd);
+	put_le32(img + 512, 2);                 /* GT at sector 2 */
+	put_le32(img + 1024, 0x7fffffff);       /* grain 0 far away */
+	write_raw("gt.vmdk", img, sizeof(img));
+	bd = block_open(tpath("gt.vmdk"), "vmdk", true, NULL, err, sizeof(err));
+	assert_non_null(bd);
+	assert_int_equal(block_pread(bd, buf, sizeof(buf), 0), -EIO);
+	assert_int_equal(block_pread(bd, buf, sizeof(buf), 128 * 512), 0); /* unallocated */
+	block_close(bd);
+	assert_null(block_open(tpath("gt.vmdk"), "vmdk", false, NULL, err, sizeof(err)));
+	/* descriptors: unknown extent type, missing file, no extents, parent */
+	const char *d1 = "# Disk DescriptorFile\nRW 100 VMFS \"x.bin\"\n";
+	expect_vmdk_fails((const uint8_t *)d1, strlen(d1), "not supported");
+	const char *d2 = "# Disk DescriptorFile\nRW 100 FLAT \"missing-flat.bin\" 0\n";
+	expect_vmdk_fails((const uint8_t *)d2, strlen(d2), "missing-flat.bin");
+	const char *d3 = "# Disk DescriptorFile\nversion=1\n";
+	expect_vmdk_fails((const uint8_t *)d3, strlen(d3), "no extents");
+	const char *d4 = "# Disk DescriptorFile\nparentCID=1234abcd\nRW 8 ZERO\n";
+	expect_vmdk_fails((const uint8_t *)d4, strlen(d4), "parent");
+	const char *d5 = "# Disk DescriptorFile\nRW 8 ZERO\nRW 8 FLAT \"gt.vmdk\" 0\n";
+	write_raw("ok.vmdk", d5, strlen(d5));
+	bd = block_open(tpath("ok.vmdk"), NULL, true, NULL, err, sizeof(err));
+	assert_non_null(bd);
+	assert_int_equal(bd->size, 16 * 512);
+	uint8_t two[1024];
+	assert_int_equal(block_pread(bd, two, sizeof(two), 7 * 512), 0);
+	assert_memory_equal(two + 512, "KDMV", 4);
+	block_close(bd);
+}
+
+struct thr {
+	struct block_dev *bd;
+	unsigned id;
+	int err;
+};
+
+static void *thr_main(void *arg)
+{
+	struct thr *t = arg;
+	uint8_t buf[6000], got[6000];
+	/* each thread owns every fourth 64 KiB slice; writes straddle clusters */
+	for (unsigned i = 0; i < 200 && !t->err; i++) {
+		uint64_t slice = (i * 4 + t->id) % 64;
+		uint64_t off = slice * 65536 + (i * 977) % (65536 - sizeof(buf));
+		memset(buf, (int)(t->id * 50 + i), sizeof(buf));
+		if (block_pwrite(t->bd, buf, sizeof(buf), off) ||
+		    block_pread(t->bd, got, sizeof(got), off) || memcmp(buf, got, sizeof(buf)))
+			t->err = 1;
+	}
+	return NULL;
+}
+
+static void test_threads(void **state)
+{
+	mk("mt.qcow2", 4 * MiB, 4096, 3, 16, NULL, NULL);
+	struct block_dev *bd = op("mt.qcow2", "qcow2", false, NULL);
+	pthread_t th[4];
+	struct thr t[4];
+	for (unsigned i = 0; i < 4; i++) {
+		t[i] = (struct thr){ .bd = bd, .id = i };
+		assert_int_equal(pthread_create(&th[i], NULL, thr_main, &t[i]), 0);
+	}
+	for (unsigned i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		assert_int_equal(t[i].err, 0);
+	}
+	block_close(bd);
+	expect_clean("mt.qcow2");
+}
+
+static void test_create_limits(void **state)
+{
+	char err[256];
+	struct qcow2_create_opts o = { .size = 1ULL << 62 };
+	assert_true(qcow2_create(tpath("huge.qcow2"), &o, err, sizeof(err)) < 0);
+	o.size = MiB;
+	o.cluster_size = 3000;
+	assert_true(qcow2_create(tpath("odd.qcow2"), &o, err, sizeof(err)) < 0);
+	o.cluster_size = 0;
+	o.refcount_bits = 12;
+	assert_true(qcow2_create(tpath("odd.qcow2"), &o, err, sizeof(err)) < 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_alloc_rw_v3),
+		cmocka_unit_test(test_alloc_rw_v2_small_clusters),
+		cmocka_unit_test(test_l2_cache_eviction),
+		cmocka_unit_test(test_refcount_widths),
+		cmocka_unit_test(test_refcount_table_growth),
+		cmocka_unit_test(test_backing_reads_and_cow),
+		cmocka_unit_test(test_compressed),
+		cmocka_unit_test(test_refcount_overflow),
+		cmocka_unit_test(test_probe_guard),
+		cmocka_unit_test(test_malformed_headers),
+		cmocka_unit_test(test_malformed_tables_at_io),
+		cmocka_unit_test(test_backing_loops),
+		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_vmdk_malformed),
+		cmocka_unit_test(test_create_limits),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,99 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""vmm-img against qemu-img on the same images, run by run alternating:
+convert raw->qcow2, qcow2->raw, and compressed convert (-c) of a ~256 MiB
+raw image holding ~96 MiB of data (a third random, the rest compressible,
+the rest holes). Prints `metric | vmm-img | qemu-img | ratio | goal` and
+writes every sample to BENCH_DIR/img-results.json. See docs/bench.md."""
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+MiB = 1 << 20
+
+
+def make_image(path, size):
+    if os.path.exists(path) and os.path.getsize(path) == size:
+        return
+    rnd = random.Random(7)
+    words = [b"qcow2", b"cluster", b"refcount", b"vmm", b"guest", b"sector", b"table "]
+    with open(path + ".tmp", "wb") as f:
+        f.truncate(size)
+        chunk = 4 * MiB
+        for i in range(24):  # 24 x 4 MiB of data, scattered
+            f.seek(rnd.randrange(0, size // chunk) * chunk)
+            if i % 3 == 0:
+                f.write(rnd.randbytes(chunk))
+            else:
+                text = b" ".join(rnd.choice(words) for _ in range(chunk // 6))
+                f.write(text[:chunk].ljust(chunk, b"."))
+    os.rename(path + ".tmp", path)
+
+
+def timed(argv):
+    t = time.monotonic()
+    p = subprocess.run(argv, capture_output=True)
+    dt = time.monotonic() - t
+    if p.returncode:
+        sys.exit(f"img_bench: {argv} failed: {p.stderr.decode(errors='replace')}")
+    return dt
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--vmm-img", default="build/vmm-img")
+    ap.add_argument("--qemu-img", default=shutil.which("qemu-img"))
+    ap.add_argument("--bench-dir", default="build/bench")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--size-mib", type=int, default=256)
+    a = ap.parse_args()
+    os.makedirs(a.bench_dir, exist_ok=True)
+    src = os.path.join(a.bench_dir, "img-src.raw")
+    make_image(src, a.size_mib * MiB)
+    q_src = os.path.join(a.bench_dir, "img-src.qcow2")
+    subprocess.run([a.qemu_img or a.vmm_img, "convert", "-O", "qcow2", src, q_src], check=True)
+    out = os.path.join(a.bench_dir, "img-out")
+    cases = [
+        ("convert raw->qcow2", ["convert", "-f", "raw", "-O", "qcow2", src, out]),
+        ("convert qcow2->raw", ["convert", "-f", "qcow2", "-O", "raw", q_src, out]),
+        ("convert -c raw->qcow2", ["convert", "-c", "-f", "raw", "-O", "qcow2", src, out]),
+    ]
+    tools = [("vmm-img", a.vmm_img)] + ([("qemu-img", a.qemu_img)] if a.qemu_img else [])
+    results = {}
+    sizes = {}
+    for name, args in cases:
+        samples = {t: [] for t, _ in tools}
+        for r in range(a.runs):
+            order = tools if r % 2 == 0 else tools[::-1]
+            for t, exe in order:
+                samples[t].append(timed([exe, *args]))
+                sizes.setdefault(name, {})[t] = os.path.getsize(out)
+                os.unlink(out)
+        results[name] = samples
+    print(f"{'metric':28} | {'vmm-img':>9} | {'qemu-img':>9} | {'ratio':>6} | goal")
+    print("-" * 72)
+    summary = {}
+    for name, samples in results.items():
+        v = statistics.median(samples["vmm-img"])
+        q = statistics.median(samples["qemu-img"]) if "qemu-img" in samples else None
+        ratio = v / q if q else None
+        summary[name] = {"vmm_img_s": v, "qemu_img_s": q, "ratio": ratio,
+                         "samples": samples, "output_bytes": sizes.get(name)}
+        print(f"{name:28} | {v:8.3f}s | " + (f"{q:8.3f}s | {ratio:6.2f}" if q else
+                                             f"{'n/a':>9} | {'n/a':>6}") + " | <= 1.5x")
+        if name.startswith("convert -c"):
+            s = sizes[name]
+            print(f"{'  output size (MiB)':28} | {s['vmm-img'] / MiB:9.1f} | "
+                  + (f"{s['qemu-img'] / MiB:9.1f} |" if "qemu-img" in s else "n/a |"))
+    with open(os.path.join(a.bench_dir, "img-results.json"), "w") as f:
+        json.dump({"size_mib": a.size_mib, "runs": a.runs, "results": summary}, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()

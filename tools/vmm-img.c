@@ -1,0 +1,1017 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * vmm-img: disk image tool with qemu-img's syntax and output, on vmm's
+ * block layer (src/block.c, src/qcow2.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "block.h"
+#include "qcow2.h"
+#include "util.h"
+
+#define CHUNK (2 * MiB)
+
+static bool quiet;
+
+static void fail(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+static void fail(const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "vmm-img: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+static struct block_dev *open_img(const char *path, const char *fmt, bool ro,
+				  const struct block_opts *o)
+{
+	char err[512];
+	struct block_dev *bd = block_open(path, fmt, ro, o, err, sizeof(err));
+	if (!bd)
+		fail("Could not open '%s': %s", path, err);
+	return bd;
+}
+
+static uint64_t parse_sz(const char *s)
+{
+	uint64_t v;
+	/* qemu-img: a bare number is bytes */
+	if (!parse_size(s, 1, &v))
+		fail("Invalid image size specified. You may use k, M, G, T, P or E suffixes for");
+	return v;
+}
+
+static void size_str(char *buf, size_t len, uint64_t v)
+{
+	static const char *u[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	unsigned i = 0;
+	double d = (double)v;
+	while (i + 1 < ARRAY_SIZE(u) && d >= 1024) {
+		d /= 1024;
+		i++;
+	}
+	if (d >= 999.5 && i + 1 < ARRAY_SIZE(u)) {
+		d /= 1024;
+		i++;
+	}
+	snprintf(buf, len, "%0.3g %s", d, u[i]);
+}
+
+static bool is_zero(const uint8_t *p, size_t n)
+{
+	const uint64_t *q = (const uint64_t *)(const void *)p;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8)
+		if (q[i / 8])
+			return false;
+	for (; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+/* -o key=value,... for create/convert */
+struct create_opts {
+	uint32_t cluster_size;
+	int version;
+	unsigned refcount_bits;
+	const char *backing_file, *backing_fmt;
+};
+
+static void parse_o(char *s, struct create_opts *c)
+{
+	for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ",")) {
+		char *eq = strchr(tok, '=');
+		if (!eq)
+			fail("Invalid option '%s'", tok);
+		*eq = 0;
+		const char *v = eq + 1;
+		if (!strcmp(tok, "cluster_size")) {
+			c->cluster_size = (uint32_t)parse_sz(v);
+		} else if (!strcmp(tok, "compat")) {
+			if (!strcmp(v, "0.10") || !strcmp(v, "v2"))
+				c->version = 2;
+			else if (!strcmp(v, "1.1") || !strcmp(v, "v3"))
+				c->version = 3;
+			else
+				fail("Invalid compat version number '%s'", v);
+		} else if (!strcmp(tok, "refcount_bits")) {
+			c->refcount_bits = (unsigned)strtoul(v, NULL, 0);
+		} else if (!strcmp(tok, "backing_file")) {
+			c->backing_file = v;
+		} else if (!strcmp(tok, "backing_fmt")) {
+			c->backing_fmt = v;
+		} else if (!strcmp(tok, "lazy_refcounts") || !strcmp(tok, "preallocation") ||
+			   !strcmp(tok, "compression_type")) {
+			if (strcmp(v, "off") && strcmp(v, "false") && strcmp(v, "zlib"))
+				fail("%s=%s is not supported", tok, v);
+		} else {
+			fail("Invalid parameter '%s'", tok);
+		}
+	}
+}
+
+static void create_image(const char *path, const char *fmt, uint64_t size,
+			 const struct create_opts *c)
+{
+	char err[512];
+	if (!strcmp(fmt, "raw")) {
+		if (c->backing_file)
+			fail("Backing file not supported for file format 'raw'");
+		int fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+		if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
+			fail("%s: %s", path, strerror(errno));
+		close(fd);
+	} else if (!strcmp(fmt, "qcow2")) {
+		struct qcow2_create_opts o = {
+			.size = size, .cluster_size = c->cluster_size, .version = c->version,
+			.refcount_bits = c->refcount_bits, .backing_file = c->backing_file,
+			.backing_fmt = c->backing_fmt,
+		};
+		if (qcow2_create(path, &o, err, sizeof(err)) < 0)
+			fail("%s: %s", path, err);
+	} else {
+		fail("Unknown file format '%s'", fmt);
+	}
+}
+
+/* The backing file's path as the image would resolve it. */
+static char *rel_to(const char *image, const char *name)
+{
+	const char *slash = strrchr(image, '/');
+	if (name[0] == '/' || !slash)
+		return xstrdup(name);
+	char *p = xzalloc((size_t)(slash - image) + strlen(name) + 2);
+	memcpy(p, image, (size_t)(slash - image) + 1);
+	strcat(p, name);
+	return p;
+}
+
+static const char *backing_format_of(const char *image, const char *name, const char *fmt)
+{
+	if (fmt)
+		return fmt;
+	char *p = rel_to(image, name);
+	struct block_dev *b = open_img(p, NULL, true, NULL);
+	const char *f = b->format;
+	block_close(b);
+	free(p);
+	return f;
+}
+
+/* ---- create ------------------------------------------------------------- */
+
+static int cmd_create(int argc, char **argv)
+{
+	const char *fmt = "raw";
+	struct create_opts c = { 0 };
+	int ch;
+
+	while ((ch = getopt(argc, argv, "f:b:F:o:qu")) != -1) {
+		switch (ch) {
+		case 'f': fmt = optarg; break;
+		case 'b': c.backing_file = optarg; break;
+		case 'F': c.backing_fmt = optarg; break;
+		case 'o': parse_o(optarg, &c); break;
+		case 'q': quiet = true; break;
+		case 'u': break;
+		default: return 1;
+		}
+	}
+	if (optind >= argc)
+		fail("Expecting image file name");
+	const char *path = argv[optind];
+	uint64_t size = 0;
+	if (optind + 1 < argc) {
+		size = parse_sz(argv[optind + 1]);
+	} else if (c.backing_file) {
+		char *p = rel_to(path, c.backing_file);
+		struct block_dev *b = open_img(p, c.backing_fmt, true, NULL);
+		size = b->size;
+		if (!c.backing_fmt)
+			c.backing_fmt = b->format;
+		block_close(b);
+		free(p);
+	} else {
+		fail("Image creation needs a size parameter");
+	}
+	if (c.backing_file && !c.backing_fmt)
+		c.backing_fmt = backing_format_of(path, c.backing_file, NULL);
+	if (!quiet) {
+		if (!strcmp(fmt, "qcow2"))
+			printf("Formatting '%s', fmt=qcow2 cluster_size=%u extended_l2=off "
+			       "compression_type=zlib size=%" PRIu64 "%s%s%s%s lazy_refcounts=off "
+			       "refcount_bits=%u\n", path, c.cluster_size ? c.cluster_size : 65536,
+			       size, c.backing_file ? " backing_file=" : "",
+			       c.backing_file ? c.backing_file : "",
+			       c.backing_fmt ? " backing_fmt=" : "", c.backing_fmt ? c.backing_fmt : "",
+			       c.refcount_bits ? c.refcount_bits : 16);
+		else
+			printf("Formatting '%s', fmt=%s size=%" PRIu64 "\n", path, fmt, size);
+	}
+	create_image(path, fmt, size, &c);
+	return 0;
+}
+
+/* ---- info --------------------------------------------------------------- */
+
+static void json_str(const char *s)
+{
+	putchar('"');
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\')
+			printf("\\%c", *s);
+		else if ((unsigned char)*s < 0x20)
+			printf("\\u%04x", *s);
+		else
+			putchar(*s);
+	}
+	putchar('"');
+}
+
+static void print_snapshots_human(struct block_dev *bd)
+{
+	struct qcow2_snapshot_info *sn;
+	int n = qcow2_snapshot_list(bd, &sn);
+	if (n > 0) {
+		printf("Snapshot list:\n");
+		printf("%-9s %-17s %7s%20s%13s%11s\n", "ID", "TAG", "VM SIZE", "DATE", "VM CLOCK",
+		       "ICOUNT");
+		for (int i = 0; i < n; i++) {
+			char sz[32], date[32];
+			time_t t = sn[i].date_sec;
+			struct tm tm;
+			localtime_r(&t, &tm);
+			strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+			size_str(sz, sizeof(sz), sn[i].vm_state_size);
+			uint64_t ms = sn[i].vm_clock_nsec / 1000000;
+			char clk[32];
+			snprintf(clk, sizeof(clk), "%02" PRIu64 ":%02" PRIu64 ":%02" PRIu64 ".%03" PRIu64,
+				 ms / 3600000, ms / 60000 % 60, ms / 1000 % 60, ms % 1000);
+			char ic[24] = "";
+			if (sn[i].icount != UINT64_MAX)
+				snprintf(ic, sizeof(ic), "%" PRIu64, sn[i].icount);
+			printf("%-9s %-17s %7s %s %s %10s\n", sn[i].id, sn[i].name, sz, date, clk,
+			       ic);
+		}
+	}
+	free(sn);
+}
+
+static void info_one(const char *path, struct block_dev *bd, bool json, bool last)
+{
+	struct stat st;
+	struct qcow2_info qi;
+	bool q = block_is_qcow2(bd);
+	uint64_t actual = stat(path, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+	char sz[32], asz[32];
+
+	if (q)
+		qcow2_get_info(bd, &qi);
+	if (json) {
+		printf("{\n");
+		if (q && qi.nb_snapshots) {
+			struct qcow2_snapshot_info *sn;
+			int n = qcow2_snapshot_list(bd, &sn);
+			printf("    \"snapshots\": [\n");
+			for (int i = 0; i < n; i++) {
+				printf("        {\n");
+				if (sn[i].icount != UINT64_MAX)
+					printf("            \"icount\": %" PRIu64 ",\n", sn[i].icount);
+				printf("            \"vm-clock-nsec\": %" PRIu64 ",\n",
+				       sn[i].vm_clock_nsec % 1000000000);
+				printf("            \"name\": ");
+				json_str(sn[i].name);
+				printf(",\n            \"date-sec\": %u,\n", sn[i].date_sec);
+				printf("            \"date-nsec\": %u,\n", sn[i].date_nsec);
+				printf("            \"vm-clock-sec\": %" PRIu64 ",\n",
+				       sn[i].vm_clock_nsec / 1000000000);
+				printf("            \"id\": ");
+				json_str(sn[i].id);
+				printf(",\n            \"vm-state-size\": %" PRIu64 "\n",
+				       sn[i].vm_state_size);
+				printf("        }%s\n", i + 1 < n ? "," : "");
+			}
+			printf("    ],\n");
+			free(sn);
+		}
+		printf("    \"virtual-size\": %" PRIu64 ",\n", bd->size);
+		printf("    \"filename\": ");
+		json_str(path);
+		printf(",\n");
+		if (q)
+			printf("    \"cluster-size\": %u,\n", qi.cluster_size);
+		printf("    \"format\": \"%s\",\n", bd->format);
+		printf("    \"actual-size\": %" PRIu64 ",\n", actual);
+		if (q) {
+			printf("    \"format-specific\": {\n        \"type\": \"qcow2\",\n"
+			       "        \"data\": {\n            \"compat\": \"%s\",\n",
+			       qi.version == 2 ? "0.10" : "1.1");
+			if (qi.version == 3)
+				printf("            \"compression-type\": \"zlib\",\n"
+				       "            \"lazy-refcounts\": %s,\n",
+				       qi.lazy_refcounts ? "true" : "false");
+			printf("            \"refcount-bits\": %u,\n", qi.refcount_bits);
+			printf("            \"corrupt\": %s", qi.corrupt ? "true" : "false");
+			if (qi.version == 3)
+				printf(",\n            \"extended-l2\": false");
+			printf("\n        }\n    },\n");
+			if (qi.backing_file[0]) {
+				char *full = rel_to(path, qi.backing_file);
+				printf("    \"full-backing-filename\": ");
+				json_str(full);
+				printf(",\n    \"backing-filename\": ");
+				json_str(qi.backing_file);
+				printf(",\n");
+				if (qi.backing_fmt[0])
+					printf("    \"backing-filename-format\": \"%s\",\n",
+					       qi.backing_fmt);
+				free(full);
+			}
+			printf("    \"dirty-flag\": %s\n", qi.dirty ? "true" : "false");
+		} else {
+			printf("    \"dirty-flag\": false\n");
+		}
+		printf("}%s\n", last ? "" : ",");
+		return;
+	}
+	size_str(sz, sizeof(sz), bd->size);
+	size_str(asz, sizeof(asz), actual);
+	printf("image: %s\nfile format: %s\nvirtual size: %s (%" PRIu64 " bytes)\ndisk size: %s\n",
+	       path, bd->format, sz, bd->size, asz);
+	if (!q)
+		return;
+	printf("cluster_size: %u\n", qi.cluster_size);
+	if (qi.backing_file[0]) {
+		char *full = rel_to(path, qi.backing_file);
+		printf("backing file: %s", qi.backing_file);
+		if (strcmp(full, qi.backing_file))
+			printf(" (actual path: %s)", full);
+		printf("\n");
+		if (qi.backing_fmt[0])
+			printf("backing file format: %s\n", qi.backing_fmt);
+		free(full);
+	}
+	print_snapshots_human(bd);
+	printf("Format specific information:\n    compat: %s\n", qi.version == 2 ? "0.10" : "1.1");
+	if (qi.version == 3)
+		printf("    compression type: zlib\n    lazy refcounts: %s\n",
+		       qi.lazy_refcounts ? "true" : "false");
+	printf("    refcount bits: %u\n    corrupt: %s\n", qi.refcount_bits,
+	       qi.corrupt ? "true" : "false");
+	if (qi.version == 3)
+		printf("    extended l2: false\n");
+}
+
+static int cmd_info(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "output", required_argument, NULL, 'O' },
+		{ "backing-chain", no_argument, NULL, 'B' },
+		{ "force-share", no_argument, NULL, 'U' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *fmt = NULL;
+	bool json = false, chain = false;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "f:U", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'f': fmt = optarg; break;
+		case 'O':
+			if (!strcmp(optarg, "json"))
+				json = true;
+			else if (strcmp(optarg, "human"))
+				fail("--output must be used with human or json as argument.");
+			break;
+		case 'B': chain = true; break;
+		case 'U': break;
+		default: return 1;
+		}
+	}
+	if (optind >= argc)
+		fail("Expecting one image file name");
+	struct block_opts o = { .no_backing = true };
+	char *path = xstrdup(argv[optind]);
+	unsigned depth = 0;
+	if (json && chain)
+		printf("[\n");
+	for (;;) {
+		struct block_dev *bd = open_img(path, fmt, true, &o);
+		struct qcow2_info qi = { 0 };
+		if (block_is_qcow2(bd))
+			qcow2_get_info(bd, &qi);
+		bool more = chain && qi.backing_file[0] && depth < BLOCK_MAX_CHAIN;
+		if (!json && depth)
+			printf("\n");
+		info_one(path, bd, json, !more);
+		block_close(bd);
+		if (!more)
+			break;
+		char *next = rel_to(path, qi.backing_file);
+		free(path);
+		path = next;
+		fmt = qi.backing_fmt[0] ? xstrdup(qi.backing_fmt) : NULL;
+		depth++;
+	}
+	if (json && chain)
+		printf("]\n");
+	free(path);
+	return 0;
+}
+
+/* ---- convert ------------------------------------------------------------ */
+
+static int cmd_convert(int argc, char **argv)
+{
+	const char *ifmt = NULL, *ofmt = "raw", *base = NULL, *snap = NULL;
+	struct create_opts c = { 0 };
+	bool compress = false, progress = false;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "cpf:O:B:o:l:qnt:T:m:WU")) != -1) {
+		switch (ch) {
+		case 'c': compress = true; break;
+		case 'p': progress = true; break;
+		case 'f': ifmt = optarg; break;
+		case 'O': ofmt = optarg; break;
+		case 'B': base = optarg; break;
+		case 'o': parse_o(optarg, &c); break;
+		case 'l':
+			snap = !strncmp(optarg, "snapshot.name=", 14) ? optarg + 14 :
+			       !strncmp(optarg, "snapshot.id=", 12) ? optarg + 12 : optarg;
+			break;
+		case 'q': quiet = true; break;
+		case 'n': fail("-n is not supported");
+		default: break;
+		}
+	}
+	if (argc - optind < 2)
+		fail("Expecting image file name");
+	int nin = argc - optind - 1;
+	const char *out = argv[argc - 1];
+	struct block_dev **in = xzalloc((size_t)nin * sizeof(*in));
+	struct block_opts io = { .snapshot = snap };
+	uint64_t total = 0;
+	for (int i = 0; i < nin; i++) {
+		in[i] = open_img(argv[optind + i], ifmt, true, &io);
+		total += in[i]->size;
+	}
+	if (compress && strcmp(ofmt, "qcow2"))
+		fail("Compression not supported for this file format");
+	if (base) {
+		c.backing_file = base;
+		c.backing_fmt = backing_format_of(out, base, c.backing_fmt);
+	}
+	create_image(out, ofmt, total, &c);
+	struct block_opts oo = { .no_barriers = true };
+	struct block_dev *o = open_img(out, ofmt, false, &oo);
+	uint64_t cs = block_is_qcow2(o) ? qcow2_cluster_size(o) : 65536;
+	uint64_t chunk = MAX(CHUNK, cs);
+	uint8_t *buf = malloc(chunk), *bbuf = base ? malloc(chunk) : NULL;
+	uint64_t done = 0, opos = 0;
+	int ret = 0, lastpct = -1;
+
+	if (!buf || (base && !bbuf))
+		fail("out of memory");
+	for (int i = 0; i < nin && !ret; i++) {
+		for (uint64_t off = 0; off < in[i]->size && !ret;) {
+			uint64_t n = MIN(chunk, in[i]->size - off), pn;
+			/* holes of a layer without backing read as zeros: skip them */
+			if (!base && !block_has_backing(in[i])) {
+				/* in whole output clusters, so -c sees whole ones */
+				int st = block_status(in[i], off, n, &pn);
+				uint64_t lim = n;
+				if (st == 0) {
+					uint64_t e = (opos + MIN(n, pn)) / cs * cs;
+					if (e > opos) {
+						n = e - opos;
+						goto next;
+					}
+					st = 1; /* a hole inside a cluster: read it */
+				}
+				if (st > 0) {
+					uint64_t e = (opos + MIN(n, pn) + cs - 1) / cs * cs;
+					n = MIN(lim, e - opos);
+				}
+			}
+			ret = block_pread(in[i], buf, n, off);
+			if (ret < 0) {
+				fprintf(stderr, "vmm-img: error while reading at byte %" PRIu64 ": %s\n",
+					off, strerror(-ret));
+				break;
+			}
+			for (uint64_t p = 0, run = 0, run_len = 0; p <= n && !ret;) {
+				/* per output cluster (the last may be short); runs of
+				 * non-zero clusters go out in one write */
+				uint64_t q = p < n ? MIN(n - p, cs - ((opos + p) % cs)) : 0;
+				const uint8_t *d = buf + p;
+				bool zero = p < n ? is_zero(d, q) : true;
+				if (p < n && base) {
+					ret = block_pread(o, bbuf, q, opos + p);
+					if (!ret && !memcmp(bbuf, d, q))
+						zero = true; /* same as the base: leave it to it */
+					else if (!ret && zero)
+						ret = block_pwrite_zeroes(o, q, opos + p);
+					else
+						zero = false;
+				}
+				if (ret < 0)
+					break;
+				if (!zero && compress && q == cs) {
+					ret = qcow2_write_compressed(o, opos + p, d);
+					zero = true; /* done: not part of a run */
+				} else if (!zero) {
+					if (!run_len)
+						run = p;
+					run_len += q;
+				}
+				if ((zero || p + q >= n) && run_len) {
+					ret = block_pwrite(o, buf + run, run_len, opos + run);
+					run_len = 0;
+				}
+				if (p == n)
+					break;
+				p += q;
+			}
+			if (ret < 0) {
+				fprintf(stderr, "vmm-img: error while writing at byte %" PRIu64 ": %s\n",
+					opos, strerror(-ret));
+				break;
+			}
+next:
+			off += n;
+			opos += n;
+			done += n;
+			if (progress && !quiet && total) {
+				int pct = (int)(done * 10000 / total);
+				if (pct != lastpct) {
+					printf("    (%d.%02d/100%%)\r", pct / 100, pct % 100);
+					fflush(stdout);
+					lastpct = pct;
+				}
+			}
+		}
+	}
+	if (progress && !quiet)
+		printf("    (100.00/100%%)\n");
+	if (!ret)
+		ret = block_flush(o);
+	block_close(o);
+	for (int i = 0; i < nin; i++)
+		block_close(in[i]);
+	free(in);
+	free(buf);
+	free(bbuf);
+	return ret < 0 ? 1 : 0;
+}
+
+/* ---- check -------------------------------------------------------------- */
+
+static int check_once(struct block_dev *bd, int repair, struct qcow2_check_result *r)
+{
+	int ret = qcow2_check(bd, repair, r, stdout);
+	if (ret < 0)
+		fail("Check failed: %s", strerror(-ret));
+	return 0;
+}
+
+static void check_report(const struct qcow2_check_result *r)
+{
+	if (!r->corruptions && !r->leaks)
+		printf("No errors were found on the image.\n");
+	if (r->corruptions)
+		printf("\n%" PRIu64 " errors were found on the image.\nData may be corrupted, or "
+		       "further writes to the image may corrupt it.\n", r->corruptions);
+	if (r->leaks)
+		printf("\n%" PRIu64 " leaked clusters were found on the image.\nThis means waste "
+		       "of disk space, but no harm to data.\n", r->leaks);
+	if (r->total_clusters)
+		printf("%" PRIu64 "/%" PRIu64 " = %0.2f%% allocated, %0.2f%% fragmented, %0.2f%% "
+		       "compressed clusters\n", r->allocated_clusters, r->total_clusters,
+		       r->allocated_clusters * 100.0 / (double)r->total_clusters,
+		       r->allocated_clusters ? r->fragmented_clusters * 100.0 /
+		       (double)r->allocated_clusters : 0.0,
+		       r->allocated_clusters ? r->compressed_clusters * 100.0 /
+		       (double)r->allocated_clusters : 0.0);
+	printf("Image end offset: %" PRIu64 "\n", r->image_end_offset);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+	const char *fmt = NULL;
+	int repair = 0, ch;
+
+	while ((ch = getopt(argc, argv, "f:r:qU")) != -1) {
+		switch (ch) {
+		case 'f': fmt = optarg; break;
+		case 'r':
+			if (!strcmp(optarg, "leaks"))
+				repair = QCOW2_REPAIR_LEAKS;
+			else if (!strcmp(optarg, "all"))
+				repair = QCOW2_REPAIR_LEAKS | QCOW2_REPAIR_ERRORS;
+			else
+				fail("Invalid option for -r (expecting 'leaks' or 'all')");
+			break;
+		case 'q': quiet = true; break;
+		default: break;
+		}
+	}
+	if (optind >= argc)
+		fail("Expecting one image file name");
+	struct block_opts o = { .no_backing = true };
+	struct block_dev *bd = open_img(argv[optind], fmt, !repair, &o);
+	struct qcow2_check_result r;
+	if (!block_is_qcow2(bd)) {
+		fprintf(stderr, "vmm-img: This image format does not support checks\n");
+		block_close(bd);
+		return 63;
+	}
+	check_once(bd, repair, &r);
+	if (repair && (r.leaks_fixed || r.corruptions_fixed)) {
+		printf("The following inconsistencies were found and repaired:\n\n"
+		       "    %" PRIu64 " leaked clusters\n    %" PRIu64 " corruptions\n\n"
+		       "Double checking the fixed image now...\n", r.leaks_fixed, r.corruptions_fixed);
+		check_once(bd, 0, &r);
+	}
+	if (!quiet)
+		check_report(&r);
+	block_close(bd);
+	if (r.corruptions)
+		return 2;
+	if (r.leaks)
+		return 3;
+	return 0;
+}
+
+/* ---- compare ------------------------------------------------------------ */
+
+static int cmd_compare(int argc, char **argv)
+{
+	const char *f1 = NULL, *f2 = NULL;
+	bool strict = false;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "f:F:spqU")) != -1) {
+		switch (ch) {
+		case 'f': f1 = optarg; break;
+		case 'F': f2 = optarg; break;
+		case 's': strict = true; break;
+		case 'q': quiet = true; break;
+		default: break;
+		}
+	}
+	if (argc - optind != 2)
+		fail("Expecting two image file names");
+	struct block_dev *a = open_img(argv[optind], f1, true, NULL);
+	struct block_dev *b = open_img(argv[optind + 1], f2, true, NULL);
+	uint64_t common = MIN(a->size, b->size), big = MAX(a->size, b->size);
+	uint8_t *x = malloc(CHUNK), *y = malloc(CHUNK);
+	int rc = 0;
+
+	if (a->size != b->size) {
+		if (strict) {
+			printf("Strict mode: Image size mismatch!\n");
+			return 1;
+		}
+		if (!quiet)
+			printf("Warning: Image size mismatch!\n");
+	}
+	for (uint64_t off = 0; off < big && !rc; off += CHUNK) {
+		uint64_t n = MIN(CHUNK, big - off);
+		uint64_t na = off < a->size ? MIN(n, a->size - off) : 0;
+		uint64_t nb = off < b->size ? MIN(n, b->size - off) : 0;
+		memset(x, 0, n);
+		memset(y, 0, n);
+		if ((na && block_pread(a, x, na, off) < 0) || (nb && block_pread(b, y, nb, off) < 0)) {
+			fprintf(stderr, "vmm-img: Error while reading offset %" PRIu64 "\n", off);
+			rc = 4;
+			break;
+		}
+		if (memcmp(x, y, n)) {
+			for (uint64_t i = 0; i < n; i += 512)
+				if (memcmp(x + i, y + i, MIN(512, n - i))) {
+					if (!quiet)
+						printf("Content mismatch at offset %" PRIu64 "!\n",
+						       off + i);
+					break;
+				}
+			rc = 1;
+		}
+	}
+	(void)common;
+	if (!rc && !quiet)
+		printf("Images are identical.\n");
+	free(x);
+	free(y);
+	block_close(a);
+	block_close(b);
+	return rc;
+}
+
+/* ---- commit ------------------------------------------------------------- */
+
+static int cmd_commit(int argc, char **argv)
+{
+	const char *fmt = NULL;
+	bool keep = false;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "f:dpqt:b:")) != -1) {
+		switch (ch) {
+		case 'f': fmt = optarg; break;
+		case 'd': keep = true; break;
+		case 'q': quiet = true; break;
+		case 'b': fail("-b is not supported (commits into the direct backing file)");
+		default: break;
+		}
+	}
+	if (optind >= argc)
+		fail("Expecting one image file name");
+	const char *path = argv[optind];
+	struct block_opts o = { .no_backing = true };
+	struct block_dev *top = open_img(path, fmt, true, &o);
+	struct qcow2_info qi;
+	if (!block_is_qcow2(top) || (qcow2_get_info(top, &qi), !qi.backing_file[0]))
+		fail("Image does not have a backing file");
+	char *bp = rel_to(path, qi.backing_file);
+	struct block_dev *base = open_img(bp, qi.backing_fmt[0] ? qi.backing_fmt : NULL, false, NULL);
+	uint8_t *buf = malloc(CHUNK);
+	int ret = 0;
+
+	if (base->size < top->size)
+		fail("the backing file is smaller than the image (not supported)");
+	for (uint64_t off = 0; off < top->size && !ret;) {
+		uint64_t n;
+		int st = block_status(top, off, MIN(CHUNK, top->size - off), &n);
+		if (st < 0) {
+			ret = st;
+			break;
+		}
+		n = MIN(n, CHUNK);
+		if (st) {
+			ret = block_pread(top, buf, n, off);
+			if (!ret)
+				ret = block_pwrite(base, buf, n, off);
+		}
+		off += n;
+	}
+	if (!ret)
+		ret = block_flush(base);
+	block_close(base);
+	free(buf);
+	if (ret < 0)
+		fail("Commit failed: %s", strerror(-ret));
+	if (!keep && qi.nb_snapshots == 0) {
+		/* empty the top image: recreate it with the same parameters */
+		struct create_opts c = { .cluster_size = qi.cluster_size, .version = qi.version,
+					 .refcount_bits = qi.refcount_bits,
+					 .backing_file = qi.backing_file,
+					 .backing_fmt = qi.backing_fmt[0] ? qi.backing_fmt : NULL };
+		uint64_t size = top->size;
+		block_close(top);
+		top = NULL;
+		create_image(path, "qcow2", size, &c);
+	}
+	block_close(top);
+	free(bp);
+	if (!quiet)
+		printf("Image committed.\n");
+	return 0;
+}
+
+/* ---- resize ------------------------------------------------------------- */
+
+static int cmd_resize(int argc, char **argv)
+{
+	const char *fmt = NULL;
+	bool shrink = false;
+	static const struct option lo[] = {
+		{ "shrink", no_argument, NULL, 'S' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	/* a negative size looks like an option: stop at the file name */
+	while ((ch = getopt_long(argc, argv, "+f:q", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'f': fmt = optarg; break;
+		case 'q': quiet = true; break;
+		case 'S': shrink = true; break;
+		default: break;
+		}
+	}
+	if (argc - optind != 2)
+		fail("Expecting image file name and size");
+	const char *path = argv[optind], *s = argv[optind + 1];
+	struct block_opts o = { .no_backing = true };
+	struct block_dev *bd = open_img(path, fmt, false, &o);
+	uint64_t sz, cur = bd->size;
+	if (*s == '+' || *s == '-') {
+		sz = parse_sz(s + 1);
+		sz = *s == '+' ? cur + sz : (sz > cur ? 0 : cur - sz);
+	} else {
+		sz = parse_sz(s);
+	}
+	if (sz < cur && !shrink)
+		fail("Use the --shrink option to perform a shrink operation.");
+	int ret;
+	if (block_is_qcow2(bd)) {
+		ret = sz < cur ? -ENOTSUP : qcow2_grow(bd, sz);
+	} else {
+		ret = ftruncate(bd->fd, (off_t)sz) < 0 ? -errno : 0;
+	}
+	block_close(bd);
+	if (ret < 0)
+		fail("Failed to resize the image: %s", ret == -ENOTSUP ?
+		     "shrinking qcow2 images is not supported" : strerror(-ret));
+	if (!quiet)
+		printf("Image resized.\n");
+	return 0;
+}
+
+/* ---- snapshot ----------------------------------------------------------- */
+
+static int cmd_snapshot(int argc, char **argv)
+{
+	int ch;
+	char op = 0;
+	const char *name = NULL, *fmt = NULL;
+
+	while ((ch = getopt(argc, argv, "lc:a:d:f:qU")) != -1) {
+		switch (ch) {
+		case 'l': op = 'l'; break;
+		case 'c': case 'a': case 'd': op = (char)ch; name = optarg; break;
+		case 'f': fmt = optarg; break;
+		case 'q': quiet = true; break;
+		default: break;
+		}
+	}
+	if (optind >= argc || !op)
+		fail("Expecting one image file name and an action (-l, -c, -a, -d)");
+	struct block_opts o = { .no_backing = true };
+	struct block_dev *bd = open_img(argv[optind], fmt, op == 'l', &o);
+	if (!block_is_qcow2(bd))
+		fail("This image format does not support snapshots");
+	int ret = 0;
+	switch (op) {
+	case 'l': print_snapshots_human(bd); break;
+	case 'c': ret = qcow2_snapshot_create(bd, name); break;
+	case 'a': ret = qcow2_snapshot_apply(bd, name); break;
+	case 'd': ret = qcow2_snapshot_delete(bd, name); break;
+	}
+	if (!ret)
+		ret = block_flush(bd);
+	block_close(bd);
+	if (ret < 0)
+		fail("Could not %s snapshot '%s': %s", op == 'c' ? "create" : op == 'a' ?
+		     "apply" : "delete", name, ret == -ENOENT ? "snapshot not found" :
+		     ret == -EEXIST ? "a snapshot with that name exists" :
+		     ret == -ENOTSUP ? "the image was resized since" : strerror(-ret));
+	return 0;
+}
+
+/* ---- rebase ------------------------------------------------------------- */
+
+static int cmd_rebase(int argc, char **argv)
+{
+	const char *fmt = NULL, *nb = NULL, *nbf = NULL;
+	bool unsafe = false;
+	int ch;
+
+	while ((ch = getopt(argc, argv, "f:b:F:upqt:T:U")) != -1) {
+		switch (ch) {
+		case 'f': fmt = optarg; break;
+		case 'b': nb = optarg; break;
+		case 'F': nbf = optarg; break;
+		case 'u': unsafe = true; break;
+		case 'q': quiet = true; break;
+		default: break;
+		}
+	}
+	if (optind >= argc || !nb)
+		fail("Expecting one image file name and -b BACKING");
+	const char *path = argv[optind];
+	struct block_dev *top;
+	int ret = 0;
+
+	if (*nb && !nbf)
+		nbf = backing_format_of(path, nb, NULL);
+	if (unsafe) {
+		struct block_opts o = { .no_backing = true };
+		top = open_img(path, fmt, false, &o);
+	} else {
+		/* copy into the image whatever the old and new backing differ in */
+		top = open_img(path, fmt, false, NULL);
+		struct block_opts o = { .no_backing = true };
+		struct block_dev *raw_top = NULL;
+		struct qcow2_info qi;
+		if (!block_is_qcow2(top))
+			fail("Image format does not support backing files");
+		qcow2_get_info(top, &qi);
+		struct block_dev *oldb = NULL, *newb = NULL;
+		if (qi.backing_file[0]) {
+			char *p = rel_to(path, qi.backing_file);
+			oldb = open_img(p, qi.backing_fmt[0] ? qi.backing_fmt : NULL, true, NULL);
+			free(p);
+		}
+		if (*nb) {
+			char *p = rel_to(path, nb);
+			newb = open_img(p, nbf, true, NULL);
+			free(p);
+		}
+		raw_top = top;
+		(void)o;
+		uint8_t *x = malloc(CHUNK), *y = malloc(CHUNK);
+		for (uint64_t off = 0; off < top->size && !ret;) {
+			uint64_t n;
+			int st = block_status(raw_top, off, MIN(CHUNK, top->size - off), &n);
+			if (st < 0) {
+				ret = st;
+				break;
+			}
+			n = MIN(n, CHUNK);
+			if (!st) {
+				memset(x, 0, n);
+				memset(y, 0, n);
+				if (oldb && off < oldb->size)
+					ret = block_pread(oldb, x, MIN(n, oldb->size - off), off);
+				if (!ret && newb && off < newb->size)
+					ret = block_pread(newb, y, MIN(n, newb->size - off), off);
+				if (!ret && memcmp(x, y, n))
+					ret = block_pwrite(top, x, n, off);
+			}
+			off += n;
+		}
+		free(x);
+		free(y);
+		block_close(oldb);
+		block_close(newb);
+	}
+	if (!ret && !block_is_qcow2(top))
+		fail("Image format does not support backing files");
+	if (!ret)
+		ret = qcow2_set_backing(top, *nb ? nb : NULL, *nb ? nbf : NULL);
+	if (!ret)
+		ret = block_flush(top);
+	block_close(top);
+	if (ret < 0)
+		fail("Could not change the backing file: %s", strerror(-ret));
+	return 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: vmm-img COMMAND [options]\n"
+		"  create [-f fmt] [-b base -F fmt] [-o cluster_size=..,compat=..,refcount_bits=..] "
+		"FILE [SIZE]\n"
+		"  info [-f fmt] [--output=human|json] [--backing-chain] FILE\n"
+		"  convert [-c] [-p] [-f fmt] [-O fmt] [-B base] [-o opts] [-l snapshot] IN... OUT\n"
+		"  check [-f fmt] [-r leaks|all] FILE\n"
+		"  commit [-f fmt] [-d] FILE\n"
+		"  compare [-f fmt] [-F fmt] [-s] FILE1 FILE2\n"
+		"  resize [-f fmt] [--shrink] FILE [+-]SIZE\n"
+		"  snapshot -l|-c NAME|-a NAME|-d NAME FILE\n"
+		"  rebase [-f fmt] [-u] -b base [-F fmt] FILE\n"
+		"Formats: raw, qcow2 (read/write), vmdk (read).\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{ "create", cmd_create }, { "info", cmd_info }, { "convert", cmd_convert },
+		{ "check", cmd_check }, { "compare", cmd_compare }, { "commit", cmd_commit },
+		{ "resize", cmd_resize }, { "snapshot", cmd_snapshot }, { "rebase", cmd_rebase },
+	};
+
+	if (argc < 2) {
+		usage(stderr);
+		return 1;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(cmds); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	fprintf(stderr, "vmm-img: Command not found: %s\n", argv[1]);
+	return 1;
+}
