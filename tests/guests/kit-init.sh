@@ -75,6 +75,7 @@ for d in /sys/bus/pci/devices/*; do
 done
 expect=$(cat /etc/vmmkit/data.sha256 2>/dev/null)
 for b in /sys/block/*; do
+	[ -e "$b" ] || continue # no block devices: the glob stays unexpanded
 	n=${b##*/}
 	case "$n" in loop*|ram*|zram*) continue;; esac
 	echo "blk $n $(( $(rd "$b/size") * 512 )) ro=$(rd "$b/ro")"
