@@ -38,4 +38,13 @@ int kvm_set_slot(struct kvm_vm *kvm, unsigned slot, uint64_t gpa, uint64_t size,
 /* irq_line callback: drives GSI 'gsi' of the in-kernel irqchip. */
 void kvm_set_gsi(void *kvm_vm, unsigned gsi, int level);
 
+bool kvm_has_cap(struct kvm_vm *kvm, int cap);
+/* Injects one MSI (KVM_SIGNAL_MSI). 0 or -errno. */
+int kvm_signal_msi(struct kvm_vm *kvm, uint64_t addr, uint32_t data);
+/* (De)assigns an ioeventfd: guest writes of 'len' bytes at 'addr' (a port
+ * if 'pio'), matching 'datamatch' unless it is negative, signal 'fd'
+ * inside KVM without an exit to user space. 0 or -errno. */
+int kvm_ioeventfd(struct kvm_vm *kvm, uint64_t addr, unsigned len, bool pio, int datamatch,
+		  int fd, bool assign);
+
 #endif

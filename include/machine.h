@@ -22,6 +22,7 @@
 #include "vcpu.h"
 
 #define MAX_IDE_DRIVES 4
+#define MAX_VIRTIO_DRIVES 8
 #define MAX_VCPUS 255
 
 enum chardev_kind { CHARDEV_NONE, CHARDEV_NULL, CHARDEV_STDIO, CHARDEV_FILE, CHARDEV_PTY };
@@ -36,6 +37,7 @@ struct drive_config {
 	bool present;
 	bool cdrom;
 	bool read_only;
+	bool cache_none; /* cache=none asked for (see README: same path as writeback) */
 };
 
 struct machine_config {
@@ -45,6 +47,9 @@ struct machine_config {
 	const char *firmware_dirs[8]; /* -L, searched first */
 	unsigned nfirmware_dirs;
 	struct drive_config ide[MAX_IDE_DRIVES]; /* index = channel * 2 + unit */
+	struct drive_config virtio_blk[MAX_VIRTIO_DRIVES]; /* -drive if=virtio, in order */
+	unsigned nvirtio_blk;
+	bool virtio_rng;
 	char boot_order[5];           /* "cdn": a floppy, c disk, d CD, n network */
 	bool boot_menu;
 	struct chardev_config serial;
@@ -71,6 +76,8 @@ struct serial;
 struct i8042;
 struct piix_ide;
 struct console;
+struct virtio_blk;
+struct virtio_rng;
 
 struct machine {
 	struct machine_config cfg;
@@ -90,6 +97,8 @@ struct machine {
 	struct debugcon debugcon, debugcon_e9;
 	struct debug_exit debug_exit;
 	struct piix_ide *ide;
+	struct virtio_blk *vblk[MAX_VIRTIO_DRIVES];
+	struct virtio_rng *vrng;
 	struct fw_cfg *fw_cfg;
 	struct rtc *rtc;
 	struct serial *com1;

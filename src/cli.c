@@ -222,12 +222,27 @@ static int opt_cdrom(struct cli_state *st, const char *name, const char *arg)
 	return set_drive(st, 2, arg, true, true, "-cdrom");
 }
 
+static int add_virtio_drive(struct cli_state *st, const char *file, bool read_only,
+			    bool cache_none)
+{
+	struct machine_config *cfg = st->cfg;
+
+	if (!file || !*file)
+		return fail(st, "-drive if=virtio: a disk needs a file");
+	if (cfg->nvirtio_blk == MAX_VIRTIO_DRIVES)
+		return fail(st, "-drive if=virtio: at most %u virtio disks", MAX_VIRTIO_DRIVES);
+	cfg->virtio_blk[cfg->nvirtio_blk++] = (struct drive_config){
+		.path = file, .present = true, .read_only = read_only, .cache_none = cache_none,
+	};
+	return 0;
+}
+
 static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 {
 	struct kv kv[16];
 	int n = split_opts(st, name, arg, NULL, kv, 16);
 	const char *file = NULL;
-	bool cdrom = false, read_only = false;
+	bool cdrom = false, read_only = false, virtio = false, cache_none = false;
 	long index = -1;
 	unsigned long v;
 
@@ -238,8 +253,10 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 		if (!strcmp(k, "file")) {
 			file = xstrdup(val);
 		} else if (!strcmp(k, "if")) {
-			if (strcmp(val, "ide"))
-				return fail(st, "-drive: if=%s is not supported yet (only if=ide)", val);
+			if (!strcmp(val, "virtio"))
+				virtio = true;
+			else if (strcmp(val, "ide"))
+				return fail(st, "-drive: if=%s is not supported (ide or virtio)", val);
 		} else if (!strcmp(k, "media")) {
 			if (!strcmp(val, "cdrom"))
 				cdrom = true;
@@ -255,12 +272,28 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 		} else if (!strcmp(k, "readonly")) {
 			if (parse_bool(st, name, k, val, &read_only) < 0)
 				return -1;
-		} else if (!strcmp(k, "cache") || !strcmp(k, "id") || !strcmp(k, "aio") ||
-			   !strcmp(k, "discard")) {
+		} else if (!strcmp(k, "cache")) {
+			if (!strcmp(val, "none"))
+				cache_none = true;
+			else if (strcmp(val, "writeback"))
+				return fail(st, "-drive: cache=%s: expected none or writeback", val);
+		} else if (!strcmp(k, "boot")) {
+			bool on;
+			/* QEMU's old "if=virtio,boot=on": SeaBIOS boots virtio disks anyway. */
+			if (parse_bool(st, name, k, val, &on) < 0)
+				return -1;
+		} else if (!strcmp(k, "id") || !strcmp(k, "aio") || !strcmp(k, "discard")) {
 			/* accepted; raw I/O is synchronous and flushes on request */
 		} else {
 			return fail(st, "-drive: unsupported parameter '%s'", k);
 		}
+	}
+	if (virtio) {
+		if (cdrom)
+			return fail(st, "-drive if=virtio: media=cdrom is not supported");
+		if (index >= 0)
+			return fail(st, "-drive if=virtio: index= is not supported");
+		return add_virtio_drive(st, file, read_only, cache_none);
 	}
 	if (index < 0) {
 		for (index = 0; index < MAX_IDE_DRIVES; index++)
@@ -382,9 +415,17 @@ static int opt_device(struct cli_state *st, const char *name, const char *arg)
 
 	if (n < 0)
 		return -1;
+	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "virtio-rng-pci")) {
+		if (n > 1)
+			return fail(st, "-device virtio-rng-pci: unknown parameter '%s'", kv[1].key);
+		if (st->cfg->virtio_rng)
+			return fail(st, "-device virtio-rng-pci: only one is supported");
+		st->cfg->virtio_rng = true;
+		return 0;
+	}
 	if (strcmp(kv[0].key, "driver") || strcmp(kv[0].value, "isa-debug-exit"))
-		return fail(st, "-device %s: unsupported device (supported: isa-debug-exit)",
-			    n > 0 ? kv[0].value : arg);
+		return fail(st, "-device %s: unsupported device (supported: isa-debug-exit, "
+			    "virtio-rng-pci)", n > 0 ? kv[0].value : arg);
 	st->cfg->debug_exit = true;
 	st->cfg->debug_exit_base = 0x501;
 	st->cfg->debug_exit_size = 2;
@@ -452,8 +493,10 @@ static const struct option_def options[] = {
 	{ "hdc", "FILE", opt_hd, "IDE secondary master disk image" },
 	{ "hdd", "FILE", opt_hd, "IDE secondary slave disk image" },
 	{ "cdrom", "FILE", opt_cdrom, "CD-ROM image (IDE secondary master)" },
-	{ "drive", "file=F[,if=ide][,media=disk|cdrom][,index=I][,format=raw][,readonly=on]",
-	  opt_drive, "IDE drive with explicit parameters" },
+	{ "drive",
+	  "file=F[,if=ide|virtio][,media=disk|cdrom][,index=I][,format=raw][,readonly=on]"
+	  "[,cache=none|writeback]",
+	  opt_drive, "IDE drive, or a virtio-blk disk (if=virtio) on the PCI bus" },
 	{ "boot", "[order=]DRIVES[,menu=on|off]", opt_boot,
 	  "boot order: c disk, d CD-ROM, n network (default cad)" },
 	{ "bios", "FILE", opt_bios, "firmware image (default bios-256k.bin from SeaBIOS)" },
@@ -464,8 +507,9 @@ static const struct option_def options[] = {
 	{ "no-reboot", NULL, opt_no_reboot, "exit instead of rebooting" },
 	{ "name", "NAME", opt_name, "name of the guest" },
 	{ "debugcon", "DEV", opt_debugcon, "debug console at ports 0xe9 and 0x402 (SeaBIOS log)" },
-	{ "device", "isa-debug-exit[,iobase=P][,iosize=N]", opt_device,
-	  "add a device; writing V to the port exits with status (V<<1)|1" },
+	{ "device", "isa-debug-exit[,iobase=P][,iosize=N] | virtio-rng-pci", opt_device,
+	  "add a device: isa-debug-exit (a write of V exits with status (V<<1)|1), "
+	  "virtio-rng-pci (host getrandom)" },
 	{ "enable-kvm", NULL, opt_accepted, "use KVM (always on)" },
 	{ "accel", "kvm", opt_accel, "accelerator (kvm only)" },
 	{ "machine", "[type=]pc[,accel=kvm]", opt_machine, "machine type (pc only)" },

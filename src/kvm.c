@@ -224,3 +224,34 @@ void kvm_set_gsi(void *opaque, unsigned gsi, int level)
 	if (ioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
 		warn("KVM_IRQ_LINE(%u, %d) failed: %s", gsi, level, strerror(errno));
 }
+
+bool kvm_has_cap(struct kvm_vm *kvm, int cap)
+{
+	return ioctl(kvm->vm_fd >= 0 ? kvm->vm_fd : kvm->sys_fd, KVM_CHECK_EXTENSION, cap) > 0;
+}
+
+int kvm_signal_msi(struct kvm_vm *kvm, uint64_t addr, uint32_t data)
+{
+	struct kvm_msi msi = {
+		.address_lo = (uint32_t)addr,
+		.address_hi = (uint32_t)(addr >> 32),
+		.data = data,
+	};
+	/* Returns >0 delivered, 0 blocked by the guest (e.g. masked LAPIC). */
+	return ioctl(kvm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
+}
+
+int kvm_ioeventfd(struct kvm_vm *kvm, uint64_t addr, unsigned len, bool pio, int datamatch,
+		  int fd, bool assign)
+{
+	struct kvm_ioeventfd ev = {
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+		.datamatch = datamatch >= 0 ? (uint64_t)datamatch : 0,
+		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+			 (datamatch >= 0 ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) |
+			 (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+	return ioctl(kvm->vm_fd, KVM_IOEVENTFD, &ev) < 0 ? -errno : 0;
+}

@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/kvm.h>
 
 #include "block.h"
 #include "console.h"
@@ -22,6 +23,8 @@
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
+#include "hw/virtio_blk.h"
+#include "hw/virtio_rng.h"
 #include "util.h"
 
 
@@ -258,6 +261,56 @@ static void attach_drives(struct machine *m)
 	}
 }
 
+/* virtio devices sit from PCI slot 3, as QEMU's -drive if=virtio does
+ * (slot 2 is where QEMU's VGA goes). */
+#define VIRTIO_FIRST_SLOT 3
+#define VIRTIO_BLK_WORKERS 4
+
+static void host_send_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+	int r = kvm_signal_msi(opaque, addr, data);
+	if (r < 0)
+		warn("KVM_SIGNAL_MSI(%#llx, %#x) failed: %s", (unsigned long long)addr, data,
+		     strerror(-r));
+}
+
+static int host_ioeventfd(void *opaque, uint64_t addr, unsigned len, bool pio, int datamatch,
+			  int fd, bool assign)
+{
+	return kvm_ioeventfd(opaque, addr, len, pio, datamatch, fd, assign);
+}
+
+static void create_virtio_devices(struct machine *m)
+{
+	const struct machine_config *cfg = &m->cfg;
+	struct virtio_host host = {
+		.send_msi = kvm_has_cap(&m->kvm, KVM_CAP_SIGNAL_MSI) ? host_send_msi : NULL,
+		.ioeventfd = kvm_has_cap(&m->kvm, KVM_CAP_IOEVENTFD) ? host_ioeventfd : NULL,
+		.opaque = &m->kvm,
+		.io_thread = true,
+	};
+	unsigned slot = VIRTIO_FIRST_SLOT;
+	char err[256];
+
+	for (unsigned i = 0; i < cfg->nvirtio_blk; i++) {
+		const struct drive_config *d = &cfg->virtio_blk[i];
+		char serial[21];
+		struct block_dev *bd = block_open_raw(d->path, d->read_only, err, sizeof(err));
+		if (!bd)
+			die("could not open disk image '%s': %s", d->path, err);
+		snprintf(serial, sizeof(serial), "VMM-VD%u", i);
+		m->vblk[i] = virtio_blk_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host, bd,
+					       serial, VIRTIO_BLK_WORKERS);
+		if (!m->vblk[i])
+			die("cannot create virtio-blk device for '%s'", d->path);
+	}
+	if (cfg->virtio_rng) {
+		m->vrng = virtio_rng_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host);
+		if (!m->vrng)
+			die("cannot create the virtio-rng device");
+	}
+}
+
 static void serial_rx_ready(void *opaque)
 {
 	struct machine *m = opaque;
@@ -286,6 +339,7 @@ static void create_devices(struct machine *m)
 	attach_drives(m);
 	if (piix_pm_init(&m->pm, &m->pci, &m->pio, isa_irq(m, 9), board) < 0)
 		die("cannot create the PIIX4 power management function");
+	create_virtio_devices(m);
 
 	m->rtc = rtc_create(isa_irq(m, 8));
 	if (!m->rtc || rtc_map(m->rtc, &m->pio) < 0)

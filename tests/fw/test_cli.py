@@ -56,6 +56,12 @@ def test_version():
     (["-boot", "order=xyz"], "invalid boot order"),
     (["-display", "gtk"], "no graphical display"),
     (["-hda", "a.img", "-drive", "file=b.img,index=0"], "already in use"),
+    (["-drive", "file=a.img,if=scsi"], "if=scsi is not supported"),
+    (["-drive", "if=virtio"], "a disk needs a file"),
+    (["-drive", "file=a.img,if=virtio,media=cdrom"], "media=cdrom is not supported"),
+    (["-drive", "file=a.img,if=virtio,cache=directsync"], "expected none or writeback"),
+    (["-drive", "file=a.img,if=virtio,format=qcow2"], "format=qcow2"),
+    (["-device", "virtio-rng-pci,max-bytes=5"], "unknown parameter"),
 ])
 def test_bad_options(args, needle):
     one_line_error(run(*args), needle)
@@ -120,3 +126,12 @@ def test_no_dev_kvm(tmp_path):
     lines = p.stdout.strip().splitlines()
     assert lines == ["vmm: /dev/kvm not found: is the kvm module loaded "
                      "(modprobe kvm_intel or kvm_amd)?"], lines
+
+
+def test_virtio_missing_image(tmp_path):
+    one_line_error(run("-drive", f"file={tmp_path}/nope.img,if=virtio"), "nope.img")
+
+
+def test_help_mentions_virtio():
+    p = run("-help")
+    assert "if=ide|virtio" in p.stdout and "virtio-rng-pci" in p.stdout
