@@ -57,6 +57,14 @@ PER_COMMAND_SLACK = 20
 MAX_RUNS = 5
 
 
+def _die_with_parent():
+    """In the L1 child before exec: SIGKILL it when the runner dies, so a
+    killed test run leaves no L1 behind burning both CPUs."""
+    import ctypes
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
 class Unavailable(Exception):
     """Hardware virtualization cannot be provided here; the message says why."""
 
@@ -377,7 +385,8 @@ class Batch:
         log_path = os.path.join(self.scratch, "console-%d.log" % self.runs)
         logf = open(log_path, "wb")
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_die_with_parent)
         fd = proc.stdout.fileno()
         buf = b""
         done = False
