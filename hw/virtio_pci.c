@@ -50,6 +50,37 @@ static bool msix_masked(const struct virtio_pci *t, unsigned v)
 	       (get_le32(t->msix_table + 16 * v + 12) & 1);
 }
 
+/* The irqfd path: the vector's MSI route follows its table entry (updated
+ * lazily, at the first interrupt after the guest changed it), and an
+ * interrupt is one eventfd write that KVM turns into the MSI. */
+static int fire_irqfd(struct virtio_pci *t, unsigned v)
+{
+	const uint8_t *e = t->msix_table + 16 * v;
+	uint64_t one = 1;
+	int r;
+
+	if (!t->host.msi_route || !t->host.irqfd)
+		return -ENOSYS;
+	if (t->msi_fd[v] < 0) {
+		t->msi_fd[v] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (t->msi_fd[v] < 0)
+			return -errno;
+	}
+	if (t->msi_dirty[v] || t->msi_gsi[v] < 0) {
+		r = t->host.msi_route(t->host.opaque, &t->msi_gsi[v], get_le64(e), get_le32(e + 8));
+		if (r < 0)
+			return r;
+		t->msi_dirty[v] = false;
+	}
+	if (!t->msi_bound[v]) {
+		r = t->host.irqfd(t->host.opaque, t->msi_fd[v], t->msi_gsi[v], true);
+		if (r < 0)
+			return r;
+		t->msi_bound[v] = true;
+	}
+	return write(t->msi_fd[v], &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
+}
+
 static void msix_fire(struct virtio_pci *t, unsigned v)
 {
 	const uint8_t *e = t->msix_table + 16 * v;
@@ -60,8 +91,20 @@ static void msix_fire(struct virtio_pci *t, unsigned v)
 	}
 	t->msix_pending &= ~(1ULL << v);
 	t->interrupts++;
+	if (fire_irqfd(t, v) == 0)
+		return;
 	if (t->host.send_msi)
 		t->host.send_msi(t->host.opaque, get_le64(e), get_le32(e + 8));
+}
+
+/* After a system reset the VM is new: its routes and irqfds are gone. */
+static void msix_forget_routes(struct virtio_pci *t)
+{
+	for (unsigned v = 0; v <= VIRTIO_PCI_MAX_QUEUES; v++) {
+		t->msi_gsi[v] = -1;
+		t->msi_bound[v] = false;
+		t->msi_dirty[v] = true;
+	}
 }
 
 static void msix_deliver_pending(struct virtio_pci *t)
@@ -462,6 +505,8 @@ static void msix_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
 		uint8_t *p = t->msix_table + (off & ~3ull);
 		if ((off & 15) == 12)
 			v &= 1; /* only the mask bit of vector control is writable */
+		else if (get_le32(p) != (uint32_t)v)
+			t->msi_dirty[off / 16] = true;
 		put_le32(p, (uint32_t)v);
 		msix_deliver_pending(t);
 	}
@@ -534,6 +579,7 @@ static void pci_reset(struct pci_device *d)
 
 	pthread_mutex_lock(&t->lock);
 	device_reset(t);
+	msix_forget_routes(t);
 	memset(t->msix_table, 0, sizeof(t->msix_table));
 	for (unsigned v = 0; v < t->msix_entries; v++)
 		put_le32(t->msix_table + 16 * v + 12, 1); /* masked */
@@ -581,10 +627,14 @@ void virtio_pci_init(struct virtio_pci *t, const char *name, uint16_t type, uint
 	t->config_len = config_len;
 	t->host_features = device_features | 1ULL << VIRTIO_F_VERSION_1 |
 			   1ULL << VIRTIO_RING_F_INDIRECT_DESC | 1ULL << VIRTIO_RING_F_EVENT_IDX;
-	t->msix_entries = t->host.send_msi ? t->nqueues + 1u : 0;
+	t->msix_entries = t->host.send_msi || (t->host.msi_route && t->host.irqfd)
+				  ? t->nqueues + 1u : 0;
 	t->epoll_fd = t->stop_fd = -1;
 	for (unsigned q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
 		t->notify_fd[q] = -1;
+	for (unsigned v = 0; v <= VIRTIO_PCI_MAX_QUEUES; v++)
+		t->msi_fd[v] = -1;
+	msix_forget_routes(t);
 	reset_queues(t);
 	t->config_vector = VIRTIO_MSI_NO_VECTOR;
 
@@ -706,6 +756,14 @@ void virtio_pci_stop(struct virtio_pci *t)
 	for (unsigned q = 0; q < VIRTIO_PCI_MAX_QUEUES; q++)
 		if (t->notify_fd[q] >= 0)
 			close(t->notify_fd[q]);
+	for (unsigned v = 0; v <= VIRTIO_PCI_MAX_QUEUES; v++) {
+		if (t->msi_fd[v] < 0)
+			continue;
+		if (t->msi_bound[v] && t->host.irqfd)
+			t->host.irqfd(t->host.opaque, t->msi_fd[v], t->msi_gsi[v], false);
+		close(t->msi_fd[v]);
+		t->msi_fd[v] = -1;
+	}
 	if (t->epoll_fd >= 0)
 		close(t->epoll_fd);
 	if (t->stop_fd >= 0)

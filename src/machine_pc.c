@@ -280,12 +280,25 @@ static int host_ioeventfd(void *opaque, uint64_t addr, unsigned len, bool pio, i
 	return kvm_ioeventfd(opaque, addr, len, pio, datamatch, fd, assign);
 }
 
+static int host_msi_route(void *opaque, int *gsi, uint64_t addr, uint32_t data)
+{
+	return kvm_msi_route_set(opaque, gsi, addr, data);
+}
+
+static int host_irqfd(void *opaque, int fd, int gsi, bool assign)
+{
+	return kvm_irqfd(opaque, fd, gsi, assign);
+}
+
 static void create_virtio_devices(struct machine *m)
 {
 	const struct machine_config *cfg = &m->cfg;
+	bool irqfd = kvm_has_cap(&m->kvm, KVM_CAP_IRQFD) && !getenv("VMM_NO_IRQFD");
 	struct virtio_host host = {
 		.send_msi = kvm_has_cap(&m->kvm, KVM_CAP_SIGNAL_MSI) ? host_send_msi : NULL,
 		.ioeventfd = kvm_has_cap(&m->kvm, KVM_CAP_IOEVENTFD) ? host_ioeventfd : NULL,
+		.msi_route = irqfd ? host_msi_route : NULL,
+		.irqfd = irqfd ? host_irqfd : NULL,
 		.opaque = &m->kvm,
 		.io_thread = true,
 	};

@@ -90,6 +90,11 @@ struct virtio_host {
 	 * (port I/O if 'pio'; 'datamatch' >= 0 matches the value). 0 or -errno. */
 	int (*ioeventfd)(void *opaque, uint64_t addr, unsigned len, bool pio, int datamatch, int fd,
 			 bool assign);
+	/* Optional fast path, KVM irqfd: sets the MSI message of route *gsi
+	 * (allocating it if *gsi < 0), and binds an eventfd to a route. A
+	 * vector then fires with one eventfd write. 0 or -errno. */
+	int (*msi_route)(void *opaque, int *gsi, uint64_t addr, uint32_t data);
+	int (*irqfd)(void *opaque, int fd, int gsi, bool assign);
 	void *opaque;
 	/* Queue work on an I/O thread; false runs it on the thread that wrote
 	 * the notify register (unit tests, deterministic). */
@@ -129,6 +134,10 @@ struct virtio_pci {
 	unsigned msix_entries;
 	uint8_t msix_table[16 * (VIRTIO_PCI_MAX_QUEUES + 1)];
 	uint64_t msix_pending;
+	int msi_gsi[VIRTIO_PCI_MAX_QUEUES + 1];   /* KVM route per vector, or -1 */
+	int msi_fd[VIRTIO_PCI_MAX_QUEUES + 1];    /* its irqfd, or -1 */
+	bool msi_bound[VIRTIO_PCI_MAX_QUEUES + 1];
+	bool msi_dirty[VIRTIO_PCI_MAX_QUEUES + 1]; /* table entry changed since */
 
 	/* Notification path. */
 	int notify_fd[VIRTIO_PCI_MAX_QUEUES];

@@ -88,6 +88,13 @@ struct ctx {
 
 static struct ctx *C;
 
+/* A mock of KVM's MSI routes and irqfds. */
+struct mock_kvm {
+	struct msi route[8];
+	unsigned nroutes, route_updates;
+	int fd_of_gsi[8];
+} KVMM;
+
 static void set_intx(void *opaque, uint8_t devfn, unsigned pin, int level)
 {
 	struct ctx *c = opaque;
@@ -101,6 +108,32 @@ static void send_msi(void *opaque, uint64_t addr, uint32_t data)
 	struct ctx *c = opaque;
 	assert_true(c->nmsi < 16);
 	c->msi[c->nmsi++] = (struct msi){ addr, data };
+}
+
+static int mock_msi_route(void *opaque, int *gsi, uint64_t addr, uint32_t data)
+{
+	if (*gsi < 0) {
+		assert_true(KVMM.nroutes < 8);
+		*gsi = 24 + (int)KVMM.nroutes++;
+	}
+	KVMM.route[*gsi - 24] = (struct msi){ addr, data };
+	KVMM.route_updates++;
+	return 0;
+}
+
+static int mock_irqfd(void *opaque, int fd, int gsi, bool assign)
+{
+	KVMM.fd_of_gsi[gsi - 24] = assign ? fd : -1;
+	return 0;
+}
+
+/* Interrupts KVM would have injected through route 'gsi' since last asked. */
+static uint64_t irqfd_count(int gsi)
+{
+	uint64_t n = 0;
+	if (KVMM.fd_of_gsi[gsi - 24] < 0 || read(KVMM.fd_of_gsi[gsi - 24], &n, sizeof(n)) < 0)
+		return 0;
+	return n;
 }
 
 /* ---- access helpers ---- */
@@ -141,10 +174,16 @@ static void iowr(struct ctx *c, uint64_t port, uint64_t v, unsigned size)
 
 #define COMMON(off) (BAR4BASE + VIRTIO_PCI_COMMON_OFF + (off))
 
+static bool use_irqfd;
+
 static void make_device(struct ctx *c, bool read_only, bool with_msi, bool threaded)
 {
 	struct virtio_host host = { .send_msi = with_msi ? send_msi : NULL, .opaque = c,
 				    .io_thread = threaded };
+	if (use_irqfd) {
+		host.msi_route = mock_msi_route;
+		host.irqfd = mock_irqfd;
+	}
 
 	c->disk = calloc(1, sizeof(*c->disk));
 	c->disk->data = malloc(DISK_SECTORS * 512);
@@ -184,6 +223,16 @@ static int setup(void **state) { return setup_common(state, false, false, false)
 static int setup_ro(void **state) { return setup_common(state, true, false, false); }
 static int setup_msi(void **state) { return setup_common(state, false, true, false); }
 static int setup_threaded(void **state) { return setup_common(state, false, true, true); }
+static int setup_irqfd(void **state)
+{
+	memset(&KVMM, 0, sizeof(KVMM));
+	for (unsigned i = 0; i < 8; i++)
+		KVMM.fd_of_gsi[i] = -1;
+	use_irqfd = true;
+	int r = setup_common(state, false, true, false);
+	use_irqfd = false;
+	return r;
+}
 
 static int teardown(void **state)
 {
@@ -707,6 +756,61 @@ static void test_pci_reset(void **state)
 	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_Q_SIZE), 2), VIRTIO_BLK_QUEUE_SIZE);
 }
 
+/* MSI-X through KVM irqfds: each vector gets a route that follows its
+ * table entry, and an interrupt is an eventfd write, not an ioctl. */
+static void test_msix_irqfd(void **state)
+{
+	struct ctx *c = *state;
+	unsigned cap = 0x40;
+
+	mwr(c, MSIXBASE + 16, 0xFEE00000, 4);
+	mwr(c, MSIXBASE + 24, 0x51, 4);
+	mwr(c, MSIXBASE + 28, 0, 4);
+	cfg_write(c, cap + 2, 0x8000, 2);
+	modern_init(c, BASIC_FEATURES);
+	mwr(c, COMMON(VIRTIO_COMMON_Q_SELECT), 0, 2);
+	mwr(c, COMMON(VIRTIO_COMMON_Q_MSIX), 1, 2);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
+	assert_int_equal(c->nmsi, 0); /* not through KVM_SIGNAL_MSI */
+	assert_int_equal(KVMM.nroutes, 1);
+	assert_int_equal(KVMM.route[0].addr, 0xFEE00000);
+	assert_int_equal(KVMM.route[0].data, 0x51);
+	assert_int_equal(irqfd_count(24), 1);
+	/* Same entry: no new route update, just the eventfd. */
+	unsigned updates = KVMM.route_updates;
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
+	assert_int_equal(KVMM.route_updates, updates);
+	assert_int_equal(irqfd_count(24), 1);
+	/* The guest moves the interrupt: the route follows. */
+	mwr(c, MSIXBASE + 24, 0x52, 4);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
+	assert_int_equal(KVMM.nroutes, 1);
+	assert_int_equal(KVMM.route[0].data, 0x52);
+	assert_int_equal(irqfd_count(24), 1);
+	/* Masked: nothing through the irqfd until unmasked. */
+	mwr(c, MSIXBASE + 28, 1, 4);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
+	assert_int_equal(irqfd_count(24), 0);
+	mwr(c, MSIXBASE + 28, 0, 4);
+	assert_int_equal(irqfd_count(24), 1);
+	/* A system reset (new VM) forgets the routes; they come back on use. */
+	pci_bus_reset(&c->pci);
+	cfg_write(c, PCI_BAR0 + 4, (uint32_t)MSIXBASE, 4);
+	cfg_write(c, PCI_BAR0 + 16, (uint32_t)BAR4BASE, 4);
+	cfg_write(c, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	mwr(c, MSIXBASE + 16, 0xFEE00000, 4);
+	mwr(c, MSIXBASE + 24, 0x53, 4);
+	mwr(c, MSIXBASE + 28, 0, 4);
+	cfg_write(c, cap + 2, 0x8000, 2);
+	modern_init(c, BASIC_FEATURES);
+	mwr(c, COMMON(VIRTIO_COMMON_Q_SELECT), 0, 2);
+	mwr(c, COMMON(VIRTIO_COMMON_Q_MSIX), 1, 2);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
+	assert_int_equal(KVMM.nroutes, 2);
+	assert_int_equal(KVMM.route[1].data, 0x53);
+	assert_int_equal(irqfd_count(25), 1);
+}
+
 /* The runtime path: notify -> eventfd -> I/O thread -> worker pool, with
  * many requests in flight, then a reset while requests may still run. */
 static void test_threaded_pool(void **state)
@@ -788,6 +892,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_msix, setup_msi, teardown),
 		cmocka_unit_test_setup_teardown(test_pci_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threaded_pool, setup_threaded, teardown),
+		cmocka_unit_test_setup_teardown(test_msix_irqfd, setup_irqfd, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
