@@ -24,6 +24,7 @@
 #include "hw/rtc.h"
 #include "hw/serial.h"
 #include "hw/virtio_blk.h"
+#include "hw/virtio_net.h"
 #include "hw/virtio_rng.h"
 #include "util.h"
 
@@ -290,12 +291,21 @@ static int host_irqfd(void *opaque, int fd, int gsi, bool assign)
 	return kvm_irqfd(opaque, fd, gsi, assign);
 }
 
+static void nic_send(void *backend, const uint8_t *frame, size_t len)
+{
+	net_send(backend, frame, len);
+}
+
 static void create_virtio_devices(struct machine *m)
 {
 	const struct machine_config *cfg = &m->cfg;
-	bool irqfd = kvm_has_cap(&m->kvm, KVM_CAP_IRQFD) && !getenv("VMM_NO_IRQFD");
+	/* Debugging knobs: VMM_VIRTIO_NO_MSIX=1 offers no MSI-X (INTx only),
+	 * VMM_NO_IRQFD=1 sends MSIs with KVM_SIGNAL_MSI instead of irqfds. */
+	bool no_msix = getenv("VMM_VIRTIO_NO_MSIX") && !strcmp(getenv("VMM_VIRTIO_NO_MSIX"), "1");
+	bool irqfd = !no_msix && kvm_has_cap(&m->kvm, KVM_CAP_IRQFD) && !getenv("VMM_NO_IRQFD");
 	struct virtio_host host = {
-		.send_msi = kvm_has_cap(&m->kvm, KVM_CAP_SIGNAL_MSI) ? host_send_msi : NULL,
+		.send_msi = !no_msix && kvm_has_cap(&m->kvm, KVM_CAP_SIGNAL_MSI) ? host_send_msi
+										  : NULL,
 		.ioeventfd = kvm_has_cap(&m->kvm, KVM_CAP_IOEVENTFD) ? host_ioeventfd : NULL,
 		.msi_route = irqfd ? host_msi_route : NULL,
 		.irqfd = irqfd ? host_irqfd : NULL,
@@ -316,6 +326,25 @@ static void create_virtio_devices(struct machine *m)
 					       serial, VIRTIO_BLK_WORKERS);
 		if (!m->vblk[i])
 			die("cannot create virtio-blk device for '%s'", d->path);
+	}
+	for (unsigned i = 0; i < cfg->nnic; i++) {
+		const struct nic_config *nic = &cfg->nic[i];
+		const struct netdev_config *nd = NULL;
+		uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
+		for (unsigned j = 0; j < cfg->nnetdev; j++)
+			if (!strcmp(cfg->netdev[j].id, nic->netdev))
+				nd = &cfg->netdev[j];
+		if (!nd)
+			die("NIC %u: no netdev '%s'", i, nic->netdev);
+		struct net_backend *be = net_user_create(&nd->user, err, sizeof(err));
+		if (!be)
+			die("-netdev %s: %s", nd->id[0] == '_' ? "user" : nd->id, err);
+		if (nic->has_mac)
+			memcpy(mac, nic->mac, sizeof(mac));
+		m->vnet[i] = virtio_net_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host, mac,
+					       nic_send, be);
+		if (!m->vnet[i] || net_attach(be, virtio_net_receive, m->vnet[i]) < 0)
+			die("cannot create the virtio-net device");
 	}
 	if (cfg->virtio_rng) {
 		m->vrng = virtio_rng_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host);

@@ -164,6 +164,10 @@ void virtio_pci_notify_queue(struct virtio_pci *t, unsigned q);
 void virtio_pci_config_changed(struct virtio_pci *t);
 void virtio_pci_set_needs_reset(struct virtio_pci *t);
 bool virtio_pci_has_feature(const struct virtio_pci *t, unsigned bit);
+/* From any thread, without the lock: have queue q processed on the I/O
+ * thread (a backend with new data for the guest). Without an I/O thread
+ * (unit tests) this does nothing; the next guest notify processes it. */
+void virtio_pci_schedule(struct virtio_pci *t, unsigned q);
 /* Pops every available chain of queue q, calling 'fn' for each, until the
  * queue is empty (re-arming EVENT_IDX); a broken queue sets NEEDS_RESET. */
 void virtio_pci_drain(struct virtio_pci *t, unsigned q, struct virtq_iov *scratch,

@@ -63,6 +63,19 @@ def test_version():
     (["-drive", "file=a.img,if=virtio,cache=directsync"], "expected none or writeback"),
     (["-drive", "file=a.img,if=virtio,format=qcow2"], "format=qcow2"),
     (["-device", "virtio-rng-pci,max-bytes=5"], "unknown parameter"),
+    (["-netdev", "tap,id=n0"], "unsupported backend"),
+    (["-netdev", "user"], "id= is required"),
+    (["-netdev", "user,id=n0,hostfwd=tcp::99999-:22"], "hostfwd=tcp::99999-:22"),
+    (["-device", "virtio-net-pci,netdev=nope"], "no -netdev with id 'nope'"),
+    (["-device", "virtio-net-pci"], "netdev= is required"),
+    (["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac=01:00:00:00:00:01"],
+     "multicast"),
+    (["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac=zz"], "six hex bytes"),
+    (["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+      "-device", "virtio-net-pci,netdev=n0"], "used by two NICs"),
+    (["-nic", "user,model=e1000"], "unsupported"),
+    (["-net", "nic,model=virtio"], "no -net user"),
+    (["-net", "nic"], "model=virtio"),
 ])
 def test_bad_options(args, needle):
     one_line_error(run(*args), needle)

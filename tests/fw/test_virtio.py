@@ -42,3 +42,14 @@ def test_virtio_blk_after_ide_disk(vmm):
     assert "VMM-BOOT-OK drive=80" in r.serial, r.serial
     assert "VMM-RESETTING" not in r.serial
     assert r.status == EXIT_OK, (r.status, r.stderr)
+
+
+def test_virtio_net_nic_is_on_the_bus(vmm):
+    # The NIC (on a slirp backend) sits after the virtio disk; SeaBIOS has
+    # no option ROM for it and boots the disk.
+    r = vmm("-m", "64", "-drive", f"file={fw_image('disk-0.img')},if=virtio",
+            "-netdev", "user,id=n0",
+            "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01")
+    assert "init bdf=00:04.0 id=1af4:1000" in r.debuglog, r.debuglog[-3000:]
+    assert "VMM-BOOT-OK drive=80" in r.serial, r.serial
+    assert r.status == EXIT_OK, (r.status, r.stderr)
