@@ -132,12 +132,47 @@ class KillAfterSync(guestkit.Scenario):
         batch.add(self.name, shell, timeout=self.timeout)
 
 
+# vda = script, vdb = scratch: first boot writes and reboots (a system
+# reset: new KVM VM, so ioeventfds, irqfds and MSI routes are set up again),
+# the second boot checksums and powers off.
+RESET_SCRIPT = """#VMMKIT-SCRIPT
+if [ "$(head -c 27 /dev/vdb)" = "VMM-VIRTIO-WRITE-0123456789" ]; then
+	echo "after-reset sha=$(head -c %(n)d /dev/vdb | sha256sum | cut -d' ' -f1)"
+	exit 0
+fi
+yes VMM-VIRTIO-WRITE-0123456789 | head -c %(n)d > /dev/vdb
+sync
+echo "virtio written; rebooting"
+reboot -f
+""" % {"n": WRITE_BYTES}
+
+
+class VirtioReset(guestkit.Scenario):
+    """A guest reboot under vmm with virtio disks in use."""
+
+    def __init__(self):
+        guestkit.Scenario.__init__(self, "vmm-virtio-reset", timeout=600)
+
+    def missing(self):
+        return guestkit.Scenario.missing(self) or guestkit.vmm_missing("vmm")
+
+    def add_to(self, batch):
+        script = batch.stage_bytes("reset-script.img", script_image(RESET_SCRIPT))
+        scratch = batch.stage_bytes("reset-scratch.img", size=SCRATCH_SIZE)
+        argv = guestkit.vmm_argv("vmm", 256, cdrom=guestkit.kit("kit-amd64.iso"),
+                                 extra=["-drive", "file=%s,if=virtio" % script,
+                                        "-drive", "file=%s,if=virtio" % scratch])
+        batch.add(self.name, argv, timeout=self.timeout, marker=guestkit.MARKER_DONE, grace=15,
+                  idle=guestkit.BOOT_IDLE, retries=guestkit.BOOT_RETRIES)
+
+
 DISKS = [VirtioDisks(v) for v in guestkit.vmms()]
 if "vmm" not in guestkit.vmms():
     DISKS.append(VirtioDisks("vmm"))
 DISKS.append(VirtioDisks("vmm", intx=True))
 BOOTS = [VirtioBoot("amd64"), VirtioBoot("686")]
 KILL = KillAfterSync()
+RESET = VirtioReset()
 
 
 def virtio_blocks(report):
@@ -205,3 +240,16 @@ def test_kill9_after_sync_loses_nothing(guest, scenario):
     assert "@@synced" in out, guest.describe()
     assert "@@killed rc=137" in out, guest.describe()
     assert "@@file sha=%s" % write_sha256() in out, guest.describe()
+
+
+@pytest.mark.parametrize("scenario", [RESET], ids=str)
+def test_virtio_survives_system_reset(guest, scenario):
+    out = guest.log
+    assert "virtio written; rebooting" in out, guest.describe()
+    sums = [ln.split("sha=")[1].strip() for ln in out.replace("\r", "").split("\n")
+            if "after-reset sha=" in ln]
+    assert sums == [write_sha256()], (sums, guest.describe())
+    # Two boots in one process; MSI-X worked again after the reset (the
+    # second boot's requests completed), and the guest powered off.
+    assert out.count("VMMKIT-REPORT-BEGIN") == 2, guest.describe()
+    assert guest.result.exited and guest.result.rc == 0, guest.describe()
