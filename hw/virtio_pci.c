@@ -21,6 +21,7 @@
 #define CAP_ISR 0x5C
 #define CAP_DEVICE 0x6C
 #define CAP_NOTIFY 0x7C
+#define CAP_PCICFG 0x90 /* 20 bytes: the cap + pci_cfg_data[4] */
 #define PCI_CAP_ID_MSIX 0x11
 #define PCI_CAP_ID_VNDR 0x09
 #define PCI_STATUS_CAP_LIST 0x10
@@ -31,6 +32,7 @@
 #define VIRTIO_PCI_CAP_NOTIFY_CFG 2
 #define VIRTIO_PCI_CAP_ISR_CFG 3
 #define VIRTIO_PCI_CAP_DEVICE_CFG 4
+#define VIRTIO_PCI_CAP_PCI_CFG 5
 
 #define BAR_LEGACY 0
 #define BAR_MSIX 1
@@ -529,9 +531,38 @@ static const struct io_ops msix_ops = {
 
 /* ---- PCI configuration hooks --------------------------------------------- */
 
+/* The VIRTIO_PCI_CAP_PCI_CFG window (4.1.4.9): the driver sets bar (must be
+ * 4 here), offset and length (1, 2 or 4, aligned) in the capability, then
+ * accesses pci_cfg_data, which reaches BAR4 at that offset. */
+static bool pcicfg_target(struct virtio_pci *t, uint64_t *off, unsigned *len)
+{
+	const uint8_t *c = t->pci.config + CAP_PCICFG;
+	*off = get_le32(c + 8);
+	*len = get_le32(c + 12);
+	return c[4] == BAR_MODERN && (*len == 1 || *len == 2 || *len == 4) &&
+	       *off % *len == 0 && *off + *len <= VIRTIO_PCI_BAR4_SIZE;
+}
+
+static void pci_config_reading(struct pci_device *d, unsigned off, unsigned size)
+{
+	struct virtio_pci *t = d->opaque;
+	uint64_t boff;
+	unsigned len;
+
+	if (off >= CAP_PCICFG + 20 || off + size <= CAP_PCICFG + 16 || !pcicfg_target(t, &boff, &len))
+		return;
+	uint64_t v = modern_read(t, boff, len);
+	put_le32(d->config + CAP_PCICFG + 16, (uint32_t)v);
+}
+
 static void pci_config_written(struct pci_device *d, unsigned off, uint32_t val, unsigned size)
 {
 	struct virtio_pci *t = d->opaque;
+	uint64_t boff;
+	unsigned len;
+
+	if (off >= CAP_PCICFG + 16 && off < CAP_PCICFG + 20 && pcicfg_target(t, &boff, &len))
+		modern_write(t, boff, get_le32(d->config + CAP_PCICFG + 16) & (len == 4 ? ~0u : (1u << (8 * len)) - 1), len);
 
 	if (off < CAP_MSIX + 4 && off + size > CAP_MSIX + 2) {
 		pthread_mutex_lock(&t->lock);
@@ -656,6 +687,7 @@ void virtio_pci_init(struct virtio_pci *t, const char *name, uint16_t type, uint
 	pci_set_word(d, PCI_SUBSYSTEM_ID, type);
 	pci_device_set_interrupt_pin(d, 1);
 	d->config_write = pci_config_written;
+	d->config_read = pci_config_reading;
 	d->bar_moved = bar_moved;
 	d->reset = pci_reset;
 
@@ -685,9 +717,14 @@ void virtio_pci_init(struct virtio_pci *t, const char *name, uint16_t type, uint
 	add_vendor_cap(t, CAP_ISR, CAP_DEVICE, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_PCI_ISR_OFF, 4, 16);
 	add_vendor_cap(t, CAP_DEVICE, CAP_NOTIFY, VIRTIO_PCI_CAP_DEVICE_CFG, VIRTIO_PCI_DEVICE_OFF,
 		       MAX(config_len, 4u), 16);
-	add_vendor_cap(t, CAP_NOTIFY, 0, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF,
+	add_vendor_cap(t, CAP_NOTIFY, CAP_PCICFG, VIRTIO_PCI_CAP_NOTIFY_CFG, VIRTIO_PCI_NOTIFY_OFF,
 		       VIRTIO_PCI_NOTIFY_MULT * t->nqueues, 20);
 	put_le32(d->config + CAP_NOTIFY + 16, VIRTIO_PCI_NOTIFY_MULT);
+	add_vendor_cap(t, CAP_PCICFG, 0, VIRTIO_PCI_CAP_PCI_CFG, 0, 0, 20);
+	d->config[CAP_PCICFG + 4] = 0;
+	/* bar, offset, length and data are the driver's to write. */
+	d->wmask[CAP_PCICFG + 4] = 0xFF;
+	memset(d->wmask + CAP_PCICFG + 8, 0xFF, 12);
 }
 
 /* ---- I/O thread ---------------------------------------------------------- */

@@ -373,7 +373,7 @@ static uint8_t isr_read(struct ctx *c)
 static void test_pci_identity_and_caps(void **state)
 {
 	struct ctx *c = *state;
-	bool seen[5] = { false };
+	bool seen[6] = { false };
 
 	assert_int_equal(cfg_read(c, PCI_VENDOR_ID, 2), 0x1af4);
 	assert_int_equal(cfg_read(c, PCI_DEVICE_ID, 2), 0x1001); /* transitional block */
@@ -386,20 +386,59 @@ static void test_pci_identity_and_caps(void **state)
 	while (p && hops++ < 16) {
 		if (cfg_read(c, p, 1) == 0x09) {
 			unsigned type = cfg_read(c, p + 3, 1);
-			assert_true(type >= 1 && type <= 4);
-			assert_int_equal(cfg_read(c, p + 4, 1), 4);
+			assert_true(type >= 1 && type <= 5);
+			if (type != 5)
+				assert_int_equal(cfg_read(c, p + 4, 1), 4);
 			seen[type] = true;
 			if (type == 2)
 				assert_int_equal(cfg_read(c, p + 16, 4), VIRTIO_PCI_NOTIFY_MULT);
 		}
 		p = cfg_read(c, p + 1, 1);
 	}
-	assert_true(seen[1] && seen[2] && seen[3] && seen[4]);
+	assert_true(seen[1] && seen[2] && seen[3] && seen[4] && seen[5]);
 	/* The capability bytes are read-only. */
 	cfg_write(c, 0x4C, 0xFFFFFFFF, 4);
 	assert_int_equal(cfg_read(c, 0x4C, 1), 0x09);
 	/* No MSI in this set-up: no MSI-X capability. */
 	assert_int_equal(cfg_read(c, PCI_CAPABILITY_LIST, 1), 0x4C);
+}
+
+/* The PCI configuration access capability: BAR4 through config space. */
+static void test_pci_cfg_window(void **state)
+{
+	struct ctx *c = *state;
+	unsigned cap = 0x90;
+
+	assert_int_equal(cfg_read(c, cap, 1), 0x09);
+	assert_int_equal(cfg_read(c, cap + 3, 1), 5);
+	/* Read num_queues (2 bytes at common + 18). */
+	cfg_write(c, cap + 4, 4, 1);
+	cfg_write(c, cap + 8, VIRTIO_COMMON_NUMQ, 4);
+	cfg_write(c, cap + 12, 2, 4);
+	assert_int_equal(cfg_read(c, cap + 16, 4) & 0xFFFF, 1);
+	/* Capacity, 4 bytes of the device config. */
+	cfg_write(c, cap + 8, VIRTIO_PCI_DEVICE_OFF, 4);
+	cfg_write(c, cap + 12, 4, 4);
+	assert_int_equal(cfg_read(c, cap + 16, 4), DISK_SECTORS);
+	/* Write the status byte through the window. */
+	cfg_write(c, cap + 8, VIRTIO_COMMON_STATUS, 4);
+	cfg_write(c, cap + 12, 1, 4);
+	cfg_write(c, cap + 16, VIRTIO_STATUS_ACKNOWLEDGE, 4);
+	assert_int_equal(status_read(c), VIRTIO_STATUS_ACKNOWLEDGE);
+	/* Bad windows (wrong BAR, misaligned, length 3, past the BAR) do nothing. */
+	cfg_write(c, cap + 4, 0, 1);
+	cfg_write(c, cap + 16, 0, 4);
+	cfg_write(c, cap + 4, 4, 1);
+	cfg_write(c, cap + 8, VIRTIO_COMMON_STATUS + 1, 4);
+	cfg_write(c, cap + 12, 2, 4);
+	cfg_write(c, cap + 16, 0, 4);
+	cfg_write(c, cap + 12, 3, 4);
+	cfg_write(c, cap + 16, 0, 4);
+	cfg_write(c, cap + 8, VIRTIO_PCI_BAR4_SIZE - 2, 4);
+	cfg_write(c, cap + 12, 4, 4);
+	cfg_write(c, cap + 16, 0, 4);
+	(void)cfg_read(c, cap + 16, 4);
+	assert_int_equal(status_read(c), VIRTIO_STATUS_ACKNOWLEDGE);
 }
 
 static void test_config_space(void **state)
@@ -880,6 +919,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_pci_identity_and_caps, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pci_cfg_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config_space, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_features_ok_needs_version_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_write_flush, setup, teardown),
