@@ -48,17 +48,24 @@ void piix3_set_intx(void *opaque, uint8_t devfn, unsigned pin, int level)
 	unsigned bit = devfn * 4u + (pin - 1);
 	uint64_t mask = 1ULL << (bit % 64);
 
+	pthread_mutex_lock(&s->lock);
 	if (level)
 		s->pirq_sources[p][bit / 64] |= mask;
 	else
 		s->pirq_sources[p][bit / 64] &= ~mask;
 	update_isa_irqs(s);
+	pthread_mutex_unlock(&s->lock);
 }
 
 static void piix3_config_write(struct pci_device *d, unsigned off, uint32_t val, unsigned size)
 {
-	if (off < PIIX3_PIRQRC + 4 && off + size > PIIX3_PIRQRC)
-		update_isa_irqs((struct piix3 *)d);
+	struct piix3 *s = (struct piix3 *)d;
+
+	if (off < PIIX3_PIRQRC + 4 && off + size > PIIX3_PIRQRC) {
+		pthread_mutex_lock(&s->lock);
+		update_isa_irqs(s);
+		pthread_mutex_unlock(&s->lock);
+	}
 }
 
 static uint8_t rcr_read(void *opaque)
@@ -79,6 +86,8 @@ static void rcr_write(void *opaque, uint8_t val)
 static void piix3_reset(struct pci_device *d)
 {
 	struct piix3 *s = (struct piix3 *)d;
+
+	pthread_mutex_lock(&s->lock);
 	memset(s->pirq_sources, 0, sizeof(s->pirq_sources));
 	for (unsigned irq = 0; irq < 16; irq++) {
 		if (s->isa_level[irq])
@@ -86,6 +95,7 @@ static void piix3_reset(struct pci_device *d)
 		s->isa_level[irq] = 0;
 	}
 	s->rcr = 0;
+	pthread_mutex_unlock(&s->lock);
 }
 
 int piix3_init(struct piix3 *s, struct pci_bus *bus,
@@ -95,6 +105,7 @@ int piix3_init(struct piix3 *s, struct pci_bus *bus,
 	struct pci_device *d = &s->pci;
 
 	pci_device_init(d, "PIIX3", 0x8086, 0x7000, 0x060100, 0x00);
+	pthread_mutex_init(&s->lock, NULL);
 	s->set_gsi = set_gsi;
 	s->gsi_opaque = gsi_opaque;
 	s->board = board;

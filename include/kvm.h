@@ -6,11 +6,15 @@
 #ifndef VMM_KVM_H
 #define VMM_KVM_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define KVM_SLOTS_MAX 32
+/* MSI routes (for irqfds) take GSIs from 24, after the IOAPIC's pins. */
+#define KVM_MSI_GSI_BASE 24
+#define KVM_MAX_MSI_ROUTES 128
 
 struct kvm_cpuid2;
 
@@ -21,6 +25,14 @@ struct kvm_vm {
 	int max_vcpus;          /* KVM_CAP_MAX_VCPUS */
 	int max_vcpu_id;        /* KVM_CAP_MAX_VCPU_ID: vCPU ids (APIC IDs) below this */
 	struct kvm_cpuid2 *supported_cpuid;
+	/* The GSI routing table is replaced as a whole: the PC's entries plus
+	 * every MSI route, kept here. A new VM (reset) starts with none. */
+	pthread_mutex_t route_lock;
+	struct {
+		uint64_t addr;
+		uint32_t data;
+		bool used;
+	} msi_route[KVM_MAX_MSI_ROUTES];
 };
 
 /* Opens /dev/kvm and checks the API and the capabilities vmm relies on.
@@ -37,5 +49,21 @@ int kvm_set_slot(struct kvm_vm *kvm, unsigned slot, uint64_t gpa, uint64_t size,
 
 /* irq_line callback: drives GSI 'gsi' of the in-kernel irqchip. */
 void kvm_set_gsi(void *kvm_vm, unsigned gsi, int level);
+
+bool kvm_has_cap(struct kvm_vm *kvm, int cap);
+/* Injects one MSI (KVM_SIGNAL_MSI). 0 or -errno. */
+int kvm_signal_msi(struct kvm_vm *kvm, uint64_t addr, uint32_t data);
+/* (De)assigns an ioeventfd: guest writes of 'len' bytes at 'addr' (a port
+ * if 'pio'), matching 'datamatch' unless it is negative, signal 'fd'
+ * inside KVM without an exit to user space. 0 or -errno. */
+int kvm_ioeventfd(struct kvm_vm *kvm, uint64_t addr, unsigned len, bool pio, int datamatch,
+		  int fd, bool assign);
+
+/* Sets the MSI message of route *gsi, allocating one when *gsi < 0, and
+ * installs the routing table. 0 or -errno (-ENOSPC: no free route). */
+int kvm_msi_route_set(struct kvm_vm *kvm, int *gsi, uint64_t addr, uint32_t data);
+/* Binds (or unbinds) an eventfd to a GSI: a write to it raises the GSI
+ * inside KVM (KVM_IRQFD). 0 or -errno. */
+int kvm_irqfd(struct kvm_vm *kvm, int fd, int gsi, bool assign);
 
 #endif

@@ -18,11 +18,14 @@
 #include "hw/chipset.h"
 #include "kvm.h"
 #include "memmap.h"
+#include "net.h"
 #include "pci.h"
 #include "topology.h"
 #include "vcpu.h"
 
 #define MAX_IDE_DRIVES 4
+#define MAX_VIRTIO_DRIVES 8
+#define MAX_NETDEVS 4
 #define MAX_VCPUS 255
 
 enum chardev_kind { CHARDEV_NONE, CHARDEV_NULL, CHARDEV_STDIO, CHARDEV_FILE, CHARDEV_PTY };
@@ -39,6 +42,18 @@ struct drive_config {
 	bool cdrom;
 	bool read_only;
 	bool snapshot;      /* writes go to a temporary qcow2 overlay */
+	bool cache_none; /* cache=none asked for (see README: same path as writeback) */
+};
+
+struct netdev_config {
+	const char *id;
+	struct net_user_config user; /* the only kind: -netdev user */
+};
+
+struct nic_config {
+	const char *netdev; /* id of its -netdev */
+	uint8_t mac[6];
+	bool has_mac;
 };
 
 struct machine_config {
@@ -48,6 +63,13 @@ struct machine_config {
 	const char *firmware_dirs[8]; /* -L, searched first */
 	unsigned nfirmware_dirs;
 	struct drive_config ide[MAX_IDE_DRIVES]; /* index = channel * 2 + unit */
+	struct drive_config virtio_blk[MAX_VIRTIO_DRIVES]; /* -drive if=virtio, in order */
+	unsigned nvirtio_blk;
+	bool virtio_rng;
+	struct netdev_config netdev[MAX_NETDEVS];
+	unsigned nnetdev;
+	struct nic_config nic[MAX_NETDEVS]; /* virtio-net-pci */
+	unsigned nnic;
 	char boot_order[5];           /* "cdn": a floppy, c disk, d CD, n network */
 	bool boot_menu;
 	struct chardev_config serial;
@@ -96,6 +118,9 @@ struct i8042;
 struct piix_ide;
 struct console;
 struct control;
+struct virtio_blk;
+struct virtio_rng;
+struct virtio_net;
 
 struct machine {
 	struct machine_config cfg;
@@ -115,6 +140,9 @@ struct machine {
 	struct debugcon debugcon, debugcon_e9;
 	struct debug_exit debug_exit;
 	struct piix_ide *ide;
+	struct virtio_blk *vblk[MAX_VIRTIO_DRIVES];
+	struct virtio_rng *vrng;
+	struct virtio_net *vnet[MAX_NETDEVS];
 	struct fw_cfg *fw_cfg;
 	struct rtc *rtc;
 	struct serial *com1;

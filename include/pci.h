@@ -81,6 +81,9 @@ struct pci_device {
 	void *opaque;
 	/* Optional hooks. */
 	void (*config_write)(struct pci_device *d, unsigned off, uint32_t val, unsigned size);
+	/* Called before config bytes [off, off+size) are read, so a device can
+	 * refresh registers whose value is computed at read time. */
+	void (*config_read)(struct pci_device *d, unsigned off, unsigned size);
 	/* Called when a BAR appears, moves or disappears (addr = PCI_BAR_UNMAPPED),
 	 * for BARs backed by guest-visible memory rather than callbacks. */
 	void (*bar_moved)(struct pci_device *d, int bar, uint64_t addr);

@@ -227,12 +227,29 @@ static int opt_cdrom(struct cli_state *st, const char *name, const char *arg)
 	return set_drive(st, 2, arg, true, true, "-cdrom") ? 0 : -1;
 }
 
+static int add_virtio_drive(struct cli_state *st, const char *file, const char *format,
+			    bool read_only, bool snapshot, bool cache_none)
+{
+	struct machine_config *cfg = st->cfg;
+
+	if (!file || !*file)
+		return fail(st, "-drive if=virtio: a disk needs a file");
+	if (cfg->nvirtio_blk == MAX_VIRTIO_DRIVES)
+		return fail(st, "-drive if=virtio: at most %u virtio disks", MAX_VIRTIO_DRIVES);
+	cfg->virtio_blk[cfg->nvirtio_blk++] = (struct drive_config){
+		.path = file, .present = true, .read_only = read_only, .cache_none = cache_none,
+		.format = format, .snapshot = snapshot,
+	};
+	return 0;
+}
+
 static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 {
 	struct kv kv[16];
 	int n = split_opts(st, name, arg, NULL, kv, 16);
 	const char *file = NULL, *format = NULL;
-	bool cdrom = false, read_only = false, snapshot = false, none = false;
+	bool cdrom = false, read_only = false, snapshot = false, none = false, virtio = false;
+	bool cache_none = false;
 	long index = -1;
 	unsigned long v;
 
@@ -245,8 +262,10 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 		} else if (!strcmp(k, "if")) {
 			if (!strcmp(val, "none"))
 				none = true;
+			else if (!strcmp(val, "virtio"))
+				virtio = true;
 			else if (strcmp(val, "ide"))
-				return fail(st, "-drive: if=%s is not supported yet (only if=ide|none)",
+				return fail(st, "-drive: if=%s is not supported (ide, virtio or none)",
 					    val);
 		} else if (!strcmp(k, "media")) {
 			if (!strcmp(val, "cdrom"))
@@ -273,6 +292,12 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 			    strcmp(val, "directsync") && strcmp(val, "unsafe"))
 				return fail(st, "-drive: cache=%s: expected writeback, none, "
 					    "writethrough, directsync or unsafe", val);
+			cache_none = !strcmp(val, "none");
+		} else if (!strcmp(k, "boot")) {
+			bool on;
+			/* QEMU's old "if=virtio,boot=on": SeaBIOS boots virtio disks anyway. */
+			if (parse_bool(st, name, k, val, &on) < 0)
+				return -1;
 		} else if (!strcmp(k, "id") || !strcmp(k, "aio") || !strcmp(k, "discard")) {
 			/* accepted; raw I/O is synchronous and flushes on request */
 		} else {
@@ -285,6 +310,13 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 			return fail(st, "-drive: if=none needs a file");
 		warn("-drive if=none: no device uses this drive; it is ignored");
 		return 0;
+	}
+	if (virtio) {
+		if (cdrom)
+			return fail(st, "-drive if=virtio: media=cdrom is not supported");
+		if (index >= 0)
+			return fail(st, "-drive if=virtio: index= is not supported");
+		return add_virtio_drive(st, file, format, read_only, snapshot, cache_none);
 	}
 	if (index < 0) {
 		for (index = 0; index < MAX_IDE_DRIVES; index++)
@@ -409,6 +441,240 @@ static int opt_name(struct cli_state *st, const char *name, const char *arg)
 	return 0;
 }
 
+/* ---- networking ---------------------------------------------------------- */
+
+static int parse_mac(struct cli_state *st, const char *opt, const char *v, uint8_t mac[6])
+{
+	unsigned b[6];
+	char tail;
+
+	if (sscanf(v, "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
+		return fail(st, "%s: mac=%s: expected six hex bytes like 52:54:00:12:34:56", opt, v);
+	for (int i = 0; i < 6; i++) {
+		if (b[i] > 0xFF)
+			return fail(st, "%s: mac=%s: expected six hex bytes", opt, v);
+		mac[i] = (uint8_t)b[i];
+	}
+	if (mac[0] & 1)
+		return fail(st, "%s: mac=%s is a multicast address", opt, v);
+	return 0;
+}
+
+static struct netdev_config *find_netdev(struct machine_config *cfg, const char *id)
+{
+	for (unsigned i = 0; i < cfg->nnetdev; i++)
+		if (!strcmp(cfg->netdev[i].id, id))
+			return &cfg->netdev[i];
+	return NULL;
+}
+
+/* "user" options shared by -netdev, -nic and -net user. Returns 1 if 'k' was
+ * one of them, 0 if not, -1 on error. */
+static int user_opt(struct cli_state *st, const char *opt, struct netdev_config *nd,
+		    const char *k, const char *v)
+{
+	if (!strcmp(k, "hostfwd")) {
+		if (nd->user.nfwd == NET_MAX_HOSTFWD)
+			return fail(st, "%s: at most %d hostfwd rules", opt, NET_MAX_HOSTFWD);
+		if (net_parse_hostfwd(v, &nd->user.fwd[nd->user.nfwd], st->err, st->errlen) < 0) {
+			char tmp[256];
+			snprintf(tmp, sizeof(tmp), "%s", st->err);
+			return fail(st, "%s: %s", opt, tmp);
+		}
+		nd->user.nfwd++;
+		return 1;
+	}
+	if (!strcmp(k, "net") || !strcmp(k, "hostname") || !strcmp(k, "restrict"))
+		return fail(st, "%s: %s= is not supported (user networking is 10.0.2.0/24)", opt, k);
+	return 0;
+}
+
+static struct netdev_config *new_netdev(struct cli_state *st, const char *opt, const char *id)
+{
+	struct machine_config *cfg = st->cfg;
+
+	if (find_netdev(cfg, id)) {
+		fail(st, "%s: duplicate netdev id '%s'", opt, id);
+		return NULL;
+	}
+	if (cfg->nnetdev == MAX_NETDEVS) {
+		fail(st, "%s: at most %d network backends", opt, MAX_NETDEVS);
+		return NULL;
+	}
+	struct netdev_config *nd = &cfg->netdev[cfg->nnetdev++];
+	nd->id = xstrdup(id);
+	return nd;
+}
+
+static struct nic_config *new_nic(struct cli_state *st, const char *opt, const char *netdev)
+{
+	struct machine_config *cfg = st->cfg;
+
+	if (cfg->nnic == MAX_NETDEVS) {
+		fail(st, "%s: at most %d NICs", opt, MAX_NETDEVS);
+		return NULL;
+	}
+	struct nic_config *nic = &cfg->nic[cfg->nnic++];
+	nic->netdev = netdev ? xstrdup(netdev) : NULL;
+	return nic;
+}
+
+static int opt_netdev(struct cli_state *st, const char *name, const char *arg)
+{
+	struct kv kv[16];
+	int n = split_opts(st, name, arg, "type", kv, 16);
+	const char *id = NULL;
+
+	if (n < 0)
+		return -1;
+	if (strcmp(kv[0].key, "type") || strcmp(kv[0].value, "user"))
+		return fail(st, "-netdev %s: unsupported backend (supported: user)",
+			    n > 0 ? kv[0].value : arg);
+	for (int i = 1; i < n; i++)
+		if (!strcmp(kv[i].key, "id"))
+			id = kv[i].value;
+	if (!id)
+		return fail(st, "-netdev user: id= is required");
+	struct netdev_config *nd = new_netdev(st, "-netdev", id);
+	if (!nd)
+		return -1;
+	for (int i = 1; i < n; i++) {
+		if (!strcmp(kv[i].key, "id"))
+			continue;
+		int r = user_opt(st, "-netdev user", nd, kv[i].key, kv[i].value);
+		if (r < 0)
+			return -1;
+		if (r == 0)
+			return fail(st, "-netdev user: unsupported parameter '%s'", kv[i].key);
+	}
+	return 0;
+}
+
+static bool virtio_model(const char *m)
+{
+	return !strcmp(m, "virtio") || !strcmp(m, "virtio-net-pci");
+}
+
+/* -nic user[,model=virtio][,mac=M][,hostfwd=...]: a backend and its NIC. */
+static int opt_nic(struct cli_state *st, const char *name, const char *arg)
+{
+	struct kv kv[16];
+	int n = split_opts(st, name, arg, "type", kv, 16);
+	char id[32];
+
+	if (n < 0)
+		return -1;
+	if (strcmp(kv[0].key, "type") || strcmp(kv[0].value, "user"))
+		return fail(st, "-nic %s: unsupported backend (supported: user)",
+			    n > 0 ? kv[0].value : arg);
+	snprintf(id, sizeof(id), "__nic%u", st->cfg->nnic);
+	struct netdev_config *nd = new_netdev(st, "-nic", id);
+	struct nic_config *nic = nd ? new_nic(st, "-nic", id) : NULL;
+	if (!nic)
+		return -1;
+	for (int i = 1; i < n; i++) {
+		const char *k = kv[i].key, *v = kv[i].value;
+		if (!strcmp(k, "model")) {
+			if (!virtio_model(v))
+				return fail(st, "-nic model=%s: unsupported (supported: virtio)", v);
+		} else if (!strcmp(k, "mac")) {
+			if (parse_mac(st, "-nic", v, nic->mac) < 0)
+				return -1;
+			nic->has_mac = true;
+		} else if (!strcmp(k, "id")) {
+			/* accepted */
+		} else {
+			int r = user_opt(st, "-nic user", nd, k, v);
+			if (r < 0)
+				return -1;
+			if (r == 0)
+				return fail(st, "-nic: unsupported parameter '%s'", k);
+		}
+	}
+	return 0;
+}
+
+/* The old form: -net nic,model=virtio[,macaddr=M] and -net user[,hostfwd=..],
+ * joined on "hub" 0 (QEMU's vlan 0). */
+#define NET_HUB_ID "__hub0"
+
+static int opt_net(struct cli_state *st, const char *name, const char *arg)
+{
+	struct kv kv[16];
+	int n = split_opts(st, name, arg, "type", kv, 16);
+
+	if (n < 0)
+		return -1;
+	if (!strcmp(kv[0].key, "type") && !strcmp(kv[0].value, "nic")) {
+		struct nic_config *nic = new_nic(st, "-net nic", NET_HUB_ID);
+		bool model = false;
+		if (!nic)
+			return -1;
+		for (int i = 1; i < n; i++) {
+			const char *k = kv[i].key, *v = kv[i].value;
+			if (!strcmp(k, "model")) {
+				if (!virtio_model(v))
+					return fail(st, "-net nic,model=%s: unsupported (supported: virtio)", v);
+				model = true;
+			} else if (!strcmp(k, "macaddr") || !strcmp(k, "mac")) {
+				if (parse_mac(st, "-net nic", v, nic->mac) < 0)
+					return -1;
+				nic->has_mac = true;
+			} else if (strcmp(k, "vlan") && strcmp(k, "name") && strcmp(k, "id")) {
+				return fail(st, "-net nic: unsupported parameter '%s'", k);
+			}
+		}
+		if (!model)
+			return fail(st, "-net nic: give model=virtio (the only NIC model)");
+		return 0;
+	}
+	if (!strcmp(kv[0].key, "type") && !strcmp(kv[0].value, "user")) {
+		struct netdev_config *nd = new_netdev(st, "-net user", NET_HUB_ID);
+		if (!nd)
+			return -1;
+		for (int i = 1; i < n; i++) {
+			const char *k = kv[i].key;
+			if (!strcmp(k, "vlan") || !strcmp(k, "name") || !strcmp(k, "id"))
+				continue;
+			int r = user_opt(st, "-net user", nd, k, kv[i].value);
+			if (r < 0)
+				return -1;
+			if (r == 0)
+				return fail(st, "-net user: unsupported parameter '%s'", k);
+		}
+		return 0;
+	}
+	return fail(st, "-net %s: supported: nic,model=virtio and user", arg);
+}
+
+static int device_virtio_net(struct cli_state *st, struct kv *kv, int n)
+{
+	const char *netdev = NULL;
+	uint8_t mac[6];
+	bool has_mac = false;
+
+	for (int i = 1; i < n; i++) {
+		if (!strcmp(kv[i].key, "netdev")) {
+			netdev = kv[i].value;
+		} else if (!strcmp(kv[i].key, "mac")) {
+			if (parse_mac(st, "-device virtio-net-pci", kv[i].value, mac) < 0)
+				return -1;
+			has_mac = true;
+		} else if (strcmp(kv[i].key, "id")) {
+			return fail(st, "-device virtio-net-pci: unknown parameter '%s'", kv[i].key);
+		}
+	}
+	if (!netdev)
+		return fail(st, "-device virtio-net-pci: netdev= is required");
+	struct nic_config *nic = new_nic(st, "-device virtio-net-pci", netdev);
+	if (!nic)
+		return -1;
+	if (has_mac)
+		memcpy(nic->mac, mac, 6);
+	nic->has_mac = has_mac;
+	return 0;
+}
+
 static int opt_device(struct cli_state *st, const char *name, const char *arg)
 {
 	struct kv kv[8];
@@ -417,9 +683,19 @@ static int opt_device(struct cli_state *st, const char *name, const char *arg)
 
 	if (n < 0)
 		return -1;
+	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "virtio-net-pci"))
+		return device_virtio_net(st, kv, n);
+	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "virtio-rng-pci")) {
+		if (n > 1)
+			return fail(st, "-device virtio-rng-pci: unknown parameter '%s'", kv[1].key);
+		if (st->cfg->virtio_rng)
+			return fail(st, "-device virtio-rng-pci: only one is supported");
+		st->cfg->virtio_rng = true;
+		return 0;
+	}
 	if (strcmp(kv[0].key, "driver") || strcmp(kv[0].value, "isa-debug-exit"))
-		return fail(st, "-device %s: unsupported device (supported: isa-debug-exit)",
-			    n > 0 ? kv[0].value : arg);
+		return fail(st, "-device %s: unsupported device (supported: isa-debug-exit, "
+			    "virtio-net-pci, virtio-rng-pci)", n > 0 ? kv[0].value : arg);
 	st->cfg->debug_exit = true;
 	st->cfg->debug_exit_base = 0x501;
 	st->cfg->debug_exit_size = 2;
@@ -549,9 +825,9 @@ static const struct option_def options[] = {
 	{ "hdd", "FILE", opt_hd, "IDE secondary slave disk image" },
 	{ "cdrom", "FILE", opt_cdrom, "CD-ROM image (IDE secondary master)" },
 	{ "snapshot", NULL, opt_snapshot, "write to temporary overlays; disk images stay unchanged" },
-	{ "drive", "file=F[,if=ide|none][,media=disk|cdrom][,index=I][,format=raw|qcow2]"
+	{ "drive", "file=F[,if=ide|virtio|none][,media=disk|cdrom][,index=I][,format=raw|qcow2]"
 	  "[,readonly=on][,snapshot=on][,cache=MODE]",
-	  opt_drive, "IDE drive with explicit parameters" },
+	  opt_drive, "IDE drive, or a virtio-blk disk (if=virtio) on the PCI bus" },
 	{ "boot", "[order=]DRIVES[,menu=on|off]", opt_boot,
 	  "boot order: c disk, d CD-ROM, n network (default cad)" },
 	{ "kernel", "FILE", opt_kernel, "boot a Linux bzImage or Multiboot kernel directly" },
@@ -566,8 +842,17 @@ static const struct option_def options[] = {
 	{ "no-reboot", NULL, opt_no_reboot, "exit instead of rebooting" },
 	{ "name", "NAME", opt_name, "name of the guest" },
 	{ "debugcon", "DEV", opt_debugcon, "debug console at ports 0xe9 and 0x402 (SeaBIOS log)" },
-	{ "device", "isa-debug-exit[,iobase=P][,iosize=N]", opt_device,
-	  "add a device; writing V to the port exits with status (V<<1)|1" },
+	{ "netdev", "user,id=ID[,hostfwd=tcp::HOSTPORT-:GUESTPORT]...", opt_netdev,
+	  "user-mode network backend (slirp: NAT, DHCP 10.0.2.15, DNS 10.0.2.3)" },
+	{ "nic", "user[,model=virtio][,mac=M][,hostfwd=...]", opt_nic,
+	  "a virtio-net NIC on a user-mode backend in one option" },
+	{ "net", "nic,model=virtio[,macaddr=M] | user[,hostfwd=...]", opt_net,
+	  "old form of -nic: -net nic,model=virtio -net user" },
+	{ "device",
+	  "isa-debug-exit[,iobase=P][,iosize=N] | virtio-rng-pci | virtio-net-pci,netdev=ID[,mac=M]",
+	  opt_device,
+	  "add a device: isa-debug-exit (a write of V exits with status (V<<1)|1), "
+	  "virtio-rng-pci (host getrandom), virtio-net-pci (NIC on a -netdev)" },
 	{ "qmp", "unix:PATH|tcp:HOST:PORT,server=on,wait=off", opt_qmp,
 	  "QMP control socket (several allowed; also 'stdio')" },
 	{ "monitor", "stdio|unix:PATH,server=on,wait=off", opt_monitor,
@@ -691,6 +976,23 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 			return CLI_ERROR;
 		if (ret > 0)
 			return CLI_EXIT_OK;
+	}
+	for (unsigned i = 0; i < cfg->nnic; i++) {
+		if (!find_netdev(cfg, cfg->nic[i].netdev)) {
+			if (!strcmp(cfg->nic[i].netdev, NET_HUB_ID))
+				snprintf(err, errlen, "-net nic: no -net user to connect it to");
+			else
+				snprintf(err, errlen, "-device virtio-net-pci: no -netdev with id '%s'",
+					 cfg->nic[i].netdev);
+			return CLI_ERROR;
+		}
+		for (unsigned j = 0; j < i; j++) {
+			if (!strcmp(cfg->nic[j].netdev, cfg->nic[i].netdev)) {
+				snprintf(err, errlen, "netdev '%s' is used by two NICs",
+					 cfg->nic[i].netdev);
+				return CLI_ERROR;
+			}
+		}
 	}
 	if (!cfg->kernel_path && cfg->initrd_path) {
 		snprintf(err, errlen, "-initrd only allowed with -kernel option");

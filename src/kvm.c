@@ -49,6 +49,7 @@ static struct kvm_cpuid2 *get_supported_cpuid(int sys_fd)
 int kvm_open(struct kvm_vm *kvm, const char *dev_path, char *err, size_t errlen)
 {
 	memset(kvm, 0, sizeof(*kvm));
+	pthread_mutex_init(&kvm->route_lock, NULL);
 	kvm->vm_fd = -1;
 	kvm->sys_fd = open(dev_path, O_RDWR | O_CLOEXEC);
 	if (kvm->sys_fd < 0) {
@@ -103,10 +104,13 @@ fail:
 
 /* QEMU's PC routing: ISA IRQs reach both the PIC and the IOAPIC pin of the
  * same number, except that the PIT's IRQ 0 arrives on IOAPIC pin 2; GSIs
- * 16-23 are IOAPIC only. SeaBIOS is told so through etc/irq0-override. */
-static int set_pc_gsi_routing(int vm_fd)
+ * 16-23 are IOAPIC only. SeaBIOS is told so through etc/irq0-override.
+ * Then the MSI routes of the irqfds. Called with route_lock held (or before
+ * any device thread exists). */
+static int set_gsi_routing(struct kvm_vm *kvm, int vm_fd)
 {
-	struct kvm_irq_routing *r = xzalloc(sizeof(*r) + 64 * sizeof(r->entries[0]));
+	struct kvm_irq_routing *r =
+		xzalloc(sizeof(*r) + (64 + KVM_MAX_MSI_ROUTES) * sizeof(r->entries[0]));
 	unsigned n = 0;
 
 	for (unsigned gsi = 0; gsi < 16; gsi++) {
@@ -129,10 +133,57 @@ static int set_pc_gsi_routing(int vm_fd)
 			.u.irqchip = { .irqchip = KVM_IRQCHIP_IOAPIC, .pin = gsi == 0 ? 2 : gsi },
 		};
 	}
+	for (unsigned i = 0; i < KVM_MAX_MSI_ROUTES; i++) {
+		if (!kvm->msi_route[i].used)
+			continue;
+		r->entries[n++] = (struct kvm_irq_routing_entry){
+			.gsi = KVM_MSI_GSI_BASE + i,
+			.type = KVM_IRQ_ROUTING_MSI,
+			.u.msi = { .address_lo = (uint32_t)kvm->msi_route[i].addr,
+				   .address_hi = (uint32_t)(kvm->msi_route[i].addr >> 32),
+				   .data = kvm->msi_route[i].data },
+		};
+	}
 	r->nr = n;
 	int ret = ioctl(vm_fd, KVM_SET_GSI_ROUTING, r);
 	free(r);
 	return ret;
+}
+
+int kvm_msi_route_set(struct kvm_vm *kvm, int *gsi, uint64_t addr, uint32_t data)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&kvm->route_lock);
+	if (*gsi < 0) {
+		for (unsigned i = 0; i < KVM_MAX_MSI_ROUTES; i++) {
+			if (!kvm->msi_route[i].used) {
+				kvm->msi_route[i].used = true;
+				*gsi = KVM_MSI_GSI_BASE + (int)i;
+				break;
+			}
+		}
+	}
+	if (*gsi < KVM_MSI_GSI_BASE || *gsi >= KVM_MSI_GSI_BASE + KVM_MAX_MSI_ROUTES) {
+		ret = -ENOSPC;
+	} else {
+		kvm->msi_route[*gsi - KVM_MSI_GSI_BASE].addr = addr;
+		kvm->msi_route[*gsi - KVM_MSI_GSI_BASE].data = data;
+		if (set_gsi_routing(kvm, kvm->vm_fd) < 0)
+			ret = -errno;
+	}
+	pthread_mutex_unlock(&kvm->route_lock);
+	return ret;
+}
+
+int kvm_irqfd(struct kvm_vm *kvm, int fd, int gsi, bool assign)
+{
+	struct kvm_irqfd irqfd = {
+		.fd = (uint32_t)fd,
+		.gsi = (uint32_t)gsi,
+		.flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN,
+	};
+	return ioctl(kvm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
 }
 
 int kvm_create_vm(struct kvm_vm *kvm, char *err, size_t errlen)
@@ -157,7 +208,11 @@ int kvm_create_vm(struct kvm_vm *kvm, char *err, size_t errlen)
 	if (ioctl(fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		goto fail;
 	step = "KVM_SET_GSI_ROUTING";
-	if (set_pc_gsi_routing(fd) < 0)
+	pthread_mutex_lock(&kvm->route_lock);
+	memset(kvm->msi_route, 0, sizeof(kvm->msi_route));
+	int routed = set_gsi_routing(kvm, fd);
+	pthread_mutex_unlock(&kvm->route_lock);
+	if (routed < 0)
 		goto fail;
 	/* SPEAKER_DUMMY: the kernel answers port 0x61, which SeaBIOS uses to
 	 * calibrate the TSC by gating PIT channel 2. */
@@ -223,4 +278,35 @@ void kvm_set_gsi(void *opaque, unsigned gsi, int level)
 
 	if (ioctl(kvm->vm_fd, KVM_IRQ_LINE, &irq) < 0)
 		warn("KVM_IRQ_LINE(%u, %d) failed: %s", gsi, level, strerror(errno));
+}
+
+bool kvm_has_cap(struct kvm_vm *kvm, int cap)
+{
+	return ioctl(kvm->vm_fd >= 0 ? kvm->vm_fd : kvm->sys_fd, KVM_CHECK_EXTENSION, cap) > 0;
+}
+
+int kvm_signal_msi(struct kvm_vm *kvm, uint64_t addr, uint32_t data)
+{
+	struct kvm_msi msi = {
+		.address_lo = (uint32_t)addr,
+		.address_hi = (uint32_t)(addr >> 32),
+		.data = data,
+	};
+	/* Returns >0 delivered, 0 blocked by the guest (e.g. masked LAPIC). */
+	return ioctl(kvm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0 ? -errno : 0;
+}
+
+int kvm_ioeventfd(struct kvm_vm *kvm, uint64_t addr, unsigned len, bool pio, int datamatch,
+		  int fd, bool assign)
+{
+	struct kvm_ioeventfd ev = {
+		.addr = addr,
+		.len = len,
+		.fd = fd,
+		.datamatch = datamatch >= 0 ? (uint64_t)datamatch : 0,
+		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+			 (datamatch >= 0 ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0) |
+			 (assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN),
+	};
+	return ioctl(kvm->vm_fd, KVM_IOEVENTFD, &ev) < 0 ? -errno : 0;
 }

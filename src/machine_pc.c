@@ -16,6 +16,7 @@
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <linux/kvm.h>
 
 #include "block.h"
 #include "console.h"
@@ -25,6 +26,9 @@
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
+#include "hw/virtio_blk.h"
+#include "hw/virtio_net.h"
+#include "hw/virtio_rng.h"
 #include "loader.h"
 #include "util.h"
 
@@ -257,9 +261,26 @@ static FILE *open_chardev_file(const struct chardev_config *c, const char *what)
 	}
 }
 
-static void attach_drives(struct machine *m)
+/* Opens a drive's image through the block layer: its format (or probed),
+ * read-only for CDs and readonly=on, or behind a temporary overlay for
+ * -snapshot / snapshot=on. Dies with one line on failure. */
+static struct block_dev *open_drive(const struct machine *m, const struct drive_config *d)
 {
 	char err[256];
+	bool ro = d->read_only || d->cdrom;
+	struct block_dev *bd;
+
+	if ((d->snapshot || m->cfg.snapshot) && !ro)
+		bd = block_open_snapshot(d->path, d->format, err, sizeof(err));
+	else
+		bd = block_open(d->path, d->format, ro, NULL, err, sizeof(err));
+	if (!bd)
+		die("could not open disk image '%s': %s", d->path, err);
+	return bd;
+}
+
+static void attach_drives(struct machine *m)
+{
 
 	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++) {
 		const struct drive_config *d = &m->cfg.ide[i];
@@ -269,13 +290,7 @@ static void attach_drives(struct machine *m)
 		if (!d->present)
 			continue;
 		if (d->path) {
-			bool ro = d->read_only || d->cdrom;
-			if ((d->snapshot || m->cfg.snapshot) && !ro)
-				bd = block_open_snapshot(d->path, d->format, err, sizeof(err));
-			else
-				bd = block_open(d->path, d->format, ro, NULL, err, sizeof(err));
-			if (!bd)
-				die("could not open disk image '%s': %s", d->path, err);
+			bd = open_drive(m, d);
 			m->disk_size[i] = bd->size;
 		}
 		if (d->cdrom)
@@ -284,6 +299,95 @@ static void attach_drives(struct machine *m)
 			ret = piix_ide_attach_disk(m->ide, i / 2, i % 2, bd);
 		if (ret < 0)
 			die("could not attach IDE drive %u: %s", i, strerror(-ret));
+	}
+}
+
+/* virtio devices sit from PCI slot 3, as QEMU's -drive if=virtio does
+ * (slot 2 is where QEMU's VGA goes). */
+#define VIRTIO_FIRST_SLOT 3
+#define VIRTIO_BLK_WORKERS 4
+
+static void host_send_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+	int r = kvm_signal_msi(opaque, addr, data);
+	if (r < 0)
+		warn("KVM_SIGNAL_MSI(%#llx, %#x) failed: %s", (unsigned long long)addr, data,
+		     strerror(-r));
+}
+
+static int host_ioeventfd(void *opaque, uint64_t addr, unsigned len, bool pio, int datamatch,
+			  int fd, bool assign)
+{
+	return kvm_ioeventfd(opaque, addr, len, pio, datamatch, fd, assign);
+}
+
+static int host_msi_route(void *opaque, int *gsi, uint64_t addr, uint32_t data)
+{
+	return kvm_msi_route_set(opaque, gsi, addr, data);
+}
+
+static int host_irqfd(void *opaque, int fd, int gsi, bool assign)
+{
+	return kvm_irqfd(opaque, fd, gsi, assign);
+}
+
+static void nic_send(void *backend, const uint8_t *frame, size_t len)
+{
+	net_send(backend, frame, len);
+}
+
+static void create_virtio_devices(struct machine *m)
+{
+	const struct machine_config *cfg = &m->cfg;
+	/* Debugging knobs: VMM_VIRTIO_NO_MSIX=1 offers no MSI-X (INTx only),
+	 * VMM_NO_IRQFD=1 sends MSIs with KVM_SIGNAL_MSI instead of irqfds. */
+	bool no_msix = getenv("VMM_VIRTIO_NO_MSIX") && !strcmp(getenv("VMM_VIRTIO_NO_MSIX"), "1");
+	bool irqfd = !no_msix && kvm_has_cap(&m->kvm, KVM_CAP_IRQFD) && !getenv("VMM_NO_IRQFD");
+	struct virtio_host host = {
+		.send_msi = !no_msix && kvm_has_cap(&m->kvm, KVM_CAP_SIGNAL_MSI) ? host_send_msi
+										  : NULL,
+		.ioeventfd = kvm_has_cap(&m->kvm, KVM_CAP_IOEVENTFD) ? host_ioeventfd : NULL,
+		.msi_route = irqfd ? host_msi_route : NULL,
+		.irqfd = irqfd ? host_irqfd : NULL,
+		.opaque = &m->kvm,
+		.io_thread = true,
+	};
+	unsigned slot = VIRTIO_FIRST_SLOT;
+	char err[256];
+
+	for (unsigned i = 0; i < cfg->nvirtio_blk; i++) {
+		const struct drive_config *d = &cfg->virtio_blk[i];
+		char serial[21];
+		struct block_dev *bd = open_drive(m, d);
+		snprintf(serial, sizeof(serial), "VMM-VD%u", i);
+		m->vblk[i] = virtio_blk_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host, bd,
+					       serial, VIRTIO_BLK_WORKERS);
+		if (!m->vblk[i])
+			die("cannot create virtio-blk device for '%s'", d->path);
+	}
+	for (unsigned i = 0; i < cfg->nnic; i++) {
+		const struct nic_config *nic = &cfg->nic[i];
+		const struct netdev_config *nd = NULL;
+		uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
+		for (unsigned j = 0; j < cfg->nnetdev; j++)
+			if (!strcmp(cfg->netdev[j].id, nic->netdev))
+				nd = &cfg->netdev[j];
+		if (!nd)
+			die("NIC %u: no netdev '%s'", i, nic->netdev);
+		struct net_backend *be = net_user_create(&nd->user, err, sizeof(err));
+		if (!be)
+			die("-netdev %s: %s", nd->id[0] == '_' ? "user" : nd->id, err);
+		if (nic->has_mac)
+			memcpy(mac, nic->mac, sizeof(mac));
+		m->vnet[i] = virtio_net_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host, mac,
+					       nic_send, be);
+		if (!m->vnet[i] || net_attach(be, virtio_net_receive, m->vnet[i]) < 0)
+			die("cannot create the virtio-net device");
+	}
+	if (cfg->virtio_rng) {
+		m->vrng = virtio_rng_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host);
+		if (!m->vrng)
+			die("cannot create the virtio-rng device");
 	}
 }
 
@@ -315,6 +419,7 @@ static void create_devices(struct machine *m)
 	attach_drives(m);
 	if (piix_pm_init(&m->pm, &m->pci, &m->pio, isa_irq(m, 9), board) < 0)
 		die("cannot create the PIIX4 power management function");
+	create_virtio_devices(m);
 
 	m->rtc = rtc_create(isa_irq(m, 8));
 	if (!m->rtc || rtc_map(m->rtc, &m->pio) < 0)

@@ -230,6 +230,8 @@ uint32_t pci_config_read(struct pci_bus *bus, uint8_t devfn, unsigned off, unsig
 
 	if (!d || off + size > 256)
 		return size == 4 ? 0xFFFFFFFFu : (1u << (8 * size)) - 1;
+	if (d->config_read)
+		d->config_read(d, off, size);
 	for (unsigned i = 0; i < size; i++)
 		v |= (uint32_t)d->config[off + i] << (8 * i);
 	return v;

@@ -36,6 +36,7 @@ struct piix3 {
 	struct pci_device pci;
 	uint64_t pirq_sources[4][16]; /* bit (devfn*4 + pin-1) per asserting source */
 	uint8_t isa_level[16];        /* what we last drove on each ISA IRQ */
+	pthread_mutex_t lock;         /* INTx arrives from vCPUs and device threads */
 	uint8_t rcr;
 	void (*set_gsi)(void *opaque, unsigned gsi, int level);
 	void *gsi_opaque;

@@ -58,6 +58,25 @@ def test_version():
     (["-boot", "order=xyz"], "invalid boot order"),
     (["-display", "gtk"], "no graphical display"),
     (["-hda", "a.img", "-drive", "file=b.img,index=0"], "already in use"),
+    (["-drive", "file=a.img,if=scsi"], "if=scsi is not supported"),
+    (["-drive", "if=virtio"], "a disk needs a file"),
+    (["-drive", "file=a.img,if=virtio,media=cdrom"], "media=cdrom is not supported"),
+    (["-drive", "file=a.img,if=virtio,cache=fast"], "expected writeback, none"),
+    (["-drive", "file=a.img,if=virtio,format=vdi"], "format=vdi is not supported"),
+    (["-device", "virtio-rng-pci,max-bytes=5"], "unknown parameter"),
+    (["-netdev", "tap,id=n0"], "unsupported backend"),
+    (["-netdev", "user"], "id= is required"),
+    (["-netdev", "user,id=n0,hostfwd=tcp::99999-:22"], "hostfwd=tcp::99999-:22"),
+    (["-device", "virtio-net-pci,netdev=nope"], "no -netdev with id 'nope'"),
+    (["-device", "virtio-net-pci"], "netdev= is required"),
+    (["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac=01:00:00:00:00:01"],
+     "multicast"),
+    (["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0,mac=zz"], "six hex bytes"),
+    (["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+      "-device", "virtio-net-pci,netdev=n0"], "used by two NICs"),
+    (["-nic", "user,model=e1000"], "unsupported"),
+    (["-net", "nic,model=virtio"], "no -net user"),
+    (["-net", "nic"], "model=virtio"),
 ])
 def test_bad_options(args, needle):
     one_line_error(run(*args), needle)
@@ -122,3 +141,12 @@ def test_no_dev_kvm(tmp_path):
     lines = p.stdout.strip().splitlines()
     assert lines == ["vmm: /dev/kvm not found: is the kvm module loaded "
                      "(modprobe kvm_intel or kvm_amd)?"], lines
+
+
+def test_virtio_missing_image(tmp_path):
+    one_line_error(run("-drive", f"file={tmp_path}/nope.img,if=virtio"), "nope.img")
+
+
+def test_help_mentions_virtio():
+    p = run("-help")
+    assert "if=ide|virtio" in p.stdout and "virtio-rng-pci" in p.stdout

@@ -1,0 +1,345 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * virtio-blk. A request is one chain: a 16-byte device-readable header
+ * {le32 type, le32 reserved, le64 sector}, data (readable for writes,
+ * writable for reads), and a final device-writable status byte. Every
+ * length and sector range is checked against the disk before any I/O; a
+ * request the device cannot answer (no status byte) breaks the device
+ * (NEEDS_RESET) rather than writing anywhere.
+ *
+ * The I/O thread pops chains and hands them to the worker pool; a worker
+ * does the I/O without the transport lock, then takes it to push the used
+ * entry and interrupt. A driver reset drops queued requests and waits for
+ * running ones, so nothing completes into a ring the driver has freed.
+ */
+#include "hw/virtio_blk.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define SECTOR 512u
+#define ZERO_CHUNK (64 * 1024)
+
+struct blk_req {
+	struct blk_req *next;
+	unsigned q;
+	uint16_t head;
+	unsigned n_out, n_in;
+	uint64_t out_len, in_len;
+	struct iovec iov[];
+};
+
+struct virtio_blk {
+	struct virtio_pci t;
+	struct block_dev *bd;
+	uint8_t config[VIRTIO_BLK_CONFIG_SIZE];
+	char serial[20];
+	struct virtq_iov scratch;
+
+	unsigned nworkers;
+	pthread_t *workers;
+	pthread_mutex_t pool_lock;
+	pthread_cond_t pool_cond;
+	struct blk_req *queue_head, *queue_tail;
+	bool stopping;
+	unsigned inflight;        /* under t.lock */
+	pthread_cond_t idle;      /* with t.lock: inflight reached 0 */
+};
+
+/* ---- request execution (no locks held) ----------------------------------- */
+
+/* Reads or writes 'len' bytes at disk 'offset' from/to the iovecs, skipping
+ * the first 'skip' bytes of them. */
+static int blk_rw(struct virtio_blk *b, const struct iovec *iov, unsigned n, uint64_t skip,
+		  uint64_t len, uint64_t offset, bool write)
+{
+	for (unsigned i = 0; i < n && len; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		uint64_t chunk = MIN(iov[i].iov_len - skip, len);
+		uint8_t *p = (uint8_t *)iov[i].iov_base + skip;
+		int r = write ? block_pwrite(b->bd, p, chunk, offset)
+			      : block_pread(b->bd, p, chunk, offset);
+		if (r < 0)
+			return r;
+		offset += chunk;
+		len -= chunk;
+		skip = 0;
+	}
+	return len ? -EINVAL : 0;
+}
+
+static bool sectors_ok(struct virtio_blk *b, uint64_t sector, uint64_t bytes)
+{
+	return sector <= UINT64_MAX / SECTOR && range_ok(sector * SECTOR, bytes, b->bd->size);
+}
+
+static uint8_t do_discard_zeroes(struct virtio_blk *b, struct blk_req *r, uint32_t type)
+{
+	uint64_t data = r->out_len - 16;
+	uint8_t seg[16];
+	static const uint8_t zeros[ZERO_CHUNK];
+
+	if (b->bd->read_only)
+		return VIRTIO_BLK_S_IOERR;
+	/* One segment, as the config advertises (max_*_seg = 1). */
+	if (data != 16)
+		return VIRTIO_BLK_S_UNSUPP;
+	iov_to_buf(r->iov, r->n_out, 16, seg, sizeof(seg));
+	uint64_t sector = get_le64(seg);
+	uint32_t num = get_le32(seg + 8);
+	uint32_t flags = get_le32(seg + 12);
+	if (num > VIRTIO_BLK_MAX_DISCARD_SECTORS || (flags & ~1u) ||
+	    !sectors_ok(b, sector, (uint64_t)num * SECTOR))
+		return VIRTIO_BLK_S_IOERR;
+	if (type == VIRTIO_BLK_T_DISCARD) {
+		/* Discard is a hint; the block API has no way to deallocate, and
+		 * keeping the data is a valid implementation. */
+		if (flags)
+			return VIRTIO_BLK_S_UNSUPP;
+		return VIRTIO_BLK_S_OK;
+	}
+	uint64_t off = sector * SECTOR, left = (uint64_t)num * SECTOR;
+	while (left) {
+		size_t chunk = (size_t)MIN(left, (uint64_t)ZERO_CHUNK);
+		if (block_pwrite(b->bd, zeros, chunk, off) < 0)
+			return VIRTIO_BLK_S_IOERR;
+		off += chunk;
+		left -= chunk;
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
+/* Carries out a request whose status byte exists; returns the status and
+ * sets *data_in to the bytes written before it. */
+static uint8_t execute(struct virtio_blk *b, struct blk_req *r, uint32_t *data_in)
+{
+	uint8_t hdr[16];
+	const struct iovec *in = r->iov + r->n_out;
+	uint64_t in_data = r->in_len - 1; /* the status byte is the last one */
+
+	*data_in = 0;
+	if (r->out_len < sizeof(hdr))
+		return VIRTIO_BLK_S_IOERR;
+	iov_to_buf(r->iov, r->n_out, 0, hdr, sizeof(hdr));
+	uint32_t type = get_le32(hdr);
+	uint64_t sector = get_le64(hdr + 8);
+
+	switch (type) {
+	case VIRTIO_BLK_T_IN:
+		if (in_data % SECTOR || !sectors_ok(b, sector, in_data))
+			return VIRTIO_BLK_S_IOERR;
+		if (blk_rw(b, in, r->n_in, 0, in_data, sector * SECTOR, false) < 0)
+			return VIRTIO_BLK_S_IOERR;
+		*data_in = (uint32_t)in_data;
+		return VIRTIO_BLK_S_OK;
+	case VIRTIO_BLK_T_OUT: {
+		uint64_t len = r->out_len - sizeof(hdr);
+		if (b->bd->read_only)
+			return VIRTIO_BLK_S_IOERR;
+		if (len % SECTOR || !sectors_ok(b, sector, len))
+			return VIRTIO_BLK_S_IOERR;
+		if (blk_rw(b, r->iov, r->n_out, sizeof(hdr), len, sector * SECTOR, true) < 0)
+			return VIRTIO_BLK_S_IOERR;
+		return VIRTIO_BLK_S_OK;
+	}
+	case VIRTIO_BLK_T_FLUSH:
+		return block_flush(b->bd) < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+	case VIRTIO_BLK_T_GET_ID: {
+		size_t n = (size_t)MIN(in_data, (uint64_t)sizeof(b->serial));
+		*data_in = (uint32_t)buf_to_iov(in, r->n_in, 0, b->serial, n);
+		return VIRTIO_BLK_S_OK;
+	}
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return do_discard_zeroes(b, r, type);
+	default:
+		return VIRTIO_BLK_S_UNSUPP;
+	}
+}
+
+static void run_request(struct virtio_blk *b, struct blk_req *r, uint32_t *written)
+{
+	uint32_t data_in;
+	uint8_t status = execute(b, r, &data_in);
+	const struct iovec *last = &r->iov[r->n_out + r->n_in - 1];
+
+	((uint8_t *)last->iov_base)[last->iov_len - 1] = status;
+	*written = data_in + 1;
+}
+
+/* ---- queue side (transport lock held) ------------------------------------ */
+
+static void complete_locked(struct virtio_blk *b, struct blk_req *r, uint32_t written)
+{
+	virtq_push(&b->t.vq[r->q], r->head, written);
+	virtio_pci_notify_queue(&b->t, r->q);
+	free(r);
+}
+
+static void submit(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
+{
+	struct virtio_blk *b = t->dev;
+	unsigned n = iov->n_out + iov->n_in;
+
+	if (iov->n_in == 0) {
+		/* No status byte: nothing can tell the driver it is wrong. */
+		virtq_push(&t->vq[q], iov->head, 0);
+		virtio_pci_set_needs_reset(t);
+		return;
+	}
+	struct blk_req *r = xzalloc(sizeof(*r) + n * sizeof(r->iov[0]));
+	r->q = q;
+	r->head = iov->head;
+	r->n_out = iov->n_out;
+	r->n_in = iov->n_in;
+	r->out_len = iov->out_len;
+	r->in_len = iov->in_len;
+	memcpy(r->iov, iov->iov, n * sizeof(r->iov[0]));
+	if (b->nworkers == 0) {
+		uint32_t written;
+		run_request(b, r, &written);
+		complete_locked(b, r, written);
+		return;
+	}
+	b->inflight++;
+	pthread_mutex_lock(&b->pool_lock);
+	if (b->queue_tail)
+		b->queue_tail->next = r;
+	else
+		b->queue_head = r;
+	b->queue_tail = r;
+	pthread_cond_signal(&b->pool_cond);
+	pthread_mutex_unlock(&b->pool_lock);
+}
+
+static void blk_queue_notify(struct virtio_pci *t, unsigned q)
+{
+	struct virtio_blk *b = t->dev;
+	virtio_pci_drain(t, q, &b->scratch, submit);
+}
+
+static void blk_reset(struct virtio_pci *t)
+{
+	struct virtio_blk *b = t->dev;
+
+	/* Requests not started yet are dropped... */
+	pthread_mutex_lock(&b->pool_lock);
+	while (b->queue_head) {
+		struct blk_req *r = b->queue_head;
+		b->queue_head = r->next;
+		free(r);
+		b->inflight--;
+	}
+	b->queue_tail = NULL;
+	pthread_mutex_unlock(&b->pool_lock);
+	/* ...running ones finish before the rings go away. */
+	while (b->inflight)
+		pthread_cond_wait(&b->idle, &t->lock);
+}
+
+static void *worker(void *opaque)
+{
+	struct virtio_blk *b = opaque;
+
+	for (;;) {
+		pthread_mutex_lock(&b->pool_lock);
+		while (!b->queue_head && !b->stopping)
+			pthread_cond_wait(&b->pool_cond, &b->pool_lock);
+		if (!b->queue_head) {
+			pthread_mutex_unlock(&b->pool_lock);
+			return NULL;
+		}
+		struct blk_req *r = b->queue_head;
+		b->queue_head = r->next;
+		if (!b->queue_head)
+			b->queue_tail = NULL;
+		pthread_mutex_unlock(&b->pool_lock);
+
+		uint32_t written;
+		run_request(b, r, &written);
+
+		pthread_mutex_lock(&b->t.lock);
+		complete_locked(b, r, written);
+		if (--b->inflight == 0)
+			pthread_cond_broadcast(&b->idle);
+		pthread_mutex_unlock(&b->t.lock);
+	}
+}
+
+static const struct virtio_device_ops blk_ops = {
+	.queue_notify = blk_queue_notify,
+	.reset = blk_reset,
+};
+
+struct virtio_blk *virtio_blk_create(struct pci_bus *bus, uint8_t devfn,
+				     const struct guest_mem *mem, const struct virtio_host *host,
+				     struct block_dev *bd, const char *serial, unsigned workers)
+{
+	struct virtio_blk *b = xzalloc(sizeof(*b));
+	uint8_t *c = b->config;
+	uint64_t features = 1ULL << VIRTIO_BLK_F_SEG_MAX | 1ULL << VIRTIO_BLK_F_BLK_SIZE |
+			    1ULL << VIRTIO_BLK_F_FLUSH;
+
+	b->bd = bd;
+	if (serial)
+		memcpy(b->serial, serial, strnlen(serial, sizeof(b->serial)));
+	if (bd->read_only)
+		features |= 1ULL << VIRTIO_BLK_F_RO;
+	else
+		features |= 1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES;
+
+	put_le64(c + 0, bd->size / SECTOR);             /* capacity */
+	put_le32(c + 12, VIRTIO_BLK_QUEUE_SIZE - 2);    /* seg_max */
+	put_le32(c + 20, SECTOR);                       /* blk_size */
+	put_le16(c + 34, 1);                            /* num_queues */
+	put_le32(c + 36, VIRTIO_BLK_MAX_DISCARD_SECTORS); /* max_discard_sectors */
+	put_le32(c + 40, 1);                            /* max_discard_seg */
+	put_le32(c + 44, 1);                            /* discard_sector_alignment */
+	put_le32(c + 48, VIRTIO_BLK_MAX_DISCARD_SECTORS); /* max_write_zeroes_sectors */
+	put_le32(c + 52, 1);                            /* max_write_zeroes_seg */
+
+	pthread_mutex_init(&b->pool_lock, NULL);
+	pthread_cond_init(&b->pool_cond, NULL);
+	pthread_cond_init(&b->idle, NULL);
+	virtio_pci_init(&b->t, "virtio-blk", VIRTIO_ID_BLOCK, 0x010000, mem, host, &blk_ops, b,
+			features, 1, VIRTIO_BLK_QUEUE_SIZE, b->config, sizeof(b->config));
+	b->nworkers = workers;
+	if (workers) {
+		b->workers = xzalloc(workers * sizeof(*b->workers));
+		for (unsigned i = 0; i < workers; i++)
+			if (pthread_create(&b->workers[i], NULL, worker, b) != 0)
+				die("virtio-blk: cannot start worker threads");
+	}
+	if (virtio_pci_start(&b->t, bus, devfn) < 0) {
+		virtio_blk_destroy(b);
+		return NULL;
+	}
+	return b;
+}
+
+struct virtio_pci *virtio_blk_transport(struct virtio_blk *b)
+{
+	return &b->t;
+}
+
+void virtio_blk_destroy(struct virtio_blk *b)
+{
+	if (!b)
+		return;
+	virtio_pci_stop(&b->t);
+	pthread_mutex_lock(&b->pool_lock);
+	b->stopping = true;
+	pthread_cond_broadcast(&b->pool_cond);
+	pthread_mutex_unlock(&b->pool_lock);
+	for (unsigned i = 0; i < b->nworkers; i++)
+		pthread_join(b->workers[i], NULL);
+	free(b->workers);
+	block_close(b->bd);
+	free(b);
+}

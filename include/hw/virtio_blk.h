@@ -1,0 +1,48 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * virtio-blk (virtio 1.x, 5.2) on the virtio-pci transport: read, write,
+ * flush, discard, write-zeroes, get-id, one request queue, requests carried
+ * out by a pool of worker threads (several in flight), all disk I/O
+ * through include/block.h.
+ */
+#ifndef VMM_HW_VIRTIO_BLK_H
+#define VMM_HW_VIRTIO_BLK_H
+
+#include <stdint.h>
+
+#include "block.h"
+#include "hw/virtio_pci.h"
+
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_T_DISCARD 11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
+
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+
+#define VIRTIO_BLK_F_SEG_MAX 2
+#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_DISCARD 13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
+
+#define VIRTIO_BLK_QUEUE_SIZE 256
+#define VIRTIO_BLK_CONFIG_SIZE 60
+#define VIRTIO_BLK_MAX_DISCARD_SECTORS (1u << 22)
+
+struct virtio_blk;
+
+/* 'workers' threads carry out requests; 0 does them on the notifying
+ * thread (unit tests). The device owns 'bd'. */
+struct virtio_blk *virtio_blk_create(struct pci_bus *bus, uint8_t devfn,
+				     const struct guest_mem *mem, const struct virtio_host *host,
+				     struct block_dev *bd, const char *serial, unsigned workers);
+struct virtio_pci *virtio_blk_transport(struct virtio_blk *b);
+void virtio_blk_destroy(struct virtio_blk *b);
+
+#endif

@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/* virtio-rng (virtio 1.x, 5.4): one queue of device-writable buffers that
+ * the device fills from the host's getrandom(). */
+#ifndef VMM_HW_VIRTIO_RNG_H
+#define VMM_HW_VIRTIO_RNG_H
+
+#include "hw/virtio_pci.h"
+
+struct virtio_rng;
+
+struct virtio_rng *virtio_rng_create(struct pci_bus *bus, uint8_t devfn,
+				     const struct guest_mem *mem, const struct virtio_host *host);
+struct virtio_pci *virtio_rng_transport(struct virtio_rng *r);
+void virtio_rng_destroy(struct virtio_rng *r);
+
+#endif

@@ -1,0 +1,55 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""SeaBIOS finds our virtio-pci devices and boots from a virtio-blk disk
+through its own virtio driver (modern 1.0 interface)."""
+import re
+
+from conftest import fw_image
+
+EXIT_OK = (0x10 << 1) | 1  # isa-debug-exit value written by bootsect.S
+
+
+def test_seabios_boots_from_virtio_blk(vmm):
+    r = vmm("-m", "64", "-drive", f"file={fw_image('disk-0.img')},if=virtio,format=raw")
+    assert "found virtio-blk at 00:03.0" in r.debuglog, r.debuglog[-3000:]
+    assert "using modern (1.0) virtio mode" in r.debuglog
+    # SeaBIOS mapped the legacy I/O BAR, the MSI-X BAR and the 64-bit BAR4.
+    assert re.search(r"bdf=00:03\.0\s+bar 0, addr [0-9a-f]+, size 00000080 \[io\]", r.debuglog)
+    assert re.search(r"bdf=00:03\.0\s+bar 4, addr [0-9a-f]+, size 00004000 \[prefmem\]",
+                     r.debuglog)
+    assert "init bdf=00:03.0 id=1af4:1001" in r.debuglog
+    assert "Booting from Hard Disk" in r.debuglog
+    assert "VMM-BOOT-OK drive=80" in r.serial, r.serial
+    assert r.status == EXIT_OK, (r.status, r.stderr)
+
+
+def test_virtio_blk_read_only_and_old_boot_on_form(vmm):
+    r = vmm("-m", "64", "-drive",
+            f"file={fw_image('disk-0.img')},if=virtio,boot=on,readonly=on,cache=none",
+            "-device", "virtio-rng-pci")
+    assert "found virtio-blk at 00:03.0" in r.debuglog, r.debuglog[-3000:]
+    # The rng sits in the next slot; SeaBIOS initialises it but has no driver.
+    assert "init bdf=00:04.0 id=1af4:1005" in r.debuglog
+    assert "VMM-BOOT-OK drive=80" in r.serial, r.serial
+    assert r.status == EXIT_OK, (r.status, r.stderr)
+
+
+def test_virtio_blk_after_ide_disk(vmm):
+    # With an IDE disk too, both are found; the IDE disk boots first (-boot c).
+    r = vmm("-m", "64", "-hda", fw_image("disk-0.img"),
+            "-drive", f"file={fw_image('disk-1.img')},if=virtio")
+    assert "found virtio-blk at 00:03.0" in r.debuglog
+    assert re.search(r"ata0-0: VMM HARDDISK", r.debuglog)
+    assert "VMM-BOOT-OK drive=80" in r.serial, r.serial
+    assert "VMM-RESETTING" not in r.serial
+    assert r.status == EXIT_OK, (r.status, r.stderr)
+
+
+def test_virtio_net_nic_is_on_the_bus(vmm):
+    # The NIC (on a slirp backend) sits after the virtio disk; SeaBIOS has
+    # no option ROM for it and boots the disk.
+    r = vmm("-m", "64", "-drive", f"file={fw_image('disk-0.img')},if=virtio",
+            "-netdev", "user,id=n0",
+            "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:00:00:01")
+    assert "init bdf=00:04.0 id=1af4:1000" in r.debuglog, r.debuglog[-3000:]
+    assert "VMM-BOOT-OK drive=80" in r.serial, r.serial
+    assert r.status == EXIT_OK, (r.status, r.stderr)

@@ -1,0 +1,117 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""virtio-net on the user-mode (slirp) backend, with the kit's Linux
+(virtio_net module): the guest gets its address by DHCP from slirp
+(10.0.2.15, router 10.0.2.2), downloads a file from an HTTP server on the
+host side (10.0.2.2 is the host's loopback), and serves a file that the host
+fetches through a hostfwd port. The host side runs where the VMM runs (in
+the L1 on machines without VT-x)."""
+import shlex
+
+import pytest
+
+import guestkit
+
+HTTP_PORT = 18080      # host-side server the guest downloads from
+FWD_PORT = 12280       # host port forwarded to the guest's httpd on 8080
+BLOB = 1 << 20
+
+GUEST_SCRIPT = """#VMMKIT-SCRIPT
+ip link set eth0 up
+cat > /tmp/dhcp.sh <<'EOS'
+#!/bin/sh
+if [ "$1" = bound ]; then
+	ip addr add $ip/$mask dev $interface
+	[ -n "$router" ] && ip route add default via $router
+	echo "dhcp ip=$ip mask=$mask router=$router dns=$dns" > /tmp/dhcp.txt
+fi
+exit 0
+EOS
+chmod +x /tmp/dhcp.sh
+udhcpc -i eth0 -n -q -t 10 -T 2 -s /tmp/dhcp.sh >/dev/null 2>&1 || echo "dhcp failed"
+cat /tmp/dhcp.txt
+ip -4 addr show eth0 | grep -o 'inet [0-9./]*' | sed 's/^/addr /'
+wget -q -O /tmp/blob http://10.0.2.2:%(http)d/blob && echo "wget size=$(wc -c < /tmp/blob) sha=$(sha256sum /tmp/blob | cut -d' ' -f1)"
+mkdir -p /tmp/www && echo VMM-GUEST-HELLO > /tmp/www/hello.txt
+httpd -p 8080 -h /tmp/www && echo VMM-HTTPD-UP
+sleep 120
+""" % {"http": HTTP_PORT}
+
+
+class NetScenario(guestkit.Scenario):
+    """form: how the NIC is given on the command line."""
+
+    def __init__(self, form):
+        guestkit.Scenario.__init__(self, "vmm-virtio-net-%s" % form, timeout=420)
+        self.form = form
+
+    def missing(self):
+        return guestkit.Scenario.missing(self) or guestkit.vmm_missing("vmm")
+
+    def nic_args(self):
+        fwd = "hostfwd=tcp::%d-:8080" % FWD_PORT
+        if self.form == "netdev":
+            return ["-netdev", "user,id=n0," + fwd,
+                    "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:ab:cd:ef"]
+        if self.form == "nic":
+            return ["-nic", "user,model=virtio," + fwd]
+        return ["-net", "nic,model=virtio", "-net", "user," + fwd]
+
+    def add_to(self, batch):
+        body = GUEST_SCRIPT.encode()
+        script = batch.stage_bytes("%s-script.img" % self.name,
+                                   body + b"\0" * (-len(body) % 512 + 512))
+        argv = guestkit.vmm_argv("vmm", 256, cdrom=guestkit.kit("kit-amd64.iso"),
+                                 extra=["-drive", "file=%s,if=virtio" % script] + self.nic_args())
+        cmd = " ".join(shlex.quote(a) for a in argv)
+        shell = (
+            # The L1 brings no loopback up; slirp reaches the host through it.
+            'set -u; ip link set lo up 2>/dev/null; d="${TMPDIR:-/tmp}/%(name)s"; mkdir -p "$d/www"; '
+            'head -c %(blob)d /dev/urandom > "$d/www/blob"; '
+            'echo "@@blob sha=$(sha256sum "$d/www/blob" | cut -d" " -f1)"; '
+            '/usr/bin/python3 -m http.server %(http)d --bind 127.0.0.1 --directory "$d/www" '
+            '  > "$d/http.log" 2>&1 & hp=$!; '
+            '%(cmd)s > "$d/vmm.log" 2>&1 < /dev/null & pid=$!; '
+            'i=0; while [ $i -lt 1500 ] && ! grep -q -e VMM-HTTPD-UP -e VMMKIT-DONE "$d/vmm.log"; '
+            '  do sleep 0.2; i=$((i+1)); done; '
+            '/usr/bin/python3 -c "import urllib.request as u; '
+            'print(\'@@fwd \' + u.urlopen(\'http://127.0.0.1:%(fwd)d/hello.txt\', timeout=30)'
+            '.read().decode().strip())" 2>&1 | tail -1; '
+            'kill $pid; wait $pid; kill $hp; cat "$d/vmm.log"'
+        ) % {"name": self.name, "blob": BLOB, "http": HTTP_PORT, "fwd": FWD_PORT, "cmd": cmd}
+        batch.add(self.name, shell, timeout=self.timeout)
+
+
+SCENARIOS = [NetScenario("netdev"), NetScenario("nic"), NetScenario("net")]
+
+
+def line(out, prefix):
+    for ln in out.replace("\r", "").split("\n"):
+        i = ln.find(prefix)
+        if i >= 0:
+            return ln[i:].strip()
+    return None
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+def test_dhcp_from_slirp(guest, scenario):
+    out = guest.result.stdout
+    dhcp = line(out, "dhcp ip=")
+    assert dhcp and "ip=10.0.2.15" in dhcp and "router=10.0.2.2" in dhcp, guest.describe()
+    assert line(out, "addr inet 10.0.2.15/24"), guest.describe()
+    rep = guestkit.Report(out)
+    mac = "52:54:00:ab:cd:ef" if scenario.form == "netdev" else "52:54:00:12:34:56"
+    assert rep.nets.get("eth0") == (mac, "virtio_net"), (rep.nets, guest.describe())
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+def test_download_from_host(guest, scenario):
+    out = guest.result.stdout
+    want = line(out, "@@blob sha=")
+    got = line(out, "wget size=")
+    assert want and got, guest.describe()
+    assert got == "wget size=%d sha=%s" % (BLOB, want.split("=", 1)[1]), guest.describe()
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+def test_hostfwd_reaches_guest(guest, scenario):
+    assert line(guest.result.stdout, "@@fwd VMM-GUEST-HELLO"), guest.describe()
