@@ -83,6 +83,7 @@ deps:
 
 -include tests/nested/nested.mk
 -include tests/fw/fw.mk
+-include tests/fuzz/fuzz.mk
 -include tests/img/img.mk
 -include tools/bench/bench.mk
 
@@ -94,6 +95,7 @@ check: deps
 	$(MAKE) -j2 all $(UNIT_BINS) $(KVMPROBE)
 	$(MAKE) unit
 	$(MAKE) imgcheck
+	$(MAKE) fuzz
 	$(MAKE) guests
 	$(MAKE) fwcheck
 	VMM_REQUIRE_REAL=1 VMM_REAL_VMMS=qemu,vmm VMM_GUEST_CACHE=$(abspath $(GUEST_CACHE)) \

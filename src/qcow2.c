@@ -431,6 +431,11 @@ static int grow_reftable(struct qcow2 *s, uint64_t min_entries)
 	return ret;
 }
 
+static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a < b + blen && b < a + alen;
+}
+
 /* A new refcount block for table entry ti, placed at the first cluster it
  * covers (free, since no block covered it) and counting itself. */
 static int new_refblock(struct qcow2 *s, uint64_t ti)
@@ -442,6 +447,17 @@ static int new_refblock(struct qcow2 *s, uint64_t ti)
 	if (off + s->cs > MAX_HOST_OFFSET) {
 		io_error(s, "image file too large");
 		return -EFBIG;
+	}
+	/* A range no refblock covers is free only in a consistent image. If it
+	 * holds the header (a refblock at 0 would also read as "none", and the
+	 * allocation would loop) or the image's own tables, the refcounts
+	 * are corrupt: refuse rather than overwrite them. */
+	if (ranges_overlap(off, s->cs, 0, s->cs) ||
+	    ranges_overlap(off, s->cs, s->rt_offset, (uint64_t)s->rt_clusters << s->cluster_bits) ||
+	    ranges_overlap(off, s->cs, s->l1_offset, (uint64_t)s->l1_size * 8)) {
+		io_error(s, "corrupt refcounts: cluster %#llx holds metadata but no refcount block "
+			 "covers it", (unsigned long long)off);
+		return -EIO;
 	}
 	ret = cache_get(s, &s->rbc, off, NULL, true, &b);
 	if (ret < 0)

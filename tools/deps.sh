@@ -6,6 +6,7 @@ set -eu
 
 PKGS="
 gcc make libc6-dev pkg-config zlib1g-dev libcmocka-dev libslirp-dev
+clang libclang-rt-14-dev
 seabios
 python3 python3-pytest
 qemu-system-x86 qemu-utils ipxe-qemu

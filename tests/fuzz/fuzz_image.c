@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * libFuzzer target for the image parsers (qcow2, vmdk, probing): the input
+ * is an image file. It is opened with its format probed and as qcow2 and
+ * vmdk explicitly, read-only and (for what opens) read-write, and read and
+ * written at a few places, the way a guest would touch a disk. Any crash,
+ * sanitizer report, leak or hang is a bug; a clean open error is fine.
+ *
+ *   make fuzz FUZZ_SECONDS=600         (make check runs it briefly)
+ */
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "block.h"
+
+static int image_fd = -1;
+static char image_path[64];
+
+static void touch_image(struct block_dev *bd)
+{
+	static uint8_t buf[65536];
+	const uint64_t offsets[] = { 0, 512, 65536, 1 << 20, bd->size / 2, bd->size - 512 };
+
+	for (size_t i = 0; i < sizeof(offsets) / sizeof(offsets[0]); i++) {
+		uint64_t off = offsets[i] & ~511ULL;
+		size_t len = i == 0 ? sizeof(buf) : 4096;
+		if (off >= bd->size)
+			continue;
+		if (len > bd->size - off)
+			len = (size_t)(bd->size - off);
+		if (block_pread(bd, buf, len, off) < 0)
+			continue;
+		if (!bd->read_only) {
+			memset(buf, 0xA5, len);
+			block_pwrite(bd, buf, len, off);
+		}
+	}
+	block_flush(bd);
+}
+
+static void try_open(const char *format, bool read_only)
+{
+	char err[256];
+	/* Backing files are not followed: their names come from the input. */
+	struct block_opts opts = { .no_backing = true, .no_barriers = true };
+	struct block_dev *bd = block_open(image_path, format, read_only, &opts, err, sizeof(err));
+
+	if (!bd)
+		return;
+	touch_image(bd);
+	block_close(bd);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	static const char *const formats[] = { NULL, "qcow2", "vmdk" };
+
+	if (image_fd < 0) {
+		image_fd = memfd_create("fuzz-image", 0);
+		if (image_fd < 0)
+			abort();
+		snprintf(image_path, sizeof(image_path), "/proc/self/fd/%d", image_fd);
+	}
+	for (size_t f = 0; f < 3; f++) {
+		for (int rw = 0; rw < 2; rw++) {
+			/* Every open sees the input as given, not an earlier write. */
+			if (ftruncate(image_fd, 0) < 0 || pwrite(image_fd, data, size, 0) != (ssize_t)size)
+				abort();
+			try_open(formats[f], !rw);
+		}
+	}
+	return 0;
+}
