@@ -79,6 +79,12 @@ struct block_dev *block_open_raw(const char *path, bool read_only, char *err, si
 struct block_dev *block_open_memory(void *buf, uint64_t size, bool read_only);
 void block_close(struct block_dev *bd);
 
+/* Positional I/O on a host file, retried on EINTR and short transfers;
+ * fd_pread_full reads what lies past the end of the file as zeros. Both
+ * return 0 or -errno. For the format drivers. */
+int fd_pread_full(int fd, void *buf, size_t len, uint64_t off);
+int fd_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+
 /* Each returns 0 or -errno; a range past the end gives -EINVAL, a write
  * to a read-only device -EROFS. */
 int block_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset);

@@ -14,11 +14,11 @@
 #include "qcow2.h"
 #include "util.h"
 
-static int raw_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset)
+int fd_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
 	uint8_t *p = buf;
 	while (len) {
-		ssize_t n = pread(bd->fd, p, len, (off_t)offset);
+		ssize_t n = pread(fd, p, len, (off_t)off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -30,9 +30,31 @@ static int raw_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offse
 		}
 		p += n;
 		len -= (size_t)n;
-		offset += (uint64_t)n;
+		off += (uint64_t)n;
 	}
 	return 0;
+}
+
+int fd_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		ssize_t n = pwrite(fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int raw_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset)
+{
+	return fd_pread_full(bd->fd, buf, len, offset);
 }
 
 struct raw_state {
@@ -52,19 +74,7 @@ const char *block_probe(const uint8_t *buf, size_t len)
 
 static int raw_pwrite_fd(struct block_dev *bd, const void *buf, size_t len, uint64_t offset)
 {
-	const uint8_t *p = buf;
-	while (len) {
-		ssize_t n = pwrite(bd->fd, p, len, (off_t)offset);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		offset += (uint64_t)n;
-	}
-	return 0;
+	return fd_pwrite_full(bd->fd, buf, len, offset);
 }
 
 static int raw_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t offset)

@@ -143,43 +143,16 @@ static void io_error(struct qcow2 *s, const char *fmt, ...)
 
 static int file_read(struct qcow2 *s, void *buf, size_t len, uint64_t off)
 {
-	uint8_t *p = buf;
-	while (len) {
-		ssize_t n = pread(s->fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0) {
-			memset(p, 0, len);
-			return 0;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
+	return fd_pread_full(s->fd, buf, len, off);
 }
 
 static int file_write(struct qcow2 *s, const void *buf, size_t len, uint64_t off)
 {
-	const uint8_t *p = buf;
-	uint64_t end = off + len;
-	while (len) {
-		ssize_t n = pwrite(s->fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	if (end > s->file_size)
-		s->file_size = end;
-	return 0;
+	int ret = fd_pwrite_full(s->fd, buf, len, off);
+
+	if (!ret && off + len > s->file_size)
+		s->file_size = off + len;
+	return ret;
 }
 
 static int barrier(struct qcow2 *s)
@@ -1397,19 +1370,7 @@ fail:
 
 static int write_all(int fd, const void *buf, size_t len, uint64_t off)
 {
-	const uint8_t *p = buf;
-	while (len) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
+	return fd_pwrite_full(fd, buf, len, off);
 }
 
 /* Builds header + extensions + backing name into cluster-sized buf. */
