@@ -35,6 +35,7 @@ Environment:
 """
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -265,7 +266,7 @@ class Batch:
         return os.path.join(self.scratch, "out", name)
 
     def add(self, name, cmd, timeout=300, marker=None, grace=10, cwd=None, env=None,
-            idle=None, retries=0):
+            idle=None, retries=0, flake_signs=()):
         """Queue a command: an argv list or a shell string (run by /bin/sh -c).
 
         timeout  seconds until the command's process group is killed
@@ -276,6 +277,9 @@ class Batch:
         retries  run it again (in a fresh L1 in l1 mode) when it timed out,
                  went idle or failed to run: for nested-virtualization flakes.
                  Result.attempts tells how many runs it took.
+        flake_signs  regular expressions; a run whose stdout matches one
+                 counts as failed for `retries` (a guest that completed after
+                 a spurious reset or with a corrupted initramfs)
         cwd      working directory (default: the current one)
         env      extra environment variables"""
         if any(c["name"] == name for c in self.commands):
@@ -290,6 +294,7 @@ class Batch:
             "timeout": float(timeout), "marker": marker, "grace": float(grace),
             "cwd": os.path.abspath(cwd or os.getcwd()), "env": e,
             "idle": float(idle) if idle else None, "retries": int(retries),
+            "flake_signs": list(flake_signs),
         })
 
     def deadline(self, commands=None):
@@ -360,10 +365,12 @@ class Batch:
                     continue
                 tries[c["id"]] += 1
                 r.attempts = tries[c["id"]]
-                failed = r.timed_out or r.error is not None
+                sign = next((f for f in c.get("flake_signs", ()) if re.search(f, r.stdout)), None)
+                failed = r.timed_out or r.error is not None or sign is not None
                 if failed and tries[c["id"]] <= c.get("retries", 0):
                     _log("retrying %s (attempt %d failed: %s)" % (
-                        c["name"], tries[c["id"]], "timeout" if r.timed_out else r.error))
+                        c["name"], tries[c["id"]],
+                        "timeout" if r.timed_out else r.error or "flake sign %r" % sign))
                     again.append(c)
                 results[c["name"]] = r       # kept unless a retry replaces it
             pending = again

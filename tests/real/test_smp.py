@@ -35,7 +35,8 @@ class SmpBoot(guestkit.Boot):
         argv = guestkit.vmm_argv(self.vmm, self.mem_mb, cdrom=self.boot_file(), hda=data,
                                  hdb=script, extra=self.extra)
         batch.add(self.name, argv, timeout=self.timeout, marker=guestkit.MARKER_DONE, grace=15,
-                  idle=guestkit.BOOT_IDLE, retries=guestkit.BOOT_RETRIES)
+                  idle=guestkit.BOOT_IDLE, retries=guestkit.BOOT_RETRIES,
+                  flake_signs=guestkit.BOOT_FLAKE_SIGNS)
 
 
 # (spec, CPUs online, packages, cores per package, threads per core)
