@@ -397,9 +397,19 @@ class Batch:
         fd = proc.stdout.fileno()
         buf = b""
         done = False
+        started = False                      # this run's first command began
         try:
             while True:
                 left = deadline - time.monotonic()
+                if (self.mode == "l1" and not started and not done
+                        and time.monotonic() - t0 > L1_BOOT_BUDGET):
+                    # An L1 that hangs while booting (seen under TCG) would
+                    # otherwise sit until the whole batch's deadline; its
+                    # commands never started, so a fresh L1 runs them.
+                    self.error = "L1 did not start its first command within %d s; killed" % (
+                        L1_BOOT_BUDGET)
+                    _log(self.error)
+                    break
                 if left <= 0:
                     if done:
                         break                # finished; it just did not exit
@@ -418,6 +428,7 @@ class Batch:
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
+                    started = started or line.startswith(b"@@VMMNEST begin")
                     if self._progress(line.decode("utf-8", "replace").strip(), t0) and not done:
                         done = True
                         deadline = min(deadline, time.monotonic() + 20)
