@@ -13,6 +13,7 @@
 
 #include "qcow2.h"
 #include "util.h"
+#include "vmdk.h"
 
 int fd_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
@@ -201,7 +202,6 @@ struct block_dev *block_open_raw(const char *path, bool read_only, char *err, si
 struct block_dev *qcow2_open(int fd, const char *path, bool read_only, const struct block_opts *opts,
 			     unsigned depth, char *err, size_t errlen);
 
-struct block_dev *vmdk_open(int fd, const char *path, bool read_only, char *err, size_t errlen);
 
 struct block_dev *block_open_depth(const char *path, const char *format, bool read_only,
 				   const struct block_opts *opts, unsigned depth,
@@ -238,7 +238,7 @@ struct block_dev *block_open_depth(const char *path, const char *format, bool re
 	fmt = format ? format : block_probe(head, (size_t)n);
 	struct block_dev *bd;
 	if (!strcmp(fmt, "vmdk")) {
-		bd = vmdk_open(fd, path, read_only, err, errlen);
+		bd = vmdk_open(fd, path, read_only, opts, err, errlen);
 		if (!bd)
 			close(fd);
 		return bd;

@@ -17,6 +17,7 @@
 
 #include "block.h"
 #include "qcow2.h"
+#include "vmdk.h"
 #include "util.h"
 
 #define CHUNK (2 * MiB)
@@ -89,6 +90,7 @@ struct create_opts {
 	int version;
 	unsigned refcount_bits;
 	const char *backing_file, *backing_fmt;
+	const char *subformat; /* vmdk */
 };
 
 static void parse_o(char *s, struct create_opts *c)
@@ -114,6 +116,14 @@ static void parse_o(char *s, struct create_opts *c)
 			c->backing_file = v;
 		} else if (!strcmp(tok, "backing_fmt")) {
 			c->backing_fmt = v;
+		} else if (!strcmp(tok, "subformat")) {
+			if (strcmp(v, "monolithicSparse") && strcmp(v, "monolithicFlat"))
+				fail("vmdk subformat '%s' is not supported (monolithicSparse, "
+				     "monolithicFlat)", v);
+			c->subformat = v;
+		} else if (!strcmp(tok, "adapter_type")) {
+			if (strcmp(v, "ide"))
+				fail("adapter_type=%s is not supported (ide)", v);
 		} else if (!strcmp(tok, "lazy_refcounts") || !strcmp(tok, "preallocation") ||
 			   !strcmp(tok, "compression_type")) {
 			if (strcmp(v, "off") && strcmp(v, "false") && strcmp(v, "zlib"))
@@ -128,6 +138,8 @@ static void create_image(const char *path, const char *fmt, uint64_t size,
 			 const struct create_opts *c)
 {
 	char err[512];
+	if (c->subformat && strcmp(fmt, "vmdk"))
+		fail("Invalid parameter 'subformat'");
 	if (!strcmp(fmt, "raw")) {
 		if (c->backing_file)
 			fail("Backing file not supported for file format 'raw'");
@@ -142,6 +154,13 @@ static void create_image(const char *path, const char *fmt, uint64_t size,
 			.backing_fmt = c->backing_fmt,
 		};
 		if (qcow2_create(path, &o, err, sizeof(err)) < 0)
+			fail("%s: %s", path, err);
+	} else if (!strcmp(fmt, "vmdk")) {
+		if (c->backing_file)
+			fail("Backing files are not supported for file format 'vmdk' here");
+		enum vmdk_subformat sub = c->subformat && !strcmp(c->subformat, "monolithicFlat")
+						  ? VMDK_MONOLITHIC_FLAT : VMDK_MONOLITHIC_SPARSE;
+		if (vmdk_create(path, size, sub, err, sizeof(err)) < 0)
 			fail("%s: %s", path, err);
 	} else {
 		fail("Unknown file format '%s'", fmt);
@@ -439,7 +458,7 @@ static int cmd_convert(int argc, char **argv)
 {
 	const char *ifmt = NULL, *ofmt = "raw", *base = NULL, *snap = NULL;
 	struct create_opts c = { 0 };
-	bool compress = false, progress = false;
+	bool compress = false, progress = false, no_create = false;
 	int ch;
 
 	while ((ch = getopt(argc, argv, "cpf:O:B:o:l:qnt:T:m:WU")) != -1) {
@@ -455,7 +474,7 @@ static int cmd_convert(int argc, char **argv)
 			       !strncmp(optarg, "snapshot.id=", 12) ? optarg + 12 : optarg;
 			break;
 		case 'q': quiet = true; break;
-		case 'n': fail("-n is not supported");
+		case 'n': no_create = true; break;
 		default: break;
 		}
 	}
@@ -476,9 +495,17 @@ static int cmd_convert(int argc, char **argv)
 		c.backing_file = base;
 		c.backing_fmt = backing_format_of(out, base, c.backing_fmt);
 	}
-	create_image(out, ofmt, total, &c);
-	struct block_opts oo = { .no_barriers = true };
+	if (no_create && (base || c.cluster_size || c.subformat || c.version))
+		fail("-n cannot be combined with -B or -o");
+	if (!no_create)
+		create_image(out, ofmt, total, &c);
+	/* An existing target (-n) may be worth keeping after a crash: keep
+	 * its metadata ordered. */
+	struct block_opts oo = { .no_barriers = !no_create };
 	struct block_dev *o = open_img(out, ofmt, false, &oo);
+	if (no_create && o->size < total)
+		fail("Target image is smaller than the source (%" PRIu64 " < %" PRIu64 " bytes)",
+		     o->size, total);
 	uint64_t cs = block_is_qcow2(o) ? qcow2_cluster_size(o) : 65536;
 	uint64_t chunk = MAX(CHUNK, cs);
 	uint8_t *buf = malloc(chunk), *bbuf = base ? malloc(chunk) : NULL;
@@ -499,6 +526,14 @@ static int cmd_convert(int argc, char **argv)
 					uint64_t e = (opos + MIN(n, pn)) / cs * cs;
 					if (e > opos) {
 						n = e - opos;
+						/* an existing target may hold data there */
+						if (no_create &&
+						    (ret = block_pwrite_zeroes(o, n, opos)) < 0) {
+							fprintf(stderr, "vmm-img: error while writing "
+								"at byte %" PRIu64 ": %s\n", opos,
+								strerror(-ret));
+							break;
+						}
 						goto next;
 					}
 					st = 1; /* a hole inside a cluster: read it */
@@ -520,7 +555,9 @@ static int cmd_convert(int argc, char **argv)
 				uint64_t q = p < n ? MIN(n - p, cs - ((opos + p) % cs)) : 0;
 				const uint8_t *d = buf + p;
 				bool zero = p < n ? is_zero(d, q) : true;
-				if (p < n && base) {
+				if (p < n && zero && no_create) {
+					ret = block_pwrite_zeroes(o, q, opos + p);
+				} else if (p < n && base) {
 					ret = block_pread(o, bbuf, q, opos + p);
 					if (!ret && !memcmp(bbuf, d, q))
 						zero = true; /* same as the base: leave it to it */
@@ -980,14 +1017,14 @@ static void usage(FILE *f)
 		"  create [-f fmt] [-b base -F fmt] [-o cluster_size=..,compat=..,refcount_bits=..] "
 		"FILE [SIZE]\n"
 		"  info [-f fmt] [--output=human|json] [--backing-chain] FILE\n"
-		"  convert [-c] [-p] [-f fmt] [-O fmt] [-B base] [-o opts] [-l snapshot] IN... OUT\n"
+		"  convert [-c] [-p] [-n] [-f fmt] [-O fmt] [-B base] [-o opts] [-l snapshot] IN... OUT\n"
 		"  check [-f fmt] [-r leaks|all] FILE\n"
 		"  commit [-f fmt] [-d] FILE\n"
 		"  compare [-f fmt] [-F fmt] [-s] FILE1 FILE2\n"
 		"  resize [-f fmt] [--shrink] FILE [+-]SIZE\n"
 		"  snapshot -l|-c NAME|-a NAME|-d NAME FILE\n"
 		"  rebase [-f fmt] [-u] -b base [-F fmt] FILE\n"
-		"Formats: raw, qcow2 (read/write), vmdk (read).\n");
+		"Formats: raw, qcow2, vmdk (monolithicSparse, monolithicFlat; read and write).\n");
 }
 
 int main(int argc, char **argv)

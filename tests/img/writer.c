@@ -19,13 +19,13 @@
 int main(int argc, char **argv)
 {
 	char err[256];
-	if (argc != 4) {
-		fprintf(stderr, "usage: img-writer IMAGE FIRST_SEQ SEED\n");
+	if (argc != 4 && argc != 5) {
+		fprintf(stderr, "usage: img-writer IMAGE FIRST_SEQ SEED [FORMAT]\n");
 		return 2;
 	}
 	uint64_t seq = strtoull(argv[2], NULL, 0);
 	srandom((unsigned)strtoul(argv[3], NULL, 0));
-	struct block_dev *bd = block_open(argv[1], "qcow2", false, NULL, err, sizeof(err));
+	struct block_dev *bd = block_open(argv[1], argc == 5 ? argv[4] : "qcow2", false, NULL, err, sizeof(err));
 	if (!bd) {
 		fprintf(stderr, "img-writer: %s\n", err);
 		return 1;

@@ -20,8 +20,10 @@
 #include "block.h"
 #include "qcow2.h"
 #include "util.h"
+#include "vmdk.h"
 
 static char dir[64];
+static char err_unused[256];
 
 static char *tpath(const char *name)
 {
@@ -515,7 +517,16 @@ static void test_vmdk_malformed(void **state)
 	assert_int_equal(block_pread(bd, buf, sizeof(buf), 0), -EIO);
 	assert_int_equal(block_pread(bd, buf, sizeof(buf), 128 * 512), 0); /* unallocated */
 	block_close(bd);
-	assert_null(block_open(tpath("gt.vmdk"), "vmdk", false, NULL, err, sizeof(err)));
+	/* writable: the far-away grain stays an error, a new grain works */
+	bd = block_open(tpath("gt.vmdk"), "vmdk", false, NULL, err, sizeof(err));
+	assert_non_null(bd);
+	memset(buf, 0xab, sizeof(buf));
+	assert_int_equal(block_pwrite(bd, buf, sizeof(buf), 0), -EIO);
+	assert_int_equal(block_pwrite(bd, buf, sizeof(buf), 128 * 512 + 512), 0);
+	uint8_t back[1024];
+	assert_int_equal(block_pread(bd, back, sizeof(back), 128 * 512), 0);
+	assert_true(!back[0] && !back[511] && back[512] == 0xab && back[1023] == 0xab);
+	block_close(bd);
 	/* descriptors: unknown extent type, missing file, no extents, parent */
 	const char *d1 = "# Disk DescriptorFile\nRW 100 VMFS \"x.bin\"\n";
 	expect_vmdk_fails((const uint8_t *)d1, strlen(d1), "not supported");
@@ -534,6 +545,72 @@ static void test_vmdk_malformed(void **state)
 	assert_int_equal(block_pread(bd, two, sizeof(two), 7 * 512), 0);
 	assert_memory_equal(two + 512, "KDMV", 4);
 	block_close(bd);
+}
+
+/* vmdk write paths: random writes against a reference, reopen; sparse
+ * (including a grain table allocated on demand) and flat. */
+static void vmdk_random_io(const char *name, uint64_t size, enum vmdk_subformat sub)
+{
+	char err[256];
+	assert_int_equal(vmdk_create(tpath(name), size, sub, err, sizeof(err)), 0);
+	uint8_t *ref = xzalloc(size), *buf = xzalloc(200000), *got = xzalloc(size);
+	struct block_dev *bd = op(name, "vmdk", false, NULL);
+	assert_int_equal(bd->size, size);
+	for (unsigned i = 0; i < 300; i++) {
+		uint64_t len = 1 + rnd() % 200000, off = rnd() % (size - len + 1);
+		fill(buf, len, (uint8_t)i);
+		memcpy(ref + off, buf, len);
+		assert_int_equal(block_pwrite(bd, buf, len, off), 0);
+	}
+	assert_int_equal(block_flush(bd), 0);
+	assert_int_equal(block_pread(bd, got, size, 0), 0);
+	assert_memory_equal(got, ref, size);
+	block_close(bd);
+	bd = op(name, NULL, true, NULL);
+	assert_string_equal(bd->format, "vmdk");
+	memset(got, 0, size);
+	assert_int_equal(block_pread(bd, got, size, 0), 0);
+	assert_memory_equal(got, ref, size);
+	block_close(bd);
+	free(ref);
+	free(buf);
+	free(got);
+}
+
+static void test_vmdk_write(void **state)
+{
+	vmdk_random_io("w.vmdk", 40 * MiB + 4096, VMDK_MONOLITHIC_SPARSE);
+	vmdk_random_io("f.vmdk", 5 * MiB, VMDK_MONOLITHIC_FLAT);
+	/* directory entry 1 cleared: the next write there allocates a table */
+	uint8_t h[512];
+	int fd = open(tpath("w.vmdk"), O_RDWR);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+	uint64_t gd = get_le64(h + 56), rgd = get_le64(h + 48);
+	uint8_t z[4] = { 0 };
+	assert_int_equal(pwrite(fd, z, 4, (off_t)(gd * 512 + 4)), 4);
+	assert_int_equal(pwrite(fd, z, 4, (off_t)(rgd * 512 + 4)), 4);
+	close(fd);
+	struct block_dev *bd = op("w.vmdk", "vmdk", false, NULL);
+	uint8_t in[4096], outb[4096];
+	fill(in, sizeof(in), 9);
+	assert_int_equal(block_pwrite(bd, in, sizeof(in), 33 * MiB), 0);
+	block_close(bd);
+	bd = op("w.vmdk", "vmdk", true, NULL);
+	assert_int_equal(block_pread(bd, outb, sizeof(outb), 33 * MiB), 0);
+	assert_memory_equal(in, outb, sizeof(in));
+	assert_int_equal(block_pread(bd, outb, sizeof(outb), 34 * MiB), 0);
+	assert_true(!outb[0] && !outb[4095]); /* the rest of the new table: zeros */
+	block_close(bd);
+	/* writes past a ZERO extent or into RDONLY extents fail cleanly */
+	const char *d = "# Disk DescriptorFile\nRW 8 ZERO\nRDONLY 8 FLAT \"f-flat.vmdk\" 0\n";
+	write_raw("ro.vmdk", d, strlen(d));
+	bd = op("ro.vmdk", NULL, false, NULL);
+	assert_int_equal(block_pwrite(bd, in, 512, 0), -EIO);
+	assert_int_equal(block_pwrite(bd, in, 512, 8 * 512), -EIO);
+	block_close(bd);
+	assert_int_not_equal(vmdk_create(tpath("huge.vmdk"), 4ULL << 40, VMDK_MONOLITHIC_SPARSE,
+					 err_unused, sizeof(err_unused)), 0);
 }
 
 struct thr {
@@ -606,6 +683,7 @@ int main(void)
 		cmocka_unit_test(test_backing_loops),
 		cmocka_unit_test(test_threads),
 		cmocka_unit_test(test_vmdk_malformed),
+		cmocka_unit_test(test_vmdk_write),
 		cmocka_unit_test(test_create_limits),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
