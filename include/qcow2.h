@@ -80,6 +80,10 @@ int qcow2_write_compressed(struct block_dev *bd, uint64_t offset, const void *bu
 int qcow2_set_backing(struct block_dev *bd, const char *name, const char *fmt);
 /* Grows the virtual size (the L1 table grows as needed). */
 int qcow2_grow(struct block_dev *bd, uint64_t new_size);
+/* Shrinks the virtual size: the header first, then the clusters past the
+ * new end are unmapped and freed (a crash in between leaks only). The
+ * tail of the last cluster is zeroed. -EBUSY with internal snapshots. */
+int qcow2_shrink(struct block_dev *bd, uint64_t new_size);
 uint32_t qcow2_cluster_size(const struct block_dev *bd);
 bool qcow2_has_backing(const struct block_dev *bd);
 

@@ -1736,6 +1736,96 @@ out:
 	return ret;
 }
 
+/* Releases the clusters of virtual clusters [first, ...) of L2 table l1i:
+ * the entries are cleared on disk first, then their references dropped,
+ * so a crash in between only leaks. */
+static int shrink_table(struct qcow2 *s, uint64_t l1i, uint64_t first)
+{
+	uint64_t l2n = 1ULL << s->l2_bits, base = l1i << s->l2_bits, l2off;
+	uint64_t from = first > base ? first - base : 0;
+	uint8_t *t, *copy;
+	int ret;
+
+	if (!(s->l1[l1i] & OFF_MASK))
+		return 0;
+	if (from == 0) {
+		/* the whole table goes: unhook it from L1, then free it all */
+		uint8_t raw[8] = { 0 };
+		l2off = s->l1[l1i] & OFF_MASK;
+		ret = cache_get(s, &s->l2c, l2off, NULL, false, &t);
+		if (ret < 0)
+			return ret;
+		copy = xzalloc(s->cs);
+		memcpy(copy, t, s->cs);
+		ret = file_write(s, raw, 8, s->l1_offset + l1i * 8);
+		if (!ret)
+			ret = barrier(s);
+		if (!ret) {
+			s->l1[l1i] = 0;
+			cache_drop(&s->l2c, l2off);
+			for (uint64_t i = 0; i < l2n && !ret; i++)
+				ret = release_entry(s, get_be64(copy + i * 8));
+			if (!ret)
+				ret = rc_add(s, l2off >> s->cluster_bits, -1);
+		}
+		free(copy);
+		return ret;
+	}
+	ret = l2_for_write(s, l1i, &l2off, &t);
+	if (ret < 0)
+		return ret;
+	copy = xzalloc(s->cs);
+	memcpy(copy, t, s->cs);
+	memset(t + from * 8, 0, (l2n - from) * 8);
+	ret = file_write(s, t + from * 8, (l2n - from) * 8, l2off + from * 8);
+	if (!ret)
+		ret = barrier(s);
+	for (uint64_t i = from; i < l2n && !ret; i++)
+		ret = release_entry(s, get_be64(copy + i * 8));
+	free(copy);
+	return ret;
+}
+
+int qcow2_shrink(struct block_dev *bd, uint64_t new_size)
+{
+	struct qcow2 *s = QS(bd);
+	int ret;
+
+	if (bd->read_only || s->snapshot_view)
+		return -EROFS;
+	if (new_size > s->size)
+		return -EINVAL;
+	if (s->nb_snapshots)
+		return -EBUSY; /* the snapshots would still map what goes */
+	/* The part of the last kept cluster past the new end must read as
+	 * zeros if the image is grown again. */
+	uint64_t tail_end = MIN(s->size, (new_size + s->cs - 1) & ~(s->cs - 1));
+	if (tail_end > new_size) {
+		ret = qcow2_pwrite_zeroes(bd, tail_end - new_size, new_size);
+		if (ret < 0)
+			return ret;
+	}
+	pthread_mutex_lock(&s->lock);
+	/* The new size goes first: from then on nothing past it is visible. */
+	uint8_t b[8];
+	put_be64(b, new_size);
+	ret = file_write(s, b, 8, 24);
+	if (!ret)
+		ret = barrier(s);
+	if (!ret) {
+		s->size = new_size;
+		bd->size = new_size;
+	}
+	uint64_t first = (new_size + s->cs - 1) >> s->cluster_bits;
+	for (uint64_t l1i = first >> s->l2_bits; l1i < s->l1_size && !ret; l1i++)
+		ret = shrink_table(s, l1i, first);
+	s->dbuf_entry = 0;
+	if (!ret)
+		ret = barrier(s);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
 /* ---- check -------------------------------------------------------------- */
 
 struct checker {

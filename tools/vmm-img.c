@@ -865,16 +865,20 @@ static int cmd_resize(int argc, char **argv)
 	}
 	if (sz < cur && !shrink)
 		fail("Use the --shrink option to perform a shrink operation.");
+	if (block_is_qcow2(bd) && sz % 512)
+		fail("The new size must be a multiple of 512");
 	int ret;
 	if (block_is_qcow2(bd)) {
-		ret = sz < cur ? -ENOTSUP : qcow2_grow(bd, sz);
-	} else {
+		ret = sz < cur ? qcow2_shrink(bd, sz) : qcow2_grow(bd, sz);
+	} else if (!strcmp(bd->format, "raw")) {
 		ret = ftruncate(bd->fd, (off_t)sz) < 0 ? -errno : 0;
+	} else {
+		fail("Image format '%s' does not support resizing", bd->format);
 	}
 	block_close(bd);
 	if (ret < 0)
-		fail("Failed to resize the image: %s", ret == -ENOTSUP ?
-		     "shrinking qcow2 images is not supported" : strerror(-ret));
+		fail("Failed to resize the image: %s", ret == -EBUSY ?
+		     "Can't resize an image which has snapshots" : strerror(-ret));
 	if (!quiet)
 		printf("Image resized.\n");
 	return 0;

@@ -158,6 +158,47 @@ def test_commit_compare_resize_rebase(tmp_path, data):
     qimg("check", ov)
 
 
+@pytest.mark.parametrize("cs", ["4K", "64K"])
+def test_shrink_qcow2(tmp_path, data, cs):
+    """resize --shrink: qemu-img check clean (the freed clusters are free,
+    not leaked), the kept part identical, the file's tables consistent with
+    qemu-img's own shrink; grown again, the cut-off part reads as zeros."""
+    q = tmp_path / "s.qcow2"
+    vimg("convert", "-O", "qcow2", "-o", f"cluster_size={cs}", data, q)
+    qq = tmp_path / "qq.qcow2"
+    shutil.copy(q, qq)
+    new = 9 * (1 << 20) + 1024  # not cluster-aligned
+    assert vimg("resize", "--shrink", q, str(new)).stdout.strip() == "Image resized."
+    qimg("resize", "-q", "--shrink", qq, str(new))
+    c = qimg("check", "--output=json", q)
+    assert json.loads(c.stdout).get("leaks", 0) == 0, c.stdout
+    assert json.loads(qimg("info", "--output=json", q).stdout)["virtual-size"] == new
+    qimg("compare", "-f", "qcow2", "-F", "qcow2", qq, q)
+    head = tmp_path / "head.raw"
+    with open(data, "rb") as f, open(head, "wb") as o:
+        o.write(f.read(new))
+    qimg("compare", "-f", "raw", "-F", "qcow2", head, q)
+    vimg("resize", q, str(SIZE))
+    qimg("check", q)
+    back = tmp_path / "back.raw"
+    vimg("convert", "-O", "raw", q, back)
+    b = open(back, "rb").read()
+    assert b[:new] == open(head, "rb").read() and b[new:] == bytes(SIZE - new)
+    p = vimg("resize", "--shrink", q, str(new - 1), ok=(1,))
+    assert "multiple of 512" in p.stderr
+    # with -: relative; without --shrink it is refused; snapshots block it
+    vimg("resize", "--shrink", q, "-1M")
+    assert json.loads(qimg("info", "--output=json", q).stdout)["virtual-size"] == SIZE - (1 << 20)
+    vimg("snapshot", "-c", "s1", q)
+    p = vimg("resize", "--shrink", q, "1M", ok=(1,))
+    assert "snapshots" in p.stderr and p.stderr.count("\n") == 1
+    v = tmp_path / "v.vmdk"
+    vimg("create", "-q", "-f", "vmdk", v, "8M")
+    p = vimg("resize", v, "16M", ok=(1,))
+    assert "vmdk" in p.stderr and p.stderr.count("\n") == 1
+    qimg("check", v)
+
+
 def test_check_finds_and_repairs_leaks(tmp_path, data):
     q = tmp_path / "l.qcow2"
     qimg("convert", "-O", "qcow2", data, q)

@@ -131,6 +131,32 @@ static void test_alloc_rw_v3(void **state)
 	expect_clean("a.qcow2");
 }
 
+/* Shrink frees what lies past the new end (no leak, no corruption), keeps
+ * the rest, and a regrown image reads zeros there. 512-byte clusters give
+ * many L2 tables, so whole tables and a partial one are released. */
+static void test_shrink(void **state)
+{
+	uint64_t size = 2 * MiB, keep = 700 * KiB + 512;
+	mk("sh.qcow2", size, 512, 3, 16, NULL, NULL);
+	struct block_dev *bd = op("sh.qcow2", "qcow2", false, NULL);
+	uint8_t *ref = xzalloc(size), *got = xzalloc(size);
+	fill(ref, size, 3);
+	assert_int_equal(block_pwrite(bd, ref, size, 0), 0);
+	assert_int_equal(qcow2_shrink(bd, keep), 0);
+	assert_int_equal(bd->size, keep);
+	assert_int_equal(qcow2_grow(bd, size), 0);
+	block_close(bd);
+	expect_clean("sh.qcow2");
+	bd = op("sh.qcow2", NULL, true, NULL);
+	assert_int_equal(block_pread(bd, got, size, 0), 0);
+	assert_memory_equal(got, ref, keep);
+	memset(ref, 0, size);
+	assert_memory_equal(got + keep, ref, size - keep);
+	block_close(bd);
+	free(ref);
+	free(got);
+}
+
 static void test_alloc_rw_v2_small_clusters(void **state)
 {
 	mk("b.qcow2", 2 * MiB, 512, 2, 16, NULL, NULL);
@@ -671,6 +697,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_alloc_rw_v3),
 		cmocka_unit_test(test_alloc_rw_v2_small_clusters),
+		cmocka_unit_test(test_shrink),
 		cmocka_unit_test(test_l2_cache_eviction),
 		cmocka_unit_test(test_refcount_widths),
 		cmocka_unit_test(test_refcount_table_growth),
