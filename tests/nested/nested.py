@@ -54,6 +54,10 @@ QEMU = "qemu-system-x86_64"
 L1_BOOT_BUDGET = 180
 # Extra time per command on top of its own timeout (process start, kill, 9p).
 PER_COMMAND_SLACK = 20
+# A command that has not ended this long after its own timeout + grace +
+# PER_COMMAND_SLACK means the L1 itself froze (its executor would have killed
+# the command): the L1 is killed and the unfinished commands run in a fresh one.
+L1_WEDGE_MARGIN = 60
 # At most this many L1 boots (executor runs) per Batch.run().
 MAX_RUNS = 5
 
@@ -398,9 +402,19 @@ class Batch:
         buf = b""
         done = False
         started = False                      # this run's first command began
+        by_id = {c["id"]: c for c in commands}
+        running = None                       # (command, host time it began)
         try:
             while True:
                 left = deadline - time.monotonic()
+                if running:
+                    c, began = running
+                    budget = c["timeout"] + c["grace"] + PER_COMMAND_SLACK + L1_WEDGE_MARGIN
+                    if time.monotonic() - began > budget:
+                        self.error = ("%s has not ended %d s after it began: the L1 froze; "
+                                      "killed" % (c["name"], budget))
+                        _log(self.error)
+                        break
                 if (self.mode == "l1" and not started and not done
                         and time.monotonic() - t0 > L1_BOOT_BUDGET):
                     # An L1 that hangs while booting (seen under TCG) would
@@ -429,6 +443,7 @@ class Batch:
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
                     started = started or line.startswith(b"@@VMMNEST begin")
+                    running = self._running(line, by_id, running)
                     if self._progress(line.decode("utf-8", "replace").strip(), t0) and not done:
                         done = True
                         deadline = min(deadline, time.monotonic() + 20)
@@ -463,6 +478,20 @@ class Batch:
             "" if self.l1_kvm_ready is None else
             " (L1 /dev/kvm ready after %.1f s, first command after %.1f s)"
             % (self.l1_kvm_ready, self.l1_exec_start or -1)))
+
+    @staticmethod
+    def _running(line, by_id, running):
+        """Which command runs in the L1 after console line `line`."""
+        f = line.split()
+        if len(f) >= 3 and f[0] == b"@@VMMNEST" and f[1] in (b"begin", b"end"):
+            try:
+                cid = int(f[2])
+            except ValueError:
+                return running
+            if f[1] == b"begin" and cid in by_id:
+                return (by_id[cid], time.monotonic())
+            return None
+        return running
 
     def _progress(self, line, t0):
         t = time.monotonic() - t0
