@@ -15,6 +15,23 @@
 #define MIN_RAM (2 * MiB)
 #define MAX_RAM (1024 * GiB)
 
+/* A -drive if=none,id=ID waits for a -device that names it. */
+#define MAX_NONE_DRIVES 16
+struct none_drive {
+	const char *id;
+	struct drive_config d;
+	bool used;
+};
+
+/* -device virtio-blk-pci/ide-hd/ide-cd,drive=ID: resolved after all
+ * options, as QEMU creates drives before devices whatever the order. */
+enum disk_device_kind { DISK_VIRTIO, DISK_IDE_HD, DISK_IDE_CD };
+struct disk_device {
+	enum disk_device_kind kind;
+	const char *drive;
+	int index; /* IDE: bus * 2 + unit, -1 = first free */
+};
+
 struct cli_state {
 	struct machine_config *cfg;
 	char *err;
@@ -22,6 +39,10 @@ struct cli_state {
 	bool serial_given;
 	bool display_none;
 	bool monitor_given;
+	struct none_drive none[MAX_NONE_DRIVES];
+	unsigned nnone;
+	struct disk_device disk_dev[MAX_NONE_DRIVES];
+	unsigned ndisk_dev;
 };
 
 typedef int (*opt_handler)(struct cli_state *st, const char *name, const char *arg);
@@ -252,12 +273,15 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 	bool cache_none = false;
 	long index = -1;
 	unsigned long v;
+	const char *id = NULL;
 
 	if (n < 0)
 		return -1;
 	for (int i = 0; i < n; i++) {
 		const char *k = kv[i].key, *val = kv[i].value;
-		if (!strcmp(k, "file")) {
+		if (!strcmp(k, "id")) {
+			id = xstrdup(val);
+		} else if (!strcmp(k, "file")) {
 			file = xstrdup(val);
 		} else if (!strcmp(k, "if")) {
 			if (!strcmp(val, "none"))
@@ -277,8 +301,9 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 				return -1;
 			index = (long)v;
 		} else if (!strcmp(k, "format")) {
-			if (strcmp(val, "raw") && strcmp(val, "qcow2"))
-				return fail(st, "-drive: format=%s is not supported (raw, qcow2)", val);
+			if (strcmp(val, "raw") && strcmp(val, "qcow2") && strcmp(val, "vmdk"))
+				return fail(st, "-drive: format=%s is not supported (raw, qcow2, vmdk)",
+					    val);
 			format = xstrdup(val);
 		} else if (!strcmp(k, "readonly")) {
 			if (parse_bool(st, name, k, val, &read_only) < 0)
@@ -298,17 +323,26 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 			/* QEMU's old "if=virtio,boot=on": SeaBIOS boots virtio disks anyway. */
 			if (parse_bool(st, name, k, val, &on) < 0)
 				return -1;
-		} else if (!strcmp(k, "id") || !strcmp(k, "aio") || !strcmp(k, "discard")) {
+		} else if (!strcmp(k, "aio") || !strcmp(k, "discard")) {
 			/* accepted; raw I/O is synchronous and flushes on request */
 		} else {
 			return fail(st, "-drive: unsupported parameter '%s'", k);
 		}
 	}
 	if (none) {
-		/* no -device can take a drive yet: nothing to attach it to */
-		if (!file)
-			return fail(st, "-drive: if=none needs a file");
-		warn("-drive if=none: no device uses this drive; it is ignored");
+		if (!id)
+			return fail(st, "-drive if=none: id= is required (a -device names it)");
+		for (unsigned i = 0; i < st->nnone; i++)
+			if (!strcmp(st->none[i].id, id))
+				return fail(st, "-drive: duplicate id '%s'", id);
+		if (st->nnone == MAX_NONE_DRIVES)
+			return fail(st, "-drive if=none: at most %u such drives", MAX_NONE_DRIVES);
+		st->none[st->nnone++] = (struct none_drive){
+			.id = id,
+			.d = { .path = file && *file ? file : NULL, .format = format, .present = true,
+			       .cdrom = cdrom, .read_only = read_only || cdrom, .snapshot = snapshot,
+			       .cache_none = cache_none },
+		};
 		return 0;
 	}
 	if (virtio) {
@@ -675,6 +709,88 @@ static int device_virtio_net(struct cli_state *st, struct kv *kv, int n)
 	return 0;
 }
 
+/* -device virtio-blk-pci|ide-hd|ide-cd,drive=ID[,bus=ide.N][,unit=U] */
+static int device_disk(struct cli_state *st, enum disk_device_kind kind, struct kv *kv, int n)
+{
+	const char *dev = kv[0].value, *drive = NULL;
+	long bus = -1, unit = -1;
+	unsigned long v;
+
+	for (int i = 1; i < n; i++) {
+		const char *k = kv[i].key, *val = kv[i].value;
+		if (!strcmp(k, "drive")) {
+			drive = xstrdup(val);
+		} else if (kind != DISK_VIRTIO && !strcmp(k, "bus")) {
+			if (strcmp(val, "ide.0") && strcmp(val, "ide.1"))
+				return fail(st, "-device %s: bus=%s: expected ide.0 or ide.1", dev, val);
+			bus = val[4] - '0';
+		} else if (kind != DISK_VIRTIO && !strcmp(k, "unit")) {
+			if (parse_uint(st, "device", val, 1, &v) < 0)
+				return -1;
+			unit = (long)v;
+		} else if (strcmp(k, "id") && strcmp(k, "bootindex") && strcmp(k, "serial")) {
+			return fail(st, "-device %s: unknown parameter '%s'", dev, k);
+		}
+	}
+	if (!drive)
+		return fail(st, "-device %s: drive= is required", dev);
+	if (unit >= 0 && bus < 0)
+		return fail(st, "-device %s: unit= needs bus=", dev);
+	if (st->ndisk_dev == MAX_NONE_DRIVES)
+		return fail(st, "-device %s: too many disk devices", dev);
+	st->disk_dev[st->ndisk_dev++] = (struct disk_device){
+		.kind = kind, .drive = drive,
+		.index = bus < 0 ? -1 : (int)(bus * 2 + (unit < 0 ? 0 : unit)),
+	};
+	return 0;
+}
+
+/* Puts each disk -device on its if=none drive. */
+static int attach_disk_devices(struct cli_state *st)
+{
+	for (unsigned i = 0; i < st->ndisk_dev; i++) {
+		struct disk_device *dd = &st->disk_dev[i];
+		const char *dev = dd->kind == DISK_VIRTIO ? "virtio-blk-pci" :
+				  dd->kind == DISK_IDE_HD ? "ide-hd" : "ide-cd";
+		struct none_drive *nd = NULL;
+		for (unsigned j = 0; j < st->nnone; j++)
+			if (!strcmp(st->none[j].id, dd->drive))
+				nd = &st->none[j];
+		if (!nd)
+			return fail(st, "-device %s: no -drive if=none with id '%s'", dev, dd->drive);
+		if (nd->used)
+			return fail(st, "-device %s: drive '%s' is already in use", dev, dd->drive);
+		nd->used = true;
+		struct drive_config d = nd->d;
+		if (dd->kind == DISK_VIRTIO) {
+			if (d.cdrom)
+				return fail(st, "-device virtio-blk-pci: drive '%s' is a CD-ROM", dd->drive);
+			if (add_virtio_drive(st, d.path, d.format, d.read_only, d.snapshot,
+					     d.cache_none) < 0)
+				return -1;
+			continue;
+		}
+		d.cdrom = dd->kind == DISK_IDE_CD;
+		d.read_only = d.read_only || d.cdrom;
+		if (!d.cdrom && !d.path)
+			return fail(st, "-device ide-hd: drive '%s' has no file", dd->drive);
+		int index = dd->index;
+		for (int k = 0; index < 0 && k < MAX_IDE_DRIVES; k++)
+			if (!st->cfg->ide[k].present)
+				index = k;
+		if (index < 0)
+			return fail(st, "-device %s: no free IDE slot (at most 4 drives)", dev);
+		if (st->cfg->ide[index].present)
+			return fail(st, "-device %s: IDE bus %d unit %d is already in use", dev,
+				    index / 2, index % 2);
+		st->cfg->ide[index] = d;
+	}
+	for (unsigned j = 0; j < st->nnone; j++)
+		if (!st->none[j].used)
+			warn("-drive id=%s: no device uses this drive; it is ignored", st->none[j].id);
+	return 0;
+}
+
 static int opt_device(struct cli_state *st, const char *name, const char *arg)
 {
 	struct kv kv[8];
@@ -685,6 +801,12 @@ static int opt_device(struct cli_state *st, const char *name, const char *arg)
 		return -1;
 	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "virtio-net-pci"))
 		return device_virtio_net(st, kv, n);
+	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "virtio-blk-pci"))
+		return device_disk(st, DISK_VIRTIO, kv, n);
+	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "ide-hd"))
+		return device_disk(st, DISK_IDE_HD, kv, n);
+	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "ide-cd"))
+		return device_disk(st, DISK_IDE_CD, kv, n);
 	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "virtio-rng-pci")) {
 		if (n > 1)
 			return fail(st, "-device virtio-rng-pci: unknown parameter '%s'", kv[1].key);
@@ -694,8 +816,9 @@ static int opt_device(struct cli_state *st, const char *name, const char *arg)
 		return 0;
 	}
 	if (strcmp(kv[0].key, "driver") || strcmp(kv[0].value, "isa-debug-exit"))
-		return fail(st, "-device %s: unsupported device (supported: isa-debug-exit, "
-			    "virtio-net-pci, virtio-rng-pci)", n > 0 ? kv[0].value : arg);
+		return fail(st, "-device %s: unsupported device (supported: ide-cd, ide-hd, "
+			    "isa-debug-exit, virtio-blk-pci, virtio-net-pci, virtio-rng-pci)",
+			    n > 0 ? kv[0].value : arg);
 	st->cfg->debug_exit = true;
 	st->cfg->debug_exit_base = 0x501;
 	st->cfg->debug_exit_size = 2;
@@ -977,6 +1100,8 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 		if (ret > 0)
 			return CLI_EXIT_OK;
 	}
+	if (attach_disk_devices(&st) < 0)
+		return CLI_ERROR;
 	for (unsigned i = 0; i < cfg->nnic; i++) {
 		if (!find_netdev(cfg, cfg->nic[i].netdev)) {
 			if (!strcmp(cfg->nic[i].netdev, NET_HUB_ID))

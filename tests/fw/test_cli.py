@@ -77,6 +77,18 @@ def test_version():
     (["-nic", "user,model=e1000"], "unsupported"),
     (["-net", "nic,model=virtio"], "no -net user"),
     (["-net", "nic"], "model=virtio"),
+    (["-drive", "file=a.img,if=none"], "id= is required"),
+    (["-drive", "file=a.img,if=none,id=d", "-drive", "file=b.img,if=none,id=d"], "duplicate id"),
+    (["-device", "virtio-blk-pci,drive=nope"], "no -drive if=none with id 'nope'"),
+    (["-device", "virtio-blk-pci"], "drive= is required"),
+    (["-drive", "file=a.img,if=none,id=d", "-device", "virtio-blk-pci,drive=d",
+      "-device", "ide-hd,drive=d"], "already in use"),
+    (["-drive", "file=a.img,if=none,id=d", "-device", "ide-hd,drive=d,bus=ide.2"],
+     "expected ide.0 or ide.1"),
+    (["-drive", "file=a.img,if=none,id=d", "-device", "ide-hd,drive=d,unit=1"], "needs bus="),
+    (["-drive", "file=a.img,if=none,id=d", "-device", "ide-hd,drive=d,bus=ide.1",
+      "-cdrom", "c.iso"], "already in use"),
+    (["-drive", "if=none,id=c,media=cdrom", "-device", "virtio-blk-pci,drive=c"], "CD-ROM"),
 ])
 def test_bad_options(args, needle):
     one_line_error(run(*args), needle)

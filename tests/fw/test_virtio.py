@@ -53,3 +53,16 @@ def test_virtio_net_nic_is_on_the_bus(vmm):
     assert "init bdf=00:04.0 id=1af4:1000" in r.debuglog, r.debuglog[-3000:]
     assert "VMM-BOOT-OK drive=80" in r.serial, r.serial
     assert r.status == EXIT_OK, (r.status, r.stderr)
+
+
+def test_drive_if_none_with_device(vmm):
+    # QEMU's (and libvirt's) -drive if=none,id= + -device form, in either
+    # order: the virtio disk and an IDE CD on the secondary master.
+    r = vmm("-m", "64", "-device", "virtio-blk-pci,drive=d0,id=vd0,bootindex=1",
+            "-drive", f"if=none,id=d0,file={fw_image('disk-0.img')},format=raw",
+            "-drive", f"if=none,id=cd,media=cdrom,file={fw_image('cd-0.iso')}",
+            "-device", "ide-cd,drive=cd,bus=ide.1,unit=0")
+    assert "found virtio-blk at 00:03.0" in r.debuglog, r.debuglog[-3000:]
+    assert re.search(r"ata1-0: .*ATAPI", r.debuglog), r.debuglog[-3000:]
+    assert "VMM-BOOT-OK drive=80" in r.serial, r.serial
+    assert r.status == EXIT_OK, (r.status, r.stderr)
