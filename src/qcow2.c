@@ -1673,6 +1673,22 @@ out:
 	return ret;
 }
 
+/* Writes the header's virtual size, durably. Called with the lock held. */
+static int set_size(struct block_dev *bd, uint64_t new_size)
+{
+	struct qcow2 *s = QS(bd);
+	uint8_t b[8];
+	put_be64(b, new_size);
+	int ret = file_write(s, b, 8, 24);
+	if (!ret)
+		ret = barrier(s);
+	if (!ret) {
+		s->size = new_size;
+		bd->size = new_size;
+	}
+	return ret;
+}
+
 int qcow2_grow(struct block_dev *bd, uint64_t new_size)
 {
 	struct qcow2 *s = QS(bd);
@@ -1721,16 +1737,8 @@ int qcow2_grow(struct block_dev *bd, uint64_t new_size)
 		for (uint64_t i = 0; old_off && i < oldc && !ret; i++)
 			ret = rc_add(s, (old_off >> s->cluster_bits) + i, -1);
 	}
-	if (!ret) {
-		put_be64(b, new_size);
-		ret = file_write(s, b, 8, 24);
-		if (!ret)
-			ret = barrier(s);
-		if (!ret) {
-			s->size = new_size;
-			bd->size = new_size;
-		}
-	}
+	if (!ret)
+		ret = set_size(bd, new_size);
 out:
 	pthread_mutex_unlock(&s->lock);
 	return ret;
@@ -1807,15 +1815,7 @@ int qcow2_shrink(struct block_dev *bd, uint64_t new_size)
 	}
 	pthread_mutex_lock(&s->lock);
 	/* The new size goes first: from then on nothing past it is visible. */
-	uint8_t b[8];
-	put_be64(b, new_size);
-	ret = file_write(s, b, 8, 24);
-	if (!ret)
-		ret = barrier(s);
-	if (!ret) {
-		s->size = new_size;
-		bd->size = new_size;
-	}
+	ret = set_size(bd, new_size);
 	uint64_t first = (new_size + s->cs - 1) >> s->cluster_bits;
 	for (uint64_t l1i = first >> s->l2_bits; l1i < s->l1_size && !ret; l1i++)
 		ret = shrink_table(s, l1i, first);

@@ -70,6 +70,19 @@ static int readall(int fd, void *buf, size_t len, uint64_t off)
 	return fd_pread_full(fd, buf, len, off);
 }
 
+/* A grain directory at 'sector', in host order; NULL on a read error. */
+static uint32_t *read_directory(struct extent *e, uint64_t sector)
+{
+	uint32_t *d = xzalloc(MAX(1, e->gd_entries) * 4);
+	if (readall(e->fd, d, e->gd_entries * 4, sector * SECTOR) < 0) {
+		free(d);
+		return NULL;
+	}
+	for (uint64_t i = 0; i < e->gd_entries; i++)
+		d[i] = get_le32(&d[i]);
+	return d;
+}
+
 /* Opens a hosted sparse extent; its header at byte 0 of fd. */
 static int sparse_open(struct extent *e, int fd, char *err, size_t errlen, char **desc)
 {
@@ -123,23 +136,19 @@ static int sparse_open(struct extent *e, int fd, char *err, size_t errlen, char 
 	e->sectors = capacity;
 	e->grain = grain * SECTOR;
 	e->gtes = gtes;
-	e->gd = xzalloc(MAX(1, e->gd_entries) * 4);
-	if (readall(fd, e->gd, e->gd_entries * 4, gdoff * SECTOR) < 0) {
+	e->gd = read_directory(e, gdoff);
+	if (!e->gd) {
 		snprintf(err, errlen, "cannot read the vmdk grain directory");
 		return -EIO;
 	}
-	for (uint64_t i = 0; i < e->gd_entries; i++)
-		e->gd[i] = get_le32(&e->gd[i]);
 	e->gd_sector = gdoff;
 	if ((flags & FLAG_RGD) && rgdoff && rgdoff != gdoff &&
 	    range_ok(rgdoff * SECTOR, e->gd_entries * 4, e->file_size)) {
-		e->rgd = xzalloc(MAX(1, e->gd_entries) * 4);
-		if (readall(fd, e->rgd, e->gd_entries * 4, rgdoff * SECTOR) < 0) {
+		e->rgd = read_directory(e, rgdoff);
+		if (!e->rgd) {
 			snprintf(err, errlen, "cannot read the vmdk redundant grain directory");
 			return -EIO;
 		}
-		for (uint64_t i = 0; i < e->gd_entries; i++)
-			e->rgd[i] = get_le32(&e->rgd[i]);
 		e->rgd_sector = rgdoff;
 	}
 	e->gt = xzalloc((size_t)gtes * 4);

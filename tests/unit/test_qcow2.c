@@ -96,11 +96,11 @@ static void fill(uint8_t *p, size_t n, uint8_t seed)
 }
 
 /* Random writes against a reference buffer, then reopen and compare. */
-static void random_io(const char *name, uint64_t size, unsigned nwrites, unsigned maxlen,
-		      const struct block_opts *o)
+static void random_io_fmt(const char *name, const char *fmt, uint64_t size, unsigned nwrites,
+			  unsigned maxlen, const struct block_opts *o)
 {
 	uint8_t *ref = xzalloc(size), *buf = xzalloc(maxlen), *got = xzalloc(size);
-	struct block_dev *bd = op(name, "qcow2", false, o);
+	struct block_dev *bd = op(name, fmt, false, o);
 
 	assert_int_equal(bd->size, size);
 	for (unsigned i = 0; i < nwrites; i++) {
@@ -114,7 +114,7 @@ static void random_io(const char *name, uint64_t size, unsigned nwrites, unsigne
 	assert_memory_equal(got, ref, size);
 	block_close(bd);
 	bd = op(name, NULL, true, NULL);
-	assert_string_equal(bd->format, "qcow2");
+	assert_string_equal(bd->format, fmt);
 	memset(got, 0, size);
 	assert_int_equal(block_pread(bd, got, size, 0), 0);
 	assert_memory_equal(got, ref, size);
@@ -122,6 +122,12 @@ static void random_io(const char *name, uint64_t size, unsigned nwrites, unsigne
 	free(ref);
 	free(buf);
 	free(got);
+}
+
+static void random_io(const char *name, uint64_t size, unsigned nwrites, unsigned maxlen,
+		      const struct block_opts *o)
+{
+	random_io_fmt(name, "qcow2", size, nwrites, maxlen, o);
 }
 
 static void test_alloc_rw_v3(void **state)
@@ -579,28 +585,7 @@ static void vmdk_random_io(const char *name, uint64_t size, enum vmdk_subformat 
 {
 	char err[256];
 	assert_int_equal(vmdk_create(tpath(name), size, sub, err, sizeof(err)), 0);
-	uint8_t *ref = xzalloc(size), *buf = xzalloc(200000), *got = xzalloc(size);
-	struct block_dev *bd = op(name, "vmdk", false, NULL);
-	assert_int_equal(bd->size, size);
-	for (unsigned i = 0; i < 300; i++) {
-		uint64_t len = 1 + rnd() % 200000, off = rnd() % (size - len + 1);
-		fill(buf, len, (uint8_t)i);
-		memcpy(ref + off, buf, len);
-		assert_int_equal(block_pwrite(bd, buf, len, off), 0);
-	}
-	assert_int_equal(block_flush(bd), 0);
-	assert_int_equal(block_pread(bd, got, size, 0), 0);
-	assert_memory_equal(got, ref, size);
-	block_close(bd);
-	bd = op(name, NULL, true, NULL);
-	assert_string_equal(bd->format, "vmdk");
-	memset(got, 0, size);
-	assert_int_equal(block_pread(bd, got, size, 0), 0);
-	assert_memory_equal(got, ref, size);
-	block_close(bd);
-	free(ref);
-	free(buf);
-	free(got);
+	random_io_fmt(name, "vmdk", size, 300, 200000, NULL);
 }
 
 static void test_vmdk_write(void **state)
