@@ -317,10 +317,14 @@ static int sparse_write(struct vmdk *v, struct extent *e, const uint8_t *buf, ui
 	return 0;
 }
 
-static int vmdk_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset)
+typedef int (*extent_io_fn)(struct vmdk *v, struct extent *e, uint8_t *p, uint64_t n,
+			    uint64_t off);
+
+/* Splits [offset, offset+len) over the extents, under the lock; returns
+ * the first error, and in *left what lies past the last extent. */
+static int each_extent(struct vmdk *v, uint8_t *p, size_t len, uint64_t offset, extent_io_fn fn,
+		       size_t *left)
 {
-	struct vmdk *v = bd->state;
-	uint8_t *p = buf;
 	int ret = 0;
 
 	pthread_mutex_lock(&v->lock);
@@ -329,57 +333,57 @@ static int vmdk_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offs
 		uint64_t end = e->start + e->sectors * SECTOR;
 		if (offset >= end)
 			continue;
-		uint64_t n = MIN(len, end - offset), o = offset - e->start;
-		switch (e->type) {
-		case EXT_ZERO:
-			memset(p, 0, n);
-			break;
-		case EXT_FLAT:
-			ret = readall(e->fd, p, n, e->flat_off + o);
-			break;
-		case EXT_SPARSE:
-			ret = sparse_read(e, p, n, o);
-			break;
-		}
+		uint64_t n = MIN(len, end - offset);
+		ret = fn(v, e, p, n, offset - e->start);
 		p += n;
 		offset += n;
 		len -= n;
 	}
 	pthread_mutex_unlock(&v->lock);
-	if (!ret && len)
-		memset(p, 0, len);
+	*left = len;
+	return ret;
+}
+
+static int extent_read(struct vmdk *v, struct extent *e, uint8_t *p, uint64_t n, uint64_t o)
+{
+	switch (e->type) {
+	case EXT_ZERO:
+		memset(p, 0, n);
+		return 0;
+	case EXT_FLAT:
+		return readall(e->fd, p, n, e->flat_off + o);
+	default:
+		return sparse_read(e, p, n, o);
+	}
+}
+
+static int extent_write(struct vmdk *v, struct extent *e, uint8_t *p, uint64_t n, uint64_t o)
+{
+	if (!e->writable || e->type == EXT_ZERO)
+		return -EIO; /* RDONLY/NOACCESS extents, ZERO extents: no storage */
+	if (e->type == EXT_FLAT)
+		return fd_pwrite_full(e->fd, p, n, e->flat_off + o) < 0 ? -EIO : 0;
+	return sparse_write(v, e, p, n, o);
+}
+
+static int vmdk_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset)
+{
+	size_t left;
+	int ret = each_extent(bd->state, buf, len, offset, extent_read, &left);
+	if (!ret && left)
+		memset((uint8_t *)buf + len - left, 0, left);
 	return ret;
 }
 
 static int vmdk_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t offset)
 {
-	struct vmdk *v = bd->state;
-	const uint8_t *p = buf;
-	int ret = 0;
-
+	size_t left;
 	if (bd->read_only)
 		return -EROFS;
-	pthread_mutex_lock(&v->lock);
-	for (unsigned i = 0; i < v->n && len && !ret; i++) {
-		struct extent *e = &v->ext[i];
-		uint64_t end = e->start + e->sectors * SECTOR;
-		if (offset >= end)
-			continue;
-		uint64_t n = MIN(len, end - offset), o = offset - e->start;
-		if (!e->writable || e->type == EXT_ZERO)
-			ret = -EIO; /* RDONLY/NOACCESS extents, ZERO extents: no storage */
-		else if (e->type == EXT_FLAT)
-			ret = fd_pwrite_full(e->fd, p, n, e->flat_off + o) < 0 ? -EIO : 0;
-		else
-			ret = sparse_write(v, e, p, n, o);
-		p += n;
-		offset += n;
-		len -= n;
-	}
-	pthread_mutex_unlock(&v->lock);
-	if (!ret && len)
-		ret = -EIO; /* past the last extent */
-	return ret;
+	/* extent_write only reads the buffer: the cast keeps one signature */
+	int ret = each_extent(bd->state, (uint8_t *)(uintptr_t)buf, len, offset, extent_write,
+			      &left);
+	return !ret && left ? -EIO : ret; /* past the last extent */
 }
 
 static int vmdk_flush(struct block_dev *bd)
