@@ -119,3 +119,5 @@ def test_balloon_inflate_releases_host_memory(guest, scenario):
     if scenario.vmm == "vmm":
         assert int(m.group(3)) == 512 * MiB, desc
     assert "@@vmm rc=0" in out and guest.result.rc == 0, desc
+    # The figures, for `pytest -rP` (docs/testing.md quotes them).
+    print("\n".join(ln for ln in out.splitlines() if "@@" in ln or "bal: " in ln))
