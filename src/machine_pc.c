@@ -684,6 +684,13 @@ static int ctl_balloon_set(void *opaque, uint64_t bytes)
 
 #define BALLOON_STATS_MIN_AGE_MS 2000
 
+/* QEMU's "actual": the RAM the balloon leaves the guest. */
+static uint64_t balloon_actual(struct machine *m, const struct virtio_balloon_info *info)
+{
+	uint64_t held = (uint64_t)info->actual_pages << VIRTIO_BALLOON_PFN_SHIFT;
+	return held < m->mem.ram_size ? m->mem.ram_size - held : 0;
+}
+
 static int ctl_balloon_query(void *opaque, struct vmctl_balloon *out)
 {
 	struct machine *m = opaque;
@@ -692,8 +699,7 @@ static int ctl_balloon_query(void *opaque, struct vmctl_balloon *out)
 	if (!m->vballoon)
 		return -ENODEV;
 	virtio_balloon_get_info(m->vballoon, &info);
-	uint64_t held = (uint64_t)info.actual_pages << VIRTIO_BALLOON_PFN_SHIFT;
-	out->actual = held < m->mem.ram_size ? m->mem.ram_size - held : 0;
+	out->actual = balloon_actual(m, &info);
 	memcpy(out->stats, info.stats, sizeof(out->stats));
 	out->stats_valid = info.stats_valid;
 	/* Without a polling interval, whoever asks refreshes the figures for
@@ -707,12 +713,14 @@ static int ctl_balloon_query(void *opaque, struct vmctl_balloon *out)
 
 static void balloon_event(struct machine *m)
 {
-	struct vmctl_balloon b;
+	struct virtio_balloon_info info;
 	char data[64];
 
-	if (!atomic_exchange(&m->balloon_changed, false) || ctl_balloon_query(m, &b) < 0)
+	if (!m->vballoon || !atomic_exchange(&m->balloon_changed, false))
 		return;
-	snprintf(data, sizeof(data), "{\"actual\": %llu}", (unsigned long long)b.actual);
+	virtio_balloon_get_info(m->vballoon, &info);
+	snprintf(data, sizeof(data), "{\"actual\": %llu}",
+		 (unsigned long long)balloon_actual(m, &info));
 	control_event(m->control, "BALLOON_CHANGE", data);
 }
 
