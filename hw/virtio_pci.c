@@ -651,7 +651,8 @@ void virtio_pci_init(struct virtio_pci *t, const char *name, uint16_t type, uint
 	struct pci_device *d = &t->pci;
 	static const uint16_t transitional_id[] = {
 		[VIRTIO_ID_NET] = 0x1000, [VIRTIO_ID_BLOCK] = 0x1001,
-		[VIRTIO_ID_CONSOLE] = 0x1003, [VIRTIO_ID_RNG] = 0x1005,
+		[VIRTIO_ID_BALLOON] = 0x1002, [VIRTIO_ID_CONSOLE] = 0x1003,
+		[VIRTIO_ID_RNG] = 0x1005,
 	};
 
 	memset(t, 0, sizeof(*t));

@@ -66,6 +66,9 @@ struct machine_config {
 	struct drive_config virtio_blk[MAX_VIRTIO_DRIVES]; /* -drive if=virtio, in order */
 	unsigned nvirtio_blk;
 	bool virtio_rng;
+	bool virtio_balloon;          /* -device virtio-balloon[-pci], -balloon virtio */
+	bool balloon_deflate_on_oom;  /* deflate-on-oom=on */
+	unsigned balloon_stats_interval; /* guest-stats-polling-interval=S, 0: on demand */
 	struct netdev_config netdev[MAX_NETDEVS];
 	unsigned nnetdev;
 	struct nic_config nic[MAX_NETDEVS]; /* virtio-net-pci */
@@ -121,6 +124,7 @@ struct control;
 struct virtio_blk;
 struct virtio_rng;
 struct virtio_net;
+struct virtio_balloon;
 
 struct machine {
 	struct machine_config cfg;
@@ -143,6 +147,9 @@ struct machine {
 	struct virtio_blk *vblk[MAX_VIRTIO_DRIVES];
 	struct virtio_rng *vrng;
 	struct virtio_net *vnet[MAX_NETDEVS];
+	struct virtio_balloon *vballoon;
+	_Atomic bool balloon_changed; /* the driver wrote 'actual': BALLOON_CHANGE due */
+	uint64_t balloon_stats_due;   /* monotonic ms of the next stats refresh */
 	struct fw_cfg *fw_cfg;
 	struct rtc *rtc;
 	struct serial *com1;

@@ -8,6 +8,7 @@
 #define VMM_VMCTL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define VMM_VERSION_MAJOR 0
@@ -20,6 +21,15 @@ struct vmctl_cpu {
 	pid_t thread_id; /* the vCPU thread's TID, 0 if not running */
 };
 
+#define VMCTL_BALLOON_NSTATS 10
+
+/* The balloon as the control interfaces see it. */
+struct vmctl_balloon {
+	uint64_t actual;  /* guest RAM minus the balloon, in bytes (QEMU's "actual") */
+	uint64_t stats[VMCTL_BALLOON_NSTATS]; /* the guest's latest figures, by virtio tag */
+	uint32_t stats_valid;                 /* bit t: stats[t] was reported */
+};
+
 struct vmctl_ops {
 	bool (*running)(void *opaque);
 	/* stop/cont are synchronous: when stop returns, no vCPU runs guest code. */
@@ -30,6 +40,10 @@ struct vmctl_ops {
 	void (*quit)(void *opaque);      /* asynchronous: vmm exits with status 0 */
 	unsigned (*cpus)(void *opaque, struct vmctl_cpu *out, unsigned max);
 	const char *(*name)(void *opaque); /* -name, or NULL */
+	/* The balloon (NULL or -ENODEV: there is none). balloon_set asks the
+	 * guest to leave it 'bytes' of RAM (1 .. RAM size; more is RAM size). */
+	int (*balloon_set)(void *opaque, uint64_t bytes);
+	int (*balloon_query)(void *opaque, struct vmctl_balloon *out);
 };
 
 struct vmctl {

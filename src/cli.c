@@ -791,6 +791,61 @@ static int attach_disk_devices(struct cli_state *st)
 	return 0;
 }
 
+static int add_balloon(struct cli_state *st, const char *what)
+{
+	if (st->cfg->virtio_balloon)
+		return fail(st, "%s: only one balloon device is supported", what);
+	st->cfg->virtio_balloon = true;
+	return 0;
+}
+
+/* -device virtio-balloon[-pci][,deflate-on-oom=on|off]
+ *   [,guest-stats-polling-interval=S][,id=ID] */
+static int device_virtio_balloon(struct cli_state *st, struct kv *kv, int n)
+{
+	char what[64];
+	unsigned long v;
+
+	snprintf(what, sizeof(what), "-device %.32s", kv[0].value);
+	if (add_balloon(st, what) < 0)
+		return -1;
+	for (int i = 1; i < n; i++) {
+		if (!strcmp(kv[i].key, "deflate-on-oom")) {
+			if (parse_bool(st, what + 1, kv[i].key, kv[i].value,
+				       &st->cfg->balloon_deflate_on_oom) < 0)
+				return -1;
+		} else if (!strcmp(kv[i].key, "guest-stats-polling-interval")) {
+			if (parse_uint(st, what + 1, kv[i].value, 86400, &v) < 0)
+				return -1;
+			st->cfg->balloon_stats_interval = (unsigned)v;
+		} else if (strcmp(kv[i].key, "id")) {
+			return fail(st, "%s: unknown parameter '%s'", what, kv[i].key);
+		}
+	}
+	return 0;
+}
+
+/* QEMU's old form: -balloon none | virtio[,addr=A] (addr is ignored: vmm
+ * places its virtio functions itself). */
+static int opt_balloon(struct cli_state *st, const char *name, const char *arg)
+{
+	struct kv kv[4];
+	int n = split_opts(st, name, arg, "driver", kv, 4);
+
+	if (n < 0)
+		return -1;
+	if (!strcmp(kv[0].value, "none")) {
+		st->cfg->virtio_balloon = false;
+		return n > 1 ? fail(st, "-balloon none: takes no parameters") : 0;
+	}
+	if (strcmp(kv[0].key, "driver") || strcmp(kv[0].value, "virtio"))
+		return fail(st, "-balloon %s: supported: none, virtio", arg);
+	for (int i = 1; i < n; i++)
+		if (strcmp(kv[i].key, "addr"))
+			return fail(st, "-balloon virtio: unknown parameter '%s'", kv[i].key);
+	return add_balloon(st, "-balloon virtio");
+}
+
 static int opt_device(struct cli_state *st, const char *name, const char *arg)
 {
 	struct kv kv[8];
@@ -807,6 +862,9 @@ static int opt_device(struct cli_state *st, const char *name, const char *arg)
 		return device_disk(st, DISK_IDE_HD, kv, n);
 	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "ide-cd"))
 		return device_disk(st, DISK_IDE_CD, kv, n);
+	if (!strcmp(kv[0].key, "driver") &&
+	    (!strcmp(kv[0].value, "virtio-balloon") || !strcmp(kv[0].value, "virtio-balloon-pci")))
+		return device_virtio_balloon(st, kv, n);
 	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "virtio-rng-pci")) {
 		if (n > 1)
 			return fail(st, "-device virtio-rng-pci: unknown parameter '%s'", kv[1].key);
@@ -817,8 +875,8 @@ static int opt_device(struct cli_state *st, const char *name, const char *arg)
 	}
 	if (strcmp(kv[0].key, "driver") || strcmp(kv[0].value, "isa-debug-exit"))
 		return fail(st, "-device %s: unsupported device (supported: ide-cd, ide-hd, "
-			    "isa-debug-exit, virtio-blk-pci, virtio-net-pci, virtio-rng-pci)",
-			    n > 0 ? kv[0].value : arg);
+			    "isa-debug-exit, virtio-balloon, virtio-blk-pci, virtio-net-pci, "
+			    "virtio-rng-pci)", n > 0 ? kv[0].value : arg);
 	st->cfg->debug_exit = true;
 	st->cfg->debug_exit_base = 0x501;
 	st->cfg->debug_exit_size = 2;
@@ -972,10 +1030,13 @@ static const struct option_def options[] = {
 	{ "net", "nic,model=virtio[,macaddr=M] | user[,hostfwd=...]", opt_net,
 	  "old form of -nic: -net nic,model=virtio -net user" },
 	{ "device",
-	  "isa-debug-exit[,iobase=P][,iosize=N] | virtio-rng-pci | virtio-net-pci,netdev=ID[,mac=M]",
+	  "isa-debug-exit[,iobase=P][,iosize=N] | virtio-rng-pci | virtio-net-pci,netdev=ID[,mac=M]"
+	  " | virtio-balloon[-pci][,deflate-on-oom=on|off][,guest-stats-polling-interval=S]",
 	  opt_device,
 	  "add a device: isa-debug-exit (a write of V exits with status (V<<1)|1), "
-	  "virtio-rng-pci (host getrandom), virtio-net-pci (NIC on a -netdev)" },
+	  "virtio-rng-pci (host getrandom), virtio-net-pci (NIC on a -netdev), "
+	  "virtio-balloon (memory balloon: QMP balloon / query-balloon)" },
+	{ "balloon", "none|virtio", opt_balloon, "old form of -device virtio-balloon" },
 	{ "qmp", "unix:PATH|tcp:HOST:PORT,server=on,wait=off", opt_qmp,
 	  "QMP control socket (several allowed; also 'stdio')" },
 	{ "monitor", "stdio|unix:PATH,server=on,wait=off", opt_monitor,

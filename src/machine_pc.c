@@ -15,6 +15,7 @@
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -26,6 +27,7 @@
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
+#include "hw/virtio_balloon.h"
 #include "hw/virtio_blk.h"
 #include "hw/virtio_net.h"
 #include "hw/virtio_rng.h"
@@ -336,6 +338,19 @@ static void nic_send(void *backend, const uint8_t *frame, size_t len)
 	net_send(backend, frame, len);
 }
 
+/* From the thread that wrote the balloon config (a vCPU): the main loop
+ * sends BALLOON_CHANGE. Changes between two loop passes are merged. */
+static void balloon_changed(void *opaque)
+{
+	struct machine *m = opaque;
+	uint64_t one = 1;
+
+	atomic_store(&m->balloon_changed, true);
+	if (write(m->event_fd, &one, sizeof(one)) < 0) {
+		/* a saturated counter still wakes the loop */
+	}
+}
+
 static void create_virtio_devices(struct machine *m)
 {
 	const struct machine_config *cfg = &m->cfg;
@@ -388,6 +403,12 @@ static void create_virtio_devices(struct machine *m)
 		m->vrng = virtio_rng_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host);
 		if (!m->vrng)
 			die("cannot create the virtio-rng device");
+	}
+	if (cfg->virtio_balloon) {
+		m->vballoon = virtio_balloon_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host,
+						    cfg->balloon_deflate_on_oom, balloon_changed, m);
+		if (!m->vballoon)
+			die("cannot create the virtio-balloon device");
 	}
 }
 
@@ -638,8 +659,87 @@ static const char *ctl_name(void *opaque)
 	return m->cfg.name;
 }
 
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* QEMU's balloon target is the RAM the guest keeps; the device's is the
+ * number of 4 KiB pages it gives up. */
+static int ctl_balloon_set(void *opaque, uint64_t bytes)
+{
+	struct machine *m = opaque;
+	uint64_t ram = m->mem.ram_size;
+
+	if (!m->vballoon)
+		return -ENODEV;
+	if (bytes > ram)
+		bytes = ram;
+	uint64_t pages = (ram - bytes) >> VIRTIO_BALLOON_PFN_SHIFT;
+	virtio_balloon_set_target(m->vballoon, (uint32_t)MIN(pages, (uint64_t)UINT32_MAX));
+	return 0;
+}
+
+#define BALLOON_STATS_MIN_AGE_MS 2000
+
+/* QEMU's "actual": the RAM the balloon leaves the guest. */
+static uint64_t balloon_actual(struct machine *m, const struct virtio_balloon_info *info)
+{
+	uint64_t held = (uint64_t)info->actual_pages << VIRTIO_BALLOON_PFN_SHIFT;
+	return held < m->mem.ram_size ? m->mem.ram_size - held : 0;
+}
+
+static int ctl_balloon_query(void *opaque, struct vmctl_balloon *out)
+{
+	struct machine *m = opaque;
+	struct virtio_balloon_info info;
+
+	if (!m->vballoon)
+		return -ENODEV;
+	virtio_balloon_get_info(m->vballoon, &info);
+	out->actual = balloon_actual(m, &info);
+	memcpy(out->stats, info.stats, sizeof(out->stats));
+	out->stats_valid = info.stats_valid;
+	/* Without a polling interval, whoever asks refreshes the figures for
+	 * the next query (at most every 2 s): the driver answers within
+	 * milliseconds, and a query must not wait for the guest. */
+	if (!m->cfg.balloon_stats_interval && monotonic_ms() >= m->balloon_stats_due &&
+	    virtio_balloon_request_stats(m->vballoon))
+		m->balloon_stats_due = monotonic_ms() + BALLOON_STATS_MIN_AGE_MS;
+	return 0;
+}
+
+static void balloon_event(struct machine *m)
+{
+	struct virtio_balloon_info info;
+	char data[64];
+
+	if (!m->vballoon || !atomic_exchange(&m->balloon_changed, false))
+		return;
+	virtio_balloon_get_info(m->vballoon, &info);
+	snprintf(data, sizeof(data), "{\"actual\": %llu}",
+		 (unsigned long long)balloon_actual(m, &info));
+	control_event(m->control, "BALLOON_CHANGE", data);
+}
+
+/* guest-stats-polling-interval: poll's timeout until the next refresh. */
+static int balloon_poll_timeout(struct machine *m)
+{
+	if (!m->vballoon || !m->cfg.balloon_stats_interval)
+		return -1;
+	uint64_t now = monotonic_ms();
+	if (now >= m->balloon_stats_due) {
+		virtio_balloon_request_stats(m->vballoon);
+		m->balloon_stats_due = now + 1000ull * m->cfg.balloon_stats_interval;
+	}
+	return (int)MIN(m->balloon_stats_due - now, (uint64_t)INT32_MAX);
+}
+
 static const struct vmctl_ops machine_vmctl_ops = {
 	ctl_running, ctl_stop, ctl_cont, ctl_reset, ctl_powerdown, ctl_quit, ctl_cpus, ctl_name,
+	ctl_balloon_set, ctl_balloon_query,
 };
 
 void machine_create(struct machine *m, const struct machine_config *cfg)
@@ -765,7 +865,7 @@ int machine_run(struct machine *m)
 			{ .fd = m->signal_fd, .events = POLLIN },
 		};
 		int nfds = 3 + control_poll_fill(m->control, fds + 3);
-		if (poll(fds, (nfds_t)nfds, -1) < 0) {
+		if (poll(fds, (nfds_t)nfds, balloon_poll_timeout(m)) < 0) {
 			if (errno == EINTR)
 				continue;
 			die_errno("poll");
@@ -782,6 +882,7 @@ int machine_run(struct machine *m)
 			if (read(m->event_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 				die_errno("eventfd read");
 			console_feed(m->console, m->com1);
+			balloon_event(m);
 		}
 		int req = atomic_load(&m->request);
 		if (req == MACHINE_REQ_NONE)

@@ -3,11 +3,13 @@
  * is worth matching (scripts grep "VM status: running"). */
 #include "monitor.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "hw/virtio_balloon.h"
 #include "util.h"
 
 struct monitor_session {
@@ -58,6 +60,28 @@ static void info_version(struct monitor_session *s)
 	out(s, "%s (vmm)\n", VMM_VERSION);
 }
 
+/* QEMU prints "balloon: actual=MB"; the guest's figures follow, as
+ * name=value pairs, once the driver has reported them. */
+static void info_balloon(struct monitor_session *s)
+{
+	struct vmctl_balloon b;
+	char line[512];
+	int n;
+
+	if (!s->ctl.ops->balloon_query || s->ctl.ops->balloon_query(s->ctl.opaque, &b) < 0) {
+		out(s, "Error: No balloon device has been activated\n");
+		return;
+	}
+	n = snprintf(line, sizeof(line), "balloon: actual=%llu", (unsigned long long)(b.actual >> 20));
+	for (unsigned t = 0; t < VMCTL_BALLOON_NSTATS; t++) {
+		const char *name = virtio_balloon_stat_name(t);
+		if (name && (b.stats_valid & (1u << t)) && n > 0 && (size_t)n < sizeof(line))
+			n += snprintf(line + n, sizeof(line) - (size_t)n, " %s=%llu", name,
+				      (unsigned long long)b.stats[t]);
+	}
+	out(s, "%s\n", line);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct monitor_session *s);
@@ -66,6 +90,7 @@ static const struct {
 	{ "status", info_status, "show the current VM status (running|paused)" },
 	{ "cpus", info_cpus, "show infos for each CPU" },
 	{ "version", info_version, "show the version of vmm" },
+	{ "balloon", info_balloon, "show balloon information" },
 };
 
 static void cmd_info(struct monitor_session *s, const char *arg)
@@ -92,6 +117,25 @@ ACTION(cmd_reset, reset)
 ACTION(cmd_powerdown, powerdown)
 ACTION(cmd_quit, quit)
 
+/* balloon MB: the guest RAM the balloon should leave, in MiB. */
+static void cmd_balloon(struct monitor_session *s, const char *arg)
+{
+	char *end;
+	errno = 0;
+	long long mb = strtoll(arg, &end, 0);
+
+	if (!*arg || *end || errno) {
+		out(s, "Error: balloon: expected a size in MB, got '%.64s'\n", arg);
+		return;
+	}
+	if (mb <= 0 || mb > (long long)(INT64_MAX >> 20)) {
+		out(s, "Error: Parameter 'target' expects a size\n");
+		return;
+	}
+	if (!s->ctl.ops->balloon_set || s->ctl.ops->balloon_set(s->ctl.opaque, (uint64_t)mb << 20) < 0)
+		out(s, "Error: No balloon device has been activated\n");
+}
+
 static void cmd_help(struct monitor_session *s, const char *arg);
 
 static const struct {
@@ -99,11 +143,12 @@ static const struct {
 	void (*fn)(struct monitor_session *s, const char *arg);
 	const char *help;
 } commands[] = {
-	{ "info", NULL, cmd_info, "info status|cpus|version -- show machine information" },
+	{ "info", NULL, cmd_info, "info status|cpus|version|balloon -- show machine information" },
 	{ "stop", "s", cmd_stop, "stop -- stop the vCPUs" },
 	{ "cont", "c", cmd_cont, "cont|c -- resume the vCPUs" },
 	{ "system_reset", NULL, cmd_reset, "system_reset -- reset the machine" },
 	{ "system_powerdown", NULL, cmd_powerdown, "system_powerdown -- press the ACPI power button" },
+	{ "balloon", NULL, cmd_balloon, "balloon MB -- ask the guest to leave itself MB of RAM (virtio-balloon)" },
 	{ "quit", "q", cmd_quit, "quit|q -- quit vmm" },
 	{ "help", "?", cmd_help, "help|? -- list the commands" },
 };

@@ -167,6 +167,43 @@ static struct json *cmd_query_cpus_fast(struct qmp_session *s, const struct json
 static struct json *cmd_query_commands(struct qmp_session *s, const struct json *args,
 				       struct qmp_error *e);
 
+static struct json *no_balloon(struct qmp_error *e)
+{
+	return set_error(e, "DeviceNotActive", "No balloon device has been activated");
+}
+
+/* balloon {"value": BYTES}: the guest RAM the balloon should leave. QEMU
+ * checks the value first, then that a balloon exists; above the RAM size
+ * the request means "no balloon". */
+static struct json *cmd_balloon(struct qmp_session *s, const struct json *args,
+				struct qmp_error *e)
+{
+	const struct json *v = json_object_get(args, "value");
+	int64_t bytes;
+
+	if (!v)
+		return set_error(e, "GenericError", "Parameter 'value' is missing");
+	if (!json_get_int(v, &bytes))
+		return set_error(e, "GenericError", "Invalid parameter type for 'value', expected: integer");
+	if (bytes <= 0)
+		return set_error(e, "GenericError", "Parameter 'target' expects a size");
+	if (!s->ctl.ops->balloon_set || s->ctl.ops->balloon_set(s->ctl.opaque, (uint64_t)bytes) < 0)
+		return no_balloon(e);
+	return json_new_object();
+}
+
+static struct json *cmd_query_balloon(struct qmp_session *s, const struct json *args,
+				      struct qmp_error *e)
+{
+	struct vmctl_balloon b;
+
+	if (!s->ctl.ops->balloon_query || s->ctl.ops->balloon_query(s->ctl.opaque, &b) < 0)
+		return no_balloon(e);
+	struct json *r = json_new_object();
+	json_object_set(r, "actual", json_new_int((int64_t)b.actual));
+	return r;
+}
+
 #define SIMPLE_ACTION(fn_name, op)                                                        \
 	static struct json *fn_name(struct qmp_session *s, const struct json *args,      \
 				    struct qmp_error *e)                                  \
@@ -186,6 +223,10 @@ static const struct qmp_arg capabilities_args[] = {
 	{ NULL, 0, NULL },
 };
 static const struct qmp_arg no_args[] = { { NULL, 0, NULL } };
+static const struct qmp_arg balloon_args[] = {
+	{ "value", JSON_NUMBER, "integer" },
+	{ NULL, 0, NULL },
+};
 
 static const struct qmp_command commands[] = {
 	{ "qmp_capabilities", cmd_capabilities, capabilities_args },
@@ -199,6 +240,8 @@ static const struct qmp_command commands[] = {
 	{ "system_reset", cmd_system_reset, no_args },
 	{ "system_powerdown", cmd_system_powerdown, no_args },
 	{ "quit", cmd_quit, no_args },
+	{ "balloon", cmd_balloon, balloon_args },
+	{ "query-balloon", cmd_query_balloon, no_args },
 };
 
 static struct json *cmd_query_commands(struct qmp_session *s, const struct json *args,

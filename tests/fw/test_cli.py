@@ -31,7 +31,8 @@ def test_help_lists_every_option():
     for opt in ["-m ", "-smp", "-hda", "-hdb", "-hdc", "-hdd", "-cdrom", "-drive", "-boot",
                 "-bios", "-serial", "-nographic", "-display", "-no-reboot", "-name",
                 "-debugcon", "-device", "-enable-kvm", "-machine", "-accel", "-L ", "-version",
-                "-qmp", "-monitor", "-daemonize", "-pidfile", "-kernel", "-initrd", "-append"]:
+                "-qmp", "-monitor", "-daemonize", "-pidfile", "-kernel", "-initrd", "-append",
+                "-balloon", "virtio-balloon"]:
         assert opt in p.stdout, opt
     assert run("-h").stdout == p.stdout
 
@@ -64,6 +65,12 @@ def test_version():
     (["-drive", "file=a.img,if=virtio,cache=fast"], "expected writeback, none"),
     (["-drive", "file=a.img,if=virtio,format=vdi"], "format=vdi is not supported"),
     (["-device", "virtio-rng-pci,max-bytes=5"], "unknown parameter"),
+    (["-device", "virtio-balloon,free-page-hint=on"], "unknown parameter 'free-page-hint'"),
+    (["-device", "virtio-balloon-pci,deflate-on-oom=maybe"], "expected 'on' or 'off'"),
+    (["-device", "virtio-balloon,guest-stats-polling-interval=-1"], "invalid number"),
+    (["-device", "virtio-balloon", "-device", "virtio-balloon-pci"], "only one balloon"),
+    (["-balloon", "virtio", "-balloon", "virtio"], "only one balloon"),
+    (["-balloon", "qxl"], "supported: none, virtio"),
     (["-netdev", "tap,id=n0"], "unsupported backend"),
     (["-netdev", "user"], "id= is required"),
     (["-netdev", "user,id=n0,hostfwd=tcp::99999-:22"], "hostfwd=tcp::99999-:22"),
@@ -97,7 +104,9 @@ def test_bad_options(args, needle):
 def test_accepted_qemu_options():
     # Accepted for compatibility; -version ends parsing after them.
     p = run("-enable-kvm", "-machine", "pc,accel=kvm", "-M", "pc", "-accel", "kvm",
-            "-name", "guest", "-version")
+            "-name", "guest", "-device",
+            "virtio-balloon,id=b0,deflate-on-oom=on,guest-stats-polling-interval=2",
+            "-balloon", "none", "-balloon", "virtio,addr=05", "-version")
     assert p.returncode == 0, p.stderr
 
 

@@ -521,3 +521,41 @@ def test_guest_reset_event(vm, tmp_path):
     q.sock.settimeout(5)
     rest = q.sock.recv(65536)
     assert b"SHUTDOWN" not in rest, rest
+
+
+def test_balloon_commands(vm, tmp_path):
+    # Without a balloon device: QEMU's DeviceNotActive for both commands.
+    path = sock_path(tmp_path, "q1.sock")
+    v = vm("-qmp", f"unix:{path},server=on,wait=off")
+    q = Qmp(path).negotiate()
+    for name, args in (("query-balloon", None), ("balloon", {"value": 1 << 20})):
+        r = q.cmd(name, args)
+        assert r["error"] == {"class": "DeviceNotActive",
+                              "desc": "No balloon device has been activated"}, r
+    assert q.ok("quit") == {}
+    assert v.finish()[0] == 0
+    # With one: the target is accepted, but a boot sector has no balloon
+    # driver, so the guest keeps all of its 64 MiB.
+    path, mon = sock_path(tmp_path, "q2.sock"), sock_path(tmp_path, "mon.sock")
+    v = vm("-device", "virtio-balloon-pci,deflate-on-oom=on", "-qmp",
+           f"unix:{path},server=on,wait=off", "-monitor", f"unix:{mon},server=on,wait=off")
+    q = Qmp(path).negotiate()
+    assert {"balloon", "query-balloon"} <= {c["name"] for c in q.ok("query-commands")}
+    assert q.ok("query-balloon") == {"actual": 64 << 20}
+    assert q.ok("balloon", {"value": 32 << 20}) == {}
+    assert q.ok("balloon", {"value": 1 << 40}) == {}  # above RAM: no balloon
+    assert q.cmd("balloon", {"value": 0})["error"]["class"] == "GenericError"
+    v.wait_serial("VMM-BOOT-OK")
+    assert q.ok("query-balloon") == {"actual": 64 << 20}
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(mon)
+    s.settimeout(30)
+    s.sendall(b"balloon 16\ninfo balloon\nquit\n")
+    data = b""
+    while True:
+        d = s.recv(4096)
+        if not d:
+            break
+        data += d
+    assert b"balloon: actual=64\n" in data, data
+    assert v.finish()[0] == 0

@@ -26,6 +26,9 @@ struct fake {
 	int stops, conts, resets, powerdowns, quits;
 	const char *name;
 	struct strbuf out;
+	bool balloon;             /* a balloon device exists */
+	uint64_t balloon_target;  /* last balloon_set */
+	struct vmctl_balloon balloon_state;
 };
 
 static bool f_running(void *o) { return ((struct fake *)o)->running; }
@@ -42,8 +45,27 @@ static unsigned f_cpus(void *o, struct vmctl_cpu *out, unsigned max)
 	return 2;
 }
 
+static int f_balloon_set(void *o, uint64_t bytes)
+{
+	struct fake *f = o;
+	if (!f->balloon)
+		return -ENODEV;
+	f->balloon_target = bytes;
+	return 0;
+}
+
+static int f_balloon_query(void *o, struct vmctl_balloon *out)
+{
+	struct fake *f = o;
+	if (!f->balloon)
+		return -ENODEV;
+	*out = f->balloon_state;
+	return 0;
+}
+
 static const struct vmctl_ops fake_ops = {
 	f_running, f_stop, f_cont, f_reset, f_powerdown, f_quit, f_cpus, f_name,
+	f_balloon_set, f_balloon_query,
 };
 
 static void sink(void *opaque, const char *data, size_t len)
@@ -392,6 +414,70 @@ static void test_huge_and_deep(void **state)
 
 /* ---- monitor ----------------------------------------------------------- */
 
+static void test_balloon(void **state)
+{
+	struct qmp_fixture *f = *state;
+	struct json *r;
+
+	negotiate(f);
+	/* No balloon device: QEMU's DeviceNotActive, but a bad value first. */
+	expect_error(cmd(f, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 1}}"),
+		     "DeviceNotActive", "No balloon device has been activated");
+	expect_error(cmd(f, "{\"execute\": \"query-balloon\"}"), "DeviceNotActive",
+		     "No balloon device has been activated");
+	expect_error(cmd(f, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 0}}"),
+		     "GenericError", "Parameter 'target' expects a size");
+	f->fake.balloon = true;
+	f->fake.balloon_state.actual = 512ull << 20;
+	expect_error(cmd(f, "{\"execute\": \"balloon\"}"), "GenericError",
+		     "Parameter 'value' is missing");
+	expect_error(cmd(f, "{\"execute\": \"balloon\", \"arguments\": {\"value\": \"1G\"}}"),
+		     "GenericError", "Invalid parameter type for 'value'");
+	expect_error(cmd(f, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 1.5}}"),
+		     "GenericError", "Invalid parameter type for 'value'");
+	expect_error(cmd(f, "{\"execute\": \"balloon\", \"arguments\": {\"value\": -4096}}"),
+		     "GenericError", "expects a size");
+	expect_ok(cmd(f, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 268435456}}"));
+	assert_int_equal(f->fake.balloon_target, 268435456);
+	r = cmd(f, "{\"execute\": \"query-balloon\", \"id\": 7}");
+	const struct json *ret = expect_return(r);
+	int64_t actual;
+	assert_int_equal(ret->n, 1);
+	assert_true(json_get_int(json_object_get(ret, "actual"), &actual));
+	assert_int_equal(actual, 512ll << 20);
+	json_free(r);
+	assert_true(drained(f));
+}
+
+static void test_monitor_balloon(void **state)
+{
+	struct fake fk = { .running = true };
+	struct vmctl ctl = { &fake_ops, &fk };
+	struct monitor_session *m = monitor_session_new(&ctl, sink, &fk);
+	const char *in1 = "info balloon\nballoon 100\n";
+	const char *in2 = "info balloon\nballoon 128\nballoon 0\nballoon 12x\nballoon\n";
+
+	monitor_session_input(m, in1, strlen(in1));
+	assert_non_null(strstr(fk.out.data, "Error: No balloon device has been activated\n(vmm) "
+					    "Error: No balloon device has been activated\n"));
+	fk.balloon = true;
+	fk.balloon_state.actual = 300ull << 20;
+	monitor_session_input(m, in2, strlen(in2));
+	/* QEMU's line, then the guest's figures it reported (tags 4, 5). */
+	assert_non_null(strstr(fk.out.data, "balloon: actual=300\n"));
+	fk.balloon_state.stats[4] = 1000;
+	fk.balloon_state.stats[5] = 5000;
+	fk.balloon_state.stats_valid = 1u << 4 | 1u << 5;
+	monitor_session_input(m, "info balloon\n", 13);
+	assert_non_null(strstr(fk.out.data, "balloon: actual=300 free_mem=1000 total_mem=5000\n"));
+	assert_int_equal(fk.balloon_target, 128ull << 20);
+	assert_non_null(strstr(fk.out.data, "Error: Parameter 'target' expects a size"));
+	assert_non_null(strstr(fk.out.data, "expected a size in MB, got '12x'"));
+	assert_non_null(strstr(fk.out.data, "expected a size in MB, got ''"));
+	monitor_session_free(m);
+	strbuf_free(&fk.out);
+}
+
 static void test_monitor(void **state)
 {
 	struct fake fk = { .running = true };
@@ -575,7 +661,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_requests, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_framing, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_huge_and_deep, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_balloon, qmp_setup, qmp_teardown),
 		cmocka_unit_test(test_monitor),
+		cmocka_unit_test(test_monitor_balloon),
 		cmocka_unit_test(test_chan_parse),
 		cmocka_unit_test(test_socket_clients),
 	};
