@@ -150,6 +150,7 @@ struct machine {
 	struct virtio_balloon *vballoon;
 	_Atomic bool balloon_changed; /* the driver wrote 'actual': BALLOON_CHANGE due */
 	uint64_t balloon_stats_due;   /* monotonic ms of the next stats refresh */
+	uint64_t balloon_event_due;   /* no BALLOON_CHANGE before this (rate limit) */
 	struct fw_cfg *fw_cfg;
 	struct rtc *rtc;
 	struct serial *com1;

@@ -711,30 +711,46 @@ static int ctl_balloon_query(void *opaque, struct vmctl_balloon *out)
 	return 0;
 }
 
+/* At most one BALLOON_CHANGE a second, as QEMU: a driver moves 'actual'
+ * in steps of 256 pages, hundreds of times per inflation. The last value
+ * always follows (the loop wakes at balloon_event_due). */
+#define BALLOON_EVENT_GAP_MS 1000
+
 static void balloon_event(struct machine *m)
 {
 	struct virtio_balloon_info info;
 	char data[64];
 
-	if (!m->vballoon || !atomic_exchange(&m->balloon_changed, false))
+	if (!m->vballoon || !atomic_load(&m->balloon_changed))
 		return;
+	uint64_t now = monotonic_ms();
+	if (now < m->balloon_event_due)
+		return;
+	atomic_store(&m->balloon_changed, false);
+	m->balloon_event_due = now + BALLOON_EVENT_GAP_MS;
 	virtio_balloon_get_info(m->vballoon, &info);
 	snprintf(data, sizeof(data), "{\"actual\": %llu}",
 		 (unsigned long long)balloon_actual(m, &info));
 	control_event(m->control, "BALLOON_CHANGE", data);
 }
 
-/* guest-stats-polling-interval: poll's timeout until the next refresh. */
+/* poll's timeout: until a held-back BALLOON_CHANGE is due, or the next
+ * stats refresh of guest-stats-polling-interval. */
 static int balloon_poll_timeout(struct machine *m)
 {
-	if (!m->vballoon || !m->cfg.balloon_stats_interval)
+	if (!m->vballoon)
 		return -1;
-	uint64_t now = monotonic_ms();
-	if (now >= m->balloon_stats_due) {
-		virtio_balloon_request_stats(m->vballoon);
-		m->balloon_stats_due = now + 1000ull * m->cfg.balloon_stats_interval;
+	uint64_t now = monotonic_ms(), due = UINT64_MAX;
+	if (atomic_load(&m->balloon_changed))
+		due = MAX(m->balloon_event_due, now);
+	if (m->cfg.balloon_stats_interval) {
+		if (now >= m->balloon_stats_due) {
+			virtio_balloon_request_stats(m->vballoon);
+			m->balloon_stats_due = now + 1000ull * m->cfg.balloon_stats_interval;
+		}
+		due = MIN(due, m->balloon_stats_due);
 	}
-	return (int)MIN(m->balloon_stats_due - now, (uint64_t)INT32_MAX);
+	return due == UINT64_MAX ? -1 : (int)MIN(due - now, (uint64_t)INT32_MAX);
 }
 
 static const struct vmctl_ops machine_vmctl_ops = {
@@ -882,8 +898,8 @@ int machine_run(struct machine *m)
 			if (read(m->event_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 				die_errno("eventfd read");
 			console_feed(m->console, m->com1);
-			balloon_event(m);
 		}
+		balloon_event(m);
 		int req = atomic_load(&m->request);
 		if (req == MACHINE_REQ_NONE)
 			continue;

@@ -78,7 +78,9 @@ class Qmp:
             out("@@qmp %s %s" % (m["event"], json.dumps(m.get("data", {}))))
 
     def drain(self):
-        self.sock.settimeout(0.3)
+        # BALLOON_CHANGE comes at most once a second (QEMU and vmm): the
+        # last value may follow the last change by up to a second.
+        self.sock.settimeout(1.5)
         try:
             while True:
                 self.note(self.read())
