@@ -64,7 +64,10 @@ struct virtio_console {
 	struct virtio_pci t;
 	uint8_t config[12]; /* le16 cols, le16 rows, le32 max_nr_ports, le32 emerg_wr */
 	struct port ports[VIRTIO_CONSOLE_MAX_PORTS];
-	struct virtq_iov scratch;
+	struct virtq_iov scratch;    /* transmit and control-transmit chains */
+	struct virtq_iov rx_scratch; /* receive chains: a control message may
+				      * deliver held input while its chain is
+				      * still being processed in 'scratch' */
 	pthread_mutex_t lock;
 	struct ctrl_msg ctrl[CTRL_PENDING];
 	unsigned ctrl_head, ctrl_count;
@@ -112,7 +115,7 @@ static void ctrl_rx(struct virtio_console *v)
 {
 	struct virtio_pci *t = &v->t;
 	struct virtqueue *vq = &t->vq[CTRL_RXQ];
-	struct virtq_iov *iov = &v->scratch;
+	struct virtq_iov *iov = &v->rx_scratch;
 	bool pushed = false;
 
 	if (!running(v) || !multiport(v) || !vq->ready)
@@ -174,7 +177,7 @@ static void port_rx(struct virtio_console *v, struct port *p)
 {
 	struct virtio_pci *t = &v->t;
 	struct virtqueue *vq = &t->vq[port_rxq(p->id)];
-	struct virtq_iov *iov = &v->scratch;
+	struct virtq_iov *iov = &v->rx_scratch;
 	bool pushed = false, freed = false;
 
 	if (!p->present || !vq->ready)

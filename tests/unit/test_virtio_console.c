@@ -351,6 +351,9 @@ static void test_data_both_ways(void **state)
 	send_ctrl(c, 3, 1, VIRTIO_CONSOLE_PORT_OPEN, 1);
 	assert_int_equal(used_idx(c, P1_RX), 1);
 	assert_int_equal(used_len(c, P1_RX, 0), 6);
+	/* The control chain is the one returned, though delivering the held
+	 * input popped a receive chain meanwhile. */
+	assert_int_equal(used_id(c, C_TX, used_idx(c, C_TX) - 1), 3);
 	assert_memory_equal(c->ram + BUF(P1_RX, 0), "hello\n", 6);
 	/* Guest -> host on port 1: to the socket client. */
 	send_tx(c, P1_TX, 0, "olleh\n", 6);
