@@ -451,6 +451,10 @@ static void create_chardevs(struct machine *m)
 	}
 	struct chardev_config c = cfg->serial;
 	c.label = "serial0";
+	/* COM1 on the terminal (-nographic, -serial stdio, the default) has
+	 * always had the Ctrl-A keys, with Ctrl-C going to the guest. */
+	if (c.kind == CHARDEV_STDIO)
+		c.mux_keys = true;
 	m->serial_cd = chardev_create(&c, err, sizeof(err));
 	if (!m->serial_cd)
 		die("-serial: %s", err);

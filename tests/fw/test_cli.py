@@ -178,6 +178,30 @@ def test_chardev_socket_client_refused(tmp_path):
     one_line_error(p, "-serial", "cannot connect", "127.0.0.1:1")
 
 
+def test_ctrl_a_x_quits(tmp_path):
+    # COM1 on a terminal (the implicit -nographic console): Ctrl-A x ends vmm.
+    import pty
+    import time
+    master, slave = pty.openpty()
+    p = subprocess.Popen([VMM, "-m", "64", "-nographic"], stdin=slave, stdout=slave,
+                         stderr=subprocess.PIPE, close_fds=True)
+    os.close(slave)
+    try:
+        time.sleep(2)
+        os.write(master, b"\x01x")
+        rc = p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+    err = p.stderr.read().decode()
+    if "/dev/kvm" in err:
+        pytest.skip("no usable /dev/kvm")
+    assert rc == 0, err
+    assert "terminating on signal from console" in err
+
+
 def test_virtio_missing_image(tmp_path):
     one_line_error(run("-drive", f"file={tmp_path}/nope.img,if=virtio"), "nope.img")
 
