@@ -36,7 +36,14 @@ echo "vport dev=$p ports=$(ls /sys/class/virtio-ports | tr '\\n' ' ')"
 [ -c "$p" ] || exit 1
 exec 3<>$p
 echo VMM-VPORT-READY
-read -r line <&3
+# A read with no data while the host side is not connected returns EOF
+# (Linux virtio_console): retry until the helper has connected and sent.
+line=
+i=0
+while [ -z "$line" ] && [ $i -lt 600 ]; do
+	read -r line <&3 || sleep 0.2
+	i=$((i + 1))
+done
 echo "vport got=$line"
 echo "VMM-REPLY $(printf %%s "$line" | sha256sum | cut -d' ' -f1)" >&3
 exec 3>&-
