@@ -52,6 +52,12 @@ struct chan {
 int chan_parse(const char *spec, struct chan_config *c, char *err, size_t errlen);
 /* Binds and listens (or takes stdio); nothing is accepted yet. */
 int chan_init(struct chan *c, const struct chan_config *cfg, char *err, size_t errlen);
+/* Binds and listens on a unix or TCP address (non-blocking, close-on-exec;
+ * a stale unix socket file is replaced, and removed at exit). Returns the
+ * descriptor, or -1 with a one-line error. Also used by chardev.c. */
+int chan_listen(struct chan_config *cfg, char *err, size_t errlen);
+/* Closes a listener and removes its unix socket file. */
+void chan_unlisten(struct chan_config *cfg, int fd);
 void chan_set_handler(struct chan *c, const struct chan_handler *h, void *opaque);
 /* Starts serving: stdio opens at once; with wait=on this blocks until the
  * first client connects. */

@@ -14,6 +14,7 @@
 
 #include "bus.h"
 #include "chan.h"
+#include "chardev.h"
 #include "guest_mem.h"
 #include "hw/chipset.h"
 #include "kvm.h"
@@ -28,11 +29,14 @@
 #define MAX_NETDEVS 4
 #define MAX_VCPUS 255
 
-enum chardev_kind { CHARDEV_NONE, CHARDEV_NULL, CHARDEV_STDIO, CHARDEV_FILE, CHARDEV_PTY };
+#define MAX_VSERIAL_PORTS 8 /* VIRTIO_CONSOLE_MAX_PORTS */
 
-struct chardev_config {
-	enum chardev_kind kind;
-	const char *path; /* for CHARDEV_FILE */
+/* -device virtconsole / virtserialport on the one virtio-serial bus. */
+struct vserial_port_config {
+	char chardev[CHARDEV_ID_MAX];
+	char name[128];
+	bool console;
+	int nr; /* -1: the first free one (0 for a console, else from 1) */
 };
 
 struct drive_config {
@@ -75,7 +79,12 @@ struct machine_config {
 	unsigned nnic;
 	char boot_order[5];           /* "cdn": a floppy, c disk, d CD, n network */
 	bool boot_menu;
-	struct chardev_config serial;
+	struct chardev_config serial; /* CHARDEV_REF: one of chardevs[] */
+	struct chardev_config chardevs[CHARDEV_MAX]; /* -chardev */
+	unsigned nchardevs;
+	bool virtio_serial;           /* a virtio-serial-pci bus (explicit or implied) */
+	struct vserial_port_config vport[MAX_VSERIAL_PORTS];
+	unsigned nvport;
 	struct chardev_config debugcon;
 	bool nographic;
 	bool no_reboot;
@@ -119,12 +128,13 @@ struct rtc;
 struct serial;
 struct i8042;
 struct piix_ide;
-struct console;
 struct control;
 struct virtio_blk;
 struct virtio_rng;
 struct virtio_net;
 struct virtio_balloon;
+struct virtio_console;
+struct chardev;
 
 struct machine {
 	struct machine_config cfg;
@@ -155,7 +165,8 @@ struct machine {
 	struct rtc *rtc;
 	struct serial *com1;
 	struct i8042 *i8042;
-	struct console *console;
+	struct chardev *serial_cd;   /* COM1's backend */
+	struct virtio_console *vcon;
 	FILE *debugcon_out;
 
 	_Atomic int request;     /* enum machine_req */

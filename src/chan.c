@@ -164,7 +164,7 @@ int chan_parse(const char *spec, struct chan_config *c, char *err, size_t errlen
 /* ---- sockets ----------------------------------------------------------- */
 
 /* Unix sockets we created, removed if we exit early (die()). */
-static const char *created_paths[8];
+static const char *created_paths[32];
 
 static void remove_created_paths(void)
 {
@@ -261,6 +261,31 @@ static int listen_tcp(struct chan_config *cfg, char *err, size_t errlen)
 	return fd;
 }
 
+int chan_listen(struct chan_config *cfg, char *err, size_t errlen)
+{
+	int fd = -1;
+
+	if (cfg->kind == CHAN_UNIX) {
+		fd = listen_unix(cfg, err, errlen);
+		if (fd >= 0)
+			remember_path(cfg->path);
+	} else if (cfg->kind == CHAN_TCP) {
+		fd = listen_tcp(cfg, err, errlen);
+	}
+	return fd;
+}
+
+void chan_unlisten(struct chan_config *cfg, int fd)
+{
+	if (fd < 0)
+		return;
+	close(fd);
+	if (cfg->kind == CHAN_UNIX) {
+		unlink(cfg->path);
+		forget_path(cfg->path);
+	}
+}
+
 int chan_init(struct chan *c, const struct chan_config *cfg, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
@@ -268,13 +293,8 @@ int chan_init(struct chan *c, const struct chan_config *cfg, char *err, size_t e
 	c->listen_fd = c->in_fd = c->out_fd = -1;
 	c->poll_in = c->poll_out = -1;
 	c->stdio = cfg->kind == CHAN_STDIO;
-	if (cfg->kind == CHAN_UNIX) {
-		c->listen_fd = listen_unix(&c->cfg, err, errlen);
-		if (c->listen_fd >= 0)
-			remember_path(c->cfg.path);
-	}
-	else if (cfg->kind == CHAN_TCP)
-		c->listen_fd = listen_tcp(&c->cfg, err, errlen);
+	if (cfg->kind == CHAN_UNIX || cfg->kind == CHAN_TCP)
+		c->listen_fd = chan_listen(&c->cfg, err, errlen);
 	return c->stdio || c->listen_fd >= 0 ? 0 : -1;
 }
 
@@ -449,13 +469,7 @@ void chan_close(struct chan *c)
 {
 	if (c->h)
 		close_client(c);
-	if (c->listen_fd >= 0) {
-		close(c->listen_fd);
-		if (c->cfg.kind == CHAN_UNIX) {
-			unlink(c->cfg.path);
-			forget_path(c->cfg.path);
-		}
-	}
+	chan_unlisten(&c->cfg, c->listen_fd);
 	c->listen_fd = -1;
 	free(c->out);
 	c->out = NULL;

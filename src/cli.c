@@ -43,6 +43,7 @@ struct cli_state {
 	unsigned nnone;
 	struct disk_device disk_dev[MAX_NONE_DRIVES];
 	unsigned ndisk_dev;
+	bool serial_bus_given;
 };
 
 typedef int (*opt_handler)(struct cli_state *st, const char *name, const char *arg);
@@ -411,36 +412,54 @@ static int opt_firmware_dir(struct cli_state *st, const char *name, const char *
 	return 0;
 }
 
-static int parse_chardev(struct cli_state *st, const char *opt, const char *arg,
-			 struct chardev_config *c)
-{
-	if (!strcmp(arg, "stdio") || !strcmp(arg, "mon:stdio")) {
-		c->kind = CHARDEV_STDIO;
-	} else if (!strcmp(arg, "null") || !strcmp(arg, "none")) {
-		c->kind = CHARDEV_NULL;
-	} else if (!strcmp(arg, "pty")) {
-		c->kind = CHARDEV_PTY;
-	} else if (!strncmp(arg, "file:", 5) && arg[5]) {
-		c->kind = CHARDEV_FILE;
-		c->path = arg + 5;
-	} else {
-		return fail(st, "-%s %s: unsupported character device (use stdio, file:PATH, pty "
-			    "or null)", opt, arg);
-	}
-	return 0;
-}
-
 static int opt_serial(struct cli_state *st, const char *name, const char *arg)
 {
+	char err[256];
+
 	if (st->serial_given)
 		return fail(st, "-serial: only one serial port (COM1) is supported");
 	st->serial_given = true;
-	return parse_chardev(st, name, arg, &st->cfg->serial);
+	if (chardev_parse_legacy(arg, &st->cfg->serial, err, sizeof(err)) < 0)
+		return fail(st, "-serial %s: %s", arg, err);
+	return 0;
 }
 
 static int opt_debugcon(struct cli_state *st, const char *name, const char *arg)
 {
-	return parse_chardev(st, name, arg, &st->cfg->debugcon);
+	struct chardev_config *c = &st->cfg->debugcon;
+	char err[256];
+
+	if (chardev_parse_legacy(arg, c, err, sizeof(err)) < 0 || c->kind == CHARDEV_SOCKET ||
+	    c->kind == CHARDEV_REF)
+		return fail(st, "-debugcon %s: unsupported character device (use stdio, file:PATH, "
+			    "pty or null)", arg);
+	return 0;
+}
+
+static int opt_chardev(struct cli_state *st, const char *name, const char *arg)
+{
+	struct machine_config *cfg = st->cfg;
+	struct chardev_config *c;
+	char err[256];
+
+	if (cfg->nchardevs == CHARDEV_MAX)
+		return fail(st, "-chardev: at most %d character devices", CHARDEV_MAX);
+	c = &cfg->chardevs[cfg->nchardevs];
+	if (chardev_parse(arg, c, err, sizeof(err)) < 0)
+		return fail(st, "-chardev %s: %s", arg, err);
+	for (unsigned i = 0; i < cfg->nchardevs; i++)
+		if (!strcmp(cfg->chardevs[i].id, c->id))
+			return fail(st, "-chardev %s: duplicate id '%s'", arg, c->id);
+	cfg->nchardevs++;
+	return 0;
+}
+
+static const struct chardev_config *find_chardev(const struct machine_config *cfg, const char *id)
+{
+	for (unsigned i = 0; i < cfg->nchardevs; i++)
+		if (!strcmp(cfg->chardevs[i].id, id))
+			return &cfg->chardevs[i];
+	return NULL;
 }
 
 static int opt_nographic(struct cli_state *st, const char *name, const char *arg)
@@ -846,6 +865,60 @@ static int opt_balloon(struct cli_state *st, const char *name, const char *arg)
 	return add_balloon(st, "-balloon virtio");
 }
 
+/* -device virtio-serial-pci[,id=ID]: the bus the ports go on (one). */
+static int device_virtio_serial(struct cli_state *st, const char *drv, struct kv *kv, int n)
+{
+	for (int i = 1; i < n; i++)
+		if (strcmp(kv[i].key, "id") && strcmp(kv[i].key, "max_ports"))
+			return fail(st, "-device %s: unknown parameter '%s'", drv, kv[i].key);
+	if (st->serial_bus_given)
+		return fail(st, "-device %s: only one virtio-serial bus is supported", drv);
+	st->serial_bus_given = true;
+	st->cfg->virtio_serial = true;
+	return 0;
+}
+
+/* -device virtconsole|virtserialport,chardev=ID[,name=N][,nr=N]. */
+static int device_vserial_port(struct cli_state *st, const char *drv, struct kv *kv, int n)
+{
+	struct machine_config *cfg = st->cfg;
+	struct vserial_port_config *p;
+	unsigned long v;
+
+	if (cfg->nvport == MAX_VSERIAL_PORTS)
+		return fail(st, "-device %s: at most %d virtio-serial ports", drv, MAX_VSERIAL_PORTS);
+	p = &cfg->vport[cfg->nvport];
+	memset(p, 0, sizeof(*p));
+	p->console = !strcmp(drv, "virtconsole");
+	p->nr = -1;
+	for (int i = 1; i < n; i++) {
+		const char *k = kv[i].key, *val = kv[i].value;
+		if (!strcmp(k, "chardev")) {
+			if (strlen(val) >= sizeof(p->chardev))
+				return fail(st, "-device %s: chardev id too long", drv);
+			strcpy(p->chardev, val);
+		} else if (!strcmp(k, "name")) {
+			if (!*val || strlen(val) >= sizeof(p->name))
+				return fail(st, "-device %s: name must be 1 to %zu bytes", drv,
+					    sizeof(p->name) - 1);
+			strcpy(p->name, val);
+		} else if (!strcmp(k, "nr")) {
+			if (parse_uint(st, "device", val, MAX_VSERIAL_PORTS - 1, &v) < 0)
+				return fail(st, "-device %s: nr must be 0 to %d", drv,
+					    MAX_VSERIAL_PORTS - 1);
+			p->nr = (int)v;
+		} else if (strcmp(k, "id") && strcmp(k, "bus")) {
+			return fail(st, "-device %s: unknown parameter '%s'", drv, k);
+		}
+	}
+	if (!p->chardev[0])
+		return fail(st, "-device %s: chardev= is required", drv);
+	if (p->nr == 0 && !p->console)
+		return fail(st, "-device %s: port number 0 is reserved for virtconsole", drv);
+	cfg->nvport++;
+	return 0;
+}
+
 static int opt_device(struct cli_state *st, const char *name, const char *arg)
 {
 	struct kv kv[8];
@@ -865,6 +938,12 @@ static int opt_device(struct cli_state *st, const char *name, const char *arg)
 	if (!strcmp(kv[0].key, "driver") &&
 	    (!strcmp(kv[0].value, "virtio-balloon") || !strcmp(kv[0].value, "virtio-balloon-pci")))
 		return device_virtio_balloon(st, kv, n);
+	if (!strcmp(kv[0].key, "driver") &&
+	    (!strcmp(kv[0].value, "virtio-serial-pci") || !strcmp(kv[0].value, "virtio-serial")))
+		return device_virtio_serial(st, kv[0].value, kv, n);
+	if (!strcmp(kv[0].key, "driver") &&
+	    (!strcmp(kv[0].value, "virtconsole") || !strcmp(kv[0].value, "virtserialport")))
+		return device_vserial_port(st, kv[0].value, kv, n);
 	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "virtio-rng-pci")) {
 		if (n > 1)
 			return fail(st, "-device virtio-rng-pci: unknown parameter '%s'", kv[1].key);
@@ -876,7 +955,8 @@ static int opt_device(struct cli_state *st, const char *name, const char *arg)
 	if (strcmp(kv[0].key, "driver") || strcmp(kv[0].value, "isa-debug-exit"))
 		return fail(st, "-device %s: unsupported device (supported: ide-cd, ide-hd, "
 			    "isa-debug-exit, virtio-balloon, virtio-blk-pci, virtio-net-pci, "
-			    "virtio-rng-pci)", n > 0 ? kv[0].value : arg);
+			    "virtio-rng-pci, virtio-serial-pci, virtconsole, virtserialport)",
+			    n > 0 ? kv[0].value : arg);
 	st->cfg->debug_exit = true;
 	st->cfg->debug_exit_base = 0x501;
 	st->cfg->debug_exit_size = 2;
@@ -1017,7 +1097,12 @@ static const struct option_def options[] = {
 	{ "append", "CMDLINE", opt_append, "kernel command line" },
 	{ "bios", "FILE", opt_bios, "firmware image (default bios-256k.bin from SeaBIOS)" },
 	{ "L", "DIR", opt_firmware_dir, "directory searched first for firmware" },
-	{ "serial", "DEV", opt_serial, "COM1 backend: stdio, file:PATH, pty, null" },
+	{ "serial", "DEV", opt_serial,
+	  "COM1 backend: stdio, file:PATH, pty, null, chardev:ID, unix:PATH,server,nowait, "
+	  "tcp:[HOST]:PORT[,server,nowait]" },
+	{ "chardev", "BACKEND,id=ID[,...]", opt_chardev,
+	  "character device: null, stdio[,signal=on|off], file,path=P[,input-path=P], pty, "
+	  "socket,path=P|host=H,port=N[,server=on|off][,wait=on|off]" },
 	{ "nographic", NULL, opt_nographic, "no display; COM1 on stdio, Ctrl-A x quits" },
 	{ "display", "none", opt_display, "display backend (none)" },
 	{ "no-reboot", NULL, opt_no_reboot, "exit instead of rebooting" },
@@ -1035,7 +1120,9 @@ static const struct option_def options[] = {
 	  opt_device,
 	  "add a device: isa-debug-exit (a write of V exits with status (V<<1)|1), "
 	  "virtio-rng-pci (host getrandom), virtio-net-pci (NIC on a -netdev), "
-	  "virtio-balloon (memory balloon: QMP balloon / query-balloon)" },
+	  "virtio-balloon (memory balloon: QMP balloon / query-balloon), "
+	  "virtio-serial-pci, virtconsole|virtserialport,chardev=ID[,name=N][,nr=N], "
+	  "virtio-blk-pci|ide-hd|ide-cd,drive=ID (a -drive if=none,id=ID)" },
 	{ "balloon", "none|virtio", opt_balloon, "old form of -device virtio-balloon" },
 	{ "qmp", "unix:PATH|tcp:HOST:PORT,server=on,wait=off", opt_qmp,
 	  "QMP control socket (several allowed; also 'stdio')" },
@@ -1077,6 +1164,70 @@ static int opt_version(struct cli_state *st, const char *name, const char *arg)
 	return 1;
 }
 
+/* The first free virtio-serial port number: 0 is kept for a console. */
+static int free_port_nr(const struct machine_config *cfg, bool console)
+{
+	for (int nr = console ? 0 : 1; nr < MAX_VSERIAL_PORTS; nr++) {
+		bool used = false;
+		for (unsigned i = 0; i < cfg->nvport; i++)
+			used |= cfg->vport[i].nr == nr;
+		if (!used)
+			return nr;
+	}
+	return -1;
+}
+
+/* Every chardev a device names exists and has one user; port numbers. */
+static int check_chardevs(struct cli_state *st)
+{
+	struct machine_config *cfg = st->cfg;
+	const char *user[CHARDEV_MAX] = { 0 };
+
+	if (cfg->serial.kind == CHARDEV_REF) {
+		const struct chardev_config *c = find_chardev(cfg, cfg->serial.id);
+		if (!c)
+			return fail(st, "-serial chardev:%s: no -chardev with id '%s'", cfg->serial.id,
+				    cfg->serial.id);
+		user[c - cfg->chardevs] = "-serial";
+	}
+	for (unsigned i = 0; i < cfg->nvport; i++) {
+		struct vserial_port_config *p = &cfg->vport[i];
+		const char *drv = p->console ? "virtconsole" : "virtserialport";
+		const struct chardev_config *c = find_chardev(cfg, p->chardev);
+		if (!c)
+			return fail(st, "-device %s: no -chardev with id '%s'", drv, p->chardev);
+		if (user[c - cfg->chardevs])
+			return fail(st, "-device %s: chardev '%s' is already used by %s", drv,
+				    p->chardev, user[c - cfg->chardevs]);
+		user[c - cfg->chardevs] = drv;
+		for (unsigned j = 0; j < i; j++)
+			if (p->nr >= 0 && cfg->vport[j].nr == p->nr)
+				return fail(st, "-device %s: port number %d is already in use", drv,
+					    p->nr);
+	}
+	for (unsigned i = 0; i < cfg->nvport; i++) {
+		struct vserial_port_config *p = &cfg->vport[i];
+		if (p->nr < 0) {
+			p->nr = free_port_nr(cfg, p->console);
+			if (p->nr < 0)
+				return fail(st, "-device %s: no free virtio-serial port number",
+					    p->console ? "virtconsole" : "virtserialport");
+		}
+	}
+	/* QEMU wants the bus first; vmm creates it for ports given without one. */
+	if (cfg->nvport)
+		cfg->virtio_serial = true;
+	return 0;
+}
+
+static unsigned stdio_chardevs(const struct machine_config *cfg)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < cfg->nchardevs; i++)
+		n += cfg->chardevs[i].kind == CHARDEV_STDIO;
+	return n;
+}
+
 static bool chan_on_stdio(const struct machine_config *cfg)
 {
 	for (unsigned i = 0; i < cfg->nqmp; i++)
@@ -1097,6 +1248,19 @@ static int check_stdio(struct cli_state *st)
 		stdio_chans += cfg->qmp[i].kind == CHAN_STDIO;
 	if (stdio_chans > 1)
 		return fail(st, "stdio is used by more than one -qmp/-monitor");
+	if (stdio_chardevs(cfg) > 1 || (stdio_chardevs(cfg) && stdio_chans))
+		return fail(st, "stdio is used by more than one -chardev/-qmp/-monitor");
+	if (stdio_chardevs(cfg) && cfg->serial.kind == CHARDEV_STDIO)
+		return fail(st, "-chardev stdio: stdio is already the serial console (-serial stdio)");
+	if (stdio_chardevs(cfg) && cfg->daemonize)
+		return fail(st, "-daemonize: stdio cannot be used by a chardev of a daemon "
+			    "(-chardev stdio)");
+	/* A -chardev on stdio owns the terminal, as a monitor there does
+	 * (unless it is COM1's own, through -serial chardev:ID). */
+	const struct chardev_config *ref =
+		cfg->serial.kind == CHARDEV_REF ? find_chardev(cfg, cfg->serial.id) : NULL;
+	unsigned stdio_cds = stdio_chardevs(cfg) - (ref && ref->kind == CHARDEV_STDIO);
+	stdio_chans += stdio_cds;
 	/* With no display built in, COM1 is the console unless told otherwise,
 	 * or unless stdio belongs to a monitor or vmm detaches from it. */
 	if (implicit_serial)
@@ -1107,7 +1271,8 @@ static int check_stdio(struct cli_state *st)
 		cfg->serial.kind = CHARDEV_STDIO;
 	if (stdio_chans && (cfg->nographic || cfg->serial.kind == CHARDEV_STDIO))
 		return fail(st, "%s stdio: stdio is already the serial console (%s); use -serial "
-			    "null or a socket", cfg->monitor.kind == CHAN_STDIO ? "-monitor" : "-qmp",
+			    "null or a socket", stdio_cds ? "-chardev" :
+			    cfg->monitor.kind == CHAN_STDIO ? "-monitor" : "-qmp",
 			    cfg->nographic ? "-nographic" : "-serial stdio");
 	if (!cfg->daemonize)
 		return 0;
@@ -1180,6 +1345,8 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 			}
 		}
 	}
+	if (check_chardevs(&st) < 0)
+		return CLI_ERROR;
 	if (!cfg->kernel_path && cfg->initrd_path) {
 		snprintf(err, errlen, "-initrd only allowed with -kernel option");
 		return CLI_ERROR;

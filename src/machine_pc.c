@@ -20,7 +20,7 @@
 #include <linux/kvm.h>
 
 #include "block.h"
-#include "console.h"
+#include "chardev.h"
 #include "control.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
@@ -29,6 +29,7 @@
 #include "hw/serial.h"
 #include "hw/virtio_balloon.h"
 #include "hw/virtio_blk.h"
+#include "hw/virtio_console.h"
 #include "hw/virtio_net.h"
 #include "hw/virtio_rng.h"
 #include "loader.h"
@@ -351,6 +352,30 @@ static void balloon_changed(void *opaque)
 	}
 }
 
+/* The virtio-serial bus and its ports; the CLI checked ids and port
+ * numbers, so a failure here is a chardev already in use. */
+static void create_virtio_serial(struct machine *m, const struct virtio_host *host, uint8_t devfn)
+{
+	const struct machine_config *cfg = &m->cfg;
+	struct virtio_console_port_config ports[MAX_VSERIAL_PORTS];
+
+	for (unsigned i = 0; i < cfg->nvport; i++) {
+		const struct vserial_port_config *pc = &cfg->vport[i];
+		ports[i] = (struct virtio_console_port_config){
+			.cd = chardev_find(pc->chardev),
+			.name = pc->name[0] ? pc->name : NULL,
+			.console = pc->console,
+			.nr = (unsigned)pc->nr,
+		};
+		if (!ports[i].cd)
+			die("-device %s: no chardev '%s'", pc->console ? "virtconsole" : "virtserialport",
+			    pc->chardev);
+	}
+	m->vcon = virtio_console_create(&m->pci, devfn, &m->mem, host, ports, cfg->nvport);
+	if (!m->vcon)
+		die("cannot create the virtio-serial device (a chardev used twice?)");
+}
+
 static void create_virtio_devices(struct machine *m)
 {
 	const struct machine_config *cfg = &m->cfg;
@@ -410,23 +435,56 @@ static void create_virtio_devices(struct machine *m)
 		if (!m->vballoon)
 			die("cannot create the virtio-balloon device");
 	}
+	if (cfg->virtio_serial)
+		create_virtio_serial(m, &host, PCI_DEVFN(slot++, 0));
 }
 
+/* The UART drained its FIFO: have the chardev offer held-back input. */
 static void serial_rx_ready(void *opaque)
 {
-	struct machine *m = opaque;
-	uint64_t one = 1;
-	/* Wake the main loop to feed held-back input. */
-	if (write(m->event_fd, &one, sizeof(one)) < 0) {
-		/* the counter saturating is harmless */
+	chardev_kick(opaque);
+}
+
+static void serial_out(void *opaque, const uint8_t *buf, size_t len)
+{
+	chardev_write(opaque, buf, len);
+}
+
+static size_t serial_in(void *opaque, const uint8_t *buf, size_t len)
+{
+	return serial_receive(opaque, buf, len);
+}
+
+/* Every -chardev, then COM1's own backend unless it names one of them. */
+static void create_chardevs(struct machine *m)
+{
+	const struct machine_config *cfg = &m->cfg;
+	char err[256];
+
+	for (unsigned i = 0; i < cfg->nchardevs; i++)
+		if (!chardev_create(&cfg->chardevs[i], err, sizeof(err)))
+			die("-chardev %s: %s", cfg->chardevs[i].id, err);
+	if (cfg->serial.kind == CHARDEV_REF) {
+		m->serial_cd = chardev_find(cfg->serial.id);
+		if (!m->serial_cd)
+			die("-serial chardev:%s: no such chardev", cfg->serial.id);
+		return;
 	}
+	struct chardev_config c = cfg->serial;
+	c.label = "serial0";
+	/* COM1 on the terminal (-nographic, -serial stdio, the default) has
+	 * always had the Ctrl-A keys, with Ctrl-C going to the guest. */
+	if (c.kind == CHARDEV_STDIO)
+		c.mux_keys = true;
+	m->serial_cd = chardev_create(&c, err, sizeof(err));
+	if (!m->serial_cd)
+		die("-serial: %s", err);
 }
 
 static void create_devices(struct machine *m)
 {
 	const struct machine_config *cfg = &m->cfg;
 	struct board_control board = board_of(m);
-	char err[256];
 
 	pci_bus_init(&m->pci, &m->pio, &m->mmio);
 	if (pci_bus_map_host_ports(&m->pci) < 0)
@@ -440,18 +498,19 @@ static void create_devices(struct machine *m)
 	attach_drives(m);
 	if (piix_pm_init(&m->pm, &m->pci, &m->pio, isa_irq(m, 9), board) < 0)
 		die("cannot create the PIIX4 power management function");
+	create_chardevs(m);
 	create_virtio_devices(m);
 
 	m->rtc = rtc_create(isa_irq(m, 8));
 	if (!m->rtc || rtc_map(m->rtc, &m->pio) < 0)
 		die("cannot create the RTC");
-	m->console = console_create(&cfg->serial, err, sizeof(err));
-	if (!m->console)
-		die("-serial: %s", err);
-	m->com1 = serial_create(isa_irq(m, 4), console_write, m->console);
+	m->com1 = serial_create(isa_irq(m, 4), serial_out, m->serial_cd);
 	if (!m->com1 || serial_map(m->com1, &m->pio, 0x3F8) < 0)
 		die("cannot create the COM1 UART");
-	serial_set_rx_ready_cb(m->com1, serial_rx_ready, m);
+	serial_set_rx_ready_cb(m->com1, serial_rx_ready, m->serial_cd);
+	struct chardev_frontend uart_fe = { .receive = serial_in, .opaque = m->com1 };
+	if (chardev_attach(m->serial_cd, &uart_fe) < 0)
+		die("-serial: chardev '%s' is already in use", chardev_label(m->serial_cd));
 	m->i8042 = i8042_create(isa_irq(m, 1), isa_irq(m, 12), board_reset, m);
 	if (!m->i8042 || i8042_map(m->i8042, &m->pio) < 0)
 		die("cannot create the i8042 keyboard controller");
@@ -873,31 +932,29 @@ int machine_run(struct machine *m)
 	struct vmctl ctl = { &machine_vmctl_ops, m };
 
 	control_start(m->control, &ctl);
+	chardev_start_all(); /* server sockets with wait=on */
 	start_vcpus(m);
 	for (;;) {
-		struct pollfd fds[3 + CONTROL_MAX_FDS] = {
+		struct pollfd fds[2 + CONTROL_MAX_FDS + CHARDEV_POLL_FDS] = {
 			{ .fd = m->event_fd, .events = POLLIN },
-			{ .fd = console_poll_fd(m->console), .events = POLLIN },
 			{ .fd = m->signal_fd, .events = POLLIN },
 		};
-		int nfds = 3 + control_poll_fill(m->control, fds + 3);
-		if (poll(fds, (nfds_t)nfds, balloon_poll_timeout(m)) < 0) {
+		int nctl = control_poll_fill(m->control, fds + 2);
+		int ncd = chardev_poll_fill(fds + 2 + nctl, CHARDEV_POLL_FDS);
+		if (poll(fds, (nfds_t)(2 + nctl + ncd), balloon_poll_timeout(m)) < 0) {
 			if (errno == EINTR)
 				continue;
 			die_errno("poll");
 		}
-		if (fds[1].revents & (POLLIN | POLLHUP | POLLERR)) {
-			if (console_handle_input(m->console, m->com1) == MACHINE_REQ_EXIT)
-				machine_request_from(m, MACHINE_REQ_EXIT, 0, CAUSE_HOST_UI);
-		}
-		if (fds[2].revents & POLLIN)
+		if (chardev_poll_handle(fds + 2 + nctl, ncd))
+			machine_request_from(m, MACHINE_REQ_EXIT, 0, CAUSE_HOST_UI);
+		if (fds[1].revents & POLLIN)
 			handle_signal(m);
-		control_poll_handle(m->control, fds + 3);
+		control_poll_handle(m->control, fds + 2);
 		if (fds[0].revents & POLLIN) {
 			uint64_t count;
 			if (read(m->event_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 				die_errno("eventfd read");
-			console_feed(m->console, m->com1);
 		}
 		balloon_event(m);
 		int req = atomic_load(&m->request);
@@ -911,8 +968,11 @@ int machine_run(struct machine *m)
 
 void machine_destroy(struct machine *m)
 {
-	console_destroy(m->console);
-	m->console = NULL;
+	/* Its I/O thread writes to chardevs: stop it before they go. */
+	virtio_console_destroy(m->vcon);
+	m->vcon = NULL;
+	chardev_destroy_all();
+	m->serial_cd = NULL;
 	if (m->debugcon_out && m->debugcon_out != stdout)
 		fclose(m->debugcon_out);
 	else if (m->debugcon_out)

@@ -26,7 +26,7 @@
 #include "pci.h"
 #include "virtio.h"
 
-#define VIRTIO_PCI_MAX_QUEUES 8
+#define VIRTIO_PCI_MAX_QUEUES 18 /* virtio-serial: 8 ports + control, 2 queues each */
 #define VIRTIO_MSI_NO_VECTOR 0xFFFF
 
 #define VIRTIO_ID_NET 1

@@ -32,7 +32,7 @@ def test_help_lists_every_option():
                 "-bios", "-serial", "-nographic", "-display", "-no-reboot", "-name",
                 "-debugcon", "-device", "-enable-kvm", "-machine", "-accel", "-L ", "-version",
                 "-qmp", "-monitor", "-daemonize", "-pidfile", "-kernel", "-initrd", "-append",
-                "-balloon", "virtio-balloon"]:
+                "-balloon", "virtio-balloon", "-chardev"]:
         assert opt in p.stdout, opt
     assert run("-h").stdout == p.stdout
 
@@ -52,7 +52,30 @@ def test_version():
     (["-smp", "0"], "at least 1"),
     (["-smp", "999"], "x2APIC"),
     (["-smp", "99999"], "invalid number"),
-    (["-serial", "tcp:1.2.3.4:5"], "unsupported character device"),
+    (["-serial", "udp::5"], "unsupported character device"),
+    (["-serial", "chardev:nope"], "no -chardev with id 'nope'"),
+    (["-chardev", "spice,id=c0"], "'spice' is not a supported backend"),
+    (["-chardev", "null"], "id= is required"),
+    (["-chardev", "null,id=c0", "-chardev", "file,id=c0,path=x"], "duplicate id 'c0'"),
+    (["-chardev", "file,id=c0"], "path= is required"),
+    (["-chardev", "socket,id=c0,server=on"], "path=PATH or host=HOST,port=PORT"),
+    (["-chardev", "socket,id=c0,path=/tmp/x,color=red"], "unknown parameter 'color'"),
+    (["-chardev", "null,id=c0,path=/tmp/x"], "unknown parameter 'path'"),
+    (["-chardev", "stdio,id=c0,signal=maybe"], "expected 'on' or 'off'"),
+    (["-device", "virtconsole,chardev=nope"], "no -chardev with id 'nope'"),
+    (["-device", "virtserialport,name=a.b"], "chardev= is required"),
+    (["-chardev", "null,id=c0", "-device", "virtserialport,chardev=c0,nr=0"],
+     "reserved for virtconsole"),
+    (["-chardev", "null,id=c0", "-device", "virtserialport,chardev=c0,nr=8"], "nr must be 0 to 7"),
+    (["-chardev", "null,id=c0", "-device", "virtconsole,chardev=c0",
+      "-device", "virtserialport,chardev=c0"], "chardev 'c0' is already used by virtconsole"),
+    (["-chardev", "null,id=c0", "-serial", "chardev:c0", "-device", "virtconsole,chardev=c0"],
+     "already used by -serial"),
+    (["-chardev", "null,id=a", "-chardev", "null,id=b", "-device", "virtserialport,chardev=a,nr=3",
+      "-device", "virtserialport,chardev=b,nr=3"], "port number 3 is already in use"),
+    (["-device", "virtio-serial-pci", "-device", "virtio-serial-pci"], "only one virtio-serial"),
+    (["-chardev", "stdio,id=a", "-chardev", "stdio,id=b"], "stdio is used by more than one"),
+    (["-chardev", "stdio,id=a", "-serial", "stdio"], "already the serial console"),
     (["-machine", "q35"], "unsupported machine"),
     (["-accel", "tcg"], "only kvm"),
     (["-device", "e1000"], "unsupported device"),
@@ -162,6 +185,41 @@ def test_no_dev_kvm(tmp_path):
     lines = p.stdout.strip().splitlines()
     assert lines == ["vmm: /dev/kvm not found: is the kvm module loaded "
                      "(modprobe kvm_intel or kvm_amd)?"], lines
+
+
+def test_chardev_socket_client_refused(tmp_path):
+    # A client socket connects at start; nobody listens: one line, exit 1.
+    p = run("-chardev", f"socket,id=c0,path={tmp_path}/none.sock",
+            "-device", "virtserialport,chardev=c0,name=x")
+    if "/dev/kvm" in p.stderr:
+        pytest.skip("no usable /dev/kvm")
+    one_line_error(p, "-chardev c0", "cannot connect", "none.sock")
+    p = run("-serial", "tcp:127.0.0.1:1")
+    one_line_error(p, "-serial", "cannot connect", "127.0.0.1:1")
+
+
+def test_ctrl_a_x_quits(tmp_path):
+    # COM1 on a terminal (the implicit -nographic console): Ctrl-A x ends vmm.
+    import pty
+    import time
+    master, slave = pty.openpty()
+    p = subprocess.Popen([VMM, "-m", "64", "-nographic"], stdin=slave, stdout=slave,
+                         stderr=subprocess.PIPE, close_fds=True)
+    os.close(slave)
+    try:
+        time.sleep(2)
+        os.write(master, b"\x01x")
+        rc = p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        os.close(master)
+    err = p.stderr.read().decode()
+    if "/dev/kvm" in err:
+        pytest.skip("no usable /dev/kvm")
+    assert rc == 0, err
+    assert "terminating on signal from console" in err
 
 
 def test_virtio_missing_image(tmp_path):

@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * virtio-serial, written from the virtio 1.x specification (5.3).
+ *
+ * Handshake (MULTIPORT): the driver sends DEVICE_READY on the control
+ * transmit queue; the device announces each port with DEVICE_ADD; the
+ * driver answers PORT_READY per port, and the device then says which port
+ * is a console (CONSOLE_PORT), its name (PORT_NAME) and whether the host
+ * side is connected (PORT_OPEN: a socket chardev with a client, or any
+ * other backend). The driver sends PORT_OPEN when a guest program opens or
+ * closes the port.
+ *
+ * Locks: the transport lock (queue work, register accesses) is taken
+ * before 'lock', which covers what the main thread shares with us: each
+ * port's held input, its connection state, and the control messages
+ * waiting for a control receive buffer. The main thread never takes the
+ * transport lock.
+ *
+ * Host -> guest: the chardev's receive callback copies into the port's
+ * buffer (up to VIRTIO_CONSOLE_PORT_BUF, then it refuses and the chardev
+ * stops reading) and schedules the port's receive queue on the I/O
+ * thread, which moves the bytes into guest buffers once the port may take
+ * them (driver ready, and a named port opened by the guest: Linux throws
+ * away data for a port nobody has open) and kicks the chardev for more.
+ * Guest -> host: transmit chains go to chardev_write, which never blocks
+ * on a socket.
+ */
+#include "hw/virtio_console.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define QUEUE_SIZE 128
+#define NQUEUES (2 * (VIRTIO_CONSOLE_MAX_PORTS + 1))
+#define CTRL_RXQ 2
+#define CTRL_TXQ 3
+#define CTRL_HDR 8   /* le32 id, le16 event, le16 value */
+#define CTRL_PENDING 64
+
+struct port {
+	struct virtio_console *v;
+	unsigned id;
+	bool present, console;
+	char name[VIRTIO_CONSOLE_NAME_MAX + 1];
+	struct chardev *cd;
+	/* under v->lock */
+	bool ready;          /* the driver sent PORT_READY */
+	bool guest_open;     /* the driver sent PORT_OPEN 1 */
+	bool host_connected;
+	uint8_t in[VIRTIO_CONSOLE_PORT_BUF];
+	size_t in_len;
+};
+
+struct ctrl_msg {
+	uint32_t id;
+	uint16_t event, value;
+};
+
+struct virtio_console {
+	struct virtio_pci t;
+	uint8_t config[12]; /* le16 cols, le16 rows, le32 max_nr_ports, le32 emerg_wr */
+	struct port ports[VIRTIO_CONSOLE_MAX_PORTS];
+	struct virtq_iov scratch;    /* transmit and control-transmit chains */
+	struct virtq_iov rx_scratch; /* receive chains: a control message may
+				      * deliver held input while its chain is
+				      * still being processed in 'scratch' */
+	pthread_mutex_t lock;
+	struct ctrl_msg ctrl[CTRL_PENDING];
+	unsigned ctrl_head, ctrl_count;
+	struct virtio_console_stats stats;
+};
+
+static unsigned port_rxq(unsigned id)
+{
+	return id == 0 ? 0 : 2 * id + 2;
+}
+
+/* The port a data queue belongs to (q is neither control queue). */
+static unsigned queue_port(unsigned q)
+{
+	return q < 2 ? 0 : (q - 2) / 2;
+}
+
+static bool multiport(struct virtio_console *v)
+{
+	return virtio_pci_has_feature(&v->t, VIRTIO_CONSOLE_F_MULTIPORT);
+}
+
+static bool running(struct virtio_console *v)
+{
+	return (v->t.status & VIRTIO_STATUS_DRIVER_OK) &&
+	       !(v->t.status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* ---- control messages to the driver -------------------------------------- */
+
+/* v->lock held. */
+static void queue_ctrl(struct virtio_console *v, uint32_t id, uint16_t event, uint16_t value)
+{
+	if (v->ctrl_count == CTRL_PENDING) {
+		v->stats.ctrl_dropped++;
+		return;
+	}
+	v->ctrl[(v->ctrl_head + v->ctrl_count++) % CTRL_PENDING] =
+		(struct ctrl_msg){ id, event, value };
+}
+
+/* Transport lock held: as many pending control messages as there are
+ * control receive buffers. PORT_NAME carries the name after the header. */
+static void ctrl_rx(struct virtio_console *v)
+{
+	struct virtio_pci *t = &v->t;
+	struct virtqueue *vq = &t->vq[CTRL_RXQ];
+	struct virtq_iov *iov = &v->rx_scratch;
+	bool pushed = false;
+
+	if (!running(v) || !multiport(v) || !vq->ready)
+		return;
+	pthread_mutex_lock(&v->lock);
+	while (v->ctrl_count) {
+		int r = virtq_pop(vq, iov);
+		if (r < 0) {
+			pthread_mutex_unlock(&v->lock);
+			virtio_pci_set_needs_reset(t);
+			return;
+		}
+		if (r == 0) {
+			if (!virtq_arm_notify(vq))
+				break;
+			continue;
+		}
+		struct ctrl_msg m = v->ctrl[v->ctrl_head];
+		uint8_t msg[CTRL_HDR + VIRTIO_CONSOLE_NAME_MAX];
+		size_t len = CTRL_HDR;
+		uint32_t written = 0;
+		put_le32(msg, m.id);
+		put_le16(msg + 4, m.event);
+		put_le16(msg + 6, m.value);
+		if (m.event == VIRTIO_CONSOLE_PORT_NAME) {
+			size_t n = strlen(v->ports[m.id].name);
+			memcpy(msg + CTRL_HDR, v->ports[m.id].name, n);
+			len += n;
+		}
+		/* A buffer too small even for the header gets nothing; a name is
+		 * cut to what fits. */
+		if (iov->in_len >= CTRL_HDR)
+			written = (uint32_t)buf_to_iov(iov->iov + iov->n_out, iov->n_in, 0, msg,
+						       (size_t)MIN((uint64_t)len, iov->in_len));
+		virtq_push(vq, iov->head, written);
+		pushed = true;
+		v->ctrl_head = (v->ctrl_head + 1) % CTRL_PENDING;
+		v->ctrl_count--;
+	}
+	pthread_mutex_unlock(&v->lock);
+	if (pushed)
+		virtio_pci_notify_queue(t, CTRL_RXQ);
+}
+
+/* ---- host -> guest data ---------------------------------------------------- */
+
+/* v->lock held: may bytes go into this port's receive queue now? */
+static bool deliverable(struct virtio_console *v, struct port *p)
+{
+	if (!running(v))
+		return false;
+	if (!multiport(v))
+		return p->id == 0;
+	return p->ready && (p->guest_open || p->console);
+}
+
+/* Transport lock held. */
+static void port_rx(struct virtio_console *v, struct port *p)
+{
+	struct virtio_pci *t = &v->t;
+	struct virtqueue *vq = &t->vq[port_rxq(p->id)];
+	struct virtq_iov *iov = &v->rx_scratch;
+	bool pushed = false, freed = false;
+
+	if (!p->present || !vq->ready)
+		return;
+	pthread_mutex_lock(&v->lock);
+	while (p->in_len && deliverable(v, p)) {
+		int r = virtq_pop(vq, iov);
+		if (r < 0) {
+			pthread_mutex_unlock(&v->lock);
+			virtio_pci_set_needs_reset(t);
+			return;
+		}
+		if (r == 0) {
+			if (!virtq_arm_notify(vq))
+				break;
+			continue;
+		}
+		size_t n = buf_to_iov(iov->iov + iov->n_out, iov->n_in, 0, p->in, p->in_len);
+		memmove(p->in, p->in + n, p->in_len - n);
+		p->in_len -= n;
+		freed |= n > 0;
+		virtq_push(vq, iov->head, (uint32_t)n);
+		pushed = true;
+	}
+	pthread_mutex_unlock(&v->lock);
+	if (pushed)
+		virtio_pci_notify_queue(t, port_rxq(p->id));
+	if (freed)
+		chardev_kick(p->cd);
+}
+
+/* Main thread (chardev frontend): keep what fits, have it delivered. */
+static size_t port_receive(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct port *p = opaque;
+	struct virtio_console *v = p->v;
+
+	pthread_mutex_lock(&v->lock);
+	size_t n = MIN(len, sizeof(p->in) - p->in_len);
+	memcpy(p->in + p->in_len, buf, n);
+	p->in_len += n;
+	pthread_mutex_unlock(&v->lock);
+	if (n)
+		virtio_pci_schedule(&v->t, port_rxq(p->id));
+	return n;
+}
+
+/* Main thread: a socket client came or went. */
+static void port_event(void *opaque, bool connected)
+{
+	struct port *p = opaque;
+	struct virtio_console *v = p->v;
+
+	pthread_mutex_lock(&v->lock);
+	p->host_connected = connected;
+	if (p->ready)
+		queue_ctrl(v, p->id, VIRTIO_CONSOLE_PORT_OPEN, connected);
+	pthread_mutex_unlock(&v->lock);
+	virtio_pci_schedule(&v->t, CTRL_RXQ);
+}
+
+/* ---- guest -> host ----------------------------------------------------------- */
+
+static void port_tx_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
+{
+	struct virtio_console *v = t->dev;
+	struct port *p = &v->ports[queue_port(q)];
+
+	/* Only the readable part carries data; writable descriptors are ignored. */
+	if (p->present)
+		for (unsigned i = 0; i < iov->n_out; i++)
+			chardev_write(p->cd, iov->iov[i].iov_base, iov->iov[i].iov_len);
+	virtq_push(&t->vq[q], iov->head, 0);
+	virtio_pci_notify_queue(t, q);
+}
+
+/* v->lock held: the driver accepted port p. */
+static void port_ready(struct virtio_console *v, struct port *p)
+{
+	p->ready = true;
+	if (p->console)
+		queue_ctrl(v, p->id, VIRTIO_CONSOLE_CONSOLE_PORT, 1);
+	if (p->name[0])
+		queue_ctrl(v, p->id, VIRTIO_CONSOLE_PORT_NAME, 1);
+	if (p->host_connected)
+		queue_ctrl(v, p->id, VIRTIO_CONSOLE_PORT_OPEN, 1);
+}
+
+/* Transport lock held: one message from the driver. Malformed ones (short,
+ * port id out of range or not present, an event the driver may not send)
+ * are counted and ignored: they can confuse only the guest's own ports. */
+static void ctrl_tx_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
+{
+	struct virtio_console *v = t->dev;
+	uint8_t msg[CTRL_HDR];
+	struct port *p = NULL;
+	struct port *rx_port = NULL;
+
+	if (iov_to_buf(iov->iov, iov->n_out, 0, msg, sizeof(msg)) < sizeof(msg)) {
+		v->stats.bad_control++;
+		goto done;
+	}
+	uint32_t id = get_le32(msg);
+	uint16_t event = get_le16(msg + 4), value = get_le16(msg + 6);
+	if (id < VIRTIO_CONSOLE_MAX_PORTS && v->ports[id].present)
+		p = &v->ports[id];
+
+	pthread_mutex_lock(&v->lock);
+	switch (event) {
+	case VIRTIO_CONSOLE_DEVICE_READY:
+		if (value != 1)
+			break; /* the driver failed to set up: nothing to announce */
+		for (unsigned i = 0; i < VIRTIO_CONSOLE_MAX_PORTS; i++)
+			if (v->ports[i].present)
+				queue_ctrl(v, i, VIRTIO_CONSOLE_DEVICE_ADD, 1);
+		break;
+	case VIRTIO_CONSOLE_PORT_READY:
+		if (!p)
+			v->stats.bad_control++;
+		else if (value == 1 && !p->ready)
+			port_ready(v, p);
+		break;
+	case VIRTIO_CONSOLE_PORT_OPEN:
+		if (!p) {
+			v->stats.bad_control++;
+			break;
+		}
+		p->guest_open = value != 0;
+		rx_port = p; /* held input may go now */
+		break;
+	default:
+		v->stats.bad_control++;
+		break;
+	}
+	pthread_mutex_unlock(&v->lock);
+	if (rx_port)
+		port_rx(v, rx_port);
+done:
+	virtq_push(&t->vq[q], iov->head, 0);
+	virtio_pci_notify_queue(t, q);
+}
+
+static void console_queue_notify(struct virtio_pci *t, unsigned q)
+{
+	struct virtio_console *v = t->dev;
+
+	if (q == CTRL_TXQ) {
+		virtio_pci_drain(t, q, &v->scratch, ctrl_tx_one);
+		ctrl_rx(v);
+	} else if (q == CTRL_RXQ) {
+		ctrl_rx(v);
+	} else if (q % 2 == 0) {
+		port_rx(v, &v->ports[queue_port(q)]);
+	} else {
+		virtio_pci_drain(t, q, &v->scratch, port_tx_one);
+	}
+}
+
+/* The driver reset the device: the handshake starts over. Host input held
+ * for a port stays, for the next driver. */
+static void console_reset(struct virtio_pci *t)
+{
+	struct virtio_console *v = t->dev;
+
+	pthread_mutex_lock(&v->lock);
+	v->ctrl_head = v->ctrl_count = 0;
+	for (unsigned i = 0; i < VIRTIO_CONSOLE_MAX_PORTS; i++)
+		v->ports[i].ready = v->ports[i].guest_open = false;
+	pthread_mutex_unlock(&v->lock);
+}
+
+static const struct virtio_device_ops console_ops = {
+	.queue_notify = console_queue_notify,
+	.reset = console_reset,
+};
+
+struct virtio_console *virtio_console_create(struct pci_bus *bus, uint8_t devfn,
+					     const struct guest_mem *mem,
+					     const struct virtio_host *host,
+					     const struct virtio_console_port_config *ports,
+					     unsigned nports)
+{
+	struct virtio_console *v = xzalloc(sizeof(*v));
+
+	pthread_mutex_init(&v->lock, NULL);
+	put_le32(v->config + 4, VIRTIO_CONSOLE_MAX_PORTS);
+	for (unsigned i = 0; i < VIRTIO_CONSOLE_MAX_PORTS; i++) {
+		v->ports[i].v = v;
+		v->ports[i].id = i;
+	}
+	virtio_pci_init(&v->t, "virtio-serial", VIRTIO_ID_CONSOLE, 0x078000, mem, host,
+			&console_ops, v, 1ULL << VIRTIO_CONSOLE_F_MULTIPORT, NQUEUES, QUEUE_SIZE,
+			v->config, sizeof(v->config));
+	for (unsigned i = 0; i < nports; i++) {
+		const struct virtio_console_port_config *pc = &ports[i];
+		if (pc->nr >= VIRTIO_CONSOLE_MAX_PORTS || v->ports[pc->nr].present || !pc->cd)
+			goto fail;
+		struct port *p = &v->ports[pc->nr];
+		p->present = true;
+		p->console = pc->console;
+		p->cd = pc->cd;
+		snprintf(p->name, sizeof(p->name), "%s", pc->name ? pc->name : "");
+		struct chardev_frontend fe = { port_receive, port_event, p };
+		if (chardev_attach(pc->cd, &fe) < 0)
+			goto fail;
+	}
+	if (virtio_pci_start(&v->t, bus, devfn) < 0)
+		goto fail;
+	return v;
+fail:
+	virtio_console_destroy(v);
+	return NULL;
+}
+
+struct virtio_pci *virtio_console_transport(struct virtio_console *v)
+{
+	return &v->t;
+}
+
+struct virtio_console_stats virtio_console_stats(struct virtio_console *v)
+{
+	pthread_mutex_lock(&v->t.lock);
+	struct virtio_console_stats s = v->stats;
+	pthread_mutex_unlock(&v->t.lock);
+	return s;
+}
+
+void virtio_console_destroy(struct virtio_console *v)
+{
+	if (!v)
+		return;
+	virtio_pci_stop(&v->t);
+	for (unsigned i = 0; i < VIRTIO_CONSOLE_MAX_PORTS; i++)
+		if (v->ports[i].present)
+			chardev_detach(v->ports[i].cd);
+	pthread_mutex_destroy(&v->lock);
+	free(v);
+}
