@@ -42,7 +42,7 @@ struct drive_config {
 	bool cdrom;
 	bool read_only;
 	bool snapshot;      /* writes go to a temporary qcow2 overlay */
-	bool cache_none; /* cache=none asked for (see README: same path as writeback) */
+	int cache;          /* enum block_cache, -drive cache= */
 };
 
 struct netdev_config {

@@ -118,6 +118,7 @@ struct qcow2 {
 	/* compressed writes: bytes left in the current host cluster */
 	uint64_t cz_off, cz_end;
 	unsigned io_errors;
+	unsigned align; /* O_DIRECT alignment (cache=none), 1 otherwise */
 };
 
 static struct qcow2 *QS(const struct block_dev *bd)
@@ -143,12 +144,12 @@ static void io_error(struct qcow2 *s, const char *fmt, ...)
 
 static int file_read(struct qcow2 *s, void *buf, size_t len, uint64_t off)
 {
-	return fd_pread_full(s->fd, buf, len, off);
+	return fd_pread_al(s->fd, s->align, buf, len, off);
 }
 
 static int file_write(struct qcow2 *s, const void *buf, size_t len, uint64_t off)
 {
-	int ret = fd_pwrite_full(s->fd, buf, len, off);
+	int ret = fd_pwrite_al(s->fd, s->align, buf, len, off);
 
 	if (!ret && off + len > s->file_size)
 		s->file_size = off + len;
@@ -1181,6 +1182,7 @@ struct block_dev *qcow2_open(int fd, const char *path, bool read_only, const str
 
 	pthread_mutex_init(&s->lock, NULL);
 	s->fd = fd;
+	s->align = fd_dio_align(fd);
 	s->path = path;
 	s->read_only = read_only;
 	s->barriers = !(opts && opts->no_barriers);
