@@ -120,6 +120,51 @@ def odirect_refusal(vmm, d):
     print("@@odirect rc=%d lines=%d msg=%s" % (p.returncode, len(msg), msg[0] if msg else ""))
 
 
+DISCARD_SCRIPT = """#VMMKIT-SCRIPT
+yes VMM-DISCARD-0123456789 | head -c 4194304 | dd of=/dev/vdb bs=65536 2>/dev/null
+sync
+blkdiscard -o 1048576 -l 2097152 /dev/vdb && echo "guest-discard ok"
+sync
+echo 3 > /proc/sys/vm/drop_caches
+echo "guest-discard zeros=$(dd if=/dev/vdb bs=65536 skip=16 count=32 2>/dev/null | tr -d '\\000' | wc -c)"
+"""
+
+
+def discard_check(a):
+    """The guest's blkdiscard on a raw virtio disk punches a hole in the
+    image: the range reads as zeros in the guest and in the file, the rest
+    is intact, and the file has fewer allocated blocks."""
+    body = DISCARD_SCRIPT.encode()
+    script = os.path.join(a.dir, "discard-script.img")
+    with open(script, "wb") as fh:
+        fh.write(body + b"\0" * (-len(body) % 512 + 512))
+    disk = os.path.join(a.dir, "discard.img")
+    with open(disk, "wb") as fh:
+        fh.truncate(8 << 20)
+    argv = guestkit.vmm_argv("vmm", 256, cdrom=a.iso, extra=[
+        "-drive", "file=%s,if=virtio,format=raw" % script,
+        "-drive", "file=%s,if=virtio,format=raw" % disk])
+    for _attempt in range(2):
+        try:
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=240)
+            out = p.stdout.decode(errors="replace")
+        except subprocess.TimeoutExpired as e:
+            out = (e.stdout or b"").decode(errors="replace")
+        if "VMMKIT-DONE" in out:
+            break
+    for ln in out.splitlines():
+        if "guest-discard" in ln:
+            print("@@" + ln.strip())
+    with open(disk, "rb") as fh:
+        data = fh.read(4 << 20)
+    ln = b"VMM-DISCARD-0123456789\n"
+    pat = (ln * ((4 << 20) // len(ln) + 1))[:4 << 20]
+    hole = data[1 << 20:3 << 20] == bytes(2 << 20)
+    rest = data[:1 << 20] == pat[:1 << 20] and data[3 << 20:] == pat[3 << 20:]
+    print("@@discard hole=%d rest=%d blocks=%d" % (hole, rest, os.stat(disk).st_blocks))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--vmm", required=True)
@@ -134,6 +179,7 @@ def main():
     print("@@seed %d" % seed)
     os.makedirs(a.dir, exist_ok=True)
     odirect_refusal(a.vmm, a.dir)
+    discard_check(a)
     img = os.path.join(a.dir, "crash.qcow2")
     flat = os.path.join(a.dir, "crash.raw")
     subprocess.run([a.vmm_img, "create", "-q", "-f", "qcow2", "-o", "cluster_size=65536",

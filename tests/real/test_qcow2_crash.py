@@ -5,7 +5,8 @@ work inside the L1). After each kill both vmm-img check and qemu-img check
 find at most leaked clusters, and every round the guest acknowledged with
 `sync` + "SYNCED k" before the kill reads back complete. The same command
 checks that cache=none on the L1's tmpfs (no O_DIRECT on Linux 6.1) fails
-with a one-line error."""
+with a one-line error, and that a guest's blkdiscard on a raw virtio disk
+punches a hole in the image (zeros, fewer blocks, the rest intact)."""
 import os
 import re
 import shlex
@@ -64,3 +65,14 @@ def test_cache_none_refused_on_tmpfs(guest, scenario):
         return
     assert m.group(1) == "1" and m.group(2) == "1", guest.describe()
     assert "does not support O_DIRECT" in m.group(3), guest.describe()
+
+
+@pytest.mark.parametrize("scenario", [CRASH], ids=str)
+def test_guest_discard_punches_hole(guest, scenario):
+    out = guest.log.replace("\r", "")
+    assert "@@guest-discard ok" in out, guest.describe()
+    assert "@@guest-discard zeros=0" in out, guest.describe()
+    m = re.search(r"@@discard hole=(\d) rest=(\d) blocks=(\d+)", out)
+    assert m and m.group(1) == "1" and m.group(2) == "1", guest.describe()
+    # 4 MiB written, 2 MiB punched: about 2 MiB (4096 sectors) left
+    assert int(m.group(3)) <= 4096 + 64, guest.describe()
