@@ -237,6 +237,9 @@ static bool uring_prepare(struct virtio_blk *b, struct blk_req *r)
 		if (r->len % SECTOR || !r->len || !sectors_ok(b, sector, r->len))
 			return false;
 		r->offset = sector * SECTOR;
+		/* O_DIRECT: an unaligned range is bounced by the block layer */
+		if (b->bd->align > 1 && ((r->offset | r->len) & (b->bd->align - 1)))
+			return false;
 		fd = block_async_fd(b->bd, r->offset, r->len, false);
 		if (fd < 0 || !cut_data(b, r, r->iov + r->n_out, r->n_in, 0, r->len))
 			return false;

@@ -55,6 +55,7 @@ struct block_dev {
 	/* O_DIRECT: buffer, offset and length alignment the file needs
 	 * (512 or 4096); 1 without O_DIRECT. The block layer bounces. */
 	unsigned align;
+	bool discard_ignore;
 };
 
 /* Extra open options; a NULL pointer means all defaults. */
@@ -73,6 +74,8 @@ struct block_opts {
 	/* Host caching of the image itself (backing files always use the
 	 * page cache: they are read-only). */
 	enum block_cache cache;
+	/* -drive discard=ignore: block_discard does nothing */
+	bool discard_ignore;
 };
 
 /* Opens an image of 'format' ("raw", "qcow2"), or probes it when format

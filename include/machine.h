@@ -43,6 +43,7 @@ struct drive_config {
 	bool read_only;
 	bool snapshot;      /* writes go to a temporary qcow2 overlay */
 	int cache;          /* enum block_cache, -drive cache= */
+	bool discard_ignore; /* -drive discard=ignore: guest discards are no-ops */
 };
 
 struct netdev_config {

@@ -450,6 +450,7 @@ struct block_dev *block_open_depth(const char *path, const char *format, bool re
 		else {
 			bd->cache = cache;
 			bd->align = fd_dio_align(fd);
+			bd->discard_ignore = opts && depth == 0 && opts->discard_ignore;
 		}
 		return bd;
 	}
@@ -459,8 +460,10 @@ struct block_dev *block_open_depth(const char *path, const char *format, bool re
 		return NULL;
 	}
 	bd = raw_from_fd(fd, path, read_only, err, errlen);
-	if (bd)
+	if (bd) {
 		bd->cache = cache;
+		bd->discard_ignore = opts && depth == 0 && opts->discard_ignore;
+	}
 	if (bd && !format) {
 		((struct raw_state *)bd->state)->probed = true;
 		if (!read_only && depth == 0)
@@ -638,7 +641,7 @@ int block_discard(struct block_dev *bd, uint64_t len, uint64_t offset)
 		return -EROFS;
 	if (!range_ok(offset, len, bd->size))
 		return -EINVAL;
-	if (!len || !bd->drv->discard)
+	if (!len || !bd->drv->discard || bd->discard_ignore)
 		return 0;
 	return bd->drv->discard(bd, len, offset);
 }

@@ -229,7 +229,7 @@ static int opt_cdrom(struct cli_state *st, const char *name, const char *arg)
 }
 
 static int add_virtio_drive(struct cli_state *st, const char *file, const char *format,
-			    bool read_only, bool snapshot, int cache)
+			    bool read_only, bool snapshot, int cache, bool discard_ignore)
 {
 	struct machine_config *cfg = st->cfg;
 
@@ -239,6 +239,7 @@ static int add_virtio_drive(struct cli_state *st, const char *file, const char *
 		return fail(st, "-drive if=virtio: at most %u virtio disks", MAX_VIRTIO_DRIVES);
 	cfg->virtio_blk[cfg->nvirtio_blk++] = (struct drive_config){
 		.path = file, .present = true, .read_only = read_only, .cache = cache,
+		.discard_ignore = discard_ignore,
 		.format = format, .snapshot = snapshot,
 	};
 	return 0;
@@ -251,6 +252,7 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 	const char *file = NULL, *format = NULL;
 	bool cdrom = false, read_only = false, snapshot = false, none = false, virtio = false;
 	int cache = BLOCK_CACHE_WRITEBACK;
+	bool discard_ignore = false;
 	long index = -1;
 	unsigned long v;
 
@@ -297,8 +299,14 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 			/* QEMU's old "if=virtio,boot=on": SeaBIOS boots virtio disks anyway. */
 			if (parse_bool(st, name, k, val, &on) < 0)
 				return -1;
-		} else if (!strcmp(k, "id") || !strcmp(k, "aio") || !strcmp(k, "discard")) {
-			/* accepted; raw I/O is synchronous and flushes on request */
+		} else if (!strcmp(k, "discard")) {
+			/* QEMU's discard=ignore|off / unmap|on (vmm defaults to unmap) */
+			if (!strcmp(val, "ignore") || !strcmp(val, "off"))
+				discard_ignore = true;
+			else if (strcmp(val, "unmap") && strcmp(val, "on"))
+				return fail(st, "-drive: discard=%s: expected ignore or unmap", val);
+		} else if (!strcmp(k, "id") || !strcmp(k, "aio")) {
+			/* accepted; vmm picks io_uring or its threads itself */
 		} else {
 			return fail(st, "-drive: unsupported parameter '%s'", k);
 		}
@@ -315,7 +323,7 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 			return fail(st, "-drive if=virtio: media=cdrom is not supported");
 		if (index >= 0)
 			return fail(st, "-drive if=virtio: index= is not supported");
-		return add_virtio_drive(st, file, format, read_only, snapshot, cache);
+		return add_virtio_drive(st, file, format, read_only, snapshot, cache, discard_ignore);
 	}
 	if (index < 0) {
 		for (index = 0; index < MAX_IDE_DRIVES; index++)
@@ -330,6 +338,7 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 	d->format = format;
 	d->snapshot = snapshot;
 	d->cache = cache;
+	d->discard_ignore = discard_ignore;
 	return 0;
 }
 

@@ -274,7 +274,8 @@ static struct block_dev *open_drive(const struct machine *m, const struct drive_
 		bd = block_open_snapshot(d->path, d->format, err, sizeof(err));
 	else
 		bd = block_open(d->path, d->format, ro,
-				&(struct block_opts){ .cache = (enum block_cache)d->cache }, err,
+				&(struct block_opts){ .cache = (enum block_cache)d->cache,
+						      .discard_ignore = d->discard_ignore }, err,
 				sizeof(err));
 	if (!bd)
 		die("could not open disk image '%s': %s", d->path, err);

@@ -192,6 +192,15 @@ static void test_discard(void **state)
 	assert_null(block_async_fd(bd, 0, 512, true) >= 0 ? bd : NULL);
 	assert_true(block_async_fd(bd, 0, 512, false) >= 0);
 	block_close(bd);
+	/* discard=ignore: the data stays */
+	struct block_opts o = { .discard_ignore = true };
+	bd = block_open(path, "raw", false, &o, err, sizeof(err));
+	assert_non_null(bd);
+	blkcnt_t b2 = blocks();
+	assert_int_equal(block_discard(bd, 4096, 32 * 1024), 0);
+	assert_int_equal(blocks(), b2);
+	block_close(bd);
+	check_file();
 	/* a probed raw image: sector 0 writes stay with the block layer */
 	bd = block_open(path, NULL, false, NULL, err, sizeof(err));
 	assert_non_null(bd);
