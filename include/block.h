@@ -143,8 +143,9 @@ bool block_has_backing(const struct block_dev *bd);
  * clusters are written with zeros. */
 int block_pwrite_zeroes(struct block_dev *bd, uint64_t len, uint64_t offset);
 /* Guest discard: deallocates the range when the driver can (raw: a hole
- * punched, so it reads as zeros and the blocks are freed); otherwise a
- * no-op hint that keeps the data (qcow2 for now). */
+ * punched, so it reads as zeros and the blocks are freed; qcow2 v3: whole
+ * clusters become zero clusters, their host clusters released); otherwise
+ * a no-op hint that keeps the data (partial qcow2 clusters, v2, vmdk). */
 int block_discard(struct block_dev *bd, uint64_t len, uint64_t offset);
 /* Guest write-zeroes: with 'unmap' the range may be deallocated (raw:
  * punched; others: block_pwrite_zeroes); without, it stays allocated

@@ -954,6 +954,35 @@ static int qcow2_pwrite_zeroes(struct block_dev *bd, uint64_t len, uint64_t offs
 	return ret;
 }
 
+/* Guest discard: whole clusters holding data become zero clusters and
+ * their host clusters are released, in qcow2_pwrite_zeroes's order (L2
+ * entry written, barrier, then the refcount dropped: a crash leaks at
+ * worst). Partial clusters, and v2 images (no zero flag: unallocating
+ * would expose a backing file), keep their data: discard is a hint. */
+static int qcow2_discard(struct block_dev *bd, uint64_t len, uint64_t offset)
+{
+	struct qcow2 *s = QS(bd);
+	uint64_t first = (offset + s->cs - 1) >> s->cluster_bits;
+	uint64_t end = (offset + len) >> s->cluster_bits;
+
+	if (s->version < 3)
+		return 0;
+	for (uint64_t vcl = first; vcl < end; vcl++) {
+		uint64_t e;
+		pthread_mutex_lock(&s->lock);
+		int ret = l2_entry(s, vcl, &e), c = classify(s, e);
+		pthread_mutex_unlock(&s->lock);
+		if (ret < 0)
+			return ret;
+		if (c == C_UNALLOC || c == C_ZERO)
+			continue;
+		ret = qcow2_pwrite_zeroes(bd, s->cs, vcl << s->cluster_bits);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 static int qcow2_status(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum)
 {
 	struct qcow2 *s = QS(bd);
@@ -1027,6 +1056,7 @@ static const struct block_driver qcow2_driver = {
 	.close = qcow2_close,
 	.status = qcow2_status,
 	.pwrite_zeroes = qcow2_pwrite_zeroes,
+	.discard = qcow2_discard,
 };
 
 bool block_is_qcow2(const struct block_dev *bd)

@@ -1,0 +1,3 @@
+build2/asan/src/cpuid.o: src/cpuid.c include/topology.h include/vcpu.h
+include/topology.h:
+include/vcpu.h:

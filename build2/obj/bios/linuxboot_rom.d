@@ -1,0 +1,1 @@
+build2/obj/bios/linuxboot_rom.o: build2/bios/linuxboot_rom.c

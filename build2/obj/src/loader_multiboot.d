@@ -1,0 +1,4 @@
+build2/obj/src/loader_multiboot.o: src/loader_multiboot.c \
+ include/loader.h include/util.h
+include/loader.h:
+include/util.h:

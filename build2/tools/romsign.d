@@ -1,0 +1,1 @@
+build2/tools/romsign: tools/romsign.c
