@@ -121,12 +121,14 @@ def odirect_refusal(vmm, d):
 
 
 DISCARD_SCRIPT = """#VMMKIT-SCRIPT
-yes VMM-DISCARD-0123456789 | head -c 4194304 | dd of=/dev/vdb bs=65536 2>/dev/null
-sync
-blkdiscard -o 1048576 -l 2097152 /dev/vdb && echo "guest-discard ok"
-sync
-echo 3 > /proc/sys/vm/drop_caches
-echo "guest-discard zeros=$(dd if=/dev/vdb bs=65536 skip=16 count=32 2>/dev/null | tr -d '\\000' | wc -c)"
+for d in vdb vdc; do
+	yes VMM-DISCARD-0123456789 | head -c 4194304 | dd of=/dev/$d bs=65536 2>/dev/null
+	sync
+	blkdiscard -o 1048576 -l 2097152 /dev/$d && echo "guest-discard $d ok"
+	sync
+	echo 3 > /proc/sys/vm/drop_caches
+	echo "guest-discard $d zeros=$(dd if=/dev/$d bs=65536 skip=16 count=32 2>/dev/null | tr -d '\\000' | wc -c)"
+done
 """
 
 
@@ -141,9 +143,13 @@ def discard_check(a):
     disk = os.path.join(a.dir, "discard.img")
     with open(disk, "wb") as fh:
         fh.truncate(8 << 20)
+    qdisk = os.path.join(a.dir, "discard.qcow2")
+    subprocess.run([a.vmm_img, "create", "-q", "-f", "qcow2", "-o", "cluster_size=65536",
+                    qdisk, "8M"], check=True)
     argv = guestkit.vmm_argv("vmm", 256, cdrom=a.iso, extra=[
         "-drive", "file=%s,if=virtio,format=raw" % script,
-        "-drive", "file=%s,if=virtio,format=raw" % disk])
+        "-drive", "file=%s,if=virtio,format=raw" % disk,
+        "-drive", "file=%s,if=virtio,format=qcow2" % qdisk])
     for _attempt in range(2):
         try:
             p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -153,16 +159,31 @@ def discard_check(a):
             out = (e.stdout or b"").decode(errors="replace")
         if "VMMKIT-DONE" in out:
             break
-    for ln in out.splitlines():
-        if "guest-discard" in ln:
-            print("@@" + ln.strip())
-    with open(disk, "rb") as fh:
-        data = fh.read(4 << 20)
+    for line in out.splitlines():
+        if "guest-discard" in line:
+            print("@@" + line.strip())
     ln = b"VMM-DISCARD-0123456789\n"
     pat = (ln * ((4 << 20) // len(ln) + 1))[:4 << 20]
-    hole = data[1 << 20:3 << 20] == bytes(2 << 20)
-    rest = data[:1 << 20] == pat[:1 << 20] and data[3 << 20:] == pat[3 << 20:]
+
+    def judge(path):
+        with open(path, "rb") as fh:
+            data = fh.read(4 << 20)
+        hole = data[1 << 20:3 << 20] == bytes(2 << 20)
+        rest = data[:1 << 20] == pat[:1 << 20] and data[3 << 20:] == pat[3 << 20:]
+        return hole, rest
+    hole, rest = judge(disk)
     print("@@discard hole=%d rest=%d blocks=%d" % (hole, rest, os.stat(disk).st_blocks))
+    flat = os.path.join(a.dir, "discard-flat.raw")
+    subprocess.run([a.vmm_img, "convert", "-O", "raw", qdisk, flat], check=True)
+    hole, rest = judge(flat)
+    qc = subprocess.run(["qemu-img", "check", "-f", "qcow2", qdisk], stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT)
+    # zero clusters: qemu-img map lists the hole as zero, not as data
+    mp = subprocess.run(["qemu-img", "map", "--output=json", "-f", "qcow2", qdisk],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout.decode()
+    zero_mapped = '"start": 1048576, "length": 2097152, "depth": 0, "present": true, "zero": true, "data": false' in mp
+    print("@@qdiscard hole=%d rest=%d qemu-check=%d zero-mapped=%d" % (
+        hole, rest, qc.returncode, zero_mapped))
 
 
 def main():

@@ -70,9 +70,18 @@ def test_cache_none_refused_on_tmpfs(guest, scenario):
 @pytest.mark.parametrize("scenario", [CRASH], ids=str)
 def test_guest_discard_punches_hole(guest, scenario):
     out = guest.log.replace("\r", "")
-    assert "@@guest-discard ok" in out, guest.describe()
-    assert "@@guest-discard zeros=0" in out, guest.describe()
+    assert "@@guest-discard vdb ok" in out, guest.describe()
+    assert "@@guest-discard vdb zeros=0" in out, guest.describe()
     m = re.search(r"@@discard hole=(\d) rest=(\d) blocks=(\d+)", out)
     assert m and m.group(1) == "1" and m.group(2) == "1", guest.describe()
     # 4 MiB written, 2 MiB punched: about 2 MiB (4096 sectors) left
     assert int(m.group(3)) <= 4096 + 64, guest.describe()
+
+
+@pytest.mark.parametrize("scenario", [CRASH], ids=str)
+def test_guest_discard_on_qcow2_frees_clusters(guest, scenario):
+    out = guest.log.replace("\r", "")
+    assert "@@guest-discard vdc ok" in out, guest.describe()
+    assert "@@guest-discard vdc zeros=0" in out, guest.describe()
+    m = re.search(r"@@qdiscard hole=(\d) rest=(\d) qemu-check=(\d+) zero-mapped=(\d)", out)
+    assert m and m.groups() == ("1", "1", "0", "1"), guest.describe()

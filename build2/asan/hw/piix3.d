@@ -1,8 +1,0 @@
-build2/asan/hw/piix3.o: hw/piix3.c include/hw/chipset.h include/bus.h \
- include/irq.h include/pci.h include/bus.h include/util.h
-include/hw/chipset.h:
-include/bus.h:
-include/irq.h:
-include/pci.h:
-include/bus.h:
-include/util.h:

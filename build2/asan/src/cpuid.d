@@ -1,3 +1,0 @@
-build2/asan/src/cpuid.o: src/cpuid.c include/topology.h include/vcpu.h
-include/topology.h:
-include/vcpu.h:

@@ -1,3 +1,0 @@
-build2/asan/src/kvm.o: src/kvm.c include/kvm.h include/util.h
-include/kvm.h:
-include/util.h:

@@ -1,3 +1,0 @@
-build2/asan/src/net_slirp.o: src/net_slirp.c include/net.h include/util.h
-include/net.h:
-include/util.h:

@@ -1,3 +1,0 @@
-build2/obj/src/daemon.o: src/daemon.c include/daemon.h include/util.h
-include/daemon.h:
-include/util.h:

@@ -1,3 +1,0 @@
-build2/obj/src/json.o: src/json.c include/json.h include/util.h
-include/json.h:
-include/util.h:

@@ -1,4 +1,0 @@
-build2/obj/src/loader_multiboot.o: src/loader_multiboot.c \
- include/loader.h include/util.h
-include/loader.h:
-include/util.h:

@@ -1,6 +1,0 @@
-build2/obj/src/memmap.o: src/memmap.c include/memmap.h \
- include/guest_mem.h include/kvm.h include/util.h
-include/memmap.h:
-include/guest_mem.h:
-include/kvm.h:
-include/util.h:

@@ -1,3 +1,0 @@
-build2/obj/src/vmdk.o: src/vmdk.c include/block.h include/util.h
-include/block.h:
-include/util.h:

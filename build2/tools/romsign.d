@@ -1,1 +1,0 @@
-build2/tools/romsign: tools/romsign.c
