@@ -100,8 +100,8 @@ static bool io_aligned(unsigned align, const void *buf, size_t len, uint64_t off
 }
 
 /* Reads the aligned range [start, start+len) into an aligned buffer; what
- * lies past the end of the file reads as zeros (a direct read stops at
- * EOF, and the next one would start misaligned, so stop there). */
+ * lies past the end of the file reads as zeros (a direct read stops short
+ * at EOF, and the next one would start misaligned, so stop there). */
 static int bounce_read(int fd, uint8_t *b, size_t len, uint64_t start)
 {
 	size_t done = 0;
@@ -111,8 +111,10 @@ static int bounce_read(int fd, uint8_t *b, size_t len, uint64_t start)
 			continue;
 		if (n < 0)
 			return -errno;
-		if (n < (ssize_t)(len - done))
-			break; /* EOF; the rest stays zero */
+		if (n < (ssize_t)(len - done)) { /* EOF: the rest reads as zeros */
+			memset(b + done + n, 0, len - done - (size_t)n);
+			break;
+		}
 		done += (size_t)n;
 	}
 	return 0;
@@ -120,8 +122,13 @@ static int bounce_read(int fd, uint8_t *b, size_t len, uint64_t start)
 
 int fd_pread_al(int fd, unsigned align, void *buf, size_t len, uint64_t off)
 {
-	if (io_aligned(align, buf, len, off))
+	if (align <= 1)
 		return fd_pread_full(fd, buf, len, off);
+	if (io_aligned(align, buf, len, off)) {
+		/* not fd_pread_full: after a short read at EOF it would go on
+		 * at a misaligned offset, which O_DIRECT refuses */
+		return bounce_read(fd, buf, len, off);
+	}
 	uint64_t start = off & ~(uint64_t)(align - 1);
 	size_t blen = (size_t)(((off + len + align - 1) & ~(uint64_t)(align - 1)) - start);
 	void *b;
