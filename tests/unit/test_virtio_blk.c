@@ -1074,6 +1074,76 @@ static void test_uring_raw(void **state)
 	assert_int_equal(get_le16(c->ram + USED + 2), used);
 }
 
+/* Many rounds of three multi-segment reads in flight through io_uring
+ * (QSIZE 16 holds three chains of up to 5 descriptors), at random sectors
+ * into scattered buffers: every byte must be the file's. */
+static void test_uring_random_chains(void **state)
+{
+	struct ctx *c = *state;
+	uint32_t seed = 1;
+	enum { n = 3 };
+
+	assert_true(virtio_blk_uses_uring(c->blk));
+	modern_init(c, BASIC_FEATURES | 1ULL << VIRTIO_RING_F_EVENT_IDX);
+	for (unsigned round = 0; round < 200; round++) {
+		uint64_t sec[n];
+		unsigned nseg[n], seglen[n][3], next = 0;
+		for (unsigned r = 0; r < n; r++) {
+			unsigned total = 0;
+			seed = seed * 1103515245 + 12345;
+			nseg[r] = 1 + (seed >> 16) % 3;
+			for (unsigned k = 0; k < nseg[r]; k++) {
+				seed = seed * 1103515245 + 12345;
+				seglen[r][k] = 512 * (1 + (seed >> 16) % 2);
+				total += seglen[r][k];
+			}
+			seed = seed * 1103515245 + 12345;
+			sec[r] = (seed >> 16) % (DISK_SECTORS - total / 512 + 1);
+		}
+		for (unsigned r = 0; r < n; r++) {
+			uint64_t hdr = HDR + 32 * r, data = DATA + 0x4000 * r;
+			unsigned head = next;
+			put_le32(c->ram + hdr, VIRTIO_BLK_T_IN);
+			put_le32(c->ram + hdr + 4, 0);
+			put_le64(c->ram + hdr + 8, sec[r]);
+			set_desc(c, next, hdr, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(next + 1));
+			next++;
+			for (unsigned k = 0; k < nseg[r]; k++) {
+				/* segments scattered, in reverse order in memory */
+				uint64_t a = data + 0x1000 * (2 - k) + 8 * k;
+				set_desc(c, next, a, seglen[r][k], VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE,
+					 (uint16_t)(next + 1));
+				memset(c->ram + a, 0xEE, seglen[r][k]);
+				next++;
+			}
+			set_desc(c, next, STATUS + r, 1, VIRTQ_DESC_F_WRITE, 0);
+			c->ram[STATUS + r] = 0xEE;
+			next++;
+			put_le16(c->ram + AVAIL + 4 + 2 * ((c->avail_idx + r) % QSIZE), (uint16_t)head);
+		}
+		c->avail_idx = (uint16_t)(c->avail_idx + n);
+		__atomic_store_n((uint16_t *)(void *)(c->ram + AVAIL + 2), c->avail_idx,
+				 __ATOMIC_RELEASE);
+		kick(c);
+		for (int spin = 0; spin < 5000; spin++) {
+			if (__atomic_load_n((uint16_t *)(void *)(c->ram + USED + 2),
+					    __ATOMIC_ACQUIRE) == c->avail_idx)
+				break;
+			usleep(200);
+		}
+		assert_int_equal(get_le16(c->ram + USED + 2), c->avail_idx);
+		for (unsigned r = 0; r < n; r++) {
+			assert_int_equal(c->ram[STATUS + r], VIRTIO_BLK_S_OK);
+			uint64_t off = sec[r] * 512;
+			for (unsigned k = 0; k < nseg[r]; k++) {
+				uint64_t a = DATA + 0x4000 * r + 0x1000 * (2 - k) + 8 * k;
+				assert_memory_equal(c->ram + a, c->disk->data + off, seglen[r][k]);
+				off += seglen[r][k];
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1093,6 +1163,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_threaded_pool, setup_threaded, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_irqfd, setup_irqfd, teardown),
 		cmocka_unit_test_setup_teardown(test_uring_raw, setup_uring, teardown),
+		cmocka_unit_test_setup_teardown(test_uring_random_chains, setup_uring, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
