@@ -7,21 +7,32 @@
  * request the device cannot answer (no status byte) breaks the device
  * (NEEDS_RESET) rather than writing anywhere.
  *
- * The I/O thread pops chains and hands them to the worker pool; a worker
- * does the I/O without the transport lock, then takes it to push the used
- * entry and interrupt. A driver reset drops queued requests and waits for
- * running ones, so nothing completes into a ring the driver has freed.
+ * Two ways to carry out a request. Raw images (reads, writes, flushes)
+ * go to io_uring when the kernel offers it: the I/O thread turns the chain
+ * into one readv/writev/fsync SQE on the guest's own buffers and submits
+ * once per notify; a completion thread reaps CQEs, writes the status bytes
+ * and pushes the used entries under the transport lock, one interrupt per
+ * batch. Everything else (qcow2 with its synchronous metadata, discard,
+ * write-zeroes, get-id, a probed raw image's sector 0, unaligned O_DIRECT
+ * buffers) goes to the worker pool: a worker does the I/O through
+ * block.h without the transport lock, then takes it to push the used entry
+ * and interrupt. A flush SQE is IOSQE_IO_DRAIN: it starts only after every
+ * request submitted before it completed, so it covers all writes the driver
+ * saw complete (pool writes are complete once pwrite returned). A driver
+ * reset drops queued requests and waits for running ones (ring and pool),
+ * so nothing completes into a ring the driver has freed.
  */
 #include "hw/virtio_blk.h"
 
 #include <errno.h>
+#include <liburing.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "util.h"
 
 #define SECTOR 512u
-#define ZERO_CHUNK (64 * 1024)
+#define URING_BATCH 64
 
 struct blk_req {
 	struct blk_req *next;
@@ -29,6 +40,12 @@ struct blk_req {
 	uint16_t head;
 	unsigned n_out, n_in;
 	uint64_t out_len, in_len;
+	/* io_uring: the data buffers alone (header and status byte cut off),
+	 * stored after iov[] */
+	struct iovec *data;
+	unsigned n_data;
+	uint32_t type;
+	uint64_t offset, len;
 	struct iovec iov[];
 };
 
@@ -47,7 +64,15 @@ struct virtio_blk {
 	bool stopping;
 	unsigned inflight;        /* under t.lock */
 	pthread_cond_t idle;      /* with t.lock: inflight reached 0 */
+
+	bool uring_on;            /* io_uring set up for this raw image */
+	struct io_uring ring;     /* SQ: I/O thread under t.lock; CQ: reaper */
+	unsigned uring_queued;    /* SQEs prepared, not yet submitted */
+	pthread_t reaper;
 };
+
+/* user_data of the NOP that stops the reaper */
+static char reaper_stop;
 
 /* ---- request execution (no locks held) ----------------------------------- */
 
@@ -83,7 +108,6 @@ static uint8_t do_discard_zeroes(struct virtio_blk *b, struct blk_req *r, uint32
 {
 	uint64_t data = r->out_len - 16;
 	uint8_t seg[16];
-	static const uint8_t zeros[ZERO_CHUNK];
 
 	if (b->bd->read_only)
 		return VIRTIO_BLK_S_IOERR;
@@ -97,22 +121,16 @@ static uint8_t do_discard_zeroes(struct virtio_blk *b, struct blk_req *r, uint32
 	if (num > VIRTIO_BLK_MAX_DISCARD_SECTORS || (flags & ~1u) ||
 	    !sectors_ok(b, sector, (uint64_t)num * SECTOR))
 		return VIRTIO_BLK_S_IOERR;
+	uint64_t off = sector * SECTOR, len = (uint64_t)num * SECTOR;
 	if (type == VIRTIO_BLK_T_DISCARD) {
-		/* Discard is a hint; the block API has no way to deallocate, and
-		 * keeping the data is a valid implementation. */
+		/* raw: a punched hole; qcow2: a hint that keeps the data */
 		if (flags)
 			return VIRTIO_BLK_S_UNSUPP;
-		return VIRTIO_BLK_S_OK;
+		return block_discard(b->bd, len, off) < 0 ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
 	}
-	uint64_t off = sector * SECTOR, left = (uint64_t)num * SECTOR;
-	while (left) {
-		size_t chunk = (size_t)MIN(left, (uint64_t)ZERO_CHUNK);
-		if (block_pwrite(b->bd, zeros, chunk, off) < 0)
-			return VIRTIO_BLK_S_IOERR;
-		off += chunk;
-		left -= chunk;
-	}
-	return VIRTIO_BLK_S_OK;
+	/* flag bit 0 = unmap: the range may be deallocated */
+	return block_write_zeroes(b->bd, len, off, flags & 1) < 0 ? VIRTIO_BLK_S_IOERR
+								   : VIRTIO_BLK_S_OK;
 }
 
 /* Carries out a request whose status byte exists; returns the status and
@@ -163,14 +181,232 @@ static uint8_t execute(struct virtio_blk *b, struct blk_req *r, uint32_t *data_i
 	}
 }
 
+static void set_status(struct blk_req *r, uint8_t status);
+
 static void run_request(struct virtio_blk *b, struct blk_req *r, uint32_t *written)
 {
 	uint32_t data_in;
 	uint8_t status = execute(b, r, &data_in);
-	const struct iovec *last = &r->iov[r->n_out + r->n_in - 1];
 
-	((uint8_t *)last->iov_base)[last->iov_len - 1] = status;
+	set_status(r, status);
 	*written = data_in + 1;
+}
+
+/* ---- io_uring (raw images) ---------------------------------------------- */
+
+/* Fills r->data with the byte range [skip, skip+len) of the chain's
+ * iovecs 'iov[0..n)'; false if a buffer is not aligned for O_DIRECT. */
+static bool cut_data(struct virtio_blk *b, struct blk_req *r, const struct iovec *iov,
+		     unsigned n, uint64_t skip, uint64_t len)
+{
+	unsigned align = b->bd->align;
+
+	r->n_data = 0;
+	for (unsigned i = 0; i < n && len; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		uint64_t chunk = MIN(iov[i].iov_len - skip, len);
+		uint8_t *p = (uint8_t *)iov[i].iov_base + skip;
+		if (align > 1 && (((uintptr_t)p | chunk) & (align - 1)))
+			return false;
+		r->data[r->n_data++] = (struct iovec){ p, (size_t)chunk };
+		len -= chunk;
+		skip = 0;
+	}
+	return len == 0 && r->n_data > 0;
+}
+
+/* Queues 'r' as one SQE if io_uring can carry it out as it is; false
+ * leaves it to the pool (which also answers the malformed ones). */
+static bool uring_prepare(struct virtio_blk *b, struct blk_req *r)
+{
+	uint8_t hdr[16];
+	int fd = -1;
+
+	if (r->out_len < sizeof(hdr))
+		return false;
+	iov_to_buf(r->iov, r->n_out, 0, hdr, sizeof(hdr));
+	r->type = get_le32(hdr);
+	uint64_t sector = get_le64(hdr + 8);
+	r->data = r->iov + r->n_out + r->n_in;
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+		r->len = r->in_len - 1;
+		if (r->len % SECTOR || !r->len || !sectors_ok(b, sector, r->len))
+			return false;
+		r->offset = sector * SECTOR;
+		/* O_DIRECT: an unaligned range is bounced by the block layer */
+		if (b->bd->align > 1 && ((r->offset | r->len) & (b->bd->align - 1)))
+			return false;
+		fd = block_async_fd(b->bd, r->offset, r->len, false);
+		if (fd < 0 || !cut_data(b, r, r->iov + r->n_out, r->n_in, 0, r->len))
+			return false;
+		break;
+	case VIRTIO_BLK_T_OUT:
+		r->len = r->out_len - sizeof(hdr);
+		/* O_DIRECT with blocks above a sector would need read-modify-write
+		 * under the block layer's lock: the pool does that. */
+		if (r->len % SECTOR || !r->len || !sectors_ok(b, sector, r->len) ||
+		    b->bd->align > SECTOR)
+			return false;
+		r->offset = sector * SECTOR;
+		fd = block_async_fd(b->bd, r->offset, r->len, true);
+		if (fd < 0 || !cut_data(b, r, r->iov, r->n_out, sizeof(hdr), r->len))
+			return false;
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		if (b->bd->read_only || b->bd->cache == BLOCK_CACHE_UNSAFE)
+			return false;
+		fd = block_async_fd(b->bd, 0, 0, false);
+		if (fd < 0)
+			return false;
+		r->len = 0;
+		break;
+	default:
+		return false;
+	}
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+	if (!sqe) {
+		io_uring_submit(&b->ring);
+		b->uring_queued = 0;
+		sqe = io_uring_get_sqe(&b->ring);
+		if (!sqe)
+			return false;
+	}
+	if (r->type == VIRTIO_BLK_T_IN)
+		io_uring_prep_readv(sqe, fd, r->data, r->n_data, r->offset);
+	else if (r->type == VIRTIO_BLK_T_OUT)
+		io_uring_prep_writev(sqe, fd, r->data, r->n_data, r->offset);
+	else {
+		io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
+		sqe->flags |= IOSQE_IO_DRAIN;
+	}
+	io_uring_sqe_set_data(sqe, r);
+	b->uring_queued++;
+	return true;
+}
+
+static void set_status(struct blk_req *r, uint8_t status)
+{
+	const struct iovec *last = &r->iov[r->n_out + r->n_in - 1];
+	((uint8_t *)last->iov_base)[last->iov_len - 1] = status;
+}
+
+/* The status of a finished SQE; a short transfer (the file shrank under
+ * us, or a signal) is finished synchronously through the block layer. */
+static uint32_t uring_finish(struct virtio_blk *b, struct blk_req *r, int res)
+{
+	uint8_t status = VIRTIO_BLK_S_OK;
+	uint32_t data_in = 0;
+
+	if (res < 0) {
+		status = VIRTIO_BLK_S_IOERR;
+	} else if ((uint64_t)res < r->len) {
+		bool write = r->type == VIRTIO_BLK_T_OUT;
+		if (blk_rw(b, r->data, r->n_data, (uint64_t)res, r->len - (uint64_t)res,
+			   r->offset + (uint64_t)res, write) < 0)
+			status = VIRTIO_BLK_S_IOERR;
+	}
+	if (r->type == VIRTIO_BLK_T_IN && status == VIRTIO_BLK_S_OK)
+		data_in = (uint32_t)r->len;
+	set_status(r, status);
+	return data_in + 1;
+}
+
+static void *reaper(void *opaque)
+{
+	struct virtio_blk *b = opaque;
+	struct io_uring_cqe *cqes[URING_BATCH], *cqe;
+	struct blk_req *done[URING_BATCH];
+	uint32_t written[URING_BATCH];
+	bool stop = false;
+
+	while (!stop) {
+		int ret = io_uring_wait_cqe(&b->ring, &cqe);
+		if (ret == -EINTR || ret == -EAGAIN)
+			continue;
+		if (ret < 0)
+			die("virtio-blk: io_uring_wait_cqe: %s", strerror(-ret));
+		unsigned n = io_uring_peek_batch_cqe(&b->ring, cqes, URING_BATCH), nd = 0;
+		for (unsigned i = 0; i < n; i++) {
+			struct blk_req *r = io_uring_cqe_get_data(cqes[i]);
+			if ((void *)r == &reaper_stop) {
+				stop = true;
+				continue;
+			}
+			written[nd] = uring_finish(b, r, cqes[i]->res);
+			done[nd++] = r;
+		}
+		io_uring_cq_advance(&b->ring, n);
+		if (!nd)
+			continue;
+		pthread_mutex_lock(&b->t.lock);
+		for (unsigned i = 0; i < nd; i++)
+			virtq_push(&b->t.vq[done[i]->q], done[i]->head, written[i]);
+		/* one interrupt for the batch (EVENT_IDX decides per queue) */
+		for (unsigned q = 0; q < b->t.nqueues; q++)
+			for (unsigned i = 0; i < nd; i++)
+				if (done[i]->q == q) {
+					virtio_pci_notify_queue(&b->t, q);
+					break;
+				}
+		for (unsigned i = 0; i < nd; i++)
+			free(done[i]);
+		b->inflight -= nd;
+		if (b->inflight == 0)
+			pthread_cond_broadcast(&b->idle);
+		pthread_mutex_unlock(&b->t.lock);
+	}
+	return NULL;
+}
+
+/* io_uring for a raw image, unless the kernel (or a seccomp filter, or
+ * VMM_BLK_URING=0) refuses it: then the pool does everything. */
+static void uring_setup(struct virtio_blk *b)
+{
+	static bool warned;
+	const char *env = getenv("VMM_BLK_URING");
+
+	if (b->nworkers == 0 || block_async_fd(b->bd, 0, 0, false) < 0 ||
+	    (env && !strcmp(env, "0")))
+		return;
+	int ret = io_uring_queue_init(VIRTIO_BLK_QUEUE_SIZE, &b->ring, 0);
+	if (ret < 0) {
+		if (!warned)
+			warn("virtio-blk: io_uring unavailable (%s); using worker threads",
+			     strerror(-ret));
+		warned = true;
+		return;
+	}
+	if (pthread_create(&b->reaper, NULL, reaper, b) != 0)
+		die("virtio-blk: cannot start the io_uring completion thread");
+	b->uring_on = true;
+}
+
+static void uring_teardown(struct virtio_blk *b)
+{
+	if (!b->uring_on)
+		return;
+	/* every request is answered first (the I/O thread has stopped) */
+	pthread_mutex_lock(&b->t.lock);
+	while (b->inflight)
+		pthread_cond_wait(&b->idle, &b->t.lock);
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+	if (!sqe) {
+		io_uring_submit(&b->ring);
+		sqe = io_uring_get_sqe(&b->ring);
+	}
+	pthread_mutex_unlock(&b->t.lock);
+	if (!sqe)
+		die("virtio-blk: io_uring: no SQE to stop the completion thread");
+	io_uring_prep_nop(sqe);
+	io_uring_sqe_set_data(sqe, &reaper_stop);
+	io_uring_submit(&b->ring);
+	pthread_join(b->reaper, NULL);
+	io_uring_queue_exit(&b->ring);
+	b->uring_on = false;
 }
 
 /* ---- queue side (transport lock held) ------------------------------------ */
@@ -193,7 +429,8 @@ static void submit(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 		virtio_pci_set_needs_reset(t);
 		return;
 	}
-	struct blk_req *r = xzalloc(sizeof(*r) + n * sizeof(r->iov[0]));
+	/* room for the chain, then for its data buffers alone (io_uring) */
+	struct blk_req *r = xzalloc(sizeof(*r) + 2 * n * sizeof(r->iov[0]));
 	r->q = q;
 	r->head = iov->head;
 	r->n_out = iov->n_out;
@@ -208,6 +445,8 @@ static void submit(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 		return;
 	}
 	b->inflight++;
+	if (b->uring_on && uring_prepare(b, r))
+		return;
 	pthread_mutex_lock(&b->pool_lock);
 	if (b->queue_tail)
 		b->queue_tail->next = r;
@@ -222,6 +461,11 @@ static void blk_queue_notify(struct virtio_pci *t, unsigned q)
 {
 	struct virtio_blk *b = t->dev;
 	virtio_pci_drain(t, q, &b->scratch, submit);
+	/* one system call for everything this notify brought */
+	if (b->uring_queued) {
+		io_uring_submit(&b->ring);
+		b->uring_queued = 0;
+	}
 }
 
 static void blk_reset(struct virtio_pci *t)
@@ -316,11 +560,17 @@ struct virtio_blk *virtio_blk_create(struct pci_bus *bus, uint8_t devfn,
 			if (pthread_create(&b->workers[i], NULL, worker, b) != 0)
 				die("virtio-blk: cannot start worker threads");
 	}
+	uring_setup(b);
 	if (virtio_pci_start(&b->t, bus, devfn) < 0) {
 		virtio_blk_destroy(b);
 		return NULL;
 	}
 	return b;
+}
+
+bool virtio_blk_uses_uring(const struct virtio_blk *b)
+{
+	return b->uring_on;
 }
 
 struct virtio_pci *virtio_blk_transport(struct virtio_blk *b)
@@ -333,6 +583,7 @@ void virtio_blk_destroy(struct virtio_blk *b)
 	if (!b)
 		return;
 	virtio_pci_stop(&b->t);
+	uring_teardown(b);
 	pthread_mutex_lock(&b->pool_lock);
 	b->stopping = true;
 	pthread_cond_broadcast(&b->pool_cond);

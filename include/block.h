@@ -22,7 +22,26 @@ struct block_driver {
 	void (*close)(struct block_dev *bd);
 	int (*status)(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum);
 	int (*pwrite_zeroes)(struct block_dev *bd, uint64_t len, uint64_t offset);
+	/* Deallocates [offset, offset+len): reads give zeros afterwards.
+	 * NULL: discard is an accepted no-op hint. */
+	int (*discard)(struct block_dev *bd, uint64_t len, uint64_t offset);
 };
+
+/* -drive cache=, as QEMU: which host caching the image file gets.
+ * writeback: page cache, guest flush = fdatasync. none: O_DIRECT (page
+ * cache bypassed, flush still fdatasync). writethrough: O_DSYNC, every
+ * write durable before it completes. directsync: both. unsafe: page cache,
+ * flush does nothing. */
+enum block_cache {
+	BLOCK_CACHE_WRITEBACK = 0,
+	BLOCK_CACHE_NONE,
+	BLOCK_CACHE_WRITETHROUGH,
+	BLOCK_CACHE_DIRECTSYNC,
+	BLOCK_CACHE_UNSAFE,
+};
+/* Parses a cache= value; -1 if unknown. */
+int block_cache_parse(const char *s);
+const char *block_cache_name(enum block_cache c);
 
 struct block_dev {
 	const struct block_driver *drv;
@@ -32,6 +51,11 @@ struct block_dev {
 	bool read_only;
 	int fd;
 	void *state;     /* driver-private */
+	enum block_cache cache;
+	/* O_DIRECT: buffer, offset and length alignment the file needs
+	 * (512 or 4096); 1 without O_DIRECT. The block layer bounces. */
+	unsigned align;
+	bool discard_ignore;
 };
 
 /* Extra open options; a NULL pointer means all defaults. */
@@ -47,6 +71,11 @@ struct block_opts {
 	bool no_backing;
 	/* qcow2: L2 cache size in tables (0: default). */
 	unsigned l2_cache;
+	/* Host caching of the image itself (backing files always use the
+	 * page cache: they are read-only). */
+	enum block_cache cache;
+	/* -drive discard=ignore: block_discard does nothing */
+	bool discard_ignore;
 };
 
 /* Opens an image of 'format' ("raw", "qcow2"), or probes it when format
@@ -84,6 +113,17 @@ void block_close(struct block_dev *bd);
  * return 0 or -errno. For the format drivers. */
 int fd_pread_full(int fd, void *buf, size_t len, uint64_t off);
 int fd_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
+/* The same on a file that may be open with O_DIRECT: anything not aligned
+ * to 'align' (buffer, offset, length) goes through an aligned bounce
+ * buffer; a partial block is read, modified and written back, so callers
+ * must not write the same block concurrently (raw takes a lock, qcow2 has
+ * its mutex). The file never grows past off+len because of rounding. */
+int fd_pread_al(int fd, unsigned align, void *buf, size_t len, uint64_t off);
+int fd_pwrite_al(int fd, unsigned align, const void *buf, size_t len, uint64_t off);
+/* The O_DIRECT alignment of an open file: 1 if it is not open with
+ * O_DIRECT, else BLKSSZGET for a block device or the smallest of 512 and
+ * 4096 that a direct read accepts. */
+unsigned fd_dio_align(int fd);
 
 /* Each returns 0 or -errno; a range past the end gives -EINVAL, a write
  * to a read-only device -EROFS. */
@@ -102,5 +142,18 @@ bool block_has_backing(const struct block_dev *bd);
  * backing file (qcow2: zero clusters for whole clusters in v3). Partial
  * clusters are written with zeros. */
 int block_pwrite_zeroes(struct block_dev *bd, uint64_t len, uint64_t offset);
+/* Guest discard: deallocates the range when the driver can (raw: a hole
+ * punched, so it reads as zeros and the blocks are freed; qcow2 v3: whole
+ * clusters become zero clusters, their host clusters released); otherwise
+ * a no-op hint that keeps the data (partial qcow2 clusters, v2, vmdk). */
+int block_discard(struct block_dev *bd, uint64_t len, uint64_t offset);
+/* Guest write-zeroes: with 'unmap' the range may be deallocated (raw:
+ * punched; others: block_pwrite_zeroes); without, it stays allocated
+ * (raw: FALLOC_FL_ZERO_RANGE, else zeros written). */
+int block_write_zeroes(struct block_dev *bd, uint64_t len, uint64_t offset, bool unmap);
+/* The host fd a device may hand to asynchronous I/O (io_uring) for
+ * [offset, offset+len): only for raw images, and not where the block
+ * layer must see the write (a probed raw image's sector 0). -1 if not. */
+int block_async_fd(struct block_dev *bd, uint64_t offset, uint64_t len, bool write);
 
 #endif

@@ -46,7 +46,8 @@ struct drive_config {
 	bool cdrom;
 	bool read_only;
 	bool snapshot;      /* writes go to a temporary qcow2 overlay */
-	bool cache_none; /* cache=none asked for (see README: same path as writeback) */
+	int cache;          /* enum block_cache, -drive cache= */
+	bool discard_ignore; /* -drive discard=ignore: guest discards are no-ops */
 };
 
 struct netdev_config {

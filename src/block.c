@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,13 +54,180 @@ int fd_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+
+/* ---- O_DIRECT alignment ------------------------------------------------- */
+
+static bool is_aligned(uint64_t v, unsigned align)
+{
+	return !(v & (align - 1));
+}
+
+unsigned fd_dio_align(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+	struct stat st;
+	void *buf;
+
+	if (fl < 0 || !(fl & O_DIRECT))
+		return 1;
+	if (fstat(fd, &st) == 0 && S_ISBLK(st.st_mode)) {
+		int ss = 0;
+		if (ioctl(fd, BLKSSZGET, &ss) == 0 && ss >= 512 && !(ss & (ss - 1)))
+			return (unsigned)ss;
+		return 4096;
+	}
+	/* Files: try the smaller size first; EINVAL means "misaligned". */
+	if (posix_memalign(&buf, 4096, 4096))
+		return 4096;
+	unsigned align = 4096;
+	for (unsigned a = 512; a < 4096; a *= 2) {
+		ssize_t n;
+		do
+			n = pread(fd, buf, a, 0);
+		while (n < 0 && errno == EINTR);
+		if (n >= 0) {
+			align = a;
+			break;
+		}
+	}
+	free(buf);
+	return align;
+}
+
+static bool io_aligned(unsigned align, const void *buf, size_t len, uint64_t off)
+{
+	return align <= 1 || (is_aligned((uintptr_t)buf, align) && is_aligned(len, align) &&
+			      is_aligned(off, align));
+}
+
+/* Reads the aligned range [start, start+len) into an aligned buffer; what
+ * lies past the end of the file reads as zeros (a direct read stops short
+ * at EOF, and the next one would start misaligned, so stop there). */
+static int bounce_read(int fd, uint8_t *b, size_t len, uint64_t start)
+{
+	size_t done = 0;
+	while (done < len) {
+		ssize_t n = pread(fd, b + done, len - done, (off_t)(start + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (n < (ssize_t)(len - done)) { /* EOF: the rest reads as zeros */
+			memset(b + done + n, 0, len - done - (size_t)n);
+			break;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+int fd_pread_al(int fd, unsigned align, void *buf, size_t len, uint64_t off)
+{
+	if (align <= 1)
+		return fd_pread_full(fd, buf, len, off);
+	if (io_aligned(align, buf, len, off)) {
+		/* not fd_pread_full: after a short read at EOF it would go on
+		 * at a misaligned offset, which O_DIRECT refuses */
+		return bounce_read(fd, buf, len, off);
+	}
+	uint64_t start = off & ~(uint64_t)(align - 1);
+	size_t blen = (size_t)(((off + len + align - 1) & ~(uint64_t)(align - 1)) - start);
+	void *b;
+	if (posix_memalign(&b, align, blen))
+		return -ENOMEM;
+	memset(b, 0, blen);
+	int ret = bounce_read(fd, b, blen, start);
+	if (!ret)
+		memcpy(buf, (uint8_t *)b + (off - start), len);
+	free(b);
+	return ret;
+}
+
+int fd_pwrite_al(int fd, unsigned align, const void *buf, size_t len, uint64_t off)
+{
+	if (io_aligned(align, buf, len, off))
+		return fd_pwrite_full(fd, buf, len, off);
+	uint64_t start = off & ~(uint64_t)(align - 1);
+	uint64_t end = (off + len + align - 1) & ~(uint64_t)(align - 1);
+	size_t blen = (size_t)(end - start);
+	bool partial = start != off || end != off + len;
+	struct stat st;
+	void *b;
+	int ret = 0;
+
+	if (partial && fstat(fd, &st) < 0)
+		return -errno;
+	if (posix_memalign(&b, align, blen))
+		return -ENOMEM;
+	memset(b, 0, blen);
+	/* Only a partial head or tail block needs its old contents. */
+	if (start != off)
+		ret = bounce_read(fd, b, align, start);
+	if (!ret && end != off + len && !(start != off && blen == align))
+		ret = bounce_read(fd, (uint8_t *)b + blen - align, align, end - align);
+	if (!ret) {
+		memcpy((uint8_t *)b + (off - start), buf, len);
+		ret = fd_pwrite_full(fd, b, blen, start);
+	}
+	/* Rounding up must not make the file longer than the write would. */
+	if (!ret && partial && S_ISREG(st.st_mode) && end > (uint64_t)st.st_size &&
+	    end > off + len) {
+		uint64_t keep = MAX((uint64_t)st.st_size, off + len);
+		if (ftruncate(fd, (off_t)keep) < 0)
+			ret = -errno;
+	}
+	free(b);
+	return ret;
+}
+
+/* ---- cache modes -------------------------------------------------------- */
+
+static const char *const cache_names[] = {
+	[BLOCK_CACHE_WRITEBACK] = "writeback",
+	[BLOCK_CACHE_NONE] = "none",
+	[BLOCK_CACHE_WRITETHROUGH] = "writethrough",
+	[BLOCK_CACHE_DIRECTSYNC] = "directsync",
+	[BLOCK_CACHE_UNSAFE] = "unsafe",
+};
+
+int block_cache_parse(const char *s)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(cache_names); i++)
+		if (!strcmp(s, cache_names[i]))
+			return (int)i;
+	return -1;
+}
+
+const char *block_cache_name(enum block_cache c)
+{
+	return (unsigned)c < ARRAY_SIZE(cache_names) ? cache_names[c] : "?";
+}
+
+static int cache_open_flags(enum block_cache c)
+{
+	switch (c) {
+	case BLOCK_CACHE_NONE:
+		return O_DIRECT;
+	case BLOCK_CACHE_WRITETHROUGH:
+		return O_DSYNC;
+	case BLOCK_CACHE_DIRECTSYNC:
+		return O_DIRECT | O_DSYNC;
+	default:
+		return 0;
+	}
+}
+
 static int raw_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset)
 {
-	return fd_pread_full(bd->fd, buf, len, offset);
+	return fd_pread_al(bd->fd, bd->align, buf, len, offset);
 }
 
 struct raw_state {
 	bool probed; /* format guessed: sector 0 may not become another format */
+	/* O_DIRECT: a write of part of an aligned block reads, modifies and
+	 * writes the block; it holds this exclusively, whole-block writes
+	 * share it, so no write is lost in between. */
+	pthread_rwlock_t rmw;
 };
 
 const char *block_probe(const uint8_t *buf, size_t len)
@@ -75,7 +243,18 @@ const char *block_probe(const uint8_t *buf, size_t len)
 
 static int raw_pwrite_fd(struct block_dev *bd, const void *buf, size_t len, uint64_t offset)
 {
-	return fd_pwrite_full(bd->fd, buf, len, offset);
+	struct raw_state *rs = bd->state;
+
+	if (bd->align <= 1 || !rs)
+		return fd_pwrite_full(bd->fd, buf, len, offset);
+	bool whole = is_aligned(offset, bd->align) && is_aligned(len, bd->align);
+	if (whole)
+		pthread_rwlock_rdlock(&rs->rmw);
+	else
+		pthread_rwlock_wrlock(&rs->rmw);
+	int ret = fd_pwrite_al(bd->fd, bd->align, buf, len, offset);
+	pthread_rwlock_unlock(&rs->rmw);
+	return ret;
 }
 
 static int raw_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t offset)
@@ -111,6 +290,15 @@ static int raw_pwrite_zeroes(struct block_dev *bd, uint64_t len, uint64_t offset
 	return -ENOTSUP;
 }
 
+static int raw_discard(struct block_dev *bd, uint64_t len, uint64_t offset)
+{
+	if (fallocate(bd->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)offset,
+		      (off_t)len) == 0)
+		return 0;
+	/* a file system without holes: discard stays a hint */
+	return errno == EOPNOTSUPP || errno == ENOSYS ? 0 : -errno;
+}
+
 /* Holes (SEEK_HOLE/SEEK_DATA) count as unallocated: they read as zeros. */
 static int raw_status(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum)
 {
@@ -139,8 +327,12 @@ static int raw_flush(struct block_dev *bd)
 
 static void raw_close(struct block_dev *bd)
 {
+	struct raw_state *rs = bd->state;
+
 	close(bd->fd);
-	free(bd->state);
+	if (rs)
+		pthread_rwlock_destroy(&rs->rmw);
+	free(rs);
 }
 
 static const struct block_driver raw_driver = {
@@ -151,6 +343,7 @@ static const struct block_driver raw_driver = {
 	.close = raw_close,
 	.pwrite_zeroes = raw_pwrite_zeroes,
 	.status = raw_status,
+	.discard = raw_discard,
 };
 
 static struct block_dev *raw_from_fd(int fd, const char *path, bool read_only, char *err,
@@ -184,7 +377,10 @@ static struct block_dev *raw_from_fd(int fd, const char *path, bool read_only, c
 	bd->size = size;
 	bd->read_only = read_only;
 	bd->fd = fd;
-	bd->state = xzalloc(sizeof(struct raw_state));
+	bd->align = fd_dio_align(fd);
+	struct raw_state *rs = xzalloc(sizeof(*rs));
+	pthread_rwlock_init(&rs->rmw, NULL);
+	bd->state = rs;
 	return bd;
 }
 
@@ -221,32 +417,48 @@ struct block_dev *block_open_depth(const char *path, const char *format, bool re
 		snprintf(err, errlen, "unknown or unsupported format '%s'", format);
 		return NULL;
 	}
-	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	enum block_cache cache = opts && depth == 0 ? opts->cache : BLOCK_CACHE_WRITEBACK;
+	int cflags = cache_open_flags(cache);
+	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | cflags);
+	if (fd < 0 && errno == EINVAL && (cflags & O_DIRECT)) {
+		/* tmpfs (before Linux 6.6) and some others refuse O_DIRECT */
+		snprintf(err, errlen, "cache=%s: the file system does not support O_DIRECT "
+			 "(use cache=writeback or writethrough)", block_cache_name(cache));
+		return NULL;
+	}
 	if (fd < 0) {
 		snprintf(err, errlen, "%s", strerror(errno));
 		return NULL;
 	}
-	memset(head, 0, sizeof(head));
-	do
-		n = pread(fd, head, sizeof(head), 0);
-	while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		snprintf(err, errlen, "%s", strerror(errno));
+	int ret = fd_pread_al(fd, fd_dio_align(fd), head, sizeof(head), 0);
+	if (ret < 0) {
+		snprintf(err, errlen, "%s", strerror(-ret));
 		close(fd);
 		return NULL;
 	}
+	n = (ssize_t)sizeof(head);
 	fmt = format ? format : block_probe(head, (size_t)n);
 	struct block_dev *bd;
 	if (!strcmp(fmt, "vmdk")) {
+		/* read-only sparse extents: no O_DIRECT path, keep the cache */
+		if (cflags & O_DIRECT)
+			(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT);
 		bd = vmdk_open(fd, path, read_only, opts, err, errlen);
 		if (!bd)
 			close(fd);
+		else
+			bd->cache = cache;
 		return bd;
 	}
 	if (!strcmp(fmt, "qcow2")) {
 		bd = qcow2_open(fd, path, read_only, opts, depth, err, errlen);
 		if (!bd)
 			close(fd);
+		else {
+			bd->cache = cache;
+			bd->align = fd_dio_align(fd);
+			bd->discard_ignore = opts && depth == 0 && opts->discard_ignore;
+		}
 		return bd;
 	}
 	if (opts && opts->snapshot) {
@@ -255,6 +467,10 @@ struct block_dev *block_open_depth(const char *path, const char *format, bool re
 		return NULL;
 	}
 	bd = raw_from_fd(fd, path, read_only, err, errlen);
+	if (bd) {
+		bd->cache = cache;
+		bd->discard_ignore = opts && depth == 0 && opts->discard_ignore;
+	}
 	if (bd && !format) {
 		((struct raw_state *)bd->state)->probed = true;
 		if (!read_only && depth == 0)
@@ -305,6 +521,7 @@ struct block_dev *block_open_memory(void *buf, uint64_t size, bool read_only)
 	bd->read_only = read_only;
 	bd->fd = -1;
 	bd->state = buf;
+	bd->align = 1;
 	return bd;
 }
 
@@ -336,7 +553,7 @@ int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off
 
 int block_flush(struct block_dev *bd)
 {
-	if (bd->read_only)
+	if (bd->read_only || bd->cache == BLOCK_CACHE_UNSAFE)
 		return 0;
 	return bd->drv->flush(bd);
 }
@@ -423,4 +640,50 @@ struct block_dev *block_open_snapshot(const char *path, const char *format, char
 	unlink(tmpl);
 	free(abs);
 	return ov;
+}
+
+int block_discard(struct block_dev *bd, uint64_t len, uint64_t offset)
+{
+	if (bd->read_only)
+		return -EROFS;
+	if (!range_ok(offset, len, bd->size))
+		return -EINVAL;
+	if (!len || !bd->drv->discard || bd->discard_ignore)
+		return 0;
+	return bd->drv->discard(bd, len, offset);
+}
+
+int block_write_zeroes(struct block_dev *bd, uint64_t len, uint64_t offset, bool unmap)
+{
+	static const uint8_t zeros[65536];
+
+	if (bd->read_only)
+		return -EROFS;
+	if (!range_ok(offset, len, bd->size))
+		return -EINVAL;
+	if (unmap)
+		return block_pwrite_zeroes(bd, len, offset);
+	if (bd->drv == &raw_driver &&
+	    fallocate(bd->fd, FALLOC_FL_ZERO_RANGE, (off_t)offset, (off_t)len) == 0)
+		return 0;
+	while (len) {
+		size_t n = (size_t)MIN(len, sizeof(zeros));
+		int ret = block_pwrite(bd, zeros, n, offset);
+		if (ret < 0)
+			return ret;
+		len -= n;
+		offset += n;
+	}
+	return 0;
+}
+
+int block_async_fd(struct block_dev *bd, uint64_t offset, uint64_t len, bool write)
+{
+	const struct raw_state *rs = bd->state;
+
+	if (bd->drv != &raw_driver || !range_ok(offset, len, bd->size))
+		return -1;
+	if (write && (bd->read_only || (rs->probed && offset < 512)))
+		return -1;
+	return bd->fd;
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block.h"
 #include "util.h"
 #include "vmctl.h"
 
@@ -250,7 +251,7 @@ static int opt_cdrom(struct cli_state *st, const char *name, const char *arg)
 }
 
 static int add_virtio_drive(struct cli_state *st, const char *file, const char *format,
-			    bool read_only, bool snapshot, bool cache_none)
+			    bool read_only, bool snapshot, int cache, bool discard_ignore)
 {
 	struct machine_config *cfg = st->cfg;
 
@@ -259,7 +260,8 @@ static int add_virtio_drive(struct cli_state *st, const char *file, const char *
 	if (cfg->nvirtio_blk == MAX_VIRTIO_DRIVES)
 		return fail(st, "-drive if=virtio: at most %u virtio disks", MAX_VIRTIO_DRIVES);
 	cfg->virtio_blk[cfg->nvirtio_blk++] = (struct drive_config){
-		.path = file, .present = true, .read_only = read_only, .cache_none = cache_none,
+		.path = file, .present = true, .read_only = read_only, .cache = cache,
+		.discard_ignore = discard_ignore,
 		.format = format, .snapshot = snapshot,
 	};
 	return 0;
@@ -271,7 +273,8 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 	int n = split_opts(st, name, arg, NULL, kv, 16);
 	const char *file = NULL, *format = NULL;
 	bool cdrom = false, read_only = false, snapshot = false, none = false, virtio = false;
-	bool cache_none = false;
+	int cache = BLOCK_CACHE_WRITEBACK;
+	bool discard_ignore = false;
 	long index = -1;
 	unsigned long v;
 	const char *id = NULL;
@@ -313,19 +316,23 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 			if (parse_bool(st, name, k, val, &snapshot) < 0)
 				return -1;
 		} else if (!strcmp(k, "cache")) {
-			/* I/O is synchronous and flushes on guest request in every mode */
-			if (strcmp(val, "writeback") && strcmp(val, "none") && strcmp(val, "writethrough") &&
-			    strcmp(val, "directsync") && strcmp(val, "unsafe"))
+			cache = block_cache_parse(val);
+			if (cache < 0)
 				return fail(st, "-drive: cache=%s: expected writeback, none, "
 					    "writethrough, directsync or unsafe", val);
-			cache_none = !strcmp(val, "none");
 		} else if (!strcmp(k, "boot")) {
 			bool on;
 			/* QEMU's old "if=virtio,boot=on": SeaBIOS boots virtio disks anyway. */
 			if (parse_bool(st, name, k, val, &on) < 0)
 				return -1;
-		} else if (!strcmp(k, "aio") || !strcmp(k, "discard")) {
-			/* accepted; raw I/O is synchronous and flushes on request */
+		} else if (!strcmp(k, "discard")) {
+			/* QEMU's discard=ignore|off / unmap|on (vmm defaults to unmap) */
+			if (!strcmp(val, "ignore") || !strcmp(val, "off"))
+				discard_ignore = true;
+			else if (strcmp(val, "unmap") && strcmp(val, "on"))
+				return fail(st, "-drive: discard=%s: expected ignore or unmap", val);
+		} else if (!strcmp(k, "aio")) {
+			/* accepted; vmm picks io_uring or its threads itself */
 		} else {
 			return fail(st, "-drive: unsupported parameter '%s'", k);
 		}
@@ -351,7 +358,7 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 			return fail(st, "-drive if=virtio: media=cdrom is not supported");
 		if (index >= 0)
 			return fail(st, "-drive if=virtio: index= is not supported");
-		return add_virtio_drive(st, file, format, read_only, snapshot, cache_none);
+		return add_virtio_drive(st, file, format, read_only, snapshot, cache, discard_ignore);
 	}
 	if (index < 0) {
 		for (index = 0; index < MAX_IDE_DRIVES; index++)
@@ -365,6 +372,8 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 		return -1;
 	d->format = format;
 	d->snapshot = snapshot;
+	d->cache = cache;
+	d->discard_ignore = discard_ignore;
 	return 0;
 }
 

@@ -276,7 +276,10 @@ static struct block_dev *open_drive(const struct machine *m, const struct drive_
 	if ((d->snapshot || m->cfg.snapshot) && !ro)
 		bd = block_open_snapshot(d->path, d->format, err, sizeof(err));
 	else
-		bd = block_open(d->path, d->format, ro, NULL, err, sizeof(err));
+		bd = block_open(d->path, d->format, ro,
+				&(struct block_opts){ .cache = (enum block_cache)d->cache,
+						      .discard_ignore = d->discard_ignore }, err,
+				sizeof(err));
 	if (!bd)
 		die("could not open disk image '%s': %s", d->path, err);
 	return bd;

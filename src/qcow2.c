@@ -118,6 +118,7 @@ struct qcow2 {
 	/* compressed writes: bytes left in the current host cluster */
 	uint64_t cz_off, cz_end;
 	unsigned io_errors;
+	unsigned align; /* O_DIRECT alignment (cache=none), 1 otherwise */
 };
 
 static struct qcow2 *QS(const struct block_dev *bd)
@@ -143,12 +144,12 @@ static void io_error(struct qcow2 *s, const char *fmt, ...)
 
 static int file_read(struct qcow2 *s, void *buf, size_t len, uint64_t off)
 {
-	return fd_pread_full(s->fd, buf, len, off);
+	return fd_pread_al(s->fd, s->align, buf, len, off);
 }
 
 static int file_write(struct qcow2 *s, const void *buf, size_t len, uint64_t off)
 {
-	int ret = fd_pwrite_full(s->fd, buf, len, off);
+	int ret = fd_pwrite_al(s->fd, s->align, buf, len, off);
 
 	if (!ret && off + len > s->file_size)
 		s->file_size = off + len;
@@ -953,6 +954,35 @@ static int qcow2_pwrite_zeroes(struct block_dev *bd, uint64_t len, uint64_t offs
 	return ret;
 }
 
+/* Guest discard: whole clusters holding data become zero clusters and
+ * their host clusters are released, in qcow2_pwrite_zeroes's order (L2
+ * entry written, barrier, then the refcount dropped: a crash leaks at
+ * worst). Partial clusters, and v2 images (no zero flag: unallocating
+ * would expose a backing file), keep their data: discard is a hint. */
+static int qcow2_discard(struct block_dev *bd, uint64_t len, uint64_t offset)
+{
+	struct qcow2 *s = QS(bd);
+	uint64_t first = (offset + s->cs - 1) >> s->cluster_bits;
+	uint64_t end = (offset + len) >> s->cluster_bits;
+
+	if (s->version < 3)
+		return 0;
+	for (uint64_t vcl = first; vcl < end; vcl++) {
+		uint64_t e;
+		pthread_mutex_lock(&s->lock);
+		int ret = l2_entry(s, vcl, &e), c = classify(s, e);
+		pthread_mutex_unlock(&s->lock);
+		if (ret < 0)
+			return ret;
+		if (c == C_UNALLOC || c == C_ZERO)
+			continue;
+		ret = qcow2_pwrite_zeroes(bd, s->cs, vcl << s->cluster_bits);
+		if (ret < 0)
+			return ret;
+	}
+	return 0;
+}
+
 static int qcow2_status(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum)
 {
 	struct qcow2 *s = QS(bd);
@@ -1026,6 +1056,7 @@ static const struct block_driver qcow2_driver = {
 	.close = qcow2_close,
 	.status = qcow2_status,
 	.pwrite_zeroes = qcow2_pwrite_zeroes,
+	.discard = qcow2_discard,
 };
 
 bool block_is_qcow2(const struct block_dev *bd)
@@ -1181,6 +1212,7 @@ struct block_dev *qcow2_open(int fd, const char *path, bool read_only, const str
 
 	pthread_mutex_init(&s->lock, NULL);
 	s->fd = fd;
+	s->align = fd_dio_align(fd);
 	s->path = path;
 	s->read_only = read_only;
 	s->barriers = !(opts && opts->no_barriers);

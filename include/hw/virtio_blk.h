@@ -2,12 +2,14 @@
 /*
  * virtio-blk (virtio 1.x, 5.2) on the virtio-pci transport: read, write,
  * flush, discard, write-zeroes, get-id, one request queue, requests carried
- * out by a pool of worker threads (several in flight), all disk I/O
- * through include/block.h.
+ * out by io_uring (raw images) or a pool of worker threads (several in
+ * flight either way); block I/O through include/block.h, or on the raw
+ * image's fd that block_async_fd() hands out.
  */
 #ifndef VMM_HW_VIRTIO_BLK_H
 #define VMM_HW_VIRTIO_BLK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "block.h"
@@ -43,6 +45,9 @@ struct virtio_blk *virtio_blk_create(struct pci_bus *bus, uint8_t devfn,
 				     const struct guest_mem *mem, const struct virtio_host *host,
 				     struct block_dev *bd, const char *serial, unsigned workers);
 struct virtio_pci *virtio_blk_transport(struct virtio_blk *b);
+/* Whether reads/writes/flushes go through io_uring (a raw image, and the
+ * kernel allows it), rather than the worker pool only. */
+bool virtio_blk_uses_uring(const struct virtio_blk *b);
 void virtio_blk_destroy(struct virtio_blk *b);
 
 #endif

@@ -86,6 +86,8 @@ def test_version():
     (["-drive", "if=virtio"], "a disk needs a file"),
     (["-drive", "file=a.img,if=virtio,media=cdrom"], "media=cdrom is not supported"),
     (["-drive", "file=a.img,if=virtio,cache=fast"], "expected writeback, none"),
+    (["-drive", "file=a.img,cache=fast"], "expected writeback, none"),
+    (["-drive", "file=a.img,if=virtio,discard=maybe"], "discard=maybe: expected ignore or unmap"),
     (["-drive", "file=a.img,if=virtio,format=vdi"], "format=vdi is not supported"),
     (["-device", "virtio-rng-pci,max-bytes=5"], "unknown parameter"),
     (["-device", "virtio-balloon,free-page-hint=on"], "unknown parameter 'free-page-hint'"),

@@ -163,6 +163,48 @@ static void test_shrink(void **state)
 	free(got);
 }
 
+/* Guest discard on v3: whole clusters read as zeros and their host
+ * clusters are free again (a new write reuses them: the file does not
+ * grow); partial clusters keep their data; the image stays clean. v2:
+ * a hint, the data stays. */
+static void test_discard(void **state)
+{
+	enum { CS = 65536 };
+	uint8_t *buf = malloc(8 * CS), *back = malloc(8 * CS);
+	struct stat st;
+
+	mk("d.qcow2", 1 * MiB, CS, 3, 16, NULL, NULL);
+	struct block_dev *bd = op("d.qcow2", "qcow2", false, NULL);
+	fill(buf, 8 * CS, 7);
+	assert_int_equal(block_pwrite(bd, buf, 8 * CS, 0), 0);
+	assert_int_equal(stat(tpath("d.qcow2"), &st), 0);
+	off_t size0 = st.st_size;
+	/* from mid-cluster 1 to mid-cluster 5: clusters 2-4 go */
+	assert_int_equal(block_discard(bd, 4 * CS, CS + CS / 2), 0);
+	assert_int_equal(block_pread(bd, back, 8 * CS, 0), 0);
+	assert_memory_equal(back, buf, 2 * CS);
+	for (unsigned i = 2 * CS; i < 5 * CS; i++)
+		assert_int_equal(back[i], 0);
+	assert_memory_equal(back + 5 * CS, buf + 5 * CS, 3 * CS);
+	/* the freed clusters are reused */
+	assert_int_equal(block_pwrite(bd, buf, 3 * CS, 8 * CS), 0);
+	assert_int_equal(stat(tpath("d.qcow2"), &st), 0);
+	assert_int_equal(st.st_size, size0);
+	block_close(bd);
+	expect_clean("d.qcow2");
+
+	mk("d2.qcow2", 1 * MiB, CS, 2, 16, NULL, NULL);
+	bd = op("d2.qcow2", "qcow2", false, NULL);
+	assert_int_equal(block_pwrite(bd, buf, 4 * CS, 0), 0);
+	assert_int_equal(block_discard(bd, 4 * CS, 0), 0);
+	assert_int_equal(block_pread(bd, back, 4 * CS, 0), 0);
+	assert_memory_equal(back, buf, 4 * CS);
+	block_close(bd);
+	expect_clean("d2.qcow2");
+	free(buf);
+	free(back);
+}
+
 static void test_alloc_rw_v2_small_clusters(void **state)
 {
 	mk("b.qcow2", 2 * MiB, 512, 2, 16, NULL, NULL);
@@ -697,6 +739,7 @@ int main(void)
 		cmocka_unit_test(test_vmdk_malformed),
 		cmocka_unit_test(test_vmdk_write),
 		cmocka_unit_test(test_create_limits),
+		cmocka_unit_test(test_discard),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

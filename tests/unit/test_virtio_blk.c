@@ -5,8 +5,10 @@
 #include "unit.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "block.h"
@@ -84,6 +86,7 @@ struct ctx {
 	unsigned nmsi;
 	uint16_t avail_idx, used_seen;
 	bool legacy;
+	char raw_path[64]; /* the disk is this raw file (io_uring path) */
 };
 
 static struct ctx *C;
@@ -176,6 +179,8 @@ static void iowr(struct ctx *c, uint64_t port, uint64_t v, unsigned size)
 
 static bool use_irqfd;
 
+static bool use_raw_file;
+
 static void make_device(struct ctx *c, bool read_only, bool with_msi, bool threaded)
 {
 	struct virtio_host host = { .send_msi = with_msi ? send_msi : NULL, .opaque = c,
@@ -191,7 +196,18 @@ static void make_device(struct ctx *c, bool read_only, bool with_msi, bool threa
 		c->disk->data[i] = (uint8_t)(i * 7 + (i >> 9));
 	c->disk->bd = (struct block_dev){ .drv = &md_driver, .size = DISK_SECTORS * 512,
 					   .read_only = read_only, .fd = -1, .state = c->disk };
-	c->blk = virtio_blk_create(&c->pci, DEVFN, &c->mem, &host, &c->disk->bd, "SERIAL-42",
+	struct block_dev *bd = &c->disk->bd;
+	if (use_raw_file) {
+		char err[128];
+		strcpy(c->raw_path, "/var/tmp/vmm-unit-blk-XXXXXX");
+		int fd = mkstemp(c->raw_path);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, c->disk->data, DISK_SECTORS * 512), DISK_SECTORS * 512);
+		close(fd);
+		bd = block_open(c->raw_path, "raw", read_only, NULL, err, sizeof(err));
+		assert_non_null(bd);
+	}
+	c->blk = virtio_blk_create(&c->pci, DEVFN, &c->mem, &host, bd, "SERIAL-42",
 				   threaded ? 4 : 0);
 	assert_non_null(c->blk);
 	c->t = virtio_blk_transport(c->blk);
@@ -223,6 +239,13 @@ static int setup(void **state) { return setup_common(state, false, false, false)
 static int setup_ro(void **state) { return setup_common(state, true, false, false); }
 static int setup_msi(void **state) { return setup_common(state, false, true, false); }
 static int setup_threaded(void **state) { return setup_common(state, false, true, true); }
+static int setup_uring(void **state)
+{
+	use_raw_file = true;
+	int r = setup_common(state, false, true, true);
+	use_raw_file = false;
+	return r;
+}
 static int setup_irqfd(void **state)
 {
 	memset(&KVMM, 0, sizeof(KVMM));
@@ -241,6 +264,10 @@ static int teardown(void **state)
 	/* The device owns the block device; block_close() frees the memdisk
 	 * (its first member). */
 	virtio_blk_destroy(c->blk);
+	if (c->raw_path[0]) {
+		unlink(c->raw_path);
+		free(c->disk); /* not the device's block_dev here */
+	}
 	free(data);
 	bus_destroy(&c->pio);
 	bus_destroy(&c->mmio);
@@ -915,6 +942,208 @@ static void test_threaded_pool(void **state)
 	assert_int_equal(status_read(c), 0);
 }
 
+/* Offers chains 0..n-1 (descriptors 3r..3r+2, all at once: n <= 5) and
+ * waits until the device used them all. */
+static void offer_and_wait(struct ctx *c, unsigned n)
+{
+	for (unsigned r = 0; r < n; r++)
+		put_le16(c->ram + AVAIL + 4 + 2 * ((c->avail_idx + r) % QSIZE), (uint16_t)(3 * r));
+	c->avail_idx = (uint16_t)(c->avail_idx + n);
+	__atomic_store_n((uint16_t *)(void *)(c->ram + AVAIL + 2), c->avail_idx, __ATOMIC_RELEASE);
+	kick(c);
+	for (int spin = 0; spin < 5000; spin++) {
+		if (__atomic_load_n((uint16_t *)(void *)(c->ram + USED + 2), __ATOMIC_ACQUIRE) ==
+		    c->avail_idx)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(get_le16(c->ram + USED + 2), c->avail_idx);
+}
+
+/* chain r: header, one data buffer (writable for reads), status byte */
+static void rw_chain(struct ctx *c, unsigned r, uint32_t type, uint64_t sector, uint64_t data,
+		     uint32_t len)
+{
+	unsigned d = 3 * r;
+	uint64_t hdr = HDR + 32 * r, st = STATUS + r;
+	put_le32(c->ram + hdr, type);
+	put_le32(c->ram + hdr + 4, 0);
+	put_le64(c->ram + hdr + 8, sector);
+	bool in = type == VIRTIO_BLK_T_IN;
+	if (len) {
+		set_desc(c, d, hdr, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(d + 1));
+		set_desc(c, d + 1, data, len, VIRTQ_DESC_F_NEXT | (in ? VIRTQ_DESC_F_WRITE : 0),
+			 (uint16_t)(d + 2));
+	} else {
+		set_desc(c, d, hdr, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(d + 2));
+	}
+	set_desc(c, d + 2, st, 1, VIRTQ_DESC_F_WRITE, 0);
+	c->ram[st] = 0xEE;
+}
+
+/* A raw file disk: reads, writes and flushes go through io_uring (the
+ * completion thread pushes them, MSI-X with EVENT_IDX), discard and
+ * write-zeroes through the pool, and the file shows all of it. */
+static void test_uring_raw(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t buf[DISK_SECTORS * 512];
+	struct stat st;
+	unsigned cap = 0x40;
+
+	assert_true(virtio_blk_uses_uring(c->blk));
+	mwr(c, MSIXBASE + 16, 0xFEE00000, 4);
+	mwr(c, MSIXBASE + 24, 0x30, 4);
+	mwr(c, MSIXBASE + 28, 0, 4);
+	cfg_write(c, cap + 2, 0x8000, 2);
+	modern_init(c, BASIC_FEATURES | 1ULL << VIRTIO_RING_F_EVENT_IDX |
+			       1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
+	pthread_mutex_lock(&c->t->lock);
+	c->t->queue_vector[0] = 1;
+	pthread_mutex_unlock(&c->t->lock);
+
+	/* five reads in flight; one starts mid-buffer (no alignment needed) */
+	for (unsigned r = 0; r < 5; r++)
+		rw_chain(c, r, VIRTIO_BLK_T_IN, 2 * r, DATA + 0x1000 * r + (r == 3 ? 8 : 0), 1024);
+	offer_and_wait(c, 5);
+	for (unsigned r = 0; r < 5; r++) {
+		assert_int_equal(c->ram[STATUS + r], VIRTIO_BLK_S_OK);
+		assert_memory_equal(c->ram + DATA + 0x1000 * r + (r == 3 ? 8 : 0),
+				    c->disk->data + 1024 * r, 1024);
+	}
+	/* four writes and a flush behind them (the flush drains the ring) */
+	for (unsigned r = 0; r < 4; r++) {
+		memset(c->ram + DATA + 0x1000 * r, 0x40 + (int)r, 512);
+		rw_chain(c, r, VIRTIO_BLK_T_OUT, 20 + r, DATA + 0x1000 * r, 512);
+	}
+	rw_chain(c, 4, VIRTIO_BLK_T_FLUSH, 0, 0, 0);
+	offer_and_wait(c, 5);
+	int fd = open(c->raw_path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, buf, sizeof(buf), 0), sizeof(buf));
+	for (unsigned r = 0; r < 5; r++)
+		assert_int_equal(c->ram[STATUS + r], VIRTIO_BLK_S_OK);
+	for (unsigned r = 0; r < 4; r++)
+		for (unsigned i = 0; i < 512; i++)
+			assert_int_equal(buf[(20 + r) * 512 + i], 0x40 + r);
+	/* a write past the end: the pool answers IOERR */
+	rw_chain(c, 0, VIRTIO_BLK_T_OUT, DISK_SECTORS, DATA, 512);
+	offer_and_wait(c, 1);
+	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_IOERR);
+
+	/* discard sectors 32-63: a hole, reads as zeros, blocks freed */
+	assert_int_equal(fstat(fd, &st), 0);
+	blkcnt_t before = st.st_blocks;
+	put_le64(c->ram + DATA, 32);
+	put_le32(c->ram + DATA + 8, 32);
+	put_le32(c->ram + DATA + 12, 0);
+	rw_chain(c, 0, VIRTIO_BLK_T_DISCARD, 0, DATA, 16);
+	offer_and_wait(c, 1);
+	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_true(st.st_blocks <= before - 32);
+	assert_int_equal(st.st_size, DISK_SECTORS * 512);
+	assert_int_equal(pread(fd, buf, sizeof(buf), 0), sizeof(buf));
+	for (unsigned i = 32 * 512; i < sizeof(buf); i++)
+		assert_int_equal(buf[i], 0);
+	/* write-zeroes without unmap over sectors 0-7: zeros, still allocated */
+	put_le64(c->ram + DATA, 0);
+	put_le32(c->ram + DATA + 8, 8);
+	put_le32(c->ram + DATA + 12, 0);
+	rw_chain(c, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, DATA, 16);
+	offer_and_wait(c, 1);
+	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_int_equal(pread(fd, buf, 4096, 0), 4096);
+	for (unsigned i = 0; i < 4096; i++)
+		assert_int_equal(buf[i], 0);
+	assert_int_equal(lseek(fd, 0, SEEK_DATA), 0);
+	close(fd);
+	/* reads again through io_uring, then a reset with requests offered */
+	for (unsigned r = 0; r < 5; r++)
+		rw_chain(c, r, VIRTIO_BLK_T_IN, 8 + r, DATA + 0x1000 * r, 512);
+	offer_and_wait(c, 5);
+	assert_memory_equal(c->ram + DATA + 0x1000 * 1, c->disk->data + 9 * 512, 512);
+	for (unsigned r = 0; r < 5; r++)
+		put_le16(c->ram + AVAIL + 4 + 2 * ((c->avail_idx + r) % QSIZE), (uint16_t)(3 * r));
+	c->avail_idx = (uint16_t)(c->avail_idx + 5);
+	__atomic_store_n((uint16_t *)(void *)(c->ram + AVAIL + 2), c->avail_idx, __ATOMIC_RELEASE);
+	kick(c);
+	status_write(c, 0);
+	uint16_t used = get_le16(c->ram + USED + 2);
+	usleep(20000);
+	assert_int_equal(get_le16(c->ram + USED + 2), used);
+}
+
+/* Many rounds of three multi-segment reads in flight through io_uring
+ * (QSIZE 16 holds three chains of up to 5 descriptors), at random sectors
+ * into scattered buffers: every byte must be the file's. */
+static void test_uring_random_chains(void **state)
+{
+	struct ctx *c = *state;
+	uint32_t seed = 1;
+	enum { n = 3 };
+
+	assert_true(virtio_blk_uses_uring(c->blk));
+	modern_init(c, BASIC_FEATURES | 1ULL << VIRTIO_RING_F_EVENT_IDX);
+	for (unsigned round = 0; round < 200; round++) {
+		uint64_t sec[n];
+		unsigned nseg[n], seglen[n][3], next = 0;
+		for (unsigned r = 0; r < n; r++) {
+			unsigned total = 0;
+			seed = seed * 1103515245 + 12345;
+			nseg[r] = 1 + (seed >> 16) % 3;
+			for (unsigned k = 0; k < nseg[r]; k++) {
+				seed = seed * 1103515245 + 12345;
+				seglen[r][k] = 512 * (1 + (seed >> 16) % 2);
+				total += seglen[r][k];
+			}
+			seed = seed * 1103515245 + 12345;
+			sec[r] = (seed >> 16) % (DISK_SECTORS - total / 512 + 1);
+		}
+		for (unsigned r = 0; r < n; r++) {
+			uint64_t hdr = HDR + 32 * r, data = DATA + 0x4000 * r;
+			unsigned head = next;
+			put_le32(c->ram + hdr, VIRTIO_BLK_T_IN);
+			put_le32(c->ram + hdr + 4, 0);
+			put_le64(c->ram + hdr + 8, sec[r]);
+			set_desc(c, next, hdr, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(next + 1));
+			next++;
+			for (unsigned k = 0; k < nseg[r]; k++) {
+				/* segments scattered, in reverse order in memory */
+				uint64_t a = data + 0x1000 * (2 - k) + 8 * k;
+				set_desc(c, next, a, seglen[r][k], VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE,
+					 (uint16_t)(next + 1));
+				memset(c->ram + a, 0xEE, seglen[r][k]);
+				next++;
+			}
+			set_desc(c, next, STATUS + r, 1, VIRTQ_DESC_F_WRITE, 0);
+			c->ram[STATUS + r] = 0xEE;
+			next++;
+			put_le16(c->ram + AVAIL + 4 + 2 * ((c->avail_idx + r) % QSIZE), (uint16_t)head);
+		}
+		c->avail_idx = (uint16_t)(c->avail_idx + n);
+		__atomic_store_n((uint16_t *)(void *)(c->ram + AVAIL + 2), c->avail_idx,
+				 __ATOMIC_RELEASE);
+		kick(c);
+		for (int spin = 0; spin < 5000; spin++) {
+			if (__atomic_load_n((uint16_t *)(void *)(c->ram + USED + 2),
+					    __ATOMIC_ACQUIRE) == c->avail_idx)
+				break;
+			usleep(200);
+		}
+		assert_int_equal(get_le16(c->ram + USED + 2), c->avail_idx);
+		for (unsigned r = 0; r < n; r++) {
+			assert_int_equal(c->ram[STATUS + r], VIRTIO_BLK_S_OK);
+			uint64_t off = sec[r] * 512;
+			for (unsigned k = 0; k < nseg[r]; k++) {
+				uint64_t a = DATA + 0x4000 * r + 0x1000 * (2 - k) + 8 * k;
+				assert_memory_equal(c->ram + a, c->disk->data + off, seglen[r][k]);
+				off += seglen[r][k];
+			}
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -933,6 +1162,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pci_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threaded_pool, setup_threaded, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_irqfd, setup_irqfd, teardown),
+		cmocka_unit_test_setup_teardown(test_uring_raw, setup_uring, teardown),
+		cmocka_unit_test_setup_teardown(test_uring_random_chains, setup_uring, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

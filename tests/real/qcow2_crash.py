@@ -1,0 +1,247 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""kill -9 of vmm while a Linux guest writes a qcow2 disk, several times
+over the same image (test_qcow2_crash.py runs this inside the L1).
+
+Each iteration boots the kit CD under vmm with a virtio script disk (vda)
+and the qcow2 image (vdb). The guest writes rounds k = 1..ROUNDS: round k
+fills its own 1 MiB region (offset k MiB) with the line "I<iter> R<k>",
+through the page cache, then runs `sync` and prints "SYNCED <k>". After
+the marker of a randomly chosen round this driver waits a random fraction
+of a second (the next round is being written) and SIGKILLs vmm. Then
+`vmm-img check` and `qemu-img check` must find nothing worse than leaked
+clusters, and the image, flattened with `vmm-img convert -O raw`, must hold
+every round acknowledged by a SYNCED marker before the kill, complete.
+Leaks are repaired (`vmm-img check -r leaks`) before the next iteration.
+
+Prints "@@iter i killed-after=K synced=S vmm-check=RC qemu-check=RC
+verified=N bad=LIST" per iteration and "@@crash-done" at the end. Also
+checks that cache=none on a file system without O_DIRECT (the L1's tmpfs
+on Linux 6.1) fails with one line: "@@odirect rc=RC msg=...".
+
+    qcow2_crash.py --vmm BUILD/vmm --vmm-img BUILD/vmm-img --iso KIT.iso \
+        --dir DIR [--iterations 3] [--seed S]
+"""
+import argparse
+import os
+import random
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import guestkit  # noqa: E402
+
+ROUNDS = 12
+REGION = 1 << 20
+DISK_MB = 16
+
+SCRIPT = """#VMMKIT-SCRIPT
+k=1
+while [ $k -le %(rounds)d ]; do
+	l=$(printf 'I%%d R%%02d ' %(it)d $k)
+	yes "$l" | head -c %(region)d | dd of=/dev/vdb bs=65536 seek=$((k * 16)) conv=notrunc 2>/dev/null
+	sync
+	echo "SYNCED $k"
+	k=$((k + 1))
+done
+"""
+
+
+def line_for(it, k):
+    return ("I%d R%02d \n" % (it, k)).encode()
+
+
+def region_ok(data, it, k):
+    ln = line_for(it, k)
+    want = (ln * (REGION // len(ln) + 1))[:REGION]
+    return data[k * REGION:(k + 1) * REGION] == want
+
+
+def run_boot(argv, target, rng, log):
+    """Runs vmm until SYNCED <target> (+ a random delay), then SIGKILLs it.
+    Returns (highest SYNCED seen before the kill, killed)."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         stdin=subprocess.DEVNULL)
+    synced, buf, kill_at = 0, b"", None
+    deadline = time.time() + 240
+    idle_since = time.time()
+    while True:
+        now = time.time()
+        if kill_at is not None and now >= kill_at:
+            break
+        if now > deadline or now - idle_since > 90:
+            log.write(b"\n@@ boot timed out\n")
+            break
+        r, _, _ = select.select([p.stdout], [], [], 0.05)
+        if not r:
+            if p.poll() is not None:
+                break
+            continue
+        d = os.read(p.stdout.fileno(), 4096)
+        if not d:
+            break
+        idle_since = now
+        log.write(d)
+        buf += d
+        while b"\n" in buf:
+            ln, buf = buf.split(b"\n", 1)
+            m = re.search(rb"SYNCED (\d+)", ln)
+            if m and kill_at is None:
+                synced = int(m.group(1))
+                if synced >= target:
+                    kill_at = time.time() + rng.uniform(0.0, 0.8)
+    # SYNCED lines that arrived in the same read as the one we act on count
+    # only if they came before the kill: we kill now, then stop reading.
+    os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+    return synced, kill_at is not None
+
+
+def odirect_refusal(vmm, d):
+    """tmpfs refuses O_DIRECT before Linux 6.6 (the L1 runs 6.1)."""
+    rel = tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2])
+    fs = subprocess.run(["stat", "-f", "-c", "%T", d], stdout=subprocess.PIPE).stdout.strip()
+    if rel >= (6, 6) or fs != b"tmpfs":
+        print("@@odirect not-applicable kernel=%s fs=%s" % (os.uname().release, fs.decode()))
+        return
+    f = os.path.join(d, "odirect.img")
+    with open(f, "wb") as fh:
+        fh.truncate(1 << 20)
+    p = subprocess.run([vmm, "-m", "16", "-nographic", "-drive",
+                        "file=%s,if=virtio,format=raw,cache=none" % f],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
+    msg = p.stdout.decode(errors="replace").strip().splitlines()
+    print("@@odirect rc=%d lines=%d msg=%s" % (p.returncode, len(msg), msg[0] if msg else ""))
+
+
+DISCARD_SCRIPT = """#VMMKIT-SCRIPT
+for d in vdb vdc; do
+	yes VMM-DISCARD-0123456789 | head -c 4194304 | dd of=/dev/$d bs=65536 2>/dev/null
+	sync
+	blkdiscard -o 1048576 -l 2097152 /dev/$d && echo "guest-discard $d ok"
+	sync
+	echo 3 > /proc/sys/vm/drop_caches
+	echo "guest-discard $d zeros=$(dd if=/dev/$d bs=65536 skip=16 count=32 2>/dev/null | tr -d '\\000' | wc -c)"
+done
+"""
+
+
+def discard_check(a):
+    """The guest's blkdiscard on a raw virtio disk punches a hole in the
+    image: the range reads as zeros in the guest and in the file, the rest
+    is intact, and the file has fewer allocated blocks."""
+    body = DISCARD_SCRIPT.encode()
+    script = os.path.join(a.dir, "discard-script.img")
+    with open(script, "wb") as fh:
+        fh.write(body + b"\0" * (-len(body) % 512 + 512))
+    disk = os.path.join(a.dir, "discard.img")
+    with open(disk, "wb") as fh:
+        fh.truncate(8 << 20)
+    qdisk = os.path.join(a.dir, "discard.qcow2")
+    subprocess.run([a.vmm_img, "create", "-q", "-f", "qcow2", "-o", "cluster_size=65536",
+                    qdisk, "8M"], check=True)
+    argv = guestkit.vmm_argv("vmm", 256, cdrom=a.iso, extra=[
+        "-drive", "file=%s,if=virtio,format=raw" % script,
+        "-drive", "file=%s,if=virtio,format=raw" % disk,
+        "-drive", "file=%s,if=virtio,format=qcow2" % qdisk])
+    for _attempt in range(2):
+        try:
+            p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, timeout=240)
+            out = p.stdout.decode(errors="replace")
+        except subprocess.TimeoutExpired as e:
+            out = (e.stdout or b"").decode(errors="replace")
+        if "VMMKIT-DONE" in out:
+            break
+    for line in out.splitlines():
+        if "guest-discard" in line:
+            print("@@" + line.strip())
+    ln = b"VMM-DISCARD-0123456789\n"
+    pat = (ln * ((4 << 20) // len(ln) + 1))[:4 << 20]
+
+    def judge(path):
+        with open(path, "rb") as fh:
+            data = fh.read(4 << 20)
+        hole = data[1 << 20:3 << 20] == bytes(2 << 20)
+        rest = data[:1 << 20] == pat[:1 << 20] and data[3 << 20:] == pat[3 << 20:]
+        return hole, rest
+    hole, rest = judge(disk)
+    print("@@discard hole=%d rest=%d blocks=%d" % (hole, rest, os.stat(disk).st_blocks))
+    flat = os.path.join(a.dir, "discard-flat.raw")
+    subprocess.run([a.vmm_img, "convert", "-O", "raw", qdisk, flat], check=True)
+    hole, rest = judge(flat)
+    qc = subprocess.run(["qemu-img", "check", "-f", "qcow2", qdisk], stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT)
+    # zero clusters: qemu-img map lists the hole as zero, not as data
+    mp = subprocess.run(["qemu-img", "map", "--output=json", "-f", "qcow2", qdisk],
+                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout.decode()
+    zero_mapped = '"start": 1048576, "length": 2097152, "depth": 0, "present": true, "zero": true, "data": false' in mp
+    print("@@qdiscard hole=%d rest=%d qemu-check=%d zero-mapped=%d" % (
+        hole, rest, qc.returncode, zero_mapped))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--vmm", required=True)
+    ap.add_argument("--vmm-img", required=True)
+    ap.add_argument("--iso", required=True)
+    ap.add_argument("--dir", required=True)
+    ap.add_argument("--iterations", type=int, default=3)
+    ap.add_argument("--seed", type=int, default=None)
+    a = ap.parse_args()
+    seed = a.seed if a.seed is not None else int(time.time())
+    rng = random.Random(seed)
+    print("@@seed %d" % seed)
+    os.makedirs(a.dir, exist_ok=True)
+    odirect_refusal(a.vmm, a.dir)
+    discard_check(a)
+    img = os.path.join(a.dir, "crash.qcow2")
+    flat = os.path.join(a.dir, "crash.raw")
+    subprocess.run([a.vmm_img, "create", "-q", "-f", "qcow2", "-o", "cluster_size=65536",
+                    img, "%dM" % DISK_MB], check=True)
+    log = open(os.path.join(a.dir, "console.log"), "ab")
+    for it in range(1, a.iterations + 1):
+        body = (SCRIPT % {"rounds": ROUNDS, "it": it, "region": REGION}).encode()
+        script = os.path.join(a.dir, "script-%d.img" % it)
+        with open(script, "wb") as fh:
+            fh.write(body + b"\0" * (-len(body) % 512 + 512))
+        argv = guestkit.vmm_argv("vmm", 256, cdrom=a.iso, extra=[
+            "-drive", "file=%s,if=virtio,format=raw" % script,
+            "-drive", "file=%s,if=virtio,format=qcow2" % img])
+        target = rng.randint(2, ROUNDS - 2)
+        t0 = time.time()
+        synced, killed = 0, False
+        for _attempt in range(2):  # a nested-TCG boot flake: once more
+            synced, killed = run_boot(argv, target, rng, log)
+            if killed or synced:
+                break
+        vc = subprocess.run([a.vmm_img, "check", img], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+        qc = subprocess.run(["qemu-img", "check", "-f", "qcow2", img], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT)
+        subprocess.run([a.vmm_img, "convert", "-O", "raw", img, flat], check=True)
+        with open(flat, "rb") as fh:
+            data = fh.read()
+        bad = [k for k in range(1, synced + 1) if not region_ok(data, it, k)]
+        print("@@iter %d killed=%d target=%d synced=%d vmm-check=%d qemu-check=%d "
+              "verified=%d bad=%s secs=%.0f" % (
+                  it, killed, target, synced, vc.returncode, qc.returncode,
+                  synced - len(bad), ",".join(map(str, bad)) or "-", time.time() - t0))
+        if vc.returncode not in (0, 3) or qc.returncode not in (0, 3):
+            sys.stdout.write(vc.stdout.decode(errors="replace")[-1500:])
+            sys.stdout.write(qc.stdout.decode(errors="replace")[-1500:])
+        if vc.returncode == 3:
+            subprocess.run([a.vmm_img, "check", "-r", "leaks", img], stdout=subprocess.DEVNULL)
+        sys.stdout.flush()
+    print("@@crash-done")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
