@@ -349,7 +349,7 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 			.id = id,
 			.d = { .path = file && *file ? file : NULL, .format = format, .present = true,
 			       .cdrom = cdrom, .read_only = read_only || cdrom, .snapshot = snapshot,
-			       .cache_none = cache_none },
+			       .cache = cache, .discard_ignore = discard_ignore },
 		};
 		return 0;
 	}
@@ -793,8 +793,8 @@ static int attach_disk_devices(struct cli_state *st)
 		if (dd->kind == DISK_VIRTIO) {
 			if (d.cdrom)
 				return fail(st, "-device virtio-blk-pci: drive '%s' is a CD-ROM", dd->drive);
-			if (add_virtio_drive(st, d.path, d.format, d.read_only, d.snapshot,
-					     d.cache_none) < 0)
+			if (add_virtio_drive(st, d.path, d.format, d.read_only, d.snapshot, d.cache,
+					     d.discard_ignore) < 0)
 				return -1;
 			continue;
 		}
