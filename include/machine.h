@@ -45,9 +45,13 @@ struct drive_config {
 	bool cache_none; /* cache=none asked for (see README: same path as writeback) */
 };
 
+enum netdev_kind { NETDEV_USER, NETDEV_TAP };
+
 struct netdev_config {
 	const char *id;
-	struct net_user_config user; /* the only kind: -netdev user */
+	enum netdev_kind kind;
+	struct net_user_config user; /* -netdev user */
+	struct net_tap_config tap;   /* -netdev tap */
 };
 
 struct nic_config {

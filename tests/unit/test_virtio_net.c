@@ -29,25 +29,52 @@
 #define BUF 0x10000
 
 struct ctx {
+	struct net_backend be; /* first: the ops get it back as the context */
 	uint8_t *ram;
 	struct guest_mem mem;
 	struct io_bus pio, mmio;
 	struct pci_bus pci;
 	struct virtio_net *net;
-	uint8_t sent[2048];
+	uint8_t sent[70000];
 	size_t sent_len;
 	unsigned nsent;
+	struct net_hdr sent_hdr;
+	unsigned offload_calls;
+	bool off_csum, off_tso4, off_tso6;
+	unsigned rx_ready_calls;
 	uint16_t rx_avail, tx_avail;
 };
 
-static void backend_send(void *opaque, const uint8_t *frame, size_t len)
+static void backend_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame,
+			 size_t len)
 {
-	struct ctx *c = opaque;
+	struct ctx *c = (struct ctx *)b;
 	assert_true(len <= sizeof(c->sent));
 	memcpy(c->sent, frame, len);
 	c->sent_len = len;
+	c->sent_hdr = *hdr;
 	c->nsent++;
 }
+
+static void backend_offload(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn)
+{
+	struct ctx *c = (struct ctx *)b;
+	c->offload_calls++;
+	c->off_csum = csum;
+	c->off_tso4 = tso4;
+	c->off_tso6 = tso6;
+}
+
+static void backend_rx_ready(struct net_backend *b)
+{
+	((struct ctx *)b)->rx_ready_calls++;
+}
+
+static const struct net_backend_ops fake_ops = {
+	.send = backend_send,
+	.set_offload = backend_offload,
+	.rx_ready = backend_rx_ready,
+};
 
 static void set_intx(void *opaque, uint8_t devfn, unsigned pin, int level) { }
 
@@ -75,7 +102,9 @@ static void setup_queue(struct ctx *c, unsigned q, uint64_t desc, uint64_t avail
 	mwr(c, COMMON(VIRTIO_COMMON_Q_ENABLE), 1, 2);
 }
 
-static int setup(void **state)
+/* A NIC over the fake backend ('caps' its capabilities), the driver
+ * accepting 'features' (low 32 bits; VERSION_1 always). */
+static struct ctx *make(unsigned caps, uint32_t features)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0xAA, 0xBB, 0xCC };
@@ -86,13 +115,16 @@ static int setup(void **state)
 	bus_init(&c->mmio, "mmio");
 	pci_bus_init(&c->pci, &c->pio, &c->mmio);
 	c->pci.set_intx = set_intx;
-	c->net = virtio_net_create(&c->pci, DEVFN, &c->mem, NULL, mac, backend_send, c);
+	c->be.ops = &fake_ops;
+	c->be.caps = caps;
+	c->net = virtio_net_create(&c->pci, DEVFN, &c->mem, NULL, mac, &c->be);
+	net_attach(&c->be, virtio_net_receive, c->net);
 	assert_non_null(c->net);
 	pci_config_write(&c->pci, DEVFN, PCI_BAR0 + 16, (uint32_t)BAR4BASE, 4);
 	pci_config_write(&c->pci, DEVFN, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
 	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 3, 1);
 	mwr(c, COMMON(VIRTIO_COMMON_GFSELECT), 0, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GF), 1u << VIRTIO_NET_F_MAC | 1u << VIRTIO_NET_F_STATUS, 4);
+	mwr(c, COMMON(VIRTIO_COMMON_GF), features, 4);
 	mwr(c, COMMON(VIRTIO_COMMON_GFSELECT), 1, 4);
 	mwr(c, COMMON(VIRTIO_COMMON_GF), 1, 4); /* VERSION_1 */
 	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0xB, 1);
@@ -100,7 +132,14 @@ static int setup(void **state)
 	setup_queue(c, 0, RX_DESC, RX_AVAIL, RX_USED);
 	setup_queue(c, 1, TX_DESC, TX_AVAIL, TX_USED);
 	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0xF, 1);
-	*state = c;
+	return c;
+}
+
+#define BASIC_FEATURES (1u << VIRTIO_NET_F_MAC | 1u << VIRTIO_NET_F_STATUS)
+
+static int setup(void **state)
+{
+	*state = make(0, BASIC_FEATURES);
 	return 0;
 }
 
@@ -179,6 +218,8 @@ static void test_transmit(void **state)
 	assert_true(mrd(c, COMMON(VIRTIO_COMMON_STATUS), 1) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
+static const struct net_hdr nohdr;
+
 static void test_receive(void **state)
 {
 	struct ctx *c = *state;
@@ -187,7 +228,7 @@ static void test_receive(void **state)
 	for (unsigned i = 0; i < sizeof(frame); i++)
 		frame[i] = (uint8_t)(0xA0 ^ i);
 	/* No buffer yet: the frame waits. */
-	virtio_net_receive(c->net, frame, sizeof(frame));
+	virtio_net_receive(c->net, &nohdr, frame, sizeof(frame));
 	assert_int_equal(get_le16(c->ram + RX_USED + 2), 0);
 	/* The guest posts one buffer: the frame lands with a zero header and
 	 * num_buffers = 1. */
@@ -202,20 +243,20 @@ static void test_receive(void **state)
 	assert_memory_equal(c->ram + BUF + VIRTIO_NET_HDR_SIZE, frame, sizeof(frame));
 	/* A buffer too small for the frame: the frame is dropped, the buffer
 	 * returned empty. */
-	virtio_net_receive(c->net, frame, sizeof(frame));
+	virtio_net_receive(c->net, &nohdr, frame, sizeof(frame));
 	set_desc(c, RX_DESC, 1, BUF + 0x1000, 50, VIRTQ_DESC_F_WRITE, 0);
 	offer(c, RX_AVAIL, &c->rx_avail, 1, 0);
 	assert_int_equal(get_le16(c->ram + RX_USED + 2), 2);
 	assert_int_equal(get_le32(c->ram + RX_USED + 16), 0);
 	/* A device-readable receive buffer is refused the same way. */
-	virtio_net_receive(c->net, frame, sizeof(frame));
+	virtio_net_receive(c->net, &nohdr, frame, sizeof(frame));
 	set_desc(c, RX_DESC, 2, BUF + 0x2000, 2048, 0, 0);
 	offer(c, RX_AVAIL, &c->rx_avail, 2, 0);
 	assert_int_equal(get_le16(c->ram + RX_USED + 2), 3);
 	assert_int_equal(get_le32(c->ram + RX_USED + 28), 0);
 	/* Held frames are bounded. */
 	for (unsigned i = 0; i < VIRTIO_NET_RX_PENDING + 10; i++)
-		virtio_net_receive(c->net, frame, sizeof(frame));
+		virtio_net_receive(c->net, &nohdr, frame, sizeof(frame));
 	/* A reset drops what is held (teardown would leak otherwise). */
 	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0, 1);
 }
