@@ -50,6 +50,7 @@ struct virtio_net {
 	/* One merged receive in progress (I/O thread, transport lock). */
 	uint16_t rx_heads[VIRTIO_NET_QUEUE_SIZE];
 	uint32_t rx_lens[VIRTIO_NET_QUEUE_SIZE];
+	uint16_t rx_wait_idx;  /* avail index a waiting merged frame needs passed */
 
 	pthread_mutex_t rx_lock;
 	struct frame *pending[VIRTIO_NET_RX_PENDING];
@@ -257,6 +258,7 @@ static int rx_merged(struct virtio_net *n, struct frame *f, uint8_t *hdr, size_t
 				bad = true;
 				break;
 			}
+			n->rx_wait_idx = (uint16_t)(vq->last_avail);
 			virtq_unpop(vq, nbufs);
 			return 0;
 		}
@@ -334,8 +336,11 @@ static void rx_process(struct virtio_net *n)
 			break;
 		}
 		if (r == 0) {
-			/* No buffer: ask to be told, and look again in case one came. */
-			if (!virtq_arm_notify(vq))
+			/* Not enough buffers: ask to be told of more, and look again
+			 * in case some came meanwhile. */
+			bool more = has(n, VIRTIO_NET_F_MRG_RXBUF) ? virtq_arm_notify_at(vq, n->rx_wait_idx)
+								   : virtq_arm_notify(vq);
+			if (!more)
 				break;
 			continue;
 		}

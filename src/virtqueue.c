@@ -270,3 +270,13 @@ void virtq_push_many(struct virtqueue *vq, const uint16_t *heads, const uint32_t
 	ring_store16(vq->used + 2, vq->used_idx);
 	vq->inflight = (uint16_t)(vq->inflight >= n ? vq->inflight - n : 0);
 }
+
+bool virtq_arm_notify_at(struct virtqueue *vq, uint16_t idx)
+{
+	if (!vq->ready || vq->broken)
+		return false;
+	if (vq->event_idx)
+		ring_store16(vq->used + 4 + 8 * (size_t)vq->size, idx);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return ring_load16(vq->avail + 2) != idx;
+}
