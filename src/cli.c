@@ -506,8 +506,11 @@ static int tap_opt(struct cli_state *st, const char *opt, struct netdev_config *
 	} else if (!strcmp(k, "downscript")) {
 		t->downscript = xstrdup(v);
 	} else if (!strcmp(k, "fd")) {
-		if (parse_uint(st, opt, v, INT32_MAX, &fd) < 0)
-			return -1;
+		char *end;
+		errno = 0;
+		fd = strtoul(v, &end, 10);
+		if (!*v || *end || errno || fd > INT32_MAX)
+			return fail(st, "%s: fd=%s: expected a descriptor number", opt, v);
 		t->fd = (int)fd;
 	} else if (!strcmp(k, "vhost")) {
 		if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes"))
