@@ -668,6 +668,58 @@ static void test_rx_backpressure(void **state)
 	(void)state;
 }
 
+/* A legacy driver over BAR0 without MRG_RXBUF uses the 10-byte header
+ * both ways (queues of 256 at page frames 0x40 and 0x50). */
+static void test_legacy_header(void **state)
+{
+	struct ctx *c = make(0, BASIC_FEATURES);
+	uint64_t io = 0xC000, v;
+	uint8_t frame[64];
+
+	pci_config_write(&c->pci, DEVFN, PCI_BAR0, (uint32_t)io, 4);
+	pci_config_write(&c->pci, DEVFN, PCI_COMMAND,
+			 PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+#define IOW(off, val, sz) (v = (val), bus_write(&c->pio, io + (off), &v, (sz)))
+	IOW(VIRTIO_LEGACY_STATUS, 0, 1);
+	IOW(VIRTIO_LEGACY_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+	IOW(VIRTIO_LEGACY_GUEST_FEATURES, 1u << VIRTIO_NET_F_MAC, 4);
+	IOW(VIRTIO_LEGACY_QUEUE_SEL, 0, 2);
+	IOW(VIRTIO_LEGACY_QUEUE_PFN, 0x50, 4);
+	IOW(VIRTIO_LEGACY_QUEUE_SEL, 1, 2);
+	IOW(VIRTIO_LEGACY_QUEUE_PFN, 0x40, 4);
+	IOW(VIRTIO_LEGACY_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					  VIRTIO_STATUS_DRIVER_OK, 1);
+	/* Transmit: 10-byte header + 64-byte frame. */
+	for (unsigned i = 0; i < sizeof(frame); i++)
+		frame[i] = (uint8_t)(i + 3);
+	uint8_t *tx = c->ram + 0x60000, *d = c->ram + 0x40000;
+	memset(tx, 0, 10);
+	memcpy(tx + 10, frame, sizeof(frame));
+	put_le64(d, 0x60000);
+	put_le32(d + 8, 10 + sizeof(frame));
+	put_le16(c->ram + 0x40000 + 4096 + 4, 0);
+	put_le16(c->ram + 0x40000 + 4096 + 2, 1);
+	IOW(VIRTIO_LEGACY_QUEUE_NOTIFY, 1, 2);
+	assert_int_equal(c->nsent, 1);
+	assert_int_equal(c->sent_len, sizeof(frame));
+	assert_memory_equal(c->sent, frame, sizeof(frame));
+	/* Receive: the frame lands after 10 header bytes. */
+	d = c->ram + 0x50000;
+	put_le64(d, 0x70000);
+	put_le32(d + 8, 1514);
+	put_le16(d + 12, VIRTQ_DESC_F_WRITE);
+	put_le16(c->ram + 0x50000 + 4096 + 4, 0);
+	put_le16(c->ram + 0x50000 + 4096 + 2, 1);
+	assert_true(virtio_net_receive(c->net, &nohdr, frame, sizeof(frame)));
+	IOW(VIRTIO_LEGACY_QUEUE_NOTIFY, 0, 2);
+	assert_int_equal(get_le16(c->ram + 0x50000 + 8192 + 2), 1);
+	assert_int_equal(get_le32(c->ram + 0x50000 + 8192 + 8), 10 + sizeof(frame));
+	assert_memory_equal(c->ram + 0x70000 + 10, frame, sizeof(frame));
+#undef IOW
+	teardown((void **)&c);
+	(void)state;
+}
+
 static void test_hostfwd_parse(void **state)
 {
 	struct net_hostfwd f;
@@ -702,6 +754,7 @@ int main(void)
 		cmocka_unit_test(test_mergeable_rx),
 		cmocka_unit_test(test_rx_offloads),
 		cmocka_unit_test(test_rx_backpressure),
+		cmocka_unit_test(test_legacy_header),
 		cmocka_unit_test(test_hostfwd_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
