@@ -30,6 +30,7 @@ i=0; until ping -c 1 -W 1 %(peer)s >/dev/null 2>&1; do i=$((i+1)); [ $i -ge 120 
 ping -c 3 -W 2 %(peer)s | grep 'packets transmitted' | sed 's/^/ping /'
 i=0; until nc -w 10 %(peer)s 5000 < /tmp/blob; do i=$((i+1)); [ $i -ge 30 ] && break; sleep 1; done
 echo "nc tries=$i"
+sleep 10  # B pings A back after the transfer
 """
 
 RECEIVER = COMMON + """sleep 600 | nc -l -p 5000 > /tmp/recv & nc=$!
