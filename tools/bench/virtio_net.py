@@ -154,6 +154,7 @@ def main():
             "%.1f" % v if v else "n/a", "%.1f" % q if q else "n/a",
             "%.2f" % (v / q) if v and q else "n/a"))
     if a.json:
+        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
         with open(a.json, "w") as fh:
             json.dump({"size_mb": a.size_mb, "runs": a.runs, "figures": figures}, fh, indent=1)
     return 1 if failed else 0
