@@ -1,15 +1,22 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * virtio-net. Queue 0 receives, queue 1 transmits. Every buffer starts
- * with the 12-byte virtio_net_hdr (VERSION_1 layout, num_buffers included);
- * without offload features it is all zeroes going in, and ignored coming
- * out except for its size.
+ * virtio-net. Queue 0 receives, queue 1 transmits. Every frame is preceded
+ * by the virtio_net_hdr: 12 bytes (with num_buffers) for a VERSION_1 or
+ * MRG_RXBUF driver, 10 for a legacy driver without MRG_RXBUF.
+ *
+ * Features follow the backend: CSUM and MRG_RXBUF always (for a backend
+ * without offloads the partial checksum is completed here, before the
+ * frame leaves); GUEST_CSUM and TSO4/6 both ways only over a backend that
+ * takes the header itself (tap with IFF_VNET_HDR). Every header field from
+ * the guest (and from the backend) is checked against the frame; a bad one
+ * drops that frame.
  *
  * Receive: the backend's thread queues frames in 'pending' (its own small
  * lock, never the transport's, so the backend may call us while we call
  * it) and schedules the receive queue on the I/O thread, which copies them
- * into the guest's buffers. A frame that does not fit the buffer chain is
- * dropped, as a NIC drops an oversized frame.
+ * into the guest's buffers: one chain per frame, or with MRG_RXBUF as many
+ * as the frame needs, all returned in one used-ring update. A frame that
+ * can never fit is dropped, as a NIC drops an oversized frame.
  */
 #include "hw/virtio_net.h"
 
@@ -22,7 +29,13 @@
 #define RXQ 0
 #define TXQ 1
 
+#define F(bit) (1ULL << (bit))
+/* What the guest may accept in received frames; mirrored to the backend. */
+#define RX_OFFLOADS (F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) | \
+		     F(VIRTIO_NET_F_GUEST_TSO6) | F(VIRTIO_NET_F_GUEST_ECN))
+
 struct frame {
+	struct net_hdr hdr;
 	size_t len;
 	uint8_t data[];
 };
@@ -30,40 +43,66 @@ struct frame {
 struct virtio_net {
 	struct virtio_pci t;
 	uint8_t config[8]; /* mac[6], le16 status */
-	void (*send)(void *backend, const uint8_t *frame, size_t len);
-	void *backend;
+	struct net_backend *backend;
 	struct virtq_iov scratch;
 	uint8_t txbuf[VIRTIO_NET_HDR_SIZE + VIRTIO_NET_MAX_FRAME];
+	uint64_t offload_set;  /* RX_OFFLOADS bits last given to the backend */
+	/* One merged receive in progress (I/O thread, transport lock). */
+	uint16_t rx_heads[VIRTIO_NET_QUEUE_SIZE];
+	uint32_t rx_lens[VIRTIO_NET_QUEUE_SIZE];
+	uint16_t rx_wait_idx;  /* avail index a waiting merged frame needs passed */
 
 	pthread_mutex_t rx_lock;
 	struct frame *pending[VIRTIO_NET_RX_PENDING];
 	unsigned rx_head, rx_count;
+	bool rx_refused;       /* a frame was refused: tell the backend when room is made */
 	uint64_t rx_dropped, tx_dropped;
 };
 
-void virtio_net_receive(void *opaque, const uint8_t *data, size_t len)
+static bool has(const struct virtio_net *n, unsigned bit)
+{
+	return virtio_pci_has_feature(&n->t, bit);
+}
+
+static size_t hdr_size(const struct virtio_net *n)
+{
+	return has(n, VIRTIO_F_VERSION_1) || has(n, VIRTIO_NET_F_MRG_RXBUF)
+		       ? VIRTIO_NET_HDR_SIZE
+		       : VIRTIO_NET_HDR_SIZE_LEGACY;
+}
+
+static bool offload_backend(const struct virtio_net *n)
+{
+	return net_caps(n->backend) & NET_CAP_OFFLOAD;
+}
+
+bool virtio_net_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *data, size_t len)
 {
 	struct virtio_net *n = opaque;
 	struct frame *f;
+	bool queued = false;
 
-	if (len == 0 || len > VIRTIO_NET_MAX_FRAME)
-		return;
+	if (len < NET_MIN_FRAME || len > VIRTIO_NET_MAX_FRAME)
+		return true; /* dropped: not a frame we could deliver */
 	f = malloc(sizeof(*f) + len);
 	if (!f)
-		return;
+		return true;
+	f->hdr = *hdr;
 	f->len = len;
 	memcpy(f->data, data, len);
 	pthread_mutex_lock(&n->rx_lock);
 	if (n->rx_count == VIRTIO_NET_RX_PENDING) {
-		n->rx_dropped++;
-		free(f);
-		f = NULL;
+		n->rx_refused = true;
 	} else {
 		n->pending[(n->rx_head + n->rx_count++) % VIRTIO_NET_RX_PENDING] = f;
+		queued = true;
 	}
 	pthread_mutex_unlock(&n->rx_lock);
-	if (f)
+	if (queued)
 		virtio_pci_schedule(&n->t, RXQ);
+	else
+		free(f);
+	return queued;
 }
 
 static struct frame *peek_frame(struct virtio_net *n)
@@ -76,21 +115,196 @@ static struct frame *peek_frame(struct virtio_net *n)
 	return f;
 }
 
-static void drop_frame(struct virtio_net *n)
+/* Drops the oldest pending frame; whether the backend waits for room. */
+static bool drop_frame(struct virtio_net *n)
 {
+	bool refused;
 	pthread_mutex_lock(&n->rx_lock);
 	if (n->rx_count) {
 		free(n->pending[n->rx_head]);
 		n->rx_head = (n->rx_head + 1) % VIRTIO_NET_RX_PENDING;
 		n->rx_count--;
 	}
+	refused = n->rx_refused;
+	n->rx_refused = false;
 	pthread_mutex_unlock(&n->rx_lock);
+	return refused;
 }
 
 static void flush_pending(struct virtio_net *n)
 {
+	bool refused = false;
 	while (peek_frame(n))
-		drop_frame(n);
+		refused |= drop_frame(n);
+	if (refused)
+		net_rx_ready(n->backend);
+}
+
+/* Tells the backend which offloads the driver accepts on receive, when
+ * that changed (the driver negotiated, or reset). Transport lock held. */
+static void sync_offloads(struct virtio_net *n)
+{
+	/* Legacy drivers never set FEATURES_OK; theirs count at DRIVER_OK. */
+	bool set = n->t.status & (VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	uint64_t want = set ? n->t.guest_features & RX_OFFLOADS : 0;
+	if (want == n->offload_set || !offload_backend(n))
+		return;
+	n->offload_set = want;
+	net_set_offload(n->backend, want & F(VIRTIO_NET_F_GUEST_CSUM),
+			want & F(VIRTIO_NET_F_GUEST_TSO4), want & F(VIRTIO_NET_F_GUEST_TSO6),
+			want & F(VIRTIO_NET_F_GUEST_ECN));
+}
+
+/* The checksum fields of a header lie inside a frame of 'len' bytes. */
+static bool csum_fields_ok(const struct net_hdr *h, size_t len)
+{
+	return h->csum_start < len && (size_t)h->csum_start + h->csum_offset + 2 <= len;
+}
+
+/*
+ * A received frame's header as the guest may see it, or false to drop the
+ * frame. Offloads the driver did not negotiate are undone here: a partial
+ * checksum is completed, a segmented super-frame (the backend should not
+ * send one then) is dropped.
+ */
+static bool rx_header(struct virtio_net *n, struct frame *f, struct net_hdr *h)
+{
+	*h = f->hdr;
+	h->flags &= NET_HDR_F_NEEDS_CSUM | NET_HDR_F_DATA_VALID;
+	if (h->gso_type != NET_HDR_GSO_NONE) {
+		uint8_t type = h->gso_type & ~NET_HDR_GSO_ECN;
+		bool ok = (type == NET_HDR_GSO_TCPV4 && has(n, VIRTIO_NET_F_GUEST_TSO4)) ||
+			  (type == NET_HDR_GSO_TCPV6 && has(n, VIRTIO_NET_F_GUEST_TSO6));
+		if ((h->gso_type & NET_HDR_GSO_ECN) && !has(n, VIRTIO_NET_F_GUEST_ECN))
+			ok = false;
+		if (!ok || !h->gso_size || !(h->flags & NET_HDR_F_NEEDS_CSUM))
+			return false;
+	} else {
+		h->hdr_len = h->gso_size = 0;
+	}
+	if (h->flags & NET_HDR_F_NEEDS_CSUM) {
+		if (!csum_fields_ok(h, f->len))
+			return false;
+		if (!has(n, VIRTIO_NET_F_GUEST_CSUM)) {
+			/* Once: the frame may wait for buffers and come back here. */
+			net_csum_complete(f->data, f->len, h->csum_start, h->csum_offset);
+			f->hdr.flags &= (uint8_t)~NET_HDR_F_NEEDS_CSUM;
+			h->flags = 0;
+		}
+	}
+	if (!has(n, VIRTIO_NET_F_GUEST_CSUM))
+		*h = (struct net_hdr){ 0 };
+	else if (!(h->flags & NET_HDR_F_NEEDS_CSUM))
+		h->csum_start = h->csum_offset = 0;
+	return true;
+}
+
+static void encode_hdr(uint8_t *p, const struct net_hdr *h, uint16_t num_buffers)
+{
+	p[0] = h->flags;
+	p[1] = h->gso_type;
+	put_le16(p + 2, h->hdr_len);
+	put_le16(p + 4, h->gso_size);
+	put_le16(p + 6, h->csum_start);
+	put_le16(p + 8, h->csum_offset);
+	put_le16(p + 10, num_buffers);
+}
+
+/* Without MRG_RXBUF: the whole frame in one chain. 1 done (delivered or
+ * dropped), 0 no buffer, -1 broken queue. */
+static int rx_single(struct virtio_net *n, struct frame *f, const uint8_t *hdr, size_t hl)
+{
+	struct virtqueue *vq = &n->t.vq[RXQ];
+	struct virtq_iov *iov = &n->scratch;
+	uint32_t written = 0;
+	int r = virtq_pop(vq, iov);
+
+	if (r <= 0)
+		return r;
+	if (iov->n_out == 0 && iov->in_len >= hl + f->len) {
+		buf_to_iov(iov->iov, iov->n_in, 0, hdr, hl);
+		buf_to_iov(iov->iov, iov->n_in, hl, f->data, f->len);
+		written = (uint32_t)(hl + f->len);
+	} else {
+		n->rx_dropped++;
+	}
+	virtq_push(vq, iov->head, written);
+	return 1;
+}
+
+/*
+ * With MRG_RXBUF: header and frame spread over as many chains as needed,
+ * num_buffers in the first chain's header. If the driver has not posted
+ * enough yet, the chains go back (unpopped) and we wait; if it could not
+ * post enough even with every descriptor (the frame can never fit), the
+ * frame is dropped. 1 done, 0 wait, -1 broken.
+ */
+static int rx_merged(struct virtio_net *n, struct frame *f, uint8_t *hdr, size_t hl)
+{
+	struct virtqueue *vq = &n->t.vq[RXQ];
+	struct virtq_iov *iov = &n->scratch;
+	struct iovec first[VIRTIO_NET_HDR_SIZE]; /* the first chain's header part */
+	unsigned nfirst = 0, nbufs = 0, ndesc = 0;
+	size_t total = hl + f->len, done = 0;
+	bool bad = false;
+
+	while (done < total) {
+		int r = virtq_pop(vq, iov);
+		if (r < 0)
+			return -1;
+		if (r == 0) {
+			/* Every descriptor is ours and still not enough: never fits. */
+			if (nbufs >= vq->size || ndesc >= vq->size) {
+				bad = true;
+				break;
+			}
+			n->rx_wait_idx = (uint16_t)(vq->last_avail);
+			virtq_unpop(vq, nbufs);
+			return 0;
+		}
+		if (nbufs == VIRTIO_NET_QUEUE_SIZE) { /* cannot happen: pending <= size */
+			virtq_unpop(vq, 1);
+			bad = true;
+			break;
+		}
+		n->rx_heads[nbufs] = iov->head;
+		n->rx_lens[nbufs] = 0;
+		nbufs++;
+		ndesc += iov->n_in + iov->n_out;
+		if (iov->n_out || (nbufs == 1 && iov->in_len < hl)) {
+			bad = true; /* a readable part, or no room for the header */
+			break;
+		}
+		if (nbufs == 1) {
+			size_t covered = 0;
+			for (unsigned i = 0; i < iov->n_in && covered < hl; i++) {
+				first[nfirst++] = iov->iov[i];
+				covered += iov->iov[i].iov_len;
+			}
+		}
+		/* Fill this chain with the next part of header + frame. */
+		size_t room = (size_t)MIN(iov->in_len, (uint64_t)(total - done)), put = 0;
+		if (done < hl) {
+			size_t c = MIN(room, hl - done);
+			buf_to_iov(iov->iov, iov->n_in, 0, hdr + done, c);
+			put = c;
+		}
+		if (put < room)
+			buf_to_iov(iov->iov, iov->n_in, put, f->data + (done + put - hl), room - put);
+		n->rx_lens[nbufs - 1] = (uint32_t)room;
+		done += room;
+	}
+	if (bad) {
+		for (unsigned i = 0; i < nbufs; i++)
+			n->rx_lens[i] = 0;
+		n->rx_dropped++;
+	} else {
+		uint8_t nb[2];
+		put_le16(nb, (uint16_t)nbufs);
+		buf_to_iov(first, nfirst, 10, nb, 2);
+	}
+	virtq_push_many(vq, n->rx_heads, n->rx_lens, nbufs);
+	return 1;
 }
 
 /* Transport lock held. */
@@ -98,53 +312,100 @@ static void rx_process(struct virtio_net *n)
 {
 	struct virtio_pci *t = &n->t;
 	struct virtqueue *vq = &t->vq[RXQ];
-	struct virtq_iov *iov = &n->scratch;
-	uint8_t hdr[VIRTIO_NET_HDR_SIZE] = { 0 };
-	bool pushed = false;
+	size_t hl = hdr_size(n);
+	bool pushed = false, refused = false;
 	struct frame *f;
 
 	if (!(t->status & VIRTIO_STATUS_DRIVER_OK) || (t->status & VIRTIO_STATUS_NEEDS_RESET))
 		return;
-	put_le16(hdr + 10, 1); /* num_buffers */
 	while ((f = peek_frame(n))) {
-		int r = virtq_pop(vq, iov);
+		uint8_t hdr[VIRTIO_NET_HDR_SIZE];
+		struct net_hdr h;
+		int r;
+
+		if (!rx_header(n, f, &h)) {
+			n->rx_dropped++;
+			refused |= drop_frame(n);
+			continue;
+		}
+		encode_hdr(hdr, &h, 1);
+		r = has(n, VIRTIO_NET_F_MRG_RXBUF) ? rx_merged(n, f, hdr, hl)
+						   : rx_single(n, f, hdr, hl);
 		if (r < 0) {
 			virtio_pci_set_needs_reset(t);
-			return;
+			break;
 		}
 		if (r == 0) {
-			/* No buffer: ask to be told, and look again in case one came. */
-			if (!virtq_arm_notify(vq))
+			/* Not enough buffers: ask to be told of more, and look again
+			 * in case some came meanwhile. */
+			bool more = has(n, VIRTIO_NET_F_MRG_RXBUF) ? virtq_arm_notify_at(vq, n->rx_wait_idx)
+								   : virtq_arm_notify(vq);
+			if (!more)
 				break;
 			continue;
 		}
-		uint32_t written = 0;
-		if (iov->n_out == 0 && iov->in_len >= VIRTIO_NET_HDR_SIZE + f->len) {
-			const struct iovec *in = iov->iov;
-			buf_to_iov(in, iov->n_in, 0, hdr, sizeof(hdr));
-			buf_to_iov(in, iov->n_in, sizeof(hdr), f->data, f->len);
-			written = (uint32_t)(sizeof(hdr) + f->len);
-		} else {
-			n->rx_dropped++;
-		}
-		drop_frame(n);
-		virtq_push(vq, iov->head, written);
+		refused |= drop_frame(n);
 		pushed = true;
 	}
 	if (pushed)
 		virtio_pci_notify_queue(t, RXQ);
+	if (refused)
+		net_rx_ready(n->backend);
+}
+
+/*
+ * A transmitted frame's header, checked and made fit for the backend: 0 to
+ * send, -1 to drop. Offloads the device did not offer are refused; a
+ * partial checksum is completed here if the backend cannot take it.
+ */
+static int tx_header(struct virtio_net *n, struct net_hdr *h, uint8_t *frame, size_t len)
+{
+	h->flags &= NET_HDR_F_NEEDS_CSUM; /* DATA_VALID means nothing on transmit */
+	if (h->gso_type != NET_HDR_GSO_NONE) {
+		bool ok = (h->gso_type == NET_HDR_GSO_TCPV4 && has(n, VIRTIO_NET_F_HOST_TSO4)) ||
+			  (h->gso_type == NET_HDR_GSO_TCPV6 && has(n, VIRTIO_NET_F_HOST_TSO6));
+		if (!ok || !offload_backend(n) || !h->gso_size || h->hdr_len > len ||
+		    !(h->flags & NET_HDR_F_NEEDS_CSUM))
+			return -1;
+	} else {
+		h->hdr_len = h->gso_size = 0;
+	}
+	if (h->flags & NET_HDR_F_NEEDS_CSUM) {
+		if (!has(n, VIRTIO_NET_F_CSUM) || !csum_fields_ok(h, len))
+			return -1;
+		if (!offload_backend(n)) {
+			net_csum_complete(frame, len, h->csum_start, h->csum_offset);
+			h->flags = 0;
+		}
+	}
+	if (!(h->flags & NET_HDR_F_NEEDS_CSUM))
+		h->csum_start = h->csum_offset = 0;
+	return 0;
 }
 
 static void tx_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 {
 	struct virtio_net *n = t->dev;
-	size_t len = (size_t)MIN(iov->out_len, (uint64_t)sizeof(n->txbuf));
+	size_t hl = hdr_size(n);
 
-	if (iov->out_len > sizeof(n->txbuf) || iov->out_len <= VIRTIO_NET_HDR_SIZE) {
+	if (iov->out_len > hl + VIRTIO_NET_MAX_FRAME || iov->out_len < hl + NET_MIN_FRAME) {
 		n->tx_dropped++;
 	} else {
-		iov_to_buf(iov->iov, iov->n_out, 0, n->txbuf, len);
-		n->send(n->backend, n->txbuf + VIRTIO_NET_HDR_SIZE, len - VIRTIO_NET_HDR_SIZE);
+		size_t len = (size_t)iov->out_len - hl;
+		uint8_t *p = n->txbuf, *frame = n->txbuf + hl;
+		struct net_hdr h;
+
+		iov_to_buf(iov->iov, iov->n_out, 0, n->txbuf, hl + len);
+		h.flags = p[0];
+		h.gso_type = p[1];
+		h.hdr_len = get_le16(p + 2);
+		h.gso_size = get_le16(p + 4);
+		h.csum_start = get_le16(p + 6);
+		h.csum_offset = get_le16(p + 8);
+		if (tx_header(n, &h, frame, len) == 0)
+			net_send(n->backend, &h, frame, len);
+		else
+			n->tx_dropped++;
 	}
 	virtq_push(&t->vq[q], iov->head, 0);
 	virtio_pci_notify_queue(t, q);
@@ -154,6 +415,7 @@ static void net_queue_notify(struct virtio_pci *t, unsigned q)
 {
 	struct virtio_net *n = t->dev;
 
+	sync_offloads(n);
 	if (q == RXQ)
 		rx_process(n);
 	else if (q == TXQ)
@@ -162,7 +424,13 @@ static void net_queue_notify(struct virtio_pci *t, unsigned q)
 
 static void net_reset(struct virtio_pci *t)
 {
-	flush_pending(t->dev);
+	struct virtio_net *n = t->dev;
+
+	flush_pending(n);
+	if (n->offload_set) {
+		n->offload_set = 0;
+		net_set_offload(n->backend, false, false, false, false);
+	}
 }
 
 static const struct virtio_device_ops net_ops = {
@@ -172,20 +440,25 @@ static const struct virtio_device_ops net_ops = {
 
 struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 				     const struct guest_mem *mem, const struct virtio_host *host,
-				     const uint8_t mac[6],
-				     void (*send)(void *backend, const uint8_t *frame, size_t len),
-				     void *backend)
+				     const uint8_t mac[6], struct net_backend *backend)
 {
 	struct virtio_net *n = xzalloc(sizeof(*n));
+	uint64_t features = F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_STATUS) |
+			    F(VIRTIO_NET_F_MRG_RXBUF) | F(VIRTIO_NET_F_CSUM);
 
+	/* Only what the backend can honour: partial checksums and segments
+	 * from the host, and segments from the guest, need a backend that
+	 * takes the header. */
+	if (net_caps(backend) & NET_CAP_OFFLOAD)
+		features |= F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) |
+			    F(VIRTIO_NET_F_GUEST_TSO6) | F(VIRTIO_NET_F_HOST_TSO4) |
+			    F(VIRTIO_NET_F_HOST_TSO6);
 	memcpy(n->config, mac, 6);
 	put_le16(n->config + 6, 1); /* VIRTIO_NET_S_LINK_UP */
-	n->send = send;
 	n->backend = backend;
 	pthread_mutex_init(&n->rx_lock, NULL);
 	virtio_pci_init(&n->t, "virtio-net", VIRTIO_ID_NET, 0x020000, mem, host, &net_ops, n,
-			1ULL << VIRTIO_NET_F_MAC | 1ULL << VIRTIO_NET_F_STATUS, 2,
-			VIRTIO_NET_QUEUE_SIZE, n->config, sizeof(n->config));
+			features, 2, VIRTIO_NET_QUEUE_SIZE, n->config, sizeof(n->config));
 	if (virtio_pci_start(&n->t, bus, devfn) < 0) {
 		virtio_net_destroy(n);
 		return NULL;
@@ -196,6 +469,14 @@ struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 struct virtio_pci *virtio_net_transport(struct virtio_net *n)
 {
 	return &n->t;
+}
+
+void virtio_net_stats(struct virtio_net *n, uint64_t *rx_dropped, uint64_t *tx_dropped)
+{
+	pthread_mutex_lock(&n->t.lock);
+	*rx_dropped = n->rx_dropped;
+	*tx_dropped = n->tx_dropped;
+	pthread_mutex_unlock(&n->t.lock);
 }
 
 void virtio_net_destroy(struct virtio_net *n)

@@ -50,9 +50,13 @@ struct drive_config {
 	bool discard_ignore; /* -drive discard=ignore: guest discards are no-ops */
 };
 
+enum netdev_kind { NETDEV_USER, NETDEV_TAP };
+
 struct netdev_config {
 	const char *id;
-	struct net_user_config user; /* the only kind: -netdev user */
+	enum netdev_kind kind;
+	struct net_user_config user; /* -netdev user */
+	struct net_tap_config tap;   /* -netdev tap */
 };
 
 struct nic_config {

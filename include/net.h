@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Network backends under the NICs. A backend carries Ethernet frames
- * between one NIC and the outside: net_send() from the NIC (any thread),
- * and the NIC's receive callback from the backend's thread. The only
- * backend is "user" (libslirp: NAT, DHCP, DNS, host port forwards).
+ * between one NIC and the outside: net_send() from the NIC (its I/O
+ * thread), and the NIC's receive callback from the backend's thread.
+ * Backends: "user" (libslirp: NAT, DHCP, DNS, host port forwards,
+ * src/net_slirp.c) and "tap" (a Linux tap interface, src/net_tap.c).
+ *
+ * Frames travel with a struct net_hdr: the virtio-net header in host
+ * order. Only a backend with NET_CAP_OFFLOAD honours its partial checksum
+ * and segmentation fields; to the others the NIC hands complete frames
+ * (header all zero) and they hand it complete frames.
  */
 #ifndef VMM_NET_H
 #define VMM_NET_H
@@ -13,6 +19,10 @@
 #include <stdint.h>
 
 #define NET_MAX_HOSTFWD 8
+/* The largest frame either way: an IP packet of 64 KiB (a TSO/GSO
+ * super-frame) behind an Ethernet header with one VLAN tag. */
+#define NET_MAX_FRAME (14 + 4 + 65535)
+#define NET_MIN_FRAME 14 /* an Ethernet header */
 
 struct net_hostfwd {
 	bool udp;
@@ -27,19 +37,80 @@ struct net_user_config {
 	unsigned nfwd;
 };
 
+struct net_tap_config {
+	const char *ifname;     /* NULL: the kernel names it (tapN) */
+	const char *script;     /* NULL: /etc/qemu-ifup; "no" or "": none */
+	const char *downscript; /* NULL: /etc/qemu-ifdown; "no" or "": none */
+	int fd;                 /* >= 0: an open tap descriptor (fd=N) */
+	bool no_vnet_hdr;       /* vnet_hdr=off: plain frames, no offloads */
+};
+
 /* Parses QEMU's hostfwd=[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport.
  * Returns 0, or -1 with a reason in err. */
 int net_parse_hostfwd(const char *s, struct net_hostfwd *out, char *err, size_t errlen);
 
+/* The virtio-net header (virtio 1.x 5.1.6), without num_buffers. */
+struct net_hdr {
+	uint8_t flags;
+	uint8_t gso_type;
+	uint16_t hdr_len, gso_size, csum_start, csum_offset;
+};
+#define NET_HDR_F_NEEDS_CSUM 1 /* checksum from csum_start to the end goes at +csum_offset */
+#define NET_HDR_F_DATA_VALID 2 /* receive only: the checksums were verified */
+#define NET_HDR_GSO_NONE 0
+#define NET_HDR_GSO_TCPV4 1
+#define NET_HDR_GSO_UDP 3
+#define NET_HDR_GSO_TCPV6 4
+#define NET_HDR_GSO_ECN 0x80
+
+/* Offloads a backend accepts (bits of net_caps()). */
+#define NET_CAP_OFFLOAD 1 /* partial checksums and TCP segmentation, both ways */
+
 struct net_backend;
-typedef void (*net_receive_fn)(void *opaque, const uint8_t *frame, size_t len);
+/* Returns false if the NIC cannot hold the frame now: the backend may keep
+ * it and offer it again after net_rx_ready(). */
+typedef bool (*net_receive_fn)(void *opaque, const struct net_hdr *hdr, const uint8_t *frame,
+			       size_t len);
+
+struct net_backend_ops {
+	int (*attach)(struct net_backend *b);
+	void (*send)(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame,
+		     size_t len);
+	/* What the NIC's driver accepts in received frames (TUNSETOFFLOAD). */
+	void (*set_offload)(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn);
+	void (*rx_ready)(struct net_backend *b);
+};
+
+/* Every backend starts with this. */
+struct net_backend {
+	const struct net_backend_ops *ops;
+	unsigned caps;
+	net_receive_fn rx;
+	void *rx_opaque;
+};
 
 /* The user-mode (slirp) backend: 10.0.2.0/24, gateway and host 10.0.2.2,
  * DNS 10.0.2.3, DHCP from 10.0.2.15, as QEMU. NULL with a reason on error. */
 struct net_backend *net_user_create(const struct net_user_config *cfg, char *err, size_t errlen);
+/* A tap interface (IFF_TAP|IFF_NO_PI, IFF_VNET_HDR unless turned off), its
+ * ifup script run. NULL with a one-line reason on error. */
+struct net_backend *net_tap_create(const struct net_tap_config *cfg, char *err, size_t errlen);
+/* Runs the tap backends' down scripts (once; also registered with atexit). */
+void net_tap_shutdown(void);
+
 /* Connects the NIC and starts the backend's thread. */
 int net_attach(struct net_backend *b, net_receive_fn rx, void *opaque);
 /* A frame from the guest to the network. */
-void net_send(struct net_backend *b, const uint8_t *frame, size_t len);
+void net_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame, size_t len);
+unsigned net_caps(const struct net_backend *b);
+void net_set_offload(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn);
+/* The NIC has room again after refusing a frame. */
+void net_rx_ready(struct net_backend *b);
+
+/* Completes a partial checksum (NET_HDR_F_NEEDS_CSUM): the one's
+ * complement sum from 'start' to the end of the frame, stored at
+ * start + offset (the field holds the pseudo-header sum, as the spec
+ * says). -1 if the field does not lie inside the frame. */
+int net_csum_complete(uint8_t *frame, size_t len, unsigned start, unsigned offset);
 
 #endif

@@ -80,6 +80,15 @@ void virtq_set_legacy_pfn(struct virtqueue *vq, uint32_t pfn);
 int virtq_pop(struct virtqueue *vq, struct virtq_iov *out);
 /* Returns a chain to the driver with 'written' bytes written into it. */
 void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t written);
+/* The same, for a device that needs the driver to go past avail index
+ * 'idx' (it holds chains up to there that are not enough). */
+bool virtq_arm_notify_at(struct virtqueue *vq, uint16_t idx);
+/* Gives the last n popped chains back, unused (they are popped again). */
+void virtq_unpop(struct virtqueue *vq, unsigned n);
+/* Returns n chains at once: the driver sees them all in one used->idx
+ * update (virtio-net's merged receive buffers must appear together). */
+void virtq_push_many(struct virtqueue *vq, const uint16_t *heads, const uint32_t *written,
+		     unsigned n);
 /* Whether the driver wants an interrupt for what was pushed since the
  * last call that returned true (EVENT_IDX or the NO_INTERRUPT flag). */
 bool virtq_should_notify(struct virtqueue *vq);

@@ -551,7 +551,80 @@ static int user_opt(struct cli_state *st, const char *opt, struct netdev_config 
 	return 0;
 }
 
-static struct netdev_config *new_netdev(struct cli_state *st, const char *opt, const char *id)
+/* "tap" options shared by -netdev, -nic and -net tap (QEMU's names).
+ * Returns 1 if 'k' was one of them, 0 if not, -1 on error. */
+static int tap_opt(struct cli_state *st, const char *opt, struct netdev_config *nd,
+		   const char *k, const char *v)
+{
+	struct net_tap_config *t = &nd->tap;
+	unsigned long fd;
+
+	if (!strcmp(k, "ifname")) {
+		if (!*v || strlen(v) >= 16)
+			return fail(st, "%s: ifname=%s: 1 to 15 characters", opt, v);
+		t->ifname = xstrdup(v);
+	} else if (!strcmp(k, "script")) {
+		t->script = xstrdup(v);
+	} else if (!strcmp(k, "downscript")) {
+		t->downscript = xstrdup(v);
+	} else if (!strcmp(k, "fd")) {
+		char *end;
+		errno = 0;
+		fd = strtoul(v, &end, 10);
+		if (!*v || *end || errno || fd > INT32_MAX)
+			return fail(st, "%s: fd=%s: expected a descriptor number", opt, v);
+		t->fd = (int)fd;
+	} else if (!strcmp(k, "vhost")) {
+		if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes"))
+			return fail(st, "%s: vhost=on: not supported (vhost-net is not implemented; "
+				    "use vhost=off)", opt);
+		if (strcmp(v, "off") && strcmp(v, "false") && strcmp(v, "no"))
+			return fail(st, "%s: vhost=%s: expected on or off", opt, v);
+	} else if (!strcmp(k, "vnet_hdr")) {
+		if (!strcmp(v, "off"))
+			t->no_vnet_hdr = true;
+		else if (strcmp(v, "on"))
+			return fail(st, "%s: vnet_hdr=%s: expected on or off", opt, v);
+	} else if (!strcmp(k, "queues")) {
+		if (strcmp(v, "1"))
+			return fail(st, "%s: queues=%s: not supported (one queue pair only)", opt, v);
+	} else if (!strcmp(k, "br") || !strcmp(k, "helper") || !strcmp(k, "fds") ||
+		   !strcmp(k, "vhostfd") || !strcmp(k, "vhostfds") || !strcmp(k, "vhostforce")) {
+		return fail(st, "%s: %s= is not supported", opt, k);
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
+/* Options of the backend kind 'nd' has. 1 taken, 0 unknown, -1 error. */
+static int backend_opt(struct cli_state *st, const char *opt, struct netdev_config *nd,
+		       const char *k, const char *v)
+{
+	return nd->kind == NETDEV_TAP ? tap_opt(st, opt, nd, k, v) : user_opt(st, opt, nd, k, v);
+}
+
+/* After all of a tap backend's options: fd= excludes the others. */
+static int tap_check(struct cli_state *st, const char *opt, const struct netdev_config *nd)
+{
+	const struct net_tap_config *t = &nd->tap;
+	if (nd->kind == NETDEV_TAP && t->fd >= 0 && (t->ifname || t->script || t->downscript))
+		return fail(st, "%s: fd= cannot be combined with ifname=, script= or downscript=",
+			    opt);
+	return 0;
+}
+
+static int backend_kind(const char *type)
+{
+	if (!strcmp(type, "user"))
+		return NETDEV_USER;
+	if (!strcmp(type, "tap"))
+		return NETDEV_TAP;
+	return -1;
+}
+
+static struct netdev_config *new_netdev(struct cli_state *st, const char *opt, const char *id,
+					int kind)
 {
 	struct machine_config *cfg = st->cfg;
 
@@ -565,6 +638,8 @@ static struct netdev_config *new_netdev(struct cli_state *st, const char *opt, c
 	}
 	struct netdev_config *nd = &cfg->netdev[cfg->nnetdev++];
 	nd->id = xstrdup(id);
+	nd->kind = (enum netdev_kind)kind;
+	nd->tap.fd = -1;
 	return nd;
 }
 
@@ -586,30 +661,34 @@ static int opt_netdev(struct cli_state *st, const char *name, const char *arg)
 	struct kv kv[16];
 	int n = split_opts(st, name, arg, "type", kv, 16);
 	const char *id = NULL;
+	char opt[32];
+	int kind;
 
 	if (n < 0)
 		return -1;
-	if (strcmp(kv[0].key, "type") || strcmp(kv[0].value, "user"))
-		return fail(st, "-netdev %s: unsupported backend (supported: user)",
+	kind = strcmp(kv[0].key, "type") ? -1 : backend_kind(kv[0].value);
+	if (kind < 0)
+		return fail(st, "-netdev %s: unsupported backend (supported: user, tap)",
 			    n > 0 ? kv[0].value : arg);
+	snprintf(opt, sizeof(opt), "-netdev %s", kind == NETDEV_TAP ? "tap" : "user");
 	for (int i = 1; i < n; i++)
 		if (!strcmp(kv[i].key, "id"))
 			id = kv[i].value;
 	if (!id)
-		return fail(st, "-netdev user: id= is required");
-	struct netdev_config *nd = new_netdev(st, "-netdev", id);
+		return fail(st, "%s: id= is required", opt);
+	struct netdev_config *nd = new_netdev(st, "-netdev", id, kind);
 	if (!nd)
 		return -1;
 	for (int i = 1; i < n; i++) {
 		if (!strcmp(kv[i].key, "id"))
 			continue;
-		int r = user_opt(st, "-netdev user", nd, kv[i].key, kv[i].value);
+		int r = backend_opt(st, opt, nd, kv[i].key, kv[i].value);
 		if (r < 0)
 			return -1;
 		if (r == 0)
-			return fail(st, "-netdev user: unsupported parameter '%s'", kv[i].key);
+			return fail(st, "%s: unsupported parameter '%s'", opt, kv[i].key);
 	}
-	return 0;
+	return tap_check(st, opt, nd);
 }
 
 static bool virtio_model(const char *m)
@@ -617,20 +696,23 @@ static bool virtio_model(const char *m)
 	return !strcmp(m, "virtio") || !strcmp(m, "virtio-net-pci");
 }
 
-/* -nic user[,model=virtio][,mac=M][,hostfwd=...]: a backend and its NIC. */
+/* -nic user|tap[,model=virtio][,mac=M][,backend options]: a backend and
+ * its NIC. */
 static int opt_nic(struct cli_state *st, const char *name, const char *arg)
 {
 	struct kv kv[16];
 	int n = split_opts(st, name, arg, "type", kv, 16);
-	char id[32];
+	char id[32], opt[32];
 
 	if (n < 0)
 		return -1;
-	if (strcmp(kv[0].key, "type") || strcmp(kv[0].value, "user"))
-		return fail(st, "-nic %s: unsupported backend (supported: user)",
+	int kind = strcmp(kv[0].key, "type") ? -1 : backend_kind(kv[0].value);
+	if (kind < 0)
+		return fail(st, "-nic %s: unsupported backend (supported: user, tap)",
 			    n > 0 ? kv[0].value : arg);
+	snprintf(opt, sizeof(opt), "-nic %s", kind == NETDEV_TAP ? "tap" : "user");
 	snprintf(id, sizeof(id), "__nic%u", st->cfg->nnic);
-	struct netdev_config *nd = new_netdev(st, "-nic", id);
+	struct netdev_config *nd = new_netdev(st, "-nic", id, kind);
 	struct nic_config *nic = nd ? new_nic(st, "-nic", id) : NULL;
 	if (!nic)
 		return -1;
@@ -646,14 +728,14 @@ static int opt_nic(struct cli_state *st, const char *name, const char *arg)
 		} else if (!strcmp(k, "id")) {
 			/* accepted */
 		} else {
-			int r = user_opt(st, "-nic user", nd, k, v);
+			int r = backend_opt(st, opt, nd, k, v);
 			if (r < 0)
 				return -1;
 			if (r == 0)
 				return fail(st, "-nic: unsupported parameter '%s'", k);
 		}
 	}
-	return 0;
+	return tap_check(st, opt, nd);
 }
 
 /* The old form: -net nic,model=virtio[,macaddr=M] and -net user[,hostfwd=..],
@@ -690,23 +772,26 @@ static int opt_net(struct cli_state *st, const char *name, const char *arg)
 			return fail(st, "-net nic: give model=virtio (the only NIC model)");
 		return 0;
 	}
-	if (!strcmp(kv[0].key, "type") && !strcmp(kv[0].value, "user")) {
-		struct netdev_config *nd = new_netdev(st, "-net user", NET_HUB_ID);
+	int kind = strcmp(kv[0].key, "type") ? -1 : backend_kind(kv[0].value);
+	if (kind >= 0) {
+		char opt[32];
+		snprintf(opt, sizeof(opt), "-net %s", kind == NETDEV_TAP ? "tap" : "user");
+		struct netdev_config *nd = new_netdev(st, opt, NET_HUB_ID, kind);
 		if (!nd)
 			return -1;
 		for (int i = 1; i < n; i++) {
 			const char *k = kv[i].key;
 			if (!strcmp(k, "vlan") || !strcmp(k, "name") || !strcmp(k, "id"))
 				continue;
-			int r = user_opt(st, "-net user", nd, k, kv[i].value);
+			int r = backend_opt(st, opt, nd, k, kv[i].value);
 			if (r < 0)
 				return -1;
 			if (r == 0)
-				return fail(st, "-net user: unsupported parameter '%s'", k);
+				return fail(st, "%s: unsupported parameter '%s'", opt, k);
 		}
-		return 0;
+		return tap_check(st, opt, nd);
 	}
-	return fail(st, "-net %s: supported: nic,model=virtio and user", arg);
+	return fail(st, "-net %s: supported: nic,model=virtio, user and tap", arg);
 }
 
 static int device_virtio_net(struct cli_state *st, struct kv *kv, int n)
@@ -1117,12 +1202,15 @@ static const struct option_def options[] = {
 	{ "no-reboot", NULL, opt_no_reboot, "exit instead of rebooting" },
 	{ "name", "NAME", opt_name, "name of the guest" },
 	{ "debugcon", "DEV", opt_debugcon, "debug console at ports 0xe9 and 0x402 (SeaBIOS log)" },
-	{ "netdev", "user,id=ID[,hostfwd=tcp::HOSTPORT-:GUESTPORT]...", opt_netdev,
-	  "user-mode network backend (slirp: NAT, DHCP 10.0.2.15, DNS 10.0.2.3)" },
-	{ "nic", "user[,model=virtio][,mac=M][,hostfwd=...]", opt_nic,
-	  "a virtio-net NIC on a user-mode backend in one option" },
-	{ "net", "nic,model=virtio[,macaddr=M] | user[,hostfwd=...]", opt_net,
-	  "old form of -nic: -net nic,model=virtio -net user" },
+	{ "netdev", "user,id=ID[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... | "
+	  "tap,id=ID[,ifname=NAME][,script=PATH|no][,downscript=PATH|no][,fd=N][,vnet_hdr=on|off]",
+	  opt_netdev,
+	  "network backend: user mode (slirp: NAT, DHCP 10.0.2.15, DNS 10.0.2.3) or a tap "
+	  "interface (scripts default to /etc/qemu-ifup, /etc/qemu-ifdown)" },
+	{ "nic", "user|tap[,model=virtio][,mac=M][,backend options]", opt_nic,
+	  "a virtio-net NIC and its backend in one option" },
+	{ "net", "nic,model=virtio[,macaddr=M] | user[,...] | tap[,...]", opt_net,
+	  "old form of -nic: -net nic,model=virtio -net user|tap" },
 	{ "device",
 	  "isa-debug-exit[,iobase=P][,iosize=N] | virtio-rng-pci | virtio-net-pci,netdev=ID[,mac=M]"
 	  " | virtio-balloon[-pci][,deflate-on-oom=on|off][,guest-stats-polling-interval=S]",
@@ -1340,7 +1428,7 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 	for (unsigned i = 0; i < cfg->nnic; i++) {
 		if (!find_netdev(cfg, cfg->nic[i].netdev)) {
 			if (!strcmp(cfg->nic[i].netdev, NET_HUB_ID))
-				snprintf(err, errlen, "-net nic: no -net user to connect it to");
+				snprintf(err, errlen, "-net nic: no -net user or -net tap to connect it to");
 			else
 				snprintf(err, errlen, "-device virtio-net-pci: no -netdev with id '%s'",
 					 cfg->nic[i].netdev);

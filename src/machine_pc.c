@@ -337,11 +337,6 @@ static int host_irqfd(void *opaque, int fd, int gsi, bool assign)
 	return kvm_irqfd(opaque, fd, gsi, assign);
 }
 
-static void nic_send(void *backend, const uint8_t *frame, size_t len)
-{
-	net_send(backend, frame, len);
-}
-
 /* From the thread that wrote the balloon config (a vCPU): the main loop
  * sends BALLOON_CHANGE. Changes between two loop passes are merged. */
 static void balloon_changed(void *opaque)
@@ -417,13 +412,17 @@ static void create_virtio_devices(struct machine *m)
 				nd = &cfg->netdev[j];
 		if (!nd)
 			die("NIC %u: no netdev '%s'", i, nic->netdev);
-		struct net_backend *be = net_user_create(&nd->user, err, sizeof(err));
+		const char *kind = nd->kind == NETDEV_TAP ? "tap" : "user";
+		struct net_backend *be = nd->kind == NETDEV_TAP
+						 ? net_tap_create(&nd->tap, err, sizeof(err))
+						 : net_user_create(&nd->user, err, sizeof(err));
 		if (!be)
-			die("-netdev %s: %s", nd->id[0] == '_' ? "user" : nd->id, err);
+			die("-netdev %s%s%s: %s", kind, nd->id[0] == '_' ? "" : ",id=",
+			    nd->id[0] == '_' ? "" : nd->id, err);
 		if (nic->has_mac)
 			memcpy(mac, nic->mac, sizeof(mac));
 		m->vnet[i] = virtio_net_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host, mac,
-					       nic_send, be);
+					       be);
 		if (!m->vnet[i] || net_attach(be, virtio_net_receive, m->vnet[i]) < 0)
 			die("cannot create the virtio-net device");
 	}
@@ -971,6 +970,7 @@ int machine_run(struct machine *m)
 
 void machine_destroy(struct machine *m)
 {
+	net_tap_shutdown(); /* downscripts: main() leaves with _exit */
 	/* Its I/O thread writes to chardevs: stop it before they go. */
 	virtio_console_destroy(m->vcon);
 	m->vcon = NULL;

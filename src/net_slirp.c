@@ -33,13 +33,12 @@ struct slirp_timer {
 	bool used;
 };
 
-struct net_backend {
+struct slirp_backend {
+	struct net_backend base;
 	Slirp *slirp;
 	pthread_mutex_t lock;
 	pthread_t thread;
 	int wake_fd;
-	net_receive_fn rx;
-	void *rx_opaque;
 	struct pollfd pfd[MAX_POLLFDS + 1];
 	unsigned npfd;
 	struct slirp_timer timers[MAX_TIMERS];
@@ -110,9 +109,11 @@ bad:
 
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
 {
-	struct net_backend *b = opaque;
-	if (b->rx)
-		b->rx(b->rx_opaque, buf, len);
+	struct slirp_backend *b = opaque;
+	static const struct net_hdr none;
+	/* A full NIC drops the frame: slirp's TCP retransmits. */
+	if (b->base.rx)
+		b->base.rx(b->base.rx_opaque, &none, buf, len);
 	return (ssize_t)len;
 }
 
@@ -135,7 +136,7 @@ static int64_t cb_clock_get_ns(void *opaque)
 
 static void *cb_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
 {
-	struct net_backend *b = opaque;
+	struct slirp_backend *b = opaque;
 	for (unsigned i = 0; i < MAX_TIMERS; i++) {
 		if (!b->timers[i].used) {
 			b->timers[i] = (struct slirp_timer){ cb, cb_opaque, -1, true };
@@ -163,7 +164,7 @@ static void cb_unregister_poll_fd(int fd, void *opaque) { }
 
 static void cb_notify(void *opaque)
 {
-	struct net_backend *b = opaque;
+	struct slirp_backend *b = opaque;
 	uint64_t one = 1;
 	if (write(b->wake_fd, &one, sizeof(one)) < 0) {
 		/* a saturated counter still wakes the thread */
@@ -184,7 +185,7 @@ static const SlirpCb callbacks = {
 
 static int add_poll(int fd, int events, void *opaque)
 {
-	struct net_backend *b = opaque;
+	struct slirp_backend *b = opaque;
 	short ev = 0;
 
 	if (b->npfd == MAX_POLLFDS)
@@ -201,7 +202,7 @@ static int add_poll(int fd, int events, void *opaque)
 
 static int get_revents(int idx, void *opaque)
 {
-	struct net_backend *b = opaque;
+	struct slirp_backend *b = opaque;
 	short r;
 	int out = 0;
 
@@ -223,7 +224,7 @@ static int get_revents(int idx, void *opaque)
 
 static void *net_thread(void *opaque)
 {
-	struct net_backend *b = opaque;
+	struct slirp_backend *b = opaque;
 
 	for (;;) {
 		uint32_t timeout = 1000;
@@ -265,11 +266,34 @@ static void *net_thread(void *opaque)
 	return NULL;
 }
 
+static int slirp_attach(struct net_backend *nb)
+{
+	struct slirp_backend *b = (struct slirp_backend *)nb;
+	return pthread_create(&b->thread, NULL, net_thread, b) ? -EAGAIN : 0;
+}
+
+/* The NIC completed any partial checksum: slirp gets whole frames. */
+static void slirp_send(struct net_backend *nb, const struct net_hdr *hdr, const uint8_t *frame,
+		       size_t len)
+{
+	struct slirp_backend *b = (struct slirp_backend *)nb;
+	pthread_mutex_lock(&b->lock);
+	slirp_input(b->slirp, frame, (int)len);
+	pthread_mutex_unlock(&b->lock);
+	cb_notify(b);
+}
+
+static const struct net_backend_ops slirp_ops = {
+	.attach = slirp_attach,
+	.send = slirp_send,
+};
+
 struct net_backend *net_user_create(const struct net_user_config *cfg, char *err, size_t errlen)
 {
-	struct net_backend *b = xzalloc(sizeof(*b));
+	struct slirp_backend *b = xzalloc(sizeof(*b));
 	SlirpConfig sc = { .version = 1 };
 
+	b->base.ops = &slirp_ops;
 	pthread_mutex_init(&b->lock, NULL);
 	b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (b->wake_fd < 0) {
@@ -305,20 +329,5 @@ struct net_backend *net_user_create(const struct net_user_config *cfg, char *err
 			return NULL;
 		}
 	}
-	return b;
-}
-
-int net_attach(struct net_backend *b, net_receive_fn rx, void *opaque)
-{
-	b->rx = rx;
-	b->rx_opaque = opaque;
-	return pthread_create(&b->thread, NULL, net_thread, b) ? -EAGAIN : 0;
-}
-
-void net_send(struct net_backend *b, const uint8_t *frame, size_t len)
-{
-	pthread_mutex_lock(&b->lock);
-	slirp_input(b->slirp, frame, (int)len);
-	pthread_mutex_unlock(&b->lock);
-	cb_notify(b);
+	return &b->base;
 }

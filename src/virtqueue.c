@@ -249,3 +249,34 @@ size_t buf_to_iov(const struct iovec *iov, unsigned n, size_t skip, const void *
 	}
 	return done;
 }
+
+void virtq_unpop(struct virtqueue *vq, unsigned n)
+{
+	vq->last_avail = (uint16_t)(vq->last_avail - n);
+	vq->inflight = (uint16_t)(vq->inflight >= n ? vq->inflight - n : 0);
+}
+
+void virtq_push_many(struct virtqueue *vq, const uint16_t *heads, const uint32_t *written,
+		     unsigned n)
+{
+	if (!vq->ready)
+		return;
+	for (unsigned i = 0; i < n; i++) {
+		uint8_t *e = vq->used + 4 + 8 * (size_t)((uint16_t)(vq->used_idx + i) % vq->size);
+		put_le32(e, heads[i]);
+		put_le32(e + 4, written[i]);
+	}
+	vq->used_idx = (uint16_t)(vq->used_idx + n);
+	ring_store16(vq->used + 2, vq->used_idx);
+	vq->inflight = (uint16_t)(vq->inflight >= n ? vq->inflight - n : 0);
+}
+
+bool virtq_arm_notify_at(struct virtqueue *vq, uint16_t idx)
+{
+	if (!vq->ready || vq->broken)
+		return false;
+	if (vq->event_idx)
+		ring_store16(vq->used + 4 + 8 * (size_t)vq->size, idx);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return ring_load16(vq->avail + 2) != idx;
+}

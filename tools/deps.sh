@@ -12,7 +12,7 @@ python3 python3-pytest
 qemu-system-x86 qemu-utils ipxe-qemu
 busybox-static cpio xz-utils
 isolinux syslinux syslinux-common xorriso mtools fdisk
-util-linux
+util-linux iproute2
 "
 
 # One dpkg-query for all: "name status" per installed-or-known package.

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * virtio-net (virtio 1.x, 5.1): one receive and one transmit queue, MAC and
- * link status in the config, no offloads (the guest checksums and segments
- * itself), frames to and from a net backend (include/net.h).
+ * link status in the config, merged receive buffers, checksum offload
+ * (completed in vmm when the backend cannot take partial checksums) and,
+ * over a backend with NET_CAP_OFFLOAD (tap), receive checksum and TSO both
+ * ways. Frames to and from a net backend (include/net.h).
  */
 #ifndef VMM_HW_VIRTIO_NET_H
 #define VMM_HW_VIRTIO_NET_H
@@ -12,25 +14,35 @@
 #include "hw/virtio_pci.h"
 #include "net.h"
 
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
 #define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN 9
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_HOST_ECN 13
+#define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_STATUS 16
-#define VIRTIO_NET_HDR_SIZE 12
+#define VIRTIO_NET_HDR_SIZE 12        /* VERSION_1 or MRG_RXBUF: with num_buffers */
+#define VIRTIO_NET_HDR_SIZE_LEGACY 10 /* a legacy driver without MRG_RXBUF */
 #define VIRTIO_NET_QUEUE_SIZE 256
 #define VIRTIO_NET_RX_PENDING 128 /* frames held while the guest has no buffers */
-#define VIRTIO_NET_MAX_FRAME 65536
+#define VIRTIO_NET_MAX_FRAME NET_MAX_FRAME
 
 struct virtio_net;
 
-/* Sends guest frames with 'send' (opaque 'backend'); frames for the guest
- * arrive through virtio_net_receive(). */
+/* A NIC on 'backend'; the features offered follow net_caps(backend). */
 struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 				     const struct guest_mem *mem, const struct virtio_host *host,
-				     const uint8_t mac[6],
-				     void (*send)(void *backend, const uint8_t *frame, size_t len),
-				     void *backend);
-/* From any thread: a frame for the guest (dropped when too many wait). */
-void virtio_net_receive(void *net, const uint8_t *frame, size_t len);
+				     const uint8_t mac[6], struct net_backend *backend);
+/* The backend's receive callback (net_receive_fn): a frame for the guest;
+ * false when too many wait (the backend may retry after net_rx_ready()). */
+bool virtio_net_receive(void *net, const struct net_hdr *hdr, const uint8_t *frame, size_t len);
 struct virtio_pci *virtio_net_transport(struct virtio_net *n);
+/* Frames dropped so far (bad headers, too big for the buffers). */
+void virtio_net_stats(struct virtio_net *n, uint64_t *rx_dropped, uint64_t *tx_dropped);
 void virtio_net_destroy(struct virtio_net *n);
 
 #endif

@@ -29,25 +29,52 @@
 #define BUF 0x10000
 
 struct ctx {
+	struct net_backend be; /* first: the ops get it back as the context */
 	uint8_t *ram;
 	struct guest_mem mem;
 	struct io_bus pio, mmio;
 	struct pci_bus pci;
 	struct virtio_net *net;
-	uint8_t sent[2048];
+	uint8_t sent[70000];
 	size_t sent_len;
 	unsigned nsent;
+	struct net_hdr sent_hdr;
+	unsigned offload_calls;
+	bool off_csum, off_tso4, off_tso6;
+	unsigned rx_ready_calls;
 	uint16_t rx_avail, tx_avail;
 };
 
-static void backend_send(void *opaque, const uint8_t *frame, size_t len)
+static void backend_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame,
+			 size_t len)
 {
-	struct ctx *c = opaque;
+	struct ctx *c = (struct ctx *)b;
 	assert_true(len <= sizeof(c->sent));
 	memcpy(c->sent, frame, len);
 	c->sent_len = len;
+	c->sent_hdr = *hdr;
 	c->nsent++;
 }
+
+static void backend_offload(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn)
+{
+	struct ctx *c = (struct ctx *)b;
+	c->offload_calls++;
+	c->off_csum = csum;
+	c->off_tso4 = tso4;
+	c->off_tso6 = tso6;
+}
+
+static void backend_rx_ready(struct net_backend *b)
+{
+	((struct ctx *)b)->rx_ready_calls++;
+}
+
+static const struct net_backend_ops fake_ops = {
+	.send = backend_send,
+	.set_offload = backend_offload,
+	.rx_ready = backend_rx_ready,
+};
 
 static void set_intx(void *opaque, uint8_t devfn, unsigned pin, int level) { }
 
@@ -75,7 +102,9 @@ static void setup_queue(struct ctx *c, unsigned q, uint64_t desc, uint64_t avail
 	mwr(c, COMMON(VIRTIO_COMMON_Q_ENABLE), 1, 2);
 }
 
-static int setup(void **state)
+/* A NIC over the fake backend ('caps' its capabilities), the driver
+ * accepting 'features' (low 32 bits; VERSION_1 always). */
+static struct ctx *make(unsigned caps, uint32_t features)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0xAA, 0xBB, 0xCC };
@@ -86,13 +115,16 @@ static int setup(void **state)
 	bus_init(&c->mmio, "mmio");
 	pci_bus_init(&c->pci, &c->pio, &c->mmio);
 	c->pci.set_intx = set_intx;
-	c->net = virtio_net_create(&c->pci, DEVFN, &c->mem, NULL, mac, backend_send, c);
+	c->be.ops = &fake_ops;
+	c->be.caps = caps;
+	c->net = virtio_net_create(&c->pci, DEVFN, &c->mem, NULL, mac, &c->be);
+	net_attach(&c->be, virtio_net_receive, c->net);
 	assert_non_null(c->net);
 	pci_config_write(&c->pci, DEVFN, PCI_BAR0 + 16, (uint32_t)BAR4BASE, 4);
 	pci_config_write(&c->pci, DEVFN, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
 	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 3, 1);
 	mwr(c, COMMON(VIRTIO_COMMON_GFSELECT), 0, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GF), 1u << VIRTIO_NET_F_MAC | 1u << VIRTIO_NET_F_STATUS, 4);
+	mwr(c, COMMON(VIRTIO_COMMON_GF), features, 4);
 	mwr(c, COMMON(VIRTIO_COMMON_GFSELECT), 1, 4);
 	mwr(c, COMMON(VIRTIO_COMMON_GF), 1, 4); /* VERSION_1 */
 	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0xB, 1);
@@ -100,7 +132,14 @@ static int setup(void **state)
 	setup_queue(c, 0, RX_DESC, RX_AVAIL, RX_USED);
 	setup_queue(c, 1, TX_DESC, TX_AVAIL, TX_USED);
 	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0xF, 1);
-	*state = c;
+	return c;
+}
+
+#define BASIC_FEATURES (1u << VIRTIO_NET_F_MAC | 1u << VIRTIO_NET_F_STATUS)
+
+static int setup(void **state)
+{
+	*state = make(0, BASIC_FEATURES);
 	return 0;
 }
 
@@ -179,6 +218,8 @@ static void test_transmit(void **state)
 	assert_true(mrd(c, COMMON(VIRTIO_COMMON_STATUS), 1) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
+static const struct net_hdr nohdr;
+
 static void test_receive(void **state)
 {
 	struct ctx *c = *state;
@@ -187,7 +228,7 @@ static void test_receive(void **state)
 	for (unsigned i = 0; i < sizeof(frame); i++)
 		frame[i] = (uint8_t)(0xA0 ^ i);
 	/* No buffer yet: the frame waits. */
-	virtio_net_receive(c->net, frame, sizeof(frame));
+	virtio_net_receive(c->net, &nohdr, frame, sizeof(frame));
 	assert_int_equal(get_le16(c->ram + RX_USED + 2), 0);
 	/* The guest posts one buffer: the frame lands with a zero header and
 	 * num_buffers = 1. */
@@ -202,22 +243,481 @@ static void test_receive(void **state)
 	assert_memory_equal(c->ram + BUF + VIRTIO_NET_HDR_SIZE, frame, sizeof(frame));
 	/* A buffer too small for the frame: the frame is dropped, the buffer
 	 * returned empty. */
-	virtio_net_receive(c->net, frame, sizeof(frame));
+	virtio_net_receive(c->net, &nohdr, frame, sizeof(frame));
 	set_desc(c, RX_DESC, 1, BUF + 0x1000, 50, VIRTQ_DESC_F_WRITE, 0);
 	offer(c, RX_AVAIL, &c->rx_avail, 1, 0);
 	assert_int_equal(get_le16(c->ram + RX_USED + 2), 2);
 	assert_int_equal(get_le32(c->ram + RX_USED + 16), 0);
 	/* A device-readable receive buffer is refused the same way. */
-	virtio_net_receive(c->net, frame, sizeof(frame));
+	virtio_net_receive(c->net, &nohdr, frame, sizeof(frame));
 	set_desc(c, RX_DESC, 2, BUF + 0x2000, 2048, 0, 0);
 	offer(c, RX_AVAIL, &c->rx_avail, 2, 0);
 	assert_int_equal(get_le16(c->ram + RX_USED + 2), 3);
 	assert_int_equal(get_le32(c->ram + RX_USED + 28), 0);
 	/* Held frames are bounded. */
 	for (unsigned i = 0; i < VIRTIO_NET_RX_PENDING + 10; i++)
-		virtio_net_receive(c->net, frame, sizeof(frame));
+		virtio_net_receive(c->net, &nohdr, frame, sizeof(frame));
 	/* A reset drops what is held (teardown would leak otherwise). */
 	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0, 1);
+}
+
+/* ---- offloads ------------------------------------------------------------ */
+
+#define F(b) (1u << (b))
+#define MRG (BASIC_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF))
+
+/* The reference checksum of a TCP or UDP segment, written out the long
+ * way (pseudo-header and segment as 16-bit words), independent of vmm's. */
+static uint16_t ref_csum(const uint8_t *ip, bool v6, const uint8_t *l4, size_t l4len, uint8_t proto,
+			 size_t csum_off)
+{
+	uint32_t sum = 0;
+	uint8_t *seg = malloc(l4len + 1);
+	memcpy(seg, l4, l4len);
+	seg[csum_off] = seg[csum_off + 1] = 0;
+	seg[l4len] = 0;
+	if (v6) {
+		for (int i = 8; i < 40; i += 2)
+			sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+		sum += (uint32_t)(l4len >> 16) + (uint32_t)(l4len & 0xFFFF) + proto;
+	} else {
+		for (int i = 12; i < 20; i += 2)
+			sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+		sum += (uint32_t)l4len + proto;
+	}
+	for (size_t i = 0; i < l4len; i += 2)
+		sum += (uint32_t)(seg[i] << 8 | seg[i + 1]);
+	free(seg);
+	while (sum >> 16)
+		sum = (sum & 0xFFFF) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+/* The folded pseudo-header sum a driver leaves in the field for NEEDS_CSUM. */
+static uint16_t pseudo_sum(const uint8_t *ip, bool v6, size_t l4len, uint8_t proto)
+{
+	uint32_t sum = 0;
+	int from = v6 ? 8 : 12, to = v6 ? 40 : 20;
+	for (int i = from; i < to; i += 2)
+		sum += (uint32_t)(ip[i] << 8 | ip[i + 1]);
+	sum += (uint32_t)l4len + proto;
+	while (sum >> 16)
+		sum = (sum & 0xFFFF) + (sum >> 16);
+	return (uint16_t)sum;
+}
+
+struct pkt {
+	uint8_t b[2048];
+	size_t len;
+	unsigned l4;       /* offset of the TCP/UDP header */
+	unsigned csum_off; /* of the checksum within it */
+	uint16_t want;     /* reference checksum */
+};
+
+/* Ethernet + IPv4/IPv6 + TCP/UDP with 'payload' bytes, checksum field
+ * holding the pseudo-header sum (what a driver sends with NEEDS_CSUM). */
+static void build(struct pkt *p, bool v6, bool tcp, size_t payload, uint8_t seed)
+{
+	uint8_t proto = tcp ? 6 : 17;
+	size_t iplen = v6 ? 40 : 20, l4hdr = tcp ? 20 : 8, l4len = l4hdr + payload;
+	uint8_t *ip = p->b + 14, *l4;
+
+	memset(p, 0, sizeof(*p));
+	memcpy(p->b, "\x52\x54\x00\x12\x34\x56\x52\x54\x00\xaa\xbb\xcc", 12);
+	p->b[12] = v6 ? 0x86 : 0x08;
+	p->b[13] = v6 ? 0xDD : 0x00;
+	if (v6) {
+		ip[0] = 0x60;
+		put_be16(ip + 4, (uint16_t)l4len);
+		ip[6] = proto;
+		ip[7] = 64;
+		for (int i = 0; i < 32; i++)
+			ip[8 + i] = (uint8_t)(0xFE + i * 7 + seed);
+	} else {
+		ip[0] = 0x45;
+		put_be16(ip + 2, (uint16_t)(iplen + l4len));
+		ip[8] = 64;
+		ip[9] = proto;
+		memcpy(ip + 12, "\x0a\x00\x02\x0f\x0a\x00\x02\x02", 8);
+		ip[15] = seed;
+	}
+	l4 = ip + iplen;
+	p->l4 = (unsigned)(14 + iplen);
+	p->csum_off = tcp ? 16 : 6;
+	put_be16(l4, 40000);
+	put_be16(l4 + 2, 80);
+	if (tcp) {
+		l4[12] = 0x50;
+		l4[13] = 0x18;
+	} else {
+		put_be16(l4 + 4, (uint16_t)l4len);
+	}
+	for (size_t i = 0; i < payload; i++)
+		l4[l4hdr + i] = (uint8_t)(i * 13 + seed);
+	p->len = 14 + iplen + l4len;
+	p->want = ref_csum(ip, v6, l4, l4len, proto, p->csum_off);
+	put_be16(l4 + p->csum_off, pseudo_sum(ip, v6, l4len, proto));
+}
+
+/* Transmits header + frame in one descriptor; whether the backend got it. */
+static bool tx(struct ctx *c, const struct net_hdr *h, const uint8_t *frame, size_t len)
+{
+	static uint16_t slot;
+	uint8_t *b = c->ram + BUF + 0x20000;
+	unsigned before = c->nsent;
+
+	b[0] = h->flags;
+	b[1] = h->gso_type;
+	put_le16(b + 2, h->hdr_len);
+	put_le16(b + 4, h->gso_size);
+	put_le16(b + 6, h->csum_start);
+	put_le16(b + 8, h->csum_offset);
+	put_le16(b + 10, 0);
+	memcpy(b + VIRTIO_NET_HDR_SIZE, frame, len);
+	slot = (uint16_t)((slot + 1) % QSIZE);
+	set_desc(c, TX_DESC, slot, BUF + 0x20000, (uint32_t)(VIRTIO_NET_HDR_SIZE + len), 0, 0);
+	offer(c, TX_AVAIL, &c->tx_avail, slot, 1);
+	return c->nsent == before + 1;
+}
+
+static struct net_hdr partial(const struct pkt *p)
+{
+	return (struct net_hdr){ .flags = NET_HDR_F_NEEDS_CSUM, .csum_start = (uint16_t)p->l4,
+				 .csum_offset = (uint16_t)p->csum_off };
+}
+
+/* Over a backend without offloads, vmm completes the partial checksum:
+ * TCP and UDP over IPv4 and IPv6, even and odd lengths, match the
+ * reference, and the backend sees a plain header. */
+static void test_csum_completed_for_slirp(void **state)
+{
+	struct ctx *c = make(0, BASIC_FEATURES | F(VIRTIO_NET_F_CSUM));
+	struct pkt p;
+	unsigned n = 0;
+
+	for (int v6 = 0; v6 < 2; v6++) {
+		for (int tcp = 0; tcp < 2; tcp++) {
+			for (size_t payload = 0; payload < 1400; payload += 347) {
+				build(&p, v6, tcp, payload, (uint8_t)(payload + n));
+				struct net_hdr h = partial(&p);
+				assert_true(tx(c, &h, p.b, p.len));
+				assert_int_equal(c->sent_len, p.len);
+				assert_int_equal(c->sent_hdr.flags, 0);
+				assert_int_equal(get_be16(c->sent + p.l4 + p.csum_off), p.want);
+				/* Everything else unchanged. */
+				assert_memory_equal(c->sent, p.b, p.l4 + p.csum_off);
+				n++;
+			}
+		}
+	}
+	assert_int_equal(n, 20);
+	/* A complete frame (no NEEDS_CSUM) is passed untouched. */
+	build(&p, false, true, 100, 1);
+	put_be16(p.b + p.l4 + p.csum_off, p.want);
+	struct net_hdr none = { 0 };
+	assert_true(tx(c, &none, p.b, p.len));
+	assert_memory_equal(c->sent, p.b, p.len);
+	teardown((void **)&c);
+	(void)state;
+}
+
+/* Malformed transmit headers drop the frame, nothing else happens. */
+static void test_tx_bad_headers(void **state)
+{
+	struct ctx *c = make(0, BASIC_FEATURES | F(VIRTIO_NET_F_CSUM));
+	struct ctx *nocsum = make(0, BASIC_FEATURES);
+	struct ctx *tap = make(NET_CAP_OFFLOAD, BASIC_FEATURES | F(VIRTIO_NET_F_CSUM) |
+						F(VIRTIO_NET_F_HOST_TSO4));
+	struct pkt p;
+	struct net_hdr h;
+
+	build(&p, false, true, 200, 3);
+	h = partial(&p);
+	h.csum_start = (uint16_t)p.len; /* starts at the end */
+	assert_false(tx(c, &h, p.b, p.len));
+	h = partial(&p);
+	h.csum_offset = (uint16_t)(p.len - p.l4 - 1); /* field straddles the end */
+	assert_false(tx(c, &h, p.b, p.len));
+	h = partial(&p);
+	h.csum_start = 0xFFFF;
+	h.csum_offset = 0xFFFF;
+	assert_false(tx(c, &h, p.b, p.len));
+	/* NEEDS_CSUM from a driver that did not negotiate CSUM. */
+	h = partial(&p);
+	assert_false(tx(nocsum, &h, p.b, p.len));
+	/* Segmentation over a backend without offloads (never offered). */
+	h = partial(&p);
+	h.gso_type = NET_HDR_GSO_TCPV4;
+	h.gso_size = 1448;
+	h.hdr_len = 54;
+	assert_false(tx(c, &h, p.b, p.len));
+	/* Over tap: TSO4 passes; UDP (UFO), TCPV6 (not negotiated), ECN,
+	 * gso_size 0, hdr_len past the frame, GSO without NEEDS_CSUM do not. */
+	assert_true(tx(tap, &h, p.b, p.len));
+	assert_int_equal(tap->sent_hdr.gso_type, NET_HDR_GSO_TCPV4);
+	assert_int_equal(tap->sent_hdr.gso_size, 1448);
+	assert_int_equal(tap->sent_hdr.flags, NET_HDR_F_NEEDS_CSUM);
+	assert_int_equal(tap->sent_hdr.csum_start, p.l4);
+	assert_memory_equal(tap->sent, p.b, p.len); /* the checksum left to the host */
+	struct net_hdr bad[6];
+	for (int i = 0; i < 6; i++)
+		bad[i] = h;
+	bad[0].gso_type = NET_HDR_GSO_UDP;
+	bad[1].gso_type = NET_HDR_GSO_TCPV6;
+	bad[2].gso_type = NET_HDR_GSO_TCPV4 | NET_HDR_GSO_ECN;
+	bad[3].gso_size = 0;
+	bad[4].hdr_len = (uint16_t)(p.len + 1);
+	bad[5].flags = 0;
+	for (int i = 0; i < 6; i++)
+		assert_false(tx(tap, &bad[i], p.b, p.len));
+	/* Shorter than an Ethernet header. */
+	h = (struct net_hdr){ 0 };
+	assert_false(tx(c, &h, p.b, 13));
+	assert_true(tx(c, &h, p.b, 14));
+	/* None of this broke the device. */
+	assert_false(mrd(c, COMMON(VIRTIO_COMMON_STATUS), 1) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(mrd(tap, COMMON(VIRTIO_COMMON_STATUS), 1) & VIRTIO_STATUS_NEEDS_RESET);
+	uint64_t rxd, txd;
+	virtio_net_stats(tap->net, &rxd, &txd);
+	assert_int_equal(txd, 6);
+	teardown((void **)&c);
+	teardown((void **)&nocsum);
+	teardown((void **)&tap);
+	(void)state;
+}
+
+/* Posts 'n' receive buffers of 'size' bytes (descriptors from 'first'). */
+static void post_rx(struct ctx *c, unsigned first, unsigned n, uint32_t size)
+{
+	for (unsigned i = 0; i < n; i++) {
+		unsigned d = (first + i) % QSIZE;
+		set_desc(c, RX_DESC, d, BUF + 0x800 * d, size, VIRTQ_DESC_F_WRITE, 0);
+		put_le16(c->ram + RX_AVAIL + 4 + 2 * (c->rx_avail % QSIZE), (uint16_t)d);
+		c->rx_avail++;
+	}
+	put_le16(c->ram + RX_AVAIL + 2, c->rx_avail);
+	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+}
+
+static uint32_t used_len(struct ctx *c, unsigned i)
+{
+	return get_le32(c->ram + RX_USED + 4 + 8 * (i % QSIZE) + 4);
+}
+
+static uint32_t used_id(struct ctx *c, unsigned i)
+{
+	return get_le32(c->ram + RX_USED + 4 + 8 * (i % QSIZE));
+}
+
+/* MRG_RXBUF: a 200-byte frame over 64-byte buffers takes four, all
+ * returned in one used-index update, num_buffers = 4 in the first. A frame
+ * that needs more than is posted waits; one that can never fit (every
+ * descriptor too small) is dropped with its buffers returned empty. */
+static void test_mergeable_rx(void **state)
+{
+	struct ctx *c = make(0, MRG);
+	uint8_t frame[200], got[200];
+
+	for (unsigned i = 0; i < sizeof(frame); i++)
+		frame[i] = (uint8_t)(i * 7 + 1);
+	post_rx(c, 0, 3, 64);
+	assert_true(virtio_net_receive(c->net, &nohdr, frame, sizeof(frame)));
+	/* 12 + 200 bytes need four buffers: nothing yet, the three go back. */
+	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	assert_int_equal(get_le16(c->ram + RX_USED + 2), 0);
+	post_rx(c, 3, 2, 64);
+	assert_int_equal(get_le16(c->ram + RX_USED + 2), 4);
+	const uint32_t want[4] = { 64, 64, 64, 20 };
+	for (unsigned i = 0; i < 4; i++) {
+		assert_int_equal(used_id(c, i), i);
+		assert_int_equal(used_len(c, i), want[i]);
+	}
+	assert_int_equal(get_le16(c->ram + BUF + 10), 4); /* num_buffers */
+	assert_int_equal(c->ram[BUF], 0);                  /* flags */
+	memcpy(got, c->ram + BUF + 12, 52);
+	memcpy(got + 52, c->ram + BUF + 0x800, 64);
+	memcpy(got + 116, c->ram + BUF + 0x1000, 64);
+	memcpy(got + 180, c->ram + BUF + 0x1800, 20);
+	assert_memory_equal(got, frame, sizeof(frame));
+	/* A small frame takes one buffer (the fifth, still posted). */
+	assert_true(virtio_net_receive(c->net, &nohdr, frame, 40));
+	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	assert_int_equal(get_le16(c->ram + RX_USED + 2), 5);
+	assert_int_equal(used_len(c, 4), 52);
+	assert_int_equal(get_le16(c->ram + BUF + 0x800 * 4 + 10), 1);
+	/* Eight 16-byte buffers (the whole queue) for 212 bytes: dropped. */
+	assert_true(virtio_net_receive(c->net, &nohdr, frame, sizeof(frame)));
+	post_rx(c, 5, QSIZE, 16);
+	assert_int_equal(get_le16(c->ram + RX_USED + 2), 5 + QSIZE);
+	for (unsigned i = 5; i < 5 + QSIZE; i++)
+		assert_int_equal(used_len(c, i), 0);
+	uint64_t rxd, txd;
+	virtio_net_stats(c->net, &rxd, &txd);
+	assert_int_equal(rxd, 1);
+	/* A first buffer smaller than the header: dropped, not written. */
+	assert_true(virtio_net_receive(c->net, &nohdr, frame, 40));
+	post_rx(c, 5, 1, 8);
+	assert_int_equal(used_len(c, 5 + QSIZE), 0);
+	assert_false(mrd(c, COMMON(VIRTIO_COMMON_STATUS), 1) & VIRTIO_STATUS_NEEDS_RESET);
+	teardown((void **)&c);
+	(void)state;
+}
+
+/* Over tap (offload backend): the driver's receive offloads reach the
+ * backend (TUNSETOFFLOAD); a partial checksum from the host reaches a
+ * GUEST_CSUM driver as is, and is completed for one without it; segmented
+ * frames reach only a driver that took GUEST_TSO4; bad fields drop. */
+static void test_rx_offloads(void **state)
+{
+	uint32_t all = MRG | F(VIRTIO_NET_F_CSUM) | F(VIRTIO_NET_F_GUEST_CSUM) |
+		       F(VIRTIO_NET_F_GUEST_TSO4) | F(VIRTIO_NET_F_HOST_TSO4);
+	struct ctx *c = make(NET_CAP_OFFLOAD, all);
+	struct ctx *plain = make(NET_CAP_OFFLOAD, MRG);
+	struct pkt p;
+
+	/* Offered over tap: everything in 'all' and TSO6 both ways. */
+	mwr(c, COMMON(VIRTIO_COMMON_DFSELECT), 0, 4);
+	uint32_t offered = (uint32_t)mrd(c, COMMON(VIRTIO_COMMON_DF), 4);
+	assert_int_equal(offered & all, all);
+	assert_true(offered & F(VIRTIO_NET_F_GUEST_TSO6));
+	assert_false(offered & F(VIRTIO_NET_F_HOST_ECN));
+	/* ... and not over slirp. */
+	struct ctx *s = make(0, BASIC_FEATURES);
+	mwr(s, COMMON(VIRTIO_COMMON_DFSELECT), 0, 4);
+	offered = (uint32_t)mrd(s, COMMON(VIRTIO_COMMON_DF), 4);
+	assert_true(offered & F(VIRTIO_NET_F_CSUM));
+	assert_true(offered & F(VIRTIO_NET_F_MRG_RXBUF));
+	assert_false(offered & (F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) |
+				F(VIRTIO_NET_F_HOST_TSO4) | F(VIRTIO_NET_F_HOST_TSO6)));
+	teardown((void **)&s);
+
+	build(&p, false, true, 300, 9);
+	struct net_hdr h = partial(&p);
+	post_rx(c, 0, 4, 2048);
+	assert_true(c->off_csum && c->off_tso4 && !c->off_tso6);
+	assert_true(virtio_net_receive(c->net, &h, p.b, p.len));
+	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	assert_int_equal(get_le16(c->ram + RX_USED + 2), 1);
+	uint8_t *g = c->ram + BUF;
+	assert_int_equal(g[0], NET_HDR_F_NEEDS_CSUM);
+	assert_int_equal(get_le16(g + 6), p.l4);
+	assert_int_equal(get_le16(g + 8), p.csum_off);
+	assert_memory_equal(g + 12, p.b, p.len); /* left partial */
+	/* A TSO super-frame of 3000 bytes over merged 2 KiB buffers. */
+	struct net_hdr gso = h;
+	gso.gso_type = NET_HDR_GSO_TCPV4;
+	gso.gso_size = 1448;
+	gso.hdr_len = 54;
+	static uint8_t big[3000];
+	memcpy(big, p.b, p.len);
+	assert_true(virtio_net_receive(c->net, &gso, big, sizeof(big)));
+	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	assert_int_equal(get_le16(c->ram + RX_USED + 2), 3);
+	g = c->ram + BUF + 0x800;
+	assert_int_equal(g[1], NET_HDR_GSO_TCPV4);
+	assert_int_equal(get_le16(g + 4), 1448);
+	assert_int_equal(get_le16(g + 10), 2);
+	/* Bad fields from the backend: dropped, the buffer stays posted. */
+	struct net_hdr b1 = h, b2 = gso;
+	b1.csum_start = (uint16_t)p.len;
+	b2.gso_type = NET_HDR_GSO_TCPV6; /* not negotiated */
+	assert_true(virtio_net_receive(c->net, &b1, p.b, p.len));
+	assert_true(virtio_net_receive(c->net, &b2, big, sizeof(big)));
+	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	assert_int_equal(get_le16(c->ram + RX_USED + 2), 3);
+
+	/* A driver without GUEST_CSUM: completed in vmm, flags 0; no TSO. */
+	post_rx(plain, 0, 4, 2048);
+	assert_false(plain->off_csum);
+	assert_true(virtio_net_receive(plain->net, &h, p.b, p.len));
+	assert_true(virtio_net_receive(plain->net, &gso, big, sizeof(big)));
+	mwr(plain, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
+	assert_int_equal(get_le16(plain->ram + RX_USED + 2), 1);
+	g = plain->ram + BUF;
+	assert_int_equal(g[0], 0);
+	assert_int_equal(get_le16(g + 6), 0);
+	assert_int_equal(get_be16(g + 12 + p.l4 + p.csum_off), p.want);
+	/* A driver reset takes the offloads back from the backend. */
+	unsigned calls = c->offload_calls;
+	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0, 1);
+	assert_int_equal(c->offload_calls, calls + 1);
+	assert_false(c->off_csum || c->off_tso4);
+	teardown((void **)&c);
+	teardown((void **)&plain);
+	(void)state;
+}
+
+/* A full receive queue refuses frames (the tap backend then waits) and
+ * calls net_rx_ready() once the guest takes some. */
+static void test_rx_backpressure(void **state)
+{
+	struct ctx *c = make(0, MRG);
+	uint8_t frame[60] = { 1 };
+
+	for (unsigned i = 0; i < VIRTIO_NET_RX_PENDING; i++)
+		assert_true(virtio_net_receive(c->net, &nohdr, frame, sizeof(frame)));
+	assert_false(virtio_net_receive(c->net, &nohdr, frame, sizeof(frame)));
+	assert_int_equal(c->rx_ready_calls, 0);
+	post_rx(c, 0, 2, 2048);
+	assert_int_equal(get_le16(c->ram + RX_USED + 2), 2);
+	assert_int_equal(c->rx_ready_calls, 1);
+	assert_true(virtio_net_receive(c->net, &nohdr, frame, sizeof(frame)));
+	/* Frames outside Ethernet's bounds are not queued at all. */
+	assert_true(virtio_net_receive(c->net, &nohdr, frame, 10));
+	teardown((void **)&c);
+	(void)state;
+}
+
+/* A legacy driver over BAR0 without MRG_RXBUF uses the 10-byte header
+ * both ways (queues of 256 at page frames 0x40 and 0x50). */
+static void test_legacy_header(void **state)
+{
+	struct ctx *c = make(0, BASIC_FEATURES);
+	uint64_t io = 0xC000, v;
+	uint8_t frame[64];
+
+	pci_config_write(&c->pci, DEVFN, PCI_BAR0, (uint32_t)io, 4);
+	pci_config_write(&c->pci, DEVFN, PCI_COMMAND,
+			 PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+#define IOW(off, val, sz) (v = (val), bus_write(&c->pio, io + (off), &v, (sz)))
+	IOW(VIRTIO_LEGACY_STATUS, 0, 1);
+	IOW(VIRTIO_LEGACY_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+	IOW(VIRTIO_LEGACY_GUEST_FEATURES, 1u << VIRTIO_NET_F_MAC, 4);
+	IOW(VIRTIO_LEGACY_QUEUE_SEL, 0, 2);
+	IOW(VIRTIO_LEGACY_QUEUE_PFN, 0x50, 4);
+	IOW(VIRTIO_LEGACY_QUEUE_SEL, 1, 2);
+	IOW(VIRTIO_LEGACY_QUEUE_PFN, 0x40, 4);
+	IOW(VIRTIO_LEGACY_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+					  VIRTIO_STATUS_DRIVER_OK, 1);
+	/* Transmit: 10-byte header + 64-byte frame. */
+	for (unsigned i = 0; i < sizeof(frame); i++)
+		frame[i] = (uint8_t)(i + 3);
+	uint8_t *tx = c->ram + 0x60000, *d = c->ram + 0x40000;
+	memset(tx, 0, 10);
+	memcpy(tx + 10, frame, sizeof(frame));
+	put_le64(d, 0x60000);
+	put_le32(d + 8, 10 + sizeof(frame));
+	put_le16(c->ram + 0x40000 + 4096 + 4, 0);
+	put_le16(c->ram + 0x40000 + 4096 + 2, 1);
+	IOW(VIRTIO_LEGACY_QUEUE_NOTIFY, 1, 2);
+	assert_int_equal(c->nsent, 1);
+	assert_int_equal(c->sent_len, sizeof(frame));
+	assert_memory_equal(c->sent, frame, sizeof(frame));
+	/* Receive: the frame lands after 10 header bytes. */
+	d = c->ram + 0x50000;
+	put_le64(d, 0x70000);
+	put_le32(d + 8, 1514);
+	put_le16(d + 12, VIRTQ_DESC_F_WRITE);
+	put_le16(c->ram + 0x50000 + 4096 + 4, 0);
+	put_le16(c->ram + 0x50000 + 4096 + 2, 1);
+	assert_true(virtio_net_receive(c->net, &nohdr, frame, sizeof(frame)));
+	IOW(VIRTIO_LEGACY_QUEUE_NOTIFY, 0, 2);
+	assert_int_equal(get_le16(c->ram + 0x50000 + 8192 + 2), 1);
+	assert_int_equal(get_le32(c->ram + 0x50000 + 8192 + 8), 10 + sizeof(frame));
+	assert_memory_equal(c->ram + 0x70000 + 10, frame, sizeof(frame));
+#undef IOW
+	teardown((void **)&c);
+	(void)state;
 }
 
 static void test_hostfwd_parse(void **state)
@@ -249,6 +749,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transmit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive, setup, teardown),
+		cmocka_unit_test(test_csum_completed_for_slirp),
+		cmocka_unit_test(test_tx_bad_headers),
+		cmocka_unit_test(test_mergeable_rx),
+		cmocka_unit_test(test_rx_offloads),
+		cmocka_unit_test(test_rx_backpressure),
+		cmocka_unit_test(test_legacy_header),
 		cmocka_unit_test(test_hostfwd_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

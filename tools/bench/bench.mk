@@ -66,3 +66,17 @@ bench-virtio: all
 		--json $(BENCH_BUILD)/virtio-blk.json $(VIRTIO_BENCH_ARGS)
 
 .PHONY: bench-virtio
+
+# virtio-net guest-to-host TCP MB/s over user (slirp) and tap, vmm vs QEMU,
+# in the real-guest harness (the nested L1 here: ~4 boots, ~3 minutes);
+# part of `make bench`. Needs root for the tap half (a network namespace
+# with a bridge). See docs/bench.md.
+bench-net: all
+	$(MAKE) guests
+	@mkdir -p $(BENCH_BUILD)
+	VMM=$(abspath $(BUILD)/vmm) VMM_GUEST_CACHE=$(abspath $(GUEST_CACHE)) \
+		$(BENCH_PY) tools/bench/virtio_net.py --json $(BENCH_BUILD)/virtio-net.json
+
+bench: bench-net
+
+.PHONY: bench-net

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The backend-independent part of networking: dispatch to a backend's
+ * operations, and checksum completion for NICs whose backend cannot take
+ * partial checksums.
+ */
+#include "net.h"
+
+#include <errno.h>
+
+int net_attach(struct net_backend *b, net_receive_fn rx, void *opaque)
+{
+	b->rx = rx;
+	b->rx_opaque = opaque;
+	return b->ops->attach ? b->ops->attach(b) : 0;
+}
+
+void net_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame, size_t len)
+{
+	b->ops->send(b, hdr, frame, len);
+}
+
+unsigned net_caps(const struct net_backend *b)
+{
+	return b->caps;
+}
+
+void net_set_offload(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn)
+{
+	if (b->ops->set_offload)
+		b->ops->set_offload(b, csum, tso4, tso6, ecn);
+}
+
+void net_rx_ready(struct net_backend *b)
+{
+	if (b->ops->rx_ready)
+		b->ops->rx_ready(b);
+}
+
+/* RFC 1071: 16-bit big-endian words summed with end-around carry; an odd
+ * last byte is padded with zero. */
+static uint32_t csum_add(const uint8_t *p, size_t len, uint32_t sum)
+{
+	uint64_t s = sum;
+	size_t i = 0;
+
+	for (; i + 1 < len; i += 2)
+		s += (uint32_t)p[i] << 8 | p[i + 1];
+	if (i < len)
+		s += (uint32_t)p[i] << 8;
+	while (s >> 16)
+		s = (s & 0xFFFF) + (s >> 16);
+	return (uint32_t)s;
+}
+
+int net_csum_complete(uint8_t *frame, size_t len, unsigned start, unsigned offset)
+{
+	size_t field = (size_t)start + offset;
+
+	if (start >= len || field + 2 > len)
+		return -1;
+	/* The field holds the pseudo-header sum; it is summed with the rest. */
+	uint16_t c = (uint16_t)~csum_add(frame + start, len - start, 0);
+	/* A zero result goes out as 0xFFFF (the same value in one's complement):
+	 * for UDP 0 would mean "no checksum". */
+	if (c == 0)
+		c = 0xFFFF;
+	frame[field] = (uint8_t)(c >> 8);
+	frame[field + 1] = (uint8_t)c;
+	return 0;
+}

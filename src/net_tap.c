@@ -1,0 +1,378 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The "tap" network backend: a Linux tap interface (/dev/net/tun,
+ * IFF_TAP | IFF_NO_PI), as QEMU's -netdev tap. With IFF_VNET_HDR every
+ * frame on the descriptor is preceded by a virtio-net header (12 bytes,
+ * TUNSETVNETHDRSZ), so partial checksums and TSO pass between the guest
+ * and the host kernel untouched; TUNSETOFFLOAD tells the kernel which of
+ * them the guest's driver accepts on receive.
+ *
+ * Threads: the NIC's I/O thread writes (non-blocking: a full queue drops
+ * the frame, as a NIC does); a "tap" thread reads and hands frames to the
+ * NIC. When the NIC has no room it keeps the frame and waits for
+ * net_rx_ready() (an eventfd), so the kernel's queue fills and TCP slows
+ * down instead of losing frames.
+ */
+#include "net.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#define TAP_HDR_SIZE 12 /* struct virtio_net_hdr_mrg_rxbuf; num_buffers unused */
+#define DEFAULT_IFUP "/etc/qemu-ifup"
+#define DEFAULT_IFDOWN "/etc/qemu-ifdown"
+#define MAX_TAPS 8
+
+struct tap_backend {
+	struct net_backend base;
+	int fd, wake_fd;
+	bool vnet_hdr;
+	char ifname[IFNAMSIZ];
+	char *downscript; /* NULL: none */
+	pthread_t thread;
+	uint8_t rxbuf[TAP_HDR_SIZE + NET_MAX_FRAME];
+	uint64_t tx_dropped;
+};
+
+static struct tap_backend *taps[MAX_TAPS];
+static unsigned ntaps;
+
+static void get_hdr(const uint8_t *p, struct net_hdr *h)
+{
+	h->flags = p[0];
+	h->gso_type = p[1];
+	h->hdr_len = get_le16(p + 2);
+	h->gso_size = get_le16(p + 4);
+	h->csum_start = get_le16(p + 6);
+	h->csum_offset = get_le16(p + 8);
+}
+
+static void put_hdr(uint8_t *p, const struct net_hdr *h)
+{
+	memset(p, 0, TAP_HDR_SIZE);
+	p[0] = h->flags;
+	p[1] = h->gso_type;
+	put_le16(p + 2, h->hdr_len);
+	put_le16(p + 4, h->gso_size);
+	put_le16(p + 6, h->csum_start);
+	put_le16(p + 8, h->csum_offset);
+}
+
+/* Runs 'script ifname' and waits for it, as QEMU does. 0, or -1 with a
+ * reason. A close-on-exec pipe carries exec's errno back. */
+static int run_script(const char *script, const char *ifname, char *err, size_t errlen)
+{
+	int status, pfd[2], e = 0;
+	pid_t pid;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "cannot fork for %s: %s", script, strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0) {
+		/* The script must not hold the tap or any other of our descriptors. */
+		for (int fd = 3; fd < 1024; fd++)
+			if (fd != pfd[1])
+				close(fd);
+		execl(script, script, ifname, (char *)NULL);
+		e = errno;
+		if (write(pfd[1], &e, sizeof(e)) < 0) {
+			/* the parent then reports a failed script */
+		}
+		_exit(127);
+	}
+	close(pfd[1]);
+	ssize_t n;
+	while ((n = read(pfd[0], &e, sizeof(e))) < 0 && errno == EINTR)
+		;
+	close(pfd[0]);
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			snprintf(err, errlen, "waiting for %s: %s", script, strerror(errno));
+			return -1;
+		}
+	}
+	if (n == (ssize_t)sizeof(e)) {
+		snprintf(err, errlen, "could not launch network script %s: %s", script, strerror(e));
+		return -1;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		snprintf(err, errlen, "network script %s failed with status %d", script,
+			 WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+		return -1;
+	}
+	return 0;
+}
+
+static bool no_script(const char *s)
+{
+	return !s[0] || !strcmp(s, "no");
+}
+
+void net_tap_shutdown(void)
+{
+	char err[256];
+
+	for (unsigned i = 0; i < ntaps; i++) {
+		struct tap_backend *b = taps[i];
+		if (!b->downscript)
+			continue;
+		char *s = b->downscript;
+		b->downscript = NULL;
+		if (run_script(s, b->ifname, err, sizeof(err)) < 0)
+			warn("-netdev tap: %s", err);
+		free(s);
+	}
+}
+
+static void at_exit(void)
+{
+	net_tap_shutdown();
+}
+
+static void *tap_thread(void *opaque)
+{
+	struct tap_backend *b = opaque;
+	unsigned hlen = b->vnet_hdr ? TAP_HDR_SIZE : 0;
+	struct pollfd pfd[2] = {
+		{ .fd = b->fd, .events = POLLIN },
+		{ .fd = b->wake_fd, .events = POLLIN },
+	};
+
+	for (;;) {
+		if (poll(pfd, 2, -1) < 0) {
+			if (errno != EINTR)
+				warn("tap %s: poll: %s", b->ifname, strerror(errno));
+			continue;
+		}
+		if (pfd[1].revents & POLLIN) {
+			uint64_t v;
+			if (read(b->wake_fd, &v, sizeof(v)) < 0) {
+				/* already drained */
+			}
+		}
+		if (!(pfd[0].revents & (POLLIN | POLLERR | POLLHUP)))
+			continue;
+		for (;;) {
+			ssize_t n = read(b->fd, b->rxbuf, sizeof(b->rxbuf));
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno != EAGAIN)
+					warn("tap %s: read: %s", b->ifname, strerror(errno));
+				break;
+			}
+			if ((size_t)n < hlen + NET_MIN_FRAME)
+				continue;
+			struct net_hdr h = { 0 };
+			if (hlen)
+				get_hdr(b->rxbuf, &h);
+			/* NIC full: wait for room (or a second), then offer it again. */
+			while (!b->base.rx(b->base.rx_opaque, &h, b->rxbuf + hlen, (size_t)n - hlen)) {
+				struct pollfd w = { .fd = b->wake_fd, .events = POLLIN };
+				if (poll(&w, 1, 1000) > 0) {
+					uint64_t v;
+					if (read(b->wake_fd, &v, sizeof(v)) < 0) {
+						/* already drained */
+					}
+				}
+			}
+		}
+	}
+	return NULL;
+}
+
+static int tap_attach(struct net_backend *nb)
+{
+	struct tap_backend *b = (struct tap_backend *)nb;
+	return pthread_create(&b->thread, NULL, tap_thread, b) ? -EAGAIN : 0;
+}
+
+static void tap_send(struct net_backend *nb, const struct net_hdr *hdr, const uint8_t *frame,
+		     size_t len)
+{
+	struct tap_backend *b = (struct tap_backend *)nb;
+	uint8_t h[TAP_HDR_SIZE];
+	struct iovec iov[2] = {
+		{ .iov_base = h, .iov_len = sizeof(h) },
+		{ .iov_base = (void *)frame, .iov_len = len },
+	};
+
+	put_hdr(h, hdr);
+	/* EAGAIN: the interface's queue is full; the frame is lost, as on a wire. */
+	if (writev(b->fd, b->vnet_hdr ? iov : iov + 1, b->vnet_hdr ? 2 : 1) < 0)
+		b->tx_dropped++;
+}
+
+static void tap_set_offload(struct net_backend *nb, bool csum, bool tso4, bool tso6, bool ecn)
+{
+	struct tap_backend *b = (struct tap_backend *)nb;
+	unsigned f = 0;
+
+	if (!b->vnet_hdr)
+		return;
+	if (csum) {
+		f |= TUN_F_CSUM;
+		if (tso4)
+			f |= TUN_F_TSO4;
+		if (tso6)
+			f |= TUN_F_TSO6;
+		if ((tso4 || tso6) && ecn)
+			f |= TUN_F_TSO_ECN;
+	}
+	if (ioctl(b->fd, TUNSETOFFLOAD, f) < 0)
+		warn("tap %s: TUNSETOFFLOAD %#x: %s", b->ifname, f, strerror(errno));
+}
+
+static void tap_rx_ready(struct net_backend *nb)
+{
+	struct tap_backend *b = (struct tap_backend *)nb;
+	uint64_t one = 1;
+	if (write(b->wake_fd, &one, sizeof(one)) < 0) {
+		/* a saturated counter still wakes the thread */
+	}
+}
+
+static const struct net_backend_ops tap_ops = {
+	.attach = tap_attach,
+	.send = tap_send,
+	.set_offload = tap_set_offload,
+	.rx_ready = tap_rx_ready,
+};
+
+/* Opens /dev/net/tun and attaches it to 'name' (empty: a new tapN). */
+static int tap_open(const char *name, bool vnet_hdr, char *ifname, char *err, size_t errlen)
+{
+	struct ifreq ifr = { 0 };
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open /dev/net/tun: %s%s", strerror(errno),
+			 errno == EACCES || errno == EPERM ? " (needs root or CAP_NET_ADMIN)" : "");
+		return -1;
+	}
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0);
+	if (name)
+		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+		int e = errno;
+		const char *why = e == EBUSY ? " (in use by another process?)"
+				  : e == EPERM ? " (needs CAP_NET_ADMIN, or a persistent tap owned by this user)"
+				  : e == EINVAL ? " (not a tap interface?)" : "";
+		snprintf(err, errlen, "ifname=%s: cannot attach: %s%s", name ? name : "(new)",
+			 strerror(e), why);
+		close(fd);
+		return -1;
+	}
+	snprintf(ifname, IFNAMSIZ, "%s", ifr.ifr_name);
+	return fd;
+}
+
+struct net_backend *net_tap_create(const struct net_tap_config *cfg, char *err, size_t errlen)
+{
+	struct tap_backend *b;
+	char ifname[IFNAMSIZ] = "";
+	int fd;
+	bool vnet_hdr = !cfg->no_vnet_hdr;
+
+	if (ntaps == MAX_TAPS) {
+		snprintf(err, errlen, "at most %d tap backends", MAX_TAPS);
+		return NULL;
+	}
+	if (cfg->ifname && strlen(cfg->ifname) >= IFNAMSIZ) {
+		snprintf(err, errlen, "ifname=%s: longer than %d characters", cfg->ifname,
+			 IFNAMSIZ - 1);
+		return NULL;
+	}
+	if (cfg->fd >= 0) {
+		/* fd=N (libvirt): the descriptor is already attached; take what
+		 * it was opened with. */
+		struct ifreq ifr = { 0 };
+		if (ioctl(cfg->fd, TUNGETIFF, &ifr) < 0) {
+			snprintf(err, errlen, "fd=%d is not a tap descriptor: %s", cfg->fd,
+				 strerror(errno));
+			return NULL;
+		}
+		if (!(ifr.ifr_flags & IFF_TAP)) {
+			snprintf(err, errlen, "fd=%d is a tun (layer 3) device, not a tap", cfg->fd);
+			return NULL;
+		}
+		/* The header is a property of the descriptor: it cannot be
+		 * turned off here. */
+		if ((ifr.ifr_flags & IFF_VNET_HDR) && !vnet_hdr) {
+			snprintf(err, errlen, "fd=%d was opened with IFF_VNET_HDR; vnet_hdr=off "
+				 "cannot apply", cfg->fd);
+			return NULL;
+		}
+		vnet_hdr = ifr.ifr_flags & IFF_VNET_HDR;
+		snprintf(ifname, sizeof(ifname), "%s", ifr.ifr_name);
+		fd = cfg->fd;
+		if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+			/* harmless: only scripts could inherit it */
+		}
+	} else {
+		fd = tap_open(cfg->ifname, vnet_hdr, ifname, err, errlen);
+		if (fd < 0)
+			return NULL;
+	}
+	if (vnet_hdr) {
+		int sz = TAP_HDR_SIZE;
+		if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0 || ioctl(fd, TUNSETOFFLOAD, 0) < 0) {
+			snprintf(err, errlen, "%s: cannot set the vnet header: %s", ifname,
+				 strerror(errno));
+			goto fail;
+		}
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "%s: O_NONBLOCK: %s", ifname, strerror(errno));
+		goto fail;
+	}
+	if (cfg->fd < 0) {
+		const char *up = cfg->script ? cfg->script : DEFAULT_IFUP;
+		if (!no_script(up) && run_script(up, ifname, err, errlen) < 0)
+			goto fail;
+	}
+	b = xzalloc(sizeof(*b));
+	b->base.ops = &tap_ops;
+	b->base.caps = vnet_hdr ? NET_CAP_OFFLOAD : 0;
+	b->fd = fd;
+	b->vnet_hdr = vnet_hdr;
+	snprintf(b->ifname, sizeof(b->ifname), "%s", ifname);
+	b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->wake_fd < 0)
+		die_errno("eventfd");
+	if (cfg->fd < 0) {
+		const char *down = cfg->downscript ? cfg->downscript : DEFAULT_IFDOWN;
+		if (!no_script(down))
+			b->downscript = xstrdup(down);
+	}
+	if (ntaps == 0)
+		atexit(at_exit);
+	taps[ntaps++] = b;
+	return &b->base;
+fail:
+	if (cfg->fd < 0)
+		close(fd);
+	return NULL;
+}

@@ -1,0 +1,135 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""-netdev tap on the host, in a private network namespace (needs root and
+iproute2's `ip`): the interface is created with the vnet header, the ifup
+and ifdown scripts run with its name, fd= takes an open tap, and every
+failure (busy interface, failing or missing script, no /dev/net/tun, a
+descriptor that is no tap) is one line and exit status 1. SeaBIOS boots
+disk-0.img, which exits at once; the guest never drives the NIC here (the
+data path is tested with Linux guests in tests/real/test_virtio_net_tap.py)."""
+import fcntl
+import os
+import struct
+import subprocess
+import uuid
+
+import pytest
+
+from conftest import VMM, fw_image
+
+DISK_OK = (0x10 << 1) | 1
+TUNSETIFF = 0x400454CA
+IFF_TAP, IFF_NO_PI, IFF_VNET_HDR = 0x0002, 0x1000, 0x4000
+
+
+@pytest.fixture
+def netns():
+    if os.geteuid() != 0:
+        pytest.fail("tap tests need root (network namespaces, /dev/net/tun)")
+    name = "vmmfw-%s" % uuid.uuid4().hex[:8]
+    subprocess.run(["ip", "netns", "add", name], check=True)
+    yield name
+    subprocess.run(["ip", "netns", "del", name], check=False)
+
+
+def vmm_in(ns, *args, pass_fds=(), pre=()):
+    cmd = ["ip", "netns", "exec", ns, *pre, VMM, "-display", "none", "-serial", "stdio",
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", "-m", "64",
+           "-drive", "file=%s,format=raw,index=0,media=disk" % fw_image("disk-0.img"), *args]
+    return subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=120, pass_fds=pass_fds)
+
+
+def one_line_error(p, *needles):
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, p.stderr
+    for n in needles:
+        assert n in lines[0], lines[0]
+
+
+def scripts(tmp_path, up_rc=0):
+    log = tmp_path / "scripts.log"
+    up, down = tmp_path / "ifup", tmp_path / "ifdown"
+    # The ifup script also records the tap's flags as the kernel shows them.
+    up.write_text('#!/bin/sh\necho "up $1 $(ip -d link show "$1" | grep -o "vnet_hdr [a-z]*")"'
+                  ' >> %s\nexit %d\n' % (log, up_rc))
+    down.write_text('#!/bin/sh\necho "down $1" >> %s\n' % log)
+    up.chmod(0o755)
+    down.chmod(0o755)
+    return up, down, log
+
+
+def test_tap_scripts_run_with_the_name(netns, tmp_path):
+    up, down, log = scripts(tmp_path)
+    p = vmm_in(netns, "-netdev", "tap,id=n0,ifname=vfw0,script=%s,downscript=%s" % (up, down),
+               "-device", "virtio-net-pci,netdev=n0")
+    assert p.returncode == DISK_OK, p.stderr
+    assert log.read_text().splitlines() == ["up vfw0 vnet_hdr on", "down vfw0"]
+    # -nic and -net forms, the kernel choosing the name; vnet_hdr=off.
+    log.unlink()
+    p = vmm_in(netns, "-nic", "tap,model=virtio,script=%s,downscript=%s" % (up, down))
+    assert p.returncode == DISK_OK, p.stderr
+    lines = log.read_text().splitlines()
+    assert len(lines) == 2 and lines[0].startswith("up tap") and lines[0].endswith("vnet_hdr on")
+    assert lines[1] == "down " + lines[0].split()[1]
+    log.unlink()
+    p = vmm_in(netns, "-net", "nic,model=virtio",
+               "-net", "tap,ifname=vfw1,vnet_hdr=off,script=%s,downscript=no" % up)
+    assert p.returncode == DISK_OK, p.stderr
+    assert log.read_text().splitlines() == ["up vfw1 vnet_hdr off"]
+    # The interface went away with vmm (not persistent).
+    q = subprocess.run(["ip", "netns", "exec", netns, "ip", "link", "show", "vfw0"],
+                       capture_output=True)
+    assert q.returncode != 0
+
+
+def test_tap_errors(netns, tmp_path):
+    up, down, log = scripts(tmp_path, up_rc=3)
+    one_line_error(vmm_in(netns, "-netdev", "tap,id=n0,ifname=vfw2,script=%s" % up,
+                          "-device", "virtio-net-pci,netdev=n0"),
+                   "network script %s failed with status 3" % up)
+    one_line_error(vmm_in(netns, "-nic", "tap,script=%s" % (tmp_path / "nope")),
+                   "could not launch network script", "No such file or directory")
+    # The interface is held by another process: busy.
+    holder = subprocess.Popen(
+        ["ip", "netns", "exec", netns, "/usr/bin/python3", "-c",
+         "import fcntl,os,struct,sys,time\n"
+         "fd=os.open('/dev/net/tun',os.O_RDWR)\n"
+         "fcntl.ioctl(fd,%d,struct.pack('16sH','vfwbusy'.encode(),%d))\n"
+         "print('held',flush=True); time.sleep(60)" % (TUNSETIFF, IFF_TAP | IFF_NO_PI)],
+        stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        one_line_error(vmm_in(netns, "-nic", "tap,ifname=vfwbusy,script=no"),
+                       "ifname=vfwbusy", "busy")
+    finally:
+        holder.kill()
+        holder.wait()
+    # No /dev/net/tun (a private mount namespace hides it).
+    one_line_error(vmm_in(netns, "-nic", "tap,ifname=vfw3,script=no",
+                          pre=["unshare", "-m", "sh", "-c",
+                               'mount -t tmpfs none /dev/net && exec "$0" "$@"']),
+                   "cannot open /dev/net/tun", "No such file or directory")
+    # fd= that is not a tap.
+    with open("/dev/null") as f:
+        one_line_error(vmm_in(netns, "-nic", "tap,fd=%d" % f.fileno(), pass_fds=[f.fileno()]),
+                       "fd=%d is not a tap" % f.fileno())
+
+
+def test_tap_fd_from_the_caller(netns, tmp_path):
+    """libvirt's way: the caller opens the tap (with IFF_VNET_HDR) and passes it."""
+    helper = tmp_path / "open_tap.py"
+    helper.write_text(
+        "import fcntl,os,struct,sys\n"
+        "fd=os.open('/dev/net/tun',os.O_RDWR)\n"
+        "fcntl.ioctl(fd,%d,struct.pack('16sH',b'vfwfd',%d))\n"
+        "os.set_inheritable(fd,True)\n"
+        "args=[a.replace('FD',str(fd)) for a in sys.argv[1:]]\n"
+        "os.execv(args[0],args)\n" % (TUNSETIFF, IFF_TAP | IFF_NO_PI | IFF_VNET_HDR))
+    p = vmm_in(netns, "-netdev", "tap,id=n0,fd=FD", "-device", "virtio-net-pci,netdev=n0",
+               pre=["/usr/bin/python3", str(helper)])
+    assert p.returncode == DISK_OK, p.stderr
+    # vnet_hdr=off cannot undo the descriptor's header.
+    p = vmm_in(netns, "-netdev", "tap,id=n0,fd=FD,vnet_hdr=off",
+               "-device", "virtio-net-pci,netdev=n0", pre=["/usr/bin/python3", str(helper)])
+    one_line_error(p, "IFF_VNET_HDR")
