@@ -63,7 +63,9 @@ struct nic_config {
 	const char *netdev; /* id of its -netdev */
 	uint8_t mac[6];
 	bool has_mac;
+	bool is_default;    /* no network option was given: placed last on the bus */
 };
+#define DEFAULT_NETDEV_ID "__default"
 
 struct machine_config {
 	uint64_t ram_size;

@@ -44,6 +44,8 @@ struct cli_state {
 	unsigned nnone;
 	struct disk_device disk_dev[MAX_NONE_DRIVES];
 	unsigned ndisk_dev;
+	bool net_given;       /* a -net, -nic or -netdev: no default NIC */
+	bool no_defaults;     /* -nodefaults */
 	bool serial_bus_given;
 };
 
@@ -666,6 +668,7 @@ static int opt_netdev(struct cli_state *st, const char *name, const char *arg)
 
 	if (n < 0)
 		return -1;
+	st->net_given = true;
 	kind = strcmp(kv[0].key, "type") ? -1 : backend_kind(kv[0].value);
 	if (kind < 0)
 		return fail(st, "-netdev %s: unsupported backend (supported: user, tap)",
@@ -706,6 +709,9 @@ static int opt_nic(struct cli_state *st, const char *name, const char *arg)
 
 	if (n < 0)
 		return -1;
+	st->net_given = true;
+	if (!strcmp(kv[0].key, "type") && !strcmp(kv[0].value, "none"))
+		return n > 1 ? fail(st, "-nic none: takes no parameters") : 0;
 	int kind = strcmp(kv[0].key, "type") ? -1 : backend_kind(kv[0].value);
 	if (kind < 0)
 		return fail(st, "-nic %s: unsupported backend (supported: user, tap)",
@@ -749,6 +755,9 @@ static int opt_net(struct cli_state *st, const char *name, const char *arg)
 
 	if (n < 0)
 		return -1;
+	st->net_given = true;
+	if (!strcmp(kv[0].key, "type") && !strcmp(kv[0].value, "none"))
+		return n > 1 ? fail(st, "-net none: takes no parameters") : 0;
 	if (!strcmp(kv[0].key, "type") && !strcmp(kv[0].value, "nic")) {
 		struct nic_config *nic = new_nic(st, "-net nic", NET_HUB_ID);
 		bool model = false;
@@ -1013,6 +1022,29 @@ static int device_vserial_port(struct cli_state *st, const char *drv, struct kv 
 	return 0;
 }
 
+/* QEMU gives a machine without any network option one NIC on user-mode
+ * networking (-net nic -net user; QEMU's model on pc is an e1000, vmm's
+ * only model is virtio-net). -net none, -nic none and -nodefaults keep
+ * the machine without it. */
+static int add_default_nic(struct cli_state *st)
+{
+	if (st->net_given || st->no_defaults)
+		return 0;
+	if (!new_netdev(st, "default NIC", DEFAULT_NETDEV_ID, NETDEV_USER))
+		return -1;
+	struct nic_config *nic = new_nic(st, "default NIC", DEFAULT_NETDEV_ID);
+	if (!nic)
+		return -1;
+	nic->is_default = true;
+	return 0;
+}
+
+static int opt_nodefaults(struct cli_state *st, const char *name, const char *arg)
+{
+	st->no_defaults = true;
+	return 0;
+}
+
 static int opt_device(struct cli_state *st, const char *name, const char *arg)
 {
 	struct kv kv[8];
@@ -1207,9 +1239,11 @@ static const struct option_def options[] = {
 	  opt_netdev,
 	  "network backend: user mode (slirp: NAT, DHCP 10.0.2.15, DNS 10.0.2.3) or a tap "
 	  "interface (scripts default to /etc/qemu-ifup, /etc/qemu-ifdown)" },
-	{ "nic", "user|tap[,model=virtio][,mac=M][,backend options]", opt_nic,
-	  "a virtio-net NIC and its backend in one option" },
-	{ "net", "nic,model=virtio[,macaddr=M] | user[,...] | tap[,...]", opt_net,
+	{ "nic", "user|tap|none[,model=virtio][,mac=M][,backend options]", opt_nic,
+	  "a virtio-net NIC and its backend in one option (none: no NIC; without any network "
+	  "option there is one virtio-net NIC on user networking)" },
+	{ "nodefaults", NULL, opt_nodefaults, "no default devices (the default NIC)" },
+	{ "net", "nic,model=virtio[,macaddr=M] | user[,...] | tap[,...] | none", opt_net,
 	  "old form of -nic: -net nic,model=virtio -net user|tap" },
 	{ "device",
 	  "isa-debug-exit[,iobase=P][,iosize=N] | virtio-rng-pci | virtio-net-pci,netdev=ID[,mac=M]"
@@ -1423,7 +1457,7 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 		if (ret > 0)
 			return CLI_EXIT_OK;
 	}
-	if (attach_disk_devices(&st) < 0)
+	if (attach_disk_devices(&st) < 0 || add_default_nic(&st) < 0)
 		return CLI_ERROR;
 	for (unsigned i = 0; i < cfg->nnic; i++) {
 		if (!find_netdev(cfg, cfg->nic[i].netdev)) {

@@ -374,6 +374,33 @@ static void create_virtio_serial(struct machine *m, const struct virtio_host *ho
 		die("cannot create the virtio-serial device (a chardev used twice?)");
 }
 
+/* NIC i of the configuration, on its backend. */
+static void create_nic(struct machine *m, unsigned i, const struct virtio_host *host, uint8_t devfn)
+{
+	const struct machine_config *cfg = &m->cfg;
+	const struct nic_config *nic = &cfg->nic[i];
+	const struct netdev_config *nd = NULL;
+	uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
+	char err[256];
+
+	for (unsigned j = 0; j < cfg->nnetdev; j++)
+		if (!strcmp(cfg->netdev[j].id, nic->netdev))
+			nd = &cfg->netdev[j];
+	if (!nd)
+		die("NIC %u: no netdev '%s'", i, nic->netdev);
+	const char *kind = nd->kind == NETDEV_TAP ? "tap" : "user";
+	struct net_backend *be = nd->kind == NETDEV_TAP ? net_tap_create(&nd->tap, err, sizeof(err))
+							: net_user_create(&nd->user, err, sizeof(err));
+	if (!be)
+		die("-netdev %s%s%s: %s", kind, nd->id[0] == '_' ? "" : ",id=",
+		    nd->id[0] == '_' ? "" : nd->id, err);
+	if (nic->has_mac)
+		memcpy(mac, nic->mac, sizeof(mac));
+	m->vnet[i] = virtio_net_create(&m->pci, devfn, &m->mem, host, mac, be);
+	if (!m->vnet[i] || net_attach(be, virtio_net_receive, m->vnet[i]) < 0)
+		die("cannot create the virtio-net device");
+}
+
 static void create_virtio_devices(struct machine *m)
 {
 	const struct machine_config *cfg = &m->cfg;
@@ -391,7 +418,6 @@ static void create_virtio_devices(struct machine *m)
 		.io_thread = true,
 	};
 	unsigned slot = VIRTIO_FIRST_SLOT;
-	char err[256];
 
 	for (unsigned i = 0; i < cfg->nvirtio_blk; i++) {
 		const struct drive_config *d = &cfg->virtio_blk[i];
@@ -403,29 +429,9 @@ static void create_virtio_devices(struct machine *m)
 		if (!m->vblk[i])
 			die("cannot create virtio-blk device for '%s'", d->path);
 	}
-	for (unsigned i = 0; i < cfg->nnic; i++) {
-		const struct nic_config *nic = &cfg->nic[i];
-		const struct netdev_config *nd = NULL;
-		uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
-		for (unsigned j = 0; j < cfg->nnetdev; j++)
-			if (!strcmp(cfg->netdev[j].id, nic->netdev))
-				nd = &cfg->netdev[j];
-		if (!nd)
-			die("NIC %u: no netdev '%s'", i, nic->netdev);
-		const char *kind = nd->kind == NETDEV_TAP ? "tap" : "user";
-		struct net_backend *be = nd->kind == NETDEV_TAP
-						 ? net_tap_create(&nd->tap, err, sizeof(err))
-						 : net_user_create(&nd->user, err, sizeof(err));
-		if (!be)
-			die("-netdev %s%s%s: %s", kind, nd->id[0] == '_' ? "" : ",id=",
-			    nd->id[0] == '_' ? "" : nd->id, err);
-		if (nic->has_mac)
-			memcpy(mac, nic->mac, sizeof(mac));
-		m->vnet[i] = virtio_net_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host, mac,
-					       be);
-		if (!m->vnet[i] || net_attach(be, virtio_net_receive, m->vnet[i]) < 0)
-			die("cannot create the virtio-net device");
-	}
+	for (unsigned i = 0; i < cfg->nnic; i++)
+		if (!cfg->nic[i].is_default)
+			create_nic(m, i, &host, PCI_DEVFN(slot++, 0));
 	if (cfg->virtio_rng) {
 		m->vrng = virtio_rng_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host);
 		if (!m->vrng)
@@ -439,6 +445,10 @@ static void create_virtio_devices(struct machine *m)
 	}
 	if (cfg->virtio_serial)
 		create_virtio_serial(m, &host, PCI_DEVFN(slot++, 0));
+	/* The default NIC comes last, so that it moves no other device. */
+	for (unsigned i = 0; i < cfg->nnic; i++)
+		if (cfg->nic[i].is_default)
+			create_nic(m, i, &host, PCI_DEVFN(slot++, 0));
 }
 
 /* The UART drained its FIFO: have the chardev offer held-back input. */

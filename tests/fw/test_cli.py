@@ -32,7 +32,7 @@ def test_help_lists_every_option():
                 "-bios", "-serial", "-nographic", "-display", "-no-reboot", "-name",
                 "-debugcon", "-device", "-enable-kvm", "-machine", "-accel", "-L ", "-version",
                 "-qmp", "-monitor", "-daemonize", "-pidfile", "-kernel", "-initrd", "-append",
-                "-balloon", "virtio-balloon", "-chardev"]:
+                "-balloon", "virtio-balloon", "-chardev", "-nodefaults"]:
         assert opt in p.stdout, opt
     assert run("-h").stdout == p.stdout
 
@@ -121,6 +121,8 @@ def test_version():
     (["-net", "nic,model=virtio"], "no -net user"),
     (["-net", "nic"], "model=virtio"),
     (["-drive", "file=a.img,if=none"], "id= is required"),
+    (["-net", "none,vlan=1"], "takes no parameters"),
+    (["-nic", "none,model=virtio"], "takes no parameters"),
     (["-drive", "file=a.img,if=none,id=d", "-drive", "file=b.img,if=none,id=d"], "duplicate id"),
     (["-device", "virtio-blk-pci,drive=nope"], "no -drive if=none with id 'nope'"),
     (["-device", "virtio-blk-pci"], "drive= is required"),

@@ -66,3 +66,22 @@ def test_drive_if_none_with_device(vmm):
     assert re.search(r"ata1-0: .*ATAPI", r.debuglog), r.debuglog[-3000:]
     assert "VMM-BOOT-OK drive=80" in r.serial, r.serial
     assert r.status == EXIT_OK, (r.status, r.stderr)
+
+
+def test_default_nic_and_none(vmm):
+    # Without a network option there is one NIC on user networking, placed
+    # after every other device (QEMU's -net nic -net user); -net none,
+    # -nic none and -nodefaults leave it out.
+    r = vmm("-m", "64", "-drive", f"file={fw_image('disk-0.img')},if=virtio",
+            "-device", "virtio-rng-pci")
+    assert "init bdf=00:03.0 id=1af4:1001" in r.debuglog, r.debuglog[-3000:]
+    assert "init bdf=00:04.0 id=1af4:1005" in r.debuglog
+    assert "init bdf=00:05.0 id=1af4:1000" in r.debuglog
+    assert r.status == EXIT_OK, (r.status, r.stderr)
+    for none in (["-net", "none"], ["-nic", "none"], ["-nodefaults"]):
+        r = vmm("-m", "64", "-hda", fw_image("disk-0.img"), *none)
+        assert "id=1af4:1000" not in r.debuglog, none
+        assert r.status == EXIT_OK, (none, r.status, r.stderr)
+    # an explicit NIC replaces the default one
+    r = vmm("-m", "64", "-hda", fw_image("disk-0.img"), "-nic", "user,mac=52:54:00:aa:bb:cc")
+    assert r.debuglog.count("id=1af4:1000") == 1

@@ -301,7 +301,8 @@ def main():
             print(f"bench: {f} is missing (run `make bench`)", file=sys.stderr)
             return 1
 
-    vmm = Runner("vmm", [os.path.abspath(a.vmm)])
+    # -nodefaults for both: no default NIC (vmm) / no NIC and VGA (QEMU)
+    vmm = Runner("vmm", [os.path.abspath(a.vmm)], [] if a.qemu_defaults else ["-nodefaults"])
     runners = [vmm]
     qemu = None
     qemu_note = "not run"
