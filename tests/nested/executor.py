@@ -31,6 +31,7 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 
@@ -38,9 +39,22 @@ def now():
     return time.monotonic()
 
 
+_say_lock = threading.Lock()
+# Seconds between heartbeat lines: the host side takes a console that stays
+# silent much longer than this for a frozen L1 (nested.L1_SILENCE).
+TICK = float(os.environ.get("VMMNEST_TICK", "15"))
+
+
 def say(line):
-    sys.stdout.write(line + "\n")
-    sys.stdout.flush()
+    with _say_lock:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+def heartbeat():
+    while True:
+        time.sleep(TICK)
+        say("@@VMMNEST tick")
 
 
 def kill_group(proc, sig):
@@ -191,6 +205,7 @@ def main(argv):
         batch = json.load(f)
     tmpdir = os.path.join(scratch, "tmp")
     os.makedirs(tmpdir, exist_ok=True)
+    threading.Thread(target=heartbeat, daemon=True).start()
     for cmd in batch["commands"]:
         cid = cmd["id"]
         say("@@VMMNEST begin %d %s" % (cid, cmd["name"]))

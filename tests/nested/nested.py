@@ -58,6 +58,11 @@ PER_COMMAND_SLACK = 20
 # PER_COMMAND_SLACK means the L1 itself froze (its executor would have killed
 # the command): the L1 is killed and the unfinished commands run in a fresh one.
 L1_WEDGE_MARGIN = 60
+# The executor prints a heartbeat every 15 s (executor.TICK): once it has
+# started, a console silent this long means the L1 froze (seen under TCG:
+# no output at all, not even kernel messages); it is killed and the
+# unfinished commands run in a fresh L1, without waiting for the watch above.
+L1_SILENCE = 90
 # At most this many L1 boots (executor runs) per Batch.run().
 MAX_RUNS = 5
 
@@ -404,9 +409,15 @@ class Batch:
         started = False                      # this run's first command began
         by_id = {c["id"]: c for c in commands}
         running = None                       # (command, host time it began)
+        last_output = time.monotonic()
         try:
             while True:
                 left = deadline - time.monotonic()
+                if started and not done and time.monotonic() - last_output > L1_SILENCE:
+                    self.error = ("no console output for %d s (the executor's heartbeat "
+                                  "stopped): the L1 froze; killed" % L1_SILENCE)
+                    _log(self.error)
+                    break
                 if running:
                     c, began = running
                     budget = c["timeout"] + c["grace"] + PER_COMMAND_SLACK + L1_WEDGE_MARGIN
@@ -437,6 +448,7 @@ class Batch:
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     break
+                last_output = time.monotonic()
                 logf.write(chunk)
                 logf.flush()
                 buf += chunk
