@@ -32,6 +32,16 @@ char *xstrdup(const char *s);
  * overflow. */
 bool parse_size(const char *s, uint64_t default_unit, uint64_t *out);
 
+/* Option-string helpers shared by the parsers of -chardev, -qmp, -monitor:
+ * set_err formats a one-line reason into err and returns -1;
+ * opt_field copies the first comma-separated field of p (",," is a
+ * literal comma) into out and returns the rest after the comma, or NULL
+ * if the field does not fit; parse_on_off takes on/off, yes/no,
+ * true/false (0), anything else is -1. */
+int set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+const char *opt_field(const char *p, char *out, size_t size);
+int parse_on_off(const char *v, bool *out);
+
 /* Bounds check that cannot overflow: is [off, off+len) inside [0, size)? */
 static inline bool range_ok(uint64_t off, uint64_t len, uint64_t size)
 {

@@ -25,47 +25,6 @@
 
 /* ---- option parsing ---------------------------------------------------- */
 
-static int perr(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int perr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-/* Copies the first comma-separated field (",," is a literal comma) into
- * out; returns the rest after the comma, or NULL if it does not fit. */
-static const char *take_field(const char *p, char *out, size_t size)
-{
-	size_t n = 0;
-	for (; *p; p++) {
-		if (*p == ',' && p[1] == ',')
-			p++;
-		else if (*p == ',')
-			break;
-		if (n + 1 >= size)
-			return NULL;
-		out[n++] = *p;
-	}
-	out[n] = 0;
-	return *p == ',' ? p + 1 : p;
-}
-
-static int parse_flag(const char *v, bool *out)
-{
-	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true"))
-		*out = true;
-	else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false"))
-		*out = false;
-	else
-		return -1;
-	return 0;
-}
-
 static int parse_params(const char *p, struct chan_config *c, const char *spec, char *err,
 			size_t errlen)
 {
@@ -74,9 +33,9 @@ static int parse_params(const char *p, struct chan_config *c, const char *spec, 
 
 	c->wait = true; /* QEMU's default for a server */
 	while (*p) {
-		p = take_field(p, field, sizeof(field));
+		p = opt_field(p, field, sizeof(field));
 		if (!p)
-			return perr(err, errlen, "'%s': parameter too long", spec);
+			return set_err(err, errlen, "'%s': parameter too long", spec);
 		char *eq = strchr(field, '=');
 		const char *val = eq ? eq + 1 : "on";
 		bool b;
@@ -87,9 +46,9 @@ static int parse_params(const char *p, struct chan_config *c, const char *spec, 
 			continue;
 		}
 		if (strcmp(field, "server") && strcmp(field, "wait"))
-			return perr(err, errlen, "'%s': unknown parameter '%s'", spec, field);
-		if (parse_flag(val, &b) < 0)
-			return perr(err, errlen, "'%s': %s: expected 'on' or 'off', got '%s'", spec,
+			return set_err(err, errlen, "'%s': unknown parameter '%s'", spec, field);
+		if (parse_on_off(val, &b) < 0)
+			return set_err(err, errlen, "'%s': %s: expected 'on' or 'off', got '%s'", spec,
 				    field, val);
 		if (!strcmp(field, "server"))
 			server = b;
@@ -97,7 +56,7 @@ static int parse_params(const char *p, struct chan_config *c, const char *spec, 
 			c->wait = b;
 	}
 	if (!server)
-		return perr(err, errlen, "'%s': only server mode is supported (add server=on,wait=off)",
+		return set_err(err, errlen, "'%s': only server mode is supported (add server=on,wait=off)",
 			    spec);
 	return 0;
 }
@@ -111,20 +70,20 @@ static int parse_tcp(const char *addr, struct chan_config *c, const char *spec, 
 	char *end;
 
 	if (!colon)
-		return perr(err, errlen, "'%s': expected tcp:HOST:PORT", spec);
+		return set_err(err, errlen, "'%s': expected tcp:HOST:PORT", spec);
 	hlen = (size_t)(colon - addr);
 	if (hlen >= 2 && addr[0] == '[' && addr[hlen - 1] == ']') {
 		host++; /* [IPv6] */
 		hlen -= 2;
 	}
 	if (hlen >= sizeof(c->host))
-		return perr(err, errlen, "'%s': host name too long", spec);
+		return set_err(err, errlen, "'%s': host name too long", spec);
 	memcpy(c->host, host, hlen);
 	c->host[hlen] = 0;
 	errno = 0;
 	unsigned long port = strtoul(colon + 1, &end, 10);
 	if (!colon[1] || *end || errno || port == 0 || port > 65535)
-		return perr(err, errlen, "'%s': invalid port '%s'", spec, colon + 1);
+		return set_err(err, errlen, "'%s': invalid port '%s'", spec, colon + 1);
 	snprintf(c->port, sizeof(c->port), "%lu", port);
 	return 0;
 }
@@ -142,20 +101,20 @@ int chan_parse(const char *spec, struct chan_config *c, char *err, size_t errlen
 	}
 	if (!strncmp(spec, "unix:", 5)) {
 		c->kind = CHAN_UNIX;
-		rest = take_field(spec + 5, addr, sizeof(addr));
+		rest = opt_field(spec + 5, addr, sizeof(addr));
 		if (!rest || strlen(addr) >= sizeof(c->path))
-			return perr(err, errlen, "'%s': socket path longer than %zu bytes", spec,
+			return set_err(err, errlen, "'%s': socket path longer than %zu bytes", spec,
 				    sizeof(c->path) - 1);
 		if (!addr[0])
-			return perr(err, errlen, "'%s': empty socket path", spec);
+			return set_err(err, errlen, "'%s': empty socket path", spec);
 		memcpy(c->path, addr, strlen(addr) + 1);
 	} else if (!strncmp(spec, "tcp:", 4)) {
 		c->kind = CHAN_TCP;
-		rest = take_field(spec + 4, addr, sizeof(addr));
+		rest = opt_field(spec + 4, addr, sizeof(addr));
 		if (!rest || parse_tcp(addr, c, spec, err, errlen) < 0)
-			return rest ? -1 : perr(err, errlen, "'%s': address too long", spec);
+			return rest ? -1 : set_err(err, errlen, "'%s': address too long", spec);
 	} else {
-		return perr(err, errlen, "'%s': unsupported (use unix:PATH,server=on,wait=off, "
+		return set_err(err, errlen, "'%s': unsupported (use unix:PATH,server=on,wait=off, "
 			    "tcp:HOST:PORT,server=on,wait=off or stdio)", spec);
 	}
 	return parse_params(rest, c, spec, err, errlen);
@@ -215,7 +174,7 @@ static int listen_unix(struct chan_config *cfg, char *err, size_t errlen)
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
 	if (fd < 0)
-		return perr(err, errlen, "socket: %s", strerror(errno));
+		return set_err(err, errlen, "socket: %s", strerror(errno));
 	memcpy(sa.sun_path, cfg->path, strlen(cfg->path) + 1);
 	if (stale_socket(&sa))
 		unlink(cfg->path);
@@ -223,9 +182,9 @@ static int listen_unix(struct chan_config *cfg, char *err, size_t errlen)
 		int e = errno;
 		close(fd);
 		if (e == EADDRINUSE)
-			return perr(err, errlen, "cannot listen on '%s': in use by another process",
+			return set_err(err, errlen, "cannot listen on '%s': in use by another process",
 				    cfg->path);
-		return perr(err, errlen, "cannot listen on '%s': %s", cfg->path, strerror(e));
+		return set_err(err, errlen, "cannot listen on '%s': %s", cfg->path, strerror(e));
 	}
 	return fd;
 }
@@ -239,7 +198,7 @@ static int listen_tcp(struct chan_config *cfg, char *err, size_t errlen)
 	int gai = getaddrinfo(cfg->host[0] ? cfg->host : NULL, cfg->port, &hints, &res);
 
 	if (gai)
-		return perr(err, errlen, "cannot resolve '%s': %s", cfg->host, gai_strerror(gai));
+		return set_err(err, errlen, "cannot resolve '%s': %s", cfg->host, gai_strerror(gai));
 	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC | SOCK_NONBLOCK,
 			    ai->ai_protocol);
@@ -256,7 +215,7 @@ static int listen_tcp(struct chan_config *cfg, char *err, size_t errlen)
 	}
 	freeaddrinfo(res);
 	if (fd < 0)
-		return perr(err, errlen, "cannot listen on %s:%s: %s", cfg->host, cfg->port,
+		return set_err(err, errlen, "cannot listen on %s:%s: %s", cfg->host, cfg->port,
 			    strerror(e));
 	return fd;
 }

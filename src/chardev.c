@@ -59,51 +59,11 @@ static int kick_poll_idx = -1;
 
 /* ---- option parsing ---------------------------------------------------- */
 
-static int perr(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int perr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
-/* Copies one comma-separated field (",," is a literal comma) into out;
- * returns the rest, or NULL if the field does not fit. */
-static const char *next_field(const char *p, char *out, size_t size)
-{
-	size_t n = 0;
-	for (; *p; p++) {
-		if (*p == ',' && p[1] == ',')
-			p++;
-		else if (*p == ',')
-			break;
-		if (n + 1 >= size)
-			return NULL;
-		out[n++] = *p;
-	}
-	out[n] = 0;
-	return *p == ',' ? p + 1 : p;
-}
-
-static int parse_onoff(const char *v, bool *out)
-{
-	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true"))
-		*out = true;
-	else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false"))
-		*out = false;
-	else
-		return -1;
-	return 0;
-}
-
 static int copy_str(char *dst, size_t size, const char *v, const char *what, char *err,
 		    size_t errlen)
 {
 	if (strlen(v) >= size)
-		return perr(err, errlen, "%s longer than %zu bytes", what, size - 1);
+		return set_err(err, errlen, "%s longer than %zu bytes", what, size - 1);
 	memcpy(dst, v, strlen(v) + 1);
 	return 0;
 }
@@ -114,7 +74,7 @@ static int check_port(const char *v, char *err, size_t errlen)
 	errno = 0;
 	unsigned long port = strtoul(v, &end, 10);
 	if (!*v || *end || errno || port > 65535)
-		return perr(err, errlen, "invalid port '%s'", v);
+		return set_err(err, errlen, "invalid port '%s'", v);
 	return 0;
 }
 
@@ -130,8 +90,8 @@ static int socket_param(struct chardev_config *c, const char *key, const char *v
 		return 1;
 	}
 	if (!strcmp(key, "server") || !strcmp(key, "wait")) {
-		if (parse_onoff(val, &b) < 0)
-			return perr(err, errlen, "%s: expected 'on' or 'off', got '%s'", key, val);
+		if (parse_on_off(val, &b) < 0)
+			return set_err(err, errlen, "%s: expected 'on' or 'off', got '%s'", key, val);
 		if (key[0] == 's')
 			c->server = b;
 		else
@@ -141,8 +101,8 @@ static int socket_param(struct chardev_config *c, const char *key, const char *v
 	if (!strcmp(key, "nodelay") || !strcmp(key, "telnet") || !strcmp(key, "ipv4") ||
 	    !strcmp(key, "ipv6")) {
 		/* accepted for compatibility: TCP_NODELAY is always set, telnet=off */
-		if (!strcmp(key, "telnet") && parse_onoff(val, &b) == 0 && b)
-			return perr(err, errlen, "telnet=on is not supported");
+		if (!strcmp(key, "telnet") && parse_on_off(val, &b) == 0 && b)
+			return set_err(err, errlen, "telnet=on is not supported");
 		return 1;
 	}
 	return 0;
@@ -158,9 +118,9 @@ static void defaults(struct chardev_config *c)
 static int check_socket(struct chardev_config *c, char *err, size_t errlen)
 {
 	if (!c->sock_path[0] && !c->port[0])
-		return perr(err, errlen, "socket: give path=PATH or host=HOST,port=PORT");
+		return set_err(err, errlen, "socket: give path=PATH or host=HOST,port=PORT");
 	if (c->sock_path[0] && (c->port[0] || c->host[0]))
-		return perr(err, errlen, "socket: path= and host=/port= exclude each other");
+		return set_err(err, errlen, "socket: path= and host=/port= exclude each other");
 	c->tcp = !c->sock_path[0];
 	if (!c->server)
 		c->wait = false;
@@ -170,12 +130,12 @@ static int check_socket(struct chardev_config *c, char *err, size_t errlen)
 int chardev_parse(const char *arg, struct chardev_config *c, char *err, size_t errlen)
 {
 	char field[CHARDEV_PATH_MAX + 32];
-	const char *p = next_field(arg, field, sizeof(field));
+	const char *p = opt_field(arg, field, sizeof(field));
 	bool file_path = false;
 
 	defaults(c);
 	if (!p)
-		return perr(err, errlen, "backend name too long");
+		return set_err(err, errlen, "backend name too long");
 	if (!strcmp(field, "null"))
 		c->kind = CHARDEV_NULL;
 	else if (!strcmp(field, "stdio"))
@@ -187,12 +147,12 @@ int chardev_parse(const char *arg, struct chardev_config *c, char *err, size_t e
 	else if (!strcmp(field, "socket"))
 		c->kind = CHARDEV_SOCKET;
 	else
-		return perr(err, errlen, "'%s' is not a supported backend (null, stdio, file, pty, "
+		return set_err(err, errlen, "'%s' is not a supported backend (null, stdio, file, pty, "
 			    "socket)", field[0] ? field : "");
 	while (*p) {
-		p = next_field(p, field, sizeof(field));
+		p = opt_field(p, field, sizeof(field));
 		if (!p)
-			return perr(err, errlen, "parameter too long");
+			return set_err(err, errlen, "parameter too long");
 		char *eq = strchr(field, '=');
 		const char *val = eq ? eq + 1 : "on";
 		if (eq)
@@ -203,8 +163,8 @@ int chardev_parse(const char *arg, struct chardev_config *c, char *err, size_t e
 			continue;
 		}
 		if (c->kind == CHARDEV_STDIO && !strcmp(field, "signal")) {
-			if (parse_onoff(val, &c->signal) < 0)
-				return perr(err, errlen, "signal: expected 'on' or 'off', got '%s'", val);
+			if (parse_on_off(val, &c->signal) < 0)
+				return set_err(err, errlen, "signal: expected 'on' or 'off', got '%s'", val);
 			continue;
 		}
 		if (c->kind == CHARDEV_FILE && !strcmp(field, "path")) {
@@ -236,12 +196,12 @@ int chardev_parse(const char *arg, struct chardev_config *c, char *err, size_t e
 			if (r == 0)
 				continue;
 		}
-		return perr(err, errlen, "unknown parameter '%s'", field);
+		return set_err(err, errlen, "unknown parameter '%s'", field);
 	}
 	if (!c->id[0])
-		return perr(err, errlen, "id= is required");
+		return set_err(err, errlen, "id= is required");
 	if (c->kind == CHARDEV_FILE && (!file_path || !c->path_buf[0]))
-		return perr(err, errlen, "file: path= is required");
+		return set_err(err, errlen, "file: path= is required");
 	if (c->kind == CHARDEV_FILE)
 		c->path = c->path_buf;
 	if (c->kind == CHARDEV_SOCKET && check_socket(c, err, errlen) < 0)
@@ -255,16 +215,16 @@ static int parse_legacy_socket(const char *arg, struct chardev_config *c, char *
 {
 	char field[CHARDEV_PATH_MAX];
 	bool tcp = arg[0] == 't';
-	const char *p = next_field(arg + (tcp ? 4 : 5), field, sizeof(field));
+	const char *p = opt_field(arg + (tcp ? 4 : 5), field, sizeof(field));
 
 	c->kind = CHARDEV_SOCKET;
 	if (!p)
-		return perr(err, errlen, "address too long");
+		return set_err(err, errlen, "address too long");
 	if (tcp) {
 		char *colon = strrchr(field, ':');
 		char *host = field;
 		if (!colon)
-			return perr(err, errlen, "expected tcp:[HOST]:PORT");
+			return set_err(err, errlen, "expected tcp:[HOST]:PORT");
 		*colon = 0;
 		if (host[0] == '[' && colon > host + 1 && colon[-1] == ']') {
 			host++;
@@ -276,15 +236,15 @@ static int parse_legacy_socket(const char *arg, struct chardev_config *c, char *
 			return -1;
 	} else {
 		if (!field[0])
-			return perr(err, errlen, "empty socket path");
+			return set_err(err, errlen, "empty socket path");
 		if (copy_str(c->sock_path, sizeof(c->sock_path), field, "socket path", err,
 			     errlen) < 0)
 			return -1;
 	}
 	while (*p) {
-		p = next_field(p, field, sizeof(field));
+		p = opt_field(p, field, sizeof(field));
 		if (!p)
-			return perr(err, errlen, "parameter too long");
+			return set_err(err, errlen, "parameter too long");
 		char *eq = strchr(field, '=');
 		if (eq)
 			*eq = 0;
@@ -292,7 +252,7 @@ static int parse_legacy_socket(const char *arg, struct chardev_config *c, char *
 		if (r < 0)
 			return -1;
 		if (r == 0)
-			return perr(err, errlen, "unknown parameter '%s'", field);
+			return set_err(err, errlen, "unknown parameter '%s'", field);
 	}
 	return check_socket(c, err, errlen);
 }
@@ -318,7 +278,7 @@ int chardev_parse_legacy(const char *arg, struct chardev_config *c, char *err, s
 	} else if (!strncmp(arg, "unix:", 5) || !strncmp(arg, "tcp:", 4)) {
 		return parse_legacy_socket(arg, c, err, errlen);
 	} else {
-		return perr(err, errlen, "unsupported character device (use stdio, file:PATH, pty, "
+		return set_err(err, errlen, "unsupported character device (use stdio, file:PATH, pty, "
 			    "null, chardev:ID, unix:PATH,server,nowait or tcp::PORT,server,nowait)");
 	}
 	return 0;
@@ -371,7 +331,7 @@ static int open_pty(struct chardev *cd, char *err, size_t errlen)
 	struct termios t;
 
 	if (openpty(&master, &slave, name, NULL, NULL) < 0)
-		return perr(err, errlen, "cannot open a pty: %s", strerror(errno));
+		return set_err(err, errlen, "cannot open a pty: %s", strerror(errno));
 	if (tcgetattr(slave, &t) == 0) {
 		cfmakeraw(&t);
 		tcsetattr(slave, TCSANOW, &t);
@@ -399,7 +359,7 @@ static int connect_socket(struct chardev *cd, char *err, size_t errlen)
 			fd = -1;
 		}
 		if (fd < 0)
-			return perr(err, errlen, "cannot connect to '%s': %s", c->sock_path,
+			return set_err(err, errlen, "cannot connect to '%s': %s", c->sock_path,
 				    strerror(e ? e : errno));
 	} else {
 		struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
@@ -408,7 +368,7 @@ static int connect_socket(struct chardev *cd, char *err, size_t errlen)
 		const char *host = c->host[0] ? c->host : "localhost";
 		int gai = getaddrinfo(host, c->port, &hints, &res);
 		if (gai)
-			return perr(err, errlen, "cannot resolve '%s': %s", host, gai_strerror(gai));
+			return set_err(err, errlen, "cannot resolve '%s': %s", host, gai_strerror(gai));
 		for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
 			fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
 			if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) < 0) {
@@ -419,7 +379,7 @@ static int connect_socket(struct chardev *cd, char *err, size_t errlen)
 		}
 		freeaddrinfo(res);
 		if (fd < 0)
-			return perr(err, errlen, "cannot connect to %s:%s: %s", host, c->port,
+			return set_err(err, errlen, "cannot connect to %s:%s: %s", host, c->port,
 				    strerror(e));
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
@@ -459,11 +419,11 @@ static int open_backend(struct chardev *cd, char *err, size_t errlen)
 	case CHARDEV_FILE:
 		cd->out_fd = open(c->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 		if (cd->out_fd < 0)
-			return perr(err, errlen, "cannot open '%s': %s", c->path, strerror(errno));
+			return set_err(err, errlen, "cannot open '%s': %s", c->path, strerror(errno));
 		if (c->input_path[0]) {
 			cd->in_fd = open(c->input_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 			if (cd->in_fd < 0)
-				return perr(err, errlen, "cannot open '%s': %s", c->input_path,
+				return set_err(err, errlen, "cannot open '%s': %s", c->input_path,
 					    strerror(errno));
 		}
 		return 0;
@@ -499,13 +459,13 @@ struct chardev *chardev_create(const struct chardev_config *cfg, char *err, size
 	struct chardev *cd;
 
 	if (ndevs == CHARDEV_MAX) {
-		perr(err, errlen, "at most %d character devices", CHARDEV_MAX);
+		set_err(err, errlen, "at most %d character devices", CHARDEV_MAX);
 		return NULL;
 	}
 	if (kick_fd < 0) {
 		kick_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		if (kick_fd < 0) {
-			perr(err, errlen, "eventfd: %s", strerror(errno));
+			set_err(err, errlen, "eventfd: %s", strerror(errno));
 			return NULL;
 		}
 	}

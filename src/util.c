@@ -104,3 +104,39 @@ bool parse_size(const char *s, uint64_t default_unit, uint64_t *out)
 	*out = v * unit;
 	return true;
 }
+
+int set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+const char *opt_field(const char *p, char *out, size_t size)
+{
+	size_t n = 0;
+	for (; *p; p++) {
+		if (*p == ',' && p[1] == ',')
+			p++;
+		else if (*p == ',')
+			break;
+		if (n + 1 >= size)
+			return NULL;
+		out[n++] = *p;
+	}
+	out[n] = 0;
+	return *p == ',' ? p + 1 : p;
+}
+
+int parse_on_off(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false"))
+		*out = false;
+	else
+		return -1;
+	return 0;
+}
