@@ -64,7 +64,7 @@ L1_WEDGE_MARGIN = 60
 # unfinished commands run in a fresh L1, without waiting for the watch above.
 L1_SILENCE = 90
 # At most this many L1 boots (executor runs) per Batch.run().
-MAX_RUNS = 5
+MAX_RUNS = 8
 
 
 def _die_with_parent():
