@@ -59,9 +59,10 @@ PER_COMMAND_SLACK = 20
 # the command): the L1 is killed and the unfinished commands run in a fresh one.
 L1_WEDGE_MARGIN = 60
 # The executor prints a heartbeat every 15 s (executor.TICK): once it has
-# started, a console silent this long means the L1 froze (seen under TCG:
-# no output at all, not even kernel messages); it is killed and the
-# unfinished commands run in a fresh L1, without waiting for the watch above.
+# started, no executor line for this long means the L1 froze or its CPUs
+# are stuck in the kernel (seen: no output at all, or only soft-lockup
+# reports); it is killed and the unfinished commands run in a fresh L1,
+# without waiting for the watch above.
 L1_SILENCE = 90
 # At most this many L1 boots (executor runs) per Batch.run().
 MAX_RUNS = 8
@@ -414,8 +415,8 @@ class Batch:
             while True:
                 left = deadline - time.monotonic()
                 if started and not done and time.monotonic() - last_output > L1_SILENCE:
-                    self.error = ("no console output for %d s (the executor's heartbeat "
-                                  "stopped): the L1 froze; killed" % L1_SILENCE)
+                    self.error = ("no executor line for %d s (its heartbeat stopped): the "
+                                  "L1 froze; killed" % L1_SILENCE)
                     _log(self.error)
                     break
                 if running:
@@ -448,13 +449,16 @@ class Batch:
                 chunk = os.read(fd, 65536)
                 if not chunk:
                     break
-                last_output = time.monotonic()
                 logf.write(chunk)
                 logf.flush()
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
                     started = started or line.startswith(b"@@VMMNEST begin")
+                    # only the executor's own lines count: kernel messages
+                    # (soft lockups) keep coming from an L1 that is stuck
+                    if line.startswith(b"@@VMMNEST"):
+                        last_output = time.monotonic()
                     running = self._running(line, by_id, running)
                     if self._progress(line.decode("utf-8", "replace").strip(), t0) and not done:
                         done = True
