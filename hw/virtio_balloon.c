@@ -20,7 +20,7 @@
  * the stats queue. The device keeps the latest values and holds the
  * buffer; handing it back (virtio_balloon_request_stats) asks the driver
  * for fresh figures, which arrive as the next buffer. The first buffer
- * comes before DRIVER_OK (see stats_poll).
+ * comes before DRIVER_OK; the transport looks at it when DRIVER_OK is set.
  *
  * Locking: everything runs under the transport lock: queue work on the
  * I/O thread, config writes on vCPUs, host requests from the main thread.
@@ -177,15 +177,6 @@ static void stats_chain(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 	b->stats_head = iov->head;
 }
 
-/* Linux primes the stats queue and notifies before it sets DRIVER_OK,
- * when the transport must ignore the notify; the host's requests look at
- * the queue themselves, so that buffer is found. */
-static void stats_poll(struct virtio_balloon *b)
-{
-	if (!b->stats_held && b->t.vq[Q_STATS].ready)
-		virtio_pci_drain(&b->t, Q_STATS, &b->scratch, stats_chain);
-}
-
 static void balloon_queue_notify(struct virtio_pci *t, unsigned q)
 {
 	struct virtio_balloon *b = t->dev;
@@ -256,7 +247,6 @@ void virtio_balloon_set_target(struct virtio_balloon *b, uint32_t pages)
 void virtio_balloon_get_info(struct virtio_balloon *b, struct virtio_balloon_info *out)
 {
 	pthread_mutex_lock(&b->t.lock);
-	stats_poll(b);
 	*out = (struct virtio_balloon_info){
 		.target_pages = b->target,
 		.actual_pages = b->last_actual,
@@ -275,7 +265,6 @@ void virtio_balloon_get_info(struct virtio_balloon *b, struct virtio_balloon_inf
 bool virtio_balloon_request_stats(struct virtio_balloon *b)
 {
 	pthread_mutex_lock(&b->t.lock);
-	stats_poll(b);
 	bool held = b->stats_held && (b->t.status & VIRTIO_STATUS_DRIVER_OK) &&
 		    !(b->t.status & VIRTIO_STATUS_NEEDS_RESET);
 	if (held)

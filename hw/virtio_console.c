@@ -121,18 +121,7 @@ static void ctrl_rx(struct virtio_console *v)
 	if (!running(v) || !multiport(v) || !vq->ready)
 		return;
 	pthread_mutex_lock(&v->lock);
-	while (v->ctrl_count) {
-		int r = virtq_pop(vq, iov);
-		if (r < 0) {
-			pthread_mutex_unlock(&v->lock);
-			virtio_pci_set_needs_reset(t);
-			return;
-		}
-		if (r == 0) {
-			if (!virtq_arm_notify(vq))
-				break;
-			continue;
-		}
+	while (v->ctrl_count && virtio_pci_pop(t, CTRL_RXQ, iov) > 0) {
 		struct ctrl_msg m = v->ctrl[v->ctrl_head];
 		uint8_t msg[CTRL_HDR + VIRTIO_CONSOLE_NAME_MAX];
 		size_t len = CTRL_HDR;
@@ -183,18 +172,7 @@ static void port_rx(struct virtio_console *v, struct port *p)
 	if (!p->present || !vq->ready)
 		return;
 	pthread_mutex_lock(&v->lock);
-	while (p->in_len && deliverable(v, p)) {
-		int r = virtq_pop(vq, iov);
-		if (r < 0) {
-			pthread_mutex_unlock(&v->lock);
-			virtio_pci_set_needs_reset(t);
-			return;
-		}
-		if (r == 0) {
-			if (!virtq_arm_notify(vq))
-				break;
-			continue;
-		}
+	while (p->in_len && deliverable(v, p) && virtio_pci_pop(t, port_rxq(p->id), iov) > 0) {
 		size_t n = buf_to_iov(iov->iov + iov->n_out, iov->n_in, 0, p->in, p->in_len);
 		memmove(p->in, p->in + n, p->in_len - n);
 		p->in_len -= n;

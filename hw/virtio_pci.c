@@ -157,22 +157,32 @@ bool virtio_pci_has_feature(const struct virtio_pci *t, unsigned bit)
 	return (t->guest_features >> bit) & 1;
 }
 
+int virtio_pci_pop(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
+{
+	struct virtqueue *vq = &t->vq[q];
+
+	for (;;) {
+		int r = virtq_pop(vq, iov);
+		if (r > 0)
+			return 1;
+		if (r < 0) {
+			virtio_pci_set_needs_reset(t);
+			return -1;
+		}
+		/* Empty: ask to be notified, and look again for a chain that
+		 * came before the request was visible. */
+		if (!virtq_arm_notify(vq))
+			return 0;
+	}
+}
+
 void virtio_pci_drain(struct virtio_pci *t, unsigned q, struct virtq_iov *scratch,
 		      void (*fn)(struct virtio_pci *t, unsigned q, struct virtq_iov *iov))
 {
-	struct virtqueue *vq = &t->vq[q];
-	int r;
-
 	if (!(t->status & VIRTIO_STATUS_DRIVER_OK) || (t->status & VIRTIO_STATUS_NEEDS_RESET))
 		return;
-	do {
-		while ((r = virtq_pop(vq, scratch)) > 0)
-			fn(t, q, scratch);
-		if (r < 0) {
-			virtio_pci_set_needs_reset(t);
-			return;
-		}
-	} while (virtq_arm_notify(vq));
+	while (virtio_pci_pop(t, q, scratch) > 0)
+		fn(t, q, scratch);
 }
 
 /* ---- reset and feature negotiation -------------------------------------- */
@@ -200,23 +210,6 @@ static void device_reset(struct virtio_pci *t)
 	pci_set_irq(&t->pci, 0);
 }
 
-static void set_status(struct virtio_pci *t, uint8_t v, bool legacy)
-{
-	if (v == 0) {
-		device_reset(t);
-		return;
-	}
-	if (!legacy && (v & VIRTIO_STATUS_FEATURES_OK) &&
-	    !(t->status & VIRTIO_STATUS_FEATURES_OK)) {
-		/* Refuse a subset we do not offer, or a modern driver without
-		 * VERSION_1: FEATURES_OK then reads back clear. */
-		if ((t->guest_features & ~t->host_features) ||
-		    !virtio_pci_has_feature(t, VIRTIO_F_VERSION_1))
-			v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
-	}
-	t->status = (uint8_t)(v | (t->status & VIRTIO_STATUS_NEEDS_RESET));
-}
-
 static void queue_apply_features(struct virtio_pci *t, struct virtqueue *vq)
 {
 	vq->event_idx = virtio_pci_has_feature(t, VIRTIO_RING_F_EVENT_IDX);
@@ -233,13 +226,11 @@ void virtio_pci_schedule(struct virtio_pci *t, unsigned q)
 	}
 }
 
-static void kick(struct virtio_pci *t, unsigned q)
+/* Has the queue looked at: on the I/O thread when it runs, else here. */
+static void run_queue(struct virtio_pci *t, unsigned q)
 {
 	uint64_t one = 1;
 
-	if (q >= t->nqueues)
-		return;
-	t->notifies++;
 	if (t->thread_running) {
 		if (write(t->notify_fd[q], &one, sizeof(one)) < 0) {
 			/* a saturated counter still wakes the thread */
@@ -248,6 +239,39 @@ static void kick(struct virtio_pci *t, unsigned q)
 	}
 	if (t->vq[q].ready && t->ops->queue_notify)
 		t->ops->queue_notify(t, q);
+}
+
+static void kick(struct virtio_pci *t, unsigned q)
+{
+	if (q >= t->nqueues)
+		return;
+	t->notifies++;
+	run_queue(t, q);
+}
+
+static void set_status(struct virtio_pci *t, uint8_t v, bool legacy)
+{
+	if (v == 0) {
+		device_reset(t);
+		return;
+	}
+	if (!legacy && (v & VIRTIO_STATUS_FEATURES_OK) &&
+	    !(t->status & VIRTIO_STATUS_FEATURES_OK)) {
+		/* Refuse a subset we do not offer, or a modern driver without
+		 * VERSION_1: FEATURES_OK then reads back clear. */
+		if ((t->guest_features & ~t->host_features) ||
+		    !virtio_pci_has_feature(t, VIRTIO_F_VERSION_1))
+			v &= (uint8_t)~VIRTIO_STATUS_FEATURES_OK;
+	}
+	bool starting = (v & VIRTIO_STATUS_DRIVER_OK) && !(t->status & VIRTIO_STATUS_DRIVER_OK);
+	t->status = (uint8_t)(v | (t->status & VIRTIO_STATUS_NEEDS_RESET));
+	/* A notify before DRIVER_OK was ignored (the device must not use the
+	 * rings yet), but Linux fills receive and stats queues and kicks them
+	 * before it sets DRIVER_OK: look at every enabled queue now. */
+	if (starting)
+		for (unsigned q = 0; q < t->nqueues; q++)
+			if (t->vq[q].ready)
+				run_queue(t, q);
 }
 
 /* ---- device configuration ------------------------------------------------ */

@@ -169,6 +169,10 @@ bool virtio_pci_has_feature(const struct virtio_pci *t, unsigned bit);
  * thread (a backend with new data for the guest). Without an I/O thread
  * (unit tests) this does nothing; the next guest notify processes it. */
 void virtio_pci_schedule(struct virtio_pci *t, unsigned q);
+/* The next chain of queue q: 1 popped into iov; 0 the queue is empty and
+ * the driver has been asked to notify (EVENT_IDX re-armed); -1 the queue
+ * is broken and the device now needs reset. */
+int virtio_pci_pop(struct virtio_pci *t, unsigned q, struct virtq_iov *iov);
 /* Pops every available chain of queue q, calling 'fn' for each, until the
  * queue is empty (re-arming EVENT_IDX); a broken queue sets NEEDS_RESET. */
 void virtio_pci_drain(struct virtio_pci *t, unsigned q, struct virtq_iov *scratch,

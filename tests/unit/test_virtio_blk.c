@@ -300,7 +300,7 @@ static uint64_t device_features(struct ctx *c)
 	return f | mrd(c, COMMON(VIRTIO_COMMON_DF), 4) << 32;
 }
 
-static void modern_init(struct ctx *c, uint64_t features)
+static void modern_setup(struct ctx *c, uint64_t features)
 {
 	status_write(c, 0);
 	status_write(c, VIRTIO_STATUS_ACKNOWLEDGE);
@@ -312,6 +312,9 @@ static void modern_init(struct ctx *c, uint64_t features)
 	status_write(c, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 			       VIRTIO_STATUS_FEATURES_OK);
 	assert_true(status_read(c) & VIRTIO_STATUS_FEATURES_OK);
+	/* Fresh rings: DRIVER_OK makes the device look at them. */
+	c->avail_idx = c->used_seen = 0;
+	memset(c->ram + DESC, 0, 0x3000);
 	mwr(c, COMMON(VIRTIO_COMMON_Q_SELECT), 0, 2);
 	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_Q_SIZE), 2), VIRTIO_BLK_QUEUE_SIZE);
 	mwr(c, COMMON(VIRTIO_COMMON_Q_SIZE), QSIZE, 2);
@@ -323,10 +326,18 @@ static void modern_init(struct ctx *c, uint64_t features)
 	mwr(c, COMMON(VIRTIO_COMMON_Q_USEDHI), 0, 4);
 	mwr(c, COMMON(VIRTIO_COMMON_Q_ENABLE), 1, 2);
 	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_Q_ENABLE), 2), 1);
+}
+
+static void driver_ok(struct ctx *c)
+{
 	status_write(c, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 			       VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
-	c->avail_idx = c->used_seen = 0;
-	memset(c->ram + DESC, 0, 0x3000);
+}
+
+static void modern_init(struct ctx *c, uint64_t features)
+{
+	modern_setup(c, features);
+	driver_ok(c);
 }
 
 #define BASIC_FEATURES (1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_BLK_F_FLUSH)
@@ -538,6 +549,23 @@ static void test_read_write_flush(void **state)
 	/* Last sector is fine, one past it is not. */
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, DISK_SECTORS - 1, 512, true), 513);
 	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
+}
+
+/* A request kicked before DRIVER_OK waits (the device must not use the
+ * rings yet) and is served when DRIVER_OK is set. */
+static void test_kick_before_driver_ok(void **state)
+{
+	struct ctx *c = *state;
+
+	modern_setup(c, BASIC_FEATURES);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 3, 512, true), -1);
+	assert_int_equal(c->intx, 0);
+	driver_ok(c);
+	assert_int_equal(get_le16(c->ram + USED + 2), 1);
+	assert_int_equal(get_le32(c->ram + USED + 8), 513);
+	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_memory_equal(c->ram + DATA, c->disk->data + 3 * 512, 512);
+	assert_int_equal(c->intx, 1);
 }
 
 static void test_get_id_discard_zeroes(void **state)
@@ -1152,6 +1180,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_space, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_features_ok_needs_version_1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_write_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kick_before_driver_ok, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_get_id_discard_zeroes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, setup_ro, teardown),
