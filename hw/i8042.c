@@ -565,8 +565,10 @@ static void data_write_op(void *opaque, uint64_t offset, uint64_t value, unsigne
 	void (*cb)(void *) = k->reset_request;
 	void *cb_opaque = k->opaque;
 	pthread_mutex_unlock(&k->lock);
-	if (reset && cb)
+	if (reset && cb) {
+		debug("i8042: CPU reset pulsed");
 		cb(cb_opaque);
+	}
 }
 
 static uint64_t status_read(void *opaque, uint64_t offset, unsigned size)
@@ -591,8 +593,10 @@ static void command_write(void *opaque, uint64_t offset, uint64_t value, unsigne
 	void (*cb)(void *) = k->reset_request;
 	void *cb_opaque = k->opaque;
 	pthread_mutex_unlock(&k->lock);
-	if (reset && cb)
+	if (reset && cb) {
+		debug("i8042: CPU reset pulsed");
 		cb(cb_opaque);
+	}
 }
 
 static const struct io_ops data_ops = {

@@ -18,8 +18,10 @@ static void port92_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
 
 	/* KVM has no A20 gate; bit 1 is stored so it reads back. */
 	s->value = (uint8_t)v & ~PORT92_RESET;
-	if ((v & PORT92_RESET) && !(old & PORT92_RESET))
+	if ((v & PORT92_RESET) && !(old & PORT92_RESET)) {
+		debug("port 0x92: fast reset");
 		s->board.reset(s->board.opaque);
+	}
 }
 
 static const struct io_ops port92_ops = { .read = port92_read, .write = port92_write,

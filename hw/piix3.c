@@ -77,6 +77,7 @@ static void rcr_write(void *opaque, uint8_t val)
 {
 	struct piix3 *s = opaque;
 	if (val & RCR_RST_CPU) {
+		debug("piix3: reset through port 0xcf9 (%#x)", val);
 		s->board.reset(s->board.opaque);
 		return;
 	}

@@ -115,9 +115,14 @@ static void report_fatal(struct vcpu *v, const char *what)
 	struct kvm_sregs sregs;
 
 	if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0 && ioctl(v->fd, KVM_GET_SREGS, &sregs) == 0)
-		fprintf(stderr, "vmm: vCPU %u: %s at %04x:%llx (cr0=%llx)\n", v->index, what,
-			sregs.cs.selector, (unsigned long long)regs.rip,
-			(unsigned long long)sregs.cr0);
+		fprintf(stderr,
+			"vmm: vCPU %u: %s at %04x:%llx (rsp=%llx cr0=%llx cr2=%llx cr3=%llx "
+			"cr4=%llx efer=%llx idt=%llx/%x)\n",
+			v->index, what, sregs.cs.selector, (unsigned long long)regs.rip,
+			(unsigned long long)regs.rsp, (unsigned long long)sregs.cr0,
+			(unsigned long long)sregs.cr2, (unsigned long long)sregs.cr3,
+			(unsigned long long)sregs.cr4, (unsigned long long)sregs.efer,
+			(unsigned long long)sregs.idt.base, sregs.idt.limit);
 	else
 		fprintf(stderr, "vmm: vCPU %u: %s\n", v->index, what);
 }
@@ -140,7 +145,8 @@ static bool handle_exit(struct vcpu *v)
 		return true;
 	case KVM_EXIT_SHUTDOWN:
 		/* A triple fault resets a PC. */
-		debug("vCPU %u: triple fault", v->index);
+		if (debug_enabled)
+			report_fatal(v, "triple fault");
 		machine_request(v->machine, MACHINE_REQ_RESET, 0);
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:

@@ -26,6 +26,8 @@ import tempfile
 import threading
 import time
 
+import qmp_client
+
 READY = b"VMM-BALLOON-FILLED"
 MiB = 1 << 20
 LOW, HIGH = 128 * MiB, 512 * MiB
@@ -41,35 +43,10 @@ def out(line, raw=False):
         sys.stdout.buffer.flush()
 
 
-class Qmp:
+class Qmp(qmp_client.Qmp):
     def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.sock.settimeout(30)
-        self.buf = b""
         self.changes = []
-        self.read()  # greeting
-
-    def read(self):
-        while b"\n" not in self.buf:
-            d = self.sock.recv(65536)
-            if not d:
-                raise EOFError
-            self.buf += d
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def cmd(self, name, **args):
-        msg = {"execute": name}
-        if args:
-            msg["arguments"] = args
-        self.sock.sendall(json.dumps(msg).encode() + b"\n")
-        while True:
-            m = self.read()
-            if "event" in m:
-                self.note(m)
-            else:
-                return m
+        super().__init__(path)
 
     def note(self, m):
         if m["event"] == "BALLOON_CHANGE":
@@ -80,13 +57,7 @@ class Qmp:
     def drain(self):
         # BALLOON_CHANGE comes at most once a second (QEMU and vmm): the
         # last value may follow the last change by up to a second.
-        self.sock.settimeout(1.5)
-        try:
-            while True:
-                self.note(self.read())
-        except (socket.timeout, EOFError, OSError, ValueError):
-            pass
-        self.sock.settimeout(30)
+        super().drain(1.5)
 
 
 class Monitor:

@@ -10,55 +10,25 @@ guest, e.g. VMM-BOOT-OK from build/fw/disk-5.img)."""
 import json
 import os
 import select
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 
+import qmp_client
+
 READY = os.environ.get("VMM_PWRBTN_READY", "VMM-PWRBTN-READY").encode()
 
 
-class Qmp:
+class Qmp(qmp_client.Qmp):
     def __init__(self, path):
-        self.sock = socket.socket(socket.AF_UNIX)
-        self.sock.connect(path)
-        self.sock.settimeout(30)
-        self.buf = b""
         self.events = []
-        self.read()  # greeting
-
-    def read(self):
-        while b"\n" not in self.buf:
-            d = self.sock.recv(4096)
-            if not d:
-                raise EOFError
-            self.buf += d
-        line, self.buf = self.buf.split(b"\n", 1)
-        return json.loads(line)
-
-    def cmd(self, name):
-        self.sock.sendall(json.dumps({"execute": name}).encode() + b"\n")
-        while True:
-            m = self.read()
-            if "event" in m:
-                self.note(m)
-            else:
-                return m
+        super().__init__(path)
 
     def note(self, m):
         self.events.append(m)
         data = m.get("data", {})
         out("@@qmp %s %s" % (m["event"], " ".join("%s=%s" % kv for kv in sorted(data.items()))))
-
-    def drain(self):
-        """Reads whatever events arrived, without blocking for long."""
-        self.sock.settimeout(0.2)
-        try:
-            while True:
-                self.note(self.read())
-        except (socket.timeout, EOFError, OSError, ValueError):
-            pass
 
 
 def out(line):
