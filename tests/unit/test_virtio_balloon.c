@@ -9,73 +9,39 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 
-#include "bus.h"
-#include "guest_mem.h"
 #include "hw/virtio_balloon.h"
-#include "hw/virtio_pci.h"
-#include "pci.h"
-#include "util.h"
+#include "virtio_fixture.h"
 
 #define RAM_SIZE (1024 * 1024)
-#define GUARD (64 * 1024)     /* host memory either side of guest RAM */
+#define GUARD (64 * 1024) /* host memory either side of guest RAM */
 #define DEVFN PCI_DEVFN(3, 0)
 #define IOBASE 0xC000
-#define BAR4BASE 0xFE000000ULL
 #define QSIZE 16
-#define RING(q) (0x1000 + 0x3000 * (q)) /* desc; avail +0x1000; used +0x2000 */
-#define BUF 0x10000                     /* PFN arrays and stats buffers */
-#define PAGES 0x80000                   /* pages the tests inflate */
+#define BUF 0x10000   /* PFN arrays and stats buffers */
+#define PAGES 0x80000 /* pages the tests inflate */
 #define PAGE 4096
 
 struct ctx {
-	uint8_t *map, *ram;
-	struct guest_mem mem;
-	struct io_bus pio, mmio;
-	struct pci_bus pci;
+	struct vfix f;
+	uint8_t *map; /* guest RAM (f.ram) with GUARD bytes either side */
 	struct virtio_balloon *b;
-	struct virtio_pci *t;
-	int intx;
 	unsigned changes;
-	uint16_t avail_idx[3], used_seen[3];
 };
-
-static void set_intx(void *opaque, uint8_t devfn, unsigned pin, int level)
-{
-	((struct ctx *)opaque)->intx = level;
-}
 
 static void changed(void *opaque)
 {
 	((struct ctx *)opaque)->changes++;
 }
 
-static uint64_t mrd(struct ctx *c, uint64_t addr, unsigned size)
-{
-	uint64_t v = 0;
-	bus_read(&c->mmio, addr, &v, size);
-	return v;
-}
-
-static void mwr(struct ctx *c, uint64_t addr, uint64_t v, unsigned size)
-{
-	bus_write(&c->mmio, addr, &v, size);
-}
-
-#define COMMON(off) (BAR4BASE + VIRTIO_PCI_COMMON_OFF + (off))
-#define DEVCFG(off) (BAR4BASE + VIRTIO_PCI_DEVICE_OFF + (off))
-
 static void make(struct ctx *c, bool deflate_on_oom)
 {
 	struct virtio_host host = { .opaque = c, .io_thread = false };
 
-	c->b = virtio_balloon_create(&c->pci, DEVFN, &c->mem, &host, deflate_on_oom, changed, c);
+	c->b = virtio_balloon_create(&c->f.pci, DEVFN, &c->f.mem, &host, deflate_on_oom, changed,
+				     c);
 	assert_non_null(c->b);
-	c->t = virtio_balloon_transport(c->b);
-	pci_config_write(&c->pci, DEVFN, PCI_BAR0, IOBASE, 4);
-	pci_config_write(&c->pci, DEVFN, PCI_BAR0 + 16, (uint32_t)BAR4BASE, 4);
-	pci_config_write(&c->pci, DEVFN, PCI_BAR0 + 20, 0, 4);
-	pci_config_write(&c->pci, DEVFN, PCI_COMMAND,
-			 PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	c->f.t = virtio_balloon_transport(c->b);
+	vfix_place_bars(&c->f, IOBASE);
 }
 
 static int setup(void **state)
@@ -86,14 +52,8 @@ static int setup(void **state)
 		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(c->map != MAP_FAILED);
 	memset(c->map, 0x5A, RAM_SIZE + 2 * GUARD);
-	c->ram = c->map + GUARD;
-	memset(c->ram, 0, RAM_SIZE);
-	guest_mem_init_buffer(&c->mem, c->ram, RAM_SIZE);
-	bus_init(&c->pio, "pio");
-	bus_init(&c->mmio, "mmio");
-	pci_bus_init(&c->pci, &c->pio, &c->mmio);
-	c->pci.set_intx = set_intx;
-	c->pci.intx_opaque = c;
+	memset(c->map + GUARD, 0, RAM_SIZE);
+	vfix_init_ram(&c->f, c->map + GUARD, RAM_SIZE, DEVFN, QSIZE);
 	make(c, false);
 	*state = c;
 	return 0;
@@ -103,8 +63,7 @@ static int teardown(void **state)
 {
 	struct ctx *c = *state;
 	virtio_balloon_destroy(c->b);
-	bus_destroy(&c->pio);
-	bus_destroy(&c->mmio);
+	vfix_destroy(&c->f);
 	munmap(c->map, RAM_SIZE + 2 * GUARD);
 	free(c);
 	return 0;
@@ -120,90 +79,30 @@ static bool guards_intact(struct ctx *c)
 
 /* ---- a small driver ---- */
 
-static uint8_t status(struct ctx *c)
-{
-	return (uint8_t)mrd(c, COMMON(VIRTIO_COMMON_STATUS), 1);
-}
-
-static uint64_t device_features(struct ctx *c)
-{
-	mwr(c, COMMON(VIRTIO_COMMON_DFSELECT), 0, 4);
-	uint64_t f = mrd(c, COMMON(VIRTIO_COMMON_DF), 4);
-	mwr(c, COMMON(VIRTIO_COMMON_DFSELECT), 1, 4);
-	return f | mrd(c, COMMON(VIRTIO_COMMON_DF), 4) << 32;
-}
-
 /* Everything up to FEATURES_OK and the queues; driver_init adds DRIVER_OK. */
 static void driver_setup(struct ctx *c)
 {
-	uint64_t f = 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_BALLOON_F_STATS_VQ;
-	uint8_t st = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
-
-	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0, 1);
-	mwr(c, COMMON(VIRTIO_COMMON_STATUS), st, 1);
-	mwr(c, COMMON(VIRTIO_COMMON_GFSELECT), 0, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GF), (uint32_t)f, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GFSELECT), 1, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GF), (uint32_t)(f >> 32), 4);
-	st |= VIRTIO_STATUS_FEATURES_OK;
-	mwr(c, COMMON(VIRTIO_COMMON_STATUS), st, 1);
-	assert_true(status(c) & VIRTIO_STATUS_FEATURES_OK);
-	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_NUMQ), 2), 3);
-	for (unsigned q = 0; q < 3; q++) {
-		memset(c->ram + RING(q), 0, 0x3000);
-		mwr(c, COMMON(VIRTIO_COMMON_Q_SELECT), q, 2);
-		assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_Q_SIZE), 2), VIRTIO_BALLOON_QUEUE_SIZE);
-		mwr(c, COMMON(VIRTIO_COMMON_Q_SIZE), QSIZE, 2);
-		mwr(c, COMMON(VIRTIO_COMMON_Q_DESCLO), RING(q), 4);
-		mwr(c, COMMON(VIRTIO_COMMON_Q_AVAILLO), RING(q) + 0x1000, 4);
-		mwr(c, COMMON(VIRTIO_COMMON_Q_USEDLO), RING(q) + 0x2000, 4);
-		mwr(c, COMMON(VIRTIO_COMMON_Q_ENABLE), 1, 2);
-		c->avail_idx[q] = c->used_seen[q] = 0;
-	}
+	vfix_set_status(&c->f, 0);
+	vfix_negotiate(&c->f, 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_BALLOON_F_STATS_VQ);
+	assert_int_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_NUMQ, 2), 3);
+	for (unsigned q = 0; q < 3; q++)
+		assert_int_equal(vfix_queue_setup(&c->f, q), VIRTIO_BALLOON_QUEUE_SIZE);
 }
 
 static void driver_init(struct ctx *c)
 {
 	driver_setup(c);
-	mwr(c, COMMON(VIRTIO_COMMON_STATUS), status(c) | VIRTIO_STATUS_DRIVER_OK, 1);
-}
-
-static void set_desc(struct ctx *c, unsigned q, unsigned i, uint64_t addr, uint32_t len,
-		     uint16_t flags, uint16_t next)
-{
-	uint8_t *d = c->ram + RING(q) + 16 * i;
-	put_le64(d, addr);
-	put_le32(d + 8, len);
-	put_le16(d + 12, flags);
-	put_le16(d + 14, next);
-}
-
-static void offer(struct ctx *c, unsigned q, uint16_t head)
-{
-	uint8_t *avail = c->ram + RING(q) + 0x1000;
-	put_le16(avail + 4 + 2 * (c->avail_idx[q] % QSIZE), head);
-	c->avail_idx[q]++;
-	put_le16(avail + 2, c->avail_idx[q]);
-	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * q, q, 2);
-}
-
-/* Chains the device returned on queue q since last asked. */
-static unsigned used_new(struct ctx *c, unsigned q)
-{
-	uint16_t idx = get_le16(c->ram + RING(q) + 0x2000 + 2);
-	unsigned n = (uint16_t)(idx - c->used_seen[q]);
-	c->used_seen[q] = idx;
-	return n;
+	vfix_driver_ok(&c->f);
 }
 
 /* One buffer of PFNs at BUF, on queue q (0 inflate, 1 deflate). */
 static unsigned pfns(struct ctx *c, unsigned q, const uint32_t *pfn, unsigned n, unsigned extra)
 {
 	for (unsigned i = 0; i < n; i++)
-		put_le32(c->ram + BUF + 4 * i, pfn[i]);
-	set_desc(c, q, 0, BUF, 4 * n + extra, 0, 0);
-	offer(c, q, 0);
-	return used_new(c, q);
+		put_le32(c->f.ram + BUF + 4 * i, pfn[i]);
+	vfix_set_desc(&c->f, q, 0, BUF, 4 * n + extra, 0, 0);
+	vfix_offer(&c->f, q, 0);
+	return vfix_used_new(&c->f, q);
 }
 
 static struct virtio_balloon_info info(struct ctx *c)
@@ -216,7 +115,7 @@ static struct virtio_balloon_info info(struct ctx *c)
 static bool page_is(struct ctx *c, uint32_t pfn, uint8_t v)
 {
 	for (unsigned i = 0; i < PAGE; i++)
-		if (c->ram[(uint64_t)pfn * PAGE + i] != v)
+		if (c->f.ram[(uint64_t)pfn * PAGE + i] != v)
 			return false;
 	return true;
 }
@@ -227,18 +126,18 @@ static void test_identity_and_features(void **state)
 {
 	struct ctx *c = *state;
 
-	assert_int_equal(pci_config_read(&c->pci, DEVFN, PCI_VENDOR_ID, 2), 0x1af4);
-	assert_int_equal(pci_config_read(&c->pci, DEVFN, PCI_DEVICE_ID, 2), 0x1002);
-	assert_int_equal(pci_config_read(&c->pci, DEVFN, PCI_SUBSYSTEM_ID, 2), VIRTIO_ID_BALLOON);
-	uint64_t f = device_features(c);
+	assert_int_equal(vfix_cfg_rd(&c->f, PCI_VENDOR_ID, 2), 0x1af4);
+	assert_int_equal(vfix_cfg_rd(&c->f, PCI_DEVICE_ID, 2), 0x1002);
+	assert_int_equal(vfix_cfg_rd(&c->f, PCI_SUBSYSTEM_ID, 2), VIRTIO_ID_BALLOON);
+	uint64_t f = vfix_device_features(&c->f);
 	assert_true(f & (1ULL << VIRTIO_BALLOON_F_STATS_VQ));
 	assert_false(f & (1ULL << VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
 	assert_false(f & (1ULL << VIRTIO_BALLOON_F_MUST_TELL_HOST));
 	assert_true(f & (1ULL << VIRTIO_F_VERSION_1));
 	/* deflate-on-oom=on offers the bit (a second function, in slot 4). */
 	struct virtio_host host = { .opaque = c };
-	struct virtio_balloon *b2 = virtio_balloon_create(&c->pci, PCI_DEVFN(4, 0), &c->mem, &host,
-							  true, NULL, NULL);
+	struct virtio_balloon *b2 = virtio_balloon_create(&c->f.pci, PCI_DEVFN(4, 0), &c->f.mem,
+							  &host, true, NULL, NULL);
 	assert_non_null(b2);
 	assert_true(virtio_balloon_transport(b2)->host_features &
 		    (1ULL << VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
@@ -255,7 +154,7 @@ static void test_inflate_releases_only_named_pages(void **state)
 			    base + 10 };
 
 	driver_init(c);
-	memset(c->ram + PAGES, 0xA5, 16 * PAGE);
+	memset(c->f.ram + PAGES, 0xA5, 16 * PAGE);
 	assert_int_equal(pfns(c, 0, list, ARRAY_SIZE(list), 0), 1);
 	for (uint32_t p = base; p < base + 4; p++)
 		assert_true(page_is(c, p, 0));
@@ -269,9 +168,9 @@ static void test_inflate_releases_only_named_pages(void **state)
 	assert_int_equal(i.released, 5);
 	assert_int_equal(i.bad_pfns, 2);
 	/* A released page is ordinary memory again when touched. */
-	c->ram[PAGES] = 1;
-	assert_int_equal(c->ram[PAGES], 1);
-	assert_false(status(c) & VIRTIO_STATUS_NEEDS_RESET);
+	c->f.ram[PAGES] = 1;
+	assert_int_equal(c->f.ram[PAGES], 1);
+	assert_false(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
 static void test_odd_lengths_and_split_arrays(void **state)
@@ -280,36 +179,37 @@ static void test_odd_lengths_and_split_arrays(void **state)
 	uint32_t base = PAGES / PAGE;
 
 	driver_init(c);
-	memset(c->ram + PAGES, 0xA5, 8 * PAGE);
+	memset(c->f.ram + PAGES, 0xA5, 8 * PAGE);
 	/* One PFN and 3 stray bytes: the PFN counts, the tail is ignored. */
 	uint32_t one = base;
-	put_le32(c->ram + BUF + 4, base + 1); /* the stray bytes are its start */
+	put_le32(c->f.ram + BUF + 4, base + 1); /* the stray bytes are its start */
 	assert_int_equal(pfns(c, 0, &one, 1, 3), 1);
 	assert_true(page_is(c, base, 0));
 	assert_true(page_is(c, base + 1, 0xA5));
 	assert_int_equal(info(c).bad_pfns, 1);
 	/* A PFN split over two buffers (2 + 2 bytes) is still one PFN; a
 	 * 1-byte buffer in between belongs to the next one. */
-	uint8_t *a = c->ram + BUF + 0x100, *b = c->ram + BUF + 0x200, *d = c->ram + BUF + 0x300;
-	put_le32(c->ram + BUF + 0x400, base + 2);
-	memcpy(a, c->ram + BUF + 0x400, 2);
-	memcpy(b, c->ram + BUF + 0x402, 2);
-	put_le32(c->ram + BUF + 0x400, base + 3);
-	d[0] = c->ram[BUF + 0x400];
-	memcpy(c->ram + BUF + 0x500, c->ram + BUF + 0x401, 3);
-	set_desc(c, 0, 0, BUF + 0x100, 2, VIRTQ_DESC_F_NEXT, 1);
-	set_desc(c, 0, 1, BUF + 0x200, 2, VIRTQ_DESC_F_NEXT, 2);
-	set_desc(c, 0, 2, BUF + 0x300, 1, VIRTQ_DESC_F_NEXT, 3);
-	set_desc(c, 0, 3, BUF + 0x500, 3, 0, 0);
-	offer(c, 0, 0);
-	assert_int_equal(used_new(c, 0), 1);
+	uint8_t *a = c->f.ram + BUF + 0x100, *b = c->f.ram + BUF + 0x200;
+	uint8_t *d = c->f.ram + BUF + 0x300;
+	put_le32(c->f.ram + BUF + 0x400, base + 2);
+	memcpy(a, c->f.ram + BUF + 0x400, 2);
+	memcpy(b, c->f.ram + BUF + 0x402, 2);
+	put_le32(c->f.ram + BUF + 0x400, base + 3);
+	d[0] = c->f.ram[BUF + 0x400];
+	memcpy(c->f.ram + BUF + 0x500, c->f.ram + BUF + 0x401, 3);
+	vfix_set_desc(&c->f, 0, 0, BUF + 0x100, 2, VIRTQ_DESC_F_NEXT, 1);
+	vfix_set_desc(&c->f, 0, 1, BUF + 0x200, 2, VIRTQ_DESC_F_NEXT, 2);
+	vfix_set_desc(&c->f, 0, 2, BUF + 0x300, 1, VIRTQ_DESC_F_NEXT, 3);
+	vfix_set_desc(&c->f, 0, 3, BUF + 0x500, 3, 0, 0);
+	vfix_offer(&c->f, 0, 0);
+	assert_int_equal(vfix_used_new(&c->f, 0), 1);
 	assert_true(page_is(c, base + 2, 0));
 	assert_true(page_is(c, base + 3, 0));
 	assert_true(page_is(c, base + 4, 0xA5));
 	/* A chain with no readable byte (only a writable buffer) does nothing. */
-	set_desc(c, 0, 0, BUF, 64, VIRTQ_DESC_F_WRITE, 0);
-	offer(c, 0, 0);
-	assert_int_equal(used_new(c, 0), 1);
+	vfix_set_desc(&c->f, 0, 0, BUF, 64, VIRTQ_DESC_F_WRITE, 0);
+	vfix_offer(&c->f, 0, 0);
+	assert_int_equal(vfix_used_new(&c->f, 0), 1);
 	assert_int_equal(info(c).inflated, 3);
 	assert_true(guards_intact(c));
 }
@@ -319,20 +219,20 @@ static void test_zero_length_buffer_breaks_the_queue(void **state)
 	struct ctx *c = *state;
 
 	driver_init(c);
-	memset(c->ram + PAGES, 0xA5, PAGE);
-	put_le32(c->ram + BUF, PAGES / PAGE);
-	set_desc(c, 0, 0, BUF, 0, 0, 0);
-	offer(c, 0, 0);
-	assert_int_equal(used_new(c, 0), 0);
-	assert_true(status(c) & VIRTIO_STATUS_NEEDS_RESET);
+	memset(c->f.ram + PAGES, 0xA5, PAGE);
+	put_le32(c->f.ram + BUF, PAGES / PAGE);
+	vfix_set_desc(&c->f, 0, 0, BUF, 0, 0, 0);
+	vfix_offer(&c->f, 0, 0);
+	assert_int_equal(vfix_used_new(&c->f, 0), 0);
+	assert_true(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
 	assert_true(page_is(c, PAGES / PAGE, 0xA5));
 	assert_int_equal(info(c).inflated, 0);
 	/* A buffer leaving guest RAM too. */
 	driver_init(c);
-	set_desc(c, 0, 0, RAM_SIZE - 4, 8, 0, 0);
-	offer(c, 0, 0);
-	assert_int_equal(used_new(c, 0), 0);
-	assert_true(status(c) & VIRTIO_STATUS_NEEDS_RESET);
+	vfix_set_desc(&c->f, 0, 0, RAM_SIZE - 4, 8, 0, 0);
+	vfix_offer(&c->f, 0, 0);
+	assert_int_equal(vfix_used_new(&c->f, 0), 0);
+	assert_true(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
 	assert_true(guards_intact(c));
 }
 
@@ -342,14 +242,14 @@ static void test_huge_arrays(void **state)
 	const unsigned n = 0x40000 / 4; /* 256 KiB of PFNs */
 
 	driver_init(c);
-	memset(c->ram + PAGES, 0xA5, 4 * PAGE);
+	memset(c->f.ram + PAGES, 0xA5, 4 * PAGE);
 	/* All out of RAM but every 4096th, which names one page in RAM. */
 	for (unsigned i = 0; i < n; i++)
-		put_le32(c->ram + 0x40000 + 4 * i,
+		put_le32(c->f.ram + 0x40000 + 4 * i,
 			 i % 4096 ? 0x100000u + i : PAGES / PAGE + i / 4096);
-	set_desc(c, 0, 0, 0x40000, 4 * n, 0, 0);
-	offer(c, 0, 0);
-	assert_int_equal(used_new(c, 0), 1);
+	vfix_set_desc(&c->f, 0, 0, 0x40000, 4 * n, 0, 0);
+	vfix_offer(&c->f, 0, 0);
+	assert_int_equal(vfix_used_new(&c->f, 0), 1);
 	struct virtio_balloon_info i = info(c);
 	assert_int_equal(i.inflated, n / 4096);
 	assert_int_equal(i.bad_pfns, n - n / 4096);
@@ -361,12 +261,12 @@ static void test_huge_arrays(void **state)
 	 * fault) and never more. The first pass is one run, released when
 	 * the second starts, so the rest of the array reads as zeros (PFN 0). */
 	for (unsigned k = 0; k < 2 * RAM_SIZE / PAGE; k++)
-		put_le32(c->ram + BUF + 4 * k, k % (RAM_SIZE / PAGE));
-	set_desc(c, 0, 0, BUF, 8 * RAM_SIZE / PAGE, 0, 0);
-	offer(c, 0, 0);
+		put_le32(c->f.ram + BUF + 4 * k, k % (RAM_SIZE / PAGE));
+	vfix_set_desc(&c->f, 0, 0, BUF, 8 * RAM_SIZE / PAGE, 0, 0);
+	vfix_offer(&c->f, 0, 0);
 	assert_int_equal(info(c).inflated, n / 4096 + 2 * RAM_SIZE / PAGE);
 	for (unsigned k = BUF; k < RAM_SIZE; k++)
-		if (c->ram[k])
+		if (c->f.ram[k])
 			fail_msg("guest byte %#x not released", k);
 	assert_true(guards_intact(c));
 }
@@ -377,7 +277,7 @@ static void test_deflate_only_counts(void **state)
 	uint32_t list[] = { PAGES / PAGE, PAGES / PAGE + 1, 0x7FFFFFFF };
 
 	driver_init(c);
-	memset(c->ram + PAGES, 0xA5, 2 * PAGE);
+	memset(c->f.ram + PAGES, 0xA5, 2 * PAGE);
 	assert_int_equal(pfns(c, 1, list, 3, 0), 1);
 	assert_true(page_is(c, PAGES / PAGE, 0xA5));
 	struct virtio_balloon_info i = info(c);
@@ -388,8 +288,8 @@ static void test_deflate_only_counts(void **state)
 
 static void put_stat(struct ctx *c, unsigned at, uint16_t tag, uint64_t v)
 {
-	put_le16(c->ram + at, tag);
-	put_le64(c->ram + at + 2, v);
+	put_le16(c->f.ram + at, tag);
+	put_le64(c->f.ram + at + 2, v);
 }
 
 static void test_stats(void **state)
@@ -403,9 +303,9 @@ static void test_stats(void **state)
 	put_stat(c, BUF, 4, 100);
 	put_stat(c, BUF + 10, 5, 500);
 	put_stat(c, BUF + 20, 0x4242, 7);
-	set_desc(c, 2, 0, BUF, 35, 0, 0);
-	offer(c, 2, 0);
-	assert_int_equal(used_new(c, 2), 0); /* held */
+	vfix_set_desc(&c->f, 2, 0, BUF, 35, 0, 0);
+	vfix_offer(&c->f, 2, 0);
+	assert_int_equal(vfix_used_new(&c->f, 2), 0); /* held */
 	struct virtio_balloon_info i = info(c);
 	assert_true(i.stats_held);
 	assert_int_equal(i.stats_valid, (1u << 4) | (1u << 5));
@@ -415,21 +315,21 @@ static void test_stats(void **state)
 	assert_string_equal(virtio_balloon_stat_name(4), "free_mem");
 	assert_null(virtio_balloon_stat_name(10));
 	/* Asking for fresh stats returns it, with an interrupt (INTx here). */
-	assert_int_equal(c->intx, 0);
+	assert_int_equal(c->f.intx, 0);
 	assert_true(virtio_balloon_request_stats(c->b));
-	assert_int_equal(used_new(c, 2), 1);
-	assert_int_equal(c->intx, 1);
-	assert_int_equal(mrd(c, BAR4BASE + VIRTIO_PCI_ISR_OFF, 1), VIRTIO_ISR_QUEUE);
+	assert_int_equal(vfix_used_new(&c->f, 2), 1);
+	assert_int_equal(c->f.intx, 1);
+	assert_int_equal(vfix_isr(&c->f), VIRTIO_ISR_QUEUE);
 	assert_false(virtio_balloon_request_stats(c->b));
 	/* The refill: shorter than one entry changes nothing but is held. */
-	set_desc(c, 2, 1, BUF, 9, 0, 0);
-	offer(c, 2, 1);
+	vfix_set_desc(&c->f, 2, 1, BUF, 9, 0, 0);
+	vfix_offer(&c->f, 2, 1);
 	assert_int_equal(info(c).stats[4], 100);
 	/* A second buffer while one is held: the old one goes back. */
 	put_stat(c, BUF + 64, 4, 90);
-	set_desc(c, 2, 2, BUF + 64, 10, 0, 0);
-	offer(c, 2, 2);
-	assert_int_equal(used_new(c, 2), 1);
+	vfix_set_desc(&c->f, 2, 2, BUF + 64, 10, 0, 0);
+	vfix_offer(&c->f, 2, 2);
+	assert_int_equal(vfix_used_new(&c->f, 2), 1);
 	assert_int_equal(info(c).stats[4], 90);
 	assert_int_equal(info(c).stats_updates, 3);
 }
@@ -442,14 +342,14 @@ static void test_stats_offered_before_driver_ok(void **state)
 
 	driver_setup(c);
 	put_stat(c, BUF, 6, 12345);
-	set_desc(c, 2, 0, BUF, 10, 0, 0);
-	offer(c, 2, 0);
+	vfix_set_desc(&c->f, 2, 0, BUF, 10, 0, 0);
+	vfix_offer(&c->f, 2, 0);
 	assert_false(info(c).stats_held);
-	mwr(c, COMMON(VIRTIO_COMMON_STATUS), status(c) | VIRTIO_STATUS_DRIVER_OK, 1);
+	vfix_driver_ok(&c->f);
 	struct virtio_balloon_info i = info(c);
 	assert_true(i.stats_held);
 	assert_int_equal(i.stats[6], 12345);
-	assert_int_equal(used_new(c, 2), 0);
+	assert_int_equal(vfix_used_new(&c->f, 2), 0);
 }
 
 static void test_target_actual_and_reset(void **state)
@@ -458,53 +358,50 @@ static void test_target_actual_and_reset(void **state)
 
 	/* Before the driver runs: stored, no interrupt. */
 	virtio_balloon_set_target(c->b, 1000);
-	assert_int_equal(c->intx, 0);
+	assert_int_equal(c->f.intx, 0);
 	driver_init(c);
-	assert_int_equal(mrd(c, DEVCFG(0), 4), 1000);
-	assert_int_equal(mrd(c, DEVCFG(4), 4), 0);
-	uint8_t gen = (uint8_t)mrd(c, COMMON(VIRTIO_COMMON_CFGGEN), 1);
+	assert_int_equal(vfix_devcfg_rd(&c->f, 0, 4), 1000);
+	assert_int_equal(vfix_devcfg_rd(&c->f, 4, 4), 0);
+	uint8_t gen = (uint8_t)vfix_common_rd(&c->f, VIRTIO_COMMON_CFGGEN, 1);
 	virtio_balloon_set_target(c->b, 2000);
-	assert_int_equal(c->intx, 1);
-	assert_int_equal(mrd(c, BAR4BASE + VIRTIO_PCI_ISR_OFF, 1), VIRTIO_ISR_CONFIG);
-	assert_int_not_equal(mrd(c, COMMON(VIRTIO_COMMON_CFGGEN), 1), gen);
+	assert_int_equal(c->f.intx, 1);
+	assert_int_equal(vfix_isr(&c->f), VIRTIO_ISR_CONFIG);
+	assert_int_not_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_CFGGEN, 1), gen);
 	/* Same target again: no interrupt. */
 	virtio_balloon_set_target(c->b, 2000);
-	assert_int_equal(c->intx, 0);
+	assert_int_equal(c->f.intx, 0);
 	/* The driver cannot change num_pages; it reports actual. */
-	mwr(c, DEVCFG(0), 5, 4);
-	assert_int_equal(mrd(c, DEVCFG(0), 4), 2000);
+	vfix_devcfg_wr(&c->f, 0, 5, 4);
+	assert_int_equal(vfix_devcfg_rd(&c->f, 0, 4), 2000);
 	assert_int_equal(c->changes, 0);
-	mwr(c, DEVCFG(4), 1500, 4);
+	vfix_devcfg_wr(&c->f, 4, 1500, 4);
 	assert_int_equal(c->changes, 1);
-	mwr(c, DEVCFG(4), 1500, 4);
+	vfix_devcfg_wr(&c->f, 4, 1500, 4);
 	assert_int_equal(c->changes, 1);
 	/* The legacy view of the same config (after the 20-byte header). */
-	uint64_t v = 0;
-	bus_read(&c->pio, IOBASE + 20, &v, 4);
-	assert_int_equal(v, 2000);
-	bus_read(&c->pio, IOBASE + 24, &v, 4);
-	assert_int_equal(v, 1500);
+	assert_int_equal(vfix_iord(&c->f, IOBASE + 20, 4), 2000);
+	assert_int_equal(vfix_iord(&c->f, IOBASE + 24, 4), 1500);
 	struct virtio_balloon_info i = info(c);
 	assert_int_equal(i.target_pages, 2000);
 	assert_int_equal(i.actual_pages, 1500);
 	/* Stats held, then a driver reset: everything but the target goes. */
 	put_stat(c, BUF, 4, 100);
-	set_desc(c, 2, 0, BUF, 10, 0, 0);
-	offer(c, 2, 0);
+	vfix_set_desc(&c->f, 2, 0, BUF, 10, 0, 0);
+	vfix_offer(&c->f, 2, 0);
 	assert_true(info(c).stats_held);
-	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0, 1);
+	vfix_set_status(&c->f, 0);
 	i = info(c);
 	assert_int_equal(i.actual_pages, 0);
 	assert_int_equal(c->changes, 2);
 	assert_false(i.stats_held);
 	assert_int_equal(i.stats_valid, 0);
 	assert_int_equal(i.target_pages, 2000);
-	assert_int_equal(mrd(c, DEVCFG(0), 4), 2000);
+	assert_int_equal(vfix_devcfg_rd(&c->f, 0, 4), 2000);
 	assert_false(virtio_balloon_request_stats(c->b));
 	/* A PCI (system) reset too. */
 	driver_init(c);
-	mwr(c, DEVCFG(4), 7, 4);
-	pci_bus_reset(&c->pci);
+	vfix_devcfg_wr(&c->f, 4, 7, 4);
+	pci_bus_reset(&c->f.pci);
 	assert_int_equal(info(c).actual_pages, 0);
 	assert_int_equal(c->changes, 4);
 }
