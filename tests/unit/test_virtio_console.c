@@ -14,20 +14,14 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "bus.h"
 #include "chardev.h"
-#include "guest_mem.h"
 #include "hw/virtio_console.h"
-#include "hw/virtio_pci.h"
-#include "pci.h"
-#include "util.h"
+#include "virtio_fixture.h"
 
 #define RAM_SIZE (4 * 1024 * 1024)
 #define DEVFN PCI_DEVFN(5, 0)
-#define BAR4BASE 0xFE000000ULL
 #define QSIZE 8
 #define NQ 6 /* port 0 rx/tx, control rx/tx, port 1 rx/tx */
-#define RING(q) (0x1000ULL + 0x3000ULL * (q)) /* desc, avail at +0x1000, used at +0x2000 */
 #define BUF(q, i) (0x100000ULL + 0x40000ULL * (q) + 0x8000ULL * (i))
 #define BIG 0x280000ULL
 #define BIG_LEN 0x100000u
@@ -39,47 +33,11 @@
 #define P1_TX 5
 
 struct ctx {
-	uint8_t *ram;
-	struct guest_mem mem;
-	struct io_bus pio, mmio;
-	struct pci_bus pci;
+	struct vfix f;
 	struct virtio_console *vc;
 	char dir[64], file[96], sock[96];
 	int client;
-	uint16_t avail[NQ];
-	uint16_t used_seen[NQ];
 };
-
-static void set_intx(void *opaque, uint8_t devfn, unsigned pin, int level) { }
-
-static uint64_t mrd(struct ctx *c, uint64_t addr, unsigned size)
-{
-	uint64_t v = 0;
-	bus_read(&c->mmio, addr, &v, size);
-	return v;
-}
-
-static void mwr(struct ctx *c, uint64_t addr, uint64_t v, unsigned size)
-{
-	bus_write(&c->mmio, addr, &v, size);
-}
-
-#define COMMON(off) (BAR4BASE + VIRTIO_PCI_COMMON_OFF + (off))
-
-static uint8_t status(struct ctx *c)
-{
-	return (uint8_t)mrd(c, COMMON(VIRTIO_COMMON_STATUS), 1);
-}
-
-static void setup_queue(struct ctx *c, unsigned q)
-{
-	mwr(c, COMMON(VIRTIO_COMMON_Q_SELECT), q, 2);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_SIZE), QSIZE, 2);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_DESCLO), RING(q), 4);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_AVAILLO), RING(q) + 0x1000, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_USEDLO), RING(q) + 0x2000, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_ENABLE), 1, 2);
-}
 
 /* One main-loop round of the chardev layer. */
 static void pump(int timeout_ms)
@@ -115,25 +73,15 @@ static int setup(void **state)
 	};
 
 	c->client = -1;
-	c->ram = calloc(1, RAM_SIZE);
-	guest_mem_init_buffer(&c->mem, c->ram, RAM_SIZE);
-	bus_init(&c->pio, "pio");
-	bus_init(&c->mmio, "mmio");
-	pci_bus_init(&c->pci, &c->pio, &c->mmio);
-	c->pci.set_intx = set_intx;
-	c->vc = virtio_console_create(&c->pci, DEVFN, &c->mem, NULL, ports, 2);
+	vfix_init(&c->f, RAM_SIZE, DEVFN, QSIZE);
+	c->vc = virtio_console_create(&c->f.pci, DEVFN, &c->f.mem, NULL, ports, 2);
 	assert_non_null(c->vc);
-	pci_config_write(&c->pci, DEVFN, PCI_BAR0 + 16, (uint32_t)BAR4BASE, 4);
-	pci_config_write(&c->pci, DEVFN, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
-	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 3, 1);
-	mwr(c, COMMON(VIRTIO_COMMON_GFSELECT), 0, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GF), 1u << VIRTIO_CONSOLE_F_MULTIPORT, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GFSELECT), 1, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GF), 1, 4); /* VERSION_1 */
-	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0xB, 1);
+	c->f.t = virtio_console_transport(c->vc);
+	vfix_place_bars(&c->f, 0);
+	vfix_negotiate(&c->f, 1ULL << VIRTIO_F_VERSION_1 | 1u << VIRTIO_CONSOLE_F_MULTIPORT);
 	for (unsigned q = 0; q < NQ; q++)
-		setup_queue(c, q);
-	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0xF, 1);
+		vfix_queue_setup(&c->f, q);
+	vfix_driver_ok(&c->f);
 	*state = c;
 	return 0;
 }
@@ -145,65 +93,28 @@ static int teardown(void **state)
 	chardev_destroy_all();
 	if (c->client >= 0)
 		close(c->client);
-	bus_destroy(&c->pio);
-	bus_destroy(&c->mmio);
+	vfix_destroy(&c->f);
 	unlink(c->file);
 	unlink(c->sock);
 	rmdir(c->dir);
-	free(c->ram);
 	free(c);
 	return 0;
-}
-
-static void set_desc(struct ctx *c, unsigned q, unsigned i, uint64_t addr, uint32_t len,
-		     uint16_t flags, uint16_t next)
-{
-	uint8_t *d = c->ram + RING(q) + 16 * i;
-	put_le64(d, addr);
-	put_le32(d + 8, len);
-	put_le16(d + 12, flags);
-	put_le16(d + 14, next);
-}
-
-static void offer(struct ctx *c, unsigned q, uint16_t head)
-{
-	uint8_t *avail = c->ram + RING(q) + 0x1000;
-	put_le16(avail + 4 + 2 * (c->avail[q] % QSIZE), head);
-	c->avail[q]++;
-	put_le16(avail + 2, c->avail[q]);
-	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF + 4 * q, q, 2);
-}
-
-static uint16_t used_idx(struct ctx *c, unsigned q)
-{
-	return get_le16(c->ram + RING(q) + 0x2000 + 2);
-}
-
-/* Used entry n (0-based, the n-th ever) of queue q: its id and length. */
-static uint32_t used_len(struct ctx *c, unsigned q, unsigned n)
-{
-	return get_le32(c->ram + RING(q) + 0x2000 + 4 + 8 * (n % QSIZE) + 4);
-}
-
-static uint32_t used_id(struct ctx *c, unsigned q, unsigned n)
-{
-	return get_le32(c->ram + RING(q) + 0x2000 + 4 + 8 * (n % QSIZE));
 }
 
 /* Posts a writable buffer of len bytes at descriptor slot 'slot' of q. */
 static void post_rx(struct ctx *c, unsigned q, unsigned slot, uint32_t len)
 {
-	memset(c->ram + BUF(q, slot), 0xEE, len);
-	set_desc(c, q, slot, BUF(q, slot), len, VIRTQ_DESC_F_WRITE, 0);
-	offer(c, q, (uint16_t)slot);
+	memset(c->f.ram + BUF(q, slot), 0xEE, len);
+	vfix_set_desc(&c->f, q, slot, BUF(q, slot), len, VIRTQ_DESC_F_WRITE, 0);
+	vfix_offer(&c->f, q, (uint16_t)slot);
 }
 
 /* Sends bytes on a transmit queue from slot 'slot'. */
 static void send_tx(struct ctx *c, unsigned q, unsigned slot, const void *data, uint32_t len)
 {
-	memcpy(c->ram + BUF(q, slot), data, len);
-	set_desc(c, q, slot, BUF(q, slot), len, 0, 0);
-	offer(c, q, (uint16_t)slot);
+	memcpy(c->f.ram + BUF(q, slot), data, len);
+	vfix_set_desc(&c->f, q, slot, BUF(q, slot), len, 0, 0);
+	vfix_offer(&c->f, q, (uint16_t)slot);
 }
 
 static void send_ctrl(struct ctx *c, unsigned slot, uint32_t id, uint16_t event, uint16_t value)
@@ -228,18 +139,18 @@ static unsigned read_ctrl(struct ctx *c, struct msg *out, unsigned max)
 {
 	unsigned n = 0;
 	/* No I/O thread here: a notify has the device look at what it queued. */
-	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF + 4 * C_RX, C_RX, 2);
+	vfix_notify(&c->f, C_RX);
 	for (;;) {
 		/* keep exactly one buffer posted */
-		if ((uint16_t)(c->avail[C_RX] - used_idx(c, C_RX)) == 0)
-			post_rx(c, C_RX, c->avail[C_RX] % QSIZE, 64);
-		if (used_idx(c, C_RX) == c->used_seen[C_RX])
+		if ((uint16_t)(c->f.avail_idx[C_RX] - vfix_used_idx(&c->f, C_RX)) == 0)
+			post_rx(c, C_RX, c->f.avail_idx[C_RX] % QSIZE, 64);
+		if (vfix_used_idx(&c->f, C_RX) == c->f.used_seen[C_RX])
 			return n; /* the buffer stays posted for later messages */
-		unsigned e = c->used_seen[C_RX]++;
-		uint32_t id = used_id(c, C_RX, e);
-		const uint8_t *b = c->ram + BUF(C_RX, id);
+		unsigned e = c->f.used_seen[C_RX]++;
+		uint32_t id = vfix_used_id(&c->f, C_RX, e);
+		const uint8_t *b = c->f.ram + BUF(C_RX, id);
 		assert_true(n < max);
-		out[n].len = used_len(c, C_RX, e);
+		out[n].len = vfix_used_len(&c->f, C_RX, e);
 		assert_true(out[n].len >= 8);
 		out[n].id = get_le32(b);
 		out[n].event = get_le16(b + 4);
@@ -300,12 +211,12 @@ static void test_config_and_handshake(void **state)
 	struct ctx *c = *state;
 	struct msg m[8];
 
-	assert_int_equal(pci_config_read(&c->pci, DEVFN, PCI_DEVICE_ID, 2), 0x1003);
-	assert_int_equal(pci_config_read(&c->pci, DEVFN, PCI_SUBSYSTEM_ID, 2), VIRTIO_ID_CONSOLE);
-	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_NUMQ), 2), 18);
-	assert_int_equal(mrd(c, BAR4BASE + VIRTIO_PCI_DEVICE_OFF + 4, 4), VIRTIO_CONSOLE_MAX_PORTS);
-	mwr(c, COMMON(VIRTIO_COMMON_DFSELECT), 0, 4);
-	assert_true(mrd(c, COMMON(VIRTIO_COMMON_DF), 4) & 1u << VIRTIO_CONSOLE_F_MULTIPORT);
+	assert_int_equal(vfix_cfg_rd(&c->f, PCI_DEVICE_ID, 2), 0x1003);
+	assert_int_equal(vfix_cfg_rd(&c->f, PCI_SUBSYSTEM_ID, 2), VIRTIO_ID_CONSOLE);
+	assert_int_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_NUMQ, 2), 18);
+	assert_int_equal(vfix_devcfg_rd(&c->f, 4, 4), VIRTIO_CONSOLE_MAX_PORTS);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_DFSELECT, 0, 4);
+	assert_true(vfix_common_rd(&c->f, VIRTIO_COMMON_DF, 4) & 1u << VIRTIO_CONSOLE_F_MULTIPORT);
 	handshake(c);
 	/* A client connects: the guest hears PORT_OPEN 1; it leaves: 0. */
 	connect_client(c);
@@ -319,7 +230,7 @@ static void test_config_and_handshake(void **state)
 	assert_int_equal(n, 1);
 	assert_true(has_msg(m, n, 1, VIRTIO_CONSOLE_PORT_OPEN, 0));
 	assert_int_equal(virtio_console_stats(c->vc).bad_control, 0);
-	assert_false(status(c) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
 static void read_exact(int fd, void *buf, size_t len)
@@ -347,22 +258,22 @@ static void test_data_both_ways(void **state)
 	assert_int_equal(write(c->client, "hello\n", 6), 6);
 	pump(1000);
 	post_rx(c, P1_RX, 0, 64);
-	assert_int_equal(used_idx(c, P1_RX), 0);
+	assert_int_equal(vfix_used_idx(&c->f, P1_RX), 0);
 	send_ctrl(c, 3, 1, VIRTIO_CONSOLE_PORT_OPEN, 1);
-	assert_int_equal(used_idx(c, P1_RX), 1);
-	assert_int_equal(used_len(c, P1_RX, 0), 6);
+	assert_int_equal(vfix_used_idx(&c->f, P1_RX), 1);
+	assert_int_equal(vfix_used_len(&c->f, P1_RX, 0), 6);
 	/* The control chain is the one returned, though delivering the held
 	 * input popped a receive chain meanwhile. */
-	assert_int_equal(used_id(c, C_TX, used_idx(c, C_TX) - 1), 3);
-	assert_memory_equal(c->ram + BUF(P1_RX, 0), "hello\n", 6);
+	assert_int_equal(vfix_used_id(&c->f, C_TX, vfix_used_idx(&c->f, C_TX) - 1), 3);
+	assert_memory_equal(c->f.ram + BUF(P1_RX, 0), "hello\n", 6);
 	/* Guest -> host on port 1: to the socket client. */
 	send_tx(c, P1_TX, 0, "olleh\n", 6);
-	assert_int_equal(used_idx(c, P1_TX), 1);
+	assert_int_equal(vfix_used_idx(&c->f, P1_TX), 1);
 	read_exact(c->client, out, 6);
 	assert_memory_equal(out, "olleh\n", 6);
 	/* The console, port 0: into the file. */
 	send_tx(c, P0_TX, 0, "console line\n", 13);
-	assert_int_equal(used_idx(c, P0_TX), 1);
+	assert_int_equal(vfix_used_idx(&c->f, P0_TX), 1);
 	int fd = open(c->file, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(read(fd, out, sizeof(out)), 13);
@@ -390,17 +301,18 @@ static void test_backpressure(void **state)
 		pump(20);
 	/* The guest drains it with small buffers, 8 at a time. */
 	for (int round = 0; round < 200 && have < sizeof(data); round++) {
-		uint16_t before = used_idx(c, P1_RX);
+		uint16_t before = vfix_used_idx(&c->f, P1_RX);
 		/* fill the free slots; posted-but-unused ones stay where they are */
-		unsigned nfree = QSIZE - (uint16_t)(c->avail[P1_RX] - before);
+		unsigned nfree = QSIZE - (uint16_t)(c->f.avail_idx[P1_RX] - before);
 		for (unsigned k = 0; k < nfree; k++)
-			post_rx(c, P1_RX, c->avail[P1_RX] % QSIZE, 1000);
+			post_rx(c, P1_RX, c->f.avail_idx[P1_RX] % QSIZE, 1000);
 		/* what the I/O thread's schedule would do */
-		mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF + 4 * P1_RX, P1_RX, 2);
-		for (uint16_t e = before; e != used_idx(c, P1_RX); e++) {
-			uint32_t id = used_id(c, P1_RX, e), len = used_len(c, P1_RX, e);
+		vfix_notify(&c->f, P1_RX);
+		for (uint16_t e = before; e != vfix_used_idx(&c->f, P1_RX); e++) {
+			uint32_t id = vfix_used_id(&c->f, P1_RX, e);
+			uint32_t len = vfix_used_len(&c->f, P1_RX, e);
 			assert_true(have + len <= sizeof(got));
-			memcpy(got + have, c->ram + BUF(P1_RX, id), len);
+			memcpy(got + have, c->f.ram + BUF(P1_RX, id), len);
 			have += len;
 		}
 		pump(20); /* the kick: offer held input, read more */
@@ -424,8 +336,8 @@ static void test_malformed_control(void **state)
 	send_ctrl(c, 7, 0, 42, 1);                           /* unknown event */
 	send_ctrl(c, 0, 0, VIRTIO_CONSOLE_CONSOLE_PORT, 1);  /* a device-only event */
 	assert_int_equal(virtio_console_stats(c->vc).bad_control, 6);
-	assert_int_equal(used_idx(c, C_TX), 3 + 6);
-	assert_false(status(c) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(vfix_used_idx(&c->f, C_TX), 3 + 6);
+	assert_false(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
 	/* Nothing was sent back for any of them. */
 	assert_int_equal(read_ctrl(c, m, 8), 0);
 	/* A DEVICE_READY with value 0 (driver failure) announces nothing. */
@@ -433,14 +345,14 @@ static void test_malformed_control(void **state)
 	assert_int_equal(read_ctrl(c, m, 8), 0);
 	/* A control receive buffer too small for a header gets no bytes. */
 	send_ctrl(c, 2, 0, VIRTIO_CONSOLE_DEVICE_READY, 1);
-	set_desc(c, C_RX, 7, BUF(C_RX, 7), 4, VIRTQ_DESC_F_WRITE, 0);
-	uint16_t before = used_idx(c, C_RX);
-	offer(c, C_RX, 7);
-	assert_true(used_idx(c, C_RX) != before);
+	vfix_set_desc(&c->f, C_RX, 7, BUF(C_RX, 7), 4, VIRTQ_DESC_F_WRITE, 0);
+	uint16_t before = vfix_used_idx(&c->f, C_RX);
+	vfix_offer(&c->f, C_RX, 7);
+	assert_true(vfix_used_idx(&c->f, C_RX) != before);
 	/* A control message outside guest RAM: the queue layer breaks it. */
-	set_desc(c, C_TX, 3, RAM_SIZE - 4, 8, 0, 0);
-	offer(c, C_TX, 3);
-	assert_true(status(c) & VIRTIO_STATUS_NEEDS_RESET);
+	vfix_set_desc(&c->f, C_TX, 3, RAM_SIZE - 4, 8, 0, 0);
+	vfix_offer(&c->f, C_TX, 3);
+	assert_true(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
 static void test_oversize(void **state)
@@ -456,11 +368,11 @@ static void test_oversize(void **state)
 	/* 1 MiB to a client that does not read: what the socket does not take
 	 * is buffered up to the cap, the rest dropped; the chain completes and
 	 * nothing blocks. */
-	memset(c->ram + BIG, 'a', BIG_LEN);
-	set_desc(c, P1_TX, 0, BIG, BIG_LEN, 0, 0);
-	offer(c, P1_TX, 0);
-	assert_int_equal(used_idx(c, P1_TX), 1);
-	assert_false(status(c) & VIRTIO_STATUS_NEEDS_RESET);
+	memset(c->f.ram + BIG, 'a', BIG_LEN);
+	vfix_set_desc(&c->f, P1_TX, 0, BIG, BIG_LEN, 0, 0);
+	vfix_offer(&c->f, P1_TX, 0);
+	assert_int_equal(vfix_used_idx(&c->f, P1_TX), 1);
+	assert_false(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
 	/* The client now reads what was kept: more than nothing, at most the
 	 * socket buffer plus the cap, in order from the start. */
 	fcntl(c->client, F_SETFL, O_NONBLOCK);
@@ -482,12 +394,12 @@ static void test_oversize(void **state)
 	assert_int_equal(write(c->client, "xyz", 3), 3);
 	pump(1000);
 	post_rx(c, P1_RX, 0, 1);
-	assert_int_equal(used_idx(c, P1_RX), 1);
-	assert_int_equal(used_len(c, P1_RX, 0), 1);
-	assert_int_equal(c->ram[BUF(P1_RX, 0)], 'x');
+	assert_int_equal(vfix_used_idx(&c->f, P1_RX), 1);
+	assert_int_equal(vfix_used_len(&c->f, P1_RX, 0), 1);
+	assert_int_equal(c->f.ram[BUF(P1_RX, 0)], 'x');
 	post_rx(c, P1_RX, 1, 64);
-	assert_int_equal(used_len(c, P1_RX, 1), 2);
-	assert_memory_equal(c->ram + BUF(P1_RX, 1), "yz", 2);
+	assert_int_equal(vfix_used_len(&c->f, P1_RX, 1), 2);
+	assert_memory_equal(c->f.ram + BUF(P1_RX, 1), "yz", 2);
 }
 
 static void test_chardev_parse(void **state)
