@@ -8,32 +8,20 @@
 #include <arpa/inet.h>
 #include <stdlib.h>
 
-#include "bus.h"
-#include "guest_mem.h"
 #include "hw/virtio_net.h"
-#include "hw/virtio_pci.h"
 #include "net.h"
-#include "pci.h"
-#include "util.h"
+#include "virtio_fixture.h"
 
 #define RAM_SIZE (1024 * 1024)
 #define DEVFN PCI_DEVFN(4, 0)
-#define BAR4BASE 0xFE000000ULL
 #define QSIZE 8
-#define RX_DESC 0x1000
-#define RX_AVAIL 0x2000
-#define RX_USED 0x3000
-#define TX_DESC 0x4000
-#define TX_AVAIL 0x5000
-#define TX_USED 0x6000
+#define RXQ 0
+#define TXQ 1
 #define BUF 0x10000
 
 struct ctx {
 	struct net_backend be; /* first: the ops get it back as the context */
-	uint8_t *ram;
-	struct guest_mem mem;
-	struct io_bus pio, mmio;
-	struct pci_bus pci;
+	struct vfix f;
 	struct virtio_net *net;
 	uint8_t sent[70000];
 	size_t sent_len;
@@ -42,7 +30,6 @@ struct ctx {
 	unsigned offload_calls;
 	bool off_csum, off_tso4, off_tso6;
 	unsigned rx_ready_calls;
-	uint16_t rx_avail, tx_avail;
 };
 
 static void backend_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame,
@@ -76,32 +63,6 @@ static const struct net_backend_ops fake_ops = {
 	.rx_ready = backend_rx_ready,
 };
 
-static void set_intx(void *opaque, uint8_t devfn, unsigned pin, int level) { }
-
-static uint64_t mrd(struct ctx *c, uint64_t addr, unsigned size)
-{
-	uint64_t v = 0;
-	bus_read(&c->mmio, addr, &v, size);
-	return v;
-}
-
-static void mwr(struct ctx *c, uint64_t addr, uint64_t v, unsigned size)
-{
-	bus_write(&c->mmio, addr, &v, size);
-}
-
-#define COMMON(off) (BAR4BASE + VIRTIO_PCI_COMMON_OFF + (off))
-
-static void setup_queue(struct ctx *c, unsigned q, uint64_t desc, uint64_t avail, uint64_t used)
-{
-	mwr(c, COMMON(VIRTIO_COMMON_Q_SELECT), q, 2);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_SIZE), QSIZE, 2);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_DESCLO), desc, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_AVAILLO), avail, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_USEDLO), used, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_ENABLE), 1, 2);
-}
-
 /* A NIC over the fake backend ('caps' its capabilities), the driver
  * accepting 'features' (low 32 bits; VERSION_1 always). */
 static struct ctx *make(unsigned caps, uint32_t features)
@@ -109,29 +70,19 @@ static struct ctx *make(unsigned caps, uint32_t features)
 	struct ctx *c = calloc(1, sizeof(*c));
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0xAA, 0xBB, 0xCC };
 
-	c->ram = calloc(1, RAM_SIZE);
-	guest_mem_init_buffer(&c->mem, c->ram, RAM_SIZE);
-	bus_init(&c->pio, "pio");
-	bus_init(&c->mmio, "mmio");
-	pci_bus_init(&c->pci, &c->pio, &c->mmio);
-	c->pci.set_intx = set_intx;
+	vfix_init(&c->f, RAM_SIZE, DEVFN, QSIZE);
 	c->be.ops = &fake_ops;
 	c->be.caps = caps;
-	c->net = virtio_net_create(&c->pci, DEVFN, &c->mem, NULL, mac, &c->be);
+	c->net = virtio_net_create(&c->f.pci, DEVFN, &c->f.mem, NULL, mac, &c->be);
 	net_attach(&c->be, virtio_net_receive, c->net);
 	assert_non_null(c->net);
-	pci_config_write(&c->pci, DEVFN, PCI_BAR0 + 16, (uint32_t)BAR4BASE, 4);
-	pci_config_write(&c->pci, DEVFN, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
-	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 3, 1);
-	mwr(c, COMMON(VIRTIO_COMMON_GFSELECT), 0, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GF), features, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GFSELECT), 1, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GF), 1, 4); /* VERSION_1 */
-	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0xB, 1);
-	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_NUMQ), 2), 2);
-	setup_queue(c, 0, RX_DESC, RX_AVAIL, RX_USED);
-	setup_queue(c, 1, TX_DESC, TX_AVAIL, TX_USED);
-	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0xF, 1);
+	c->f.t = virtio_net_transport(c->net);
+	vfix_place_bars(&c->f, 0);
+	vfix_negotiate(&c->f, 1ULL << VIRTIO_F_VERSION_1 | features);
+	assert_int_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_NUMQ, 2), 2);
+	vfix_queue_setup(&c->f, RXQ);
+	vfix_queue_setup(&c->f, TXQ);
+	vfix_driver_ok(&c->f);
 	return c;
 }
 
@@ -147,46 +98,25 @@ static int teardown(void **state)
 {
 	struct ctx *c = *state;
 	virtio_net_destroy(c->net);
-	bus_destroy(&c->pio);
-	bus_destroy(&c->mmio);
-	free(c->ram);
+	vfix_destroy(&c->f);
 	free(c);
 	return 0;
-}
-
-static void set_desc(struct ctx *c, uint64_t table, unsigned i, uint64_t addr, uint32_t len,
-		     uint16_t flags, uint16_t next)
-{
-	uint8_t *d = c->ram + table + 16 * i;
-	put_le64(d, addr);
-	put_le32(d + 8, len);
-	put_le16(d + 12, flags);
-	put_le16(d + 14, next);
-}
-
-static void offer(struct ctx *c, uint64_t avail, uint16_t *idx, uint16_t head, unsigned q)
-{
-	put_le16(c->ram + avail + 4 + 2 * (*idx % QSIZE), head);
-	(*idx)++;
-	put_le16(c->ram + avail + 2, *idx);
-	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF + 4 * q, q, 2);
 }
 
 static void test_config(void **state)
 {
 	struct ctx *c = *state;
-	uint64_t dev = BAR4BASE + VIRTIO_PCI_DEVICE_OFF;
 
-	assert_int_equal(pci_config_read(&c->pci, DEVFN, PCI_DEVICE_ID, 2), 0x1000);
-	assert_int_equal(pci_config_read(&c->pci, DEVFN, PCI_CLASS_DEVICE, 2), 0x0200);
-	assert_int_equal(mrd(c, dev, 1), 0x52);
-	assert_int_equal(mrd(c, dev + 5, 1), 0xCC);
-	assert_int_equal(mrd(c, dev + 6, 2), 1); /* link up */
-	mwr(c, COMMON(VIRTIO_COMMON_DFSELECT), 0, 4);
-	uint32_t f = (uint32_t)mrd(c, COMMON(VIRTIO_COMMON_DF), 4);
+	assert_int_equal(vfix_cfg_rd(&c->f, PCI_DEVICE_ID, 2), 0x1000);
+	assert_int_equal(vfix_cfg_rd(&c->f, PCI_CLASS_DEVICE, 2), 0x0200);
+	assert_int_equal(vfix_devcfg_rd(&c->f, 0, 1), 0x52);
+	assert_int_equal(vfix_devcfg_rd(&c->f, 5, 1), 0xCC);
+	assert_int_equal(vfix_devcfg_rd(&c->f, 6, 2), 1); /* link up */
+	vfix_common_wr(&c->f, VIRTIO_COMMON_DFSELECT, 0, 4);
+	uint32_t f = (uint32_t)vfix_common_rd(&c->f, VIRTIO_COMMON_DF, 4);
 	assert_true(f & 1u << VIRTIO_NET_F_MAC);
 	assert_true(f & 1u << VIRTIO_NET_F_STATUS);
-	assert_true(mrd(c, COMMON(VIRTIO_COMMON_STATUS), 1) & VIRTIO_STATUS_FEATURES_OK);
+	assert_true(vfix_status(&c->f) & VIRTIO_STATUS_FEATURES_OK);
 }
 
 static void test_transmit(void **state)
@@ -194,28 +124,28 @@ static void test_transmit(void **state)
 	struct ctx *c = *state;
 
 	/* Header and frame split over two descriptors, the frame over two. */
-	memset(c->ram + BUF, 0, VIRTIO_NET_HDR_SIZE);
+	memset(c->f.ram + BUF, 0, VIRTIO_NET_HDR_SIZE);
 	for (unsigned i = 0; i < 60; i++)
-		c->ram[BUF + 0x100 + i] = (uint8_t)i;
-	set_desc(c, TX_DESC, 0, BUF, VIRTIO_NET_HDR_SIZE, VIRTQ_DESC_F_NEXT, 1);
-	set_desc(c, TX_DESC, 1, BUF + 0x100, 20, VIRTQ_DESC_F_NEXT, 2);
-	set_desc(c, TX_DESC, 2, BUF + 0x114, 40, 0, 0);
-	offer(c, TX_AVAIL, &c->tx_avail, 0, 1);
+		c->f.ram[BUF + 0x100 + i] = (uint8_t)i;
+	vfix_set_desc(&c->f, TXQ, 0, BUF, VIRTIO_NET_HDR_SIZE, VIRTQ_DESC_F_NEXT, 1);
+	vfix_set_desc(&c->f, TXQ, 1, BUF + 0x100, 20, VIRTQ_DESC_F_NEXT, 2);
+	vfix_set_desc(&c->f, TXQ, 2, BUF + 0x114, 40, 0, 0);
+	vfix_offer(&c->f, TXQ, 0);
 	assert_int_equal(c->nsent, 1);
 	assert_int_equal(c->sent_len, 60);
 	for (unsigned i = 0; i < 60; i++)
 		assert_int_equal(c->sent[i], i);
-	assert_int_equal(get_le16(c->ram + TX_USED + 2), 1);
+	assert_int_equal(vfix_used_idx(&c->f, TXQ), 1);
 	/* Shorter than a header: completed, not sent. */
-	set_desc(c, TX_DESC, 3, BUF, 8, 0, 0);
-	offer(c, TX_AVAIL, &c->tx_avail, 3, 1);
+	vfix_set_desc(&c->f, TXQ, 3, BUF, 8, 0, 0);
+	vfix_offer(&c->f, TXQ, 3);
 	assert_int_equal(c->nsent, 1);
-	assert_int_equal(get_le16(c->ram + TX_USED + 2), 2);
+	assert_int_equal(vfix_used_idx(&c->f, TXQ), 2);
 	/* A transmit buffer outside RAM: needs reset, nothing sent. */
-	set_desc(c, TX_DESC, 4, RAM_SIZE - 4, 64, 0, 0);
-	offer(c, TX_AVAIL, &c->tx_avail, 4, 1);
+	vfix_set_desc(&c->f, TXQ, 4, RAM_SIZE - 4, 64, 0, 0);
+	vfix_offer(&c->f, TXQ, 4);
 	assert_int_equal(c->nsent, 1);
-	assert_true(mrd(c, COMMON(VIRTIO_COMMON_STATUS), 1) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_true(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
 static const struct net_hdr nohdr;
@@ -229,36 +159,36 @@ static void test_receive(void **state)
 		frame[i] = (uint8_t)(0xA0 ^ i);
 	/* No buffer yet: the frame waits. */
 	virtio_net_receive(c->net, &nohdr, frame, sizeof(frame));
-	assert_int_equal(get_le16(c->ram + RX_USED + 2), 0);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 0);
 	/* The guest posts one buffer: the frame lands with a zero header and
 	 * num_buffers = 1. */
-	memset(c->ram + BUF, 0xEE, 2048);
-	set_desc(c, RX_DESC, 0, BUF, 1526, VIRTQ_DESC_F_WRITE, 0);
-	offer(c, RX_AVAIL, &c->rx_avail, 0, 0);
-	assert_int_equal(get_le16(c->ram + RX_USED + 2), 1);
-	assert_int_equal(get_le32(c->ram + RX_USED + 8), VIRTIO_NET_HDR_SIZE + sizeof(frame));
+	memset(c->f.ram + BUF, 0xEE, 2048);
+	vfix_set_desc(&c->f, RXQ, 0, BUF, 1526, VIRTQ_DESC_F_WRITE, 0);
+	vfix_offer(&c->f, RXQ, 0);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 1);
+	assert_int_equal(vfix_used_len(&c->f, RXQ, 0), VIRTIO_NET_HDR_SIZE + sizeof(frame));
 	for (unsigned i = 0; i < 10; i++)
-		assert_int_equal(c->ram[BUF + i], 0);
-	assert_int_equal(get_le16(c->ram + BUF + 10), 1);
-	assert_memory_equal(c->ram + BUF + VIRTIO_NET_HDR_SIZE, frame, sizeof(frame));
+		assert_int_equal(c->f.ram[BUF + i], 0);
+	assert_int_equal(get_le16(c->f.ram + BUF + 10), 1);
+	assert_memory_equal(c->f.ram + BUF + VIRTIO_NET_HDR_SIZE, frame, sizeof(frame));
 	/* A buffer too small for the frame: the frame is dropped, the buffer
 	 * returned empty. */
 	virtio_net_receive(c->net, &nohdr, frame, sizeof(frame));
-	set_desc(c, RX_DESC, 1, BUF + 0x1000, 50, VIRTQ_DESC_F_WRITE, 0);
-	offer(c, RX_AVAIL, &c->rx_avail, 1, 0);
-	assert_int_equal(get_le16(c->ram + RX_USED + 2), 2);
-	assert_int_equal(get_le32(c->ram + RX_USED + 16), 0);
+	vfix_set_desc(&c->f, RXQ, 1, BUF + 0x1000, 50, VIRTQ_DESC_F_WRITE, 0);
+	vfix_offer(&c->f, RXQ, 1);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 2);
+	assert_int_equal(vfix_used_len(&c->f, RXQ, 1), 0);
 	/* A device-readable receive buffer is refused the same way. */
 	virtio_net_receive(c->net, &nohdr, frame, sizeof(frame));
-	set_desc(c, RX_DESC, 2, BUF + 0x2000, 2048, 0, 0);
-	offer(c, RX_AVAIL, &c->rx_avail, 2, 0);
-	assert_int_equal(get_le16(c->ram + RX_USED + 2), 3);
-	assert_int_equal(get_le32(c->ram + RX_USED + 28), 0);
+	vfix_set_desc(&c->f, RXQ, 2, BUF + 0x2000, 2048, 0, 0);
+	vfix_offer(&c->f, RXQ, 2);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 3);
+	assert_int_equal(get_le32(c->f.ram + VFIX_USED(RXQ) + 28), 0);
 	/* Held frames are bounded. */
 	for (unsigned i = 0; i < VIRTIO_NET_RX_PENDING + 10; i++)
 		virtio_net_receive(c->net, &nohdr, frame, sizeof(frame));
 	/* A reset drops what is held (teardown would leak otherwise). */
-	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0, 1);
+	vfix_set_status(&c->f, 0);
 }
 
 /* ---- offloads ------------------------------------------------------------ */
@@ -363,7 +293,7 @@ static void build(struct pkt *p, bool v6, bool tcp, size_t payload, uint8_t seed
 static bool tx(struct ctx *c, const struct net_hdr *h, const uint8_t *frame, size_t len)
 {
 	static uint16_t slot;
-	uint8_t *b = c->ram + BUF + 0x20000;
+	uint8_t *b = c->f.ram + BUF + 0x20000;
 	unsigned before = c->nsent;
 
 	b[0] = h->flags;
@@ -375,8 +305,8 @@ static bool tx(struct ctx *c, const struct net_hdr *h, const uint8_t *frame, siz
 	put_le16(b + 10, 0);
 	memcpy(b + VIRTIO_NET_HDR_SIZE, frame, len);
 	slot = (uint16_t)((slot + 1) % QSIZE);
-	set_desc(c, TX_DESC, slot, BUF + 0x20000, (uint32_t)(VIRTIO_NET_HDR_SIZE + len), 0, 0);
-	offer(c, TX_AVAIL, &c->tx_avail, slot, 1);
+	vfix_set_desc(&c->f, TXQ, slot, BUF + 0x20000, (uint32_t)(VIRTIO_NET_HDR_SIZE + len), 0, 0);
+	vfix_offer(&c->f, TXQ, slot);
 	return c->nsent == before + 1;
 }
 
@@ -475,8 +405,8 @@ static void test_tx_bad_headers(void **state)
 	assert_false(tx(c, &h, p.b, 13));
 	assert_true(tx(c, &h, p.b, 14));
 	/* None of this broke the device. */
-	assert_false(mrd(c, COMMON(VIRTIO_COMMON_STATUS), 1) & VIRTIO_STATUS_NEEDS_RESET);
-	assert_false(mrd(tap, COMMON(VIRTIO_COMMON_STATUS), 1) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(vfix_status(&tap->f) & VIRTIO_STATUS_NEEDS_RESET);
 	uint64_t rxd, txd;
 	virtio_net_stats(tap->net, &rxd, &txd);
 	assert_int_equal(txd, 6);
@@ -491,22 +421,11 @@ static void post_rx(struct ctx *c, unsigned first, unsigned n, uint32_t size)
 {
 	for (unsigned i = 0; i < n; i++) {
 		unsigned d = (first + i) % QSIZE;
-		set_desc(c, RX_DESC, d, BUF + 0x800 * d, size, VIRTQ_DESC_F_WRITE, 0);
-		put_le16(c->ram + RX_AVAIL + 4 + 2 * (c->rx_avail % QSIZE), (uint16_t)d);
-		c->rx_avail++;
+		vfix_set_desc(&c->f, RXQ, d, BUF + 0x800 * d, size, VIRTQ_DESC_F_WRITE, 0);
+		vfix_avail_push(&c->f, RXQ, (uint16_t)d);
 	}
-	put_le16(c->ram + RX_AVAIL + 2, c->rx_avail);
-	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-}
-
-static uint32_t used_len(struct ctx *c, unsigned i)
-{
-	return get_le32(c->ram + RX_USED + 4 + 8 * (i % QSIZE) + 4);
-}
-
-static uint32_t used_id(struct ctx *c, unsigned i)
-{
-	return get_le32(c->ram + RX_USED + 4 + 8 * (i % QSIZE));
+	vfix_avail_publish(&c->f, RXQ);
+	vfix_notify(&c->f, RXQ);
 }
 
 /* MRG_RXBUF: a 200-byte frame over 64-byte buffers takes four, all
@@ -523,42 +442,42 @@ static void test_mergeable_rx(void **state)
 	post_rx(c, 0, 3, 64);
 	assert_true(virtio_net_receive(c->net, &nohdr, frame, sizeof(frame)));
 	/* 12 + 200 bytes need four buffers: nothing yet, the three go back. */
-	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-	assert_int_equal(get_le16(c->ram + RX_USED + 2), 0);
+	vfix_notify(&c->f, RXQ);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 0);
 	post_rx(c, 3, 2, 64);
-	assert_int_equal(get_le16(c->ram + RX_USED + 2), 4);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 4);
 	const uint32_t want[4] = { 64, 64, 64, 20 };
 	for (unsigned i = 0; i < 4; i++) {
-		assert_int_equal(used_id(c, i), i);
-		assert_int_equal(used_len(c, i), want[i]);
+		assert_int_equal(vfix_used_id(&c->f, RXQ, i), i);
+		assert_int_equal(vfix_used_len(&c->f, RXQ, i), want[i]);
 	}
-	assert_int_equal(get_le16(c->ram + BUF + 10), 4); /* num_buffers */
-	assert_int_equal(c->ram[BUF], 0);                  /* flags */
-	memcpy(got, c->ram + BUF + 12, 52);
-	memcpy(got + 52, c->ram + BUF + 0x800, 64);
-	memcpy(got + 116, c->ram + BUF + 0x1000, 64);
-	memcpy(got + 180, c->ram + BUF + 0x1800, 20);
+	assert_int_equal(get_le16(c->f.ram + BUF + 10), 4); /* num_buffers */
+	assert_int_equal(c->f.ram[BUF], 0);                  /* flags */
+	memcpy(got, c->f.ram + BUF + 12, 52);
+	memcpy(got + 52, c->f.ram + BUF + 0x800, 64);
+	memcpy(got + 116, c->f.ram + BUF + 0x1000, 64);
+	memcpy(got + 180, c->f.ram + BUF + 0x1800, 20);
 	assert_memory_equal(got, frame, sizeof(frame));
 	/* A small frame takes one buffer (the fifth, still posted). */
 	assert_true(virtio_net_receive(c->net, &nohdr, frame, 40));
-	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-	assert_int_equal(get_le16(c->ram + RX_USED + 2), 5);
-	assert_int_equal(used_len(c, 4), 52);
-	assert_int_equal(get_le16(c->ram + BUF + 0x800 * 4 + 10), 1);
+	vfix_notify(&c->f, RXQ);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 5);
+	assert_int_equal(vfix_used_len(&c->f, RXQ, 4), 52);
+	assert_int_equal(get_le16(c->f.ram + BUF + 0x800 * 4 + 10), 1);
 	/* Eight 16-byte buffers (the whole queue) for 212 bytes: dropped. */
 	assert_true(virtio_net_receive(c->net, &nohdr, frame, sizeof(frame)));
 	post_rx(c, 5, QSIZE, 16);
-	assert_int_equal(get_le16(c->ram + RX_USED + 2), 5 + QSIZE);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 5 + QSIZE);
 	for (unsigned i = 5; i < 5 + QSIZE; i++)
-		assert_int_equal(used_len(c, i), 0);
+		assert_int_equal(vfix_used_len(&c->f, RXQ, i), 0);
 	uint64_t rxd, txd;
 	virtio_net_stats(c->net, &rxd, &txd);
 	assert_int_equal(rxd, 1);
 	/* A first buffer smaller than the header: dropped, not written. */
 	assert_true(virtio_net_receive(c->net, &nohdr, frame, 40));
 	post_rx(c, 5, 1, 8);
-	assert_int_equal(used_len(c, 5 + QSIZE), 0);
-	assert_false(mrd(c, COMMON(VIRTIO_COMMON_STATUS), 1) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(vfix_used_len(&c->f, RXQ, 5 + QSIZE), 0);
+	assert_false(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
 	teardown((void **)&c);
 	(void)state;
 }
@@ -576,15 +495,15 @@ static void test_rx_offloads(void **state)
 	struct pkt p;
 
 	/* Offered over tap: everything in 'all' and TSO6 both ways. */
-	mwr(c, COMMON(VIRTIO_COMMON_DFSELECT), 0, 4);
-	uint32_t offered = (uint32_t)mrd(c, COMMON(VIRTIO_COMMON_DF), 4);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_DFSELECT, 0, 4);
+	uint32_t offered = (uint32_t)vfix_common_rd(&c->f, VIRTIO_COMMON_DF, 4);
 	assert_int_equal(offered & all, all);
 	assert_true(offered & F(VIRTIO_NET_F_GUEST_TSO6));
 	assert_false(offered & F(VIRTIO_NET_F_HOST_ECN));
 	/* ... and not over slirp. */
 	struct ctx *s = make(0, BASIC_FEATURES);
-	mwr(s, COMMON(VIRTIO_COMMON_DFSELECT), 0, 4);
-	offered = (uint32_t)mrd(s, COMMON(VIRTIO_COMMON_DF), 4);
+	vfix_common_wr(&s->f, VIRTIO_COMMON_DFSELECT, 0, 4);
+	offered = (uint32_t)vfix_common_rd(&s->f, VIRTIO_COMMON_DF, 4);
 	assert_true(offered & F(VIRTIO_NET_F_CSUM));
 	assert_true(offered & F(VIRTIO_NET_F_MRG_RXBUF));
 	assert_false(offered & (F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) |
@@ -596,9 +515,9 @@ static void test_rx_offloads(void **state)
 	post_rx(c, 0, 4, 2048);
 	assert_true(c->off_csum && c->off_tso4 && !c->off_tso6);
 	assert_true(virtio_net_receive(c->net, &h, p.b, p.len));
-	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-	assert_int_equal(get_le16(c->ram + RX_USED + 2), 1);
-	uint8_t *g = c->ram + BUF;
+	vfix_notify(&c->f, RXQ);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 1);
+	uint8_t *g = c->f.ram + BUF;
 	assert_int_equal(g[0], NET_HDR_F_NEEDS_CSUM);
 	assert_int_equal(get_le16(g + 6), p.l4);
 	assert_int_equal(get_le16(g + 8), p.csum_off);
@@ -611,9 +530,9 @@ static void test_rx_offloads(void **state)
 	static uint8_t big[3000];
 	memcpy(big, p.b, p.len);
 	assert_true(virtio_net_receive(c->net, &gso, big, sizeof(big)));
-	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-	assert_int_equal(get_le16(c->ram + RX_USED + 2), 3);
-	g = c->ram + BUF + 0x800;
+	vfix_notify(&c->f, RXQ);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 3);
+	g = c->f.ram + BUF + 0x800;
 	assert_int_equal(g[1], NET_HDR_GSO_TCPV4);
 	assert_int_equal(get_le16(g + 4), 1448);
 	assert_int_equal(get_le16(g + 10), 2);
@@ -623,23 +542,23 @@ static void test_rx_offloads(void **state)
 	b2.gso_type = NET_HDR_GSO_TCPV6; /* not negotiated */
 	assert_true(virtio_net_receive(c->net, &b1, p.b, p.len));
 	assert_true(virtio_net_receive(c->net, &b2, big, sizeof(big)));
-	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-	assert_int_equal(get_le16(c->ram + RX_USED + 2), 3);
+	vfix_notify(&c->f, RXQ);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 3);
 
 	/* A driver without GUEST_CSUM: completed in vmm, flags 0; no TSO. */
 	post_rx(plain, 0, 4, 2048);
 	assert_false(plain->off_csum);
 	assert_true(virtio_net_receive(plain->net, &h, p.b, p.len));
 	assert_true(virtio_net_receive(plain->net, &gso, big, sizeof(big)));
-	mwr(plain, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-	assert_int_equal(get_le16(plain->ram + RX_USED + 2), 1);
-	g = plain->ram + BUF;
+	vfix_notify(&plain->f, RXQ);
+	assert_int_equal(vfix_used_idx(&plain->f, RXQ), 1);
+	g = plain->f.ram + BUF;
 	assert_int_equal(g[0], 0);
 	assert_int_equal(get_le16(g + 6), 0);
 	assert_int_equal(get_be16(g + 12 + p.l4 + p.csum_off), p.want);
 	/* A driver reset takes the offloads back from the backend. */
 	unsigned calls = c->offload_calls;
-	mwr(c, COMMON(VIRTIO_COMMON_STATUS), 0, 1);
+	vfix_set_status(&c->f, 0);
 	assert_int_equal(c->offload_calls, calls + 1);
 	assert_false(c->off_csum || c->off_tso4);
 	teardown((void **)&c);
@@ -659,7 +578,7 @@ static void test_rx_backpressure(void **state)
 	assert_false(virtio_net_receive(c->net, &nohdr, frame, sizeof(frame)));
 	assert_int_equal(c->rx_ready_calls, 0);
 	post_rx(c, 0, 2, 2048);
-	assert_int_equal(get_le16(c->ram + RX_USED + 2), 2);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 2);
 	assert_int_equal(c->rx_ready_calls, 1);
 	assert_true(virtio_net_receive(c->net, &nohdr, frame, sizeof(frame)));
 	/* Frames outside Ethernet's bounds are not queued at all. */
@@ -673,13 +592,11 @@ static void test_rx_backpressure(void **state)
 static void test_legacy_header(void **state)
 {
 	struct ctx *c = make(0, BASIC_FEATURES);
-	uint64_t io = 0xC000, v;
+	const uint16_t io = 0xC000;
 	uint8_t frame[64];
 
-	pci_config_write(&c->pci, DEVFN, PCI_BAR0, (uint32_t)io, 4);
-	pci_config_write(&c->pci, DEVFN, PCI_COMMAND,
-			 PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
-#define IOW(off, val, sz) (v = (val), bus_write(&c->pio, io + (off), &v, (sz)))
+	vfix_place_bars(&c->f, io); /* BAR4 stays where it is; BAR0 joins it */
+#define IOW(off, val, sz) vfix_iowr(&c->f, io + (off), (val), (sz))
 	IOW(VIRTIO_LEGACY_STATUS, 0, 1);
 	IOW(VIRTIO_LEGACY_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
 	IOW(VIRTIO_LEGACY_GUEST_FEATURES, 1u << VIRTIO_NET_F_MAC, 4);
@@ -692,29 +609,29 @@ static void test_legacy_header(void **state)
 	/* Transmit: 10-byte header + 64-byte frame. */
 	for (unsigned i = 0; i < sizeof(frame); i++)
 		frame[i] = (uint8_t)(i + 3);
-	uint8_t *tx = c->ram + 0x60000, *d = c->ram + 0x40000;
+	uint8_t *tx = c->f.ram + 0x60000, *d = c->f.ram + 0x40000;
 	memset(tx, 0, 10);
 	memcpy(tx + 10, frame, sizeof(frame));
 	put_le64(d, 0x60000);
 	put_le32(d + 8, 10 + sizeof(frame));
-	put_le16(c->ram + 0x40000 + 4096 + 4, 0);
-	put_le16(c->ram + 0x40000 + 4096 + 2, 1);
+	put_le16(c->f.ram + 0x40000 + 4096 + 4, 0);
+	put_le16(c->f.ram + 0x40000 + 4096 + 2, 1);
 	IOW(VIRTIO_LEGACY_QUEUE_NOTIFY, 1, 2);
 	assert_int_equal(c->nsent, 1);
 	assert_int_equal(c->sent_len, sizeof(frame));
 	assert_memory_equal(c->sent, frame, sizeof(frame));
 	/* Receive: the frame lands after 10 header bytes. */
-	d = c->ram + 0x50000;
+	d = c->f.ram + 0x50000;
 	put_le64(d, 0x70000);
 	put_le32(d + 8, 1514);
 	put_le16(d + 12, VIRTQ_DESC_F_WRITE);
-	put_le16(c->ram + 0x50000 + 4096 + 4, 0);
-	put_le16(c->ram + 0x50000 + 4096 + 2, 1);
+	put_le16(c->f.ram + 0x50000 + 4096 + 4, 0);
+	put_le16(c->f.ram + 0x50000 + 4096 + 2, 1);
 	assert_true(virtio_net_receive(c->net, &nohdr, frame, sizeof(frame)));
 	IOW(VIRTIO_LEGACY_QUEUE_NOTIFY, 0, 2);
-	assert_int_equal(get_le16(c->ram + 0x50000 + 8192 + 2), 1);
-	assert_int_equal(get_le32(c->ram + 0x50000 + 8192 + 8), 10 + sizeof(frame));
-	assert_memory_equal(c->ram + 0x70000 + 10, frame, sizeof(frame));
+	assert_int_equal(get_le16(c->f.ram + 0x50000 + 8192 + 2), 1);
+	assert_int_equal(get_le32(c->f.ram + 0x50000 + 8192 + 8), 10 + sizeof(frame));
+	assert_memory_equal(c->f.ram + 0x70000 + 10, frame, sizeof(frame));
 #undef IOW
 	teardown((void **)&c);
 	(void)state;
