@@ -12,22 +12,14 @@
 #include <unistd.h>
 
 #include "block.h"
-#include "bus.h"
-#include "guest_mem.h"
 #include "hw/virtio_blk.h"
-#include "hw/virtio_pci.h"
-#include "pci.h"
-#include "util.h"
+#include "virtio_fixture.h"
 
 #define RAM_SIZE (1024 * 1024)
 #define DEVFN PCI_DEVFN(3, 0)
 #define IOBASE 0xC000
 #define MSIXBASE 0xFEBFF000ULL
-#define BAR4BASE 0xFE000000ULL
 #define QSIZE 16
-#define DESC 0x1000
-#define AVAIL 0x2000
-#define USED 0x3000
 #define HDR 0x8000
 #define DATA 0x10000
 #define STATUS 0x9000
@@ -74,17 +66,11 @@ struct msi {
 };
 
 struct ctx {
-	uint8_t *ram;
-	struct guest_mem mem;
-	struct io_bus pio, mmio;
-	struct pci_bus pci;
+	struct vfix f;
 	struct memdisk *disk;
 	struct virtio_blk *blk;
-	struct virtio_pci *t;
-	int intx;
 	struct msi msi[16];
 	unsigned nmsi;
-	uint16_t avail_idx, used_seen;
 	bool legacy;
 	char raw_path[64]; /* the disk is this raw file (io_uring path) */
 };
@@ -98,12 +84,12 @@ struct mock_kvm {
 	int fd_of_gsi[8];
 } KVMM;
 
+/* The fixture's INTx, checking that it comes from this function's pin A. */
 static void set_intx(void *opaque, uint8_t devfn, unsigned pin, int level)
 {
-	struct ctx *c = opaque;
 	assert_int_equal(devfn, DEVFN);
 	assert_int_equal(pin, 1);
-	c->intx = level;
+	vfix_set_intx(opaque, devfn, pin, level);
 }
 
 static void send_msi(void *opaque, uint64_t addr, uint32_t data)
@@ -139,44 +125,6 @@ static uint64_t irqfd_count(int gsi)
 	return n;
 }
 
-/* ---- access helpers ---- */
-
-static uint32_t cfg_read(struct ctx *c, unsigned off, unsigned size)
-{
-	return pci_config_read(&c->pci, DEVFN, off, size);
-}
-
-static void cfg_write(struct ctx *c, unsigned off, uint32_t v, unsigned size)
-{
-	pci_config_write(&c->pci, DEVFN, off, v, size);
-}
-
-static uint64_t mrd(struct ctx *c, uint64_t addr, unsigned size)
-{
-	uint64_t v = 0;
-	bus_read(&c->mmio, addr, &v, size);
-	return v;
-}
-
-static void mwr(struct ctx *c, uint64_t addr, uint64_t v, unsigned size)
-{
-	bus_write(&c->mmio, addr, &v, size);
-}
-
-static uint64_t iord(struct ctx *c, uint64_t port, unsigned size)
-{
-	uint64_t v = 0;
-	bus_read(&c->pio, port, &v, size);
-	return v;
-}
-
-static void iowr(struct ctx *c, uint64_t port, uint64_t v, unsigned size)
-{
-	bus_write(&c->pio, port, &v, size);
-}
-
-#define COMMON(off) (BAR4BASE + VIRTIO_PCI_COMMON_OFF + (off))
-
 static bool use_irqfd;
 
 static bool use_raw_file;
@@ -207,28 +155,21 @@ static void make_device(struct ctx *c, bool read_only, bool with_msi, bool threa
 		bd = block_open(c->raw_path, "raw", read_only, NULL, err, sizeof(err));
 		assert_non_null(bd);
 	}
-	c->blk = virtio_blk_create(&c->pci, DEVFN, &c->mem, &host, bd, "SERIAL-42",
+	c->blk = virtio_blk_create(&c->f.pci, DEVFN, &c->f.mem, &host, bd, "SERIAL-42",
 				   threaded ? 4 : 0);
 	assert_non_null(c->blk);
-	c->t = virtio_blk_transport(c->blk);
-	/* Firmware places the BARs and enables decoding and bus mastering. */
-	cfg_write(c, PCI_BAR0, IOBASE, 4);
-	cfg_write(c, PCI_BAR0 + 4, (uint32_t)MSIXBASE, 4);
-	cfg_write(c, PCI_BAR0 + 16, (uint32_t)BAR4BASE, 4);
-	cfg_write(c, PCI_BAR0 + 20, 0, 4);
-	cfg_write(c, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	c->f.t = virtio_blk_transport(c->blk);
+	/* Firmware places the BARs (the MSI-X table's too) and enables
+	 * decoding and bus mastering. */
+	vfix_cfg_wr(&c->f, PCI_BAR0 + 4, (uint32_t)MSIXBASE, 4);
+	vfix_place_bars(&c->f, IOBASE);
 }
 
 static int setup_common(void **state, bool read_only, bool with_msi, bool threaded)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
-	c->ram = calloc(1, RAM_SIZE);
-	guest_mem_init_buffer(&c->mem, c->ram, RAM_SIZE);
-	bus_init(&c->pio, "pio");
-	bus_init(&c->mmio, "mmio");
-	pci_bus_init(&c->pci, &c->pio, &c->mmio);
-	c->pci.set_intx = set_intx;
-	c->pci.intx_opaque = c;
+	vfix_init(&c->f, RAM_SIZE, DEVFN, QSIZE);
+	c->f.pci.set_intx = set_intx;
 	make_device(c, read_only, with_msi, threaded);
 	C = c;
 	*state = c;
@@ -269,141 +210,86 @@ static int teardown(void **state)
 		free(c->disk); /* not the device's block_dev here */
 	}
 	free(data);
-	bus_destroy(&c->pio);
-	bus_destroy(&c->mmio);
-	free(c->ram);
+	vfix_destroy(&c->f);
 	free(c);
 	return 0;
 }
 
 /* ---- a small driver ---- */
 
+/* Status and ISR through whichever interface the test's driver uses. */
 static uint8_t status_read(struct ctx *c)
 {
-	return c->legacy ? (uint8_t)iord(c, IOBASE + VIRTIO_LEGACY_STATUS, 1)
-			 : (uint8_t)mrd(c, COMMON(VIRTIO_COMMON_STATUS), 1);
+	return c->legacy ? (uint8_t)vfix_iord(&c->f, IOBASE + VIRTIO_LEGACY_STATUS, 1)
+			 : vfix_status(&c->f);
 }
 
 static void status_write(struct ctx *c, uint8_t v)
 {
 	if (c->legacy)
-		iowr(c, IOBASE + VIRTIO_LEGACY_STATUS, v, 1);
+		vfix_iowr(&c->f, IOBASE + VIRTIO_LEGACY_STATUS, v, 1);
 	else
-		mwr(c, COMMON(VIRTIO_COMMON_STATUS), v, 1);
+		vfix_set_status(&c->f, v);
 }
 
-static uint64_t device_features(struct ctx *c)
+static uint8_t isr_read(struct ctx *c)
 {
-	mwr(c, COMMON(VIRTIO_COMMON_DFSELECT), 0, 4);
-	uint64_t f = mrd(c, COMMON(VIRTIO_COMMON_DF), 4);
-	mwr(c, COMMON(VIRTIO_COMMON_DFSELECT), 1, 4);
-	return f | mrd(c, COMMON(VIRTIO_COMMON_DF), 4) << 32;
+	return c->legacy ? (uint8_t)vfix_iord(&c->f, IOBASE + VIRTIO_LEGACY_ISR, 1)
+			 : vfix_isr(&c->f);
 }
 
 static void modern_setup(struct ctx *c, uint64_t features)
 {
 	status_write(c, 0);
 	status_write(c, VIRTIO_STATUS_ACKNOWLEDGE);
-	status_write(c, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	mwr(c, COMMON(VIRTIO_COMMON_GFSELECT), 0, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GF), (uint32_t)features, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GFSELECT), 1, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GF), (uint32_t)(features >> 32), 4);
-	status_write(c, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			       VIRTIO_STATUS_FEATURES_OK);
-	assert_true(status_read(c) & VIRTIO_STATUS_FEATURES_OK);
+	vfix_negotiate(&c->f, features);
 	/* Fresh rings: DRIVER_OK makes the device look at them. */
-	c->avail_idx = c->used_seen = 0;
-	memset(c->ram + DESC, 0, 0x3000);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_SELECT), 0, 2);
-	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_Q_SIZE), 2), VIRTIO_BLK_QUEUE_SIZE);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_SIZE), QSIZE, 2);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_DESCLO), DESC, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_DESCHI), 0, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_AVAILLO), AVAIL, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_AVAILHI), 0, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_USEDLO), USED, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_USEDHI), 0, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_ENABLE), 1, 2);
-	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_Q_ENABLE), 2), 1);
-}
-
-static void driver_ok(struct ctx *c)
-{
-	status_write(c, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
-			       VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(vfix_queue_setup(&c->f, 0), VIRTIO_BLK_QUEUE_SIZE);
+	assert_int_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_Q_ENABLE, 2), 1);
 }
 
 static void modern_init(struct ctx *c, uint64_t features)
 {
 	modern_setup(c, features);
-	driver_ok(c);
+	vfix_driver_ok(&c->f);
 }
 
 #define BASIC_FEATURES (1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_BLK_F_FLUSH)
 
-static void set_desc(struct ctx *c, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-		     uint16_t next)
-{
-	uint8_t *d = c->ram + DESC + 16 * i;
-	put_le64(d, addr);
-	put_le32(d + 8, len);
-	put_le16(d + 12, flags);
-	put_le16(d + 14, next);
-}
-
-static void kick(struct ctx *c)
-{
-	if (c->legacy)
-		iowr(c, IOBASE + VIRTIO_LEGACY_QUEUE_NOTIFY, 0, 2);
-	else
-		mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF, 0, 2);
-}
-
-/* Offers chain 0 and kicks; returns the used length, or -1 if the device
- * did not complete it. */
+/* Offers chain 0 (modern driver) and kicks; returns the used length, or
+ * -1 if the device did not complete it. */
 static long submit(struct ctx *c)
 {
-	uint64_t avail = c->legacy ? 0x20000 + QSIZE * 16 : AVAIL;
-	uint64_t used = c->legacy ? 0x21000 : USED;
+	uint16_t seen = c->f.used_seen[0];
 
-	put_le16(c->ram + avail + 4 + 2 * (c->avail_idx % QSIZE), 0);
-	c->avail_idx++;
-	put_le16(c->ram + avail + 2, c->avail_idx);
-	kick(c);
-	uint16_t idx = get_le16(c->ram + used + 2);
-	if (idx == c->used_seen)
+	vfix_offer(&c->f, 0, 0);
+	uint16_t idx = vfix_used_idx(&c->f, 0);
+	if (idx == seen)
 		return -1;
-	assert_int_equal((uint16_t)(idx - c->used_seen), 1);
-	uint8_t *e = c->ram + used + 4 + 8 * (c->used_seen % QSIZE);
-	c->used_seen = idx;
-	assert_int_equal(get_le32(e), 0);
-	return get_le32(e + 4);
+	assert_int_equal((uint16_t)(idx - seen), 1);
+	c->f.used_seen[0] = idx;
+	assert_int_equal(vfix_used_id(&c->f, 0, seen), 0);
+	return vfix_used_len(&c->f, 0, seen);
 }
 
 static void put_hdr(struct ctx *c, uint32_t type, uint64_t sector)
 {
-	put_le32(c->ram + HDR, type);
-	put_le32(c->ram + HDR + 4, 0);
-	put_le64(c->ram + HDR + 8, sector);
+	put_le32(c->f.ram + HDR, type);
+	put_le32(c->f.ram + HDR + 4, 0);
+	put_le64(c->f.ram + HDR + 8, sector);
 }
 
 /* header, data (len bytes, writable for reads), status */
 static long request(struct ctx *c, uint32_t type, uint64_t sector, uint32_t len, bool data_in)
 {
 	put_hdr(c, type, sector);
-	c->ram[STATUS] = 0xEE;
-	set_desc(c, 0, HDR, 16, VIRTQ_DESC_F_NEXT, len ? 1 : 2);
+	c->f.ram[STATUS] = 0xEE;
+	vfix_set_desc(&c->f, 0, 0, HDR, 16, VIRTQ_DESC_F_NEXT, len ? 1 : 2);
 	if (len)
-		set_desc(c, 1, DATA, len, VIRTQ_DESC_F_NEXT | (data_in ? VIRTQ_DESC_F_WRITE : 0), 2);
-	set_desc(c, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+		vfix_set_desc(&c->f, 0, 1, DATA, len,
+			      VIRTQ_DESC_F_NEXT | (data_in ? VIRTQ_DESC_F_WRITE : 0), 2);
+	vfix_set_desc(&c->f, 0, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
 	return submit(c);
-}
-
-static uint8_t isr_read(struct ctx *c)
-{
-	return c->legacy ? (uint8_t)iord(c, IOBASE + VIRTIO_LEGACY_ISR, 1)
-			 : (uint8_t)mrd(c, BAR4BASE + VIRTIO_PCI_ISR_OFF, 1);
 }
 
 /* ---- tests ---- */
@@ -413,32 +299,33 @@ static void test_pci_identity_and_caps(void **state)
 	struct ctx *c = *state;
 	bool seen[6] = { false };
 
-	assert_int_equal(cfg_read(c, PCI_VENDOR_ID, 2), 0x1af4);
-	assert_int_equal(cfg_read(c, PCI_DEVICE_ID, 2), 0x1001); /* transitional block */
-	assert_int_equal(cfg_read(c, PCI_SUBSYSTEM_ID, 2), VIRTIO_ID_BLOCK);
-	assert_int_equal(cfg_read(c, PCI_REVISION_ID, 1), 0);
-	assert_int_equal(cfg_read(c, PCI_INTERRUPT_PIN, 1), 1);
-	assert_true(cfg_read(c, PCI_STATUS, 2) & 0x10);
+	assert_int_equal(vfix_cfg_rd(&c->f, PCI_VENDOR_ID, 2), 0x1af4);
+	assert_int_equal(vfix_cfg_rd(&c->f, PCI_DEVICE_ID, 2), 0x1001); /* transitional block */
+	assert_int_equal(vfix_cfg_rd(&c->f, PCI_SUBSYSTEM_ID, 2), VIRTIO_ID_BLOCK);
+	assert_int_equal(vfix_cfg_rd(&c->f, PCI_REVISION_ID, 1), 0);
+	assert_int_equal(vfix_cfg_rd(&c->f, PCI_INTERRUPT_PIN, 1), 1);
+	assert_true(vfix_cfg_rd(&c->f, PCI_STATUS, 2) & 0x10);
 	/* Walk the capability list: vendor caps for all four structures, in BAR4. */
-	unsigned p = cfg_read(c, PCI_CAPABILITY_LIST, 1), hops = 0;
+	unsigned p = vfix_cfg_rd(&c->f, PCI_CAPABILITY_LIST, 1), hops = 0;
 	while (p && hops++ < 16) {
-		if (cfg_read(c, p, 1) == 0x09) {
-			unsigned type = cfg_read(c, p + 3, 1);
+		if (vfix_cfg_rd(&c->f, p, 1) == 0x09) {
+			unsigned type = vfix_cfg_rd(&c->f, p + 3, 1);
 			assert_true(type >= 1 && type <= 5);
 			if (type != 5)
-				assert_int_equal(cfg_read(c, p + 4, 1), 4);
+				assert_int_equal(vfix_cfg_rd(&c->f, p + 4, 1), 4);
 			seen[type] = true;
 			if (type == 2)
-				assert_int_equal(cfg_read(c, p + 16, 4), VIRTIO_PCI_NOTIFY_MULT);
+				assert_int_equal(vfix_cfg_rd(&c->f, p + 16, 4),
+						 VIRTIO_PCI_NOTIFY_MULT);
 		}
-		p = cfg_read(c, p + 1, 1);
+		p = vfix_cfg_rd(&c->f, p + 1, 1);
 	}
 	assert_true(seen[1] && seen[2] && seen[3] && seen[4] && seen[5]);
 	/* The capability bytes are read-only. */
-	cfg_write(c, 0x4C, 0xFFFFFFFF, 4);
-	assert_int_equal(cfg_read(c, 0x4C, 1), 0x09);
+	vfix_cfg_wr(&c->f, 0x4C, 0xFFFFFFFF, 4);
+	assert_int_equal(vfix_cfg_rd(&c->f, 0x4C, 1), 0x09);
 	/* No MSI in this set-up: no MSI-X capability. */
-	assert_int_equal(cfg_read(c, PCI_CAPABILITY_LIST, 1), 0x4C);
+	assert_int_equal(vfix_cfg_rd(&c->f, PCI_CAPABILITY_LIST, 1), 0x4C);
 }
 
 /* The PCI configuration access capability: BAR4 through config space. */
@@ -447,42 +334,42 @@ static void test_pci_cfg_window(void **state)
 	struct ctx *c = *state;
 	unsigned cap = 0x90;
 
-	assert_int_equal(cfg_read(c, cap, 1), 0x09);
-	assert_int_equal(cfg_read(c, cap + 3, 1), 5);
+	assert_int_equal(vfix_cfg_rd(&c->f, cap, 1), 0x09);
+	assert_int_equal(vfix_cfg_rd(&c->f, cap + 3, 1), 5);
 	/* Read num_queues (2 bytes at common + 18). */
-	cfg_write(c, cap + 4, 4, 1);
-	cfg_write(c, cap + 8, VIRTIO_COMMON_NUMQ, 4);
-	cfg_write(c, cap + 12, 2, 4);
-	assert_int_equal(cfg_read(c, cap + 16, 4) & 0xFFFF, 1);
+	vfix_cfg_wr(&c->f, cap + 4, 4, 1);
+	vfix_cfg_wr(&c->f, cap + 8, VIRTIO_COMMON_NUMQ, 4);
+	vfix_cfg_wr(&c->f, cap + 12, 2, 4);
+	assert_int_equal(vfix_cfg_rd(&c->f, cap + 16, 4) & 0xFFFF, 1);
 	/* Capacity, 4 bytes of the device config. */
-	cfg_write(c, cap + 8, VIRTIO_PCI_DEVICE_OFF, 4);
-	cfg_write(c, cap + 12, 4, 4);
-	assert_int_equal(cfg_read(c, cap + 16, 4), DISK_SECTORS);
+	vfix_cfg_wr(&c->f, cap + 8, VIRTIO_PCI_DEVICE_OFF, 4);
+	vfix_cfg_wr(&c->f, cap + 12, 4, 4);
+	assert_int_equal(vfix_cfg_rd(&c->f, cap + 16, 4), DISK_SECTORS);
 	/* Write the status byte through the window. */
-	cfg_write(c, cap + 8, VIRTIO_COMMON_STATUS, 4);
-	cfg_write(c, cap + 12, 1, 4);
-	cfg_write(c, cap + 16, VIRTIO_STATUS_ACKNOWLEDGE, 4);
+	vfix_cfg_wr(&c->f, cap + 8, VIRTIO_COMMON_STATUS, 4);
+	vfix_cfg_wr(&c->f, cap + 12, 1, 4);
+	vfix_cfg_wr(&c->f, cap + 16, VIRTIO_STATUS_ACKNOWLEDGE, 4);
 	assert_int_equal(status_read(c), VIRTIO_STATUS_ACKNOWLEDGE);
 	/* Bad windows (wrong BAR, misaligned, length 3, past the BAR) do nothing. */
-	cfg_write(c, cap + 4, 0, 1);
-	cfg_write(c, cap + 16, 0, 4);
-	cfg_write(c, cap + 4, 4, 1);
-	cfg_write(c, cap + 8, VIRTIO_COMMON_STATUS + 1, 4);
-	cfg_write(c, cap + 12, 2, 4);
-	cfg_write(c, cap + 16, 0, 4);
-	cfg_write(c, cap + 12, 3, 4);
-	cfg_write(c, cap + 16, 0, 4);
-	cfg_write(c, cap + 8, VIRTIO_PCI_BAR4_SIZE - 2, 4);
-	cfg_write(c, cap + 12, 4, 4);
-	cfg_write(c, cap + 16, 0, 4);
-	(void)cfg_read(c, cap + 16, 4);
+	vfix_cfg_wr(&c->f, cap + 4, 0, 1);
+	vfix_cfg_wr(&c->f, cap + 16, 0, 4);
+	vfix_cfg_wr(&c->f, cap + 4, 4, 1);
+	vfix_cfg_wr(&c->f, cap + 8, VIRTIO_COMMON_STATUS + 1, 4);
+	vfix_cfg_wr(&c->f, cap + 12, 2, 4);
+	vfix_cfg_wr(&c->f, cap + 16, 0, 4);
+	vfix_cfg_wr(&c->f, cap + 12, 3, 4);
+	vfix_cfg_wr(&c->f, cap + 16, 0, 4);
+	vfix_cfg_wr(&c->f, cap + 8, VIRTIO_PCI_BAR4_SIZE - 2, 4);
+	vfix_cfg_wr(&c->f, cap + 12, 4, 4);
+	vfix_cfg_wr(&c->f, cap + 16, 0, 4);
+	(void)vfix_cfg_rd(&c->f, cap + 16, 4);
 	assert_int_equal(status_read(c), VIRTIO_STATUS_ACKNOWLEDGE);
 }
 
 static void test_config_space(void **state)
 {
 	struct ctx *c = *state;
-	uint64_t f = device_features(c);
+	uint64_t f = vfix_device_features(&c->f);
 
 	assert_true(f & 1ULL << VIRTIO_F_VERSION_1);
 	assert_true(f & 1ULL << VIRTIO_RING_F_EVENT_IDX);
@@ -492,14 +379,14 @@ static void test_config_space(void **state)
 	assert_true(f & 1ULL << VIRTIO_BLK_F_BLK_SIZE);
 	assert_true(f & 1ULL << VIRTIO_BLK_F_DISCARD);
 	assert_false(f & 1ULL << VIRTIO_BLK_F_RO);
-	uint64_t dev = BAR4BASE + VIRTIO_PCI_DEVICE_OFF;
-	assert_int_equal(mrd(c, dev, 4) | mrd(c, dev + 4, 4) << 32, DISK_SECTORS);
-	assert_int_equal(mrd(c, dev + 12, 4), VIRTIO_BLK_QUEUE_SIZE - 2);
-	assert_int_equal(mrd(c, dev + 20, 4), 512);
+	assert_int_equal(vfix_devcfg_rd(&c->f, 0, 4) | vfix_devcfg_rd(&c->f, 4, 4) << 32,
+			 DISK_SECTORS);
+	assert_int_equal(vfix_devcfg_rd(&c->f, 12, 4), VIRTIO_BLK_QUEUE_SIZE - 2);
+	assert_int_equal(vfix_devcfg_rd(&c->f, 20, 4), 512);
 	/* The same through the legacy BAR, after the 20 bytes of registers. */
-	assert_int_equal(iord(c, IOBASE + 20, 4), DISK_SECTORS);
-	assert_int_equal(iord(c, IOBASE + VIRTIO_LEGACY_HOST_FEATURES, 4), (uint32_t)f);
-	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_NUMQ), 2), 1);
+	assert_int_equal(vfix_iord(&c->f, IOBASE + 20, 4), DISK_SECTORS);
+	assert_int_equal(vfix_iord(&c->f, IOBASE + VIRTIO_LEGACY_HOST_FEATURES, 4), (uint32_t)f);
+	assert_int_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_NUMQ, 2), 1);
 }
 
 static void test_features_ok_needs_version_1(void **state)
@@ -507,16 +394,16 @@ static void test_features_ok_needs_version_1(void **state)
 	struct ctx *c = *state;
 
 	status_write(c, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	mwr(c, COMMON(VIRTIO_COMMON_GFSELECT), 0, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GF), 1u << VIRTIO_BLK_F_FLUSH, 4);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_GFSELECT, 0, 4);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_GF, 1u << VIRTIO_BLK_F_FLUSH, 4);
 	status_write(c, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 			       VIRTIO_STATUS_FEATURES_OK);
 	assert_false(status_read(c) & VIRTIO_STATUS_FEATURES_OK);
 	/* A feature we never offered is refused too. */
 	status_write(c, 0);
 	status_write(c, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	mwr(c, COMMON(VIRTIO_COMMON_GFSELECT), 1, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_GF), 1 | 1u << 10, 4);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_GFSELECT, 1, 4);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_GF, 1 | 1u << 10, 4);
 	status_write(c, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 			       VIRTIO_STATUS_FEATURES_OK);
 	assert_false(status_read(c) & VIRTIO_STATUS_FEATURES_OK);
@@ -529,26 +416,26 @@ static void test_read_write_flush(void **state)
 	modern_init(c, BASIC_FEATURES);
 	/* Read sectors 3-4. */
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 3, 1024, true), 1025);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
-	assert_memory_equal(c->ram + DATA, c->disk->data + 3 * 512, 1024);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_memory_equal(c->f.ram + DATA, c->disk->data + 3 * 512, 1024);
 	/* INTx raised, ISR says "queue", reading it lowers the line. */
-	assert_int_equal(c->intx, 1);
+	assert_int_equal(c->f.intx, 1);
 	assert_int_equal(isr_read(c), VIRTIO_ISR_QUEUE);
-	assert_int_equal(c->intx, 0);
+	assert_int_equal(c->f.intx, 0);
 	assert_int_equal(isr_read(c), 0);
 	/* Write sector 10. */
-	memset(c->ram + DATA, 0xA5, 512);
+	memset(c->f.ram + DATA, 0xA5, 512);
 	assert_int_equal(request(c, VIRTIO_BLK_T_OUT, 10, 512, false), 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
 	for (unsigned i = 0; i < 512; i++)
 		assert_int_equal(c->disk->data[10 * 512 + i], 0xA5);
 	/* Flush. */
 	assert_int_equal(request(c, VIRTIO_BLK_T_FLUSH, 0, 0, false), 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
 	assert_int_equal(c->disk->flushes, 1);
 	/* Last sector is fine, one past it is not. */
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, DISK_SECTORS - 1, 512, true), 513);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
 }
 
 /* A request kicked before DRIVER_OK waits (the device must not use the
@@ -559,13 +446,13 @@ static void test_kick_before_driver_ok(void **state)
 
 	modern_setup(c, BASIC_FEATURES);
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 3, 512, true), -1);
-	assert_int_equal(c->intx, 0);
-	driver_ok(c);
-	assert_int_equal(get_le16(c->ram + USED + 2), 1);
-	assert_int_equal(get_le32(c->ram + USED + 8), 513);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
-	assert_memory_equal(c->ram + DATA, c->disk->data + 3 * 512, 512);
-	assert_int_equal(c->intx, 1);
+	assert_int_equal(c->f.intx, 0);
+	vfix_driver_ok(&c->f);
+	assert_int_equal(vfix_used_idx(&c->f, 0), 1);
+	assert_int_equal(vfix_used_len(&c->f, 0, 0), 513);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_memory_equal(c->f.ram + DATA, c->disk->data + 3 * 512, 512);
+	assert_int_equal(c->f.intx, 1);
 }
 
 static void test_get_id_discard_zeroes(void **state)
@@ -575,28 +462,28 @@ static void test_get_id_discard_zeroes(void **state)
 	modern_init(c, BASIC_FEATURES | 1ULL << VIRTIO_BLK_F_DISCARD |
 			       1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
 	assert_int_equal(request(c, VIRTIO_BLK_T_GET_ID, 0, 20, true), 21);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
-	assert_memory_equal(c->ram + DATA, "SERIAL-42\0", 10);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_memory_equal(c->f.ram + DATA, "SERIAL-42\0", 10);
 
 	/* Write zeroes over sectors 5-6. */
-	put_le64(c->ram + DATA, 5);
-	put_le32(c->ram + DATA + 8, 2);
-	put_le32(c->ram + DATA + 12, 0);
+	put_le64(c->f.ram + DATA, 5);
+	put_le32(c->f.ram + DATA + 8, 2);
+	put_le32(c->f.ram + DATA + 12, 0);
 	assert_int_equal(request(c, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false), 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
 	for (unsigned i = 0; i < 1024; i++)
 		assert_int_equal(c->disk->data[5 * 512 + i], 0);
 	assert_int_not_equal(c->disk->data[7 * 512 + 1], 0);
 	/* Discard (a hint; succeeds). */
 	assert_int_equal(request(c, VIRTIO_BLK_T_DISCARD, 0, 16, false), 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
 	/* A discard range past the end fails. */
-	put_le64(c->ram + DATA, DISK_SECTORS - 1);
+	put_le64(c->f.ram + DATA, DISK_SECTORS - 1);
 	assert_int_equal(request(c, VIRTIO_BLK_T_DISCARD, 0, 16, false), 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_IOERR);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_IOERR);
 	/* Unknown request type. */
 	assert_int_equal(request(c, 0x77, 0, 0, false), 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_UNSUPP);
 }
 
 static void test_bad_requests(void **state)
@@ -607,26 +494,26 @@ static void test_bad_requests(void **state)
 	modern_init(c, BASIC_FEATURES);
 	/* Sector past the end, and a range that overflows when scaled. */
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, DISK_SECTORS, 512, true), 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_IOERR);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_IOERR);
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, DISK_SECTORS - 1, 1024, true), 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_IOERR);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_IOERR);
 	assert_int_equal(request(c, VIRTIO_BLK_T_OUT, UINT64_MAX / 256, 512, false), 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_IOERR);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_IOERR);
 	/* Not a whole number of sectors. */
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 100, true), 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_IOERR);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_IOERR);
 	/* Short header: 8 bytes only. */
 	memcpy(before, c->disk->data, 512);
 	put_hdr(c, VIRTIO_BLK_T_OUT, 0);
-	set_desc(c, 0, HDR, 8, VIRTQ_DESC_F_NEXT, 2);
-	set_desc(c, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+	vfix_set_desc(&c->f, 0, 0, HDR, 8, VIRTQ_DESC_F_NEXT, 2);
+	vfix_set_desc(&c->f, 0, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
 	assert_int_equal(submit(c), 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_IOERR);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_IOERR);
 	assert_memory_equal(before, c->disk->data, 512);
 	assert_false(status_read(c) & VIRTIO_STATUS_NEEDS_RESET);
 	/* Status byte missing: nothing can report it; the device needs a reset. */
-	set_desc(c, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
-	set_desc(c, 1, DATA, 512, 0, 0);
+	vfix_set_desc(&c->f, 0, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+	vfix_set_desc(&c->f, 0, 1, DATA, 512, 0, 0);
 	assert_int_equal(submit(c), 0);
 	assert_memory_equal(before, c->disk->data, 512);
 	assert_true(status_read(c) & VIRTIO_STATUS_NEEDS_RESET);
@@ -643,22 +530,22 @@ static void test_read_only(void **state)
 	struct ctx *c = *state;
 	uint8_t before[512];
 
-	assert_true(device_features(c) & 1ULL << VIRTIO_BLK_F_RO);
-	assert_false(device_features(c) & 1ULL << VIRTIO_BLK_F_DISCARD);
+	assert_true(vfix_device_features(&c->f) & 1ULL << VIRTIO_BLK_F_RO);
+	assert_false(vfix_device_features(&c->f) & 1ULL << VIRTIO_BLK_F_DISCARD);
 	modern_init(c, BASIC_FEATURES | 1ULL << VIRTIO_BLK_F_RO);
 	memcpy(before, c->disk->data, 512);
-	memset(c->ram + DATA, 0x11, 512);
+	memset(c->f.ram + DATA, 0x11, 512);
 	assert_int_equal(request(c, VIRTIO_BLK_T_OUT, 0, 512, false), 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_IOERR);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_IOERR);
 	assert_memory_equal(before, c->disk->data, 512);
-	put_le64(c->ram + DATA, 0);
-	put_le32(c->ram + DATA + 8, 1);
-	put_le32(c->ram + DATA + 12, 0);
+	put_le64(c->f.ram + DATA, 0);
+	put_le32(c->f.ram + DATA + 8, 1);
+	put_le32(c->f.ram + DATA + 12, 0);
 	assert_int_equal(request(c, VIRTIO_BLK_T_WRITE_ZEROES, 0, 16, false), 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_IOERR);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_IOERR);
 	assert_memory_equal(before, c->disk->data, 512);
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
 }
 
 static void test_malformed_ring_needs_reset(void **state)
@@ -668,37 +555,37 @@ static void test_malformed_ring_needs_reset(void **state)
 	modern_init(c, BASIC_FEATURES);
 	/* Data buffer outside guest RAM. */
 	put_hdr(c, VIRTIO_BLK_T_IN, 0);
-	set_desc(c, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
-	set_desc(c, 1, RAM_SIZE - 256, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
-	set_desc(c, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+	vfix_set_desc(&c->f, 0, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+	vfix_set_desc(&c->f, 0, 1, RAM_SIZE - 256, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+	vfix_set_desc(&c->f, 0, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
 	assert_int_equal(submit(c), -1);
 	assert_true(status_read(c) & VIRTIO_STATUS_NEEDS_RESET);
 	assert_true(isr_read(c) & VIRTIO_ISR_CONFIG);
 	/* Further kicks do nothing. */
-	set_desc(c, 1, DATA, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+	vfix_set_desc(&c->f, 0, 1, DATA, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
 	assert_int_equal(submit(c), -1);
 	/* A queue whose rings lie outside RAM is refused at enable. */
 	status_write(c, 0);
 	status_write(c, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_SELECT), 0, 2);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_DESCLO), 0, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_DESCHI), 0x10, 4);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_ENABLE), 1, 2);
-	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_Q_ENABLE), 2), 0);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_SELECT, 0, 2);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_DESCLO, 0, 4);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_DESCHI, 0x10, 4);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_ENABLE, 1, 2);
+	assert_int_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_Q_ENABLE, 2), 0);
 	assert_true(status_read(c) & VIRTIO_STATUS_NEEDS_RESET);
 	/* Selecting a queue that does not exist reads size 0 and ignores writes. */
 	status_write(c, 0);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_SELECT), 5, 2);
-	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_Q_SIZE), 2), 0);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_ENABLE), 1, 2);
-	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF + 5 * 4, 5, 2);
-	mwr(c, BAR4BASE + VIRTIO_PCI_NOTIFY_OFF + 0x800, 0, 2);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_SELECT, 5, 2);
+	assert_int_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_Q_SIZE, 2), 0);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_ENABLE, 1, 2);
+	vfix_notify(&c->f, 5);
+	vfix_mwr(&c->f, c->f.bar4 + VIRTIO_PCI_NOTIFY_OFF + 0x800, 0, 2);
 }
 
 static void test_indirect_and_event_idx(void **state)
 {
 	struct ctx *c = *state;
-	uint8_t *t = c->ram + 0x5000;
+	uint8_t *t = c->f.ram + 0x5000;
 
 	modern_init(c, BASIC_FEATURES | 1ULL << VIRTIO_RING_F_INDIRECT_DESC |
 			       1ULL << VIRTIO_RING_F_EVENT_IDX);
@@ -710,17 +597,17 @@ static void test_indirect_and_event_idx(void **state)
 	put_le64(t + 32, DATA + 0x1000); put_le32(t + 40, 412);
 	put_le16(t + 44, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE); put_le16(t + 46, 3);
 	put_le64(t + 48, STATUS); put_le32(t + 56, 1); put_le16(t + 60, VIRTQ_DESC_F_WRITE);
-	set_desc(c, 0, 0x5000, 64, VIRTQ_DESC_F_INDIRECT, 0);
+	vfix_set_desc(&c->f, 0, 0, 0x5000, 64, VIRTQ_DESC_F_INDIRECT, 0);
 	/* used_event = 0: the first completion interrupts. */
 	assert_int_equal(submit(c), 513);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
-	assert_memory_equal(c->ram + DATA, c->disk->data + 512, 100);
-	assert_memory_equal(c->ram + DATA + 0x1000, c->disk->data + 512 + 100, 412);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_memory_equal(c->f.ram + DATA, c->disk->data + 512, 100);
+	assert_memory_equal(c->f.ram + DATA + 0x1000, c->disk->data + 512 + 100, 412);
 	assert_int_equal(isr_read(c), VIRTIO_ISR_QUEUE);
 	/* The device published avail_event = 1 (where it will look next). */
-	assert_int_equal(get_le16(c->ram + USED + 4 + 8 * QSIZE), 1);
+	assert_int_equal(get_le16(c->f.ram + VFIX_USED(0) + 4 + 8 * QSIZE), 1);
 	/* used_event = 5: no interrupt for the next completions until 5 -> 6. */
-	put_le16(c->ram + AVAIL + 4 + 2 * QSIZE, 5);
+	put_le16(c->f.ram + VFIX_AVAIL(0) + 4 + 2 * QSIZE, 5);
 	for (unsigned i = 0; i < 5; i++) {
 		assert_int_equal(submit(c), 513);
 		assert_int_equal(isr_read(c), i == 4 ? VIRTIO_ISR_QUEUE : 0);
@@ -734,101 +621,102 @@ static void test_legacy_driver(void **state)
 	c->legacy = true;
 	status_write(c, 0);
 	status_write(c, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	uint32_t f = (uint32_t)iord(c, IOBASE + VIRTIO_LEGACY_HOST_FEATURES, 4);
+	uint32_t f = (uint32_t)vfix_iord(&c->f, IOBASE + VIRTIO_LEGACY_HOST_FEATURES, 4);
 	assert_true(f & 1u << VIRTIO_BLK_F_FLUSH);
-	iowr(c, IOBASE + VIRTIO_LEGACY_GUEST_FEATURES, 1u << VIRTIO_BLK_F_FLUSH, 4);
-	iowr(c, IOBASE + VIRTIO_LEGACY_QUEUE_SEL, 0, 2);
+	vfix_iowr(&c->f, IOBASE + VIRTIO_LEGACY_GUEST_FEATURES, 1u << VIRTIO_BLK_F_FLUSH, 4);
+	vfix_iowr(&c->f, IOBASE + VIRTIO_LEGACY_QUEUE_SEL, 0, 2);
 	/* Legacy drivers take the device's queue size. */
-	assert_int_equal(iord(c, IOBASE + VIRTIO_LEGACY_QUEUE_SIZE, 2), VIRTIO_BLK_QUEUE_SIZE);
-	iowr(c, IOBASE + VIRTIO_LEGACY_QUEUE_PFN, 0x20, 4);
-	assert_int_equal(iord(c, IOBASE + VIRTIO_LEGACY_QUEUE_PFN, 4), 0x20);
+	assert_int_equal(vfix_iord(&c->f, IOBASE + VIRTIO_LEGACY_QUEUE_SIZE, 2),
+			 VIRTIO_BLK_QUEUE_SIZE);
+	vfix_iowr(&c->f, IOBASE + VIRTIO_LEGACY_QUEUE_PFN, 0x20, 4);
+	assert_int_equal(vfix_iord(&c->f, IOBASE + VIRTIO_LEGACY_QUEUE_PFN, 4), 0x20);
 	status_write(c, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
 			       VIRTIO_STATUS_DRIVER_OK);
 	/* With the real queue size 256: descriptors at 0x20000, avail after them,
 	 * used at 0x22000. Our helpers assume QSIZE=16 slots; use slot 0 only. */
 	put_hdr(c, VIRTIO_BLK_T_IN, 2);
-	uint8_t *d = c->ram + 0x20000;
+	uint8_t *d = c->f.ram + 0x20000;
 	put_le64(d, HDR); put_le32(d + 8, 16); put_le16(d + 12, VIRTQ_DESC_F_NEXT); put_le16(d + 14, 1);
 	put_le64(d + 16, DATA); put_le32(d + 24, 512);
 	put_le16(d + 28, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE); put_le16(d + 30, 2);
 	put_le64(d + 32, STATUS); put_le32(d + 40, 1); put_le16(d + 44, VIRTQ_DESC_F_WRITE);
 	uint64_t avail = 0x20000 + 256 * 16, used = 0x22000;
-	put_le16(c->ram + avail + 4, 0);
-	put_le16(c->ram + avail + 2, 1);
-	iowr(c, IOBASE + VIRTIO_LEGACY_QUEUE_NOTIFY, 0, 2);
-	assert_int_equal(get_le16(c->ram + used + 2), 1);
-	assert_int_equal(get_le32(c->ram + used + 8), 513);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
-	assert_memory_equal(c->ram + DATA, c->disk->data + 1024, 512);
-	assert_int_equal(c->intx, 1);
+	put_le16(c->f.ram + avail + 4, 0);
+	put_le16(c->f.ram + avail + 2, 1);
+	vfix_iowr(&c->f, IOBASE + VIRTIO_LEGACY_QUEUE_NOTIFY, 0, 2);
+	assert_int_equal(get_le16(c->f.ram + used + 2), 1);
+	assert_int_equal(get_le32(c->f.ram + used + 8), 513);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_memory_equal(c->f.ram + DATA, c->disk->data + 1024, 512);
+	assert_int_equal(c->f.intx, 1);
 	assert_int_equal(isr_read(c), VIRTIO_ISR_QUEUE);
-	assert_int_equal(c->intx, 0);
+	assert_int_equal(c->f.intx, 0);
 	/* A PFN outside RAM: NEEDS_RESET, nothing touched. */
-	iowr(c, IOBASE + VIRTIO_LEGACY_QUEUE_PFN, 0xFFFFF, 4);
+	vfix_iowr(&c->f, IOBASE + VIRTIO_LEGACY_QUEUE_PFN, 0xFFFFF, 4);
 	assert_true(status_read(c) & VIRTIO_STATUS_NEEDS_RESET);
 	status_write(c, 0);
 	assert_int_equal(status_read(c), 0);
-	assert_int_equal(iord(c, IOBASE + VIRTIO_LEGACY_QUEUE_PFN, 4), 0);
+	assert_int_equal(vfix_iord(&c->f, IOBASE + VIRTIO_LEGACY_QUEUE_PFN, 4), 0);
 }
 
 static void test_msix(void **state)
 {
 	struct ctx *c = *state;
-	unsigned cap = cfg_read(c, PCI_CAPABILITY_LIST, 1);
+	unsigned cap = vfix_cfg_rd(&c->f, PCI_CAPABILITY_LIST, 1);
 
 	assert_int_equal(cap, 0x40);
-	assert_int_equal(cfg_read(c, cap, 1), 0x11);
-	assert_int_equal(cfg_read(c, cap + 2, 2) & 0x7FF, 1); /* 2 vectors */
-	assert_int_equal(cfg_read(c, cap + 4, 4), 1);         /* table in BAR1 at 0 */
-	assert_int_equal(cfg_read(c, cap + 8, 4), 0x801);     /* PBA in BAR1 at 0x800 */
+	assert_int_equal(vfix_cfg_rd(&c->f, cap, 1), 0x11);
+	assert_int_equal(vfix_cfg_rd(&c->f, cap + 2, 2) & 0x7FF, 1); /* 2 vectors */
+	assert_int_equal(vfix_cfg_rd(&c->f, cap + 4, 4), 1);         /* table in BAR1 at 0 */
+	assert_int_equal(vfix_cfg_rd(&c->f, cap + 8, 4), 0x801);     /* PBA in BAR1 at 0x800 */
 	/* Vector 0: config, vector 1: queue 0. */
-	mwr(c, MSIXBASE + 0, 0xFEE00000, 4);
-	mwr(c, MSIXBASE + 4, 0, 4);
-	mwr(c, MSIXBASE + 8, 0x41, 4);
-	mwr(c, MSIXBASE + 12, 0, 4);
-	mwr(c, MSIXBASE + 16, 0xFEE01000, 4);
-	mwr(c, MSIXBASE + 20, 0, 4);
-	mwr(c, MSIXBASE + 24, 0x42, 4);
-	mwr(c, MSIXBASE + 28, 0, 4);
-	cfg_write(c, cap + 2, 0x8000, 2); /* enable */
+	vfix_mwr(&c->f, MSIXBASE + 0, 0xFEE00000, 4);
+	vfix_mwr(&c->f, MSIXBASE + 4, 0, 4);
+	vfix_mwr(&c->f, MSIXBASE + 8, 0x41, 4);
+	vfix_mwr(&c->f, MSIXBASE + 12, 0, 4);
+	vfix_mwr(&c->f, MSIXBASE + 16, 0xFEE01000, 4);
+	vfix_mwr(&c->f, MSIXBASE + 20, 0, 4);
+	vfix_mwr(&c->f, MSIXBASE + 24, 0x42, 4);
+	vfix_mwr(&c->f, MSIXBASE + 28, 0, 4);
+	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2); /* enable */
 	modern_init(c, BASIC_FEATURES);
-	mwr(c, COMMON(VIRTIO_COMMON_MSIX), 0, 2);
-	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_MSIX), 2), 0);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_SELECT), 0, 2);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_MSIX), 1, 2);
-	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_Q_MSIX), 2), 1);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_MSIX, 0, 2);
+	assert_int_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_MSIX, 2), 0);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_SELECT, 0, 2);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_MSIX, 1, 2);
+	assert_int_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_Q_MSIX, 2), 1);
 	/* A vector beyond the table reads back as NO_VECTOR. */
-	mwr(c, COMMON(VIRTIO_COMMON_MSIX), 7, 2);
-	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_MSIX), 2), VIRTIO_MSI_NO_VECTOR);
-	mwr(c, COMMON(VIRTIO_COMMON_MSIX), 0, 2);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_MSIX, 7, 2);
+	assert_int_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_MSIX, 2), VIRTIO_MSI_NO_VECTOR);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_MSIX, 0, 2);
 
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
 	assert_int_equal(c->nmsi, 1);
 	assert_int_equal(c->msi[0].addr, 0xFEE01000);
 	assert_int_equal(c->msi[0].data, 0x42);
-	assert_int_equal(c->intx, 0);
+	assert_int_equal(c->f.intx, 0);
 	/* Masked: the message waits in the PBA and goes out on unmask. */
-	mwr(c, MSIXBASE + 28, 1, 4);
+	vfix_mwr(&c->f, MSIXBASE + 28, 1, 4);
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
 	assert_int_equal(c->nmsi, 1);
-	assert_int_equal(mrd(c, MSIXBASE + 0x800, 4), 2);
-	mwr(c, MSIXBASE + 28, 0, 4);
+	assert_int_equal(vfix_mrd(&c->f, MSIXBASE + 0x800, 4), 2);
+	vfix_mwr(&c->f, MSIXBASE + 28, 0, 4);
 	assert_int_equal(c->nmsi, 2);
-	assert_int_equal(mrd(c, MSIXBASE + 0x800, 4), 0);
+	assert_int_equal(vfix_mrd(&c->f, MSIXBASE + 0x800, 4), 0);
 	/* Function mask works the same way. */
-	cfg_write(c, cap + 2, 0xC000, 2);
+	vfix_cfg_wr(&c->f, cap + 2, 0xC000, 2);
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
 	assert_int_equal(c->nmsi, 2);
-	cfg_write(c, cap + 2, 0x8000, 2);
+	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2);
 	assert_int_equal(c->nmsi, 3);
 	/* A broken queue raises the config vector. */
-	set_desc(c, 1, RAM_SIZE, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+	vfix_set_desc(&c->f, 0, 1, RAM_SIZE, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
 	assert_int_equal(submit(c), -1);
 	assert_int_equal(c->nmsi, 4);
 	assert_int_equal(c->msi[3].data, 0x41);
 	/* With the legacy interface and MSI-X on, device config moves to 24. */
-	assert_int_equal(iord(c, IOBASE + 24, 4), DISK_SECTORS);
-	assert_int_equal(iord(c, IOBASE + VIRTIO_LEGACY_CONFIG_VECTOR, 2), 0);
+	assert_int_equal(vfix_iord(&c->f, IOBASE + 24, 4), DISK_SECTORS);
+	assert_int_equal(vfix_iord(&c->f, IOBASE + VIRTIO_LEGACY_CONFIG_VECTOR, 2), 0);
 }
 
 static void test_pci_reset(void **state)
@@ -837,17 +725,17 @@ static void test_pci_reset(void **state)
 
 	modern_init(c, BASIC_FEATURES);
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
-	assert_int_equal(c->intx, 1);
-	pci_bus_reset(&c->pci);
-	assert_int_equal(c->intx, 0);
+	assert_int_equal(c->f.intx, 1);
+	pci_bus_reset(&c->f.pci);
+	assert_int_equal(c->f.intx, 0);
 	/* BARs unmapped by the reset. */
-	assert_null(bus_find(&c->mmio, BAR4BASE));
-	cfg_write(c, PCI_BAR0 + 16, (uint32_t)BAR4BASE, 4);
-	cfg_write(c, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_IO, 2);
+	assert_null(bus_find(&c->f.mmio, c->f.bar4));
+	vfix_cfg_wr(&c->f, PCI_BAR0 + 16, (uint32_t)c->f.bar4, 4);
+	vfix_cfg_wr(&c->f, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_IO, 2);
 	assert_int_equal(status_read(c), 0);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_SELECT), 0, 2);
-	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_Q_ENABLE), 2), 0);
-	assert_int_equal(mrd(c, COMMON(VIRTIO_COMMON_Q_SIZE), 2), VIRTIO_BLK_QUEUE_SIZE);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_SELECT, 0, 2);
+	assert_int_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_Q_ENABLE, 2), 0);
+	assert_int_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_Q_SIZE, 2), VIRTIO_BLK_QUEUE_SIZE);
 }
 
 /* MSI-X through KVM irqfds: each vector gets a route that follows its
@@ -857,13 +745,13 @@ static void test_msix_irqfd(void **state)
 	struct ctx *c = *state;
 	unsigned cap = 0x40;
 
-	mwr(c, MSIXBASE + 16, 0xFEE00000, 4);
-	mwr(c, MSIXBASE + 24, 0x51, 4);
-	mwr(c, MSIXBASE + 28, 0, 4);
-	cfg_write(c, cap + 2, 0x8000, 2);
+	vfix_mwr(&c->f, MSIXBASE + 16, 0xFEE00000, 4);
+	vfix_mwr(&c->f, MSIXBASE + 24, 0x51, 4);
+	vfix_mwr(&c->f, MSIXBASE + 28, 0, 4);
+	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2);
 	modern_init(c, BASIC_FEATURES);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_SELECT), 0, 2);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_MSIX), 1, 2);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_SELECT, 0, 2);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_MSIX, 1, 2);
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
 	assert_int_equal(c->nmsi, 0); /* not through KVM_SIGNAL_MSI */
 	assert_int_equal(KVMM.nroutes, 1);
@@ -876,29 +764,30 @@ static void test_msix_irqfd(void **state)
 	assert_int_equal(KVMM.route_updates, updates);
 	assert_int_equal(irqfd_count(24), 1);
 	/* The guest moves the interrupt: the route follows. */
-	mwr(c, MSIXBASE + 24, 0x52, 4);
+	vfix_mwr(&c->f, MSIXBASE + 24, 0x52, 4);
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
 	assert_int_equal(KVMM.nroutes, 1);
 	assert_int_equal(KVMM.route[0].data, 0x52);
 	assert_int_equal(irqfd_count(24), 1);
 	/* Masked: nothing through the irqfd until unmasked. */
-	mwr(c, MSIXBASE + 28, 1, 4);
+	vfix_mwr(&c->f, MSIXBASE + 28, 1, 4);
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
 	assert_int_equal(irqfd_count(24), 0);
-	mwr(c, MSIXBASE + 28, 0, 4);
+	vfix_mwr(&c->f, MSIXBASE + 28, 0, 4);
 	assert_int_equal(irqfd_count(24), 1);
 	/* A system reset (new VM) forgets the routes; they come back on use. */
-	pci_bus_reset(&c->pci);
-	cfg_write(c, PCI_BAR0 + 4, (uint32_t)MSIXBASE, 4);
-	cfg_write(c, PCI_BAR0 + 16, (uint32_t)BAR4BASE, 4);
-	cfg_write(c, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
-	mwr(c, MSIXBASE + 16, 0xFEE00000, 4);
-	mwr(c, MSIXBASE + 24, 0x53, 4);
-	mwr(c, MSIXBASE + 28, 0, 4);
-	cfg_write(c, cap + 2, 0x8000, 2);
+	pci_bus_reset(&c->f.pci);
+	vfix_cfg_wr(&c->f, PCI_BAR0 + 4, (uint32_t)MSIXBASE, 4);
+	vfix_cfg_wr(&c->f, PCI_BAR0 + 16, (uint32_t)c->f.bar4, 4);
+	vfix_cfg_wr(&c->f, PCI_COMMAND,
+		    PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	vfix_mwr(&c->f, MSIXBASE + 16, 0xFEE00000, 4);
+	vfix_mwr(&c->f, MSIXBASE + 24, 0x53, 4);
+	vfix_mwr(&c->f, MSIXBASE + 28, 0, 4);
+	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2);
 	modern_init(c, BASIC_FEATURES);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_SELECT), 0, 2);
-	mwr(c, COMMON(VIRTIO_COMMON_Q_MSIX), 1, 2);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_SELECT, 0, 2);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_MSIX, 1, 2);
 	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
 	assert_int_equal(KVMM.nroutes, 2);
 	assert_int_equal(KVMM.route[1].data, 0x53);
@@ -913,60 +802,53 @@ static void test_threaded_pool(void **state)
 	enum { N = 12 };
 	unsigned cap = 0x40;
 
-	mwr(c, MSIXBASE + 16, 0xFEE00000, 4);
-	mwr(c, MSIXBASE + 24, 0x30, 4);
-	mwr(c, MSIXBASE + 28, 0, 4);
-	cfg_write(c, cap + 2, 0x8000, 2);
+	vfix_mwr(&c->f, MSIXBASE + 16, 0xFEE00000, 4);
+	vfix_mwr(&c->f, MSIXBASE + 24, 0x30, 4);
+	vfix_mwr(&c->f, MSIXBASE + 28, 0, 4);
+	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2);
 	modern_init(c, BASIC_FEATURES | 1ULL << VIRTIO_RING_F_EVENT_IDX);
-	pthread_mutex_lock(&c->t->lock);
-	c->t->queue_vector[0] = 1;
-	pthread_mutex_unlock(&c->t->lock);
+	pthread_mutex_lock(&c->f.t->lock);
+	c->f.t->queue_vector[0] = 1;
+	pthread_mutex_unlock(&c->f.t->lock);
 	for (unsigned r = 0; r < N; r++) {
 		/* Chain r uses descriptors 3r..3r+2 (QSIZE 16 holds 5 chains at a
 		 * time: offer in two rounds). */
 		unsigned d = 3 * (r % 5);
 		uint64_t hdr = HDR + 32 * r, data = DATA + 0x1000 * r, st = STATUS + r;
-		put_le32(c->ram + hdr, VIRTIO_BLK_T_IN);
-		put_le64(c->ram + hdr + 8, r);
-		set_desc(c, d, hdr, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(d + 1));
-		set_desc(c, d + 1, data, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE,
-			 (uint16_t)(d + 2));
-		set_desc(c, d + 2, st, 1, VIRTQ_DESC_F_WRITE, 0);
-		c->ram[st] = 0xEE;
-		put_le16(c->ram + AVAIL + 4 + 2 * (c->avail_idx % QSIZE), (uint16_t)d);
-		c->avail_idx++;
-		__atomic_store_n((uint16_t *)(void *)(c->ram + AVAIL + 2), c->avail_idx,
-				 __ATOMIC_RELEASE);
-		kick(c);
+		put_le32(c->f.ram + hdr, VIRTIO_BLK_T_IN);
+		put_le64(c->f.ram + hdr + 8, r);
+		vfix_set_desc(&c->f, 0, d, hdr, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(d + 1));
+		vfix_set_desc(&c->f, 0, d + 1, data, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE,
+			      (uint16_t)(d + 2));
+		vfix_set_desc(&c->f, 0, d + 2, st, 1, VIRTQ_DESC_F_WRITE, 0);
+		c->f.ram[st] = 0xEE;
+		vfix_offer(&c->f, 0, (uint16_t)d);
 		if (r % 5 == 4 || r == N - 1) {
 			/* wait for this round */
 			for (int spin = 0; spin < 5000; spin++) {
-				if (__atomic_load_n((uint16_t *)(void *)(c->ram + USED + 2),
-						    __ATOMIC_ACQUIRE) == c->avail_idx)
+				if (vfix_used_idx(&c->f, 0) == c->f.avail_idx[0])
 					break;
 				usleep(1000);
 			}
-			assert_int_equal(get_le16(c->ram + USED + 2), c->avail_idx);
+			assert_int_equal(vfix_used_idx(&c->f, 0), c->f.avail_idx[0]);
 		}
 	}
 	for (unsigned r = 0; r < N; r++) {
-		assert_int_equal(c->ram[STATUS + r], VIRTIO_BLK_S_OK);
-		assert_memory_equal(c->ram + DATA + 0x1000 * r, c->disk->data + 512 * r, 512);
+		assert_int_equal(c->f.ram[STATUS + r], VIRTIO_BLK_S_OK);
+		assert_memory_equal(c->f.ram + DATA + 0x1000 * r, c->disk->data + 512 * r, 512);
 	}
-	pthread_mutex_lock(&c->t->lock);
+	pthread_mutex_lock(&c->f.t->lock);
 	assert_true(c->nmsi >= 1);
-	pthread_mutex_unlock(&c->t->lock);
+	pthread_mutex_unlock(&c->f.t->lock);
 	/* Offer more, then reset at once: nothing may complete afterwards. */
-	for (unsigned r = 0; r < 5; r++) {
-		put_le16(c->ram + AVAIL + 4 + 2 * (c->avail_idx % QSIZE), (uint16_t)(3 * r));
-		c->avail_idx++;
-	}
-	__atomic_store_n((uint16_t *)(void *)(c->ram + AVAIL + 2), c->avail_idx, __ATOMIC_RELEASE);
-	kick(c);
+	for (unsigned r = 0; r < 5; r++)
+		vfix_avail_push(&c->f, 0, (uint16_t)(3 * r));
+	vfix_avail_publish(&c->f, 0);
+	vfix_notify(&c->f, 0);
 	status_write(c, 0);
-	uint16_t used = get_le16(c->ram + USED + 2);
+	uint16_t used = vfix_used_idx(&c->f, 0);
 	usleep(20000);
-	assert_int_equal(get_le16(c->ram + USED + 2), used);
+	assert_int_equal(vfix_used_idx(&c->f, 0), used);
 	assert_int_equal(status_read(c), 0);
 }
 
@@ -975,17 +857,15 @@ static void test_threaded_pool(void **state)
 static void offer_and_wait(struct ctx *c, unsigned n)
 {
 	for (unsigned r = 0; r < n; r++)
-		put_le16(c->ram + AVAIL + 4 + 2 * ((c->avail_idx + r) % QSIZE), (uint16_t)(3 * r));
-	c->avail_idx = (uint16_t)(c->avail_idx + n);
-	__atomic_store_n((uint16_t *)(void *)(c->ram + AVAIL + 2), c->avail_idx, __ATOMIC_RELEASE);
-	kick(c);
+		vfix_avail_push(&c->f, 0, (uint16_t)(3 * r));
+	vfix_avail_publish(&c->f, 0);
+	vfix_notify(&c->f, 0);
 	for (int spin = 0; spin < 5000; spin++) {
-		if (__atomic_load_n((uint16_t *)(void *)(c->ram + USED + 2), __ATOMIC_ACQUIRE) ==
-		    c->avail_idx)
+		if (vfix_used_idx(&c->f, 0) == c->f.avail_idx[0])
 			break;
 		usleep(1000);
 	}
-	assert_int_equal(get_le16(c->ram + USED + 2), c->avail_idx);
+	assert_int_equal(vfix_used_idx(&c->f, 0), c->f.avail_idx[0]);
 }
 
 /* chain r: header, one data buffer (writable for reads), status byte */
@@ -994,19 +874,19 @@ static void rw_chain(struct ctx *c, unsigned r, uint32_t type, uint64_t sector, 
 {
 	unsigned d = 3 * r;
 	uint64_t hdr = HDR + 32 * r, st = STATUS + r;
-	put_le32(c->ram + hdr, type);
-	put_le32(c->ram + hdr + 4, 0);
-	put_le64(c->ram + hdr + 8, sector);
+	put_le32(c->f.ram + hdr, type);
+	put_le32(c->f.ram + hdr + 4, 0);
+	put_le64(c->f.ram + hdr + 8, sector);
 	bool in = type == VIRTIO_BLK_T_IN;
 	if (len) {
-		set_desc(c, d, hdr, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(d + 1));
-		set_desc(c, d + 1, data, len, VIRTQ_DESC_F_NEXT | (in ? VIRTQ_DESC_F_WRITE : 0),
-			 (uint16_t)(d + 2));
+		vfix_set_desc(&c->f, 0, d, hdr, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(d + 1));
+		vfix_set_desc(&c->f, 0, d + 1, data, len,
+			      VIRTQ_DESC_F_NEXT | (in ? VIRTQ_DESC_F_WRITE : 0), (uint16_t)(d + 2));
 	} else {
-		set_desc(c, d, hdr, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(d + 2));
+		vfix_set_desc(&c->f, 0, d, hdr, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(d + 2));
 	}
-	set_desc(c, d + 2, st, 1, VIRTQ_DESC_F_WRITE, 0);
-	c->ram[st] = 0xEE;
+	vfix_set_desc(&c->f, 0, d + 2, st, 1, VIRTQ_DESC_F_WRITE, 0);
+	c->f.ram[st] = 0xEE;
 }
 
 /* A raw file disk: reads, writes and flushes go through io_uring (the
@@ -1020,28 +900,28 @@ static void test_uring_raw(void **state)
 	unsigned cap = 0x40;
 
 	assert_true(virtio_blk_uses_uring(c->blk));
-	mwr(c, MSIXBASE + 16, 0xFEE00000, 4);
-	mwr(c, MSIXBASE + 24, 0x30, 4);
-	mwr(c, MSIXBASE + 28, 0, 4);
-	cfg_write(c, cap + 2, 0x8000, 2);
+	vfix_mwr(&c->f, MSIXBASE + 16, 0xFEE00000, 4);
+	vfix_mwr(&c->f, MSIXBASE + 24, 0x30, 4);
+	vfix_mwr(&c->f, MSIXBASE + 28, 0, 4);
+	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2);
 	modern_init(c, BASIC_FEATURES | 1ULL << VIRTIO_RING_F_EVENT_IDX |
 			       1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
-	pthread_mutex_lock(&c->t->lock);
-	c->t->queue_vector[0] = 1;
-	pthread_mutex_unlock(&c->t->lock);
+	pthread_mutex_lock(&c->f.t->lock);
+	c->f.t->queue_vector[0] = 1;
+	pthread_mutex_unlock(&c->f.t->lock);
 
 	/* five reads in flight; one starts mid-buffer (no alignment needed) */
 	for (unsigned r = 0; r < 5; r++)
 		rw_chain(c, r, VIRTIO_BLK_T_IN, 2 * r, DATA + 0x1000 * r + (r == 3 ? 8 : 0), 1024);
 	offer_and_wait(c, 5);
 	for (unsigned r = 0; r < 5; r++) {
-		assert_int_equal(c->ram[STATUS + r], VIRTIO_BLK_S_OK);
-		assert_memory_equal(c->ram + DATA + 0x1000 * r + (r == 3 ? 8 : 0),
+		assert_int_equal(c->f.ram[STATUS + r], VIRTIO_BLK_S_OK);
+		assert_memory_equal(c->f.ram + DATA + 0x1000 * r + (r == 3 ? 8 : 0),
 				    c->disk->data + 1024 * r, 1024);
 	}
 	/* four writes and a flush behind them (the flush drains the ring) */
 	for (unsigned r = 0; r < 4; r++) {
-		memset(c->ram + DATA + 0x1000 * r, 0x40 + (int)r, 512);
+		memset(c->f.ram + DATA + 0x1000 * r, 0x40 + (int)r, 512);
 		rw_chain(c, r, VIRTIO_BLK_T_OUT, 20 + r, DATA + 0x1000 * r, 512);
 	}
 	rw_chain(c, 4, VIRTIO_BLK_T_FLUSH, 0, 0, 0);
@@ -1050,24 +930,24 @@ static void test_uring_raw(void **state)
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, buf, sizeof(buf), 0), sizeof(buf));
 	for (unsigned r = 0; r < 5; r++)
-		assert_int_equal(c->ram[STATUS + r], VIRTIO_BLK_S_OK);
+		assert_int_equal(c->f.ram[STATUS + r], VIRTIO_BLK_S_OK);
 	for (unsigned r = 0; r < 4; r++)
 		for (unsigned i = 0; i < 512; i++)
 			assert_int_equal(buf[(20 + r) * 512 + i], 0x40 + r);
 	/* a write past the end: the pool answers IOERR */
 	rw_chain(c, 0, VIRTIO_BLK_T_OUT, DISK_SECTORS, DATA, 512);
 	offer_and_wait(c, 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_IOERR);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_IOERR);
 
 	/* discard sectors 32-63: a hole, reads as zeros, blocks freed */
 	assert_int_equal(fstat(fd, &st), 0);
 	blkcnt_t before = st.st_blocks;
-	put_le64(c->ram + DATA, 32);
-	put_le32(c->ram + DATA + 8, 32);
-	put_le32(c->ram + DATA + 12, 0);
+	put_le64(c->f.ram + DATA, 32);
+	put_le32(c->f.ram + DATA + 8, 32);
+	put_le32(c->f.ram + DATA + 12, 0);
 	rw_chain(c, 0, VIRTIO_BLK_T_DISCARD, 0, DATA, 16);
 	offer_and_wait(c, 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
 	assert_int_equal(fstat(fd, &st), 0);
 	assert_true(st.st_blocks <= before - 32);
 	assert_int_equal(st.st_size, DISK_SECTORS * 512);
@@ -1075,12 +955,12 @@ static void test_uring_raw(void **state)
 	for (unsigned i = 32 * 512; i < sizeof(buf); i++)
 		assert_int_equal(buf[i], 0);
 	/* write-zeroes without unmap over sectors 0-7: zeros, still allocated */
-	put_le64(c->ram + DATA, 0);
-	put_le32(c->ram + DATA + 8, 8);
-	put_le32(c->ram + DATA + 12, 0);
+	put_le64(c->f.ram + DATA, 0);
+	put_le32(c->f.ram + DATA + 8, 8);
+	put_le32(c->f.ram + DATA + 12, 0);
 	rw_chain(c, 0, VIRTIO_BLK_T_WRITE_ZEROES, 0, DATA, 16);
 	offer_and_wait(c, 1);
-	assert_int_equal(c->ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
 	assert_int_equal(pread(fd, buf, 4096, 0), 4096);
 	for (unsigned i = 0; i < 4096; i++)
 		assert_int_equal(buf[i], 0);
@@ -1090,16 +970,15 @@ static void test_uring_raw(void **state)
 	for (unsigned r = 0; r < 5; r++)
 		rw_chain(c, r, VIRTIO_BLK_T_IN, 8 + r, DATA + 0x1000 * r, 512);
 	offer_and_wait(c, 5);
-	assert_memory_equal(c->ram + DATA + 0x1000 * 1, c->disk->data + 9 * 512, 512);
+	assert_memory_equal(c->f.ram + DATA + 0x1000 * 1, c->disk->data + 9 * 512, 512);
 	for (unsigned r = 0; r < 5; r++)
-		put_le16(c->ram + AVAIL + 4 + 2 * ((c->avail_idx + r) % QSIZE), (uint16_t)(3 * r));
-	c->avail_idx = (uint16_t)(c->avail_idx + 5);
-	__atomic_store_n((uint16_t *)(void *)(c->ram + AVAIL + 2), c->avail_idx, __ATOMIC_RELEASE);
-	kick(c);
+		vfix_avail_push(&c->f, 0, (uint16_t)(3 * r));
+	vfix_avail_publish(&c->f, 0);
+	vfix_notify(&c->f, 0);
 	status_write(c, 0);
-	uint16_t used = get_le16(c->ram + USED + 2);
+	uint16_t used = vfix_used_idx(&c->f, 0);
 	usleep(20000);
-	assert_int_equal(get_le16(c->ram + USED + 2), used);
+	assert_int_equal(vfix_used_idx(&c->f, 0), used);
 }
 
 /* Many rounds of three multi-segment reads in flight through io_uring
@@ -1131,41 +1010,41 @@ static void test_uring_random_chains(void **state)
 		for (unsigned r = 0; r < n; r++) {
 			uint64_t hdr = HDR + 32 * r, data = DATA + 0x4000 * r;
 			unsigned head = next;
-			put_le32(c->ram + hdr, VIRTIO_BLK_T_IN);
-			put_le32(c->ram + hdr + 4, 0);
-			put_le64(c->ram + hdr + 8, sec[r]);
-			set_desc(c, next, hdr, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(next + 1));
+			put_le32(c->f.ram + hdr, VIRTIO_BLK_T_IN);
+			put_le32(c->f.ram + hdr + 4, 0);
+			put_le64(c->f.ram + hdr + 8, sec[r]);
+			vfix_set_desc(&c->f, 0, next, hdr, 16, VIRTQ_DESC_F_NEXT,
+				      (uint16_t)(next + 1));
 			next++;
 			for (unsigned k = 0; k < nseg[r]; k++) {
 				/* segments scattered, in reverse order in memory */
 				uint64_t a = data + 0x1000 * (2 - k) + 8 * k;
-				set_desc(c, next, a, seglen[r][k], VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE,
-					 (uint16_t)(next + 1));
-				memset(c->ram + a, 0xEE, seglen[r][k]);
+				vfix_set_desc(&c->f, 0, next, a, seglen[r][k],
+					      VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE,
+					      (uint16_t)(next + 1));
+				memset(c->f.ram + a, 0xEE, seglen[r][k]);
 				next++;
 			}
-			set_desc(c, next, STATUS + r, 1, VIRTQ_DESC_F_WRITE, 0);
-			c->ram[STATUS + r] = 0xEE;
+			vfix_set_desc(&c->f, 0, next, STATUS + r, 1, VIRTQ_DESC_F_WRITE, 0);
+			c->f.ram[STATUS + r] = 0xEE;
 			next++;
-			put_le16(c->ram + AVAIL + 4 + 2 * ((c->avail_idx + r) % QSIZE), (uint16_t)head);
+			vfix_avail_push(&c->f, 0, (uint16_t)head);
 		}
-		c->avail_idx = (uint16_t)(c->avail_idx + n);
-		__atomic_store_n((uint16_t *)(void *)(c->ram + AVAIL + 2), c->avail_idx,
-				 __ATOMIC_RELEASE);
-		kick(c);
+		vfix_avail_publish(&c->f, 0);
+		vfix_notify(&c->f, 0);
 		for (int spin = 0; spin < 5000; spin++) {
-			if (__atomic_load_n((uint16_t *)(void *)(c->ram + USED + 2),
-					    __ATOMIC_ACQUIRE) == c->avail_idx)
+			if (vfix_used_idx(&c->f, 0) == c->f.avail_idx[0])
 				break;
 			usleep(200);
 		}
-		assert_int_equal(get_le16(c->ram + USED + 2), c->avail_idx);
+		assert_int_equal(vfix_used_idx(&c->f, 0), c->f.avail_idx[0]);
 		for (unsigned r = 0; r < n; r++) {
-			assert_int_equal(c->ram[STATUS + r], VIRTIO_BLK_S_OK);
+			assert_int_equal(c->f.ram[STATUS + r], VIRTIO_BLK_S_OK);
 			uint64_t off = sec[r] * 512;
 			for (unsigned k = 0; k < nseg[r]; k++) {
 				uint64_t a = DATA + 0x4000 * r + 0x1000 * (2 - k) + 8 * k;
-				assert_memory_equal(c->ram + a, c->disk->data + off, seglen[r][k]);
+				assert_memory_equal(c->f.ram + a, c->disk->data + off,
+						    seglen[r][k]);
 				off += seglen[r][k];
 			}
 		}
