@@ -794,6 +794,32 @@ static void test_msix_irqfd(void **state)
 	assert_int_equal(irqfd_count(25), 1);
 }
 
+/* Waits (5000 polls at most, 'poll_us' apart) for the I/O thread to have
+ * used every chain offered. */
+static void wait_used(struct ctx *c, unsigned poll_us)
+{
+	for (int spin = 0; spin < 5000; spin++) {
+		if (vfix_used_idx(&c->f, 0) == c->f.avail_idx[0])
+			break;
+		usleep(poll_us);
+	}
+	assert_int_equal(vfix_used_idx(&c->f, 0), c->f.avail_idx[0]);
+}
+
+/* Offers chains 0..4 (descriptors 3r..3r+2) again and resets at once: the
+ * I/O thread may be working on them, but nothing may complete after. */
+static void reset_with_chains_offered(struct ctx *c)
+{
+	for (unsigned r = 0; r < 5; r++)
+		vfix_avail_push(&c->f, 0, (uint16_t)(3 * r));
+	vfix_avail_publish(&c->f, 0);
+	vfix_notify(&c->f, 0);
+	status_write(c, 0);
+	uint16_t used = vfix_used_idx(&c->f, 0);
+	usleep(20000);
+	assert_int_equal(vfix_used_idx(&c->f, 0), used);
+}
+
 /* The runtime path: notify -> eventfd -> I/O thread -> worker pool, with
  * many requests in flight, then a reset while requests may still run. */
 static void test_threaded_pool(void **state)
@@ -823,15 +849,8 @@ static void test_threaded_pool(void **state)
 		vfix_set_desc(&c->f, 0, d + 2, st, 1, VIRTQ_DESC_F_WRITE, 0);
 		c->f.ram[st] = 0xEE;
 		vfix_offer(&c->f, 0, (uint16_t)d);
-		if (r % 5 == 4 || r == N - 1) {
-			/* wait for this round */
-			for (int spin = 0; spin < 5000; spin++) {
-				if (vfix_used_idx(&c->f, 0) == c->f.avail_idx[0])
-					break;
-				usleep(1000);
-			}
-			assert_int_equal(vfix_used_idx(&c->f, 0), c->f.avail_idx[0]);
-		}
+		if (r % 5 == 4 || r == N - 1)
+			wait_used(c, 1000); /* this round */
 	}
 	for (unsigned r = 0; r < N; r++) {
 		assert_int_equal(c->f.ram[STATUS + r], VIRTIO_BLK_S_OK);
@@ -841,14 +860,7 @@ static void test_threaded_pool(void **state)
 	assert_true(c->nmsi >= 1);
 	pthread_mutex_unlock(&c->f.t->lock);
 	/* Offer more, then reset at once: nothing may complete afterwards. */
-	for (unsigned r = 0; r < 5; r++)
-		vfix_avail_push(&c->f, 0, (uint16_t)(3 * r));
-	vfix_avail_publish(&c->f, 0);
-	vfix_notify(&c->f, 0);
-	status_write(c, 0);
-	uint16_t used = vfix_used_idx(&c->f, 0);
-	usleep(20000);
-	assert_int_equal(vfix_used_idx(&c->f, 0), used);
+	reset_with_chains_offered(c);
 	assert_int_equal(status_read(c), 0);
 }
 
@@ -860,12 +872,7 @@ static void offer_and_wait(struct ctx *c, unsigned n)
 		vfix_avail_push(&c->f, 0, (uint16_t)(3 * r));
 	vfix_avail_publish(&c->f, 0);
 	vfix_notify(&c->f, 0);
-	for (int spin = 0; spin < 5000; spin++) {
-		if (vfix_used_idx(&c->f, 0) == c->f.avail_idx[0])
-			break;
-		usleep(1000);
-	}
-	assert_int_equal(vfix_used_idx(&c->f, 0), c->f.avail_idx[0]);
+	wait_used(c, 1000);
 }
 
 /* chain r: header, one data buffer (writable for reads), status byte */
@@ -971,14 +978,7 @@ static void test_uring_raw(void **state)
 		rw_chain(c, r, VIRTIO_BLK_T_IN, 8 + r, DATA + 0x1000 * r, 512);
 	offer_and_wait(c, 5);
 	assert_memory_equal(c->f.ram + DATA + 0x1000 * 1, c->disk->data + 9 * 512, 512);
-	for (unsigned r = 0; r < 5; r++)
-		vfix_avail_push(&c->f, 0, (uint16_t)(3 * r));
-	vfix_avail_publish(&c->f, 0);
-	vfix_notify(&c->f, 0);
-	status_write(c, 0);
-	uint16_t used = vfix_used_idx(&c->f, 0);
-	usleep(20000);
-	assert_int_equal(vfix_used_idx(&c->f, 0), used);
+	reset_with_chains_offered(c);
 }
 
 /* Many rounds of three multi-segment reads in flight through io_uring
@@ -1032,12 +1032,7 @@ static void test_uring_random_chains(void **state)
 		}
 		vfix_avail_publish(&c->f, 0);
 		vfix_notify(&c->f, 0);
-		for (int spin = 0; spin < 5000; spin++) {
-			if (vfix_used_idx(&c->f, 0) == c->f.avail_idx[0])
-				break;
-			usleep(200);
-		}
-		assert_int_equal(vfix_used_idx(&c->f, 0), c->f.avail_idx[0]);
+		wait_used(c, 200);
 		for (unsigned r = 0; r < n; r++) {
 			assert_int_equal(c->f.ram[STATUS + r], VIRTIO_BLK_S_OK);
 			uint64_t off = sec[r] * 512;
