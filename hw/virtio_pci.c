@@ -220,8 +220,12 @@ void virtio_pci_schedule(struct virtio_pci *t, unsigned q)
 {
 	uint64_t one = 1;
 
-	if (q < t->nqueues && t->thread_running && t->notify_fd[q] >= 0 &&
-	    write(t->notify_fd[q], &one, sizeof(one)) < 0) {
+	/* One write until the thread has read it: a backend delivering a
+	 * burst of frames would otherwise make a syscall per frame. */
+	if (q >= t->nqueues || !t->thread_running || t->notify_fd[q] < 0 ||
+	    atomic_exchange(&t->scheduled[q], true))
+		return;
+	if (write(t->notify_fd[q], &one, sizeof(one)) < 0) {
 		/* a saturated counter still wakes the thread */
 	}
 }
@@ -774,6 +778,9 @@ static void *io_thread(void *opaque)
 				return NULL;
 			if (read(t->notify_fd[q], &count, sizeof(count)) < 0)
 				continue;
+			/* After the read, before the work: what was scheduled until
+			 * now is done below, anything later writes again. */
+			atomic_store(&t->scheduled[q], false);
 			pthread_mutex_lock(&t->lock);
 			if (t->vq[q].ready && t->ops->queue_notify)
 				t->ops->queue_notify(t, q);

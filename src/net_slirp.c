@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,7 @@ struct slirp_backend {
 	pthread_mutex_t lock;
 	pthread_t thread;
 	int wake_fd;
+	atomic_bool wake_pending; /* wake_fd written since the thread last woke */
 	struct pollfd pfd[MAX_POLLFDS + 1];
 	unsigned npfd;
 	struct slirp_timer timers[MAX_TIMERS];
@@ -162,10 +164,16 @@ static void cb_timer_mod(void *timer, int64_t expire_ms, void *opaque)
 static void cb_register_poll_fd(int fd, void *opaque) { }
 static void cb_unregister_poll_fd(int fd, void *opaque) { }
 
+/* Wakes the thread to poll again (slirp has new sockets or data to send).
+ * One write per wake-up: a guest sending a burst of frames would otherwise
+ * cost an eventfd write, and a thread switch, per frame. */
 static void cb_notify(void *opaque)
 {
 	struct slirp_backend *b = opaque;
 	uint64_t one = 1;
+
+	if (atomic_exchange(&b->wake_pending, true))
+		return;
 	if (write(b->wake_fd, &one, sizeof(one)) < 0) {
 		/* a saturated counter still wakes the thread */
 	}
@@ -259,6 +267,10 @@ static void *net_thread(void *opaque)
 				/* nothing to drain */
 			}
 		}
+		/* After the drain and before slirp runs and the next fill: what
+		 * was sent until now is seen by that fill, and a frame sent from
+		 * now on wakes us again. */
+		atomic_store(&b->wake_pending, false);
 		pthread_mutex_lock(&b->lock);
 		slirp_pollfds_poll(b->slirp, r < 0, get_revents, b);
 		pthread_mutex_unlock(&b->lock);

@@ -19,6 +19,7 @@
 #define VMM_HW_VIRTIO_PCI_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -142,6 +143,8 @@ struct virtio_pci {
 
 	/* Notification path. */
 	int notify_fd[VIRTIO_PCI_MAX_QUEUES];
+	/* virtio_pci_schedule wrote notify_fd[q] since the I/O thread last read it */
+	atomic_bool scheduled[VIRTIO_PCI_MAX_QUEUES];
 	uint64_t ioev_addr[VIRTIO_PCI_MAX_QUEUES][2]; /* [0] modern MMIO, [1] legacy port */
 	bool ioev_on[VIRTIO_PCI_MAX_QUEUES][2];
 	int epoll_fd, stop_fd;
