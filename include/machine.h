@@ -15,6 +15,7 @@
 #include "bus.h"
 #include "chan.h"
 #include "chardev.h"
+#include "cpu_model.h"
 #include "guest_mem.h"
 #include "hw/chipset.h"
 #include "kvm.h"
@@ -70,6 +71,7 @@ struct nic_config {
 struct machine_config {
 	uint64_t ram_size;
 	struct cpu_topology smp;      /* resolved by the CLI */
+	struct cpu_model cpu;         /* -cpu; default host */
 	const char *bios_path;        /* -bios; NULL = search */
 	const char *firmware_dirs[8]; /* -L, searched first */
 	unsigned nfirmware_dirs;

@@ -1199,6 +1199,19 @@ static int opt_pidfile(struct cli_state *st, const char *name, const char *arg)
 	return 0;
 }
 
+static int opt_cpu(struct cli_state *st, const char *name, const char *arg)
+{
+	if (!strcmp(arg, "help") || !strcmp(arg, "?")) {
+		static char list[2048];
+		cpu_model_list(list, sizeof(list));
+		printf("Models:\n  host, max       every feature this host's KVM supports (default)\n"
+		       "  qemu64, kvm64   the baseline x86-64 features of QEMU's models\n"
+		       "Features (+name, -name, name=on|off):\n  %s\n", list);
+		return 1;
+	}
+	return cpu_model_parse(arg, &st->cfg->cpu, st->err, st->errlen);
+}
+
 static int opt_help(struct cli_state *st, const char *name, const char *arg);
 static int opt_version(struct cli_state *st, const char *name, const char *arg);
 
@@ -1206,6 +1219,8 @@ static const struct option_def options[] = {
 	{ "m", "[size=]SIZE", opt_memory, "guest RAM (default 128M; suffixes K, M, G, T)" },
 	{ "smp", "[cpus=]N[,sockets=S][,cores=C][,threads=T][,maxcpus=M]", opt_smp,
 	  "vCPUs and their topology (a bare N is one socket of N cores, as QEMU)" },
+	{ "cpu", "MODEL[,+FEATURE|-FEATURE|FEATURE=on|off]...", opt_cpu,
+	  "CPU model: host (default), max, qemu64, kvm64; -cpu help lists features" },
 	{ "hda", "FILE", opt_hd, "IDE primary master disk image" },
 	{ "hdb", "FILE", opt_hd, "IDE primary slave disk image" },
 	{ "hdc", "FILE", opt_hd, "IDE secondary master disk image" },
@@ -1423,6 +1438,7 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->ram_size = DEFAULT_RAM;
+	snprintf(cfg->cpu.name, sizeof(cfg->cpu.name), "host");
 	cfg->smp = (struct cpu_topology){ .cpus = 1, .sockets = 1, .cores = 1, .threads = 1,
 					  .maxcpus = 1 };
 	for (int i = 1; i < argc; i++) {

@@ -57,6 +57,11 @@ int vcpu_create(struct vcpu *v, struct machine *m, unsigned index, char *err, si
 	unsigned capacity = sup->nent + CPUID_EXTRA_ENTRIES;
 	struct kvm_cpuid2 *c = xzalloc(cpuid_size + CPUID_EXTRA_ENTRIES * sizeof(sup->entries[0]));
 	memcpy(c, sup, cpuid_size);
+	if (cpu_model_apply(&m->cfg.cpu, c, err, errlen) < 0) {
+		free(c);
+		vcpu_destroy(v);
+		return -1;
+	}
 	cpuid_patch(c, capacity, &m->cfg.smp, index);
 	int ret = ioctl(v->fd, KVM_SET_CPUID2, c);
 	free(c);

@@ -12,6 +12,8 @@
  * RESET_METHOD 6 does not reset: it writes this sector to LBA 1 through
  * int 13h (AH=03h), reads it back (AH=02h) and prints VMM-WRITE-OK, so
  * tests can see where guest writes land (overlays, -snapshot).
+ * RESET_METHOD 7 prints CPUID leaf 1 ECX and leaf 7 EBX as the guest sees
+ * them ("VMM-CPUID 1.ecx=XXXXXXXX 7.ebx=XXXXXXXX") and exits (-cpu tests).
  */
 #ifndef RESET_METHOD
 #define RESET_METHOD 0
@@ -63,6 +65,22 @@ idle:	hlt
 	cmpw $0xAA55, %ax
 	jne done
 	movw $writeok, %si
+	call puts
+#elif RESET_METHOD == 7
+	movl $1, %eax
+	xorl %ecx, %ecx
+	cpuid
+	movl %ecx, %ebx
+	movw $cpuid1, %si
+	call puts
+	call put32
+	movl $7, %eax
+	xorl %ecx, %ecx
+	cpuid
+	movw $cpuid7, %si
+	call puts
+	call put32
+	movw $newline, %si
 	call puts
 #elif RESET_METHOD
 	movb $BOOT_COUNT, %al
@@ -130,6 +148,17 @@ putc:
 	outb %al, %dx
 	ret
 
+#if RESET_METHOD == 7
+/* Prints %ebx as 8 hex digits. */
+put32:
+	movw $4, %cx
+5:	roll $8, %ebx
+	movb %bl, %al
+	call puthex
+	loop 5b
+	ret
+#endif
+
 puthex:
 	pushw %ax
 	shrb $4, %al
@@ -157,6 +186,12 @@ resetting:
 #if RESET_METHOD == 6
 writeok:
 	.asciz "VMM-WRITE-OK\r\n"
+#endif
+#if RESET_METHOD == 7
+cpuid1:
+	.asciz "VMM-CPUID 1.ecx="
+cpuid7:
+	.asciz " 7.ebx="
 #endif
 
 	.org 510

@@ -6,7 +6,9 @@ peer (test_peer_qemu.py runs those for every VMM in VMM_REAL_VMMS):
   Linux run again), and what it wrote before the reset is on the disk after
   it, and still there for a new vmm process;
 * the triple-fault reset path of the firmware layer, which needs
-  hardware-semantics KVM (software-nested KVM stops at the fault instead).
+  hardware-semantics KVM (software-nested KVM stops at the fault instead);
+* -cpu models and feature flags, as a boot sector sees CPUID (this
+  machine's software-nested KVM lets CPUID reach the host's CPU).
 """
 import hashlib
 import os
@@ -91,8 +93,37 @@ class TripleFault(guestkit.Scenario):
                   timeout=self.timeout)
 
 
+class CpuModels(guestkit.Scenario):
+    """One command: the CPUID boot sector (build/fw/disk-7.img) under each
+    -cpu in CPU_SPECS, each run printing "@@cpu SPEC" before its output."""
+    needs_kit = False
+
+    def __init__(self):
+        guestkit.Scenario.__init__(self, "vmm-cpu-models", timeout=240)
+
+    def image(self):
+        return os.path.join(guestkit.REPO, "build", "fw", "disk-7.img")
+
+    def missing(self):
+        if not os.path.exists(self.image()):
+            return "%s missing (run `make fw-images`)" % self.image()
+        return guestkit.vmm_missing("vmm")
+
+    def add_to(self, batch):
+        disk = batch.stage(self.image(), "cpuid.img")
+        runs = []
+        for spec in CPU_SPECS:
+            argv = [guestkit.VMM_BINARY, "-m", "32", "-display", "none", "-serial", "stdio",
+                    "-cpu", spec, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                    "-hda", disk]
+            runs.append("echo '@@cpu %s'; %s" % (spec, " ".join(shlex.quote(a) for a in argv)))
+        batch.add(self.name, "; ".join(runs), timeout=self.timeout)
+
+
+CPU_SPECS = ["host", "qemu64", "host,-x2apic,-smep", "qemu64,+popcnt,-x2apic"]
 PERSIST = PersistAcrossReset()
 TRIPLE = TripleFault()
+CPUS = CpuModels()
 
 
 @pytest.mark.parametrize("scenario", [PERSIST], ids=str)
@@ -117,3 +148,36 @@ def test_triple_fault_resets(guest, scenario):
     assert r.stdout.count("VMM-BOOT-OK") == 2, guest.describe()
     assert "VMM-RESETTING" in r.stdout
     assert r.rc == (0x10 << 1) | 1, guest.describe()
+
+
+def cpuid_lines(out):
+    """{spec: (leaf 1 ECX, leaf 7 EBX)} from the scenario's output."""
+    seen, spec = {}, None
+    for ln in out.replace("\r", "").split("\n"):
+        if ln.startswith("@@cpu "):
+            spec = ln[6:].strip()
+        i = ln.find("VMM-CPUID 1.ecx=")
+        if i >= 0 and spec:
+            f = ln[i:].split()
+            seen[spec] = (int(f[1].split("=")[1], 16), int(f[2].split("=")[1], 16))
+    return seen
+
+
+@pytest.mark.parametrize("scenario", [CPUS], ids=str)
+def test_cpu_models(guest, scenario):
+    seen = cpuid_lines(guest.log)
+    assert set(seen) == set(CPU_SPECS), guest.describe()
+    host1, host7 = seen["host"]
+    x2apic, popcnt, smep, hypervisor = 1 << 21, 1 << 23, 1 << 7, 1 << 31
+    # The host model passes KVM's set: something in leaf 7 on any x86-64
+    # host KVM supports (the L1's emulated EPYC has SMEP, BMI1/2, ...).
+    assert host7 != 0 and host1 & hypervisor, seen
+    # qemu64: SSE3, CX16, x2APIC and the hypervisor bit, nothing in leaf 7.
+    q1, q7 = seen["qemu64"]
+    assert q1 == (1 | 1 << 13 | x2apic | hypervisor) & host1, seen
+    assert q7 == 0, seen
+    # Flags remove from (or add to) the model's set.
+    h1, h7 = seen["host,-x2apic,-smep"]
+    assert h1 == host1 & ~x2apic and h7 == host7 & ~smep, seen
+    f1, f7 = seen["qemu64,+popcnt,-x2apic"]
+    assert f1 == (q1 | (popcnt & host1)) & ~x2apic and f7 == 0, seen
