@@ -32,7 +32,7 @@ def test_help_lists_every_option():
                 "-bios", "-serial", "-nographic", "-display", "-no-reboot", "-name",
                 "-debugcon", "-device", "-enable-kvm", "-machine", "-accel", "-L ", "-version",
                 "-qmp", "-monitor", "-daemonize", "-pidfile", "-kernel", "-initrd", "-append",
-                "-balloon", "virtio-balloon", "-chardev", "-nodefaults"]:
+                "-balloon", "virtio-balloon", "-chardev", "-nodefaults", "-cpu"]:
         assert opt in p.stdout, opt
     assert run("-h").stdout == p.stdout
 
@@ -52,6 +52,9 @@ def test_version():
     (["-smp", "0"], "at least 1"),
     (["-smp", "999"], "x2APIC"),
     (["-smp", "99999"], "invalid number"),
+    (["-cpu", "pentium9"], "unknown model 'pentium9'"),
+    (["-cpu", "host,+warp"], "unknown feature 'warp'"),
+    (["-cpu", "qemu64,pcid"], "expected +FEATURE"),
     (["-serial", "udp::5"], "unsupported character device"),
     (["-serial", "chardev:nope"], "no -chardev with id 'nope'"),
     (["-chardev", "spice,id=c0"], "'spice' is not a supported backend"),
@@ -139,12 +142,20 @@ def test_bad_options(args, needle):
     one_line_error(run(*args), needle)
 
 
+def test_cpu_help():
+    p = run("-cpu", "help")
+    assert p.returncode == 0, p.stderr
+    for word in ["host", "qemu64", "kvm64", "pcid", "x2apic", "kvm-pv-unhalt"]:
+        assert word in p.stdout, word
+
+
 def test_accepted_qemu_options():
     # Accepted for compatibility; -version ends parsing after them.
     p = run("-enable-kvm", "-machine", "pc,accel=kvm", "-M", "pc", "-accel", "kvm",
             "-name", "guest", "-device",
             "virtio-balloon,id=b0,deflate-on-oom=on,guest-stats-polling-interval=2",
-            "-balloon", "none", "-balloon", "virtio,addr=05", "-version")
+            "-balloon", "none", "-balloon", "virtio,addr=05",
+            "-cpu", "qemu64,+popcnt,-x2apic,sse4_2=off", "-version")
     assert p.returncode == 0, p.stderr
 
 

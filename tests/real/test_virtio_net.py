@@ -4,7 +4,8 @@
 (10.0.2.15, router 10.0.2.2), downloads a file from an HTTP server on the
 host side (10.0.2.2 is the host's loopback), and serves a file that the host
 fetches through a hostfwd port. The host side runs where the VMM runs (in
-the L1 on machines without VT-x)."""
+the L1 on machines without VT-x). A second scenario reboots the guest and
+checks that the NIC works again after the system reset."""
 import shlex
 
 import pytest
@@ -83,6 +84,39 @@ class NetScenario(guestkit.Scenario):
 
 SCENARIOS = [NetScenario("netdev"), NetScenario("nic"), NetScenario("net")]
 
+# Boot 1 pings slirp's gateway, marks the IDE disk and reboots; boot 2
+# (after a full system reset in the same vmm process) pings again.
+REBOOT_SCRIPT = """#VMMKIT-SCRIPT
+ip addr add 10.0.2.15/24 dev eth0
+ip link set eth0 up
+if [ "$(head -c 5 /dev/sda)" = "BOOT1" ]; then b=2; else b=1; fi
+i=0; until ping -c 1 -W 2 10.0.2.2 >/dev/null 2>&1; do i=$((i+1)); [ $i -ge 10 ] && break; done
+[ $i -lt 10 ] && echo "net-reboot boot=$b ping=ok" || echo "net-reboot boot=$b ping=failed"
+if [ $b = 1 ]; then echo BOOT1 > /dev/sda; sync; reboot -f; fi
+"""
+
+
+class RebootScenario(guestkit.Scenario):
+    def __init__(self):
+        guestkit.Scenario.__init__(self, "vmm-virtio-net-reboot", timeout=420)
+
+    def missing(self):
+        return guestkit.Scenario.missing(self) or guestkit.vmm_missing("vmm")
+
+    def add_to(self, batch):
+        body = REBOOT_SCRIPT.encode()
+        script = batch.stage_bytes("net-reboot-script.img", body + b"\0" * (-len(body) % 512 + 512))
+        disk = batch.stage_bytes("net-reboot-disk.img", size=1 << 20)
+        argv = guestkit.vmm_argv("vmm", 256, cdrom=guestkit.kit("kit-amd64.iso"), hda=disk,
+                                 extra=["-drive", "file=%s,if=virtio" % script,
+                                        "-netdev", "user,id=n0",
+                                        "-device", "virtio-net-pci,netdev=n0"])
+        batch.add(self.name, argv, timeout=self.timeout, idle=guestkit.BOOT_IDLE,
+                  retries=guestkit.BOOT_RETRIES)
+
+
+REBOOT = RebootScenario()
+
 
 def line(out, prefix):
     for ln in out.replace("\r", "").split("\n"):
@@ -115,3 +149,11 @@ def test_download_from_host(guest, scenario):
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
 def test_hostfwd_reaches_guest(guest, scenario):
     assert line(guest.result.stdout, "@@fwd VMM-GUEST-HELLO"), guest.describe()
+
+
+@pytest.mark.parametrize("scenario", [REBOOT], ids=str)
+def test_nic_works_after_reboot(guest, scenario):
+    out = guest.result.stdout
+    assert "net-reboot boot=1 ping=ok" in out, guest.describe()
+    assert "net-reboot boot=2 ping=ok" in out, guest.describe()
+    assert out.count("VMMKIT-REPORT-BEGIN") == 2, guest.describe()
