@@ -69,21 +69,27 @@ class PersistAcrossReset(guestkit.Scenario):
         batch.add(self.name, shell, timeout=self.timeout)
 
 
-class TripleFault(guestkit.Scenario):
-    """SeaBIOS boots a boot sector that triple-faults once; vmm must reset
-    and SeaBIOS must boot it again (second boot exits through port 0xf4)."""
+class BootSectorScenario(guestkit.Scenario):
+    """A scenario on one of the firmware layer's boot sectors (build/fw)."""
     needs_kit = False
-
-    def __init__(self):
-        guestkit.Scenario.__init__(self, "vmm-triple-fault", timeout=180)
+    image_name = None
 
     def image(self):
-        return os.path.join(guestkit.REPO, "build", "fw", "disk-4.img")
+        return os.path.join(guestkit.REPO, "build", "fw", self.image_name)
 
     def missing(self):
         if not os.path.exists(self.image()):
             return "%s missing (run `make fw-images`)" % self.image()
         return guestkit.vmm_missing("vmm")
+
+
+class TripleFault(BootSectorScenario):
+    """SeaBIOS boots a boot sector that triple-faults once; vmm must reset
+    and SeaBIOS must boot it again (second boot exits through port 0xf4)."""
+    image_name = "disk-4.img"
+
+    def __init__(self):
+        guestkit.Scenario.__init__(self, "vmm-triple-fault", timeout=180)
 
     def add_to(self, batch):
         disk = batch.stage(self.image(), "triple-fault.img")
@@ -93,21 +99,13 @@ class TripleFault(guestkit.Scenario):
                   timeout=self.timeout)
 
 
-class CpuModels(guestkit.Scenario):
-    """One command: the CPUID boot sector (build/fw/disk-7.img) under each
-    -cpu in CPU_SPECS, each run printing "@@cpu SPEC" before its output."""
-    needs_kit = False
+class CpuModels(BootSectorScenario):
+    """One command: the CPUID boot sector under each -cpu in CPU_SPECS,
+    each run printing "@@cpu SPEC" before its output."""
+    image_name = "disk-7.img"
 
     def __init__(self):
         guestkit.Scenario.__init__(self, "vmm-cpu-models", timeout=240)
-
-    def image(self):
-        return os.path.join(guestkit.REPO, "build", "fw", "disk-7.img")
-
-    def missing(self):
-        if not os.path.exists(self.image()):
-            return "%s missing (run `make fw-images`)" % self.image()
-        return guestkit.vmm_missing("vmm")
 
     def add_to(self, batch):
         disk = batch.stage(self.image(), "cpuid.img")
