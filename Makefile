@@ -71,7 +71,7 @@ $(BUILD)/vmm-img: $(BUILD)/obj/tools/vmm-img.o $(BUILD)/libvmm.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
 # Unit tests: device models without KVM, under ASan and UBSan, with cmocka.
-$(BUILD)/unit/%: tests/unit/%.c tests/unit/unit.h tests/unit/virtio_fixture.h \
+$(BUILD)/unit/%: tests/unit/%.c tests/unit/unit.h tests/unit/virtio_fixture.h tests/unit/memdisk.h \
                   $(BUILD)/libvmm-asan.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -O1 $(SAN) -o $@ $< $(BUILD)/libvmm-asan.a $(LDLIBS) -lcmocka

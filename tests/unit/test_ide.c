@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "block.h"
+#include "memdisk.h"
 #include "bus.h"
 #include "guest_mem.h"
 #include "hw/ide.h"
@@ -33,35 +34,6 @@
 #define R_DEV 6
 #define R_STATUS 7
 #define R_CMD 7
-
-/* A RAM disk with a flush counter, so FLUSH CACHE can be seen. */
-struct memdisk {
-	struct block_dev bd;
-	uint8_t *data;
-	int flushes;
-};
-
-static int md_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off)
-{
-	memcpy(buf, ((struct memdisk *)bd->state)->data + off, len);
-	return 0;
-}
-
-static int md_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off)
-{
-	memcpy(((struct memdisk *)bd->state)->data + off, buf, len);
-	return 0;
-}
-
-static int md_flush(struct block_dev *bd)
-{
-	((struct memdisk *)bd->state)->flushes++;
-	return 0;
-}
-
-static const struct block_driver md_driver = {
-	.name = "test-mem", .pread = md_pread, .pwrite = md_pwrite, .flush = md_flush,
-};
 
 /* A huge virtual disk (beyond LBA28) whose content is a function of the offset. */
 static uint8_t pattern(uint64_t off)
@@ -120,26 +92,13 @@ static void set_irq(void *opaque, unsigned line, int level)
 	x->level[line] = level;
 }
 
-static struct memdisk *memdisk_new(uint64_t size, unsigned seed, bool ro)
+/* A RAM disk (memdisk.h) filled with a pattern of its seed. */
+static struct memdisk *patterned_disk(uint64_t size, unsigned seed, bool ro)
 {
-	struct memdisk *m = calloc(1, sizeof(*m));
-	m->data = malloc(size ? size : 1);
+	struct memdisk *m = memdisk_new(size, ro);
 	for (uint64_t i = 0; i < size; i++)
 		m->data[i] = (uint8_t)(i * 13 + (i >> 9) * 5 + seed);
-	m->bd.drv = &md_driver;
-	m->bd.size = size;
-	m->bd.read_only = ro;
-	m->bd.fd = -1;
-	m->bd.state = m;
 	return m;
-}
-
-static void memdisk_free(struct memdisk *m)
-{
-	if (m) {
-		free(m->data);
-		free(m);
-	}
 }
 
 static int setup(void **state)
@@ -233,13 +192,13 @@ static void tf48(struct fx *x, uint16_t base, unsigned dev, uint64_t lba, uint16
 
 static void attach_disk(struct fx *x, uint64_t size)
 {
-	x->disk = memdisk_new(size, 1, false);
+	x->disk = patterned_disk(size, 1, false);
 	assert_int_equal(piix_ide_attach_disk(x->ide, 0, 0, &x->disk->bd), 0);
 }
 
 static void attach_cd(struct fx *x, unsigned channel, unsigned unit, uint64_t size)
 {
-	x->cd = memdisk_new(size, 7, true);
+	x->cd = patterned_disk(size, 7, true);
 	assert_int_equal(piix_ide_attach_cdrom(x->ide, channel, unit, &x->cd->bd), 0);
 }
 

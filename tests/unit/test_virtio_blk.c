@@ -13,6 +13,7 @@
 
 #include "block.h"
 #include "hw/virtio_blk.h"
+#include "memdisk.h"
 #include "virtio_fixture.h"
 
 #define RAM_SIZE (1024 * 1024)
@@ -24,41 +25,6 @@
 #define DATA 0x10000
 #define STATUS 0x9000
 #define DISK_SECTORS 64
-
-struct memdisk {
-	struct block_dev bd;
-	uint8_t *data;
-	int flushes;
-};
-
-static int md_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off)
-{
-	memcpy(buf, ((struct memdisk *)bd->state)->data + off, len);
-	return 0;
-}
-
-static int md_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off)
-{
-	memcpy(((struct memdisk *)bd->state)->data + off, buf, len);
-	return 0;
-}
-
-static int md_flush(struct block_dev *bd)
-{
-	((struct memdisk *)bd->state)->flushes++;
-	return 0;
-}
-
-static void md_close(struct block_dev *bd)
-{
-	/* owned by the test */
-	(void)bd;
-}
-
-static const struct block_driver md_driver = {
-	.name = "test-mem", .pread = md_pread, .pwrite = md_pwrite, .flush = md_flush,
-	.close = md_close,
-};
 
 struct msi {
 	uint64_t addr;
@@ -138,12 +104,9 @@ static void make_device(struct ctx *c, bool read_only, bool with_msi, bool threa
 		host.irqfd = mock_irqfd;
 	}
 
-	c->disk = calloc(1, sizeof(*c->disk));
-	c->disk->data = malloc(DISK_SECTORS * 512);
+	c->disk = memdisk_new(DISK_SECTORS * 512, read_only);
 	for (unsigned i = 0; i < DISK_SECTORS * 512; i++)
 		c->disk->data[i] = (uint8_t)(i * 7 + (i >> 9));
-	c->disk->bd = (struct block_dev){ .drv = &md_driver, .size = DISK_SECTORS * 512,
-					   .read_only = read_only, .fd = -1, .state = c->disk };
 	struct block_dev *bd = &c->disk->bd;
 	if (use_raw_file) {
 		char err[128];
