@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* fw_cfg driven through the I/O bus at its real ports. */
 #include "unit.h"
+#include "bus_access.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -46,20 +47,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void outw(struct fx *x, uint16_t port, uint16_t v) { bus_write(&x->bus, port, &v, 2); }
-static void outl(struct fx *x, uint16_t port, uint32_t v) { bus_write(&x->bus, port, &v, 4); }
-static uint8_t inb(struct fx *x, uint16_t port)
-{
-	uint8_t v = 0;
-	bus_read(&x->bus, port, &v, 1);
-	return v;
-}
-static uint32_t inl(struct fx *x, uint16_t port)
-{
-	uint32_t v = 0;
-	bus_read(&x->bus, port, &v, 4);
-	return v;
-}
+static void outw(struct fx *x, uint16_t port, uint16_t v) { bus_wr(&x->bus, port, v, 2); }
+static void outl(struct fx *x, uint16_t port, uint32_t v) { bus_wr(&x->bus, port, v, 4); }
+static uint8_t inb(struct fx *x, uint16_t port) { return (uint8_t)bus_rd(&x->bus, port, 1); }
+static uint32_t inl(struct fx *x, uint16_t port) { return (uint32_t)bus_rd(&x->bus, port, 4); }
 
 static void select_key(struct fx *x, uint16_t key) { outw(x, FW_CFG_PORT_SEL, key); }
 static void read_data(struct fx *x, void *buf, size_t n)

@@ -2,6 +2,7 @@
 /* PIIX3 IDE, ATA disk and ATAPI CD driven through the I/O bus ports and
  * PCI config space, the way SeaBIOS and Linux ata_piix drive them. */
 #include "unit.h"
+#include "bus_access.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -133,27 +134,12 @@ static int teardown(void **state)
 
 /* ---- port helpers ---------------------------------------------------------- */
 
-static void outb(struct fx *x, uint16_t port, uint8_t v) { bus_write(&x->pio, port, &v, 1); }
-static void outw(struct fx *x, uint16_t port, uint16_t v) { bus_write(&x->pio, port, &v, 2); }
-static void outl(struct fx *x, uint16_t port, uint32_t v) { bus_write(&x->pio, port, &v, 4); }
-static uint8_t inb(struct fx *x, uint16_t port)
-{
-	uint8_t v = 0;
-	bus_read(&x->pio, port, &v, 1);
-	return v;
-}
-static uint16_t inw(struct fx *x, uint16_t port)
-{
-	uint16_t v = 0;
-	bus_read(&x->pio, port, &v, 2);
-	return v;
-}
-static uint32_t inl(struct fx *x, uint16_t port)
-{
-	uint32_t v = 0;
-	bus_read(&x->pio, port, &v, 4);
-	return v;
-}
+static void outb(struct fx *x, uint16_t port, uint8_t v) { bus_wr(&x->pio, port, v, 1); }
+static void outw(struct fx *x, uint16_t port, uint16_t v) { bus_wr(&x->pio, port, v, 2); }
+static void outl(struct fx *x, uint16_t port, uint32_t v) { bus_wr(&x->pio, port, v, 4); }
+static uint8_t inb(struct fx *x, uint16_t port) { return (uint8_t)bus_rd(&x->pio, port, 1); }
+static uint16_t inw(struct fx *x, uint16_t port) { return (uint16_t)bus_rd(&x->pio, port, 2); }
+static uint32_t inl(struct fx *x, uint16_t port) { return (uint32_t)bus_rd(&x->pio, port, 4); }
 
 static void pio_in(struct fx *x, uint16_t base, void *buf, size_t len)
 {

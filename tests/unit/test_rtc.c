@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* MC146818 RTC/CMOS driven through ports 0x70/0x71. */
 #include "unit.h"
+#include "bus_access.h"
 
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -56,13 +57,8 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void outb(struct fx *x, uint16_t port, uint8_t v) { bus_write(&x->bus, port, &v, 1); }
-static uint8_t inb(struct fx *x, uint16_t port)
-{
-	uint8_t v = 0;
-	bus_read(&x->bus, port, &v, 1);
-	return v;
-}
+static void outb(struct fx *x, uint16_t port, uint8_t v) { bus_wr(&x->bus, port, v, 1); }
+static uint8_t inb(struct fx *x, uint16_t port) { return (uint8_t)bus_rd(&x->bus, port, 1); }
 static uint8_t cmos_read(struct fx *x, uint8_t idx)
 {
 	outb(x, 0x70, idx);

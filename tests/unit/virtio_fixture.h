@@ -14,6 +14,7 @@
 #define VMM_TESTS_VIRTIO_FIXTURE_H
 
 #include "unit.h"
+#include "bus_access.h"
 
 #include <stdbool.h>
 #include <stdlib.h>
@@ -91,37 +92,24 @@ static inline void vfix_destroy(struct vfix *f)
 
 /* ---- accesses ---- */
 
-/* A CPU access of 'size' bytes on a bus, zero-extended as a register. */
-static inline uint64_t vfix_bus_rd(struct io_bus *bus, uint64_t addr, unsigned size)
-{
-	uint64_t v = 0;
-	bus_read(bus, addr, &v, size);
-	return v;
-}
-
-static inline void vfix_bus_wr(struct io_bus *bus, uint64_t addr, uint64_t v, unsigned size)
-{
-	bus_write(bus, addr, &v, size);
-}
-
 static inline uint64_t vfix_mrd(struct vfix *f, uint64_t addr, unsigned size)
 {
-	return vfix_bus_rd(&f->mmio, addr, size);
+	return bus_rd(&f->mmio, addr, size);
 }
 
 static inline void vfix_mwr(struct vfix *f, uint64_t addr, uint64_t v, unsigned size)
 {
-	vfix_bus_wr(&f->mmio, addr, v, size);
+	bus_wr(&f->mmio, addr, v, size);
 }
 
 static inline uint64_t vfix_iord(struct vfix *f, uint64_t port, unsigned size)
 {
-	return vfix_bus_rd(&f->pio, port, size);
+	return bus_rd(&f->pio, port, size);
 }
 
 static inline void vfix_iowr(struct vfix *f, uint64_t port, uint64_t v, unsigned size)
 {
-	vfix_bus_wr(&f->pio, port, v, size);
+	bus_wr(&f->pio, port, v, size);
 }
 
 static inline uint32_t vfix_cfg_rd(struct vfix *f, unsigned off, unsigned size)
