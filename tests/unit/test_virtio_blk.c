@@ -622,6 +622,15 @@ static void test_legacy_driver(void **state)
 	assert_int_equal(vfix_iord(&c->f, IOBASE + VIRTIO_LEGACY_QUEUE_PFN, 4), 0);
 }
 
+/* MSI-X table entry v: message address and data, unmasked. */
+static void msix_entry(struct ctx *c, unsigned v, uint32_t addr, uint32_t data)
+{
+	vfix_mwr(&c->f, MSIXBASE + 16 * v + 0, addr, 4);
+	vfix_mwr(&c->f, MSIXBASE + 16 * v + 4, 0, 4);
+	vfix_mwr(&c->f, MSIXBASE + 16 * v + 8, data, 4);
+	vfix_mwr(&c->f, MSIXBASE + 16 * v + 12, 0, 4);
+}
+
 static void test_msix(void **state)
 {
 	struct ctx *c = *state;
@@ -633,14 +642,8 @@ static void test_msix(void **state)
 	assert_int_equal(vfix_cfg_rd(&c->f, cap + 4, 4), 1);         /* table in BAR1 at 0 */
 	assert_int_equal(vfix_cfg_rd(&c->f, cap + 8, 4), 0x801);     /* PBA in BAR1 at 0x800 */
 	/* Vector 0: config, vector 1: queue 0. */
-	vfix_mwr(&c->f, MSIXBASE + 0, 0xFEE00000, 4);
-	vfix_mwr(&c->f, MSIXBASE + 4, 0, 4);
-	vfix_mwr(&c->f, MSIXBASE + 8, 0x41, 4);
-	vfix_mwr(&c->f, MSIXBASE + 12, 0, 4);
-	vfix_mwr(&c->f, MSIXBASE + 16, 0xFEE01000, 4);
-	vfix_mwr(&c->f, MSIXBASE + 20, 0, 4);
-	vfix_mwr(&c->f, MSIXBASE + 24, 0x42, 4);
-	vfix_mwr(&c->f, MSIXBASE + 28, 0, 4);
+	msix_entry(c, 0, 0xFEE00000, 0x41);
+	msix_entry(c, 1, 0xFEE01000, 0x42);
 	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2); /* enable */
 	modern_init(c, BASIC_FEATURES);
 	vfix_common_wr(&c->f, VIRTIO_COMMON_MSIX, 0, 2);
@@ -708,9 +711,7 @@ static void test_msix_irqfd(void **state)
 	struct ctx *c = *state;
 	unsigned cap = 0x40;
 
-	vfix_mwr(&c->f, MSIXBASE + 16, 0xFEE00000, 4);
-	vfix_mwr(&c->f, MSIXBASE + 24, 0x51, 4);
-	vfix_mwr(&c->f, MSIXBASE + 28, 0, 4);
+	msix_entry(c, 1, 0xFEE00000, 0x51);
 	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2);
 	modern_init(c, BASIC_FEATURES);
 	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_SELECT, 0, 2);
@@ -744,9 +745,7 @@ static void test_msix_irqfd(void **state)
 	vfix_cfg_wr(&c->f, PCI_BAR0 + 16, (uint32_t)c->f.bar4, 4);
 	vfix_cfg_wr(&c->f, PCI_COMMAND,
 		    PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
-	vfix_mwr(&c->f, MSIXBASE + 16, 0xFEE00000, 4);
-	vfix_mwr(&c->f, MSIXBASE + 24, 0x53, 4);
-	vfix_mwr(&c->f, MSIXBASE + 28, 0, 4);
+	msix_entry(c, 1, 0xFEE00000, 0x53);
 	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2);
 	modern_init(c, BASIC_FEATURES);
 	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_SELECT, 0, 2);
@@ -791,9 +790,7 @@ static void test_threaded_pool(void **state)
 	enum { N = 12 };
 	unsigned cap = 0x40;
 
-	vfix_mwr(&c->f, MSIXBASE + 16, 0xFEE00000, 4);
-	vfix_mwr(&c->f, MSIXBASE + 24, 0x30, 4);
-	vfix_mwr(&c->f, MSIXBASE + 28, 0, 4);
+	msix_entry(c, 1, 0xFEE00000, 0x30);
 	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2);
 	modern_init(c, BASIC_FEATURES | 1ULL << VIRTIO_RING_F_EVENT_IDX);
 	pthread_mutex_lock(&c->f.t->lock);
@@ -870,9 +867,7 @@ static void test_uring_raw(void **state)
 	unsigned cap = 0x40;
 
 	assert_true(virtio_blk_uses_uring(c->blk));
-	vfix_mwr(&c->f, MSIXBASE + 16, 0xFEE00000, 4);
-	vfix_mwr(&c->f, MSIXBASE + 24, 0x30, 4);
-	vfix_mwr(&c->f, MSIXBASE + 28, 0, 4);
+	msix_entry(c, 1, 0xFEE00000, 0x30);
 	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2);
 	modern_init(c, BASIC_FEATURES | 1ULL << VIRTIO_RING_F_EVENT_IDX |
 			       1ULL << VIRTIO_BLK_F_DISCARD | 1ULL << VIRTIO_BLK_F_WRITE_ZEROES);
