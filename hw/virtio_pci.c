@@ -230,7 +230,7 @@ void virtio_pci_schedule(struct virtio_pci *t, unsigned q)
 	}
 }
 
-/* Has the queue looked at: on the I/O thread when it runs, else here. */
+/* Gets queue q processed: on the I/O thread when there is one, else here. */
 static void run_queue(struct virtio_pci *t, unsigned q)
 {
 	uint64_t one = 1;
