@@ -72,14 +72,17 @@ class NetScenario(guestkit.Scenario):
             '/usr/bin/python3 -m http.server %(http)d --bind 127.0.0.1 --directory "$d/www" '
             '  > "$d/http.log" 2>&1 & hp=$!; '
             '%(cmd)s > "$d/vmm.log" 2>&1 < /dev/null & pid=$!; '
+            # The console streams out: a hung guest shows as idle, and is retried.
+            'tail -n +1 --pid=$pid -f "$d/vmm.log" & tp=$!; '
             'i=0; while [ $i -lt 1500 ] && ! grep -q -e VMM-HTTPD-UP -e VMMKIT-DONE "$d/vmm.log"; '
             '  do sleep 0.2; i=$((i+1)); done; '
             '/usr/bin/python3 -c "import urllib.request as u; '
             'print(\'@@fwd \' + u.urlopen(\'http://127.0.0.1:%(fwd)d/hello.txt\', timeout=30)'
             '.read().decode().strip())" 2>&1 | tail -1; '
-            'kill $pid; wait $pid; kill $hp; cat "$d/vmm.log"'
+            'kill $pid; wait $pid; wait $tp; kill $hp'
         ) % {"name": self.name, "blob": BLOB, "http": HTTP_PORT, "fwd": FWD_PORT, "cmd": cmd}
-        batch.add(self.name, shell, timeout=self.timeout)
+        batch.add(self.name, shell, timeout=self.timeout, idle=guestkit.BOOT_IDLE + 60,
+                  retries=guestkit.BOOT_RETRIES, flake_signs=guestkit.BOOT_FLAKE_SIGNS)
 
 
 SCENARIOS = [NetScenario("netdev"), NetScenario("nic"), NetScenario("net")]
