@@ -64,6 +64,36 @@ def kill_group(proc, sig):
         pass
 
 
+def group_members(pgid):
+    """PIDs of the live (not zombie) processes in process group pgid."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # pid (comm) state ppid pgrp ...: comm may hold spaces and parens.
+        fields = stat[stat.rfind(")") + 2:].split()
+        if len(fields) > 2 and fields[0] != "Z" and int(fields[2]) == pgid:
+            pids.append(int(d))
+    return pids
+
+
+def survivors(proc, wait=10.0):
+    """The command's processes still alive after SIGKILL (the shell's
+    children too: a VMM stuck in the L1 kernel outlives its shell)."""
+    end = now() + wait
+    while True:
+        left = group_members(proc.pid)
+        if not left or now() >= end:
+            return left
+        kill_group(proc, signal.SIGKILL)
+        time.sleep(0.5)
+
+
 def stop(proc, wait=3.0):
     """SIGTERM the command's process group, then SIGKILL it."""
     kill_group(proc, signal.SIGTERM)
@@ -165,7 +195,7 @@ def run_one(cmd, outdir):
         else:
             res["timed_out"] = True
         stop(proc)
-        if proc.poll() is None:
+        if proc.poll() is None or survivors(proc):
             # Survived SIGKILL: stuck in the kernel. Dump the blocked tasks to
             # the console for the log, and tell main() to end the batch.
             res["stuck"] = True
