@@ -122,7 +122,15 @@ static const struct identity identities[] = {
 #define BASELINE_LEVEL 0xD
 #define BASELINE_XLEVEL 0x8000000A
 
-static uint32_t *reg_of(struct kvm_cpuid_entry2 *e, unsigned reg);
+static uint32_t *reg_of(struct kvm_cpuid_entry2 *e, unsigned reg)
+{
+	switch (reg) {
+	case EAX: return &e->eax;
+	case EBX: return &e->ebx;
+	case ECX: return &e->ecx;
+	default: return &e->edx;
+	}
+}
 
 static void set_identity(const struct cpu_model *m, struct kvm_cpuid2 *c)
 {
@@ -146,16 +154,6 @@ static void set_identity(const struct cpu_model *m, struct kvm_cpuid2 *c)
 		else if (e->function >= 0x80000002 && e->function <= 0x80000004)
 			for (unsigned r = EAX; r <= EDX; r++)
 				memcpy(reg_of(e, r), brand + 16 * (e->function - 0x80000002) + 4 * r, 4);
-	}
-}
-
-static uint32_t *reg_of(struct kvm_cpuid_entry2 *e, unsigned reg)
-{
-	switch (reg) {
-	case EAX: return &e->eax;
-	case EBX: return &e->ebx;
-	case ECX: return &e->ecx;
-	default: return &e->edx;
 	}
 }
 
