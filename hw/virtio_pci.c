@@ -40,16 +40,18 @@
 
 /* ---- interrupts --------------------------------------------------------- */
 
+/* Both read t->msix_ctrl, the transport's copy of the MSI-X message
+ * control word (taken under the lock when config space changes): config
+ * space itself belongs to the PCI bus lock, which the I/O thread and the
+ * completion threads do not hold. */
 static bool msix_enabled(const struct virtio_pci *t)
 {
-	return t->msix_entries &&
-	       (pci_get_word(&t->pci, CAP_MSIX + 2) & MSIX_CTRL_ENABLE);
+	return t->msix_entries && (t->msix_ctrl & MSIX_CTRL_ENABLE);
 }
 
 static bool msix_masked(const struct virtio_pci *t, unsigned v)
 {
-	return (pci_get_word(&t->pci, CAP_MSIX + 2) & MSIX_CTRL_MASKALL) ||
-	       (get_le32(t->msix_table + 16 * v + 12) & 1);
+	return (t->msix_ctrl & MSIX_CTRL_MASKALL) || (get_le32(t->msix_table + 16 * v + 12) & 1);
 }
 
 /* The irqfd path: the vector's MSI route follows its table entry (updated
@@ -298,11 +300,26 @@ static void config_write(struct virtio_pci *t, uint64_t off, uint64_t v, unsigne
 	t->ops->config_write(t, (unsigned)off, size);
 }
 
+/* ---- the selected queue ------------------------------------------------- */
+
+/* The queue QUEUE_SEL names, or NULL when it names none. Lock held: the
+ * index is read once here, checked, and *q is the copy the caller indexes
+ * per-queue arrays with. Never check t->queue_sel before taking the lock
+ * and use it after: another vCPU may write QUEUE_SEL in between. */
+static struct virtqueue *selected_queue(struct virtio_pci *t, unsigned *q)
+{
+	unsigned sel = t->queue_sel;
+
+	*q = sel;
+	return sel < t->nqueues ? &t->vq[sel] : NULL;
+}
+
 /* ---- modern: common configuration ---------------------------------------- */
 
 static uint64_t common_read(struct virtio_pci *t, uint64_t off, unsigned size)
 {
-	struct virtqueue *vq = t->queue_sel < t->nqueues ? &t->vq[t->queue_sel] : NULL;
+	unsigned sel;
+	struct virtqueue *vq = selected_queue(t, &sel);
 
 	switch (off) {
 	case VIRTIO_COMMON_DFSELECT: return t->dfselect;
@@ -315,12 +332,11 @@ static uint64_t common_read(struct virtio_pci *t, uint64_t off, unsigned size)
 	case VIRTIO_COMMON_NUMQ: return t->nqueues;
 	case VIRTIO_COMMON_STATUS: return t->status;
 	case VIRTIO_COMMON_CFGGEN: return t->config_gen;
-	case VIRTIO_COMMON_Q_SELECT: return t->queue_sel;
+	case VIRTIO_COMMON_Q_SELECT: return sel;
 	case VIRTIO_COMMON_Q_SIZE: return vq ? vq->size : 0;
-	case VIRTIO_COMMON_Q_MSIX:
-		return vq ? t->queue_vector[t->queue_sel] : VIRTIO_MSI_NO_VECTOR;
+	case VIRTIO_COMMON_Q_MSIX: return vq ? t->queue_vector[sel] : VIRTIO_MSI_NO_VECTOR;
 	case VIRTIO_COMMON_Q_ENABLE: return vq ? vq->ready : 0;
-	case VIRTIO_COMMON_Q_NOFF: return vq ? t->queue_sel : 0;
+	case VIRTIO_COMMON_Q_NOFF: return vq ? sel : 0;
 	case VIRTIO_COMMON_Q_DESCLO: return vq ? (uint32_t)vq->desc_gpa : 0;
 	case VIRTIO_COMMON_Q_DESCHI: return vq ? (uint32_t)(vq->desc_gpa >> 32) : 0;
 	case VIRTIO_COMMON_Q_AVAILLO: return vq ? (uint32_t)vq->avail_gpa : 0;
@@ -347,7 +363,8 @@ static void set_half(uint64_t *reg, uint64_t v, bool high)
 
 static void common_write(struct virtio_pci *t, uint64_t off, uint64_t v, unsigned size)
 {
-	struct virtqueue *vq = t->queue_sel < t->nqueues ? &t->vq[t->queue_sel] : NULL;
+	unsigned sel;
+	struct virtqueue *vq = selected_queue(t, &sel);
 	bool can_set = vq && !vq->ready;
 
 	(void)size;
@@ -371,7 +388,7 @@ static void common_write(struct virtio_pci *t, uint64_t off, uint64_t v, unsigne
 		break;
 	case VIRTIO_COMMON_Q_MSIX:
 		if (vq)
-			t->queue_vector[t->queue_sel] = check_vector(t, v);
+			t->queue_vector[sel] = check_vector(t, v);
 		break;
 	case VIRTIO_COMMON_Q_ENABLE:
 		if (can_set && v == 1) {
@@ -444,14 +461,18 @@ static unsigned legacy_config_off(const struct virtio_pci *t)
 	return msix_enabled(t) ? 24 : 20;
 }
 
+/* Both legacy paths look at QUEUE_SEL and the MSI-X enable bit only
+ * inside the lock: a vCPU writing QUEUE_SEL (or MSI-X control) between a
+ * check outside and a use inside would index past queue_vector[]. */
 static uint64_t legacy_read(void *opaque, uint64_t off, unsigned size)
 {
 	struct virtio_pci *t = opaque;
-	struct virtqueue *vq = t->queue_sel < t->nqueues ? &t->vq[t->queue_sel] : NULL;
-	unsigned cfg = legacy_config_off(t);
 	uint64_t v = 0;
+	unsigned sel;
 
 	pthread_mutex_lock(&t->lock);
+	struct virtqueue *vq = selected_queue(t, &sel);
+	unsigned cfg = legacy_config_off(t);
 	if (off >= cfg) {
 		v = config_read(t, off - cfg, size);
 	} else {
@@ -460,7 +481,7 @@ static uint64_t legacy_read(void *opaque, uint64_t off, unsigned size)
 		case VIRTIO_LEGACY_GUEST_FEATURES: v = (uint32_t)t->guest_features; break;
 		case VIRTIO_LEGACY_QUEUE_PFN: v = vq ? (uint32_t)(vq->desc_gpa >> 12) : 0; break;
 		case VIRTIO_LEGACY_QUEUE_SIZE: v = vq ? vq->size : 0; break;
-		case VIRTIO_LEGACY_QUEUE_SEL: v = t->queue_sel; break;
+		case VIRTIO_LEGACY_QUEUE_SEL: v = sel; break;
 		case VIRTIO_LEGACY_STATUS: v = t->status; break;
 		case VIRTIO_LEGACY_ISR:
 			v = t->isr;
@@ -469,7 +490,7 @@ static uint64_t legacy_read(void *opaque, uint64_t off, unsigned size)
 			break;
 		case VIRTIO_LEGACY_CONFIG_VECTOR: v = t->config_vector; break;
 		case VIRTIO_LEGACY_QUEUE_VECTOR:
-			v = vq ? t->queue_vector[t->queue_sel] : VIRTIO_MSI_NO_VECTOR;
+			v = vq ? t->queue_vector[sel] : VIRTIO_MSI_NO_VECTOR;
 			break;
 		}
 	}
@@ -480,10 +501,11 @@ static uint64_t legacy_read(void *opaque, uint64_t off, unsigned size)
 static void legacy_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
 {
 	struct virtio_pci *t = opaque;
-	struct virtqueue *vq = t->queue_sel < t->nqueues ? &t->vq[t->queue_sel] : NULL;
-	unsigned cfg = legacy_config_off(t);
+	unsigned sel;
 
 	pthread_mutex_lock(&t->lock);
+	struct virtqueue *vq = selected_queue(t, &sel);
+	unsigned cfg = legacy_config_off(t);
 	if (off >= cfg) {
 		config_write(t, off - cfg, v, size);
 	} else {
@@ -506,7 +528,7 @@ static void legacy_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
 		case VIRTIO_LEGACY_CONFIG_VECTOR: t->config_vector = check_vector(t, v); break;
 		case VIRTIO_LEGACY_QUEUE_VECTOR:
 			if (vq)
-				t->queue_vector[t->queue_sel] = check_vector(t, v);
+				t->queue_vector[sel] = check_vector(t, v);
 			break;
 		}
 	}
@@ -593,7 +615,10 @@ static void pci_config_written(struct pci_device *d, unsigned off, uint32_t val,
 		modern_write(t, boff, get_le32(d->config + CAP_PCICFG + 16) & (len == 4 ? ~0u : (1u << (8 * len)) - 1), len);
 
 	if (off < CAP_MSIX + 4 && off + size > CAP_MSIX + 2) {
+		/* Called under the PCI bus lock, which owns config space. */
+		uint16_t ctrl = pci_get_word(d, CAP_MSIX + 2);
 		pthread_mutex_lock(&t->lock);
+		t->msix_ctrl = ctrl;
 		msix_deliver_pending(t);
 		if (msix_enabled(t))
 			pci_set_irq(&t->pci, 0);
@@ -646,7 +671,9 @@ static void pci_reset(struct pci_device *d)
 {
 	struct virtio_pci *t = d->opaque;
 
+	uint16_t ctrl = pci_get_word(d, CAP_MSIX + 2); /* config space is back at reset */
 	pthread_mutex_lock(&t->lock);
+	t->msix_ctrl = ctrl;
 	device_reset(t);
 	msix_forget_routes(t);
 	memset(t->msix_table, 0, sizeof(t->msix_table));

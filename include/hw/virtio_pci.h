@@ -134,6 +134,7 @@ struct virtio_pci {
 
 	/* MSI-X: one vector per queue plus one for configuration changes. */
 	unsigned msix_entries;
+	uint16_t msix_ctrl;        /* copy of the capability's message control */
 	uint8_t msix_table[16 * (VIRTIO_PCI_MAX_QUEUES + 1)];
 	uint64_t msix_pending;
 	int msi_gsi[VIRTIO_PCI_MAX_QUEUES + 1];   /* KVM route per vector, or -1 */
