@@ -63,7 +63,7 @@ struct virtqueue {
 	uint16_t used_idx;    /* our copy of used->idx */
 	uint16_t signalled_used; /* used->idx when we last interrupted */
 	bool signalled_valid;
-	uint16_t inflight;    /* chains popped and not yet pushed */
+	uint16_t inflight;    /* chains popped and not yet pushed: at most size */
 };
 
 /* Sets the queue back to its reset state (size 'max_size', not ready). */
@@ -76,7 +76,8 @@ void virtq_set_legacy_pfn(struct virtqueue *vq, uint32_t pfn);
 
 /* Takes the next available chain. Returns 1 with 'out' filled, 0 when
  * nothing is available, -EINVAL when the driver broke the queue (it is
- * then marked broken and every later call returns -EINVAL). */
+ * then marked broken and every later call returns -EINVAL); offering a
+ * chain while 'size' chains are already in flight breaks it too. */
 int virtq_pop(struct virtqueue *vq, struct virtq_iov *out);
 /* Returns a chain to the driver with 'written' bytes written into it. */
 void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t written);

@@ -164,6 +164,15 @@ int virtq_pop(struct virtqueue *vq, struct virtq_iov *out)
 		return 0;
 	if (pending > vq->size)
 		return broken(vq);
+	/* A driver has at most 'size' chains out: each needs a head that is
+	 * free. More means it republished a head the device still holds, and
+	 * a device that went on popping would hold (and its model allocate
+	 * for) one request per avail entry, without limit. Stop here: the
+	 * queue is broken and the transport sets DEVICE_NEEDS_RESET, the
+	 * virtio 1.x way for a device to say the driver broke the protocol
+	 * (2.1.2), as QEMU does ("Virtqueue size exceeded"). */
+	if (vq->inflight >= vq->size)
+		return broken(vq);
 	uint16_t head = get_le16(vq->avail + 4 + 2 * (size_t)(vq->last_avail % vq->size));
 	if (walk_chain(vq, head, out) < 0)
 		return broken(vq);

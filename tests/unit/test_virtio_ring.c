@@ -335,6 +335,27 @@ static void test_bad_avail_jump(void **state)
 	expect_broken(c);
 }
 
+/* A driver that republishes a head the device still holds, over and over
+ * (each time within the avail window): the device may hold at most 'size'
+ * chains, then the queue is broken rather than popping without limit. */
+static void test_bad_republished_head(void **state)
+{
+	struct ctx *c = *state;
+	set_desc(c, DESC, 3, BUF, 8, 0, 0);
+	for (unsigned i = 0; i < QSIZE; i++) {
+		offer(c, 3);
+		assert_int_equal(virtq_pop(&c->vq, &c->iov), 1);
+	}
+	assert_int_equal(c->vq.inflight, QSIZE);
+	/* One returned: one more may come. */
+	virtq_push(&c->vq, 3, 0);
+	offer(c, 3);
+	assert_int_equal(virtq_pop(&c->vq, &c->iov), 1);
+	offer(c, 3);
+	expect_broken(c);
+	assert_int_equal(c->vq.inflight, QSIZE);
+}
+
 static void test_enable_checks_ring(void **state)
 {
 	struct ctx *c = *state;
@@ -420,6 +441,7 @@ int main(void)
 		T(test_bad_readable_after_writable),
 		T(test_bad_head_index),
 		T(test_bad_avail_jump),
+		T(test_bad_republished_head),
 		T(test_enable_checks_ring),
 		T(test_legacy_layout),
 		T(test_iov_helpers),
