@@ -62,7 +62,12 @@ struct virtio_blk {
 	pthread_cond_t pool_cond;
 	struct blk_req *queue_head, *queue_tail;
 	bool stopping;
-	unsigned inflight;        /* under t.lock */
+	/* Under t.lock. At most the queue size: virtq_pop refuses a chain
+	 * while 'size' are out (a driver republishing a head we still hold)
+	 * and the device goes NEEDS_RESET, as a real device whose request
+	 * slots are all busy cannot take more; so a guest cannot make us
+	 * allocate requests without limit. */
+	unsigned inflight;
 	pthread_cond_t idle;      /* with t.lock: inflight reached 0 */
 
 	bool uring_on;            /* io_uring set up for this raw image */

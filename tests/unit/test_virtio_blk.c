@@ -1004,6 +1004,85 @@ static void test_uring_random_chains(void **state)
 	}
 }
 
+/* A disk whose reads wait at a gate the test opens, counting the reads
+ * that reached it: requests stay in flight as long as the test wants. */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool open;
+	unsigned reads;
+} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, false, 0 };
+
+static int gated_pread(struct block_dev *bd, void *buf, size_t len, uint64_t off)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.reads++;
+	while (!gate.open)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+	return md_driver.pread(bd, buf, len, off);
+}
+
+static void gate_set(bool open)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.open = open;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+/* Issue 12, hole 3: a driver republishes one head (a 1-sector read) again
+ * and again, each time after the device took the last one, while the
+ * disk holds every request. The device may hold at most the queue's size
+ * in flight; then it says NEEDS_RESET instead of taking (and allocating
+ * for) more. Before the fix every one of the 64 was taken. */
+static void test_inflight_bounded(void **state)
+{
+	struct ctx *c = *state;
+	static struct block_driver gated;
+	enum { OFFERS = 64 };
+	uint8_t *avail_event = c->f.ram + VFIX_USED(0) + 4 + 8 * QSIZE;
+
+	gated = md_driver;
+	gated.pread = gated_pread;
+	c->disk->bd.drv = &gated;
+	gate_set(false);
+	gate.reads = 0;
+	modern_init(c, BASIC_FEATURES | 1ULL << VIRTIO_RING_F_EVENT_IDX);
+	put_hdr(c, VIRTIO_BLK_T_IN, 0);
+	vfix_set_desc(&c->f, 0, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+	vfix_set_desc(&c->f, 0, 1, DATA, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+	vfix_set_desc(&c->f, 0, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+	unsigned offered = 0;
+	while (offered < OFFERS && !(status_read(c) & VIRTIO_STATUS_NEEDS_RESET)) {
+		vfix_offer(&c->f, 0, 0);
+		offered++;
+		/* Wait until the I/O thread took it (it then asks to be
+		 * notified at the next index) or gave up on the queue. */
+		for (int spin = 0; spin < 2000; spin++) {
+			if (__atomic_load_n((uint16_t *)(void *)avail_event, __ATOMIC_ACQUIRE) ==
+				    c->f.avail_idx[0] ||
+			    (status_read(c) & VIRTIO_STATUS_NEEDS_RESET))
+				break;
+			usleep(100);
+		}
+	}
+	bool needs_reset = status_read(c) & VIRTIO_STATUS_NEEDS_RESET;
+	/* Open before any assert: teardown waits for what is in flight. */
+	gate_set(true);
+	/* The QSIZE taken complete; nothing more was allocated or read. */
+	for (int spin = 0; spin < 5000 && vfix_used_idx(&c->f, 0) < QSIZE; spin++)
+		usleep(200);
+	usleep(10000);
+	pthread_mutex_lock(&gate.lock);
+	unsigned reads = gate.reads;
+	pthread_mutex_unlock(&gate.lock);
+	assert_true(needs_reset);
+	assert_int_equal(offered, QSIZE + 1);
+	assert_int_equal(reads, QSIZE);
+	assert_int_equal(vfix_used_idx(&c->f, 0), QSIZE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1022,6 +1101,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_msix, setup_msi, teardown),
 		cmocka_unit_test_setup_teardown(test_pci_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threaded_pool, setup_threaded, teardown),
+		cmocka_unit_test_setup_teardown(test_inflight_bounded, setup_threaded, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_irqfd, setup_irqfd, teardown),
 		cmocka_unit_test_setup_teardown(test_uring_raw, setup_uring, teardown),
 		cmocka_unit_test_setup_teardown(test_uring_random_chains, setup_uring, teardown),
