@@ -219,17 +219,51 @@ static void port_event(void *opaque, bool connected)
 
 /* ---- guest -> host ----------------------------------------------------------- */
 
-static void port_tx_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
+/* One chain's readable part may name guest RAM many times over (1024
+ * descriptors of up to 4 GiB: terabytes), and a file chardev writes
+ * synchronously, with the transport lock held. So a chain passes on at
+ * most TX_CHAIN_MAX bytes (Linux sends at most 32 KiB per buffer; what is
+ * cut is counted in the stats), and one pass over a queue stops after
+ * TX_PASS_MAX bytes and has the I/O thread come back: between passes it
+ * sees a stop request (quit) and vCPUs get the lock. */
+#define TX_CHAIN_MAX (1u << 20)
+#define TX_PASS_MAX (4u << 20)
+
+/* Returns the bytes passed to the chardev. */
+static size_t port_tx_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 {
 	struct virtio_console *v = t->dev;
 	struct port *p = &v->ports[queue_port(q)];
+	size_t passed = 0;
 
 	/* Only the readable part carries data; writable descriptors are ignored. */
-	if (p->present)
-		for (unsigned i = 0; i < iov->n_out; i++)
-			chardev_write(p->cd, iov->iov[i].iov_base, iov->iov[i].iov_len);
+	if (p->present) {
+		for (unsigned i = 0; i < iov->n_out && passed < TX_CHAIN_MAX; i++) {
+			size_t n = MIN(iov->iov[i].iov_len, TX_CHAIN_MAX - passed);
+			chardev_write(p->cd, iov->iov[i].iov_base, n);
+			passed += n;
+		}
+		v->stats.tx_cut_bytes += iov->out_len - passed;
+	}
 	virtq_push(&t->vq[q], iov->head, 0);
 	virtio_pci_notify_queue(t, q);
+	return passed;
+}
+
+static void port_tx(struct virtio_console *v, unsigned q)
+{
+	struct virtio_pci *t = &v->t;
+	uint64_t passed = 0;
+
+	if (!running(v))
+		return;
+	while (virtio_pci_pop(t, q, &v->scratch) > 0) {
+		passed += port_tx_one(t, q, &v->scratch);
+		if (passed >= TX_PASS_MAX) {
+			virtio_pci_schedule(t, q); /* the rest in the next pass */
+			return;
+		}
+	}
 }
 
 /* v->lock held: the driver accepted port p. */
@@ -310,7 +344,7 @@ static void console_queue_notify(struct virtio_pci *t, unsigned q)
 	} else if (q % 2 == 0) {
 		port_rx(v, &v->ports[queue_port(q)]);
 	} else {
-		virtio_pci_drain(t, q, &v->scratch, port_tx_one);
+		port_tx(v, q);
 	}
 }
 

@@ -12,19 +12,28 @@
 #include "util.h"
 
 #define RNG_QUEUE_SIZE 64
+/* One chain may name guest RAM many times over (1024 buffers of up to
+ * 4 GiB: 4 TiB). The device may write less than a buffer holds (virtio
+ * 1.x, 5.4.6.1) and says how much in the used length, so a chain gets at
+ * most RNG_CHAIN_MAX bytes; and one pass over the queue stops after
+ * RNG_PASS_MAX bytes and has the I/O thread come back, so it never holds
+ * the transport lock (or a stop request) for long. */
+#define RNG_CHAIN_MAX (64u << 10)
+#define RNG_PASS_MAX (1u << 20)
 
 struct virtio_rng {
 	struct virtio_pci t;
 	struct virtq_iov scratch;
 };
 
-static void fill(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
+/* Returns the bytes written into the chain. */
+static uint32_t fill(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 {
 	uint32_t written = 0;
 
-	for (unsigned i = iov->n_out; i < iov->n_out + iov->n_in; i++) {
+	for (unsigned i = iov->n_out; i < iov->n_out + iov->n_in && written < RNG_CHAIN_MAX; i++) {
 		uint8_t *p = iov->iov[i].iov_base;
-		size_t left = iov->iov[i].iov_len;
+		size_t left = MIN(iov->iov[i].iov_len, (size_t)(RNG_CHAIN_MAX - written));
 		while (left) {
 			ssize_t n = getrandom(p, left, 0);
 			if (n < 0) {
@@ -40,12 +49,23 @@ static void fill(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 out:
 	virtq_push(&t->vq[q], iov->head, written);
 	virtio_pci_notify_queue(t, q);
+	return written;
 }
 
 static void rng_queue_notify(struct virtio_pci *t, unsigned q)
 {
 	struct virtio_rng *r = t->dev;
-	virtio_pci_drain(t, q, &r->scratch, fill);
+	uint64_t done = 0;
+
+	if (!(t->status & VIRTIO_STATUS_DRIVER_OK) || (t->status & VIRTIO_STATUS_NEEDS_RESET))
+		return;
+	while (virtio_pci_pop(t, q, &r->scratch) > 0) {
+		done += fill(t, q, &r->scratch);
+		if (done >= RNG_PASS_MAX) {
+			virtio_pci_schedule(t, q); /* the rest in the next pass */
+			return;
+		}
+	}
 }
 
 static const struct virtio_device_ops rng_ops = { .queue_notify = rng_queue_notify };

@@ -42,6 +42,7 @@ struct virtio_console_port_config {
 struct virtio_console_stats {
 	uint64_t bad_control; /* short, unknown event, port id out of range */
 	uint64_t ctrl_dropped; /* control messages the pending ring had no room for */
+	uint64_t tx_cut_bytes; /* transmit bytes past a chain's cap, not passed on */
 };
 
 struct virtio_console;

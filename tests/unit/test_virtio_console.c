@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -402,6 +403,63 @@ static void test_oversize(void **state)
 	assert_memory_equal(c->f.ram + BUF(P1_RX, 1), "yz", 2);
 }
 
+/* Bytes in the console's output file. */
+static long file_size(struct ctx *c)
+{
+	struct stat st;
+	assert_int_equal(stat(c->file, &st), 0);
+	return (long)st.st_size;
+}
+
+/* Issue 12, hole 8: a transmit chain naming 1 MiB of RAM 8 times (a guest
+ * can make it terabytes) passes 1 MiB on to the file chardev and counts
+ * the rest as cut; before, all 8 MiB were written with the transport lock
+ * held. */
+static void test_tx_chain_capped(void **state)
+{
+	struct ctx *c = *state;
+
+	handshake(c);
+	long before = file_size(c);
+	memset(c->f.ram + BIG, 'b', BIG_LEN);
+	for (unsigned i = 0; i < QSIZE; i++)
+		vfix_set_desc(&c->f, P0_TX, i, BIG, BIG_LEN, i < QSIZE - 1 ? VIRTQ_DESC_F_NEXT : 0,
+			      (uint16_t)(i + 1));
+	vfix_offer(&c->f, P0_TX, 0);
+	assert_int_equal(vfix_used_idx(&c->f, P0_TX), 1);
+	assert_int_equal(file_size(c) - before, BIG_LEN);
+	assert_int_equal(virtio_console_stats(c->vc).tx_cut_bytes, (uint64_t)(QSIZE - 1) * BIG_LEN);
+	/* The port still works. */
+	send_tx(c, P0_TX, 0, "ok", 2);
+	assert_int_equal(vfix_used_idx(&c->f, P0_TX), 2);
+	assert_int_equal(file_size(c) - before, BIG_LEN + 2);
+}
+
+/* Eight 1 MiB chains at once: one pass writes 4 MiB (four chains) and
+ * leaves the rest for the next pass (the I/O thread comes back on its
+ * own; here the next notify), so the lock is never held for more. Before,
+ * one pass wrote all eight. */
+static void test_tx_pass_bounded(void **state)
+{
+	struct ctx *c = *state;
+
+	handshake(c);
+	long before = file_size(c);
+	memset(c->f.ram + BIG, 'c', BIG_LEN);
+	for (unsigned i = 0; i < QSIZE; i++) {
+		vfix_set_desc(&c->f, P0_TX, i, BIG, BIG_LEN, 0, 0);
+		vfix_avail_push(&c->f, P0_TX, (uint16_t)i);
+	}
+	vfix_avail_publish(&c->f, P0_TX);
+	vfix_notify(&c->f, P0_TX);
+	assert_int_equal(vfix_used_idx(&c->f, P0_TX), 4);
+	assert_int_equal(file_size(c) - before, 4L * BIG_LEN);
+	vfix_notify(&c->f, P0_TX);
+	assert_int_equal(vfix_used_idx(&c->f, P0_TX), 8);
+	assert_int_equal(file_size(c) - before, 8L * BIG_LEN);
+	assert_int_equal(virtio_console_stats(c->vc).tx_cut_bytes, 0);
+}
+
 static void test_chardev_parse(void **state)
 {
 	struct chardev_config cc;
@@ -440,6 +498,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_control, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversize, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_chain_capped, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_tx_pass_bounded, setup, teardown),
 		cmocka_unit_test(test_chardev_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
