@@ -65,22 +65,34 @@ static void illegal(struct ide_drive *d, uint8_t asc)
 	atapi_fail(d, SK_ILLEGAL_REQUEST, asc, 0);
 }
 
+/* The most bytes one DRQ block may carry under the host's byte count
+ * limit. A data block is a whole number of 16-bit words except the last
+ * one, so an odd limit is rounded down to even (what real drives do: an
+ * odd limit gets limit-1 bytes per block), but never below one word: a
+ * limit of 1 gives 2-byte blocks, not empty ones that never finish. 0 is
+ * no limit the host may give; the drive then uses its largest block, as
+ * for FFFFh. */
+static uint32_t chunk_limit(uint16_t limit)
+{
+	if (limit == 0)
+		return 0xFFFE;
+	return MAX((uint32_t)limit & ~1u, 2u);
+}
+
 /* One DRQ block of at most the byte count limit. */
 static void next_chunk(struct ide_drive *d)
 {
 	struct atapi_state *a = &d->atapi;
-	uint32_t limit = a->limit, chunk, start = 0;
+	uint32_t limit = chunk_limit(a->limit), chunk, start = 0;
 
 	if (!a->left) {
 		atapi_ok(d);
 		return;
 	}
-	if (limit == 0 || limit == 0xFFFF)
-		limit = 0xFFFE;
 	if (a->left <= limit) {
-		chunk = (uint32_t)a->left;
+		chunk = (uint32_t)a->left; /* the last block may be odd */
 	} else {
-		chunk = limit & ~1u; /* only the last chunk may be odd */
+		chunk = limit;
 		if (a->from_disc && chunk >= ATAPI_SECTOR)
 			chunk -= chunk % ATAPI_SECTOR;
 	}

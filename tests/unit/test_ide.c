@@ -995,8 +995,11 @@ static int atapi_in(struct fx *x, const uint8_t *cdb, uint16_t limit, uint8_t *b
 		}
 		assert_int_equal(ir, 2); /* IO=1, data to the host */
 		unsigned len = inb(x, CMD0 + R_LBAM) | inb(x, CMD0 + R_LBAH) << 8;
-		assert_true(len <= limit || limit == 0);
+		/* never empty; at most the limit, or one word for a limit of 1 */
+		assert_true(len > 0);
+		assert_true(len <= limit || limit == 0 || (limit == 1 && len == 2));
 		assert_true(got + len <= max);
+		assert_true(n < 65536);
 		pio_in(x, CMD0, buf + got, (len + 1) & ~1u);
 		got += len;
 		n++;
@@ -1172,6 +1175,20 @@ static void test_atapi_read(void **state)
 	assert_int_equal(atapi_in(x, rd, 1001, buf, 64 * 1024, &blocks), 4096);
 	assert_int_equal(blocks, 5); /* 1000 x4 + 96 */
 	assert_memory_equal(buf, x->cd->data + 0x11 * 2048, 4096);
+	/* Issue 12, hole 8: a limit of 1 gave empty blocks forever; now it is
+	 * one word per block (and a limit of 3, rounded down, the same). */
+	memset(buf, 0, 4096);
+	assert_int_equal(atapi_in(x, rd, 1, buf, 64 * 1024, &blocks), 4096);
+	assert_int_equal(blocks, 2048);
+	assert_memory_equal(buf, x->cd->data + 0x11 * 2048, 4096);
+	assert_int_equal(atapi_in(x, rd, 3, buf, 64 * 1024, &blocks), 4096);
+	assert_int_equal(blocks, 2048);
+	/* An odd reply (INQUIRY cut to 35 bytes) under a limit of 1: 17
+	 * words, then the odd last byte. */
+	uint8_t inq35[12] = { 0x12, 0, 0, 0, 35 };
+	assert_int_equal(atapi_in(x, inq35, 1, buf, 64 * 1024, &blocks), 35);
+	assert_int_equal(blocks, 18);
+	assert_memory_equal(buf + 8, "VMM     ", 8);
 	/* READ(12) and READ CD (user data). */
 	uint8_t rd12[12] = { 0xA8, 0, 0, 0, 0, 98, 0, 0, 0, 2 };
 	assert_int_equal(atapi_in(x, rd12, 0x8000, buf, 64 * 1024, NULL), 4096);
