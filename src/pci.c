@@ -204,22 +204,35 @@ static void update_mappings(struct pci_device *d)
 	update_rom(d);
 }
 
+/* Config bytes a device thread may change without the bus lock (the
+ * interrupt status bit, from pci_set_irq under the device's own lock) or
+ * read without it (COMMAND, when routing INTx) are loaded and stored
+ * atomically everywhere; relaxed is enough, each byte stands alone. */
+static uint8_t config_byte(const struct pci_device *d, unsigned off)
+{
+	return __atomic_load_n(&d->config[off], __ATOMIC_RELAXED);
+}
+
 static void route_intx(struct pci_device *d)
 {
 	unsigned pin = d->config[PCI_INTERRUPT_PIN];
-	int level = d->intx_level && !(pci_get_word(d, PCI_COMMAND) & PCI_COMMAND_INTX_DISABLE);
+	bool disabled = config_byte(d, PCI_COMMAND + 1) & (PCI_COMMAND_INTX_DISABLE >> 8);
+	int level = __atomic_load_n(&d->intx_level, __ATOMIC_RELAXED) && !disabled;
 
 	if (pin >= 1 && pin <= 4 && d->bus && d->bus->set_intx)
 		d->bus->set_intx(d->bus->intx_opaque, d->devfn, pin, level);
 }
 
+/* Called by device models under their own lock, from any thread (vCPU,
+ * I/O thread, completion thread), not under the bus lock. */
 void pci_set_irq(struct pci_device *d, int level)
 {
-	d->intx_level = level != 0;
+	__atomic_store_n(&d->intx_level, level != 0, __ATOMIC_RELAXED);
 	if (level)
-		d->config[PCI_STATUS] |= PCI_STATUS_INTERRUPT;
+		__atomic_fetch_or(&d->config[PCI_STATUS], PCI_STATUS_INTERRUPT, __ATOMIC_RELAXED);
 	else
-		d->config[PCI_STATUS] &= (uint8_t)~PCI_STATUS_INTERRUPT;
+		__atomic_fetch_and(&d->config[PCI_STATUS], (uint8_t)~PCI_STATUS_INTERRUPT,
+				   __ATOMIC_RELAXED);
 	route_intx(d);
 }
 
@@ -233,7 +246,7 @@ uint32_t pci_config_read(struct pci_bus *bus, uint8_t devfn, unsigned off, unsig
 	if (d->config_read)
 		d->config_read(d, off, size);
 	for (unsigned i = 0; i < size; i++)
-		v |= (uint32_t)d->config[off + i] << (8 * i);
+		v |= (uint32_t)config_byte(d, off + i) << (8 * i);
 	return v;
 }
 
@@ -248,8 +261,14 @@ void pci_config_write(struct pci_bus *bus, uint8_t devfn, unsigned off, uint32_t
 	for (unsigned i = 0; i < size; i++) {
 		unsigned o = off + i;
 		uint8_t b = (uint8_t)(val >> (8 * i));
-		d->config[o] = (uint8_t)((d->config[o] & ~d->wmask[o]) | (b & d->wmask[o]));
-		d->config[o] &= (uint8_t)~(b & d->w1cmask[o]);
+		/* A byte with nothing writable is not stored back: a device
+		 * thread may be changing its read-only bits meanwhile. */
+		if (d->wmask[o] | d->w1cmask[o]) {
+			uint8_t c = config_byte(d, o);
+			c = (uint8_t)((c & ~d->wmask[o]) | (b & d->wmask[o]));
+			c &= (uint8_t)~(b & d->w1cmask[o]);
+			__atomic_store_n(&d->config[o], c, __ATOMIC_RELAXED);
+		}
 		if (o >= PCI_BAR0 && o < PCI_BAR0 + 24)
 			touches_bars = true;
 		if (o >= PCI_ROM_ADDRESS && o < PCI_ROM_ADDRESS + 4)
@@ -321,7 +340,7 @@ void pci_bus_reset(struct pci_bus *bus)
 		if (!d)
 			continue;
 		memcpy(d->config, d->config_at_reset, sizeof(d->config));
-		d->intx_level = 0;
+		__atomic_store_n(&d->intx_level, 0, __ATOMIC_RELAXED);
 		update_mappings(d);
 		route_intx(d);
 		if (d->reset)
