@@ -87,6 +87,7 @@ deps:
 -include tests/fw/fw.mk
 -include tests/fuzz/fuzz.mk
 -include tests/img/img.mk
+-include tests/unit/tsan.mk
 -include tools/bench/bench.mk
 
 # Every test layer: unit (no KVM), firmware-level (any /dev/kvm; the guest
@@ -96,6 +97,7 @@ deps:
 check: deps
 	$(MAKE) -j2 all $(UNIT_BINS) $(KVMPROBE)
 	$(MAKE) unit
+	$(MAKE) -j2 tsan
 	$(MAKE) imgcheck
 	$(MAKE) fuzz
 	$(MAKE) guests

@@ -127,6 +127,7 @@ static int setup_blk(void **state)
 	c->blk = virtio_blk_create(&c->f.pci, DEVFN, &c->f.mem, &host, &c->disk->bd, "race", 4);
 	assert_non_null(c->blk);
 	c->f.t = virtio_blk_transport(c->blk);
+	c->huge_sel = redzone_sel(c->f.t);
 	bring_up(c, 1ULL << VIRTIO_F_VERSION_1 | 1ULL << VIRTIO_RING_F_EVENT_IDX);
 	*state = c;
 	return 0;
@@ -296,6 +297,152 @@ static void test_msix_toggle_vs_legacy(void **state)
 	assert_int_equal(vfix_cfg_rd(&c->f, CAP_MSIX + 2, 2) & 0x8000, 0x8000);
 }
 
+/* ---- queue work on the I/O thread while vCPUs use the registers ------------ */
+
+/* vCPU 1 in every test below: everything a driver touches besides the
+ * ring: ISR, common configuration (queue select, vectors, status), the
+ * device configuration, MSI-X table masking, notifies both ways. */
+static void *register_hammer(void *opaque)
+{
+	struct ctx *c = opaque;
+	for (unsigned round = 0; racing(c, &round);) {
+		vfix_isr(&c->f);
+		vfix_common_wr(&c->f, VIRTIO_COMMON_Q_SELECT, round & 1 ? 0 : c->huge_sel, 2);
+		vfix_common_rd(&c->f, VIRTIO_COMMON_Q_MSIX, 2);
+		vfix_common_wr(&c->f, VIRTIO_COMMON_Q_SELECT, 0, 2);
+		vfix_common_wr(&c->f, VIRTIO_COMMON_Q_MSIX, 1, 2);
+		vfix_common_rd(&c->f, VIRTIO_COMMON_Q_ENABLE, 2);
+		vfix_status(&c->f);
+		vfix_devcfg_rd(&c->f, 0, 4);
+		vfix_iowr(&c->f, IOBASE + VIRTIO_LEGACY_QUEUE_SEL, 0, 2);
+		vfix_iord(&c->f, IOBASE + VIRTIO_LEGACY_QUEUE_VECTOR, 2);
+		/* mask vector 1 and unmask it: pending messages go out */
+		vfix_mwr(&c->f, MSIXBASE + 16 + 12, 1, 4);
+		vfix_mrd(&c->f, MSIXBASE + VIRTIO_PCI_MSIX_PBA_OFF, 4);
+		vfix_mwr(&c->f, MSIXBASE + 16 + 12, 0, 4);
+		vfix_notify(&c->f, 0);
+		vfix_iowr(&c->f, IOBASE + VIRTIO_LEGACY_QUEUE_NOTIFY, 0, 2);
+	}
+	return NULL;
+}
+
+/* Waits (up to 2 s) until the device used everything offered on queue 0. */
+static bool wait_all_used(struct ctx *c)
+{
+	for (int spin = 0; spin < 20000; spin++) {
+		if (vfix_used_idx(&c->f, 0) == c->f.avail_idx[0])
+			return true;
+		usleep(100);
+	}
+	return false;
+}
+
+/* vCPU 0, an rng driver: one 64-byte buffer per descriptor slot, QSIZE
+ * at a time, notified, until the device has used them all. */
+static void *rng_driver(void *opaque)
+{
+	struct ctx *c = opaque;
+	for (unsigned round = 0; racing(c, &round);) {
+		for (unsigned i = 0; i < QSIZE; i++) {
+			vfix_set_desc(&c->f, 0, i, 0x80000 + 64 * i, 64, VIRTQ_DESC_F_WRITE, 0);
+			vfix_avail_push(&c->f, 0, (uint16_t)i);
+		}
+		vfix_avail_publish(&c->f, 0);
+		vfix_notify(&c->f, 0);
+		if (!wait_all_used(c)) {
+			atomic_fetch_add(&c->bad, 1);
+			atomic_store(&c->stop, true);
+			break;
+		}
+		for (uint16_t n = c->f.used_seen[0]; n != c->f.avail_idx[0]; n++)
+			if (vfix_used_len(&c->f, 0, n) != 64)
+				atomic_fetch_add(&c->bad, 1);
+		c->f.used_seen[0] = c->f.avail_idx[0];
+	}
+	return NULL;
+}
+
+static void test_rng_io_thread_vs_registers(void **state)
+{
+	struct ctx *c = *state;
+
+	run_two(c, rng_driver, register_hammer);
+	assert_true(c->f.avail_idx[0] >= QSIZE);
+	assert_true(atomic_load(&c->msis) > 0);
+	assert_false(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* vCPU 0, a blk driver: five 1-sector reads at a time (descriptors 3r..3r+2)
+ * at varying sectors, checked against the disk. */
+static void *blk_driver(void *opaque)
+{
+	struct ctx *c = opaque;
+	for (unsigned round = 0; racing(c, &round);) {
+		for (unsigned r = 0; r < 5; r++) {
+			unsigned d = 3 * r;
+			uint64_t hdr = 0x8000 + 32 * r, data = 0x10000 + 0x1000 * r, st = 0x9000 + r;
+			put_le32(c->f.ram + hdr, VIRTIO_BLK_T_IN);
+			put_le32(c->f.ram + hdr + 4, 0);
+			put_le64(c->f.ram + hdr + 8, (round + r) % 64);
+			c->f.ram[st] = 0xEE;
+			vfix_set_desc(&c->f, 0, d, hdr, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(d + 1));
+			vfix_set_desc(&c->f, 0, d + 1, data, 512,
+				      VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, (uint16_t)(d + 2));
+			vfix_set_desc(&c->f, 0, d + 2, st, 1, VIRTQ_DESC_F_WRITE, 0);
+			vfix_avail_push(&c->f, 0, (uint16_t)d);
+		}
+		vfix_avail_publish(&c->f, 0);
+		vfix_notify(&c->f, 0);
+		if (!wait_all_used(c)) {
+			atomic_fetch_add(&c->bad, 1);
+			atomic_store(&c->stop, true);
+			break;
+		}
+		for (unsigned r = 0; r < 5; r++)
+			if (c->f.ram[0x9000 + r] != VIRTIO_BLK_S_OK ||
+			    c->f.ram[0x10000 + 0x1000 * r] != (uint8_t)((round + r) % 64))
+				atomic_fetch_add(&c->bad, 1);
+		c->f.used_seen[0] = c->f.avail_idx[0];
+	}
+	return NULL;
+}
+
+static void test_blk_workers_vs_registers(void **state)
+{
+	struct ctx *c = *state;
+
+	run_two(c, blk_driver, register_hammer);
+	assert_true(c->f.avail_idx[0] >= 5);
+	assert_true(atomic_load(&c->msis) > 0);
+	assert_false(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* vCPU 1 with INTx: reads the ISR (acknowledging) and the function's PCI
+ * status through the host bridge's CONFIG_ADDRESS/CONFIG_DATA, as a guest
+ * does, while the I/O thread raises and the ISR read lowers INTx. */
+static void *intx_poker(void *opaque)
+{
+	struct ctx *c = opaque;
+	for (unsigned round = 0; racing(c, &round);) {
+		vfix_isr(&c->f);
+		vfix_iowr(&c->f, 0xCF8, 0x80000000u | (uint32_t)DEVFN << 8 | PCI_COMMAND, 4);
+		vfix_iord(&c->f, 0xCFC + 2, 2); /* status: its interrupt bit */
+		vfix_iord(&c->f, 0xCFC, 2);
+	}
+	return NULL;
+}
+
+static void test_intx_vs_config_reads(void **state)
+{
+	struct ctx *c = *state;
+
+	assert_int_equal(pci_bus_map_host_ports(&c->f.pci), 0);
+	vfix_cfg_wr(&c->f, CAP_MSIX + 2, 0x0000, 2); /* MSI-X off: INTx */
+	run_two(c, rng_driver, intx_poker);
+	assert_true(c->f.avail_idx[0] >= QSIZE);
+	assert_false(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -305,7 +452,11 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_msix_toggle_vs_legacy, setup_rng_thread,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_rng_io_thread_vs_registers, setup_rng_thread,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_blk_workers_vs_registers, setup_blk, teardown),
+		cmocka_unit_test_setup_teardown(test_intx_vs_config_reads, setup_rng_thread,
+						teardown),
 	};
-	(void)setup_blk;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
