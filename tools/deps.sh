@@ -13,6 +13,7 @@ qemu-system-x86 qemu-utils ipxe-qemu
 busybox-static cpio xz-utils
 isolinux syslinux syslinux-common xorriso mtools fdisk
 util-linux iproute2
+libtsan2
 "
 
 # One dpkg-query for all: "name status" per installed-or-known package.
