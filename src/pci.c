@@ -287,10 +287,11 @@ void pci_config_write(struct pci_bus *bus, uint8_t devfn, unsigned off, uint32_t
 static uint64_t host_read(void *opaque, uint64_t off, unsigned size)
 {
 	struct pci_bus *bus = opaque;
-	uint32_t addr = bus->config_address;
 	uint64_t v = ~0ULL;
 
 	pthread_mutex_lock(&bus->lock);
+	/* CONFIG_ADDRESS is another vCPU's to write too: read under the lock */
+	uint32_t addr = bus->config_address;
 	if (off == 0 && size == 4) {
 		v = addr;
 	} else if (off == 1 && size == 1) {
@@ -306,9 +307,9 @@ static uint64_t host_read(void *opaque, uint64_t off, unsigned size)
 static void host_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
 {
 	struct pci_bus *bus = opaque;
-	uint32_t addr = bus->config_address;
 
 	pthread_mutex_lock(&bus->lock);
+	uint32_t addr = bus->config_address;
 	if (off == 0 && size == 4) {
 		bus->config_address = (uint32_t)v & 0x80FFFFFCu;
 	} else if (off == 1 && size == 1) {
