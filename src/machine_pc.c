@@ -80,7 +80,10 @@ static char *find_firmware(const struct machine_config *cfg, const char *name)
 	return NULL;
 }
 
-static uint8_t *load_bios(const struct machine_config *cfg, uint64_t *size)
+/* Finds the firmware and checks its size; the open file, read later by
+ * read_bios() straight into the guest's ROM mapping (no heap copy: that
+ * would add the image's size to vmm's peak RSS). */
+static int open_bios(const struct machine_config *cfg, uint64_t *size, char **path_out)
 {
 	const char *name = cfg->bios_path ? cfg->bios_path : DEFAULT_BIOS;
 	char *path = find_firmware(cfg, name);
@@ -97,13 +100,17 @@ static uint8_t *load_bios(const struct machine_config *cfg, uint64_t *size)
 	if (st.st_size <= 0 || st.st_size % (64 * 1024) || st.st_size > 16 * (off_t)MiB)
 		die("firmware '%s' has size %lld: it must be a non-zero multiple of 64 KiB, "
 		    "at most 16 MiB", path, (long long)st.st_size);
-	uint8_t *buf = xzalloc((size_t)st.st_size);
-	if (read(fd, buf, (size_t)st.st_size) != st.st_size)
+	*size = (uint64_t)st.st_size;
+	*path_out = path;
+	return fd;
+}
+
+static void read_bios(int fd, char *path, uint8_t *dst, uint64_t size)
+{
+	if (read(fd, dst, (size_t)size) != (ssize_t)size)
 		die_errno("could not read firmware '%s'", path);
 	close(fd);
 	free(path);
-	*size = (uint64_t)st.st_size;
-	return buf;
 }
 
 /* ---- board wiring callbacks -------------------------------------------- */
@@ -845,14 +852,15 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 	if (topology_apic_id_limit(&cfg->smp) > (unsigned)m->kvm.max_vcpu_id)
 		die("-smp: APIC IDs up to %u are needed, this KVM allows ids below %d",
 		    topology_apic_id_limit(&cfg->smp) - 1, m->kvm.max_vcpu_id);
-	uint8_t *bios = load_bios(cfg, &bios_size);
+	char *bios_path;
+	int bios_fd = open_bios(cfg, &bios_size, &bios_path);
 	ret = guest_mem_init(&m->mem, cfg->ram_size);
 	if (ret < 0)
 		die("cannot allocate %llu MiB of guest RAM: %s",
 		    (unsigned long long)(cfg->ram_size / MiB), strerror(-ret));
-	if (memmap_init(&m->memmap, &m->mem, bios, bios_size) < 0)
+	if (memmap_init(&m->memmap, &m->mem, NULL, bios_size) < 0)
 		die("cannot set up the memory map");
-	free(bios);
+	read_bios(bios_fd, bios_path, m->memmap.bios, bios_size);
 	m->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->event_fd < 0)
 		die_errno("eventfd");

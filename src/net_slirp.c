@@ -5,10 +5,16 @@
  * (and an eventfd to be woken), runs slirp's timers, and hands the frames
  * slirp emits to the NIC's receive callback (which must not call back into
  * the backend).
+ *
+ * libslirp is loaded with dlopen() when the first user backend is created,
+ * not linked: it pulls in glib, pcre2 and libm, whose loading, relocation
+ * and constructors cost about 1.1 MiB of resident memory (and start-up
+ * time) in every vmm process, including the many with no user network.
  */
 #include "net.h"
 
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -25,6 +31,7 @@
 #include "util.h"
 
 #define MAX_POLLFDS 256
+#define LIBSLIRP_SONAME "libslirp.so.0"
 #define MAX_TIMERS 16
 
 struct slirp_timer {
@@ -45,6 +52,50 @@ struct slirp_backend {
 	unsigned npfd;
 	struct slirp_timer timers[MAX_TIMERS];
 };
+
+/* The libslirp entry points vmm uses, resolved once by load_libslirp(). */
+static struct {
+	__typeof__(slirp_new) *new_;
+	__typeof__(slirp_cleanup) *cleanup;
+	__typeof__(slirp_add_hostfwd) *add_hostfwd;
+	__typeof__(slirp_input) *input;
+	__typeof__(slirp_pollfds_fill) *pollfds_fill;
+	__typeof__(slirp_pollfds_poll) *pollfds_poll;
+} lib;
+
+/* Main thread, while the machine is built (before any net thread runs). */
+static int load_libslirp(char *err, size_t errlen)
+{
+	static bool loaded;
+	void *h;
+
+	if (loaded)
+		return 0;
+	h = dlopen(LIBSLIRP_SONAME, RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(err, errlen, "user networking needs %s: %s", LIBSLIRP_SONAME, dlerror());
+		return -1;
+	}
+	/* dlsym returns void *; POSIX guarantees it converts to a function pointer. */
+#define RESOLVE(field, sym)                                                        \
+	do {                                                                       \
+		*(void **)&lib.field = dlsym(h, #sym);                             \
+		if (!lib.field) {                                                  \
+			snprintf(err, errlen, "%s has no %s", LIBSLIRP_SONAME, #sym); \
+			dlclose(h);                                                \
+			return -1;                                                 \
+		}                                                                  \
+	} while (0)
+	RESOLVE(new_, slirp_new);
+	RESOLVE(cleanup, slirp_cleanup);
+	RESOLVE(add_hostfwd, slirp_add_hostfwd);
+	RESOLVE(input, slirp_input);
+	RESOLVE(pollfds_fill, slirp_pollfds_fill);
+	RESOLVE(pollfds_poll, slirp_pollfds_poll);
+#undef RESOLVE
+	loaded = true;
+	return 0;
+}
 
 int net_parse_hostfwd(const char *s, struct net_hostfwd *out, char *err, size_t errlen)
 {
@@ -253,7 +304,7 @@ static void *net_thread(void *opaque)
 				timeout = (uint32_t)MIN((int64_t)timeout, MAX(t->expire_ms - now_ms, 0));
 		}
 		b->npfd = 0;
-		slirp_pollfds_fill(b->slirp, &timeout, add_poll, b);
+		lib.pollfds_fill(b->slirp, &timeout, add_poll, b);
 		unsigned n = b->npfd;
 		b->pfd[n] = (struct pollfd){ .fd = b->wake_fd, .events = POLLIN };
 		pthread_mutex_unlock(&b->lock);
@@ -272,7 +323,7 @@ static void *net_thread(void *opaque)
 		 * now on wakes us again. */
 		atomic_store(&b->wake_pending, false);
 		pthread_mutex_lock(&b->lock);
-		slirp_pollfds_poll(b->slirp, r < 0, get_revents, b);
+		lib.pollfds_poll(b->slirp, r < 0, get_revents, b);
 		pthread_mutex_unlock(&b->lock);
 	}
 	return NULL;
@@ -290,7 +341,7 @@ static void slirp_send(struct net_backend *nb, const struct net_hdr *hdr, const 
 {
 	struct slirp_backend *b = (struct slirp_backend *)nb;
 	pthread_mutex_lock(&b->lock);
-	slirp_input(b->slirp, frame, (int)len);
+	lib.input(b->slirp, frame, (int)len);
 	pthread_mutex_unlock(&b->lock);
 	cb_notify(b);
 }
@@ -302,9 +353,12 @@ static const struct net_backend_ops slirp_ops = {
 
 struct net_backend *net_user_create(const struct net_user_config *cfg, char *err, size_t errlen)
 {
-	struct slirp_backend *b = xzalloc(sizeof(*b));
+	struct slirp_backend *b;
 	SlirpConfig sc = { .version = 1 };
 
+	if (load_libslirp(err, errlen) < 0)
+		return NULL;
+	b = xzalloc(sizeof(*b));
 	b->base.ops = &slirp_ops;
 	pthread_mutex_init(&b->lock, NULL);
 	b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -320,7 +374,7 @@ struct net_backend *net_user_create(const struct net_user_config *cfg, char *err
 	inet_aton("10.0.2.15", &sc.vdhcp_start);
 	inet_aton("10.0.2.3", &sc.vnameserver);
 	sc.vhostname = "vmm";
-	b->slirp = slirp_new(&sc, &callbacks, b);
+	b->slirp = lib.new_(&sc, &callbacks, b);
 	if (!b->slirp) {
 		snprintf(err, errlen, "libslirp could not start");
 		close(b->wake_fd);
@@ -332,10 +386,10 @@ struct net_backend *net_user_create(const struct net_user_config *cfg, char *err
 		struct in_addr h = { .s_addr = f->host_addr }, g = { .s_addr = f->guest_addr };
 		if (!f->guest_addr)
 			inet_aton("10.0.2.15", &g);
-		if (slirp_add_hostfwd(b->slirp, f->udp, h, f->host_port, g, f->guest_port) < 0) {
+		if (lib.add_hostfwd(b->slirp, f->udp, h, f->host_port, g, f->guest_port) < 0) {
 			snprintf(err, errlen, "hostfwd: cannot listen on %s port %u: %s",
 				 f->udp ? "udp" : "tcp", f->host_port, strerror(errno));
-			slirp_cleanup(b->slirp);
+			lib.cleanup(b->slirp);
 			close(b->wake_fd);
 			free(b);
 			return NULL;
