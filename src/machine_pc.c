@@ -255,22 +255,6 @@ static void setup_kernel_boot(struct machine *m)
 
 /* ---- devices ----------------------------------------------------------- */
 
-static FILE *open_chardev_file(const struct chardev_config *c, const char *what)
-{
-	switch (c->kind) {
-	case CHARDEV_STDIO:
-		return stdout;
-	case CHARDEV_FILE: {
-		FILE *f = fopen(c->path, "w");
-		if (!f)
-			die_errno("%s: cannot open '%s'", what, c->path);
-		return f;
-	}
-	default:
-		return NULL;
-	}
-}
-
 /* Opens a drive's image through the block layer: its format (or probed),
  * read-only for CDs and readonly=on, or behind a temporary overlay for
  * -snapshot / snapshot=on. Dies with one line on failure. */
@@ -500,6 +484,24 @@ static void create_chardevs(struct machine *m)
 		die("-serial: %s", err);
 }
 
+/* isa-debugcon devices (-debugcon, -device isa-debugcon), each on its
+ * chardev (the CLI checked that it exists and has no other user). */
+static void create_debugcons(struct machine *m)
+{
+	static const struct chardev_frontend output_only = { 0 };
+
+	for (unsigned i = 0; i < m->cfg.ndebugcon; i++) {
+		const struct debugcon_config *dc = &m->cfg.debugcon[i];
+		struct chardev *cd = dc->chardev[0] ? chardev_find(dc->chardev) : NULL;
+
+		if (dc->chardev[0] && (!cd || chardev_attach(cd, &output_only) < 0))
+			die("-device isa-debugcon: chardev '%s' is missing or in use", dc->chardev);
+		if (debugcon_init(&m->debugcon[i], &m->pio, dc->iobase, dc->readback,
+				  cd ? serial_out : NULL, cd) < 0)
+			die("-device isa-debugcon: port %#x is taken by another device", dc->iobase);
+	}
+}
+
 static void create_devices(struct machine *m)
 {
 	const struct machine_config *cfg = &m->cfg;
@@ -542,13 +544,7 @@ static void create_devices(struct machine *m)
 		die("cannot create fw_cfg");
 	if (port92_init(&m->port92, &m->pio, board) < 0 || post_port_init(&m->post, &m->pio) < 0)
 		die("cannot map ports 0x80/0x92");
-	if (cfg->debugcon.kind != CHARDEV_NONE) {
-		m->debugcon_out = open_chardev_file(&cfg->debugcon, "-debugcon");
-		/* QEMU's -debugcon port is 0xE9; SeaBIOS logs to 0x402. Take both. */
-		if (debugcon_init(&m->debugcon, &m->pio, 0x402, m->debugcon_out) < 0 ||
-		    debugcon_init(&m->debugcon_e9, &m->pio, 0xE9, m->debugcon_out) < 0)
-			die("-debugcon: port 0x402 or 0xe9 is taken");
-	}
+	create_debugcons(m);
 	if (cfg->debug_exit &&
 	    debug_exit_init(&m->debug_exit, &m->pio, cfg->debug_exit_base, cfg->debug_exit_size,
 			    board) < 0)
@@ -994,8 +990,4 @@ void machine_destroy(struct machine *m)
 	m->vcon = NULL;
 	chardev_destroy_all();
 	m->serial_cd = NULL;
-	if (m->debugcon_out && m->debugcon_out != stdout)
-		fclose(m->debugcon_out);
-	else if (m->debugcon_out)
-		fflush(m->debugcon_out);
 }
