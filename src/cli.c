@@ -457,7 +457,7 @@ static int check_new_chardev_id(struct cli_state *st, const char *opt, const cha
 
 	for (unsigned i = 0; i < cfg->nchardevs; i++)
 		if (!strcmp(cfg->chardevs[i].id, c->id))
-			return fail(st, "%s %s: duplicate chardev id '%s'", opt, arg, c->id);
+			return fail(st, "%s %s: duplicate id '%s'", opt, arg, c->id);
 	cfg->nchardevs++;
 	return 0;
 }

@@ -81,7 +81,7 @@ def test_debugcon_none():
       "-device", "isa-debugcon,iobase=0x402,chardev=c"], "already used by isa-debugcon"),
     (["-chardev", "null,id=c", "-serial", "chardev:c", "-device", "isa-debugcon,chardev=c"],
      "already used by -serial"),
-    (["-chardev", "null,id=debugcon", "-debugcon", "stdio"], "duplicate chardev id 'debugcon'"),
+    (["-chardev", "null,id=debugcon", "-debugcon", "stdio"], "duplicate id 'debugcon'"),
     (["-debugcon", "stdio", "-serial", "stdio"], "-debugcon stdio: stdio is already"),
     (["-device", "isa-debugcon,iobase=0x80"], "port 0x80 is taken"),
 ])
