@@ -6,15 +6,14 @@
  * slirp emits to the NIC's receive callback (which must not call back into
  * the backend).
  *
- * libslirp is loaded with dlopen() when the first user backend is created,
- * not linked: it pulls in glib, pcre2 and libm, whose loading, relocation
- * and constructors cost about 1.1 MiB of resident memory (and start-up
- * time) in every vmm process, including the many with no user network.
+ * libslirp is loaded with dlopen() when the first user backend is created
+ * (lazylib.h), not linked: it pulls in glib, pcre2 and libm, whose loading,
+ * relocation and constructors cost about 1.1 MiB of resident memory (and
+ * start-up time) in every vmm process, also in those with no user network.
  */
 #include "net.h"
 
 #include <arpa/inet.h>
-#include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
@@ -28,10 +27,10 @@
 
 #include <slirp/libslirp.h>
 
+#include "lazylib.h"
 #include "util.h"
 
 #define MAX_POLLFDS 256
-#define LIBSLIRP_SONAME "libslirp.so.0"
 #define MAX_TIMERS 16
 
 struct slirp_timer {
@@ -53,7 +52,7 @@ struct slirp_backend {
 	struct slirp_timer timers[MAX_TIMERS];
 };
 
-/* The libslirp entry points vmm uses, resolved once by load_libslirp(). */
+/* The libslirp entry points vmm uses, resolved by lazylib_load(). */
 static struct {
 	__typeof__(slirp_new) *new_;
 	__typeof__(slirp_cleanup) *cleanup;
@@ -63,39 +62,16 @@ static struct {
 	__typeof__(slirp_pollfds_poll) *pollfds_poll;
 } lib;
 
-/* Main thread, while the machine is built (before any net thread runs). */
-static int load_libslirp(char *err, size_t errlen)
-{
-	static bool loaded;
-	void *h;
-
-	if (loaded)
-		return 0;
-	h = dlopen(LIBSLIRP_SONAME, RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		snprintf(err, errlen, "user networking needs %s: %s", LIBSLIRP_SONAME, dlerror());
-		return -1;
-	}
-	/* dlsym returns void *; POSIX guarantees it converts to a function pointer. */
-#define RESOLVE(field, sym)                                                        \
-	do {                                                                       \
-		*(void **)&lib.field = dlsym(h, #sym);                             \
-		if (!lib.field) {                                                  \
-			snprintf(err, errlen, "%s has no %s", LIBSLIRP_SONAME, #sym); \
-			dlclose(h);                                                \
-			return -1;                                                 \
-		}                                                                  \
-	} while (0)
-	RESOLVE(new_, slirp_new);
-	RESOLVE(cleanup, slirp_cleanup);
-	RESOLVE(add_hostfwd, slirp_add_hostfwd);
-	RESOLVE(input, slirp_input);
-	RESOLVE(pollfds_fill, slirp_pollfds_fill);
-	RESOLVE(pollfds_poll, slirp_pollfds_poll);
-#undef RESOLVE
-	loaded = true;
-	return 0;
-}
+static const struct lazysym libslirp_syms[] = {
+	{ "slirp_new", (void **)&lib.new_ },
+	{ "slirp_cleanup", (void **)&lib.cleanup },
+	{ "slirp_add_hostfwd", (void **)&lib.add_hostfwd },
+	{ "slirp_input", (void **)&lib.input },
+	{ "slirp_pollfds_fill", (void **)&lib.pollfds_fill },
+	{ "slirp_pollfds_poll", (void **)&lib.pollfds_poll },
+	{ NULL, NULL },
+};
+static struct lazylib libslirp = LAZYLIB_INIT("libslirp.so.0", libslirp_syms);
 
 int net_parse_hostfwd(const char *s, struct net_hostfwd *out, char *err, size_t errlen)
 {
@@ -356,8 +332,12 @@ struct net_backend *net_user_create(const struct net_user_config *cfg, char *err
 	struct slirp_backend *b;
 	SlirpConfig sc = { .version = 1 };
 
-	if (load_libslirp(err, errlen) < 0)
+	char why[160];
+
+	if (lazylib_load(&libslirp, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "user networking needs libslirp: %s", why);
 		return NULL;
+	}
 	b = xzalloc(sizeof(*b));
 	b->base.ops = &slirp_ops;
 	pthread_mutex_init(&b->lock, NULL);
