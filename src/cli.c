@@ -1122,9 +1122,10 @@ static int device_isa_debugcon(struct cli_state *st, const struct kv *kv, int n)
 				return -1;
 			d->readback = (uint8_t)v;
 		} else if (!strcmp(kv[i].key, "chardev")) {
-			if (strlen(kv[i].value) >= sizeof(d->chardev) || !kv[i].value[0])
+			size_t len = strlen(kv[i].value);
+			if (len >= sizeof(d->chardev) || !len)
 				return fail(st, "%s: invalid chardev id '%s'", opt, kv[i].value);
-			snprintf(d->chardev, sizeof(d->chardev), "%s", kv[i].value);
+			memcpy(d->chardev, kv[i].value, len + 1);
 		} else if (strcmp(kv[i].key, "id")) {
 			return fail(st, "%s: unknown parameter '%s'", opt, kv[i].key);
 		}
