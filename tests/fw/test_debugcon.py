@@ -90,3 +90,9 @@ def test_bad_debugcon_options(args, needle):
     assert p.returncode == 1, (p.returncode, p.stderr)
     lines = p.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("vmm: ") and needle in lines[0], p.stderr
+
+
+def test_help_names_isa_debugcon():
+    p = subprocess.run([VMM, "-help"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0
+    assert "isa-debugcon" in p.stdout and "0x402" in p.stdout and "0xe9" in p.stdout
