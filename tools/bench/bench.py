@@ -316,6 +316,9 @@ def main():
                                                        "recorded.json"),
                     help="vmm's figures from the last full run on this kind of host, "
                          "for --smoke (default tools/bench/recorded.json)")
+    ap.add_argument("--write-recorded", metavar="FILE",
+                    help="after a full run with every figure measured, write vmm's figures "
+                         "to FILE as the smoke run's reference (tools/bench/recorded.json)")
     a = ap.parse_args()
     if a.smoke:
         a.no_qemu = True
@@ -529,9 +532,34 @@ def main():
             return 1
     if res["errors"] or missing:
         return 1
+    if a.write_recorded and not a.smoke:
+        write_recorded(a.write_recorded, res)
     if a.strict and any(x["goal_met"] is False for x in m):
         return 1
     return 0
+
+
+def write_recorded(path, res):
+    """vmm's figures of this run, the reference of --smoke."""
+    rec = {"note": "vmm's figures from a full `make bench` (docs/bench.md), the reference "
+                   "of `make bench-smoke`; written by bench.py --write-recorded",
+           "date": res["date"], "loadavg_before": res["host"]["loadavg_before"],
+           "loadavg_after": res["host"]["loadavg_after"]}
+    for x in res["metrics"]:
+        name = x["metric"]
+        if name.startswith("start-to-exit"):
+            rec["start_to_exit_ms"] = round(x["vmm"], 1)
+        elif name.startswith("SeaBIOS"):
+            rec["seabios_boot_s"] = round(x["vmm"], 2)
+        elif name.startswith("peak RSS"):
+            rec["peak_rss_mib_m256" if "-m 256" in name else "peak_rss_mib_m2048"] = \
+                round(x["vmm"], 2)
+        elif "% of a bare" in name:
+            rec["pct_of_bare_loop"] = round(x["vmm"], 1)
+    with open(path, "w") as f:
+        json.dump(rec, f, indent=2)
+        f.write("\n")
+    print(f"wrote {path}")
 
 
 def unmeasured(metrics, bare, with_qemu):
