@@ -448,7 +448,7 @@ static void serial_rx_ready(void *opaque)
 	chardev_kick(opaque);
 }
 
-static void serial_out(void *opaque, const uint8_t *buf, size_t len)
+static void chardev_output(void *opaque, const uint8_t *buf, size_t len)
 {
 	chardev_write(opaque, buf, len);
 }
@@ -497,7 +497,7 @@ static void create_debugcons(struct machine *m)
 		if (dc->chardev[0] && (!cd || chardev_attach(cd, &output_only) < 0))
 			die("-device isa-debugcon: chardev '%s' is missing or in use", dc->chardev);
 		if (debugcon_init(&m->debugcon[i], &m->pio, dc->iobase, dc->readback,
-				  cd ? serial_out : NULL, cd) < 0)
+				  cd ? chardev_output : NULL, cd) < 0)
 			die("-device isa-debugcon: port %#x is taken by another device", dc->iobase);
 	}
 }
@@ -525,7 +525,7 @@ static void create_devices(struct machine *m)
 	m->rtc = rtc_create(isa_irq(m, 8));
 	if (!m->rtc || rtc_map(m->rtc, &m->pio) < 0)
 		die("cannot create the RTC");
-	m->com1 = serial_create(isa_irq(m, 4), serial_out, m->serial_cd);
+	m->com1 = serial_create(isa_irq(m, 4), chardev_output, m->serial_cd);
 	if (!m->com1 || serial_map(m->com1, &m->pio, 0x3F8) < 0)
 		die("cannot create the COM1 UART");
 	serial_set_rx_ready_cb(m->com1, serial_rx_ready, m->serial_cd);
