@@ -9,7 +9,7 @@ CFLAGS   ?= -O2 -g
 WARN     := -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow -Wpointer-arith
 CPPFLAGS += -Iinclude -D_GNU_SOURCE
 ALL_CFLAGS = -std=gnu11 $(WARN) $(CFLAGS) -MMD -MP -pthread
-LDLIBS   := -pthread -lz -lslirp -luring
+LDLIBS   := -pthread
 SAN      := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 
 CORE_SRCS := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard hw/*.c)
@@ -91,7 +91,8 @@ deps:
 -include tools/bench/bench.mk
 
 # Every test layer: unit (no KVM), firmware-level (any /dev/kvm; the guest
-# kit first, as one firmware-level test loads its Debian kernel), real OS
+# kit first, as one firmware-level test loads its Debian kernel), the
+# benchmark smoke run (seconds; tools/bench/bench.py --smoke), real OS
 # (hardware virtualization, nested when the host has none). The real-OS
 # layer boots the guest kit under QEMU (the peer) and vmm in one L1 batch.
 check: deps
@@ -102,6 +103,7 @@ check: deps
 	$(MAKE) fuzz
 	$(MAKE) guests
 	$(MAKE) fwcheck
+	$(MAKE) bench-smoke
 	VMM_REQUIRE_REAL=1 VMM_REAL_VMMS=qemu,vmm VMM_GUEST_CACHE=$(abspath $(GUEST_CACHE)) \
 		VMM=$(abspath $(BUILD)/vmm) /usr/bin/python3 -m pytest -rs -v $(REAL_TESTS)
 

@@ -59,29 +59,30 @@ int post_port_init(struct post_port *s, struct io_bus *pio)
 	return bus_map(pio, &s->io, 0x80);
 }
 
-/* SeaBIOS reads the port once and keeps logging only if it reads 0xE9. */
 static uint64_t debugcon_read(void *opaque, uint64_t off, unsigned size)
 {
-	return 0xE9;
+	return ((struct debugcon *)opaque)->readback;
 }
 
 static void debugcon_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
 {
 	struct debugcon *s = opaque;
-	if (s->out) {
-		fputc((int)(v & 0xFF), s->out);
-		if ((v & 0xFF) == '\n')
-			fflush(s->out);
-	}
+	uint8_t byte = (uint8_t)v;
+
+	if (s->out)
+		s->out(s->out_opaque, &byte, 1);
 }
 
 static const struct io_ops debugcon_ops = { .read = debugcon_read, .write = debugcon_write,
 					    .max_size = 1 };
 
-int debugcon_init(struct debugcon *s, struct io_bus *pio, uint16_t port, FILE *out)
+int debugcon_init(struct debugcon *s, struct io_bus *pio, uint16_t port, uint8_t readback,
+		  void (*out)(void *opaque, const uint8_t *buf, size_t len), void *out_opaque)
 {
+	s->readback = readback;
 	s->out = out;
-	io_region_init(&s->io, "debugcon", &debugcon_ops, s, 1);
+	s->out_opaque = out_opaque;
+	io_region_init(&s->io, "isa-debugcon", &debugcon_ops, s, 1);
 	return bus_map(pio, &s->io, port);
 }
 

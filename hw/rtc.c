@@ -103,19 +103,47 @@ static unsigned hour_from_reg(const struct rtc *r, uint8_t v)
 	return (v & 0x80) ? h + 12 : h;
 }
 
+/* A UTC date from days since 1970-01-01 (proleptic Gregorian calendar):
+ * counted in 400-year eras of 146097 days, each year starting on March 1
+ * so that February's leap day comes last. Done here rather than with
+ * gmtime_r(), whose time-zone machinery would be paged into every vmm
+ * process for a calculation this small. */
+struct civil_date {
+	int64_t year;
+	unsigned month, day, weekday; /* 1-12, 1-31, 0 = Sunday */
+};
+
+static struct civil_date civil_from_days(int64_t days)
+{
+	int64_t z = days + 719468; /* days since 0000-03-01 */
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;                                      /* [0, 146096] */
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365; /* [0, 399] */
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);               /* [0, 365] */
+	int64_t mp = (5 * doy + 2) / 153;                                    /* March = 0 */
+	struct civil_date d;
+
+	d.day = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+	d.month = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+	d.year = yoe + era * 400 + (d.month <= 2);
+	d.weekday = (unsigned)(((days % 7) + 7 + 4) % 7); /* 1970-01-01 was a Thursday */
+	return d;
+}
+
 /* Renders 'secs' (UTC) in the current format into out[0..9] and out[0x32]. */
 static void render_time(const struct rtc *r, int64_t secs, uint8_t *out)
 {
-	time_t t = (time_t)secs;
-	struct tm tm;
-	gmtime_r(&t, &tm);
-	unsigned year = (unsigned)tm.tm_year + 1900;
-	out[RTC_SECONDS] = to_reg(r, (unsigned)tm.tm_sec);
-	out[RTC_MINUTES] = to_reg(r, (unsigned)tm.tm_min);
-	out[RTC_HOURS] = hour_to_reg(r, (unsigned)tm.tm_hour);
-	out[RTC_DAY_OF_WEEK] = to_reg(r, (unsigned)tm.tm_wday + 1);
-	out[RTC_DAY_OF_MONTH] = to_reg(r, (unsigned)tm.tm_mday);
-	out[RTC_MONTH] = to_reg(r, (unsigned)tm.tm_mon + 1);
+	int64_t days = floor_div(secs, 86400);
+	unsigned sod = (unsigned)(secs - days * 86400);
+	struct civil_date d = civil_from_days(days);
+	unsigned year = (unsigned)d.year;
+
+	out[RTC_SECONDS] = to_reg(r, sod % 60);
+	out[RTC_MINUTES] = to_reg(r, sod / 60 % 60);
+	out[RTC_HOURS] = hour_to_reg(r, sod / 3600);
+	out[RTC_DAY_OF_WEEK] = to_reg(r, d.weekday + 1);
+	out[RTC_DAY_OF_MONTH] = to_reg(r, d.day);
+	out[RTC_MONTH] = to_reg(r, d.month);
 	out[RTC_YEAR] = to_reg(r, year % 100);
 	out[RTC_CENTURY] = to_reg(r, year / 100);
 }

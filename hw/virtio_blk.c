@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lazylib.h"
 #include "util.h"
 
 #define SECTOR 512u
@@ -199,6 +200,28 @@ static void run_request(struct virtio_blk *b, struct blk_req *r, uint32_t *writt
 
 /* ---- io_uring (raw images) ---------------------------------------------- */
 
+/* liburing, loaded when the first raw virtio disk sets up its ring
+ * (lazylib.h): a machine without one does not pay for it. Only liburing's
+ * exported functions are called through here; the header's inline helpers
+ * (get_sqe, prep_*, cq_advance) touch the ring directly. */
+static struct {
+	__typeof__(io_uring_queue_init) *queue_init;
+	__typeof__(io_uring_queue_exit) *queue_exit;
+	__typeof__(io_uring_submit) *submit;
+	__typeof__(io_uring_wait_cqes) *wait_cqes;
+	__typeof__(io_uring_peek_batch_cqe) *peek_batch_cqe;
+} uring;
+
+static const struct lazysym liburing_syms[] = {
+	{ "io_uring_queue_init", (void **)&uring.queue_init },
+	{ "io_uring_queue_exit", (void **)&uring.queue_exit },
+	{ "io_uring_submit", (void **)&uring.submit },
+	{ "io_uring_wait_cqes", (void **)&uring.wait_cqes },
+	{ "io_uring_peek_batch_cqe", (void **)&uring.peek_batch_cqe },
+	{ NULL, NULL },
+};
+static struct lazylib liburing = LAZYLIB_INIT("liburing.so.2", liburing_syms);
+
 /* Fills r->data with the byte range [skip, skip+len) of the chain's
  * iovecs 'iov[0..n)'; false if a buffer is not aligned for O_DIRECT. */
 static bool cut_data(struct virtio_blk *b, struct blk_req *r, const struct iovec *iov,
@@ -274,7 +297,7 @@ static bool uring_prepare(struct virtio_blk *b, struct blk_req *r)
 	}
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
 	if (!sqe) {
-		io_uring_submit(&b->ring);
+		uring.submit(&b->ring);
 		b->uring_queued = 0;
 		sqe = io_uring_get_sqe(&b->ring);
 		if (!sqe)
@@ -329,12 +352,12 @@ static void *reaper(void *opaque)
 	bool stop = false;
 
 	while (!stop) {
-		int ret = io_uring_wait_cqe(&b->ring, &cqe);
+		int ret = uring.wait_cqes(&b->ring, &cqe, 1, NULL, NULL);
 		if (ret == -EINTR || ret == -EAGAIN)
 			continue;
 		if (ret < 0)
-			die("virtio-blk: io_uring_wait_cqe: %s", strerror(-ret));
-		unsigned n = io_uring_peek_batch_cqe(&b->ring, cqes, URING_BATCH), nd = 0;
+			die("virtio-blk: io_uring_wait_cqes: %s", strerror(-ret));
+		unsigned n = uring.peek_batch_cqe(&b->ring, cqes, URING_BATCH), nd = 0;
 		for (unsigned i = 0; i < n; i++) {
 			struct blk_req *r = io_uring_cqe_get_data(cqes[i]);
 			if ((void *)r == &reaper_stop) {
@@ -377,7 +400,14 @@ static void uring_setup(struct virtio_blk *b)
 	if (b->nworkers == 0 || block_async_fd(b->bd, 0, 0, false) < 0 ||
 	    (env && !strcmp(env, "0")))
 		return;
-	int ret = io_uring_queue_init(VIRTIO_BLK_QUEUE_SIZE, &b->ring, 0);
+	char why[160];
+	if (lazylib_load(&liburing, why, sizeof(why)) < 0) {
+		if (!warned)
+			warn("virtio-blk: %s; using worker threads", why);
+		warned = true;
+		return;
+	}
+	int ret = uring.queue_init(VIRTIO_BLK_QUEUE_SIZE, &b->ring, 0);
 	if (ret < 0) {
 		if (!warned)
 			warn("virtio-blk: io_uring unavailable (%s); using worker threads",
@@ -400,7 +430,7 @@ static void uring_teardown(struct virtio_blk *b)
 		pthread_cond_wait(&b->idle, &b->t.lock);
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
 	if (!sqe) {
-		io_uring_submit(&b->ring);
+		uring.submit(&b->ring);
 		sqe = io_uring_get_sqe(&b->ring);
 	}
 	pthread_mutex_unlock(&b->t.lock);
@@ -408,9 +438,9 @@ static void uring_teardown(struct virtio_blk *b)
 		die("virtio-blk: io_uring: no SQE to stop the completion thread");
 	io_uring_prep_nop(sqe);
 	io_uring_sqe_set_data(sqe, &reaper_stop);
-	io_uring_submit(&b->ring);
+	uring.submit(&b->ring);
 	pthread_join(b->reaper, NULL);
-	io_uring_queue_exit(&b->ring);
+	uring.queue_exit(&b->ring);
 	b->uring_on = false;
 }
 
@@ -468,7 +498,7 @@ static void blk_queue_notify(struct virtio_pci *t, unsigned q)
 	virtio_pci_drain(t, q, &b->scratch, submit);
 	/* one system call for everything this notify brought */
 	if (b->uring_queued) {
-		io_uring_submit(&b->ring);
+		uring.submit(&b->ring);
 		b->uring_queued = 0;
 	}
 }

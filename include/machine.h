@@ -31,6 +31,14 @@
 #define MAX_VCPUS 255
 
 #define MAX_VSERIAL_PORTS 8 /* VIRTIO_CONSOLE_MAX_PORTS */
+#define MAX_DEBUGCONS 4
+
+/* -device isa-debugcon (and -debugcon: one at port 0xE9 on its own chardev). */
+struct debugcon_config {
+	uint16_t iobase;
+	uint8_t readback;
+	char chardev[CHARDEV_ID_MAX]; /* "": no backend, output dropped */
+};
 
 /* -device virtconsole / virtserialport on the one virtio-serial bus. */
 struct vserial_port_config {
@@ -89,12 +97,16 @@ struct machine_config {
 	char boot_order[5];           /* "cdn": a floppy, c disk, d CD, n network */
 	bool boot_menu;
 	struct chardev_config serial; /* CHARDEV_REF: one of chardevs[] */
-	struct chardev_config chardevs[CHARDEV_MAX]; /* -chardev */
+	/* -chardev (and -debugcon's own), at most CHARDEV_MAX. On the heap:
+	 * each is 2.5 KiB, and a fixed array would be written (cleared, then
+	 * copied into struct machine) by every vmm process, used or not. */
+	struct chardev_config *chardevs;
 	unsigned nchardevs;
 	bool virtio_serial;           /* a virtio-serial-pci bus (explicit or implied) */
 	struct vserial_port_config vport[MAX_VSERIAL_PORTS];
 	unsigned nvport;
-	struct chardev_config debugcon;
+	struct debugcon_config debugcon[MAX_DEBUGCONS];
+	unsigned ndebugcon;
 	bool nographic;
 	bool no_reboot;
 	bool snapshot;                /* -snapshot: every disk as snapshot=on */
@@ -160,7 +172,7 @@ struct machine {
 	struct piix_pm pm;
 	struct port92 port92;
 	struct post_port post;
-	struct debugcon debugcon, debugcon_e9;
+	struct debugcon debugcon[MAX_DEBUGCONS];
 	struct debug_exit debug_exit;
 	struct piix_ide *ide;
 	struct virtio_blk *vblk[MAX_VIRTIO_DRIVES];
@@ -176,7 +188,6 @@ struct machine {
 	struct i8042 *i8042;
 	struct chardev *serial_cd;   /* COM1's backend */
 	struct virtio_console *vcon;
-	FILE *debugcon_out;
 
 	_Atomic int request;     /* enum machine_req */
 	_Atomic int exit_status;

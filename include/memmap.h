@@ -42,7 +42,9 @@ struct memmap_view {
 	bool read_only;
 };
 
-/* Copies the firmware image (size: a multiple of 64 KiB, at most 16 MiB). */
+/* Copies the firmware image (size: a multiple of 64 KiB, at most 16 MiB).
+ * With bios NULL the image is left zeroed for the caller to fill through
+ * mm->bios (vmm reads the file straight into it: no second copy). */
 int memmap_init(struct memmap *mm, struct guest_mem *mem, const void *bios, uint64_t bios_size);
 void memmap_destroy(struct memmap *mm);
 /* Installs every slot in a new VM. */

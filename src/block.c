@@ -573,9 +573,15 @@ bool block_has_backing(const struct block_dev *bd)
 	return block_is_qcow2(bd) && qcow2_has_backing(bd);
 }
 
+/* Source of the zeros the two functions below write. Never written, and
+ * deliberately not const: a const array would be 64 KiB of the binary's
+ * read-only data, mapped into every vmm process at start-up (fault-around
+ * maps the pages next to any touched one); in .bss it reads as the
+ * kernel's shared zero page and costs no memory. */
+static uint8_t zeros[65536];
+
 int block_pwrite_zeroes(struct block_dev *bd, uint64_t len, uint64_t offset)
 {
-	static const uint8_t zeros[65536];
 	int ret;
 
 	if (bd->read_only)
@@ -655,7 +661,6 @@ int block_discard(struct block_dev *bd, uint64_t len, uint64_t offset)
 
 int block_write_zeroes(struct block_dev *bd, uint64_t len, uint64_t offset, bool unmap)
 {
-	static const uint8_t zeros[65536];
 
 	if (bd->read_only)
 		return -EROFS;

@@ -47,6 +47,7 @@ struct cli_state {
 	bool net_given;       /* a -net, -nic or -netdev: no default NIC */
 	bool no_defaults;     /* -nodefaults */
 	bool serial_bus_given;
+	bool debugcon_given;
 };
 
 typedef int (*opt_handler)(struct cli_state *st, const char *name, const char *arg);
@@ -100,7 +101,12 @@ static int split_opts(struct cli_state *st, const char *opt, const char *arg, co
 			kv->key[klen] = 0;
 			p = eq + 1;
 		} else if (n == 0 && implicit) {
-			snprintf(kv->key, sizeof(kv->key), "%s", implicit);
+			/* implicit is one of our short key names; a plain copy
+			 * keeps printf's machinery out of every start-up */
+			size_t ilen = strlen(implicit);
+			if (ilen >= sizeof(kv->key))
+				return fail(st, "-%s: parameter name too long", opt);
+			memcpy(kv->key, implicit, ilen + 1);
 		} else {
 			/* A bare flag such as "snapshot" means "=on". */
 			for (; p[klen] && p[klen] != ','; klen++)
@@ -435,34 +441,91 @@ static int opt_serial(struct cli_state *st, const char *name, const char *arg)
 	return 0;
 }
 
+/* Adds a -chardev (or -debugcon's own) to the heap array, at most CHARDEV_MAX. */
+static struct chardev_config *new_chardev(struct cli_state *st, const char *opt)
+{
+	struct machine_config *cfg = st->cfg;
+
+	if (cfg->nchardevs == CHARDEV_MAX) {
+		fail(st, "%s: at most %d character devices", opt, CHARDEV_MAX);
+		return NULL;
+	}
+	if (!cfg->chardevs)
+		cfg->chardevs = xzalloc(CHARDEV_MAX * sizeof(*cfg->chardevs));
+	return &cfg->chardevs[cfg->nchardevs];
+}
+
+static int check_new_chardev_id(struct cli_state *st, const char *opt, const char *arg)
+{
+	struct machine_config *cfg = st->cfg;
+	const struct chardev_config *c = &cfg->chardevs[cfg->nchardevs];
+
+	for (unsigned i = 0; i < cfg->nchardevs; i++)
+		if (!strcmp(cfg->chardevs[i].id, c->id))
+			return fail(st, "%s %s: duplicate id '%s'", opt, arg, c->id);
+	cfg->nchardevs++;
+	return 0;
+}
+
+static struct debugcon_config *new_debugcon(struct cli_state *st, const char *opt)
+{
+	struct machine_config *cfg = st->cfg;
+	struct debugcon_config *d;
+
+	if (cfg->ndebugcon == MAX_DEBUGCONS) {
+		fail(st, "%s: at most %d debug consoles", opt, MAX_DEBUGCONS);
+		return NULL;
+	}
+	d = &cfg->debugcon[cfg->ndebugcon++];
+	d->iobase = DEBUGCON_DEFAULT_PORT;
+	d->readback = DEBUGCON_DEFAULT_READBACK;
+	return d;
+}
+
+/* QEMU's -debugcon DEV: an isa-debugcon at port 0xE9 on a chardev made from
+ * DEV (the -serial forms), whose id is "debugcon"; "none" adds nothing.
+ * SeaBIOS logs to port 0x402: -device isa-debugcon,iobase=0x402,chardev=ID. */
 static int opt_debugcon(struct cli_state *st, const char *name, const char *arg)
 {
-	struct chardev_config *c = &st->cfg->debugcon;
+	struct chardev_config *c, ref;
+	struct debugcon_config *d;
 	char err[256];
 
-	if (chardev_parse_legacy(arg, c, err, sizeof(err)) < 0 || c->kind == CHARDEV_SOCKET ||
-	    c->kind == CHARDEV_REF)
-		return fail(st, "-debugcon %s: unsupported character device (use stdio, file:PATH, "
-			    "pty or null)", arg);
-	return 0;
+	if (st->debugcon_given)
+		return fail(st, "-debugcon: only one is supported (more: -device isa-debugcon)");
+	st->debugcon_given = true;
+	if (!strcmp(arg, "none"))
+		return 0;
+	if (chardev_parse_legacy(arg, &ref, err, sizeof(err)) < 0)
+		return fail(st, "-debugcon %s: %s", arg, err);
+	d = new_debugcon(st, "-debugcon");
+	if (!d)
+		return -1;
+	if (ref.kind == CHARDEV_REF) {
+		snprintf(d->chardev, sizeof(d->chardev), "%s", ref.id);
+		return 0;
+	}
+	c = new_chardev(st, "-debugcon");
+	if (!c)
+		return -1;
+	*c = ref;
+	snprintf(c->id, sizeof(c->id), "debugcon");
+	c->label = "debugcon";
+	c->signal = true; /* no guest reads this terminal: Ctrl-C stays vmm's */
+	snprintf(d->chardev, sizeof(d->chardev), "debugcon");
+	return check_new_chardev_id(st, "-debugcon", arg);
 }
 
 static int opt_chardev(struct cli_state *st, const char *name, const char *arg)
 {
-	struct machine_config *cfg = st->cfg;
-	struct chardev_config *c;
+	struct chardev_config *c = new_chardev(st, "-chardev");
 	char err[256];
 
-	if (cfg->nchardevs == CHARDEV_MAX)
-		return fail(st, "-chardev: at most %d character devices", CHARDEV_MAX);
-	c = &cfg->chardevs[cfg->nchardevs];
+	if (!c)
+		return -1;
 	if (chardev_parse(arg, c, err, sizeof(err)) < 0)
 		return fail(st, "-chardev %s: %s", arg, err);
-	for (unsigned i = 0; i < cfg->nchardevs; i++)
-		if (!strcmp(cfg->chardevs[i].id, c->id))
-			return fail(st, "-chardev %s: duplicate id '%s'", arg, c->id);
-	cfg->nchardevs++;
-	return 0;
+	return check_new_chardev_id(st, "-chardev", arg);
 }
 
 static const struct chardev_config *find_chardev(const struct machine_config *cfg, const char *id)
@@ -1045,6 +1108,39 @@ static int opt_nodefaults(struct cli_state *st, const char *name, const char *ar
 	return 0;
 }
 
+/* -device isa-debugcon[,iobase=P][,chardev=ID][,readback=V], as QEMU's. */
+static int device_isa_debugcon(struct cli_state *st, const struct kv *kv, int n)
+{
+	const char *opt = "-device isa-debugcon";
+	struct debugcon_config *d = new_debugcon(st, opt);
+	unsigned long v;
+
+	if (!d)
+		return -1;
+	for (int i = 1; i < n; i++) {
+		if (!strcmp(kv[i].key, "iobase")) {
+			if (parse_uint(st, opt + 1, kv[i].value, 0xFFFF, &v) < 0)
+				return -1;
+			d->iobase = (uint16_t)v;
+		} else if (!strcmp(kv[i].key, "readback")) {
+			if (parse_uint(st, opt + 1, kv[i].value, 0xFF, &v) < 0)
+				return -1;
+			d->readback = (uint8_t)v;
+		} else if (!strcmp(kv[i].key, "chardev")) {
+			size_t len = strlen(kv[i].value);
+			if (len >= sizeof(d->chardev) || !len)
+				return fail(st, "%s: invalid chardev id '%s'", opt, kv[i].value);
+			memcpy(d->chardev, kv[i].value, len + 1);
+		} else if (strcmp(kv[i].key, "id")) {
+			return fail(st, "%s: unknown parameter '%s'", opt, kv[i].key);
+		}
+	}
+	for (unsigned i = 0; i + 1 < st->cfg->ndebugcon; i++)
+		if (st->cfg->debugcon[i].iobase == d->iobase)
+			return fail(st, "%s: port %#x already has a debug console", opt, d->iobase);
+	return 0;
+}
+
 static int opt_device(struct cli_state *st, const char *name, const char *arg)
 {
 	struct kv kv[8];
@@ -1078,9 +1174,11 @@ static int opt_device(struct cli_state *st, const char *name, const char *arg)
 		st->cfg->virtio_rng = true;
 		return 0;
 	}
+	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "isa-debugcon"))
+		return device_isa_debugcon(st, kv, n);
 	if (strcmp(kv[0].key, "driver") || strcmp(kv[0].value, "isa-debug-exit"))
 		return fail(st, "-device %s: unsupported device (supported: ide-cd, ide-hd, "
-			    "isa-debug-exit, virtio-balloon, virtio-blk-pci, virtio-net-pci, "
+			    "isa-debug-exit, isa-debugcon, virtio-balloon, virtio-blk-pci, virtio-net-pci, "
 			    "virtio-rng-pci, virtio-serial-pci, virtconsole, virtserialport)",
 			    n > 0 ? kv[0].value : arg);
 	st->cfg->debug_exit = true;
@@ -1248,7 +1346,9 @@ static const struct option_def options[] = {
 	{ "display", "none", opt_display, "display backend (none)" },
 	{ "no-reboot", NULL, opt_no_reboot, "exit instead of rebooting" },
 	{ "name", "NAME", opt_name, "name of the guest" },
-	{ "debugcon", "DEV", opt_debugcon, "debug console at ports 0xe9 and 0x402 (SeaBIOS log)" },
+	{ "debugcon", "DEV", opt_debugcon,
+	  "debug console at port 0xe9 (QEMU's isa-debugcon; DEV as for -serial); SeaBIOS's log "
+	  "is port 0x402: -device isa-debugcon,iobase=0x402,chardev=ID" },
 	{ "netdev", "user,id=ID[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... | "
 	  "tap,id=ID[,ifname=NAME][,script=PATH|no][,downscript=PATH|no][,fd=N][,vnet_hdr=on|off]",
 	  opt_netdev,
@@ -1261,10 +1361,12 @@ static const struct option_def options[] = {
 	{ "net", "nic,model=virtio[,macaddr=M] | user[,...] | tap[,...] | none", opt_net,
 	  "old form of -nic: -net nic,model=virtio -net user|tap" },
 	{ "device",
-	  "isa-debug-exit[,iobase=P][,iosize=N] | virtio-rng-pci | virtio-net-pci,netdev=ID[,mac=M]"
+	  "isa-debug-exit[,iobase=P][,iosize=N] | isa-debugcon[,iobase=P][,chardev=ID] | "
+	  "virtio-rng-pci | virtio-net-pci,netdev=ID[,mac=M]"
 	  " | virtio-balloon[-pci][,deflate-on-oom=on|off][,guest-stats-polling-interval=S]",
 	  opt_device,
 	  "add a device: isa-debug-exit (a write of V exits with status (V<<1)|1), "
+	  "isa-debugcon (bytes written to port P, default 0xe9, go to chardev ID), "
 	  "virtio-rng-pci (host getrandom), virtio-net-pci (NIC on a -netdev), "
 	  "virtio-balloon (memory balloon: QMP balloon / query-balloon), "
 	  "virtio-serial-pci, virtconsole|virtserialport,chardev=ID[,name=N][,nr=N], "
@@ -1336,6 +1438,18 @@ static int check_chardevs(struct cli_state *st)
 				    cfg->serial.id);
 		user[c - cfg->chardevs] = "-serial";
 	}
+	for (unsigned i = 0; i < cfg->ndebugcon; i++) {
+		const char *id = cfg->debugcon[i].chardev;
+		const struct chardev_config *c = id[0] ? find_chardev(cfg, id) : NULL;
+		if (!id[0])
+			continue;
+		if (!c)
+			return fail(st, "-device isa-debugcon: no -chardev with id '%s'", id);
+		if (user[c - cfg->chardevs])
+			return fail(st, "-device isa-debugcon: chardev '%s' is already used by %s", id,
+				    user[c - cfg->chardevs]);
+		user[c - cfg->chardevs] = "isa-debugcon";
+	}
 	for (unsigned i = 0; i < cfg->nvport; i++) {
 		struct vserial_port_config *p = &cfg->vport[i];
 		const char *drv = p->console ? "virtconsole" : "virtserialport";
@@ -1374,6 +1488,16 @@ static unsigned stdio_chardevs(const struct machine_config *cfg)
 	return n;
 }
 
+/* The option that put a chardev on stdio, for messages. */
+static const char *stdio_chardev_opt(const struct machine_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nchardevs; i++)
+		if (cfg->chardevs[i].kind == CHARDEV_STDIO && cfg->chardevs[i].label &&
+		    !strcmp(cfg->chardevs[i].label, "debugcon"))
+			return "-debugcon";
+	return "-chardev";
+}
+
 static bool chan_on_stdio(const struct machine_config *cfg)
 {
 	for (unsigned i = 0; i < cfg->nqmp; i++)
@@ -1395,9 +1519,10 @@ static int check_stdio(struct cli_state *st)
 	if (stdio_chans > 1)
 		return fail(st, "stdio is used by more than one -qmp/-monitor");
 	if (stdio_chardevs(cfg) > 1 || (stdio_chardevs(cfg) && stdio_chans))
-		return fail(st, "stdio is used by more than one -chardev/-qmp/-monitor");
+		return fail(st, "stdio is used by more than one -chardev/-debugcon/-qmp/-monitor");
 	if (stdio_chardevs(cfg) && cfg->serial.kind == CHARDEV_STDIO)
-		return fail(st, "-chardev stdio: stdio is already the serial console (-serial stdio)");
+		return fail(st, "%s stdio: stdio is already the serial console (-serial stdio)",
+			    stdio_chardev_opt(cfg));
 	if (stdio_chardevs(cfg) && cfg->daemonize)
 		return fail(st, "-daemonize: stdio cannot be used by a chardev of a daemon "
 			    "(-chardev stdio)");
@@ -1417,15 +1542,14 @@ static int check_stdio(struct cli_state *st)
 		cfg->serial.kind = CHARDEV_STDIO;
 	if (stdio_chans && (cfg->nographic || cfg->serial.kind == CHARDEV_STDIO))
 		return fail(st, "%s stdio: stdio is already the serial console (%s); use -serial "
-			    "null or a socket", stdio_cds ? "-chardev" :
+			    "null or a socket", stdio_cds ? stdio_chardev_opt(cfg) :
 			    cfg->monitor.kind == CHAN_STDIO ? "-monitor" : "-qmp",
 			    cfg->nographic ? "-nographic" : "-serial stdio");
 	if (!cfg->daemonize)
 		return 0;
 	if (cfg->nographic)
 		return fail(st, "-nographic cannot be used with -daemonize");
-	if (cfg->serial.kind == CHARDEV_STDIO || cfg->debugcon.kind == CHARDEV_STDIO ||
-	    chan_on_stdio(cfg))
+	if (cfg->serial.kind == CHARDEV_STDIO || chan_on_stdio(cfg))
 		return fail(st, "-daemonize: stdio cannot be used by a chardev of a daemon "
 			    "(-serial, -debugcon, -monitor or -qmp stdio)");
 	return 0;

@@ -80,7 +80,10 @@ static char *find_firmware(const struct machine_config *cfg, const char *name)
 	return NULL;
 }
 
-static uint8_t *load_bios(const struct machine_config *cfg, uint64_t *size)
+/* Finds the firmware and checks its size; the open file, read later by
+ * read_bios() straight into the guest's ROM mapping (no heap copy: that
+ * would add the image's size to vmm's peak RSS). */
+static int open_bios(const struct machine_config *cfg, uint64_t *size, char **path_out)
 {
 	const char *name = cfg->bios_path ? cfg->bios_path : DEFAULT_BIOS;
 	char *path = find_firmware(cfg, name);
@@ -97,13 +100,17 @@ static uint8_t *load_bios(const struct machine_config *cfg, uint64_t *size)
 	if (st.st_size <= 0 || st.st_size % (64 * 1024) || st.st_size > 16 * (off_t)MiB)
 		die("firmware '%s' has size %lld: it must be a non-zero multiple of 64 KiB, "
 		    "at most 16 MiB", path, (long long)st.st_size);
-	uint8_t *buf = xzalloc((size_t)st.st_size);
-	if (read(fd, buf, (size_t)st.st_size) != st.st_size)
+	*size = (uint64_t)st.st_size;
+	*path_out = path;
+	return fd;
+}
+
+static void read_bios(int fd, char *path, uint8_t *dst, uint64_t size)
+{
+	if (read(fd, dst, (size_t)size) != (ssize_t)size)
 		die_errno("could not read firmware '%s'", path);
 	close(fd);
 	free(path);
-	*size = (uint64_t)st.st_size;
-	return buf;
 }
 
 /* ---- board wiring callbacks -------------------------------------------- */
@@ -247,22 +254,6 @@ static void setup_kernel_boot(struct machine *m)
 }
 
 /* ---- devices ----------------------------------------------------------- */
-
-static FILE *open_chardev_file(const struct chardev_config *c, const char *what)
-{
-	switch (c->kind) {
-	case CHARDEV_STDIO:
-		return stdout;
-	case CHARDEV_FILE: {
-		FILE *f = fopen(c->path, "w");
-		if (!f)
-			die_errno("%s: cannot open '%s'", what, c->path);
-		return f;
-	}
-	default:
-		return NULL;
-	}
-}
 
 /* Opens a drive's image through the block layer: its format (or probed),
  * read-only for CDs and readonly=on, or behind a temporary overlay for
@@ -457,7 +448,7 @@ static void serial_rx_ready(void *opaque)
 	chardev_kick(opaque);
 }
 
-static void serial_out(void *opaque, const uint8_t *buf, size_t len)
+static void chardev_output(void *opaque, const uint8_t *buf, size_t len)
 {
 	chardev_write(opaque, buf, len);
 }
@@ -493,6 +484,24 @@ static void create_chardevs(struct machine *m)
 		die("-serial: %s", err);
 }
 
+/* isa-debugcon devices (-debugcon, -device isa-debugcon), each on its
+ * chardev (the CLI checked that it exists and has no other user). */
+static void create_debugcons(struct machine *m)
+{
+	static const struct chardev_frontend output_only = { 0 };
+
+	for (unsigned i = 0; i < m->cfg.ndebugcon; i++) {
+		const struct debugcon_config *dc = &m->cfg.debugcon[i];
+		struct chardev *cd = dc->chardev[0] ? chardev_find(dc->chardev) : NULL;
+
+		if (dc->chardev[0] && (!cd || chardev_attach(cd, &output_only) < 0))
+			die("-device isa-debugcon: chardev '%s' is missing or in use", dc->chardev);
+		if (debugcon_init(&m->debugcon[i], &m->pio, dc->iobase, dc->readback,
+				  cd ? chardev_output : NULL, cd) < 0)
+			die("-device isa-debugcon: port %#x is taken by another device", dc->iobase);
+	}
+}
+
 static void create_devices(struct machine *m)
 {
 	const struct machine_config *cfg = &m->cfg;
@@ -516,7 +525,7 @@ static void create_devices(struct machine *m)
 	m->rtc = rtc_create(isa_irq(m, 8));
 	if (!m->rtc || rtc_map(m->rtc, &m->pio) < 0)
 		die("cannot create the RTC");
-	m->com1 = serial_create(isa_irq(m, 4), serial_out, m->serial_cd);
+	m->com1 = serial_create(isa_irq(m, 4), chardev_output, m->serial_cd);
 	if (!m->com1 || serial_map(m->com1, &m->pio, 0x3F8) < 0)
 		die("cannot create the COM1 UART");
 	serial_set_rx_ready_cb(m->com1, serial_rx_ready, m->serial_cd);
@@ -535,13 +544,7 @@ static void create_devices(struct machine *m)
 		die("cannot create fw_cfg");
 	if (port92_init(&m->port92, &m->pio, board) < 0 || post_port_init(&m->post, &m->pio) < 0)
 		die("cannot map ports 0x80/0x92");
-	if (cfg->debugcon.kind != CHARDEV_NONE) {
-		m->debugcon_out = open_chardev_file(&cfg->debugcon, "-debugcon");
-		/* QEMU's -debugcon port is 0xE9; SeaBIOS logs to 0x402. Take both. */
-		if (debugcon_init(&m->debugcon, &m->pio, 0x402, m->debugcon_out) < 0 ||
-		    debugcon_init(&m->debugcon_e9, &m->pio, 0xE9, m->debugcon_out) < 0)
-			die("-debugcon: port 0x402 or 0xe9 is taken");
-	}
+	create_debugcons(m);
 	if (cfg->debug_exit &&
 	    debug_exit_init(&m->debug_exit, &m->pio, cfg->debug_exit_base, cfg->debug_exit_size,
 			    board) < 0)
@@ -845,14 +848,15 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 	if (topology_apic_id_limit(&cfg->smp) > (unsigned)m->kvm.max_vcpu_id)
 		die("-smp: APIC IDs up to %u are needed, this KVM allows ids below %d",
 		    topology_apic_id_limit(&cfg->smp) - 1, m->kvm.max_vcpu_id);
-	uint8_t *bios = load_bios(cfg, &bios_size);
+	char *bios_path;
+	int bios_fd = open_bios(cfg, &bios_size, &bios_path);
 	ret = guest_mem_init(&m->mem, cfg->ram_size);
 	if (ret < 0)
 		die("cannot allocate %llu MiB of guest RAM: %s",
 		    (unsigned long long)(cfg->ram_size / MiB), strerror(-ret));
-	if (memmap_init(&m->memmap, &m->mem, bios, bios_size) < 0)
+	if (memmap_init(&m->memmap, &m->mem, NULL, bios_size) < 0)
 		die("cannot set up the memory map");
-	free(bios);
+	read_bios(bios_fd, bios_path, m->memmap.bios, bios_size);
 	m->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->event_fd < 0)
 		die_errno("eventfd");
@@ -986,8 +990,4 @@ void machine_destroy(struct machine *m)
 	m->vcon = NULL;
 	chardev_destroy_all();
 	m->serial_cd = NULL;
-	if (m->debugcon_out && m->debugcon_out != stdout)
-		fclose(m->debugcon_out);
-	else if (m->debugcon_out)
-		fflush(m->debugcon_out);
 }

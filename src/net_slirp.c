@@ -5,6 +5,11 @@
  * (and an eventfd to be woken), runs slirp's timers, and hands the frames
  * slirp emits to the NIC's receive callback (which must not call back into
  * the backend).
+ *
+ * libslirp is loaded with dlopen() when the first user backend is created
+ * (lazylib.h), not linked: it pulls in glib, pcre2 and libm, whose loading,
+ * relocation and constructors cost about 1.1 MiB of resident memory (and
+ * start-up time) in every vmm process, also in those with no user network.
  */
 #include "net.h"
 
@@ -22,6 +27,7 @@
 
 #include <slirp/libslirp.h>
 
+#include "lazylib.h"
 #include "util.h"
 
 #define MAX_POLLFDS 256
@@ -45,6 +51,27 @@ struct slirp_backend {
 	unsigned npfd;
 	struct slirp_timer timers[MAX_TIMERS];
 };
+
+/* The libslirp entry points vmm uses, resolved by lazylib_load(). */
+static struct {
+	__typeof__(slirp_new) *new_;
+	__typeof__(slirp_cleanup) *cleanup;
+	__typeof__(slirp_add_hostfwd) *add_hostfwd;
+	__typeof__(slirp_input) *input;
+	__typeof__(slirp_pollfds_fill) *pollfds_fill;
+	__typeof__(slirp_pollfds_poll) *pollfds_poll;
+} lib;
+
+static const struct lazysym libslirp_syms[] = {
+	{ "slirp_new", (void **)&lib.new_ },
+	{ "slirp_cleanup", (void **)&lib.cleanup },
+	{ "slirp_add_hostfwd", (void **)&lib.add_hostfwd },
+	{ "slirp_input", (void **)&lib.input },
+	{ "slirp_pollfds_fill", (void **)&lib.pollfds_fill },
+	{ "slirp_pollfds_poll", (void **)&lib.pollfds_poll },
+	{ NULL, NULL },
+};
+static struct lazylib libslirp = LAZYLIB_INIT("libslirp.so.0", libslirp_syms);
 
 int net_parse_hostfwd(const char *s, struct net_hostfwd *out, char *err, size_t errlen)
 {
@@ -253,7 +280,7 @@ static void *net_thread(void *opaque)
 				timeout = (uint32_t)MIN((int64_t)timeout, MAX(t->expire_ms - now_ms, 0));
 		}
 		b->npfd = 0;
-		slirp_pollfds_fill(b->slirp, &timeout, add_poll, b);
+		lib.pollfds_fill(b->slirp, &timeout, add_poll, b);
 		unsigned n = b->npfd;
 		b->pfd[n] = (struct pollfd){ .fd = b->wake_fd, .events = POLLIN };
 		pthread_mutex_unlock(&b->lock);
@@ -272,7 +299,7 @@ static void *net_thread(void *opaque)
 		 * now on wakes us again. */
 		atomic_store(&b->wake_pending, false);
 		pthread_mutex_lock(&b->lock);
-		slirp_pollfds_poll(b->slirp, r < 0, get_revents, b);
+		lib.pollfds_poll(b->slirp, r < 0, get_revents, b);
 		pthread_mutex_unlock(&b->lock);
 	}
 	return NULL;
@@ -290,7 +317,7 @@ static void slirp_send(struct net_backend *nb, const struct net_hdr *hdr, const 
 {
 	struct slirp_backend *b = (struct slirp_backend *)nb;
 	pthread_mutex_lock(&b->lock);
-	slirp_input(b->slirp, frame, (int)len);
+	lib.input(b->slirp, frame, (int)len);
 	pthread_mutex_unlock(&b->lock);
 	cb_notify(b);
 }
@@ -302,9 +329,16 @@ static const struct net_backend_ops slirp_ops = {
 
 struct net_backend *net_user_create(const struct net_user_config *cfg, char *err, size_t errlen)
 {
-	struct slirp_backend *b = xzalloc(sizeof(*b));
+	struct slirp_backend *b;
 	SlirpConfig sc = { .version = 1 };
 
+	char why[160];
+
+	if (lazylib_load(&libslirp, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "user networking needs libslirp: %s", why);
+		return NULL;
+	}
+	b = xzalloc(sizeof(*b));
 	b->base.ops = &slirp_ops;
 	pthread_mutex_init(&b->lock, NULL);
 	b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -320,7 +354,7 @@ struct net_backend *net_user_create(const struct net_user_config *cfg, char *err
 	inet_aton("10.0.2.15", &sc.vdhcp_start);
 	inet_aton("10.0.2.3", &sc.vnameserver);
 	sc.vhostname = "vmm";
-	b->slirp = slirp_new(&sc, &callbacks, b);
+	b->slirp = lib.new_(&sc, &callbacks, b);
 	if (!b->slirp) {
 		snprintf(err, errlen, "libslirp could not start");
 		close(b->wake_fd);
@@ -332,10 +366,10 @@ struct net_backend *net_user_create(const struct net_user_config *cfg, char *err
 		struct in_addr h = { .s_addr = f->host_addr }, g = { .s_addr = f->guest_addr };
 		if (!f->guest_addr)
 			inet_aton("10.0.2.15", &g);
-		if (slirp_add_hostfwd(b->slirp, f->udp, h, f->host_port, g, f->guest_port) < 0) {
+		if (lib.add_hostfwd(b->slirp, f->udp, h, f->host_port, g, f->guest_port) < 0) {
 			snprintf(err, errlen, "hostfwd: cannot listen on %s port %u: %s",
 				 f->udp ? "udp" : "tcp", f->host_port, strerror(errno));
-			slirp_cleanup(b->slirp);
+			lib.cleanup(b->slirp);
 			close(b->wake_fd);
 			free(b);
 			return NULL;

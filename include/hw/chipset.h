@@ -84,12 +84,20 @@ struct post_port {
 };
 int post_port_init(struct post_port *s, struct io_bus *pio);
 
-/* SeaBIOS/QEMU debug console (-debugcon): bytes written go to 'out'. */
+/* isa-debugcon, as QEMU's: one port; a byte written goes to 'out' (a
+ * chardev in vmm), a read returns 'readback' (0xE9 by default: SeaBIOS
+ * reads its log port once and logs only if it reads 0xE9). -debugcon is
+ * one at port 0xE9; SeaBIOS's log (port 0x402) is a second one. */
+#define DEBUGCON_DEFAULT_PORT 0xE9
+#define DEBUGCON_DEFAULT_READBACK 0xE9
 struct debugcon {
 	struct io_region io;
-	FILE *out;
+	uint8_t readback;
+	void (*out)(void *opaque, const uint8_t *buf, size_t len); /* NULL: dropped */
+	void *out_opaque;
 };
-int debugcon_init(struct debugcon *s, struct io_bus *pio, uint16_t port, FILE *out);
+int debugcon_init(struct debugcon *s, struct io_bus *pio, uint16_t port, uint8_t readback,
+		  void (*out)(void *opaque, const uint8_t *buf, size_t len), void *out_opaque);
 
 /* isa-debug-exit: a write of v ends vmm with status (v << 1) | 1. */
 struct debug_exit {

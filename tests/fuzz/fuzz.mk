@@ -8,13 +8,13 @@
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 20
 FUZZ_BUILD := $(BUILD)/fuzz
-FUZZ_SRCS := src/block.c src/qcow2.c src/vmdk.c src/util.c
+FUZZ_SRCS := src/block.c src/lazylib.c src/qcow2.c src/vmdk.c src/util.c
 FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	-Wall -Wextra -Werror -Wno-unused-parameter $(CPPFLAGS)
 
 $(FUZZ_BUILD)/fuzz_image: tests/fuzz/fuzz_image.c $(FUZZ_SRCS) $(wildcard include/*.h)
 	@mkdir -p $(dir $@)
-	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_image.c $(FUZZ_SRCS) -pthread -lz
+	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_image.c $(FUZZ_SRCS) -pthread
 
 $(FUZZ_BUILD)/seeds.stamp: tests/fuzz/seeds.sh
 	tests/fuzz/seeds.sh $(FUZZ_BUILD)/seeds

@@ -23,6 +23,12 @@ class Run:
         self.seconds = seconds
 
 
+def seabios_log_args(path):
+    """SeaBIOS's debug log (port 0x402) into a file, spelled as for QEMU."""
+    return ["-chardev", f"file,id=seabios,path={path}",
+            "-device", "isa-debugcon,iobase=0x402,chardev=seabios"]
+
+
 @pytest.fixture
 def vmm(tmp_path):
     """Runs vmm with the given arguments, the serial console captured and
@@ -34,7 +40,7 @@ def vmm(tmp_path):
 
     def run(*args, timeout=BOOT_TIMEOUT):
         log = tmp_path / "debugcon.log"
-        cmd = [VMM, "-display", "none", "-serial", "stdio", "-debugcon", f"file:{log}",
+        cmd = [VMM, "-display", "none", "-serial", "stdio", *seabios_log_args(log),
                "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04", *args]
         start = time.monotonic()
         try:

@@ -31,8 +31,14 @@ $(FW_BUILD)/multiboot.elf: tests/fw/multiboot.S
 	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/multiboot.o $<
 	ld -m elf_i386 -N --no-warn-rwx-segments -Ttext 0x100000 -o $@ $(FW_BUILD)/multiboot.o
 
+# A 64 KiB -bios image for the debug console tests (no SeaBIOS).
+$(FW_BUILD)/debugcon.bin: tests/fw/debugcon.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/debugcon.o $<
+	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/debugcon.o
+
 FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
-	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf
+	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf $(FW_BUILD)/debugcon.bin
 
 fw-images: $(FW_IMAGES)
 

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import BOOT_TIMEOUT, VMM, fw_image
+from conftest import BOOT_TIMEOUT, VMM, fw_image, seabios_log_args
 from test_cli import one_line_error, run
 
 
@@ -114,7 +114,7 @@ class Vmm:
         self.serial = tmp_path / "serial.log"
         self.debuglog = tmp_path / "debugcon.log"
         cmd = [VMM, "-m", "64", "-display", "none", "-serial", f"file:{self.serial}",
-               "-debugcon", f"file:{self.debuglog}", "-hda", fw_image(disk), *args]
+               *seabios_log_args(self.debuglog), "-hda", fw_image(disk), *args]
         self.p = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)
 

@@ -293,6 +293,50 @@ static void test_pm_sci_and_poweroff(void **state)
 	assert_non_null(bus_find(&b->pio, 0x608));
 }
 
+/* isa-debugcon: each byte written to its one port goes out; reads give the
+ * readback value; the port next to it is not claimed. */
+struct captured {
+	char buf[16];
+	size_t len;
+};
+
+static void capture(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct captured *c = opaque;
+	assert_true(c->len + len <= sizeof(c->buf));
+	memcpy(c->buf + c->len, buf, len);
+	c->len += len;
+}
+
+static void test_isa_debugcon(void **state)
+{
+	struct board *b = *state;
+	struct debugcon e9, log402, mute;
+	struct captured out = { 0 }, log = { 0 };
+
+	assert_int_equal(debugcon_init(&e9, &b->pio, 0xE9, DEBUGCON_DEFAULT_READBACK, capture,
+				       &out), 0);
+	assert_int_equal(debugcon_init(&log402, &b->pio, 0x402, 0x5A, capture, &log), 0);
+	assert_int_equal(debugcon_init(&mute, &b->pio, 0x500, 0xE9, NULL, NULL), 0);
+	/* a second device on a taken port is refused */
+	struct debugcon again;
+	assert_int_not_equal(debugcon_init(&again, &b->pio, 0xE9, 0xE9, capture, &out), 0);
+
+	outb(b, 0xE9, 'o');
+	outb(b, 0xE9, 'k');
+	outb(b, 0x402, 'S');
+	outb(b, 0x500, 'x');  /* no backend: dropped */
+	outb(b, 0xEA, 'y');   /* not ours */
+	outb(b, 0x401, 'z');
+	assert_int_equal(out.len, 2);
+	assert_memory_equal(out.buf, "ok", 2);
+	assert_int_equal(log.len, 1);
+	assert_int_equal(log.buf[0], 'S');
+	assert_int_equal(inb(b, 0xE9), 0xE9);
+	assert_int_equal(inb(b, 0x402), 0x5A);
+	assert_int_equal(inb(b, 0x500), 0xE9);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -302,6 +346,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pirq_routing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_register, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pm_sci_and_poweroff, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_isa_debugcon, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

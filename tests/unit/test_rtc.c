@@ -94,6 +94,42 @@ static void test_defaults_and_bcd(void **state)
 	assert_int_equal(cmos_read(x, RTC_MINUTES), 0x46);
 }
 
+/* The calendar vmm computes (no gmtime_r) against the C library's, in
+ * binary 24-hour mode: leap days, century years, and a sweep to 2200. */
+static void check_date(struct fx *x, int64_t secs)
+{
+	time_t t = (time_t)secs;
+	struct tm tm;
+	assert_non_null(gmtime_r(&t, &tm));
+	x->fake_ns = secs * NS;
+	assert_int_equal(cmos_read(x, RTC_SECONDS), tm.tm_sec);
+	assert_int_equal(cmos_read(x, RTC_MINUTES), tm.tm_min);
+	assert_int_equal(cmos_read(x, RTC_HOURS), tm.tm_hour);
+	assert_int_equal(cmos_read(x, RTC_DAY_OF_WEEK), tm.tm_wday + 1);
+	assert_int_equal(cmos_read(x, RTC_DAY_OF_MONTH), tm.tm_mday);
+	assert_int_equal(cmos_read(x, RTC_MONTH), tm.tm_mon + 1);
+	assert_int_equal(cmos_read(x, RTC_YEAR), (tm.tm_year + 1900) % 100);
+	assert_int_equal(cmos_read(x, RTC_CENTURY), (tm.tm_year + 1900) / 100);
+}
+
+static void test_calendar_matches_gmtime(void **state)
+{
+	struct fx *x = *state;
+	static const int64_t fixed[] = {
+		0, 86399, 86400,            /* 1970-01-01, a Thursday */
+		951782400, 951868799,       /* 2000-02-29 (a leap century) */
+		4107456000, 4107542400,     /* 2100-02-28, 2100-03-01 (no leap day) */
+		2147483647, 1709164800,     /* 2038-01-19, 2024-02-29 */
+		4102444799, 7258118399,     /* 2099-12-31 23:59:59, 2199-12-31 23:59:59 */
+	};
+
+	cmos_write(x, RTC_REG_B, RTC_B_DM | RTC_B_24H);
+	for (unsigned i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++)
+		check_date(x, fixed[i]);
+	for (int64_t secs = 0; secs < 7258118400; secs += 1000003)
+		check_date(x, secs);
+}
+
 static void test_binary_and_12h(void **state)
 {
 	struct fx *x = *state;
@@ -300,6 +336,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_defaults_and_bcd, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_binary_and_12h, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_calendar_matches_gmtime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_freeze_and_persist, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_uip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reg_c_and_irq, setup, teardown),

@@ -16,6 +16,7 @@ import shutil
 import statistics
 import subprocess
 import sys
+import re
 import tempfile
 import time
 
@@ -40,6 +41,7 @@ class Run:
         self.timed_out = timed_out
         self.tsc_hz = tsc_hz
         self.debugcon = ""
+        self.cycles = None  # the loop guest's TSC count (debugcon runs)
 
 
 class RunError(Exception):
@@ -111,6 +113,14 @@ class Runner:
             problem = f"exit status {r.status}, expected {EXIT_STATUS}"
         elif expect_banner and BOOT_BANNER not in r.stdout:
             problem = f"no {BOOT_BANNER!r} on the serial port"
+        elif debugcon:
+            try:
+                r.cycles = parse_guest_cycles(r.debugcon)
+            except ValueError as e:
+                problem = str(e)
+            else:
+                if r.tsc_hz <= 0:
+                    problem = "the spawn helper could not measure the TSC rate"
         if problem:
             tail = (r.stderr.strip().splitlines() or [""])[-3:]
             raise RunError(f"{self.name}: {' '.join(argv)}: {problem}"
@@ -118,12 +128,24 @@ class Runner:
         return r
 
 
+DEBUGCON_LINE = re.compile(r"[0-9a-f]{16}\n")
+
+
+def parse_guest_cycles(text):
+    """The loop guest's TSC count: exactly 16 hex digits and a newline on
+    the debug console (port 0xE9), nothing else. Anything else (a doubled
+    or missing byte, a second console mixed in) is an error, never 0."""
+    if not DEBUGCON_LINE.fullmatch(text):
+        raise ValueError(f"debug console: expected 16 hex digits and a newline, got {text[:80]!r}")
+    cycles = int(text, 16)
+    if cycles <= 0:
+        raise ValueError(f"debug console: the guest reports {cycles} TSC cycles")
+    return cycles
+
+
 def guest_cycles(run):
-    """The loop guest's TSC count (16 hex digits on the debug console)."""
-    try:
-        return int(run.debugcon.split()[0], 16)
-    except (IndexError, ValueError):
-        return None
+    """The loop guest's TSC count, parsed when the run was checked."""
+    return run.cycles
 
 
 def median(xs):
@@ -286,7 +308,23 @@ def main():
                     help="seconds before a SeaBIOS boot counts as hung (default 60)")
     ap.add_argument("--skip-boot", action="store_true", help="skip the SeaBIOS boot metric")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    ap.add_argument("--smoke", action="store_true",
+                    help="the quick check of `make check`: vmm and kvm-loop only, 3 runs of "
+                         "each host-level metric (1 SeaBIOS boot); exit 1 when a figure is "
+                         "missing or vmm's is far off its recorded value (see --recorded)")
+    ap.add_argument("--recorded", default=os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                                       "recorded.json"),
+                    help="vmm's figures from the last full run on this kind of host, "
+                         "for --smoke (default tools/bench/recorded.json)")
+    ap.add_argument("--write-recorded", metavar="FILE",
+                    help="after a full run with every figure measured, write vmm's figures "
+                         "to FILE as the smoke run's reference (tools/bench/recorded.json)")
     a = ap.parse_args()
+    if a.smoke:
+        a.no_qemu = True
+        a.runs, a.pio_runs, a.rss_runs, a.boot_runs = 3, 3, 3, 1
+        if not a.json:
+            a.json = os.path.join(a.bench_dir, "smoke-results.json")
 
     if not os.path.exists("/dev/kvm"):
         print("bench: /dev/kvm is missing; nothing to measure", file=sys.stderr)
@@ -393,7 +431,8 @@ def main():
     v, q = start_ms("vmm"), start_ms("qemu")
     m.append(metric("start-to-exit, empty -bios guest, -m 256 (median of %d)" % a.runs,
                     "ms", v, q, f"<= {KVMTOOL_START_MS:.0f} ms (kvmtool here, ~0.38x qemu)",
-                    None if v is None else v <= KVMTOOL_START_MS))
+                    None if v is None else v <= KVMTOOL_START_MS,
+                    vmm_best=None if not t1.get("vmm") else best(t1, "vmm") * 1e3))
     if not a.skip_boot:
         v, q = med(t2, "vmm"), med(t2, "qemu")
         r = ratio(v, q)
@@ -480,11 +519,110 @@ def main():
         f.write("\n")
     print(f"\nwrote {out}")
 
-    if vmm.errors:
+    # Every figure measured, or the run fails: a metric that silently reads
+    # 0 or n/a is how a broken benchmark went unnoticed before.
+    missing = unmeasured(m, res["bare_kvm_loop"], qemu is not None)
+    if missing:
+        print("\nNOT MEASURED (the run fails):\n  " + "\n  ".join(missing))
+    if a.smoke:
+        bad = smoke_check(m, res["bare_kvm_loop"], a.recorded)
+        print("\nbench smoke: " + ("FAILED:\n  " + "\n  ".join(bad) if bad else
+                                   "every figure measured and within bounds"))
+        if bad:
+            return 1
+    if res["errors"] or missing:
         return 1
+    if a.write_recorded and not a.smoke:
+        write_recorded(a.write_recorded, res)
     if a.strict and any(x["goal_met"] is False for x in m):
         return 1
     return 0
+
+
+def write_recorded(path, res):
+    """vmm's figures of this run, the reference of --smoke."""
+    rec = {"note": "vmm's figures from a full `make bench` (docs/bench.md), the reference "
+                   "of `make bench-smoke`; written by bench.py --write-recorded",
+           "date": res["date"], "loadavg_before": res["host"]["loadavg_before"],
+           "loadavg_after": res["host"]["loadavg_after"]}
+    for x in res["metrics"]:
+        name = x["metric"]
+        if name.startswith("start-to-exit"):
+            rec["start_to_exit_ms"] = round(x["vmm"], 1)
+        elif name.startswith("SeaBIOS"):
+            rec["seabios_boot_s"] = round(x["vmm"], 2)
+        elif name.startswith("peak RSS"):
+            rec["peak_rss_mib_m256" if "-m 256" in name else "peak_rss_mib_m2048"] = \
+                round(x["vmm"], 2)
+        elif "% of a bare" in name:
+            rec["pct_of_bare_loop"] = round(x["vmm"], 1)
+    with open(path, "w") as f:
+        json.dump(rec, f, indent=2)
+        f.write("\n")
+    print(f"wrote {path}")
+
+
+def unmeasured(metrics, bare, with_qemu):
+    """Names of the figures that have no value (None, zero, NaN)."""
+    def bad(v):
+        return v is None or v != v or v <= 0
+    out = []
+    for x in metrics:
+        for who in ("vmm", "qemu") if with_qemu else ("vmm",):
+            if bad(x[who]):
+                out.append(f"{who}: {x['metric'].strip()}")
+    for k, v in bare.items():
+        if bad(v):
+            out.append(f"kvm-loop: {k}")
+    return out
+
+
+# --smoke bounds: vmm's figure against its recorded one (tools/bench/recorded.json)
+SMOKE_SLOWER = 2.0      # start-to-exit (best run): at most 2x the recorded median
+SMOKE_RSS = 1.5         # peak RSS: at most 1.5x the recorded size
+SMOKE_BARE_LOOP = 0.8   # port-I/O exits (guest TSC): at least 0.8x the bare KVM_RUN loop
+
+
+def smoke_check(metrics, bare, recorded_path):
+    """The problems that fail `make check`'s benchmark smoke run."""
+    try:
+        with open(recorded_path) as f:
+            rec = json.load(f)
+    except (OSError, ValueError) as e:
+        return [f"cannot read the recorded figures {recorded_path}: {e}"]
+    by = {}
+    for x in metrics:
+        name = x["metric"]
+        if name.startswith("start-to-exit"):
+            # the best run: load on the host only ever adds time, and
+            # `make check` runs beside other jobs
+            by["start_to_exit_ms"] = x.get("vmm_best")
+        elif name.startswith("peak RSS") and "-m 256" in name:
+            by["peak_rss_mib_m256"] = x["vmm"]
+        elif name.startswith("peak RSS") and "-m 2048" in name:
+            by["peak_rss_mib_m2048"] = x["vmm"]
+        elif "% of a bare" in name:
+            by["pct_of_bare_loop"] = x["vmm"]
+    # The SeaBIOS boot is only required to be measured (unmeasured() checks
+    # that): POST is guest code in KVM's instruction emulator here, and its
+    # time follows the host's load more than vmm.
+    checks = [("start_to_exit_ms", SMOKE_SLOWER, "ms"), ("peak_rss_mib_m256", SMOKE_RSS, "MiB"),
+              ("peak_rss_mib_m2048", SMOKE_RSS, "MiB")]
+    bad = []
+    for key, limit, unit in checks:
+        v, r = by.get(key), rec.get(key)
+        if v is None or not r:
+            bad.append(f"{key}: measured {v}, recorded {r}")
+        elif v > limit * r:
+            bad.append(f"{key}: {v:.2f} {unit}, over {limit}x the recorded {r} {unit}")
+    pct = by.get("pct_of_bare_loop")
+    if pct is None:
+        bad.append("port-I/O exits as % of the bare loop: not measured")
+    elif pct < 100 * SMOKE_BARE_LOOP:
+        bad.append(f"port-I/O exits: {pct:.1f} % of the bare KVM_RUN loop "
+                   f"({fmt(bare.get('exits_per_s_guest_tsc'), 'exits/s')}), "
+                   f"under {100 * SMOKE_BARE_LOOP:.0f} %")
+    return bad
 
 
 if __name__ == "__main__":

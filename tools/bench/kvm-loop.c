@@ -6,7 +6,7 @@
  * finds it), one vCPU left in its reset state, and a KVM_RUN loop that
  * ignores every port-I/O exit. A one-byte write of V to the exit port ends
  * the process with status (V << 1) | 1, like isa-debug-exit. Bytes written
- * to port 0x402 (the debug console) go to stdout.
+ * to port 0xE9 (the debug console, -debugcon in vmm and QEMU) go to stdout.
  *
  * usage: kvm-loop [-n] [-p PORT] IMAGE
  *   -n       no in-kernel irqchip/PIT (by default they are created, as vmm
@@ -30,7 +30,7 @@
 #define LOW_ALIAS 0xF0000ULL
 #define HIGH_ALIAS 0xFFFF0000ULL
 #define TSS_ADDR 0xFEFFD000UL
-#define DEBUGCON_PORT 0x402
+#define DEBUGCON_PORT 0xE9
 
 static void die(const char *what)
 {

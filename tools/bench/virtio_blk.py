@@ -124,6 +124,8 @@ def main():
     ap.add_argument("--vmms", default="vmm,vmm-pool,qemu")
     ap.add_argument("--bench-dir", default=os.path.join(REPO, "build", "bench"))
     ap.add_argument("--vmm-img", default=os.path.join(REPO, "build", "vmm-img"))
+    ap.add_argument("--strict", action="store_true",
+                    help="exit 1 unless every figure of every VMM and of the host was measured")
     a = ap.parse_args()
 
     missing = guestkit.kit_missing()
@@ -182,15 +184,20 @@ def main():
                   file=sys.stderr)
             return 1
         figures[name] = f
-    report(figures, vmms, a)
+    unmeasured = report(figures, vmms, a)
     if a.json:
         with open(a.json, "w") as fh:
             json.dump({"size_mb": a.size_mb, "runs": a.runs, "secs": a.secs, "qd": a.qd,
                        "cache": a.cache, "figures": figures}, fh, indent=1)
+    if a.strict and unmeasured:
+        print("NOT MEASURED (--strict): " + ", ".join(unmeasured))
+        return 1
     return 0
 
 
 def report(figures, vmms, a):
+    """Prints the table; returns the figures that have no value (the host
+    has no qcow2 rows: those are not counted)."""
     def seq(name, kind):
         v = figures.get(name, {}).get(kind) or []
         return max(v) if v else None
@@ -218,8 +225,11 @@ def report(figures, vmms, a):
         key = "qcow2-write-qd%d" % qd
         rows.append(("qcow2 rand write QD%d IOPS" % qd,
                      (lambda k: lambda n: rand(n, k) if n != "host" else None)(key), "%.0f"))
+    unmeasured = []
     for label, get, f in rows:
         vals = [get(c) for c in cols]
+        unmeasured += ["%s: %s" % (c, label) for c, x in zip(cols, vals)
+                       if not x and not (c == "host" and label.startswith("qcow2"))]
         v, q, h = get("vmm"), get("qemu"), get("host")
         print("%-30s" % label + "".join("%10s" % fmt(x, f) for x in vals) +
               "%12s %12s" % ("%.2f" % (v / q) if v and q else "n/a",
@@ -232,6 +242,7 @@ def report(figures, vmms, a):
     for name in cols:
         for e in figures[name]["errors"]:
             print("%s: %s" % (name, e))
+    return unmeasured
 
 
 if __name__ == "__main__":

@@ -110,6 +110,8 @@ def main():
     ap.add_argument("--backends", default="user,tap")
     ap.add_argument("--vmms", default="vmm,qemu")
     ap.add_argument("--json")
+    ap.add_argument("--strict", action="store_true",
+                    help="exit 1 unless every VMM gave a figure over every backend")
     a = ap.parse_args()
 
     missing = guestkit.kit_missing()
@@ -147,6 +149,8 @@ def main():
         return max(v) if v else None
 
     print("%-40s %10s %10s %8s" % ("metric (MB/s, best of %d)" % a.runs, "vmm", "qemu", "ratio"))
+    unmeasured = ["%s over %s" % (vmm, backend) for vmm in vmms for backend in backends
+                  if not best(vmm, backend)]
     for backend in backends:
         v, q = best("vmm", backend), best("qemu", backend)
         print("%-40s %10s %10s %8s" % (
@@ -157,6 +161,9 @@ def main():
         os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
         with open(a.json, "w") as fh:
             json.dump({"size_mb": a.size_mb, "runs": a.runs, "figures": figures}, fh, indent=1)
+    if a.strict and unmeasured:
+        print("NOT MEASURED (--strict): " + ", ".join(unmeasured))
+        return 1
     return 1 if failed else 0
 
 

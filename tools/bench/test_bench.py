@@ -1,0 +1,61 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""bench.py's own checks (run by `make bench-smoke`): the loop guest's debug
+console output parses only when it is exactly what the guest writes, and a
+figure that is missing or zero fails the run."""
+import os
+import sys
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import bench  # noqa: E402
+
+
+def test_guest_cycles_parse():
+    assert bench.parse_guest_cycles("00000001233edf26\n") == 0x1233edf26
+
+
+@pytest.mark.parametrize("text", [
+    "",                                      # nothing captured
+    "00000001233edf26",                      # no newline
+    "00000000001233edf26\n",                 # too long
+    # every byte twice: vmm's -debugcon took ports 0x402 and 0xE9 at once
+    "0000000000000000112233eeddff2266\n\n",
+    "00000001233edf26\n00000001233edf26\n",  # two consoles into one file
+    "0000000000000000\n",                    # a zero count
+    "00000001233EDF2G\n",
+])
+def test_guest_cycles_refuses(text):
+    with pytest.raises(ValueError):
+        bench.parse_guest_cycles(text)
+
+
+def metric(name, vmm, qemu=None):
+    return bench.metric(name, "x", vmm, qemu, "", None)
+
+
+def test_unmeasured_figures_are_named():
+    m = [metric("start-to-exit", 20.0, 50.0), metric("exits", 0, 1.0), metric("pct", None, 2.0)]
+    bare = {"start_to_exit_ms": 9.0, "exits_per_s_guest_tsc": None}
+    assert bench.unmeasured(m, bare, with_qemu=False) == [
+        "vmm: exits", "vmm: pct", "kvm-loop: exits_per_s_guest_tsc"]
+    m[0]["qemu"] = float("nan")
+    assert "qemu: start-to-exit" in bench.unmeasured(m, bare, with_qemu=True)
+
+
+def test_smoke_bounds(tmp_path):
+    rec = tmp_path / "recorded.json"
+    rec.write_text('{"start_to_exit_ms": 20, "peak_rss_mib_m256": 2.0, '
+                   '"peak_rss_mib_m2048": 2.0}')
+    good = [bench.metric("start-to-exit, ...", "ms", 30.0, None, "", None, vmm_best=25.0),
+            metric("peak RSS, empty guest, -m 256", 2.5),
+            metric("peak RSS, empty guest, -m 2048", 2.9),
+            metric("  the same as % of a bare KVM_RUN loop", 85.0)]
+    assert bench.smoke_check(good, {}, str(rec)) == []
+    slow = [dict(good[0], vmm_best=41.0)] + good[1:]
+    assert "start_to_exit_ms" in bench.smoke_check(slow, {}, str(rec))[0]
+    fat = good[:1] + [metric("peak RSS, empty guest, -m 256", 3.1)] + good[2:]
+    assert "peak_rss_mib_m256" in bench.smoke_check(fat, {}, str(rec))[0]
+    slow_exits = good[:3] + [metric("  the same as % of a bare KVM_RUN loop", 79.0)]
+    assert "under 80 %" in bench.smoke_check(slow_exits, {}, str(rec))[0]
+    assert "cannot read" in bench.smoke_check(good, {}, str(tmp_path / "none.json"))[0]
