@@ -28,8 +28,9 @@ FUZZ_LIB_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined 
 	-fno-sanitize-recover=undefined -pthread $(FUZZ_WARN) $(CPPFLAGS)
 FUZZ_LIB_SRCS := $(filter-out src/machine_pc.c,$(CORE_SRCS))
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
-FUZZ_DEVICE_TARGETS = $(shell FUZZ_LIST_TARGETS=1 $(FUZZ_BUILD)/fuzz_devices | cut -d' ' -f1)
-FUZZ_TARGETS ?= image control $(FUZZ_DEVICE_TARGETS)
+# Empty: image, control and every device target (read from the binary
+# once it is built).
+FUZZ_TARGETS ?=
 
 $(FUZZ_BUILD)/fuzz_image: tests/fuzz/fuzz_image.c $(FUZZ_SRCS) $(wildcard include/*.h)
 	@mkdir -p $(dir $@)
@@ -50,7 +51,7 @@ $(FUZZ_BUILD)/fuzz_control: tests/fuzz/fuzz_control.c $(FUZZ_BUILD)/libvmm-fuzz.
 	$(FUZZ_CC) $(FUZZ_FLAGS) -pthread -o $@ $< $(FUZZ_BUILD)/libvmm-fuzz.a $(LDLIBS)
 
 $(FUZZ_BUILD)/seeds.stamp: tests/fuzz/seeds.sh $(FUZZ_BUILD)/fuzz_devices
-	tests/fuzz/seeds.sh $(FUZZ_BUILD)/seeds
+	tests/fuzz/seeds.sh $(FUZZ_BUILD)/seeds $(FUZZ_BUILD)/fuzz_devices
 	@touch $@
 
 fuzz-build: $(FUZZ_BUILD)/fuzz_image $(FUZZ_BUILD)/fuzz_devices $(FUZZ_BUILD)/fuzz_control
@@ -59,11 +60,17 @@ fuzz-build: $(FUZZ_BUILD)/fuzz_image $(FUZZ_BUILD)/fuzz_devices $(FUZZ_BUILD)/fu
 fuzz-targets-check: $(FUZZ_BUILD)/fuzz_devices
 	tests/fuzz/check_targets.sh $(FUZZ_BUILD)/fuzz_devices
 
+# Every target runs even when an earlier one failed; the failures are
+# listed at the end.
 fuzz: fuzz-build fuzz-targets-check $(FUZZ_BUILD)/seeds.stamp
-	@set -e; for t in $(FUZZ_TARGETS); do \
+	@targets="$(FUZZ_TARGETS)"; failed=; \
+	[ -n "$$targets" ] || targets="image control $$(FUZZ_LIST_TARGETS=1 $(FUZZ_BUILD)/fuzz_devices | cut -d' ' -f1)"; \
+	for t in $$targets; do \
 		echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
-		tests/fuzz/run.sh $(abspath $(FUZZ_BUILD)) $$t $(FUZZ_SECONDS) $(abspath tests/fuzz/regress); \
-	done
+		tests/fuzz/run.sh $(abspath $(FUZZ_BUILD)) $$t $(FUZZ_SECONDS) $(abspath tests/fuzz/regress) \
+			|| failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed (inputs in $(FUZZ_BUILD)/<target>-crash-*)"; exit 1; fi
 
 .PHONY: fuzz fuzz-build fuzz-targets-check
 -include $(FUZZ_LIB_OBJS:.o=.d)

@@ -41,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 
 #include "block.h"
 #include "bus.h"
@@ -351,7 +352,7 @@ static bool fw_cfg_target_create(struct fuzz_machine *m)
 		return false;
 	fw_cfg_add_u16(m->fw_cfg, 0x05, 1);             /* nb_cpus */
 	fw_cfg_add_u64(m->fw_cfg, 0x03, RAM_SIZE);      /* ram_size */
-	fw_cfg_add_bytes(m->fw_cfg, 0x19, blob, 17);    /* a legacy key */
+	fw_cfg_add_bytes(m->fw_cfg, 0x0D, blob, 17);    /* a legacy key */
 	if (fw_cfg_add_file(m->fw_cfg, "bootorder", bootorder, sizeof(bootorder)) < 0 ||
 	    fw_cfg_add_file(m->fw_cfg, "etc/blob", blob, sizeof(blob)) < 0 ||
 	    fw_cfg_add_file(m->fw_cfg, "etc/empty", NULL, 0) < 0 ||
@@ -862,6 +863,292 @@ static void machine_free(struct fuzz_machine *m)
 	free(m);
 }
 
+/* ---- seed corpus ------------------------------------------------------------
+ * `FUZZ_WRITE_SEEDS=DIR fuzz_devices` writes DIR/<target>/seed-N for every
+ * target (tests/fuzz/seeds.sh calls it): short programs in the encoding
+ * above that do what a driver does first, so fuzzing starts deep inside
+ * each device rather than at its first register. */
+
+struct seed {
+	uint8_t b[4096];
+	size_t n;
+};
+
+static void put(struct seed *s, uint64_t v, unsigned bytes)
+{
+	for (unsigned i = 0; i < bytes && s->n < sizeof(s->b); i++)
+		s->b[s->n++] = (uint8_t)(v >> (8 * i));
+}
+
+/* Window index 'w' of the target: access at 'off', size 1 << lg. */
+static void s_wr(struct seed *s, unsigned w, unsigned off, uint64_t v, unsigned lg)
+{
+	put(s, OP_WRITE, 1), put(s, w, 1), put(s, off, 2), put(s, lg, 1), put(s, v, 1u << lg);
+}
+
+static void s_rd(struct seed *s, unsigned w, unsigned off, unsigned lg)
+{
+	put(s, OP_READ, 1), put(s, w, 1), put(s, off, 2), put(s, lg, 1);
+}
+
+static void s_io_wr(struct seed *s, unsigned port, uint64_t v, unsigned lg)
+{
+	s_wr(s, 0, port, v, lg); /* window 0 is all of port space */
+}
+
+static void s_io_rd(struct seed *s, unsigned port, unsigned lg)
+{
+	s_rd(s, 0, port, lg);
+}
+
+static void s_ram(struct seed *s, uint32_t addr, uint64_t v, unsigned lg)
+{
+	put(s, OP_RAM_VALUE, 1), put(s, addr, 4), put(s, lg, 1), put(s, v, 1u << lg);
+}
+
+static void s_cfg_rd(struct seed *s, unsigned devfn_idx, unsigned off, unsigned lg)
+{
+	put(s, OP_CFG_READ, 1), put(s, devfn_idx, 1), put(s, off, 1), put(s, lg, 1);
+}
+
+static void s_cfg_wr(struct seed *s, unsigned devfn_idx, unsigned off, uint32_t v, unsigned lg)
+{
+	put(s, OP_CFG_WRITE, 1), put(s, devfn_idx, 1), put(s, off, 1), put(s, lg, 1);
+	put(s, v, 1u << lg);
+}
+
+static void s_event(struct seed *s, const uint8_t *args, size_t n)
+{
+	put(s, OP_EVENT, 1);
+	for (size_t i = 0; i < n; i++)
+		put(s, args[i], 1);
+}
+
+static void s_virtio_setup(struct seed *s, unsigned nq)
+{
+	put(s, OP_DRIVER, 1), put(s, 0, 1), put(s, UINT64_MAX, 8), put(s, nq - 1, 1), put(s, 4, 1);
+}
+
+static void s_desc(struct seed *s, unsigned q, unsigned i, uint32_t addr, uint32_t len,
+		   uint16_t flags, uint16_t next)
+{
+	put(s, OP_DRIVER, 1), put(s, 1, 1), put(s, q, 1), put(s, i, 1), put(s, addr, 4);
+	put(s, len, 4), put(s, flags, 2), put(s, next, 2);
+}
+
+static void s_offer(struct seed *s, unsigned q, uint16_t head)
+{
+	put(s, OP_DRIVER, 1), put(s, 2, 1), put(s, q, 1), put(s, head, 2);
+}
+
+#define D_NEXT 1
+#define D_WRITE 2
+
+/* Generic: every register of every window read, then written with zero. */
+static void seed_generic(struct fuzz_machine *m, struct seed *s)
+{
+	for (unsigned w = 1; w < m->nwin; w++)
+		for (unsigned off = 0; off < m->win[w].len && off < 64; off++)
+			s_rd(s, w, off, 0);
+	for (unsigned w = 1; w < m->nwin; w++)
+		for (unsigned off = 0; off < m->win[w].len && off < 64; off++)
+			s_wr(s, w, off, 0, 0);
+}
+
+static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
+{
+	const char *t = target->name;
+
+	if (k == 0) {
+		seed_generic(m, s);
+		return 1;
+	}
+	if (target->virtio) {
+		unsigned nq = !strcmp(t, "virtio_console") ? 6 : !strcmp(t, "virtio_net") ? 2 :
+			      !strcmp(t, "virtio_balloon") ? 3 : 1;
+		if (k > 2)
+			return 0;
+		s_virtio_setup(s, nq);
+		if (!strcmp(t, "virtio_blk")) {
+			s_ram(s, 0x20000, k == 1 ? 0 : 1, 2);       /* type: IN or OUT */
+			s_ram(s, 0x20008, 3, 3);                   /* sector */
+			s_desc(s, 0, 0, 0x20000, 16, D_NEXT, 1);
+			s_desc(s, 0, 1, 0x21000, 1024, D_NEXT | (k == 1 ? D_WRITE : 0), 2);
+			s_desc(s, 0, 2, 0x22000, 1, D_WRITE, 0);
+			s_offer(s, 0, 0);
+		} else if (!strcmp(t, "virtio_net")) {
+			s_desc(s, 0, 0, 0x20000, 1526, D_WRITE, 0);   /* a receive buffer */
+			s_offer(s, 0, 0);
+			s_desc(s, 1, 0, 0x21000, 12, D_NEXT, 1);     /* header + frame */
+			s_desc(s, 1, 1, 0x21100, 60, 0, 0);
+			s_offer(s, 1, 0);
+			const uint8_t frame[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 60, 0 };
+			s_event(s, frame, sizeof(frame));
+		} else if (!strcmp(t, "virtio_rng")) {
+			s_desc(s, 0, 0, 0x20000, 64, D_WRITE | D_NEXT, 1);
+			s_desc(s, 0, 1, 0x20100, 32, D_WRITE, 0);
+			s_offer(s, 0, 0);
+		} else if (!strcmp(t, "virtio_balloon")) {
+			const uint8_t target4[] = { 8, 0, 0, 0 };
+			s_event(s, target4, sizeof(target4));
+			for (unsigned i = 0; i < 4; i++)
+				s_ram(s, 0x20000 + 4 * i, 0x30 + i, 2); /* PFNs */
+			s_desc(s, k == 1 ? 0 : 1, 0, 0x20000, 16, 0, 0);
+			s_offer(s, k == 1 ? 0 : 1, 0);
+			s_ram(s, 0x21000, 0x0004, 1);                /* a stats entry */
+			s_ram(s, 0x21002, 12345, 3);
+			s_desc(s, 2, 0, 0x21000, 10, 0, 0);
+			s_offer(s, 2, 0);
+		} else if (!strcmp(t, "virtio_console")) {
+			/* control: DEVICE_READY, PORT_READY 0, PORT_OPEN 1 */
+			s_ram(s, 0x20000, 0, 2), s_ram(s, 0x20004, 0, 1), s_ram(s, 0x20006, 1, 1);
+			s_ram(s, 0x20100, 0, 2), s_ram(s, 0x20104, 3, 1), s_ram(s, 0x20106, 1, 1);
+			s_ram(s, 0x20200, 1, 2), s_ram(s, 0x20204, 6, 1), s_ram(s, 0x20206, 1, 1);
+			s_desc(s, 2, 0, 0x21000, 64, D_WRITE, 0);
+			s_offer(s, 2, 0);
+			for (unsigned i = 0; i < 3; i++) {
+				s_desc(s, 3, i, 0x20000 + 0x100 * i, 8, 0, 0);
+				s_offer(s, 3, (uint16_t)i);
+			}
+			s_ram(s, 0x22000, 0x6f6c6c6568, 3);
+			s_desc(s, 1, 0, 0x22000, 5, 0, 0);
+			s_offer(s, 1, 0);
+			s_desc(s, 0, 0, 0x23000, 64, D_WRITE, 0);
+			s_offer(s, 0, 0);
+		}
+		return 1;
+	}
+	if (!strcmp(t, "ide")) {
+		if (k == 1) {            /* IDENTIFY, PIO */
+			s_io_wr(s, 0x1F6, 0xA0, 0);
+			s_io_wr(s, 0x1F7, 0xEC, 0);
+			s_io_rd(s, 0x1F7, 0);
+			for (unsigned i = 0; i < 8; i++)
+				s_io_rd(s, 0x1F0, 1);
+		} else if (k == 2) {     /* READ DMA of 2 sectors through a PRD table */
+			s_ram(s, 0x2000, 0x3000, 2);
+			s_ram(s, 0x2004, 0x80000400, 2);
+			s_io_wr(s, IDE_BM_BASE + 4, 0x2000, 2);
+			s_io_wr(s, 0x1F6, 0xE0, 0);
+			s_io_wr(s, 0x1F2, 2, 0);
+			s_io_wr(s, 0x1F3, 1, 0);
+			s_io_wr(s, 0x1F7, 0xC8, 0);
+			s_io_wr(s, IDE_BM_BASE, 0x09, 0);
+			s_io_rd(s, IDE_BM_BASE + 2, 0);
+		} else if (k == 3 || k == 4) { /* ATAPI INQUIRY / READ(10) by PIO */
+			s_io_wr(s, 0x176, 0xA0, 0);
+			s_io_wr(s, 0x171, 0, 0);
+			s_io_wr(s, 0x174, 0x00, 0);
+			s_io_wr(s, 0x175, 0x08, 0);
+			s_io_wr(s, 0x177, 0xA0, 0);
+			uint8_t cdb[12] = { 0x12, 0, 0, 0, 36 };
+			if (k == 4) {
+				uint8_t rd[12] = { 0x28, 0, 0, 0, 0, 1, 0, 0, 2 };
+				memcpy(cdb, rd, sizeof(cdb));
+			}
+			for (unsigned i = 0; i < 12; i += 2)
+				s_io_wr(s, 0x170, cdb[i] | cdb[i + 1] << 8, 1);
+			for (unsigned i = 0; i < 8; i++)
+				s_io_rd(s, 0x170, 1);
+		} else {
+			return 0;
+		}
+		return 1;
+	}
+	if (!strcmp(t, "fw_cfg") && k == 1) {
+		s_io_wr(s, FW_CFG_PORT_SEL, 0x0000, 1);
+		for (unsigned i = 0; i < 4; i++)
+			s_io_rd(s, FW_CFG_PORT_DATA, 0);
+		s_io_wr(s, FW_CFG_PORT_SEL, 0x0019, 1);
+		for (unsigned i = 0; i < 8; i++)
+			s_io_rd(s, FW_CFG_PORT_DATA, 0);
+		/* DMA: select the file directory and read 64 bytes to 0x3000 */
+		s_ram(s, 0x1000, __builtin_bswap32(0x0019u << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_READ), 2);
+		s_ram(s, 0x1004, __builtin_bswap32(64), 2);
+		s_ram(s, 0x1008, __builtin_bswap64(0x3000), 3);
+		s_io_wr(s, FW_CFG_PORT_DMA, 0, 2);
+		s_io_wr(s, FW_CFG_PORT_DMA + 4, __builtin_bswap32(0x1000), 2);
+		return 1;
+	}
+	if (!strcmp(t, "rtc") && k == 1) {
+		for (unsigned r = 0; r < 0x0E; r++)
+			s_io_wr(s, 0x70, r, 0), s_io_rd(s, 0x71, 0);
+		s_io_wr(s, 0x70, 0x0B, 0), s_io_wr(s, 0x71, 0x82, 0);
+		s_io_wr(s, 0x70, 0x00, 0), s_io_wr(s, 0x71, 0x30, 0);
+		s_io_wr(s, 0x70, 0x0B, 0), s_io_wr(s, 0x71, 0x72, 0);
+		const uint8_t step[] = { 0, 0xCA, 0x9A, 0x3B };
+		s_event(s, step, sizeof(step));
+		s_io_wr(s, 0x70, 0x0C, 0), s_io_rd(s, 0x71, 0);
+		return 1;
+	}
+	if (!strcmp(t, "serial") && k == 1) {
+		s_io_wr(s, 0x3FB, 0x80, 0), s_io_wr(s, 0x3F8, 1, 0), s_io_wr(s, 0x3F9, 0, 0);
+		s_io_wr(s, 0x3FB, 0x03, 0), s_io_wr(s, 0x3F9, 0x0F, 0), s_io_wr(s, 0x3FA, 0xC7, 0);
+		s_io_wr(s, 0x3FC, 0x0B, 0);
+		for (unsigned i = 0; i < 20; i++)
+			s_io_wr(s, 0x3F8, 'a' + i, 0);
+		const uint8_t rx[] = { 4, 'o', 'k', '\r', '\n' };
+		s_event(s, rx, sizeof(rx));
+		s_io_rd(s, 0x3FA, 0), s_io_rd(s, 0x3FD, 0), s_io_rd(s, 0x3F8, 0), s_io_rd(s, 0x3FE, 0);
+		return 1;
+	}
+	if (!strcmp(t, "i8042") && k == 1) {
+		s_io_wr(s, 0x64, 0x20, 0), s_io_rd(s, 0x60, 0);
+		s_io_wr(s, 0x64, 0x60, 0), s_io_wr(s, 0x60, 0x47, 0);
+		s_io_wr(s, 0x64, 0xAE, 0), s_io_wr(s, 0x64, 0xA8, 0);
+		s_io_wr(s, 0x60, 0xF2, 0), s_io_rd(s, 0x60, 0), s_io_rd(s, 0x60, 0);
+		s_io_wr(s, 0x64, 0xD4, 0), s_io_wr(s, 0x60, 0xF4, 0), s_io_rd(s, 0x60, 0);
+		const uint8_t key[] = { 1, 0x1C }, mouse[] = { 2, 5, 0xFB, 0, 1 };
+		s_event(s, key, sizeof(key));
+		s_event(s, mouse, sizeof(mouse));
+		for (unsigned i = 0; i < 4; i++)
+			s_io_rd(s, 0x64, 0), s_io_rd(s, 0x60, 0);
+		return 1;
+	}
+	if (!strcmp(t, "chipset") && k == 1) {
+		for (unsigned d = 0; d < 3; d++)
+			for (unsigned off = 0; off < 0x100; off += 4)
+				s_cfg_rd(s, d, off, 2);
+		for (unsigned seg = 0x59; seg <= 0x5F; seg++)
+			s_cfg_wr(s, 0, seg, 0x33, 0);
+		s_io_wr(s, 0xCF8, 0x80000808, 2), s_io_rd(s, 0xCFC, 2);
+		s_io_rd(s, PM_BASE, 1), s_io_rd(s, PM_BASE + 8, 2);
+		s_io_wr(s, PM_BASE + 2, 0x0100, 1), s_io_wr(s, 0xB2, 0xF1, 0);
+		s_io_wr(s, PM_BASE + 4, 0x2001, 1);
+		s_io_wr(s, 0x92, 0x02, 0), s_io_wr(s, 0x80, 0x55, 0), s_io_wr(s, 0x402, 'x', 0);
+		return 1;
+	}
+	return 0;
+}
+
+static void write_seeds(const char *dir)
+{
+	mkdir(dir, 0755);
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+		char path[512];
+		target = &targets[i];
+		snprintf(path, sizeof(path), "%s/%s", dir, target->name);
+		mkdir(path, 0755);
+		for (unsigned k = 0;; k++) {
+			struct fuzz_machine *m = machine_new();
+			struct seed *s = calloc(1, sizeof(*s));
+			if (!s || !target->create(m))
+				abort();
+			unsigned more = seed_target(m, k, s);
+			machine_free(m);
+			if (!more) {
+				free(s);
+				break;
+			}
+			snprintf(path, sizeof(path), "%s/%s/seed-%u", dir, target->name, k);
+			FILE *f = fopen(path, "wb");
+			if (!f || fwrite(s->b, 1, s->n, f) != s->n || fclose(f))
+				die("cannot write %s", path);
+			free(s);
+		}
+	}
+}
+
 static const struct target *find_target(const char *name)
 {
 	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
@@ -878,6 +1165,10 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (getenv("FUZZ_LIST_TARGETS")) {
 		for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
 			printf("%s %s\n", targets[i].name, targets[i].covers);
+		exit(0);
+	}
+	if (getenv("FUZZ_WRITE_SEEDS")) {
+		write_seeds(getenv("FUZZ_WRITE_SEEDS"));
 		exit(0);
 	}
 	const char *name = getenv("FUZZ_DEVICE");
