@@ -8,7 +8,9 @@
  * Each input is a fresh machine for that target: port and memory buses, a
  * PCI bus, guest RAM (RAM_SIZE bytes, zeroed) and the device(s), placed as
  * firmware would place them (BARs assigned, decode and bus mastering on).
- * The input is then read as a program of operations, what a hostile guest
+ * The input's first byte picks set-up variants (virtio-net over a backend
+ * with or without offloads, the balloon with or without deflate-on-oom).
+ * The rest is read as a program of operations, what a hostile guest
  * (and, for a few ops, the host side) can do:
  *
  *   port / MMIO read or write of 1, 2, 4 or 8 bytes in one of the target's
@@ -100,6 +102,7 @@ struct fuzz_machine {
 	unsigned nwin;
 	uint8_t devfn[MAX_DEVFNS];
 	unsigned ndevfn;
+	uint8_t variant; /* the input's first byte: set-up choices of the target */
 	unsigned irq_changes, resets, poweroffs, exits, msis;
 
 	/* the devices; a target fills what it uses */
@@ -624,8 +627,10 @@ static bool virtio_net_target_create(struct fuzz_machine *m)
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 	struct virtio_host host = fuzz_virtio_host(m);
 
-	/* A backend with offloads (tap-like): every header path is reachable. */
-	m->net_be = (struct net_backend){ .ops = &fake_net_ops, .caps = NET_CAP_OFFLOAD };
+	/* With offloads (tap-like) or without (slirp-like, where vmm itself
+	 * completes checksums and segments TSO frames), by the variant byte. */
+	m->net_be = (struct net_backend){ .ops = &fake_net_ops,
+					  .caps = m->variant & 1 ? 0 : NET_CAP_OFFLOAD };
 	m->vnet = virtio_net_create(&m->pci, VIRTIO_DEVFN, &m->mem, &host, mac, &m->net_be);
 	if (!m->vnet)
 		return false;
@@ -674,7 +679,7 @@ static void balloon_changed(void *opaque)
 static bool virtio_balloon_target_create(struct fuzz_machine *m)
 {
 	struct virtio_host host = fuzz_virtio_host(m);
-	m->vballoon = virtio_balloon_create(&m->pci, VIRTIO_DEVFN, &m->mem, &host, true,
+	m->vballoon = virtio_balloon_create(&m->pci, VIRTIO_DEVFN, &m->mem, &host, !(m->variant & 1),
 					    balloon_changed, m);
 	return m->vballoon && virtio_place(m, virtio_balloon_transport(m->vballoon));
 }
@@ -1163,6 +1168,7 @@ static void write_seeds(const char *dir)
 			struct seed *s = calloc(1, sizeof(*s));
 			if (!s || !target->create(m))
 				abort();
+			put(s, k & 1, 1); /* the variant byte */
 			unsigned more = seed_target(m, k, s);
 			machine_free(m);
 			if (!more) {
@@ -1220,6 +1226,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct fuzz_machine *m = machine_new();
 	struct input in = { data, size };
 
+	m->variant = take8(&in);
 	if (!target->create(m)) {
 		fprintf(stderr, "fuzz_devices: cannot build the %s target\n", target->name);
 		abort();
