@@ -36,14 +36,17 @@
  * is not driven by any target.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "block.h"
 #include "bus.h"
@@ -131,6 +134,7 @@ struct fuzz_machine {
 	struct virtio_rng *vrng;
 	struct virtio_balloon *vballoon;
 	struct virtio_console *vcon;
+	int con_in[2][2];      /* pipes: host input for console ports 0 and 1 */
 	uint16_t avail_idx[VIRTIO_PCI_MAX_QUEUES];
 	uint16_t qsize[VIRTIO_PCI_MAX_QUEUES];
 };
@@ -701,16 +705,25 @@ static void virtio_balloon_event(struct fuzz_machine *m, struct input *in)
 	virtio_balloon_get_info(m->vballoon, &info);
 }
 
+/* Ports 0 (a console) and 1 read host input from a pipe the harness
+ * writes (a file chardev's input-path), port 7 is on a null chardev. */
 static bool virtio_console_target_create(struct fuzz_machine *m)
 {
-	static const char *const specs[] = { "null,id=fz0", "null,id=fz1", "null,id=fz2" };
 	struct virtio_console_port_config ports[3];
 	struct virtio_host host = fuzz_virtio_host(m);
-	char err[256];
+	char err[256], spec[128];
 
 	for (unsigned i = 0; i < 3; i++) {
 		struct chardev_config cc;
-		if (chardev_parse(specs[i], &cc, err, sizeof(err)) < 0)
+		if (i < 2) {
+			if (pipe2(m->con_in[i], O_NONBLOCK | O_CLOEXEC) < 0)
+				return false;
+			snprintf(spec, sizeof(spec), "file,id=fz%u,path=/dev/null,input-path=/proc/self/fd/%d",
+				 i, m->con_in[i][0]);
+		} else {
+			snprintf(spec, sizeof(spec), "null,id=fz%u", i);
+		}
+		if (chardev_parse(spec, &cc, err, sizeof(err)) < 0)
 			return false;
 		ports[i] = (struct virtio_console_port_config){
 			.cd = chardev_create(&cc, err, sizeof(err)), .console = i == 0,
@@ -726,6 +739,30 @@ static void virtio_console_target_destroy(struct fuzz_machine *m)
 {
 	virtio_console_destroy(m->vcon);
 	chardev_destroy_all();
+	for (unsigned i = 0; i < 2; i++) {
+		close(m->con_in[i][0]);
+		close(m->con_in[i][1]);
+	}
+}
+
+/* Host input for port 0 or 1, then one round of the chardev main loop
+ * (which hands it to the device, as vmm's main thread does). */
+static void virtio_console_event(struct fuzz_machine *m, struct input *in)
+{
+	uint8_t ctl = take8(in), buf[256];
+	size_t n = take8(in);
+	struct pollfd fds[CHARDEV_POLL_FDS];
+
+	if (n > in->left)
+		n = in->left;
+	memcpy(buf, in->p, n);
+	in->p += n;
+	in->left -= n;
+	if (n && write(m->con_in[ctl & 1][1], buf, n) < 0)
+		return; /* the pipe is full: the device has not taken earlier input */
+	int nfds = chardev_poll_fill(fds, CHARDEV_POLL_FDS);
+	if (poll(fds, (nfds_t)nfds, 0) > 0)
+		chardev_poll_handle(fds, nfds);
 }
 
 /* ---- the target table -------------------------------------------------------- */
@@ -761,7 +798,7 @@ static const struct target targets[] = {
 	DEVICE(virtio_balloon, "hw/virtio_balloon.c hw/virtio_pci.c", virtio_balloon_target,
 	       .event = virtio_balloon_event, .virtio = true),
 	DEVICE(virtio_console, "hw/virtio_console.c hw/virtio_pci.c", virtio_console_target,
-	       .virtio = true),
+	       .event = virtio_console_event, .virtio = true),
 };
 
 /* ---- the interpreter -------------------------------------------------------- */
@@ -1049,6 +1086,8 @@ static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
 			s_offer(s, 1, 0);
 			s_desc(s, 0, 0, 0x23000, 64, D_WRITE, 0);
 			s_offer(s, 0, 0);
+			const uint8_t input[] = { 0, 3, 'l', 's', '\n' };
+			s_event(s, input, sizeof(input));
 		}
 		return 1;
 	}
