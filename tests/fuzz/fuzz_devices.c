@@ -556,6 +556,34 @@ static void virtio_driver_setup(struct fuzz_machine *m, struct input *in)
 			  VIRTIO_STATUS_DRIVER_OK, 1);
 }
 
+/* A legacy (virtio 0.9.5) driver through I/O BAR0: features, then queues
+ * 0..n-1 by page frame number at RING_DESC(q). With the device's queue
+ * size of 256 (blk, net) the legacy layout puts avail and used exactly at
+ * RING_AVAIL(q) and RING_USED(q), so the other shortcuts apply. */
+static void virtio_legacy_setup(struct fuzz_machine *m, struct input *in)
+{
+	uint64_t v = 0, base = VIRTIO_IOBASE;
+	unsigned nq = 1 + take8(in) % 8;
+
+	bus_write(&m->pio, base + VIRTIO_LEGACY_STATUS, &v, 1);
+	v = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
+	bus_write(&m->pio, base + VIRTIO_LEGACY_STATUS, &v, 1);
+	bus_read(&m->pio, base + VIRTIO_LEGACY_HOST_FEATURES, &v, 4);
+	v &= take32(in);
+	bus_write(&m->pio, base + VIRTIO_LEGACY_GUEST_FEATURES, &v, 4);
+	for (unsigned q = 0; q < nq; q++) {
+		m->avail_idx[q] = 0;
+		m->qsize[q] = 256;
+		memset(m->ram + RING_DESC(q), 0, 0x3000);
+		v = q;
+		bus_write(&m->pio, base + VIRTIO_LEGACY_QUEUE_SEL, &v, 2);
+		v = RING_DESC(q) >> 12;
+		bus_write(&m->pio, base + VIRTIO_LEGACY_QUEUE_PFN, &v, 4);
+	}
+	v = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK;
+	bus_write(&m->pio, base + VIRTIO_LEGACY_STATUS, &v, 1);
+}
+
 /* Descriptor i of queue q (only the queues the shortcut laid out; a ring
  * the guest placed itself is reached with plain RAM writes). Addresses
  * are mostly inside RAM, lengths anything. */
@@ -575,10 +603,12 @@ static void virtio_write_desc(struct fuzz_machine *m, struct input *in)
 	put_le16(d + 14, next);
 }
 
-/* Puts a head in queue q's avail ring, publishes the index and notifies. */
+/* Puts a head in queue q's avail ring, publishes the index and notifies
+ * (through BAR4, or the legacy register if the queue byte's top bit is set). */
 static void virtio_offer(struct fuzz_machine *m, struct input *in)
 {
-	unsigned q = take8(in) % 8;
+	uint8_t qb = take8(in);
+	unsigned q = qb % 8;
 	uint16_t head = take16(in);
 	uint16_t size = m->qsize[q] ? m->qsize[q] : 256;
 	uint8_t *avail = m->ram + RING_AVAIL(q);
@@ -587,7 +617,11 @@ static void virtio_offer(struct fuzz_machine *m, struct input *in)
 	m->avail_idx[q]++;
 	put_le16(avail + 2, m->avail_idx[q]);
 	uint64_t v = q;
-	bus_write(&m->mmio, VIRTIO_BAR4 + VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * q, &v, 2);
+	if (qb & 0x80)
+		bus_write(&m->pio, VIRTIO_IOBASE + VIRTIO_LEGACY_QUEUE_NOTIFY, &v, 2);
+	else
+		bus_write(&m->mmio, VIRTIO_BAR4 + VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * q,
+			  &v, 2);
 }
 
 static bool virtio_blk_target_create(struct fuzz_machine *m)
@@ -877,10 +911,11 @@ static void op_driver(struct fuzz_machine *m, struct input *in)
 {
 	if (!target->virtio)
 		return;
-	switch (take8(in) % 3) {
+	switch (take8(in) % 4) {
 	case 0: virtio_driver_setup(m, in); break;
 	case 1: virtio_write_desc(m, in); break;
-	default: virtio_offer(m, in); break;
+	case 2: virtio_offer(m, in); break;
+	default: virtio_legacy_setup(m, in); break;
 	}
 }
 
@@ -1037,8 +1072,19 @@ static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
 	if (target->virtio) {
 		unsigned nq = !strcmp(t, "virtio_console") ? 6 : !strcmp(t, "virtio_net") ? 2 :
 			      !strcmp(t, "virtio_balloon") ? 3 : 1;
-		if (k > 2)
+		if (k > 3)
 			return 0;
+		if (k == 3) { /* a legacy driver: the same request through BAR0 */
+			if (strcmp(t, "virtio_blk") && strcmp(t, "virtio_net"))
+				return 0;
+			put(s, OP_DRIVER, 1), put(s, 3, 1), put(s, nq - 1, 1), put(s, UINT32_MAX, 4);
+			s_ram(s, 0x20000, 0, 2);
+			s_desc(s, 0, 0, 0x20000, 16, D_NEXT, 1);
+			s_desc(s, 0, 1, 0x21000, 512, D_NEXT | D_WRITE, 2);
+			s_desc(s, 0, 2, 0x22000, 1, D_WRITE, 0);
+			s_offer(s, 0x80, 0);
+			return 1;
+		}
 		s_virtio_setup(s, nq);
 		if (!strcmp(t, "virtio_blk")) {
 			s_ram(s, 0x20000, k == 1 ? 0 : 1, 2);       /* type: IN or OUT */
