@@ -18,7 +18,9 @@
 void die(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
 /* Same, with ": strerror(errno)" appended. */
 void die_errno(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
-/* Runtime diagnostics on stderr; never fatal. */
+/* Runtime diagnostics on stderr; never fatal. Rate-limited (a burst of 30,
+ * then one a second; held-back ones are counted in the next line), since a
+ * guest can provoke many. */
 void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Debug tracing, enabled by VMM_DEBUG=1 in the environment. */
 void debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -3,12 +3,51 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 bool debug_enabled;
+
+/* Warnings are rate-limited: many are the guest's doing (a driver that
+ * breaks a virtqueue, a BAR placed over another device), and a hostile
+ * guest repeating one must not flood the host's logs nor slow vmm down.
+ * A burst of WARN_BURST goes out, then one more per second; what is held
+ * back is counted and reported with the next warning that goes out. */
+#define WARN_BURST 30
+static pthread_mutex_t warn_lock = PTHREAD_MUTEX_INITIALIZER;
+static double warn_tokens = WARN_BURST;
+static double warn_last_s;
+static unsigned long warn_suppressed;
+
+/* Whether a warning may be printed now; *held gets what was held back. */
+static bool warn_allowed(unsigned long *held)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	double now = (double)ts.tv_sec + ts.tv_nsec / 1e9;
+	bool ok;
+
+	pthread_mutex_lock(&warn_lock);
+	if (warn_last_s)
+		warn_tokens += now - warn_last_s;
+	if (warn_tokens > WARN_BURST)
+		warn_tokens = WARN_BURST;
+	warn_last_s = now;
+	ok = warn_tokens >= 1;
+	if (ok) {
+		warn_tokens -= 1;
+		*held = warn_suppressed;
+		warn_suppressed = 0;
+	} else {
+		warn_suppressed++;
+	}
+	pthread_mutex_unlock(&warn_lock);
+	return ok;
+}
 
 static void vreport(const char *prefix, const char *fmt, va_list ap, int err)
 {
@@ -41,6 +80,11 @@ void die_errno(const char *fmt, ...)
 
 void warn(const char *fmt, ...)
 {
+	unsigned long held = 0;
+	if (!warn_allowed(&held))
+		return;
+	if (held)
+		fprintf(stderr, "vmm: warning: %lu more warnings were suppressed\n", held);
 	va_list ap;
 	va_start(ap, fmt);
 	vreport("warning: ", fmt, ap, 0);

@@ -1,29 +1,76 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-# libFuzzer target for the image parsers (tests/fuzz/fuzz_image.c), built
-# with clang, ASan and UBSan. `make check` runs it for FUZZ_SECONDS (20);
-# `make fuzz FUZZ_SECONDS=3600` runs it longer. The seed corpus is made
-# from images qemu-img writes (tests/fuzz/seeds.sh); new finds go to
-# $(BUILD)/fuzz/corpus, crashes to $(BUILD)/fuzz/crash-*; tests/fuzz/regress
-# keeps inputs that once failed.
+# libFuzzer targets, built with clang, ASan and UBSan:
+#   fuzz_image            the image parsers (tests/fuzz/fuzz_image.c)
+#   fuzz_dev_<device>     every guest-facing device model in hw/, one binary
+#                         (tests/fuzz/fuzz_devices.c) run under one name per
+#                         target; FUZZ_LIST_TARGETS=1 lists them
+#   fuzz_control          QMP, the human monitor and the JSON parser
+#                         (tests/fuzz/fuzz_control.c)
+# `make fuzz` (part of `make check`) first checks that every hw/*.c device
+# has a target (tests/fuzz/check_targets.sh), then runs each target for
+# FUZZ_SECONDS (default 8: 13 targets stay under two minutes);
+# `make fuzz FUZZ_SECONDS=600` runs them longer, `make fuzz
+# FUZZ_TARGETS="virtio_blk ide"` only some (image, control and device
+# names). Seed corpora come from tests/fuzz/seeds.sh; new finds go to
+# $(BUILD)/fuzz/corpus/<target>, crashes to $(BUILD)/fuzz/<target>-crash-*;
+# tests/fuzz/regress/<target>/ keeps inputs that once failed (every run
+# replays them first).
 FUZZ_CC ?= clang
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 8
 FUZZ_BUILD := $(BUILD)/fuzz
 FUZZ_SRCS := src/block.c src/lazylib.c src/qcow2.c src/vmdk.c src/util.c
+FUZZ_WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-	-Wall -Wextra -Werror -Wno-unused-parameter $(CPPFLAGS)
+	$(FUZZ_WARN) $(CPPFLAGS)
+# The library the device and control targets link: every core and device
+# source, instrumented for coverage but without libFuzzer's main.
+FUZZ_LIB_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	-fno-sanitize-recover=undefined -pthread $(FUZZ_WARN) $(CPPFLAGS)
+FUZZ_LIB_SRCS := $(filter-out src/machine_pc.c,$(CORE_SRCS))
+FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
+# Empty: image, control and every device target (read from the binary
+# once it is built).
+FUZZ_TARGETS ?=
 
 $(FUZZ_BUILD)/fuzz_image: tests/fuzz/fuzz_image.c $(FUZZ_SRCS) $(wildcard include/*.h)
 	@mkdir -p $(dir $@)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -o $@ tests/fuzz/fuzz_image.c $(FUZZ_SRCS) -pthread
 
-$(FUZZ_BUILD)/seeds.stamp: tests/fuzz/seeds.sh
-	tests/fuzz/seeds.sh $(FUZZ_BUILD)/seeds
+$(FUZZ_BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_LIB_FLAGS) -MMD -MP -c -o $@ $<
+
+$(FUZZ_BUILD)/libvmm-fuzz.a: $(FUZZ_LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(FUZZ_BUILD)/fuzz_devices: tests/fuzz/fuzz_devices.c $(FUZZ_BUILD)/libvmm-fuzz.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -pthread -o $@ $< $(FUZZ_BUILD)/libvmm-fuzz.a $(LDLIBS)
+
+$(FUZZ_BUILD)/fuzz_control: tests/fuzz/fuzz_control.c $(FUZZ_BUILD)/libvmm-fuzz.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -pthread -o $@ $< $(FUZZ_BUILD)/libvmm-fuzz.a $(LDLIBS)
+
+$(FUZZ_BUILD)/seeds.stamp: tests/fuzz/seeds.sh $(FUZZ_BUILD)/fuzz_devices
+	tests/fuzz/seeds.sh $(FUZZ_BUILD)/seeds $(FUZZ_BUILD)/fuzz_devices
 	@touch $@
 
-fuzz: $(FUZZ_BUILD)/fuzz_image $(FUZZ_BUILD)/seeds.stamp
-	@mkdir -p $(FUZZ_BUILD)/corpus
-	cd $(FUZZ_BUILD) && ./fuzz_image -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
-		-rss_limit_mb=2048 -max_len=262144 -print_final_stats=1 \
-		-artifact_prefix=$(abspath $(FUZZ_BUILD))/ corpus seeds $(abspath tests/fuzz/regress) </dev/null
+fuzz-build: $(FUZZ_BUILD)/fuzz_image $(FUZZ_BUILD)/fuzz_devices $(FUZZ_BUILD)/fuzz_control
 
-.PHONY: fuzz
+# Every device model in hw/ must be driven by a fuzz target.
+fuzz-targets-check: $(FUZZ_BUILD)/fuzz_devices
+	tests/fuzz/check_targets.sh $(FUZZ_BUILD)/fuzz_devices
+
+# Every target runs even when an earlier one failed; the failures are
+# listed at the end.
+fuzz: fuzz-build fuzz-targets-check $(FUZZ_BUILD)/seeds.stamp
+	@targets="$(FUZZ_TARGETS)"; failed=; \
+	[ -n "$$targets" ] || targets="image control $$(FUZZ_LIST_TARGETS=1 $(FUZZ_BUILD)/fuzz_devices | cut -d' ' -f1)"; \
+	for t in $$targets; do \
+		echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
+		tests/fuzz/run.sh $(abspath $(FUZZ_BUILD)) $$t $(FUZZ_SECONDS) $(abspath tests/fuzz/regress) \
+			|| failed="$$failed $$t"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "fuzz: FAILED:$$failed (inputs in $(FUZZ_BUILD)/<target>-crash-*)"; exit 1; fi
+
+.PHONY: fuzz fuzz-build fuzz-targets-check
+-include $(FUZZ_LIB_OBJS:.o=.d)

@@ -1,11 +1,47 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Seed corpus for the image fuzzer: small images of every kind qemu-img
-# (test-only peer) makes, with a little data in them so tables are filled.
+# Seed corpora, one directory per fuzz target under OUT:
+#   image/     small images of every kind qemu-img (test-only peer) makes,
+#              with a little data in them so tables are filled
+#   control/   QMP and monitor sessions and JSON documents (below)
+#   <device>/  programs written by the device harness itself
+#              (FUZZ_WRITE_SEEDS, tests/fuzz/fuzz_devices.c), which knows
+#              its own input encoding
+#   seeds.sh OUT [FUZZ_DEVICES_BINARY]
 set -eu
-out=$1
-rm -rf "$out"
-mkdir -p "$out"
+top=$1
+devices=${2:-$(dirname "$0")/../../build/fuzz/fuzz_devices}
+rm -rf "$top"
+mkdir -p "$top/image" "$top/control"
+FUZZ_WRITE_SEEDS="$top" "$devices"
+
+# control: the first byte picks the mode (byte % 3: 0 JSON, 1 QMP,
+# 2 monitor) and the read size ((byte >> 2) % 5); 0x80 gives the fake
+# machine a balloon, 0x40 injects events.
+c=$top/control
+printf '\000{"a": [1, -2.5e10, true, null, "x\\u00e9\\n"], "b": {}}' >"$c/json-object"
+printf '\000[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[' >"$c/json-deep"
+printf '\000"\\ud83d\\ude00 \\ud800"' >"$c/json-surrogates"
+q='{"execute": "qmp_capabilities"}
+{"execute": "query-status", "id": 1}
+{"execute": "query-version"}
+{"execute": "query-commands"}
+{"execute": "query-cpus-fast"}
+{"execute": "query-name"}
+{"execute": "stop"}
+{"execute": "cont"}
+{"execute": "balloon", "arguments": {"value": 67108864}}
+{"execute": "query-balloon"}
+{"execute": "system_reset"}
+{"execute": "system_powerdown"}
+{"execute": "human-monitor-command", "arguments": {"command-line": "info status"}}
+{"execute": "quit"}
+'
+printf '\301%s' "$q" >"$c/qmp-session"
+printf '\311%s' "$q" >"$c/qmp-session-pieces"
+printf '\001{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}\n{"execute": 1}\n[1]\n"x"\n{"execute": "query-status", "id": {"a": [1]}}\n}}}\n' >"$c/qmp-errors"
+printf '\202info status\ninfo cpus\ninfo version\ninfo balloon\nballoon 64\nstop\ncont\nsystem_reset\nsystem_powerdown\nhelp\nbogus\nquit\n' >"$c/monitor-session"
+out=$top/image
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'VMM-FUZZ-SEED\n%.0s' $(seq 1 200) > "$tmp/data.raw"

@@ -1,0 +1,182 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * libFuzzer target for what a control-socket client sends: the JSON parser
+ * (src/json.c), a QMP session (src/qmp.c) and a human-monitor session
+ * (src/monitor.c), against a fake machine. The first input byte picks the
+ * mode and how the rest is cut into reads (a client's bytes arrive in
+ * arbitrary pieces); the rest is the client's byte stream:
+ *
+ *   mode 0  json_parse() of the whole input, and if it parses, a
+ *           serialize / parse / serialize round trip that must agree
+ *   mode 1  a QMP session (greeting, qmp_capabilities in the input or not),
+ *           with an event injected between pieces now and then
+ *   mode 2  a monitor session
+ *
+ * Every answer the QMP session writes must itself be one line of valid
+ * JSON: a session that answers garbage to garbage is a bug too. Sessions
+ * bound their buffers (QMP_MAX_MESSAGE, MONITOR_MAX_LINE, JSON_MAX_DEPTH);
+ * libFuzzer's -rss_limit_mb and leak checks hold them to it.
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "json.h"
+#include "monitor.h"
+#include "qmp.h"
+#include "vmctl.h"
+
+struct fake_vm {
+	bool running;
+	bool balloon;
+	uint64_t balloon_target;
+	size_t output;     /* bytes the session wrote */
+	struct strbuf line; /* QMP: the answer being collected */
+	bool check_json;
+};
+
+static bool f_running(void *o) { return ((struct fake_vm *)o)->running; }
+static void f_stop(void *o) { ((struct fake_vm *)o)->running = false; }
+static void f_cont(void *o) { ((struct fake_vm *)o)->running = true; }
+static void f_nop(void *o) { }
+static const char *f_name(void *o) { return "fuzz\"guest\\"; }
+
+static unsigned f_cpus(void *o, struct vmctl_cpu *out, unsigned max)
+{
+	for (unsigned i = 0; i < 3 && i < max; i++)
+		out[i] = (struct vmctl_cpu){ i, 100 + (pid_t)i };
+	return 3;
+}
+
+static int f_balloon_set(void *o, uint64_t bytes)
+{
+	struct fake_vm *f = o;
+	if (!f->balloon)
+		return -19; /* -ENODEV */
+	f->balloon_target = bytes;
+	return 0;
+}
+
+static int f_balloon_query(void *o, struct vmctl_balloon *out)
+{
+	struct fake_vm *f = o;
+	if (!f->balloon)
+		return -19;
+	memset(out, 0, sizeof(*out));
+	out->actual = f->balloon_target;
+	out->stats_valid = 0x5;
+	out->stats[0] = UINT64_MAX;
+	return 0;
+}
+
+static const struct vmctl_ops fake_ops = {
+	.running = f_running, .stop = f_stop, .cont = f_cont, .reset = f_nop,
+	.powerdown = f_nop, .quit = f_nop, .cpus = f_cpus, .name = f_name,
+	.balloon_set = f_balloon_set, .balloon_query = f_balloon_query,
+};
+
+/* A QMP answer or event must be valid JSON, one per line. */
+static void check_line(const char *p, size_t len)
+{
+	char err[128];
+	struct json *j = json_parse(p, len, err, sizeof(err));
+	if (!j) {
+		fprintf(stderr, "QMP wrote invalid JSON (%s): %.*s\n", err, (int)len, p);
+		abort();
+	}
+	json_free(j);
+}
+
+static void sink(void *opaque, const char *data, size_t len)
+{
+	struct fake_vm *f = opaque;
+	f->output += len;
+	if (!f->check_json)
+		return;
+	for (size_t i = 0; i < len; i++) {
+		if (data[i] == '\n') {
+			size_t n = f->line.len;
+			if (n && f->line.data[n - 1] == '\r')
+				n--;
+			check_line(f->line.data ? f->line.data : "", n);
+			f->line.len = 0;
+		} else {
+			strbuf_append(&f->line, &data[i], 1);
+		}
+	}
+}
+
+static void fuzz_json(const uint8_t *data, size_t size)
+{
+	char err[128];
+	struct json *j = json_parse((const char *)data, size, err, sizeof(err));
+	if (!j)
+		return;
+	struct strbuf a = { 0 }, b = { 0 };
+	json_serialize(j, &a);
+	struct json *k = json_parse(a.data, a.len, err, sizeof(err));
+	if (!k) {
+		fprintf(stderr, "serialized JSON does not parse again (%s): %.*s\n", err, (int)a.len,
+			a.data);
+		abort();
+	}
+	json_serialize(k, &b);
+	if (a.len != b.len || memcmp(a.data, b.data, a.len)) {
+		fprintf(stderr, "JSON round trip differs:\n%.*s\n%.*s\n", (int)a.len, a.data,
+			(int)b.len, b.data);
+		abort();
+	}
+	struct json *c = json_clone(k);
+	json_free(c);
+	json_free(k);
+	json_free(j);
+	strbuf_free(&a);
+	strbuf_free(&b);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (size < 1)
+		return 0;
+	uint8_t ctl = data[0];
+	unsigned mode = ctl % 3;
+	/* Pieces of 1, 7, 64, 4096 bytes or everything at once. */
+	static const size_t pieces[] = { 1, 7, 64, 4096, SIZE_MAX };
+	size_t piece = pieces[(ctl >> 2) % 5];
+	data++;
+	size--;
+
+	if (mode == 0) {
+		fuzz_json(data, size);
+		return 0;
+	}
+	struct fake_vm f = { .running = true, .balloon = ctl & 0x80, .check_json = mode == 1 };
+	struct vmctl ctl_ops = { &fake_ops, &f };
+	struct qmp_session *q = NULL;
+	struct monitor_session *mon = NULL;
+
+	if (mode == 1)
+		q = qmp_session_new(&ctl_ops, sink, &f);
+	else
+		mon = monitor_session_new(&ctl_ops, sink, &f);
+	for (size_t off = 0, n = 0; off < size; off += n, piece = piece == 1 ? 3 : piece) {
+		n = size - off < piece ? size - off : piece;
+		if (q) {
+			qmp_session_input(q, (const char *)data + off, n);
+			if ((off & 0xFFF) == 0 && (ctl & 0x40))
+				qmp_session_event(q, "STOP", NULL);
+		} else {
+			monitor_session_input(mon, (const char *)data + off, n);
+		}
+	}
+	if (q)
+		qmp_session_free(q);
+	if (mon)
+		monitor_session_free(mon);
+	strbuf_free(&f.line);
+	return 0;
+}

@@ -1,0 +1,1322 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * libFuzzer harness for every guest-facing device model in hw/. One source,
+ * one binary, one target per device set-up: the target is picked by the
+ * name the binary runs under (build/fuzz/fuzz_dev_<target>, a symlink to
+ * fuzz_devices) or by FUZZ_DEVICE=<target>.
+ *
+ * Each input is a fresh machine for that target: port and memory buses, a
+ * PCI bus, guest RAM (RAM_SIZE bytes, zeroed) and the device(s), placed as
+ * firmware would place them (BARs assigned, decode and bus mastering on).
+ * The input's first byte picks set-up variants (virtio-net over a backend
+ * with or without offloads, the balloon with or without deflate-on-oom).
+ * The rest is read as a program of operations, what a hostile guest
+ * (and, for a few ops, the host side) can do:
+ *
+ *   port / MMIO read or write of 1, 2, 4 or 8 bytes in one of the target's
+ *     windows (or anywhere in port space), PCI configuration read or write,
+ *   guest RAM writes (bytes or a little-endian value): the contents device
+ *     DMA reads, rings, descriptors, PRD tables, fw_cfg DMA descriptors,
+ *   driver shortcuts for virtio (negotiate and lay out a queue at a known
+ *     place, write a descriptor, publish and notify) so the fuzzer reaches
+ *     queue processing without rediscovering the whole handshake,
+ *   host events (a frame from the network, serial input, key presses, a CD
+ *     change, a balloon target, the clock moving on), and resets.
+ *
+ * Everything runs on the fuzzer's thread: virtio transports are created
+ * with io_thread = false (queue work runs inside the notify write that
+ * triggered it) and virtio-blk with 0 workers (requests are carried out
+ * synchronously), so an input replays exactly. The one exception is the
+ * RTC's timer thread, started by the RTC itself when the guest enables its
+ * interrupts; it only sets flag bits under the RTC lock, and the time the
+ * guest reads comes from this harness's fake clock.
+ *
+ * `FUZZ_LIST_TARGETS=1 fuzz_devices` prints every target and the hw/ .c
+ * files it drives; tests/fuzz/check_targets.sh fails when a device file
+ * is not driven by any target.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "block.h"
+#include "bus.h"
+#include "chardev.h"
+#include "guest_mem.h"
+#include "hw/chipset.h"
+#include "hw/fw_cfg.h"
+#include "hw/i8042.h"
+#include "hw/ide.h"
+#include "hw/rtc.h"
+#include "hw/serial.h"
+#include "hw/virtio_balloon.h"
+#include "hw/virtio_blk.h"
+#include "hw/virtio_console.h"
+#include "hw/virtio_net.h"
+#include "hw/virtio_pci.h"
+#include "hw/virtio_rng.h"
+#include "memmap.h"
+#include "net.h"
+#include "pci.h"
+#include "util.h"
+
+#define RAM_SIZE (256u << 10) /* small: random guest addresses land in RAM often */
+#define CHIPSET_RAM_SIZE (2u << 20) /* the memory map wants at least 2 MiB */
+#define BIOS_SIZE (64u << 10)
+#define DISK_SIZE (256u << 10)
+#define CD_SIZE (64u * 2048)
+#define MAX_WINDOWS 12
+#define MAX_DEVFNS 4
+
+/* Where the harness's "firmware" puts PCI BARs. */
+#define VIRTIO_DEVFN PCI_DEVFN(3, 0)
+#define VIRTIO_IOBASE 0xC000
+#define VIRTIO_BAR4 0xFE000000ULL
+#define VIRTIO_MSIX_BAR 0xFE010000ULL
+#define IDE_BM_BASE 0xC040
+#define PM_BASE 0x600
+
+/* The driver shortcuts lay queue q's rings out here (4 KiB each). */
+#define RING_DESC(q) (0x1000u + 0x3000u * (q))
+#define RING_AVAIL(q) (RING_DESC(q) + 0x1000u)
+#define RING_USED(q) (RING_DESC(q) + 0x2000u)
+
+struct window {
+	struct io_bus *bus;
+	uint64_t base, len;
+};
+
+struct fuzz_machine {
+	uint8_t *ram;
+	uint32_t ram_size;
+	struct guest_mem mem;
+	struct io_bus pio, mmio;
+	struct pci_bus pci;
+	struct window win[MAX_WINDOWS];
+	unsigned nwin;
+	uint8_t devfn[MAX_DEVFNS];
+	unsigned ndevfn;
+	uint8_t variant; /* the input's first byte: set-up choices of the target */
+	unsigned irq_changes, resets, poweroffs, exits, msis;
+
+	/* the devices; a target fills what it uses */
+	struct memmap mm;
+	uint8_t *bios;
+	struct i440fx nb;
+	struct piix3 sb;
+	struct piix_pm pm;
+	struct port92 port92;
+	struct post_port post;
+	struct debugcon dbgcon;
+	struct debug_exit dbgexit;
+	FILE *devnull;
+	struct rtc *rtc;
+	int64_t clock_ns;
+	struct serial *serial;
+	struct i8042 *kbd;
+	struct fw_cfg *fw_cfg;
+	struct piix_ide *ide;
+	uint8_t *disk_data, *cd_data;
+	struct block_dev *disk, *cd;
+	struct virtio_pci *vt; /* the virtio target's transport */
+	struct virtio_blk *vblk;
+	struct virtio_net *vnet;
+	struct net_backend net_be;
+	struct virtio_rng *vrng;
+	struct virtio_balloon *vballoon;
+	struct virtio_console *vcon;
+	int con_in[2][2];      /* pipes: host input for console ports 0 and 1 */
+	uint16_t avail_idx[VIRTIO_PCI_MAX_QUEUES];
+	uint16_t qsize[VIRTIO_PCI_MAX_QUEUES];
+};
+
+/* ---- input reader ----------------------------------------------------------- */
+
+struct input {
+	const uint8_t *p;
+	size_t left;
+};
+
+static uint64_t take(struct input *in, unsigned bytes)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < bytes && in->left; i++, in->left--)
+		v |= (uint64_t)*in->p++ << (8 * i);
+	return v;
+}
+
+static uint8_t take8(struct input *in) { return (uint8_t)take(in, 1); }
+static uint16_t take16(struct input *in) { return (uint16_t)take(in, 2); }
+static uint32_t take32(struct input *in) { return (uint32_t)take(in, 4); }
+
+/* ---- the board's ends of interrupts and requests ---------------------------- */
+
+static void irq_recorder(void *opaque, unsigned line, int level)
+{
+	((struct fuzz_machine *)opaque)->irq_changes++;
+}
+
+static void intx_recorder(void *opaque, uint8_t devfn, unsigned pin, int level)
+{
+	((struct fuzz_machine *)opaque)->irq_changes++;
+}
+
+static void on_reset(void *o) { ((struct fuzz_machine *)o)->resets++; }
+static void on_poweroff(void *o) { ((struct fuzz_machine *)o)->poweroffs++; }
+static void on_exit_req(void *o, int status) { ((struct fuzz_machine *)o)->exits++; }
+
+static void send_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+	((struct fuzz_machine *)opaque)->msis++;
+}
+
+static struct irq_line isa_irq(struct fuzz_machine *m, unsigned line)
+{
+	return (struct irq_line){ irq_recorder, m, line };
+}
+
+static struct board_control board(struct fuzz_machine *m)
+{
+	return (struct board_control){ on_reset, on_poweroff, on_exit_req, m };
+}
+
+static void add_window(struct fuzz_machine *m, struct io_bus *bus, uint64_t base, uint64_t len)
+{
+	if (m->nwin < MAX_WINDOWS)
+		m->win[m->nwin++] = (struct window){ bus, base, len };
+}
+
+static void cfg_wr(struct fuzz_machine *m, uint8_t devfn, unsigned off, uint32_t v, unsigned size)
+{
+	pci_config_write(&m->pci, devfn, off, v, size);
+}
+
+/* ---- targets: the chipset and the fixed-port devices ---------------------- */
+
+static bool chipset_create(struct fuzz_machine *m)
+{
+	m->bios = malloc(BIOS_SIZE);
+	for (unsigned i = 0; m->bios && i < BIOS_SIZE / 4096; i++)
+		memset(m->bios + 4096 * i, (int)(i * 13), 4096);
+	m->devnull = fopen("/dev/null", "w");
+	if (!m->bios || !m->devnull || memmap_init(&m->mm, &m->mem, m->bios, BIOS_SIZE) < 0)
+		return false;
+	if (pci_bus_map_host_ports(&m->pci) < 0 ||
+	    i440fx_init(&m->nb, &m->pci, &m->mm, m->ram_size) < 0 ||
+	    piix3_init(&m->sb, &m->pci, irq_recorder, m, board(m)) < 0 ||
+	    piix_pm_init(&m->pm, &m->pci, &m->pio, isa_irq(m, 9), board(m)) < 0 ||
+	    port92_init(&m->port92, &m->pio, board(m)) < 0 || post_port_init(&m->post, &m->pio) < 0 ||
+	    debugcon_init(&m->dbgcon, &m->pio, 0x402, m->devnull) < 0 ||
+	    debug_exit_init(&m->dbgexit, &m->pio, 0xF4, 4, board(m)) < 0)
+		return false;
+	m->pci.set_intx = piix3_set_intx;
+	m->pci.intx_opaque = &m->sb;
+	/* SeaBIOS's PM set-up: PMBA, PMIO enable, SCI routing. */
+	cfg_wr(m, PCI_DEVFN(1, 3), 0x40, PM_BASE | 1, 4);
+	cfg_wr(m, PCI_DEVFN(1, 3), 0x80, 1, 1);
+	m->devfn[m->ndevfn++] = PCI_DEVFN(0, 0);
+	m->devfn[m->ndevfn++] = PCI_DEVFN(1, 0);
+	m->devfn[m->ndevfn++] = PCI_DEVFN(1, 3);
+	add_window(m, &m->pio, 0xCF8, 8);       /* config mechanism #1, 0xCF9 */
+	add_window(m, &m->pio, PM_BASE, 0x40);  /* PM1, PM timer */
+	add_window(m, &m->pio, 0xAFE0, 0x20);   /* GPE0, hotplug */
+	add_window(m, &m->pio, 0xB2, 2);        /* APM */
+	add_window(m, &m->pio, 0x80, 0x20);     /* POST, port 0x92 */
+	add_window(m, &m->pio, 0xF4, 4);        /* isa-debug-exit */
+	add_window(m, &m->pio, 0x402, 1);       /* debugcon */
+	return true;
+}
+
+static void chipset_destroy(struct fuzz_machine *m)
+{
+	if (m->bios && m->mm.mem)
+		memmap_destroy(&m->mm);
+	free(m->bios);
+	if (m->devnull)
+		fclose(m->devnull);
+}
+
+static void chipset_event(struct fuzz_machine *m, struct input *in)
+{
+	if (take8(in) & 1)
+		piix_pm_power_button(&m->pm);
+	else
+		port92_reset(&m->port92);
+}
+
+static int64_t fake_clock(void *opaque)
+{
+	return ((struct fuzz_machine *)opaque)->clock_ns;
+}
+
+static bool rtc_target_create(struct fuzz_machine *m)
+{
+	m->clock_ns = 1700000000LL * 1000000000LL;
+	m->rtc = rtc_create(isa_irq(m, 8));
+	if (!m->rtc)
+		return false;
+	rtc_set_clock(m->rtc, fake_clock, m);
+	add_window(m, &m->pio, 0x70, 2);
+	return rtc_map(m->rtc, &m->pio) == 0;
+}
+
+static void rtc_target_destroy(struct fuzz_machine *m)
+{
+	rtc_destroy(m->rtc);
+}
+
+/* The clock moves on (up to ~4 s), or the host resets the RTC. */
+static void rtc_event(struct fuzz_machine *m, struct input *in)
+{
+	uint32_t step = take32(in);
+	if (step == 0xFFFFFFFF)
+		rtc_reset(m->rtc);
+	else
+		m->clock_ns += step;
+}
+
+static void serial_sink(void *opaque, const uint8_t *buf, size_t len)
+{
+}
+
+static bool serial_target_create(struct fuzz_machine *m)
+{
+	m->serial = serial_create(isa_irq(m, 4), serial_sink, m);
+	add_window(m, &m->pio, 0x3F8, 8);
+	return m->serial && serial_map(m->serial, &m->pio, 0x3F8) == 0;
+}
+
+static void serial_target_destroy(struct fuzz_machine *m)
+{
+	serial_destroy(m->serial);
+}
+
+static void serial_event(struct fuzz_machine *m, struct input *in)
+{
+	uint8_t buf[64];
+	size_t n = take8(in) % sizeof(buf);
+	for (size_t i = 0; i < n; i++)
+		buf[i] = take8(in);
+	if (n == 0)
+		serial_reset(m->serial);
+	else
+		serial_receive(m->serial, buf, n);
+}
+
+static bool i8042_target_create(struct fuzz_machine *m)
+{
+	m->kbd = i8042_create(isa_irq(m, 1), isa_irq(m, 12), on_reset, m);
+	add_window(m, &m->pio, 0x60, 1);
+	add_window(m, &m->pio, 0x64, 1);
+	return m->kbd && i8042_map(m->kbd, &m->pio) == 0;
+}
+
+static void i8042_target_destroy(struct fuzz_machine *m)
+{
+	i8042_destroy(m->kbd);
+}
+
+static void i8042_event(struct fuzz_machine *m, struct input *in)
+{
+	uint8_t kind = take8(in);
+	if (kind & 1) {
+		uint8_t keys[4];
+		size_t n = 1 + (kind >> 1) % 3;
+		for (size_t i = 0; i < n; i++)
+			keys[i] = take8(in);
+		i8042_put_keycode(m->kbd, keys, n);
+	} else if (kind & 2) {
+		i8042_mouse_event(m->kbd, (int8_t)take8(in) * 8, (int8_t)take8(in) * 8, (int8_t)take8(in),
+				  take8(in) & 7);
+	} else {
+		i8042_reset(m->kbd);
+	}
+}
+
+static void fw_cfg_on_write(void *opaque, const char *name, uint32_t offset, uint32_t len,
+			    const uint8_t *data)
+{
+}
+
+static bool fw_cfg_target_create(struct fuzz_machine *m)
+{
+	static const char bootorder[] = "/pci@i0cf8/ide@1,1/drive@0/disk@0\n";
+	uint8_t blob[300];
+
+	for (unsigned i = 0; i < sizeof(blob); i++)
+		blob[i] = (uint8_t)i;
+	m->fw_cfg = fw_cfg_create(&m->mem);
+	if (!m->fw_cfg)
+		return false;
+	fw_cfg_add_u16(m->fw_cfg, 0x05, 1);             /* nb_cpus */
+	fw_cfg_add_u64(m->fw_cfg, 0x03, RAM_SIZE);      /* ram_size */
+	fw_cfg_add_bytes(m->fw_cfg, 0x0D, blob, 17);    /* a legacy key */
+	if (fw_cfg_add_file(m->fw_cfg, "bootorder", bootorder, sizeof(bootorder)) < 0 ||
+	    fw_cfg_add_file(m->fw_cfg, "etc/blob", blob, sizeof(blob)) < 0 ||
+	    fw_cfg_add_file(m->fw_cfg, "etc/empty", NULL, 0) < 0 ||
+	    fw_cfg_add_file_writable(m->fw_cfg, "etc/writable", blob, 64, fw_cfg_on_write, m) < 0)
+		return false;
+	add_window(m, &m->pio, FW_CFG_PORT_SEL, 2);
+	add_window(m, &m->pio, FW_CFG_PORT_DMA, 8);
+	return fw_cfg_map(m->fw_cfg, &m->pio) == 0;
+}
+
+static void fw_cfg_target_destroy(struct fuzz_machine *m)
+{
+	fw_cfg_destroy(m->fw_cfg);
+}
+
+static void fw_cfg_event(struct fuzz_machine *m, struct input *in)
+{
+	fw_cfg_reset(m->fw_cfg);
+}
+
+/* ---- target: the PIIX IDE controller, an ATA disk and an ATAPI CD ------- */
+
+static bool ide_target_create(struct fuzz_machine *m)
+{
+	m->disk_data = calloc(1, DISK_SIZE);
+	m->cd_data = calloc(1, CD_SIZE);
+	if (!m->disk_data || !m->cd_data)
+		return false;
+	/* Sector n is filled with n (per sector: byte loops here would be
+	 * traced comparisons, and cost more than the input's run). */
+	for (unsigned i = 0; i < CD_SIZE / 2048; i++)
+		memset(m->cd_data + 2048 * i, (int)i, 2048);
+	m->disk = block_open_memory(m->disk_data, DISK_SIZE, false);
+	m->cd = block_open_memory(m->cd_data, CD_SIZE, true);
+	m->ide = piix_ide_create(&m->pci, &m->pio, &m->mem, isa_irq(m, 14), isa_irq(m, 15));
+	if (!m->ide || piix_ide_attach_disk(m->ide, 0, 0, m->disk) < 0 ||
+	    piix_ide_attach_cdrom(m->ide, 1, 0, m->cd) < 0 ||
+	    piix_ide_attach_cdrom(m->ide, 1, 1, NULL) < 0)
+		return false;
+	cfg_wr(m, PIIX_IDE_DEVFN, PCI_BAR0 + 16, IDE_BM_BASE, 4);
+	cfg_wr(m, PIIX_IDE_DEVFN, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MASTER, 2);
+	m->devfn[m->ndevfn++] = PIIX_IDE_DEVFN;
+	add_window(m, &m->pio, 0x1F0, 8);
+	add_window(m, &m->pio, 0x3F6, 1);
+	add_window(m, &m->pio, 0x170, 8);
+	add_window(m, &m->pio, 0x376, 1);
+	add_window(m, &m->pio, IDE_BM_BASE, 16);
+	return true;
+}
+
+static void ide_target_destroy(struct fuzz_machine *m)
+{
+	piix_ide_destroy(m->ide);
+	block_close(m->disk);
+	block_close(m->cd);
+	free(m->disk_data);
+	free(m->cd_data);
+}
+
+/* The host ejects the CD or puts it back (QMP eject / change). */
+static void ide_event(struct fuzz_machine *m, struct input *in)
+{
+	struct block_dev *old = NULL;
+	uint8_t what = take8(in);
+
+	if (what & 2) {
+		piix_ide_reset(m->ide);
+		return;
+	}
+	if (what & 1) {
+		/* 'old' is m->cd: the caller closes an ejected medium. */
+		if (ide_cdrom_change_media(m->ide, 1, 0, NULL, &old) == 0 && old) {
+			block_close(old);
+			m->cd = NULL;
+		}
+	} else if (!m->cd) {
+		m->cd = block_open_memory(m->cd_data, CD_SIZE, true);
+		if (ide_cdrom_change_media(m->ide, 1, 0, m->cd, &old) < 0) {
+			block_close(m->cd);
+			m->cd = NULL;
+		}
+	}
+}
+
+/* ---- targets: virtio devices ---------------------------------------------- */
+
+static struct virtio_host fuzz_virtio_host(struct fuzz_machine *m)
+{
+	/* No I/O thread: queue work runs inside the notify that asked for it. */
+	return (struct virtio_host){ .send_msi = send_msi, .opaque = m, .io_thread = false };
+}
+
+/* Firmware's part for a virtio function: BAR0 (legacy I/O), BAR1 (MSI-X
+ * table), BAR4 (modern registers), decode and bus mastering on. */
+static bool virtio_place(struct fuzz_machine *m, struct virtio_pci *t)
+{
+	if (!t)
+		return false;
+	m->vt = t;
+	cfg_wr(m, VIRTIO_DEVFN, PCI_BAR0, VIRTIO_IOBASE, 4);
+	cfg_wr(m, VIRTIO_DEVFN, PCI_BAR0 + 4, (uint32_t)VIRTIO_MSIX_BAR, 4);
+	cfg_wr(m, VIRTIO_DEVFN, PCI_BAR0 + 16, (uint32_t)VIRTIO_BAR4, 4);
+	cfg_wr(m, VIRTIO_DEVFN, PCI_BAR0 + 20, 0, 4);
+	cfg_wr(m, VIRTIO_DEVFN, PCI_COMMAND,
+	       PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	m->devfn[m->ndevfn++] = VIRTIO_DEVFN;
+	add_window(m, &m->mmio, VIRTIO_BAR4 + VIRTIO_PCI_COMMON_OFF, VIRTIO_COMMON_SIZE);
+	add_window(m, &m->mmio, VIRTIO_BAR4 + VIRTIO_PCI_ISR_OFF, 4);
+	add_window(m, &m->mmio, VIRTIO_BAR4 + VIRTIO_PCI_DEVICE_OFF, 0x100);
+	add_window(m, &m->mmio, VIRTIO_BAR4 + VIRTIO_PCI_NOTIFY_OFF,
+		   VIRTIO_PCI_NOTIFY_MULT * VIRTIO_PCI_MAX_QUEUES);
+	add_window(m, &m->mmio, VIRTIO_MSIX_BAR, 0x1000);
+	add_window(m, &m->pio, VIRTIO_IOBASE, 0x100);
+	return true;
+}
+
+static void common_wr(struct fuzz_machine *m, unsigned off, uint64_t v, unsigned size)
+{
+	bus_write(&m->mmio, VIRTIO_BAR4 + VIRTIO_PCI_COMMON_OFF + off, &v, size);
+}
+
+static uint64_t common_rd(struct fuzz_machine *m, unsigned off, unsigned size)
+{
+	uint64_t v = 0;
+	bus_read(&m->mmio, VIRTIO_BAR4 + VIRTIO_PCI_COMMON_OFF + off, &v, size);
+	return v;
+}
+
+/* What Linux does for MSI-X: enable it in the capability's message
+ * control and unmask table entries 0..n-1, each with its own vector. */
+static void virtio_enable_msix(struct fuzz_machine *m, unsigned n)
+{
+	unsigned cap = pci_config_read(&m->pci, VIRTIO_DEVFN, PCI_CAPABILITY_LIST, 1);
+
+	for (unsigned hops = 0; cap && hops < 48; hops++) {
+		if (pci_config_read(&m->pci, VIRTIO_DEVFN, cap, 1) == 0x11) {
+			cfg_wr(m, VIRTIO_DEVFN, cap + 2, 0x8000, 2);
+			break;
+		}
+		cap = pci_config_read(&m->pci, VIRTIO_DEVFN, cap + 1, 1);
+	}
+	for (unsigned i = 0; i < n; i++) {
+		uint64_t e = VIRTIO_MSIX_BAR + 16 * i, addr = 0xFEE00000, data = 0x30 + i, ctl = 0;
+		bus_write(&m->mmio, e, &addr, 4);
+		bus_write(&m->mmio, e + 8, &data, 4);
+		bus_write(&m->mmio, e + 12, &ctl, 4);
+	}
+	common_wr(m, VIRTIO_COMMON_MSIX, 0, 2); /* configuration changes: vector 0 */
+}
+
+/* A modern driver's handshake with features from the input (VERSION_1
+ * kept), then queues 0..n-1 at RING_*(q) with a size from the input,
+ * MSI-X if the input says so, and DRIVER_OK. Later ops fill the rings. */
+static void virtio_driver_setup(struct fuzz_machine *m, struct input *in)
+{
+	uint64_t want = take(in, 8) | 1ULL << VIRTIO_F_VERSION_1;
+	uint8_t shape = take8(in);
+	unsigned nq = 1 + shape % 8;
+	bool msix = shape & 0x80;
+	uint16_t qsize = (uint16_t)(1u << (take8(in) % 9)); /* 1..256 */
+
+	common_wr(m, VIRTIO_COMMON_STATUS, 0, 1);
+	common_wr(m, VIRTIO_COMMON_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER, 1);
+	common_wr(m, VIRTIO_COMMON_DFSELECT, 0, 4);
+	uint64_t offered = common_rd(m, VIRTIO_COMMON_DF, 4);
+	common_wr(m, VIRTIO_COMMON_DFSELECT, 1, 4);
+	offered |= common_rd(m, VIRTIO_COMMON_DF, 4) << 32;
+	want &= offered;
+	common_wr(m, VIRTIO_COMMON_GFSELECT, 0, 4);
+	common_wr(m, VIRTIO_COMMON_GF, (uint32_t)want, 4);
+	common_wr(m, VIRTIO_COMMON_GFSELECT, 1, 4);
+	common_wr(m, VIRTIO_COMMON_GF, (uint32_t)(want >> 32), 4);
+	common_wr(m, VIRTIO_COMMON_STATUS,
+		  VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
+	for (unsigned q = 0; q < nq; q++) {
+		m->avail_idx[q] = 0;
+		m->qsize[q] = qsize;
+		memset(m->ram + RING_DESC(q), 0, 0x3000);
+		common_wr(m, VIRTIO_COMMON_Q_SELECT, q, 2);
+		common_wr(m, VIRTIO_COMMON_Q_SIZE, qsize, 2);
+		common_wr(m, VIRTIO_COMMON_Q_MSIX, q + 1, 2);
+		common_wr(m, VIRTIO_COMMON_Q_DESCLO, RING_DESC(q), 4);
+		common_wr(m, VIRTIO_COMMON_Q_DESCHI, 0, 4);
+		common_wr(m, VIRTIO_COMMON_Q_AVAILLO, RING_AVAIL(q), 4);
+		common_wr(m, VIRTIO_COMMON_Q_AVAILHI, 0, 4);
+		common_wr(m, VIRTIO_COMMON_Q_USEDLO, RING_USED(q), 4);
+		common_wr(m, VIRTIO_COMMON_Q_USEDHI, 0, 4);
+		common_wr(m, VIRTIO_COMMON_Q_ENABLE, 1, 2);
+	}
+	if (msix)
+		virtio_enable_msix(m, nq + 1);
+	common_wr(m, VIRTIO_COMMON_STATUS,
+		  VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
+			  VIRTIO_STATUS_DRIVER_OK, 1);
+}
+
+/* A legacy (virtio 0.9.5) driver through I/O BAR0: features, then queues
+ * 0..n-1 by page frame number at RING_DESC(q). With the device's queue
+ * size of 256 (blk, net) the legacy layout puts avail and used exactly at
+ * RING_AVAIL(q) and RING_USED(q), so the other shortcuts apply. */
+static void virtio_legacy_setup(struct fuzz_machine *m, struct input *in)
+{
+	uint64_t v = 0, base = VIRTIO_IOBASE;
+	unsigned nq = 1 + take8(in) % 8;
+
+	bus_write(&m->pio, base + VIRTIO_LEGACY_STATUS, &v, 1);
+	v = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER;
+	bus_write(&m->pio, base + VIRTIO_LEGACY_STATUS, &v, 1);
+	bus_read(&m->pio, base + VIRTIO_LEGACY_HOST_FEATURES, &v, 4);
+	v &= take32(in);
+	bus_write(&m->pio, base + VIRTIO_LEGACY_GUEST_FEATURES, &v, 4);
+	for (unsigned q = 0; q < nq; q++) {
+		m->avail_idx[q] = 0;
+		m->qsize[q] = 256;
+		memset(m->ram + RING_DESC(q), 0, 0x3000);
+		v = q;
+		bus_write(&m->pio, base + VIRTIO_LEGACY_QUEUE_SEL, &v, 2);
+		v = RING_DESC(q) >> 12;
+		bus_write(&m->pio, base + VIRTIO_LEGACY_QUEUE_PFN, &v, 4);
+	}
+	v = VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK;
+	bus_write(&m->pio, base + VIRTIO_LEGACY_STATUS, &v, 1);
+}
+
+/* Descriptor i of queue q (only the queues the shortcut laid out; a ring
+ * the guest placed itself is reached with plain RAM writes). Addresses
+ * are mostly inside RAM, lengths anything. */
+static void virtio_write_desc(struct fuzz_machine *m, struct input *in)
+{
+	unsigned q = take8(in) % 8, i = take8(in) % 256;
+	uint8_t *d = m->ram + RING_DESC(q) + 16 * i;
+	uint32_t addr = take32(in);
+	uint32_t len = take32(in);
+	uint16_t flags = take16(in) & 7, next = take16(in);
+
+	if (!(addr & 0x80000000u))
+		addr %= m->ram_size;
+	put_le64(d, addr);
+	put_le32(d + 8, len);
+	put_le16(d + 12, flags);
+	put_le16(d + 14, next);
+}
+
+/* Puts a head in queue q's avail ring, publishes the index and notifies
+ * (through BAR4, or the legacy register if the queue byte's top bit is set). */
+static void virtio_offer(struct fuzz_machine *m, struct input *in)
+{
+	uint8_t qb = take8(in);
+	unsigned q = qb % 8;
+	uint16_t head = take16(in);
+	uint16_t size = m->qsize[q] ? m->qsize[q] : 256;
+	uint8_t *avail = m->ram + RING_AVAIL(q);
+
+	put_le16(avail + 4 + 2 * (m->avail_idx[q] % size), head);
+	m->avail_idx[q]++;
+	put_le16(avail + 2, m->avail_idx[q]);
+	uint64_t v = q;
+	if (qb & 0x80)
+		bus_write(&m->pio, VIRTIO_IOBASE + VIRTIO_LEGACY_QUEUE_NOTIFY, &v, 2);
+	else
+		bus_write(&m->mmio, VIRTIO_BAR4 + VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * q,
+			  &v, 2);
+}
+
+static bool virtio_blk_target_create(struct fuzz_machine *m)
+{
+	struct virtio_host host = fuzz_virtio_host(m);
+	m->disk_data = calloc(1, DISK_SIZE);
+	if (!m->disk_data)
+		return false;
+	/* The device owns (and closes) the block device; 0 workers: every
+	 * request is carried out inside the notify. */
+	m->vblk = virtio_blk_create(&m->pci, VIRTIO_DEVFN, &m->mem, &host,
+				    block_open_memory(m->disk_data, DISK_SIZE, false), "FUZZ", 0);
+	return m->vblk && virtio_place(m, virtio_blk_transport(m->vblk));
+}
+
+static void virtio_blk_target_destroy(struct fuzz_machine *m)
+{
+	virtio_blk_destroy(m->vblk);
+	free(m->disk_data);
+}
+
+static void fake_net_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame,
+			  size_t len)
+{
+}
+
+static void fake_net_offload(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn)
+{
+}
+
+static void fake_net_rx_ready(struct net_backend *b)
+{
+}
+
+static const struct net_backend_ops fake_net_ops = {
+	.send = fake_net_send, .set_offload = fake_net_offload, .rx_ready = fake_net_rx_ready,
+};
+
+static bool virtio_net_target_create(struct fuzz_machine *m)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	struct virtio_host host = fuzz_virtio_host(m);
+
+	/* With offloads (tap-like) or without (slirp-like, where vmm itself
+	 * completes checksums and segments TSO frames), by the variant byte. */
+	m->net_be = (struct net_backend){ .ops = &fake_net_ops,
+					  .caps = m->variant & 1 ? 0 : NET_CAP_OFFLOAD };
+	m->vnet = virtio_net_create(&m->pci, VIRTIO_DEVFN, &m->mem, &host, mac, &m->net_be);
+	if (!m->vnet)
+		return false;
+	net_attach(&m->net_be, virtio_net_receive, m->vnet);
+	return virtio_place(m, virtio_net_transport(m->vnet));
+}
+
+static void virtio_net_target_destroy(struct fuzz_machine *m)
+{
+	virtio_net_destroy(m->vnet);
+}
+
+/* A frame from the network, with a header the backend made up. */
+static void virtio_net_event(struct fuzz_machine *m, struct input *in)
+{
+	static uint8_t frame[NET_MAX_FRAME];
+	struct net_hdr hdr = { .flags = take8(in) & 3, .gso_type = take8(in),
+			       .hdr_len = take16(in), .gso_size = take16(in),
+			       .csum_start = take16(in), .csum_offset = take16(in) };
+	size_t len = take16(in) % sizeof(frame);
+	size_t given = len < in->left ? len : in->left;
+
+	memcpy(frame, in->p, given);
+	memset(frame + given, 0x5A, len - given);
+	in->p += given;
+	in->left -= given;
+	virtio_net_receive(m->vnet, &hdr, frame, len);
+}
+
+static bool virtio_rng_target_create(struct fuzz_machine *m)
+{
+	struct virtio_host host = fuzz_virtio_host(m);
+	m->vrng = virtio_rng_create(&m->pci, VIRTIO_DEVFN, &m->mem, &host);
+	return m->vrng && virtio_place(m, virtio_rng_transport(m->vrng));
+}
+
+static void virtio_rng_target_destroy(struct fuzz_machine *m)
+{
+	virtio_rng_destroy(m->vrng);
+}
+
+static void balloon_changed(void *opaque)
+{
+}
+
+static bool virtio_balloon_target_create(struct fuzz_machine *m)
+{
+	struct virtio_host host = fuzz_virtio_host(m);
+	m->vballoon = virtio_balloon_create(&m->pci, VIRTIO_DEVFN, &m->mem, &host, !(m->variant & 1),
+					    balloon_changed, m);
+	return m->vballoon && virtio_place(m, virtio_balloon_transport(m->vballoon));
+}
+
+static void virtio_balloon_target_destroy(struct fuzz_machine *m)
+{
+	virtio_balloon_destroy(m->vballoon);
+}
+
+static void virtio_balloon_event(struct fuzz_machine *m, struct input *in)
+{
+	struct virtio_balloon_info info;
+	uint32_t pages = take32(in);
+
+	if (pages & 1)
+		virtio_balloon_request_stats(m->vballoon);
+	else
+		virtio_balloon_set_target(m->vballoon, pages >> 1);
+	virtio_balloon_get_info(m->vballoon, &info);
+}
+
+/* Ports 0 (a console) and 1 read host input from a pipe the harness
+ * writes (a file chardev's input-path), port 7 is on a null chardev. */
+static bool virtio_console_target_create(struct fuzz_machine *m)
+{
+	struct virtio_console_port_config ports[3];
+	struct virtio_host host = fuzz_virtio_host(m);
+	char err[256], spec[128];
+
+	for (unsigned i = 0; i < 3; i++) {
+		struct chardev_config cc;
+		if (i < 2) {
+			if (pipe2(m->con_in[i], O_NONBLOCK | O_CLOEXEC) < 0)
+				return false;
+			snprintf(spec, sizeof(spec), "file,id=fz%u,path=/dev/null,input-path=/proc/self/fd/%d",
+				 i, m->con_in[i][0]);
+		} else {
+			snprintf(spec, sizeof(spec), "null,id=fz%u", i);
+		}
+		if (chardev_parse(spec, &cc, err, sizeof(err)) < 0)
+			return false;
+		ports[i] = (struct virtio_console_port_config){
+			.cd = chardev_create(&cc, err, sizeof(err)), .console = i == 0,
+			.name = i ? "org.example.fuzz" : NULL, .nr = i == 2 ? 7 : i };
+		if (!ports[i].cd)
+			return false;
+	}
+	m->vcon = virtio_console_create(&m->pci, VIRTIO_DEVFN, &m->mem, &host, ports, 3);
+	return m->vcon && virtio_place(m, virtio_console_transport(m->vcon));
+}
+
+static void virtio_console_target_destroy(struct fuzz_machine *m)
+{
+	virtio_console_destroy(m->vcon);
+	chardev_destroy_all();
+	for (unsigned i = 0; i < 2; i++) {
+		close(m->con_in[i][0]);
+		close(m->con_in[i][1]);
+	}
+}
+
+/* Host input for port 0 or 1, then one round of the chardev main loop
+ * (which hands it to the device, as vmm's main thread does). */
+static void virtio_console_event(struct fuzz_machine *m, struct input *in)
+{
+	uint8_t ctl = take8(in), buf[256];
+	size_t n = take8(in);
+	struct pollfd fds[CHARDEV_POLL_FDS];
+
+	if (n > in->left)
+		n = in->left;
+	memcpy(buf, in->p, n);
+	in->p += n;
+	in->left -= n;
+	if (n && write(m->con_in[ctl & 1][1], buf, n) < 0)
+		return; /* the pipe is full: the device has not taken earlier input */
+	int nfds = chardev_poll_fill(fds, CHARDEV_POLL_FDS);
+	if (poll(fds, (nfds_t)nfds, 0) > 0)
+		chardev_poll_handle(fds, nfds);
+}
+
+/* ---- the target table -------------------------------------------------------- */
+
+struct target {
+	const char *name;
+	/* the hw/ files this target drives (check_targets.sh reads this) */
+	const char *covers;
+	bool (*create)(struct fuzz_machine *m);
+	void (*destroy)(struct fuzz_machine *m);
+	void (*event)(struct fuzz_machine *m, struct input *in); /* host side, optional */
+	bool virtio;
+	uint32_t ram_size; /* 0: RAM_SIZE */
+};
+
+static const struct target *target; /* the one this process runs */
+
+#define DEVICE(n, files, pre, ...) \
+	{ .name = #n, .covers = files, .create = pre##_create, .destroy = pre##_destroy, __VA_ARGS__ }
+
+static const struct target targets[] = {
+	DEVICE(chipset, "hw/i440fx.c hw/piix3.c hw/piix_pm.c hw/legacy_ports.c", chipset,
+	       .event = chipset_event, .ram_size = CHIPSET_RAM_SIZE),
+	DEVICE(rtc, "hw/rtc.c", rtc_target, .event = rtc_event),
+	DEVICE(serial, "hw/serial.c", serial_target, .event = serial_event),
+	DEVICE(i8042, "hw/i8042.c", i8042_target, .event = i8042_event),
+	DEVICE(fw_cfg, "hw/fw_cfg.c", fw_cfg_target, .event = fw_cfg_event),
+	DEVICE(ide, "hw/piix_ide.c hw/ide_core.c hw/atapi.c", ide_target, .event = ide_event),
+	DEVICE(virtio_blk, "hw/virtio_blk.c hw/virtio_pci.c", virtio_blk_target, .virtio = true),
+	DEVICE(virtio_net, "hw/virtio_net.c hw/virtio_pci.c", virtio_net_target,
+	       .event = virtio_net_event, .virtio = true),
+	DEVICE(virtio_rng, "hw/virtio_rng.c hw/virtio_pci.c", virtio_rng_target, .virtio = true),
+	DEVICE(virtio_balloon, "hw/virtio_balloon.c hw/virtio_pci.c", virtio_balloon_target,
+	       .event = virtio_balloon_event, .virtio = true),
+	DEVICE(virtio_console, "hw/virtio_console.c hw/virtio_pci.c", virtio_console_target,
+	       .event = virtio_console_event, .virtio = true),
+};
+
+/* ---- the interpreter -------------------------------------------------------- */
+
+enum op {
+	OP_READ, OP_WRITE, OP_CFG_READ, OP_CFG_WRITE, OP_RAM_BYTES, OP_RAM_VALUE,
+	OP_EVENT, OP_DRIVER, OP_RESET, OP_RAW_PIO, OP_COUNT
+};
+
+static unsigned access_size(uint8_t b) { return 1u << (b % 4); }
+
+static void op_access(struct fuzz_machine *m, struct input *in, bool write)
+{
+	const struct window *w = &m->win[take8(in) % m->nwin];
+	uint64_t addr = w->base + take16(in) % w->len;
+	unsigned size = access_size(take8(in));
+	uint64_t v = write ? take(in, size) : 0;
+
+	if (write)
+		bus_write(w->bus, addr, &v, size);
+	else
+		bus_read(w->bus, addr, &v, size);
+}
+
+/* Anywhere in port space: other devices' ports, the gaps between them. */
+static void op_raw_pio(struct fuzz_machine *m, struct input *in)
+{
+	uint16_t port = take16(in);
+	uint8_t ctl = take8(in);
+	unsigned size = 1u << (ctl % 3);
+	uint64_t v = 0;
+
+	if (ctl & 0x80) {
+		v = take(in, size);
+		bus_write(&m->pio, port, &v, size);
+	} else {
+		bus_read(&m->pio, port, &v, size);
+	}
+}
+
+static void op_config(struct fuzz_machine *m, struct input *in, bool write)
+{
+	uint8_t sel = take8(in);
+	uint8_t devfn = sel < 0xF0 && m->ndevfn ? m->devfn[sel % m->ndevfn] : take8(in);
+	unsigned off = take8(in), size = 1u << (take8(in) % 3);
+
+	if (write)
+		pci_config_write(&m->pci, devfn, off, (uint32_t)take(in, size), size);
+	else
+		pci_config_read(&m->pci, devfn, off, size);
+}
+
+static void op_ram_bytes(struct fuzz_machine *m, struct input *in)
+{
+	uint32_t addr = take32(in) % m->ram_size;
+	size_t len = take8(in);
+	if (len > in->left)
+		len = in->left;
+	if (len > m->ram_size - addr)
+		len = m->ram_size - addr;
+	memcpy(m->ram + addr, in->p, len);
+	in->p += len;
+	in->left -= len;
+}
+
+static void op_ram_value(struct fuzz_machine *m, struct input *in)
+{
+	uint32_t addr = take32(in) % (m->ram_size - 8);
+	unsigned size = access_size(take8(in));
+	uint64_t v = take(in, size);
+	for (unsigned i = 0; i < size; i++)
+		m->ram[addr + i] = (uint8_t)(v >> (8 * i));
+}
+
+static void op_driver(struct fuzz_machine *m, struct input *in)
+{
+	if (!target->virtio)
+		return;
+	switch (take8(in) % 4) {
+	case 0: virtio_driver_setup(m, in); break;
+	case 1: virtio_write_desc(m, in); break;
+	case 2: virtio_offer(m, in); break;
+	default: virtio_legacy_setup(m, in); break;
+	}
+}
+
+static void run_program(struct fuzz_machine *m, struct input *in)
+{
+	/* Bounds the work per input (libFuzzer's -timeout catches the rest). */
+	for (unsigned steps = 0; in->left && steps < 4096; steps++) {
+		switch (take8(in) % OP_COUNT) {
+		case OP_READ: op_access(m, in, false); break;
+		case OP_WRITE: op_access(m, in, true); break;
+		case OP_CFG_READ: op_config(m, in, false); break;
+		case OP_CFG_WRITE: op_config(m, in, true); break;
+		case OP_RAM_BYTES: op_ram_bytes(m, in); break;
+		case OP_RAM_VALUE: op_ram_value(m, in); break;
+		case OP_EVENT:
+			if (target->event)
+				target->event(m, in);
+			break;
+		case OP_DRIVER: op_driver(m, in); break;
+		case OP_RESET: pci_bus_reset(&m->pci); break;
+		case OP_RAW_PIO: op_raw_pio(m, in); break;
+		}
+	}
+}
+
+static struct fuzz_machine *machine_new(void)
+{
+	struct fuzz_machine *m = calloc(1, sizeof(*m));
+	if (!m)
+		abort();
+	m->ram_size = target->ram_size ? target->ram_size : RAM_SIZE;
+	if (guest_mem_init(&m->mem, m->ram_size) < 0)
+		abort();
+	m->ram = m->mem.ram; /* the whole mapping, VGA window included */
+	bus_init(&m->pio, "pio");
+	bus_init(&m->mmio, "mmio");
+	pci_bus_init(&m->pci, &m->pio, &m->mmio);
+	m->pci.set_intx = intx_recorder;
+	m->pci.intx_opaque = m;
+	add_window(m, &m->pio, 0, 0x10000); /* window 0: all of port space */
+	return m;
+}
+
+static void machine_free(struct fuzz_machine *m)
+{
+	target->destroy(m);
+	bus_destroy(&m->pio);
+	bus_destroy(&m->mmio);
+	guest_mem_destroy(&m->mem);
+	free(m);
+}
+
+/* ---- seed corpus ------------------------------------------------------------
+ * `FUZZ_WRITE_SEEDS=DIR fuzz_devices` writes DIR/<target>/seed-N for every
+ * target (tests/fuzz/seeds.sh calls it): short programs in the encoding
+ * above that do what a driver does first, so fuzzing starts deep inside
+ * each device rather than at its first register. */
+
+struct seed {
+	uint8_t b[4096];
+	size_t n;
+};
+
+static void put(struct seed *s, uint64_t v, unsigned bytes)
+{
+	for (unsigned i = 0; i < bytes && s->n < sizeof(s->b); i++)
+		s->b[s->n++] = (uint8_t)(v >> (8 * i));
+}
+
+/* Window index 'w' of the target: access at 'off', size 1 << lg. */
+static void s_wr(struct seed *s, unsigned w, unsigned off, uint64_t v, unsigned lg)
+{
+	put(s, OP_WRITE, 1), put(s, w, 1), put(s, off, 2), put(s, lg, 1), put(s, v, 1u << lg);
+}
+
+static void s_rd(struct seed *s, unsigned w, unsigned off, unsigned lg)
+{
+	put(s, OP_READ, 1), put(s, w, 1), put(s, off, 2), put(s, lg, 1);
+}
+
+static void s_io_wr(struct seed *s, unsigned port, uint64_t v, unsigned lg)
+{
+	s_wr(s, 0, port, v, lg); /* window 0 is all of port space */
+}
+
+static void s_io_rd(struct seed *s, unsigned port, unsigned lg)
+{
+	s_rd(s, 0, port, lg);
+}
+
+static void s_ram(struct seed *s, uint32_t addr, uint64_t v, unsigned lg)
+{
+	put(s, OP_RAM_VALUE, 1), put(s, addr, 4), put(s, lg, 1), put(s, v, 1u << lg);
+}
+
+static void s_cfg_rd(struct seed *s, unsigned devfn_idx, unsigned off, unsigned lg)
+{
+	put(s, OP_CFG_READ, 1), put(s, devfn_idx, 1), put(s, off, 1), put(s, lg, 1);
+}
+
+static void s_cfg_wr(struct seed *s, unsigned devfn_idx, unsigned off, uint32_t v, unsigned lg)
+{
+	put(s, OP_CFG_WRITE, 1), put(s, devfn_idx, 1), put(s, off, 1), put(s, lg, 1);
+	put(s, v, 1u << lg);
+}
+
+static void s_event(struct seed *s, const uint8_t *args, size_t n)
+{
+	put(s, OP_EVENT, 1);
+	for (size_t i = 0; i < n; i++)
+		put(s, args[i], 1);
+}
+
+static void s_virtio_setup(struct seed *s, unsigned nq)
+{
+	put(s, OP_DRIVER, 1), put(s, 0, 1), put(s, UINT64_MAX, 8), put(s, (nq - 1) | 0x80, 1);
+	put(s, 4, 1);
+}
+
+static void s_desc(struct seed *s, unsigned q, unsigned i, uint32_t addr, uint32_t len,
+		   uint16_t flags, uint16_t next)
+{
+	put(s, OP_DRIVER, 1), put(s, 1, 1), put(s, q, 1), put(s, i, 1), put(s, addr, 4);
+	put(s, len, 4), put(s, flags, 2), put(s, next, 2);
+}
+
+static void s_offer(struct seed *s, unsigned q, uint16_t head)
+{
+	put(s, OP_DRIVER, 1), put(s, 2, 1), put(s, q, 1), put(s, head, 2);
+}
+
+#define D_NEXT 1
+#define D_WRITE 2
+
+/* Generic: every register of every window read, then written with zero. */
+static void seed_generic(struct fuzz_machine *m, struct seed *s)
+{
+	for (unsigned w = 1; w < m->nwin; w++)
+		for (unsigned off = 0; off < m->win[w].len && off < 64; off++)
+			s_rd(s, w, off, 0);
+	for (unsigned w = 1; w < m->nwin; w++)
+		for (unsigned off = 0; off < m->win[w].len && off < 64; off++)
+			s_wr(s, w, off, 0, 0);
+}
+
+static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
+{
+	const char *t = target->name;
+
+	if (k == 0) {
+		seed_generic(m, s);
+		return 1;
+	}
+	if (target->virtio) {
+		unsigned nq = !strcmp(t, "virtio_console") ? 6 : !strcmp(t, "virtio_net") ? 2 :
+			      !strcmp(t, "virtio_balloon") ? 3 : 1;
+		if (k > 3)
+			return 0;
+		if (k == 3) { /* a legacy driver: the same request through BAR0 */
+			if (strcmp(t, "virtio_blk") && strcmp(t, "virtio_net"))
+				return 0;
+			put(s, OP_DRIVER, 1), put(s, 3, 1), put(s, nq - 1, 1), put(s, UINT32_MAX, 4);
+			s_ram(s, 0x20000, 0, 2);
+			s_desc(s, 0, 0, 0x20000, 16, D_NEXT, 1);
+			s_desc(s, 0, 1, 0x21000, 512, D_NEXT | D_WRITE, 2);
+			s_desc(s, 0, 2, 0x22000, 1, D_WRITE, 0);
+			s_offer(s, 0x80, 0);
+			return 1;
+		}
+		s_virtio_setup(s, nq);
+		if (!strcmp(t, "virtio_blk")) {
+			s_ram(s, 0x20000, k == 1 ? 0 : 1, 2);       /* type: IN or OUT */
+			s_ram(s, 0x20008, 3, 3);                   /* sector */
+			s_desc(s, 0, 0, 0x20000, 16, D_NEXT, 1);
+			s_desc(s, 0, 1, 0x21000, 1024, D_NEXT | (k == 1 ? D_WRITE : 0), 2);
+			s_desc(s, 0, 2, 0x22000, 1, D_WRITE, 0);
+			s_offer(s, 0, 0);
+		} else if (!strcmp(t, "virtio_net")) {
+			s_desc(s, 0, 0, 0x20000, 1526, D_WRITE, 0);   /* a receive buffer */
+			s_offer(s, 0, 0);
+			s_desc(s, 1, 0, 0x21000, 12, D_NEXT, 1);     /* header + frame */
+			s_desc(s, 1, 1, 0x21100, 60, 0, 0);
+			s_offer(s, 1, 0);
+			const uint8_t frame[] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 60, 0 };
+			s_event(s, frame, sizeof(frame));
+		} else if (!strcmp(t, "virtio_rng")) {
+			s_desc(s, 0, 0, 0x20000, 64, D_WRITE | D_NEXT, 1);
+			s_desc(s, 0, 1, 0x20100, 32, D_WRITE, 0);
+			s_offer(s, 0, 0);
+		} else if (!strcmp(t, "virtio_balloon")) {
+			const uint8_t target4[] = { 8, 0, 0, 0 };
+			s_event(s, target4, sizeof(target4));
+			for (unsigned i = 0; i < 4; i++)
+				s_ram(s, 0x20000 + 4 * i, 0x30 + i, 2); /* PFNs */
+			s_desc(s, k == 1 ? 0 : 1, 0, 0x20000, 16, 0, 0);
+			s_offer(s, k == 1 ? 0 : 1, 0);
+			s_ram(s, 0x21000, 0x0004, 1);                /* a stats entry */
+			s_ram(s, 0x21002, 12345, 3);
+			s_desc(s, 2, 0, 0x21000, 10, 0, 0);
+			s_offer(s, 2, 0);
+		} else if (!strcmp(t, "virtio_console")) {
+			/* control: DEVICE_READY, PORT_READY 0, PORT_OPEN 1 */
+			s_ram(s, 0x20000, 0, 2), s_ram(s, 0x20004, 0, 1), s_ram(s, 0x20006, 1, 1);
+			s_ram(s, 0x20100, 0, 2), s_ram(s, 0x20104, 3, 1), s_ram(s, 0x20106, 1, 1);
+			s_ram(s, 0x20200, 1, 2), s_ram(s, 0x20204, 6, 1), s_ram(s, 0x20206, 1, 1);
+			s_desc(s, 2, 0, 0x21000, 64, D_WRITE, 0);
+			s_offer(s, 2, 0);
+			for (unsigned i = 0; i < 3; i++) {
+				s_desc(s, 3, i, 0x20000 + 0x100 * i, 8, 0, 0);
+				s_offer(s, 3, (uint16_t)i);
+			}
+			s_ram(s, 0x22000, 0x6f6c6c6568, 3);
+			s_desc(s, 1, 0, 0x22000, 5, 0, 0);
+			s_offer(s, 1, 0);
+			s_desc(s, 0, 0, 0x23000, 64, D_WRITE, 0);
+			s_offer(s, 0, 0);
+			const uint8_t input[] = { 0, 3, 'l', 's', '\n' };
+			s_event(s, input, sizeof(input));
+		}
+		return 1;
+	}
+	if (!strcmp(t, "ide")) {
+		if (k == 1) {            /* IDENTIFY, PIO */
+			s_io_wr(s, 0x1F6, 0xA0, 0);
+			s_io_wr(s, 0x1F7, 0xEC, 0);
+			s_io_rd(s, 0x1F7, 0);
+			for (unsigned i = 0; i < 8; i++)
+				s_io_rd(s, 0x1F0, 1);
+		} else if (k == 2) {     /* READ DMA of 2 sectors through a PRD table */
+			s_ram(s, 0x2000, 0x3000, 2);
+			s_ram(s, 0x2004, 0x80000400, 2);
+			s_io_wr(s, IDE_BM_BASE + 4, 0x2000, 2);
+			s_io_wr(s, 0x1F6, 0xE0, 0);
+			s_io_wr(s, 0x1F2, 2, 0);
+			s_io_wr(s, 0x1F3, 1, 0);
+			s_io_wr(s, 0x1F7, 0xC8, 0);
+			s_io_wr(s, IDE_BM_BASE, 0x09, 0);
+			s_io_rd(s, IDE_BM_BASE + 2, 0);
+		} else if (k == 3 || k == 4) { /* ATAPI INQUIRY / READ(10) by PIO */
+			s_io_wr(s, 0x176, 0xA0, 0);
+			s_io_wr(s, 0x171, 0, 0);
+			s_io_wr(s, 0x174, 0x00, 0);
+			s_io_wr(s, 0x175, 0x08, 0);
+			s_io_wr(s, 0x177, 0xA0, 0);
+			uint8_t cdb[12] = { 0x12, 0, 0, 0, 36 };
+			if (k == 4) {
+				uint8_t rd[12] = { 0x28, 0, 0, 0, 0, 1, 0, 0, 2 };
+				memcpy(cdb, rd, sizeof(cdb));
+			}
+			for (unsigned i = 0; i < 12; i += 2)
+				s_io_wr(s, 0x170, cdb[i] | cdb[i + 1] << 8, 1);
+			for (unsigned i = 0; i < 8; i++)
+				s_io_rd(s, 0x170, 1);
+		} else {
+			return 0;
+		}
+		return 1;
+	}
+	if (!strcmp(t, "fw_cfg") && k == 1) {
+		s_io_wr(s, FW_CFG_PORT_SEL, 0x0000, 1);
+		for (unsigned i = 0; i < 4; i++)
+			s_io_rd(s, FW_CFG_PORT_DATA, 0);
+		s_io_wr(s, FW_CFG_PORT_SEL, 0x0019, 1);
+		for (unsigned i = 0; i < 8; i++)
+			s_io_rd(s, FW_CFG_PORT_DATA, 0);
+		/* DMA: select the file directory and read 64 bytes to 0x3000 */
+		s_ram(s, 0x1000, __builtin_bswap32(0x0019u << 16 | FW_CFG_DMA_SELECT | FW_CFG_DMA_READ), 2);
+		s_ram(s, 0x1004, __builtin_bswap32(64), 2);
+		s_ram(s, 0x1008, __builtin_bswap64(0x3000), 3);
+		s_io_wr(s, FW_CFG_PORT_DMA, 0, 2);
+		s_io_wr(s, FW_CFG_PORT_DMA + 4, __builtin_bswap32(0x1000), 2);
+		return 1;
+	}
+	if (!strcmp(t, "rtc") && k == 1) {
+		for (unsigned r = 0; r < 0x0E; r++)
+			s_io_wr(s, 0x70, r, 0), s_io_rd(s, 0x71, 0);
+		s_io_wr(s, 0x70, 0x0B, 0), s_io_wr(s, 0x71, 0x82, 0);
+		s_io_wr(s, 0x70, 0x00, 0), s_io_wr(s, 0x71, 0x30, 0);
+		s_io_wr(s, 0x70, 0x0B, 0), s_io_wr(s, 0x71, 0x72, 0);
+		const uint8_t step[] = { 0, 0xCA, 0x9A, 0x3B };
+		s_event(s, step, sizeof(step));
+		s_io_wr(s, 0x70, 0x0C, 0), s_io_rd(s, 0x71, 0);
+		return 1;
+	}
+	if (!strcmp(t, "serial") && k == 1) {
+		s_io_wr(s, 0x3FB, 0x80, 0), s_io_wr(s, 0x3F8, 1, 0), s_io_wr(s, 0x3F9, 0, 0);
+		s_io_wr(s, 0x3FB, 0x03, 0), s_io_wr(s, 0x3F9, 0x0F, 0), s_io_wr(s, 0x3FA, 0xC7, 0);
+		s_io_wr(s, 0x3FC, 0x0B, 0);
+		for (unsigned i = 0; i < 20; i++)
+			s_io_wr(s, 0x3F8, 'a' + i, 0);
+		const uint8_t rx[] = { 4, 'o', 'k', '\r', '\n' };
+		s_event(s, rx, sizeof(rx));
+		s_io_rd(s, 0x3FA, 0), s_io_rd(s, 0x3FD, 0), s_io_rd(s, 0x3F8, 0), s_io_rd(s, 0x3FE, 0);
+		return 1;
+	}
+	if (!strcmp(t, "i8042") && k == 1) {
+		s_io_wr(s, 0x64, 0x20, 0), s_io_rd(s, 0x60, 0);
+		s_io_wr(s, 0x64, 0x60, 0), s_io_wr(s, 0x60, 0x47, 0);
+		s_io_wr(s, 0x64, 0xAE, 0), s_io_wr(s, 0x64, 0xA8, 0);
+		s_io_wr(s, 0x60, 0xF2, 0), s_io_rd(s, 0x60, 0), s_io_rd(s, 0x60, 0);
+		s_io_wr(s, 0x64, 0xD4, 0), s_io_wr(s, 0x60, 0xF4, 0), s_io_rd(s, 0x60, 0);
+		const uint8_t key[] = { 1, 0x1C }, mouse[] = { 2, 5, 0xFB, 0, 1 };
+		s_event(s, key, sizeof(key));
+		s_event(s, mouse, sizeof(mouse));
+		for (unsigned i = 0; i < 4; i++)
+			s_io_rd(s, 0x64, 0), s_io_rd(s, 0x60, 0);
+		return 1;
+	}
+	if (!strcmp(t, "chipset") && k == 1) {
+		for (unsigned d = 0; d < 3; d++)
+			for (unsigned off = 0; off < 0x100; off += 4)
+				s_cfg_rd(s, d, off, 2);
+		for (unsigned seg = 0x59; seg <= 0x5F; seg++)
+			s_cfg_wr(s, 0, seg, 0x33, 0);
+		s_io_wr(s, 0xCF8, 0x80000808, 2), s_io_rd(s, 0xCFC, 2);
+		s_io_rd(s, PM_BASE, 1), s_io_rd(s, PM_BASE + 8, 2);
+		s_io_wr(s, PM_BASE + 2, 0x0100, 1), s_io_wr(s, 0xB2, 0xF1, 0);
+		s_io_wr(s, PM_BASE + 4, 0x2001, 1);
+		s_io_wr(s, 0x92, 0x02, 0), s_io_wr(s, 0x80, 0x55, 0), s_io_wr(s, 0x402, 'x', 0);
+		return 1;
+	}
+	return 0;
+}
+
+static void write_seeds(const char *dir)
+{
+	mkdir(dir, 0755);
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++) {
+		char path[512];
+		target = &targets[i];
+		snprintf(path, sizeof(path), "%s/%s", dir, target->name);
+		mkdir(path, 0755);
+		for (unsigned k = 0;; k++) {
+			struct fuzz_machine *m = machine_new();
+			struct seed *s = calloc(1, sizeof(*s));
+			if (!s || !target->create(m))
+				abort();
+			put(s, k & 1, 1); /* the variant byte */
+			unsigned more = seed_target(m, k, s);
+			machine_free(m);
+			if (!more) {
+				free(s);
+				break;
+			}
+			snprintf(path, sizeof(path), "%s/%s/seed-%u", dir, target->name, k);
+			FILE *f = fopen(path, "wb");
+			if (!f || fwrite(s->b, 1, s->n, f) != s->n || fclose(f))
+				die("cannot write %s", path);
+			free(s);
+		}
+	}
+}
+
+static const struct target *find_target(const char *name)
+{
+	for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
+		if (!strcmp(targets[i].name, name))
+			return &targets[i];
+	return NULL;
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	if (getenv("FUZZ_LIST_TARGETS")) {
+		for (size_t i = 0; i < sizeof(targets) / sizeof(targets[0]); i++)
+			printf("%s %s\n", targets[i].name, targets[i].covers);
+		exit(0);
+	}
+	if (getenv("FUZZ_WRITE_SEEDS")) {
+		write_seeds(getenv("FUZZ_WRITE_SEEDS"));
+		exit(0);
+	}
+	const char *name = getenv("FUZZ_DEVICE");
+	char *self = strdup((*argv)[0]);
+	const char *base = basename(self);
+	if (!name && !strncmp(base, "fuzz_dev_", 9))
+		name = base + 9;
+	target = name ? find_target(name) : NULL;
+	if (!target) {
+		fprintf(stderr, "fuzz_devices: run as fuzz_dev_<target> or with FUZZ_DEVICE=<target>; "
+				"FUZZ_LIST_TARGETS=1 lists them\n");
+		exit(1);
+	}
+	free(self);
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct fuzz_machine *m = machine_new();
+	struct input in = { data, size };
+
+	m->variant = take8(&in);
+	if (!target->create(m)) {
+		fprintf(stderr, "fuzz_devices: cannot build the %s target\n", target->name);
+		abort();
+	}
+	run_program(m, &in);
+	machine_free(m);
+	return 0;
+}
