@@ -118,7 +118,6 @@ struct fuzz_machine {
 	struct post_port post;
 	struct debugcon dbgcon;
 	struct debug_exit dbgexit;
-	FILE *devnull;
 	struct rtc *rtc;
 	int64_t clock_ns;
 	struct serial *serial;
@@ -207,15 +206,14 @@ static bool chipset_create(struct fuzz_machine *m)
 	m->bios = malloc(BIOS_SIZE);
 	for (unsigned i = 0; m->bios && i < BIOS_SIZE / 4096; i++)
 		memset(m->bios + 4096 * i, (int)(i * 13), 4096);
-	m->devnull = fopen("/dev/null", "w");
-	if (!m->bios || !m->devnull || memmap_init(&m->mm, &m->mem, m->bios, BIOS_SIZE) < 0)
+	if (!m->bios || memmap_init(&m->mm, &m->mem, m->bios, BIOS_SIZE) < 0)
 		return false;
 	if (pci_bus_map_host_ports(&m->pci) < 0 ||
 	    i440fx_init(&m->nb, &m->pci, &m->mm, m->ram_size) < 0 ||
 	    piix3_init(&m->sb, &m->pci, irq_recorder, m, board(m)) < 0 ||
 	    piix_pm_init(&m->pm, &m->pci, &m->pio, isa_irq(m, 9), board(m)) < 0 ||
 	    port92_init(&m->port92, &m->pio, board(m)) < 0 || post_port_init(&m->post, &m->pio) < 0 ||
-	    debugcon_init(&m->dbgcon, &m->pio, 0x402, m->devnull) < 0 ||
+	    debugcon_init(&m->dbgcon, &m->pio, 0x402, DEBUGCON_DEFAULT_READBACK, NULL, NULL) < 0 ||
 	    debug_exit_init(&m->dbgexit, &m->pio, 0xF4, 4, board(m)) < 0)
 		return false;
 	m->pci.set_intx = piix3_set_intx;
@@ -241,8 +239,6 @@ static void chipset_destroy(struct fuzz_machine *m)
 	if (m->bios && m->mm.mem)
 		memmap_destroy(&m->mm);
 	free(m->bios);
-	if (m->devnull)
-		fclose(m->devnull);
 }
 
 static void chipset_event(struct fuzz_machine *m, struct input *in)
