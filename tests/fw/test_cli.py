@@ -298,3 +298,34 @@ def test_pidfile_written_then_removed_on_error(tmp_path):
     p = run("-pidfile", str(pidfile), "-hda", str(tmp_path / "nope.img"))
     one_line_error(p, "nope.img")
     assert not pidfile.exists()
+
+
+# Issue 12, hole 5: QEMU's isolation and addressing options of -netdev user
+# (the behaviour itself is proven in tests/unit/test_net_slirp.c).
+@pytest.mark.parametrize("opts", [
+    "restrict=on",
+    "restrict=off,host-loopback=off",
+    "net=192.168.7.0/24,host=192.168.7.1,dns=192.168.7.53,dhcpstart=192.168.7.100",
+    "net=172.20.0.0/255.255.0.0,hostname=guest,domainname=example.org,"
+    "dnssearch=a.example,dnssearch=b.example",
+    "ipv6=on,ipv6-net=fd00:1::/64,ipv6-host=fd00:1::9,ipv6-dns=fd00:1::53",
+    "ipv4=on,restrict=on,hostfwd=tcp::5555-:22",
+])
+def test_netdev_user_options_accepted(tmp_path, opts):
+    # accepted: vmm goes on to the (missing) disk
+    one_line_error(run("-netdev", f"user,id=n0,{opts}", "-device", "virtio-net-pci,netdev=n0",
+                       "-hda", str(tmp_path / "nope.img")), "nope.img")
+    one_line_error(run("-nic", f"user,{opts}", "-hda", str(tmp_path / "nope.img")), "nope.img")
+
+
+@pytest.mark.parametrize("opts,needle", [
+    ("restrict=maybe", "expected on or off"),
+    ("net=10.0.2.0/31", "1 to 30 bits"),
+    ("host=10.9.9.2", "not an address of the guest network"),
+    ("dns=10.0.2.2", "must differ"),
+    ("ipv4=off,ipv6=off", "nothing left"),
+    ("ipv6-host=fd00::2", "without ipv6=on"),
+    ("tftp=/srv", "tftp= is not supported"),
+])
+def test_netdev_user_bad_options(opts, needle):
+    one_line_error(run("-netdev", f"user,id=n0,{opts}"), "-netdev user", needle)
