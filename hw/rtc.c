@@ -2,10 +2,13 @@
 /*
  * MC146818 RTC/CMOS, written from the datasheet's register description.
  *
- * Time model: guest_ns = clock() + offset_ns. While B.SET is clear the time
+ * Time model: guest time = clock() + offset. While B.SET is clear the time
  * registers are regenerated from that on every read; while it is set they
  * hold whatever the guest wrote, and clearing SET turns them back into a
  * new offset (the divider chain restarts, so the next update is 1 s later).
+ * The offset is whole seconds plus nanoseconds: the guest may write any
+ * year up to century 99 (binary mode reaches 10155 and beyond), far past
+ * what 64-bit nanoseconds hold (2262).
  */
 #include "hw/rtc.h"
 
@@ -32,7 +35,8 @@ struct rtc {
 
 	int64_t (*now_ns)(void *opaque);
 	void *now_opaque;
-	int64_t offset_ns;
+	int64_t offset_sec;
+	int64_t offset_frac; /* nanoseconds, 0 <= offset_frac < NSEC */
 
 	uint8_t cmos[128];
 	uint8_t index;
@@ -64,14 +68,32 @@ static int64_t floor_div(int64_t a, int64_t b)
 	return (a % b && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-static int64_t guest_ns(struct rtc *r)
+/* A point in guest time: whole seconds, and nanoseconds into the second. */
+struct guest_time {
+	int64_t sec, frac;
+};
+
+static struct guest_time guest_now(struct rtc *r)
 {
-	return r->now_ns(r->now_opaque) + r->offset_ns;
+	int64_t host = r->now_ns(r->now_opaque);
+	int64_t host_sec = floor_div(host, NSEC);
+	int64_t frac = host - host_sec * NSEC + r->offset_frac; /* < 2 s */
+	return (struct guest_time){ host_sec + r->offset_sec + frac / NSEC, frac % NSEC };
 }
 
 static int64_t guest_sec(struct rtc *r)
 {
-	return floor_div(guest_ns(r), NSEC);
+	return guest_now(r).sec;
+}
+
+/* Makes the guest clock read 'sec' seconds and 'frac' ns now. */
+static void set_guest_time(struct rtc *r, int64_t sec, int64_t frac)
+{
+	int64_t host = r->now_ns(r->now_opaque);
+	int64_t host_sec = floor_div(host, NSEC);
+	int64_t d = frac - (host - host_sec * NSEC); /* -1 s < d < 1 s */
+	r->offset_sec = sec - host_sec - (d < 0);
+	r->offset_frac = d < 0 ? d + NSEC : d;
 }
 
 static bool binary_mode(const struct rtc *r) { return r->cmos[RTC_REG_B] & RTC_B_DM; }
@@ -243,14 +265,15 @@ static void *rtc_thread(void *arg)
 			deadline = r->next_pf;
 		}
 		if ((b & (RTC_B_AIE | RTC_B_UIE)) && !(b & RTC_B_SET)) {
-			int64_t g = guest_ns(r), sec = floor_div(g, NSEC);
+			struct guest_time g = guest_now(r);
+			int64_t sec = g.sec;
 			if (sec != r->last_sec) {
 				r->last_sec = sec;
 				r->cmos[RTC_REG_C] |= RTC_C_UF;
 				if (alarm_matches(r, sec))
 					r->cmos[RTC_REG_C] |= RTC_C_AF;
 			}
-			int64_t wait = NSEC - (g - sec * NSEC) + 1000;
+			int64_t wait = NSEC - g.frac + 1000;
 			deadline = MIN(deadline, now + wait);
 		}
 		update_irq(r);
@@ -290,9 +313,7 @@ static uint8_t read_reg(struct rtc *r, uint8_t idx)
 		uint8_t a = r->cmos[RTC_REG_A] & 0x7f;
 		bool running = ((a >> 4) & 7) != 6 && ((a >> 4) & 7) != 7;
 		if (running && !(r->cmos[RTC_REG_B] & RTC_B_SET)) {
-			int64_t g = guest_ns(r);
-			int64_t frac = g - floor_div(g, NSEC) * NSEC;
-			if (frac >= NSEC - UIP_WINDOW_NS)
+			if (guest_now(r).frac >= NSEC - UIP_WINDOW_NS)
 				a |= RTC_A_UIP;
 		}
 		return a;
@@ -340,7 +361,7 @@ static void write_reg(struct rtc *r, uint8_t idx, uint8_t v)
 		r->cmos[RTC_REG_B] = v;
 		if (!(v & RTC_B_SET) && (old & RTC_B_SET)) {
 			/* Restart the clock from what the guest wrote. */
-			r->offset_ns = parse_time(r) * NSEC - r->now_ns(r->now_opaque);
+			set_guest_time(r, parse_time(r), 0);
 			r->last_sec = r->c_sec = guest_sec(r); /* no update yet */
 		}
 		if ((v & ~old) & (RTC_B_AIE | RTC_B_UIE))
@@ -356,11 +377,10 @@ static void write_reg(struct rtc *r, uint8_t idx, uint8_t v)
 		if (is_time_reg(idx) && !(r->cmos[RTC_REG_B] & RTC_B_SET)) {
 			/* Setting one field of a running clock: keep the others
 			 * and the sub-second phase. */
-			int64_t g = guest_ns(r), sec = floor_div(g, NSEC);
-			render_time(r, sec, r->cmos);
+			struct guest_time g = guest_now(r);
+			render_time(r, g.sec, r->cmos);
 			r->cmos[idx] = v;
-			r->offset_ns = parse_time(r) * NSEC + (g - sec * NSEC) -
-				       r->now_ns(r->now_opaque);
+			set_guest_time(r, parse_time(r), g.frac);
 		} else {
 			r->cmos[idx] = v;
 		}
@@ -442,7 +462,7 @@ void rtc_set_clock(struct rtc *r, int64_t (*now_ns)(void *opaque), void *opaque)
 	pthread_mutex_lock(&r->lock);
 	r->now_ns = now_ns ? now_ns : realtime_ns;
 	r->now_opaque = opaque;
-	r->offset_ns = 0;
+	r->offset_sec = r->offset_frac = 0;
 	r->c_sec = guest_sec(r);
 	r->last_sec = r->c_sec;
 	pthread_mutex_unlock(&r->lock);

@@ -76,18 +76,45 @@ struct block_opts {
 	enum block_cache cache;
 	/* -drive discard=ignore: block_discard does nothing */
 	bool discard_ignore;
+	/* qcow2: the backing file's recorded format was itself probed (the
+	 * -snapshot overlay of a probed image): the files it names stay
+	 * confined as an untrusted image's (see block_open). */
+	bool untrusted_backing;
 };
 
-/* Opens an image of 'format' ("raw", "qcow2"), or probes it when format
- * is NULL. A probed raw image may not have sector 0 rewritten into
+/* Opens an image of 'format' ("raw", "qcow2", "vmdk"), or probes it when
+ * format is NULL. A probed raw image may not have sector 0 rewritten into
  * another format's signature (-EPERM; a warning says so at open), as
  * QEMU does. Backing files open read-only, by name relative to the
  * image's directory, with their recorded format (probed if none; a chain
- * deeper than BLOCK_MAX_CHAIN or looping is refused). On failure returns
- * NULL with a one-line reason in err. */
+ * deeper than BLOCK_MAX_CHAIN or looping is refused).
+ *
+ * Files named inside an image (vmdk extents, a qcow2 backing file) may be
+ * anywhere when the image is trusted: its format was given, or recorded by
+ * the trusted overlay above it. An untrusted image (probed, or named by an
+ * untrusted one) may only name files in its own directory or beneath it:
+ * no absolute names, no ".." or symbolic link leading out.
+ * On failure returns NULL with a one-line reason in err. */
 #define BLOCK_MAX_CHAIN 16
 struct block_dev *block_open(const char *path, const char *format, bool read_only,
 			     const struct block_opts *opts, char *err, size_t errlen);
+/* Opens the backing file 'name' that 'image' records (relative to its
+ * directory) at chain depth 'depth', with 'format' or probed. 'confine':
+ * 'image' is untrusted, so the name must stay beneath its directory.
+ * 'untrusted': the backing file is untrusted whatever its format (an
+ * untrusted image above it). */
+struct block_dev *block_open_backing(const char *image, const char *name, const char *format,
+				     bool read_only, const struct block_opts *opts, bool confine,
+				     bool untrusted, unsigned depth, char *err, size_t errlen);
+/* Opens the file 'name' that 'image' names, relative to its directory,
+ * with open(2) 'flags'; with 'confine' it must be beneath that directory
+ * (-EXDEV if not). Returns the fd or -errno; *resolved gets the path
+ * (freed by the caller, also on error). For the format drivers. */
+int block_open_named(const char *image, const char *name, int flags, bool confine,
+		     char **resolved);
+/* The one-line reason block_open_named()'s 'ret' gives for 'name', a
+ * 'what' ("vmdk extent", "backing file"). */
+void block_named_error(char *err, size_t errlen, const char *what, const char *name, int ret);
 /* Opens 'path' (format or probed) read-only beneath a new qcow2 overlay
  * in $TMPDIR (default /var/tmp), which takes every write and is unlinked
  * at once: the image itself is never modified (-snapshot, snapshot=on). */
@@ -96,10 +123,6 @@ struct block_dev *block_open_snapshot(const char *path, const char *format, char
 /* Guesses the format of an open file from its first bytes: "qcow2",
  * "vmdk" or "raw". */
 const char *block_probe(const uint8_t *buf, size_t len);
-/* Internal: block_open for a backing file at chain depth 'depth'. */
-struct block_dev *block_open_depth(const char *path, const char *format, bool read_only,
-				   const struct block_opts *opts, unsigned depth,
-				   char *err, size_t errlen);
 
 /* Opens 'path' as a raw image. On failure returns NULL and writes a
  * one-line reason ("No such file or directory") into err. */

@@ -11,8 +11,9 @@
  *
  * Lookups are lock-free: the map is an immutable sorted array published with
  * an atomic pointer; writers (register, move, unmap) build a new array under a
- * mutex. Old arrays are kept until the bus is destroyed, because a vCPU may
- * still be reading one; BAR moves happen a few dozen times per boot.
+ * mutex. An old array is freed as soon as no thread can still be dispatching
+ * through it (hazard pointers, see bus.c), never while one is, so a guest
+ * that toggles decode or moves BARs in a loop costs no host memory.
  */
 #ifndef VMM_BUS_H
 #define VMM_BUS_H
@@ -43,7 +44,8 @@ struct io_bus {
 	const char *name;
 	_Atomic(struct io_map *) map;
 	pthread_mutex_t lock;
-	struct io_map *retired; /* older maps, freed with the bus */
+	struct io_map *retired; /* replaced maps some thread may still be using */
+	size_t retired_count;
 	_Atomic uint64_t unhandled; /* count of accesses nobody claimed */
 };
 
@@ -64,6 +66,10 @@ void bus_unmap(struct io_bus *bus, struct io_region *r);
  * whether any region claimed the access. */
 bool bus_read(struct io_bus *bus, uint64_t addr, void *data, unsigned len);
 bool bus_write(struct io_bus *bus, uint64_t addr, const void *data, unsigned len);
+
+/* How many replaced maps are kept because a thread may still use them (for
+ * tests and diagnostics): at most a few per thread that dispatches. */
+size_t bus_retired_maps(struct io_bus *bus);
 
 /* Finds the region mapped at 'addr' (for tests and diagnostics). */
 const struct io_region *bus_find(struct io_bus *bus, uint64_t addr);

@@ -14,6 +14,7 @@
 #ifndef VMM_NET_H
 #define VMM_NET_H
 
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -32,10 +33,45 @@ struct net_hostfwd {
 	uint16_t guest_port;
 };
 
+#define NET_MAX_DNSSEARCH 8
+
+/* -netdev user: QEMU's options; a zero field means QEMU's default (vmm's
+ * for ipv6, which is off unless asked for). Filled by net_user_option(),
+ * checked and completed by net_user_resolve(). */
+enum net_onoff { NET_UNSET = 0, NET_ON, NET_OFF };
 struct net_user_config {
 	struct net_hostfwd fwd[NET_MAX_HOSTFWD];
 	unsigned nfwd;
+	/* restrict=on: the guest reaches neither the host nor the outside;
+	 * only hostfwd connections come in (and DHCP/DNS answers). */
+	bool restrict_guest;
+	/* host-loopback=off (vmm's): the host address does not lead to the
+	 * host's 127.0.0.1, the outside still does. */
+	bool no_host_loopback;
+	enum net_onoff ipv4, ipv6;
+	/* IPv4, network order; 0 = not given */
+	uint32_t net, mask, host, dhcp_start, dns;
+	/* IPv6 */
+	struct in6_addr ipv6_net, ipv6_host, ipv6_dns;
+	uint8_t ipv6_prefix_len;
+	bool ipv6_net_given, ipv6_host_given, ipv6_dns_given;
+	const char *hostname, *domainname;
+	const char *dnssearch[NET_MAX_DNSSEARCH];
+	unsigned ndnssearch;
 };
+
+/* Takes one user-networking option (restrict, net, host, dhcpstart, dns,
+ * ipv4, ipv6, ipv6-net, ipv6-host, ipv6-dns, hostname, domainname,
+ * dnssearch, host-loopback; not hostfwd). Returns 1 if taken, 0 if 'key'
+ * is none of them, -1 with a reason in err. */
+int net_user_option(struct net_user_config *c, const char *key, const char *value, char *err,
+		    size_t errlen);
+/* Fills in the defaults (10.0.2.0/24, host .2, DNS .3, DHCP from .15,
+ * fec0::/64 with ::2 and ::3) and checks that the addresses agree. 0, or
+ * -1 with a reason. */
+int net_user_resolve(struct net_user_config *c, char *err, size_t errlen);
+/* Frees the names net_user_option() copied. */
+void net_user_clear(struct net_user_config *c);
 
 struct net_tap_config {
 	const char *ifname;     /* NULL: the kernel names it (tapN) */
@@ -89,8 +125,9 @@ struct net_backend {
 	void *rx_opaque;
 };
 
-/* The user-mode (slirp) backend: 10.0.2.0/24, gateway and host 10.0.2.2,
- * DNS 10.0.2.3, DHCP from 10.0.2.15, as QEMU. NULL with a reason on error. */
+/* The user-mode (slirp) backend: by default 10.0.2.0/24, gateway and host
+ * 10.0.2.2, DNS 10.0.2.3, DHCP from 10.0.2.15, as QEMU. NULL with a reason
+ * on error. */
 struct net_backend *net_user_create(const struct net_user_config *cfg, char *err, size_t errlen);
 /* A tap interface (IFF_TAP|IFF_NO_PI, IFF_VNET_HDR unless turned off), its
  * ifup script run. NULL with a one-line reason on error. */

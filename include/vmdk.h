@@ -8,9 +8,11 @@
 
 #include "block.h"
 
-/* Opens an already-open VMDK file (a sparse extent or a descriptor). */
+/* Opens an already-open VMDK file (a sparse extent or a descriptor).
+ * 'untrusted': its extents must be beneath its directory (block_open). */
 struct block_dev *vmdk_open(int fd, const char *path, bool read_only,
-			    const struct block_opts *opts, char *err, size_t errlen);
+			    const struct block_opts *opts, bool untrusted, char *err,
+			    size_t errlen);
 
 enum vmdk_subformat { VMDK_MONOLITHIC_SPARSE, VMDK_MONOLITHIC_FLAT };
 /* Creates (truncates) an empty image of 'size' bytes (rounded up to

@@ -9,8 +9,10 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 #include <linux/fs.h>
+#include <linux/openat2.h>
 
 #include "qcow2.h"
 #include "util.h"
@@ -396,30 +398,142 @@ struct block_dev *block_open_raw(const char *path, bool read_only, char *err, si
 }
 
 struct block_dev *qcow2_open(int fd, const char *path, bool read_only, const struct block_opts *opts,
-			     unsigned depth, char *err, size_t errlen);
+			     unsigned depth, bool untrusted, char *err, size_t errlen);
 
+/* ---- files named inside images ----------------------------------------------
+ *
+ * A vmdk descriptor names its extents and a qcow2 header its backing file.
+ * When nobody vouched for the image's format (it was probed: no format=, no
+ * -f, no backing format recorded by a trusted overlay), those names come
+ * from whoever made the image, who may be the guest or a stranger: a line
+ * such as RW 8 FLAT "/home/user/.ssh/id_rsa" 0 would hand the guest a host
+ * file. Such an image is untrusted and the files it names must lie in its
+ * own directory or beneath it; openat2(RESOLVE_BENEATH) enforces that
+ * against absolute names, ".." and symbolic links that lead out, all in the
+ * kernel. Everything an untrusted image names is untrusted in turn.
+ */
 
-struct block_dev *block_open_depth(const char *path, const char *format, bool read_only,
-				   const struct block_opts *opts, unsigned depth,
-				   char *err, size_t errlen)
+static char *join_dir(const char *image, const char *name)
 {
-	uint8_t head[512];
-	const char *fmt;
-	ssize_t n;
-	int fd;
+	const char *slash = strrchr(image, '/');
+	if (name[0] == '/' || !slash)
+		return xstrdup(name);
+	size_t dl = (size_t)(slash - image) + 1;
+	char *p = xzalloc(dl + strlen(name) + 1);
+	memcpy(p, image, dl);
+	strcpy(p + dl, name);
+	return p;
+}
 
+static int open_dir_of(const char *image)
+{
+	const char *slash = strrchr(image, '/');
+	if (!slash)
+		return open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (slash == image)
+		return open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+	char *dir = xzalloc((size_t)(slash - image) + 1);
+	memcpy(dir, image, (size_t)(slash - image));
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	free(dir);
+	return fd;
+}
+
+/* Without openat2 (Linux before 5.6): only a plain name in the directory,
+ * and not a symbolic link. */
+static int open_beneath_fallback(int dirfd, const char *name, int flags)
+{
+	if (strchr(name, '/') || !strcmp(name, "..") || !strcmp(name, "."))
+		return -EXDEV;
+	int fd = openat(dirfd, name, flags | O_NOFOLLOW);
+	return fd < 0 ? (errno == ELOOP ? -EXDEV : -errno) : fd;
+}
+
+int block_open_named(const char *image, const char *name, int flags, bool confine,
+		     char **resolved)
+{
+	*resolved = join_dir(image, name);
+	if (!confine) {
+		int fd = open(*resolved, flags | O_CLOEXEC);
+		return fd < 0 ? -errno : fd;
+	}
+	if (!*name)
+		return -ENOENT;
+	int dirfd = open_dir_of(image);
+	if (dirfd < 0)
+		return -errno;
+	struct open_how how = {
+		.flags = (uint64_t)(flags | O_CLOEXEC),
+		.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
+	};
+	int fd = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+	if (fd < 0 && errno == ENOSYS)
+		fd = open_beneath_fallback(dirfd, name, flags | O_CLOEXEC);
+	else if (fd < 0)
+		fd = errno == ELOOP ? -EXDEV : -errno;
+	close(dirfd);
+	return fd;
+}
+
+void block_named_error(char *err, size_t errlen, const char *what, const char *name, int ret)
+{
+	if (ret == -EXDEV)
+		snprintf(err, errlen,
+			 "%s '%s' is outside the directory of an image whose format was probed "
+			 "(give the image's format, format= or -f, to allow it)", what, name);
+	else
+		snprintf(err, errlen, "cannot open %s '%s': %s", what, name, strerror(-ret));
+}
+
+static struct block_dev *open_image_fd(int fd, const char *path, const char *format,
+				       bool read_only, const struct block_opts *opts,
+				       unsigned depth, bool untrusted, char *err, size_t errlen);
+
+static int check_format(const char *format, unsigned depth, char *err, size_t errlen)
+{
 	if (depth > BLOCK_MAX_CHAIN) {
 		snprintf(err, errlen, "backing chain is deeper than %d images (a loop?)",
 			 BLOCK_MAX_CHAIN);
-		return NULL;
+		return -ELOOP;
 	}
 	if (format && strcmp(format, "raw") && strcmp(format, "qcow2") && strcmp(format, "vmdk")) {
 		snprintf(err, errlen, "unknown or unsupported format '%s'", format);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+struct block_dev *block_open_backing(const char *image, const char *name, const char *format,
+				     bool read_only, const struct block_opts *opts, bool confine,
+				     bool untrusted, unsigned depth, char *err, size_t errlen)
+{
+	char *path;
+
+	if (check_format(format, depth, err, errlen) < 0)
+		return NULL;
+	int fd = block_open_named(image, name, read_only ? O_RDONLY : O_RDWR, confine, &path);
+	if (fd < 0) {
+		if (fd == -EXDEV)
+			block_named_error(err, errlen, "backing file", name, fd);
+		else
+			snprintf(err, errlen, "%s", strerror(-fd));
+		free(path);
 		return NULL;
 	}
-	enum block_cache cache = opts && depth == 0 ? opts->cache : BLOCK_CACHE_WRITEBACK;
+	struct block_dev *bd = open_image_fd(fd, path, format, read_only, opts, depth,
+					     untrusted || !format, err, errlen);
+	free(path);
+	return bd;
+}
+
+struct block_dev *block_open(const char *path, const char *format, bool read_only,
+			     const struct block_opts *opts, char *err, size_t errlen)
+{
+	if (check_format(format, 0, err, errlen) < 0)
+		return NULL;
+	enum block_cache cache = opts ? opts->cache : BLOCK_CACHE_WRITEBACK;
 	int cflags = cache_open_flags(cache);
-	fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | cflags);
+	int fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | cflags);
 	if (fd < 0 && errno == EINVAL && (cflags & O_DIRECT)) {
 		/* tmpfs (before Linux 6.6) and some others refuse O_DIRECT */
 		snprintf(err, errlen, "cache=%s: the file system does not support O_DIRECT "
@@ -430,6 +544,21 @@ struct block_dev *block_open_depth(const char *path, const char *format, bool re
 		snprintf(err, errlen, "%s", strerror(errno));
 		return NULL;
 	}
+	return open_image_fd(fd, path, format, read_only, opts, 0, !format, err, errlen);
+}
+
+/* Takes over 'fd' (closed on failure). 'untrusted': the files the image
+ * names must stay beneath its directory. */
+static struct block_dev *open_image_fd(int fd, const char *path, const char *format,
+				       bool read_only, const struct block_opts *opts,
+				       unsigned depth, bool untrusted, char *err, size_t errlen)
+{
+	uint8_t head[512];
+	const char *fmt;
+	ssize_t n;
+	enum block_cache cache = opts && depth == 0 ? opts->cache : BLOCK_CACHE_WRITEBACK;
+	int cflags = cache_open_flags(cache);
+
 	int ret = fd_pread_al(fd, fd_dio_align(fd), head, sizeof(head), 0);
 	if (ret < 0) {
 		snprintf(err, errlen, "%s", strerror(-ret));
@@ -443,7 +572,7 @@ struct block_dev *block_open_depth(const char *path, const char *format, bool re
 		/* read-only sparse extents: no O_DIRECT path, keep the cache */
 		if (cflags & O_DIRECT)
 			(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT);
-		bd = vmdk_open(fd, path, read_only, opts, err, errlen);
+		bd = vmdk_open(fd, path, read_only, opts, untrusted, err, errlen);
 		if (!bd)
 			close(fd);
 		else
@@ -451,7 +580,7 @@ struct block_dev *block_open_depth(const char *path, const char *format, bool re
 		return bd;
 	}
 	if (!strcmp(fmt, "qcow2")) {
-		bd = qcow2_open(fd, path, read_only, opts, depth, err, errlen);
+		bd = qcow2_open(fd, path, read_only, opts, depth, untrusted, err, errlen);
 		if (!bd)
 			close(fd);
 		else {
@@ -480,11 +609,6 @@ struct block_dev *block_open_depth(const char *path, const char *format, bool re
 	return bd;
 }
 
-struct block_dev *block_open(const char *path, const char *format, bool read_only,
-			     const struct block_opts *opts, char *err, size_t errlen)
-{
-	return block_open_depth(path, format, read_only, opts, 0, err, errlen);
-}
 
 static int mem_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset)
 {
@@ -641,7 +765,7 @@ struct block_dev *block_open_snapshot(const char *path, const char *format, char
 		return NULL;
 	}
 	/* the overlay is scratch: no ordering barriers (a crash loses it anyway) */
-	struct block_opts bo = { .no_barriers = true };
+	struct block_opts bo = { .no_barriers = true, .untrusted_backing = !format };
 	ov = block_open(tmpl, "qcow2", false, &bo, err, errlen);
 	unlink(tmpl);
 	free(abs);

@@ -19,6 +19,133 @@ struct io_map {
 	struct io_map_entry entries[];
 };
 
+/*
+ * Reclaiming replaced maps: hazard pointers.
+ *
+ * A thread that dispatches an access first announces the map it is about to
+ * use in its reader record, then checks that the map is still the current
+ * one (retrying if not). A writer that replaces a map puts the old one on the
+ * bus's retired list and frees every retired map no reader record announces.
+ * With sequentially consistent atomics on both sides, a reader either sees
+ * the new map or its announcement is visible to the writer's scan, so nothing
+ * in use is freed. A map stays retired only while some record holds it, so
+ * the retired list never exceeds the number of records times their depth:
+ * host memory stays bounded whatever the guest writes, and no writer ever
+ * waits for a reader (a vCPU that moves a BAR may itself be mid-access).
+ *
+ * Records belong to threads (one each, created on a thread's first access,
+ * handed to the next new thread when it exits) and are shared by every bus.
+ * Each has a few slots, as an access may dispatch another one from inside a
+ * device callback.
+ */
+#define READER_DEPTH 4
+
+struct bus_reader {
+	_Atomic(struct io_map *) hazard[READER_DEPTH];
+	unsigned depth; /* touched only by the owning thread */
+	atomic_bool in_use;
+	struct bus_reader *next; /* records are never freed */
+};
+
+static _Atomic(struct bus_reader *) all_readers;
+static pthread_key_t reader_key;
+static pthread_once_t reader_key_once = PTHREAD_ONCE_INIT;
+static __thread struct bus_reader *this_reader;
+
+static void release_reader(void *opaque)
+{
+	struct bus_reader *r = opaque;
+	atomic_store(&r->in_use, false);
+}
+
+static void make_reader_key(void)
+{
+	if (pthread_key_create(&reader_key, release_reader) != 0)
+		die("bus: cannot create the reader key");
+}
+
+static struct bus_reader *claim_reader(void)
+{
+	struct bus_reader *r;
+
+	for (r = atomic_load(&all_readers); r; r = r->next) {
+		bool free_one = false;
+		if (atomic_compare_exchange_strong(&r->in_use, &free_one, true))
+			break;
+	}
+	if (!r) {
+		r = xzalloc(sizeof(*r));
+		atomic_store(&r->in_use, true);
+		r->next = atomic_load(&all_readers);
+		while (!atomic_compare_exchange_weak(&all_readers, &r->next, r))
+			;
+	}
+	pthread_once(&reader_key_once, make_reader_key);
+	pthread_setspecific(reader_key, r);
+	return r;
+}
+
+/* Returns the bus's current map, announced so no writer frees it until
+ * put_map(). Calls nest up to READER_DEPTH deep on one thread. */
+static const struct io_map *get_map(struct io_bus *bus)
+{
+	struct bus_reader *r = this_reader;
+	if (!r)
+		r = this_reader = claim_reader();
+	if (r->depth == READER_DEPTH)
+		die("bus: accesses nested more than %d deep", READER_DEPTH);
+
+	_Atomic(struct io_map *) *slot = &r->hazard[r->depth++];
+	struct io_map *m = atomic_load(&bus->map);
+	for (;;) {
+		atomic_store(slot, m);
+		struct io_map *again = atomic_load(&bus->map);
+		if (again == m)
+			return m;
+		m = again;
+	}
+}
+
+static void put_map(void)
+{
+	struct bus_reader *r = this_reader;
+	atomic_store(&r->hazard[--r->depth], NULL);
+}
+
+static bool map_in_use(const struct io_map *m)
+{
+	for (struct bus_reader *r = atomic_load(&all_readers); r; r = r->next)
+		for (unsigned i = 0; i < READER_DEPTH; i++)
+			if (atomic_load(&r->hazard[i]) == m)
+				return true;
+	return false;
+}
+
+/* Frees the retired maps nobody announces. Called with bus->lock held,
+ * after the new map is published. */
+static void reclaim_retired(struct io_bus *bus)
+{
+	struct io_map **link = &bus->retired;
+	while (*link) {
+		struct io_map *m = *link;
+		if (map_in_use(m)) {
+			link = &m->next_retired;
+			continue;
+		}
+		*link = m->next_retired;
+		free(m);
+		bus->retired_count--;
+	}
+}
+
+size_t bus_retired_maps(struct io_bus *bus)
+{
+	pthread_mutex_lock(&bus->lock);
+	size_t n = bus->retired_count;
+	pthread_mutex_unlock(&bus->lock);
+	return n;
+}
+
 void bus_init(struct io_bus *bus, const char *name)
 {
 	memset(bus, 0, sizeof(*bus));
@@ -28,6 +155,7 @@ void bus_init(struct io_bus *bus, const char *name)
 	atomic_store(&bus->map, empty);
 }
 
+/* No access may be in flight on the bus. */
 void bus_destroy(struct io_bus *bus)
 {
 	free(atomic_load(&bus->map));
@@ -36,6 +164,7 @@ void bus_destroy(struct io_bus *bus)
 		free(m);
 	}
 	bus->retired = NULL;
+	bus->retired_count = 0;
 	atomic_store(&bus->map, NULL);
 	pthread_mutex_destroy(&bus->lock);
 }
@@ -80,6 +209,8 @@ static int publish(struct io_bus *bus, struct io_region *drop, struct io_region 
 	atomic_store(&bus->map, next);
 	cur->next_retired = bus->retired;
 	bus->retired = cur;
+	bus->retired_count++;
+	reclaim_retired(bus);
 	return 0;
 }
 
@@ -125,8 +256,10 @@ static const struct io_map_entry *lookup(const struct io_map *map, uint64_t addr
 
 const struct io_region *bus_find(struct io_bus *bus, uint64_t addr)
 {
-	const struct io_map_entry *e = lookup(atomic_load(&bus->map), addr);
-	return e ? e->region : NULL;
+	const struct io_map_entry *e = lookup(get_map(bus), addr);
+	const struct io_region *r = e ? e->region : NULL;
+	put_map();
+	return r;
 }
 
 static unsigned min_size(const struct io_ops *ops)
@@ -215,14 +348,12 @@ static uint64_t load_le(const void *data, unsigned len)
 	return v;
 }
 
-bool bus_read(struct io_bus *bus, uint64_t addr, void *data, unsigned len)
+static bool dispatch_read(struct io_bus *bus, const struct io_map *map, uint64_t addr, void *data,
+			  unsigned len)
 {
-	const struct io_map *map = atomic_load(&bus->map);
 	const struct io_map_entry *e = lookup(map, addr);
 	uint8_t *out = data;
 
-	if (len == 0 || len > 8)
-		return false;
 	if (e && addr + len <= e->end) {
 		uint64_t v = region_read(e, addr, len);
 		memcpy(out, &v, len);
@@ -240,14 +371,12 @@ bool bus_read(struct io_bus *bus, uint64_t addr, void *data, unsigned len)
 	return claimed;
 }
 
-bool bus_write(struct io_bus *bus, uint64_t addr, const void *data, unsigned len)
+static bool dispatch_write(struct io_bus *bus, const struct io_map *map, uint64_t addr,
+			   const void *data, unsigned len)
 {
-	const struct io_map *map = atomic_load(&bus->map);
 	const struct io_map_entry *e = lookup(map, addr);
 	const uint8_t *in = data;
 
-	if (len == 0 || len > 8)
-		return false;
 	if (e && addr + len <= e->end) {
 		region_write(e, addr, load_le(data, len), len);
 		return true;
@@ -261,5 +390,23 @@ bool bus_write(struct io_bus *bus, uint64_t addr, const void *data, unsigned len
 	}
 	if (!claimed)
 		bus->unhandled++;
+	return claimed;
+}
+
+bool bus_read(struct io_bus *bus, uint64_t addr, void *data, unsigned len)
+{
+	if (len == 0 || len > 8)
+		return false;
+	bool claimed = dispatch_read(bus, get_map(bus), addr, data, len);
+	put_map();
+	return claimed;
+}
+
+bool bus_write(struct io_bus *bus, uint64_t addr, const void *data, unsigned len)
+{
+	if (len == 0 || len > 8)
+		return false;
+	bool claimed = dispatch_write(bus, get_map(bus), addr, data, len);
+	put_map();
 	return claimed;
 }

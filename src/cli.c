@@ -611,9 +611,15 @@ static int user_opt(struct cli_state *st, const char *opt, struct netdev_config 
 		nd->user.nfwd++;
 		return 1;
 	}
-	if (!strcmp(k, "net") || !strcmp(k, "hostname") || !strcmp(k, "restrict"))
-		return fail(st, "%s: %s= is not supported (user networking is 10.0.2.0/24)", opt, k);
-	return 0;
+	char err[256] = "";
+	int r = net_user_option(&nd->user, k, v, err, sizeof(err));
+	if (r < 0)
+		return fail(st, "%s: %s", opt, err);
+	if (r == 0 && (!strcmp(k, "tftp") || !strcmp(k, "bootfile") || !strcmp(k, "smb") ||
+		       !strcmp(k, "guestfwd") || !strcmp(k, "smbserver") ||
+		       !strcmp(k, "tftp-server-name")))
+		return fail(st, "%s: %s= is not supported", opt, k);
+	return r;
 }
 
 /* "tap" options shared by -netdev, -nic and -net tap (QEMU's names).
@@ -669,10 +675,18 @@ static int backend_opt(struct cli_state *st, const char *opt, struct netdev_conf
 	return nd->kind == NETDEV_TAP ? tap_opt(st, opt, nd, k, v) : user_opt(st, opt, nd, k, v);
 }
 
-/* After all of a tap backend's options: fd= excludes the others. */
-static int tap_check(struct cli_state *st, const char *opt, const struct netdev_config *nd)
+/* After all of a backend's options: a tap's fd= excludes the others; a user
+ * backend's addresses must agree (checked here, so a bad one fails before
+ * anything starts). */
+static int backend_check(struct cli_state *st, const char *opt, struct netdev_config *nd)
 {
 	const struct net_tap_config *t = &nd->tap;
+	if (nd->kind == NETDEV_USER) {
+		char err[256] = "";
+		struct net_user_config probe = nd->user;
+		if (net_user_resolve(&probe, err, sizeof(err)) < 0)
+			return fail(st, "%s: %s", opt, err);
+	}
 	if (nd->kind == NETDEV_TAP && t->fd >= 0 && (t->ifname || t->script || t->downscript))
 		return fail(st, "%s: fd= cannot be combined with ifname=, script= or downscript=",
 			    opt);
@@ -723,8 +737,8 @@ static struct nic_config *new_nic(struct cli_state *st, const char *opt, const c
 
 static int opt_netdev(struct cli_state *st, const char *name, const char *arg)
 {
-	struct kv kv[16];
-	int n = split_opts(st, name, arg, "type", kv, 16);
+	struct kv kv[32];
+	int n = split_opts(st, name, arg, "type", kv, 32);
 	const char *id = NULL;
 	char opt[32];
 	int kind;
@@ -754,7 +768,7 @@ static int opt_netdev(struct cli_state *st, const char *name, const char *arg)
 		if (r == 0)
 			return fail(st, "%s: unsupported parameter '%s'", opt, kv[i].key);
 	}
-	return tap_check(st, opt, nd);
+	return backend_check(st, opt, nd);
 }
 
 static bool virtio_model(const char *m)
@@ -766,8 +780,8 @@ static bool virtio_model(const char *m)
  * its NIC. */
 static int opt_nic(struct cli_state *st, const char *name, const char *arg)
 {
-	struct kv kv[16];
-	int n = split_opts(st, name, arg, "type", kv, 16);
+	struct kv kv[32];
+	int n = split_opts(st, name, arg, "type", kv, 32);
 	char id[32], opt[32];
 
 	if (n < 0)
@@ -804,7 +818,7 @@ static int opt_nic(struct cli_state *st, const char *name, const char *arg)
 				return fail(st, "-nic: unsupported parameter '%s'", k);
 		}
 	}
-	return tap_check(st, opt, nd);
+	return backend_check(st, opt, nd);
 }
 
 /* The old form: -net nic,model=virtio[,macaddr=M] and -net user[,hostfwd=..],
@@ -813,8 +827,8 @@ static int opt_nic(struct cli_state *st, const char *name, const char *arg)
 
 static int opt_net(struct cli_state *st, const char *name, const char *arg)
 {
-	struct kv kv[16];
-	int n = split_opts(st, name, arg, "type", kv, 16);
+	struct kv kv[32];
+	int n = split_opts(st, name, arg, "type", kv, 32);
 
 	if (n < 0)
 		return -1;
@@ -861,7 +875,7 @@ static int opt_net(struct cli_state *st, const char *name, const char *arg)
 			if (r == 0)
 				return fail(st, "%s: unsupported parameter '%s'", opt, k);
 		}
-		return tap_check(st, opt, nd);
+		return backend_check(st, opt, nd);
 	}
 	return fail(st, "-net %s: supported: nic,model=virtio, user and tap", arg);
 }
@@ -1349,10 +1363,14 @@ static const struct option_def options[] = {
 	{ "debugcon", "DEV", opt_debugcon,
 	  "debug console at port 0xe9 (QEMU's isa-debugcon; DEV as for -serial); SeaBIOS's log "
 	  "is port 0x402: -device isa-debugcon,iobase=0x402,chardev=ID" },
-	{ "netdev", "user,id=ID[,hostfwd=tcp::HOSTPORT-:GUESTPORT]... | "
+	{ "netdev", "user,id=ID[,hostfwd=tcp::HOSTPORT-:GUESTPORT]...[,restrict=on|off]"
+	  "[,host-loopback=on|off][,net=ADDR/LEN][,host=A][,dns=A][,dhcpstart=A][,hostname=N]"
+	  "[,domainname=D][,dnssearch=D][,ipv4=on|off][,ipv6=on|off][,ipv6-net=ADDR/LEN]"
+	  "[,ipv6-host=A][,ipv6-dns=A] | "
 	  "tap,id=ID[,ifname=NAME][,script=PATH|no][,downscript=PATH|no][,fd=N][,vnet_hdr=on|off]",
 	  opt_netdev,
-	  "network backend: user mode (slirp: NAT, DHCP 10.0.2.15, DNS 10.0.2.3) or a tap "
+	  "network backend: user mode (slirp: NAT, DHCP 10.0.2.15, DNS 10.0.2.3; by default the "
+	  "guest reaches the host's 127.0.0.1 as 10.0.2.2, restrict=on isolates it) or a tap "
 	  "interface (scripts default to /etc/qemu-ifup, /etc/qemu-ifdown)" },
 	{ "nic", "user|tap|none[,model=virtio][,mac=M][,backend options]", opt_nic,
 	  "a virtio-net NIC and its backend in one option (none: no NIC; without any network "
@@ -1393,7 +1411,7 @@ static int opt_help(struct cli_state *st, const char *name, const char *arg)
 	printf("usage: vmm [options] [disk_image]\n\n"
 	       "vmm runs a PC (i440FX + PIIX3, SeaBIOS) on Linux KVM. Options follow QEMU's.\n\n");
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
-		char left[96];
+		char left[512]; /* the longest argument synopsis fits */
 		snprintf(left, sizeof(left), "-%s%s%s", options[i].name, options[i].arg ? " " : "",
 			 options[i].arg ? options[i].arg : "");
 		if (strlen(left) > 28)

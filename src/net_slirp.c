@@ -134,6 +134,261 @@ bad:
 	return -1;
 }
 
+/* ---- -netdev user options ---------------------------------------------------- */
+
+static int parse_onoff(const char *key, const char *v, bool *out, char *err, size_t errlen)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "y")) {
+		*out = true;
+	} else if (!strcmp(v, "off") || !strcmp(v, "no") || !strcmp(v, "false") ||
+		   !strcmp(v, "n")) {
+		*out = false;
+	} else {
+		snprintf(err, errlen, "%s=%s: expected on or off", key, v);
+		return -1;
+	}
+	return 1;
+}
+
+static int parse_ipv4(const char *key, const char *v, uint32_t *out, char *err, size_t errlen)
+{
+	struct in_addr a;
+	if (!inet_pton(AF_INET, v, &a) || a.s_addr == 0) {
+		snprintf(err, errlen, "%s=%s: expected an IPv4 address", key, v);
+		return -1;
+	}
+	*out = a.s_addr;
+	return 1;
+}
+
+/* net=ADDR[/MASK]: MASK a prefix length or a dotted mask, default /24. */
+static int parse_ipv4_net(const char *v, struct net_user_config *c, char *err, size_t errlen)
+{
+	char addr[64];
+	const char *slash = strchr(v, '/');
+	unsigned long bits = 24;
+	uint32_t mask;
+
+	if (strlen(v) >= sizeof(addr))
+		goto bad;
+	snprintf(addr, sizeof(addr), "%.*s", slash ? (int)(slash - v) : (int)strlen(v), v);
+	if (parse_ipv4("net", addr, &c->net, err, errlen) < 0)
+		return -1;
+	if (slash && strchr(slash + 1, '.')) {
+		struct in_addr m;
+		if (!inet_pton(AF_INET, slash + 1, &m))
+			goto bad;
+		mask = ntohl(m.s_addr);
+		bits = (unsigned long)__builtin_popcount(mask);
+		if (bits < 1 || bits > 30 || mask != 0xFFFFFFFFu << (32 - bits))
+			goto bad; /* not a contiguous mask */
+	} else if (slash) {
+		char *end;
+		bits = strtoul(slash + 1, &end, 10);
+		if (end == slash + 1 || *end)
+			goto bad;
+	}
+	if (bits < 1 || bits > 30)
+		goto bad;
+	c->mask = htonl(0xFFFFFFFFu << (32 - bits));
+	c->net &= c->mask;
+	return 1;
+bad:
+	snprintf(err, errlen, "net=%s: expected ADDRESS[/PREFIX-LENGTH|/MASK], 1 to 30 bits", v);
+	return -1;
+}
+
+static int parse_ipv6(const char *key, const char *v, struct in6_addr *out, bool *given,
+		      char *err, size_t errlen)
+{
+	if (!inet_pton(AF_INET6, v, out)) {
+		snprintf(err, errlen, "%s=%s: expected an IPv6 address", key, v);
+		return -1;
+	}
+	*given = true;
+	return 1;
+}
+
+static int parse_ipv6_net(const char *v, struct net_user_config *c, char *err, size_t errlen)
+{
+	char addr[64];
+	const char *slash = strchr(v, '/');
+	unsigned long len = 64;
+
+	if (strlen(v) >= sizeof(addr))
+		goto bad;
+	snprintf(addr, sizeof(addr), "%.*s", slash ? (int)(slash - v) : (int)strlen(v), v);
+	if (!inet_pton(AF_INET6, addr, &c->ipv6_net))
+		goto bad;
+	if (slash) {
+		char *end;
+		len = strtoul(slash + 1, &end, 10);
+		if (end == slash + 1 || *end || len > 126)
+			goto bad;
+	}
+	c->ipv6_prefix_len = (uint8_t)len;
+	c->ipv6_net_given = true;
+	return 1;
+bad:
+	snprintf(err, errlen, "ipv6-net=%s: expected ADDRESS[/PREFIX-LENGTH], at most 126 bits", v);
+	return -1;
+}
+
+static int parse_name(const char *key, const char *v, size_t max, const char **out, char *err,
+		      size_t errlen)
+{
+	if (!*v || strlen(v) > max) {
+		snprintf(err, errlen, "%s=%s: 1 to %zu characters", key, v, max);
+		return -1;
+	}
+	*out = xstrdup(v);
+	return 1;
+}
+
+int net_user_option(struct net_user_config *c, const char *k, const char *v, char *err,
+		    size_t errlen)
+{
+	bool on;
+	int r;
+
+	if (!strcmp(k, "restrict"))
+		return parse_onoff(k, v, &c->restrict_guest, err, errlen);
+	if (!strcmp(k, "host-loopback")) {
+		r = parse_onoff(k, v, &on, err, errlen);
+		c->no_host_loopback = !on;
+		return r;
+	}
+	if (!strcmp(k, "ipv4") || !strcmp(k, "ipv6")) {
+		r = parse_onoff(k, v, &on, err, errlen);
+		*(k[3] == '4' ? &c->ipv4 : &c->ipv6) = on ? NET_ON : NET_OFF;
+		return r;
+	}
+	if (!strcmp(k, "net"))
+		return parse_ipv4_net(v, c, err, errlen);
+	if (!strcmp(k, "host"))
+		return parse_ipv4(k, v, &c->host, err, errlen);
+	if (!strcmp(k, "dhcpstart"))
+		return parse_ipv4(k, v, &c->dhcp_start, err, errlen);
+	if (!strcmp(k, "dns"))
+		return parse_ipv4(k, v, &c->dns, err, errlen);
+	if (!strcmp(k, "ipv6-net") || !strcmp(k, "ipv6-prefix"))
+		return parse_ipv6_net(v, c, err, errlen);
+	if (!strcmp(k, "ipv6-host"))
+		return parse_ipv6(k, v, &c->ipv6_host, &c->ipv6_host_given, err, errlen);
+	if (!strcmp(k, "ipv6-dns"))
+		return parse_ipv6(k, v, &c->ipv6_dns, &c->ipv6_dns_given, err, errlen);
+	/* libslirp keeps the DHCP client name in 32 bytes */
+	if (!strcmp(k, "hostname"))
+		return parse_name(k, v, 32, &c->hostname, err, errlen);
+	if (!strcmp(k, "domainname"))
+		return parse_name(k, v, 253, &c->domainname, err, errlen);
+	if (!strcmp(k, "dnssearch")) {
+		if (c->ndnssearch == NET_MAX_DNSSEARCH) {
+			snprintf(err, errlen, "dnssearch: at most %d domains", NET_MAX_DNSSEARCH);
+			return -1;
+		}
+		return parse_name(k, v, 253, &c->dnssearch[c->ndnssearch++], err, errlen);
+	}
+	return 0;
+}
+
+void net_user_clear(struct net_user_config *c)
+{
+	free((char *)c->hostname);
+	free((char *)c->domainname);
+	for (unsigned i = 0; i < c->ndnssearch; i++)
+		free((char *)c->dnssearch[i]);
+	c->hostname = c->domainname = NULL;
+	c->ndnssearch = 0;
+}
+
+static bool in_net4(uint32_t a, uint32_t net, uint32_t mask)
+{
+	/* inside, and neither the network nor the broadcast address */
+	return (a & mask) == net && a != net && (a | mask) != 0xFFFFFFFFu;
+}
+
+static bool in_net6(const struct in6_addr *a, const struct in6_addr *net, unsigned len)
+{
+	for (unsigned i = 0; i < len; i++) {
+		unsigned byte = i / 8, bit = 7 - i % 8;
+		if (((a->s6_addr[byte] ^ net->s6_addr[byte]) >> bit) & 1)
+			return false;
+	}
+	return true;
+}
+
+static uint32_t net_plus(const struct net_user_config *c, uint32_t n)
+{
+	return htonl(ntohl(c->net) + n);
+}
+
+int net_user_resolve(struct net_user_config *c, char *err, size_t errlen)
+{
+	bool v4_given = c->net || c->host || c->dhcp_start || c->dns;
+	bool v6_given = c->ipv6_net_given || c->ipv6_host_given || c->ipv6_dns_given;
+
+	if (!c->ipv4)
+		c->ipv4 = NET_ON;
+	if (!c->ipv6)
+		c->ipv6 = NET_OFF; /* QEMU turns it on; vmm keeps it opt-in */
+	if (c->ipv4 == NET_OFF && c->ipv6 == NET_OFF) {
+		snprintf(err, errlen, "ipv4=off and ipv6=off: nothing left to network with");
+		return -1;
+	}
+	if (c->ipv4 == NET_OFF && v4_given) {
+		snprintf(err, errlen, "ipv4=off, yet IPv4 addresses were given");
+		return -1;
+	}
+	if (c->ipv6 == NET_OFF && v6_given) {
+		snprintf(err, errlen, "IPv6 addresses were given without ipv6=on");
+		return -1;
+	}
+	if (!c->net) {
+		c->net = htonl(0x0A000200); /* 10.0.2.0 */
+		c->mask = htonl(0xFFFFFF00);
+	}
+	uint32_t hm = ntohl(c->mask);
+	struct { const char *name; uint32_t *addr; uint32_t dflt; } v4[] = {
+		{ "host", &c->host, 2 }, { "dns", &c->dns, 3 }, { "dhcpstart", &c->dhcp_start, 15 },
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(v4); i++) {
+		bool derived = !*v4[i].addr;
+		if (derived)
+			*v4[i].addr = net_plus(c, v4[i].dflt);
+		if (!in_net4(ntohl(*v4[i].addr), ntohl(c->net), hm)) {
+			char a[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, v4[i].addr, a, sizeof(a));
+			snprintf(err, errlen, "%s %s%s is not an address of the guest network",
+				 v4[i].name, a, derived ? " (derived from net=)" : "");
+			return -1;
+		}
+	}
+	if (c->dns == c->host) {
+		snprintf(err, errlen, "dns= must differ from host=");
+		return -1;
+	}
+	if (!c->ipv6_net_given) {
+		inet_pton(AF_INET6, "fec0::", &c->ipv6_net);
+		c->ipv6_prefix_len = 64;
+	}
+	struct { const char *name; struct in6_addr *addr; bool given; unsigned dflt; } v6[] = {
+		{ "ipv6-host", &c->ipv6_host, c->ipv6_host_given, 2 },
+		{ "ipv6-dns", &c->ipv6_dns, c->ipv6_dns_given, 3 },
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(v6); i++) {
+		if (!v6[i].given) {
+			*v6[i].addr = c->ipv6_net;
+			v6[i].addr->s6_addr[15] |= (uint8_t)v6[i].dflt;
+		}
+		if (!in_net6(v6[i].addr, &c->ipv6_net, c->ipv6_prefix_len)) {
+			snprintf(err, errlen, "%s is not in ipv6-net", v6[i].name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 /* ---- slirp callbacks (called with b->lock held) -------------------------- */
 
 static ssize_t cb_send_packet(const void *buf, size_t len, void *opaque)
@@ -327,18 +582,23 @@ static const struct net_backend_ops slirp_ops = {
 	.send = slirp_send,
 };
 
-struct net_backend *net_user_create(const struct net_user_config *cfg, char *err, size_t errlen)
+struct net_backend *net_user_create(const struct net_user_config *given, char *err,
+				    size_t errlen)
 {
-	struct slirp_backend *b;
+	struct net_user_config c = *given, *cfg = &c;
+	/* libslirp reads the search list until a NULL */
+	const char *dnssearch[NET_MAX_DNSSEARCH + 1] = { NULL };
 	SlirpConfig sc = { .version = 1 };
-
 	char why[160];
 
+	if (net_user_resolve(&c, err, errlen) < 0)
+		return NULL;
 	if (lazylib_load(&libslirp, why, sizeof(why)) < 0) {
 		snprintf(err, errlen, "user networking needs libslirp: %s", why);
 		return NULL;
 	}
-	b = xzalloc(sizeof(*b));
+	struct slirp_backend *b = xzalloc(sizeof(*b));
+
 	b->base.ops = &slirp_ops;
 	pthread_mutex_init(&b->lock, NULL);
 	b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -347,13 +607,24 @@ struct net_backend *net_user_create(const struct net_user_config *cfg, char *err
 		free(b);
 		return NULL;
 	}
-	sc.in_enabled = true;
-	inet_aton("10.0.2.0", &sc.vnetwork);
-	inet_aton("255.255.255.0", &sc.vnetmask);
-	inet_aton("10.0.2.2", &sc.vhost);
-	inet_aton("10.0.2.15", &sc.vdhcp_start);
-	inet_aton("10.0.2.3", &sc.vnameserver);
-	sc.vhostname = "vmm";
+	sc.restricted = c.restrict_guest;
+	sc.disable_host_loopback = c.no_host_loopback;
+	sc.in_enabled = c.ipv4 == NET_ON;
+	sc.vnetwork.s_addr = c.net;
+	sc.vnetmask.s_addr = c.mask;
+	sc.vhost.s_addr = c.host;
+	sc.vdhcp_start.s_addr = c.dhcp_start;
+	sc.vnameserver.s_addr = c.dns;
+	sc.in6_enabled = c.ipv6 == NET_ON;
+	sc.vprefix_addr6 = c.ipv6_net;
+	sc.vprefix_len = c.ipv6_prefix_len;
+	sc.vhost6 = c.ipv6_host;
+	sc.vnameserver6 = c.ipv6_dns;
+	sc.vhostname = c.hostname ? c.hostname : "vmm";
+	sc.vdomainname = c.domainname;
+	for (unsigned i = 0; i < c.ndnssearch; i++)
+		dnssearch[i] = c.dnssearch[i];
+	sc.vdnssearch = c.ndnssearch ? dnssearch : NULL;
 	b->slirp = lib.new_(&sc, &callbacks, b);
 	if (!b->slirp) {
 		snprintf(err, errlen, "libslirp could not start");
@@ -365,7 +636,7 @@ struct net_backend *net_user_create(const struct net_user_config *cfg, char *err
 		const struct net_hostfwd *f = &cfg->fwd[i];
 		struct in_addr h = { .s_addr = f->host_addr }, g = { .s_addr = f->guest_addr };
 		if (!f->guest_addr)
-			inet_aton("10.0.2.15", &g);
+			g.s_addr = c.dhcp_start; /* the first address DHCP gives */
 		if (lib.add_hostfwd(b->slirp, f->udp, h, f->host_port, g, f->guest_port) < 0) {
 			snprintf(err, errlen, "hostfwd: cannot listen on %s port %u: %s",
 				 f->udp ? "udp" : "tcp", f->host_port, strerror(errno));

@@ -1230,10 +1230,10 @@ static char *resolve_backing(const char *image, const char *name)
 }
 
 struct block_dev *qcow2_open(int fd, const char *path, bool read_only, const struct block_opts *opts,
-			     unsigned depth, char *err, size_t errlen);
+			     unsigned depth, bool untrusted, char *err, size_t errlen);
 
 struct block_dev *qcow2_open(int fd, const char *path, bool read_only, const struct block_opts *opts,
-			     unsigned depth, char *err, size_t errlen)
+			     unsigned depth, bool untrusted, char *err, size_t errlen)
 {
 	struct qcow2 *s = xzalloc(sizeof(*s));
 	uint8_t h[HDR_V3_LEN + 8], *c0 = NULL;
@@ -1390,9 +1390,13 @@ struct block_dev *qcow2_open(int fd, const char *path, bool read_only, const str
 		char berr[256];
 		if (!strncmp(s->backing_name, "json:", 5))
 			FAIL("json: backing file names are not supported");
+		/* A backing format that was itself probed (-snapshot of a probed
+		 * image) vouches for nothing. */
+		bool backing_untrusted = untrusted || (opts && opts->untrusted_backing);
 		char *bp = resolve_backing(path, s->backing_name);
-		s->backing = block_open_depth(bp, s->backing_fmt, true, NULL, depth + 1, berr,
-					      sizeof(berr));
+		s->backing = block_open_backing(path, s->backing_name, s->backing_fmt, true, NULL,
+						untrusted, backing_untrusted, depth + 1, berr,
+						sizeof(berr));
 		if (!s->backing) {
 			if (depth == 0)
 				snprintf(err, errlen, "could not open backing file '%s': %s", bp,

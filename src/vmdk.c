@@ -435,21 +435,11 @@ static const struct block_driver vmdk_driver = {
 	.close = vmdk_close,
 };
 
-static char *rel_path(const char *image, const char *name)
-{
-	const char *slash = strrchr(image, '/');
-	if (name[0] == '/' || !slash)
-		return xstrdup(name);
-	char *p = xzalloc((size_t)(slash - image) + strlen(name) + 2);
-	memcpy(p, image, (size_t)(slash - image) + 1);
-	strcat(p, name);
-	return p;
-}
-
 /* Parses descriptor text; extents are added to v. sparse_fd: the file
- * itself when the descriptor is embedded in a monolithic sparse file. */
+ * itself when the descriptor is embedded in a monolithic sparse file.
+ * 'untrusted': extent files must be beneath the descriptor's directory. */
 static int parse_descriptor(struct vmdk *v, const char *path, char *text, int self_fd,
-			    bool read_only, char *err, size_t errlen)
+			    bool read_only, bool untrusted, char *err, size_t errlen)
 {
 	uint64_t start = 0;
 	for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
@@ -496,9 +486,14 @@ static int parse_descriptor(struct vmdk *v, const char *path, char *text, int se
 			if (self_fd >= 0 && !strcmp(type, "SPARSE")) {
 				fd = dup(self_fd);
 			} else {
-				char *p = rel_path(path, name);
-				fd = open(p, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+				char *p;
+				fd = block_open_named(path, name, rw ? O_RDWR : O_RDONLY, untrusted,
+						      &p);
 				free(p);
+				if (fd < 0) {
+					block_named_error(err, errlen, "vmdk extent", name, fd);
+					return fd;
+				}
 			}
 			if (fd < 0) {
 				snprintf(err, errlen, "cannot open vmdk extent '%s': %s", name,
@@ -541,7 +536,8 @@ static int parse_descriptor(struct vmdk *v, const char *path, char *text, int se
 }
 
 struct block_dev *vmdk_open(int fd, const char *path, bool read_only,
-			    const struct block_opts *opts, char *err, size_t errlen)
+			    const struct block_opts *opts, bool untrusted, char *err,
+			    size_t errlen)
 {
 	struct vmdk *v = xzalloc(sizeof(*v));
 	uint8_t head[4] = { 0 };
@@ -594,7 +590,7 @@ struct block_dev *vmdk_open(int fd, const char *path, bool read_only,
 		}
 		text = xzalloc((size_t)st.st_size + 1);
 		readall(fd, text, (size_t)st.st_size, 0);
-		ret = parse_descriptor(v, path, text, -1, read_only, err, errlen);
+		ret = parse_descriptor(v, path, text, -1, read_only, untrusted, err, errlen);
 		free(text);
 	}
 	if (ret < 0) {

@@ -179,6 +179,24 @@ static char *rel_to(const char *image, const char *name)
 	return p;
 }
 
+/* The backing file that 'image' records, as the block layer would open
+ * it: an untrusted image (its format probed, or below a probed one) may
+ * only name files beneath its directory (see block_open). */
+static struct block_dev *open_backing_of(const char *image, bool trusted,
+					 const struct qcow2_info *qi, bool ro,
+					 const struct block_opts *o)
+{
+	char err[512];
+	const char *bfmt = qi->backing_fmt[0] ? qi->backing_fmt : NULL;
+	struct block_dev *bd = block_open_backing(image, qi->backing_file, bfmt, ro, o, !trusted,
+						  !trusted, 0, err, sizeof(err));
+	if (!bd) {
+		char *p = rel_to(image, qi->backing_file);
+		fail("Could not open '%s': %s", p, err);
+	}
+	return bd;
+}
+
 static const char *backing_format_of(const char *image, const char *name, const char *fmt)
 {
 	if (fmt)
@@ -428,8 +446,10 @@ static int cmd_info(int argc, char **argv)
 	unsigned depth = 0;
 	if (json && chain)
 		printf("[\n");
+	/* Trusted while every format so far was given or recorded. */
+	bool trusted = fmt != NULL;
+	struct block_dev *bd = open_img(path, fmt, true, &o);
 	for (;;) {
-		struct block_dev *bd = open_img(path, fmt, true, &o);
 		struct qcow2_info qi = { 0 };
 		if (block_is_qcow2(bd))
 			qcow2_get_info(bd, &qi);
@@ -437,13 +457,16 @@ static int cmd_info(int argc, char **argv)
 		if (!json && depth)
 			printf("\n");
 		info_one(path, bd, json, !more);
-		block_close(bd);
-		if (!more)
+		if (!more) {
+			block_close(bd);
 			break;
-		char *next = rel_to(path, qi.backing_file);
+		}
+		struct block_dev *next = open_backing_of(path, trusted, &qi, true, &o);
+		trusted = trusted && qi.backing_fmt[0];
+		block_close(bd);
+		bd = next;
 		free(path);
-		path = next;
-		fmt = qi.backing_fmt[0] ? xstrdup(qi.backing_fmt) : NULL;
+		path = xstrdup(bd->path);
 		depth++;
 	}
 	if (json && chain)
@@ -785,7 +808,7 @@ static int cmd_commit(int argc, char **argv)
 	if (!block_is_qcow2(top) || (qcow2_get_info(top, &qi), !qi.backing_file[0]))
 		fail("Image does not have a backing file");
 	char *bp = rel_to(path, qi.backing_file);
-	struct block_dev *base = open_img(bp, qi.backing_fmt[0] ? qi.backing_fmt : NULL, false, NULL);
+	struct block_dev *base = open_backing_of(path, fmt != NULL, &qi, false, NULL);
 	uint8_t *buf = malloc(CHUNK);
 	int ret = 0;
 
@@ -964,11 +987,8 @@ static int cmd_rebase(int argc, char **argv)
 			fail("Image format does not support backing files");
 		qcow2_get_info(top, &qi);
 		struct block_dev *oldb = NULL, *newb = NULL;
-		if (qi.backing_file[0]) {
-			char *p = rel_to(path, qi.backing_file);
-			oldb = open_img(p, qi.backing_fmt[0] ? qi.backing_fmt : NULL, true, NULL);
-			free(p);
-		}
+		if (qi.backing_file[0])
+			oldb = open_backing_of(path, fmt != NULL, &qi, true, NULL);
 		if (*nb) {
 			char *p = rel_to(path, nb);
 			newb = open_img(p, nbf, true, NULL);

@@ -255,3 +255,77 @@ def test_virtio_missing_image(tmp_path):
 def test_help_mentions_virtio():
     p = run("-help")
     assert "if=ide|virtio" in p.stdout and "virtio-rng-pci" in p.stdout
+
+
+# Regression (issue 12, hole 7): -pidfile followed a symbolic link and
+# truncated its target. In a shared directory (/tmp) anyone can plant such a
+# link. vmm must refuse it, and a hard link to someone's file, before writing
+# anything. (vmm then stops at the missing disk, so no /dev/kvm is needed.)
+def test_pidfile_refuses_symlink(tmp_path):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("do not touch\n")
+    link = tmp_path / "vmm.pid"
+    link.symlink_to(victim)
+    p = run("-pidfile", str(link), "-hda", str(tmp_path / "nope.img"))
+    one_line_error(p, "vmm.pid", "symbolic link")
+    assert victim.read_text() == "do not touch\n"
+    assert link.is_symlink()
+    # A dangling link is not followed either (it would create the target).
+    dangling = tmp_path / "dangling.pid"
+    dangling.symlink_to(tmp_path / "created-by-vmm")
+    one_line_error(run("-pidfile", str(dangling), "-hda", str(tmp_path / "nope.img")),
+                   "symbolic link")
+    assert not (tmp_path / "created-by-vmm").exists()
+
+
+def test_pidfile_refuses_hard_link_and_non_files(tmp_path):
+    victim = tmp_path / "precious.txt"
+    victim.write_text("do not touch\n")
+    hard = tmp_path / "vmm.pid"
+    os.link(victim, hard)
+    one_line_error(run("-pidfile", str(hard), "-hda", str(tmp_path / "nope.img")),
+                   "hard links")
+    assert victim.read_text() == "do not touch\n"
+    fifo = tmp_path / "fifo.pid"
+    os.mkfifo(fifo)
+    one_line_error(run("-pidfile", str(fifo), "-hda", str(tmp_path / "nope.img"), timeout=10),
+                   "not a regular file")
+
+
+def test_pidfile_written_then_removed_on_error(tmp_path):
+    # A plain pidfile still works: written, then removed when vmm gives up.
+    pidfile = tmp_path / "ok.pid"
+    p = run("-pidfile", str(pidfile), "-hda", str(tmp_path / "nope.img"))
+    one_line_error(p, "nope.img")
+    assert not pidfile.exists()
+
+
+# Issue 12, hole 5: QEMU's isolation and addressing options of -netdev user
+# (the behaviour itself is proven in tests/unit/test_net_slirp.c).
+@pytest.mark.parametrize("opts", [
+    "restrict=on",
+    "restrict=off,host-loopback=off",
+    "net=192.168.7.0/24,host=192.168.7.1,dns=192.168.7.53,dhcpstart=192.168.7.100",
+    "net=172.20.0.0/255.255.0.0,hostname=guest,domainname=example.org,"
+    "dnssearch=a.example,dnssearch=b.example",
+    "ipv6=on,ipv6-net=fd00:1::/64,ipv6-host=fd00:1::9,ipv6-dns=fd00:1::53",
+    "ipv4=on,restrict=on,hostfwd=tcp::5555-:22",
+])
+def test_netdev_user_options_accepted(tmp_path, opts):
+    # accepted: vmm goes on to the (missing) disk
+    one_line_error(run("-netdev", f"user,id=n0,{opts}", "-device", "virtio-net-pci,netdev=n0",
+                       "-hda", str(tmp_path / "nope.img")), "nope.img")
+    one_line_error(run("-nic", f"user,{opts}", "-hda", str(tmp_path / "nope.img")), "nope.img")
+
+
+@pytest.mark.parametrize("opts,needle", [
+    ("restrict=maybe", "expected on or off"),
+    ("net=10.0.2.0/31", "1 to 30 bits"),
+    ("host=10.9.9.2", "not an address of the guest network"),
+    ("dns=10.0.2.2", "must differ"),
+    ("ipv4=off,ipv6=off", "nothing left"),
+    ("ipv6-host=fd00::2", "without ipv6=on"),
+    ("tftp=/srv", "tftp= is not supported"),
+])
+def test_netdev_user_bad_options(opts, needle):
+    one_line_error(run("-netdev", f"user,id=n0,{opts}"), "-netdev user", needle)

@@ -420,3 +420,45 @@ def test_vmdk_unsupported_kinds_fail_cleanly(tmp_path, data):
     qimg("create", "-f", "vmdk", "-b", "b.vmdk", "-F", "vmdk", delta)
     p = vimg("info", delta, ok=(1,))
     assert "parent" in p.stderr and p.stderr.count("\n") == 1
+
+
+def test_probed_images_name_files_only_beneath_their_directory(tmp_path):
+    """Issue 12, hole 4: a probed image (no -f) may only name files (vmdk
+    extents, qcow2 backing files) in its directory or beneath it, so a
+    hostile image cannot make vmm-img read or write a host file; -f lifts
+    that, as the user then vouches for the image."""
+    imgs, outside = tmp_path / "img", tmp_path / "outside"
+    imgs.mkdir()
+    outside.mkdir()
+    secret = outside / "secret"
+    secret.write_bytes(b"host secret".ljust(1 << 20, b"\0"))
+    before = secret.read_bytes()
+    # A vmdk descriptor with an absolute RW extent.
+    vmdk = imgs / "evil.vmdk"
+    vmdk.write_text('# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\n'
+                    'createType="monolithicFlat"\n\n'
+                    f'RW 2048 FLAT "{secret}" 0\n')
+    for cmd in (["info", vmdk], ["convert", "-O", "raw", vmdk, tmp_path / "o.raw"],
+                ["check", vmdk]):
+        p = vimg(*cmd, ok=(1,))
+        assert "outside the directory" in p.stderr, p.stderr
+    vimg("convert", "-f", "vmdk", "-O", "raw", vmdk, tmp_path / "o.raw")
+    assert (tmp_path / "o.raw").read_bytes() == before
+    # A qcow2 overlay whose backing file climbs out with "..": commit would
+    # write the overlay's data into it.
+    ov = imgs / "ov.qcow2"
+    vimg("create", "-q", "-f", "qcow2", "-b", "../outside/secret", "-F", "raw", ov)
+    qio(ov, "qcow2", "write -P 0x66 0 64k")
+    for cmd in (["commit", ov], ["info", "--backing-chain", ov],
+                ["convert", "-O", "raw", ov, tmp_path / "o2.raw"],
+                ["rebase", "-b", "", ov]):
+        p = vimg(*cmd, ok=(1,))
+        assert "outside the directory" in p.stderr, (cmd, p.stderr)
+    assert secret.read_bytes() == before
+    # With -f qcow2 the chain is the user's.
+    chain = vimg("info", "-f", "qcow2", "--backing-chain", ov).stdout
+    assert chain.count("image: ") == 2, chain
+    # A probed qcow2 beside its backing file is fine, chains included.
+    (imgs / "base.raw").write_bytes(b"\x01" * (1 << 20))
+    vimg("create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", imgs / "near.qcow2")
+    assert vimg("info", "--backing-chain", imgs / "near.qcow2").stdout.count("image: ") == 2

@@ -55,6 +55,9 @@ class NetScenario(guestkit.Scenario):
                     "-device", "virtio-net-pci,netdev=n0,mac=52:54:00:ab:cd:ef"]
         if self.form == "nic":
             return ["-nic", "user,model=virtio," + fwd]
+        if self.form == "restrict":
+            return ["-netdev", "user,id=n0,restrict=on," + fwd,
+                    "-device", "virtio-net-pci,netdev=n0"]
         return ["-net", "nic,model=virtio", "-net", "user," + fwd]
 
     def add_to(self, batch):
@@ -86,6 +89,10 @@ class NetScenario(guestkit.Scenario):
 
 
 SCENARIOS = [NetScenario("netdev"), NetScenario("nic"), NetScenario("net")]
+# Issue 12: restrict=on, the same guest: DHCP still answers and hostfwd
+# still comes in, but the download from the host's 127.0.0.1 via 10.0.2.2
+# must fail.
+RESTRICT = NetScenario("restrict")
 
 # Boot 1 pings slirp's gateway, marks the IDE disk and reboots; boot 2
 # (after a full system reset in the same vmm process) pings again.
@@ -160,3 +167,17 @@ def test_nic_works_after_reboot(guest, scenario):
     assert "net-reboot boot=1 ping=ok" in out, guest.describe()
     assert "net-reboot boot=2 ping=ok" in out, guest.describe()
     assert out.count("VMMKIT-REPORT-BEGIN") == 2, guest.describe()
+
+
+@pytest.mark.parametrize("scenario", [RESTRICT], ids=str)
+def test_restrict_isolates_guest(guest, scenario):
+    out = guest.result.stdout
+    dhcp = line(out, "dhcp ip=")
+    assert dhcp and "ip=10.0.2.15" in dhcp, guest.describe()
+    # The guest reached the end of its script (the HTTP server is up)...
+    assert line(out, "@@blob sha="), guest.describe()
+    assert "VMM-HTTPD-UP" in out, guest.describe()
+    # ...but not the host's HTTP server on 127.0.0.1 through 10.0.2.2,
+    assert line(out, "wget size=") is None, guest.describe()
+    # while hostfwd still brings the host in.
+    assert line(out, "@@fwd VMM-GUEST-HELLO"), guest.describe()

@@ -331,6 +331,59 @@ static void test_cmos_bytes_and_reset(void **state)
 	assert_int_equal(x->level, 0);
 }
 
+/* Regression (issue 12, hole 6): the century register goes up to 99, and a
+ * date past 2262 overflowed the signed nanosecond offset (undefined
+ * behaviour; UBSan aborts the unit build). The clock must keep counting
+ * there, both when set with SET and when one field of a running clock is
+ * written. */
+static void test_far_future_years(void **state)
+{
+	struct fx *x = *state;
+	/* 9999-12-31 23:59:58 through SET. */
+	cmos_write(x, RTC_REG_B, RTC_B_SET | RTC_B_24H);
+	cmos_write(x, RTC_SECONDS, 0x58);
+	cmos_write(x, RTC_MINUTES, 0x59);
+	cmos_write(x, RTC_HOURS, 0x23);
+	cmos_write(x, RTC_DAY_OF_MONTH, 0x31);
+	cmos_write(x, RTC_MONTH, 0x12);
+	cmos_write(x, RTC_YEAR, 0x99);
+	cmos_write(x, RTC_CENTURY, 0x99);
+	cmos_write(x, RTC_REG_B, RTC_B_24H);
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x58);
+	assert_int_equal(cmos_read(x, RTC_YEAR), 0x99);
+	assert_int_equal(cmos_read(x, RTC_CENTURY), 0x99);
+	x->fake_ns += NS;
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x59);
+	assert_int_equal(cmos_read(x, RTC_DAY_OF_MONTH), 0x31);
+	/* The registers wrap to year 00 of century 100, which they show as 00. */
+	x->fake_ns += NS;
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x00);
+	assert_int_equal(cmos_read(x, RTC_YEAR), 0x00);
+	assert_int_equal(cmos_read(x, RTC_MONTH), 0x01);
+
+	/* Writing the century of a running clock: 2300. */
+	cmos_write(x, RTC_CENTURY, 0x23);
+	assert_int_equal(cmos_read(x, RTC_CENTURY), 0x23);
+	x->fake_ns += NS / 2;
+	cmos_write(x, RTC_YEAR, 0x63); /* 2363 */
+	assert_int_equal(cmos_read(x, RTC_YEAR), 0x63);
+	assert_int_equal(cmos_read(x, RTC_CENTURY), 0x23);
+	x->fake_ns += NS;
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x01);
+	/* Binary mode takes year and century bytes up to 255: the largest date
+	 * a guest can write still counts. */
+	cmos_write(x, RTC_REG_B, RTC_B_SET | RTC_B_24H | RTC_B_DM);
+	cmos_write(x, RTC_YEAR, 0xFF);
+	cmos_write(x, RTC_CENTURY, 99);
+	cmos_write(x, RTC_MONTH, 0xFF);
+	cmos_write(x, RTC_DAY_OF_MONTH, 0xFF);
+	cmos_write(x, RTC_REG_B, RTC_B_24H | RTC_B_DM);
+	x->fake_ns += NS;
+	(void)cmos_read(x, RTC_YEAR);
+	(void)cmos_read(x, RTC_REG_A); /* UIP from the sub-second phase */
+	(void)cmos_read(x, RTC_REG_C);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -343,6 +396,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_periodic_irq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_and_alarm_irq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmos_bytes_and_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_far_future_years, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

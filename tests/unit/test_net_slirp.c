@@ -1,0 +1,394 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The user-network backend (libslirp) driven as a guest would, without a
+ * guest: crafted Ethernet frames go in through net_send(), the frames slirp
+ * sends back are collected from the receive callback.
+ *
+ * Issue 12, hole 5: by default (as in QEMU) the guest reaches the host's
+ * 127.0.0.1 through the host address 10.0.2.2, which includes vmm's own QMP
+ * or monitor socket when it is on TCP. restrict=on must cut the guest off
+ * from the host and the outside (hostfwd still comes in), and
+ * host-loopback=off must cut off the loopback alone.
+ */
+#include "unit.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ifaddrs.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "net.h"
+
+static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+#define GUEST_IP "10.0.2.15"
+#define HOST_IP "10.0.2.2"
+#define GUEST_PORT 40000
+
+/* ---- what slirp sends to the guest ---- */
+
+/* One per backend: a backend's thread keeps running after its test. */
+struct seen {
+	pthread_mutex_t lock;
+	unsigned arp_replies, tcp_rst, tcp_syn_to_guest;
+	uint16_t syn_dport;
+};
+
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+static bool rx(void *opaque, const struct net_hdr *hdr, const uint8_t *f, size_t len)
+{
+	struct seen *seen = opaque;
+	pthread_mutex_lock(&seen->lock);
+	if (len >= 42 && get16(f + 12) == 0x0806 && get16(f + 20) == 2)
+		seen->arp_replies++;
+	if (len >= 54 && get16(f + 12) == 0x0800 && f[23] == 6) {
+		const uint8_t *tcp = f + 14 + (f[14] & 0xF) * 4;
+		if (tcp[13] & 0x04)
+			seen->tcp_rst++;
+		if ((tcp[13] & 0x12) == 0x02) {
+			seen->tcp_syn_to_guest++;
+			seen->syn_dport = get16(tcp + 2);
+		}
+	}
+	pthread_mutex_unlock(&seen->lock);
+	return true;
+}
+
+static unsigned seen_count(struct seen *seen, unsigned *field)
+{
+	pthread_mutex_lock(&seen->lock);
+	unsigned v = *field;
+	pthread_mutex_unlock(&seen->lock);
+	return v;
+}
+
+/* ---- frames from the guest ---- */
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)(v >> 8); p[1] = (uint8_t)v; }
+
+static uint16_t csum(uint32_t sum, const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		sum += get16(p + i);
+	if (len & 1)
+		sum += (uint32_t)p[len - 1] << 8;
+	while (sum >> 16)
+		sum = (sum & 0xFFFF) + (sum >> 16);
+	return (uint16_t)~sum;
+}
+
+static void send_arp_request(struct net_backend *b)
+{
+	uint8_t f[42] = { 0 };
+	memset(f, 0xFF, 6);
+	memcpy(f + 6, guest_mac, 6);
+	put16(f + 12, 0x0806);
+	put16(f + 14, 1);      /* Ethernet */
+	put16(f + 16, 0x0800); /* IPv4 */
+	f[18] = 6;
+	f[19] = 4;
+	put16(f + 20, 1); /* request */
+	memcpy(f + 22, guest_mac, 6);
+	inet_pton(AF_INET, GUEST_IP, f + 28);
+	inet_pton(AF_INET, HOST_IP, f + 38);
+	static const struct net_hdr none;
+	net_send(b, &none, f, sizeof(f));
+}
+
+/* A TCP SYN from the guest to dst:dport. */
+static void send_syn(struct net_backend *b, const char *dst, uint16_t dport)
+{
+	uint8_t f[14 + 20 + 20] = { 0 };
+	uint8_t *ip = f + 14, *tcp = ip + 20;
+
+	memcpy(f, "\x52\x55\x0a\x00\x02\x02", 6); /* slirp's gateway MAC */
+	memcpy(f + 6, guest_mac, 6);
+	put16(f + 12, 0x0800);
+	ip[0] = 0x45;
+	put16(ip + 2, 40);
+	put16(ip + 4, 0x1234);
+	put16(ip + 6, 0x4000); /* DF */
+	ip[8] = 64;
+	ip[9] = 6;
+	inet_pton(AF_INET, GUEST_IP, ip + 12);
+	inet_pton(AF_INET, dst, ip + 16);
+	put16(ip + 10, csum(0, ip, 20));
+	put16(tcp, GUEST_PORT);
+	put16(tcp + 2, dport);
+	tcp[4] = 0x10; /* sequence number 0x10000000 */
+	tcp[12] = 5 << 4;
+	tcp[13] = 0x02; /* SYN */
+	put16(tcp + 14, 64240);
+	uint8_t pseudo[12];
+	memcpy(pseudo, ip + 12, 8);
+	pseudo[8] = 0;
+	pseudo[9] = 6;
+	put16(pseudo + 10, 20);
+	uint32_t sum = 0;
+	for (int i = 0; i < 12; i += 2)
+		sum += get16(pseudo + i);
+	put16(tcp + 16, csum(sum, tcp, 20));
+	static const struct net_hdr none;
+	net_send(b, &none, f, sizeof(f));
+}
+
+/* ---- the host side ---- */
+
+static int listen_loopback(uint16_t *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(s, 4), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &al), 0);
+	*port = ntohs(a.sin_port);
+	return s;
+}
+
+/* Whether a connection arrives at listener 's' within 'ms'. */
+static bool connection_arrives(int s, int ms)
+{
+	struct pollfd p = { .fd = s, .events = POLLIN };
+	if (poll(&p, 1, ms) != 1)
+		return false;
+	int c = accept(s, NULL, NULL);
+	if (c < 0)
+		return false;
+	close(c);
+	return true;
+}
+
+static struct net_backend *start(struct net_user_config *c, struct seen **seen)
+{
+	char err[256];
+	*seen = calloc(1, sizeof(**seen)); /* the backend's thread outlives the test */
+	pthread_mutex_init(&(*seen)->lock, NULL);
+	struct net_backend *b = net_user_create(c, err, sizeof(err));
+	if (!b)
+		fail_msg("net_user_create: %s", err);
+	assert_int_equal(net_attach(b, rx, *seen), 0);
+	return b;
+}
+
+static bool wait_for_n(struct seen *seen, unsigned *field, int ms)
+{
+	for (int i = 0; i < ms / 10; i++) {
+		if (seen_count(seen, field))
+			return true;
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	return seen_count(seen, field) != 0;
+}
+#define wait_for(seen, field, ms) wait_for_n(seen, &(seen)->field, ms)
+
+/* A non-loopback IPv4 address of this host (the "outside" slirp would NAT
+ * to), or false if it has none. */
+static bool outside_address(char *out, size_t len)
+{
+	struct ifaddrs *ifs, *i;
+	bool found = false;
+	if (getifaddrs(&ifs) < 0)
+		return false;
+	for (i = ifs; i && !found; i = i->ifa_next) {
+		if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+			continue;
+		struct in_addr a = ((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+		if ((ntohl(a.s_addr) >> 24) == 127)
+			continue;
+		inet_ntop(AF_INET, &a, out, (socklen_t)len);
+		found = true;
+	}
+	freeifaddrs(ifs);
+	return found;
+}
+
+static int listen_any(uint16_t *port)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_ANY) };
+	socklen_t al = sizeof(a);
+	int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(s, 4), 0);
+	assert_int_equal(getsockname(s, (struct sockaddr *)&a, &al), 0);
+	*port = ntohs(a.sin_port);
+	return s;
+}
+
+/* The default, as QEMU's: 10.0.2.2 leads to the host's 127.0.0.1. This is
+ * what restrict=on and host-loopback=off take away (and shows the frames
+ * below are ones slirp acts on). */
+static void test_default_reaches_host_loopback(void **state)
+{
+	uint16_t port;
+	int s = listen_loopback(&port);
+	struct net_user_config c = { 0 };
+	struct seen *seen;
+	struct net_backend *b = start(&c, &seen);
+	send_arp_request(b);
+	assert_true(wait_for(seen, arp_replies, 2000));
+	send_syn(b, HOST_IP, port);
+	assert_true(connection_arrives(s, 5000));
+	close(s);
+	/* And the outside: an address of this host that is not loopback. */
+	char out[INET_ADDRSTRLEN];
+	if (outside_address(out, sizeof(out))) {
+		s = listen_any(&port);
+		send_syn(b, out, port);
+		assert_true(connection_arrives(s, 5000));
+		close(s);
+	}
+}
+
+static void test_restrict_blocks_host_loopback(void **state)
+{
+	uint16_t port;
+	int s = listen_loopback(&port);
+	struct net_user_config c = { 0 };
+	char err[128];
+	assert_int_equal(net_user_option(&c, "restrict", "on", err, sizeof(err)), 1);
+	struct seen *seen;
+	struct net_backend *b = start(&c, &seen);
+	send_arp_request(b);
+	assert_true(wait_for(seen, arp_replies, 2000)); /* slirp itself still answers */
+	send_syn(b, HOST_IP, port);
+	/* Refused with a reset, and nothing reaches the host. */
+	assert_true(wait_for(seen, tcp_rst, 3000));
+	assert_false(connection_arrives(s, 1500));
+	close(s);
+	/* Nor does the outside. */
+	char out[INET_ADDRSTRLEN];
+	if (outside_address(out, sizeof(out))) {
+		s = listen_any(&port);
+		send_syn(b, out, port);
+		assert_false(connection_arrives(s, 1500));
+		close(s);
+	}
+}
+
+static void test_host_loopback_off(void **state)
+{
+	uint16_t port;
+	int s = listen_loopback(&port);
+	struct net_user_config c = { 0 };
+	char err[128];
+	assert_int_equal(net_user_option(&c, "host-loopback", "off", err, sizeof(err)), 1);
+	struct seen *seen;
+	struct net_backend *b = start(&c, &seen);
+	send_arp_request(b);
+	assert_true(wait_for(seen, arp_replies, 2000));
+	send_syn(b, HOST_IP, port);
+	assert_false(connection_arrives(s, 2000));
+	close(s);
+}
+
+/* restrict=on still lets hostfwd connections in. */
+static void test_restrict_keeps_hostfwd(void **state)
+{
+	uint16_t hport;
+	int probe = listen_loopback(&hport); /* a free port, released below */
+	close(probe);
+	struct net_user_config c = { 0 };
+	char err[128], rule[64];
+	snprintf(rule, sizeof(rule), "tcp:127.0.0.1:%u-:22", hport);
+	assert_int_equal(net_parse_hostfwd(rule, &c.fwd[0], err, sizeof(err)), 0);
+	c.nfwd = 1;
+	assert_int_equal(net_user_option(&c, "restrict", "on", err, sizeof(err)), 1);
+	struct seen *seen;
+	struct net_backend *b = start(&c, &seen);
+	send_arp_request(b); /* slirp learns the guest's MAC */
+	assert_true(wait_for(seen, arp_replies, 2000));
+	int cs = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(hport),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int r = connect(cs, (struct sockaddr *)&a, sizeof(a));
+	assert_true(r == 0 || errno == EINPROGRESS);
+	assert_true(wait_for(seen, tcp_syn_to_guest, 5000));
+	assert_int_equal(seen->syn_dport, 22);
+	close(cs);
+}
+
+static void expect_option_error(const char *k, const char *v, const char *needle)
+{
+	struct net_user_config c = { 0 };
+	char err[256] = "";
+	int r = net_user_option(&c, k, v, err, sizeof(err));
+	if (r > 0)
+		r = net_user_resolve(&c, err, sizeof(err));
+	assert_true(r < 0);
+	net_user_clear(&c);
+	if (!strstr(err, needle))
+		fail_msg("%s=%s: '%s' lacks '%s'", k, v, err, needle);
+}
+
+static void test_options(void **state)
+{
+	struct net_user_config c = { 0 };
+	char err[256];
+	/* Defaults: QEMU's addresses. */
+	assert_int_equal(net_user_resolve(&c, err, sizeof(err)), 0);
+	assert_int_equal(ntohl(c.net), 0x0A000200);
+	assert_int_equal(ntohl(c.mask), 0xFFFFFF00);
+	assert_int_equal(ntohl(c.host), 0x0A000202);
+	assert_int_equal(ntohl(c.dns), 0x0A000203);
+	assert_int_equal(ntohl(c.dhcp_start), 0x0A00020F);
+	assert_int_equal(c.ipv4, NET_ON);
+	assert_int_equal(c.ipv6, NET_OFF);
+	assert_false(c.restrict_guest);
+	/* net= derives the others; masks either way. */
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(net_user_option(&c, "net", "192.168.76.9/255.255.255.0", err, 256), 1);
+	assert_int_equal(net_user_resolve(&c, err, sizeof(err)), 0);
+	assert_int_equal(ntohl(c.net), 0xC0A84C00);
+	assert_int_equal(ntohl(c.host), 0xC0A84C02);
+	assert_int_equal(ntohl(c.dhcp_start), 0xC0A84C0F);
+	memset(&c, 0, sizeof(c));
+	assert_int_equal(net_user_option(&c, "net", "172.16.0.0/12", err, 256), 1);
+	assert_int_equal(net_user_option(&c, "ipv6", "on", err, 256), 1);
+	assert_int_equal(net_user_option(&c, "ipv6-net", "fd00:1:2::/48", err, 256), 1);
+	assert_int_equal(net_user_option(&c, "dnssearch", "a.example", err, 256), 1);
+	assert_int_equal(net_user_option(&c, "dnssearch", "b.example", err, 256), 1);
+	assert_int_equal(net_user_option(&c, "nosuch", "1", err, 256), 0);
+	assert_int_equal(net_user_resolve(&c, err, sizeof(err)), 0);
+	assert_int_equal(c.ndnssearch, 2);
+	assert_int_equal(c.ipv6_host.s6_addr[15], 2);
+	assert_int_equal(c.ipv6_prefix_len, 48);
+	net_user_clear(&c);
+	/* Bad values, one clear reason each. */
+	expect_option_error("restrict", "maybe", "expected on or off");
+	expect_option_error("net", "10.0.2.0/31", "1 to 30 bits");
+	expect_option_error("net", "10.0.0.0/255.0.255.0", "1 to 30 bits");
+	expect_option_error("net", "10.9.8.0/28", "dhcpstart"); /* .15 is the broadcast */
+	expect_option_error("host", "10.0.3.2", "not an address of the guest network");
+	expect_option_error("dns", "10.0.2.2", "must differ");
+	expect_option_error("dhcpstart", "nonsense", "expected an IPv4 address");
+	expect_option_error("ipv6-net", "fd00::/127", "at most 126");
+	expect_option_error("ipv6-host", "fd00::2", "without ipv6=on");
+	expect_option_error("hostname", "a-name-much-longer-than-thirty-two-characters", "1 to 32");
+	expect_option_error("domainname", "", "1 to 253");
+	memset(&c, 0, sizeof(c));
+	net_user_option(&c, "ipv4", "off", err, 256);
+	net_user_option(&c, "ipv6", "off", err, 256);
+	assert_true(net_user_resolve(&c, err, sizeof(err)) < 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_options),
+		cmocka_unit_test(test_default_reaches_host_loopback),
+		cmocka_unit_test(test_restrict_blocks_host_loopback),
+		cmocka_unit_test(test_host_loopback_off),
+		cmocka_unit_test(test_restrict_keeps_hostfwd),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
