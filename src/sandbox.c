@@ -419,6 +419,23 @@ static void resolve_runas(const char *user)
 	die("-runas: no such user '%s'", user);
 }
 
+static void *no_op_thread(void *arg)
+{
+	return arg;
+}
+
+/* glibc installs its own signal handlers (thread cancellation, setxid)
+ * when the process creates its first thread; with no device thread that
+ * would be the first vCPU, under the main thread's filter. */
+static void init_glibc_threads(void)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, no_op_thread, NULL) != 0)
+		die("-sandbox: cannot start a thread");
+	pthread_join(t, NULL);
+}
+
 void sandbox_init(const struct sandbox_config *c)
 {
 	struct stat st;
@@ -437,6 +454,7 @@ void sandbox_init(const struct sandbox_config *c)
 		die("%s needs vmm to start as root", config.runas ? "-runas" : "-chroot");
 	if (!config.enabled)
 		return;
+	init_glibc_threads();
 	hook_sigsys();
 	for (int k = 0; k < SANDBOX_KINDS; k++)
 		filters[k] = build_filter((enum sandbox_kind)k);
