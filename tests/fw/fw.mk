@@ -31,7 +31,7 @@ $(FW_BUILD)/multiboot.elf: tests/fw/multiboot.S
 	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/multiboot.o $<
 	ld -m elf_i386 -N --no-warn-rwx-segments -Ttext 0x100000 -o $@ $(FW_BUILD)/multiboot.o
 
-FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
+FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
 	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf
 
 fw-images: $(FW_IMAGES)
@@ -42,4 +42,4 @@ fwcheck: all fw-images
 		/usr/bin/python3 -m pytest -rs -v tests/fw
 
 .PHONY: fw-images fwcheck
-.SECONDARY: $(foreach m,0 1 2 3 4 5 6 7,$(FW_BUILD)/bootsect-$(m).bin)
+.SECONDARY: $(foreach m,0 1 2 3 4 5 6 7 8,$(FW_BUILD)/bootsect-$(m).bin)

@@ -233,3 +233,17 @@ def test_runas_with_sandbox_off(running):
     assert proc_status(vm.p.pid)["Uid"].split()[0] == str(pwd.getpwnam("nobody").pw_uid)
     status, err = vm.quit(qmp)
     assert status == 0, err
+
+
+def test_rtc_timer_thread_started_by_a_vcpu():
+    """disk-8 enables the RTC periodic interrupt: the vCPU starts the RTC
+    timer thread under its own filter, which then adds the timer's."""
+    p = subprocess.run(vmm_cmd(disk="disk-8.img"), stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=BOOT_TIMEOUT)
+    assert p.returncode == EXIT_OK, (p.returncode, p.stderr)
+    assert "VMM-RTC-OK" in p.stdout, p.stdout
+    assert "vmm: sandbox" not in p.stderr
+    env = dict(os.environ, VMM_SANDBOX_SELFTEST="timer")
+    p = subprocess.run(vmm_cmd(disk="disk-8.img"), env=env, stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=BOOT_TIMEOUT)
+    assert_killed(p, "timer", "getppid")
