@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <linux/seccomp.h>
 #include <sys/prctl.h>
@@ -227,7 +228,10 @@ static void allow_slirp(scmp_filter_ctx ctx)
 	ALLOW(ctx, __NR_connect, __NR_bind, __NR_listen, __NR_accept, __NR_accept4,
 	      __NR_setsockopt, __NR_getsockopt, __NR_getsockname, __NR_getpeername,
 	      __NR_sendto, __NR_recvfrom, __NR_sendmsg, __NR_recvmsg, __NR_shutdown, __NR_fcntl,
-	      __NR_poll, __NR_ppoll, __NR_stat);
+	      __NR_poll, __NR_ppoll, __NR_getrandom);
+	/* the size of a waiting UDP datagram; non-blocking mode */
+	allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_EQ, FIONREAD));
+	allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_EQ, FIONBIO));
 	allow_if(ctx, __NR_openat,
 		 SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
 }
@@ -257,7 +261,7 @@ static void allow_kind(scmp_filter_ctx ctx, enum sandbox_kind kind)
 		allow_if(ctx, __NR_ioctl,
 			 SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, IOCTL_TYPE_TTY));
 		/* MSI-X vectors bound to irqfds when the guest programs them */
-		ALLOW(ctx, __NR_eventfd2, __NR_getrandom);
+		ALLOW(ctx, __NR_eventfd2);
 		break;
 	case SANDBOX_IO:
 		ALLOW(ctx, __NR_epoll_wait, __NR_epoll_pwait, __NR_io_uring_enter,
