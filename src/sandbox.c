@@ -190,9 +190,11 @@ static void allow_common(scmp_filter_ctx ctx)
 	/* Executable mappings would be a way to run injected code. */
 	allow_if(ctx, __NR_mmap, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
 	allow_if(ctx, __NR_mprotect, SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
-	/* KVM ioctls only: interrupt lines, MSIs (every thread that completes
-	 * a request raises one). */
+	/* KVM ioctls only: interrupt lines, MSIs, MSI routes and irqfds
+	 * (every thread that completes guest work raises an interrupt; a
+	 * virtio MSI-X vector gets its irqfd, an eventfd, at its first one). */
 	allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, IOCTL_TYPE_KVM));
+	ALLOW(ctx, __NR_eventfd2);
 }
 
 /* Threads that create threads: vCPUs at start and at every reset (main),
@@ -245,7 +247,7 @@ static void allow_kind(scmp_filter_ctx ctx, enum sandbox_kind kind)
 		allow_kind(ctx, SANDBOX_VCPU);
 		ALLOW(ctx, __NR_poll, __NR_ppoll, __NR_accept, __NR_accept4, __NR_recvfrom,
 		      __NR_sendto, __NR_recvmsg, __NR_sendmsg, __NR_setsockopt, __NR_getsockopt,
-		      __NR_shutdown, __NR_fcntl, __NR_eventfd2,
+		      __NR_shutdown, __NR_fcntl,
 		      /* -daemonize: stdio onto /dev/null once ready */
 		      __NR_dup2, __NR_dup3,
 		      /* exit: sockets and the pidfile are removed */
@@ -260,12 +262,13 @@ static void allow_kind(scmp_filter_ctx ctx, enum sandbox_kind kind)
 		 * when the guest negotiates virtio-net offloads */
 		allow_if(ctx, __NR_ioctl,
 			 SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, IOCTL_TYPE_TTY));
-		/* MSI-X vectors bound to irqfds when the guest programs them */
-		ALLOW(ctx, __NR_eventfd2);
+		/* COM1 on a socket chardev (send) */
+		ALLOW(ctx, __NR_sendto);
 		break;
 	case SANDBOX_IO:
+		/* getrandom: virtio-rng; sendto: virtio-console on a socket */
 		ALLOW(ctx, __NR_epoll_wait, __NR_epoll_pwait, __NR_io_uring_enter,
-		      __NR_getrandom);
+		      __NR_getrandom, __NR_sendto);
 		allow_file_io(ctx);
 		/* virtio-net transmits through slirp on its I/O thread */
 		if (config.slirp)
