@@ -1319,7 +1319,7 @@ static int opt_help(struct cli_state *st, const char *name, const char *arg)
 	printf("usage: vmm [options] [disk_image]\n\n"
 	       "vmm runs a PC (i440FX + PIIX3, SeaBIOS) on Linux KVM. Options follow QEMU's.\n\n");
 	for (size_t i = 0; i < ARRAY_SIZE(options); i++) {
-		char left[96];
+		char left[192]; /* the longest synopsis (-sandbox) fits */
 		snprintf(left, sizeof(left), "-%s%s%s", options[i].name, options[i].arg ? " " : "",
 			 options[i].arg ? options[i].arg : "");
 		if (strlen(left) > 28)

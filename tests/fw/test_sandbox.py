@@ -247,3 +247,11 @@ def test_rtc_timer_thread_started_by_a_vcpu():
     p = subprocess.run(vmm_cmd(disk="disk-8.img"), env=env, stdin=subprocess.DEVNULL,
                        capture_output=True, text=True, timeout=BOOT_TIMEOUT)
     assert_killed(p, "timer", "getppid")
+
+
+def test_help_shows_the_whole_synopsis():
+    p = run("-help")
+    assert p.returncode == 0
+    assert ("-sandbox on|off[,obsolete=allow|deny][,elevateprivileges=allow|deny|children]"
+            "[,spawn=allow|deny][,resourcecontrol=allow|deny]") in p.stdout, p.stdout
+    assert "-runas USER|UID:GID" in p.stdout and "-chroot DIR" in p.stdout
