@@ -368,7 +368,8 @@ static void *reaper(void *opaque)
 /* An io_uring performs its operations without system calls, out of the
  * seccomp filter's sight: the ring is created disabled, limited to the
  * operations this file submits (vectored read and write, fdatasync, the
- * stop nop; no SQE flags; no later registration), and only then enabled.
+ * stop nop; of the SQE flags only the drain a flush uses; no later
+ * registration), and only then enabled.
  * A kernel without ring restrictions gets no ring: the pool does the work. */
 static int uring_init_restricted(struct io_uring *ring)
 {
@@ -383,7 +384,7 @@ static int uring_init_restricted(struct io_uring *ring)
 		res[i].sqe_op = ops[i];
 	}
 	res[ARRAY_SIZE(ops)].opcode = IORING_RESTRICTION_SQE_FLAGS_ALLOWED;
-	res[ARRAY_SIZE(ops)].sqe_flags = 0;
+	res[ARRAY_SIZE(ops)].sqe_flags = IOSQE_IO_DRAIN;
 	int ret = io_uring_queue_init_params(VIRTIO_BLK_QUEUE_SIZE, ring, &p);
 	if (ret < 0)
 		return ret;
