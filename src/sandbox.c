@@ -184,7 +184,10 @@ static void allow_common(scmp_filter_ctx ctx)
 	ALLOW(ctx, __NR_read, __NR_write, __NR_readv, __NR_writev, __NR_close, __NR_lseek,
 	      __NR_fstat, __NR_newfstatat, __NR_futex, __NR_munmap, __NR_madvise, __NR_brk,
 	      __NR_mremap, __NR_rt_sigprocmask, __NR_rt_sigreturn, __NR_restart_syscall,
-	      __NR_clock_gettime, __NR_clock_nanosleep, __NR_nanosleep, __NR_gettid,
+	      /* the vDSO falls back to the real calls on some clocksources
+	       * (a nested L1's, for one) */
+	      __NR_clock_gettime, __NR_gettimeofday, __NR_time, __NR_clock_getres,
+	      __NR_clock_nanosleep, __NR_nanosleep, __NR_gettid,
 	      __NR_getpid, __NR_sched_yield, __NR_set_robust_list, __NR_rseq, __NR_exit,
 	      __NR_exit_group);
 	/* Executable mappings would be a way to run injected code. */
