@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/if_tun.h>
 #include <linux/sched.h>
 #include <malloc.h>
 #include <pthread.h>
@@ -272,6 +273,9 @@ static void allow_kind(scmp_filter_ctx ctx, enum sandbox_kind kind)
 		/* getrandom: virtio-rng; sendto: virtio-console on a socket */
 		ALLOW(ctx, __NR_epoll_wait, __NR_epoll_pwait, __NR_io_uring_enter,
 		      __NR_getrandom, __NR_sendto);
+		/* virtio-net tells a tap the receive offloads the driver took
+		 * when it next processes a queue */
+		allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_EQ, TUNSETOFFLOAD));
 		allow_file_io(ctx);
 		/* virtio-net transmits through slirp on its I/O thread */
 		if (config.slirp)
