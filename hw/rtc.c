@@ -19,6 +19,7 @@
 #include <time.h>
 
 #include "util.h"
+#include "sandbox.h"
 
 #define NSEC 1000000000LL
 #define UIP_WINDOW_NS 244000LL /* UIP rises 244 us before each update */
@@ -244,6 +245,8 @@ static void update_irq(struct rtc *r)
 static void *rtc_thread(void *arg)
 {
 	struct rtc *r = arg;
+
+	sandbox_thread_start(SANDBOX_TIMER);
 	pthread_mutex_lock(&r->lock);
 	while (!r->stop) {
 		uint8_t b = r->cmos[RTC_REG_B];

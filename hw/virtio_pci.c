@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "sandbox.h"
 
 #define CAP_MSIX 0x40
 #define CAP_COMMON 0x4C
@@ -789,6 +790,8 @@ static void *io_thread(void *opaque)
 {
 	struct virtio_pci *t = opaque;
 	struct epoll_event ev[VIRTIO_PCI_MAX_QUEUES + 1];
+
+	sandbox_thread_start(SANDBOX_IO);
 
 	for (;;) {
 		int n = epoll_wait(t->epoll_fd, ev, (int)ARRAY_SIZE(ev), -1);

@@ -22,6 +22,7 @@
 #include "memmap.h"
 #include "net.h"
 #include "pci.h"
+#include "sandbox.h"
 #include "topology.h"
 #include "vcpu.h"
 
@@ -119,6 +120,7 @@ struct machine_config {
 	struct chan_config monitor;   /* -monitor */
 	bool daemonize;
 	const char *pidfile;
+	struct sandbox_config sandbox; /* -sandbox, -runas, -chroot */
 	const char *kernel_path;      /* -kernel: direct boot, see loader.h */
 	const char *initrd_path;      /* -initrd (Multiboot: module list) */
 	const char *append;           /* -append */

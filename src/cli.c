@@ -1311,6 +1311,27 @@ static int opt_pidfile(struct cli_state *st, const char *name, const char *arg)
 	return 0;
 }
 
+static int opt_sandbox(struct cli_state *st, const char *name, const char *arg)
+{
+	return sandbox_parse(arg, &st->cfg->sandbox, st->err, st->errlen);
+}
+
+static int opt_runas(struct cli_state *st, const char *name, const char *arg)
+{
+	if (!*arg)
+		return fail(st, "-runas: empty user name");
+	st->cfg->sandbox.runas = arg;
+	return 0;
+}
+
+static int opt_chroot(struct cli_state *st, const char *name, const char *arg)
+{
+	if (!*arg)
+		return fail(st, "-chroot: empty path");
+	st->cfg->sandbox.chroot = arg;
+	return 0;
+}
+
 static int opt_cpu(struct cli_state *st, const char *name, const char *arg)
 {
 	if (!strcmp(arg, "help") || !strcmp(arg, "?")) {
@@ -1397,6 +1418,13 @@ static const struct option_def options[] = {
 	{ "daemonize", NULL, opt_daemonize,
 	  "detach once the machine is ready (needs no stdio chardev)" },
 	{ "pidfile", "FILE", opt_pidfile, "write the pid to FILE, locked; removed at exit" },
+	{ "sandbox", "on|off[,obsolete=allow|deny][,elevateprivileges=allow|deny|children]"
+	  "[,spawn=allow|deny][,resourcecontrol=allow|deny]", opt_sandbox,
+	  "seccomp allow-list per thread kind once set-up is done (default on; "
+	  "see docs/security.md)" },
+	{ "runas", "USER|UID:GID", opt_runas,
+	  "drop to USER's uid and gid once /dev/kvm, images and sockets are open" },
+	{ "chroot", "DIR", opt_chroot, "chroot to DIR once set-up is done (before -runas)" },
 	{ "enable-kvm", NULL, opt_accepted, "use KVM (always on)" },
 	{ "accel", "kvm", opt_accel, "accelerator (kvm only)" },
 	{ "machine", "[type=]pc[,accel=kvm]", opt_machine, "machine type (pc only)" },
@@ -1583,6 +1611,7 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 	snprintf(cfg->cpu.name, sizeof(cfg->cpu.name), "host");
 	cfg->smp = (struct cpu_topology){ .cpus = 1, .sockets = 1, .cores = 1, .threads = 1,
 					  .maxcpus = 1 };
+	cfg->sandbox.enabled = true;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const struct option_def *def = NULL;
@@ -1636,6 +1665,9 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 	}
 	if (check_chardevs(&st) < 0)
 		return CLI_ERROR;
+	for (unsigned i = 0; i < cfg->nnetdev; i++)
+		if (cfg->netdev[i].kind == NETDEV_USER)
+			cfg->sandbox.slirp = true;
 	if (!cfg->kernel_path && cfg->initrd_path) {
 		snprintf(err, errlen, "-initrd only allowed with -kernel option");
 		return CLI_ERROR;

@@ -14,6 +14,7 @@
 #include "util.h"
 
 static int ready_fd = -1;
+static int null_fd = -1; /* opened before the sandbox forbids open */
 static const char *pidfile_path;
 static int pidfile_fd = -1;
 
@@ -57,22 +58,23 @@ void daemon_start(void)
 		_exit(0);
 	umask(027);
 	ready_fd = p[1];
+	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (null_fd < 0)
+		die_errno("-daemonize: /dev/null");
 }
 
 void daemon_ready(void)
 {
-	int null = open("/dev/null", O_RDWR | O_CLOEXEC);
 	char c = 0;
 
 	if (ready_fd < 0)
 		return;
-	if (null < 0)
-		die_errno("-daemonize: /dev/null");
 	fflush(NULL);
-	dup2(null, STDIN_FILENO);
-	dup2(null, STDOUT_FILENO);
-	dup2(null, STDERR_FILENO);
-	close(null);
+	dup2(null_fd, STDIN_FILENO);
+	dup2(null_fd, STDOUT_FILENO);
+	dup2(null_fd, STDERR_FILENO);
+	close(null_fd);
+	null_fd = -1;
 	if (write(ready_fd, &c, 1) != 1) {
 		/* the parent is gone: nobody to tell */
 	}

@@ -10,6 +10,7 @@
 #include "control.h"
 #include "daemon.h"
 #include "machine.h"
+#include "sandbox.h"
 #include "util.h"
 
 static struct machine machine;
@@ -42,8 +43,14 @@ int main(int argc, char **argv)
 		daemon_start();
 	if (cfg.pidfile)
 		pidfile_create(cfg.pidfile);
+	/* After the daemon's forks: the filters name this process's pid. */
+	sandbox_init(&cfg.sandbox);
 	machine_create(&machine, &cfg);
 	machine.control = control;
+	/* Set-up is over: everything vmm opens is open. */
+	sandbox_enter();
+	/* Ready only now: a failing -runas or -chroot still reaches the
+	 * terminal of a daemon. */
 	daemon_ready();
 	int status = machine_run(&machine);
 	machine_destroy(&machine);

@@ -29,6 +29,7 @@
 
 #include "lazylib.h"
 #include "util.h"
+#include "sandbox.h"
 
 #define MAX_POLLFDS 256
 #define MAX_TIMERS 16
@@ -515,6 +516,8 @@ static int get_revents(int idx, void *opaque)
 static void *net_thread(void *opaque)
 {
 	struct slirp_backend *b = opaque;
+
+	sandbox_thread_start(SANDBOX_NET);
 
 	for (;;) {
 		uint32_t timeout = 1000;

@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "sandbox.h"
 
 #define TAP_HDR_SIZE 12 /* struct virtio_net_hdr_mrg_rxbuf; num_buffers unused */
 #define DEFAULT_IFUP "/etc/qemu-ifup"
@@ -42,7 +43,8 @@ struct tap_backend {
 	int fd, wake_fd;
 	bool vnet_hdr;
 	char ifname[IFNAMSIZ];
-	char *downscript; /* NULL: none */
+	pid_t down_helper; /* runs the downscript when down_fd closes; 0: none */
+	int down_fd;       /* write end of the helper's pipe */
 	pthread_t thread;
 	uint8_t rxbuf[TAP_HDR_SIZE + NET_MAX_FRAME];
 	uint64_t tx_dropped;
@@ -130,19 +132,66 @@ static bool no_script(const char *s)
 	return !s[0] || !strcmp(s, "no");
 }
 
+/* The downscript helper: a child forked at set-up, while vmm may still
+ * fork and exec, that waits for EOF on a pipe and then runs the downscript.
+ * vmm itself never needs execve at run time, so the sandbox can forbid it;
+ * the helper keeps the identity vmm had before -runas, so the script can
+ * still take the interface down; and it runs even if vmm is killed. */
+static void __attribute__((noreturn)) downscript_helper(int rfd, const char *script,
+							 const char *ifname)
+{
+	char err[256], c;
+	ssize_t n;
+
+	/* Nothing of vmm's (the tap, /dev/kvm, images) stays open here. */
+	if (rfd > 3)
+		close_range(3, (unsigned)rfd - 1, 0);
+	close_range((unsigned)rfd + 1, ~0U, 0);
+	do
+		n = read(rfd, &c, 1);
+	while (n > 0 || (n < 0 && errno == EINTR));
+	if (run_script(script, ifname, err, sizeof(err)) < 0)
+		warn("-netdev tap: %s", err);
+	_exit(0);
+}
+
+static int start_downscript_helper(struct tap_backend *b, const char *script, char *err,
+				   size_t errlen)
+{
+	int pfd[2];
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid < 0) {
+		snprintf(err, errlen, "cannot fork for %s: %s", script, strerror(errno));
+		close(pfd[0]);
+		close(pfd[1]);
+		return -1;
+	}
+	if (pid == 0)
+		downscript_helper(pfd[0], script, b->ifname);
+	close(pfd[0]);
+	b->down_helper = pid;
+	b->down_fd = pfd[1];
+	return 0;
+}
+
 void net_tap_shutdown(void)
 {
-	char err[256];
-
 	for (unsigned i = 0; i < ntaps; i++) {
 		struct tap_backend *b = taps[i];
-		if (!b->downscript)
+		if (!b->down_helper)
 			continue;
-		char *s = b->downscript;
-		b->downscript = NULL;
-		if (run_script(s, b->ifname, err, sizeof(err)) < 0)
-			warn("-netdev tap: %s", err);
-		free(s);
+		/* EOF starts the script; waiting keeps QEMU's order (the
+		 * script has run when vmm exits). */
+		close(b->down_fd);
+		while (waitpid(b->down_helper, NULL, 0) < 0 && errno == EINTR)
+			;
+		b->down_helper = 0;
 	}
 }
 
@@ -159,6 +208,8 @@ static void *tap_thread(void *opaque)
 		{ .fd = b->fd, .events = POLLIN },
 		{ .fd = b->wake_fd, .events = POLLIN },
 	};
+
+	sandbox_thread_start(SANDBOX_NET);
 
 	for (;;) {
 		if (poll(pfd, 2, -1) < 0) {
@@ -364,8 +415,11 @@ struct net_backend *net_tap_create(const struct net_tap_config *cfg, char *err, 
 		die_errno("eventfd");
 	if (cfg->fd < 0) {
 		const char *down = cfg->downscript ? cfg->downscript : DEFAULT_IFDOWN;
-		if (!no_script(down))
-			b->downscript = xstrdup(down);
+		if (!no_script(down) && start_downscript_helper(b, down, err, errlen) < 0) {
+			close(b->wake_fd);
+			free(b);
+			goto fail;
+		}
 	}
 	if (ntaps == 0)
 		atexit(at_exit);

@@ -1256,6 +1256,11 @@ struct block_dev *qcow2_open(int fd, const char *path, bool read_only, const str
 		FAIL("cannot read the header: %s", strerror(errno));
 	if (get_be32(h) != QCOW2_MAGIC)
 		FAIL("not a qcow2 image");
+	/* zlib is mapped here, during set-up: the first compressed cluster is
+	 * read later on an I/O thread, under the sandbox, which maps no code
+	 * (nor finds the library after -chroot). A missing zlib is reported
+	 * when a compressed cluster is met. */
+	lazylib_load(&zlib, NULL, 0);
 	s->version = (int)get_be32(h + 4);
 	if (s->version != 2 && s->version != 3)
 		FAIL("unsupported qcow2 version %d", s->version);

@@ -15,6 +15,7 @@
 #include "machine.h"
 #include "topology.h"
 #include "util.h"
+#include "sandbox.h"
 
 #define SIG_VCPU_KICK SIGUSR1
 
@@ -182,6 +183,8 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *v = arg;
 	struct machine *m = v->machine;
 	sigset_t set;
+
+	sandbox_thread_start(SANDBOX_VCPU);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIG_VCPU_KICK);

@@ -14,6 +14,9 @@
  * tests can see where guest writes land (overlays, -snapshot).
  * RESET_METHOD 7 prints CPUID leaf 1 ECX and leaf 7 EBX as the guest sees
  * them ("VMM-CPUID 1.ecx=XXXXXXXX 7.ebx=XXXXXXXX") and exits (-cpu tests).
+ * RESET_METHOD 8 enables the RTC's periodic interrupt (which starts vmm's
+ * RTC timer thread), polls register C until the periodic flag has been seen
+ * 16 times, prints VMM-RTC-OK and exits (interrupts stay off throughout).
  */
 #ifndef RESET_METHOD
 #define RESET_METHOD 0
@@ -81,6 +84,25 @@ idle:	hlt
 	call puts
 	call put32
 	movw $newline, %si
+	call puts
+#elif RESET_METHOD == 8
+	movb $0x0B, %al
+	outb %al, $CMOS_INDEX
+	inb $CMOS_DATA, %al
+	orb $0x40, %al          /* register B: PIE */
+	movb %al, %bl
+	movb $0x0B, %al
+	outb %al, $CMOS_INDEX
+	movb %bl, %al
+	outb %al, $CMOS_DATA
+	movw $16, %cx
+6:	movb $0x0C, %al         /* register C (reading clears it) */
+	outb %al, $CMOS_INDEX
+	inb $CMOS_DATA, %al
+	testb $0x40, %al        /* PF */
+	jz 6b
+	loop 6b
+	movw $rtcok, %si
 	call puts
 #elif RESET_METHOD
 	movb $BOOT_COUNT, %al
@@ -186,6 +208,10 @@ resetting:
 #if RESET_METHOD == 6
 writeok:
 	.asciz "VMM-WRITE-OK\r\n"
+#endif
+#if RESET_METHOD == 8
+rtcok:
+	.asciz "VMM-RTC-OK\r\n"
 #endif
 #if RESET_METHOD == 7
 cpuid1:

@@ -133,3 +133,45 @@ def test_tap_fd_from_the_caller(netns, tmp_path):
     p = vmm_in(netns, "-netdev", "tap,id=n0,fd=FD,vnet_hdr=off",
                "-device", "virtio-net-pci,netdev=n0", pre=["/usr/bin/python3", str(helper)])
     one_line_error(p, "IFF_VNET_HDR")
+
+
+def test_downscript_helper_under_sandbox_runas_and_kill9(netns, tmp_path):
+    """The sandbox forbids execve, so the downscript runs from a helper vmm
+    forks at set-up: with the identity vmm started with (root here, although
+    vmm itself runs as nobody), and even when vmm is killed."""
+    import signal
+    import time
+    log = tmp_path / "scripts.log"
+    up, down = tmp_path / "ifup", tmp_path / "ifdown"
+    up.write_text('#!/bin/sh\necho "up $1" >> %s\n' % log)
+    down.write_text('#!/bin/sh\necho "down $1 uid=$(id -u)" >> %s\n' % log)
+    up.chmod(0o755)
+    down.chmod(0o755)
+    serial = tmp_path / "serial.log"
+    cmd = ["ip", "netns", "exec", netns, VMM, "-display", "none", "-serial", "file:%s" % serial,
+           "-m", "64", "-drive", "file=%s,format=raw,if=ide" % fw_image("disk-5.img"),
+           "-runas", "nobody",
+           "-netdev", "tap,id=n0,ifname=vfw9,script=%s,downscript=%s" % (up, down),
+           "-device", "virtio-net-pci,netdev=n0"]
+    p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        end = time.monotonic() + 120
+        while "VMM-BOOT-OK" not in (serial.read_text() if serial.exists() else ""):
+            assert p.poll() is None, p.communicate()
+            assert time.monotonic() < end, "no VMM-BOOT-OK"
+            time.sleep(0.1)
+        with open("/proc/%d/status" % p.pid) as f:
+            status = f.read()
+        assert "Seccomp:\t2" in status and "Uid:\t65534" in status, status
+        assert log.read_text().splitlines() == ["up vfw9"]
+        p.send_signal(signal.SIGKILL)
+        p.communicate(timeout=30)
+        end = time.monotonic() + 30
+        while len(log.read_text().splitlines()) < 2 and time.monotonic() < end:
+            time.sleep(0.1)
+        assert log.read_text().splitlines() == ["up vfw9", "down vfw9 uid=0"]
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()

@@ -1,0 +1,58 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The sandbox: -sandbox (seccomp allow-lists per thread kind), -runas and
+ * -chroot. See docs/security.md for the threat model and the lists.
+ *
+ * Order of use: sandbox_parse() from the command line; sandbox_init() once
+ * the configuration is known (resolves -runas, builds the filters, hooks
+ * SIGSYS); sandbox_thread_start() first thing in every thread vmm creates;
+ * sandbox_enter() in the main thread once set-up is done (chroot, drop
+ * privileges, then the main thread's own filter).
+ */
+#ifndef VMM_SANDBOX_H
+#define VMM_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* What a thread does decides what it may ask the kernel for. */
+enum sandbox_kind {
+	SANDBOX_MAIN,   /* event loop: QMP, monitor, chardevs, signals, reset */
+	SANDBOX_VCPU,   /* KVM_RUN and the device emulation it calls */
+	SANDBOX_IO,     /* virtio I/O threads and the io_uring completion thread */
+	SANDBOX_WORKER, /* the virtio-blk worker pool: file I/O */
+	SANDBOX_NET,    /* the tap and user-networking (slirp) backend threads */
+	SANDBOX_TIMER,  /* the RTC periodic/alarm timer thread */
+	SANDBOX_KINDS
+};
+
+struct sandbox_config {
+	bool enabled;         /* -sandbox on (the default) */
+	bool obsolete;        /* obsolete=allow */
+	bool elevate;         /* elevateprivileges=allow|children */
+	bool spawn;           /* spawn=allow */
+	bool resourcecontrol; /* resourcecontrol=allow */
+	bool slirp;           /* a user-mode netdev exists (set by the CLI) */
+	const char *runas;    /* -runas USER (NULL: keep the identity) */
+	const char *chroot;   /* -chroot DIR (NULL: none) */
+};
+
+/* The -sandbox argument: "on|off[,obsolete=allow|deny][,elevateprivileges=
+ * allow|deny|children][,spawn=allow|deny][,resourcecontrol=allow|deny]"
+ * (also "enable=on|off"). 0, or -1 with one line in err. */
+int sandbox_parse(const char *arg, struct sandbox_config *c, char *err, size_t errlen);
+
+/* Dies with one line when -runas names no user or -chroot no directory. */
+void sandbox_init(const struct sandbox_config *c);
+
+/* Names the calling thread after its kind and, with the sandbox on, loads
+ * the kind's filter for this thread (and the threads it creates later). */
+void sandbox_thread_start(enum sandbox_kind kind);
+
+/* Main thread, after set-up: chroot, drop to -runas, filter the main thread. */
+void sandbox_enter(void);
+
+/* The kind's name ("vcpu", "io", ...), for messages and thread names. */
+const char *sandbox_kind_name(enum sandbox_kind kind);
+
+#endif
