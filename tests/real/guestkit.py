@@ -134,9 +134,13 @@ def vmm_missing(vmm):
     return "unknown VMM %r" % vmm
 
 
-def vmm_argv(vmm, mem_mb=256, cdrom=None, hda=None, hdb=None, extra=()):
+def vmm_argv(vmm, mem_mb=256, cdrom=None, hda=None, hdb=None, extra=(), cpu=None,
+             nodefaults=False):
     """A VMM command line with QEMU-compatible options; the guest's serial
-    console is the VMM's stdout (-nographic)."""
+    console is the VMM's stdout (-nographic). cpu: the same -cpu for either
+    VMM (vmm's default is host, QEMU's qemu64). nodefaults: -nodefaults
+    -display none -serial stdio instead of -nographic, so QEMU has no VGA
+    card or default NIC either (benchmarks: the same devices for both)."""
     if vmm == "qemu":
         # kvm-apic.vapic=false: QEMU's TPR-patching option ROM makes QEMU
         # read and write back the vCPU's segment registers; KVM reports TR as
@@ -151,13 +155,15 @@ def vmm_argv(vmm, mem_mb=256, cdrom=None, hda=None, hdb=None, extra=()):
     else:
         raise ValueError("unknown VMM %r" % vmm)
     argv += ["-m", str(mem_mb)]
+    if cpu:
+        argv += ["-cpu", cpu]
     if cdrom:
         argv += ["-cdrom", cdrom]
     if hda:
         argv += ["-hda", hda]
     if hdb:
         argv += ["-hdb", hdb]
-    argv += ["-nographic"]
+    argv += ["-nodefaults", "-display", "none", "-serial", "stdio"] if nodefaults else ["-nographic"]
     argv += list(extra)
     return argv
 
