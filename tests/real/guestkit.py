@@ -58,7 +58,7 @@ def console_trouble(text):
 def retry_summary(scenario, result):
     """One summary line for a scenario that needed more than one attempt,
     else None."""
-    if result.attempts <= 1 and not result.history:
+    if result.attempts <= 1:
         return None
     return "  %-28s attempts=%d %s%s" % (
         scenario.name, result.attempts,
