@@ -94,7 +94,16 @@ def vmm_command(vmm, cpu, script, boot):
     if vmm == "qemu":
         return ["qemu-system-x86_64", "-enable-kvm", "-L", "/usr/share/seabios",
                 "-L", "/usr/share/qemu", "-global", "kvm-apic.vapic=false"] + common
-    return [guestkit.VMM_BINARY] + common
+    return [vmm_binaries()[vmm]] + common
+
+
+def vmm_binaries():
+    """--vmms entries: "vmm" (build/vmm or $VMM), "qemu", or LABEL=PATH for
+    another vmm build (e.g. an older commit's, to bisect)."""
+    return dict(_binaries)
+
+
+_binaries = {"vmm": guestkit.VMM_BINARY}
 
 
 def run_shell(name, argv, streams, trace):
@@ -186,7 +195,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=3, help="runs per VMM and CPU model")
     ap.add_argument("--cpus", default="host,qemu64")
-    ap.add_argument("--vmms", default="vmm,qemu")
+    ap.add_argument("--vmms", default="vmm,qemu",
+                    help="comma list: vmm, qemu, LABEL=PATH (another vmm binary)")
     ap.add_argument("--streams", type=int, default=1)
     ap.add_argument("--size-mb", type=int, default=16)
     ap.add_argument("--no-trace", action="store_true")
@@ -201,12 +211,20 @@ def main():
         if not os.path.exists(guestkit.kit(f)):
             print("reset_repro: %s missing (VMM_GUEST_CACHE)" % guestkit.kit(f), file=sys.stderr)
             return 2
-    vmms = [v for v in a.vmms.split(",") if v]
-    cpus = [c for c in a.cpus.split(",") if c]
-    for vmm in vmms:
-        if guestkit.vmm_missing(vmm):
-            print("reset_repro: %s" % guestkit.vmm_missing(vmm), file=sys.stderr)
+    vmms = []
+    for v in (v for v in a.vmms.split(",") if v):
+        if "=" in v:
+            label, path = v.split("=", 1)
+            if not os.access(path, os.X_OK):
+                print("reset_repro: %s is not an executable" % path, file=sys.stderr)
+                return 2
+            _binaries[label] = os.path.abspath(path)
+            v = label
+        elif guestkit.vmm_missing(v):
+            print("reset_repro: %s" % guestkit.vmm_missing(v), file=sys.stderr)
             return 2
+        vmms.append(v)
+    cpus = [c for c in a.cpus.split(",") if c]
     body = (GUEST_SCRIPT % {"ip": GUEST_IP, "host": HOST_IP, "streams": a.streams,
                             "blocks": a.size_mb * 16, "port": PORT}).encode()
     batch = nested.Batch()
