@@ -180,6 +180,39 @@ def classify(result, streams, size_mb):
     return info
 
 
+def selftest(a):
+    """Checks the tooling on a known triple fault: both VMMs must end with
+    the reset classified and the shutdown exit found in the L1 trace."""
+    disk = os.path.join(REPO, "build", "fw", "disk-4.img")
+    if not os.path.exists(disk):
+        print("reset_repro: %s missing (make fw-images)" % disk, file=sys.stderr)
+        return 2
+    batch = nested.Batch()
+    names = []
+    for vmm in ("vmm", "qemu"):
+        argv = vmm_command(vmm, "host", disk, "kernel")
+        # The boot sector from the disk instead of the kit: no -kernel and
+        # no script disk; -snapshot keeps the host file untouched.
+        argv = argv[:argv.index("-kernel")] + ["-snapshot", "-hda", disk, "-device",
+                                               "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+        name = "%s-selftest-%s" % (a.tag, vmm)
+        batch.add(name, run_shell(name, argv, 0, True), timeout=120, marker="@@repro-end",
+                  grace=5)
+        names.append(name)
+    results = batch.run()
+    bad = 0
+    for name in names:
+        info = classify(results[name], 0, a.size_mb)
+        ok = info["kind"] == "reset" and (info["shutdown_exits"] or 0) >= 1
+        bad += not ok
+        print("%s: %s, shutdown exits %s: %s" % (name, info["kind"], info["shutdown_exits"],
+                                                 "ok" if ok else "FAILED"))
+        out = results[name].stdout
+        if "@@repro trace-begin" in out:
+            print("\n".join(out[out.index("@@repro trace-begin"):].split("\n")[-12:]))
+    return 1 if bad else 0
+
+
 def wilson(k, n, z=1.96):
     """95 % Wilson score interval of k successes in n trials."""
     if n == 0:
@@ -205,7 +238,13 @@ def main():
     ap.add_argument("--json")
     ap.add_argument("--logs", default=os.path.join(REPO, "build", "reset-repro"))
     ap.add_argument("--tag", default=time.strftime("%H%M%S"))
+    ap.add_argument("--selftest", action="store_true",
+                    help="instead: the firmware layer's triple-fault boot sector (build/fw/"
+                    "disk-4.img) under each VMM, which must come out as a reset with a "
+                    "traced shutdown exit")
     a = ap.parse_args()
+    if a.selftest:
+        return selftest(a)
 
     for f in ("vmlinuz-amd64", "initrd-amd64.xz"):
         if not os.path.exists(guestkit.kit(f)):
