@@ -43,6 +43,7 @@ import math
 import os
 import re
 import shlex
+import subprocess
 import sys
 import time
 
@@ -94,6 +95,10 @@ def vmm_command(vmm, cpu, script, boot):
     if vmm == "qemu":
         return ["qemu-system-x86_64", "-enable-kvm", "-L", "/usr/share/seabios",
                 "-L", "/usr/share/qemu", "-global", "kvm-apic.vapic=false"] + common
+    if vmm in _no_cpu_option:
+        # A build from before -cpu existed: its only model was "host".
+        i = common.index("-cpu")
+        common = common[:i] + common[i + 2:]
     return [vmm_binaries()[vmm]] + common
 
 
@@ -104,6 +109,7 @@ def vmm_binaries():
 
 
 _binaries = {"vmm": guestkit.VMM_BINARY}
+_no_cpu_option = set()
 
 
 def run_shell(name, argv, streams, trace):
@@ -258,12 +264,20 @@ def main():
                 print("reset_repro: %s is not an executable" % path, file=sys.stderr)
                 return 2
             _binaries[label] = os.path.abspath(path)
+            probe = subprocess.run([path, "-cpu", "host", "-version"], stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL)
+            if probe.returncode != 0:
+                _no_cpu_option.add(label)
             v = label
         elif guestkit.vmm_missing(v):
             print("reset_repro: %s" % guestkit.vmm_missing(v), file=sys.stderr)
             return 2
         vmms.append(v)
     cpus = [c for c in a.cpus.split(",") if c]
+    if _no_cpu_option and cpus != ["host"]:
+        print("reset_repro: %s has no -cpu (host only): use --cpus host"
+              % ",".join(sorted(_no_cpu_option)), file=sys.stderr)
+        return 2
     body = (GUEST_SCRIPT % {"ip": GUEST_IP, "host": HOST_IP, "streams": a.streams,
                             "blocks": a.size_mb * 16, "port": PORT}).encode()
     batch = nested.Batch()
