@@ -170,10 +170,15 @@ def classify(result, streams, size_mb):
     started = re.findall(r"repro stream (\d+)", out)
     if started:
         info["stream_at_fault"] = int(started[-1])
+    m = re.search(r"@@repro vmm-rc (-?\d+)", out)
+    vmm_rc = int(m.group(1)) if m else None
+    info["vmm_rc"] = vmm_rc
     if "@@repro-end" not in out or result.timed_out:
         kind = "hang"
     elif shutdowns:
         kind = "reset"
+    elif vmm_rc not in (0, None):
+        kind = "error"   # the VMM failed (a bad option...): not a run
     elif BAD_CONSOLE.search(out):
         kind = "oops"
     elif not done:
@@ -313,7 +318,7 @@ def main():
             print("  %s: %s (stream %s, shutdown exits %s, attempts %s) %s" % (
                 name, info["kind"], info["stream_at_fault"], info["shutdown_exits"],
                 info["attempts"], path), file=sys.stderr)
-        n = sum(1 for k in kinds if k != "hang")
+        n = sum(1 for k in kinds if k not in ("hang", "error"))
         resets = kinds.count("reset")
         lo, hi = wilson(resets, n)
         print("%-8s %-8s %4d %6d %5d %5d %6d  %-8s [%.2f, %.2f]" % (
