@@ -102,7 +102,7 @@ check: deps
 	$(MAKE) imgcheck
 	$(MAKE) fuzz
 	$(MAKE) guests
-	$(MAKE) fwcheck
+	VMM_REQUIRE_REAL=1 $(MAKE) fwcheck
 	$(MAKE) bench-smoke
 	VMM_REQUIRE_REAL=1 VMM_REAL_VMMS=qemu,vmm VMM_GUEST_CACHE=$(abspath $(GUEST_CACHE)) \
 		VMM=$(abspath $(BUILD)/vmm) /usr/bin/python3 -m pytest -rs -v $(REAL_TESTS)

@@ -40,5 +40,9 @@ struct kvm_cpuid2;
 struct cpu_topology;
 void cpuid_patch(struct kvm_cpuid2 *c, unsigned capacity, const struct cpu_topology *t,
 		 unsigned index);
+/* Adds to KVM's supported CPUID what KVM emulates but reports only as a
+ * capability: the TSC-deadline timer (KVM_CAP_TSC_DEADLINE_TIMER, with the
+ * in-kernel irqchip vmm always has). QEMU's "host" has it too. */
+void cpuid_add_kvm_emulated(struct kvm_cpuid2 *c, bool tsc_deadline);
 
 #endif

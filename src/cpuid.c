@@ -15,6 +15,7 @@
 #include "vcpu.h"
 
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
+#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
 #define CPUID_1_EDX_HTT (1u << 28)
 #define CPUID_80000001_ECX_CMP_LEGACY (1u << 1)
 #define CPUID_80000001_ECX_TOPOEXT (1u << 22)
@@ -170,6 +171,13 @@ static void rebuild_ext_topology_leaf(struct kvm_cpuid2 *c, unsigned capacity, u
 			.index = sub,
 			.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
 		};
+}
+
+void cpuid_add_kvm_emulated(struct kvm_cpuid2 *c, bool tsc_deadline)
+{
+	for (unsigned i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 1 && tsc_deadline)
+			c->entries[i].ecx |= CPUID_1_ECX_TSC_DEADLINE;
 }
 
 void cpuid_patch(struct kvm_cpuid2 *c, unsigned capacity, const struct cpu_topology *t,

@@ -11,6 +11,7 @@
 #include <linux/kvm.h>
 
 #include "util.h"
+#include "vcpu.h"
 
 /* Where QEMU puts the pages KVM needs for real mode on VMX: just below the
  * BIOS, reserved in e820 by the machine. */
@@ -95,6 +96,9 @@ int kvm_open(struct kvm_vm *kvm, const char *dev_path, char *err, size_t errlen)
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
 		goto fail;
 	}
+	/* So "host" has it, "+tsc-deadline" is accepted and qemu64 masks it. */
+	cpuid_add_kvm_emulated(kvm->supported_cpuid,
+			       ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0);
 	return 0;
 fail:
 	close(kvm->sys_fd);

@@ -115,6 +115,27 @@ static void handle_mmio(struct vcpu *v)
 		bus_read(mmio, run->mmio.phys_addr, run->mmio.data, run->mmio.len);
 }
 
+/* The pending and injected events (an exception being delivered when the
+ * fault hit, an interrupt, NMI state). On AMD, KVM has already put the vCPU
+ * through INIT when it reports a shutdown (the VMCB is undefined after a
+ * SHUTDOWN intercept), so there all of this is the INIT state; on Intel it
+ * is the state at the fault. */
+static void report_events(struct vcpu *v)
+{
+	struct kvm_vcpu_events ev;
+
+	if (ioctl(v->fd, KVM_GET_VCPU_EVENTS, &ev) < 0)
+		return;
+	fprintf(stderr,
+		"vmm: vCPU %u: events: exception %s%u (injected %u, error %s%#x) interrupt %s%u "
+		"nmi pending %u injected %u masked %u, shadow %#x\n",
+		v->index, ev.exception.pending ? "pending " : "", ev.exception.nr,
+		ev.exception.injected, ev.exception.has_error_code ? "" : "none ",
+		ev.exception.error_code, ev.interrupt.injected ? "injected " : "",
+		ev.interrupt.nr, ev.nmi.pending, ev.nmi.injected, ev.nmi.masked,
+		ev.interrupt.shadow);
+}
+
 static void report_fatal(struct vcpu *v, const char *what)
 {
 	struct kvm_regs regs;
@@ -131,6 +152,7 @@ static void report_fatal(struct vcpu *v, const char *what)
 			(unsigned long long)sregs.idt.base, sregs.idt.limit);
 	else
 		fprintf(stderr, "vmm: vCPU %u: %s\n", v->index, what);
+	report_events(v);
 }
 
 /* Returns false when the loop must end. */

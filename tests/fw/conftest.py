@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+import fwskip
+
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VMM = os.environ.get("VMM", os.path.join(ROOT, "build", "vmm"))
 FW_BUILD = os.environ.get("FW_BUILD", os.path.join(ROOT, "build", "fw"))
@@ -34,9 +36,7 @@ def vmm(tmp_path):
     """Runs vmm with the given arguments, the serial console captured and
     the SeaBIOS debug log in a file; returns a Run."""
     if not os.path.exists("/dev/kvm"):
-        if os.environ.get("VMM_REQUIRE_REAL") == "1":
-            pytest.fail("/dev/kvm is missing")
-        pytest.skip("/dev/kvm is missing")
+        fwskip.unavailable("/dev/kvm is missing")
 
     def run(*args, timeout=BOOT_TIMEOUT):
         log = tmp_path / "debugcon.log"

@@ -7,6 +7,8 @@ import subprocess
 
 import pytest
 
+import fwskip
+
 from conftest import VMM, fw_image
 
 
@@ -163,7 +165,7 @@ def test_missing_image(tmp_path):
     serial = tmp_path / "serial.log"
     p = run("-hda", str(tmp_path / "nope.img"), "-serial", f"file:{serial}")
     if "/dev/kvm" in p.stderr:
-        pytest.skip("no usable /dev/kvm: " + p.stderr.strip())
+        fwskip.unavailable("no usable /dev/kvm: " + p.stderr.strip())
     one_line_error(p, "nope.img", "No such file or directory")
     assert not serial.exists()
 
@@ -175,7 +177,7 @@ def test_unreadable_image(tmp_path):
         img.mkdir()
         p = run("-hda", str(img))
         if "/dev/kvm" in p.stderr:
-            pytest.skip("no usable /dev/kvm")
+            fwskip.unavailable("no usable /dev/kvm")
         one_line_error(p, "dir.img")
     else:
         img = tmp_path / "locked.img"
@@ -187,7 +189,7 @@ def test_unreadable_image(tmp_path):
 def test_firmware_not_found(tmp_path):
     p = run("-bios", str(tmp_path / "missing.bin"))
     if "/dev/kvm" in p.stderr:
-        pytest.skip("no usable /dev/kvm")
+        fwskip.unavailable("no usable /dev/kvm")
     one_line_error(p, "firmware", "missing.bin", "No such file")
 
 
@@ -196,13 +198,13 @@ def test_bad_firmware_size(tmp_path):
     bios.write_bytes(b"\xf4" * 1000)
     p = run("-bios", str(bios))
     if "/dev/kvm" in p.stderr:
-        pytest.skip("no usable /dev/kvm")
+        fwskip.unavailable("no usable /dev/kvm")
     one_line_error(p, "multiple of 64 KiB")
 
 
 def test_no_dev_kvm(tmp_path):
     if os.geteuid() != 0 or not shutil.which("unshare"):
-        pytest.skip("needs root and unshare to hide /dev/kvm")
+        fwskip.unavailable("needs root and unshare to hide /dev/kvm")
     # A private mount namespace with an empty /dev: /dev/kvm is missing.
     p = subprocess.run(["unshare", "--mount", "sh", "-c",
                         f"mount -t tmpfs none /dev && exec {VMM} -m 64 2>&1"],
@@ -218,7 +220,7 @@ def test_chardev_socket_client_refused(tmp_path):
     p = run("-chardev", f"socket,id=c0,path={tmp_path}/none.sock",
             "-device", "virtserialport,chardev=c0,name=x")
     if "/dev/kvm" in p.stderr:
-        pytest.skip("no usable /dev/kvm")
+        fwskip.unavailable("no usable /dev/kvm")
     one_line_error(p, "-chardev c0", "cannot connect", "none.sock")
     p = run("-serial", "tcp:127.0.0.1:1")
     one_line_error(p, "-serial", "cannot connect", "127.0.0.1:1")
@@ -243,7 +245,7 @@ def test_ctrl_a_x_quits(tmp_path):
         os.close(master)
     err = p.stderr.read().decode()
     if "/dev/kvm" in err:
-        pytest.skip("no usable /dev/kvm")
+        fwskip.unavailable("no usable /dev/kvm")
     assert rc == 0, err
     assert "terminating on signal from console" in err
 

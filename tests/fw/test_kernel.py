@@ -9,6 +9,8 @@ import subprocess
 
 import pytest
 
+import fwskip
+
 from conftest import VMM, fw_image
 
 LINUX_OK = (0x21 << 1) | 1
@@ -162,9 +164,7 @@ def refused(p, *needles):
 def require_kvm():
     if not os.path.exists("/dev/kvm"):
         why = "/dev/kvm is missing (vmm opens it before loading the kernel)"
-        if os.environ.get("VMM_REQUIRE_REAL") == "1":
-            pytest.fail(why)
-        pytest.skip(why)
+        fwskip.unavailable(why)
 
 
 def test_missing_kernel(tmp_path):
@@ -234,9 +234,7 @@ def guest_kit_file(name):
     path = os.path.join(kit, name)
     if not os.path.exists(path):
         why = "%s missing (run `make guests` or set VMM_GUEST_CACHE)" % path
-        if os.environ.get("VMM_REQUIRE_REAL") == "1":
-            pytest.fail(why)
-        pytest.skip(why)
+        fwskip.unavailable(why)
     return path
 
 

@@ -11,6 +11,8 @@ import time
 
 import pytest
 
+import fwskip
+
 from conftest import BOOT_TIMEOUT, VMM, fw_image, seabios_log_args
 from test_cli import one_line_error, run
 
@@ -405,7 +407,7 @@ def test_pidfile_without_daemonize(vm, tmp_path):
 def test_daemon_startup_error_reaches_the_terminal(tmp_path):
     p = run("-daemonize", "-display", "none", "-hda", str(tmp_path / "missing.img"))
     if "/dev/kvm" in p.stderr:
-        pytest.skip("no usable /dev/kvm")
+        fwskip.unavailable("no usable /dev/kvm")
     one_line_error(p, "missing.img")
 
 

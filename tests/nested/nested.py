@@ -67,6 +67,56 @@ L1_SILENCE = 90
 # At most this many L1 boots (executor runs) per Batch.run().
 MAX_RUNS = 8
 
+# Why an attempt of a command failed (Result.history). The first three are
+# the environment's, told apart by the harness itself, not by the guest's
+# symptoms: a process that survived SIGKILL (the L1 kernel is wedged), an
+# L1 that froze or died while the command ran (its heartbeat stopped, the
+# per-command watch fired, QEMU exited), the executor failing. The others
+# are what the command's guest did: hung (timeout, idle console) with a
+# live L1, or printed one of its flake signs (a reset, a corrupt initramfs).
+ENV_REASONS = ("stuck", "l1-frozen", "harness")
+GUEST_REASONS = ("hang", "sign")
+# Retries after these do not fail `make check` (tests/conftest.py).
+TOLERATED_REASONS = ("stuck", "l1-frozen")
+# Failed attempts' output is kept here (Result.attempt_logs).
+ATTEMPT_DIR = os.path.join(REPO, "build", "nested-attempts")
+
+
+def attempt_failure(c, r, began):
+    """Why this attempt of command c failed, as (reason, detail), or None.
+
+    began: the executor announced the command (it started in this L1)."""
+    if not r.ran:
+        if began:
+            return ("l1-frozen", "the L1 froze or died while it ran: %s" % (r.error or "?"))
+        return None
+    if r.stuck:
+        return ("stuck", "a process of the command survived SIGKILL")
+    if r.error is not None:
+        return ("harness", r.error)
+    if r.timed_out or r.idle_out:
+        return ("hang", "idle console" if r.idle_out else "timeout")
+    sign = next((f for f in c.get("flake_signs", ()) if re.search(f, r.stdout)), None)
+    if sign is not None:
+        return ("sign", "output matches %r" % sign)
+    return None
+
+
+def may_retry(c, reason, tries, peer_reasons):
+    """Whether a command whose attempt number `tries` failed for `reason`
+    runs again. Environment failures retry up to c["retries"]. A guest
+    symptom retries only for a command that does not test vmm
+    (retry_guest: the QEMU peer), or when a peer command (the QEMU
+    reference with the same -cpu in the same batch, c["peer"]) showed the
+    same failure class in this batch: then it is the environment's too."""
+    if tries > c.get("retries", 0):
+        return False
+    if reason in ENV_REASONS:
+        return True
+    if c.get("retry_guest"):
+        return True
+    return reason in peer_reasons
+
 
 def _die_with_parent():
     """In the L1 child before exec: SIGKILL it when the runner dies, so a
@@ -100,6 +150,18 @@ class Result:
         self.stuck = bool(kw.get("stuck"))
         self.attempts = kw.get("attempts", 1)
         self.ran = bool(kw.get("ran"))
+        # One entry per failed attempt: {"attempt", "l1_run", "reason",
+        # "detail", "log"} (reason: ENV_REASONS or GUEST_REASONS).
+        self.history = list(kw.get("history", ()))
+
+    @property
+    def retry_reasons(self):
+        """Reasons of the failed attempts that were followed by another."""
+        return [h["reason"] for h in self.history if h["attempt"] < self.attempts]
+
+    @property
+    def attempt_logs(self):
+        return [h["log"] for h in self.history if h.get("log")]
 
     @property
     def ok(self):
@@ -112,6 +174,9 @@ class Result:
              "marker_time=%s exited=%s attempts=%s error=%s" % (
                  self.name, self.mode, self.rc, self.elapsed, self.timed_out, self.idle_out,
                  self.marker_seen, self.marker_time, self.exited, self.attempts, self.error))
+        for h in self.history:
+            s += "\nattempt %d (L1 run %d) failed: %s (%s); output kept in %s" % (
+                h["attempt"], h["l1_run"], h["reason"], h["detail"], h.get("log") or "-")
         if self.stdout:
             s += "\n--- stdout (tail) ---\n" + self.stdout[-tail:]
         if self.stderr:
@@ -230,6 +295,8 @@ class Batch:
         self.l1_exec_start = None  # seconds from QEMU start to the first command
         self.total_time = None
         self.log = ""              # L1 console (l1 mode) or executor output
+        self.last_console = ""     # the console of the latest run
+        self.began = set()
         self.error = None
         self.runs = 0              # L1 boots (executor runs) used
 
@@ -276,7 +343,7 @@ class Batch:
         return os.path.join(self.scratch, "out", name)
 
     def add(self, name, cmd, timeout=300, marker=None, grace=10, cwd=None, env=None,
-            idle=None, retries=0, flake_signs=()):
+            idle=None, retries=0, flake_signs=(), retry_guest=False, peer=None):
         """Queue a command: an argv list or a shell string (run by /bin/sh -c).
 
         timeout  seconds until the command's process group is killed
@@ -284,12 +351,20 @@ class Batch:
                  `grace` more seconds to exit by itself before it is killed
         idle     kill the command when its stdout is silent this long before
                  the marker (a hung guest is found sooner than at `timeout`)
-        retries  run it again (in a fresh L1 in l1 mode) when it timed out,
-                 went idle or failed to run: for nested-virtualization flakes.
-                 Result.attempts tells how many runs it took.
+        retries  run it again, in a fresh L1, when an attempt failed for a
+                 reason of the environment's (ENV_REASONS: a process that
+                 survived SIGKILL, an L1 that froze, a harness error). Every
+                 attempt that began counts in Result.attempts; each failed
+                 one is in Result.history, its output kept under
+                 build/nested-attempts/.
         flake_signs  regular expressions; a run whose stdout matches one
-                 counts as failed for `retries` (a guest that completed after
-                 a spurious reset or with a corrupted initramfs)
+                 failed ("sign": a guest that completed after a spurious
+                 reset or with a corrupted initramfs)
+        retry_guest  also retry a hang with a live L1 or a flake sign: only
+                 for commands that do not test vmm (the QEMU peer)
+        peer     name of a command in this batch (QEMU with the same -cpu
+                 and devices): a hang or sign is retried when the peer
+                 showed the same failure class in this batch
         cwd      working directory (default: the current one)
         env      extra environment variables"""
         if any(c["name"] == name for c in self.commands):
@@ -304,7 +379,8 @@ class Batch:
             "timeout": float(timeout), "marker": marker, "grace": float(grace),
             "cwd": os.path.abspath(cwd or os.getcwd()), "env": e,
             "idle": float(idle) if idle else None, "retries": int(retries),
-            "flake_signs": list(flake_signs),
+            "flake_signs": list(flake_signs), "retry_guest": bool(retry_guest),
+            "peer": peer,
         })
 
     def deadline(self, commands=None):
@@ -349,6 +425,8 @@ class Batch:
         SIGKILL), and for commands to retry; at most MAX_RUNS runs."""
         results = {}
         tries = {c["id"]: 0 for c in self.commands}
+        history = {c["id"]: [] for c in self.commands}
+        failed_classes = {}                  # command name -> reasons seen in this batch
         pending = list(self.commands)
         t_start = time.monotonic()
         cap = os.environ.get("VMM_NESTED_DEADLINE")
@@ -367,27 +445,47 @@ class Batch:
                  % (self.mode, self.runs, len(pending), self.deadline(pending), self.scratch))
             self._supervise(argv, pending)
             got = self._collect(pending)
-            again = []
+            verdicts = []
             for c in pending:
                 r = got[c["name"]]
-                if not r.ran:
-                    again.append(c)          # never started (L1 died first)
+                began = c["id"] in self.began
+                if not r.ran and not began:
+                    verdicts.append((c, r, None, False))   # never started: not an attempt
                     continue
                 tries[c["id"]] += 1
-                r.attempts = tries[c["id"]]
-                sign = next((f for f in c.get("flake_signs", ()) if re.search(f, r.stdout)), None)
-                failed = r.timed_out or r.error is not None or sign is not None
-                if failed and tries[c["id"]] <= c.get("retries", 0):
-                    _log("retrying %s (attempt %d failed: %s)" % (
-                        c["name"], tries[c["id"]],
-                        "timeout" if r.timed_out else r.error or "flake sign %r" % sign))
+                failure = attempt_failure(c, r, began)
+                if failure:
+                    failed_classes.setdefault(c["name"], set()).add(failure[0])
+                verdicts.append((c, r, failure, True))
+            again = []
+            # Decided after the whole L1 run, so that a peer that ran after
+            # the command in the same L1 counts as evidence.
+            for c, r, failure, attempted in verdicts:
+                if not attempted:
                     again.append(c)
+                    continue
+                if failure:
+                    if not r.ran:
+                        r.error = failure[1]
+                    history[c["id"]].append({
+                        "attempt": tries[c["id"]], "l1_run": self.runs, "reason": failure[0],
+                        "detail": failure[1], "log": self._keep_attempt(c, r, tries[c["id"]],
+                                                                        failure)})
+                    peer = failed_classes.get(c.get("peer"), set())
+                    if may_retry(c, failure[0], tries[c["id"]], peer):
+                        _log("retrying %s (attempt %d failed: %s: %s)" % (
+                            c["name"], tries[c["id"]], failure[0], failure[1]))
+                        again.append(c)
+                r.attempts = tries[c["id"]]
+                r.history = list(history[c["id"]])
                 results[c["name"]] = r       # kept unless a retry replaces it
             pending = again
         for c in pending:                    # never ran at all
             if c["name"] not in results:
                 results[c["name"]] = Result(c["name"], mode=self.mode,
-                                            error=self.error or "command did not run")
+                                            error=self.error or "command did not run",
+                                            attempts=tries[c["id"]],
+                                            history=history[c["id"]])
         self.total_time = round(time.monotonic() - t_start, 1)
         if not self.keep:
             shutil.rmtree(self.scratch, ignore_errors=True)
@@ -395,10 +493,30 @@ class Batch:
             _log("scratch kept: %s" % self.scratch)
         return {c["name"]: results[c["name"]] for c in self.commands}
 
+    def _keep_attempt(self, c, r, attempt, failure):
+        """Save a failed attempt's output (and the L1 console of its run)
+        under ATTEMPT_DIR; return the file's path."""
+        d = os.environ.get("VMM_NESTED_ATTEMPT_DIR") or ATTEMPT_DIR
+        try:
+            os.makedirs(d, exist_ok=True)
+            path = os.path.join(d, "%s.%s.attempt%d.log" % (
+                re.sub(r"[^\w.-]", "_", c["name"]), os.path.basename(self.scratch), attempt))
+            with open(path, "w") as f:
+                f.write("%s attempt %d, L1 run %d: %s (%s)\n" % (
+                    c["name"], attempt, self.runs, failure[0], failure[1]))
+                f.write(r.describe(tail=10 ** 7))
+                if failure[0] in ("l1-frozen", "stuck"):
+                    f.write("\n--- L1 console of this run (tail) ---\n" + self.last_console[-20000:])
+            return path
+        except OSError as e:
+            _log("cannot keep the output of %s attempt %d: %s" % (c["name"], attempt, e))
+            return None
+
     def _supervise(self, argv, commands):
         t0 = time.monotonic()
         deadline = t0 + self.deadline(commands)
         self.error = None
+        self.began = set()                   # ids the executor started in this run
         log_path = os.path.join(self.scratch, "console-%d.log" % self.runs)
         logf = open(log_path, "wb")
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -454,7 +572,11 @@ class Batch:
                 buf += chunk
                 while b"\n" in buf:
                     line, buf = buf.split(b"\n", 1)
-                    started = started or line.startswith(b"@@VMMNEST begin")
+                    if line.startswith(b"@@VMMNEST begin "):
+                        started = True
+                        f = line.split()
+                        if len(f) >= 3 and f[2].isdigit():
+                            self.began.add(int(f[2]))
                     # only the executor's own lines count: kernel messages
                     # (soft lockups) keep coming from an L1 that is stuck
                     if line.startswith(b"@@VMMNEST"):
@@ -484,7 +606,8 @@ class Batch:
             logf.close()
         run_time = round(time.monotonic() - t0, 1)
         with open(log_path, "rb") as f:
-            self.log += f.read().decode("utf-8", "replace")
+            self.last_console = f.read().decode("utf-8", "replace")
+        self.log += self.last_console
         if not done and not self.error:
             self.error = "%s ended before finishing the batch (exit %s)" % (
                 "L1" if self.mode == "l1" else "executor", proc.returncode)

@@ -84,3 +84,97 @@ def test_vmm_argv_is_generic():
     assert q[-len(tail):] == tail and v[-len(tail):] == tail
     assert v[0].endswith("build/vmm") and "-enable-kvm" in q
     assert sys.version_info >= (3, 5)
+
+
+# ---- the retry policy (issue 22), on the host in direct mode -----------------
+# These run the executor on the host (no L1): they need /dev/kvm to exist only.
+
+def _direct_batch(monkeypatch, tmp_path):
+    import nested
+    if not os.path.exists("/dev/kvm"):
+        guestkit.unavailable("direct-mode harness tests need /dev/kvm")
+    monkeypatch.setenv("VMM_NESTED_QUIET", "1")
+    monkeypatch.setenv("VMM_NESTED_ATTEMPT_DIR", str(tmp_path / "attempts"))
+    return nested.Batch(mode="direct", scratch_root=str(tmp_path))
+
+
+RESET = "echo 'SeaBIOS (version 1)'; echo booting; echo 'SeaBIOS (version 1)'; echo DONE"
+
+
+def test_guest_hang_with_live_l1_is_not_retried(monkeypatch, tmp_path):
+    b = _direct_batch(monkeypatch, tmp_path)
+    b.add("hang", "echo started; sleep 60", timeout=2, retries=2)
+    r = b.run()["hang"]
+    assert r.timed_out and r.attempts == 1, r.describe()
+    assert [h["reason"] for h in r.history] == ["hang"], r.describe()
+    log = r.attempt_logs[0]
+    assert os.path.exists(log) and "started" in open(log).read()
+    assert log in r.describe()
+
+
+def test_reset_sign_fails_a_vmm_command_but_retries_the_peer(monkeypatch, tmp_path):
+    b = _direct_batch(monkeypatch, tmp_path)
+    b.add("vmm-x", RESET, timeout=10, retries=2, flake_signs=guestkit.BOOT_FLAKE_SIGNS)
+    b.add("qemu-x", RESET, timeout=10, retries=2, flake_signs=guestkit.BOOT_FLAKE_SIGNS,
+          retry_guest=True)
+    res = b.run()
+    assert res["vmm-x"].attempts == 1, res["vmm-x"].describe()
+    assert res["vmm-x"].history[0]["reason"] == "sign"
+    assert res["qemu-x"].attempts == 3, res["qemu-x"].describe()
+    assert res["qemu-x"].retry_reasons == ["sign", "sign"]
+
+
+def test_reset_sign_retried_only_with_the_same_sign_from_the_peer(monkeypatch, tmp_path):
+    b = _direct_batch(monkeypatch, tmp_path)
+    # The peer runs after the command, in the same run: it still counts.
+    b.add("vmm-a", RESET, timeout=10, retries=1, flake_signs=guestkit.BOOT_FLAKE_SIGNS,
+          peer="qemu-a")
+    b.add("qemu-a", RESET, timeout=10, flake_signs=guestkit.BOOT_FLAKE_SIGNS)
+    b.add("vmm-b", RESET, timeout=10, retries=1, flake_signs=guestkit.BOOT_FLAKE_SIGNS,
+          peer="qemu-b")
+    b.add("qemu-b", "echo DONE", timeout=10, flake_signs=guestkit.BOOT_FLAKE_SIGNS)
+    res = b.run()
+    assert res["vmm-a"].attempts == 2 and res["vmm-a"].retry_reasons == ["sign"], \
+        res["vmm-a"].describe()
+    assert res["vmm-b"].attempts == 1, res["vmm-b"].describe()
+
+
+def test_attempt_in_a_dead_l1_is_counted_and_retried(monkeypatch, tmp_path):
+    b = _direct_batch(monkeypatch, tmp_path)
+    # The first attempt kills the executor (as a frozen or dead L1 ends
+    # the run); the second passes.
+    once = "if [ -e \"$TMPDIR/once\" ]; then echo second; else touch \"$TMPDIR/once\"; " \
+           "echo first; sleep 1; kill -9 $PPID; sleep 2; fi"
+    b.add("frozen", once, timeout=20, retries=1)
+    r = b.run()["frozen"]
+    assert r.attempts == 2 and r.retry_reasons == ["l1-frozen"], r.describe()
+    assert r.stdout == "second\n" and r.rc == 0, r.describe()
+    assert "first" in open(r.attempt_logs[0]).read()
+
+
+def test_retry_rule_for_make_check():
+    import nested
+    vmm, qemu = guestkit.Boot("vmm", "cdrom", "amd64"), guestkit.Boot("qemu", "cdrom", "amd64")
+
+    def res(*reasons):
+        hist = [{"attempt": i + 1, "l1_run": i + 1, "reason": r, "detail": "d", "log": "x.log"}
+                for i, r in enumerate(reasons)]
+        return nested.Result("s", rc=0, attempts=len(reasons) + 1, history=hist, ran=True)
+
+    assert guestkit.retry_violation(vmm, res()) is None
+    assert guestkit.retry_violation(vmm, res("stuck", "l1-frozen")) is None
+    assert "harness" in guestkit.retry_violation(vmm, res("harness"))
+    assert "sign" in guestkit.retry_violation(vmm, res("stuck", "sign"))
+    assert guestkit.retry_violation(qemu, res("sign", "hang")) is None
+    line = guestkit.retry_summary(vmm, res("l1-frozen"))
+    assert "attempts=2" in line and "l1-frozen" in line and "x.log" in line
+    assert guestkit.retry_summary(vmm, res()) is None
+    assert vmm.retry_guest() is False and qemu.retry_guest() is True
+
+
+def test_console_trouble():
+    assert guestkit.console_trouble("ok\r\n[ 1.0] Kernel panic - not syncing: x\n") == \
+        "[ 1.0] Kernel panic - not syncing: x"
+    assert guestkit.console_trouble("[ 2.0] BUG: unable to handle page fault\n")
+    assert guestkit.console_trouble("[ 3.0] Oops: 0000 [#1] SMP\n")
+    assert guestkit.console_trouble("VMMKIT-DONE rc=0\nno DEBUG: here\n") is None

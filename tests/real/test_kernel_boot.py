@@ -46,7 +46,8 @@ class KernelBoot(guestkit.Scenario):
         argv = guestkit.vmm_argv(self.vmm, 256, hda=data, extra=[
             "-kernel", kernel, "-initrd", initrd, "-append", append_line()])
         batch.add(self.name, argv, timeout=self.timeout, marker=guestkit.MARKER_DONE,
-                  grace=15, idle=guestkit.BOOT_IDLE, retries=guestkit.BOOT_RETRIES)
+                  grace=15, idle=guestkit.BOOT_IDLE, retries=guestkit.BOOT_RETRIES,
+                  retry_guest=self.retry_guest())
 
 
 SCENARIOS = [KernelBoot(v, a) for v in guestkit.vmms() for a in ("amd64", "686")]

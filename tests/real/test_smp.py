@@ -36,6 +36,7 @@ class SmpBoot(guestkit.Boot):
                                  hdb=script, extra=self.extra)
         batch.add(self.name, argv, timeout=self.timeout, marker=guestkit.MARKER_DONE, grace=15,
                   idle=guestkit.BOOT_IDLE, retries=guestkit.BOOT_RETRIES,
+                  retry_guest=self.retry_guest(),
                   flake_signs=guestkit.BOOT_FLAKE_SIGNS)
 
 

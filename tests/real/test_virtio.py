@@ -82,7 +82,8 @@ class VirtioDisks(guestkit.Scenario):
         argv = guestkit.vmm_argv(self.vmm, 256, cdrom=guestkit.kit("kit-amd64.iso"), extra=extra)
         env = {"VMM_VIRTIO_NO_MSIX": "1"} if self.intx else None
         batch.add(self.name, argv, timeout=self.timeout, marker=guestkit.MARKER_DONE, grace=15,
-                  idle=guestkit.BOOT_IDLE, retries=guestkit.BOOT_RETRIES, env=env)
+                  idle=guestkit.BOOT_IDLE, retries=guestkit.BOOT_RETRIES,
+                  retry_guest=self.retry_guest(), env=env)
 
 
 class VirtioBoot(guestkit.Scenario):
@@ -101,7 +102,8 @@ class VirtioBoot(guestkit.Scenario):
         extra = ["-drive", "file=%s,if=virtio" % disk, "-drive", "file=%s,if=virtio" % data]
         argv = guestkit.vmm_argv("vmm", 256, extra=extra)
         batch.add(self.name, argv, timeout=self.timeout, marker=guestkit.MARKER_DONE, grace=15,
-                  idle=guestkit.BOOT_IDLE, retries=guestkit.BOOT_RETRIES)
+                  idle=guestkit.BOOT_IDLE, retries=guestkit.BOOT_RETRIES,
+                  retry_guest=self.retry_guest())
 
 
 class KillAfterSync(guestkit.Scenario):
@@ -130,7 +132,8 @@ class KillAfterSync(guestkit.Scenario):
             'cat "$log"'
         ) % {"cmd": cmd, "n": WRITE_BYTES, "img": shlex.quote(scratch)}
         # A hung L2 (the nested flake, docs/testing.md) is retried in a fresh L1.
-        batch.add(self.name, shell, timeout=self.timeout, retries=guestkit.BOOT_RETRIES)
+        batch.add(self.name, shell, timeout=self.timeout, retries=guestkit.BOOT_RETRIES,
+                  retry_guest=self.retry_guest())
 
 
 # vda = script, vdb = scratch: first boot writes and reboots (a system
@@ -164,7 +167,8 @@ class VirtioReset(guestkit.Scenario):
                                  extra=["-drive", "file=%s,if=virtio" % script,
                                         "-drive", "file=%s,if=virtio" % scratch])
         batch.add(self.name, argv, timeout=self.timeout, marker=guestkit.MARKER_DONE, grace=15,
-                  idle=guestkit.BOOT_IDLE, retries=guestkit.BOOT_RETRIES)
+                  idle=guestkit.BOOT_IDLE, retries=guestkit.BOOT_RETRIES,
+                  retry_guest=self.retry_guest())
 
 
 DISKS = [VirtioDisks(v) for v in guestkit.vmms()]

@@ -66,7 +66,8 @@ class Balloon(guestkit.Scenario):
             "-append", append_line()])
         batch.add(self.name, ["/usr/bin/python3", DRIVER, *argv], timeout=self.timeout,
                   marker="@@vmm rc=", grace=10, idle=guestkit.BOOT_IDLE,
-                  retries=guestkit.BOOT_RETRIES, flake_signs=guestkit.BOOT_FLAKE_SIGNS)
+                  retries=guestkit.BOOT_RETRIES,
+                  retry_guest=self.retry_guest(), flake_signs=guestkit.BOOT_FLAKE_SIGNS)
 
 
 SCENARIOS = [Balloon(v) for v in guestkit.vmms()]

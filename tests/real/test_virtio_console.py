@@ -80,7 +80,8 @@ class VirtioConsole(guestkit.Scenario):
             'cat "$d/vmm.log"'
         ) % {"name": self.name, "cmd": cmd, "peer": shlex.quote(PEER)}
         batch.add(self.name, shell, timeout=self.timeout, idle=guestkit.BOOT_IDLE + 60,
-                  retries=guestkit.BOOT_RETRIES)
+                  retries=guestkit.BOOT_RETRIES,
+                  retry_guest=self.retry_guest())
 
 
 SCENARIOS = [VirtioConsole(v) for v in guestkit.vmms()]

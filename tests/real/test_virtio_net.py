@@ -85,7 +85,8 @@ class NetScenario(guestkit.Scenario):
             'kill $pid; wait $pid; wait $tp; kill $hp'
         ) % {"name": self.name, "blob": BLOB, "http": HTTP_PORT, "fwd": FWD_PORT, "cmd": cmd}
         batch.add(self.name, shell, timeout=self.timeout, idle=guestkit.BOOT_IDLE + 60,
-                  retries=guestkit.BOOT_RETRIES, flake_signs=guestkit.BOOT_FLAKE_SIGNS)
+                  retries=guestkit.BOOT_RETRIES,
+                  retry_guest=self.retry_guest(), flake_signs=guestkit.BOOT_FLAKE_SIGNS)
 
 
 SCENARIOS = [NetScenario("netdev"), NetScenario("nic"), NetScenario("net")]
@@ -122,7 +123,8 @@ class RebootScenario(guestkit.Scenario):
                                         "-netdev", "user,id=n0",
                                         "-device", "virtio-net-pci,netdev=n0"])
         batch.add(self.name, argv, timeout=self.timeout, idle=guestkit.BOOT_IDLE,
-                  retries=guestkit.BOOT_RETRIES)
+                  retries=guestkit.BOOT_RETRIES,
+                  retry_guest=self.retry_guest())
 
 
 REBOOT = RebootScenario()

@@ -94,7 +94,8 @@ sed 's/^/@@script /' "$d/scripts.log"
 echo "@@VM-A"; cat "$d/a.log"; echo "@@VM-B"; cat "$d/b.log"
 """ % {"name": self.name, "host": HOST_IP, "a": vm(sa, "vtap0", MAC_A), "b": vm(sb, "vtap1", MAC_B)}
         # A hung L2 (the nested flake, docs/testing.md) is retried in a fresh L1.
-        batch.add(self.name, shell, timeout=self.timeout, retries=guestkit.BOOT_RETRIES)
+        batch.add(self.name, shell, timeout=self.timeout, retries=guestkit.BOOT_RETRIES,
+                  retry_guest=self.retry_guest())
 
 
 SCENARIO = TapPair()

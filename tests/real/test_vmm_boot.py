@@ -101,11 +101,15 @@ class TripleFault(BootSectorScenario):
 
 class CpuModels(BootSectorScenario):
     """One command: the CPUID boot sector under each -cpu in CPU_SPECS,
-    each run printing "@@cpu SPEC" before its output."""
+    each run printing "@@cpu SPEC" before its output, then the same under
+    QEMU with the same -cpu in the same L1 ("@@qemu-cpu SPEC")."""
     image_name = "disk-7.img"
 
     def __init__(self):
         guestkit.Scenario.__init__(self, "vmm-cpu-models", timeout=240)
+
+    def missing(self):
+        return BootSectorScenario.missing(self) or guestkit.vmm_missing("qemu")
 
     def add_to(self, batch):
         disk = batch.stage(self.image(), "cpuid.img")
@@ -115,6 +119,12 @@ class CpuModels(BootSectorScenario):
                     "-cpu", spec, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
                     "-hda", disk]
             runs.append("echo '@@cpu %s'; %s" % (spec, " ".join(shlex.quote(a) for a in argv)))
+        for spec in CPU_SPECS:
+            argv = guestkit.vmm_argv("qemu", 32, hda=disk, extra=[
+                "-cpu", spec, "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+            argv = [a for a in argv if a != "-nographic"] + ["-display", "none",
+                                                            "-serial", "stdio"]
+            runs.append("echo '@@qemu-cpu %s'; %s" % (spec, " ".join(shlex.quote(a) for a in argv)))
         batch.add(self.name, "; ".join(runs), timeout=self.timeout)
 
 
@@ -148,12 +158,13 @@ def test_triple_fault_resets(guest, scenario):
     assert r.rc == (0x10 << 1) | 1, guest.describe()
 
 
-def cpuid_lines(out):
-    """{spec: (leaf 1 ECX, leaf 7 EBX)} from the scenario's output."""
+def cpuid_lines(out, prefix="@@cpu "):
+    """{spec: (leaf 1 ECX, leaf 7 EBX)} from the scenario's output (vmm's;
+    QEMU's with prefix "@@qemu-cpu ")."""
     seen, spec = {}, None
     for ln in out.replace("\r", "").split("\n"):
-        if ln.startswith("@@cpu "):
-            spec = ln[6:].strip()
+        if ln.startswith("@@"):
+            spec = ln[len(prefix):].strip() if ln.startswith(prefix) else None
         i = ln.find("VMM-CPUID 1.ecx=")
         if i >= 0 and spec:
             f = ln[i:].split()
@@ -179,3 +190,16 @@ def test_cpu_models(guest, scenario):
     assert h1 == host1 & ~x2apic and h7 == host7 & ~smep, seen
     f1, f7 = seen["qemu64,+popcnt,-x2apic"]
     assert f1 == (q1 | (popcnt & host1)) & ~x2apic and f7 == 0, seen
+
+
+@pytest.mark.parametrize("scenario", [CPUS], ids=str)
+def test_cpu_models_match_qemu(guest, scenario):
+    # The same -cpu gives the guest the same leaf 1 ECX and leaf 7 EBX under
+    # vmm as under QEMU, in the same L1 (OSXSAVE follows the guest's CR4,
+    # which the boot sector does not set: it is compared as well).
+    vmm, qemu = cpuid_lines(guest.log), cpuid_lines(guest.log, "@@qemu-cpu ")
+    assert set(qemu) == set(CPU_SPECS), guest.describe()
+    diff = {spec: ("leaf1.ecx vmm^qemu=%08x" % (vmm[spec][0] ^ qemu[spec][0]),
+                   "leaf7.ebx vmm^qemu=%08x" % (vmm[spec][1] ^ qemu[spec][1]))
+            for spec in CPU_SPECS if vmm.get(spec) != qemu[spec]}
+    assert not diff, "vmm %s\nqemu %s\n%s" % (vmm, qemu, diff)

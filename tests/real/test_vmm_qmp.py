@@ -97,7 +97,8 @@ class PowerButton(guestkit.Scenario):
         argv = guestkit.vmm_argv("vmm", 256, cdrom=guestkit.kit("kit-amd64.iso"), hda=disk)
         batch.add(self.name, ["/usr/bin/python3", DRIVER, *argv], timeout=self.timeout,
                   marker="@@vmm rc=", grace=10, idle=guestkit.BOOT_IDLE,
-                  retries=guestkit.BOOT_RETRIES)
+                  retries=guestkit.BOOT_RETRIES,
+                  retry_guest=self.retry_guest())
 
 
 POWER_BUTTON = PowerButton()

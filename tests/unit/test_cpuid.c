@@ -230,6 +230,23 @@ static void test_leaf_b_rebuilt(void **state)
 	free(c);
 }
 
+/* KVM emulates the TSC-deadline timer but reports it only as a capability:
+ * with it the supported set (and so -cpu host) gets leaf 1 ECX bit 24, as
+ * QEMU's -cpu host has; nothing else changes. */
+static void test_tsc_deadline_from_capability(void **state)
+{
+	(void)state;
+	struct kvm_cpuid2 *c = fake_supported();
+	uint32_t ecx = E(L1).ecx;
+
+	cpuid_add_kvm_emulated(c, false);
+	assert_int_equal(E(L1).ecx, ecx);
+	cpuid_add_kvm_emulated(c, true);
+	assert_int_equal(E(L1).ecx, ecx | 1u << 24);
+	assert_int_equal(E(L80000001).ecx, 0x2);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -239,6 +256,7 @@ int main(void)
 		cmocka_unit_test(test_sockets_cores_threads),
 		cmocka_unit_test(test_amd_without_topoext),
 		cmocka_unit_test(test_leaf_b_rebuilt),
+		cmocka_unit_test(test_tsc_deadline_from_capability),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -52,7 +52,7 @@ echo "bench net done"
 """
 
 
-def command(batch, vmm, backend, runs, size_mb):
+def command(batch, vmm, backend, runs, size_mb, cpu="host"):
     ip, host, sink_addr = NET[backend]
     body = (GUEST % {"ip": ip, "host": host, "runs": runs, "blocks": size_mb * 16,
                      "port": PORT}).encode()
@@ -62,8 +62,12 @@ def command(batch, vmm, backend, runs, size_mb):
         net = ["-netdev", "user,id=n0"]
     else:
         net = ["-netdev", "tap,id=n0,ifname=btap0,script=$d/ifup,downscript=no"]
-    argv = guestkit.vmm_argv(vmm, 256, cdrom=guestkit.kit("kit-amd64.iso"),
-                             extra=["-drive", "file=%s,if=virtio" % script] + net +
+    # The same -cpu and the same explicit devices for both VMMs
+    # (-nodefaults); -no-reboot: a guest reset ends the run instead of
+    # running the script a second time.
+    argv = guestkit.vmm_argv(vmm, 256, cdrom=guestkit.kit("kit-amd64.iso"), cpu=cpu,
+                             nodefaults=True,
+                             extra=["-no-reboot", "-drive", "file=%s,if=virtio" % script] + net +
                              ["-device", "virtio-net-pci,netdev=n0"])
     cmd = " ".join(a if "$d/" in a else shlex.quote(a) for a in argv)
     sink = "/usr/bin/python3 %s %s %d %d" % (shlex.quote(os.path.join(HERE, "net_sink.py")),
@@ -109,6 +113,7 @@ def main():
     ap.add_argument("--size-mb", type=int, default=16)
     ap.add_argument("--backends", default="user,tap")
     ap.add_argument("--vmms", default="vmm,qemu")
+    ap.add_argument("--cpu", default="host", help="-cpu for both VMMs (default host)")
     ap.add_argument("--json")
     ap.add_argument("--strict", action="store_true",
                     help="exit 1 unless every VMM gave a figure over every backend")
@@ -129,13 +134,19 @@ def main():
     # Alternate the VMMs within each backend.
     for backend in backends:
         for vmm in vmms:
-            names[(vmm, backend)] = command(batch, vmm, backend, a.runs, a.size_mb)
+            names[(vmm, backend)] = command(batch, vmm, backend, a.runs, a.size_mb, a.cpu)
     results = batch.run()
     figures, failed = {}, False
     for (vmm, backend), name in names.items():
         r = results[name]
         runs = parse(r.stdout)
         expect = a.size_mb << 20
+        if len(runs) != a.runs:
+            # Not the script's one pass (a reset mid-run, a lost stream):
+            # the whole run is discarded.
+            print("virtio-net bench: %s over %s: %d streams, not %d: run discarded"
+                  % (vmm, backend, len(runs), a.runs), file=sys.stderr)
+            runs = []
         good = [x for x in runs if x["bytes"] == expect]
         if not good:
             print("virtio-net bench: %s over %s produced no complete run\n%s"
