@@ -106,6 +106,9 @@ struct block_dev *block_open(const char *path, const char *format, bool read_onl
 struct block_dev *block_open_backing(const char *image, const char *name, const char *format,
 				     bool read_only, const struct block_opts *opts, bool confine,
 				     bool untrusted, unsigned depth, char *err, size_t errlen);
+/* The path of 'name' as 'image' names it: relative to the image's
+ * directory unless absolute. Freed by the caller. */
+char *block_path_beside(const char *image, const char *name);
 /* Opens the file 'name' that 'image' names, relative to its directory,
  * with open(2) 'flags'; with 'confine' it must be beneath that directory
  * (-EXDEV if not). Returns the fd or -errno; *resolved gets the path

@@ -413,7 +413,7 @@ struct block_dev *qcow2_open(int fd, const char *path, bool read_only, const str
  * kernel. Everything an untrusted image names is untrusted in turn.
  */
 
-static char *join_dir(const char *image, const char *name)
+char *block_path_beside(const char *image, const char *name)
 {
 	const char *slash = strrchr(image, '/');
 	if (name[0] == '/' || !slash)
@@ -452,7 +452,7 @@ static int open_beneath_fallback(int dirfd, const char *name, int flags)
 int block_open_named(const char *image, const char *name, int flags, bool confine,
 		     char **resolved)
 {
-	*resolved = join_dir(image, name);
+	*resolved = block_path_beside(image, name);
 	if (!confine) {
 		int fd = open(*resolved, flags | O_CLOEXEC);
 		return fd < 0 ? -errno : fd;

@@ -1217,18 +1217,6 @@ static int check_l1(struct qcow2 *s, uint64_t size, uint64_t l1_off, uint32_t l1
 	return 0;
 }
 
-static char *resolve_backing(const char *image, const char *name)
-{
-	const char *slash = strrchr(image, '/');
-	if (name[0] == '/' || !slash)
-		return xstrdup(name);
-	size_t dl = (size_t)(slash - image) + 1;
-	char *p = xzalloc(dl + strlen(name) + 1);
-	memcpy(p, image, dl);
-	strcpy(p + dl, name);
-	return p;
-}
-
 struct block_dev *qcow2_open(int fd, const char *path, bool read_only, const struct block_opts *opts,
 			     unsigned depth, bool untrusted, char *err, size_t errlen);
 
@@ -1398,7 +1386,7 @@ struct block_dev *qcow2_open(int fd, const char *path, bool read_only, const str
 		/* A backing format that was itself probed (-snapshot of a probed
 		 * image) vouches for nothing. */
 		bool backing_untrusted = untrusted || (opts && opts->untrusted_backing);
-		char *bp = resolve_backing(path, s->backing_name);
+		char *bp = block_path_beside(path, s->backing_name);
 		s->backing = block_open_backing(path, s->backing_name, s->backing_fmt, true, NULL,
 						untrusted, backing_untrusted, depth + 1, berr,
 						sizeof(berr));

@@ -167,18 +167,6 @@ static void create_image(const char *path, const char *fmt, uint64_t size,
 	}
 }
 
-/* The backing file's path as the image would resolve it. */
-static char *rel_to(const char *image, const char *name)
-{
-	const char *slash = strrchr(image, '/');
-	if (name[0] == '/' || !slash)
-		return xstrdup(name);
-	char *p = xzalloc((size_t)(slash - image) + strlen(name) + 2);
-	memcpy(p, image, (size_t)(slash - image) + 1);
-	strcat(p, name);
-	return p;
-}
-
 /* The backing file that 'image' records, as the block layer would open
  * it: an untrusted image (its format probed, or below a probed one) may
  * only name files beneath its directory (see block_open). */
@@ -191,7 +179,7 @@ static struct block_dev *open_backing_of(const char *image, bool trusted,
 	struct block_dev *bd = block_open_backing(image, qi->backing_file, bfmt, ro, o, !trusted,
 						  !trusted, 0, err, sizeof(err));
 	if (!bd) {
-		char *p = rel_to(image, qi->backing_file);
+		char *p = block_path_beside(image, qi->backing_file);
 		fail("Could not open '%s': %s", p, err);
 	}
 	return bd;
@@ -201,7 +189,7 @@ static const char *backing_format_of(const char *image, const char *name, const 
 {
 	if (fmt)
 		return fmt;
-	char *p = rel_to(image, name);
+	char *p = block_path_beside(image, name);
 	struct block_dev *b = open_img(p, NULL, true, NULL);
 	const char *f = b->format;
 	block_close(b);
@@ -235,7 +223,7 @@ static int cmd_create(int argc, char **argv)
 	if (optind + 1 < argc) {
 		size = parse_sz(argv[optind + 1]);
 	} else if (c.backing_file) {
-		char *p = rel_to(path, c.backing_file);
+		char *p = block_path_beside(path, c.backing_file);
 		struct block_dev *b = open_img(p, c.backing_fmt, true, NULL);
 		size = b->size;
 		if (!c.backing_fmt)
@@ -367,7 +355,7 @@ static void info_one(const char *path, struct block_dev *bd, bool json, bool las
 				printf(",\n            \"extended-l2\": false");
 			printf("\n        }\n    },\n");
 			if (qi.backing_file[0]) {
-				char *full = rel_to(path, qi.backing_file);
+				char *full = block_path_beside(path, qi.backing_file);
 				printf("    \"full-backing-filename\": ");
 				json_str(full);
 				printf(",\n    \"backing-filename\": ");
@@ -393,7 +381,7 @@ static void info_one(const char *path, struct block_dev *bd, bool json, bool las
 		return;
 	printf("cluster_size: %u\n", qi.cluster_size);
 	if (qi.backing_file[0]) {
-		char *full = rel_to(path, qi.backing_file);
+		char *full = block_path_beside(path, qi.backing_file);
 		printf("backing file: %s", qi.backing_file);
 		if (strcmp(full, qi.backing_file))
 			printf(" (actual path: %s)", full);
@@ -807,7 +795,7 @@ static int cmd_commit(int argc, char **argv)
 	struct qcow2_info qi;
 	if (!block_is_qcow2(top) || (qcow2_get_info(top, &qi), !qi.backing_file[0]))
 		fail("Image does not have a backing file");
-	char *bp = rel_to(path, qi.backing_file);
+	char *bp = block_path_beside(path, qi.backing_file);
 	struct block_dev *base = open_backing_of(path, fmt != NULL, &qi, false, NULL);
 	uint8_t *buf = malloc(CHUNK);
 	int ret = 0;
@@ -990,7 +978,7 @@ static int cmd_rebase(int argc, char **argv)
 		if (qi.backing_file[0])
 			oldb = open_backing_of(path, fmt != NULL, &qi, true, NULL);
 		if (*nb) {
-			char *p = rel_to(path, nb);
+			char *p = block_path_beside(path, nb);
 			newb = open_img(p, nbf, true, NULL);
 			free(p);
 		}
