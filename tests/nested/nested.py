@@ -71,13 +71,17 @@ MAX_RUNS = 8
 # the environment's, told apart by the harness itself, not by the guest's
 # symptoms: a process that survived SIGKILL (the L1 kernel is wedged), an
 # L1 that froze or died while the command ran (its heartbeat stopped, the
-# per-command watch fired, QEMU exited), the executor failing. The others
+# per-command watch fired, QEMU exited), a command that hung before it
+# started its VMM (its `started` line, printed by the command's own shell
+# before the VMM runs, never came: the L1 did not run it; seen once, with
+# the L1's kernel panicking on a corrupted stack moments later), the
+# executor failing. The others
 # are what the command's guest did: hung (timeout, idle console) with a
 # live L1, or printed one of its flake signs (a reset, a corrupt initramfs).
-ENV_REASONS = ("stuck", "l1-frozen", "harness")
+ENV_REASONS = ("stuck", "l1-frozen", "not-started", "harness")
 GUEST_REASONS = ("hang", "sign")
 # Retries after these do not fail `make check` (tests/conftest.py).
-TOLERATED_REASONS = ("stuck", "l1-frozen")
+TOLERATED_REASONS = ("stuck", "l1-frozen", "not-started")
 # Failed attempts' output is kept here (Result.attempt_logs).
 ATTEMPT_DIR = os.path.join(REPO, "build", "nested-attempts")
 
@@ -95,6 +99,10 @@ def attempt_failure(c, r, began):
     if r.error is not None:
         return ("harness", r.error)
     if r.timed_out or r.idle_out:
+        started = c.get("started")
+        if started and started not in (r.stdout or ""):
+            return ("not-started", "hung before its VMM started: no %r line from the "
+                    "command's own shell" % started)
         return ("hang", "idle console" if r.idle_out else "timeout")
     sign = next((f for f in c.get("flake_signs", ()) if re.search(f, r.stdout)), None)
     if sign is not None:
@@ -343,7 +351,7 @@ class Batch:
         return os.path.join(self.scratch, "out", name)
 
     def add(self, name, cmd, timeout=300, marker=None, grace=10, cwd=None, env=None,
-            idle=None, retries=0, flake_signs=(), retry_guest=False, peer=None):
+            idle=None, retries=0, flake_signs=(), retry_guest=False, peer=None, started=None):
         """Queue a command: an argv list or a shell string (run by /bin/sh -c).
 
         timeout  seconds until the command's process group is killed
@@ -362,6 +370,9 @@ class Batch:
                  reset or with a corrupted initramfs)
         retry_guest  also retry a hang with a live L1 or a flake sign: only
                  for commands that do not test vmm (the QEMU peer)
+        started  text the command's shell prints before it starts the VMM: a
+                 hang without it is the environment's ("not-started"), as the
+                 VMM never ran
         peer     name of a command in this batch (QEMU with the same -cpu
                  and devices): a hang or sign is retried when the peer
                  showed the same failure class in this batch
@@ -380,7 +391,7 @@ class Batch:
             "cwd": os.path.abspath(cwd or os.getcwd()), "env": e,
             "idle": float(idle) if idle else None, "retries": int(retries),
             "flake_signs": list(flake_signs), "retry_guest": bool(retry_guest),
-            "peer": peer,
+            "peer": peer, "started": started,
         })
 
     def deadline(self, commands=None):

@@ -70,7 +70,8 @@ def retry_summary(scenario, result):
 def retry_violation(scenario, result):
     """Why this run must fail although the scenario passed in the end: a vmm
     scenario that needed more than one attempt for a reason other than a
-    stuck process or a frozen L1 (issue 22). None when it is fine."""
+    stuck process, a frozen L1 or a hang before its VMM started (issue 22).
+    None when it is fine."""
     if scenario.subject != "vmm":
         return None
     bad = [r for r in result.retry_reasons if r not in nested.TOLERATED_REASONS]

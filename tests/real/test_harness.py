@@ -112,6 +112,24 @@ def test_guest_hang_with_live_l1_is_not_retried(monkeypatch, tmp_path):
     assert log in r.describe()
 
 
+def test_hang_before_the_vmm_started_is_the_environments(monkeypatch, tmp_path):
+    b = _direct_batch(monkeypatch, tmp_path)
+    # The first attempt hangs before its shell printed the line it prints
+    # before starting the VMM (as in an L1 that stopped running it); the
+    # second gets there and passes. A hang after that line still fails.
+    once = "if [ -e \"$TMPDIR/once\" ]; then echo '@@pre x'; echo DONE; " \
+           "else touch \"$TMPDIR/once\"; sleep 60; fi"
+    b.add("not-started", once, timeout=2, retries=1, started="@@pre")
+    b.add("started-hang", "echo '@@pre x'; sleep 60", timeout=2, retries=1, started="@@pre")
+    res = b.run()
+    r = res["not-started"]
+    assert r.attempts == 2 and r.retry_reasons == ["not-started"], r.describe()
+    assert "DONE" in r.stdout and r.rc == 0, r.describe()
+    assert guestkit.retry_violation(guestkit.Boot("vmm", "cdrom", "amd64"), r) is None
+    h = res["started-hang"]
+    assert h.attempts == 1 and [x["reason"] for x in h.history] == ["hang"], h.describe()
+
+
 def test_reset_sign_fails_a_vmm_command_but_retries_the_peer(monkeypatch, tmp_path):
     b = _direct_batch(monkeypatch, tmp_path)
     b.add("vmm-x", RESET, timeout=10, retries=2, flake_signs=guestkit.BOOT_FLAKE_SIGNS)

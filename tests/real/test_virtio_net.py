@@ -86,7 +86,8 @@ class NetScenario(guestkit.Scenario):
         ) % {"name": self.name, "blob": BLOB, "http": HTTP_PORT, "fwd": FWD_PORT, "cmd": cmd}
         batch.add(self.name, shell, timeout=self.timeout, idle=guestkit.BOOT_IDLE + 60,
                   retries=guestkit.BOOT_RETRIES,
-                  retry_guest=self.retry_guest(), flake_signs=guestkit.BOOT_FLAKE_SIGNS)
+                  retry_guest=self.retry_guest(), flake_signs=guestkit.BOOT_FLAKE_SIGNS,
+                  started="@@blob sha=")
 
 
 SCENARIOS = [NetScenario("netdev"), NetScenario("nic"), NetScenario("net")]
