@@ -170,6 +170,16 @@ def test_attempt_in_a_dead_l1_is_counted_and_retried(monkeypatch, tmp_path):
     assert "first" in open(r.attempt_logs[0]).read()
 
 
+def test_environment_failures_have_their_own_retry_budget():
+    import nested
+    c = {"retries": 1}
+    assert nested.may_retry(c, "l1-frozen", nested.ENV_RETRIES, set())
+    assert not nested.may_retry(c, "l1-frozen", nested.ENV_RETRIES + 1, set())
+    assert not nested.may_retry(c, "hang", 1, set())
+    assert nested.may_retry(dict(c, retry_guest=True), "hang", 1, set())
+    assert not nested.may_retry(dict(c, retry_guest=True), "hang", 2, set())
+
+
 def test_retry_rule_for_make_check():
     import nested
     vmm, qemu = guestkit.Boot("vmm", "cdrom", "amd64"), guestkit.Boot("qemu", "cdrom", "amd64")
