@@ -59,6 +59,16 @@ static inline struct memdisk *memdisk_new(uint64_t size, bool read_only)
 	return m;
 }
 
+/* A RAM disk filled with a pattern of its seed, for tests that read it
+ * back through a device. */
+static inline struct memdisk *memdisk_patterned(uint64_t size, unsigned seed, bool read_only)
+{
+	struct memdisk *m = memdisk_new(size, read_only);
+	for (uint64_t i = 0; i < size; i++)
+		m->data[i] = (uint8_t)(i * 13 + (i >> 9) * 5 + seed);
+	return m;
+}
+
 static inline void memdisk_free(struct memdisk *m)
 {
 	if (m) {

@@ -93,15 +93,6 @@ static void set_irq(void *opaque, unsigned line, int level)
 	x->level[line] = level;
 }
 
-/* A RAM disk (memdisk.h) filled with a pattern of its seed. */
-static struct memdisk *patterned_disk(uint64_t size, unsigned seed, bool ro)
-{
-	struct memdisk *m = memdisk_new(size, ro);
-	for (uint64_t i = 0; i < size; i++)
-		m->data[i] = (uint8_t)(i * 13 + (i >> 9) * 5 + seed);
-	return m;
-}
-
 static int setup(void **state)
 {
 	struct fx *x = calloc(1, sizeof(*x));
@@ -178,13 +169,13 @@ static void tf48(struct fx *x, uint16_t base, unsigned dev, uint64_t lba, uint16
 
 static void attach_disk(struct fx *x, uint64_t size)
 {
-	x->disk = patterned_disk(size, 1, false);
+	x->disk = memdisk_patterned(size, 1, false);
 	assert_int_equal(piix_ide_attach_disk(x->ide, 0, 0, &x->disk->bd), 0);
 }
 
 static void attach_cd(struct fx *x, unsigned channel, unsigned unit, uint64_t size)
 {
-	x->cd = patterned_disk(size, 7, true);
+	x->cd = memdisk_patterned(size, 7, true);
 	assert_int_equal(piix_ide_attach_cdrom(x->ide, channel, unit, &x->cd->bd), 0);
 }
 

@@ -172,14 +172,6 @@ static void test_serial_three_threads(void **state)
 
 /* ---- PIIX IDE ----------------------------------------------------------------- */
 
-static struct memdisk *patterned_disk(uint64_t size, unsigned seed)
-{
-	struct memdisk *m = memdisk_new(size, false);
-	for (uint64_t i = 0; i < size; i++)
-		m->data[i] = (uint8_t)(i * 13 + (i >> 9) * 5 + seed);
-	return m;
-}
-
 static int setup_ide(void **state)
 {
 	struct fx *x = calloc(1, sizeof(*x));
@@ -191,8 +183,8 @@ static int setup_ide(void **state)
 	x->ide = piix_ide_create(&x->pci, &x->pio, &x->mem, (struct irq_line){ set_irq, x, 14 },
 				 (struct irq_line){ set_irq, x, 15 });
 	assert_non_null(x->ide);
-	x->disk0 = patterned_disk(64 * 512, 1);
-	x->disk1 = patterned_disk(64 * 512, 2);
+	x->disk0 = memdisk_patterned(64 * 512, 1, false);
+	x->disk1 = memdisk_patterned(64 * 512, 2, false);
 	assert_int_equal(piix_ide_attach_disk(x->ide, 0, 0, &x->disk0->bd), 0);
 	assert_int_equal(piix_ide_attach_disk(x->ide, 1, 0, &x->disk1->bd), 0);
 	pci_config_write(&x->pci, PIIX_IDE_DEVFN, 0x20, BM, 4);
