@@ -23,9 +23,13 @@ DRIVER = os.path.join(guestkit.HERE, "qcow2_crash.py")
 ITERATIONS = 3
 
 
-class Qcow2Crash(guestkit.Scenario):
-    def __init__(self):
-        guestkit.Scenario.__init__(self, "vmm-qcow2-crash", timeout=900)
+class Kill9Crash(guestkit.Scenario):
+    """The crash driver (qcow2_crash.py) on one image format: `extra` are
+    its further options."""
+
+    def __init__(self, name, workdir, iterations, extra=""):
+        guestkit.Scenario.__init__(self, name, timeout=900)
+        self.workdir, self.iterations, self.extra = workdir, iterations, extra
 
     def missing(self):
         m = guestkit.Scenario.missing(self) or guestkit.vmm_missing("vmm")
@@ -35,38 +39,17 @@ class Qcow2Crash(guestkit.Scenario):
 
     def add_to(self, batch):
         q = shlex.quote
-        cmd = ("/usr/bin/python3 %s --vmm %s --vmm-img %s --iso %s --dir \"${TMPDIR:-/tmp}/qcow2-crash\""
-               " --iterations %d" % (q(DRIVER), q(guestkit.VMM_BINARY), q(VMM_IMG),
-                                     q(guestkit.kit("kit-amd64.iso")), ITERATIONS))
+        cmd = ("/usr/bin/python3 %s --vmm %s --vmm-img %s --iso %s --dir \"${TMPDIR:-/tmp}/%s\""
+               " --iterations %d%s" % (q(DRIVER), q(guestkit.VMM_BINARY), q(VMM_IMG),
+                                       q(guestkit.kit("kit-amd64.iso")), self.workdir,
+                                       self.iterations, self.extra))
         batch.add(self.name, cmd, timeout=self.timeout, marker="@@crash-done", grace=5,
                   retries=1, retry_guest=self.retry_guest())
 
 
-CRASH = Qcow2Crash()
-
-
-class RawCrash(guestkit.Scenario):
-    def __init__(self):
-        guestkit.Scenario.__init__(self, "vmm-raw-crash", timeout=900)
-
-    def missing(self):
-        m = guestkit.Scenario.missing(self) or guestkit.vmm_missing("vmm")
-        if not m and not os.path.exists(VMM_IMG):
-            m = "%s missing (run make)" % VMM_IMG
-        return m
-
-    def add_to(self, batch):
-        q = shlex.quote
-        cmd = ("/usr/bin/python3 %s --vmm %s --vmm-img %s --iso %s --dir \"${TMPDIR:-/tmp}/raw-crash\""
-               " --iterations %d --format raw --crash-only"
-               % (q(DRIVER), q(guestkit.VMM_BINARY), q(VMM_IMG),
-                  q(guestkit.kit("kit-amd64.iso")), RAW_ITERATIONS))
-        batch.add(self.name, cmd, timeout=self.timeout, marker="@@crash-done", grace=5,
-                  retries=1)
-
-
+CRASH = Kill9Crash("vmm-qcow2-crash", "qcow2-crash", ITERATIONS)
 RAW_ITERATIONS = 4
-RAW_CRASH = RawCrash()
+RAW_CRASH = Kill9Crash("vmm-raw-crash", "raw-crash", RAW_ITERATIONS, " --format raw --crash-only")
 
 
 @pytest.mark.parametrize("scenario", [RAW_CRASH], ids=str)
