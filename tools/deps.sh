@@ -16,6 +16,47 @@ util-linux iproute2
 libtsan2
 "
 
+# QEMU (the nested L1's CPU and the reference VMM) must be 10.x: 7.2's TCG
+# SVM reset and hung L2 guests in the real-guest layer (docs/testing.md,
+# "Known issues"). Debian 12 has it in bookworm-backports.
+QEMU_MIN="1:10.0"
+QEMU_PKGS="qemu-system-x86 qemu-utils"
+
+qemu_is_new() {
+	for p in $QEMU_PKGS; do
+		v=$(dpkg-query -W -f='${Version}' "$p" 2>/dev/null) || return 1
+		dpkg --compare-versions "$v" ge "$QEMU_MIN" || return 1
+	done
+}
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"
+	elif command -v sudo >/dev/null; then sudo "$@"
+	else echo "deps: not root and no sudo" >&2; exit 1
+	fi
+}
+
+install_new_qemu() {
+	. /etc/os-release
+	export DEBIAN_FRONTEND=noninteractive
+	target=""
+	if [ "${VERSION_CODENAME:-}" = bookworm ]; then
+		src=/etc/apt/sources.list.d/bookworm-backports.sources
+		if [ ! -e "$src" ]; then
+			printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' |
+				as_root tee "$src" >/dev/null
+		fi
+		target="-t bookworm-backports"
+	fi
+	echo "deps: installing QEMU >= $QEMU_MIN${target:+ from bookworm-backports}"
+	as_root apt-get update -q
+	# shellcheck disable=SC2086
+	as_root apt-get install -y -q --no-install-recommends $target $QEMU_PKGS
+	qemu_is_new || { echo "deps: QEMU >= $QEMU_MIN not installable" >&2; exit 1; }
+}
+
+qemu_is_new || install_new_qemu
+
 # One dpkg-query for all: "name status" per installed-or-known package.
 # shellcheck disable=SC2086
 have=$(dpkg-query -W -f='${Package} ${db:Status-Abbrev}\n' $PKGS 2>/dev/null || true)
