@@ -219,13 +219,13 @@ static struct kvm_msr_list *msr_index_list(int sys_fd)
 /* One MSR through KVM_GET_MSRS; false if KVM does not read it for this vCPU. */
 static bool msr_read(int vcpu_fd, uint32_t index, uint64_t *value)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} m = { .hdr.nmsrs = 1, .e.index = index };
-	if (ioctl(vcpu_fd, KVM_GET_MSRS, &m) != 1)
+	uint64_t buf[(sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)) / 8 + 1] = { 0 };
+	struct kvm_msrs *m = (struct kvm_msrs *)buf;
+	m->nmsrs = 1;
+	m->entries[0].index = index;
+	if (ioctl(vcpu_fd, KVM_GET_MSRS, m) != 1)
 		return false;
-	*value = m.e.data;
+	*value = m->entries[0].data;
 	return true;
 }
 

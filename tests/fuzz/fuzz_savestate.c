@@ -1,0 +1,166 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * libFuzzer target for the saved-state loader (src/savestate.c) and the
+ * device load functions behind it: the input is a state stream. It is
+ * opened (layout, checksums), then every device that has a load function
+ * is loaded from it into a fresh instance. A device that loads must save
+ * what it loaded, and that save must load again and save to the same
+ * bytes (a load that accepts state its own save cannot reproduce is a bug).
+ * Any crash, sanitizer report, leak or hang is a bug; a clean error is fine.
+ *
+ * Sections carry checksums, so random mutations mostly stop there: for an
+ * input whose first byte is 'F' the target recomputes every section's
+ * checksum before loading the rest, so the fuzzer reaches the field
+ * parser and the devices' range checks too.
+ *
+ *   FUZZ_WRITE_SEEDS=DIR fuzz_savestate   writes valid streams as seeds
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "hw/i8042.h"
+#include "hw/rtc.h"
+#include "hw/serial.h"
+#include "savestate.h"
+#include "util.h"
+
+struct device_kind {
+	const char *name;
+	void *(*create)(void);
+	void (*destroy)(void *dev);
+	void (*save)(void *dev, struct ss_writer *w, uint32_t instance);
+	bool (*load)(void *dev, struct ss_reader *r, uint32_t instance);
+};
+
+static void *serial_new(void) { return serial_create((struct irq_line){ 0 }, NULL, NULL); }
+static void serial_free(void *d) { serial_destroy(d); }
+static void serial_sv(void *d, struct ss_writer *w, uint32_t i) { serial_save(d, w, i); }
+static bool serial_ld(void *d, struct ss_reader *r, uint32_t i) { return serial_load(d, r, i); }
+
+static void *rtc_new(void) { return rtc_create((struct irq_line){ 0 }); }
+static void rtc_free(void *d) { rtc_destroy(d); }
+static void rtc_sv(void *d, struct ss_writer *w, uint32_t i) { rtc_save(d, w, i); }
+static bool rtc_ld(void *d, struct ss_reader *r, uint32_t i) { return rtc_load(d, r, i); }
+
+static void *i8042_new(void) { return i8042_create((struct irq_line){ 0 }, (struct irq_line){ 0 }, NULL, NULL); }
+static void i8042_free(void *d) { i8042_destroy(d); }
+static void i8042_sv(void *d, struct ss_writer *w, uint32_t i) { i8042_save(d, w, i); }
+static bool i8042_ld(void *d, struct ss_reader *r, uint32_t i) { return i8042_load(d, r, i); }
+
+static const struct device_kind kinds[] = {
+	{ "serial", serial_new, serial_free, serial_sv, serial_ld },
+	{ "rtc", rtc_new, rtc_free, rtc_sv, rtc_ld },
+	{ "i8042", i8042_new, i8042_free, i8042_sv, i8042_ld },
+};
+
+static void save_one(const struct device_kind *k, void *dev, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	k->save(dev, w, 0);
+	if (ss_writer_finish(w) < 0)
+		abort();
+}
+
+/* Loads kind k from r; if it loads, checks the save / load / save cycle. */
+static void try_device(const struct device_kind *k, const uint8_t *data, size_t size)
+{
+	struct ss_reader r;
+	if (ss_reader_open(&r, data, size) < 0) {
+		ss_reader_close(&r);
+		return;
+	}
+	void *dev = k->create();
+	bool loaded = k->load(dev, &r, 0);
+	ss_reader_close(&r);
+	if (loaded) {
+		struct ss_writer w1, w2;
+		struct ss_reader r2;
+		save_one(k, dev, &w1);
+		void *again = k->create();
+		if (ss_reader_open(&r2, w1.buf, w1.len) < 0 || !k->load(again, &r2, 0)) {
+			fprintf(stderr, "%s: its own save does not load: %s\n", k->name, r2.err);
+			abort();
+		}
+		ss_reader_close(&r2);
+		save_one(k, again, &w2);
+		if (w1.len != w2.len || memcmp(w1.buf, w2.buf, w1.len)) {
+			fprintf(stderr, "%s: save / load / save changed the bytes\n", k->name);
+			abort();
+		}
+		ss_writer_free(&w1);
+		ss_writer_free(&w2);
+		k->destroy(again);
+	}
+	k->destroy(dev);
+}
+
+/* Rewrites each section's checksum over whatever the input holds, walking
+ * the layout as far as it is consistent. */
+static void fix_checksums(uint8_t *p, size_t n)
+{
+	size_t at = 12;
+	while (at + 2 <= n && p[at] == 'S') {
+		size_t name = p[at + 1];
+		size_t hdr = 2 + name + 12;
+		if (at + hdr > n)
+			return;
+		uint32_t body = get_le32(p + at + hdr - 4);
+		if (body > n || at + hdr + body + 4 > n)
+			return;
+		put_le32(p + at + hdr + body, ss_crc32(p + at, hdr + body));
+		at += hdr + body + 4;
+	}
+}
+
+static void write_seeds(const char *dir)
+{
+	char path[512];
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		void *dev = kinds[i].create();
+		struct ss_writer w;
+		save_one(&kinds[i], dev, &w);
+		for (int fix = 0; fix < 2; fix++) {
+			snprintf(path, sizeof(path), "%s/%s%s", dir, fix ? "F-" : "", kinds[i].name);
+			FILE *f = fopen(path, "wb");
+			if (!f)
+				die("cannot write %s", path);
+			if (fix)
+				fputc('F', f);
+			if (fwrite(w.buf, 1, w.len, f) != w.len || fclose(f))
+				die("cannot write %s", path);
+		}
+		ss_writer_free(&w);
+		kinds[i].destroy(dev);
+	}
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	if (getenv("FUZZ_WRITE_SEEDS")) {
+		write_seeds(getenv("FUZZ_WRITE_SEEDS"));
+		exit(0);
+	}
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint8_t *copy = NULL;
+	if (size && data[0] == 'F') {
+		copy = malloc(size - 1 ? size - 1 : 1); /* exact size: ASan sees overreads */
+		memcpy(copy, data + 1, size - 1);
+		fix_checksums(copy, size - 1);
+		data = copy;
+		size--;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		try_device(&kinds[i], data, size);
+	free(copy);
+	return 0;
+}
