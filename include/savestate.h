@@ -91,6 +91,10 @@ void ss_writer_free(struct ss_writer *w);
  * w->len bytes (still owned by the writer). */
 int ss_writer_finish(struct ss_writer *w);
 
+/* Records an error (the first one wins): for a save function that finds
+ * its device in a state it cannot save (requests still in flight). */
+void ss_writer_fail(struct ss_writer *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 void ss_section_begin(struct ss_writer *w, const char *name, uint32_t instance, uint32_t version);
 void ss_section_end(struct ss_writer *w);
 

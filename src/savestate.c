@@ -109,6 +109,17 @@ static void wfail(struct ss_writer *w, const char *fmt, ...)
 	va_end(ap);
 }
 
+void ss_writer_fail(struct ss_writer *w, const char *fmt, ...)
+{
+	va_list ap;
+	if (w->failed)
+		return;
+	w->failed = true;
+	va_start(ap, fmt);
+	vsnprintf(w->err, sizeof(w->err), fmt, ap);
+	va_end(ap);
+}
+
 static uint8_t *wreserve(struct ss_writer *w, size_t n)
 {
 	if (w->failed)
