@@ -21,11 +21,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bus.h"
+#include "guest_mem.h"
+#include "hw/chipset.h"
+#include "hw/fw_cfg.h"
 #include "hw/i8042.h"
+#include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
+#include "hw/virtio_rng.h"
+#include "pci.h"
 #include "savestate.h"
 #include "util.h"
+#include "../unit/memdisk.h"
+
+#define RAM_SIZE (64u << 10)
 
 struct device_kind {
 	const char *name;
@@ -50,10 +60,124 @@ static void i8042_free(void *d) { i8042_destroy(d); }
 static void i8042_sv(void *d, struct ss_writer *w, uint32_t i) { i8042_save(d, w, i); }
 static bool i8042_ld(void *d, struct ss_reader *r, uint32_t i) { return i8042_load(d, r, i); }
 
+/* A small board for the devices that need buses, RAM or disks. */
+struct board {
+	uint8_t ram[RAM_SIZE];
+	struct guest_mem mem;
+	struct io_bus pio, mmio;
+	struct pci_bus pci;
+	struct piix3 sb;
+	struct piix_pm pm;
+	struct fw_cfg *fw;
+	struct piix_ide *ide;
+	struct memdisk *disk, *cd;
+	struct virtio_rng *rng;
+};
+
+static void no_gsi(void *opaque, unsigned gsi, int level) { }
+static void no_board(void *opaque) { }
+static void no_exit(void *opaque, int status) { }
+
+static struct board *board_new(void)
+{
+	struct board *b = xzalloc(sizeof(*b));
+	guest_mem_init_buffer(&b->mem, b->ram, RAM_SIZE);
+	bus_init(&b->pio, "pio");
+	bus_init(&b->mmio, "mmio");
+	pci_bus_init(&b->pci, &b->pio, &b->mmio);
+	return b;
+}
+
+static void board_free(struct board *b)
+{
+	bus_destroy(&b->pio);
+	bus_destroy(&b->mmio);
+	free(b);
+}
+
+static void *chipset_new(void)
+{
+	struct board *b = board_new();
+	struct board_control ctl = { no_board, no_board, no_exit, b };
+	if (piix3_init(&b->sb, &b->pci, no_gsi, b, ctl) < 0 ||
+	    piix_pm_init(&b->pm, &b->pci, &b->pio, (struct irq_line){ 0 }, ctl) < 0)
+		abort();
+	return b;
+}
+static void chipset_sv(void *d, struct ss_writer *w, uint32_t i)
+{
+	piix3_save(&((struct board *)d)->sb, w, i);
+	piix_pm_save(&((struct board *)d)->pm, w, i);
+}
+static bool chipset_ld(void *d, struct ss_reader *r, uint32_t i)
+{
+	return piix3_load(&((struct board *)d)->sb, r, i) && piix_pm_load(&((struct board *)d)->pm, r, i);
+}
+static void chipset_free(void *d) { board_free(d); }
+
+static void *fw_cfg_new(void)
+{
+	struct board *b = board_new();
+	b->fw = fw_cfg_create(&b->mem);
+	fw_cfg_add_file(b->fw, "etc/ro", "0123456789", 10);
+	fw_cfg_add_file_writable(b->fw, "etc/rw", "........", 8, NULL, NULL);
+	return b;
+}
+static void fw_cfg_free(void *d) { fw_cfg_destroy(((struct board *)d)->fw); board_free(d); }
+static void fw_cfg_sv(void *d, struct ss_writer *w, uint32_t i) { fw_cfg_save(((struct board *)d)->fw, w, i); }
+static bool fw_cfg_ld(void *d, struct ss_reader *r, uint32_t i) { return fw_cfg_load(((struct board *)d)->fw, r, i); }
+
+static void *ide_new(void)
+{
+	struct board *b = board_new();
+	b->ide = piix_ide_create(&b->pci, &b->pio, &b->mem, (struct irq_line){ 0 },
+				 (struct irq_line){ 0 });
+	b->disk = memdisk_patterned(64 * 512, 1, false);
+	b->cd = memdisk_patterned(8 * 2048, 2, true);
+	if (!b->ide || piix_ide_attach_disk(b->ide, 0, 0, &b->disk->bd) < 0 ||
+	    piix_ide_attach_cdrom(b->ide, 1, 0, &b->cd->bd) < 0)
+		abort();
+	return b;
+}
+static void ide_free(void *d)
+{
+	struct board *b = d;
+	piix_ide_destroy(b->ide);
+	free(b->disk->data);
+	free(b->disk);
+	free(b->cd->data);
+	free(b->cd);
+	board_free(b);
+}
+static void ide_sv(void *d, struct ss_writer *w, uint32_t i) { piix_ide_save(((struct board *)d)->ide, w, i); }
+static bool ide_ld(void *d, struct ss_reader *r, uint32_t i) { return piix_ide_load(((struct board *)d)->ide, r, i); }
+
+static void *rng_new(void)
+{
+	struct board *b = board_new();
+	b->rng = virtio_rng_create(&b->pci, PCI_DEVFN(4, 0), &b->mem, NULL);
+	if (!b->rng)
+		abort();
+	return b;
+}
+static void rng_free(void *d) { virtio_rng_destroy(((struct board *)d)->rng); board_free(d); }
+static void rng_sv(void *d, struct ss_writer *w, uint32_t i)
+{
+	virtio_pci_save(virtio_rng_transport(((struct board *)d)->rng), w, i);
+}
+static bool rng_ld(void *d, struct ss_reader *r, uint32_t i)
+{
+	return virtio_pci_load(virtio_rng_transport(((struct board *)d)->rng), r, i);
+}
+
 static const struct device_kind kinds[] = {
 	{ "serial", serial_new, serial_free, serial_sv, serial_ld },
 	{ "rtc", rtc_new, rtc_free, rtc_sv, rtc_ld },
 	{ "i8042", i8042_new, i8042_free, i8042_sv, i8042_ld },
+	{ "chipset", chipset_new, chipset_free, chipset_sv, chipset_ld },
+	{ "fw_cfg", fw_cfg_new, fw_cfg_free, fw_cfg_sv, fw_cfg_ld },
+	{ "ide", ide_new, ide_free, ide_sv, ide_ld },
+	{ "virtio_rng", rng_new, rng_free, rng_sv, rng_ld },
 };
 
 static void save_one(const struct device_kind *k, void *dev, struct ss_writer *w)
