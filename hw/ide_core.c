@@ -1146,7 +1146,11 @@ static void drive_get(struct ss_reader *r, struct ide_drive *t, uint8_t *buf, si
 	t->hob_lbal = tf[8], t->hob_lbam = tf[9], t->hob_lbah = tf[10], t->status = tf[11];
 	t->error = tf[12], t->cmd = tf[13];
 	a->sense_key = sense[0], a->asc = sense[1], a->ascq = sense[2], a->media_event = sense[3];
-	t->xfer = xfer > XFER_DMA ? XFER_DMA + 1 : (enum ide_xfer)xfer;
+	if (xfer > XFER_DMA) {
+		ss_fail(r, "saved state: IDE unit %u: transfer kind %u", t->unit, xfer);
+		return;
+	}
+	t->xfer = (enum ide_xfer)xfer;
 }
 
 /* Every value a callback or a register read will use, against this
@@ -1159,7 +1163,7 @@ static bool drive_check(struct ss_reader *r, const struct ide_drive *t, size_t b
 	bool pio_phase = t->xfer == XFER_PIO_IN || t->xfer == XFER_PIO_OUT;
 	uint64_t disc_bytes = t->nsectors * ATAPI_SECTOR;
 
-	if (t->xfer > XFER_DMA || pio >= PIO_CB_COUNT || dma >= DMA_CB_COUNT ||
+	if (pio >= PIO_CB_COUNT || dma >= DMA_CB_COUNT ||
 	    (t->kind == IDE_NONE && t->xfer != XFER_NONE))
 		return ss_fail(r, "saved state: IDE unit %u: bad transfer state", t->unit);
 	if ((!disk && (pio == PIO_CB_ATA_READ || pio == PIO_CB_ATA_WRITE || dma == DMA_CB_ATA_READ ||
@@ -1171,6 +1175,8 @@ static bool drive_check(struct ss_reader *r, const struct ide_drive *t, size_t b
 	if (t->pos > t->end || t->end > IDE_BUF_SIZE || t->mult > IDE_MAX_MULT ||
 	    t->block > IDE_MAX_MULT || (t->remaining && !t->block))
 		return ss_fail(r, "saved state: IDE unit %u: buffer or block out of range", t->unit);
+	if (disk && t->bd->read_only && (pio == PIO_CB_ATA_WRITE || dma == DMA_CB_ATA_WRITE))
+		return ss_fail(r, "saved state: IDE unit %u: a write to a read-only disk", t->unit);
 	if (disk && (t->lba > t->nsectors || t->remaining > t->nsectors - t->lba))
 		return ss_fail(r, "saved state: IDE unit %u: LBA range past the disk", t->unit);
 	if ((dma == DMA_CB_ATA_READ || dma == DMA_CB_ATA_WRITE) &&
@@ -1185,7 +1191,6 @@ static bool drive_check(struct ss_reader *r, const struct ide_drive *t, size_t b
 	if (buf_len != buf_in_use(t) || (t->kind == IDE_NONE && buf_len))
 		return ss_fail(r, "saved state: IDE unit %u: %zu buffer bytes, the state uses %u",
 			       t->unit, buf_len, buf_in_use(t));
-	(void)pio_phase;
 	return true;
 }
 

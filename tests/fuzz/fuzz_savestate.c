@@ -43,6 +43,7 @@ struct device_kind {
 	void (*destroy)(void *dev);
 	void (*save)(void *dev, struct ss_writer *w, uint32_t instance);
 	bool (*load)(void *dev, struct ss_reader *r, uint32_t instance);
+	void (*prime)(void *dev); /* seeds only: a state worth starting from */
 };
 
 static void *serial_new(void) { return serial_create((struct irq_line){ 0 }, NULL, NULL); }
@@ -152,6 +153,34 @@ static void ide_free(void *d)
 static void ide_sv(void *d, struct ss_writer *w, uint32_t i) { piix_ide_save(((struct board *)d)->ide, w, i); }
 static bool ide_ld(void *d, struct ss_reader *r, uint32_t i) { return piix_ide_load(((struct board *)d)->ide, r, i); }
 
+static void outb(struct board *b, uint16_t port, uint8_t v)
+{
+	uint64_t x = v;
+	bus_write(&b->pio, port, &x, 1);
+}
+
+static uint16_t inw(struct board *b, uint16_t port)
+{
+	uint64_t x = 0;
+	bus_read(&b->pio, port, &x, 2);
+	return (uint16_t)x;
+}
+
+/* A disk part-way through a PIO read, a CD waiting for its packet. */
+static void ide_prime(void *d)
+{
+	struct board *b = d;
+	static const uint8_t tf[] = { 0xE0, 3, 5, 0, 0 }; /* dev, count, LBA */
+	for (unsigned i = 0; i < sizeof(tf); i++)
+		outb(b, (uint16_t)(i ? 0x1F1 + i : 0x1F6), tf[i]);
+	outb(b, 0x1F7, 0x20);
+	for (unsigned i = 0; i < 100; i++)
+		inw(b, 0x1F0);
+	outb(b, 0x176, 0xA0);
+	outb(b, 0x175, 0x08);
+	outb(b, 0x177, 0xA0);
+}
+
 static void *rng_new(void)
 {
 	struct board *b = board_new();
@@ -171,13 +200,13 @@ static bool rng_ld(void *d, struct ss_reader *r, uint32_t i)
 }
 
 static const struct device_kind kinds[] = {
-	{ "serial", serial_new, serial_free, serial_sv, serial_ld },
-	{ "rtc", rtc_new, rtc_free, rtc_sv, rtc_ld },
-	{ "i8042", i8042_new, i8042_free, i8042_sv, i8042_ld },
-	{ "chipset", chipset_new, chipset_free, chipset_sv, chipset_ld },
-	{ "fw_cfg", fw_cfg_new, fw_cfg_free, fw_cfg_sv, fw_cfg_ld },
-	{ "ide", ide_new, ide_free, ide_sv, ide_ld },
-	{ "virtio_rng", rng_new, rng_free, rng_sv, rng_ld },
+	{ "serial", serial_new, serial_free, serial_sv, serial_ld, NULL },
+	{ "rtc", rtc_new, rtc_free, rtc_sv, rtc_ld, NULL },
+	{ "i8042", i8042_new, i8042_free, i8042_sv, i8042_ld, NULL },
+	{ "chipset", chipset_new, chipset_free, chipset_sv, chipset_ld, NULL },
+	{ "fw_cfg", fw_cfg_new, fw_cfg_free, fw_cfg_sv, fw_cfg_ld, NULL },
+	{ "ide", ide_new, ide_free, ide_sv, ide_ld, ide_prime },
+	{ "virtio_rng", rng_new, rng_free, rng_sv, rng_ld, NULL },
 };
 
 static void save_one(const struct device_kind *k, void *dev, struct ss_writer *w)
@@ -245,6 +274,8 @@ static void write_seeds(const char *dir)
 	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
 		void *dev = kinds[i].create();
 		struct ss_writer w;
+		if (kinds[i].prime)
+			kinds[i].prime(dev);
 		save_one(&kinds[i], dev, &w);
 		for (int fix = 0; fix < 2; fix++) {
 			snprintf(path, sizeof(path), "%s/%s%s", dir, fix ? "F-" : "", kinds[i].name);
