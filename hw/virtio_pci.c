@@ -1067,12 +1067,17 @@ bool virtio_pci_load(struct virtio_pci *t, struct ss_reader *r, uint32_t instanc
 		t->queue_vector[q] = v->queue_vector[q];
 	}
 	pci_set_irq(&t->pci, !msix_enabled(t) && (t->isr & (VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG)));
-	/* Buffers the driver made available before the save are looked at. */
+	pthread_mutex_unlock(&t->lock);
+	free(v);
+	return true;
+}
+
+void virtio_pci_resume(struct virtio_pci *t)
+{
+	pthread_mutex_lock(&t->lock);
 	if (t->status & VIRTIO_STATUS_DRIVER_OK)
 		for (unsigned q = 0; q < t->nqueues; q++)
 			if (t->vq[q].ready && !t->vq[q].broken)
 				run_queue(t, q);
 	pthread_mutex_unlock(&t->lock);
-	free(v);
-	return true;
 }

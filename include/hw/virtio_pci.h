@@ -194,5 +194,11 @@ struct ss_writer;
 struct ss_reader;
 void virtio_pci_save(struct virtio_pci *t, struct ss_writer *w, uint32_t instance);
 bool virtio_pci_load(struct virtio_pci *t, struct ss_reader *r, uint32_t instance);
+/* After a load, when the VM runs again: the device looks at every ready
+ * queue (buffers the driver made available, or notified, before the save;
+ * a device's own pending work, such as virtio-serial's control messages).
+ * A load itself does no device work, so saving right after a load gives
+ * the same bytes. */
+void virtio_pci_resume(struct virtio_pci *t);
 
 #endif
