@@ -256,6 +256,8 @@ static int msrs_write(int vcpu_fd, const uint32_t *idx, const uint64_t *val, uin
 struct vcpu_state {
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
+	bool pdptrs_valid;    /* PAE paging: the PDPTRs the CPU has loaded */
+	uint64_t pdptrs[4];
 	bool xsave_format;
 	struct kvm_fpu fpu;
 	uint8_t *xsave; /* xsave_size bytes */
@@ -287,6 +289,13 @@ static int vcpu_read(struct kvm_vm *kvm, int fd, struct vcpu_state *s, char *err
 {
 	IOCTL(fd, KVM_GET_REGS, &s->regs, "KVM_GET_REGS");
 	IOCTL(fd, KVM_GET_SREGS, &s->sregs, "KVM_GET_SREGS");
+	if (kvm_has_cap(kvm, KVM_CAP_SREGS2)) {
+		struct kvm_sregs2 s2;
+		IOCTL(fd, KVM_GET_SREGS2, &s2, "KVM_GET_SREGS2");
+		s->pdptrs_valid = s2.flags & KVM_SREGS2_FLAGS_PDPTRS_VALID;
+		if (s->pdptrs_valid)
+			memcpy(s->pdptrs, s2.pdptrs, sizeof(s->pdptrs));
+	}
 	s->xsave_size = xsave_size(kvm);
 	s->xsave_format = s->xsave_size != 0;
 	if (s->xsave_format) {
@@ -349,6 +358,13 @@ static void vcpu_put(struct ss_writer *w, const struct vcpu_state *s)
 	put_members(w, "", &s->sregs, sregs_members, ARRAY_SIZE(sregs_members));
 	ss_put_bytes(w, "interrupt_bitmap", s->sregs.interrupt_bitmap,
 		     sizeof(s->sregs.interrupt_bitmap));
+	ss_put_bool(w, "pdptrs_valid", s->pdptrs_valid);
+	ss_put_array(w, "pdptr", 4);
+	for (uint32_t i = 0; i < 4; i++) {
+		ss_put_elem_begin(w, "pdptr", i);
+		ss_put_u64(w, "value", s->pdptrs[i]);
+		ss_put_elem_end(w);
+	}
 
 	ss_put_bool(w, "xsave_format", s->xsave_format);
 	if (s->xsave_format)
@@ -413,6 +429,16 @@ static bool vcpu_get(struct kvm_vm *kvm, struct ss_reader *r, struct vcpu_state 
 	get_members(r, "", &s->sregs, sregs_members, ARRAY_SIZE(sregs_members));
 	ss_get_bytes(r, "interrupt_bitmap", s->sregs.interrupt_bitmap,
 		     sizeof(s->sregs.interrupt_bitmap));
+	ss_get_bool(r, "pdptrs_valid", &s->pdptrs_valid);
+	uint32_t npdptr = 0;
+	ss_get_array(r, "pdptr", 4, &npdptr);
+	if (ss_ok(r) && npdptr != 4)
+		return ss_fail(r, "saved state: kvm-vcpu: %u PDPTRs", npdptr);
+	for (uint32_t i = 0; i < 4 && ss_ok(r); i++) {
+		ss_get_elem_begin(r, "pdptr", i);
+		ss_get_u64(r, "value", &s->pdptrs[i]);
+		ss_get_elem_end(r);
+	}
 
 	ss_get_bool(r, "xsave_format", &s->xsave_format);
 	if (!ss_ok(r))
@@ -479,6 +505,11 @@ static int vcpu_write_msrs(int fd, const struct vcpu_state *s, bool deadline, ch
 	return msrs_write(fd, idx, val, n, err, errlen);
 }
 
+/* kvm_sregs2 repeats kvm_sregs's layout from cs to apic_base. */
+_Static_assert(offsetof(struct kvm_sregs2, flags) - offsetof(struct kvm_sregs2, cs) ==
+		       offsetof(struct kvm_sregs, interrupt_bitmap) - offsetof(struct kvm_sregs, cs),
+	       "kvm_sregs2 layout");
+
 static int vcpu_write(struct kvm_vm *kvm, int fd, struct vcpu_state *s, char *err, size_t errlen)
 {
 	int khz = ioctl(fd, KVM_GET_TSC_KHZ, 0);
@@ -486,6 +517,17 @@ static int vcpu_write(struct kvm_vm *kvm, int fd, struct vcpu_state *s, char *er
 		return fail(err, errlen, "the saved TSC runs at %u kHz, this host's at %d kHz, "
 			    "and KVM cannot scale it: %s", s->tsc_khz, khz, strerror(errno));
 	IOCTL(fd, KVM_SET_SREGS, &s->sregs, "KVM_SET_SREGS");
+	if (s->pdptrs_valid && kvm_has_cap(kvm, KVM_CAP_SREGS2)) {
+		/* The same registers again, with the PDPTRs the CPU had loaded
+		 * (which may differ from the table in memory now). Without
+		 * SREGS2, KVM reloads them from memory. */
+		struct kvm_sregs2 s2 = { 0 };
+		memcpy(&s2.cs, &s->sregs.cs, offsetof(struct kvm_sregs, interrupt_bitmap) -
+					     offsetof(struct kvm_sregs, cs));
+		memcpy(s2.pdptrs, s->pdptrs, sizeof(s2.pdptrs));
+		s2.flags = KVM_SREGS2_FLAGS_PDPTRS_VALID;
+		IOCTL(fd, KVM_SET_SREGS2, &s2, "KVM_SET_SREGS2");
+	}
 	IOCTL(fd, KVM_SET_REGS, &s->regs, "KVM_SET_REGS");
 	if (s->xcrs.nr_xcrs && !has_xcrs(kvm))
 		return fail(err, errlen, "the saved vCPU has XCRs, this KVM has no KVM_CAP_XCRS");

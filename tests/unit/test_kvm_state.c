@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -334,6 +335,78 @@ static void test_tsc_restored(void **state)
 	ss_writer_free(&w);
 }
 
+/* 64 KiB of RAM at 0 with a PAE page-directory-pointer table at 0x1000
+ * whose entries are 'base' + i pages (present). */
+static uint8_t *give_pae_ram(struct small_vm *v, uint64_t base)
+{
+	uint8_t *ram = mmap(NULL, 0x10000, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+			    -1, 0);
+	assert_true(ram != MAP_FAILED);
+	for (unsigned i = 0; i < 4; i++)
+		put_le64(ram + 0x1000 + 8 * i, (base + 0x1000ULL * i) | 1);
+	assert_int_equal(kvm_set_slot(&v->kvm, 0, 0, 0x10000, ram, false), 0);
+	return ram;
+}
+
+static void get_pdptrs(struct small_vm *v, uint64_t out[4])
+{
+	struct kvm_sregs2 s2;
+	assert_int_equal(ioctl(v->vcpu, KVM_GET_SREGS2, &s2), 0);
+	assert_true(s2.flags & KVM_SREGS2_FLAGS_PDPTRS_VALID);
+	memcpy(out, s2.pdptrs, 4 * sizeof(out[0]));
+}
+
+/* PAE paging: the PDPTRs the vCPU loaded when CR3 was written are state
+ * of their own (the table in memory may have changed since). They are
+ * saved, and restored over what the new VM's memory says. */
+static void test_pae_pdptrs(void **state)
+{
+	struct small_vm a, b;
+	struct ss_writer w;
+	char err[256];
+	uint64_t before[4], after[4];
+
+	if (!vm_new(&a, err, sizeof(err)))
+		unavailable(err);
+	if (!kvm_has_cap(&a.kvm, KVM_CAP_SREGS2)) {
+		vm_free(&a);
+		unavailable("KVM_CAP_SREGS2 missing: PDPTRs are reloaded from memory");
+	}
+	uint8_t *ram_a = give_pae_ram(&a, 0x2000);
+	struct kvm_sregs sregs;
+	assert_int_equal(ioctl(a.vcpu, KVM_GET_SREGS, &sregs), 0);
+	sregs.cr3 = 0x1000;
+	sregs.cr4 |= 1u << 5;                   /* PAE */
+	sregs.cr0 |= 1u | 1u << 31;             /* PE, PG */
+	sregs.efer = 0;
+	assert_int_equal(ioctl(a.vcpu, KVM_SET_SREGS, &sregs), 0);
+	assert_int_equal(ioctl(a.vcpu, KVM_GET_SREGS, &sregs), 0);
+	if (!(sregs.cr0 & 1u << 31)) {
+		/* Not a missing /dev/kvm: the kvm_pvm here keeps CR0.PG clear
+		 * when user space sets 32-bit PAE paging (CR0 reads back
+		 * without it), so there are no PDPTRs to save. */
+		vm_free(&a);
+		munmap(ram_a, 0x10000);
+		print_message("skipped: this KVM does not enter PAE paging from KVM_SET_SREGS\n");
+		skip();
+	}
+	get_pdptrs(&a, before);
+	assert_int_equal(before[2], 0x4001);
+	memset(ram_a + 0x1000, 0, 32);          /* the table changes; the CPU's copy not */
+	save_vm(&a, &w);
+	vm_free(&a);
+
+	assert_true(vm_new(&b, err, sizeof(err)));
+	uint8_t *ram_b = give_pae_ram(&b, 0x8000); /* other entries in this memory */
+	load_vm(&b, &w);
+	get_pdptrs(&b, after);
+	assert_memory_equal(before, after, sizeof(before));
+	vm_free(&b);
+	munmap(ram_a, 0x10000);
+	munmap(ram_b, 0x10000);
+	ss_writer_free(&w);
+}
+
 /* An MSR this KVM does not know: a clear error naming it. A stream with
  * a field missing: refused before any ioctl (the vCPU keeps its state). */
 static void test_load_errors(void **state)
@@ -388,6 +461,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_tsc_restored),
+		cmocka_unit_test(test_pae_pdptrs),
 		cmocka_unit_test(test_load_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
