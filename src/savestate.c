@@ -15,6 +15,7 @@
  */
 #include "savestate.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,24 +27,27 @@
 #define TAG_END 'E'
 #define HEADER_LEN (sizeof(SS_MAGIC) - 1 + 4)
 
+static uint32_t crc_table[256];
+static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
+
+static void crc_init(void)
+{
+	for (uint32_t i = 0; i < 256; i++) {
+		uint32_t c = i;
+		for (int k = 0; k < 8; k++)
+			c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
+		crc_table[i] = c;
+	}
+}
+
 uint32_t ss_crc32(const void *p, size_t len)
 {
-	static uint32_t table[256];
-	static _Atomic int ready;
 	const uint8_t *b = p;
 	uint32_t crc = 0xFFFFFFFFu;
 
-	if (!ready) {
-		for (uint32_t i = 0; i < 256; i++) {
-			uint32_t c = i;
-			for (int k = 0; k < 8; k++)
-				c = c & 1 ? 0xEDB88320u ^ (c >> 1) : c >> 1;
-			table[i] = c;
-		}
-		ready = 1; /* racing initialisers write the same values */
-	}
+	pthread_once(&crc_once, crc_init);
 	for (size_t i = 0; i < len; i++)
-		crc = table[(crc ^ b[i]) & 0xFF] ^ (crc >> 8);
+		crc = crc_table[(crc ^ b[i]) & 0xFF] ^ (crc >> 8);
 	return crc ^ 0xFFFFFFFFu;
 }
 
