@@ -682,3 +682,7 @@ void atapi_change_media(struct ide_drive *d, struct block_dev *bd)
 	a->unit_attention = bd != NULL;
 	a->media_event = bd ? EV_NEW_MEDIA : EV_MEDIA_REMOVAL;
 }
+
+const ide_done_fn atapi_pio_chunk_fn = next_chunk, atapi_pio_packet_fn = exec_packet;
+const ide_dma_move_fn atapi_dma_move_fn = dma_move;
+const ide_dma_finish_fn atapi_dma_finish_fn = dma_finish;

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "savestate.h"
 #include "util.h"
 
 #define KEY_WRITE_CHANNEL 0x4000
@@ -387,4 +388,106 @@ void fw_cfg_destroy(struct fw_cfg *f)
 	free(f->files);
 	pthread_mutex_destroy(&f->lock);
 	free(f);
+}
+
+/* ---- saved state ----------------------------------------------------------
+ * The guest's position (selector, offset, the DMA address's latched high
+ * half) and the contents of the files the guest may write. Everything else
+ * is the machine's configuration, which the loading side builds the same;
+ * a writable file the stream names must exist here with the same size.
+ * DMA runs synchronously inside the guest's write: nothing is in flight. */
+#define FW_CFG_STATE_VERSION 1
+
+void fw_cfg_save(struct fw_cfg *f, struct ss_writer *w, uint32_t instance)
+{
+	uint32_t n = 0;
+
+	pthread_mutex_lock(&f->lock);
+	ss_section_begin(w, "fw_cfg", instance, FW_CFG_STATE_VERSION);
+	ss_put_u16(w, "selector", f->selector);
+	ss_put_u32(w, "offset", f->offset);
+	ss_put_u64(w, "dma_addr", f->dma_addr);
+	for (size_t i = 0; i < f->nfiles; i++)
+		n += f->files[i].writable;
+	ss_put_array(w, "file", n);
+	n = 0;
+	for (size_t i = 0; i < f->nfiles; i++) {
+		const struct fw_item *it = &f->files[i];
+		if (!it->writable)
+			continue;
+		ss_put_elem_begin(w, "file", n++);
+		ss_put_bytes(w, "name", it->name, strlen(it->name));
+		ss_put_bytes(w, "data", it->data, it->len);
+		ss_put_elem_end(w);
+	}
+	ss_section_end(w);
+	pthread_mutex_unlock(&f->lock);
+}
+
+/* The writable file of that name, or NULL. */
+static struct fw_item *find_writable(struct fw_cfg *f, const char *name)
+{
+	for (size_t i = 0; i < f->nfiles; i++)
+		if (f->files[i].writable && !strcmp(f->files[i].name, name))
+			return &f->files[i];
+	return NULL;
+}
+
+bool fw_cfg_load(struct fw_cfg *f, struct ss_reader *r, uint32_t instance)
+{
+	uint16_t selector = 0;
+	uint32_t offset = 0, nfiles = 0;
+	uint64_t dma_addr = 0;
+	struct { struct fw_item *it; uint8_t *data; } *loaded = NULL;
+	bool ok = false;
+
+	pthread_mutex_lock(&f->lock);
+	if (!ss_section_open(r, "fw_cfg", instance, 1, FW_CFG_STATE_VERSION, NULL))
+		goto out;
+	ss_get_u16(r, "selector", &selector);
+	ss_get_u32(r, "offset", &offset);
+	ss_get_u64(r, "dma_addr", &dma_addr);
+	ss_get_array(r, "file", (uint32_t)f->nfiles, &nfiles);
+	loaded = xzalloc((nfiles + 1) * sizeof(*loaded));
+	for (uint32_t i = 0; i < nfiles && ss_ok(r); i++) {
+		char name[FW_CFG_MAX_FILE_PATH] = { 0 };
+		size_t len = 0;
+		ss_get_elem_begin(r, "file", i);
+		ss_get_bytes_max(r, "name", name, sizeof(name) - 1, &len);
+		struct fw_item *it = ss_ok(r) ? find_writable(f, name) : NULL;
+		if (ss_ok(r) && !it)
+			ss_fail(r, "saved state: fw_cfg: no writable file \"%s\" here", name);
+		for (uint32_t j = 0; j < i && it; j++)
+			if (loaded[j].it == it)
+				ss_fail(r, "saved state: fw_cfg: file \"%s\" twice", name);
+		if (ss_ok(r)) {
+			loaded[i].it = it;
+			loaded[i].data = xzalloc(it->len ? it->len : 1);
+			ss_get_bytes(r, "data", loaded[i].data, it->len); /* never resized */
+		}
+		ss_get_elem_end(r);
+	}
+	if (!ss_section_close(r))
+		goto out;
+	struct fw_item *sel = find_item(f, selector);
+	if (offset > (sel ? sel->len : 0)) {
+		ss_fail(r, "saved state: fw_cfg: offset %u past item 0x%x's end", offset, selector);
+		goto out;
+	}
+	f->selector = selector;
+	f->offset = offset;
+	f->dma_addr = dma_addr;
+	for (uint32_t i = 0; i < nfiles; i++) {
+		struct fw_item *it = loaded[i].it;
+		memcpy(it->data, loaded[i].data, it->len);
+		if (it->on_write) /* its owner sees the contents, as after a guest write */
+			it->on_write(it->opaque, it->name, 0, it->len, it->data);
+	}
+	ok = true;
+out:
+	for (uint32_t i = 0; loaded && i < nfiles; i++)
+		free(loaded[i].data);
+	free(loaded);
+	pthread_mutex_unlock(&f->lock);
+	return ok;
 }

@@ -5,6 +5,7 @@
 
 #include "hw/chipset.h"
 #include "memmap.h"
+#include "savestate.h"
 #include "util.h"
 
 #define I440FX_PAM0 0x59 /* 0x59 (F segment, high nibble) .. 0x5F */
@@ -60,4 +61,25 @@ int i440fx_init(struct i440fx *s, struct pci_bus *bus, struct memmap *mm, uint64
 	d->config_write = i440fx_config_write;
 	d->reset = i440fx_reset;
 	return pci_register(bus, d, PCI_DEVFN(0, 0));
+}
+
+/* Saved state: the configuration space; the PAM segments follow from it. */
+void i440fx_save(struct i440fx *s, struct ss_writer *w, uint32_t instance)
+{
+	ss_section_begin(w, "i440fx", instance, 1);
+	pci_config_put(w, &s->pci);
+	ss_section_end(w);
+}
+
+bool i440fx_load(struct i440fx *s, struct ss_reader *r, uint32_t instance)
+{
+	uint8_t cfg[256];
+	if (!ss_section_open(r, "i440fx", instance, 1, 1, NULL))
+		return false;
+	pci_config_get(r, &s->pci, cfg);
+	if (!ss_section_close(r))
+		return false;
+	pci_config_apply(&s->pci, cfg);
+	apply_pam(s);
+	return true;
 }

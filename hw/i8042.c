@@ -8,9 +8,11 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "savestate.h"
 #include "util.h"
 
 /* Status register. */
@@ -711,6 +713,187 @@ void i8042_reset(struct i8042 *k)
 	pthread_mutex_lock(&k->lock);
 	reset_locked(k);
 	pthread_mutex_unlock(&k->lock);
+}
+
+/* ---- saved state -----------------------------------------------------------------
+ * The controller (RAM, status, output port, pending command, output
+ * buffer), its response queue, and both devices with their queued bytes,
+ * oldest first. Every byte the guest has not read yet is in a queue or the
+ * output buffer, so nothing is in flight. IRQ levels follow from the state
+ * and are driven again after a load. */
+#define I8042_STATE_VERSION 1
+
+static void queue_save(struct ss_writer *w, const char *name, const struct queue *q, bool aux)
+{
+	uint8_t data[QSIZE], flags[QSIZE];
+	char n[32];
+	for (unsigned i = 0; i < q->count; i++) {
+		data[i] = q->data[(q->head + i) % QSIZE];
+		flags[i] = q->aux[(q->head + i) % QSIZE];
+	}
+	ss_put_bytes(w, name, data, q->count);
+	if (aux) {
+		snprintf(n, sizeof(n), "%s_aux", name);
+		ss_put_bytes(w, n, flags, q->count);
+	}
+}
+
+/* Into a queue whose limit is already the device's own. */
+static void queue_load(struct ss_reader *r, const char *name, struct queue *q, bool aux)
+{
+	uint8_t flags[QSIZE];
+	size_t n = 0, nf = 0;
+	char fname[32];
+	ss_get_bytes_max(r, name, q->data, q->limit, &n);
+	if (aux) {
+		snprintf(fname, sizeof(fname), "%s_aux", name);
+		ss_get_bytes_max(r, fname, flags, QSIZE, &nf);
+		if (ss_ok(r) && nf != n) {
+			ss_fail(r, "saved state: i8042: %s has %zu bytes and %zu flags", name, n, nf);
+			return;
+		}
+		for (size_t i = 0; i < nf && ss_ok(r); i++) {
+			if (flags[i] > 1)
+				ss_fail(r, "saved state: i8042: %s_aux[%zu] is not a boolean", name, i);
+			q->aux[i] = flags[i];
+		}
+	}
+	q->head = 0;
+	q->count = (unsigned)n;
+}
+
+static void kbd_save(struct ss_writer *w, const struct ps2_kbd *kb)
+{
+	queue_save(w, "kbd.queue", &kb->q, false);
+	ss_put_bool(w, "kbd.scanning", kb->scanning);
+	ss_put_u8(w, "kbd.set", (uint8_t)kb->set);
+	ss_put_u8(w, "kbd.pending", kb->pending);
+	ss_put_u8(w, "kbd.leds", kb->leds);
+	ss_put_u8(w, "kbd.typematic", kb->typematic);
+	ss_put_u8(w, "kbd.last", kb->last);
+	ss_put_bool(w, "kbd.xlate_break", kb->xlate_break);
+	ss_put_bool(w, "kbd.set1_break", kb->set1_break);
+}
+
+static void kbd_load(struct ss_reader *r, struct ps2_kbd *kb)
+{
+	uint8_t set = 0;
+	queue_load(r, "kbd.queue", &kb->q, false);
+	ss_get_bool(r, "kbd.scanning", &kb->scanning);
+	ss_get_u8(r, "kbd.set", &set);
+	ss_get_u8(r, "kbd.pending", &kb->pending);
+	ss_get_u8(r, "kbd.leds", &kb->leds);
+	ss_get_u8(r, "kbd.typematic", &kb->typematic);
+	ss_get_u8(r, "kbd.last", &kb->last);
+	ss_get_bool(r, "kbd.xlate_break", &kb->xlate_break);
+	ss_get_bool(r, "kbd.set1_break", &kb->set1_break);
+	if (ss_ok(r) && (set < 1 || set > 3))
+		ss_fail(r, "saved state: i8042: keyboard scan code set %u", set);
+	kb->set = set;
+}
+
+static void mouse_save(struct ss_writer *w, const struct ps2_mouse *m)
+{
+	queue_save(w, "mouse.queue", &m->q, false);
+	ss_put_bool(w, "mouse.reporting", m->reporting);
+	ss_put_bool(w, "mouse.remote", m->remote);
+	ss_put_bool(w, "mouse.wrap", m->wrap);
+	ss_put_bool(w, "mouse.scale21", m->scale21);
+	ss_put_u8(w, "mouse.pending", m->pending);
+	ss_put_u8(w, "mouse.rate", m->rate);
+	ss_put_u8(w, "mouse.resolution", m->resolution);
+	ss_put_u8(w, "mouse.type", m->type);
+	ss_put_u8(w, "mouse.last", m->last);
+	ss_put_bytes(w, "mouse.rate_hist", m->rate_hist, sizeof(m->rate_hist));
+	ss_put_u8(w, "mouse.buttons", (uint8_t)m->buttons);
+	ss_put_u32(w, "mouse.dx", (uint32_t)m->dx);
+	ss_put_u32(w, "mouse.dy", (uint32_t)m->dy);
+	ss_put_u32(w, "mouse.dz", (uint32_t)m->dz);
+}
+
+static void mouse_load(struct ss_reader *r, struct ps2_mouse *m)
+{
+	uint8_t buttons = 0;
+	uint32_t dx = 0, dy = 0, dz = 0;
+	queue_load(r, "mouse.queue", &m->q, false);
+	ss_get_bool(r, "mouse.reporting", &m->reporting);
+	ss_get_bool(r, "mouse.remote", &m->remote);
+	ss_get_bool(r, "mouse.wrap", &m->wrap);
+	ss_get_bool(r, "mouse.scale21", &m->scale21);
+	ss_get_u8(r, "mouse.pending", &m->pending);
+	ss_get_u8(r, "mouse.rate", &m->rate);
+	ss_get_u8(r, "mouse.resolution", &m->resolution);
+	ss_get_u8(r, "mouse.type", &m->type);
+	ss_get_u8(r, "mouse.last", &m->last);
+	ss_get_bytes(r, "mouse.rate_hist", m->rate_hist, sizeof(m->rate_hist));
+	ss_get_u8(r, "mouse.buttons", &buttons);
+	ss_get_u32(r, "mouse.dx", &dx);
+	ss_get_u32(r, "mouse.dy", &dy);
+	ss_get_u32(r, "mouse.dz", &dz);
+	m->buttons = buttons;
+	m->dx = (int32_t)dx, m->dy = (int32_t)dy, m->dz = (int32_t)dz;
+	/* The bounds i8042_mouse_event and the commands keep. */
+	if (ss_ok(r) && (buttons > 7 || m->resolution > 3 || (m->type != 0 && m->type != 3) ||
+			 m->dx < -4096 || m->dx > 4096 || m->dy < -4096 || m->dy > 4096 ||
+			 m->dz < -64 || m->dz > 64))
+		ss_fail(r, "saved state: i8042: mouse state out of range");
+}
+
+void i8042_save(struct i8042 *k, struct ss_writer *w, uint32_t instance)
+{
+	pthread_mutex_lock(&k->lock);
+	ss_section_begin(w, "i8042", instance, I8042_STATE_VERSION);
+	ss_put_bytes(w, "ram", k->ram, sizeof(k->ram));
+	ss_put_u8(w, "status", k->status);
+	ss_put_u8(w, "out_port", k->out_port);
+	ss_put_u8(w, "pending_cmd", k->pending_cmd);
+	ss_put_u8(w, "obuf", k->obuf);
+	ss_put_bool(w, "obuf_full", k->obuf_full);
+	ss_put_bool(w, "obuf_aux", k->obuf_aux);
+	queue_save(w, "ctrl.queue", &k->ctrl, true);
+	kbd_save(w, &k->kbd);
+	mouse_save(w, &k->mouse);
+	ss_section_end(w);
+	pthread_mutex_unlock(&k->lock);
+}
+
+bool i8042_load(struct i8042 *k, struct ss_reader *r, uint32_t instance)
+{
+	struct i8042 *t = xzalloc(sizeof(*t)); /* checked here, then copied in */
+
+	reset_locked(t); /* the queues' limits; its IRQ lines are unset: no-ops */
+	if (ss_section_open(r, "i8042", instance, 1, I8042_STATE_VERSION, NULL)) {
+		ss_get_bytes(r, "ram", t->ram, sizeof(t->ram));
+		ss_get_u8(r, "status", &t->status);
+		ss_get_u8(r, "out_port", &t->out_port);
+		ss_get_u8(r, "pending_cmd", &t->pending_cmd);
+		ss_get_u8(r, "obuf", &t->obuf);
+		ss_get_bool(r, "obuf_full", &t->obuf_full);
+		ss_get_bool(r, "obuf_aux", &t->obuf_aux);
+		queue_load(r, "ctrl.queue", &t->ctrl, true);
+		kbd_load(r, &t->kbd);
+		mouse_load(r, &t->mouse);
+		ss_section_close(r);
+	}
+	if (!ss_ok(r)) {
+		free(t);
+		return false;
+	}
+	pthread_mutex_lock(&k->lock);
+	memcpy(k->ram, t->ram, sizeof(k->ram));
+	k->status = t->status;
+	k->out_port = t->out_port;
+	k->pending_cmd = t->pending_cmd;
+	k->obuf = t->obuf;
+	k->obuf_full = t->obuf_full;
+	k->obuf_aux = t->obuf_aux;
+	k->ctrl = t->ctrl;
+	k->kbd = t->kbd;
+	k->mouse = t->mouse;
+	update_irqs(k);
+	pthread_mutex_unlock(&k->lock);
+	free(t);
+	return true;
 }
 
 void i8042_destroy(struct i8042 *k)

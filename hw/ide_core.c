@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ide_internal.h"
+#include "savestate.h"
 #include "util.h"
 
 #define FW_REV "1.0"
@@ -966,4 +967,280 @@ int ide_drive_attach(struct ide_channel *ch, unsigned unit, enum ide_kind kind,
 	 * absent-device behaviour of the channel, nothing else. */
 	update_irq(ch);
 	return 0;
+}
+
+/* ---- saved state -----------------------------------------------------------
+ * The callbacks of a data phase in progress are saved by number. */
+enum { PIO_CB_NONE, PIO_CB_IDENTIFY, PIO_CB_ATA_READ, PIO_CB_ATA_WRITE, PIO_CB_ATAPI_CHUNK,
+       PIO_CB_ATAPI_PACKET, PIO_CB_COUNT };
+enum { DMA_CB_NONE, DMA_CB_ATA_READ, DMA_CB_ATA_WRITE, DMA_CB_ATAPI, DMA_CB_COUNT };
+
+static ide_done_fn pio_cb(unsigned id)
+{
+	switch (id) {
+	case PIO_CB_IDENTIFY: return identify_done;
+	case PIO_CB_ATA_READ: return ata_read_done;
+	case PIO_CB_ATA_WRITE: return ata_write_done;
+	case PIO_CB_ATAPI_CHUNK: return atapi_pio_chunk_fn;
+	case PIO_CB_ATAPI_PACKET: return atapi_pio_packet_fn;
+	default: return NULL;
+	}
+}
+
+static unsigned pio_cb_id(ide_done_fn f)
+{
+	for (unsigned id = 1; id < PIO_CB_COUNT; id++)
+		if (pio_cb(id) == f)
+			return id;
+	return PIO_CB_NONE;
+}
+
+static unsigned dma_cb_id(const struct ide_drive *d)
+{
+	if (d->dma_move == ata_dma_read)
+		return DMA_CB_ATA_READ;
+	if (d->dma_move == ata_dma_write)
+		return DMA_CB_ATA_WRITE;
+	if (d->dma_move == atapi_dma_move_fn)
+		return DMA_CB_ATAPI;
+	return DMA_CB_NONE;
+}
+
+static void set_dma_cb(struct ide_drive *d, unsigned id)
+{
+	d->dma_move = id == DMA_CB_ATA_READ ? ata_dma_read :
+		      id == DMA_CB_ATA_WRITE ? ata_dma_write :
+		      id == DMA_CB_ATAPI ? atapi_dma_move_fn : NULL;
+	d->dma_finish = id == DMA_CB_ATAPI ? atapi_dma_finish_fn : id ? ata_dma_finish : NULL;
+}
+
+/* How many bytes of the buffer the state refers to: a PIO phase's, and
+ * what an ATAPI command still sends from it. */
+static uint32_t buf_in_use(const struct ide_drive *d)
+{
+	uint64_t n = d->xfer == XFER_PIO_IN || d->xfer == XFER_PIO_OUT ? d->end : 0;
+	const struct atapi_state *a = &d->atapi;
+	if (d->kind == IDE_CDROM && !a->from_disc && a->left)
+		n = MAX(n, (uint64_t)a->buf_off + a->left);
+	return (uint32_t)MIN(n, (uint64_t)IDE_BUF_SIZE);
+}
+
+static void drive_save(const struct ide_drive *d, struct ss_writer *w)
+{
+	const struct atapi_state *a = &d->atapi;
+	ss_put_u8(w, "kind", (uint8_t)d->kind);
+	ss_put_u64(w, "nsectors", d->nsectors);
+	ss_put_bytes(w, "serial", d->serial, strlen(d->serial));
+	ss_put_u16(w, "cur_cyls", d->cur_cyls);
+	ss_put_u16(w, "cur_heads", d->cur_heads);
+	ss_put_u16(w, "cur_secs", d->cur_secs);
+	ss_put_u8(w, "mult", d->mult);
+	ss_put_u8(w, "pio_mode", d->pio_mode);
+	ss_put_u8(w, "mwdma_mode", d->mwdma_mode);
+	ss_put_u8(w, "udma_mode", d->udma_mode);
+	ss_put_bool(w, "write_cache", d->write_cache);
+	ss_put_bool(w, "standby", d->standby);
+	const uint8_t tf[] = { d->feature, d->nsector, d->lbal, d->lbam, d->lbah, d->select,
+			       d->hob_feature, d->hob_nsector, d->hob_lbal, d->hob_lbam,
+			       d->hob_lbah, d->status, d->error, d->cmd };
+	ss_put_bytes(w, "taskfile", tf, sizeof(tf));
+	ss_put_bool(w, "intrq", d->intrq);
+	ss_put_u8(w, "xfer", (uint8_t)d->xfer);
+	ss_put_u32(w, "pos", d->pos);
+	ss_put_u32(w, "end", d->end);
+	ss_put_u8(w, "pio_done", (uint8_t)pio_cb_id(d->pio_done));
+	ss_put_u64(w, "dma_len", d->dma_len);
+	ss_put_bool(w, "dma_to_mem", d->dma_to_mem);
+	ss_put_u8(w, "dma_cb", d->xfer == XFER_DMA ? (uint8_t)dma_cb_id(d) : 0);
+	ss_put_u64(w, "lba", d->lba);
+	ss_put_u32(w, "remaining", d->remaining);
+	ss_put_u32(w, "block", d->block);
+	ss_put_bool(w, "lba48", d->lba48);
+	ss_put_bytes(w, "atapi.cdb", a->cdb, sizeof(a->cdb));
+	const uint8_t sense[] = { a->sense_key, a->asc, a->ascq, a->media_event };
+	ss_put_bytes(w, "atapi.sense", sense, sizeof(sense));
+	ss_put_bool(w, "atapi.unit_attention", a->unit_attention);
+	ss_put_bool(w, "atapi.tray_open", a->tray_open);
+	ss_put_bool(w, "atapi.locked", a->locked);
+	ss_put_bool(w, "atapi.dma", a->dma);
+	ss_put_u16(w, "atapi.limit", a->limit);
+	ss_put_bool(w, "atapi.from_disc", a->from_disc);
+	ss_put_u64(w, "atapi.disc_off", a->disc_off);
+	ss_put_u32(w, "atapi.buf_off", a->buf_off);
+	ss_put_u64(w, "atapi.left", a->left);
+	ss_put_bytes(w, "buf", d->buf, d->buf ? buf_in_use(d) : 0);
+}
+
+void ide_channel_save(struct ide_channel *ch, struct ss_writer *w)
+{
+	ss_put_u8(w, "cur", (uint8_t)ch->cur);
+	ss_put_u8(w, "devctl", ch->devctl);
+	ss_put_array(w, "drive", 2);
+	for (unsigned i = 0; i < 2; i++) {
+		ss_put_elem_begin(w, "drive", i);
+		drive_save(&ch->drive[i], w);
+		ss_put_elem_end(w);
+	}
+}
+
+/* Reads drive state into t (a copy of the attached drive) and buf. */
+static void drive_get(struct ss_reader *r, struct ide_drive *t, uint8_t *buf, size_t *buf_len,
+		      uint8_t *pio, uint8_t *dma)
+{
+	struct atapi_state *a = &t->atapi;
+	uint8_t kind = 0, xfer = 0, tf[14], sense[4];
+	uint64_t nsectors = 0;
+	size_t serial_len = 0;
+	char serial[sizeof(t->serial)] = { 0 };
+
+	ss_get_u8(r, "kind", &kind);
+	ss_get_u64(r, "nsectors", &nsectors);
+	ss_get_bytes_max(r, "serial", serial, sizeof(serial) - 1, &serial_len);
+	ss_get_u16(r, "cur_cyls", &t->cur_cyls);
+	ss_get_u16(r, "cur_heads", &t->cur_heads);
+	ss_get_u16(r, "cur_secs", &t->cur_secs);
+	ss_get_u8(r, "mult", &t->mult);
+	ss_get_u8(r, "pio_mode", &t->pio_mode);
+	ss_get_u8(r, "mwdma_mode", &t->mwdma_mode);
+	ss_get_u8(r, "udma_mode", &t->udma_mode);
+	ss_get_bool(r, "write_cache", &t->write_cache);
+	ss_get_bool(r, "standby", &t->standby);
+	ss_get_bytes(r, "taskfile", tf, sizeof(tf));
+	ss_get_bool(r, "intrq", &t->intrq);
+	ss_get_u8(r, "xfer", &xfer);
+	ss_get_u32(r, "pos", &t->pos);
+	ss_get_u32(r, "end", &t->end);
+	ss_get_u8(r, "pio_done", pio);
+	ss_get_u64(r, "dma_len", &t->dma_len);
+	ss_get_bool(r, "dma_to_mem", &t->dma_to_mem);
+	ss_get_u8(r, "dma_cb", dma);
+	ss_get_u64(r, "lba", &t->lba);
+	ss_get_u32(r, "remaining", &t->remaining);
+	ss_get_u32(r, "block", &t->block);
+	ss_get_bool(r, "lba48", &t->lba48);
+	ss_get_bytes(r, "atapi.cdb", a->cdb, sizeof(a->cdb));
+	ss_get_bytes(r, "atapi.sense", sense, sizeof(sense));
+	ss_get_bool(r, "atapi.unit_attention", &a->unit_attention);
+	ss_get_bool(r, "atapi.tray_open", &a->tray_open);
+	ss_get_bool(r, "atapi.locked", &a->locked);
+	ss_get_bool(r, "atapi.dma", &a->dma);
+	ss_get_u16(r, "atapi.limit", &a->limit);
+	ss_get_bool(r, "atapi.from_disc", &a->from_disc);
+	ss_get_u64(r, "atapi.disc_off", &a->disc_off);
+	ss_get_u32(r, "atapi.buf_off", &a->buf_off);
+	ss_get_u64(r, "atapi.left", &a->left);
+	ss_get_bytes_max(r, "buf", buf, IDE_BUF_SIZE, buf_len);
+	if (!ss_ok(r))
+		return;
+	if (kind != t->kind || nsectors != t->nsectors) {
+		ss_fail(r, "saved state: IDE unit %u: saved %s of %llu sectors, here %s of %llu",
+			t->unit, kind == IDE_DISK ? "a disk" : kind == IDE_CDROM ? "a CD" : "nothing",
+			(unsigned long long)nsectors,
+			t->kind == IDE_DISK ? "a disk" : t->kind == IDE_CDROM ? "a CD" : "nothing",
+			(unsigned long long)t->nsectors);
+		return;
+	}
+	memcpy(t->serial, serial, sizeof(serial));
+	t->feature = tf[0], t->nsector = tf[1], t->lbal = tf[2], t->lbam = tf[3];
+	t->lbah = tf[4], t->select = tf[5], t->hob_feature = tf[6], t->hob_nsector = tf[7];
+	t->hob_lbal = tf[8], t->hob_lbam = tf[9], t->hob_lbah = tf[10], t->status = tf[11];
+	t->error = tf[12], t->cmd = tf[13];
+	a->sense_key = sense[0], a->asc = sense[1], a->ascq = sense[2], a->media_event = sense[3];
+	if (xfer > XFER_DMA) {
+		ss_fail(r, "saved state: IDE unit %u: transfer kind %u", t->unit, xfer);
+		return;
+	}
+	t->xfer = (enum ide_xfer)xfer;
+}
+
+/* Every value a callback or a register read will use, against this
+ * drive: a state the drive could not have reached is refused. */
+static bool drive_check(struct ss_reader *r, const struct ide_drive *t, size_t buf_len,
+			unsigned pio, unsigned dma)
+{
+	const struct atapi_state *a = &t->atapi;
+	bool disk = t->kind == IDE_DISK, cd = t->kind == IDE_CDROM;
+	bool pio_phase = t->xfer == XFER_PIO_IN || t->xfer == XFER_PIO_OUT;
+	uint64_t disc_bytes = t->nsectors * ATAPI_SECTOR;
+
+	if (pio >= PIO_CB_COUNT || dma >= DMA_CB_COUNT ||
+	    (t->kind == IDE_NONE && t->xfer != XFER_NONE))
+		return ss_fail(r, "saved state: IDE unit %u: bad transfer state", t->unit);
+	if ((!disk && (pio == PIO_CB_ATA_READ || pio == PIO_CB_ATA_WRITE || dma == DMA_CB_ATA_READ ||
+		       dma == DMA_CB_ATA_WRITE)) ||
+	    (!cd && (pio == PIO_CB_ATAPI_CHUNK || pio == PIO_CB_ATAPI_PACKET || dma == DMA_CB_ATAPI)) ||
+	    (pio && !pio_phase) || ((t->xfer == XFER_DMA) != (dma != DMA_CB_NONE)))
+		return ss_fail(r, "saved state: IDE unit %u: callbacks do not fit the drive",
+			       t->unit);
+	if (t->pos > t->end || t->end > IDE_BUF_SIZE || t->mult > IDE_MAX_MULT ||
+	    t->block > IDE_MAX_MULT || (t->remaining && !t->block))
+		return ss_fail(r, "saved state: IDE unit %u: buffer or block out of range", t->unit);
+	if (disk && t->bd->read_only && (pio == PIO_CB_ATA_WRITE || dma == DMA_CB_ATA_WRITE))
+		return ss_fail(r, "saved state: IDE unit %u: a write to a read-only disk", t->unit);
+	if (disk && (t->lba > t->nsectors || t->remaining > t->nsectors - t->lba))
+		return ss_fail(r, "saved state: IDE unit %u: LBA range past the disk", t->unit);
+	if ((dma == DMA_CB_ATA_READ || dma == DMA_CB_ATA_WRITE) &&
+	    t->dma_len != (uint64_t)t->remaining * IDE_SECTOR)
+		return ss_fail(r, "saved state: IDE unit %u: DMA length", t->unit);
+	if (cd && a->from_disc && (a->disc_off > disc_bytes || a->left > disc_bytes - a->disc_off))
+		return ss_fail(r, "saved state: IDE unit %u: read past the medium", t->unit);
+	if (cd && !a->from_disc && (a->buf_off > IDE_BUF_SIZE || a->left > IDE_BUF_SIZE - a->buf_off))
+		return ss_fail(r, "saved state: IDE unit %u: reply past the buffer", t->unit);
+	if (dma == DMA_CB_ATAPI && t->dma_len != a->left)
+		return ss_fail(r, "saved state: IDE unit %u: DMA length", t->unit);
+	if (buf_len != buf_in_use(t) || (t->kind == IDE_NONE && buf_len))
+		return ss_fail(r, "saved state: IDE unit %u: %zu buffer bytes, the state uses %u",
+			       t->unit, buf_len, buf_in_use(t));
+	return true;
+}
+
+bool ide_channel_get(struct ide_channel *ch, struct ss_reader *r, struct ide_channel_state *st)
+{
+	uint8_t cur = 0;
+	uint32_t n = 0;
+
+	memset(st, 0, sizeof(*st));
+	ss_get_u8(r, "cur", &cur);
+	ss_get_u8(r, "devctl", &st->devctl);
+	ss_get_array(r, "drive", 2, &n);
+	if (ss_ok(r) && (n != 2 || cur > 1))
+		return ss_fail(r, "saved state: IDE channel: %u drives, unit %u selected", n, cur);
+	st->cur = cur;
+	for (unsigned i = 0; i < 2 && ss_ok(r); i++) {
+		struct ide_drive *t = &st->drive[i];
+		uint8_t pio = 0, dma = 0;
+		size_t buf_len = 0;
+		*t = ch->drive[i]; /* identity: kind, size, geometry, block device */
+		st->buf[i] = xzalloc(IDE_BUF_SIZE);
+		ss_get_elem_begin(r, "drive", i);
+		drive_get(r, t, st->buf[i], &buf_len, &pio, &dma);
+		ss_get_elem_end(r);
+		if (ss_ok(r) && drive_check(r, t, buf_len, pio, dma)) {
+			t->pio_done = pio_cb(pio);
+			set_dma_cb(t, dma);
+		}
+	}
+	return ss_ok(r);
+}
+
+void ide_channel_commit(struct ide_channel *ch, struct ide_channel_state *st)
+{
+	ch->cur = st->cur;
+	ch->devctl = st->devctl;
+	for (unsigned i = 0; i < 2; i++) {
+		uint8_t *buf = ch->drive[i].buf;
+		ch->drive[i] = st->drive[i];
+		ch->drive[i].buf = buf;
+		if (buf && st->buf[i])
+			memcpy(buf, st->buf[i], IDE_BUF_SIZE);
+	}
+	update_irq(ch);
+}
+
+void ide_channel_state_free(struct ide_channel_state *st)
+{
+	for (unsigned i = 0; i < 2; i++) {
+		free(st->buf[i]);
+		st->buf[i] = NULL;
+	}
 }

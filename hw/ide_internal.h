@@ -195,6 +195,29 @@ void ide_identify_common(const struct ide_drive *d, uint16_t *id);
 /* Copies between a flat buffer and scattered guest memory. */
 void ide_sg_copy_to(const struct ide_sg *sg, unsigned n, const uint8_t *src, uint64_t len);
 
+/* ide_core.c: saved state of a channel (its drives' settings, task file,
+ * and a data phase in progress with its buffer: every transfer waits for
+ * the guest, as the block I/O behind it is synchronous, so it is saved
+ * rather than completed). Loading is two-phase: ide_channel_get reads and
+ * checks into 'st' (nothing changes), ide_channel_commit installs it. */
+struct ss_writer;
+struct ss_reader;
+struct ide_channel_state {
+	unsigned cur;
+	uint8_t devctl;
+	struct ide_drive drive[2];
+	uint8_t *buf[2]; /* IDE_BUF_SIZE each, or NULL */
+};
+void ide_channel_save(struct ide_channel *ch, struct ss_writer *w);
+bool ide_channel_get(struct ide_channel *ch, struct ss_reader *r, struct ide_channel_state *st);
+void ide_channel_commit(struct ide_channel *ch, struct ide_channel_state *st);
+void ide_channel_state_free(struct ide_channel_state *st);
+
+/* atapi.c: its data-phase callbacks, named for saved state. */
+extern const ide_done_fn atapi_pio_chunk_fn, atapi_pio_packet_fn;
+extern const ide_dma_move_fn atapi_dma_move_fn;
+extern const ide_dma_finish_fn atapi_dma_finish_fn;
+
 /* atapi.c */
 void atapi_identify(struct ide_drive *d, uint16_t *id);
 void atapi_packet_cmd(struct ide_drive *d);

@@ -2,6 +2,7 @@
 /* The PC's tiny fixed-port devices: port 0x92 (fast A20 / fast reset), the
  * POST code port 0x80, the debug console (-debugcon) and isa-debug-exit. */
 #include "hw/chipset.h"
+#include "savestate.h"
 #include "util.h"
 
 #define PORT92_RESET 0x01
@@ -38,6 +39,28 @@ int port92_init(struct port92 *s, struct io_bus *pio, struct board_control board
 void port92_reset(struct port92 *s)
 {
 	s->value = 0;
+}
+
+/* Saved state: the A20 bit as the guest last wrote it. */
+void port92_save(struct port92 *s, struct ss_writer *w, uint32_t instance)
+{
+	ss_section_begin(w, "port92", instance, 1);
+	ss_put_u8(w, "value", s->value);
+	ss_section_end(w);
+}
+
+bool port92_load(struct port92 *s, struct ss_reader *r, uint32_t instance)
+{
+	uint8_t v = 0;
+	if (!ss_section_open(r, "port92", instance, 1, 1, NULL))
+		return false;
+	ss_get_u8(r, "value", &v);
+	if (!ss_section_close(r))
+		return false;
+	if (v & PORT92_RESET)
+		return ss_fail(r, "saved state: port92: the reset bit is never stored");
+	s->value = v;
+	return true;
 }
 
 static uint64_t post_read(void *opaque, uint64_t off, unsigned size)

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "hw/chipset.h"
+#include "savestate.h"
 #include "util.h"
 
 #define PIIX3_PIRQRC 0x60
@@ -131,4 +132,48 @@ int piix3_init(struct piix3 *s, struct pci_bus *bus,
 	bus->rcr_write = rcr_write;
 	bus->rcr_opaque = s;
 	return pci_register(bus, d, PCI_DEVFN(1, 0));
+}
+
+/* Saved state: the configuration space (PIRQ routes), the reset control
+ * register, and which PCI functions assert which PIRQ. The ISA lines are
+ * driven again from that after a load (KVM's irqchip state, ELCR included,
+ * is kvm_state's); what this router last drove is not saved. */
+void piix3_save(struct piix3 *s, struct ss_writer *w, uint32_t instance)
+{
+	uint8_t sources[sizeof(s->pirq_sources)];
+
+	pthread_mutex_lock(&s->lock);
+	for (unsigned p = 0; p < 4; p++)
+		for (unsigned i = 0; i < 16; i++)
+			put_le64(sources + (p * 16 + i) * 8, s->pirq_sources[p][i]);
+	ss_section_begin(w, "piix3", instance, 1);
+	pci_config_put(w, &s->pci);
+	ss_put_u8(w, "rcr", s->rcr);
+	ss_put_bytes(w, "pirq_sources", sources, sizeof(sources));
+	ss_section_end(w);
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool piix3_load(struct piix3 *s, struct ss_reader *r, uint32_t instance)
+{
+	uint8_t cfg[256], sources[sizeof(s->pirq_sources)], rcr = 0;
+
+	if (!ss_section_open(r, "piix3", instance, 1, 1, NULL))
+		return false;
+	pci_config_get(r, &s->pci, cfg);
+	ss_get_u8(r, "rcr", &rcr);
+	ss_get_bytes(r, "pirq_sources", sources, sizeof(sources));
+	if (!ss_section_close(r))
+		return false;
+	if (rcr & ~RCR_SYS_RST)
+		return ss_fail(r, "saved state: piix3: reset control 0x%02x", rcr);
+	pci_config_apply(&s->pci, cfg);
+	pthread_mutex_lock(&s->lock);
+	s->rcr = rcr;
+	for (unsigned p = 0; p < 4; p++)
+		for (unsigned i = 0; i < 16; i++)
+			s->pirq_sources[p][i] = get_le64(sources + (p * 16 + i) * 8);
+	update_isa_irqs(s);
+	pthread_mutex_unlock(&s->lock);
+	return true;
 }

@@ -18,6 +18,7 @@
 
 #include "hw/ide.h"
 #include "ide_internal.h"
+#include "savestate.h"
 #include "util.h"
 
 #define IDETIM 0x40
@@ -390,4 +391,78 @@ int ide_cdrom_change_media(struct piix_ide *s, unsigned channel, unsigned unit,
 	}
 	pthread_mutex_unlock(&s->ch[channel].lock);
 	return ret;
+}
+
+/* ---- saved state ------------------------------------------------------------
+ * Configuration space (BAR4), each channel's bus-master registers and its
+ * drives (hw/ide_core.c: settings, task file, a data phase in progress
+ * with its buffer). The block devices and media are the machine's: the
+ * loading side attaches the same ones, and a drive of another kind or size
+ * is refused. A DMA transfer waiting for the engine is saved as waiting;
+ * one the engine had started has already completed (I/O is synchronous). */
+#define PIIX_IDE_STATE_VERSION 1
+#define BM_ST_BITS (BM_ST_ACTIVE | BM_ST_ERROR | BM_ST_IRQ | BM_ST_DRV_DMA)
+
+void piix_ide_save(struct piix_ide *s, struct ss_writer *w, uint32_t instance)
+{
+	ss_section_begin(w, "piix_ide", instance, PIIX_IDE_STATE_VERSION);
+	pci_config_put(w, &s->pci);
+	ss_put_array(w, "ch", 2);
+	for (unsigned i = 0; i < 2; i++) {
+		pthread_mutex_lock(&s->ch[i].lock);
+		ss_put_elem_begin(w, "ch", i);
+		ss_put_u8(w, "bm.cmd", s->bm[i].cmd);
+		ss_put_u8(w, "bm.status", s->bm[i].status);
+		ss_put_u32(w, "bm.prdt", s->bm[i].prdt);
+		ide_channel_save(&s->ch[i], w);
+		ss_put_elem_end(w);
+		pthread_mutex_unlock(&s->ch[i].lock);
+	}
+	ss_section_end(w);
+}
+
+bool piix_ide_load(struct piix_ide *s, struct ss_reader *r, uint32_t instance)
+{
+	struct ide_channel_state *st = xzalloc(2 * sizeof(*st));
+	uint8_t cfg[256], cmd[2] = { 0 }, status[2] = { 0 };
+	uint32_t prdt[2] = { 0 }, n = 0;
+	bool ok = false;
+
+	for (unsigned i = 0; i < 2; i++)
+		pthread_mutex_lock(&s->ch[i].lock);
+	if (!ss_section_open(r, "piix_ide", instance, 1, PIIX_IDE_STATE_VERSION, NULL))
+		goto out;
+	pci_config_get(r, &s->pci, cfg);
+	ss_get_array(r, "ch", 2, &n);
+	if (ss_ok(r) && n != 2)
+		ss_fail(r, "saved state: piix_ide: %u channels", n);
+	for (unsigned i = 0; i < 2 && ss_ok(r); i++) {
+		ss_get_elem_begin(r, "ch", i);
+		ss_get_u8(r, "bm.cmd", &cmd[i]);
+		ss_get_u8(r, "bm.status", &status[i]);
+		ss_get_u32(r, "bm.prdt", &prdt[i]);
+		ide_channel_get(&s->ch[i], r, &st[i]);
+		ss_get_elem_end(r);
+		if (ss_ok(r) && ((cmd[i] & ~(BM_CMD_START | BM_CMD_TO_MEM)) ||
+				 (status[i] & ~BM_ST_BITS) || (prdt[i] & 3)))
+			ss_fail(r, "saved state: piix_ide: channel %u bus-master registers", i);
+	}
+	if (!ss_section_close(r))
+		goto out;
+	for (unsigned i = 0; i < 2; i++) {
+		s->bm[i].cmd = cmd[i];
+		s->bm[i].status = status[i];
+		s->bm[i].prdt = prdt[i];
+		ide_channel_commit(&s->ch[i], &st[i]);
+	}
+	ok = true;
+out:
+	for (unsigned i = 0; i < 2; i++) {
+		ide_channel_state_free(&st[i]);
+		pthread_mutex_unlock(&s->ch[i].lock);
+	}
+	free(st);
+	if (ok) /* maps BAR4 where the guest had it: takes the bus lock, not a channel's */
+		pci_config_apply(&s->pci, cfg);
+	return ok;
 }

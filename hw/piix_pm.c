@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "hw/chipset.h"
+#include "savestate.h"
 #include "util.h"
 
 #define PM_PMBA 0x40
@@ -249,4 +250,54 @@ int piix_pm_init(struct piix_pm *s, struct pci_bus *bus, struct io_bus *pio, str
 	    (ret = bus_map(pio, &s->hotplug_io, HOTPLUG_BASE)) < 0)
 		return ret;
 	return pci_register(bus, d, PCI_DEVFN(1, 3));
+}
+
+/* Saved state: configuration space (PMBA), PM1, GPE0 and APM registers.
+ * The PM timer is the host's monotonic clock: it is not state. The SCI
+ * level is driven again after a load. */
+void piix_pm_save(struct piix_pm *s, struct ss_writer *w, uint32_t instance)
+{
+	pthread_mutex_lock(&s->lock);
+	ss_section_begin(w, "piix_pm", instance, 1);
+	pci_config_put(w, &s->pci);
+	ss_put_u16(w, "pm1_sts", s->pm1_sts);
+	ss_put_u16(w, "pm1_en", s->pm1_en);
+	ss_put_u16(w, "pm1_cnt", s->pm1_cnt);
+	ss_put_bytes(w, "gpe_sts", s->gpe_sts, sizeof(s->gpe_sts));
+	ss_put_bytes(w, "gpe_en", s->gpe_en, sizeof(s->gpe_en));
+	ss_put_u8(w, "apm_cnt", s->apm_cnt);
+	ss_put_u8(w, "apm_sts", s->apm_sts);
+	ss_section_end(w);
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool piix_pm_load(struct piix_pm *s, struct ss_reader *r, uint32_t instance)
+{
+	uint8_t cfg[256], gpe_sts[2], gpe_en[2], apm_cnt = 0, apm_sts = 0;
+	uint16_t sts = 0, en = 0, cnt = 0;
+
+	if (!ss_section_open(r, "piix_pm", instance, 1, 1, NULL))
+		return false;
+	pci_config_get(r, &s->pci, cfg);
+	ss_get_u16(r, "pm1_sts", &sts);
+	ss_get_u16(r, "pm1_en", &en);
+	ss_get_u16(r, "pm1_cnt", &cnt);
+	ss_get_bytes(r, "gpe_sts", gpe_sts, sizeof(gpe_sts));
+	ss_get_bytes(r, "gpe_en", gpe_en, sizeof(gpe_en));
+	ss_get_u8(r, "apm_cnt", &apm_cnt);
+	ss_get_u8(r, "apm_sts", &apm_sts);
+	if (!ss_section_close(r))
+		return false;
+	if (cnt & PM1_CNT_SLP_EN) /* write-only: never stored */
+		return ss_fail(r, "saved state: piix_pm: PM1_CNT 0x%04x has SLP_EN", cnt);
+	pci_config_apply(&s->pci, cfg);
+	update_pm_io(s);
+	pthread_mutex_lock(&s->lock);
+	s->pm1_sts = sts, s->pm1_en = en, s->pm1_cnt = cnt;
+	memcpy(s->gpe_sts, gpe_sts, sizeof(gpe_sts));
+	memcpy(s->gpe_en, gpe_en, sizeof(gpe_en));
+	s->apm_cnt = apm_cnt, s->apm_sts = apm_sts;
+	update_sci(s);
+	pthread_mutex_unlock(&s->lock);
+	return true;
 }

@@ -16,10 +16,12 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "util.h"
 #include "sandbox.h"
+#include "savestate.h"
 
 #define NSEC 1000000000LL
 #define UIP_WINDOW_NS 244000LL /* UIP rises 244 us before each update */
@@ -484,6 +486,60 @@ void rtc_reset(struct rtc *r)
 	r->irq_level = 0;
 	irq_lower(&r->irq);
 	pthread_mutex_unlock(&r->lock);
+}
+
+/* ---- saved state ------------------------------------------------------------
+ * CMOS (the time registers included: they matter while B.SET holds them),
+ * the index register and the guest's offset from the host clock, so the
+ * guest's clock keeps following the host's real time across a save, as a
+ * PC's battery-backed clock would (and QEMU's -rtc clock=host). The timer
+ * bookkeeping is host-clock based: it restarts at load (the next periodic
+ * tick one period later, the next update-ended at the next second); flags
+ * already latched in C are kept. Nothing is in flight. */
+#define RTC_STATE_VERSION 1
+#define RTC_MAX_OFFSET_SEC 10000000000000LL /* 300,000 years: past any guest year */
+
+void rtc_save(struct rtc *r, struct ss_writer *w, uint32_t instance)
+{
+	pthread_mutex_lock(&r->lock);
+	ss_section_begin(w, "rtc", instance, RTC_STATE_VERSION);
+	ss_put_bytes(w, "cmos", r->cmos, sizeof(r->cmos));
+	ss_put_u8(w, "index", r->index);
+	ss_put_u64(w, "offset_sec", (uint64_t)r->offset_sec);
+	ss_put_u64(w, "offset_ns", (uint64_t)r->offset_frac);
+	ss_section_end(w);
+	pthread_mutex_unlock(&r->lock);
+}
+
+bool rtc_load(struct rtc *r, struct ss_reader *rd, uint32_t instance)
+{
+	uint8_t cmos[128], index = 0;
+	uint64_t sec = 0, frac = 0;
+
+	if (!ss_section_open(rd, "rtc", instance, 1, RTC_STATE_VERSION, NULL))
+		return false;
+	ss_get_bytes(rd, "cmos", cmos, sizeof(cmos));
+	ss_get_u8(rd, "index", &index);
+	ss_get_u64(rd, "offset_sec", &sec);
+	ss_get_u64(rd, "offset_ns", &frac);
+	if (!ss_section_close(rd))
+		return false;
+	if (index > 0x7f || frac >= (uint64_t)NSEC || (int64_t)sec > RTC_MAX_OFFSET_SEC ||
+	    (int64_t)sec < -RTC_MAX_OFFSET_SEC)
+		return ss_fail(rd, "saved state: rtc %u: index, offset or its fraction out of "
+			       "range", instance);
+
+	pthread_mutex_lock(&r->lock);
+	memcpy(r->cmos, cmos, sizeof(cmos));
+	r->index = index;
+	r->offset_sec = (int64_t)sec;
+	r->offset_frac = (int64_t)frac;
+	r->c_mono = mono_ns();
+	r->last_sec = r->c_sec = guest_sec(r);
+	update_irq(r);
+	timer_kick(r); /* starts the thread if the loaded B enables interrupts */
+	pthread_mutex_unlock(&r->lock);
+	return true;
 }
 
 void rtc_destroy(struct rtc *r)

@@ -9,7 +9,9 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
+#include "savestate.h"
 #include "util.h"
 
 /* Register offsets. */
@@ -360,6 +362,75 @@ void serial_reset(struct serial *s)
 	pthread_mutex_unlock(&s->lock);
 	if (cb)
 		cb(cb_opaque);
+}
+
+/* Saved state: the registers and the receive FIFO's contents, oldest
+ * first (the ring's head position is not guest-visible). Transmission is
+ * instantaneous, so nothing is ever in flight. The IRQ level is not saved:
+ * it follows from the registers and is driven again after a load. */
+#define SERIAL_STATE_VERSION 1
+
+void serial_save(struct serial *s, struct ss_writer *w, uint32_t instance)
+{
+	uint8_t rx[SERIAL_FIFO_SIZE];
+
+	pthread_mutex_lock(&s->lock);
+	for (unsigned i = 0; i < s->rx_count; i++)
+		rx[i] = s->rx[(s->rx_head + i) % SERIAL_FIFO_SIZE];
+	ss_section_begin(w, "serial", instance, SERIAL_STATE_VERSION);
+	ss_put_u8(w, "ier", s->ier);
+	ss_put_u8(w, "lcr", s->lcr);
+	ss_put_u8(w, "mcr", s->mcr);
+	ss_put_u8(w, "scr", s->scr);
+	ss_put_u8(w, "fcr", s->fcr);
+	ss_put_u8(w, "dll", s->dll);
+	ss_put_u8(w, "dlm", s->dlm);
+	ss_put_u8(w, "lsr_err", s->lsr_err);
+	ss_put_u8(w, "msr", s->msr);
+	ss_put_bool(w, "thr_ipending", s->thr_ipending);
+	ss_put_bytes(w, "rx", rx, s->rx_count);
+	ss_section_end(w);
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool serial_load(struct serial *s, struct ss_reader *r, uint32_t instance)
+{
+	struct serial t; /* the registers only: checked before they replace s's */
+	size_t rx_len = 0;
+
+	if (!ss_section_open(r, "serial", instance, 1, SERIAL_STATE_VERSION, NULL))
+		return false;
+	ss_get_u8(r, "ier", &t.ier);
+	ss_get_u8(r, "lcr", &t.lcr);
+	ss_get_u8(r, "mcr", &t.mcr);
+	ss_get_u8(r, "scr", &t.scr);
+	ss_get_u8(r, "fcr", &t.fcr);
+	ss_get_u8(r, "dll", &t.dll);
+	ss_get_u8(r, "dlm", &t.dlm);
+	ss_get_u8(r, "lsr_err", &t.lsr_err);
+	ss_get_u8(r, "msr", &t.msr);
+	ss_get_bool(r, "thr_ipending", &t.thr_ipending);
+	ss_get_bytes_max(r, "rx", t.rx, sizeof(t.rx), &rx_len);
+	if (!ss_section_close(r))
+		return false;
+	/* Values the guest could never have produced are refused. */
+	if ((t.ier & ~0x0f) || (t.mcr & ~0x1f) || (t.lsr_err & ~LSR_ERRS) ||
+	    (t.fcr & ~(FCR_ENABLE | 0xc0)) || (!(t.fcr & FCR_ENABLE) && t.fcr))
+		return ss_fail(r, "saved state: serial %u: invalid register values", instance);
+	if (rx_len > ((t.fcr & FCR_ENABLE) ? SERIAL_FIFO_SIZE : 1))
+		return ss_fail(r, "saved state: serial %u: %zu bytes in a %s receiver", instance,
+			       rx_len, (t.fcr & FCR_ENABLE) ? "16-byte" : "1-byte");
+
+	pthread_mutex_lock(&s->lock);
+	s->ier = t.ier, s->lcr = t.lcr, s->mcr = t.mcr, s->scr = t.scr, s->fcr = t.fcr;
+	s->dll = t.dll, s->dlm = t.dlm, s->lsr_err = t.lsr_err, s->msr = t.msr;
+	s->thr_ipending = t.thr_ipending;
+	memcpy(s->rx, t.rx, rx_len);
+	s->rx_head = 0;
+	s->rx_count = (unsigned)rx_len;
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+	return true;
 }
 
 void serial_destroy(struct serial *s)

@@ -33,6 +33,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "savestate.h"
 #include "util.h"
 
 #define Q_INFLATE 0
@@ -319,4 +320,31 @@ void virtio_balloon_destroy(struct virtio_balloon *b)
 		return;
 	virtio_pci_stop(&b->t);
 	free(b);
+}
+
+/* Saved state: the statistics buffer the device holds is given back to
+ * the driver first (as at every statistics request: the driver refills it
+ * and offers it again), so no request is in flight; then the transport.
+ * The host's target and the guest's actual size are in the device
+ * configuration, which the transport saves; the statistics values are the
+ * host's cache and are asked for again. Call before guest RAM and KVM's
+ * state are saved: giving the buffer back writes the used ring and may
+ * interrupt the guest. */
+void virtio_balloon_save(struct virtio_balloon *b, struct ss_writer *w, uint32_t instance)
+{
+	pthread_mutex_lock(&b->t.lock);
+	stats_release(b);
+	pthread_mutex_unlock(&b->t.lock);
+	virtio_pci_save(&b->t, w, instance);
+}
+
+bool virtio_balloon_load(struct virtio_balloon *b, struct ss_reader *r, uint32_t instance)
+{
+	if (!virtio_pci_load(&b->t, r, instance))
+		return false;
+	pthread_mutex_lock(&b->t.lock);
+	b->target = get_le32(b->config);
+	b->last_actual = get_le32(b->config + 4);
+	pthread_mutex_unlock(&b->t.lock);
+	return true;
 }

@@ -30,6 +30,7 @@
 #include <string.h>
 
 #include "lazylib.h"
+#include "savestate.h"
 #include "util.h"
 #include "sandbox.h"
 
@@ -670,4 +671,22 @@ void virtio_blk_destroy(struct virtio_blk *b)
 	free(b->workers);
 	block_close(b->bd);
 	free(b);
+}
+
+/* Saved state: requests in flight are completed first (the workers and
+ * io_uring finish them; nothing new starts while the VM is paused), then
+ * the transport and queues are saved. The disk's contents are the block
+ * layer's, not part of this state. */
+void virtio_blk_save(struct virtio_blk *b, struct ss_writer *w, uint32_t instance)
+{
+	pthread_mutex_lock(&b->t.lock);
+	while (b->inflight)
+		pthread_cond_wait(&b->idle, &b->t.lock);
+	pthread_mutex_unlock(&b->t.lock);
+	virtio_pci_save(&b->t, w, instance);
+}
+
+bool virtio_blk_load(struct virtio_blk *b, struct ss_reader *r, uint32_t instance)
+{
+	return virtio_pci_load(&b->t, r, instance);
 }

@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "savestate.h"
 #include "util.h"
 
 #define QUEUE_SIZE 128
@@ -427,4 +428,174 @@ void virtio_console_destroy(struct virtio_console *v)
 			chardev_detach(v->ports[i].cd);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
+}
+
+/* ---- saved state ------------------------------------------------------------
+ * The transport (hw/virtio_pci.h, section "virtio-serial"), then the ports
+ * (section "virtio-serial-ports"): what the driver said about each port
+ * (PORT_READY, PORT_OPEN), what the guest was last told about the host
+ * side, host input held for the guest, and control messages not yet
+ * delivered. Transmit chains go to the chardev as they are popped, so
+ * nothing is in flight. The ports themselves (which exist, console, name)
+ * are the machine's configuration: the loading side must have the same. */
+#define PORTS_SECTION "virtio-serial-ports"
+
+void virtio_console_save(struct virtio_console *v, struct ss_writer *w, uint32_t instance)
+{
+	virtio_pci_save(&v->t, w, instance);
+	pthread_mutex_lock(&v->t.lock);
+	pthread_mutex_lock(&v->lock);
+	ss_section_begin(w, PORTS_SECTION, instance, 1);
+	ss_put_array(w, "port", VIRTIO_CONSOLE_MAX_PORTS);
+	for (unsigned i = 0; i < VIRTIO_CONSOLE_MAX_PORTS; i++) {
+		const struct port *p = &v->ports[i];
+		ss_put_elem_begin(w, "port", i);
+		ss_put_bool(w, "present", p->present);
+		ss_put_bool(w, "console", p->console);
+		ss_put_bytes(w, "name", p->name, strlen(p->name));
+		ss_put_bool(w, "ready", p->ready);
+		ss_put_bool(w, "guest_open", p->guest_open);
+		ss_put_bool(w, "host_connected", p->host_connected);
+		ss_put_bytes(w, "in", p->in, p->in_len);
+		ss_put_elem_end(w);
+	}
+	ss_put_array(w, "ctrl", v->ctrl_count);
+	for (unsigned i = 0; i < v->ctrl_count; i++) {
+		const struct ctrl_msg *m = &v->ctrl[(v->ctrl_head + i) % CTRL_PENDING];
+		ss_put_elem_begin(w, "ctrl", i);
+		ss_put_u32(w, "id", m->id);
+		ss_put_u16(w, "event", m->event);
+		ss_put_u16(w, "value", m->value);
+		ss_put_elem_end(w);
+	}
+	ss_section_end(w);
+	pthread_mutex_unlock(&v->lock);
+	pthread_mutex_unlock(&v->t.lock);
+}
+
+struct ports_saved {
+	struct {
+		bool ready, guest_open, host_connected;
+		uint8_t in[VIRTIO_CONSOLE_PORT_BUF];
+		size_t in_len;
+	} port[VIRTIO_CONSOLE_MAX_PORTS];
+	struct ctrl_msg ctrl[CTRL_PENDING];
+	uint32_t nctrl;
+};
+
+/* Reads the ports section and checks it against this device's ports. */
+static bool ports_get(struct virtio_console *v, struct ss_reader *r, struct ports_saved *ps,
+		      uint32_t instance)
+{
+	uint32_t n = 0;
+	if (!ss_section_open(r, PORTS_SECTION, instance, 1, 1, NULL))
+		return false;
+	ss_get_array(r, "port", VIRTIO_CONSOLE_MAX_PORTS, &n);
+	if (ss_ok(r) && n != VIRTIO_CONSOLE_MAX_PORTS)
+		ss_fail(r, "saved state: virtio-serial: %u ports", n);
+	for (unsigned i = 0; i < n && ss_ok(r); i++) {
+		const struct port *p = &v->ports[i];
+		bool present = false, console = false;
+		char name[VIRTIO_CONSOLE_NAME_MAX + 1] = { 0 };
+		size_t name_len = 0;
+		ss_get_elem_begin(r, "port", i);
+		ss_get_bool(r, "present", &present);
+		ss_get_bool(r, "console", &console);
+		ss_get_bytes_max(r, "name", name, VIRTIO_CONSOLE_NAME_MAX, &name_len);
+		ss_get_bool(r, "ready", &ps->port[i].ready);
+		ss_get_bool(r, "guest_open", &ps->port[i].guest_open);
+		ss_get_bool(r, "host_connected", &ps->port[i].host_connected);
+		ss_get_bytes_max(r, "in", ps->port[i].in, sizeof(ps->port[i].in), &ps->port[i].in_len);
+		ss_get_elem_end(r);
+		if (ss_ok(r) && (present != p->present || console != p->console ||
+				 strcmp(name, p->name)))
+			ss_fail(r, "saved state: virtio-serial port %u is not this machine's", i);
+	}
+	ss_get_array(r, "ctrl", CTRL_PENDING, &ps->nctrl);
+	for (unsigned i = 0; i < ps->nctrl && ss_ok(r); i++) {
+		struct ctrl_msg *m = &ps->ctrl[i];
+		ss_get_elem_begin(r, "ctrl", i);
+		ss_get_u32(r, "id", &m->id);
+		ss_get_u16(r, "event", &m->event);
+		ss_get_u16(r, "value", &m->value);
+		ss_get_elem_end(r);
+		/* delivering PORT_NAME reads the port's name */
+		if (ss_ok(r) && (m->id >= VIRTIO_CONSOLE_MAX_PORTS || !v->ports[m->id].present))
+			ss_fail(r, "saved state: virtio-serial: a control message for port %u",
+				m->id);
+	}
+	return ss_section_close(r);
+}
+
+/* Under both locks: what the device holds now, into ps. */
+static void ports_capture(struct virtio_console *v, struct ports_saved *ps)
+{
+	for (unsigned i = 0; i < VIRTIO_CONSOLE_MAX_PORTS; i++) {
+		const struct port *p = &v->ports[i];
+		ps->port[i].ready = p->ready;
+		ps->port[i].guest_open = p->guest_open;
+		ps->port[i].host_connected = p->host_connected;
+		memcpy(ps->port[i].in, p->in, p->in_len);
+		ps->port[i].in_len = p->in_len;
+	}
+	ps->nctrl = v->ctrl_count;
+	for (unsigned i = 0; i < v->ctrl_count; i++)
+		ps->ctrl[i] = v->ctrl[(v->ctrl_head + i) % CTRL_PENDING];
+}
+
+/* Under both locks: ps into the device (host_connected stays this side's). */
+static void ports_install(struct virtio_console *v, const struct ports_saved *ps)
+{
+	for (unsigned i = 0; i < VIRTIO_CONSOLE_MAX_PORTS; i++) {
+		struct port *p = &v->ports[i];
+		if (!p->present)
+			continue;
+		p->ready = ps->port[i].ready;
+		p->guest_open = ps->port[i].guest_open;
+		memcpy(p->in, ps->port[i].in, ps->port[i].in_len);
+		p->in_len = ps->port[i].in_len;
+	}
+	v->ctrl_head = 0;
+	v->ctrl_count = ps->nctrl;
+	memcpy(v->ctrl, ps->ctrl, sizeof(v->ctrl[0]) * ps->nctrl);
+}
+
+/* The ports go in before the transport; if the transport is refused,
+ * they are put back. Held input and control messages are delivered at
+ * virtio_pci_resume(), not by the load. */
+bool virtio_console_load(struct virtio_console *v, struct ss_reader *r, uint32_t instance)
+{
+	struct ports_saved *ps = xzalloc(sizeof(*ps)), *old = xzalloc(sizeof(*old));
+	bool ok = ports_get(v, r, ps, instance), installed = ok;
+
+	if (ok) {
+		pthread_mutex_lock(&v->t.lock);
+		pthread_mutex_lock(&v->lock);
+		ports_capture(v, old);
+		ports_install(v, ps);
+		pthread_mutex_unlock(&v->lock);
+		pthread_mutex_unlock(&v->t.lock);
+		ok = virtio_pci_load(&v->t, r, instance);
+	}
+	if (ok) {
+		pthread_mutex_lock(&v->t.lock);
+		pthread_mutex_lock(&v->lock);
+		/* The host side here may differ from what the guest was told. */
+		for (unsigned i = 0; i < VIRTIO_CONSOLE_MAX_PORTS; i++) {
+			struct port *p = &v->ports[i];
+			if (p->present && p->ready && p->host_connected != ps->port[i].host_connected)
+				queue_ctrl(v, p->id, VIRTIO_CONSOLE_PORT_OPEN, p->host_connected);
+		}
+		pthread_mutex_unlock(&v->lock);
+		pthread_mutex_unlock(&v->t.lock);
+	} else if (installed) {
+		pthread_mutex_lock(&v->t.lock);
+		pthread_mutex_lock(&v->lock);
+		ports_install(v, old);
+		pthread_mutex_unlock(&v->lock);
+		pthread_mutex_unlock(&v->t.lock);
+	}
+	free(ps);
+	free(old);
+	return ok;
 }

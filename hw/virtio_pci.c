@@ -14,6 +14,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "savestate.h"
 #include "util.h"
 #include "sandbox.h"
 
@@ -878,4 +879,205 @@ void virtio_pci_stop(struct virtio_pci *t)
 	if (t->stop_fd >= 0)
 		close(t->stop_fd);
 	t->epoll_fd = t->stop_fd = -1;
+}
+
+/* ---- saved state ----------------------------------------------------------
+ * Configuration space (BARs, MSI-X control), the transport registers, the
+ * device configuration bytes, the MSI-X table and pending bits, and each
+ * queue's layout and indices. Requests in flight are not saved: the device
+ * must have completed them (quiesced) first, and a save that finds one
+ * fails. KVM's MSI routes and irqfds are set up again at the next
+ * interrupt; ioeventfds follow the BARs as they are mapped. */
+#define VIRTIO_STATE_VERSION 1
+
+static void queue_save(struct ss_writer *w, const struct virtqueue *vq, uint16_t vector)
+{
+	ss_put_u16(w, "size", vq->size);
+	ss_put_bool(w, "ready", vq->ready);
+	ss_put_bool(w, "broken", vq->broken);
+	ss_put_u64(w, "desc", vq->desc_gpa);
+	ss_put_u64(w, "avail", vq->avail_gpa);
+	ss_put_u64(w, "used", vq->used_gpa);
+	ss_put_u16(w, "last_avail", vq->last_avail);
+	ss_put_u16(w, "used_idx", vq->used_idx);
+	ss_put_u16(w, "signalled_used", vq->signalled_used);
+	ss_put_bool(w, "signalled_valid", vq->signalled_valid);
+	ss_put_u16(w, "vector", vector);
+}
+
+void virtio_pci_save(struct virtio_pci *t, struct ss_writer *w, uint32_t instance)
+{
+	pthread_mutex_lock(&t->lock);
+	for (unsigned q = 0; q < t->nqueues; q++)
+		if (t->vq[q].inflight)
+			ss_writer_fail(w, "saved state: %s queue %u has %u requests in flight: "
+				       "quiesce the device first", t->pci.name, q, t->vq[q].inflight);
+	ss_section_begin(w, t->pci.name, instance, VIRTIO_STATE_VERSION);
+	pci_config_put(w, &t->pci);
+	ss_put_u64(w, "host_features", t->host_features);
+	ss_put_u64(w, "guest_features", t->guest_features);
+	ss_put_u32(w, "dfselect", t->dfselect);
+	ss_put_u32(w, "gfselect", t->gfselect);
+	ss_put_u8(w, "status", t->status);
+	ss_put_u8(w, "isr", t->isr);
+	ss_put_u8(w, "config_gen", t->config_gen);
+	ss_put_u16(w, "queue_sel", t->queue_sel);
+	ss_put_u16(w, "config_vector", t->config_vector);
+	ss_put_bytes(w, "config", t->config, t->config_len);
+	ss_put_bytes(w, "msix_table", t->msix_table, 16u * t->msix_entries);
+	ss_put_u64(w, "msix_pending", t->msix_pending);
+	ss_put_array(w, "vq", t->nqueues);
+	for (unsigned q = 0; q < t->nqueues; q++) {
+		ss_put_elem_begin(w, "vq", q);
+		queue_save(w, &t->vq[q], t->queue_vector[q]);
+		ss_put_elem_end(w);
+	}
+	ss_section_end(w);
+	pthread_mutex_unlock(&t->lock);
+}
+
+/* What a load installs, read and checked first. */
+struct virtio_saved {
+	uint8_t cfg[256];
+	uint64_t guest_features, msix_pending;
+	uint32_t dfselect, gfselect;
+	uint8_t status, isr, config_gen;
+	uint16_t queue_sel, config_vector;
+	uint8_t config[VIRTIO_PCI_MAX_CONFIG];
+	uint8_t msix_table[sizeof(((struct virtio_pci *)0)->msix_table)];
+	struct virtqueue vq[VIRTIO_PCI_MAX_QUEUES];
+	uint16_t queue_vector[VIRTIO_PCI_MAX_QUEUES];
+};
+
+static bool vector_ok(const struct virtio_pci *t, uint16_t v)
+{
+	return v == VIRTIO_MSI_NO_VECTOR || v < t->msix_entries;
+}
+
+static void queue_get(struct ss_reader *r, struct virtio_pci *t, struct virtqueue *vq,
+		      uint16_t *vector, unsigned q)
+{
+	bool ready = false, broken = false;
+	virtq_reset(vq, t->mem, t->max_queue_size);
+	ss_get_u16(r, "size", &vq->size);
+	ss_get_bool(r, "ready", &ready);
+	ss_get_bool(r, "broken", &broken);
+	ss_get_u64(r, "desc", &vq->desc_gpa);
+	ss_get_u64(r, "avail", &vq->avail_gpa);
+	ss_get_u64(r, "used", &vq->used_gpa);
+	uint16_t last_avail = 0, used_idx = 0, signalled = 0;
+	bool signalled_valid = false;
+	ss_get_u16(r, "last_avail", &last_avail);
+	ss_get_u16(r, "used_idx", &used_idx);
+	ss_get_u16(r, "signalled_used", &signalled);
+	ss_get_bool(r, "signalled_valid", &signalled_valid);
+	ss_get_u16(r, "vector", vector);
+	if (!ss_ok(r))
+		return;
+	if (!vq->size || vq->size > t->max_queue_size || (vq->size & (vq->size - 1)) ||
+	    !vector_ok(t, *vector)) {
+		ss_fail(r, "saved state: %s queue %u: size %u or vector %u out of range", t->pci.name,
+			q, vq->size, *vector);
+		return;
+	}
+	/* The rings must lie in guest RAM, as when the driver enabled them. */
+	if (ready && !broken && virtq_enable(vq) < 0) {
+		ss_fail(r, "saved state: %s queue %u: rings outside guest RAM", t->pci.name, q);
+		return;
+	}
+	vq->ready = ready;
+	vq->broken = broken;
+	vq->last_avail = last_avail;
+	vq->used_idx = used_idx;
+	vq->signalled_used = signalled;
+	vq->signalled_valid = signalled_valid;
+}
+
+static bool transport_get(struct ss_reader *r, struct virtio_pci *t, struct virtio_saved *v)
+{
+	uint64_t host_features = 0;
+	size_t config_len = 0, table_len = 0;
+	uint32_t n = 0;
+
+	pci_config_get(r, &t->pci, v->cfg);
+	ss_get_u64(r, "host_features", &host_features);
+	ss_get_u64(r, "guest_features", &v->guest_features);
+	ss_get_u32(r, "dfselect", &v->dfselect);
+	ss_get_u32(r, "gfselect", &v->gfselect);
+	ss_get_u8(r, "status", &v->status);
+	ss_get_u8(r, "isr", &v->isr);
+	ss_get_u8(r, "config_gen", &v->config_gen);
+	ss_get_u16(r, "queue_sel", &v->queue_sel);
+	ss_get_u16(r, "config_vector", &v->config_vector);
+	ss_get_bytes_max(r, "config", v->config, sizeof(v->config), &config_len);
+	ss_get_bytes_max(r, "msix_table", v->msix_table, sizeof(v->msix_table), &table_len);
+	ss_get_u64(r, "msix_pending", &v->msix_pending);
+	ss_get_array(r, "vq", VIRTIO_PCI_MAX_QUEUES, &n);
+	if (!ss_ok(r))
+		return false;
+	if (host_features != t->host_features || n != t->nqueues || config_len != t->config_len ||
+	    table_len != 16u * t->msix_entries)
+		return ss_fail(r, "saved state: %s: features, queues, configuration or MSI-X "
+			       "table differ from this device's", t->pci.name);
+	if ((v->guest_features & ~t->host_features) || v->isr > 3 ||
+	    !vector_ok(t, v->config_vector) ||
+	    (v->msix_pending >> t->msix_entries) != 0)
+		return ss_fail(r, "saved state: %s: register values out of range", t->pci.name);
+	for (unsigned q = 0; q < n && ss_ok(r); q++) {
+		ss_get_elem_begin(r, "vq", q);
+		queue_get(r, t, &v->vq[q], &v->queue_vector[q], q);
+		ss_get_elem_end(r);
+	}
+	return ss_ok(r);
+}
+
+bool virtio_pci_load(struct virtio_pci *t, struct ss_reader *r, uint32_t instance)
+{
+	struct virtio_saved *v = xzalloc(sizeof(*v));
+
+	if (ss_section_open(r, t->pci.name, instance, 1, VIRTIO_STATE_VERSION, NULL)) {
+		pthread_mutex_lock(&t->lock);
+		transport_get(r, t, v);
+		pthread_mutex_unlock(&t->lock);
+		ss_section_close(r);
+	}
+	if (!ss_ok(r)) {
+		free(v);
+		return false;
+	}
+	pci_config_apply(&t->pci, v->cfg); /* BARs, and with them the ioeventfds */
+	pthread_mutex_lock(&t->lock);
+	t->msix_ctrl = pci_get_word(&t->pci, CAP_MSIX + 2);
+	t->guest_features = v->guest_features;
+	t->dfselect = v->dfselect;
+	t->gfselect = v->gfselect;
+	t->status = v->status;
+	t->isr = v->isr;
+	t->config_gen = v->config_gen;
+	t->queue_sel = v->queue_sel;
+	t->config_vector = v->config_vector;
+	if (t->config_len)
+		memcpy(t->config, v->config, t->config_len);
+	memcpy(t->msix_table, v->msix_table, 16u * t->msix_entries);
+	t->msix_pending = v->msix_pending;
+	msix_forget_routes(t); /* this VM's routes are made at the next interrupt */
+	for (unsigned q = 0; q < t->nqueues; q++) {
+		t->vq[q] = v->vq[q];
+		queue_apply_features(t, &t->vq[q]);
+		t->queue_vector[q] = v->queue_vector[q];
+	}
+	pci_set_irq(&t->pci, !msix_enabled(t) && (t->isr & (VIRTIO_ISR_QUEUE | VIRTIO_ISR_CONFIG)));
+	pthread_mutex_unlock(&t->lock);
+	free(v);
+	return true;
+}
+
+void virtio_pci_resume(struct virtio_pci *t)
+{
+	pthread_mutex_lock(&t->lock);
+	if (t->status & VIRTIO_STATUS_DRIVER_OK)
+		for (unsigned q = 0; q < t->nqueues; q++)
+			if (t->vq[q].ready && !t->vq[q].broken)
+				run_queue(t, q);
+	pthread_mutex_unlock(&t->lock);
 }

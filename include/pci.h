@@ -148,4 +148,17 @@ static inline void pci_set_long(struct pci_device *d, unsigned off, uint32_t v)
 	pci_set_word(d, off + 2, (uint16_t)(v >> 16));
 }
 
+/* Saved state of a function's configuration space (field "pci.config"
+ * in the device's section). pci_config_get reads it and checks that every
+ * byte the guest cannot write equals this function's own (the stream is of
+ * this device, not another); pci_config_apply then installs it and maps
+ * the BARs and ROM where it says, and routes INTx, as the guest's own
+ * writes would have; device-specific side effects (PAM, PIRQ routes, an
+ * I/O block at a programmed base) are the device's load function's. */
+struct ss_writer;
+struct ss_reader;
+void pci_config_put(struct ss_writer *w, struct pci_device *d);
+bool pci_config_get(struct ss_reader *r, const struct pci_device *d, uint8_t cfg[256]);
+void pci_config_apply(struct pci_device *d, const uint8_t cfg[256]);
+
 #endif

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "savestate.h"
 #include "util.h"
 
 #define CONFIG_ADDRESS_ENABLE 0x80000000u
@@ -346,5 +347,50 @@ void pci_bus_reset(struct pci_bus *bus)
 		route_intx(d);
 		if (d->reset)
 			d->reset(d);
+	}
+}
+
+void pci_config_put(struct ss_writer *w, struct pci_device *d)
+{
+	uint8_t cfg[256];
+	for (unsigned i = 0; i < sizeof(cfg); i++)
+		cfg[i] = config_byte(d, i);
+	ss_put_bytes(w, "pci.config", cfg, sizeof(cfg));
+}
+
+bool pci_config_get(struct ss_reader *r, const struct pci_device *d, uint8_t cfg[256])
+{
+	ss_get_bytes(r, "pci.config", cfg, 256);
+	if (!ss_ok(r))
+		return false;
+	for (unsigned i = 0; i < 256; i++) {
+		uint8_t may_differ = d->wmask[i] | d->w1cmask[i];
+		if (i == PCI_STATUS)
+			may_differ |= PCI_STATUS_INTERRUPT; /* the device's INTx level */
+		if ((cfg[i] ^ config_byte(d, i)) & ~may_differ)
+			return ss_fail(r, "saved state: %s: read-only configuration byte 0x%02x is "
+				       "0x%02x, this device has 0x%02x", d->name, i, cfg[i],
+				       config_byte(d, i));
+	}
+	return true;
+}
+
+void pci_config_apply(struct pci_device *d, const uint8_t cfg[256])
+{
+	if (d->bus)
+		pthread_mutex_lock(&d->bus->lock);
+	for (unsigned i = 0; i < 256; i++)
+		__atomic_store_n(&d->config[i], cfg[i], __ATOMIC_RELAXED);
+	/* The interrupt status bit shows this function's INTx level, which its
+	 * own load function drives again (pci_set_irq). */
+	if (__atomic_load_n(&d->intx_level, __ATOMIC_RELAXED))
+		__atomic_fetch_or(&d->config[PCI_STATUS], PCI_STATUS_INTERRUPT, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_and(&d->config[PCI_STATUS], (uint8_t)~PCI_STATUS_INTERRUPT,
+				   __ATOMIC_RELAXED);
+	if (d->bus) {
+		update_mappings(d);
+		route_intx(d);
+		pthread_mutex_unlock(&d->bus->lock);
 	}
 }

@@ -7,6 +7,7 @@
 #ifndef VMM_HW_CHIPSET_H
 #define VMM_HW_CHIPSET_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -106,5 +107,20 @@ struct debug_exit {
 };
 int debug_exit_init(struct debug_exit *s, struct io_bus *pio, uint16_t base, uint16_t size,
 		    struct board_control board);
+
+/* Saved state (include/savestate.h): sections "i440fx", "piix3",
+ * "piix_pm", "port92". Each load checks every value (and that the
+ * configuration space is this device's) before it replaces the device's;
+ * false (reason in r->err) leaves the device as it was. */
+struct ss_writer;
+struct ss_reader;
+void i440fx_save(struct i440fx *s, struct ss_writer *w, uint32_t instance);
+bool i440fx_load(struct i440fx *s, struct ss_reader *r, uint32_t instance);
+void piix3_save(struct piix3 *s, struct ss_writer *w, uint32_t instance);
+bool piix3_load(struct piix3 *s, struct ss_reader *r, uint32_t instance);
+void piix_pm_save(struct piix_pm *s, struct ss_writer *w, uint32_t instance);
+bool piix_pm_load(struct piix_pm *s, struct ss_reader *r, uint32_t instance);
+void port92_save(struct port92 *s, struct ss_writer *w, uint32_t instance);
+bool port92_load(struct port92 *s, struct ss_reader *r, uint32_t instance);
 
 #endif

@@ -116,4 +116,13 @@ int64_t fw_cfg_read_file(struct fw_cfg *f, const char *name, void *buf, uint32_t
 /* Selector, offset and DMA address back to power-on; contents stay. */
 void fw_cfg_reset(struct fw_cfg *f);
 
+/* Saved state (section "fw_cfg", include/savestate.h): the guest's
+ * selector, offset and DMA address, and the contents of writable files.
+ * fw_cfg_load checks everything before it changes the device; false
+ * (reason in r->err) leaves it as it was. */
+struct ss_writer;
+struct ss_reader;
+void fw_cfg_save(struct fw_cfg *f, struct ss_writer *w, uint32_t instance);
+bool fw_cfg_load(struct fw_cfg *f, struct ss_reader *r, uint32_t instance);
+
 #endif

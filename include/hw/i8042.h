@@ -14,6 +14,7 @@
 #ifndef VMM_HW_I8042_H
 #define VMM_HW_I8042_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -53,5 +54,13 @@ size_t i8042_put_keycode(struct i8042 *k, const uint8_t *set2, size_t n);
  * sequence); 'buttons' is the full current button state. Sends stream
  * packets when reporting is enabled, else accumulates for 0xEB. */
 void i8042_mouse_event(struct i8042 *k, int dx, int dy, int dz, unsigned buttons);
+
+/* Saved state (section "i8042", include/savestate.h): controller, keyboard,
+ * mouse and every queued byte. i8042_load checks every value before it
+ * replaces the device's; false (reason in r->err) leaves it as it was. */
+struct ss_writer;
+struct ss_reader;
+void i8042_save(struct i8042 *k, struct ss_writer *w, uint32_t instance);
+bool i8042_load(struct i8042 *k, struct ss_reader *r, uint32_t instance);
 
 #endif

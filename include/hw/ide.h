@@ -12,6 +12,9 @@
 #ifndef VMM_HW_IDE_H
 #define VMM_HW_IDE_H
 
+#include <stdbool.h>
+#include <stdint.h>
+
 #include "block.h"
 #include "bus.h"
 #include "guest_mem.h"
@@ -52,5 +55,16 @@ int ide_cdrom_change_media(struct piix_ide *s, unsigned channel, unsigned unit,
  * restores config space itself and then calls this through the
  * pci_device reset hook). */
 void piix_ide_reset(struct piix_ide *s);
+
+/* Saved state (section "piix_ide", include/savestate.h): configuration
+ * space, bus-master registers, and each drive's settings, task file and a
+ * data phase in progress with its buffer (transfers wait for the guest:
+ * they are saved, not completed). The same drives and media must be
+ * attached on the loading side. piix_ide_load checks everything before it
+ * changes the controller; false (reason in r->err) leaves it as it was. */
+struct ss_writer;
+struct ss_reader;
+void piix_ide_save(struct piix_ide *s, struct ss_writer *w, uint32_t instance);
+bool piix_ide_load(struct piix_ide *s, struct ss_reader *r, uint32_t instance);
 
 #endif

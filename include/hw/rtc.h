@@ -12,6 +12,7 @@
 #ifndef VMM_HW_RTC_H
 #define VMM_HW_RTC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bus.h"
@@ -77,5 +78,13 @@ void rtc_set_clock(struct rtc *r, int64_t (*now_ns)(void *opaque), void *opaque)
  * clears the shutdown byte 0x0F unless it is 0xFE (S3 resume); the rest of
  * CMOS and the guest's time offset stay. */
 void rtc_reset(struct rtc *r);
+
+/* Saved state (section "rtc", include/savestate.h): CMOS, index and the
+ * guest's offset from the host clock. rtc_load checks every value before
+ * it replaces the device's; false (reason in r->err) leaves it as it was. */
+struct ss_writer;
+struct ss_reader;
+void rtc_save(struct rtc *r, struct ss_writer *w, uint32_t instance);
+bool rtc_load(struct rtc *r, struct ss_reader *rd, uint32_t instance);
 
 #endif

@@ -14,6 +14,7 @@
 #ifndef VMM_HW_SERIAL_H
 #define VMM_HW_SERIAL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,5 +49,13 @@ void serial_set_rx_ready_cb(struct serial *s, void (*cb)(void *opaque), void *op
 
 /* Registers to power-on values; lowers the IRQ; drops pending input. */
 void serial_reset(struct serial *s);
+
+/* Saved state (section "serial", include/savestate.h). serial_load
+ * checks every value before it replaces the device's; false (reason in
+ * r->err) leaves the device as it was. */
+struct ss_writer;
+struct ss_reader;
+void serial_save(struct serial *s, struct ss_writer *w, uint32_t instance);
+bool serial_load(struct serial *s, struct ss_reader *r, uint32_t instance);
 
 #endif

@@ -65,4 +65,12 @@ bool virtio_balloon_request_stats(struct virtio_balloon *b);
 /* Name of a stats tag for 'info balloon' (NULL for unknown tags). */
 const char *virtio_balloon_stat_name(unsigned tag);
 
+/* Saved state (section "virtio-balloon"): gives the held statistics
+ * buffer back to the driver, then saves the transport (hw/virtio_pci.h);
+ * the load takes the target and actual size from the device configuration. */
+struct ss_writer;
+struct ss_reader;
+void virtio_balloon_save(struct virtio_balloon *b, struct ss_writer *w, uint32_t instance);
+bool virtio_balloon_load(struct virtio_balloon *b, struct ss_reader *r, uint32_t instance);
+
 #endif

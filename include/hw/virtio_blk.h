@@ -50,4 +50,11 @@ struct virtio_pci *virtio_blk_transport(struct virtio_blk *b);
 bool virtio_blk_uses_uring(const struct virtio_blk *b);
 void virtio_blk_destroy(struct virtio_blk *b);
 
+/* Saved state (section "virtio-blk"): waits for the requests in flight
+ * to complete, then saves the transport (hw/virtio_pci.h). */
+struct ss_writer;
+struct ss_reader;
+void virtio_blk_save(struct virtio_blk *b, struct ss_writer *w, uint32_t instance);
+bool virtio_blk_load(struct virtio_blk *b, struct ss_reader *r, uint32_t instance);
+
 #endif

@@ -58,4 +58,15 @@ struct virtio_pci *virtio_console_transport(struct virtio_console *v);
 struct virtio_console_stats virtio_console_stats(struct virtio_console *v);
 void virtio_console_destroy(struct virtio_console *v);
 
+/* Saved state: the transport (section "virtio-serial") and the ports
+ * (section "virtio-serial-ports": the driver's PORT_READY/PORT_OPEN, held
+ * host input, undelivered control messages). The same ports (console,
+ * names) must exist on the loading side; if a port's host side is
+ * connected differently there, the guest is told with PORT_OPEN. Pending
+ * input and messages go to the guest at virtio_pci_resume(). */
+struct ss_writer;
+struct ss_reader;
+void virtio_console_save(struct virtio_console *v, struct ss_writer *w, uint32_t instance);
+bool virtio_console_load(struct virtio_console *v, struct ss_reader *r, uint32_t instance);
+
 #endif

@@ -45,4 +45,13 @@ struct virtio_pci *virtio_net_transport(struct virtio_net *n);
 void virtio_net_stats(struct virtio_net *n, uint64_t *rx_dropped, uint64_t *tx_dropped);
 void virtio_net_destroy(struct virtio_net *n);
 
+/* Saved state (section "virtio-net"): the transport and queues; frames
+ * received from the backend but not yet in guest buffers are dropped
+ * (lost on the wire, to the guest); a load gives the backend the
+ * negotiated receive offloads again. */
+struct ss_writer;
+struct ss_reader;
+void virtio_net_save(struct virtio_net *n, struct ss_writer *w, uint32_t instance);
+bool virtio_net_load(struct virtio_net *n, struct ss_reader *r, uint32_t instance);
+
 #endif

@@ -29,6 +29,7 @@
 
 #define VIRTIO_PCI_MAX_QUEUES 18 /* virtio-serial: 8 ports + control, 2 queues each */
 #define VIRTIO_MSI_NO_VECTOR 0xFFFF
+#define VIRTIO_PCI_MAX_CONFIG 256 /* device configuration bytes a saved state may hold */
 
 #define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
@@ -181,5 +182,23 @@ int virtio_pci_pop(struct virtio_pci *t, unsigned q, struct virtq_iov *iov);
  * queue is empty (re-arming EVENT_IDX); a broken queue sets NEEDS_RESET. */
 void virtio_pci_drain(struct virtio_pci *t, unsigned q, struct virtq_iov *scratch,
 		      void (*fn)(struct virtio_pci *t, unsigned q, struct virtq_iov *iov));
+
+/* Saved state of the transport and its queues (a section named after the
+ * PCI function, e.g. "virtio-blk", include/savestate.h). Requests in
+ * flight are not saved: the device completes them first (quiesce); a save
+ * that finds one fails with a clear error. virtio_pci_load checks every
+ * value (features, vectors, queue sizes, rings inside guest RAM) before it
+ * changes the transport; false (reason in r->err) leaves it as it was.
+ * Guest RAM must be in place before a load (the rings are mapped). */
+struct ss_writer;
+struct ss_reader;
+void virtio_pci_save(struct virtio_pci *t, struct ss_writer *w, uint32_t instance);
+bool virtio_pci_load(struct virtio_pci *t, struct ss_reader *r, uint32_t instance);
+/* After a load, when the VM runs again: the device looks at every ready
+ * queue (buffers the driver made available, or notified, before the save;
+ * a device's own pending work, such as virtio-serial's control messages).
+ * A load itself does no device work, so saving right after a load gives
+ * the same bytes. */
+void virtio_pci_resume(struct virtio_pci *t);
 
 #endif

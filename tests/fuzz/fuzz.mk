@@ -6,9 +6,11 @@
 #                         target; FUZZ_LIST_TARGETS=1 lists them
 #   fuzz_control          QMP, the human monitor and the JSON parser
 #                         (tests/fuzz/fuzz_control.c)
+#   fuzz_savestate        the saved-state stream loader and the device
+#                         load functions (tests/fuzz/fuzz_savestate.c)
 # `make fuzz` (part of `make check`) first checks that every hw/*.c device
 # has a target (tests/fuzz/check_targets.sh), then runs each target for
-# FUZZ_SECONDS (default 8: 13 targets stay under two minutes);
+# FUZZ_SECONDS (default 8: 14 targets stay under two minutes);
 # `make fuzz FUZZ_SECONDS=600` runs them longer, `make fuzz
 # FUZZ_TARGETS="virtio_blk ide"` only some (image, control and device
 # names). Seed corpora come from tests/fuzz/seeds.sh; new finds go to
@@ -50,11 +52,15 @@ $(FUZZ_BUILD)/fuzz_devices: tests/fuzz/fuzz_devices.c $(FUZZ_BUILD)/libvmm-fuzz.
 $(FUZZ_BUILD)/fuzz_control: tests/fuzz/fuzz_control.c $(FUZZ_BUILD)/libvmm-fuzz.a
 	$(FUZZ_CC) $(FUZZ_FLAGS) -pthread -o $@ $< $(FUZZ_BUILD)/libvmm-fuzz.a $(LDLIBS)
 
-$(FUZZ_BUILD)/seeds.stamp: tests/fuzz/seeds.sh $(FUZZ_BUILD)/fuzz_devices
+$(FUZZ_BUILD)/fuzz_savestate: tests/fuzz/fuzz_savestate.c $(FUZZ_BUILD)/libvmm-fuzz.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -pthread -o $@ $< $(FUZZ_BUILD)/libvmm-fuzz.a $(LDLIBS)
+
+$(FUZZ_BUILD)/seeds.stamp: tests/fuzz/seeds.sh $(FUZZ_BUILD)/fuzz_devices $(FUZZ_BUILD)/fuzz_savestate
 	tests/fuzz/seeds.sh $(FUZZ_BUILD)/seeds $(FUZZ_BUILD)/fuzz_devices
 	@touch $@
 
-fuzz-build: $(FUZZ_BUILD)/fuzz_image $(FUZZ_BUILD)/fuzz_devices $(FUZZ_BUILD)/fuzz_control
+fuzz-build: $(FUZZ_BUILD)/fuzz_image $(FUZZ_BUILD)/fuzz_devices $(FUZZ_BUILD)/fuzz_control \
+	$(FUZZ_BUILD)/fuzz_savestate
 
 # Every device model in hw/ must be driven by a fuzz target.
 fuzz-targets-check: $(FUZZ_BUILD)/fuzz_devices
@@ -64,7 +70,7 @@ fuzz-targets-check: $(FUZZ_BUILD)/fuzz_devices
 # listed at the end.
 fuzz: fuzz-build fuzz-targets-check $(FUZZ_BUILD)/seeds.stamp
 	@targets="$(FUZZ_TARGETS)"; failed=; \
-	[ -n "$$targets" ] || targets="image control $$(FUZZ_LIST_TARGETS=1 $(FUZZ_BUILD)/fuzz_devices | cut -d' ' -f1)"; \
+	[ -n "$$targets" ] || targets="image control savestate $$(FUZZ_LIST_TARGETS=1 $(FUZZ_BUILD)/fuzz_devices | cut -d' ' -f1)"; \
 	for t in $$targets; do \
 		echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
 		tests/fuzz/run.sh $(abspath $(FUZZ_BUILD)) $$t $(FUZZ_SECONDS) $(abspath tests/fuzz/regress) \

@@ -12,8 +12,10 @@ set -eu
 top=$1
 devices=${2:-$(dirname "$0")/../../build/fuzz/fuzz_devices}
 rm -rf "$top"
-mkdir -p "$top/image" "$top/control"
+mkdir -p "$top/image" "$top/control" "$top/savestate"
 FUZZ_WRITE_SEEDS="$top" "$devices"
+# savestate/: each device's saved state, as is and in the checksum fix-up mode
+FUZZ_WRITE_SEEDS="$top/savestate" "$(dirname "$devices")/fuzz_savestate"
 
 # control: the first byte picks the mode (byte % 3: 0 JSON, 1 QMP,
 # 2 monitor) and the read size ((byte >> 2) % 5); 0x80 gives the fake

@@ -13,6 +13,8 @@
 #include "guest_mem.h"
 #include "hw/chipset.h"
 #include "memmap.h"
+#include "savestate.h"
+#include "util.h"
 #include "pci.h"
 
 /* Live heap bytes: the sanitizer's count under ASan (the unit build),
@@ -452,6 +454,135 @@ static void test_decode_toggling_with_concurrent_readers(void **state)
 	b->pci.dev[PCI_DEVFN(3, 0)] = NULL;
 }
 
+static void save_board(struct board *b, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	i440fx_save(&b->nb, w, 0);
+	piix3_save(&b->sb, w, 0);
+	piix_pm_save(&b->pm, w, 0);
+	assert_int_equal(ss_writer_finish(w), 0);
+}
+
+/* Save a programmed chipset, load it into a fresh one, save again: the
+ * same bytes; and the new chipset behaves as the old: PAM segments are
+ * RAM, the PIRQ a device asserts is up on its routed IRQ, the PM block
+ * sits at its programmed base with the power button's status and SCI. */
+static void test_save_load(void **state)
+{
+	struct board *b = *state, *c;
+	struct ss_writer w1, w2;
+	struct ss_reader r;
+	static struct pci_device nic;
+
+	cfg_writeb(b, 0, 0, 0x59, 0x30);
+	cfg_writel(b, 0, 0, 0x5C, 0x33333333);
+	cfg_writel(b, 1, 0, 0x60, 0x0B0B0A0A);
+	pci_device_init(&nic, "nic", 0x1234, 0x1, 0x020000, 1);
+	pci_device_set_interrupt_pin(&nic, 1);
+	pci_register(&b->pci, &nic, PCI_DEVFN(3, 0));
+	pci_set_irq(&nic, 1); /* slot 3 INTA -> PIRQC -> IRQ 11 */
+	assert_int_equal(b->gsi_level[11], 1);
+	outb(b, 0xCF9, 0x02);
+	cfg_writel(b, 1, 3, 0x40, 0xB001);
+	cfg_writeb(b, 1, 3, 0x80, 1);
+	outb(b, 0xB2, 0xF1);
+	outw(b, 0xB002, 0x0100);
+	piix_pm_power_button(&b->pm);
+	outb(b, 0xAFE2, 0x02);
+	assert_int_equal(b->gsi_level[9], 1);
+	save_board(b, &w1);
+	b->pci.dev[PCI_DEVFN(3, 0)] = NULL;
+
+	setup((void **)&c);
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_true(i440fx_load(&c->nb, &r, 0));
+	assert_true(piix3_load(&c->sb, &r, 0));
+	assert_true(piix_pm_load(&c->pm, &r, 0));
+	assert_null(ss_unclaimed_section(&r));
+	ss_reader_close(&r);
+	save_board(c, &w2);
+	assert_int_equal(w1.len, w2.len);
+	assert_memory_equal(w1.buf, w2.buf, w1.len);
+
+	struct memmap_view v = memmap_segment_view(&c->mm, PAM_SEGMENTS - 1);
+	assert_false(v.read_only);
+	assert_ptr_equal(v.hva, c->mem.ram + 0xF0000);
+	assert_false(memmap_segment_view(&c->mm, 6).read_only);
+	assert_int_equal(c->gsi_level[11], 1);
+	assert_int_equal(c->gsi_level[9], 1);
+	assert_int_equal(inb(c, 0xCF9), 0x02);
+	assert_int_equal(inw(c, 0xB000) & 0x100, 0x100);
+	assert_int_equal(inw(c, 0xB004) & 1, 1);
+	assert_int_equal(inb(c, 0xAFE2), 0x02);
+	outw(c, 0xB000, 0x0100);
+	assert_int_equal(c->gsi_level[9], 0);
+	teardown((void **)&c);
+	ss_writer_free(&w1);
+	ss_writer_free(&w2);
+}
+
+/* Another device's configuration space under this device's name: refused
+ * (its IDs are read-only), the device unchanged. */
+static void test_load_refuses_other_device(void **state)
+{
+	struct board *b = *state;
+	struct ss_writer w;
+	struct ss_reader r;
+	uint8_t zeros[512] = { 0 };
+
+	cfg_writel(b, 1, 0, 0x60, 0x0B0B0A0A);
+	ss_writer_init(&w);
+	ss_section_begin(&w, "piix3", 0, 1);
+	pci_config_put(&w, &b->nb.pci); /* the host bridge's */
+	ss_put_u8(&w, "rcr", 0);
+	ss_put_bytes(&w, "pirq_sources", zeros, sizeof(zeros));
+	ss_section_end(&w);
+	assert_int_equal(ss_writer_finish(&w), 0);
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_false(piix3_load(&b->sb, &r, 0));
+	assert_non_null(strstr(r.err, "read-only configuration byte 0x02"));
+	ss_reader_close(&r);
+	assert_int_equal(cfg_readl(b, 1, 0, 0x60), 0x0B0B0A0A);
+	assert_int_equal(cfg_readl(b, 1, 0, 0) & 0xFFFF, 0x8086);
+	ss_writer_free(&w);
+}
+
+/* Port 0x92: A20 as the guest left it; the reset bit is never state. */
+static void test_port92_save_load(void **state)
+{
+	struct board *b = *state;
+	struct board_control ctl = { on_reset, on_poweroff, on_exit_req, b };
+	struct port92 p, q = { 0 };
+	struct ss_writer w1, w2;
+	struct ss_reader r;
+
+	assert_int_equal(port92_init(&p, &b->pio, ctl), 0);
+	outb(b, 0x92, 0x02);
+	ss_writer_init(&w1);
+	port92_save(&p, &w1, 0);
+	assert_int_equal(ss_writer_finish(&w1), 0);
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_true(port92_load(&q, &r, 0));
+	ss_reader_close(&r);
+	assert_int_equal(q.value, 0x02);
+	ss_writer_init(&w2);
+	port92_save(&q, &w2, 0);
+	assert_int_equal(ss_writer_finish(&w2), 0);
+	assert_memory_equal(w1.buf, w2.buf, w1.len);
+	ss_writer_free(&w2);
+
+	w1.buf[w1.len - 5 - 1] = 0x03; /* the value byte: reset bit set */
+	size_t sec = 12;
+	put_le32(w1.buf + w1.len - 5, ss_crc32(w1.buf + sec, w1.len - 5 - sec));
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_false(port92_load(&q, &r, 0));
+	assert_non_null(strstr(r.err, "reset bit"));
+	ss_reader_close(&r);
+	assert_int_equal(q.value, 0x02);
+	assert_int_equal(b->resets, 0);
+	ss_writer_free(&w1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -463,6 +594,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_pm_sci_and_poweroff, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_isa_debugcon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decode_toggling_keeps_memory_bounded, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_refuses_other_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_port92_save_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decode_toggling_with_concurrent_readers, setup,
 						teardown),
 	};

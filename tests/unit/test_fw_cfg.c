@@ -9,6 +9,7 @@
 #include "bus.h"
 #include "guest_mem.h"
 #include "hw/fw_cfg.h"
+#include "savestate.h"
 #include "util.h"
 
 #define RAM_SIZE (64 * 1024)
@@ -319,6 +320,77 @@ static void test_dma_write(void **state)
 	assert_memory_equal(back, "..XYZ...", 8);
 }
 
+static int loads_seen;
+static void on_load_write(void *opaque, const char *name, uint32_t off, uint32_t len,
+			  const uint8_t *d)
+{
+	loads_seen++;
+	assert_int_equal(off, 0);
+	assert_int_equal(len, 8);
+}
+
+static void save_to(struct fw_cfg *f, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	fw_cfg_save(f, w, 0);
+	assert_int_equal(ss_writer_finish(w), 0);
+}
+
+/* Save mid-read of a file with a guest-written file; load into a fresh
+ * fw_cfg with the same configuration; save again: the same bytes; the
+ * data port goes on where it was, the written file's contents came along
+ * and its owner was told. */
+static void test_save_load(void **state)
+{
+	struct fx *x = *state, *y;
+	struct ss_writer w1, w2;
+	struct ss_reader r;
+	char buf[8];
+
+	assert_int_equal(fw_cfg_add_file(x->f, "etc/ro", "abcdefghij", 10), 0);
+	assert_int_equal(fw_cfg_add_file_writable(x->f, "etc/rw", "........", 8, NULL, NULL), 0);
+	memcpy(x->host + 0x2000, "QRS", 3);
+	/* etc/ro is 0x20, etc/rw 0x21 (sorted by name) */
+	assert_int_equal(dma(x, 0x1000, FW_CFG_DMA_SELECT | FW_CFG_DMA_WRITE | (0x21u << 16), 3,
+			     0x2000), 0);
+	select_key(x, 0x20);
+	read_data(x, buf, 4);
+	assert_memory_equal(buf, "abcd", 4);
+	outl(x, 0x514, 0x78563412); /* a latched high half of the DMA address */
+	save_to(x->f, &w1);
+
+	setup((void **)&y);
+	assert_int_equal(fw_cfg_add_file(y->f, "etc/ro", "abcdefghij", 10), 0);
+	assert_int_equal(fw_cfg_add_file_writable(y->f, "etc/rw", "........", 8, on_load_write,
+						  NULL), 0);
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_true(fw_cfg_load(y->f, &r, 0));
+	ss_reader_close(&r);
+	assert_int_equal(loads_seen, 1);
+	save_to(y->f, &w2);
+	assert_int_equal(w1.len, w2.len);
+	assert_memory_equal(w1.buf, w2.buf, w1.len);
+	read_data(y, buf, 6);
+	assert_memory_equal(buf, "efghij", 6);
+	assert_int_equal(fw_cfg_read_file(y->f, "etc/rw", buf, sizeof(buf)), 8);
+	assert_memory_equal(buf, "QRS.....", 8);
+	teardown((void **)&y);
+	ss_writer_free(&w2);
+
+	/* A machine without that writable file: refused, nothing changed. */
+	setup((void **)&y);
+	assert_int_equal(fw_cfg_add_file(y->f, "etc/ro", "abcdefghij", 10), 0);
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_false(fw_cfg_load(y->f, &r, 0));
+	assert_non_null(strstr(r.err, "no writable file \"etc/rw\""));
+	ss_reader_close(&r);
+	select_key(y, 0x20);
+	read_data(y, buf, 2);
+	assert_memory_equal(buf, "ab", 2);
+	teardown((void **)&y);
+	ss_writer_free(&w1);
+}
+
 /* The traditional interface only: ID says so, 0x514 is not decoded, and
  * the legacy kernel keys read through the data port. */
 static void test_without_dma(void **state)
@@ -361,6 +433,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dma_read_skip_select, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
 		cmocka_unit_test(test_without_dma),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -11,6 +11,7 @@
 #include "bus.h"
 #include "hw/i8042.h"
 #include "irq.h"
+#include "savestate.h"
 
 struct fx {
 	struct io_bus bus;
@@ -380,6 +381,105 @@ static void test_threaded_keys(void **state)
 	expect_empty(x);
 }
 
+static void save_to(struct i8042 *k, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	i8042_save(k, w, 0);
+	assert_int_equal(ss_writer_finish(w), 0);
+}
+
+/* Save with keys and mouse bytes queued and the mouse in IntelliMouse
+ * mode; load into a fresh controller; save again: the same bytes; the new
+ * controller hands out the same bytes in the same order, with IRQ 1 up. */
+static void test_save_load(void **state)
+{
+	struct fx *x = *state, *y;
+	struct ss_writer w1, w2;
+	struct ss_reader r;
+
+	outb(x, 0x64, 0x60); /* config: both interrupts, translation */
+	outb(x, 0x60, 0x47);
+	outb(x, 0x64, 0xa8); /* enable the aux port */
+	static const uint8_t knock[] = { 0xf3, 200, 0xf3, 100, 0xf3, 80, 0xf4 };
+	for (size_t i = 0; i < sizeof(knock); i++) {
+		outb(x, 0x64, 0xd4);
+		outb(x, 0x60, knock[i]);
+		expect(x, 0xfa);
+	}
+	i8042_put_keycode(x->k, (const uint8_t *)"\x1c", 1);            /* A down */
+	i8042_put_keycode(x->k, (const uint8_t *)"\xf0\x1c", 2);        /* A up */
+	i8042_mouse_event(x->k, 5, -3, 1, I8042_BUTTON_LEFT);
+	assert_int_equal(x->level[1], 1);
+	save_to(x->k, &w1);
+
+	setup((void **)&y);
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_true(i8042_load(y->k, &r, 0));
+	ss_reader_close(&r);
+	assert_int_equal(y->level[1], 1);
+	save_to(y->k, &w2);
+	assert_int_equal(w1.len, w2.len);
+	assert_memory_equal(w1.buf, w2.buf, w1.len);
+
+	uint8_t a[16], b[16];
+	unsigned n = 0;
+	while ((inb(x, 0x64) & 0x01) && n < 16) {
+		a[n] = rd(x);
+		b[n] = rd(y);
+		n++;
+	}
+	expect_empty(y);
+	assert_int_equal(n, 2 + 4); /* set-1 make and break, a 4-byte wheel packet */
+	assert_memory_equal(a, b, n);
+	assert_int_equal(a[0], 0x1e);
+	assert_int_equal(a[1], 0x9e);
+	teardown((void **)&y);
+	ss_writer_free(&w1);
+	ss_writer_free(&w2);
+}
+
+/* A stream claiming more queued keys than the keyboard holds: refused. */
+static void test_load_refuses(void **state)
+{
+	struct fx *x = *state, *y;
+	struct ss_writer w;
+	struct ss_reader r;
+
+	save_to(x->k, &w);
+	/* the keyboard queue field is empty: grow it through a rebuilt stream */
+	setup((void **)&y);
+	for (int i = 0; i < 20; i++)
+		i8042_put_keycode(y->k, (const uint8_t *)"\x1c", 1);
+	ss_writer_free(&w);
+	save_to(y->k, &w); /* at most 16 queued: a real one loads */
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_true(i8042_load(x->k, &r, 0));
+	ss_reader_close(&r);
+	teardown((void **)&y);
+	ss_writer_free(&w);
+
+	ss_writer_init(&w);
+	ss_section_begin(&w, "i8042", 0, 1);
+	uint8_t ram[32] = { 0 }, keys[17] = { 0 };
+	ss_put_bytes(&w, "ram", ram, sizeof(ram));
+	ss_put_u8(&w, "status", 0);
+	ss_put_u8(&w, "out_port", 3);
+	ss_put_u8(&w, "pending_cmd", 0);
+	ss_put_u8(&w, "obuf", 0);
+	ss_put_bool(&w, "obuf_full", false);
+	ss_put_bool(&w, "obuf_aux", false);
+	ss_put_bytes(&w, "ctrl.queue", NULL, 0);
+	ss_put_bytes(&w, "ctrl.queue_aux", NULL, 0);
+	ss_put_bytes(&w, "kbd.queue", keys, sizeof(keys));
+	ss_section_end(&w);
+	assert_int_equal(ss_writer_finish(&w), 0);
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_false(i8042_load(x->k, &r, 0));
+	assert_non_null(strstr(r.err, "kbd.queue is 17 bytes, expected at most 16"));
+	ss_reader_close(&r);
+	ss_writer_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +489,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_reset_paths, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mouse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threaded_keys, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_refuses, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

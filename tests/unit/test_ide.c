@@ -9,6 +9,7 @@
 
 #include "block.h"
 #include "memdisk.h"
+#include "savestate.h"
 #include "bus.h"
 #include "guest_mem.h"
 #include "hw/ide.h"
@@ -1412,6 +1413,88 @@ static void test_atapi_srst_and_reset(void **state)
 	assert_int_equal(piix_ide_attach_disk(x->ide, 2, 0, &x->disk->bd), -EINVAL);
 }
 
+/* ---- saved state ---------------------------------------------------------------- */
+
+static void save_ide(struct fx *x, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	piix_ide_save(x->ide, w, 0);
+	assert_int_equal(ss_writer_finish(w), 0);
+}
+
+/* A disk in the middle of a 3-sector PIO read and a CD in the middle of a
+ * 2-block READ(10), the bus-master engine programmed: saved, loaded into a
+ * fresh controller with the same media, saved again (the same bytes); the
+ * new controller hands out the rest of both transfers. */
+static void test_save_load_mid_transfer(void **state)
+{
+	struct fx *x = *state, *y;
+	struct ss_writer w1, w2;
+	struct ss_reader r;
+	uint8_t buf[3 * 512], cdbuf[2 * 2048];
+
+	attach_disk(x, 64 * 512);
+	attach_cd(x, 1, 0, 16 * 2048);
+	enable_bm(x);
+	outl(x, BM + 4, 0x3000);
+	outb(x, BM + 2, 0x20); /* drive 0 DMA capable (scratch bit) */
+	tf28(x, CMD0, 0, 5, 3);
+	outb(x, CMD0 + R_CMD, 0x20);
+	assert_int_equal(inb(x, CMD0 + R_STATUS), 0x58);
+	pio_in(x, CMD0, buf, 512 + 256); /* a sector and a half */
+
+	uint8_t read10[12] = { 0x28, 0, 0, 0, 0, 1, 0, 0, 2 };
+	outb(x, CMD1 + R_DEV, 0xA0);
+	outb(x, CMD1 + R_FEAT, 0);
+	outb(x, CMD1 + R_LBAM, 0x00);
+	outb(x, CMD1 + R_LBAH, 0x08); /* limit 2048: one block per DRQ */
+	outb(x, CMD1 + R_CMD, 0xA0);
+	pio_out(x, CMD1, read10, 12);
+	assert_int_equal(inb(x, CMD1 + R_STATUS) & 0x89, 0x08);
+	pio_in(x, CMD1, cdbuf, 1024);
+	save_ide(x, &w1);
+
+	setup((void **)&y);
+	y->disk = memdisk_patterned(64 * 512, 1, false);
+	assert_int_equal(piix_ide_attach_disk(y->ide, 0, 0, &y->disk->bd), 0);
+	y->cd = memdisk_patterned(16 * 2048, 7, true);
+	assert_int_equal(piix_ide_attach_cdrom(y->ide, 1, 0, &y->cd->bd), 0);
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_true(piix_ide_load(y->ide, &r, 0));
+	ss_reader_close(&r);
+	save_ide(y, &w2);
+	assert_int_equal(w1.len, w2.len);
+	assert_memory_equal(w1.buf, w2.buf, w1.len);
+
+	assert_int_equal(inb(y, BM + 2), 0x24); /* DMA capable, the interrupt bit of the reads */
+	assert_int_equal(inl(y, BM + 4), 0x3000);
+	pio_in(y, CMD0, buf + 768, 256);
+	assert_int_equal(inb(y, CMD0 + R_STATUS), 0x58);
+	pio_in(y, CMD0, buf + 1024, 512);
+	assert_int_equal(inb(y, CMD0 + R_STATUS), 0x50);
+	assert_memory_equal(buf, x->disk->data + 5 * 512, sizeof(buf));
+
+	pio_in(y, CMD1, cdbuf + 1024, 1024);
+	assert_int_equal(inb(y, CMD1 + R_STATUS) & 0x89, 0x08); /* the second block */
+	pio_in(y, CMD1, cdbuf + 2048, 2048);
+	assert_int_equal(inb(y, CMD1 + R_STATUS) & 0x89, 0x00);
+	assert_memory_equal(cdbuf, x->cd->data + 2048, sizeof(cdbuf));
+	teardown((void **)&y);
+	ss_writer_free(&w2);
+
+	/* The same stream with a disk of another size attached: refused. */
+	setup((void **)&y);
+	y->disk = memdisk_patterned(32 * 512, 1, false);
+	assert_int_equal(piix_ide_attach_disk(y->ide, 0, 0, &y->disk->bd), 0);
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_false(piix_ide_load(y->ide, &r, 0));
+	assert_non_null(strstr(r.err, "saved a disk of 64 sectors, here a disk of 32"));
+	ss_reader_close(&r);
+	assert_int_equal(inb(y, CMD0 + R_STATUS), 0x50);
+	teardown((void **)&y);
+	ss_writer_free(&w1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1422,6 +1505,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_identify_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_identify_large, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pio_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_load_mid_transfer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pio_read_count0_is_256, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pio_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multiple, setup, teardown),

@@ -10,6 +10,7 @@
 #include "bus.h"
 #include "hw/rtc.h"
 #include "irq.h"
+#include "savestate.h"
 
 #define T0 1709214356LL /* 2024-02-29 13:45:56 UTC, a Thursday */
 #define NS 1000000000LL
@@ -384,6 +385,81 @@ static void test_far_future_years(void **state)
 	(void)cmos_read(x, RTC_REG_C);
 }
 
+static void save_to(struct rtc *r, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	rtc_save(r, w, 0);
+	assert_int_equal(ss_writer_finish(w), 0);
+}
+
+/* Save, load into a fresh RTC, save again: the same bytes; the new RTC
+ * shows the guest's time (not the host's), its CMOS bytes and keeps
+ * counting from there. */
+static void test_save_load(void **state)
+{
+	struct fx *x = *state, *y;
+	struct ss_writer w1, w2;
+	struct ss_reader r;
+
+	cmos_write(x, RTC_REG_B, RTC_B_SET | RTC_B_24H);
+	cmos_write(x, RTC_SECONDS, 0x58);
+	cmos_write(x, RTC_MINUTES, 0x59);
+	cmos_write(x, RTC_HOURS, 0x23);
+	cmos_write(x, RTC_DAY_OF_MONTH, 0x31);
+	cmos_write(x, RTC_MONTH, 0x12);
+	cmos_write(x, RTC_YEAR, 0x99);
+	cmos_write(x, RTC_CENTURY, 0x19);
+	cmos_write(x, RTC_REG_B, RTC_B_24H);
+	cmos_write(x, 0x34, 0xab);
+	outb(x, 0x70, 0x34);
+	save_to(x->r, &w1);
+
+	setup((void **)&y);
+	y->fake_ns = x->fake_ns;
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_true(rtc_load(y->r, &r, 0));
+	ss_reader_close(&r);
+	save_to(y->r, &w2);
+	assert_int_equal(w1.len, w2.len);
+	assert_memory_equal(w1.buf, w2.buf, w1.len);
+
+	assert_int_equal(inb(y, 0x71), 0xab); /* the index register came along */
+	assert_int_equal(cmos_read(y, RTC_SECONDS), 0x58);
+	assert_int_equal(cmos_read(y, RTC_YEAR), 0x99);
+	y->fake_ns += 2 * NS;
+	assert_int_equal(cmos_read(y, RTC_SECONDS), 0x00);
+	assert_int_equal(cmos_read(y, RTC_CENTURY), 0x20);
+	teardown((void **)&y);
+	ss_writer_free(&w1);
+	ss_writer_free(&w2);
+}
+
+/* An offset no guest can set (it would overflow the time arithmetic):
+ * refused, the RTC unchanged. */
+static void test_load_refuses(void **state)
+{
+	struct fx *x = *state;
+	struct ss_writer w;
+	struct ss_reader r;
+	uint8_t cmos[128] = { 0 };
+
+	ss_writer_init(&w);
+	ss_section_begin(&w, "rtc", 0, 1);
+	ss_put_bytes(&w, "cmos", cmos, sizeof(cmos));
+	ss_put_u8(&w, "index", 0);
+	ss_put_u64(&w, "offset_sec", (uint64_t)INT64_MAX);
+	ss_put_u64(&w, "offset_ns", 0);
+	ss_section_end(&w);
+	assert_int_equal(ss_writer_finish(&w), 0);
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_false(rtc_load(x->r, &r, 0));
+	assert_non_null(strstr(r.err, "out of range"));
+	ss_reader_close(&r);
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x56);
+	assert_int_equal(cmos_read(x, RTC_REG_A), 0x26);
+	ss_writer_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -397,6 +473,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_update_and_alarm_irq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cmos_bytes_and_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_far_future_years, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_refuses, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,7 @@
 #include "bus.h"
 #include "hw/serial.h"
 #include "irq.h"
+#include "savestate.h"
 
 #define COM1 0x3f8
 
@@ -345,6 +346,99 @@ static void test_threaded_rx(void **state)
 	assert_true(x->ready_calls >= 1);
 }
 
+static void save_to(struct serial *s, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	serial_save(s, w, 0);
+	assert_int_equal(ss_writer_finish(w), 0);
+}
+
+/* Save, load into a fresh UART, save again: the same bytes; and the new
+ * UART behaves as the old one would: divisor, IER, LCR, scratch, FIFO
+ * contents in order (after the ring had wrapped), the IRQ raised again. */
+static void test_save_load(void **state)
+{
+	struct fx *x = *state, *y;
+	struct ss_writer w1, w2;
+	struct ss_reader r;
+
+	outb(x, COM1 + 3, 0x80); /* DLAB */
+	outb(x, COM1 + 0, 0x01); /* 115200 */
+	outb(x, COM1 + 1, 0x00);
+	outb(x, COM1 + 3, 0x1b); /* 8E1 */
+	outb(x, COM1 + 2, 0x81); /* FIFO on, trigger 8 */
+	outb(x, COM1 + 7, 0x5a);
+	outb(x, COM1 + 1, 0x05); /* ERBFI | ELSI */
+	for (int round = 0; round < 3; round++) { /* move the ring's head */
+		assert_int_equal(serial_receive(x->s, (const uint8_t *)"abcdefghij", 10), 10);
+		for (int i = 0; i < 10; i++)
+			inb(x, COM1);
+	}
+	assert_int_equal(serial_receive(x->s, (const uint8_t *)"0123456789ABC", 13), 13);
+	inb(x, COM1); /* '0' */
+	assert_int_equal(x->level, 1);
+	save_to(x->s, &w1);
+
+	setup((void **)&y);
+	assert_int_equal(y->level, 0);
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_true(serial_load(y->s, &r, 0));
+	ss_reader_close(&r);
+	assert_int_equal(y->level, 1); /* data waiting, ERBFI on */
+	save_to(y->s, &w2);
+	assert_int_equal(w1.len, w2.len);
+	assert_memory_equal(w1.buf, w2.buf, w1.len);
+
+	assert_int_equal(inb(y, COM1 + 1), 0x05);
+	assert_int_equal(inb(y, COM1 + 3), 0x1b);
+	assert_int_equal(inb(y, COM1 + 7), 0x5a);
+	assert_int_equal(inb(y, COM1 + 2) & 0xcf, 0xc4); /* FIFOs on, RDA (12 >= 8) */
+	outb(y, COM1 + 3, 0x9b);
+	assert_int_equal(inb(y, COM1 + 0), 0x01);
+	assert_int_equal(inb(y, COM1 + 1), 0x00);
+	outb(y, COM1 + 3, 0x1b);
+	char got[13] = { 0 };
+	for (int i = 0; i < 12; i++) {
+		assert_true(inb(y, COM1 + 5) & 0x01);
+		got[i] = (char)inb(y, COM1);
+	}
+	assert_string_equal(got, "123456789ABC");
+	assert_false(inb(y, COM1 + 5) & 0x01);
+	assert_int_equal(y->level, 0);
+	assert_int_equal(serial_rx_space(y->s), 16);
+
+	teardown((void **)&y);
+	ss_writer_free(&w1);
+	ss_writer_free(&w2);
+}
+
+/* Out-of-range values in a well-formed stream: refused, device unchanged. */
+static void test_load_refuses(void **state)
+{
+	struct fx *x = *state;
+	struct ss_writer w;
+	struct ss_reader r;
+	uint8_t big[16] = { 0 };
+
+	outb(x, COM1 + 7, 0x77);
+	ss_writer_init(&w);
+	ss_section_begin(&w, "serial", 0, 1);
+	static const char *regs[] = { "ier", "lcr", "mcr", "scr", "fcr", "dll", "dlm",
+				      "lsr_err", "msr" };
+	for (unsigned i = 0; i < 9; i++)
+		ss_put_u8(&w, regs[i], i == 3 ? 0x11 : 0);
+	ss_put_bool(&w, "thr_ipending", false);
+	ss_put_bytes(&w, "rx", big, 2); /* two bytes with the FIFO off */
+	ss_section_end(&w);
+	assert_int_equal(ss_writer_finish(&w), 0);
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_false(serial_load(x->s, &r, 0));
+	assert_non_null(strstr(r.err, "2 bytes in a 1-byte receiver"));
+	ss_reader_close(&r);
+	assert_int_equal(inb(x, COM1 + 7), 0x77);
+	ss_writer_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +452,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_overrun, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threaded_rx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_refuses, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

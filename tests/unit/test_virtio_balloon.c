@@ -10,6 +10,7 @@
 #include <sys/mman.h>
 
 #include "hw/virtio_balloon.h"
+#include "savestate.h"
 #include "virtio_fixture.h"
 
 #define RAM_SIZE (1024 * 1024)
@@ -406,6 +407,63 @@ static void test_target_actual_and_reset(void **state)
 	assert_int_equal(c->changes, 4);
 }
 
+static void save_balloon(struct virtio_balloon *b, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	virtio_balloon_save(b, w, 0);
+	assert_int_equal(ss_writer_finish(w), 0);
+}
+
+/* With a target, an actual size and a held statistics buffer: the save
+ * gives the buffer back (nothing stays in flight), a fresh device loads
+ * the state (on a copy of guest RAM) with the same target and actual,
+ * saves the same bytes, and takes the driver's refilled buffer. */
+static void test_save_load(void **state)
+{
+	struct ctx *c = *state, d = { 0 };
+	struct ss_writer w1, w2;
+	struct ss_reader r;
+
+	driver_init(c);
+	virtio_balloon_set_target(c->b, 2000);
+	vfix_devcfg_wr(&c->f, 4, 1500, 4);
+	put_stat(c, BUF, 4, 100);
+	vfix_set_desc(&c->f, 2, 0, BUF, 10, 0, 0);
+	vfix_offer(&c->f, 2, 0);
+	assert_true(info(c).stats_held);
+	save_balloon(c->b, &w1);
+	assert_false(info(c).stats_held);
+	assert_int_equal(vfix_used_new(&c->f, 2), 1);
+
+	uint8_t *ram = calloc(1, RAM_SIZE);
+	memcpy(ram, c->f.ram, RAM_SIZE);
+	vfix_init_ram(&d.f, ram, RAM_SIZE, DEVFN, QSIZE);
+	d.f.own_ram = true;
+	memcpy(d.f.avail_idx, c->f.avail_idx, sizeof(d.f.avail_idx));
+	memcpy(d.f.used_seen, c->f.used_seen, sizeof(d.f.used_seen));
+	make(&d, false);
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_true(virtio_balloon_load(d.b, &r, 0));
+	ss_reader_close(&r);
+	save_balloon(d.b, &w2);
+	assert_int_equal(w1.len, w2.len);
+	assert_memory_equal(w1.buf, w2.buf, w1.len);
+	struct virtio_balloon_info i = info(&d);
+	assert_int_equal(i.target_pages, 2000);
+	assert_int_equal(i.actual_pages, 1500);
+	assert_false(i.stats_held);
+	put_stat(&d, BUF, 4, 77);
+	vfix_set_desc(&d.f, 2, 1, BUF, 10, 0, 0);
+	vfix_offer(&d.f, 2, 1);
+	i = info(&d);
+	assert_true(i.stats_held);
+	assert_int_equal(i.stats[4], 77);
+	virtio_balloon_destroy(d.b);
+	vfix_destroy(&d.f);
+	ss_writer_free(&w1);
+	ss_writer_free(&w2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -418,6 +476,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stats_offered_before_driver_ok, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_target_actual_and_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

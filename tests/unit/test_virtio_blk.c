@@ -14,6 +14,7 @@
 #include "block.h"
 #include "hw/virtio_blk.h"
 #include "memdisk.h"
+#include "savestate.h"
 #include "virtio_fixture.h"
 
 #define RAM_SIZE (1024 * 1024)
@@ -1083,6 +1084,85 @@ static void test_inflight_bounded(void **state)
 	assert_int_equal(vfix_used_idx(&c->f, 0), QSIZE);
 }
 
+static void save_blk(struct ctx *c, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	virtio_blk_save(c->blk, w, 0);
+	assert_int_equal(ss_writer_finish(w), 0);
+}
+
+/* MSI-X on, a request done: saved, loaded into a fresh device (same disk,
+ * a copy of guest RAM), saved again (the same bytes); the new device
+ * serves the next request on the ring and interrupts through the vector
+ * the driver programmed in the old one. */
+static void test_save_load(void **state)
+{
+	struct ctx *c = *state;
+	struct ss_writer w1, w2;
+	struct ss_reader r;
+	unsigned cap = 0x40;
+
+	msix_entry(c, 0, 0xFEE00000, 0x41);
+	msix_entry(c, 1, 0xFEE01000, 0x42);
+	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2);
+	modern_init(c, BASIC_FEATURES);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_SELECT, 0, 2);
+	vfix_common_wr(&c->f, VIRTIO_COMMON_Q_MSIX, 1, 2);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 1, 512, true), 513);
+	assert_int_equal(c->nmsi, 1);
+	save_blk(c, &w1);
+
+	struct ctx *d = calloc(1, sizeof(*d));
+	uint8_t *ram = malloc(RAM_SIZE);
+	memcpy(ram, c->f.ram, RAM_SIZE);
+	vfix_init_ram(&d->f, ram, RAM_SIZE, DEVFN, QSIZE);
+	d->f.own_ram = true;
+	d->f.pci.set_intx = set_intx;
+	memcpy(d->f.avail_idx, c->f.avail_idx, sizeof(d->f.avail_idx));
+	memcpy(d->f.used_seen, c->f.used_seen, sizeof(d->f.used_seen));
+	make_device(d, false, true, false); /* BARs placed again by its firmware: the same */
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_true(virtio_blk_load(d->blk, &r, 0));
+	ss_reader_close(&r);
+	save_blk(d, &w2);
+	assert_int_equal(w1.len, w2.len);
+	assert_memory_equal(w1.buf, w2.buf, w1.len);
+
+	assert_int_equal(vfix_common_rd(&d->f, VIRTIO_COMMON_Q_MSIX, 2), 1);
+	assert_int_equal(request(d, VIRTIO_BLK_T_IN, 3, 512, true), 513);
+	assert_memory_equal(d->f.ram + DATA, d->disk->data + 3 * 512, 512);
+	assert_int_equal(d->nmsi, 1);
+	assert_int_equal(d->msi[0].addr, 0xFEE01000);
+	assert_int_equal(d->msi[0].data, 0x42);
+	teardown((void **)&d);
+	ss_writer_free(&w2);
+	ss_writer_free(&w1);
+}
+
+/* A chain the device has taken and not answered: the transport refuses
+ * to save (the device must complete it first), with the reason. */
+static void test_save_refuses_inflight(void **state)
+{
+	struct ctx *c = *state;
+	struct ss_writer w;
+	struct virtq_iov iov;
+
+	modern_init(c, BASIC_FEATURES);
+	put_hdr(c, VIRTIO_BLK_T_IN, 0);
+	vfix_set_desc(&c->f, 0, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
+	vfix_set_desc(&c->f, 0, 1, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
+	vfix_avail_push(&c->f, 0, 0);
+	put_le16(c->f.ram + VFIX_AVAIL(0) + 2, c->f.avail_idx[0]);
+	pthread_mutex_lock(&c->f.t->lock);
+	assert_int_equal(virtio_pci_pop(c->f.t, 0, &iov), 1);
+	pthread_mutex_unlock(&c->f.t->lock);
+	ss_writer_init(&w);
+	virtio_pci_save(c->f.t, &w, 0);
+	assert_int_equal(ss_writer_finish(&w), -1);
+	assert_non_null(strstr(w.err, "queue 0 has 1 requests in flight"));
+	ss_writer_free(&w);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1099,6 +1179,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_indirect_and_event_idx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_legacy_driver, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix, setup_msi, teardown),
+		cmocka_unit_test_setup_teardown(test_save_load, setup_msi, teardown),
+		cmocka_unit_test_setup_teardown(test_save_refuses_inflight, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pci_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threaded_pool, setup_threaded, teardown),
 		cmocka_unit_test_setup_teardown(test_inflight_bounded, setup_threaded, teardown),

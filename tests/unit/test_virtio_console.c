@@ -17,6 +17,7 @@
 
 #include "chardev.h"
 #include "hw/virtio_console.h"
+#include "savestate.h"
 #include "virtio_fixture.h"
 
 #define RAM_SIZE (4 * 1024 * 1024)
@@ -460,6 +461,83 @@ static void test_tx_pass_bounded(void **state)
 	assert_int_equal(virtio_console_stats(c->vc).tx_cut_bytes, 0);
 }
 
+static void save_console(struct virtio_console *vc, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	virtio_console_save(vc, w, 0);
+	assert_int_equal(ss_writer_finish(w), 0);
+}
+
+/* After the handshake, with host input held for port 1 (the guest has not
+ * opened it) and a control message not yet delivered (the client left):
+ * saved, loaded into a second device with the same ports on a copy of
+ * guest RAM, saved again (the same bytes). The second device delivers the
+ * waiting PORT_OPEN 0, then the held input once the guest opens the port. */
+static void test_save_load(void **state)
+{
+	struct ctx *c = *state, d = { 0 };
+	struct ss_writer w1, w2;
+	struct ss_reader r;
+	struct msg m[8];
+	char err[256], spec[256], file2[128], sock2[128];
+
+	handshake(c);
+	connect_client(c);
+	assert_int_equal(read_ctrl(c, m, 8), 1);
+	assert_int_equal(write(c->client, "held!", 5), 5);
+	pump(1000);
+	close(c->client);
+	c->client = -1;
+	pump(1000); /* PORT_OPEN 0 queued; no notify delivers it here */
+	save_console(c->vc, &w1);
+
+	struct chardev_config fc, sc;
+	snprintf(file2, sizeof(file2), "%s/console2.out", c->dir);
+	snprintf(sock2, sizeof(sock2), "%s/port2.sock", c->dir);
+	snprintf(spec, sizeof(spec), "file,id=con2,path=%s", file2);
+	assert_int_equal(chardev_parse(spec, &fc, err, sizeof(err)), 0);
+	snprintf(spec, sizeof(spec), "socket,id=p2,path=%s,server=on,wait=off", sock2);
+	assert_int_equal(chardev_parse(spec, &sc, err, sizeof(err)), 0);
+	struct virtio_console_port_config ports[2] = {
+		{ .cd = chardev_create(&fc, err, sizeof(err)), .console = true, .nr = 0 },
+		{ .cd = chardev_create(&sc, err, sizeof(err)), .name = "org.example.x", .nr = 1 },
+	};
+	uint8_t *ram = malloc(RAM_SIZE);
+	memcpy(ram, c->f.ram, RAM_SIZE);
+	vfix_init_ram(&d.f, ram, RAM_SIZE, DEVFN, QSIZE);
+	d.f.own_ram = true;
+	memcpy(d.f.avail_idx, c->f.avail_idx, sizeof(d.f.avail_idx));
+	memcpy(d.f.used_seen, c->f.used_seen, sizeof(d.f.used_seen));
+	d.vc = virtio_console_create(&d.f.pci, DEVFN, &d.f.mem, NULL, ports, 2);
+	d.f.t = virtio_console_transport(d.vc);
+	vfix_place_bars(&d.f, 0);
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_true(virtio_console_load(d.vc, &r, 0));
+	assert_null(ss_unclaimed_section(&r));
+	ss_reader_close(&r);
+	save_console(d.vc, &w2);
+	assert_int_equal(w1.len, w2.len);
+	assert_memory_equal(w1.buf, w2.buf, w1.len);
+
+	virtio_pci_resume(d.f.t);
+	unsigned n = read_ctrl(&d, m, 8);
+	assert_int_equal(n, 1);
+	assert_true(has_msg(m, n, 1, VIRTIO_CONSOLE_PORT_OPEN, 0));
+	post_rx(&d, P1_RX, 0, 64);
+	assert_int_equal(vfix_used_idx(&d.f, P1_RX), 0);
+	send_ctrl(&d, 4, 1, VIRTIO_CONSOLE_PORT_OPEN, 1);
+	assert_int_equal(vfix_used_idx(&d.f, P1_RX), 1);
+	assert_int_equal(vfix_used_len(&d.f, P1_RX, 0), 5);
+	assert_memory_equal(d.f.ram + BUF(P1_RX, 0), "held!", 5);
+	assert_int_equal(virtio_console_stats(d.vc).bad_control, 0);
+	virtio_console_destroy(d.vc);
+	vfix_destroy(&d.f);
+	unlink(file2);
+	unlink(sock2);
+	ss_writer_free(&w1);
+	ss_writer_free(&w2);
+}
+
 static void test_chardev_parse(void **state)
 {
 	struct chardev_config cc;
@@ -495,6 +573,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_config_and_handshake, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_data_both_ways, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_backpressure, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_control, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_oversize, setup, teardown),

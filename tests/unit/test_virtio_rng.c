@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "hw/virtio_rng.h"
+#include "savestate.h"
 #include "virtio_fixture.h"
 
 #define RAM_SIZE (1024 * 1024)
@@ -95,10 +96,81 @@ static void test_pass_bounded(void **state)
 		assert_int_equal(vfix_used_len(&c->f, 0, n), 64 * 1024);
 }
 
+static void save_to(struct ctx *c, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	virtio_pci_save(c->f.t, w, 0);
+	assert_int_equal(ss_writer_finish(w), 0);
+}
+
+/* Transport and queue state: saved after two chains were used, loaded
+ * into a fresh device on a copy of guest RAM (what a migration moves),
+ * saved again (the same bytes); the new device takes the next chain where
+ * the old one stopped, with the interrupt still pending. */
+static void test_save_load(void **state)
+{
+	struct ctx *c = *state, d = { 0 };
+	struct ss_writer w1, w2;
+	struct ss_reader r;
+
+	for (uint16_t i = 0; i < 2; i++) {
+		vfix_set_desc(&c->f, 0, i, BUF + 64 * i, 64, VIRTQ_DESC_F_WRITE, 0);
+		vfix_offer(&c->f, 0, i);
+	}
+	assert_int_equal(vfix_used_new(&c->f, 0), 2);
+	assert_int_equal(c->f.intx, 1);
+	save_to(c, &w1);
+
+	uint8_t *ram = malloc(RAM_SIZE);
+	memcpy(ram, c->f.ram, RAM_SIZE);
+	vfix_init_ram(&d.f, ram, RAM_SIZE, DEVFN, QSIZE);
+	d.f.own_ram = true;
+	memcpy(d.f.avail_idx, c->f.avail_idx, sizeof(d.f.avail_idx));
+	memcpy(d.f.used_seen, c->f.used_seen, sizeof(d.f.used_seen));
+	d.rng = virtio_rng_create(&d.f.pci, DEVFN, &d.f.mem, NULL);
+	d.f.t = virtio_rng_transport(d.rng);
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_true(virtio_pci_load(d.f.t, &r, 0));
+	ss_reader_close(&r);
+	save_to(&d, &w2);
+	assert_int_equal(w1.len, w2.len);
+	assert_memory_equal(w1.buf, w2.buf, w1.len);
+
+	assert_int_equal(d.f.intx, 1);
+	assert_int_equal(vfix_isr(&d.f), VIRTIO_ISR_QUEUE); /* reading acknowledges */
+	assert_int_equal(d.f.intx, 0);
+	assert_true(vfix_status(&d.f) & VIRTIO_STATUS_DRIVER_OK);
+	memset(d.f.ram + BUF + 128, 0, 64);
+	vfix_set_desc(&d.f, 0, 2, BUF + 128, 64, VIRTQ_DESC_F_WRITE, 0);
+	vfix_offer(&d.f, 0, 2);
+	assert_int_equal(vfix_used_new(&d.f, 0), 1);
+	assert_int_equal(get_le16(d.f.ram + VFIX_USED(0) + 2), 3); /* used->idx went on */
+	virtio_rng_destroy(d.rng);
+	vfix_destroy(&d.f);
+	ss_writer_free(&w2);
+
+	/* A smaller guest RAM, where the rings cannot be: refused, unchanged. */
+	ram = calloc(1, 0x2000);
+	memset(&d, 0, sizeof(d));
+	vfix_init_ram(&d.f, ram, 0x2000, DEVFN, QSIZE);
+	d.f.own_ram = true;
+	d.rng = virtio_rng_create(&d.f.pci, DEVFN, &d.f.mem, NULL);
+	d.f.t = virtio_rng_transport(d.rng);
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_false(virtio_pci_load(d.f.t, &r, 0));
+	assert_non_null(strstr(r.err, "rings outside guest RAM"));
+	ss_reader_close(&r);
+	assert_int_equal(pci_config_read(&d.f.pci, DEVFN, PCI_COMMAND, 2), 0);
+	virtio_rng_destroy(d.rng);
+	vfix_destroy(&d.f);
+	ss_writer_free(&w1);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_fill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_chain_capped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_pass_bounded, setup, teardown),
 	};

@@ -1,0 +1,321 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * libFuzzer target for the saved-state loader (src/savestate.c) and the
+ * device load functions behind it: the input is a state stream. It is
+ * opened (layout, checksums), then every device that has a load function
+ * is loaded from it into a fresh instance. A device that loads must save
+ * what it loaded, and that save must load again and save to the same
+ * bytes (a load that accepts state its own save cannot reproduce is a bug).
+ * Any crash, sanitizer report, leak or hang is a bug; a clean error is fine.
+ *
+ * Sections carry checksums, so random mutations mostly stop there: for an
+ * input whose first byte is 'F' the target recomputes every section's
+ * checksum before loading the rest, so the fuzzer reaches the field
+ * parser and the devices' range checks too.
+ *
+ *   FUZZ_WRITE_SEEDS=DIR fuzz_savestate   writes valid streams as seeds
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bus.h"
+#include "guest_mem.h"
+#include "hw/chipset.h"
+#include "hw/fw_cfg.h"
+#include "hw/i8042.h"
+#include "hw/ide.h"
+#include "hw/rtc.h"
+#include "hw/serial.h"
+#include "hw/virtio_rng.h"
+#include "pci.h"
+#include "savestate.h"
+#include "util.h"
+#include "../unit/memdisk.h"
+
+#define RAM_SIZE (64u << 10)
+
+struct device_kind {
+	const char *name;
+	void *(*create)(void);
+	void (*destroy)(void *dev);
+	void (*save)(void *dev, struct ss_writer *w, uint32_t instance);
+	bool (*load)(void *dev, struct ss_reader *r, uint32_t instance);
+	void (*prime)(void *dev); /* seeds only: a state worth starting from */
+};
+
+static void *serial_new(void) { return serial_create((struct irq_line){ 0 }, NULL, NULL); }
+static void serial_free(void *d) { serial_destroy(d); }
+static void serial_sv(void *d, struct ss_writer *w, uint32_t i) { serial_save(d, w, i); }
+static bool serial_ld(void *d, struct ss_reader *r, uint32_t i) { return serial_load(d, r, i); }
+
+static void *rtc_new(void) { return rtc_create((struct irq_line){ 0 }); }
+static void rtc_free(void *d) { rtc_destroy(d); }
+static void rtc_sv(void *d, struct ss_writer *w, uint32_t i) { rtc_save(d, w, i); }
+static bool rtc_ld(void *d, struct ss_reader *r, uint32_t i) { return rtc_load(d, r, i); }
+
+static void *i8042_new(void) { return i8042_create((struct irq_line){ 0 }, (struct irq_line){ 0 }, NULL, NULL); }
+static void i8042_free(void *d) { i8042_destroy(d); }
+static void i8042_sv(void *d, struct ss_writer *w, uint32_t i) { i8042_save(d, w, i); }
+static bool i8042_ld(void *d, struct ss_reader *r, uint32_t i) { return i8042_load(d, r, i); }
+
+/* A small board for the devices that need buses, RAM or disks. */
+struct board {
+	uint8_t ram[RAM_SIZE];
+	struct guest_mem mem;
+	struct io_bus pio, mmio;
+	struct pci_bus pci;
+	struct piix3 sb;
+	struct piix_pm pm;
+	struct fw_cfg *fw;
+	struct piix_ide *ide;
+	struct memdisk *disk, *cd;
+	struct virtio_rng *rng;
+};
+
+static void no_gsi(void *opaque, unsigned gsi, int level) { }
+static void no_board(void *opaque) { }
+static void no_exit(void *opaque, int status) { }
+
+static struct board *board_new(void)
+{
+	struct board *b = xzalloc(sizeof(*b));
+	guest_mem_init_buffer(&b->mem, b->ram, RAM_SIZE);
+	bus_init(&b->pio, "pio");
+	bus_init(&b->mmio, "mmio");
+	pci_bus_init(&b->pci, &b->pio, &b->mmio);
+	return b;
+}
+
+static void board_free(struct board *b)
+{
+	bus_destroy(&b->pio);
+	bus_destroy(&b->mmio);
+	free(b);
+}
+
+static void *chipset_new(void)
+{
+	struct board *b = board_new();
+	struct board_control ctl = { no_board, no_board, no_exit, b };
+	if (piix3_init(&b->sb, &b->pci, no_gsi, b, ctl) < 0 ||
+	    piix_pm_init(&b->pm, &b->pci, &b->pio, (struct irq_line){ 0 }, ctl) < 0)
+		abort();
+	return b;
+}
+static void chipset_sv(void *d, struct ss_writer *w, uint32_t i)
+{
+	piix3_save(&((struct board *)d)->sb, w, i);
+	piix_pm_save(&((struct board *)d)->pm, w, i);
+}
+static bool chipset_ld(void *d, struct ss_reader *r, uint32_t i)
+{
+	return piix3_load(&((struct board *)d)->sb, r, i) && piix_pm_load(&((struct board *)d)->pm, r, i);
+}
+static void chipset_free(void *d) { board_free(d); }
+
+static void *fw_cfg_new(void)
+{
+	struct board *b = board_new();
+	b->fw = fw_cfg_create(&b->mem);
+	fw_cfg_add_file(b->fw, "etc/ro", "0123456789", 10);
+	fw_cfg_add_file_writable(b->fw, "etc/rw", "........", 8, NULL, NULL);
+	return b;
+}
+static void fw_cfg_free(void *d) { fw_cfg_destroy(((struct board *)d)->fw); board_free(d); }
+static void fw_cfg_sv(void *d, struct ss_writer *w, uint32_t i) { fw_cfg_save(((struct board *)d)->fw, w, i); }
+static bool fw_cfg_ld(void *d, struct ss_reader *r, uint32_t i) { return fw_cfg_load(((struct board *)d)->fw, r, i); }
+
+static void *ide_new(void)
+{
+	struct board *b = board_new();
+	b->ide = piix_ide_create(&b->pci, &b->pio, &b->mem, (struct irq_line){ 0 },
+				 (struct irq_line){ 0 });
+	b->disk = memdisk_patterned(64 * 512, 1, false);
+	b->cd = memdisk_patterned(8 * 2048, 2, true);
+	if (!b->ide || piix_ide_attach_disk(b->ide, 0, 0, &b->disk->bd) < 0 ||
+	    piix_ide_attach_cdrom(b->ide, 1, 0, &b->cd->bd) < 0)
+		abort();
+	return b;
+}
+static void ide_free(void *d)
+{
+	struct board *b = d;
+	piix_ide_destroy(b->ide);
+	free(b->disk->data);
+	free(b->disk);
+	free(b->cd->data);
+	free(b->cd);
+	board_free(b);
+}
+static void ide_sv(void *d, struct ss_writer *w, uint32_t i) { piix_ide_save(((struct board *)d)->ide, w, i); }
+static bool ide_ld(void *d, struct ss_reader *r, uint32_t i) { return piix_ide_load(((struct board *)d)->ide, r, i); }
+
+static void outb(struct board *b, uint16_t port, uint8_t v)
+{
+	uint64_t x = v;
+	bus_write(&b->pio, port, &x, 1);
+}
+
+static uint16_t inw(struct board *b, uint16_t port)
+{
+	uint64_t x = 0;
+	bus_read(&b->pio, port, &x, 2);
+	return (uint16_t)x;
+}
+
+/* A disk part-way through a PIO read, a CD waiting for its packet. */
+static void ide_prime(void *d)
+{
+	struct board *b = d;
+	static const uint8_t tf[] = { 0xE0, 3, 5, 0, 0 }; /* dev, count, LBA */
+	for (unsigned i = 0; i < sizeof(tf); i++)
+		outb(b, (uint16_t)(i ? 0x1F1 + i : 0x1F6), tf[i]);
+	outb(b, 0x1F7, 0x20);
+	for (unsigned i = 0; i < 100; i++)
+		inw(b, 0x1F0);
+	outb(b, 0x176, 0xA0);
+	outb(b, 0x175, 0x08);
+	outb(b, 0x177, 0xA0);
+}
+
+static void *rng_new(void)
+{
+	struct board *b = board_new();
+	b->rng = virtio_rng_create(&b->pci, PCI_DEVFN(4, 0), &b->mem, NULL);
+	if (!b->rng)
+		abort();
+	return b;
+}
+static void rng_free(void *d) { virtio_rng_destroy(((struct board *)d)->rng); board_free(d); }
+static void rng_sv(void *d, struct ss_writer *w, uint32_t i)
+{
+	virtio_pci_save(virtio_rng_transport(((struct board *)d)->rng), w, i);
+}
+static bool rng_ld(void *d, struct ss_reader *r, uint32_t i)
+{
+	return virtio_pci_load(virtio_rng_transport(((struct board *)d)->rng), r, i);
+}
+
+static const struct device_kind kinds[] = {
+	{ "serial", serial_new, serial_free, serial_sv, serial_ld, NULL },
+	{ "rtc", rtc_new, rtc_free, rtc_sv, rtc_ld, NULL },
+	{ "i8042", i8042_new, i8042_free, i8042_sv, i8042_ld, NULL },
+	{ "chipset", chipset_new, chipset_free, chipset_sv, chipset_ld, NULL },
+	{ "fw_cfg", fw_cfg_new, fw_cfg_free, fw_cfg_sv, fw_cfg_ld, NULL },
+	{ "ide", ide_new, ide_free, ide_sv, ide_ld, ide_prime },
+	{ "virtio_rng", rng_new, rng_free, rng_sv, rng_ld, NULL },
+};
+
+static void save_one(const struct device_kind *k, void *dev, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	k->save(dev, w, 0);
+	if (ss_writer_finish(w) < 0)
+		abort();
+}
+
+/* Loads kind k from r; if it loads, checks the save / load / save cycle. */
+static void try_device(const struct device_kind *k, const uint8_t *data, size_t size)
+{
+	struct ss_reader r;
+	if (ss_reader_open(&r, data, size) < 0) {
+		ss_reader_close(&r);
+		return;
+	}
+	void *dev = k->create();
+	bool loaded = k->load(dev, &r, 0);
+	ss_reader_close(&r);
+	if (loaded) {
+		struct ss_writer w1, w2;
+		struct ss_reader r2;
+		save_one(k, dev, &w1);
+		void *again = k->create();
+		if (ss_reader_open(&r2, w1.buf, w1.len) < 0 || !k->load(again, &r2, 0)) {
+			fprintf(stderr, "%s: its own save does not load: %s\n", k->name, r2.err);
+			abort();
+		}
+		ss_reader_close(&r2);
+		save_one(k, again, &w2);
+		if (w1.len != w2.len || memcmp(w1.buf, w2.buf, w1.len)) {
+			fprintf(stderr, "%s: save / load / save changed the bytes\n", k->name);
+			abort();
+		}
+		ss_writer_free(&w1);
+		ss_writer_free(&w2);
+		k->destroy(again);
+	}
+	k->destroy(dev);
+}
+
+/* Rewrites each section's checksum over whatever the input holds, walking
+ * the layout as far as it is consistent. */
+static void fix_checksums(uint8_t *p, size_t n)
+{
+	size_t at = 12;
+	while (at + 2 <= n && p[at] == 'S') {
+		size_t name = p[at + 1];
+		size_t hdr = 2 + name + 12;
+		if (at + hdr > n)
+			return;
+		uint32_t body = get_le32(p + at + hdr - 4);
+		if (body > n || at + hdr + body + 4 > n)
+			return;
+		put_le32(p + at + hdr + body, ss_crc32(p + at, hdr + body));
+		at += hdr + body + 4;
+	}
+}
+
+static void write_seeds(const char *dir)
+{
+	char path[512];
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++) {
+		void *dev = kinds[i].create();
+		struct ss_writer w;
+		if (kinds[i].prime)
+			kinds[i].prime(dev);
+		save_one(&kinds[i], dev, &w);
+		for (int fix = 0; fix < 2; fix++) {
+			snprintf(path, sizeof(path), "%s/%s%s", dir, fix ? "F-" : "", kinds[i].name);
+			FILE *f = fopen(path, "wb");
+			if (!f)
+				die("cannot write %s", path);
+			if (fix)
+				fputc('F', f);
+			if (fwrite(w.buf, 1, w.len, f) != w.len || fclose(f))
+				die("cannot write %s", path);
+		}
+		ss_writer_free(&w);
+		kinds[i].destroy(dev);
+	}
+}
+
+int LLVMFuzzerInitialize(int *argc, char ***argv);
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+	if (getenv("FUZZ_WRITE_SEEDS")) {
+		write_seeds(getenv("FUZZ_WRITE_SEEDS"));
+		exit(0);
+	}
+	return 0;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	uint8_t *copy = NULL;
+	if (size && data[0] == 'F') {
+		copy = malloc(size - 1 ? size - 1 : 1); /* exact size: ASan sees overreads */
+		memcpy(copy, data + 1, size - 1);
+		fix_checksums(copy, size - 1);
+		data = copy;
+		size--;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(kinds); i++)
+		try_device(&kinds[i], data, size);
+	free(copy);
+	return 0;
+}
