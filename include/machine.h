@@ -169,6 +169,7 @@ struct machine {
 	struct vcpu vcpus[MAX_VCPUS];
 	unsigned ncpus;
 
+	struct isa_irq isa_irq; /* the 16 ISA lines, each the OR of its devices */
 	struct i440fx i440fx;
 	struct piix3 piix3;
 	struct piix_pm pm;

@@ -135,9 +135,21 @@ static struct board_control board_of(struct machine *m)
 	return (struct board_control){ board_reset, board_poweroff, board_exit, m };
 }
 
+/* A device's own input on ISA line 'gsi' (shared with every other device
+ * on that line). */
 static struct irq_line isa_irq(struct machine *m, unsigned gsi)
 {
-	return (struct irq_line){ kvm_set_gsi, &m->kvm, gsi };
+	struct irq_line l;
+
+	if (isa_irq_claim(&m->isa_irq, gsi, &l) < 0)
+		die("ISA IRQ %u: no free input left on the line", gsi);
+	return l;
+}
+
+static enum isa_irq_trigger guest_trigger(void *opaque, unsigned line)
+{
+	/* An unreadable irqchip counts as level: no extra edges then. */
+	return kvm_gsi_level_triggered(opaque, line) == 0 ? ISA_IRQ_EDGE : ISA_IRQ_LEVEL;
 }
 
 /* ---- CMOS and fw_cfg contents ------------------------------------------ */
@@ -507,11 +519,12 @@ static void create_devices(struct machine *m)
 	const struct machine_config *cfg = &m->cfg;
 	struct board_control board = board_of(m);
 
+	isa_irq_init(&m->isa_irq, kvm_set_gsi, &m->kvm, guest_trigger, &m->kvm);
 	pci_bus_init(&m->pci, &m->pio, &m->mmio);
 	if (pci_bus_map_host_ports(&m->pci) < 0)
 		die("cannot map the PCI configuration ports");
 	if (i440fx_init(&m->i440fx, &m->pci, &m->memmap, m->mem.ram_size) < 0 ||
-	    piix3_init(&m->piix3, &m->pci, kvm_set_gsi, &m->kvm, board) < 0)
+	    piix3_init(&m->piix3, &m->pci, &m->isa_irq, board) < 0)
 		die("cannot create the i440FX/PIIX3 chipset");
 	m->ide = piix_ide_create(&m->pci, &m->pio, &m->mem, isa_irq(m, 14), isa_irq(m, 15));
 	if (!m->ide)
@@ -599,6 +612,8 @@ static void machine_reset(struct machine *m)
 	i8042_reset(m->i8042);
 	fw_cfg_reset(m->fw_cfg);
 	port92_reset(&m->port92);
+	/* The new VM's lines are all low: drive what devices still hold. */
+	isa_irq_resync(&m->isa_irq);
 	m->resets++;
 }
 

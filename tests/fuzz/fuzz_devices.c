@@ -111,6 +111,7 @@ struct fuzz_machine {
 	/* the devices; a target fills what it uses */
 	struct memmap mm;
 	uint8_t *bios;
+	struct isa_irq isa;
 	struct i440fx nb;
 	struct piix3 sb;
 	struct piix_pm pm;
@@ -208,10 +209,16 @@ static bool chipset_create(struct fuzz_machine *m)
 		memset(m->bios + 4096 * i, (int)(i * 13), 4096);
 	if (!m->bios || memmap_init(&m->mm, &m->mem, m->bios, BIOS_SIZE) < 0)
 		return false;
+	/* The chipset's lines go through the ISA router, as on the board:
+	 * the PIIX3's PIRQ inputs and the SCI share it. */
+	struct irq_line sci;
+	isa_irq_init(&m->isa, irq_recorder, m, NULL, NULL);
+	if (isa_irq_claim(&m->isa, 9, &sci) < 0)
+		return false;
 	if (pci_bus_map_host_ports(&m->pci) < 0 ||
 	    i440fx_init(&m->nb, &m->pci, &m->mm, m->ram_size) < 0 ||
-	    piix3_init(&m->sb, &m->pci, irq_recorder, m, board(m)) < 0 ||
-	    piix_pm_init(&m->pm, &m->pci, &m->pio, isa_irq(m, 9), board(m)) < 0 ||
+	    piix3_init(&m->sb, &m->pci, &m->isa, board(m)) < 0 ||
+	    piix_pm_init(&m->pm, &m->pci, &m->pio, sci, board(m)) < 0 ||
 	    port92_init(&m->port92, &m->pio, board(m)) < 0 || post_port_init(&m->post, &m->pio) < 0 ||
 	    debugcon_init(&m->dbgcon, &m->pio, 0x402, DEBUGCON_DEFAULT_READBACK, NULL, NULL) < 0 ||
 	    debug_exit_init(&m->dbgexit, &m->pio, 0xF4, 4, board(m)) < 0)
