@@ -158,6 +158,7 @@ struct virtio_net;
 struct virtio_balloon;
 struct virtio_console;
 struct chardev;
+struct i8237;
 
 struct machine {
 	struct machine_config cfg;
@@ -189,6 +190,7 @@ struct machine {
 	struct rtc *rtc;
 	struct serial *com1;
 	struct i8042 *i8042;
+	struct i8237 *dma;           /* ISA DMA channels 0-7 */
 	struct chardev *serial_cd;   /* COM1's backend */
 	struct virtio_console *vcon;
 

@@ -24,6 +24,7 @@
 #include "control.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
+#include "hw/i8237.h"
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
@@ -548,6 +549,9 @@ static void create_devices(struct machine *m)
 	m->i8042 = i8042_create(isa_irq(m, 1), isa_irq(m, 12), board_reset, m);
 	if (!m->i8042 || i8042_map(m->i8042, &m->pio) < 0)
 		die("cannot create the i8042 keyboard controller");
+	m->dma = i8237_create(&m->mem);
+	if (!m->dma || i8237_map(m->dma, &m->pio) < 0)
+		die("cannot create the 8237 DMA controllers");
 	m->fw_cfg = fw_cfg_create(&m->mem);
 	/* Test knob: the traditional fw_cfg interface only. */
 	const char *dma = getenv("VMM_FW_CFG_DMA");
@@ -610,6 +614,7 @@ static void machine_reset(struct machine *m)
 	rtc_reset(m->rtc);
 	serial_reset(m->com1);
 	i8042_reset(m->i8042);
+	i8237_reset(m->dma);
 	fw_cfg_reset(m->fw_cfg);
 	port92_reset(&m->port92);
 	/* The new VM's lines are all low: drive what devices still hold. */
