@@ -6,6 +6,8 @@
  * and hostile addresses. */
 #include "unit.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 
 #include "bus.h"
@@ -549,6 +551,60 @@ static void test_claim_and_kick(void **state)
 	assert_int_equal(f->kicks[1], 2);
 }
 
+/* A device thread moving bytes while a vCPU reprograms the channel with
+ * any address, count, page, high page and mode: every transfer uses the
+ * state it checked (ASan/TSan watch the accesses), never more than asked. */
+struct race {
+	struct fix *f;
+	atomic_bool stop;
+	unsigned long moved, calls;
+};
+
+static void *device_loop(void *arg)
+{
+	struct race *r = arg;
+	uint8_t buf[96];
+
+	memset(buf, 0xC3, sizeof(buf));
+	while (!atomic_load(&r->stop)) {
+		bool tc;
+		unsigned ch = r->calls % 2 ? 1 : 5;
+		enum i8237_dir dir = r->calls % 3 ? I8237_TO_MEMORY : I8237_FROM_MEMORY;
+		size_t n = i8237_transfer(r->f->dma, ch, buf, sizeof(buf), dir, &tc);
+		assert_true(n <= sizeof(buf));
+		r->moved += n;
+		r->calls++;
+	}
+	return NULL;
+}
+
+static void test_transfers_race_register_writes(void **state)
+{
+	struct fix *f = *state;
+	struct race r = { .f = f };
+	pthread_t t;
+	uint32_t x = 12345;
+
+	bios_setup(f);
+	i8237_set_dreq(f->dma, 1, true);
+	i8237_set_dreq(f->dma, 5, true);
+	assert_int_equal(pthread_create(&t, NULL, device_loop, &r), 0);
+	for (unsigned i = 0; i < 20000; i++) {
+		x = x * 1103515245u + 12345u;
+		unsigned ch = x & 0x100 ? 1 : 5;
+		uint8_t mode = (uint8_t)((x >> 9) & 0xFC);
+		if ((mode & I8237_MODE_SEL) == I8237_MODE_CASCADE)
+			mode &= (uint8_t)~I8237_MODE_SEL;
+		program(f, ch, mode, (x >> 3) & 0xFFFFFF, ((x >> 12) & 0x1FF) + 2);
+		outb(f, (uint16_t)(page_port[ch] + 0x400), (uint8_t)(x >> 27 ? 0 : x >> 20));
+		if (x & 0x8000)
+			outb(f, reg_port(ch, 0x9), (uint8_t)(4 | (ch & 3)));
+	}
+	atomic_store(&r.stop, true);
+	pthread_join(t, NULL);
+	assert_true(r.calls > 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -566,6 +622,7 @@ int main(void)
 		T(test_hostile_addresses),
 		T(test_master_clear_and_registers),
 		cmocka_unit_test(test_transfer_across_end_of_ram),
+		T(test_transfers_race_register_writes),
 		T(test_claim_and_kick),
 #undef T
 	};
