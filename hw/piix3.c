@@ -12,6 +12,13 @@
 #define RCR_SYS_RST 0x02
 #define RCR_RST_CPU 0x04
 
+/* PIRQRC values 3-7, 9-12, 14 and 15 name an ISA IRQ; 0-2, 8 and 13 are
+ * reserved (the timer, the cascade, the RTC, the FPU) and route nowhere. */
+static bool routable(unsigned irq)
+{
+	return irq < 16 && irq > 2 && irq != 8 && irq != 13;
+}
+
 /* PIRQ a device pin reaches on the PC's swizzled slots. */
 static unsigned pirq_of(uint8_t devfn, unsigned pin)
 {
@@ -24,20 +31,18 @@ static void update_isa_irqs(struct piix3 *s)
 
 	for (unsigned p = 0; p < 4; p++) {
 		uint8_t route = s->pci.config[PIIX3_PIRQRC + p];
-		if (route & 0x80 || route >= 16)
+		if (route & 0x80 || !routable(route))
 			continue;
 		for (unsigned w = 0; w < 16; w++)
 			if (s->pirq_sources[p][w])
 				level[route] = 1;
 	}
+	/* Our own input on each line: lowering it on the old line and raising
+	 * it on the new one is how a re-routed PIRQ moves its level. */
 	for (unsigned irq = 0; irq < 16; irq++) {
-		/* Only drive IRQs a PIRQ routes to, or that we drove before. */
-		bool routed = false;
-		for (unsigned p = 0; p < 4; p++)
-			routed |= s->pci.config[PIIX3_PIRQRC + p] == irq;
-		if ((routed || s->isa_level[irq]) && level[irq] != s->isa_level[irq]) {
+		if (level[irq] != s->isa_level[irq]) {
 			s->isa_level[irq] = level[irq];
-			s->set_gsi(s->gsi_opaque, irq, level[irq]);
+			irq_set(&s->isa_in[irq], level[irq]);
 		}
 	}
 }
@@ -93,23 +98,26 @@ static void piix3_reset(struct pci_device *d)
 	memset(s->pirq_sources, 0, sizeof(s->pirq_sources));
 	for (unsigned irq = 0; irq < 16; irq++) {
 		if (s->isa_level[irq])
-			s->set_gsi(s->gsi_opaque, irq, 0);
+			irq_lower(&s->isa_in[irq]);
 		s->isa_level[irq] = 0;
 	}
 	s->rcr = 0;
 	pthread_mutex_unlock(&s->lock);
 }
 
-int piix3_init(struct piix3 *s, struct pci_bus *bus,
-	       void (*set_gsi)(void *opaque, unsigned gsi, int level), void *gsi_opaque,
+int piix3_init(struct piix3 *s, struct pci_bus *bus, struct isa_irq *isa,
 	       struct board_control board)
 {
 	struct pci_device *d = &s->pci;
 
 	pci_device_init(d, "PIIX3", 0x8086, 0x7000, 0x060100, 0x00);
 	pthread_mutex_init(&s->lock, NULL);
-	s->set_gsi = set_gsi;
-	s->gsi_opaque = gsi_opaque;
+	memset(s->isa_in, 0, sizeof(s->isa_in));
+	memset(s->isa_level, 0, sizeof(s->isa_level));
+	memset(s->pirq_sources, 0, sizeof(s->pirq_sources));
+	for (unsigned irq = 0; irq < 16; irq++)
+		if (routable(irq) && isa_irq_claim(isa, irq, &s->isa_in[irq]) < 0)
+			return -1;
 	s->board = board;
 	/* Functions 1-7 are only scanned when function 0 says multifunction. */
 	d->config[PCI_HEADER_TYPE] = PCI_HEADER_MULTIFUNCTION;

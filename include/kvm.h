@@ -50,6 +50,10 @@ int kvm_set_slot(struct kvm_vm *kvm, unsigned slot, uint64_t gpa, uint64_t size,
 /* irq_line callback: drives GSI 'gsi' of the in-kernel irqchip. */
 void kvm_set_gsi(void *kvm_vm, unsigned gsi, int level);
 
+/* How the guest set ISA line 'gsi' (0-15) to trigger: 1 level, 0 edge,
+ * or -errno. */
+int kvm_gsi_level_triggered(struct kvm_vm *kvm, unsigned gsi);
+
 bool kvm_has_cap(struct kvm_vm *kvm, int cap);
 /* Injects one MSI (KVM_SIGNAL_MSI). 0 or -errno. */
 int kvm_signal_msi(struct kvm_vm *kvm, uint64_t addr, uint32_t data);

@@ -158,6 +158,7 @@ struct virtio_net;
 struct virtio_balloon;
 struct virtio_console;
 struct chardev;
+struct i8237;
 
 struct machine {
 	struct machine_config cfg;
@@ -169,6 +170,7 @@ struct machine {
 	struct vcpu vcpus[MAX_VCPUS];
 	unsigned ncpus;
 
+	struct isa_irq isa_irq; /* the 16 ISA lines, each the OR of its devices */
 	struct i440fx i440fx;
 	struct piix3 piix3;
 	struct piix_pm pm;
@@ -188,6 +190,7 @@ struct machine {
 	struct rtc *rtc;
 	struct serial *com1;
 	struct i8042 *i8042;
+	struct i8237 *dma;           /* ISA DMA channels 0-7 */
 	struct chardev *serial_cd;   /* COM1's backend */
 	struct virtio_console *vcon;
 

@@ -96,7 +96,11 @@ struct pci_bus {
 	uint32_t config_address;
 	pthread_mutex_t lock;
 	struct io_region host_region; /* 0xCF8-0xCFF */
-	/* INTx router (PIIX3): devfn, pin 1-4, level. */
+	/* INTx router (PIIX3): devfn, pin 1-4, level. Called under intx_lock,
+	 * which makes "read the device's level, tell the router" one step:
+	 * a device thread's pci_set_irq and a vCPU's COMMAND write cannot
+	 * pass each other and leave the router with a stale level. */
+	pthread_mutex_t intx_lock;
 	void (*set_intx)(void *opaque, uint8_t devfn, unsigned pin, int level);
 	void *intx_opaque;
 	/* The byte at 0xCF9 belongs to the PIIX3 reset control register. */

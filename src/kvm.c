@@ -284,6 +284,27 @@ void kvm_set_gsi(void *opaque, unsigned gsi, int level)
 		warn("KVM_IRQ_LINE(%u, %d) failed: %s", gsi, level, strerror(errno));
 }
 
+/* What the guest programmed: the IOAPIC pin's trigger mode if the pin is
+ * unmasked (APIC mode), else the PIC's ELCR bit (the in-kernel PIC
+ * emulates the ELCR at 0x4D0/0x4D1). */
+int kvm_gsi_level_triggered(struct kvm_vm *kvm, unsigned gsi)
+{
+	struct kvm_irqchip chip = { .chip_id = KVM_IRQCHIP_IOAPIC };
+	unsigned pin = gsi == 0 ? 2 : gsi;
+
+	if (gsi >= 16)
+		return -EINVAL;
+	if (ioctl(kvm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0)
+		return -errno;
+	if (!chip.chip.ioapic.redirtbl[pin].fields.mask)
+		return chip.chip.ioapic.redirtbl[pin].fields.trig_mode;
+	chip = (struct kvm_irqchip){ .chip_id = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER
+							: KVM_IRQCHIP_PIC_SLAVE };
+	if (ioctl(kvm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0)
+		return -errno;
+	return (chip.chip.pic.elcr >> (gsi % 8)) & 1;
+}
+
 bool kvm_has_cap(struct kvm_vm *kvm, int cap)
 {
 	return ioctl(kvm->vm_fd >= 0 ? kvm->vm_fd : kvm->sys_fd, KVM_CHECK_EXTENSION, cap) > 0;

@@ -24,6 +24,7 @@
 #include "control.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
+#include "hw/i8237.h"
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
@@ -135,9 +136,21 @@ static struct board_control board_of(struct machine *m)
 	return (struct board_control){ board_reset, board_poweroff, board_exit, m };
 }
 
+/* A device's own input on ISA line 'gsi' (shared with every other device
+ * on that line). */
 static struct irq_line isa_irq(struct machine *m, unsigned gsi)
 {
-	return (struct irq_line){ kvm_set_gsi, &m->kvm, gsi };
+	struct irq_line l;
+
+	if (isa_irq_claim(&m->isa_irq, gsi, &l) < 0)
+		die("ISA IRQ %u: no free input left on the line", gsi);
+	return l;
+}
+
+static enum isa_irq_trigger guest_trigger(void *opaque, unsigned line)
+{
+	/* An unreadable irqchip counts as level: no extra edges then. */
+	return kvm_gsi_level_triggered(opaque, line) == 0 ? ISA_IRQ_EDGE : ISA_IRQ_LEVEL;
 }
 
 /* ---- CMOS and fw_cfg contents ------------------------------------------ */
@@ -507,11 +520,12 @@ static void create_devices(struct machine *m)
 	const struct machine_config *cfg = &m->cfg;
 	struct board_control board = board_of(m);
 
+	isa_irq_init(&m->isa_irq, kvm_set_gsi, &m->kvm, guest_trigger, &m->kvm);
 	pci_bus_init(&m->pci, &m->pio, &m->mmio);
 	if (pci_bus_map_host_ports(&m->pci) < 0)
 		die("cannot map the PCI configuration ports");
 	if (i440fx_init(&m->i440fx, &m->pci, &m->memmap, m->mem.ram_size) < 0 ||
-	    piix3_init(&m->piix3, &m->pci, kvm_set_gsi, &m->kvm, board) < 0)
+	    piix3_init(&m->piix3, &m->pci, &m->isa_irq, board) < 0)
 		die("cannot create the i440FX/PIIX3 chipset");
 	m->ide = piix_ide_create(&m->pci, &m->pio, &m->mem, isa_irq(m, 14), isa_irq(m, 15));
 	if (!m->ide)
@@ -535,6 +549,9 @@ static void create_devices(struct machine *m)
 	m->i8042 = i8042_create(isa_irq(m, 1), isa_irq(m, 12), board_reset, m);
 	if (!m->i8042 || i8042_map(m->i8042, &m->pio) < 0)
 		die("cannot create the i8042 keyboard controller");
+	m->dma = i8237_create(&m->mem);
+	if (!m->dma || i8237_map(m->dma, &m->pio) < 0)
+		die("cannot create the 8237 DMA controllers");
 	m->fw_cfg = fw_cfg_create(&m->mem);
 	/* Test knob: the traditional fw_cfg interface only. */
 	const char *dma = getenv("VMM_FW_CFG_DMA");
@@ -597,8 +614,11 @@ static void machine_reset(struct machine *m)
 	rtc_reset(m->rtc);
 	serial_reset(m->com1);
 	i8042_reset(m->i8042);
+	i8237_reset(m->dma);
 	fw_cfg_reset(m->fw_cfg);
 	port92_reset(&m->port92);
+	/* The new VM's lines are all low: drive what devices still hold. */
+	isa_irq_resync(&m->isa_irq);
 	m->resets++;
 }
 

@@ -15,6 +15,7 @@ void pci_bus_init(struct pci_bus *bus, struct io_bus *pio, struct io_bus *mmio)
 	bus->pio = pio;
 	bus->mmio = mmio;
 	pthread_mutex_init(&bus->lock, NULL);
+	pthread_mutex_init(&bus->intx_lock, NULL);
 }
 
 void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,
@@ -214,14 +215,22 @@ static uint8_t config_byte(const struct pci_device *d, unsigned off)
 	return __atomic_load_n(&d->config[off], __ATOMIC_RELAXED);
 }
 
+/* The level is read and handed to the router under the bus's intx_lock:
+ * read outside it, a COMMAND write on a vCPU could read the old level, let
+ * the device thread raise (or lower) the line, then overwrite that with
+ * what it had read, and the interrupt would be lost (or stuck). */
 static void route_intx(struct pci_device *d)
 {
 	unsigned pin = d->config[PCI_INTERRUPT_PIN];
+	struct pci_bus *bus = d->bus;
+
+	if (pin < 1 || pin > 4 || !bus || !bus->set_intx)
+		return;
+	pthread_mutex_lock(&bus->intx_lock);
 	bool disabled = config_byte(d, PCI_COMMAND + 1) & (PCI_COMMAND_INTX_DISABLE >> 8);
 	int level = __atomic_load_n(&d->intx_level, __ATOMIC_RELAXED) && !disabled;
-
-	if (pin >= 1 && pin <= 4 && d->bus && d->bus->set_intx)
-		d->bus->set_intx(d->bus->intx_opaque, d->devfn, pin, level);
+	bus->set_intx(bus->intx_opaque, d->devfn, pin, level);
+	pthread_mutex_unlock(&bus->intx_lock);
 }
 
 /* Called by device models under their own lock, from any thread (vCPU,

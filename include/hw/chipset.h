@@ -13,6 +13,7 @@
 
 #include "bus.h"
 #include "irq.h"
+#include "isa_irq.h"
 #include "pci.h"
 
 struct memmap;
@@ -32,19 +33,20 @@ struct i440fx {
 };
 int i440fx_init(struct i440fx *s, struct pci_bus *bus, struct memmap *mm, uint64_t ram_size);
 
-/* 00:01.0 PIIX3 PCI-to-ISA bridge: PIRQ routing and the 0xCF9 reset register. */
+/* 00:01.0 PIIX3 PCI-to-ISA bridge: PIRQ routing and the 0xCF9 reset register.
+ * The bridge holds one input on every ISA line a PIRQ can be routed to and
+ * drives it with the OR of the PIRQs routed there, so PCI interrupts share
+ * a line with ISA devices (the SCI on IRQ 9, say) without losing levels. */
 struct piix3 {
 	struct pci_device pci;
 	uint64_t pirq_sources[4][16]; /* bit (devfn*4 + pin-1) per asserting source */
-	uint8_t isa_level[16];        /* what we last drove on each ISA IRQ */
+	uint8_t isa_level[16];        /* what we last drove on each ISA IRQ input */
+	struct irq_line isa_in[16];   /* our input on each routable ISA line */
 	pthread_mutex_t lock;         /* INTx arrives from vCPUs and device threads */
 	uint8_t rcr;
-	void (*set_gsi)(void *opaque, unsigned gsi, int level);
-	void *gsi_opaque;
 	struct board_control board;
 };
-int piix3_init(struct piix3 *s, struct pci_bus *bus,
-	       void (*set_gsi)(void *opaque, unsigned gsi, int level), void *gsi_opaque,
+int piix3_init(struct piix3 *s, struct pci_bus *bus, struct isa_irq *isa,
 	       struct board_control board);
 /* pci_bus INTx router callback. */
 void piix3_set_intx(void *opaque, uint8_t devfn, unsigned pin, int level);

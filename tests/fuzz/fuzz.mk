@@ -10,7 +10,7 @@
 #                         load functions (tests/fuzz/fuzz_savestate.c)
 # `make fuzz` (part of `make check`) first checks that every hw/*.c device
 # has a target (tests/fuzz/check_targets.sh), then runs each target for
-# FUZZ_SECONDS (default 8: 14 targets stay under two minutes);
+# FUZZ_SECONDS (default 8: 15 targets take about two minutes);
 # `make fuzz FUZZ_SECONDS=600` runs them longer, `make fuzz
 # FUZZ_TARGETS="virtio_blk ide"` only some (image, control and device
 # names). Seed corpora come from tests/fuzz/seeds.sh; new finds go to

@@ -55,6 +55,7 @@
 #include "hw/chipset.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
+#include "hw/i8237.h"
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
@@ -111,6 +112,7 @@ struct fuzz_machine {
 	/* the devices; a target fills what it uses */
 	struct memmap mm;
 	uint8_t *bios;
+	struct isa_irq isa;
 	struct i440fx nb;
 	struct piix3 sb;
 	struct piix_pm pm;
@@ -122,6 +124,8 @@ struct fuzz_machine {
 	int64_t clock_ns;
 	struct serial *serial;
 	struct i8042 *kbd;
+	struct i8237 *dma;
+	unsigned dma_kicks;
 	struct fw_cfg *fw_cfg;
 	struct piix_ide *ide;
 	uint8_t *disk_data, *cd_data;
@@ -208,10 +212,16 @@ static bool chipset_create(struct fuzz_machine *m)
 		memset(m->bios + 4096 * i, (int)(i * 13), 4096);
 	if (!m->bios || memmap_init(&m->mm, &m->mem, m->bios, BIOS_SIZE) < 0)
 		return false;
+	/* The chipset's lines go through the ISA router, as on the board:
+	 * the PIIX3's PIRQ inputs and the SCI share it. */
+	struct irq_line sci;
+	isa_irq_init(&m->isa, irq_recorder, m, NULL, NULL);
+	if (isa_irq_claim(&m->isa, 9, &sci) < 0)
+		return false;
 	if (pci_bus_map_host_ports(&m->pci) < 0 ||
 	    i440fx_init(&m->nb, &m->pci, &m->mm, m->ram_size) < 0 ||
-	    piix3_init(&m->sb, &m->pci, irq_recorder, m, board(m)) < 0 ||
-	    piix_pm_init(&m->pm, &m->pci, &m->pio, isa_irq(m, 9), board(m)) < 0 ||
+	    piix3_init(&m->sb, &m->pci, &m->isa, board(m)) < 0 ||
+	    piix_pm_init(&m->pm, &m->pci, &m->pio, sci, board(m)) < 0 ||
 	    port92_init(&m->port92, &m->pio, board(m)) < 0 || post_port_init(&m->post, &m->pio) < 0 ||
 	    debugcon_init(&m->dbgcon, &m->pio, 0x402, DEBUGCON_DEFAULT_READBACK, NULL, NULL) < 0 ||
 	    debug_exit_init(&m->dbgexit, &m->pio, 0xF4, 4, board(m)) < 0)
@@ -374,6 +384,65 @@ static void fw_cfg_target_destroy(struct fuzz_machine *m)
 static void fw_cfg_event(struct fuzz_machine *m, struct input *in)
 {
 	fw_cfg_reset(m->fw_cfg);
+}
+
+/* ---- target: the 8237 DMA controllers -------------------------------------- */
+
+static void dma_kick(void *opaque, unsigned ch)
+{
+	((struct fuzz_machine *)opaque)->dma_kicks++;
+}
+
+static bool dma_target_create(struct fuzz_machine *m)
+{
+	m->dma = i8237_create(&m->mem);
+	if (!m->dma || i8237_map(m->dma, &m->pio) < 0)
+		return false;
+	/* A floppy controller on channel 2, an SB16 on 1 and 5. */
+	if (i8237_claim(m->dma, 1, dma_kick, m) < 0 || i8237_claim(m->dma, 2, dma_kick, m) < 0 ||
+	    i8237_claim(m->dma, 5, dma_kick, m) < 0)
+		return false;
+	add_window(m, &m->pio, 0x00, 0x10);  /* controller 1 */
+	add_window(m, &m->pio, 0xC0, 0x20);  /* controller 2 */
+	add_window(m, &m->pio, 0x81, 0x0F);  /* page registers */
+	add_window(m, &m->pio, 0x480, 0x10); /* high pages */
+	return true;
+}
+
+static void dma_target_destroy(struct fuzz_machine *m)
+{
+	i8237_destroy(m->dma);
+}
+
+/* The device side: DREQ, a transfer either way of up to 4 KiB (checked:
+ * never more than asked, a 16-bit channel whole words), a reset. */
+static void dma_event(struct fuzz_machine *m, struct input *in)
+{
+	static uint8_t buf[4096];
+	uint8_t ctl = take8(in);
+	unsigned ch = ctl & 7;
+	size_t len = take16(in) % (sizeof(buf) + 1);
+	bool tc;
+
+	switch ((ctl >> 3) & 3) {
+	case 0:
+		i8237_set_dreq(m->dma, ch, ctl & 0x20);
+		break;
+	case 1:
+	case 2: {
+		enum i8237_dir dir = (ctl >> 3) & 1 ? I8237_TO_MEMORY : I8237_FROM_MEMORY;
+		uint32_t left = i8237_remaining(m->dma, ch);
+		memset(buf, ctl, len);
+		size_t n = i8237_transfer(m->dma, ch, buf, len, dir, &tc);
+		size_t unit = ch >= 4 ? 2 : 1;
+		if (n > len || n % unit || n / unit > left || (tc && n / unit != left))
+			abort();
+		break;
+	}
+	default:
+		i8237_reset(m->dma);
+		break;
+	}
 }
 
 /* ---- target: the PIIX IDE controller, an ATA disk and an ATAPI CD ------- */
@@ -820,6 +889,7 @@ static const struct target targets[] = {
 	DEVICE(serial, "hw/serial.c", serial_target, .event = serial_event),
 	DEVICE(i8042, "hw/i8042.c", i8042_target, .event = i8042_event),
 	DEVICE(fw_cfg, "hw/fw_cfg.c", fw_cfg_target, .event = fw_cfg_event),
+	DEVICE(dma, "hw/i8237.c", dma_target, .event = dma_event),
 	DEVICE(ide, "hw/piix_ide.c hw/ide_core.c hw/atapi.c", ide_target, .event = ide_event),
 	DEVICE(virtio_blk, "hw/virtio_blk.c hw/virtio_pci.c", virtio_blk_target, .virtio = true),
 	DEVICE(virtio_net, "hw/virtio_net.c hw/virtio_pci.c", virtio_net_target,
@@ -1218,6 +1288,28 @@ static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
 		s_event(s, mouse, sizeof(mouse));
 		for (unsigned i = 0; i < 4; i++)
 			s_io_rd(s, 0x64, 0), s_io_rd(s, 0x60, 0);
+		return 1;
+	}
+	if (!strcmp(t, "dma") && k == 1) {
+		/* The BIOS's cascade set-up, then a floppy read on channel 2
+		 * and an SB16 auto-init playback on channel 5. */
+		s_io_wr(s, 0x0D, 0, 0), s_io_wr(s, 0xDA, 0, 0);
+		s_io_wr(s, 0xD6, 0xC0, 0), s_io_wr(s, 0xD4, 0, 0);
+		s_io_wr(s, 0x0A, 0x06, 0), s_io_wr(s, 0x0B, 0x46, 0), s_io_wr(s, 0x0C, 0, 0);
+		s_io_wr(s, 0x04, 0x00, 0), s_io_wr(s, 0x04, 0x10, 0), s_io_wr(s, 0x81, 0x01, 0);
+		s_io_wr(s, 0x05, 0xFF, 0), s_io_wr(s, 0x05, 0x01, 0), s_io_wr(s, 0x0A, 0x02, 0);
+		const uint8_t dreq2[] = { 0x22, 0, 0 }, xfer2[] = { 0x0A, 0x00, 0x02 };
+		s_event(s, dreq2, sizeof(dreq2));
+		s_event(s, xfer2, sizeof(xfer2));
+		s_io_rd(s, 0x08, 0), s_io_rd(s, 0x0F, 0);
+		s_io_wr(s, 0xD4, 0x05, 0), s_io_wr(s, 0xD6, 0x59, 0), s_io_wr(s, 0xD8, 0, 0);
+		s_io_wr(s, 0xC4, 0x00, 0), s_io_wr(s, 0xC4, 0x08, 0), s_io_wr(s, 0x8B, 0x02, 0);
+		s_io_wr(s, 0xC6, 0x7F, 0), s_io_wr(s, 0xC6, 0x00, 0), s_io_wr(s, 0xD4, 0x01, 0);
+		const uint8_t dreq5[] = { 0x25, 0, 0 }, xfer5[] = { 0x15, 0x00, 0x01 };
+		s_event(s, dreq5, sizeof(dreq5));
+		s_event(s, xfer5, sizeof(xfer5));
+		s_event(s, xfer5, sizeof(xfer5));
+		s_io_rd(s, 0xD0, 0), s_io_rd(s, 0xC4, 0), s_io_rd(s, 0xC4, 0);
 		return 1;
 	}
 	if (!strcmp(t, "chipset") && k == 1) {

@@ -17,6 +17,13 @@
  * RESET_METHOD 8 enables the RTC's periodic interrupt (which starts vmm's
  * RTC timer thread), polls register C until the periodic flag has been seen
  * 16 times, prints VMM-RTC-OK and exits (interrupts stay off throughout).
+ * RESET_METHOD 9 checks the interrupt and DMA paths: sets IRQ 3 level in
+ * the ELCR and prints what reads back ("VMM-ELCR XX"), prints the DMA
+ * controller 2 mask register (channel 4 unmasked by SeaBIOS's cascade
+ * set-up) and channel 2's address, page and high page written and read
+ * back ("VMM-DMA MM AAAA PP HH"), then has COM1 raise and lower IRQ 4
+ * with the line level-, then edge-triggered, and prints the PIC's IRR bit
+ * after each ("VMM-IRQ4 10 00 10 10").
  */
 #ifndef RESET_METHOD
 #define RESET_METHOD 0
@@ -104,6 +111,62 @@ idle:	hlt
 	loop 6b
 	movw $rtcok, %si
 	call puts
+#elif RESET_METHOD == 9
+	movw $0x4D0, %dx        /* ELCR 1: IRQ 3 level, read back, restore */
+	inb %dx, %al
+	movb %al, %bl
+	orb $0x08, %al
+	outb %al, %dx
+	inb %dx, %al
+	movb %al, %bh
+	movb %bl, %al
+	outb %al, %dx
+	movw $elcrmsg, %si
+	call puts
+	movb %bh, %al
+	call puthex
+	movw $dmamsg, %si
+	call puts
+	inb $0xDE, %al          /* controller 2: all mask bits */
+	call puthex
+	movb $' ', %al
+	call putc
+	outb %al, $0x0C         /* channel 2 address 0x1234 */
+	movb $0x34, %al
+	outb %al, $0x04
+	movb $0x12, %al
+	outb %al, $0x04
+	outb %al, $0x0C
+	inb $0x04, %al
+	movb %al, %bl
+	inb $0x04, %al
+	call puthex
+	movb %bl, %al
+	call puthex
+	movb $0x56, %al         /* page 0x81, high page 0x481 */
+	outb %al, $0x81
+	movw $0x481, %dx
+	movb $0x78, %al
+	outb %al, %dx
+	movb $' ', %al
+	call putc
+	inb $0x81, %al
+	call puthex
+	movb $' ', %al
+	call putc
+	movw $0x481, %dx
+	inb %dx, %al
+	call puthex
+	movw $irqmsg, %si       /* IRQ 4 level-triggered, then edge */
+	call puts
+	movb $0x10, %bl
+	call irq4_probe
+	movb $' ', %al
+	call putc
+	xorb %bl, %bl
+	call irq4_probe
+	movw $newline, %si
+	call puts
 #elif RESET_METHOD
 	movb $BOOT_COUNT, %al
 	outb %al, $CMOS_INDEX
@@ -170,6 +233,36 @@ putc:
 	outb %al, %dx
 	ret
 
+#if RESET_METHOD == 9
+/* ELCR bit 4 := %bl; COM1 raises IRQ 4 (THRE interrupt enabled with THR
+ * empty), then lowers it (IIR read); prints the PIC's IRR bit 4 after
+ * each: a level-triggered line follows the wire (10 00), an edge-triggered
+ * one keeps the edge it latched (10 10). Interrupts stay off. */
+irq4_probe:
+	movw $0x4D0, %dx
+	inb %dx, %al
+	andb $0xEF, %al
+	orb %bl, %al
+	outb %al, %dx
+	movw $COM1 + 1, %dx
+	movb $0x02, %al
+	outb %al, %dx
+	call irr4
+	movb $' ', %al
+	call putc
+	movw $COM1 + 2, %dx
+	inb %dx, %al
+	movw $COM1 + 1, %dx
+	xorb %al, %al
+	outb %al, %dx
+irr4:
+	movb $0x0A, %al         /* OCW3: read IRR */
+	outb %al, $0x20
+	inb $0x20, %al
+	andb $0x10, %al
+	jmp puthex
+#endif
+
 #if RESET_METHOD == 7
 /* Prints %ebx as 8 hex digits. */
 put32:
@@ -212,6 +305,14 @@ writeok:
 #if RESET_METHOD == 8
 rtcok:
 	.asciz "VMM-RTC-OK\r\n"
+#endif
+#if RESET_METHOD == 9
+elcrmsg:
+	.asciz "VMM-ELCR "
+dmamsg:
+	.asciz " VMM-DMA "
+irqmsg:
+	.asciz " VMM-IRQ4 "
 #endif
 #if RESET_METHOD == 7
 cpuid1:

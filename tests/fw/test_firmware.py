@@ -65,3 +65,23 @@ def test_no_reboot_exits_on_reset(vmm):
     assert "VMM-RESETTING" in r.serial
     assert r.serial.count("VMM-BOOT-OK") == 1
     assert r.status == 0, (r.status, r.stderr)
+
+
+def test_elcr_dma_ports_and_irq4(vmm):
+    """The interrupt and DMA paths on the real machine: the ELCR (KVM's
+    in-kernel PIC) takes a level bit; SeaBIOS's cascade set-up reached our
+    8237 (channel 4 unmasked); channel 2's address, page and high page read
+    back through 0x04, 0x81 and 0x481; COM1 raising and lowering IRQ 4
+    through the ISA line router reaches the PIC, whose IRR follows the wire
+    when the ELCR makes the line level-triggered and keeps the edge when it
+    is edge-triggered."""
+    r = vmm("-m", "64", "-hda", fw_image("disk-9.img"))
+    m = re.search(r"VMM-ELCR ([0-9A-F]{2}) VMM-DMA ([0-9A-F]{2}) ([0-9A-F]{4}) "
+                  r"([0-9A-F]{2}) ([0-9A-F]{2}) VMM-IRQ4 ([0-9A-F ]{11})", r.serial)
+    assert m, r.serial
+    elcr, mask, addr, page, high, irr = m.groups()
+    assert int(elcr, 16) & 0x08, elcr
+    assert int(mask, 16) & 0x01 == 0, mask
+    assert (addr, page, high) == ("1234", "56", "78")
+    assert irr == "10 00 10 10", irr
+    assert r.status == EXIT_OK, (r.status, r.stderr)

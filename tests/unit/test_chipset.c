@@ -33,6 +33,7 @@ struct board {
 	struct pci_bus pci;
 	struct guest_mem mem;
 	struct memmap mm;
+	struct isa_irq isa;
 	struct i440fx nb;
 	struct piix3 sb;
 	struct piix_pm pm;
@@ -64,9 +65,11 @@ static int setup(void **state)
 	pci_bus_init(&b->pci, &b->pio, &b->mmio);
 	assert_int_equal(pci_bus_map_host_ports(&b->pci), 0);
 	assert_int_equal(i440fx_init(&b->nb, &b->pci, &b->mm, 32 << 20), 0);
-	assert_int_equal(piix3_init(&b->sb, &b->pci, set_gsi, b, ctl), 0);
-	assert_int_equal(piix_pm_init(&b->pm, &b->pci, &b->pio,
-				      (struct irq_line){ set_gsi, b, 9 }, ctl), 0);
+	isa_irq_init(&b->isa, set_gsi, b, NULL, NULL);
+	assert_int_equal(piix3_init(&b->sb, &b->pci, &b->isa, ctl), 0);
+	struct irq_line sci;
+	assert_int_equal(isa_irq_claim(&b->isa, 9, &sci), 0);
+	assert_int_equal(piix_pm_init(&b->pm, &b->pci, &b->pio, sci, ctl), 0);
 	*state = b;
 	return 0;
 }
