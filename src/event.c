@@ -61,6 +61,7 @@ struct event_source {
 	int n;
 	struct event_fd **reg; /* one handle per descriptor of fds[0..n) */
 	bool ready, removed;
+	bool handled; /* handle() ran since the last fill: it may have closed fds */
 	struct event_source *next;
 };
 
@@ -71,6 +72,7 @@ struct posted {
 
 struct event_loop {
 	int epoll_fd, timer_fd, wake_fd;
+	bool timer_fd_armed;           /* loop thread only */
 	struct event_fd *fds;          /* loop thread only */
 	struct event_source *sources;  /* loop thread only */
 
@@ -479,6 +481,18 @@ struct event_fd *event_fd_add(struct event_loop *loop, int fd, unsigned events,
 	return h;
 }
 
+/* MOD, or ADD if the kernel no longer has the descriptor. */
+static int fd_register(struct event_fd *h)
+{
+	if (epoll_set(h, EPOLL_CTL_MOD) == 0)
+		return 0;
+	/* Closed and its number reused since: the kernel dropped the old
+	 * registration with the old file. */
+	if (errno == ENOENT && epoll_set(h, EPOLL_CTL_ADD) == 0)
+		return 0;
+	return -errno;
+}
+
 int event_fd_set_events(struct event_fd *h, unsigned events)
 {
 	events &= POLLIN | POLLOUT;
@@ -489,13 +503,7 @@ int event_fd_set_events(struct event_fd *h, unsigned events)
 		return 0;
 	}
 	h->events = events;
-	if (epoll_set(h, EPOLL_CTL_MOD) == 0)
-		return 0;
-	/* Closed and its number reused since: the kernel dropped the old
-	 * registration with the old file. */
-	if (errno == ENOENT && epoll_set(h, EPOLL_CTL_ADD) == 0)
-		return 0;
-	return -errno;
+	return fd_register(h);
 }
 
 /* Another live handle on the same number means this one's file was closed
@@ -578,6 +586,22 @@ void event_source_remove(struct event_source *s)
 	s->removed = true;
 }
 
+/* Keeps a registration for a descriptor fill lists again. After handle()
+ * ran, the number may belong to a new file (closed, then reused by an
+ * accept): re-register it even with the same events, since the kernel
+ * dropped the old file's registration when it was closed. */
+static int source_keep(struct event_source *s, struct event_fd *h, unsigned events)
+{
+	if (!s->handled)
+		return event_fd_set_events(h, events);
+	if (h->always_ready) {
+		h->events = events & (POLLIN | POLLOUT);
+		return 0;
+	}
+	h->events = events & (POLLIN | POLLOUT);
+	return fd_register(h);
+}
+
 /* Brings the source's registrations in line with what fill asks for this
  * round: same descriptor, new events; new descriptors added; gone ones
  * removed. */
@@ -601,7 +625,7 @@ static void source_prepare(struct event_source *s)
 				break;
 			}
 		}
-		if (s->reg[i] && event_fd_set_events(s->reg[i], (unsigned)p->events) < 0) {
+		if (s->reg[i] && source_keep(s, s->reg[i], (unsigned)p->events) < 0) {
 			event_fd_remove(s->reg[i]);
 			s->reg[i] = NULL;
 		}
@@ -617,7 +641,7 @@ static void source_prepare(struct event_source *s)
 	}
 	for (int j = 0; j < nold; j++)
 		event_fd_remove(old[j]);
-	/* Keep only real registrations in reg[]; a NULL slot is skipped. */
+	s->handled = false;
 }
 
 static void prepare_sources(struct event_loop *loop)
@@ -633,6 +657,7 @@ static int handle_sources(struct event_loop *loop)
 	for (struct event_source *s = loop->sources; s; s = s->next) {
 		if (!s->removed && s->ready) {
 			s->ready = false;
+			s->handled = true;
 			s->handle(s->opaque, s->fds, s->n);
 			n++;
 		}
@@ -661,9 +686,11 @@ static int arm_wait(struct event_loop *loop, int64_t timeout_ns, bool busy)
 		its.it_value.tv_sec = wait / NSEC;
 		its.it_value.tv_nsec = wait % NSEC;
 	}
-	/* Disarmed unless a wait with a limit is due: a stale expiry would
-	 * only cost a spurious round. */
-	timerfd_settime(loop->timer_fd, 0, &its, NULL);
+	/* Disarmed unless a wait with a limit is due (a stale expiry would
+	 * cost a spurious round); an idle loop makes no call for it. */
+	if (wait > 0 || loop->timer_fd_armed)
+		timerfd_settime(loop->timer_fd, 0, &its, NULL);
+	loop->timer_fd_armed = wait > 0;
 	return wait == 0 ? 0 : -1;
 }
 

@@ -581,6 +581,62 @@ static void test_poll_source_follows_fill(void **state)
 	}
 }
 
+/* The control channels' case: inside handle(), one client's descriptor is
+ * closed and the next accept gets the same number, asked for with the same
+ * events. The kernel dropped the registration with the old file, so the
+ * loop must register the number again (a regression: the monitor stopped
+ * being served under hostile QMP clients). */
+struct reuse_fx {
+	int rd, wr;   /* the pipe offered */
+	bool reopen;  /* handle() closes it and opens a new one on the same number */
+	int handled;
+};
+
+static int reuse_fill(void *opaque, struct pollfd *fds, int max)
+{
+	struct reuse_fx *r = opaque;
+	fds[0] = (struct pollfd){ .fd = r->rd, .events = POLLIN };
+	return 1;
+}
+
+static void reuse_handle(void *opaque, const struct pollfd *fds, int n)
+{
+	struct reuse_fx *r = opaque;
+	char buf[16];
+	r->handled++;
+	(void)!read(r->rd, buf, sizeof(buf));
+	if (r->reopen) {
+		int old = r->rd, p[2];
+		close(r->rd);
+		close(r->wr);
+		assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+		assert_int_equal(p[0], old); /* the lowest free number: the same */
+		r->rd = p[0];
+		r->wr = p[1];
+		r->reopen = false;
+	}
+}
+
+static void test_poll_source_fd_reused_inside_handle(void **state)
+{
+	struct fx *x = *state;
+	int p[2];
+	assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+	struct reuse_fx r = { .rd = p[0], .wr = p[1], .reopen = true };
+	struct event_source *src = event_source_add(x->loop, 1, reuse_fill, reuse_handle, &r);
+	assert_int_equal(event_loop_run_once(x->loop, 0), 0);
+	assert_int_equal(write(r.wr, "x", 1), 1);
+	assert_int_equal(event_loop_run_once(x->loop, 0), 1); /* closes and reopens */
+	assert_int_equal(r.handled, 1);
+	assert_int_equal(event_loop_run_once(x->loop, 0), 0);
+	assert_int_equal(write(r.wr, "y", 1), 1); /* into the new pipe */
+	assert_int_equal(event_loop_run_once(x->loop, 0), 1);
+	assert_int_equal(r.handled, 2);
+	event_source_remove(src);
+	close(r.rd);
+	close(r.wr);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -598,6 +654,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_timer_armed_from_another_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quit_from_another_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_poll_source_follows_fill, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_poll_source_fd_reused_inside_handle, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
