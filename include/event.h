@@ -53,8 +53,9 @@ typedef void event_handle_fn(void *opaque, const struct pollfd *fds, int n);
 
 /* NULL with errno set if the epoll, timer or wake descriptor cannot be made. */
 struct event_loop *event_loop_new(void);
-/* Frees what is left registered. Callbacks still posted are dropped (not
- * run): stop the threads that post before freeing the loop. */
+/* Frees the fd handlers and sources left registered. Timers belong to
+ * their owners, who free them first. Callbacks still posted are dropped
+ * (not run): stop the threads that post before freeing the loop. */
 void event_loop_free(struct event_loop *loop);
 
 /* Waits up to timeout_ns (< 0: until something happens; 0: not at all)

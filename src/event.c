@@ -185,10 +185,7 @@ void event_loop_free(struct event_loop *loop)
 		return;
 	sweep_sources(loop, true);
 	sweep_fds(loop, true);
-	for (int c = 0; c < 2 && loop->host_now; c++)
-		for (struct event_timer *t = loop->timers[c]; t; t = t->next)
-			t->armed = false; /* their owners free them */
-	if (loop->host_now)
+	if (loop->host_now) /* set up past the descriptors */
 		pthread_mutex_destroy(&loop->lock);
 	if (loop->epoll_fd >= 0)
 		close(loop->epoll_fd);
