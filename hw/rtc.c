@@ -19,8 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "event.h"
 #include "util.h"
-#include "sandbox.h"
 #include "savestate.h"
 
 #define NSEC 1000000000LL
@@ -28,9 +28,8 @@
 
 struct rtc {
 	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	pthread_t thread;
-	bool thread_started, stop;
+	struct event_loop *loop; /* NULL: no interrupts from time passing */
+	struct event_timer *periodic_timer, *second_timer;
 
 	struct io_region region;
 	struct irq_line irq;
@@ -45,9 +44,8 @@ struct rtc {
 	uint8_t index;
 
 	/* interrupt bookkeeping */
-	int64_t next_pf;       /* monotonic deadline of the next periodic tick, 0 = unarmed */
-	int64_t last_sec;      /* guest second last seen by the timer thread */
-	int64_t c_mono;        /* monotonic time of the last C read (lazy PF) */
+	int64_t last_sec;      /* guest second last seen by the update timer */
+	int64_t c_mono;        /* virtual time of the last C read (lazy PF) */
 	int64_t c_sec;         /* guest second at the last C read (lazy UF) */
 };
 
@@ -58,8 +56,12 @@ static int64_t realtime_ns(void *opaque)
 	return ts.tv_sec * NSEC + ts.tv_nsec;
 }
 
-static int64_t mono_ns(void)
+/* The periodic rate's clock: the loop's virtual one, which stops while
+ * the VM is paused. */
+static int64_t tick_clock_ns(struct rtc *r)
 {
+	if (r->loop)
+		return event_clock_ns(r->loop, EVENT_CLOCK_VIRTUAL);
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec * NSEC + ts.tv_nsec;
@@ -242,71 +244,67 @@ static void update_irq(struct rtc *r)
 	}
 }
 
-/* ---- timer thread --------------------------------------------------------- */
+/* ---- timers ---------------------------------------------------------------- */
 
-static void *rtc_thread(void *arg)
+/* Both run on the loop's virtual clock: while the VM is paused the guest
+ * gets no periodic or update interrupts, and none are owed afterwards. */
+
+static void periodic_tick(void *opaque)
 {
-	struct rtc *r = arg;
-
-	sandbox_thread_start(SANDBOX_TIMER);
+	struct rtc *r = opaque;
 	pthread_mutex_lock(&r->lock);
-	while (!r->stop) {
-		uint8_t b = r->cmos[RTC_REG_B];
-		if (!(b & (RTC_B_PIE | RTC_B_AIE | RTC_B_UIE))) {
-			pthread_cond_wait(&r->cond, &r->lock);
-			continue;
-		}
-		int64_t now = mono_ns(), deadline = INT64_MAX;
-		int64_t period = pf_period_ns(r);
-		if ((b & RTC_B_PIE) && period) {
-			if (!r->next_pf)
-				r->next_pf = now + period;
-			if (now >= r->next_pf) {
-				r->cmos[RTC_REG_C] |= RTC_C_PF;
-				r->next_pf += period;
-				if (r->next_pf <= now)
-					r->next_pf = now + period; /* we fell behind: skip */
-			}
-			deadline = r->next_pf;
-		}
-		if ((b & (RTC_B_AIE | RTC_B_UIE)) && !(b & RTC_B_SET)) {
-			struct guest_time g = guest_now(r);
-			int64_t sec = g.sec;
-			if (sec != r->last_sec) {
-				r->last_sec = sec;
-				r->cmos[RTC_REG_C] |= RTC_C_UF;
-				if (alarm_matches(r, sec))
-					r->cmos[RTC_REG_C] |= RTC_C_AF;
-			}
-			int64_t wait = NSEC - g.frac + 1000;
-			deadline = MIN(deadline, now + wait);
-		}
+	if ((r->cmos[RTC_REG_B] & RTC_B_PIE) && pf_period_ns(r)) {
+		r->cmos[RTC_REG_C] |= RTC_C_PF;
 		update_irq(r);
-		if (deadline == INT64_MAX) {
-			pthread_cond_wait(&r->cond, &r->lock);
-		} else {
-			struct timespec ts = { .tv_sec = deadline / NSEC, .tv_nsec = deadline % NSEC };
-			pthread_cond_timedwait(&r->cond, &r->lock, &ts);
-		}
 	}
 	pthread_mutex_unlock(&r->lock);
-	return NULL;
 }
 
-/* Called with the lock held after A or B changed. */
+static bool seconds_wanted(const struct rtc *r)
+{
+	uint8_t b = r->cmos[RTC_REG_B];
+	return (b & (RTC_B_AIE | RTC_B_UIE)) && !(b & RTC_B_SET);
+}
+
+/* Just after the next guest second begins (the update cycle's end). */
+static void arm_second(struct rtc *r)
+{
+	event_timer_arm_in(r->second_timer, NSEC - guest_now(r).frac + 1000, 0);
+}
+
+static void second_tick(void *opaque)
+{
+	struct rtc *r = opaque;
+	pthread_mutex_lock(&r->lock);
+	if (seconds_wanted(r)) {
+		int64_t sec = guest_sec(r);
+		if (sec != r->last_sec) {
+			r->last_sec = sec;
+			r->cmos[RTC_REG_C] |= RTC_C_UF;
+			if (alarm_matches(r, sec))
+				r->cmos[RTC_REG_C] |= RTC_C_AF;
+			update_irq(r);
+		}
+		arm_second(r);
+	}
+	pthread_mutex_unlock(&r->lock);
+}
+
+/* Called with the lock held after A or B changed: a write to A or B
+ * restarts the periodic phase, as the divider chain does. */
 static void timer_kick(struct rtc *r)
 {
-	r->next_pf = 0;
-	if (!(r->cmos[RTC_REG_B] & (RTC_B_PIE | RTC_B_AIE | RTC_B_UIE)))
-		return; /* an idle thread just stays asleep */
-	if (!r->thread_started) {
-		if (pthread_create(&r->thread, NULL, rtc_thread, r) == 0)
-			r->thread_started = true;
-		else
-			warn("rtc: cannot start the timer thread");
+	if (!r->loop)
 		return;
-	}
-	pthread_cond_signal(&r->cond);
+	int64_t period = pf_period_ns(r);
+	if ((r->cmos[RTC_REG_B] & RTC_B_PIE) && period)
+		event_timer_arm_in(r->periodic_timer, period, period);
+	else
+		event_timer_cancel(r->periodic_timer);
+	if (seconds_wanted(r))
+		arm_second(r);
+	else
+		event_timer_cancel(r->second_timer);
 }
 
 /* ---- guest interface ------------------------------------------------------- */
@@ -325,7 +323,7 @@ static uint8_t read_reg(struct rtc *r, uint8_t idx)
 	}
 	case RTC_REG_C: {
 		/* Bring PF and UF up to date for guests that poll C. */
-		int64_t now = mono_ns(), period = pf_period_ns(r);
+		int64_t now = tick_clock_ns(r), period = pf_period_ns(r);
 		if (period && now - r->c_mono >= period)
 			r->cmos[RTC_REG_C] |= RTC_C_PF;
 		r->c_mono = now;
@@ -421,21 +419,21 @@ static const struct io_ops rtc_ops = {
 
 /* ---- lifecycle -------------------------------------------------------------- */
 
-struct rtc *rtc_create(struct irq_line irq8)
+struct rtc *rtc_create(struct irq_line irq8, struct event_loop *loop)
 {
 	struct rtc *r = xzalloc(sizeof(*r));
-	pthread_condattr_t ca;
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&r->cond, &ca);
-	pthread_condattr_destroy(&ca);
 	pthread_mutex_init(&r->lock, NULL);
 	r->irq = irq8;
+	r->loop = loop;
+	if (loop) {
+		r->periodic_timer = event_timer_new(loop, EVENT_CLOCK_VIRTUAL, periodic_tick, r);
+		r->second_timer = event_timer_new(loop, EVENT_CLOCK_VIRTUAL, second_tick, r);
+	}
 	r->now_ns = realtime_ns;
 	r->cmos[RTC_REG_A] = 0x26;
 	r->cmos[RTC_REG_B] = RTC_B_24H;
 	r->cmos[RTC_REG_D] = RTC_D_VRT;
-	r->c_mono = mono_ns();
+	r->c_mono = tick_clock_ns(r);
 	r->c_sec = guest_sec(r);
 	render_time(r, r->c_sec, r->cmos);
 	io_region_init(&r->region, "rtc", &rtc_ops, r, 2);
@@ -481,7 +479,7 @@ void rtc_reset(struct rtc *r)
 	if (r->cmos[RTC_SHUTDOWN] != 0xfe)
 		r->cmos[RTC_SHUTDOWN] = 0;
 	r->index = 0;
-	r->next_pf = 0;
+	timer_kick(r); /* PIE, AIE and UIE are off: both timers stop */
 	update_irq(r);
 	r->irq_level = 0;
 	irq_lower(&r->irq);
@@ -534,10 +532,10 @@ bool rtc_load(struct rtc *r, struct ss_reader *rd, uint32_t instance)
 	r->index = index;
 	r->offset_sec = (int64_t)sec;
 	r->offset_frac = (int64_t)frac;
-	r->c_mono = mono_ns();
+	r->c_mono = tick_clock_ns(r);
 	r->last_sec = r->c_sec = guest_sec(r);
 	update_irq(r);
-	timer_kick(r); /* starts the thread if the loaded B enables interrupts */
+	timer_kick(r); /* arms the timers the loaded B enables */
 	pthread_mutex_unlock(&r->lock);
 	return true;
 }
@@ -546,14 +544,8 @@ void rtc_destroy(struct rtc *r)
 {
 	if (!r)
 		return;
-	if (r->thread_started) {
-		pthread_mutex_lock(&r->lock);
-		r->stop = true;
-		pthread_cond_signal(&r->cond);
-		pthread_mutex_unlock(&r->lock);
-		pthread_join(r->thread, NULL);
-	}
-	pthread_cond_destroy(&r->cond);
+	event_timer_free(r->periodic_timer);
+	event_timer_free(r->second_timer);
 	pthread_mutex_destroy(&r->lock);
 	free(r);
 }

@@ -4,7 +4,7 @@
  * port. One backend each (stdio, file, pty, null, a unix or TCP socket,
  * server or client), one frontend (the device) attached to it.
  *
- * Threads. Input is read by the main thread's poll loop and handed to the
+ * Threads. Input is read by the main thread's event loop and handed to the
  * frontend's receive callback, which returns how much it took; the rest is
  * kept, and the descriptor is not polled again until the frontend calls
  * chardev_kick() (from any thread) to say it has room: that is the
@@ -24,6 +24,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "event.h"
 
 #define CHARDEV_MAX 16
 #define CHARDEV_ID_MAX 64
@@ -97,6 +99,9 @@ void chardev_kick(struct chardev *cd);
 bool chardev_connected(struct chardev *cd);
 const char *chardev_label(const struct chardev *cd);
 
+/* Serves every chardev from 'loop' (a poll source over the two calls
+ * below); on_quit(opaque) when the user types Ctrl-A x. */
+void chardev_attach_loop(struct event_loop *loop, void (*on_quit)(void *opaque), void *opaque);
 /* Main loop: fills pollfds for every chardev (plus the kick eventfd);
  * returns how many were added (at most CHARDEV_POLL_FDS). */
 int chardev_poll_fill(struct pollfd *fds, int max);

@@ -3,7 +3,7 @@
  * The control channels of one vmm process: every -qmp and -monitor, each a
  * struct chan carrying a QMP or human-monitor session. Created (sockets
  * bound) before the machine, so a bad address or a taken port fails before
- * anything starts; served from machine_run's poll loop.
+ * anything starts; served by the main thread's event loop (control_attach).
  */
 #ifndef VMM_CONTROL_H
 #define VMM_CONTROL_H
@@ -11,6 +11,7 @@
 #include <poll.h>
 
 #include "chan.h"
+#include "event.h"
 #include "vmctl.h"
 
 #define CONTROL_MAX_QMP 4
@@ -24,6 +25,9 @@ struct control *control_create(const struct chan_config *qmp, unsigned nqmp,
 			       const struct chan_config *monitor);
 /* Starts serving with these machine operations (wait=on blocks here). */
 void control_start(struct control *c, const struct vmctl *vm);
+/* Serves every channel from 'loop' (a poll source over the two calls
+ * below, which tests may also drive by hand). NULL c: nothing. */
+void control_attach(struct control *c, struct event_loop *loop);
 int control_poll_fill(struct control *c, struct pollfd *fds);
 void control_poll_handle(struct control *c, const struct pollfd *fds);
 /* Sends a QMP event to every negotiated QMP client. */

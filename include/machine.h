@@ -16,6 +16,7 @@
 #include "chan.h"
 #include "chardev.h"
 #include "cpu_model.h"
+#include "event.h"
 #include "guest_mem.h"
 #include "hw/chipset.h"
 #include "kvm.h"
@@ -184,8 +185,10 @@ struct machine {
 	struct virtio_net *vnet[MAX_NETDEVS];
 	struct virtio_balloon *vballoon;
 	_Atomic bool balloon_changed; /* the driver wrote 'actual': BALLOON_CHANGE due */
-	uint64_t balloon_stats_due;   /* monotonic ms of the next stats refresh */
+	uint64_t balloon_stats_due;   /* monotonic ms: no query-driven refresh before */
 	uint64_t balloon_event_due;   /* no BALLOON_CHANGE before this (rate limit) */
+	struct event_timer *balloon_event_timer; /* the held-back BALLOON_CHANGE */
+	struct event_timer *balloon_stats_timer; /* guest-stats-polling-interval */
 	struct fw_cfg *fw_cfg;
 	struct rtc *rtc;
 	struct serial *com1;
@@ -202,8 +205,9 @@ struct machine {
 	pthread_cond_t pause_cond; /* parked count changed, or hold changed */
 	unsigned parked;
 	struct control *control; /* QMP and monitor channels, or NULL */
+	struct event_loop *loop; /* the main thread's; device timers, control, chardevs */
 	int signal_fd;
-	int event_fd;            /* wakes the main loop */
+	int event_fd;            /* requests wake the main loop */
 	unsigned resets;
 	uint64_t disk_size[MAX_IDE_DRIVES]; /* virtual sizes, for the CMOS */
 };

@@ -17,12 +17,11 @@
 
 /* What a thread does decides what it may ask the kernel for. */
 enum sandbox_kind {
-	SANDBOX_MAIN,   /* event loop: QMP, monitor, chardevs, signals, reset */
+	SANDBOX_MAIN,   /* event loop: QMP, monitor, chardevs, signals, reset, device timers */
 	SANDBOX_VCPU,   /* KVM_RUN and the device emulation it calls */
 	SANDBOX_IO,     /* virtio I/O threads and the io_uring completion thread */
 	SANDBOX_WORKER, /* the virtio-blk worker pool: file I/O */
 	SANDBOX_NET,    /* the tap and user-networking (slirp) backend threads */
-	SANDBOX_TIMER,  /* the RTC periodic/alarm timer thread */
 	SANDBOX_KINDS
 };
 

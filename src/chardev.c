@@ -56,6 +56,9 @@ static struct chardev *devs[CHARDEV_MAX];
 static unsigned ndevs;
 static int kick_fd = -1;
 static int kick_poll_idx = -1;
+static struct event_source *loop_source;
+static void (*quit_fn)(void *opaque);
+static void *quit_opaque;
 
 /* ---- option parsing ---------------------------------------------------- */
 
@@ -845,8 +848,30 @@ bool chardev_poll_handle(const struct pollfd *fds, int n)
 	return quit;
 }
 
+static int source_fill(void *opaque, struct pollfd *fds, int max)
+{
+	(void)opaque;
+	return chardev_poll_fill(fds, max);
+}
+
+static void source_handle(void *opaque, const struct pollfd *fds, int n)
+{
+	(void)opaque;
+	if (chardev_poll_handle(fds, n) && quit_fn)
+		quit_fn(quit_opaque);
+}
+
+void chardev_attach_loop(struct event_loop *loop, void (*on_quit)(void *opaque), void *opaque)
+{
+	quit_fn = on_quit;
+	quit_opaque = opaque;
+	loop_source = event_source_add(loop, CHARDEV_POLL_FDS, source_fill, source_handle, NULL);
+}
+
 void chardev_destroy_all(void)
 {
+	event_source_remove(loop_source);
+	loop_source = NULL;
 	for (unsigned i = 0; i < ndevs; i++) {
 		struct chardev *cd = devs[i];
 		/* Give a socket client what it is owed, briefly (as chan_flush). */

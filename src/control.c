@@ -24,6 +24,7 @@ struct control {
 	struct link links[CONTROL_MAX_CHANS];
 	unsigned n;
 	struct vmctl vm;
+	struct event_source *source;
 };
 
 static void sink(void *opaque, const char *data, size_t len)
@@ -117,6 +118,24 @@ void control_poll_handle(struct control *c, const struct pollfd *fds)
 	}
 }
 
+static int source_fill(void *opaque, struct pollfd *fds, int max)
+{
+	(void)max; /* CONTROL_MAX_FDS, as registered */
+	return control_poll_fill(opaque, fds);
+}
+
+static void source_handle(void *opaque, const struct pollfd *fds, int n)
+{
+	(void)n;
+	control_poll_handle(opaque, fds);
+}
+
+void control_attach(struct control *c, struct event_loop *loop)
+{
+	if (c)
+		c->source = event_source_add(loop, CONTROL_MAX_FDS, source_fill, source_handle, c);
+}
+
 void control_event(struct control *c, const char *name, const char *data_json)
 {
 	for (unsigned i = 0; c && i < c->n; i++)
@@ -128,6 +147,7 @@ void control_destroy(struct control *c)
 {
 	if (!c)
 		return;
+	event_source_remove(c->source);
 	for (unsigned i = 0; i < c->n; i++) {
 		chan_flush(&c->links[i].chan, FLUSH_TIMEOUT_MS);
 		chan_close(&c->links[i].chan);

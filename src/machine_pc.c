@@ -341,14 +341,21 @@ static int host_irqfd(void *opaque, int fd, int gsi, bool assign)
 	return kvm_irqfd(opaque, fd, gsi, assign);
 }
 
+static void balloon_event(void *opaque);
+
 /* From the thread that wrote the balloon config (a vCPU): the main loop
- * sends BALLOON_CHANGE. Changes between two loop passes are merged. */
+ * sends BALLOON_CHANGE. Changes until the loop gets to it are merged:
+ * only the first one posts. */
 static void balloon_changed(void *opaque)
 {
 	struct machine *m = opaque;
 	uint64_t one = 1;
 
-	atomic_store(&m->balloon_changed, true);
+	if (atomic_exchange(&m->balloon_changed, true))
+		return;
+	if (event_post(m->loop, balloon_event, m) == 0)
+		return;
+	/* The post queue is full: the request eventfd's handler looks too. */
 	if (write(m->event_fd, &one, sizeof(one)) < 0) {
 		/* a saturated counter still wakes the loop */
 	}
@@ -536,7 +543,7 @@ static void create_devices(struct machine *m)
 	create_chardevs(m);
 	create_virtio_devices(m);
 
-	m->rtc = rtc_create(isa_irq(m, 8));
+	m->rtc = rtc_create(isa_irq(m, 8), m->loop);
 	if (!m->rtc || rtc_map(m->rtc, &m->pio) < 0)
 		die("cannot create the RTC");
 	m->com1 = serial_create(isa_irq(m, 4), chardev_output, m->serial_cd);
@@ -687,11 +694,15 @@ bool machine_pause(struct machine *m)
 	while (m->parked < m->ncpus && !machine_stopping(m))
 		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
 	pthread_mutex_unlock(&m->pause_lock);
+	/* Device timers stop with the vCPUs. */
+	event_clock_pause(m->loop);
 	return true;
 }
 
 bool machine_resume(struct machine *m)
 {
+	/* Before the vCPUs run: they must not see the clock still stopped. */
+	event_clock_resume(m->loop);
 	pthread_mutex_lock(&m->pause_lock);
 	bool was_paused = atomic_fetch_and(&m->hold, ~HOLD_PAUSE) & HOLD_PAUSE;
 	pthread_cond_broadcast(&m->pause_cond);
@@ -807,19 +818,22 @@ static int ctl_balloon_query(void *opaque, struct vmctl_balloon *out)
 
 /* At most one BALLOON_CHANGE a second, as QEMU: a driver moves 'actual'
  * in steps of 256 pages, hundreds of times per inflation. The last value
- * always follows (the loop wakes at balloon_event_due). */
+ * always follows, from a host-clock timer at balloon_event_due. */
 #define BALLOON_EVENT_GAP_MS 1000
 
-static void balloon_event(struct machine *m)
+static void balloon_event(void *opaque)
 {
+	struct machine *m = opaque;
 	struct virtio_balloon_info info;
 	char data[64];
 
 	if (!m->vballoon || !atomic_load(&m->balloon_changed))
 		return;
 	uint64_t now = monotonic_ms();
-	if (now < m->balloon_event_due)
+	if (now < m->balloon_event_due) {
+		event_timer_arm(m->balloon_event_timer, (int64_t)m->balloon_event_due * 1000000, 0);
 		return;
+	}
 	atomic_store(&m->balloon_changed, false);
 	m->balloon_event_due = now + BALLOON_EVENT_GAP_MS;
 	virtio_balloon_get_info(m->vballoon, &info);
@@ -828,23 +842,26 @@ static void balloon_event(struct machine *m)
 	control_event(m->control, "BALLOON_CHANGE", data);
 }
 
-/* poll's timeout: until a held-back BALLOON_CHANGE is due, or the next
- * stats refresh of guest-stats-polling-interval. */
-static int balloon_poll_timeout(struct machine *m)
+/* guest-stats-polling-interval: a periodic timer on the virtual clock (a
+ * paused guest cannot answer). */
+static void balloon_stats_tick(void *opaque)
+{
+	struct machine *m = opaque;
+	virtio_balloon_request_stats(m->vballoon);
+}
+
+static void start_balloon_timers(struct machine *m)
 {
 	if (!m->vballoon)
-		return -1;
-	uint64_t now = monotonic_ms(), due = UINT64_MAX;
-	if (atomic_load(&m->balloon_changed))
-		due = MAX(m->balloon_event_due, now);
-	if (m->cfg.balloon_stats_interval) {
-		if (now >= m->balloon_stats_due) {
-			virtio_balloon_request_stats(m->vballoon);
-			m->balloon_stats_due = now + 1000ull * m->cfg.balloon_stats_interval;
-		}
-		due = MIN(due, m->balloon_stats_due);
-	}
-	return due == UINT64_MAX ? -1 : (int)MIN(due - now, (uint64_t)INT32_MAX);
+		return;
+	m->balloon_event_timer = event_timer_new(m->loop, EVENT_CLOCK_HOST, balloon_event, m);
+	if (!m->cfg.balloon_stats_interval)
+		return;
+	int64_t period = (int64_t)m->cfg.balloon_stats_interval * 1000000000LL;
+	m->balloon_stats_timer = event_timer_new(m->loop, EVENT_CLOCK_VIRTUAL,
+						 balloon_stats_tick, m);
+	event_timer_arm(m->balloon_stats_timer, event_clock_ns(m->loop, EVENT_CLOCK_VIRTUAL),
+			period); /* the first request at once, as before */
 }
 
 static const struct vmctl_ops machine_vmctl_ops = {
@@ -880,6 +897,9 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 	m->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (m->event_fd < 0)
 		die_errno("eventfd");
+	m->loop = event_loop_new();
+	if (!m->loop)
+		die_errno("cannot create the event loop");
 	pthread_mutex_init(&m->pause_lock, NULL);
 	pthread_cond_init(&m->pause_cond, NULL);
 	m->signal_fd = block_exit_signals();
@@ -908,8 +928,9 @@ static int block_exit_signals(void)
 	return fd;
 }
 
-static void handle_signal(struct machine *m)
+static void handle_signal(void *opaque, int fd, unsigned revents)
 {
+	struct machine *m = opaque;
 	struct signalfd_siginfo si;
 	if (read(m->signal_fd, &si, sizeof(si)) != sizeof(si))
 		return;
@@ -963,36 +984,38 @@ static int handle_request(struct machine *m, int req)
 	}
 }
 
+/* machine_request_from wrote the eventfd; the round's end looks at the
+ * request. Also a balloon change whose post did not fit the queue. */
+static void handle_wakeup(void *opaque, int fd, unsigned revents)
+{
+	uint64_t count;
+	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		die_errno("eventfd read");
+	balloon_event(opaque);
+}
+
+static void ui_quit(void *opaque)
+{
+	machine_request_from(opaque, MACHINE_REQ_EXIT, 0, CAUSE_HOST_UI);
+}
+
 int machine_run(struct machine *m)
 {
 	struct vmctl ctl = { &machine_vmctl_ops, m };
 
 	control_start(m->control, &ctl);
 	chardev_start_all(); /* server sockets with wait=on */
+	if (!event_fd_add(m->loop, m->event_fd, POLLIN, handle_wakeup, m) ||
+	    !event_fd_add(m->loop, m->signal_fd, POLLIN, handle_signal, m))
+		die_errno("event loop");
+	control_attach(m->control, m->loop);
+	chardev_attach_loop(m->loop, ui_quit, m);
+	start_balloon_timers(m);
 	start_vcpus(m);
 	for (;;) {
-		struct pollfd fds[2 + CONTROL_MAX_FDS + CHARDEV_POLL_FDS] = {
-			{ .fd = m->event_fd, .events = POLLIN },
-			{ .fd = m->signal_fd, .events = POLLIN },
-		};
-		int nctl = control_poll_fill(m->control, fds + 2);
-		int ncd = chardev_poll_fill(fds + 2 + nctl, CHARDEV_POLL_FDS);
-		if (poll(fds, (nfds_t)(2 + nctl + ncd), balloon_poll_timeout(m)) < 0) {
-			if (errno == EINTR)
-				continue;
-			die_errno("poll");
-		}
-		if (chardev_poll_handle(fds + 2 + nctl, ncd))
-			machine_request_from(m, MACHINE_REQ_EXIT, 0, CAUSE_HOST_UI);
-		if (fds[1].revents & POLLIN)
-			handle_signal(m);
-		control_poll_handle(m->control, fds + 2);
-		if (fds[0].revents & POLLIN) {
-			uint64_t count;
-			if (read(m->event_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-				die_errno("eventfd read");
-		}
-		balloon_event(m);
+		int ret = event_loop_run_once(m->loop, -1);
+		if (ret < 0 && ret != -EINTR)
+			die("event loop: %s", strerror(-ret));
 		int req = atomic_load(&m->request);
 		if (req == MACHINE_REQ_NONE)
 			continue;
@@ -1010,4 +1033,10 @@ void machine_destroy(struct machine *m)
 	m->vcon = NULL;
 	chardev_destroy_all();
 	m->serial_cd = NULL;
+	rtc_destroy(m->rtc);
+	m->rtc = NULL;
+	event_timer_free(m->balloon_event_timer);
+	event_timer_free(m->balloon_stats_timer);
+	event_loop_free(m->loop);
+	m->loop = NULL;
 }

@@ -53,8 +53,9 @@ int main(int argc, char **argv)
 	 * terminal of a daemon. */
 	daemon_ready();
 	int status = machine_run(&machine);
-	machine_destroy(&machine);
+	/* The channels first: they are served by the machine's event loop. */
 	control_destroy(control);
+	machine_destroy(&machine);
 	pidfile_remove();
 	fflush(stdout);
 	/* vCPU threads may still be inside KVM_RUN teardown; skip their cleanup. */

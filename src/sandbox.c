@@ -7,7 +7,7 @@
  * - Each thread loads its own kind's filter as the first thing it does
  *   (sandbox_thread_start), so no thread ever runs guest-driven code
  *   unfiltered, whether it starts during set-up (I/O threads, the block
- *   pool, the network backends) or later (vCPUs, the RTC timer). The main
+ *   pool, the network backends) or later (vCPUs at a reset). The main
  *   thread loads its filter last, in sandbox_enter, once set-up is over.
  *   A filter applies to the thread that loads it and to the threads it
  *   creates afterwards; filters stack and the strictest answer wins, so a
@@ -77,7 +77,6 @@ static const char *const kind_names[SANDBOX_KINDS] = {
 	[SANDBOX_IO] = "io",
 	[SANDBOX_WORKER] = "blk-worker",
 	[SANDBOX_NET] = "net",
-	[SANDBOX_TIMER] = "timer",
 };
 
 const char *sandbox_kind_name(enum sandbox_kind kind)
@@ -205,10 +204,11 @@ static void allow_common(scmp_filter_ctx ctx)
 	ALLOW(ctx, __NR_eventfd2);
 }
 
-/* Threads that create threads: vCPUs at start and at every reset (main),
- * the RTC timer (a vCPU). Only threads: clone without CLONE_THREAD is a
- * fork. clone3 passes its flags in memory a filter cannot read, so it
- * answers ENOSYS and glibc falls back to clone. */
+/* The thread that creates threads: the main one, vCPUs at start and at
+ * every reset (device threads are all started during set-up, before any
+ * filter). Only threads: clone without CLONE_THREAD is a fork. clone3
+ * passes its flags in memory a filter cannot read, so it answers ENOSYS
+ * and glibc falls back to clone. */
 static void allow_threads(scmp_filter_ctx ctx)
 {
 	allow_if(ctx, __NR_clone, SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
@@ -218,7 +218,12 @@ static void allow_threads(scmp_filter_ctx ctx)
 	allow_if(ctx, __NR_prctl, SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME));
 	allow_if(ctx, __NR_prctl, SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS));
 	allow_if(ctx, __NR_seccomp, SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
-	/* pthread_kill: the vCPU kick, only to this process's threads. */
+}
+
+/* pthread_kill: the vCPU kick (a pause, or a vCPU's reset or exit request
+ * stopping the others), only to this process's threads. */
+static void allow_kick(scmp_filter_ctx ctx)
+{
 	allow_if(ctx, __NR_tgkill, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
 }
 
@@ -253,6 +258,9 @@ static void allow_kind(scmp_filter_ctx ctx, enum sandbox_kind kind)
 		/* The main thread creates the vCPU threads, so it carries
 		 * their list too (a filter can only narrow). */
 		allow_kind(ctx, SANDBOX_VCPU);
+		allow_threads(ctx);
+		/* the event loop (src/event.c): epoll and its timerfd */
+		ALLOW(ctx, __NR_epoll_wait, __NR_epoll_pwait, __NR_epoll_ctl, __NR_timerfd_settime);
 		ALLOW(ctx, __NR_poll, __NR_ppoll, __NR_accept, __NR_accept4, __NR_recvfrom,
 		      __NR_sendto, __NR_recvmsg, __NR_sendmsg, __NR_setsockopt, __NR_getsockopt,
 		      __NR_shutdown, __NR_fcntl,
@@ -264,7 +272,9 @@ static void allow_kind(scmp_filter_ctx ctx, enum sandbox_kind kind)
 		      __NR_wait4);
 		break;
 	case SANDBOX_VCPU:
-		allow_threads(ctx);
+		/* No thread creation: the RTC's interrupts are timers of the
+		 * main loop now, not a thread a vCPU starts. */
+		allow_kick(ctx);
 		allow_file_io(ctx);
 		/* termios (the serial console on a terminal), TUNSETOFFLOAD
 		 * when the guest negotiates virtio-net offloads */
@@ -293,7 +303,6 @@ static void allow_kind(scmp_filter_ctx ctx, enum sandbox_kind kind)
 		if (config.slirp)
 			allow_slirp(ctx);
 		break;
-	case SANDBOX_TIMER:
 	case SANDBOX_KINDS:
 		break;
 	}

@@ -4,10 +4,11 @@
  *
  * The clock is the host's UTC time plus an offset the guest changes by
  * setting the time (it survives rtc_reset). Periodic, alarm and
- * update-ended interrupts come from a helper thread that is only started
- * once the guest enables one of them; register C flags are also brought up
- * to date lazily when C is read. The IRQ output is a level: raised with
- * C.IRQF, lowered when C is read.
+ * update-ended interrupts come from two timers on the event loop's virtual
+ * clock (include/event.h), armed only while the guest enables them: they
+ * stop while the VM is paused and owe nothing afterwards. Register C flags
+ * are also brought up to date lazily when C is read. The IRQ output is a
+ * level: raised with C.IRQF, lowered when C is read.
  */
 #ifndef VMM_HW_RTC_H
 #define VMM_HW_RTC_H
@@ -16,6 +17,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "event.h"
 #include "irq.h"
 
 #define RTC_PORT_BASE 0x70
@@ -56,8 +58,11 @@
 
 struct rtc;
 
-/* Power-on state: A=0x26, B=0x02 (24 h, BCD), C=0, D=0x80, rest zero. */
-struct rtc *rtc_create(struct irq_line irq8);
+/* Power-on state: A=0x26, B=0x02 (24 h, BCD), C=0, D=0x80, rest zero.
+ * The timers run on 'loop' (its thread calls the IRQ line); with a NULL
+ * loop only reads of C see time pass (the fuzzers). */
+struct rtc *rtc_create(struct irq_line irq8, struct event_loop *loop);
+/* On the loop's thread, or with the loop not running. */
 void rtc_destroy(struct rtc *r);
 
 /* Maps ports 0x70-0x71. Returns 0 or -errno from bus_map(). */
