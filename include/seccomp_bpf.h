@@ -31,7 +31,7 @@ struct bpf_rules *bpf_rules_new(uint32_t default_action, uint32_t badarch_action
 void bpf_rules_free(struct bpf_rules *r);
 
 /* One rule: action for call nr when all nargs comparisons hold (only
- * SCMP_CMP_EQ and SCMP_CMP_MASKED_EQ, at most 6). 0 or -EINVAL/-ENOMEM. */
+ * SCMP_CMP_EQ and SCMP_CMP_MASKED_EQ, at most 3). 0 or -EINVAL/-ENOMEM. */
 int bpf_rules_add(struct bpf_rules *r, uint32_t action, int nr, unsigned nargs,
 		      const struct scmp_arg_cmp *args);
 
