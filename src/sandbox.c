@@ -453,8 +453,12 @@ static void resolve_runas(const char *user)
 	die("-runas: no such user '%s'", user);
 }
 
+/* Ends without glibc's per-thread clean-up (the raw exit, as a vCPU
+ * thread's last one in vcpu.c): it allocated nothing, and the clean-up's
+ * code would be mapped in for it alone (~0.15 MiB of RSS). */
 static void *no_op_thread(void *arg)
 {
+	syscall(__NR_exit, 0);
 	return arg;
 }
 
@@ -549,10 +553,11 @@ static void load_filter(enum sandbox_kind kind)
 
 void sandbox_thread_start(enum sandbox_kind kind)
 {
-	char name[16];
+	char name[16] = "vmm-";
 
 	thread_kind = kind;
-	snprintf(name, sizeof(name), "vmm-%s", sandbox_kind_name(kind));
+	/* a plain copy: snprintf's code is not mapped in for this alone */
+	strncpy(name + 4, sandbox_kind_name(kind), sizeof(name) - 5);
 	prctl(PR_SET_NAME, name, 0, 0, 0);
 	if (config.enabled)
 		load_filter(kind);
