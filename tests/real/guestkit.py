@@ -271,9 +271,10 @@ def boot_scenarios(vmm_list=None):
 # ---- MSI-X: every vector of a virtio device in use ------------------------------
 
 # Shell for a kit script: `msix_probe LABEL` prints, for every virtio PCI
-# function, "msix LABEL SLOT VENDOR:DEVICE VIRTIO-NAME table=N allocated=M":
-# N the MSI-X table size from the capability in config space, M the vectors
-# Linux allocated (/sys/.../msi_irqs). `irqs LABEL` prints the virtio lines of
+# function, "msix LABEL SLOT VENDOR:DEVICE VIRTIO-NAME table=N allocated=M
+# driver=NAME": N the MSI-X table size from the capability in config space,
+# M the vectors Linux allocated (/sys/.../msi_irqs), NAME the virtio driver
+# bound (empty: none, e.g. a NIC whose module a script unloaded). `irqs LABEL` prints the virtio lines of
 # /proc/interrupts as "irq LABEL ...". Check them with msix_problems().
 MSIX_SHELL = r"""
 irqs() { grep -i virtio /proc/interrupts | sed "s/^ */irq $1 /" | tr -s ' '; }
@@ -286,7 +287,8 @@ while [ "$p" -ne 0 ] && [ $n -lt 48 ]; do
 [ $(cb $c $p) = 17 ] && s=$(( (($(cb $c $((p+3)))*256+$(cb $c $((p+2))))&2047)+1 ))
 p=$(cb $c $((p+1))) n=$((n+1))
 done
-echo "msix $1 ${d##*/} $(cut -c3- $d/vendor):$(cut -c3- $d/device) ${v##*/} table=$s allocated=$(ls $d/msi_irqs 2>/dev/null | wc -l)"
+r=$(readlink $v/driver)
+echo "msix $1 ${d##*/} $(cut -c3- $d/vendor):$(cut -c3- $d/device) ${v##*/} table=$s allocated=$(ls $d/msi_irqs 2>/dev/null | wc -l) driver=${r##*/}"
 done
 }
 """
@@ -302,7 +304,8 @@ MSIX_QUEUE_NAMES = {
 
 def msix_problems(lines, label=None):
     """What is wrong with the MSI-X use MSIX_SHELL's output shows, as a
-    list of strings (empty: all well). For every virtio PCI function: every
+    list of strings (empty: all well). For every virtio PCI function a
+    driver is bound to (at least one must be): every
     vector the device's MSI-X table has is allocated and shows in
     /proc/interrupts as a PCI-MSI line of its own (the config vector and one
     per queue, not the shared "virtqueues" fallback); for disks and the rng
@@ -334,11 +337,15 @@ def msix_problems(lines, label=None):
     devs = fields("msix")
     if not devs:
         probs.append("no msix lines: no virtio PCI function seen")
+    bound = 0
     for f in devs:
-        m = re.match(r"table=(\d+) allocated=(\d+)$", " ".join(f[4:]))
-        if len(f) != 6 or not m or not re.match(r"virtio\d+$", f[3]):
+        m = re.match(r"table=(\d+) allocated=(\d+) driver=(\S*)$", " ".join(f[4:]))
+        if len(f) != 7 or not m or not re.match(r"virtio\d+$", f[3]):
             probs.append("malformed msix line %r" % " ".join(f))
             continue
+        if not m.group(3):
+            continue    # no driver: no vectors asked for
+        bound += 1
         slot, ident, name = f[1], f[2], f[3]
         table, allocated = int(m.group(1)), int(m.group(2))
         mine = {k[len(name) + 1:]: v for k, v in irq_by_name.items() if k.startswith(name + "-")}
@@ -368,6 +375,8 @@ def msix_problems(lines, label=None):
                     probs.append("%s: unexpected vector %r" % (what, q))
                 elif sum(c for _, c in mine[q]) == 0:
                     probs.append("%s: queue vector %r took no interrupt" % (what, q))
+    if devs and not bound:
+        probs.append("no virtio PCI function has a driver")
     return probs
 
 
