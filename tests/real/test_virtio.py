@@ -39,7 +39,9 @@ def script_image(body):
 
 
 # vda = data disk, vdb = this script, vdc = scratch (PCI slots 3, 4, 5).
-CHECK_SCRIPT = """#VMMKIT-SCRIPT
+# The script disk must start with its #VMMKIT-SCRIPT line; the MSI-X
+# helpers come next, before their use.
+CHECK_SCRIPT = "#VMMKIT-SCRIPT\n" + guestkit.MSIX_SHELL + """
 echo "rng cur=$(cat /sys/class/misc/hw_random/rng_current 2>/dev/null) bytes=$(head -c 4096 /dev/hwrng | wc -c)"
 irqs all
 msix_probe all
@@ -48,7 +50,7 @@ yes VMM-VIRTIO-WRITE-0123456789 | head -c %(n)d > $dev
 sync
 echo 3 > /proc/sys/vm/drop_caches
 echo "vwrite sha=$(head -c %(n)d $dev | sha256sum | cut -d' ' -f1)"
-""" % {"n": WRITE_BYTES} + guestkit.MSIX_SHELL
+""" % {"n": WRITE_BYTES}
 
 # vda = script, vdb = scratch. After the sync, say so and wait to be killed.
 KILL_SCRIPT = """#VMMKIT-SCRIPT
