@@ -2,7 +2,6 @@
 #include "vcpu.h"
 
 #include <errno.h>
-#include <sys/syscall.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -237,11 +236,10 @@ static void *vcpu_thread(void *arg)
 	/* Stopped for good (vmm exits next): end the thread without glibc's
 	 * per-thread clean-up, whose resolver and malloc code nothing else
 	 * runs; mapping it in at the very end was ~0.15 MiB of vmm's peak RSS
-	 * (docs/bench.md). pthread_join works all the same: the kernel clears
-	 * the thread id. Threads stopped for a reset return normally, so their
-	 * malloc caches go back before the next ones start. */
+	 * (docs/bench.md). Threads stopped for a reset return normally, so
+	 * their malloc caches go back before the next ones start. */
 	if (machine_stopping_for_good(m))
-		syscall(SYS_exit, 0);
+		thread_exit_raw();
 	return NULL;
 }
 
