@@ -224,6 +224,8 @@ void machine_request(struct machine *m, enum machine_req req, int status);
 void machine_request_from(struct machine *m, enum machine_req req, int status,
 			  enum machine_cause cause);
 bool machine_stopping(struct machine *m);
+/* A request is pending after which no vCPU thread runs again (vmm exits). */
+bool machine_stopping_for_good(struct machine *m);
 
 /* Main thread: stop all vCPUs (returns once none runs guest code) and let
  * them run again. Both return false if nothing changed. */

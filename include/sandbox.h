@@ -51,6 +51,11 @@ void sandbox_thread_start(enum sandbox_kind kind);
 /* Main thread, after set-up: chroot, drop to -runas, filter the main thread. */
 void sandbox_enter(void);
 
+/* The kind's list for the configuration sandbox_init() was given, before
+ * it is compiled (tests/unit/test_seccomp_bpf.c); bpf_rules_free() it. */
+struct bpf_rules;
+struct bpf_rules *sandbox_rules(enum sandbox_kind kind);
+
 /* The kind's name ("vcpu", "io", ...), for messages and thread names. */
 const char *sandbox_kind_name(enum sandbox_kind kind);
 

@@ -662,6 +662,14 @@ bool machine_stopping(struct machine *m)
 	return atomic_load(&m->request) != MACHINE_REQ_NONE;
 }
 
+bool machine_stopping_for_good(struct machine *m)
+{
+	/* The first request stands until handle_request() is done with it;
+	 * only a reset that reboots starts vCPU threads again. */
+	int req = atomic_load(&m->request);
+	return req != MACHINE_REQ_NONE && (req != MACHINE_REQ_RESET || m->cfg.no_reboot);
+}
+
 /* ---- pause and resume -------------------------------------------------- */
 
 bool machine_vcpu_hold(struct machine *m)

@@ -114,6 +114,9 @@ class RealSession:
         if trouble and scenario.subject and not getattr(scenario, "console_ok", False):
             pytest.fail("%s: the guest console shows %r\n%s" % (scenario.name, trouble,
                                                               run.describe()), pytrace=False)
+        if run.report.malformed and scenario.subject:
+            pytest.fail("%s: the guest report has lines the parser cannot read: %r\n%s" % (
+                scenario.name, run.report.malformed, run.describe()), pytrace=False)
         return run
 
 

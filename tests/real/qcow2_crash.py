@@ -19,13 +19,15 @@ the synced rounds are verified, from the file itself.
 
 Prints "@@iter i killed-after=K synced=S vmm-check=RC qemu-check=RC
 verified=N bad=LIST" per iteration and "@@crash-done" at the end. Also
-checks that cache=none on a file system without O_DIRECT (the L1's tmpfs
-on Linux 6.1) fails with one line: "@@odirect rc=RC msg=...".
+checks cache=none (odirect_check): on a file system without O_DIRECT (the
+L1's tmpfs on Linux 6.1) vmm fails with one line; on one with it, vmm runs
+with the image open O_DIRECT.
 
     qcow2_crash.py --vmm BUILD/vmm --vmm-img BUILD/vmm-img --iso KIT.iso \
         --dir DIR [--iterations 3] [--seed S] [--format qcow2|raw] [--crash-only]
 """
 import argparse
+import errno
 import os
 import random
 import re
@@ -105,22 +107,67 @@ def run_boot(argv, target, rng, log):
     return synced, kill_at is not None
 
 
-def odirect_refusal(vmm, d):
-    """tmpfs refuses O_DIRECT before Linux 6.6 (the L1 runs 6.1)."""
-    rel = tuple(int(x) for x in re.findall(r"\d+", os.uname().release)[:2])
-    fs = subprocess.run(["stat", "-f", "-c", "%T", d], stdout=subprocess.PIPE).stdout.strip()
-    if rel >= (6, 6) or fs != b"tmpfs":
-        print("@@odirect not-applicable kernel=%s fs=%s" % (os.uname().release, fs.decode()))
-        return
+def fs_takes_odirect(path):
+    """Whether the file system under path opens files with O_DIRECT (tmpfs
+    refuses it before Linux 6.6, takes it from 6.6 on)."""
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_DIRECT)
+    except OSError as e:
+        if e.errno == errno.EINVAL:
+            return False
+        raise
+    os.close(fd)
+    return True
+
+
+def direct_fds(pid, path):
+    """(fds of process pid open on path, how many of them have O_DIRECT)."""
+    fds = direct = 0
+    for fd in os.listdir("/proc/%d/fd" % pid):
+        try:
+            if os.readlink("/proc/%d/fd/%s" % (pid, fd)) != path:
+                continue
+            with open("/proc/%d/fdinfo/%s" % (pid, fd)) as f:
+                flags = int(re.search(r"^flags:\s*([0-7]+)", f.read(), re.M).group(1), 8)
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        fds += 1
+        direct += bool(flags & os.O_DIRECT)
+    return fds, direct
+
+
+def odirect_check(vmm, d):
+    """cache=none where the file system has no O_DIRECT (the L1's tmpfs on
+    Linux 6.1) fails with one line: "@@odirect refused rc=RC lines=N
+    msg=...". Where it has O_DIRECT, vmm runs with the image open O_DIRECT:
+    "@@odirect accepted alive=1 fds=N direct=N"."""
     f = os.path.join(d, "odirect.img")
     with open(f, "wb") as fh:
         fh.truncate(1 << 20)
-    p = subprocess.run([vmm, "-m", "16", "-nographic", "-drive",
-                        "file=%s,if=virtio,format=raw,cache=none" % f],
-                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                       stderr=subprocess.STDOUT, timeout=60)
-    msg = p.stdout.decode(errors="replace").strip().splitlines()
-    print("@@odirect rc=%d lines=%d msg=%s" % (p.returncode, len(msg), msg[0] if msg else ""))
+    argv = [vmm, "-m", "16", "-nographic", "-drive",
+            "file=%s,if=virtio,format=raw,cache=none" % f]
+    if not fs_takes_odirect(f):
+        p = subprocess.run(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60)
+        msg = p.stdout.decode(errors="replace").strip().splitlines()
+        print("@@odirect refused rc=%d lines=%d msg=%s" % (p.returncode, len(msg),
+                                                           msg[0] if msg else ""))
+        return
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.DEVNULL)
+    try:
+        fds = direct = 0
+        deadline = time.time() + 30
+        while time.time() < deadline and p.poll() is None:
+            fds, direct = direct_fds(p.pid, f)
+            if fds:
+                break
+            time.sleep(0.1)
+        time.sleep(1.0)     # still running a second after the image opened
+        print("@@odirect accepted alive=%d fds=%d direct=%d" % (p.poll() is None, fds, direct))
+    finally:
+        p.kill()
+        p.wait()
 
 
 DISCARD_SCRIPT = """#VMMKIT-SCRIPT
@@ -206,7 +253,7 @@ def main():
     print("@@seed %d" % seed)
     os.makedirs(a.dir, exist_ok=True)
     if not a.crash_only:
-        odirect_refusal(a.vmm, a.dir)
+        odirect_check(a.vmm, a.dir)
         discard_check(a)
     raw = a.format == "raw"
     img = os.path.join(a.dir, "crash.raw" if raw else "crash.qcow2")

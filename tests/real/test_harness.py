@@ -206,3 +206,46 @@ def test_console_trouble():
     assert guestkit.console_trouble("[ 2.0] BUG: unable to handle page fault\n")
     assert guestkit.console_trouble("[ 3.0] Oops: 0000 [#1] SMP\n")
     assert guestkit.console_trouble("VMMKIT-DONE rc=0\nno DEBUG: here\n") is None
+
+
+def test_report_parser_keeps_malformed_lines():
+    # A report line that does not parse is kept (tests/conftest.py fails
+    # the test on it), not dropped.
+    text = ("VMMKIT-REPORT-BEGIN v1\nkernel 6.1.0 x86_64\ncpus two\nblk vda\n"
+            "[    3.1] random: crng init done\nuptime 3.52\nVMMKIT-REPORT-END\n")
+    rep = guestkit.Report(text)
+    assert rep.found and rep.kernel == "6.1.0"
+    assert rep.malformed == ["cpus two", "blk vda", "[    3.1] random: crng init done"]
+    assert guestkit.Report("VMMKIT-REPORT-BEGIN v1\nuptime 1.0\nVMMKIT-REPORT-END\n").malformed == []
+
+
+# /proc/interrupts and msix_probe as a guest with a disk and an rng prints them
+MSIX_GOOD = [
+    "irq all 24: 0 PCI-MSIX-0000:00:03.0 0-edge virtio0-config",
+    "irq all 25: 311 PCI-MSIX-0000:00:03.0 1-edge virtio0-req.0",
+    "irq all 26: 0 PCI-MSIX-0000:00:04.0 0-edge virtio1-config",
+    "irq all 27: 2 PCI-MSIX-0000:00:04.0 1-edge virtio1-input",
+    "msix all 0000:00:03.0 1af4:1042 virtio0 table=2 allocated=2 driver=virtio_blk",
+    "msix all 0000:00:04.0 1af4:1044 virtio1 table=2 allocated=2 driver=virtio_rng",
+    # a NIC whose driver a script unloaded: no vectors asked for, not counted
+    "msix all 0000:00:05.0 1af4:1041 virtio2 table=3 allocated=0 driver=",
+]
+
+
+def test_msix_every_vector_in_use():
+    assert guestkit.msix_problems(MSIX_GOOD, "all") == []
+    # each of these passed the old "one PCI-MSI line" check
+    shared = [ln for ln in MSIX_GOOD if "req.0" not in ln] + [
+        "irq all 25: 311 PCI-MSIX-0000:00:03.0 1-edge virtio0-virtqueues"]
+    unused = [ln.replace("virtio1 table=2 allocated=2", "virtio1 table=3 allocated=2")
+              for ln in MSIX_GOOD]
+    unbound = [ln.replace("driver=virtio_blk", "driver=").replace("driver=virtio_rng", "driver=")
+               for ln in MSIX_GOOD]
+    intx_rng = [ln.replace("PCI-MSIX-0000:00:04.0 1-edge", "IO-APIC 11-fasteoi")
+                if "virtio1-input" in ln else ln for ln in MSIX_GOOD]
+    idle = [ln.replace(": 311 ", ": 0 ") for ln in MSIX_GOOD]
+    no_probe = [ln for ln in MSIX_GOOD if not ln.startswith("msix")]
+    for bad in (shared, unused, intx_rng, idle, no_probe, unbound):
+        assert any("PCI-MSI" in ln for ln in bad)
+        assert guestkit.msix_problems(bad, "all") != [], bad
+    assert guestkit.msix_problems(MSIX_GOOD[:4] + ["msix all 0000:00:03.0 x"], "all") != []

@@ -59,3 +59,55 @@ def test_smoke_bounds(tmp_path):
     slow_exits = good[:3] + [metric("  the same as % of a bare KVM_RUN loop", 79.0)]
     assert "under 80 %" in bench.smoke_check(slow_exits, {}, str(rec))[0]
     assert "cannot read" in bench.smoke_check(good, {}, str(tmp_path / "none.json"))[0]
+
+
+def _tail(argv):
+    """A command line from its -m on: what every VMM must share."""
+    return argv[argv.index("-m"):]
+
+
+@pytest.mark.parametrize("cpu", ["host", "qemu64"])
+def test_kernel_boot_gives_every_vmm_the_same_machine(cpu):
+    import kernel_boot
+    lines = kernel_boot.command_lines("/build/vmm", "vmlinuz", "initrd", cpu)
+    tails = [_tail(argv) for argv in lines.values()]
+    assert all(t == tails[0] for t in tails), lines
+    for flag in (["-cpu", cpu], ["-nodefaults"], ["-no-reboot"]):
+        assert any(tails[0][i:i + len(flag)] == flag for i in range(len(tails[0]))), flag
+
+
+@pytest.mark.parametrize("cpu", ["host", "qemu64"])
+def test_virtio_blk_bench_gives_every_vmm_the_same_machine(cpu):
+    import argparse
+    import virtio_blk
+    a = argparse.Namespace(cache="writeback", cpu=cpu)
+    vmm = virtio_blk.vmm_argv("vmm", a, "s.img", "d.img", "q.qcow2")
+    qemu = virtio_blk.vmm_argv("qemu", a, "s.img", "d.img", "q.qcow2")
+    assert _tail(vmm) == _tail(qemu)
+    for flag in ("-nodefaults", "-no-reboot"):
+        assert flag in vmm
+    assert vmm[vmm.index("-cpu") + 1] == cpu
+
+
+class _FakeBatch:
+    def __init__(self):
+        self.cmds = {}
+
+    def stage_bytes(self, name, data=None, size=None):
+        return "/stage/" + name
+
+    def add(self, name, cmd, **kw):
+        self.cmds[name] = cmd
+
+
+@pytest.mark.parametrize("backend", ["user", "tap"])
+def test_virtio_net_bench_gives_every_vmm_the_same_machine(backend):
+    import virtio_net
+    b = _FakeBatch()
+    for vmm in ("vmm", "qemu"):
+        virtio_net.command(b, vmm, backend, 3, 16, "qemu64")
+    lines = [ln for cmd in b.cmds.values() for ln in cmd.split("\n") if "-netdev" in ln]
+    assert len(lines) == 2
+    tails = [ln[ln.index(" -m "):].replace("vmm-net", "X-net").replace("qemu-net", "X-net")
+             for ln in lines]
+    assert tails[0] == tails[1] and "-cpu qemu64" in tails[0] and "-nodefaults" in tails[0]
