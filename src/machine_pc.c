@@ -561,6 +561,8 @@ static void create_vm_and_vcpus(struct machine *m)
 {
 	char err[256];
 
+	/* A reset replaces the VM: keep the dirty bits of the old one. */
+	memmap_detach(&m->memmap);
 	if (kvm_create_vm(&m->kvm, err, sizeof(err)) < 0)
 		die("%s", err);
 	if (memmap_apply(&m->memmap, &m->kvm) < 0)
