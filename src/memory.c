@@ -359,6 +359,12 @@ int mem_space_add(struct mem_space *s, struct mem_region *r)
 		r->order = s->next_order++;
 		s->regions[s->nregions++] = r;
 		ret = commit(s);
+		if (ret) {
+			/* Not added after all: the map goes back to what it was. */
+			s->nregions--;
+			r->space = NULL;
+			commit(s);
+		}
 	}
 	pthread_mutex_unlock(&s->lock);
 	return ret;
