@@ -17,6 +17,12 @@
  * RESET_METHOD 8 enables the RTC's periodic interrupt (which starts vmm's
  * RTC timer thread), polls register C until the periodic flag has been seen
  * 16 times, prints VMM-RTC-OK and exits (interrupts stay off throughout).
+ * RESET_METHOD 9 is for dirty logging: it prints VMM-DIRTY-READY, waits
+ * for a byte B on COM1, writes one byte at 0x100000 + (B & 15) * 4 KiB,
+ * prints VMM-DIRTY-DONE, waits for another byte and starts over. From
+ * READY to that second byte it writes no other memory (no stack: no
+ * calls), with interrupts off, so the pages dirtied in between are
+ * exactly the one it was told to write.
  */
 #ifndef RESET_METHOD
 #define RESET_METHOD 0
@@ -104,6 +110,42 @@ idle:	hlt
 	loop 6b
 	movw $rtcok, %si
 	call puts
+#elif RESET_METHOD == 9
+	/* The waits are inlined: a call would write its return address. */
+	.macro wait_com1_byte
+	movw $COM1 + 5, %dx
+1:	inb %dx, %al
+	testb $0x01, %al        /* LSR.DR */
+	jz 1b
+	movw $COM1, %dx
+	inb %dx, %al
+	.endm
+dirty_round:
+	movw $dirtyready, %si
+	call puts
+	wait_com1_byte
+	andw $0x0F, %ax
+	shlw $12, %ax
+	addw $0x10, %ax         /* 0xFFFF:0x0010 is 0x100000 (no A20 gate) */
+	movw %ax, %bx
+	movw $0xFFFF, %ax
+	movw %ax, %es
+	movb $0xA5, %es:(%bx)
+	movw $dirtydone, %si
+8:	lodsb
+	testb %al, %al
+	jz 10f
+	movb %al, %ah
+	movw $COM1 + 5, %dx
+9:	inb %dx, %al
+	testb $0x20, %al
+	jz 9b
+	movw $COM1, %dx
+	movb %ah, %al
+	outb %al, %dx
+	jmp 8b
+10:	wait_com1_byte          /* the test has read the bitmap: next round */
+	jmp dirty_round
 #elif RESET_METHOD
 	movb $BOOT_COUNT, %al
 	outb %al, $CMOS_INDEX
@@ -212,6 +254,12 @@ writeok:
 #if RESET_METHOD == 8
 rtcok:
 	.asciz "VMM-RTC-OK\r\n"
+#endif
+#if RESET_METHOD == 9
+dirtyready:
+	.asciz "VMM-DIRTY-READY\r\n"
+dirtydone:
+	.asciz "VMM-DIRTY-DONE\r\n"
 #endif
 #if RESET_METHOD == 7
 cpuid1:
