@@ -95,6 +95,8 @@ int kvm_open(struct kvm_vm *kvm, const char *dev_path, char *err, size_t errlen)
 	int slots = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
 	kvm->nr_memslots = slots > 0 ? (unsigned)slots : 32;
 	kvm->dirty_ring_max = MAX(0, ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING));
+	debug("KVM: %u memory slots, dirty ring %s (dirty logging uses the bitmap)",
+	      kvm->nr_memslots, kvm->dirty_ring_max ? "available" : "absent");
 	kvm->supported_cpuid = get_supported_cpuid(kvm->sys_fd);
 	if (!kvm->supported_cpuid) {
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
