@@ -119,10 +119,10 @@ int memmap_init(struct memmap *mm, struct guest_mem *mem, const void *bios, uint
 
 void memmap_destroy(struct memmap *mm)
 {
-	if (mm->bios)
+	if (mm->bios) {
 		mem_space_destroy(&mm->space);
-	if (mm->bios)
 		munmap(mm->bios, mm->bios_size);
+	}
 	if (mm->option_rom_space)
 		munmap(mm->option_rom_space, ISA_BIOS_SIZE);
 	mm->bios = mm->option_rom_space = NULL;
