@@ -11,7 +11,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define KVM_SLOTS_MAX 32
 /* MSI routes (for irqfds) take GSIs from 24, after the IOAPIC's pins. */
 #define KVM_MSI_GSI_BASE 24
 #define KVM_MAX_MSI_ROUTES 128
@@ -25,6 +24,13 @@ struct kvm_vm {
 	int max_vcpus;          /* KVM_CAP_MAX_VCPUS */
 	int max_vcpu_id;        /* KVM_CAP_MAX_VCPU_ID: vCPU ids (APIC IDs) below this */
 	struct kvm_cpuid2 *supported_cpuid;
+	unsigned nr_memslots;   /* KVM_CAP_NR_MEMSLOTS */
+	/* Dirty logging: KVM_CAP_DIRTY_LOG_RING's largest ring in bytes (0: none;
+	 * probed and reported, vmm uses the bitmap), and whether the VM runs
+	 * with KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2 (fetching the bitmap then does
+	 * not write-protect the whole slot again, only the pages cleared). */
+	int dirty_ring_max;
+	bool manual_dirty_protect;
 	/* The GSI routing table is replaced as a whole: the PC's entries plus
 	 * every MSI route, kept here. A new VM (reset) starts with none. */
 	pthread_mutex_t route_lock;
@@ -43,9 +49,9 @@ int kvm_create_vm(struct kvm_vm *kvm, char *err, size_t errlen);
 void kvm_destroy_vm(struct kvm_vm *kvm);
 void kvm_close(struct kvm_vm *kvm);
 
-/* Sets or (size 0) deletes memory slot 'slot'. */
-int kvm_set_slot(struct kvm_vm *kvm, unsigned slot, uint64_t gpa, uint64_t size, void *hva,
-		 bool read_only);
+/* Memory slots for src/memory.c (opaque: the struct kvm_vm): set or
+ * delete a slot, fetch-and-clear its dirty bitmap. */
+extern const struct mem_slot_ops kvm_mem_slot_ops;
 
 /* irq_line callback: drives GSI 'gsi' of the in-kernel irqchip. */
 void kvm_set_gsi(void *kvm_vm, unsigned gsi, int level);

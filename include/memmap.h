@@ -1,10 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * The PC's memory map as KVM memory slots: RAM, the BIOS ROM at the top of
- * 4 GiB, and the 0xC0000-0xFFFFF area whose 13 segments the i440FX PAM
- * registers switch between ROM (the BIOS's low alias, or empty option-ROM
- * space), read-only RAM and read-write RAM. The legacy VGA window
- * 0xA0000-0xBFFFF is never a slot: accesses exit to the VGA model.
+ * The PC's memory map as memory regions (memory.h): RAM, the BIOS ROM at
+ * the top of 4 GiB, and the 0xC0000-0xFFFFF area whose 13 segments the
+ * i440FX PAM registers switch between ROM (the BIOS's low alias, or empty
+ * option-ROM space), read-only RAM and read-write RAM. The legacy VGA
+ * window 0xA0000-0xBFFFF is a trapped region: accesses exit to the MMIO bus.
+ *
+ * Region names (for dirty logging and diagnostics): "ram-below-4g",
+ * "ram-above-4g" (only with more than 3.5 GiB), "pc.bios", "vga-lowmem",
+ * "pam-c0000" ... "pam-ec000" and "pam-f0000".
  */
 #ifndef VMM_MEMMAP_H
 #define VMM_MEMMAP_H
@@ -14,6 +18,7 @@
 #include <stdint.h>
 
 #include "guest_mem.h"
+#include "memory.h"
 
 struct kvm_vm;
 
@@ -34,6 +39,10 @@ struct memmap {
 	uint8_t *option_rom_space; /* 128 KiB of zeros seen at 0xC0000 when PAM=0 */
 	uint8_t pam[PAM_SEGMENTS];
 	pthread_mutex_t lock;
+	struct mem_space space;
+	struct mem_region ram_low, ram_high, bios_rom, vga_window;
+	struct mem_region pam_region[PAM_SEGMENTS];
+	char pam_name[PAM_SEGMENTS][16];
 };
 
 struct memmap_view {
@@ -47,8 +56,12 @@ struct memmap_view {
  * mm->bios (vmm reads the file straight into it: no second copy). */
 int memmap_init(struct memmap *mm, struct guest_mem *mem, const void *bios, uint64_t bios_size);
 void memmap_destroy(struct memmap *mm);
-/* Installs every slot in a new VM. */
+/* Installs every slot in a new VM, with its dirty logging. */
 int memmap_apply(struct memmap *mm, struct kvm_vm *kvm);
+/* Before the VM is replaced (reset) or closed: keeps the dirty bits. */
+void memmap_detach(struct memmap *mm);
+/* The region called 'name', or NULL. */
+struct mem_region *memmap_find_region(struct memmap *mm, const char *name);
 /* Changes the mode of one segment (the i440FX calls this on PAM writes). */
 int memmap_set_pam(struct memmap *mm, unsigned segment, enum pam_mode mode);
 /* What the guest sees at a segment now (for tests and diagnostics). */

@@ -44,6 +44,14 @@ struct vmctl_ops {
 	 * guest to leave it 'bytes' of RAM (1 .. RAM size; more is RAM size). */
 	int (*balloon_set)(void *opaque, uint64_t bytes);
 	int (*balloon_query)(void *opaque, struct vmctl_balloon *out);
+	/* Test hooks behind QMP's x-dirty-log and x-query-dirty-pages (NULL:
+	 * not offered). dirty_log turns dirty logging of the memory region
+	 * 'region' on or off. dirty_pages returns, then clears, what vCPUs
+	 * wrote there since the last call: the guest-physical addresses of the
+	 * first 'max' dirty pages in 'gpas' and their total count as the result.
+	 * -ENOENT: no such region; -EINVAL: its logging is off. */
+	int (*dirty_log)(void *opaque, const char *region, bool on);
+	int64_t (*dirty_pages)(void *opaque, const char *region, uint64_t *gpas, size_t max);
 };
 
 struct vmctl {

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <linux/kvm.h>
 
+#include "memory.h"
 #include "util.h"
 #include "vcpu.h"
 
@@ -91,6 +92,11 @@ int kvm_open(struct kvm_vm *kvm, const char *dev_path, char *err, size_t errlen)
 	kvm->max_vcpu_id = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPU_ID);
 	if (kvm->max_vcpu_id <= 0)
 		kvm->max_vcpu_id = kvm->max_vcpus;
+	int slots = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+	kvm->nr_memslots = slots > 0 ? (unsigned)slots : 32;
+	kvm->dirty_ring_max = MAX(0, ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING));
+	debug("KVM: %u memory slots, dirty ring %s (dirty logging uses the bitmap)",
+	      kvm->nr_memslots, kvm->dirty_ring_max ? "available" : "absent");
 	kvm->supported_cpuid = get_supported_cpuid(kvm->sys_fd);
 	if (!kvm->supported_cpuid) {
 		snprintf(err, errlen, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
@@ -190,6 +196,20 @@ int kvm_irqfd(struct kvm_vm *kvm, int fd, int gsi, bool assign)
 	return ioctl(kvm->vm_fd, KVM_IRQFD, &irqfd) < 0 ? -errno : 0;
 }
 
+/* Manual protection without "initially set": logging starts with every
+ * page clean, so the first bitmap holds only what the guest wrote. */
+static bool enable_manual_dirty_protect(int vm_fd)
+{
+	struct kvm_enable_cap cap = {
+		.cap = KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+		.args = { KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE },
+	};
+	int have = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2);
+
+	return have > 0 && (have & KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE) &&
+	       ioctl(vm_fd, KVM_ENABLE_CAP, &cap) == 0;
+}
+
 int kvm_create_vm(struct kvm_vm *kvm, char *err, size_t errlen)
 {
 	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
@@ -223,6 +243,7 @@ int kvm_create_vm(struct kvm_vm *kvm, char *err, size_t errlen)
 	step = "KVM_CREATE_PIT2";
 	if (ioctl(fd, KVM_CREATE_PIT2, &pit) < 0)
 		goto fail;
+	kvm->manual_dirty_protect = enable_manual_dirty_protect(fd);
 	if (kvm->vm_fd >= 0) {
 		/* A system reset replaces the VM under the same descriptor number,
 		 * so a device thread raising an IRQ meanwhile never hits a stale or
@@ -260,12 +281,14 @@ void kvm_close(struct kvm_vm *kvm)
 	kvm->supported_cpuid = NULL;
 }
 
-int kvm_set_slot(struct kvm_vm *kvm, unsigned slot, uint64_t gpa, uint64_t size, void *hva,
-		 bool read_only)
+static int slot_set(void *opaque, unsigned slot, uint64_t gpa, uint64_t size, void *hva,
+		    unsigned flags)
 {
+	struct kvm_vm *kvm = opaque;
 	struct kvm_userspace_memory_region r = {
 		.slot = slot,
-		.flags = read_only ? KVM_MEM_READONLY : 0,
+		.flags = (flags & MEM_SLOT_READONLY ? KVM_MEM_READONLY : 0) |
+			 (flags & MEM_SLOT_LOG_DIRTY ? KVM_MEM_LOG_DIRTY_PAGES : 0),
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uintptr_t)hva,
@@ -274,6 +297,34 @@ int kvm_set_slot(struct kvm_vm *kvm, unsigned slot, uint64_t gpa, uint64_t size,
 		return -errno;
 	return 0;
 }
+
+/* Without manual protection KVM_GET_DIRTY_LOG clears and write-protects
+ * as it reads; with it, only the pages KVM_CLEAR_DIRTY_LOG names are, so
+ * a slot whose pages stay clean costs nothing. */
+static int slot_get_dirty(void *opaque, unsigned slot, uint64_t npages, uint64_t *bitmap)
+{
+	struct kvm_vm *kvm = opaque;
+	struct kvm_dirty_log log = { .slot = slot, .dirty_bitmap = bitmap };
+	bool any = false;
+
+	if (npages > UINT32_MAX)
+		return -EINVAL;
+	if (ioctl(kvm->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0)
+		return -errno;
+	for (uint64_t w = 0; w < (npages + 63) / 64 && !any; w++)
+		any = bitmap[w] != 0;
+	if (!kvm->manual_dirty_protect || !any)
+		return 0;
+	struct kvm_clear_dirty_log clear = {
+		.slot = slot,
+		.num_pages = (uint32_t)npages,
+		.first_page = 0,
+		.dirty_bitmap = bitmap,
+	};
+	return ioctl(kvm->vm_fd, KVM_CLEAR_DIRTY_LOG, &clear) < 0 ? -errno : 0;
+}
+
+const struct mem_slot_ops kvm_mem_slot_ops = { slot_set, slot_get_dirty };
 
 void kvm_set_gsi(void *opaque, unsigned gsi, int level)
 {

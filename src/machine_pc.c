@@ -585,6 +585,8 @@ static void create_vm_and_vcpus(struct machine *m)
 {
 	char err[256];
 
+	/* A reset replaces the VM: keep the dirty bits of the old one. */
+	memmap_detach(&m->memmap);
 	if (kvm_create_vm(&m->kvm, err, sizeof(err)) < 0)
 		die("%s", err);
 	if (memmap_apply(&m->memmap, &m->kvm) < 0)
@@ -872,9 +874,43 @@ static void start_balloon_timers(struct machine *m)
 			period); /* the first request at once, as before */
 }
 
+/* QMP's x-dirty-log and x-query-dirty-pages (test hooks): dirty logging of
+ * one of the board's memory regions (memmap.h lists their names). */
+static int ctl_dirty_log(void *opaque, const char *name, bool on)
+{
+	struct machine *m = opaque;
+	struct mem_region *r = memmap_find_region(&m->memmap, name);
+
+	return r ? mem_region_set_log_dirty(r, on) : -ENOENT;
+}
+
+static int64_t ctl_dirty_pages(void *opaque, const char *name, uint64_t *gpas, size_t max)
+{
+	struct machine *m = opaque;
+	struct mem_region *r = memmap_find_region(&m->memmap, name);
+	int64_t n = 0;
+
+	if (!r)
+		return -ENOENT;
+	uint64_t pages = mem_region_pages(r);
+	uint64_t *bits = calloc((pages + 63) / 64, sizeof(uint64_t));
+	if (!bits)
+		return -ENOMEM;
+	int err = mem_region_get_dirty(r, bits, pages);
+	for (uint64_t p = 0; !err && p < pages; p++) {
+		if (!(bits[p / 64] >> (p % 64) & 1))
+			continue;
+		if ((size_t)n < max)
+			gpas[n] = r->gpa + (p << MEM_PAGE_SHIFT);
+		n++;
+	}
+	free(bits);
+	return err ? err : n;
+}
+
 static const struct vmctl_ops machine_vmctl_ops = {
 	ctl_running, ctl_stop, ctl_cont, ctl_reset, ctl_powerdown, ctl_quit, ctl_cpus, ctl_name,
-	ctl_balloon_set, ctl_balloon_query,
+	ctl_balloon_set, ctl_balloon_query, ctl_dirty_log, ctl_dirty_pages,
 };
 
 void machine_create(struct machine *m, const struct machine_config *cfg)

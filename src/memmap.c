@@ -2,6 +2,7 @@
 #include "memmap.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -12,14 +13,6 @@
 #define ISA_BIOS_START 0xE0000ULL
 #define ISA_BIOS_SIZE 0x20000ULL
 #define PAM_START 0xC0000ULL
-
-enum slot_id {
-	SLOT_LOW_RAM,   /* [0, 0xA0000) */
-	SLOT_RAM,       /* [1 MiB, below_4g) */
-	SLOT_HIGH_RAM,  /* [4 GiB, ...) */
-	SLOT_BIOS,      /* [4 GiB - size, 4 GiB) */
-	SLOT_PAM0,      /* PAM_SEGMENTS slots follow */
-};
 
 static void segment_range(unsigned seg, uint64_t *gpa, uint64_t *size)
 {
@@ -75,6 +68,38 @@ static void *map_copy(const void *src, uint64_t size)
 	return p;
 }
 
+static int add_regions(struct memmap *mm)
+{
+	struct guest_mem *mem = mm->mem;
+	int ret;
+
+	mem_space_init(&mm->space, NULL);
+	/* Priority 0: RAM and the BIOS; 1: what lies over RAM below 1 MiB. */
+	mem_region_init_ram(&mm->ram_low, "ram-below-4g", 0, mem->below_4g, mem->ram, false, 0);
+	mem_region_init_trap(&mm->vga_window, "vga-lowmem", 0xA0000, 0x20000, NULL, 1);
+	mem_region_init_ram(&mm->bios_rom, "pc.bios", FOUR_GIB - mm->bios_size, mm->bios_size,
+			    mm->bios, true, 0);
+	ret = mem_space_add(&mm->space, &mm->ram_low);
+	if (!ret)
+		ret = mem_space_add(&mm->space, &mm->vga_window);
+	if (!ret)
+		ret = mem_space_add(&mm->space, &mm->bios_rom);
+	if (!ret && mem->above_4g) {
+		mem_region_init_ram(&mm->ram_high, "ram-above-4g", FOUR_GIB, mem->above_4g,
+				    mem->ram + mem->below_4g, false, 0);
+		ret = mem_space_add(&mm->space, &mm->ram_high);
+	}
+	for (unsigned seg = 0; !ret && seg < PAM_SEGMENTS; seg++) {
+		struct memmap_view v = memmap_segment_view(mm, seg);
+		snprintf(mm->pam_name[seg], sizeof(mm->pam_name[seg]), "pam-%05llx",
+			 (unsigned long long)v.gpa);
+		mem_region_init_ram(&mm->pam_region[seg], mm->pam_name[seg], v.gpa, v.size,
+				    (void *)v.hva, v.read_only, 1);
+		ret = mem_space_add(&mm->space, &mm->pam_region[seg]);
+	}
+	return ret;
+}
+
 int memmap_init(struct memmap *mm, struct guest_mem *mem, const void *bios, uint64_t bios_size)
 {
 	memset(mm, 0, sizeof(*mm));
@@ -89,50 +114,45 @@ int memmap_init(struct memmap *mm, struct guest_mem *mem, const void *bios, uint
 	if (!mm->bios || !mm->option_rom_space)
 		return -ENOMEM;
 	pthread_mutex_init(&mm->lock, NULL);
-	return 0;
+	return add_regions(mm);
 }
 
 void memmap_destroy(struct memmap *mm)
 {
-	if (mm->bios)
+	if (mm->bios) {
+		mem_space_destroy(&mm->space);
 		munmap(mm->bios, mm->bios_size);
+	}
 	if (mm->option_rom_space)
 		munmap(mm->option_rom_space, ISA_BIOS_SIZE);
 	mm->bios = mm->option_rom_space = NULL;
 }
 
+/* KVM cannot change a slot's backing in place: the region switch deletes
+ * the segment's slot and installs a new one. */
 static int apply_segment(struct memmap *mm, unsigned seg)
 {
 	struct memmap_view v = memmap_segment_view(mm, seg);
 
-	if (!mm->kvm)
-		return 0;
-	/* KVM cannot change a slot's backing in place: delete, then add. */
-	kvm_set_slot(mm->kvm, SLOT_PAM0 + seg, v.gpa, 0, NULL, false);
-	return kvm_set_slot(mm->kvm, SLOT_PAM0 + seg, v.gpa, v.size, (void *)v.hva, v.read_only);
+	return mem_region_set_ram(&mm->pam_region[seg], (void *)v.hva, v.read_only);
 }
 
 int memmap_apply(struct memmap *mm, struct kvm_vm *kvm)
 {
-	struct guest_mem *mem = mm->mem;
-	int ret;
-
-	pthread_mutex_lock(&mm->lock);
 	mm->kvm = kvm;
-	ret = kvm_set_slot(kvm, SLOT_LOW_RAM, 0, 0xA0000, mem->ram, false);
-	if (!ret)
-		ret = kvm_set_slot(kvm, SLOT_RAM, 0x100000, mem->below_4g - 0x100000,
-				   mem->ram + 0x100000, false);
-	if (!ret && mem->above_4g)
-		ret = kvm_set_slot(kvm, SLOT_HIGH_RAM, FOUR_GIB, mem->above_4g,
-				   mem->ram + mem->below_4g, false);
-	if (!ret)
-		ret = kvm_set_slot(kvm, SLOT_BIOS, FOUR_GIB - mm->bios_size, mm->bios_size,
-				   mm->bios, true);
-	for (unsigned seg = 0; !ret && seg < PAM_SEGMENTS; seg++)
-		ret = apply_segment(mm, seg);
-	pthread_mutex_unlock(&mm->lock);
-	return ret;
+	return mem_space_attach(&mm->space, &kvm_mem_slot_ops, kvm, kvm->nr_memslots);
+}
+
+void memmap_detach(struct memmap *mm)
+{
+	if (mm->kvm)
+		mem_space_detach(&mm->space);
+	mm->kvm = NULL;
+}
+
+struct mem_region *memmap_find_region(struct memmap *mm, const char *name)
+{
+	return mem_space_find(&mm->space, name);
 }
 
 int memmap_set_pam(struct memmap *mm, unsigned seg, enum pam_mode mode)

@@ -12,6 +12,7 @@
  */
 #include "qmp.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -204,6 +205,76 @@ static struct json *cmd_query_balloon(struct qmp_session *s, const struct json *
 	return r;
 }
 
+/* ---- test hooks: dirty logging of a memory region ------------------------ */
+
+#define DIRTY_PAGES_LISTED 1024
+
+static struct json *dirty_error(struct qmp_error *e, int err, const struct json *region)
+{
+	if (err == -ENOENT)
+		return set_error(e, "GenericError", "No memory region '%.64s'", region->str);
+	if (err == -EINVAL)
+		return set_error(e, "GenericError", "Dirty logging is off for memory region '%.64s'",
+				 region->str);
+	return set_error(e, "GenericError", "Memory region '%.64s': %s", region->str,
+			 strerror(-err));
+}
+
+static const struct json *region_arg(const struct json *args, struct qmp_error *e)
+{
+	const struct json *region = json_object_get(args, "region");
+	if (!region)
+		set_error(e, "GenericError", "Parameter 'region' is missing");
+	else if (strlen(region->str) != region->len)
+		set_error(e, "GenericError", "No memory region '%.64s'", region->str);
+	else
+		return region;
+	return NULL;
+}
+
+/* x-dirty-log {"region": NAME, "enable": BOOL}: vmm's own, for tests. */
+static struct json *cmd_x_dirty_log(struct qmp_session *s, const struct json *args,
+				    struct qmp_error *e)
+{
+	const struct json *region = region_arg(args, e);
+	const struct json *enable = json_object_get(args, "enable");
+
+	if (!region)
+		return NULL;
+	if (!enable)
+		return set_error(e, "GenericError", "Parameter 'enable' is missing");
+	if (!s->ctl.ops->dirty_log)
+		return set_error(e, "CommandNotFound", "The command x-dirty-log has not been found");
+	int err = s->ctl.ops->dirty_log(s->ctl.opaque, region->str, enable->boolean);
+	return err ? dirty_error(e, err, region) : json_new_object();
+}
+
+/* x-query-dirty-pages {"region": NAME}: the pages vCPUs wrote since the
+ * last query (at most DIRTY_PAGES_LISTED addresses listed, all counted),
+ * then forgets them. */
+static struct json *cmd_x_query_dirty_pages(struct qmp_session *s, const struct json *args,
+					    struct qmp_error *e)
+{
+	const struct json *region = region_arg(args, e);
+	uint64_t gpas[DIRTY_PAGES_LISTED];
+
+	if (!region)
+		return NULL;
+	if (!s->ctl.ops->dirty_pages)
+		return set_error(e, "CommandNotFound",
+				 "The command x-query-dirty-pages has not been found");
+	int64_t n = s->ctl.ops->dirty_pages(s->ctl.opaque, region->str, gpas, ARRAY_SIZE(gpas));
+	if (n < 0)
+		return dirty_error(e, (int)n, region);
+	struct json *r = json_new_object(), *pages = json_new_array();
+	for (int64_t i = 0; i < n && i < (int64_t)ARRAY_SIZE(gpas); i++)
+		json_array_append(pages, json_new_int((int64_t)gpas[i]));
+	json_object_set(r, "page-size", json_new_int(4096));
+	json_object_set(r, "count", json_new_int(n));
+	json_object_set(r, "pages", pages);
+	return r;
+}
+
 #define SIMPLE_ACTION(fn_name, op)                                                        \
 	static struct json *fn_name(struct qmp_session *s, const struct json *args,      \
 				    struct qmp_error *e)                                  \
@@ -228,6 +299,16 @@ static const struct qmp_arg balloon_args[] = {
 	{ NULL, 0, NULL },
 };
 
+static const struct qmp_arg dirty_log_args[] = {
+	{ "region", JSON_STRING, "string" },
+	{ "enable", JSON_BOOL, "boolean" },
+	{ NULL, 0, NULL },
+};
+static const struct qmp_arg dirty_pages_args[] = {
+	{ "region", JSON_STRING, "string" },
+	{ NULL, 0, NULL },
+};
+
 static const struct qmp_command commands[] = {
 	{ "qmp_capabilities", cmd_capabilities, capabilities_args },
 	{ "query-version", cmd_query_version, no_args },
@@ -242,6 +323,8 @@ static const struct qmp_command commands[] = {
 	{ "quit", cmd_quit, no_args },
 	{ "balloon", cmd_balloon, balloon_args },
 	{ "query-balloon", cmd_query_balloon, no_args },
+	{ "x-dirty-log", cmd_x_dirty_log, dirty_log_args },
+	{ "x-query-dirty-pages", cmd_x_query_dirty_pages, dirty_pages_args },
 };
 
 static struct json *cmd_query_commands(struct qmp_session *s, const struct json *args,

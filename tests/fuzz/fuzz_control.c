@@ -71,7 +71,23 @@ static int f_balloon_query(void *o, struct vmctl_balloon *out)
 	return 0;
 }
 
+/* Dirty logging on a region called "ram" whose pages are all dirty. */
+static int f_dirty_log(void *o, const char *region, bool on)
+{
+	return strcmp(region, "ram") ? -2 /* -ENOENT */ : 0;
+}
+
+static int64_t f_dirty_pages(void *o, const char *region, uint64_t *gpas, size_t max)
+{
+	if (strcmp(region, "ram"))
+		return -2;
+	for (size_t i = 0; i < max; i++)
+		gpas[i] = i << 12;
+	return 1 << 20;
+}
+
 static const struct vmctl_ops fake_ops = {
+	.dirty_log = f_dirty_log, .dirty_pages = f_dirty_pages,
 	.running = f_running, .stop = f_stop, .cont = f_cont, .reset = f_nop,
 	.powerdown = f_nop, .quit = f_nop, .cpus = f_cpus, .name = f_name,
 	.balloon_set = f_balloon_set, .balloon_query = f_balloon_query,

@@ -34,6 +34,8 @@ q='{"execute": "qmp_capabilities"}
 {"execute": "cont"}
 {"execute": "balloon", "arguments": {"value": 67108864}}
 {"execute": "query-balloon"}
+{"execute": "x-dirty-log", "arguments": {"region": "ram", "enable": true}}
+{"execute": "x-query-dirty-pages", "arguments": {"region": "ram"}}
 {"execute": "system_reset"}
 {"execute": "system_powerdown"}
 {"execute": "human-monitor-command", "arguments": {"command-line": "info status"}}

@@ -24,6 +24,12 @@
  * back ("VMM-DMA MM AAAA PP HH"), then has COM1 raise and lower IRQ 4
  * with the line level-, then edge-triggered, and prints the PIC's IRR bit
  * after each ("VMM-IRQ4 10 00 10 10").
+ * RESET_METHOD 10 is for dirty logging: it prints VMM-DIRTY-READY, waits
+ * for a byte B on COM1, writes one byte at 0x100000 + (B & 15) * 4 KiB,
+ * prints VMM-DIRTY-DONE, waits for another byte and starts over. From
+ * READY to that second byte it writes no other memory (no stack: no
+ * calls), with interrupts off, so the pages dirtied in between are
+ * exactly the one it was told to write.
  */
 #ifndef RESET_METHOD
 #define RESET_METHOD 0
@@ -167,6 +173,42 @@ idle:	hlt
 	call irq4_probe
 	movw $newline, %si
 	call puts
+#elif RESET_METHOD == 10
+	/* The waits are inlined: a call would write its return address. */
+	.macro wait_com1_byte
+	movw $COM1 + 5, %dx
+1:	inb %dx, %al
+	testb $0x01, %al        /* LSR.DR */
+	jz 1b
+	movw $COM1, %dx
+	inb %dx, %al
+	.endm
+dirty_round:
+	movw $dirtyready, %si
+	call puts
+	wait_com1_byte
+	andw $0x0F, %ax
+	shlw $12, %ax
+	addw $0x10, %ax         /* 0xFFFF:0x0010 is 0x100000 (no A20 gate) */
+	movw %ax, %bx
+	movw $0xFFFF, %ax
+	movw %ax, %es
+	movb $0xA5, %es:(%bx)
+	movw $dirtydone, %si
+8:	lodsb
+	testb %al, %al
+	jz 10f
+	movb %al, %ah
+	movw $COM1 + 5, %dx
+9:	inb %dx, %al
+	testb $0x20, %al
+	jz 9b
+	movw $COM1, %dx
+	movb %ah, %al
+	outb %al, %dx
+	jmp 8b
+10:	wait_com1_byte          /* the test has read the bitmap: next round */
+	jmp dirty_round
 #elif RESET_METHOD
 	movb $BOOT_COUNT, %al
 	outb %al, $CMOS_INDEX
@@ -313,6 +355,12 @@ dmamsg:
 	.asciz " VMM-DMA "
 irqmsg:
 	.asciz " VMM-IRQ4 "
+#endif
+#if RESET_METHOD == 10
+dirtyready:
+	.asciz "VMM-DIRTY-READY\r\n"
+dirtydone:
+	.asciz "VMM-DIRTY-DONE\r\n"
 #endif
 #if RESET_METHOD == 7
 cpuid1:

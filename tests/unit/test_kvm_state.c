@@ -24,6 +24,7 @@
 
 #include "kvm.h"
 #include "kvm_state.h"
+#include "memory.h"
 #include "savestate.h"
 #include "util.h"
 
@@ -344,7 +345,7 @@ static uint8_t *give_pae_ram(struct small_vm *v, uint64_t base)
 	assert_true(ram != MAP_FAILED);
 	for (unsigned i = 0; i < 4; i++)
 		put_le64(ram + 0x1000 + 8 * i, (base + 0x1000ULL * i) | 1);
-	assert_int_equal(kvm_set_slot(&v->kvm, 0, 0, 0x10000, ram, false), 0);
+	assert_int_equal(kvm_mem_slot_ops.set(&v->kvm, 0, 0, 0x10000, ram, 0), 0);
 	return ram;
 }
 

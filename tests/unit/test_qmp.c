@@ -29,6 +29,8 @@ struct fake {
 	bool balloon;             /* a balloon device exists */
 	uint64_t balloon_target;  /* last balloon_set */
 	struct vmctl_balloon balloon_state;
+	bool dirty_on;            /* x-dirty-log on region "ram" */
+	int64_t dirty_count;      /* pages x-query-dirty-pages reports */
 };
 
 static bool f_running(void *o) { return ((struct fake *)o)->running; }
@@ -63,9 +65,29 @@ static int f_balloon_query(void *o, struct vmctl_balloon *out)
 	return 0;
 }
 
+static int f_dirty_log(void *o, const char *region, bool on)
+{
+	if (strcmp(region, "ram"))
+		return -ENOENT;
+	((struct fake *)o)->dirty_on = on;
+	return 0;
+}
+
+static int64_t f_dirty_pages(void *o, const char *region, uint64_t *gpas, size_t max)
+{
+	struct fake *f = o;
+	if (strcmp(region, "ram"))
+		return -ENOENT;
+	if (!f->dirty_on)
+		return -EINVAL;
+	for (int64_t i = 0; i < f->dirty_count && (size_t)i < max; i++)
+		gpas[i] = 0x100000 + (uint64_t)i * 4096;
+	return f->dirty_count;
+}
+
 static const struct vmctl_ops fake_ops = {
 	f_running, f_stop, f_cont, f_reset, f_powerdown, f_quit, f_cpus, f_name,
-	f_balloon_set, f_balloon_query,
+	f_balloon_set, f_balloon_query, f_dirty_log, f_dirty_pages,
 };
 
 static void sink(void *opaque, const char *data, size_t len)
@@ -449,6 +471,51 @@ static void test_balloon(void **state)
 	assert_true(drained(f));
 }
 
+static void test_dirty_log_hooks(void **state)
+{
+	struct qmp_fixture *f = *state;
+	int64_t v;
+
+	negotiate(f);
+	expect_error(cmd(f, "{\"execute\": \"x-query-dirty-pages\"}"), "GenericError",
+		     "Parameter 'region' is missing");
+	expect_error(cmd(f, "{\"execute\": \"x-query-dirty-pages\", \"arguments\": {\"region\": 1}}"),
+		     "GenericError", "Invalid parameter type for 'region', expected: string");
+	expect_error(cmd(f, "{\"execute\": \"x-query-dirty-pages\", \"arguments\": {\"region\": \"rom\"}}"),
+		     "GenericError", "No memory region 'rom'");
+	expect_error(cmd(f, "{\"execute\": \"x-query-dirty-pages\", \"arguments\": {\"region\": \"ram\\u0000x\"}}"),
+		     "GenericError", "No memory region 'ram'");
+	expect_error(cmd(f, "{\"execute\": \"x-query-dirty-pages\", \"arguments\": {\"region\": \"ram\"}}"),
+		     "GenericError", "Dirty logging is off for memory region 'ram'");
+	expect_error(cmd(f, "{\"execute\": \"x-dirty-log\", \"arguments\": {\"region\": \"ram\"}}"),
+		     "GenericError", "Parameter 'enable' is missing");
+	expect_error(cmd(f, "{\"execute\": \"x-dirty-log\", \"arguments\": {\"region\": \"ram\", \"enable\": 1}}"),
+		     "GenericError", "Invalid parameter type for 'enable', expected: boolean");
+	expect_error(cmd(f, "{\"execute\": \"x-dirty-log\", \"arguments\": {\"region\": \"x\", \"enable\": true}}"),
+		     "GenericError", "No memory region 'x'");
+	expect_ok(cmd(f, "{\"execute\": \"x-dirty-log\", \"arguments\": {\"region\": \"ram\", \"enable\": true}}"));
+	assert_true(f->fake.dirty_on);
+
+	f->fake.dirty_count = 2;
+	struct json *r = cmd(f, "{\"execute\": \"x-query-dirty-pages\", \"arguments\": {\"region\": \"ram\"}}");
+	struct json *ret = expect_return(r);
+	assert_true(json_get_int(json_object_get(ret, "page-size"), &v) && v == 4096);
+	assert_true(json_get_int(json_object_get(ret, "count"), &v) && v == 2);
+	struct json *pages = json_object_get(ret, "pages");
+	assert_int_equal(pages->n, 2);
+	assert_true(json_get_int(pages->items[1], &v) && v == 0x101000);
+	json_free(r);
+	/* A huge answer lists the first 1024 pages and counts them all. */
+	f->fake.dirty_count = 1000000;
+	r = cmd(f, "{\"execute\": \"x-query-dirty-pages\", \"arguments\": {\"region\": \"ram\"}}");
+	ret = expect_return(r);
+	assert_true(json_get_int(json_object_get(ret, "count"), &v) && v == 1000000);
+	assert_int_equal(json_object_get(ret, "pages")->n, 1024);
+	json_free(r);
+	expect_ok(cmd(f, "{\"execute\": \"x-dirty-log\", \"arguments\": {\"region\": \"ram\", \"enable\": false}}"));
+	assert_false(f->fake.dirty_on);
+}
+
 static void test_monitor_balloon(void **state)
 {
 	struct fake fk = { .running = true };
@@ -663,6 +730,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_huge_and_deep, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_balloon, qmp_setup, qmp_teardown),
 		cmocka_unit_test(test_monitor),
+		cmocka_unit_test_setup_teardown(test_dirty_log_hooks, qmp_setup, qmp_teardown),
 		cmocka_unit_test(test_monitor_balloon),
 		cmocka_unit_test(test_chan_parse),
 		cmocka_unit_test(test_socket_clients),
