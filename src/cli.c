@@ -1484,3 +1484,26 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 	}
 	return check_stdio(&st) < 0 ? CLI_ERROR : CLI_RUN;
 }
+
+void cli_config_free(struct machine_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->ndevs; i++)
+		dev_instance_free(&cfg->devs[i]);
+	free(cfg->devs);
+	for (unsigned i = 0; i < cfg->nglobals; i++)
+		free(cfg->globals[i].value);
+	free(cfg->globals);
+	for (unsigned i = 0; i < cfg->ndrives; i++) {
+		free((char *)cfg->drives[i].id);
+		free((char *)cfg->drives[i].d.path);
+		free((char *)cfg->drives[i].d.format);
+	}
+	for (unsigned i = 0; i < cfg->nnetdev; i++)
+		free((char *)cfg->netdev[i].id);
+	free(cfg->chardevs);
+	free((char *)cfg->name);
+	cfg->devs = NULL;
+	cfg->globals = NULL;
+	cfg->chardevs = NULL;
+	cfg->ndevs = cfg->nglobals = cfg->ndrives = cfg->nnetdev = cfg->nchardevs = 0;
+}
