@@ -612,11 +612,15 @@ bool machine_pause(struct machine *m)
 	while (m->parked < m->ncpus && !machine_stopping(m))
 		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
 	pthread_mutex_unlock(&m->pause_lock);
+	/* Then the devices' own threads and in-flight I/O (their quiesce ops). */
+	dev_quiesce_all(m->cfg.devs, m->cfg.ndevs);
 	return true;
 }
 
 bool machine_resume(struct machine *m)
 {
+	if (atomic_load(&m->hold) & HOLD_PAUSE)
+		dev_resume_all(m->cfg.devs, m->cfg.ndevs);
 	pthread_mutex_lock(&m->pause_lock);
 	bool was_paused = atomic_fetch_and(&m->hold, ~HOLD_PAUSE) & HOLD_PAUSE;
 	pthread_cond_broadcast(&m->pause_cond);
