@@ -61,7 +61,7 @@ struct dev_prop {
 	enum prop_type type;
 	const char *help;         /* one line, may be NULL */
 	const char *def;          /* default, in the option's own syntax; NULL: unset */
-	uint64_t min, max;        /* PROP_UINT */
+	uint64_t min, max;        /* PROP_UINT: the range; PROP_STR: its length (max 0: any) */
 	const char *const *choices; /* PROP_ENUM: NULL-terminated */
 	const char *type_name;    /* what help shows in <...>; NULL: from the type */
 	bool required;            /* "-device X: NAME= is required" */
@@ -207,7 +207,8 @@ uint64_t dev_get_uint(const struct dev_instance *d, const char *name);
 bool dev_get_bool(const struct dev_instance *d, const char *name);
 const char *dev_get_str(const struct dev_instance *d, const char *name); /* NULL: unset */
 void dev_get_mac(const struct dev_instance *d, const char *name, uint8_t mac[6]);
-bool dev_is_set(const struct dev_instance *d, const char *name);
+bool dev_is_set(const struct dev_instance *d, const char *name);   /* a value, default or given */
+bool dev_is_given(const struct dev_instance *d, const char *name); /* by the option or -global */
 
 /* Value parsers, shared with the rest of the CLI. */
 int dev_parse_bool(const char *s, bool *out);

@@ -256,6 +256,13 @@ static struct dev_instance *append_device(struct cli_state *st, struct dev_insta
 		dev_instance_free(d);
 		return NULL;
 	}
+	for (unsigned i = 0; d->id && i < cfg->ndevs; i++) {
+		if (cfg->devs[i].id && !strcmp(cfg->devs[i].id, d->id)) {
+			fail(st, "-device %s: duplicate id '%s'", d->cls->name, d->id);
+			dev_instance_free(d);
+			return NULL;
+		}
+	}
 	/* Grown in steps of 8: a typical machine has fewer than 16. */
 	if (cfg->ndevs % 8 == 0) {
 		cfg->devs = realloc(cfg->devs, (cfg->ndevs + 8) * sizeof(*cfg->devs));
@@ -358,7 +365,7 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 	for (int i = 0; i < n; i++) {
 		const char *k = kv[i].key, *val = kv[i].value;
 		if (!strcmp(k, "id")) {
-			id = xstrdup(val);
+			id = val; /* new_drive() keeps its own copy */
 		} else if (!strcmp(k, "file")) {
 			file = xstrdup(val);
 		} else if (!strcmp(k, "if")) {

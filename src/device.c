@@ -328,6 +328,9 @@ static int set_value(const struct dev_prop *p, struct dev_value *val, const char
 	case PROP_DRIVE:
 		if (p->type != PROP_STR && !*v)
 			return fail(err, errlen, "%s: empty id", p->name);
+		if (p->type == PROP_STR && p->max && (strlen(v) < p->min || strlen(v) > p->max))
+			return fail(err, errlen, "%s must be %llu to %llu bytes long", p->name,
+				    (unsigned long long)p->min, (unsigned long long)p->max);
 		free(val->s);
 		val->s = xstrdup(v);
 		break;
@@ -414,6 +417,7 @@ void dev_apply_globals(struct dev_instance *d, const struct dev_global *globals,
 		if (set_value(dev_class_prop(d->cls, (unsigned)globals[g].prop),
 			      &d->val[globals[g].prop], globals[g].value, err, sizeof(err)) < 0)
 			die("-global %s: %s", globals[g].value, err);
+		d->val[globals[g].prop].given = true;
 	}
 }
 
@@ -565,6 +569,12 @@ bool dev_is_set(const struct dev_instance *d, const char *name)
 {
 	int i = dev_class_prop_index(d->cls, name);
 	return i >= 0 && d->val[i].set;
+}
+
+bool dev_is_given(const struct dev_instance *d, const char *name)
+{
+	int i = dev_class_prop_index(d->cls, name);
+	return i >= 0 && d->val[i].given;
 }
 
 /* ---- PCI placement ----------------------------------------------------- */

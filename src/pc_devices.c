@@ -128,8 +128,8 @@ static int virtio_blk_check(struct dev_instance *d, struct machine_config *cfg, 
 static const struct dev_prop virtio_blk_props[] = {
 	{ .name = "drive", .type = PROP_DRIVE, .required = true,
 	  .help = "id of the -drive if=none holding the disk image" },
-	{ .name = "serial", .type = PROP_STR,
-	  .help = "serial number the guest reads, at most 20 bytes (default: VMM-VD<index>)" },
+	{ .name = "serial", .type = PROP_STR, .min = 1, .max = 20,
+	  .help = "serial number the guest reads, 1 to 20 bytes (default: VMM-VD<index>)" },
 	{ .name = "bootindex", .type = PROP_UINT, .max = INT32_MAX, .type_name = "int32",
 	  .help = "accepted for QEMU's command lines; SeaBIOS boots in -boot order" },
 };
@@ -324,7 +324,7 @@ const struct dev_class virtio_serial_class = {
 static const struct dev_prop port_props[] = {
 	{ .name = "chardev", .type = PROP_CHARDEV, .required = true,
 	  .help = "id of the -chardev behind the port" },
-	{ .name = "name", .type = PROP_STR,
+	{ .name = "name", .type = PROP_STR, .min = 1, .max = 127,
 	  .help = "the port's name, as the guest sees it (such as org.qemu.guest_agent.0)" },
 	{ .name = "nr", .type = PROP_UINT, .max = MAX_VSERIAL_PORTS - 1,
 	  .help = "port number (default: the first free one)" },
@@ -375,7 +375,7 @@ static int ide_drive_check(struct dev_instance *d, struct machine_config *cfg, c
 	dc.read_only = dc.read_only || cd;
 	if (!cd && !dc.path)
 		return set_err(err, errlen, "-device ide-hd: drive '%s' has no file", id);
-	if (dev_is_set(d, "unit") && !dev_is_set(d, "bus"))
+	if (dev_is_given(d, "unit") && !dev_is_set(d, "bus"))
 		return set_err(err, errlen, "-device %s: unit= needs bus=", dev);
 	if (dev_is_set(d, "bus"))
 		index = (int)(dev_get_uint(d, "bus") * 2 + dev_get_uint(d, "unit"));

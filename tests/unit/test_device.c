@@ -311,6 +311,10 @@ static void test_machine_list_errors(void **state)
 		  "function 0 needs multifunction=on" },
 		{ { "-device", "virtio-rng-pci", "-device", "virtio-rng", NULL },
 		  "-device virtio-rng-pci: only one virtio-rng-pci device is supported" },
+		{ { "-device", "virtio-rng-pci,id=x", "-device", "virtio-balloon,id=x", NULL },
+		  "-device virtio-balloon-pci: duplicate id 'x'" },
+		{ { "-chardev", "null,id=c", "-device", "virtconsole,chardev=c,name=", NULL },
+		  "-device virtconsole: name must be 1 to 127 bytes long" },
 		{ { "-global", "isa-debugcon.iobase=0x402", "-device", "isa-debugcon",
 		    "-device", "isa-debugcon", NULL },
 		  "-device isa-debugcon: port 0x402 already has a debug console" },
@@ -322,6 +326,32 @@ static void test_machine_list_errors(void **state)
 		assert_string_equal(err, cases[i].msg);
 		free_config(&cfg);
 	}
+}
+
+/* An IDE drive without bus= takes the first free slot; unit= alone is
+ * refused (unit's default must not count as given). */
+static void test_ide_drive_slots(void **state)
+{
+	struct machine_config cfg;
+	static const char *const args[] = {
+		"-nodefaults", "-hda", "a.img", "-drive", "if=none,id=d,file=b.img",
+		"-device", "ide-hd,drive=d", "-drive", "if=none,id=c,media=cdrom",
+		"-device", "ide-cd,drive=c,bus=ide.1,unit=1", NULL,
+	};
+	static const char *const bad[] = {
+		"-drive", "if=none,id=d,file=b.img", "-device", "ide-hd,drive=d,unit=1", NULL,
+	};
+
+	assert_int_equal(parse(&cfg, args), CLI_RUN);
+	assert_true(cfg.ide[0].present && !cfg.ide[0].cdrom);
+	assert_true(cfg.ide[1].present && !cfg.ide[1].cdrom);
+	assert_string_equal(cfg.ide[1].path, "b.img");
+	assert_false(cfg.ide[2].present);
+	assert_true(cfg.ide[3].present && cfg.ide[3].cdrom && cfg.ide[3].read_only);
+	free_config(&cfg);
+	assert_int_equal(parse(&cfg, bad), CLI_ERROR);
+	assert_string_equal(err, "-device ide-hd: unit= needs bus=");
+	free_config(&cfg);
 }
 
 /* A function 1 in a slot whose function 0 says multifunction=on. */
@@ -430,6 +460,7 @@ int main(void)
 		cmocka_unit_test(test_machine_list_and_slots),
 		cmocka_unit_test(test_machine_list_errors),
 		cmocka_unit_test(test_machine_multifunction),
+		cmocka_unit_test(test_ide_drive_slots),
 		cmocka_unit_test(test_help_props),
 		cmocka_unit_test(test_help_list),
 		cmocka_unit_test(test_table_entries),
