@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "device.h"
+#include "bus.h"
 #include "pci.h"
 #include "util.h"
 
@@ -369,6 +370,131 @@ static void test_machine_multifunction(void **state)
 	free_config(&cfg);
 }
 
+/* ---- lifecycle: one order for create, reset and (reversed) destroy ------ */
+
+static char journal[256];
+
+static void note(const struct dev_instance *d, const char *what)
+{
+	size_t n = strlen(journal);
+	snprintf(journal + n, sizeof(journal) - n, "%s %s;", what, d->id);
+}
+
+struct fake_pci {
+	struct pci_device pci;
+	bool header_was_reset; /* seen by the op: the core's reset comes first */
+};
+
+static int fake_create(struct dev_instance *d, struct dev_board *b, char *e, size_t elen)
+{
+	note(d, "create");
+	if (d->cls->bus == DEV_BUS_PCI) {
+		struct fake_pci *f = calloc(1, sizeof(*f));
+		pci_device_init(&f->pci, d->id, 0x1234, 0x5678, 0xff0000, 0);
+		assert_int_equal(pci_register(b->pci, &f->pci, (uint8_t)d->devfn), 0);
+		d->state = f;
+	} else {
+		d->state = d; /* anything but NULL */
+	}
+	return strcmp(d->id, "broken") ? 0 : set_err(e, elen, "%s: cannot", d->id);
+}
+
+static void fake_reset(struct dev_instance *d)
+{
+	note(d, "reset");
+	if (d->cls->bus == DEV_BUS_PCI) {
+		struct fake_pci *f = d->state;
+		/* the guest's write below was undone before this op ran */
+		f->header_was_reset = pci_get_word(&f->pci, PCI_COMMAND) == 0;
+	}
+}
+
+static void fake_destroy(struct dev_instance *d)
+{
+	note(d, "destroy");
+	if (d->cls->bus == DEV_BUS_PCI)
+		free(d->state);
+}
+
+static const struct dev_class fake_isa = {
+	.name = "fake-isa", .bus = DEV_BUS_ISA,
+	.ops = { .create = fake_create, .reset = fake_reset, .destroy = fake_destroy },
+};
+
+static const struct dev_class fake_pci_class = {
+	.name = "fake-pci", .bus = DEV_BUS_PCI,
+	.ops = { .create = fake_create, .reset = fake_reset, .destroy = fake_destroy },
+};
+
+static void test_lifecycle_order(void **state)
+{
+	struct io_bus pio, mmio;
+	struct pci_bus pci;
+	struct dev_instance devs[3];
+	struct dev_board b = { .pci = &pci, .pio = &pio, .mmio = &mmio };
+	struct devfn_alloc slots;
+
+	bus_init(&pio, "pio");
+	bus_init(&mmio, "mmio");
+	pci_bus_init(&pci, &pio, &mmio);
+	dev_instance_init(&devs[0], &fake_isa);
+	dev_instance_init(&devs[1], &fake_pci_class);
+	dev_instance_init(&devs[2], &fake_pci_class);
+	devs[0].id = strdup("a");
+	devs[1].id = strdup("b");
+	devs[2].id = strdup("c");
+	assert_int_equal(dev_instance_set(&devs[2], "addr", "7", err, sizeof(err)), 0);
+	assert_int_equal(dev_instance_set(&devs[2], "multifunction", "on", err, sizeof(err)), 0);
+	devfn_alloc_init(&slots, 3);
+	assert_int_equal(dev_place_pci(&slots, devs, 3, err, sizeof(err)), 0);
+	assert_int_equal(devs[0].devfn, -1);
+	assert_int_equal(devs[1].devfn, PCI_DEVFN(3, 0));
+	assert_int_equal(devs[2].devfn, PCI_DEVFN(7, 0));
+
+	journal[0] = 0;
+	assert_int_equal(dev_create_all(devs, 3, &b, err, sizeof(err)), 0);
+	assert_string_equal(journal, "create a;create b;create c;");
+	/* multifunction=on reached the header, and survives a reset */
+	assert_int_equal(pci.dev[PCI_DEVFN(7, 0)]->config[PCI_HEADER_TYPE], 0x80);
+	assert_int_equal(pci.dev[PCI_DEVFN(3, 0)]->config[PCI_HEADER_TYPE], 0);
+
+	pci_config_write(&pci, PCI_DEVFN(3, 0), PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_int_equal(pci_get_word(pci.dev[PCI_DEVFN(3, 0)], PCI_COMMAND), PCI_COMMAND_MEMORY);
+	journal[0] = 0;
+	dev_reset_all(devs, 3, &pci);
+	assert_string_equal(journal, "reset a;reset b;reset c;");
+	assert_true(((struct fake_pci *)devs[1].state)->header_was_reset);
+	assert_int_equal(pci.dev[PCI_DEVFN(7, 0)]->config[PCI_HEADER_TYPE], 0x80);
+
+	journal[0] = 0;
+	dev_destroy_all(devs, 3);
+	assert_string_equal(journal, "destroy c;destroy b;destroy a;");
+	for (int i = 0; i < 3; i++) {
+		assert_null(devs[i].state);
+		dev_instance_free(&devs[i]);
+	}
+	bus_destroy(&pio);
+	bus_destroy(&mmio);
+}
+
+/* A device that cannot be created stops the walk with its message. */
+static void test_create_failure_stops(void **state)
+{
+	struct dev_instance devs[2];
+	struct dev_board b = { 0 };
+
+	dev_instance_init(&devs[0], &fake_isa);
+	dev_instance_init(&devs[1], &fake_isa);
+	devs[0].id = strdup("broken");
+	devs[1].id = strdup("never");
+	journal[0] = 0;
+	assert_int_equal(dev_create_all(devs, 2, &b, err, sizeof(err)), -1);
+	assert_string_equal(err, "broken: cannot");
+	assert_string_equal(journal, "create broken;");
+	dev_instance_free(&devs[0]);
+	dev_instance_free(&devs[1]);
+}
+
 /* ---- help --------------------------------------------------------------- */
 
 static char *capture(void (*fn)(FILE *, const struct dev_class *), const struct dev_class *c)
@@ -461,6 +587,8 @@ int main(void)
 		cmocka_unit_test(test_machine_list_errors),
 		cmocka_unit_test(test_machine_multifunction),
 		cmocka_unit_test(test_ide_drive_slots),
+		cmocka_unit_test(test_lifecycle_order),
+		cmocka_unit_test(test_create_failure_stops),
 		cmocka_unit_test(test_help_props),
 		cmocka_unit_test(test_help_list),
 		cmocka_unit_test(test_table_entries),
