@@ -430,15 +430,28 @@ static void chardev_output(void *opaque, const uint8_t *buf, size_t len)
 	chardev_write(opaque, buf, len);
 }
 
+/* The small ISA devices keep their bus, to leave it on destroy. */
+struct debugcon_dev {
+	struct debugcon dc;
+	struct io_bus *pio;
+};
+
+struct debug_exit_dev {
+	struct debug_exit de;
+	struct io_bus *pio;
+};
+
 static int isa_debugcon_create(struct dev_instance *d, struct dev_board *b, char *err,
 			       size_t errlen)
 {
 	static const struct chardev_frontend output_only = { 0 };
 	const char *id = dev_get_str(d, "chardev");
 	struct chardev *cd = id ? chardev_find(id) : NULL;
-	struct debugcon *dc = xzalloc(sizeof(*dc));
+	struct debugcon_dev *s = xzalloc(sizeof(*s));
+	struct debugcon *dc = &s->dc;
 
-	d->state = dc;
+	s->pio = b->pio;
+	d->state = s;
 	if (id && (!cd || chardev_attach(cd, &output_only) < 0))
 		return set_err(err, errlen, "-device isa-debugcon: chardev '%s' is missing or in "
 			       "use", id);
@@ -460,9 +473,11 @@ static int isa_debugcon_check(struct dev_instance *d, struct machine_config *cfg
 	return 0;
 }
 
-static void free_state(struct dev_instance *d)
+static void isa_debugcon_destroy(struct dev_instance *d)
 {
-	free(d->state);
+	struct debugcon_dev *s = d->state;
+	bus_unmap(s->pio, &s->dc.io);
+	free(s);
 }
 
 static const struct dev_prop isa_debugcon_props[] = {
@@ -481,7 +496,7 @@ const struct dev_class isa_debugcon_class = {
 	.desc = "debug console: bytes written to one I/O port go to a chardev",
 	.props = isa_debugcon_props,
 	.nprops = ARRAY_SIZE(isa_debugcon_props),
-	.ops = { .create = isa_debugcon_create, .destroy = free_state,
+	.ops = { .create = isa_debugcon_create, .destroy = isa_debugcon_destroy,
 		 .check = isa_debugcon_check },
 	.max_instances = 4,
 };
@@ -489,15 +504,23 @@ const struct dev_class isa_debugcon_class = {
 static int isa_debug_exit_create(struct dev_instance *d, struct dev_board *b, char *err,
 				 size_t errlen)
 {
-	struct debug_exit *de = xzalloc(sizeof(*de));
+	struct debug_exit_dev *s = xzalloc(sizeof(*s));
 	uint16_t base = (uint16_t)dev_get_uint(d, "iobase");
 	uint16_t size = (uint16_t)dev_get_uint(d, "iosize");
 
-	d->state = de;
-	if (debug_exit_init(de, b->pio, base, size, board_control_of(b)) < 0)
+	s->pio = b->pio;
+	d->state = s;
+	if (debug_exit_init(&s->de, b->pio, base, size, board_control_of(b)) < 0)
 		return set_err(err, errlen, "isa-debug-exit: ports %#x-%#x overlap another device",
 			       base, base + size - 1);
 	return 0;
+}
+
+static void isa_debug_exit_destroy(struct dev_instance *d)
+{
+	struct debug_exit_dev *s = d->state;
+	bus_unmap(s->pio, &s->de.io);
+	free(s);
 }
 
 static int isa_debug_exit_check(struct dev_instance *d, struct machine_config *cfg, char *err,
@@ -522,7 +545,7 @@ const struct dev_class isa_debug_exit_class = {
 	.desc = "test device: a write to its port ends vmm with a status",
 	.props = isa_debug_exit_props,
 	.nprops = ARRAY_SIZE(isa_debug_exit_props),
-	.ops = { .create = isa_debug_exit_create, .destroy = free_state,
+	.ops = { .create = isa_debug_exit_create, .destroy = isa_debug_exit_destroy,
 		 .check = isa_debug_exit_check },
 };
 
