@@ -11,4 +11,8 @@ enum cli_result { CLI_RUN, CLI_EXIT_OK, CLI_ERROR };
 enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, char *err,
 			  size_t errlen);
 
+/* Frees what cli_parse allocated in cfg (the device list, -global,
+ * drive and netdev ids, chardevs), after success or error. */
+void cli_config_free(struct machine_config *cfg);
+
 #endif

@@ -16,6 +16,7 @@
 #include "chan.h"
 #include "chardev.h"
 #include "cpu_model.h"
+#include "device.h"
 #include "event.h"
 #include "guest_mem.h"
 #include "hw/chipset.h"
@@ -31,24 +32,9 @@
 #define MAX_VIRTIO_DRIVES 8
 #define MAX_NETDEVS 4
 #define MAX_VCPUS 255
+#define MAX_DRIVES 16    /* -drive if=none and if=virtio, by id */
 
 #define MAX_VSERIAL_PORTS 8 /* VIRTIO_CONSOLE_MAX_PORTS */
-#define MAX_DEBUGCONS 4
-
-/* -device isa-debugcon (and -debugcon: one at port 0xE9 on its own chardev). */
-struct debugcon_config {
-	uint16_t iobase;
-	uint8_t readback;
-	char chardev[CHARDEV_ID_MAX]; /* "": no backend, output dropped */
-};
-
-/* -device virtconsole / virtserialport on the one virtio-serial bus. */
-struct vserial_port_config {
-	char chardev[CHARDEV_ID_MAX];
-	char name[128];
-	bool console;
-	int nr; /* -1: the first free one (0 for a console, else from 1) */
-};
 
 struct drive_config {
 	const char *path;
@@ -61,6 +47,13 @@ struct drive_config {
 	bool discard_ignore; /* -drive discard=ignore: guest discards are no-ops */
 };
 
+/* A -drive a device names by id (if=none, and if=virtio's own). */
+struct named_drive {
+	const char *id;
+	struct drive_config d;
+	const char *user; /* the device that took it, or NULL */
+};
+
 enum netdev_kind { NETDEV_USER, NETDEV_TAP };
 
 struct netdev_config {
@@ -70,12 +63,6 @@ struct netdev_config {
 	struct net_tap_config tap;   /* -netdev tap */
 };
 
-struct nic_config {
-	const char *netdev; /* id of its -netdev */
-	uint8_t mac[6];
-	bool has_mac;
-	bool is_default;    /* no network option was given: placed last on the bus */
-};
 #define DEFAULT_NETDEV_ID "__default"
 
 struct machine_config {
@@ -86,16 +73,18 @@ struct machine_config {
 	const char *firmware_dirs[8]; /* -L, searched first */
 	unsigned nfirmware_dirs;
 	struct drive_config ide[MAX_IDE_DRIVES]; /* index = channel * 2 + unit */
-	struct drive_config virtio_blk[MAX_VIRTIO_DRIVES]; /* -drive if=virtio, in order */
-	unsigned nvirtio_blk;
-	bool virtio_rng;
-	bool virtio_balloon;          /* -device virtio-balloon[-pci], -balloon virtio */
-	bool balloon_deflate_on_oom;  /* deflate-on-oom=on */
+	struct named_drive drives[MAX_DRIVES];
+	unsigned ndrives;
 	unsigned balloon_stats_interval; /* guest-stats-polling-interval=S, 0: on demand */
 	struct netdev_config netdev[MAX_NETDEVS];
 	unsigned nnetdev;
-	struct nic_config nic[MAX_NETDEVS]; /* virtio-net-pci */
-	unsigned nnic;
+	/* Every device of the machine (include/device.h): the board's fixed
+	 * ones, then -device and what older options imply, in creation and
+	 * reset order. On the heap, grown as options come. */
+	struct dev_instance *devs;
+	unsigned ndevs;
+	struct dev_global *globals;   /* -global */
+	unsigned nglobals;
 	char boot_order[5];           /* "cdn": a floppy, c disk, d CD, n network */
 	bool boot_menu;
 	struct chardev_config serial; /* CHARDEV_REF: one of chardevs[] */
@@ -104,16 +93,9 @@ struct machine_config {
 	 * copied into struct machine) by every vmm process, used or not. */
 	struct chardev_config *chardevs;
 	unsigned nchardevs;
-	bool virtio_serial;           /* a virtio-serial-pci bus (explicit or implied) */
-	struct vserial_port_config vport[MAX_VSERIAL_PORTS];
-	unsigned nvport;
-	struct debugcon_config debugcon[MAX_DEBUGCONS];
-	unsigned ndebugcon;
 	bool nographic;
 	bool no_reboot;
 	bool snapshot;                /* -snapshot: every disk as snapshot=on */
-	bool debug_exit;
-	uint16_t debug_exit_base, debug_exit_size;
 	const char *name;
 	const char *kvm_path;
 	struct chan_config qmp[4];    /* -qmp, CONTROL_MAX_QMP */
@@ -177,12 +159,7 @@ struct machine {
 	struct piix_pm pm;
 	struct port92 port92;
 	struct post_port post;
-	struct debugcon debugcon[MAX_DEBUGCONS];
-	struct debug_exit debug_exit;
 	struct piix_ide *ide;
-	struct virtio_blk *vblk[MAX_VIRTIO_DRIVES];
-	struct virtio_rng *vrng;
-	struct virtio_net *vnet[MAX_NETDEVS];
 	struct virtio_balloon *vballoon;
 	_Atomic bool balloon_changed; /* the driver wrote 'actual': BALLOON_CHANGE due */
 	uint64_t balloon_stats_due;   /* monotonic ms: no query-driven refresh before */
@@ -195,7 +172,7 @@ struct machine {
 	struct i8042 *i8042;
 	struct i8237 *dma;           /* ISA DMA channels 0-7 */
 	struct chardev *serial_cd;   /* COM1's backend */
-	struct virtio_console *vcon;
+	struct dev_board board;      /* what device models use while created */
 
 	_Atomic int request;     /* enum machine_req */
 	_Atomic int exit_status;
@@ -210,7 +187,19 @@ struct machine {
 	int event_fd;            /* requests wake the main loop */
 	unsigned resets;
 	uint64_t disk_size[MAX_IDE_DRIVES]; /* virtual sizes, for the CMOS */
+	/* Images opened before the devices that take them (then NULL). */
+	struct block_dev *ide_bd[MAX_IDE_DRIVES];
+	struct block_dev *drive_bd[MAX_DRIVES];
 };
+
+/* The end of configuration, before anything starts: the board's fixed
+ * devices go first in cfg->devs, and every PCI function gets its slot.
+ * Returns -1 with one line in err (a taken slot, say). */
+int machine_config_finish(struct machine_config *cfg, char *err, size_t errlen);
+
+/* Opens a drive's image through the block layer (its format or probed,
+ * read-only, or behind a -snapshot overlay); dies with one line. */
+struct block_dev *machine_open_drive(const struct machine *m, const struct drive_config *d);
 
 /* Builds the whole machine; on error prints one line and exits 1. */
 void machine_create(struct machine *m, const struct machine_config *cfg);

@@ -113,6 +113,9 @@ void pci_bus_init(struct pci_bus *bus, struct io_bus *pio, struct io_bus *mmio);
 /* Maps the 0xCF8-0xCFF configuration ports on the bus's I/O space. */
 int pci_bus_map_host_ports(struct pci_bus *bus);
 void pci_bus_reset(struct pci_bus *bus);
+/* One function's reset: its header as at registration, BARs and INTx
+ * re-applied, then its own reset hook. */
+void pci_device_reset(struct pci_device *d);
 
 /* Sets IDs and class; header type 0. class_code is 24 bits: class, sub, prog-if. */
 void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, uint16_t device,

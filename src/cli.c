@@ -9,29 +9,13 @@
 #include <string.h>
 
 #include "block.h"
+#include "device.h"
 #include "util.h"
 #include "vmctl.h"
 
 #define DEFAULT_RAM (128 * MiB)
 #define MIN_RAM (2 * MiB)
 #define MAX_RAM (1024 * GiB)
-
-/* A -drive if=none,id=ID waits for a -device that names it. */
-#define MAX_NONE_DRIVES 16
-struct none_drive {
-	const char *id;
-	struct drive_config d;
-	bool used;
-};
-
-/* -device virtio-blk-pci/ide-hd/ide-cd,drive=ID: resolved after all
- * options, as QEMU creates drives before devices whatever the order. */
-enum disk_device_kind { DISK_VIRTIO, DISK_IDE_HD, DISK_IDE_CD };
-struct disk_device {
-	enum disk_device_kind kind;
-	const char *drive;
-	int index; /* IDE: bus * 2 + unit, -1 = first free */
-};
 
 struct cli_state {
 	struct machine_config *cfg;
@@ -40,13 +24,8 @@ struct cli_state {
 	bool serial_given;
 	bool display_none;
 	bool monitor_given;
-	struct none_drive none[MAX_NONE_DRIVES];
-	unsigned nnone;
-	struct disk_device disk_dev[MAX_NONE_DRIVES];
-	unsigned ndisk_dev;
 	bool net_given;       /* a -net, -nic or -netdev: no default NIC */
 	bool no_defaults;     /* -nodefaults */
-	bool serial_bus_given;
 	bool debugcon_given;
 };
 
@@ -59,6 +38,7 @@ struct option_def {
 	const char *help;
 };
 
+__attribute__((format(printf, 2, 3)))
 static int fail(struct cli_state *st, const char *fmt, ...)
 {
 	va_list ap;
@@ -258,21 +238,114 @@ static int opt_cdrom(struct cli_state *st, const char *name, const char *arg)
 	return set_drive(st, 2, arg, true, true, "-cdrom") ? 0 : -1;
 }
 
-static int add_virtio_drive(struct cli_state *st, const char *file, const char *format,
-			    bool read_only, bool snapshot, int cache, bool discard_ignore)
+/* A device of the machine (include/device.h), at the end of the list. */
+static struct dev_instance *append_device(struct cli_state *st, struct dev_instance *d)
+{
+	struct machine_config *cfg = st->cfg;
+	unsigned same = 0;
+
+	for (unsigned i = 0; i < cfg->ndevs; i++)
+		same += cfg->devs[i].cls == d->cls;
+	if (d->cls->max_instances && same >= d->cls->max_instances) {
+		if (d->cls->max_instances == 1)
+			fail(st, "-device %s: only one %s device is supported", d->cls->name,
+			     d->cls->name);
+		else
+			fail(st, "-device %s: at most %u are supported", d->cls->name,
+			     d->cls->max_instances);
+		dev_instance_free(d);
+		return NULL;
+	}
+	for (unsigned i = 0; d->id && i < cfg->ndevs; i++) {
+		if (cfg->devs[i].id && !strcmp(cfg->devs[i].id, d->id)) {
+			fail(st, "-device %s: duplicate id '%s'", d->cls->name, d->id);
+			dev_instance_free(d);
+			return NULL;
+		}
+	}
+	/* Grown in steps of 8: a typical machine has fewer than 16. */
+	if (cfg->ndevs % 8 == 0) {
+		cfg->devs = realloc(cfg->devs, (cfg->ndevs + 8) * sizeof(*cfg->devs));
+		if (!cfg->devs)
+			die("out of memory");
+	}
+	cfg->devs[cfg->ndevs] = *d;
+	return &cfg->devs[cfg->ndevs++];
+}
+
+/* An instance that an older option implies (-drive if=virtio, -nic, ...). */
+static struct dev_instance *imply_device(struct cli_state *st, const char *driver)
+{
+	struct dev_instance d;
+	const struct dev_class *cls = dev_class_find(driver);
+
+	if (!cls)
+		die("device %s is missing from the table", driver);
+	dev_instance_init(&d, cls);
+	d.from_board = true;
+	return append_device(st, &d);
+}
+
+/* Sets a property that vmm itself chose or checked the syntax of. */
+static int imply_prop(struct cli_state *st, const char *opt, struct dev_instance *d,
+		      const char *prop, const char *value)
+{
+	char why[256];
+	if (dev_instance_set(d, prop, value, why, sizeof(why)) < 0)
+		return fail(st, "%s: %s", opt, why);
+	return 0;
+}
+
+static struct named_drive *find_drive(struct machine_config *cfg, const char *id)
+{
+	for (unsigned i = 0; i < cfg->ndrives; i++)
+		if (!strcmp(cfg->drives[i].id, id))
+			return &cfg->drives[i];
+	return NULL;
+}
+
+static struct named_drive *new_drive(struct cli_state *st, const char *opt, const char *id)
 {
 	struct machine_config *cfg = st->cfg;
 
+	if (find_drive(cfg, id)) {
+		fail(st, "-drive: duplicate id '%s'", id);
+		return NULL;
+	}
+	if (cfg->ndrives == MAX_DRIVES) {
+		fail(st, "%s: at most %u drives with an id", opt, MAX_DRIVES);
+		return NULL;
+	}
+	struct named_drive *nd = &cfg->drives[cfg->ndrives++];
+	nd->id = xstrdup(id);
+	return nd;
+}
+
+/* -drive if=virtio: its own drive (QEMU names it virtioN) and a
+ * virtio-blk-pci on it. */
+static int add_virtio_drive(struct cli_state *st, const char *file, const char *format,
+			    bool read_only, bool snapshot, int cache, bool discard_ignore)
+{
+	char id[32];
+	unsigned n = 0;
+
 	if (!file || !*file)
 		return fail(st, "-drive if=virtio: a disk needs a file");
-	if (cfg->nvirtio_blk == MAX_VIRTIO_DRIVES)
+	for (unsigned i = 0; i < st->cfg->ndevs; i++)
+		n += !strcmp(st->cfg->devs[i].cls->name, "virtio-blk-pci");
+	if (n == MAX_VIRTIO_DRIVES)
 		return fail(st, "-drive if=virtio: at most %u virtio disks", MAX_VIRTIO_DRIVES);
-	cfg->virtio_blk[cfg->nvirtio_blk++] = (struct drive_config){
+	snprintf(id, sizeof(id), "__virtio%u", st->cfg->ndrives);
+	struct named_drive *nd = new_drive(st, "-drive if=virtio", id);
+	if (!nd)
+		return -1;
+	nd->d = (struct drive_config){
 		.path = file, .present = true, .read_only = read_only, .cache = cache,
 		.discard_ignore = discard_ignore,
 		.format = format, .snapshot = snapshot,
 	};
-	return 0;
+	struct dev_instance *d = imply_device(st, "virtio-blk-pci");
+	return d ? imply_prop(st, "-drive if=virtio", d, "drive", id) : -1;
 }
 
 static int opt_drive(struct cli_state *st, const char *name, const char *arg)
@@ -292,7 +365,7 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 	for (int i = 0; i < n; i++) {
 		const char *k = kv[i].key, *val = kv[i].value;
 		if (!strcmp(k, "id")) {
-			id = xstrdup(val);
+			id = val; /* new_drive() keeps its own copy */
 		} else if (!strcmp(k, "file")) {
 			file = xstrdup(val);
 		} else if (!strcmp(k, "if")) {
@@ -348,16 +421,13 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 	if (none) {
 		if (!id)
 			return fail(st, "-drive if=none: id= is required (a -device names it)");
-		for (unsigned i = 0; i < st->nnone; i++)
-			if (!strcmp(st->none[i].id, id))
-				return fail(st, "-drive: duplicate id '%s'", id);
-		if (st->nnone == MAX_NONE_DRIVES)
-			return fail(st, "-drive if=none: at most %u such drives", MAX_NONE_DRIVES);
-		st->none[st->nnone++] = (struct none_drive){
-			.id = id,
-			.d = { .path = file && *file ? file : NULL, .format = format, .present = true,
-			       .cdrom = cdrom, .read_only = read_only || cdrom, .snapshot = snapshot,
-			       .cache = cache, .discard_ignore = discard_ignore },
+		struct named_drive *nd = new_drive(st, "-drive if=none", id);
+		if (!nd)
+			return -1;
+		nd->d = (struct drive_config){
+			.path = file && *file ? file : NULL, .format = format, .present = true,
+			.cdrom = cdrom, .read_only = read_only || cdrom, .snapshot = snapshot,
+			.cache = cache, .discard_ignore = discard_ignore,
 		};
 		return 0;
 	}
@@ -467,28 +537,13 @@ static int check_new_chardev_id(struct cli_state *st, const char *opt, const cha
 	return 0;
 }
 
-static struct debugcon_config *new_debugcon(struct cli_state *st, const char *opt)
-{
-	struct machine_config *cfg = st->cfg;
-	struct debugcon_config *d;
-
-	if (cfg->ndebugcon == MAX_DEBUGCONS) {
-		fail(st, "%s: at most %d debug consoles", opt, MAX_DEBUGCONS);
-		return NULL;
-	}
-	d = &cfg->debugcon[cfg->ndebugcon++];
-	d->iobase = DEBUGCON_DEFAULT_PORT;
-	d->readback = DEBUGCON_DEFAULT_READBACK;
-	return d;
-}
-
 /* QEMU's -debugcon DEV: an isa-debugcon at port 0xE9 on a chardev made from
  * DEV (the -serial forms), whose id is "debugcon"; "none" adds nothing.
  * SeaBIOS logs to port 0x402: -device isa-debugcon,iobase=0x402,chardev=ID. */
 static int opt_debugcon(struct cli_state *st, const char *name, const char *arg)
 {
 	struct chardev_config *c, ref;
-	struct debugcon_config *d;
+	struct dev_instance *d;
 	char err[256];
 
 	if (st->debugcon_given)
@@ -498,13 +553,11 @@ static int opt_debugcon(struct cli_state *st, const char *name, const char *arg)
 		return 0;
 	if (chardev_parse_legacy(arg, &ref, err, sizeof(err)) < 0)
 		return fail(st, "-debugcon %s: %s", arg, err);
-	d = new_debugcon(st, "-debugcon");
+	d = imply_device(st, "isa-debugcon");
 	if (!d)
 		return -1;
-	if (ref.kind == CHARDEV_REF) {
-		snprintf(d->chardev, sizeof(d->chardev), "%s", ref.id);
-		return 0;
-	}
+	if (ref.kind == CHARDEV_REF)
+		return imply_prop(st, "-debugcon", d, "chardev", ref.id);
 	c = new_chardev(st, "-debugcon");
 	if (!c)
 		return -1;
@@ -512,7 +565,8 @@ static int opt_debugcon(struct cli_state *st, const char *name, const char *arg)
 	snprintf(c->id, sizeof(c->id), "debugcon");
 	c->label = "debugcon";
 	c->signal = true; /* no guest reads this terminal: Ctrl-C stays vmm's */
-	snprintf(d->chardev, sizeof(d->chardev), "debugcon");
+	if (imply_prop(st, "-debugcon", d, "chardev", "debugcon") < 0)
+		return -1;
 	return check_new_chardev_id(st, "-debugcon", arg);
 }
 
@@ -569,23 +623,6 @@ static int opt_name(struct cli_state *st, const char *name, const char *arg)
 }
 
 /* ---- networking ---------------------------------------------------------- */
-
-static int parse_mac(struct cli_state *st, const char *opt, const char *v, uint8_t mac[6])
-{
-	unsigned b[6];
-	char tail;
-
-	if (sscanf(v, "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6)
-		return fail(st, "%s: mac=%s: expected six hex bytes like 52:54:00:12:34:56", opt, v);
-	for (int i = 0; i < 6; i++) {
-		if (b[i] > 0xFF)
-			return fail(st, "%s: mac=%s: expected six hex bytes", opt, v);
-		mac[i] = (uint8_t)b[i];
-	}
-	if (mac[0] & 1)
-		return fail(st, "%s: mac=%s is a multicast address", opt, v);
-	return 0;
-}
 
 static struct netdev_config *find_netdev(struct machine_config *cfg, const char *id)
 {
@@ -722,16 +759,24 @@ static struct netdev_config *new_netdev(struct cli_state *st, const char *opt, c
 	return nd;
 }
 
-static struct nic_config *new_nic(struct cli_state *st, const char *opt, const char *netdev)
+static unsigned count_nics(const struct machine_config *cfg)
 {
-	struct machine_config *cfg = st->cfg;
+	unsigned n = 0;
+	for (unsigned i = 0; i < cfg->ndevs; i++)
+		n += cfg->devs[i].cls->categories & DEV_CAT_NETWORK ? 1 : 0;
+	return n;
+}
 
-	if (cfg->nnic == MAX_NETDEVS) {
+/* A NIC that -nic, -net nic or the default implies: a virtio-net-pci. */
+static struct dev_instance *new_nic(struct cli_state *st, const char *opt, const char *netdev)
+{
+	if (count_nics(st->cfg) == MAX_NETDEVS) {
 		fail(st, "%s: at most %d NICs", opt, MAX_NETDEVS);
 		return NULL;
 	}
-	struct nic_config *nic = &cfg->nic[cfg->nnic++];
-	nic->netdev = netdev ? xstrdup(netdev) : NULL;
+	struct dev_instance *nic = imply_device(st, "virtio-net-pci");
+	if (!nic || imply_prop(st, opt, nic, "netdev", netdev) < 0)
+		return NULL;
 	return nic;
 }
 
@@ -794,9 +839,9 @@ static int opt_nic(struct cli_state *st, const char *name, const char *arg)
 		return fail(st, "-nic %s: unsupported backend (supported: user, tap)",
 			    n > 0 ? kv[0].value : arg);
 	snprintf(opt, sizeof(opt), "-nic %s", kind == NETDEV_TAP ? "tap" : "user");
-	snprintf(id, sizeof(id), "__nic%u", st->cfg->nnic);
+	snprintf(id, sizeof(id), "__nic%u", count_nics(st->cfg));
 	struct netdev_config *nd = new_netdev(st, "-nic", id, kind);
-	struct nic_config *nic = nd ? new_nic(st, "-nic", id) : NULL;
+	struct dev_instance *nic = nd ? new_nic(st, "-nic", id) : NULL;
 	if (!nic)
 		return -1;
 	for (int i = 1; i < n; i++) {
@@ -805,9 +850,8 @@ static int opt_nic(struct cli_state *st, const char *name, const char *arg)
 			if (!virtio_model(v))
 				return fail(st, "-nic model=%s: unsupported (supported: virtio)", v);
 		} else if (!strcmp(k, "mac")) {
-			if (parse_mac(st, "-nic", v, nic->mac) < 0)
+			if (imply_prop(st, "-nic", nic, "mac", v) < 0)
 				return -1;
-			nic->has_mac = true;
 		} else if (!strcmp(k, "id")) {
 			/* accepted */
 		} else {
@@ -836,7 +880,7 @@ static int opt_net(struct cli_state *st, const char *name, const char *arg)
 	if (!strcmp(kv[0].key, "type") && !strcmp(kv[0].value, "none"))
 		return n > 1 ? fail(st, "-net none: takes no parameters") : 0;
 	if (!strcmp(kv[0].key, "type") && !strcmp(kv[0].value, "nic")) {
-		struct nic_config *nic = new_nic(st, "-net nic", NET_HUB_ID);
+		struct dev_instance *nic = new_nic(st, "-net nic", NET_HUB_ID);
 		bool model = false;
 		if (!nic)
 			return -1;
@@ -847,9 +891,8 @@ static int opt_net(struct cli_state *st, const char *name, const char *arg)
 					return fail(st, "-net nic,model=%s: unsupported (supported: virtio)", v);
 				model = true;
 			} else if (!strcmp(k, "macaddr") || !strcmp(k, "mac")) {
-				if (parse_mac(st, "-net nic", v, nic->mac) < 0)
+				if (imply_prop(st, "-net nic", nic, "mac", v) < 0)
 					return -1;
-				nic->has_mac = true;
 			} else if (strcmp(k, "vlan") && strcmp(k, "name") && strcmp(k, "id")) {
 				return fail(st, "-net nic: unsupported parameter '%s'", k);
 			}
@@ -880,161 +923,26 @@ static int opt_net(struct cli_state *st, const char *name, const char *arg)
 	return fail(st, "-net %s: supported: nic,model=virtio, user and tap", arg);
 }
 
-static int device_virtio_net(struct cli_state *st, struct kv *kv, int n)
-{
-	const char *netdev = NULL;
-	uint8_t mac[6];
-	bool has_mac = false;
-
-	for (int i = 1; i < n; i++) {
-		if (!strcmp(kv[i].key, "netdev")) {
-			netdev = kv[i].value;
-		} else if (!strcmp(kv[i].key, "mac")) {
-			if (parse_mac(st, "-device virtio-net-pci", kv[i].value, mac) < 0)
-				return -1;
-			has_mac = true;
-		} else if (strcmp(kv[i].key, "id")) {
-			return fail(st, "-device virtio-net-pci: unknown parameter '%s'", kv[i].key);
-		}
-	}
-	if (!netdev)
-		return fail(st, "-device virtio-net-pci: netdev= is required");
-	struct nic_config *nic = new_nic(st, "-device virtio-net-pci", netdev);
-	if (!nic)
-		return -1;
-	if (has_mac)
-		memcpy(nic->mac, mac, 6);
-	nic->has_mac = has_mac;
-	return 0;
-}
-
-/* -device virtio-blk-pci|ide-hd|ide-cd,drive=ID[,bus=ide.N][,unit=U] */
-static int device_disk(struct cli_state *st, enum disk_device_kind kind, struct kv *kv, int n)
-{
-	const char *dev = kv[0].value, *drive = NULL;
-	long bus = -1, unit = -1;
-	unsigned long v;
-
-	for (int i = 1; i < n; i++) {
-		const char *k = kv[i].key, *val = kv[i].value;
-		if (!strcmp(k, "drive")) {
-			drive = xstrdup(val);
-		} else if (kind != DISK_VIRTIO && !strcmp(k, "bus")) {
-			if (strcmp(val, "ide.0") && strcmp(val, "ide.1"))
-				return fail(st, "-device %s: bus=%s: expected ide.0 or ide.1", dev, val);
-			bus = val[4] - '0';
-		} else if (kind != DISK_VIRTIO && !strcmp(k, "unit")) {
-			if (parse_uint(st, "device", val, 1, &v) < 0)
-				return -1;
-			unit = (long)v;
-		} else if (strcmp(k, "id") && strcmp(k, "bootindex") && strcmp(k, "serial")) {
-			return fail(st, "-device %s: unknown parameter '%s'", dev, k);
-		}
-	}
-	if (!drive)
-		return fail(st, "-device %s: drive= is required", dev);
-	if (unit >= 0 && bus < 0)
-		return fail(st, "-device %s: unit= needs bus=", dev);
-	if (st->ndisk_dev == MAX_NONE_DRIVES)
-		return fail(st, "-device %s: too many disk devices", dev);
-	st->disk_dev[st->ndisk_dev++] = (struct disk_device){
-		.kind = kind, .drive = drive,
-		.index = bus < 0 ? -1 : (int)(bus * 2 + (unit < 0 ? 0 : unit)),
-	};
-	return 0;
-}
-
-/* Puts each disk -device on its if=none drive. */
-static int attach_disk_devices(struct cli_state *st)
-{
-	for (unsigned i = 0; i < st->ndisk_dev; i++) {
-		struct disk_device *dd = &st->disk_dev[i];
-		const char *dev = dd->kind == DISK_VIRTIO ? "virtio-blk-pci" :
-				  dd->kind == DISK_IDE_HD ? "ide-hd" : "ide-cd";
-		struct none_drive *nd = NULL;
-		for (unsigned j = 0; j < st->nnone; j++)
-			if (!strcmp(st->none[j].id, dd->drive))
-				nd = &st->none[j];
-		if (!nd)
-			return fail(st, "-device %s: no -drive if=none with id '%s'", dev, dd->drive);
-		if (nd->used)
-			return fail(st, "-device %s: drive '%s' is already in use", dev, dd->drive);
-		nd->used = true;
-		struct drive_config d = nd->d;
-		if (dd->kind == DISK_VIRTIO) {
-			if (d.cdrom)
-				return fail(st, "-device virtio-blk-pci: drive '%s' is a CD-ROM", dd->drive);
-			if (add_virtio_drive(st, d.path, d.format, d.read_only, d.snapshot, d.cache,
-					     d.discard_ignore) < 0)
-				return -1;
-			continue;
-		}
-		d.cdrom = dd->kind == DISK_IDE_CD;
-		d.read_only = d.read_only || d.cdrom;
-		if (!d.cdrom && !d.path)
-			return fail(st, "-device ide-hd: drive '%s' has no file", dd->drive);
-		int index = dd->index;
-		for (int k = 0; index < 0 && k < MAX_IDE_DRIVES; k++)
-			if (!st->cfg->ide[k].present)
-				index = k;
-		if (index < 0)
-			return fail(st, "-device %s: no free IDE slot (at most 4 drives)", dev);
-		if (st->cfg->ide[index].present)
-			return fail(st, "-device %s: IDE bus %d unit %d is already in use", dev,
-				    index / 2, index % 2);
-		st->cfg->ide[index] = d;
-	}
-	for (unsigned j = 0; j < st->nnone; j++)
-		if (!st->none[j].used)
-			warn("-drive id=%s: no device uses this drive; it is ignored", st->none[j].id);
-	return 0;
-}
-
-static int add_balloon(struct cli_state *st, const char *what)
-{
-	if (st->cfg->virtio_balloon)
-		return fail(st, "%s: only one balloon device is supported", what);
-	st->cfg->virtio_balloon = true;
-	return 0;
-}
-
-/* -device virtio-balloon[-pci][,deflate-on-oom=on|off]
- *   [,guest-stats-polling-interval=S][,id=ID] */
-static int device_virtio_balloon(struct cli_state *st, struct kv *kv, int n)
-{
-	char what[64];
-	unsigned long v;
-
-	snprintf(what, sizeof(what), "-device %.32s", kv[0].value);
-	if (add_balloon(st, what) < 0)
-		return -1;
-	for (int i = 1; i < n; i++) {
-		if (!strcmp(kv[i].key, "deflate-on-oom")) {
-			if (parse_bool(st, what + 1, kv[i].key, kv[i].value,
-				       &st->cfg->balloon_deflate_on_oom) < 0)
-				return -1;
-		} else if (!strcmp(kv[i].key, "guest-stats-polling-interval")) {
-			if (parse_uint(st, what + 1, kv[i].value, 86400, &v) < 0)
-				return -1;
-			st->cfg->balloon_stats_interval = (unsigned)v;
-		} else if (strcmp(kv[i].key, "id")) {
-			return fail(st, "%s: unknown parameter '%s'", what, kv[i].key);
-		}
-	}
-	return 0;
-}
-
 /* QEMU's old form: -balloon none | virtio[,addr=A] (addr is ignored: vmm
  * places its virtio functions itself). */
 static int opt_balloon(struct cli_state *st, const char *name, const char *arg)
 {
 	struct kv kv[4];
 	int n = split_opts(st, name, arg, "driver", kv, 4);
+	struct machine_config *cfg = st->cfg;
 
 	if (n < 0)
 		return -1;
 	if (!strcmp(kv[0].value, "none")) {
-		st->cfg->virtio_balloon = false;
+		/* No balloon, whatever came before. */
+		for (unsigned i = cfg->ndevs; i-- > 0;) {
+			if (strcmp(cfg->devs[i].cls->name, "virtio-balloon-pci"))
+				continue;
+			dev_instance_free(&cfg->devs[i]);
+			memmove(&cfg->devs[i], &cfg->devs[i + 1],
+				(cfg->ndevs - i - 1) * sizeof(cfg->devs[0]));
+			cfg->ndevs--;
+		}
 		return n > 1 ? fail(st, "-balloon none: takes no parameters") : 0;
 	}
 	if (strcmp(kv[0].key, "driver") || strcmp(kv[0].value, "virtio"))
@@ -1042,61 +950,7 @@ static int opt_balloon(struct cli_state *st, const char *name, const char *arg)
 	for (int i = 1; i < n; i++)
 		if (strcmp(kv[i].key, "addr"))
 			return fail(st, "-balloon virtio: unknown parameter '%s'", kv[i].key);
-	return add_balloon(st, "-balloon virtio");
-}
-
-/* -device virtio-serial-pci[,id=ID]: the bus the ports go on (one). */
-static int device_virtio_serial(struct cli_state *st, const char *drv, struct kv *kv, int n)
-{
-	for (int i = 1; i < n; i++)
-		if (strcmp(kv[i].key, "id") && strcmp(kv[i].key, "max_ports"))
-			return fail(st, "-device %s: unknown parameter '%s'", drv, kv[i].key);
-	if (st->serial_bus_given)
-		return fail(st, "-device %s: only one virtio-serial bus is supported", drv);
-	st->serial_bus_given = true;
-	st->cfg->virtio_serial = true;
-	return 0;
-}
-
-/* -device virtconsole|virtserialport,chardev=ID[,name=N][,nr=N]. */
-static int device_vserial_port(struct cli_state *st, const char *drv, struct kv *kv, int n)
-{
-	struct machine_config *cfg = st->cfg;
-	struct vserial_port_config *p;
-	unsigned long v;
-
-	if (cfg->nvport == MAX_VSERIAL_PORTS)
-		return fail(st, "-device %s: at most %d virtio-serial ports", drv, MAX_VSERIAL_PORTS);
-	p = &cfg->vport[cfg->nvport];
-	memset(p, 0, sizeof(*p));
-	p->console = !strcmp(drv, "virtconsole");
-	p->nr = -1;
-	for (int i = 1; i < n; i++) {
-		const char *k = kv[i].key, *val = kv[i].value;
-		if (!strcmp(k, "chardev")) {
-			if (strlen(val) >= sizeof(p->chardev))
-				return fail(st, "-device %s: chardev id too long", drv);
-			strcpy(p->chardev, val);
-		} else if (!strcmp(k, "name")) {
-			if (!*val || strlen(val) >= sizeof(p->name))
-				return fail(st, "-device %s: name must be 1 to %zu bytes", drv,
-					    sizeof(p->name) - 1);
-			strcpy(p->name, val);
-		} else if (!strcmp(k, "nr")) {
-			if (parse_uint(st, "device", val, MAX_VSERIAL_PORTS - 1, &v) < 0)
-				return fail(st, "-device %s: nr must be 0 to %d", drv,
-					    MAX_VSERIAL_PORTS - 1);
-			p->nr = (int)v;
-		} else if (strcmp(k, "id") && strcmp(k, "bus")) {
-			return fail(st, "-device %s: unknown parameter '%s'", drv, k);
-		}
-	}
-	if (!p->chardev[0])
-		return fail(st, "-device %s: chardev= is required", drv);
-	if (p->nr == 0 && !p->console)
-		return fail(st, "-device %s: port number 0 is reserved for virtconsole", drv);
-	cfg->nvport++;
-	return 0;
+	return imply_device(st, "virtio-balloon-pci") ? 0 : -1;
 }
 
 /* QEMU gives a machine without any network option one NIC on user-mode
@@ -1109,10 +963,10 @@ static int add_default_nic(struct cli_state *st)
 		return 0;
 	if (!new_netdev(st, "default NIC", DEFAULT_NETDEV_ID, NETDEV_USER))
 		return -1;
-	struct nic_config *nic = new_nic(st, "default NIC", DEFAULT_NETDEV_ID);
+	struct dev_instance *nic = new_nic(st, "default NIC", DEFAULT_NETDEV_ID);
 	if (!nic)
 		return -1;
-	nic->is_default = true;
+	nic->place_last = true; /* so that it moves no other device */
 	return 0;
 }
 
@@ -1122,97 +976,29 @@ static int opt_nodefaults(struct cli_state *st, const char *name, const char *ar
 	return 0;
 }
 
-/* -device isa-debugcon[,iobase=P][,chardev=ID][,readback=V], as QEMU's. */
-static int device_isa_debugcon(struct cli_state *st, const struct kv *kv, int n)
-{
-	const char *opt = "-device isa-debugcon";
-	struct debugcon_config *d = new_debugcon(st, opt);
-	unsigned long v;
-
-	if (!d)
-		return -1;
-	for (int i = 1; i < n; i++) {
-		if (!strcmp(kv[i].key, "iobase")) {
-			if (parse_uint(st, opt + 1, kv[i].value, 0xFFFF, &v) < 0)
-				return -1;
-			d->iobase = (uint16_t)v;
-		} else if (!strcmp(kv[i].key, "readback")) {
-			if (parse_uint(st, opt + 1, kv[i].value, 0xFF, &v) < 0)
-				return -1;
-			d->readback = (uint8_t)v;
-		} else if (!strcmp(kv[i].key, "chardev")) {
-			size_t len = strlen(kv[i].value);
-			if (len >= sizeof(d->chardev) || !len)
-				return fail(st, "%s: invalid chardev id '%s'", opt, kv[i].value);
-			memcpy(d->chardev, kv[i].value, len + 1);
-		} else if (strcmp(kv[i].key, "id")) {
-			return fail(st, "%s: unknown parameter '%s'", opt, kv[i].key);
-		}
-	}
-	for (unsigned i = 0; i + 1 < st->cfg->ndebugcon; i++)
-		if (st->cfg->debugcon[i].iobase == d->iobase)
-			return fail(st, "%s: port %#x already has a debug console", opt, d->iobase);
-	return 0;
-}
-
+/* -device DRIVER[,PROP=VALUE]..., -device help, -device DRIVER,help: all
+ * from the device table. */
 static int opt_device(struct cli_state *st, const char *name, const char *arg)
 {
-	struct kv kv[8];
-	int n = split_opts(st, name, arg, "driver", kv, 8);
-	unsigned long v;
+	struct dev_instance d;
+	int r = dev_instance_parse(arg, &d, stdout, st->err, st->errlen);
 
-	if (n < 0)
+	if (r != 0)
+		return r;
+	return append_device(st, &d) ? 0 : -1;
+}
+
+static int opt_global(struct cli_state *st, const char *name, const char *arg)
+{
+	struct machine_config *cfg = st->cfg;
+	struct dev_global g;
+
+	if (dev_global_parse(arg, &g, st->err, st->errlen) < 0)
 		return -1;
-	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "virtio-net-pci"))
-		return device_virtio_net(st, kv, n);
-	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "virtio-blk-pci"))
-		return device_disk(st, DISK_VIRTIO, kv, n);
-	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "ide-hd"))
-		return device_disk(st, DISK_IDE_HD, kv, n);
-	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "ide-cd"))
-		return device_disk(st, DISK_IDE_CD, kv, n);
-	if (!strcmp(kv[0].key, "driver") &&
-	    (!strcmp(kv[0].value, "virtio-balloon") || !strcmp(kv[0].value, "virtio-balloon-pci")))
-		return device_virtio_balloon(st, kv, n);
-	if (!strcmp(kv[0].key, "driver") &&
-	    (!strcmp(kv[0].value, "virtio-serial-pci") || !strcmp(kv[0].value, "virtio-serial")))
-		return device_virtio_serial(st, kv[0].value, kv, n);
-	if (!strcmp(kv[0].key, "driver") &&
-	    (!strcmp(kv[0].value, "virtconsole") || !strcmp(kv[0].value, "virtserialport")))
-		return device_vserial_port(st, kv[0].value, kv, n);
-	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "virtio-rng-pci")) {
-		if (n > 1)
-			return fail(st, "-device virtio-rng-pci: unknown parameter '%s'", kv[1].key);
-		if (st->cfg->virtio_rng)
-			return fail(st, "-device virtio-rng-pci: only one is supported");
-		st->cfg->virtio_rng = true;
-		return 0;
-	}
-	if (!strcmp(kv[0].key, "driver") && !strcmp(kv[0].value, "isa-debugcon"))
-		return device_isa_debugcon(st, kv, n);
-	if (strcmp(kv[0].key, "driver") || strcmp(kv[0].value, "isa-debug-exit"))
-		return fail(st, "-device %s: unsupported device (supported: ide-cd, ide-hd, "
-			    "isa-debug-exit, isa-debugcon, virtio-balloon, virtio-blk-pci, virtio-net-pci, "
-			    "virtio-rng-pci, virtio-serial-pci, virtconsole, virtserialport)",
-			    n > 0 ? kv[0].value : arg);
-	st->cfg->debug_exit = true;
-	st->cfg->debug_exit_base = 0x501;
-	st->cfg->debug_exit_size = 2;
-	for (int i = 1; i < n; i++) {
-		if (!strcmp(kv[i].key, "iobase")) {
-			if (parse_uint(st, name, kv[i].value, 0xFFFF, &v) < 0)
-				return -1;
-			st->cfg->debug_exit_base = (uint16_t)v;
-		} else if (!strcmp(kv[i].key, "iosize")) {
-			if (parse_uint(st, name, kv[i].value, 4, &v) < 0 || v == 0)
-				return fail(st, "-device isa-debug-exit: iosize must be 1 to 4");
-			st->cfg->debug_exit_size = (uint16_t)v;
-		} else {
-			return fail(st, "-device isa-debug-exit: unknown parameter '%s'", kv[i].key);
-		}
-	}
-	if (st->cfg->debug_exit_base + st->cfg->debug_exit_size > 0x10000)
-		return fail(st, "-device isa-debug-exit: ports beyond 0xffff");
+	cfg->globals = realloc(cfg->globals, (cfg->nglobals + 1) * sizeof(*cfg->globals));
+	if (!cfg->globals)
+		die("out of memory");
+	cfg->globals[cfg->nglobals++] = g;
 	return 0;
 }
 
@@ -1399,17 +1185,11 @@ static const struct option_def options[] = {
 	{ "nodefaults", NULL, opt_nodefaults, "no default devices (the default NIC)" },
 	{ "net", "nic,model=virtio[,macaddr=M] | user[,...] | tap[,...] | none", opt_net,
 	  "old form of -nic: -net nic,model=virtio -net user|tap" },
-	{ "device",
-	  "isa-debug-exit[,iobase=P][,iosize=N] | isa-debugcon[,iobase=P][,chardev=ID] | "
-	  "virtio-rng-pci | virtio-net-pci,netdev=ID[,mac=M]"
-	  " | virtio-balloon[-pci][,deflate-on-oom=on|off][,guest-stats-polling-interval=S]",
-	  opt_device,
-	  "add a device: isa-debug-exit (a write of V exits with status (V<<1)|1), "
-	  "isa-debugcon (bytes written to port P, default 0xe9, go to chardev ID), "
-	  "virtio-rng-pci (host getrandom), virtio-net-pci (NIC on a -netdev), "
-	  "virtio-balloon (memory balloon: QMP balloon / query-balloon), "
-	  "virtio-serial-pci, virtconsole|virtserialport,chardev=ID[,name=N][,nr=N], "
-	  "virtio-blk-pci|ide-hd|ide-cd,drive=ID (a -drive if=none,id=ID)" },
+	{ "device", "DRIVER[,PROP=VALUE]...", opt_device,
+	  "add a device; -device help lists the drivers, -device DRIVER,help their "
+	  "properties (PCI devices take addr=SLOT[.FN] and multifunction=on|off)" },
+	{ "global", "DRIVER.PROP=VALUE", opt_global,
+	  "default of a device property, for every device of that driver" },
 	{ "balloon", "none|virtio", opt_balloon, "old form of -device virtio-balloon" },
 	{ "qmp", "unix:PATH|tcp:HOST:PORT,server=on,wait=off", opt_qmp,
 	  "QMP control socket (several allowed; also 'stdio')" },
@@ -1447,6 +1227,20 @@ static int opt_help(struct cli_state *st, const char *name, const char *arg)
 		else
 			printf("  %-28s %s\n", left, options[i].help);
 	}
+	/* The drivers, from the device table (-device help groups them). */
+	printf("\n-device drivers (-device DRIVER,help lists the properties of one):\n ");
+	size_t col = 1;
+	for (unsigned i = 0; i < dev_table_size; i++) {
+		const struct dev_class *c = dev_table[i];
+		if (c->board_only)
+			continue;
+		if (col + strlen(c->name) + 2 > 78) {
+			printf("\n ");
+			col = 1;
+		}
+		col += (size_t)printf(" %s", c->name);
+	}
+	printf("\n");
 	printf("\nDuring emulation with the console on a terminal:\n"
 	       "  Ctrl-A x  exit      Ctrl-A h  help      Ctrl-A Ctrl-A  send Ctrl-A\n");
 	return 1;
@@ -1458,72 +1252,110 @@ static int opt_version(struct cli_state *st, const char *name, const char *arg)
 	return 1;
 }
 
-/* The first free virtio-serial port number: 0 is kept for a console. */
-static int free_port_nr(const struct machine_config *cfg, bool console)
+/* The user of each -chardev, for messages: COM1 or the device naming it. */
+static const char *chardev_users[CHARDEV_MAX];
+
+static int claim_chardev(struct cli_state *st, const char *dev, const char *id)
 {
-	for (int nr = console ? 0 : 1; nr < MAX_VSERIAL_PORTS; nr++) {
-		bool used = false;
-		for (unsigned i = 0; i < cfg->nvport; i++)
-			used |= cfg->vport[i].nr == nr;
-		if (!used)
-			return nr;
-	}
-	return -1;
+	const struct chardev_config *c = find_chardev(st->cfg, id);
+	if (!c)
+		return fail(st, "-device %s: no -chardev with id '%s'", dev, id);
+	const char **user = &chardev_users[c - st->cfg->chardevs];
+	if (*user)
+		return fail(st, "-device %s: chardev '%s' is already used by %s", dev, id, *user);
+	*user = dev;
+	return 0;
 }
 
-/* Every chardev a device names exists and has one user; port numbers. */
-static int check_chardevs(struct cli_state *st)
+static int claim_netdev(struct cli_state *st, const char *dev, const char *id,
+			const char **users)
+{
+	const struct netdev_config *nd = find_netdev(st->cfg, id);
+	if (!nd && !strcmp(id, NET_HUB_ID))
+		return fail(st, "-net nic: no -net user or -net tap to connect it to");
+	if (!nd)
+		return fail(st, "-device %s: no -netdev with id '%s'", dev, id);
+	const char **user = &users[nd - st->cfg->netdev];
+	if (*user)
+		return fail(st, "netdev '%s' is used by two NICs", id);
+	*user = dev;
+	return 0;
+}
+
+static int claim_drive(struct cli_state *st, const char *dev, const char *id)
+{
+	struct named_drive *nd = find_drive(st->cfg, id);
+	if (!nd)
+		return fail(st, "-device %s: no -drive if=none with id '%s'", dev, id);
+	if (nd->user)
+		return fail(st, "-device %s: drive '%s' is already in use", dev, id);
+	nd->user = dev;
+	return 0;
+}
+
+/* Every chardev, netdev and drive a device names exists and has one user. */
+static int check_device_refs(struct cli_state *st)
 {
 	struct machine_config *cfg = st->cfg;
-	const char *user[CHARDEV_MAX] = { 0 };
+	const char *netdev_users[MAX_NETDEVS] = { 0 };
 
+	memset(chardev_users, 0, sizeof(chardev_users));
 	if (cfg->serial.kind == CHARDEV_REF) {
 		const struct chardev_config *c = find_chardev(cfg, cfg->serial.id);
 		if (!c)
 			return fail(st, "-serial chardev:%s: no -chardev with id '%s'", cfg->serial.id,
 				    cfg->serial.id);
-		user[c - cfg->chardevs] = "-serial";
+		chardev_users[c - cfg->chardevs] = "-serial";
 	}
-	for (unsigned i = 0; i < cfg->ndebugcon; i++) {
-		const char *id = cfg->debugcon[i].chardev;
-		const struct chardev_config *c = id[0] ? find_chardev(cfg, id) : NULL;
-		if (!id[0])
-			continue;
-		if (!c)
-			return fail(st, "-device isa-debugcon: no -chardev with id '%s'", id);
-		if (user[c - cfg->chardevs])
-			return fail(st, "-device isa-debugcon: chardev '%s' is already used by %s", id,
-				    user[c - cfg->chardevs]);
-		user[c - cfg->chardevs] = "isa-debugcon";
-	}
-	for (unsigned i = 0; i < cfg->nvport; i++) {
-		struct vserial_port_config *p = &cfg->vport[i];
-		const char *drv = p->console ? "virtconsole" : "virtserialport";
-		const struct chardev_config *c = find_chardev(cfg, p->chardev);
-		if (!c)
-			return fail(st, "-device %s: no -chardev with id '%s'", drv, p->chardev);
-		if (user[c - cfg->chardevs])
-			return fail(st, "-device %s: chardev '%s' is already used by %s", drv,
-				    p->chardev, user[c - cfg->chardevs]);
-		user[c - cfg->chardevs] = drv;
-		for (unsigned j = 0; j < i; j++)
-			if (p->nr >= 0 && cfg->vport[j].nr == p->nr)
-				return fail(st, "-device %s: port number %d is already in use", drv,
-					    p->nr);
-	}
-	for (unsigned i = 0; i < cfg->nvport; i++) {
-		struct vserial_port_config *p = &cfg->vport[i];
-		if (p->nr < 0) {
-			p->nr = free_port_nr(cfg, p->console);
-			if (p->nr < 0)
-				return fail(st, "-device %s: no free virtio-serial port number",
-					    p->console ? "virtconsole" : "virtserialport");
+	for (unsigned i = 0; i < cfg->ndevs; i++) {
+		struct dev_instance *d = &cfg->devs[i];
+		for (unsigned k = 0; k < dev_class_nprops(d->cls); k++) {
+			const struct dev_prop *p = dev_class_prop(d->cls, k);
+			const char *id = d->val[k].set ? d->val[k].s : NULL;
+			int r = 0;
+			if (!id)
+				continue;
+			if (p->type == PROP_CHARDEV)
+				r = claim_chardev(st, d->cls->name, id);
+			else if (p->type == PROP_NETDEV)
+				r = claim_netdev(st, d->cls->name, id, netdev_users);
+			else if (p->type == PROP_DRIVE)
+				r = claim_drive(st, d->cls->name, id);
+			if (r < 0)
+				return -1;
 		}
 	}
-	/* QEMU wants the bus first; vmm creates it for ports given without one. */
-	if (cfg->nvport)
-		cfg->virtio_serial = true;
+	for (unsigned j = 0; j < cfg->ndrives; j++)
+		if (!cfg->drives[j].user)
+			warn("-drive id=%s: no device uses this drive; it is ignored", cfg->drives[j].id);
 	return 0;
+}
+
+/* After every option: -global, the implied virtio-serial bus, the
+ * references between devices and backends, each class's own checks, then
+ * the board (its fixed devices, PCI slots). */
+static int finish_devices(struct cli_state *st)
+{
+	struct machine_config *cfg = st->cfg;
+	bool ports = false, bus = false;
+
+	for (unsigned i = 0; i < cfg->ndevs; i++) {
+		ports |= cfg->devs[i].cls->bus == DEV_BUS_VIRTIO_SERIAL;
+		bus |= !strcmp(cfg->devs[i].cls->name, "virtio-serial-pci");
+	}
+	/* QEMU wants the bus first; vmm creates it for ports given without one. */
+	if (ports && !bus && !imply_device(st, "virtio-serial-pci"))
+		return -1;
+	for (unsigned i = 0; i < cfg->ndevs; i++)
+		dev_apply_globals(&cfg->devs[i], cfg->globals, cfg->nglobals);
+	if (check_device_refs(st) < 0)
+		return -1;
+	for (unsigned i = 0; i < cfg->ndevs; i++) {
+		struct dev_instance *d = &cfg->devs[i];
+		if (d->cls->ops.check && d->cls->ops.check(d, cfg, st->err, st->errlen) < 0)
+			return -1;
+	}
+	return machine_config_finish(cfg, st->err, st->errlen);
 }
 
 static unsigned stdio_chardevs(const struct machine_config *cfg)
@@ -1644,26 +1476,7 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 		if (ret > 0)
 			return CLI_EXIT_OK;
 	}
-	if (attach_disk_devices(&st) < 0 || add_default_nic(&st) < 0)
-		return CLI_ERROR;
-	for (unsigned i = 0; i < cfg->nnic; i++) {
-		if (!find_netdev(cfg, cfg->nic[i].netdev)) {
-			if (!strcmp(cfg->nic[i].netdev, NET_HUB_ID))
-				snprintf(err, errlen, "-net nic: no -net user or -net tap to connect it to");
-			else
-				snprintf(err, errlen, "-device virtio-net-pci: no -netdev with id '%s'",
-					 cfg->nic[i].netdev);
-			return CLI_ERROR;
-		}
-		for (unsigned j = 0; j < i; j++) {
-			if (!strcmp(cfg->nic[j].netdev, cfg->nic[i].netdev)) {
-				snprintf(err, errlen, "netdev '%s' is used by two NICs",
-					 cfg->nic[i].netdev);
-				return CLI_ERROR;
-			}
-		}
-	}
-	if (check_chardevs(&st) < 0)
+	if (add_default_nic(&st) < 0 || finish_devices(&st) < 0)
 		return CLI_ERROR;
 	for (unsigned i = 0; i < cfg->nnetdev; i++)
 		if (cfg->netdev[i].kind == NETDEV_USER)
@@ -1677,4 +1490,27 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 		return CLI_ERROR;
 	}
 	return check_stdio(&st) < 0 ? CLI_ERROR : CLI_RUN;
+}
+
+void cli_config_free(struct machine_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->ndevs; i++)
+		dev_instance_free(&cfg->devs[i]);
+	free(cfg->devs);
+	for (unsigned i = 0; i < cfg->nglobals; i++)
+		free(cfg->globals[i].value);
+	free(cfg->globals);
+	for (unsigned i = 0; i < cfg->ndrives; i++) {
+		free((char *)cfg->drives[i].id);
+		free((char *)cfg->drives[i].d.path);
+		free((char *)cfg->drives[i].d.format);
+	}
+	for (unsigned i = 0; i < cfg->nnetdev; i++)
+		free((char *)cfg->netdev[i].id);
+	free(cfg->chardevs);
+	free((char *)cfg->name);
+	cfg->devs = NULL;
+	cfg->globals = NULL;
+	cfg->chardevs = NULL;
+	cfg->ndevs = cfg->nglobals = cfg->ndrives = cfg->nnetdev = cfg->nchardevs = 0;
 }

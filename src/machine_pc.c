@@ -23,16 +23,8 @@
 #include "chardev.h"
 #include "control.h"
 #include "hw/fw_cfg.h"
-#include "hw/i8042.h"
-#include "hw/i8237.h"
-#include "hw/ide.h"
 #include "hw/rtc.h"
-#include "hw/serial.h"
 #include "hw/virtio_balloon.h"
-#include "hw/virtio_blk.h"
-#include "hw/virtio_console.h"
-#include "hw/virtio_net.h"
-#include "hw/virtio_rng.h"
 #include "loader.h"
 #include "util.h"
 
@@ -129,11 +121,6 @@ static void board_poweroff(void *opaque)
 static void board_exit(void *opaque, int status)
 {
 	machine_request(opaque, MACHINE_REQ_EXIT, status);
-}
-
-static struct board_control board_of(struct machine *m)
-{
-	return (struct board_control){ board_reset, board_poweroff, board_exit, m };
 }
 
 /* A device's own input on ISA line 'gsi' (shared with every other device
@@ -271,7 +258,7 @@ static void setup_kernel_boot(struct machine *m)
 /* Opens a drive's image through the block layer: its format (or probed),
  * read-only for CDs and readonly=on, or behind a temporary overlay for
  * -snapshot / snapshot=on. Dies with one line on failure. */
-static struct block_dev *open_drive(const struct machine *m, const struct drive_config *d)
+struct block_dev *machine_open_drive(const struct machine *m, const struct drive_config *d)
 {
 	char err[256];
 	bool ro = d->read_only || d->cdrom;
@@ -289,33 +276,9 @@ static struct block_dev *open_drive(const struct machine *m, const struct drive_
 	return bd;
 }
 
-static void attach_drives(struct machine *m)
-{
-
-	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++) {
-		const struct drive_config *d = &m->cfg.ide[i];
-		struct block_dev *bd = NULL;
-		int ret;
-
-		if (!d->present)
-			continue;
-		if (d->path) {
-			bd = open_drive(m, d);
-			m->disk_size[i] = bd->size;
-		}
-		if (d->cdrom)
-			ret = piix_ide_attach_cdrom(m->ide, i / 2, i % 2, bd);
-		else
-			ret = piix_ide_attach_disk(m->ide, i / 2, i % 2, bd);
-		if (ret < 0)
-			die("could not attach IDE drive %u: %s", i, strerror(-ret));
-	}
-}
-
 /* virtio devices sit from PCI slot 3, as QEMU's -drive if=virtio does
  * (slot 2 is where QEMU's VGA goes). */
-#define VIRTIO_FIRST_SLOT 3
-#define VIRTIO_BLK_WORKERS 4
+#define FIRST_AUTO_SLOT 3
 
 static void host_send_msi(void *opaque, uint64_t addr, uint32_t data)
 {
@@ -361,123 +324,6 @@ static void balloon_changed(void *opaque)
 	}
 }
 
-/* The virtio-serial bus and its ports; the CLI checked ids and port
- * numbers, so a failure here is a chardev already in use. */
-static void create_virtio_serial(struct machine *m, const struct virtio_host *host, uint8_t devfn)
-{
-	const struct machine_config *cfg = &m->cfg;
-	struct virtio_console_port_config ports[MAX_VSERIAL_PORTS];
-
-	for (unsigned i = 0; i < cfg->nvport; i++) {
-		const struct vserial_port_config *pc = &cfg->vport[i];
-		ports[i] = (struct virtio_console_port_config){
-			.cd = chardev_find(pc->chardev),
-			.name = pc->name[0] ? pc->name : NULL,
-			.console = pc->console,
-			.nr = (unsigned)pc->nr,
-		};
-		if (!ports[i].cd)
-			die("-device %s: no chardev '%s'", pc->console ? "virtconsole" : "virtserialport",
-			    pc->chardev);
-	}
-	m->vcon = virtio_console_create(&m->pci, devfn, &m->mem, host, ports, cfg->nvport);
-	if (!m->vcon)
-		die("cannot create the virtio-serial device (a chardev used twice?)");
-}
-
-/* NIC i of the configuration, on its backend. */
-static void create_nic(struct machine *m, unsigned i, const struct virtio_host *host, uint8_t devfn)
-{
-	const struct machine_config *cfg = &m->cfg;
-	const struct nic_config *nic = &cfg->nic[i];
-	const struct netdev_config *nd = NULL;
-	uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + i) };
-	char err[256];
-
-	for (unsigned j = 0; j < cfg->nnetdev; j++)
-		if (!strcmp(cfg->netdev[j].id, nic->netdev))
-			nd = &cfg->netdev[j];
-	if (!nd)
-		die("NIC %u: no netdev '%s'", i, nic->netdev);
-	const char *kind = nd->kind == NETDEV_TAP ? "tap" : "user";
-	struct net_backend *be = nd->kind == NETDEV_TAP ? net_tap_create(&nd->tap, err, sizeof(err))
-							: net_user_create(&nd->user, err, sizeof(err));
-	if (!be)
-		die("-netdev %s%s%s: %s", kind, nd->id[0] == '_' ? "" : ",id=",
-		    nd->id[0] == '_' ? "" : nd->id, err);
-	if (nic->has_mac)
-		memcpy(mac, nic->mac, sizeof(mac));
-	m->vnet[i] = virtio_net_create(&m->pci, devfn, &m->mem, host, mac, be);
-	if (!m->vnet[i] || net_attach(be, virtio_net_receive, m->vnet[i]) < 0)
-		die("cannot create the virtio-net device");
-}
-
-static void create_virtio_devices(struct machine *m)
-{
-	const struct machine_config *cfg = &m->cfg;
-	/* Debugging knobs: VMM_VIRTIO_NO_MSIX=1 offers no MSI-X (INTx only),
-	 * VMM_NO_IRQFD=1 sends MSIs with KVM_SIGNAL_MSI instead of irqfds. */
-	bool no_msix = getenv("VMM_VIRTIO_NO_MSIX") && !strcmp(getenv("VMM_VIRTIO_NO_MSIX"), "1");
-	bool irqfd = !no_msix && kvm_has_cap(&m->kvm, KVM_CAP_IRQFD) && !getenv("VMM_NO_IRQFD");
-	struct virtio_host host = {
-		.send_msi = !no_msix && kvm_has_cap(&m->kvm, KVM_CAP_SIGNAL_MSI) ? host_send_msi
-										  : NULL,
-		.ioeventfd = kvm_has_cap(&m->kvm, KVM_CAP_IOEVENTFD) ? host_ioeventfd : NULL,
-		.msi_route = irqfd ? host_msi_route : NULL,
-		.irqfd = irqfd ? host_irqfd : NULL,
-		.opaque = &m->kvm,
-		.io_thread = true,
-	};
-	unsigned slot = VIRTIO_FIRST_SLOT;
-
-	for (unsigned i = 0; i < cfg->nvirtio_blk; i++) {
-		const struct drive_config *d = &cfg->virtio_blk[i];
-		char serial[21];
-		struct block_dev *bd = open_drive(m, d);
-		snprintf(serial, sizeof(serial), "VMM-VD%u", i);
-		m->vblk[i] = virtio_blk_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host, bd,
-					       serial, VIRTIO_BLK_WORKERS);
-		if (!m->vblk[i])
-			die("cannot create virtio-blk device for '%s'", d->path);
-	}
-	for (unsigned i = 0; i < cfg->nnic; i++)
-		if (!cfg->nic[i].is_default)
-			create_nic(m, i, &host, PCI_DEVFN(slot++, 0));
-	if (cfg->virtio_rng) {
-		m->vrng = virtio_rng_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host);
-		if (!m->vrng)
-			die("cannot create the virtio-rng device");
-	}
-	if (cfg->virtio_balloon) {
-		m->vballoon = virtio_balloon_create(&m->pci, PCI_DEVFN(slot++, 0), &m->mem, &host,
-						    cfg->balloon_deflate_on_oom, balloon_changed, m);
-		if (!m->vballoon)
-			die("cannot create the virtio-balloon device");
-	}
-	if (cfg->virtio_serial)
-		create_virtio_serial(m, &host, PCI_DEVFN(slot++, 0));
-	/* The default NIC comes last, so that it moves no other device. */
-	for (unsigned i = 0; i < cfg->nnic; i++)
-		if (cfg->nic[i].is_default)
-			create_nic(m, i, &host, PCI_DEVFN(slot++, 0));
-}
-
-/* The UART drained its FIFO: have the chardev offer held-back input. */
-static void serial_rx_ready(void *opaque)
-{
-	chardev_kick(opaque);
-}
-
-static void chardev_output(void *opaque, const uint8_t *buf, size_t len)
-{
-	chardev_write(opaque, buf, len);
-}
-
-static size_t serial_in(void *opaque, const uint8_t *buf, size_t len)
-{
-	return serial_receive(opaque, buf, len);
-}
-
 /* Every -chardev, then COM1's own backend unless it names one of them. */
 static void create_chardevs(struct machine *m)
 {
@@ -504,76 +350,169 @@ static void create_chardevs(struct machine *m)
 		die("-serial: %s", err);
 }
 
-/* isa-debugcon devices (-debugcon, -device isa-debugcon), each on its
- * chardev (the CLI checked that it exists and has no other user). */
-static void create_debugcons(struct machine *m)
+/* ---- the board: what device models may use while created ---------------- */
+
+static struct irq_line board_isa_irq(struct dev_board *b, unsigned irq)
 {
-	static const struct chardev_frontend output_only = { 0 };
+	struct machine *m = b->machine;
+	return isa_irq(m, irq);
+}
 
-	for (unsigned i = 0; i < m->cfg.ndebugcon; i++) {
-		const struct debugcon_config *dc = &m->cfg.debugcon[i];
-		struct chardev *cd = dc->chardev[0] ? chardev_find(dc->chardev) : NULL;
+static struct net_backend *board_netdev(struct dev_board *b, const char *id, char *err,
+					size_t errlen)
+{
+	const struct machine_config *cfg = &((struct machine *)b->machine)->cfg;
+	const struct netdev_config *nd = NULL;
+	char why[256];
 
-		if (dc->chardev[0] && (!cd || chardev_attach(cd, &output_only) < 0))
-			die("-device isa-debugcon: chardev '%s' is missing or in use", dc->chardev);
-		if (debugcon_init(&m->debugcon[i], &m->pio, dc->iobase, dc->readback,
-				  cd ? chardev_output : NULL, cd) < 0)
-			die("-device isa-debugcon: port %#x is taken by another device", dc->iobase);
+	for (unsigned j = 0; j < cfg->nnetdev; j++)
+		if (!strcmp(cfg->netdev[j].id, id))
+			nd = &cfg->netdev[j];
+	if (!nd) {
+		snprintf(err, errlen, "no netdev '%s'", id);
+		return NULL;
 	}
+	const char *kind = nd->kind == NETDEV_TAP ? "tap" : "user";
+	struct net_backend *be = nd->kind == NETDEV_TAP ? net_tap_create(&nd->tap, why, sizeof(why))
+							: net_user_create(&nd->user, why, sizeof(why));
+	if (!be)
+		snprintf(err, errlen, "-netdev %s%s%s: %s", kind, nd->id[0] == '_' ? "" : ",id=",
+			 nd->id[0] == '_' ? "" : nd->id, why);
+	return be;
+}
+
+/* Every image a device uses, IDE's and those named by id. */
+static void open_drives(struct machine *m)
+{
+	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++) {
+		const struct drive_config *d = &m->cfg.ide[i];
+		if (d->present && d->path) {
+			m->ide_bd[i] = machine_open_drive(m, d);
+			m->disk_size[i] = m->ide_bd[i]->size;
+		}
+	}
+	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
+		const struct named_drive *nd = &m->cfg.drives[i];
+		/* if=none drives of IDE devices were copied into cfg.ide */
+		if (nd->d.path && nd->user && strncmp(nd->user, "ide-", 4))
+			m->drive_bd[i] = machine_open_drive(m, &nd->d);
+	}
+}
+
+static struct block_dev *board_drive(struct dev_board *b, const char *id, bool *cdrom,
+				     char *err, size_t errlen)
+{
+	struct machine *m = b->machine;
+
+	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
+		const struct named_drive *nd = &m->cfg.drives[i];
+		if (strcmp(nd->id, id))
+			continue;
+		*cdrom = nd->d.cdrom;
+		if (!m->drive_bd[i]) {
+			snprintf(err, errlen, "drive '%s' has no file", id);
+			return NULL;
+		}
+		struct block_dev *bd = m->drive_bd[i];
+		m->drive_bd[i] = NULL; /* the device owns it now */
+		return bd;
+	}
+	snprintf(err, errlen, "no drive '%s'", id);
+	return NULL;
+}
+
+static void init_board(struct machine *m, struct virtio_host *host)
+{
+	/* Debugging knobs: VMM_VIRTIO_NO_MSIX=1 offers no MSI-X (INTx only),
+	 * VMM_NO_IRQFD=1 sends MSIs with KVM_SIGNAL_MSI instead of irqfds. */
+	bool no_msix = getenv("VMM_VIRTIO_NO_MSIX") && !strcmp(getenv("VMM_VIRTIO_NO_MSIX"), "1");
+	bool irqfd = !no_msix && kvm_has_cap(&m->kvm, KVM_CAP_IRQFD) && !getenv("VMM_NO_IRQFD");
+
+	*host = (struct virtio_host){
+		.send_msi = !no_msix && kvm_has_cap(&m->kvm, KVM_CAP_SIGNAL_MSI) ? host_send_msi
+										  : NULL,
+		.ioeventfd = kvm_has_cap(&m->kvm, KVM_CAP_IOEVENTFD) ? host_ioeventfd : NULL,
+		.msi_route = irqfd ? host_msi_route : NULL,
+		.irqfd = irqfd ? host_irqfd : NULL,
+		.opaque = &m->kvm,
+		.io_thread = true,
+	};
+	m->board = (struct dev_board){
+		.pci = &m->pci, .pio = &m->pio, .mmio = &m->mmio, .mem = &m->mem,
+		.memmap = &m->memmap, .virtio = host, .kvm = &m->kvm,
+		.isa_irq = board_isa_irq, .set_gsi = kvm_set_gsi, .gsi_opaque = &m->kvm,
+		.req_reset = board_reset, .req_poweroff = board_poweroff, .req_exit = board_exit,
+		.netdev = board_netdev, .drive = board_drive, .balloon_changed = balloon_changed,
+		.devs = m->cfg.devs, .ndevs = m->cfg.ndevs, .machine = m,
+	};
+}
+
+/* The PC's fixed devices, where they sit: they open the instance list, so
+ * that they are created and reset before anything plugged into them. */
+static const struct {
+	const char *driver;
+	const char *addr;      /* PCI functions: their fixed place */
+	bool multifunction;
+} board_devices[] = {
+	{ "i440FX", "00.0", false },
+	{ "PIIX3", "01.0", true },
+	{ "piix3-ide", "01.1", false },
+	{ "PIIX4_PM", "01.3", false },
+	{ "mc146818rtc", NULL, false },
+	{ "isa-serial", NULL, false },
+	{ "i8042", NULL, false },
+	{ "fw_cfg_io", NULL, false },
+	{ "port92", NULL, false },
+	{ "ioport80", NULL, false },
+	{ "i8257", NULL, false },
+};
+
+int machine_config_finish(struct machine_config *cfg, char *err, size_t errlen)
+{
+	size_t nb = ARRAY_SIZE(board_devices);
+	struct dev_instance *all = xzalloc((nb + cfg->ndevs) * sizeof(*all));
+	struct devfn_alloc slots;
+
+	for (size_t i = 0; i < nb; i++) {
+		struct dev_instance *d = &all[i];
+		dev_instance_init(d, dev_class_find(board_devices[i].driver));
+		d->from_board = true;
+		if (board_devices[i].addr &&
+		    (dev_instance_set(d, "addr", board_devices[i].addr, err, errlen) < 0 ||
+		     dev_instance_set(d, "multifunction", board_devices[i].multifunction ? "on" : "off",
+				      err, errlen) < 0))
+			return -1;
+		dev_apply_globals(d, cfg->globals, cfg->nglobals);
+	}
+	if (cfg->ndevs)
+		memcpy(all + nb, cfg->devs, cfg->ndevs * sizeof(*all));
+	free(cfg->devs);
+	cfg->devs = all;
+	cfg->ndevs += (unsigned)nb;
+	devfn_alloc_init(&slots, FIRST_AUTO_SLOT);
+	return dev_place_pci(&slots, cfg->devs, cfg->ndevs, err, errlen);
 }
 
 static void create_devices(struct machine *m)
 {
-	const struct machine_config *cfg = &m->cfg;
-	struct board_control board = board_of(m);
+	struct virtio_host host;
+	char err[512];
 
 	isa_irq_init(&m->isa_irq, kvm_set_gsi, &m->kvm, guest_trigger, &m->kvm);
 	pci_bus_init(&m->pci, &m->pio, &m->mmio);
 	if (pci_bus_map_host_ports(&m->pci) < 0)
 		die("cannot map the PCI configuration ports");
-	if (i440fx_init(&m->i440fx, &m->pci, &m->memmap, m->mem.ram_size) < 0 ||
-	    piix3_init(&m->piix3, &m->pci, &m->isa_irq, board) < 0)
-		die("cannot create the i440FX/PIIX3 chipset");
-	m->ide = piix_ide_create(&m->pci, &m->pio, &m->mem, isa_irq(m, 14), isa_irq(m, 15));
-	if (!m->ide)
-		die("cannot create the PIIX3 IDE controller");
-	attach_drives(m);
-	if (piix_pm_init(&m->pm, &m->pci, &m->pio, isa_irq(m, 9), board) < 0)
-		die("cannot create the PIIX4 power management function");
+	/* Images before chardevs: a missing image fails before a chardev
+	 * has made its file or socket. */
+	open_drives(m);
 	create_chardevs(m);
-	create_virtio_devices(m);
-
-	m->rtc = rtc_create(isa_irq(m, 8), m->loop);
-	if (!m->rtc || rtc_map(m->rtc, &m->pio) < 0)
-		die("cannot create the RTC");
-	m->com1 = serial_create(isa_irq(m, 4), chardev_output, m->serial_cd);
-	if (!m->com1 || serial_map(m->com1, &m->pio, 0x3F8) < 0)
-		die("cannot create the COM1 UART");
-	serial_set_rx_ready_cb(m->com1, serial_rx_ready, m->serial_cd);
-	struct chardev_frontend uart_fe = { .receive = serial_in, .opaque = m->com1 };
-	if (chardev_attach(m->serial_cd, &uart_fe) < 0)
-		die("-serial: chardev '%s' is already in use", chardev_label(m->serial_cd));
-	m->i8042 = i8042_create(isa_irq(m, 1), isa_irq(m, 12), board_reset, m);
-	if (!m->i8042 || i8042_map(m->i8042, &m->pio) < 0)
-		die("cannot create the i8042 keyboard controller");
-	m->dma = i8237_create(&m->mem);
-	if (!m->dma || i8237_map(m->dma, &m->pio) < 0)
-		die("cannot create the 8237 DMA controllers");
-	m->fw_cfg = fw_cfg_create(&m->mem);
-	/* Test knob: the traditional fw_cfg interface only. */
-	const char *dma = getenv("VMM_FW_CFG_DMA");
-	if (m->fw_cfg && dma && !strcmp(dma, "0"))
-		fw_cfg_disable_dma(m->fw_cfg);
-	if (!m->fw_cfg || fw_cfg_map(m->fw_cfg, &m->pio) < 0)
-		die("cannot create fw_cfg");
-	if (port92_init(&m->port92, &m->pio, board) < 0 || post_port_init(&m->post, &m->pio) < 0)
-		die("cannot map ports 0x80/0x92");
-	create_debugcons(m);
-	if (cfg->debug_exit &&
-	    debug_exit_init(&m->debug_exit, &m->pio, cfg->debug_exit_base, cfg->debug_exit_size,
-			    board) < 0)
-		die("isa-debug-exit: ports %#x-%#x overlap another device", cfg->debug_exit_base,
-		    cfg->debug_exit_base + cfg->debug_exit_size - 1);
+	init_board(m, &host);
+	if (dev_create_all(m->cfg.devs, m->cfg.ndevs, &m->board, err, sizeof(err)) < 0)
+		die("%s", err);
+	m->board.virtio = NULL; /* 'host' was for creation only */
+	struct dev_instance *balloon = dev_find(m->cfg.devs, m->cfg.ndevs,
+						dev_class_find("virtio-balloon-pci"));
+	m->vballoon = balloon ? balloon->state : NULL;
 	setup_cmos(m);
 	setup_fw_cfg(m);
 	setup_kernel_boot(m);
@@ -619,13 +558,8 @@ static void machine_reset(struct machine *m)
 	for (unsigned i = 0; i < m->ncpus; i++)
 		vcpu_destroy(&m->vcpus[i]);
 	create_vm_and_vcpus(m);
-	pci_bus_reset(&m->pci);
-	rtc_reset(m->rtc);
-	serial_reset(m->com1);
-	i8042_reset(m->i8042);
-	i8237_reset(m->dma);
-	fw_cfg_reset(m->fw_cfg);
-	port92_reset(&m->port92);
+	/* One order for every device: the instance list's (board first). */
+	dev_reset_all(m->cfg.devs, m->cfg.ndevs, &m->pci);
 	/* The new VM's lines are all low: drive what devices still hold. */
 	isa_irq_resync(&m->isa_irq);
 	m->resets++;
@@ -704,6 +638,8 @@ bool machine_pause(struct machine *m)
 	while (m->parked < m->ncpus && !machine_stopping(m))
 		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
 	pthread_mutex_unlock(&m->pause_lock);
+	/* Then the devices' own threads and in-flight I/O (their quiesce ops). */
+	dev_quiesce_all(m->cfg.devs, m->cfg.ndevs);
 	/* Device timers stop with the vCPUs. */
 	event_clock_pause(m->loop);
 	return true;
@@ -713,6 +649,8 @@ bool machine_resume(struct machine *m)
 {
 	/* Before the vCPUs run: they must not see the clock still stopped. */
 	event_clock_resume(m->loop);
+	if (atomic_load(&m->hold) & HOLD_PAUSE)
+		dev_resume_all(m->cfg.devs, m->cfg.ndevs);
 	pthread_mutex_lock(&m->pause_lock);
 	bool was_paused = atomic_fetch_and(&m->hold, ~HOLD_PAUSE) & HOLD_PAUSE;
 	pthread_cond_broadcast(&m->pause_cond);
@@ -1072,9 +1010,8 @@ int machine_run(struct machine *m)
 void machine_destroy(struct machine *m)
 {
 	net_tap_shutdown(); /* downscripts: main() leaves with _exit */
-	/* Its I/O thread writes to chardevs: stop it before they go. */
-	virtio_console_destroy(m->vcon);
-	m->vcon = NULL;
+	/* Devices first, in reverse order: their threads write to chardevs. */
+	dev_destroy_all(m->cfg.devs, m->cfg.ndevs);
 	chardev_destroy_all();
 	m->serial_cd = NULL;
 	rtc_destroy(m->rtc);

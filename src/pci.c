@@ -343,20 +343,22 @@ int pci_bus_map_host_ports(struct pci_bus *bus)
 	return bus_map(bus->pio, &bus->host_region, 0xCF8);
 }
 
+void pci_device_reset(struct pci_device *d)
+{
+	memcpy(d->config, d->config_at_reset, sizeof(d->config));
+	__atomic_store_n(&d->intx_level, 0, __ATOMIC_RELAXED);
+	update_mappings(d);
+	route_intx(d);
+	if (d->reset)
+		d->reset(d);
+}
+
 void pci_bus_reset(struct pci_bus *bus)
 {
 	bus->config_address = 0;
-	for (int i = 0; i < 256; i++) {
-		struct pci_device *d = bus->dev[i];
-		if (!d)
-			continue;
-		memcpy(d->config, d->config_at_reset, sizeof(d->config));
-		__atomic_store_n(&d->intx_level, 0, __ATOMIC_RELAXED);
-		update_mappings(d);
-		route_intx(d);
-		if (d->reset)
-			d->reset(d);
-	}
+	for (int i = 0; i < 256; i++)
+		if (bus->dev[i])
+			pci_device_reset(bus->dev[i]);
 }
 
 void pci_config_put(struct ss_writer *w, struct pci_device *d)

@@ -74,7 +74,7 @@ def test_debugcon_none():
     (["-debugcon", "file:/dev/null", "-debugcon", "file:/dev/null"], "only one"),
     (["-debugcon", "chardev:nope"], "no -chardev with id 'nope'"),
     (["-device", "isa-debugcon,chardev=nope"], "no -chardev with id 'nope'"),
-    (["-device", "isa-debugcon,iobase=0x10000"], "invalid number '0x10000'"),
+    (["-device", "isa-debugcon,iobase=0x10000"], "iobase must be 0 to 65535"),
     (["-device", "isa-debugcon,colour=red"], "unknown parameter 'colour'"),
     (["-device", "isa-debugcon", "-device", "isa-debugcon"], "port 0xe9 already has"),
     (["-chardev", "null,id=c", "-device", "isa-debugcon,chardev=c",

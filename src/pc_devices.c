@@ -1,0 +1,879 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The table entries (include/device.h) of the devices the PC has today:
+ * what each is called, its properties, and how it is wired on the board.
+ * The device models themselves stay in hw/; this file is only their
+ * entries, kept in one place so that the models' files stay free of board
+ * glue while the saved-state work changes them all.
+ *
+ * Board-only entries (the chipset, RTC, COM1, i8042, fw_cfg, ports 0x80
+ * and 0x92) are the board's fixed devices: not for -device, but on the
+ * instance list like every other device, so that one walk creates and
+ * resets the whole machine, and -global reaches their properties.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "block.h"
+#include "chardev.h"
+#include "device.h"
+#include "hw/fw_cfg.h"
+#include "hw/i8042.h"
+#include "hw/i8237.h"
+#include "hw/ide.h"
+#include "hw/rtc.h"
+#include "hw/serial.h"
+#include "hw/virtio_balloon.h"
+#include "hw/virtio_blk.h"
+#include "hw/virtio_console.h"
+#include "hw/virtio_net.h"
+#include "hw/virtio_rng.h"
+#include "machine.h"
+#include "net.h"
+#include "util.h"
+
+extern const struct dev_class virtconsole_class, virtserialport_class, virtio_serial_class,
+	virtio_blk_class, virtio_net_class, isa_debugcon_class;
+
+/* How many instances of 'c' come before 'd' in the list (a device's
+ * index among its kind: default MAC addresses, disk serials). */
+static unsigned index_among(const struct dev_board *b, const struct dev_instance *d)
+{
+	unsigned n = 0;
+	for (const struct dev_instance *i = b->devs; i < d && i < b->devs + b->ndevs; i++)
+		n += i->cls == d->cls;
+	return n;
+}
+
+static struct board_control board_control_of(const struct dev_board *b)
+{
+	return (struct board_control){ b->req_reset, b->req_poweroff, b->req_exit, b->machine };
+}
+
+static int no_room(const struct dev_instance *d, char *err, size_t errlen)
+{
+	return set_err(err, errlen, "cannot create %s", d->cls->name);
+}
+
+/* ==== virtio devices ===================================================== */
+
+static int virtio_net_pci_create(struct dev_instance *d, struct dev_board *b, char *err,
+			     size_t errlen)
+{
+	uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + index_among(b, d)) };
+	struct net_backend *be = b->netdev(b, dev_get_str(d, "netdev"), err, errlen);
+
+	if (!be)
+		return -1;
+	if (dev_is_set(d, "mac"))
+		dev_get_mac(d, "mac", mac);
+	struct virtio_net *n = virtio_net_create(b->pci, (uint8_t)d->devfn, b->mem, b->virtio,
+						  mac, be);
+	if (!n || net_attach(be, virtio_net_receive, n) < 0)
+		return no_room(d, err, errlen);
+	d->state = n;
+	return 0;
+}
+
+static const struct dev_prop virtio_net_props[] = {
+	{ .name = "netdev", .type = PROP_NETDEV, .required = true,
+	  .help = "id of the -netdev this NIC sends and receives on" },
+	{ .name = "mac", .type = PROP_MAC,
+	  .help = "MAC address such as 52:54:00:12:34:56 (default: 52:54:00:12:34:56 plus "
+		  "the NIC's index)" },
+};
+
+const struct dev_class virtio_net_class = {
+	.name = "virtio-net-pci",
+	.aliases = (const char *const[]){ "virtio-net", NULL },
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_NETWORK,
+	.desc = "virtio network card (host side: user-mode or tap)",
+	.props = virtio_net_props,
+	.nprops = ARRAY_SIZE(virtio_net_props),
+	.ops = { .create = virtio_net_pci_create },
+	.place_rank = 1,
+};
+
+#define VIRTIO_BLK_WORKERS 4
+
+static int virtio_blk_create_dev(struct dev_instance *d, struct dev_board *b, char *err,
+				 size_t errlen)
+{
+	char serial[21];
+	bool cdrom;
+	struct block_dev *bd = b->drive(b, dev_get_str(d, "drive"), &cdrom, err, errlen);
+
+	if (!bd)
+		return -1;
+	if (dev_get_str(d, "serial"))
+		snprintf(serial, sizeof(serial), "%s", dev_get_str(d, "serial"));
+	else
+		snprintf(serial, sizeof(serial), "VMM-VD%u", index_among(b, d));
+	d->state = virtio_blk_create(b->pci, (uint8_t)d->devfn, b->mem, b->virtio, bd, serial,
+				     VIRTIO_BLK_WORKERS);
+	return d->state ? 0 : no_room(d, err, errlen);
+}
+
+/* The drive must be a disk: a CD-ROM has no virtio-blk form. */
+static int virtio_blk_check(struct dev_instance *d, struct machine_config *cfg, char *err,
+			    size_t errlen)
+{
+	for (unsigned i = 0; i < cfg->ndrives; i++)
+		if (!strcmp(cfg->drives[i].id, dev_get_str(d, "drive")) && cfg->drives[i].d.cdrom)
+			return set_err(err, errlen, "-device virtio-blk-pci: drive '%s' is a CD-ROM",
+				       cfg->drives[i].id);
+	return 0;
+}
+
+static const struct dev_prop virtio_blk_props[] = {
+	{ .name = "drive", .type = PROP_DRIVE, .required = true,
+	  .help = "id of the -drive if=none holding the disk image" },
+	{ .name = "serial", .type = PROP_STR, .min = 1, .max = 20,
+	  .help = "serial number the guest reads, 1 to 20 bytes (default: VMM-VD<index>)" },
+	{ .name = "bootindex", .type = PROP_UINT, .max = INT32_MAX, .type_name = "int32",
+	  .help = "accepted for QEMU's command lines; SeaBIOS boots in -boot order" },
+};
+
+const struct dev_class virtio_blk_class = {
+	.name = "virtio-blk-pci",
+	.aliases = (const char *const[]){ "virtio-blk", NULL },
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_STORAGE,
+	.desc = "virtio disk",
+	.props = virtio_blk_props,
+	.nprops = ARRAY_SIZE(virtio_blk_props),
+	.ops = { .create = virtio_blk_create_dev, .check = virtio_blk_check },
+	.place_rank = 0,
+};
+
+static int virtio_rng_create_dev(struct dev_instance *d, struct dev_board *b, char *err,
+				 size_t errlen)
+{
+	d->state = virtio_rng_create(b->pci, (uint8_t)d->devfn, b->mem, b->virtio);
+	return d->state ? 0 : no_room(d, err, errlen);
+}
+
+const struct dev_class virtio_rng_class = {
+	.name = "virtio-rng-pci",
+	.aliases = (const char *const[]){ "virtio-rng", NULL },
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_MISC,
+	.desc = "virtio entropy source (the host's getrandom)",
+	.ops = { .create = virtio_rng_create_dev },
+	.max_instances = 1,
+	.place_rank = 2,
+};
+
+static void balloon_changed_cb(void *opaque)
+{
+	struct dev_board *b = opaque;
+	if (b->balloon_changed)
+		b->balloon_changed(b->machine);
+}
+
+static int virtio_balloon_create_dev(struct dev_instance *d, struct dev_board *b, char *err,
+				     size_t errlen)
+{
+	d->state = virtio_balloon_create(b->pci, (uint8_t)d->devfn, b->mem, b->virtio,
+					 dev_get_bool(d, "deflate-on-oom"), balloon_changed_cb, b);
+	return d->state ? 0 : no_room(d, err, errlen);
+}
+
+/* The polling interval is the main loop's business (it asks for stats). */
+static int virtio_balloon_check(struct dev_instance *d, struct machine_config *cfg, char *err,
+				size_t errlen)
+{
+	cfg->balloon_stats_interval = (unsigned)dev_get_uint(d, "guest-stats-polling-interval");
+	return 0;
+}
+
+static const struct dev_prop virtio_balloon_props[] = {
+	{ .name = "deflate-on-oom", .type = PROP_BOOL, .def = "off",
+	  .help = "the guest may take pages back when it runs out of memory" },
+	{ .name = "guest-stats-polling-interval", .type = PROP_UINT, .max = 86400, .def = "0",
+	  .help = "seconds between memory statistics requests, 0: only when QMP asks" },
+};
+
+const struct dev_class virtio_balloon_class = {
+	.name = "virtio-balloon-pci",
+	.aliases = (const char *const[]){ "virtio-balloon", NULL },
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_MISC,
+	.desc = "virtio memory balloon (QMP balloon, query-balloon)",
+	.props = virtio_balloon_props,
+	.nprops = ARRAY_SIZE(virtio_balloon_props),
+	.ops = { .create = virtio_balloon_create_dev, .check = virtio_balloon_check },
+	.max_instances = 1,
+	.place_rank = 3,
+};
+
+/* ---- virtio-serial and its ports ---------------------------------------- */
+
+static bool is_port(const struct dev_instance *d)
+{
+	return d->cls == &virtconsole_class || d->cls == &virtserialport_class;
+}
+
+static int virtio_serial_create(struct dev_instance *d, struct dev_board *b, char *err,
+				size_t errlen)
+{
+	struct virtio_console_port_config ports[MAX_VSERIAL_PORTS];
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < b->ndevs; i++) {
+		struct dev_instance *p = &b->devs[i];
+		if (!is_port(p))
+			continue;
+		ports[n] = (struct virtio_console_port_config){
+			.cd = chardev_find(dev_get_str(p, "chardev")),
+			.name = dev_get_str(p, "name"),
+			.console = p->cls == &virtconsole_class,
+			.nr = (unsigned)dev_get_uint(p, "nr"),
+		};
+		if (!ports[n].cd)
+			return set_err(err, errlen, "-device %s: no chardev '%s'", p->cls->name,
+				       dev_get_str(p, "chardev"));
+		n++;
+	}
+	d->state = virtio_console_create(b->pci, (uint8_t)d->devfn, b->mem, b->virtio, ports, n);
+	if (!d->state)
+		return set_err(err, errlen, "cannot create the virtio-serial device (a chardev "
+			       "used twice?)");
+	return 0;
+}
+
+static void virtio_serial_destroy(struct dev_instance *d)
+{
+	/* Its I/O thread writes to chardevs: it stops before they go. */
+	virtio_console_destroy(d->state);
+}
+
+static bool port_nr_used(const struct machine_config *cfg, const struct dev_instance *self,
+			 uint64_t nr)
+{
+	for (unsigned i = 0; i < cfg->ndevs; i++)
+		if (&cfg->devs[i] != self && is_port(&cfg->devs[i]) &&
+		    dev_is_set(&cfg->devs[i], "nr") && dev_get_uint(&cfg->devs[i], "nr") == nr)
+			return true;
+	return false;
+}
+
+/* The bus numbers its ports: explicit nr= first (each once), then the
+ * first free number for the rest (0 is kept for a console). */
+static int virtio_serial_check(struct dev_instance *d, struct machine_config *cfg, char *err,
+			       size_t errlen)
+{
+	unsigned nports = 0;
+
+	for (unsigned i = 0; i < cfg->ndevs; i++) {
+		struct dev_instance *p = &cfg->devs[i];
+		if (!is_port(p))
+			continue;
+		if (++nports > MAX_VSERIAL_PORTS)
+			return set_err(err, errlen, "-device %s: at most %d virtio-serial ports",
+				       p->cls->name, MAX_VSERIAL_PORTS);
+		if (!dev_is_set(p, "nr"))
+			continue;
+		if (dev_get_uint(p, "nr") == 0 && p->cls != &virtconsole_class)
+			return set_err(err, errlen, "-device %s: port number 0 is reserved for "
+				       "virtconsole", p->cls->name);
+		for (unsigned j = 0; j < i; j++)
+			if (is_port(&cfg->devs[j]) && dev_is_set(&cfg->devs[j], "nr") &&
+			    dev_get_uint(&cfg->devs[j], "nr") == dev_get_uint(p, "nr"))
+				return set_err(err, errlen, "-device %s: port number %llu is already "
+					       "in use", p->cls->name,
+					       (unsigned long long)dev_get_uint(p, "nr"));
+	}
+	for (unsigned i = 0; i < cfg->ndevs; i++) {
+		struct dev_instance *p = &cfg->devs[i];
+		if (!is_port(p) || dev_is_set(p, "nr"))
+			continue;
+		uint64_t nr = p->cls == &virtconsole_class ? 0 : 1;
+		while (nr < MAX_VSERIAL_PORTS && port_nr_used(cfg, p, nr))
+			nr++;
+		if (nr == MAX_VSERIAL_PORTS)
+			return set_err(err, errlen, "-device %s: no free virtio-serial port number",
+				       p->cls->name);
+		char v[4];
+		snprintf(v, sizeof(v), "%u", (unsigned)nr);
+		if (dev_instance_set(p, "nr", v, err, errlen) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static const struct dev_prop virtio_serial_props[] = {
+	{ .name = "max_ports", .type = PROP_UINT, .min = 1, .max = 31, .def = "31",
+	  .help = "accepted for QEMU's command lines; vmm offers up to 8 ports" },
+};
+
+const struct dev_class virtio_serial_class = {
+	.name = "virtio-serial-pci",
+	.aliases = (const char *const[]){ "virtio-serial", NULL },
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_INPUT,
+	.desc = "virtio serial bus (virtconsole and virtserialport go on it)",
+	.props = virtio_serial_props,
+	.nprops = ARRAY_SIZE(virtio_serial_props),
+	.ops = { .create = virtio_serial_create, .destroy = virtio_serial_destroy,
+		 .check = virtio_serial_check },
+	.max_instances = 1,
+	.place_rank = 4,
+};
+
+static const struct dev_prop port_props[] = {
+	{ .name = "chardev", .type = PROP_CHARDEV, .required = true,
+	  .help = "id of the -chardev behind the port" },
+	{ .name = "name", .type = PROP_STR, .min = 1, .max = 127,
+	  .help = "the port's name, as the guest sees it (such as org.qemu.guest_agent.0)" },
+	{ .name = "nr", .type = PROP_UINT, .max = MAX_VSERIAL_PORTS - 1,
+	  .help = "port number (default: the first free one)" },
+	{ .name = "bus", .type = PROP_STR, .help = "accepted; there is one virtio-serial bus" },
+};
+
+/* Ports are created by their bus (virtio-serial-pci), so they have no
+ * create op of their own. */
+const struct dev_class virtconsole_class = {
+	.name = "virtconsole",
+	.bus = DEV_BUS_VIRTIO_SERIAL,
+	.categories = DEV_CAT_INPUT,
+	.desc = "a console port on the virtio-serial bus (hvc0 in Linux)",
+	.props = port_props,
+	.nprops = ARRAY_SIZE(port_props),
+};
+
+const struct dev_class virtserialport_class = {
+	.name = "virtserialport",
+	.bus = DEV_BUS_VIRTIO_SERIAL,
+	.categories = DEV_CAT_INPUT,
+	.desc = "a named port on the virtio-serial bus",
+	.props = port_props,
+	.nprops = ARRAY_SIZE(port_props),
+};
+
+/* ==== IDE drives ========================================================= */
+
+static const char *const ide_buses[] = { "ide.0", "ide.1", NULL };
+
+/* An IDE drive takes its slot on the controller now; the controller
+ * (piix3-ide, created with the board) opens and attaches it. */
+static int ide_drive_check(struct dev_instance *d, struct machine_config *cfg, char *err,
+			   size_t errlen)
+{
+	const char *dev = d->cls->name, *id = dev_get_str(d, "drive");
+	bool cd = !strcmp(dev, "ide-cd");
+	struct named_drive *nd = NULL;
+	int index = -1;
+
+	for (unsigned i = 0; i < cfg->ndrives; i++)
+		if (!strcmp(cfg->drives[i].id, id))
+			nd = &cfg->drives[i];
+	if (!nd)
+		return set_err(err, errlen, "-device %s: no -drive if=none with id '%s'", dev, id);
+	struct drive_config dc = nd->d;
+	dc.cdrom = cd;
+	dc.read_only = dc.read_only || cd;
+	if (!cd && !dc.path)
+		return set_err(err, errlen, "-device ide-hd: drive '%s' has no file", id);
+	if (dev_is_given(d, "unit") && !dev_is_set(d, "bus"))
+		return set_err(err, errlen, "-device %s: unit= needs bus=", dev);
+	if (dev_is_set(d, "bus"))
+		index = (int)(dev_get_uint(d, "bus") * 2 + dev_get_uint(d, "unit"));
+	for (int k = 0; index < 0 && k < MAX_IDE_DRIVES; k++)
+		if (!cfg->ide[k].present)
+			index = k;
+	if (index < 0)
+		return set_err(err, errlen, "-device %s: no free IDE slot (at most 4 drives)", dev);
+	if (cfg->ide[index].present)
+		return set_err(err, errlen, "-device %s: IDE bus %d unit %d is already in use", dev,
+			       index / 2, index % 2);
+	cfg->ide[index] = dc;
+	return 0;
+}
+
+static const struct dev_prop ide_drive_props[] = {
+	{ .name = "drive", .type = PROP_DRIVE, .required = true,
+	  .help = "id of the -drive if=none behind the drive" },
+	{ .name = "bus", .type = PROP_ENUM, .choices = ide_buses, .type_name = "str",
+	  .help = "IDE channel: ide.0 (primary) or ide.1 (secondary) (default: the first free)" },
+	{ .name = "unit", .type = PROP_UINT, .max = 1, .def = "0",
+	  .help = "0: master, 1: slave" },
+	{ .name = "serial", .type = PROP_STR, .help = "accepted; vmm's drives have fixed serials" },
+	{ .name = "bootindex", .type = PROP_UINT, .max = INT32_MAX, .type_name = "int32",
+	  .help = "accepted for QEMU's command lines; SeaBIOS boots in -boot order" },
+};
+
+const struct dev_class ide_hd_class = {
+	.name = "ide-hd",
+	.bus = DEV_BUS_IDE,
+	.categories = DEV_CAT_STORAGE,
+	.desc = "IDE hard disk",
+	.props = ide_drive_props,
+	.nprops = ARRAY_SIZE(ide_drive_props),
+	.ops = { .check = ide_drive_check },
+};
+
+const struct dev_class ide_cd_class = {
+	.name = "ide-cd",
+	.bus = DEV_BUS_IDE,
+	.categories = DEV_CAT_STORAGE,
+	.desc = "IDE (ATAPI) CD-ROM drive",
+	.props = ide_drive_props,
+	.nprops = ARRAY_SIZE(ide_drive_props),
+	.ops = { .check = ide_drive_check },
+};
+
+/* ==== ISA debug devices ================================================= */
+
+static void chardev_output(void *opaque, const uint8_t *buf, size_t len)
+{
+	chardev_write(opaque, buf, len);
+}
+
+/* The small ISA devices keep their bus, to leave it on destroy. */
+struct debugcon_dev {
+	struct debugcon dc;
+	struct io_bus *pio;
+};
+
+struct debug_exit_dev {
+	struct debug_exit de;
+	struct io_bus *pio;
+};
+
+static int isa_debugcon_create(struct dev_instance *d, struct dev_board *b, char *err,
+			       size_t errlen)
+{
+	static const struct chardev_frontend output_only = { 0 };
+	const char *id = dev_get_str(d, "chardev");
+	struct chardev *cd = id ? chardev_find(id) : NULL;
+	struct debugcon_dev *s = xzalloc(sizeof(*s));
+	struct debugcon *dc = &s->dc;
+
+	s->pio = b->pio;
+	d->state = s;
+	if (id && (!cd || chardev_attach(cd, &output_only) < 0))
+		return set_err(err, errlen, "-device isa-debugcon: chardev '%s' is missing or in "
+			       "use", id);
+	if (debugcon_init(dc, b->pio, (uint16_t)dev_get_uint(d, "iobase"),
+			  (uint8_t)dev_get_uint(d, "readback"), cd ? chardev_output : NULL,
+			  cd) < 0)
+		return set_err(err, errlen, "-device isa-debugcon: port %#llx is taken by another "
+			       "device", (unsigned long long)dev_get_uint(d, "iobase"));
+	return 0;
+}
+
+static int isa_debugcon_check(struct dev_instance *d, struct machine_config *cfg, char *err,
+			      size_t errlen)
+{
+	for (struct dev_instance *o = cfg->devs; o < d; o++)
+		if (o->cls == d->cls && dev_get_uint(o, "iobase") == dev_get_uint(d, "iobase"))
+			return set_err(err, errlen, "-device isa-debugcon: port %#llx already has a "
+				       "debug console", (unsigned long long)dev_get_uint(d, "iobase"));
+	return 0;
+}
+
+static void isa_debugcon_destroy(struct dev_instance *d)
+{
+	struct debugcon_dev *s = d->state;
+	bus_unmap(s->pio, &s->dc.io);
+	free(s);
+}
+
+static const struct dev_prop isa_debugcon_props[] = {
+	{ .name = "iobase", .type = PROP_UINT, .max = 0xFFFF, .def = "0xe9",
+	  .help = "I/O port" },
+	{ .name = "readback", .type = PROP_UINT, .max = 0xFF, .def = "0xe9",
+	  .help = "what a read of the port returns" },
+	{ .name = "chardev", .type = PROP_CHARDEV,
+	  .help = "id of the -chardev the bytes go to (default: dropped)" },
+};
+
+const struct dev_class isa_debugcon_class = {
+	.name = "isa-debugcon",
+	.bus = DEV_BUS_ISA,
+	.categories = DEV_CAT_MISC,
+	.desc = "debug console: bytes written to one I/O port go to a chardev",
+	.props = isa_debugcon_props,
+	.nprops = ARRAY_SIZE(isa_debugcon_props),
+	.ops = { .create = isa_debugcon_create, .destroy = isa_debugcon_destroy,
+		 .check = isa_debugcon_check },
+	.max_instances = 4,
+};
+
+static int isa_debug_exit_create(struct dev_instance *d, struct dev_board *b, char *err,
+				 size_t errlen)
+{
+	struct debug_exit_dev *s = xzalloc(sizeof(*s));
+	uint16_t base = (uint16_t)dev_get_uint(d, "iobase");
+	uint16_t size = (uint16_t)dev_get_uint(d, "iosize");
+
+	s->pio = b->pio;
+	d->state = s;
+	if (debug_exit_init(&s->de, b->pio, base, size, board_control_of(b)) < 0)
+		return set_err(err, errlen, "isa-debug-exit: ports %#x-%#x overlap another device",
+			       base, base + size - 1);
+	return 0;
+}
+
+static void isa_debug_exit_destroy(struct dev_instance *d)
+{
+	struct debug_exit_dev *s = d->state;
+	bus_unmap(s->pio, &s->de.io);
+	free(s);
+}
+
+static int isa_debug_exit_check(struct dev_instance *d, struct machine_config *cfg, char *err,
+				size_t errlen)
+{
+	if (dev_get_uint(d, "iobase") + dev_get_uint(d, "iosize") > 0x10000)
+		return set_err(err, errlen, "-device isa-debug-exit: ports beyond 0xffff");
+	return 0;
+}
+
+static const struct dev_prop isa_debug_exit_props[] = {
+	{ .name = "iobase", .type = PROP_UINT, .max = 0xFFFF, .def = "0x501",
+	  .help = "first I/O port" },
+	{ .name = "iosize", .type = PROP_UINT, .min = 1, .max = 4, .def = "2",
+	  .help = "how many ports; a write of V ends vmm with status (V << 1) | 1" },
+};
+
+const struct dev_class isa_debug_exit_class = {
+	.name = "isa-debug-exit",
+	.bus = DEV_BUS_ISA,
+	.categories = DEV_CAT_MISC,
+	.desc = "test device: a write to its port ends vmm with a status",
+	.props = isa_debug_exit_props,
+	.nprops = ARRAY_SIZE(isa_debug_exit_props),
+	.ops = { .create = isa_debug_exit_create, .destroy = isa_debug_exit_destroy,
+		 .check = isa_debug_exit_check },
+};
+
+/* ==== the board's fixed devices ========================================= */
+
+static struct machine *machine_of(struct dev_board *b)
+{
+	return b->machine;
+}
+
+static int i440fx_create(struct dev_instance *d, struct dev_board *b, char *err, size_t errlen)
+{
+	struct machine *m = machine_of(b);
+	if (i440fx_init(&m->i440fx, b->pci, b->memmap, m->mem.ram_size) < 0)
+		return set_err(err, errlen, "cannot create the i440FX host bridge");
+	d->state = &m->i440fx;
+	return 0;
+}
+
+/* The host bridge owns 0xCF8: its address latch clears with it. */
+static void i440fx_reset(struct dev_instance *d)
+{
+	struct i440fx *s = d->state;
+	s->pci.bus->config_address = 0;
+}
+
+const struct dev_class i440fx_class = {
+	.name = "i440FX",
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_BRIDGE,
+	.desc = "i440FX host bridge (PAM: the BIOS shadow)",
+	.ops = { .create = i440fx_create, .reset = i440fx_reset },
+	.board_only = true,
+};
+
+static int piix3_create(struct dev_instance *d, struct dev_board *b, char *err, size_t errlen)
+{
+	struct machine *m = machine_of(b);
+	if (piix3_init(&m->piix3, b->pci, &m->isa_irq, board_control_of(b)) < 0)
+		return set_err(err, errlen, "cannot create the PIIX3 ISA bridge");
+	d->state = &m->piix3;
+	return 0;
+}
+
+const struct dev_class piix3_class = {
+	.name = "PIIX3",
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_BRIDGE,
+	.desc = "PIIX3 PCI-to-ISA bridge (PIRQ router, reset control)",
+	.ops = { .create = piix3_create },
+	.board_only = true,
+};
+
+static int piix3_ide_create(struct dev_instance *d, struct dev_board *b, char *err,
+			    size_t errlen)
+{
+	struct machine *m = machine_of(b);
+
+	m->ide = piix_ide_create(b->pci, b->pio, b->mem, b->isa_irq(b, 14), b->isa_irq(b, 15));
+	if (!m->ide)
+		return set_err(err, errlen, "cannot create the PIIX3 IDE controller");
+	d->state = m->ide;
+	/* The board opened the images (m->ide_bd) before any chardev. */
+	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++) {
+		const struct drive_config *dc = &m->cfg.ide[i];
+		struct block_dev *bd = m->ide_bd[i];
+		int ret;
+
+		if (!dc->present)
+			continue;
+		m->ide_bd[i] = NULL; /* the controller owns it now */
+		ret = dc->cdrom ? piix_ide_attach_cdrom(m->ide, i / 2, i % 2, bd)
+				: piix_ide_attach_disk(m->ide, i / 2, i % 2, bd);
+		if (ret < 0)
+			return set_err(err, errlen, "could not attach IDE drive %u: %s", i,
+				       strerror(-ret));
+	}
+	return 0;
+}
+
+const struct dev_class piix3_ide_class = {
+	.name = "piix3-ide",
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_STORAGE,
+	.desc = "PIIX3 IDE controller: two channels of two drives (-hda..-hdd, -cdrom, ide-hd, "
+		"ide-cd)",
+	.ops = { .create = piix3_ide_create },
+	.board_only = true,
+};
+
+static int piix4_pm_create(struct dev_instance *d, struct dev_board *b, char *err,
+			   size_t errlen)
+{
+	struct machine *m = machine_of(b);
+	if (piix_pm_init(&m->pm, b->pci, b->pio, b->isa_irq(b, 9), board_control_of(b)) < 0)
+		return set_err(err, errlen, "cannot create the PIIX4 power management function");
+	d->state = &m->pm;
+	return 0;
+}
+
+const struct dev_class piix4_pm_class = {
+	.name = "PIIX4_PM",
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_BRIDGE,
+	.desc = "ACPI power management (PM timer, power button, SCI on IRQ 9)",
+	.ops = { .create = piix4_pm_create },
+	.board_only = true,
+};
+
+static int rtc_create_dev(struct dev_instance *d, struct dev_board *b, char *err, size_t errlen)
+{
+	struct machine *m = machine_of(b);
+
+	m->rtc = rtc_create(b->isa_irq(b, (unsigned)dev_get_uint(d, "irq")), m->loop);
+	if (!m->rtc || rtc_map(m->rtc, b->pio) < 0)
+		return set_err(err, errlen, "cannot create the RTC");
+	d->state = m->rtc;
+	return 0;
+}
+
+static void rtc_reset_dev(struct dev_instance *d)
+{
+	rtc_reset(d->state);
+}
+
+static const struct dev_prop rtc_props[] = {
+	{ .name = "irq", .type = PROP_UINT, .max = 15, .def = "8", .help = "ISA interrupt" },
+};
+
+const struct dev_class rtc_class = {
+	.name = "mc146818rtc",
+	.bus = DEV_BUS_ISA,
+	.categories = DEV_CAT_MISC,
+	.desc = "MC146818 real-time clock and CMOS memory",
+	.props = rtc_props,
+	.nprops = ARRAY_SIZE(rtc_props),
+	.ops = { .create = rtc_create_dev, .reset = rtc_reset_dev },
+	.board_only = true,
+};
+
+/* The UART drained its FIFO: have the chardev offer held-back input. */
+static void serial_rx_ready(void *opaque)
+{
+	chardev_kick(opaque);
+}
+
+static size_t serial_in(void *opaque, const uint8_t *buf, size_t len)
+{
+	return serial_receive(opaque, buf, len);
+}
+
+static int isa_serial_create(struct dev_instance *d, struct dev_board *b, char *err,
+			     size_t errlen)
+{
+	struct machine *m = machine_of(b);
+	uint16_t base = (uint16_t)dev_get_uint(d, "iobase");
+
+	m->com1 = serial_create(b->isa_irq(b, (unsigned)dev_get_uint(d, "irq")), chardev_output,
+				m->serial_cd);
+	if (!m->com1 || serial_map(m->com1, b->pio, base) < 0)
+		return set_err(err, errlen, "cannot create the COM1 UART at port %#x", base);
+	d->state = m->com1;
+	serial_set_rx_ready_cb(m->com1, serial_rx_ready, m->serial_cd);
+	struct chardev_frontend uart_fe = { .receive = serial_in, .opaque = m->com1 };
+	if (chardev_attach(m->serial_cd, &uart_fe) < 0)
+		return set_err(err, errlen, "-serial: chardev '%s' is already in use",
+			       chardev_label(m->serial_cd));
+	return 0;
+}
+
+static void isa_serial_reset(struct dev_instance *d)
+{
+	serial_reset(d->state);
+}
+
+static const struct dev_prop isa_serial_props[] = {
+	{ .name = "iobase", .type = PROP_UINT, .max = 0xFFF8, .def = "0x3f8",
+	  .help = "first of its 8 I/O ports" },
+	{ .name = "irq", .type = PROP_UINT, .max = 15, .def = "4", .help = "ISA interrupt" },
+};
+
+const struct dev_class isa_serial_class = {
+	.name = "isa-serial",
+	.bus = DEV_BUS_ISA,
+	.categories = DEV_CAT_INPUT,
+	.desc = "16550A UART (COM1, on -serial's backend)",
+	.props = isa_serial_props,
+	.nprops = ARRAY_SIZE(isa_serial_props),
+	.ops = { .create = isa_serial_create, .reset = isa_serial_reset },
+	.board_only = true,
+};
+
+static int i8042_create_dev(struct dev_instance *d, struct dev_board *b, char *err,
+			    size_t errlen)
+{
+	struct machine *m = machine_of(b);
+
+	m->i8042 = i8042_create(b->isa_irq(b, 1), b->isa_irq(b, 12), b->req_reset, b->machine);
+	if (!m->i8042 || i8042_map(m->i8042, b->pio) < 0)
+		return set_err(err, errlen, "cannot create the i8042 keyboard controller");
+	d->state = m->i8042;
+	return 0;
+}
+
+static void i8042_reset_dev(struct dev_instance *d)
+{
+	i8042_reset(d->state);
+}
+
+const struct dev_class i8042_class = {
+	.name = "i8042",
+	.bus = DEV_BUS_ISA,
+	.categories = DEV_CAT_INPUT,
+	.desc = "PS/2 keyboard and mouse controller (A20, reset line)",
+	.ops = { .create = i8042_create_dev, .reset = i8042_reset_dev },
+	.board_only = true,
+};
+
+static int fw_cfg_create_dev(struct dev_instance *d, struct dev_board *b, char *err,
+			     size_t errlen)
+{
+	struct machine *m = machine_of(b);
+	/* Test knob, older than the property: the traditional interface only. */
+	const char *env = getenv("VMM_FW_CFG_DMA");
+
+	m->fw_cfg = fw_cfg_create(b->mem);
+	if (m->fw_cfg && (!dev_get_bool(d, "dma_enabled") || (env && !strcmp(env, "0"))))
+		fw_cfg_disable_dma(m->fw_cfg);
+	if (!m->fw_cfg || fw_cfg_map(m->fw_cfg, b->pio) < 0)
+		return set_err(err, errlen, "cannot create fw_cfg");
+	d->state = m->fw_cfg;
+	return 0;
+}
+
+static void fw_cfg_reset_dev(struct dev_instance *d)
+{
+	fw_cfg_reset(d->state);
+}
+
+static const struct dev_prop fw_cfg_props[] = {
+	{ .name = "dma_enabled", .type = PROP_BOOL, .def = "on",
+	  .help = "offer the DMA interface (ports 0x514-0x51b)" },
+};
+
+const struct dev_class fw_cfg_class = {
+	.name = "fw_cfg_io",
+	.bus = DEV_BUS_SYSTEM,
+	.categories = DEV_CAT_MISC,
+	.desc = "firmware configuration interface (ports 0x510-0x51b)",
+	.props = fw_cfg_props,
+	.nprops = ARRAY_SIZE(fw_cfg_props),
+	.ops = { .create = fw_cfg_create_dev, .reset = fw_cfg_reset_dev },
+	.board_only = true,
+};
+
+static int port92_create(struct dev_instance *d, struct dev_board *b, char *err, size_t errlen)
+{
+	struct machine *m = machine_of(b);
+	if (port92_init(&m->port92, b->pio, board_control_of(b)) < 0)
+		return set_err(err, errlen, "cannot map port 0x92");
+	d->state = &m->port92;
+	return 0;
+}
+
+static void port92_reset_dev(struct dev_instance *d)
+{
+	port92_reset(d->state);
+}
+
+const struct dev_class port92_class = {
+	.name = "port92",
+	.bus = DEV_BUS_ISA,
+	.categories = DEV_CAT_MISC,
+	.desc = "system control port A: fast A20 and fast reset",
+	.ops = { .create = port92_create, .reset = port92_reset_dev },
+	.board_only = true,
+};
+
+static int ioport80_create(struct dev_instance *d, struct dev_board *b, char *err,
+			   size_t errlen)
+{
+	struct machine *m = machine_of(b);
+	if (post_port_init(&m->post, b->pio) < 0)
+		return set_err(err, errlen, "cannot map port 0x80");
+	d->state = &m->post;
+	return 0;
+}
+
+const struct dev_class ioport80_class = {
+	.name = "ioport80",
+	.bus = DEV_BUS_ISA,
+	.categories = DEV_CAT_MISC,
+	.desc = "POST code port (firmware progress, for diagnostics)",
+	.ops = { .create = ioport80_create },
+	.board_only = true,
+};
+
+static int i8257_create_dev(struct dev_instance *d, struct dev_board *b, char *err,
+			    size_t errlen)
+{
+	struct machine *m = machine_of(b);
+	m->dma = i8237_create(b->mem);
+	if (!m->dma || i8237_map(m->dma, b->pio) < 0)
+		return set_err(err, errlen, "cannot create the 8237 DMA controllers");
+	d->state = m->dma;
+	return 0;
+}
+
+static void i8257_reset_dev(struct dev_instance *d)
+{
+	i8237_reset(d->state);
+}
+
+static void i8257_destroy_dev(struct dev_instance *d)
+{
+	i8237_destroy(d->state);
+	d->state = NULL;
+}
+
+/* QEMU calls the PC's pair of 8237A controllers "i8257" (the name of the
+ * Intel part's later version); -global reaches it by that name. */
+const struct dev_class i8257_class = {
+	.name = "i8257",
+	.bus = DEV_BUS_ISA,
+	.categories = DEV_CAT_MISC,
+	.desc = "two 8237 DMA controllers (channels 0-3 8-bit, 5-7 16-bit)",
+	.ops = { .create = i8257_create_dev, .reset = i8257_reset_dev,
+		 .destroy = i8257_destroy_dev },
+	.board_only = true,
+};

@@ -1,0 +1,597 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The device table (src/device.c, src/device_table.c): property parsing,
+ * -global, PCI placement, the help output, and the machine's instance list
+ * as the command line builds it (src/cli.c).
+ */
+#include "unit.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "device.h"
+#include "bus.h"
+#include "pci.h"
+#include "util.h"
+
+/* ---- a class with every property type -------------------------------- */
+
+static const char *const colours[] = { "red", "green", "blue", NULL };
+
+static const struct dev_prop every_props[] = {
+	{ .name = "flag", .type = PROP_BOOL, .def = "on", .help = "a switch" },
+	{ .name = "count", .type = PROP_UINT, .min = 2, .max = 9, .def = "0x3" },
+	{ .name = "label", .type = PROP_STR },
+	{ .name = "colour", .type = PROP_ENUM, .choices = colours, .def = "green",
+	  .type_name = "Colour" },
+	{ .name = "mac", .type = PROP_MAC, .help = "an address" },
+	{ .name = "chardev", .type = PROP_CHARDEV, .required = true },
+};
+
+static const struct dev_class every_class = {
+	.name = "every",
+	.bus = DEV_BUS_PCI,
+	.props = every_props,
+	.nprops = ARRAY_SIZE(every_props),
+};
+
+static char err[512];
+
+static void test_defaults_and_typed_values(void **state)
+{
+	struct dev_instance d;
+	uint8_t mac[6];
+
+	dev_instance_init(&d, &every_class);
+	assert_true(dev_get_bool(&d, "flag"));
+	assert_int_equal(dev_get_uint(&d, "count"), 3);
+	assert_int_equal(dev_get_uint(&d, "colour"), 1);
+	assert_null(dev_get_str(&d, "label"));
+	assert_false(dev_is_set(&d, "mac"));
+	assert_false(dev_is_set(&d, "addr")); /* PCI: placed by the board */
+	assert_false(dev_get_bool(&d, "multifunction"));
+
+	assert_int_equal(dev_instance_set(&d, "flag", "no", err, sizeof(err)), 0);
+	assert_int_equal(dev_instance_set(&d, "count", "9", err, sizeof(err)), 0);
+	assert_int_equal(dev_instance_set(&d, "colour", "blue", err, sizeof(err)), 0);
+	assert_int_equal(dev_instance_set(&d, "label", "a,b", err, sizeof(err)), 0);
+	assert_int_equal(dev_instance_set(&d, "mac", "52:54:00:AB:cd:0f", err, sizeof(err)), 0);
+	assert_int_equal(dev_instance_set(&d, "addr", "1f.7", err, sizeof(err)), 0);
+	assert_false(dev_get_bool(&d, "flag"));
+	assert_int_equal(dev_get_uint(&d, "count"), 9);
+	assert_int_equal(dev_get_uint(&d, "colour"), 2);
+	assert_string_equal(dev_get_str(&d, "label"), "a,b");
+	dev_get_mac(&d, "mac", mac);
+	assert_memory_equal(mac, ((uint8_t[]){ 0x52, 0x54, 0x00, 0xab, 0xcd, 0x0f }), 6);
+	assert_int_equal(dev_get_uint(&d, "addr"), PCI_DEVFN(0x1f, 7));
+	dev_instance_free(&d);
+}
+
+/* Each bad value is refused with a message naming the property. */
+static void test_bad_values(void **state)
+{
+	static const struct {
+		const char *prop, *value, *needle;
+	} cases[] = {
+		{ "flag", "maybe", "flag: expected 'on' or 'off', got 'maybe'" },
+		{ "count", "1", "count must be 2 to 9 (got 1)" },
+		{ "count", "10", "count must be 2 to 9" },
+		{ "count", "-3", "count: invalid number '-3'" },
+		{ "count", "3x", "invalid number" },
+		{ "count", "", "invalid number" },
+		{ "count", "99999999999999999999999", "invalid number" },
+		{ "colour", "mauve", "colour=mauve: expected red, green or blue" },
+		{ "mac", "52:54:00:12:34", "six hex bytes" },
+		{ "mac", "52:54:00:12:34:56:78", "six hex bytes" },
+		{ "mac", "52:54:00:12:34:5g", "six hex bytes" },
+		{ "mac", "152:54:00:12:34:56", "six hex bytes" },
+		{ "mac", "01:00:00:00:00:01", "multicast" },
+		{ "chardev", "", "chardev: empty id" },
+		{ "addr", "20", "expected a PCI slot" },
+		{ "addr", "3.8", "expected a PCI slot" },
+		{ "addr", "3.", "expected a PCI slot" },
+		{ "addr", "x", "expected a PCI slot" },
+		{ "nosuch", "1", "unknown parameter 'nosuch'" },
+	};
+	struct dev_instance d;
+
+	dev_instance_init(&d, &every_class);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		err[0] = 0;
+		assert_int_equal(dev_instance_set(&d, cases[i].prop, cases[i].value, err,
+						  sizeof(err)), -1);
+		if (!strstr(err, cases[i].needle))
+			fail_msg("%s=%s: '%s' lacks '%s'", cases[i].prop, cases[i].value, err,
+				 cases[i].needle);
+	}
+	/* Nothing was changed by a refused value. */
+	assert_int_equal(dev_get_uint(&d, "count"), 3);
+	assert_true(dev_get_bool(&d, "flag"));
+	dev_instance_free(&d);
+}
+
+static void test_parse_option(void **state)
+{
+	struct dev_instance d;
+
+	assert_int_equal(dev_instance_parse("isa-debugcon,iobase=0x402,chardev=c,,1,id=dbg", &d,
+					    stdout, err, sizeof(err)), 0);
+	assert_ptr_equal(d.cls, dev_class_find("isa-debugcon"));
+	assert_int_equal(dev_get_uint(&d, "iobase"), 0x402);
+	assert_int_equal(dev_get_uint(&d, "readback"), 0xe9);
+	assert_string_equal(dev_get_str(&d, "chardev"), "c,1");
+	assert_string_equal(d.id, "dbg");
+	dev_instance_free(&d);
+
+	/* driver= and an alias name the same class; a bare flag is "on". */
+	assert_int_equal(dev_instance_parse("driver=virtio-balloon,deflate-on-oom", &d, stdout,
+					    err, sizeof(err)), 0);
+	assert_string_equal(d.cls->name, "virtio-balloon-pci");
+	assert_true(dev_get_bool(&d, "deflate-on-oom"));
+	dev_instance_free(&d);
+}
+
+static void test_parse_errors(void **state)
+{
+	static const struct {
+		const char *arg, *msg;
+	} cases[] = {
+		{ "e1000", "-device e1000: unsupported device 'e1000' (vmm -device help lists them)" },
+		{ "virtio-rng-pci,max-bytes=5", "-device virtio-rng-pci: unknown parameter 'max-bytes'" },
+		{ "virtio-net-pci", "-device virtio-net-pci: netdev= is required" },
+		{ "isa-debugcon,iobase=0x10000", "-device isa-debugcon: iobase must be 0 to 65535 "
+		  "(got 65536)" },
+		{ "ide-hd,drive=d,bus=ide.2", "-device ide-hd: bus=ide.2: expected ide.0 or ide.1" },
+		{ "i8042", "-device i8042: this device is part of the board and cannot be added" },
+		{ "", "-device : expected DRIVER[,PROPERTY=VALUE]... (vmm -device help)" },
+	};
+	struct dev_instance d;
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		assert_int_equal(dev_instance_parse(cases[i].arg, &d, stdout, err, sizeof(err)), -1);
+		assert_string_equal(err, cases[i].msg);
+	}
+}
+
+/* ---- -global ---------------------------------------------------------- */
+
+static void test_global(void **state)
+{
+	struct dev_global g;
+	struct dev_instance d;
+
+	assert_int_equal(dev_global_parse("isa-debugcon.iobase=0x402", &g, err, sizeof(err)), 0);
+	assert_ptr_equal(g.cls, dev_class_find("isa-debugcon"));
+
+	/* A global is a default: what the option gives itself wins. */
+	assert_int_equal(dev_instance_parse("isa-debugcon", &d, stdout, err, sizeof(err)), 0);
+	dev_apply_globals(&d, &g, 1);
+	assert_int_equal(dev_get_uint(&d, "iobase"), 0x402);
+	dev_instance_free(&d);
+	assert_int_equal(dev_instance_parse("isa-debugcon,iobase=0xe9", &d, stdout, err,
+					    sizeof(err)), 0);
+	dev_apply_globals(&d, &g, 1);
+	assert_int_equal(dev_get_uint(&d, "iobase"), 0xe9);
+	dev_instance_free(&d);
+	free(g.value);
+
+	/* Board-only classes take globals too (an alias names the class). */
+	assert_int_equal(dev_global_parse("fw_cfg_io.dma_enabled=off", &g, err, sizeof(err)), 0);
+	free(g.value);
+	assert_int_equal(dev_global_parse("virtio-net.mac=52:54:00:00:00:01", &g, err,
+					  sizeof(err)), 0);
+	assert_string_equal(g.cls->name, "virtio-net-pci");
+	free(g.value);
+
+	static const struct {
+		const char *arg, *needle;
+	} bad[] = {
+		{ "isa-debugcon", "expected DRIVER.PROPERTY=VALUE" },
+		{ "isa-debugcon.iobase", "expected DRIVER.PROPERTY=VALUE" },
+		{ ".iobase=1", "expected DRIVER.PROPERTY=VALUE" },
+		{ "isa-debugcon.=1", "expected DRIVER.PROPERTY=VALUE" },
+		{ "nosuch.x=1", "unknown device 'nosuch'" },
+		{ "isa-debugcon.foo=1", "isa-debugcon has no property 'foo'" },
+		{ "isa-debugcon.iobase=zz", "iobase: invalid number 'zz'" },
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		assert_int_equal(dev_global_parse(bad[i].arg, &g, err, sizeof(err)), -1);
+		if (!strstr(err, bad[i].needle))
+			fail_msg("-global %s: '%s' lacks '%s'", bad[i].arg, err, bad[i].needle);
+	}
+}
+
+/* ---- PCI placement ---------------------------------------------------- */
+
+static void test_devfn_claims(void **state)
+{
+	struct devfn_alloc a;
+
+	devfn_alloc_init(&a, 3);
+	assert_int_equal(devfn_claim(&a, PCI_DEVFN(0, 0), false, "host", err, sizeof(err)), 0);
+	assert_int_equal(devfn_claim(&a, PCI_DEVFN(1, 0), true, "isa", err, sizeof(err)), 0);
+	assert_int_equal(devfn_claim(&a, PCI_DEVFN(1, 1), false, "ide", err, sizeof(err)), 0);
+	/* A taken function. */
+	assert_int_equal(devfn_claim(&a, PCI_DEVFN(1, 1), false, "disk", err, sizeof(err)), -1);
+	assert_string_equal(err, "disk: PCI slot 01.1 is already in use by ide");
+	/* Function 1 of a single-function slot. */
+	assert_int_equal(devfn_claim(&a, PCI_DEVFN(0, 1), false, "x", err, sizeof(err)), -1);
+	assert_string_equal(err, "x: PCI slot 00.1: function 0 (host) is not multifunction=on");
+	/* Function 0 without multifunction where other functions sit. */
+	assert_int_equal(devfn_claim(&a, PCI_DEVFN(5, 2), false, "f2", err, sizeof(err)), 0);
+	assert_int_equal(devfn_claim(&a, PCI_DEVFN(5, 0), false, "f0", err, sizeof(err)), -1);
+	assert_string_equal(err, "f0: PCI slot 05 has function 2 (f2): function 0 needs "
+			    "multifunction=on");
+	assert_int_equal(devfn_claim(&a, PCI_DEVFN(5, 0), true, "f0", err, sizeof(err)), 0);
+	/* Free slots: from 3, whole slots only (5 is partly taken). */
+	assert_int_equal(devfn_claim_free(&a, "a", err, sizeof(err)), PCI_DEVFN(3, 0));
+	assert_int_equal(devfn_claim_free(&a, "b", err, sizeof(err)), PCI_DEVFN(4, 0));
+	assert_int_equal(devfn_claim_free(&a, "c", err, sizeof(err)), PCI_DEVFN(6, 0));
+	for (unsigned slot = 7; slot < 32; slot++)
+		assert_int_equal(devfn_claim_free(&a, "n", err, sizeof(err)), PCI_DEVFN(slot, 0));
+	assert_int_equal(devfn_claim_free(&a, "full", err, sizeof(err)), -1);
+	assert_string_equal(err, "full: no free PCI slot left");
+}
+
+/* ---- the command line's instance list --------------------------------- */
+
+static enum cli_result parse(struct machine_config *cfg, const char *const *args)
+{
+	char *argv[32] = { "vmm" };
+	int argc = 1;
+	while (*args)
+		argv[argc++] = (char *)*args++;
+	return cli_parse(argc, argv, cfg, err, sizeof(err));
+}
+
+static struct dev_instance *find_dev(struct machine_config *cfg, const char *name, unsigned nth)
+{
+	for (unsigned i = 0; i < cfg->ndevs; i++)
+		if (!strcmp(cfg->devs[i].cls->name, name) && nth-- == 0)
+			return &cfg->devs[i];
+	return NULL;
+}
+
+static void free_config(struct machine_config *cfg)
+{
+	cli_config_free(cfg);
+}
+
+/* The board's devices come first, in their places; the rest fill slots
+ * from 3 in vmm's historic order, explicit addr= first. */
+static void test_machine_list_and_slots(void **state)
+{
+	struct machine_config cfg;
+	static const char *const args[] = {
+		"-nodefaults", "-chardev", "null,id=c0", "-device", "virtio-rng-pci",
+		"-device", "virtconsole,chardev=c0", "-drive", "file=x.img,if=virtio",
+		"-device", "virtio-balloon,addr=03", "-global", "isa-serial.iobase=0x2f8",
+		"-global", "virtio-balloon-pci.deflate-on-oom=on", NULL,
+	};
+
+	assert_int_equal(parse(&cfg, args), CLI_RUN);
+	static const char *const board[] = { "i440FX", "PIIX3", "piix3-ide", "PIIX4_PM",
+					     "mc146818rtc", "isa-serial", "i8042", "fw_cfg_io",
+					     "port92", "ioport80" };
+	for (size_t i = 0; i < ARRAY_SIZE(board); i++)
+		assert_string_equal(cfg.devs[i].cls->name, board[i]);
+	assert_int_equal(find_dev(&cfg, "i440FX", 0)->devfn, PCI_DEVFN(0, 0));
+	assert_int_equal(find_dev(&cfg, "PIIX3", 0)->devfn, PCI_DEVFN(1, 0));
+	assert_int_equal(find_dev(&cfg, "piix3-ide", 0)->devfn, PCI_DEVFN(1, 1));
+	assert_int_equal(find_dev(&cfg, "PIIX4_PM", 0)->devfn, PCI_DEVFN(1, 3));
+	assert_int_equal(find_dev(&cfg, "virtio-balloon-pci", 0)->devfn, PCI_DEVFN(3, 0));
+	assert_int_equal(find_dev(&cfg, "virtio-blk-pci", 0)->devfn, PCI_DEVFN(4, 0));
+	assert_int_equal(find_dev(&cfg, "virtio-rng-pci", 0)->devfn, PCI_DEVFN(5, 0));
+	/* The ports' bus was implied; the console got port 0. */
+	assert_int_equal(find_dev(&cfg, "virtio-serial-pci", 0)->devfn, PCI_DEVFN(6, 0));
+	assert_int_equal(dev_get_uint(find_dev(&cfg, "virtconsole", 0), "nr"), 0);
+	/* -global reached a board device and a -device given before it. */
+	assert_int_equal(dev_get_uint(find_dev(&cfg, "isa-serial", 0), "iobase"), 0x2f8);
+	assert_true(dev_get_bool(find_dev(&cfg, "virtio-balloon-pci", 0), "deflate-on-oom"));
+	assert_int_equal(find_dev(&cfg, "isa-serial", 0)->devfn, -1);
+	free_config(&cfg);
+}
+
+static void test_machine_list_errors(void **state)
+{
+	static const struct {
+		const char *args[8];
+		const char *msg;
+	} cases[] = {
+		{ { "-device", "virtio-rng-pci,addr=1", NULL },
+		  "-device virtio-rng-pci: PCI slot 01.0 is already in use by PIIX3" },
+		{ { "-device", "virtio-rng-pci,addr=0.1", NULL },
+		  "-device virtio-rng-pci: PCI slot 00.1: function 0 (i440FX) is not "
+		  "multifunction=on" },
+		{ { "-device", "virtio-rng-pci,addr=5", "-device", "virtio-balloon,addr=05.0", NULL },
+		  "-device virtio-balloon-pci: PCI slot 05.0 is already in use by virtio-rng-pci" },
+		{ { "-device", "virtio-rng-pci,addr=5.1", "-device", "virtio-balloon,addr=5", NULL },
+		  "-device virtio-balloon-pci: PCI slot 05 has function 1 (virtio-rng-pci): "
+		  "function 0 needs multifunction=on" },
+		{ { "-device", "virtio-rng-pci", "-device", "virtio-rng", NULL },
+		  "-device virtio-rng-pci: only one virtio-rng-pci device is supported" },
+		{ { "-device", "virtio-rng-pci,id=x", "-device", "virtio-balloon,id=x", NULL },
+		  "-device virtio-balloon-pci: duplicate id 'x'" },
+		{ { "-chardev", "null,id=c", "-device", "virtconsole,chardev=c,name=", NULL },
+		  "-device virtconsole: name must be 1 to 127 bytes long" },
+		{ { "-global", "isa-debugcon.iobase=0x402", "-device", "isa-debugcon",
+		    "-device", "isa-debugcon", NULL },
+		  "-device isa-debugcon: port 0x402 already has a debug console" },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		struct machine_config cfg;
+		assert_int_equal(parse(&cfg, cases[i].args), CLI_ERROR);
+		assert_string_equal(err, cases[i].msg);
+		free_config(&cfg);
+	}
+}
+
+/* An IDE drive without bus= takes the first free slot; unit= alone is
+ * refused (unit's default must not count as given). */
+static void test_ide_drive_slots(void **state)
+{
+	struct machine_config cfg;
+	static const char *const args[] = {
+		"-nodefaults", "-hda", "a.img", "-drive", "if=none,id=d,file=b.img",
+		"-device", "ide-hd,drive=d", "-drive", "if=none,id=c,media=cdrom",
+		"-device", "ide-cd,drive=c,bus=ide.1,unit=1", NULL,
+	};
+	static const char *const bad[] = {
+		"-drive", "if=none,id=d,file=b.img", "-device", "ide-hd,drive=d,unit=1", NULL,
+	};
+
+	assert_int_equal(parse(&cfg, args), CLI_RUN);
+	assert_true(cfg.ide[0].present && !cfg.ide[0].cdrom);
+	assert_true(cfg.ide[1].present && !cfg.ide[1].cdrom);
+	assert_string_equal(cfg.ide[1].path, "b.img");
+	assert_false(cfg.ide[2].present);
+	assert_true(cfg.ide[3].present && cfg.ide[3].cdrom && cfg.ide[3].read_only);
+	free_config(&cfg);
+	assert_int_equal(parse(&cfg, bad), CLI_ERROR);
+	assert_string_equal(err, "-device ide-hd: unit= needs bus=");
+	free_config(&cfg);
+}
+
+/* A function 1 in a slot whose function 0 says multifunction=on. */
+static void test_machine_multifunction(void **state)
+{
+	struct machine_config cfg;
+	static const char *const args[] = {
+		"-nodefaults", "-device", "virtio-rng-pci,addr=6.1",
+		"-device", "virtio-balloon,addr=6,multifunction=on", NULL,
+	};
+
+	assert_int_equal(parse(&cfg, args), CLI_RUN);
+	assert_int_equal(find_dev(&cfg, "virtio-rng-pci", 0)->devfn, PCI_DEVFN(6, 1));
+	assert_int_equal(find_dev(&cfg, "virtio-balloon-pci", 0)->devfn, PCI_DEVFN(6, 0));
+	free_config(&cfg);
+}
+
+/* ---- lifecycle: one order for create, reset and (reversed) destroy ------ */
+
+static char journal[256];
+
+static void note(const struct dev_instance *d, const char *what)
+{
+	size_t n = strlen(journal);
+	snprintf(journal + n, sizeof(journal) - n, "%s %s;", what, d->id);
+}
+
+struct fake_pci {
+	struct pci_device pci;
+	bool header_was_reset; /* seen by the op: the core's reset comes first */
+};
+
+static int fake_create(struct dev_instance *d, struct dev_board *b, char *e, size_t elen)
+{
+	note(d, "create");
+	if (d->cls->bus == DEV_BUS_PCI) {
+		struct fake_pci *f = calloc(1, sizeof(*f));
+		pci_device_init(&f->pci, d->id, 0x1234, 0x5678, 0xff0000, 0);
+		assert_int_equal(pci_register(b->pci, &f->pci, (uint8_t)d->devfn), 0);
+		d->state = f;
+	} else {
+		d->state = d; /* anything but NULL */
+	}
+	return strcmp(d->id, "broken") ? 0 : set_err(e, elen, "%s: cannot", d->id);
+}
+
+static void fake_reset(struct dev_instance *d)
+{
+	note(d, "reset");
+	if (d->cls->bus == DEV_BUS_PCI) {
+		struct fake_pci *f = d->state;
+		/* the guest's write below was undone before this op ran */
+		f->header_was_reset = pci_get_word(&f->pci, PCI_COMMAND) == 0;
+	}
+}
+
+static void fake_destroy(struct dev_instance *d)
+{
+	note(d, "destroy");
+	if (d->cls->bus == DEV_BUS_PCI)
+		free(d->state);
+}
+
+static const struct dev_class fake_isa = {
+	.name = "fake-isa", .bus = DEV_BUS_ISA,
+	.ops = { .create = fake_create, .reset = fake_reset, .destroy = fake_destroy },
+};
+
+static const struct dev_class fake_pci_class = {
+	.name = "fake-pci", .bus = DEV_BUS_PCI,
+	.ops = { .create = fake_create, .reset = fake_reset, .destroy = fake_destroy },
+};
+
+static void test_lifecycle_order(void **state)
+{
+	struct io_bus pio, mmio;
+	struct pci_bus pci;
+	struct dev_instance devs[3];
+	struct dev_board b = { .pci = &pci, .pio = &pio, .mmio = &mmio };
+	struct devfn_alloc slots;
+
+	bus_init(&pio, "pio");
+	bus_init(&mmio, "mmio");
+	pci_bus_init(&pci, &pio, &mmio);
+	dev_instance_init(&devs[0], &fake_isa);
+	dev_instance_init(&devs[1], &fake_pci_class);
+	dev_instance_init(&devs[2], &fake_pci_class);
+	devs[0].id = strdup("a");
+	devs[1].id = strdup("b");
+	devs[2].id = strdup("c");
+	assert_int_equal(dev_instance_set(&devs[2], "addr", "7", err, sizeof(err)), 0);
+	assert_int_equal(dev_instance_set(&devs[2], "multifunction", "on", err, sizeof(err)), 0);
+	devfn_alloc_init(&slots, 3);
+	assert_int_equal(dev_place_pci(&slots, devs, 3, err, sizeof(err)), 0);
+	assert_int_equal(devs[0].devfn, -1);
+	assert_int_equal(devs[1].devfn, PCI_DEVFN(3, 0));
+	assert_int_equal(devs[2].devfn, PCI_DEVFN(7, 0));
+
+	journal[0] = 0;
+	assert_int_equal(dev_create_all(devs, 3, &b, err, sizeof(err)), 0);
+	assert_string_equal(journal, "create a;create b;create c;");
+	/* multifunction=on reached the header, and survives a reset */
+	assert_int_equal(pci.dev[PCI_DEVFN(7, 0)]->config[PCI_HEADER_TYPE], 0x80);
+	assert_int_equal(pci.dev[PCI_DEVFN(3, 0)]->config[PCI_HEADER_TYPE], 0);
+
+	pci_config_write(&pci, PCI_DEVFN(3, 0), PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_int_equal(pci_get_word(pci.dev[PCI_DEVFN(3, 0)], PCI_COMMAND), PCI_COMMAND_MEMORY);
+	journal[0] = 0;
+	dev_reset_all(devs, 3, &pci);
+	assert_string_equal(journal, "reset a;reset b;reset c;");
+	assert_true(((struct fake_pci *)devs[1].state)->header_was_reset);
+	assert_int_equal(pci.dev[PCI_DEVFN(7, 0)]->config[PCI_HEADER_TYPE], 0x80);
+
+	journal[0] = 0;
+	dev_destroy_all(devs, 3);
+	assert_string_equal(journal, "destroy c;destroy b;destroy a;");
+	for (int i = 0; i < 3; i++) {
+		assert_null(devs[i].state);
+		dev_instance_free(&devs[i]);
+	}
+	bus_destroy(&pio);
+	bus_destroy(&mmio);
+}
+
+/* A device that cannot be created stops the walk with its message. */
+static void test_create_failure_stops(void **state)
+{
+	struct dev_instance devs[2];
+	struct dev_board b = { 0 };
+
+	dev_instance_init(&devs[0], &fake_isa);
+	dev_instance_init(&devs[1], &fake_isa);
+	devs[0].id = strdup("broken");
+	devs[1].id = strdup("never");
+	journal[0] = 0;
+	assert_int_equal(dev_create_all(devs, 2, &b, err, sizeof(err)), -1);
+	assert_string_equal(err, "broken: cannot");
+	assert_string_equal(journal, "create broken;");
+	dev_instance_free(&devs[0]);
+	dev_instance_free(&devs[1]);
+}
+
+/* ---- help --------------------------------------------------------------- */
+
+static char *capture(void (*fn)(FILE *, const struct dev_class *), const struct dev_class *c)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	fn(f, c);
+	fclose(f);
+	return buf;
+}
+
+static void print_list(FILE *f, const struct dev_class *c)
+{
+	dev_print_list(f);
+}
+
+static void test_help_props(void **state)
+{
+	char *out = capture(dev_print_props, &every_class);
+
+	assert_string_equal(out,
+		"every options:\n"
+		"  addr=<str>             - PCI slot and function, hex SLOT[.FN] such as 05 or "
+		"05.0 (default: the first free slot)\n"
+		"  chardev=<str>\n"
+		"  colour=<Colour>        - red/green/blue (default: green)\n"
+		"  count=<uint32>         -  (default: 3)\n"
+		"  flag=<bool>            - a switch (default: on)\n"
+		"  label=<str>\n"
+		"  mac=<str>              - an address\n"
+		"  multifunction=<bool>   - function 0 of a slot with other functions "
+		"(default: off)\n");
+	free(out);
+}
+
+/* QEMU's layout: categories in QEMU's order, names sorted, one line each;
+ * the board's own devices are not offered. */
+static void test_help_list(void **state)
+{
+	char *out = capture(print_list, NULL);
+
+	assert_non_null(strstr(out, "Storage devices:\nname \"ide-cd\", bus IDE, desc \""));
+	assert_non_null(strstr(out, "name \"virtio-net-pci\", bus PCI, alias \"virtio-net\", "
+				    "desc \""));
+	assert_non_null(strstr(out, "\n\nMisc devices:\nname \"isa-debug-exit\", bus ISA, "));
+	assert_non_null(strstr(out, "name \"virtconsole\", bus virtio-serial-bus, desc "));
+	assert_true(strstr(out, "Storage devices:") < strstr(out, "Network devices:"));
+	assert_true(strstr(out, "Network devices:") < strstr(out, "Input devices:"));
+	assert_true(strstr(out, "Input devices:") < strstr(out, "Misc devices:"));
+	assert_null(strstr(out, "i8042"));
+	assert_null(strstr(out, "PIIX3"));
+	assert_null(strstr(out, "Display devices:")); /* no empty categories */
+	assert_int_equal(out[0], 'S');
+	free(out);
+}
+
+/* Every entry of the table is well-formed: unique names, defaults that
+ * parse, typed reads that match. */
+static void test_table_entries(void **state)
+{
+	for (unsigned i = 0; i < dev_table_size; i++) {
+		const struct dev_class *c = dev_table[i];
+		struct dev_instance d;
+		assert_ptr_equal(dev_class_find(c->name), c);
+		for (const char *const *a = c->aliases; a && *a; a++)
+			assert_ptr_equal(dev_class_find(*a), c);
+		dev_instance_init(&d, c); /* dies on a bad default */
+		for (unsigned k = 0; k < dev_class_nprops(c); k++) {
+			const struct dev_prop *p = dev_class_prop(c, k);
+			assert_int_equal(dev_class_prop_index(c, p->name), (int)k);
+			if (p->type == PROP_UINT)
+				assert_true(p->min <= p->max);
+		}
+		dev_instance_free(&d);
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_defaults_and_typed_values),
+		cmocka_unit_test(test_bad_values),
+		cmocka_unit_test(test_parse_option),
+		cmocka_unit_test(test_parse_errors),
+		cmocka_unit_test(test_global),
+		cmocka_unit_test(test_devfn_claims),
+		cmocka_unit_test(test_machine_list_and_slots),
+		cmocka_unit_test(test_machine_list_errors),
+		cmocka_unit_test(test_machine_multifunction),
+		cmocka_unit_test(test_ide_drive_slots),
+		cmocka_unit_test(test_lifecycle_order),
+		cmocka_unit_test(test_create_failure_stops),
+		cmocka_unit_test(test_help_props),
+		cmocka_unit_test(test_help_list),
+		cmocka_unit_test(test_table_entries),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
