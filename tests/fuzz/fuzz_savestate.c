@@ -30,6 +30,7 @@
 #include "hw/rtc.h"
 #include "hw/serial.h"
 #include "hw/virtio_rng.h"
+#include "isa_irq.h"
 #include "pci.h"
 #include "savestate.h"
 #include "util.h"
@@ -51,7 +52,7 @@ static void serial_free(void *d) { serial_destroy(d); }
 static void serial_sv(void *d, struct ss_writer *w, uint32_t i) { serial_save(d, w, i); }
 static bool serial_ld(void *d, struct ss_reader *r, uint32_t i) { return serial_load(d, r, i); }
 
-static void *rtc_new(void) { return rtc_create((struct irq_line){ 0 }); }
+static void *rtc_new(void) { return rtc_create((struct irq_line){ 0 }, NULL); }
 static void rtc_free(void *d) { rtc_destroy(d); }
 static void rtc_sv(void *d, struct ss_writer *w, uint32_t i) { rtc_save(d, w, i); }
 static bool rtc_ld(void *d, struct ss_reader *r, uint32_t i) { return rtc_load(d, r, i); }
@@ -67,6 +68,7 @@ struct board {
 	struct guest_mem mem;
 	struct io_bus pio, mmio;
 	struct pci_bus pci;
+	struct isa_irq isa;
 	struct piix3 sb;
 	struct piix_pm pm;
 	struct fw_cfg *fw;
@@ -86,11 +88,13 @@ static struct board *board_new(void)
 	bus_init(&b->pio, "pio");
 	bus_init(&b->mmio, "mmio");
 	pci_bus_init(&b->pci, &b->pio, &b->mmio);
+	isa_irq_init(&b->isa, no_gsi, b, NULL, NULL);
 	return b;
 }
 
 static void board_free(struct board *b)
 {
+	isa_irq_destroy(&b->isa);
 	bus_destroy(&b->pio);
 	bus_destroy(&b->mmio);
 	free(b);
@@ -100,7 +104,7 @@ static void *chipset_new(void)
 {
 	struct board *b = board_new();
 	struct board_control ctl = { no_board, no_board, no_exit, b };
-	if (piix3_init(&b->sb, &b->pci, no_gsi, b, ctl) < 0 ||
+	if (piix3_init(&b->sb, &b->pci, &b->isa, ctl) < 0 ||
 	    piix_pm_init(&b->pm, &b->pci, &b->pio, (struct irq_line){ 0 }, ctl) < 0)
 		abort();
 	return b;
