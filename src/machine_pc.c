@@ -1012,10 +1012,10 @@ void machine_destroy(struct machine *m)
 	net_tap_shutdown(); /* downscripts: main() leaves with _exit */
 	/* Devices first, in reverse order: their threads write to chardevs. */
 	dev_destroy_all(m->cfg.devs, m->cfg.ndevs);
+	m->rtc = NULL;
+	m->dma = NULL;
 	chardev_destroy_all();
 	m->serial_cd = NULL;
-	rtc_destroy(m->rtc);
-	m->rtc = NULL;
 	event_timer_free(m->balloon_event_timer);
 	event_timer_free(m->balloon_stats_timer);
 	event_loop_free(m->loop);

@@ -672,6 +672,12 @@ static void rtc_reset_dev(struct dev_instance *d)
 	rtc_reset(d->state);
 }
 
+/* Before the event loop is freed: the RTC's timers belong to it. */
+static void rtc_destroy_dev(struct dev_instance *d)
+{
+	rtc_destroy(d->state);
+}
+
 static const struct dev_prop rtc_props[] = {
 	{ .name = "irq", .type = PROP_UINT, .max = 15, .def = "8", .help = "ISA interrupt" },
 };
@@ -683,7 +689,7 @@ const struct dev_class rtc_class = {
 	.desc = "MC146818 real-time clock and CMOS memory",
 	.props = rtc_props,
 	.nprops = ARRAY_SIZE(rtc_props),
-	.ops = { .create = rtc_create_dev, .reset = rtc_reset_dev },
+	.ops = { .create = rtc_create_dev, .reset = rtc_reset_dev, .destroy = rtc_destroy_dev },
 	.board_only = true,
 };
 
@@ -863,11 +869,10 @@ static void i8257_reset_dev(struct dev_instance *d)
 static void i8257_destroy_dev(struct dev_instance *d)
 {
 	i8237_destroy(d->state);
-	d->state = NULL;
 }
 
-/* QEMU calls the PC's pair of 8237A controllers "i8257" (the name of the
- * Intel part's later version); -global reaches it by that name. */
+/* QEMU's name for the PC's pair of 8237A controllers is "i8257"; -global
+ * reaches them by that name. */
 const struct dev_class i8257_class = {
 	.name = "i8257",
 	.bus = DEV_BUS_ISA,
