@@ -36,6 +36,13 @@ as_root() {
 	fi
 }
 
+apt_updated=""
+apt_update() {
+	[ -n "$apt_updated" ] && return
+	as_root apt-get update -q
+	apt_updated=1
+}
+
 install_new_qemu() {
 	. /etc/os-release
 	export DEBIAN_FRONTEND=noninteractive
@@ -49,7 +56,7 @@ install_new_qemu() {
 		target="-t bookworm-backports"
 	fi
 	echo "deps: installing QEMU >= $QEMU_MIN${target:+ from bookworm-backports}"
-	as_root apt-get update -q
+	apt_update
 	# shellcheck disable=SC2086
 	as_root apt-get install -y -q --no-install-recommends $target $QEMU_PKGS
 	qemu_is_new || { echo "deps: QEMU >= $QEMU_MIN not installable" >&2; exit 1; }
@@ -76,12 +83,7 @@ if [ -z "$missing" ]; then
 fi
 
 echo "deps: installing:$missing"
-SUDO=""
-if [ "$(id -u)" != 0 ]; then
-	command -v sudo >/dev/null || { echo "deps: not root and no sudo" >&2; exit 1; }
-	SUDO=sudo
-fi
 export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -q
+apt_update
 # shellcheck disable=SC2086
-$SUDO apt-get install -y -q --no-install-recommends $missing
+as_root apt-get install -y -q --no-install-recommends $missing
