@@ -135,6 +135,31 @@ def vmm_missing(vmm):
     return "unknown VMM %r" % vmm
 
 
+def script_image(body):
+    """A kit script disk: the script (str or bytes), zero-padded to whole
+    sectors plus one empty sector, so the kit init sees where it ends."""
+    data = body.encode() if isinstance(body, str) else body
+    return data + b"\0" * (-len(data) % 512 + 512)
+
+
+def detached_vmm_shell(name, cmd, wait_polls, during="", after=""):
+    """A shell line that starts the VMM command `cmd` in the background with
+    its output in $d/vmm.log ($d: a directory of its own, `name`), runs the
+    `during` commands, waits up to `wait_polls` x 0.2 s for the VMM to end,
+    kills it, prints "@@vmm rc=N", runs the `after` commands and then prints
+    the VMM's log. For scenarios whose host side talks to the VMM while it
+    runs; `cmd` may use "$d". Literal % must be doubled in during/after."""
+    return (
+        'set -u; d="${TMPDIR:-/tmp}/%(name)s"; mkdir -p "$d"; '
+        '%(cmd)s > "$d/vmm.log" 2>&1 < /dev/null & pid=$!; '
+        + during +
+        'i=0; while [ $i -lt %(polls)d ] && kill -0 $pid 2>/dev/null; do sleep 0.2; i=$((i+1)); done; '
+        'kill $pid 2>/dev/null; wait $pid; echo "@@vmm rc=$?"; '
+        + after +
+        'cat "$d/vmm.log"'
+    ) % {"name": name, "cmd": cmd, "polls": wait_polls}
+
+
 def vmm_argv(vmm, mem_mb=256, cdrom=None, hda=None, hdb=None, extra=(), cpu=None,
              nodefaults=False):
     """A VMM command line with QEMU-compatible options; the guest's serial

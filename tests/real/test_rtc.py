@@ -40,20 +40,13 @@ class Rtc(guestkit.Scenario):
         return guestkit.Scenario.missing(self) or guestkit.vmm_missing(self.vmm)
 
     def add_to(self, batch):
-        body = GUEST_SCRIPT.encode()
         script = batch.stage_bytes("%s-script.img" % self.name,
-                                   body + b"\0" * (-len(body) % 512 + 512))
+                                   guestkit.script_image(GUEST_SCRIPT))
         argv = guestkit.vmm_argv(self.vmm, 256, cdrom=guestkit.kit("kit-amd64.iso"),
                                  extra=["-drive", "file=%s,if=virtio,format=raw" % script])
         cmd = " ".join(shlex.quote(a) for a in argv)
-        shell = (
-            'set -u; d="${TMPDIR:-/tmp}/%(name)s"; mkdir -p "$d"; '
-            '%(cmd)s > "$d/vmm.log" 2>&1 < /dev/null & pid=$!; '
-            'i=0; while [ $i -lt 1500 ] && kill -0 $pid 2>/dev/null; do sleep 0.2; i=$((i+1)); done; '
-            'kill $pid 2>/dev/null; wait $pid; echo "@@vmm rc=$?"; '
-            'echo "@@host-time $(date -u +%%s)"; '
-            'cat "$d/vmm.log"'
-        ) % {"name": self.name, "cmd": cmd}
+        shell = guestkit.detached_vmm_shell(self.name, cmd, 1500,
+                                            after='echo "@@host-time $(date -u +%%s)"; ')
         batch.add(self.name, shell, timeout=self.timeout, idle=guestkit.BOOT_IDLE + 60,
                   retries=guestkit.BOOT_RETRIES,
                   retry_guest=self.retry_guest())

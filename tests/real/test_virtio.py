@@ -33,11 +33,6 @@ def write_sha256():
     return hashlib.sha256(data).hexdigest()
 
 
-def script_image(body):
-    data = body.encode()
-    return data + b"\0" * (-len(data) % 512 + 512)
-
-
 # vda = data disk, vdb = this script, vdc = scratch (PCI slots 3, 4, 5).
 # The script disk must start with its #VMMKIT-SCRIPT line; the MSI-X
 # helpers come next, before their use.
@@ -77,7 +72,7 @@ class VirtioDisks(guestkit.Scenario):
 
     def add_to(self, batch):
         data = batch.stage(guestkit.kit("data.img"), "%s-data.img" % self.name)
-        script = batch.stage_bytes("%s-script.img" % self.name, script_image(CHECK_SCRIPT))
+        script = batch.stage_bytes("%s-script.img" % self.name, guestkit.script_image(CHECK_SCRIPT))
         scratch = batch.stage_bytes("%s-scratch.img" % self.name, size=SCRATCH_SIZE)
         extra = []
         for f in (data, script, scratch):
@@ -121,7 +116,7 @@ class KillAfterSync(guestkit.Scenario):
         return guestkit.Scenario.missing(self) or guestkit.vmm_missing("vmm")
 
     def add_to(self, batch):
-        script = batch.stage_bytes("kill9-script.img", script_image(KILL_SCRIPT))
+        script = batch.stage_bytes("kill9-script.img", guestkit.script_image(KILL_SCRIPT))
         scratch = batch.stage_bytes("kill9-scratch.img", size=SCRATCH_SIZE)
         argv = guestkit.vmm_argv("vmm", 256, cdrom=guestkit.kit("kit-amd64.iso"),
                                  extra=["-drive", "file=%s,if=virtio" % script,
@@ -165,7 +160,7 @@ class VirtioReset(guestkit.Scenario):
         return guestkit.Scenario.missing(self) or guestkit.vmm_missing("vmm")
 
     def add_to(self, batch):
-        script = batch.stage_bytes("reset-script.img", script_image(RESET_SCRIPT))
+        script = batch.stage_bytes("reset-script.img", guestkit.script_image(RESET_SCRIPT))
         scratch = batch.stage_bytes("reset-scratch.img", size=SCRATCH_SIZE)
         argv = guestkit.vmm_argv("vmm", 256, cdrom=guestkit.kit("kit-amd64.iso"),
                                  extra=["-drive", "file=%s,if=virtio" % script,
@@ -192,7 +187,8 @@ def virtio_blocks(report):
 def test_virtio_disks_seen(guest, scenario):
     rep = guest.report
     assert guest.result.marker_seen and rep.found, guest.describe()
-    assert virtio_blocks(rep) == {"vda": guestkit.DATA_SIZE, "vdb": len(script_image(CHECK_SCRIPT)),
+    assert virtio_blocks(rep) == {"vda": guestkit.DATA_SIZE,
+                                  "vdb": len(guestkit.script_image(CHECK_SCRIPT)),
                                   "vdc": SCRATCH_SIZE}, guest.describe()
     # Every virtio function is bound to virtio-pci (modern or transitional IDs);
     # besides vmm's default NIC (virtio-net, last; QEMU's is an e1000) there

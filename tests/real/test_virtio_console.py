@@ -59,9 +59,8 @@ class VirtioConsole(guestkit.Scenario):
         return guestkit.Scenario.missing(self) or guestkit.vmm_missing(self.vmm)
 
     def add_to(self, batch):
-        body = GUEST_SCRIPT.encode()
         script = batch.stage_bytes("%s-script.img" % self.name,
-                                   body + b"\0" * (-len(body) % 512 + 512))
+                                   guestkit.script_image(GUEST_SCRIPT))
         extra = ["-drive", "file=%s,if=virtio,format=raw" % script,
                  "-device", "virtio-serial-pci",
                  "-chardev", "file,id=con0,path=@D@/hvc.out",
@@ -70,15 +69,10 @@ class VirtioConsole(guestkit.Scenario):
                  "-device", "virtserialport,chardev=p1,name=%s" % PORT_NAME]
         argv = guestkit.vmm_argv(self.vmm, 256, cdrom=guestkit.kit("kit-amd64.iso"), extra=extra)
         cmd = " ".join(shlex.quote(a) for a in argv).replace("@D@", '"$d"')
-        shell = (
-            'set -u; d="${TMPDIR:-/tmp}/%(name)s"; mkdir -p "$d"; '
-            '%(cmd)s > "$d/vmm.log" 2>&1 < /dev/null & pid=$!; '
-            '/usr/bin/python3 %(peer)s "$d/p.sock" "$d/vmm.log"; '
-            'i=0; while [ $i -lt 600 ] && kill -0 $pid 2>/dev/null; do sleep 0.2; i=$((i+1)); done; '
-            'kill $pid 2>/dev/null; wait $pid; echo "@@vmm rc=$?"; '
-            'echo "@@hvc $(cat "$d/hvc.out" 2>/dev/null | tr -d "\\r" | head -c 200)"; '
-            'cat "$d/vmm.log"'
-        ) % {"name": self.name, "cmd": cmd, "peer": shlex.quote(PEER)}
+        shell = guestkit.detached_vmm_shell(
+            self.name, cmd, 600,
+            during='/usr/bin/python3 %s "$d/p.sock" "$d/vmm.log"; ' % shlex.quote(PEER),
+            after='echo "@@hvc $(cat "$d/hvc.out" 2>/dev/null | tr -d "\\r" | head -c 200)"; ')
         batch.add(self.name, shell, timeout=self.timeout, idle=guestkit.BOOT_IDLE + 60,
                   retries=guestkit.BOOT_RETRIES,
                   retry_guest=self.retry_guest())

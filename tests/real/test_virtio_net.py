@@ -61,9 +61,8 @@ class NetScenario(guestkit.Scenario):
         return ["-net", "nic,model=virtio", "-net", "user," + fwd]
 
     def add_to(self, batch):
-        body = GUEST_SCRIPT.encode()
         script = batch.stage_bytes("%s-script.img" % self.name,
-                                   body + b"\0" * (-len(body) % 512 + 512))
+                                   guestkit.script_image(GUEST_SCRIPT))
         argv = guestkit.vmm_argv("vmm", 256, cdrom=guestkit.kit("kit-amd64.iso"),
                                  extra=["-drive", "file=%s,if=virtio" % script] + self.nic_args())
         cmd = " ".join(shlex.quote(a) for a in argv)
@@ -116,8 +115,7 @@ class RebootScenario(guestkit.Scenario):
         return guestkit.Scenario.missing(self) or guestkit.vmm_missing("vmm")
 
     def add_to(self, batch):
-        body = REBOOT_SCRIPT.encode()
-        script = batch.stage_bytes("net-reboot-script.img", body + b"\0" * (-len(body) % 512 + 512))
+        script = batch.stage_bytes("net-reboot-script.img", guestkit.script_image(REBOOT_SCRIPT))
         disk = batch.stage_bytes("net-reboot-disk.img", size=1 << 20)
         argv = guestkit.vmm_argv("vmm", 256, cdrom=guestkit.kit("kit-amd64.iso"), hda=disk,
                                  extra=["-drive", "file=%s,if=virtio" % script,
