@@ -82,17 +82,33 @@ ip netns add $ns || { echo "@@fail netns add"; exit 1; }
 ip netns exec $ns sh -c "ip link set lo up && ip link add br0 type bridge && ip link set br0 up && ip addr add %(host)s/24 dev br0" || echo "@@fail bridge"
 ip netns exec $ns %(a)s > "$d/a.log" 2>&1 < /dev/null & pa=$!
 ip netns exec $ns %(b)s > "$d/b.log" 2>&1 < /dev/null & pb=$!
-i=0; while [ $i -lt 2000 ]; do
+echo "@@started a=$pa b=$pb"
+# Bounded by the clock, not by a count of loop turns: in a slow L1 each turn
+# (two greps and a sleep) costs far more than 0.2 s. The progress lines reach
+# the harness as they happen, so a timeout still shows how far each VM got.
+end=$(( $(date +%%s) + %(budget)d )); seen=""
+while [ $(date +%%s) -lt $end ]; do
+  now=""
+  for v in a b; do
+    for m in "feat " "sent size=" "recv size=" "nc tries=" VMMKIT-DONE; do
+      grep -q "$m" "$d/$v.log" && now="$now $v:$m"
+    done
+  done
+  [ "$now" != "$seen" ] && { echo "@@progress $(( $(date +%%s) - end + %(budget)d ))s$now"; seen="$now"; }
   grep -q VMMKIT-DONE "$d/a.log" && grep -q VMMKIT-DONE "$d/b.log" && break
   kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null || break
-  sleep 0.2; i=$((i+1)); done
-i=0; while [ $i -lt 50 ] && { kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null; }; do sleep 0.2; i=$((i+1)); done
-kill $pa $pb 2>/dev/null; wait $pa; echo "@@rc a=$?"; wait $pb; echo "@@rc b=$?"
+  sleep 1; done
+i=0; while [ $i -lt 10 ] && { kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null; }; do sleep 1; i=$((i+1)); done
+for p in $pa $pb; do kill -0 $p 2>/dev/null && echo "@@still running $p: SIGTERM"; done
+kill $pa $pb 2>/dev/null
+i=0; while [ $i -lt 10 ] && { kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null; }; do sleep 1; i=$((i+1)); done
+for p in $pa $pb; do kill -0 $p 2>/dev/null && { echo "@@ignored SIGTERM $p: SIGKILL"; kill -9 $p; }; done
+wait $pa; echo "@@rc a=$?"; wait $pb; echo "@@rc b=$?"
 ip netns exec $ns ip link show type bridge_slave 2>/dev/null | grep -c master | sed 's/^/@@slaves_left /'
 ip netns del $ns
 sed 's/^/@@script /' "$d/scripts.log"
 echo "@@VM-A"; cat "$d/a.log"; echo "@@VM-B"; cat "$d/b.log"
-""" % {"name": self.name, "host": HOST_IP, "a": vm(sa, "vtap0", MAC_A), "b": vm(sb, "vtap1", MAC_B)}
+""" % {"name": self.name, "host": HOST_IP, "budget": self.timeout - 60, "a": vm(sa, "vtap0", MAC_A), "b": vm(sb, "vtap1", MAC_B)}
         # A hung L2 (the nested flake, docs/testing.md) is retried in a fresh L1.
         batch.add(self.name, shell, timeout=self.timeout, retries=guestkit.BOOT_RETRIES,
                   retry_guest=self.retry_guest())
