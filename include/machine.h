@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The PC machine: configuration from the command line, the KVM VM, memory,
- * buses, devices and vCPUs, wired in one place (src/machine_pc.c), and the
+ * buses, devices and vCPUs, wired in one place (src/board/machine_pc.c), and the
  * requests (reset, power-off, exit) that vCPU threads send the main loop.
  */
 #ifndef VMM_MACHINE_H

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Shared between hw/ide_core.c, hw/atapi.c and hw/piix_ide.c: the state of
+ * Shared between hw/storage/ide_core.c, hw/storage/atapi.c and hw/storage/piix_ide.c: the state of
  * one IDE channel and its two drives, and the hooks between the drives and
  * the bus-master DMA engine. Not a public interface.
  */
@@ -71,7 +71,7 @@ enum ide_dma_end {
 	DMA_END_ERROR,  /* bad PRD table or buffer, or PRDs shorter than the transfer */
 };
 
-/* Provided by the bus-master engine (hw/piix_ide.c). */
+/* Provided by the bus-master engine (hw/storage/piix_ide.c). */
 struct ide_dma_ops {
 	/* Is the engine started and allowed to master the bus? */
 	bool (*ready)(void *opaque);

@@ -395,7 +395,7 @@ int ide_cdrom_change_media(struct piix_ide *s, unsigned channel, unsigned unit,
 
 /* ---- saved state ------------------------------------------------------------
  * Configuration space (BAR4), each channel's bus-master registers and its
- * drives (hw/ide_core.c: settings, task file, a data phase in progress
+ * drives (hw/storage/ide_core.c: settings, task file, a data phase in progress
  * with its buffer). The block devices and media are the machine's: the
  * loading side attaches the same ones, and a drive of another kind or size
  * is refused. A DMA transfer waiting for the engine is saved as waiting;
