@@ -152,6 +152,7 @@ struct machine {
 	struct pci_bus pci;
 	struct vcpu vcpus[MAX_VCPUS];
 	unsigned ncpus;
+	struct vcpu_host vcpu_host; /* what the vCPUs see of the machine */
 
 	struct isa_irq isa_irq; /* the 16 ISA lines, each the OR of its devices */
 	struct i440fx i440fx;

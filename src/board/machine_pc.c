@@ -520,9 +520,42 @@ static void create_devices(struct machine *m)
 
 /* ---- vCPUs, VM and reset ----------------------------------------------- */
 
+/* The board's answers to its vCPUs (struct vcpu_host). */
+static void vcpu_request(void *ctx, enum vcpu_request req)
+{
+	switch (req) {
+	case VCPU_REQ_RESET:
+		machine_request(ctx, MACHINE_REQ_RESET, 0);
+		break;
+	case VCPU_REQ_POWEROFF:
+		machine_request(ctx, MACHINE_REQ_POWEROFF, 0);
+		break;
+	case VCPU_REQ_ERROR:
+		machine_request(ctx, MACHINE_REQ_ERROR, 1);
+		break;
+	}
+}
+
+static bool vcpu_hold(void *ctx)
+{
+	return machine_vcpu_hold(ctx);
+}
+
+static bool vcpu_stopping_for_good(void *ctx)
+{
+	return machine_stopping_for_good(ctx);
+}
+
 static void create_vm_and_vcpus(struct machine *m)
 {
 	char err[256];
+
+	m->vcpu_host = (struct vcpu_host){
+		.kvm = &m->kvm, .pio = &m->pio, .mmio = &m->mmio,
+		.cpu = &m->cfg.cpu, .smp = &m->cfg.smp,
+		.hold = &m->hold, .hold_fn = vcpu_hold, .request = vcpu_request,
+		.stopping_for_good = vcpu_stopping_for_good, .ctx = m,
+	};
 
 	/* A reset replaces the VM: keep the dirty bits of the old one. */
 	memmap_detach(&m->memmap);
@@ -531,7 +564,7 @@ static void create_vm_and_vcpus(struct machine *m)
 	if (memmap_apply(&m->memmap, &m->kvm) < 0)
 		die_errno("cannot set up guest memory slots");
 	for (unsigned i = 0; i < m->ncpus; i++)
-		if (vcpu_create(&m->vcpus[i], m, i, err, sizeof(err)) < 0)
+		if (vcpu_create(&m->vcpus[i], &m->vcpu_host, i, err, sizeof(err)) < 0)
 			die("%s", err);
 }
 
