@@ -14,6 +14,7 @@
 #include "kvm.h"
 #include "bus.h"
 #include "cpu_model.h"
+#include "cpuid.h"
 #include "topology.h"
 #include "util.h"
 #include "sandbox.h"
