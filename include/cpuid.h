@@ -8,6 +8,7 @@
 #define VMM_CPUID_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 /* Patches KVM's supported CPUID for vCPU 'index' (exposed for unit tests).
  * 'capacity' entries fit in c; up to CPUID_EXTRA_ENTRIES may be added. */
