@@ -5,106 +5,20 @@
  * built-in tables (ACPI, MP, PIR, SMBIOS) describe it correctly.
  */
 #include "machine.h"
+#include "pc.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
 #include <sys/eventfd.h>
-#include <sys/signalfd.h>
-#include <sys/stat.h>
-#include <time.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
 #include "block.h"
 #include "chardev.h"
-#include "control.h"
-#include "hw/fw_cfg.h"
-#include "hw/rtc.h"
 #include "hw/virtio_balloon.h"
-#include "loader.h"
 #include "util.h"
-
-
-#define E820_RAM 1
-#define E820_RESERVED 2
-#define KVM_RESERVED_START 0xFEFFC000ULL
-#define KVM_RESERVED_SIZE 0x4000ULL
-
-#define DEFAULT_BIOS "bios-256k.bin"
-
-static const char *const default_firmware_dirs[] = {
-	"/usr/share/seabios",
-	"/usr/share/qemu",
-};
-
-static int block_exit_signals(void);
-
-/* ---- firmware ---------------------------------------------------------- */
-
-static char *find_firmware(const struct machine_config *cfg, const char *name)
-{
-	char path[4096];
-	const char *env = getenv("VMM_FIRMWARE_DIR");
-
-	if (strchr(name, '/'))
-		return xstrdup(name);
-	for (unsigned i = 0; i < cfg->nfirmware_dirs; i++) {
-		snprintf(path, sizeof(path), "%s/%s", cfg->firmware_dirs[i], name);
-		if (access(path, R_OK) == 0)
-			return xstrdup(path);
-	}
-	if (env) {
-		snprintf(path, sizeof(path), "%s/%s", env, name);
-		if (access(path, R_OK) == 0)
-			return xstrdup(path);
-	}
-	for (size_t i = 0; i < ARRAY_SIZE(default_firmware_dirs); i++) {
-		snprintf(path, sizeof(path), "%s/%s", default_firmware_dirs[i], name);
-		if (access(path, R_OK) == 0)
-			return xstrdup(path);
-	}
-	/* -bios with a bare name in the current directory. */
-	if (cfg->bios_path && access(name, R_OK) == 0)
-		return xstrdup(name);
-	return NULL;
-}
-
-/* Finds the firmware and checks its size; the open file, read later by
- * read_bios() straight into the guest's ROM mapping (no heap copy: that
- * would add the image's size to vmm's peak RSS). */
-static int open_bios(const struct machine_config *cfg, uint64_t *size, char **path_out)
-{
-	const char *name = cfg->bios_path ? cfg->bios_path : DEFAULT_BIOS;
-	char *path = find_firmware(cfg, name);
-	struct stat st;
-
-	if (!path)
-		die("could not find firmware '%s' (install Debian's 'seabios' package, "
-		    "or give -bios PATH or -L DIR)", name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		die_errno("could not open firmware '%s'", path);
-	if (fstat(fd, &st) < 0)
-		die_errno("could not stat firmware '%s'", path);
-	if (st.st_size <= 0 || st.st_size % (64 * 1024) || st.st_size > 16 * (off_t)MiB)
-		die("firmware '%s' has size %lld: it must be a non-zero multiple of 64 KiB, "
-		    "at most 16 MiB", path, (long long)st.st_size);
-	*size = (uint64_t)st.st_size;
-	*path_out = path;
-	return fd;
-}
-
-static void read_bios(int fd, char *path, uint8_t *dst, uint64_t size)
-{
-	if (read(fd, dst, (size_t)size) != (ssize_t)size)
-		die_errno("could not read firmware '%s'", path);
-	close(fd);
-	free(path);
-}
 
 /* ---- board wiring callbacks -------------------------------------------- */
 
@@ -138,119 +52,6 @@ static enum isa_irq_trigger guest_trigger(void *opaque, unsigned line)
 {
 	/* An unreadable irqchip counts as level: no extra edges then. */
 	return kvm_gsi_level_triggered(opaque, line) == 0 ? ISA_IRQ_EDGE : ISA_IRQ_LEVEL;
-}
-
-/* ---- CMOS and fw_cfg contents ------------------------------------------ */
-
-static uint8_t boot_device_code(char c)
-{
-	switch (c) {
-	case 'a': return 1;
-	case 'c': return 2;
-	case 'd': return 3;
-	case 'n': return 4;
-	default: return 0;
-	}
-}
-
-static void setup_cmos(struct machine *m)
-{
-	const struct machine_config *cfg = &m->cfg;
-	uint64_t ext_kib = (m->mem.below_4g - 1 * MiB) / KiB;
-	uint64_t above_16m = m->mem.below_4g > 16 * MiB ? (m->mem.below_4g - 16 * MiB) / (64 * KiB) : 0;
-	uint64_t above_4g = m->mem.above_4g / (64 * KiB);
-	const char *order = cfg->boot_order[0] ? cfg->boot_order : "cad";
-	uint8_t b[3] = { 0 };
-	uint8_t translation = 0;
-
-	ext_kib = MIN(ext_kib, 0xFFFF);
-	above_16m = MIN(above_16m, 0xFFFF);
-	rtc_set_cmos(m->rtc, 0x10, 0x00); /* no floppy drives */
-	rtc_set_cmos(m->rtc, 0x14, 0x06); /* FPU, PS/2 mouse, VGA */
-	rtc_set_cmos(m->rtc, 0x15, 640 & 0xFF);
-	rtc_set_cmos(m->rtc, 0x16, 640 >> 8);
-	rtc_set_cmos(m->rtc, 0x17, (uint8_t)ext_kib);
-	rtc_set_cmos(m->rtc, 0x18, (uint8_t)(ext_kib >> 8));
-	rtc_set_cmos(m->rtc, 0x30, (uint8_t)ext_kib);
-	rtc_set_cmos(m->rtc, 0x31, (uint8_t)(ext_kib >> 8));
-	rtc_set_cmos(m->rtc, 0x34, (uint8_t)above_16m);
-	rtc_set_cmos(m->rtc, 0x35, (uint8_t)(above_16m >> 8));
-	rtc_set_cmos(m->rtc, 0x5B, (uint8_t)above_4g);
-	rtc_set_cmos(m->rtc, 0x5C, (uint8_t)(above_4g >> 8));
-	rtc_set_cmos(m->rtc, 0x5D, (uint8_t)(above_4g >> 16));
-	/* SeaBIOS waits for max(this + 1, fw_cfg NB_CPUS) CPUs to check in. */
-	rtc_set_cmos(m->rtc, 0x5F, (uint8_t)MIN(m->ncpus - 1, 0xFF));
-	for (unsigned i = 0; i < 3 && order[i]; i++)
-		b[i] = boot_device_code(order[i]);
-	rtc_set_cmos(m->rtc, 0x3D, (uint8_t)(b[0] | b[1] << 4));
-	rtc_set_cmos(m->rtc, 0x38, (uint8_t)(b[2] << 4 | 0x01)); /* no floppy sig check */
-	/* LBA translation for disks over 504 MiB, so int13 CHS matches
-	 * partitions made under LBA. */
-	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++) {
-		const struct drive_config *d = &cfg->ide[i];
-		if (d->present && !d->cdrom && d->path && m->disk_size[i] > 504 * MiB)
-			translation |= (uint8_t)(1 << (i * 2));
-	}
-	rtc_set_cmos(m->rtc, 0x39, translation);
-}
-
-static void setup_fw_cfg(struct machine *m)
-{
-	struct fw_cfg *f = m->fw_cfg;
-	uint8_t e820[3 * 20];
-	size_t n = 0;
-	uint8_t uuid[16] = { 0 };
-
-	/* NB_CPUS: how many CPUs SeaBIOS waits for. MAX_CPUS: not a count but
-	 * the APIC ID limit, over which SeaBIOS builds its MADT and MP table,
-	 * enabling the entries of the CPUs that checked in; with a topology
-	 * whose fields are not powers of two the IDs have gaps. */
-	fw_cfg_add_u16(f, FW_CFG_NB_CPUS, (uint16_t)m->ncpus);
-	fw_cfg_add_u16(f, FW_CFG_MAX_CPUS, (uint16_t)topology_apic_id_limit(&m->cfg.smp));
-	fw_cfg_add_u64(f, FW_CFG_RAM_SIZE, m->mem.ram_size);
-	fw_cfg_add_u16(f, FW_CFG_NOGRAPHIC, m->cfg.nographic ? 1 : 0);
-	fw_cfg_add_u16(f, FW_CFG_BOOT_MENU, m->cfg.boot_menu ? 1 : 0);
-	fw_cfg_add_u64(f, FW_CFG_NUMA, 0);
-	fw_cfg_add_bytes(f, FW_CFG_UUID, uuid, sizeof(uuid));
-	/* Our GSI routing sends the PIT to IOAPIC pin 2. */
-	fw_cfg_add_u32(f, FW_CFG_IRQ0_OVERRIDE, 1);
-
-	put_le64(e820 + n, 0);
-	put_le64(e820 + n + 8, m->mem.below_4g);
-	put_le32(e820 + n + 16, E820_RAM);
-	n += 20;
-	if (m->mem.above_4g) {
-		put_le64(e820 + n, 4 * GiB);
-		put_le64(e820 + n + 8, m->mem.above_4g);
-		put_le32(e820 + n + 16, E820_RAM);
-		n += 20;
-	}
-	/* KVM's identity map and TSS pages. */
-	put_le64(e820 + n, KVM_RESERVED_START);
-	put_le64(e820 + n + 8, KVM_RESERVED_SIZE);
-	put_le32(e820 + n + 16, E820_RESERVED);
-	n += 20;
-	fw_cfg_add_file(f, "etc/e820", e820, (uint32_t)n);
-}
-
-/* ---- direct kernel boot ------------------------------------------------ */
-
-/* -kernel: everything is read and checked here, before any vCPU runs; the
- * option ROM does the rest when SeaBIOS boots it. */
-static void setup_kernel_boot(struct machine *m)
-{
-	const struct machine_config *cfg = &m->cfg;
-	struct loader_ram ram = { .below_4g = m->mem.below_4g };
-	struct boot_image img;
-	char err[512];
-
-	if (!cfg->kernel_path)
-		return;
-	if (loader_load(cfg->kernel_path, cfg->initrd_path, cfg->append, &ram, &img, err,
-			sizeof(err)) < 0)
-		die("could not load kernel '%s': %s", cfg->kernel_path, err);
-	loader_install(&img, m->fw_cfg);
-	boot_image_free(&img);
 }
 
 /* ---- devices ----------------------------------------------------------- */
@@ -302,26 +103,6 @@ static int host_msi_route(void *opaque, int *gsi, uint64_t addr, uint32_t data)
 static int host_irqfd(void *opaque, int fd, int gsi, bool assign)
 {
 	return kvm_irqfd(opaque, fd, gsi, assign);
-}
-
-static void balloon_event(void *opaque);
-
-/* From the thread that wrote the balloon config (a vCPU): the main loop
- * sends BALLOON_CHANGE. Changes until the loop gets to it are merged:
- * only the first one posts. */
-static void balloon_changed(void *opaque)
-{
-	struct machine *m = opaque;
-	uint64_t one = 1;
-
-	if (atomic_exchange(&m->balloon_changed, true))
-		return;
-	if (event_post(m->loop, balloon_event, m) == 0)
-		return;
-	/* The post queue is full: the request eventfd's handler looks too. */
-	if (write(m->event_fd, &one, sizeof(one)) < 0) {
-		/* a saturated counter still wakes the loop */
-	}
 }
 
 /* Every -chardev, then COM1's own backend unless it names one of them. */
@@ -568,14 +349,14 @@ static void create_vm_and_vcpus(struct machine *m)
 			die("%s", err);
 }
 
-static void start_vcpus(struct machine *m)
+void start_vcpus(struct machine *m)
 {
 	for (unsigned i = 0; i < m->ncpus; i++)
 		if (vcpu_start_thread(&m->vcpus[i]) < 0)
 			die("cannot start the thread of vCPU %u", i);
 }
 
-static void stop_vcpus(struct machine *m)
+void stop_vcpus(struct machine *m)
 {
 	for (unsigned i = 0; i < m->ncpus; i++)
 		vcpu_kick(&m->vcpus[i]);
@@ -586,7 +367,7 @@ static void stop_vcpus(struct machine *m)
 /* A PC reset: every CPU back to its reset state, every device reset, the
  * BIOS visible again through PAM. We get clean CPU, irqchip and PIT state
  * by replacing the KVM VM; guest RAM, like real DRAM, keeps its contents. */
-static void machine_reset(struct machine *m)
+void machine_reset(struct machine *m)
 {
 	for (unsigned i = 0; i < m->ncpus; i++)
 		vcpu_destroy(&m->vcpus[i]);
@@ -691,199 +472,6 @@ bool machine_resume(struct machine *m)
 	return was_paused;
 }
 
-/* ---- the control interface (QMP, monitor) ------------------------------ */
-
-static bool ctl_running(void *opaque)
-{
-	struct machine *m = opaque;
-	return !(atomic_load(&m->hold) & HOLD_PAUSE);
-}
-
-static void ctl_stop(void *opaque)
-{
-	struct machine *m = opaque;
-	if (machine_pause(m))
-		control_event(m->control, "STOP", NULL);
-}
-
-static void ctl_cont(void *opaque)
-{
-	struct machine *m = opaque;
-	if (machine_resume(m))
-		control_event(m->control, "RESUME", NULL);
-}
-
-static void ctl_reset(void *opaque)
-{
-	machine_request_from(opaque, MACHINE_REQ_RESET, 0, CAUSE_HOST_QMP);
-}
-
-static void ctl_powerdown(void *opaque)
-{
-	struct machine *m = opaque;
-	piix_pm_power_button(&m->pm);
-	control_event(m->control, "POWERDOWN", NULL);
-}
-
-static void ctl_quit(void *opaque)
-{
-	machine_request_from(opaque, MACHINE_REQ_EXIT, 0, CAUSE_HOST_QMP);
-}
-
-static unsigned ctl_cpus(void *opaque, struct vmctl_cpu *out, unsigned max)
-{
-	struct machine *m = opaque;
-	unsigned n = MIN(m->ncpus, max);
-	for (unsigned i = 0; i < n; i++)
-		out[i] = (struct vmctl_cpu){ i, atomic_load(&m->vcpus[i].tid) };
-	return n;
-}
-
-static const char *ctl_name(void *opaque)
-{
-	struct machine *m = opaque;
-	return m->cfg.name;
-}
-
-static uint64_t monotonic_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* QEMU's balloon target is the RAM the guest keeps; the device's is the
- * number of 4 KiB pages it gives up. */
-static int ctl_balloon_set(void *opaque, uint64_t bytes)
-{
-	struct machine *m = opaque;
-	uint64_t ram = m->mem.ram_size;
-
-	if (!m->vballoon)
-		return -ENODEV;
-	if (bytes > ram)
-		bytes = ram;
-	uint64_t pages = (ram - bytes) >> VIRTIO_BALLOON_PFN_SHIFT;
-	virtio_balloon_set_target(m->vballoon, (uint32_t)MIN(pages, (uint64_t)UINT32_MAX));
-	return 0;
-}
-
-#define BALLOON_STATS_MIN_AGE_MS 2000
-
-/* QEMU's "actual": the RAM the balloon leaves the guest. */
-static uint64_t balloon_actual(struct machine *m, const struct virtio_balloon_info *info)
-{
-	uint64_t held = (uint64_t)info->actual_pages << VIRTIO_BALLOON_PFN_SHIFT;
-	return held < m->mem.ram_size ? m->mem.ram_size - held : 0;
-}
-
-static int ctl_balloon_query(void *opaque, struct vmctl_balloon *out)
-{
-	struct machine *m = opaque;
-	struct virtio_balloon_info info;
-
-	if (!m->vballoon)
-		return -ENODEV;
-	virtio_balloon_get_info(m->vballoon, &info);
-	out->actual = balloon_actual(m, &info);
-	memcpy(out->stats, info.stats, sizeof(out->stats));
-	out->stats_valid = info.stats_valid;
-	/* Without a polling interval, whoever asks refreshes the figures for
-	 * the next query (at most every 2 s): the driver answers within
-	 * milliseconds, and a query must not wait for the guest. */
-	if (!m->cfg.balloon_stats_interval && monotonic_ms() >= m->balloon_stats_due &&
-	    virtio_balloon_request_stats(m->vballoon))
-		m->balloon_stats_due = monotonic_ms() + BALLOON_STATS_MIN_AGE_MS;
-	return 0;
-}
-
-/* At most one BALLOON_CHANGE a second, as QEMU: a driver moves 'actual'
- * in steps of 256 pages, hundreds of times per inflation. The last value
- * always follows, from a host-clock timer at balloon_event_due. */
-#define BALLOON_EVENT_GAP_MS 1000
-
-static void balloon_event(void *opaque)
-{
-	struct machine *m = opaque;
-	struct virtio_balloon_info info;
-	char data[64];
-
-	if (!m->vballoon || !atomic_load(&m->balloon_changed))
-		return;
-	uint64_t now = monotonic_ms();
-	if (now < m->balloon_event_due) {
-		event_timer_arm(m->balloon_event_timer, (int64_t)m->balloon_event_due * 1000000, 0);
-		return;
-	}
-	atomic_store(&m->balloon_changed, false);
-	m->balloon_event_due = now + BALLOON_EVENT_GAP_MS;
-	virtio_balloon_get_info(m->vballoon, &info);
-	snprintf(data, sizeof(data), "{\"actual\": %llu}",
-		 (unsigned long long)balloon_actual(m, &info));
-	control_event(m->control, "BALLOON_CHANGE", data);
-}
-
-/* guest-stats-polling-interval: a periodic timer on the virtual clock (a
- * paused guest cannot answer). */
-static void balloon_stats_tick(void *opaque)
-{
-	struct machine *m = opaque;
-	virtio_balloon_request_stats(m->vballoon);
-}
-
-static void start_balloon_timers(struct machine *m)
-{
-	if (!m->vballoon)
-		return;
-	m->balloon_event_timer = event_timer_new(m->loop, EVENT_CLOCK_HOST, balloon_event, m);
-	if (!m->cfg.balloon_stats_interval)
-		return;
-	int64_t period = (int64_t)m->cfg.balloon_stats_interval * 1000000000LL;
-	m->balloon_stats_timer = event_timer_new(m->loop, EVENT_CLOCK_VIRTUAL,
-						 balloon_stats_tick, m);
-	event_timer_arm(m->balloon_stats_timer, event_clock_ns(m->loop, EVENT_CLOCK_VIRTUAL),
-			period); /* the first request at once, as before */
-}
-
-/* QMP's x-dirty-log and x-query-dirty-pages (test hooks): dirty logging of
- * one of the board's memory regions (memmap.h lists their names). */
-static int ctl_dirty_log(void *opaque, const char *name, bool on)
-{
-	struct machine *m = opaque;
-	struct mem_region *r = memmap_find_region(&m->memmap, name);
-
-	return r ? mem_region_set_log_dirty(r, on) : -ENOENT;
-}
-
-static int64_t ctl_dirty_pages(void *opaque, const char *name, uint64_t *gpas, size_t max)
-{
-	struct machine *m = opaque;
-	struct mem_region *r = memmap_find_region(&m->memmap, name);
-	int64_t n = 0;
-
-	if (!r)
-		return -ENOENT;
-	uint64_t pages = mem_region_pages(r);
-	uint64_t *bits = calloc((pages + 63) / 64, sizeof(uint64_t));
-	if (!bits)
-		return -ENOMEM;
-	int err = mem_region_get_dirty(r, bits, pages);
-	for (uint64_t p = 0; !err && p < pages; p++) {
-		if (!(bits[p / 64] >> (p % 64) & 1))
-			continue;
-		if ((size_t)n < max)
-			gpas[n] = r->gpa + (p << MEM_PAGE_SHIFT);
-		n++;
-	}
-	free(bits);
-	return err ? err : n;
-}
-
-static const struct vmctl_ops machine_vmctl_ops = {
-	ctl_running, ctl_stop, ctl_cont, ctl_reset, ctl_powerdown, ctl_quit, ctl_cpus, ctl_name,
-	ctl_balloon_set, ctl_balloon_query, ctl_dirty_log, ctl_dirty_pages,
-};
-
 void machine_create(struct machine *m, const struct machine_config *cfg)
 {
 	char err[256];
@@ -924,120 +512,6 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 	m->kvm.vm_fd = -1;
 	create_vm_and_vcpus(m);
 	create_devices(m);
-}
-
-/* SIGTERM, SIGINT and SIGHUP end vmm cleanly (sockets and the pidfile are
- * removed); blocked here before any vCPU thread exists, so only the main
- * loop sees them, through a signalfd. */
-static int block_exit_signals(void)
-{
-	sigset_t set;
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	int fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	if (fd < 0)
-		die_errno("signalfd");
-	return fd;
-}
-
-static void handle_signal(void *opaque, int fd, unsigned revents)
-{
-	struct machine *m = opaque;
-	struct signalfd_siginfo si;
-	if (read(m->signal_fd, &si, sizeof(si)) != sizeof(si))
-		return;
-	fprintf(stderr, "vmm: terminating on signal %u from pid %u\n", si.ssi_signo, si.ssi_pid);
-	machine_request_from(m, MACHINE_REQ_EXIT, 0, CAUSE_HOST_SIGNAL);
-}
-
-static void shutdown_event(struct machine *m, bool guest, const char *reason)
-{
-	char data[96];
-	snprintf(data, sizeof(data), "{\"guest\": %s, \"reason\": \"%s\"}",
-		 guest ? "true" : "false", reason);
-	control_event(m->control, "SHUTDOWN", data);
-}
-
-/* Handles a pending request; returns -1 to go on running, or the process
- * exit status. */
-static int handle_request(struct machine *m, int req)
-{
-	bool guest = atomic_load(&m->cause) == CAUSE_GUEST;
-
-	stop_vcpus(m);
-	switch (req) {
-	case MACHINE_REQ_RESET:
-		if (m->cfg.no_reboot) {
-			shutdown_event(m, guest, guest ? "guest-reset" : "host-qmp-system-reset");
-			return 0;
-		}
-		debug("system reset");
-		machine_reset(m);
-		atomic_store(&m->request, MACHINE_REQ_NONE);
-		atomic_fetch_and(&m->hold, ~HOLD_REQUEST);
-		start_vcpus(m);
-		control_event(m->control, "RESET",
-			      guest ? "{\"guest\": true, \"reason\": \"guest-reset\"}"
-				    : "{\"guest\": false, \"reason\": \"host-qmp-system-reset\"}");
-		return -1;
-	case MACHINE_REQ_POWEROFF:
-		shutdown_event(m, true, "guest-shutdown");
-		return 0;
-	case MACHINE_REQ_EXIT:
-		switch (atomic_load(&m->cause)) {
-		case CAUSE_HOST_QMP: shutdown_event(m, false, "host-qmp-quit"); break;
-		case CAUSE_HOST_SIGNAL: shutdown_event(m, false, "host-signal"); break;
-		case CAUSE_HOST_UI: shutdown_event(m, false, "host-ui"); break;
-		default: break; /* isa-debug-exit: QEMU exits without an event */
-		}
-		return atomic_load(&m->exit_status);
-	default:
-		return 1;
-	}
-}
-
-/* machine_request_from wrote the eventfd; the round's end looks at the
- * request. Also a balloon change whose post did not fit the queue. */
-static void handle_wakeup(void *opaque, int fd, unsigned revents)
-{
-	uint64_t count;
-	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		die_errno("eventfd read");
-	balloon_event(opaque);
-}
-
-static void ui_quit(void *opaque)
-{
-	machine_request_from(opaque, MACHINE_REQ_EXIT, 0, CAUSE_HOST_UI);
-}
-
-int machine_run(struct machine *m)
-{
-	struct vmctl ctl = { &machine_vmctl_ops, m };
-
-	control_start(m->control, &ctl);
-	chardev_start_all(); /* server sockets with wait=on */
-	if (!event_fd_add(m->loop, m->event_fd, POLLIN, handle_wakeup, m) ||
-	    !event_fd_add(m->loop, m->signal_fd, POLLIN, handle_signal, m))
-		die_errno("event loop");
-	control_attach(m->control, m->loop);
-	chardev_attach_loop(m->loop, ui_quit, m);
-	start_balloon_timers(m);
-	start_vcpus(m);
-	for (;;) {
-		int ret = event_loop_run_once(m->loop, -1);
-		if (ret < 0 && ret != -EINTR)
-			die("event loop: %s", strerror(-ret));
-		int req = atomic_load(&m->request);
-		if (req == MACHINE_REQ_NONE)
-			continue;
-		int status = handle_request(m, req);
-		if (status >= 0)
-			return status;
-	}
 }
 
 void machine_destroy(struct machine *m)
