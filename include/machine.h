@@ -193,6 +193,12 @@ struct machine {
 	struct block_dev *drive_bd[MAX_DRIVES];
 };
 
+/* Direct kernel boot (src/board/pc_fw_cfg.c): adds the fw_cfg keys
+ * loader.h lists, genroms/linuxboot.bin and a bootorder that puts the ROM
+ * first. */
+struct boot_image;
+void loader_install(const struct boot_image *img, struct fw_cfg *f);
+
 /* The end of configuration, before anything starts: the board's fixed
  * devices go first in cfg->devs, and every PCI function gets its slot.
  * Returns -1 with one line in err (a taken slot, say). */

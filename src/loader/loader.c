@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * -kernel/-initrd/-append: reads the files, picks the loader, and hands the
- * result to the guest through fw_cfg and our option ROM (see loader.h).
+ * result, which the board hands to the guest through fw_cfg and our option
+ * ROM (loader_install, src/board/pc_fw_cfg.c; see loader.h).
  */
 #include "loader.h"
 
@@ -14,10 +15,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hw/fw_cfg.h"
 #include "util.h"
-
-#define ROM_NAME "genroms/linuxboot.bin"
 
 int loader_fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -147,30 +145,6 @@ int loader_load(const char *kernel, const char *initrd, const char *append,
 		ret = loader_fail(err, errlen, "not a Linux bzImage or Multiboot kernel");
 	free(k);
 	return ret;
-}
-
-static void add_blob(struct fw_cfg *f, const struct boot_blob *b, uint16_t addr_key,
-		     uint16_t size_key, uint16_t data_key)
-{
-	fw_cfg_add_u32(f, addr_key, b->addr);
-	fw_cfg_add_u32(f, size_key, b->size);
-	fw_cfg_add_bytes(f, data_key, b->data, b->data ? b->size : 0);
-}
-
-void loader_install(const struct boot_image *img, struct fw_cfg *f)
-{
-	/* SeaBIOS boots BEV ROMs after disks unless bootorder names them. */
-	static const char bootorder[] = "/rom@" ROM_NAME "\n";
-
-	add_blob(f, &img->setup, FW_CFG_SETUP_ADDR, FW_CFG_SETUP_SIZE, FW_CFG_SETUP_DATA);
-	add_blob(f, &img->kernel, FW_CFG_KERNEL_ADDR, FW_CFG_KERNEL_SIZE, FW_CFG_KERNEL_DATA);
-	add_blob(f, &img->initrd, FW_CFG_INITRD_ADDR, FW_CFG_INITRD_SIZE, FW_CFG_INITRD_DATA);
-	add_blob(f, &img->cmdline, FW_CFG_CMDLINE_ADDR, FW_CFG_CMDLINE_SIZE, FW_CFG_CMDLINE_DATA);
-	fw_cfg_add_u32(f, FW_CFG_KERNEL_CMDLINE, img->cmdline.addr);
-	fw_cfg_add_u32(f, FW_CFG_KERNEL_ENTRY, img->entry);
-	if (fw_cfg_add_file(f, ROM_NAME, vmm_linuxboot_rom, vmm_linuxboot_rom_size) < 0 ||
-	    fw_cfg_add_file(f, "bootorder", bootorder, sizeof(bootorder)) < 0)
-		die("fw_cfg: cannot add the kernel boot ROM");
 }
 
 void boot_image_free(struct boot_image *img)
