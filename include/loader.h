@@ -133,8 +133,4 @@ void boot_image_free(struct boot_image *img);
 extern const uint8_t vmm_linuxboot_rom[];
 extern const uint32_t vmm_linuxboot_rom_size;
 
-/* Writes a one-line reason into err and returns -1 (for the loaders). */
-int loader_fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
 #endif

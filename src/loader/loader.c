@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,15 +16,6 @@
 
 #include "util.h"
 
-int loader_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 uint8_t *loader_read_file(const char *path, uint64_t max_size, size_t *size, char *err,
 			  size_t errlen)
 {
@@ -33,16 +23,16 @@ uint8_t *loader_read_file(const char *path, uint64_t max_size, size_t *size, cha
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
-		loader_fail(err, errlen, "%s", strerror(errno));
+		set_err(err, errlen, "%s", strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		loader_fail(err, errlen, "not a regular file");
+		set_err(err, errlen, "not a regular file");
 		close(fd);
 		return NULL;
 	}
 	if ((uint64_t)st.st_size > max_size) {
-		loader_fail(err, errlen, "%lld bytes, larger than guest RAM", (long long)st.st_size);
+		set_err(err, errlen, "%lld bytes, larger than guest RAM", (long long)st.st_size);
 		close(fd);
 		return NULL;
 	}
@@ -51,7 +41,7 @@ uint8_t *loader_read_file(const char *path, uint64_t max_size, size_t *size, cha
 	while (done < n) {
 		ssize_t r = read(fd, buf + done, n - done);
 		if (r <= 0) {
-			loader_fail(err, errlen, "%s", r < 0 ? strerror(errno) : "file shrank while reading");
+			set_err(err, errlen, "%s", r < 0 ? strerror(errno) : "file shrank while reading");
 			free(buf);
 			close(fd);
 			return NULL;
@@ -74,7 +64,7 @@ static int load_linux(const uint8_t *k, size_t ksize, const char *initrd, const 
 	if (initrd) {
 		rd = loader_read_file(initrd, ram->below_4g, &rdsize, why, sizeof(why));
 		if (!rd)
-			return loader_fail(err, errlen, "initrd '%s': %s", initrd, why);
+			return set_err(err, errlen, "initrd '%s': %s", initrd, why);
 	}
 	int ret = linux_prepare(k, ksize, rd, rdsize, append, ram, out, err, errlen);
 	free(rd);
@@ -90,7 +80,7 @@ static int load_modules(const struct loader_ram *ram,
 		uint8_t *d = loader_read_file(mods[i].path, ram->below_4g, &files[i].size, why,
 					      sizeof(why));
 		if (!d)
-			return loader_fail(err, errlen, "module '%s': %s", mods[i].path, why);
+			return set_err(err, errlen, "module '%s': %s", mods[i].path, why);
 		files[i].data = d;
 		files[i].name = mods[i].string;
 	}
@@ -142,7 +132,7 @@ int loader_load(const char *kernel, const char *initrd, const char *append,
 	else if (multiboot_find_header(k, ksize) >= 0)
 		ret = load_multiboot(kernel, k, ksize, initrd, append, ram, out, err, errlen);
 	else
-		ret = loader_fail(err, errlen, "not a Linux bzImage or Multiboot kernel");
+		ret = set_err(err, errlen, "not a Linux bzImage or Multiboot kernel");
 	free(k);
 	return ret;
 }
