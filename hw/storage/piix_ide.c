@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "hw/ide.h"
+#include "atapi.h"
 #include "ide_internal.h"
 #include "savestate.h"
 #include "util.h"
@@ -296,7 +297,7 @@ struct piix_ide *piix_ide_create(struct pci_bus *pci, struct io_bus *pio, const 
 	s->mem = mem;
 	for (unsigned i = 0; i < 2; i++) {
 		s->bm[i].s = s;
-		ide_channel_init(&s->ch[i], irqs[i], &bm_ops, &s->bm[i]);
+		ide_channel_init(&s->ch[i], irqs[i], &bm_ops, &s->bm[i], &atapi_ops);
 		io_region_init(&s->cmd_io[i], "ide-cmd", &cmd_ops, &s->ch[i], 8);
 		io_region_init(&s->ctl_io[i], "ide-ctl", &ctl_ops, &s->ch[i], 1);
 	}
