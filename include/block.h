@@ -127,6 +127,34 @@ struct block_dev *block_open_snapshot(const char *path, const char *format, char
  * "vmdk" or "raw". */
 const char *block_probe(const uint8_t *buf, size_t len);
 
+/* An image format beneath the block layer (qcow2, vmdk). block.c reaches
+ * the formats only through this table (src/block/block_formats.c lists
+ * them, probed in that order); raw is block.c's own. */
+struct block_format {
+	const char *name;
+	/* Do the image's first bytes carry this format's magic? */
+	bool (*probe)(const uint8_t *buf, size_t len);
+	/* Opens the image on 'fd' at backing-chain depth 'depth' (the fd is
+	 * the caller's to close on failure: NULL with a reason in err). */
+	struct block_dev *(*open)(int fd, const char *path, bool read_only,
+				  const struct block_opts *opts, unsigned depth, bool untrusted,
+				  char *err, size_t errlen);
+	/* true: the image keeps cache=none's O_DIRECT (aligned I/O, and
+	 * discard=ignore applies); false: the file goes back to the page
+	 * cache before open (read-only sparse extents). */
+	bool o_direct;
+	/* Does this open image of the format have a backing file? NULL: never. */
+	bool (*has_backing)(const struct block_dev *bd);
+	/* Creates (truncates) 'path' as an empty overlay of 'size' bytes over
+	 * 'backing' (format 'backing_fmt'). NULL: the format has none. */
+	int (*create_overlay)(const char *path, uint64_t size, const char *backing,
+			      const char *backing_fmt, char *err, size_t errlen);
+};
+extern const struct block_format *const block_formats[];
+extern const unsigned block_formats_count;
+/* The format called 'name', or NULL (raw, or unknown). */
+const struct block_format *block_format_find(const char *name);
+
 /* Opens 'path' as a raw image. On failure returns NULL and writes a
  * one-line reason ("No such file or directory") into err. */
 struct block_dev *block_open_raw(const char *path, bool read_only, char *err, size_t errlen);

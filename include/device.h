@@ -3,7 +3,7 @@
  * The device contract. Every device model describes itself once, in a
  * struct dev_class: its QEMU name and aliases, the bus it sits on, a
  * one-line description, typed properties (with defaults and help) and its
- * operations. src/device_table.c lists every class; -device, -device help,
+ * operations. src/board/device_table.c lists every class; -device, -device help,
  * -device DRIVER,help and -global all come from that table.
  *
  * A configured device is a struct dev_instance: its class and the value of

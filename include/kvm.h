@@ -49,7 +49,7 @@ int kvm_create_vm(struct kvm_vm *kvm, char *err, size_t errlen);
 void kvm_destroy_vm(struct kvm_vm *kvm);
 void kvm_close(struct kvm_vm *kvm);
 
-/* Memory slots for src/memory.c (opaque: the struct kvm_vm): set or
+/* Memory slots for src/core/memory.c (opaque: the struct kvm_vm): set or
  * delete a slot, fetch-and-clear its dirty bitmap. */
 extern const struct mem_slot_ops kvm_mem_slot_ops;
 

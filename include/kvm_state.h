@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * KVM's side of the saved state (src/kvm_state.c): per vCPU (section
+ * KVM's side of the saved state (src/core/kvm_state.c): per vCPU (section
  * "kvm-vcpu", instance = vCPU index) the general and special registers,
  * FPU/XSAVE, XCRs, the MSRs KVM reports as saveable, the LAPIC, pending
  * events, MP state, debug registers and the TSC; per VM (section "kvm-vm")

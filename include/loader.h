@@ -32,8 +32,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct fw_cfg;
-
 /* Where the ROM puts Linux's real-mode part, and its heap/stack end and
  * command line inside that 64 KiB segment (the protocol's suggested
  * layout, with X = 0x10000). */
@@ -129,18 +127,10 @@ uint8_t *loader_read_file(const char *path, uint64_t max_size, size_t *size, cha
 int loader_load(const char *kernel, const char *initrd, const char *append,
 		const struct loader_ram *ram, struct boot_image *out, char *err, size_t errlen);
 
-/* Adds the fw_cfg keys above, genroms/linuxboot.bin and a bootorder that
- * puts the ROM first. */
-void loader_install(const struct boot_image *img, struct fw_cfg *f);
-
 void boot_image_free(struct boot_image *img);
 
 /* The option ROM, embedded at build time (build/bios/linuxboot_rom.c). */
 extern const uint8_t vmm_linuxboot_rom[];
 extern const uint32_t vmm_linuxboot_rom_size;
-
-/* Writes a one-line reason into err and returns -1 (for the loaders). */
-int loader_fail(char *err, size_t errlen, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 #endif

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * The PC machine: configuration from the command line, the KVM VM, memory,
- * buses, devices and vCPUs, wired in one place (src/machine_pc.c), and the
+ * buses, devices and vCPUs, wired in one place (src/board/machine_pc.c), and the
  * requests (reset, power-off, exit) that vCPU threads send the main loop.
  */
 #ifndef VMM_MACHINE_H
@@ -152,6 +152,7 @@ struct machine {
 	struct pci_bus pci;
 	struct vcpu vcpus[MAX_VCPUS];
 	unsigned ncpus;
+	struct vcpu_host vcpu_host; /* what the vCPUs see of the machine */
 
 	struct isa_irq isa_irq; /* the 16 ISA lines, each the OR of its devices */
 	struct i440fx i440fx;
@@ -191,6 +192,12 @@ struct machine {
 	struct block_dev *ide_bd[MAX_IDE_DRIVES];
 	struct block_dev *drive_bd[MAX_DRIVES];
 };
+
+/* Direct kernel boot (src/board/pc_fw_cfg.c): adds the fw_cfg keys
+ * loader.h lists, genroms/linuxboot.bin and a bootorder that puts the ROM
+ * first. */
+struct boot_image;
+void loader_install(const struct boot_image *img, struct fw_cfg *f);
 
 /* The end of configuration, before anything starts: the board's fixed
  * devices go first in cfg->devs, and every PCI function gets its slot.

@@ -4,7 +4,7 @@
  * between one NIC and the outside: net_send() from the NIC (its I/O
  * thread), and the NIC's receive callback from the backend's thread.
  * Backends: "user" (libslirp: NAT, DHCP, DNS, host port forwards,
- * src/net_slirp.c) and "tap" (a Linux tap interface, src/net_tap.c).
+ * src/net/net_slirp.c) and "tap" (a Linux tap interface, src/net/net_tap.c).
  *
  * Frames travel with a struct net_hdr: the virtio-net header in host
  * order. Only a backend with NET_CAP_OFFLOAD honours its partial checksum

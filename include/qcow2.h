@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * qcow2 beneath struct block_dev (src/qcow2.c), written from the format
+ * qcow2 beneath struct block_dev (src/block/qcow2.c), written from the format
  * specification: version 2 and 3 read/write, L1/L2 tables with an L2
  * cache, refcount_order 0..6, zlib-compressed clusters, backing files,
  * internal snapshots (list, read). The tool-facing extras below serve

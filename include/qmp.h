@@ -3,7 +3,7 @@
  * QMP, QEMU's JSON control protocol, for one client connection: the greeting,
  * capabilities negotiation, command dispatch and events. The session is a
  * pure state machine: bytes in (qmp_session_input), bytes out through a sink
- * callback, machine actions through struct vmctl. src/machine_pc.c connects
+ * callback, machine actions through struct vmctl. src/board/machine_pc.c connects
  * it to a socket (struct chan); tests/unit/test_qmp.c to buffers.
  */
 #ifndef VMM_QMP_H

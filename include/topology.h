@@ -3,7 +3,7 @@
  * CPU topology: how "-smp N,sockets=S,cores=C,threads=T,maxcpus=M" maps
  * vCPU indexes to APIC IDs. An APIC ID packs thread, core and socket numbers
  * into bit fields each rounded up to a power of two, as on real x86 parts;
- * CPUID (src/cpuid.c) describes the same fields, so the guest's view of its
+ * CPUID (src/core/cpuid.c) describes the same fields, so the guest's view of its
  * topology and the IDs it finds in the MADT agree.
  */
 #ifndef VMM_TOPOLOGY_H

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-/* VMDK beneath struct block_dev (src/vmdk.c). */
+/* VMDK beneath struct block_dev (src/block/vmdk.c). */
 #ifndef VMM_VMDK_H
 #define VMM_VMDK_H
 

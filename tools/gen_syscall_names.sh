@@ -1,9 +1,9 @@
 #!/bin/sh
 # SPDX-License-Identifier: GPL-2.0-or-later
-# Writes src/syscall_names.h, the x86-64 system call names of the sandbox's
+# Writes src/core/syscall_names.h, the x86-64 system call names of the sandbox's
 # violation message, from this system's kernel headers (the numbers are
 # the kernel's stable ABI; rerun when a newer header adds calls):
-#   tools/gen_syscall_names.sh > src/syscall_names.h
+#   tools/gen_syscall_names.sh > src/core/syscall_names.h
 # The names sit in one string and are found by offset, so the table needs no
 # relocations at start-up and stays out of memory until a violation.
 set -e

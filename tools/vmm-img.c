@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * vmm-img: disk image tool with qemu-img's syntax and output, on vmm's
- * block layer (src/block.c, src/qcow2.c).
+ * block layer (src/block/block.c, src/block/qcow2.c).
  */
 #include <errno.h>
 #include <fcntl.h>

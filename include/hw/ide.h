@@ -5,9 +5,9 @@
  * each with a master and a slave that is an ATA disk, an ATAPI CD/DVD
  * drive or nothing, plus the SFF-8038i bus-master DMA engine behind BAR4.
  *
- * The model is split by device: hw/ide_core.c (ATA channel and drive state
- * machine, ATA commands), hw/atapi.c (PACKET protocol, MMC commands) and
- * hw/piix_ide.c (the PCI function, port mapping, bus-master DMA).
+ * The model is split by device: hw/storage/ide_core.c (ATA channel and drive state
+ * machine, ATA commands), hw/storage/atapi.c (PACKET protocol, MMC commands) and
+ * hw/storage/piix_ide.c (the PCI function, port mapping, bus-master DMA).
  */
 #ifndef VMM_HW_IDE_H
 #define VMM_HW_IDE_H

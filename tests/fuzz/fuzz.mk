@@ -8,7 +8,7 @@
 #                         (tests/fuzz/fuzz_control.c)
 #   fuzz_savestate        the saved-state stream loader and the device
 #                         load functions (tests/fuzz/fuzz_savestate.c)
-# `make fuzz` (part of `make check`) first checks that every hw/*.c device
+# `make fuzz` (part of `make check`) first checks that every hw/ device
 # has a target (tests/fuzz/check_targets.sh), then runs each target for
 # FUZZ_SECONDS (default 8: 15 targets take about two minutes);
 # `make fuzz FUZZ_SECONDS=600` runs them longer, `make fuzz
@@ -20,7 +20,7 @@
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 8
 FUZZ_BUILD := $(BUILD)/fuzz
-FUZZ_SRCS := src/block.c src/lazylib.c src/qcow2.c src/vmdk.c src/util.c
+FUZZ_SRCS := src/block/block.c src/block/block_formats.c src/core/lazylib.c src/block/qcow2.c src/block/vmdk.c src/core/util.c
 FUZZ_WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	$(FUZZ_WARN) $(CPPFLAGS)
@@ -28,7 +28,8 @@ FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitiz
 # source, instrumented for coverage but without libFuzzer's main.
 FUZZ_LIB_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 	-fno-sanitize-recover=undefined -pthread $(FUZZ_WARN) $(CPPFLAGS)
-FUZZ_LIB_SRCS := $(filter-out src/machine_pc.c,$(CORE_SRCS))
+FUZZ_LIB_SRCS := $(filter-out src/board/machine_pc.c src/board/pc_firmware.c src/board/pc_cmos.c \
+	src/board/pc_fw_cfg.c src/board/pc_control.c src/board/pc_run.c,$(CORE_SRCS))
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 # Empty: image, control and every device target (read from the binary
 # once it is built).

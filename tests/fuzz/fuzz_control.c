@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * libFuzzer target for what a control-socket client sends: the JSON parser
- * (src/json.c), a QMP session (src/qmp.c) and a human-monitor session
- * (src/monitor.c), against a fake machine. The first input byte picks the
+ * (src/control/json.c), a QMP session (src/control/qmp.c) and a human-monitor session
+ * (src/control/monitor.c), against a fake machine. The first input byte picks the
  * mode and how the rest is cut into reads (a client's bytes arrive in
  * arbitrary pieces); the rest is the client's byte stream:
  *

@@ -883,21 +883,21 @@ static const struct target *target; /* the one this process runs */
 	{ .name = #n, .covers = files, .create = pre##_create, .destroy = pre##_destroy, __VA_ARGS__ }
 
 static const struct target targets[] = {
-	DEVICE(chipset, "hw/i440fx.c hw/piix3.c hw/piix_pm.c hw/legacy_ports.c", chipset,
+	DEVICE(chipset, "hw/chipset/i440fx.c hw/chipset/piix3.c hw/chipset/piix_pm.c hw/chipset/legacy_ports.c", chipset,
 	       .event = chipset_event, .ram_size = CHIPSET_RAM_SIZE),
-	DEVICE(rtc, "hw/rtc.c", rtc_target, .event = rtc_event),
-	DEVICE(serial, "hw/serial.c", serial_target, .event = serial_event),
-	DEVICE(i8042, "hw/i8042.c", i8042_target, .event = i8042_event),
-	DEVICE(fw_cfg, "hw/fw_cfg.c", fw_cfg_target, .event = fw_cfg_event),
-	DEVICE(dma, "hw/i8237.c", dma_target, .event = dma_event),
-	DEVICE(ide, "hw/piix_ide.c hw/ide_core.c hw/atapi.c", ide_target, .event = ide_event),
-	DEVICE(virtio_blk, "hw/virtio_blk.c hw/virtio_pci.c", virtio_blk_target, .virtio = true),
-	DEVICE(virtio_net, "hw/virtio_net.c hw/virtio_pci.c", virtio_net_target,
+	DEVICE(rtc, "hw/chipset/rtc.c", rtc_target, .event = rtc_event),
+	DEVICE(serial, "hw/misc/serial.c", serial_target, .event = serial_event),
+	DEVICE(i8042, "hw/misc/i8042.c", i8042_target, .event = i8042_event),
+	DEVICE(fw_cfg, "hw/chipset/fw_cfg.c", fw_cfg_target, .event = fw_cfg_event),
+	DEVICE(dma, "hw/chipset/i8237.c", dma_target, .event = dma_event),
+	DEVICE(ide, "hw/storage/piix_ide.c hw/storage/ide_core.c hw/storage/atapi.c", ide_target, .event = ide_event),
+	DEVICE(virtio_blk, "hw/virtio/virtio_blk.c hw/virtio/virtio_pci.c", virtio_blk_target, .virtio = true),
+	DEVICE(virtio_net, "hw/virtio/virtio_net.c hw/virtio/virtio_pci.c", virtio_net_target,
 	       .event = virtio_net_event, .virtio = true),
-	DEVICE(virtio_rng, "hw/virtio_rng.c hw/virtio_pci.c", virtio_rng_target, .virtio = true),
-	DEVICE(virtio_balloon, "hw/virtio_balloon.c hw/virtio_pci.c", virtio_balloon_target,
+	DEVICE(virtio_rng, "hw/virtio/virtio_rng.c hw/virtio/virtio_pci.c", virtio_rng_target, .virtio = true),
+	DEVICE(virtio_balloon, "hw/virtio/virtio_balloon.c hw/virtio/virtio_pci.c", virtio_balloon_target,
 	       .event = virtio_balloon_event, .virtio = true),
-	DEVICE(virtio_console, "hw/virtio_console.c hw/virtio_pci.c", virtio_console_target,
+	DEVICE(virtio_console, "hw/virtio/virtio_console.c hw/virtio/virtio_pci.c", virtio_console_target,
 	       .event = virtio_console_event, .virtio = true),
 };
 

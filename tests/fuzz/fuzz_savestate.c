@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * libFuzzer target for the saved-state loader (src/savestate.c) and the
+ * libFuzzer target for the saved-state loader (src/core/savestate.c) and the
  * device load functions behind it: the input is a state stream. It is
  * opened (layout, checksums), then every device that has a load function
  * is loaded from it into a fresh instance. A device that loads must save

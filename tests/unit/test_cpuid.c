@@ -6,7 +6,7 @@
 #include <linux/kvm.h>
 
 #include "topology.h"
-#include "vcpu.h"
+#include "cpuid.h"
 
 enum { L1, L4_L1D, L4_L3, L4_NULL, LB0, LB1, LB2, L80000001, L80000008, L8000001E, L40000000, N };
 

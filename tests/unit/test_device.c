@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The device table (src/device.c, src/device_table.c): property parsing,
+ * The device table (src/core/device.c, src/board/device_table.c): property parsing,
  * -global, PCI placement, the help output, and the machine's instance list
  * as the command line builds it (src/cli.c).
  */

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * KVM's saved state (src/kvm_state.c) on the host's /dev/kvm: a small VM
+ * KVM's saved state (src/core/kvm_state.c) on the host's /dev/kvm: a small VM
  * (irqchip, PIT, one vCPU) gets distinctive registers, MSRs, LAPIC, events,
  * debug registers, PIC/IOAPIC/PIT state; it is saved, loaded into a new VM,
  * saved again, and the two streams must agree field by field (the TSC and

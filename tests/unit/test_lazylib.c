@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Libraries loaded on first use (src/lazylib.c): symbols resolved once,
+/* Libraries loaded on first use (src/core/lazylib.c): symbols resolved once,
  * and a missing library or symbol is a one-line reason, remembered. */
 #include "unit.h"
 

@@ -8,6 +8,7 @@
 #include "guest_mem.h"
 #include "hw/fw_cfg.h"
 #include "loader.h"
+#include "machine.h"
 #include "util.h"
 
 #define RAM_128M ((struct loader_ram){ .below_4g = 128 * MiB })

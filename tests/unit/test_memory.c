@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* Memory regions (src/memory.c) against a fake KVM that checks what real
+/* Memory regions (src/core/memory.c) against a fake KVM that checks what real
  * KVM refuses (overlapping slots, a slot's backing or read-only flag
  * changed in place) and logs the pages "the guest" writes through it; the
- * PC map of src/memmap.c on top of them. */
+ * PC map of src/core/memmap.c on top of them. */
 #include "unit.h"
 
 #include <errno.h>

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* The saved-state stream (src/savestate.c): round trips, every error class,
+/* The saved-state stream (src/core/savestate.c): round trips, every error class,
  * truncation at every byte, single-byte corruption, version mismatch. */
 #include "unit.h"
 

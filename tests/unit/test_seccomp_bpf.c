@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* The sandbox's own seccomp BPF (src/seccomp_bpf.c) against libseccomp's:
+/* The sandbox's own seccomp BPF (src/core/seccomp_bpf.c) against libseccomp's:
  * every thread kind's list, with the sub-options off and all on, compiled
  * both ways and run through a small classic-BPF interpreter for every
  * system call number (native, x32, a foreign architecture) and argument

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* src/util.c: warnings a guest can provoke at will are rate-limited. */
+/* src/core/util.c: warnings a guest can provoke at will are rate-limited. */
 #include "unit.h"
 
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * Shared between hw/ide_core.c, hw/atapi.c and hw/piix_ide.c: the state of
+ * Shared between hw/storage/ide_core.c, hw/storage/atapi.c and hw/storage/piix_ide.c: the state of
  * one IDE channel and its two drives, and the hooks between the drives and
  * the bus-master DMA engine. Not a public interface.
  */
@@ -71,7 +71,7 @@ enum ide_dma_end {
 	DMA_END_ERROR,  /* bad PRD table or buffer, or PRDs shorter than the transfer */
 };
 
-/* Provided by the bus-master engine (hw/piix_ide.c). */
+/* Provided by the bus-master engine (hw/storage/piix_ide.c). */
 struct ide_dma_ops {
 	/* Is the engine started and allowed to master the bus? */
 	bool (*ready)(void *opaque);
@@ -155,6 +155,21 @@ struct ide_drive {
 	struct atapi_state atapi;
 };
 
+/* The PACKET (ATAPI) command set, as ide_core.c calls it for a CD-ROM
+ * drive: atapi.c provides it (atapi_ops, hw/storage/atapi.h) and the
+ * controller hands it to ide_channel_init. ide_core.c never names atapi.c,
+ * which is built on ide_core.c's helpers (one direction only). */
+struct ide_packet_ops {
+	void (*identify)(struct ide_drive *d, uint16_t *id);
+	void (*packet_cmd)(struct ide_drive *d);
+	void (*reset)(struct ide_drive *d, bool hard);
+	void (*change_media)(struct ide_drive *d, struct block_dev *bd);
+	/* its data-phase callbacks, named in saved state */
+	ide_done_fn pio_chunk, pio_packet;
+	ide_dma_move_fn dma_move;
+	ide_dma_finish_fn dma_finish;
+};
+
 struct ide_channel {
 	pthread_mutex_t lock;
 	struct ide_drive drive[2];
@@ -164,11 +179,12 @@ struct ide_channel {
 	struct irq_line irq;
 	const struct ide_dma_ops *dma;
 	void *dma_opaque;
+	const struct ide_packet_ops *packet; /* for IDE_CDROM drives */
 };
 
 /* ide_core.c: called by the controller, with ch->lock held. */
 void ide_channel_init(struct ide_channel *ch, struct irq_line irq, const struct ide_dma_ops *dma,
-		      void *dma_opaque);
+		      void *dma_opaque, const struct ide_packet_ops *packet);
 void ide_channel_destroy(struct ide_channel *ch);
 int ide_drive_attach(struct ide_channel *ch, unsigned unit, enum ide_kind kind,
 		     struct block_dev *bd);
@@ -212,16 +228,5 @@ void ide_channel_save(struct ide_channel *ch, struct ss_writer *w);
 bool ide_channel_get(struct ide_channel *ch, struct ss_reader *r, struct ide_channel_state *st);
 void ide_channel_commit(struct ide_channel *ch, struct ide_channel_state *st);
 void ide_channel_state_free(struct ide_channel_state *st);
-
-/* atapi.c: its data-phase callbacks, named for saved state. */
-extern const ide_done_fn atapi_pio_chunk_fn, atapi_pio_packet_fn;
-extern const ide_dma_move_fn atapi_dma_move_fn;
-extern const ide_dma_finish_fn atapi_dma_finish_fn;
-
-/* atapi.c */
-void atapi_identify(struct ide_drive *d, uint16_t *id);
-void atapi_packet_cmd(struct ide_drive *d);
-void atapi_reset(struct ide_drive *d, bool hard);
-void atapi_change_media(struct ide_drive *d, struct block_dev *bd);
 
 #endif

@@ -12,7 +12,9 @@
 #include <linux/kvm.h>
 
 #include "kvm.h"
-#include "machine.h"
+#include "bus.h"
+#include "cpu_model.h"
+#include "cpuid.h"
 #include "topology.h"
 #include "util.h"
 #include "sandbox.h"
@@ -31,16 +33,17 @@ void vcpu_signals_init(void)
 	sigaction(SIG_VCPU_KICK, &sa, NULL); /* no SA_RESTART: KVM_RUN returns EINTR */
 }
 
-int vcpu_create(struct vcpu *v, struct machine *m, unsigned index, char *err, size_t errlen)
+int vcpu_create(struct vcpu *v, const struct vcpu_host *host, unsigned index, char *err,
+		size_t errlen)
 {
-	struct kvm_vm *kvm = &m->kvm;
+	struct kvm_vm *kvm = host->kvm;
 	const struct kvm_cpuid2 *sup = kvm->supported_cpuid;
 	size_t cpuid_size = sizeof(*sup) + sup->nent * sizeof(sup->entries[0]);
 
 	memset(v, 0, sizeof(*v));
-	v->machine = m;
+	v->host = host;
 	v->index = index;
-	v->apic_id = topology_apic_id(&m->cfg.smp, index);
+	v->apic_id = topology_apic_id(host->smp, index);
 	/* KVM gives the vCPU its id as initial APIC ID. */
 	v->fd = ioctl(kvm->vm_fd, KVM_CREATE_VCPU, (unsigned long)v->apic_id);
 	if (v->fd < 0) {
@@ -58,12 +61,12 @@ int vcpu_create(struct vcpu *v, struct machine *m, unsigned index, char *err, si
 	unsigned capacity = sup->nent + CPUID_EXTRA_ENTRIES;
 	struct kvm_cpuid2 *c = xzalloc(cpuid_size + CPUID_EXTRA_ENTRIES * sizeof(sup->entries[0]));
 	memcpy(c, sup, cpuid_size);
-	if (cpu_model_apply(&m->cfg.cpu, c, err, errlen) < 0) {
+	if (cpu_model_apply(host->cpu, c, err, errlen) < 0) {
 		free(c);
 		vcpu_destroy(v);
 		return -1;
 	}
-	cpuid_patch(c, capacity, &m->cfg.smp, index);
+	cpuid_patch(c, capacity, host->smp, index);
 	int ret = ioctl(v->fd, KVM_SET_CPUID2, c);
 	free(c);
 	if (ret < 0) {
@@ -80,7 +83,7 @@ int vcpu_create(struct vcpu *v, struct machine *m, unsigned index, char *err, si
 void vcpu_destroy(struct vcpu *v)
 {
 	if (v->run && v->run != MAP_FAILED)
-		munmap(v->run, (size_t)v->machine->kvm.vcpu_mmap_size);
+		munmap(v->run, (size_t)v->host->kvm->vcpu_mmap_size);
 	if (v->fd >= 0)
 		close(v->fd);
 	v->run = NULL;
@@ -90,7 +93,7 @@ void vcpu_destroy(struct vcpu *v)
 static void handle_io(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
-	struct io_bus *pio = &v->machine->pio;
+	struct io_bus *pio = v->host->pio;
 	uint8_t *data = (uint8_t *)run + run->io.data_offset;
 
 	/* count > 1 for rep ins/outs: consecutive elements, one port. */
@@ -105,7 +108,7 @@ static void handle_io(struct vcpu *v)
 static void handle_mmio(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
-	struct io_bus *mmio = &v->machine->mmio;
+	struct io_bus *mmio = v->host->mmio;
 
 	if (run->mmio.len > 8)
 		return;
@@ -175,13 +178,13 @@ static bool handle_exit(struct vcpu *v)
 		/* A triple fault resets a PC. */
 		if (debug_enabled)
 			report_fatal(v, "triple fault");
-		machine_request(v->machine, MACHINE_REQ_RESET, 0);
+		v->host->request(v->host->ctx, VCPU_REQ_RESET);
 		return false;
 	case KVM_EXIT_SYSTEM_EVENT:
 		if (run->system_event.type == KVM_SYSTEM_EVENT_RESET)
-			machine_request(v->machine, MACHINE_REQ_RESET, 0);
+			v->host->request(v->host->ctx, VCPU_REQ_RESET);
 		else
-			machine_request(v->machine, MACHINE_REQ_POWEROFF, 0);
+			v->host->request(v->host->ctx, VCPU_REQ_POWEROFF);
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
 		snprintf(what, sizeof(what), "KVM internal error, suberror %u",
@@ -196,14 +199,14 @@ static bool handle_exit(struct vcpu *v)
 		break;
 	}
 	report_fatal(v, what);
-	machine_request(v->machine, MACHINE_REQ_ERROR, 1);
+	v->host->request(v->host->ctx, VCPU_REQ_ERROR);
 	return false;
 }
 
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
-	struct machine *m = v->machine;
+	const struct vcpu_host *h = v->host;
 	sigset_t set;
 
 	sandbox_thread_start(SANDBOX_VCPU);
@@ -216,7 +219,7 @@ static void *vcpu_thread(void *arg)
 	for (;;) {
 		/* One load per exit for reset, exit and pause: the hot path
 		 * costs what the old stop check did. */
-		if (atomic_load_explicit(&m->hold, memory_order_acquire) && !machine_vcpu_hold(m))
+		if (atomic_load_explicit(h->hold, memory_order_acquire) && !h->hold_fn(h->ctx))
 			break;
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			/* EAGAIN: an AP leaving its wait for SIPI. EINTR: a kick. */
@@ -226,7 +229,7 @@ static void *vcpu_thread(void *arg)
 			}
 			fprintf(stderr, "vmm: vCPU %u: KVM_RUN failed: %s\n", v->index,
 				strerror(errno));
-			machine_request(m, MACHINE_REQ_ERROR, 1);
+			h->request(h->ctx, VCPU_REQ_ERROR);
 			break;
 		}
 		v->exits++;
@@ -238,7 +241,7 @@ static void *vcpu_thread(void *arg)
 	 * runs; mapping it in at the very end was ~0.15 MiB of vmm's peak RSS
 	 * (docs/bench.md). Threads stopped for a reset return normally, so
 	 * their malloc caches go back before the next ones start. */
-	if (machine_stopping_for_good(m))
+	if (h->stopping_for_good(h->ctx))
 		thread_exit_raw();
 	return NULL;
 }

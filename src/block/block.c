@@ -14,9 +14,7 @@
 #include <linux/fs.h>
 #include <linux/openat2.h>
 
-#include "qcow2.h"
 #include "util.h"
-#include "vmdk.h"
 
 int fd_pread_full(int fd, void *buf, size_t len, uint64_t off)
 {
@@ -232,14 +230,19 @@ struct raw_state {
 	pthread_rwlock_t rmw;
 };
 
+const struct block_format *block_format_find(const char *name)
+{
+	for (unsigned i = 0; i < block_formats_count; i++)
+		if (!strcmp(block_formats[i]->name, name))
+			return block_formats[i];
+	return NULL;
+}
+
 const char *block_probe(const uint8_t *buf, size_t len)
 {
-	if (len >= 8 && !memcmp(buf, "QFI\xfb", 4) && get_be32(buf + 4) >= 1)
-		return "qcow2";
-	if (len >= 4 && !memcmp(buf, "KDMV", 4))
-		return "vmdk";
-	if (len >= 21 && !memcmp(buf, "# Disk DescriptorFile", 21))
-		return "vmdk";
+	for (unsigned i = 0; i < block_formats_count; i++)
+		if (block_formats[i]->probe(buf, len))
+			return block_formats[i]->name;
 	return "raw";
 }
 
@@ -397,9 +400,6 @@ struct block_dev *block_open_raw(const char *path, bool read_only, char *err, si
 	return raw_from_fd(fd, path, read_only, err, errlen);
 }
 
-struct block_dev *qcow2_open(int fd, const char *path, bool read_only, const struct block_opts *opts,
-			     unsigned depth, bool untrusted, char *err, size_t errlen);
-
 /* ---- files named inside images ----------------------------------------------
  *
  * A vmdk descriptor names its extents and a qcow2 header its backing file.
@@ -496,7 +496,7 @@ static int check_format(const char *format, unsigned depth, char *err, size_t er
 			 BLOCK_MAX_CHAIN);
 		return -ELOOP;
 	}
-	if (format && strcmp(format, "raw") && strcmp(format, "qcow2") && strcmp(format, "vmdk")) {
+	if (format && strcmp(format, "raw") && !block_format_find(format)) {
 		snprintf(err, errlen, "unknown or unsupported format '%s'", format);
 		return -EINVAL;
 	}
@@ -568,25 +568,19 @@ static struct block_dev *open_image_fd(int fd, const char *path, const char *for
 	n = (ssize_t)sizeof(head);
 	fmt = format ? format : block_probe(head, (size_t)n);
 	struct block_dev *bd;
-	if (!strcmp(fmt, "vmdk")) {
-		/* read-only sparse extents: no O_DIRECT path, keep the cache */
-		if (cflags & O_DIRECT)
+	const struct block_format *f = block_format_find(fmt);
+	if (f) {
+		if (!f->o_direct && (cflags & O_DIRECT))
 			(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT);
-		bd = vmdk_open(fd, path, read_only, opts, untrusted, err, errlen);
-		if (!bd)
-			close(fd);
-		else
-			bd->cache = cache;
-		return bd;
-	}
-	if (!strcmp(fmt, "qcow2")) {
-		bd = qcow2_open(fd, path, read_only, opts, depth, untrusted, err, errlen);
+		bd = f->open(fd, path, read_only, opts, depth, untrusted, err, errlen);
 		if (!bd)
 			close(fd);
 		else {
 			bd->cache = cache;
-			bd->align = fd_dio_align(fd);
-			bd->discard_ignore = opts && depth == 0 && opts->discard_ignore;
+			if (f->o_direct) {
+				bd->align = fd_dio_align(fd);
+				bd->discard_ignore = opts && depth == 0 && opts->discard_ignore;
+			}
 		}
 		return bd;
 	}
@@ -694,7 +688,10 @@ int block_status(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *
 
 bool block_has_backing(const struct block_dev *bd)
 {
-	return block_is_qcow2(bd) && qcow2_has_backing(bd);
+	for (unsigned i = 0; i < block_formats_count; i++)
+		if (block_formats[i]->has_backing && block_formats[i]->has_backing(bd))
+			return true;
+	return false;
 }
 
 /* Source of the zeros the two functions below write. Never written, and
@@ -754,11 +751,11 @@ struct block_dev *block_open_snapshot(const char *path, const char *format, char
 		return NULL;
 	}
 	close(fd);
-	struct qcow2_create_opts o = {
-		.size = base->size, .backing_file = abs, .backing_fmt = base->format,
-	};
+	uint64_t size = base->size;
+	const char *backing_fmt = base->format;
 	block_close(base);
-	if (qcow2_create(tmpl, &o, e2, sizeof(e2)) < 0) {
+	if (block_format_find("qcow2")->create_overlay(tmpl, size, abs, backing_fmt, e2,
+							 sizeof(e2)) < 0) {
 		snprintf(err, errlen, "cannot create the overlay: %s", e2);
 		unlink(tmpl);
 		free(abs);

@@ -769,3 +769,27 @@ int vmdk_create(const char *path, uint64_t size, enum vmdk_subformat sub, char *
 	return sub == VMDK_MONOLITHIC_FLAT ? create_flat(path, capacity, err, errlen)
 					   : create_sparse(path, capacity, err, errlen);
 }
+
+/* ---- the block layer's table entry (src/block/block_formats.c) ---------- */
+
+static bool vmdk_probe(const uint8_t *buf, size_t len)
+{
+	return (len >= 4 && !memcmp(buf, "KDMV", 4)) ||
+	       (len >= 21 && !memcmp(buf, "# Disk DescriptorFile", 21));
+}
+
+/* A vmdk has no backing chain of its own: 'depth' is not needed. */
+static struct block_dev *vmdk_format_open(int fd, const char *path, bool read_only,
+					  const struct block_opts *opts, unsigned depth,
+					  bool untrusted, char *err, size_t errlen)
+{
+	return vmdk_open(fd, path, read_only, opts, untrusted, err, errlen);
+}
+
+/* Read-only sparse extents: no O_DIRECT path, the file keeps the cache. */
+const struct block_format vmdk_format = {
+	.name = "vmdk",
+	.probe = vmdk_probe,
+	.open = vmdk_format_open,
+	.o_direct = false,
+};

@@ -16,7 +16,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "ide_internal.h"
+#include "atapi.h"
 #include "util.h"
 
 #define CD_MAX_BLOCKS 445500u /* 99 minutes: anything bigger is a DVD */
@@ -632,7 +632,7 @@ static void exec_packet(struct ide_drive *d)
 
 /* ---- entry points from the ATA layer ------------------------------------- */
 
-void atapi_packet_cmd(struct ide_drive *d)
+static void atapi_packet_cmd(struct ide_drive *d)
 {
 	struct atapi_state *a = &d->atapi;
 
@@ -644,7 +644,7 @@ void atapi_packet_cmd(struct ide_drive *d)
 	ide_pio_start(d, false, 0, sizeof(a->cdb), exec_packet);
 }
 
-void atapi_identify(struct ide_drive *d, uint16_t *id)
+static void atapi_identify(struct ide_drive *d, uint16_t *id)
 {
 	memset(id, 0, 512);
 	/* ATAPI, CD-ROM, removable, DRQ within 50 us, 12-byte packets. */
@@ -660,7 +660,7 @@ void atapi_identify(struct ide_drive *d, uint16_t *id)
 	ide_finish_identify(id);
 }
 
-void atapi_reset(struct ide_drive *d, bool hard)
+static void atapi_reset(struct ide_drive *d, bool hard)
 {
 	struct atapi_state *a = &d->atapi;
 
@@ -683,6 +683,13 @@ void atapi_change_media(struct ide_drive *d, struct block_dev *bd)
 	a->media_event = bd ? EV_NEW_MEDIA : EV_MEDIA_REMOVAL;
 }
 
-const ide_done_fn atapi_pio_chunk_fn = next_chunk, atapi_pio_packet_fn = exec_packet;
-const ide_dma_move_fn atapi_dma_move_fn = dma_move;
-const ide_dma_finish_fn atapi_dma_finish_fn = dma_finish;
+const struct ide_packet_ops atapi_ops = {
+	.identify = atapi_identify,
+	.packet_cmd = atapi_packet_cmd,
+	.reset = atapi_reset,
+	.change_media = atapi_change_media,
+	.pio_chunk = next_chunk,
+	.pio_packet = exec_packet,
+	.dma_move = dma_move,
+	.dma_finish = dma_finish,
+};

@@ -12,7 +12,7 @@
 
 #include "memory.h"
 #include "util.h"
-#include "vcpu.h"
+#include "cpuid.h"
 
 /* Where QEMU puts the pages KVM needs for real mode on VMX: just below the
  * BIOS, reserved in e820 by the machine. */

@@ -12,7 +12,7 @@
 #include <linux/kvm.h>
 
 #include "topology.h"
-#include "vcpu.h"
+#include "cpuid.h"
 
 #define CPUID_1_ECX_HYPERVISOR (1u << 31)
 #define CPUID_1_ECX_TSC_DEADLINE (1u << 24)

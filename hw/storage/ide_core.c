@@ -308,7 +308,7 @@ static void send_identify(struct ide_drive *d)
 	uint16_t id[256];
 
 	if (d->kind == IDE_CDROM)
-		atapi_identify(d, id);
+		d->ch->packet->identify(d, id);
 	else
 		ata_identify(d, id);
 	for (unsigned i = 0; i < 256; i++)
@@ -632,7 +632,7 @@ static void drive_soft_reset(struct ide_drive *d)
 	d->error = 0x01; /* diagnostic code: no error */
 	if (d->kind == IDE_CDROM) {
 		d->status = 0; /* packet devices leave DRDY clear after a reset */
-		atapi_reset(d, false);
+		d->ch->packet->reset(d, false);
 	} else {
 		d->status = ST_DRDY | ST_DSC;
 	}
@@ -728,7 +728,7 @@ static void cdrom_cmd(struct ide_drive *d, uint8_t cmd)
 		return;
 	switch (cmd) {
 	case 0xA0:
-		atapi_packet_cmd(d);
+		d->ch->packet->packet_cmd(d);
 		break;
 	case 0xA1:
 		send_identify(d);
@@ -892,7 +892,7 @@ static void drive_power_on(struct ide_drive *d)
 	d->feature = d->hob_feature = 0;
 	drive_soft_reset(d);
 	if (d->kind == IDE_CDROM)
-		atapi_reset(d, true);
+		d->ch->packet->reset(d, true);
 }
 
 void ide_channel_hard_reset(struct ide_channel *ch)
@@ -912,13 +912,14 @@ void ide_channel_hard_reset(struct ide_channel *ch)
 }
 
 void ide_channel_init(struct ide_channel *ch, struct irq_line irq, const struct ide_dma_ops *dma,
-		      void *dma_opaque)
+		      void *dma_opaque, const struct ide_packet_ops *packet)
 {
 	memset(ch, 0, sizeof(*ch));
 	pthread_mutex_init(&ch->lock, NULL);
 	ch->irq = irq;
 	ch->dma = dma;
 	ch->dma_opaque = dma_opaque;
+	ch->packet = packet;
 	for (unsigned i = 0; i < 2; i++) {
 		ch->drive[i].ch = ch;
 		ch->drive[i].unit = i;
@@ -940,7 +941,8 @@ int ide_drive_attach(struct ide_channel *ch, unsigned unit, enum ide_kind kind,
 	static unsigned serial_seq;
 	struct ide_drive *d;
 
-	if (unit > 1 || kind == IDE_NONE || (kind == IDE_DISK && !bd))
+	if (unit > 1 || kind == IDE_NONE || (kind == IDE_DISK && !bd) ||
+	    (kind == IDE_CDROM && !ch->packet))
 		return -EINVAL;
 	d = &ch->drive[unit];
 	if (d->kind != IDE_NONE)
@@ -958,7 +960,7 @@ int ide_drive_attach(struct ide_channel *ch, unsigned unit, enum ide_kind kind,
 		d->secs = 63;
 		d->cyls = (uint16_t)MAX(1u, MIN(d->nsectors / (16 * 63), 16383u));
 	} else {
-		atapi_change_media(d, bd);
+		ch->packet->change_media(d, bd);
 		d->atapi.unit_attention = false;
 		d->atapi.media_event = 0;
 	}
@@ -975,22 +977,26 @@ enum { PIO_CB_NONE, PIO_CB_IDENTIFY, PIO_CB_ATA_READ, PIO_CB_ATA_WRITE, PIO_CB_A
        PIO_CB_ATAPI_PACKET, PIO_CB_COUNT };
 enum { DMA_CB_NONE, DMA_CB_ATA_READ, DMA_CB_ATA_WRITE, DMA_CB_ATAPI, DMA_CB_COUNT };
 
-static ide_done_fn pio_cb(unsigned id)
+static ide_done_fn pio_cb(const struct ide_drive *d, unsigned id)
 {
+	const struct ide_packet_ops *p = d->ch->packet;
+
 	switch (id) {
 	case PIO_CB_IDENTIFY: return identify_done;
 	case PIO_CB_ATA_READ: return ata_read_done;
 	case PIO_CB_ATA_WRITE: return ata_write_done;
-	case PIO_CB_ATAPI_CHUNK: return atapi_pio_chunk_fn;
-	case PIO_CB_ATAPI_PACKET: return atapi_pio_packet_fn;
+	case PIO_CB_ATAPI_CHUNK: return p ? p->pio_chunk : NULL;
+	case PIO_CB_ATAPI_PACKET: return p ? p->pio_packet : NULL;
 	default: return NULL;
 	}
 }
 
-static unsigned pio_cb_id(ide_done_fn f)
+static unsigned pio_cb_id(const struct ide_drive *d, ide_done_fn f)
 {
+	if (!f)
+		return PIO_CB_NONE;
 	for (unsigned id = 1; id < PIO_CB_COUNT; id++)
-		if (pio_cb(id) == f)
+		if (pio_cb(d, id) == f)
 			return id;
 	return PIO_CB_NONE;
 }
@@ -1001,17 +1007,19 @@ static unsigned dma_cb_id(const struct ide_drive *d)
 		return DMA_CB_ATA_READ;
 	if (d->dma_move == ata_dma_write)
 		return DMA_CB_ATA_WRITE;
-	if (d->dma_move == atapi_dma_move_fn)
+	if (d->ch->packet && d->dma_move == d->ch->packet->dma_move)
 		return DMA_CB_ATAPI;
 	return DMA_CB_NONE;
 }
 
 static void set_dma_cb(struct ide_drive *d, unsigned id)
 {
+	const struct ide_packet_ops *p = d->ch->packet;
+
 	d->dma_move = id == DMA_CB_ATA_READ ? ata_dma_read :
 		      id == DMA_CB_ATA_WRITE ? ata_dma_write :
-		      id == DMA_CB_ATAPI ? atapi_dma_move_fn : NULL;
-	d->dma_finish = id == DMA_CB_ATAPI ? atapi_dma_finish_fn : id ? ata_dma_finish : NULL;
+		      id == DMA_CB_ATAPI && p ? p->dma_move : NULL;
+	d->dma_finish = id == DMA_CB_ATAPI ? (p ? p->dma_finish : NULL) : id ? ata_dma_finish : NULL;
 }
 
 /* How many bytes of the buffer the state refers to: a PIO phase's, and
@@ -1048,7 +1056,7 @@ static void drive_save(const struct ide_drive *d, struct ss_writer *w)
 	ss_put_u8(w, "xfer", (uint8_t)d->xfer);
 	ss_put_u32(w, "pos", d->pos);
 	ss_put_u32(w, "end", d->end);
-	ss_put_u8(w, "pio_done", (uint8_t)pio_cb_id(d->pio_done));
+	ss_put_u8(w, "pio_done", (uint8_t)pio_cb_id(d, d->pio_done));
 	ss_put_u64(w, "dma_len", d->dma_len);
 	ss_put_bool(w, "dma_to_mem", d->dma_to_mem);
 	ss_put_u8(w, "dma_cb", d->xfer == XFER_DMA ? (uint8_t)dma_cb_id(d) : 0);
@@ -1216,7 +1224,7 @@ bool ide_channel_get(struct ide_channel *ch, struct ss_reader *r, struct ide_cha
 		drive_get(r, t, st->buf[i], &buf_len, &pio, &dma);
 		ss_get_elem_end(r);
 		if (ss_ok(r) && drive_check(r, t, buf_len, pio, dma)) {
-			t->pio_done = pio_cb(pio);
+			t->pio_done = pio_cb(t, pio);
 			set_dma_cb(t, dma);
 		}
 	}

@@ -94,19 +94,19 @@ int multiboot_parse_modules(const char *spec, struct mb_module **out, char *err,
 	*out = NULL;
 	if (!spec || !*spec) {
 		free(mods);
-		return loader_fail(err, errlen, "empty module list");
+		return set_err(err, errlen, "empty module list");
 	}
 	for (bool more = true; more;) {
 		if (n == (int)MB_MAX_MODULES) {
 			multiboot_free_modules(mods, n);
-			return loader_fail(err, errlen, "more than %u modules", MB_MAX_MODULES);
+			return set_err(err, errlen, "more than %u modules", MB_MAX_MODULES);
 		}
 		char *entry = next_entry(&p, &more);
 		const char *start = entry + strspn(entry, " \t");
 		if (!*start) {
 			free(entry);
 			multiboot_free_modules(mods, n);
-			return loader_fail(err, errlen, "module %d: empty entry in the -initrd list", n + 1);
+			return set_err(err, errlen, "module %d: empty entry in the -initrd list", n + 1);
 		}
 		mods[n].string = xstrdup(start);
 		mods[n].path = path_of(start);
@@ -148,21 +148,21 @@ long multiboot_find_header(const uint8_t *file, size_t size)
 static int check_segments(const struct mb_layout *l, uint64_t limit, char *err, size_t errlen)
 {
 	if (!l->nseg)
-		return loader_fail(err, errlen, "no loadable segments");
+		return set_err(err, errlen, "no loadable segments");
 	for (unsigned i = 0; i < l->nseg; i++) {
 		const struct segment *s = &l->seg[i];
 		if (s->paddr < MB_LOW_LIMIT)
-			return loader_fail(err, errlen, "segment at 0x%llx is below 1 MiB",
+			return set_err(err, errlen, "segment at 0x%llx is below 1 MiB",
 				    (unsigned long long)s->paddr);
 		if (s->paddr + s->memsz > limit)
-			return loader_fail(err, errlen, "segment 0x%llx-0x%llx is beyond guest RAM "
+			return set_err(err, errlen, "segment 0x%llx-0x%llx is beyond guest RAM "
 				    "(usable up to 0x%llx)", (unsigned long long)s->paddr,
 				    (unsigned long long)(s->paddr + s->memsz),
 				    (unsigned long long)limit);
 		for (unsigned j = 0; j < i; j++) {
 			const struct segment *t = &l->seg[j];
 			if (s->paddr < t->paddr + t->memsz && t->paddr < s->paddr + s->memsz)
-				return loader_fail(err, errlen, "segments at 0x%llx and 0x%llx overlap",
+				return set_err(err, errlen, "segments at 0x%llx and 0x%llx overlap",
 					    (unsigned long long)t->paddr,
 					    (unsigned long long)s->paddr);
 		}
@@ -179,9 +179,9 @@ static int read_phdr(const uint8_t *ph, size_t size, struct segment *s, uint64_t
 	s->filesz = get_le32(ph + 16);
 	s->memsz = get_le32(ph + 20);
 	if (s->filesz > s->memsz)
-		return loader_fail(err, errlen, "ELF segment with p_filesz > p_memsz");
+		return set_err(err, errlen, "ELF segment with p_filesz > p_memsz");
 	if (!range_ok(s->offset, s->filesz, size))
-		return loader_fail(err, errlen, "ELF segment data lies outside the file");
+		return set_err(err, errlen, "ELF segment data lies outside the file");
 	return 0;
 }
 
@@ -189,16 +189,16 @@ static int parse_elf(const uint8_t *file, size_t size, struct mb_layout *l, char
 		     size_t errlen)
 {
 	if (size < 52 || memcmp(file, "\177ELF", 4))
-		return loader_fail(err, errlen, "Multiboot kernel is neither ELF nor has address fields");
+		return set_err(err, errlen, "Multiboot kernel is neither ELF nor has address fields");
 	if (file[4] != 1 || file[5] != 1 || get_le16(file + 18) != ELF_EM_386)
-		return loader_fail(err, errlen, "Multiboot kernel is not a little-endian 32-bit x86 ELF");
+		return set_err(err, errlen, "Multiboot kernel is not a little-endian 32-bit x86 ELF");
 	uint64_t entry = get_le32(file + 24), phoff = get_le32(file + 28);
 	unsigned phentsize = get_le16(file + 42), phnum = get_le16(file + 44);
 	if (phentsize < ELF_PHDR_SIZE || phnum == 0 || phnum > ELF_MAX_PHDRS)
-		return loader_fail(err, errlen, "bad ELF program header table (%u entries of %u bytes)",
+		return set_err(err, errlen, "bad ELF program header table (%u entries of %u bytes)",
 			    phnum, phentsize);
 	if (!range_ok(phoff, (uint64_t)phnum * phentsize, size))
-		return loader_fail(err, errlen, "ELF program headers lie outside the file");
+		return set_err(err, errlen, "ELF program headers lie outside the file");
 
 	bool entry_found = false;
 	l->nseg = 0;
@@ -220,7 +220,7 @@ static int parse_elf(const uint8_t *file, size_t size, struct mb_layout *l, char
 		l->seg[l->nseg++] = s;
 	}
 	if (l->nseg && !entry_found)
-		return loader_fail(err, errlen, "ELF entry point 0x%llx is outside every loaded segment",
+		return set_err(err, errlen, "ELF entry point 0x%llx is outside every loaded segment",
 			    (unsigned long long)entry);
 	return 0;
 }
@@ -230,21 +230,21 @@ static int parse_aout(const uint8_t *file, size_t size, long hoff, struct mb_lay
 		      char *err, size_t errlen)
 {
 	if (!range_ok((uint64_t)hoff, 32, size))
-		return loader_fail(err, errlen, "Multiboot header address fields cut off by end of file");
+		return set_err(err, errlen, "Multiboot header address fields cut off by end of file");
 	const uint8_t *h = file + hoff;
 	uint64_t header_addr = get_le32(h + 12), load_addr = get_le32(h + 16);
 	uint64_t load_end = get_le32(h + 20), bss_end = get_le32(h + 24);
 	l->entry = get_le32(h + 28);
 
 	if (load_addr > header_addr || header_addr - load_addr > (uint64_t)hoff)
-		return loader_fail(err, errlen, "Multiboot header_addr/load_addr inconsistent");
+		return set_err(err, errlen, "Multiboot header_addr/load_addr inconsistent");
 	uint64_t offset = (uint64_t)hoff - (header_addr - load_addr);
 	if (!load_end)
 		load_end = load_addr + (size - offset);
 	if (load_end < load_addr || !range_ok(offset, load_end - load_addr, size))
-		return loader_fail(err, errlen, "Multiboot load_end_addr beyond the end of the file");
+		return set_err(err, errlen, "Multiboot load_end_addr beyond the end of the file");
 	if (bss_end && bss_end < load_end)
-		return loader_fail(err, errlen, "Multiboot bss_end_addr below load_end_addr");
+		return set_err(err, errlen, "Multiboot bss_end_addr below load_end_addr");
 	struct segment *s = &l->seg[0];
 	s->paddr = load_addr;
 	s->offset = offset;
@@ -252,7 +252,7 @@ static int parse_aout(const uint8_t *file, size_t size, long hoff, struct mb_lay
 	s->memsz = (bss_end ? bss_end : load_end) - load_addr;
 	l->nseg = s->memsz ? 1 : 0;
 	if (l->entry < load_addr || l->entry >= load_addr + s->memsz)
-		return loader_fail(err, errlen, "Multiboot entry_addr outside the loaded image");
+		return set_err(err, errlen, "Multiboot entry_addr outside the loaded image");
 	return 0;
 }
 
@@ -285,11 +285,11 @@ static int place_modules(const struct loader_file *mods, unsigned n, uint64_t st
 	uint64_t off = 0;
 	for (unsigned i = 0; i < n; i++) {
 		if (mods[i].size > limit)
-			return loader_fail(err, errlen, "module '%s' is larger than guest RAM", mods[i].name);
+			return set_err(err, errlen, "module '%s' is larger than guest RAM", mods[i].name);
 		addrs[i] = (uint32_t)(start + off);
 		off = page_up(off + mods[i].size);
 		if (start + off > limit)
-			return loader_fail(err, errlen, "modules do not fit in guest RAM (need %llu MiB "
+			return set_err(err, errlen, "modules do not fit in guest RAM (need %llu MiB "
 				    "above 0x%llx)", (unsigned long long)((off + MiB - 1) >> 20),
 				    (unsigned long long)start);
 	}
@@ -349,7 +349,7 @@ static int build_info(const char *cmdline, const struct loader_file *mods, unsig
 too_long:
 	free(b->data);
 	b->data = NULL;
-	return loader_fail(err, errlen, "command line and module strings exceed %u bytes", MB_INFO_MAX);
+	return set_err(err, errlen, "command line and module strings exceed %u bytes", MB_INFO_MAX);
 }
 
 int multiboot_prepare(const uint8_t *file, size_t size, const char *cmdline,
@@ -363,13 +363,13 @@ int multiboot_prepare(const uint8_t *file, size_t size, const char *cmdline,
 	memset(out, 0, sizeof(*out));
 	long hoff = multiboot_find_header(file, size);
 	if (hoff < 0)
-		return loader_fail(err, errlen, "no valid Multiboot header in the first 8 KiB");
+		return set_err(err, errlen, "no valid Multiboot header in the first 8 KiB");
 	uint32_t flags = get_le32(file + hoff + 4);
 	if (flags & 0xFFFFu & ~MBH_KNOWN_REQUIRED)
-		return loader_fail(err, errlen, "Multiboot header requires unsupported features (flags 0x%x)",
+		return set_err(err, errlen, "Multiboot header requires unsupported features (flags 0x%x)",
 			    flags);
 	if (nmods > MB_MAX_MODULES)
-		return loader_fail(err, errlen, "more than %u modules", MB_MAX_MODULES);
+		return set_err(err, errlen, "more than %u modules", MB_MAX_MODULES);
 	int ret = (flags & MBH_AOUT_KLUDGE) ? parse_aout(file, size, hoff, &l, err, errlen)
 					    : parse_elf(file, size, &l, err, errlen);
 	if (ret < 0 || check_segments(&l, limit, err, errlen) < 0)

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "hw/ide.h"
+#include "atapi.h"
 #include "ide_internal.h"
 #include "savestate.h"
 #include "util.h"
@@ -296,7 +297,7 @@ struct piix_ide *piix_ide_create(struct pci_bus *pci, struct io_bus *pio, const 
 	s->mem = mem;
 	for (unsigned i = 0; i < 2; i++) {
 		s->bm[i].s = s;
-		ide_channel_init(&s->ch[i], irqs[i], &bm_ops, &s->bm[i]);
+		ide_channel_init(&s->ch[i], irqs[i], &bm_ops, &s->bm[i], &atapi_ops);
 		io_region_init(&s->cmd_io[i], "ide-cmd", &cmd_ops, &s->ch[i], 8);
 		io_region_init(&s->ctl_io[i], "ide-ctl", &ctl_ops, &s->ch[i], 1);
 	}
@@ -395,7 +396,7 @@ int ide_cdrom_change_media(struct piix_ide *s, unsigned channel, unsigned unit,
 
 /* ---- saved state ------------------------------------------------------------
  * Configuration space (BAR4), each channel's bus-master registers and its
- * drives (hw/ide_core.c: settings, task file, a data phase in progress
+ * drives (hw/storage/ide_core.c: settings, task file, a data phase in progress
  * with its buffer). The block devices and media are the machine's: the
  * loading side attaches the same ones, and a drive of another kind or size
  * is refused. A DMA transfer waiting for the engine is saved as waiting;

@@ -2435,3 +2435,33 @@ out:
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }
+
+/* ---- the block layer's table entry (src/block/block_formats.c) ---------- */
+
+static bool qcow2_probe(const uint8_t *buf, size_t len)
+{
+	return len >= 8 && !memcmp(buf, "QFI\xfb", 4) && get_be32(buf + 4) >= 1;
+}
+
+static bool qcow2_format_has_backing(const struct block_dev *bd)
+{
+	return block_is_qcow2(bd) && qcow2_has_backing(bd);
+}
+
+static int qcow2_create_overlay(const char *path, uint64_t size, const char *backing,
+				const char *backing_fmt, char *err, size_t errlen)
+{
+	struct qcow2_create_opts o = {
+		.size = size, .backing_file = backing, .backing_fmt = backing_fmt,
+	};
+	return qcow2_create(path, &o, err, errlen);
+}
+
+const struct block_format qcow2_format = {
+	.name = "qcow2",
+	.probe = qcow2_probe,
+	.open = qcow2_open,
+	.o_direct = true,
+	.has_backing = qcow2_format_has_backing,
+	.create_overlay = qcow2_create_overlay,
+};

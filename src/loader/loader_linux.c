@@ -58,23 +58,23 @@ static int check_header(const uint8_t *file, size_t size, uint32_t *setup_size, 
 			size_t errlen)
 {
 	if (!linux_probe(file, size))
-		return loader_fail(err, errlen, "not a Linux bzImage or Multiboot kernel");
+		return set_err(err, errlen, "not a Linux bzImage or Multiboot kernel");
 	uint16_t version = get_le16(file + HDR_VERSION);
 	if (version < MIN_PROTOCOL)
-		return loader_fail(err, errlen, "Linux boot protocol %u.%02u is too old (need 2.06 or later)",
+		return set_err(err, errlen, "Linux boot protocol %u.%02u is too old (need 2.06 or later)",
 			    version >> 8, version & 0xff);
 	if (!(file[HDR_LOADFLAGS] & LOADED_HIGH))
-		return loader_fail(err, errlen, "zImage kernels (not loaded high) are not supported");
+		return set_err(err, errlen, "zImage kernels (not loaded high) are not supported");
 	uint32_t ss = setup_size_of(file);
 	if (ss > LINUX_SETUP_MAX)
-		return loader_fail(err, errlen, "setup_sects %u: setup code larger than %u bytes",
+		return set_err(err, errlen, "setup_sects %u: setup code larger than %u bytes",
 			    file[HDR_SETUP_SECTS], LINUX_SETUP_MAX);
 	if (ss >= size)
-		return loader_fail(err, errlen, "truncated: file ends inside the setup code");
+		return set_err(err, errlen, "truncated: file ends inside the setup code");
 	/* syssize counts 16-byte paragraphs of the protected-mode part. */
 	uint64_t sys = (uint64_t)get_le32(file + HDR_SYSSIZE) * 16;
 	if (sys > size - ss + 15)
-		return loader_fail(err, errlen, "truncated: syssize says %llu bytes, the file has %zu",
+		return set_err(err, errlen, "truncated: syssize says %llu bytes, the file has %zu",
 			    (unsigned long long)sys, size - ss);
 	*setup_size = ss;
 	return 0;
@@ -110,7 +110,7 @@ static int place_initrd(const uint8_t *file, size_t kernel_size, size_t initrd_s
 
 	*addr = 0;
 	if (kernel_end > ram_top)
-		return loader_fail(err, errlen, "kernel needs RAM up to %llu MiB, the guest has %llu MiB "
+		return set_err(err, errlen, "kernel needs RAM up to %llu MiB, the guest has %llu MiB "
 			    "usable below 4 GiB", (unsigned long long)((kernel_end + MiB - 1) >> 20),
 			    (unsigned long long)(ram_top >> 20));
 	if (!initrd_size)
@@ -118,13 +118,13 @@ static int place_initrd(const uint8_t *file, size_t kernel_size, size_t initrd_s
 	/* initrd_addr_max is the highest byte the initrd may occupy. */
 	uint64_t top = MIN(ram_top, (uint64_t)get_le32(file + HDR_INITRD_ADDR_MAX) + 1);
 	if (top < kernel_end || initrd_size > top - kernel_end)
-		return loader_fail(err, errlen, "initrd of %zu bytes does not fit in guest RAM "
+		return set_err(err, errlen, "initrd of %zu bytes does not fit in guest RAM "
 			    "(at most %llu bytes between the kernel and the highest address "
 			    "the kernel and RAM allow)", initrd_size,
 			    (unsigned long long)(top > kernel_end ? top - kernel_end : 0));
 	uint64_t a = (top - initrd_size) & ~0xFFFull;
 	if (a < kernel_end)
-		return loader_fail(err, errlen, "initrd of %zu bytes does not fit in guest RAM", initrd_size);
+		return set_err(err, errlen, "initrd of %zu bytes does not fit in guest RAM", initrd_size);
 	*addr = (uint32_t)a;
 	return 0;
 }
@@ -136,7 +136,7 @@ static int make_cmdline(const uint8_t *file, const char *cmdline, struct boot_bl
 	uint32_t max = get_le32(file + HDR_CMDLINE_SIZE);
 
 	if (len > max || len + 1 > LINUX_CMDLINE_MAX)
-		return loader_fail(err, errlen, "command line of %zu bytes is too long (at most %u)", len,
+		return set_err(err, errlen, "command line of %zu bytes is too long (at most %u)", len,
 			    MIN(max, LINUX_CMDLINE_MAX - 1));
 	out->size = (uint32_t)len + 1;
 	out->data = xzalloc(out->size);
@@ -176,7 +176,7 @@ int linux_prepare(const uint8_t *file, size_t size, const uint8_t *initrd, size_
 	if (check_header(file, size, &setup_size, err, errlen) < 0)
 		return -1;
 	if (initrd_size > UINT32_MAX)
-		return loader_fail(err, errlen, "initrd larger than 4 GiB");
+		return set_err(err, errlen, "initrd larger than 4 GiB");
 	if (place_initrd(file, size - setup_size, initrd_size, ram, &initrd_addr, err, errlen) < 0)
 		return -1;
 	if (make_cmdline(file, cmdline, &out->cmdline, err, errlen) < 0)

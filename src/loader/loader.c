@@ -1,32 +1,20 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * -kernel/-initrd/-append: reads the files, picks the loader, and hands the
- * result to the guest through fw_cfg and our option ROM (see loader.h).
+ * result, which the board hands to the guest through fw_cfg and our option
+ * ROM (loader_install, src/board/pc_fw_cfg.c; see loader.h).
  */
 #include "loader.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "hw/fw_cfg.h"
 #include "util.h"
-
-#define ROM_NAME "genroms/linuxboot.bin"
-
-int loader_fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 uint8_t *loader_read_file(const char *path, uint64_t max_size, size_t *size, char *err,
 			  size_t errlen)
@@ -35,16 +23,16 @@ uint8_t *loader_read_file(const char *path, uint64_t max_size, size_t *size, cha
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0) {
-		loader_fail(err, errlen, "%s", strerror(errno));
+		set_err(err, errlen, "%s", strerror(errno));
 		return NULL;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		loader_fail(err, errlen, "not a regular file");
+		set_err(err, errlen, "not a regular file");
 		close(fd);
 		return NULL;
 	}
 	if ((uint64_t)st.st_size > max_size) {
-		loader_fail(err, errlen, "%lld bytes, larger than guest RAM", (long long)st.st_size);
+		set_err(err, errlen, "%lld bytes, larger than guest RAM", (long long)st.st_size);
 		close(fd);
 		return NULL;
 	}
@@ -53,7 +41,7 @@ uint8_t *loader_read_file(const char *path, uint64_t max_size, size_t *size, cha
 	while (done < n) {
 		ssize_t r = read(fd, buf + done, n - done);
 		if (r <= 0) {
-			loader_fail(err, errlen, "%s", r < 0 ? strerror(errno) : "file shrank while reading");
+			set_err(err, errlen, "%s", r < 0 ? strerror(errno) : "file shrank while reading");
 			free(buf);
 			close(fd);
 			return NULL;
@@ -76,7 +64,7 @@ static int load_linux(const uint8_t *k, size_t ksize, const char *initrd, const 
 	if (initrd) {
 		rd = loader_read_file(initrd, ram->below_4g, &rdsize, why, sizeof(why));
 		if (!rd)
-			return loader_fail(err, errlen, "initrd '%s': %s", initrd, why);
+			return set_err(err, errlen, "initrd '%s': %s", initrd, why);
 	}
 	int ret = linux_prepare(k, ksize, rd, rdsize, append, ram, out, err, errlen);
 	free(rd);
@@ -92,7 +80,7 @@ static int load_modules(const struct loader_ram *ram,
 		uint8_t *d = loader_read_file(mods[i].path, ram->below_4g, &files[i].size, why,
 					      sizeof(why));
 		if (!d)
-			return loader_fail(err, errlen, "module '%s': %s", mods[i].path, why);
+			return set_err(err, errlen, "module '%s': %s", mods[i].path, why);
 		files[i].data = d;
 		files[i].name = mods[i].string;
 	}
@@ -144,33 +132,9 @@ int loader_load(const char *kernel, const char *initrd, const char *append,
 	else if (multiboot_find_header(k, ksize) >= 0)
 		ret = load_multiboot(kernel, k, ksize, initrd, append, ram, out, err, errlen);
 	else
-		ret = loader_fail(err, errlen, "not a Linux bzImage or Multiboot kernel");
+		ret = set_err(err, errlen, "not a Linux bzImage or Multiboot kernel");
 	free(k);
 	return ret;
-}
-
-static void add_blob(struct fw_cfg *f, const struct boot_blob *b, uint16_t addr_key,
-		     uint16_t size_key, uint16_t data_key)
-{
-	fw_cfg_add_u32(f, addr_key, b->addr);
-	fw_cfg_add_u32(f, size_key, b->size);
-	fw_cfg_add_bytes(f, data_key, b->data, b->data ? b->size : 0);
-}
-
-void loader_install(const struct boot_image *img, struct fw_cfg *f)
-{
-	/* SeaBIOS boots BEV ROMs after disks unless bootorder names them. */
-	static const char bootorder[] = "/rom@" ROM_NAME "\n";
-
-	add_blob(f, &img->setup, FW_CFG_SETUP_ADDR, FW_CFG_SETUP_SIZE, FW_CFG_SETUP_DATA);
-	add_blob(f, &img->kernel, FW_CFG_KERNEL_ADDR, FW_CFG_KERNEL_SIZE, FW_CFG_KERNEL_DATA);
-	add_blob(f, &img->initrd, FW_CFG_INITRD_ADDR, FW_CFG_INITRD_SIZE, FW_CFG_INITRD_DATA);
-	add_blob(f, &img->cmdline, FW_CFG_CMDLINE_ADDR, FW_CFG_CMDLINE_SIZE, FW_CFG_CMDLINE_DATA);
-	fw_cfg_add_u32(f, FW_CFG_KERNEL_CMDLINE, img->cmdline.addr);
-	fw_cfg_add_u32(f, FW_CFG_KERNEL_ENTRY, img->entry);
-	if (fw_cfg_add_file(f, ROM_NAME, vmm_linuxboot_rom, vmm_linuxboot_rom_size) < 0 ||
-	    fw_cfg_add_file(f, "bootorder", bootorder, sizeof(bootorder)) < 0)
-		die("fw_cfg: cannot add the kernel boot ROM");
 }
 
 void boot_image_free(struct boot_image *img)

@@ -2,7 +2,7 @@
 /*
  * The sandbox: a seccomp allow-list per thread kind, plus -runas and -chroot.
  * The lists are written with libseccomp's header and compiled to BPF by
- * src/seccomp_bpf.c (libseccomp itself cost every start ~0.25 MiB).
+ * src/core/seccomp_bpf.c (libseccomp itself cost every start ~0.25 MiB).
  *
  * Design (docs/security.md has the why of every list):
  * - Each thread loads its own kind's filter as the first thing it does
@@ -264,7 +264,7 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 		 * their list too (a filter can only narrow). */
 		allow_kind(ctx, SANDBOX_VCPU);
 		allow_threads(ctx);
-		/* the event loop (src/event.c): epoll and its timerfd */
+		/* the event loop (src/core/event.c): epoll and its timerfd */
 		ALLOW(ctx, __NR_epoll_wait, __NR_epoll_pwait, __NR_epoll_ctl, __NR_timerfd_settime);
 		ALLOW(ctx, __NR_poll, __NR_ppoll, __NR_accept, __NR_accept4, __NR_recvfrom,
 		      __NR_sendto, __NR_recvmsg, __NR_sendmsg, __NR_setsockopt, __NR_getsockopt,

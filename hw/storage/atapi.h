@@ -1,0 +1,16 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The ATAPI (PACKET) command set of the IDE CD-ROM (hw/storage/atapi.c),
+ * built on ide_core.c's helpers; for the controller (piix_ide.c), which
+ * hands atapi_ops to its channels and changes media.
+ */
+#ifndef VMM_HW_ATAPI_H
+#define VMM_HW_ATAPI_H
+
+#include "ide_internal.h"
+
+extern const struct ide_packet_ops atapi_ops;
+
+void atapi_change_media(struct ide_drive *d, struct block_dev *bd);
+
+#endif

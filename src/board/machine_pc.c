@@ -1,0 +1,530 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The PC machine, wired in one place: what QEMU's "-M pc" (i440FX + PIIX3)
+ * offers SeaBIOS and the OS, in the same places, so that the firmware's
+ * built-in tables (ACPI, MP, PIR, SMBIOS) describe it correctly.
+ */
+#include "machine.h"
+#include "pc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+#include <linux/kvm.h>
+
+#include "block.h"
+#include "chardev.h"
+#include "hw/virtio_balloon.h"
+#include "util.h"
+
+/* ---- board wiring callbacks -------------------------------------------- */
+
+static void board_reset(void *opaque)
+{
+	machine_request(opaque, MACHINE_REQ_RESET, 0);
+}
+
+static void board_poweroff(void *opaque)
+{
+	machine_request(opaque, MACHINE_REQ_POWEROFF, 0);
+}
+
+static void board_exit(void *opaque, int status)
+{
+	machine_request(opaque, MACHINE_REQ_EXIT, status);
+}
+
+/* A device's own input on ISA line 'gsi' (shared with every other device
+ * on that line). */
+static struct irq_line isa_irq(struct machine *m, unsigned gsi)
+{
+	struct irq_line l;
+
+	if (isa_irq_claim(&m->isa_irq, gsi, &l) < 0)
+		die("ISA IRQ %u: no free input left on the line", gsi);
+	return l;
+}
+
+static enum isa_irq_trigger guest_trigger(void *opaque, unsigned line)
+{
+	/* An unreadable irqchip counts as level: no extra edges then. */
+	return kvm_gsi_level_triggered(opaque, line) == 0 ? ISA_IRQ_EDGE : ISA_IRQ_LEVEL;
+}
+
+/* ---- devices ----------------------------------------------------------- */
+
+/* Opens a drive's image through the block layer: its format (or probed),
+ * read-only for CDs and readonly=on, or behind a temporary overlay for
+ * -snapshot / snapshot=on. Dies with one line on failure. */
+struct block_dev *machine_open_drive(const struct machine *m, const struct drive_config *d)
+{
+	char err[256];
+	bool ro = d->read_only || d->cdrom;
+	struct block_dev *bd;
+
+	if ((d->snapshot || m->cfg.snapshot) && !ro)
+		bd = block_open_snapshot(d->path, d->format, err, sizeof(err));
+	else
+		bd = block_open(d->path, d->format, ro,
+				&(struct block_opts){ .cache = (enum block_cache)d->cache,
+						      .discard_ignore = d->discard_ignore }, err,
+				sizeof(err));
+	if (!bd)
+		die("could not open disk image '%s': %s", d->path, err);
+	return bd;
+}
+
+/* virtio devices sit from PCI slot 3, as QEMU's -drive if=virtio does
+ * (slot 2 is where QEMU's VGA goes). */
+#define FIRST_AUTO_SLOT 3
+
+static void host_send_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+	int r = kvm_signal_msi(opaque, addr, data);
+	if (r < 0)
+		warn("KVM_SIGNAL_MSI(%#llx, %#x) failed: %s", (unsigned long long)addr, data,
+		     strerror(-r));
+}
+
+static int host_ioeventfd(void *opaque, uint64_t addr, unsigned len, bool pio, int datamatch,
+			  int fd, bool assign)
+{
+	return kvm_ioeventfd(opaque, addr, len, pio, datamatch, fd, assign);
+}
+
+static int host_msi_route(void *opaque, int *gsi, uint64_t addr, uint32_t data)
+{
+	return kvm_msi_route_set(opaque, gsi, addr, data);
+}
+
+static int host_irqfd(void *opaque, int fd, int gsi, bool assign)
+{
+	return kvm_irqfd(opaque, fd, gsi, assign);
+}
+
+/* Every -chardev, then COM1's own backend unless it names one of them. */
+static void create_chardevs(struct machine *m)
+{
+	const struct machine_config *cfg = &m->cfg;
+	char err[256];
+
+	for (unsigned i = 0; i < cfg->nchardevs; i++)
+		if (!chardev_create(&cfg->chardevs[i], err, sizeof(err)))
+			die("-chardev %s: %s", cfg->chardevs[i].id, err);
+	if (cfg->serial.kind == CHARDEV_REF) {
+		m->serial_cd = chardev_find(cfg->serial.id);
+		if (!m->serial_cd)
+			die("-serial chardev:%s: no such chardev", cfg->serial.id);
+		return;
+	}
+	struct chardev_config c = cfg->serial;
+	c.label = "serial0";
+	/* COM1 on the terminal (-nographic, -serial stdio, the default) has
+	 * always had the Ctrl-A keys, with Ctrl-C going to the guest. */
+	if (c.kind == CHARDEV_STDIO)
+		c.mux_keys = true;
+	m->serial_cd = chardev_create(&c, err, sizeof(err));
+	if (!m->serial_cd)
+		die("-serial: %s", err);
+}
+
+/* ---- the board: what device models may use while created ---------------- */
+
+static struct irq_line board_isa_irq(struct dev_board *b, unsigned irq)
+{
+	struct machine *m = b->machine;
+	return isa_irq(m, irq);
+}
+
+static struct net_backend *board_netdev(struct dev_board *b, const char *id, char *err,
+					size_t errlen)
+{
+	const struct machine_config *cfg = &((struct machine *)b->machine)->cfg;
+	const struct netdev_config *nd = NULL;
+	char why[256];
+
+	for (unsigned j = 0; j < cfg->nnetdev; j++)
+		if (!strcmp(cfg->netdev[j].id, id))
+			nd = &cfg->netdev[j];
+	if (!nd) {
+		snprintf(err, errlen, "no netdev '%s'", id);
+		return NULL;
+	}
+	const char *kind = nd->kind == NETDEV_TAP ? "tap" : "user";
+	struct net_backend *be = nd->kind == NETDEV_TAP ? net_tap_create(&nd->tap, why, sizeof(why))
+							: net_user_create(&nd->user, why, sizeof(why));
+	if (!be)
+		snprintf(err, errlen, "-netdev %s%s%s: %s", kind, nd->id[0] == '_' ? "" : ",id=",
+			 nd->id[0] == '_' ? "" : nd->id, why);
+	return be;
+}
+
+/* Every image a device uses, IDE's and those named by id. */
+static void open_drives(struct machine *m)
+{
+	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++) {
+		const struct drive_config *d = &m->cfg.ide[i];
+		if (d->present && d->path) {
+			m->ide_bd[i] = machine_open_drive(m, d);
+			m->disk_size[i] = m->ide_bd[i]->size;
+		}
+	}
+	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
+		const struct named_drive *nd = &m->cfg.drives[i];
+		/* if=none drives of IDE devices were copied into cfg.ide */
+		if (nd->d.path && nd->user && strncmp(nd->user, "ide-", 4))
+			m->drive_bd[i] = machine_open_drive(m, &nd->d);
+	}
+}
+
+static struct block_dev *board_drive(struct dev_board *b, const char *id, bool *cdrom,
+				     char *err, size_t errlen)
+{
+	struct machine *m = b->machine;
+
+	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
+		const struct named_drive *nd = &m->cfg.drives[i];
+		if (strcmp(nd->id, id))
+			continue;
+		*cdrom = nd->d.cdrom;
+		if (!m->drive_bd[i]) {
+			snprintf(err, errlen, "drive '%s' has no file", id);
+			return NULL;
+		}
+		struct block_dev *bd = m->drive_bd[i];
+		m->drive_bd[i] = NULL; /* the device owns it now */
+		return bd;
+	}
+	snprintf(err, errlen, "no drive '%s'", id);
+	return NULL;
+}
+
+static void init_board(struct machine *m, struct virtio_host *host)
+{
+	/* Debugging knobs: VMM_VIRTIO_NO_MSIX=1 offers no MSI-X (INTx only),
+	 * VMM_NO_IRQFD=1 sends MSIs with KVM_SIGNAL_MSI instead of irqfds. */
+	bool no_msix = getenv("VMM_VIRTIO_NO_MSIX") && !strcmp(getenv("VMM_VIRTIO_NO_MSIX"), "1");
+	bool irqfd = !no_msix && kvm_has_cap(&m->kvm, KVM_CAP_IRQFD) && !getenv("VMM_NO_IRQFD");
+
+	*host = (struct virtio_host){
+		.send_msi = !no_msix && kvm_has_cap(&m->kvm, KVM_CAP_SIGNAL_MSI) ? host_send_msi
+										  : NULL,
+		.ioeventfd = kvm_has_cap(&m->kvm, KVM_CAP_IOEVENTFD) ? host_ioeventfd : NULL,
+		.msi_route = irqfd ? host_msi_route : NULL,
+		.irqfd = irqfd ? host_irqfd : NULL,
+		.opaque = &m->kvm,
+		.io_thread = true,
+	};
+	m->board = (struct dev_board){
+		.pci = &m->pci, .pio = &m->pio, .mmio = &m->mmio, .mem = &m->mem,
+		.memmap = &m->memmap, .virtio = host, .kvm = &m->kvm,
+		.isa_irq = board_isa_irq, .set_gsi = kvm_set_gsi, .gsi_opaque = &m->kvm,
+		.req_reset = board_reset, .req_poweroff = board_poweroff, .req_exit = board_exit,
+		.netdev = board_netdev, .drive = board_drive, .balloon_changed = balloon_changed,
+		.devs = m->cfg.devs, .ndevs = m->cfg.ndevs, .machine = m,
+	};
+}
+
+/* The PC's fixed devices, where they sit: they open the instance list, so
+ * that they are created and reset before anything plugged into them. */
+static const struct {
+	const char *driver;
+	const char *addr;      /* PCI functions: their fixed place */
+	bool multifunction;
+} board_devices[] = {
+	{ "i440FX", "00.0", false },
+	{ "PIIX3", "01.0", true },
+	{ "piix3-ide", "01.1", false },
+	{ "PIIX4_PM", "01.3", false },
+	{ "mc146818rtc", NULL, false },
+	{ "isa-serial", NULL, false },
+	{ "i8042", NULL, false },
+	{ "fw_cfg_io", NULL, false },
+	{ "port92", NULL, false },
+	{ "ioport80", NULL, false },
+	{ "i8257", NULL, false },
+};
+
+int machine_config_finish(struct machine_config *cfg, char *err, size_t errlen)
+{
+	size_t nb = ARRAY_SIZE(board_devices);
+	struct dev_instance *all = xzalloc((nb + cfg->ndevs) * sizeof(*all));
+	struct devfn_alloc slots;
+
+	for (size_t i = 0; i < nb; i++) {
+		struct dev_instance *d = &all[i];
+		dev_instance_init(d, dev_class_find(board_devices[i].driver));
+		d->from_board = true;
+		if (board_devices[i].addr &&
+		    (dev_instance_set(d, "addr", board_devices[i].addr, err, errlen) < 0 ||
+		     dev_instance_set(d, "multifunction", board_devices[i].multifunction ? "on" : "off",
+				      err, errlen) < 0))
+			return -1;
+		dev_apply_globals(d, cfg->globals, cfg->nglobals);
+	}
+	if (cfg->ndevs)
+		memcpy(all + nb, cfg->devs, cfg->ndevs * sizeof(*all));
+	free(cfg->devs);
+	cfg->devs = all;
+	cfg->ndevs += (unsigned)nb;
+	devfn_alloc_init(&slots, FIRST_AUTO_SLOT);
+	return dev_place_pci(&slots, cfg->devs, cfg->ndevs, err, errlen);
+}
+
+static void create_devices(struct machine *m)
+{
+	struct virtio_host host;
+	char err[512];
+
+	isa_irq_init(&m->isa_irq, kvm_set_gsi, &m->kvm, guest_trigger, &m->kvm);
+	pci_bus_init(&m->pci, &m->pio, &m->mmio);
+	if (pci_bus_map_host_ports(&m->pci) < 0)
+		die("cannot map the PCI configuration ports");
+	/* Images before chardevs: a missing image fails before a chardev
+	 * has made its file or socket. */
+	open_drives(m);
+	create_chardevs(m);
+	init_board(m, &host);
+	if (dev_create_all(m->cfg.devs, m->cfg.ndevs, &m->board, err, sizeof(err)) < 0)
+		die("%s", err);
+	m->board.virtio = NULL; /* 'host' was for creation only */
+	struct dev_instance *balloon = dev_find(m->cfg.devs, m->cfg.ndevs,
+						dev_class_find("virtio-balloon-pci"));
+	m->vballoon = balloon ? balloon->state : NULL;
+	setup_cmos(m);
+	setup_fw_cfg(m);
+	setup_kernel_boot(m);
+}
+
+/* ---- vCPUs, VM and reset ----------------------------------------------- */
+
+/* The board's answers to its vCPUs (struct vcpu_host). */
+static void vcpu_request(void *ctx, enum vcpu_request req)
+{
+	switch (req) {
+	case VCPU_REQ_RESET:
+		machine_request(ctx, MACHINE_REQ_RESET, 0);
+		break;
+	case VCPU_REQ_POWEROFF:
+		machine_request(ctx, MACHINE_REQ_POWEROFF, 0);
+		break;
+	case VCPU_REQ_ERROR:
+		machine_request(ctx, MACHINE_REQ_ERROR, 1);
+		break;
+	}
+}
+
+static bool vcpu_hold(void *ctx)
+{
+	return machine_vcpu_hold(ctx);
+}
+
+static bool vcpu_stopping_for_good(void *ctx)
+{
+	return machine_stopping_for_good(ctx);
+}
+
+static void create_vm_and_vcpus(struct machine *m)
+{
+	char err[256];
+
+	m->vcpu_host = (struct vcpu_host){
+		.kvm = &m->kvm, .pio = &m->pio, .mmio = &m->mmio,
+		.cpu = &m->cfg.cpu, .smp = &m->cfg.smp,
+		.hold = &m->hold, .hold_fn = vcpu_hold, .request = vcpu_request,
+		.stopping_for_good = vcpu_stopping_for_good, .ctx = m,
+	};
+
+	/* A reset replaces the VM: keep the dirty bits of the old one. */
+	memmap_detach(&m->memmap);
+	if (kvm_create_vm(&m->kvm, err, sizeof(err)) < 0)
+		die("%s", err);
+	if (memmap_apply(&m->memmap, &m->kvm) < 0)
+		die_errno("cannot set up guest memory slots");
+	for (unsigned i = 0; i < m->ncpus; i++)
+		if (vcpu_create(&m->vcpus[i], &m->vcpu_host, i, err, sizeof(err)) < 0)
+			die("%s", err);
+}
+
+void start_vcpus(struct machine *m)
+{
+	for (unsigned i = 0; i < m->ncpus; i++)
+		if (vcpu_start_thread(&m->vcpus[i]) < 0)
+			die("cannot start the thread of vCPU %u", i);
+}
+
+void stop_vcpus(struct machine *m)
+{
+	for (unsigned i = 0; i < m->ncpus; i++)
+		vcpu_kick(&m->vcpus[i]);
+	for (unsigned i = 0; i < m->ncpus; i++)
+		vcpu_join(&m->vcpus[i]);
+}
+
+/* A PC reset: every CPU back to its reset state, every device reset, the
+ * BIOS visible again through PAM. We get clean CPU, irqchip and PIT state
+ * by replacing the KVM VM; guest RAM, like real DRAM, keeps its contents. */
+void machine_reset(struct machine *m)
+{
+	for (unsigned i = 0; i < m->ncpus; i++)
+		vcpu_destroy(&m->vcpus[i]);
+	create_vm_and_vcpus(m);
+	/* One order for every device: the instance list's (board first). */
+	dev_reset_all(m->cfg.devs, m->cfg.ndevs, &m->pci);
+	/* The new VM's lines are all low: drive what devices still hold. */
+	isa_irq_resync(&m->isa_irq);
+	m->resets++;
+}
+
+void machine_request_from(struct machine *m, enum machine_req req, int status,
+			  enum machine_cause cause)
+{
+	int expected = MACHINE_REQ_NONE;
+	uint64_t one = 1;
+
+	if (!atomic_compare_exchange_strong(&m->request, &expected, (int)req))
+		return;
+	atomic_store(&m->exit_status, status);
+	atomic_store(&m->cause, (int)cause);
+	atomic_fetch_or(&m->hold, HOLD_REQUEST);
+	/* Parked vCPUs must wake to leave their loop. */
+	pthread_mutex_lock(&m->pause_lock);
+	pthread_cond_broadcast(&m->pause_cond);
+	pthread_mutex_unlock(&m->pause_lock);
+	for (unsigned i = 0; i < m->ncpus; i++)
+		if (!pthread_equal(m->vcpus[i].thread, pthread_self()))
+			vcpu_kick(&m->vcpus[i]);
+	if (write(m->event_fd, &one, sizeof(one)) < 0) {
+		/* cannot fail short of a saturated counter */
+	}
+}
+
+void machine_request(struct machine *m, enum machine_req req, int status)
+{
+	machine_request_from(m, req, status, CAUSE_GUEST);
+}
+
+bool machine_stopping(struct machine *m)
+{
+	return atomic_load(&m->request) != MACHINE_REQ_NONE;
+}
+
+bool machine_stopping_for_good(struct machine *m)
+{
+	/* The first request stands until handle_request() is done with it;
+	 * only a reset that reboots starts vCPU threads again. */
+	int req = atomic_load(&m->request);
+	return req != MACHINE_REQ_NONE && (req != MACHINE_REQ_RESET || m->cfg.no_reboot);
+}
+
+/* ---- pause and resume -------------------------------------------------- */
+
+bool machine_vcpu_hold(struct machine *m)
+{
+	pthread_mutex_lock(&m->pause_lock);
+	while ((atomic_load(&m->hold) & HOLD_PAUSE) && !machine_stopping(m)) {
+		m->parked++;
+		pthread_cond_broadcast(&m->pause_cond);
+		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
+		m->parked--;
+	}
+	pthread_mutex_unlock(&m->pause_lock);
+	return !machine_stopping(m);
+}
+
+bool machine_pause(struct machine *m)
+{
+	pthread_mutex_lock(&m->pause_lock);
+	if (atomic_load(&m->hold) & HOLD_PAUSE) {
+		pthread_mutex_unlock(&m->pause_lock);
+		return false;
+	}
+	atomic_fetch_or(&m->hold, HOLD_PAUSE);
+	pthread_mutex_unlock(&m->pause_lock);
+	for (unsigned i = 0; i < m->ncpus; i++)
+		vcpu_kick(&m->vcpus[i]);
+	/* A pending reset or exit joins the threads instead; after a reset
+	 * the new threads park at once because HOLD_PAUSE stays set. */
+	pthread_mutex_lock(&m->pause_lock);
+	while (m->parked < m->ncpus && !machine_stopping(m))
+		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
+	pthread_mutex_unlock(&m->pause_lock);
+	/* Then the devices' own threads and in-flight I/O (their quiesce ops). */
+	dev_quiesce_all(m->cfg.devs, m->cfg.ndevs);
+	/* Device timers stop with the vCPUs. */
+	event_clock_pause(m->loop);
+	return true;
+}
+
+bool machine_resume(struct machine *m)
+{
+	/* Before the vCPUs run: they must not see the clock still stopped. */
+	event_clock_resume(m->loop);
+	if (atomic_load(&m->hold) & HOLD_PAUSE)
+		dev_resume_all(m->cfg.devs, m->cfg.ndevs);
+	pthread_mutex_lock(&m->pause_lock);
+	bool was_paused = atomic_fetch_and(&m->hold, ~HOLD_PAUSE) & HOLD_PAUSE;
+	pthread_cond_broadcast(&m->pause_cond);
+	pthread_mutex_unlock(&m->pause_lock);
+	return was_paused;
+}
+
+void machine_create(struct machine *m, const struct machine_config *cfg)
+{
+	char err[256];
+	uint64_t bios_size;
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	m->cfg = *cfg;
+	m->ncpus = cfg->smp.cpus;
+	if (kvm_open(&m->kvm, cfg->kvm_path ? cfg->kvm_path : "/dev/kvm", err, sizeof(err)) < 0)
+		die("%s", err);
+	if (m->ncpus > (unsigned)m->kvm.max_vcpus)
+		die("-smp %u: this KVM supports at most %d vCPUs", m->ncpus, m->kvm.max_vcpus);
+	if (topology_apic_id_limit(&cfg->smp) > (unsigned)m->kvm.max_vcpu_id)
+		die("-smp: APIC IDs up to %u are needed, this KVM allows ids below %d",
+		    topology_apic_id_limit(&cfg->smp) - 1, m->kvm.max_vcpu_id);
+	char *bios_path;
+	int bios_fd = open_bios(cfg, &bios_size, &bios_path);
+	ret = guest_mem_init(&m->mem, cfg->ram_size);
+	if (ret < 0)
+		die("cannot allocate %llu MiB of guest RAM: %s",
+		    (unsigned long long)(cfg->ram_size / MiB), strerror(-ret));
+	if (memmap_init(&m->memmap, &m->mem, NULL, bios_size) < 0)
+		die("cannot set up the memory map");
+	read_bios(bios_fd, bios_path, m->memmap.bios, bios_size);
+	m->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->event_fd < 0)
+		die_errno("eventfd");
+	m->loop = event_loop_new();
+	if (!m->loop)
+		die_errno("cannot create the event loop");
+	pthread_mutex_init(&m->pause_lock, NULL);
+	pthread_cond_init(&m->pause_cond, NULL);
+	m->signal_fd = block_exit_signals();
+	bus_init(&m->pio, "pio");
+	bus_init(&m->mmio, "mmio");
+	vcpu_signals_init();
+	m->kvm.vm_fd = -1;
+	create_vm_and_vcpus(m);
+	create_devices(m);
+}
+
+void machine_destroy(struct machine *m)
+{
+	net_tap_shutdown(); /* downscripts: main() leaves with _exit */
+	/* Devices first, in reverse order: their threads write to chardevs. */
+	dev_destroy_all(m->cfg.devs, m->cfg.ndevs);
+	m->rtc = NULL;
+	m->dma = NULL;
+	chardev_destroy_all();
+	m->serial_cd = NULL;
+	event_timer_free(m->balloon_event_timer);
+	event_timer_free(m->balloon_stats_timer);
+	event_loop_free(m->loop);
+	m->loop = NULL;
+}

@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Between the PC board's own files (src/board/): machine_pc.c is the board
+ * (what sits where, vCPUs, reset, pause); the firmware search, the CMOS and
+ * fw_cfg contents, the control interface's view and the main loop are
+ * modules of their own.
+ */
+#ifndef VMM_BOARD_PC_H
+#define VMM_BOARD_PC_H
+
+#include "machine.h"
+#include "vmctl.h"
+
+/* pc_firmware.c: opens the BIOS (-bios, -L, the default directories);
+ * returns its fd, size and path. read_bios reads it into dst and closes
+ * it. Both die with one line on failure. */
+int open_bios(const struct machine_config *cfg, uint64_t *size, char **path_out);
+void read_bios(int fd, char *path, uint8_t *dst, uint64_t size);
+
+/* pc_cmos.c, pc_fw_cfg.c: what SeaBIOS reads, filled in once the devices
+ * exist; setup_kernel_boot loads -kernel/-initrd/-append (dies on a bad
+ * kernel). */
+void setup_cmos(struct machine *m);
+void setup_fw_cfg(struct machine *m);
+void setup_kernel_boot(struct machine *m);
+
+/* pc_control.c: the control interfaces' ops, and the balloon's events
+ * (BALLOON_CHANGE) and statistics timer. */
+extern const struct vmctl_ops machine_vmctl_ops;
+void balloon_changed(void *opaque);
+void balloon_event(void *opaque);
+void start_balloon_timers(struct machine *m);
+
+/* pc_run.c: SIGTERM/SIGINT/SIGHUP blocked, read from the returned signalfd. */
+int block_exit_signals(void);
+
+/* machine_pc.c, for the main loop. */
+void start_vcpus(struct machine *m);
+void stop_vcpus(struct machine *m);
+void machine_reset(struct machine *m);
+
+#endif

@@ -1,0 +1,226 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The machine as the control interfaces (QMP, the human monitor) see it:
+ * struct vmctl_ops over the board, and the balloon's events and timers.
+ */
+#include "pc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "control.h"
+#include "hw/chipset.h"
+#include "hw/virtio_balloon.h"
+#include "util.h"
+
+/* From the thread that wrote the balloon config (a vCPU): the main loop
+ * sends BALLOON_CHANGE. Changes until the loop gets to it are merged:
+ * only the first one posts. */
+void balloon_changed(void *opaque)
+{
+	struct machine *m = opaque;
+	uint64_t one = 1;
+
+	if (atomic_exchange(&m->balloon_changed, true))
+		return;
+	if (event_post(m->loop, balloon_event, m) == 0)
+		return;
+	/* The post queue is full: the request eventfd's handler looks too. */
+	if (write(m->event_fd, &one, sizeof(one)) < 0) {
+		/* a saturated counter still wakes the loop */
+	}
+}
+
+static bool ctl_running(void *opaque)
+{
+	struct machine *m = opaque;
+	return !(atomic_load(&m->hold) & HOLD_PAUSE);
+}
+
+static void ctl_stop(void *opaque)
+{
+	struct machine *m = opaque;
+	if (machine_pause(m))
+		control_event(m->control, "STOP", NULL);
+}
+
+static void ctl_cont(void *opaque)
+{
+	struct machine *m = opaque;
+	if (machine_resume(m))
+		control_event(m->control, "RESUME", NULL);
+}
+
+static void ctl_reset(void *opaque)
+{
+	machine_request_from(opaque, MACHINE_REQ_RESET, 0, CAUSE_HOST_QMP);
+}
+
+static void ctl_powerdown(void *opaque)
+{
+	struct machine *m = opaque;
+	piix_pm_power_button(&m->pm);
+	control_event(m->control, "POWERDOWN", NULL);
+}
+
+static void ctl_quit(void *opaque)
+{
+	machine_request_from(opaque, MACHINE_REQ_EXIT, 0, CAUSE_HOST_QMP);
+}
+
+static unsigned ctl_cpus(void *opaque, struct vmctl_cpu *out, unsigned max)
+{
+	struct machine *m = opaque;
+	unsigned n = MIN(m->ncpus, max);
+	for (unsigned i = 0; i < n; i++)
+		out[i] = (struct vmctl_cpu){ i, atomic_load(&m->vcpus[i].tid) };
+	return n;
+}
+
+static const char *ctl_name(void *opaque)
+{
+	struct machine *m = opaque;
+	return m->cfg.name;
+}
+
+static uint64_t monotonic_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* QEMU's balloon target is the RAM the guest keeps; the device's is the
+ * number of 4 KiB pages it gives up. */
+static int ctl_balloon_set(void *opaque, uint64_t bytes)
+{
+	struct machine *m = opaque;
+	uint64_t ram = m->mem.ram_size;
+
+	if (!m->vballoon)
+		return -ENODEV;
+	if (bytes > ram)
+		bytes = ram;
+	uint64_t pages = (ram - bytes) >> VIRTIO_BALLOON_PFN_SHIFT;
+	virtio_balloon_set_target(m->vballoon, (uint32_t)MIN(pages, (uint64_t)UINT32_MAX));
+	return 0;
+}
+
+#define BALLOON_STATS_MIN_AGE_MS 2000
+
+/* QEMU's "actual": the RAM the balloon leaves the guest. */
+static uint64_t balloon_actual(struct machine *m, const struct virtio_balloon_info *info)
+{
+	uint64_t held = (uint64_t)info->actual_pages << VIRTIO_BALLOON_PFN_SHIFT;
+	return held < m->mem.ram_size ? m->mem.ram_size - held : 0;
+}
+
+static int ctl_balloon_query(void *opaque, struct vmctl_balloon *out)
+{
+	struct machine *m = opaque;
+	struct virtio_balloon_info info;
+
+	if (!m->vballoon)
+		return -ENODEV;
+	virtio_balloon_get_info(m->vballoon, &info);
+	out->actual = balloon_actual(m, &info);
+	memcpy(out->stats, info.stats, sizeof(out->stats));
+	out->stats_valid = info.stats_valid;
+	/* Without a polling interval, whoever asks refreshes the figures for
+	 * the next query (at most every 2 s): the driver answers within
+	 * milliseconds, and a query must not wait for the guest. */
+	if (!m->cfg.balloon_stats_interval && monotonic_ms() >= m->balloon_stats_due &&
+	    virtio_balloon_request_stats(m->vballoon))
+		m->balloon_stats_due = monotonic_ms() + BALLOON_STATS_MIN_AGE_MS;
+	return 0;
+}
+
+/* At most one BALLOON_CHANGE a second, as QEMU: a driver moves 'actual'
+ * in steps of 256 pages, hundreds of times per inflation. The last value
+ * always follows, from a host-clock timer at balloon_event_due. */
+#define BALLOON_EVENT_GAP_MS 1000
+
+void balloon_event(void *opaque)
+{
+	struct machine *m = opaque;
+	struct virtio_balloon_info info;
+	char data[64];
+
+	if (!m->vballoon || !atomic_load(&m->balloon_changed))
+		return;
+	uint64_t now = monotonic_ms();
+	if (now < m->balloon_event_due) {
+		event_timer_arm(m->balloon_event_timer, (int64_t)m->balloon_event_due * 1000000, 0);
+		return;
+	}
+	atomic_store(&m->balloon_changed, false);
+	m->balloon_event_due = now + BALLOON_EVENT_GAP_MS;
+	virtio_balloon_get_info(m->vballoon, &info);
+	snprintf(data, sizeof(data), "{\"actual\": %llu}",
+		 (unsigned long long)balloon_actual(m, &info));
+	control_event(m->control, "BALLOON_CHANGE", data);
+}
+
+/* guest-stats-polling-interval: a periodic timer on the virtual clock (a
+ * paused guest cannot answer). */
+static void balloon_stats_tick(void *opaque)
+{
+	struct machine *m = opaque;
+	virtio_balloon_request_stats(m->vballoon);
+}
+
+void start_balloon_timers(struct machine *m)
+{
+	if (!m->vballoon)
+		return;
+	m->balloon_event_timer = event_timer_new(m->loop, EVENT_CLOCK_HOST, balloon_event, m);
+	if (!m->cfg.balloon_stats_interval)
+		return;
+	int64_t period = (int64_t)m->cfg.balloon_stats_interval * 1000000000LL;
+	m->balloon_stats_timer = event_timer_new(m->loop, EVENT_CLOCK_VIRTUAL,
+						 balloon_stats_tick, m);
+	event_timer_arm(m->balloon_stats_timer, event_clock_ns(m->loop, EVENT_CLOCK_VIRTUAL),
+			period); /* the first request at once, as before */
+}
+
+/* QMP's x-dirty-log and x-query-dirty-pages (test hooks): dirty logging of
+ * one of the board's memory regions (memmap.h lists their names). */
+static int ctl_dirty_log(void *opaque, const char *name, bool on)
+{
+	struct machine *m = opaque;
+	struct mem_region *r = memmap_find_region(&m->memmap, name);
+
+	return r ? mem_region_set_log_dirty(r, on) : -ENOENT;
+}
+
+static int64_t ctl_dirty_pages(void *opaque, const char *name, uint64_t *gpas, size_t max)
+{
+	struct machine *m = opaque;
+	struct mem_region *r = memmap_find_region(&m->memmap, name);
+	int64_t n = 0;
+
+	if (!r)
+		return -ENOENT;
+	uint64_t pages = mem_region_pages(r);
+	uint64_t *bits = calloc((pages + 63) / 64, sizeof(uint64_t));
+	if (!bits)
+		return -ENOMEM;
+	int err = mem_region_get_dirty(r, bits, pages);
+	for (uint64_t p = 0; !err && p < pages; p++) {
+		if (!(bits[p / 64] >> (p % 64) & 1))
+			continue;
+		if ((size_t)n < max)
+			gpas[n] = r->gpa + (p << MEM_PAGE_SHIFT);
+		n++;
+	}
+	free(bits);
+	return err ? err : n;
+}
+
+const struct vmctl_ops machine_vmctl_ops = {
+	ctl_running, ctl_stop, ctl_cont, ctl_reset, ctl_powerdown, ctl_quit, ctl_cpus, ctl_name,
+	ctl_balloon_set, ctl_balloon_query, ctl_dirty_log, ctl_dirty_pages,
+};
