@@ -266,8 +266,9 @@ void virtio_balloon_get_info(struct virtio_balloon *b, struct virtio_balloon_inf
 bool virtio_balloon_request_stats(struct virtio_balloon *b)
 {
 	pthread_mutex_lock(&b->t.lock);
+	/* Not while paused: the buffer goes back into the used ring. */
 	bool held = b->stats_held && (b->t.status & VIRTIO_STATUS_DRIVER_OK) &&
-		    !(b->t.status & VIRTIO_STATUS_NEEDS_RESET);
+		    !(b->t.status & VIRTIO_STATUS_NEEDS_RESET) && !virtio_pci_quiesced(&b->t);
 	if (held)
 		stats_release(b);
 	pthread_mutex_unlock(&b->t.lock);

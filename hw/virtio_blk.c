@@ -673,6 +673,15 @@ void virtio_blk_destroy(struct virtio_blk *b)
 	free(b);
 }
 
+void virtio_blk_quiesce(struct virtio_blk *b)
+{
+	virtio_pci_quiesce(&b->t);
+	pthread_mutex_lock(&b->t.lock);
+	while (b->inflight)
+		pthread_cond_wait(&b->idle, &b->t.lock);
+	pthread_mutex_unlock(&b->t.lock);
+}
+
 /* Saved state: requests in flight are completed first (the workers and
  * io_uring finish them; nothing new starts while the VM is paused), then
  * the transport and queues are saved. The disk's contents are the block

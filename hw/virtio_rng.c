@@ -96,3 +96,13 @@ void virtio_rng_destroy(struct virtio_rng *r)
 	virtio_pci_stop(&r->t);
 	free(r);
 }
+
+void virtio_rng_save(struct virtio_rng *r, struct ss_writer *w, uint32_t instance)
+{
+	virtio_pci_save(&r->t, w, instance);
+}
+
+bool virtio_rng_load(struct virtio_rng *r, struct ss_reader *rd, uint32_t instance)
+{
+	return virtio_pci_load(&r->t, rd, instance);
+}

@@ -25,6 +25,7 @@
 #include "hw/fw_cfg.h"
 #include "hw/rtc.h"
 #include "hw/virtio_balloon.h"
+#include "kvm_state.h"
 #include "loader.h"
 #include "util.h"
 
@@ -656,6 +657,70 @@ bool machine_resume(struct machine *m)
 	pthread_cond_broadcast(&m->pause_cond);
 	pthread_mutex_unlock(&m->pause_lock);
 	return was_paused;
+}
+
+/* ---- saved state ------------------------------------------------------- */
+
+int machine_save_state(struct machine *m, struct ss_writer *w, char *err, size_t errlen)
+{
+	bool paused_here = machine_pause(m);
+	int ret = 0;
+
+	if (machine_stopping(m)) {
+		ret = set_err(err, errlen, "saved state: the machine is resetting or exiting");
+		goto out;
+	}
+	/* Every device quiesced: nothing changes under the save. */
+	dev_save_all(m->cfg.devs, m->cfg.ndevs, w);
+	if (kvm_vm_state_save(&m->kvm, w, err, errlen) < 0) {
+		ret = -1;
+		goto out;
+	}
+	for (unsigned i = 0; i < m->ncpus; i++)
+		if (kvm_vcpu_state_save(&m->kvm, m->vcpus[i].fd, i, w, err, errlen) < 0) {
+			ret = -1;
+			goto out;
+		}
+	if (ss_writer_finish(w) < 0)
+		ret = set_err(err, errlen, "%s", w->err);
+out:
+	if (paused_here)
+		machine_resume(m);
+	return ret;
+}
+
+int machine_load_state(struct machine *m, struct ss_reader *r, char *err, size_t errlen)
+{
+	bool paused_here = machine_pause(m);
+	const struct ss_section *left;
+	int ret = -1;
+
+	if (machine_stopping(m)) {
+		set_err(err, errlen, "saved state: the machine is resetting or exiting");
+		goto out;
+	}
+	/* Devices first (their loads drive their interrupt lines again),
+	 * then KVM's irqchip state over what those edges did. */
+	if (dev_load_all(m->cfg.devs, m->cfg.ndevs, r) < 0) {
+		set_err(err, errlen, "%s", r->err);
+		goto out;
+	}
+	if (kvm_vm_state_load(&m->kvm, r, err, errlen) < 0)
+		goto out;
+	for (unsigned i = 0; i < m->ncpus; i++)
+		if (kvm_vcpu_state_load(&m->kvm, m->vcpus[i].fd, i, r, err, errlen) < 0)
+			goto out;
+	left = ss_unclaimed_section(r);
+	if (left) {
+		set_err(err, errlen, "saved state: section %s instance %u belongs to no device of "
+			"this machine", left->name, left->instance);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (paused_here)
+		machine_resume(m);
+	return ret;
 }
 
 /* ---- the control interface (QMP, monitor) ------------------------------ */

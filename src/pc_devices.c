@@ -23,13 +23,16 @@
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
+#include "hw/chipset.h"
 #include "hw/virtio_balloon.h"
 #include "hw/virtio_blk.h"
 #include "hw/virtio_console.h"
 #include "hw/virtio_net.h"
+#include "hw/virtio_pci.h"
 #include "hw/virtio_rng.h"
 #include "machine.h"
 #include "net.h"
+#include "savestate.h"
 #include "util.h"
 
 extern const struct dev_class virtconsole_class, virtserialport_class, virtio_serial_class,
@@ -56,6 +59,56 @@ static int no_room(const struct dev_instance *d, char *err, size_t errlen)
 }
 
 /* ==== virtio devices ===================================================== */
+
+/* Pause and saved state of a virtio device: its transport stops taking
+ * work (the I/O thread no longer touches guest memory) and resumes
+ * looking at every ready queue. Each class names its transport. */
+#define VIRTIO_LIFECYCLE(kind, type)                                                     \
+	static void kind##_quiesce_dev(struct dev_instance *d)                           \
+	{                                                                                \
+		virtio_pci_quiesce(kind##_transport((type *)d->state));                  \
+	}                                                                                \
+	static void kind##_resume_dev(struct dev_instance *d)                            \
+	{                                                                                \
+		virtio_pci_resume(kind##_transport((type *)d->state));                   \
+	}                                                                                \
+	static void kind##_save_dev(struct dev_instance *d, struct ss_writer *w,         \
+				    uint32_t instance)                                   \
+	{                                                                                \
+		kind##_save((type *)d->state, w, instance);                              \
+	}                                                                                \
+	static bool kind##_load_dev(struct dev_instance *d, struct ss_reader *r,         \
+				    uint32_t instance)                                   \
+	{                                                                                \
+		return kind##_load((type *)d->state, r, instance);                       \
+	}
+
+VIRTIO_LIFECYCLE(virtio_net, struct virtio_net)
+VIRTIO_LIFECYCLE(virtio_rng, struct virtio_rng)
+VIRTIO_LIFECYCLE(virtio_balloon, struct virtio_balloon)
+VIRTIO_LIFECYCLE(virtio_console, struct virtio_console)
+
+/* virtio-blk's quiesce also waits for the requests its workers and
+ * io_uring carry out. */
+static void virtio_blk_quiesce_dev(struct dev_instance *d)
+{
+	virtio_blk_quiesce(d->state);
+}
+
+static void virtio_blk_resume_dev(struct dev_instance *d)
+{
+	virtio_pci_resume(virtio_blk_transport(d->state));
+}
+
+static void virtio_blk_save_dev(struct dev_instance *d, struct ss_writer *w, uint32_t instance)
+{
+	virtio_blk_save(d->state, w, instance);
+}
+
+static bool virtio_blk_load_dev(struct dev_instance *d, struct ss_reader *r, uint32_t instance)
+{
+	return virtio_blk_load(d->state, r, instance);
+}
 
 static int virtio_net_pci_create(struct dev_instance *d, struct dev_board *b, char *err,
 			     size_t errlen)
@@ -91,7 +144,9 @@ const struct dev_class virtio_net_class = {
 	.desc = "virtio network card (host side: user-mode or tap)",
 	.props = virtio_net_props,
 	.nprops = ARRAY_SIZE(virtio_net_props),
-	.ops = { .create = virtio_net_pci_create },
+	.ops = { .create = virtio_net_pci_create, .quiesce = virtio_net_quiesce_dev,
+		 .resume = virtio_net_resume_dev, .save = virtio_net_save_dev,
+		 .load = virtio_net_load_dev },
 	.place_rank = 1,
 };
 
@@ -143,7 +198,9 @@ const struct dev_class virtio_blk_class = {
 	.desc = "virtio disk",
 	.props = virtio_blk_props,
 	.nprops = ARRAY_SIZE(virtio_blk_props),
-	.ops = { .create = virtio_blk_create_dev, .check = virtio_blk_check },
+	.ops = { .create = virtio_blk_create_dev, .check = virtio_blk_check,
+		 .quiesce = virtio_blk_quiesce_dev, .resume = virtio_blk_resume_dev,
+		 .save = virtio_blk_save_dev, .load = virtio_blk_load_dev },
 	.place_rank = 0,
 };
 
@@ -160,7 +217,9 @@ const struct dev_class virtio_rng_class = {
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_MISC,
 	.desc = "virtio entropy source (the host's getrandom)",
-	.ops = { .create = virtio_rng_create_dev },
+	.ops = { .create = virtio_rng_create_dev, .quiesce = virtio_rng_quiesce_dev,
+		 .resume = virtio_rng_resume_dev, .save = virtio_rng_save_dev,
+		 .load = virtio_rng_load_dev },
 	.max_instances = 1,
 	.place_rank = 2,
 };
@@ -203,7 +262,9 @@ const struct dev_class virtio_balloon_class = {
 	.desc = "virtio memory balloon (QMP balloon, query-balloon)",
 	.props = virtio_balloon_props,
 	.nprops = ARRAY_SIZE(virtio_balloon_props),
-	.ops = { .create = virtio_balloon_create_dev, .check = virtio_balloon_check },
+	.ops = { .create = virtio_balloon_create_dev, .check = virtio_balloon_check,
+		 .quiesce = virtio_balloon_quiesce_dev, .resume = virtio_balloon_resume_dev,
+		 .save = virtio_balloon_save_dev, .load = virtio_balloon_load_dev },
 	.max_instances = 1,
 	.place_rank = 3,
 };
@@ -317,7 +378,9 @@ const struct dev_class virtio_serial_class = {
 	.props = virtio_serial_props,
 	.nprops = ARRAY_SIZE(virtio_serial_props),
 	.ops = { .create = virtio_serial_create, .destroy = virtio_serial_destroy,
-		 .check = virtio_serial_check },
+		 .check = virtio_serial_check, .quiesce = virtio_console_quiesce_dev,
+		 .resume = virtio_console_resume_dev, .save = virtio_console_save_dev,
+		 .load = virtio_console_load_dev },
 	.max_instances = 1,
 	.place_rank = 4,
 };
@@ -552,6 +615,29 @@ const struct dev_class isa_debug_exit_class = {
 
 /* ==== the board's fixed devices ========================================= */
 
+/* Saved state of the board's devices: their model's pair, on d->state. */
+#define BOARD_STATE(kind, type)                                                          \
+	static void kind##_save_dev(struct dev_instance *d, struct ss_writer *w,         \
+				    uint32_t instance)                                   \
+	{                                                                                \
+		kind##_save((type *)d->state, w, instance);                              \
+	}                                                                                \
+	static bool kind##_load_dev(struct dev_instance *d, struct ss_reader *r,         \
+				    uint32_t instance)                                   \
+	{                                                                                \
+		return kind##_load((type *)d->state, r, instance);                       \
+	}
+
+BOARD_STATE(i440fx, struct i440fx)
+BOARD_STATE(piix3, struct piix3)
+BOARD_STATE(piix_ide, struct piix_ide)
+BOARD_STATE(piix_pm, struct piix_pm)
+BOARD_STATE(rtc, struct rtc)
+BOARD_STATE(serial, struct serial)
+BOARD_STATE(i8042, struct i8042)
+BOARD_STATE(fw_cfg, struct fw_cfg)
+BOARD_STATE(port92, struct port92)
+
 static struct machine *machine_of(struct dev_board *b)
 {
 	return b->machine;
@@ -578,7 +664,8 @@ const struct dev_class i440fx_class = {
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_BRIDGE,
 	.desc = "i440FX host bridge (PAM: the BIOS shadow)",
-	.ops = { .create = i440fx_create, .reset = i440fx_reset },
+	.ops = { .create = i440fx_create, .reset = i440fx_reset, .save = i440fx_save_dev,
+		 .load = i440fx_load_dev },
 	.board_only = true,
 };
 
@@ -596,7 +683,7 @@ const struct dev_class piix3_class = {
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_BRIDGE,
 	.desc = "PIIX3 PCI-to-ISA bridge (PIRQ router, reset control)",
-	.ops = { .create = piix3_create },
+	.ops = { .create = piix3_create, .save = piix3_save_dev, .load = piix3_load_dev },
 	.board_only = true,
 };
 
@@ -633,7 +720,7 @@ const struct dev_class piix3_ide_class = {
 	.categories = DEV_CAT_STORAGE,
 	.desc = "PIIX3 IDE controller: two channels of two drives (-hda..-hdd, -cdrom, ide-hd, "
 		"ide-cd)",
-	.ops = { .create = piix3_ide_create },
+	.ops = { .create = piix3_ide_create, .save = piix_ide_save_dev, .load = piix_ide_load_dev },
 	.board_only = true,
 };
 
@@ -652,7 +739,7 @@ const struct dev_class piix4_pm_class = {
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_BRIDGE,
 	.desc = "ACPI power management (PM timer, power button, SCI on IRQ 9)",
-	.ops = { .create = piix4_pm_create },
+	.ops = { .create = piix4_pm_create, .save = piix_pm_save_dev, .load = piix_pm_load_dev },
 	.board_only = true,
 };
 
@@ -689,7 +776,8 @@ const struct dev_class rtc_class = {
 	.desc = "MC146818 real-time clock and CMOS memory",
 	.props = rtc_props,
 	.nprops = ARRAY_SIZE(rtc_props),
-	.ops = { .create = rtc_create_dev, .reset = rtc_reset_dev, .destroy = rtc_destroy_dev },
+	.ops = { .create = rtc_create_dev, .reset = rtc_reset_dev, .destroy = rtc_destroy_dev,
+		 .save = rtc_save_dev, .load = rtc_load_dev },
 	.board_only = true,
 };
 
@@ -741,7 +829,8 @@ const struct dev_class isa_serial_class = {
 	.desc = "16550A UART (COM1, on -serial's backend)",
 	.props = isa_serial_props,
 	.nprops = ARRAY_SIZE(isa_serial_props),
-	.ops = { .create = isa_serial_create, .reset = isa_serial_reset },
+	.ops = { .create = isa_serial_create, .reset = isa_serial_reset, .save = serial_save_dev,
+		 .load = serial_load_dev },
 	.board_only = true,
 };
 
@@ -767,7 +856,8 @@ const struct dev_class i8042_class = {
 	.bus = DEV_BUS_ISA,
 	.categories = DEV_CAT_INPUT,
 	.desc = "PS/2 keyboard and mouse controller (A20, reset line)",
-	.ops = { .create = i8042_create_dev, .reset = i8042_reset_dev },
+	.ops = { .create = i8042_create_dev, .reset = i8042_reset_dev, .save = i8042_save_dev,
+		 .load = i8042_load_dev },
 	.board_only = true,
 };
 
@@ -804,7 +894,8 @@ const struct dev_class fw_cfg_class = {
 	.desc = "firmware configuration interface (ports 0x510-0x51b)",
 	.props = fw_cfg_props,
 	.nprops = ARRAY_SIZE(fw_cfg_props),
-	.ops = { .create = fw_cfg_create_dev, .reset = fw_cfg_reset_dev },
+	.ops = { .create = fw_cfg_create_dev, .reset = fw_cfg_reset_dev, .save = fw_cfg_save_dev,
+		 .load = fw_cfg_load_dev },
 	.board_only = true,
 };
 
@@ -827,7 +918,8 @@ const struct dev_class port92_class = {
 	.bus = DEV_BUS_ISA,
 	.categories = DEV_CAT_MISC,
 	.desc = "system control port A: fast A20 and fast reset",
-	.ops = { .create = port92_create, .reset = port92_reset_dev },
+	.ops = { .create = port92_create, .reset = port92_reset_dev, .save = port92_save_dev,
+		 .load = port92_load_dev },
 	.board_only = true,
 };
 
