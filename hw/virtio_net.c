@@ -467,6 +467,11 @@ struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 	return n;
 }
 
+struct net_backend *virtio_net_backend(struct virtio_net *n)
+{
+	return n->backend;
+}
+
 struct virtio_pci *virtio_net_transport(struct virtio_net *n)
 {
 	return &n->t;

@@ -1079,10 +1079,29 @@ void machine_destroy(struct machine *m)
 	dev_destroy_all(m->cfg.devs, m->cfg.ndevs);
 	m->rtc = NULL;
 	m->dma = NULL;
+	m->ide = NULL;
+	m->com1 = NULL;
+	m->i8042 = NULL;
+	m->fw_cfg = NULL;
+	m->vballoon = NULL;
 	chardev_destroy_all();
 	m->serial_cd = NULL;
 	event_timer_free(m->balloon_event_timer);
 	event_timer_free(m->balloon_stats_timer);
 	event_loop_free(m->loop);
 	m->loop = NULL;
+	/* Then the board itself: vCPUs (joined by now), the VM, the memory
+	 * map and RAM, the buses' dispatch tables, images no device took. */
+	for (unsigned i = 0; i < m->ncpus; i++)
+		vcpu_destroy(&m->vcpus[i]);
+	kvm_close(&m->kvm);
+	memmap_destroy(&m->memmap);
+	guest_mem_destroy(&m->mem);
+	isa_irq_destroy(&m->isa_irq);
+	bus_destroy(&m->pio);
+	bus_destroy(&m->mmio);
+	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++)
+		block_close(m->ide_bd[i]);
+	for (unsigned i = 0; i < MAX_DRIVES; i++)
+		block_close(m->drive_bd[i]);
 }

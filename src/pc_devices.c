@@ -84,9 +84,39 @@ static int no_room(const struct dev_instance *d, char *err, size_t errlen)
 	}
 
 VIRTIO_LIFECYCLE(virtio_net, struct virtio_net)
+
+/* The backend's thread delivers into the NIC, whose reset and I/O thread
+ * call the backend: the backend stops delivering, the NIC goes, then the
+ * backend. */
+static void virtio_net_pci_destroy(struct dev_instance *d)
+{
+	struct virtio_net *n = d->state;
+	struct net_backend *be = virtio_net_backend(n);
+
+	net_stop(be);
+	virtio_net_destroy(n);
+	net_destroy(be);
+}
 VIRTIO_LIFECYCLE(virtio_rng, struct virtio_rng)
 VIRTIO_LIFECYCLE(virtio_balloon, struct virtio_balloon)
 VIRTIO_LIFECYCLE(virtio_console, struct virtio_console)
+
+static void virtio_rng_destroy_dev(struct dev_instance *d)
+{
+	virtio_rng_destroy(d->state);
+}
+
+static void virtio_balloon_destroy_dev(struct dev_instance *d)
+{
+	virtio_balloon_destroy(d->state);
+}
+
+/* Its I/O thread writes to chardevs: it stops before they go
+ * (machine_destroy destroys the devices first). */
+static void virtio_console_destroy_dev(struct dev_instance *d)
+{
+	virtio_console_destroy(d->state);
+}
 
 /* virtio-blk's quiesce also waits for the requests its workers and
  * io_uring carry out. */
@@ -108,6 +138,12 @@ static void virtio_blk_save_dev(struct dev_instance *d, struct ss_writer *w, uin
 static bool virtio_blk_load_dev(struct dev_instance *d, struct ss_reader *r, uint32_t instance)
 {
 	return virtio_blk_load(d->state, r, instance);
+}
+
+/* Its threads stop, then the image is closed. */
+static void virtio_blk_destroy_dev(struct dev_instance *d)
+{
+	virtio_blk_destroy(d->state);
 }
 
 static int virtio_net_pci_create(struct dev_instance *d, struct dev_board *b, char *err,
@@ -146,7 +182,7 @@ const struct dev_class virtio_net_class = {
 	.nprops = ARRAY_SIZE(virtio_net_props),
 	.ops = { .create = virtio_net_pci_create, .quiesce = virtio_net_quiesce_dev,
 		 .resume = virtio_net_resume_dev, .save = virtio_net_save_dev,
-		 .load = virtio_net_load_dev },
+		 .load = virtio_net_load_dev, .destroy = virtio_net_pci_destroy },
 	.place_rank = 1,
 };
 
@@ -200,7 +236,8 @@ const struct dev_class virtio_blk_class = {
 	.nprops = ARRAY_SIZE(virtio_blk_props),
 	.ops = { .create = virtio_blk_create_dev, .check = virtio_blk_check,
 		 .quiesce = virtio_blk_quiesce_dev, .resume = virtio_blk_resume_dev,
-		 .save = virtio_blk_save_dev, .load = virtio_blk_load_dev },
+		 .save = virtio_blk_save_dev, .load = virtio_blk_load_dev,
+		 .destroy = virtio_blk_destroy_dev },
 	.place_rank = 0,
 };
 
@@ -219,7 +256,7 @@ const struct dev_class virtio_rng_class = {
 	.desc = "virtio entropy source (the host's getrandom)",
 	.ops = { .create = virtio_rng_create_dev, .quiesce = virtio_rng_quiesce_dev,
 		 .resume = virtio_rng_resume_dev, .save = virtio_rng_save_dev,
-		 .load = virtio_rng_load_dev },
+		 .load = virtio_rng_load_dev, .destroy = virtio_rng_destroy_dev },
 	.max_instances = 1,
 	.place_rank = 2,
 };
@@ -264,7 +301,8 @@ const struct dev_class virtio_balloon_class = {
 	.nprops = ARRAY_SIZE(virtio_balloon_props),
 	.ops = { .create = virtio_balloon_create_dev, .check = virtio_balloon_check,
 		 .quiesce = virtio_balloon_quiesce_dev, .resume = virtio_balloon_resume_dev,
-		 .save = virtio_balloon_save_dev, .load = virtio_balloon_load_dev },
+		 .save = virtio_balloon_save_dev, .load = virtio_balloon_load_dev,
+		 .destroy = virtio_balloon_destroy_dev },
 	.max_instances = 1,
 	.place_rank = 3,
 };
@@ -302,12 +340,6 @@ static int virtio_serial_create(struct dev_instance *d, struct dev_board *b, cha
 		return set_err(err, errlen, "cannot create the virtio-serial device (a chardev "
 			       "used twice?)");
 	return 0;
-}
-
-static void virtio_serial_destroy(struct dev_instance *d)
-{
-	/* Its I/O thread writes to chardevs: it stops before they go. */
-	virtio_console_destroy(d->state);
 }
 
 static bool port_nr_used(const struct machine_config *cfg, const struct dev_instance *self,
@@ -377,7 +409,7 @@ const struct dev_class virtio_serial_class = {
 	.desc = "virtio serial bus (virtconsole and virtserialport go on it)",
 	.props = virtio_serial_props,
 	.nprops = ARRAY_SIZE(virtio_serial_props),
-	.ops = { .create = virtio_serial_create, .destroy = virtio_serial_destroy,
+	.ops = { .create = virtio_serial_create, .destroy = virtio_console_destroy_dev,
 		 .check = virtio_serial_check, .quiesce = virtio_console_quiesce_dev,
 		 .resume = virtio_console_resume_dev, .save = virtio_console_save_dev,
 		 .load = virtio_console_load_dev },
@@ -630,7 +662,6 @@ const struct dev_class isa_debug_exit_class = {
 
 BOARD_STATE(i440fx, struct i440fx)
 BOARD_STATE(piix3, struct piix3)
-BOARD_STATE(piix_ide, struct piix_ide)
 BOARD_STATE(piix_pm, struct piix_pm)
 BOARD_STATE(rtc, struct rtc)
 BOARD_STATE(serial, struct serial)
@@ -687,15 +718,24 @@ const struct dev_class piix3_class = {
 	.board_only = true,
 };
 
+/* The controller and the images of its drives, which piix_ide leaves to
+ * its caller: destroy closes them. */
+struct piix3_ide_dev {
+	struct piix_ide *ide;
+	struct block_dev *bd[MAX_IDE_DRIVES];
+};
+
 static int piix3_ide_create(struct dev_instance *d, struct dev_board *b, char *err,
 			    size_t errlen)
 {
 	struct machine *m = machine_of(b);
+	struct piix3_ide_dev *s = xzalloc(sizeof(*s));
 
-	m->ide = piix_ide_create(b->pci, b->pio, b->mem, b->isa_irq(b, 14), b->isa_irq(b, 15));
+	d->state = s;
+	m->ide = s->ide = piix_ide_create(b->pci, b->pio, b->mem, b->isa_irq(b, 14),
+					  b->isa_irq(b, 15));
 	if (!m->ide)
 		return set_err(err, errlen, "cannot create the PIIX3 IDE controller");
-	d->state = m->ide;
 	/* The board opened the images (m->ide_bd) before any chardev. */
 	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++) {
 		const struct drive_config *dc = &m->cfg.ide[i];
@@ -704,7 +744,8 @@ static int piix3_ide_create(struct dev_instance *d, struct dev_board *b, char *e
 
 		if (!dc->present)
 			continue;
-		m->ide_bd[i] = NULL; /* the controller owns it now */
+		m->ide_bd[i] = NULL; /* this device's now */
+		s->bd[i] = bd;
 		ret = dc->cdrom ? piix_ide_attach_cdrom(m->ide, i / 2, i % 2, bd)
 				: piix_ide_attach_disk(m->ide, i / 2, i % 2, bd);
 		if (ret < 0)
@@ -714,13 +755,34 @@ static int piix3_ide_create(struct dev_instance *d, struct dev_board *b, char *e
 	return 0;
 }
 
+static void piix3_ide_destroy(struct dev_instance *d)
+{
+	struct piix3_ide_dev *s = d->state;
+
+	piix_ide_destroy(s->ide);
+	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++)
+		block_close(s->bd[i]);
+	free(s);
+}
+
+static void piix3_ide_save(struct dev_instance *d, struct ss_writer *w, uint32_t instance)
+{
+	piix_ide_save(((struct piix3_ide_dev *)d->state)->ide, w, instance);
+}
+
+static bool piix3_ide_load(struct dev_instance *d, struct ss_reader *r, uint32_t instance)
+{
+	return piix_ide_load(((struct piix3_ide_dev *)d->state)->ide, r, instance);
+}
+
 const struct dev_class piix3_ide_class = {
 	.name = "piix3-ide",
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_STORAGE,
 	.desc = "PIIX3 IDE controller: two channels of two drives (-hda..-hdd, -cdrom, ide-hd, "
 		"ide-cd)",
-	.ops = { .create = piix3_ide_create, .save = piix_ide_save_dev, .load = piix_ide_load_dev },
+	.ops = { .create = piix3_ide_create, .save = piix3_ide_save, .load = piix3_ide_load,
+		 .destroy = piix3_ide_destroy },
 	.board_only = true,
 };
 
@@ -816,6 +878,11 @@ static void isa_serial_reset(struct dev_instance *d)
 	serial_reset(d->state);
 }
 
+static void isa_serial_destroy(struct dev_instance *d)
+{
+	serial_destroy(d->state);
+}
+
 static const struct dev_prop isa_serial_props[] = {
 	{ .name = "iobase", .type = PROP_UINT, .max = 0xFFF8, .def = "0x3f8",
 	  .help = "first of its 8 I/O ports" },
@@ -830,7 +897,7 @@ const struct dev_class isa_serial_class = {
 	.props = isa_serial_props,
 	.nprops = ARRAY_SIZE(isa_serial_props),
 	.ops = { .create = isa_serial_create, .reset = isa_serial_reset, .save = serial_save_dev,
-		 .load = serial_load_dev },
+		 .load = serial_load_dev, .destroy = isa_serial_destroy },
 	.board_only = true,
 };
 
@@ -851,13 +918,18 @@ static void i8042_reset_dev(struct dev_instance *d)
 	i8042_reset(d->state);
 }
 
+static void i8042_destroy_dev(struct dev_instance *d)
+{
+	i8042_destroy(d->state);
+}
+
 const struct dev_class i8042_class = {
 	.name = "i8042",
 	.bus = DEV_BUS_ISA,
 	.categories = DEV_CAT_INPUT,
 	.desc = "PS/2 keyboard and mouse controller (A20, reset line)",
 	.ops = { .create = i8042_create_dev, .reset = i8042_reset_dev, .save = i8042_save_dev,
-		 .load = i8042_load_dev },
+		 .load = i8042_load_dev, .destroy = i8042_destroy_dev },
 	.board_only = true,
 };
 
@@ -882,6 +954,11 @@ static void fw_cfg_reset_dev(struct dev_instance *d)
 	fw_cfg_reset(d->state);
 }
 
+static void fw_cfg_destroy_dev(struct dev_instance *d)
+{
+	fw_cfg_destroy(d->state);
+}
+
 static const struct dev_prop fw_cfg_props[] = {
 	{ .name = "dma_enabled", .type = PROP_BOOL, .def = "on",
 	  .help = "offer the DMA interface (ports 0x514-0x51b)" },
@@ -895,7 +972,7 @@ const struct dev_class fw_cfg_class = {
 	.props = fw_cfg_props,
 	.nprops = ARRAY_SIZE(fw_cfg_props),
 	.ops = { .create = fw_cfg_create_dev, .reset = fw_cfg_reset_dev, .save = fw_cfg_save_dev,
-		 .load = fw_cfg_load_dev },
+		 .load = fw_cfg_load_dev, .destroy = fw_cfg_destroy_dev },
 	.board_only = true,
 };
 
