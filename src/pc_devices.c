@@ -451,6 +451,23 @@ const struct dev_class virtserialport_class = {
 
 static const char *const ide_buses[] = { "ide.0", "ide.1", NULL };
 
+extern const struct dev_class ide_hd_class, ide_cd_class;
+
+/* Another IDE device of the list names this slot with bus= and unit=
+ * (-hda and friends always do): one without bus= does not take it. */
+static bool ide_slot_named(const struct machine_config *cfg, const struct dev_instance *self,
+			   int index)
+{
+	for (unsigned i = 0; i < cfg->ndevs; i++) {
+		const struct dev_instance *o = &cfg->devs[i];
+		if (o != self && (o->cls == &ide_hd_class || o->cls == &ide_cd_class) &&
+		    dev_is_set(o, "bus") &&
+		    (int)(dev_get_uint(o, "bus") * 2 + dev_get_uint(o, "unit")) == index)
+			return true;
+	}
+	return false;
+}
+
 /* An IDE drive takes its slot on the controller now; the controller
  * (piix3-ide, created with the board) opens and attaches it. */
 static int ide_drive_check(struct dev_instance *d, struct machine_config *cfg, char *err,
@@ -476,7 +493,7 @@ static int ide_drive_check(struct dev_instance *d, struct machine_config *cfg, c
 	if (dev_is_set(d, "bus"))
 		index = (int)(dev_get_uint(d, "bus") * 2 + dev_get_uint(d, "unit"));
 	for (int k = 0; index < 0 && k < MAX_IDE_DRIVES; k++)
-		if (!cfg->ide[k].present)
+		if (!cfg->ide[k].present && !ide_slot_named(cfg, d, k))
 			index = k;
 	if (index < 0)
 		return set_err(err, errlen, "-device %s: no free IDE slot (at most 4 drives)", dev);

@@ -356,6 +356,45 @@ static void test_ide_drive_slots(void **state)
 	free_config(&cfg);
 }
 
+/* -hda, -cdrom and -drive if=ide are ide-hd / ide-cd instances on the one
+ * list, on drives named as QEMU names them, at their bus and unit; a
+ * -device ide-hd without bus= that comes first leaves their slots alone. */
+static void test_legacy_drives_are_instances(void **state)
+{
+	struct machine_config cfg;
+	static const char *const args[] = {
+		"-nodefaults", "-drive", "if=none,id=d,file=b.img", "-device", "ide-hd,drive=d",
+		"-hda", "a.img", "-cdrom", "c.iso", "-drive", "file=e.img,if=ide,format=raw", NULL,
+	};
+	static const char *const taken[] = { "-hdc", "x.img", "-cdrom", "c.iso", NULL };
+
+	assert_int_equal(parse(&cfg, args), CLI_RUN);
+	struct dev_instance *hda = find_dev(&cfg, "ide-hd", 1), *cd = find_dev(&cfg, "ide-cd", 0);
+	struct dev_instance *hdx = find_dev(&cfg, "ide-hd", 2);
+	assert_non_null(hda);
+	assert_non_null(cd);
+	assert_non_null(hdx);
+	assert_string_equal(dev_get_str(hda, "drive"), "ide0-hd0");
+	assert_int_equal(dev_get_uint(hda, "bus"), 0);
+	assert_int_equal(dev_get_uint(hda, "unit"), 0);
+	assert_string_equal(dev_get_str(cd, "drive"), "ide1-cd0");
+	assert_int_equal(dev_get_uint(cd, "bus"), 1);
+	assert_int_equal(dev_get_uint(cd, "unit"), 0);
+	/* if=ide without index: the first slot no earlier option took */
+	assert_string_equal(dev_get_str(hdx, "drive"), "ide0-hd1");
+	assert_true(cfg.ide[0].present && !strcmp(cfg.ide[0].path, "a.img"));
+	assert_true(cfg.ide[1].present && !strcmp(cfg.ide[1].path, "e.img"));
+	assert_string_equal(cfg.ide[1].format, "raw");
+	assert_true(cfg.ide[2].present && cfg.ide[2].cdrom && cfg.ide[2].read_only);
+	/* the -device ide-hd without bus= got the slot nobody named */
+	assert_true(cfg.ide[3].present && !strcmp(cfg.ide[3].path, "b.img"));
+	free_config(&cfg);
+	assert_int_equal(parse(&cfg, taken), CLI_ERROR);
+	assert_string_equal(err, "-cdrom: IDE drive 2 (secondary master, the -cdrom slot) is "
+			    "already in use");
+	free_config(&cfg);
+}
+
 /* A function 1 in a slot whose function 0 says multifunction=on. */
 static void test_machine_multifunction(void **state)
 {
@@ -691,6 +730,7 @@ int main(void)
 		cmocka_unit_test(test_machine_list_errors),
 		cmocka_unit_test(test_machine_multifunction),
 		cmocka_unit_test(test_ide_drive_slots),
+		cmocka_unit_test(test_legacy_drives_are_instances),
 		cmocka_unit_test(test_lifecycle_order),
 		cmocka_unit_test(test_create_failure_stops),
 		cmocka_unit_test(test_help_props),
