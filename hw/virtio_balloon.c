@@ -78,6 +78,8 @@ static void run_flush(struct virtio_balloon *b, struct run *r)
 		return;
 	if (madvise(r->start, r->len, MADV_DONTNEED) == 0) {
 		b->released += r->len / VIRTIO_BALLOON_PAGE;
+		/* the pages read as zeros now: a change dirty logging must see */
+		guest_mark_dirty_hva(b->t.mem, r->start, r->len);
 	} else if (!b->warned_madvise) {
 		b->warned_madvise = true;
 		warn("virtio-balloon: madvise(MADV_DONTNEED): %s", strerror(errno));

@@ -377,8 +377,11 @@ static void *reaper(void *opaque)
 		if (!nd)
 			continue;
 		pthread_mutex_lock(&b->t.lock);
-		for (unsigned i = 0; i < nd; i++)
-			virtq_push(&b->t.vq[done[i]->q], done[i]->head, written[i]);
+		for (unsigned i = 0; i < nd; i++) {
+			struct blk_req *r = done[i];
+			virtq_mark_written(&b->t.vq[r->q], r->iov + r->n_out, r->n_in, written[i]);
+			virtq_push(&b->t.vq[r->q], r->head, written[i]);
+		}
 		/* one interrupt for the batch (EVENT_IDX decides per queue) */
 		for (unsigned q = 0; q < b->t.nqueues; q++)
 			for (unsigned i = 0; i < nd; i++)
@@ -489,6 +492,7 @@ static void uring_teardown(struct virtio_blk *b)
 
 static void complete_locked(struct virtio_blk *b, struct blk_req *r, uint32_t written)
 {
+	virtq_mark_written(&b->t.vq[r->q], r->iov + r->n_out, r->n_in, written);
 	virtq_push(&b->t.vq[r->q], r->head, written);
 	virtio_pci_notify_queue(&b->t, r->q);
 	free(r);

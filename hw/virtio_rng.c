@@ -47,6 +47,7 @@ static uint32_t fill(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 		}
 	}
 out:
+	virtq_mark_written(&t->vq[q], iov->iov + iov->n_out, iov->n_in, written);
 	virtq_push(&t->vq[q], iov->head, written);
 	virtio_pci_notify_queue(t, q);
 	return written;

@@ -860,6 +860,71 @@ static void rw_chain(struct ctx *c, unsigned r, uint32_t type, uint64_t sector, 
 
 extern const struct dev_class virtio_blk_class;
 
+/* ---- dirty logging of the device's writes ---- */
+
+/* Pages of guest RAM the device reported writing (guest_mem hooks, as the
+ * memory map installs them in vmm). */
+static struct {
+	pthread_mutex_t lock;
+	uint8_t page[RAM_SIZE / 4096];
+} marks = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void record_dirty(void *opaque, uint64_t gpa, uint64_t len)
+{
+	pthread_mutex_lock(&marks.lock);
+	for (uint64_t p = gpa / 4096; p <= (gpa + len - 1) / 4096 && p < RAM_SIZE / 4096; p++)
+		marks.page[p] = 1;
+	pthread_mutex_unlock(&marks.lock);
+}
+
+static const struct guest_mem_hooks recorder = { .mark_dirty = record_dirty };
+
+static bool marked(uint64_t gpa)
+{
+	pthread_mutex_lock(&marks.lock);
+	bool m = marks.page[gpa / 4096];
+	pthread_mutex_unlock(&marks.lock);
+	return m;
+}
+
+/* A read request: its data buffer, its status byte and the used ring are
+ * reported (KVM does not log what the host writes); a write request's
+ * data buffer, which the device only reads, is not. */
+static void dirty_marks(struct ctx *c)
+{
+	unsigned cap = 0x40;
+
+	msix_entry(c, 1, 0xFEE00000, 0x30);
+	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2);
+	modern_init(c, BASIC_FEATURES);
+	memset(marks.page, 0, sizeof(marks.page));
+	c->f.mem.hooks = &recorder;
+	rw_chain(c, 0, VIRTIO_BLK_T_IN, 1, DATA, 512);
+	rw_chain(c, 1, VIRTIO_BLK_T_OUT, 2, DATA + 0x3000, 512);
+	offer_and_wait(c, 2);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_int_equal(c->f.ram[STATUS + 1], VIRTIO_BLK_S_OK);
+	assert_true(marked(DATA));
+	assert_true(marked(STATUS));
+	assert_true(marked(VFIX_USED(0)));
+	assert_false(marked(DATA + 0x3000));
+	assert_false(marked(HDR));
+	assert_false(marked(VFIX_DESC(0)));
+	c->f.mem.hooks = NULL;
+}
+
+static void test_dirty_marks(void **state)
+{
+	dirty_marks(*state);
+}
+
+static void test_dirty_marks_uring(void **state)
+{
+	struct ctx *c = *state;
+	assert_true(virtio_blk_uses_uring(c->blk));
+	dirty_marks(c);
+}
+
 /* Pause through the device table: once the class's quiesce op returns, the
  * device's threads (I/O thread, workers, io_uring completions) write
  * nothing into guest memory, whatever the driver offers and notifies;
@@ -1242,6 +1307,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_inflight_bounded, setup_threaded, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_irqfd, setup_irqfd, teardown),
 		cmocka_unit_test_setup_teardown(test_quiesce_pool, setup_threaded, teardown),
+		cmocka_unit_test_setup_teardown(test_dirty_marks, setup_threaded, teardown),
+		cmocka_unit_test_setup_teardown(test_dirty_marks_uring, setup_uring, teardown),
 		cmocka_unit_test_setup_teardown(test_quiesce_uring, setup_uring, teardown),
 		cmocka_unit_test_setup_teardown(test_uring_raw, setup_uring, teardown),
 		cmocka_unit_test_setup_teardown(test_uring_random_chains, setup_uring, teardown),
