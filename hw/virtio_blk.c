@@ -396,6 +396,7 @@ static void *reaper(void *opaque)
 			pthread_cond_broadcast(&b->idle);
 		pthread_mutex_unlock(&b->t.lock);
 	}
+	thread_exit_raw(); /* destroyed, at vmm's exit (util.h) */
 	return NULL;
 }
 
@@ -579,6 +580,7 @@ static void *worker(void *opaque)
 			pthread_cond_wait(&b->pool_cond, &b->pool_lock);
 		if (!b->queue_head) {
 			pthread_mutex_unlock(&b->pool_lock);
+			thread_exit_raw(); /* destroyed, at vmm's exit (util.h) */
 			return NULL;
 		}
 		struct blk_req *r = b->queue_head;

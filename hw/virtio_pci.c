@@ -805,8 +805,12 @@ static void *io_thread(void *opaque)
 		for (int i = 0; i < n; i++) {
 			unsigned q = ev[i].data.u32;
 			uint64_t count;
-			if (q == VIRTIO_PCI_MAX_QUEUES)
+			if (q == VIRTIO_PCI_MAX_QUEUES) {
+				/* Stopped: the device is destroyed, at vmm's exit.
+				 * No glibc per-thread clean-up (util.h). */
+				thread_exit_raw();
 				return NULL;
+			}
 			if (read(t->notify_fd[q], &count, sizeof(count)) < 0)
 				continue;
 			/* After the read, before the work: what was scheduled until

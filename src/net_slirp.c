@@ -558,8 +558,10 @@ static void *net_thread(void *opaque)
 		 * was sent until now is seen by that fill, and a frame sent from
 		 * now on wakes us again. */
 		atomic_store(&b->wake_pending, false);
-		if (atomic_load(&b->stopping))
+		if (atomic_load(&b->stopping)) {
+			thread_exit_raw(); /* destroyed, at vmm's exit (util.h) */
 			return NULL;
+		}
 		pthread_mutex_lock(&b->lock);
 		lib.pollfds_poll(b->slirp, r < 0, get_revents, b);
 		pthread_mutex_unlock(&b->lock);
