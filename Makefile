@@ -69,6 +69,11 @@ $(BUILD)/libvmm-asan.a: $(ASAN_OBJS)
 $(BUILD)/vmm: $(BUILD)/obj/src/main.o $(BUILD)/libvmm.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)
 
+# vmm under ASan+UBSan with LeakSanitizer: the firmware-level leak test
+# (tests/fw/test_lifecycle.py) runs a full machine with it and quits.
+$(BUILD)/vmm-asan: $(BUILD)/asan/src/main.o $(BUILD)/libvmm-asan.a
+	$(CC) $(ALL_CFLAGS) -O1 $(SAN) -o $@ $^ $(LDLIBS)
+
 # vmm-img: the image tool (qemu-img's syntax), on the same block layer.
 $(BUILD)/vmm-img: $(BUILD)/obj/tools/vmm-img.o $(BUILD)/libvmm.a
 	$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS)

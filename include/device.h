@@ -78,7 +78,8 @@ struct dev_value {
 struct dev_instance;
 struct dev_board;
 struct machine_config;
-struct savestate; /* the saved-state stream (its own module; not built yet) */
+struct ss_writer;
+struct ss_reader;
 
 struct dev_ops {
 	/* Builds the device on the board from its properties; stores what the
@@ -88,12 +89,20 @@ struct dev_ops {
 	 * vCPU). PCI functions get their configuration header reset first. */
 	void (*reset)(struct dev_instance *d);
 	/* Stop (and restart) the device's own threads and in-flight I/O: for
-	 * pause and for saving state. NULL: the device has none. */
+	 * pause and for saving state. After quiesce returns, nothing of the
+	 * device writes guest memory or changes its saved state until resume
+	 * (work that arrives meanwhile waits: resume looks at it). NULL: the
+	 * device has no threads of its own. */
 	void (*quiesce)(struct dev_instance *d);
 	void (*resume)(struct dev_instance *d);
 	void (*destroy)(struct dev_instance *d);
-	int (*save)(struct dev_instance *d, struct savestate *s);
-	int (*load)(struct dev_instance *d, struct savestate *s);
+	/* Saved state (include/savestate.h): the device's sections, as
+	 * 'instance' (its index among the list's instances of its class).
+	 * Errors are sticky in the writer. NULL: no guest-visible state of
+	 * its own. load checks everything before it changes the device:
+	 * false (the reason in the reader) leaves the device as it was. */
+	void (*save)(struct dev_instance *d, struct ss_writer *w, uint32_t instance);
+	bool (*load)(struct dev_instance *d, struct ss_reader *r, uint32_t instance);
 	/* After every option is parsed: checks that need the rest of the
 	 * configuration (and may fill in derived settings). NULL: none. */
 	int (*check)(struct dev_instance *d, struct machine_config *cfg, char *err, size_t errlen);
@@ -250,6 +259,15 @@ void dev_quiesce_all(struct dev_instance *devs, unsigned n);
 void dev_resume_all(struct dev_instance *devs, unsigned n);
 /* Reverse list order. */
 void dev_destroy_all(struct dev_instance *devs, unsigned n);
+/* Saved state of every instance, in list order, into one stream (the
+ * caller has quiesced them). dev_load_all loads each instance's sections
+ * from the stream: 0, or -1 at the first device that refused (the reason
+ * in r->err; devices before it are loaded already). */
+void dev_save_all(struct dev_instance *devs, unsigned n, struct ss_writer *w);
+int dev_load_all(struct dev_instance *devs, unsigned n, struct ss_reader *r);
+/* 'instance' of the saved state: d's index among the list's instances of
+ * its class. */
+uint32_t dev_state_instance(const struct dev_instance *devs, const struct dev_instance *d);
 
 /* The first created instance of a class in the list, or NULL. */
 struct dev_instance *dev_find(struct dev_instance *devs, unsigned n, const struct dev_class *c);

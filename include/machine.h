@@ -227,6 +227,17 @@ bool machine_stopping_for_good(struct machine *m);
  * them run again. Both return false if nothing changed. */
 bool machine_pause(struct machine *m);
 bool machine_resume(struct machine *m);
+/* Main thread: the whole machine's saved state, one stream (see
+ * docs/architecture.md, "Saved state"): the vCPUs paused and every device
+ * quiesced (unless already), each device instance saved in list order,
+ * then KVM's VM and vCPU state; then it runs again if it ran. The load
+ * does the reverse and fails on a section no device claimed. Guest RAM is
+ * not part of it. 0, or -1 with one line in err (after a failed load the
+ * machine's state is undefined: the caller discards it). */
+struct ss_writer;
+struct ss_reader;
+int machine_save_state(struct machine *m, struct ss_writer *w, char *err, size_t errlen);
+int machine_load_state(struct machine *m, struct ss_reader *r, char *err, size_t errlen);
 /* vCPU thread, when 'hold' is set: parks while paused; returns false when
  * the thread must leave its loop (a request is pending). */
 bool machine_vcpu_hold(struct machine *m);

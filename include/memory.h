@@ -33,6 +33,7 @@
 #define VMM_MEMORY_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -109,6 +110,7 @@ struct mem_space {
 	struct mem_fragment frags[MEM_FRAGMENTS_MAX];
 	unsigned nfrags;
 	uint64_t slot_changes;          /* slot installs and deletions (tests, diagnostics) */
+	atomic_uint logging;            /* regions with dirty logging on: 0 skips marking */
 };
 
 void mem_space_init(struct mem_space *s, struct io_bus *mmio);
@@ -151,5 +153,9 @@ uint64_t mem_region_pages(const struct mem_region *r);
 int mem_region_get_dirty(struct mem_region *r, uint64_t *out, uint64_t npages);
 /* A write that KVM did not see (device DMA, a trapped region). */
 void mem_region_mark_dirty(struct mem_region *r, uint64_t offset, uint64_t len);
+/* The same by guest-physical address: every logged region under
+ * [gpa, gpa+len) (overlapping ones too: a superset is harmless). Costs one
+ * atomic read while no region logs. */
+void mem_space_mark_dirty(struct mem_space *s, uint64_t gpa, uint64_t len);
 
 #endif

@@ -115,6 +115,11 @@ struct net_backend_ops {
 	/* What the NIC's driver accepts in received frames (TUNSETOFFLOAD). */
 	void (*set_offload)(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn);
 	void (*rx_ready)(struct net_backend *b);
+	/* Ends the backend's thread: no frame reaches the NIC afterwards (the
+	 * backend's other ops stay callable). Then destroy frees it. NULL:
+	 * it lives until exit. */
+	void (*stop)(struct net_backend *b);
+	void (*destroy)(struct net_backend *b);
 };
 
 /* Every backend starts with this. */
@@ -135,6 +140,11 @@ struct net_backend *net_tap_create(const struct net_tap_config *cfg, char *err, 
 /* Runs the tap backends' down scripts (once; also registered with atexit). */
 void net_tap_shutdown(void);
 
+/* net_stop: no frame reaches the NIC any more. net_destroy frees the
+ * backend (stopped first if it was not), once its NIC is gone. A backend
+ * without these ops (tap) stays until exit. */
+void net_stop(struct net_backend *b);
+void net_destroy(struct net_backend *b);
 /* Connects the NIC and starts the backend's thread. */
 int net_attach(struct net_backend *b, net_receive_fn rx, void *opaque);
 /* A frame from the guest to the network. */

@@ -79,6 +79,10 @@ void virtq_set_legacy_pfn(struct virtqueue *vq, uint32_t pfn);
  * then marked broken and every later call returns -EINVAL); offering a
  * chain while 'size' chains are already in flight breaks it too. */
 int virtq_pop(struct virtqueue *vq, struct virtq_iov *out);
+/* Host-side writes into a chain's writable buffers (the first 'len' bytes
+ * of iov[0..n)) for dirty logging: a device calls it after writing, before
+ * virtq_push. The used ring is marked by the push itself. */
+void virtq_mark_written(struct virtqueue *vq, const struct iovec *iov, unsigned n, uint64_t len);
 /* Returns a chain to the driver with 'written' bytes written into it. */
 void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t written);
 /* The same, for a device that needs the driver to go past avail index

@@ -52,6 +52,10 @@ struct vmctl_ops {
 	 * -ENOENT: no such region; -EINVAL: its logging is off. */
 	int (*dirty_log)(void *opaque, const char *region, bool on);
 	int64_t (*dirty_pages)(void *opaque, const char *region, uint64_t *gpas, size_t max);
+	/* Test hook behind QMP's x-state-roundtrip (NULL: not offered): the
+	 * whole machine's saved state (every device and KVM), loaded straight
+	 * back into it. The stream's size, or -1 with one line in err. */
+	int64_t (*state_roundtrip)(void *opaque, char *err, size_t errlen);
 };
 
 struct vmctl {

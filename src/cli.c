@@ -27,6 +27,7 @@ struct cli_state {
 	bool net_given;       /* a -net, -nic or -netdev: no default NIC */
 	bool no_defaults;     /* -nodefaults */
 	bool debugcon_given;
+	bool ide_taken[MAX_IDE_DRIVES]; /* by -hda..-hdd, -cdrom, -drive if=ide */
 };
 
 typedef int (*opt_handler)(struct cli_state *st, const char *name, const char *arg);
@@ -208,36 +209,6 @@ static int opt_smp(struct cli_state *st, const char *name, const char *arg)
 	return 0;
 }
 
-static struct drive_config *set_drive(struct cli_state *st, unsigned index, const char *path,
-				     bool cdrom, bool read_only, const char *opt)
-{
-	struct drive_config *d = &st->cfg->ide[index];
-	if (d->present) {
-		fail(st, "%s: IDE drive %u (%s) is already in use", opt, index,
-		     index == 2 ? "secondary master, the -cdrom slot" : "given twice");
-		return NULL;
-	}
-	d->present = true;
-	d->path = path && *path ? path : NULL;
-	d->cdrom = cdrom;
-	d->read_only = read_only;
-	if (!cdrom && !d->path) {
-		fail(st, "%s: a disk needs a file", opt);
-		return NULL;
-	}
-	return d;
-}
-
-static int opt_hd(struct cli_state *st, const char *name, const char *arg)
-{
-	return set_drive(st, (unsigned)(name[2] - 'a'), arg, false, false, name - 1) ? 0 : -1;
-}
-
-static int opt_cdrom(struct cli_state *st, const char *name, const char *arg)
-{
-	return set_drive(st, 2, arg, true, true, "-cdrom") ? 0 : -1;
-}
-
 /* A device of the machine (include/device.h), at the end of the list. */
 static struct dev_instance *append_device(struct cli_state *st, struct dev_instance *d)
 {
@@ -319,6 +290,51 @@ static struct named_drive *new_drive(struct cli_state *st, const char *opt, cons
 	struct named_drive *nd = &cfg->drives[cfg->ndrives++];
 	nd->id = xstrdup(id);
 	return nd;
+}
+
+/* -hda..-hdd, -cdrom and -drive if=ide: a drive named as QEMU names them
+ * (ide0-hd0 ... ide1-cd1) and an ide-hd or ide-cd device on it at its bus
+ * and unit, on the instance list like every other device (what
+ * `-device ide-hd,drive=ID,bus=ide.0,unit=0` gives). */
+static struct drive_config *set_drive(struct cli_state *st, unsigned index, const char *path,
+				     bool cdrom, bool read_only, const char *opt)
+{
+	char id[32];
+
+	if (st->ide_taken[index]) {
+		fail(st, "%s: IDE drive %u (%s) is already in use", opt, index,
+		     index == 2 ? "secondary master, the -cdrom slot" : "given twice");
+		return NULL;
+	}
+	if (!cdrom && !(path && *path)) {
+		fail(st, "%s: a disk needs a file", opt);
+		return NULL;
+	}
+	st->ide_taken[index] = true;
+	snprintf(id, sizeof(id), "ide%u-%s%u", index / 2, cdrom ? "cd" : "hd", index % 2);
+	struct named_drive *nd = new_drive(st, opt, id);
+	if (!nd)
+		return NULL;
+	nd->d = (struct drive_config){
+		.path = path && *path ? xstrdup(path) : NULL, .present = true, .cdrom = cdrom,
+		.read_only = read_only,
+	};
+	struct dev_instance *d = imply_device(st, cdrom ? "ide-cd" : "ide-hd");
+	if (!d || imply_prop(st, opt, d, "drive", id) < 0 ||
+	    imply_prop(st, opt, d, "bus", index / 2 ? "ide.1" : "ide.0") < 0 ||
+	    imply_prop(st, opt, d, "unit", index % 2 ? "1" : "0") < 0)
+		return NULL;
+	return &nd->d;
+}
+
+static int opt_hd(struct cli_state *st, const char *name, const char *arg)
+{
+	return set_drive(st, (unsigned)(name[2] - 'a'), arg, false, false, name - 1) ? 0 : -1;
+}
+
+static int opt_cdrom(struct cli_state *st, const char *name, const char *arg)
+{
+	return set_drive(st, 2, arg, true, true, "-cdrom") ? 0 : -1;
 }
 
 /* -drive if=virtio: its own drive (QEMU names it virtioN) and a
@@ -440,12 +456,13 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 	}
 	if (index < 0) {
 		for (index = 0; index < MAX_IDE_DRIVES; index++)
-			if (!st->cfg->ide[index].present)
+			if (!st->ide_taken[index])
 				break;
 		if (index == MAX_IDE_DRIVES)
 			return fail(st, "-drive: no free IDE slot (at most 4 drives)");
 	}
 	struct drive_config *d = set_drive(st, (unsigned)index, file, cdrom, read_only, "-drive");
+	free((char *)file); /* the drive has its own copy */
 	if (!d)
 		return -1;
 	d->format = format;

@@ -247,6 +247,7 @@ static void dma_run_locked(struct fw_cfg *f)
 				memcpy(dst, it->data + f->offset, n);
 			if (n < length)
 				memset(dst + n, 0, length - n); /* past the end reads 0 */
+			guest_mark_dirty(f->mem, addr, length);
 			f->offset += n;
 		}
 	} else if (control & FW_CFG_DMA_WRITE) {

@@ -115,12 +115,25 @@ static uint64_t unit_gpa(struct i8237 *d, unsigned ch, uint16_t addr)
 	return high | (uint64_t)page << 16 | addr;
 }
 
+/* A write of guest memory the memory map allows (not outside RAM, not a
+ * PAM segment that is read-only or on the ROM side), seen by dirty
+ * logging; elsewhere it is dropped. */
+static void write_mem(struct i8237 *d, uint64_t gpa, const uint8_t *buf, uint64_t len)
+{
+	uint8_t *p = guest_ptr_write(d->mem, gpa, len);
+
+	if (!p)
+		return;
+	memcpy(p, buf, len);
+	guest_mark_dirty(d->mem, gpa, len);
+}
+
 /* One unit (1 or 2 bytes) between buf and guest RAM; outside RAM a write
  * is dropped and a read floats. */
 static void move_unit(struct i8237 *d, uint64_t gpa, uint8_t *buf, unsigned unit, bool to_mem)
 {
 	if (to_mem)
-		guest_write(d->mem, gpa, buf, unit);
+		write_mem(d, gpa, buf, unit);
 	else if (!guest_read(d->mem, gpa, buf, unit))
 		memset(buf, 0xFF, unit);
 }
@@ -129,16 +142,20 @@ static void move_unit(struct i8237 *d, uint64_t gpa, uint8_t *buf, unsigned unit
 static void move_run(struct i8237 *d, uint64_t gpa, uint8_t *buf, uint32_t n, unsigned unit,
 		     bool to_mem)
 {
-	uint8_t *p = guest_ptr(d->mem, gpa, (uint64_t)n * unit);
+	uint64_t len = (uint64_t)n * unit;
+	uint8_t *p = to_mem ? guest_ptr_write(d->mem, gpa, len) : guest_ptr(d->mem, gpa, len);
 
 	if (p) {
-		if (to_mem)
-			memcpy(p, buf, (size_t)n * unit);
-		else
-			memcpy(buf, p, (size_t)n * unit);
+		if (to_mem) {
+			memcpy(p, buf, len);
+			guest_mark_dirty(d->mem, gpa, len);
+		} else {
+			memcpy(buf, p, len);
+		}
 		return;
 	}
-	/* Partly outside RAM: unit by unit, each checked on its own. */
+	/* Partly outside RAM (or a write partly into read-only PAM): unit by
+	 * unit, each checked on its own. */
 	for (uint32_t i = 0; i < n; i++)
 		move_unit(d, gpa + (uint64_t)i * unit, buf + (size_t)i * unit, unit, to_mem);
 }

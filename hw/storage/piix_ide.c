@@ -39,6 +39,7 @@ struct bmdma {
 	uint8_t cmd, status;
 	uint32_t prdt;
 	struct ide_sg sg[PRD_MAX];
+	unsigned nsg; /* entries of sg the drive may have written (dirty logging) */
 };
 
 struct piix_ide {
@@ -64,6 +65,16 @@ static bool bm_ready(void *opaque)
 	       (cmd & PCI_COMMAND_MASTER);
 }
 
+/* A transfer to memory is done with the buffers mapped last: dirty
+ * logging sees them (KVM logs only what vCPUs write). */
+static void bm_mark_written(struct bmdma *bm)
+{
+	if (bm->cmd & BM_CMD_TO_MEM)
+		for (unsigned i = 0; i < bm->nsg; i++)
+			guest_mark_dirty_hva(bm->s->mem, bm->sg[i].host, bm->sg[i].len);
+	bm->nsg = 0;
+}
+
 static int bm_map(void *opaque, uint64_t len, struct ide_sg **sg, unsigned *n, uint64_t *mapped,
 		  bool *more)
 {
@@ -73,6 +84,7 @@ static int bm_map(void *opaque, uint64_t len, struct ide_sg **sg, unsigned *n, u
 	uint64_t total = 0;
 	unsigned count = 0;
 
+	bm_mark_written(bm); /* a previous mapping's data has moved */
 	*sg = bm->sg;
 	*n = 0;
 	*mapped = 0;
@@ -114,6 +126,7 @@ static int bm_map(void *opaque, uint64_t len, struct ide_sg **sg, unsigned *n, u
 	}
 	*n = count;
 	*mapped = total;
+	bm->nsg = count;
 	return 0;
 }
 
@@ -121,6 +134,7 @@ static void bm_end(void *opaque, enum ide_dma_end how)
 {
 	struct bmdma *bm = opaque;
 
+	bm_mark_written(bm);
 	switch (how) {
 	case DMA_END_DONE:
 		bm->status &= (uint8_t)~BM_ST_ACTIVE;

@@ -78,6 +78,8 @@ static void run_flush(struct virtio_balloon *b, struct run *r)
 		return;
 	if (madvise(r->start, r->len, MADV_DONTNEED) == 0) {
 		b->released += r->len / VIRTIO_BALLOON_PAGE;
+		/* the pages read as zeros now: a change dirty logging must see */
+		guest_mark_dirty_hva(b->t.mem, r->start, r->len);
 	} else if (!b->warned_madvise) {
 		b->warned_madvise = true;
 		warn("virtio-balloon: madvise(MADV_DONTNEED): %s", strerror(errno));
@@ -266,8 +268,9 @@ void virtio_balloon_get_info(struct virtio_balloon *b, struct virtio_balloon_inf
 bool virtio_balloon_request_stats(struct virtio_balloon *b)
 {
 	pthread_mutex_lock(&b->t.lock);
+	/* Not while paused: the buffer goes back into the used ring. */
 	bool held = b->stats_held && (b->t.status & VIRTIO_STATUS_DRIVER_OK) &&
-		    !(b->t.status & VIRTIO_STATUS_NEEDS_RESET);
+		    !(b->t.status & VIRTIO_STATUS_NEEDS_RESET) && !virtio_pci_quiesced(&b->t);
 	if (held)
 		stats_release(b);
 	pthread_mutex_unlock(&b->t.lock);

@@ -377,8 +377,11 @@ static void *reaper(void *opaque)
 		if (!nd)
 			continue;
 		pthread_mutex_lock(&b->t.lock);
-		for (unsigned i = 0; i < nd; i++)
-			virtq_push(&b->t.vq[done[i]->q], done[i]->head, written[i]);
+		for (unsigned i = 0; i < nd; i++) {
+			struct blk_req *r = done[i];
+			virtq_mark_written(&b->t.vq[r->q], r->iov + r->n_out, r->n_in, written[i]);
+			virtq_push(&b->t.vq[r->q], r->head, written[i]);
+		}
 		/* one interrupt for the batch (EVENT_IDX decides per queue) */
 		for (unsigned q = 0; q < b->t.nqueues; q++)
 			for (unsigned i = 0; i < nd; i++)
@@ -393,6 +396,7 @@ static void *reaper(void *opaque)
 			pthread_cond_broadcast(&b->idle);
 		pthread_mutex_unlock(&b->t.lock);
 	}
+	thread_exit_raw(); /* destroyed, at vmm's exit (util.h) */
 	return NULL;
 }
 
@@ -489,6 +493,7 @@ static void uring_teardown(struct virtio_blk *b)
 
 static void complete_locked(struct virtio_blk *b, struct blk_req *r, uint32_t written)
 {
+	virtq_mark_written(&b->t.vq[r->q], r->iov + r->n_out, r->n_in, written);
 	virtq_push(&b->t.vq[r->q], r->head, written);
 	virtio_pci_notify_queue(&b->t, r->q);
 	free(r);
@@ -575,6 +580,7 @@ static void *worker(void *opaque)
 			pthread_cond_wait(&b->pool_cond, &b->pool_lock);
 		if (!b->queue_head) {
 			pthread_mutex_unlock(&b->pool_lock);
+			thread_exit_raw(); /* destroyed, at vmm's exit (util.h) */
 			return NULL;
 		}
 		struct blk_req *r = b->queue_head;
@@ -671,6 +677,15 @@ void virtio_blk_destroy(struct virtio_blk *b)
 	free(b->workers);
 	block_close(b->bd);
 	free(b);
+}
+
+void virtio_blk_quiesce(struct virtio_blk *b)
+{
+	virtio_pci_quiesce(&b->t);
+	pthread_mutex_lock(&b->t.lock);
+	while (b->inflight)
+		pthread_cond_wait(&b->idle, &b->t.lock);
+	pthread_mutex_unlock(&b->t.lock);
 }
 
 /* Saved state: requests in flight are completed first (the workers and

@@ -140,6 +140,7 @@ static void ctrl_rx(struct virtio_console *v)
 		if (iov->in_len >= CTRL_HDR)
 			written = (uint32_t)buf_to_iov(iov->iov + iov->n_out, iov->n_in, 0, msg,
 						       (size_t)MIN((uint64_t)len, iov->in_len));
+		virtq_mark_written(vq, iov->iov + iov->n_out, iov->n_in, written);
 		virtq_push(vq, iov->head, written);
 		pushed = true;
 		v->ctrl_head = (v->ctrl_head + 1) % CTRL_PENDING;
@@ -178,6 +179,7 @@ static void port_rx(struct virtio_console *v, struct port *p)
 		memmove(p->in, p->in + n, p->in_len - n);
 		p->in_len -= n;
 		freed |= n > 0;
+		virtq_mark_written(vq, iov->iov + iov->n_out, iov->n_in, n);
 		virtq_push(vq, iov->head, (uint32_t)n);
 		pushed = true;
 	}

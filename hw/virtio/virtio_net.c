@@ -226,6 +226,7 @@ static int rx_single(struct virtio_net *n, struct frame *f, const uint8_t *hdr, 
 		buf_to_iov(iov->iov, iov->n_in, 0, hdr, hl);
 		buf_to_iov(iov->iov, iov->n_in, hl, f->data, f->len);
 		written = (uint32_t)(hl + f->len);
+		virtq_mark_written(vq, iov->iov, iov->n_in, written);
 	} else {
 		n->rx_dropped++;
 	}
@@ -293,6 +294,7 @@ static int rx_merged(struct virtio_net *n, struct frame *f, uint8_t *hdr, size_t
 		if (put < room)
 			buf_to_iov(iov->iov, iov->n_in, put, f->data + (done + put - hl), room - put);
 		n->rx_lens[nbufs - 1] = (uint32_t)room;
+		virtq_mark_written(vq, iov->iov, iov->n_in, room);
 		done += room;
 	}
 	if (bad) {
@@ -303,6 +305,7 @@ static int rx_merged(struct virtio_net *n, struct frame *f, uint8_t *hdr, size_t
 		uint8_t nb[2];
 		put_le16(nb, (uint16_t)nbufs);
 		buf_to_iov(first, nfirst, 10, nb, 2);
+		virtq_mark_written(vq, first, nfirst, 12);
 	}
 	virtq_push_many(vq, n->rx_heads, n->rx_lens, nbufs);
 	return 1;
@@ -465,6 +468,11 @@ struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 		return NULL;
 	}
 	return n;
+}
+
+struct net_backend *virtio_net_backend(struct virtio_net *n)
+{
+	return n->backend;
 }
 
 struct virtio_pci *virtio_net_transport(struct virtio_net *n)

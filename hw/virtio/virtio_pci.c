@@ -245,7 +245,7 @@ static void run_queue(struct virtio_pci *t, unsigned q)
 		}
 		return;
 	}
-	if (t->vq[q].ready && t->ops->queue_notify)
+	if (t->vq[q].ready && !t->quiesced && t->ops->queue_notify)
 		t->ops->queue_notify(t, q);
 }
 
@@ -805,15 +805,21 @@ static void *io_thread(void *opaque)
 		for (int i = 0; i < n; i++) {
 			unsigned q = ev[i].data.u32;
 			uint64_t count;
-			if (q == VIRTIO_PCI_MAX_QUEUES)
+			if (q == VIRTIO_PCI_MAX_QUEUES) {
+				/* Stopped: the device is destroyed, at vmm's exit.
+				 * No glibc per-thread clean-up (util.h). */
+				thread_exit_raw();
 				return NULL;
+			}
 			if (read(t->notify_fd[q], &count, sizeof(count)) < 0)
 				continue;
 			/* After the read, before the work: what was scheduled until
 			 * now is done below, anything later writes again. */
 			atomic_store(&t->scheduled[q], false);
+			/* Quiesced: the work waits; virtio_pci_resume looks at
+			 * every ready queue again. */
 			pthread_mutex_lock(&t->lock);
-			if (t->vq[q].ready && t->ops->queue_notify)
+			if (t->vq[q].ready && !t->quiesced && t->ops->queue_notify)
 				t->ops->queue_notify(t, q);
 			pthread_mutex_unlock(&t->lock);
 		}
@@ -1072,9 +1078,25 @@ bool virtio_pci_load(struct virtio_pci *t, struct ss_reader *r, uint32_t instanc
 	return true;
 }
 
+void virtio_pci_quiesce(struct virtio_pci *t)
+{
+	/* The I/O thread processes a queue only under the lock, after
+	 * looking at the flag: once it is set here, no pass starts, and the
+	 * one that may have been running has ended. */
+	pthread_mutex_lock(&t->lock);
+	t->quiesced = true;
+	pthread_mutex_unlock(&t->lock);
+}
+
+bool virtio_pci_quiesced(struct virtio_pci *t)
+{
+	return t->quiesced;
+}
+
 void virtio_pci_resume(struct virtio_pci *t)
 {
 	pthread_mutex_lock(&t->lock);
+	t->quiesced = false;
 	if (t->status & VIRTIO_STATUS_DRIVER_OK)
 		for (unsigned q = 0; q < t->nqueues; q++)
 			if (t->vq[q].ready && !t->vq[q].broken)

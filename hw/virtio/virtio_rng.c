@@ -47,6 +47,7 @@ static uint32_t fill(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 		}
 	}
 out:
+	virtq_mark_written(&t->vq[q], iov->iov + iov->n_out, iov->n_in, written);
 	virtq_push(&t->vq[q], iov->head, written);
 	virtio_pci_notify_queue(t, q);
 	return written;
@@ -95,4 +96,14 @@ void virtio_rng_destroy(struct virtio_rng *r)
 		return;
 	virtio_pci_stop(&r->t);
 	free(r);
+}
+
+void virtio_rng_save(struct virtio_rng *r, struct ss_writer *w, uint32_t instance)
+{
+	virtio_pci_save(&r->t, w, instance);
+}
+
+bool virtio_rng_load(struct virtio_rng *r, struct ss_reader *rd, uint32_t instance)
+{
+	return virtio_pci_load(&r->t, rd, instance);
 }

@@ -54,6 +54,9 @@ void virtio_blk_destroy(struct virtio_blk *b);
  * to complete, then saves the transport (hw/virtio_pci.h). */
 struct ss_writer;
 struct ss_reader;
+/* Pause: the transport takes no more work and every request handed to
+ * the workers or io_uring is finished; virtio_pci_resume ends it. */
+void virtio_blk_quiesce(struct virtio_blk *b);
 void virtio_blk_save(struct virtio_blk *b, struct ss_writer *w, uint32_t instance);
 bool virtio_blk_load(struct virtio_blk *b, struct ss_reader *r, uint32_t instance);
 

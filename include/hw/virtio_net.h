@@ -43,7 +43,9 @@ bool virtio_net_receive(void *net, const struct net_hdr *hdr, const uint8_t *fra
 struct virtio_pci *virtio_net_transport(struct virtio_net *n);
 /* Frames dropped so far (bad headers, too big for the buffers). */
 void virtio_net_stats(struct virtio_net *n, uint64_t *rx_dropped, uint64_t *tx_dropped);
+/* Does not destroy the backend (the caller's: net_destroy). */
 void virtio_net_destroy(struct virtio_net *n);
+struct net_backend *virtio_net_backend(struct virtio_net *n);
 
 /* Saved state (section "virtio-net"): the transport and queues; frames
  * received from the backend but not yet in guest buffers are dropped

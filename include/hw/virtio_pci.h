@@ -152,6 +152,9 @@ struct virtio_pci {
 	int epoll_fd, stop_fd;
 	pthread_t thread;
 	bool thread_running;
+	/* Paused (virtio_pci_quiesce): no queue is processed until
+	 * virtio_pci_resume; notifies and scheduled work wait. Under lock. */
+	bool quiesced;
 	uint64_t notifies, interrupts; /* statistics */
 };
 
@@ -194,11 +197,19 @@ struct ss_writer;
 struct ss_reader;
 void virtio_pci_save(struct virtio_pci *t, struct ss_writer *w, uint32_t instance);
 bool virtio_pci_load(struct virtio_pci *t, struct ss_reader *r, uint32_t instance);
-/* After a load, when the VM runs again: the device looks at every ready
- * queue (buffers the driver made available, or notified, before the save;
- * a device's own pending work, such as virtio-serial's control messages).
- * A load itself does no device work, so saving right after a load gives
- * the same bytes. */
+/* Pause (and for saving state): from now on no queue is processed, so
+ * the I/O thread no longer touches guest memory; a notify or a backend's
+ * scheduled work waits for virtio_pci_resume. Work already handed to a
+ * device's own threads (virtio-blk's requests) is the device's to finish:
+ * its quiesce waits for it after this. */
+void virtio_pci_quiesce(struct virtio_pci *t);
+bool virtio_pci_quiesced(struct virtio_pci *t); /* lock held */
+/* Ends a quiesce, and after a load, when the VM runs again: the device
+ * looks at every ready queue (buffers the driver made available, or
+ * notified, meanwhile or before the save; a device's own pending work,
+ * such as virtio-serial's control messages or frames a backend delivered
+ * during the pause). A load itself does no device work, so saving right
+ * after a load gives the same bytes. */
 void virtio_pci_resume(struct virtio_pci *t);
 
 #endif

@@ -13,4 +13,11 @@ struct virtio_rng *virtio_rng_create(struct pci_bus *bus, uint8_t devfn,
 struct virtio_pci *virtio_rng_transport(struct virtio_rng *r);
 void virtio_rng_destroy(struct virtio_rng *r);
 
+/* Saved state: the transport and its queue (hw/virtio_pci.h); a buffer is
+ * filled as it is popped, so nothing is ever in flight. */
+struct ss_writer;
+struct ss_reader;
+void virtio_rng_save(struct virtio_rng *r, struct ss_writer *w, uint32_t instance);
+bool virtio_rng_load(struct virtio_rng *r, struct ss_reader *rd, uint32_t instance);
+
 #endif

@@ -18,6 +18,7 @@
 #include "block.h"
 #include "chardev.h"
 #include "hw/virtio_balloon.h"
+#include "kvm_state.h"
 #include "util.h"
 
 /* ---- board wiring callbacks -------------------------------------------- */
@@ -472,6 +473,70 @@ bool machine_resume(struct machine *m)
 	return was_paused;
 }
 
+/* ---- saved state ------------------------------------------------------- */
+
+int machine_save_state(struct machine *m, struct ss_writer *w, char *err, size_t errlen)
+{
+	bool paused_here = machine_pause(m);
+	int ret = 0;
+
+	if (machine_stopping(m)) {
+		ret = set_err(err, errlen, "saved state: the machine is resetting or exiting");
+		goto out;
+	}
+	/* Every device quiesced: nothing changes under the save. */
+	dev_save_all(m->cfg.devs, m->cfg.ndevs, w);
+	if (kvm_vm_state_save(&m->kvm, w, err, errlen) < 0) {
+		ret = -1;
+		goto out;
+	}
+	for (unsigned i = 0; i < m->ncpus; i++)
+		if (kvm_vcpu_state_save(&m->kvm, m->vcpus[i].fd, i, w, err, errlen) < 0) {
+			ret = -1;
+			goto out;
+		}
+	if (ss_writer_finish(w) < 0)
+		ret = set_err(err, errlen, "%s", w->err);
+out:
+	if (paused_here)
+		machine_resume(m);
+	return ret;
+}
+
+int machine_load_state(struct machine *m, struct ss_reader *r, char *err, size_t errlen)
+{
+	bool paused_here = machine_pause(m);
+	const struct ss_section *left;
+	int ret = -1;
+
+	if (machine_stopping(m)) {
+		set_err(err, errlen, "saved state: the machine is resetting or exiting");
+		goto out;
+	}
+	/* Devices first (their loads drive their interrupt lines again),
+	 * then KVM's irqchip state over what those edges did. */
+	if (dev_load_all(m->cfg.devs, m->cfg.ndevs, r) < 0) {
+		set_err(err, errlen, "%s", r->err);
+		goto out;
+	}
+	if (kvm_vm_state_load(&m->kvm, r, err, errlen) < 0)
+		goto out;
+	for (unsigned i = 0; i < m->ncpus; i++)
+		if (kvm_vcpu_state_load(&m->kvm, m->vcpus[i].fd, i, r, err, errlen) < 0)
+			goto out;
+	left = ss_unclaimed_section(r);
+	if (left) {
+		set_err(err, errlen, "saved state: section %s instance %u belongs to no device of "
+			"this machine", left->name, left->instance);
+		goto out;
+	}
+	ret = 0;
+out:
+	if (paused_here)
+		machine_resume(m);
+	return ret;
+}
+
 void machine_create(struct machine *m, const struct machine_config *cfg)
 {
 	char err[256];
@@ -521,10 +586,29 @@ void machine_destroy(struct machine *m)
 	dev_destroy_all(m->cfg.devs, m->cfg.ndevs);
 	m->rtc = NULL;
 	m->dma = NULL;
+	m->ide = NULL;
+	m->com1 = NULL;
+	m->i8042 = NULL;
+	m->fw_cfg = NULL;
+	m->vballoon = NULL;
 	chardev_destroy_all();
 	m->serial_cd = NULL;
 	event_timer_free(m->balloon_event_timer);
 	event_timer_free(m->balloon_stats_timer);
 	event_loop_free(m->loop);
 	m->loop = NULL;
+	/* Then the board itself: vCPUs (joined by now), the VM, the memory
+	 * map and RAM, the buses' dispatch tables, images no device took. */
+	for (unsigned i = 0; i < m->ncpus; i++)
+		vcpu_destroy(&m->vcpus[i]);
+	kvm_close(&m->kvm);
+	memmap_destroy(&m->memmap);
+	guest_mem_destroy(&m->mem);
+	isa_irq_destroy(&m->isa_irq);
+	bus_destroy(&m->pio);
+	bus_destroy(&m->mmio);
+	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++)
+		block_close(m->ide_bd[i]);
+	for (unsigned i = 0; i < MAX_DRIVES; i++)
+		block_close(m->drive_bd[i]);
 }

@@ -14,6 +14,7 @@
 #include "control.h"
 #include "hw/chipset.h"
 #include "hw/virtio_balloon.h"
+#include "savestate.h"
 #include "util.h"
 
 /* From the thread that wrote the balloon config (a vCPU): the main loop
@@ -220,7 +221,28 @@ static int64_t ctl_dirty_pages(void *opaque, const char *name, uint64_t *gpas, s
 	return err ? err : n;
 }
 
+/* QMP's x-state-roundtrip (a test hook): the machine's saved state,
+ * loaded straight back; guest RAM is untouched, so the guest runs on. */
+static int64_t ctl_state_roundtrip(void *opaque, char *err, size_t errlen)
+{
+	struct machine *m = opaque;
+	struct ss_writer w;
+	struct ss_reader r;
+	int64_t ret = -1;
+
+	ss_writer_init(&w);
+	if (machine_save_state(m, &w, err, errlen) == 0) {
+		if (ss_reader_open(&r, w.buf, w.len) < 0)
+			set_err(err, errlen, "%s", r.err);
+		else if (machine_load_state(m, &r, err, errlen) == 0)
+			ret = (int64_t)w.len;
+		ss_reader_close(&r);
+	}
+	ss_writer_free(&w);
+	return ret;
+}
+
 const struct vmctl_ops machine_vmctl_ops = {
 	ctl_running, ctl_stop, ctl_cont, ctl_reset, ctl_powerdown, ctl_quit, ctl_cpus, ctl_name,
-	ctl_balloon_set, ctl_balloon_query, ctl_dirty_log, ctl_dirty_pages,
+	ctl_balloon_set, ctl_balloon_query, ctl_dirty_log, ctl_dirty_pages, ctl_state_roundtrip,
 };

@@ -23,13 +23,16 @@
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
+#include "hw/chipset.h"
 #include "hw/virtio_balloon.h"
 #include "hw/virtio_blk.h"
 #include "hw/virtio_console.h"
 #include "hw/virtio_net.h"
+#include "hw/virtio_pci.h"
 #include "hw/virtio_rng.h"
 #include "machine.h"
 #include "net.h"
+#include "savestate.h"
 #include "util.h"
 
 extern const struct dev_class virtconsole_class, virtserialport_class, virtio_serial_class,
@@ -56,6 +59,92 @@ static int no_room(const struct dev_instance *d, char *err, size_t errlen)
 }
 
 /* ==== virtio devices ===================================================== */
+
+/* Pause and saved state of a virtio device: its transport stops taking
+ * work (the I/O thread no longer touches guest memory) and resumes
+ * looking at every ready queue. Each class names its transport. */
+#define VIRTIO_LIFECYCLE(kind, type)                                                     \
+	static void kind##_quiesce_dev(struct dev_instance *d)                           \
+	{                                                                                \
+		virtio_pci_quiesce(kind##_transport((type *)d->state));                  \
+	}                                                                                \
+	static void kind##_resume_dev(struct dev_instance *d)                            \
+	{                                                                                \
+		virtio_pci_resume(kind##_transport((type *)d->state));                   \
+	}                                                                                \
+	static void kind##_save_dev(struct dev_instance *d, struct ss_writer *w,         \
+				    uint32_t instance)                                   \
+	{                                                                                \
+		kind##_save((type *)d->state, w, instance);                              \
+	}                                                                                \
+	static bool kind##_load_dev(struct dev_instance *d, struct ss_reader *r,         \
+				    uint32_t instance)                                   \
+	{                                                                                \
+		return kind##_load((type *)d->state, r, instance);                       \
+	}
+
+VIRTIO_LIFECYCLE(virtio_net, struct virtio_net)
+
+/* The backend's thread delivers into the NIC, whose reset and I/O thread
+ * call the backend: the backend stops delivering, the NIC goes, then the
+ * backend. */
+static void virtio_net_pci_destroy(struct dev_instance *d)
+{
+	struct virtio_net *n = d->state;
+	struct net_backend *be = virtio_net_backend(n);
+
+	net_stop(be);
+	virtio_net_destroy(n);
+	net_destroy(be);
+}
+VIRTIO_LIFECYCLE(virtio_rng, struct virtio_rng)
+VIRTIO_LIFECYCLE(virtio_balloon, struct virtio_balloon)
+VIRTIO_LIFECYCLE(virtio_console, struct virtio_console)
+
+static void virtio_rng_destroy_dev(struct dev_instance *d)
+{
+	virtio_rng_destroy(d->state);
+}
+
+static void virtio_balloon_destroy_dev(struct dev_instance *d)
+{
+	virtio_balloon_destroy(d->state);
+}
+
+/* Its I/O thread writes to chardevs: it stops before they go
+ * (machine_destroy destroys the devices first). */
+static void virtio_console_destroy_dev(struct dev_instance *d)
+{
+	virtio_console_destroy(d->state);
+}
+
+/* virtio-blk's quiesce also waits for the requests its workers and
+ * io_uring carry out. */
+static void virtio_blk_quiesce_dev(struct dev_instance *d)
+{
+	virtio_blk_quiesce(d->state);
+}
+
+static void virtio_blk_resume_dev(struct dev_instance *d)
+{
+	virtio_pci_resume(virtio_blk_transport(d->state));
+}
+
+static void virtio_blk_save_dev(struct dev_instance *d, struct ss_writer *w, uint32_t instance)
+{
+	virtio_blk_save(d->state, w, instance);
+}
+
+static bool virtio_blk_load_dev(struct dev_instance *d, struct ss_reader *r, uint32_t instance)
+{
+	return virtio_blk_load(d->state, r, instance);
+}
+
+/* Its threads stop, then the image is closed. */
+static void virtio_blk_destroy_dev(struct dev_instance *d)
+{
+	virtio_blk_destroy(d->state);
+}
 
 static int virtio_net_pci_create(struct dev_instance *d, struct dev_board *b, char *err,
 			     size_t errlen)
@@ -91,7 +180,9 @@ const struct dev_class virtio_net_class = {
 	.desc = "virtio network card (host side: user-mode or tap)",
 	.props = virtio_net_props,
 	.nprops = ARRAY_SIZE(virtio_net_props),
-	.ops = { .create = virtio_net_pci_create },
+	.ops = { .create = virtio_net_pci_create, .quiesce = virtio_net_quiesce_dev,
+		 .resume = virtio_net_resume_dev, .save = virtio_net_save_dev,
+		 .load = virtio_net_load_dev, .destroy = virtio_net_pci_destroy },
 	.place_rank = 1,
 };
 
@@ -143,7 +234,10 @@ const struct dev_class virtio_blk_class = {
 	.desc = "virtio disk",
 	.props = virtio_blk_props,
 	.nprops = ARRAY_SIZE(virtio_blk_props),
-	.ops = { .create = virtio_blk_create_dev, .check = virtio_blk_check },
+	.ops = { .create = virtio_blk_create_dev, .check = virtio_blk_check,
+		 .quiesce = virtio_blk_quiesce_dev, .resume = virtio_blk_resume_dev,
+		 .save = virtio_blk_save_dev, .load = virtio_blk_load_dev,
+		 .destroy = virtio_blk_destroy_dev },
 	.place_rank = 0,
 };
 
@@ -160,7 +254,9 @@ const struct dev_class virtio_rng_class = {
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_MISC,
 	.desc = "virtio entropy source (the host's getrandom)",
-	.ops = { .create = virtio_rng_create_dev },
+	.ops = { .create = virtio_rng_create_dev, .quiesce = virtio_rng_quiesce_dev,
+		 .resume = virtio_rng_resume_dev, .save = virtio_rng_save_dev,
+		 .load = virtio_rng_load_dev, .destroy = virtio_rng_destroy_dev },
 	.max_instances = 1,
 	.place_rank = 2,
 };
@@ -203,7 +299,10 @@ const struct dev_class virtio_balloon_class = {
 	.desc = "virtio memory balloon (QMP balloon, query-balloon)",
 	.props = virtio_balloon_props,
 	.nprops = ARRAY_SIZE(virtio_balloon_props),
-	.ops = { .create = virtio_balloon_create_dev, .check = virtio_balloon_check },
+	.ops = { .create = virtio_balloon_create_dev, .check = virtio_balloon_check,
+		 .quiesce = virtio_balloon_quiesce_dev, .resume = virtio_balloon_resume_dev,
+		 .save = virtio_balloon_save_dev, .load = virtio_balloon_load_dev,
+		 .destroy = virtio_balloon_destroy_dev },
 	.max_instances = 1,
 	.place_rank = 3,
 };
@@ -241,12 +340,6 @@ static int virtio_serial_create(struct dev_instance *d, struct dev_board *b, cha
 		return set_err(err, errlen, "cannot create the virtio-serial device (a chardev "
 			       "used twice?)");
 	return 0;
-}
-
-static void virtio_serial_destroy(struct dev_instance *d)
-{
-	/* Its I/O thread writes to chardevs: it stops before they go. */
-	virtio_console_destroy(d->state);
 }
 
 static bool port_nr_used(const struct machine_config *cfg, const struct dev_instance *self,
@@ -316,8 +409,10 @@ const struct dev_class virtio_serial_class = {
 	.desc = "virtio serial bus (virtconsole and virtserialport go on it)",
 	.props = virtio_serial_props,
 	.nprops = ARRAY_SIZE(virtio_serial_props),
-	.ops = { .create = virtio_serial_create, .destroy = virtio_serial_destroy,
-		 .check = virtio_serial_check },
+	.ops = { .create = virtio_serial_create, .destroy = virtio_console_destroy_dev,
+		 .check = virtio_serial_check, .quiesce = virtio_console_quiesce_dev,
+		 .resume = virtio_console_resume_dev, .save = virtio_console_save_dev,
+		 .load = virtio_console_load_dev },
 	.max_instances = 1,
 	.place_rank = 4,
 };
@@ -356,6 +451,23 @@ const struct dev_class virtserialport_class = {
 
 static const char *const ide_buses[] = { "ide.0", "ide.1", NULL };
 
+extern const struct dev_class ide_hd_class, ide_cd_class;
+
+/* Another IDE device of the list names this slot with bus= and unit=
+ * (-hda and friends always do): one without bus= does not take it. */
+static bool ide_slot_named(const struct machine_config *cfg, const struct dev_instance *self,
+			   int index)
+{
+	for (unsigned i = 0; i < cfg->ndevs; i++) {
+		const struct dev_instance *o = &cfg->devs[i];
+		if (o != self && (o->cls == &ide_hd_class || o->cls == &ide_cd_class) &&
+		    dev_is_set(o, "bus") &&
+		    (int)(dev_get_uint(o, "bus") * 2 + dev_get_uint(o, "unit")) == index)
+			return true;
+	}
+	return false;
+}
+
 /* An IDE drive takes its slot on the controller now; the controller
  * (piix3-ide, created with the board) opens and attaches it. */
 static int ide_drive_check(struct dev_instance *d, struct machine_config *cfg, char *err,
@@ -381,7 +493,7 @@ static int ide_drive_check(struct dev_instance *d, struct machine_config *cfg, c
 	if (dev_is_set(d, "bus"))
 		index = (int)(dev_get_uint(d, "bus") * 2 + dev_get_uint(d, "unit"));
 	for (int k = 0; index < 0 && k < MAX_IDE_DRIVES; k++)
-		if (!cfg->ide[k].present)
+		if (!cfg->ide[k].present && !ide_slot_named(cfg, d, k))
 			index = k;
 	if (index < 0)
 		return set_err(err, errlen, "-device %s: no free IDE slot (at most 4 drives)", dev);
@@ -552,6 +664,28 @@ const struct dev_class isa_debug_exit_class = {
 
 /* ==== the board's fixed devices ========================================= */
 
+/* Saved state of the board's devices: their model's pair, on d->state. */
+#define BOARD_STATE(kind, type)                                                          \
+	static void kind##_save_dev(struct dev_instance *d, struct ss_writer *w,         \
+				    uint32_t instance)                                   \
+	{                                                                                \
+		kind##_save((type *)d->state, w, instance);                              \
+	}                                                                                \
+	static bool kind##_load_dev(struct dev_instance *d, struct ss_reader *r,         \
+				    uint32_t instance)                                   \
+	{                                                                                \
+		return kind##_load((type *)d->state, r, instance);                       \
+	}
+
+BOARD_STATE(i440fx, struct i440fx)
+BOARD_STATE(piix3, struct piix3)
+BOARD_STATE(piix_pm, struct piix_pm)
+BOARD_STATE(rtc, struct rtc)
+BOARD_STATE(serial, struct serial)
+BOARD_STATE(i8042, struct i8042)
+BOARD_STATE(fw_cfg, struct fw_cfg)
+BOARD_STATE(port92, struct port92)
+
 static struct machine *machine_of(struct dev_board *b)
 {
 	return b->machine;
@@ -578,7 +712,8 @@ const struct dev_class i440fx_class = {
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_BRIDGE,
 	.desc = "i440FX host bridge (PAM: the BIOS shadow)",
-	.ops = { .create = i440fx_create, .reset = i440fx_reset },
+	.ops = { .create = i440fx_create, .reset = i440fx_reset, .save = i440fx_save_dev,
+		 .load = i440fx_load_dev },
 	.board_only = true,
 };
 
@@ -596,19 +731,28 @@ const struct dev_class piix3_class = {
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_BRIDGE,
 	.desc = "PIIX3 PCI-to-ISA bridge (PIRQ router, reset control)",
-	.ops = { .create = piix3_create },
+	.ops = { .create = piix3_create, .save = piix3_save_dev, .load = piix3_load_dev },
 	.board_only = true,
+};
+
+/* The controller and the images of its drives, which piix_ide leaves to
+ * its caller: destroy closes them. */
+struct piix3_ide_dev {
+	struct piix_ide *ide;
+	struct block_dev *bd[MAX_IDE_DRIVES];
 };
 
 static int piix3_ide_create(struct dev_instance *d, struct dev_board *b, char *err,
 			    size_t errlen)
 {
 	struct machine *m = machine_of(b);
+	struct piix3_ide_dev *s = xzalloc(sizeof(*s));
 
-	m->ide = piix_ide_create(b->pci, b->pio, b->mem, b->isa_irq(b, 14), b->isa_irq(b, 15));
+	d->state = s;
+	m->ide = s->ide = piix_ide_create(b->pci, b->pio, b->mem, b->isa_irq(b, 14),
+					  b->isa_irq(b, 15));
 	if (!m->ide)
 		return set_err(err, errlen, "cannot create the PIIX3 IDE controller");
-	d->state = m->ide;
 	/* The board opened the images (m->ide_bd) before any chardev. */
 	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++) {
 		const struct drive_config *dc = &m->cfg.ide[i];
@@ -617,7 +761,8 @@ static int piix3_ide_create(struct dev_instance *d, struct dev_board *b, char *e
 
 		if (!dc->present)
 			continue;
-		m->ide_bd[i] = NULL; /* the controller owns it now */
+		m->ide_bd[i] = NULL; /* this device's now */
+		s->bd[i] = bd;
 		ret = dc->cdrom ? piix_ide_attach_cdrom(m->ide, i / 2, i % 2, bd)
 				: piix_ide_attach_disk(m->ide, i / 2, i % 2, bd);
 		if (ret < 0)
@@ -627,13 +772,34 @@ static int piix3_ide_create(struct dev_instance *d, struct dev_board *b, char *e
 	return 0;
 }
 
+static void piix3_ide_destroy(struct dev_instance *d)
+{
+	struct piix3_ide_dev *s = d->state;
+
+	piix_ide_destroy(s->ide);
+	for (unsigned i = 0; i < MAX_IDE_DRIVES; i++)
+		block_close(s->bd[i]);
+	free(s);
+}
+
+static void piix3_ide_save(struct dev_instance *d, struct ss_writer *w, uint32_t instance)
+{
+	piix_ide_save(((struct piix3_ide_dev *)d->state)->ide, w, instance);
+}
+
+static bool piix3_ide_load(struct dev_instance *d, struct ss_reader *r, uint32_t instance)
+{
+	return piix_ide_load(((struct piix3_ide_dev *)d->state)->ide, r, instance);
+}
+
 const struct dev_class piix3_ide_class = {
 	.name = "piix3-ide",
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_STORAGE,
 	.desc = "PIIX3 IDE controller: two channels of two drives (-hda..-hdd, -cdrom, ide-hd, "
 		"ide-cd)",
-	.ops = { .create = piix3_ide_create },
+	.ops = { .create = piix3_ide_create, .save = piix3_ide_save, .load = piix3_ide_load,
+		 .destroy = piix3_ide_destroy },
 	.board_only = true,
 };
 
@@ -652,7 +818,7 @@ const struct dev_class piix4_pm_class = {
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_BRIDGE,
 	.desc = "ACPI power management (PM timer, power button, SCI on IRQ 9)",
-	.ops = { .create = piix4_pm_create },
+	.ops = { .create = piix4_pm_create, .save = piix_pm_save_dev, .load = piix_pm_load_dev },
 	.board_only = true,
 };
 
@@ -689,7 +855,8 @@ const struct dev_class rtc_class = {
 	.desc = "MC146818 real-time clock and CMOS memory",
 	.props = rtc_props,
 	.nprops = ARRAY_SIZE(rtc_props),
-	.ops = { .create = rtc_create_dev, .reset = rtc_reset_dev, .destroy = rtc_destroy_dev },
+	.ops = { .create = rtc_create_dev, .reset = rtc_reset_dev, .destroy = rtc_destroy_dev,
+		 .save = rtc_save_dev, .load = rtc_load_dev },
 	.board_only = true,
 };
 
@@ -728,6 +895,11 @@ static void isa_serial_reset(struct dev_instance *d)
 	serial_reset(d->state);
 }
 
+static void isa_serial_destroy(struct dev_instance *d)
+{
+	serial_destroy(d->state);
+}
+
 static const struct dev_prop isa_serial_props[] = {
 	{ .name = "iobase", .type = PROP_UINT, .max = 0xFFF8, .def = "0x3f8",
 	  .help = "first of its 8 I/O ports" },
@@ -741,7 +913,8 @@ const struct dev_class isa_serial_class = {
 	.desc = "16550A UART (COM1, on -serial's backend)",
 	.props = isa_serial_props,
 	.nprops = ARRAY_SIZE(isa_serial_props),
-	.ops = { .create = isa_serial_create, .reset = isa_serial_reset },
+	.ops = { .create = isa_serial_create, .reset = isa_serial_reset, .save = serial_save_dev,
+		 .load = serial_load_dev, .destroy = isa_serial_destroy },
 	.board_only = true,
 };
 
@@ -762,12 +935,18 @@ static void i8042_reset_dev(struct dev_instance *d)
 	i8042_reset(d->state);
 }
 
+static void i8042_destroy_dev(struct dev_instance *d)
+{
+	i8042_destroy(d->state);
+}
+
 const struct dev_class i8042_class = {
 	.name = "i8042",
 	.bus = DEV_BUS_ISA,
 	.categories = DEV_CAT_INPUT,
 	.desc = "PS/2 keyboard and mouse controller (A20, reset line)",
-	.ops = { .create = i8042_create_dev, .reset = i8042_reset_dev },
+	.ops = { .create = i8042_create_dev, .reset = i8042_reset_dev, .save = i8042_save_dev,
+		 .load = i8042_load_dev, .destroy = i8042_destroy_dev },
 	.board_only = true,
 };
 
@@ -792,6 +971,11 @@ static void fw_cfg_reset_dev(struct dev_instance *d)
 	fw_cfg_reset(d->state);
 }
 
+static void fw_cfg_destroy_dev(struct dev_instance *d)
+{
+	fw_cfg_destroy(d->state);
+}
+
 static const struct dev_prop fw_cfg_props[] = {
 	{ .name = "dma_enabled", .type = PROP_BOOL, .def = "on",
 	  .help = "offer the DMA interface (ports 0x514-0x51b)" },
@@ -804,7 +988,8 @@ const struct dev_class fw_cfg_class = {
 	.desc = "firmware configuration interface (ports 0x510-0x51b)",
 	.props = fw_cfg_props,
 	.nprops = ARRAY_SIZE(fw_cfg_props),
-	.ops = { .create = fw_cfg_create_dev, .reset = fw_cfg_reset_dev },
+	.ops = { .create = fw_cfg_create_dev, .reset = fw_cfg_reset_dev, .save = fw_cfg_save_dev,
+		 .load = fw_cfg_load_dev, .destroy = fw_cfg_destroy_dev },
 	.board_only = true,
 };
 
@@ -827,7 +1012,8 @@ const struct dev_class port92_class = {
 	.bus = DEV_BUS_ISA,
 	.categories = DEV_CAT_MISC,
 	.desc = "system control port A: fast A20 and fast reset",
-	.ops = { .create = port92_create, .reset = port92_reset_dev },
+	.ops = { .create = port92_create, .reset = port92_reset_dev, .save = port92_save_dev,
+		 .load = port92_load_dev },
 	.board_only = true,
 };
 

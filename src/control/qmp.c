@@ -275,6 +275,24 @@ static struct json *cmd_x_query_dirty_pages(struct qmp_session *s, const struct 
 	return r;
 }
 
+/* x-state-roundtrip: vmm's own, for tests: saves the machine's state
+ * (devices and KVM) and loads it back at once; {"bytes": N}. */
+static struct json *cmd_x_state_roundtrip(struct qmp_session *s, const struct json *args,
+					  struct qmp_error *e)
+{
+	char err[256];
+
+	if (!s->ctl.ops->state_roundtrip)
+		return set_error(e, "CommandNotFound",
+				 "The command x-state-roundtrip has not been found");
+	int64_t n = s->ctl.ops->state_roundtrip(s->ctl.opaque, err, sizeof(err));
+	if (n < 0)
+		return set_error(e, "GenericError", "%s", err);
+	struct json *r = json_new_object();
+	json_object_set(r, "bytes", json_new_int(n));
+	return r;
+}
+
 #define SIMPLE_ACTION(fn_name, op)                                                        \
 	static struct json *fn_name(struct qmp_session *s, const struct json *args,      \
 				    struct qmp_error *e)                                  \
@@ -325,6 +343,7 @@ static const struct qmp_command commands[] = {
 	{ "query-balloon", cmd_query_balloon, no_args },
 	{ "x-dirty-log", cmd_x_dirty_log, dirty_log_args },
 	{ "x-query-dirty-pages", cmd_x_query_dirty_pages, dirty_pages_args },
+	{ "x-state-roundtrip", cmd_x_state_roundtrip, no_args },
 };
 
 static struct json *cmd_query_commands(struct qmp_session *s, const struct json *args,

@@ -726,6 +726,30 @@ void dev_destroy_all(struct dev_instance *devs, unsigned n)
 	}
 }
 
+uint32_t dev_state_instance(const struct dev_instance *devs, const struct dev_instance *d)
+{
+	uint32_t n = 0;
+	for (const struct dev_instance *i = devs; i < d; i++)
+		n += i->cls == d->cls;
+	return n;
+}
+
+void dev_save_all(struct dev_instance *devs, unsigned n, struct ss_writer *w)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (devs[i].cls->ops.save && devs[i].state)
+			devs[i].cls->ops.save(&devs[i], w, dev_state_instance(devs, &devs[i]));
+}
+
+int dev_load_all(struct dev_instance *devs, unsigned n, struct ss_reader *r)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (devs[i].cls->ops.load && devs[i].state &&
+		    !devs[i].cls->ops.load(&devs[i], r, dev_state_instance(devs, &devs[i])))
+			return -1;
+	return 0;
+}
+
 struct dev_instance *dev_find(struct dev_instance *devs, unsigned n, const struct dev_class *c)
 {
 	for (unsigned i = 0; i < n; i++)

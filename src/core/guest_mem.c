@@ -90,5 +90,36 @@ bool guest_write(const struct guest_mem *m, uint64_t gpa, const void *buf, uint6
 	if (!p)
 		return false;
 	memcpy(p, buf, len);
+	guest_mark_dirty(m, gpa, len);
 	return true;
+}
+
+void guest_mark_dirty(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	if (m->hooks && m->hooks->mark_dirty && len)
+		m->hooks->mark_dirty(m->hooks_opaque, gpa, len);
+}
+
+void guest_mark_dirty_hva(const struct guest_mem *m, const void *hva, uint64_t len)
+{
+	const uint8_t *p = hva;
+
+	if (!m->hooks || !len)
+		return;
+	for (unsigned i = 0; i < m->nblocks; i++) {
+		const struct mem_block *b = &m->blocks[i];
+		if (p >= b->hva && range_ok((uint64_t)(p - b->hva), len, b->size)) {
+			guest_mark_dirty(m, b->gpa + (uint64_t)(p - b->hva), len);
+			return;
+		}
+	}
+}
+
+void *guest_ptr_write(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	void *p = guest_ptr(m, gpa, len);
+
+	if (p && m->hooks && m->hooks->writable && !m->hooks->writable(m->hooks_opaque, gpa, len))
+		return NULL;
+	return p;
 }

@@ -58,6 +58,40 @@ struct memmap_view memmap_segment_view(const struct memmap *mm, unsigned seg)
 	return v;
 }
 
+/* ---- device DMA (guest_mem hooks) ---------------------------------------- */
+
+static void dma_mark_dirty(void *opaque, uint64_t gpa, uint64_t len)
+{
+	struct memmap *mm = opaque;
+	mem_space_mark_dirty(&mm->space, gpa, len);
+}
+
+/* A device writing into 0xC0000-0xFFFFF reaches RAM only through a
+ * segment PAM maps writable; elsewhere the write goes to the ROM side
+ * and is lost, as on the chipset. */
+static bool dma_writable(void *opaque, uint64_t gpa, uint64_t len)
+{
+	struct memmap *mm = opaque;
+	bool ok = true;
+
+	if (gpa >= 0x100000 || gpa + len <= PAM_START)
+		return true;
+	pthread_mutex_lock(&mm->lock);
+	for (unsigned seg = 0; seg < PAM_SEGMENTS && ok; seg++) {
+		uint64_t s, n;
+		segment_range(seg, &s, &n);
+		if (gpa < s + n && s < gpa + len)
+			ok = mm->pam[seg] >= PAM_WRITE;
+	}
+	pthread_mutex_unlock(&mm->lock);
+	return ok;
+}
+
+static const struct guest_mem_hooks dma_hooks = {
+	.mark_dirty = dma_mark_dirty,
+	.writable = dma_writable,
+};
+
 static void *map_copy(const void *src, uint64_t size)
 {
 	void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -114,11 +148,15 @@ int memmap_init(struct memmap *mm, struct guest_mem *mem, const void *bios, uint
 	if (!mm->bios || !mm->option_rom_space)
 		return -ENOMEM;
 	pthread_mutex_init(&mm->lock, NULL);
+	mem->hooks = &dma_hooks;
+	mem->hooks_opaque = mm;
 	return add_regions(mm);
 }
 
 void memmap_destroy(struct memmap *mm)
 {
+	if (mm->mem && mm->mem->hooks == &dma_hooks)
+		mm->mem->hooks = NULL;
 	if (mm->bios) {
 		mem_space_destroy(&mm->space);
 		munmap(mm->bios, mm->bios_size);

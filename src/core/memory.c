@@ -471,6 +471,10 @@ int mem_region_set_log_dirty(struct mem_region *r, bool on)
 	}
 	if (!ret && on != r->log_dirty) {
 		r->log_dirty = on;
+		if (on)
+			atomic_fetch_add(&s->logging, 1);
+		else
+			atomic_fetch_sub(&s->logging, 1);
 		ret = commit(s);
 		if (!on) {
 			free(r->dirty);
@@ -506,16 +510,37 @@ int mem_region_get_dirty(struct mem_region *r, uint64_t *out, uint64_t npages)
 	return ret;
 }
 
+/* Lock held. */
+static void mark_locked(struct mem_region *r, uint64_t offset, uint64_t len)
+{
+	if (!r->dirty || !len || offset >= r->size)
+		return;
+	len = MIN(len, r->size - offset);
+	for (uint64_t p = offset >> MEM_PAGE_SHIFT; p <= (offset + len - 1) >> MEM_PAGE_SHIFT; p++)
+		r->dirty[p / 64] |= 1ULL << (p % 64);
+}
+
 void mem_region_mark_dirty(struct mem_region *r, uint64_t offset, uint64_t len)
 {
 	struct mem_space *s = r->space;
 
-	if (!s || !len || offset >= r->size)
+	if (!s)
 		return;
-	len = MIN(len, r->size - offset);
 	pthread_mutex_lock(&s->lock);
-	if (r->dirty)
-		for (uint64_t p = offset >> MEM_PAGE_SHIFT; p <= (offset + len - 1) >> MEM_PAGE_SHIFT; p++)
-			r->dirty[p / 64] |= 1ULL << (p % 64);
+	mark_locked(r, offset, len);
+	pthread_mutex_unlock(&s->lock);
+}
+
+void mem_space_mark_dirty(struct mem_space *s, uint64_t gpa, uint64_t len)
+{
+	if (!len || !atomic_load(&s->logging) || gpa + len < gpa)
+		return;
+	pthread_mutex_lock(&s->lock);
+	for (unsigned i = 0; i < s->nregions; i++) {
+		struct mem_region *r = s->regions[i];
+		uint64_t lo = MAX(gpa, r->gpa), hi = MIN(gpa + len, r->gpa + r->size);
+		if (r->dirty && lo < hi)
+			mark_locked(r, lo - r->gpa, hi - lo);
+	}
 	pthread_mutex_unlock(&s->lock);
 }

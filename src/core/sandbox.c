@@ -274,7 +274,10 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 		      /* exit: sockets and the pidfile are removed */
 		      __NR_unlink, __NR_unlinkat,
 		      /* exit: the tap downscript helper is reaped */
-		      __NR_wait4);
+		      __NR_wait4,
+		      /* exit: virtio-blk submits the NOP that ends its io_uring
+		       * completion thread (the ring takes only its own ops) */
+		      __NR_io_uring_enter);
 		break;
 	case SANDBOX_VCPU:
 		/* No thread creation: the RTC's interrupts are timers of the

@@ -181,6 +181,22 @@ int virtq_pop(struct virtqueue *vq, struct virtq_iov *out)
 	return 1;
 }
 
+/* The device wrote the used ring: dirty logging sees it (KVM logs only
+ * what vCPUs write). The whole ring: it is at most a few pages. */
+static void used_ring_written(struct virtqueue *vq)
+{
+	guest_mark_dirty(vq->mem, vq->used_gpa, 6 + 8 * (uint64_t)vq->size);
+}
+
+void virtq_mark_written(struct virtqueue *vq, const struct iovec *iov, unsigned n, uint64_t len)
+{
+	for (unsigned i = 0; i < n && len; i++) {
+		uint64_t chunk = MIN((uint64_t)iov[i].iov_len, len);
+		guest_mark_dirty_hva(vq->mem, iov[i].iov_base, chunk);
+		len -= chunk;
+	}
+}
+
 void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 {
 	if (!vq->ready)
@@ -190,6 +206,7 @@ void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 	put_le32(e + 4, written);
 	vq->used_idx++;
 	ring_store16(vq->used + 2, vq->used_idx);
+	used_ring_written(vq);
 	if (vq->inflight)
 		vq->inflight--;
 }
@@ -219,8 +236,10 @@ bool virtq_arm_notify(struct virtqueue *vq)
 {
 	if (!vq->ready || vq->broken)
 		return false;
-	if (vq->event_idx)
+	if (vq->event_idx) {
 		ring_store16(vq->used + 4 + 8 * (size_t)vq->size, vq->last_avail);
+		used_ring_written(vq);
+	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return ring_load16(vq->avail + 2) != vq->last_avail;
 }
@@ -277,6 +296,7 @@ void virtq_push_many(struct virtqueue *vq, const uint16_t *heads, const uint32_t
 	}
 	vq->used_idx = (uint16_t)(vq->used_idx + n);
 	ring_store16(vq->used + 2, vq->used_idx);
+	used_ring_written(vq);
 	vq->inflight = (uint16_t)(vq->inflight >= n ? vq->inflight - n : 0);
 }
 
@@ -284,8 +304,10 @@ bool virtq_arm_notify_at(struct virtqueue *vq, uint16_t idx)
 {
 	if (!vq->ready || vq->broken)
 		return false;
-	if (vq->event_idx)
+	if (vq->event_idx) {
 		ring_store16(vq->used + 4 + 8 * (size_t)vq->size, idx);
+		used_ring_written(vq);
+	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	return ring_load16(vq->avail + 2) != idx;
 }

@@ -8,6 +8,19 @@
 
 #include <errno.h>
 
+void net_stop(struct net_backend *b)
+{
+	if (b && b->ops->stop)
+		b->ops->stop(b);
+}
+
+void net_destroy(struct net_backend *b)
+{
+	net_stop(b);
+	if (b && b->ops->destroy)
+		b->ops->destroy(b);
+}
+
 int net_attach(struct net_backend *b, net_receive_fn rx, void *opaque)
 {
 	b->rx = rx;

@@ -48,6 +48,8 @@ struct slirp_backend {
 	pthread_t thread;
 	int wake_fd;
 	atomic_bool wake_pending; /* wake_fd written since the thread last woke */
+	atomic_bool stopping;     /* destroy: the thread ends at its next wake-up */
+	bool thread_started;
 	struct pollfd pfd[MAX_POLLFDS + 1];
 	unsigned npfd;
 	struct slirp_timer timers[MAX_TIMERS];
@@ -556,17 +558,49 @@ static void *net_thread(void *opaque)
 		 * was sent until now is seen by that fill, and a frame sent from
 		 * now on wakes us again. */
 		atomic_store(&b->wake_pending, false);
+		if (atomic_load(&b->stopping)) {
+			thread_exit_raw(); /* destroyed, at vmm's exit (util.h) */
+			return NULL;
+		}
 		pthread_mutex_lock(&b->lock);
 		lib.pollfds_poll(b->slirp, r < 0, get_revents, b);
 		pthread_mutex_unlock(&b->lock);
 	}
-	return NULL;
 }
 
 static int slirp_attach(struct net_backend *nb)
 {
 	struct slirp_backend *b = (struct slirp_backend *)nb;
-	return pthread_create(&b->thread, NULL, net_thread, b) ? -EAGAIN : 0;
+	if (pthread_create(&b->thread, NULL, net_thread, b))
+		return -EAGAIN;
+	b->thread_started = true;
+	return 0;
+}
+
+static void slirp_stop(struct net_backend *nb)
+{
+	struct slirp_backend *b = (struct slirp_backend *)nb;
+	uint64_t one = 1;
+
+	if (!b->thread_started)
+		return;
+	atomic_store(&b->stopping, true);
+	if (write(b->wake_fd, &one, sizeof(one)) < 0) {
+		/* a saturated counter still wakes the thread */
+	}
+	pthread_join(b->thread, NULL);
+	b->thread_started = false;
+}
+
+/* The NIC is gone: slirp closes its sockets. */
+static void slirp_destroy(struct net_backend *nb)
+{
+	struct slirp_backend *b = (struct slirp_backend *)nb;
+
+	lib.cleanup(b->slirp);
+	close(b->wake_fd);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
 }
 
 /* The NIC completed any partial checksum: slirp gets whole frames. */
@@ -583,6 +617,8 @@ static void slirp_send(struct net_backend *nb, const struct net_hdr *hdr, const 
 static const struct net_backend_ops slirp_ops = {
 	.attach = slirp_attach,
 	.send = slirp_send,
+	.stop = slirp_stop,
+	.destroy = slirp_destroy,
 };
 
 struct net_backend *net_user_create(const struct net_user_config *given, char *err,

@@ -42,8 +42,10 @@ FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10,$(FW_BUILD)/disk-$(m).img) $(FW_
 
 fw-images: $(FW_IMAGES)
 
-fwcheck: all fw-images
+# build/vmm-asan: test_lifecycle.py's leak check of a full machine.
+fwcheck: all fw-images $(BUILD)/vmm-asan
 	VMM=$(abspath $(BUILD)/vmm) VMM_IMG=$(abspath $(BUILD)/vmm-img) FW_BUILD=$(abspath $(FW_BUILD)) \
+		VMM_ASAN=$(abspath $(BUILD)/vmm-asan) \
 		VMM_GUEST_CACHE=$${VMM_GUEST_CACHE:-$(abspath $(GUEST_CACHE))} \
 		/usr/bin/python3 -m pytest -rs -v tests/fw
 

@@ -524,6 +524,68 @@ static void test_save_load(void **state)
 	ss_writer_free(&w2);
 }
 
+static void save_piix3(struct board *b, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	piix3_save(&b->sb, w, 0);
+	assert_int_equal(ss_writer_finish(w), 0);
+}
+
+static void load_piix3(struct board *b, const struct ss_writer *w)
+{
+	struct ss_reader r;
+	assert_int_equal(ss_reader_open(&r, w->buf, w->len), 0);
+	assert_true(piix3_load(&b->sb, &r, 0));
+	ss_reader_close(&r);
+}
+
+/* A load into a PIIX3 that is driving its own lines (a running machine,
+ * not a fresh one) re-drives the ISA router: the line the saved route
+ * names goes up, the line the old route held goes down, and a line shared
+ * with another ISA device keeps that device's level. */
+static void test_load_redrives_router(void **state)
+{
+	struct board *b = *state;
+	struct ss_writer asserted, quiet;
+	struct irq_line other;
+	static struct pci_device nic;
+
+	pci_device_init(&nic, "nic", 0x1234, 0x1, 0x020000, 1);
+	pci_device_set_interrupt_pin(&nic, 1);
+	pci_register(&b->pci, &nic, PCI_DEVFN(3, 0));
+	cfg_writel(b, 1, 0, 0x60, 0x0B0B0B0B); /* slot 3 INTA = PIRQC -> IRQ 11 */
+	pci_set_irq(&nic, 1);
+	assert_int_equal(b->gsi_level[11], 1);
+	save_piix3(b, &asserted);
+	pci_set_irq(&nic, 0);
+	save_piix3(b, &quiet);
+
+	/* The machine moves on: PIRQC to IRQ 10, asserted there. */
+	cfg_writel(b, 1, 0, 0x60, 0x0B0A0B0B);
+	pci_set_irq(&nic, 1);
+	assert_int_equal(b->gsi_level[10], 1);
+	assert_int_equal(b->gsi_level[11], 0);
+	/* Back to the saved PIRQ state: IRQ 11 up, IRQ 10 released. */
+	load_piix3(b, &asserted);
+	assert_int_equal(cfg_readl(b, 1, 0, 0x60), 0x0B0B0B0B);
+	assert_int_equal(b->gsi_level[11], 1);
+	assert_int_equal(b->gsi_level[10], 0);
+	/* The quiet state lowers IRQ 11 again... */
+	load_piix3(b, &quiet);
+	assert_int_equal(b->gsi_level[11], 0);
+	/* ...but not another ISA device's level on the same line. */
+	load_piix3(b, &asserted);
+	assert_int_equal(isa_irq_claim(&b->isa, 11, &other), 0);
+	irq_raise(&other);
+	load_piix3(b, &quiet);
+	assert_int_equal(b->gsi_level[11], 1);
+	irq_lower(&other);
+	assert_int_equal(b->gsi_level[11], 0);
+	b->pci.dev[PCI_DEVFN(3, 0)] = NULL;
+	ss_writer_free(&asserted);
+	ss_writer_free(&quiet);
+}
+
 /* Another device's configuration space under this device's name: refused
  * (its IDs are read-only), the device unchanged. */
 static void test_load_refuses_other_device(void **state)
@@ -598,6 +660,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_isa_debugcon, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decode_toggling_keeps_memory_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_load_redrives_router, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refuses_other_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_port92_save_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_decode_toggling_with_concurrent_readers, setup,

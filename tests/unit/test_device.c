@@ -14,6 +14,7 @@
 #include "device.h"
 #include "bus.h"
 #include "pci.h"
+#include "savestate.h"
 #include "util.h"
 
 /* ---- a class with every property type -------------------------------- */
@@ -355,6 +356,45 @@ static void test_ide_drive_slots(void **state)
 	free_config(&cfg);
 }
 
+/* -hda, -cdrom and -drive if=ide are ide-hd / ide-cd instances on the one
+ * list, on drives named as QEMU names them, at their bus and unit; a
+ * -device ide-hd without bus= that comes first leaves their slots alone. */
+static void test_legacy_drives_are_instances(void **state)
+{
+	struct machine_config cfg;
+	static const char *const args[] = {
+		"-nodefaults", "-drive", "if=none,id=d,file=b.img", "-device", "ide-hd,drive=d",
+		"-hda", "a.img", "-cdrom", "c.iso", "-drive", "file=e.img,if=ide,format=raw", NULL,
+	};
+	static const char *const taken[] = { "-hdc", "x.img", "-cdrom", "c.iso", NULL };
+
+	assert_int_equal(parse(&cfg, args), CLI_RUN);
+	struct dev_instance *hda = find_dev(&cfg, "ide-hd", 1), *cd = find_dev(&cfg, "ide-cd", 0);
+	struct dev_instance *hdx = find_dev(&cfg, "ide-hd", 2);
+	assert_non_null(hda);
+	assert_non_null(cd);
+	assert_non_null(hdx);
+	assert_string_equal(dev_get_str(hda, "drive"), "ide0-hd0");
+	assert_int_equal(dev_get_uint(hda, "bus"), 0);
+	assert_int_equal(dev_get_uint(hda, "unit"), 0);
+	assert_string_equal(dev_get_str(cd, "drive"), "ide1-cd0");
+	assert_int_equal(dev_get_uint(cd, "bus"), 1);
+	assert_int_equal(dev_get_uint(cd, "unit"), 0);
+	/* if=ide without index: the first slot no earlier option took */
+	assert_string_equal(dev_get_str(hdx, "drive"), "ide0-hd1");
+	assert_true(cfg.ide[0].present && !strcmp(cfg.ide[0].path, "a.img"));
+	assert_true(cfg.ide[1].present && !strcmp(cfg.ide[1].path, "e.img"));
+	assert_string_equal(cfg.ide[1].format, "raw");
+	assert_true(cfg.ide[2].present && cfg.ide[2].cdrom && cfg.ide[2].read_only);
+	/* the -device ide-hd without bus= got the slot nobody named */
+	assert_true(cfg.ide[3].present && !strcmp(cfg.ide[3].path, "b.img"));
+	free_config(&cfg);
+	assert_int_equal(parse(&cfg, taken), CLI_ERROR);
+	assert_string_equal(err, "-cdrom: IDE drive 2 (secondary master, the -cdrom slot) is "
+			    "already in use");
+	free_config(&cfg);
+}
+
 /* A function 1 in a slot whose function 0 says multifunction=on. */
 static void test_machine_multifunction(void **state)
 {
@@ -574,6 +614,109 @@ static void test_table_entries(void **state)
 	}
 }
 
+/* ---- saved state through the table ---- */
+
+static void fake_save(struct dev_instance *d, struct ss_writer *w, uint32_t instance)
+{
+	ss_section_begin(w, d->cls->name, instance, 1);
+	ss_put_bytes(w, "id", d->id, strlen(d->id));
+	ss_section_end(w);
+}
+
+static bool fake_load(struct dev_instance *d, struct ss_reader *r, uint32_t instance)
+{
+	char id[32] = { 0 };
+	size_t len = 0;
+
+	if (!ss_section_open(r, d->cls->name, instance, 1, 1, NULL))
+		return false;
+	ss_get_bytes_max(r, "id", id, sizeof(id) - 1, &len);
+	if (!ss_section_close(r))
+		return false;
+	if (strcmp(id, d->id))
+		return ss_fail(r, "%s: saved as %s", d->id, id);
+	note(d, "load");
+	return true;
+}
+
+static const struct dev_class fake_a = {
+	.name = "fake-a", .bus = DEV_BUS_ISA, .ops = { .save = fake_save, .load = fake_load },
+};
+static const struct dev_class fake_b = {
+	.name = "fake-b", .bus = DEV_BUS_ISA, .ops = { .save = fake_save, .load = fake_load },
+};
+static const struct dev_class fake_stateless = { .name = "fake-none", .bus = DEV_BUS_ISA };
+
+/* One stream for the list: each instance a section under its class's name,
+ * numbered among its class's instances in list order; the load gives each
+ * instance its own section back, and a list that differs from the saved
+ * one (an instance missing) fails naming the section. */
+static void test_save_load_all(void **state)
+{
+	const struct dev_class *cls[] = { &fake_a, &fake_b, &fake_stateless, &fake_a, &fake_b };
+	const char *ids[] = { "a0", "b0", "n0", "a1", "b1" };
+	struct dev_instance devs[5];
+	struct ss_writer w;
+	struct ss_reader r;
+
+	memset(devs, 0, sizeof(devs));
+	for (unsigned i = 0; i < 5; i++)
+		devs[i] = (struct dev_instance){ .cls = cls[i], .id = (char *)ids[i], .state = &devs[i],
+						  .devfn = -1 };
+	assert_int_equal(dev_state_instance(devs, &devs[3]), 1);
+	assert_int_equal(dev_state_instance(devs, &devs[1]), 0);
+	ss_writer_init(&w);
+	dev_save_all(devs, 5, &w);
+	assert_int_equal(ss_writer_finish(&w), 0);
+
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	journal[0] = 0;
+	assert_int_equal(dev_load_all(devs, 5, &r), 0);
+	assert_string_equal(journal, "load a0;load b0;load a1;load b1;");
+	assert_null(ss_unclaimed_section(&r));
+	ss_reader_close(&r);
+
+	/* The machine on the loading side has no second fake-b: its section
+	 * is left over; with one fake-a less, a1's section is a0's data. */
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_int_equal(dev_load_all(devs, 3, &r), 0);
+	assert_non_null(ss_unclaimed_section(&r));
+	ss_reader_close(&r);
+	struct dev_instance swapped[2] = { devs[3], devs[0] };
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_int_equal(dev_load_all(swapped, 2, &r), -1);
+	assert_non_null(strstr(r.err, "a1: saved as a0"));
+	ss_reader_close(&r);
+	ss_writer_free(&w);
+}
+
+/* Every device with guest-visible state saves and loads it through the
+ * table, and every device with threads of its own can be quiesced. */
+static void test_table_lifecycle_ops(void **state)
+{
+	/* No state of their own: a POST port, output-only debug ports, and
+	 * the drives and serial ports whose controller saves them. */
+	static const char *const stateless[] = { "ioport80", "isa-debugcon", "isa-debug-exit",
+						 "ide-hd", "ide-cd", "virtconsole",
+						 "virtserialport", NULL };
+	for (unsigned i = 0; i < dev_table_size; i++) {
+		const struct dev_class *c = dev_table[i];
+		bool none = false;
+		for (const char *const *n = stateless; *n; n++)
+			none |= !strcmp(*n, c->name);
+		/* i8257: the 8237 pair has no saved state yet */
+		if (none || !strcmp(c->name, "i8257"))
+			continue;
+		print_message("%s\n", c->name);
+		assert_non_null(c->ops.save);
+		assert_non_null(c->ops.load);
+		if (!strncmp(c->name, "virtio-", 7)) {
+			assert_non_null(c->ops.quiesce);
+			assert_non_null(c->ops.resume);
+		}
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -587,11 +730,14 @@ int main(void)
 		cmocka_unit_test(test_machine_list_errors),
 		cmocka_unit_test(test_machine_multifunction),
 		cmocka_unit_test(test_ide_drive_slots),
+		cmocka_unit_test(test_legacy_drives_are_instances),
 		cmocka_unit_test(test_lifecycle_order),
 		cmocka_unit_test(test_create_failure_stops),
 		cmocka_unit_test(test_help_props),
 		cmocka_unit_test(test_help_list),
 		cmocka_unit_test(test_table_entries),
+		cmocka_unit_test(test_save_load_all),
+		cmocka_unit_test(test_table_lifecycle_ops),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

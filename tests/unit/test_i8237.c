@@ -14,6 +14,8 @@
 #include "bus_access.h"
 #include "guest_mem.h"
 #include "hw/i8237.h"
+#include "memmap.h"
+#include "util.h"
 
 #define RAM_SIZE (32u << 20) /* above 16 MiB, for the high page */
 
@@ -605,6 +607,68 @@ static void test_transfers_race_register_writes(void **state)
 	assert_true(r.calls > 0);
 }
 
+/* With the PC's memory map: what the 8237 writes is in the dirty log (KVM
+ * logs only vCPU writes), and a write into a PAM segment that is
+ * read-only or on the ROM side is dropped while a read-write one takes it,
+ * as the chipset forwards the former to the ROM side. */
+static void test_memory_map_dirty_and_pam(void **state)
+{
+	struct fix *f = *state;
+	struct memmap mm;
+	uint8_t *bios = calloc(1, 64 << 10);
+	uint8_t data[0x4000];
+	uint64_t bits[RAM_SIZE / 4096 / 64];
+	const unsigned seg_c8000 = 2; /* 0xC8000-0xCBFFF */
+	bool tc;
+
+	assert_int_equal(memmap_init(&mm, &f->mem, bios, 64 << 10), 0);
+	struct mem_region *low = memmap_find_region(&mm, "ram-below-4g");
+	struct mem_region *pam = memmap_find_region(&mm, "pam-c8000");
+	assert_int_equal(mem_region_set_log_dirty(low, true), 0);
+	assert_int_equal(mem_region_set_log_dirty(pam, true), 0);
+	assert_int_equal(i8237_claim(f->dma, 3, NULL, NULL), 0);
+	bios_setup(f);
+	fill(data, sizeof(data), 9);
+
+	/* Into RAM at 0x12345: its page, and only that, is dirty. */
+	program(f, 3, I8237_MODE_BLOCK | I8237_MODE_WRITE, 0x12345, 100);
+	i8237_set_dreq(f->dma, 3, true);
+	assert_int_equal(i8237_transfer(f->dma, 3, data, 100, I8237_TO_MEMORY, &tc), 100);
+	assert_memory_equal(ram(f, 0x12345), data, 100);
+	assert_int_equal(mem_region_get_dirty(low, bits, ARRAY_SIZE(bits) * 64), 0);
+	for (unsigned p = 0; p < ARRAY_SIZE(bits) * 64; p++)
+		assert_int_equal(bits[p / 64] >> (p % 64) & 1, p == 0x12);
+
+	/* PAM 0 (ROM side) and read-only: dropped, nothing dirty. */
+	for (int mode = PAM_PCI; mode <= PAM_READ; mode++) {
+		assert_int_equal(memmap_set_pam(&mm, seg_c8000, (enum pam_mode)mode), 0);
+		program(f, 3, I8237_MODE_BLOCK | I8237_MODE_WRITE, 0xC8000, 0x100);
+		assert_int_equal(i8237_transfer(f->dma, 3, data, 0x100, I8237_TO_MEMORY, &tc), 0x100);
+		assert_int_equal(ram(f, 0xC8000)[0], 0);
+		assert_int_equal(ram(f, 0xC80FF)[0], 0);
+		assert_int_equal(mem_region_get_dirty(pam, bits, 4), 0);
+		assert_int_equal(bits[0], 0);
+	}
+	/* Read-write: taken, and dirty in the PAM region. */
+	assert_int_equal(memmap_set_pam(&mm, seg_c8000, PAM_RW), 0);
+	program(f, 3, I8237_MODE_BLOCK | I8237_MODE_WRITE, 0xC8000, 0x100);
+	assert_int_equal(i8237_transfer(f->dma, 3, data, 0x100, I8237_TO_MEMORY, &tc), 0x100);
+	assert_memory_equal(ram(f, 0xC8000), data, 0x100);
+	assert_int_equal(mem_region_get_dirty(pam, bits, 4), 0);
+	assert_int_equal(bits[0], 1);
+	/* A run across the edge of a writable segment into a read-only one
+	 * (0xCBF80-0xCC07F, 0xCC000 read-only): the first half only. */
+	assert_int_equal(memmap_set_pam(&mm, seg_c8000 + 1, PAM_READ), 0);
+	memset(ram(f, 0xCBF80), 0, 0x100);
+	program(f, 3, I8237_MODE_BLOCK | I8237_MODE_WRITE, 0xCBF80, 0x100);
+	assert_int_equal(i8237_transfer(f->dma, 3, data, 0x100, I8237_TO_MEMORY, &tc), 0x100);
+	assert_memory_equal(ram(f, 0xCBF80), data, 0x80);
+	assert_int_equal(ram(f, 0xCC000)[0], 0);
+	assert_int_equal(ram(f, 0xCC07F)[0], 0);
+	memmap_destroy(&mm);
+	free(bios);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -624,6 +688,7 @@ int main(void)
 		cmocka_unit_test(test_transfer_across_end_of_ram),
 		T(test_transfers_race_register_writes),
 		T(test_claim_and_kick),
+		T(test_memory_map_dirty_and_pam),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -475,6 +475,20 @@ static void test_pc_map_and_pam(void **state)
 	assert_int_equal(mem_region_get_dirty(ram, bits, ARRAY_SIZE(bits) * 64), 0);
 	assert_int_equal(count_bits(bits, ARRAY_SIZE(bits) * 64), 1);
 	assert_true(bit(bits, 0x105));
+	/* A device's write (guest_write, guest_mark_dirty): logged, in
+	 * every logged region it touches. */
+	assert_true(guest_write(&mem, 0x107FFF, "ab", 2));
+	guest_mark_dirty_hva(&mem, mem.ram + 0x200000, 1);
+	assert_int_equal(mem_region_get_dirty(ram, bits, ARRAY_SIZE(bits) * 64), 0);
+	assert_int_equal(count_bits(bits, ARRAY_SIZE(bits) * 64), 3);
+	assert_true(bit(bits, 0x107) && bit(bits, 0x108) && bit(bits, 0x200));
+	/* Logging off: nothing to do, nothing kept. */
+	assert_int_equal(mem_region_set_log_dirty(ram, false), 0);
+	assert_int_equal(atomic_load(&mm.space.logging), 0);
+	guest_mark_dirty(&mem, 0x300000, 4096);
+	assert_int_equal(mem_region_set_log_dirty(ram, true), 0);
+	assert_int_equal(mem_region_get_dirty(ram, bits, ARRAY_SIZE(bits) * 64), 0);
+	assert_int_equal(count_bits(bits, ARRAY_SIZE(bits) * 64), 0);
 	memmap_destroy(&mm);
 	guest_mem_destroy(&mem);
 	free(bios);

@@ -31,6 +31,8 @@ struct fake {
 	struct vmctl_balloon balloon_state;
 	bool dirty_on;            /* x-dirty-log on region "ram" */
 	int64_t dirty_count;      /* pages x-query-dirty-pages reports */
+	int64_t state_bytes;      /* x-state-roundtrip's answer; -1: it fails */
+	int roundtrips;
 };
 
 static bool f_running(void *o) { return ((struct fake *)o)->running; }
@@ -85,10 +87,21 @@ static int64_t f_dirty_pages(void *o, const char *region, uint64_t *gpas, size_t
 	return f->dirty_count;
 }
 
+static int64_t f_state_roundtrip(void *o, char *err, size_t errlen)
+{
+	struct fake *f = o;
+	f->roundtrips++;
+	if (f->state_bytes < 0)
+		snprintf(err, errlen, "saved state: section serial instance 0: missing field dll");
+	return f->state_bytes;
+}
+
 static const struct vmctl_ops fake_ops = {
 	f_running, f_stop, f_cont, f_reset, f_powerdown, f_quit, f_cpus, f_name,
-	f_balloon_set, f_balloon_query, f_dirty_log, f_dirty_pages,
+	f_balloon_set, f_balloon_query, f_dirty_log, f_dirty_pages, f_state_roundtrip,
 };
+
+
 
 static void sink(void *opaque, const char *data, size_t len)
 {
@@ -471,6 +484,25 @@ static void test_balloon(void **state)
 	assert_true(drained(f));
 }
 
+/* x-state-roundtrip: the stream's size, or the saved-state error line. */
+static void test_state_roundtrip(void **state)
+{
+	struct qmp_fixture *f = *state;
+	int64_t v;
+
+	negotiate(f);
+	f->fake.state_bytes = 30694;
+	struct json *r = cmd(f, "{\"execute\": \"x-state-roundtrip\"}");
+	assert_true(json_get_int(json_object_get(expect_return(r), "bytes"), &v) && v == 30694);
+	json_free(r);
+	f->fake.state_bytes = -1;
+	expect_error(cmd(f, "{\"execute\": \"x-state-roundtrip\"}"), "GenericError",
+		     "missing field dll");
+	expect_error(cmd(f, "{\"execute\": \"x-state-roundtrip\", \"arguments\": {\"x\": 1}}"),
+		     "GenericError", "x");
+	assert_int_equal(f->fake.roundtrips, 2);
+}
+
 static void test_dirty_log_hooks(void **state)
 {
 	struct qmp_fixture *f = *state;
@@ -731,6 +763,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_balloon, qmp_setup, qmp_teardown),
 		cmocka_unit_test(test_monitor),
 		cmocka_unit_test_setup_teardown(test_dirty_log_hooks, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_state_roundtrip, qmp_setup, qmp_teardown),
 		cmocka_unit_test(test_monitor_balloon),
 		cmocka_unit_test(test_chan_parse),
 		cmocka_unit_test(test_socket_clients),

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "block.h"
+#include "device.h"
 #include "hw/virtio_blk.h"
 #include "memdisk.h"
 #include "savestate.h"
@@ -857,6 +858,126 @@ static void rw_chain(struct ctx *c, unsigned r, uint32_t type, uint64_t sector, 
 	c->f.ram[st] = 0xEE;
 }
 
+extern const struct dev_class virtio_blk_class;
+
+/* ---- dirty logging of the device's writes ---- */
+
+/* Pages of guest RAM the device reported writing (guest_mem hooks, as the
+ * memory map installs them in vmm). */
+static struct {
+	pthread_mutex_t lock;
+	uint8_t page[RAM_SIZE / 4096];
+} marks = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void record_dirty(void *opaque, uint64_t gpa, uint64_t len)
+{
+	pthread_mutex_lock(&marks.lock);
+	for (uint64_t p = gpa / 4096; p <= (gpa + len - 1) / 4096 && p < RAM_SIZE / 4096; p++)
+		marks.page[p] = 1;
+	pthread_mutex_unlock(&marks.lock);
+}
+
+static const struct guest_mem_hooks recorder = { .mark_dirty = record_dirty };
+
+static bool marked(uint64_t gpa)
+{
+	pthread_mutex_lock(&marks.lock);
+	bool m = marks.page[gpa / 4096];
+	pthread_mutex_unlock(&marks.lock);
+	return m;
+}
+
+/* A read request: its data buffer, its status byte and the used ring are
+ * reported (KVM does not log what the host writes); a write request's
+ * data buffer, which the device only reads, is not. */
+static void dirty_marks(struct ctx *c)
+{
+	unsigned cap = 0x40;
+
+	msix_entry(c, 1, 0xFEE00000, 0x30);
+	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2);
+	modern_init(c, BASIC_FEATURES);
+	memset(marks.page, 0, sizeof(marks.page));
+	c->f.mem.hooks = &recorder;
+	rw_chain(c, 0, VIRTIO_BLK_T_IN, 1, DATA, 512);
+	rw_chain(c, 1, VIRTIO_BLK_T_OUT, 2, DATA + 0x3000, 512);
+	offer_and_wait(c, 2);
+	assert_int_equal(c->f.ram[STATUS], VIRTIO_BLK_S_OK);
+	assert_int_equal(c->f.ram[STATUS + 1], VIRTIO_BLK_S_OK);
+	assert_true(marked(DATA));
+	assert_true(marked(STATUS));
+	assert_true(marked(VFIX_USED(0)));
+	assert_false(marked(DATA + 0x3000));
+	assert_false(marked(HDR));
+	assert_false(marked(VFIX_DESC(0)));
+	c->f.mem.hooks = NULL;
+}
+
+static void test_dirty_marks(void **state)
+{
+	dirty_marks(*state);
+}
+
+static void test_dirty_marks_uring(void **state)
+{
+	struct ctx *c = *state;
+	assert_true(virtio_blk_uses_uring(c->blk));
+	dirty_marks(c);
+}
+
+/* Pause through the device table: once the class's quiesce op returns, the
+ * device's threads (I/O thread, workers, io_uring completions) write
+ * nothing into guest memory, whatever the driver offers and notifies;
+ * what waited is carried out after resume. */
+static void quiesce_holds_requests(struct ctx *c)
+{
+	struct dev_instance d = { .cls = &virtio_blk_class, .devfn = DEVFN, .state = c->blk };
+	uint8_t *before = malloc(RAM_SIZE);
+	unsigned cap = 0x40;
+
+	msix_entry(c, 1, 0xFEE00000, 0x30);
+	vfix_cfg_wr(&c->f, cap + 2, 0x8000, 2);
+	modern_init(c, BASIC_FEATURES);
+	for (unsigned r = 0; r < 4; r++) {
+		memset(c->f.ram + DATA + 0x1000 * r, 0, 512);
+		rw_chain(c, r, VIRTIO_BLK_T_IN, r, DATA + 0x1000 * r, 512);
+	}
+	/* One request is on its way when the pause comes: it is finished
+	 * or held, never left half done. */
+	vfix_avail_push(&c->f, 0, 0);
+	vfix_avail_publish(&c->f, 0);
+	vfix_notify(&c->f, 0);
+	dev_quiesce_all(&d, 1);
+	/* The driver offers more and notifies while paused. */
+	for (unsigned r = 1; r < 4; r++)
+		vfix_avail_push(&c->f, 0, (uint16_t)(3 * r));
+	vfix_avail_publish(&c->f, 0);
+	vfix_notify(&c->f, 0);
+	memcpy(before, c->f.ram, RAM_SIZE);
+	usleep(100000);
+	assert_memory_equal(before, c->f.ram, RAM_SIZE);
+	assert_int_not_equal(vfix_used_idx(&c->f, 0), c->f.avail_idx[0]);
+	dev_resume_all(&d, 1);
+	wait_used(c, 1000);
+	for (unsigned r = 0; r < 4; r++) {
+		assert_int_equal(c->f.ram[STATUS + r], VIRTIO_BLK_S_OK);
+		assert_memory_equal(c->f.ram + DATA + 0x1000 * r, c->disk->data + 512 * r, 512);
+	}
+	free(before);
+}
+
+static void test_quiesce_pool(void **state)
+{
+	quiesce_holds_requests(*state);
+}
+
+static void test_quiesce_uring(void **state)
+{
+	struct ctx *c = *state;
+	assert_true(virtio_blk_uses_uring(c->blk));
+	quiesce_holds_requests(c);
+}
+
 /* A raw file disk: reads, writes and flushes go through io_uring (the
  * completion thread pushes them, MSI-X with EVENT_IDX), discard and
  * write-zeroes through the pool, and the file shows all of it. */
@@ -1185,6 +1306,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_threaded_pool, setup_threaded, teardown),
 		cmocka_unit_test_setup_teardown(test_inflight_bounded, setup_threaded, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_irqfd, setup_irqfd, teardown),
+		cmocka_unit_test_setup_teardown(test_quiesce_pool, setup_threaded, teardown),
+		cmocka_unit_test_setup_teardown(test_dirty_marks, setup_threaded, teardown),
+		cmocka_unit_test_setup_teardown(test_dirty_marks_uring, setup_uring, teardown),
+		cmocka_unit_test_setup_teardown(test_quiesce_uring, setup_uring, teardown),
 		cmocka_unit_test_setup_teardown(test_uring_raw, setup_uring, teardown),
 		cmocka_unit_test_setup_teardown(test_uring_random_chains, setup_uring, teardown),
 	};

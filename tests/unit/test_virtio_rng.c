@@ -99,7 +99,7 @@ static void test_pass_bounded(void **state)
 static void save_to(struct ctx *c, struct ss_writer *w)
 {
 	ss_writer_init(w);
-	virtio_pci_save(c->f.t, w, 0);
+	virtio_rng_save(c->rng, w, 0);
 	assert_int_equal(ss_writer_finish(w), 0);
 }
 
@@ -130,7 +130,7 @@ static void test_save_load(void **state)
 	d.rng = virtio_rng_create(&d.f.pci, DEVFN, &d.f.mem, NULL);
 	d.f.t = virtio_rng_transport(d.rng);
 	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
-	assert_true(virtio_pci_load(d.f.t, &r, 0));
+	assert_true(virtio_rng_load(d.rng, &r, 0));
 	ss_reader_close(&r);
 	save_to(&d, &w2);
 	assert_int_equal(w1.len, w2.len);
@@ -157,7 +157,7 @@ static void test_save_load(void **state)
 	d.rng = virtio_rng_create(&d.f.pci, DEVFN, &d.f.mem, NULL);
 	d.f.t = virtio_rng_transport(d.rng);
 	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
-	assert_false(virtio_pci_load(d.f.t, &r, 0));
+	assert_false(virtio_rng_load(d.rng, &r, 0));
 	assert_non_null(strstr(r.err, "rings outside guest RAM"));
 	ss_reader_close(&r);
 	assert_int_equal(pci_config_read(&d.f.pci, DEVFN, PCI_COMMAND, 2), 0);

@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Lifecycle of a whole machine: every device model the table has (the
+board's, -hda/-cdrom, ide-hd, virtio-blk/net/rng/balloon/serial with both
+port kinds, isa-debugcon, isa-debug-exit, a QMP socket), started, paused,
+resumed and quit, or ended by SIGTERM, under ASan's LeakSanitizer
+(build/vmm-asan): exit destroys everything, so nothing leaks."""
+import os
+import shutil
+import signal
+import subprocess
+
+import pytest
+
+import fwskip
+from conftest import BOOT_TIMEOUT, ROOT, fw_image, seabios_log_args
+from test_qmp import Qmp, wait_for
+
+VMM_ASAN = os.environ.get("VMM_ASAN", os.path.join(ROOT, "build", "vmm-asan"))
+
+
+def full_machine(tmp_path, qmp_path):
+    """Every -device model, on copies of the boot disk."""
+    disks = []
+    for name in ("hda", "vd", "hd2"):
+        path = tmp_path / f"{name}.img"
+        shutil.copy(fw_image("disk-5.img"), path)
+        disks.append(path)
+    return [
+        "-m", "64", "-display", "none", "-serial", f"file:{tmp_path / 'serial.log'}",
+        *seabios_log_args(tmp_path / "debugcon.log"),
+        "-drive", f"file={disks[0]},format=raw,if=ide,index=0",
+        "-cdrom", fw_image("cd-0.iso"),
+        "-drive", f"if=none,id=vd,file={disks[1]},format=raw",
+        "-device", "virtio-blk-pci,drive=vd",
+        "-drive", f"if=none,id=hd2,file={disks[2]},format=raw",
+        "-device", "ide-hd,drive=hd2,bus=ide.1,unit=1",
+        "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+        "-device", "virtio-rng-pci",
+        "-device", "virtio-balloon-pci,guest-stats-polling-interval=1",
+        "-chardev", "null,id=con", "-chardev", "null,id=port",
+        "-device", "virtio-serial-pci", "-device", "virtconsole,chardev=con",
+        "-device", "virtserialport,chardev=port,name=org.vmm.test",
+        "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+        "-qmp", f"unix:{qmp_path},server=on,wait=off",
+        # LeakSanitizer stops the threads with ptrace, which the seccomp
+        # filters forbid (tests/fw/test_sandbox.py covers those).
+        "-sandbox", "off",
+    ]
+
+
+def start(tmp_path):
+    if not os.path.exists("/dev/kvm"):
+        fwskip.unavailable("/dev/kvm is missing")
+    if not os.path.exists(VMM_ASAN):
+        pytest.fail(f"{VMM_ASAN} is missing: run `make build/vmm-asan`")
+    qmp_path = str(tmp_path / "qmp.sock")
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               LSAN_OPTIONS="exitcode=23")
+    p = subprocess.Popen([VMM_ASAN, *full_machine(tmp_path, qmp_path)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    return p, qmp_path
+
+
+def finish(p):
+    out, err = p.communicate(timeout=60)
+    err = err.decode(errors="replace")
+    assert "LeakSanitizer" not in err, err
+    assert "AddressSanitizer" not in err, err
+    assert "runtime error" not in err, err  # UBSan
+    return p.returncode, err
+
+
+def test_full_machine_quit_is_leak_free(tmp_path):
+    """Booted to the boot sector (SeaBIOS has driven IDE, ATAPI and the
+    virtio disk), paused and resumed, its state saved and loaded back, then
+    QMP quit: status 0, no leak."""
+    p, qmp_path = start(tmp_path)
+    try:
+        q = Qmp(qmp_path).negotiate()
+        serial = tmp_path / "serial.log"
+        wait_for(lambda: p.poll() is not None or
+                 "VMM-BOOT-OK" in serial.read_text(errors="replace"),
+                 BOOT_TIMEOUT, "VMM-BOOT-OK")
+        q.ok("stop")
+        q.ok("cont")
+        # The whole machine's saved state (every device instance through
+        # the table, KVM's VM and vCPUs) loaded straight back, running and
+        # paused; it then runs and quits as before.
+        first = q.ok("x-state-roundtrip")["bytes"]
+        assert first > 10000, first
+        q.ok("stop")
+        assert q.ok("x-state-roundtrip")["bytes"] == first
+        q.ok("cont")
+        q.ok("quit")
+        status, err = finish(p)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert status == 0, err
+
+
+def test_full_machine_sigterm_is_leak_free(tmp_path):
+    """Ended by SIGTERM while the firmware runs: status 0, no leak."""
+    p, qmp_path = start(tmp_path)
+    try:
+        Qmp(qmp_path).negotiate()
+        p.send_signal(signal.SIGTERM)
+        status, err = finish(p)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert status == 0, err
+    assert "terminating on signal 15" in err
