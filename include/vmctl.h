@@ -52,6 +52,8 @@ struct vmctl_ops {
 	 * -ENOENT: no such region; -EINVAL: its logging is off. */
 	int (*dirty_log)(void *opaque, const char *region, bool on);
 	int64_t (*dirty_pages)(void *opaque, const char *region, uint64_t *gpas, size_t max);
+	/* watchdog-set-action: an enum watchdog_action (NULL: not offered). */
+	void (*watchdog_set_action)(void *opaque, int action);
 };
 
 struct vmctl {

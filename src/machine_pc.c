@@ -421,6 +421,46 @@ static struct block_dev *board_drive(struct dev_board *b, const char *id, bool *
 	return NULL;
 }
 
+/* ---- the watchdog action (src/watchdog.c) -------------------------------- */
+
+static void ctl_stop(void *opaque);
+static void ctl_powerdown(void *opaque);
+
+static void watchdog_reset(void *opaque)
+{
+	machine_request(opaque, MACHINE_REQ_RESET, 0); /* QEMU's "guest-reset" */
+}
+
+static void watchdog_poweroff(void *opaque)
+{
+	machine_request(opaque, MACHINE_REQ_POWEROFF, 0);
+}
+
+/* An NMI to every vCPU: one MSI to the broadcast APIC ID with delivery
+ * mode NMI (KVM_SIGNAL_MSI is a VM ioctl, so no vCPU thread is needed). */
+static void watchdog_nmi(void *opaque)
+{
+	struct machine *m = opaque;
+	if (kvm_signal_msi(&m->kvm, 0xFEE00000u | (0xFFu << 12), 4u << 8) < 0)
+		fprintf(stderr, "vmm: watchdog: could not inject an NMI\n");
+}
+
+static void watchdog_event(void *opaque, const char *name, const char *data)
+{
+	struct machine *m = opaque;
+	control_event(m->control, name, data);
+}
+
+static void init_watchdog(struct machine *m)
+{
+	m->watchdog = (struct watchdog_host){
+		.reset = watchdog_reset, .powerdown = ctl_powerdown, .poweroff = watchdog_poweroff,
+		.pause = ctl_stop, .inject_nmi = watchdog_nmi, .event = watchdog_event,
+		.opaque = m,
+	};
+	watchdog_set_action(&m->watchdog, (enum watchdog_action)m->cfg.watchdog_action);
+}
+
 static void init_board(struct machine *m, struct virtio_host *host)
 {
 	/* Debugging knobs: VMM_VIRTIO_NO_MSIX=1 offers no MSI-X (INTx only),
@@ -444,7 +484,9 @@ static void init_board(struct machine *m, struct virtio_host *host)
 		.req_reset = board_reset, .req_poweroff = board_poweroff, .req_exit = board_exit,
 		.netdev = board_netdev, .drive = board_drive, .balloon_changed = balloon_changed,
 		.devs = m->cfg.devs, .ndevs = m->cfg.ndevs, .machine = m,
+		.loop = m->loop, .watchdog = &m->watchdog,
 	};
+	init_watchdog(m);
 }
 
 /* The PC's fixed devices, where they sit: they open the instance list, so
@@ -846,9 +888,16 @@ static int64_t ctl_dirty_pages(void *opaque, const char *name, uint64_t *gpas, s
 	return err ? err : n;
 }
 
+static void ctl_watchdog_set_action(void *opaque, int action)
+{
+	struct machine *m = opaque;
+	watchdog_set_action(&m->watchdog, (enum watchdog_action)action);
+}
+
 static const struct vmctl_ops machine_vmctl_ops = {
 	ctl_running, ctl_stop, ctl_cont, ctl_reset, ctl_powerdown, ctl_quit, ctl_cpus, ctl_name,
 	ctl_balloon_set, ctl_balloon_query, ctl_dirty_log, ctl_dirty_pages,
+	ctl_watchdog_set_action,
 };
 
 void machine_create(struct machine *m, const struct machine_config *cfg)
