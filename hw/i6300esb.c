@@ -309,6 +309,9 @@ struct i6300esb *i6300esb_create(struct pci_bus *bus, uint8_t devfn, struct even
 	pci_device_init(d, "i6300esb", ESB_VENDOR, ESB_DEVICE, ESB_CLASS, 0);
 	pci_device_set_bar(d, 0, PCI_BAR_MEM32, false, ESB_BAR_SIZE, &esb_mmio_ops, s);
 	pci_device_set_interrupt_pin(d, 1);
+	/* Of the device-specific space only the watchdog's two registers are
+	 * writable (the core's default is all of it). */
+	memset(d->wmask + 0x40, 0, sizeof(d->wmask) - 0x40);
 	d->wmask[ESB_CONFIG] = ESB_CONFIG_WMASK;
 	d->wmask[ESB_LOCK] = ESB_LOCK_WMASK;
 	d->opaque = s;
