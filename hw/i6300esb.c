@@ -443,4 +443,7 @@ const struct dev_class i6300esb_class = {
 	.desc = "Intel 6300ESB watchdog timer",
 	/* The PCI function's reset (pci_device_reset) resets the model. */
 	.ops = { .create = esb_create_dev, .destroy = esb_destroy_dev },
+	/* After every device vmm placed before it had: adding a watchdog does
+	 * not move a guest's disks or NICs (their names follow the slot). */
+	.place_rank = 5,
 };
