@@ -431,9 +431,11 @@ static void watchdog_reset(void *opaque)
 	machine_request(opaque, MACHINE_REQ_RESET, 0); /* QEMU's "guest-reset" */
 }
 
+/* QEMU's poweroff action exits at once, with status 0 and no SHUTDOWN
+ * event: an exit request from the guest's side does the same, in order. */
 static void watchdog_poweroff(void *opaque)
 {
-	machine_request(opaque, MACHINE_REQ_POWEROFF, 0);
+	machine_request(opaque, MACHINE_REQ_EXIT, 0);
 }
 
 /* An NMI to every vCPU: one MSI to the broadcast APIC ID with delivery
