@@ -137,6 +137,8 @@ struct dev_instance {
 
 /* What a device model may use of the board while it is created. */
 struct virtio_host;
+struct event_loop;
+struct watchdog_host;
 struct dev_board {
 	struct pci_bus *pci;
 	struct io_bus *pio, *mmio;
@@ -156,6 +158,11 @@ struct dev_board {
 	/* -drive ID's image, opened now; NULL with err set. */
 	struct block_dev *(*drive)(struct dev_board *b, const char *id, bool *cdrom, char *err,
 				   size_t errlen);
+	/* The main event loop: device timers (EVENT_CLOCK_VIRTUAL). NULL in
+	 * tests that run none. */
+	struct event_loop *loop;
+	/* What a watchdog device does when it runs out (include/watchdog.h). */
+	struct watchdog_host *watchdog;
 	/* The balloon's driver moved 'actual' (any thread): QMP's BALLOON_CHANGE. */
 	void (*balloon_changed)(void *machine);
 	struct dev_instance *devs; /* the whole list, for buses that gather their children */

@@ -27,6 +27,7 @@
 #include "sandbox.h"
 #include "topology.h"
 #include "vcpu.h"
+#include "watchdog.h"
 
 #define MAX_IDE_DRIVES 4
 #define MAX_VIRTIO_DRIVES 8
@@ -95,6 +96,7 @@ struct machine_config {
 	unsigned nchardevs;
 	bool nographic;
 	bool no_reboot;
+	int watchdog_action;          /* enum watchdog_action; -watchdog-action */
 	bool snapshot;                /* -snapshot: every disk as snapshot=on */
 	const char *name;
 	const char *kvm_path;
@@ -174,6 +176,7 @@ struct machine {
 	struct i8237 *dma;           /* ISA DMA channels 0-7 */
 	struct chardev *serial_cd;   /* COM1's backend */
 	struct dev_board board;      /* what device models use while created */
+	struct watchdog_host watchdog; /* what i6300esb and ib700 do when they run out */
 
 	_Atomic int request;     /* enum machine_req */
 	_Atomic int exit_status;

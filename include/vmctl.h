@@ -56,6 +56,8 @@ struct vmctl_ops {
 	 * whole machine's saved state (every device and KVM), loaded straight
 	 * back into it. The stream's size, or -1 with one line in err. */
 	int64_t (*state_roundtrip)(void *opaque, char *err, size_t errlen);
+	/* watchdog-set-action: an enum watchdog_action (NULL: not offered). */
+	void (*watchdog_set_action)(void *opaque, int action);
 };
 
 struct vmctl {

@@ -12,6 +12,7 @@
 #include "device.h"
 #include "util.h"
 #include "vmctl.h"
+#include "watchdog.h"
 
 #define DEFAULT_RAM (128 * MiB)
 #define MIN_RAM (2 * MiB)
@@ -28,6 +29,7 @@ struct cli_state {
 	bool no_defaults;     /* -nodefaults */
 	bool debugcon_given;
 	bool ide_taken[MAX_IDE_DRIVES]; /* by -hda..-hdd, -cdrom, -drive if=ide */
+	bool watchdog_given;  /* -watchdog (QEMU took one) */
 };
 
 typedef int (*opt_handler)(struct cli_state *st, const char *name, const char *arg);
@@ -970,6 +972,31 @@ static int opt_balloon(struct cli_state *st, const char *name, const char *arg)
 	return imply_device(st, "virtio-balloon-pci") ? 0 : -1;
 }
 
+/* -watchdog MODEL: the old form of -device MODEL (QEMU took one). */
+static int opt_watchdog(struct cli_state *st, const char *name, const char *arg)
+{
+	if (!strcmp(arg, "help") || !strcmp(arg, "?")) {
+		watchdog_print_models(stdout);
+		return 1;
+	}
+	if (!watchdog_model_find(arg))
+		return fail(st, "-watchdog %s: unknown model (-watchdog help lists them)", arg);
+	if (st->watchdog_given)
+		return fail(st, "-watchdog: only one watchdog option may be given");
+	st->watchdog_given = true;
+	return imply_device(st, arg) ? 0 : -1;
+}
+
+static int opt_watchdog_action(struct cli_state *st, const char *name, const char *arg)
+{
+	int a = watchdog_action_parse(arg);
+	if (a < 0)
+		return fail(st, "-watchdog-action %s: must be one of reset, shutdown, poweroff, "
+			    "pause, debug, none, inject-nmi", arg);
+	st->cfg->watchdog_action = a;
+	return 0;
+}
+
 /* QEMU gives a machine without any network option one NIC on user-mode
  * networking (-net nic -net user; QEMU's model on pc is an e1000, vmm's
  * only model is virtio-net). -net none, -nic none and -nodefaults keep
@@ -1208,6 +1235,10 @@ static const struct option_def options[] = {
 	{ "global", "DRIVER.PROP=VALUE", opt_global,
 	  "default of a device property, for every device of that driver" },
 	{ "balloon", "none|virtio", opt_balloon, "old form of -device virtio-balloon" },
+	{ "watchdog", "i6300esb|ib700", opt_watchdog,
+	  "old form of -device i6300esb or -device ib700; -watchdog help lists them" },
+	{ "watchdog-action", "reset|shutdown|poweroff|pause|debug|none|inject-nmi",
+	  opt_watchdog_action, "what a watchdog that runs out does (default reset)" },
 	{ "qmp", "unix:PATH|tcp:HOST:PORT,server=on,wait=off", opt_qmp,
 	  "QMP control socket (several allowed; also 'stdio')" },
 	{ "monitor", "stdio|unix:PATH,server=on,wait=off", opt_monitor,

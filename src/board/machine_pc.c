@@ -226,7 +226,9 @@ static void init_board(struct machine *m, struct virtio_host *host)
 		.req_reset = board_reset, .req_poweroff = board_poweroff, .req_exit = board_exit,
 		.netdev = board_netdev, .drive = board_drive, .balloon_changed = balloon_changed,
 		.devs = m->cfg.devs, .ndevs = m->cfg.ndevs, .machine = m,
+		.loop = m->loop, .watchdog = &m->watchdog,
 	};
+	init_watchdog(m);
 }
 
 /* The PC's fixed devices, where they sit: they open the instance list, so

@@ -30,6 +30,8 @@ extern const struct vmctl_ops machine_vmctl_ops;
 void balloon_changed(void *opaque);
 void balloon_event(void *opaque);
 void start_balloon_timers(struct machine *m);
+/* The watchdog's actions (src/core/watchdog.c) on this board's paths. */
+void init_watchdog(struct machine *m);
 
 /* pc_run.c: SIGTERM/SIGINT/SIGHUP blocked, read from the returned signalfd. */
 int block_exit_signals(void);

@@ -221,6 +221,51 @@ static int64_t ctl_dirty_pages(void *opaque, const char *name, uint64_t *gpas, s
 	return err ? err : n;
 }
 
+/* ---- the watchdog action (src/core/watchdog.c) -------------------------------- */
+
+static void watchdog_reset(void *opaque)
+{
+	machine_request(opaque, MACHINE_REQ_RESET, 0); /* QEMU's "guest-reset" */
+}
+
+/* QEMU's poweroff action exits at once, with status 0 and no SHUTDOWN
+ * event: an exit request from the guest's side does the same, in order. */
+static void watchdog_poweroff(void *opaque)
+{
+	machine_request(opaque, MACHINE_REQ_EXIT, 0);
+}
+
+/* An NMI to every vCPU: one MSI to the broadcast APIC ID with delivery
+ * mode NMI (KVM_SIGNAL_MSI is a VM ioctl, so no vCPU thread is needed). */
+static void watchdog_nmi(void *opaque)
+{
+	struct machine *m = opaque;
+	if (kvm_signal_msi(&m->kvm, 0xFEE00000u | (0xFFu << 12), 4u << 8) < 0)
+		fprintf(stderr, "vmm: watchdog: could not inject an NMI\n");
+}
+
+static void watchdog_event(void *opaque, const char *name, const char *data)
+{
+	struct machine *m = opaque;
+	control_event(m->control, name, data);
+}
+
+void init_watchdog(struct machine *m)
+{
+	m->watchdog = (struct watchdog_host){
+		.reset = watchdog_reset, .powerdown = ctl_powerdown, .poweroff = watchdog_poweroff,
+		.pause = ctl_stop, .inject_nmi = watchdog_nmi, .event = watchdog_event,
+		.opaque = m,
+	};
+	watchdog_set_action(&m->watchdog, (enum watchdog_action)m->cfg.watchdog_action);
+}
+
+static void ctl_watchdog_set_action(void *opaque, int action)
+{
+	struct machine *m = opaque;
+	watchdog_set_action(&m->watchdog, (enum watchdog_action)action);
+}
+
 /* QMP's x-state-roundtrip (a test hook): the machine's saved state,
  * loaded straight back; guest RAM is untouched, so the guest runs on. */
 static int64_t ctl_state_roundtrip(void *opaque, char *err, size_t errlen)
@@ -245,4 +290,5 @@ static int64_t ctl_state_roundtrip(void *opaque, char *err, size_t errlen)
 const struct vmctl_ops machine_vmctl_ops = {
 	ctl_running, ctl_stop, ctl_cont, ctl_reset, ctl_powerdown, ctl_quit, ctl_cpus, ctl_name,
 	ctl_balloon_set, ctl_balloon_query, ctl_dirty_log, ctl_dirty_pages, ctl_state_roundtrip,
+	ctl_watchdog_set_action,
 };

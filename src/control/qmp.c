@@ -21,6 +21,7 @@
 
 #include "json.h"
 #include "util.h"
+#include "watchdog.h"
 
 struct qmp_session {
 	struct vmctl ctl;
@@ -205,6 +206,24 @@ static struct json *cmd_query_balloon(struct qmp_session *s, const struct json *
 	return r;
 }
 
+/* watchdog-set-action {"action": "reset"|...}: QEMU's, for the machine. */
+static struct json *cmd_watchdog_set_action(struct qmp_session *s, const struct json *args,
+					    struct qmp_error *e)
+{
+	const struct json *action = json_object_get(args, "action");
+	int a;
+
+	if (!action)
+		return set_error(e, "GenericError", "Parameter 'action' is missing");
+	a = strlen(action->str) == action->len ? watchdog_action_parse(action->str) : -1;
+	if (a < 0)
+		return set_error(e, "GenericError",
+				 "Parameter 'action' does not accept value '%.64s'", action->str);
+	if (s->ctl.ops->watchdog_set_action)
+		s->ctl.ops->watchdog_set_action(s->ctl.opaque, a);
+	return json_new_object();
+}
+
 /* ---- test hooks: dirty logging of a memory region ------------------------ */
 
 #define DIRTY_PAGES_LISTED 1024
@@ -322,6 +341,10 @@ static const struct qmp_arg dirty_log_args[] = {
 	{ "enable", JSON_BOOL, "boolean" },
 	{ NULL, 0, NULL },
 };
+static const struct qmp_arg watchdog_action_args[] = {
+	{ "action", JSON_STRING, "string" },
+	{ NULL, 0, NULL },
+};
 static const struct qmp_arg dirty_pages_args[] = {
 	{ "region", JSON_STRING, "string" },
 	{ NULL, 0, NULL },
@@ -341,6 +364,7 @@ static const struct qmp_command commands[] = {
 	{ "quit", cmd_quit, no_args },
 	{ "balloon", cmd_balloon, balloon_args },
 	{ "query-balloon", cmd_query_balloon, no_args },
+	{ "watchdog-set-action", cmd_watchdog_set_action, watchdog_action_args },
 	{ "x-dirty-log", cmd_x_dirty_log, dirty_log_args },
 	{ "x-query-dirty-pages", cmd_x_query_dirty_pages, dirty_pages_args },
 	{ "x-state-roundtrip", cmd_x_state_roundtrip, no_args },

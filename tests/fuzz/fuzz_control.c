@@ -27,6 +27,7 @@
 #include "monitor.h"
 #include "qmp.h"
 #include "vmctl.h"
+#include "watchdog.h"
 
 struct fake_vm {
 	bool running;
@@ -86,11 +87,18 @@ static int64_t f_dirty_pages(void *o, const char *region, uint64_t *gpas, size_t
 	return 1 << 20;
 }
 
+static void f_watchdog_set_action(void *o, int action)
+{
+	if (action < 0 || action >= WATCHDOG_ACTION_COUNT)
+		abort(); /* the command must only pass actions it parsed */
+}
+
 static const struct vmctl_ops fake_ops = {
 	.dirty_log = f_dirty_log, .dirty_pages = f_dirty_pages,
 	.running = f_running, .stop = f_stop, .cont = f_cont, .reset = f_nop,
 	.powerdown = f_nop, .quit = f_nop, .cpus = f_cpus, .name = f_name,
 	.balloon_set = f_balloon_set, .balloon_query = f_balloon_query,
+	.watchdog_set_action = f_watchdog_set_action,
 };
 
 /* A QMP answer or event must be valid JSON, one per line. */

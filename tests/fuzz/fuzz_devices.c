@@ -51,11 +51,14 @@
 #include "block.h"
 #include "bus.h"
 #include "chardev.h"
+#include "event.h"
 #include "guest_mem.h"
 #include "hw/chipset.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
+#include "hw/i6300esb.h"
 #include "hw/i8237.h"
+#include "hw/ib700.h"
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
@@ -69,6 +72,7 @@
 #include "net.h"
 #include "pci.h"
 #include "util.h"
+#include "watchdog.h"
 
 #define RAM_SIZE (256u << 10) /* small: random guest addresses land in RAM often */
 #define CHIPSET_RAM_SIZE (2u << 20) /* the memory map wants at least 2 MiB */
@@ -130,6 +134,11 @@ struct fuzz_machine {
 	struct piix_ide *ide;
 	uint8_t *disk_data, *cd_data;
 	struct block_dev *disk, *cd;
+	struct event_loop *loop;      /* the watchdogs' timers, on clock_ns */
+	struct watchdog_host wdt_host;
+	unsigned wdt_fires;
+	struct i6300esb *esb;
+	struct ib700 *ib700;
 	struct virtio_pci *vt; /* the virtio target's transport */
 	struct virtio_blk *vblk;
 	struct virtio_net *vnet;
@@ -507,6 +516,90 @@ static void ide_event(struct fuzz_machine *m, struct input *in)
 			m->cd = NULL;
 		}
 	}
+}
+
+/* ---- targets: the watchdogs ------------------------------------------------ */
+
+/* Their timers run on an event loop whose host clock is the harness's
+ * fake one; the event op moves it on and runs what is due, so expiries
+ * (and their actions, counted here) happen inside the input. */
+static void wdt_fired(void *o) { ((struct fuzz_machine *)o)->wdt_fires++; }
+
+static bool wdt_loop_new(struct fuzz_machine *m)
+{
+	m->clock_ns = 1000000000LL;
+	m->loop = event_loop_new();
+	if (!m->loop)
+		return false;
+	event_loop_set_host_clock(m->loop, fake_clock, m);
+	m->wdt_host = (struct watchdog_host){ .reset = wdt_fired, .powerdown = wdt_fired,
+					      .poweroff = wdt_fired, .pause = wdt_fired,
+					      .inject_nmi = wdt_fired, .opaque = m };
+	return true;
+}
+
+/* The clock moves on (up to ~69 min: past either watchdog's longest
+ * stage at 1 kHz is 2^20 x 2^15 x 30 ns, ~17 min), the action changes, the
+ * virtual clock pauses or resumes, or the host resets the device. */
+static void wdt_event(struct fuzz_machine *m, struct input *in)
+{
+	uint8_t what = take8(in);
+	uint32_t step = take32(in);
+
+	switch (what % 8) {
+	case 0:
+		if (m->esb)
+			pci_device_reset(i6300esb_pci(m->esb));
+		if (m->ib700)
+			ib700_reset(m->ib700);
+		break;
+	case 1: /* 7 is no action (refused); debug would print every expiry */
+		if (step % 8 != WATCHDOG_DEBUG)
+			watchdog_set_action(&m->wdt_host, (enum watchdog_action)(step % 8));
+		break;
+	case 2: event_clock_pause(m->loop); break;
+	case 3: event_clock_resume(m->loop); break;
+	default: m->clock_ns += (int64_t)step * 1000; break;
+	}
+	event_loop_run_once(m->loop, 0);
+}
+
+#define ESB_DEVFN PCI_DEVFN(5, 0)
+#define ESB_BAR 0xFEBF0000u
+
+static bool i6300esb_target_create(struct fuzz_machine *m)
+{
+	if (!wdt_loop_new(m))
+		return false;
+	m->esb = i6300esb_create(&m->pci, ESB_DEVFN, m->loop, &m->wdt_host);
+	if (!m->esb)
+		return false;
+	cfg_wr(m, ESB_DEVFN, PCI_BAR0, ESB_BAR, 4);
+	cfg_wr(m, ESB_DEVFN, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	m->devfn[m->ndevfn++] = ESB_DEVFN;
+	add_window(m, &m->mmio, ESB_BAR, 16);
+	return true;
+}
+
+static void i6300esb_target_destroy(struct fuzz_machine *m)
+{
+	i6300esb_destroy(m->esb);
+	event_loop_free(m->loop);
+}
+
+static bool ib700_target_create(struct fuzz_machine *m)
+{
+	if (!wdt_loop_new(m))
+		return false;
+	m->ib700 = ib700_create(&m->pio, m->loop, &m->wdt_host);
+	add_window(m, &m->pio, IB700_STOP_PORT, 3);
+	return m->ib700 != NULL;
+}
+
+static void ib700_target_destroy(struct fuzz_machine *m)
+{
+	ib700_destroy(m->ib700);
+	event_loop_free(m->loop);
 }
 
 /* ---- targets: virtio devices ---------------------------------------------- */
@@ -891,6 +984,8 @@ static const struct target targets[] = {
 	DEVICE(fw_cfg, "hw/chipset/fw_cfg.c", fw_cfg_target, .event = fw_cfg_event),
 	DEVICE(dma, "hw/chipset/i8237.c", dma_target, .event = dma_event),
 	DEVICE(ide, "hw/storage/piix_ide.c hw/storage/ide_core.c hw/storage/atapi.c", ide_target, .event = ide_event),
+	DEVICE(i6300esb, "hw/watchdog/i6300esb.c", i6300esb_target, .event = wdt_event),
+	DEVICE(ib700, "hw/watchdog/ib700.c", ib700_target, .event = wdt_event),
 	DEVICE(virtio_blk, "hw/virtio/virtio_blk.c hw/virtio/virtio_pci.c", virtio_blk_target, .virtio = true),
 	DEVICE(virtio_net, "hw/virtio/virtio_net.c hw/virtio/virtio_pci.c", virtio_net_target,
 	       .event = virtio_net_event, .virtio = true),

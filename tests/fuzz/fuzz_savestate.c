@@ -27,6 +27,8 @@
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
 #include "hw/ide.h"
+#include "hw/i6300esb.h"
+#include "hw/ib700.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
 #include "hw/virtio_rng.h"
@@ -75,6 +77,8 @@ struct board {
 	struct piix_ide *ide;
 	struct memdisk *disk, *cd;
 	struct virtio_rng *rng;
+	struct ib700 *ib700;
+	struct i6300esb *esb;
 };
 
 static void no_gsi(void *opaque, unsigned gsi, int level) { }
@@ -203,6 +207,39 @@ static bool rng_ld(void *d, struct ss_reader *r, uint32_t i)
 	return virtio_pci_load(virtio_rng_transport(((struct board *)d)->rng), r, i);
 }
 
+/* The watchdogs without a loop: their counts never run out here, and the
+ * time left is what the stream says. */
+static void *ib700_new(void)
+{
+	struct board *b = board_new();
+	if (!(b->ib700 = ib700_create(&b->pio, NULL, NULL)))
+		abort();
+	return b;
+}
+static void ib700_free(void *d) { ib700_destroy(((struct board *)d)->ib700); board_free(d); }
+static void ib700_sv(void *d, struct ss_writer *w, uint32_t i) { ib700_save(((struct board *)d)->ib700, w, i); }
+static bool ib700_ld(void *d, struct ss_reader *r, uint32_t i) { return ib700_load(((struct board *)d)->ib700, r, i); }
+static void ib700_prime(void *d)
+{
+	uint8_t six_seconds = 12;
+	bus_write(&((struct board *)d)->pio, IB700_START_PORT, &six_seconds, 1);
+}
+
+static void *esb_new(void)
+{
+	struct board *b = board_new();
+	if (!(b->esb = i6300esb_create(&b->pci, PCI_DEVFN(5, 0), NULL, NULL)))
+		abort();
+	return b;
+}
+static void esb_free(void *d) { i6300esb_destroy(((struct board *)d)->esb); board_free(d); }
+static void esb_sv(void *d, struct ss_writer *w, uint32_t i) { i6300esb_save(((struct board *)d)->esb, w, i); }
+static bool esb_ld(void *d, struct ss_reader *r, uint32_t i) { return i6300esb_load(((struct board *)d)->esb, r, i); }
+static void esb_prime(void *d)
+{
+	pci_config_write(&((struct board *)d)->pci, PCI_DEVFN(5, 0), 0x68, 0x02, 1); /* enabled */
+}
+
 static const struct device_kind kinds[] = {
 	{ "serial", serial_new, serial_free, serial_sv, serial_ld, NULL },
 	{ "rtc", rtc_new, rtc_free, rtc_sv, rtc_ld, NULL },
@@ -211,6 +248,8 @@ static const struct device_kind kinds[] = {
 	{ "fw_cfg", fw_cfg_new, fw_cfg_free, fw_cfg_sv, fw_cfg_ld, NULL },
 	{ "ide", ide_new, ide_free, ide_sv, ide_ld, ide_prime },
 	{ "virtio_rng", rng_new, rng_free, rng_sv, rng_ld, NULL },
+	{ "ib700", ib700_new, ib700_free, ib700_sv, ib700_ld, ib700_prime },
+	{ "i6300esb", esb_new, esb_free, esb_sv, esb_ld, esb_prime },
 };
 
 static void save_one(const struct device_kind *k, void *dev, struct ss_writer *w)

@@ -38,6 +38,7 @@ q='{"execute": "qmp_capabilities"}
 {"execute": "x-query-dirty-pages", "arguments": {"region": "ram"}}
 {"execute": "system_reset"}
 {"execute": "system_powerdown"}
+{"execute": "watchdog-set-action", "arguments": {"action": "pause"}}
 {"execute": "human-monitor-command", "arguments": {"command-line": "info status"}}
 {"execute": "quit"}
 '

@@ -30,6 +30,10 @@
  * READY to that second byte it writes no other memory (no stack: no
  * calls), with interrupts off, so the pages dirtied in between are
  * exactly the one it was told to write.
+ * RESET_METHOD 11 is for the watchdogs: it points the NMI vector at a
+ * handler that prints VMM-WDT-NMI and exits, arms an ib700 for 2 s
+ * (index 14 at port 0x443), prints VMM-WDT-ARMED and idles in hlt; the
+ * watchdog action decides what happens next.
  */
 #ifndef RESET_METHOD
 #define RESET_METHOD 0
@@ -209,6 +213,21 @@ dirty_round:
 	jmp 8b
 10:	wait_com1_byte          /* the test has read the bitmap: next round */
 	jmp dirty_round
+#elif RESET_METHOD == 11
+	movw $wdt_nmi, 0x0008   /* IVT entry 2 (NMI), DS = 0 */
+	movw $0, 0x000A
+	movw $0x443, %dx
+	movb $14, %al           /* 30 s - 2 s * 14 */
+	outb %al, %dx
+	movw $wdtarmed, %si
+	call puts
+	sti
+11:	hlt
+	jmp 11b
+wdt_nmi:
+	movw $wdtnmi, %si
+	call puts
+	jmp done
 #elif RESET_METHOD
 	movb $BOOT_COUNT, %al
 	outb %al, $CMOS_INDEX
@@ -361,6 +380,12 @@ dirtyready:
 	.asciz "VMM-DIRTY-READY\r\n"
 dirtydone:
 	.asciz "VMM-DIRTY-DONE\r\n"
+#endif
+#if RESET_METHOD == 11
+wdtarmed:
+	.asciz "VMM-WDT-ARMED\r\n"
+wdtnmi:
+	.asciz "VMM-WDT-NMI\r\n"
 #endif
 #if RESET_METHOD == 7
 cpuid1:

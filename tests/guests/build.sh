@@ -145,18 +145,21 @@ unpack() {  # unpack DEB DIR
 	dpkg -x "$1" "$2"
 }
 
-# resolve_modules TREE KVER LIST OUT_LOAD OUT_STATUS OUT_FILES
+# resolve_modules TREE KVER LIST OUT_LOAD OUT_STATUS OUT_FILES OUT_CARRY
 # Writes the load order ("file.ko args", dependencies first), a status table
-# ("module|dep|builtin|absent NAME") and the list of .ko paths to copy.
+# ("module|dep|carry|builtin|absent NAME") and the list of .ko paths to copy.
+# A list line "NAME @carry" copies the module (and its dependencies) without
+# loading it at boot: its "file.ko" lines, dependencies first, go to OUT_CARRY
+# for the test scripts that insmod it themselves.
 resolve_modules() {
 	local tree=$1 kver=$2 list=$3
 	local mdir="$tree/lib/modules/$kver"
 	[ -f "$mdir/modules.dep" ] || busybox depmod -b "$tree" "$kver"
 	awk -v depf="$mdir/modules.dep" -v bif="$mdir/modules.builtin" \
-		-v loadf="$4" -v statf="$5" -v filesf="$6" '
+		-v loadf="$4" -v statf="$5" -v filesf="$6" -v carryf="$7" '
 	function norm(s) { sub(/.*\//, "", s); sub(/\.ko(\.[a-z]+)?$/, "", s); gsub(/-/, "_", s); return s }
 	function base(s) { sub(/.*\//, "", s); return s }
-	function visit(n, why,   k, m, arr) {
+	function visit(n, why, outf,   k, m, arr) {
 		if (n in done) return
 		done[n] = 1
 		if (!(n in P)) {
@@ -164,8 +167,8 @@ resolve_modules() {
 			return
 		}
 		m = split(D[n], arr, " ")
-		for (k = 1; k <= m; k++) visit(norm(arr[k]), "dep")
-		print base(P[n]) (A[n] != "" ? " " A[n] : "") > loadf
+		for (k = 1; k <= m; k++) visit(norm(arr[k]), "dep", outf)
+		print base(P[n]) (A[n] != "" ? " " A[n] : "") > outf
 		print P[n] > filesf
 		print why " " n > statf
 	}
@@ -181,7 +184,11 @@ resolve_modules() {
 		n = norm($1); a = $0; sub(/^[ \t]*[^ \t]+[ \t]*/, "", a)
 		A[n] = a; order[++cnt] = n
 	}
-	END { for (i = 1; i <= cnt; i++) visit(order[i], "module") }
+	END {
+		for (i = 1; i <= cnt; i++) if (A[order[i]] != "@carry") visit(order[i], "module", loadf)
+		printf "" > carryf
+		for (i = 1; i <= cnt; i++) if (A[order[i]] == "@carry") { A[order[i]] = ""; visit(order[i], "carry", carryf) }
+	}
 	' "$list"
 }
 
@@ -195,7 +202,8 @@ mkinitrd() {
 	cp "$bb/bin/busybox" "$st/bin/busybox"
 	cp "$init" "$st/init"
 	chmod 755 "$st/init" "$st/bin/busybox"
-	resolve_modules "$tree" "$kver" "$list" "$st/etc/vmmkit/modules.load" "$status" "$work/files.$$"
+	resolve_modules "$tree" "$kver" "$list" "$st/etc/vmmkit/modules.load" "$status" "$work/files.$$" \
+		"$st/etc/vmmkit/modules.carry"
 	local f
 	while read -r f; do
 		cp "$tree/lib/modules/$kver/$f" "$st/lib/modules/"
@@ -310,6 +318,7 @@ grep -q '^absent kvm_amd' "$cache/l1/modules.txt" && die "kvm_amd missing from t
 	done
 	for a in amd64 686; do
 		echo "modules_$a $(awk '$1=="module"{printf "%s ", $2}' "$cache/modules-$a.txt")"
+		echo "carry_$a $(awk '$1=="carry"{printf "%s ", $2}' "$cache/modules-$a.txt")"
 		echo "builtin_$a $(awk '$1=="builtin"{printf "%s ", $2}' "$cache/modules-$a.txt")"
 		echo "absent_$a $(awk '$1=="absent"{printf "%s ", $2}' "$cache/modules-$a.txt")"
 	done

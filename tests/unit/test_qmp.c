@@ -18,6 +18,7 @@
 #include "json.h"
 #include "monitor.h"
 #include "qmp.h"
+#include "watchdog.h"
 
 /* ---- a fake machine ---------------------------------------------------- */
 
@@ -33,6 +34,7 @@ struct fake {
 	int64_t dirty_count;      /* pages x-query-dirty-pages reports */
 	int64_t state_bytes;      /* x-state-roundtrip's answer; -1: it fails */
 	int roundtrips;
+	int watchdog_action;      /* last watchdog-set-action, -1: none */
 };
 
 static bool f_running(void *o) { return ((struct fake *)o)->running; }
@@ -96,12 +98,16 @@ static int64_t f_state_roundtrip(void *o, char *err, size_t errlen)
 	return f->state_bytes;
 }
 
+static void f_watchdog_set_action(void *o, int action)
+{
+	((struct fake *)o)->watchdog_action = action;
+}
+
 static const struct vmctl_ops fake_ops = {
 	f_running, f_stop, f_cont, f_reset, f_powerdown, f_quit, f_cpus, f_name,
 	f_balloon_set, f_balloon_query, f_dirty_log, f_dirty_pages, f_state_roundtrip,
+	f_watchdog_set_action,
 };
-
-
 
 static void sink(void *opaque, const char *data, size_t len)
 {
@@ -503,6 +509,31 @@ static void test_state_roundtrip(void **state)
 	assert_int_equal(f->fake.roundtrips, 2);
 }
 
+/* QEMU's names; a missing, mistyped or unknown action changes nothing. */
+static void test_watchdog_set_action(void **state)
+{
+	struct qmp_fixture *f = *state;
+
+	negotiate(f);
+	f->fake.watchdog_action = -1;
+	expect_error(cmd(f, "{\"execute\": \"watchdog-set-action\"}"), "GenericError",
+		     "Parameter 'action' is missing");
+	expect_error(cmd(f, "{\"execute\": \"watchdog-set-action\", \"arguments\": "
+			    "{\"action\": 3}}"),
+		     "GenericError", "Invalid parameter type for 'action'");
+	expect_error(cmd(f, "{\"execute\": \"watchdog-set-action\", \"arguments\": "
+			    "{\"action\": \"reboot\"}}"),
+		     "GenericError", "does not accept value 'reboot'");
+	expect_error(cmd(f, "{\"execute\": \"watchdog-set-action\", \"arguments\": "
+			    "{\"action\": \"pause\\u0000\"}}"),
+		     "GenericError", "does not accept value");
+	assert_int_equal(f->fake.watchdog_action, -1);
+	expect_ok(cmd(f, "{\"execute\": \"watchdog-set-action\", \"arguments\": "
+			 "{\"action\": \"inject-nmi\"}}"));
+	assert_int_equal(f->fake.watchdog_action, WATCHDOG_INJECT_NMI);
+	assert_true(drained(f));
+}
+
 static void test_dirty_log_hooks(void **state)
 {
 	struct qmp_fixture *f = *state;
@@ -761,6 +792,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_framing, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_huge_and_deep, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_balloon, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_watchdog_set_action, qmp_setup, qmp_teardown),
 		cmocka_unit_test(test_monitor),
 		cmocka_unit_test_setup_teardown(test_dirty_log_hooks, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_state_roundtrip, qmp_setup, qmp_teardown),
