@@ -2,6 +2,7 @@
 #include "vcpu.h"
 
 #include <errno.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -209,12 +210,12 @@ static void *vcpu_thread(void *arg)
 	const struct vcpu_host *h = v->host;
 	sigset_t set;
 
+	atomic_store(&v->tid, gettid());
 	sandbox_thread_start(SANDBOX_VCPU);
 
 	sigemptyset(&set);
 	sigaddset(&set, SIG_VCPU_KICK);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-	atomic_store(&v->tid, gettid());
 
 	for (;;) {
 		/* One load per exit for reset, exit and pause: the hot path
@@ -256,11 +257,18 @@ int vcpu_start_thread(struct vcpu *v)
 	sigemptyset(&set);
 	sigaddset(&set, SIG_VCPU_KICK);
 	pthread_sigmask(SIG_BLOCK, &set, &old);
+	atomic_store(&v->tid, 0);
 	ret = pthread_create(&v->thread, NULL, vcpu_thread, v);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (ret == 0)
-		v->thread_started = true;
-	return -ret;
+	if (ret != 0)
+		return -ret;
+	v->thread_started = true;
+	/* query-cpus-fast names the thread from here on (a QMP client may ask
+	 * before the thread has run a single instruction); its first act is
+	 * to publish its id. */
+	while (!atomic_load(&v->tid))
+		sched_yield();
+	return 0;
 }
 
 void vcpu_kick(struct vcpu *v)
