@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "guest_mem.h"
+#include "savestate.h"
 
 /* Controller registers (port offset on controller 1, offset / 2 on 2). */
 #define REG_STATUS_COMMAND 0x8
@@ -482,6 +483,118 @@ static void high_write(void *opaque, uint64_t off, uint64_t value, unsigned size
 }
 
 static const struct io_ops high_ops = { .read = high_read, .write = high_write, .max_size = 1 };
+
+/* ---- saved state --------------------------------------------------------- */
+
+#define I8237_STATE_VERSION 1
+
+void i8237_save(struct i8237 *d, struct ss_writer *w, uint32_t instance)
+{
+	pthread_mutex_lock(&d->lock);
+	ss_section_begin(w, "i8257", instance, I8237_STATE_VERSION);
+	ss_put_array(w, "ch", I8237_CHANNELS);
+	for (unsigned i = 0; i < I8237_CHANNELS; i++) {
+		const struct i8237_channel *c = &d->ch[i];
+		ss_put_elem_begin(w, "ch", i);
+		ss_put_u16(w, "base_addr", c->base_addr);
+		ss_put_u16(w, "base_count", c->base_count);
+		ss_put_u16(w, "cur_addr", c->cur_addr);
+		ss_put_u16(w, "cur_count", c->cur_count);
+		ss_put_u8(w, "mode", c->mode);
+		ss_put_bool(w, "dreq", c->dreq);
+		ss_put_bool(w, "block_active", c->block_active);
+		ss_put_elem_end(w);
+	}
+	ss_put_array(w, "ctrl", 2);
+	for (unsigned i = 0; i < 2; i++) {
+		const struct i8237_ctrl *k = &d->ctrl[i];
+		ss_put_elem_begin(w, "ctrl", i);
+		ss_put_u8(w, "command", k->command);
+		ss_put_u8(w, "mask", k->mask);
+		ss_put_u8(w, "request", k->request);
+		ss_put_u8(w, "tc_status", k->tc_status);
+		ss_put_u8(w, "temp", k->temp);
+		ss_put_bool(w, "flip_flop", k->flip_flop);
+		ss_put_elem_end(w);
+	}
+	ss_put_bytes(w, "page", d->page, sizeof(d->page));
+	ss_put_bytes(w, "high_page", d->high_page, sizeof(d->high_page));
+	ss_section_end(w);
+	pthread_mutex_unlock(&d->lock);
+}
+
+bool i8237_load(struct i8237 *d, struct ss_reader *r, uint32_t instance)
+{
+	struct i8237_channel ch[I8237_CHANNELS];
+	struct i8237_ctrl ctrl[2];
+	uint8_t page[16], high_page[16];
+	uint32_t n = 0;
+
+	memset(ch, 0, sizeof(ch));
+	memset(ctrl, 0, sizeof(ctrl));
+	if (!ss_section_open(r, "i8257", instance, 1, I8237_STATE_VERSION, NULL))
+		return false;
+	ss_get_array(r, "ch", I8237_CHANNELS, &n);
+	if (ss_ok(r) && n != I8237_CHANNELS)
+		return ss_fail(r, "saved state: i8257 %u: %u channels, not %u", instance, n,
+			       I8237_CHANNELS);
+	for (unsigned i = 0; i < I8237_CHANNELS && ss_ok(r); i++) {
+		ss_get_elem_begin(r, "ch", i);
+		ss_get_u16(r, "base_addr", &ch[i].base_addr);
+		ss_get_u16(r, "base_count", &ch[i].base_count);
+		ss_get_u16(r, "cur_addr", &ch[i].cur_addr);
+		ss_get_u16(r, "cur_count", &ch[i].cur_count);
+		ss_get_u8(r, "mode", &ch[i].mode);
+		ss_get_bool(r, "dreq", &ch[i].dreq);
+		ss_get_bool(r, "block_active", &ch[i].block_active);
+		ss_get_elem_end(r);
+	}
+	ss_get_array(r, "ctrl", 2, &n);
+	if (ss_ok(r) && n != 2)
+		return ss_fail(r, "saved state: i8257 %u: %u controllers, not 2", instance, n);
+	for (unsigned i = 0; i < 2 && ss_ok(r); i++) {
+		ss_get_elem_begin(r, "ctrl", i);
+		ss_get_u8(r, "command", &ctrl[i].command);
+		ss_get_u8(r, "mask", &ctrl[i].mask);
+		ss_get_u8(r, "request", &ctrl[i].request);
+		ss_get_u8(r, "tc_status", &ctrl[i].tc_status);
+		ss_get_u8(r, "temp", &ctrl[i].temp);
+		ss_get_bool(r, "flip_flop", &ctrl[i].flip_flop);
+		ss_get_elem_end(r);
+	}
+	ss_get_bytes(r, "page", page, sizeof(page));
+	ss_get_bytes(r, "high_page", high_page, sizeof(high_page));
+	if (!ss_section_close(r))
+		return false;
+	/* Four channels per controller: wider mask or request bits are values
+	 * no register write could leave. */
+	for (unsigned i = 0; i < 2; i++)
+		if ((ctrl[i].mask | ctrl[i].request) & ~0xfu)
+			return ss_fail(r, "saved state: i8257 %u: controller %u: invalid mask %#x "
+				       "or request %#x", instance, i, ctrl[i].mask, ctrl[i].request);
+
+	pthread_mutex_lock(&d->lock);
+	for (unsigned i = 0; i < I8237_CHANNELS; i++) {
+		struct i8237_channel *c = &d->ch[i];
+		c->base_addr = ch[i].base_addr, c->base_count = ch[i].base_count;
+		c->cur_addr = ch[i].cur_addr, c->cur_count = ch[i].cur_count;
+		c->mode = ch[i].mode;
+		c->dreq = ch[i].dreq;
+		c->block_active = ch[i].block_active;
+	}
+	for (unsigned i = 0; i < 2; i++) {
+		struct i8237_ctrl *k = &d->ctrl[i];
+		k->command = ctrl[i].command, k->mask = ctrl[i].mask;
+		k->request = ctrl[i].request, k->tc_status = ctrl[i].tc_status;
+		k->temp = ctrl[i].temp, k->flip_flop = ctrl[i].flip_flop;
+	}
+	memcpy(d->page, page, sizeof(page));
+	memcpy(d->high_page, high_page, sizeof(high_page));
+	unsigned ready = ready_set(d);
+	pthread_mutex_unlock(&d->lock);
+	kick_channels(d, ready);
+	return true;
+}
 
 /* ---- life cycle ---------------------------------------------------------- */
 

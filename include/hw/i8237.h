@@ -123,6 +123,16 @@ int i8237_map(struct i8237 *d, struct io_bus *pio);
 /* Power-on state: everything zero, every channel masked. */
 void i8237_reset(struct i8237 *d);
 
+struct ss_writer;
+struct ss_reader;
+/* Saved state (section "i8257", include/savestate.h): every channel's
+ * address, count and mode registers, both controllers' command, mask,
+ * request, status and flip-flop, the page registers. Claims and kick
+ * callbacks are the devices' and stay; a load kicks the channels that are
+ * ready after it. false (with the reader's error) leaves d unchanged. */
+void i8237_save(struct i8237 *d, struct ss_writer *w, uint32_t instance);
+bool i8237_load(struct i8237 *d, struct ss_reader *r, uint32_t instance);
+
 /* A device takes channel 'ch' (one device per channel); 'kick', if not
  * NULL, is called (from the vCPU whose register write did it, without the
  * DMA lock) when the channel becomes ready for the device. 0, or -1 when

@@ -1057,6 +1057,8 @@ static void i8257_destroy_dev(struct dev_instance *d)
 	i8237_destroy(d->state);
 }
 
+BOARD_STATE(i8237, struct i8237)
+
 /* QEMU's name for the PC's pair of 8237A controllers is "i8257"; -global
  * reaches them by that name. */
 const struct dev_class i8257_class = {
@@ -1065,6 +1067,6 @@ const struct dev_class i8257_class = {
 	.categories = DEV_CAT_MISC,
 	.desc = "two 8237 DMA controllers (channels 0-3 8-bit, 5-7 16-bit)",
 	.ops = { .create = i8257_create_dev, .reset = i8257_reset_dev,
-		 .destroy = i8257_destroy_dev },
+		 .destroy = i8257_destroy_dev, .save = i8237_save_dev, .load = i8237_load_dev },
 	.board_only = true,
 };

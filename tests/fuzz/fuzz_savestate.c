@@ -28,6 +28,7 @@
 #include "hw/i8042.h"
 #include "hw/ide.h"
 #include "hw/i6300esb.h"
+#include "hw/i8237.h"
 #include "hw/ib700.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
@@ -79,6 +80,7 @@ struct board {
 	struct virtio_rng *rng;
 	struct ib700 *ib700;
 	struct i6300esb *esb;
+	struct i8237 *dma;
 };
 
 static void no_gsi(void *opaque, unsigned gsi, int level) { }
@@ -240,6 +242,30 @@ static void esb_prime(void *d)
 	pci_config_write(&((struct board *)d)->pci, PCI_DEVFN(5, 0), 0x68, 0x02, 1); /* enabled */
 }
 
+/* The 8237 pair, programmed so the stream has non-zero registers; no
+ * channel is claimed, so a load kicks nothing. */
+static void *dma_new(void)
+{
+	struct board *b = board_new();
+	struct i8237 *d = i8237_create(&b->mem);
+	if (!d || i8237_map(d, &b->pio) < 0)
+		abort();
+	b->dma = d;
+	return b;
+}
+static void dma_free(void *d) { i8237_destroy(((struct board *)d)->dma); board_free(d); }
+static void dma_sv(void *d, struct ss_writer *w, uint32_t i) { i8237_save(((struct board *)d)->dma, w, i); }
+static bool dma_ld(void *d, struct ss_reader *r, uint32_t i) { return i8237_load(((struct board *)d)->dma, r, i); }
+static void dma_prime(void *d)
+{
+	struct io_bus *pio = &((struct board *)d)->pio;
+	uint8_t v[] = { 0x46, 0x34, 0x12, 0x81 };
+	bus_write(pio, 0x0b, &v[0], 1); /* channel 2: single, write to memory */
+	bus_write(pio, 0x04, &v[1], 1); /* address low, then high */
+	bus_write(pio, 0x04, &v[2], 1);
+	bus_write(pio, 0x81, &v[3], 1); /* its page */
+}
+
 static const struct device_kind kinds[] = {
 	{ "serial", serial_new, serial_free, serial_sv, serial_ld, NULL },
 	{ "rtc", rtc_new, rtc_free, rtc_sv, rtc_ld, NULL },
@@ -250,6 +276,7 @@ static const struct device_kind kinds[] = {
 	{ "virtio_rng", rng_new, rng_free, rng_sv, rng_ld, NULL },
 	{ "ib700", ib700_new, ib700_free, ib700_sv, ib700_ld, ib700_prime },
 	{ "i6300esb", esb_new, esb_free, esb_sv, esb_ld, esb_prime },
+	{ "i8257", dma_new, dma_free, dma_sv, dma_ld, dma_prime },
 };
 
 static void save_one(const struct device_kind *k, void *dev, struct ss_writer *w)

@@ -15,6 +15,7 @@
 #include "guest_mem.h"
 #include "hw/i8237.h"
 #include "memmap.h"
+#include "savestate.h"
 #include "util.h"
 
 #define RAM_SIZE (32u << 20) /* above 16 MiB, for the high page */
@@ -669,6 +670,105 @@ static void test_memory_map_dirty_and_pam(void **state)
 	free(bios);
 }
 
+/* Saved state: an auto-init transfer stopped halfway, saved, loaded into a
+ * fresh pair, saved again: the same bytes; the loaded pair then goes on
+ * from where the first stopped, and reloads at terminal count. */
+static void save_dma(struct i8237 *d, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	i8237_save(d, w, 0);
+	assert_int_equal(ss_writer_finish(w), 0);
+}
+
+static void test_save_load_round_trip(void **state)
+{
+	struct fix *f = *state;
+	struct ss_writer w1, w2;
+	struct ss_reader r;
+	uint8_t out[100];
+	bool tc;
+
+	bios_setup(f);
+	fill(ram(f, 0x60000), 100, 9);
+	program(f, 1, I8237_MODE_SINGLE | I8237_MODE_READ | I8237_MODE_AUTOINIT, 0x60000, 100);
+	i8237_set_dreq(f->dma, 1, true);
+	assert_int_equal(i8237_transfer(f->dma, 1, out, 40, I8237_FROM_MEMORY, &tc), 40);
+	outb(f, 0x0C, 0);
+	outb(f, 0x06, 0x55); /* channel 3's address: the flip-flop left on the high byte */
+	save_dma(f->dma, &w1);
+
+	struct i8237 *g = i8237_create(&f->mem);
+	assert_non_null(g);
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	assert_true(i8237_load(g, &r, 0));
+	ss_reader_close(&r);
+	save_dma(g, &w2);
+	assert_int_equal(w1.len, w2.len);
+	assert_memory_equal(w1.buf, w2.buf, w1.len);
+
+	/* Both pairs move the same next 60 bytes and reach terminal count. */
+	uint8_t a[60], b[60];
+	assert_int_equal(i8237_transfer(f->dma, 1, a, 60, I8237_FROM_MEMORY, &tc), 60);
+	assert_true(tc);
+	assert_int_equal(i8237_transfer(g, 1, b, 60, I8237_FROM_MEMORY, &tc), 60);
+	assert_true(tc);
+	assert_memory_equal(a, b, 60);
+	assert_memory_equal(b, ram(f, 0x60000) + 40, 60);
+	assert_int_equal(i8237_remaining(g, 1), 100); /* auto-init reloaded */
+	ss_writer_free(&w1);
+	ss_writer_free(&w2);
+	i8237_destroy(g);
+}
+
+/* A stream with an impossible mask (bits above the four channels) or a
+ * missing field is refused, and the pair keeps its registers. */
+static void test_load_refuses_bad_state(void **state)
+{
+	struct fix *f = *state;
+	struct ss_writer w;
+	struct ss_reader r;
+
+	bios_setup(f);
+	program(f, 2, I8237_MODE_SINGLE | I8237_MODE_WRITE, 0x12000, 64);
+	ss_writer_init(&w);
+	ss_section_begin(&w, "i8257", 0, 1);
+	ss_put_array(&w, "ch", I8237_CHANNELS);
+	for (unsigned i = 0; i < I8237_CHANNELS; i++) {
+		ss_put_elem_begin(&w, "ch", i);
+		ss_put_u16(&w, "base_addr", 0);
+		ss_put_u16(&w, "base_count", 0);
+		ss_put_u16(&w, "cur_addr", 0);
+		ss_put_u16(&w, "cur_count", 0);
+		ss_put_u8(&w, "mode", 0);
+		ss_put_bool(&w, "dreq", false);
+		ss_put_bool(&w, "block_active", false);
+		ss_put_elem_end(&w);
+	}
+	ss_put_array(&w, "ctrl", 2);
+	for (unsigned i = 0; i < 2; i++) {
+		ss_put_elem_begin(&w, "ctrl", i);
+		ss_put_u8(&w, "command", 0);
+		ss_put_u8(&w, "mask", 0xF0); /* no register write leaves this */
+		ss_put_u8(&w, "request", 0);
+		ss_put_u8(&w, "tc_status", 0);
+		ss_put_u8(&w, "temp", 0);
+		ss_put_bool(&w, "flip_flop", false);
+		ss_put_elem_end(&w);
+	}
+	uint8_t pages[16] = { 0 };
+	ss_put_bytes(&w, "page", pages, sizeof(pages));
+	ss_put_bytes(&w, "high_page", pages, sizeof(pages));
+	ss_section_end(&w);
+	assert_int_equal(ss_writer_finish(&w), 0);
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_false(i8237_load(f->dma, &r, 0));
+	assert_non_null(strstr(r.err, "invalid mask"));
+	ss_reader_close(&r);
+	ss_writer_free(&w);
+	/* Unchanged: channel 2 still holds its address and count. */
+	assert_int_equal(i8237_remaining(f->dma, 2), 64);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -689,6 +789,8 @@ int main(void)
 		T(test_transfers_race_register_writes),
 		T(test_claim_and_kick),
 		T(test_memory_map_dirty_and_pam),
+		T(test_save_load_round_trip),
+		T(test_load_refuses_bad_state),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
