@@ -204,6 +204,27 @@ static bool handle_exit(struct vcpu *v)
 	return false;
 }
 
+/* KVM finishes an I/O or MMIO instruction (the value of an IN, the
+ * instruction pointer past it) only when KVM_RUN is entered again, and
+ * that pending half is in no state userspace can read or write: a vCPU
+ * parked straight after such an exit would have its registers saved
+ * mid-instruction. KVM_RUN with immediate_exit set completes the
+ * instruction and returns at once without running the guest (KVM's API
+ * documentation, "immediate_exit"), so a parked vCPU's state is whole. */
+static void finish_pending_exit(struct vcpu *v)
+{
+	uint32_t reason = v->run->exit_reason;
+
+	if (reason != KVM_EXIT_IO && reason != KVM_EXIT_MMIO)
+		return;
+	v->run->immediate_exit = 1;
+	if (ioctl(v->fd, KVM_RUN, 0) == 0)
+		handle_exit(v); /* not expected: immediate_exit always returns EINTR */
+	v->run->immediate_exit = 0;
+	/* Done: a second park (pause while paused, or a reset) needs nothing. */
+	v->run->exit_reason = KVM_EXIT_INTR;
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -220,8 +241,11 @@ static void *vcpu_thread(void *arg)
 	for (;;) {
 		/* One load per exit for reset, exit and pause: the hot path
 		 * costs what the old stop check did. */
-		if (atomic_load_explicit(h->hold, memory_order_acquire) && !h->hold_fn(h->ctx))
-			break;
+		if (atomic_load_explicit(h->hold, memory_order_acquire)) {
+			finish_pending_exit(v);
+			if (!h->hold_fn(h->ctx))
+				break;
+		}
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			/* EAGAIN: an AP leaving its wait for SIPI. EINTR: a kick. */
 			if (errno == EINTR || errno == EAGAIN) {

@@ -23,7 +23,7 @@ def full_machine(tmp_path, qmp_path):
     disks = []
     for name in ("hda", "vd", "hd2"):
         path = tmp_path / f"{name}.img"
-        shutil.copy(fw_image("disk-5.img"), path)
+        shutil.copy(fw_image("disk-13.img"), path)
         disks.append(path)
     return [
         "-m", "64", "-display", "none", "-serial", f"file:{tmp_path / 'serial.log'}",
