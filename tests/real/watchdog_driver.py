@@ -73,11 +73,14 @@ def main():
         data = os.read(p.stdout.fileno(), 4096)
         if not data:
             break
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
         line += data
+        # The console goes out a whole line at a time: a note written after
+        # half a line (the rest of it still on its way) would not start a
+        # line, and the test reads notes only at the start of one.
         while b"\n" in line:
             one, line = line.split(b"\n", 1)
+            sys.stdout.buffer.write(one + b"\n")
+            sys.stdout.buffer.flush()
             text = one.decode(errors="replace").strip()
             # A kernel message may land in the middle of a marker's line.
             m = re.match(r"WDT-[A-Z0-9]+(?:-[A-Z0-9]+)*", text)
@@ -87,6 +90,9 @@ def main():
             if text.startswith("WDT-REBOOTED") and qmp:
                 rep = qmp.cmd("watchdog-set-action", action="poweroff")
                 out("@@qmp watchdog-set-action -> %s t=%.1f" % (json.dumps(rep), now()))
+    if line:
+        sys.stdout.buffer.write(line + b"\n")
+        sys.stdout.buffer.flush()
     rc = p.wait()
     if qmp:
         qmp.drain()
