@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Lifecycle of a whole machine: every device model the table has (the
 board's, -hda/-cdrom, ide-hd, virtio-blk/net/rng/balloon/serial with both
-port kinds, isa-debugcon, isa-debug-exit, a QMP socket), started, paused,
-resumed and quit, or ended by SIGTERM, under ASan's LeakSanitizer
+port kinds, isa-debugcon, isa-debug-exit, both watchdogs, a QMP socket),
+started, paused, resumed and quit, or ended by SIGTERM, under ASan's LeakSanitizer
 (build/vmm-asan): exit destroys everything, so nothing leaks."""
 import os
 import shutil
@@ -41,6 +41,7 @@ def full_machine(tmp_path, qmp_path):
         "-device", "virtio-serial-pci", "-device", "virtconsole,chardev=con",
         "-device", "virtserialport,chardev=port,name=org.vmm.test",
         "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
+        "-device", "i6300esb", "-device", "ib700",
         "-qmp", f"unix:{qmp_path},server=on,wait=off",
         # LeakSanitizer stops the threads with ptrace, which the seccomp
         # filters forbid (tests/fw/test_sandbox.py covers those).
