@@ -279,4 +279,18 @@ uint32_t dev_state_instance(const struct dev_instance *devs, const struct dev_in
 /* The first created instance of a class in the list, or NULL. */
 struct dev_instance *dev_find(struct dev_instance *devs, unsigned n, const struct dev_class *c);
 
+/* A class's save and load ops for a model with a kind_save/kind_load pair
+ * on the model's state (d->state): defines kind_save_dev and kind_load_dev. */
+#define DEV_STATE_OPS(kind, type)                                                        \
+	static void kind##_save_dev(struct dev_instance *d, struct ss_writer *w,         \
+				    uint32_t instance)                                   \
+	{                                                                                \
+		kind##_save((type *)d->state, w, instance);                              \
+	}                                                                                \
+	static bool kind##_load_dev(struct dev_instance *d, struct ss_reader *r,         \
+				    uint32_t instance)                                   \
+	{                                                                                \
+		return kind##_load((type *)d->state, r, instance);                       \
+	}
+
 #endif

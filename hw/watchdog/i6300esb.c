@@ -436,15 +436,7 @@ static void esb_destroy_dev(struct dev_instance *d)
 	i6300esb_destroy(d->state);
 }
 
-static void esb_save_dev(struct dev_instance *d, struct ss_writer *w, uint32_t instance)
-{
-	i6300esb_save(d->state, w, instance);
-}
-
-static bool esb_load_dev(struct dev_instance *d, struct ss_reader *r, uint32_t instance)
-{
-	return i6300esb_load(d->state, r, instance);
-}
+DEV_STATE_OPS(i6300esb, struct i6300esb)
 
 const struct dev_class i6300esb_class = {
 	.name = "i6300esb",
@@ -452,8 +444,8 @@ const struct dev_class i6300esb_class = {
 	.categories = DEV_CAT_WATCHDOG,
 	.desc = "Intel 6300ESB watchdog timer",
 	/* The PCI function's reset (pci_device_reset) resets the model. */
-	.ops = { .create = esb_create_dev, .destroy = esb_destroy_dev, .save = esb_save_dev,
-		 .load = esb_load_dev },
+	.ops = { .create = esb_create_dev, .destroy = esb_destroy_dev, .save = i6300esb_save_dev,
+		 .load = i6300esb_load_dev },
 	/* After every device vmm placed before it had: adding a watchdog does
 	 * not move a guest's disks or NICs (their names follow the slot). */
 	.place_rank = 5,

@@ -212,15 +212,7 @@ static void ib700_destroy_dev(struct dev_instance *d)
 	ib700_destroy(d->state);
 }
 
-static void ib700_save_dev(struct dev_instance *d, struct ss_writer *w, uint32_t instance)
-{
-	ib700_save(d->state, w, instance);
-}
-
-static bool ib700_load_dev(struct dev_instance *d, struct ss_reader *r, uint32_t instance)
-{
-	return ib700_load(d->state, r, instance);
-}
+DEV_STATE_OPS(ib700, struct ib700)
 
 const struct dev_class ib700_class = {
 	.name = "ib700",

@@ -664,27 +664,14 @@ const struct dev_class isa_debug_exit_class = {
 
 /* ==== the board's fixed devices ========================================= */
 
-/* Saved state of the board's devices: their model's pair, on d->state. */
-#define BOARD_STATE(kind, type)                                                          \
-	static void kind##_save_dev(struct dev_instance *d, struct ss_writer *w,         \
-				    uint32_t instance)                                   \
-	{                                                                                \
-		kind##_save((type *)d->state, w, instance);                              \
-	}                                                                                \
-	static bool kind##_load_dev(struct dev_instance *d, struct ss_reader *r,         \
-				    uint32_t instance)                                   \
-	{                                                                                \
-		return kind##_load((type *)d->state, r, instance);                       \
-	}
-
-BOARD_STATE(i440fx, struct i440fx)
-BOARD_STATE(piix3, struct piix3)
-BOARD_STATE(piix_pm, struct piix_pm)
-BOARD_STATE(rtc, struct rtc)
-BOARD_STATE(serial, struct serial)
-BOARD_STATE(i8042, struct i8042)
-BOARD_STATE(fw_cfg, struct fw_cfg)
-BOARD_STATE(port92, struct port92)
+DEV_STATE_OPS(i440fx, struct i440fx)
+DEV_STATE_OPS(piix3, struct piix3)
+DEV_STATE_OPS(piix_pm, struct piix_pm)
+DEV_STATE_OPS(rtc, struct rtc)
+DEV_STATE_OPS(serial, struct serial)
+DEV_STATE_OPS(i8042, struct i8042)
+DEV_STATE_OPS(fw_cfg, struct fw_cfg)
+DEV_STATE_OPS(port92, struct port92)
 
 static struct machine *machine_of(struct dev_board *b)
 {
@@ -1057,7 +1044,7 @@ static void i8257_destroy_dev(struct dev_instance *d)
 	i8237_destroy(d->state);
 }
 
-BOARD_STATE(i8237, struct i8237)
+DEV_STATE_OPS(i8237, struct i8237)
 
 /* QEMU's name for the PC's pair of 8237A controllers is "i8257"; -global
  * reaches them by that name. */
