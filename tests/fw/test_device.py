@@ -122,7 +122,7 @@ def test_pci_addr_and_multifunction_as_the_firmware_sees_them(vmm):
 
 
 def test_global_reaches_a_board_device(vmm):
-    # COM1 (the board's isa-serial) moved to 0x2f8 by -global: the boot
+    # COM1 (the default isa-serial) moved to 0x2f8 by -global: the boot
     # sector's bytes to 0x3f8 reach no UART, and the boot goes on.
     r = vmm("-m", "64", "-hda", fw_image("disk-0.img"), "-global", "isa-serial.iobase=0x2f8")
     assert "Booting from Hard Disk" in r.debuglog, r.debuglog[-3000:]
