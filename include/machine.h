@@ -36,6 +36,7 @@
 #define MAX_DRIVES 16    /* -drive if=none and if=virtio, by id */
 
 #define MAX_VSERIAL_PORTS 8 /* VIRTIO_CONSOLE_MAX_PORTS */
+#define MAX_ISA_SERIAL 4     /* COM1-COM4: -serial up to 4 times, isa-serial index 0-3 */
 
 struct drive_config {
 	const char *path;
@@ -88,7 +89,10 @@ struct machine_config {
 	unsigned nglobals;
 	char boot_order[5];           /* "cdn": a floppy, c disk, d CD, n network */
 	bool boot_menu;
-	struct chardev_config serial; /* CHARDEV_REF: one of chardevs[] */
+	/* -serial by index (COM1-COM4); CHARDEV_REF: one of chardevs[].
+	 * serial[0].kind CHARDEV_NONE: COM1's default, chosen by the CLI. */
+	struct chardev_config serial[MAX_ISA_SERIAL];
+	unsigned serial_ports;        /* bit per index with a UART: COM1 unless -serial none */
 	/* -chardev (and -debugcon's own), at most CHARDEV_MAX. On the heap:
 	 * each is 2.5 KiB, and a fixed array would be written (cleared, then
 	 * copied into struct machine) by every vmm process, used or not. */
@@ -171,10 +175,9 @@ struct machine {
 	struct event_timer *balloon_stats_timer; /* guest-stats-polling-interval */
 	struct fw_cfg *fw_cfg;
 	struct rtc *rtc;
-	struct serial *com1;
 	struct i8042 *i8042;
 	struct i8237 *dma;           /* ISA DMA channels 0-7 */
-	struct chardev *serial_cd;   /* COM1's backend */
+	struct chardev *serial_cd[MAX_ISA_SERIAL]; /* -serial's backends, by index */
 	struct dev_board board;      /* what device models use while created */
 	struct watchdog_host watchdog; /* what i6300esb and ib700 do when they run out */
 

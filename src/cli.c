@@ -23,6 +23,7 @@ struct cli_state {
 	char *err;
 	size_t errlen;
 	bool serial_given;
+	unsigned nserial;     /* -serial options so far: the next one's index */
 	bool display_none;
 	bool monitor_given;
 	bool net_given;       /* a -net, -nic or -netdev: no default NIC */
@@ -518,15 +519,26 @@ static int opt_firmware_dir(struct cli_state *st, const char *name, const char *
 	return 0;
 }
 
+/* QEMU's -serial: the Nth one is COM(N+1), at most 4; "none" leaves that
+ * index without a UART (COM1's default included). */
 static int opt_serial(struct cli_state *st, const char *name, const char *arg)
 {
+	struct machine_config *cfg = st->cfg;
+	unsigned index = st->nserial;
 	char err[256];
 
-	if (st->serial_given)
-		return fail(st, "-serial: only one serial port (COM1) is supported");
+	if (index == MAX_ISA_SERIAL)
+		return fail(st, "-serial: at most %d serial ports (COM1-COM4) are supported",
+			    MAX_ISA_SERIAL);
+	st->nserial++;
 	st->serial_given = true;
-	if (chardev_parse_legacy(arg, &st->cfg->serial, err, sizeof(err)) < 0)
+	if (!strcmp(arg, "none")) {
+		cfg->serial_ports &= ~(1u << index);
+		return 0;
+	}
+	if (chardev_parse_legacy(arg, &cfg->serial[index], err, sizeof(err)) < 0)
 		return fail(st, "-serial %s: %s", arg, err);
+	cfg->serial_ports |= 1u << index;
 	return 0;
 }
 
@@ -1202,8 +1214,9 @@ static const struct option_def options[] = {
 	{ "bios", "FILE", opt_bios, "firmware image (default bios-256k.bin from SeaBIOS)" },
 	{ "L", "DIR", opt_firmware_dir, "directory searched first for firmware" },
 	{ "serial", "DEV", opt_serial,
-	  "COM1 backend: stdio, file:PATH, pty, null, chardev:ID, unix:PATH,server,nowait, "
-	  "tcp:[HOST]:PORT[,server,nowait]" },
+	  "serial port backend, up to 4 times for COM1-COM4 (0x3f8/IRQ 4, 0x2f8/3, 0x3e8/4, "
+	  "0x2e8/3): stdio, file:PATH, pty, null, chardev:ID, unix:PATH,server,nowait, "
+	  "tcp:[HOST]:PORT[,server,nowait]; none: no port at that index" },
 	{ "chardev", "BACKEND,id=ID[,...]", opt_chardev,
 	  "character device: null, stdio[,signal=on|off], file,path=P[,input-path=P], pty, "
 	  "socket,path=P|host=H,port=N[,server=on|off][,wait=on|off]" },
@@ -1348,12 +1361,18 @@ static int check_device_refs(struct cli_state *st)
 	const char *netdev_users[MAX_NETDEVS] = { 0 };
 
 	memset(chardev_users, 0, sizeof(chardev_users));
-	if (cfg->serial.kind == CHARDEV_REF) {
-		const struct chardev_config *c = find_chardev(cfg, cfg->serial.id);
+	for (unsigned i = 0; i < MAX_ISA_SERIAL; i++) {
+		const struct chardev_config *s = &cfg->serial[i];
+		if (!(cfg->serial_ports & (1u << i)) || s->kind != CHARDEV_REF)
+			continue;
+		const struct chardev_config *c = find_chardev(cfg, s->id);
 		if (!c)
-			return fail(st, "-serial chardev:%s: no -chardev with id '%s'", cfg->serial.id,
-				    cfg->serial.id);
-		chardev_users[c - cfg->chardevs] = "-serial";
+			return fail(st, "-serial chardev:%s: no -chardev with id '%s'", s->id, s->id);
+		const char **user = &chardev_users[c - cfg->chardevs];
+		if (*user)
+			return fail(st, "-serial chardev:%s: chardev '%s' is already used by %s", s->id,
+				    s->id, *user);
+		*user = "-serial";
 	}
 	for (unsigned i = 0; i < cfg->ndevs; i++) {
 		struct dev_instance *d = &cfg->devs[i];
@@ -1379,6 +1398,40 @@ static int check_device_refs(struct cli_state *st)
 	return 0;
 }
 
+/* A UART for each -serial index (COM1's default included), at the front
+ * of the list in index order: -device isa-serial instances come after
+ * them, so their check sees which indices and ports -serial took. */
+static int imply_serial_ports(struct cli_state *st)
+{
+	struct machine_config *cfg = st->cfg;
+	unsigned first = cfg->ndevs, n = 0;
+	const struct dev_class *uart = dev_class_find("isa-serial");
+
+	for (unsigned i = 0; i < cfg->ndevs; i++)
+		n += cfg->devs[i].cls == uart;
+	if (n + (unsigned)__builtin_popcount(cfg->serial_ports) > MAX_ISA_SERIAL)
+		return fail(st, "-device isa-serial: at most %d serial ports (COM1-COM4), -serial's "
+			    "included (-serial none leaves COM1 out)", MAX_ISA_SERIAL);
+	for (unsigned i = 0; i < MAX_ISA_SERIAL; i++) {
+		char index[4];
+		if (!(cfg->serial_ports & (1u << i)))
+			continue;
+		struct dev_instance *d = imply_device(st, "isa-serial");
+		snprintf(index, sizeof(index), "%u", i);
+		if (!d || imply_prop(st, "-serial", d, "index", index) < 0)
+			return -1;
+	}
+	n = cfg->ndevs - first;
+	if (!n || !first)
+		return 0;
+	struct dev_instance *ports = xzalloc(n * sizeof(*ports));
+	memcpy(ports, cfg->devs + first, n * sizeof(*ports));
+	memmove(cfg->devs + n, cfg->devs, first * sizeof(*ports));
+	memcpy(cfg->devs, ports, n * sizeof(*ports));
+	free(ports);
+	return 0;
+}
+
 /* After every option: -global, the implied virtio-serial bus, the
  * references between devices and backends, each class's own checks, then
  * the board (its fixed devices, PCI slots). */
@@ -1393,6 +1446,8 @@ static int finish_devices(struct cli_state *st)
 	}
 	/* QEMU wants the bus first; vmm creates it for ports given without one. */
 	if (ports && !bus && !imply_device(st, "virtio-serial-pci"))
+		return -1;
+	if (imply_serial_ports(st) < 0)
 		return -1;
 	for (unsigned i = 0; i < cfg->ndevs; i++)
 		dev_apply_globals(&cfg->devs[i], cfg->globals, cfg->nglobals);
@@ -1432,13 +1487,25 @@ static bool chan_on_stdio(const struct machine_config *cfg)
 	return cfg->monitor.kind == CHAN_STDIO;
 }
 
-/* Only one user of the terminal: COM1 (-nographic, -serial stdio), a
- * monitor or QMP on stdio, and none at all with -daemonize. */
+/* -serial stdio on COM2-COM4. */
+static unsigned stdio_other_ports(const struct machine_config *cfg)
+{
+	unsigned n = 0;
+	for (unsigned i = 1; i < MAX_ISA_SERIAL; i++)
+		n += (cfg->serial_ports & (1u << i)) && cfg->serial[i].kind == CHARDEV_STDIO;
+	return n;
+}
+
+/* Only one user of the terminal: COM1 (-nographic, -serial stdio), another
+ * -serial stdio, a monitor or QMP on stdio, and none at all with -daemonize. */
 static int check_stdio(struct cli_state *st)
 {
 	struct machine_config *cfg = st->cfg;
+	struct chardev_config *com1 = &cfg->serial[0];
 	unsigned stdio_chans = cfg->monitor.kind == CHAN_STDIO;
-	bool implicit_serial = cfg->serial.kind == CHARDEV_NONE;
+	unsigned stdio_ports = stdio_other_ports(cfg);
+	/* -serial none as the first: no COM1, so no default for it either. */
+	bool implicit_serial = (cfg->serial_ports & 1) && com1->kind == CHARDEV_NONE;
 
 	for (unsigned i = 0; i < cfg->nqmp; i++)
 		stdio_chans += cfg->qmp[i].kind == CHAN_STDIO;
@@ -1446,7 +1513,10 @@ static int check_stdio(struct cli_state *st)
 		return fail(st, "stdio is used by more than one -qmp/-monitor");
 	if (stdio_chardevs(cfg) > 1 || (stdio_chardevs(cfg) && stdio_chans))
 		return fail(st, "stdio is used by more than one -chardev/-debugcon/-qmp/-monitor");
-	if (stdio_chardevs(cfg) && cfg->serial.kind == CHARDEV_STDIO)
+	if (stdio_ports && (stdio_ports > 1 || com1->kind == CHARDEV_STDIO ||
+			    stdio_chardevs(cfg) || stdio_chans))
+		return fail(st, "stdio is used by more than one -serial/-chardev/-qmp/-monitor");
+	if (stdio_chardevs(cfg) && com1->kind == CHARDEV_STDIO)
 		return fail(st, "%s stdio: stdio is already the serial console (-serial stdio)",
 			    stdio_chardev_opt(cfg));
 	if (stdio_chardevs(cfg) && cfg->daemonize)
@@ -1455,18 +1525,18 @@ static int check_stdio(struct cli_state *st)
 	/* A -chardev on stdio owns the terminal, as a monitor there does
 	 * (unless it is COM1's own, through -serial chardev:ID). */
 	const struct chardev_config *ref =
-		cfg->serial.kind == CHARDEV_REF ? find_chardev(cfg, cfg->serial.id) : NULL;
+		com1->kind == CHARDEV_REF ? find_chardev(cfg, com1->id) : NULL;
 	unsigned stdio_cds = stdio_chardevs(cfg) - (ref && ref->kind == CHARDEV_STDIO);
 	stdio_chans += stdio_cds;
 	/* With no display built in, COM1 is the console unless told otherwise,
 	 * or unless stdio belongs to a monitor or vmm detaches from it. */
 	if (implicit_serial)
-		cfg->serial.kind = (st->display_none && !cfg->nographic) || stdio_chans ||
-					   cfg->daemonize ? CHARDEV_NULL : CHARDEV_STDIO;
-	if (cfg->nographic && cfg->serial.kind == CHARDEV_NULL && !st->serial_given &&
+		com1->kind = (st->display_none && !cfg->nographic) || stdio_chans ||
+				     cfg->daemonize ? CHARDEV_NULL : CHARDEV_STDIO;
+	if (cfg->nographic && com1->kind == CHARDEV_NULL && !st->serial_given &&
 	    !stdio_chans && !cfg->daemonize)
-		cfg->serial.kind = CHARDEV_STDIO;
-	if (stdio_chans && (cfg->nographic || cfg->serial.kind == CHARDEV_STDIO))
+		com1->kind = CHARDEV_STDIO;
+	if (stdio_chans && (cfg->nographic || com1->kind == CHARDEV_STDIO))
 		return fail(st, "%s stdio: stdio is already the serial console (%s); use -serial "
 			    "null or a socket", stdio_cds ? stdio_chardev_opt(cfg) :
 			    cfg->monitor.kind == CHAN_STDIO ? "-monitor" : "-qmp",
@@ -1475,7 +1545,7 @@ static int check_stdio(struct cli_state *st)
 		return 0;
 	if (cfg->nographic)
 		return fail(st, "-nographic cannot be used with -daemonize");
-	if (cfg->serial.kind == CHARDEV_STDIO || chan_on_stdio(cfg))
+	if (com1->kind == CHARDEV_STDIO || stdio_ports || chan_on_stdio(cfg))
 		return fail(st, "-daemonize: stdio cannot be used by a chardev of a daemon "
 			    "(-serial, -debugcon, -monitor or -qmp stdio)");
 	return 0;
@@ -1492,6 +1562,7 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 	cfg->smp = (struct cpu_topology){ .cpus = 1, .sockets = 1, .cores = 1, .threads = 1,
 					  .maxcpus = 1 };
 	cfg->sandbox.enabled = true;
+	cfg->serial_ports = 1; /* COM1, unless -serial none */
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const struct option_def *def = NULL;

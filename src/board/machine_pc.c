@@ -106,30 +106,38 @@ static int host_irqfd(void *opaque, int fd, int gsi, bool assign)
 	return kvm_irqfd(opaque, fd, gsi, assign);
 }
 
-/* Every -chardev, then COM1's own backend unless it names one of them. */
+/* Every -chardev, then each -serial port's own backend unless it names
+ * one of them. */
 static void create_chardevs(struct machine *m)
 {
+	static const char *const labels[MAX_ISA_SERIAL] = { "serial0", "serial1", "serial2",
+							     "serial3" };
 	const struct machine_config *cfg = &m->cfg;
 	char err[256];
 
 	for (unsigned i = 0; i < cfg->nchardevs; i++)
 		if (!chardev_create(&cfg->chardevs[i], err, sizeof(err)))
 			die("-chardev %s: %s", cfg->chardevs[i].id, err);
-	if (cfg->serial.kind == CHARDEV_REF) {
-		m->serial_cd = chardev_find(cfg->serial.id);
-		if (!m->serial_cd)
-			die("-serial chardev:%s: no such chardev", cfg->serial.id);
-		return;
+	for (unsigned i = 0; i < MAX_ISA_SERIAL; i++) {
+		if (!(cfg->serial_ports & (1u << i)))
+			continue;
+		if (cfg->serial[i].kind == CHARDEV_REF) {
+			m->serial_cd[i] = chardev_find(cfg->serial[i].id);
+			if (!m->serial_cd[i])
+				die("-serial chardev:%s: no such chardev", cfg->serial[i].id);
+			continue;
+		}
+		struct chardev_config c = cfg->serial[i];
+		c.label = labels[i];
+		/* A port on the terminal (-nographic, -serial stdio, COM1's
+		 * default) has always had the Ctrl-A keys, with Ctrl-C going
+		 * to the guest. */
+		if (c.kind == CHARDEV_STDIO)
+			c.mux_keys = true;
+		m->serial_cd[i] = chardev_create(&c, err, sizeof(err));
+		if (!m->serial_cd[i])
+			die("-serial: %s", err);
 	}
-	struct chardev_config c = cfg->serial;
-	c.label = "serial0";
-	/* COM1 on the terminal (-nographic, -serial stdio, the default) has
-	 * always had the Ctrl-A keys, with Ctrl-C going to the guest. */
-	if (c.kind == CHARDEV_STDIO)
-		c.mux_keys = true;
-	m->serial_cd = chardev_create(&c, err, sizeof(err));
-	if (!m->serial_cd)
-		die("-serial: %s", err);
 }
 
 /* ---- the board: what device models may use while created ---------------- */
@@ -243,7 +251,6 @@ static const struct {
 	{ "piix3-ide", "01.1", false },
 	{ "PIIX4_PM", "01.3", false },
 	{ "mc146818rtc", NULL, false },
-	{ "isa-serial", NULL, false },
 	{ "i8042", NULL, false },
 	{ "fw_cfg_io", NULL, false },
 	{ "port92", NULL, false },
@@ -589,12 +596,11 @@ void machine_destroy(struct machine *m)
 	m->rtc = NULL;
 	m->dma = NULL;
 	m->ide = NULL;
-	m->com1 = NULL;
 	m->i8042 = NULL;
 	m->fw_cfg = NULL;
 	m->vballoon = NULL;
 	chardev_destroy_all();
-	m->serial_cd = NULL;
+	memset(m->serial_cd, 0, sizeof(m->serial_cd));
 	event_timer_free(m->balloon_event_timer);
 	event_timer_free(m->balloon_stats_timer);
 	event_loop_free(m->loop);

@@ -6,8 +6,8 @@
  * entries, kept in one place so that the models' files stay free of board
  * glue while the saved-state work changes them all.
  *
- * Board-only entries (the chipset, RTC, COM1, i8042, fw_cfg, ports 0x80
- * and 0x92) are the board's fixed devices: not for -device, but on the
+ * Board-only entries (the chipset, RTC, i8042, fw_cfg, ports 0x80 and
+ * 0x92) are the board's fixed devices: not for -device, but on the
  * instance list like every other device, so that one walk creates and
  * resets the whole machine, and -global reaches their properties.
  */
@@ -858,22 +858,111 @@ static size_t serial_in(void *opaque, const uint8_t *buf, size_t len)
 	return serial_receive(opaque, buf, len);
 }
 
+/* QEMU's isa-serial defaults by index: COM1 to COM4. */
+static const struct {
+	uint16_t iobase;
+	uint8_t irq;
+} com_ports[MAX_ISA_SERIAL] = { { 0x3f8, 4 }, { 0x2f8, 3 }, { 0x3e8, 4 }, { 0x2e8, 3 } };
+
+#define UART_PORTS 8
+
+/* The option a UART came from, for messages. */
+static const char *isa_serial_opt(const struct dev_instance *d)
+{
+	return d->from_board ? "-serial" : "-device isa-serial";
+}
+
+/* The first index no other UART of the list has (-serial's are set, and
+ * so are -device's with index= or checked before this one); -1 if none. */
+static int free_serial_index(const struct dev_instance *d, const struct machine_config *cfg)
+{
+	unsigned used = 0;
+
+	for (const struct dev_instance *o = cfg->devs; o < cfg->devs + cfg->ndevs; o++)
+		if (o != d && o->cls == d->cls && dev_is_set(o, "index"))
+			used |= 1u << dev_get_uint(o, "index");
+	for (unsigned i = 0; i < MAX_ISA_SERIAL; i++)
+		if (!(used & (1u << i)))
+			return (int)i;
+	return -1;
+}
+
+/* Fills in index (the first free), then iobase and irq from it where not
+ * given, and refuses a UART on an index or ports another one has. */
+static int isa_serial_check(struct dev_instance *d, struct machine_config *cfg, char *err,
+			    size_t errlen)
+{
+	char val[16];
+
+	if (!dev_is_set(d, "index")) {
+		int free_index = free_serial_index(d, cfg);
+		if (free_index < 0)
+			return set_err(err, errlen, "%s: no free serial port index (COM1-COM4 are "
+				       "all taken)", isa_serial_opt(d));
+		snprintf(val, sizeof(val), "%d", free_index);
+		if (dev_instance_set(d, "index", val, err, errlen) < 0)
+			return -1;
+	}
+	unsigned index = (unsigned)dev_get_uint(d, "index");
+	if (!dev_is_set(d, "iobase")) {
+		snprintf(val, sizeof(val), "%#x", com_ports[index].iobase);
+		if (dev_instance_set(d, "iobase", val, err, errlen) < 0)
+			return -1;
+	}
+	if (!dev_is_set(d, "irq")) {
+		snprintf(val, sizeof(val), "%u", com_ports[index].irq);
+		if (dev_instance_set(d, "irq", val, err, errlen) < 0)
+			return -1;
+	}
+	uint64_t base = dev_get_uint(d, "iobase");
+	for (const struct dev_instance *o = cfg->devs; o < d; o++) {
+		if (o->cls != d->cls)
+			continue;
+		unsigned o_index = (unsigned)dev_get_uint(o, "index");
+		uint64_t o_base = dev_get_uint(o, "iobase");
+		if (o_index == index)
+			return set_err(err, errlen, "%s: index %u (COM%u) is already taken by %s",
+				       isa_serial_opt(d), index, index + 1,
+				       o->from_board ? "-serial" : "another isa-serial");
+		if (base < o_base + UART_PORTS && o_base < base + UART_PORTS)
+			return set_err(err, errlen, "%s: ports %#llx-%#llx overlap COM%u's "
+				       "(%#llx-%#llx)", isa_serial_opt(d), (unsigned long long)base,
+				       (unsigned long long)base + UART_PORTS - 1, o_index + 1,
+				       (unsigned long long)o_base,
+				       (unsigned long long)o_base + UART_PORTS - 1);
+	}
+	return 0;
+}
+
+/* A -serial port talks to that option's backend; -device isa-serial to
+ * its chardev=, or to nothing (output dropped) without one. */
 static int isa_serial_create(struct dev_instance *d, struct dev_board *b, char *err,
 			     size_t errlen)
 {
 	struct machine *m = machine_of(b);
+	unsigned index = (unsigned)dev_get_uint(d, "index");
 	uint16_t base = (uint16_t)dev_get_uint(d, "iobase");
+	const char *id = dev_get_str(d, "chardev");
+	struct chardev *cd = id ? chardev_find(id) : d->from_board ? m->serial_cd[index] : NULL;
+	struct serial *s;
 
-	m->com1 = serial_create(b->isa_irq(b, (unsigned)dev_get_uint(d, "irq")), chardev_output,
-				m->serial_cd);
-	if (!m->com1 || serial_map(m->com1, b->pio, base) < 0)
-		return set_err(err, errlen, "cannot create the COM1 UART at port %#x", base);
-	d->state = m->com1;
-	serial_set_rx_ready_cb(m->com1, serial_rx_ready, m->serial_cd);
-	struct chardev_frontend uart_fe = { .receive = serial_in, .opaque = m->com1 };
-	if (chardev_attach(m->serial_cd, &uart_fe) < 0)
-		return set_err(err, errlen, "-serial: chardev '%s' is already in use",
-			       chardev_label(m->serial_cd));
+	if (id && !cd)
+		return set_err(err, errlen, "%s: chardev '%s' is missing", isa_serial_opt(d), id);
+	s = serial_create(b->isa_irq(b, (unsigned)dev_get_uint(d, "irq")),
+			  cd ? chardev_output : NULL, cd);
+	if (!s)
+		return set_err(err, errlen, "cannot create the COM%u UART", index + 1);
+	d->state = s;
+	if (serial_map(s, b->pio, base) < 0)
+		return set_err(err, errlen, "%s: ports %#x-%#x are taken by another device",
+			       isa_serial_opt(d), base, base + UART_PORTS - 1);
+	if (!cd)
+		return 0;
+	serial_set_rx_ready_cb(s, serial_rx_ready, cd);
+	struct chardev_frontend uart_fe = { .receive = serial_in, .opaque = s };
+	if (chardev_attach(cd, &uart_fe) < 0)
+		return set_err(err, errlen, "%s: chardev '%s' is already in use", isa_serial_opt(d),
+			       chardev_label(cd));
 	return 0;
 }
 
@@ -887,22 +976,30 @@ static void isa_serial_destroy(struct dev_instance *d)
 	serial_destroy(d->state);
 }
 
+/* No defaults for index, iobase and irq: the check fills them in (the
+ * first free index, then that index's ports and line). */
 static const struct dev_prop isa_serial_props[] = {
-	{ .name = "iobase", .type = PROP_UINT, .max = 0xFFF8, .def = "0x3f8",
-	  .help = "first of its 8 I/O ports" },
-	{ .name = "irq", .type = PROP_UINT, .max = 15, .def = "4", .help = "ISA interrupt" },
+	{ .name = "chardev", .type = PROP_CHARDEV,
+	  .help = "id of the -chardev it sends to and receives from (default: none, output "
+		  "dropped)" },
+	{ .name = "index", .type = PROP_UINT, .max = MAX_ISA_SERIAL - 1,
+	  .help = "0-3 for COM1-COM4: picks iobase and irq (default: the first free)" },
+	{ .name = "iobase", .type = PROP_UINT, .max = 0x10000 - UART_PORTS,
+	  .help = "first of its 8 I/O ports (default: by index, 0x3f8 0x2f8 0x3e8 0x2e8)" },
+	{ .name = "irq", .type = PROP_UINT, .max = 15,
+	  .help = "ISA interrupt, shared with any other device on it (default: by index, 4 3 4 3)" },
 };
 
 const struct dev_class isa_serial_class = {
 	.name = "isa-serial",
 	.bus = DEV_BUS_ISA,
 	.categories = DEV_CAT_INPUT,
-	.desc = "16550A UART (COM1, on -serial's backend)",
+	.desc = "16550A UART (COM1-COM4; -serial adds them by index)",
 	.props = isa_serial_props,
 	.nprops = ARRAY_SIZE(isa_serial_props),
 	.ops = { .create = isa_serial_create, .reset = isa_serial_reset, .save = serial_save_dev,
-		 .load = serial_load_dev, .destroy = isa_serial_destroy },
-	.board_only = true,
+		 .load = serial_load_dev, .destroy = isa_serial_destroy, .check = isa_serial_check },
+	.max_instances = MAX_ISA_SERIAL,
 };
 
 static int i8042_create_dev(struct dev_instance *d, struct dev_board *b, char *err,

@@ -39,6 +39,13 @@
  * round trips of tests/fw/test_lifecycle.py then never catch the vCPU in
  * SeaBIOS's 32-bit code, whose state kvm_pvm reports inconsistently (real
  * mode with a 32-bit code address; docs/testing.md).
+ * RESET_METHOD 12 is for the serial ports: it prints the BIOS data area's
+ * four COM port addresses as SeaBIOS found them ("VMM-BDA-COM 03F8 02F8
+ * 03E8 0000"), writes VMM-COM2-OK out of the second one (if there is one),
+ * then, if there is a third, shares IRQ 4 between COM1 and it (the line
+ * level-triggered in the ELCR): both raise it (THRE interrupt enabled),
+ * COM1 lowers, then the other; prints the PIC's IRR bit 4 after each
+ * ("VMM-SHARE 10 10 00": the line stays up while either asks).
  */
 #ifndef RESET_METHOD
 #define RESET_METHOD 0
@@ -237,6 +244,69 @@ wdt_nmi:
 	movw $wdtnmi, %si
 	call puts
 	jmp done
+#elif RESET_METHOD == 12
+	movw $bdamsg, %si
+	call puts
+	movw $0x400, %bx        /* BDA: COM1-COM4 base addresses (DS = 0) */
+	movw $4, %cx
+12:	movb $' ', %al
+	call putc
+	movw (%bx), %ax
+	pushw %ax
+	movb %ah, %al
+	call puthex
+	popw %ax
+	call puthex
+	addw $2, %bx
+	loop 12b
+	movw $newline, %si
+	call puts
+	movw 0x402, %bx         /* the second port SeaBIOS found */
+	testw %bx, %bx
+	jz done
+	movw $com2msg, %si
+13:	lodsb
+	testb %al, %al
+	jz 15f
+	movb %al, %ah
+	leaw 5(%bx), %dx
+14:	inb %dx, %al            /* LSR.THRE */
+	testb $0x20, %al
+	jz 14b
+	movw %bx, %dx
+	movb %ah, %al
+	outb %al, %dx
+	jmp 13b
+15:	movw 0x404, %bx         /* the third: IRQ 4 with COM1 */
+	testw %bx, %bx
+	jz done
+	incw %bx                /* its IER */
+	movw $0x4D0, %dx        /* ELCR 1: IRQ 4 level-triggered */
+	inb %dx, %al
+	orb $0x10, %al
+	outb %al, %dx
+	movw $sharemsg, %si
+	call puts
+	movb $0x02, %al         /* both ask (ETBEI with THR empty) */
+	movw $COM1 + 1, %dx
+	outb %al, %dx
+	movw %bx, %dx
+	outb %al, %dx
+	call irr4
+	movb $' ', %al
+	call putc
+	movw $COM1 + 1, %dx     /* COM1 stops asking */
+	xorb %al, %al
+	outb %al, %dx
+	call irr4
+	movb $' ', %al
+	call putc
+	movw %bx, %dx           /* and the other */
+	xorb %al, %al
+	outb %al, %dx
+	call irr4
+	movw $newline, %si
+	call puts
 #elif RESET_METHOD
 	movb $BOOT_COUNT, %al
 	outb %al, $CMOS_INDEX
@@ -325,6 +395,9 @@ irq4_probe:
 	movw $COM1 + 1, %dx
 	xorb %al, %al
 	outb %al, %dx
+#endif
+#if RESET_METHOD == 9 || RESET_METHOD == 12
+/* Prints the PIC's IRR bit 4 (10 or 00). */
 irr4:
 	movb $0x0A, %al         /* OCW3: read IRR */
 	outb %al, $0x20
@@ -395,6 +468,14 @@ wdtarmed:
 	.asciz "VMM-WDT-ARMED\r\n"
 wdtnmi:
 	.asciz "VMM-WDT-NMI\r\n"
+#endif
+#if RESET_METHOD == 12
+bdamsg:
+	.asciz "VMM-BDA-COM"
+com2msg:
+	.asciz "VMM-COM2-OK\r\n"
+sharemsg:
+	.asciz "VMM-SHARE "
 #endif
 #if RESET_METHOD == 7
 cpuid1:

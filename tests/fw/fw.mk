@@ -37,7 +37,7 @@ $(FW_BUILD)/debugcon.bin: tests/fw/debugcon.S
 	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/debugcon.o $<
 	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/debugcon.o
 
-FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 13,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
+FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
 	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf $(FW_BUILD)/debugcon.bin
 
 fw-images: $(FW_IMAGES)
@@ -50,4 +50,4 @@ fwcheck: all fw-images $(BUILD)/vmm-asan
 		/usr/bin/python3 -m pytest -rs -v tests/fw
 
 .PHONY: fw-images fwcheck
-.SECONDARY: $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 13,$(FW_BUILD)/bootsect-$(m).bin)
+.SECONDARY: $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/bootsect-$(m).bin)

@@ -38,7 +38,7 @@ def test_device_help_is_qemus_format():
         names += group_names
     for n in ("virtio-blk-pci", "virtio-net-pci", "virtio-rng-pci", "virtio-balloon-pci",
               "virtio-serial-pci", "virtconsole", "virtserialport", "ide-hd", "ide-cd",
-              "isa-debugcon", "isa-debug-exit"):
+              "isa-debugcon", "isa-debug-exit", "isa-serial"):
         assert n in names, n
     assert 'name "virtio-net-pci", bus PCI, alias "virtio-net", desc "' in p.stdout
     # the board's own devices are not offered
@@ -83,6 +83,8 @@ def test_device_driver_help_lists_properties():
     (["-device", "virtio-rng-pci,addr=05.2", "-device", "virtio-balloon,addr=5"],
      "vmm: -device virtio-balloon-pci: PCI slot 05 has function 2 (virtio-rng-pci): "
      "function 0 needs multifunction=on"),
+    (["-device", "isa-serial,index=0"],
+     "vmm: -device isa-serial: index 0 (COM1) is already taken by -serial"),
     (["-device", "i8042"],
      "vmm: -device i8042: this device is part of the board and cannot be added"),
     (["-global", "virtio-rng-pci.speed=3"],
@@ -120,7 +122,7 @@ def test_pci_addr_and_multifunction_as_the_firmware_sees_them(vmm):
 
 
 def test_global_reaches_a_board_device(vmm):
-    # COM1 (the board's isa-serial) moved to 0x2f8 by -global: the boot
+    # COM1 (the default isa-serial) moved to 0x2f8 by -global: the boot
     # sector's bytes to 0x3f8 reach no UART, and the boot goes on.
     r = vmm("-m", "64", "-hda", fw_image("disk-0.img"), "-global", "isa-serial.iobase=0x2f8")
     assert "Booting from Hard Disk" in r.debuglog, r.debuglog[-3000:]

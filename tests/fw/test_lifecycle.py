@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Lifecycle of a whole machine: every device model the table has (the
 board's, -hda/-cdrom, ide-hd, virtio-blk/net/rng/balloon/serial with both
-port kinds, isa-debugcon, isa-debug-exit, both watchdogs, a QMP socket),
-started, paused, resumed and quit, or ended by SIGTERM, under ASan's LeakSanitizer
-(build/vmm-asan): exit destroys everything, so nothing leaks."""
+port kinds, COM2 and COM3, isa-debugcon, isa-debug-exit, both watchdogs,
+a QMP socket), started, paused, resumed and quit, or ended by SIGTERM,
+under ASan's LeakSanitizer (build/vmm-asan): exit destroys everything, so
+nothing leaks."""
 import os
 import shutil
 import signal
@@ -27,6 +28,10 @@ def full_machine(tmp_path, qmp_path):
         disks.append(path)
     return [
         "-m", "64", "-display", "none", "-serial", f"file:{tmp_path / 'serial.log'}",
+        # COM2 from a second -serial, COM3 from -device: three UARTs, each
+        # its own instance (created, saved, loaded, reset, destroyed).
+        "-serial", f"file:{tmp_path / 'com2.log'}",
+        "-chardev", "null,id=com3", "-device", "isa-serial,chardev=com3",
         *seabios_log_args(tmp_path / "debugcon.log"),
         "-drive", f"file={disks[0]},format=raw,if=ide,index=0",
         "-cdrom", fw_image("cd-0.iso"),

@@ -274,10 +274,14 @@ static void test_machine_list_and_slots(void **state)
 
 	assert_int_equal(parse(&cfg, args), CLI_RUN);
 	static const char *const board[] = { "i440FX", "PIIX3", "piix3-ide", "PIIX4_PM",
-					     "mc146818rtc", "isa-serial", "i8042", "fw_cfg_io",
-					     "port92", "ioport80" };
+					     "mc146818rtc", "i8042", "fw_cfg_io",
+					     "port92", "ioport80", "i8257" };
 	for (size_t i = 0; i < ARRAY_SIZE(board); i++)
 		assert_string_equal(cfg.devs[i].cls->name, board[i]);
+	/* Then the -serial ports (COM1's default here), before any -device. */
+	assert_string_equal(cfg.devs[ARRAY_SIZE(board)].cls->name, "isa-serial");
+	assert_true(cfg.devs[ARRAY_SIZE(board)].from_board);
+	assert_int_equal(dev_get_uint(&cfg.devs[ARRAY_SIZE(board)], "index"), 0);
 	assert_int_equal(find_dev(&cfg, "i440FX", 0)->devfn, PCI_DEVFN(0, 0));
 	assert_int_equal(find_dev(&cfg, "PIIX3", 0)->devfn, PCI_DEVFN(1, 0));
 	assert_int_equal(find_dev(&cfg, "piix3-ide", 0)->devfn, PCI_DEVFN(1, 1));
@@ -298,7 +302,7 @@ static void test_machine_list_and_slots(void **state)
 static void test_machine_list_errors(void **state)
 {
 	static const struct {
-		const char *args[8];
+		const char *args[12];
 		const char *msg;
 	} cases[] = {
 		{ { "-device", "virtio-rng-pci,addr=1", NULL },
@@ -320,6 +324,19 @@ static void test_machine_list_errors(void **state)
 		{ { "-global", "isa-debugcon.iobase=0x402", "-device", "isa-debugcon",
 		    "-device", "isa-debugcon", NULL },
 		  "-device isa-debugcon: port 0x402 already has a debug console" },
+		{ { "-device", "isa-serial,index=0", NULL },
+		  "-device isa-serial: index 0 (COM1) is already taken by -serial" },
+		{ { "-serial", "none", "-device", "isa-serial,index=0,iobase=0x2f8", "-serial",
+		    "null", NULL },
+		  "-device isa-serial: ports 0x2f8-0x2ff overlap COM2's (0x2f8-0x2ff)" },
+		{ { "-global", "isa-serial.iobase=0x2f8", "-serial", "null", "-serial", "null", NULL },
+		  "-serial: ports 0x2f8-0x2ff overlap COM1's (0x2f8-0x2ff)" },
+		{ { "-serial", "null", "-serial", "null", "-serial", "null", "-serial", "null",
+		    "-serial", "null", NULL },
+		  "-serial: at most 4 serial ports (COM1-COM4) are supported" },
+		{ { "-serial", "none", "-serial", "none", "-serial", "none", "-serial", "none",
+		    "-serial", "null", NULL },
+		  "-serial: at most 4 serial ports (COM1-COM4) are supported" },
 	};
 
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
@@ -328,6 +345,65 @@ static void test_machine_list_errors(void **state)
 		assert_string_equal(err, cases[i].msg);
 		free_config(&cfg);
 	}
+}
+
+/* -serial N times is COM1..COMN at QEMU's defaults by index, "none"
+ * leaving its index out; -device isa-serial takes the first index no
+ * other UART has (one a later -device names included), or index= /
+ * iobase= / irq= as given. The -serial ports come first, in index order. */
+static void test_serial_ports_by_index(void **state)
+{
+	struct machine_config cfg;
+	static const char *const args[] = {
+		"-chardev", "null,id=a", "-device", "isa-serial,chardev=a",
+		"-device", "isa-serial,index=3,irq=7,iobase=0x2e0",
+		"-serial", "null", "-serial", "none", "-serial", "file:com3.log", NULL,
+	};
+	static const struct {
+		unsigned index, iobase, irq;
+		bool from_serial;
+	} want[] = { { 0, 0x3f8, 4, true }, { 2, 0x3e8, 4, true }, { 1, 0x2f8, 3, false },
+		     { 3, 0x2e0, 7, false } };
+
+	assert_int_equal(parse(&cfg, args), CLI_RUN);
+	assert_int_equal(cfg.serial_ports, 0x5);
+	assert_int_equal(cfg.serial[0].kind, CHARDEV_NULL);
+	assert_int_equal(cfg.serial[2].kind, CHARDEV_FILE);
+	for (unsigned i = 0; i < ARRAY_SIZE(want); i++) {
+		const struct dev_instance *d = find_dev(&cfg, "isa-serial", i);
+		assert_non_null(d);
+		assert_int_equal(dev_get_uint(d, "index"), want[i].index);
+		assert_int_equal(dev_get_uint(d, "iobase"), want[i].iobase);
+		assert_int_equal(dev_get_uint(d, "irq"), want[i].irq);
+		assert_int_equal(d->from_board, want[i].from_serial);
+	}
+	assert_null(find_dev(&cfg, "isa-serial", ARRAY_SIZE(want)));
+	assert_string_equal(dev_get_str(find_dev(&cfg, "isa-serial", 2), "chardev"), "a");
+	assert_null(dev_get_str(find_dev(&cfg, "isa-serial", 0), "chardev"));
+	free_config(&cfg);
+
+	/* The first free index skips one that a later -device names. */
+	static const char *const later[] = { "-device", "isa-serial", "-device",
+					     "isa-serial,index=1", NULL };
+	assert_int_equal(parse(&cfg, later), CLI_RUN);
+	assert_int_equal(dev_get_uint(find_dev(&cfg, "isa-serial", 1), "index"), 2);
+	assert_int_equal(dev_get_uint(find_dev(&cfg, "isa-serial", 1), "iobase"), 0x3e8);
+	assert_int_equal(dev_get_uint(find_dev(&cfg, "isa-serial", 2), "index"), 1);
+	free_config(&cfg);
+
+	/* COM1's default is as before; -serial none leaves even that out. */
+	static const char *const nographic[] = { "-nographic", NULL };
+	static const char *const none[] = { "-nographic", "-serial", "none", NULL };
+	assert_int_equal(parse(&cfg, nographic), CLI_RUN);
+	assert_int_equal(cfg.serial_ports, 0x1);
+	assert_int_equal(cfg.serial[0].kind, CHARDEV_STDIO);
+	assert_non_null(find_dev(&cfg, "isa-serial", 0));
+	free_config(&cfg);
+	assert_int_equal(parse(&cfg, none), CLI_RUN);
+	assert_int_equal(cfg.serial_ports, 0);
+	assert_int_equal(cfg.serial[0].kind, CHARDEV_NONE);
+	assert_null(find_dev(&cfg, "isa-serial", 0));
+	free_config(&cfg);
 }
 
 /* An IDE drive without bus= takes the first free slot; unit= alone is
@@ -727,6 +803,7 @@ int main(void)
 		cmocka_unit_test(test_devfn_claims),
 		cmocka_unit_test(test_machine_list_and_slots),
 		cmocka_unit_test(test_machine_list_errors),
+		cmocka_unit_test(test_serial_ports_by_index),
 		cmocka_unit_test(test_machine_multifunction),
 		cmocka_unit_test(test_ide_drive_slots),
 		cmocka_unit_test(test_legacy_drives_are_instances),

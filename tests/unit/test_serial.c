@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
-/* 16550A UART driven through the I/O bus at COM1. */
+/* 16550A UART driven through the I/O bus at COM1, and COM1-COM4 together. */
 #include "unit.h"
 #include "bus_access.h"
 
@@ -11,6 +11,7 @@
 #include "bus.h"
 #include "hw/serial.h"
 #include "irq.h"
+#include "isa_irq.h"
 #include "savestate.h"
 
 #define COM1 0x3f8
@@ -439,6 +440,151 @@ static void test_load_refuses(void **state)
 	ss_writer_free(&w);
 }
 
+/* ---- COM1-COM4 on one bus and one ISA IRQ router -------------------------- */
+
+struct pc_ports;
+struct port_sink {
+	struct pc_ports *pc;
+	unsigned n;
+};
+
+struct pc_ports {
+	struct io_bus bus;
+	struct isa_irq router;
+	int line[ISA_IRQ_LINES]; /* what the router drives */
+	struct serial *com[4];
+	uint8_t out[4][8];
+	size_t nout[4];
+	struct port_sink sink[4]; /* each UART's backend */
+};
+
+static const uint16_t com_base[4] = { 0x3f8, 0x2f8, 0x3e8, 0x2e8 };
+static const unsigned com_irq[4] = { 4, 3, 4, 3 };
+
+static void router_out(void *opaque, unsigned gsi, int level)
+{
+	struct pc_ports *pc = opaque;
+	pc->line[gsi] = level;
+}
+
+
+static void port_tx(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct port_sink *k = opaque;
+	for (size_t i = 0; i < len && k->pc->nout[k->n] < sizeof(k->pc->out[0]); i++)
+		k->pc->out[k->n][k->pc->nout[k->n]++] = buf[i];
+}
+
+static struct pc_ports *pc_ports_new(void)
+{
+	struct pc_ports *pc = calloc(1, sizeof(*pc));
+	bus_init(&pc->bus, "pio");
+	isa_irq_init(&pc->router, router_out, pc, NULL, NULL); /* NULL: level lines */
+	for (unsigned i = 0; i < 4; i++) {
+		struct irq_line l;
+		assert_int_equal(isa_irq_claim(&pc->router, com_irq[i], &l), 0);
+		pc->sink[i] = (struct port_sink){ pc, i };
+		pc->com[i] = serial_create(l, port_tx, &pc->sink[i]);
+		assert_int_equal(serial_map(pc->com[i], &pc->bus, com_base[i]), 0);
+	}
+	return pc;
+}
+
+static void pc_ports_free(struct pc_ports *pc)
+{
+	for (unsigned i = 0; i < 4; i++)
+		serial_destroy(pc->com[i]);
+	isa_irq_destroy(&pc->router);
+	bus_destroy(&pc->bus);
+	free(pc);
+}
+
+static void pc_out(struct pc_ports *pc, uint16_t port, uint8_t v) { bus_wr(&pc->bus, port, v, 1); }
+static uint8_t pc_in(struct pc_ports *pc, uint16_t port) { return (uint8_t)bus_rd(&pc->bus, port, 1); }
+
+/* Four UARTs at QEMU's COM1-COM4 places: each transmits on its own
+ * backend; COM1 and COM3 share IRQ 4 (COM2 and COM4 IRQ 3) through the
+ * router, each on its own input, so one lowering its request leaves the
+ * line up while the other still asks. */
+static void test_four_ports_share_irq_lines(void **state)
+{
+	struct pc_ports *pc = pc_ports_new();
+
+	for (unsigned i = 0; i < 4; i++)
+		pc_out(pc, com_base[i], (uint8_t)('1' + i));
+	for (unsigned i = 0; i < 4; i++) {
+		assert_int_equal(pc->nout[i], 1);
+		assert_int_equal(pc->out[i][0], '1' + i);
+	}
+	for (unsigned i = 0; i < 4; i++)
+		pc_in(pc, com_base[i] + 2); /* acknowledge the THRE those left */
+
+	/* COM1 and COM3 both ask (ETBEI with THR empty). */
+	pc_out(pc, 0x3f8 + 1, 0x02);
+	pc_out(pc, 0x3e8 + 1, 0x02);
+	assert_int_equal(pc->line[4], 1);
+	assert_int_equal(isa_irq_level(&pc->router, 4), 1);
+	assert_int_equal(pc->line[3], 0);
+	/* COM1 stops asking: the line stays up for COM3. */
+	pc_out(pc, 0x3f8 + 1, 0x00);
+	assert_int_equal(pc->line[4], 1);
+	assert_int_equal(pc_in(pc, 0x3e8 + 2) & 0x0f, 0x02); /* COM3: THRE (and acknowledged) */
+	assert_int_equal(pc->line[4], 0);
+
+	/* IRQ 3: COM4 asks, COM2 asks and is reset; COM4 still holds it. */
+	pc_out(pc, 0x2e8 + 1, 0x02);
+	pc_out(pc, 0x2f8 + 1, 0x02);
+	assert_int_equal(pc->line[3], 1);
+	serial_reset(pc->com[1]);
+	assert_int_equal(pc->line[3], 1);
+	assert_int_equal(pc_in(pc, 0x2f8 + 1), 0x00); /* COM2's IER cleared, COM4's kept */
+	assert_int_equal(pc_in(pc, 0x2e8 + 1), 0x02);
+	pc_out(pc, 0x2e8 + 1, 0x00);
+	assert_int_equal(pc->line[3], 0);
+	assert_int_equal(pc->line[4], 0);
+	pc_ports_free(pc);
+}
+
+/* The machine saves each UART as its own instance of section "serial":
+ * four in one stream load back into four fresh UARTs, each its own. */
+static void test_four_ports_save_load(void **state)
+{
+	struct pc_ports *a = pc_ports_new(), *b;
+	struct ss_writer w1, w2;
+	struct ss_reader r;
+
+	for (unsigned i = 0; i < 4; i++)
+		pc_out(a, com_base[i] + 7, (uint8_t)(0xa0 + i)); /* scratch */
+	pc_out(a, 0x3e8 + 1, 0x02); /* COM3 asks for IRQ 4 */
+	assert_int_equal(serial_receive(a->com[3], (const uint8_t *)"x", 1), 1);
+	ss_writer_init(&w1);
+	for (unsigned i = 0; i < 4; i++)
+		serial_save(a->com[i], &w1, i);
+	assert_int_equal(ss_writer_finish(&w1), 0);
+	pc_ports_free(a);
+
+	b = pc_ports_new();
+	assert_int_equal(ss_reader_open(&r, w1.buf, w1.len), 0);
+	for (unsigned i = 0; i < 4; i++)
+		assert_true(serial_load(b->com[i], &r, i));
+	ss_reader_close(&r);
+	for (unsigned i = 0; i < 4; i++)
+		assert_int_equal(pc_in(b, com_base[i] + 7), 0xa0 + i);
+	assert_int_equal(b->line[4], 1); /* driven again after the load */
+	assert_int_equal(b->line[3], 0);
+	assert_true(pc_in(b, 0x2e8 + 5) & 0x01); /* COM4's byte, COM4's only */
+	assert_false(pc_in(b, 0x3f8 + 5) & 0x01);
+	ss_writer_init(&w2);
+	for (unsigned i = 0; i < 4; i++)
+		serial_save(b->com[i], &w2, i);
+	assert_int_equal(ss_writer_finish(&w2), 0);
+	assert_int_equal(w1.len, w2.len);
+	assert_memory_equal(w1.buf, w2.buf, w1.len);
+	ss_writer_free(&w1);
+	ss_writer_free(&w2);
+	pc_ports_free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -454,6 +600,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_threaded_rx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refuses, setup, teardown),
+		cmocka_unit_test(test_four_ports_share_irq_lines),
+		cmocka_unit_test(test_four_ports_save_load),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
