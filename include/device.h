@@ -128,6 +128,7 @@ struct dev_instance {
 
 /* What a device model may use of the board while it is created. */
 struct virtio_host;
+struct event_loop;
 struct dev_board {
 	struct pci_bus *pci;
 	struct io_bus *pio, *mmio;
@@ -149,6 +150,12 @@ struct dev_board {
 				   size_t errlen);
 	/* The balloon's driver moved 'actual' (any thread): QMP's BALLOON_CHANGE. */
 	void (*balloon_changed)(void *machine);
+	/* The main thread's event loop (device timers). */
+	struct event_loop *loop;
+	/* A firmware file found as the BIOS is (-L, the distribution's
+	 * SeaBIOS directories) and read whole (malloc'd); NULL with err set. */
+	uint8_t *(*firmware)(struct dev_board *b, const char *name, size_t *len, char *err,
+			     size_t errlen);
 	struct dev_instance *devs; /* the whole list, for buses that gather their children */
 	unsigned ndevs;
 	void *machine;             /* struct machine: board-only classes' escape hatch */

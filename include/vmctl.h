@@ -52,6 +52,9 @@ struct vmctl_ops {
 	 * -ENOENT: no such region; -EINVAL: its logging is off. */
 	int (*dirty_log)(void *opaque, const char *region, bool on);
 	int64_t (*dirty_pages)(void *opaque, const char *region, uint64_t *gpas, size_t max);
+	/* screendump: the first display's picture into 'path', format 0 PPM,
+	 * 1 PNG. 0; -ENODEV: no display (NULL: the same); -EIO: err says why. */
+	int (*screendump)(void *opaque, const char *path, int format, char *err, size_t errlen);
 };
 
 struct vmctl {

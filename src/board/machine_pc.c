@@ -202,6 +202,14 @@ static struct block_dev *board_drive(struct dev_board *b, const char *id, bool *
 	return NULL;
 }
 
+static uint8_t *board_firmware(struct dev_board *b, const char *name, size_t *len, char *err,
+			       size_t errlen)
+{
+	struct machine *m = b->machine;
+	/* an option ROM is at most 16 MiB */
+	return read_firmware(&m->cfg, name, 16 << 20, len, err, errlen);
+}
+
 static void init_board(struct machine *m, struct virtio_host *host)
 {
 	/* Debugging knobs: VMM_VIRTIO_NO_MSIX=1 offers no MSI-X (INTx only),
@@ -224,6 +232,7 @@ static void init_board(struct machine *m, struct virtio_host *host)
 		.isa_irq = board_isa_irq, .set_gsi = kvm_set_gsi, .gsi_opaque = &m->kvm,
 		.req_reset = board_reset, .req_poweroff = board_poweroff, .req_exit = board_exit,
 		.netdev = board_netdev, .drive = board_drive, .balloon_changed = balloon_changed,
+		.loop = m->loop, .firmware = board_firmware,
 		.devs = m->cfg.devs, .ndevs = m->cfg.ndevs, .machine = m,
 	};
 }
