@@ -1022,8 +1022,10 @@ static void vbe_port_write(void *opaque, uint64_t off, uint64_t val, unsigned si
 		vga_vbe_write(v, vga_vbe_index_read(v), (uint16_t)val);
 }
 
+/* 0x1CE index, 0x1CF data (and 0x1D0, which old Bochs BIOSes used): the
+ * region is 3 ports wide so that a 16-bit access at 0x1CF lies inside it. */
 static const struct io_ops vbe_port_ops = {
-	.read = vbe_port_read, .write = vbe_port_write, .min_size = 2, .max_size = 2,
+	.read = vbe_port_read, .write = vbe_port_write, .min_size = 1, .max_size = 2,
 };
 
 static uint64_t window_read(void *opaque, uint64_t off, unsigned size)
@@ -1142,7 +1144,7 @@ struct vga *vga_create(const struct vga_config *c)
 		bus_map(v->pio, &v->ports, VGA_PORT_BASE);
 	}
 	if (v->pio) {
-		io_region_init(&v->vbe_ports, "vbe", &vbe_port_ops, v, 2);
+		io_region_init(&v->vbe_ports, "vbe", &vbe_port_ops, v, 3);
 		bus_map(v->pio, &v->vbe_ports, VBE_PORT_INDEX);
 	}
 	if (v->legacy && v->mmio) {
