@@ -87,7 +87,7 @@ static int64_t f_dirty_pages(void *o, const char *region, uint64_t *gpas, size_t
 
 static const struct vmctl_ops fake_ops = {
 	f_running, f_stop, f_cont, f_reset, f_powerdown, f_quit, f_cpus, f_name,
-	f_balloon_set, f_balloon_query, f_dirty_log, f_dirty_pages,
+	f_balloon_set, f_balloon_query, f_dirty_log, f_dirty_pages, NULL,
 };
 
 static void sink(void *opaque, const char *data, size_t len)
