@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "event.h"
 #include "savestate.h"
@@ -172,12 +173,12 @@ static void update_window(struct vga *v)
 			continue;
 		if (v->win_offset[i] >= 0)
 			harvest(v, &v->win[i], (uint64_t)v->win_offset[i]);
-		if (want[i] >= 0) {
-			mem_region_set_ram(&v->win[i], v->vram + want[i], false);
-			mem_region_set_enabled(&v->win[i], true);
-		} else {
+		/* a half KVM refuses stays trapped: slower, still right */
+		if (want[i] >= 0 && (mem_region_set_ram(&v->win[i], v->vram + want[i], false) < 0 ||
+				     mem_region_set_enabled(&v->win[i], true) < 0))
+			want[i] = -1;
+		if (want[i] < 0)
 			mem_region_set_enabled(&v->win[i], false);
-		}
 		v->win_offset[i] = want[i];
 	}
 }
@@ -1112,7 +1113,12 @@ struct vga *vga_create(const struct vga_config *c)
 	struct vga *v = xzalloc(sizeof(*v));
 	pthread_mutex_init(&v->lock, NULL);
 	v->vram_size = size;
-	v->vram = xzalloc(size);
+	/* page-aligned (KVM maps it) and zero pages until the guest draws */
+	v->vram = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (v->vram == MAP_FAILED) {
+		free(v);
+		return NULL;
+	}
 	v->legacy = c->legacy;
 	v->space = c->space;
 	v->pio = c->pio;
@@ -1178,7 +1184,7 @@ void vga_destroy(struct vga *v)
 	free(v->drawn_font);
 	free(v->dirty);
 	free(v->scratch);
-	free(v->vram);
+	munmap(v->vram, v->vram_size);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
 }
