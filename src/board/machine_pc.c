@@ -17,6 +17,7 @@
 
 #include "block.h"
 #include "chardev.h"
+#include "display.h"
 #include "hw/virtio_balloon.h"
 #include "util.h"
 
@@ -303,6 +304,11 @@ static void create_devices(struct machine *m)
 	struct dev_instance *balloon = dev_find(m->cfg.devs, m->cfg.ndevs,
 						dev_class_find("virtio-balloon-pci"));
 	m->vballoon = balloon ? balloon->state : NULL;
+	/* libpng for PNG screendumps, mapped now (the sandbox maps no code
+	 * later), and only where a screendump can be asked for: a display
+	 * and a control channel */
+	if (display_console(0) && (m->cfg.nqmp || m->cfg.monitor.kind != CHAN_NONE))
+		display_preload_png();
 	setup_cmos(m);
 	setup_fw_cfg(m);
 	setup_kernel_boot(m);

@@ -79,8 +79,6 @@ static int vga_pci_create_dev(struct dev_instance *d, struct dev_board *b, char 
 		if (!rom)
 			return -1;
 	}
-	/* libpng for PNG screendumps, mapped now: later the sandbox forbids it */
-	display_preload_png();
 	struct vga_config c = {
 		.vram_size = (uint32_t)(mb << 20), .legacy = legacy, .space = &b->memmap->space,
 		.pio = b->pio, .mmio = b->mmio, .loop = b->loop,
