@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "display.h"
+#include "event.h"
 #include "hw/vga.h"
 #include "memory.h"
 #include "savestate.h"
@@ -686,6 +687,47 @@ static void test_refresh_timer_only_with_listeners(void **state)
 	assert_ptr_equal(display_console(v->surface.console), &v->surface);
 }
 
+/* With an event loop: a listener makes the device refresh on its own
+ * timer; without one nothing runs (a headless machine draws nothing). */
+static void test_refresh_timer_follows_listeners(void **state)
+{
+	struct event_loop *loop = event_loop_new();
+	struct vga *v = vga_create(&(struct vga_config){ .vram_size = VRAM, .legacy = true,
+						       .loop = loop });
+	struct display_rect r;
+
+	assert_non_null(loop);
+	sr(v, 2, 0x0F);
+	vbe_mode(v, 64, 8, 32, 0);
+	assert_false(event_timer_armed(v->timer));
+	/* nobody listens: 100 ms of the loop draw nothing */
+	int64_t end = event_clock_ns(loop, EVENT_CLOCK_HOST) + 100 * 1000 * 1000;
+	while (event_clock_ns(loop, EVENT_CLOCK_HOST) < end)
+		event_loop_run_once(loop, 10 * 1000 * 1000);
+	assert_int_equal(v->surface.updates, 0);
+	/* a listener: the timer draws the mode, then a change */
+	display_listen(&v->surface, true);
+	assert_true(event_timer_armed(v->timer));
+	end = event_clock_ns(loop, EVENT_CLOCK_HOST) + 2000ll * 1000 * 1000;
+	while (v->surface.updates == 0 && event_clock_ns(loop, EVENT_CLOCK_HOST) < end)
+		event_loop_run_once(loop, 10 * 1000 * 1000);
+	assert_int_equal(v->surface.width, 64);
+	assert_true(display_take_dirty(&v->surface, &r));
+	v->vram[4] = 0x40;
+	vga_mark_vram_dirty(v, 4, 1);
+	uint64_t before = v->surface.updates;
+	while (v->surface.updates == before && event_clock_ns(loop, EVENT_CLOCK_HOST) < end)
+		event_loop_run_once(loop, 10 * 1000 * 1000);
+	assert_true(display_take_dirty(&v->surface, &r));
+	assert_int_equal(r.y, 0);
+	assert_int_equal(pixel(v, 1, 0), 0x000040);
+	/* the last listener gone: the timer stops */
+	display_listen(&v->surface, false);
+	assert_false(event_timer_armed(v->timer));
+	vga_destroy(v);
+	event_loop_free(loop);
+}
+
 static void test_saved_state_round_trip(void **state)
 {
 	struct fx *f = *state;
@@ -745,6 +787,7 @@ int main(void)
 		T(test_text_rendering_font_cursor_and_ppm),
 		T(test_mode_13h_and_planar_pixels),
 		T(test_refresh_timer_only_with_listeners),
+		T(test_refresh_timer_follows_listeners),
 		T(test_saved_state_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
