@@ -648,6 +648,19 @@ static void test_mode_13h_and_planar_pixels(void **state)
 	assert_int_equal(pixel(v, 10, 20), 0xFF0000);
 	assert_int_equal(pixel(v, 11, 21), 0xFF0000);
 	assert_int_equal(pixel(v, 12, 20), 0);
+	/* mode X: the same CRTC, chain-4 off; pixel x lives in plane x & 3 at
+	 * offset x >> 2, written through the map mask */
+	sr(v, 4, 0x06);
+	gr(v, 8, 0xFF); /* as the BIOS leaves it (chain-4 ignored it) */
+	assert_false(v->win[0].enabled); /* planar writes trap */
+	sr(v, 2, 1u << (13 & 3));
+	vga_mem_write(v, 80 * 3 + (13 >> 2), 9); /* (13, 3) */
+	sr(v, 2, 0x0F);
+	vga_refresh(v);
+	assert_int_equal(v->vram[(80 * 3 + 3) * 4 + 1], 9);
+	assert_int_equal(pixel(v, 26, 6), 0xFF0000);
+	assert_int_equal(pixel(v, 27, 7), 0xFF0000);
+	assert_int_equal(pixel(v, 24, 6), 0);
 	/* mode 12h-like planar 16 colours: pixel 0 of offset 0 = colour 0b1011 */
 	planar_mode(v);
 	sr(v, 1, 0x01);
