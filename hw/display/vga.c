@@ -773,10 +773,12 @@ static uint32_t font_base(const struct vga *v, bool map_a)
 
 static void draw_text(struct vga *v, struct display_surface *s, bool full)
 {
-	unsigned cw = (v->sr[1] & 0x01) ? 8 : 9;
+	/* with the dot clock halved (40 columns) each cell is 8 dots shown
+	 * twice, without a 9th column: QEMU's picture, 16 pixels a cell */
+	unsigned dbl_w = (v->sr[1] & 0x08) ? 2 : 1;
+	unsigned cw = (v->sr[1] & 0x01) || dbl_w == 2 ? 8 : 9;
 	unsigned ch = (v->cr[9] & 0x1F) + 1u;
 	unsigned cols = v->cr[1] + 1u;
-	unsigned dbl_w = (v->sr[1] & 0x08) ? 2 : 1;
 	unsigned dbl_h = (v->cr[9] & 0x80) ? 2 : 1;
 	unsigned rows = vga_height(v) / (ch * dbl_h);
 	unsigned stride = v->cr[0x13] * 2u;

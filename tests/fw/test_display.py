@@ -199,6 +199,37 @@ def test_vbe_as_qemu_shows_it(vm, tmp_path):
     assert differing(pic, qemu_dump(tmp_path, 3)) == 0
 
 
+# The VGA BIOS's 16 colours (6-bit DAC values of the EGA palette).
+EGA = [(0, 0, 0), (0, 0, 42), (0, 42, 0), (0, 42, 42), (42, 0, 0), (42, 0, 42), (42, 21, 0),
+       (42, 42, 42), (21, 21, 21), (21, 21, 63), (21, 63, 21), (21, 63, 63), (63, 21, 21),
+       (63, 21, 63), (63, 63, 21), (63, 63, 63)]
+
+
+def mode12_expected():
+    pixels = bytearray(640 * 480 * 3)
+    for y in range(50, 98):
+        for x in range(100, 164):
+            i = (y * 640 + x) * 3
+            pixels[i:i + 3] = bytes(dac(c) for c in EGA[(x + y) & 15])
+    return 640, 480, bytes(pixels)
+
+
+def test_mode_12h_planar_pixels_drawn_by_the_bios(vm, tmp_path):
+    """The VGA BIOS's own planar pixel writes (int 10h AH=0Ch: write mode
+    2, bit mask, latches) in mode 12h, against the expected block and
+    QEMU's screendump."""
+    pic, _ = boot_and_dump(vm, tmp_path, 5)
+    assert differing(pic, mode12_expected()) == 0
+    assert differing(pic, qemu_dump(tmp_path, 5)) == 0
+
+
+def test_40_column_text_as_qemu_shows_it(vm, tmp_path):
+    """Mode 1: 40x25 cells of 8 dots shown twice (16 pixels, as QEMU)."""
+    pic, _ = boot_and_dump(vm, tmp_path, 6)
+    assert pic[:2] == (640, 400)
+    assert differing(pic, qemu_dump(tmp_path, 6)) == 0
+
+
 def test_bochs_display_vbe(vm, tmp_path):
     """bochs-display: no legacy VGA; its VGA BIOS (SeaBIOS's "cbvga") sets
     one 1024x768x32 mode through the MMIO BAR (no EDID here: QEMU's EDID

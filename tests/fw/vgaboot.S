@@ -15,6 +15,10 @@
  *               (i * 37) & 0xFFFF, written in 32-bit protected mode.
  *   VGA_TEST 4: the same in VBE mode 0x142 (640x480, 32 bpp), pixel i =
  *               (i * 0x010203) & 0xFFFFFF.
+ *   VGA_TEST 5: mode 12h (640x480, 16 colours, planar) through int 10h;
+ *               a 64x48 block at (100, 50) of pixels of colour (x + y) & 15
+ *               drawn by the BIOS (AH=0Ch: its planar write path).
+ *   VGA_TEST 6: mode 1 (40x25 text, 18-dot-wide cells) and the banner.
  * Tests 3 and 4 print "VMM-VBE bpp=NN pitch=NNNN" first (from the mode
  * info), or VMM-VBE-FAIL if the BIOS refused the mode.
  */
@@ -35,7 +39,11 @@ _start:
 	movw %ax, %ss
 	movw $0x7C00, %sp
 	sti
-#if VGA_TEST == 1
+#if VGA_TEST == 1 || VGA_TEST == 6
+#if VGA_TEST == 6
+	movw $0x0001, %ax
+	int $0x10
+#endif
 	movw $banner, %si
 1:	lodsb
 	testb %al, %al
@@ -89,6 +97,28 @@ _start:
 	incw %bx
 	cmpw $200, %bx
 	jne 4b
+	jmp ready16
+#elif VGA_TEST == 5
+	movw $0x0012, %ax
+	int $0x10
+	movw $50, %dx              /* y */
+6:	movw $100, %cx             /* x */
+7:	movw %cx, %ax
+	addw %dx, %ax
+	andb $15, %al
+	movb $0x0C, %ah
+	xorb %bh, %bh
+	pushw %cx
+	pushw %dx
+	int $0x10
+	popw %dx
+	popw %cx
+	incw %cx
+	cmpw $164, %cx
+	jne 7b
+	incw %dx
+	cmpw $98, %dx
+	jne 6b
 	jmp ready16
 #else
 #if VGA_TEST == 3
