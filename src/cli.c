@@ -614,11 +614,20 @@ static int opt_vga(struct cli_state *st, const char *name, const char *arg)
 }
 
 /* The card -vga asks for, ahead of the -device cards (so it takes slot 2,
- * as QEMU's does). */
+ * as QEMU's does). As QEMU's pc, a machine has a standard VGA by default:
+ * -vga none, -nodefaults or a display card of its own (-device VGA,
+ * bochs-display) leave it out; -nographic and -display none keep it. */
 static int add_vga(struct cli_state *st)
 {
 	struct machine_config *cfg = st->cfg;
 
+	if (st->vga == VGA_DEFAULT && !st->no_defaults) {
+		bool own_card = false;
+		for (unsigned i = 0; i < cfg->ndevs; i++)
+			own_card |= (cfg->devs[i].cls->categories & DEV_CAT_DISPLAY) != 0;
+		if (!own_card)
+			st->vga = VGA_STD;
+	}
 	if (st->vga != VGA_STD)
 		return 0;
 	if (!imply_device(st, "VGA"))
@@ -1199,7 +1208,7 @@ static const struct option_def options[] = {
 	  "socket,path=P|host=H,port=N[,server=on|off][,wait=on|off]" },
 	{ "nographic", NULL, opt_nographic, "no display; COM1 on stdio, Ctrl-A x quits" },
 	{ "display", "none", opt_display, "display backend (none)" },
-	{ "vga", "std|none", opt_vga, "the display card: std (VGA with Bochs VBE) or none" },
+	{ "vga", "std|none", opt_vga, "the display card: std (VGA with Bochs VBE, the default) or none" },
 	{ "no-reboot", NULL, opt_no_reboot, "exit instead of rebooting" },
 	{ "name", "NAME", opt_name, "name of the guest" },
 	{ "debugcon", "DEV", opt_debugcon,
@@ -1217,7 +1226,7 @@ static const struct option_def options[] = {
 	{ "nic", "user|tap|none[,model=virtio][,mac=M][,backend options]", opt_nic,
 	  "a virtio-net NIC and its backend in one option (none: no NIC; without any network "
 	  "option there is one virtio-net NIC on user networking)" },
-	{ "nodefaults", NULL, opt_nodefaults, "no default devices (the default NIC)" },
+	{ "nodefaults", NULL, opt_nodefaults, "no default devices (the default NIC and VGA)" },
 	{ "net", "nic,model=virtio[,macaddr=M] | user[,...] | tap[,...] | none", opt_net,
 	  "old form of -nic: -net nic,model=virtio -net user|tap" },
 	{ "device", "DRIVER[,PROP=VALUE]...", opt_device,

@@ -289,3 +289,21 @@ def test_screendump_errors(vm, tmp_path):
     assert r["error"]["desc"] == "Parameter 'filename' is missing", r
     q.ok("quit")
     v.finish()
+
+
+@pytest.mark.parametrize("args,card", [((), True), (("-nographic",), True),
+                                       (("-nodefaults",), False), (("-vga", "none"), False),
+                                       (("-device", "bochs-display"), True)])
+def test_default_vga(vm, tmp_path, args, card):
+    """As QEMU's pc: a standard VGA unless -vga none, -nodefaults or a card
+    of one's own; -nographic keeps it (the picture is there for QMP)."""
+    sock = sock_path(tmp_path)
+    v = vm(*args, "-qmp", f"unix:{sock},server,nowait")  # COM1 stays on its file
+    v.wait_serial("VMM-BOOT-OK")
+    q = Qmp(sock).negotiate()
+    r = q.cmd("screendump", {"filename": str(tmp_path / "x.ppm")})
+    assert ("return" in r) == card, r
+    if card and "-device" not in args:
+        assert read_ppm(tmp_path / "x.ppm")[:2] == (720, 400)  # the VGA BIOS's text mode
+    q.ok("quit")
+    v.finish()
