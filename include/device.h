@@ -165,6 +165,10 @@ struct dev_board {
 	struct watchdog_host *watchdog;
 	/* The balloon's driver moved 'actual' (any thread): QMP's BALLOON_CHANGE. */
 	void (*balloon_changed)(void *machine);
+	/* A firmware file found as the BIOS is (-L, the distribution's
+	 * SeaBIOS directories) and read whole (malloc'd); NULL with err set. */
+	uint8_t *(*firmware)(struct dev_board *b, const char *name, size_t *len, char *err,
+			     size_t errlen);
 	struct dev_instance *devs; /* the whole list, for buses that gather their children */
 	unsigned ndevs;
 	void *machine;             /* struct machine: board-only classes' escape hatch */

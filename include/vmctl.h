@@ -58,6 +58,9 @@ struct vmctl_ops {
 	int64_t (*state_roundtrip)(void *opaque, char *err, size_t errlen);
 	/* watchdog-set-action: an enum watchdog_action (NULL: not offered). */
 	void (*watchdog_set_action)(void *opaque, int action);
+	/* screendump: the first display's picture into 'path', format 0 PPM,
+	 * 1 PNG. 0; -ENODEV: no display (NULL: the same); -EIO: err says why. */
+	int (*screendump)(void *opaque, const char *path, int format, char *err, size_t errlen);
 };
 
 struct vmctl {

@@ -31,6 +31,7 @@ struct cli_state {
 	bool debugcon_given;
 	bool ide_taken[MAX_IDE_DRIVES]; /* by -hda..-hdd, -cdrom, -drive if=ide */
 	bool watchdog_given;  /* -watchdog (QEMU took one) */
+	enum { VGA_DEFAULT, VGA_STD, VGA_NONE } vga; /* -vga, the last one */
 };
 
 typedef int (*opt_handler)(struct cli_state *st, const char *name, const char *arg);
@@ -624,6 +625,48 @@ static const struct chardev_config *find_chardev(const struct machine_config *cf
 static int opt_nographic(struct cli_state *st, const char *name, const char *arg)
 {
 	st->cfg->nographic = true;
+	return 0;
+}
+
+/* -vga std|none (QEMU's other cards are not built in). */
+static int opt_vga(struct cli_state *st, const char *name, const char *arg)
+{
+	if (!strcmp(arg, "std"))
+		st->vga = VGA_STD;
+	else if (!strcmp(arg, "none"))
+		st->vga = VGA_NONE;
+	else if (!strcmp(arg, "cirrus") || !strcmp(arg, "vmware") || !strcmp(arg, "qxl") ||
+		 !strcmp(arg, "virtio") || !strcmp(arg, "tcx") || !strcmp(arg, "cg3") ||
+		 !strcmp(arg, "xenfb") || !strcmp(arg, "ati"))
+		return fail(st, "-vga %s: this card is not built in (use std or none)", arg);
+	else
+		return fail(st, "-vga %s: unknown card (use std or none)", arg);
+	return 0;
+}
+
+/* The card -vga asks for, ahead of the -device cards (so it takes slot 2,
+ * as QEMU's does). As QEMU's pc, a machine has a standard VGA by default:
+ * -vga none, -nodefaults or a display card of its own (-device VGA,
+ * bochs-display) leave it out; -nographic and -display none keep it. */
+static int add_vga(struct cli_state *st)
+{
+	struct machine_config *cfg = st->cfg;
+
+	if (st->vga == VGA_DEFAULT && !st->no_defaults) {
+		bool own_card = false;
+		for (unsigned i = 0; i < cfg->ndevs; i++)
+			own_card |= (cfg->devs[i].cls->categories & DEV_CAT_DISPLAY) != 0;
+		if (!own_card)
+			st->vga = VGA_STD;
+	}
+	if (st->vga != VGA_STD)
+		return 0;
+	if (!imply_device(st, "VGA"))
+		return -1;
+	/* move it to the front of the -device list */
+	struct dev_instance vga = cfg->devs[cfg->ndevs - 1];
+	memmove(cfg->devs + 1, cfg->devs, (cfg->ndevs - 1) * sizeof(*cfg->devs));
+	cfg->devs[0] = vga;
 	return 0;
 }
 
@@ -1222,6 +1265,7 @@ static const struct option_def options[] = {
 	  "socket,path=P|host=H,port=N[,server=on|off][,wait=on|off]" },
 	{ "nographic", NULL, opt_nographic, "no display; COM1 on stdio, Ctrl-A x quits" },
 	{ "display", "none", opt_display, "display backend (none)" },
+	{ "vga", "std|none", opt_vga, "the display card: std (VGA with Bochs VBE, the default) or none" },
 	{ "no-reboot", NULL, opt_no_reboot, "exit instead of rebooting" },
 	{ "name", "NAME", opt_name, "name of the guest" },
 	{ "debugcon", "DEV", opt_debugcon,
@@ -1239,7 +1283,7 @@ static const struct option_def options[] = {
 	{ "nic", "user|tap|none[,model=virtio][,mac=M][,backend options]", opt_nic,
 	  "a virtio-net NIC and its backend in one option (none: no NIC; without any network "
 	  "option there is one virtio-net NIC on user networking)" },
-	{ "nodefaults", NULL, opt_nodefaults, "no default devices (the default NIC)" },
+	{ "nodefaults", NULL, opt_nodefaults, "no default devices (the default NIC and VGA)" },
 	{ "net", "nic,model=virtio[,macaddr=M] | user[,...] | tap[,...] | none", opt_net,
 	  "old form of -nic: -net nic,model=virtio -net user|tap" },
 	{ "device", "DRIVER[,PROP=VALUE]...", opt_device,
@@ -1595,7 +1639,7 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 		if (ret > 0)
 			return CLI_EXIT_OK;
 	}
-	if (add_default_nic(&st) < 0 || finish_devices(&st) < 0)
+	if (add_default_nic(&st) < 0 || add_vga(&st) < 0 || finish_devices(&st) < 0)
 		return CLI_ERROR;
 	for (unsigned i = 0; i < cfg->nnetdev; i++)
 		if (cfg->netdev[i].kind == NETDEV_USER)

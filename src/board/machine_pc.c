@@ -17,6 +17,7 @@
 
 #include "block.h"
 #include "chardev.h"
+#include "display.h"
 #include "hw/virtio_balloon.h"
 #include "kvm_state.h"
 #include "util.h"
@@ -211,6 +212,14 @@ static struct block_dev *board_drive(struct dev_board *b, const char *id, bool *
 	return NULL;
 }
 
+static uint8_t *board_firmware(struct dev_board *b, const char *name, size_t *len, char *err,
+			       size_t errlen)
+{
+	struct machine *m = b->machine;
+	/* an option ROM is at most 16 MiB */
+	return read_firmware(&m->cfg, name, 16 << 20, len, err, errlen);
+}
+
 static void init_board(struct machine *m, struct virtio_host *host)
 {
 	/* Debugging knobs: VMM_VIRTIO_NO_MSIX=1 offers no MSI-X (INTx only),
@@ -233,6 +242,7 @@ static void init_board(struct machine *m, struct virtio_host *host)
 		.isa_irq = board_isa_irq, .set_gsi = kvm_set_gsi, .gsi_opaque = &m->kvm,
 		.req_reset = board_reset, .req_poweroff = board_poweroff, .req_exit = board_exit,
 		.netdev = board_netdev, .drive = board_drive, .balloon_changed = balloon_changed,
+		.firmware = board_firmware,
 		.devs = m->cfg.devs, .ndevs = m->cfg.ndevs, .machine = m,
 		.loop = m->loop, .watchdog = &m->watchdog,
 	};
@@ -304,6 +314,11 @@ static void create_devices(struct machine *m)
 	struct dev_instance *balloon = dev_find(m->cfg.devs, m->cfg.ndevs,
 						dev_class_find("virtio-balloon-pci"));
 	m->vballoon = balloon ? balloon->state : NULL;
+	/* libpng for PNG screendumps, mapped now (the sandbox maps no code
+	 * later), and only where a screendump can be asked for: a display
+	 * and a control channel */
+	if (display_console(0) && (m->cfg.nqmp || m->cfg.monitor.kind != CHAN_NONE))
+		display_preload_png();
 	setup_cmos(m);
 	setup_fw_cfg(m);
 	setup_kernel_boot(m);

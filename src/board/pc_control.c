@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "control.h"
+#include "display.h"
 #include "hw/chipset.h"
 #include "hw/virtio_balloon.h"
 #include "savestate.h"
@@ -287,8 +288,20 @@ static int64_t ctl_state_roundtrip(void *opaque, char *err, size_t errlen)
 	return ret;
 }
 
+static int ctl_screendump(void *opaque, const char *path, int format, char *err,
+			  size_t errlen)
+{
+	struct display_surface *s = display_console(0);
+
+	(void)opaque;
+	if (!s)
+		return -ENODEV;
+	return display_screendump(s, path, format ? DISPLAY_FORMAT_PNG : DISPLAY_FORMAT_PPM, err,
+				  errlen) < 0 ? -EIO : 0;
+}
+
 const struct vmctl_ops machine_vmctl_ops = {
 	ctl_running, ctl_stop, ctl_cont, ctl_reset, ctl_powerdown, ctl_quit, ctl_cpus, ctl_name,
 	ctl_balloon_set, ctl_balloon_query, ctl_dirty_log, ctl_dirty_pages, ctl_state_roundtrip,
-	ctl_watchdog_set_action,
+	ctl_watchdog_set_action, ctl_screendump,
 };

@@ -24,6 +24,7 @@
 #include "hw/rtc.h"
 #include "hw/serial.h"
 #include "hw/chipset.h"
+#include "hw/vga_pci.h"
 #include "hw/virtio_balloon.h"
 #include "hw/virtio_blk.h"
 #include "hw/virtio_console.h"
@@ -31,6 +32,7 @@
 #include "hw/virtio_pci.h"
 #include "hw/virtio_rng.h"
 #include "machine.h"
+#include "memmap.h"
 #include "net.h"
 #include "savestate.h"
 #include "util.h"
@@ -57,6 +59,113 @@ static int no_room(const struct dev_instance *d, char *err, size_t errlen)
 {
 	return set_err(err, errlen, "cannot create %s", d->cls->name);
 }
+
+/* ==== display ============================================================ */
+
+#define VGA_SLOT 2 /* where QEMU's pc puts its VGA, and guests expect it */
+
+static int vga_pci_create_dev(struct dev_instance *d, struct dev_board *b, char *err,
+			      size_t errlen)
+{
+	bool legacy = !strcmp(d->cls->name, "VGA");
+	const char *rom_name = legacy ? "vgabios-stdvga.bin" : "vgabios-bochs-display.bin";
+	uint64_t mb = dev_get_uint(d, "vgamem_mb");
+	size_t rom_len = 0;
+	uint8_t *rom = NULL;
+
+	if (mb & (mb - 1))
+		return set_err(err, errlen, "-device %s: vgamem_mb=%llu is not a power of two",
+			       d->cls->name, (unsigned long long)mb);
+	if (dev_get_bool(d, "romfile-load")) {
+		rom = b->firmware(b, dev_is_set(d, "romfile") ? dev_get_str(d, "romfile") : rom_name,
+				  &rom_len, err, errlen);
+		if (!rom)
+			return -1;
+	}
+	struct vga_config c = {
+		.vram_size = (uint32_t)(mb << 20), .legacy = legacy, .space = &b->memmap->space,
+		.pio = b->pio, .mmio = b->mmio, .loop = b->loop,
+	};
+	d->state = vga_pci_create(b->pci, (uint8_t)d->devfn, &c, rom, rom_len);
+	free(rom);
+	return d->state ? 0 : no_room(d, err, errlen);
+}
+
+static void vga_pci_reset_dev(struct dev_instance *d)
+{
+	vga_pci_reset(d->state);
+}
+
+DEV_STATE_OPS(vga_pci, struct vga_pci)
+
+static void vga_pci_destroy_dev(struct dev_instance *d)
+{
+	vga_pci_destroy(d->state);
+	d->state = NULL;
+}
+
+/* One display card with the legacy VGA (its ports and window cannot be
+ * shared); the first display card goes to slot 2 unless told otherwise
+ * or the slot is taken, as on QEMU's pc. */
+static int vga_pci_check(struct dev_instance *d, struct machine_config *cfg, char *err,
+			 size_t errlen)
+{
+	bool slot2_taken = false, first = true;
+
+	for (unsigned i = 0; i < cfg->ndevs; i++) {
+		const struct dev_instance *o = &cfg->devs[i];
+		if (o == d)
+			break;
+		if (o->cls->categories & DEV_CAT_DISPLAY)
+			first = false;
+		if (!strcmp(d->cls->name, "VGA") && o->cls == d->cls)
+			return set_err(err, errlen, "-device VGA: only one VGA device is supported");
+	}
+	for (unsigned i = 0; i < cfg->ndevs; i++) {
+		const struct dev_instance *o = &cfg->devs[i];
+		int ai = dev_class_prop_index(o->cls, "addr");
+		if (o != d && ai >= 0 && o->val[ai].set && (o->val[ai].u >> 3) == VGA_SLOT)
+			slot2_taken = true;
+	}
+	if (first && !slot2_taken && !dev_is_given(d, "addr"))
+		return dev_instance_set(d, "addr", "02.0", err, errlen);
+	return 0;
+}
+
+static const struct dev_prop vga_pci_props[] = {
+	{ .name = "vgamem_mb", .type = PROP_UINT, .min = 1, .max = 256, .def = "16",
+	  .type_name = "uint32", .help = "video memory in MiB, a power of two (default 16)" },
+	{ .name = "romfile", .type = PROP_STR,
+	  .help = "the VGA BIOS, a file name searched as the BIOS is" },
+	{ .name = "romfile-load", .type = PROP_BOOL, .def = "on", .type_name = "bool",
+	  .help = "map the VGA BIOS as the card's expansion ROM (default on)" },
+};
+
+const struct dev_class vga_std_class = {
+	.name = "VGA",
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_DISPLAY,
+	.desc = "standard VGA with Bochs VBE extensions (PCI 1234:1111)",
+	.props = vga_pci_props,
+	.nprops = ARRAY_SIZE(vga_pci_props),
+	.ops = { .create = vga_pci_create_dev, .reset = vga_pci_reset_dev,
+		 .save = vga_pci_save_dev, .load = vga_pci_load_dev,
+		 .destroy = vga_pci_destroy_dev, .check = vga_pci_check },
+	.place_rank = 0,
+};
+
+const struct dev_class bochs_display_class = {
+	.name = "bochs-display",
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_DISPLAY,
+	.desc = "Bochs VBE display without legacy VGA (PCI 1234:1111, class 0380)",
+	.props = vga_pci_props,
+	.nprops = ARRAY_SIZE(vga_pci_props),
+	.ops = { .create = vga_pci_create_dev, .reset = vga_pci_reset_dev,
+		 .save = vga_pci_save_dev, .load = vga_pci_load_dev,
+		 .destroy = vga_pci_destroy_dev, .check = vga_pci_check },
+	.place_rank = 0,
+};
 
 /* ==== virtio devices ===================================================== */
 

@@ -82,3 +82,37 @@ void read_bios(int fd, char *path, uint8_t *dst, uint64_t size)
 	close(fd);
 	free(path);
 }
+
+uint8_t *read_firmware(const struct machine_config *cfg, const char *name, size_t max,
+		       size_t *len, char *err, size_t errlen)
+{
+	char *path = find_firmware(cfg, name);
+	struct stat st;
+	uint8_t *buf = NULL;
+
+	if (!path) {
+		set_err(err, errlen, "could not find firmware '%s' (install Debian's 'seabios' "
+			"package, or give -L DIR)", name);
+		return NULL;
+	}
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		set_err(err, errlen, "could not open firmware '%s': %s", path, strerror(errno));
+	} else if (st.st_size <= 0 || (uint64_t)st.st_size > max) {
+		set_err(err, errlen, "firmware '%s' has size %lld: at most %zu bytes expected", path,
+			(long long)st.st_size, max);
+	} else {
+		buf = xzalloc((size_t)st.st_size);
+		if (read(fd, buf, (size_t)st.st_size) != (ssize_t)st.st_size) {
+			set_err(err, errlen, "could not read firmware '%s'", path);
+			free(buf);
+			buf = NULL;
+		} else {
+			*len = (size_t)st.st_size;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return buf;
+}

@@ -136,6 +136,41 @@ static void cmd_balloon(struct monitor_session *s, const char *arg)
 		out(s, "Error: No balloon device has been activated\n");
 }
 
+/* screendump FILE [-f ppm|png] (QEMU's syntax; a format is also taken
+ * from nothing else: PPM unless -f png). */
+static void cmd_screendump(struct monitor_session *s, const char *arg)
+{
+	char path[1024], why[256] = "";
+	int fmt = 0;
+	const char *f = strstr(arg, " -f ");
+	size_t n = f ? (size_t)(f - arg) : strlen(arg);
+
+	if (f) {
+		const char *name = f + 4;
+		while (*name == ' ')
+			name++;
+		if (!strcmp(name, "png"))
+			fmt = 1;
+		else if (strcmp(name, "ppm")) {
+			out(s, "Error: Parameter 'format' does not accept value '%.32s'\n", name);
+			return;
+		}
+	}
+	if (!n || n >= sizeof(path)) {
+		out(s, "Error: screendump: expected a file name\n");
+		return;
+	}
+	memcpy(path, arg, n);
+	path[n] = 0;
+	int r = s->ctl.ops->screendump ? s->ctl.ops->screendump(s->ctl.opaque, path, fmt, why,
+								  sizeof(why))
+				       : -ENODEV;
+	if (r == -ENODEV)
+		out(s, "Error: There is no QemuConsole I can screendump from.\n");
+	else if (r < 0)
+		out(s, "Error: %s\n", why);
+}
+
 static void cmd_help(struct monitor_session *s, const char *arg);
 
 static const struct {
@@ -149,6 +184,7 @@ static const struct {
 	{ "system_reset", NULL, cmd_reset, "system_reset -- reset the machine" },
 	{ "system_powerdown", NULL, cmd_powerdown, "system_powerdown -- press the ACPI power button" },
 	{ "balloon", NULL, cmd_balloon, "balloon MB -- ask the guest to leave itself MB of RAM (virtio-balloon)" },
+	{ "screendump", NULL, cmd_screendump, "screendump FILE [-f ppm|png] -- save the screen to FILE" },
 	{ "quit", "q", cmd_quit, "quit|q -- quit vmm" },
 	{ "help", "?", cmd_help, "help|? -- list the commands" },
 };

@@ -312,6 +312,44 @@ static struct json *cmd_x_state_roundtrip(struct qmp_session *s, const struct js
 	return r;
 }
 
+/* screendump {"filename": PATH, "format": "ppm"|"png"}: the first
+ * display's picture ("device" and "head" pick a console, of which vmm has
+ * one: accepted if they name it). */
+static struct json *cmd_screendump(struct qmp_session *s, const struct json *args,
+				   struct qmp_error *e)
+{
+	const struct json *file = json_object_get(args, "filename");
+	const struct json *format = json_object_get(args, "format");
+	const struct json *head = json_object_get(args, "head");
+	char why[256] = "";
+	int fmt = 0;
+
+	if (!file)
+		return set_error(e, "GenericError", "Parameter 'filename' is missing");
+	if (strlen(file->str) != file->len || !file->len)
+		return set_error(e, "GenericError", "Could not open '%.64s'", file->str);
+	if (format) {
+		if (!strcmp(format->str, "png"))
+			fmt = 1;
+		else if (strcmp(format->str, "ppm"))
+			return set_error(e, "GenericError",
+					 "Parameter 'format' does not accept value '%.32s'",
+					 format->str);
+	}
+	int64_t head_nr = 0;
+	if (head && (!json_get_int(head, &head_nr) || head_nr != 0))
+		return set_error(e, "GenericError", "Head '%.32s' is not available", head->str);
+	int r = s->ctl.ops->screendump ? s->ctl.ops->screendump(s->ctl.opaque, file->str, fmt, why,
+								  sizeof(why))
+				       : -ENODEV;
+	if (r == -ENODEV)
+		return set_error(e, "GenericError",
+				 "There is no QemuConsole I can screendump from.");
+	if (r < 0)
+		return set_error(e, "GenericError", "%s", why);
+	return json_new_object();
+}
+
 #define SIMPLE_ACTION(fn_name, op)                                                        \
 	static struct json *fn_name(struct qmp_session *s, const struct json *args,      \
 				    struct qmp_error *e)                                  \
@@ -350,6 +388,14 @@ static const struct qmp_arg dirty_pages_args[] = {
 	{ NULL, 0, NULL },
 };
 
+static const struct qmp_arg screendump_args[] = {
+	{ "filename", JSON_STRING, "string" },
+	{ "format", JSON_STRING, "string" },
+	{ "device", JSON_STRING, "string" },
+	{ "head", JSON_NUMBER, "integer" },
+	{ NULL, 0, NULL },
+};
+
 static const struct qmp_command commands[] = {
 	{ "qmp_capabilities", cmd_capabilities, capabilities_args },
 	{ "query-version", cmd_query_version, no_args },
@@ -365,6 +411,7 @@ static const struct qmp_command commands[] = {
 	{ "balloon", cmd_balloon, balloon_args },
 	{ "query-balloon", cmd_query_balloon, no_args },
 	{ "watchdog-set-action", cmd_watchdog_set_action, watchdog_action_args },
+	{ "screendump", cmd_screendump, screendump_args },
 	{ "x-dirty-log", cmd_x_dirty_log, dirty_log_args },
 	{ "x-query-dirty-pages", cmd_x_query_dirty_pages, dirty_pages_args },
 	{ "x-state-roundtrip", cmd_x_state_roundtrip, no_args },

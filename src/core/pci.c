@@ -84,6 +84,7 @@ void pci_device_set_bar(struct pci_device *d, int idx, enum pci_bar_type type, b
 void pci_device_set_rom(struct pci_device *d, const uint8_t *image, uint64_t len)
 {
 	d->rom = image;
+	d->rom_len = len;
 	d->rom_size = round_pow2(MAX(len, 2048));
 	put_le32(d->wmask + PCI_ROM_ADDRESS, (uint32_t)~(d->rom_size - 1) | 1u);
 }
@@ -98,9 +99,12 @@ static uint64_t rom_read(void *opaque, uint64_t off, unsigned size)
 	struct pci_device *d = opaque;
 	uint64_t v = 0;
 	for (unsigned i = 0; i < size; i++) {
+		/* the BAR is a power of two; past the image it reads as zeros */
 		uint8_t byte = 0xFF;
-		if (off + i < d->rom_size)
+		if (off + i < d->rom_len)
 			byte = d->rom[off + i];
+		else if (off + i < d->rom_size)
+			byte = 0;
 		v |= (uint64_t)byte << (8 * i);
 	}
 	return v;

@@ -62,6 +62,7 @@
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
+#include "hw/vga_pci.h"
 #include "hw/virtio_balloon.h"
 #include "hw/virtio_blk.h"
 #include "hw/virtio_console.h"
@@ -146,6 +147,9 @@ struct fuzz_machine {
 	struct virtio_rng *vrng;
 	struct virtio_balloon *vballoon;
 	struct virtio_console *vcon;
+	struct mem_space vga_space;
+	struct vga_pci *vga;
+	unsigned vga_looks;    /* refreshes and dumps this input (each up to ~8M pixels) */
 	int con_in[2][2];      /* pipes: host input for console ports 0 and 1 */
 	uint16_t avail_idx[VIRTIO_PCI_MAX_QUEUES];
 	uint16_t qsize[VIRTIO_PCI_MAX_QUEUES];
@@ -957,6 +961,69 @@ static void virtio_console_event(struct fuzz_machine *m, struct input *in)
 		chardev_poll_handle(fds, nfds);
 }
 
+/* ---- target: the standard VGA (or bochs-display, variant bit 0) ---------- */
+
+#define VGA_DEVFN PCI_DEVFN(2, 0)
+#define VGA_LFB 0xE0000000ULL
+#define VGA_MMIO 0xFEB00000ULL
+
+static bool vga_target_create(struct fuzz_machine *m)
+{
+	bool legacy = !(m->variant & 1);
+	mem_space_init(&m->vga_space, &m->mmio);
+	/* 1 MiB of video memory: the smallest, so that hostile sizes and
+	 * offsets meet its end often */
+	struct vga_config c = { .vram_size = 1u << 20, .legacy = legacy, .space = &m->vga_space,
+				.pio = &m->pio, .mmio = &m->mmio };
+	static const uint8_t rom[512] = { 0x55, 0xAA, 1 };
+	m->vga = vga_pci_create(&m->pci, VGA_DEVFN, &c, rom, sizeof(rom));
+	if (!m->vga)
+		return false;
+	cfg_wr(m, VGA_DEVFN, PCI_BAR0, (uint32_t)VGA_LFB, 4);
+	cfg_wr(m, VGA_DEVFN, PCI_BAR0 + 8, (uint32_t)VGA_MMIO, 4);
+	cfg_wr(m, VGA_DEVFN, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 2);
+	m->devfn[m->ndevfn++] = VGA_DEVFN;
+	add_window(m, &m->pio, 0x3B0, 0x30);
+	add_window(m, &m->pio, 0x1CE, 3);
+	add_window(m, &m->mmio, 0xA0000, 0x20000);
+	add_window(m, &m->mmio, VGA_MMIO, 0x1000);
+	add_window(m, &m->mmio, VGA_LFB, 0x10000);
+	add_window(m, &m->mmio, VGA_LFB + 0xF0000, 0x10000);
+	return true;
+}
+
+static void vga_target_destroy(struct fuzz_machine *m)
+{
+	vga_pci_destroy(m->vga);
+	mem_space_destroy(&m->vga_space);
+}
+
+/* The host looks at the screen (the renderer reads every mode the
+ * registers can describe), takes a screendump's bytes, or resets. */
+static void vga_event(struct fuzz_machine *m, struct input *in)
+{
+	struct display_rect r;
+	size_t len;
+
+	unsigned what = take8(in) % 3;
+	/* a picture costs up to a few million pixels: a handful per input
+	 * covers the renderer without the run timing out */
+	if (what < 2 && ++m->vga_looks > 6)
+		return;
+	switch (what) {
+	case 0:
+		vga_refresh(m->vga->vga);
+		display_take_dirty(&m->vga->vga->surface, &r);
+		break;
+	case 1:
+		free(display_ppm_bytes(&m->vga->vga->surface, &len));
+		break;
+	default:
+		vga_pci_reset(m->vga);
+		break;
+	}
+}
+
 /* ---- the target table -------------------------------------------------------- */
 
 struct target {
@@ -994,6 +1061,7 @@ static const struct target targets[] = {
 	       .event = virtio_balloon_event, .virtio = true),
 	DEVICE(virtio_console, "hw/virtio/virtio_console.c hw/virtio/virtio_pci.c", virtio_console_target,
 	       .event = virtio_console_event, .virtio = true),
+	DEVICE(vga, "hw/display/vga.c hw/display/vga_pci.c", vga_target, .event = vga_event),
 };
 
 /* ---- the interpreter -------------------------------------------------------- */

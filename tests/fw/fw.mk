@@ -31,6 +31,14 @@ $(FW_BUILD)/multiboot.elf: tests/fw/multiboot.S
 	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/multiboot.o $<
 	ld -m elf_i386 -N --no-warn-rwx-segments -Ttext 0x100000 -o $@ $(FW_BUILD)/multiboot.o
 
+# Display tests: a boot sector per picture (tests/fw/vgaboot.S), as a disk.
+$(FW_BUILD)/vgadisk-%.img: tests/fw/vgaboot.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -DVGA_TEST=$* -c -o $(FW_BUILD)/vgaboot-$*.o $<
+	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $(FW_BUILD)/vgaboot-$*.bin $(FW_BUILD)/vgaboot-$*.o
+	cp $(FW_BUILD)/vgaboot-$*.bin $@
+	truncate -s 1M $@
+
 # A 64 KiB -bios image for the debug console tests (no SeaBIOS).
 $(FW_BUILD)/debugcon.bin: tests/fw/debugcon.S
 	@mkdir -p $(dir $@)
@@ -38,7 +46,8 @@ $(FW_BUILD)/debugcon.bin: tests/fw/debugcon.S
 	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/debugcon.o
 
 FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
-	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf $(FW_BUILD)/debugcon.bin
+	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf $(FW_BUILD)/debugcon.bin \
+	$(foreach t,1 2 3 4 5 6,$(FW_BUILD)/vgadisk-$(t).img)
 
 fw-images: $(FW_IMAGES)
 

@@ -24,7 +24,7 @@ def test_device_help_is_qemus_format():
     titles = [g.splitlines()[0] for g in groups]
     # QEMU's categories, in QEMU's order; only non-empty ones.
     assert titles == ["Storage devices:", "Network devices:", "Input devices:",
-                      "Misc devices:", "Watchdog devices:"], titles
+                      "Display devices:", "Misc devices:", "Watchdog devices:"], titles
     names = []
     for g in groups:
         lines = g.splitlines()[1:]
@@ -38,7 +38,7 @@ def test_device_help_is_qemus_format():
         names += group_names
     for n in ("virtio-blk-pci", "virtio-net-pci", "virtio-rng-pci", "virtio-balloon-pci",
               "virtio-serial-pci", "virtconsole", "virtserialport", "ide-hd", "ide-cd",
-              "isa-debugcon", "isa-debug-exit", "isa-serial"):
+              "isa-debugcon", "isa-debug-exit", "isa-serial", "VGA", "bochs-display"):
         assert n in names, n
     assert 'name "virtio-net-pci", bus PCI, alias "virtio-net", desc "' in p.stdout
     # the board's own devices are not offered

@@ -106,7 +106,7 @@ static void f_watchdog_set_action(void *o, int action)
 static const struct vmctl_ops fake_ops = {
 	f_running, f_stop, f_cont, f_reset, f_powerdown, f_quit, f_cpus, f_name,
 	f_balloon_set, f_balloon_query, f_dirty_log, f_dirty_pages, f_state_roundtrip,
-	f_watchdog_set_action,
+	f_watchdog_set_action, NULL,
 };
 
 static void sink(void *opaque, const char *data, size_t len)

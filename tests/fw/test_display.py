@@ -1,0 +1,309 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The standard VGA with SeaBIOS's VGA BIOS: boot sectors (tests/fw/vgaboot.S)
+draw a known picture in text mode 3, mode 13h and two VBE modes with a
+linear framebuffer; QMP screendump must give the expected pixels, and the
+same pixels as QEMU's screendump of the same boot (QEMU 10, TCG)."""
+import os
+import shutil
+import struct
+import subprocess
+import time
+import zlib
+
+import pytest
+
+import fwskip
+
+from conftest import BOOT_TIMEOUT, VMM, fw_image
+from test_qmp import Qmp, sock_path, vm, wait_for  # noqa: F401 (vm is a fixture)
+
+QEMU = os.environ.get("QEMU", "qemu-system-x86_64")
+
+
+def read_ppm(path):
+    data = open(path, "rb").read()
+    magic, size, maxval, pixels = data.split(b"\n", 3)
+    assert magic == b"P6" and maxval == b"255", data[:20]
+    w, h = map(int, size.split())
+    assert len(pixels) == w * h * 3
+    return w, h, pixels
+
+
+def png_rows(path):
+    """A minimal PNG reader for 8-bit RGB, non-interlaced (what vmm writes)."""
+    data = open(path, "rb").read()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat = 8, b""
+    w = h = None
+    while pos < len(data):
+        n, kind = struct.unpack(">I4s", data[pos:pos + 8])
+        body = data[pos + 8:pos + 8 + n]
+        assert zlib.crc32(kind + body) == struct.unpack(">I", data[pos + 8 + n:pos + 12 + n])[0]
+        if kind == b"IHDR":
+            w, h, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", body)
+            assert (depth, colour, interlace) == (8, 2, 0)
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + n
+    raw, stride, out, prev = zlib.decompress(idat), w * 3, bytearray(), bytearray(w * 3)
+    for y in range(h):
+        f, line = raw[y * (stride + 1)], bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        for i in range(stride):
+            a = line[i - 3] if i >= 3 else 0
+            b = prev[i]
+            c = prev[i - 3] if i >= 3 else 0
+            if f == 1:
+                line[i] = (line[i] + a) & 255
+            elif f == 2:
+                line[i] = (line[i] + b) & 255
+            elif f == 3:
+                line[i] = (line[i] + (a + b) // 2) & 255
+            elif f == 4:
+                p = a + b - c
+                pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+                pred = a if pa <= pb and pa <= pc else b if pb <= pc else c
+                line[i] = (line[i] + pred) & 255
+        out += line
+        prev = line
+    return w, h, bytes(out)
+
+
+def dac(c):
+    """A 6-bit DAC value as 8 bits, as QEMU widens it: shifted up, the low
+    bit copied into the two new ones."""
+    return (c << 2) | ((c & 1) * 3)
+
+
+def expand5(c):
+    return (c << 3) | (c >> 2)
+
+
+def expand6(c):
+    return (c << 2) | (c >> 4)
+
+
+def mode13_expected():
+    pixels = bytearray()
+    for y in range(400):
+        for x in range(640):
+            i = (x // 2 + 2 * (y // 2)) & 255
+            pixels += bytes((dac(i & 63), dac((i >> 2) & 63), dac(63 - (i & 63))))
+    return 640, 400, bytes(pixels)
+
+
+def vbe16_expected():
+    pixels = bytearray()
+    for i in range(640 * 480):
+        v = (i * 37) & 0xFFFF
+        pixels += bytes((expand5(v >> 11), expand6((v >> 5) & 63), expand5(v & 31)))
+    return 640, 480, bytes(pixels)
+
+
+def vbe32_expected():
+    pixels = bytearray()
+    for i in range(640 * 480):
+        v = (i * 0x010203) & 0xFFFFFF
+        pixels += bytes((v >> 16, (v >> 8) & 255, v & 255))
+    return 640, 480, bytes(pixels)
+
+
+def differing(a, b):
+    if a[:2] != b[:2]:
+        return f"size {a[:2]} != {b[:2]}"
+    w = a[0]
+    bad = [i // 3 for i in range(0, len(a[2]), 3) if a[2][i:i + 3] != b[2][i:i + 3]]
+    return len(bad) and f"{len(bad)} pixels differ, first at {[(i % w, i // w) for i in bad[:5]]}"
+
+
+def boot_and_dump(vm, tmp_path, test, *extra, png=False):
+    sock = sock_path(tmp_path)
+    v = vm("-vga", "std", "-qmp", f"unix:{sock},server,nowait", *extra,
+           disk=f"vgadisk-{test}.img")
+    serial = v.wait_serial("VMM-VGA-READY")
+    q = Qmp(sock).negotiate()
+    out = tmp_path / "shot.ppm"
+    assert q.ok("screendump", {"filename": str(out)}) == {}
+    pic = read_ppm(out)
+    if png:
+        outpng = tmp_path / "shot.png"
+        assert q.ok("screendump", {"filename": str(outpng), "format": "png"}) == {}
+        assert png_rows(outpng) == pic
+    q.ok("quit")
+    v.finish()
+    return pic, serial
+
+
+def qemu_dump(tmp_path, test):
+    """QEMU's screendump of the same boot (TCG: no KVM needed)."""
+    if not shutil.which(QEMU):
+        fwskip.unavailable(f"{QEMU} is missing (tools/deps.sh installs it)")
+    sock, serial, out = str(tmp_path / "q.sock"), tmp_path / "q-serial.log", tmp_path / "q.ppm"
+    p = subprocess.Popen([QEMU, "-accel", "tcg", "-m", "64", "-nodefaults", "-vga", "std",
+                          "-display", "none", "-drive",
+                          f"file={fw_image(f'vgadisk-{test}.img')},format=raw,if=ide",
+                          "-serial", f"file:{serial}", "-qmp", f"unix:{sock},server,nowait"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        wait_for(lambda: serial.exists() and b"VMM-VGA-READY" in serial.read_bytes(),
+                 BOOT_TIMEOUT, "QEMU's boot sector")
+        q = Qmp(sock).negotiate()
+        assert q.ok("screendump", {"filename": str(out)}) == {}
+        q.ok("quit")
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    return read_ppm(out)
+
+
+def test_text_mode_banner_as_qemu_shows_it(vm, tmp_path):
+    pic, _ = boot_and_dump(vm, tmp_path, 1, png=True)
+    w, h, px = pic
+    assert (w, h) == (720, 400)  # 80x25 cells of 9x16
+    # the ten yellow-on-blue 'X' of AH=09h: row 2 (after SeaBIOS's two
+    # lines... and the banner), a cell's corner is background blue
+    rows_with_blue = {y for y in range(h) for x in range(0, 90, 9)
+                      if px[(y * w + x) * 3:(y * w + x) * 3 + 3] == bytes((0, 0, 0xA8))}
+    assert rows_with_blue, "no blue background cells"
+    yellow = bytes((0xFF, 0xFF, 0x57))
+    assert any(px[i:i + 3] == yellow for i in range(0, len(px), 3)), "no yellow 'X'"
+    assert differing(pic, qemu_dump(tmp_path, 1)) == 0
+
+
+def test_mode_13h_picture(vm, tmp_path):
+    pic, _ = boot_and_dump(vm, tmp_path, 2)
+    assert differing(pic, mode13_expected()) == 0
+
+
+def test_mode_13h_as_qemu_shows_it(vm, tmp_path):
+    pic, _ = boot_and_dump(vm, tmp_path, 2)
+    assert differing(pic, qemu_dump(tmp_path, 2)) == 0
+
+
+def test_vbe_16bpp_linear_framebuffer(vm, tmp_path):
+    pic, serial = boot_and_dump(vm, tmp_path, 3, png=True)
+    assert "VMM-VBE bpp=16 pitch=1280" in serial
+    assert differing(pic, vbe16_expected()) == 0
+
+
+def test_vbe_32bpp_linear_framebuffer(vm, tmp_path):
+    pic, serial = boot_and_dump(vm, tmp_path, 4)
+    assert "VMM-VBE bpp=32 pitch=2560" in serial
+    assert differing(pic, vbe32_expected()) == 0
+
+
+def test_vbe_as_qemu_shows_it(vm, tmp_path):
+    pic, _ = boot_and_dump(vm, tmp_path, 3)
+    assert differing(pic, qemu_dump(tmp_path, 3)) == 0
+
+
+# The VGA BIOS's 16 colours (6-bit DAC values of the EGA palette).
+EGA = [(0, 0, 0), (0, 0, 42), (0, 42, 0), (0, 42, 42), (42, 0, 0), (42, 0, 42), (42, 21, 0),
+       (42, 42, 42), (21, 21, 21), (21, 21, 63), (21, 63, 21), (21, 63, 63), (63, 21, 21),
+       (63, 21, 63), (63, 63, 21), (63, 63, 63)]
+
+
+def mode12_expected():
+    pixels = bytearray(640 * 480 * 3)
+    for y in range(50, 98):
+        for x in range(100, 164):
+            i = (y * 640 + x) * 3
+            pixels[i:i + 3] = bytes(dac(c) for c in EGA[(x + y) & 15])
+    return 640, 480, bytes(pixels)
+
+
+def test_mode_12h_planar_pixels_drawn_by_the_bios(vm, tmp_path):
+    """The VGA BIOS's own planar pixel writes (int 10h AH=0Ch: write mode
+    2, bit mask, latches) in mode 12h, against the expected block and
+    QEMU's screendump."""
+    pic, _ = boot_and_dump(vm, tmp_path, 5)
+    assert differing(pic, mode12_expected()) == 0
+    assert differing(pic, qemu_dump(tmp_path, 5)) == 0
+
+
+def test_40_column_text_as_qemu_shows_it(vm, tmp_path):
+    """Mode 1: 40x25 cells of 8 dots shown twice (16 pixels, as QEMU)."""
+    pic, _ = boot_and_dump(vm, tmp_path, 6)
+    assert pic[:2] == (640, 400)
+    assert differing(pic, qemu_dump(tmp_path, 6)) == 0
+
+
+def test_bochs_display_vbe(vm, tmp_path):
+    """bochs-display: no legacy VGA; its VGA BIOS (SeaBIOS's "cbvga") sets
+    one 1024x768x32 mode through the MMIO BAR (no EDID here: QEMU's EDID
+    makes it 1280x800) and offers VBE modes as views of it, so the
+    boot sector's 640x480 pixels land 1024 to a line."""
+    sock = sock_path(tmp_path)
+    v = vm("-vga", "none", "-device", "bochs-display", "-qmp", f"unix:{sock},server,nowait",
+           disk="vgadisk-4.img")
+    serial = v.wait_serial("VMM-VGA-READY")
+    assert "VMM-VBE bpp=32 pitch=4096" in serial
+    q = Qmp(sock).negotiate()
+    out = tmp_path / "shot.ppm"
+    assert q.ok("screendump", {"filename": str(out)}) == {}
+    q.ok("quit")
+    v.finish()
+    expect = bytearray(1024 * 768 * 3)
+    expect[:640 * 480 * 3] = vbe32_expected()[2]
+    assert differing(read_ppm(out), (1024, 768, bytes(expect))) == 0
+
+
+@pytest.mark.parametrize("test,region,pages", [(4, "vga.vram", 300), (2, "vga.window-a", 16)])
+def test_framebuffer_and_window_are_ram(vm, tmp_path, test, region, pages):
+    """The LFB BAR and the chain-4 window are KVM memory slots: the guest's
+    writes are in KVM's dirty log of those regions, not exits (they were
+    exits while video memory was not page-aligned: KVM refused the slots)."""
+    sock = sock_path(tmp_path)
+    v = vm("-vga", "std", "-qmp", f"unix:{sock},server,nowait", disk=f"vgadisk-{test}.img")
+    v.wait_serial("VMM-VGA-READY")
+    q = Qmp(sock).negotiate()
+    r = q.ok("x-query-dirty-pages", {"region": region})
+    assert r["count"] >= pages, (region, r["count"])
+    q.ok("quit")
+    v.finish()
+
+
+def test_screendump_without_a_display(vm, tmp_path):
+    sock = sock_path(tmp_path)
+    v = vm("-vga", "none", "-qmp", f"unix:{sock},server,nowait")
+    v.wait_serial("VMM-BOOT-OK")
+    q = Qmp(sock).negotiate()
+    r = q.cmd("screendump", {"filename": str(tmp_path / "x.ppm")})
+    assert r["error"]["desc"] == "There is no QemuConsole I can screendump from.", r
+    q.ok("quit")
+    v.finish()
+
+
+def test_screendump_errors(vm, tmp_path):
+    sock = sock_path(tmp_path)
+    v = vm("-vga", "std", "-qmp", f"unix:{sock},server,nowait")
+    v.wait_serial("VMM-BOOT-OK")
+    q = Qmp(sock).negotiate()
+    r = q.cmd("screendump", {"filename": str(tmp_path / "x.ppm"), "format": "jpeg"})
+    assert "'format'" in r["error"]["desc"], r
+    r = q.cmd("screendump", {"filename": str(tmp_path / "no" / "such" / "dir.ppm")})
+    assert r["error"]["desc"].startswith("Could not open"), r
+    r = q.cmd("screendump", {})
+    assert r["error"]["desc"] == "Parameter 'filename' is missing", r
+    q.ok("quit")
+    v.finish()
+
+
+@pytest.mark.parametrize("args,card", [((), True), (("-nographic",), True),
+                                       (("-nodefaults",), False), (("-vga", "none"), False),
+                                       (("-device", "bochs-display"), True)])
+def test_default_vga(vm, tmp_path, args, card):
+    """As QEMU's pc: a standard VGA unless -vga none, -nodefaults or a card
+    of one's own; -nographic keeps it (the picture is there for QMP)."""
+    sock = sock_path(tmp_path)
+    v = vm(*args, "-qmp", f"unix:{sock},server,nowait")  # COM1 stays on its file
+    v.wait_serial("VMM-BOOT-OK")
+    q = Qmp(sock).negotiate()
+    r = q.cmd("screendump", {"filename": str(tmp_path / "x.ppm")})
+    assert ("return" in r) == card, r
+    if card and "-device" not in args:
+        assert read_ppm(tmp_path / "x.ppm")[:2] == (720, 400)  # the VGA BIOS's text mode
+    q.ok("quit")
+    v.finish()

@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * A boot sector for the display tests (tests/fw/test_display.py), loaded
+ * by SeaBIOS at 0x7C00 with the VGA BIOS in place. Each VGA_TEST draws a
+ * known picture, prints VMM-VGA-READY on COM1 and halts, so the test can
+ * take screendumps of a still screen:
+ *   VGA_TEST 1: text mode 3, a banner through int 10h AH=0Eh (teletype)
+ *               and ten 'X' in yellow on blue through AH=09h.
+ *   VGA_TEST 2: mode 13h through int 10h; the DAC programmed with entry
+ *               i = (i & 63, (i >> 2) & 63, 63 - (i & 63)); pixel (x, y)
+ *               = (x + 2 * y) & 255, written through the 0xA0000 window.
+ *   VGA_TEST 3: VBE mode 0x111 (640x480, 16 bpp) with its linear
+ *               framebuffer (int 10h AX=4F02h, BX=0x4111); mode info from
+ *               AX=4F01h gives the LFB address; pixel i (row-major) =
+ *               (i * 37) & 0xFFFF, written in 32-bit protected mode.
+ *   VGA_TEST 4: the same in VBE mode 0x142 (640x480, 32 bpp), pixel i =
+ *               (i * 0x010203) & 0xFFFFFF.
+ *   VGA_TEST 5: mode 12h (640x480, 16 colours, planar) through int 10h;
+ *               a 64x48 block at (100, 50) of pixels of colour (x + y) & 15
+ *               drawn by the BIOS (AH=0Ch: its planar write path).
+ *   VGA_TEST 6: mode 1 (40x25 text, 18-dot-wide cells) and the banner.
+ * Tests 3 and 4 print "VMM-VBE bpp=NN pitch=NNNN" first (from the mode
+ * info), or VMM-VBE-FAIL if the BIOS refused the mode.
+ */
+#ifndef VGA_TEST
+#define VGA_TEST 1
+#endif
+#define COM1 0x3F8
+#define MODEINFO 0x6000
+
+	.code16
+	.text
+	.globl _start
+_start:
+	cli
+	xorw %ax, %ax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	movw $0x7C00, %sp
+	sti
+#if VGA_TEST == 1 || VGA_TEST == 6
+#if VGA_TEST == 6
+	movw $0x0001, %ax
+	int $0x10
+#endif
+	movw $banner, %si
+1:	lodsb
+	testb %al, %al
+	jz 2f
+	movb $0x0E, %ah
+	movw $0x0007, %bx
+	int $0x10
+	jmp 1b
+2:	movw $0x0958, %ax          /* AH=09h: write 'X' ... */
+	movw $0x001E, %bx          /* ... page 0, yellow on blue */
+	movw $10, %cx
+	int $0x10
+	jmp ready16
+#elif VGA_TEST == 2
+	movw $0x0013, %ax
+	int $0x10
+	/* the DAC: entry i = (i & 63, (i >> 2) & 63, 63 - (i & 63)) */
+	movw $0x3C8, %dx
+	xorb %al, %al
+	outb %al, %dx
+	incw %dx
+	xorw %cx, %cx
+3:	movb %cl, %al
+	andb $63, %al
+	outb %al, %dx
+	movb %cl, %al
+	shrb $2, %al
+	andb $63, %al
+	outb %al, %dx
+	movb %cl, %al
+	andb $63, %al
+	notb %al
+	andb $63, %al
+	outb %al, %dx
+	incw %cx
+	cmpw $256, %cx
+	jne 3b
+	/* pixel (x, y) = (x + 2y) & 255 */
+	movw $0xA000, %ax
+	movw %ax, %es
+	xorw %di, %di
+	xorw %bx, %bx              /* y */
+4:	xorw %cx, %cx              /* x */
+5:	movw %bx, %ax
+	shlw $1, %ax
+	addw %cx, %ax
+	stosb
+	incw %cx
+	cmpw $320, %cx
+	jne 5b
+	incw %bx
+	cmpw $200, %bx
+	jne 4b
+	jmp ready16
+#elif VGA_TEST == 5
+	movw $0x0012, %ax
+	int $0x10
+	movw $50, %dx              /* y */
+6:	movw $100, %cx             /* x */
+7:	movw %cx, %ax
+	addw %dx, %ax
+	andb $15, %al
+	movb $0x0C, %ah
+	xorb %bh, %bh
+	pushw %cx
+	pushw %dx
+	int $0x10
+	popw %dx
+	popw %cx
+	incw %cx
+	cmpw $164, %cx
+	jne 7b
+	incw %dx
+	cmpw $98, %dx
+	jne 6b
+	jmp ready16
+#else
+#if VGA_TEST == 3
+#define VBE_MODE 0x111
+#else
+#define VBE_MODE 0x142
+#endif
+	movw $0x4F01, %ax
+	movw $VBE_MODE, %cx
+	movw $MODEINFO, %di
+	int $0x10
+	cmpw $0x004F, %ax
+	jne vbe_fail
+	movw $0x4F02, %ax
+	movw $(0x4000 | VBE_MODE), %bx
+	int $0x10
+	cmpw $0x004F, %ax
+	jne vbe_fail
+	movw $vbe_msg, %si
+	call print16
+	movzbw MODEINFO + 0x19, %ax   /* BitsPerPixel */
+	call printdec16
+	movw $pitch_msg, %si
+	call print16
+	movw MODEINFO + 0x10, %ax     /* BytesPerScanLine */
+	call printdec16
+	movw $nl, %si
+	call print16
+	/* flat 32-bit protected mode for the LFB above 1 MiB */
+	cli
+	lgdt gdt_desc
+	movl %cr0, %eax
+	orb $1, %al
+	movl %eax, %cr0
+	ljmpl $0x08, $pm32
+vbe_fail:
+	movw $fail_msg, %si
+	call print16
+	jmp halt16
+#endif
+
+ready16:
+	movw $ready_msg, %si
+	call print16
+halt16:
+	cli
+	hlt
+	jmp halt16
+
+/* COM1 output of the NUL-terminated string at SI. */
+print16:
+	lodsb
+	testb %al, %al
+	jz 2f
+	movw $COM1, %dx
+	outb %al, %dx
+	jmp print16
+2:	ret
+
+/* AX in decimal on COM1. */
+printdec16:
+	movw $10, %bx
+	xorw %cx, %cx
+1:	xorw %dx, %dx
+	divw %bx
+	pushw %dx
+	incw %cx
+	testw %ax, %ax
+	jnz 1b
+2:	popw %ax
+	addb $'0', %al
+	movw $COM1, %dx
+	outb %al, %dx
+	loop 2b
+	ret
+
+#if VGA_TEST >= 3
+	.code32
+pm32:
+	movw $0x10, %ax
+	movw %ax, %ds
+	movw %ax, %es
+	movw %ax, %ss
+	movl MODEINFO + 0x28, %edi    /* PhysBasePtr */
+	movl $(640 * 480), %ecx
+	xorl %ebx, %ebx               /* the pixel value */
+1:
+#if VGA_TEST == 3
+	movw %bx, (%edi)
+	addl $2, %edi
+	addl $37, %ebx
+#else
+	movl %ebx, %eax
+	andl $0xFFFFFF, %eax
+	movl %eax, (%edi)
+	addl $4, %edi
+	addl $0x010203, %ebx
+#endif
+	loop 1b
+	movl $ready_msg, %esi
+	movw $COM1, %dx
+2:	lodsb
+	testb %al, %al
+	jz 3f
+	outb %al, %dx
+	jmp 2b
+3:	cli
+	hlt
+	jmp 3b
+
+	.p2align 3
+gdt:
+	.quad 0
+	.quad 0x00CF9A000000FFFF      /* 0x08: flat code, 32-bit */
+	.quad 0x00CF92000000FFFF      /* 0x10: flat data */
+gdt_desc:
+	.word gdt_desc - gdt - 1
+	.long gdt
+#endif
+
+banner:
+	.asciz "VMM-VGA banner: Hello from the boot sector 0123456789\r\n"
+ready_msg:
+	.asciz "VMM-VGA-READY\n"
+vbe_msg:
+	.asciz "VMM-VBE bpp="
+pitch_msg:
+	.asciz " pitch="
+fail_msg:
+	.asciz "VMM-VBE-FAIL\n"
+nl:
+	.asciz "\n"
+
+	.org 510
+	.word 0xAA55

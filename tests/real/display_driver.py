@@ -1,0 +1,109 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Host side of test_display.py, run inside the L1 next to the VMM.
+
+Runs the VMM (argv) with a QMP socket added, copies its stdout (the guest
+console) to ours, and at each "VMM-FB-READY N name=.. bpp=B stride=S
+size=W,H" line from the guest takes a QMP screendump and compares it with
+what the guest wrote to /dev/fb0: the pattern bytes of pattern_byte() from
+the framebuffer's first byte, decoded as the framebuffer's format (16 bpp
+RGB565, 32 bpp XRGB8888; the screendump widens 5 and 6 bits by repeating
+their top bits). N = 0 (the kernel log on fbcon) is only checked for not
+being blank. Prints "@@shot N w=.. h=.. lit=.. differing=.." per dump and
+"@@vmm rc=N" at the end; exits with the VMM's status."""
+import os
+import re
+import select
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import qmp_client
+
+READY = re.compile(rb"VMM-FB-READY (\d) name=(.*?) bpp=(\d+) stride=(\d+) size=(\d+),(\d+)")
+LOCK = threading.Lock()
+
+
+def out(line, raw=False):
+    with LOCK:
+        sys.stdout.buffer.write(line if raw else line.encode() + b"\n")
+        sys.stdout.buffer.flush()
+
+
+def pattern_byte(j):
+    """Byte j of the pattern on the script disk (test_display.py writes it)."""
+    return (j * 7 + (j >> 11)) & 0xFF
+
+
+def expected_pixel(bpp, stride, x, y):
+    o = y * stride + x * (bpp // 8)
+    if bpp == 16:
+        v = pattern_byte(o) | pattern_byte(o + 1) << 8
+        r, g, b = v >> 11, (v >> 5) & 63, v & 31
+        return bytes(((r << 3) | (r >> 2), (g << 2) | (g >> 4), (b << 3) | (b >> 2)))
+    return bytes((pattern_byte(o + 2), pattern_byte(o + 1), pattern_byte(o)))
+
+
+def read_ppm(path):
+    data = open(path, "rb").read()
+    magic, size, _, pixels = data.split(b"\n", 3)
+    w, h = map(int, size.split())
+    return w, h, pixels
+
+
+def shot(qmp, d, m):
+    n, bpp, stride = int(m.group(1)), int(m.group(3)), int(m.group(4))
+    path = os.path.join(d, "shot%d.ppm" % n)
+    r = qmp.cmd("screendump", filename=path)
+    if "return" not in r:
+        out("@@shot %d error %r" % (n, r))
+        return
+    w, h, px = read_ppm(path)
+    lit = sum(1 for i in range(0, len(px), 3) if px[i:i + 3] != b"\0\0\0")
+    differing = -1
+    if n > 0:
+        differing = 0
+        for y in range(h):
+            for x in range(w):
+                if px[(y * w + x) * 3:(y * w + x) * 3 + 3] != expected_pixel(bpp, stride, x, y):
+                    differing += 1
+    out("@@shot %d w=%d h=%d lit=%d differing=%d" % (n, w, h, lit, differing))
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="vmmdisp")
+    qsock = os.path.join(d, "qmp.sock")
+    argv = sys.argv[1:] + ["-qmp", "unix:%s,server=on,wait=off" % qsock]
+    start = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    qmp = None
+    seen, done = b"", set()
+    while True:
+        r, _, _ = select.select([p.stdout], [], [], 1.0)
+        if not r:
+            continue
+        data = os.read(p.stdout.fileno(), 4096)
+        if not data:
+            break
+        out(data, raw=True)
+        seen = (seen + data)[-8192:]
+        for m in READY.finditer(seen):
+            if m.group(1) in done or not seen[m.end():].count(b"\n"):
+                continue
+            done.add(m.group(1))
+            try:
+                if qmp is None:
+                    qmp = qmp_client.Qmp(qsock)
+                    qmp.cmd("qmp_capabilities")
+                shot(qmp, d, m)
+            except Exception as e:  # report it; the guest still finishes
+                out("@@display driver error: %r" % e)
+    rc = p.wait()
+    out("@@vmm rc=%d after %.1fs" % (rc, time.monotonic() - start))
+    sys.exit(rc)
+
+
+if __name__ == "__main__":
+    main()
