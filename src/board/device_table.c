@@ -15,7 +15,8 @@ extern const struct dev_class
 	/* what -device adds */
 	ide_hd_class, ide_cd_class, virtio_blk_class, virtio_net_class, virtio_rng_class,
 	virtio_balloon_class, virtio_serial_class, virtconsole_class, virtserialport_class,
-	isa_debugcon_class, isa_debug_exit_class;
+	isa_debugcon_class, isa_debug_exit_class, e1000_class, e1000_82544gc_class,
+	e1000_82545em_class;
 
 const struct dev_class *const dev_table[] = {
 	&i440fx_class,
@@ -33,6 +34,9 @@ const struct dev_class *const dev_table[] = {
 	&ide_cd_class,
 	&virtio_blk_class,
 	&virtio_net_class,
+	&e1000_class,
+	&e1000_82544gc_class,
+	&e1000_82545em_class,
 	&virtio_rng_class,
 	&virtio_balloon_class,
 	&virtio_serial_class,

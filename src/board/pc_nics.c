@@ -1,0 +1,110 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The table entries of the emulated network cards (hw/net/): each a PCI
+ * function on one -netdev backend, with QEMU's names so that QEMU's
+ * command lines work. virtio-net's entry stays with the virtio devices in
+ * pc_devices.c; -nic, -net nic and the default NIC pick any of these by
+ * model name (src/cli.c).
+ */
+#include <string.h>
+
+#include "device.h"
+#include "hw/e1000.h"
+#include "net.h"
+#include "util.h"
+
+/* The Nth card of its kind gets 52:54:00:12:34:56+N, as QEMU's do. */
+static unsigned index_among(const struct dev_board *b, const struct dev_instance *d)
+{
+	unsigned n = 0;
+	for (const struct dev_instance *i = b->devs; i < d && i < b->devs + b->ndevs; i++)
+		n += i->cls == d->cls;
+	return n;
+}
+
+static void nic_mac(const struct dev_board *b, const struct dev_instance *d, uint8_t mac[6])
+{
+	static const uint8_t base[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	memcpy(mac, base, 6);
+	mac[5] = (uint8_t)(mac[5] + index_among(b, d));
+	if (dev_is_set(d, "mac"))
+		dev_get_mac(d, "mac", mac);
+}
+
+static const struct dev_prop nic_props[] = {
+	{ .name = "netdev", .type = PROP_NETDEV, .required = true,
+	  .help = "id of the -netdev this NIC sends and receives on" },
+	{ .name = "mac", .type = PROP_MAC,
+	  .help = "MAC address such as 52:54:00:12:34:56 (default: 52:54:00:12:34:56 plus "
+		  "the NIC's index)" },
+};
+
+/* ==== e1000 family ======================================================== */
+
+static int e1000_create_model(struct dev_instance *d, struct dev_board *b, enum e1000_model m,
+			      char *err, size_t errlen)
+{
+	uint8_t mac[6];
+	struct net_backend *be = b->netdev(b, dev_get_str(d, "netdev"), err, errlen);
+
+	if (!be)
+		return -1;
+	nic_mac(b, d, mac);
+	struct e1000 *e = e1000_create(b->pci, (uint8_t)d->devfn, b->mem, m, mac, be);
+	if (!e || net_attach(be, e1000_receive, e) < 0)
+		return set_err(err, errlen, "cannot create %s", d->cls->name);
+	d->state = e;
+	return 0;
+}
+
+static int e1000_82540em_create(struct dev_instance *d, struct dev_board *b, char *err,
+				size_t errlen)
+{
+	return e1000_create_model(d, b, E1000_82540EM, err, errlen);
+}
+
+static int e1000_82544gc_create(struct dev_instance *d, struct dev_board *b, char *err,
+				size_t errlen)
+{
+	return e1000_create_model(d, b, E1000_82544GC, err, errlen);
+}
+
+static int e1000_82545em_create(struct dev_instance *d, struct dev_board *b, char *err,
+				size_t errlen)
+{
+	return e1000_create_model(d, b, E1000_82545EM, err, errlen);
+}
+
+const struct dev_class e1000_class = {
+	.name = "e1000",
+	.aliases = (const char *const[]){ "e1000-82540em", NULL },
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_NETWORK,
+	.desc = "Intel Gigabit Ethernet (82540EM, 8086:100e)",
+	.props = nic_props,
+	.nprops = ARRAY_SIZE(nic_props),
+	.ops = { .create = e1000_82540em_create },
+	.place_rank = 1,
+};
+
+const struct dev_class e1000_82544gc_class = {
+	.name = "e1000-82544gc",
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_NETWORK,
+	.desc = "Intel Gigabit Ethernet (82544GC, 8086:100c)",
+	.props = nic_props,
+	.nprops = ARRAY_SIZE(nic_props),
+	.ops = { .create = e1000_82544gc_create },
+	.place_rank = 1,
+};
+
+const struct dev_class e1000_82545em_class = {
+	.name = "e1000-82545em",
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_NETWORK,
+	.desc = "Intel Gigabit Ethernet (82545EM, 8086:100f)",
+	.props = nic_props,
+	.nprops = ARRAY_SIZE(nic_props),
+	.ops = { .create = e1000_82545em_create },
+	.place_rank = 1,
+};
