@@ -515,8 +515,8 @@ static bool ring_ok(struct e1000 *e, unsigned base_lo, uint64_t *base, uint32_t 
 	uint32_t n = (R(e, base_lo + 8) & 0xFFF80) / 16;
 	uint32_t head = R(e, base_lo + 0x10), tail = R(e, base_lo + 0x18);
 
-	if (!n)
-		return false;
+	if (!n || !(pci_get_word(&e->pci, PCI_COMMAND) & PCI_COMMAND_MASTER))
+		return false; /* no ring, or no bus mastering: no DMA */
 	if (head >= n || tail >= n || !guest_ptr(e->mem, b, (uint64_t)n * 16)) {
 		complain(e, "descriptor ring outside guest RAM or index past its end: ring stopped");
 		return false;
@@ -623,7 +623,7 @@ static bool rx_drain(struct e1000 *e)
 		free(f);
 		e->rx_head = (e->rx_head + 1) % E1000_RX_PENDING;
 		e->rx_count--;
-		refused = e->rx_refused;
+		refused |= e->rx_refused;
 		e->rx_refused = false;
 	}
 	return refused;
