@@ -34,6 +34,7 @@
 #include "hw/e1000.h"
 
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -246,6 +247,23 @@ struct e1000 {
 };
 
 #define R(e, off) ((e)->regs[(off) >> 2])
+
+/* Where the 8254x has registers (general, interrupts, receive and flow
+ * control; transmit and statistics; filters and wake-up): writes elsewhere
+ * are ignored, as reserved space, and only these are saved. */
+static const struct { unsigned first, end; const char *field; } reg_ranges[] = {
+	{ 0x0000, 0x3000, "regs.0000" },
+	{ 0x3000, 0x4100, "regs.3000" },
+	{ 0x5000, 0x6000, "regs.5000" },
+};
+
+static bool reg_exists(unsigned off)
+{
+	for (unsigned i = 0; i < ARRAY_SIZE(reg_ranges); i++)
+		if (off >= reg_ranges[i].first && off < reg_ranges[i].end)
+			return true;
+	return false;
+}
 
 /* One line per device, then silence: a hostile guest must not flood the log. */
 static void complain(struct e1000 *e, const char *what)
@@ -748,7 +766,10 @@ static void tx_segment(struct e1000 *e, const struct tx_tag *tag, uint32_t *sent
 	uint32_t seq = 0;
 
 	if (!c->mss || hl < NET_MIN_FRAME || hl >= total || hl + c->mss > TXBUF_MAX) {
-		complain(e, "TSO packet with a bad header length or MSS: dropped");
+		char why[96];
+		snprintf(why, sizeof(why), "TSO packet of %zu bytes with header %zu, MSS %u: dropped",
+			 total, hl, c->mss);
+		complain(e, why);
 		e->tx_dropped++;
 		return;
 	}
@@ -1068,7 +1089,8 @@ static int reg_write(struct e1000 *e, unsigned off, uint32_t v)
 	default:
 		if (off >= STATS_FIRST && off < STATS_END)
 			return 0; /* counters are read-only */
-		R(e, off) = v;
+		if (reg_exists(off))
+			R(e, off) = v;
 		return 0;
 	}
 }
@@ -1264,7 +1286,7 @@ void e1000_stats(struct e1000 *e, uint64_t *rx_dropped, uint64_t *tx_dropped)
 /* ---- saved state ------------------------------------------------------------ */
 
 /*
- * Section "e1000" v1: the PCI configuration, every register, the PHY, the
+ * Section "e1000" v1: the PCI configuration, the register ranges, the PHY, the
  * EEPROM wires, the transmit context and a packet half built (buffers up
  * to a descriptor without EOP). Frames held for a full ring are not
  * saved: to the guest they are frames lost on the wire. The EEPROM is
@@ -1278,7 +1300,9 @@ void e1000_save(struct e1000 *e, struct ss_writer *w, uint32_t instance)
 	pci_config_put(w, &e->pci);
 	ss_put_u8(w, "model", (uint8_t)e->model);
 	ss_put_bytes(w, "mac", e->mac, 6);
-	ss_put_bytes(w, "regs", e->regs, sizeof(e->regs));
+	for (unsigned i = 0; i < ARRAY_SIZE(reg_ranges); i++)
+		ss_put_bytes(w, reg_ranges[i].field, &e->regs[reg_ranges[i].first / 4],
+			     reg_ranges[i].end - reg_ranges[i].first);
 	ss_put_bytes(w, "phy", e->phy, sizeof(e->phy));
 	ss_put_u32(w, "ioaddr", e->ioaddr);
 	ss_put_bool(w, "link_up", e->link_up);
@@ -1332,7 +1356,10 @@ bool e1000_load(struct e1000 *e, struct ss_reader *r, uint32_t instance)
 	pci_config_get(r, &e->pci, cfg);
 	ss_get_u8(r, "model", &model);
 	ss_get_bytes(r, "mac", mac, 6);
-	ss_get_bytes(r, "regs", regs, sizeof(e->regs));
+	memset(regs, 0, sizeof(e->regs));
+	for (unsigned i = 0; i < ARRAY_SIZE(reg_ranges); i++)
+		ss_get_bytes(r, reg_ranges[i].field, &regs[reg_ranges[i].first / 4],
+			     reg_ranges[i].end - reg_ranges[i].first);
 	ss_get_bytes(r, "phy", phy, sizeof(phy));
 	ss_get_u32(r, "ioaddr", &ioaddr);
 	ss_get_bool(r, "link_up", &link_up);

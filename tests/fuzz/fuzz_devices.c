@@ -53,6 +53,7 @@
 #include "chardev.h"
 #include "guest_mem.h"
 #include "hw/chipset.h"
+#include "hw/e1000.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
 #include "hw/i8237.h"
@@ -137,6 +138,7 @@ struct fuzz_machine {
 	struct virtio_rng *vrng;
 	struct virtio_balloon *vballoon;
 	struct virtio_console *vcon;
+	struct e1000 *e1000;
 	int con_in[2][2];      /* pipes: host input for console ports 0 and 1 */
 	uint16_t avail_idx[VIRTIO_PCI_MAX_QUEUES];
 	uint16_t qsize[VIRTIO_PCI_MAX_QUEUES];
@@ -864,6 +866,62 @@ static void virtio_console_event(struct fuzz_machine *m, struct input *in)
 		chardev_poll_handle(fds, nfds);
 }
 
+/* ---- targets: network cards --------------------------------------------------- */
+
+#define NIC_DEVFN PCI_DEVFN(3, 0)
+#define NIC_MMIO 0xFE000000u
+#define NIC_IOBASE 0xC000u
+
+/* The three e1000 models by the variant byte, BARs placed and bus
+ * mastering on, as firmware and the driver leave them. */
+static bool e1000_target_create(struct fuzz_machine *m)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	static const enum e1000_model models[] = { E1000_82540EM, E1000_82544GC, E1000_82545EM };
+
+	m->net_be = (struct net_backend){ .ops = &fake_net_ops };
+	m->e1000 = e1000_create(&m->pci, NIC_DEVFN, &m->mem, models[m->variant % 3], mac,
+				&m->net_be);
+	if (!m->e1000)
+		return false;
+	net_attach(&m->net_be, e1000_receive, m->e1000);
+	cfg_wr(m, NIC_DEVFN, PCI_BAR0, NIC_MMIO, 4);
+	cfg_wr(m, NIC_DEVFN, PCI_BAR0 + 4, NIC_IOBASE, 4);
+	cfg_wr(m, NIC_DEVFN, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	m->devfn[m->ndevfn++] = NIC_DEVFN;
+	add_window(m, &m->mmio, NIC_MMIO, E1000_MMIO_SIZE);       /* window 1: registers */
+	add_window(m, &m->pio, NIC_IOBASE, E1000_IO_SIZE);        /* window 2: IOADDR/IODATA */
+	add_window(m, &m->mmio, NIC_MMIO + 0x2800, 0x1000);       /* window 3: the rings' registers */
+	return true;
+}
+
+static void e1000_target_destroy(struct fuzz_machine *m)
+{
+	e1000_destroy(m->e1000);
+}
+
+/* A frame from the network (with a header the backend made up), or the
+ * cable pulled or plugged. */
+static void e1000_event(struct fuzz_machine *m, struct input *in)
+{
+	static uint8_t frame[NET_MAX_FRAME];
+	uint8_t ctl = take8(in);
+	if (ctl >= 0xF0) {
+		e1000_set_link(m->e1000, ctl & 1);
+		return;
+	}
+	struct net_hdr hdr = { .flags = ctl & 3, .gso_type = take8(in),
+			       .csum_start = take16(in), .csum_offset = take16(in) };
+	size_t len = take16(in) % sizeof(frame);
+	size_t given = len < in->left ? len : in->left;
+
+	memcpy(frame, in->p, given);
+	memset(frame + given, 0x5A, len - given);
+	in->p += given;
+	in->left -= given;
+	e1000_receive(m->e1000, &hdr, frame, len);
+}
+
 /* ---- the target table -------------------------------------------------------- */
 
 struct target {
@@ -899,6 +957,7 @@ static const struct target targets[] = {
 	       .event = virtio_balloon_event, .virtio = true),
 	DEVICE(virtio_console, "hw/virtio/virtio_console.c hw/virtio/virtio_pci.c", virtio_console_target,
 	       .event = virtio_console_event, .virtio = true),
+	DEVICE(e1000, "hw/net/e1000.c", e1000_target, .event = e1000_event),
 };
 
 /* ---- the interpreter -------------------------------------------------------- */
@@ -1237,6 +1296,53 @@ static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
 				s_io_rd(s, 0x170, 1);
 		} else {
 			return 0;
+		}
+		return 1;
+	}
+	if (!strcmp(t, "e1000") && k <= 3) {
+		/* Window 1 is BAR0. Rings of 8 descriptors: transmit at 0x10000,
+		 * receive at 0x11000 (buffers from 0x30000). */
+		s_wr(s, 1, 0x3800, 0x10000, 2), s_wr(s, 1, 0x3808, 128, 2);
+		s_wr(s, 1, 0x2800, 0x11000, 2), s_wr(s, 1, 0x2808, 128, 2);
+		for (unsigned i = 0; i < 8; i++)
+			s_ram(s, 0x11000 + 16 * i, 0x30000 + 0x800 * i, 3);
+		s_wr(s, 1, 0x00D0, 0x9F, 2);                  /* IMS */
+		s_wr(s, 1, 0x0100, 0x8002, 2);                /* RCTL: EN, BAM */
+		s_wr(s, 1, 0x2818, 7, 2);                     /* RDT */
+		s_wr(s, 1, 0x0400, 0x0A, 2);                  /* TCTL: EN, PSP */
+		if (k == 1) {        /* a legacy frame, then one from the network */
+			s_ram(s, 0x10000, 0x20000, 3);
+			s_ram(s, 0x10008, 0x0B000040, 2);     /* 64 bytes, EOP IFCS RS */
+			s_wr(s, 1, 0x3818, 1, 2);
+			const uint8_t frame[] = { 0, 0, 0, 0, 0, 0, 0, 60, 0 };
+			s_event(s, frame, sizeof(frame));
+			s_rd(s, 1, 0x00C0, 2);                /* ICR */
+		} else if (k == 2) { /* TSO: context, header, payload */
+			s_ram(s, 0x10000, 0x0033180E, 2);     /* IPCSS 14 IPCSO 24 IPCSE 51 */
+			s_ram(s, 0x10004, 0x00003222, 2);     /* TUCSS 34 TUCSO 50 */
+			s_ram(s, 0x10008, 0x270007D0, 2);     /* PAYLEN 2000, DEXT TSE IP TCP */
+			s_ram(s, 0x1000C, 0x05DC3600, 2);     /* HDRLEN 54, MSS 1500 */
+			s_ram(s, 0x10010, 0x20000, 3);
+			s_ram(s, 0x10018, 0x24100036, 2);     /* 54 bytes, data, DEXT TSE */
+			s_ram(s, 0x1001C, 0x00000300, 2);     /* POPTS IXSM TXSM */
+			s_ram(s, 0x20000 + 12, 0x0008, 1);
+			s_ram(s, 0x20000 + 14, 0x45, 0);
+			s_ram(s, 0x10020, 0x21000, 3);
+			s_ram(s, 0x10028, 0x2D1007D0, 2);     /* 2000 bytes, EOP RS */
+			s_ram(s, 0x1002C, 0x00000300, 2);
+			s_wr(s, 1, 0x3818, 3, 2);
+		} else {             /* EEPROM word 0 bit-banged, EERD, a PHY read */
+			s_wr(s, 1, 0x0010, 0x42, 2);
+			const unsigned cmd = 6u << 6;
+			for (int i = 8; i >= 0; i--) {
+				unsigned di = (cmd >> i) & 1 ? 4 : 0;
+				s_wr(s, 1, 0x0010, 0x42 | di, 2), s_wr(s, 1, 0x0010, 0x43 | di, 2);
+			}
+			for (unsigned i = 0; i < 16; i++)
+				s_wr(s, 1, 0x0010, 0x43, 2), s_rd(s, 1, 0x0010, 2), s_wr(s, 1, 0x0010, 0x42, 2);
+			s_wr(s, 1, 0x0014, 0x0101, 2), s_rd(s, 1, 0x0014, 2);
+			s_wr(s, 1, 0x0020, 0x08220000, 2), s_rd(s, 1, 0x0020, 2);
+			s_wr(s, 2, 0, 0x0000, 2), s_wr(s, 2, 4, 0x04000000, 2); /* reset via I/O */
 		}
 		return 1;
 	}

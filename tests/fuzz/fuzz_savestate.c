@@ -29,6 +29,8 @@
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
+#include "hw/e1000.h"
+#include "net.h"
 #include "hw/virtio_rng.h"
 #include "isa_irq.h"
 #include "pci.h"
@@ -75,6 +77,7 @@ struct board {
 	struct piix_ide *ide;
 	struct memdisk *disk, *cd;
 	struct virtio_rng *rng;
+	struct e1000 *nic;
 };
 
 static void no_gsi(void *opaque, unsigned gsi, int level) { }
@@ -203,6 +206,23 @@ static bool rng_ld(void *d, struct ss_reader *r, uint32_t i)
 	return virtio_pci_load(virtio_rng_transport(((struct board *)d)->rng), r, i);
 }
 
+static void no_send(struct net_backend *b, const struct net_hdr *h, const uint8_t *f, size_t n) { }
+static const struct net_backend_ops no_net_ops = { .send = no_send };
+static struct net_backend no_net = { .ops = &no_net_ops };
+
+static void *e1000_new(void)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	struct board *b = board_new();
+	b->nic = e1000_create(&b->pci, PCI_DEVFN(4, 0), &b->mem, E1000_82540EM, mac, &no_net);
+	if (!b->nic)
+		abort();
+	return b;
+}
+static void e1000_free(void *d) { e1000_destroy(((struct board *)d)->nic); board_free(d); }
+static void e1000_sv(void *d, struct ss_writer *w, uint32_t i) { e1000_save(((struct board *)d)->nic, w, i); }
+static bool e1000_ld(void *d, struct ss_reader *r, uint32_t i) { return e1000_load(((struct board *)d)->nic, r, i); }
+
 static const struct device_kind kinds[] = {
 	{ "serial", serial_new, serial_free, serial_sv, serial_ld, NULL },
 	{ "rtc", rtc_new, rtc_free, rtc_sv, rtc_ld, NULL },
@@ -211,6 +231,7 @@ static const struct device_kind kinds[] = {
 	{ "fw_cfg", fw_cfg_new, fw_cfg_free, fw_cfg_sv, fw_cfg_ld, NULL },
 	{ "ide", ide_new, ide_free, ide_sv, ide_ld, ide_prime },
 	{ "virtio_rng", rng_new, rng_free, rng_sv, rng_ld, NULL },
+	{ "e1000", e1000_new, e1000_free, e1000_sv, e1000_ld, NULL },
 };
 
 static void save_one(const struct device_kind *k, void *dev, struct ss_writer *w)
