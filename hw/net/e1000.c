@@ -670,6 +670,9 @@ bool e1000_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *frame
 		frame = copy;
 	}
 	pthread_mutex_lock(&e->lock);
+	/* Held frames first (the driver may have made room without telling
+	 * us: a C+ ring has no doorbell), and in order. */
+	bool refused = e->rx_count && rx_drain(e);
 	if (e->rx_count || !rx_deliver(e, frame, len)) {
 		struct rx_frame *f = NULL;
 		if (e->rx_count < E1000_RX_PENDING)
@@ -687,6 +690,8 @@ bool e1000_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *frame
 	}
 	pthread_mutex_unlock(&e->lock);
 	free(copy);
+	if (refused && taken)
+		net_rx_ready(e->backend);
 	return taken;
 }
 

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * The table entries of the emulated network cards (hw/net/): each a PCI
+ * The table entries of the emulated network cards (hw/net/: the e1000
+ * family and the RTL8139): each a PCI
  * function on one -netdev backend, with QEMU's names so that QEMU's
  * command lines work. virtio-net's entry stays with the virtio devices in
  * pc_devices.c; -nic, -net nic and the default NIC pick any of these by
@@ -10,6 +11,7 @@
 
 #include "device.h"
 #include "hw/e1000.h"
+#include "hw/rtl8139.h"
 #include "net.h"
 #include "util.h"
 
@@ -106,5 +108,34 @@ const struct dev_class e1000_82545em_class = {
 	.props = nic_props,
 	.nprops = ARRAY_SIZE(nic_props),
 	.ops = { .create = e1000_82545em_create },
+	.place_rank = 1,
+};
+
+/* ==== RTL8139 =============================================================== */
+
+static int rtl8139_create_dev(struct dev_instance *d, struct dev_board *b, char *err,
+			      size_t errlen)
+{
+	uint8_t mac[6];
+	struct net_backend *be = b->netdev(b, dev_get_str(d, "netdev"), err, errlen);
+
+	if (!be)
+		return -1;
+	nic_mac(b, d, mac);
+	struct rtl8139 *n = rtl8139_create(b->pci, (uint8_t)d->devfn, b->mem, mac, be, NULL, NULL);
+	if (!n || net_attach(be, rtl8139_receive, n) < 0)
+		return set_err(err, errlen, "cannot create %s", d->cls->name);
+	d->state = n;
+	return 0;
+}
+
+const struct dev_class rtl8139_class = {
+	.name = "rtl8139",
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_NETWORK,
+	.desc = "Realtek RTL8139C+ Fast Ethernet (10ec:8139 rev 0x20; Linux: 8139cp)",
+	.props = nic_props,
+	.nprops = ARRAY_SIZE(nic_props),
+	.ops = { .create = rtl8139_create_dev },
 	.place_rank = 1,
 };
