@@ -1224,9 +1224,9 @@ static const struct option_def options[] = {
 	  "guest reaches the host's 127.0.0.1 as 10.0.2.2, restrict=on isolates it) or a tap "
 	  "interface (scripts default to /etc/qemu-ifup, /etc/qemu-ifdown)" },
 	{ "nic", "user|tap|none[,model=M][,mac=M][,backend options]", opt_nic,
-	  "a NIC (model=virtio default, e1000, e1000-82544gc, e1000-82545em; model=help "
-	  "lists them) and its backend in one option (none: no NIC; without any network "
-	  "option there is one virtio-net NIC on user networking)" },
+	  "a NIC (model=virtio default, e1000, e1000-82544gc, e1000-82545em, rtl8139; "
+	  "model=help lists them) and its backend in one option (none: no NIC; without any "
+	  "network option there is one virtio-net NIC on user networking)" },
 	{ "nodefaults", NULL, opt_nodefaults, "no default devices (the default NIC)" },
 	{ "net", "nic,model=M[,macaddr=M] | user[,...] | tap[,...] | none", opt_net,
 	  "old form of -nic: -net nic,model=e1000 -net user|tap (model=help lists the NICs)" },

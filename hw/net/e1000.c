@@ -7,8 +7,11 @@
  * are decoded below. BAR1 is the I/O window (IOADDR at 0, IODATA at 4)
  * through which Linux issues the reset of these parts.
  *
- * Transmit runs on the vCPU that writes TDT (or enables TCTL), at most one
- * ring's worth of descriptors per write, under tx_lock; each descriptor is
+ * Transmit runs on the card's I/O thread (include/kick.h), which the vCPU
+ * that writes TDT (or enables TCTL) wakes: slirp opens host sockets as the
+ * guest's connections start, which a vCPU's sandbox filter does not allow.
+ * It handles at most one ring's worth of descriptors per wake-up, under
+ * tx_lock; each descriptor is
  * handled under the register lock, which is dropped before a frame goes
  * to the backend (the backend's own thread calls e1000_receive with its
  * lock held and takes the register lock, so we must never call the
@@ -38,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kick.h"
 #include "savestate.h"
 #include "util.h"
 
@@ -234,6 +238,8 @@ struct e1000 {
 	uint8_t rxbuf[RX_MAX_LONG + VLAN_HLEN + 4];
 	uint64_t rx_dropped, tx_dropped;
 	bool warned;
+
+	struct kick_thread tx; /* runs tx_run */
 
 	/* ---- under tx_lock (taken before lock): the packet being built ---- */
 	pthread_mutex_t tx_lock;
@@ -1136,7 +1142,7 @@ static void mmio_write32(struct e1000 *e, unsigned off, uint32_t v)
 	if (refused)
 		net_rx_ready(e->backend);
 	if (work)
-		tx_run(e);
+		kick_thread_kick(&e->tx);
 }
 
 /* Registers are 32 bits; a narrower access reads or merges into the
@@ -1210,6 +1216,11 @@ static const struct io_ops io_ops = {
 
 /* ---- lifecycle ------------------------------------------------------------- */
 
+static void tx_work(void *opaque)
+{
+	tx_run(opaque);
+}
+
 static void pci_reset(struct pci_device *d)
 {
 	struct e1000 *e = d->opaque;
@@ -1222,7 +1233,7 @@ static void pci_reset(struct pci_device *d)
 
 struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct guest_mem *mem,
 			   enum e1000_model model, const uint8_t mac[6],
-			   struct net_backend *backend)
+			   struct net_backend *backend, bool io_thread)
 {
 	struct e1000 *e = xzalloc(sizeof(*e));
 
@@ -1244,7 +1255,8 @@ struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct gues
 	e->pci.opaque = e;
 	e->pci.reset = pci_reset;
 	regs_reset(e);
-	if (pci_register(bus, &e->pci, devfn) < 0) {
+	if (kick_thread_start(&e->tx, io_thread, SANDBOX_IO, tx_work, e) < 0 ||
+	    pci_register(bus, &e->pci, devfn) < 0) {
 		e1000_destroy(e);
 		return NULL;
 	}
@@ -1261,10 +1273,21 @@ void e1000_destroy(struct e1000 *e)
 {
 	if (!e)
 		return;
+	kick_thread_stop(&e->tx);
 	flush_pending(e);
 	pthread_mutex_destroy(&e->lock);
 	pthread_mutex_destroy(&e->tx_lock);
 	free(e);
+}
+
+void e1000_quiesce(struct e1000 *e)
+{
+	kick_thread_pause(&e->tx);
+}
+
+void e1000_resume(struct e1000 *e)
+{
+	kick_thread_resume(&e->tx);
 }
 
 void e1000_set_link(struct e1000 *e, bool up)

@@ -23,8 +23,8 @@
  *    the descriptor's MSS); the card parses the headers itself and
  *    computes each checksum from scratch.
  *
- * Locks as in e1000.c: transmit runs on the vCPU that rings the doorbell,
- * under tx_lock, one slot or descriptor at a time under the register lock,
+ * Locks as in e1000.c: transmit runs on the card's I/O thread, woken by
+ * the vCPU that rings the doorbell (TSDn, TxPoll), under tx_lock, one slot or descriptor at a time under the register lock,
  * dropped before net_send (the backend's thread calls rtl8139_receive with
  * its own lock held, and that takes the register lock). Receive runs on
  * the backend's thread; with no room the frame waits in a 64-frame FIFO
@@ -50,6 +50,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "kick.h"
 #include "savestate.h"
 #include "util.h"
 
@@ -123,6 +124,7 @@
 /* TCR's hardware version bits (30:26, 23:22): RTL8139C+. */
 #define TCR_HWVER_MASK 0x7CC00000u
 #define TCR_HWVER_CPLUS 0x74800000u
+#define TCR_HWVER_C 0x74000000u /* RTL8139C, without C+ (cplus=off) */
 
 #define EE_DO 0x01
 #define EE_DI 0x02
@@ -175,6 +177,7 @@ struct rtl8139 {
 	const struct guest_mem *mem;
 	struct net_backend *backend;
 	uint8_t mac[6];
+	uint32_t hwver;          /* TCR's version bits */
 	uint16_t eeprom[RTL8139_EEPROM_WORDS];
 	int64_t (*clock)(void *opaque);
 	void *clock_opaque;
@@ -198,6 +201,9 @@ struct rtl8139 {
 	uint8_t rxbuf[RX_MAX + 8];
 	uint64_t rx_dropped, tx_dropped;
 	bool warned;
+	unsigned tx_work;         /* WORK_TX_SLOT / WORK_CP_TX bits for the I/O thread */
+
+	struct kick_thread tx;    /* runs tx_work_run */
 
 	/* ---- under tx_lock (taken before lock) ----------------------------------- */
 	pthread_mutex_t tx_lock;
@@ -874,7 +880,7 @@ static void regs_reset(struct rtl8139 *n)
 		w32(n, TSD0 + 4 * i, TSD_OWN);
 	n->r[CR] = 0;
 	w16(n, CAPR, 0xFFF0);
-	w32(n, TCR, TCR_HWVER_CPLUS);
+	w32(n, TCR, n->hwver);
 	n->r[CONFIG1] = 0x0D;
 	n->r[CONFIG3] = 0x40;
 	n->r[CONFIG4] = 0x80;
@@ -895,6 +901,7 @@ static void regs_reset(struct rtl8139 *n)
 static void device_reset(struct rtl8139 *n)
 {
 	n->cp_tx_idx = 0;
+	n->tx_work = 0;
 	tx_reset_packet(n);
 	regs_reset(n);
 }
@@ -921,7 +928,7 @@ static uint8_t read_byte(struct rtl8139 *n, unsigned off)
 		return (uint8_t)(tctr(n) >> (8 * (off - TCTR)));
 	case TCR + 3:
 	case TCR + 2: {
-		uint32_t v = (r32(n, TCR) & ~TCR_HWVER_MASK) | TCR_HWVER_CPLUS;
+		uint32_t v = (r32(n, TCR) & ~TCR_HWVER_MASK) | n->hwver;
 		return (uint8_t)(v >> (8 * (off - TCR)));
 	}
 	case CR9346:
@@ -1072,6 +1079,24 @@ static void reg_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
 		pthread_mutex_unlock(&n->tx_lock);
 		return;
 	}
+	if (work & (WORK_TX_SLOT(0) | WORK_TX_SLOT(1) | WORK_TX_SLOT(2) | WORK_TX_SLOT(3) |
+		    WORK_CP_TX)) {
+		pthread_mutex_lock(&n->lock);
+		n->tx_work |= work;
+		pthread_mutex_unlock(&n->lock);
+		kick_thread_kick(&n->tx);
+	}
+}
+
+/* The I/O thread: the slots written and the C+ ring polled since last. */
+static void tx_work_run(void *opaque)
+{
+	struct rtl8139 *n = opaque;
+
+	pthread_mutex_lock(&n->lock);
+	unsigned work = n->tx_work;
+	n->tx_work = 0;
+	pthread_mutex_unlock(&n->lock);
 	for (unsigned i = 0; i < 4; i++) {
 		if (work & WORK_TX_SLOT(i)) {
 			pthread_mutex_lock(&n->tx_lock);
@@ -1101,8 +1126,8 @@ static void pci_reset(struct pci_device *d)
 }
 
 struct rtl8139 *rtl8139_create(struct pci_bus *bus, uint8_t devfn, const struct guest_mem *mem,
-			       const uint8_t mac[6], struct net_backend *backend,
-			       int64_t (*clock)(void *opaque), void *clock_opaque)
+			       const uint8_t mac[6], bool cplus, struct net_backend *backend,
+			       bool io_thread, int64_t (*clock)(void *opaque), void *clock_opaque)
 {
 	struct rtl8139 *n = xzalloc(sizeof(*n));
 
@@ -1111,11 +1136,13 @@ struct rtl8139 *rtl8139_create(struct pci_bus *bus, uint8_t devfn, const struct 
 	n->clock = clock;
 	n->clock_opaque = clock_opaque;
 	n->link_up = true;
+	n->hwver = cplus ? TCR_HWVER_CPLUS : TCR_HWVER_C;
 	memcpy(n->mac, mac, 6);
 	pthread_mutex_init(&n->lock, NULL);
 	pthread_mutex_init(&n->tx_lock, NULL);
 	eeprom_build(n);
-	pci_device_init(&n->pci, "rtl8139", 0x10EC, 0x8139, 0x020000, 0x20);
+	/* Linux's 8139too leaves revision 0x20 and up to 8139cp. */
+	pci_device_init(&n->pci, "rtl8139", 0x10EC, 0x8139, 0x020000, cplus ? 0x20 : 0x10);
 	pci_set_word(&n->pci, PCI_SUBSYSTEM_VENDOR_ID, 0x10EC);
 	pci_set_word(&n->pci, PCI_SUBSYSTEM_ID, 0x8139);
 	pci_device_set_bar(&n->pci, 0, PCI_BAR_IO, false, RTL8139_REGS_SIZE, &reg_ops, n);
@@ -1124,7 +1151,8 @@ struct rtl8139 *rtl8139_create(struct pci_bus *bus, uint8_t devfn, const struct 
 	n->pci.opaque = n;
 	n->pci.reset = pci_reset;
 	regs_reset(n);
-	if (pci_register(bus, &n->pci, devfn) < 0) {
+	if (kick_thread_start(&n->tx, io_thread, SANDBOX_IO, tx_work_run, n) < 0 ||
+	    pci_register(bus, &n->pci, devfn) < 0) {
 		rtl8139_destroy(n);
 		return NULL;
 	}
@@ -1140,10 +1168,21 @@ void rtl8139_destroy(struct rtl8139 *n)
 {
 	if (!n)
 		return;
+	kick_thread_stop(&n->tx);
 	flush_pending(n);
 	pthread_mutex_destroy(&n->lock);
 	pthread_mutex_destroy(&n->tx_lock);
 	free(n);
+}
+
+void rtl8139_quiesce(struct rtl8139 *n)
+{
+	kick_thread_pause(&n->tx);
+}
+
+void rtl8139_resume(struct rtl8139 *n)
+{
+	kick_thread_resume(&n->tx);
 }
 
 void rtl8139_set_link(struct rtl8139 *n, bool up)

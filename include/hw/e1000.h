@@ -37,10 +37,15 @@ struct e1000;
 
 /* A card on 'bus' at 'devfn' (BAR0: registers, BAR1: I/O window, INTA),
  * sending to and receiving from 'backend' (connect it with net_attach(
- * backend, e1000_receive, card)). NULL if the slot cannot be registered. */
+ * backend, e1000_receive, card)). io_thread: transmit on a thread of its
+ * own (vmm); false: within the register write (unit tests, fuzzing).
+ * NULL if the slot cannot be registered. */
 struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct guest_mem *mem,
 			   enum e1000_model model, const uint8_t mac[6],
-			   struct net_backend *backend);
+			   struct net_backend *backend, bool io_thread);
+/* Holds transmit (pause, saving state) until e1000_resume. */
+void e1000_quiesce(struct e1000 *e);
+void e1000_resume(struct e1000 *e);
 void e1000_destroy(struct e1000 *e);
 struct pci_device *e1000_pci(struct e1000 *e);
 

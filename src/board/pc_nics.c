@@ -52,11 +52,21 @@ static int e1000_create_model(struct dev_instance *d, struct dev_board *b, enum 
 	if (!be)
 		return -1;
 	nic_mac(b, d, mac);
-	struct e1000 *e = e1000_create(b->pci, (uint8_t)d->devfn, b->mem, m, mac, be);
+	struct e1000 *e = e1000_create(b->pci, (uint8_t)d->devfn, b->mem, m, mac, be, true);
 	if (!e || net_attach(be, e1000_receive, e) < 0)
 		return set_err(err, errlen, "cannot create %s", d->cls->name);
 	d->state = e;
 	return 0;
+}
+
+static void e1000_quiesce_dev(struct dev_instance *d)
+{
+	e1000_quiesce(d->state);
+}
+
+static void e1000_resume_dev(struct dev_instance *d)
+{
+	e1000_resume(d->state);
 }
 
 static int e1000_82540em_create(struct dev_instance *d, struct dev_board *b, char *err,
@@ -85,7 +95,8 @@ const struct dev_class e1000_class = {
 	.desc = "Intel Gigabit Ethernet (82540EM, 8086:100e)",
 	.props = nic_props,
 	.nprops = ARRAY_SIZE(nic_props),
-	.ops = { .create = e1000_82540em_create },
+	.ops = { .create = e1000_82540em_create, .quiesce = e1000_quiesce_dev,
+		 .resume = e1000_resume_dev },
 	.place_rank = 1,
 };
 
@@ -96,7 +107,8 @@ const struct dev_class e1000_82544gc_class = {
 	.desc = "Intel Gigabit Ethernet (82544GC, 8086:100c)",
 	.props = nic_props,
 	.nprops = ARRAY_SIZE(nic_props),
-	.ops = { .create = e1000_82544gc_create },
+	.ops = { .create = e1000_82544gc_create, .quiesce = e1000_quiesce_dev,
+		 .resume = e1000_resume_dev },
 	.place_rank = 1,
 };
 
@@ -107,7 +119,8 @@ const struct dev_class e1000_82545em_class = {
 	.desc = "Intel Gigabit Ethernet (82545EM, 8086:100f)",
 	.props = nic_props,
 	.nprops = ARRAY_SIZE(nic_props),
-	.ops = { .create = e1000_82545em_create },
+	.ops = { .create = e1000_82545em_create, .quiesce = e1000_quiesce_dev,
+		 .resume = e1000_resume_dev },
 	.place_rank = 1,
 };
 
@@ -122,11 +135,33 @@ static int rtl8139_create_dev(struct dev_instance *d, struct dev_board *b, char 
 	if (!be)
 		return -1;
 	nic_mac(b, d, mac);
-	struct rtl8139 *n = rtl8139_create(b->pci, (uint8_t)d->devfn, b->mem, mac, be, NULL, NULL);
+	struct rtl8139 *n = rtl8139_create(b->pci, (uint8_t)d->devfn, b->mem, mac,
+					   dev_get_bool(d, "cplus"), be, true, NULL, NULL);
 	if (!n || net_attach(be, rtl8139_receive, n) < 0)
 		return set_err(err, errlen, "cannot create %s", d->cls->name);
 	d->state = n;
 	return 0;
+}
+
+static const struct dev_prop rtl8139_props[] = {
+	{ .name = "netdev", .type = PROP_NETDEV, .required = true,
+	  .help = "id of the -netdev this NIC sends and receives on" },
+	{ .name = "mac", .type = PROP_MAC,
+	  .help = "MAC address such as 52:54:00:12:34:56 (default: 52:54:00:12:34:56 plus "
+		  "the NIC's index)" },
+	{ .name = "cplus", .type = PROP_BOOL, .def = "on",
+	  .help = "vmm's own: on, the RTL8139C+ (revision 0x20, Linux's 8139cp); off, an "
+		  "RTL8139C (revision 0x10) for drivers that refuse the C+ (Linux's 8139too)" },
+};
+
+static void rtl8139_quiesce_dev(struct dev_instance *d)
+{
+	rtl8139_quiesce(d->state);
+}
+
+static void rtl8139_resume_dev(struct dev_instance *d)
+{
+	rtl8139_resume(d->state);
 }
 
 const struct dev_class rtl8139_class = {
@@ -134,8 +169,9 @@ const struct dev_class rtl8139_class = {
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_NETWORK,
 	.desc = "Realtek RTL8139C+ Fast Ethernet (10ec:8139 rev 0x20; Linux: 8139cp)",
-	.props = nic_props,
-	.nprops = ARRAY_SIZE(nic_props),
-	.ops = { .create = rtl8139_create_dev },
+	.props = rtl8139_props,
+	.nprops = ARRAY_SIZE(rtl8139_props),
+	.ops = { .create = rtl8139_create_dev, .quiesce = rtl8139_quiesce_dev,
+		 .resume = rtl8139_resume_dev },
 	.place_rank = 1,
 };

@@ -120,7 +120,7 @@ static struct ctx *make(enum e1000_model model)
 	c->pci.set_intx = set_intx;
 	c->pci.intx_opaque = c;
 	c->be.ops = &fake_ops;
-	c->e = e1000_create(&c->pci, DEVFN, &c->mem, model, MAC, &c->be);
+	c->e = e1000_create(&c->pci, DEVFN, &c->mem, model, MAC, &c->be, false);
 	assert_non_null(c->e);
 	net_attach(&c->be, e1000_receive, c->e);
 	pci_config_write(&c->pci, DEVFN, PCI_BAR0, MMIO, 4);

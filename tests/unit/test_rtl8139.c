@@ -123,7 +123,7 @@ static struct ctx *make(void)
 	c->pci.intx_opaque = c;
 	c->be.ops = &fake_ops;
 	c->clock = 1000000000;
-	c->n = rtl8139_create(&c->pci, DEVFN, &c->mem, MAC, &c->be, fake_clock, c);
+	c->n = rtl8139_create(&c->pci, DEVFN, &c->mem, MAC, true, &c->be, false, fake_clock, c);
 	assert_non_null(c->n);
 	net_attach(&c->be, rtl8139_receive, c->n);
 	pci_config_write(&c->pci, DEVFN, PCI_BAR0, IOBASE, 4);
@@ -187,6 +187,26 @@ static void test_identity(void **state)
 	wr(c, TCR, 0, 4);
 	assert_int_equal(rd(c, TCR, 4) & 0x7CC00000, 0x74800000);
 	assert_true(rd(c, CR, 1) & 1); /* receive buffer empty */
+}
+
+/* cplus=off: what 8139too checks (revision below 0x20, TCR's RTL8139C). */
+static void test_identity_without_cplus(void **state)
+{
+	struct ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	c->ram = calloc(1, RAM_SIZE);
+	guest_mem_init_buffer(&c->mem, c->ram, RAM_SIZE);
+	bus_init(&c->pio, "pio");
+	bus_init(&c->mmio, "mmio");
+	pci_bus_init(&c->pci, &c->pio, &c->mmio);
+	c->be.ops = &fake_ops;
+	c->n = rtl8139_create(&c->pci, DEVFN, &c->mem, MAC, false, &c->be, false, fake_clock, c);
+	assert_non_null(c->n);
+	pci_config_write(&c->pci, DEVFN, PCI_BAR0, IOBASE, 4);
+	pci_config_write(&c->pci, DEVFN, PCI_COMMAND, PCI_COMMAND_IO, 2);
+	assert_int_equal(pci_config_read(&c->pci, DEVFN, PCI_REVISION_ID, 1), 0x10);
+	assert_int_equal(rd(c, TCR, 4) & 0x7CC00000, 0x74000000);
+	destroy(c);
 }
 
 /* One word, bit by bit, the way 8139too and 8139cp read it. */
@@ -718,6 +738,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
+		cmocka_unit_test(test_identity_without_cplus),
 		cmocka_unit_test_setup_teardown(test_eeprom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_c_transmit, setup, teardown),

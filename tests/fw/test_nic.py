@@ -1,0 +1,69 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The emulated NICs at firmware level: a -bios image of ours
+(tests/fw/nictx.S) places the card, hands it one UDP datagram for
+10.0.2.2:47123 and halts; user networking must deliver it to the host's
+127.0.0.1:47123. slirp opens a host socket for the flow, so this also
+checks where transmit runs: on a vCPU the sandbox killed vmm ("the vcpu
+thread made a forbidden system call: socket"), on the NIC's I/O thread it
+is allowed. Also: the NIC models are in -device help and model=help."""
+import socket
+import subprocess
+
+import pytest
+
+from conftest import VMM, fw_image
+
+PORT = 47123
+PAYLOAD = b"VMM-NIC-TX-UDP"
+
+
+def send_one(image, device):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", PORT))
+    except OSError as e:
+        pytest.skip(f"UDP port {PORT} is taken: {e}")
+    s.settimeout(60)
+    p = subprocess.Popen([VMM, "-nodefaults", "-display", "none", "-m", "32",
+                          "-bios", fw_image(image), "-netdev", "user,id=n0",
+                          "-device", f"{device},netdev=n0,addr=05"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        data = s.recv(2048)
+    except socket.timeout:
+        data = None
+    finally:
+        s.close()
+    alive = p.poll() is None
+    p.terminate()
+    _, err = p.communicate(timeout=30)
+    return data, alive, err.decode(errors="replace")
+
+
+@pytest.mark.parametrize("image,device", [
+    ("nictx-e1000.bin", "e1000"),
+    ("nictx-e1000.bin", "e1000-82544gc"),
+    ("nictx-e1000.bin", "e1000-82545em"),
+    ("nictx-rtl8139.bin", "rtl8139"),
+    ("nictx-rtl8139.bin", "rtl8139,cplus=off"),
+])
+def test_nic_sends_through_slirp_under_the_sandbox(image, device):
+    data, alive, err = send_one(image, device)
+    assert "forbidden system call" not in err, err
+    assert alive, err
+    assert data == PAYLOAD, err
+
+
+def test_nic_models_listed():
+    p = subprocess.run([VMM, "-net", "nic,model=help"], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr
+    models = p.stdout.split("\n")
+    assert models[0] == "Available NIC models:"
+    for m in ("e1000", "e1000-82544gc", "e1000-82545em", "rtl8139", "virtio-net-pci"):
+        assert m in models
+    p = subprocess.run([VMM, "-nic", "user,model=ne2k_isa"], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode != 0
+    assert p.stderr.strip().count("\n") == 0 and "model=help" in p.stderr
