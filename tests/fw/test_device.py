@@ -63,10 +63,10 @@ def test_device_driver_help_lists_properties():
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["-device", "e1000"],
-     "vmm: -device e1000: unsupported device 'e1000' (vmm -device help lists them)"),
-    (["-device", "e1000,help"],
-     "vmm: -device e1000: unsupported device 'e1000' (vmm -device help lists them)"),
+    (["-device", "vmxnet3"],
+     "vmm: -device vmxnet3: unsupported device 'vmxnet3' (vmm -device help lists them)"),
+    (["-device", "vmxnet3,help"],
+     "vmm: -device vmxnet3: unsupported device 'vmxnet3' (vmm -device help lists them)"),
     (["-device", "virtio-rng-pci,speed=3"],
      "vmm: -device virtio-rng-pci: unknown parameter 'speed'"),
     (["-device", "isa-debugcon,iobase=0x1ffff"],
@@ -88,8 +88,8 @@ def test_device_driver_help_lists_properties():
     (["-global", "virtio-rng-pci.speed=3"],
      "vmm: -global virtio-rng-pci.speed=3: virtio-rng-pci has no property 'speed' "
      "(vmm -device virtio-rng-pci,help)"),
-    (["-global", "e1000.mac=52:54:00:00:00:01"],
-     "vmm: -global e1000.mac=52:54:00:00:00:01: unknown device 'e1000' (vmm -device help)"),
+    (["-global", "vmxnet3.mac=52:54:00:00:00:01"],
+     "vmm: -global vmxnet3.mac=52:54:00:00:00:01: unknown device 'vmxnet3' (vmm -device help)"),
     (["-global", "fw_cfg_io.dma_enabled=maybe"],
      "vmm: -global fw_cfg_io.dma_enabled=maybe: dma_enabled: expected 'on' or 'off', "
      "got 'maybe'"),

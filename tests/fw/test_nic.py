@@ -67,3 +67,34 @@ def test_nic_models_listed():
                        timeout=30)
     assert p.returncode != 0
     assert p.stderr.strip().count("\n") == 0 and "model=help" in p.stderr
+
+
+def test_nic_transmit_threads_are_filtered():
+    # Each NIC has one transmit thread, of the sandbox's "io" kind (named
+    # vmm-io), under its filter like every other thread.
+    import os
+    import time
+    p = subprocess.Popen([VMM, "-nodefaults", "-display", "none", "-m", "32",
+                          "-bios", fw_image("nictx-e1000.bin"),
+                          "-netdev", "user,id=n0", "-device", "e1000,netdev=n0,addr=05",
+                          "-netdev", "user,id=n1", "-device", "rtl8139,netdev=n1,addr=06"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        names = []
+        end = time.monotonic() + 30
+        while time.monotonic() < end and names.count("vmm-vcpu") < 1:
+            time.sleep(0.2)
+            names = []
+            for tid in os.listdir(f"/proc/{p.pid}/task"):
+                with open(f"/proc/{p.pid}/task/{tid}/status") as f:
+                    st = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+                names.append(st["Name"])
+                if st["Name"].startswith("vmm-"):
+                    assert st["Seccomp"].strip() == "2", (st["Name"], st["Seccomp"])
+        assert names.count("vmm-io") == 2, names
+        assert names.count("vmm-net") == 2, names
+        assert p.poll() is None
+    finally:
+        p.kill()
+        p.communicate()
