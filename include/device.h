@@ -144,6 +144,12 @@ struct dev_board {
 	void (*req_exit)(void *opaque, int status);
 	/* -netdev ID's backend, opened now; NULL with err set. */
 	struct net_backend *(*netdev)(struct dev_board *b, const char *id, char *err, size_t errlen);
+	/* A PCI option ROM file (romfile=): a bare name is looked for where
+	 * firmware is (-L, then the distribution's SeaBIOS, QEMU and iPXE
+	 * directories); its contents on the heap (the device owns them), or
+	 * NULL with err set. */
+	uint8_t *(*option_rom)(struct dev_board *b, const char *name, size_t *len, char *err,
+			       size_t errlen);
 	/* -drive ID's image, opened now; NULL with err set. */
 	struct block_dev *(*drive)(struct dev_board *b, const char *id, bool *cdrom, char *err,
 				   size_t errlen);

@@ -218,6 +218,7 @@ struct e1000 {
 	enum e1000_model model;
 	uint8_t mac[6];
 	uint16_t eeprom[E1000_EEPROM_WORDS];
+	uint8_t *rom;           /* the option ROM image (romfile=), or NULL */
 
 	/* ---- under lock: registers, PHY, EEPROM wires, receive ------------ */
 	pthread_mutex_t lock;
@@ -1233,7 +1234,8 @@ static void pci_reset(struct pci_device *d)
 
 struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct guest_mem *mem,
 			   enum e1000_model model, const uint8_t mac[6],
-			   struct net_backend *backend, bool io_thread)
+			   struct net_backend *backend, bool io_thread, uint8_t *rom,
+			   size_t rom_len)
 {
 	struct e1000 *e = xzalloc(sizeof(*e));
 
@@ -1252,6 +1254,10 @@ struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct gues
 	pci_device_set_bar(&e->pci, 0, PCI_BAR_MEM32, false, E1000_MMIO_SIZE, &mmio_ops, e);
 	pci_device_set_bar(&e->pci, 1, PCI_BAR_IO, false, E1000_IO_SIZE, &io_ops, e);
 	pci_device_set_interrupt_pin(&e->pci, 1);
+	if (rom) {
+		e->rom = rom;
+		pci_device_set_rom(&e->pci, rom, rom_len);
+	}
 	e->pci.opaque = e;
 	e->pci.reset = pci_reset;
 	regs_reset(e);
@@ -1275,6 +1281,7 @@ void e1000_destroy(struct e1000 *e)
 		return;
 	kick_thread_stop(&e->tx);
 	flush_pending(e);
+	free(e->rom);
 	pthread_mutex_destroy(&e->lock);
 	pthread_mutex_destroy(&e->tx_lock);
 	free(e);

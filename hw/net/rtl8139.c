@@ -179,6 +179,7 @@ struct rtl8139 {
 	uint8_t mac[6];
 	uint32_t hwver;          /* TCR's version bits */
 	uint16_t eeprom[RTL8139_EEPROM_WORDS];
+	uint8_t *rom;            /* the option ROM image (romfile=), or NULL */
 	int64_t (*clock)(void *opaque);
 	void *clock_opaque;
 
@@ -1127,7 +1128,8 @@ static void pci_reset(struct pci_device *d)
 
 struct rtl8139 *rtl8139_create(struct pci_bus *bus, uint8_t devfn, const struct guest_mem *mem,
 			       const uint8_t mac[6], bool cplus, struct net_backend *backend,
-			       bool io_thread, int64_t (*clock)(void *opaque), void *clock_opaque)
+			       bool io_thread, uint8_t *rom, size_t rom_len,
+			       int64_t (*clock)(void *opaque), void *clock_opaque)
 {
 	struct rtl8139 *n = xzalloc(sizeof(*n));
 
@@ -1148,6 +1150,10 @@ struct rtl8139 *rtl8139_create(struct pci_bus *bus, uint8_t devfn, const struct 
 	pci_device_set_bar(&n->pci, 0, PCI_BAR_IO, false, RTL8139_REGS_SIZE, &reg_ops, n);
 	pci_device_set_bar(&n->pci, 1, PCI_BAR_MEM32, false, RTL8139_REGS_SIZE, &reg_ops, n);
 	pci_device_set_interrupt_pin(&n->pci, 1);
+	if (rom) {
+		n->rom = rom;
+		pci_device_set_rom(&n->pci, rom, rom_len);
+	}
 	n->pci.opaque = n;
 	n->pci.reset = pci_reset;
 	regs_reset(n);
@@ -1170,6 +1176,7 @@ void rtl8139_destroy(struct rtl8139 *n)
 		return;
 	kick_thread_stop(&n->tx);
 	flush_pending(n);
+	free(n->rom);
 	pthread_mutex_destroy(&n->lock);
 	pthread_mutex_destroy(&n->tx_lock);
 	free(n);

@@ -39,10 +39,12 @@ struct e1000;
  * sending to and receiving from 'backend' (connect it with net_attach(
  * backend, e1000_receive, card)). io_thread: transmit on a thread of its
  * own (vmm); false: within the register write (unit tests, fuzzing).
- * NULL if the slot cannot be registered. */
+ * rom: an option ROM image for the expansion ROM BAR (heap; the card
+ * frees it), or NULL. NULL if the slot cannot be registered. */
 struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct guest_mem *mem,
 			   enum e1000_model model, const uint8_t mac[6],
-			   struct net_backend *backend, bool io_thread);
+			   struct net_backend *backend, bool io_thread, uint8_t *rom,
+			   size_t rom_len);
 /* Holds transmit (pause, saving state) until e1000_resume. */
 void e1000_quiesce(struct e1000 *e);
 void e1000_resume(struct e1000 *e);

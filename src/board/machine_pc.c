@@ -202,6 +202,12 @@ static struct block_dev *board_drive(struct dev_board *b, const char *id, bool *
 	return NULL;
 }
 
+static uint8_t *board_option_rom(struct dev_board *b, const char *name, size_t *len, char *err,
+				 size_t errlen)
+{
+	return read_option_rom(&((struct machine *)b->machine)->cfg, name, len, err, errlen);
+}
+
 static void init_board(struct machine *m, struct virtio_host *host)
 {
 	/* Debugging knobs: VMM_VIRTIO_NO_MSIX=1 offers no MSI-X (INTx only),
@@ -223,7 +229,8 @@ static void init_board(struct machine *m, struct virtio_host *host)
 		.memmap = &m->memmap, .virtio = host, .kvm = &m->kvm,
 		.isa_irq = board_isa_irq, .set_gsi = kvm_set_gsi, .gsi_opaque = &m->kvm,
 		.req_reset = board_reset, .req_poweroff = board_poweroff, .req_exit = board_exit,
-		.netdev = board_netdev, .drive = board_drive, .balloon_changed = balloon_changed,
+		.netdev = board_netdev, .drive = board_drive, .option_rom = board_option_rom,
+		.balloon_changed = balloon_changed,
 		.devs = m->cfg.devs, .ndevs = m->cfg.ndevs, .machine = m,
 	};
 }

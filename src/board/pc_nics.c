@@ -33,13 +33,35 @@ static void nic_mac(const struct dev_board *b, const struct dev_instance *d, uin
 		dev_get_mac(d, "mac", mac);
 }
 
-static const struct dev_prop nic_props[] = {
-	{ .name = "netdev", .type = PROP_NETDEV, .required = true,
-	  .help = "id of the -netdev this NIC sends and receives on" },
-	{ .name = "mac", .type = PROP_MAC,
-	  .help = "MAC address such as 52:54:00:12:34:56 (default: 52:54:00:12:34:56 plus "
-		  "the NIC's index)" },
-};
+/* romfile=: the option ROM for the card's expansion ROM BAR; empty, none.
+ * *rom NULL and 0 returned for none; -1 with err if it cannot be read. */
+static int nic_rom(const struct dev_instance *d, struct dev_board *b, uint8_t **rom,
+		   size_t *len, char *err, size_t errlen)
+{
+	const char *name = dev_get_str(d, "romfile");
+	char why[256];
+
+	*rom = NULL;
+	*len = 0;
+	if (!name || !*name)
+		return 0;
+	*rom = b->option_rom(b, name, len, why, sizeof(why));
+	if (!*rom)
+		return set_err(err, errlen, "-device %s: %s", d->cls->name, why);
+	return 0;
+}
+
+#define NIC_PROPS(rom)                                                                   \
+	{ .name = "netdev", .type = PROP_NETDEV, .required = true,                        \
+	  .help = "id of the -netdev this NIC sends and receives on" },                   \
+	{ .name = "mac", .type = PROP_MAC,                                                \
+	  .help = "MAC address such as 52:54:00:12:34:56 (default: 52:54:00:12:34:56 "   \
+		  "plus the NIC's index)" },                                              \
+	{ .name = "romfile", .type = PROP_STR, .def = rom,                                \
+	  .help = "option ROM (iPXE) in the card's expansion ROM BAR, a file name looked "\
+		  "for as firmware is, or a path; empty: none" }
+
+static const struct dev_prop e1000_props[] = { NIC_PROPS("efi-e1000.rom") };
 
 /* ==== e1000 family ======================================================== */
 
@@ -51,8 +73,13 @@ static int e1000_create_model(struct dev_instance *d, struct dev_board *b, enum 
 
 	if (!be)
 		return -1;
+	uint8_t *rom;
+	size_t rom_len;
+	if (nic_rom(d, b, &rom, &rom_len, err, errlen) < 0)
+		return -1;
 	nic_mac(b, d, mac);
-	struct e1000 *e = e1000_create(b->pci, (uint8_t)d->devfn, b->mem, m, mac, be, true);
+	struct e1000 *e = e1000_create(b->pci, (uint8_t)d->devfn, b->mem, m, mac, be, true, rom,
+				       rom_len);
 	if (!e || net_attach(be, e1000_receive, e) < 0)
 		return set_err(err, errlen, "cannot create %s", d->cls->name);
 	d->state = e;
@@ -93,8 +120,8 @@ const struct dev_class e1000_class = {
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_NETWORK,
 	.desc = "Intel Gigabit Ethernet (82540EM, 8086:100e)",
-	.props = nic_props,
-	.nprops = ARRAY_SIZE(nic_props),
+	.props = e1000_props,
+	.nprops = ARRAY_SIZE(e1000_props),
 	.ops = { .create = e1000_82540em_create, .quiesce = e1000_quiesce_dev,
 		 .resume = e1000_resume_dev },
 	.place_rank = 1,
@@ -105,8 +132,8 @@ const struct dev_class e1000_82544gc_class = {
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_NETWORK,
 	.desc = "Intel Gigabit Ethernet (82544GC, 8086:100c)",
-	.props = nic_props,
-	.nprops = ARRAY_SIZE(nic_props),
+	.props = e1000_props,
+	.nprops = ARRAY_SIZE(e1000_props),
 	.ops = { .create = e1000_82544gc_create, .quiesce = e1000_quiesce_dev,
 		 .resume = e1000_resume_dev },
 	.place_rank = 1,
@@ -117,8 +144,8 @@ const struct dev_class e1000_82545em_class = {
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_NETWORK,
 	.desc = "Intel Gigabit Ethernet (82545EM, 8086:100f)",
-	.props = nic_props,
-	.nprops = ARRAY_SIZE(nic_props),
+	.props = e1000_props,
+	.nprops = ARRAY_SIZE(e1000_props),
 	.ops = { .create = e1000_82545em_create, .quiesce = e1000_quiesce_dev,
 		 .resume = e1000_resume_dev },
 	.place_rank = 1,
@@ -134,9 +161,14 @@ static int rtl8139_create_dev(struct dev_instance *d, struct dev_board *b, char 
 
 	if (!be)
 		return -1;
+	uint8_t *rom;
+	size_t rom_len;
+	if (nic_rom(d, b, &rom, &rom_len, err, errlen) < 0)
+		return -1;
 	nic_mac(b, d, mac);
 	struct rtl8139 *n = rtl8139_create(b->pci, (uint8_t)d->devfn, b->mem, mac,
-					   dev_get_bool(d, "cplus"), be, true, NULL, NULL);
+					   dev_get_bool(d, "cplus"), be, true, rom, rom_len,
+					   NULL, NULL);
 	if (!n || net_attach(be, rtl8139_receive, n) < 0)
 		return set_err(err, errlen, "cannot create %s", d->cls->name);
 	d->state = n;
@@ -144,11 +176,7 @@ static int rtl8139_create_dev(struct dev_instance *d, struct dev_board *b, char 
 }
 
 static const struct dev_prop rtl8139_props[] = {
-	{ .name = "netdev", .type = PROP_NETDEV, .required = true,
-	  .help = "id of the -netdev this NIC sends and receives on" },
-	{ .name = "mac", .type = PROP_MAC,
-	  .help = "MAC address such as 52:54:00:12:34:56 (default: 52:54:00:12:34:56 plus "
-		  "the NIC's index)" },
+	NIC_PROPS("efi-rtl8139.rom"),
 	{ .name = "cplus", .type = PROP_BOOL, .def = "on",
 	  .help = "vmm's own: on, the RTL8139C+ (revision 0x20, Linux's 8139cp); off, an "
 		  "RTL8139C (revision 0x10) for drivers that refuse the C+ (Linux's 8139too)" },

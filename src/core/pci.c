@@ -84,6 +84,7 @@ void pci_device_set_bar(struct pci_device *d, int idx, enum pci_bar_type type, b
 void pci_device_set_rom(struct pci_device *d, const uint8_t *image, uint64_t len)
 {
 	d->rom = image;
+	d->rom_len = len;
 	d->rom_size = round_pow2(MAX(len, 2048));
 	put_le32(d->wmask + PCI_ROM_ADDRESS, (uint32_t)~(d->rom_size - 1) | 1u);
 }
@@ -99,7 +100,9 @@ static uint64_t rom_read(void *opaque, uint64_t off, unsigned size)
 	uint64_t v = 0;
 	for (unsigned i = 0; i < size; i++) {
 		uint8_t byte = 0xFF;
-		if (off + i < d->rom_size)
+		/* The BAR is a power of two, the image need not be: past its
+		 * end the ROM reads as erased, never as host memory. */
+		if (off + i < d->rom_len)
 			byte = d->rom[off + i];
 		v |= (uint64_t)byte << (8 * i);
 	}

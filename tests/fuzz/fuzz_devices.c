@@ -883,7 +883,7 @@ static bool e1000_target_create(struct fuzz_machine *m)
 
 	m->net_be = (struct net_backend){ .ops = &fake_net_ops };
 	m->e1000 = e1000_create(&m->pci, NIC_DEVFN, &m->mem, models[m->variant % 3], mac,
-				&m->net_be, false);
+				&m->net_be, false, NULL, 0);
 	if (!m->e1000)
 		return false;
 	net_attach(&m->net_be, e1000_receive, m->e1000);
@@ -932,7 +932,7 @@ static bool rtl8139_target_create(struct fuzz_machine *m)
 	m->net_be = (struct net_backend){ .ops = &fake_net_ops };
 	m->clock_ns = 1000000000;
 	m->rtl8139 = rtl8139_create(&m->pci, NIC_DEVFN, &m->mem, mac, !(m->variant & 1),
-				    &m->net_be, false, fake_clock, m);
+				    &m->net_be, false, NULL, 0, fake_clock, m);
 	if (!m->rtl8139)
 		return false;
 	net_attach(&m->net_be, rtl8139_receive, m->rtl8139);

@@ -217,7 +217,7 @@ static void *e1000_new(void)
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 	struct board *b = board_new();
 	b->nic = e1000_create(&b->pci, PCI_DEVFN(4, 0), &b->mem, E1000_82540EM, mac, &no_net,
-			      false);
+			      false, NULL, 0);
 	if (!b->nic)
 		abort();
 	return b;
@@ -232,7 +232,7 @@ static void *rtl8139_new(void)
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 	struct board *b = board_new();
 	b->rtl = rtl8139_create(&b->pci, PCI_DEVFN(4, 0), &b->mem, mac, true, &no_net, false,
-				fixed_clock, NULL);
+				NULL, 0, fixed_clock, NULL);
 	if (!b->rtl)
 		abort();
 	return b;

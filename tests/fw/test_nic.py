@@ -6,6 +6,7 @@
 checks where transmit runs: on a vCPU the sandbox killed vmm ("the vcpu
 thread made a forbidden system call: socket"), on the NIC's I/O thread it
 is allowed. Also: the NIC models are in -device help and model=help."""
+import re
 import socket
 import subprocess
 
@@ -98,3 +99,43 @@ def test_nic_transmit_threads_are_filtered():
     finally:
         p.kill()
         p.communicate()
+
+
+EXIT_OK = (0x10 << 1) | 1  # isa-debug-exit value written by bootsect.S
+
+
+@pytest.mark.parametrize("device,bar0,rom", [
+    ("e1000", "size 00020000 [mem]", "efi-e1000.rom"),
+    ("rtl8139", "size 00000100 [io]", "efi-rtl8139.rom"),
+])
+def test_seabios_runs_the_nic_option_rom(vmm, device, bar0, rom):
+    # QEMU's default: the card carries iPXE (Debian's ipxe-qemu) in its
+    # expansion ROM BAR; SeaBIOS maps and runs it, then boots the disk.
+    r = vmm("-m", "64", "-hda", fw_image("disk-0.img"), "-netdev", "user,id=n0",
+            "-device", f"{device},netdev=n0,addr=05")
+    assert re.search(r"bdf=00:05\.0\s+bar 0, addr [0-9a-f]+, " + re.escape(bar0),
+                     r.debuglog), r.debuglog[-3000:]
+    # the expansion ROM BAR, sized for the image
+    assert re.search(r"bdf=00:05\.0\s+bar 6, addr [0-9a-f]+, size [0-9a-f]+ \[mem\]",
+                     r.debuglog), r.debuglog[-3000:]
+    assert "Running option rom at" in r.debuglog, r.debuglog[-3000:]
+    assert "VMM-BOOT-OK drive=80" in r.serial, r.serial
+    assert r.status == EXIT_OK, (r.status, r.stderr)
+    # romfile= (empty): no ROM, nothing for SeaBIOS to run.
+    r = vmm("-m", "64", "-hda", fw_image("disk-0.img"), "-netdev", "user,id=n0",
+            "-device", f"{device},netdev=n0,addr=05,romfile=")
+    assert "Running option rom at" not in r.debuglog, r.debuglog[-3000:]
+    assert not re.search(r"bdf=00:05\.0\s+bar 6", r.debuglog), r.debuglog[-3000:]
+    assert r.status == EXIT_OK, (r.status, r.stderr)
+
+
+def test_bad_romfile_is_one_line(tmp_path):
+    not_rom = tmp_path / "not.rom"
+    not_rom.write_bytes(b"\x00" * 4096)
+    for romfile, why in (("nope.rom", "romfile 'nope.rom' not found"),
+                         (str(not_rom), "no option ROM signature")):
+        p = subprocess.run([VMM, "-nodefaults", "-netdev", "user,id=n0", "-device",
+                            f"e1000,netdev=n0,romfile={romfile}"], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 1
+        assert p.stderr.count("\n") == 1 and why in p.stderr, p.stderr

@@ -120,7 +120,7 @@ static struct ctx *make(enum e1000_model model)
 	c->pci.set_intx = set_intx;
 	c->pci.intx_opaque = c;
 	c->be.ops = &fake_ops;
-	c->e = e1000_create(&c->pci, DEVFN, &c->mem, model, MAC, &c->be, false);
+	c->e = e1000_create(&c->pci, DEVFN, &c->mem, model, MAC, &c->be, false, NULL, 0);
 	assert_non_null(c->e);
 	net_attach(&c->be, e1000_receive, c->e);
 	pci_config_write(&c->pci, DEVFN, PCI_BAR0, MMIO, 4);
@@ -244,6 +244,36 @@ static void test_pci_identity(void **state)
 		assert_int_equal(m & 0xFFFF, models[i].phy2);
 		destroy(c);
 	}
+}
+
+/* romfile=: the image in the expansion ROM BAR, sized to a power of two,
+ * readable once the firmware enables and places it; the card frees it. */
+static void test_option_rom(void **state)
+{
+	struct ctx *c = calloc(1, sizeof(*c));
+	uint8_t *rom = malloc(3000);
+	assert_non_null(c);
+	assert_non_null(rom);
+	for (unsigned i = 0; i < 3000; i++)
+		rom[i] = (uint8_t)(i * 5);
+	rom[0] = 0x55;
+	rom[1] = 0xAA;
+	c->ram = calloc(1, RAM_SIZE);
+	guest_mem_init_buffer(&c->mem, c->ram, RAM_SIZE);
+	bus_init(&c->pio, "pio");
+	bus_init(&c->mmio, "mmio");
+	pci_bus_init(&c->pci, &c->pio, &c->mmio);
+	c->be.ops = &fake_ops;
+	c->e = e1000_create(&c->pci, DEVFN, &c->mem, E1000_82540EM, MAC, &c->be, false, rom, 3000);
+	assert_non_null(c->e);
+	pci_config_write(&c->pci, DEVFN, PCI_ROM_ADDRESS, 0xFFFFFFFE, 4);
+	assert_int_equal(pci_config_read(&c->pci, DEVFN, PCI_ROM_ADDRESS, 4), 0xFFFFF000);
+	pci_config_write(&c->pci, DEVFN, PCI_ROM_ADDRESS, 0xE0100000 | 1, 4);
+	pci_config_write(&c->pci, DEVFN, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+	assert_int_equal(bus_rd(&c->mmio, 0xE0100000, 2), 0xAA55);
+	assert_int_equal(bus_rd(&c->mmio, 0xE0100000 + 2999, 1), (uint8_t)(2999 * 5));
+	assert_int_equal(bus_rd(&c->mmio, 0xE0100000 + 3000, 1), 0xFF); /* past the image */
+	destroy(c);
 }
 
 /* ---- EEPROM ------------------------------------------------------------------ */
@@ -885,6 +915,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pci_identity),
+		cmocka_unit_test(test_option_rom),
 		cmocka_unit_test_setup_teardown(test_eeprom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_phy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupts, setup, teardown),

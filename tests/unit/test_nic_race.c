@@ -137,7 +137,8 @@ static void e_wr(struct ctx *c, unsigned reg, uint32_t v)
 static void test_e1000_threads(void **state)
 {
 	struct ctx *c = ctx_new();
-	struct e1000 *e = e1000_create(&c->pci, DEVFN, &c->mem, E1000_82540EM, MAC, &c->be, true);
+	struct e1000 *e = e1000_create(&c->pci, DEVFN, &c->mem, E1000_82540EM, MAC, &c->be, true,
+				       NULL, 0);
 	pthread_t bt;
 
 	assert_non_null(e);
@@ -188,7 +189,7 @@ static void test_rtl8139_threads(void **state)
 {
 	struct ctx *c = ctx_new();
 	struct rtl8139 *n = rtl8139_create(&c->pci, DEVFN, &c->mem, MAC, true, &c->be, true,
-					   NULL, NULL);
+					   NULL, 0, NULL, NULL);
 	pthread_t bt;
 
 	assert_non_null(n);

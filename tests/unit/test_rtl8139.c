@@ -123,7 +123,7 @@ static struct ctx *make(void)
 	c->pci.intx_opaque = c;
 	c->be.ops = &fake_ops;
 	c->clock = 1000000000;
-	c->n = rtl8139_create(&c->pci, DEVFN, &c->mem, MAC, true, &c->be, false, fake_clock, c);
+	c->n = rtl8139_create(&c->pci, DEVFN, &c->mem, MAC, true, &c->be, false, NULL, 0, fake_clock, c);
 	assert_non_null(c->n);
 	net_attach(&c->be, rtl8139_receive, c->n);
 	pci_config_write(&c->pci, DEVFN, PCI_BAR0, IOBASE, 4);
@@ -200,7 +200,7 @@ static void test_identity_without_cplus(void **state)
 	bus_init(&c->mmio, "mmio");
 	pci_bus_init(&c->pci, &c->pio, &c->mmio);
 	c->be.ops = &fake_ops;
-	c->n = rtl8139_create(&c->pci, DEVFN, &c->mem, MAC, false, &c->be, false, fake_clock, c);
+	c->n = rtl8139_create(&c->pci, DEVFN, &c->mem, MAC, false, &c->be, false, NULL, 0, fake_clock, c);
 	assert_non_null(c->n);
 	pci_config_write(&c->pci, DEVFN, PCI_BAR0, IOBASE, 4);
 	pci_config_write(&c->pci, DEVFN, PCI_COMMAND, PCI_COMMAND_IO, 2);
