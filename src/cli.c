@@ -817,6 +817,10 @@ static int opt_netdev(struct cli_state *st, const char *name, const char *arg)
 	return backend_check(st, opt, nd);
 }
 
+/* The NIC of -nic and -net nic without model=, and of a machine without
+ * network options: QEMU's pc machine's, an e1000 (82540EM). */
+#define DEFAULT_NIC_MODEL "e1000"
+
 /* A NIC model= name: QEMU's ("virtio" for virtio-net-pci) or any PCI
  * network card of the device table, by name or alias. NULL if none. */
 static const char *nic_model_driver(const char *m)
@@ -880,7 +884,7 @@ static int opt_nic(struct cli_state *st, const char *name, const char *arg)
 			    n > 0 ? kv[0].value : arg);
 	snprintf(opt, sizeof(opt), "-nic %s", kind == NETDEV_TAP ? "tap" : "user");
 	const char *driver;
-	int model_r = nic_model_option(st, opt, kv, n, "virtio-net-pci", &driver);
+	int model_r = nic_model_option(st, opt, kv, n, DEFAULT_NIC_MODEL, &driver);
 	if (model_r != 0)
 		return model_r;
 	snprintf(id, sizeof(id), "__nic%u", count_nics(st->cfg));
@@ -908,7 +912,7 @@ static int opt_nic(struct cli_state *st, const char *name, const char *arg)
 	return backend_check(st, opt, nd);
 }
 
-/* The old form: -net nic,model=virtio[,macaddr=M] and -net user[,hostfwd=..],
+/* The old form: -net nic[,model=M][,macaddr=M] and -net user[,hostfwd=..],
  * joined on "hub" 0 (QEMU's vlan 0). */
 #define NET_HUB_ID "__hub0"
 
@@ -924,11 +928,9 @@ static int opt_net(struct cli_state *st, const char *name, const char *arg)
 		return n > 1 ? fail(st, "-net none: takes no parameters") : 0;
 	if (!strcmp(kv[0].key, "type") && !strcmp(kv[0].value, "nic")) {
 		const char *driver;
-		int model_r = nic_model_option(st, "-net nic", kv, n, NULL, &driver);
+		int model_r = nic_model_option(st, "-net nic", kv, n, DEFAULT_NIC_MODEL, &driver);
 		if (model_r != 0)
 			return model_r;
-		if (!driver)
-			return fail(st, "-net nic: give model= (model=help lists them)");
 		struct dev_instance *nic = new_nic(st, "-net nic", NET_HUB_ID, driver);
 		if (!nic)
 			return -1;
@@ -998,8 +1000,8 @@ static int opt_balloon(struct cli_state *st, const char *name, const char *arg)
 }
 
 /* QEMU gives a machine without any network option one NIC on user-mode
- * networking (-net nic -net user; QEMU's model on pc is an e1000, vmm's
- * only model is virtio-net). -net none, -nic none and -nodefaults keep
+ * networking (-net nic -net user), an e1000 as QEMU's pc has. -net none,
+ * -nic none and -nodefaults keep
  * the machine without it. */
 static int add_default_nic(struct cli_state *st)
 {
@@ -1007,7 +1009,7 @@ static int add_default_nic(struct cli_state *st)
 		return 0;
 	if (!new_netdev(st, "default NIC", DEFAULT_NETDEV_ID, NETDEV_USER))
 		return -1;
-	struct dev_instance *nic = new_nic(st, "default NIC", DEFAULT_NETDEV_ID, "virtio-net-pci");
+	struct dev_instance *nic = new_nic(st, "default NIC", DEFAULT_NETDEV_ID, DEFAULT_NIC_MODEL);
 	if (!nic)
 		return -1;
 	nic->place_last = true; /* so that it moves no other device */
@@ -1224,11 +1226,11 @@ static const struct option_def options[] = {
 	  "guest reaches the host's 127.0.0.1 as 10.0.2.2, restrict=on isolates it) or a tap "
 	  "interface (scripts default to /etc/qemu-ifup, /etc/qemu-ifdown)" },
 	{ "nic", "user|tap|none[,model=M][,mac=M][,backend options]", opt_nic,
-	  "a NIC (model=virtio default, e1000, e1000-82544gc, e1000-82545em, rtl8139; "
+	  "a NIC (model=e1000 default, e1000-82544gc, e1000-82545em, rtl8139, virtio; "
 	  "model=help lists them) and its backend in one option (none: no NIC; without any "
-	  "network option there is one virtio-net NIC on user networking)" },
+	  "network option there is one e1000 on user networking, as QEMU)" },
 	{ "nodefaults", NULL, opt_nodefaults, "no default devices (the default NIC)" },
-	{ "net", "nic,model=M[,macaddr=M] | user[,...] | tap[,...] | none", opt_net,
+	{ "net", "nic[,model=M][,macaddr=M] | user[,...] | tap[,...] | none", opt_net,
 	  "old form of -nic: -net nic,model=e1000 -net user|tap (model=help lists the NICs)" },
 	{ "device", "DRIVER[,PROP=VALUE]...", opt_device,
 	  "add a device; -device help lists the drivers, -device DRIVER,help their "

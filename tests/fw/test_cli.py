@@ -124,7 +124,7 @@ def test_version():
       "-device", "virtio-net-pci,netdev=n0"], "used by two NICs"),
     (["-nic", "user,model=vmxnet3"], "unknown model 'vmxnet3'"),
     (["-net", "nic,model=virtio"], "no -net user"),
-    (["-net", "nic"], "give model="),
+    (["-net", "nic"], "no -net user"),
     (["-drive", "file=a.img,if=none"], "id= is required"),
     (["-net", "none,vlan=1"], "takes no parameters"),
     (["-nic", "none,model=virtio"], "takes no parameters"),

@@ -115,7 +115,7 @@ def test_pci_addr_and_multifunction_as_the_firmware_sees_them(vmm):
     assert "init bdf=00:06.0 id=1af4:1002" in r.debuglog, r.debuglog[-3000:]
     assert "init bdf=00:06.1 id=1af4:1005" in r.debuglog
     assert "init bdf=00:09.0 id=1af4:1003" in r.debuglog
-    assert "init bdf=00:03.0 id=1af4:1000" in r.debuglog
+    assert "init bdf=00:03.0 id=8086:100e" in r.debuglog
     assert r.status == EXIT_OK, (r.status, r.stderr)
 
 
