@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "bus.h"
 #include "bus_access.h"
@@ -106,6 +107,12 @@ static void ctx_free(struct ctx *c)
 	free(c);
 }
 
+static void nap(void)
+{
+	struct timespec ts = { 0, 1000000 };
+	nanosleep(&ts, NULL);
+}
+
 /* The backend's thread: frames as fast as the card takes them. */
 static void *backend_thread(void *opaque)
 {
@@ -172,9 +179,10 @@ static void test_e1000_threads(void **state)
 			e1000_resume(e);
 		}
 	}
-	/* Let the transmit thread catch up, then stop everything. */
-	for (unsigned i = 0; i < 1000 && e_rd(c, 0x3810) != e_rd(c, 0x3818); i++)
-		sched_yield();
+	/* Let the transmit thread catch up (it may not have run at all on a
+	 * loaded host), then stop everything. */
+	for (unsigned i = 0; i < 10000 && e_rd(c, 0x3810) != e_rd(c, 0x3818); i++)
+		nap();
 	atomic_store(&c->done, true);
 	pthread_join(bt, NULL);
 	assert_true(atomic_load(&c->sent) > 0);
@@ -218,11 +226,20 @@ static void test_rtl8139_threads(void **state)
 			rtl8139_resume(n);
 		}
 	}
+	/* Every slot's last frame out (OWN set again), at most ~10 s. */
+	for (unsigned i = 0; i < 10000; i++) {
+		unsigned owned = 0;
+		for (unsigned s = 0; s < 4; s++)
+			owned += (bus_rd(&c->pio, IOBASE + 0x10 + 4 * s, 4) >> 13) & 1;
+		if (owned == 4)
+			break;
+		nap();
+	}
 	atomic_store(&c->done, true);
 	pthread_join(bt, NULL);
 	assert_true(atomic_load(&c->irq_changes) > 0);
-	rtl8139_destroy(n);
 	assert_true(atomic_load(&c->sent) > 0);
+	rtl8139_destroy(n);
 	ctx_free(c);
 }
 
