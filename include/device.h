@@ -155,6 +155,12 @@ struct dev_board {
 	void (*req_exit)(void *opaque, int status);
 	/* -netdev ID's backend, opened now; NULL with err set. */
 	struct net_backend *(*netdev)(struct dev_board *b, const char *id, char *err, size_t errlen);
+	/* A PCI option ROM file (romfile=): a bare name is looked for where
+	 * firmware is (-L, then the distribution's SeaBIOS, QEMU and iPXE
+	 * directories); its contents on the heap (the device owns them), or
+	 * NULL with err set. */
+	uint8_t *(*option_rom)(struct dev_board *b, const char *name, size_t *len, char *err,
+			       size_t errlen);
 	/* -drive ID's image, opened now; NULL with err set. */
 	struct block_dev *(*drive)(struct dev_board *b, const char *id, bool *cdrom, char *err,
 				   size_t errlen);
@@ -165,10 +171,6 @@ struct dev_board {
 	struct watchdog_host *watchdog;
 	/* The balloon's driver moved 'actual' (any thread): QMP's BALLOON_CHANGE. */
 	void (*balloon_changed)(void *machine);
-	/* A firmware file found as the BIOS is (-L, the distribution's
-	 * SeaBIOS directories) and read whole (malloc'd); NULL with err set. */
-	uint8_t *(*firmware)(struct dev_board *b, const char *name, size_t *len, char *err,
-			     size_t errlen);
 	struct dev_instance *devs; /* the whole list, for buses that gather their children */
 	unsigned ndevs;
 	void *machine;             /* struct machine: board-only classes' escape hatch */

@@ -74,8 +74,8 @@ struct pci_device {
 	uint8_t config_at_reset[256];
 	struct pci_bar bar[PCI_NUM_BARS];
 	const uint8_t *rom;   /* expansion ROM image, or NULL */
-	uint64_t rom_len;     /* bytes of the image */
-	uint64_t rom_size;    /* power of two >= the image */
+	uint64_t rom_len;     /* the image's length (past it: 0 up to rom_size) */
+	uint64_t rom_size;    /* power of two >= the image: the BAR's size */
 	struct io_region rom_region;
 	uint64_t rom_addr;
 	int intx_level;

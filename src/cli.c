@@ -841,14 +841,15 @@ static unsigned count_nics(const struct machine_config *cfg)
 	return n;
 }
 
-/* A NIC that -nic, -net nic or the default implies: a virtio-net-pci. */
-static struct dev_instance *new_nic(struct cli_state *st, const char *opt, const char *netdev)
+/* A NIC that -nic, -net nic or the default implies, of class 'driver'. */
+static struct dev_instance *new_nic(struct cli_state *st, const char *opt, const char *netdev,
+				    const char *driver)
 {
 	if (count_nics(st->cfg) == MAX_NETDEVS) {
 		fail(st, "%s: at most %d NICs", opt, MAX_NETDEVS);
 		return NULL;
 	}
-	struct dev_instance *nic = imply_device(st, "virtio-net-pci");
+	struct dev_instance *nic = imply_device(st, driver);
 	if (!nic || imply_prop(st, opt, nic, "netdev", netdev) < 0)
 		return NULL;
 	return nic;
@@ -890,9 +891,52 @@ static int opt_netdev(struct cli_state *st, const char *name, const char *arg)
 	return backend_check(st, opt, nd);
 }
 
-static bool virtio_model(const char *m)
+/* The NIC of -nic and -net nic without model=, and of a machine without
+ * network options: QEMU's pc machine's, an e1000 (82540EM). */
+#define DEFAULT_NIC_MODEL "e1000"
+
+/* A NIC model= name: QEMU's ("virtio" for virtio-net-pci) or any PCI
+ * network card of the device table, by name or alias. NULL if none. */
+static const char *nic_model_driver(const char *m)
 {
-	return !strcmp(m, "virtio") || !strcmp(m, "virtio-net-pci");
+	if (!strcmp(m, "virtio"))
+		return "virtio-net-pci";
+	const struct dev_class *c = dev_class_find(m);
+	if (!c || !(c->categories & DEV_CAT_NETWORK) || c->bus != DEV_BUS_PCI || c->board_only)
+		return NULL;
+	return c->name;
+}
+
+/* model=help, as QEMU prints it: the models, one a line. */
+static void print_nic_models(void)
+{
+	printf("Available NIC models:\n");
+	for (unsigned i = 0; i < dev_table_size; i++) {
+		const struct dev_class *c = dev_table[i];
+		if ((c->categories & DEV_CAT_NETWORK) && c->bus == DEV_BUS_PCI && !c->board_only)
+			printf("%s\n", c->name);
+	}
+}
+
+/* The model= of a -nic or -net nic option: 1 printed help, 0 (and the
+ * driver in *driver, or 'dflt' without model=), -1 unknown. */
+static int nic_model_option(struct cli_state *st, const char *opt, const struct kv *kv, int n,
+			    const char *dflt, const char **driver)
+{
+	*driver = dflt;
+	for (int i = 1; i < n; i++) {
+		if (strcmp(kv[i].key, "model"))
+			continue;
+		if (!strcmp(kv[i].value, "help") || !strcmp(kv[i].value, "?")) {
+			print_nic_models();
+			return 1;
+		}
+		*driver = nic_model_driver(kv[i].value);
+		if (!*driver)
+			return fail(st, "%s: unknown model '%s' (model=help lists them)", opt,
+				    kv[i].value);
+	}
+	return 0;
 }
 
 /* -nic user|tap[,model=virtio][,mac=M][,backend options]: a backend and
@@ -913,16 +957,19 @@ static int opt_nic(struct cli_state *st, const char *name, const char *arg)
 		return fail(st, "-nic %s: unsupported backend (supported: user, tap)",
 			    n > 0 ? kv[0].value : arg);
 	snprintf(opt, sizeof(opt), "-nic %s", kind == NETDEV_TAP ? "tap" : "user");
+	const char *driver;
+	int model_r = nic_model_option(st, opt, kv, n, DEFAULT_NIC_MODEL, &driver);
+	if (model_r != 0)
+		return model_r;
 	snprintf(id, sizeof(id), "__nic%u", count_nics(st->cfg));
 	struct netdev_config *nd = new_netdev(st, "-nic", id, kind);
-	struct dev_instance *nic = nd ? new_nic(st, "-nic", id) : NULL;
+	struct dev_instance *nic = nd ? new_nic(st, "-nic", id, driver) : NULL;
 	if (!nic)
 		return -1;
 	for (int i = 1; i < n; i++) {
 		const char *k = kv[i].key, *v = kv[i].value;
 		if (!strcmp(k, "model")) {
-			if (!virtio_model(v))
-				return fail(st, "-nic model=%s: unsupported (supported: virtio)", v);
+			/* taken above */
 		} else if (!strcmp(k, "mac")) {
 			if (imply_prop(st, "-nic", nic, "mac", v) < 0)
 				return -1;
@@ -939,7 +986,7 @@ static int opt_nic(struct cli_state *st, const char *name, const char *arg)
 	return backend_check(st, opt, nd);
 }
 
-/* The old form: -net nic,model=virtio[,macaddr=M] and -net user[,hostfwd=..],
+/* The old form: -net nic[,model=M][,macaddr=M] and -net user[,hostfwd=..],
  * joined on "hub" 0 (QEMU's vlan 0). */
 #define NET_HUB_ID "__hub0"
 
@@ -954,16 +1001,17 @@ static int opt_net(struct cli_state *st, const char *name, const char *arg)
 	if (!strcmp(kv[0].key, "type") && !strcmp(kv[0].value, "none"))
 		return n > 1 ? fail(st, "-net none: takes no parameters") : 0;
 	if (!strcmp(kv[0].key, "type") && !strcmp(kv[0].value, "nic")) {
-		struct dev_instance *nic = new_nic(st, "-net nic", NET_HUB_ID);
-		bool model = false;
+		const char *driver;
+		int model_r = nic_model_option(st, "-net nic", kv, n, DEFAULT_NIC_MODEL, &driver);
+		if (model_r != 0)
+			return model_r;
+		struct dev_instance *nic = new_nic(st, "-net nic", NET_HUB_ID, driver);
 		if (!nic)
 			return -1;
 		for (int i = 1; i < n; i++) {
 			const char *k = kv[i].key, *v = kv[i].value;
 			if (!strcmp(k, "model")) {
-				if (!virtio_model(v))
-					return fail(st, "-net nic,model=%s: unsupported (supported: virtio)", v);
-				model = true;
+				/* taken above */
 			} else if (!strcmp(k, "macaddr") || !strcmp(k, "mac")) {
 				if (imply_prop(st, "-net nic", nic, "mac", v) < 0)
 					return -1;
@@ -971,8 +1019,6 @@ static int opt_net(struct cli_state *st, const char *name, const char *arg)
 				return fail(st, "-net nic: unsupported parameter '%s'", k);
 			}
 		}
-		if (!model)
-			return fail(st, "-net nic: give model=virtio (the only NIC model)");
 		return 0;
 	}
 	int kind = strcmp(kv[0].key, "type") ? -1 : backend_kind(kv[0].value);
@@ -994,7 +1040,7 @@ static int opt_net(struct cli_state *st, const char *name, const char *arg)
 		}
 		return backend_check(st, opt, nd);
 	}
-	return fail(st, "-net %s: supported: nic,model=virtio, user and tap", arg);
+	return fail(st, "-net %s: supported: nic[,model=M], user and tap", arg);
 }
 
 /* QEMU's old form: -balloon none | virtio[,addr=A] (addr is ignored: vmm
@@ -1053,8 +1099,8 @@ static int opt_watchdog_action(struct cli_state *st, const char *name, const cha
 }
 
 /* QEMU gives a machine without any network option one NIC on user-mode
- * networking (-net nic -net user; QEMU's model on pc is an e1000, vmm's
- * only model is virtio-net). -net none, -nic none and -nodefaults keep
+ * networking (-net nic -net user), an e1000 as QEMU's pc has. -net none,
+ * -nic none and -nodefaults keep
  * the machine without it. */
 static int add_default_nic(struct cli_state *st)
 {
@@ -1062,7 +1108,7 @@ static int add_default_nic(struct cli_state *st)
 		return 0;
 	if (!new_netdev(st, "default NIC", DEFAULT_NETDEV_ID, NETDEV_USER))
 		return -1;
-	struct dev_instance *nic = new_nic(st, "default NIC", DEFAULT_NETDEV_ID);
+	struct dev_instance *nic = new_nic(st, "default NIC", DEFAULT_NETDEV_ID, DEFAULT_NIC_MODEL);
 	if (!nic)
 		return -1;
 	nic->place_last = true; /* so that it moves no other device */
@@ -1280,12 +1326,13 @@ static const struct option_def options[] = {
 	  "network backend: user mode (slirp: NAT, DHCP 10.0.2.15, DNS 10.0.2.3; by default the "
 	  "guest reaches the host's 127.0.0.1 as 10.0.2.2, restrict=on isolates it) or a tap "
 	  "interface (scripts default to /etc/qemu-ifup, /etc/qemu-ifdown)" },
-	{ "nic", "user|tap|none[,model=virtio][,mac=M][,backend options]", opt_nic,
-	  "a virtio-net NIC and its backend in one option (none: no NIC; without any network "
-	  "option there is one virtio-net NIC on user networking)" },
+	{ "nic", "user|tap|none[,model=M][,mac=M][,backend options]", opt_nic,
+	  "a NIC (model=e1000 default, e1000-82544gc, e1000-82545em, rtl8139, virtio; "
+	  "model=help lists them) and its backend in one option (none: no NIC; without any "
+	  "network option there is one e1000 on user networking, as QEMU)" },
 	{ "nodefaults", NULL, opt_nodefaults, "no default devices (the default NIC and VGA)" },
-	{ "net", "nic,model=virtio[,macaddr=M] | user[,...] | tap[,...] | none", opt_net,
-	  "old form of -nic: -net nic,model=virtio -net user|tap" },
+	{ "net", "nic[,model=M][,macaddr=M] | user[,...] | tap[,...] | none", opt_net,
+	  "old form of -nic: -net nic,model=e1000 -net user|tap (model=help lists the NICs)" },
 	{ "device", "DRIVER[,PROP=VALUE]...", opt_device,
 	  "add a device; -device help lists the drivers, -device DRIVER,help their "
 	  "properties (PCI devices take addr=SLOT[.FN] and multifunction=on|off)" },

@@ -212,12 +212,10 @@ static struct block_dev *board_drive(struct dev_board *b, const char *id, bool *
 	return NULL;
 }
 
-static uint8_t *board_firmware(struct dev_board *b, const char *name, size_t *len, char *err,
-			       size_t errlen)
+static uint8_t *board_option_rom(struct dev_board *b, const char *name, size_t *len, char *err,
+				 size_t errlen)
 {
-	struct machine *m = b->machine;
-	/* an option ROM is at most 16 MiB */
-	return read_firmware(&m->cfg, name, 16 << 20, len, err, errlen);
+	return read_option_rom(&((struct machine *)b->machine)->cfg, name, len, err, errlen);
 }
 
 static void init_board(struct machine *m, struct virtio_host *host)
@@ -241,8 +239,8 @@ static void init_board(struct machine *m, struct virtio_host *host)
 		.memmap = &m->memmap, .virtio = host, .kvm = &m->kvm,
 		.isa_irq = board_isa_irq, .set_gsi = kvm_set_gsi, .gsi_opaque = &m->kvm,
 		.req_reset = board_reset, .req_poweroff = board_poweroff, .req_exit = board_exit,
-		.netdev = board_netdev, .drive = board_drive, .balloon_changed = balloon_changed,
-		.firmware = board_firmware,
+		.netdev = board_netdev, .drive = board_drive, .option_rom = board_option_rom,
+		.balloon_changed = balloon_changed,
 		.devs = m->cfg.devs, .ndevs = m->cfg.ndevs, .machine = m,
 		.loop = m->loop, .watchdog = &m->watchdog,
 	};

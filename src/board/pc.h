@@ -16,11 +16,10 @@
  * it. Both die with one line on failure. */
 int open_bios(const struct machine_config *cfg, uint64_t *size, char **path_out);
 void read_bios(int fd, char *path, uint8_t *dst, uint64_t size);
-/* Another firmware file (an option ROM such as vgabios-stdvga.bin), found
- * as the BIOS is and read whole, at most 'max' bytes: malloc'd, or NULL
- * with one line in err. */
-uint8_t *read_firmware(const struct machine_config *cfg, const char *name, size_t max,
-		       size_t *len, char *err, size_t errlen);
+/* A PCI option ROM (romfile=), found as firmware is or in iPXE's
+ * directory: its contents (heap) and size, or NULL with one line in err. */
+uint8_t *read_option_rom(const struct machine_config *cfg, const char *name, size_t *len,
+			 char *err, size_t errlen);
 
 /* pc_cmos.c, pc_fw_cfg.c: what SeaBIOS reads, filled in once the devices
  * exist; setup_kernel_boot loads -kernel/-initrd/-append (dies on a bad

@@ -76,11 +76,12 @@ static int vga_pci_create_dev(struct dev_instance *d, struct dev_board *b, char 
 	if (mb & (mb - 1))
 		return set_err(err, errlen, "-device %s: vgamem_mb=%llu is not a power of two",
 			       d->cls->name, (unsigned long long)mb);
-	if (dev_get_bool(d, "romfile-load")) {
-		rom = b->firmware(b, dev_is_set(d, "romfile") ? dev_get_str(d, "romfile") : rom_name,
-				  &rom_len, err, errlen);
+	const char *name = dev_is_set(d, "romfile") ? dev_get_str(d, "romfile") : rom_name;
+	if (dev_get_bool(d, "romfile-load") && name && *name) {
+		char why[256];
+		rom = b->option_rom(b, name, &rom_len, why, sizeof(why));
 		if (!rom)
-			return -1;
+			return set_err(err, errlen, "-device %s: %s", d->cls->name, why);
 	}
 	struct vga_config c = {
 		.vram_size = (uint32_t)(mb << 20), .legacy = legacy, .space = &b->memmap->space,

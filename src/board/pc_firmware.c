@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -20,7 +21,12 @@
 static const char *const default_firmware_dirs[] = {
 	"/usr/share/seabios",
 	"/usr/share/qemu",
+	"/usr/lib/ipxe/qemu", /* Debian's ipxe-qemu: the NICs' option ROMs */
 };
+
+/* The largest option ROM a PCI ROM BAR takes here (iPXE's EFI+BIOS
+ * images are a few hundred KiB). */
+#define OPTION_ROM_MAX (16 * MiB)
 
 static char *find_firmware(const struct machine_config *cfg, const char *name)
 {
@@ -83,36 +89,47 @@ void read_bios(int fd, char *path, uint8_t *dst, uint64_t size)
 	free(path);
 }
 
-uint8_t *read_firmware(const struct machine_config *cfg, const char *name, size_t max,
-		       size_t *len, char *err, size_t errlen)
+uint8_t *read_option_rom(const struct machine_config *cfg, const char *name, size_t *len,
+			 char *err, size_t errlen)
 {
 	char *path = find_firmware(cfg, name);
 	struct stat st;
-	uint8_t *buf = NULL;
+	uint8_t *data = NULL;
+	int fd;
 
 	if (!path) {
-		set_err(err, errlen, "could not find firmware '%s' (install Debian's 'seabios' "
-			"package, or give -L DIR)", name);
+		snprintf(err, errlen, "romfile '%s' not found (Debian's seabios and ipxe-qemu "
+			 "packages have the cards' ROMs; or give romfile=PATH, or romfile= for "
+			 "none)", name);
 		return NULL;
 	}
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		set_err(err, errlen, "could not open firmware '%s': %s", path, strerror(errno));
-	} else if (st.st_size <= 0 || (uint64_t)st.st_size > max) {
-		set_err(err, errlen, "firmware '%s' has size %lld: at most %zu bytes expected", path,
-			(long long)st.st_size, max);
-	} else {
-		buf = xzalloc((size_t)st.st_size);
-		if (read(fd, buf, (size_t)st.st_size) != (ssize_t)st.st_size) {
-			set_err(err, errlen, "could not read firmware '%s'", path);
-			free(buf);
-			buf = NULL;
-		} else {
-			*len = (size_t)st.st_size;
-		}
+		snprintf(err, errlen, "romfile '%s': %s", path, strerror(errno));
+		goto out;
 	}
+	if (st.st_size < 3 || st.st_size > (off_t)OPTION_ROM_MAX) {
+		snprintf(err, errlen, "romfile '%s': %lld bytes is not an option ROM", path,
+			 (long long)st.st_size);
+		goto out;
+	}
+	data = xzalloc((size_t)st.st_size);
+	if (read(fd, data, (size_t)st.st_size) != (ssize_t)st.st_size) {
+		snprintf(err, errlen, "romfile '%s': short read", path);
+		free(data);
+		data = NULL;
+		goto out;
+	}
+	if (data[0] != 0x55 || data[1] != 0xAA) {
+		snprintf(err, errlen, "romfile '%s': no option ROM signature (55 AA)", path);
+		free(data);
+		data = NULL;
+		goto out;
+	}
+	*len = (size_t)st.st_size;
+out:
 	if (fd >= 0)
 		close(fd);
 	free(path);
-	return buf;
+	return data;
 }

@@ -54,6 +54,8 @@
 #include "event.h"
 #include "guest_mem.h"
 #include "hw/chipset.h"
+#include "hw/e1000.h"
+#include "hw/rtl8139.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
 #include "hw/i6300esb.h"
@@ -150,6 +152,8 @@ struct fuzz_machine {
 	struct mem_space vga_space;
 	struct vga_pci *vga;
 	unsigned vga_looks;    /* refreshes and dumps this input (each up to ~8M pixels) */
+	struct e1000 *e1000;
+	struct rtl8139 *rtl8139;
 	int con_in[2][2];      /* pipes: host input for console ports 0 and 1 */
 	uint16_t avail_idx[VIRTIO_PCI_MAX_QUEUES];
 	uint16_t qsize[VIRTIO_PCI_MAX_QUEUES];
@@ -1022,6 +1026,111 @@ static void vga_event(struct fuzz_machine *m, struct input *in)
 		vga_pci_reset(m->vga);
 		break;
 	}
+/* ---- targets: network cards --------------------------------------------------- */
+
+#define NIC_DEVFN PCI_DEVFN(3, 0)
+#define NIC_MMIO 0xFE000000u
+#define NIC_IOBASE 0xC000u
+
+/* The three e1000 models by the variant byte, BARs placed and bus
+ * mastering on, as firmware and the driver leave them. */
+static bool e1000_target_create(struct fuzz_machine *m)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	static const enum e1000_model models[] = { E1000_82540EM, E1000_82544GC, E1000_82545EM };
+
+	m->net_be = (struct net_backend){ .ops = &fake_net_ops };
+	m->e1000 = e1000_create(&m->pci, NIC_DEVFN, &m->mem, models[m->variant % 3], mac,
+				&m->net_be, false, NULL, 0);
+	if (!m->e1000)
+		return false;
+	net_attach(&m->net_be, e1000_receive, m->e1000);
+	cfg_wr(m, NIC_DEVFN, PCI_BAR0, NIC_MMIO, 4);
+	cfg_wr(m, NIC_DEVFN, PCI_BAR0 + 4, NIC_IOBASE, 4);
+	cfg_wr(m, NIC_DEVFN, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	m->devfn[m->ndevfn++] = NIC_DEVFN;
+	add_window(m, &m->mmio, NIC_MMIO, E1000_MMIO_SIZE);       /* window 1: registers */
+	add_window(m, &m->pio, NIC_IOBASE, E1000_IO_SIZE);        /* window 2: IOADDR/IODATA */
+	add_window(m, &m->mmio, NIC_MMIO + 0x2800, 0x1000);       /* window 3: the rings' registers */
+	return true;
+}
+
+static void e1000_target_destroy(struct fuzz_machine *m)
+{
+	e1000_destroy(m->e1000);
+}
+
+/* A frame from the network (with a header the backend made up), or the
+ * cable pulled or plugged. */
+static void e1000_event(struct fuzz_machine *m, struct input *in)
+{
+	static uint8_t frame[NET_MAX_FRAME];
+	uint8_t ctl = take8(in);
+	if (ctl >= 0xF0) {
+		e1000_set_link(m->e1000, ctl & 1);
+		return;
+	}
+	struct net_hdr hdr = { .flags = ctl & 3, .gso_type = take8(in),
+			       .csum_start = take16(in), .csum_offset = take16(in) };
+	size_t len = take16(in) % sizeof(frame);
+	size_t given = len < in->left ? len : in->left;
+
+	memcpy(frame, in->p, given);
+	memset(frame + given, 0x5A, len - given);
+	in->p += given;
+	in->left -= given;
+	e1000_receive(m->e1000, &hdr, frame, len);
+}
+
+/* The RTL8139C+: both windows, TCTR on the harness's clock. */
+static bool rtl8139_target_create(struct fuzz_machine *m)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+
+	m->net_be = (struct net_backend){ .ops = &fake_net_ops };
+	m->clock_ns = 1000000000;
+	m->rtl8139 = rtl8139_create(&m->pci, NIC_DEVFN, &m->mem, mac, !(m->variant & 1),
+				    &m->net_be, false, NULL, 0, fake_clock, m);
+	if (!m->rtl8139)
+		return false;
+	net_attach(&m->net_be, rtl8139_receive, m->rtl8139);
+	cfg_wr(m, NIC_DEVFN, PCI_BAR0, NIC_IOBASE, 4);
+	cfg_wr(m, NIC_DEVFN, PCI_BAR0 + 4, NIC_MMIO, 4);
+	cfg_wr(m, NIC_DEVFN, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	m->devfn[m->ndevfn++] = NIC_DEVFN;
+	add_window(m, &m->pio, NIC_IOBASE, RTL8139_REGS_SIZE);  /* window 1 */
+	add_window(m, &m->mmio, NIC_MMIO, RTL8139_REGS_SIZE);   /* window 2 */
+	return true;
+}
+
+static void rtl8139_target_destroy(struct fuzz_machine *m)
+{
+	rtl8139_destroy(m->rtl8139);
+}
+
+/* A frame from the network, the cable, or the clock moving on. */
+static void rtl8139_event(struct fuzz_machine *m, struct input *in)
+{
+	static uint8_t frame[NET_MAX_FRAME];
+	uint8_t ctl = take8(in);
+	if (ctl >= 0xF0) {
+		rtl8139_set_link(m->rtl8139, ctl & 1);
+		return;
+	}
+	if (ctl >= 0xE0) {
+		m->clock_ns += take32(in);
+		return;
+	}
+	struct net_hdr hdr = { .flags = ctl & 3, .gso_type = take8(in),
+			       .csum_start = take16(in), .csum_offset = take16(in) };
+	size_t len = take16(in) % sizeof(frame);
+	size_t given = len < in->left ? len : in->left;
+
+	memcpy(frame, in->p, given);
+	memset(frame + given, 0x5A, len - given);
+	in->p += given;
+	in->left -= given;
+	rtl8139_receive(m->rtl8139, &hdr, frame, len);
 }
 
 /* ---- the target table -------------------------------------------------------- */
@@ -1062,6 +1171,10 @@ static const struct target targets[] = {
 	DEVICE(virtio_console, "hw/virtio/virtio_console.c hw/virtio/virtio_pci.c", virtio_console_target,
 	       .event = virtio_console_event, .virtio = true),
 	DEVICE(vga, "hw/display/vga.c hw/display/vga_pci.c", vga_target, .event = vga_event),
+}
+
+	DEVICE(e1000, "hw/net/e1000.c", e1000_target, .event = e1000_event),
+	DEVICE(rtl8139, "hw/net/rtl8139.c", rtl8139_target, .event = rtl8139_event),
 };
 
 /* ---- the interpreter -------------------------------------------------------- */
@@ -1400,6 +1513,87 @@ static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
 				s_io_rd(s, 0x170, 1);
 		} else {
 			return 0;
+		}
+		return 1;
+	}
+	if (!strcmp(t, "e1000") && k <= 3) {
+		/* Window 1 is BAR0. Rings of 8 descriptors: transmit at 0x10000,
+		 * receive at 0x11000 (buffers from 0x30000). */
+		s_wr(s, 1, 0x3800, 0x10000, 2), s_wr(s, 1, 0x3808, 128, 2);
+		s_wr(s, 1, 0x2800, 0x11000, 2), s_wr(s, 1, 0x2808, 128, 2);
+		for (unsigned i = 0; i < 8; i++)
+			s_ram(s, 0x11000 + 16 * i, 0x30000 + 0x800 * i, 3);
+		s_wr(s, 1, 0x00D0, 0x9F, 2);                  /* IMS */
+		s_wr(s, 1, 0x0100, 0x8002, 2);                /* RCTL: EN, BAM */
+		s_wr(s, 1, 0x2818, 7, 2);                     /* RDT */
+		s_wr(s, 1, 0x0400, 0x0A, 2);                  /* TCTL: EN, PSP */
+		if (k == 1) {        /* a legacy frame, then one from the network */
+			s_ram(s, 0x10000, 0x20000, 3);
+			s_ram(s, 0x10008, 0x0B000040, 2);     /* 64 bytes, EOP IFCS RS */
+			s_wr(s, 1, 0x3818, 1, 2);
+			const uint8_t frame[] = { 0, 0, 0, 0, 0, 0, 0, 60, 0 };
+			s_event(s, frame, sizeof(frame));
+			s_rd(s, 1, 0x00C0, 2);                /* ICR */
+		} else if (k == 2) { /* TSO: context, header, payload */
+			s_ram(s, 0x10000, 0x0033180E, 2);     /* IPCSS 14 IPCSO 24 IPCSE 51 */
+			s_ram(s, 0x10004, 0x00003222, 2);     /* TUCSS 34 TUCSO 50 */
+			s_ram(s, 0x10008, 0x270007D0, 2);     /* PAYLEN 2000, DEXT TSE IP TCP */
+			s_ram(s, 0x1000C, 0x05DC3600, 2);     /* HDRLEN 54, MSS 1500 */
+			s_ram(s, 0x10010, 0x20000, 3);
+			s_ram(s, 0x10018, 0x24100036, 2);     /* 54 bytes, data, DEXT TSE */
+			s_ram(s, 0x1001C, 0x00000300, 2);     /* POPTS IXSM TXSM */
+			s_ram(s, 0x20000 + 12, 0x0008, 1);
+			s_ram(s, 0x20000 + 14, 0x45, 0);
+			s_ram(s, 0x10020, 0x21000, 3);
+			s_ram(s, 0x10028, 0x2D1007D0, 2);     /* 2000 bytes, EOP RS */
+			s_ram(s, 0x1002C, 0x00000300, 2);
+			s_wr(s, 1, 0x3818, 3, 2);
+		} else {             /* EEPROM word 0 bit-banged, EERD, a PHY read */
+			s_wr(s, 1, 0x0010, 0x42, 2);
+			const unsigned cmd = 6u << 6;
+			for (int i = 8; i >= 0; i--) {
+				unsigned di = (cmd >> i) & 1 ? 4 : 0;
+				s_wr(s, 1, 0x0010, 0x42 | di, 2), s_wr(s, 1, 0x0010, 0x43 | di, 2);
+			}
+			for (unsigned i = 0; i < 16; i++)
+				s_wr(s, 1, 0x0010, 0x43, 2), s_rd(s, 1, 0x0010, 2), s_wr(s, 1, 0x0010, 0x42, 2);
+			s_wr(s, 1, 0x0014, 0x0101, 2), s_rd(s, 1, 0x0014, 2);
+			s_wr(s, 1, 0x0020, 0x08220000, 2), s_rd(s, 1, 0x0020, 2);
+			s_wr(s, 2, 0, 0x0000, 2), s_wr(s, 2, 4, 0x04000000, 2); /* reset via I/O */
+		}
+		return 1;
+	}
+	if (!strcmp(t, "rtl8139") && k <= 2) {
+		/* Window 1 is the I/O window. */
+		s_wr(s, 1, 0x37, 0x10, 0);                         /* reset */
+		s_wr(s, 1, 0x3C, 0xFFFF, 1);                       /* IMR */
+		if (k == 1) {        /* C mode: ring buffer at 0x20000, slot 0 */
+			s_wr(s, 1, 0x30, 0x20000, 2);
+			s_wr(s, 1, 0x44, 0x8A, 2);                 /* APM AB WRAP, 8 KiB */
+			s_wr(s, 1, 0x37, 0x0C, 0);
+			s_wr(s, 1, 0x20, 0x10000, 2);
+			s_wr(s, 1, 0x10, 64, 2);                   /* send 64 bytes */
+			const uint8_t frame[] = { 0, 0, 0, 0, 0, 0, 0, 60, 0 };
+			s_event(s, frame, sizeof(frame));
+			s_rd(s, 1, 0x3A, 1);                       /* CBR */
+			s_wr(s, 1, 0x38, 64 + 8 - 16, 1);          /* CAPR */
+		} else {             /* C+ mode: rings at 0x11000 (rx) and 0x10000 (tx) */
+			for (unsigned i = 0; i < 4; i++) {
+				s_ram(s, 0x11000 + 16 * i, (i == 3 ? 0xC0000600u : 0x80000600u), 2);
+				s_ram(s, 0x11008 + 16 * i, 0x30000 + 0x800 * i, 3);
+			}
+			s_ram(s, 0x10000, 0xB8000040u | 1000u << 16, 2); /* OWN FS LS LGSEN */
+			s_ram(s, 0x10008, 0x20000, 3);
+			s_wr(s, 1, 0xE0, 0x0043, 1);               /* CpCmd: rx, tx, VLAN */
+			s_wr(s, 1, 0xE4, 0x11000, 2);
+			s_wr(s, 1, 0x20, 0x10000, 2);
+			s_wr(s, 1, 0x44, 0x0A, 2);
+			s_wr(s, 1, 0x37, 0x0C, 0);
+			s_wr(s, 1, 0xD9, 0x40, 0);                 /* TxPoll */
+			const uint8_t frame[] = { 0, 0, 0, 0, 0, 0, 0, 60, 0 };
+			s_event(s, frame, sizeof(frame));
+			s_rd(s, 1, 0x3E, 1);
+			s_wr(s, 1, 0x3E, 0xFFFF, 1);
 		}
 		return 1;
 	}

@@ -32,6 +32,9 @@
 #include "hw/ib700.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
+#include "hw/e1000.h"
+#include "hw/rtl8139.h"
+#include "net.h"
 #include "hw/virtio_rng.h"
 #include "isa_irq.h"
 #include "pci.h"
@@ -81,6 +84,8 @@ struct board {
 	struct ib700 *ib700;
 	struct i6300esb *esb;
 	struct i8237 *dma;
+	struct e1000 *nic;
+	struct rtl8139 *rtl;
 };
 
 static void no_gsi(void *opaque, unsigned gsi, int level) { }
@@ -265,6 +270,38 @@ static void dma_prime(void *d)
 	bus_write(pio, 0x04, &v[2], 1);
 	bus_write(pio, 0x81, &v[3], 1); /* its page */
 }
+static void no_send(struct net_backend *b, const struct net_hdr *h, const uint8_t *f, size_t n) { }
+static const struct net_backend_ops no_net_ops = { .send = no_send };
+static struct net_backend no_net = { .ops = &no_net_ops };
+
+static void *e1000_new(void)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	struct board *b = board_new();
+	b->nic = e1000_create(&b->pci, PCI_DEVFN(4, 0), &b->mem, E1000_82540EM, mac, &no_net,
+			      false, NULL, 0);
+	if (!b->nic)
+		abort();
+	return b;
+}
+static void e1000_free(void *d) { e1000_destroy(((struct board *)d)->nic); board_free(d); }
+static void e1000_sv(void *d, struct ss_writer *w, uint32_t i) { e1000_save(((struct board *)d)->nic, w, i); }
+static bool e1000_ld(void *d, struct ss_reader *r, uint32_t i) { return e1000_load(((struct board *)d)->nic, r, i); }
+
+static int64_t fixed_clock(void *opaque) { return 1000000000; }
+static void *rtl8139_new(void)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	struct board *b = board_new();
+	b->rtl = rtl8139_create(&b->pci, PCI_DEVFN(4, 0), &b->mem, mac, true, &no_net, false,
+				NULL, 0, fixed_clock, NULL);
+	if (!b->rtl)
+		abort();
+	return b;
+}
+static void rtl8139_free(void *d) { rtl8139_destroy(((struct board *)d)->rtl); board_free(d); }
+static void rtl8139_sv(void *d, struct ss_writer *w, uint32_t i) { rtl8139_save(((struct board *)d)->rtl, w, i); }
+static bool rtl8139_ld(void *d, struct ss_reader *r, uint32_t i) { return rtl8139_load(((struct board *)d)->rtl, r, i); }
 
 static const struct device_kind kinds[] = {
 	{ "serial", serial_new, serial_free, serial_sv, serial_ld, NULL },
@@ -277,6 +314,8 @@ static const struct device_kind kinds[] = {
 	{ "ib700", ib700_new, ib700_free, ib700_sv, ib700_ld, ib700_prime },
 	{ "i6300esb", esb_new, esb_free, esb_sv, esb_ld, esb_prime },
 	{ "i8257", dma_new, dma_free, dma_sv, dma_ld, dma_prime },
+	{ "e1000", e1000_new, e1000_free, e1000_sv, e1000_ld, NULL },
+	{ "rtl8139", rtl8139_new, rtl8139_free, rtl8139_sv, rtl8139_ld, NULL },
 };
 
 static void save_one(const struct device_kind *k, void *dev, struct ss_writer *w)

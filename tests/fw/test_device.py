@@ -63,10 +63,10 @@ def test_device_driver_help_lists_properties():
 
 
 @pytest.mark.parametrize("args,msg", [
-    (["-device", "e1000"],
-     "vmm: -device e1000: unsupported device 'e1000' (vmm -device help lists them)"),
-    (["-device", "e1000,help"],
-     "vmm: -device e1000: unsupported device 'e1000' (vmm -device help lists them)"),
+    (["-device", "vmxnet3"],
+     "vmm: -device vmxnet3: unsupported device 'vmxnet3' (vmm -device help lists them)"),
+    (["-device", "vmxnet3,help"],
+     "vmm: -device vmxnet3: unsupported device 'vmxnet3' (vmm -device help lists them)"),
     (["-device", "virtio-rng-pci,speed=3"],
      "vmm: -device virtio-rng-pci: unknown parameter 'speed'"),
     (["-device", "isa-debugcon,iobase=0x1ffff"],
@@ -90,8 +90,8 @@ def test_device_driver_help_lists_properties():
     (["-global", "virtio-rng-pci.speed=3"],
      "vmm: -global virtio-rng-pci.speed=3: virtio-rng-pci has no property 'speed' "
      "(vmm -device virtio-rng-pci,help)"),
-    (["-global", "e1000.mac=52:54:00:00:00:01"],
-     "vmm: -global e1000.mac=52:54:00:00:00:01: unknown device 'e1000' (vmm -device help)"),
+    (["-global", "vmxnet3.mac=52:54:00:00:00:01"],
+     "vmm: -global vmxnet3.mac=52:54:00:00:00:01: unknown device 'vmxnet3' (vmm -device help)"),
     (["-global", "fw_cfg_io.dma_enabled=maybe"],
      "vmm: -global fw_cfg_io.dma_enabled=maybe: dma_enabled: expected 'on' or 'off', "
      "got 'maybe'"),
@@ -117,7 +117,7 @@ def test_pci_addr_and_multifunction_as_the_firmware_sees_them(vmm):
     assert "init bdf=00:06.0 id=1af4:1002" in r.debuglog, r.debuglog[-3000:]
     assert "init bdf=00:06.1 id=1af4:1005" in r.debuglog
     assert "init bdf=00:09.0 id=1af4:1003" in r.debuglog
-    assert "init bdf=00:03.0 id=1af4:1000" in r.debuglog
+    assert "init bdf=00:03.0 id=8086:100e" in r.debuglog
     assert r.status == EXIT_OK, (r.status, r.stderr)
 
 

@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Lifecycle of a whole machine: every device model the table has (the
 board's, -hda/-cdrom, ide-hd, virtio-blk/net/rng/balloon/serial with both
-port kinds, COM2 and COM3, isa-debugcon, isa-debug-exit, both watchdogs,
-a QMP socket), started, paused, resumed and quit, or ended by SIGTERM,
+port kinds, e1000, rtl8139, the default VGA, COM2 and COM3, isa-debugcon,
+isa-debug-exit, both watchdogs, a QMP socket), started, paused, resumed and quit, or ended by SIGTERM,
 under ASan's LeakSanitizer (build/vmm-asan): exit destroys everything, so
 nothing leaks."""
 import os
@@ -40,6 +40,9 @@ def full_machine(tmp_path, qmp_path):
         "-drive", f"if=none,id=hd2,file={disks[2]},format=raw",
         "-device", "ide-hd,drive=hd2,bus=ide.1,unit=1",
         "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
+        # the emulated NICs, each with its transmit thread and iPXE ROM
+        "-netdev", "user,id=n1", "-device", "e1000,netdev=n1",
+        "-netdev", "user,id=n2", "-device", "rtl8139,netdev=n2",
         "-device", "virtio-rng-pci",
         "-device", "virtio-balloon-pci,guest-stats-polling-interval=1",
         "-chardev", "null,id=con", "-chardev", "null,id=port",

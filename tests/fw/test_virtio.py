@@ -70,18 +70,25 @@ def test_drive_if_none_with_device(vmm):
 
 def test_default_nic_and_none(vmm):
     # Without a network option there is one NIC on user networking, placed
-    # after every other device (QEMU's -net nic -net user); -net none,
-    # -nic none and -nodefaults leave it out.
+    # after every other device (QEMU's -net nic -net user): an e1000, as on
+    # QEMU's pc, with its iPXE ROM; -net none, -nic none and -nodefaults
+    # leave it out.
     r = vmm("-m", "64", "-drive", f"file={fw_image('disk-0.img')},if=virtio",
             "-device", "virtio-rng-pci")
     assert "init bdf=00:03.0 id=1af4:1001" in r.debuglog, r.debuglog[-3000:]
     assert "init bdf=00:04.0 id=1af4:1005" in r.debuglog
-    assert "init bdf=00:05.0 id=1af4:1000" in r.debuglog
+    assert "init bdf=00:05.0 id=8086:100e" in r.debuglog
+    assert "Running option rom at" in r.debuglog
     assert r.status == EXIT_OK, (r.status, r.stderr)
     for none in (["-net", "none"], ["-nic", "none"], ["-nodefaults"]):
         r = vmm("-m", "64", "-hda", fw_image("disk-0.img"), *none)
-        assert "id=1af4:1000" not in r.debuglog, none
+        assert "id=8086:100e" not in r.debuglog and "id=1af4:1000" not in r.debuglog, none
         assert r.status == EXIT_OK, (none, r.status, r.stderr)
-    # an explicit NIC replaces the default one
+    # an explicit NIC replaces the default one; -nic and -net nic without
+    # model= are e1000s too, model=virtio a virtio-net
     r = vmm("-m", "64", "-hda", fw_image("disk-0.img"), "-nic", "user,mac=52:54:00:aa:bb:cc")
-    assert r.debuglog.count("id=1af4:1000") == 1
+    assert r.debuglog.count("id=8086:100e") == 1
+    r = vmm("-m", "64", "-hda", fw_image("disk-0.img"), "-net", "nic", "-net", "user")
+    assert r.debuglog.count("id=8086:100e") == 1
+    r = vmm("-m", "64", "-hda", fw_image("disk-0.img"), "-nic", "user,model=virtio")
+    assert r.debuglog.count("id=1af4:1000") == 1 and "id=8086:100e" not in r.debuglog

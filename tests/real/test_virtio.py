@@ -191,8 +191,8 @@ def test_virtio_disks_seen(guest, scenario):
                                   "vdb": len(guestkit.script_image(CHECK_SCRIPT)),
                                   "vdc": SCRATCH_SIZE}, guest.describe()
     # Every virtio function is bound to virtio-pci (modern or transitional IDs);
-    # besides vmm's default NIC (virtio-net, last; QEMU's is an e1000) there
-    # are the three disks and the rng.
+    # besides the default NIC (an e1000 in both VMMs; 1af4:1000/1041 would be
+    # a virtio-net) there are the three disks and the rng.
     virtio = [(slot, drv) for vd, devs in rep.pci.items() if vd.startswith("1af4:")
               and vd not in ("1af4:1000", "1af4:1041") for slot, _, drv in devs]
     assert len(virtio) == 4, (virtio, guest.describe())

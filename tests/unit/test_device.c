@@ -139,7 +139,8 @@ static void test_parse_errors(void **state)
 	static const struct {
 		const char *arg, *msg;
 	} cases[] = {
-		{ "e1000", "-device e1000: unsupported device 'e1000' (vmm -device help lists them)" },
+		{ "vmxnet3", "-device vmxnet3: unsupported device 'vmxnet3' (vmm -device help lists them)" },
+		{ "e1000", "-device e1000: netdev= is required" },
 		{ "virtio-rng-pci,max-bytes=5", "-device virtio-rng-pci: unknown parameter 'max-bytes'" },
 		{ "virtio-net-pci", "-device virtio-net-pci: netdev= is required" },
 		{ "isa-debugcon,iobase=0x10000", "-device isa-debugcon: iobase must be 0 to 65535 "

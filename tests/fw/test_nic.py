@@ -1,0 +1,142 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""The emulated NICs at firmware level: a -bios image of ours
+(tests/fw/nictx.S) places the card, hands it one UDP datagram for
+10.0.2.2:47123 and halts; user networking must deliver it to the host's
+127.0.0.1:47123. slirp opens a host socket for the flow, so this also
+checks where transmit runs: on a vCPU the sandbox killed vmm ("the vcpu
+thread made a forbidden system call: socket"), on the NIC's I/O thread it
+is allowed. Also: the NIC models are in -device help and model=help."""
+import re
+import socket
+import subprocess
+
+import pytest
+
+from conftest import VMM, fw_image
+
+PORT = 47123
+PAYLOAD = b"VMM-NIC-TX-UDP"
+
+
+def send_one(image, device):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", PORT))
+    except OSError as e:
+        pytest.skip(f"UDP port {PORT} is taken: {e}")
+    s.settimeout(60)
+    p = subprocess.Popen([VMM, "-nodefaults", "-display", "none", "-m", "32",
+                          "-bios", fw_image(image), "-netdev", "user,id=n0",
+                          "-device", f"{device},netdev=n0,addr=05"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        data = s.recv(2048)
+    except socket.timeout:
+        data = None
+    finally:
+        s.close()
+    alive = p.poll() is None
+    p.terminate()
+    _, err = p.communicate(timeout=30)
+    return data, alive, err.decode(errors="replace")
+
+
+@pytest.mark.parametrize("image,device", [
+    ("nictx-e1000.bin", "e1000"),
+    ("nictx-e1000.bin", "e1000-82544gc"),
+    ("nictx-e1000.bin", "e1000-82545em"),
+    ("nictx-rtl8139.bin", "rtl8139"),
+    ("nictx-rtl8139.bin", "rtl8139,cplus=off"),
+])
+def test_nic_sends_through_slirp_under_the_sandbox(image, device):
+    data, alive, err = send_one(image, device)
+    assert "forbidden system call" not in err, err
+    assert alive, err
+    assert data == PAYLOAD, err
+
+
+def test_nic_models_listed():
+    p = subprocess.run([VMM, "-net", "nic,model=help"], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode == 0, p.stderr
+    models = p.stdout.split("\n")
+    assert models[0] == "Available NIC models:"
+    for m in ("e1000", "e1000-82544gc", "e1000-82545em", "rtl8139", "virtio-net-pci"):
+        assert m in models
+    p = subprocess.run([VMM, "-nic", "user,model=ne2k_isa"], capture_output=True, text=True,
+                       timeout=30)
+    assert p.returncode != 0
+    assert p.stderr.strip().count("\n") == 0 and "model=help" in p.stderr
+
+
+def test_nic_transmit_threads_are_filtered():
+    # Each NIC has one transmit thread, of the sandbox's "io" kind (named
+    # vmm-io), under its filter like every other thread.
+    import os
+    import time
+    p = subprocess.Popen([VMM, "-nodefaults", "-display", "none", "-m", "32",
+                          "-bios", fw_image("nictx-e1000.bin"),
+                          "-netdev", "user,id=n0", "-device", "e1000,netdev=n0,addr=05",
+                          "-netdev", "user,id=n1", "-device", "rtl8139,netdev=n1,addr=06"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        names = []
+        end = time.monotonic() + 30
+        while time.monotonic() < end and names.count("vmm-vcpu") < 1:
+            time.sleep(0.2)
+            names = []
+            for tid in os.listdir(f"/proc/{p.pid}/task"):
+                with open(f"/proc/{p.pid}/task/{tid}/status") as f:
+                    st = dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+                names.append(st["Name"])
+                if st["Name"].startswith("vmm-"):
+                    assert st["Seccomp"].strip() == "2", (st["Name"], st["Seccomp"])
+        assert names.count("vmm-io") == 2, names
+        assert names.count("vmm-net") == 2, names
+        assert p.poll() is None
+    finally:
+        p.kill()
+        p.communicate()
+
+
+EXIT_OK = (0x10 << 1) | 1  # isa-debug-exit value written by bootsect.S
+
+
+@pytest.mark.parametrize("device,bar0,rom", [
+    ("e1000", "size 00020000 [mem]", "efi-e1000.rom"),
+    ("rtl8139", "size 00000100 [io]", "efi-rtl8139.rom"),
+])
+def test_seabios_runs_the_nic_option_rom(vmm, device, bar0, rom):
+    # QEMU's default: the card carries iPXE (Debian's ipxe-qemu) in its
+    # expansion ROM BAR; SeaBIOS maps and runs it, then boots the disk.
+    # (-vga none: the VGA BIOS is the other option ROM SeaBIOS would run.)
+    r = vmm("-m", "64", "-vga", "none", "-hda", fw_image("disk-0.img"), "-netdev", "user,id=n0",
+            "-device", f"{device},netdev=n0,addr=05")
+    assert re.search(r"bdf=00:05\.0\s+bar 0, addr [0-9a-f]+, " + re.escape(bar0),
+                     r.debuglog), r.debuglog[-3000:]
+    # the expansion ROM BAR, sized for the image
+    assert re.search(r"bdf=00:05\.0\s+bar 6, addr [0-9a-f]+, size [0-9a-f]+ \[mem\]",
+                     r.debuglog), r.debuglog[-3000:]
+    assert "Running option rom at" in r.debuglog, r.debuglog[-3000:]
+    assert "VMM-BOOT-OK drive=80" in r.serial, r.serial
+    assert r.status == EXIT_OK, (r.status, r.stderr)
+    # romfile= (empty): no ROM, nothing for SeaBIOS to run.
+    r = vmm("-m", "64", "-vga", "none", "-hda", fw_image("disk-0.img"), "-netdev", "user,id=n0",
+            "-device", f"{device},netdev=n0,addr=05,romfile=")
+    assert "Running option rom at" not in r.debuglog, r.debuglog[-3000:]
+    assert not re.search(r"bdf=00:05\.0\s+bar 6", r.debuglog), r.debuglog[-3000:]
+    assert r.status == EXIT_OK, (r.status, r.stderr)
+
+
+def test_bad_romfile_is_one_line(tmp_path):
+    not_rom = tmp_path / "not.rom"
+    not_rom.write_bytes(b"\x00" * 4096)
+    for romfile, why in (("nope.rom", "romfile 'nope.rom' not found"),
+                         (str(not_rom), "no option ROM signature")):
+        p = subprocess.run([VMM, "-nodefaults", "-netdev", "user,id=n0", "-device",
+                            f"e1000,netdev=n0,romfile={romfile}"], capture_output=True,
+                           text=True, timeout=30)
+        assert p.returncode == 1
+        assert p.stderr.count("\n") == 1 and why in p.stderr, p.stderr

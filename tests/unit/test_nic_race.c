@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * The emulated NICs' threads against each other, as in vmm: a "vCPU"
+ * thread rings the transmit doorbell and reads and acknowledges interrupts,
+ * the card's own transmit thread sends, and a "backend" thread delivers
+ * frames. The fake backend answers every frame it is sent with one
+ * received synchronously, under a lock of its own, as slirp does (its
+ * lock held while it calls the NIC): a NIC that held its register lock
+ * while sending would deadlock here, and ThreadSanitizer (make tsan)
+ * reports any lock-order inversion or unlocked access.
+ */
+#include "unit.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "bus.h"
+#include "bus_access.h"
+#include "guest_mem.h"
+#include "hw/e1000.h"
+#include "hw/rtl8139.h"
+#include "net.h"
+#include "pci.h"
+#include "util.h"
+
+#define RAM_SIZE (1u << 20)
+#define DEVFN PCI_DEVFN(3, 0)
+#define MMIO 0xE0000000u
+#define IOBASE 0xC000u
+#define ROUNDS 300
+#define NDESC 16
+
+struct ctx {
+	struct net_backend be;
+	pthread_mutex_t be_lock; /* slirp's */
+	uint8_t *ram;
+	struct guest_mem mem;
+	struct io_bus pio, mmio;
+	struct pci_bus pci;
+	net_receive_fn rx;
+	void *nic;
+	atomic_uint sent, irq_changes;
+	atomic_bool done;
+};
+
+static const uint8_t MAC[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+
+static void frame_to(uint8_t *f, size_t len)
+{
+	memset(f, 0, len);
+	memcpy(f, MAC, 6);
+	put_be16(f + 12, 0x0800);
+}
+
+/* Like slirp: under its own lock, and it may answer at once. */
+static void backend_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame,
+			 size_t len)
+{
+	struct ctx *c = (struct ctx *)b;
+	static const struct net_hdr none;
+	uint8_t reply[64];
+
+	pthread_mutex_lock(&c->be_lock);
+	atomic_fetch_add(&c->sent, 1);
+	frame_to(reply, sizeof(reply));
+	c->rx(c->nic, &none, reply, sizeof(reply));
+	pthread_mutex_unlock(&c->be_lock);
+}
+
+static void backend_rx_ready(struct net_backend *b)
+{
+}
+
+static const struct net_backend_ops fake_ops = { .send = backend_send,
+						 .rx_ready = backend_rx_ready };
+
+static void set_intx(void *opaque, uint8_t devfn, unsigned pin, int level)
+{
+	atomic_fetch_add(&((struct ctx *)opaque)->irq_changes, 1);
+}
+
+static struct ctx *ctx_new(void)
+{
+	struct ctx *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	c->ram = calloc(1, RAM_SIZE);
+	assert_non_null(c->ram);
+	pthread_mutex_init(&c->be_lock, NULL);
+	guest_mem_init_buffer(&c->mem, c->ram, RAM_SIZE);
+	bus_init(&c->pio, "pio");
+	bus_init(&c->mmio, "mmio");
+	pci_bus_init(&c->pci, &c->pio, &c->mmio);
+	c->pci.set_intx = set_intx;
+	c->pci.intx_opaque = c;
+	c->be.ops = &fake_ops;
+	return c;
+}
+
+static void ctx_free(struct ctx *c)
+{
+	bus_destroy(&c->pio);
+	bus_destroy(&c->mmio);
+	pthread_mutex_destroy(&c->be_lock);
+	free(c->ram);
+	free(c);
+}
+
+static void nap(void)
+{
+	struct timespec ts = { 0, 1000000 };
+	nanosleep(&ts, NULL);
+}
+
+/* The backend's thread: frames as fast as the card takes them. */
+static void *backend_thread(void *opaque)
+{
+	struct ctx *c = opaque;
+	static const struct net_hdr none;
+	uint8_t f[100];
+
+	frame_to(f, sizeof(f));
+	while (!atomic_load(&c->done)) {
+		pthread_mutex_lock(&c->be_lock);
+		c->rx(c->nic, &none, f, sizeof(f));
+		pthread_mutex_unlock(&c->be_lock);
+	}
+	return NULL;
+}
+
+/* ---- e1000 ------------------------------------------------------------------- */
+
+static uint32_t e_rd(struct ctx *c, unsigned reg)
+{
+	return (uint32_t)bus_rd(&c->mmio, MMIO + reg, 4);
+}
+
+static void e_wr(struct ctx *c, unsigned reg, uint32_t v)
+{
+	bus_wr(&c->mmio, MMIO + reg, v, 4);
+}
+
+static void test_e1000_threads(void **state)
+{
+	struct ctx *c = ctx_new();
+	struct e1000 *e = e1000_create(&c->pci, DEVFN, &c->mem, E1000_82540EM, MAC, &c->be, true,
+				       NULL, 0);
+	pthread_t bt;
+
+	assert_non_null(e);
+	c->nic = e;
+	c->rx = e1000_receive;
+	net_attach(&c->be, e1000_receive, e);
+	pci_config_write(&c->pci, DEVFN, PCI_BAR0, MMIO, 4);
+	pci_config_write(&c->pci, DEVFN, PCI_COMMAND, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	/* Rings: transmit at 0x10000 (buffers at 0x30000), receive at 0x20000. */
+	for (unsigned i = 0; i < NDESC; i++) {
+		uint8_t *d = c->ram + 0x10000 + 16 * i;
+		put_le64(d, 0x30000);
+		put_le32(d + 8, 64 | 0x0B000000u); /* EOP IFCS RS */
+		put_le64(c->ram + 0x20000 + 16 * i, 0x40000 + 0x800 * i);
+	}
+	frame_to(c->ram + 0x30000, 64);
+	e_wr(c, 0x3800, 0x10000);
+	e_wr(c, 0x3808, NDESC * 16);
+	e_wr(c, 0x0400, 0x0A);
+	e_wr(c, 0x2800, 0x20000);
+	e_wr(c, 0x2808, NDESC * 16);
+	e_wr(c, 0x0100, 0x8002 | 0x08); /* EN, BAM, UPE */
+	e_wr(c, 0x00D0, 0x9F);
+	assert_int_equal(pthread_create(&bt, NULL, backend_thread, c), 0);
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		e_wr(c, 0x3818, (r + 1) % NDESC);           /* TDT: one more frame */
+		e_rd(c, 0x00C0);                            /* ICR */
+		e_wr(c, 0x2818, (e_rd(c, 0x2810) + NDESC - 1) % NDESC); /* give buffers back */
+		if (r % 50 == 0) {
+			e1000_quiesce(e);
+			e1000_resume(e);
+		}
+	}
+	/* Let the transmit thread catch up (it may not have run at all on a
+	 * loaded host), then stop everything. */
+	for (unsigned i = 0; i < 10000 && e_rd(c, 0x3810) != e_rd(c, 0x3818); i++)
+		nap();
+	atomic_store(&c->done, true);
+	pthread_join(bt, NULL);
+	assert_true(atomic_load(&c->sent) > 0);
+	assert_true(atomic_load(&c->irq_changes) > 0);
+	e1000_destroy(e);
+	ctx_free(c);
+}
+
+/* ---- rtl8139 ------------------------------------------------------------------- */
+
+static void test_rtl8139_threads(void **state)
+{
+	struct ctx *c = ctx_new();
+	struct rtl8139 *n = rtl8139_create(&c->pci, DEVFN, &c->mem, MAC, true, &c->be, true,
+					   NULL, 0, NULL, NULL);
+	pthread_t bt;
+
+	assert_non_null(n);
+	c->nic = n;
+	c->rx = rtl8139_receive;
+	net_attach(&c->be, rtl8139_receive, n);
+	pci_config_write(&c->pci, DEVFN, PCI_BAR0, IOBASE, 4);
+	pci_config_write(&c->pci, DEVFN, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MASTER, 2);
+	frame_to(c->ram + 0x30000, 64);
+	bus_wr(&c->pio, IOBASE + 0x30, 0x20000, 4);     /* RBSTART */
+	bus_wr(&c->pio, IOBASE + 0x44, 0x0A | 0x80, 4); /* APM AB WRAP */
+	bus_wr(&c->pio, IOBASE + 0x37, 0x0C, 1);
+	bus_wr(&c->pio, IOBASE + 0x3C, 0xFFFF, 2);
+	for (unsigned s = 0; s < 4; s++)
+		bus_wr(&c->pio, IOBASE + 0x20 + 4 * s, 0x30000, 4);
+	assert_int_equal(pthread_create(&bt, NULL, backend_thread, c), 0);
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		unsigned s = r % 4;
+		bus_wr(&c->pio, IOBASE + 0x10 + 4 * s, 64, 4);  /* send slot s */
+		uint16_t isr = (uint16_t)bus_rd(&c->pio, IOBASE + 0x3E, 2);
+		bus_wr(&c->pio, IOBASE + 0x3E, isr, 2);
+		uint16_t cbr = (uint16_t)bus_rd(&c->pio, IOBASE + 0x3A, 2);
+		bus_wr(&c->pio, IOBASE + 0x38, (uint16_t)(cbr - 16), 2); /* read it all */
+		if (r % 50 == 0) {
+			rtl8139_quiesce(n);
+			rtl8139_resume(n);
+		}
+	}
+	/* Every slot's last frame out (OWN set again), at most ~10 s. */
+	for (unsigned i = 0; i < 10000; i++) {
+		unsigned owned = 0;
+		for (unsigned s = 0; s < 4; s++)
+			owned += (bus_rd(&c->pio, IOBASE + 0x10 + 4 * s, 4) >> 13) & 1;
+		if (owned == 4)
+			break;
+		nap();
+	}
+	atomic_store(&c->done, true);
+	pthread_join(bt, NULL);
+	assert_true(atomic_load(&c->irq_changes) > 0);
+	assert_true(atomic_load(&c->sent) > 0);
+	rtl8139_destroy(n);
+	ctx_free(c);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_e1000_threads),
+		cmocka_unit_test(test_rtl8139_threads),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
