@@ -117,7 +117,7 @@ def differing(a, b):
 
 def boot_and_dump(vm, tmp_path, test, *extra, png=False):
     sock = sock_path(tmp_path)
-    v = vm("-vga", "std", "-qmp", f"unix:{sock},server,nowait", *extra,
+    v = vm("-nodefaults", "-vga", "std", "-qmp", f"unix:{sock},server,nowait", *extra,
            disk=f"vgadisk-{test}.img")
     serial = v.wait_serial("VMM-VGA-READY")
     q = Qmp(sock).negotiate()

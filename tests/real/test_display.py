@@ -132,7 +132,7 @@ class Display(guestkit.Scenario):
         return guestkit.Scenario.missing(self) or guestkit.vmm_missing(self.vmm)
 
     def add_to(self, batch):
-        disk = batch.stage_bytes("display-script.img", script_disk())
+        disk = batch.stage_bytes("%s-script.img" % self.name, script_disk())
         argv = guestkit.vmm_argv(self.vmm, 512, hda=disk, nodefaults=True, extra=[
             "-vga", "std", "-kernel", guestkit.kit("vmlinuz-amd64"),
             "-initrd", guestkit.kit("initrd-amd64.xz"),
