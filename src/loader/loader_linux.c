@@ -8,6 +8,7 @@
  */
 #include "loader.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 /* Setup header offsets (from the start of the file). */
 #define HDR_SETUP_SECTS     0x1F1
 #define HDR_SYSSIZE         0x1F4
+#define HDR_VID_MODE        0x1FA
 #define HDR_BOOT_FLAG       0x1FE
 #define HDR_MAGIC           0x202
 #define HDR_VERSION         0x206
@@ -146,6 +148,36 @@ static int make_cmdline(const uint8_t *file, const char *cmdline, struct boot_bl
 	return 0;
 }
 
+/* vga=MODE on the command line: the setup code sets the video mode before
+ * the kernel parses its command line, so the boot protocol has the boot
+ * loader put it in vid_mode: "normal", "ext", "ask" or a number in C
+ * notation. The last vga= word counts; one that does not parse leaves the
+ * image's own default. */
+static void set_vid_mode(uint8_t *setup, const char *cmdline)
+{
+	static const struct { const char *name; uint16_t mode; } named[] = {
+		{ "normal", 0xFFFF }, { "ext", 0xFFFE }, { "ask", 0xFFFD },
+	};
+	const char *arg = NULL;
+
+	for (const char *p = cmdline; p && (p = strstr(p, "vga=")); p += 4)
+		if (p == cmdline || p[-1] == ' ')
+			arg = p + 4;
+	if (!arg)
+		return;
+	size_t len = strcspn(arg, " ");
+	for (size_t i = 0; i < ARRAY_SIZE(named); i++)
+		if (len == strlen(named[i].name) && !strncmp(arg, named[i].name, len)) {
+			put_le16(setup + HDR_VID_MODE, named[i].mode);
+			return;
+		}
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(arg, &end, 0);
+	if (end == arg + len && len && !errno && v <= 0xFFFF)
+		put_le16(setup + HDR_VID_MODE, (uint16_t)v);
+}
+
 /* The fields the protocol says the boot loader writes. */
 static void fill_header(uint8_t *setup, uint32_t initrd_addr, uint32_t initrd_size)
 {
@@ -183,6 +215,7 @@ int linux_prepare(const uint8_t *file, size_t size, const uint8_t *initrd, size_
 		return -1;
 	copy_blob(&out->setup, file, setup_size, LINUX_SETUP_ADDR);
 	fill_header(out->setup.data, initrd_addr, (uint32_t)initrd_size);
+	set_vid_mode(out->setup.data, cmdline);
 	copy_blob(&out->kernel, file + setup_size, size - setup_size, LINUX_KERNEL_ADDR);
 	if (initrd_size)
 		copy_blob(&out->initrd, initrd, initrd_size, initrd_addr);
