@@ -455,8 +455,15 @@ static int rx_ring_buffer(struct rtl8139 *n, const uint8_t *p, size_t len, uint1
 		n->rx_dropped++;
 		return 1;
 	}
-	if (ring_room(n, size) < need)
+	if (ring_room(n, size) < need) {
+		/* "Rx buffer overflow": the ring's room is exhausted. The frame
+		 * waits in the FIFO, but the driver must hear of it: 8139too
+		 * acks ROK after each CAPR write (which drains the FIFO) and
+		 * ends a NAPI pass at its budget with ROK clear, so without this
+		 * interrupt a full ring is never read again. */
+		raise_cause(n, INT_RXOVW);
 		return 0;
+	}
 	uint8_t hdr[4];
 	put_le16(hdr, status | RX_ROK);
 	put_le16(hdr + 2, (uint16_t)len);
