@@ -62,14 +62,18 @@ def shot(qmp, d, m):
         return
     w, h, px = read_ppm(path)
     lit = sum(1 for i in range(0, len(px), 3) if px[i:i + 3] != b"\0\0\0")
-    differing = -1
+    differing, rows = -1, []
     if n > 0:
         differing = 0
         for y in range(h):
-            for x in range(w):
-                if px[(y * w + x) * 3:(y * w + x) * 3 + 3] != expected_pixel(bpp, stride, x, y):
-                    differing += 1
+            bad = sum(1 for x in range(w)
+                      if px[(y * w + x) * 3:(y * w + x) * 3 + 3] != expected_pixel(bpp, stride, x, y))
+            differing += bad
+            if bad:
+                rows.append(y)
     out("@@shot %d w=%d h=%d lit=%d differing=%d" % (n, w, h, lit, differing))
+    if rows:  # where, to tell a stale band from a wrong format
+        out("@@shot %d rows %d-%d (%d rows)" % (n, rows[0], rows[-1], len(rows)))
 
 
 def main():

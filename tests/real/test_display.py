@@ -57,7 +57,14 @@ pattern() {
 	for v in /sys/class/vtconsole/vtcon*; do
 		grep -q "frame buffer" $v/name 2>/dev/null && echo 0 > $v/bind
 	done
-	dd if=$disk bs=512 skip=%(pattern_at)d count=$(( $(cat $f/stride) * h / 512 )) of=/dev/fb0 2>/dev/null
+	s=$(cat $f/stride)
+	dd if=$disk bs=512 skip=%(pattern_at)d count=$(( s * h / 512 )) of=/tmp/pattern 2>/dev/null
+	# two lines a write: Linux 6.1's fbdev emulation turns a write that
+	# ends exactly at a line's end into an empty damage rectangle
+	# (drm_fb_helper_memory_range_to_clip), so with 512-byte writes the
+	# last 512 bytes of every line never reached the card, in QEMU too
+	dd if=/tmp/pattern bs=$(( s * 2 )) of=/dev/fb0 2>/dev/null
+	rm /tmp/pattern
 	sleep 2
 }
 echo 0 > /sys/class/graphics/fbcon/cursor_blink 2>/dev/null
