@@ -27,6 +27,7 @@
 #include "sandbox.h"
 #include "topology.h"
 #include "vcpu.h"
+#include "vnc.h"
 #include "watchdog.h"
 
 #define MAX_IDE_DRIVES 4
@@ -99,6 +100,7 @@ struct machine_config {
 	struct chardev_config *chardevs;
 	unsigned nchardevs;
 	bool nographic;
+	struct vnc_config vnc;        /* -vnc, -display vnc= */
 	bool no_reboot;
 	int watchdog_action;          /* enum watchdog_action; -watchdog-action */
 	bool snapshot;                /* -snapshot: every disk as snapshot=on */

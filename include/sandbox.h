@@ -22,6 +22,7 @@ enum sandbox_kind {
 	SANDBOX_IO,     /* virtio I/O threads and the io_uring completion thread */
 	SANDBOX_WORKER, /* the virtio-blk worker pool: file I/O */
 	SANDBOX_NET,    /* the tap and user-networking (slirp) backend threads */
+	SANDBOX_UI,     /* the VNC server's thread: its clients' sockets */
 	SANDBOX_KINDS
 };
 

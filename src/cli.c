@@ -670,10 +670,21 @@ static int add_vga(struct cli_state *st)
 	return 0;
 }
 
+/* -vnc none|[HOST]:N|unix:PATH[,password=on][,to=L] (include/vnc.h) */
+static int opt_vnc(struct cli_state *st, const char *name, const char *arg)
+{
+	return vnc_parse(arg, &st->cfg->vnc, st->err, st->errlen);
+}
+
+/* -display none | vnc=ADDR (QEMU's -display vnc: the window-less VNC) */
 static int opt_display(struct cli_state *st, const char *name, const char *arg)
 {
+	if (!strncmp(arg, "vnc=", 4)) {
+		st->display_none = true;
+		return vnc_parse(arg + 4, &st->cfg->vnc, st->err, st->errlen);
+	}
 	if (strcmp(arg, "none") && strncmp(arg, "none,", 5))
-		return fail(st, "-display %s: no graphical display is built in yet (use none)", arg);
+		return fail(st, "-display %s: unknown display (use none or vnc=ADDR)", arg);
 	st->display_none = true;
 	return 0;
 }
@@ -1264,7 +1275,9 @@ static const struct option_def options[] = {
 	  "character device: null, stdio[,signal=on|off], file,path=P[,input-path=P], pty, "
 	  "socket,path=P|host=H,port=N[,server=on|off][,wait=on|off]" },
 	{ "nographic", NULL, opt_nographic, "no display; COM1 on stdio, Ctrl-A x quits" },
-	{ "display", "none", opt_display, "display backend (none)" },
+	{ "display", "none|vnc=ADDR", opt_display, "display backend: none, or the VNC server alone" },
+	{ "vnc", "[HOST]:N|unix:PATH|none[,password=on][,to=L]", opt_vnc,
+	  "VNC server on port 5900+N (every interface unless HOST) or a Unix socket" },
 	{ "vga", "std|none", opt_vga, "the display card: std (VGA with Bochs VBE, the default) or none" },
 	{ "no-reboot", NULL, opt_no_reboot, "exit instead of rebooting" },
 	{ "name", "NAME", opt_name, "name of the guest" },

@@ -12,6 +12,7 @@
 #include "machine.h"
 #include "sandbox.h"
 #include "util.h"
+#include "vnc.h"
 
 static struct machine machine;
 
@@ -36,6 +37,11 @@ int main(int argc, char **argv)
 	}
 	/* Sockets are bound first, so a taken port fails before anything runs. */
 	struct control *control = control_create(cfg.qmp, cfg.nqmp, &cfg.monitor);
+	struct vnc *vnc = NULL;
+	if (cfg.vnc.enabled && !(vnc = vnc_create(&cfg.vnc, cfg.name, err, sizeof(err)))) {
+		fprintf(stderr, "vmm: %s\n", err);
+		return 1;
+	}
 	/* KVM ties a VM to the process that created it, so the fork comes
 	 * before the machine; the daemon reports errors on the terminal until
 	 * it is ready. */
@@ -47,6 +53,8 @@ int main(int argc, char **argv)
 	sandbox_init(&cfg.sandbox);
 	machine_create(&machine, &cfg);
 	machine.control = control;
+	if (vnc)
+		vnc_start(vnc); /* the display device exists now */
 	/* Set-up is over: everything vmm opens is open. */
 	sandbox_enter();
 	/* Ready only now: a failing -runas or -chroot still reaches the
@@ -55,6 +63,7 @@ int main(int argc, char **argv)
 	int status = machine_run(&machine);
 	/* The channels first: they are served by the machine's event loop. */
 	control_destroy(control);
+	vnc_destroy(vnc); /* before the display it shows */
 	machine_destroy(&machine);
 	pidfile_remove();
 	fflush(stdout);

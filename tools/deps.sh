@@ -7,6 +7,7 @@ set -eu
 PKGS="
 gcc make libc6-dev pkg-config zlib1g-dev libcmocka-dev libslirp-dev liburing-dev libseccomp-dev
 libpng-dev
+libvncserver-dev vncsnapshot python3-cryptography
 clang libclang-rt-14-dev
 seabios
 python3 python3-pytest
