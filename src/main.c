@@ -11,10 +11,41 @@
 #include "daemon.h"
 #include "machine.h"
 #include "sandbox.h"
+#include "sdl.h"
 #include "util.h"
 #include "vnc.h"
 
 static struct machine machine;
+
+/* Closing the SDL window: quit, or the power button (window-close=off). */
+static void window_quit(void *opaque)
+{
+	machine_request_from(opaque, MACHINE_REQ_EXIT, 0, CAUSE_HOST_UI);
+}
+
+static void window_power_button(void *opaque)
+{
+	machine_power_button(opaque);
+}
+
+/* The window, if asked for or the default (then a failure is a warning). */
+static struct sdl *open_window(const struct machine_config *cfg)
+{
+	char err[512];
+	static const struct sdl_host host = { window_quit, window_power_button, &machine };
+
+	if (!cfg->sdl.enabled)
+		return NULL;
+	struct sdl *s = sdl_create(&cfg->sdl, cfg->name, err, sizeof(err));
+	if (!s && !cfg->sdl_default)
+		die("%s", err);
+	if (!s) {
+		warn("%s; running without a window", err);
+		return NULL;
+	}
+	sdl_start(s, machine.loop, &host);
+	return s;
+}
 
 int main(int argc, char **argv)
 {
@@ -55,6 +86,7 @@ int main(int argc, char **argv)
 	machine.control = control;
 	if (vnc)
 		vnc_start(vnc); /* the display device exists now */
+	struct sdl *window = open_window(&cfg);
 	/* Set-up is over: everything vmm opens is open. */
 	sandbox_enter();
 	/* Ready only now: a failing -runas or -chroot still reaches the
@@ -64,6 +96,7 @@ int main(int argc, char **argv)
 	/* The channels first: they are served by the machine's event loop. */
 	control_destroy(control);
 	vnc_destroy(vnc); /* before the display it shows */
+	sdl_destroy(window);
 	machine_destroy(&machine);
 	pidfile_remove();
 	fflush(stdout);

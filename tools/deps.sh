@@ -8,6 +8,7 @@ PKGS="
 gcc make libc6-dev pkg-config zlib1g-dev libcmocka-dev libslirp-dev liburing-dev libseccomp-dev
 libpng-dev
 libvncserver-dev vncsnapshot python3-cryptography
+libsdl2-dev xvfb xdotool imagemagick
 clang libclang-rt-14-dev
 seabios
 python3 python3-pytest
