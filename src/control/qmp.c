@@ -405,6 +405,94 @@ static struct json *cmd_send_key(struct qmp_session *s, const struct json *args,
 	return json_new_object();
 }
 
+/* One InputEvent of input-send-event into *dx, *dy, *dz, *buttons (the
+ * mouse part, sent once for the whole list) or straight to the keyboard.
+ * false with e set when it is not one. */
+static bool input_event_item(const struct json *ev, int *dx, int *dy, int *dz,
+			     unsigned *buttons, struct qmp_error *e)
+{
+	const struct json *type = ev->type == JSON_OBJECT ? json_object_get(ev, "type") : NULL;
+	const struct json *data = ev->type == JSON_OBJECT ? json_object_get(ev, "data") : NULL;
+	if (!type || type->type != JSON_STRING || !data || data->type != JSON_OBJECT) {
+		set_error(e, "GenericError", "Parameter 'events' expects InputEvent objects");
+		return false;
+	}
+	const struct json *down = json_object_get(data, "down");
+	if (!strcmp(type->str, "key")) {
+		const struct json *key = json_object_get(data, "key");
+		if (!down || down->type != JSON_BOOL || !key) {
+			set_error(e, "GenericError", "Parameter 'data' expects down and key");
+			return false;
+		}
+		int k = send_key_item(key, e);
+		if (!k)
+			return false;
+		input_key(k, down->boolean);
+		return true;
+	}
+	if (!strcmp(type->str, "btn")) {
+		const struct json *b = json_object_get(data, "button");
+		if (!down || down->type != JSON_BOOL || !b || b->type != JSON_STRING) {
+			set_error(e, "GenericError", "Parameter 'data' expects down and button");
+			return false;
+		}
+		unsigned bit = !strcmp(b->str, "left")     ? INPUT_BUTTON_LEFT
+			       : !strcmp(b->str, "right")  ? INPUT_BUTTON_RIGHT
+			       : !strcmp(b->str, "middle") ? INPUT_BUTTON_MIDDLE : 0;
+		if (!strcmp(b->str, "wheel-up") || !strcmp(b->str, "wheel-down")) {
+			if (down->boolean)
+				*dz += b->str[6] == 'u' ? -1 : 1;
+			return true;
+		}
+		if (!bit) {
+			set_error(e, "GenericError", "Parameter 'button' does not accept value '%.32s'",
+				  b->str);
+			return false;
+		}
+		*buttons = down->boolean ? *buttons | bit : *buttons & ~bit;
+		return true;
+	}
+	if (!strcmp(type->str, "rel")) {
+		const struct json *axis = json_object_get(data, "axis");
+		const struct json *value = json_object_get(data, "value");
+		int64_t v;
+		if (!axis || axis->type != JSON_STRING || !value || !json_get_int(value, &v) ||
+		    v < -4096 || v > 4096 || (strcmp(axis->str, "x") && strcmp(axis->str, "y"))) {
+			set_error(e, "GenericError", "Parameter 'data' expects axis x|y and a value");
+			return false;
+		}
+		*(axis->str[0] == 'x' ? dx : dy) += (int)v;
+		return true;
+	}
+	set_error(e, "GenericError", "input-send-event: %.16s events need an absolute pointer, "
+		  "which the PS/2 mouse is not", type->str);
+	return false;
+}
+
+/* input-send-event {"events": [...]}: keys go as they come, the mouse's
+ * motion, wheel and buttons as one PS/2 report after them. */
+static unsigned qmp_buttons; /* the buttons QMP holds down, between calls */
+
+static struct json *cmd_input_send_event(struct qmp_session *s, const struct json *args,
+					 struct qmp_error *e)
+{
+	const struct json *events = json_object_get(args, "events");
+	int dx = 0, dy = 0, dz = 0;
+	unsigned buttons = qmp_buttons;
+
+	if (!events)
+		return set_error(e, "GenericError", "Parameter 'events' is missing");
+	if (!input_has_keyboard())
+		return set_error(e, "GenericError", "No keyboard");
+	for (size_t i = 0; i < events->n; i++)
+		if (!input_event_item(events->items[i], &dx, &dy, &dz, &buttons, e))
+			return NULL;
+	if (dx || dy || dz || buttons != qmp_buttons)
+		input_mouse_rel(dx, dy, dz, buttons);
+	qmp_buttons = buttons;
+	return json_new_object();
+}
+
 /* query-mice: the PS/2 mouse, relative, as QEMU's pc shows it. */
 static struct json *cmd_query_mice(struct qmp_session *s, const struct json *args,
 				   struct qmp_error *e)
@@ -510,6 +598,12 @@ static const struct qmp_arg send_key_args[] = {
 	{ "hold-time", JSON_NUMBER, "integer" },
 	{ NULL, 0, NULL },
 };
+static const struct qmp_arg input_event_args[] = {
+	{ "events", JSON_ARRAY, "array" },
+	{ "device", JSON_STRING, "string" },
+	{ "head", JSON_NUMBER, "integer" },
+	{ NULL, 0, NULL },
+};
 static const struct qmp_arg password_args[] = {
 	{ "password", JSON_STRING, "string" },
 	{ NULL, 0, NULL },
@@ -532,6 +626,7 @@ static const struct qmp_command commands[] = {
 	{ "watchdog-set-action", cmd_watchdog_set_action, watchdog_action_args },
 	{ "screendump", cmd_screendump, screendump_args },
 	{ "send-key", cmd_send_key, send_key_args },
+	{ "input-send-event", cmd_input_send_event, input_event_args },
 	{ "query-mice", cmd_query_mice, no_args },
 	{ "query-vnc", cmd_query_vnc, no_args },
 	{ "change-vnc-password", cmd_change_vnc_password, password_args },

@@ -258,3 +258,53 @@ def test_vnc_port_taken(tmp_path):
         s.close()
     err = p.stderr.decode()
     assert p.returncode == 1 and f"-vnc: cannot listen on 127.0.0.1:{5900 + n}" in err, err
+
+
+def monitor_lines(path, commands):
+    s = wait_for(lambda: os.path.exists(path) and socket.socket(socket.AF_UNIX), 30, "socket")
+    s.connect(path)
+    s.settimeout(30)
+    s.sendall("".join(c + "\n" for c in commands).encode())
+    data = b""
+    while data.count(b"(vmm) ") <= len(commands):  # a prompt after each
+        d = s.recv(4096)
+        if not d:
+            break
+        data += d
+    s.close()
+    return data.decode(errors="replace")
+
+
+def test_qmp_and_monitor_input(vm, tmp_path):
+    """QMP input-send-event and send-key, the monitor's sendkey, info mice
+    and info vnc: keys reach the guest's int 16h."""
+    qsock, vsock = sock_path(tmp_path), sock_path(tmp_path, "vnc.sock")
+    mon = sock_path(tmp_path, "mon.sock")
+    v = vm("-qmp", f"unix:{qsock},server,nowait", "-vnc", f"unix:{vsock}",
+           "-monitor", f"unix:{mon},server=on,wait=off", disk=DISK)
+    v.wait_serial("VMM-VGA-READY")
+    q = Qmp(qsock).negotiate()
+    assert q.ok("query-mice") == [{"name": "QEMU PS/2 Mouse", "index": 0, "current": True,
+                                   "absolute": False}]
+    ev = [{"type": "key", "data": {"down": True, "key": {"type": "qcode", "data": "q"}}},
+          {"type": "key", "data": {"down": False, "key": {"type": "qcode", "data": "q"}}},
+          {"type": "key", "data": {"down": True, "key": {"type": "number", "data": 0x11}}},
+          {"type": "key", "data": {"down": False, "key": {"type": "number", "data": 0x11}}},
+          {"type": "rel", "data": {"axis": "x", "value": 5}},
+          {"type": "btn", "data": {"down": True, "button": "left"}}]
+    assert q.ok("input-send-event", {"events": ev}) == {}
+    assert wait_keys(v, 2) == ["KEY=71:10", "KEY=77:11"]
+    r = q.cmd("input-send-event", {"events": [{"type": "abs",
+                                                "data": {"axis": "x", "value": 5}}]})
+    assert "absolute pointer" in r["error"]["desc"], r
+    r = q.cmd("input-send-event", {"events": [{"type": "btn",
+                                                "data": {"down": True, "button": "side"}}]})
+    assert "'side'" in r["error"]["desc"], r
+    out = monitor_lines(mon, ["sendkey shift-e", "sendkey 0x13", "sendkey nokey",
+                              "info mice", "info vnc"])
+    assert "Error: Parameter 'keys' does not accept value 'nokey'" in out, out
+    assert "* Mouse #0: QEMU PS/2 Mouse" in out, out
+    assert f"Server: {vsock} (unix)" in out and "Auth: none" in out, out
+    assert wait_keys(v, 4)[2:] == ["KEY=45:12", "KEY=72:13"]
+    q.ok("quit")
+    v.finish()
