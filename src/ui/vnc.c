@@ -9,8 +9,10 @@
  * cannot bind a Unix socket), and a connection is handed over with
  * rfbNewClient.
  *
- * The picture: the thread looks at the display surface (display.h) as a
- * display_client every round, copies only the rectangle that changed
+ * The picture: the thread has the display device refresh the surface
+ * (display.h) at its own pace (33 ms while things change, backing off to
+ * 500 ms on a still screen), takes it as a display_client, copies only the
+ * rectangle that changed
  * (converted to libvncserver's default pixel layout) while holding the
  * surface's lock, and only then, without it, tells libvncserver, which may
  * block on a slow client: the vCPU that draws never waits for a client.
@@ -28,6 +30,7 @@
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <rfb/rfb.h>
@@ -38,9 +41,12 @@
 #include "sandbox.h"
 #include "util.h"
 
-/* How often a connected server looks at the picture (QEMU's default
- * refresh is 30 ms). */
-#define VNC_ROUND_US 33000
+/* How often a connected server looks at the picture: every 33 ms while it
+ * changes or the clients type and point, then 33 ms later each quiet round,
+ * up to half a second (a still screen costs a few refreshes a second;
+ * QEMU's VNC backs off the same way, to 3 s). */
+#define VNC_REFRESH_MIN_NS (33 * 1000 * 1000LL)
+#define VNC_REFRESH_MAX_NS (500 * 1000 * 1000LL)
 /* A client that accepts nothing this long is dropped (ms). */
 #define VNC_CLIENT_WAIT_MS 5000
 
@@ -105,7 +111,9 @@ struct vnc {
 	unsigned width, height;
 	struct display_surface *surface;
 	struct display_client view;
-	bool listening;             /* display_listen(on) while clients exist */
+	int64_t refresh_ns;         /* the current interval, see VNC_REFRESH_* */
+	int64_t next_refresh;       /* CLOCK_MONOTONIC ns */
+	bool input_seen;            /* a client typed or pointed this round */
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
@@ -119,6 +127,13 @@ struct vnc {
 };
 
 static struct vnc *current;
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
 
 struct vnc *vnc_current(void)
 {
@@ -335,6 +350,7 @@ int vnc_keysym_to_key(unsigned ks)
 
 static void key_event(rfbBool down, rfbKeySym keysym, rfbClientPtr cl)
 {
+	((struct vnc *)cl->screen->screenData)->input_seen = true;
 	int key = vnc_keysym_to_key((unsigned)keysym);
 	if (key)
 		input_key(key, down);
@@ -349,6 +365,7 @@ static void pointer_event(int mask, int x, int y, rfbClientPtr cl)
 			   (mask & 4 ? INPUT_BUTTON_RIGHT : 0);
 	/* buttons 4 and 5: the wheel up (away from the user) and down */
 	int dz = (mask & 8 ? -1 : 0) + (mask & 16 ? 1 : 0);
+	((struct vnc *)cl->screen->screenData)->input_seen = true;
 	input_mouse_abs(x, y, dz, buttons);
 }
 
@@ -392,6 +409,7 @@ static rfbBool ext_message(rfbClientPtr cl, void *data, const rfbClientToServerM
 	bool down = get_be16(rest + 1) != 0;
 	unsigned keysym = get_be32(rest + 3), code = get_be32(rest + 7);
 	int key = input_key_by_scancode(code);
+	((struct vnc *)cl->screen->screenData)->input_seen = true;
 	if (!key)
 		key = vnc_keysym_to_key(keysym);
 	if (key)
@@ -451,7 +469,7 @@ static enum rfbNewClientAction client_new(rfbClientPtr cl)
 	return RFB_CLIENT_ACCEPT;
 }
 
-static void update_picture(struct vnc *v);
+static bool update_picture(struct vnc *v);
 
 static void accept_clients(struct vnc *v)
 {
@@ -464,6 +482,8 @@ static void accept_clients(struct vnc *v)
 		if (v->surface)
 			display_refresh(v->surface);
 		update_picture(v);
+		v->refresh_ns = VNC_REFRESH_MIN_NS;
+		v->next_refresh = now_ns() + VNC_REFRESH_MIN_NS;
 		if (!rfb.new_client(v->screen, fd))
 			debug("vnc: a connection could not start");
 	}
@@ -487,7 +507,7 @@ static void copy_rect(uint32_t *dst, unsigned dst_stride, const uint32_t *src,
 
 /* Takes what changed; a new size becomes a new framebuffer (clients that
  * know the desktop-size pseudo-encoding are told). */
-static void update_picture(struct vnc *v)
+static bool update_picture(struct vnc *v)
 {
 	struct display_surface *s = v->surface;
 	struct display_rect r;
@@ -495,7 +515,7 @@ static void update_picture(struct vnc *v)
 	uint32_t *fresh = NULL, *old = NULL;
 
 	if (!s)
-		return;
+		return false;
 	pthread_mutex_lock(&s->lock);
 	bool any = display_client_take_locked(s, &v->view, &r, &resized);
 	if (any && (resized || s->width != v->width || s->height != v->height)) {
@@ -508,7 +528,7 @@ static void update_picture(struct vnc *v)
 	unsigned w = s->width, h = s->height;
 	pthread_mutex_unlock(&s->lock);
 	if (!any)
-		return;
+		return false;
 	if (fresh) {
 		old = v->fb;
 		v->fb = fresh;
@@ -522,6 +542,7 @@ static void update_picture(struct vnc *v)
 	pthread_mutex_lock(&v->lock);
 	v->updates++;
 	pthread_mutex_unlock(&v->lock);
+	return true;
 }
 
 static unsigned client_count(struct vnc *v)
@@ -532,14 +553,25 @@ static unsigned client_count(struct vnc *v)
 	return n;
 }
 
-/* The surface refreshes itself (30 Hz) only while someone looks. */
-static void follow_listeners(struct vnc *v)
+/* Brings the picture up to date when its time has come (the device draws
+ * on this thread: the surface's own timer is for front-ends without a
+ * pace of their own), and sets the next time. */
+static void refresh_when_due(struct vnc *v)
 {
-	bool want = client_count(v) > 0;
-	if (!v->surface || want == v->listening)
+	int64_t now = now_ns();
+	if (v->input_seen) /* an answer to typing comes at the fast pace */
+		v->next_refresh = MIN(v->next_refresh, now + VNC_REFRESH_MIN_NS);
+	if (now < v->next_refresh)
 		return;
-	display_listen(v->surface, want);
-	v->listening = want;
+	if (v->surface)
+		display_refresh(v->surface);
+	bool changed = update_picture(v);
+	if (changed || v->input_seen)
+		v->refresh_ns = VNC_REFRESH_MIN_NS;
+	else
+		v->refresh_ns = MIN(v->refresh_ns + VNC_REFRESH_MIN_NS, VNC_REFRESH_MAX_NS);
+	v->input_seen = false;
+	v->next_refresh = now + v->refresh_ns;
 }
 
 /* What libvncserver counted for the clients now connected (its counters
@@ -568,16 +600,14 @@ static void *vnc_thread(void *opaque)
 		bool idle = client_count(v) == 0;
 		if (poll(p, 2, idle ? -1 : 0) > 0 && (p[0].revents & POLLIN))
 			accept_clients(v);
-		follow_listeners(v);
 		if (client_count(v) == 0)
 			continue;
-		update_picture(v);
-		rfb.process_events(v->screen, VNC_ROUND_US);
+		refresh_when_due(v);
+		int64_t wait = v->next_refresh - now_ns();
+		/* returns early when a client sends something */
+		rfb.process_events(v->screen, (long)(MAX(wait, 0) / 1000));
 		count_bytes(v);
 	}
-	if (v->listening)
-		display_listen(v->surface, false);
-	v->listening = false;
 	return NULL;
 }
 
