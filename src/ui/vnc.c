@@ -374,9 +374,10 @@ static void pointer_event(int mask, int x, int y, rfbClientPtr cl)
 #define QEMU_EXT_KEY_ENCODING (-258)
 #define QEMU_CLIENT_MESSAGE 255
 
+/* Off until the client asks for the pseudo-encoding. */
 static rfbBool ext_new_client(rfbClientPtr cl, void **data)
 {
-	return TRUE;
+	return FALSE;
 }
 
 /* The client offers the pseudo-encoding: say yes with an empty
@@ -454,6 +455,18 @@ static void client_gone(rfbClientPtr cl)
 	v->bytes_gone += rfb.stat_sent_bytes(cl);
 	v->bytes_live -= MIN(v->bytes_live, rfb.stat_sent_bytes(cl));
 	pthread_mutex_unlock(&v->lock);
+	/* libvncserver frees neither a client's list of enabled extensions
+	 * when it goes, nor the entry rfbDisableExtension unlinks (0.9.14):
+	 * ours (it has no data of its own) is unlinked and freed here */
+	for (rfbExtensionData **e = &cl->extensions; *e;) {
+		rfbExtensionData *d = *e;
+		if (d->extension == &qemu_ext_key) {
+			*e = d->next;
+			free(d);
+		} else {
+			e = &d->next;
+		}
+	}
 	/* keys it held must not stay down in the guest */
 	input_release_all();
 }

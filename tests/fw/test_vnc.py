@@ -308,3 +308,43 @@ def test_qmp_and_monitor_input(vm, tmp_path):
     assert wait_keys(v, 4)[2:] == ["KEY=45:12", "KEY=72:13"]
     q.ok("quit")
     v.finish()
+
+
+def test_vnc_exit_is_leak_free(tmp_path):
+    """vmm under ASan's LeakSanitizer with the VNC server and clients
+    connected at quit (one with QEMU's extended key event, whose entry
+    libvncserver itself would leak)."""
+    from test_lifecycle import VMM_ASAN
+    if not os.path.exists(VMM_ASAN):
+        pytest.fail(f"{VMM_ASAN} is missing: run `make build/vmm-asan`")
+    qsock, vsock = sock_path(tmp_path), sock_path(tmp_path, "vnc.sock")
+    serial = tmp_path / "serial.log"
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               LSAN_OPTIONS="exitcode=23")
+    p = subprocess.Popen([VMM_ASAN, "-m", "64", "-nic", "none", "-display", "none",
+                          "-drive", f"file={fw_image(DISK)},format=raw,if=ide",
+                          "-serial", f"file:{serial}", "-vnc", f"unix:{vsock},password=on",
+                          "-qmp", f"unix:{qsock},server,nowait",
+                          "-sandbox", "off"],  # LeakSanitizer uses ptrace
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    try:
+        wait_for(lambda: serial.exists() and b"VMM-VGA-READY" in serial.read_bytes(),
+                 BOOT_TIMEOUT, "the boot sector")
+        q = Qmp(qsock).negotiate()
+        q.ok("change-vnc-password", {"password": "pw"})
+        c = Rfb(vsock, password="pw")
+        c.update(incremental=False)
+        c.type_keysyms([ord("a")])
+        d = Rfb(vsock, password="pw", encodings=(0, -223, QEMU_EXT_KEY))
+        d.update(incremental=False)
+        wait_for(lambda: b"KEY=61" in serial.read_bytes(), 60, "the key")
+        q.ok("quit")
+        out, err = p.communicate(timeout=60)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    err = err.decode(errors="replace")
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+    assert p.returncode == 0, err
