@@ -698,6 +698,26 @@ static int opt_display(struct cli_state *st, const char *name, const char *arg)
 	return 0;
 }
 
+/* -k LAYOUT: QEMU's keymaps for VNC clients that send keysyms. vmm maps
+ * keysyms as on a US keyboard; clients with QEMU's extended key event
+ * send scan codes, which need no layout. */
+static int opt_keymap(struct cli_state *st, const char *name, const char *arg)
+{
+	static const char *const layouts[] = {
+		"ar", "bepo", "cz", "da", "de", "de-ch", "en-gb", "en-us", "es", "et", "fi", "fo",
+		"fr", "fr-be", "fr-ca", "fr-ch", "hr", "hu", "is", "it", "ja", "lt", "lv", "mk",
+		"nl", "no", "pl", "pt", "pt-br", "ru", "sl", "sv", "th", "tr",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(layouts); i++)
+		if (!strcmp(arg, layouts[i])) {
+			if (strcmp(arg, "en-us"))
+				warn("-k %s: VNC keysyms are mapped as on a US keyboard (clients "
+				     "with QEMU's extended key event send scan codes)", arg);
+			return 0;
+		}
+	return fail(st, "-k %s: unknown keyboard layout", arg);
+}
+
 static int opt_sdl(struct cli_state *st, const char *name, const char *arg)
 {
 	return fail(st, "-sdl: QEMU removed this option; use -display sdl");
@@ -1320,6 +1340,7 @@ static const struct option_def options[] = {
 	{ "nographic", NULL, opt_nographic, "no display; COM1 on stdio, Ctrl-A x quits" },
 	{ "display", "none|sdl[,window-close=on|off][,grab-mod=rctrl]|vnc=ADDR", opt_display,
 	  "display: none, the SDL window (the default with $DISPLAY), or VNC alone" },
+	{ "k", "LAYOUT", opt_keymap, "VNC keyboard layout (keysyms map as en-us)" },
 	{ "full-screen", NULL, opt_full_screen, "start the SDL window full screen (Ctrl-Alt-F toggles)" },
 	{ "sdl", NULL, opt_sdl, "removed from QEMU: use -display sdl" },
 	{ "vnc", "[HOST]:N|unix:PATH|none[,password=on][,to=L]", opt_vnc,
