@@ -51,6 +51,10 @@ struct sdl *sdl_create(const struct sdl_config *c, const char *name, char *err, 
 void sdl_start(struct sdl *s, struct event_loop *loop, const struct sdl_host *host);
 void sdl_destroy(struct sdl *s);
 
+/* The window of this process, or NULL; its options (query-display-options). */
+struct sdl *sdl_current(void);
+const struct sdl_config *sdl_options(const struct sdl *s);
+
 /* The key of an SDL scan code (a USB HID usage), or 0. */
 int sdl_scancode_to_key(unsigned scancode);
 

@@ -21,6 +21,7 @@
 
 #include "input.h"
 #include "json.h"
+#include "sdl.h"
 #include "util.h"
 #include "vnc.h"
 #include "watchdog.h"
@@ -493,6 +494,27 @@ static struct json *cmd_input_send_event(struct qmp_session *s, const struct jso
 	return json_new_object();
 }
 
+/* query-display-options: QEMU's DisplayOptions for the window, or "none"
+ * (VNC alone is "none" too, as QEMU's -vnc without -display). */
+static struct json *cmd_query_display_options(struct qmp_session *s, const struct json *args,
+					      struct qmp_error *e)
+{
+	struct json *r = json_new_object();
+	struct sdl *w = sdl_current();
+
+	json_object_set(r, "type", json_new_string(w ? "sdl" : "none"));
+	if (w) {
+		const struct sdl_config *c = sdl_options(w);
+		json_object_set(r, "full-screen", json_new_bool(c->full_screen));
+		json_object_set(r, "window-close", json_new_bool(c->window_close));
+		struct json *sdl = json_new_object();
+		json_object_set(sdl, "grab-mod", json_new_string(c->grab_rctrl ? "rctrl"
+										: "lctrl-lalt"));
+		json_object_set(r, "sdl", sdl);
+	}
+	return r;
+}
+
 /* query-mice: the PS/2 mouse, relative, as QEMU's pc shows it. */
 static struct json *cmd_query_mice(struct qmp_session *s, const struct json *args,
 				   struct qmp_error *e)
@@ -628,6 +650,7 @@ static const struct qmp_command commands[] = {
 	{ "send-key", cmd_send_key, send_key_args },
 	{ "input-send-event", cmd_input_send_event, input_event_args },
 	{ "query-mice", cmd_query_mice, no_args },
+	{ "query-display-options", cmd_query_display_options, no_args },
 	{ "query-vnc", cmd_query_vnc, no_args },
 	{ "change-vnc-password", cmd_change_vnc_password, password_args },
 	{ "x-dirty-log", cmd_x_dirty_log, dirty_log_args },

@@ -82,6 +82,18 @@ struct sdl {
 	iconv_t latin1[2];          /* held open: see sdl_create */
 };
 
+static struct sdl *current;
+
+struct sdl *sdl_current(void)
+{
+	return current;
+}
+
+const struct sdl_config *sdl_options(const struct sdl *s)
+{
+	return &s->cfg;
+}
+
 /* ---- -display sdl ------------------------------------------------------------ */
 
 int sdl_parse(const char *opts, struct sdl_config *c, char *err, size_t errlen)
@@ -419,6 +431,7 @@ struct sdl *sdl_create(const struct sdl_config *c, const char *name, char *err, 
 	sdl.window_surface(s->window);
 	if (c->full_screen)
 		set_full_screen(s, true);
+	current = s;
 	return s;
 }
 
@@ -438,6 +451,8 @@ void sdl_destroy(struct sdl *s)
 {
 	if (!s)
 		return;
+	if (current == s)
+		current = NULL;
 	if (s->timer)
 		event_timer_free(s->timer);
 	if (s->surface) {

@@ -11,11 +11,12 @@
  *
  * The picture: the thread has the display device refresh the surface
  * (display.h) at its own pace (33 ms while things change, backing off to
- * 500 ms on a still screen), takes it as a display_client, copies only the
- * rectangle that changed
- * (converted to libvncserver's default pixel layout) while holding the
- * surface's lock, and only then, without it, tells libvncserver, which may
- * block on a slow client: the vCPU that draws never waits for a client.
+ * 500 ms on a still screen), takes it as a display_client, and within the
+ * rectangle that changed copies the 16x16 tiles whose pixels differ from
+ * the clients' copy (converted to libvncserver's default pixel layout),
+ * marking them modified (no I/O), while holding the surface's lock. The
+ * sending, which may block on a slow client, happens after, without it:
+ * the vCPU that draws never waits for a client.
  */
 #include "vnc.h"
 
@@ -518,6 +519,63 @@ static void copy_rect(uint32_t *dst, unsigned dst_stride, const uint32_t *src,
 	}
 }
 
+#define VNC_TILE 16
+
+/* Copies the tile x, y, w, h if any of its pixels differ from what the
+ * clients have; true if it did. */
+static bool copy_tile_if_changed(struct vnc *v, const uint32_t *src, unsigned src_stride,
+				 unsigned x, unsigned y, unsigned w, unsigned h)
+{
+	for (unsigned ty = y; ty < y + h; ty++) {
+		const uint32_t *sp = src + (size_t)ty * src_stride + x;
+		const uint32_t *dp = v->fb + (size_t)ty * v->width + x;
+		for (unsigned tx = 0; tx < w; tx++) {
+			uint32_t p = sp[tx];
+			if (dp[tx] != (((p >> 16) & 0xff) | (p & 0xff00) | ((p & 0xff) << 16))) {
+				struct display_rect t = { x, y, w, h };
+				copy_rect(v->fb, v->width, src, src_stride, &t);
+				return true;
+			}
+		}
+	}
+	return false;
+}
+
+/* The changed rectangle, 16x16 tile by tile against what the clients have
+ * (as QEMU's server compares): a text scroll of identical lines, or a
+ * rectangle spanning two distant changes, sends only the tiles that
+ * differ. Runs of changed tiles in a row are marked as one rectangle.
+ * false: nothing differs. */
+static bool copy_changed_tiles(struct vnc *v, const uint32_t *src, unsigned src_stride,
+			       const struct display_rect *r)
+{
+	bool any = false;
+	for (unsigned y = r->y; y < r->y + r->h;) {
+		unsigned h = MIN(VNC_TILE - y % VNC_TILE, r->y + r->h - y);
+		unsigned run_x = 0, run_w = 0;
+		for (unsigned x = r->x; x < r->x + r->w;) {
+			unsigned w = MIN(VNC_TILE - x % VNC_TILE, r->x + r->w - x);
+			if (copy_tile_if_changed(v, src, src_stride, x, y, w, h)) {
+				if (!run_w)
+					run_x = x;
+				run_w = x + w - run_x;
+			} else if (run_w) {
+				rfb.mark_rect(v->screen, (int)run_x, (int)y, (int)(run_x + run_w),
+					      (int)(y + h));
+				run_w = 0;
+				any = true;
+			}
+			x += w;
+		}
+		if (run_w) {
+			rfb.mark_rect(v->screen, (int)run_x, (int)y, (int)(run_x + run_w), (int)(y + h));
+			any = true;
+		}
+		y += h;
+	}
+	return any;
+}
+
 /* Takes what changed; a new size becomes a new framebuffer (clients that
  * know the desktop-size pseudo-encoding are told). */
 static bool update_picture(struct vnc *v)
@@ -536,7 +594,7 @@ static bool update_picture(struct vnc *v)
 		r = (struct display_rect){ 0, 0, s->width, s->height };
 		copy_rect(fresh, s->width, s->pixels, s->width, &r);
 	} else if (any) {
-		copy_rect(v->fb, v->width, s->pixels, s->width, &r);
+		any = copy_changed_tiles(v, s->pixels, s->width, &r);
 	}
 	unsigned w = s->width, h = s->height;
 	pthread_mutex_unlock(&s->lock);
@@ -549,8 +607,6 @@ static bool update_picture(struct vnc *v)
 		v->height = h;
 		rfb.new_framebuffer(v->screen, (char *)fresh, (int)w, (int)h, 8, 3, 4);
 		free(old);
-	} else {
-		rfb.mark_rect(v->screen, (int)r.x, (int)r.y, (int)(r.x + r.w), (int)(r.y + r.h));
 	}
 	pthread_mutex_lock(&v->lock);
 	v->updates++;

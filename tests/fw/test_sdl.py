@@ -168,6 +168,9 @@ def test_sdl_window_close_off_presses_the_power_button(vm, tmp_path, xserver):
     qsock = sock_path(tmp_path)
     v = vm("-qmp", f"unix:{qsock},server,nowait", "-display", "sdl,window-close=off")
     q = Qmp(qsock).negotiate()
+    assert q.ok("query-display-options") == {"type": "sdl", "full-screen": False,
+                                             "window-close": False,
+                                             "sdl": {"grab-mod": "lctrl-lalt"}}
     win = find_window("vmm")
     close_window(win)
     q.event("POWERDOWN")

@@ -134,6 +134,13 @@ def test_vnc_picture_keys_and_clients(vm, tmp_path):
     assert wait_keys(v, 9)[8] == "KEY=79:15"
     assert q.ok("query-vnc")["x-bytes-sent"] > 720 * 400 * 4
 
+    # Tab: the guest scrolls 100 lines; the client's tiles still add up
+    # to screendump's picture
+    c.type_keysyms([0xff09])
+    v.wait_serial("VMM-SCROLLED")
+    pic = settle(c, q, tmp_path)
+    assert differing(c.picture(), pic) == 0
+
     q.ok("quit")
     status, _, err = v.finish()
     assert status == 0, err
@@ -284,6 +291,7 @@ def test_qmp_and_monitor_input(vm, tmp_path):
            "-monitor", f"unix:{mon},server=on,wait=off", disk=DISK)
     v.wait_serial("VMM-VGA-READY")
     q = Qmp(qsock).negotiate()
+    assert q.ok("query-display-options") == {"type": "none"}
     assert q.ok("query-mice") == [{"name": "QEMU PS/2 Mouse", "index": 0, "current": True,
                                    "absolute": False}]
     ev = [{"type": "key", "data": {"down": True, "key": {"type": "qcode", "data": "q"}}},

@@ -22,7 +22,9 @@
  *   VGA_TEST 7: the banner of test 1, VMM-VGA-READY, then a keyboard echo
  *               for the front-end tests (test_vnc.py, test_sdl.py): each
  *               key read with int 16h AH=00h goes to COM1 as "KEY=cc:ss\n"
- *               (ASCII and scan code, hex) and onto the screen (AH=0Eh).
+ *               (ASCII and scan code, hex) and onto the screen (AH=0Eh);
+ *               Tab prints the banner 100 times (the screen scrolls), then
+ *               VMM-SCROLLED on COM1.
  * Tests 3 and 4 print "VMM-VBE bpp=NN pitch=NNNN" first (from the mode
  * info), or VMM-VBE-FAIL if the BIOS refused the mode.
  */
@@ -82,11 +84,29 @@ key_loop:
 	movw $nl, %si
 	call print16
 	popw %ax
+	cmpb $0x09, %al            /* Tab: scroll the screen (the VNC figures) */
+	je scroll
 	cmpb $0x20, %al            /* printable: onto the screen too */
 	jb key_loop
 	movb $0x0E, %ah
 	movw $0x0007, %bx
 	int $0x10
+	jmp key_loop
+scroll:                            /* the banner 100 times, then a note */
+	movw $100, %cx
+1:	pushw %cx
+	movw $banner, %si
+2:	lodsb
+	testb %al, %al
+	jz 3f
+	movb $0x0E, %ah
+	movw $0x0007, %bx
+	int $0x10
+	jmp 2b
+3:	popw %cx
+	loop 1b
+	movw $scrolled_msg, %si
+	call print16
 	jmp key_loop
 #endif
 	jmp ready16
@@ -303,6 +323,10 @@ nl:
 	.asciz "\n"
 key_msg:
 	.asciz "KEY="
+#if VGA_TEST == 7
+scrolled_msg:
+	.asciz "VMM-SCROLLED\n"
+#endif
 
 	.org 510
 	.word 0xAA55
