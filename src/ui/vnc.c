@@ -22,6 +22,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -105,6 +106,7 @@ static struct lazylib libvncserver = LAZYLIB_INIT("libvncserver.so.1", rfb_syms)
 struct vnc {
 	struct vnc_config cfg;
 	int listen_fd, wake_fd;
+	int listen6_fd;             /* ":N": IPv6's every interface too, or -1 */
 	int family;                 /* AF_INET, AF_INET6, AF_UNIX */
 	char bound_host[sizeof(((struct vnc_config *)0)->unix_path)], bound_port[16];
 	rfbScreenInfoPtr screen;
@@ -251,6 +253,24 @@ static int bind_unix(struct vnc *v, char *err, size_t errlen)
 	return 0;
 }
 
+/* ":N" also listens on IPv6's every interface, as QEMU's does, when the
+ * host has IPv6 (IPV6_V6ONLY: the IPv4 socket has the IPv4 side). */
+static void bind_any_ipv6(struct vnc *v, const char *port)
+{
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_addr = IN6ADDR_ANY_INIT,
+				   .sin6_port = htons((uint16_t)atoi(port)) };
+	int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int one = 1;
+	if (fd < 0)
+		return;
+	setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 4) == 0)
+		v->listen6_fd = fd;
+	else
+		close(fd);
+}
+
 /* The first of 'display'..'to' that binds. */
 static int bind_tcp(struct vnc *v, char *err, size_t errlen)
 {
@@ -281,6 +301,8 @@ static int bind_tcp(struct vnc *v, char *err, size_t errlen)
 					    sizeof(v->bound_host), NULL, 0, NI_NUMERICHOST);
 				snprintf(v->bound_port, sizeof(v->bound_port), "%s", port);
 				freeaddrinfo(res);
+				if (!v->cfg.host[0])
+					bind_any_ipv6(v, port);
 				return 0;
 			}
 			e = errno;
@@ -485,10 +507,10 @@ static enum rfbNewClientAction client_new(rfbClientPtr cl)
 
 static bool update_picture(struct vnc *v);
 
-static void accept_clients(struct vnc *v)
+static void accept_clients(struct vnc *v, int listen_fd)
 {
 	for (;;) {
-		int fd = accept4(v->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+		int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
 		if (fd < 0)
 			return;
 		/* the picture as it is now, not as it was when the last
@@ -663,12 +685,15 @@ static void *vnc_thread(void *opaque)
 
 	sandbox_thread_start(SANDBOX_UI);
 	while (!atomic_load(&v->stop)) {
-		struct pollfd p[2] = { { .fd = v->listen_fd, .events = POLLIN },
-				       { .fd = v->wake_fd, .events = POLLIN } };
+		struct pollfd p[3] = { { .fd = v->wake_fd, .events = POLLIN },
+				       { .fd = v->listen_fd, .events = POLLIN },
+				       { .fd = v->listen6_fd, .events = POLLIN } };
 		/* nobody connected: sleep until someone does */
 		bool idle = client_count(v) == 0;
-		if (poll(p, 2, idle ? -1 : 0) > 0 && (p[0].revents & POLLIN))
-			accept_clients(v);
+		if (poll(p, v->listen6_fd >= 0 ? 3 : 2, idle ? -1 : 0) > 0)
+			for (int i = 1; i < 3; i++)
+				if (p[i].revents & POLLIN)
+					accept_clients(v, p[i].fd);
 		if (client_count(v) == 0)
 			continue;
 		refresh_when_due(v);
@@ -727,7 +752,7 @@ struct vnc *vnc_create(const struct vnc_config *c, const char *name, char *err, 
 	rfb.log_enable(debug_enabled);
 	struct vnc *v = xzalloc(sizeof(*v));
 	v->cfg = *c;
-	v->listen_fd = v->wake_fd = -1;
+	v->listen_fd = v->listen6_fd = v->wake_fd = -1;
 	pthread_mutex_init(&v->lock, NULL);
 	if ((c->unix_path[0] ? bind_unix(v, err, errlen) : bind_tcp(v, err, errlen)) < 0)
 		goto fail;
@@ -785,6 +810,8 @@ void vnc_destroy(struct vnc *v)
 	}
 	if (libvncserver.ok)
 		rfb.unregister_extension(&qemu_ext_key);
+	if (v->listen6_fd >= 0)
+		close(v->listen6_fd);
 	if (v->listen_fd >= 0) {
 		close(v->listen_fd);
 		if (v->family == AF_UNIX)

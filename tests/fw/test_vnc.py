@@ -253,6 +253,29 @@ def test_vnc_option_errors(args, message):
     assert err.startswith("vmm: " + message) and err.count("\n") == 1, err
 
 
+def test_vnc_every_interface_ipv4_and_ipv6(vm, tmp_path):
+    """":N" listens on every IPv4 and (where the host has it) IPv6
+    interface, as QEMU's."""
+    n = free_display()
+    v = vm("-vnc", f":{n}")
+    wait_for(lambda: connect_banner(socket.AF_INET, "127.0.0.1", 5900 + n), 30, "IPv4")
+    if socket.has_ipv6 and os.path.exists("/proc/net/if_inet6"):
+        assert connect_banner(socket.AF_INET6, "::1", 5900 + n)
+    v.kill()
+
+
+def connect_banner(family, addr, port):
+    s = socket.socket(family)
+    s.settimeout(10)
+    try:
+        s.connect((addr, port))
+        return s.recv(12) == b"RFB 003.008\n"
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
 def test_vnc_port_taken(tmp_path):
     n = free_display()
     s = socket.socket()
