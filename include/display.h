@@ -43,6 +43,17 @@ struct display_rect {
 
 struct display_surface;
 
+/* A front-end's own view of what changed: every front-end (the SDL window,
+ * the VNC server) takes the changes since its own last look, so two of
+ * them never take each other's (display_client_add). */
+struct display_client {
+	struct display_rect dirty;
+	bool has_dirty;
+	bool resized;               /* the size or kind changed since the last look */
+};
+
+#define DISPLAY_MAX_CLIENTS 4
+
 /* What the device behind a surface does for it. */
 struct display_source_ops {
 	/* Brings the surface up to date (the device's lock, then the
@@ -69,6 +80,7 @@ struct display_surface {
 	const struct display_source_ops *ops;
 	void *opaque;
 	unsigned listeners;
+	struct display_client *clients[DISPLAY_MAX_CLIENTS];
 	int console;                /* index, or -1 */
 };
 
@@ -95,6 +107,15 @@ void display_refresh(struct display_surface *s);
 /* The changed area since the last call, then forgets it. false: none. */
 bool display_take_dirty(struct display_surface *s, struct display_rect *out);
 void display_listen(struct display_surface *s, bool on);
+/* A front-end's dirty tracking: added, it first sees the whole picture as
+ * changed; -ENOSPC beyond DISPLAY_MAX_CLIENTS. The surface does not own it. */
+int display_client_add(struct display_surface *s, struct display_client *c);
+void display_client_remove(struct display_surface *s, struct display_client *c);
+/* What changed for 'c' since its last call (false: nothing), then
+ * forgets it; *resized says the size changed too. With the surface lock
+ * held (the caller copies the pixels under the same lock). */
+bool display_client_take_locked(struct display_surface *s, struct display_client *c,
+				struct display_rect *out, bool *resized);
 /* Console 'index' (0: the first display device), or NULL. */
 struct display_surface *display_console(unsigned index);
 

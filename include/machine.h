@@ -25,8 +25,10 @@
 #include "net.h"
 #include "pci.h"
 #include "sandbox.h"
+#include "sdl.h"
 #include "topology.h"
 #include "vcpu.h"
+#include "vnc.h"
 #include "watchdog.h"
 
 #define MAX_IDE_DRIVES 4
@@ -99,6 +101,9 @@ struct machine_config {
 	struct chardev_config *chardevs;
 	unsigned nchardevs;
 	bool nographic;
+	struct vnc_config vnc;        /* -vnc, -display vnc= */
+	struct sdl_config sdl;        /* -display sdl, or the default with a display server */
+	bool sdl_default;             /* ... the default: no window is only a warning */
 	bool no_reboot;
 	int watchdog_action;          /* enum watchdog_action; -watchdog-action */
 	bool snapshot;                /* -snapshot: every disk as snapshot=on */
@@ -226,6 +231,8 @@ void machine_request(struct machine *m, enum machine_req req, int status);
 void machine_request_from(struct machine *m, enum machine_req req, int status,
 			  enum machine_cause cause);
 bool machine_stopping(struct machine *m);
+/* The ACPI power button, with QMP's POWERDOWN event (main thread). */
+void machine_power_button(struct machine *m);
 /* A request is pending after which no vCPU thread runs again (vmm exits). */
 bool machine_stopping_for_good(struct machine *m);
 

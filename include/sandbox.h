@@ -22,6 +22,7 @@ enum sandbox_kind {
 	SANDBOX_IO,     /* virtio I/O threads and the io_uring completion thread */
 	SANDBOX_WORKER, /* the virtio-blk worker pool: file I/O */
 	SANDBOX_NET,    /* the tap and user-networking (slirp) backend threads */
+	SANDBOX_UI,     /* the VNC server's thread: its clients' sockets */
 	SANDBOX_KINDS
 };
 
@@ -32,6 +33,7 @@ struct sandbox_config {
 	bool spawn;           /* spawn=allow */
 	bool resourcecontrol; /* resourcecontrol=allow */
 	bool slirp;           /* a user-mode netdev exists (set by the CLI) */
+	bool sdl;             /* the SDL window (its X11 shared memory) */
 	const char *runas;    /* -runas USER (NULL: keep the identity) */
 	const char *chroot;   /* -chroot DIR (NULL: none) */
 };

@@ -25,6 +25,8 @@ struct cli_state {
 	bool serial_given;
 	unsigned nserial;     /* -serial options so far: the next one's index */
 	bool display_none;
+	bool display_given;   /* any -display: no default window */
+	bool full_screen;
 	bool monitor_given;
 	bool net_given;       /* a -net, -nic or -netdev: no default NIC */
 	bool no_defaults;     /* -nodefaults */
@@ -670,11 +672,83 @@ static int add_vga(struct cli_state *st)
 	return 0;
 }
 
+/* -vnc none|[HOST]:N|unix:PATH[,password=on][,to=L] (include/vnc.h) */
+static int opt_vnc(struct cli_state *st, const char *name, const char *arg)
+{
+	return vnc_parse(arg, &st->cfg->vnc, st->err, st->errlen);
+}
+
+/* -display none | sdl[,...] | vnc=ADDR (QEMU's -display vnc: the
+ * window-less VNC) */
 static int opt_display(struct cli_state *st, const char *name, const char *arg)
 {
+	st->display_given = true;
+	if (!strcmp(arg, "sdl") || !strncmp(arg, "sdl,", 4)) {
+		st->display_none = false;
+		return sdl_parse(arg + 3 + (arg[3] == ','), &st->cfg->sdl, st->err, st->errlen);
+	}
+	st->cfg->sdl.enabled = false;
+	if (!strncmp(arg, "vnc=", 4)) {
+		st->display_none = true;
+		return vnc_parse(arg + 4, &st->cfg->vnc, st->err, st->errlen);
+	}
 	if (strcmp(arg, "none") && strncmp(arg, "none,", 5))
-		return fail(st, "-display %s: no graphical display is built in yet (use none)", arg);
+		return fail(st, "-display %s: unknown display (use none, sdl or vnc=ADDR)", arg);
 	st->display_none = true;
+	return 0;
+}
+
+/* -k LAYOUT: QEMU's keymaps for VNC clients that send keysyms. vmm maps
+ * keysyms as on a US keyboard; clients with QEMU's extended key event
+ * send scan codes, which need no layout. */
+static int opt_keymap(struct cli_state *st, const char *name, const char *arg)
+{
+	static const char *const layouts[] = {
+		"ar", "bepo", "cz", "da", "de", "de-ch", "en-gb", "en-us", "es", "et", "fi", "fo",
+		"fr", "fr-be", "fr-ca", "fr-ch", "hr", "hu", "is", "it", "ja", "lt", "lv", "mk",
+		"nl", "no", "pl", "pt", "pt-br", "ru", "sl", "sv", "th", "tr",
+	};
+	for (size_t i = 0; i < ARRAY_SIZE(layouts); i++)
+		if (!strcmp(arg, layouts[i])) {
+			if (strcmp(arg, "en-us"))
+				warn("-k %s: VNC keysyms are mapped as on a US keyboard (clients "
+				     "with QEMU's extended key event send scan codes)", arg);
+			return 0;
+		}
+	return fail(st, "-k %s: unknown keyboard layout", arg);
+}
+
+static int opt_sdl(struct cli_state *st, const char *name, const char *arg)
+{
+	return fail(st, "-sdl: QEMU removed this option; use -display sdl");
+}
+
+static int opt_full_screen(struct cli_state *st, const char *name, const char *arg)
+{
+	st->full_screen = true;
+	return 0;
+}
+
+/* The SDL window: asked for, or QEMU's default GUI when a display server
+ * is reachable and nothing says headless (-nographic, -display, -vnc,
+ * -daemonize). */
+static int choose_display(struct cli_state *st)
+{
+	struct machine_config *cfg = st->cfg;
+	const char *x = getenv("DISPLAY"), *wl = getenv("WAYLAND_DISPLAY");
+
+	if (!st->display_given && !cfg->nographic && !cfg->vnc.enabled && !cfg->daemonize &&
+	    ((x && *x) || (wl && *wl))) {
+		sdl_parse("", &cfg->sdl, st->err, st->errlen);
+		cfg->sdl_default = true;
+	}
+	if (cfg->sdl.enabled && st->full_screen)
+		cfg->sdl.full_screen = true;
+	if (cfg->sdl.enabled && cfg->nographic)
+		return fail(st, "-display sdl cannot be used with -nographic");
+	if (cfg->sdl.enabled && cfg->daemonize)
+		return fail(st, "-display sdl cannot be used with -daemonize");
+	cfg->sandbox.sdl = cfg->sdl.enabled;
 	return 0;
 }
 
@@ -1310,7 +1384,13 @@ static const struct option_def options[] = {
 	  "character device: null, stdio[,signal=on|off], file,path=P[,input-path=P], pty, "
 	  "socket,path=P|host=H,port=N[,server=on|off][,wait=on|off]" },
 	{ "nographic", NULL, opt_nographic, "no display; COM1 on stdio, Ctrl-A x quits" },
-	{ "display", "none", opt_display, "display backend (none)" },
+	{ "display", "none|sdl[,window-close=on|off][,grab-mod=rctrl]|vnc=ADDR", opt_display,
+	  "display: none, the SDL window (the default with $DISPLAY), or VNC alone" },
+	{ "k", "LAYOUT", opt_keymap, "VNC keyboard layout (keysyms map as en-us)" },
+	{ "full-screen", NULL, opt_full_screen, "start the SDL window full screen (Ctrl-Alt-F toggles)" },
+	{ "sdl", NULL, opt_sdl, "removed from QEMU: use -display sdl" },
+	{ "vnc", "[HOST]:N|unix:PATH|none[,password=on][,to=L]", opt_vnc,
+	  "VNC server on port 5900+N (every interface unless HOST) or a Unix socket" },
 	{ "vga", "std|none", opt_vga, "the display card: std (VGA with Bochs VBE, the default) or none" },
 	{ "no-reboot", NULL, opt_no_reboot, "exit instead of rebooting" },
 	{ "name", "NAME", opt_name, "name of the guest" },
@@ -1699,6 +1779,8 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 		snprintf(err, errlen, "-append only allowed with -kernel option");
 		return CLI_ERROR;
 	}
+	if (choose_display(&st) < 0)
+		return CLI_ERROR;
 	return check_stdio(&st) < 0 ? CLI_ERROR : CLI_RUN;
 }
 

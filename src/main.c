@@ -11,9 +11,41 @@
 #include "daemon.h"
 #include "machine.h"
 #include "sandbox.h"
+#include "sdl.h"
 #include "util.h"
+#include "vnc.h"
 
 static struct machine machine;
+
+/* Closing the SDL window: quit, or the power button (window-close=off). */
+static void window_quit(void *opaque)
+{
+	machine_request_from(opaque, MACHINE_REQ_EXIT, 0, CAUSE_HOST_UI);
+}
+
+static void window_power_button(void *opaque)
+{
+	machine_power_button(opaque);
+}
+
+/* The window, if asked for or the default (then a failure is a warning). */
+static struct sdl *open_window(const struct machine_config *cfg)
+{
+	char err[512];
+	static const struct sdl_host host = { window_quit, window_power_button, &machine };
+
+	if (!cfg->sdl.enabled)
+		return NULL;
+	struct sdl *s = sdl_create(&cfg->sdl, cfg->name, err, sizeof(err));
+	if (!s && !cfg->sdl_default)
+		die("%s", err);
+	if (!s) {
+		warn("%s; running without a window", err);
+		return NULL;
+	}
+	sdl_start(s, machine.loop, &host);
+	return s;
+}
 
 int main(int argc, char **argv)
 {
@@ -36,6 +68,11 @@ int main(int argc, char **argv)
 	}
 	/* Sockets are bound first, so a taken port fails before anything runs. */
 	struct control *control = control_create(cfg.qmp, cfg.nqmp, &cfg.monitor);
+	struct vnc *vnc = NULL;
+	if (cfg.vnc.enabled && !(vnc = vnc_create(&cfg.vnc, cfg.name, err, sizeof(err)))) {
+		fprintf(stderr, "vmm: %s\n", err);
+		return 1;
+	}
 	/* KVM ties a VM to the process that created it, so the fork comes
 	 * before the machine; the daemon reports errors on the terminal until
 	 * it is ready. */
@@ -47,6 +84,9 @@ int main(int argc, char **argv)
 	sandbox_init(&cfg.sandbox);
 	machine_create(&machine, &cfg);
 	machine.control = control;
+	if (vnc)
+		vnc_start(vnc); /* the display device exists now */
+	struct sdl *window = open_window(&cfg);
 	/* Set-up is over: everything vmm opens is open. */
 	sandbox_enter();
 	/* Ready only now: a failing -runas or -chroot still reaches the
@@ -55,6 +95,8 @@ int main(int argc, char **argv)
 	int status = machine_run(&machine);
 	/* The channels first: they are served by the machine's event loop. */
 	control_destroy(control);
+	vnc_destroy(vnc); /* before the display it shows */
+	sdl_destroy(window);
 	machine_destroy(&machine);
 	pidfile_remove();
 	fflush(stdout);

@@ -8,7 +8,8 @@ looks down:
     board    src/board/                       what sits where, its contents
     control  src/control/                     QMP, monitor, channels
     hw       hw/*/                            device models
-    block, net, chardev, loader               backends and the kernel loaders
+    block, net, chardev, loader, ui           backends, the kernel loaders, the
+                                              front-ends (VNC, the SDL window)
     core     src/core/                        KVM, vCPUs, buses, memory, events
 
 A header's layer is the folder of the .c file of the same name (include/
@@ -24,7 +25,7 @@ import os
 import re
 import sys
 
-RANK = {"core": 0, "block": 1, "net": 1, "chardev": 1, "loader": 1, "hw": 2,
+RANK = {"core": 0, "block": 1, "net": 1, "chardev": 1, "loader": 1, "ui": 1, "hw": 2,
         "control": 3, "board": 4, "top": 5}
 
 # Headers that have no .c of their own name.

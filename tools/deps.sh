@@ -7,6 +7,8 @@ set -eu
 PKGS="
 gcc make libc6-dev pkg-config zlib1g-dev libcmocka-dev libslirp-dev liburing-dev libseccomp-dev
 libpng-dev
+libvncserver-dev vncsnapshot python3-cryptography
+libsdl2-dev xvfb xdotool imagemagick
 clang libclang-rt-14-dev
 seabios
 python3 python3-pytest
@@ -21,7 +23,9 @@ libtsan2
 # SVM reset and hung L2 guests in the real-guest layer (docs/testing.md,
 # "Known issues"). Debian 12 has it in bookworm-backports.
 QEMU_MIN="1:10.0"
-QEMU_PKGS="qemu-system-x86 qemu-utils"
+# qemu-system-gui: QEMU's SDL display, the peer of vmm's window in the
+# front-end figures (docs/testing.md, "Front-ends")
+QEMU_PKGS="qemu-system-x86 qemu-utils qemu-system-gui"
 
 qemu_is_new() {
 	for p in $QEMU_PKGS; do

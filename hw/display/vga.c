@@ -690,6 +690,11 @@ static bool registers_changed(struct vga *v)
 	memcpy(now + n, v->sr, 8), n += 8;
 	memcpy(now + n, v->gr, 16), n += 16;
 	memcpy(now + n, v->cr, 32), n += 32;
+	/* but not the cursor's place (CRTC 0Eh/0Fh): the text renderer
+	 * redraws the two cells it left and reached (it moves with every
+	 * character the BIOS prints, and a front-end would get the whole
+	 * screen for each) */
+	now[n - 32 + 0x0E] = now[n - 32 + 0x0F] = 0;
 	memcpy(now + n, v->ar, 32), n += 32;
 	now[n++] = v->dac_mask;
 	now[n++] = v->ar_index & 0x20;

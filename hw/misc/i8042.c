@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "input.h"
 #include "savestate.h"
 #include "util.h"
 
@@ -114,6 +115,10 @@ static const uint8_t key_pairs[][2] = {
 	{ 0x73, 0x4c }, { 0x74, 0x4d }, { 0x79, 0x4e }, { 0x69, 0x4f }, { 0x72, 0x50 },
 	{ 0x7a, 0x51 }, { 0x70, 0x52 }, { 0x71, 0x53 }, { 0x7f, 0x54 }, { 0x61, 0x56 },
 	{ 0x78, 0x57 }, { 0x07, 0x58 },
+	/* E0 keys whose set-1 code differs from another key's: the Windows
+	 * keys, Menu, and the ACPI Power, Sleep and Wake keys */
+	{ 0x1f, 0x5b }, { 0x27, 0x5c }, { 0x2f, 0x5d }, { 0x37, 0x5e }, { 0x3f, 0x5f },
+	{ 0x5e, 0x63 },
 	/* Japanese keys: Katakana/Hiragana, Ro, Henkan, Muhenkan, Yen */
 	{ 0x13, 0x70 }, { 0x51, 0x73 }, { 0x64, 0x79 }, { 0x67, 0x7b }, { 0x6a, 0x7d },
 	/* Set-2 0x02 is not a key; the translator turns it into 0x41 (used
@@ -661,6 +666,29 @@ void i8042_mouse_event(struct i8042 *k, int dx, int dy, int dz, unsigned buttons
 	pthread_mutex_unlock(&k->lock);
 }
 
+/* The input layer's view of the keyboard and the mouse. */
+static size_t input_put_set2(void *opaque, const uint8_t *bytes, size_t n)
+{
+	return i8042_put_keycode(opaque, bytes, n);
+}
+
+static void input_mouse(void *opaque, int dx, int dy, int dz, unsigned buttons)
+{
+	unsigned b = (buttons & INPUT_BUTTON_LEFT ? I8042_BUTTON_LEFT : 0) |
+		     (buttons & INPUT_BUTTON_RIGHT ? I8042_BUTTON_RIGHT : 0) |
+		     (buttons & INPUT_BUTTON_MIDDLE ? I8042_BUTTON_MIDDLE : 0);
+	i8042_mouse_event(opaque, dx, dy, dz, b);
+}
+
+static const struct input_keyboard_ops kbd_input_ops = { .put_set2 = input_put_set2 };
+static const struct input_mouse_ops mouse_input_ops = { .event = input_mouse };
+
+void i8042_connect_input(struct i8042 *k)
+{
+	input_attach_keyboard(&kbd_input_ops, k);
+	input_attach_mouse(&mouse_input_ops, k);
+}
+
 /* ---- lifecycle ---------------------------------------------------------------------------- */
 
 static void reset_locked(struct i8042 *k)
@@ -900,6 +928,8 @@ void i8042_destroy(struct i8042 *k)
 {
 	if (!k)
 		return;
+	input_detach_keyboard(k);
+	input_detach_mouse(k);
 	pthread_mutex_destroy(&k->lock);
 	free(k);
 }

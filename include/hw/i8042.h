@@ -55,6 +55,10 @@ size_t i8042_put_keycode(struct i8042 *k, const uint8_t *set2, size_t n);
  * packets when reporting is enabled, else accumulates for 0xEB. */
 void i8042_mouse_event(struct i8042 *k, int dx, int dy, int dz, unsigned buttons);
 
+/* Makes this controller's keyboard and mouse the ones the input layer
+ * (include/input.h) feeds; i8042_destroy disconnects them. */
+void i8042_connect_input(struct i8042 *k);
+
 /* Saved state (section "i8042", include/savestate.h): controller, keyboard,
  * mouse and every queued byte. i8042_load checks every value before it
  * replaces the device's; false (reason in r->err) leaves it as it was. */

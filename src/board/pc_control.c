@@ -68,6 +68,11 @@ static void ctl_powerdown(void *opaque)
 	control_event(m->control, "POWERDOWN", NULL);
 }
 
+void machine_power_button(struct machine *m)
+{
+	ctl_powerdown(m);
+}
+
 static void ctl_quit(void *opaque)
 {
 	machine_request_from(opaque, MACHINE_REQ_EXIT, 0, CAUSE_HOST_QMP);

@@ -1120,6 +1120,7 @@ static int i8042_create_dev(struct dev_instance *d, struct dev_board *b, char *e
 	m->i8042 = i8042_create(b->isa_irq(b, 1), b->isa_irq(b, 12), b->req_reset, b->machine);
 	if (!m->i8042 || i8042_map(m->i8042, b->pio) < 0)
 		return set_err(err, errlen, "cannot create the i8042 keyboard controller");
+	i8042_connect_input(m->i8042);
 	d->state = m->i8042;
 	return 0;
 }

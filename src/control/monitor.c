@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "hw/virtio_balloon.h"
+#include "input.h"
 #include "util.h"
+#include "vnc.h"
 
 struct monitor_session {
 	struct vmctl ctl;
@@ -82,11 +84,41 @@ static void info_balloon(struct monitor_session *s)
 	out(s, "%s\n", line);
 }
 
+/* QEMU's layout of "info vnc". */
+static void info_vnc(struct monitor_session *s)
+{
+	struct vnc *v = vnc_current();
+	struct vnc_info i;
+
+	if (!v) {
+		out(s, "VNC is disabled\n");
+		return;
+	}
+	vnc_query(v, &i);
+	out(s, "default:\n");
+	if (!strcmp(i.family, "unix"))
+		out(s, "  Server: %s (unix)\n", i.host);
+	else
+		out(s, "  Server: %s:%s (%s)\n", i.host, i.service, i.family);
+	out(s, "    Auth: %s (Sub: none)\n", i.auth);
+	out(s, "  Clients: %u\n", i.clients);
+}
+
+static void info_mice(struct monitor_session *s)
+{
+	if (input_has_mouse())
+		out(s, "* Mouse #0: QEMU PS/2 Mouse\n");
+	else
+		out(s, "No mouse devices connected\n");
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct monitor_session *s);
 	const char *help;
 } infos[] = {
+	{ "vnc", info_vnc, "show the vnc server status" },
+	{ "mice", info_mice, "show which guest mouse is receiving events" },
 	{ "status", info_status, "show the current VM status (running|paused)" },
 	{ "cpus", info_cpus, "show infos for each CPU" },
 	{ "version", info_version, "show the version of vmm" },
@@ -171,6 +203,48 @@ static void cmd_screendump(struct monitor_session *s, const char *arg)
 		out(s, "Error: %s\n", why);
 }
 
+/* sendkey KEYS: QEMU's syntax, keys joined by '-' ("ctrl-alt-delete"),
+ * each a QKeyCode name or a set-1 number ("0x1c"); pressed in order, then
+ * released in reverse order. */
+static void cmd_sendkey(struct monitor_session *s, const char *arg)
+{
+	int keys[16];
+	size_t n = 0;
+	char name[32];
+	const char *p = arg;
+
+	while (*p && *p != ' ') {
+		size_t len = strcspn(p, "- ");
+		if (!len || len >= sizeof(name) || n == ARRAY_SIZE(keys)) {
+			out(s, "Error: sendkey: expected keys like ctrl-alt-delete\n");
+			return;
+		}
+		memcpy(name, p, len);
+		name[len] = 0;
+		char *end;
+		unsigned long code = strtoul(name, &end, 0);
+		int k = (name[0] >= '0' && name[0] <= '9' && len > 1 && !*end)
+				? input_key_by_scancode((unsigned)MIN(code, 0x10000ul))
+				: input_key_by_name(name);
+		if (!k) {
+			out(s, "Error: Parameter 'keys' does not accept value '%.31s'\n", name);
+			return;
+		}
+		keys[n++] = k;
+		p += len;
+		if (*p == '-')
+			p++;
+	}
+	if (!n) {
+		out(s, "Error: sendkey: expected keys like ctrl-alt-delete\n");
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		input_key(keys[i], true);
+	for (size_t i = n; i-- > 0;)
+		input_key(keys[i], false);
+}
+
 static void cmd_help(struct monitor_session *s, const char *arg);
 
 static const struct {
@@ -178,7 +252,8 @@ static const struct {
 	void (*fn)(struct monitor_session *s, const char *arg);
 	const char *help;
 } commands[] = {
-	{ "info", NULL, cmd_info, "info status|cpus|version|balloon -- show machine information" },
+	{ "info", NULL, cmd_info, "info status|cpus|version|balloon|vnc|mice -- show machine information" },
+	{ "sendkey", NULL, cmd_sendkey, "sendkey KEYS -- send keys to the guest (e.g. ctrl-alt-delete)" },
 	{ "stop", "s", cmd_stop, "stop -- stop the vCPUs" },
 	{ "cont", "c", cmd_cont, "cont|c -- resume the vCPUs" },
 	{ "system_reset", NULL, cmd_reset, "system_reset -- reset the machine" },

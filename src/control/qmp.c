@@ -19,8 +19,11 @@
 #include <string.h>
 #include <sys/time.h>
 
+#include "input.h"
 #include "json.h"
+#include "sdl.h"
 #include "util.h"
+#include "vnc.h"
 #include "watchdog.h"
 
 struct qmp_session {
@@ -350,6 +353,222 @@ static struct json *cmd_screendump(struct qmp_session *s, const struct json *arg
 	return json_new_object();
 }
 
+/* One key of send-key: {"type": "qcode", "data": NAME} or {"type":
+ * "number", "data": SET-1 CODE}. 0 with e set when it names none. */
+static int send_key_item(const struct json *k, struct qmp_error *e)
+{
+	const struct json *type = k->type == JSON_OBJECT ? json_object_get(k, "type") : NULL;
+	const struct json *data = k->type == JSON_OBJECT ? json_object_get(k, "data") : NULL;
+	int key = 0;
+	int64_t n;
+
+	if (!type || !data || type->type != JSON_STRING) {
+		set_error(e, "GenericError", "Parameter 'keys' expects KeyValue objects");
+		return 0;
+	}
+	if (!strcmp(type->str, "qcode") && data->type == JSON_STRING)
+		key = input_key_by_name(data->str);
+	else if (!strcmp(type->str, "number") && json_get_int(data, &n) && n >= 0 && n <= 0xffff)
+		key = input_key_by_scancode((unsigned)n);
+	else {
+		set_error(e, "GenericError", "Parameter 'keys' expects KeyValue objects");
+		return 0;
+	}
+	if (!key)
+		set_error(e, "GenericError", "Parameter 'data' does not accept value '%.32s'",
+			  data->str);
+	return key;
+}
+
+/* send-key {"keys": [...]}: presses the keys in order, then releases them
+ * in reverse order, as QEMU (hold-time is accepted; the guest sees the
+ * bytes in the keyboard's buffer at once). */
+static struct json *cmd_send_key(struct qmp_session *s, const struct json *args,
+				 struct qmp_error *e)
+{
+	const struct json *keys = json_object_get(args, "keys");
+	int list[16];
+
+	if (!keys)
+		return set_error(e, "GenericError", "Parameter 'keys' is missing");
+	if (keys->n > ARRAY_SIZE(list) || !keys->n)
+		return set_error(e, "GenericError", "send-key takes 1 to %zu keys",
+				 ARRAY_SIZE(list));
+	for (size_t i = 0; i < keys->n; i++)
+		if (!(list[i] = send_key_item(keys->items[i], e)))
+			return NULL;
+	if (!input_has_keyboard())
+		return set_error(e, "GenericError", "No keyboard");
+	for (size_t i = 0; i < keys->n; i++)
+		input_key(list[i], true);
+	for (size_t i = keys->n; i-- > 0;)
+		input_key(list[i], false);
+	return json_new_object();
+}
+
+/* One InputEvent of input-send-event into *dx, *dy, *dz, *buttons (the
+ * mouse part, sent once for the whole list) or straight to the keyboard.
+ * false with e set when it is not one. */
+static bool input_event_item(const struct json *ev, int *dx, int *dy, int *dz,
+			     unsigned *buttons, struct qmp_error *e)
+{
+	const struct json *type = ev->type == JSON_OBJECT ? json_object_get(ev, "type") : NULL;
+	const struct json *data = ev->type == JSON_OBJECT ? json_object_get(ev, "data") : NULL;
+	if (!type || type->type != JSON_STRING || !data || data->type != JSON_OBJECT) {
+		set_error(e, "GenericError", "Parameter 'events' expects InputEvent objects");
+		return false;
+	}
+	const struct json *down = json_object_get(data, "down");
+	if (!strcmp(type->str, "key")) {
+		const struct json *key = json_object_get(data, "key");
+		if (!down || down->type != JSON_BOOL || !key) {
+			set_error(e, "GenericError", "Parameter 'data' expects down and key");
+			return false;
+		}
+		int k = send_key_item(key, e);
+		if (!k)
+			return false;
+		input_key(k, down->boolean);
+		return true;
+	}
+	if (!strcmp(type->str, "btn")) {
+		const struct json *b = json_object_get(data, "button");
+		if (!down || down->type != JSON_BOOL || !b || b->type != JSON_STRING) {
+			set_error(e, "GenericError", "Parameter 'data' expects down and button");
+			return false;
+		}
+		unsigned bit = !strcmp(b->str, "left")     ? INPUT_BUTTON_LEFT
+			       : !strcmp(b->str, "right")  ? INPUT_BUTTON_RIGHT
+			       : !strcmp(b->str, "middle") ? INPUT_BUTTON_MIDDLE : 0;
+		if (!strcmp(b->str, "wheel-up") || !strcmp(b->str, "wheel-down")) {
+			if (down->boolean)
+				*dz += b->str[6] == 'u' ? -1 : 1;
+			return true;
+		}
+		if (!bit) {
+			set_error(e, "GenericError", "Parameter 'button' does not accept value '%.32s'",
+				  b->str);
+			return false;
+		}
+		*buttons = down->boolean ? *buttons | bit : *buttons & ~bit;
+		return true;
+	}
+	if (!strcmp(type->str, "rel")) {
+		const struct json *axis = json_object_get(data, "axis");
+		const struct json *value = json_object_get(data, "value");
+		int64_t v;
+		if (!axis || axis->type != JSON_STRING || !value || !json_get_int(value, &v) ||
+		    v < -4096 || v > 4096 || (strcmp(axis->str, "x") && strcmp(axis->str, "y"))) {
+			set_error(e, "GenericError", "Parameter 'data' expects axis x|y and a value");
+			return false;
+		}
+		*(axis->str[0] == 'x' ? dx : dy) += (int)v;
+		return true;
+	}
+	set_error(e, "GenericError", "input-send-event: %.16s events need an absolute pointer, "
+		  "which the PS/2 mouse is not", type->str);
+	return false;
+}
+
+/* input-send-event {"events": [...]}: keys go as they come, the mouse's
+ * motion, wheel and buttons as one PS/2 report after them. */
+static unsigned qmp_buttons; /* the buttons QMP holds down, between calls */
+
+static struct json *cmd_input_send_event(struct qmp_session *s, const struct json *args,
+					 struct qmp_error *e)
+{
+	const struct json *events = json_object_get(args, "events");
+	int dx = 0, dy = 0, dz = 0;
+	unsigned buttons = qmp_buttons;
+
+	if (!events)
+		return set_error(e, "GenericError", "Parameter 'events' is missing");
+	if (!input_has_keyboard())
+		return set_error(e, "GenericError", "No keyboard");
+	for (size_t i = 0; i < events->n; i++)
+		if (!input_event_item(events->items[i], &dx, &dy, &dz, &buttons, e))
+			return NULL;
+	if (dx || dy || dz || buttons != qmp_buttons)
+		input_mouse_rel(dx, dy, dz, buttons);
+	qmp_buttons = buttons;
+	return json_new_object();
+}
+
+/* query-display-options: QEMU's DisplayOptions for the window, or "none"
+ * (VNC alone is "none" too, as QEMU's -vnc without -display). */
+static struct json *cmd_query_display_options(struct qmp_session *s, const struct json *args,
+					      struct qmp_error *e)
+{
+	struct json *r = json_new_object();
+	struct sdl *w = sdl_current();
+
+	json_object_set(r, "type", json_new_string(w ? "sdl" : "none"));
+	if (w) {
+		const struct sdl_config *c = sdl_options(w);
+		json_object_set(r, "full-screen", json_new_bool(c->full_screen));
+		json_object_set(r, "window-close", json_new_bool(c->window_close));
+		struct json *sdl = json_new_object();
+		json_object_set(sdl, "grab-mod", json_new_string(c->grab_rctrl ? "rctrl"
+										: "lctrl-lalt"));
+		json_object_set(r, "sdl", sdl);
+	}
+	return r;
+}
+
+/* query-mice: the PS/2 mouse, relative, as QEMU's pc shows it. */
+static struct json *cmd_query_mice(struct qmp_session *s, const struct json *args,
+				   struct qmp_error *e)
+{
+	struct json *r = json_new_array();
+	if (!input_has_mouse())
+		return r;
+	struct json *m = json_new_object();
+	json_object_set(m, "name", json_new_string("QEMU PS/2 Mouse"));
+	json_object_set(m, "index", json_new_int(0));
+	json_object_set(m, "current", json_new_bool(true));
+	json_object_set(m, "absolute", json_new_bool(false));
+	json_array_append(r, m);
+	return r;
+}
+
+/* query-vnc: QEMU's VncInfo, with vmm's counters under "x-". */
+static struct json *cmd_query_vnc(struct qmp_session *s, const struct json *args,
+				  struct qmp_error *e)
+{
+	struct vnc *v = vnc_current();
+	struct json *r = json_new_object();
+	struct vnc_info info;
+
+	json_object_set(r, "enabled", json_new_bool(v != NULL));
+	if (!v)
+		return r;
+	vnc_query(v, &info);
+	json_object_set(r, "host", json_new_string(info.host));
+	json_object_set(r, "service", json_new_string(info.service));
+	json_object_set(r, "family", json_new_string(info.family));
+	json_object_set(r, "auth", json_new_string(info.auth));
+	json_object_set(r, "clients", json_new_array());
+	json_object_set(r, "x-clients", json_new_int(info.clients));
+	json_object_set(r, "x-bytes-sent", json_new_int((int64_t)info.bytes_sent));
+	json_object_set(r, "x-updates", json_new_int((int64_t)info.updates));
+	return r;
+}
+
+static struct json *cmd_change_vnc_password(struct qmp_session *s, const struct json *args,
+					    struct qmp_error *e)
+{
+	const struct json *pw = json_object_get(args, "password");
+	struct vnc *v = vnc_current();
+
+	if (!pw)
+		return set_error(e, "GenericError", "Parameter 'password' is missing");
+	if (!v)
+		return set_error(e, "GenericError", "VNC is not enabled");
+	if (vnc_set_password(v, pw->str) < 0)
+		return set_error(e, "GenericError", "Could not set password");
+	return json_new_object();
+}
+
 #define SIMPLE_ACTION(fn_name, op)                                                        \
 	static struct json *fn_name(struct qmp_session *s, const struct json *args,      \
 				    struct qmp_error *e)                                  \
@@ -396,6 +615,22 @@ static const struct qmp_arg screendump_args[] = {
 	{ NULL, 0, NULL },
 };
 
+static const struct qmp_arg send_key_args[] = {
+	{ "keys", JSON_ARRAY, "array" },
+	{ "hold-time", JSON_NUMBER, "integer" },
+	{ NULL, 0, NULL },
+};
+static const struct qmp_arg input_event_args[] = {
+	{ "events", JSON_ARRAY, "array" },
+	{ "device", JSON_STRING, "string" },
+	{ "head", JSON_NUMBER, "integer" },
+	{ NULL, 0, NULL },
+};
+static const struct qmp_arg password_args[] = {
+	{ "password", JSON_STRING, "string" },
+	{ NULL, 0, NULL },
+};
+
 static const struct qmp_command commands[] = {
 	{ "qmp_capabilities", cmd_capabilities, capabilities_args },
 	{ "query-version", cmd_query_version, no_args },
@@ -412,6 +647,12 @@ static const struct qmp_command commands[] = {
 	{ "query-balloon", cmd_query_balloon, no_args },
 	{ "watchdog-set-action", cmd_watchdog_set_action, watchdog_action_args },
 	{ "screendump", cmd_screendump, screendump_args },
+	{ "send-key", cmd_send_key, send_key_args },
+	{ "input-send-event", cmd_input_send_event, input_event_args },
+	{ "query-mice", cmd_query_mice, no_args },
+	{ "query-display-options", cmd_query_display_options, no_args },
+	{ "query-vnc", cmd_query_vnc, no_args },
+	{ "change-vnc-password", cmd_change_vnc_password, password_args },
 	{ "x-dirty-log", cmd_x_dirty_log, dirty_log_args },
 	{ "x-query-dirty-pages", cmd_x_query_dirty_pages, dirty_pages_args },
 	{ "x-state-roundtrip", cmd_x_state_roundtrip, no_args },

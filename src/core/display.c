@@ -68,6 +68,9 @@ int display_set_mode(struct display_surface *s, enum display_kind kind, unsigned
 	    cols > width || rows > height)
 		return -EINVAL;
 	if (width != s->width || height != s->height) {
+		for (int i = 0; i < DISPLAY_MAX_CLIENTS; i++)
+			if (s->clients[i])
+				s->clients[i]->resized = true;
 		free(s->pixels);
 		s->pixels = xzalloc((size_t)width * height * sizeof(uint32_t));
 		s->width = width;
@@ -89,6 +92,20 @@ int display_set_mode(struct display_surface *s, enum display_kind kind, unsigned
 	return 0;
 }
 
+/* Grows *r (valid when *has) to cover x, y, w, h. */
+static void rect_union(struct display_rect *r, bool *has, unsigned x, unsigned y, unsigned w,
+		       unsigned h)
+{
+	if (!*has) {
+		*r = (struct display_rect){ x, y, w, h };
+		*has = true;
+		return;
+	}
+	unsigned x1 = MIN(r->x, x), y1 = MIN(r->y, y);
+	unsigned x2 = MAX(r->x + r->w, x + w), y2 = MAX(r->y + r->h, y + h);
+	*r = (struct display_rect){ x1, y1, x2 - x1, y2 - y1 };
+}
+
 void display_mark_dirty(struct display_surface *s, unsigned x, unsigned y, unsigned w,
 			unsigned h)
 {
@@ -96,14 +113,60 @@ void display_mark_dirty(struct display_surface *s, unsigned x, unsigned y, unsig
 		return;
 	w = MIN(w, s->width - x);
 	h = MIN(h, s->height - y);
-	if (!s->has_dirty) {
-		s->dirty = (struct display_rect){ x, y, w, h };
-		s->has_dirty = true;
-		return;
+	rect_union(&s->dirty, &s->has_dirty, x, y, w, h);
+	for (int i = 0; i < DISPLAY_MAX_CLIENTS; i++)
+		if (s->clients[i])
+			rect_union(&s->clients[i]->dirty, &s->clients[i]->has_dirty, x, y, w, h);
+}
+
+int display_client_add(struct display_surface *s, struct display_client *c)
+{
+	int ret = -ENOSPC;
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < DISPLAY_MAX_CLIENTS; i++)
+		if (!s->clients[i]) {
+			s->clients[i] = c;
+			c->dirty = (struct display_rect){ 0, 0, s->width, s->height };
+			c->has_dirty = true;
+			c->resized = true;
+			ret = 0;
+			break;
+		}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+void display_client_remove(struct display_surface *s, struct display_client *c)
+{
+	pthread_mutex_lock(&s->lock);
+	for (int i = 0; i < DISPLAY_MAX_CLIENTS; i++)
+		if (s->clients[i] == c)
+			s->clients[i] = NULL;
+	pthread_mutex_unlock(&s->lock);
+}
+
+bool display_client_take_locked(struct display_surface *s, struct display_client *c,
+				struct display_rect *out, bool *resized)
+{
+	bool any = c->has_dirty;
+	*resized = c->resized;
+	if (any) {
+		/* the rectangle may predate a smaller mode */
+		struct display_rect r = c->dirty;
+		r.x = MIN(r.x, s->width);
+		r.y = MIN(r.y, s->height);
+		r.w = MIN(r.w, s->width - r.x);
+		r.h = MIN(r.h, s->height - r.y);
+		*out = r;
+		any = r.w && r.h;
 	}
-	unsigned x1 = MIN(s->dirty.x, x), y1 = MIN(s->dirty.y, y);
-	unsigned x2 = MAX(s->dirty.x + s->dirty.w, x + w), y2 = MAX(s->dirty.y + s->dirty.h, y + h);
-	s->dirty = (struct display_rect){ x1, y1, x2 - x1, y2 - y1 };
+	if (*resized) {
+		*out = (struct display_rect){ 0, 0, s->width, s->height };
+		any = true;
+	}
+	c->has_dirty = false;
+	c->resized = false;
+	return any;
 }
 
 void display_refresh(struct display_surface *s)

@@ -76,6 +76,7 @@ static const char *const kind_names[SANDBOX_KINDS] = {
 	[SANDBOX_IO] = "io",
 	[SANDBOX_WORKER] = "blk-worker",
 	[SANDBOX_NET] = "net",
+	[SANDBOX_UI] = "vnc",
 };
 
 const char *sandbox_kind_name(enum sandbox_kind kind)
@@ -278,6 +279,17 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 		      /* exit: virtio-blk submits the NOP that ends its io_uring
 		       * completion thread (the ring takes only its own ops) */
 		      __NR_io_uring_enter);
+		/* the SDL window: X11's shared-memory images, made again when
+		 * the window changes size; the X server's socket is the
+		 * event loop's poll and the socket calls above */
+		if (config.sdl) {
+			ALLOW(ctx, __NR_shmget, __NR_shmat, __NR_shmdt, __NR_shmctl,
+			      __NR_getsockname, __NR_getpeername, __NR_uname);
+			/* Xlib reads its locale and keyboard tables when the
+			 * first key arrives (read-only; nothing mapped runs) */
+			allow_if(ctx, __NR_openat,
+				 SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
+		}
 		/* screendump: the picture goes to a file the user names (write
 		 * only: nothing is read back, no code is mapped from it) */
 		allow_if(ctx, __NR_openat, SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE, O_WRONLY));
@@ -313,6 +325,18 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 		ALLOW(ctx, __NR_poll, __NR_ppoll);
 		if (config.slirp)
 			allow_slirp(ctx);
+		break;
+	case SANDBOX_UI:
+		/* libvncserver: select on the clients, the listening socket's
+		 * accept, its client sockets' options and peer names */
+		ALLOW(ctx, __NR_poll, __NR_ppoll, __NR_select, __NR_pselect6, __NR_accept,
+		      __NR_accept4, __NR_recvfrom, __NR_sendto, __NR_recvmsg, __NR_sendmsg,
+		      __NR_setsockopt, __NR_getsockopt, __NR_getpeername, __NR_getsockname,
+		      __NR_fcntl, __NR_shutdown, __NR_getrandom);
+		/* VNC authentication's challenge: libvncserver reads
+		 * /dev/urandom for each (read-only, nothing mapped from it) */
+		allow_if(ctx, __NR_openat,
+			 SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
 		break;
 	case SANDBOX_KINDS:
 		break;

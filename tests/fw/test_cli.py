@@ -34,7 +34,8 @@ def test_help_lists_every_option():
                 "-bios", "-serial", "-nographic", "-display", "-no-reboot", "-name",
                 "-debugcon", "-device", "-enable-kvm", "-machine", "-accel", "-L ", "-version",
                 "-qmp", "-monitor", "-daemonize", "-pidfile", "-kernel", "-initrd", "-append",
-                "-balloon", "virtio-balloon", "-chardev", "-nodefaults", "-cpu"]:
+                "-balloon", "virtio-balloon", "-chardev", "-nodefaults", "-cpu", "-vnc",
+                "-full-screen", "sdl"]:
         assert opt in p.stdout, opt
     assert run("-h").stdout == p.stdout
 
@@ -91,7 +92,7 @@ def test_version():
     (["-accel", "tcg"], "only kvm"),
     (["-device", "vmxnet3"], "unsupported device"),
     (["-boot", "order=xyz"], "invalid boot order"),
-    (["-display", "gtk"], "no graphical display"),
+    (["-display", "gtk"], "-display gtk: unknown display (use none, sdl or vnc=ADDR)"),
     (["-hda", "a.img", "-drive", "file=b.img,index=0"], "already in use"),
     (["-drive", "file=a.img,if=scsi"], "if=scsi is not supported"),
     (["-drive", "if=virtio"], "a disk needs a file"),

@@ -112,10 +112,11 @@ class Qmp:
 class Vmm:
     """build/vmm booting the idle boot sector, serial and SeaBIOS log in files."""
 
-    def __init__(self, tmp_path, *args, stdin=subprocess.DEVNULL, disk="disk-5.img"):
+    def __init__(self, tmp_path, *args, stdin=subprocess.DEVNULL, disk="disk-5.img",
+                 display=("-display", "none")):
         self.serial = tmp_path / "serial.log"
         self.debuglog = tmp_path / "debugcon.log"
-        cmd = [VMM, "-m", "64", "-display", "none", "-serial", f"file:{self.serial}",
+        cmd = [VMM, "-m", "64", *display, "-serial", f"file:{self.serial}",
                *seabios_log_args(self.debuglog), "-hda", fw_image(disk), *args]
         self.p = subprocess.Popen(cmd, stdin=stdin, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE)

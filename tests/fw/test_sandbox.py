@@ -58,6 +58,14 @@ def test_violation_kills_vmm_with_one_line(kind, call):
     assert_killed(run_selftest(f"{kind}:{call}"), kind, call)
 
 
+@pytest.mark.parametrize("call", ["open", "execve", "fork"])
+def test_vnc_thread_is_filtered(tmp_path, call):
+    """The VNC server's thread (it parses what network clients send) has a
+    filter of its own: a write open, an exec or a fork kills vmm."""
+    p = run_selftest(f"vnc:{call}", "-vnc", f"unix:{tmp_path / 'vnc.sock'}")
+    assert_killed(p, "vnc", call)
+
+
 def test_sandbox_off_lets_the_same_calls_through():
     for selftest in ("vcpu:execve", "main:fork"):
         p = run_selftest(selftest, "-sandbox", "off")

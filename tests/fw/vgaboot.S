@@ -19,6 +19,12 @@
  *               a 64x48 block at (100, 50) of pixels of colour (x + y) & 15
  *               drawn by the BIOS (AH=0Ch: its planar write path).
  *   VGA_TEST 6: mode 1 (40x25 text, 18-dot-wide cells) and the banner.
+ *   VGA_TEST 7: the banner of test 1, VMM-VGA-READY, then a keyboard echo
+ *               for the front-end tests (test_vnc.py, test_sdl.py): each
+ *               key read with int 16h AH=00h goes to COM1 as "KEY=cc:ss\n"
+ *               (ASCII and scan code, hex) and onto the screen (AH=0Eh);
+ *               Tab prints the banner 100 times (the screen scrolls), then
+ *               VMM-SCROLLED on COM1.
  * Tests 3 and 4 print "VMM-VBE bpp=NN pitch=NNNN" first (from the mode
  * info), or VMM-VBE-FAIL if the BIOS refused the mode.
  */
@@ -39,7 +45,7 @@ _start:
 	movw %ax, %ss
 	movw $0x7C00, %sp
 	sti
-#if VGA_TEST == 1 || VGA_TEST == 6
+#if VGA_TEST == 1 || VGA_TEST == 6 || VGA_TEST == 7
 #if VGA_TEST == 6
 	movw $0x0001, %ax
 	int $0x10
@@ -56,6 +62,53 @@ _start:
 	movw $0x001E, %bx          /* ... page 0, yellow on blue */
 	movw $10, %cx
 	int $0x10
+#if VGA_TEST == 7
+	movw $ready_msg, %si
+	call print16
+key_loop:
+	xorb %ah, %ah              /* AH=00h: wait for a key */
+	int $0x16
+	pushw %ax
+	movw $key_msg, %si
+	call print16
+	popw %ax
+	pushw %ax
+	call printhex16            /* ASCII */
+	movb $':', %al
+	movw $COM1, %dx
+	outb %al, %dx
+	popw %ax
+	pushw %ax
+	movb %ah, %al
+	call printhex16            /* scan code */
+	movw $nl, %si
+	call print16
+	popw %ax
+	cmpb $0x09, %al            /* Tab: scroll the screen (the VNC figures) */
+	je scroll
+	cmpb $0x20, %al            /* printable: onto the screen too */
+	jb key_loop
+	movb $0x0E, %ah
+	movw $0x0007, %bx
+	int $0x10
+	jmp key_loop
+scroll:                            /* the banner 100 times, then a note */
+	movw $100, %cx
+1:	pushw %cx
+	movw $banner, %si
+2:	lodsb
+	testb %al, %al
+	jz 3f
+	movb $0x0E, %ah
+	movw $0x0007, %bx
+	int $0x10
+	jmp 2b
+3:	popw %cx
+	loop 1b
+	movw $scrolled_msg, %si
+	call print16
+	jmp key_loop
+#endif
 	jmp ready16
 #elif VGA_TEST == 2
 	movw $0x0013, %ax
@@ -195,7 +248,24 @@ printdec16:
 	loop 2b
 	ret
 
-#if VGA_TEST >= 3
+#if VGA_TEST == 7
+/* AL as two hex digits on COM1. */
+printhex16:
+	pushw %ax
+	shrb $4, %al
+	call 1f
+	popw %ax
+	andb $0x0F, %al
+1:	addb $'0', %al
+	cmpb $'9', %al
+	jbe 2f
+	addb $7, %al
+2:	movw $COM1, %dx
+	outb %al, %dx
+	ret
+#endif
+
+#if VGA_TEST >= 3 && VGA_TEST <= 6
 	.code32
 pm32:
 	movw $0x10, %ax
@@ -251,6 +321,12 @@ fail_msg:
 	.asciz "VMM-VBE-FAIL\n"
 nl:
 	.asciz "\n"
+key_msg:
+	.asciz "KEY="
+#if VGA_TEST == 7
+scrolled_msg:
+	.asciz "VMM-SCROLLED\n"
+#endif
 
 	.org 510
 	.word 0xAA55

@@ -604,6 +604,39 @@ static void test_text_rendering_font_cursor_and_ppm(void **state)
 	assert_int_equal(r.y, 0);
 	assert_int_equal(r.w, 9);
 	assert_int_equal(r.h, 16);
+	/* the cursor moving (as the BIOS does after every character) redraws
+	 * the cell it left and the one it reached, not the screen */
+	cr(v, 0x0F, 83);
+	vga_refresh(v);
+	assert_true(display_take_dirty(s, &r));
+	assert_int_equal(r.x, 9);
+	assert_int_equal(r.y, 16);
+	assert_int_equal(r.w, 3 * 9);
+	assert_int_equal(r.h, 16);
+	assert_int_equal(pixel(v, 9 + 4, 16 + 13), 0); /* gone from cell 81 */
+	/* two front-ends each see every change, whoever looks first */
+	struct display_client a = { 0 }, b = { 0 };
+	bool resized;
+	assert_int_equal(display_client_add(s, &a), 0);
+	assert_int_equal(display_client_add(s, &b), 0);
+	pthread_mutex_lock(&s->lock);
+	assert_true(display_client_take_locked(s, &a, &r, &resized));
+	assert_true(resized); /* a new client sees it all, once */
+	assert_int_equal(r.w, 720);
+	assert_false(display_client_take_locked(s, &a, &r, &resized));
+	pthread_mutex_unlock(&s->lock);
+	vga_mem_write(v, 0x18000 + 2 * 7, 'A');
+	vga_refresh(v);
+	pthread_mutex_lock(&s->lock);
+	assert_true(display_client_take_locked(s, &a, &r, &resized));
+	assert_false(resized);
+	assert_int_equal(r.x, 63);
+	assert_int_equal(r.w, 9);
+	assert_true(display_client_take_locked(s, &b, &r, &resized));
+	assert_int_equal(r.w, 720); /* b had not looked yet: all of it */
+	pthread_mutex_unlock(&s->lock);
+	display_client_remove(s, &a);
+	display_client_remove(s, &b);
 	/* the PPM bytes: QEMU's header, then RGB rows */
 	size_t len;
 	uint8_t *ppm = display_ppm_bytes(s, &len);

@@ -13,7 +13,7 @@
 # emitted, TSan only cannot reason about them.
 TSAN       := -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
 TSAN_OBJS  := $(CORE_SRCS:%.c=$(BUILD)/tsan/%.o) $(BUILD)/tsan/bios/linuxboot_rom.o
-RACE_TESTS := test_virtio_race test_legacy_race test_i8237 test_irq test_event test_rtc test_nic_race
+RACE_TESTS := test_virtio_race test_legacy_race test_i8237 test_irq test_event test_rtc test_nic_race test_input
 TSAN_BINS  := $(RACE_TESTS:%=$(BUILD)/tsan/unit/%)
 
 $(BUILD)/tsan/%.o: %.c
