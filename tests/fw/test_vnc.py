@@ -218,7 +218,7 @@ def qemu_vnc_snapshot(tmp_path):
 def test_vncsnapshot_sees_screendump_and_qemu(vm, tmp_path):
     n = free_display()
     qsock = sock_path(tmp_path)
-    v = vm("-vga", "std", "-qmp", f"unix:{qsock},server,nowait", "-vnc", f"127.0.0.1:{n}",
+    v = vm("-nodefaults", "-vga", "std", "-qmp", f"unix:{qsock},server,nowait", "-vnc", f"127.0.0.1:{n}",
            disk=DISK)
     v.wait_serial("VMM-VGA-READY")
     q = Qmp(qsock).negotiate()
