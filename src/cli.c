@@ -141,10 +141,10 @@ static int parse_bool(struct cli_state *st, const char *opt, const char *key, co
 static int parse_uint(struct cli_state *st, const char *opt, const char *v, unsigned long max,
 		      unsigned long *out)
 {
-	char *end;
-	errno = 0;
-	unsigned long x = strtoul(v, &end, 0);
-	if (!*v || *end || errno || x > max || *v == '-')
+	uint64_t x = 0;
+	const char *end = scan_uint(v, 0, &x);
+	*out = 0;
+	if (!end || *end || x > max)
 		return fail(st, "-%s: invalid number '%s'", opt, v);
 	*out = x;
 	return 0;
@@ -1417,7 +1417,7 @@ static int imply_serial_ports(struct cli_state *st)
 		if (!(cfg->serial_ports & (1u << i)))
 			continue;
 		struct dev_instance *d = imply_device(st, "isa-serial");
-		snprintf(index, sizeof(index), "%u", i);
+		format_uint(index, sizeof(index), i, 10, 1);
 		if (!d || imply_prop(st, "-serial", d, "index", index) < 0)
 			return -1;
 	}
