@@ -1409,7 +1409,11 @@ static int imply_serial_ports(struct cli_state *st)
 
 	for (unsigned i = 0; i < cfg->ndevs; i++)
 		n += cfg->devs[i].cls == uart;
-	if (n + (unsigned)__builtin_popcount(cfg->serial_ports) > MAX_ISA_SERIAL)
+	/* not __builtin_popcount: without -mpopcnt it is a libgcc call linked
+	 * at the end of .text, whose page only this would map in */
+	for (unsigned i = 0; i < MAX_ISA_SERIAL; i++)
+		n += (cfg->serial_ports >> i) & 1;
+	if (n > MAX_ISA_SERIAL)
 		return fail(st, "-device isa-serial: at most %d serial ports (COM1-COM4), -serial's "
 			    "included (-serial none leaves COM1 out)", MAX_ISA_SERIAL);
 	for (unsigned i = 0; i < MAX_ISA_SERIAL; i++) {
