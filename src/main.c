@@ -17,7 +17,9 @@ static struct machine machine;
 
 int main(int argc, char **argv)
 {
-	struct machine_config cfg;
+	/* The options are parsed straight into the machine (.bss): a copy
+	 * on the stack was 15 KiB more of peak RSS, written twice. */
+	struct machine_config *cfg = &machine.cfg;
 	char err[512];
 	const char *dbg = getenv("VMM_DEBUG");
 
@@ -25,7 +27,7 @@ int main(int argc, char **argv)
 	/* A monitor or console reader that goes away must not kill the VM:
 	 * writes report EPIPE and the channel is dropped. */
 	signal(SIGPIPE, SIG_IGN);
-	switch (cli_parse(argc, argv, &cfg, err, sizeof(err))) {
+	switch (cli_parse(argc, argv, cfg, err, sizeof(err))) {
 	case CLI_EXIT_OK:
 		return 0;
 	case CLI_ERROR:
@@ -35,17 +37,17 @@ int main(int argc, char **argv)
 		break;
 	}
 	/* Sockets are bound first, so a taken port fails before anything runs. */
-	struct control *control = control_create(cfg.qmp, cfg.nqmp, &cfg.monitor);
+	struct control *control = control_create(cfg->qmp, cfg->nqmp, &cfg->monitor);
 	/* KVM ties a VM to the process that created it, so the fork comes
 	 * before the machine; the daemon reports errors on the terminal until
 	 * it is ready. */
-	if (cfg.daemonize)
+	if (cfg->daemonize)
 		daemon_start();
-	if (cfg.pidfile)
-		pidfile_create(cfg.pidfile);
+	if (cfg->pidfile)
+		pidfile_create(cfg->pidfile);
 	/* After the daemon's forks: the filters name this process's pid. */
-	sandbox_init(&cfg.sandbox);
-	machine_create(&machine, &cfg);
+	sandbox_init(&cfg->sandbox);
+	machine_create(&machine, cfg);
 	machine.control = control;
 	/* Set-up is over: everything vmm opens is open. */
 	sandbox_enter();
