@@ -46,7 +46,10 @@ struct io_bus {
 	pthread_mutex_t lock;
 	struct io_map *retired; /* replaced maps some thread may still be using */
 	size_t retired_count;
-	_Atomic uint64_t unhandled; /* count of accesses nobody claimed */
+	/* Accesses nobody claimed: a statistic, counted without a locked
+	 * instruction (a port that a guest polls is one exit each time), so
+	 * two vCPUs counting at once may lose one. */
+	_Atomic uint64_t unhandled;
 };
 
 void bus_init(struct io_bus *bus, const char *name);

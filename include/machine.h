@@ -219,7 +219,11 @@ int machine_config_finish(struct machine_config *cfg, char *err, size_t errlen);
  * read-only, or behind a -snapshot overlay); dies with one line. */
 struct block_dev *machine_open_drive(const struct machine *m, const struct drive_config *d);
 
-/* Builds the whole machine; on error prints one line and exits 1. */
+/* Builds the whole machine in m, which must be all zero but for m->cfg
+ * when cfg is m->cfg (main's machine is in .bss and the options are parsed
+ * into it: clearing or copying its ~48 KiB again would make every page of
+ * it resident, most of it vCPU slots a small machine never writes); on
+ * error prints one line and exits 1. */
 void machine_create(struct machine *m, const struct machine_config *cfg);
 /* Runs until power-off or exit; returns the process exit status. */
 int machine_run(struct machine *m);

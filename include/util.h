@@ -34,6 +34,22 @@ char *xstrdup(const char *s);
  * overflow. */
 bool parse_size(const char *s, uint64_t default_unit, uint64_t *out);
 
+/* strtoull and snprintf("%llu"/"%llx") for option values and names, without
+ * the parts of libc behind them: strtoull reads the locale's character
+ * table and printf is a large engine, and nothing else a plain start-up
+ * runs touches either, so each cost the empty machine 64-128 KiB of peak
+ * RSS in mapped libc pages (docs/bench.md, "Peak RSS").
+ * scan_uint reads digits at s in base 10 or 16, or with base 0 by C's
+ * rules (0x/0X: hex, a leading 0: octal, else decimal); base 16 takes an
+ * optional 0x as strtoull does. No sign, no white space. Returns the first
+ * character after the digits, or NULL when there is none or the value
+ * does not fit in 64 bits.
+ * format_uint writes v in base 10 or 16 (lower case) with at least
+ * min_digits digits (zeros in front) and a NUL into buf, cut to size - 1
+ * characters; returns buf. 24 bytes hold any value. */
+const char *scan_uint(const char *s, unsigned base, uint64_t *out);
+char *format_uint(char *buf, size_t size, uint64_t v, unsigned base, unsigned min_digits);
+
 /* Option-string helpers shared by the parsers of -chardev, -qmp, -monitor:
  * set_err formats a one-line reason into err and returns -1;
  * opt_field copies the first comma-separated field of p (",," is a

@@ -144,10 +144,10 @@ static int parse_bool(struct cli_state *st, const char *opt, const char *key, co
 static int parse_uint(struct cli_state *st, const char *opt, const char *v, unsigned long max,
 		      unsigned long *out)
 {
-	char *end;
-	errno = 0;
-	unsigned long x = strtoul(v, &end, 0);
-	if (!*v || *end || errno || x > max || *v == '-')
+	uint64_t x = 0;
+	const char *end = scan_uint(v, 0, &x);
+	*out = 0;
+	if (!end || *end || x > max)
 		return fail(st, "-%s: invalid number '%s'", opt, v);
 	*out = x;
 	return 0;
@@ -1580,7 +1580,11 @@ static int imply_serial_ports(struct cli_state *st)
 
 	for (unsigned i = 0; i < cfg->ndevs; i++)
 		n += cfg->devs[i].cls == uart;
-	if (n + (unsigned)__builtin_popcount(cfg->serial_ports) > MAX_ISA_SERIAL)
+	/* not __builtin_popcount: without -mpopcnt it is a libgcc call linked
+	 * at the end of .text, whose page only this would map in */
+	for (unsigned i = 0; i < MAX_ISA_SERIAL; i++)
+		n += (cfg->serial_ports >> i) & 1;
+	if (n > MAX_ISA_SERIAL)
 		return fail(st, "-device isa-serial: at most %d serial ports (COM1-COM4), -serial's "
 			    "included (-serial none leaves COM1 out)", MAX_ISA_SERIAL);
 	for (unsigned i = 0; i < MAX_ISA_SERIAL; i++) {
@@ -1588,7 +1592,7 @@ static int imply_serial_ports(struct cli_state *st)
 		if (!(cfg->serial_ports & (1u << i)))
 			continue;
 		struct dev_instance *d = imply_device(st, "isa-serial");
-		snprintf(index, sizeof(index), "%u", i);
+		format_uint(index, sizeof(index), i, 10, 1);
 		if (!d || imply_prop(st, "-serial", d, "index", index) < 0)
 			return -1;
 	}

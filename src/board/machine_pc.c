@@ -565,8 +565,8 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 	uint64_t bios_size;
 	int ret;
 
-	memset(m, 0, sizeof(*m));
-	m->cfg = *cfg;
+	if (cfg != &m->cfg)
+		m->cfg = *cfg;
 	m->ncpus = cfg->smp.cpus;
 	if (kvm_open(&m->kvm, cfg->kvm_path ? cfg->kvm_path : "/dev/kvm", err, sizeof(err)) < 0)
 		die("%s", err);

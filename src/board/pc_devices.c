@@ -1009,18 +1009,20 @@ static int isa_serial_check(struct dev_instance *d, struct machine_config *cfg, 
 		if (free_index < 0)
 			return set_err(err, errlen, "%s: no free serial port index (COM1-COM4 are "
 				       "all taken)", isa_serial_opt(d));
-		snprintf(val, sizeof(val), "%d", free_index);
+		format_uint(val, sizeof(val), (unsigned)free_index, 10, 1);
 		if (dev_instance_set(d, "index", val, err, errlen) < 0)
 			return -1;
 	}
 	unsigned index = (unsigned)dev_get_uint(d, "index");
 	if (!dev_is_set(d, "iobase")) {
-		snprintf(val, sizeof(val), "%#x", com_ports[index].iobase);
+		val[0] = '0';
+		val[1] = 'x';
+		format_uint(val + 2, sizeof(val) - 2, com_ports[index].iobase, 16, 1);
 		if (dev_instance_set(d, "iobase", val, err, errlen) < 0)
 			return -1;
 	}
 	if (!dev_is_set(d, "irq")) {
-		snprintf(val, sizeof(val), "%u", com_ports[index].irq);
+		format_uint(val, sizeof(val), com_ports[index].irq, 10, 1);
 		if (dev_instance_set(d, "irq", val, err, errlen) < 0)
 			return -1;
 	}

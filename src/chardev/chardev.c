@@ -297,8 +297,15 @@ static void kick(void)
 	}
 }
 
+static void restore_at_exit(void);
+
+/* The first terminal made raw registers the restore for exit() (die()'s
+ * path; a normal exit restores in chardev_destroy_all): a machine without
+ * one does not call atexit, whose libc stub sits alone at the end of
+ * vmm's code. */
 static void make_raw(struct chardev *cd)
 {
+	static bool atexit_done;
 	struct termios t;
 
 	if (tcgetattr(cd->in_fd, &cd->saved) < 0)
@@ -309,8 +316,12 @@ static void make_raw(struct chardev *cd)
 	t.c_oflag |= OPOST | ONLCR;
 	if (cd->cfg.signal)
 		t.c_lflag |= ISIG;
-	if (tcsetattr(cd->in_fd, TCSANOW, &t) == 0)
-		cd->raw_tty = true;
+	if (tcsetattr(cd->in_fd, TCSANOW, &t) < 0)
+		return;
+	cd->raw_tty = true;
+	if (!atexit_done)
+		atexit(restore_at_exit);
+	atexit_done = true;
 }
 
 static void restore_tty(struct chardev *cd)
@@ -458,7 +469,6 @@ static void free_chardev(struct chardev *cd)
 
 struct chardev *chardev_create(const struct chardev_config *cfg, char *err, size_t errlen)
 {
-	static bool atexit_done;
 	struct chardev *cd;
 
 	if (ndevs == CHARDEV_MAX) {
@@ -485,9 +495,6 @@ struct chardev *chardev_create(const struct chardev_config *cfg, char *err, size
 		free_chardev(cd);
 		return NULL;
 	}
-	if (!atexit_done)
-		atexit(restore_at_exit);
-	atexit_done = true;
 	devs[ndevs++] = cd;
 	return cd;
 }

@@ -106,10 +106,14 @@ static const struct io_map *get_map(struct io_bus *bus)
 	}
 }
 
+/* Release, not sequentially consistent: the writer's scan only has to see
+ * the map's uses done once it sees the slot empty; the announcement in
+ * get_map() is the store that needs the full fence (one per access,
+ * not two, on the exit path). */
 static void put_map(void)
 {
 	struct bus_reader *r = this_reader;
-	atomic_store(&r->hazard[--r->depth], NULL);
+	atomic_store_explicit(&r->hazard[--r->depth], NULL, memory_order_release);
 }
 
 static bool map_in_use(const struct io_map *m)
@@ -348,6 +352,12 @@ static uint64_t load_le(const void *data, unsigned len)
 	return v;
 }
 
+static void count_unhandled(struct io_bus *bus)
+{
+	uint64_t n = atomic_load_explicit(&bus->unhandled, memory_order_relaxed);
+	atomic_store_explicit(&bus->unhandled, n + 1, memory_order_relaxed);
+}
+
 static bool dispatch_read(struct io_bus *bus, const struct io_map *map, uint64_t addr, void *data,
 			  unsigned len)
 {
@@ -367,7 +377,7 @@ static bool dispatch_read(struct io_bus *bus, const struct io_map *map, uint64_t
 		claimed |= b != NULL;
 	}
 	if (!claimed)
-		bus->unhandled++;
+		count_unhandled(bus);
 	return claimed;
 }
 
@@ -389,7 +399,7 @@ static bool dispatch_write(struct io_bus *bus, const struct io_map *map, uint64_
 		claimed |= b != NULL;
 	}
 	if (!claimed)
-		bus->unhandled++;
+		count_unhandled(bus);
 	return claimed;
 }
 

