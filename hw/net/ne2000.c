@@ -759,6 +759,8 @@ struct ne2000 *ne2000_create_pci(struct pci_bus *bus, uint8_t devfn, const uint8
 	pci_device_set_interrupt_pin(&n->pci, 1);
 	if (rom) {
 		n->rom = rom;
+		/* iPXE's ne2k_pci ROM serves several cards: its IDs are 0000:0000. */
+		pci_rom_set_ids(rom, rom_len, 0x10EC, 0x8029);
 		pci_device_set_rom(&n->pci, rom, rom_len);
 	}
 	n->pci.opaque = n;

@@ -12,6 +12,7 @@
 #include "device.h"
 #include "hw/e1000.h"
 #include "hw/ne2000.h"
+#include "hw/pcnet.h"
 #include "hw/rtl8139.h"
 #include "net.h"
 #include "util.h"
@@ -351,4 +352,63 @@ const struct dev_class ne2k_isa_class = {
 	.ops = { .create = ne2k_isa_create, .reset = ne2k_isa_reset_dev,
 		 .quiesce = ne2000_quiesce_dev, .resume = ne2000_resume_dev,
 		 .save = ne2000_save_dev, .load = ne2000_load_dev, .destroy = ne2000_destroy_dev },
+};
+
+/* ==== PCnet ======================================================================= */
+
+static int pcnet_create_dev(struct dev_instance *d, struct dev_board *b, char *err, size_t errlen)
+{
+	uint8_t mac[6], *rom;
+	size_t rom_len;
+	struct net_backend *be = nic_backend(d, b, err, errlen);
+
+	if (!be || nic_rom(d, b, &rom, &rom_len, err, errlen) < 0)
+		return -1;
+	nic_mac(b, d, mac);
+	struct pcnet *p = pcnet_create(b->pci, (uint8_t)d->devfn, b->mem, mac, be, true, rom,
+				       rom_len);
+	if (!p || net_attach(be, pcnet_receive, p) < 0)
+		return set_err(err, errlen, "cannot create %s", d->cls->name);
+	d->state = p;
+	return 0;
+}
+
+DEV_STATE_OPS(pcnet, struct pcnet)
+
+/* The backend's thread delivers into the NIC: it stops delivering, the
+ * NIC (and its transmit thread) goes, then the backend. */
+static void pcnet_destroy_dev(struct dev_instance *d)
+{
+	struct pcnet *nic = d->state;
+	struct net_backend *be = pcnet_backend(nic);
+
+	net_stop(be);
+	pcnet_destroy(nic);
+	net_destroy(be);
+	d->state = NULL;
+}
+
+static void pcnet_quiesce_dev(struct dev_instance *d)
+{
+	pcnet_quiesce(d->state);
+}
+
+static void pcnet_resume_dev(struct dev_instance *d)
+{
+	pcnet_resume(d->state);
+}
+
+static const struct dev_prop pcnet_props[] = { NIC_PROPS("efi-pcnet.rom") };
+
+const struct dev_class pcnet_class = {
+	.name = "pcnet",
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_NETWORK,
+	.desc = "AMD PCnet-PCI II (Am79C970A, 1022:2000; Linux: pcnet32)",
+	.props = pcnet_props,
+	.nprops = ARRAY_SIZE(pcnet_props),
+	.ops = { .create = pcnet_create_dev, .quiesce = pcnet_quiesce_dev,
+		 .resume = pcnet_resume_dev, .save = pcnet_save_dev, .load = pcnet_load_dev,
+		 .destroy = pcnet_destroy_dev },
+	.place_rank = 1,
 };

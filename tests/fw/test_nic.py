@@ -107,6 +107,8 @@ EXIT_OK = (0x10 << 1) | 1  # isa-debug-exit value written by bootsect.S
 @pytest.mark.parametrize("device,bar0,rom", [
     ("e1000", "size 00020000 [mem]", "efi-e1000.rom"),
     ("rtl8139", "size 00000100 [io]", "efi-rtl8139.rom"),
+    ("ne2k_pci", "size 00000020 [io]", "efi-ne2k_pci.rom"),
+    ("pcnet", "size 00000020 [io]", "efi-pcnet.rom"),
 ])
 def test_seabios_runs_the_nic_option_rom(vmm, device, bar0, rom):
     # QEMU's default: the card carries iPXE (Debian's ipxe-qemu) in its
