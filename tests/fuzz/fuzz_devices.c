@@ -1030,6 +1030,8 @@ static void vga_event(struct fuzz_machine *m, struct input *in)
 		vga_pci_reset(m->vga);
 		break;
 	}
+}
+
 /* ---- targets: network cards --------------------------------------------------- */
 
 #define NIC_DEVFN PCI_DEVFN(3, 0)
@@ -1278,8 +1280,6 @@ static const struct target targets[] = {
 	DEVICE(virtio_console, "hw/virtio/virtio_console.c hw/virtio/virtio_pci.c", virtio_console_target,
 	       .event = virtio_console_event, .virtio = true),
 	DEVICE(vga, "hw/display/vga.c hw/display/vga_pci.c", vga_target, .event = vga_event),
-}
-
 	DEVICE(e1000, "hw/net/e1000.c", e1000_target, .event = e1000_event),
 	DEVICE(rtl8139, "hw/net/rtl8139.c", rtl8139_target, .event = rtl8139_event),
 	DEVICE(ne2000, "hw/net/ne2000.c", ne2000_target, .event = ne2000_event),
