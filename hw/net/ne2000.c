@@ -611,13 +611,19 @@ static unsigned cr_write(struct ne2000 *n, uint8_t v)
 	unsigned work = 0;
 	bool txp = (n->cr & CR_TXP) != 0;
 
-	n->cr = (uint8_t)(v & ~CR_TXP);
+	/* STP stops the card and STA starts it; a command with neither (a
+	 * page or DMA change: Linux's 8390 writes 0x20 and 0x60 all the
+	 * time) leaves it as it was. */
+	uint8_t run = n->cr & (CR_STP | CR_STA);
 	if (v & CR_STP) {
+		run = CR_STP;
 		n->isr |= ISR_RST;
 	} else if (v & CR_STA) {
+		run = CR_STA;
 		n->isr &= (uint8_t)~ISR_RST;
 		work |= WORK_RX;
 	}
+	n->cr = (uint8_t)((v & ~(CR_TXP | CR_STP | CR_STA)) | run);
 	/* TXP is set by the driver and cleared by the card when it is done. */
 	if ((v & CR_TXP) && started(n) && !txp) {
 		n->tx_pending = true;

@@ -481,6 +481,35 @@ static void test_receive(void **state)
 	assert_int_equal(read_frame(c, g, &status), 100);
 }
 
+/* Linux's 8390 switches pages and DMA with commands that have neither STA
+ * nor STP (0x20, 0x60): the card keeps running, receiving and sending. */
+static void test_command_without_start_keeps_running(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t f[200], g[300], status;
+
+	nic_init(c, RX_START, RX_STOP, 0x04);
+	wr(c, CR, CR_NODMA | CR_PAGE1, 1);
+	assert_int_equal(rd(c, P1_CURR, 1), RX_START);
+	wr(c, CR, CR_NODMA, 1);
+	assert_int_equal(rd(c, CR, 1) & (CR_STA | CR_STP), CR_STA);
+	assert_true(receive(c, f, make_frame(f, MAC, 200, 1)));
+	assert_true(rd(c, ISR, 1) & ISR_PRX);
+	assert_int_equal(read_frame(c, g, &status), 200);
+	/* NS8390_trigger_send: 0x20, then TXP|STA. */
+	card_write(c, TX_PAGE * 256, f, 200);
+	wr(c, CR, CR_NODMA, 1);
+	start_tx(c, TX_PAGE, 200);
+	assert_int_equal(c->nsent, 1);
+	/* STP stops it: nothing received, RST set. */
+	wr(c, CR, CR_NODMA | CR_STP, 1);
+	wr(c, CR, CR_NODMA, 1);
+	assert_true(rd(c, ISR, 1) & ISR_RST);
+	wr(c, ISR, 0x7F, 1);
+	assert_true(receive(c, f, make_frame(f, MAC, 200, 1)));
+	assert_false(rd(c, ISR, 1) & ISR_PRX);
+}
+
 /* A frame across PSTOP continues at PSTART; the header's next page
  * wraps too. */
 static void test_receive_wrap(void **state)
@@ -723,6 +752,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_transmit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transmit_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_command_without_start_keeps_running, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_receive_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_full_ring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_overflow, setup, teardown),
