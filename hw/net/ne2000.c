@@ -9,23 +9,25 @@
  * The card's address space (16 bits): the station address PROM at
  * 0x0000-0x001F (each byte twice, the word-wide NE2000's layout, 'WW' in
  * the last four bytes, which is how drivers tell an NE2000 from an
- * NE1000), the buffer memory at 0x4000-0xBFFF; anything else reads 0xFF
- * and takes no writes. The driver keeps a receive ring of 256-byte pages
+ * NE1000), repeated up to 0x3FFF; the buffer memory at 0x4000-0xBFFF;
+ * above, nothing (a remote DMA that gets there is stopped). Only the
+ * buffer memory takes writes. The driver keeps a receive ring of 256-byte pages
  * in the buffer memory (PSTART to PSTOP; CURR is the page the card writes
  * next, BNRY the last page the driver has read) and a transmit area at
  * TPSR. Each received frame gets a 4-byte header (receive status, next
  * page, byte count including the header) and runs on past PSTOP back at
- * PSTART; the card stops short of BNRY (BNRY == CURR reads as a full
- * ring, as every driver keeps BNRY one page behind CURR when it is empty).
+ * PSTART; the card stops short of BNRY, counted around the ring (BNRY ==
+ * CURR reads as a full ring, as every driver keeps BNRY one page behind
+ * CURR when it is empty; PSTART - 1 is one page behind PSTART).
  * The remote DMA (RSAR, RBCR, CR.RD) moves data between the data port and
  * the card's memory, wrapping at PSTOP as the ring does, and sets ISR.RDC
  * when RBCR reaches 0. The data port is a byte or a word wide (DCR.WTS);
  * a word-wide port read with a byte access still moves a word (NE2000
  * drivers read the PROM that way), a 32-bit access moves four bytes.
  *
- * Checks: the ring pointers are used only when PSTART < PSTOP lie in the
- * buffer memory and CURR and BNRY inside the ring, else the frame is
- * dropped; a frame too large for the whole ring raises OVW and is dropped;
+ * Checks: the ring is used only when PSTART < PSTOP lie in the buffer
+ * memory and CURR inside the ring (BNRY is never an address), else the
+ * frame is dropped; a frame too large for the whole ring raises OVW and is dropped;
  * a transmit whose TPSR/TBCR leave the buffer memory is aborted (TSR.ABT,
  * ISR.TXE); a remote DMA that reaches past the card's memory is stopped
  * (RBCR 0, RDC). One log line per card for the first such event. All
@@ -215,13 +217,37 @@ static bool in_buffer(uint32_t addr)
 	return addr >= NE2000_MEM_START && addr < NE2000_MEM_END;
 }
 
-/* The ring is usable: PSTART < PSTOP in the buffer memory, CURR and BNRY
- * inside it. */
+/* What a read of the card's address 'a' gives: below the buffer memory
+ * the PROM, repeated every 32 bytes (drivers read past its end: ne2k-pci
+ * reads 32 words of it), then the buffer memory. false past 0xBFFF. */
+static bool mem_byte(const struct ne2000 *n, uint32_t a, uint8_t *b)
+{
+	if (a < NE2000_MEM_START)
+		*b = n->mem[a % NE2000_PROM_SIZE];
+	else if (a < NE2000_MEM_END)
+		*b = n->mem[a];
+	else
+		return false;
+	return true;
+}
+
+/* The ring is usable: PSTART < PSTOP in the buffer memory, CURR inside
+ * it. BNRY is no address (the card only compares with it): Linux's 8390
+ * leaves it at PSTART - 1 after reading a frame that ended at PSTOP, one
+ * page behind PSTART around the ring. */
 static bool ring_valid(const struct ne2000 *n)
 {
 	return n->pstart >= NE2000_MEM_START / PAGE && n->pstop <= NE2000_MEM_END / PAGE &&
-	       n->pstart < n->pstop && n->curr >= n->pstart && n->curr < n->pstop &&
-	       n->bnry >= n->pstart && n->bnry < n->pstop;
+	       n->pstart < n->pstop && n->curr >= n->pstart && n->curr < n->pstop;
+}
+
+/* Pages the card may fill from CURR before it reaches BNRY, counted
+ * around the ring (BNRY == CURR: none). */
+static unsigned ring_room(const struct ne2000 *n)
+{
+	int ring = n->pstop - n->pstart;
+	int d = ((int)n->bnry - (int)n->curr) % ring;
+	return (unsigned)(d < 0 ? d + ring : d);
 }
 
 /* ---- remote DMA ------------------------------------------------------------------- */
@@ -250,11 +276,8 @@ static bool dma_read(struct ne2000 *n, unsigned width, uint32_t *v)
 {
 	*v = 0;
 	for (unsigned i = 0; i < width; i++) {
-		uint32_t a = n->rsar;
 		uint8_t b;
-		if (a < NE2000_PROM_SIZE || in_buffer(a)) {
-			b = n->mem[a];
-		} else {
+		if (!mem_byte(n, n->rsar, &b)) {
 			complain(n, "remote DMA read outside the card's memory: stopped");
 			*v |= 0xFFFFFFFFu << (8 * i);
 			dma_done(n);
@@ -378,8 +401,8 @@ static int rx_deliver(struct ne2000 *n, const uint8_t *frame, size_t len, bool l
 	if (!status)
 		return 1;
 	if (!ring_valid(n)) {
-		complain(n, "receive ring (PSTART, PSTOP, CURR, BNRY) outside the buffer memory: "
-			    "frame dropped");
+		complain(n, "receive ring (PSTART, PSTOP, CURR) outside the buffer memory: frame "
+			    "dropped");
 		n->rx_dropped++;
 		return 1;
 	}
@@ -400,8 +423,7 @@ static int rx_deliver(struct ne2000 *n, const uint8_t *frame, size_t len, bool l
 		raise_isr(n, ISR_OVW);
 		return 1;
 	}
-	unsigned room = (unsigned)(n->bnry + ring - n->curr) % ring;
-	if (pages > room)
+	if (pages > ring_room(n))
 		return 0;
 	uint8_t next = (uint8_t)(n->pstart + (n->curr - n->pstart + pages) % ring);
 	uint8_t hdr[RX_HDR] = { status, next, (uint8_t)(len + RX_HDR), (uint8_t)((len + RX_HDR) >> 8) };

@@ -299,6 +299,16 @@ static void test_prom(void **state)
 		assert_int_equal(sa[2 * i + 1], MAC[i]);
 	}
 	assert_memory_equal(sa + 28, "WWWW", 4);
+	/* ne2k-pci reads 32 bytes word-wide with byte reads: 64 bytes of the
+	 * card, the PROM repeated past its 32 (no stop, RDC at the end). */
+	wr(c, ISR, ISR_RDC, 1);
+	wr(c, DCR, 0x49, 1);
+	dma_setup(c, 0, 32, CR_RREAD);
+	for (int i = 0; i < 32; i++)
+		sa[i] = (uint8_t)rd(c, DATA, 1);
+	assert_memory_equal(sa, MAC, 6);
+	assert_memory_equal(sa + 16, MAC, 6);
+	assert_int_equal(sa[30], 0x57);
 	/* The PROM cannot be written. */
 	uint8_t junk[4] = { 1, 2, 3, 4 };
 	card_write(c, 0, junk, 4);
@@ -443,8 +453,7 @@ static size_t read_frame(struct ctx *c, uint8_t *f, uint8_t *status)
 	size_t len = get_le16(hdr + 2) - 4;
 	*status = hdr[0];
 	card_read(c, (uint16_t)(page * 256 + 4), f, len);
-	uint8_t next = hdr[1];
-	wr(c, BNRY, next == RX_START ? RX_STOP - 1 : next - 1, 1);
+	wr(c, BNRY, hdr[1] - 1, 1); /* as ei_receive: PSTART - 1 after a wrap */
 	return len;
 }
 
@@ -530,6 +539,38 @@ static void test_receive_wrap(void **state)
 	assert_int_equal(rd(c, BNRY, 1), RX_START + 1);
 }
 
+/* Linux's ei_receive sets BNRY to next - 1, PSTART - 1 after a frame that
+ * ended at PSTOP: one page behind PSTART around the ring, not a broken
+ * ring (the first version dropped every frame from then on, and the
+ * guest's download hung). */
+static void test_bnry_before_pstart(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t f[1514], g[1600], status;
+
+	nic_init(c, RX_START, RX_STOP, 0x04);
+	wr(c, CR, CR_NODMA | CR_PAGE1 | CR_STA, 1);
+	wr(c, P1_CURR, RX_STOP - 6, 1);
+	wr(c, CR, CR_NODMA | CR_STA, 1);
+	wr(c, BNRY, RX_STOP - 7, 1);
+	assert_true(receive(c, f, make_frame(f, MAC, 1514, 1)));
+	assert_int_equal(page_reg(c, 1, P1_CURR), RX_START);
+	read_frame(c, g, &status);
+	assert_int_equal(rd(c, BNRY, 1), RX_START - 1);
+	/* Empty ring: the whole ring but a page is free. */
+	for (unsigned i = 0; i < 9; i++) {
+		wr(c, ISR, 0xFF, 1);
+		assert_true(receive(c, f, make_frame(f, MAC, 1514, (uint8_t)i)));
+		assert_true(rd(c, ISR, 1) & ISR_PRX);
+	}
+	assert_true(receive(c, f, make_frame(f, MAC, 1514, 9)));
+	assert_int_equal(page_reg(c, 1, P1_CURR), RX_START + 54); /* the 10th waits */
+	for (unsigned i = 0; i < 10; i++) {
+		assert_int_equal(read_frame(c, g, &status), 1514);
+		assert_int_equal(g[14], (uint8_t)(i + 14));
+	}
+}
+
 /* No room: frames wait (nothing written) until BNRY moves, in order;
  * past the FIFO the backend is refused and told when there is room. */
 static void test_receive_full_ring(void **state)
@@ -587,7 +628,7 @@ static void test_receive_hostile_ring(void **state)
 		{ 0x80, 0x46, 0x80, 0x46 }, /* PSTART > PSTOP */
 		{ 0x46, 0x46, 0x46, 0x46 }, /* empty ring */
 		{ 0x46, 0x80, 0xF0, 0x7F }, /* CURR outside */
-		{ 0x46, 0x80, 0x46, 0x20 }, /* BNRY outside */
+		{ 0x46, 0x80, 0x20, 0x7F }, /* CURR below */
 	};
 	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
 		nic_init(c, bad[i].start, bad[i].stop, 0x04);
@@ -756,6 +797,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_receive_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_full_ring, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bnry_before_pstart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_hostile_ring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remote_dma_hostile, setup, teardown),
