@@ -241,6 +241,19 @@ static bool ring_valid(const struct ne2000 *n)
 	       n->pstart < n->pstop && n->curr >= n->pstart && n->curr < n->pstop;
 }
 
+/* Frames the driver has not read yet: the page after BNRY (around the
+ * ring) is not CURR. */
+static bool ring_unread(const struct ne2000 *n)
+{
+	if (!ring_valid(n))
+		return false;
+	int ring = n->pstop - n->pstart;
+	int next = ((int)n->bnry + 1 - n->pstart) % ring;
+	if (next < 0)
+		next += ring;
+	return n->pstart + next != n->curr;
+}
+
 /* Pages the card may fill from CURR before it reaches BNRY, counted
  * around the ring (BNRY == CURR: none). */
 static unsigned ring_room(const struct ne2000 *n)
@@ -476,6 +489,10 @@ bool ne2000_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *fram
 	bool refused = !n->quiesced && n->rx_count && rx_drain(n);
 	if (n->quiesced || n->rx_count || !rx_deliver(n, frame, len, false)) {
 		struct rx_frame *f = NULL;
+		/* A frame waits for room: the ring is full of unread ones, which
+		 * the driver must hear about. */
+		if (!n->quiesced && ring_unread(n))
+			raise_isr(n, ISR_PRX);
 		if (n->rx_count < NE2000_RX_PENDING)
 			f = malloc(sizeof(*f) + len);
 		if (f) {
@@ -672,6 +689,12 @@ static unsigned reg_write_page0(struct ne2000 *n, unsigned off, uint8_t v)
 	case P0_TBCR1: n->tbcr = (uint16_t)((n->tbcr & 0x00FF) | v << 8); return 0;
 	case P0_ISR:
 		n->isr &= (uint8_t)~(v & 0x7F); /* RST goes with a Start command only */
+		/* Frames left in the ring keep PRX: Linux's 8390 reads at most
+		 * ten per interrupt, then acknowledges; held frames only come
+		 * in as it reads, so without this nothing would wake it again
+		 * (the wire does on real hardware; here the backend waits). */
+		if ((v & ISR_PRX) && ring_unread(n))
+			n->isr |= ISR_PRX;
 		update_irq(n);
 		return 0;
 	case P0_RSAR0: n->rsar = (uint16_t)((n->rsar & 0xFF00) | v); return 0;

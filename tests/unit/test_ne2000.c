@@ -571,6 +571,38 @@ static void test_bnry_before_pstart(void **state)
 	}
 }
 
+/* Linux's ei_receive reads at most ten frames per interrupt and then
+ * acknowledges PRX. With frames left in the ring (and more held behind
+ * it) PRX must stay, or nothing wakes the driver again: the backend waits
+ * for room, so no new frame comes (the ne2k-pci guest's download hung in
+ * the L1 run before this). */
+static void test_frames_left_keep_prx(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t f[1514], g[1600], status;
+	unsigned got = 0;
+
+	nic_init(c, RX_START, RX_STOP, 0x04);
+	for (unsigned i = 0; i < 40; i++)
+		assert_true(receive(c, f, make_frame(f, MAC, 1514, (uint8_t)i)));
+	for (unsigned irq = 0; irq < 20 && c->irq; irq++) {
+		for (unsigned k = 0; k < 10; k++) {
+			uint8_t bnry = (uint8_t)rd(c, BNRY, 1), next = (uint8_t)(bnry + 1);
+			if (next >= RX_STOP)
+				next = RX_START;
+			if (next == page_reg(c, 1, P1_CURR))
+				break;
+			assert_int_equal(read_frame(c, g, &status), 1514);
+			assert_int_equal(g[14], (uint8_t)(got + 14));
+			got++;
+		}
+		wr(c, ISR, ISR_PRX, 1);
+	}
+	assert_int_equal(got, 40);
+	assert_int_equal(c->irq, 0);
+	assert_false(rd(c, ISR, 1) & ISR_PRX);
+}
+
 /* No room: frames wait (nothing written) until BNRY moves, in order;
  * past the FIFO the backend is refused and told when there is room. */
 static void test_receive_full_ring(void **state)
@@ -798,6 +830,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_receive_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_full_ring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bnry_before_pstart, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_frames_left_keep_prx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_overflow, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive_hostile_ring, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remote_dma_hostile, setup, teardown),
