@@ -7,9 +7,12 @@ the host fetches through a hostfwd port (test_virtio_net.py's guest
 script and host side). One boot through -device with a MAC, one through
 -nic model=ne2k_pci.
 
-The ISA card (ne2k_isa) needs Linux's `ne` module, which the guest kit
-does not carry (tests/guests/modules-kit.list; the 686 kernel builds it,
-CONFIG_NE2000=m): its scenario is collected only once the kit has it."""
+The ISA card (ne2k_isa) has no real-guest test yet: it needs Linux's
+`ne` module, which the guest kit does not carry (the 686 kernel builds
+it, CONFIG_NE2000=m; tests/guests/modules-kit.list would need `ne @carry`
+and a rebuilt kit, then `insmod ne.ko io=0x300 irq=5` with
+`-device ne2k_isa,netdev=..,irq=5`: IRQ 9, QEMU's default, is the ACPI
+SCI's, which `ne` cannot share). tests/fw/test_nic.py sends through it."""
 import pytest
 
 import guestkit
