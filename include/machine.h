@@ -33,7 +33,7 @@
 
 #define MAX_IDE_DRIVES 4
 #define MAX_VIRTIO_DRIVES 8
-#define MAX_NETDEVS 4
+#define MAX_NETDEVS 8    /* backends and NICs, as QEMU's old MAX_NICS */
 #define MAX_VCPUS 255
 #define MAX_DRIVES 16    /* -drive if=none and if=virtio, by id */
 

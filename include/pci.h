@@ -125,6 +125,9 @@ void pci_device_init(struct pci_device *d, const char *name, uint16_t vendor, ui
 void pci_device_set_bar(struct pci_device *d, int idx, enum pci_bar_type type, bool prefetchable,
 			uint64_t size, const struct io_ops *ops, void *opaque);
 void pci_device_set_rom(struct pci_device *d, const uint8_t *image, uint64_t len);
+/* Writes vendor:device into the ROM image's PCI data structure (a ROM
+ * built for several cards), its checksum kept. */
+void pci_rom_set_ids(uint8_t *rom, uint64_t len, uint16_t vendor, uint16_t device);
 /* INTx pin 1-4 (A-D); 0 = none. */
 void pci_device_set_interrupt_pin(struct pci_device *d, unsigned pin);
 int pci_register(struct pci_bus *bus, struct pci_device *d, uint8_t devfn);

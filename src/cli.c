@@ -1407,7 +1407,8 @@ static const struct option_def options[] = {
 	  "guest reaches the host's 127.0.0.1 as 10.0.2.2, restrict=on isolates it) or a tap "
 	  "interface (scripts default to /etc/qemu-ifup, /etc/qemu-ifdown)" },
 	{ "nic", "user|tap|none[,model=M][,mac=M][,backend options]", opt_nic,
-	  "a NIC (model=e1000 default, e1000-82544gc, e1000-82545em, rtl8139, virtio; "
+	  "a NIC (model=e1000 default, e1000-82544gc, e1000-82545em, rtl8139, ne2k_pci, "
+	  "pcnet, virtio; "
 	  "model=help lists them) and its backend in one option (none: no NIC; without any "
 	  "network option there is one e1000 on user networking, as QEMU)" },
 	{ "nodefaults", NULL, opt_nodefaults, "no default devices (the default NIC and VGA)" },

@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * The table entries of the emulated network cards (hw/net/: the e1000
- * family and the RTL8139): each a PCI
- * function on one -netdev backend, with QEMU's names so that QEMU's
- * command lines work. virtio-net's entry stays with the virtio devices in
+ * family, the RTL8139, the NE2000 on PCI and ISA, the PCnet): each a PCI
+ * function (or, ne2k_isa, ISA ports) on one -netdev backend, with QEMU's
+ * names so that QEMU's command lines work. virtio-net's entry stays with the virtio devices in
  * pc_devices.c; -nic, -net nic and the default NIC pick any of these by
  * model name (src/cli.c).
  */
@@ -11,6 +11,8 @@
 
 #include "device.h"
 #include "hw/e1000.h"
+#include "hw/ne2000.h"
+#include "hw/pcnet.h"
 #include "hw/rtl8139.h"
 #include "net.h"
 #include "util.h"
@@ -235,5 +237,178 @@ const struct dev_class rtl8139_class = {
 	.ops = { .create = rtl8139_create_dev, .quiesce = rtl8139_quiesce_dev,
 		 .resume = rtl8139_resume_dev, .save = rtl8139_save_dev, .load = rtl8139_load_dev,
 		 .destroy = rtl8139_destroy_dev },
+	.place_rank = 1,
+};
+
+/* ==== NE2000 (PCI and ISA) ===================================================== */
+
+static struct net_backend *nic_backend(struct dev_instance *d, struct dev_board *b, char *err,
+				       size_t errlen)
+{
+	return b->netdev(b, dev_get_str(d, "netdev"), err, errlen);
+}
+
+static int ne2k_pci_create(struct dev_instance *d, struct dev_board *b, char *err, size_t errlen)
+{
+	uint8_t mac[6], *rom;
+	size_t rom_len;
+	struct net_backend *be = nic_backend(d, b, err, errlen);
+
+	if (!be || nic_rom(d, b, &rom, &rom_len, err, errlen) < 0)
+		return -1;
+	nic_mac(b, d, mac);
+	struct ne2000 *n = ne2000_create_pci(b->pci, (uint8_t)d->devfn, mac, be, true, rom, rom_len);
+	if (!n || net_attach(be, ne2000_receive, n) < 0)
+		return set_err(err, errlen, "cannot create %s", d->cls->name);
+	d->state = n;
+	return 0;
+}
+
+static int ne2k_isa_create(struct dev_instance *d, struct dev_board *b, char *err, size_t errlen)
+{
+	uint8_t mac[6];
+	uint16_t base = (uint16_t)dev_get_uint(d, "iobase");
+	struct net_backend *be = nic_backend(d, b, err, errlen);
+
+	if (!be)
+		return -1;
+	nic_mac(b, d, mac);
+	struct ne2000 *n = ne2000_create_isa(b->pio, base, b->isa_irq(b, (unsigned)dev_get_uint(d, "irq")),
+					     mac, be, true);
+	if (!n)
+		return set_err(err, errlen, "-device ne2k_isa: ports %#x-%#x are taken by another "
+			       "device", base, base + NE2000_IO_SIZE - 1);
+	d->state = n;
+	if (net_attach(be, ne2000_receive, n) < 0)
+		return set_err(err, errlen, "cannot create %s", d->cls->name);
+	return 0;
+}
+
+DEV_STATE_OPS(ne2000, struct ne2000)
+
+/* The backend's thread delivers into the NIC: it stops delivering, the
+ * NIC (and its transmit thread) goes, then the backend. */
+static void ne2000_destroy_dev(struct dev_instance *d)
+{
+	struct ne2000 *nic = d->state;
+	struct net_backend *be = ne2000_backend(nic);
+
+	net_stop(be);
+	ne2000_destroy(nic);
+	net_destroy(be);
+	d->state = NULL;
+}
+
+static void ne2000_quiesce_dev(struct dev_instance *d)
+{
+	ne2000_quiesce(d->state);
+}
+
+static void ne2000_resume_dev(struct dev_instance *d)
+{
+	ne2000_resume(d->state);
+}
+
+/* The PCI card resets with its function (its PCI hook); the ISA card here. */
+static void ne2k_isa_reset_dev(struct dev_instance *d)
+{
+	ne2000_reset(d->state);
+}
+
+static const struct dev_prop ne2k_pci_props[] = { NIC_PROPS("efi-ne2k_pci.rom") };
+
+const struct dev_class ne2k_pci_class = {
+	.name = "ne2k_pci",
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_NETWORK,
+	.desc = "NE2000 on PCI: Realtek RTL8029 (10ec:8029; Linux: ne2k-pci)",
+	.props = ne2k_pci_props,
+	.nprops = ARRAY_SIZE(ne2k_pci_props),
+	.ops = { .create = ne2k_pci_create, .quiesce = ne2000_quiesce_dev,
+		 .resume = ne2000_resume_dev, .save = ne2000_save_dev, .load = ne2000_load_dev,
+		 .destroy = ne2000_destroy_dev },
+	.place_rank = 1,
+};
+
+static const struct dev_prop ne2k_isa_props[] = {
+	{ .name = "netdev", .type = PROP_NETDEV, .required = true,
+	  .help = "id of the -netdev this NIC sends and receives on" },
+	{ .name = "mac", .type = PROP_MAC,
+	  .help = "MAC address such as 52:54:00:12:34:56 (default: 52:54:00:12:34:56 plus the "
+		  "NIC's index)" },
+	{ .name = "iobase", .type = PROP_UINT, .def = "0x300", .max = 0x10000 - NE2000_IO_SIZE,
+	  .help = "first of its 32 I/O ports" },
+	{ .name = "irq", .type = PROP_UINT, .def = "9", .max = 15,
+	  .help = "ISA interrupt, shared with any other device on it" },
+};
+
+const struct dev_class ne2k_isa_class = {
+	.name = "ne2k_isa",
+	.bus = DEV_BUS_ISA,
+	.categories = DEV_CAT_NETWORK,
+	.desc = "NE2000 on ISA (DP8390, 32 ports at iobase; Linux: ne)",
+	.props = ne2k_isa_props,
+	.nprops = ARRAY_SIZE(ne2k_isa_props),
+	.ops = { .create = ne2k_isa_create, .reset = ne2k_isa_reset_dev,
+		 .quiesce = ne2000_quiesce_dev, .resume = ne2000_resume_dev,
+		 .save = ne2000_save_dev, .load = ne2000_load_dev, .destroy = ne2000_destroy_dev },
+};
+
+/* ==== PCnet ======================================================================= */
+
+static int pcnet_create_dev(struct dev_instance *d, struct dev_board *b, char *err, size_t errlen)
+{
+	uint8_t mac[6], *rom;
+	size_t rom_len;
+	struct net_backend *be = nic_backend(d, b, err, errlen);
+
+	if (!be || nic_rom(d, b, &rom, &rom_len, err, errlen) < 0)
+		return -1;
+	nic_mac(b, d, mac);
+	struct pcnet *p = pcnet_create(b->pci, (uint8_t)d->devfn, b->mem, mac, be, true, rom,
+				       rom_len);
+	if (!p || net_attach(be, pcnet_receive, p) < 0)
+		return set_err(err, errlen, "cannot create %s", d->cls->name);
+	d->state = p;
+	return 0;
+}
+
+DEV_STATE_OPS(pcnet, struct pcnet)
+
+/* The backend's thread delivers into the NIC: it stops delivering, the
+ * NIC (and its transmit thread) goes, then the backend. */
+static void pcnet_destroy_dev(struct dev_instance *d)
+{
+	struct pcnet *nic = d->state;
+	struct net_backend *be = pcnet_backend(nic);
+
+	net_stop(be);
+	pcnet_destroy(nic);
+	net_destroy(be);
+	d->state = NULL;
+}
+
+static void pcnet_quiesce_dev(struct dev_instance *d)
+{
+	pcnet_quiesce(d->state);
+}
+
+static void pcnet_resume_dev(struct dev_instance *d)
+{
+	pcnet_resume(d->state);
+}
+
+static const struct dev_prop pcnet_props[] = { NIC_PROPS("efi-pcnet.rom") };
+
+const struct dev_class pcnet_class = {
+	.name = "pcnet",
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_NETWORK,
+	.desc = "AMD PCnet-PCI II (Am79C970A, 1022:2000; Linux: pcnet32)",
+	.props = pcnet_props,
+	.nprops = ARRAY_SIZE(pcnet_props),
+	.ops = { .create = pcnet_create_dev, .quiesce = pcnet_quiesce_dev,
+		 .resume = pcnet_resume_dev, .save = pcnet_save_dev, .load = pcnet_load_dev,
+		 .destroy = pcnet_destroy_dev },
 	.place_rank = 1,
 };

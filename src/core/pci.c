@@ -89,6 +89,28 @@ void pci_device_set_rom(struct pci_device *d, const uint8_t *image, uint64_t len
 	put_le32(d->wmask + PCI_ROM_ADDRESS, (uint32_t)~(d->rom_size - 1) | 1u);
 }
 
+/* An iPXE ROM built for several cards (PCI 3.0 device list) names
+ * 0000:0000 in its PCI data structure, and SeaBIOS runs a ROM only when
+ * those IDs are the function's: they are written in, and the change to
+ * the image's byte sum taken back in byte 6 of the header (reserved on
+ * x86; iPXE keeps it for this). Only the first image (the x86 one). */
+void pci_rom_set_ids(uint8_t *rom, uint64_t len, uint16_t vendor, uint16_t device)
+{
+	if (len < 0x1A || rom[0] != 0x55 || rom[1] != 0xAA)
+		return;
+	uint64_t pcir = get_le16(rom + 0x18);
+	if (pcir + 8 > len || memcmp(rom + pcir, "PCIR", 4))
+		return;
+	uint8_t before = 0, after = 0;
+	for (int i = 4; i < 8; i++)
+		before = (uint8_t)(before + rom[pcir + i]);
+	put_le16(rom + pcir + 4, vendor);
+	put_le16(rom + pcir + 6, device);
+	for (int i = 4; i < 8; i++)
+		after = (uint8_t)(after + rom[pcir + i]);
+	rom[6] = (uint8_t)(rom[6] - (after - before));
+}
+
 void pci_device_set_interrupt_pin(struct pci_device *d, unsigned pin)
 {
 	d->config[PCI_INTERRUPT_PIN] = (uint8_t)pin;

@@ -55,6 +55,8 @@
 #include "guest_mem.h"
 #include "hw/chipset.h"
 #include "hw/e1000.h"
+#include "hw/ne2000.h"
+#include "hw/pcnet.h"
 #include "hw/rtl8139.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
@@ -154,6 +156,8 @@ struct fuzz_machine {
 	unsigned vga_looks;    /* refreshes and dumps this input (each up to ~8M pixels) */
 	struct e1000 *e1000;
 	struct rtl8139 *rtl8139;
+	struct ne2000 *ne2000;
+	struct pcnet *pcnet;
 	int con_in[2][2];      /* pipes: host input for console ports 0 and 1 */
 	uint16_t avail_idx[VIRTIO_PCI_MAX_QUEUES];
 	uint16_t qsize[VIRTIO_PCI_MAX_QUEUES];
@@ -1135,6 +1139,109 @@ static void rtl8139_event(struct fuzz_machine *m, struct input *in)
 	rtl8139_receive(m->rtl8139, &hdr, frame, len);
 }
 
+/* A frame from the network with the header fields the input gives. */
+static void nic_frame_event(struct input *in, uint8_t ctl,
+			    bool (*rx)(void *, const struct net_hdr *, const uint8_t *, size_t),
+			    void *nic)
+{
+	static uint8_t frame[NET_MAX_FRAME];
+	struct net_hdr hdr = { .flags = ctl & 3, .gso_type = take8(in),
+			       .csum_start = take16(in), .csum_offset = take16(in) };
+	size_t len = take16(in) % sizeof(frame);
+	size_t given = len < in->left ? len : in->left;
+
+	memcpy(frame, in->p, given);
+	memset(frame + given, 0x5A, len - given);
+	in->p += given;
+	in->left -= given;
+	rx(nic, &hdr, frame, len);
+}
+
+/* The NE2000: odd variants the ISA card at 0x300, even ones the PCI card. */
+#define NE2K_ISA_BASE 0x300u
+
+static bool ne2000_target_create(struct fuzz_machine *m)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+
+	m->net_be = (struct net_backend){ .ops = &fake_net_ops };
+	if (m->variant & 1) {
+		struct irq_line none = { 0 };
+		m->ne2000 = ne2000_create_isa(&m->pio, NE2K_ISA_BASE, none, mac, &m->net_be, false);
+		if (!m->ne2000)
+			return false;
+		add_window(m, &m->pio, NE2K_ISA_BASE, NE2000_IO_SIZE); /* window 1 */
+	} else {
+		m->ne2000 = ne2000_create_pci(&m->pci, NIC_DEVFN, mac, &m->net_be, false, NULL, 0);
+		if (!m->ne2000)
+			return false;
+		cfg_wr(m, NIC_DEVFN, PCI_BAR0, NIC_IOBASE, 4);
+		cfg_wr(m, NIC_DEVFN, PCI_COMMAND, PCI_COMMAND_IO, 2);
+		m->devfn[m->ndevfn++] = NIC_DEVFN;
+		add_window(m, &m->pio, NIC_IOBASE, NE2000_IO_SIZE);     /* window 1 */
+	}
+	net_attach(&m->net_be, ne2000_receive, m->ne2000);
+	return true;
+}
+
+static void ne2000_target_destroy(struct fuzz_machine *m)
+{
+	ne2000_destroy(m->ne2000);
+}
+
+/* A frame, the cable, a machine reset of the ISA card, quiesce/resume. */
+static void ne2000_event(struct fuzz_machine *m, struct input *in)
+{
+	uint8_t ctl = take8(in);
+	if (ctl >= 0xF0) {
+		ne2000_set_link(m->ne2000, ctl & 1);
+	} else if (ctl >= 0xE8) {
+		ne2000_reset(m->ne2000);
+	} else if (ctl >= 0xE0) {
+		ne2000_quiesce(m->ne2000);
+		ne2000_resume(m->ne2000);
+	} else {
+		nic_frame_event(in, ctl, ne2000_receive, m->ne2000);
+	}
+}
+
+/* The PCnet: both windows. */
+static bool pcnet_target_create(struct fuzz_machine *m)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+
+	m->net_be = (struct net_backend){ .ops = &fake_net_ops };
+	m->pcnet = pcnet_create(&m->pci, NIC_DEVFN, &m->mem, mac, &m->net_be, false, NULL, 0);
+	if (!m->pcnet)
+		return false;
+	net_attach(&m->net_be, pcnet_receive, m->pcnet);
+	cfg_wr(m, NIC_DEVFN, PCI_BAR0, NIC_IOBASE, 4);
+	cfg_wr(m, NIC_DEVFN, PCI_BAR0 + 4, NIC_MMIO, 4);
+	cfg_wr(m, NIC_DEVFN, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER, 2);
+	m->devfn[m->ndevfn++] = NIC_DEVFN;
+	add_window(m, &m->pio, NIC_IOBASE, PCNET_IO_SIZE);  /* window 1 */
+	add_window(m, &m->mmio, NIC_MMIO, PCNET_IO_SIZE);   /* window 2 */
+	return true;
+}
+
+static void pcnet_target_destroy(struct fuzz_machine *m)
+{
+	pcnet_destroy(m->pcnet);
+}
+
+static void pcnet_event(struct fuzz_machine *m, struct input *in)
+{
+	uint8_t ctl = take8(in);
+	if (ctl >= 0xF0) {
+		pcnet_set_link(m->pcnet, ctl & 1);
+	} else if (ctl >= 0xE0) {
+		pcnet_quiesce(m->pcnet);
+		pcnet_resume(m->pcnet);
+	} else {
+		nic_frame_event(in, ctl, pcnet_receive, m->pcnet);
+	}
+}
+
 /* ---- the target table -------------------------------------------------------- */
 
 struct target {
@@ -1175,6 +1282,8 @@ static const struct target targets[] = {
 	DEVICE(vga, "hw/display/vga.c hw/display/vga_pci.c", vga_target, .event = vga_event),
 	DEVICE(e1000, "hw/net/e1000.c", e1000_target, .event = e1000_event),
 	DEVICE(rtl8139, "hw/net/rtl8139.c", rtl8139_target, .event = rtl8139_event),
+	DEVICE(ne2000, "hw/net/ne2000.c", ne2000_target, .event = ne2000_event),
+	DEVICE(pcnet, "hw/net/pcnet.c", pcnet_target, .event = pcnet_event),
 };
 
 /* ---- the interpreter -------------------------------------------------------- */
@@ -1595,6 +1704,69 @@ static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
 			s_rd(s, 1, 0x3E, 1);
 			s_wr(s, 1, 0x3E, 0xFFFF, 1);
 		}
+		return 1;
+	}
+	if (!strcmp(t, "ne2000") && k <= 2) {
+		/* NS8390_init, a frame into the ring, one out (window 1: the ports;
+		 * k 2: the same on the ISA card, variant byte odd). */
+		static const uint8_t init[][2] = {
+			{ 0x00, 0x21 }, { 0x0E, 0x49 }, { 0x04, 0x40 }, { 0x01, 0x46 }, { 0x03, 0x7F },
+			{ 0x02, 0x80 }, { 0x07, 0xFF }, { 0x0F, 0x7F }, { 0x00, 0x61 }, { 0x01, 0x52 },
+			{ 0x07, 0x46 }, { 0x00, 0x22 }, { 0x0D, 0x00 }, { 0x0C, 0x0C },
+		};
+		for (unsigned i = 0; i < ARRAY_SIZE(init); i++)
+			s_wr(s, 1, init[i][0], init[i][1], 0);
+		const uint8_t frame[] = { 0, 0, 0, 0, 0, 0, 0, 60, 0 };
+		s_event(s, frame, sizeof(frame));
+		/* Remote read of the header at 0x4600, a remote write of 64
+		 * bytes at 0x4000, transmit them. */
+		s_wr(s, 1, 0x0A, 4, 0), s_wr(s, 1, 0x0B, 0, 0);
+		s_wr(s, 1, 0x08, 0x00, 0), s_wr(s, 1, 0x09, 0x46, 0);
+		s_wr(s, 1, 0x00, 0x0A, 0);
+		s_rd(s, 1, 0x10, 1), s_rd(s, 1, 0x10, 1);
+		s_wr(s, 1, 0x0A, 64, 0), s_wr(s, 1, 0x0B, 0, 0);
+		s_wr(s, 1, 0x08, 0x00, 0), s_wr(s, 1, 0x09, 0x40, 0);
+		s_wr(s, 1, 0x00, 0x12, 0);
+		for (unsigned i = 0; i < 32; i++)
+			s_wr(s, 1, 0x10, 0xFFFF, 1);
+		s_wr(s, 1, 0x05, 64, 0), s_wr(s, 1, 0x06, 0, 0);
+		s_wr(s, 1, 0x00, 0x26, 0);
+		s_rd(s, 1, 0x07, 0), s_wr(s, 1, 0x07, 0xFF, 0);
+		s_rd(s, 1, 0x1F, 0);
+		return 1;
+	}
+	if (!strcmp(t, "pcnet") && k <= 2) {
+		/* pcnet32_open: reset, style 2 (k 1) or 0 (k 2), the init block
+		 * at 0x10000 (rings at 0x11000 and 0x12000, 4 entries), INIT,
+		 * STRT, a frame each way. Window 1: WIO ports. */
+		s_rd(s, 1, 0x14, 1);
+		s_wr(s, 1, 0x12, 20, 1), s_wr(s, 1, 0x16, k == 1 ? 2 : 0, 1);
+		if (k == 1) {
+			s_ram(s, 0x10000, 0x20200000, 2);           /* RLEN 2, TLEN 2 */
+			s_ram(s, 0x10014, 0x11000, 2);
+			s_ram(s, 0x10018, 0x12000, 2);
+			for (unsigned i = 0; i < 4; i++) {
+				s_ram(s, 0x11000 + 16 * i, 0x20000 + 0x800 * i, 2);
+				s_ram(s, 0x11004 + 16 * i, 0x8000F9F8, 2); /* OWN, 1544 */
+			}
+			s_ram(s, 0x12000, 0x30000, 2);
+			s_ram(s, 0x12004, 0x8300FFC4, 2);           /* OWN STP ENP, 60 */
+		} else {
+			s_ram(s, 0x10010, 0x1000, 1), s_ram(s, 0x10012, 0x4001, 1);
+			s_ram(s, 0x10014, 0x2000, 1), s_ram(s, 0x10016, 0x4001, 1);
+			s_ram(s, 0x11000, 0x0000, 1), s_ram(s, 0x11002, 0x8002, 1);
+			s_ram(s, 0x11004, 0xF9F8, 1);
+			s_ram(s, 0x12000, 0x0000, 1), s_ram(s, 0x12002, 0x8303, 1);
+			s_ram(s, 0x12004, 0xFFC4, 1);
+		}
+		s_wr(s, 1, 0x12, 1, 1), s_wr(s, 1, 0x10, 0x0000, 1);
+		s_wr(s, 1, 0x12, 2, 1), s_wr(s, 1, 0x10, 0x0001, 1);
+		s_wr(s, 1, 0x12, 0, 1), s_wr(s, 1, 0x10, 0x0001, 1);
+		s_wr(s, 1, 0x10, 0x0042, 1);
+		s_wr(s, 1, 0x10, 0x0048, 1);
+		const uint8_t frame[] = { 0, 0, 0, 0, 0, 0, 0, 60, 0 };
+		s_event(s, frame, sizeof(frame));
+		s_rd(s, 1, 0x10, 1), s_wr(s, 1, 0x10, 0x7F00, 1);
 		return 1;
 	}
 	if (!strcmp(t, "fw_cfg") && k == 1) {

@@ -33,6 +33,8 @@
 #include "hw/rtc.h"
 #include "hw/serial.h"
 #include "hw/e1000.h"
+#include "hw/ne2000.h"
+#include "hw/pcnet.h"
 #include "hw/rtl8139.h"
 #include "net.h"
 #include "hw/virtio_rng.h"
@@ -86,6 +88,8 @@ struct board {
 	struct i8237 *dma;
 	struct e1000 *nic;
 	struct rtl8139 *rtl;
+	struct ne2000 *ne2k;
+	struct pcnet *pcnet;
 };
 
 static void no_gsi(void *opaque, unsigned gsi, int level) { }
@@ -303,6 +307,41 @@ static void rtl8139_free(void *d) { rtl8139_destroy(((struct board *)d)->rtl); b
 static void rtl8139_sv(void *d, struct ss_writer *w, uint32_t i) { rtl8139_save(((struct board *)d)->rtl, w, i); }
 static bool rtl8139_ld(void *d, struct ss_reader *r, uint32_t i) { return rtl8139_load(((struct board *)d)->rtl, r, i); }
 
+static void *ne2k_pci_new(void)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	struct board *b = board_new();
+	b->ne2k = ne2000_create_pci(&b->pci, PCI_DEVFN(4, 0), mac, &no_net, false, NULL, 0);
+	if (!b->ne2k)
+		abort();
+	return b;
+}
+static void *ne2k_isa_new(void)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	struct board *b = board_new();
+	b->ne2k = ne2000_create_isa(&b->pio, 0x300, (struct irq_line){ 0 }, mac, &no_net, false);
+	if (!b->ne2k)
+		abort();
+	return b;
+}
+static void ne2k_free(void *d) { ne2000_destroy(((struct board *)d)->ne2k); board_free(d); }
+static void ne2k_sv(void *d, struct ss_writer *w, uint32_t i) { ne2000_save(((struct board *)d)->ne2k, w, i); }
+static bool ne2k_ld(void *d, struct ss_reader *r, uint32_t i) { return ne2000_load(((struct board *)d)->ne2k, r, i); }
+
+static void *pcnet_new(void)
+{
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	struct board *b = board_new();
+	b->pcnet = pcnet_create(&b->pci, PCI_DEVFN(4, 0), &b->mem, mac, &no_net, false, NULL, 0);
+	if (!b->pcnet)
+		abort();
+	return b;
+}
+static void pcnet_free(void *d) { pcnet_destroy(((struct board *)d)->pcnet); board_free(d); }
+static void pcnet_sv(void *d, struct ss_writer *w, uint32_t i) { pcnet_save(((struct board *)d)->pcnet, w, i); }
+static bool pcnet_ld(void *d, struct ss_reader *r, uint32_t i) { return pcnet_load(((struct board *)d)->pcnet, r, i); }
+
 static const struct device_kind kinds[] = {
 	{ "serial", serial_new, serial_free, serial_sv, serial_ld, NULL },
 	{ "rtc", rtc_new, rtc_free, rtc_sv, rtc_ld, NULL },
@@ -316,6 +355,9 @@ static const struct device_kind kinds[] = {
 	{ "i8257", dma_new, dma_free, dma_sv, dma_ld, dma_prime },
 	{ "e1000", e1000_new, e1000_free, e1000_sv, e1000_ld, NULL },
 	{ "rtl8139", rtl8139_new, rtl8139_free, rtl8139_sv, rtl8139_ld, NULL },
+	{ "ne2k_pci", ne2k_pci_new, ne2k_free, ne2k_sv, ne2k_ld, NULL },
+	{ "ne2k_isa", ne2k_isa_new, ne2k_free, ne2k_sv, ne2k_ld, NULL },
+	{ "pcnet", pcnet_new, pcnet_free, pcnet_sv, pcnet_ld, NULL },
 };
 
 static void save_one(const struct device_kind *k, void *dev, struct ss_writer *w)

@@ -56,10 +56,26 @@ $(FW_BUILD)/nictx-rtl8139.bin: tests/fw/nictx.S
 	$(CC) -m32 -nostdlib -ffreestanding -DNIC_RTL8139 -c -o $(FW_BUILD)/nictx-rtl8139.o $<
 	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/nictx-rtl8139.o
 
+$(FW_BUILD)/nictx-ne2k_pci.bin: tests/fw/nictx.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -DNIC_NE2K -c -o $(FW_BUILD)/nictx-ne2k_pci.o $<
+	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/nictx-ne2k_pci.o
+
+$(FW_BUILD)/nictx-ne2k_isa.bin: tests/fw/nictx.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -DNE2K_ISA -c -o $(FW_BUILD)/nictx-ne2k_isa.o $<
+	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/nictx-ne2k_isa.o
+
+$(FW_BUILD)/nictx-pcnet.bin: tests/fw/nictx.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -DNIC_PCNET -c -o $(FW_BUILD)/nictx-pcnet.o $<
+	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/nictx-pcnet.o
+
 FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
 	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf $(FW_BUILD)/debugcon.bin \
 	$(foreach t,1 2 3 4 5 6 7,$(FW_BUILD)/vgadisk-$(t).img) \
-	$(FW_BUILD)/nictx-e1000.bin $(FW_BUILD)/nictx-rtl8139.bin
+	$(FW_BUILD)/nictx-e1000.bin $(FW_BUILD)/nictx-rtl8139.bin $(FW_BUILD)/nictx-ne2k_pci.bin \
+	$(FW_BUILD)/nictx-ne2k_isa.bin $(FW_BUILD)/nictx-pcnet.bin
 
 fw-images: $(FW_IMAGES)
 

@@ -9,6 +9,12 @@
  *   e1000 (default): IOADDR/IODATA at 0xC000/0xC004; a transmit ring of
  *     8 descriptors at 0x8000, one legacy descriptor (EOP, IFCS, RS), TDT 1.
  *   rtl8139 (-DNIC_RTL8139): C mode, slot 0: CR.TE, TSAD0, TSD0 = length.
+ *   ne2k_pci (-DNIC_NE2K): the frame into the card's memory at 0x4000 by
+ *     a word-wide remote write through the data port, then TPSR, TBCR and
+ *     CR.TXP. With -DNE2K_ISA the same on the ISA card at 0x300 (no PCI).
+ *   pcnet (-DNIC_PCNET): software style 2 (BCR20), an init block at
+ *     0x8000 with one-descriptor rings, one TMD (OWN STP ENP), CSR1/2,
+ *     CSR0 INIT, then STRT and TDMD.
  *
  * Then it halts: the test receives the datagram on the host, through
  * user networking, which opens a host socket for it on the NIC's
@@ -21,6 +27,11 @@
 #define RING 0x8000
 #define BUF 0x9000
 #define FRAME_LEN 56
+#ifdef NE2K_ISA
+#define NIC_NE2K
+#undef IOBASE
+#define IOBASE 0x300
+#endif
 
 	.code16
 	.text
@@ -43,7 +54,8 @@ start:
 	rep movsb
 	xorw %ax, %ax
 	movw %ax, %ds
-#ifdef NIC_RTL8139
+#ifndef NE2K_ISA
+#if defined(NIC_RTL8139) || defined(NIC_NE2K) || defined(NIC_PCNET)
 	/* BAR0 is the I/O window */
 	movl $(DEVFN_05 | 0x10), %eax
 #else
@@ -61,7 +73,78 @@ start:
 	movw $0x0005, %ax            /* I/O decode, bus master */
 	movw $CFG_DATA, %dx
 	outw %ax, %dx
-#ifdef NIC_RTL8139
+#endif
+#if defined(NIC_NE2K)
+	movw $IOBASE, %dx            /* CR: stopped, no DMA */
+	movb $0x21, %al
+	outb %al, %dx
+	movw $(IOBASE + 0x0E), %dx   /* DCR: word-wide */
+	movb $0x49, %al
+	outb %al, %dx
+	movw $(IOBASE + 0x0A), %dx   /* RBCR: the frame's length */
+	movb $FRAME_LEN, %al
+	outb %al, %dx
+	incw %dx
+	xorb %al, %al
+	outb %al, %dx
+	movw $(IOBASE + 0x08), %dx   /* RSAR: 0x4000 */
+	xorb %al, %al
+	outb %al, %dx
+	incw %dx
+	movb $0x40, %al
+	outb %al, %dx
+	movw $IOBASE, %dx            /* CR: remote write, start */
+	movb $0x12, %al
+	outb %al, %dx
+	movw $BUF, %si
+	movw $(FRAME_LEN / 2), %cx
+	movw $(IOBASE + 0x10), %dx
+	rep outsw
+	movw $(IOBASE + 0x04), %dx   /* TPSR: page 0x40 */
+	movb $0x40, %al
+	outb %al, %dx
+	movw $(IOBASE + 0x05), %dx   /* TBCR */
+	movb $FRAME_LEN, %al
+	outb %al, %dx
+	incw %dx
+	xorb %al, %al
+	outb %al, %dx
+	movw $IOBASE, %dx            /* CR: transmit */
+	movb $0x26, %al
+	outb %al, %dx
+#elif defined(NIC_PCNET)
+	movw $(IOBASE + 0x14), %dx   /* reset (WIO) */
+	inw %dx, %ax
+	movw $20, %ax                /* BCR20: software style 2 */
+	movw $(IOBASE + 0x12), %dx
+	outw %ax, %dx
+	movw $2, %ax
+	movw $(IOBASE + 0x16), %dx
+	outw %ax, %dx
+	/* init block: mode 0, rings of 1, no filter, RDRA 0x8100, TDRA 0x8200 */
+	movl $0, (RING)
+	movl $0, (RING + 4)
+	movl $0, (RING + 8)
+	movl $0, (RING + 12)
+	movl $0, (RING + 16)
+	movl $(RING + 0x100), (RING + 20)
+	movl $(RING + 0x200), (RING + 24)
+	movl $0, (RING + 0x104)      /* the receive descriptor: not the card's */
+	movl $BUF, (RING + 0x200)    /* TMD: buffer, OWN STP ENP, -length */
+	movl $(0x8300F000 | (0x1000 - FRAME_LEN)), (RING + 0x204)
+	movl $0, (RING + 0x208)
+	movw $1, %bx                 /* CSR1, CSR2: the init block */
+	movw $RING, %cx
+	call pcnet_csr
+	movw $2, %bx
+	xorw %cx, %cx
+	call pcnet_csr
+	xorw %bx, %bx                /* CSR0: INIT, then STRT and TDMD */
+	movw $0x0001, %cx
+	call pcnet_csr
+	movw $0x000A, %cx
+	call pcnet_csr
+#elif defined(NIC_RTL8139)
 	movw $(IOBASE + 0x37), %dx   /* CR: transmit enable */
 	movb $0x04, %al
 	outb %al, %dx
@@ -97,7 +180,19 @@ start:
 1:	hlt
 	jmp 1b
 
-#ifndef NIC_RTL8139
+#ifdef NIC_PCNET
+/* CSR %bx := %cx through RAP and RDP */
+pcnet_csr:
+	movw %bx, %ax
+	movw $(IOBASE + 0x12), %dx
+	outw %ax, %dx
+	movw %cx, %ax
+	movw $(IOBASE + 0x10), %dx
+	outw %ax, %dx
+	ret
+#endif
+
+#if !defined(NIC_RTL8139) && !defined(NIC_NE2K) && !defined(NIC_PCNET)
 /* register %bx := %ecx through IOADDR/IODATA */
 e1000_write:
 	movzwl %bx, %eax

@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Lifecycle of a whole machine: every device model the table has (the
 board's, -hda/-cdrom, ide-hd, virtio-blk/net/rng/balloon/serial with both
-port kinds, e1000, rtl8139, the default VGA, COM2 and COM3, isa-debugcon,
+port kinds, e1000, rtl8139, ne2k_pci, ne2k_isa, pcnet, the default VGA, COM2 and COM3, isa-debugcon,
 isa-debug-exit, both watchdogs, a QMP socket), started, paused, resumed and quit, or ended by SIGTERM,
 under ASan's LeakSanitizer (build/vmm-asan): exit destroys everything, so
 nothing leaks."""
@@ -43,6 +43,9 @@ def full_machine(tmp_path, qmp_path):
         # the emulated NICs, each with its transmit thread and iPXE ROM
         "-netdev", "user,id=n1", "-device", "e1000,netdev=n1",
         "-netdev", "user,id=n2", "-device", "rtl8139,netdev=n2",
+        "-netdev", "user,id=n3", "-device", "ne2k_pci,netdev=n3",
+        "-netdev", "user,id=n4", "-device", "pcnet,netdev=n4",
+        "-netdev", "user,id=n5", "-device", "ne2k_isa,netdev=n5",
         "-device", "virtio-rng-pci",
         "-device", "virtio-balloon-pci,guest-stats-polling-interval=1",
         "-chardev", "null,id=con", "-chardev", "null,id=port",

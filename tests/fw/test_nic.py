@@ -25,9 +25,11 @@ def send_one(image, device):
     except OSError as e:
         pytest.skip(f"UDP port {PORT} is taken: {e}")
     s.settimeout(60)
+    # the ISA card has no PCI address: its ports are at 0x300
+    where = "" if device.startswith("ne2k_isa") else ",addr=05"
     p = subprocess.Popen([VMM, "-nodefaults", "-display", "none", "-m", "32",
                           "-bios", fw_image(image), "-netdev", "user,id=n0",
-                          "-device", f"{device},netdev=n0,addr=05"],
+                          "-device", f"{device},netdev=n0{where}"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE)
     try:
@@ -48,6 +50,9 @@ def send_one(image, device):
     ("nictx-e1000.bin", "e1000-82545em"),
     ("nictx-rtl8139.bin", "rtl8139"),
     ("nictx-rtl8139.bin", "rtl8139,cplus=off"),
+    ("nictx-ne2k_pci.bin", "ne2k_pci"),
+    ("nictx-ne2k_isa.bin", "ne2k_isa"),
+    ("nictx-pcnet.bin", "pcnet"),
 ])
 def test_nic_sends_through_slirp_under_the_sandbox(image, device):
     data, alive, err = send_one(image, device)
@@ -62,8 +67,16 @@ def test_nic_models_listed():
     assert p.returncode == 0, p.stderr
     models = p.stdout.split("\n")
     assert models[0] == "Available NIC models:"
-    for m in ("e1000", "e1000-82544gc", "e1000-82545em", "rtl8139", "virtio-net-pci"):
+    for m in ("e1000", "e1000-82544gc", "e1000-82545em", "rtl8139", "ne2k_pci", "pcnet",
+              "virtio-net-pci"):
         assert m in models
+    # ne2k_isa is an ISA card: -device only (as here), not a model=.
+    assert "ne2k_isa" not in models
+    p = subprocess.run([VMM, "-device", "help"], capture_output=True, text=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    net = p.stdout.split("Network devices:")[1].split("\n\n")[0]
+    for m in ("ne2k_pci", "ne2k_isa", "pcnet"):
+        assert f'name "{m}"' in net, net
     p = subprocess.run([VMM, "-nic", "user,model=ne2k_isa"], capture_output=True, text=True,
                        timeout=30)
     assert p.returncode != 0
@@ -107,6 +120,8 @@ EXIT_OK = (0x10 << 1) | 1  # isa-debug-exit value written by bootsect.S
 @pytest.mark.parametrize("device,bar0,rom", [
     ("e1000", "size 00020000 [mem]", "efi-e1000.rom"),
     ("rtl8139", "size 00000100 [io]", "efi-rtl8139.rom"),
+    ("ne2k_pci", "size 00000020 [io]", "efi-ne2k_pci.rom"),
+    ("pcnet", "size 00000020 [io]", "efi-pcnet.rom"),
 ])
 def test_seabios_runs_the_nic_option_rom(vmm, device, bar0, rom):
     # QEMU's default: the card carries iPXE (Debian's ipxe-qemu) in its

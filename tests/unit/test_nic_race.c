@@ -20,6 +20,8 @@
 #include "bus_access.h"
 #include "guest_mem.h"
 #include "hw/e1000.h"
+#include "hw/ne2000.h"
+#include "hw/pcnet.h"
 #include "hw/rtl8139.h"
 #include "net.h"
 #include "pci.h"
@@ -243,11 +245,152 @@ static void test_rtl8139_threads(void **state)
 	ctx_free(c);
 }
 
+/* ---- ne2000 ------------------------------------------------------------------- */
+
+static void ne_wr(struct ctx *c, unsigned reg, uint32_t v, unsigned size)
+{
+	bus_wr(&c->pio, IOBASE + reg, v, size);
+}
+
+static uint8_t ne_rd(struct ctx *c, unsigned reg)
+{
+	return (uint8_t)bus_rd(&c->pio, IOBASE + reg, 1);
+}
+
+/* As Linux's 8390 runs it: the ring 0x46-0x80, a frame written by
+ * remote DMA and sent, the ring read back to BNRY, interrupts acked. */
+static void test_ne2000_threads(void **state)
+{
+	struct ctx *c = ctx_new();
+	struct ne2000 *n = ne2000_create_pci(&c->pci, DEVFN, MAC, &c->be, true, NULL, 0);
+	pthread_t bt;
+	uint8_t f[64];
+
+	assert_non_null(n);
+	c->nic = n;
+	c->rx = ne2000_receive;
+	net_attach(&c->be, ne2000_receive, n);
+	pci_config_write(&c->pci, DEVFN, PCI_BAR0, IOBASE, 4);
+	pci_config_write(&c->pci, DEVFN, PCI_COMMAND, PCI_COMMAND_IO, 2);
+	static const uint8_t init[][2] = {
+		{ 0x00, 0x21 }, { 0x0E, 0x49 }, { 0x04, 0x40 }, { 0x01, 0x46 }, { 0x03, 0x7F },
+		{ 0x02, 0x80 }, { 0x07, 0xFF }, { 0x0F, 0x3F }, { 0x00, 0x61 }, { 0x07, 0x46 },
+		{ 0x00, 0x22 }, { 0x0D, 0x00 }, { 0x0C, 0x1C },
+	};
+	for (unsigned i = 0; i < ARRAY_SIZE(init); i++)
+		ne_wr(c, init[i][0], init[i][1], 1);
+	frame_to(f, sizeof(f));
+	assert_int_equal(pthread_create(&bt, NULL, backend_thread, c), 0);
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		/* The frame into page 0x40 (remote write), then TXP. */
+		ne_wr(c, 0x0A, 64, 1), ne_wr(c, 0x0B, 0, 1);
+		ne_wr(c, 0x08, 0, 1), ne_wr(c, 0x09, 0x40, 1);
+		ne_wr(c, 0x00, 0x12, 1);
+		for (unsigned i = 0; i < 64; i += 2)
+			ne_wr(c, 0x10, f[i] | f[i + 1] << 8, 2);
+		ne_wr(c, 0x07, 0x40, 1);
+		if (!(ne_rd(c, 0x00) & 0x04)) {
+			ne_wr(c, 0x05, 64, 1), ne_wr(c, 0x06, 0, 1), ne_wr(c, 0x04, 0x40, 1);
+			ne_wr(c, 0x00, 0x26, 1);
+		}
+		/* Everything received is read: BNRY just behind CURR. */
+		ne_wr(c, 0x00, 0x62, 1);
+		uint8_t curr = ne_rd(c, 0x07);
+		ne_wr(c, 0x00, 0x22, 1);
+		ne_wr(c, 0x03, curr == 0x46 ? 0x7F : curr - 1, 1);
+		ne_wr(c, 0x07, ne_rd(c, 0x07), 1);
+		if (r % 50 == 0) {
+			ne2000_quiesce(n);
+			ne2000_resume(n);
+		}
+	}
+	for (unsigned i = 0; i < 10000 && (ne_rd(c, 0x00) & 0x04); i++)
+		nap();
+	atomic_store(&c->done, true);
+	pthread_join(bt, NULL);
+	assert_true(atomic_load(&c->sent) > 0);
+	assert_true(atomic_load(&c->irq_changes) > 0);
+	ne2000_destroy(n);
+	ctx_free(c);
+}
+
+/* ---- pcnet --------------------------------------------------------------------- */
+
+static void pc_csr(struct ctx *c, unsigned reg, uint16_t v)
+{
+	bus_wr(&c->pio, IOBASE + 0x12, reg, 2);
+	bus_wr(&c->pio, IOBASE + 0x10, v, 2);
+}
+
+static uint16_t pc_csr_rd(struct ctx *c, unsigned reg)
+{
+	bus_wr(&c->pio, IOBASE + 0x12, reg, 2);
+	return (uint16_t)bus_rd(&c->pio, IOBASE + 0x10, 2);
+}
+
+/* As pcnet32 runs it: style 2, rings of 16 laid out before the threads
+ * start (the descriptors are guest memory the card's threads read and
+ * write; this test touches them no more), then TDMD per round, CSR0
+ * acknowledged (each RDP access also retries held frames). */
+static void test_pcnet_threads(void **state)
+{
+	struct ctx *c = ctx_new();
+	struct pcnet *p = pcnet_create(&c->pci, DEVFN, &c->mem, MAC, &c->be, true, NULL, 0);
+	pthread_t bt;
+
+	assert_non_null(p);
+	c->nic = p;
+	c->rx = pcnet_receive;
+	net_attach(&c->be, pcnet_receive, p);
+	pci_config_write(&c->pci, DEVFN, PCI_BAR0, IOBASE, 4);
+	pci_config_write(&c->pci, DEVFN, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MASTER, 2);
+	uint8_t *ib = c->ram + 0x8000;
+	put_le16(ib, 0x8000);                 /* promiscuous */
+	ib[2] = 4 << 4, ib[3] = 4 << 4;       /* 16 each */
+	put_le32(ib + 20, 0x10000);
+	put_le32(ib + 24, 0x20000);
+	for (unsigned i = 0; i < NDESC; i++) {
+		put_le32(c->ram + 0x10000 + 16 * i, 0x40000 + 0x800 * i);
+		put_le32(c->ram + 0x10004 + 16 * i, 0x8000F9F8u); /* OWN, 1544 bytes */
+		put_le32(c->ram + 0x20000 + 16 * i, 0x30000);
+		put_le32(c->ram + 0x20004 + 16 * i, 0x8300FFC0u); /* OWN STP ENP, 64 */
+	}
+	frame_to(c->ram + 0x30000, 64);
+	bus_wr(&c->pio, IOBASE + 0x12, 20, 2);
+	bus_wr(&c->pio, IOBASE + 0x16, 2, 2);
+	pc_csr(c, 1, 0x8000);
+	pc_csr(c, 2, 0);
+	pc_csr(c, 0, 0x0001);
+	pc_csr(c, 0, 0x0042);
+	assert_int_equal(pthread_create(&bt, NULL, backend_thread, c), 0);
+	for (unsigned r = 0; r < ROUNDS; r++) {
+		pc_csr(c, 0, 0x0048);                        /* TDMD, IENA */
+		uint16_t csr0 = pc_csr_rd(c, 0);
+		pc_csr(c, 0, csr0 & ~0x004F);                /* acknowledge */
+		pc_csr(c, 0, 0x0040);
+		if (r % 50 == 0) {
+			pcnet_quiesce(p);
+			pcnet_resume(p);
+		}
+	}
+	/* The 16 frames out, at most ~10 s. */
+	for (unsigned i = 0; i < 10000 && atomic_load(&c->sent) < NDESC; i++)
+		nap();
+	atomic_store(&c->done, true);
+	pthread_join(bt, NULL);
+	assert_int_equal(atomic_load(&c->sent), NDESC);
+	assert_true(atomic_load(&c->irq_changes) > 0);
+	pcnet_destroy(p);
+	ctx_free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_e1000_threads),
 		cmocka_unit_test(test_rtl8139_threads),
+		cmocka_unit_test(test_ne2000_threads),
+		cmocka_unit_test(test_pcnet_threads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
