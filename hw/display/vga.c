@@ -981,6 +981,11 @@ void vga_refresh(struct vga *v)
 	bool had = s->has_dirty;
 	if (vbe_enabled(v)) {
 		draw_vbe(v, s, full);
+	} else if (v->legacy && (v->ar_index & 0x20) && (v->gr[6] & 0x01) && v->ext &&
+		   v->ext->draw && v->ext->draw(v->ext_opaque, s, full)) {
+		/* an extended mode the card drew (SR1's screen-off bit does not
+		 * blank it: QEMU's Cirrus shows it, and SeaBIOS's Cirrus mode
+		 * tables set it) */
 	} else if (!v->legacy || !(v->ar_index & 0x20) || (v->sr[1] & 0x20)) {
 		/* the attribute controller has the palette, or the screen is off */
 		if (full || s->kind != DISPLAY_BLANK) {
@@ -989,8 +994,6 @@ void vga_refresh(struct vga *v)
 		}
 	} else if (!(v->gr[6] & 0x01)) {
 		draw_text(v, s, full);
-	} else if (v->ext && v->ext->draw && v->ext->draw(v->ext_opaque, s, full)) {
-		/* an extended mode the card drew */
 	} else {
 		draw_graphics(v, s, full);
 	}

@@ -115,9 +115,9 @@ def differing(a, b):
     return len(bad) and f"{len(bad)} pixels differ, first at {[(i % w, i // w) for i in bad[:5]]}"
 
 
-def boot_and_dump(vm, tmp_path, test, *extra, png=False):
+def boot_and_dump(vm, tmp_path, test, *extra, png=False, card="std"):
     sock = sock_path(tmp_path)
-    v = vm("-vga", "std", "-qmp", f"unix:{sock},server,nowait", *extra,
+    v = vm("-vga", card, "-qmp", f"unix:{sock},server,nowait", *extra,
            disk=f"vgadisk-{test}.img")
     serial = v.wait_serial("VMM-VGA-READY")
     q = Qmp(sock).negotiate()
@@ -133,12 +133,12 @@ def boot_and_dump(vm, tmp_path, test, *extra, png=False):
     return pic, serial
 
 
-def qemu_dump(tmp_path, test):
+def qemu_dump(tmp_path, test, card="std"):
     """QEMU's screendump of the same boot (TCG: no KVM needed)."""
     if not shutil.which(QEMU):
         fwskip.unavailable(f"{QEMU} is missing (tools/deps.sh installs it)")
     sock, serial, out = str(tmp_path / "q.sock"), tmp_path / "q-serial.log", tmp_path / "q.ppm"
-    p = subprocess.Popen([QEMU, "-accel", "tcg", "-m", "64", "-nodefaults", "-vga", "std",
+    p = subprocess.Popen([QEMU, "-accel", "tcg", "-m", "64", "-nodefaults", "-vga", card,
                           "-display", "none", "-drive",
                           f"file={fw_image(f'vgadisk-{test}.img')},format=raw,if=ide",
                           "-serial", f"file:{serial}", "-qmp", f"unix:{sock},server,nowait"],
@@ -307,3 +307,23 @@ def test_default_vga(vm, tmp_path, args, card):
         assert read_ppm(tmp_path / "x.ppm")[:2] == (720, 400)  # the VGA BIOS's text mode
     q.ok("quit")
     v.finish()
+
+
+# ---- Cirrus CL-GD5446 (-vga cirrus, SeaBIOS's vgabios-cirrus.bin) ----------
+
+def test_cirrus_text_mode_banner_as_qemu_shows_it(vm, tmp_path):
+    """The Cirrus VGA BIOS sets mode 3 through the standard registers (its
+    extensions switched back off): the banner's text rows as QEMU's."""
+    pic, _ = boot_and_dump(vm, tmp_path, 1, card="cirrus")
+    assert pic[:2] == (720, 400)
+    assert differing(pic, qemu_dump(tmp_path, 1, card="cirrus")) == 0
+
+
+def test_cirrus_vesa_16bpp_linear_framebuffer(vm, tmp_path):
+    """VBE mode 0x111 through the Cirrus VGA BIOS (SR7 16 bpp, the hidden
+    DAC's 5-6-5, CR13/CR1B pitch 1280) filled through BAR0: the expected
+    pixels and QEMU's screendump."""
+    pic, serial = boot_and_dump(vm, tmp_path, 3, card="cirrus")
+    assert "VMM-VBE bpp=16 pitch=1280" in serial
+    assert differing(pic, vbe16_expected()) == 0
+    assert differing(pic, qemu_dump(tmp_path, 3, card="cirrus")) == 0
