@@ -88,7 +88,7 @@ static void gr(struct fx *f, uint8_t i, uint8_t val)
 	out8(f, 0x3CF, val);
 }
 
-static __attribute__((unused)) uint8_t gr_get(struct fx *f, uint8_t i)
+static uint8_t gr_get(struct fx *f, uint8_t i)
 {
 	out8(f, 0x3CE, i);
 	return in8(f, 0x3CF);
@@ -212,10 +212,467 @@ static void test_16bpp_picture(void **state)
 	assert_int_equal(px(f, 3, 2), 0x0000FF);
 }
 
+
+/* ---- BitBLT ---------------------------------------------------------------- */
+
+/* The data book's raster operations as truth tables: bit (s << 1 | d)
+ * of 'tt' is the result bit for source bit s and destination bit d. */
+static const struct { uint8_t code, tt; } rops[16] = {
+	{ 0x00, 0x0 }, /* 0 */
+	{ 0x05, 0x8 }, /* S and D */
+	{ 0x06, 0xA }, /* D */
+	{ 0x09, 0x4 }, /* S and not D */
+	{ 0x0B, 0x5 }, /* not D */
+	{ 0x0D, 0xC }, /* S */
+	{ 0x0E, 0xF }, /* 1 */
+	{ 0x50, 0x2 }, /* not S and D */
+	{ 0x59, 0x6 }, /* S xor D */
+	{ 0x6D, 0xE }, /* S or D */
+	{ 0x90, 0x7 }, /* not S or not D */
+	{ 0x95, 0x9 }, /* not (S xor D) */
+	{ 0xAD, 0xD }, /* S or not D */
+	{ 0xD0, 0x3 }, /* not S */
+	{ 0xD6, 0xB }, /* not S or D */
+	{ 0xDA, 0x1 }, /* not S and not D */
+};
+
+static uint8_t ref_rop(uint8_t tt, uint8_t s, uint8_t d)
+{
+	uint8_t r = 0;
+	for (int i = 0; i < 8; i++) {
+		unsigned sb = (s >> i) & 1, db = (d >> i) & 1;
+		r |= (uint8_t)(((tt >> (sb << 1 | db)) & 1) << i);
+	}
+	return r;
+}
+
+static uint32_t rng_state = 12345;
+
+static uint32_t rnd(void)
+{
+	rng_state = rng_state * 1103515245u + 12345u;
+	return rng_state >> 8;
+}
+
+static void fill_random(uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		p[i] = (uint8_t)rnd();
+}
+
+static void mmio8(struct fx *f, unsigned off, uint8_t val)
+{
+	cirrus_vga_mmio_write(f->c, CIRRUS_MMIO_BLT + off, val, 1);
+}
+
+/* Programs the BLT registers through BAR1 (width/height as the byte and
+ * line counts; the registers hold them minus one) and starts it. */
+static void blt(struct fx *f, const struct cirrus_blt *b)
+{
+	cirrus_vga_mmio_write(f->c, CIRRUS_MMIO_BLT + 0x00, b->bg, 4);
+	cirrus_vga_mmio_write(f->c, CIRRUS_MMIO_BLT + 0x04, b->fg, 4);
+	cirrus_vga_mmio_write(f->c, CIRRUS_MMIO_BLT + 0x08, b->width - 1, 2);
+	cirrus_vga_mmio_write(f->c, CIRRUS_MMIO_BLT + 0x0A, b->height - 1, 2);
+	cirrus_vga_mmio_write(f->c, CIRRUS_MMIO_BLT + 0x0C, b->dst_pitch, 2);
+	cirrus_vga_mmio_write(f->c, CIRRUS_MMIO_BLT + 0x0E, b->src_pitch, 2);
+	cirrus_vga_mmio_write(f->c, CIRRUS_MMIO_BLT + 0x10, b->dst, 4);
+	cirrus_vga_mmio_write(f->c, CIRRUS_MMIO_BLT + 0x14, b->src, 3);
+	mmio8(f, 0x17, b->skip);
+	mmio8(f, 0x18, b->mode);
+	mmio8(f, 0x1A, b->rop);
+	mmio8(f, 0x1B, b->modeext);
+	cirrus_vga_mmio_write(f->c, CIRRUS_MMIO_BLT + 0x1C, b->transparent, 2);
+	mmio8(f, 0x40, 0x02);
+}
+
+/* The reference copy: line y of 'width' bytes from src + y * spitch to
+ * dst + y * dpitch, in the hardware's order (forward: lines down, bytes
+ * up; backward: from the last byte, lines up, bytes down). */
+static void ref_copy(uint8_t *m, const struct cirrus_blt *b, uint8_t tt)
+{
+	bool back = b->mode & CIRRUS_BLT_BACKWARDS;
+	for (uint32_t y = 0; y < b->height; y++)
+		for (uint32_t i = 0; i < b->width; i++) {
+			int64_t d = back ? (int64_t)b->dst - (int64_t)y * b->dst_pitch - i
+					 : (int64_t)b->dst + (int64_t)y * b->dst_pitch + i;
+			int64_t s = back ? (int64_t)b->src - (int64_t)y * b->src_pitch - i
+					 : (int64_t)b->src + (int64_t)y * b->src_pitch + i;
+			m[d] = ref_rop(tt, m[s], m[d]);
+		}
+}
+
+static void check_rop_copies(struct fx *f, bool backward)
+{
+	uint8_t *expect = malloc(VRAM);
+	for (int r = 0; r < 16; r++) {
+		fill_random(f->v->vram, 0x40000);
+		memcpy(expect, f->v->vram, VRAM);
+		struct cirrus_blt b = {
+			.width = 37, .height = 9, .dst_pitch = 100, .src_pitch = 83,
+			.dst = 0x20000 + (uint32_t)r * 3, .src = 0x10000 + (uint32_t)r,
+			.mode = backward ? CIRRUS_BLT_BACKWARDS : 0, .rop = rops[r].code,
+		};
+		if (backward) { /* the addresses are the last bytes */
+			b.dst += 8 * 100 + 36;
+			b.src += 8 * 83 + 36;
+		}
+		blt(f, &b);
+		ref_copy(expect, &b, rops[r].tt);
+		assert_memory_equal(f->v->vram, expect, VRAM);
+		assert_int_equal(f->c->refusals, 0);
+		assert_int_equal(gr_get(f, 0x31) & 0x03, 0); /* no longer busy */
+	}
+	free(expect);
+}
+
+static void test_blt_every_rop_forward(void **state)
+{
+	check_rop_copies(*state, false);
+}
+
+static void test_blt_every_rop_backward(void **state)
+{
+	check_rop_copies(*state, true);
+}
+
+/* Overlapping copies: forward moves a block up, backward moves it down,
+ * both as if the source were read before it is overwritten. */
+static void test_blt_overlapping_scroll(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *snap = malloc(VRAM);
+	fill_random(f->v->vram, 0x10000);
+	memcpy(snap, f->v->vram, VRAM);
+	/* down by 3 lines of 64: backward from the last bytes */
+	struct cirrus_blt b = { .width = 64, .height = 20, .dst_pitch = 64, .src_pitch = 64,
+				.dst = 23 * 64 - 1, .src = 20 * 64 - 1,
+				.mode = CIRRUS_BLT_BACKWARDS, .rop = CIRRUS_ROP_S };
+	blt(f, &b);
+	assert_memory_equal(f->v->vram + 3 * 64, snap, 20 * 64);
+	/* and up again, forward */
+	struct cirrus_blt u = { .width = 64, .height = 20, .dst_pitch = 64, .src_pitch = 64,
+				.dst = 0, .src = 3 * 64, .rop = CIRRUS_ROP_S };
+	blt(f, &u);
+	assert_memory_equal(f->v->vram, snap, 20 * 64);
+	free(snap);
+}
+
+/* Colour expansion, 16 bpp, from packed bits in video memory: 1 bits the
+ * foreground, 0 bits the background; with transparency 0 bits are left
+ * alone, and with GR33's invert it is the 1 bits, 0 bits drawing the
+ * background. Bit skip (GR2F) drops the first bits of each line. */
+static void test_blt_colour_expansion(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *m = f->v->vram;
+	static const uint8_t bits[] = { 0xA5, 0x80, 0x3C, 0x01 }; /* 2 lines of 12 bits, 2 bytes each */
+	for (int variant = 0; variant < 3; variant++) {
+		memset(m, 0x11, 0x10000);
+		memcpy(m + 0x8000, bits, sizeof(bits));
+		struct cirrus_blt b = {
+			.width = 12 * 2, .height = 2, .dst_pitch = 256, .src = 0x8000,
+			.mode = CIRRUS_BLT_EXPAND | 0x10 | (variant ? CIRRUS_BLT_TRANSPARENT : 0),
+			.modeext = variant == 2 ? CIRRUS_BLTX_INVERT : 0, .rop = CIRRUS_ROP_S,
+			.fg = 0xF800, .bg = 0x001F,
+		};
+		blt(f, &b);
+		for (unsigned y = 0; y < 2; y++)
+			for (unsigned x = 0; x < 12; x++) {
+				unsigned pos = x, byte = bits[y * 2 + pos / 8];
+				bool bit = (byte >> (7 - pos % 8)) & 1;
+				uint16_t got = (uint16_t)(m[y * 256 + 2 * x] | m[y * 256 + 2 * x + 1] << 8);
+				uint16_t want = variant == 0 ? (bit ? 0xF800 : 0x001F)
+					      : variant == 1 ? (bit ? 0xF800 : 0x1111)
+							     : (bit ? 0x1111 : 0x001F);
+				assert_int_equal(got, want);
+			}
+		assert_int_equal(m[2 * 256], 0x11); /* nothing past the height */
+	}
+	/* skip 3 bits: the first pixel is bit 3 of the first byte (0xA5: 0) */
+	memset(m, 0x11, 0x10000);
+	m[0x8000] = 0x10;
+	struct cirrus_blt s = { .width = 8, .height = 1, .src = 0x8000, .dst = 0x100, .skip = 3,
+				.mode = CIRRUS_BLT_EXPAND, .rop = CIRRUS_ROP_S, .fg = 0xEE, .bg = 0x22 };
+	blt(f, &s);
+	/* the 3 skipped pixels untouched, then bits 3..7 of 0x10 */
+	static const uint8_t want[8] = { 0x11, 0x11, 0x11, 0xEE, 0x22, 0x22, 0x22, 0x22 };
+	assert_memory_equal(m + 0x100, want, 8);
+}
+
+/* An 8x8 pattern (8 bpp: 64 bytes, rows of 8) repeated over the
+ * destination; and a monochrome one (8 bytes) expanded, 32 bpp. */
+static void test_blt_patterns(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *m = f->v->vram;
+	for (int i = 0; i < 64; i++)
+		m[0x4000 + i] = (uint8_t)(i + 1);
+	struct cirrus_blt b = { .width = 20, .height = 11, .dst_pitch = 32, .dst = 0x10000,
+				.src = 0x4000, .mode = CIRRUS_BLT_PATTERN, .rop = CIRRUS_ROP_S };
+	blt(f, &b);
+	for (unsigned y = 0; y < 11; y++)
+		for (unsigned x = 0; x < 20; x++)
+			assert_int_equal(m[0x10000 + y * 32 + x], (y & 7) * 8 + (x & 7) + 1);
+	assert_int_equal(m[0x10000 + 20], 0);
+	static const uint8_t mono[8] = { 0x81, 0x42, 0x24, 0x18, 0x18, 0x24, 0x42, 0x81 };
+	memcpy(m + 0x5000, mono, 8);
+	struct cirrus_blt e = { .width = 10 * 4, .height = 9, .dst_pitch = 64, .dst = 0x20000,
+				.src = 0x5000, .mode = CIRRUS_BLT_PATTERN | CIRRUS_BLT_EXPAND | 0x30,
+				.rop = CIRRUS_ROP_S, .fg = 0x00FFFFFF, .bg = 0x00000080 };
+	blt(f, &e);
+	for (unsigned y = 0; y < 9; y++)
+		for (unsigned x = 0; x < 10; x++) {
+			const uint8_t *p = m + 0x20000 + y * 64 + x * 4;
+			uint32_t got = p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+			bool bit = (mono[y & 7] >> (7 - (x & 7))) & 1;
+			assert_int_equal(got, bit ? 0x00FFFFFF : 0x00000080);
+		}
+}
+
+/* Solid fill (GR33 bit 2 with pattern and expansion): the foreground
+ * through the ROP, 24 bpp (3 bytes a pixel), XOR twice restores. */
+static void test_blt_solid_fill(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *m = f->v->vram;
+	struct cirrus_blt b = { .width = 30, .height = 4, .dst_pitch = 40, .dst = 0x300,
+				.mode = CIRRUS_BLT_PATTERN | CIRRUS_BLT_EXPAND | 0x20,
+				.modeext = CIRRUS_BLTX_SOLID_FILL, .rop = CIRRUS_ROP_S,
+				.fg = 0x123456 };
+	blt(f, &b);
+	for (unsigned y = 0; y < 4; y++)
+		for (unsigned x = 0; x < 10; x++) {
+			assert_int_equal(m[0x300 + y * 40 + 3 * x], 0x56);
+			assert_int_equal(m[0x300 + y * 40 + 3 * x + 2], 0x12);
+		}
+	assert_int_equal(m[0x300 + 30], 0);
+	b.rop = CIRRUS_ROP_S_XOR_D;
+	blt(f, &b);
+	blt(f, &b);
+	assert_int_equal(m[0x300 + 3 * 40 + 27], 0x56);
+	b.fg = 0x123456 ^ 0xFFFFFF;
+	blt(f, &b);
+	assert_int_equal(m[0x300], 0xFF);
+}
+
+/* Transparent copy, 16 bpp: a pixel whose result is the key colour is
+ * not written; 24 bpp transparency is refused. */
+static void test_blt_transparent_copy(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *m = f->v->vram;
+	static const uint16_t src[4] = { 0x1234, 0xBEEF, 0x0001, 0xBEEF };
+	memcpy(m + 0x1000, src, sizeof(src));
+	memset(m + 0x2000, 0x55, 8);
+	struct cirrus_blt b = { .width = 8, .height = 1, .dst = 0x2000, .src = 0x1000,
+				.mode = CIRRUS_BLT_TRANSPARENT | 0x10, .rop = CIRRUS_ROP_S,
+				.transparent = 0xBEEF };
+	blt(f, &b);
+	static const uint16_t want[4] = { 0x1234, 0x5555, 0x0001, 0x5555 };
+	assert_memory_equal(m + 0x2000, want, 8);
+	b.mode = CIRRUS_BLT_TRANSPARENT | 0x20;
+	b.width = 6;
+	blt(f, &b);
+	assert_int_equal(f->c->refusals, 1);
+	assert_memory_equal(m + 0x2000, want, 8);
+}
+
+/* System to screen: the CPU writes the source through the window (an
+ * extended mode) or BAR0's aperture at 16 MiB. A copy's lines are whole
+ * dwords; colour expansion's lines whole bytes. */
+static void test_blt_system_to_screen(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *m = f->v->vram;
+	out8(f, 0x3C2, 0x01);
+	sr(f, 0x07, 0x01);
+	struct cirrus_blt b = { .width = 6, .height = 3, .dst_pitch = 16, .dst = 0x400,
+				.mode = CIRRUS_BLT_SYS_SRC, .rop = CIRRUS_ROP_S };
+	blt(f, &b);
+	assert_true(f->c->sys_active);
+	assert_int_equal(gr_get(f, 0x31) & 0x01, 0x01); /* busy */
+	for (unsigned i = 0; i < 3 * 8; i++) /* 6 bytes padded to 8 per line */
+		vga_mem_write(f->v, 0x1234, (uint8_t)(i + 1));
+	assert_false(f->c->sys_active);
+	assert_int_equal(gr_get(f, 0x31) & 0x03, 0);
+	for (unsigned y = 0; y < 3; y++)
+		for (unsigned x = 0; x < 6; x++)
+			assert_int_equal(m[0x400 + y * 16 + x], y * 8 + x + 1);
+	assert_int_equal(m[0x400 + 6], 0);
+	/* an 8x2 glyph expanded, 8 bpp, through BAR0 + 16 MiB */
+	struct cirrus_blt e = { .width = 8, .height = 2, .dst_pitch = 16, .dst = 0x800,
+				.mode = CIRRUS_BLT_SYS_SRC | CIRRUS_BLT_EXPAND, .rop = CIRRUS_ROP_S,
+				.fg = 0x0F, .bg = 0xF0 };
+	blt(f, &e);
+	cirrus_vga_lfb_write(f->c, CIRRUS_BLT_APERTURE + 0x40, 0xC3, 1);
+	cirrus_vga_lfb_write(f->c, CIRRUS_BLT_APERTURE, 0x18, 1);
+	static const uint8_t want[2][8] = { { 0x0F, 0x0F, 0xF0, 0xF0, 0xF0, 0xF0, 0x0F, 0x0F },
+					    { 0xF0, 0xF0, 0xF0, 0x0F, 0x0F, 0xF0, 0xF0, 0xF0 } };
+	assert_memory_equal(m + 0x800, want[0], 8);
+	assert_memory_equal(m + 0x810, want[1], 8);
+	/* the window is plain video memory again */
+	gr(f, 0x09, 0);
+	vga_mem_write(f->v, 5, 0x77);
+	assert_int_equal(m[5], 0x77);
+	/* GR31 bit 2 cancels a BLT that waits for its source */
+	blt(f, &b);
+	assert_true(f->c->sys_active);
+	gr(f, 0x31, 0x04);
+	gr(f, 0x31, 0x00);
+	assert_false(f->c->sys_active);
+}
+
+/* Starting a BLT by writing the destination's high byte (GR31 bit 7),
+ * and the registers at 0xB8000 (SR17 bit 2) in an extended mode. */
+static void test_blt_autostart_and_b8000(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *m = f->v->vram;
+	out8(f, 0x3C2, 0x01);
+	sr(f, 0x07, 0x01);
+	sr(f, 0x17, 0x04);
+	vga_mem_write(f->v, 0x18000 + 0x04, 0xAB); /* foreground */
+	vga_mem_write(f->v, 0x18000 + 0x08, 3);    /* 4 bytes */
+	vga_mem_write(f->v, 0x18000 + 0x0A, 0);    /* 1 line */
+	vga_mem_write(f->v, 0x18000 + 0x18, CIRRUS_BLT_PATTERN | CIRRUS_BLT_EXPAND);
+	vga_mem_write(f->v, 0x18000 + 0x1B, CIRRUS_BLTX_SOLID_FILL);
+	vga_mem_write(f->v, 0x18000 + 0x1A, CIRRUS_ROP_S);
+	assert_int_equal(vga_mem_read(f->v, 0x18000 + 0x04), 0xAB);
+	gr(f, 0x31, 0x80);
+	vga_mem_write(f->v, 0x18000 + 0x10, 0x20);
+	vga_mem_write(f->v, 0x18000 + 0x11, 0x00);
+	assert_int_equal(m[0x20], 0);
+	vga_mem_write(f->v, 0x18000 + 0x12, 0x00); /* starts it */
+	static const uint8_t want[5] = { 0xAB, 0xAB, 0xAB, 0xAB, 0 };
+	assert_memory_equal(m + 0x20, want, 5);
+}
+
+/* Bounds: the one check, at its edges. */
+static void test_blt_fits(void **state)
+{
+	(void)state;
+	assert_true(cirrus_blt_fits(VRAM, VRAM - 10, 0, 10, 1, false));
+	assert_false(cirrus_blt_fits(VRAM, VRAM - 10, 0, 11, 1, false));
+	assert_true(cirrus_blt_fits(VRAM, VRAM - 100 - 10, 100, 10, 2, false));
+	assert_false(cirrus_blt_fits(VRAM, VRAM - 100 - 10, 100, 10, 3, false));
+	assert_true(cirrus_blt_fits(VRAM, 9, 0, 10, 1, true));   /* bytes 0..9 */
+	assert_false(cirrus_blt_fits(VRAM, 8, 0, 10, 1, true));  /* byte -1 */
+	assert_true(cirrus_blt_fits(VRAM, 1000, -100, 10, 11, false));
+	assert_false(cirrus_blt_fits(VRAM, 1000, -100, 10, 12, false));
+	assert_true(cirrus_blt_fits(VRAM, VRAM - 1, -8192, 8192, 512, true));
+	assert_false(cirrus_blt_fits(VRAM, VRAM - 1, -8192, 8192, 513, true));
+	assert_false(cirrus_blt_fits(VRAM, 0, 0, 0, 1, false));
+	assert_false(cirrus_blt_fits(VRAM, 0, 0, 1, 0, false));
+	assert_false(cirrus_blt_fits(VRAM, 0, 0, 8193, 1, false));
+	assert_false(cirrus_blt_fits(VRAM, 0, 1, 1, 8193, false));
+	assert_false(cirrus_blt_fits(VRAM, 0, INT64_MAX, 1, 2, false));
+	assert_false(cirrus_blt_fits(VRAM, 0, INT64_MIN, 1, 2, false));
+	assert_false(cirrus_blt_fits(VRAM, UINT32_MAX, 0, 1, 1, false));
+}
+
+/* Hostile BLTs through the registers: refused, one log line each (up to
+ * a limit), video memory untouched, the engine idle again. */
+static void test_blt_hostile_refused(void **state)
+{
+	struct fx *f = *state;
+	const uint32_t end = VRAM;
+	const struct cirrus_blt bad[] = {
+		/* destination past the end by one byte */
+		{ .width = 16, .height = 1, .dst = end - 15, .rop = CIRRUS_ROP_S },
+		/* 8192 lines of the largest pitch from the start */
+		{ .width = 8192, .height = 8192, .dst_pitch = 8191, .src_pitch = 8191, .rop = CIRRUS_ROP_S },
+		/* backward from address 0: the line runs below it */
+		{ .width = 2, .height = 1, .dst = 0, .src = 100, .mode = CIRRUS_BLT_BACKWARDS, .rop = CIRRUS_ROP_S },
+		/* backward with lines going below 0 */
+		{ .width = 1, .height = 3, .dst = 0x1000, .dst_pitch = 0x1000, .src = end - 1,
+		  .src_pitch = 0x1FFF, .mode = CIRRUS_BLT_BACKWARDS, .rop = CIRRUS_ROP_S },
+		/* source past the end */
+		{ .width = 64, .height = 2, .dst = 0, .dst_pitch = 64, .src = end - 64, .src_pitch = 64,
+		  .rop = CIRRUS_ROP_S },
+		/* colour-expansion bits past the end */
+		{ .width = 64, .height = 100, .dst = 0, .dst_pitch = 64, .src = end - 100,
+		  .mode = CIRRUS_BLT_EXPAND, .rop = CIRRUS_ROP_S },
+		/* a fill running off the end */
+		{ .width = 8192, .height = 600, .dst_pitch = 8191, .dst = end - 8192 * 500,
+		  .mode = CIRRUS_BLT_PATTERN | CIRRUS_BLT_EXPAND, .modeext = CIRRUS_BLTX_SOLID_FILL,
+		  .rop = CIRRUS_ROP_1 },
+		/* a system-to-screen destination off the end */
+		{ .width = 8192, .height = 8192, .dst_pitch = 8191, .dst = 0x3FFFFF,
+		  .mode = CIRRUS_BLT_SYS_SRC, .rop = CIRRUS_ROP_S },
+		/* video to system memory */
+		{ .width = 4, .height = 1, .mode = CIRRUS_BLT_SYS_DEST, .rop = CIRRUS_ROP_S },
+	};
+	uint8_t *snap = malloc(VRAM);
+	fill_random(f->v->vram, VRAM);
+	memcpy(snap, f->v->vram, VRAM);
+	for (size_t i = 0; i < ARRAY_SIZE(bad); i++) {
+		blt(f, &bad[i]);
+		assert_int_equal(f->c->refusals, i + 1);
+		assert_false(f->c->sys_active);
+		assert_int_equal(gr_get(f, 0x31) & 0x03, 0);
+		assert_memory_equal(f->v->vram, snap, VRAM);
+	}
+	free(snap);
+}
+
+/* The engine on a heap buffer of exactly the video memory's size (ASan's
+ * redzones around it): thousands of random register values, each run
+ * either refused or kept inside. */
+static void test_blt_random_under_asan(void **state)
+{
+	(void)state;
+	const uint32_t size = 64 * 1024;
+	uint8_t *vram = malloc(size), line[CIRRUS_BLT_LINE_MAX];
+	fill_random(line, sizeof(line));
+	unsigned ran = 0, refused = 0;
+	for (int i = 0; i < 20000; i++) {
+		struct cirrus_blt b = {
+			.width = (rnd() % 4 ? rnd() % 300 : rnd() % 8192) + 1,
+			.height = (rnd() % 4 ? rnd() % 40 : rnd() % 8192) + 1,
+			.dst_pitch = rnd() % 4 ? rnd() % 512 : rnd() % 8192,
+			.src_pitch = rnd() % 4 ? rnd() % 512 : rnd() % 8192,
+			.dst = rnd() % (size + 0x1000), .src = rnd() % (size + 0x1000),
+			.mode = (uint8_t)rnd(), .modeext = (uint8_t)rnd(), .rop = rops[rnd() % 16].code,
+			.skip = (uint8_t)rnd(), .fg = rnd(), .bg = rnd(), .transparent = (uint16_t)rnd(),
+		};
+		uint32_t lo, hi, n;
+		const char *why;
+		if (b.mode & CIRRUS_BLT_SYS_SRC) {
+			if (cirrus_blt_sys_check(size, &b, &n, &why) == 0) {
+				for (uint32_t y = 0; y < cirrus_blt_sys_lines(&b); y++)
+					cirrus_blt_sys_line(vram, size, &b, y, line);
+				ran++;
+			} else {
+				refused++;
+			}
+		} else if (cirrus_blt_run(vram, size, &b, &why, &lo, &hi) == 0) {
+			assert_true(lo <= hi && hi < size);
+			ran++;
+		} else {
+			assert_non_null(why);
+			refused++;
+		}
+	}
+	free(vram);
+	assert_true(ran > 1000 && refused > 1000);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_ids_and_unlock, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_hidden_dac, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_16bpp_picture, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_blt_every_rop_forward, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_blt_every_rop_backward, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_blt_overlapping_scroll, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_blt_colour_expansion, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_blt_patterns, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_blt_solid_fill, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_blt_transparent_copy, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_blt_system_to_screen, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_blt_autostart_and_b8000, setup, teardown),
+	cmocka_unit_test(test_blt_fits),
+	cmocka_unit_test_setup_teardown(test_blt_hostile_refused, setup, teardown),
+	cmocka_unit_test(test_blt_random_under_asan),
 };
 
 int main(void)
