@@ -657,6 +657,193 @@ static void test_blt_random_under_asan(void **state)
 	assert_true(ran > 1000 && refused > 1000);
 }
 
+
+/* ---- pictures, banks, cursor, saved state ---------------------------------- */
+
+/* 8 bpp through the palette, 24 and 32 bpp as B, G, R; CR1B/CR1D's
+ * extended start address (in dwords) and offset. */
+static void test_8_24_32bpp_pictures(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *m = f->v->vram;
+	set_mode(f, 0x11, 0x00, 640);
+	out8(f, 0x3C8, 7);
+	out8(f, 0x3C9, 63);
+	out8(f, 0x3C9, 0);
+	out8(f, 0x3C9, 21);
+	m[640 + 5] = 7;
+	vga_refresh(f->v);
+	assert_int_equal(px(f, 5, 1), 0xFF0057); /* 21 widened: 21 << 2 | 3 (the low bit copied) */
+	set_mode(f, 0x15, 0xE5, 1920);
+	m[1920 * 3 + 3 * 10] = 0x01;
+	m[1920 * 3 + 3 * 10 + 1] = 0x02;
+	m[1920 * 3 + 3 * 10 + 2] = 0x03;
+	vga_mark_vram_dirty(f->v, 0, VRAM);
+	vga_refresh(f->v);
+	assert_int_equal(px(f, 10, 3), 0x030201);
+	/* 32 bpp, pitch 2560 (CR13 0x40, CR1B bit 4), start at 0x100000 */
+	set_mode(f, 0x19, 0x00, 2560);
+	uint32_t start = 0x100000 / 4;
+	cr(f, 0x0D, (uint8_t)start);
+	cr(f, 0x0C, (uint8_t)(start >> 8));
+	cr(f, 0x1B, (uint8_t)(0x32 | (start >> 16 & 1) | (start >> 15 & 0x0C)));
+	cr(f, 0x1D, (uint8_t)((start >> 12) & 0x80));
+	m[0x100000 + 2560 * 2 + 4 * 7 + 0] = 0xAA;
+	m[0x100000 + 2560 * 2 + 4 * 7 + 2] = 0x11;
+	vga_refresh(f->v);
+	assert_int_equal(f->v->surface.width, 640);
+	assert_int_equal(px(f, 7, 2), 0x1100AA);
+}
+
+/* GR9/GRA/GRB: one 64 KiB bank at GR9 (4 KiB or 16 KiB units), or two
+ * 32 KiB banks; write mode 5 expands a byte to 8 pixels. */
+static void test_banks_and_write_modes(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *m = f->v->vram;
+	set_mode(f, 0x11, 0x00, 640);
+	gr(f, 0x0B, 0x20); /* 16 KiB granularity */
+	gr(f, 0x09, 3);
+	vga_mem_write(f->v, 0x10, 0x5A);
+	assert_int_equal(m[3 * 0x4000 + 0x10], 0x5A);
+	vga_mem_write(f->v, 0x8010, 0x5B); /* the single bank's upper half */
+	assert_int_equal(m[3 * 0x4000 + 0x8010], 0x5B);
+	gr(f, 0x0B, 0x21); /* dual banks: 0xA8000 uses GRA */
+	gr(f, 0x0A, 5);
+	vga_mem_write(f->v, 0x8010, 0x5C);
+	assert_int_equal(m[5 * 0x4000 + 0x10], 0x5C);
+	assert_int_equal(vga_mem_read(f->v, 0x10), 0x5A);
+	gr(f, 0x0B, 0x00); /* 4 KiB units */
+	gr(f, 0x09, 0xFF);
+	vga_mem_write(f->v, 0x20, 0x5D);
+	assert_int_equal(m[0xFF * 0x1000 + 0x20], 0x5D);
+	/* write mode 5 (GRB bit 2), x8 addresses (bit 1): 1 bits GR1, 0 bits GR0 */
+	gr(f, 0x0B, 0x06);
+	gr(f, 0x09, 0);
+	gr(f, 0x00, 0x22);
+	gr(f, 0x01, 0xEE);
+	gr(f, 0x05, 0x45);
+	vga_mem_write(f->v, 2, 0xC1);
+	static const uint8_t want[8] = { 0xEE, 0xEE, 0x22, 0x22, 0x22, 0x22, 0x22, 0xEE };
+	assert_memory_equal(m + 16, want, 8);
+	assert_int_equal(gr_get(f, 0x00), 0x22); /* GR0/GR1 read back all 8 bits */
+	/* write mode 4 leaves 0 bits alone */
+	gr(f, 0x05, 0x44);
+	memset(m + 32, 0x77, 8);
+	vga_mem_write(f->v, 4, 0x81);
+	static const uint8_t want4[8] = { 0xEE, 0x77, 0x77, 0x77, 0x77, 0x77, 0x77, 0xEE };
+	assert_memory_equal(m + 32, want4, 8);
+}
+
+/* The hardware cursor: SR10/SR11 with the index's top bits, SR12 on and
+ * 32x32, SR13 the pattern in the last 16 KiB; colours from the hidden
+ * palette (SR12 bit 1) entries 0 and 15; (plane 0, plane 1) = (1, 0)
+ * inverts. */
+static void test_hardware_cursor(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *m = f->v->vram;
+	set_mode(f, 0x19, 0x00, 2560);
+	memset(m, 0x40, 2560 * 480);
+	sr(f, 0x12, 0x02);
+	out8(f, 0x3C8, 0);
+	out8(f, 0x3C9, 63); out8(f, 0x3C9, 0); out8(f, 0x3C9, 0);
+	out8(f, 0x3C8, 15);
+	out8(f, 0x3C9, 0); out8(f, 0x3C9, 63); out8(f, 0x3C9, 0);
+	uint32_t pat = VRAM - 0x4000 + 2 * 256;
+	m[pat + 0] = 0x80;       /* row 0 pixel 0: plane 0 only: invert */
+	m[pat + 128] = 0x60;     /* row 0 pixels 1, 2: plane 1 only: colour 0 */
+	m[pat + 4] = 0x10;       /* row 1 pixel 3: both: colour 15 */
+	m[pat + 128 + 4] = 0x10;
+	sr(f, 0x13, 2);
+	sr(f, 0x10 | (5 << 5), 100 >> 3); /* x = 100 | 5 = 101 */
+	sr(f, 0x11, 50 >> 3);             /* y = 48 */
+	sr(f, 0x12, 0x01);
+	vga_refresh(f->v);
+	assert_int_equal(px(f, 101, 48), 0x404040 ^ 0xFFFFFF);
+	assert_int_equal(px(f, 102, 48), 0xFF0000);
+	assert_int_equal(px(f, 103, 48), 0xFF0000);
+	assert_int_equal(px(f, 104, 48), 0x404040);
+	assert_int_equal(px(f, 104, 49), 0x00FF00);
+	/* moved: drawn again at the new place, the old one gone */
+	sr(f, 0x10, 200 >> 3);
+	vga_refresh(f->v);
+	assert_int_equal(px(f, 101, 48), 0x404040);
+	assert_int_equal(px(f, 200, 48), 0x404040 ^ 0xFFFFFF);
+	/* 64x64: rows of 16 bytes, plane 1 the second 8 */
+	sr(f, 0x12, 0x05);
+	sr(f, 0x13, 0x04);
+	pat = VRAM - 0x4000 + 4 * 256;
+	m[pat + 16 * 63 + 7] = 0x01; /* row 63, pixel 63 */
+	m[pat + 16 * 63 + 15] = 0x01;
+	vga_refresh(f->v);
+	assert_int_equal(px(f, 200 + 63, 48 + 63), 0x00FF00);
+	/* off: gone */
+	sr(f, 0x12, 0x00);
+	vga_refresh(f->v);
+	assert_int_equal(px(f, 200 + 63, 48 + 63), 0x404040);
+}
+
+static uint8_t *save_bytes(struct cirrus_vga *c, size_t *len)
+{
+	struct ss_writer w;
+	ss_writer_init(&w);
+	cirrus_vga_save(c, &w, 0);
+	assert_int_equal(ss_writer_finish(&w), 0);
+	uint8_t *copy = malloc(w.len);
+	memcpy(copy, w.buf, w.len);
+	*len = w.len;
+	ss_writer_free(&w);
+	return copy;
+}
+
+/* Saved state, in the middle of a system-to-screen BLT: a fresh card
+ * loads it, finishes the BLT as the first would, and saves the same
+ * bytes. A stream whose BLT would leave video memory is refused. */
+static void test_saved_state(void **state)
+{
+	struct fx *f = *state;
+	set_mode(f, 0x17, 0xE1, 1280);
+	sr(f, 0x12, 0x01);
+	sr(f, 0x30, 7);
+	struct cirrus_blt b = { .width = 4, .height = 2, .dst_pitch = 1280, .dst = 0x100,
+				.mode = CIRRUS_BLT_SYS_SRC, .rop = CIRRUS_ROP_S };
+	blt(f, &b);
+	cirrus_vga_lfb_write(f->c, CIRRUS_BLT_APERTURE, 0x04030201, 4);
+	size_t len, len2;
+	uint8_t *bytes = save_bytes(f->c, &len);
+
+	struct fx *g = NULL;
+	setup((void **)&g);
+	struct ss_reader r;
+	assert_int_equal(ss_reader_open(&r, bytes, len), 0);
+	assert_true(cirrus_vga_load(g->c, &r, 0));
+	uint8_t *again = save_bytes(g->c, &len2);
+	assert_int_equal(len, len2);
+	assert_memory_equal(bytes, again, len);
+	assert_true(g->c->sys_active);
+	assert_int_equal(g->c->cursor_x, 7 << 3 | 1);
+	cirrus_vga_lfb_write(g->c, CIRRUS_BLT_APERTURE, 0x08070605, 4);
+	assert_false(g->c->sys_active);
+	static const uint8_t want[4] = { 5, 6, 7, 8 };
+	assert_memory_equal(g->v->vram + 0x100 + 1280, want, 4);
+	ss_reader_close(&r);
+	teardown((void **)&g);
+	free(again);
+
+	/* the BLT's destination moved past the end of video memory */
+	f->c->sys.dst = VRAM - 2;
+	uint8_t *bad = save_bytes(f->c, &len);
+	setup((void **)&g);
+	assert_int_equal(ss_reader_open(&r, bad, len), 0);
+	assert_false(cirrus_vga_load(g->c, &r, 0));
+	assert_false(g->c->sys_active);
+	ss_reader_close(&r);
+	teardown((void **)&g);
+	free(bad);
+	free(bytes);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_ids_and_unlock, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_hidden_dac, setup, teardown),
@@ -673,6 +860,10 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_blt_fits),
 	cmocka_unit_test_setup_teardown(test_blt_hostile_refused, setup, teardown),
 	cmocka_unit_test(test_blt_random_under_asan),
+	cmocka_unit_test_setup_teardown(test_8_24_32bpp_pictures, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_banks_and_write_modes, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_hardware_cursor, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_saved_state, setup, teardown),
 };
 
 int main(void)
