@@ -671,18 +671,29 @@ static bool regs_changed_hook(void *opaque)
 	return changed;
 }
 
-static uint32_t pixel(const uint8_t *p, unsigned bpp, const uint32_t *rgb)
+/* A 5- or 6-bit component widened to 8: the top bits copied into the
+ * low ones, or (QEMU's picture while the hardware cursor is on, drawn
+ * through its shadow surface) left zero. */
+static unsigned widen(unsigned c, unsigned bits, bool fill)
+{
+	unsigned v = c << (8 - bits);
+	return fill ? v | c >> (2 * bits - 8) : v;
+}
+
+static uint32_t pixel(const uint8_t *p, unsigned bpp, const uint32_t *rgb, bool fill)
 {
 	switch (bpp) {
 	case 8:
 		return rgb[p[0]];
 	case 15: {
-		unsigned v = p[0] | p[1] << 8, r = (v >> 10) & 31, g = (v >> 5) & 31, b = v & 31;
-		return (r << 3 | r >> 2) << 16 | (g << 3 | g >> 2) << 8 | (b << 3 | b >> 2);
+		unsigned v = p[0] | p[1] << 8;
+		return widen((v >> 10) & 31, 5, fill) << 16 | widen((v >> 5) & 31, 5, fill) << 8 |
+		       widen(v & 31, 5, fill);
 	}
 	case 16: {
-		unsigned v = p[0] | p[1] << 8, r = (v >> 11) & 31, g = (v >> 5) & 63, b = v & 31;
-		return (r << 3 | r >> 2) << 16 | (g << 2 | g >> 4) << 8 | (b << 3 | b >> 2);
+		unsigned v = p[0] | p[1] << 8;
+		return widen((v >> 11) & 31, 5, fill) << 16 | widen((v >> 5) & 63, 6, fill) << 8 |
+		       widen(v & 31, 5, fill);
 	}
 	default: /* 24 and 32: B, G, R (, X) */
 		return (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
@@ -770,7 +781,8 @@ static bool draw_hook(void *opaque, struct display_surface *s, bool full)
 			uint32_t *dst = s->pixels + (size_t)y * s->width;
 			if (fits)
 				for (unsigned x = 0; x < g.width; x++)
-					dst[x] = pixel(v->vram + addr + (uint64_t)x * Bpp, g.bpp, rgb);
+					dst[x] = pixel(v->vram + addr + (uint64_t)x * Bpp, g.bpp, rgb,
+						       !cursor);
 			else
 				memset(dst, 0, (size_t)g.width * 4);
 			if (in_cursor)

@@ -327,3 +327,37 @@ def test_cirrus_vesa_16bpp_linear_framebuffer(vm, tmp_path):
     assert "VMM-VBE bpp=16 pitch=1280" in serial
     assert differing(pic, vbe16_expected()) == 0
     assert differing(pic, qemu_dump(tmp_path, 3, card="cirrus")) == 0
+
+
+def rgb565(v):
+    """A 5-6-5 pixel as QEMU's Cirrus shows it while the hardware cursor is
+    on (its shadow surface: the components shifted up, the low bits 0)."""
+    return bytes(((v >> 8) & 0xF8, (v >> 3) & 0xFC, (v << 3) & 0xF8))
+
+
+def test_cirrus_bitblt_and_cursor_as_qemu_shows_it(vm, tmp_path):
+    """vgadisk-7: BitBLTs through the GR registers in VBE mode 0x111 (fills,
+    an XOR copy, a backward overlapping move, colour expansion from the CPU
+    through the window, opaque and transparent, a monochrome pattern) and
+    the 32x32 hardware cursor: spot pixels worked from the boot sector's
+    values, and every pixel as QEMU's screendump."""
+    pic, _ = boot_and_dump(vm, tmp_path, 7, card="cirrus")
+    w, h, px = pic
+    assert (w, h) == (640, 480)
+
+    def at(x, y):
+        return px[(y * w + x) * 3:(y * w + x) * 3 + 3]
+    assert at(0, 0) == rgb565(0x001F)                   # the screen fill
+    assert at(20, 20) == rgb565(0xF800)                 # the red block
+    assert at(219, 119) == rgb565(0xF800)
+    assert at(300, 40) == rgb565(0xF800 ^ 0x001F)       # the XOR copy (a copy leaves it)
+    assert at(310, 50) == rgb565(0xF800 ^ 0x001F)       # the XOR copy, moved
+    assert at(509, 149) == rgb565(0xF800 ^ 0x001F)
+    assert at(400, 300) == rgb565(0x07E0) and at(408, 300) == rgb565(0xFFFF)  # glyph FF 00
+    assert at(400, 320) == rgb565(0xFFE0) and at(408, 320) == rgb565(0x001F)  # transparent
+    assert at(100, 300) == rgb565(0xFFE0) and at(101, 300) == rgb565(0x0000)  # pattern 0x81
+    assert at(500, 400) == bytes((0, 255, 255))         # cursor colour 15 (6-bit 63)
+    assert at(508, 400) == bytes(255 - c for c in rgb565(0x001F))  # inverted
+    assert at(516, 400) == bytes((255, 0, 255))         # cursor colour 0
+    assert at(524, 400) == rgb565(0x001F)               # transparent
+    assert differing(pic, qemu_dump(tmp_path, 7, card="cirrus")) == 0

@@ -202,6 +202,14 @@ static void test_16bpp_picture(void **state)
 	assert_int_equal(px(f, 3, 2), 0xFF0000);
 	assert_int_equal(px(f, 639, 479), 0xFFFFFF);
 	assert_int_equal(px(f, 4, 2), 0);
+	/* with the hardware cursor on, QEMU's picture does not copy the top
+	 * bits into the low ones */
+	sr(f, 0x12, 0x01);
+	vga_refresh(f->v);
+	assert_int_equal(px(f, 639, 479), 0xF8FCF8);
+	sr(f, 0x12, 0x00);
+	vga_refresh(f->v);
+	assert_int_equal(px(f, 639, 479), 0xFFFFFF);
 	/* 5-5-5 with the hidden DAC's low nibble 0 */
 	hidden_dac(f, 0xF0);
 	vga_refresh(f->v);
