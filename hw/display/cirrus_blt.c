@@ -322,7 +322,7 @@ int cirrus_blt_sys_check(uint32_t vram_size, const struct cirrus_blt *b, uint32_
 		break;
 	}
 	if (n == 0 || n > CIRRUS_BLT_LINE_MAX)
-		return refuse(why, "source line too long");
+		return refuse(why, "source line empty or longer than the buffer");
 	*line_bytes = n;
 	return 0;
 }
