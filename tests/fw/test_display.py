@@ -361,3 +361,32 @@ def test_cirrus_bitblt_and_cursor_as_qemu_shows_it(vm, tmp_path):
     assert at(516, 400) == bytes((255, 0, 255))         # cursor colour 0
     assert at(524, 400) == rgb565(0x001F)               # transparent
     assert differing(pic, qemu_dump(tmp_path, 7, card="cirrus")) == 0
+
+
+def run_vmm(*args):
+    return subprocess.run([VMM, *args], stdin=subprocess.DEVNULL, capture_output=True,
+                          text=True, timeout=30)
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("-vga", "cirrus", "-device", "VGA"), "only one card with the legacy VGA"),
+    (("-device", "VGA", "-device", "cirrus-vga"), "only one card with the legacy VGA"),
+    (("-device", "cirrus-vga,vgamem_mb=2"), "4, 8 or 16 MiB"),
+    (("-vga", "qxl"), "use std, cirrus or none"),
+])
+def test_cirrus_bad_options(args, needle):
+    """One error line and status 1, before anything starts: two cards with
+    the legacy VGA (QEMU lets the second overlap the first; vmm refuses),
+    a video memory size the 5446 card does not have, an unbuilt card."""
+    p = run_vmm(*args, "-display", "none")
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vmm: ") and needle in lines[0], p.stderr
+
+
+def test_cirrus_device_help():
+    p = run_vmm("-device", "help")
+    assert 'name "cirrus-vga", bus PCI, desc "Cirrus CLGD 54xx VGA' in p.stdout, p.stdout
+    p = run_vmm("-device", "cirrus-vga,help")
+    assert "vgamem_mb=<uint32>" in p.stdout and "(default: 4)" in p.stdout, p.stdout
+    assert "blitter=<bool>" in p.stdout, p.stdout
