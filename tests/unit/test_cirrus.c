@@ -852,6 +852,34 @@ static void test_saved_state(void **state)
 	free(bytes);
 }
 
+
+/* Reset: the core's power-on state, then the 5446's (SR6 locked, SR7
+ * plain VGA, the memory configuration), a BLT in progress dropped and
+ * the window plain VGA memory again; video memory keeps its contents. */
+static void test_reset(void **state)
+{
+	struct fx *f = *state;
+	set_mode(f, 0x17, 0xE1, 1280);
+	gr(f, 0x0B, 0x21);
+	sr(f, 0x12, 0x05);
+	f->v->vram[100] = 0x42;
+	struct cirrus_blt b = { .width = 4, .height = 2, .dst_pitch = 1280, .dst = 0x100,
+				.mode = CIRRUS_BLT_SYS_SRC, .rop = CIRRUS_ROP_S };
+	blt(f, &b);
+	assert_true(f->c->sys_active);
+	cirrus_vga_reset(f->c);
+	assert_false(f->c->sys_active);
+	assert_int_equal(f->c->sr[6], 0x0F);
+	assert_int_equal(f->c->sr[7], 0x00);
+	assert_int_equal(f->c->sr[0x0F], 0x98);
+	assert_int_equal(f->c->sr[0x12], 0x00);
+	assert_int_equal(f->c->gr[0x0B], 0x00);
+	assert_int_equal(f->c->hidden_dac, 0x00);
+	assert_int_equal(f->v->misc, 0x00);
+	assert_int_equal(f->v->vram[100], 0x42);
+	assert_int_equal(f->c->refusals, 0);
+}
+
 static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_ids_and_unlock, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_hidden_dac, setup, teardown),
@@ -872,6 +900,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test_setup_teardown(test_banks_and_write_modes, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_hardware_cursor, setup, teardown),
 	cmocka_unit_test_setup_teardown(test_saved_state, setup, teardown),
+	cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 };
 
 int main(void)
