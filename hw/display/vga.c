@@ -235,7 +235,8 @@ static uint32_t planar_write_value(struct vga *v, uint8_t val)
 	return (data & bitmask) | (v->latch & ~bitmask);
 }
 
-uint8_t vga_mem_read_locked(struct vga *v, uint32_t addr)
+/* The plain VGA's path (a card's extension hook comes first). */
+static uint8_t std_mem_read_locked(struct vga *v, uint32_t addr)
 {
 	if (!v->legacy || addr >= VGA_WINDOW_SIZE)
 		return 0xFF;
@@ -267,7 +268,8 @@ uint8_t vga_mem_read_locked(struct vga *v, uint32_t addr)
 	return (uint8_t)~any;
 }
 
-void vga_mem_write_locked(struct vga *v, uint32_t addr, uint8_t val)
+/* The plain VGA's path (a card's extension hook comes first). */
+static void std_mem_write_locked(struct vga *v, uint32_t addr, uint8_t val)
 {
 	if (!v->legacy || addr >= VGA_WINDOW_SIZE)
 		return;
@@ -308,14 +310,14 @@ static uint8_t mem_read_locked(struct vga *v, uint32_t addr)
 	uint8_t val;
 	if (v->ext && v->ext->mem_read && v->ext->mem_read(v->ext_opaque, addr, &val))
 		return val;
-	return vga_mem_read_locked(v, addr);
+	return std_mem_read_locked(v, addr);
 }
 
 static void mem_write_locked(struct vga *v, uint32_t addr, uint8_t val)
 {
 	if (v->ext && v->ext->mem_write && v->ext->mem_write(v->ext_opaque, addr, val))
 		return;
-	vga_mem_write_locked(v, addr, val);
+	std_mem_write_locked(v, addr, val);
 }
 
 uint8_t vga_mem_read(struct vga *v, uint32_t addr)
@@ -350,7 +352,8 @@ static bool port_active(const struct vga *v, uint16_t port)
 	return true;
 }
 
-uint8_t vga_port_read_locked(struct vga *v, uint16_t port)
+/* The plain VGA's path (a card's extension hook comes first). */
+static uint8_t std_port_read_locked(struct vga *v, uint16_t port)
 {
 	if (!port_active(v, port))
 		return 0xFF;
@@ -418,7 +421,8 @@ static void crtc_write(struct vga *v, uint8_t val)
 	v->cr[i] = val;
 }
 
-void vga_port_write_locked(struct vga *v, uint16_t port, uint8_t val)
+/* The plain VGA's path (a card's extension hook comes first). */
+static void std_port_write_locked(struct vga *v, uint16_t port, uint8_t val)
 {
 	if (!port_active(v, port))
 		return;
@@ -494,14 +498,14 @@ static uint8_t port_read_locked(struct vga *v, uint16_t port)
 	uint8_t val;
 	if (v->ext && v->ext->port_read && v->ext->port_read(v->ext_opaque, port, &val))
 		return val;
-	return vga_port_read_locked(v, port);
+	return std_port_read_locked(v, port);
 }
 
 static void port_write_locked(struct vga *v, uint16_t port, uint8_t val)
 {
 	if (v->ext && v->ext->port_write && v->ext->port_write(v->ext_opaque, port, val))
 		return;
-	vga_port_write_locked(v, port, val);
+	std_port_write_locked(v, port, val);
 }
 
 uint8_t vga_port_read(struct vga *v, uint16_t port)

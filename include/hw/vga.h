@@ -182,11 +182,6 @@ void vga_mark_vram_dirty(struct vga *v, uint64_t offset, uint64_t len);
 
 /* ---- for extensions, the lock held ------------------------------------ */
 
-/* The plain VGA paths an extension falls back to. */
-uint8_t vga_port_read_locked(struct vga *v, uint16_t port);
-void vga_port_write_locked(struct vga *v, uint16_t port, uint8_t val);
-uint8_t vga_mem_read_locked(struct vga *v, uint32_t addr);
-void vga_mem_write_locked(struct vga *v, uint32_t addr, uint8_t val);
 /* Re-decides which halves of the window are RAM (after a register that
  * maps it changed). */
 void vga_update_window_locked(struct vga *v);
