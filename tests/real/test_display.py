@@ -138,7 +138,8 @@ class Display(guestkit.Scenario):
 
     def add_to(self, batch):
         vga, module, _, _ = CARDS[self.card]
-        disk = batch.stage_bytes("display-script-%s.img" % self.card, script_disk(module))
+        # one staged disk per scenario: qemu and vmm both run it in one batch
+        disk = batch.stage_bytes("%s-script.img" % self.name, script_disk(module))
         argv = guestkit.vmm_argv(self.vmm, 512, hda=disk, nodefaults=True, extra=[
             "-vga", vga, "-kernel", guestkit.kit("vmlinuz-amd64"),
             "-initrd", guestkit.kit("initrd-amd64.xz"),
