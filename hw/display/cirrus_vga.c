@@ -111,16 +111,18 @@ static bool window_hook(void *opaque, int32_t want[2])
 	return true;
 }
 
-/* The LFB part of BAR0 is the RAM region while plain stores do. */
+/* The LFB part of BAR0 is the RAM region while plain stores do. Only a
+ * change touches the region (each one is a KVM memory slot update). */
 static void update_lfb(struct cirrus_vga *c)
 {
 	bool want = c->bar0 != UINT64_MAX && plain_stores(c);
 
-	if (want)
+	if (want && (!c->lfb_ram || c->lfb_at != c->bar0))
 		vga_lfb_map_locked(core(c), c->bar0);
-	else if (c->lfb_ram)
+	else if (!want && c->lfb_ram)
 		vga_lfb_map_locked(core(c), UINT64_MAX);
 	c->lfb_ram = want;
+	c->lfb_at = want ? c->bar0 : UINT64_MAX;
 }
 
 static void update_mapping(struct cirrus_vga *c)
@@ -984,7 +986,7 @@ struct cirrus_vga *cirrus_vga_create(struct pci_bus *bus, uint8_t devfn,
 	}
 	c->addr_mask = MIN(cfg->vram_size, CHIP_MEMORY) - 1;
 	c->blitter = true;
-	c->bar0 = UINT64_MAX;
+	c->bar0 = c->lfb_at = UINT64_MAX;
 	pthread_mutex_lock(&c->vga->lock);
 	c->vga->ext = &cirrus_ext_ops;
 	c->vga->ext_opaque = c;

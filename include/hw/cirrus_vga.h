@@ -51,7 +51,8 @@ struct cirrus_vga {
 	uint32_t addr_mask;       /* what the chip addresses: min(VRAM, 4 MiB) - 1 */
 	uint64_t bar0;            /* where BAR0 is (UINT64_MAX: unmapped) */
 	bool blitter;             /* the BLT engine runs (QEMU's blitter=on, the default) */
-	bool lfb_ram;             /* BAR0's video memory is the RAM region now */
+	bool lfb_ram;             /* BAR0's video memory is the RAM region now, */
+	uint64_t lfb_at;          /* at this address */
 
 	/* The extended registers (the core keeps SR0-SR4, GR0-GR8, CR0-CR18). */
 	uint8_t sr_index, gr_index; /* the full 8-bit indices */
