@@ -61,6 +61,9 @@ sleep 3
 echo "disp: drm driver=$(basename $(readlink /sys/bus/pci/devices/0000:00:02.0/driver))"
 echo 0 > /sys/class/graphics/fbcon/cursor_blink 2>/dev/null
 dd if=$disk bs=512 skip=%(pattern_at)d count=%(pattern_n)d of=/dev/fb0 2>/dev/null
+# a DRM driver's fbdev copies its shadow buffer to the card from a worker:
+# let it finish before the screendump (QEMU's picture had a quarter missing)
+sleep 5
 echo "VMM-FB-READY 2 $(fbinfo)"
 sleep 8
 """
