@@ -33,7 +33,7 @@ struct cli_state {
 	bool debugcon_given;
 	bool ide_taken[MAX_IDE_DRIVES]; /* by -hda..-hdd, -cdrom, -drive if=ide */
 	bool watchdog_given;  /* -watchdog (QEMU took one) */
-	enum { VGA_DEFAULT, VGA_STD, VGA_NONE } vga; /* -vga, the last one */
+	enum { VGA_DEFAULT, VGA_STD, VGA_CIRRUS, VGA_NONE } vga; /* -vga, the last one */
 };
 
 typedef int (*opt_handler)(struct cli_state *st, const char *name, const char *arg);
@@ -630,19 +630,21 @@ static int opt_nographic(struct cli_state *st, const char *name, const char *arg
 	return 0;
 }
 
-/* -vga std|none (QEMU's other cards are not built in). */
+/* -vga std|cirrus|none (QEMU's other cards are not built in). */
 static int opt_vga(struct cli_state *st, const char *name, const char *arg)
 {
 	if (!strcmp(arg, "std"))
 		st->vga = VGA_STD;
+	else if (!strcmp(arg, "cirrus"))
+		st->vga = VGA_CIRRUS;
 	else if (!strcmp(arg, "none"))
 		st->vga = VGA_NONE;
-	else if (!strcmp(arg, "cirrus") || !strcmp(arg, "vmware") || !strcmp(arg, "qxl") ||
+	else if (!strcmp(arg, "vmware") || !strcmp(arg, "qxl") ||
 		 !strcmp(arg, "virtio") || !strcmp(arg, "tcx") || !strcmp(arg, "cg3") ||
 		 !strcmp(arg, "xenfb") || !strcmp(arg, "ati"))
-		return fail(st, "-vga %s: this card is not built in (use std or none)", arg);
+		return fail(st, "-vga %s: this card is not built in (use std, cirrus or none)", arg);
 	else
-		return fail(st, "-vga %s: unknown card (use std or none)", arg);
+		return fail(st, "-vga %s: unknown card (use std, cirrus or none)", arg);
 	return 0;
 }
 
@@ -661,9 +663,9 @@ static int add_vga(struct cli_state *st)
 		if (!own_card)
 			st->vga = VGA_STD;
 	}
-	if (st->vga != VGA_STD)
+	if (st->vga != VGA_STD && st->vga != VGA_CIRRUS)
 		return 0;
-	if (!imply_device(st, "VGA"))
+	if (!imply_device(st, st->vga == VGA_CIRRUS ? "cirrus-vga" : "VGA"))
 		return -1;
 	/* move it to the front of the -device list */
 	struct dev_instance vga = cfg->devs[cfg->ndevs - 1];
@@ -1391,7 +1393,7 @@ static const struct option_def options[] = {
 	{ "sdl", NULL, opt_sdl, "removed from QEMU: use -display sdl" },
 	{ "vnc", "[HOST]:N|unix:PATH|none[,password=on][,to=L]", opt_vnc,
 	  "VNC server on port 5900+N (every interface unless HOST) or a Unix socket" },
-	{ "vga", "std|none", opt_vga, "the display card: std (VGA with Bochs VBE, the default) or none" },
+	{ "vga", "std|cirrus|none", opt_vga, "the display card: std (VGA with Bochs VBE, the default), cirrus (Cirrus CL-GD5446) or none" },
 	{ "no-reboot", NULL, opt_no_reboot, "exit instead of rebooting" },
 	{ "name", "NAME", opt_name, "name of the guest" },
 	{ "debugcon", "DEV", opt_debugcon,

@@ -70,7 +70,7 @@ static void store32(uint8_t *p, uint32_t v)
 	p[3] = (uint8_t)(v >> 24);
 }
 
-static void mark_dirty_locked(struct vga *v, uint64_t off, uint64_t len)
+void vga_mark_dirty_locked(struct vga *v, uint64_t off, uint64_t len)
 {
 	if (!len || off >= v->vram_size)
 		return;
@@ -82,7 +82,7 @@ static void mark_dirty_locked(struct vga *v, uint64_t off, uint64_t len)
 void vga_mark_vram_dirty(struct vga *v, uint64_t offset, uint64_t len)
 {
 	pthread_mutex_lock(&v->lock);
-	mark_dirty_locked(v, offset, len);
+	vga_mark_dirty_locked(v, offset, len);
 	pthread_mutex_unlock(&v->lock);
 }
 
@@ -103,7 +103,7 @@ static void harvest(struct vga *v, struct mem_region *r, uint64_t vram_off)
 		return;
 	for (uint64_t i = 0; i < pages; i++)
 		if (v->scratch[i / 64] & (1ull << (i % 64)))
-			mark_dirty_locked(v, vram_off + i * PAGE, PAGE);
+			vga_mark_dirty_locked(v, vram_off + i * PAGE, PAGE);
 }
 
 static void harvest_all(struct vga *v)
@@ -147,6 +147,8 @@ static int64_t window_addr(const struct vga *v, uint32_t addr, bool banked)
 static void wanted_window(const struct vga *v, int32_t want[2])
 {
 	want[0] = want[1] = -1;
+	if (v->ext && v->ext->window && v->ext->window(v->ext_opaque, want))
+		return;
 	if (!v->legacy || !chain4(v) || (v->sr[2] & 0x0F) != 0x0F)
 		return;
 	unsigned map = (v->gr[6] >> 2) & 3;
@@ -161,7 +163,7 @@ static void wanted_window(const struct vga *v, int32_t want[2])
 /* Switches the window halves between RAM and trapped after a register
  * write that may change the mapping. The dirty bits of a half are taken
  * before it moves, while they still mean its old offset. */
-static void update_window(struct vga *v)
+void vga_update_window_locked(struct vga *v)
 {
 	int32_t want[2];
 
@@ -233,7 +235,8 @@ static uint32_t planar_write_value(struct vga *v, uint8_t val)
 	return (data & bitmask) | (v->latch & ~bitmask);
 }
 
-static uint8_t mem_read_locked(struct vga *v, uint32_t addr)
+/* The plain VGA's path (a card's extension hook comes first). */
+static uint8_t std_mem_read_locked(struct vga *v, uint32_t addr)
 {
 	if (!v->legacy || addr >= VGA_WINDOW_SIZE)
 		return 0xFF;
@@ -265,7 +268,8 @@ static uint8_t mem_read_locked(struct vga *v, uint32_t addr)
 	return (uint8_t)~any;
 }
 
-static void mem_write_locked(struct vga *v, uint32_t addr, uint8_t val)
+/* The plain VGA's path (a card's extension hook comes first). */
+static void std_mem_write_locked(struct vga *v, uint32_t addr, uint8_t val)
 {
 	if (!v->legacy || addr >= VGA_WINDOW_SIZE)
 		return;
@@ -274,7 +278,7 @@ static void mem_write_locked(struct vga *v, uint32_t addr, uint8_t val)
 		if (off < 0 || off >= v->vram_size || !(v->sr[2] & (1u << (off & 3))))
 			return;
 		v->vram[off] = val;
-		mark_dirty_locked(v, (uint64_t)off, 1);
+		vga_mark_dirty_locked(v, (uint64_t)off, 1);
 		return;
 	}
 	int64_t woff = window_addr(v, addr, false);
@@ -288,7 +292,7 @@ static void mem_write_locked(struct vga *v, uint32_t addr, uint8_t val)
 		if (!(v->sr[2] & (1u << plane)) || i >= v->vram_size)
 			return;
 		v->vram[i] = val;
-		mark_dirty_locked(v, i, 1);
+		vga_mark_dirty_locked(v, i, 1);
 		return;
 	}
 	uint64_t base = (uint64_t)a * 4;
@@ -298,7 +302,22 @@ static void mem_write_locked(struct vga *v, uint32_t addr, uint8_t val)
 	uint32_t enable = plane_mask(v->sr[2] & 0x0F);
 	uint32_t old = load32(v->vram + base);
 	store32(v->vram + base, (old & ~enable) | (value & enable));
-	mark_dirty_locked(v, base, 4);
+	vga_mark_dirty_locked(v, base, 4);
+}
+
+static uint8_t mem_read_locked(struct vga *v, uint32_t addr)
+{
+	uint8_t val;
+	if (v->ext && v->ext->mem_read && v->ext->mem_read(v->ext_opaque, addr, &val))
+		return val;
+	return std_mem_read_locked(v, addr);
+}
+
+static void mem_write_locked(struct vga *v, uint32_t addr, uint8_t val)
+{
+	if (v->ext && v->ext->mem_write && v->ext->mem_write(v->ext_opaque, addr, val))
+		return;
+	std_mem_write_locked(v, addr, val);
 }
 
 uint8_t vga_mem_read(struct vga *v, uint32_t addr)
@@ -333,7 +352,8 @@ static bool port_active(const struct vga *v, uint16_t port)
 	return true;
 }
 
-static uint8_t port_read_locked(struct vga *v, uint16_t port)
+/* The plain VGA's path (a card's extension hook comes first). */
+static uint8_t std_port_read_locked(struct vga *v, uint16_t port)
 {
 	if (!port_active(v, port))
 		return 0xFF;
@@ -401,7 +421,8 @@ static void crtc_write(struct vga *v, uint8_t val)
 	v->cr[i] = val;
 }
 
-static void port_write_locked(struct vga *v, uint16_t port, uint8_t val)
+/* The plain VGA's path (a card's extension hook comes first). */
+static void std_port_write_locked(struct vga *v, uint16_t port, uint8_t val)
 {
 	if (!port_active(v, port))
 		return;
@@ -424,7 +445,7 @@ static void port_write_locked(struct vga *v, uint16_t port, uint8_t val)
 		break;
 	case P_SR_DATA:
 		v->sr[v->sr_index & 7] = val;
-		update_window(v);
+		vga_update_window_locked(v);
 		break;
 	case P_DAC_MASK:
 		v->dac_mask = val;
@@ -455,7 +476,7 @@ static void port_write_locked(struct vga *v, uint16_t port, uint8_t val)
 		break;
 	case P_GR_DATA:
 		v->gr[v->gr_index & 0x0F] = val;
-		update_window(v);
+		vga_update_window_locked(v);
 		break;
 	case P_CR_INDEX:
 	case P_CR_INDEX_MONO:
@@ -470,6 +491,21 @@ static void port_write_locked(struct vga *v, uint16_t port, uint8_t val)
 		v->fcr = val & 0x10;
 		break;
 	}
+}
+
+static uint8_t port_read_locked(struct vga *v, uint16_t port)
+{
+	uint8_t val;
+	if (v->ext && v->ext->port_read && v->ext->port_read(v->ext_opaque, port, &val))
+		return val;
+	return std_port_read_locked(v, port);
+}
+
+static void port_write_locked(struct vga *v, uint16_t port, uint8_t val)
+{
+	if (v->ext && v->ext->port_write && v->ext->port_write(v->ext_opaque, port, val))
+		return;
+	std_port_write_locked(v, port, val);
 }
 
 uint8_t vga_port_read(struct vga *v, uint16_t port)
@@ -549,7 +585,7 @@ static void vbe_enable(struct vga *v, uint16_t val)
 		if (!(val & VBE_NOCLEARMEM)) {
 			uint64_t len = (uint64_t)v->vbe[VBE_YRES] * v->vbe_line_offset;
 			memset(v->vram, 0, len);
-			mark_dirty_locked(v, 0, len);
+			vga_mark_dirty_locked(v, 0, len);
 		}
 		/* the legacy side as a banked chain-4 window at 0xA0000 */
 		v->sr[4] |= 0x08;
@@ -559,7 +595,7 @@ static void vbe_enable(struct vga *v, uint16_t val)
 		v->bank_offset = 0;
 		v->vbe[VBE_BANK] = 0;
 	}
-	update_window(v);
+	vga_update_window_locked(v);
 }
 
 static uint16_t vbe_read_locked(struct vga *v, unsigned index)
@@ -596,7 +632,7 @@ static void vbe_write_locked(struct vga *v, unsigned index, uint16_t val)
 		uint32_t banks = v->vram_size >> 16;
 		v->vbe[VBE_BANK] = (uint16_t)(val & (banks - 1));
 		v->bank_offset = (uint32_t)v->vbe[VBE_BANK] << 16;
-		update_window(v);
+		vga_update_window_locked(v);
 		break;
 	}
 	case VBE_VIRT_WIDTH:
@@ -649,12 +685,17 @@ static uint8_t dac6_to_8(uint8_t c)
 	return (uint8_t)(c << 2 | (c & 1) * 3);
 }
 
+uint32_t vga_dac_rgb6(const uint8_t p[3])
+{
+	return (uint32_t)dac6_to_8(p[0]) << 16 | (uint32_t)dac6_to_8(p[1]) << 8 | dac6_to_8(p[2]);
+}
+
 static uint32_t dac_rgb(const struct vga *v, unsigned index, bool wide)
 {
 	const uint8_t *p = v->palette + (index & 0xFF) * 3;
 	if (wide)
 		return (uint32_t)p[0] << 16 | (uint32_t)p[1] << 8 | p[2];
-	return (uint32_t)dac6_to_8(p[0]) << 16 | (uint32_t)dac6_to_8(p[1]) << 8 | dac6_to_8(p[2]);
+	return vga_dac_rgb6(p);
 }
 
 /* The DAC index a 4-bit attribute colour goes to through the attribute
@@ -669,7 +710,7 @@ static unsigned attr_to_dac(const struct vga *v, unsigned colour)
 	return p & v->dac_mask;
 }
 
-static bool vram_page_dirty(const struct vga *v, uint64_t off, uint64_t len)
+bool vga_vram_dirty_locked(const struct vga *v, uint64_t off, uint64_t len)
 {
 	if (!len || off >= v->vram_size)
 		return false;
@@ -724,7 +765,7 @@ static void draw_vbe(struct vga *v, struct display_surface *s, bool full)
 		uint64_t len = (uint64_t)w * Bpp;
 		if (off + len > v->vram_size)
 			break; /* vbe_fixup keeps this from happening */
-		if (!full && !vram_page_dirty(v, off, len))
+		if (!full && !vga_vram_dirty_locked(v, off, len))
 			continue;
 		const uint8_t *src = v->vram + off;
 		uint32_t *dst = s->pixels + (size_t)y * s->width;
@@ -802,7 +843,7 @@ static void draw_text(struct vga *v, struct display_surface *s, bool full)
 		full = true;
 	}
 	/* a font change (plane 2) redraws every cell */
-	if (vram_page_dirty(v, 0, FONT_BYTES * 4)) {
+	if (vga_vram_dirty_locked(v, 0, FONT_BYTES * 4)) {
 		uint8_t font[FONT_BYTES];
 		for (uint32_t i = 0; i < FONT_BYTES; i++)
 			font[i] = v->vram[i * 4 + 2];
@@ -923,7 +964,7 @@ static void draw_graphics(struct vga *v, struct display_surface *s, bool full)
 			sub = 0;
 		}
 		uint64_t off = (uint64_t)(addr & (PLANAR_SPAN - 1)) * 4;
-		if (full || vram_page_dirty(v, off, (uint64_t)words * 4 + 4) ||
+		if (full || vga_vram_dirty_locked(v, off, (uint64_t)words * 4 + 4) ||
 		    off + (uint64_t)words * 4 > PLANAR_SPAN * 4) {
 			draw_graphics_line(v, s->pixels + (size_t)y * s->width, addr, width,
 					   colour256, pix_w);
@@ -941,12 +982,19 @@ void vga_refresh(struct vga *v)
 	pthread_mutex_lock(&v->lock);
 	harvest_all(v);
 	bool full = registers_changed(v) || v->full_update;
+	if (v->ext && v->ext->regs_changed && v->ext->regs_changed(v->ext_opaque))
+		full = true;
 	v->full_update = false;
 	struct display_surface *s = &v->surface;
 	pthread_mutex_lock(&s->lock);
 	bool had = s->has_dirty;
 	if (vbe_enabled(v)) {
 		draw_vbe(v, s, full);
+	} else if (v->legacy && (v->ar_index & 0x20) && (v->gr[6] & 0x01) && v->ext &&
+		   v->ext->draw && v->ext->draw(v->ext_opaque, s, full)) {
+		/* an extended mode the card drew (SR1's screen-off bit does not
+		 * blank it: QEMU's Cirrus shows it, and SeaBIOS's Cirrus mode
+		 * tables set it) */
 	} else if (!v->legacy || !(v->ar_index & 0x20) || (v->sr[1] & 0x20)) {
 		/* the attribute controller has the palette, or the screen is off */
 		if (full || s->kind != DISPLAY_BLANK) {
@@ -1065,6 +1113,12 @@ static const struct io_ops window_ops = {
 void vga_lfb_map(struct vga *v, uint64_t gpa)
 {
 	pthread_mutex_lock(&v->lock);
+	vga_lfb_map_locked(v, gpa);
+	pthread_mutex_unlock(&v->lock);
+}
+
+void vga_lfb_map_locked(struct vga *v, uint64_t gpa)
+{
 	if (v->space) {
 		if (gpa == UINT64_MAX) {
 			if (v->lfb_added) {
@@ -1082,7 +1136,6 @@ void vga_lfb_map(struct vga *v, uint64_t gpa)
 			mem_region_set_enabled(&v->lfb, true);
 		}
 	}
-	pthread_mutex_unlock(&v->lock);
 }
 
 /* ---- life cycle --------------------------------------------------------- */
@@ -1107,7 +1160,7 @@ void vga_reset(struct vga *v)
 	v->bank_offset = 0;
 	v->vbe_line_offset = v->vbe_start = 0;
 	v->full_update = true;
-	update_window(v);
+	vga_update_window_locked(v);
 	pthread_mutex_unlock(&v->lock);
 }
 
@@ -1156,7 +1209,7 @@ struct vga *vga_create(const struct vga_config *c)
 		io_region_init(&v->ports, "vga", &port_ops, v, VGA_PORT_COUNT);
 		bus_map(v->pio, &v->ports, VGA_PORT_BASE);
 	}
-	if (v->pio) {
+	if (v->pio && !c->no_vbe) {
 		io_region_init(&v->vbe_ports, "vbe", &vbe_port_ops, v, 3);
 		bus_map(v->pio, &v->vbe_ports, VBE_PORT_INDEX);
 	}
@@ -1287,8 +1340,8 @@ bool vga_load(struct vga *v, struct ss_reader *r, uint32_t instance)
 	if (vbe_enabled(v))
 		vbe_fixup(v);
 	v->full_update = true;
-	mark_dirty_locked(v, 0, v->vram_size);
-	update_window(v);
+	vga_mark_dirty_locked(v, 0, v->vram_size);
+	vga_update_window_locked(v);
 	pthread_mutex_unlock(&v->lock);
 	return ss_section_close(r);
 }

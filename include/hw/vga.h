@@ -78,13 +78,36 @@ struct ss_reader;
 struct vga_config {
 	uint32_t vram_size;       /* a power of two, 1 to 256 MiB */
 	bool legacy;              /* the VGA register file and window (not bochs-display) */
+	bool no_vbe;              /* leave out the Bochs VBE ports (a Cirrus card has none) */
 	struct mem_space *space;  /* where the window and LFB regions go (NULL: none, tests) */
 	struct io_bus *pio, *mmio; /* legacy ports and window (NULL: the caller dispatches) */
 	struct event_loop *loop;  /* the refresh timer's (NULL: refresh only on demand) */
 };
 
+/* A card that extends the core (hw/display/cirrus_vga.c) hooks its paths.
+ * Every hook runs with the core's lock held; a hook that returns false
+ * leaves the access or the decision to the core. */
+struct vga_ext_ops {
+	/* Ports 0x3B0-0x3DF (absolute numbers), one byte. */
+	bool (*port_read)(void *opaque, uint16_t port, uint8_t *val);
+	bool (*port_write)(void *opaque, uint16_t port, uint8_t val);
+	/* The window, 'addr' the offset from 0xA0000. */
+	bool (*mem_read)(void *opaque, uint32_t addr, uint8_t *val);
+	bool (*mem_write)(void *opaque, uint32_t addr, uint8_t val);
+	/* The VRAM offset each 64 KiB half of the window shows as RAM (-1:
+	 * trapped). */
+	bool (*window)(void *opaque, int32_t want[2]);
+	/* At each refresh: did a register of the extension that shapes the
+	 * picture change since the last one (a full redraw)? */
+	bool (*regs_changed)(void *opaque);
+	/* Draws a graphics mode of the extension (the surface lock held too). */
+	bool (*draw)(void *opaque, struct display_surface *s, bool full);
+};
+
 struct vga {
 	pthread_mutex_t lock;
+	const struct vga_ext_ops *ext; /* NULL: the plain core */
+	void *ext_opaque;
 	uint8_t *vram;
 	uint32_t vram_size;
 	bool legacy;
@@ -156,6 +179,20 @@ void vga_vbe_index_write(struct vga *v, uint16_t val);
 void vga_lfb_map(struct vga *v, uint64_t gpa);
 /* A write to VRAM the core did not see through its own callbacks. */
 void vga_mark_vram_dirty(struct vga *v, uint64_t offset, uint64_t len);
+
+/* ---- for extensions, the lock held ------------------------------------ */
+
+/* Re-decides which halves of the window are RAM (after a register that
+ * maps it changed). */
+void vga_update_window_locked(struct vga *v);
+void vga_mark_dirty_locked(struct vga *v, uint64_t offset, uint64_t len);
+/* Did the guest write a page of [offset, offset + len) since the last
+ * refresh? */
+bool vga_vram_dirty_locked(const struct vga *v, uint64_t offset, uint64_t len);
+/* vga_lfb_map with the lock held. */
+void vga_lfb_map_locked(struct vga *v, uint64_t gpa);
+/* The DAC entry as 0x00RRGGBB (6-bit values, widened as QEMU does). */
+uint32_t vga_dac_rgb6(const uint8_t rgb[3]);
 
 /* Brings the surface up to date (display_refresh calls this). */
 void vga_refresh(struct vga *v);

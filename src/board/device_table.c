@@ -16,8 +16,8 @@ extern const struct dev_class
 	ide_hd_class, ide_cd_class, virtio_blk_class, virtio_net_class, virtio_rng_class,
 	virtio_balloon_class, virtio_serial_class, virtconsole_class, virtserialport_class,
 	isa_debugcon_class, isa_debug_exit_class, i6300esb_class, ib700_class,
-	vga_std_class, bochs_display_class, e1000_class, e1000_82544gc_class, e1000_82545em_class,
-	rtl8139_class, ne2k_pci_class, ne2k_isa_class, pcnet_class;
+	vga_std_class, bochs_display_class, cirrus_vga_class, e1000_class, e1000_82544gc_class,
+	e1000_82545em_class, rtl8139_class, ne2k_pci_class, ne2k_isa_class, pcnet_class;
 
 const struct dev_class *const dev_table[] = {
 	&i440fx_class,
@@ -53,6 +53,7 @@ const struct dev_class *const dev_table[] = {
 	&ib700_class,
 	&vga_std_class,
 	&bochs_display_class,
+	&cirrus_vga_class,
 };
 
 const unsigned dev_table_size = ARRAY_SIZE(dev_table);

@@ -24,6 +24,7 @@
 #include "hw/rtc.h"
 #include "hw/serial.h"
 #include "hw/chipset.h"
+#include "hw/cirrus_vga.h"
 #include "hw/vga_pci.h"
 #include "hw/virtio_balloon.h"
 #include "hw/virtio_blk.h"
@@ -105,9 +106,15 @@ static void vga_pci_destroy_dev(struct dev_instance *d)
 	d->state = NULL;
 }
 
+static bool has_legacy_vga(const struct dev_class *cls)
+{
+	return !strcmp(cls->name, "VGA") || !strcmp(cls->name, "cirrus-vga");
+}
+
 /* One display card with the legacy VGA (its ports and window cannot be
- * shared); the first display card goes to slot 2 unless told otherwise
- * or the slot is taken, as on QEMU's pc. */
+ * shared: QEMU lets a second one overlap the first, vmm refuses it); the
+ * first display card goes to slot 2 unless told otherwise or the slot is
+ * taken, as on QEMU's pc. */
 static int vga_pci_check(struct dev_instance *d, struct machine_config *cfg, char *err,
 			 size_t errlen)
 {
@@ -119,8 +126,11 @@ static int vga_pci_check(struct dev_instance *d, struct machine_config *cfg, cha
 			break;
 		if (o->cls->categories & DEV_CAT_DISPLAY)
 			first = false;
-		if (!strcmp(d->cls->name, "VGA") && o->cls == d->cls)
-			return set_err(err, errlen, "-device VGA: only one VGA device is supported");
+		if (has_legacy_vga(d->cls) && has_legacy_vga(o->cls))
+			return set_err(err, errlen,
+				       "-device %s: only one card with the legacy VGA (VGA, cirrus-vga) "
+				       "is supported, and %s is there",
+				       d->cls->name, o->cls->name);
 	}
 	for (unsigned i = 0; i < cfg->ndevs; i++) {
 		const struct dev_instance *o = &cfg->devs[i];
@@ -165,6 +175,73 @@ const struct dev_class bochs_display_class = {
 	.ops = { .create = vga_pci_create_dev, .reset = vga_pci_reset_dev,
 		 .save = vga_pci_save_dev, .load = vga_pci_load_dev,
 		 .destroy = vga_pci_destroy_dev, .check = vga_pci_check },
+	.place_rank = 0,
+};
+
+static int cirrus_vga_create_dev(struct dev_instance *d, struct dev_board *b, char *err,
+				 size_t errlen)
+{
+	uint64_t mb = dev_get_uint(d, "vgamem_mb");
+	size_t rom_len = 0;
+	uint8_t *rom = NULL;
+
+	if (mb != 4 && mb != 8 && mb != 16)
+		return set_err(err, errlen, "-device cirrus-vga: vgamem_mb=%llu: the card has 4, 8 or 16 MiB",
+			       (unsigned long long)mb);
+	const char *name = dev_is_set(d, "romfile") ? dev_get_str(d, "romfile") : "vgabios-cirrus.bin";
+	if (dev_get_bool(d, "romfile-load") && name && *name) {
+		char why[256];
+		rom = b->option_rom(b, name, &rom_len, why, sizeof(why));
+		if (!rom)
+			return set_err(err, errlen, "-device cirrus-vga: %s", why);
+	}
+	struct vga_config c = {
+		.vram_size = (uint32_t)(mb << 20), .legacy = true, .space = &b->memmap->space,
+		.pio = b->pio, .mmio = b->mmio, .loop = b->loop,
+	};
+	struct cirrus_vga *cv = cirrus_vga_create(b->pci, (uint8_t)d->devfn, &c, rom, rom_len);
+	free(rom);
+	if (!cv)
+		return no_room(d, err, errlen);
+	cv->blitter = dev_get_bool(d, "blitter");
+	d->state = cv;
+	return 0;
+}
+
+static void cirrus_vga_reset_dev(struct dev_instance *d)
+{
+	cirrus_vga_reset(d->state);
+}
+
+DEV_STATE_OPS(cirrus_vga, struct cirrus_vga)
+
+static void cirrus_vga_destroy_dev(struct dev_instance *d)
+{
+	cirrus_vga_destroy(d->state);
+	d->state = NULL;
+}
+
+static const struct dev_prop cirrus_vga_props[] = {
+	{ .name = "vgamem_mb", .type = PROP_UINT, .min = 1, .max = 16, .def = "4",
+	  .type_name = "uint32", .help = "video memory in MiB: 4, 8 or 16" },
+	{ .name = "blitter", .type = PROP_BOOL, .def = "on", .type_name = "bool",
+	  .help = "the BitBLT engine (off: BLTs are ignored)" },
+	{ .name = "romfile", .type = PROP_STR,
+	  .help = "the VGA BIOS, a file name searched as the BIOS is" },
+	{ .name = "romfile-load", .type = PROP_BOOL, .def = "on", .type_name = "bool",
+	  .help = "map the VGA BIOS as the card's expansion ROM" },
+};
+
+const struct dev_class cirrus_vga_class = {
+	.name = "cirrus-vga",
+	.bus = DEV_BUS_PCI,
+	.categories = DEV_CAT_DISPLAY,
+	.desc = "Cirrus CLGD 54xx VGA (CL-GD5446, PCI 1013:00b8)",
+	.props = cirrus_vga_props,
+	.nprops = ARRAY_SIZE(cirrus_vga_props),
+	.ops = { .create = cirrus_vga_create_dev, .reset = cirrus_vga_reset_dev,
+		 .save = cirrus_vga_save_dev, .load = cirrus_vga_load_dev,
+		 .destroy = cirrus_vga_destroy_dev, .check = vga_pci_check },
 	.place_rank = 0,
 };
 

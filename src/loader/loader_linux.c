@@ -148,34 +148,41 @@ static int make_cmdline(const uint8_t *file, const char *cmdline, struct boot_bl
 	return 0;
 }
 
-/* vga=MODE on the command line: the setup code sets the video mode before
- * the kernel parses its command line, so the boot protocol has the boot
- * loader put it in vid_mode: "normal", "ext", "ask" or a number in C
- * notation. The last vga= word counts; one that does not parse leaves the
- * image's own default. */
-static void set_vid_mode(uint8_t *setup, const char *cmdline)
+/* vga= on the command line. The boot protocol has the boot loader copy it
+ * to vid_mode, which the kernel's real-mode code reads before it parses
+ * the command line (so vga=0x311 sets a VESA mode through the VGA BIOS):
+ * "normal" 0xFFFF, "ext" 0xFFFE, "ask" 0xFFFD, or a number in C notation
+ * up to 0xFFFF. 0 with *set false when there is none; -1 when it is not
+ * a mode (QEMU refuses it too). */
+static int video_mode(const char *cmdline, bool *set, uint16_t *mode, char *err, size_t errlen)
 {
 	static const struct { const char *name; uint16_t mode; } named[] = {
 		{ "normal", 0xFFFF }, { "ext", 0xFFFE }, { "ask", 0xFFFD },
 	};
-	const char *arg = NULL;
+	const char *v = NULL;
 
+	*set = false;
 	for (const char *p = cmdline; p && (p = strstr(p, "vga=")); p += 4)
 		if (p == cmdline || p[-1] == ' ')
-			arg = p + 4;
-	if (!arg)
-		return;
-	size_t len = strcspn(arg, " ");
+			v = p + 4; /* the last one wins, as the kernel's own parsing */
+	if (!v)
+		return 0;
+	size_t len = strcspn(v, " ");
 	for (size_t i = 0; i < ARRAY_SIZE(named); i++)
-		if (len == strlen(named[i].name) && !strncmp(arg, named[i].name, len)) {
-			put_le16(setup + HDR_VID_MODE, named[i].mode);
-			return;
+		if (len == strlen(named[i].name) && !strncmp(v, named[i].name, len)) {
+			*mode = named[i].mode;
+			*set = true;
+			return 0;
 		}
 	char *end;
 	errno = 0;
-	unsigned long v = strtoul(arg, &end, 0);
-	if (end == arg + len && len && !errno && v <= 0xFFFF)
-		put_le16(setup + HDR_VID_MODE, (uint16_t)v);
+	unsigned long n = strtoul(v, &end, 0);
+	if (!len || v[0] == '-' || errno || end != v + len || n > 0xFFFF)
+		return set_err(err, errlen, "invalid 'vga=' kernel parameter: %.*s", (int)MIN(len, 32),
+			       v);
+	*mode = (uint16_t)n;
+	*set = true;
+	return 0;
 }
 
 /* The fields the protocol says the boot loader writes. */
@@ -203,9 +210,13 @@ int linux_prepare(const uint8_t *file, size_t size, const uint8_t *initrd, size_
 		  char *err, size_t errlen)
 {
 	uint32_t setup_size = 0, initrd_addr = 0;
+	uint16_t vid_mode = 0;
+	bool vid_set;
 
 	memset(out, 0, sizeof(*out));
 	if (check_header(file, size, &setup_size, err, errlen) < 0)
+		return -1;
+	if (video_mode(cmdline, &vid_set, &vid_mode, err, errlen) < 0)
 		return -1;
 	if (initrd_size > UINT32_MAX)
 		return set_err(err, errlen, "initrd larger than 4 GiB");
@@ -215,7 +226,8 @@ int linux_prepare(const uint8_t *file, size_t size, const uint8_t *initrd, size_
 		return -1;
 	copy_blob(&out->setup, file, setup_size, LINUX_SETUP_ADDR);
 	fill_header(out->setup.data, initrd_addr, (uint32_t)initrd_size);
-	set_vid_mode(out->setup.data, cmdline);
+	if (vid_set)
+		put_le16(out->setup.data + HDR_VID_MODE, vid_mode);
 	copy_blob(&out->kernel, file + setup_size, size - setup_size, LINUX_KERNEL_ADDR);
 	if (initrd_size)
 		copy_blob(&out->initrd, initrd, initrd_size, initrd_addr);

@@ -66,6 +66,7 @@
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
+#include "hw/cirrus_vga.h"
 #include "hw/vga_pci.h"
 #include "hw/virtio_balloon.h"
 #include "hw/virtio_blk.h"
@@ -153,6 +154,7 @@ struct fuzz_machine {
 	struct virtio_console *vcon;
 	struct mem_space vga_space;
 	struct vga_pci *vga;
+	struct cirrus_vga *cirrus;
 	unsigned vga_looks;    /* refreshes and dumps this input (each up to ~8M pixels) */
 	struct e1000 *e1000;
 	struct rtl8139 *rtl8139;
@@ -1239,6 +1241,66 @@ static void pcnet_event(struct fuzz_machine *m, struct input *in)
 		pcnet_resume(m->pcnet);
 	} else {
 		nic_frame_event(in, ctl, pcnet_receive, m->pcnet);
+}
+
+/* ---- target: the Cirrus CL-GD5446 (cirrus-vga) --------------------------------- */
+
+#define CIRRUS_LFB 0xE0000000ULL
+#define CIRRUS_MMIO 0xFEB00000ULL
+
+/* Windows: 1 the VGA ports, 2 the legacy window, 3 BAR1 (ports and BLT
+ * registers), 4 the LFB's start, 5 the end of its 4 MiB (cursor
+ * patterns, the BLT registers at the LFB's end), 6 the BLT source
+ * aperture at 16 MiB. */
+static bool cirrus_target_create(struct fuzz_machine *m)
+{
+	mem_space_init(&m->vga_space, &m->mmio);
+	struct vga_config c = { .vram_size = 4u << 20, .legacy = true, .space = &m->vga_space,
+				.pio = &m->pio, .mmio = &m->mmio };
+	static const uint8_t rom[512] = { 0x55, 0xAA, 1 };
+	m->cirrus = cirrus_vga_create(&m->pci, VGA_DEVFN, &c, rom, sizeof(rom));
+	if (!m->cirrus)
+		return false;
+	cfg_wr(m, VGA_DEVFN, PCI_BAR0, (uint32_t)CIRRUS_LFB, 4);
+	cfg_wr(m, VGA_DEVFN, PCI_BAR0 + 4, (uint32_t)CIRRUS_MMIO, 4);
+	cfg_wr(m, VGA_DEVFN, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 2);
+	m->devfn[m->ndevfn++] = VGA_DEVFN;
+	add_window(m, &m->pio, 0x3B0, 0x30);
+	add_window(m, &m->mmio, 0xA0000, 0x20000);
+	add_window(m, &m->mmio, CIRRUS_MMIO, 0x1000);
+	add_window(m, &m->mmio, CIRRUS_LFB, 0x10000);
+	add_window(m, &m->mmio, CIRRUS_LFB + 0x3F0000, 0x10000);
+	add_window(m, &m->mmio, CIRRUS_LFB + CIRRUS_BLT_APERTURE, 0x10000);
+	return true;
+}
+
+static void cirrus_target_destroy(struct fuzz_machine *m)
+{
+	cirrus_vga_destroy(m->cirrus);
+	mem_space_destroy(&m->vga_space);
+}
+
+/* As the VGA's: a look at the screen, a screendump's bytes, a reset. */
+static void cirrus_event(struct fuzz_machine *m, struct input *in)
+{
+	struct display_rect r;
+	size_t len;
+	struct vga *v = m->cirrus->vga;
+
+	unsigned what = take8(in) % 3;
+	if (what < 2 && ++m->vga_looks > 6)
+		return;
+	switch (what) {
+	case 0:
+		vga_refresh(v);
+		display_take_dirty(&v->surface, &r);
+		break;
+	case 1:
+		free(display_ppm_bytes(&v->surface, &len));
+		break;
+	default:
+		cirrus_vga_reset(m->cirrus);
+		break;
 	}
 }
 
@@ -1284,6 +1346,8 @@ static const struct target targets[] = {
 	DEVICE(rtl8139, "hw/net/rtl8139.c", rtl8139_target, .event = rtl8139_event),
 	DEVICE(ne2000, "hw/net/ne2000.c", ne2000_target, .event = ne2000_event),
 	DEVICE(pcnet, "hw/net/pcnet.c", pcnet_target, .event = pcnet_event),
+	DEVICE(cirrus, "hw/display/vga.c hw/display/cirrus_vga.c hw/display/cirrus_blt.c", cirrus_target,
+	       .event = cirrus_event),
 };
 
 /* ---- the interpreter -------------------------------------------------------- */
@@ -1839,6 +1903,41 @@ static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
 		s_event(s, xfer5, sizeof(xfer5));
 		s_event(s, xfer5, sizeof(xfer5));
 		s_io_rd(s, 0xD0, 0), s_io_rd(s, 0xC4, 0), s_io_rd(s, 0xC4, 0);
+		return 1;
+	}
+	if (!strcmp(t, "cirrus") && k <= 3) {
+		/* an extended mode as the VGA BIOS sets it (SR6 unlock, SR7
+		 * 16 bpp, the hidden DAC after four mask reads), then a BLT
+		 * through BAR1: k 1 a copy, 2 a solid fill, 3 a system-source
+		 * colour expansion fed through the aperture; then a look */
+		s_io_wr(s, 0x3C2, 0xC3, 0);
+		s_io_wr(s, 0x3C4, 0x1206, 1), s_io_wr(s, 0x3C4, 0x1707, 1);
+		s_io_wr(s, 0x3CE, 0x4005, 1), s_io_wr(s, 0x3CE, 0x0506, 1);
+		s_io_wr(s, 0x3D4, 0x4F01, 1), s_io_wr(s, 0x3D4, 0xDF12, 1), s_io_wr(s, 0x3D4, 0xA013, 1);
+		for (unsigned i = 0; i < 4; i++)
+			s_io_rd(s, 0x3C6, 0);
+		s_io_wr(s, 0x3C6, 0xE1, 0);
+		s_io_rd(s, 0x3DA, 0), s_io_wr(s, 0x3C0, 0x20, 0);
+		s_wr(s, 3, 0x108, 63, 1), s_wr(s, 3, 0x10A, 7, 1);     /* 64 bytes x 8 lines */
+		s_wr(s, 3, 0x10C, 1280, 1), s_wr(s, 3, 0x10E, 1280, 1);
+		s_wr(s, 3, 0x110, 0x2000, 2), s_wr(s, 3, 0x114, 0x100, 2);
+		s_wr(s, 3, 0x104, 0xF800, 1);
+		s_wr(s, 3, 0x11A, 0x0D, 0);
+		if (k == 1)
+			s_wr(s, 3, 0x118, 0x10, 0);
+		else if (k == 2)
+			s_wr(s, 3, 0x118, 0xD0, 0), s_wr(s, 3, 0x11B, 0x04, 0);
+		else
+			s_wr(s, 3, 0x118, 0x94, 0);
+		s_wr(s, 3, 0x140, 0x02, 0);
+		for (unsigned i = 0; i < 8 && k == 3; i++)
+			s_wr(s, 6, 0, 0xA5A5A5A5, 2);
+		s_rd(s, 3, 0x140, 0);
+		/* a 64x64 hardware cursor with a pattern in the last 16 KiB */
+		s_io_wr(s, 0x3C4, 0x0512, 1), s_io_wr(s, 0x3C4, 0x0A10, 1), s_io_wr(s, 0x3C4, 0x0A11, 1);
+		s_wr(s, 5, 0xC000, 0xFFFFFFFF, 2);
+		const uint8_t look[] = { 0 };
+		s_event(s, look, sizeof(look));
 		return 1;
 	}
 	if (!strcmp(t, "chipset") && k == 1) {

@@ -73,7 +73,7 @@ $(FW_BUILD)/nictx-pcnet.bin: tests/fw/nictx.S
 
 FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
 	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf $(FW_BUILD)/debugcon.bin \
-	$(foreach t,1 2 3 4 5 6 7,$(FW_BUILD)/vgadisk-$(t).img) \
+	$(foreach t,1 2 3 4 5 6 7 8,$(FW_BUILD)/vgadisk-$(t).img) \
 	$(FW_BUILD)/nictx-e1000.bin $(FW_BUILD)/nictx-rtl8139.bin $(FW_BUILD)/nictx-ne2k_pci.bin \
 	$(FW_BUILD)/nictx-ne2k_isa.bin $(FW_BUILD)/nictx-pcnet.bin
 

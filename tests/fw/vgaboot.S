@@ -25,6 +25,16 @@
  *               (ASCII and scan code, hex) and onto the screen (AH=0Eh);
  *               Tab prints the banner 100 times (the screen scrolls), then
  *               VMM-SCROLLED on COM1.
+ *   VGA_TEST 8: the Cirrus CL-GD5446 (-vga cirrus): VBE mode 0x111
+ *               (640x480, 16 bpp) banked, then BitBLTs programmed through
+ *               GR20-GR33: a solid fill of the screen (blue), a red
+ *               200x100 fill at (20, 20), its copy XORed onto (300, 40),
+ *               that block copied by (10, 10) with a backward overlapping
+ *               copy, a 32x8 glyph expanded from the CPU (through the
+ *               window) at (400, 300) opaque green on white and at (400,
+ *               320) transparent yellow, a 64x64 fill with an 8x8
+ *               monochrome pattern at (100, 300); then a 32x32 hardware
+ *               cursor at (500, 400) with hidden-palette colours.
  * Tests 3 and 4 print "VMM-VBE bpp=NN pitch=NNNN" first (from the mode
  * info), or VMM-VBE-FAIL if the BIOS refused the mode.
  */
@@ -173,6 +183,124 @@ scroll:                            /* the banner 100 times, then a note */
 	cmpw $98, %dx
 	jne 6b
 	jmp ready16
+#elif VGA_TEST == 8
+	cld
+	movw $0x4F02, %ax
+	movw $0x0111, %bx          /* banked: 16 KiB bank granularity */
+	int $0x10
+	movw $0xA000, %ax
+	movw %ax, %es
+	movw $0x3CE, %dx
+	/* the monochrome pattern at 0x200000 (bank 128) */
+	movw $0x8009, %ax
+	outw %ax, %dx
+	movw $pattern, %si
+	xorw %di, %di
+	movw $8, %cx
+	rep movsb
+	/* the cursor's rows 0-7 at 0x3FC000 (bank 255): plane 0 FF FF 00 00,
+	 * plane 1 (128 bytes on) FF 00 FF 00 */
+	movw $0xFF09, %ax
+	outw %ax, %dx
+	xorw %di, %di
+	movw $8, %cx
+6:	movl $0x0000FFFF, %es:(%di)
+	movl $0x00FF00FF, %es:128(%di)
+	addw $4, %di
+	loop 6b
+	movw $0x0009, %ax
+	outw %ax, %dx
+	movw $blts, %si
+	call gr_list               /* screen fill */
+	call gr_list               /* red block */
+	call gr_list               /* XOR copy */
+	call gr_list               /* backward move */
+	call gr_list               /* opaque expansion from the CPU */
+	call feed
+	call gr_list               /* transparent expansion */
+	call feed
+	call gr_list               /* pattern */
+	/* the cursor: hidden palette 0 magenta, 15 cyan; at (500, 400) */
+	movw $0x3C4, %dx
+	movw $0x0212, %ax
+	outw %ax, %dx
+	movw $0x3C8, %dx
+	xorb %al, %al
+	outb %al, %dx
+	incw %dx
+	movb $63, %al
+	outb %al, %dx
+	xorb %al, %al
+	outb %al, %dx
+	movb $63, %al
+	outb %al, %dx
+	decw %dx
+	movb $15, %al
+	outb %al, %dx
+	incw %dx
+	xorb %al, %al
+	outb %al, %dx
+	movb $63, %al
+	outb %al, %dx
+	outb %al, %dx
+	movw $0x3C4, %dx
+	movw $0x3E90, %ax          /* SR10 at index 0x90: x = 62 * 8 + 4 */
+	outw %ax, %dx
+	movw $0x3211, %ax          /* SR11: y = 50 * 8 */
+	outw %ax, %dx
+	movw $0x0013, %ax
+	outw %ax, %dx
+	movw $0x0112, %ax          /* shown, 32x32 */
+	outw %ax, %dx
+	jmp ready16
+
+/* (index, value) words from SI to the graphics controller up to 0xFFFF,
+ * then GR31 = 2: the BLT starts. */
+gr_list:
+	movw $0x3CE, %dx
+1:	lodsw
+	cmpb $0xFF, %al
+	je 2f
+	outw %ax, %dx
+	jmp 1b
+2:	movw $0x0231, %ax
+	outw %ax, %dx
+	ret
+
+/* The glyph's 32 bytes to the window: a system-source BLT's source. */
+feed:
+	pushw %si
+	movw $glyph, %si
+	xorw %di, %di
+	movw $32, %cx
+	rep movsb
+	popw %si
+	ret
+
+blts:
+	/* 640x480 (1280 bytes x 480) solid fill, blue; pitches 1280, bg white */
+	.word 0xFF20, 0x0421, 0xDF22, 0x0123, 0x0024, 0x0525, 0x0026, 0x0527
+	.word 0x0028, 0x0029, 0x002A, 0x002C, 0x002D, 0x002E, 0x002F
+	.word 0xD030, 0x0D32, 0x0433, 0x1F01, 0x0011, 0xFF00, 0xFF10, 0xFFFF
+	/* 200x100 red at (20, 20): 0x6428 */
+	.word 0x8F20, 0x0121, 0x6322, 0x0023, 0x2828, 0x6429, 0x0001, 0xF811, 0xFFFF
+	/* copied with S xor D to (300, 40): 0xCA58 */
+	.word 0x0033, 0x1030, 0x5932, 0x282C, 0x642D, 0x5828, 0xCA29, 0xFFFF
+	/* moved to (310, 50), backward: last bytes 0x2BAE7 -> 0x2ECFB */
+	.word 0x1130, 0x0D32, 0xE72C, 0xBA2D, 0x022E, 0xFB28, 0xEC29, 0x022A, 0xFFFF
+	/* 32x8 expansion from the CPU, green on white, at (400, 300): 0x5DF20 */
+	.word 0x9430, 0x3F20, 0x0021, 0x0722, 0x2028, 0xDF29, 0x052A, 0xE001, 0x0711, 0xFFFF
+	/* the same, transparent, yellow, at (400, 320): 0x64320 */
+	.word 0x9C30, 0x2028, 0x4329, 0x062A, 0xE001, 0xFF11, 0xFFFF
+	/* 64x64 of the pattern at 0x200000, yellow on black, at (100, 300): 0x5DCC8 */
+	.word 0xD030, 0x7F20, 0x0021, 0x3F22, 0xC828, 0xDC29, 0x052A, 0x002C, 0x002D
+	.word 0x202E, 0x0000, 0x0010, 0xFFFF
+glyph:
+	.byte 0xFF, 0x00, 0xFF, 0x00, 0x81, 0x42, 0x24, 0x18, 0xF0, 0xF0, 0x0F, 0x0F
+	.byte 0xAA, 0x55, 0xAA, 0x55, 0x00, 0xFF, 0x00, 0xFF, 0x18, 0x24, 0x42, 0x81
+	.byte 0x0F, 0x0F, 0xF0, 0xF0, 0x55, 0xAA, 0x55, 0xAA
+pattern:
+	.byte 0x81, 0x42, 0x24, 0x18, 0x18, 0x24, 0x42, 0x81
 #else
 #if VGA_TEST == 3
 #define VBE_MODE 0x111
@@ -231,6 +359,7 @@ print16:
 	jmp print16
 2:	ret
 
+#if VGA_TEST == 3 || VGA_TEST == 4
 /* AX in decimal on COM1. */
 printdec16:
 	movw $10, %bx
@@ -247,6 +376,7 @@ printdec16:
 	outb %al, %dx
 	loop 2b
 	ret
+#endif
 
 #if VGA_TEST == 7
 /* AL as two hex digits on COM1. */
@@ -265,7 +395,7 @@ printhex16:
 	ret
 #endif
 
-#if VGA_TEST >= 3 && VGA_TEST <= 6
+#if VGA_TEST == 3 || VGA_TEST == 4
 	.code32
 pm32:
 	movw $0x10, %ax
@@ -309,21 +439,27 @@ gdt_desc:
 	.long gdt
 #endif
 
+#if VGA_TEST == 1 || VGA_TEST == 6 || VGA_TEST == 7
 banner:
 	.asciz "VMM-VGA banner: Hello from the boot sector 0123456789\r\n"
+#endif
 ready_msg:
 	.asciz "VMM-VGA-READY\n"
+#if VGA_TEST == 3 || VGA_TEST == 4
 vbe_msg:
 	.asciz "VMM-VBE bpp="
 pitch_msg:
 	.asciz " pitch="
 fail_msg:
 	.asciz "VMM-VBE-FAIL\n"
+#endif
+#if VGA_TEST == 3 || VGA_TEST == 4 || VGA_TEST == 7
 nl:
 	.asciz "\n"
+#endif
+#if VGA_TEST == 7
 key_msg:
 	.asciz "KEY="
-#if VGA_TEST == 7
 scrolled_msg:
 	.asciz "VMM-SCROLLED\n"
 #endif

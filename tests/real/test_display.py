@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""The standard VGA under a stock Debian kernel (issue 14).
+"""The standard VGA and the Cirrus CL-GD5446 under a stock Debian kernel
+(issue 14).
 
-One boot per VMM in VMM_REAL_VMMS: -vga std, direct kernel boot with
+One boot per VMM in VMM_REAL_VMMS and card: -vga std or -vga cirrus (the
+DRM driver then is bochs or cirrus, 32 or 16 bpp), direct kernel boot with
 vga=0x311 (VESA 640x480x16 through the VGA BIOS, so vesafb drives it) and
 console=tty0 (the kernel log on fbcon), and a script disk (test_vmm_qmp.py's
 scheme) holding the bochs DRM driver and its dependencies from the kit's
@@ -37,7 +39,8 @@ from display_driver import pattern_byte  # noqa: E402
 SCRIPT_SECTORS = 256
 PATTERN_BYTES = 1280 * 800 * 4  # the largest mode a driver picks here (QEMU's EDID)
 DRIVER = os.path.join(guestkit.HERE, "display_driver.py")
-DRM_MODULE = "bochs"
+# card: (-vga, the DRM module, the PCI driver's name, its fbdev bpp)
+CARDS = {"std": ("std", "bochs", "bochs-drm", 32), "cirrus": ("cirrus", "cirrus", "cirrus", 16)}
 
 GUEST_SCRIPT = """#VMMKIT-SCRIPT
 for b in /sys/block/*; do
@@ -92,9 +95,9 @@ def modinfo_depends(path):
     return [d.replace("-", "_") for d in data[i + 8:data.index(b"\0", i)].decode().split(",") if d]
 
 
-def drm_modules():
-    """[(name, bytes)] of bochs.ko and what it needs, dependencies first,
-    from the kit's amd64 kernel package."""
+def drm_modules(module):
+    """[(name, bytes)] of the DRM module and what it needs, dependencies
+    first, from the kit's amd64 kernel package."""
     kabi = open(guestkit.kit("kabi")).read().strip()
     debs = glob.glob(guestkit.kit("debs/linux-image-%s-amd64_*.deb" % kabi))
     if not debs:
@@ -116,12 +119,12 @@ def drm_modules():
             for dep in modinfo_depends(files[name]):
                 visit(dep)
             order.append(name)
-        visit(DRM_MODULE)
+        visit(module)
         return [(n, open(files[n], "rb").read()) for n in order]
 
 
-def script_disk():
-    mods = drm_modules()
+def script_disk(module):
+    mods = drm_modules(module)
     at = SCRIPT_SECTORS
     insmods, blobs = [], b""
     for name, data in mods:
@@ -139,9 +142,11 @@ def script_disk():
 
 
 class Display(guestkit.Scenario):
-    def __init__(self, vmm):
-        guestkit.Scenario.__init__(self, "%s-display-amd64" % vmm, 600)
+    def __init__(self, vmm, card):
+        guestkit.Scenario.__init__(self, "%s-display-amd64" % vmm if card == "std" else
+                                   "%s-display-%s-amd64" % (vmm, card), 600)
         self.vmm = vmm
+        self.card = card
 
     def missing(self):
         for f in (guestkit.kit("vmlinuz-amd64"), guestkit.kit("initrd-amd64.xz")):
@@ -152,9 +157,11 @@ class Display(guestkit.Scenario):
         return guestkit.Scenario.missing(self) or guestkit.vmm_missing(self.vmm)
 
     def add_to(self, batch):
-        disk = batch.stage_bytes("%s-script.img" % self.name, script_disk())
+        vga, module, _, _ = CARDS[self.card]
+        # one staged disk per scenario: qemu and vmm both run it in one batch
+        disk = batch.stage_bytes("%s-script.img" % self.name, script_disk(module))
         argv = guestkit.vmm_argv(self.vmm, 512, hda=disk, nodefaults=True, extra=[
-            "-vga", "std", "-kernel", guestkit.kit("vmlinuz-amd64"),
+            "-vga", vga, "-kernel", guestkit.kit("vmlinuz-amd64"),
             "-initrd", guestkit.kit("initrd-amd64.xz"),
             "-append", "vga=0x311 console=tty0 console=ttyS0 vt.global_cursor_default=0 "
                        "panic=-1"])
@@ -164,7 +171,7 @@ class Display(guestkit.Scenario):
                   flake_signs=guestkit.BOOT_FLAKE_SIGNS)
 
 
-SCENARIOS = [Display(v) for v in guestkit.vmms()]
+SCENARIOS = [Display(v, card) for card in CARDS for v in guestkit.vmms()]
 
 
 def shot(out, n, desc):
@@ -175,7 +182,8 @@ def shot(out, n, desc):
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
-def test_vesafb_fbcon_and_bochs_drm_pictures(guest, scenario):
+def test_vesafb_fbcon_and_drm_pictures(guest, scenario):
+    _, _, driver, bpp = CARDS[scenario.card]
     out = guest.log.replace("\r", "")
     desc = guest.describe()
     assert "@@display driver error" not in out, desc
@@ -186,9 +194,10 @@ def test_vesafb_fbcon_and_bochs_drm_pictures(guest, scenario):
     # 1: vesafb at 16 bpp, the pattern pixel for pixel
     assert "VMM-FB-READY 1 name=VESA VGA bpp=16 stride=1280 size=640,480" in out, desc
     assert shot(out, 1, desc)[3] == 0, desc
-    # 2: bochs-drm bound and took over at 32 bpp
-    assert "disp: drm driver=bochs-drm" in out, desc
-    assert "bpp=32" in out.split("VMM-FB-READY 2", 1)[1].split("\n", 1)[0], desc
+    # 2: the card's DRM driver bound and took over (bochs-drm 32 bpp,
+    # cirrus 16 bpp)
+    assert "disp: drm driver=%s" % driver in out, desc
+    assert "bpp=%d" % bpp in out.split("VMM-FB-READY 2", 1)[1].split("\n", 1)[0], desc
     assert shot(out, 2, desc)[3] == 0, desc
     assert "@@vmm rc=0" in out, desc
     print("\n".join(ln for ln in out.splitlines() if "@@" in ln or "disp: " in ln
