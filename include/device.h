@@ -229,6 +229,9 @@ uint64_t dev_get_uint(const struct dev_instance *d, const char *name);
 bool dev_get_bool(const struct dev_instance *d, const char *name);
 const char *dev_get_str(const struct dev_instance *d, const char *name); /* NULL: unset */
 void dev_get_mac(const struct dev_instance *d, const char *name, uint8_t mac[6]);
+/* A NIC's address: its mac=, else 52:54:00:12:34:56 + the number of NICs
+ * without mac= created before it, as QEMU's defaults. */
+void dev_nic_mac(const struct dev_board *b, const struct dev_instance *d, uint8_t mac[6]);
 bool dev_is_set(const struct dev_instance *d, const char *name);   /* a value, default or given */
 bool dev_is_given(const struct dev_instance *d, const char *name); /* by the option or -global */
 

@@ -336,13 +336,12 @@ static void virtio_blk_destroy_dev(struct dev_instance *d)
 static int virtio_net_pci_create(struct dev_instance *d, struct dev_board *b, char *err,
 			     size_t errlen)
 {
-	uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + index_among(b, d)) };
+	uint8_t mac[6];
 	struct net_backend *be = b->netdev(b, dev_get_str(d, "netdev"), err, errlen);
 
 	if (!be)
 		return -1;
-	if (dev_is_set(d, "mac"))
-		dev_get_mac(d, "mac", mac);
+	dev_nic_mac(b, d, mac);
 	struct virtio_net *n = virtio_net_create(b->pci, (uint8_t)d->devfn, b->mem, b->virtio,
 						  mac, be);
 	if (!n || net_attach(be, virtio_net_receive, n) < 0)

@@ -17,24 +17,6 @@
 #include "net.h"
 #include "util.h"
 
-/* The Nth card of its kind gets 52:54:00:12:34:56+N, as QEMU's do. */
-static unsigned index_among(const struct dev_board *b, const struct dev_instance *d)
-{
-	unsigned n = 0;
-	for (const struct dev_instance *i = b->devs; i < d && i < b->devs + b->ndevs; i++)
-		n += i->cls == d->cls;
-	return n;
-}
-
-static void nic_mac(const struct dev_board *b, const struct dev_instance *d, uint8_t mac[6])
-{
-	static const uint8_t base[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
-	memcpy(mac, base, 6);
-	mac[5] = (uint8_t)(mac[5] + index_among(b, d));
-	if (dev_is_set(d, "mac"))
-		dev_get_mac(d, "mac", mac);
-}
-
 /* romfile=: the option ROM for the card's expansion ROM BAR; empty, none.
  * *rom NULL and 0 returned for none; -1 with err if it cannot be read. */
 static int nic_rom(const struct dev_instance *d, struct dev_board *b, uint8_t **rom,
@@ -79,7 +61,7 @@ static int e1000_create_model(struct dev_instance *d, struct dev_board *b, enum 
 	size_t rom_len;
 	if (nic_rom(d, b, &rom, &rom_len, err, errlen) < 0)
 		return -1;
-	nic_mac(b, d, mac);
+	dev_nic_mac(b, d, mac);
 	struct e1000 *e = e1000_create(b->pci, (uint8_t)d->devfn, b->mem, m, mac, be, true, rom,
 				       rom_len);
 	if (!e || net_attach(be, e1000_receive, e) < 0)
@@ -185,7 +167,7 @@ static int rtl8139_create_dev(struct dev_instance *d, struct dev_board *b, char 
 	size_t rom_len;
 	if (nic_rom(d, b, &rom, &rom_len, err, errlen) < 0)
 		return -1;
-	nic_mac(b, d, mac);
+	dev_nic_mac(b, d, mac);
 	struct rtl8139 *n = rtl8139_create(b->pci, (uint8_t)d->devfn, b->mem, mac,
 					   dev_get_bool(d, "cplus"), be, true, rom, rom_len,
 					   NULL, NULL);
@@ -256,7 +238,7 @@ static int ne2k_pci_create(struct dev_instance *d, struct dev_board *b, char *er
 
 	if (!be || nic_rom(d, b, &rom, &rom_len, err, errlen) < 0)
 		return -1;
-	nic_mac(b, d, mac);
+	dev_nic_mac(b, d, mac);
 	struct ne2000 *n = ne2000_create_pci(b->pci, (uint8_t)d->devfn, mac, be, true, rom, rom_len);
 	if (!n || net_attach(be, ne2000_receive, n) < 0)
 		return set_err(err, errlen, "cannot create %s", d->cls->name);
@@ -272,7 +254,7 @@ static int ne2k_isa_create(struct dev_instance *d, struct dev_board *b, char *er
 
 	if (!be)
 		return -1;
-	nic_mac(b, d, mac);
+	dev_nic_mac(b, d, mac);
 	struct ne2000 *n = ne2000_create_isa(b->pio, base, b->isa_irq(b, (unsigned)dev_get_uint(d, "irq")),
 					     mac, be, true);
 	if (!n)
@@ -364,7 +346,7 @@ static int pcnet_create_dev(struct dev_instance *d, struct dev_board *b, char *e
 
 	if (!be || nic_rom(d, b, &rom, &rom_len, err, errlen) < 0)
 		return -1;
-	nic_mac(b, d, mac);
+	dev_nic_mac(b, d, mac);
 	struct pcnet *p = pcnet_create(b->pci, (uint8_t)d->devfn, b->mem, mac, be, true, rom,
 				       rom_len);
 	if (!p || net_attach(be, pcnet_receive, p) < 0)

@@ -560,6 +560,23 @@ void dev_get_mac(const struct dev_instance *d, const char *name, uint8_t mac[6])
 		mac[i] = (uint8_t)u;
 }
 
+/* QEMU numbers the default addresses across every NIC without mac=, in
+ * creation order, so two cards of different kinds never share one (they
+ * would on a bridge or a -net hub). */
+void dev_nic_mac(const struct dev_board *b, const struct dev_instance *d, uint8_t mac[6])
+{
+	unsigned n = 0;
+
+	if (dev_is_set(d, "mac")) {
+		dev_get_mac(d, "mac", mac);
+		return;
+	}
+	for (const struct dev_instance *i = b->devs; i < d && i < b->devs + b->ndevs; i++)
+		n += (i->cls->categories & DEV_CAT_NETWORK) && !dev_is_set(i, "mac");
+	memcpy(mac, (const uint8_t[6]){ 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 }, 6);
+	mac[5] = (uint8_t)(mac[5] + n);
+}
+
 bool dev_is_set(const struct dev_instance *d, const char *name)
 {
 	int i = dev_class_prop_index(d->cls, name);

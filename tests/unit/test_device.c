@@ -134,6 +134,33 @@ static void test_parse_option(void **state)
 	dev_instance_free(&d);
 }
 
+/* Default MACs count every NIC without mac= before the card, whatever its
+ * kind (QEMU's numbering): e1000, then rtl8139 with mac=, then ne2k_pci and
+ * virtio-net get :56, (given), :57 and :58. */
+static void test_default_macs_count_every_nic(void **state)
+{
+	static const char *const opts[] = {
+		"e1000,netdev=a", "rtl8139,netdev=b,mac=02:00:00:00:00:01",
+		"isa-debugcon,chardev=c", "ne2k_pci,netdev=c", "virtio-net-pci,netdev=d",
+	};
+	static const uint8_t last[] = { 0x56, 0x01, 0, 0x57, 0x58 };
+	struct dev_instance devs[ARRAY_SIZE(opts)];
+	struct dev_board b = { .devs = devs, .ndevs = ARRAY_SIZE(opts) };
+	uint8_t mac[6];
+
+	(void)state;
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
+		assert_int_equal(dev_instance_parse(opts[i], &devs[i], stdout, err, sizeof(err)), 0);
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++) {
+		if (!(devs[i].cls->categories & DEV_CAT_NETWORK))
+			continue;
+		dev_nic_mac(&b, &devs[i], mac);
+		assert_int_equal(mac[5], last[i]);
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(opts); i++)
+		dev_instance_free(&devs[i]);
+}
+
 static void test_parse_errors(void **state)
 {
 	static const struct {
@@ -817,6 +844,7 @@ int main(void)
 		cmocka_unit_test(test_table_entries),
 		cmocka_unit_test(test_save_load_all),
 		cmocka_unit_test(test_table_lifecycle_ops),
+		cmocka_unit_test(test_default_macs_count_every_nic),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
