@@ -200,10 +200,18 @@ def test_card_hostfwd_reaches_guest(guest, scenario, model):
     assert "@@fwd %s VMM-GUEST-HELLO %s" % (mac, mac) in guest.result.stdout, guest.describe()
 
 
+@pytest.mark.parametrize("scenario", BOOTS, ids=str)
+def test_guest_powers_off_and_vmm_exits_0(guest, scenario):
+    """After the last card the guest powers off: vmm tears every card and
+    its slirp down and exits 0 (not killed by its sandbox, not hung)."""
+    out = guest.result.stdout
+    assert "VMM-NICS-DONE" in out and "VMMKIT-DONE rc=0" in out, guest.describe()
+    assert "@@vmm rc=0 " in out, guest.describe()
+
+
 @pytest.mark.parametrize("scenario", [NIC_BOOT], ids=str)
 def test_default_macs_are_numbered_across_models(guest, scenario):
     """QEMU numbers default addresses across every NIC: six cards of five
     kinds get 52:54:00:12:34:56 to 5b, no two alike."""
     macs = sorted(nic_lines(guest.result.stdout))
     assert macs == ["52:54:00:12:34:%02x" % (0x56 + k) for k in range(6)], guest.describe()
-    assert "VMM-NICS-DONE" in guest.result.stdout, guest.describe()
