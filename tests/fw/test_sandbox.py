@@ -66,6 +66,18 @@ def test_vnc_thread_is_filtered(tmp_path, call):
     assert_killed(p, "vnc", call)
 
 
+@pytest.mark.parametrize("kind", ["vcpu", "io", "blk-worker"])
+def test_thread_arena_trim_is_no_violation(kind):
+    """glibc reads /proc/sys/vm/overcommit_memory the first time a thread
+    arena's heap shrinks: under a filter that was an openat, which killed
+    vmm at exit once in five guest runs (libslirp's cleanup freeing on the
+    main thread what its thread allocated). A thread of each kind gives
+    its arena's top back under its filter: the boot sector still exits."""
+    p = run_selftest(f"{kind}:trim")
+    assert "sandbox" not in p.stderr, p.stderr
+    assert p.returncode == EXIT_OK, (p.returncode, p.stderr)
+
+
 def test_sandbox_off_lets_the_same_calls_through():
     for selftest in ("vcpu:execve", "main:fork"):
         p = run_selftest(selftest, "-sandbox", "off")
