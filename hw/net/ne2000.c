@@ -900,6 +900,14 @@ struct pci_device *ne2000_pci(struct ne2000 *n)
 }
 
 /* The DP8390 has no link status: frames just stop flowing both ways. */
+bool ne2000_link(struct ne2000 *n)
+{
+	pthread_mutex_lock(&n->lock);
+	bool up = n->link_up;
+	pthread_mutex_unlock(&n->lock);
+	return up;
+}
+
 void ne2000_set_link(struct ne2000 *n, bool up)
 {
 	pthread_mutex_lock(&n->lock);

@@ -58,6 +58,7 @@ bool e1000_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *frame
 
 /* The cable: the guest sees LSC and the PHY's link bit change. */
 void e1000_set_link(struct e1000 *e, bool up);
+bool e1000_link(struct e1000 *e);
 
 /* What a hostile or broken driver cost: frames dropped either way. */
 void e1000_stats(struct e1000 *e, uint64_t *rx_dropped, uint64_t *tx_dropped);

@@ -47,6 +47,7 @@ struct pci_device *pcnet_pci(struct pcnet *p);
 
 bool pcnet_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *frame, size_t len);
 void pcnet_set_link(struct pcnet *p, bool up);
+bool pcnet_link(struct pcnet *p);
 void pcnet_stats(struct pcnet *p, uint64_t *rx_dropped, uint64_t *tx_dropped);
 
 /* Saved state: section "pcnet", version 1. */
