@@ -6,6 +6,7 @@
 #include "pc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -312,12 +313,31 @@ static bool is_nic(const struct dev_instance *d)
 	return d->state && d->cls->ops.set_link && d->cls->ops.link_up;
 }
 
+/* A NIC's name: its id=, else QEMU's MODEL.N (N counts the NICs of that
+ * model before it, as info network prints them). */
+static void nic_name(const struct machine *m, const struct dev_instance *d, char *out,
+		     size_t len)
+{
+	unsigned same = 0;
+
+	if (d->id) {
+		snprintf(out, len, "%s", d->id);
+		return;
+	}
+	for (const struct dev_instance *i = m->cfg.devs; i < d; i++)
+		same += is_nic(i) && i->cls == d->cls;
+	snprintf(out, len, "%s.%u", d->cls->name, same);
+}
+
 /* QEMU's set_link takes a NIC's name or its backend's; vmm's NICs each
  * own one backend, so either names the same cable. */
-static bool nic_named(const struct dev_instance *d, const char *name)
+static bool nic_named(const struct machine *m, const struct dev_instance *d, const char *name)
 {
 	const char *netdev = dev_get_str(d, "netdev");
-	return (d->id && !strcmp(d->id, name)) || (netdev && !strcmp(netdev, name));
+	char own[160];
+
+	nic_name(m, d, own, sizeof(own));
+	return !strcmp(own, name) || (netdev && !strcmp(netdev, name));
 }
 
 static int ctl_set_link(void *opaque, const char *name, bool up)
@@ -327,7 +347,7 @@ static int ctl_set_link(void *opaque, const char *name, bool up)
 
 	for (unsigned i = 0; i < m->cfg.ndevs; i++) {
 		struct dev_instance *d = &m->cfg.devs[i];
-		if (is_nic(d) && nic_named(d, name)) {
+		if (is_nic(d) && nic_named(m, d, name)) {
 			d->cls->ops.set_link(d, up);
 			found = 0;
 		}

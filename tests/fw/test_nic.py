@@ -205,3 +205,27 @@ def test_set_link_stops_and_restarts_the_wire(tmp_path):
         if p.poll() is None:
             p.kill()
         p.communicate()
+
+
+def test_monitor_set_link_and_info_network():
+    """The monitor on stdio: `-net nic -net user` makes QEMU's default
+    e1000, named e1000.0 as in QEMU; set_link e1000.0 off shows in info
+    network; a virtio-net NIC by its id; an unknown name is one error."""
+    p = subprocess.Popen([VMM, "-nodefaults", "-display", "none", "-m", "32",
+                          "-bios", fw_image("nictx-e1000.bin"), "-net", "nic", "-net", "user",
+                          "-netdev", "user,id=v0", "-device", "virtio-net-pci,netdev=v0,id=vn",
+                          "-monitor", "stdio"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cmds = (b"set_link e1000.0 off\nset_link vn off\ninfo network\nset_link v0 on\n"
+            b"info network\nset_link e1000.1 off\nquit\n")
+    out, err = p.communicate(cmds, timeout=60)
+    out = out.decode()
+    assert p.returncode == 0, err
+    assert "e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56" in out, out
+    assert "vn: index=0,type=nic,model=virtio-net-pci," in out, out
+    # first listing: both down; second: the virtio NIC up again
+    listings = out.split("e1000.0: ")[1:]
+    assert len(listings) == 2, out
+    assert listings[0].count("link: down") == 2, out
+    assert listings[1].count("link: down") == 1 and listings[1].count("link: up") == 1, out
+    assert "Error: Device 'e1000.1' not found" in out, out
