@@ -354,7 +354,7 @@ static void test_queries(void **state)
 	struct json *list = expect_return(r);
 	static const char *const want[] = { "qmp_capabilities", "query-version", "query-status",
 		"query-name", "query-cpus-fast", "query-commands", "stop", "cont", "system_reset",
-		"system_powerdown", "quit" };
+		"system_powerdown", "quit", "set_link" };
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		bool found = false;
 		for (size_t k = 0; k < list->n; k++)
