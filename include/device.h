@@ -106,6 +106,12 @@ struct dev_ops {
 	/* After every option is parsed: checks that need the rest of the
 	 * configuration (and may fill in derived settings). NULL: none. */
 	int (*check)(struct dev_instance *d, struct machine_config *cfg, char *err, size_t errlen);
+	/* NICs: the cable in or out (QMP and monitor set_link; from the main
+	 * thread, under the device's own lock), and its state now (info
+	 * network). The guest sees it in the card's registers; it is part
+	 * of the saved state and survives reset. NULL: not a NIC. */
+	void (*set_link)(struct dev_instance *d, bool up);
+	bool (*link_up)(struct dev_instance *d);
 };
 
 struct dev_class {
@@ -300,6 +306,17 @@ struct dev_instance *dev_find(struct dev_instance *devs, unsigned n, const struc
 				    uint32_t instance)                                   \
 	{                                                                                \
 		return kind##_load((type *)d->state, r, instance);                       \
+	}
+
+/* A NIC's set_link and link_up ops over kind##_set_link and kind##_link. */
+#define NIC_LINK_OPS(kind, type)                                                         \
+	static void kind##_set_link_dev(struct dev_instance *d, bool up)                 \
+	{                                                                                \
+		kind##_set_link((type *)d->state, up);                                   \
+	}                                                                                \
+	static bool kind##_link_up_dev(struct dev_instance *d)                           \
+	{                                                                                \
+		return kind##_link((type *)d->state);                                    \
 	}
 
 #endif

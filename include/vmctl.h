@@ -21,6 +21,15 @@ struct vmctl_cpu {
 	pid_t thread_id; /* the vCPU thread's TID, 0 if not running */
 };
 
+/* A NIC as info network shows it. */
+struct vmctl_nic {
+	const char *id;     /* id=, or NULL */
+	const char *model;  /* the -device driver name */
+	const char *netdev; /* the backend's -netdev id */
+	uint8_t mac[6];
+	bool link_up;
+};
+
 #define VMCTL_BALLOON_NSTATS 10
 
 /* The balloon as the control interfaces see it. */
@@ -61,6 +70,12 @@ struct vmctl_ops {
 	/* screendump: the first display's picture into 'path', format 0 PPM,
 	 * 1 PNG. 0; -ENODEV: no display (NULL: the same); -EIO: err says why. */
 	int (*screendump)(void *opaque, const char *path, int format, char *err, size_t errlen);
+	/* set_link: the cable of the NIC whose id= is 'name', or of the NIC
+	 * on the -netdev whose id is 'name' (either side takes the link down
+	 * for the pair). 0, or -ENODEV: no such NIC or netdev (NULL: none). */
+	int (*set_link)(void *opaque, const char *name, bool up);
+	/* info network: up to 'max' NICs in creation order; their count. */
+	unsigned (*nics)(void *opaque, struct vmctl_nic *out, unsigned max);
 };
 
 struct vmctl {

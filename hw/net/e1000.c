@@ -839,6 +839,13 @@ static void tx_emit(struct e1000 *e, const struct tx_tag *tag)
 		e->tx_dropped++;
 		return;
 	}
+	/* With the cable out the MAC still completes the descriptors, but
+	 * the frame goes nowhere (not a driver's fault: not counted). */
+	pthread_mutex_lock(&e->lock);
+	bool link_up = e->link_up;
+	pthread_mutex_unlock(&e->lock);
+	if (!link_up)
+		return;
 	if (e->tx_tse) {
 		tx_segment(e, tag, &sent, &bytes);
 	} else {
@@ -1327,6 +1334,14 @@ void e1000_set_link(struct e1000 *e, bool up)
 		raise_cause(e, ICR_LSC);
 	}
 	pthread_mutex_unlock(&e->lock);
+}
+
+bool e1000_link(struct e1000 *e)
+{
+	pthread_mutex_lock(&e->lock);
+	bool up = e->link_up;
+	pthread_mutex_unlock(&e->lock);
+	return up;
 }
 
 void e1000_stats(struct e1000 *e, uint64_t *rx_dropped, uint64_t *tx_dropped)

@@ -899,7 +899,17 @@ struct pci_device *ne2000_pci(struct ne2000 *n)
 	return n->is_pci ? &n->pci : NULL;
 }
 
-/* The DP8390 has no link status: frames just stop flowing both ways. */
+bool ne2000_link(struct ne2000 *n)
+{
+	pthread_mutex_lock(&n->lock);
+	bool up = n->link_up;
+	pthread_mutex_unlock(&n->lock);
+	return up;
+}
+
+/* The DP8390 has no link status, so the guest cannot see the cable (as
+ * on the real card): frames just stop flowing both ways, and a transmit
+ * ends with TSR.CRS (carrier sense lost). */
 void ne2000_set_link(struct ne2000 *n, bool up)
 {
 	pthread_mutex_lock(&n->lock);

@@ -1071,6 +1071,14 @@ struct net_backend *pcnet_backend(struct pcnet *p)
 	return p->backend;
 }
 
+bool pcnet_link(struct pcnet *p)
+{
+	pthread_mutex_lock(&p->lock);
+	bool up = p->link_up;
+	pthread_mutex_unlock(&p->lock);
+	return up;
+}
+
 void pcnet_set_link(struct pcnet *p, bool up)
 {
 	pthread_mutex_lock(&p->lock);

@@ -743,6 +743,13 @@ static void tx_emit(struct rtl8139 *n, size_t len, uint32_t opts1, uint32_t opts
 	uint32_t sent = 0;
 	uint8_t *f = n->txseg;
 
+	/* Link down: the slot or descriptor completes, the frame is lost on
+	 * the wire. */
+	pthread_mutex_lock(&n->lock);
+	bool link_up = n->link_up;
+	pthread_mutex_unlock(&n->lock);
+	if (!link_up)
+		return;
 	memcpy(f, n->txbuf, len);
 	if (opts2 & TXD_VLAN_TAG) {
 		memmove(f + 16, f + 12, len - 12);
@@ -1218,6 +1225,14 @@ void rtl8139_resume(struct rtl8139 *n)
 struct net_backend *rtl8139_backend(struct rtl8139 *n)
 {
 	return n->backend;
+}
+
+bool rtl8139_link(struct rtl8139 *n)
+{
+	pthread_mutex_lock(&n->lock);
+	bool up = n->link_up;
+	pthread_mutex_unlock(&n->lock);
+	return up;
 }
 
 void rtl8139_set_link(struct rtl8139 *n, bool up)

@@ -57,6 +57,10 @@ struct virtio_net {
 	struct frame *pending[VIRTIO_NET_RX_PENDING];
 	unsigned rx_head, rx_count;
 	bool rx_refused;       /* a frame was refused: tell the backend when room is made */
+	/* The cable (set_link): written with the transport lock and rx_lock
+	 * held, read under either. Mirrored in the config's status field
+	 * (VIRTIO_NET_S_LINK_UP), which is what saved state carries. */
+	bool link_up;
 	uint64_t rx_dropped, tx_dropped;
 };
 
@@ -92,6 +96,11 @@ bool virtio_net_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *
 	f->len = len;
 	memcpy(f->data, data, len);
 	pthread_mutex_lock(&n->rx_lock);
+	if (!n->link_up) {
+		pthread_mutex_unlock(&n->rx_lock);
+		free(f);
+		return true; /* the cable is out: lost on the wire */
+	}
 	if (n->rx_count == VIRTIO_NET_RX_PENDING) {
 		n->rx_refused = true;
 	} else {
@@ -406,10 +415,10 @@ static void tx_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 		h.gso_size = get_le16(p + 4);
 		h.csum_start = get_le16(p + 6);
 		h.csum_offset = get_le16(p + 8);
-		if (tx_header(n, &h, frame, len) == 0)
-			net_send(n->backend, &h, frame, len);
-		else
+		if (tx_header(n, &h, frame, len) < 0)
 			n->tx_dropped++;
+		else if (n->link_up) /* down: the buffer is used, the frame lost */
+			net_send(n->backend, &h, frame, len);
 	}
 	virtq_push(&t->vq[q], iov->head, 0);
 	virtio_pci_notify_queue(t, q);
@@ -458,7 +467,8 @@ struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 			    F(VIRTIO_NET_F_GUEST_TSO6) | F(VIRTIO_NET_F_HOST_TSO4) |
 			    F(VIRTIO_NET_F_HOST_TSO6);
 	memcpy(n->config, mac, 6);
-	put_le16(n->config + 6, 1); /* VIRTIO_NET_S_LINK_UP */
+	put_le16(n->config + 6, VIRTIO_NET_S_LINK_UP);
+	n->link_up = true;
 	n->backend = backend;
 	pthread_mutex_init(&n->rx_lock, NULL);
 	virtio_pci_init(&n->t, "virtio-net", VIRTIO_ID_NET, 0x020000, mem, host, &net_ops, n,
@@ -508,11 +518,53 @@ void virtio_net_save(struct virtio_net *n, struct ss_writer *w, uint32_t instanc
 	virtio_pci_save(&n->t, w, instance);
 }
 
+/* The cable out: the status loses LINK_UP and, if the driver runs, it gets
+ * a configuration interrupt (MSI-X config vector, or ISR bit 1 on INTx).
+ * The state lives in the config, so a device reset keeps it. */
+void virtio_net_set_link(struct virtio_net *n, bool up)
+{
+	pthread_mutex_lock(&n->t.lock);
+	pthread_mutex_lock(&n->rx_lock);
+	bool changed = n->link_up != up;
+	n->link_up = up;
+	pthread_mutex_unlock(&n->rx_lock);
+	if (changed) {
+		put_le16(n->config + 6, up ? VIRTIO_NET_S_LINK_UP : 0);
+		if (!up)
+			flush_pending(n);
+		if (n->t.status & VIRTIO_STATUS_DRIVER_OK)
+			virtio_pci_config_changed(&n->t);
+	}
+	pthread_mutex_unlock(&n->t.lock);
+}
+
+bool virtio_net_link(struct virtio_net *n)
+{
+	pthread_mutex_lock(&n->t.lock);
+	bool up = n->link_up;
+	pthread_mutex_unlock(&n->t.lock);
+	return up;
+}
+
+/* The status field is the only part of the config the device writes; the
+ * transport loaded it as saved. Only LINK_UP is defined (ANNOUNCE is not
+ * offered): other bits are dropped, and the link follows the bit. */
+static void load_link(struct virtio_net *n)
+{
+	uint16_t status = get_le16(n->config + 6) & VIRTIO_NET_S_LINK_UP;
+
+	put_le16(n->config + 6, status);
+	pthread_mutex_lock(&n->rx_lock);
+	n->link_up = status != 0;
+	pthread_mutex_unlock(&n->rx_lock);
+}
+
 bool virtio_net_load(struct virtio_net *n, struct ss_reader *r, uint32_t instance)
 {
 	if (!virtio_pci_load(&n->t, r, instance))
 		return false;
 	pthread_mutex_lock(&n->t.lock);
+	load_link(n);
 	flush_pending(n);
 	n->rx_wait_idx = 0;
 	sync_offloads(n);

@@ -56,8 +56,10 @@ struct pci_device *e1000_pci(struct e1000 *e);
 /* The backend's receive callback (net_receive_fn). */
 bool e1000_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *frame, size_t len);
 
-/* The cable: the guest sees LSC and the PHY's link bit change. */
+/* The cable: the guest sees LSC and the PHY's link bit change; no frame
+ * either way while down. Kept across reset. e1000_link: its state now. */
 void e1000_set_link(struct e1000 *e, bool up);
+bool e1000_link(struct e1000 *e);
 
 /* What a hostile or broken driver cost: frames dropped either way. */
 void e1000_stats(struct e1000 *e, uint64_t *rx_dropped, uint64_t *tx_dropped);

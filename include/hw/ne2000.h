@@ -53,7 +53,11 @@ struct net_backend *ne2000_backend(struct ne2000 *n);
 struct pci_device *ne2000_pci(struct ne2000 *n); /* NULL for the ISA card */
 
 bool ne2000_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *frame, size_t len);
+/* The cable (QMP set_link): the DP8390 has no link bit, so the guest sees
+ * only frames stop both ways (a transmit ends with TSR.CRS). Kept across
+ * reset, in saved state. ne2000_link: its state now. */
 void ne2000_set_link(struct ne2000 *n, bool up);
+bool ne2000_link(struct ne2000 *n);
 void ne2000_stats(struct ne2000 *n, uint64_t *rx_dropped, uint64_t *tx_dropped);
 
 /* Saved state: section "ne2k_pci" (with the PCI configuration) or

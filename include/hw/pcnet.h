@@ -46,7 +46,11 @@ struct net_backend *pcnet_backend(struct pcnet *p);
 struct pci_device *pcnet_pci(struct pcnet *p);
 
 bool pcnet_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *frame, size_t len);
+/* The cable (QMP set_link): BCR4-7's LEDOUT for link status and the PHY's
+ * BMSR link bit; no frame either way while down (the Am79C970A has no
+ * link-change interrupt). Kept across reset, in saved state. */
 void pcnet_set_link(struct pcnet *p, bool up);
+bool pcnet_link(struct pcnet *p);
 void pcnet_stats(struct pcnet *p, uint64_t *rx_dropped, uint64_t *tx_dropped);
 
 /* Saved state: section "pcnet", version 1. */

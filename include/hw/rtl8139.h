@@ -48,7 +48,10 @@ struct net_backend *rtl8139_backend(struct rtl8139 *n);
 struct pci_device *rtl8139_pci(struct rtl8139 *n);
 
 bool rtl8139_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *frame, size_t len);
+/* The cable (QMP set_link): BMSR link, MSR.LINKB (set: down) and ISR
+ * LinkChg; no frame either way while down. Kept across reset. */
 void rtl8139_set_link(struct rtl8139 *n, bool up);
+bool rtl8139_link(struct rtl8139 *n);
 void rtl8139_stats(struct rtl8139 *n, uint64_t *rx_dropped, uint64_t *tx_dropped);
 
 /* Saved state: section "rtl8139", version 1. */

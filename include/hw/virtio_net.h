@@ -25,6 +25,7 @@
 #define VIRTIO_NET_F_HOST_ECN 13
 #define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_S_LINK_UP 1 /* the config's status field */
 #define VIRTIO_NET_HDR_SIZE 12        /* VERSION_1 or MRG_RXBUF: with num_buffers */
 #define VIRTIO_NET_HDR_SIZE_LEGACY 10 /* a legacy driver without MRG_RXBUF */
 #define VIRTIO_NET_QUEUE_SIZE 256
@@ -46,6 +47,10 @@ void virtio_net_stats(struct virtio_net *n, uint64_t *rx_dropped, uint64_t *tx_d
 /* Does not destroy the backend (the caller's: net_destroy). */
 void virtio_net_destroy(struct virtio_net *n);
 struct net_backend *virtio_net_backend(struct virtio_net *n);
+/* The cable (QMP set_link): status LINK_UP and a configuration-change
+ * interrupt; while down no frame goes either way. Kept across resets. */
+void virtio_net_set_link(struct virtio_net *n, bool up);
+bool virtio_net_link(struct virtio_net *n);
 
 /* Saved state (section "virtio-net"): the transport and queues; frames
  * received from the backend but not yet in guest buffers are dropped

@@ -6,6 +6,7 @@
 #include "pc.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -305,8 +306,75 @@ static int ctl_screendump(void *opaque, const char *path, int format, char *err,
 				  errlen) < 0 ? -EIO : 0;
 }
 
+/* ---- set_link and info network ----------------------------------------------- */
+
+static bool is_nic(const struct dev_instance *d)
+{
+	return d->state && d->cls->ops.set_link && d->cls->ops.link_up;
+}
+
+/* A NIC's name: its id=, else QEMU's MODEL.N (N counts the NICs of that
+ * model before it, as info network prints them). */
+static void nic_name(const struct machine *m, const struct dev_instance *d, char *out,
+		     size_t len)
+{
+	unsigned same = 0;
+
+	if (d->id) {
+		snprintf(out, len, "%s", d->id);
+		return;
+	}
+	for (const struct dev_instance *i = m->cfg.devs; i < d; i++)
+		same += is_nic(i) && i->cls == d->cls;
+	snprintf(out, len, "%s.%u", d->cls->name, same);
+}
+
+/* QEMU's set_link takes a NIC's name or its backend's; vmm's NICs each
+ * own one backend, so either names the same cable. */
+static bool nic_named(const struct machine *m, const struct dev_instance *d, const char *name)
+{
+	const char *netdev = dev_get_str(d, "netdev");
+	char own[160];
+
+	nic_name(m, d, own, sizeof(own));
+	return !strcmp(own, name) || (netdev && !strcmp(netdev, name));
+}
+
+static int ctl_set_link(void *opaque, const char *name, bool up)
+{
+	struct machine *m = opaque;
+	int found = -ENODEV;
+
+	for (unsigned i = 0; i < m->cfg.ndevs; i++) {
+		struct dev_instance *d = &m->cfg.devs[i];
+		if (is_nic(d) && nic_named(m, d, name)) {
+			d->cls->ops.set_link(d, up);
+			found = 0;
+		}
+	}
+	return found;
+}
+
+static unsigned ctl_nics(void *opaque, struct vmctl_nic *out, unsigned max)
+{
+	struct machine *m = opaque;
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < m->cfg.ndevs && n < max; i++) {
+		struct dev_instance *d = &m->cfg.devs[i];
+		if (!is_nic(d))
+			continue;
+		out[n] = (struct vmctl_nic){ .id = d->id, .model = d->cls->name,
+					     .netdev = dev_get_str(d, "netdev"),
+					     .link_up = d->cls->ops.link_up(d) };
+		dev_nic_mac(&m->board, d, out[n].mac);
+		n++;
+	}
+	return n;
+}
+
 const struct vmctl_ops machine_vmctl_ops = {
 	ctl_running, ctl_stop, ctl_cont, ctl_reset, ctl_powerdown, ctl_quit, ctl_cpus, ctl_name,
 	ctl_balloon_set, ctl_balloon_query, ctl_dirty_log, ctl_dirty_pages, ctl_state_roundtrip,
-	ctl_watchdog_set_action, ctl_screendump,
+	ctl_watchdog_set_action, ctl_screendump, ctl_set_link, ctl_nics,
 };

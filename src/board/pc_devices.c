@@ -271,6 +271,7 @@ const struct dev_class cirrus_vga_class = {
 	}
 
 VIRTIO_LIFECYCLE(virtio_net, struct virtio_net)
+NIC_LINK_OPS(virtio_net, struct virtio_net)
 
 /* The backend's thread delivers into the NIC, whose reset and I/O thread
  * call the backend: the backend stops delivering, the NIC goes, then the
@@ -368,7 +369,8 @@ const struct dev_class virtio_net_class = {
 	.nprops = ARRAY_SIZE(virtio_net_props),
 	.ops = { .create = virtio_net_pci_create, .quiesce = virtio_net_quiesce_dev,
 		 .resume = virtio_net_resume_dev, .save = virtio_net_save_dev,
-		 .load = virtio_net_load_dev, .destroy = virtio_net_pci_destroy },
+		 .load = virtio_net_load_dev, .destroy = virtio_net_pci_destroy,
+		 .set_link = virtio_net_set_link_dev, .link_up = virtio_net_link_up_dev },
 	.place_rank = 1,
 };
 

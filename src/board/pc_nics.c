@@ -71,6 +71,7 @@ static int e1000_create_model(struct dev_instance *d, struct dev_board *b, enum 
 }
 
 DEV_STATE_OPS(e1000, struct e1000)
+NIC_LINK_OPS(e1000, struct e1000)
 
 /* The backend's thread delivers into the NIC: it stops delivering, the
  * NIC (and its transmit thread) goes, then the backend. */
@@ -123,7 +124,8 @@ const struct dev_class e1000_class = {
 	.nprops = ARRAY_SIZE(e1000_props),
 	.ops = { .create = e1000_82540em_create, .quiesce = e1000_quiesce_dev,
 		 .resume = e1000_resume_dev, .save = e1000_save_dev, .load = e1000_load_dev,
-		 .destroy = e1000_destroy_dev },
+		 .destroy = e1000_destroy_dev,
+		 .set_link = e1000_set_link_dev, .link_up = e1000_link_up_dev },
 	.place_rank = 1,
 };
 
@@ -136,7 +138,8 @@ const struct dev_class e1000_82544gc_class = {
 	.nprops = ARRAY_SIZE(e1000_props),
 	.ops = { .create = e1000_82544gc_create, .quiesce = e1000_quiesce_dev,
 		 .resume = e1000_resume_dev, .save = e1000_save_dev, .load = e1000_load_dev,
-		 .destroy = e1000_destroy_dev },
+		 .destroy = e1000_destroy_dev,
+		 .set_link = e1000_set_link_dev, .link_up = e1000_link_up_dev },
 	.place_rank = 1,
 };
 
@@ -149,7 +152,8 @@ const struct dev_class e1000_82545em_class = {
 	.nprops = ARRAY_SIZE(e1000_props),
 	.ops = { .create = e1000_82545em_create, .quiesce = e1000_quiesce_dev,
 		 .resume = e1000_resume_dev, .save = e1000_save_dev, .load = e1000_load_dev,
-		 .destroy = e1000_destroy_dev },
+		 .destroy = e1000_destroy_dev,
+		 .set_link = e1000_set_link_dev, .link_up = e1000_link_up_dev },
 	.place_rank = 1,
 };
 
@@ -185,6 +189,7 @@ static const struct dev_prop rtl8139_props[] = {
 };
 
 DEV_STATE_OPS(rtl8139, struct rtl8139)
+NIC_LINK_OPS(rtl8139, struct rtl8139)
 
 /* The backend's thread delivers into the NIC: it stops delivering, the
  * NIC (and its transmit thread) goes, then the backend. */
@@ -218,7 +223,8 @@ const struct dev_class rtl8139_class = {
 	.nprops = ARRAY_SIZE(rtl8139_props),
 	.ops = { .create = rtl8139_create_dev, .quiesce = rtl8139_quiesce_dev,
 		 .resume = rtl8139_resume_dev, .save = rtl8139_save_dev, .load = rtl8139_load_dev,
-		 .destroy = rtl8139_destroy_dev },
+		 .destroy = rtl8139_destroy_dev,
+		 .set_link = rtl8139_set_link_dev, .link_up = rtl8139_link_up_dev },
 	.place_rank = 1,
 };
 
@@ -267,6 +273,7 @@ static int ne2k_isa_create(struct dev_instance *d, struct dev_board *b, char *er
 }
 
 DEV_STATE_OPS(ne2000, struct ne2000)
+NIC_LINK_OPS(ne2000, struct ne2000)
 
 /* The backend's thread delivers into the NIC: it stops delivering, the
  * NIC (and its transmit thread) goes, then the backend. */
@@ -308,7 +315,8 @@ const struct dev_class ne2k_pci_class = {
 	.nprops = ARRAY_SIZE(ne2k_pci_props),
 	.ops = { .create = ne2k_pci_create, .quiesce = ne2000_quiesce_dev,
 		 .resume = ne2000_resume_dev, .save = ne2000_save_dev, .load = ne2000_load_dev,
-		 .destroy = ne2000_destroy_dev },
+		 .destroy = ne2000_destroy_dev,
+		 .set_link = ne2000_set_link_dev, .link_up = ne2000_link_up_dev },
 	.place_rank = 1,
 };
 
@@ -333,7 +341,8 @@ const struct dev_class ne2k_isa_class = {
 	.nprops = ARRAY_SIZE(ne2k_isa_props),
 	.ops = { .create = ne2k_isa_create, .reset = ne2k_isa_reset_dev,
 		 .quiesce = ne2000_quiesce_dev, .resume = ne2000_resume_dev,
-		 .save = ne2000_save_dev, .load = ne2000_load_dev, .destroy = ne2000_destroy_dev },
+		 .save = ne2000_save_dev, .load = ne2000_load_dev, .destroy = ne2000_destroy_dev,
+		 .set_link = ne2000_set_link_dev, .link_up = ne2000_link_up_dev },
 };
 
 /* ==== PCnet ======================================================================= */
@@ -356,6 +365,7 @@ static int pcnet_create_dev(struct dev_instance *d, struct dev_board *b, char *e
 }
 
 DEV_STATE_OPS(pcnet, struct pcnet)
+NIC_LINK_OPS(pcnet, struct pcnet)
 
 /* The backend's thread delivers into the NIC: it stops delivering, the
  * NIC (and its transmit thread) goes, then the backend. */
@@ -391,6 +401,7 @@ const struct dev_class pcnet_class = {
 	.nprops = ARRAY_SIZE(pcnet_props),
 	.ops = { .create = pcnet_create_dev, .quiesce = pcnet_quiesce_dev,
 		 .resume = pcnet_resume_dev, .save = pcnet_save_dev, .load = pcnet_load_dev,
-		 .destroy = pcnet_destroy_dev },
+		 .destroy = pcnet_destroy_dev,
+		 .set_link = pcnet_set_link_dev, .link_up = pcnet_link_up_dev },
 	.place_rank = 1,
 };

@@ -112,6 +112,50 @@ static void info_mice(struct monitor_session *s)
 		out(s, "No mouse devices connected\n");
 }
 
+/* QEMU's layout of "info network" for a NIC and the backend under it (a
+ * NIC without id= is MODEL.N, as QEMU names it), then the cable's state,
+ * which QEMU does not print, on a line of its own. */
+static void info_network(struct monitor_session *s)
+{
+	struct vmctl_nic nics[32];
+	unsigned n = s->ctl.ops->nics ? s->ctl.ops->nics(s->ctl.opaque, nics, ARRAY_SIZE(nics)) : 0;
+
+	for (unsigned i = 0; i < n && i < ARRAY_SIZE(nics); i++) {
+		const struct vmctl_nic *c = &nics[i];
+		const uint8_t *m = c->mac;
+		unsigned same = 0;
+		for (unsigned j = 0; j < i; j++)
+			same += !strcmp(nics[j].model, c->model);
+		if (c->id)
+			out(s, "%s: ", c->id);
+		else
+			out(s, "%s.%u: ", c->model, same);
+		out(s, "index=0,type=nic,model=%s,macaddr=%02x:%02x:%02x:%02x:%02x:%02x\n", c->model,
+		    m[0], m[1], m[2], m[3], m[4], m[5]);
+		out(s, " \\ %s: index=0,type=netdev\n", c->netdev ? c->netdev : "?");
+		out(s, "   link: %s\n", c->link_up ? "up" : "down");
+	}
+}
+
+/* set_link NAME on|off: QEMU's (a NIC's id= or its -netdev's id). */
+static void cmd_set_link(struct monitor_session *s, const char *arg)
+{
+	char name[128];
+	const char *state = arg + strcspn(arg, " \t");
+	size_t len = (size_t)(state - arg);
+
+	state += strspn(state, " \t");
+	if (!len || len >= sizeof(name) || (strcmp(state, "on") && strcmp(state, "off"))) {
+		out(s, "Error: set_link: expected NAME on|off\n");
+		return;
+	}
+	memcpy(name, arg, len);
+	name[len] = 0;
+	if (!s->ctl.ops->set_link ||
+	    s->ctl.ops->set_link(s->ctl.opaque, name, !strcmp(state, "on")) < 0)
+		out(s, "Error: Device '%s' not found\n", name);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct monitor_session *s);
@@ -123,6 +167,7 @@ static const struct {
 	{ "cpus", info_cpus, "show infos for each CPU" },
 	{ "version", info_version, "show the version of vmm" },
 	{ "balloon", info_balloon, "show balloon information" },
+	{ "network", info_network, "show the NICs, their netdevs and links" },
 };
 
 static void cmd_info(struct monitor_session *s, const char *arg)
@@ -252,13 +297,14 @@ static const struct {
 	void (*fn)(struct monitor_session *s, const char *arg);
 	const char *help;
 } commands[] = {
-	{ "info", NULL, cmd_info, "info status|cpus|version|balloon|vnc|mice -- show machine information" },
+	{ "info", NULL, cmd_info, "info status|cpus|version|balloon|vnc|mice|network -- show machine information" },
 	{ "sendkey", NULL, cmd_sendkey, "sendkey KEYS -- send keys to the guest (e.g. ctrl-alt-delete)" },
 	{ "stop", "s", cmd_stop, "stop -- stop the vCPUs" },
 	{ "cont", "c", cmd_cont, "cont|c -- resume the vCPUs" },
 	{ "system_reset", NULL, cmd_reset, "system_reset -- reset the machine" },
 	{ "system_powerdown", NULL, cmd_powerdown, "system_powerdown -- press the ACPI power button" },
 	{ "balloon", NULL, cmd_balloon, "balloon MB -- ask the guest to leave itself MB of RAM (virtio-balloon)" },
+	{ "set_link", NULL, cmd_set_link, "set_link NAME on|off -- plug or unplug a NIC's cable (NAME: its id or its netdev's)" },
 	{ "screendump", NULL, cmd_screendump, "screendump FILE [-f ppm|png] -- save the screen to FILE" },
 	{ "quit", "q", cmd_quit, "quit|q -- quit vmm" },
 	{ "help", "?", cmd_help, "help|? -- list the commands" },

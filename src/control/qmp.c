@@ -569,6 +569,24 @@ static struct json *cmd_change_vnc_password(struct qmp_session *s, const struct 
 	return json_new_object();
 }
 
+/* set_link {"name": NIC-OR-NETDEV-ID, "up": BOOL}: QEMU's; an unknown
+ * name is QEMU's DeviceNotFound. */
+static struct json *cmd_set_link(struct qmp_session *s, const struct json *args,
+				 struct qmp_error *e)
+{
+	const struct json *name = json_object_get(args, "name");
+	const struct json *up = json_object_get(args, "up");
+
+	if (!name)
+		return set_error(e, "GenericError", "Parameter 'name' is missing");
+	if (!up)
+		return set_error(e, "GenericError", "Parameter 'up' is missing");
+	if (strlen(name->str) != name->len || !s->ctl.ops->set_link ||
+	    s->ctl.ops->set_link(s->ctl.opaque, name->str, up->boolean) < 0)
+		return set_error(e, "DeviceNotFound", "Device '%.64s' not found", name->str);
+	return json_new_object();
+}
+
 #define SIMPLE_ACTION(fn_name, op)                                                        \
 	static struct json *fn_name(struct qmp_session *s, const struct json *args,      \
 				    struct qmp_error *e)                                  \
@@ -626,6 +644,11 @@ static const struct qmp_arg input_event_args[] = {
 	{ "head", JSON_NUMBER, "integer" },
 	{ NULL, 0, NULL },
 };
+static const struct qmp_arg set_link_args[] = {
+	{ "name", JSON_STRING, "string" },
+	{ "up", JSON_BOOL, "boolean" },
+	{ NULL, 0, NULL },
+};
 static const struct qmp_arg password_args[] = {
 	{ "password", JSON_STRING, "string" },
 	{ NULL, 0, NULL },
@@ -653,6 +676,7 @@ static const struct qmp_command commands[] = {
 	{ "query-display-options", cmd_query_display_options, no_args },
 	{ "query-vnc", cmd_query_vnc, no_args },
 	{ "change-vnc-password", cmd_change_vnc_password, password_args },
+	{ "set_link", cmd_set_link, set_link_args },
 	{ "x-dirty-log", cmd_x_dirty_log, dirty_log_args },
 	{ "x-query-dirty-pages", cmd_x_query_dirty_pages, dirty_pages_args },
 	{ "x-state-roundtrip", cmd_x_state_roundtrip, no_args },

@@ -17,6 +17,7 @@
  * bound their buffers (QMP_MAX_MESSAGE, MONITOR_MAX_LINE, JSON_MAX_DEPTH);
  * libFuzzer's -rss_limit_mb and leak checks hold them to it.
  */
+#include <errno.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -93,12 +94,31 @@ static void f_watchdog_set_action(void *o, int action)
 		abort(); /* the command must only pass actions it parsed */
 }
 
+/* One NIC without an id (info network names it e1000.0), on netdev n0. */
+static bool link_up = true;
+static int f_set_link(void *o, const char *name, bool up)
+{
+	if (strcmp(name, "e1000.0") && strcmp(name, "n0"))
+		return -ENODEV;
+	link_up = up;
+	return 0;
+}
+
+static unsigned f_nics(void *o, struct vmctl_nic *out, unsigned max)
+{
+	if (!max)
+		return 0;
+	out[0] = (struct vmctl_nic){ .model = "e1000", .netdev = "n0", .link_up = link_up };
+	return 1;
+}
+
 static const struct vmctl_ops fake_ops = {
 	.dirty_log = f_dirty_log, .dirty_pages = f_dirty_pages,
 	.running = f_running, .stop = f_stop, .cont = f_cont, .reset = f_nop,
 	.powerdown = f_nop, .quit = f_nop, .cpus = f_cpus, .name = f_name,
 	.balloon_set = f_balloon_set, .balloon_query = f_balloon_query,
 	.watchdog_set_action = f_watchdog_set_action,
+	.set_link = f_set_link, .nics = f_nics,
 };
 
 /* A QMP answer or event must be valid JSON, one per line. */

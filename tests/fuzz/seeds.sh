@@ -39,13 +39,15 @@ q='{"execute": "qmp_capabilities"}
 {"execute": "system_reset"}
 {"execute": "system_powerdown"}
 {"execute": "watchdog-set-action", "arguments": {"action": "pause"}}
+{"execute": "set_link", "arguments": {"name": "n0", "up": false}}
+{"execute": "set_link", "arguments": {"name": "e1000.0", "up": true}}
 {"execute": "human-monitor-command", "arguments": {"command-line": "info status"}}
 {"execute": "quit"}
 '
 printf '\301%s' "$q" >"$c/qmp-session"
 printf '\311%s' "$q" >"$c/qmp-session-pieces"
 printf '\001{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}\n{"execute": 1}\n[1]\n"x"\n{"execute": "query-status", "id": {"a": [1]}}\n}}}\n' >"$c/qmp-errors"
-printf '\202info status\ninfo cpus\ninfo version\ninfo balloon\nballoon 64\nstop\ncont\nsystem_reset\nsystem_powerdown\nhelp\nbogus\nquit\n' >"$c/monitor-session"
+printf '\202info status\ninfo cpus\ninfo version\ninfo balloon\nballoon 64\nset_link e1000.0 off\ninfo network\nset_link n0 on\nstop\ncont\nsystem_reset\nsystem_powerdown\nhelp\nbogus\nquit\n' >"$c/monitor-session"
 out=$top/image
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -155,3 +155,77 @@ def test_bad_romfile_is_one_line(tmp_path):
                            text=True, timeout=30)
         assert p.returncode == 1
         assert p.stderr.count("\n") == 1 and why in p.stderr, p.stderr
+
+
+def test_set_link_stops_and_restarts_the_wire(tmp_path):
+    """QMP set_link on the netdev's id takes the e1000's link down: the
+    datagram nictx.S sends after a reset (which keeps the cable out, as
+    QEMU) never reaches the host. set_link up on the NIC's id, another
+    reset: it does. An unknown name is QEMU's DeviceNotFound."""
+    from test_qmp import Qmp, sock_path
+    path = sock_path(tmp_path)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        s.bind(("127.0.0.1", PORT))
+    except OSError as e:
+        pytest.skip(f"UDP port {PORT} is taken: {e}")
+    p = subprocess.Popen([VMM, "-nodefaults", "-display", "none", "-m", "32",
+                          "-bios", fw_image("nictx-e1000.bin"), "-netdev", "user,id=n0",
+                          "-device", "e1000,netdev=n0,addr=05,id=nic0",
+                          "-qmp", f"unix:{path},server=on,wait=on"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE)
+    try:
+        q = Qmp(path).negotiate()
+        r = q.cmd("set_link", {"name": "nope", "up": False})
+        assert r["error"] == {"class": "DeviceNotFound", "desc": "Device 'nope' not found"}, r
+        assert q.ok("set_link", {"name": "n0", "up": False}) == {}
+        # The first boot's datagram may have left before the cable went:
+        # whatever slirp still had in hand arrives now, then nothing.
+        s.settimeout(3)
+        try:
+            while True:
+                s.recv(2048)
+        except socket.timeout:
+            pass
+        q.ok("system_reset")
+        q.event("RESET")
+        s.settimeout(10)
+        with pytest.raises(socket.timeout):
+            s.recv(2048)
+        assert q.ok("set_link", {"name": "nic0", "up": True}) == {}
+        q.ok("system_reset")
+        q.event("RESET")
+        s.settimeout(60)
+        assert s.recv(2048) == PAYLOAD
+        q.ok("quit")
+        assert p.wait(timeout=30) == 0
+    finally:
+        s.close()
+        if p.poll() is None:
+            p.kill()
+        p.communicate()
+
+
+def test_monitor_set_link_and_info_network():
+    """The monitor on stdio: `-net nic -net user` makes QEMU's default
+    e1000, named e1000.0 as in QEMU; set_link e1000.0 off shows in info
+    network; a virtio-net NIC by its id; an unknown name is one error."""
+    p = subprocess.Popen([VMM, "-nodefaults", "-display", "none", "-m", "32",
+                          "-bios", fw_image("nictx-e1000.bin"), "-net", "nic", "-net", "user",
+                          "-netdev", "user,id=v0", "-device", "virtio-net-pci,netdev=v0,id=vn",
+                          "-monitor", "stdio"],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    cmds = (b"set_link e1000.0 off\nset_link vn off\ninfo network\nset_link v0 on\n"
+            b"info network\nset_link e1000.1 off\nquit\n")
+    out, err = p.communicate(cmds, timeout=60)
+    out = out.decode()
+    assert p.returncode == 0, err
+    assert "e1000.0: index=0,type=nic,model=e1000,macaddr=52:54:00:12:34:56" in out, out
+    assert "vn: index=0,type=nic,model=virtio-net-pci," in out, out
+    # first listing: both down; second: the virtio NIC up again
+    listings = out.split("e1000.0: ")[1:]
+    assert len(listings) == 2, out
+    assert listings[0].count("link: down") == 2, out
+    assert listings[1].count("link: down") == 1 and listings[1].count("link: up") == 1, out
+    assert "Error: Device 'e1000.1' not found" in out, out

@@ -447,6 +447,41 @@ static void test_link(void **state)
 	assert_int_equal(rd(c, ICR), 0x4);
 }
 
+/* set_link down: a frame the driver queues completes its descriptor but
+ * never reaches the backend, a received one never reaches the ring; a
+ * reset (CTRL.RST) leaves the cable as it was; up again, both flow. */
+static void test_link_down_stops_frames(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t f[64];
+
+	tx_setup(c);
+	rx_setup(c, RCTL_EN | RCTL_BAM, 4);
+	e1000_set_link(c->e, false);
+	assert_false(e1000_link(c->e));
+	memset(c->ram + TX_BUF, 0xAB, 60);
+	tx_legacy(c, 0, TX_BUF, 60, 0x01 | 0x08); /* EOP, RS */
+	wr(c, TDT, 1);
+	assert_int_equal(rd(c, TDH), 1);
+	assert_int_equal(c->ram[TX_RING + 12] & 1, 1); /* DD: done, to the driver */
+	assert_int_equal(c->nsent, 0);
+	assert_true(receive(c, f, make_frame(f, MAC, 64, 0)));
+	assert_int_equal(rd(c, RDH), 0);
+	wr(c, CTRL, rd(c, CTRL) | (1u << 26)); /* CTRL.RST */
+	assert_false(rd(c, STATUS) & 2);
+	assert_false(mdic(c, 2, 1, 1, 0) & 0x4);
+	assert_false(e1000_link(c->e));
+	e1000_set_link(c->e, true);
+	assert_true(e1000_link(c->e));
+	tx_setup(c);
+	rx_setup(c, RCTL_EN | RCTL_BAM, 4);
+	tx_legacy(c, 0, TX_BUF, 60, 0x01 | 0x08);
+	wr(c, TDT, 1);
+	assert_int_equal(c->nsent, 1);
+	assert_true(receive(c, f, make_frame(f, MAC, 64, 0)));
+	assert_int_equal(rd(c, RDH), 1);
+}
+
 /* ---- transmit -------------------------------------------------------------------- */
 
 static void test_tx_legacy(void **state)
@@ -921,6 +956,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_interrupts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_and_io_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_down_stops_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_legacy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_tso, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_vlan_insert, setup, teardown),

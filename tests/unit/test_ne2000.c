@@ -457,6 +457,38 @@ static size_t read_frame(struct ctx *c, uint8_t *f, uint8_t *status)
 	return len;
 }
 
+/* set_link down: the DP8390 has no link bit, so the guest sees only
+ * that frames stop: a transmit completes (PTX) with carrier sense lost
+ * (TSR.CRS) and reaches no backend, nothing is received; the reset port
+ * keeps the cable out; up again, both flow. */
+static void test_link_down_stops_frames(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t f[1514];
+
+	nic_init(c, RX_START, RX_STOP, 0x04);
+	ne2000_set_link(c->n, false);
+	assert_false(ne2000_link(c->n));
+	make_frame(f, MAC, 100, 3);
+	card_write(c, TX_PAGE * 256, f, 100);
+	start_tx(c, TX_PAGE, 100);
+	assert_int_equal(c->nsent, 0);
+	assert_true(rd(c, ISR, 1) & ISR_PTX);
+	assert_int_equal(rd(c, TSR, 1) & 0x11, 0x11); /* PTX, CRS */
+	assert_true(receive(c, f, make_frame(f, MAC, 100, 9)));
+	assert_false(rd(c, ISR, 1) & ISR_PRX);
+	assert_int_equal(page_reg(c, 1, P1_CURR), RX_START);
+	rd(c, RESET, 1);
+	assert_false(ne2000_link(c->n));
+	ne2000_set_link(c->n, true);
+	nic_init(c, RX_START, RX_STOP, 0x04);
+	card_write(c, TX_PAGE * 256, f, 100);
+	start_tx(c, TX_PAGE, 100);
+	assert_int_equal(c->nsent, 1);
+	assert_true(receive(c, f, make_frame(f, MAC, 100, 9)));
+	assert_true(rd(c, ISR, 1) & ISR_PRX);
+}
+
 static void test_receive(void **state)
 {
 	struct ctx *c = *state;
@@ -824,6 +856,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_remote_dma, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transmit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transmit_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_down_stops_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_receive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_command_without_start_keeps_running, setup,
 						teardown),

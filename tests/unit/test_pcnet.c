@@ -623,6 +623,40 @@ static void test_transmit_full_ring(void **state)
 	assert_int_equal(csr(c, 76), (uint16_t)(0x10000 - 512));
 }
 
+/* set_link down: BCR4 (LED0, link status enabled by LNKSTE) shows LEDOUT off, the PHY's BMSR
+ * link bit off; a transmit completes (OWN back) but reaches no backend,
+ * nothing is received; the reset port keeps the cable out; up: both flow. */
+static void test_link_down_stops_frames(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t f[1514];
+
+	open_card(c, 2, 4, 4, 0);
+	pcnet_set_link(c->p, false);
+	assert_false(pcnet_link(c->p));
+	assert_int_equal(bcr(c, 4) & 0x8040, 0x0040); /* LNKSTE on, LEDOUT off */
+	set_bcr(c, 33, (0 << 5) | 1);
+	assert_false(bcr(c, 34) & 0x0004);
+	make_frame(c->ram + TXBUF, MAC, 100, 1);
+	tx_desc(c, 0, TXBUF, 100, OWN | STP | ENP);
+	set_csr(c, 0, TDMD | IENA);
+	assert_false(desc_flags(c, TXRING, 0) & OWN);
+	assert_int_equal(c->nsent, 0);
+	assert_true(receive(c, f, make_frame(f, MAC, 100, 3)));
+	assert_true(desc_flags(c, RXRING, 0) & OWN); /* still the card's: nothing came */
+	rd(c, RESET, 2);
+	assert_false(pcnet_link(c->p));
+	assert_int_equal(bcr(c, 4) & 0x8040, 0x0040);
+	pcnet_set_link(c->p, true);
+	assert_int_equal(bcr(c, 4) & 0x8040, 0x8040);
+	open_card(c, 2, 4, 4, 0);
+	tx_desc(c, 0, TXBUF, 100, OWN | STP | ENP);
+	set_csr(c, 0, TDMD | IENA);
+	assert_int_equal(c->nsent, 1);
+	assert_true(receive(c, f, make_frame(f, MAC, 100, 3)));
+	assert_false(desc_flags(c, RXRING, 0) & OWN);
+}
+
 static void test_quiesce_and_savestate(void **state)
 {
 	struct ctx *c = *state;
@@ -679,6 +713,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_filters, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transmit_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_transmit_full_ring, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_down_stops_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_quiesce_and_savestate, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -35,6 +35,8 @@ struct fake {
 	int64_t state_bytes;      /* x-state-roundtrip's answer; -1: it fails */
 	int roundtrips;
 	int watchdog_action;      /* last watchdog-set-action, -1: none */
+	bool link_up;             /* the one NIC "nic0" on netdev "net0" */
+	int set_links;
 };
 
 static bool f_running(void *o) { return ((struct fake *)o)->running; }
@@ -103,10 +105,31 @@ static void f_watchdog_set_action(void *o, int action)
 	((struct fake *)o)->watchdog_action = action;
 }
 
+static int f_set_link(void *o, const char *name, bool up)
+{
+	struct fake *f = o;
+	if (strcmp(name, "nic0") && strcmp(name, "net0"))
+		return -ENODEV;
+	f->link_up = up;
+	f->set_links++;
+	return 0;
+}
+
+static unsigned f_nics(void *o, struct vmctl_nic *out, unsigned max)
+{
+	struct fake *f = o;
+	if (!max)
+		return 0;
+	out[0] = (struct vmctl_nic){ .id = "nic0", .model = "e1000", .netdev = "net0",
+				     .mac = { 0x52, 0x54, 0, 0x12, 0x34, 0x56 },
+				     .link_up = f->link_up };
+	return 1;
+}
+
 static const struct vmctl_ops fake_ops = {
 	f_running, f_stop, f_cont, f_reset, f_powerdown, f_quit, f_cpus, f_name,
 	f_balloon_set, f_balloon_query, f_dirty_log, f_dirty_pages, f_state_roundtrip,
-	f_watchdog_set_action, NULL,
+	f_watchdog_set_action, NULL, f_set_link, f_nics,
 };
 
 static void sink(void *opaque, const char *data, size_t len)
@@ -331,7 +354,7 @@ static void test_queries(void **state)
 	struct json *list = expect_return(r);
 	static const char *const want[] = { "qmp_capabilities", "query-version", "query-status",
 		"query-name", "query-cpus-fast", "query-commands", "stop", "cont", "system_reset",
-		"system_powerdown", "quit" };
+		"system_powerdown", "quit", "set_link" };
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		bool found = false;
 		for (size_t k = 0; k < list->n; k++)
@@ -579,6 +602,55 @@ static void test_dirty_log_hooks(void **state)
 	assert_false(f->fake.dirty_on);
 }
 
+/* set_link on a NIC's id and on its netdev's; an unknown name is QEMU's
+ * DeviceNotFound; both arguments are required and typed. */
+static void test_set_link(void **state)
+{
+	struct qmp_fixture *f = *state;
+
+	negotiate(f);
+	f->fake.link_up = true;
+	expect_ok(cmd(f, "{\"execute\": \"set_link\", \"arguments\": {\"name\": \"nic0\", \"up\": false}}"));
+	assert_false(f->fake.link_up);
+	expect_ok(cmd(f, "{\"execute\": \"set_link\", \"arguments\": {\"name\": \"net0\", \"up\": true}}"));
+	assert_true(f->fake.link_up);
+	assert_int_equal(f->fake.set_links, 2);
+	expect_error(cmd(f, "{\"execute\": \"set_link\", \"arguments\": {\"name\": \"x\", \"up\": false}}"),
+		     "DeviceNotFound", "Device 'x' not found");
+	expect_error(cmd(f, "{\"execute\": \"set_link\", \"arguments\": {\"up\": false}}"),
+		     "GenericError", "Parameter 'name' is missing");
+	expect_error(cmd(f, "{\"execute\": \"set_link\", \"arguments\": {\"name\": \"nic0\"}}"),
+		     "GenericError", "Parameter 'up' is missing");
+	expect_error(cmd(f, "{\"execute\": \"set_link\", \"arguments\": {\"name\": \"nic0\", \"up\": 1}}"),
+		     "GenericError", "Invalid parameter type for 'up', expected: boolean");
+	expect_error(cmd(f, "{\"execute\": \"set_link\", \"arguments\": {\"name\": \"ni\\u0000c0\", \"up\": false}}"),
+		     "DeviceNotFound", "not found");
+	assert_int_equal(f->fake.set_links, 2);
+	assert_true(drained(f));
+}
+
+/* The monitor's set_link NAME on|off and info network. */
+static void test_monitor_set_link(void **state)
+{
+	struct fake fk = { .running = true, .link_up = true };
+	struct vmctl ctl = { &fake_ops, &fk };
+	struct monitor_session *m = monitor_session_new(&ctl, sink, &fk);
+	const char *in = "set_link nic0 off\ninfo network\nset_link net0 on\nset_link x off\n"
+			 "set_link nic0\nset_link nic0 maybe\n";
+
+	monitor_session_input(m, in, strlen(in));
+	assert_non_null(strstr(fk.out.data, "nic0: index=0,type=nic,model=e1000,"
+					    "macaddr=52:54:00:12:34:56\n \\ net0: "));
+	assert_non_null(strstr(fk.out.data, "link: down\n"));
+	assert_true(fk.link_up);
+	assert_int_equal(fk.set_links, 2);
+	assert_non_null(strstr(fk.out.data, "Error: Device 'x' not found\n"));
+	assert_non_null(strstr(fk.out.data, "Error: set_link: expected NAME on|off\n(vmm) "
+					    "Error: set_link: expected NAME on|off\n"));
+	monitor_session_free(m);
+	strbuf_free(&fk.out);
+}
+
 static void test_monitor_balloon(void **state)
 {
 	struct fake fk = { .running = true };
@@ -796,6 +868,8 @@ int main(void)
 		cmocka_unit_test(test_monitor),
 		cmocka_unit_test_setup_teardown(test_dirty_log_hooks, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_state_roundtrip, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_set_link, qmp_setup, qmp_teardown),
+		cmocka_unit_test(test_monitor_set_link),
 		cmocka_unit_test(test_monitor_balloon),
 		cmocka_unit_test(test_chan_parse),
 		cmocka_unit_test(test_socket_clients),

@@ -318,6 +318,50 @@ static void c_rx_setup(struct ctx *c, uint32_t rcr)
 	wr(c, IMR, 0xFFFF, 2);
 }
 
+/* set_link down: BMSR loses the link bit, MSR shows LINKB, ISR LinkChg
+ * interrupts; a TX slot completes (TOK) but nothing reaches the backend,
+ * nothing is received; a software reset keeps the cable out; up again,
+ * frames flow and LinkChg is raised again. */
+static void test_link_down_stops_frames(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t f[1514];
+
+	wr(c, CR, 0x0C, 1);
+	wr(c, IMR, 0x20, 2);
+	rtl8139_set_link(c->n, false);
+	assert_false(rtl8139_link(c->n));
+	assert_int_equal(c->intx, 1);
+	assert_true(rd(c, ISR, 2) & 0x20);
+	assert_false(rd(c, BMSR, 2) & 0x4);
+	assert_true(rd(c, MSR, 1) & 0x4);
+	wr(c, ISR, 0x20, 2);
+	make_frame(c->ram + TXBUF, MAC, 100, 1);
+	wr(c, TSAD0, TXBUF, 4);
+	wr(c, TSD0, 100 | 0x80000, 4);
+	assert_true(rd(c, TSD0, 4) & (1u << 15)); /* TOK */
+	assert_int_equal(c->nsent, 0);
+	c_rx_setup(c, 0x02 | 0x08 | 0x80);
+	assert_true(receive(c, f, make_frame(f, MAC, 100, 0)));
+	assert_int_equal(rd(c, CBR, 2), 0);
+	wr(c, CR, 0x10, 1); /* software reset */
+	assert_false(rd(c, BMSR, 2) & 0x4);
+	assert_true(rd(c, MSR, 1) & 0x4);
+	wr(c, IMR, 0x20, 2);
+	rtl8139_set_link(c->n, true);
+	assert_true(rtl8139_link(c->n));
+	assert_true(rd(c, ISR, 2) & 0x20);
+	assert_true(rd(c, BMSR, 2) & 0x4);
+	assert_false(rd(c, MSR, 1) & 0x4);
+	wr(c, CR, 0x0C, 1);
+	wr(c, TSAD0, TXBUF, 4);
+	wr(c, TSD0, 100 | 0x80000, 4);
+	assert_int_equal(c->nsent, 1);
+	c_rx_setup(c, 0x02 | 0x08 | 0x80);
+	assert_true(receive(c, f, make_frame(f, MAC, 100, 0)));
+	assert_int_equal(rd(c, CBR, 2), 108);
+}
+
 static void test_c_receive(void **state)
 {
 	struct ctx *c = *state;
@@ -762,6 +806,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eeprom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_c_transmit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_link_down_stops_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_c_receive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_c_receive_full_ring_interrupts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_c_receive_full_and_wrap, setup, teardown),

@@ -699,6 +699,54 @@ static void test_save_load(void **state)
 	ss_writer_free(&w2);
 }
 
+/* set_link: VIRTIO_NET_S_LINK_UP follows the cable with a configuration
+ * interrupt (ISR bit 1 on INTx); no frame either way while down; a device
+ * reset keeps it; saved state carries it. */
+static void test_link(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t frame[100] = { 0 };
+	struct ss_writer w;
+	struct ss_reader r;
+
+	assert_int_equal(c->f.intx, 0);
+	virtio_net_set_link(c->net, false);
+	assert_false(virtio_net_link(c->net));
+	assert_int_equal(vfix_devcfg_rd(&c->f, 6, 2), 0);
+	assert_int_equal(c->f.intx, 1);
+	assert_int_equal(vfix_isr(&c->f), VIRTIO_ISR_CONFIG);
+	assert_int_equal(c->f.intx, 0);
+	virtio_net_set_link(c->net, false); /* no change, no interrupt */
+	assert_int_equal(c->f.intx, 0);
+	memset(c->f.ram + BUF, 0, VIRTIO_NET_HDR_SIZE);
+	vfix_set_desc(&c->f, TXQ, 0, BUF, VIRTIO_NET_HDR_SIZE + 60, 0, 0);
+	vfix_offer(&c->f, TXQ, 0);
+	assert_int_equal(vfix_used_idx(&c->f, TXQ), 1); /* used, but lost */
+	assert_int_equal(c->nsent, 0);
+	vfix_set_desc(&c->f, RXQ, 0, BUF + 0x1000, 1526, VIRTQ_DESC_F_WRITE, 0);
+	vfix_offer(&c->f, RXQ, 0);
+	assert_true(virtio_net_receive(c->net, &nohdr, frame, sizeof(frame)));
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 0);
+	/* Saved down; brought up; the load puts it down again. */
+	save_net(c->net, &w);
+	virtio_net_set_link(c->net, true);
+	assert_int_equal(vfix_devcfg_rd(&c->f, 6, 2), 1);
+	assert_true(vfix_isr(&c->f) & VIRTIO_ISR_CONFIG); /* with the TX queue's */
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_true(virtio_net_load(c->net, &r, 0));
+	ss_reader_close(&r);
+	ss_writer_free(&w);
+	assert_false(virtio_net_link(c->net));
+	assert_int_equal(vfix_devcfg_rd(&c->f, 6, 2), 0);
+	/* A device reset keeps the cable out. */
+	vfix_set_status(&c->f, 0);
+	assert_int_equal(vfix_devcfg_rd(&c->f, 6, 2), 0);
+	assert_false(virtio_net_link(c->net));
+	virtio_net_set_link(c->net, true); /* no driver: no interrupt */
+	assert_int_equal(vfix_devcfg_rd(&c->f, 6, 2), 1);
+	assert_int_equal(c->f.intx, 0);
+}
+
 static void test_hostfwd_parse(void **state)
 {
 	struct net_hostfwd f;
@@ -735,6 +783,7 @@ int main(void)
 		cmocka_unit_test(test_rx_backpressure),
 		cmocka_unit_test(test_legacy_header),
 		cmocka_unit_test(test_save_load),
+		cmocka_unit_test_setup_teardown(test_link, setup, teardown),
 		cmocka_unit_test(test_hostfwd_parse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
