@@ -1241,6 +1241,7 @@ static void pcnet_event(struct fuzz_machine *m, struct input *in)
 		pcnet_resume(m->pcnet);
 	} else {
 		nic_frame_event(in, ctl, pcnet_receive, m->pcnet);
+	}
 }
 
 /* ---- target: the Cirrus CL-GD5446 (cirrus-vga) --------------------------------- */
