@@ -14,7 +14,8 @@
  *           the range limits, the monitor name, a dummy
  *   126     extension count (0), 127 checksum (the block sums to 0 mod 256)
  *
- * Timings are CVT reduced blanking (v1) at 60 Hz: the blanking a digital
+ * Timings are CVT reduced blanking (v1), at 60 Hz but for a preferred
+ * mode given another rate (refresh_rate): the blanking a digital
  * panel needs and nothing more (a fixed 160-pixel horizontal blank, at
  * least 460 us of vertical blank), so the pixel clock stays low and a large
  * preferred mode still fits the 16-bit clock field of a detailed timing.
@@ -123,6 +124,12 @@ static void default_mode(struct edid_monitor *m)
 	}
 }
 
+/* The preferred mode's rate, rounded to whole hertz (CVT's unit). */
+static unsigned preferred_hz(const struct edid_monitor *m)
+{
+	return (m->refresh_mhz + 500) / 1000;
+}
+
 /* set_err's line, and false */
 #define refuse(err, errlen, ...) (set_err(err, errlen, __VA_ARGS__), false)
 
@@ -143,10 +150,17 @@ bool edid_monitor_resolve(struct edid_monitor *m, char *err, size_t errlen)
 	if (m->yres < EDID_MIN_YRES || m->yres > EDID_MAX_RES)
 		return refuse(err, errlen, "yres=%u: the preferred height must be %u to %u",
 			       m->yres, EDID_MIN_YRES, EDID_MAX_RES);
+	if (!m->refresh_mhz)
+		m->refresh_mhz = EDID_REFRESH_HZ * 1000;
+	if (m->refresh_mhz < EDID_MIN_REFRESH_HZ * 1000 || m->refresh_mhz > EDID_MAX_REFRESH_HZ * 1000)
+		return refuse(err, errlen, "refresh_rate=%u: the rate is in millihertz, %u to %u",
+			      m->refresh_mhz, EDID_MIN_REFRESH_HZ * 1000, EDID_MAX_REFRESH_HZ * 1000);
+	/* a listed mode is one the guest may switch to; the preferred mode
+	 * is always one of them */
 	if (!m->xmax)
-		m->xmax = m->xres;
+		m->xmax = m->xres > EDID_DEFAULT_MAX_RES ? m->xres : EDID_DEFAULT_MAX_RES;
 	if (!m->ymax)
-		m->ymax = m->yres;
+		m->ymax = m->yres > EDID_DEFAULT_MAX_RES ? m->yres : EDID_DEFAULT_MAX_RES;
 	if (m->xres > m->xmax)
 		return refuse(err, errlen, "xres=%u is larger than xmax=%u", m->xres, m->xmax);
 	if (m->yres > m->ymax)
@@ -158,11 +172,11 @@ bool edid_monitor_resolve(struct edid_monitor *m, char *err, size_t errlen)
 			       m->xres, m->yres,
 			       (unsigned long long)(bytes_at_32bpp(m->xres, m->yres) + 1023) / 1024,
 			       (unsigned long long)m->vram_size / 1024);
-	if (!edid_cvt_rb(m->xres, m->yres, EDID_REFRESH_HZ, &t))
+	if (!edid_cvt_rb(m->xres, m->yres, preferred_hz(m), &t))
 		return refuse(err, errlen,
 			       "%ux%u at %u Hz needs a pixel clock above the %u.%02u MHz an EDID "
 			       "detailed timing holds",
-			       m->xres, m->yres, EDID_REFRESH_HZ, EDID_MAX_PIXEL_CLOCK_KHZ / 1000,
+			       m->xres, m->yres, preferred_hz(m), EDID_MAX_PIXEL_CLOCK_KHZ / 1000,
 			       EDID_MAX_PIXEL_CLOCK_KHZ % 1000 / 10);
 	return true;
 }
@@ -240,7 +254,7 @@ static const struct standard {
 } standard[] = {
 	{ 1152, 864, 1 }, { 1280, 720, 3 },  { 1280, 960, 1 },  { 1280, 1024, 2 },
 	{ 1440, 900, 0 }, { 1600, 900, 3 },  { 1600, 1200, 1 }, { 1680, 1050, 0 },
-	{ 1920, 1080, 3 }, { 1920, 1200, 0 },
+	{ 1920, 1080, 3 }, { 1920, 1200, 0 }, { 2048, 1152, 3 },
 };
 
 #define STD_SLOTS 8
@@ -355,19 +369,19 @@ static uint32_t div_round_up(uint32_t a, uint32_t b)
 	return (a + b - 1) / b;
 }
 
-/* Range limits: 50 to 75 Hz vertical, 30 kHz (or the slowest listed
+/* Range limits: 50 to 75 Hz vertical (or to the preferred rate), 30 kHz (or the slowest listed
  * mode's line rate, a small preferred mode's CVT-RB one is lower) up to
  * every listed mode's line rate, and their clock, with headroom, because a guest may time a standard or
  * established timing from its own table (DMT, CVT with full blanking)
  * rather than as CVT-RB: a third more clock, an eighth more line rate. */
-static void put_range_limits(uint8_t *d, const struct rates *r)
+static void put_range_limits(uint8_t *d, const struct rates *r, unsigned pref_hz)
 {
 	put_display_descriptor(d, 0xFD);
 	uint32_t hmax_khz = div_round_up(r->hfreq_hz + r->hfreq_hz / 8, 1000);
 	uint32_t clock_10mhz = div_round_up(r->clock_khz + r->clock_khz / 3, 10000);
 	d[4] = 0;  /* no +255 offsets */
-	d[5] = 50; /* Hz */
-	d[6] = 75;
+	d[5] = (uint8_t)(pref_hz < 50 ? pref_hz : 50); /* Hz */
+	d[6] = (uint8_t)(pref_hz > 75 ? pref_hz : 75);
 	uint32_t hmin_khz = r->min_hfreq_hz / 1000;
 	d[7] = (uint8_t)(hmin_khz < 30 ? (hmin_khz ? hmin_khz : 1) : 30);
 	d[8] = (uint8_t)(hmax_khz > 255 ? 255 : hmax_khz);
@@ -392,11 +406,11 @@ void edid_generate(const struct edid_monitor *m, uint8_t out[EDID_BLOCK_SIZE])
 	put_chromaticity(out);
 	put_established(out, m, &r);
 	put_standard(out, m, &r);
-	if (!edid_cvt_rb(m->xres, m->yres, EDID_REFRESH_HZ, &pref))
+	if (!edid_cvt_rb(m->xres, m->yres, preferred_hz(m), &pref))
 		return; /* not resolved: no valid block (the header is there, the sum is not) */
 	count_rates(&r, pref.pixel_clock_khz, cvt_hfreq_hz(&pref));
 	put_detailed_timing(out + 54, &pref, mm_at_dpi(m->xres), mm_at_dpi(m->yres));
-	put_range_limits(out + 72, &r);
+	put_range_limits(out + 72, &r, preferred_hz(m));
 	put_text(out + 90, 0xFC, EDID_NAME);
 	put_display_descriptor(out + 108, 0x10); /* dummy */
 	out[126] = 0;

@@ -16,7 +16,10 @@
 #define EDID_BLOCK_SIZE 128
 #define EDID_DEFAULT_XRES 1280 /* the preferred mode when none is given */
 #define EDID_DEFAULT_YRES 800
-#define EDID_REFRESH_HZ 60
+#define EDID_REFRESH_HZ 60     /* the preferred mode's rate when none is given */
+#define EDID_MIN_REFRESH_HZ 24
+#define EDID_MAX_REFRESH_HZ 240
+#define EDID_DEFAULT_MAX_RES 2048 /* the largest listed mode by default (if it fits) */
 #define EDID_MIN_XRES 640      /* the smallest VESA mode (a smaller CVT-RB mode
 				  * has a clock below a timing's 10 MHz minimum) */
 #define EDID_MIN_YRES 480
@@ -32,9 +35,11 @@ struct edid_timing {
 };
 
 /* What the monitor is: 0 in a field means its default (the preferred mode
- * 1280x800; the largest mode the preferred one). */
+ * 1280x800 at 60 Hz; the largest listed mode 2048 or the preferred one,
+ * whichever is larger, each way). */
 struct edid_monitor {
 	uint32_t xres, yres;   /* the preferred mode */
+	uint32_t refresh_mhz;  /* its refresh rate in millihertz (QEMU's unit) */
 	uint32_t xmax, ymax;   /* no mode larger is listed */
 	uint64_t vram_size;    /* 0: no limit; else a given preferred mode must fit at 32
 				* bpp (the default one shrinks to fit), and only modes

@@ -82,6 +82,7 @@ static int vga_pci_create_dev(struct dev_instance *d, struct dev_board *b, char 
 	struct edid_monitor mon = {
 		.xres = (uint32_t)dev_get_uint(d, "xres"), .yres = (uint32_t)dev_get_uint(d, "yres"),
 		.xmax = (uint32_t)dev_get_uint(d, "xmax"), .ymax = (uint32_t)dev_get_uint(d, "ymax"),
+		.refresh_mhz = (uint32_t)dev_get_uint(d, "refresh_rate"),
 		.vram_size = mb << 20,
 	};
 	bool edid = dev_get_bool(d, "edid");
@@ -176,9 +177,11 @@ static const struct dev_prop vga_pci_props[] = {
 	{ .name = "yres", .type = PROP_UINT, .min = 0, .max = UINT32_MAX, .def = "0",
 	  .type_name = "uint32", .help = "the monitor's preferred height (0: 800)" },
 	{ .name = "xmax", .type = PROP_UINT, .min = 0, .max = UINT32_MAX, .def = "0",
-	  .type_name = "uint32", .help = "no wider mode is listed (0: xres)" },
+	  .type_name = "uint32", .help = "no wider mode is listed (0: 2048, or xres if larger)" },
 	{ .name = "ymax", .type = PROP_UINT, .min = 0, .max = UINT32_MAX, .def = "0",
-	  .type_name = "uint32", .help = "no taller mode is listed (0: yres)" },
+	  .type_name = "uint32", .help = "no taller mode is listed (0: 2048, or yres if larger)" },
+	{ .name = "refresh_rate", .type = PROP_UINT, .min = 0, .max = UINT32_MAX, .def = "0",
+	  .type_name = "uint32", .help = "the preferred mode's refresh rate in mHz (0: 60000)" },
 };
 
 const struct dev_class vga_std_class = {

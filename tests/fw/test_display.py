@@ -412,6 +412,7 @@ def test_cirrus_device_help():
     (("-device", "VGA,xres=1920,yres=1200,vgamem_mb=8"),
      "1920x1200 at 32 bpp needs 9000 KiB of video memory, the card has 8192 KiB"),
     (("-device", "bochs-display,xres=4000,yres=4000,vgamem_mb=128"), "pixel clock"),
+    (("-device", "VGA,refresh_rate=60"), "refresh_rate=60: the rate is in millihertz"),
     (("-device", "VGA,edid=maybe"), "edid"),
     (("-device", "VGA,xres=-1"), "xres"),
 ])
@@ -429,6 +430,7 @@ def test_edid_bad_options(args, needle):
 def test_edid_device_help(card):
     p = run_vmm("-device", f"{card},help")
     for prop, default in (("edid=<bool>", "on"), ("xres=<uint32>", "0"), ("yres=<uint32>", "0"),
-                          ("xmax=<uint32>", "0"), ("ymax=<uint32>", "0")):
+                          ("xmax=<uint32>", "0"), ("ymax=<uint32>", "0"),
+                          ("refresh_rate=<uint32>", "0")):
         line = [ln for ln in p.stdout.splitlines() if ln.strip().startswith(prop)]
         assert line and line[0].endswith(f"(default: {default})"), p.stdout

@@ -142,8 +142,48 @@ static void test_default_preferred_mode_is_1280x800_cvt_rb(void **state)
 	/* established 640x480, 800x600, 1024x768 at 60 Hz */
 	assert_int_equal(e[35], 0x21);
 	assert_int_equal(e[36], 0x08);
+	/* by default modes up to 2048 are listed, the largest eight */
+	assert_true(has_standard(e, 2048, 1152));
+	assert_true(has_standard(e, 1920, 1080));
+	assert_true(has_standard(e, 1280, 1024));
+	assert_false(has_standard(e, 1280, 720));
+	/* xmax/ymax the preferred mode: only what fits in it */
+	make((struct edid_monitor){ .xmax = 1280, .ymax = 800, .vram_size = 16u << 20 }, e);
 	assert_true(has_standard(e, 1280, 720));
-	assert_false(has_standard(e, 1280, 1024)); /* taller than ymax (800) */
+	assert_false(has_standard(e, 1280, 1024)); /* taller than ymax */
+	assert_false(has_standard(e, 1920, 1080));
+	assert_int_equal(e[35], 0x21);
+	assert_int_equal(sum_of(e, EDID_BLOCK_SIZE), 0);
+}
+
+static void test_refresh_rate(void **state)
+{
+	uint8_t e[EDID_BLOCK_SIZE];
+	/* 75 Hz (QEMU's unit: millihertz) */
+	make((struct edid_monitor){ .refresh_mhz = 75000 }, e);
+	struct dtd t = decode_dtd(e + 54);
+	assert_int_equal(t.hactive, 1280);
+	unsigned htotal = t.hactive + t.hblank, vtotal = t.vactive + t.vblank;
+	unsigned mhz = (unsigned)((uint64_t)t.clock_khz * 1000000 / htotal / vtotal);
+	assert_true(mhz >= 74500 && mhz <= 75000);
+	const uint8_t *r = descriptor(e, 0xFD);
+	assert_true(r[6] >= 75);
+	assert_true(r[8] >= t.clock_khz / htotal);
+	assert_int_equal(sum_of(e, EDID_BLOCK_SIZE), 0);
+	/* 120 Hz: the range's top follows */
+	make((struct edid_monitor){ .refresh_mhz = 120000 }, e);
+	assert_int_equal(descriptor(e, 0xFD)[6], 120);
+	/* out of range: refused */
+	char err[256];
+	struct edid_monitor m = { .refresh_mhz = 60 };
+	assert_false(edid_monitor_resolve(&m, err, sizeof(err)));
+	assert_non_null(strstr(err, "refresh_rate=60: the rate is in millihertz"));
+	m = (struct edid_monitor){ .refresh_mhz = 1000000 };
+	assert_false(edid_monitor_resolve(&m, err, sizeof(err)));
+	/* 3840x2160 fits at 60 Hz, not at 120 */
+	m = (struct edid_monitor){ .xres = 3840, .yres = 2160, .refresh_mhz = 120000 };
+	assert_false(edid_monitor_resolve(&m, err, sizeof(err)));
+	assert_non_null(strstr(err, "at 120 Hz needs a pixel clock"));
 }
 
 static void test_given_size_decodes_back(void **state)
@@ -407,6 +447,7 @@ static const struct CMUnitTest tests[] = {
 	cmocka_unit_test(test_bad_sizes_refused),
 	cmocka_unit_test(test_default_mode_shrinks_to_small_video_memory),
 	cmocka_unit_test(test_cvt_rb_limits),
+	cmocka_unit_test(test_refresh_rate),
 	cmocka_unit_test_setup_teardown(test_window_reads_the_block, setup_vga, teardown),
 	cmocka_unit_test_setup_teardown(test_window_reads_the_block, setup_bochs, teardown),
 	cmocka_unit_test_setup_teardown(test_window_writes_ignored, setup_vga, teardown),
