@@ -18,6 +18,7 @@
 #define MMIO_BAR 2
 #define MMIO_SIZE 0x1000
 #define MMIO_EDID 0x000
+#define MMIO_EDID_SIZE 0x400 /* the window; past the block it reads 0 */
 #define MMIO_VGA_PORTS 0x400 /* ports 0x3C0-0x3DF */
 #define MMIO_VBE 0x500       /* dispi register i at 0x500 + 2i */
 #define MMIO_QEMU_EXT 0x600  /* size of this block, framebuffer byte order */
@@ -47,8 +48,23 @@ static const struct io_ops lfb_ops = {
 	.read = lfb_read, .write = lfb_write, .min_size = 1, .max_size = 8,
 };
 
+/* The EDID window, little-endian as the bytes lie. The offset and size are
+ * the guest's: only bytes inside both the window and the block are read. */
+static uint64_t edid_read(const struct vga_pci *p, uint64_t off, unsigned size)
+{
+	uint64_t v = 0;
+	for (unsigned i = 0; i < size && i < 8; i++) {
+		uint64_t at = off + i;
+		if (at < MMIO_EDID + MMIO_EDID_SIZE && at - MMIO_EDID < sizeof(p->edid))
+			v |= (uint64_t)p->edid[at - MMIO_EDID] << (8 * i);
+	}
+	return v;
+}
+
 uint64_t vga_pci_mmio_read(struct vga_pci *p, uint64_t off, unsigned size)
 {
+	if (off < MMIO_EDID + MMIO_EDID_SIZE)
+		return edid_read(p, off, size);
 	if (off >= MMIO_VGA_PORTS && off < MMIO_VGA_PORTS + 0x20 && p->legacy) {
 		uint64_t v = 0;
 		for (unsigned i = 0; i < size && off + i < MMIO_VGA_PORTS + 0x20; i++)
@@ -63,9 +79,10 @@ uint64_t vga_pci_mmio_read(struct vga_pci *p, uint64_t off, unsigned size)
 		return QEMU_EXT_SIZE;
 	if (off == MMIO_QEMU_EXT + 4 && size == 4)
 		return QEMU_EXT_LITTLE_ENDIAN;
-	return 0; /* the EDID block and the rest: no monitor data */
+	return 0;
 }
 
+/* Writes to the EDID window are ignored: the monitor's data is read-only. */
 void vga_pci_mmio_write(struct vga_pci *p, uint64_t off, uint64_t val, unsigned size)
 {
 	if (off >= MMIO_VGA_PORTS && off < MMIO_VGA_PORTS + 0x20 && p->legacy) {
@@ -127,6 +144,11 @@ struct vga_pci *vga_pci_create(struct pci_bus *bus, uint8_t devfn, const struct 
 		return NULL;
 	}
 	return p;
+}
+
+void vga_pci_set_edid(struct vga_pci *p, const uint8_t edid[EDID_BLOCK_SIZE])
+{
+	memcpy(p->edid, edid, sizeof(p->edid));
 }
 
 void vga_pci_reset(struct vga_pci *p)

@@ -5,11 +5,13 @@
  *  - "VGA", QEMU's standard VGA (PCI 1234:1111, class 0300): the legacy
  *    ports and window, Bochs VBE on ports 0x1CE/0x1CF, BAR0 the video
  *    memory as a prefetchable linear framebuffer, BAR2 4 KiB of MMIO
- *    (0x000 an EDID block, empty here; 0x400 the ports 0x3C0-0x3DF; 0x500
+ *    (0x000-0x3FF the monitor's EDID, include/hw/edid.h, zeros when the
+ *    card has none; 0x400 the ports 0x3C0-0x3DF; 0x500
  *    the VBE registers at index * 2; 0x600 QEMU's extended registers),
  *    the expansion ROM SeaBIOS's vgabios-stdvga.bin;
  *  - "bochs-display" (the same IDs, class 0380): no legacy VGA at all,
- *    only BAR0, BAR2 (VBE at 0x500) and vgabios-bochs-display.bin.
+ *    only BAR0, BAR2 (EDID at 0x000, VBE at 0x500) and
+ *    vgabios-bochs-display.bin.
  */
 #ifndef VMM_HW_VGA_PCI_H
 #define VMM_HW_VGA_PCI_H
@@ -18,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "hw/edid.h"
 #include "hw/vga.h"
 #include "pci.h"
 
@@ -29,6 +32,9 @@ struct vga_pci {
 	struct vga *vga;
 	bool legacy;
 	uint8_t *rom;
+	/* The EDID window's bytes: set before the guest runs and only read
+	 * afterwards (so no lock); all zeros when the card has no EDID. */
+	uint8_t edid[EDID_BLOCK_SIZE];
 };
 
 /* 'rom' (may be NULL) is copied. NULL if the slot is taken or the video
@@ -36,6 +42,9 @@ struct vga_pci {
 struct vga_pci *vga_pci_create(struct pci_bus *bus, uint8_t devfn, const struct vga_config *c,
 			       const uint8_t *rom, size_t rom_len);
 void vga_pci_destroy(struct vga_pci *p);
+/* Gives the card a monitor (its EDID block, from edid_generate); before
+ * this the EDID window reads as zeros, which guests take as "no EDID". */
+void vga_pci_set_edid(struct vga_pci *p, const uint8_t edid[EDID_BLOCK_SIZE]);
 void vga_pci_reset(struct vga_pci *p);
 /* Saved state: the PCI configuration, then the core's section "vga". */
 void vga_pci_save(struct vga_pci *p, struct ss_writer *w, uint32_t instance);

@@ -25,6 +25,7 @@
 #include "hw/serial.h"
 #include "hw/chipset.h"
 #include "hw/cirrus_vga.h"
+#include "hw/edid.h"
 #include "hw/vga_pci.h"
 #include "hw/virtio_balloon.h"
 #include "hw/virtio_blk.h"
@@ -73,13 +74,24 @@ static int vga_pci_create_dev(struct dev_instance *d, struct dev_board *b, char 
 	uint64_t mb = dev_get_uint(d, "vgamem_mb");
 	size_t rom_len = 0;
 	uint8_t *rom = NULL;
+	char why[256];
 
 	if (mb & (mb - 1))
 		return set_err(err, errlen, "-device %s: vgamem_mb=%llu is not a power of two",
 			       d->cls->name, (unsigned long long)mb);
+	struct edid_monitor mon = {
+		.xres = (uint32_t)dev_get_uint(d, "xres"), .yres = (uint32_t)dev_get_uint(d, "yres"),
+		.xmax = (uint32_t)dev_get_uint(d, "xmax"), .ymax = (uint32_t)dev_get_uint(d, "ymax"),
+		.refresh_mhz = (uint32_t)dev_get_uint(d, "refresh_rate"),
+		.vram_size = mb << 20,
+	};
+	bool edid = dev_get_bool(d, "edid");
+	/* the monitor's values are checked even with edid=off, as the
+	 * card's other properties are: a typo fails whatever the switch */
+	if (!edid_monitor_resolve(&mon, why, sizeof(why)))
+		return set_err(err, errlen, "-device %s: %s", d->cls->name, why);
 	const char *name = dev_is_set(d, "romfile") ? dev_get_str(d, "romfile") : rom_name;
 	if (dev_get_bool(d, "romfile-load") && name && *name) {
-		char why[256];
 		rom = b->option_rom(b, name, &rom_len, why, sizeof(why));
 		if (!rom)
 			return set_err(err, errlen, "-device %s: %s", d->cls->name, why);
@@ -88,9 +100,17 @@ static int vga_pci_create_dev(struct dev_instance *d, struct dev_board *b, char 
 		.vram_size = (uint32_t)(mb << 20), .legacy = legacy, .space = &b->memmap->space,
 		.pio = b->pio, .mmio = b->mmio, .loop = b->loop,
 	};
-	d->state = vga_pci_create(b->pci, (uint8_t)d->devfn, &c, rom, rom_len);
+	struct vga_pci *p = vga_pci_create(b->pci, (uint8_t)d->devfn, &c, rom, rom_len);
 	free(rom);
-	return d->state ? 0 : no_room(d, err, errlen);
+	if (!p)
+		return no_room(d, err, errlen);
+	if (edid) {
+		uint8_t block[EDID_BLOCK_SIZE];
+		edid_generate(&mon, block);
+		vga_pci_set_edid(p, block);
+	}
+	d->state = p;
+	return 0;
 }
 
 static void vga_pci_reset_dev(struct dev_instance *d)
@@ -150,6 +170,18 @@ static const struct dev_prop vga_pci_props[] = {
 	  .help = "the VGA BIOS, a file name searched as the BIOS is" },
 	{ .name = "romfile-load", .type = PROP_BOOL, .def = "on", .type_name = "bool",
 	  .help = "map the VGA BIOS as the card's expansion ROM (default on)" },
+	{ .name = "edid", .type = PROP_BOOL, .def = "on", .type_name = "bool",
+	  .help = "an EDID block in the MMIO BAR (off: the window reads 0, guests fall back)" },
+	{ .name = "xres", .type = PROP_UINT, .min = 0, .max = UINT32_MAX, .def = "0",
+	  .type_name = "uint32", .help = "the monitor's preferred width (0: 1280)" },
+	{ .name = "yres", .type = PROP_UINT, .min = 0, .max = UINT32_MAX, .def = "0",
+	  .type_name = "uint32", .help = "the monitor's preferred height (0: 800)" },
+	{ .name = "xmax", .type = PROP_UINT, .min = 0, .max = UINT32_MAX, .def = "0",
+	  .type_name = "uint32", .help = "no wider mode is listed (0: 2048, or xres if larger)" },
+	{ .name = "ymax", .type = PROP_UINT, .min = 0, .max = UINT32_MAX, .def = "0",
+	  .type_name = "uint32", .help = "no taller mode is listed (0: 2048, or yres if larger)" },
+	{ .name = "refresh_rate", .type = PROP_UINT, .min = 0, .max = UINT32_MAX, .def = "0",
+	  .type_name = "uint32", .help = "the preferred mode's refresh rate in mHz (0: 60000)" },
 };
 
 const struct dev_class vga_std_class = {

@@ -67,6 +67,7 @@
 #include "hw/rtc.h"
 #include "hw/serial.h"
 #include "hw/cirrus_vga.h"
+#include "hw/edid.h"
 #include "hw/vga_pci.h"
 #include "hw/virtio_balloon.h"
 #include "hw/virtio_blk.h"
@@ -972,6 +973,9 @@ static void virtio_console_event(struct fuzz_machine *m, struct input *in)
 }
 
 /* ---- target: the standard VGA (or bochs-display, variant bit 0) ---------- */
+/* Variant bit 1: no monitor (edid=off), else the EDID of a 1024x768
+ * monitor, listing up to 1920x1200 (what fits the 1 MiB), in the MMIO BAR's
+ * first 1 KiB. */
 
 #define VGA_DEVFN PCI_DEVFN(2, 0)
 #define VGA_LFB 0xE0000000ULL
@@ -989,6 +993,15 @@ static bool vga_target_create(struct fuzz_machine *m)
 	m->vga = vga_pci_create(&m->pci, VGA_DEVFN, &c, rom, sizeof(rom));
 	if (!m->vga)
 		return false;
+	if (!(m->variant & 2)) {
+		struct edid_monitor mon = { .xres = 1024, .yres = 768, .xmax = 1920, .ymax = 1200 };
+		uint8_t block[EDID_BLOCK_SIZE];
+		char err[128];
+		if (!edid_monitor_resolve(&mon, err, sizeof(err)))
+			return false;
+		edid_generate(&mon, block);
+		vga_pci_set_edid(m->vga, block);
+	}
 	cfg_wr(m, VGA_DEVFN, PCI_BAR0, (uint32_t)VGA_LFB, 4);
 	cfg_wr(m, VGA_DEVFN, PCI_BAR0 + 8, (uint32_t)VGA_MMIO, 4);
 	cfg_wr(m, VGA_DEVFN, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY, 2);
@@ -1241,6 +1254,7 @@ static void pcnet_event(struct fuzz_machine *m, struct input *in)
 		pcnet_resume(m->pcnet);
 	} else {
 		nic_frame_event(in, ctl, pcnet_receive, m->pcnet);
+	}
 }
 
 /* ---- target: the Cirrus CL-GD5446 (cirrus-vga) --------------------------------- */
@@ -1341,7 +1355,7 @@ static const struct target targets[] = {
 	       .event = virtio_balloon_event, .virtio = true),
 	DEVICE(virtio_console, "hw/virtio/virtio_console.c hw/virtio/virtio_pci.c", virtio_console_target,
 	       .event = virtio_console_event, .virtio = true),
-	DEVICE(vga, "hw/display/vga.c hw/display/vga_pci.c", vga_target, .event = vga_event),
+	DEVICE(vga, "hw/display/vga.c hw/display/vga_pci.c hw/display/edid.c", vga_target, .event = vga_event),
 	DEVICE(e1000, "hw/net/e1000.c", e1000_target, .event = e1000_event),
 	DEVICE(rtl8139, "hw/net/rtl8139.c", rtl8139_target, .event = rtl8139_event),
 	DEVICE(ne2000, "hw/net/ne2000.c", ne2000_target, .event = ne2000_event),

@@ -133,13 +133,13 @@ def boot_and_dump(vm, tmp_path, test, *extra, png=False, card="std"):
     return pic, serial
 
 
-def qemu_dump(tmp_path, test, card="std"):
+def qemu_dump(tmp_path, test, card="std", extra=()):
     """QEMU's screendump of the same boot (TCG: no KVM needed)."""
     if not shutil.which(QEMU):
         fwskip.unavailable(f"{QEMU} is missing (tools/deps.sh installs it)")
     sock, serial, out = str(tmp_path / "q.sock"), tmp_path / "q-serial.log", tmp_path / "q.ppm"
     p = subprocess.Popen([QEMU, "-accel", "tcg", "-m", "64", "-nodefaults", "-vga", card,
-                          "-display", "none", "-drive",
+                          *extra, "-display", "none", "-drive",
                           f"file={fw_image(f'vgadisk-{test}.img')},format=raw,if=ide",
                           "-serial", f"file:{serial}", "-qmp", f"unix:{sock},server,nowait"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
@@ -230,24 +230,36 @@ def test_40_column_text_as_qemu_shows_it(vm, tmp_path):
     assert differing(pic, qemu_dump(tmp_path, 6)) == 0
 
 
-def test_bochs_display_vbe(vm, tmp_path):
-    """bochs-display: no legacy VGA; its VGA BIOS (SeaBIOS's "cbvga") sets
-    one 1024x768x32 mode through the MMIO BAR (no EDID here: QEMU's EDID
-    makes it 1280x800) and offers VBE modes as views of it, so the
-    boot sector's 640x480 pixels land 1024 to a line."""
+@pytest.mark.parametrize("props,size", [
+    ("", (1280, 800)),
+    (",xres=1600,yres=900", (1600, 900)),
+    (",edid=off", (1024, 768)),
+])
+def test_bochs_display_vbe(vm, tmp_path, props, size):
+    """bochs-display: no legacy VGA; its VGA BIOS (SeaBIOS's "cbvga") reads
+    the EDID from the MMIO BAR and sets the monitor's preferred mode at 32
+    bpp (1280x800 by default, xres/yres when given; 1024x768 with edid=off,
+    the BIOS's own choice without a monitor), and offers VBE modes as views
+    of it, so the boot sector's 640x480 pixels (written for a 640-pixel line)
+    land a preferred width to a line. QEMU's screendump of the same boot, same properties, is the same
+    picture. Before the EDID window (all zeros) the first two were 1024x768."""
+    w, h = size
     sock = sock_path(tmp_path)
-    v = vm("-vga", "none", "-device", "bochs-display", "-qmp", f"unix:{sock},server,nowait",
-           disk="vgadisk-4.img")
+    v = vm("-vga", "none", "-device", "bochs-display" + props,
+           "-qmp", f"unix:{sock},server,nowait", disk="vgadisk-4.img")
     serial = v.wait_serial("VMM-VGA-READY")
-    assert "VMM-VBE bpp=32 pitch=4096" in serial
+    assert f"VMM-VBE bpp=32 pitch={w * 4}" in serial
     q = Qmp(sock).negotiate()
     out = tmp_path / "shot.ppm"
     assert q.ok("screendump", {"filename": str(out)}) == {}
     q.ok("quit")
     v.finish()
-    expect = bytearray(1024 * 768 * 3)
+    expect = bytearray(w * h * 3)
     expect[:640 * 480 * 3] = vbe32_expected()[2]
-    assert differing(read_ppm(out), (1024, 768, bytes(expect))) == 0
+    pic = read_ppm(out)
+    assert differing(pic, (w, h, bytes(expect))) == 0
+    assert differing(pic, qemu_dump(tmp_path, 4, card="none",
+                                    extra=("-device", "bochs-display" + props))) == 0
 
 
 @pytest.mark.parametrize("test,region,pages", [(4, "vga.vram", 300), (2, "vga.window-a", 16)])
@@ -390,3 +402,35 @@ def test_cirrus_device_help():
     p = run_vmm("-device", "cirrus-vga,help")
     assert "vgamem_mb=<uint32>" in p.stdout and "(default: 4)" in p.stdout, p.stdout
     assert "blitter=<bool>" in p.stdout, p.stdout
+
+
+@pytest.mark.parametrize("args,needle", [
+    (("-device", "VGA,xres=5000"), "xres=5000: the preferred width must be 640 to 4095"),
+    (("-device", "VGA,yres=100"), "yres=100: the preferred height must be 480 to 4095"),
+    (("-device", "VGA,xres=1024,xmax=800"), "xres=1024 is larger than xmax=800"),
+    (("-device", "bochs-display,yres=1024,ymax=768"), "yres=1024 is larger than ymax=768"),
+    (("-device", "VGA,xres=1920,yres=1200,vgamem_mb=8"),
+     "1920x1200 at 32 bpp needs 9000 KiB of video memory, the card has 8192 KiB"),
+    (("-device", "bochs-display,xres=4000,yres=4000,vgamem_mb=128"), "pixel clock"),
+    (("-device", "VGA,refresh_rate=60"), "refresh_rate=60: the rate is in millihertz"),
+    (("-device", "VGA,edid=maybe"), "edid"),
+    (("-device", "VGA,xres=-1"), "xres"),
+])
+def test_edid_bad_options(args, needle):
+    """The monitor's sizes: one error line and status 1, before anything
+    starts (a preferred mode the video memory cannot hold at 32 bpp is
+    refused, not shrunk: the guest could not show it)."""
+    p = run_vmm("-nodefaults", *args, "-display", "none")
+    assert p.returncode == 1, (p.returncode, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("vmm: ") and needle in lines[0], p.stderr
+
+
+@pytest.mark.parametrize("card", ["VGA", "bochs-display"])
+def test_edid_device_help(card):
+    p = run_vmm("-device", f"{card},help")
+    for prop, default in (("edid=<bool>", "on"), ("xres=<uint32>", "0"), ("yres=<uint32>", "0"),
+                          ("xmax=<uint32>", "0"), ("ymax=<uint32>", "0"),
+                          ("refresh_rate=<uint32>", "0")):
+        line = [ln for ln in p.stdout.splitlines() if ln.strip().startswith(prop)]
+        assert line and line[0].endswith(f"(default: {default})"), p.stdout

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Lifecycle of a whole machine: every device model the table has (the
 board's, -hda/-cdrom, ide-hd, virtio-blk/net/rng/balloon/serial with both
-port kinds, e1000, rtl8139, ne2k_pci, ne2k_isa, pcnet, the default VGA, COM2 and COM3, isa-debugcon,
+port kinds, e1000, rtl8139, ne2k_pci, ne2k_isa, pcnet, the default VGA, a bochs-display with its own
+monitor size (EDID properties), COM2 and COM3, isa-debugcon,
 isa-debug-exit, both watchdogs, a QMP socket), started, paused, resumed and quit, or ended by SIGTERM,
 under ASan's LeakSanitizer (build/vmm-asan): exit destroys everything, so
 nothing leaks. The full machine has the standard VGA; the Cirrus card
@@ -55,6 +56,8 @@ def full_machine(tmp_path, qmp_path):
         "-device", "virtserialport,chardev=port,name=org.vmm.test",
         "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
         "-device", "i6300esb", "-device", "ib700",
+        # a second display card, its monitor (EDID) from properties
+        "-device", "bochs-display,xres=1024,yres=768,xmax=1920,ymax=1200",
         "-qmp", f"unix:{qmp_path},server=on,wait=off",
         # LeakSanitizer stops the threads with ptrace, which the seccomp
         # filters forbid (tests/fw/test_sandbox.py covers those).

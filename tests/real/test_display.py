@@ -11,8 +11,9 @@ kernel package, and a pattern. The guest
 
  0. says VMM-FB-READY 0: fbcon with the kernel log (not blank);
  1. writes the pattern to /dev/fb0 under vesafb (16 bpp): VMM-FB-READY 1;
- 2. loads bochs-drm, which takes the card over (32 bpp, 1024x768 from its
-    default mode), writes the pattern again: VMM-FB-READY 2.
+ 2. loads bochs-drm, which takes the card over (32 bpp, 1280x800: the
+    preferred mode of the monitor's EDID in the MMIO BAR, in QEMU and vmm
+    alike), writes the pattern again: VMM-FB-READY 2.
 While a pattern is on screen, fbcon is unbound and the kernel log quiet,
 so the picture is the pattern alone.
 
@@ -197,8 +198,14 @@ def test_vesafb_fbcon_and_drm_pictures(guest, scenario):
     # 2: the card's DRM driver bound and took over (bochs-drm 32 bpp,
     # cirrus 16 bpp)
     assert "disp: drm driver=%s" % driver in out, desc
-    assert "bpp=%d" % bpp in out.split("VMM-FB-READY 2", 1)[1].split("\n", 1)[0], desc
+    ready2 = out.split("VMM-FB-READY 2", 1)[1].split("\n", 1)[0]
+    assert "bpp=%d" % bpp in ready2, desc
     assert shot(out, 2, desc)[3] == 0, desc
+    if scenario.card == "std":
+        # bochs-drm's mode is the EDID's preferred one, the same in both
+        # VMMs (without an EDID it would be its own default, 1024x768)
+        assert "stride=5120" in ready2, desc
+        assert shot(out, 2, desc)[:2] == [1280, 800], desc
     assert "@@vmm rc=0" in out, desc
     print("\n".join(ln for ln in out.splitlines() if "@@" in ln or "disp: " in ln
                     or "VMM-FB-READY" in ln))
