@@ -54,6 +54,9 @@ sys.path.insert(0, os.path.join(REPO, "tests", "nested"))
 
 import guestkit  # noqa: E402
 import nested  # noqa: E402
+import test_nics  # noqa: E402
+
+NICS_MODELS = ("virtio-net-pci", "e1000-82544gc", "e1000-82545em", "ne2k_pci", "pcnet")
 
 PORT = 15011
 GUEST_IP, HOST_IP = "10.0.2.15", "10.0.2.2"
@@ -79,7 +82,17 @@ echo "repro streams done"
 BAD_CONSOLE = re.compile(r"Kernel panic|BUG:|Oops|general protection fault|double fault")
 
 
-def vmm_command(vmm, cpu, script, boot):
+def nics_devices():
+    """test_nics.py's "nic" boot without the RTL8139 (QEMU's is a C+ chip,
+    which the kit's 8139too refuses): the same cards for both VMMs."""
+    args = []
+    for k, model in enumerate(NICS_MODELS):
+        args += ["-netdev", "user,id=n%d,hostfwd=tcp::%d-:8080" % (k, test_nics.FWD_BASE + k),
+                 "-device", "%s,netdev=n%d" % (model, k)]
+    return args
+
+
+def vmm_command(vmm, cpu, script, boot, workload="stream"):
     if boot == "cdrom":
         # The kit CD as make bench-net boots it: SeaBIOS, ISOLINUX, the
         # kit's own command line ("quiet panic=-1": -no-reboot still ends
@@ -90,8 +103,11 @@ def vmm_command(vmm, cpu, script, boot):
                  "-initrd", guestkit.kit("initrd-amd64.xz"), "-append", APPEND]
     common = ["-M", "pc", "-m", "256", "-cpu", cpu, "-nodefaults", "-no-reboot",
               "-display", "none", "-serial", "stdio"] + media + [
-              "-drive", "file=%s,if=virtio,format=raw" % script,
-              "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"]
+              "-drive", "file=%s,if=virtio,format=raw" % script]
+    if workload == "nics":
+        common += nics_devices()
+    else:
+        common += ["-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0"]
     if vmm == "qemu":
         return ["qemu-system-x86_64", "-enable-kvm", "-L", "/usr/share/seabios",
                 "-L", "/usr/share/qemu", "-global", "kvm-apic.vapic=false"] + common
@@ -112,10 +128,23 @@ _binaries = {"vmm": guestkit.VMM_BINARY}
 _no_cpu_option = set()
 
 
-def run_shell(name, argv, streams, trace):
+def nics_driver_argv(argv):
+    """test_nics.py's host side around the VMM: the HTTP blob, each card's
+    hostfwd fetch, "@@vmm rc=" at the end."""
+    ports = ["%s=%d" % (test_nics.MODELS[m][0], test_nics.FWD_BASE + k)
+             for k, m in enumerate(NICS_MODELS)]
+    return ["/usr/bin/python3", test_nics.DRIVER, str(test_nics.HTTP_PORT), str(test_nics.BLOB),
+            *ports, "--", *argv]
+
+
+def run_shell(name, argv, streams, trace, workload="stream"):
+    if workload == "nics":
+        argv = nics_driver_argv(argv)
+        sink = "echo listening"
+    else:
+        sink = "/usr/bin/python3 %s 127.0.0.1 %d %d 400" % (
+            shlex.quote(os.path.join(REPO, "tools", "bench", "net_sink.py")), PORT, streams)
     cmd = " ".join(shlex.quote(a) for a in argv)
-    sink = "/usr/bin/python3 %s 127.0.0.1 %d %d 400" % (
-        shlex.quote(os.path.join(REPO, "tools", "bench", "net_sink.py")), PORT, streams)
     events = " ".join(TRACE_EVENTS)
     return r"""set -u
 d="${TMPDIR:-/tmp}/%(name)s"; mkdir -p "$d"
@@ -157,19 +186,27 @@ echo "@@repro-end"
        "before": TRACE_LINES_BEFORE, "lines": TRACE_LINES_BEFORE + 1}
 
 
-def classify(result, streams, size_mb):
+def classify(result, streams, size_mb, workload="stream"):
     out = result.stdout.replace("\r", "")
-    runs = [int(m.group(1)) for m in re.finditer(r"@@repro sink @@run (\d+) ", out)]
-    complete = sum(1 for n in runs if n == size_mb << 20)
+    if workload == "nics":
+        # a card is a "stream": its 1 MiB download with the right sha256
+        sha = re.search(r"@@blob sha=(\w+)", out)
+        want = "wget size=%d sha=%s" % (test_nics.BLOB, sha.group(1) if sha else "?")
+        complete = out.count(want)
+        done = "VMM-NICS-DONE" in out
+    else:
+        runs = [int(m.group(1)) for m in re.finditer(r"@@repro sink @@run (\d+) ", out)]
+        complete = sum(1 for n in runs if n == size_mb << 20)
+        done = "VMMKIT-DONE" in out
     m = re.search(r"@@repro shutdown-exits (\d+)", out)
     shutdowns = int(m.group(1)) if m else None
-    done = "VMMKIT-DONE" in out
     info = {"streams_complete": complete, "shutdown_exits": shutdowns, "done": done,
             "stream_at_fault": None, "attempts": result.attempts,
             "elapsed": result.elapsed}
-    started = re.findall(r"repro stream (\d+)", out)
+    started = re.findall(r"repro stream (\d+)" if workload != "nics" else
+                         r"nic (52:54:\S+) pci=", out)
     if started:
-        info["stream_at_fault"] = int(started[-1])
+        info["stream_at_fault"] = started[-1] if workload == "nics" else int(started[-1])
     m = re.search(r"@@repro vmm-rc (-?\d+)", out)
     vmm_rc = int(m.group(1)) if m else None
     info["vmm_rc"] = vmm_rc
@@ -246,6 +283,10 @@ def main():
     ap.add_argument("--no-trace", action="store_true")
     ap.add_argument("--boot", choices=("kernel", "cdrom"), default="kernel",
                     help="-kernel/-initrd with panic=0 (default), or the kit CD as make bench-net boots it")
+    ap.add_argument("--workload", choices=("stream", "nics"), default="stream",
+                    help="stream: dd | nc to the host over virtio-net (default); nics: "
+                    "test_nics.py's guest script over five cards (virtio-net, 82544GC, "
+                    "82545EM, NE2000 PCI, PCnet), each on its own slirp (use --boot cdrom)")
     ap.add_argument("--json")
     ap.add_argument("--logs", default=os.path.join(REPO, "build", "reset-repro"))
     ap.add_argument("--tag", default=time.strftime("%H%M%S"))
@@ -283,8 +324,12 @@ def main():
         print("reset_repro: %s has no -cpu (host only): use --cpus host"
               % ",".join(sorted(_no_cpu_option)), file=sys.stderr)
         return 2
-    body = (GUEST_SCRIPT % {"ip": GUEST_IP, "host": HOST_IP, "streams": a.streams,
-                            "blocks": a.size_mb * 16, "port": PORT}).encode()
+    if a.workload == "nics":
+        a.streams = len(NICS_MODELS)
+        body = test_nics.GUEST_SCRIPT.encode()
+    else:
+        body = (GUEST_SCRIPT % {"ip": GUEST_IP, "host": HOST_IP, "streams": a.streams,
+                                "blocks": a.size_mb * 16, "port": PORT}).encode()
     batch = nested.Batch()
     arms = {}
     # Interleave the arms so that each sees the same L1 over time.
@@ -295,12 +340,13 @@ def main():
                 # Each run gets its own copy of the script disk (vmm and
                 # QEMU both lock it).
                 disk = batch.stage_bytes("%s.img" % name, body + b"\0" * (-len(body) % 512 + 512))
-                shell = run_shell(name, vmm_command(vmm, cpu, disk, a.boot), a.streams, not a.no_trace)
+                shell = run_shell(name, vmm_command(vmm, cpu, disk, a.boot, a.workload), a.streams,
+                                  not a.no_trace, a.workload)
                 batch.add(name, shell, timeout=420, marker="@@repro-end", grace=5, idle=150)
                 arms.setdefault((vmm, cpu), []).append(name)
     results = batch.run()
     os.makedirs(a.logs, exist_ok=True)
-    report = {"streams": a.streams, "size_mb": a.size_mb, "boot": a.boot,
+    report = {"streams": a.streams, "size_mb": a.size_mb, "boot": a.boot, "workload": a.workload,
               "trace": not a.no_trace, "runs": {}}
     print("%-8s %-8s %4s %6s %5s %5s %6s  %-8s %s" % (
         "vmm", "cpu", "N", "resets", "oops", "hangs", "other", "rate", "95% Wilson"))
@@ -308,7 +354,7 @@ def main():
         kinds = []
         for name in names:
             r = results[name]
-            info = classify(r, a.streams, a.size_mb)
+            info = classify(r, a.streams, a.size_mb, a.workload)
             info.update(vmm=vmm, cpu=cpu)
             report["runs"][name] = info
             kinds.append(info["kind"])
