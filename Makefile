@@ -104,7 +104,7 @@ $(BUILD)/vmm-img: $(BUILD)/obj/tools/vmm-img.o $(BUILD)/libvmm.a
 
 # Unit tests: device models without KVM, under ASan and UBSan, with cmocka.
 $(BUILD)/unit/%: tests/unit/%.c tests/unit/unit.h tests/unit/virtio_fixture.h tests/unit/memdisk.h \
-                  tests/unit/bus_access.h \
+                  tests/unit/bus_access.h tests/unit/nic_fixture.h \
                   $(BUILD)/libvmm-asan.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) -Itests/unit $(ALL_CFLAGS) -O1 $(SAN) -o $@ $< $(BUILD)/libvmm-asan.a $(LDLIBS) -lcmocka
