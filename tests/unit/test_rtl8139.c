@@ -389,6 +389,35 @@ static void test_c_receive_full_and_wrap(void **state)
 	assert_true(rxd > 0);
 }
 
+/* Quiesced (pause, saving state): received frames only wait, with room
+ * in the ring or not. A CAPR write changes nothing either (the old card
+ * drained its FIFO into the ring on that write: this test failed there).
+ * Resume delivers in order; the rest go once the driver reads. */
+static void test_quiesce_holds_frames(void **state)
+{
+	struct ctx *c = *state;
+	uint8_t f[1514];
+
+	c_rx_setup(c, 0x02);
+	rtl8139_quiesce(c->n);
+	for (unsigned i = 0; i < 10; i++)
+		assert_true(receive(c, f, make_frame(f, MAC, 1000, (uint8_t)i)));
+	wr(c, CAPR, 0xFFF0, 2); /* the driver's "nothing read yet" */
+	assert_int_equal(rd(c, CBR, 2), 0);
+	assert_int_equal(get_le16(c->ram + RXRING), 0);
+	assert_int_equal(rd(c, ISR, 2), 0);
+	assert_int_equal(c->intx, 0);
+	rtl8139_resume(c->n);
+	assert_int_equal(rd(c, CBR, 2), 8 * 1008); /* 8 fit, 2 still held */
+	assert_true(rd(c, ISR, 2) & 1);
+	for (unsigned i = 0; i < 8; i++) {
+		make_frame(f, MAC, 1000, (uint8_t)i);
+		assert_memory_equal(c->ram + RXRING + i * 1008 + 4, f, 1000);
+	}
+	wr(c, CAPR, 3 * 1008 - 16, 2);
+	assert_int_equal(rd(c, CBR, 2), (10 * 1008) % 8192);
+}
+
 /* 8139too's NAPI pass acks ROK after each CAPR write and may stop at its
  * budget with frames left and ROK clear: a frame that finds the ring full
  * must raise RXOVW (an interrupt), or the driver never reads again. */
@@ -764,6 +793,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_link_down_stops_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_c_receive, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_c_receive_full_ring_interrupts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_quiesce_holds_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_c_receive_full_and_wrap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_multicast_filter, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cp_transmit, setup, teardown),
