@@ -632,24 +632,15 @@ static int rx_deliver_held(void *opaque, const uint8_t *frame, size_t len)
 bool e1000_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *frame, size_t len)
 {
 	struct e1000 *e = opaque;
-	uint8_t *copy = NULL;
+	uint8_t *copy;
 
 	if (len < NET_MIN_FRAME || len > RX_MAX_LONG)
 		return true;
-	if (hdr->gso_type != NET_HDR_GSO_NONE)
-		return true; /* never asked for: offloads stay off on this card */
-	if (hdr->flags & NET_HDR_F_NEEDS_CSUM) {
-		/* A partial checksum the card cannot pass on: complete it. */
-		copy = malloc(len);
-		if (!copy)
-			return true;
-		memcpy(copy, frame, len);
-		if (net_csum_complete(copy, len, hdr->csum_start, hdr->csum_offset) < 0) {
-			free(copy);
-			return true;
-		}
-		frame = copy;
-	}
+	/* Offloads stay off on this card: GSO is never asked for, a partial
+	 * checksum is completed. */
+	frame = net_rx_plain(hdr, frame, len, &copy);
+	if (!frame)
+		return true;
 	pthread_mutex_lock(&e->lock);
 	bool ready;
 	enum net_rx_verdict v = net_rx_fifo_offer(&e->rxq, frame, len, &ready);

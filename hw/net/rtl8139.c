@@ -560,21 +560,13 @@ static int rx_deliver_held(void *opaque, const uint8_t *frame, size_t len)
 bool rtl8139_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *frame, size_t len)
 {
 	struct rtl8139 *n = opaque;
-	uint8_t *copy = NULL;
+	uint8_t *copy;
 
-	if (len < NET_MIN_FRAME || len > RX_MAX || hdr->gso_type != NET_HDR_GSO_NONE)
+	if (len < NET_MIN_FRAME || len > RX_MAX)
 		return true;
-	if (hdr->flags & NET_HDR_F_NEEDS_CSUM) {
-		copy = malloc(len);
-		if (!copy)
-			return true;
-		memcpy(copy, frame, len);
-		if (net_csum_complete(copy, len, hdr->csum_start, hdr->csum_offset) < 0) {
-			free(copy);
-			return true;
-		}
-		frame = copy;
-	}
+	frame = net_rx_plain(hdr, frame, len, &copy);
+	if (!frame)
+		return true; /* dropped, as a wire would */
 	pthread_mutex_lock(&n->lock);
 	/* Held frames go first (a C+ ring has no doorbell: the driver may
 	 * have made room without telling us). */

@@ -5,11 +5,13 @@
  * refusals are counted (missed only while running), quiesce changes
  * nothing in the card and resume delivers in order, 'ready' comes exactly
  * once after a refusal and only when a slot has freed, flush discards.
+ * And net_rx_plain, which readies a backend's frame for these cards.
  */
 #include "unit.h"
 
 #include <stdlib.h>
 
+#include "net.h"
 #include "net_rx_fifo.h"
 
 #define CAP 4
@@ -312,6 +314,58 @@ static void test_capacity_one(void **state)
 	net_rx_fifo_flush(&q);
 }
 
+/* ---- net_rx_plain: what the four cards hand the FIFO ---------------------- */
+
+static uint16_t ones_sum(const uint8_t *p, size_t len)
+{
+	uint32_t s = 0;
+	for (size_t i = 0; i + 1 < len; i += 2)
+		s += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		s += (uint32_t)p[len - 1] << 8;
+	while (s >> 16)
+		s = (s & 0xFFFF) + (s >> 16);
+	return (uint16_t)s;
+}
+
+/* A complete frame passes as it is; a GSO one is dropped; a partial
+ * checksum is completed in a copy (the backend's buffer untouched), one
+ * whose field lies outside the frame dropped. */
+static void test_rx_plain(void **state)
+{
+	(void)state;
+	uint8_t frame[61], *copy = (uint8_t *)1;
+	for (unsigned i = 0; i < sizeof(frame); i++)
+		frame[i] = (uint8_t)(i * 7 + 1);
+	struct net_hdr h = { 0 };
+
+	assert_ptr_equal(net_rx_plain(&h, frame, sizeof(frame), &copy), frame);
+	assert_null(copy);
+	h.gso_type = NET_HDR_GSO_TCPV4;
+	assert_null(net_rx_plain(&h, frame, sizeof(frame), &copy));
+	assert_null(copy);
+
+	h = (struct net_hdr){ .flags = NET_HDR_F_NEEDS_CSUM, .csum_start = 34, .csum_offset = 6 };
+	frame[40] = frame[41] = 0; /* the pseudo-header's sum, 0 here: the sum then checks to ~0 */
+	uint8_t before[sizeof(frame)];
+	memcpy(before, frame, sizeof(frame));
+	const uint8_t *out = net_rx_plain(&h, frame, sizeof(frame), &copy);
+	assert_non_null(out);
+	assert_ptr_equal(out, copy);
+	assert_memory_equal(frame, before, sizeof(frame));
+	assert_memory_equal(out, frame, 40);                 /* all but the field */
+	assert_memory_equal(out + 42, frame + 42, sizeof(frame) - 42);
+	assert_int_equal(ones_sum(out + 34, sizeof(frame) - 34), 0xFFFF);
+	free(copy);
+
+	h.csum_offset = (uint16_t)(sizeof(frame) - 34 - 1); /* the field's 2nd byte past the end */
+	assert_null(net_rx_plain(&h, frame, sizeof(frame), &copy));
+	assert_null(copy);
+	h.csum_start = sizeof(frame);
+	h.csum_offset = 0;
+	assert_null(net_rx_plain(&h, frame, sizeof(frame), &copy));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -326,6 +380,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_resume_without_room, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_flush, setup, teardown),
 		cmocka_unit_test(test_capacity_one),
+		cmocka_unit_test(test_rx_plain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
