@@ -39,8 +39,9 @@
  * lock and sends it without (the backend's thread calls ne2000_receive
  * with its own lock held, and that takes ours). Receive runs on the
  * backend's thread; with no room the frame waits in a 64-frame FIFO
- * (include/net_rx_fifo.h) until the driver moves BNRY, and beyond that the backend is refused (it keeps
- * the frame and offers it again after net_rx_ready).
+ * (include/net_rx_fifo.h) until the driver moves BNRY, and beyond that
+ * the backend is refused (it keeps the frame and offers it again after
+ * net_rx_ready).
  */
 #include "hw/ne2000.h"
 

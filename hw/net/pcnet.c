@@ -37,9 +37,8 @@
  * by TDMD and STRT) under tx_lock, descriptors under the register lock,
  * net_send without it. Receive runs on the backend's thread; with no
  * descriptor the frame waits in a 64-frame FIFO (include/net_rx_fifo.h)
- * until the driver gives
- * some back (the card looks again on every RDP access, and on the next
- * frame), and beyond that the backend is refused.
+ * until the driver gives some back (the card looks again on every RDP
+ * access, and on the next frame), and beyond that the backend is refused.
  */
 #include "hw/pcnet.h"
 

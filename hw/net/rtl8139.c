@@ -28,8 +28,9 @@
  * dropped before net_send (the backend's thread calls rtl8139_receive with
  * its own lock held, and that takes the register lock). Receive runs on
  * the backend's thread; with no room the frame waits in a 64-frame FIFO
- * (include/net_rx_fifo.h) until the driver moves CAPR (or the C+ ring gets buffers); beyond that
- * the backend is refused, MPC counts and RxOverflow is raised.
+ * (include/net_rx_fifo.h) until the driver moves CAPR (or the C+ ring
+ * gets buffers); beyond that the backend is refused, MPC counts and
+ * RxOverflow is raised.
  *
  * Checks: a ring buffer or slot buffer outside guest RAM drops the frame;
  * a C+ ring stops at RingEnd or after RTL8139_CP_RING_MAX descriptors,
