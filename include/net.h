@@ -159,5 +159,12 @@ void net_rx_ready(struct net_backend *b);
  * start + offset (the field holds the pseudo-header sum, as the spec
  * says). -1 if the field does not lie inside the frame. */
 int net_csum_complete(uint8_t *frame, size_t len, unsigned start, unsigned offset);
+/* A received frame as a NIC without offloads must see it: NULL to drop it
+ * (a GSO frame the NIC never asked for, a partial checksum whose field is
+ * outside the frame, no memory); else the frame itself, or a copy with its
+ * checksum completed, which *copy then holds (free it after use; NULL
+ * otherwise). */
+const uint8_t *net_rx_plain(const struct net_hdr *hdr, const uint8_t *frame, size_t len,
+			    uint8_t **copy);
 
 #endif

@@ -21,9 +21,9 @@
  *
  * Receive runs on the backend's thread: the frame is filtered, copied into
  * as many receive buffers as it needs (EOP on the last) and RXT0 raised.
- * With too few buffers it waits in 'pending' (the card's FIFO) and goes
- * when the driver moves RDT; when that is full the backend is refused and
- * told once there is room.
+ * With too few buffers it waits in the card's FIFO (include/net_rx_fifo.h)
+ * and goes when the driver moves RDT; when that is full the backend is
+ * refused (MPC counts, RXO is raised) and told once there is room.
  *
  * Every guest value is checked where it is used: ring lengths and indices
  * against the ring, descriptors and buffers against guest RAM, packet and
@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "kick.h"
+#include "net_rx_fifo.h"
 #include "savestate.h"
 #include "util.h"
 
@@ -206,11 +207,6 @@ struct tx_context {
 	uint32_t paylen;
 };
 
-struct rx_frame {
-	size_t len;
-	uint8_t data[];
-};
-
 struct e1000 {
 	struct pci_device pci;
 	const struct guest_mem *mem;
@@ -233,12 +229,9 @@ struct e1000 {
 	bool ee_reading;
 	uint8_t ee_addr, ee_pos;
 	bool ee_do;
-	struct rx_frame *pending[E1000_RX_PENDING];
-	unsigned rx_head, rx_count;
-	bool rx_refused;
-	/* Paused or being saved: received frames wait in the FIFO, no
-	 * register or guest memory changes (resume delivers them). */
-	bool quiesced;
+	/* Frames without buffers yet; quiesced (paused or being saved), all
+	 * received frames wait here, no register or guest memory changes. */
+	struct net_rx_fifo rxq;
 	uint8_t rxbuf[RX_MAX_LONG + VLAN_HLEN + 4];
 	uint64_t rx_dropped, tx_dropped;
 	bool warned;
@@ -467,15 +460,6 @@ static void apply_link(struct e1000 *e)
 
 /* ---- receive ------------------------------------------------------------- */
 
-static void flush_pending(struct e1000 *e)
-{
-	while (e->rx_count) {
-		free(e->pending[e->rx_head]);
-		e->rx_head = (e->rx_head + 1) % E1000_RX_PENDING;
-		e->rx_count--;
-	}
-}
-
 static unsigned rx_buf_size(uint32_t rctl)
 {
 	static const unsigned normal[] = { 2048, 1024, 512, 256 };
@@ -639,73 +623,36 @@ static int rx_deliver(struct e1000 *e, const uint8_t *frame, size_t len)
 	return 1;
 }
 
-/* Delivers held frames while buffers last; whether the backend was refused
- * (and must be told there is room). Lock held. */
-static bool rx_drain(struct e1000 *e)
+/* The FIFO's way into the ring. Lock held. */
+static int rx_deliver_held(void *opaque, const uint8_t *frame, size_t len)
 {
-	bool refused = false;
-	while (e->rx_count) {
-		struct rx_frame *f = e->pending[e->rx_head];
-		if (!rx_deliver(e, f->data, f->len))
-			break;
-		free(f);
-		e->rx_head = (e->rx_head + 1) % E1000_RX_PENDING;
-		e->rx_count--;
-		refused |= e->rx_refused;
-		e->rx_refused = false;
-	}
-	return refused;
+	return rx_deliver(opaque, frame, len);
 }
 
 bool e1000_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *frame, size_t len)
 {
 	struct e1000 *e = opaque;
-	bool taken = true;
-	uint8_t *copy = NULL;
+	uint8_t *copy;
 
 	if (len < NET_MIN_FRAME || len > RX_MAX_LONG)
 		return true;
-	if (hdr->gso_type != NET_HDR_GSO_NONE)
-		return true; /* never asked for: offloads stay off on this card */
-	if (hdr->flags & NET_HDR_F_NEEDS_CSUM) {
-		/* A partial checksum the card cannot pass on: complete it. */
-		copy = malloc(len);
-		if (!copy)
-			return true;
-		memcpy(copy, frame, len);
-		if (net_csum_complete(copy, len, hdr->csum_start, hdr->csum_offset) < 0) {
-			free(copy);
-			return true;
-		}
-		frame = copy;
-	}
+	/* Offloads stay off on this card: GSO is never asked for, a partial
+	 * checksum is completed. */
+	frame = net_rx_plain(hdr, frame, len, &copy);
+	if (!frame)
+		return true;
 	pthread_mutex_lock(&e->lock);
-	/* Held frames first (the driver may have made room without telling
-	 * us: a C+ ring has no doorbell), and in order. */
-	bool refused = !e->quiesced && e->rx_count && rx_drain(e);
-	if (e->quiesced || e->rx_count || !rx_deliver(e, frame, len)) {
-		struct rx_frame *f = NULL;
-		if (e->rx_count < E1000_RX_PENDING)
-			f = malloc(sizeof(*f) + len);
-		if (f) {
-			f->len = len;
-			memcpy(f->data, frame, len);
-			e->pending[(e->rx_head + e->rx_count++) % E1000_RX_PENDING] = f;
-		} else if (e->quiesced) {
-			e->rx_refused = true; /* the backend waits for resume */
-			taken = false;
-		} else {
-			count(e, MPC, 1); /* missed: the FIFO is full */
-			raise_cause(e, ICR_RXO);
-			e->rx_refused = true;
-			taken = false;
-		}
+	bool ready;
+	enum net_rx_verdict v = net_rx_fifo_offer(&e->rxq, frame, len, &ready);
+	if (v == NET_RX_REFUSED && !net_rx_fifo_quiesced(&e->rxq)) {
+		count(e, MPC, 1); /* missed: the FIFO is full */
+		raise_cause(e, ICR_RXO);
 	}
 	pthread_mutex_unlock(&e->lock);
 	free(copy);
-	if (refused && taken)
+	if (ready)
 		net_rx_ready(e->backend);
-	return taken;
+	return net_rx_taken(v);
 }
 
 /* ---- transmit ------------------------------------------------------------ */
@@ -1021,8 +968,7 @@ static void regs_reset(struct e1000 *e)
 	e->ioaddr = 0;
 	phy_reset(e);
 	apply_link(e);
-	flush_pending(e);
-	e->rx_refused = false;
+	net_rx_fifo_flush(&e->rxq);
 	update_irq(e);
 }
 
@@ -1151,7 +1097,7 @@ static void mmio_write32(struct e1000 *e, unsigned off, uint32_t v)
 	pthread_mutex_lock(&e->lock);
 	work = reg_write(e, off, v);
 	if (rx_kick_needed(off))
-		refused = rx_drain(e);
+		refused = net_rx_fifo_drain(&e->rxq);
 	pthread_mutex_unlock(&e->lock);
 	if (refused)
 		net_rx_ready(e->backend);
@@ -1259,6 +1205,7 @@ struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct gues
 	memcpy(e->mac, mac, 6);
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_mutex_init(&e->tx_lock, NULL);
+	net_rx_fifo_init(&e->rxq, E1000_RX_PENDING, rx_deliver_held, e);
 	eeprom_build(e);
 	pci_device_init(&e->pci, "e1000", 0x8086, model_device_id[model], 0x020000,
 			model == E1000_82540EM ? 0x03 : 0x00);
@@ -1293,7 +1240,7 @@ void e1000_destroy(struct e1000 *e)
 	if (!e)
 		return;
 	kick_thread_stop(&e->tx);
-	flush_pending(e);
+	net_rx_fifo_flush(&e->rxq);
 	free(e->rom);
 	pthread_mutex_destroy(&e->lock);
 	pthread_mutex_destroy(&e->tx_lock);
@@ -1304,7 +1251,7 @@ void e1000_quiesce(struct e1000 *e)
 {
 	kick_thread_pause(&e->tx);
 	pthread_mutex_lock(&e->lock);
-	e->quiesced = true;
+	net_rx_fifo_quiesce(&e->rxq);
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -1312,8 +1259,7 @@ void e1000_quiesce(struct e1000 *e)
 void e1000_resume(struct e1000 *e)
 {
 	pthread_mutex_lock(&e->lock);
-	e->quiesced = false;
-	bool refused = e->rx_count && rx_drain(e);
+	bool refused = net_rx_fifo_resume(&e->rxq);
 	pthread_mutex_unlock(&e->lock);
 	if (refused)
 		net_rx_ready(e->backend);
@@ -1463,8 +1409,7 @@ bool e1000_load(struct e1000 *e, struct ss_reader *r, uint32_t instance)
 	}
 	pthread_mutex_lock(&e->tx_lock);
 	pthread_mutex_lock(&e->lock);
-	flush_pending(e);
-	e->rx_refused = false;
+	net_rx_fifo_flush(&e->rxq);
 	memcpy(e->regs, regs, sizeof(e->regs));
 	memcpy(e->phy, phy, sizeof(phy));
 	e->ioaddr = ioaddr;

@@ -38,9 +38,10 @@
  * on the card's I/O thread (kicked by CR.TXP), copies the frame under the
  * lock and sends it without (the backend's thread calls ne2000_receive
  * with its own lock held, and that takes ours). Receive runs on the
- * backend's thread; with no room the frame waits in a 64-frame FIFO until
- * the driver moves BNRY, and beyond that the backend is refused (it keeps
- * the frame and offers it again after net_rx_ready).
+ * backend's thread; with no room the frame waits in a 64-frame FIFO
+ * (include/net_rx_fifo.h) until the driver moves BNRY, and beyond that
+ * the backend is refused (it keeps the frame and offers it again after
+ * net_rx_ready).
  */
 #include "hw/ne2000.h"
 
@@ -50,6 +51,7 @@
 #include <string.h>
 
 #include "kick.h"
+#include "net_rx_fifo.h"
 #include "savestate.h"
 #include "util.h"
 
@@ -133,11 +135,6 @@
 #define RX_MAX 1518 /* the largest frame the card takes from the wire */
 #define RX_HDR 4
 
-struct rx_frame {
-	size_t len;
-	uint8_t data[];
-};
-
 struct ne2000 {
 	const char *kind;          /* "ne2k_pci" or "ne2k_isa": logs, saved state */
 	bool is_pci;
@@ -160,10 +157,7 @@ struct ne2000 {
 	bool link_up;
 	bool tx_pending;           /* CR.TXP given, the I/O thread not done yet */
 	uint8_t mem[NE2000_MEM_END];
-	struct rx_frame *pending[NE2000_RX_PENDING];
-	unsigned rx_head, rx_count;
-	bool rx_refused;
-	bool quiesced;             /* received frames wait, no state changes */
+	struct net_rx_fifo rxq;    /* quiesced: received frames wait, no state changes */
 	uint8_t rxbuf[RX_MAX + ETH_MIN];
 	uint64_t rx_dropped, tx_dropped;
 	bool warned;
@@ -327,15 +321,6 @@ static unsigned data_width(const struct ne2000 *n, unsigned size)
 
 /* ---- receive ------------------------------------------------------------------- */
 
-static void flush_pending(struct ne2000 *n)
-{
-	while (n->rx_count) {
-		free(n->pending[n->rx_head]);
-		n->rx_head = (n->rx_head + 1) % NE2000_RX_PENDING;
-		n->rx_count--;
-	}
-}
-
 /* The multicast filter's bit: the top 6 bits of the Ethernet CRC of the
  * destination (bits taken least significant first, no final inversion). */
 static unsigned mcast_bit(const uint8_t *dst)
@@ -448,67 +433,34 @@ static int rx_deliver(struct ne2000 *n, const uint8_t *frame, size_t len, bool l
 	return 1;
 }
 
-/* Held frames into the ring while it has room. Returns whether the
- * backend was refused meanwhile (it must hear that there is room). */
-static bool rx_drain(struct ne2000 *n)
+/* The FIFO's way into the ring: frames from the wire. Lock held. */
+static int rx_deliver_held(void *opaque, const uint8_t *frame, size_t len)
 {
-	bool refused = false;
-	while (n->rx_count) {
-		struct rx_frame *f = n->pending[n->rx_head];
-		if (!rx_deliver(n, f->data, f->len, false))
-			break;
-		free(f);
-		n->rx_head = (n->rx_head + 1) % NE2000_RX_PENDING;
-		n->rx_count--;
-		refused |= n->rx_refused;
-		n->rx_refused = false;
-	}
-	return refused;
+	return rx_deliver(opaque, frame, len, false);
 }
 
 bool ne2000_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *frame, size_t len)
 {
 	struct ne2000 *n = opaque;
-	uint8_t *copy = NULL;
-	bool taken = true;
+	uint8_t *copy;
 
-	if (len < NET_MIN_FRAME || len > RX_MAX || hdr->gso_type != NET_HDR_GSO_NONE)
+	if (len < NET_MIN_FRAME || len > RX_MAX)
 		return true;
-	if (hdr->flags & NET_HDR_F_NEEDS_CSUM) {
-		copy = malloc(len);
-		if (!copy)
-			return true;
-		memcpy(copy, frame, len);
-		if (net_csum_complete(copy, len, hdr->csum_start, hdr->csum_offset) < 0) {
-			free(copy);
-			return true;
-		}
-		frame = copy;
-	}
+	frame = net_rx_plain(hdr, frame, len, &copy);
+	if (!frame)
+		return true; /* dropped, as a wire would */
 	pthread_mutex_lock(&n->lock);
-	bool refused = !n->quiesced && n->rx_count && rx_drain(n);
-	if (n->quiesced || n->rx_count || !rx_deliver(n, frame, len, false)) {
-		struct rx_frame *f = NULL;
-		/* A frame waits for room: the ring is full of unread ones, which
-		 * the driver must hear about. */
-		if (!n->quiesced && ring_unread(n))
-			raise_isr(n, ISR_PRX);
-		if (n->rx_count < NE2000_RX_PENDING)
-			f = malloc(sizeof(*f) + len);
-		if (f) {
-			f->len = len;
-			memcpy(f->data, frame, len);
-			n->pending[(n->rx_head + n->rx_count++) % NE2000_RX_PENDING] = f;
-		} else {
-			n->rx_refused = true; /* the backend keeps it until rx_ready */
-			taken = false;
-		}
-	}
+	bool ready;
+	enum net_rx_verdict v = net_rx_fifo_offer(&n->rxq, frame, len, &ready);
+	/* A frame waits for room (held, or refused: the backend keeps it):
+	 * the ring is full of unread ones, which the driver must hear about. */
+	if (v != NET_RX_DELIVERED && !net_rx_fifo_quiesced(&n->rxq) && ring_unread(n))
+		raise_isr(n, ISR_PRX);
 	pthread_mutex_unlock(&n->lock);
 	free(copy);
-	if (refused && taken)
+	if (ready)
 		net_rx_ready(n->backend);
-	return taken;
+	return net_rx_taken(v);
 }
 
 /* ---- transmit ---------------------------------------------------------------- */
@@ -567,8 +519,7 @@ static void soft_reset(struct ne2000 *n)
 	n->imr = 0;
 	n->rbcr = 0;
 	n->tx_pending = false;
-	flush_pending(n);
-	n->rx_refused = false;
+	net_rx_fifo_flush(&n->rxq);
 	update_irq(n);
 }
 
@@ -765,8 +716,8 @@ static void port_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
 		work = cr_write(n, (uint8_t)val);
 	else
 		work = reg_write_paged(n, (unsigned)addr, (uint8_t)val);
-	if ((work & WORK_RX) && !n->quiesced)
-		refused = rx_drain(n);
+	if (work & WORK_RX)
+		refused = net_rx_fifo_drain(&n->rxq); /* nothing while quiesced */
 	pthread_mutex_unlock(&n->lock);
 	if (refused)
 		net_rx_ready(n->backend);
@@ -790,6 +741,7 @@ static struct ne2000 *core_new(const char *kind, const uint8_t mac[6], struct ne
 	n->link_up = true;
 	memcpy(n->mac, mac, 6);
 	pthread_mutex_init(&n->lock, NULL);
+	net_rx_fifo_init(&n->rxq, NE2000_RX_PENDING, rx_deliver_held, n);
 	return n;
 }
 
@@ -859,7 +811,7 @@ void ne2000_destroy(struct ne2000 *n)
 	kick_thread_stop(&n->tx);
 	if (n->isa_bus)
 		bus_unmap(n->isa_bus, &n->isa_ports);
-	flush_pending(n);
+	net_rx_fifo_flush(&n->rxq);
 	free(n->rom);
 	pthread_mutex_destroy(&n->lock);
 	free(n);
@@ -869,7 +821,7 @@ void ne2000_quiesce(struct ne2000 *n)
 {
 	kick_thread_pause(&n->tx);
 	pthread_mutex_lock(&n->lock);
-	n->quiesced = true;
+	net_rx_fifo_quiesce(&n->rxq);
 	pthread_mutex_unlock(&n->lock);
 }
 
@@ -878,8 +830,7 @@ void ne2000_quiesce(struct ne2000 *n)
 void ne2000_resume(struct ne2000 *n)
 {
 	pthread_mutex_lock(&n->lock);
-	n->quiesced = false;
-	bool refused = n->rx_count && rx_drain(n);
+	bool refused = net_rx_fifo_resume(&n->rxq);
 	bool tx = n->tx_pending;
 	pthread_mutex_unlock(&n->lock);
 	if (refused)
@@ -989,8 +940,7 @@ bool ne2000_load(struct ne2000 *n, struct ss_reader *r, uint32_t instance)
 	/* Every register value is one a guest could have written: the
 	 * checks at use cover them. */
 	pthread_mutex_lock(&n->lock);
-	flush_pending(n);
-	n->rx_refused = false;
+	net_rx_fifo_flush(&n->rxq);
 	n->cr = regs[0];
 	n->isr = regs[1];
 	n->imr = regs[2] & 0x7F;

@@ -36,9 +36,9 @@
  * Locks as in rtl8139.c: transmit runs on the card's I/O thread (kicked
  * by TDMD and STRT) under tx_lock, descriptors under the register lock,
  * net_send without it. Receive runs on the backend's thread; with no
- * descriptor the frame waits in a 64-frame FIFO until the driver gives
- * some back (the card looks again on every RDP access, and on the next
- * frame), and beyond that the backend is refused.
+ * descriptor the frame waits in a 64-frame FIFO (include/net_rx_fifo.h)
+ * until the driver gives some back (the card looks again on every RDP
+ * access, and on the next frame), and beyond that the backend is refused.
  */
 #include "hw/pcnet.h"
 
@@ -48,6 +48,7 @@
 #include <string.h>
 
 #include "kick.h"
+#include "net_rx_fifo.h"
 #include "savestate.h"
 #include "util.h"
 
@@ -166,11 +167,6 @@
 #define FCS_LEN 4
 #define RX_MAX 1518 /* the largest frame taken from the wire, without FCS */
 
-struct rx_frame {
-	size_t len;
-	uint8_t data[];
-};
-
 /* A descriptor in the 32-bit style-2 form, whatever the guest's style. */
 struct desc {
 	uint32_t addr;
@@ -197,10 +193,9 @@ struct pcnet {
 	uint32_t rx_base, tx_base;
 	uint32_t rx_len, tx_len;   /* descriptors, 1-512 */
 	uint32_t rx_idx, tx_idx;
-	struct rx_frame *pending[PCNET_RX_PENDING];
-	unsigned rx_head, rx_count;
-	bool rx_refused;
-	bool quiesced;
+	/* Frames without a descriptor yet; quiesced, all received frames
+	 * wait here (and transmit stops), no register or memory changes. */
+	struct net_rx_fifo rxq;
 	uint8_t rxbuf[RX_MAX + FCS_LEN + ETH_MIN];
 	uint64_t rx_dropped, tx_dropped;
 	bool warned;
@@ -405,15 +400,6 @@ static void init_block_load(struct pcnet *p)
 
 /* ---- receive ------------------------------------------------------------------------- */
 
-static void flush_pending(struct pcnet *p)
-{
-	while (p->rx_count) {
-		free(p->pending[p->rx_head]);
-		p->rx_head = (p->rx_head + 1) % PCNET_RX_PENDING;
-		p->rx_count--;
-	}
-}
-
 /* CRC-32 as Ethernet's FCS (reflected, without the final inversion). */
 static uint32_t crc32_raw(const uint8_t *b, size_t len)
 {
@@ -530,61 +516,30 @@ static int rx_deliver(struct pcnet *p, const uint8_t *frame, size_t len, bool lo
 	return rx_descriptors(p, b, len + FCS_LEN, status);
 }
 
-static bool rx_drain(struct pcnet *p)
+/* The FIFO's way into the ring: frames from the wire. Lock held. */
+static int rx_deliver_held(void *opaque, const uint8_t *frame, size_t len)
 {
-	bool refused = false;
-	while (p->rx_count && !p->quiesced) {
-		struct rx_frame *f = p->pending[p->rx_head];
-		if (!rx_deliver(p, f->data, f->len, false))
-			break;
-		free(f);
-		p->rx_head = (p->rx_head + 1) % PCNET_RX_PENDING;
-		p->rx_count--;
-		refused |= p->rx_refused;
-		p->rx_refused = false;
-	}
-	return refused;
+	return rx_deliver(opaque, frame, len, false);
 }
 
 bool pcnet_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *frame, size_t len)
 {
 	struct pcnet *p = opaque;
-	uint8_t *copy = NULL;
-	bool taken = true;
+	uint8_t *copy;
 
-	if (len < NET_MIN_FRAME || len > RX_MAX || hdr->gso_type != NET_HDR_GSO_NONE)
+	if (len < NET_MIN_FRAME || len > RX_MAX)
 		return true;
-	if (hdr->flags & NET_HDR_F_NEEDS_CSUM) {
-		copy = malloc(len);
-		if (!copy)
-			return true;
-		memcpy(copy, frame, len);
-		if (net_csum_complete(copy, len, hdr->csum_start, hdr->csum_offset) < 0) {
-			free(copy);
-			return true;
-		}
-		frame = copy;
-	}
+	frame = net_rx_plain(hdr, frame, len, &copy);
+	if (!frame)
+		return true; /* dropped, as a wire would */
 	pthread_mutex_lock(&p->lock);
-	bool refused = !p->quiesced && p->rx_count && rx_drain(p);
-	if (p->quiesced || p->rx_count || !rx_deliver(p, frame, len, false)) {
-		struct rx_frame *f = NULL;
-		if (p->rx_count < PCNET_RX_PENDING)
-			f = malloc(sizeof(*f) + len);
-		if (f) {
-			f->len = len;
-			memcpy(f->data, frame, len);
-			p->pending[(p->rx_head + p->rx_count++) % PCNET_RX_PENDING] = f;
-		} else {
-			p->rx_refused = true; /* the backend keeps it until rx_ready */
-			taken = false;
-		}
-	}
+	bool ready;
+	enum net_rx_verdict v = net_rx_fifo_offer(&p->rxq, frame, len, &ready);
 	pthread_mutex_unlock(&p->lock);
 	free(copy);
-	if (refused && taken)
+	if (ready)
 		net_rx_ready(p->backend);
-	return taken;
+	return net_rx_taken(v); /* refused: the backend keeps it until rx_ready */
 }
 
 /* ---- transmit -------------------------------------------------------------------------- */
@@ -674,7 +629,7 @@ static void tx_poll(struct pcnet *p)
 	pthread_mutex_lock(&p->tx_lock);
 	for (uint32_t budget = PCNET_RING_MAX; budget; budget--) {
 		pthread_mutex_lock(&p->lock);
-		if (!tx_on(p) || p->quiesced) {
+		if (!tx_on(p) || net_rx_fifo_quiesced(&p->rxq)) {
 			pthread_mutex_unlock(&p->lock);
 			break;
 		}
@@ -772,8 +727,7 @@ static void soft_reset(struct pcnet *p)
 	p->rx_idx = p->tx_idx = 0;
 	p->rap = 0;
 	sws_write(p, 0);
-	flush_pending(p);
-	p->rx_refused = false;
+	net_rx_fifo_flush(&p->rxq);
 	update_irq(p);
 }
 
@@ -935,7 +889,7 @@ static uint64_t port_read(void *opaque, uint64_t off, unsigned size)
 	}
 	port_of(p, off, &rdp, &rap, &reset, &bdp);
 	if (rdp) {
-		refused = p->rx_count && rx_drain(p);
+		refused = net_rx_fifo_drain(&p->rxq);
 		v = p->csr[p->rap];
 	} else if (rap) {
 		v = p->rap;
@@ -967,8 +921,8 @@ static void port_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
 		p->rap = (uint32_t)val & (NREGS - 1);
 	else if (bdp)
 		bcr_write(p, p->rap, (uint16_t)val);
-	if (rdp && p->rx_count)
-		refused = rx_drain(p);
+	if (rdp)
+		refused = net_rx_fifo_drain(&p->rxq);
 	pthread_mutex_unlock(&p->lock);
 	if (refused)
 		net_rx_ready(p->backend);
@@ -1006,6 +960,7 @@ struct pcnet *pcnet_create(struct pci_bus *bus, uint8_t devfn, const struct gues
 	memcpy(p->mac, mac, 6);
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_mutex_init(&p->tx_lock, NULL);
+	net_rx_fifo_init(&p->rxq, PCNET_RX_PENDING, rx_deliver_held, p);
 	aprom_build(p);
 	pci_device_init(&p->pci, "pcnet", 0x1022, 0x2000, 0x020000, 0x10);
 	pci_device_set_bar(&p->pci, 0, PCI_BAR_IO, false, PCNET_IO_SIZE, &port_ops, p);
@@ -1037,7 +992,7 @@ void pcnet_destroy(struct pcnet *p)
 	if (!p)
 		return;
 	kick_thread_stop(&p->tx);
-	flush_pending(p);
+	net_rx_fifo_flush(&p->rxq);
 	free(p->rom);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->tx_lock);
@@ -1048,7 +1003,7 @@ void pcnet_quiesce(struct pcnet *p)
 {
 	kick_thread_pause(&p->tx);
 	pthread_mutex_lock(&p->lock);
-	p->quiesced = true;
+	net_rx_fifo_quiesce(&p->rxq);
 	pthread_mutex_unlock(&p->lock);
 }
 
@@ -1057,8 +1012,7 @@ void pcnet_quiesce(struct pcnet *p)
 void pcnet_resume(struct pcnet *p)
 {
 	pthread_mutex_lock(&p->lock);
-	p->quiesced = false;
-	bool refused = p->rx_count && rx_drain(p);
+	bool refused = net_rx_fifo_resume(&p->rxq);
 	pthread_mutex_unlock(&p->lock);
 	if (refused)
 		net_rx_ready(p->backend);
@@ -1173,8 +1127,7 @@ bool pcnet_load(struct pcnet *p, struct ss_reader *r, uint32_t instance)
 			       "out of range", instance);
 	pthread_mutex_lock(&p->tx_lock);
 	pthread_mutex_lock(&p->lock);
-	flush_pending(p);
-	p->rx_refused = false;
+	net_rx_fifo_flush(&p->rxq);
 	for (int i = 0; i < NREGS; i++) {
 		p->csr[i] = get_le16(csr + 2 * i);
 		p->bcr[i] = get_le16(bcr + 2 * i);

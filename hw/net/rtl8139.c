@@ -28,8 +28,9 @@
  * dropped before net_send (the backend's thread calls rtl8139_receive with
  * its own lock held, and that takes the register lock). Receive runs on
  * the backend's thread; with no room the frame waits in a 64-frame FIFO
- * until the driver moves CAPR (or the C+ ring gets buffers); beyond that
- * the backend is refused, MPC counts and RxOverflow is raised.
+ * (include/net_rx_fifo.h) until the driver moves CAPR (or the C+ ring
+ * gets buffers); beyond that the backend is refused, MPC counts and
+ * RxOverflow is raised.
  *
  * Checks: a ring buffer or slot buffer outside guest RAM drops the frame;
  * a C+ ring stops at RingEnd or after RTL8139_CP_RING_MAX descriptors,
@@ -51,6 +52,7 @@
 #include <time.h>
 
 #include "kick.h"
+#include "net_rx_fifo.h"
 #include "savestate.h"
 #include "util.h"
 
@@ -167,11 +169,6 @@
 #define ETH_MIN 60
 #define VLAN_HLEN 4
 
-struct rx_frame {
-	size_t len;
-	uint8_t data[];
-};
-
 struct rtl8139 {
 	struct pci_device pci;
 	const struct guest_mem *mem;
@@ -196,12 +193,9 @@ struct rtl8139 {
 	bool ee_started, ee_reading;
 	uint8_t ee_addr, ee_pos;
 	bool ee_do;
-	struct rx_frame *pending[RTL8139_RX_PENDING];
-	unsigned rx_head, rx_count;
-	bool rx_refused;
-	/* Paused or being saved: received frames wait in the FIFO, no
-	 * register or guest memory changes (resume delivers them). */
-	bool quiesced;
+	/* Frames without room yet; quiesced (paused or being saved), all
+	 * received frames wait here, no register or guest memory changes. */
+	struct net_rx_fifo rxq;
 	uint8_t rxbuf[RX_MAX + 8];
 	uint64_t rx_dropped, tx_dropped;
 	bool warned;
@@ -375,15 +369,6 @@ static void bmcr_write(struct rtl8139 *n, uint16_t v)
 }
 
 /* ---- receive --------------------------------------------------------------- */
-
-static void flush_pending(struct rtl8139 *n)
-{
-	while (n->rx_count) {
-		free(n->pending[n->rx_head]);
-		n->rx_head = (n->rx_head + 1) % RTL8139_RX_PENDING;
-		n->rx_count--;
-	}
-}
 
 static uint32_t crc32_le_raw(const uint8_t *p, size_t len)
 {
@@ -567,68 +552,36 @@ static int rx_deliver(struct rtl8139 *n, const uint8_t *frame, size_t len)
 	return r;
 }
 
-static bool rx_drain(struct rtl8139 *n)
+/* The FIFO's way into the card. Lock held. */
+static int rx_deliver_held(void *opaque, const uint8_t *frame, size_t len)
 {
-	bool refused = false;
-	while (n->rx_count) {
-		struct rx_frame *f = n->pending[n->rx_head];
-		if (!rx_deliver(n, f->data, f->len))
-			break;
-		free(f);
-		n->rx_head = (n->rx_head + 1) % RTL8139_RX_PENDING;
-		n->rx_count--;
-		refused |= n->rx_refused;
-		n->rx_refused = false;
-	}
-	return refused;
+	return rx_deliver(opaque, frame, len);
 }
 
 bool rtl8139_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *frame, size_t len)
 {
 	struct rtl8139 *n = opaque;
-	uint8_t *copy = NULL;
-	bool taken = true;
+	uint8_t *copy;
 
-	if (len < NET_MIN_FRAME || len > RX_MAX || hdr->gso_type != NET_HDR_GSO_NONE)
+	if (len < NET_MIN_FRAME || len > RX_MAX)
 		return true;
-	if (hdr->flags & NET_HDR_F_NEEDS_CSUM) {
-		copy = malloc(len);
-		if (!copy)
-			return true;
-		memcpy(copy, frame, len);
-		if (net_csum_complete(copy, len, hdr->csum_start, hdr->csum_offset) < 0) {
-			free(copy);
-			return true;
-		}
-		frame = copy;
-	}
+	frame = net_rx_plain(hdr, frame, len, &copy);
+	if (!frame)
+		return true; /* dropped, as a wire would */
 	pthread_mutex_lock(&n->lock);
-	/* Held frames first (the driver may have made room without telling
-	 * us: a C+ ring has no doorbell), and in order. */
-	bool refused = !n->quiesced && n->rx_count && rx_drain(n);
-	if (n->quiesced || n->rx_count || !rx_deliver(n, frame, len)) {
-		struct rx_frame *f = NULL;
-		if (n->rx_count < RTL8139_RX_PENDING)
-			f = malloc(sizeof(*f) + len);
-		if (f) {
-			f->len = len;
-			memcpy(f->data, frame, len);
-			n->pending[(n->rx_head + n->rx_count++) % RTL8139_RX_PENDING] = f;
-		} else if (n->quiesced) {
-			n->rx_refused = true; /* the backend waits for resume */
-			taken = false;
-		} else {
-			w32(n, MPC, (r32(n, MPC) + 1) & 0xFFFFFF);
-			raise_cause(n, cplus_rx(n) ? INT_FOVW : INT_RXOVW);
-			n->rx_refused = true;
-			taken = false;
-		}
+	/* Held frames go first (a C+ ring has no doorbell: the driver may
+	 * have made room without telling us). */
+	bool ready;
+	enum net_rx_verdict v = net_rx_fifo_offer(&n->rxq, frame, len, &ready);
+	if (v == NET_RX_REFUSED && !net_rx_fifo_quiesced(&n->rxq)) {
+		w32(n, MPC, (r32(n, MPC) + 1) & 0xFFFFFF); /* missed: the FIFO is full */
+		raise_cause(n, cplus_rx(n) ? INT_FOVW : INT_RXOVW);
 	}
 	pthread_mutex_unlock(&n->lock);
 	free(copy);
-	if (refused && taken)
+	if (ready)
 		net_rx_ready(n->backend);
-	return taken;
+	return net_rx_taken(v);
 }
 
 /* ---- checksums and segmentation (C+ transmit) -------------------------------- */
@@ -913,8 +866,7 @@ static void regs_reset(struct rtl8139 *n)
 	n->cbr = 0;
 	n->cp_rx_idx = 0;
 	n->tctr_base = now_ns(n);
-	flush_pending(n);
-	n->rx_refused = false;
+	net_rx_fifo_flush(&n->rxq);
 	update_irq(n);
 }
 
@@ -1088,7 +1040,7 @@ static void reg_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
 		bmcr_write(n, r16(n, BMCR));
 	update_irq(n);
 	if (work & WORK_RX)
-		refused = rx_drain(n);
+		refused = net_rx_fifo_drain(&n->rxq);
 	pthread_mutex_unlock(&n->lock);
 	if (refused)
 		net_rx_ready(n->backend);
@@ -1161,6 +1113,7 @@ struct rtl8139 *rtl8139_create(struct pci_bus *bus, uint8_t devfn, const struct 
 	n->hwver = cplus ? TCR_HWVER_CPLUS : TCR_HWVER_C;
 	memcpy(n->mac, mac, 6);
 	pthread_mutex_init(&n->lock, NULL);
+	net_rx_fifo_init(&n->rxq, RTL8139_RX_PENDING, rx_deliver_held, n);
 	pthread_mutex_init(&n->tx_lock, NULL);
 	eeprom_build(n);
 	/* Linux's 8139too leaves revision 0x20 and up to 8139cp. */
@@ -1195,7 +1148,7 @@ void rtl8139_destroy(struct rtl8139 *n)
 	if (!n)
 		return;
 	kick_thread_stop(&n->tx);
-	flush_pending(n);
+	net_rx_fifo_flush(&n->rxq);
 	free(n->rom);
 	pthread_mutex_destroy(&n->lock);
 	pthread_mutex_destroy(&n->tx_lock);
@@ -1206,7 +1159,7 @@ void rtl8139_quiesce(struct rtl8139 *n)
 {
 	kick_thread_pause(&n->tx);
 	pthread_mutex_lock(&n->lock);
-	n->quiesced = true;
+	net_rx_fifo_quiesce(&n->rxq);
 	pthread_mutex_unlock(&n->lock);
 }
 
@@ -1214,8 +1167,7 @@ void rtl8139_quiesce(struct rtl8139 *n)
 void rtl8139_resume(struct rtl8139 *n)
 {
 	pthread_mutex_lock(&n->lock);
-	n->quiesced = false;
-	bool refused = n->rx_count && rx_drain(n);
+	bool refused = net_rx_fifo_resume(&n->rxq);
 	pthread_mutex_unlock(&n->lock);
 	if (refused)
 		net_rx_ready(n->backend);
@@ -1337,8 +1289,7 @@ bool rtl8139_load(struct rtl8139 *n, struct ss_reader *r, uint32_t instance)
 	}
 	pthread_mutex_lock(&n->tx_lock);
 	pthread_mutex_lock(&n->lock);
-	flush_pending(n);
-	n->rx_refused = false;
+	net_rx_fifo_flush(&n->rxq);
 	memcpy(n->r, regs, sizeof(regs));
 	n->cbr = cbr;
 	n->cp_rx_idx = rx_idx;

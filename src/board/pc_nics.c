@@ -35,6 +35,74 @@ static int nic_rom(const struct dev_instance *d, struct dev_board *b, uint8_t **
 	return 0;
 }
 
+/*
+ * The lifecycle of an emulated NIC, from its model's kind##_quiesce,
+ * _resume, _save, _load, _set_link, _link, _backend and _destroy: the
+ * dev_ops wrappers, and NIC_OPS(kind, create) fills a class's ops with
+ * them. Destroy order: the backend's thread delivers into the NIC, so it
+ * stops delivering first, then the NIC (and its transmit thread) goes,
+ * then the backend.
+ */
+#define NIC_LIFECYCLE(kind, type)                                                        \
+	DEV_STATE_OPS(kind, type)                                                        \
+	NIC_LINK_OPS(kind, type)                                                         \
+	static void kind##_destroy_dev(struct dev_instance *d)                           \
+	{                                                                                \
+		type *nic = d->state;                                                    \
+		struct net_backend *be = kind##_backend(nic);                            \
+		net_stop(be);                                                            \
+		kind##_destroy(nic);                                                     \
+		net_destroy(be);                                                         \
+		d->state = NULL;                                                         \
+	}                                                                                \
+	static void kind##_quiesce_dev(struct dev_instance *d)                           \
+	{                                                                                \
+		kind##_quiesce((type *)d->state);                                        \
+	}                                                                                \
+	static void kind##_resume_dev(struct dev_instance *d)                            \
+	{                                                                                \
+		kind##_resume((type *)d->state);                                         \
+	}
+
+#define NIC_OPS(kind, create_fn)                                                         \
+	.create = (create_fn), .quiesce = kind##_quiesce_dev, .resume = kind##_resume_dev,  \
+	.save = kind##_save_dev, .load = kind##_load_dev, .destroy = kind##_destroy_dev,   \
+	.set_link = kind##_set_link_dev, .link_up = kind##_link_up_dev
+
+NIC_LIFECYCLE(e1000, struct e1000)
+NIC_LIFECYCLE(rtl8139, struct rtl8139)
+NIC_LIFECYCLE(ne2000, struct ne2000)
+NIC_LIFECYCLE(pcnet, struct pcnet)
+
+/* What a PCI NIC's create starts from: its -netdev backend, its option ROM
+ * (romfile=) and its MAC. -1 with err if the backend or the ROM is not there. */
+struct nic_parts {
+	struct net_backend *be;
+	uint8_t mac[6];
+	uint8_t *rom;
+	size_t rom_len;
+};
+
+static int nic_parts(struct dev_instance *d, struct dev_board *b, struct nic_parts *p, char *err,
+		     size_t errlen)
+{
+	p->be = b->netdev(b, dev_get_str(d, "netdev"), err, errlen);
+	if (!p->be || nic_rom(d, b, &p->rom, &p->rom_len, err, errlen) < 0)
+		return -1;
+	dev_nic_mac(b, d, p->mac);
+	return 0;
+}
+
+/* The created NIC (NULL: its model failed) starts receiving from its backend. */
+static int nic_connect(struct dev_instance *d, void *nic, struct net_backend *be,
+		       net_receive_fn rx, char *err, size_t errlen)
+{
+	if (!nic || net_attach(be, rx, nic) < 0)
+		return set_err(err, errlen, "cannot create %s", d->cls->name);
+	d->state = nic;
+	return 0;
+}
+
 #define NIC_PROPS(rom)                                                                   \
 	{ .name = "netdev", .type = PROP_NETDEV, .required = true,                        \
 	  .help = "id of the -netdev this NIC sends and receives on" },                   \
@@ -52,67 +120,24 @@ static const struct dev_prop e1000_props[] = { NIC_PROPS("efi-e1000.rom") };
 static int e1000_create_model(struct dev_instance *d, struct dev_board *b, enum e1000_model m,
 			      char *err, size_t errlen)
 {
-	uint8_t mac[6];
-	struct net_backend *be = b->netdev(b, dev_get_str(d, "netdev"), err, errlen);
+	struct nic_parts p;
 
-	if (!be)
+	if (nic_parts(d, b, &p, err, errlen) < 0)
 		return -1;
-	uint8_t *rom;
-	size_t rom_len;
-	if (nic_rom(d, b, &rom, &rom_len, err, errlen) < 0)
-		return -1;
-	dev_nic_mac(b, d, mac);
-	struct e1000 *e = e1000_create(b->pci, (uint8_t)d->devfn, b->mem, m, mac, be, true, rom,
-				       rom_len);
-	if (!e || net_attach(be, e1000_receive, e) < 0)
-		return set_err(err, errlen, "cannot create %s", d->cls->name);
-	d->state = e;
-	return 0;
+	struct e1000 *e = e1000_create(b->pci, (uint8_t)d->devfn, b->mem, m, p.mac, p.be, true,
+				       p.rom, p.rom_len);
+	return nic_connect(d, e, p.be, e1000_receive, err, errlen);
 }
 
-DEV_STATE_OPS(e1000, struct e1000)
-NIC_LINK_OPS(e1000, struct e1000)
+#define E1000_MODEL_CREATE(name, model)                                                  \
+	static int name(struct dev_instance *d, struct dev_board *b, char *err, size_t errlen) \
+	{                                                                                \
+		return e1000_create_model(d, b, model, err, errlen);                     \
+	}
 
-/* The backend's thread delivers into the NIC: it stops delivering, the
- * NIC (and its transmit thread) goes, then the backend. */
-static void e1000_destroy_dev(struct dev_instance *d)
-{
-	struct e1000 *nic = d->state;
-	struct net_backend *be = e1000_backend(nic);
-
-	net_stop(be);
-	e1000_destroy(nic);
-	net_destroy(be);
-	d->state = NULL;
-}
-
-static void e1000_quiesce_dev(struct dev_instance *d)
-{
-	e1000_quiesce(d->state);
-}
-
-static void e1000_resume_dev(struct dev_instance *d)
-{
-	e1000_resume(d->state);
-}
-
-static int e1000_82540em_create(struct dev_instance *d, struct dev_board *b, char *err,
-				size_t errlen)
-{
-	return e1000_create_model(d, b, E1000_82540EM, err, errlen);
-}
-
-static int e1000_82544gc_create(struct dev_instance *d, struct dev_board *b, char *err,
-				size_t errlen)
-{
-	return e1000_create_model(d, b, E1000_82544GC, err, errlen);
-}
-
-static int e1000_82545em_create(struct dev_instance *d, struct dev_board *b, char *err,
-				size_t errlen)
-{
-	return e1000_create_model(d, b, E1000_82545EM, err, errlen);
-}
+E1000_MODEL_CREATE(e1000_82540em_create, E1000_82540EM)
+E1000_MODEL_CREATE(e1000_82544gc_create, E1000_82544GC)
+E1000_MODEL_CREATE(e1000_82545em_create, E1000_82545EM)
 
 const struct dev_class e1000_class = {
 	.name = "e1000",
@@ -122,10 +147,7 @@ const struct dev_class e1000_class = {
 	.desc = "Intel Gigabit Ethernet (82540EM, 8086:100e)",
 	.props = e1000_props,
 	.nprops = ARRAY_SIZE(e1000_props),
-	.ops = { .create = e1000_82540em_create, .quiesce = e1000_quiesce_dev,
-		 .resume = e1000_resume_dev, .save = e1000_save_dev, .load = e1000_load_dev,
-		 .destroy = e1000_destroy_dev,
-		 .set_link = e1000_set_link_dev, .link_up = e1000_link_up_dev },
+	.ops = { NIC_OPS(e1000, e1000_82540em_create) },
 	.place_rank = 1,
 };
 
@@ -136,10 +158,7 @@ const struct dev_class e1000_82544gc_class = {
 	.desc = "Intel Gigabit Ethernet (82544GC, 8086:100c)",
 	.props = e1000_props,
 	.nprops = ARRAY_SIZE(e1000_props),
-	.ops = { .create = e1000_82544gc_create, .quiesce = e1000_quiesce_dev,
-		 .resume = e1000_resume_dev, .save = e1000_save_dev, .load = e1000_load_dev,
-		 .destroy = e1000_destroy_dev,
-		 .set_link = e1000_set_link_dev, .link_up = e1000_link_up_dev },
+	.ops = { NIC_OPS(e1000, e1000_82544gc_create) },
 	.place_rank = 1,
 };
 
@@ -150,10 +169,7 @@ const struct dev_class e1000_82545em_class = {
 	.desc = "Intel Gigabit Ethernet (82545EM, 8086:100f)",
 	.props = e1000_props,
 	.nprops = ARRAY_SIZE(e1000_props),
-	.ops = { .create = e1000_82545em_create, .quiesce = e1000_quiesce_dev,
-		 .resume = e1000_resume_dev, .save = e1000_save_dev, .load = e1000_load_dev,
-		 .destroy = e1000_destroy_dev,
-		 .set_link = e1000_set_link_dev, .link_up = e1000_link_up_dev },
+	.ops = { NIC_OPS(e1000, e1000_82545em_create) },
 	.place_rank = 1,
 };
 
@@ -162,23 +178,14 @@ const struct dev_class e1000_82545em_class = {
 static int rtl8139_create_dev(struct dev_instance *d, struct dev_board *b, char *err,
 			      size_t errlen)
 {
-	uint8_t mac[6];
-	struct net_backend *be = b->netdev(b, dev_get_str(d, "netdev"), err, errlen);
+	struct nic_parts p;
 
-	if (!be)
+	if (nic_parts(d, b, &p, err, errlen) < 0)
 		return -1;
-	uint8_t *rom;
-	size_t rom_len;
-	if (nic_rom(d, b, &rom, &rom_len, err, errlen) < 0)
-		return -1;
-	dev_nic_mac(b, d, mac);
-	struct rtl8139 *n = rtl8139_create(b->pci, (uint8_t)d->devfn, b->mem, mac,
-					   dev_get_bool(d, "cplus"), be, true, rom, rom_len,
+	struct rtl8139 *n = rtl8139_create(b->pci, (uint8_t)d->devfn, b->mem, p.mac,
+					   dev_get_bool(d, "cplus"), p.be, true, p.rom, p.rom_len,
 					   NULL, NULL);
-	if (!n || net_attach(be, rtl8139_receive, n) < 0)
-		return set_err(err, errlen, "cannot create %s", d->cls->name);
-	d->state = n;
-	return 0;
+	return nic_connect(d, n, p.be, rtl8139_receive, err, errlen);
 }
 
 static const struct dev_prop rtl8139_props[] = {
@@ -188,32 +195,6 @@ static const struct dev_prop rtl8139_props[] = {
 		  "RTL8139C (revision 0x10) for drivers that refuse the C+ (Linux's 8139too)" },
 };
 
-DEV_STATE_OPS(rtl8139, struct rtl8139)
-NIC_LINK_OPS(rtl8139, struct rtl8139)
-
-/* The backend's thread delivers into the NIC: it stops delivering, the
- * NIC (and its transmit thread) goes, then the backend. */
-static void rtl8139_destroy_dev(struct dev_instance *d)
-{
-	struct rtl8139 *nic = d->state;
-	struct net_backend *be = rtl8139_backend(nic);
-
-	net_stop(be);
-	rtl8139_destroy(nic);
-	net_destroy(be);
-	d->state = NULL;
-}
-
-static void rtl8139_quiesce_dev(struct dev_instance *d)
-{
-	rtl8139_quiesce(d->state);
-}
-
-static void rtl8139_resume_dev(struct dev_instance *d)
-{
-	rtl8139_resume(d->state);
-}
-
 const struct dev_class rtl8139_class = {
 	.name = "rtl8139",
 	.bus = DEV_BUS_PCI,
@@ -221,42 +202,28 @@ const struct dev_class rtl8139_class = {
 	.desc = "Realtek RTL8139C+ Fast Ethernet (10ec:8139 rev 0x20; Linux: 8139cp)",
 	.props = rtl8139_props,
 	.nprops = ARRAY_SIZE(rtl8139_props),
-	.ops = { .create = rtl8139_create_dev, .quiesce = rtl8139_quiesce_dev,
-		 .resume = rtl8139_resume_dev, .save = rtl8139_save_dev, .load = rtl8139_load_dev,
-		 .destroy = rtl8139_destroy_dev,
-		 .set_link = rtl8139_set_link_dev, .link_up = rtl8139_link_up_dev },
+	.ops = { NIC_OPS(rtl8139, rtl8139_create_dev) },
 	.place_rank = 1,
 };
 
 /* ==== NE2000 (PCI and ISA) ===================================================== */
 
-static struct net_backend *nic_backend(struct dev_instance *d, struct dev_board *b, char *err,
-				       size_t errlen)
-{
-	return b->netdev(b, dev_get_str(d, "netdev"), err, errlen);
-}
-
 static int ne2k_pci_create(struct dev_instance *d, struct dev_board *b, char *err, size_t errlen)
 {
-	uint8_t mac[6], *rom;
-	size_t rom_len;
-	struct net_backend *be = nic_backend(d, b, err, errlen);
+	struct nic_parts p;
 
-	if (!be || nic_rom(d, b, &rom, &rom_len, err, errlen) < 0)
+	if (nic_parts(d, b, &p, err, errlen) < 0)
 		return -1;
-	dev_nic_mac(b, d, mac);
-	struct ne2000 *n = ne2000_create_pci(b->pci, (uint8_t)d->devfn, mac, be, true, rom, rom_len);
-	if (!n || net_attach(be, ne2000_receive, n) < 0)
-		return set_err(err, errlen, "cannot create %s", d->cls->name);
-	d->state = n;
-	return 0;
+	struct ne2000 *n = ne2000_create_pci(b->pci, (uint8_t)d->devfn, p.mac, p.be, true, p.rom,
+					     p.rom_len);
+	return nic_connect(d, n, p.be, ne2000_receive, err, errlen);
 }
 
 static int ne2k_isa_create(struct dev_instance *d, struct dev_board *b, char *err, size_t errlen)
 {
 	uint8_t mac[6];
 	uint16_t base = (uint16_t)dev_get_uint(d, "iobase");
-	struct net_backend *be = nic_backend(d, b, err, errlen);
+	struct net_backend *be = b->netdev(b, dev_get_str(d, "netdev"), err, errlen);
 
 	if (!be)
 		return -1;
@@ -270,32 +237,6 @@ static int ne2k_isa_create(struct dev_instance *d, struct dev_board *b, char *er
 	if (net_attach(be, ne2000_receive, n) < 0)
 		return set_err(err, errlen, "cannot create %s", d->cls->name);
 	return 0;
-}
-
-DEV_STATE_OPS(ne2000, struct ne2000)
-NIC_LINK_OPS(ne2000, struct ne2000)
-
-/* The backend's thread delivers into the NIC: it stops delivering, the
- * NIC (and its transmit thread) goes, then the backend. */
-static void ne2000_destroy_dev(struct dev_instance *d)
-{
-	struct ne2000 *nic = d->state;
-	struct net_backend *be = ne2000_backend(nic);
-
-	net_stop(be);
-	ne2000_destroy(nic);
-	net_destroy(be);
-	d->state = NULL;
-}
-
-static void ne2000_quiesce_dev(struct dev_instance *d)
-{
-	ne2000_quiesce(d->state);
-}
-
-static void ne2000_resume_dev(struct dev_instance *d)
-{
-	ne2000_resume(d->state);
 }
 
 /* The PCI card resets with its function (its PCI hook); the ISA card here. */
@@ -313,10 +254,7 @@ const struct dev_class ne2k_pci_class = {
 	.desc = "NE2000 on PCI: Realtek RTL8029 (10ec:8029; Linux: ne2k-pci)",
 	.props = ne2k_pci_props,
 	.nprops = ARRAY_SIZE(ne2k_pci_props),
-	.ops = { .create = ne2k_pci_create, .quiesce = ne2000_quiesce_dev,
-		 .resume = ne2000_resume_dev, .save = ne2000_save_dev, .load = ne2000_load_dev,
-		 .destroy = ne2000_destroy_dev,
-		 .set_link = ne2000_set_link_dev, .link_up = ne2000_link_up_dev },
+	.ops = { NIC_OPS(ne2000, ne2k_pci_create) },
 	.place_rank = 1,
 };
 
@@ -339,55 +277,20 @@ const struct dev_class ne2k_isa_class = {
 	.desc = "NE2000 on ISA (DP8390, 32 ports at iobase; Linux: ne)",
 	.props = ne2k_isa_props,
 	.nprops = ARRAY_SIZE(ne2k_isa_props),
-	.ops = { .create = ne2k_isa_create, .reset = ne2k_isa_reset_dev,
-		 .quiesce = ne2000_quiesce_dev, .resume = ne2000_resume_dev,
-		 .save = ne2000_save_dev, .load = ne2000_load_dev, .destroy = ne2000_destroy_dev,
-		 .set_link = ne2000_set_link_dev, .link_up = ne2000_link_up_dev },
+	.ops = { NIC_OPS(ne2000, ne2k_isa_create), .reset = ne2k_isa_reset_dev },
 };
 
 /* ==== PCnet ======================================================================= */
 
 static int pcnet_create_dev(struct dev_instance *d, struct dev_board *b, char *err, size_t errlen)
 {
-	uint8_t mac[6], *rom;
-	size_t rom_len;
-	struct net_backend *be = nic_backend(d, b, err, errlen);
+	struct nic_parts p;
 
-	if (!be || nic_rom(d, b, &rom, &rom_len, err, errlen) < 0)
+	if (nic_parts(d, b, &p, err, errlen) < 0)
 		return -1;
-	dev_nic_mac(b, d, mac);
-	struct pcnet *p = pcnet_create(b->pci, (uint8_t)d->devfn, b->mem, mac, be, true, rom,
-				       rom_len);
-	if (!p || net_attach(be, pcnet_receive, p) < 0)
-		return set_err(err, errlen, "cannot create %s", d->cls->name);
-	d->state = p;
-	return 0;
-}
-
-DEV_STATE_OPS(pcnet, struct pcnet)
-NIC_LINK_OPS(pcnet, struct pcnet)
-
-/* The backend's thread delivers into the NIC: it stops delivering, the
- * NIC (and its transmit thread) goes, then the backend. */
-static void pcnet_destroy_dev(struct dev_instance *d)
-{
-	struct pcnet *nic = d->state;
-	struct net_backend *be = pcnet_backend(nic);
-
-	net_stop(be);
-	pcnet_destroy(nic);
-	net_destroy(be);
-	d->state = NULL;
-}
-
-static void pcnet_quiesce_dev(struct dev_instance *d)
-{
-	pcnet_quiesce(d->state);
-}
-
-static void pcnet_resume_dev(struct dev_instance *d)
-{
-	pcnet_resume(d->state);
+	struct pcnet *nic = pcnet_create(b->pci, (uint8_t)d->devfn, b->mem, p.mac, p.be, true, p.rom,
+					 p.rom_len);
+	return nic_connect(d, nic, p.be, pcnet_receive, err, errlen);
 }
 
 static const struct dev_prop pcnet_props[] = { NIC_PROPS("efi-pcnet.rom") };
@@ -399,9 +302,6 @@ const struct dev_class pcnet_class = {
 	.desc = "AMD PCnet-PCI II (Am79C970A, 1022:2000; Linux: pcnet32)",
 	.props = pcnet_props,
 	.nprops = ARRAY_SIZE(pcnet_props),
-	.ops = { .create = pcnet_create_dev, .quiesce = pcnet_quiesce_dev,
-		 .resume = pcnet_resume_dev, .save = pcnet_save_dev, .load = pcnet_load_dev,
-		 .destroy = pcnet_destroy_dev,
-		 .set_link = pcnet_set_link_dev, .link_up = pcnet_link_up_dev },
+	.ops = { NIC_OPS(pcnet, pcnet_create_dev) },
 	.place_rank = 1,
 };

@@ -7,6 +7,8 @@
 #include "net.h"
 
 #include <errno.h>
+#include <stdlib.h>
+#include <string.h>
 
 void net_stop(struct net_backend *b)
 {
@@ -81,4 +83,24 @@ int net_csum_complete(uint8_t *frame, size_t len, unsigned start, unsigned offse
 	frame[field] = (uint8_t)(c >> 8);
 	frame[field + 1] = (uint8_t)c;
 	return 0;
+}
+
+const uint8_t *net_rx_plain(const struct net_hdr *hdr, const uint8_t *frame, size_t len,
+			    uint8_t **copy)
+{
+	*copy = NULL;
+	if (hdr->gso_type != NET_HDR_GSO_NONE)
+		return NULL;
+	if (!(hdr->flags & NET_HDR_F_NEEDS_CSUM))
+		return frame;
+	uint8_t *c = malloc(len);
+	if (!c)
+		return NULL;
+	memcpy(c, frame, len);
+	if (net_csum_complete(c, len, hdr->csum_start, hdr->csum_offset) < 0) {
+		free(c);
+		return NULL;
+	}
+	*copy = c;
+	return c;
 }

@@ -14,6 +14,7 @@
 
 #include "bus.h"
 #include "bus_access.h"
+#include "nic_fixture.h"
 #include "hw/ne2000.h"
 #include "net.h"
 #include "pci.h"
@@ -68,46 +69,17 @@
 #define RX_STOP 0x80
 
 struct ctx {
-	struct net_backend be;
-	struct io_bus pio, mmio;
-	struct pci_bus pci;
+	NIC_FIXTURE; /* intx: the PCI card's INTA or the ISA card's IRQ 9 */
 	struct ne2000 *n;
 	bool isa;
-	int irq;
-	unsigned nsent, rx_ready;
-	size_t sent_len[64];
-	uint8_t sent[64][2048];
 };
 
 static const uint8_t MAC[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x60 };
 
-static void backend_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame,
-			 size_t len)
-{
-	struct ctx *c = (struct ctx *)b;
-	if (c->nsent < 64) {
-		c->sent_len[c->nsent] = len;
-		memcpy(c->sent[c->nsent], frame, MIN(len, sizeof(c->sent[0])));
-	}
-	c->nsent++;
-}
-
-static void backend_rx_ready(struct net_backend *b)
-{
-	((struct ctx *)b)->rx_ready++;
-}
-
-static const struct net_backend_ops fake_ops = { .send = backend_send, .rx_ready = backend_rx_ready };
-
-static void set_intx(void *opaque, uint8_t devfn, unsigned pin, int level)
-{
-	((struct ctx *)opaque)->irq = level;
-}
-
 static void set_isa_irq(void *opaque, unsigned line, int level)
 {
 	assert_int_equal(line, 9);
-	((struct ctx *)opaque)->irq = level;
+	((struct ctx *)opaque)->intx = level;
 }
 
 static unsigned base(const struct ctx *c)
@@ -130,12 +102,7 @@ static struct ctx *make(bool isa)
 	struct ctx *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
 	c->isa = isa;
-	bus_init(&c->pio, "pio");
-	bus_init(&c->mmio, "mmio");
-	pci_bus_init(&c->pci, &c->pio, &c->mmio);
-	c->pci.set_intx = set_intx;
-	c->pci.intx_opaque = c;
-	c->be.ops = &fake_ops;
+	nic_fixture_init(&c->fx, 0);
 	if (isa) {
 		struct irq_line l = { .set = set_isa_irq, .opaque = c, .line = 9 };
 		c->n = ne2000_create_isa(&c->pio, 0x300, l, MAC, &c->be, false);
@@ -154,8 +121,7 @@ static struct ctx *make(bool isa)
 static void destroy(struct ctx *c)
 {
 	ne2000_destroy(c->n);
-	bus_destroy(&c->pio);
-	bus_destroy(&c->mmio);
+	nic_fixture_fini(&c->fx);
 	free(c);
 }
 
@@ -327,7 +293,7 @@ static void test_reset_port(void **state)
 	wr(c, RESET, rd(c, RESET, 1), 1);
 	assert_true(rd(c, ISR, 1) & ISR_RST);
 	assert_int_equal(rd(c, CR, 1) & 0x3F, 0x21);
-	assert_int_equal(c->irq, 0); /* RST is no interrupt source; IMR cleared */
+	assert_int_equal(c->intx, 0); /* RST is no interrupt source; IMR cleared */
 	/* The PROM still reads after a reset. */
 	uint8_t sa[2];
 	card_read(c, 0, sa, 2);
@@ -352,12 +318,12 @@ static void test_remote_dma(void **state)
 	dma_setup(c, 0x5000, 4, CR_RREAD);
 	rd(c, DATA, 2);
 	assert_false(rd(c, ISR, 1) & ISR_RDC);
-	assert_int_equal(c->irq, 0);
+	assert_int_equal(c->intx, 0);
 	rd(c, DATA, 2);
 	assert_true(rd(c, ISR, 1) & ISR_RDC);
-	assert_int_equal(c->irq, 1);
+	assert_int_equal(c->intx, 1);
 	wr(c, ISR, ISR_RDC, 1);
-	assert_int_equal(c->irq, 0);
+	assert_int_equal(c->intx, 0);
 	/* A 32-bit access moves four bytes. */
 	dma_setup(c, 0x5000, 4, CR_RREAD);
 	assert_int_equal(rd(c, DATA, 4), get_le32(out));
@@ -397,7 +363,7 @@ static void test_transmit(void **state)
 	assert_true(rd(c, ISR, 1) & ISR_PTX);
 	assert_int_equal(rd(c, TSR, 1) & 0x09, 0x01);
 	assert_false(rd(c, CR, 1) & CR_TXP);
-	assert_int_equal(c->irq, 1);
+	assert_int_equal(c->intx, 1);
 	/* Stopped: nothing goes. */
 	wr(c, CR, CR_NODMA | CR_STP, 1);
 	wr(c, CR, CR_NODMA | CR_TXP | CR_STP, 1);
@@ -497,7 +463,7 @@ static void test_receive(void **state)
 	nic_init(c, RX_START, RX_STOP, 0x04);
 	assert_true(receive(c, f, make_frame(f, MAC, 1514, 9)));
 	assert_true(rd(c, ISR, 1) & ISR_PRX);
-	assert_int_equal(c->irq, 1);
+	assert_int_equal(c->intx, 1);
 	/* 1514 + 4 + the CRC's room: 6 pages. */
 	assert_int_equal(page_reg(c, 1, P1_CURR), RX_START + 6);
 	assert_int_equal(read_frame(c, g, &status), 1514);
@@ -617,7 +583,7 @@ static void test_frames_left_keep_prx(void **state)
 	nic_init(c, RX_START, RX_STOP, 0x04);
 	for (unsigned i = 0; i < 40; i++)
 		assert_true(receive(c, f, make_frame(f, MAC, 1514, (uint8_t)i)));
-	for (unsigned irq = 0; irq < 20 && c->irq; irq++) {
+	for (unsigned irq = 0; irq < 20 && c->intx; irq++) {
 		for (unsigned k = 0; k < 10; k++) {
 			uint8_t bnry = (uint8_t)rd(c, BNRY, 1), next = (uint8_t)(bnry + 1);
 			if (next >= RX_STOP)
@@ -631,7 +597,7 @@ static void test_frames_left_keep_prx(void **state)
 		wr(c, ISR, ISR_PRX, 1);
 	}
 	assert_int_equal(got, 40);
-	assert_int_equal(c->irq, 0);
+	assert_int_equal(c->intx, 0);
 	assert_false(rd(c, ISR, 1) & ISR_PRX);
 }
 
@@ -777,10 +743,10 @@ static void test_isa_card(void **state)
 	assert_int_equal(sa[14], 0x57);
 	nic_init(c, RX_START, RX_STOP, 0x04);
 	assert_true(receive(c, f, make_frame(f, MAC, 200, 2)));
-	assert_int_equal(c->irq, 1);
+	assert_int_equal(c->intx, 1);
 	assert_int_equal(read_frame(c, g, &status), 200);
 	wr(c, ISR, 0xFF, 1);
-	assert_int_equal(c->irq, 0);
+	assert_int_equal(c->intx, 0);
 	/* A machine reset: power-on state. */
 	ne2000_reset(c->n);
 	assert_true(rd(c, ISR, 1) & ISR_RST);
@@ -835,7 +801,7 @@ static void test_savestate(void **state)
 	assert_int_equal(read_frame(d, g, &status), 300);
 	assert_memory_equal(g, f, 300);
 	assert_int_equal(page_reg(d, 1, P1_MAR0 + 3), 0x5A);
-	assert_int_equal(d->irq, 1);
+	assert_int_equal(d->intx, 1);
 	/* Another card's state is refused. */
 	ss_writer_free(&w2);
 	destroy(d);

@@ -14,6 +14,7 @@
 
 #include "bus.h"
 #include "bus_access.h"
+#include "nic_fixture.h"
 #include "guest_mem.h"
 #include "hw/pcnet.h"
 #include "net.h"
@@ -59,43 +60,12 @@
 #define PAM (1u << 22)
 
 struct ctx {
-	struct net_backend be;
-	uint8_t *ram;
-	struct guest_mem mem;
-	struct io_bus pio, mmio;
-	struct pci_bus pci;
+	NIC_FIXTURE;
 	struct pcnet *p;
-	int intx;
-	unsigned nsent, rx_ready;
-	size_t sent_len[64];
-	uint8_t sent[64][2048];
 	unsigned style;
 };
 
 static const uint8_t MAC[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x70 };
-
-static void backend_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame,
-			 size_t len)
-{
-	struct ctx *c = (struct ctx *)b;
-	if (c->nsent < 64) {
-		c->sent_len[c->nsent] = len;
-		memcpy(c->sent[c->nsent], frame, MIN(len, sizeof(c->sent[0])));
-	}
-	c->nsent++;
-}
-
-static void backend_rx_ready(struct net_backend *b)
-{
-	((struct ctx *)b)->rx_ready++;
-}
-
-static const struct net_backend_ops fake_ops = { .send = backend_send, .rx_ready = backend_rx_ready };
-
-static void set_intx(void *opaque, uint8_t devfn, unsigned pin, int level)
-{
-	((struct ctx *)opaque)->intx = level;
-}
 
 static uint32_t rd(struct ctx *c, unsigned reg, unsigned size)
 {
@@ -135,15 +105,7 @@ static struct ctx *make(void)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
-	c->ram = calloc(1, RAM_SIZE);
-	assert_non_null(c->ram);
-	guest_mem_init_buffer(&c->mem, c->ram, RAM_SIZE);
-	bus_init(&c->pio, "pio");
-	bus_init(&c->mmio, "mmio");
-	pci_bus_init(&c->pci, &c->pio, &c->mmio);
-	c->pci.set_intx = set_intx;
-	c->pci.intx_opaque = c;
-	c->be.ops = &fake_ops;
+	nic_fixture_init(&c->fx, RAM_SIZE);
 	c->p = pcnet_create(&c->pci, DEVFN, &c->mem, MAC, &c->be, false, NULL, 0);
 	assert_non_null(c->p);
 	net_attach(&c->be, pcnet_receive, c->p);
@@ -157,9 +119,7 @@ static struct ctx *make(void)
 static void destroy(struct ctx *c)
 {
 	pcnet_destroy(c->p);
-	bus_destroy(&c->pio);
-	bus_destroy(&c->mmio);
-	free(c->ram);
+	nic_fixture_fini(&c->fx);
 	free(c);
 }
 
