@@ -19,7 +19,9 @@ question in 100 bytes; where the answer is no, the tests below check the
 part the host can run (the card's ROM is booted first, vmm and the sandbox
 stay up, no reset loop once -no-reboot is given) and skip the rest,
 saying why. The whole chain is checked where guests' protected mode runs:
-on hardware virtualization, and in the nested L1 of tests/real.
+on hardware virtualization, and in the nested L1 of tests/real. What
+slirp does for the chain runs here all the same: tests/fw/tftpget.S reads
+a file over TFTP through the e1000 in real mode, under the sandbox.
 
 Before tftp=/bootfile= existed, vmm refused them ("tftp= is not
 supported"): every test here that boots from the network failed."""
@@ -111,6 +113,28 @@ def test_nbp_runs_as_a_boot_sector(tmp_path):
                            "-drive", f"file={disk},format=raw,if=ide"])
     assert MARKER in r.serial, r.stderr + r.debuglog[-2000:]
     assert r.status == 33
+
+
+@pytest.mark.parametrize("present", [True, False])
+def test_tftp_read_through_the_e1000_under_the_sandbox(tmp_path, present):
+    """tests/fw/tftpget.S reads tftp.txt from slirp's TFTP server by
+    itself (no SeaBIOS, no iPXE, so this host runs it): the file's first
+    line comes back, or a TFTP error for a missing file. slirp opens and
+    reads the file on the NIC's I/O thread, under its seccomp filter."""
+    d = tmp_path / "tftp"
+    d.mkdir()
+    if present:
+        (d / "tftp.txt").write_text("VMM-TFTP-OK from slirp\nnot this line\n")
+    p = subprocess.run([VMM, "-nodefaults", "-display", "none", "-m", "32",
+                        "-bios", fw_image("tftpget.bin"), "-serial", "stdio",
+                        "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                        "-netdev", f"user,id=n0,tftp={d}",
+                        "-device", "e1000,netdev=n0,addr=05,romfile="],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert "forbidden system call" not in p.stderr, p.stderr
+    expected = "VMM-TFTP-OK from slirp\n" if present else "TFTP-ERROR\n"
+    assert p.stdout == expected, p.stdout + p.stderr
+    assert p.returncode == 33, p.stderr
 
 
 def boot_n(tmp_path, card, stop_when=None):
