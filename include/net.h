@@ -58,11 +58,16 @@ struct net_user_config {
 	const char *hostname, *domainname;
 	const char *dnssearch[NET_MAX_DNSSEARCH];
 	unsigned ndnssearch;
+	/* Network boot (QEMU's names): tftp=DIR is served read-only by
+	 * slirp's TFTP server (an absolute path, resolved when parsed);
+	 * bootfile=FILE is the DHCP reply's boot file name, tftp-server-name
+	 * its option 66. NULL = not given. */
+	const char *tftp_path, *bootfile, *tftp_server_name;
 };
 
 /* Takes one user-networking option (restrict, net, host, dhcpstart, dns,
  * ipv4, ipv6, ipv6-net, ipv6-host, ipv6-dns, hostname, domainname,
- * dnssearch, host-loopback; not hostfwd). Returns 1 if taken, 0 if 'key'
+ * dnssearch, host-loopback, tftp, bootfile, tftp-server-name; not hostfwd). Returns 1 if taken, 0 if 'key'
  * is none of them, -1 with a reason in err. */
 int net_user_option(struct net_user_config *c, const char *key, const char *value, char *err,
 		    size_t errlen);

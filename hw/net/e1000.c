@@ -1216,6 +1216,10 @@ struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct gues
 	pci_device_set_interrupt_pin(&e->pci, 1);
 	if (rom) {
 		e->rom = rom;
+		/* iPXE's efi-e1000.rom names the 82540EM (8086:100E); SeaBIOS
+		 * runs a ROM only when its IDs are the function's, so the
+		 * 82544GC and 82545EM would never boot from the network. */
+		pci_rom_set_ids(rom, rom_len, 0x8086, model_device_id[model]);
 		pci_device_set_rom(&e->pci, rom, rom_len);
 	}
 	e->pci.opaque = e;

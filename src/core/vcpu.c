@@ -159,6 +159,26 @@ static void report_fatal(struct vcpu *v, const char *what)
 	report_events(v);
 }
 
+/* "KVM internal error, suberror N"; for an instruction KVM could not
+ * emulate, with its bytes when KVM gives them (Linux 5.17 on), so the
+ * guest code at fault can be found (e.g. kvm_pvm, which runs ring-0 code
+ * through KVM's emulator, stops at a protected-mode IRET). */
+static void internal_error_text(const struct kvm_run *run, char *out, size_t len)
+{
+	int n = snprintf(out, len, "KVM internal error, suberror %u", run->internal.suberror);
+	const __typeof__(run->emulation_failure) *ef = &run->emulation_failure;
+
+	if (run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION || ef->ndata < 3 ||
+	    !(ef->flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES))
+		return;
+	unsigned size = MIN(ef->insn_size, (unsigned)sizeof(ef->insn_bytes));
+	n += snprintf(out + n, len - (size_t)n, " (emulation failure; instruction");
+	for (unsigned i = 0; i < size && (size_t)n + 4 < len; i++)
+		n += snprintf(out + n, len - (size_t)n, " %02x", ef->insn_bytes[i]);
+	if ((size_t)n + 2 < len)
+		snprintf(out + n, len - (size_t)n, ")");
+}
+
 /* Returns false when the loop must end. */
 static bool handle_exit(struct vcpu *v)
 {
@@ -188,8 +208,7 @@ static bool handle_exit(struct vcpu *v)
 			v->host->request(v->host->ctx, VCPU_REQ_POWEROFF);
 		return false;
 	case KVM_EXIT_INTERNAL_ERROR:
-		snprintf(what, sizeof(what), "KVM internal error, suberror %u",
-			 run->internal.suberror);
+		internal_error_text(run, what, sizeof(what));
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
 		snprintf(what, sizeof(what), "VM entry failed, reason %#llx",

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -248,6 +249,28 @@ static int parse_name(const char *key, const char *v, size_t max, const char **o
 	return 1;
 }
 
+/* tftp=DIR: an existing directory, kept as an absolute path (libslirp
+ * opens the files by name on its thread, after -daemonize's chdir). */
+static int parse_tftp_dir(const char *v, const char **out, char *err, size_t errlen)
+{
+	struct stat st;
+	char *abs;
+
+	if (!*v) {
+		snprintf(err, errlen, "tftp=: expected a directory");
+		return -1;
+	}
+	abs = realpath(v, NULL);
+	if (!abs || stat(abs, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "tftp=%s: %s", v, abs ? "not a directory" : strerror(errno));
+		free(abs);
+		return -1;
+	}
+	free((char *)*out);
+	*out = abs;
+	return 1;
+}
+
 int net_user_option(struct net_user_config *c, const char *k, const char *v, char *err,
 		    size_t errlen)
 {
@@ -292,6 +315,20 @@ int net_user_option(struct net_user_config *c, const char *k, const char *v, cha
 		}
 		return parse_name(k, v, 253, &c->dnssearch[c->ndnssearch++], err, errlen);
 	}
+	if (!strcmp(k, "tftp"))
+		return parse_tftp_dir(v, &c->tftp_path, err, errlen);
+	/* BOOTP's file field holds 128 bytes with the NUL; DHCP option 66
+	 * (the TFTP server's name) at most 255 */
+	if (!strcmp(k, "bootfile")) {
+		free((char *)c->bootfile);
+		c->bootfile = NULL;
+		return parse_name(k, v, 127, &c->bootfile, err, errlen);
+	}
+	if (!strcmp(k, "tftp-server-name")) {
+		free((char *)c->tftp_server_name);
+		c->tftp_server_name = NULL;
+		return parse_name(k, v, 255, &c->tftp_server_name, err, errlen);
+	}
 	return 0;
 }
 
@@ -303,6 +340,10 @@ void net_user_clear(struct net_user_config *c)
 		free((char *)c->dnssearch[i]);
 	c->hostname = c->domainname = NULL;
 	c->ndnssearch = 0;
+	free((char *)c->tftp_path);
+	free((char *)c->bootfile);
+	free((char *)c->tftp_server_name);
+	c->tftp_path = c->bootfile = c->tftp_server_name = NULL;
 }
 
 static bool in_net4(uint32_t a, uint32_t net, uint32_t mask)
@@ -664,6 +705,9 @@ struct net_backend *net_user_create(const struct net_user_config *given, char *e
 	for (unsigned i = 0; i < c.ndnssearch; i++)
 		dnssearch[i] = c.dnssearch[i];
 	sc.vdnssearch = c.ndnssearch ? dnssearch : NULL;
+	sc.tftp_path = c.tftp_path;
+	sc.bootfile = c.bootfile;
+	sc.tftp_server_name = c.tftp_server_name;
 	b->slirp = lib.new_(&sc, &callbacks, b);
 	if (!b->slirp) {
 		snprintf(err, errlen, "libslirp could not start");

@@ -71,11 +71,32 @@ $(FW_BUILD)/nictx-pcnet.bin: tests/fw/nictx.S
 	$(CC) -m32 -nostdlib -ffreestanding -DNIC_PCNET -c -o $(FW_BUILD)/nictx-pcnet.o $<
 	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/nictx-pcnet.o
 
+# Network boot (tests/fw/test_pxe.py): the NBP the NIC ROMs fetch over
+# TFTP (also a valid MBR), a -bios image that reads a file over TFTP
+# through the e1000 by itself, and the boot sector that asks whether the
+# host can run iPXE at all (32-bit protected-mode interrupts).
+$(FW_BUILD)/pxeboot.0: tests/fw/pxeboot.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/pxeboot.o $<
+	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/pxeboot.o
+
+$(FW_BUILD)/tftpget.bin: tests/fw/tftpget.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/tftpget.o $<
+	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/tftpget.o
+
+$(FW_BUILD)/pmirq.img: tests/fw/pmirq.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/pmirq.o $<
+	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/pmirq.o
+	truncate -s 1M $@
+
 FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
 	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf $(FW_BUILD)/debugcon.bin \
 	$(foreach t,1 2 3 4 5 6 7 8,$(FW_BUILD)/vgadisk-$(t).img) \
 	$(FW_BUILD)/nictx-e1000.bin $(FW_BUILD)/nictx-rtl8139.bin $(FW_BUILD)/nictx-ne2k_pci.bin \
-	$(FW_BUILD)/nictx-ne2k_isa.bin $(FW_BUILD)/nictx-pcnet.bin
+	$(FW_BUILD)/nictx-ne2k_isa.bin $(FW_BUILD)/nictx-pcnet.bin \
+	$(FW_BUILD)/pxeboot.0 $(FW_BUILD)/pmirq.img $(FW_BUILD)/tftpget.bin
 
 fw-images: $(FW_IMAGES)
 

@@ -319,6 +319,7 @@ def test_pidfile_written_then_removed_on_error(tmp_path):
     "dnssearch=a.example,dnssearch=b.example",
     "ipv6=on,ipv6-net=fd00:1::/64,ipv6-host=fd00:1::9,ipv6-dns=fd00:1::53",
     "ipv4=on,restrict=on,hostfwd=tcp::5555-:22",
+    "tftp=/tmp,bootfile=pxelinux.0,tftp-server-name=boot.example",
 ])
 def test_netdev_user_options_accepted(tmp_path, opts):
     # accepted: vmm goes on to the (missing) disk
@@ -334,7 +335,9 @@ def test_netdev_user_options_accepted(tmp_path, opts):
     ("dns=10.0.2.2", "must differ"),
     ("ipv4=off,ipv6=off", "nothing left"),
     ("ipv6-host=fd00::2", "without ipv6=on"),
-    ("tftp=/srv", "tftp= is not supported"),
+    ("smb=/srv", "smb= is not supported"),
+    ("tftp=/nonexistent/vmm-tftp", "No such file or directory"),
+    ("bootfile=" + "f" * 128, "1 to 127 characters"),
 ])
 def test_netdev_user_bad_options(opts, needle):
     one_line_error(run("-netdev", f"user,id=n0,{opts}"), "-netdev user", needle)

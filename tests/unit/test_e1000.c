@@ -224,6 +224,54 @@ static void test_option_rom(void **state)
 	destroy(c);
 }
 
+/* The 82544GC and 82545EM take efi-e1000.rom, whose PCI data structure
+ * names the 82540EM (8086:100E): SeaBIOS runs a ROM only when those IDs
+ * are the function's, so each model's own ID is written in, the image's
+ * byte sum kept (byte 6 takes the difference). The 82540EM's is as given. */
+static void test_option_rom_carries_the_model_id(void **state)
+{
+	static const struct {
+		enum e1000_model model;
+		uint16_t device;
+	} models[] = {
+		{ E1000_82540EM, 0x100E }, { E1000_82544GC, 0x100C }, { E1000_82545EM, 0x100F },
+	};
+	for (unsigned m = 0; m < 3; m++) {
+		struct ctx *c = calloc(1, sizeof(*c));
+		uint8_t *rom = calloc(1, 2048);
+		assert_non_null(c);
+		assert_non_null(rom);
+		rom[0] = 0x55;
+		rom[1] = 0xAA;
+		rom[2] = 4; /* 4 x 512 bytes */
+		rom[0x18] = 0x40; /* the PCI data structure at 0x40 */
+		memcpy(rom + 0x40, "PCIR\x86\x80\x0e\x10", 8);
+		uint8_t sum = 0;
+		for (unsigned i = 0; i < 2048; i++)
+			sum = (uint8_t)(sum + rom[i]);
+		rom[6] = (uint8_t)-sum;
+		c->ram = calloc(1, RAM_SIZE);
+		guest_mem_init_buffer(&c->mem, c->ram, RAM_SIZE);
+		bus_init(&c->pio, "pio");
+		bus_init(&c->mmio, "mmio");
+		pci_bus_init(&c->pci, &c->pio, &c->mmio);
+		c->be.ops = &fake_ops;
+		c->e = e1000_create(&c->pci, DEVFN, &c->mem, models[m].model, MAC, &c->be, false,
+				    rom, 2048);
+		assert_non_null(c->e);
+		pci_config_write(&c->pci, DEVFN, PCI_ROM_ADDRESS, 0xE0100000 | 1, 4);
+		pci_config_write(&c->pci, DEVFN, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);
+		assert_int_equal(bus_rd(&c->mmio, 0xE0100000 + 0x44, 2), 0x8086);
+		assert_int_equal(bus_rd(&c->mmio, 0xE0100000 + 0x46, 2), models[m].device);
+		assert_int_equal(pci_config_read(&c->pci, DEVFN, PCI_DEVICE_ID, 2), models[m].device);
+		sum = 0;
+		for (unsigned i = 0; i < 2048; i++)
+			sum = (uint8_t)(sum + bus_rd(&c->mmio, 0xE0100000 + i, 1));
+		assert_int_equal(sum, 0);
+		destroy(c);
+	}
+}
+
 /* ---- EEPROM ------------------------------------------------------------------ */
 
 static void ee_clock(struct ctx *c, uint32_t v)
@@ -933,6 +981,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pci_identity),
 		cmocka_unit_test(test_option_rom),
+		cmocka_unit_test(test_option_rom_carries_the_model_id),
 		cmocka_unit_test_setup_teardown(test_eeprom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_phy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupts, setup, teardown),

@@ -37,14 +37,68 @@ struct seen {
 	pthread_mutex_t lock;
 	unsigned arp_replies, tcp_rst, tcp_syn_to_guest;
 	uint16_t syn_dport;
+	/* DHCP replies: the boot file field and option 66 of the last one */
+	unsigned dhcp_replies;
+	char dhcp_file[129], dhcp_tftp_server[256];
+	/* TFTP answers (from port 69): the last one's opcode and data */
+	unsigned tftp_replies;
+	uint16_t tftp_opcode, tftp_block;
+	uint8_t tftp_data[600];
+	size_t tftp_len;
 };
 
 static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
+
+/* BOOTP: the file field at 108 (128 bytes), options after the cookie at 236. */
+static void seen_dhcp(struct seen *seen, const uint8_t *bootp, size_t len)
+{
+	if (len < 240 || bootp[0] != 2)
+		return;
+	memcpy(seen->dhcp_file, bootp + 108, 128);
+	seen->dhcp_file[128] = 0;
+	seen->dhcp_tftp_server[0] = 0;
+	for (size_t i = 240; i + 1 < len && bootp[i] != 255;) {
+		if (bootp[i] == 0) {
+			i++;
+			continue;
+		}
+		size_t olen = bootp[i + 1];
+		if (i + 2 + olen > len)
+			break;
+		if (bootp[i] == 66) {
+			memcpy(seen->dhcp_tftp_server, bootp + i + 2, olen);
+			seen->dhcp_tftp_server[olen] = 0;
+		}
+		i += 2 + olen;
+	}
+	seen->dhcp_replies++;
+}
+
+static void seen_tftp(struct seen *seen, const uint8_t *p, size_t len)
+{
+	if (len < 4)
+		return;
+	seen->tftp_opcode = get16(p);
+	seen->tftp_block = get16(p + 2);
+	seen->tftp_len = len - 4 < sizeof(seen->tftp_data) ? len - 4 : sizeof(seen->tftp_data);
+	memcpy(seen->tftp_data, p + 4, seen->tftp_len);
+	seen->tftp_replies++;
+}
 
 static bool rx(void *opaque, const struct net_hdr *hdr, const uint8_t *f, size_t len)
 {
 	struct seen *seen = opaque;
 	pthread_mutex_lock(&seen->lock);
+	if (len >= 42 && get16(f + 12) == 0x0800 && f[23] == 17) {
+		const uint8_t *udp = f + 14 + (f[14] & 0xF) * 4;
+		if (udp + 8 <= f + len) {
+			size_t ulen = (size_t)(f + len - udp) - 8;
+			if (get16(udp) == 67)
+				seen_dhcp(seen, udp + 8, ulen);
+			else if (get16(udp) == 69)
+				seen_tftp(seen, udp + 8, ulen);
+		}
+	}
 	if (len >= 42 && get16(f + 12) == 0x0806 && get16(f + 20) == 2)
 		seen->arp_replies++;
 	if (len >= 54 && get16(f + 12) == 0x0800 && f[23] == 6) {
@@ -136,6 +190,62 @@ static void send_syn(struct net_backend *b, const char *dst, uint16_t dport)
 	put16(tcp + 16, csum(sum, tcp, 20));
 	static const struct net_hdr none;
 	net_send(b, &none, f, sizeof(f));
+}
+
+/* A UDP datagram from the guest (src 0.0.0.0 for DHCP), checksum 0. */
+static void send_udp(struct net_backend *b, const char *src, const char *dst, const uint8_t *dmac,
+		     uint16_t sport, uint16_t dport, const void *payload, size_t plen)
+{
+	uint8_t f[14 + 20 + 8 + 600] = { 0 };
+	uint8_t *ip = f + 14, *udp = ip + 20;
+
+	assert_true(plen <= 600);
+	memcpy(f, dmac, 6);
+	memcpy(f + 6, guest_mac, 6);
+	put16(f + 12, 0x0800);
+	ip[0] = 0x45;
+	put16(ip + 2, (uint16_t)(28 + plen));
+	put16(ip + 4, 0x4321);
+	ip[8] = 64;
+	ip[9] = 17;
+	inet_pton(AF_INET, src, ip + 12);
+	inet_pton(AF_INET, dst, ip + 16);
+	put16(ip + 10, csum(0, ip, 20));
+	put16(udp, sport);
+	put16(udp + 2, dport);
+	put16(udp + 4, (uint16_t)(8 + plen));
+	memcpy(udp + 8, payload, plen);
+	static const struct net_hdr none;
+	net_send(b, &none, f, 14 + 28 + plen);
+}
+
+/* A DHCPDISCOVER as a PXE client sends it (a whole BOOTP packet: slirp
+ * wants the 312 option bytes there). */
+static void send_dhcp_discover(struct net_backend *b)
+{
+	uint8_t bootp[236 + 312] = { 0 };
+	bootp[0] = 1; /* request */
+	bootp[1] = 1; /* Ethernet */
+	bootp[2] = 6;
+	memcpy(bootp + 4, "\x12\x34\x56\x78", 4); /* xid */
+	memcpy(bootp + 28, guest_mac, 6);
+	memcpy(bootp + 236, "\x63\x82\x53\x63", 4); /* the magic cookie */
+	memcpy(bootp + 240, "\x35\x01\x01\xff", 4);  /* DISCOVER, end */
+	static const uint8_t broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	send_udp(b, "0.0.0.0", "255.255.255.255", broadcast, 68, 67, bootp, sizeof(bootp));
+}
+
+/* A TFTP read request (octet mode) to slirp's server at 10.0.2.2:69. */
+static void send_tftp_rrq(struct net_backend *b, const char *file)
+{
+	uint8_t p[300];
+	size_t n = strlen(file);
+	assert_true(n + 10 <= sizeof(p));
+	put16(p, 1);
+	memcpy(p + 2, file, n + 1);
+	memcpy(p + 3 + n, "octet", 6);
+	send_udp(b, GUEST_IP, HOST_IP, (const uint8_t *)"\x52\x55\x0a\x00\x02\x02", 2069, 69,
+		 p, n + 9);
 }
 
 /* ---- the host side ---- */
@@ -317,6 +427,59 @@ static void test_restrict_keeps_hostfwd(void **state)
 	close(cs);
 }
 
+/* tftp=DIR, bootfile=, tftp-server-name= (for -boot n): the DHCP offer
+ * names the boot file and server, TFTP serves the file from DIR and
+ * nothing outside it. Before these options vmm refused them. */
+static void test_tftp_and_bootfile(void **state)
+{
+	char dir[] = "/tmp/vmm-tftp-XXXXXX", path[64], err[256];
+	static const char content[] = "VMM-TFTP-PAYLOAD #!ipxe chain marker";
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/boot.ipxe", dir);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs(content, fp);
+	fclose(fp);
+
+	struct net_user_config c = { 0 };
+	assert_int_equal(net_user_option(&c, "tftp", dir, err, sizeof(err)), 1);
+	assert_int_equal(net_user_option(&c, "bootfile", "boot.ipxe", err, sizeof(err)), 1);
+	assert_int_equal(net_user_option(&c, "tftp-server-name", "pxe.example", err, sizeof(err)),
+			 1);
+	struct seen *seen;
+	struct net_backend *b = start(&c, &seen);
+
+	send_dhcp_discover(b);
+	assert_true(wait_for(seen, dhcp_replies, 3000));
+	pthread_mutex_lock(&seen->lock);
+	assert_string_equal(seen->dhcp_file, "boot.ipxe");
+	assert_string_equal(seen->dhcp_tftp_server, "pxe.example");
+	pthread_mutex_unlock(&seen->lock);
+
+	send_arp_request(b); /* slirp learns the guest's MAC */
+	assert_true(wait_for(seen, arp_replies, 2000));
+	send_tftp_rrq(b, "boot.ipxe");
+	assert_true(wait_for(seen, tftp_replies, 3000));
+	pthread_mutex_lock(&seen->lock);
+	assert_int_equal(seen->tftp_opcode, 3); /* DATA */
+	assert_int_equal(seen->tftp_block, 1);
+	assert_int_equal(seen->tftp_len, strlen(content));
+	assert_memory_equal(seen->tftp_data, content, strlen(content));
+	seen->tftp_replies = 0;
+	pthread_mutex_unlock(&seen->lock);
+
+	/* a name leading out of DIR gets a TFTP error, not the file */
+	send_tftp_rrq(b, "../../../etc/passwd");
+	assert_true(wait_for(seen, tftp_replies, 3000));
+	pthread_mutex_lock(&seen->lock);
+	assert_int_equal(seen->tftp_opcode, 5); /* ERROR */
+	pthread_mutex_unlock(&seen->lock);
+
+	net_user_clear(&c);
+	unlink(path);
+	rmdir(dir);
+}
+
 static void expect_option_error(const char *k, const char *v, const char *needle)
 {
 	struct net_user_config c = { 0 };
@@ -375,6 +538,14 @@ static void test_options(void **state)
 	expect_option_error("ipv6-host", "fd00::2", "without ipv6=on");
 	expect_option_error("hostname", "a-name-much-longer-than-thirty-two-characters", "1 to 32");
 	expect_option_error("domainname", "", "1 to 253");
+	expect_option_error("tftp", "/nonexistent/vmm-tftp", "No such file");
+	expect_option_error("tftp", "/dev/null", "not a directory");
+	expect_option_error("tftp", "", "expected a directory");
+	char longname[200];
+	memset(longname, 'b', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = 0;
+	expect_option_error("bootfile", longname, "1 to 127"); /* BOOTP's file field */
+	expect_option_error("tftp-server-name", "", "1 to 255");
 	memset(&c, 0, sizeof(c));
 	net_user_option(&c, "ipv4", "off", err, 256);
 	net_user_option(&c, "ipv6", "off", err, 256);
@@ -389,6 +560,7 @@ int main(void)
 		cmocka_unit_test(test_restrict_blocks_host_loopback),
 		cmocka_unit_test(test_host_loopback_off),
 		cmocka_unit_test(test_restrict_keeps_hostfwd),
+		cmocka_unit_test(test_tftp_and_bootfile),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
