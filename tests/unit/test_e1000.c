@@ -250,12 +250,7 @@ static void test_option_rom_carries_the_model_id(void **state)
 		for (unsigned i = 0; i < 2048; i++)
 			sum = (uint8_t)(sum + rom[i]);
 		rom[6] = (uint8_t)-sum;
-		c->ram = calloc(1, RAM_SIZE);
-		guest_mem_init_buffer(&c->mem, c->ram, RAM_SIZE);
-		bus_init(&c->pio, "pio");
-		bus_init(&c->mmio, "mmio");
-		pci_bus_init(&c->pci, &c->pio, &c->mmio);
-		c->be.ops = &fake_ops;
+		nic_fixture_init(&c->fx, RAM_SIZE);
 		c->e = e1000_create(&c->pci, DEVFN, &c->mem, models[m].model, MAC, &c->be, false,
 				    rom, 2048);
 		assert_non_null(c->e);
