@@ -89,6 +89,7 @@
 #define ANER 0x6A
 #define CONFIG5 0xD8
 #define TXPOLL 0xD9
+#define RMS 0xDA /* the RTL8169's RxMaxSize: reserved on the 8139 */
 #define CPCMD 0xE0
 #define RDSAR 0xE4
 
@@ -882,8 +883,19 @@ static void device_reset(struct rtl8139 *n)
 /* ---- register access ---------------------------------------------------------- */
 
 /* A byte as the driver reads it. Lock held. */
+/* Offsets the RTL8139C+ leaves reserved: they read 0 and keep no write.
+ * Drivers probe them: iPXE's realtek driver writes the RTL8169's RxMaxSize
+ * (0xDA) and takes a card that reads it back for an 8169, whose PHY it
+ * then reaches through registers this card does not have. */
+static bool reserved(unsigned off)
+{
+	return off == 0x06 || off == 0x07 || (off >= RMS && off <= 0xDF);
+}
+
 static uint8_t read_byte(struct rtl8139 *n, unsigned off)
 {
+	if (reserved(off))
+		return 0;
 	switch (off) {
 	case CR:
 		return (uint8_t)((n->r[CR] & (CR_RE | CR_TE)) | (buffer_empty(n) ? CR_BUFE : 0));
@@ -943,6 +955,8 @@ static bool config_unlocked(const struct rtl8139 *n)
 /* One byte of a write. Lock held. */
 static unsigned write_byte(struct rtl8139 *n, unsigned off, uint8_t v)
 {
+	if (reserved(off))
+		return 0;
 	switch (off) {
 	case CR:
 		if (v & CR_RST)

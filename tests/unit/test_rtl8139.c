@@ -223,6 +223,23 @@ static void test_reset(void **state)
 	assert_int_equal(rd(c, CBR, 2), 0);
 }
 
+/* iPXE tells an RTL8169 from an 8139C+ by whether RxMaxSize (0xDA) keeps
+ * a write; it kept one here, and iPXE drove a PHY register this card does
+ * not have until its probe failed ("No more network devices"). */
+static void test_reserved_registers_read_zero(void **state)
+{
+	struct ctx *c = *state;
+
+	wr(c, 0xDA, 0x05F6, 2);
+	assert_int_equal(rd(c, 0xDA, 2), 0);
+	wr(c, 0xDC, 0xFFFFFFFF, 4);
+	assert_int_equal(rd(c, 0xDC, 4), 0);
+	wr(c, 0x04, 0xFFFFFFFF, 4); /* IDR4-5 keep theirs, 6-7 are reserved */
+	assert_int_equal(rd(c, 0x04, 4), 0xFFFF);
+	wr(c, 0xE0, 0x000B, 2); /* C+ command: the 8139C+ has it */
+	assert_int_equal(rd(c, 0xE0, 2), 0x000B);
+}
+
 /* ---- C mode ------------------------------------------------------------------ */
 
 static void test_c_transmit(void **state)
@@ -789,6 +806,7 @@ int main(void)
 		cmocka_unit_test(test_identity_without_cplus),
 		cmocka_unit_test_setup_teardown(test_eeprom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reserved_registers_read_zero, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_c_transmit, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_down_stops_frames, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_c_receive, setup, teardown),
