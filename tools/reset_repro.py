@@ -56,7 +56,19 @@ import guestkit  # noqa: E402
 import nested  # noqa: E402
 import test_nics  # noqa: E402
 
-NICS_MODELS = ("virtio-net-pci", "e1000-82544gc", "e1000-82545em", "ne2k_pci", "pcnet")
+NICS_MODELS = ["virtio-net-pci", "e1000-82544gc", "e1000-82545em", "ne2k_pci", "pcnet"]
+
+
+def nics_script(rounds):
+    """test_nics.py's guest script, taking every card `rounds` times."""
+    body = test_nics.GUEST_SCRIPT
+    loop = "for n in /sys/class/net/eth*; do"
+    end = 'done\necho "VMM-NICS-DONE"'
+    ready = 'echo "VMM-FWD-READY $mac $pci"'
+    assert loop in body and end in body and ready in body
+    body = body.replace(loop, "r=0\nwhile [ $r -lt %d ]; do\nr=$((r + 1))\n%s" % (rounds, loop))
+    body = body.replace(ready, 'echo "VMM-FWD-READY $mac $pci r$r"')
+    return body.replace(end, 'done\ndone\necho "VMM-NICS-DONE"')
 
 PORT = 15011
 GUEST_IP, HOST_IP = "10.0.2.15", "10.0.2.2"
@@ -137,7 +149,7 @@ def nics_driver_argv(argv):
             *ports, "--", *argv]
 
 
-def run_shell(name, argv, streams, trace, workload="stream"):
+def run_shell(name, argv, streams, trace, workload="stream", limit_s=380):
     if workload == "nics":
         argv = nics_driver_argv(argv)
         sink = "echo listening"
@@ -163,7 +175,7 @@ i=0; while [ $i -lt 100 ] && ! grep -q listening "$d/sink.log"; do sleep 0.1; i=
 t0=$(cut -d' ' -f1 /proc/uptime)
 VMM_DEBUG=1 %(cmd)s > "$d/vmm.log" 2>&1 < /dev/null & vp=$!
 tail -n +1 -f "$d/vmm.log" & tp=$!
-i=0; while [ $i -lt 1900 ] && kill -0 $vp 2>/dev/null; do sleep 0.2; i=$((i+1)); done
+i=0; while [ $i -lt %(ticks)d ] && kill -0 $vp 2>/dev/null; do sleep 0.2; i=$((i+1)); done
 kill $vp 2>/dev/null; wait $vp; rc=$?
 [ $tr = 1 ] && echo 0 > $T/tracing_on
 sleep 0.5; kill $tp 2>/dev/null
@@ -183,7 +195,7 @@ if [ $tr = 1 ]; then
 fi
 echo "@@repro-end"
 """ % {"name": name, "trace": 1 if trace else 0, "events": events, "sink": sink, "cmd": cmd,
-       "before": TRACE_LINES_BEFORE, "lines": TRACE_LINES_BEFORE + 1}
+       "before": TRACE_LINES_BEFORE, "lines": TRACE_LINES_BEFORE + 1, "ticks": limit_s * 5}
 
 
 def classify(result, streams, size_mb, workload="stream"):
@@ -287,6 +299,9 @@ def main():
                     help="stream: dd | nc to the host over virtio-net (default); nics: "
                     "test_nics.py's guest script over five cards (virtio-net, 82544GC, "
                     "82545EM, NE2000 PCI, PCnet), each on its own slirp (use --boot cdrom)")
+    ap.add_argument("--cards", help="nics: comma list of -device models (default: %s)"
+                    % ",".join(NICS_MODELS))
+    ap.add_argument("--rounds", type=int, default=1, help="nics: take every card this many times")
     ap.add_argument("--json")
     ap.add_argument("--logs", default=os.path.join(REPO, "build", "reset-repro"))
     ap.add_argument("--tag", default=time.strftime("%H%M%S"))
@@ -325,8 +340,10 @@ def main():
               % ",".join(sorted(_no_cpu_option)), file=sys.stderr)
         return 2
     if a.workload == "nics":
-        a.streams = len(NICS_MODELS)
-        body = test_nics.GUEST_SCRIPT.encode()
+        if a.cards:
+            NICS_MODELS[:] = a.cards.split(",")
+        a.streams = len(NICS_MODELS) * a.rounds
+        body = nics_script(a.rounds).encode()
     else:
         body = (GUEST_SCRIPT % {"ip": GUEST_IP, "host": HOST_IP, "streams": a.streams,
                                 "blocks": a.size_mb * 16, "port": PORT}).encode()
@@ -340,9 +357,10 @@ def main():
                 # Each run gets its own copy of the script disk (vmm and
                 # QEMU both lock it).
                 disk = batch.stage_bytes("%s.img" % name, body + b"\0" * (-len(body) % 512 + 512))
+                limit = 380 + (a.streams * 20 if a.workload == "nics" else 0)
                 shell = run_shell(name, vmm_command(vmm, cpu, disk, a.boot, a.workload), a.streams,
-                                  not a.no_trace, a.workload)
-                batch.add(name, shell, timeout=420, marker="@@repro-end", grace=5, idle=150)
+                                  not a.no_trace, a.workload, limit)
+                batch.add(name, shell, timeout=limit + 40, marker="@@repro-end", grace=5, idle=150)
                 arms.setdefault((vmm, cpu), []).append(name)
     results = batch.run()
     os.makedirs(a.logs, exist_ok=True)

@@ -22,7 +22,9 @@ import threading
 import time
 import urllib.request
 
-READY = re.compile(rb"VMM-FWD-READY ([0-9a-f:]{17}) ([0-9a-f]{4}:[0-9a-f]{4})\r?\n")
+# An optional round tag (" r3") lets a guest take the same card again
+# (tools/reset_repro.py --rounds).
+READY = re.compile(rb"VMM-FWD-READY ([0-9a-f:]{17}) ([0-9a-f]{4}:[0-9a-f]{4})( r\d+)?\r?\n")
 LOCK = threading.Lock()
 
 
@@ -91,9 +93,9 @@ def main():
         seen = (seen + data)[-8192:]
         for m in READY.finditer(seen):
             mac, pci = m.group(1).decode(), m.group(2).decode()
-            if mac in done:
+            if m.group(0) in done:
                 continue
-            done.add(mac)
+            done.add(m.group(0))
             if pci in ports:
                 threading.Thread(target=fetch_forwarded, args=(mac, int(ports[pci])),
                                  daemon=True).start()
