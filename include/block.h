@@ -45,7 +45,7 @@ const char *block_cache_name(enum block_cache c);
 
 struct block_dev {
 	const struct block_driver *drv;
-	const char *format; /* "raw", "qcow2", "memory" */
+	const char *format; /* "raw", "qcow2", "qcow", "vdi", "vpc", "vmdk", "memory" */
 	char *path;
 	uint64_t size;   /* bytes */
 	bool read_only;
@@ -56,6 +56,9 @@ struct block_dev {
 	 * (512 or 4096); 1 without O_DIRECT. The block layer bounces. */
 	unsigned align;
 	bool discard_ignore;
+	/* The format's allocation unit (vmm-img info's cluster_size), 0 if
+	 * it has none; qcow2 reports its own through qcow2_get_info. */
+	uint32_t cluster_size;
 };
 
 /* Extra open options; a NULL pointer means all defaults. */

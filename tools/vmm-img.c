@@ -16,9 +16,11 @@
 #include <unistd.h>
 
 #include "block.h"
+#include "qcow.h"
 #include "qcow2.h"
 #include "vmdk.h"
 #include "util.h"
+#include "vmctl.h"
 
 #define CHUNK (2 * MiB)
 
@@ -33,6 +35,27 @@ static void fail(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	exit(1);
+}
+
+/* A bad option of command 'cmd' (getopt with opterr = 0 and a ':' first
+ * in every option string): one line and status 1, as qemu-img, before the
+ * command touches anything. */
+static const struct option no_long_options[] = { { NULL, 0, NULL, 0 } };
+
+static void opt_error(const char *cmd, int ch, char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	bool is_long = !strncmp(arg, "--", 2);
+	fprintf(stderr, "vmm-img %s: ", cmd);
+	if (ch == ':' && is_long)
+		fprintf(stderr, "option '%s' requires an argument\n", arg);
+	else if (ch == ':')
+		fprintf(stderr, "option requires an argument -- '%c'\n", optopt);
+	else if (!optopt) /* getopt_long: an unknown --name */
+		fprintf(stderr, "unrecognized option '%s'\n", arg);
+	else
+		fprintf(stderr, "invalid option -- '%c'\n", optopt);
 	exit(1);
 }
 
@@ -155,6 +178,12 @@ static void create_image(const char *path, const char *fmt, uint64_t size,
 		};
 		if (qcow2_create(path, &o, err, sizeof(err)) < 0)
 			fail("%s: %s", path, err);
+	} else if (!strcmp(fmt, "qcow")) {
+		if (c->cluster_size || c->version || c->refcount_bits)
+			fail("Invalid parameter '%s'", c->cluster_size ? "cluster_size" :
+			     c->version ? "compat" : "refcount_bits");
+		if (qcow_create(path, size, c->backing_file, err, sizeof(err)) < 0)
+			fail("%s: %s", path, err);
 	} else if (!strcmp(fmt, "vmdk")) {
 		if (c->backing_file)
 			fail("Backing files are not supported for file format 'vmdk' here");
@@ -165,6 +194,16 @@ static void create_image(const char *path, const char *fmt, uint64_t size,
 	} else {
 		fail("Unknown file format '%s'", fmt);
 	}
+}
+
+/* The formats create_image() makes. */
+static bool creatable(const char *fmt)
+{
+	static const char *const fmts[] = { "raw", "qcow2", "qcow", "vmdk" };
+	for (size_t i = 0; i < ARRAY_SIZE(fmts); i++)
+		if (!strcmp(fmt, fmts[i]))
+			return true;
+	return false;
 }
 
 /* The backing file that 'image' records, as the block layer would open
@@ -205,7 +244,7 @@ static int cmd_create(int argc, char **argv)
 	struct create_opts c = { 0 };
 	int ch;
 
-	while ((ch = getopt(argc, argv, "f:b:F:o:qu")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:b:F:o:qu", no_long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'f': fmt = optarg; break;
 		case 'b': c.backing_file = optarg; break;
@@ -213,7 +252,7 @@ static int cmd_create(int argc, char **argv)
 		case 'o': parse_o(optarg, &c); break;
 		case 'q': quiet = true; break;
 		case 'u': break;
-		default: return 1;
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (optind >= argc)
@@ -235,6 +274,10 @@ static int cmd_create(int argc, char **argv)
 	}
 	if (c.backing_file && !c.backing_fmt)
 		c.backing_fmt = backing_format_of(path, c.backing_file, NULL);
+	if (!creatable(fmt))
+		fail("Unknown file format '%s'", fmt);
+	if (!size && !strcmp(fmt, "qcow"))
+		fail("%s: Image size is too small, cannot be zero length", path);
 	if (!quiet) {
 		if (!strcmp(fmt, "qcow2"))
 			printf("Formatting '%s', fmt=qcow2 cluster_size=%u extended_l2=off "
@@ -245,7 +288,10 @@ static int cmd_create(int argc, char **argv)
 			       c.backing_fmt ? " backing_fmt=" : "", c.backing_fmt ? c.backing_fmt : "",
 			       c.refcount_bits ? c.refcount_bits : 16);
 		else
-			printf("Formatting '%s', fmt=%s size=%" PRIu64 "\n", path, fmt, size);
+			printf("Formatting '%s', fmt=%s size=%" PRIu64 "%s%s%s%s\n", path, fmt, size,
+			       c.backing_file ? " backing_file=" : "",
+			       c.backing_file ? c.backing_file : "",
+			       c.backing_fmt ? " backing_fmt=" : "", c.backing_fmt ? c.backing_fmt : "");
 	}
 	create_image(path, fmt, size, &c);
 	return 0;
@@ -339,8 +385,19 @@ static void info_one(const char *path, struct block_dev *bd, bool json, bool las
 		printf(",\n");
 		if (q)
 			printf("    \"cluster-size\": %u,\n", qi.cluster_size);
+		else if (bd->cluster_size)
+			printf("    \"cluster-size\": %u,\n", bd->cluster_size);
 		printf("    \"format\": \"%s\",\n", bd->format);
 		printf("    \"actual-size\": %" PRIu64 ",\n", actual);
+		if (!q && qcow_backing_name(bd)) {
+			char *full = block_path_beside(path, qcow_backing_name(bd));
+			printf("    \"full-backing-filename\": ");
+			json_str(full);
+			printf(",\n    \"backing-filename\": ");
+			json_str(qcow_backing_name(bd));
+			printf(",\n");
+			free(full);
+		}
 		if (q) {
 			printf("    \"format-specific\": {\n        \"type\": \"qcow2\",\n"
 			       "        \"data\": {\n            \"compat\": \"%s\",\n",
@@ -377,8 +434,19 @@ static void info_one(const char *path, struct block_dev *bd, bool json, bool las
 	size_str(asz, sizeof(asz), actual);
 	printf("image: %s\nfile format: %s\nvirtual size: %s (%" PRIu64 " bytes)\ndisk size: %s\n",
 	       path, bd->format, sz, bd->size, asz);
-	if (!q)
+	if (!q) {
+		if (bd->cluster_size)
+			printf("cluster_size: %u\n", bd->cluster_size);
+		if (qcow_backing_name(bd)) {
+			char *full = block_path_beside(path, qcow_backing_name(bd));
+			printf("backing file: %s", qcow_backing_name(bd));
+			if (strcmp(full, qcow_backing_name(bd)))
+				printf(" (actual path: %s)", full);
+			printf("\n");
+			free(full);
+		}
 		return;
+	}
 	printf("cluster_size: %u\n", qi.cluster_size);
 	if (qi.backing_file[0]) {
 		char *full = block_path_beside(path, qi.backing_file);
@@ -413,7 +481,7 @@ static int cmd_info(int argc, char **argv)
 	bool json = false, chain = false;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "f:U", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:U", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'f': fmt = optarg; break;
 		case 'O':
@@ -424,7 +492,7 @@ static int cmd_info(int argc, char **argv)
 			break;
 		case 'B': chain = true; break;
 		case 'U': break;
-		default: return 1;
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (optind >= argc)
@@ -472,7 +540,7 @@ static int cmd_convert(int argc, char **argv)
 	bool compress = false, progress = false, no_create = false;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "cpf:O:B:o:l:qnt:T:m:WU")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":cpf:O:B:o:l:qnt:T:m:WU", no_long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'c': compress = true; break;
 		case 'p': progress = true; break;
@@ -486,7 +554,8 @@ static int cmd_convert(int argc, char **argv)
 			break;
 		case 'q': quiet = true; break;
 		case 'n': no_create = true; break;
-		default: break;
+		case 't': case 'T': case 'm': case 'W': case 'U': break; /* accepted, no effect here */
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (argc - optind < 2)
@@ -631,7 +700,9 @@ next:
 
 static int check_once(struct block_dev *bd, int repair, struct qcow2_check_result *r)
 {
-	int ret = qcow2_check(bd, repair, r, stdout);
+	/* the per-cluster findings go to stderr, as qemu-img's: stdout keeps
+	 * the summary (or the JSON document) alone */
+	int ret = qcow2_check(bd, repair, r, stderr);
 	if (ret < 0)
 		fail("Check failed: %s", strerror(-ret));
 	return 0;
@@ -658,12 +729,53 @@ static void check_report(const struct qcow2_check_result *r)
 	printf("Image end offset: %" PRIu64 "\n", r->image_end_offset);
 }
 
+/* qemu-img check --output=json: its keys, in its order; a count that is
+ * zero is left out, as qemu-img leaves it out. */
+static void check_report_json(const char *path, const char *format,
+			      const struct qcow2_check_result *r, uint64_t leaks_fixed,
+			      uint64_t corruptions_fixed)
+{
+	printf("{\n");
+	if (r->image_end_offset)
+		printf("    \"image-end-offset\": %" PRIu64 ",\n", r->image_end_offset);
+	if (r->total_clusters)
+		printf("    \"total-clusters\": %" PRIu64 ",\n", r->total_clusters);
+	if (r->corruptions)
+		printf("    \"corruptions\": %" PRIu64 ",\n", r->corruptions);
+	if (corruptions_fixed)
+		printf("    \"corruptions-fixed\": %" PRIu64 ",\n", corruptions_fixed);
+	printf("    \"check-errors\": 0,\n");
+	if (r->leaks)
+		printf("    \"leaks\": %" PRIu64 ",\n", r->leaks);
+	if (leaks_fixed)
+		printf("    \"leaks-fixed\": %" PRIu64 ",\n", leaks_fixed);
+	if (r->allocated_clusters)
+		printf("    \"allocated-clusters\": %" PRIu64 ",\n", r->allocated_clusters);
+	printf("    \"filename\": ");
+	json_str(path);
+	printf(",\n    \"format\": ");
+	json_str(format);
+	if (r->fragmented_clusters)
+		printf(",\n    \"fragmented-clusters\": %" PRIu64, r->fragmented_clusters);
+	if (r->compressed_clusters)
+		printf(",\n    \"compressed-clusters\": %" PRIu64, r->compressed_clusters);
+	printf("\n}\n");
+}
+
 static int cmd_check(int argc, char **argv)
 {
+	static const struct option lo[] = {
+		{ "output", required_argument, NULL, 'O' },
+		{ "force-share", no_argument, NULL, 'U' },
+		{ "repair", required_argument, NULL, 'r' },
+		{ "format", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *fmt = NULL;
+	bool json = false;
 	int repair = 0, ch;
 
-	while ((ch = getopt(argc, argv, "f:r:qU")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:r:qU", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'f': fmt = optarg; break;
 		case 'r':
@@ -672,17 +784,28 @@ static int cmd_check(int argc, char **argv)
 			else if (!strcmp(optarg, "all"))
 				repair = QCOW2_REPAIR_LEAKS | QCOW2_REPAIR_ERRORS;
 			else
-				fail("Invalid option for -r (expecting 'leaks' or 'all')");
+				fail("Invalid option for -r (expecting 'leaks' or 'all'): %s", optarg);
+			break;
+		case 'O':
+			if (!strcmp(optarg, "json"))
+				json = true;
+			else if (strcmp(optarg, "human"))
+				fail("--output must be used with human or json as argument.");
 			break;
 		case 'q': quiet = true; break;
-		default: break;
+		case 'U': break;
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (optind >= argc)
 		fail("Expecting one image file name");
+	if (argc - optind > 1)
+		fail("Expecting one image file name (extra argument '%s')", argv[optind + 1]);
+	const char *path = argv[optind];
 	struct block_opts o = { .no_backing = true };
-	struct block_dev *bd = open_img(argv[optind], fmt, !repair, &o);
+	struct block_dev *bd = open_img(path, fmt, !repair, &o);
 	struct qcow2_check_result r;
+	uint64_t leaks_fixed = 0, corruptions_fixed = 0;
 	if (!block_is_qcow2(bd)) {
 		fprintf(stderr, "vmm-img: This image format does not support checks\n");
 		block_close(bd);
@@ -690,12 +813,18 @@ static int cmd_check(int argc, char **argv)
 	}
 	check_once(bd, repair, &r);
 	if (repair && (r.leaks_fixed || r.corruptions_fixed)) {
-		printf("The following inconsistencies were found and repaired:\n\n"
-		       "    %" PRIu64 " leaked clusters\n    %" PRIu64 " corruptions\n\n"
-		       "Double checking the fixed image now...\n", r.leaks_fixed, r.corruptions_fixed);
+		leaks_fixed = r.leaks_fixed;
+		corruptions_fixed = r.corruptions_fixed;
+		if (!json && !quiet)
+			printf("The following inconsistencies were found and repaired:\n\n"
+			       "    %" PRIu64 " leaked clusters\n    %" PRIu64 " corruptions\n\n"
+			       "Double checking the fixed image now...\n", leaks_fixed,
+			       corruptions_fixed);
 		check_once(bd, 0, &r);
 	}
-	if (!quiet)
+	if (json)
+		check_report_json(path, bd->format, &r, leaks_fixed, corruptions_fixed);
+	else if (!quiet)
 		check_report(&r);
 	block_close(bd);
 	if (r.corruptions)
@@ -705,6 +834,7 @@ static int cmd_check(int argc, char **argv)
 	return 0;
 }
 
+
 /* ---- compare ------------------------------------------------------------ */
 
 static int cmd_compare(int argc, char **argv)
@@ -713,13 +843,14 @@ static int cmd_compare(int argc, char **argv)
 	bool strict = false;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "f:F:spqU")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:F:spqU", no_long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'f': f1 = optarg; break;
 		case 'F': f2 = optarg; break;
 		case 's': strict = true; break;
 		case 'q': quiet = true; break;
-		default: break;
+		case 'p': case 'U': break; /* accepted, no effect here */
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (argc - optind != 2)
@@ -778,13 +909,14 @@ static int cmd_commit(int argc, char **argv)
 	bool keep = false;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "f:dpqt:b:")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:dpqt:b:", no_long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'f': fmt = optarg; break;
 		case 'd': keep = true; break;
 		case 'q': quiet = true; break;
+		case 'p': case 't': break; /* accepted, no effect here */
 		case 'b': fail("-b is not supported (commits into the direct backing file)");
-		default: break;
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (optind >= argc)
@@ -854,12 +986,12 @@ static int cmd_resize(int argc, char **argv)
 	int ch;
 
 	/* a negative size looks like an option: stop at the file name */
-	while ((ch = getopt_long(argc, argv, "+f:q", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:f:q", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'f': fmt = optarg; break;
 		case 'q': quiet = true; break;
 		case 'S': shrink = true; break;
-		default: break;
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (argc - optind != 2)
@@ -903,13 +1035,14 @@ static int cmd_snapshot(int argc, char **argv)
 	char op = 0;
 	const char *name = NULL, *fmt = NULL;
 
-	while ((ch = getopt(argc, argv, "lc:a:d:f:qU")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":lc:a:d:f:qU", no_long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'l': op = 'l'; break;
 		case 'c': case 'a': case 'd': op = (char)ch; name = optarg; break;
 		case 'f': fmt = optarg; break;
 		case 'q': quiet = true; break;
-		default: break;
+		case 'U': break; /* accepted, no effect here */
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (optind >= argc || !op)
@@ -944,14 +1077,15 @@ static int cmd_rebase(int argc, char **argv)
 	bool unsafe = false;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "f:b:F:upqt:T:U")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:b:F:upqt:T:U", no_long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'f': fmt = optarg; break;
 		case 'b': nb = optarg; break;
 		case 'F': nbf = optarg; break;
 		case 'u': unsafe = true; break;
 		case 'q': quiet = true; break;
-		default: break;
+		case 'p': case 't': case 'T': case 'U': break; /* accepted, no effect here */
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (optind >= argc || !nb)
@@ -1036,7 +1170,9 @@ static void usage(FILE *f)
 		"  resize [-f fmt] [--shrink] FILE [+-]SIZE\n"
 		"  snapshot -l|-c NAME|-a NAME|-d NAME FILE\n"
 		"  rebase [-f fmt] [-u] -b base [-F fmt] FILE\n"
-		"Formats: raw, qcow2, vmdk (monolithicSparse, monolithicFlat; read and write).\n");
+		"  --version, -V\n"
+		"Formats: raw, qcow2, qcow (version 1), vmdk (monolithicSparse, monolithicFlat);\n"
+		"read and write, and created by create and convert -O.\n");
 }
 
 int main(int argc, char **argv)
@@ -1053,6 +1189,11 @@ int main(int argc, char **argv)
 	if (argc < 2) {
 		usage(stderr);
 		return 1;
+	}
+	opterr = 0; /* each command reports a bad option itself: opt_error() */
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("vmm-img version " VMM_VERSION "\n");
+		return 0;
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(stdout);

@@ -7,10 +7,11 @@
 #include "block.h"
 #include "util.h"
 
-extern const struct block_format qcow2_format, vmdk_format;
+extern const struct block_format qcow2_format, qcow_format, vmdk_format;
 
 const struct block_format *const block_formats[] = {
 	&qcow2_format,
+	&qcow_format,
 	&vmdk_format,
 };
 

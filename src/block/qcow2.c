@@ -2440,7 +2440,7 @@ out:
 
 static bool qcow2_probe(const uint8_t *buf, size_t len)
 {
-	return len >= 8 && !memcmp(buf, "QFI\xfb", 4) && get_be32(buf + 4) >= 1;
+	return len >= 8 && !memcmp(buf, "QFI\xfb", 4) && get_be32(buf + 4) >= 2; /* 1: qcow.c */
 }
 
 static bool qcow2_format_has_backing(const struct block_dev *bd)
