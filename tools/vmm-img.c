@@ -18,7 +18,9 @@
 #include "block.h"
 #include "qcow.h"
 #include "qcow2.h"
+#include "vdi.h"
 #include "vmdk.h"
+#include "vpc.h"
 #include "util.h"
 #include "vmctl.h"
 
@@ -113,7 +115,9 @@ struct create_opts {
 	int version;
 	unsigned refcount_bits;
 	const char *backing_file, *backing_fmt;
-	const char *subformat; /* vmdk */
+	const char *subformat; /* vmdk; vpc: dynamic or fixed */
+	bool is_static;        /* vdi static=on */
+	bool force_size;       /* vpc force_size=on */
 };
 
 static void parse_o(char *s, struct create_opts *c)
@@ -140,10 +144,16 @@ static void parse_o(char *s, struct create_opts *c)
 		} else if (!strcmp(tok, "backing_fmt")) {
 			c->backing_fmt = v;
 		} else if (!strcmp(tok, "subformat")) {
-			if (strcmp(v, "monolithicSparse") && strcmp(v, "monolithicFlat"))
-				fail("vmdk subformat '%s' is not supported (monolithicSparse, "
-				     "monolithicFlat)", v);
+			if (strcmp(v, "monolithicSparse") && strcmp(v, "monolithicFlat") &&
+			    strcmp(v, "dynamic") && strcmp(v, "fixed"))
+				fail("subformat '%s' is not supported (vmdk: monolithicSparse, "
+				     "monolithicFlat; vpc: dynamic, fixed)", v);
 			c->subformat = v;
+		} else if (!strcmp(tok, "static") || !strcmp(tok, "force_size")) {
+			bool on;
+			if (parse_on_off(v, &on) < 0)
+				fail("Parameter '%s' expects 'on' or 'off'", tok);
+			*(!strcmp(tok, "static") ? &c->is_static : &c->force_size) = on;
 		} else if (!strcmp(tok, "adapter_type")) {
 			if (strcmp(v, "ide"))
 				fail("adapter_type=%s is not supported (ide)", v);
@@ -161,8 +171,15 @@ static void create_image(const char *path, const char *fmt, uint64_t size,
 			 const struct create_opts *c)
 {
 	char err[512];
-	if (c->subformat && strcmp(fmt, "vmdk"))
+	bool vmdk_sub = c->subformat && !strncmp(c->subformat, "monolithic", 10);
+	if (c->subformat && strcmp(fmt, vmdk_sub ? "vmdk" : "vpc"))
 		fail("Invalid parameter 'subformat'");
+	if (c->is_static && strcmp(fmt, "vdi"))
+		fail("Invalid parameter 'static'");
+	if (c->force_size && strcmp(fmt, "vpc"))
+		fail("Invalid parameter 'force_size'");
+	if (c->backing_file && (!strcmp(fmt, "vdi") || !strcmp(fmt, "vpc")))
+		fail("Backing file not supported for file format '%s'", fmt);
 	if (!strcmp(fmt, "raw")) {
 		if (c->backing_file)
 			fail("Backing file not supported for file format 'raw'");
@@ -184,6 +201,13 @@ static void create_image(const char *path, const char *fmt, uint64_t size,
 			     c->version ? "compat" : "refcount_bits");
 		if (qcow_create(path, size, c->backing_file, err, sizeof(err)) < 0)
 			fail("%s: %s", path, err);
+	} else if (!strcmp(fmt, "vdi")) {
+		if (vdi_create(path, size, c->is_static, err, sizeof(err)) < 0)
+			fail("%s: %s", path, err);
+	} else if (!strcmp(fmt, "vpc")) {
+		bool fixed = c->subformat && !strcmp(c->subformat, "fixed");
+		if (vpc_create(path, size, fixed, c->force_size, err, sizeof(err)) < 0)
+			fail("%s: %s", path, err);
 	} else if (!strcmp(fmt, "vmdk")) {
 		if (c->backing_file)
 			fail("Backing files are not supported for file format 'vmdk' here");
@@ -199,7 +223,7 @@ static void create_image(const char *path, const char *fmt, uint64_t size,
 /* The formats create_image() makes. */
 static bool creatable(const char *fmt)
 {
-	static const char *const fmts[] = { "raw", "qcow2", "qcow", "vmdk" };
+	static const char *const fmts[] = { "raw", "qcow2", "qcow", "vmdk", "vdi", "vpc" };
 	for (size_t i = 0; i < ARRAY_SIZE(fmts); i++)
 		if (!strcmp(fmt, fmts[i]))
 			return true;
@@ -287,11 +311,17 @@ static int cmd_create(int argc, char **argv)
 			       c.backing_file ? c.backing_file : "",
 			       c.backing_fmt ? " backing_fmt=" : "", c.backing_fmt ? c.backing_fmt : "",
 			       c.refcount_bits ? c.refcount_bits : 16);
+		else if (!strcmp(fmt, "vdi"))
+			printf("Formatting '%s', fmt=vdi size=%" PRIu64 " static=%s\n", path, size,
+			       c.is_static ? "on" : "off");
 		else
-			printf("Formatting '%s', fmt=%s size=%" PRIu64 "%s%s%s%s\n", path, fmt, size,
-			       c.backing_file ? " backing_file=" : "",
+			printf("Formatting '%s', fmt=%s size=%" PRIu64 "%s%s%s%s%s%s%s\n", path, fmt,
+			       size, c.backing_file ? " backing_file=" : "",
 			       c.backing_file ? c.backing_file : "",
-			       c.backing_fmt ? " backing_fmt=" : "", c.backing_fmt ? c.backing_fmt : "");
+			       c.backing_fmt ? " backing_fmt=" : "", c.backing_fmt ? c.backing_fmt : "",
+			       c.subformat && !strcmp(fmt, "vpc") ? " subformat=" : "",
+			       c.subformat && !strcmp(fmt, "vpc") ? c.subformat : "",
+			       c.force_size ? " force_size=on" : "");
 	}
 	create_image(path, fmt, size, &c);
 	return 0;
@@ -575,7 +605,8 @@ static int cmd_convert(int argc, char **argv)
 		c.backing_file = base;
 		c.backing_fmt = backing_format_of(out, base, c.backing_fmt);
 	}
-	if (no_create && (base || c.cluster_size || c.subformat || c.version))
+	if (no_create && (base || c.cluster_size || c.subformat || c.version || c.is_static ||
+			  c.force_size))
 		fail("-n cannot be combined with -B or -o");
 	if (!no_create)
 		create_image(out, ofmt, total, &c);
@@ -1171,8 +1202,10 @@ static void usage(FILE *f)
 		"  snapshot -l|-c NAME|-a NAME|-d NAME FILE\n"
 		"  rebase [-f fmt] [-u] -b base [-F fmt] FILE\n"
 		"  --version, -V\n"
-		"Formats: raw, qcow2, qcow (version 1), vmdk (monolithicSparse, monolithicFlat);\n"
-		"read and write, and created by create and convert -O.\n");
+		"Formats: raw, qcow2, qcow (version 1), vmdk (monolithicSparse, monolithicFlat),\n"
+		"vdi (-o static=on|off), vpc (-o subformat=dynamic|fixed, force_size=on|off):\n"
+		"read and write, and created by create and convert -O. vhdx and qed images are\n"
+		"recognised and refused.\n");
 }
 
 int main(int argc, char **argv)
