@@ -439,6 +439,12 @@ int vpc_create(const char *path, uint64_t size, bool fixed, bool force_size, cha
 		    n - want > 65535)
 			break;
 	}
+	if (force_size) {
+		/* the geometry that says "use the current size", as qemu-img writes */
+		c = 65535;
+		h = 16;
+		spt = 255;
+	}
 	uint64_t chs = (uint64_t)c * h * spt;
 	/* the largest geometry cannot describe the disk: the size itself */
 	uint64_t bytes = force_size || chs == VHD_MAX_GEOMETRY || chs < want ? want * 512
