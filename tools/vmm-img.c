@@ -1100,6 +1100,156 @@ static int cmd_snapshot(int argc, char **argv)
 	return 0;
 }
 
+/* ---- map ---------------------------------------------------------------- */
+
+/* One run of qemu-img map's output. */
+struct extent {
+	uint64_t start, len;
+	unsigned depth;
+	struct block_map m;
+	const char *file;
+};
+
+/* What [off, end) of the chain under 'top' holds first: the layer that
+ * decides it (its depth), or the deepest layer reached. */
+static int map_one(struct block_dev *top, uint64_t off, uint64_t end, struct extent *e)
+{
+	struct block_dev *bd = top;
+	uint64_t len = end - off, n;
+	unsigned depth = 0;
+
+	for (;;) {
+		int ret = block_map(bd, off, len, &n, &e->m);
+		if (ret < 0)
+			return ret;
+		struct block_dev *b = block_backing(bd);
+		if (e->m.allocated || !b || off >= b->size)
+			break;
+		len = MIN(n, b->size - off);
+		bd = b;
+		depth++;
+	}
+	if (!e->m.allocated) {
+		e->m.zero = true;
+		e->m.data = false;
+	}
+	e->start = off;
+	e->len = n;
+	e->depth = depth;
+	e->file = e->m.file ? e->m.file : bd->path;
+	return 0;
+}
+
+static bool extends(const struct extent *a, const struct extent *b)
+{
+	return a->depth == b->depth && a->m.allocated == b->m.allocated &&
+	       a->m.zero == b->m.zero && a->m.data == b->m.data &&
+	       a->m.compressed == b->m.compressed && a->m.has_offset == b->m.has_offset &&
+	       (!a->m.has_offset || a->m.offset + a->len == b->m.offset) &&
+	       !strcmp(a->file, b->file) && a->start + a->len == b->start;
+}
+
+static void map_json(const struct extent *e, bool first)
+{
+	printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64 ", \"depth\": %u, "
+	       "\"present\": %s, \"zero\": %s, \"data\": %s, \"compressed\": %s",
+	       first ? "[" : ",\n", e->start, e->len, e->depth, e->m.allocated ? "true" : "false",
+	       e->m.zero ? "true" : "false", e->m.data ? "true" : "false",
+	       e->m.compressed ? "true" : "false");
+	if (e->m.has_offset)
+		printf(", \"offset\": %" PRIu64, e->m.offset);
+	printf("}");
+}
+
+/* Human output lists where data (not known zeros) lies; data without a
+ * place in a file (compressed) ends it with an error, as qemu-img's. */
+static bool map_human(const struct extent *e)
+{
+	if (!e->m.data || e->m.zero)
+		return true;
+	if (!e->m.has_offset) {
+		fflush(stdout);
+		fprintf(stderr, "vmm-img: File contains external, encrypted or compressed "
+			"clusters.\n");
+		return false;
+	}
+	printf("%#-16" PRIx64 "%#-16" PRIx64 "%#-16" PRIx64 "%s\n", e->start, e->len,
+	       e->m.offset, e->file);
+	return true;
+}
+
+static int cmd_map(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "output", required_argument, NULL, 'O' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "start-offset", required_argument, NULL, 's' },
+		{ "max-length", required_argument, NULL, 'l' },
+		{ "force-share", no_argument, NULL, 'U' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *fmt = NULL;
+	bool json = false;
+	uint64_t start = 0, max = UINT64_MAX;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, ":f:U", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'f': fmt = optarg; break;
+		case 'O':
+			if (!strcmp(optarg, "json"))
+				json = true;
+			else if (strcmp(optarg, "human"))
+				fail("--output must be used with human or json as argument.");
+			break;
+		case 's': start = parse_sz(optarg); break;
+		case 'l': max = parse_sz(optarg); break;
+		case 'U': break;
+		default: opt_error(argv[0], ch, argv);
+		}
+	}
+	if (argc - optind != 1)
+		fail("Expecting one image file name");
+	struct block_dev *bd = open_img(argv[optind], fmt, true, NULL);
+	uint64_t end = max > bd->size - MIN(start, bd->size) ? bd->size : start + max;
+	struct extent cur = { 0 }, next;
+	bool have = false, first = true, ok = true;
+	int ret = 0;
+
+	if (!json)
+		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
+	for (uint64_t off = start; off < end && ok; off += next.len) {
+		ret = map_one(bd, off, end, &next);
+		if (ret < 0)
+			break;
+		if (have && extends(&cur, &next)) {
+			cur.len += next.len;
+			continue;
+		}
+		if (have) {
+			if (json)
+				map_json(&cur, first);
+			else
+				ok = map_human(&cur);
+			first = false;
+		}
+		cur = next;
+		have = true;
+	}
+	if (have && ok && ret >= 0) {
+		if (json)
+			map_json(&cur, first);
+		else
+			ok = map_human(&cur);
+	}
+	if (json)
+		printf("%s]\n", have ? "" : "[");
+	block_close(bd);
+	if (ret < 0)
+		fail("Failed to get block status: %s", strerror(-ret));
+	return ok ? 0 : 1;
+}
+
 /* ---- rebase ------------------------------------------------------------- */
 
 static int cmd_rebase(int argc, char **argv)
@@ -1201,6 +1351,7 @@ static void usage(FILE *f)
 		"  resize [-f fmt] [--shrink] FILE [+-]SIZE\n"
 		"  snapshot -l|-c NAME|-a NAME|-d NAME FILE\n"
 		"  rebase [-f fmt] [-u] -b base [-F fmt] FILE\n"
+		"  map [-f fmt] [--output=human|json] [--start-offset=N] [--max-length=N] FILE\n"
 		"  --version, -V\n"
 		"Formats: raw, qcow2, qcow (version 1), vmdk (monolithicSparse, monolithicFlat),\n"
 		"vdi (-o static=on|off), vpc (-o subformat=dynamic|fixed, force_size=on|off):\n"
@@ -1217,6 +1368,7 @@ int main(int argc, char **argv)
 		{ "create", cmd_create }, { "info", cmd_info }, { "convert", cmd_convert },
 		{ "check", cmd_check }, { "compare", cmd_compare }, { "commit", cmd_commit },
 		{ "resize", cmd_resize }, { "snapshot", cmd_snapshot }, { "rebase", cmd_rebase },
+		{ "map", cmd_map },
 	};
 
 	if (argc < 2) {

@@ -314,6 +314,45 @@ static int qcow_status(struct block_dev *bd, uint64_t offset, uint64_t len, uint
 	return e != 0;
 }
 
+static int qcow_map(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
+		    struct block_map *m)
+{
+	struct qcow *s = bd->state;
+	uint64_t done = 0, e, first = 0, next = 0;
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	while (done < len && done < 64 * MiB) {
+		uint64_t off = offset + done, in = off % s->cs, n = MIN(len - done, s->cs - in);
+		ret = l2_entry(s, off / s->cs, &e);
+		if (ret < 0)
+			break;
+		uint64_t host = e && !(e & QCOW_COMPRESSED) ? e + in : 0;
+		/* one run: all unallocated, one compressed cluster, or
+		 * plain clusters whose host clusters follow each other */
+		if (done && (!e != !first || (first & QCOW_COMPRESSED) ||
+			     (e & QCOW_COMPRESSED) || host != next))
+			break;
+		if (!done)
+			first = e;
+		next = host + n;
+		done += n;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (ret < 0 && !done)
+		return ret;
+	m->allocated = first != 0;
+	m->zero = !first;
+	m->data = first != 0;
+	m->compressed = (first & QCOW_COMPRESSED) != 0;
+	if (first && !m->compressed) {
+		m->has_offset = true;
+		m->offset = first + offset % s->cs;
+	}
+	*pnum = done;
+	return 0;
+}
+
 static int qcow_flush(struct block_dev *bd)
 {
 	struct qcow *s = bd->state;
@@ -345,6 +384,7 @@ static const struct block_driver qcow_driver = {
 	.flush = qcow_flush,
 	.close = qcow_close,
 	.status = qcow_status,
+	.map = qcow_map,
 };
 
 bool block_is_qcow(const struct block_dev *bd)
@@ -547,6 +587,11 @@ static bool qcow_has_backing(const struct block_dev *bd)
 	return block_is_qcow(bd) && ((const struct qcow *)bd->state)->backing;
 }
 
+static struct block_dev *qcow_backing(const struct block_dev *bd)
+{
+	return block_is_qcow(bd) ? ((const struct qcow *)bd->state)->backing : NULL;
+}
+
 static int qcow_create_overlay(const char *path, uint64_t size, const char *backing,
 			       const char *backing_fmt, char *err, size_t errlen)
 {
@@ -560,5 +605,6 @@ const struct block_format qcow_format = {
 	.open = qcow_open,
 	.o_direct = false,
 	.has_backing = qcow_has_backing,
+	.backing = qcow_backing,
 	.create_overlay = qcow_create_overlay,
 };

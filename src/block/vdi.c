@@ -182,6 +182,42 @@ static int vdi_status(struct block_dev *bd, uint64_t offset, uint64_t len, uint6
 	return allocated;
 }
 
+/* A block holds data at its place in the data area, or reads zeros (no
+ * backing file: still this layer's answer). */
+static int vdi_map(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
+		   struct block_map *m)
+{
+	struct vdi *s = bd->state;
+	uint64_t done = 0, next = 0;
+	int kind = -1;
+
+	pthread_mutex_lock(&s->lock);
+	while (done < len) {
+		uint64_t off = offset + done, bi = off / s->block, o = off % s->block;
+		uint64_t n = MIN(len - done, s->block - o);
+		uint32_t e = bi < s->blocks ? s->bmap[bi] : VDI_UNALLOCATED;
+		uint64_t at = entry_unallocated(e) ? 0 : block_offset(s, e);
+		int k = at != 0;
+		if (kind >= 0 && (k != kind || (k && at + o != next)))
+			break;
+		if (kind < 0 && k) {
+			m->has_offset = true;
+			m->offset = at + o;
+		}
+		kind = k;
+		next = at + o + n;
+		done += n;
+	}
+	pthread_mutex_unlock(&s->lock);
+	m->allocated = true;
+	m->data = kind == 1;
+	m->zero = kind != 1;
+	/* a block's data passes through to the file: a hole there (a fixed
+	 * image is sparse) reads zeros, as qemu-img map says */
+	*pnum = kind == 1 ? fd_hole_run(s->fd, m->offset, done, &m->zero) : done;
+	return 0;
+}
+
 static int vdi_flush(struct block_dev *bd)
 {
 	struct vdi *s = bd->state;
@@ -209,6 +245,7 @@ static const struct block_driver vdi_driver = {
 	.flush = vdi_flush,
 	.close = vdi_close,
 	.status = vdi_status,
+	.map = vdi_map,
 };
 
 bool block_is_vdi(const struct block_dev *bd)

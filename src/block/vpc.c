@@ -212,6 +212,46 @@ static int vpc_status(struct block_dev *bd, uint64_t offset, uint64_t len, uint6
 	return allocated;
 }
 
+static int vpc_map(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
+		   struct block_map *m)
+{
+	struct vpc *s = bd->state;
+	uint64_t done = 0, next = 0;
+	int kind = -1;
+
+	m->allocated = true;
+	if (s->fixed) {
+		/* the data at its own offset; a hole in the file reads zeros */
+		*pnum = fd_hole_run(s->fd, offset, len, &m->zero);
+		m->data = true;
+		m->has_offset = true;
+		m->offset = offset;
+		return 0;
+	}
+	pthread_mutex_lock(&s->lock);
+	while (done < len) {
+		uint64_t off = offset + done, bi = off / s->block, o = off % s->block;
+		uint64_t n = MIN(len - done, s->block - o);
+		uint32_t e = bi < s->entries ? s->bat[bi] : BAT_NONE;
+		uint64_t at = e == BAT_NONE ? 0 : block_data(s, e);
+		int k = at != 0;
+		if (kind >= 0 && (k != kind || (k && at + o != next)))
+			break;
+		if (kind < 0 && k) {
+			m->has_offset = true;
+			m->offset = at + o;
+		}
+		kind = k;
+		next = at + o + n;
+		done += n;
+	}
+	pthread_mutex_unlock(&s->lock);
+	m->data = kind == 1;
+	m->zero = kind != 1;
+	*pnum = done;
+	return 0;
+}
+
 static int vpc_flush(struct block_dev *bd)
 {
 	struct vpc *s = bd->state;
@@ -239,6 +279,7 @@ static const struct block_driver vpc_driver = {
 	.flush = vpc_flush,
 	.close = vpc_close,
 	.status = vpc_status,
+	.map = vpc_map,
 };
 
 bool block_is_vpc(const struct block_dev *bd)
