@@ -46,7 +46,7 @@ static void touch_image(struct block_dev *bd)
 	uint64_t n = 0;
 	struct block_map m;
 	for (uint64_t off = 0, i = 0; off < bd->size && i < 32; off += n, i++)
-		if (block_map(bd, off, bd->size - off, &n, &m) < 0 || !n)
+		if (block_map(bd, off, (bd->size - off < (1 << 20) ? bd->size - off : (1 << 20)), &n, &m) < 0 || !n)
 			break;
 }
 
