@@ -73,11 +73,20 @@ static struct block_dev *open_img(const char *path, const char *fmt, bool ro,
 
 static uint64_t parse_sz(const char *s)
 {
-	uint64_t v;
+	uint64_t v, unit = 1;
+	size_t n = strlen(s);
+	char num[64];
+	/* P and E are qemu-img's too; parse_size stops at T */
+	if (n && n < sizeof(num) && strchr("PpEe", s[n - 1])) {
+		unit = strchr("Pp", s[n - 1]) ? 1ULL << 50 : 1ULL << 60;
+		memcpy(num, s, n - 1);
+		num[n - 1] = 0;
+		s = num;
+	}
 	/* qemu-img: a bare number is bytes */
-	if (!parse_size(s, 1, &v))
+	if (!parse_size(s, 1, &v) || v > UINT64_MAX / unit)
 		fail("Invalid image size specified. You may use k, M, G, T, P or E suffixes for");
-	return v;
+	return v * unit;
 }
 
 static void size_str(char *buf, size_t len, uint64_t v)
@@ -118,6 +127,8 @@ struct create_opts {
 	const char *subformat; /* vmdk; vpc: dynamic or fixed */
 	bool is_static;        /* vdi static=on */
 	bool force_size;       /* vpc force_size=on */
+	const char *prealloc;  /* preallocation= other than off: measure only */
+	bool prealloc_full;    /* falloc or full */
 };
 
 static void parse_o(char *s, struct create_opts *c)
@@ -157,8 +168,13 @@ static void parse_o(char *s, struct create_opts *c)
 		} else if (!strcmp(tok, "adapter_type")) {
 			if (strcmp(v, "ide"))
 				fail("adapter_type=%s is not supported (ide)", v);
-		} else if (!strcmp(tok, "lazy_refcounts") || !strcmp(tok, "preallocation") ||
-			   !strcmp(tok, "compression_type")) {
+		} else if (!strcmp(tok, "preallocation")) {
+			if (strcmp(v, "off") && strcmp(v, "metadata") && strcmp(v, "falloc") &&
+			    strcmp(v, "full"))
+				fail("Parameter 'preallocation' does not accept value '%s'", v);
+			c->prealloc = strcmp(v, "off") ? v : NULL;
+			c->prealloc_full = !strcmp(v, "falloc") || !strcmp(v, "full");
+		} else if (!strcmp(tok, "lazy_refcounts") || !strcmp(tok, "compression_type")) {
 			if (strcmp(v, "off") && strcmp(v, "false") && strcmp(v, "zlib"))
 				fail("%s=%s is not supported", tok, v);
 		} else {
@@ -171,6 +187,8 @@ static void create_image(const char *path, const char *fmt, uint64_t size,
 			 const struct create_opts *c)
 {
 	char err[512];
+	if (c->prealloc)
+		fail("preallocation=%s is not supported (only measure takes it)", c->prealloc);
 	bool vmdk_sub = c->subformat && !strncmp(c->subformat, "monolithic", 10);
 	if (c->subformat && strcmp(fmt, vmdk_sub ? "vmdk" : "vpc"))
 		fail("Invalid parameter 'subformat'");
@@ -1250,6 +1268,161 @@ static int cmd_map(int argc, char **argv)
 	return ok ? 0 : 1;
 }
 
+/* ---- measure ------------------------------------------------------------ */
+
+/* Refcount table and block clusters for 'clusters' clusters, the blocks
+ * and the table counting themselves too (until it settles). */
+static uint64_t refcount_meta_clusters(uint64_t clusters, uint64_t cs, unsigned bits)
+{
+	uint64_t per_block = cs * 8 / bits, per_table = cs / 8;
+	uint64_t table = 0, blocks = 0, n = 0, last;
+
+	do {
+		last = n;
+		blocks = (clusters + table + blocks + per_block - 1) / per_block;
+		table = (blocks + per_table - 1) / per_table;
+		n = clusters + blocks + table;
+	} while (n != last);
+	return blocks + table;
+}
+
+/* A fully allocated qcow2 of 'size' bytes (cluster-aligned): the data,
+ * the header cluster, L2 and L1 tables filling whole clusters, and the
+ * refcounts of all that. */
+static uint64_t qcow2_full_size(uint64_t size, uint64_t cs, unsigned refcount_bits)
+{
+	uint64_t per_cluster = cs / 8;
+	uint64_t l2_entries = (size / cs + per_cluster - 1) / per_cluster * per_cluster;
+	uint64_t l1_entries = (l2_entries / per_cluster + per_cluster - 1) / per_cluster *
+			      per_cluster;
+	uint64_t meta = cs + l2_entries * 8 + l1_entries * 8;
+	meta += refcount_meta_clusters((meta + size) / cs, cs, refcount_bits) * cs;
+	return meta + size;
+}
+
+/* The bytes of the image's data (allocated and not known zeros, anywhere
+ * in its chain), in whole clusters of 'cs' as the target would hold it. */
+static int data_clusters_bytes(struct block_dev *bd, uint64_t cs, uint64_t *bytes)
+{
+	struct extent e;
+	*bytes = 0;
+	for (uint64_t off = 0, n; off < bd->size; off += n) {
+		int ret = map_one(bd, off, bd->size, &e);
+		if (ret < 0)
+			return ret;
+		n = e.len;
+		if (e.m.data && !e.m.zero) {
+			/* to the end of its cluster: the next run starts there */
+			n = (off + n + cs - 1) / cs * cs - off;
+			*bytes += off % cs + n;
+		}
+	}
+	return 0;
+}
+
+static int cmd_measure(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "output", required_argument, NULL, 'j' },
+		{ "size", required_argument, NULL, 's' },
+		{ "force-share", no_argument, NULL, 'U' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *ifmt = NULL, *ofmt = "raw", *snap = NULL, *size_arg = NULL;
+	struct create_opts c = { 0 };
+	bool json = false;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, ":f:O:o:l:U", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'f': ifmt = optarg; break;
+		case 'O': ofmt = optarg; break;
+		case 'o': parse_o(optarg, &c); break;
+		case 'l':
+			snap = !strncmp(optarg, "snapshot.name=", 14) ? optarg + 14 :
+			       !strncmp(optarg, "snapshot.id=", 12) ? optarg + 12 : optarg;
+			break;
+		case 's': size_arg = optarg; break;
+		case 'j':
+			if (!strcmp(optarg, "json"))
+				json = true;
+			else if (strcmp(optarg, "human"))
+				fail("--output must be used with human or json as argument.");
+			break;
+		case 'U': break;
+		default: opt_error(argv[0], ch, argv);
+		}
+	}
+	if (size_arg && optind < argc)
+		fail("--size N cannot be used together with a filename.");
+	if (!size_arg && argc - optind != 1)
+		fail("Either --size N or one filename must be specified.");
+	if (strcmp(ofmt, "raw") && strcmp(ofmt, "qcow2")) {
+		if (!creatable(ofmt))
+			fail("Unknown file format '%s'", ofmt);
+		fail("Block driver '%s' does not support size measurement", ofmt);
+	}
+	if (c.backing_file || c.subformat || c.is_static || c.force_size)
+		fail("Invalid parameter for format '%s'", ofmt);
+	if (!strcmp(ofmt, "raw") && (c.cluster_size || c.version || c.refcount_bits))
+		fail("Invalid parameter '%s'", c.cluster_size ? "cluster_size" :
+		     c.version ? "compat" : "refcount_bits");
+	uint64_t cs = c.cluster_size ? c.cluster_size : 65536;
+	unsigned bits = c.refcount_bits ? c.refcount_bits : 16;
+	if (cs < 512 || cs > 2 * MiB || (cs & (cs - 1)))
+		fail("Cluster size must be a power of two between 512 and 2048k");
+	if (bits > 64 || (bits & (bits - 1)))
+		fail("Refcount width must be a power of two and may not exceed 64 bits");
+	if (c.version == 2 && bits != 16)
+		fail("Different refcount widths than 16 bits require compatibility level 1.1 or "
+		     "above (use compat=1.1 or greater)");
+
+	uint64_t size, data = 0;
+	bool bitmaps = false;
+	if (size_arg) {
+		size = parse_sz(size_arg);
+		if (size > INT64_MAX - 4 * GiB) /* leaves room for the metadata sums */
+			fail("Invalid image size specified. Must be between 0 and %" PRId64 ".",
+			     INT64_MAX);
+	} else {
+		struct block_opts io = { .snapshot = snap };
+		struct block_dev *bd = open_img(argv[optind], ifmt, true, &io);
+		size = bd->size;
+		int ret = !strcmp(ofmt, "qcow2") ? data_clusters_bytes(bd, cs, &data) : 0;
+		/* qemu-img shows a bitmaps line when both could hold bitmaps */
+		bitmaps = block_is_qcow2(bd) && c.version != 2 && !strcmp(ofmt, "qcow2");
+		block_close(bd);
+		if (ret < 0)
+			fail("Error while reading the image: %s", strerror(-ret));
+	}
+	uint64_t required, full;
+	if (!strcmp(ofmt, "raw")) {
+		required = full = (size + 511) / 512 * 512;
+	} else {
+		uint64_t vsize = (size + cs - 1) / cs * cs;
+		/* qcow2's L1 table may not pass 32 MiB */
+		if ((vsize + cs * (cs / 8) - 1) / (cs * (cs / 8)) > 32 * MiB / 8)
+			fail("The image size is too large (try using a larger cluster size)");
+		full = qcow2_full_size(vsize, cs, bits);
+		required = full - vsize + data;
+		if (c.prealloc_full)
+			required = full;
+	}
+	if (json) {
+		printf("{\n");
+		if (bitmaps)
+			printf("    \"bitmaps\": 0,\n");
+		printf("    \"required\": %" PRIu64 ",\n    \"fully-allocated\": %" PRIu64 "\n}\n",
+		       required, full);
+	} else {
+		printf("required size: %" PRIu64 "\nfully allocated size: %" PRIu64 "\n", required,
+		       full);
+		if (bitmaps)
+			printf("bitmaps size: 0\n");
+	}
+	return 0;
+}
+
 /* ---- rebase ------------------------------------------------------------- */
 
 static int cmd_rebase(int argc, char **argv)
@@ -1352,6 +1525,7 @@ static void usage(FILE *f)
 		"  snapshot -l|-c NAME|-a NAME|-d NAME FILE\n"
 		"  rebase [-f fmt] [-u] -b base [-F fmt] FILE\n"
 		"  map [-f fmt] [--output=human|json] [--start-offset=N] [--max-length=N] FILE\n"
+		"  measure [--output=human|json] [-O fmt] [-o opts] [--size N | [-f fmt] [-l snap] FILE]\n"
 		"  --version, -V\n"
 		"Formats: raw, qcow2, qcow (version 1), vmdk (monolithicSparse, monolithicFlat),\n"
 		"vdi (-o static=on|off), vpc (-o subformat=dynamic|fixed, force_size=on|off):\n"
@@ -1368,7 +1542,7 @@ int main(int argc, char **argv)
 		{ "create", cmd_create }, { "info", cmd_info }, { "convert", cmd_convert },
 		{ "check", cmd_check }, { "compare", cmd_compare }, { "commit", cmd_commit },
 		{ "resize", cmd_resize }, { "snapshot", cmd_snapshot }, { "rebase", cmd_rebase },
-		{ "map", cmd_map },
+		{ "map", cmd_map }, { "measure", cmd_measure },
 	};
 
 	if (argc < 2) {
