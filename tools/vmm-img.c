@@ -775,7 +775,8 @@ static void check_report(const struct qcow2_check_result *r)
 		       (double)r->allocated_clusters : 0.0,
 		       r->allocated_clusters ? r->compressed_clusters * 100.0 /
 		       (double)r->allocated_clusters : 0.0);
-	printf("Image end offset: %" PRIu64 "\n", r->image_end_offset);
+	if (r->image_end_offset)
+		printf("Image end offset: %" PRIu64 "\n", r->image_end_offset);
 }
 
 /* qemu-img check --output=json: its keys, in its order; a count that is
@@ -855,6 +856,17 @@ static int cmd_check(int argc, char **argv)
 	struct block_dev *bd = open_img(path, fmt, !repair, &o);
 	struct qcow2_check_result r;
 	uint64_t leaks_fixed = 0, corruptions_fixed = 0;
+	if (block_is_vdi(bd) && !repair) {
+		/* the block map only: no cluster statistics, as qemu-img */
+		memset(&r, 0, sizeof(r));
+		r.corruptions = vdi_check(bd, stderr);
+		if (json)
+			check_report_json(path, bd->format, &r, 0, 0);
+		else if (!quiet)
+			check_report(&r);
+		block_close(bd);
+		return r.corruptions ? 2 : 0;
+	}
 	if (!block_is_qcow2(bd)) {
 		fprintf(stderr, "vmm-img: This image format does not support checks\n");
 		block_close(bd);

@@ -376,6 +376,42 @@ fail:
 	return NULL;
 }
 
+uint64_t vdi_check(struct block_dev *bd, FILE *log)
+{
+	struct vdi *s = bd->state;
+	uint32_t *owner = xzalloc(MAX(1, (size_t)s->blocks) * 4), allocated = 0;
+	uint64_t errors = 0;
+
+	pthread_mutex_lock(&s->lock);
+	memset(owner, 0xff, (size_t)s->blocks * 4);
+	for (uint32_t i = 0; i < s->blocks; i++) {
+		uint32_t e = s->bmap[i];
+		if (entry_unallocated(e))
+			continue;
+		if (e >= s->blocks) {
+			fprintf(log, "ERROR: block %u points to data block %u, past the image's %u\n",
+				i, e, s->blocks);
+			errors++;
+			continue;
+		}
+		if (owner[e] != UINT32_MAX) {
+			fprintf(log, "ERROR: blocks %u and %u share data block %u\n", owner[e], i, e);
+			errors++;
+		} else {
+			owner[e] = i;
+		}
+		allocated++;
+	}
+	if (allocated != s->allocated) {
+		fprintf(log, "ERROR: the header counts %u allocated blocks, the block map %u\n",
+			s->allocated, allocated);
+		errors++;
+	}
+	pthread_mutex_unlock(&s->lock);
+	free(owner);
+	return errors;
+}
+
 /* ---- creation ------------------------------------------------------------ */
 
 /* A random (version 4) UUID, stored as VirtualBox stores it: the first

@@ -134,3 +134,23 @@ def test_vdi_vpc_no_backing(tmp_path):
         assert p.stderr.count("\n") == 1 and not (tmp_path / f"x.{fmt}").exists()
         assert qimg("create", "-f", fmt, "-b", "b.raw", "-F", "raw",
                     tmp_path / f"y.{fmt}", ok=(1,)).returncode == 1
+
+
+@pytest.mark.parametrize("entry", [None, 5, 0], ids=["clean", "past-the-image", "shared"])
+def test_vdi_check_as_qemu(tmp_path, entry):
+    v = tmp_path / "c.vdi"
+    qimg("create", "-q", "-f", "vdi", v, "4M")
+    qio(v, "vdi", "write -P 1 1M 4k")  # block 1 -> data block 0
+    if entry is not None:
+        with open(v, "r+b") as f:
+            f.seek(512)  # block 0's map entry
+            f.write(entry.to_bytes(4, "little"))
+    status = 0 if entry is None else 2
+    for out in ("human", "json"):
+        a = vimg("check", f"--output={out}", v, ok=(status,))
+        b = qimg("check", f"--output={out}", v, ok=(status,))
+        assert a.stdout == b.stdout, (a.stdout, b.stdout)
+        assert a.stderr.count("ERROR") == b.stderr.count("ERROR")
+    # no repair for VDI, as qemu-img
+    vimg("check", "-r", "all", v, ok=(63,))
+    qimg("check", "-r", "all", v, ok=(63,))

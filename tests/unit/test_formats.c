@@ -504,6 +504,29 @@ static void test_vpc_malformed(void **state)
 	}
 }
 
+static void test_vdi_check(void **state)
+{
+	char err[256];
+	uint8_t b[512] = { 9 };
+	FILE *log = fopen("/dev/null", "w");
+
+	assert_int_equal(vdi_create(tpath("k.vdi"), 4 * MiB, false, err, sizeof(err)), 0);
+	struct block_dev *bd = op("k.vdi", "vdi", false);
+	assert_int_equal(block_pwrite(bd, b, sizeof(b), 1 * MiB), 0);
+	assert_int_equal(vdi_check(bd, log), 0);
+	block_close(bd);
+	le32_at("k.vdi", 512, 7);          /* block 0 -> data block 7 of 4 */
+	bd = op("k.vdi", "vdi", true);
+	assert_int_equal(vdi_check(bd, log), 1);
+	block_close(bd);
+	le32_at("k.vdi", 512, 0);          /* block 0 shares block 1's data */
+	le32_at("k.vdi", 520, 0xfffffff0); /* and an entry past every index */
+	bd = op("k.vdi", "vdi", true);
+	assert_int_equal(vdi_check(bd, log), 3); /* shared, past, count */
+	block_close(bd);
+	fclose(log);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -517,6 +540,7 @@ int main(void)
 		cmocka_unit_test(test_qcow_malformed),
 		cmocka_unit_test(test_vdi_malformed),
 		cmocka_unit_test(test_vpc_malformed),
+		cmocka_unit_test(test_vdi_check),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
