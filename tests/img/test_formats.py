@@ -4,7 +4,8 @@ probed as qemu-img probes them and read byte for byte as qemu-img reads
 them (before and after qemu-io writes); images vmm-img makes or writes
 are read identically by qemu-img (compare, check); create lays a file out
 as qemu-img does, to the byte but for UUIDs, timestamps and checksums;
-VHDX and QED are recognised and refused in one line, never read as raw."""
+VHDX is read (read-only) as qemu-img reads it; QED is recognised and
+refused in one line; neither is ever read as raw."""
 import json
 import os
 
@@ -111,7 +112,27 @@ def test_create_vpc_as_qemu(tmp_path, size, opts):
     assert vi.get("cluster-size") == qi.get("cluster-size")
 
 
-@pytest.mark.parametrize("fmt", ["vhdx", "qed"])
+@pytest.mark.parametrize("opts", [[], ["-o", "subformat=fixed"], ["-o", "block_size=1M"]],
+                         ids=["dynamic", "fixed", "1M-blocks"])
+def test_vhdx_read(data, tmp_path, opts):
+    q = tmp_path / "q.vhdx"
+    qimg("convert", "-O", "vhdx", *opts, data, q)
+    vi = json.loads(vimg("info", "--output=json", q).stdout)
+    qi = json.loads(qimg("info", "--output=json", q).stdout)
+    for k in ("format", "virtual-size", "cluster-size"):
+        assert vi[k] == qi[k], k
+    run("cmp", same_as_qemu(q, tmp_path), data)
+    qio(q, "vhdx", "write -P 0x5a 1000 3M", "write -z 20M 1M")
+    same_as_qemu(q, tmp_path)
+    # read-only here: writing is refused in one line, nothing changes
+    before = q.read_bytes()
+    p = vimg("convert", "-n", "-O", "vhdx", data, q, ok=(1,))
+    assert "read-only" in p.stderr and p.stderr.count("\n") == 1
+    assert q.read_bytes() == before
+    assert vimg("create", "-f", "vhdx", tmp_path / "n.vhdx", "1M", ok=(1,)).stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("fmt", ["qed"])
 def test_refused_formats(tmp_path, fmt):
     q = tmp_path / f"q.{fmt}"
     qimg("create", "-q", "-f", fmt, q, "8M")
