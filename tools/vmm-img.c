@@ -557,6 +557,9 @@ static int cmd_info(int argc, char **argv)
 		struct qcow2_info qi = { 0 };
 		if (block_is_qcow2(bd))
 			qcow2_get_info(bd, &qi);
+		else if (qcow_backing_name(bd)) /* qcow records no backing format */
+			snprintf(qi.backing_file, sizeof(qi.backing_file), "%s",
+				 qcow_backing_name(bd));
 		bool more = chain && qi.backing_file[0] && depth < BLOCK_MAX_CHAIN;
 		if (!json && depth)
 			printf("\n");

@@ -106,6 +106,14 @@ def test_qcow_overlay_both_ways(tmp_path):
     qio(tmp_path / "ov.qcow", "qcow", "write -P 0x11 100 1000", "write -P 0x22 3M 5k")
     same_as_qemu(tmp_path / "ov.qcow", tmp_path)
     assert "backing file: base.raw" in vimg("info", tmp_path / "ov.qcow").stdout
+    # a chain of two qcow overlays: info --backing-chain walks all three
+    vimg("create", "-q", "-f", "qcow", "-b", "ov.qcow", "-F", "qcow", tmp_path / "top.qcow")
+    v = vimg("info", "--backing-chain", tmp_path / "top.qcow").stdout
+    q = qimg("info", "--backing-chain", tmp_path / "top.qcow").stdout
+    assert v.count("image: ") == q.count("image: ") == 3
+    vj = json.loads(vimg("info", "--backing-chain", "--output=json", tmp_path / "top.qcow").stdout)
+    qj = json.loads(qimg("info", "--backing-chain", "--output=json", tmp_path / "top.qcow").stdout)
+    assert [i["format"] for i in vj] == [i["format"] for i in qj] == ["qcow", "qcow", "raw"]
 
 
 def leaky_qcow2(tmp_path, name="l.qcow2"):
