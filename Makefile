@@ -26,7 +26,8 @@ ASAN_OBJS := $(CORE_SRCS:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/bios/linuxboot_rom
 # together at the end, a small machine leaves those windows out (~0.1 MiB
 # of peak RSS, docs/bench.md). The order is only about RSS: any order links.
 LATE_SRCS := $(filter $(wildcard hw/virtio/*.c hw/watchdog/*.c hw/display/*.c hw/net/*.c src/ui/*.c src/loader/*.c) \
-	src/net/net.c src/net/net_rx_fifo.c src/net/net_slirp.c src/block/qcow2.c src/block/vmdk.c src/block/block_formats.c src/control/json.c \
+	src/net/net.c src/net/net_rx_fifo.c src/net/net_slirp.c src/block/qcow2.c src/block/qcow.c src/block/vmdk.c src/block/vdi.c src/block/vpc.c \
+	src/block/vhdx.c src/block/refused_formats.c src/block/block_formats.c src/control/json.c \
 	src/control/qmp.c src/control/monitor.c src/chardev/chan.c src/core/savestate.c \
 	src/core/kvm_state.c src/core/virtqueue.c src/core/lazylib.c src/core/kick.c hw/storage/atapi.c,$(CORE_SRCS))
 LATE_OBJS := $(LATE_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/bios/linuxboot_rom.o
@@ -111,6 +112,8 @@ $(BUILD)/unit/%: tests/unit/%.c tests/unit/unit.h tests/unit/virtio_fixture.h te
 
 # the one user of libseccomp: the reference the sandbox's own BPF is checked against
 $(BUILD)/unit/test_seccomp_bpf: LDLIBS += -lseccomp
+# builds a compressed qcow cluster itself (the driver loads zlib lazily)
+$(BUILD)/unit/test_formats: LDLIBS += -lz
 
 # Each layer includes only its own and lower layers' headers, and no two
 # files include each other's (docs/architecture.md, "Layers"): well under

@@ -14,6 +14,18 @@
 
 struct block_dev;
 
+/* What one layer of an image holds at an offset (vmm-img map, with
+ * qemu-img map's meaning). */
+struct block_map {
+	bool allocated;   /* this layer decides the contents ("present") */
+	bool zero;        /* reads as zeros */
+	bool data;        /* stored data backs it */
+	bool compressed;
+	bool has_offset;
+	uint64_t offset;  /* where the first byte lies in the layer's file */
+	const char *file; /* that file when it is not the image's own (vmdk extents) */
+};
+
 struct block_driver {
 	const char *name;
 	int (*pread)(struct block_dev *bd, void *buf, size_t len, uint64_t offset);
@@ -25,6 +37,11 @@ struct block_driver {
 	/* Deallocates [offset, offset+len): reads give zeros afterwards.
 	 * NULL: discard is an accepted no-op hint. */
 	int (*discard)(struct block_dev *bd, uint64_t len, uint64_t offset);
+	/* vmm-img map: what this layer holds at 'offset' (struct block_map),
+	 * the same for the *pnum bytes from there. NULL: block_map derives
+	 * it from status. */
+	int (*map)(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
+		   struct block_map *m);
 };
 
 /* -drive cache=, as QEMU: which host caching the image file gets.
@@ -45,7 +62,7 @@ const char *block_cache_name(enum block_cache c);
 
 struct block_dev {
 	const struct block_driver *drv;
-	const char *format; /* "raw", "qcow2", "memory" */
+	const char *format; /* "raw", "qcow2", "qcow", "vdi", "vpc", "vmdk", "memory" */
 	char *path;
 	uint64_t size;   /* bytes */
 	bool read_only;
@@ -56,6 +73,9 @@ struct block_dev {
 	 * (512 or 4096); 1 without O_DIRECT. The block layer bounces. */
 	unsigned align;
 	bool discard_ignore;
+	/* The format's allocation unit (vmm-img info's cluster_size), 0 if
+	 * it has none; qcow2 reports its own through qcow2_get_info. */
+	uint32_t cluster_size;
 };
 
 /* Extra open options; a NULL pointer means all defaults. */
@@ -145,6 +165,8 @@ struct block_format {
 	bool o_direct;
 	/* Does this open image of the format have a backing file? NULL: never. */
 	bool (*has_backing)(const struct block_dev *bd);
+	/* Its open backing file, or NULL (NULL: never has one). */
+	struct block_dev *(*backing)(const struct block_dev *bd);
 	/* Creates (truncates) 'path' as an empty overlay of 'size' bytes over
 	 * 'backing' (format 'backing_fmt'). NULL: the format has none. */
 	int (*create_overlay)(const char *path, uint64_t size, const char *backing,
@@ -174,6 +196,10 @@ int fd_pwrite_full(int fd, const void *buf, size_t len, uint64_t off);
  * its mutex). The file never grows past off+len because of rounding. */
 int fd_pread_al(int fd, unsigned align, void *buf, size_t len, uint64_t off);
 int fd_pwrite_al(int fd, unsigned align, const void *buf, size_t len, uint64_t off);
+/* How much of [at, at+len) of a file is one kind, hole (*hole true: reads
+ * zeros, no blocks) or data: at least 1 byte, at most len (vmm-img map
+ * of extents that pass through to a file). */
+uint64_t fd_hole_run(int fd, uint64_t at, uint64_t len, bool *hole);
 /* The O_DIRECT alignment of an open file: 1 if it is not open with
  * O_DIRECT, else BLKSSZGET for a block device or the smallest of 512 and
  * 4096 that a direct read accepts. */
@@ -192,6 +218,12 @@ int block_flush(struct block_dev *bd);
 int block_status(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum);
 /* Whether unallocated ranges read from a backing file (else as zeros). */
 bool block_has_backing(const struct block_dev *bd);
+/* The open backing file of 'bd', or NULL. */
+struct block_dev *block_backing(const struct block_dev *bd);
+/* What 'bd' itself holds at [offset, offset+len): fills *m for the first
+ * *pnum (> 0) bytes. 0 or -errno. */
+int block_map(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
+	      struct block_map *m);
 /* Makes [offset, offset+len) read as zero without falling through to a
  * backing file (qcow2: zero clusters for whole clusters in v3). Partial
  * clusters are written with zeros. */

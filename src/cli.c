@@ -408,9 +408,9 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 				return -1;
 			index = (long)v;
 		} else if (!strcmp(k, "format")) {
-			if (strcmp(val, "raw") && strcmp(val, "qcow2") && strcmp(val, "vmdk"))
-				return fail(st, "-drive: format=%s is not supported (raw, qcow2, vmdk)",
-					    val);
+			if (strcmp(val, "raw") && (!block_format_find(val) || !strcmp(val, "qed")))
+				return fail(st, "-drive: format=%s is not supported (raw, qcow2, "
+					    "qcow, vmdk, vdi, vpc, vhdx)", val);
 			format = xstrdup(val);
 		} else if (!strcmp(k, "readonly")) {
 			if (parse_bool(st, name, k, val, &read_only) < 0)
@@ -1365,7 +1365,7 @@ static const struct option_def options[] = {
 	{ "hdd", "FILE", opt_hd, "IDE secondary slave disk image" },
 	{ "cdrom", "FILE", opt_cdrom, "CD-ROM image (IDE secondary master)" },
 	{ "snapshot", NULL, opt_snapshot, "write to temporary overlays; disk images stay unchanged" },
-	{ "drive", "file=F[,if=ide|virtio|none][,media=disk|cdrom][,index=I][,format=raw|qcow2]"
+	{ "drive", "file=F[,if=ide|virtio|none][,media=disk|cdrom][,index=I][,format=raw|qcow2|qcow|vmdk|vdi|vpc|vhdx]"
 	  "[,readonly=on][,snapshot=on][,cache=MODE]",
 	  opt_drive, "IDE drive, or a virtio-blk disk (if=virtio) on the PCI bus" },
 	{ "boot", "[order=]DRIVES[,menu=on|off]", opt_boot,

@@ -16,9 +16,13 @@
 #include <unistd.h>
 
 #include "block.h"
+#include "qcow.h"
 #include "qcow2.h"
+#include "vdi.h"
 #include "vmdk.h"
+#include "vpc.h"
 #include "util.h"
+#include "vmctl.h"
 
 #define CHUNK (2 * MiB)
 
@@ -36,6 +40,27 @@ static void fail(const char *fmt, ...)
 	exit(1);
 }
 
+/* A bad option of command 'cmd' (getopt with opterr = 0 and a ':' first
+ * in every option string): one line and status 1, as qemu-img, before the
+ * command touches anything. */
+static const struct option no_long_options[] = { { NULL, 0, NULL, 0 } };
+
+static void opt_error(const char *cmd, int ch, char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+	bool is_long = !strncmp(arg, "--", 2);
+	fprintf(stderr, "vmm-img %s: ", cmd);
+	if (ch == ':' && is_long)
+		fprintf(stderr, "option '%s' requires an argument\n", arg);
+	else if (ch == ':')
+		fprintf(stderr, "option requires an argument -- '%c'\n", optopt);
+	else if (!optopt) /* getopt_long: an unknown --name */
+		fprintf(stderr, "unrecognized option '%s'\n", arg);
+	else
+		fprintf(stderr, "invalid option -- '%c'\n", optopt);
+	exit(1);
+}
+
 static struct block_dev *open_img(const char *path, const char *fmt, bool ro,
 				  const struct block_opts *o)
 {
@@ -48,11 +73,20 @@ static struct block_dev *open_img(const char *path, const char *fmt, bool ro,
 
 static uint64_t parse_sz(const char *s)
 {
-	uint64_t v;
+	uint64_t v, unit = 1;
+	size_t n = strlen(s);
+	char num[64];
+	/* P and E are qemu-img's too; parse_size stops at T */
+	if (n && n < sizeof(num) && strchr("PpEe", s[n - 1])) {
+		unit = strchr("Pp", s[n - 1]) ? 1ULL << 50 : 1ULL << 60;
+		memcpy(num, s, n - 1);
+		num[n - 1] = 0;
+		s = num;
+	}
 	/* qemu-img: a bare number is bytes */
-	if (!parse_size(s, 1, &v))
+	if (!parse_size(s, 1, &v) || v > UINT64_MAX / unit)
 		fail("Invalid image size specified. You may use k, M, G, T, P or E suffixes for");
-	return v;
+	return v * unit;
 }
 
 static void size_str(char *buf, size_t len, uint64_t v)
@@ -90,7 +124,11 @@ struct create_opts {
 	int version;
 	unsigned refcount_bits;
 	const char *backing_file, *backing_fmt;
-	const char *subformat; /* vmdk */
+	const char *subformat; /* vmdk; vpc: dynamic or fixed */
+	bool is_static;        /* vdi static=on */
+	bool force_size;       /* vpc force_size=on */
+	const char *prealloc;  /* preallocation= other than off: measure only */
+	bool prealloc_full;    /* falloc or full */
 };
 
 static void parse_o(char *s, struct create_opts *c)
@@ -117,15 +155,26 @@ static void parse_o(char *s, struct create_opts *c)
 		} else if (!strcmp(tok, "backing_fmt")) {
 			c->backing_fmt = v;
 		} else if (!strcmp(tok, "subformat")) {
-			if (strcmp(v, "monolithicSparse") && strcmp(v, "monolithicFlat"))
-				fail("vmdk subformat '%s' is not supported (monolithicSparse, "
-				     "monolithicFlat)", v);
+			if (strcmp(v, "monolithicSparse") && strcmp(v, "monolithicFlat") &&
+			    strcmp(v, "dynamic") && strcmp(v, "fixed"))
+				fail("subformat '%s' is not supported (vmdk: monolithicSparse, "
+				     "monolithicFlat; vpc: dynamic, fixed)", v);
 			c->subformat = v;
+		} else if (!strcmp(tok, "static") || !strcmp(tok, "force_size")) {
+			bool on;
+			if (parse_on_off(v, &on) < 0)
+				fail("Parameter '%s' expects 'on' or 'off'", tok);
+			*(!strcmp(tok, "static") ? &c->is_static : &c->force_size) = on;
 		} else if (!strcmp(tok, "adapter_type")) {
 			if (strcmp(v, "ide"))
 				fail("adapter_type=%s is not supported (ide)", v);
-		} else if (!strcmp(tok, "lazy_refcounts") || !strcmp(tok, "preallocation") ||
-			   !strcmp(tok, "compression_type")) {
+		} else if (!strcmp(tok, "preallocation")) {
+			if (strcmp(v, "off") && strcmp(v, "metadata") && strcmp(v, "falloc") &&
+			    strcmp(v, "full"))
+				fail("Parameter 'preallocation' does not accept value '%s'", v);
+			c->prealloc = strcmp(v, "off") ? v : NULL;
+			c->prealloc_full = !strcmp(v, "falloc") || !strcmp(v, "full");
+		} else if (!strcmp(tok, "lazy_refcounts") || !strcmp(tok, "compression_type")) {
 			if (strcmp(v, "off") && strcmp(v, "false") && strcmp(v, "zlib"))
 				fail("%s=%s is not supported", tok, v);
 		} else {
@@ -138,8 +187,17 @@ static void create_image(const char *path, const char *fmt, uint64_t size,
 			 const struct create_opts *c)
 {
 	char err[512];
-	if (c->subformat && strcmp(fmt, "vmdk"))
+	if (c->prealloc)
+		fail("preallocation=%s is not supported (only measure takes it)", c->prealloc);
+	bool vmdk_sub = c->subformat && !strncmp(c->subformat, "monolithic", 10);
+	if (c->subformat && strcmp(fmt, vmdk_sub ? "vmdk" : "vpc"))
 		fail("Invalid parameter 'subformat'");
+	if (c->is_static && strcmp(fmt, "vdi"))
+		fail("Invalid parameter 'static'");
+	if (c->force_size && strcmp(fmt, "vpc"))
+		fail("Invalid parameter 'force_size'");
+	if (c->backing_file && (!strcmp(fmt, "vdi") || !strcmp(fmt, "vpc")))
+		fail("Backing file not supported for file format '%s'", fmt);
 	if (!strcmp(fmt, "raw")) {
 		if (c->backing_file)
 			fail("Backing file not supported for file format 'raw'");
@@ -155,6 +213,19 @@ static void create_image(const char *path, const char *fmt, uint64_t size,
 		};
 		if (qcow2_create(path, &o, err, sizeof(err)) < 0)
 			fail("%s: %s", path, err);
+	} else if (!strcmp(fmt, "qcow")) {
+		if (c->cluster_size || c->version || c->refcount_bits)
+			fail("Invalid parameter '%s'", c->cluster_size ? "cluster_size" :
+			     c->version ? "compat" : "refcount_bits");
+		if (qcow_create(path, size, c->backing_file, err, sizeof(err)) < 0)
+			fail("%s: %s", path, err);
+	} else if (!strcmp(fmt, "vdi")) {
+		if (vdi_create(path, size, c->is_static, err, sizeof(err)) < 0)
+			fail("%s: %s", path, err);
+	} else if (!strcmp(fmt, "vpc")) {
+		bool fixed = c->subformat && !strcmp(c->subformat, "fixed");
+		if (vpc_create(path, size, fixed, c->force_size, err, sizeof(err)) < 0)
+			fail("%s: %s", path, err);
 	} else if (!strcmp(fmt, "vmdk")) {
 		if (c->backing_file)
 			fail("Backing files are not supported for file format 'vmdk' here");
@@ -165,6 +236,16 @@ static void create_image(const char *path, const char *fmt, uint64_t size,
 	} else {
 		fail("Unknown file format '%s'", fmt);
 	}
+}
+
+/* The formats create_image() makes. */
+static bool creatable(const char *fmt)
+{
+	static const char *const fmts[] = { "raw", "qcow2", "qcow", "vmdk", "vdi", "vpc" };
+	for (size_t i = 0; i < ARRAY_SIZE(fmts); i++)
+		if (!strcmp(fmt, fmts[i]))
+			return true;
+	return false;
 }
 
 /* The backing file that 'image' records, as the block layer would open
@@ -205,7 +286,7 @@ static int cmd_create(int argc, char **argv)
 	struct create_opts c = { 0 };
 	int ch;
 
-	while ((ch = getopt(argc, argv, "f:b:F:o:qu")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:b:F:o:qu", no_long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'f': fmt = optarg; break;
 		case 'b': c.backing_file = optarg; break;
@@ -213,7 +294,7 @@ static int cmd_create(int argc, char **argv)
 		case 'o': parse_o(optarg, &c); break;
 		case 'q': quiet = true; break;
 		case 'u': break;
-		default: return 1;
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (optind >= argc)
@@ -235,6 +316,10 @@ static int cmd_create(int argc, char **argv)
 	}
 	if (c.backing_file && !c.backing_fmt)
 		c.backing_fmt = backing_format_of(path, c.backing_file, NULL);
+	if (!creatable(fmt))
+		fail("Unknown file format '%s'", fmt);
+	if (!size && !strcmp(fmt, "qcow"))
+		fail("%s: Image size is too small, cannot be zero length", path);
 	if (!quiet) {
 		if (!strcmp(fmt, "qcow2"))
 			printf("Formatting '%s', fmt=qcow2 cluster_size=%u extended_l2=off "
@@ -244,8 +329,17 @@ static int cmd_create(int argc, char **argv)
 			       c.backing_file ? c.backing_file : "",
 			       c.backing_fmt ? " backing_fmt=" : "", c.backing_fmt ? c.backing_fmt : "",
 			       c.refcount_bits ? c.refcount_bits : 16);
+		else if (!strcmp(fmt, "vdi"))
+			printf("Formatting '%s', fmt=vdi size=%" PRIu64 " static=%s\n", path, size,
+			       c.is_static ? "on" : "off");
 		else
-			printf("Formatting '%s', fmt=%s size=%" PRIu64 "\n", path, fmt, size);
+			printf("Formatting '%s', fmt=%s size=%" PRIu64 "%s%s%s%s%s%s%s\n", path, fmt,
+			       size, c.backing_file ? " backing_file=" : "",
+			       c.backing_file ? c.backing_file : "",
+			       c.backing_fmt ? " backing_fmt=" : "", c.backing_fmt ? c.backing_fmt : "",
+			       c.subformat && !strcmp(fmt, "vpc") ? " subformat=" : "",
+			       c.subformat && !strcmp(fmt, "vpc") ? c.subformat : "",
+			       c.force_size ? " force_size=on" : "");
 	}
 	create_image(path, fmt, size, &c);
 	return 0;
@@ -339,8 +433,19 @@ static void info_one(const char *path, struct block_dev *bd, bool json, bool las
 		printf(",\n");
 		if (q)
 			printf("    \"cluster-size\": %u,\n", qi.cluster_size);
+		else if (bd->cluster_size)
+			printf("    \"cluster-size\": %u,\n", bd->cluster_size);
 		printf("    \"format\": \"%s\",\n", bd->format);
 		printf("    \"actual-size\": %" PRIu64 ",\n", actual);
+		if (!q && qcow_backing_name(bd)) {
+			char *full = block_path_beside(path, qcow_backing_name(bd));
+			printf("    \"full-backing-filename\": ");
+			json_str(full);
+			printf(",\n    \"backing-filename\": ");
+			json_str(qcow_backing_name(bd));
+			printf(",\n");
+			free(full);
+		}
 		if (q) {
 			printf("    \"format-specific\": {\n        \"type\": \"qcow2\",\n"
 			       "        \"data\": {\n            \"compat\": \"%s\",\n",
@@ -377,8 +482,19 @@ static void info_one(const char *path, struct block_dev *bd, bool json, bool las
 	size_str(asz, sizeof(asz), actual);
 	printf("image: %s\nfile format: %s\nvirtual size: %s (%" PRIu64 " bytes)\ndisk size: %s\n",
 	       path, bd->format, sz, bd->size, asz);
-	if (!q)
+	if (!q) {
+		if (bd->cluster_size)
+			printf("cluster_size: %u\n", bd->cluster_size);
+		if (qcow_backing_name(bd)) {
+			char *full = block_path_beside(path, qcow_backing_name(bd));
+			printf("backing file: %s", qcow_backing_name(bd));
+			if (strcmp(full, qcow_backing_name(bd)))
+				printf(" (actual path: %s)", full);
+			printf("\n");
+			free(full);
+		}
 		return;
+	}
 	printf("cluster_size: %u\n", qi.cluster_size);
 	if (qi.backing_file[0]) {
 		char *full = block_path_beside(path, qi.backing_file);
@@ -413,7 +529,7 @@ static int cmd_info(int argc, char **argv)
 	bool json = false, chain = false;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "f:U", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:U", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'f': fmt = optarg; break;
 		case 'O':
@@ -424,7 +540,7 @@ static int cmd_info(int argc, char **argv)
 			break;
 		case 'B': chain = true; break;
 		case 'U': break;
-		default: return 1;
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (optind >= argc)
@@ -441,6 +557,9 @@ static int cmd_info(int argc, char **argv)
 		struct qcow2_info qi = { 0 };
 		if (block_is_qcow2(bd))
 			qcow2_get_info(bd, &qi);
+		else if (qcow_backing_name(bd)) /* qcow records no backing format */
+			snprintf(qi.backing_file, sizeof(qi.backing_file), "%s",
+				 qcow_backing_name(bd));
 		bool more = chain && qi.backing_file[0] && depth < BLOCK_MAX_CHAIN;
 		if (!json && depth)
 			printf("\n");
@@ -472,7 +591,7 @@ static int cmd_convert(int argc, char **argv)
 	bool compress = false, progress = false, no_create = false;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "cpf:O:B:o:l:qnt:T:m:WU")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":cpf:O:B:o:l:qnt:T:m:WU", no_long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'c': compress = true; break;
 		case 'p': progress = true; break;
@@ -486,7 +605,8 @@ static int cmd_convert(int argc, char **argv)
 			break;
 		case 'q': quiet = true; break;
 		case 'n': no_create = true; break;
-		default: break;
+		case 't': case 'T': case 'm': case 'W': case 'U': break; /* accepted, no effect here */
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (argc - optind < 2)
@@ -506,7 +626,8 @@ static int cmd_convert(int argc, char **argv)
 		c.backing_file = base;
 		c.backing_fmt = backing_format_of(out, base, c.backing_fmt);
 	}
-	if (no_create && (base || c.cluster_size || c.subformat || c.version))
+	if (no_create && (base || c.cluster_size || c.subformat || c.version || c.is_static ||
+			  c.force_size))
 		fail("-n cannot be combined with -B or -o");
 	if (!no_create)
 		create_image(out, ofmt, total, &c);
@@ -631,7 +752,9 @@ next:
 
 static int check_once(struct block_dev *bd, int repair, struct qcow2_check_result *r)
 {
-	int ret = qcow2_check(bd, repair, r, stdout);
+	/* the per-cluster findings go to stderr, as qemu-img's: stdout keeps
+	 * the summary (or the JSON document) alone */
+	int ret = qcow2_check(bd, repair, r, stderr);
 	if (ret < 0)
 		fail("Check failed: %s", strerror(-ret));
 	return 0;
@@ -655,15 +778,57 @@ static void check_report(const struct qcow2_check_result *r)
 		       (double)r->allocated_clusters : 0.0,
 		       r->allocated_clusters ? r->compressed_clusters * 100.0 /
 		       (double)r->allocated_clusters : 0.0);
-	printf("Image end offset: %" PRIu64 "\n", r->image_end_offset);
+	if (r->image_end_offset)
+		printf("Image end offset: %" PRIu64 "\n", r->image_end_offset);
+}
+
+/* qemu-img check --output=json: its keys, in its order; a count that is
+ * zero is left out, as qemu-img leaves it out. */
+static void check_report_json(const char *path, const char *format,
+			      const struct qcow2_check_result *r, uint64_t leaks_fixed,
+			      uint64_t corruptions_fixed)
+{
+	printf("{\n");
+	if (r->image_end_offset)
+		printf("    \"image-end-offset\": %" PRIu64 ",\n", r->image_end_offset);
+	if (r->total_clusters)
+		printf("    \"total-clusters\": %" PRIu64 ",\n", r->total_clusters);
+	if (r->corruptions)
+		printf("    \"corruptions\": %" PRIu64 ",\n", r->corruptions);
+	if (corruptions_fixed)
+		printf("    \"corruptions-fixed\": %" PRIu64 ",\n", corruptions_fixed);
+	printf("    \"check-errors\": 0,\n");
+	if (r->leaks)
+		printf("    \"leaks\": %" PRIu64 ",\n", r->leaks);
+	if (leaks_fixed)
+		printf("    \"leaks-fixed\": %" PRIu64 ",\n", leaks_fixed);
+	if (r->allocated_clusters)
+		printf("    \"allocated-clusters\": %" PRIu64 ",\n", r->allocated_clusters);
+	printf("    \"filename\": ");
+	json_str(path);
+	printf(",\n    \"format\": ");
+	json_str(format);
+	if (r->fragmented_clusters)
+		printf(",\n    \"fragmented-clusters\": %" PRIu64, r->fragmented_clusters);
+	if (r->compressed_clusters)
+		printf(",\n    \"compressed-clusters\": %" PRIu64, r->compressed_clusters);
+	printf("\n}\n");
 }
 
 static int cmd_check(int argc, char **argv)
 {
+	static const struct option lo[] = {
+		{ "output", required_argument, NULL, 'O' },
+		{ "force-share", no_argument, NULL, 'U' },
+		{ "repair", required_argument, NULL, 'r' },
+		{ "format", required_argument, NULL, 'f' },
+		{ NULL, 0, NULL, 0 },
+	};
 	const char *fmt = NULL;
+	bool json = false;
 	int repair = 0, ch;
 
-	while ((ch = getopt(argc, argv, "f:r:qU")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:r:qU", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'f': fmt = optarg; break;
 		case 'r':
@@ -672,17 +837,39 @@ static int cmd_check(int argc, char **argv)
 			else if (!strcmp(optarg, "all"))
 				repair = QCOW2_REPAIR_LEAKS | QCOW2_REPAIR_ERRORS;
 			else
-				fail("Invalid option for -r (expecting 'leaks' or 'all')");
+				fail("Invalid option for -r (expecting 'leaks' or 'all'): %s", optarg);
+			break;
+		case 'O':
+			if (!strcmp(optarg, "json"))
+				json = true;
+			else if (strcmp(optarg, "human"))
+				fail("--output must be used with human or json as argument.");
 			break;
 		case 'q': quiet = true; break;
-		default: break;
+		case 'U': break;
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (optind >= argc)
 		fail("Expecting one image file name");
+	if (argc - optind > 1)
+		fail("Expecting one image file name (extra argument '%s')", argv[optind + 1]);
+	const char *path = argv[optind];
 	struct block_opts o = { .no_backing = true };
-	struct block_dev *bd = open_img(argv[optind], fmt, !repair, &o);
+	struct block_dev *bd = open_img(path, fmt, !repair, &o);
 	struct qcow2_check_result r;
+	uint64_t leaks_fixed = 0, corruptions_fixed = 0;
+	if (block_is_vdi(bd) && !repair) {
+		/* the block map only: no cluster statistics, as qemu-img */
+		memset(&r, 0, sizeof(r));
+		r.corruptions = vdi_check(bd, stderr);
+		if (json)
+			check_report_json(path, bd->format, &r, 0, 0);
+		else if (!quiet)
+			check_report(&r);
+		block_close(bd);
+		return r.corruptions ? 2 : 0;
+	}
 	if (!block_is_qcow2(bd)) {
 		fprintf(stderr, "vmm-img: This image format does not support checks\n");
 		block_close(bd);
@@ -690,12 +877,18 @@ static int cmd_check(int argc, char **argv)
 	}
 	check_once(bd, repair, &r);
 	if (repair && (r.leaks_fixed || r.corruptions_fixed)) {
-		printf("The following inconsistencies were found and repaired:\n\n"
-		       "    %" PRIu64 " leaked clusters\n    %" PRIu64 " corruptions\n\n"
-		       "Double checking the fixed image now...\n", r.leaks_fixed, r.corruptions_fixed);
+		leaks_fixed = r.leaks_fixed;
+		corruptions_fixed = r.corruptions_fixed;
+		if (!json && !quiet)
+			printf("The following inconsistencies were found and repaired:\n\n"
+			       "    %" PRIu64 " leaked clusters\n    %" PRIu64 " corruptions\n\n"
+			       "Double checking the fixed image now...\n", leaks_fixed,
+			       corruptions_fixed);
 		check_once(bd, 0, &r);
 	}
-	if (!quiet)
+	if (json)
+		check_report_json(path, bd->format, &r, leaks_fixed, corruptions_fixed);
+	else if (!quiet)
 		check_report(&r);
 	block_close(bd);
 	if (r.corruptions)
@@ -705,6 +898,7 @@ static int cmd_check(int argc, char **argv)
 	return 0;
 }
 
+
 /* ---- compare ------------------------------------------------------------ */
 
 static int cmd_compare(int argc, char **argv)
@@ -713,13 +907,14 @@ static int cmd_compare(int argc, char **argv)
 	bool strict = false;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "f:F:spqU")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:F:spqU", no_long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'f': f1 = optarg; break;
 		case 'F': f2 = optarg; break;
 		case 's': strict = true; break;
 		case 'q': quiet = true; break;
-		default: break;
+		case 'p': case 'U': break; /* accepted, no effect here */
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (argc - optind != 2)
@@ -778,13 +973,14 @@ static int cmd_commit(int argc, char **argv)
 	bool keep = false;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "f:dpqt:b:")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:dpqt:b:", no_long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'f': fmt = optarg; break;
 		case 'd': keep = true; break;
 		case 'q': quiet = true; break;
+		case 'p': case 't': break; /* accepted, no effect here */
 		case 'b': fail("-b is not supported (commits into the direct backing file)");
-		default: break;
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (optind >= argc)
@@ -854,12 +1050,12 @@ static int cmd_resize(int argc, char **argv)
 	int ch;
 
 	/* a negative size looks like an option: stop at the file name */
-	while ((ch = getopt_long(argc, argv, "+f:q", lo, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "+:f:q", lo, NULL)) != -1) {
 		switch (ch) {
 		case 'f': fmt = optarg; break;
 		case 'q': quiet = true; break;
 		case 'S': shrink = true; break;
-		default: break;
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (argc - optind != 2)
@@ -903,13 +1099,14 @@ static int cmd_snapshot(int argc, char **argv)
 	char op = 0;
 	const char *name = NULL, *fmt = NULL;
 
-	while ((ch = getopt(argc, argv, "lc:a:d:f:qU")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":lc:a:d:f:qU", no_long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'l': op = 'l'; break;
 		case 'c': case 'a': case 'd': op = (char)ch; name = optarg; break;
 		case 'f': fmt = optarg; break;
 		case 'q': quiet = true; break;
-		default: break;
+		case 'U': break; /* accepted, no effect here */
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (optind >= argc || !op)
@@ -936,6 +1133,311 @@ static int cmd_snapshot(int argc, char **argv)
 	return 0;
 }
 
+/* ---- map ---------------------------------------------------------------- */
+
+/* One run of qemu-img map's output. */
+struct extent {
+	uint64_t start, len;
+	unsigned depth;
+	struct block_map m;
+	const char *file;
+};
+
+/* What [off, end) of the chain under 'top' holds first: the layer that
+ * decides it (its depth), or the deepest layer reached. */
+static int map_one(struct block_dev *top, uint64_t off, uint64_t end, struct extent *e)
+{
+	struct block_dev *bd = top;
+	uint64_t len = end - off, n;
+	unsigned depth = 0;
+
+	for (;;) {
+		int ret = block_map(bd, off, len, &n, &e->m);
+		if (ret < 0)
+			return ret;
+		struct block_dev *b = block_backing(bd);
+		if (e->m.allocated || !b || off >= b->size)
+			break;
+		len = MIN(n, b->size - off);
+		bd = b;
+		depth++;
+	}
+	if (!e->m.allocated) {
+		e->m.zero = true;
+		e->m.data = false;
+	}
+	e->start = off;
+	e->len = n;
+	e->depth = depth;
+	e->file = e->m.file ? e->m.file : bd->path;
+	return 0;
+}
+
+static bool extends(const struct extent *a, const struct extent *b)
+{
+	return a->depth == b->depth && a->m.allocated == b->m.allocated &&
+	       a->m.zero == b->m.zero && a->m.data == b->m.data &&
+	       a->m.compressed == b->m.compressed && a->m.has_offset == b->m.has_offset &&
+	       (!a->m.has_offset || a->m.offset + a->len == b->m.offset) &&
+	       !strcmp(a->file, b->file) && a->start + a->len == b->start;
+}
+
+static void map_json(const struct extent *e, bool first)
+{
+	printf("%s{ \"start\": %" PRIu64 ", \"length\": %" PRIu64 ", \"depth\": %u, "
+	       "\"present\": %s, \"zero\": %s, \"data\": %s, \"compressed\": %s",
+	       first ? "[" : ",\n", e->start, e->len, e->depth, e->m.allocated ? "true" : "false",
+	       e->m.zero ? "true" : "false", e->m.data ? "true" : "false",
+	       e->m.compressed ? "true" : "false");
+	if (e->m.has_offset)
+		printf(", \"offset\": %" PRIu64, e->m.offset);
+	printf("}");
+}
+
+/* Human output lists where data (not known zeros) lies; data without a
+ * place in a file (compressed) ends it with an error, as qemu-img's. */
+static bool map_human(const struct extent *e)
+{
+	if (!e->m.data || e->m.zero)
+		return true;
+	if (!e->m.has_offset) {
+		fflush(stdout);
+		fprintf(stderr, "vmm-img: File contains external, encrypted or compressed "
+			"clusters.\n");
+		return false;
+	}
+	printf("%#-16" PRIx64 "%#-16" PRIx64 "%#-16" PRIx64 "%s\n", e->start, e->len,
+	       e->m.offset, e->file);
+	return true;
+}
+
+static int cmd_map(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "output", required_argument, NULL, 'O' },
+		{ "format", required_argument, NULL, 'f' },
+		{ "start-offset", required_argument, NULL, 's' },
+		{ "max-length", required_argument, NULL, 'l' },
+		{ "force-share", no_argument, NULL, 'U' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *fmt = NULL;
+	bool json = false;
+	uint64_t start = 0, max = UINT64_MAX;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, ":f:U", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'f': fmt = optarg; break;
+		case 'O':
+			if (!strcmp(optarg, "json"))
+				json = true;
+			else if (strcmp(optarg, "human"))
+				fail("--output must be used with human or json as argument.");
+			break;
+		case 's': start = parse_sz(optarg); break;
+		case 'l': max = parse_sz(optarg); break;
+		case 'U': break;
+		default: opt_error(argv[0], ch, argv);
+		}
+	}
+	if (argc - optind != 1)
+		fail("Expecting one image file name");
+	struct block_dev *bd = open_img(argv[optind], fmt, true, NULL);
+	uint64_t end = max > bd->size - MIN(start, bd->size) ? bd->size : start + max;
+	struct extent cur = { 0 }, next;
+	bool have = false, first = true, ok = true;
+	int ret = 0;
+
+	if (!json)
+		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
+	for (uint64_t off = start; off < end && ok; off += next.len) {
+		ret = map_one(bd, off, end, &next);
+		if (ret < 0)
+			break;
+		if (have && extends(&cur, &next)) {
+			cur.len += next.len;
+			continue;
+		}
+		if (have) {
+			if (json)
+				map_json(&cur, first);
+			else
+				ok = map_human(&cur);
+			first = false;
+		}
+		cur = next;
+		have = true;
+	}
+	if (have && ok && ret >= 0) {
+		if (json)
+			map_json(&cur, first);
+		else
+			ok = map_human(&cur);
+	}
+	if (json)
+		printf("%s]\n", have ? "" : "[");
+	block_close(bd);
+	if (ret < 0)
+		fail("Failed to get block status: %s", strerror(-ret));
+	return ok ? 0 : 1;
+}
+
+/* ---- measure ------------------------------------------------------------ */
+
+/* Refcount table and block clusters for 'clusters' clusters, the blocks
+ * and the table counting themselves too (until it settles). */
+static uint64_t refcount_meta_clusters(uint64_t clusters, uint64_t cs, unsigned bits)
+{
+	uint64_t per_block = cs * 8 / bits, per_table = cs / 8;
+	uint64_t table = 0, blocks = 0, n = 0, last;
+
+	do {
+		last = n;
+		blocks = (clusters + table + blocks + per_block - 1) / per_block;
+		table = (blocks + per_table - 1) / per_table;
+		n = clusters + blocks + table;
+	} while (n != last);
+	return blocks + table;
+}
+
+/* A fully allocated qcow2 of 'size' bytes (cluster-aligned): the data,
+ * the header cluster, L2 and L1 tables filling whole clusters, and the
+ * refcounts of all that. */
+static uint64_t qcow2_full_size(uint64_t size, uint64_t cs, unsigned refcount_bits)
+{
+	uint64_t per_cluster = cs / 8;
+	uint64_t l2_entries = (size / cs + per_cluster - 1) / per_cluster * per_cluster;
+	uint64_t l1_entries = (l2_entries / per_cluster + per_cluster - 1) / per_cluster *
+			      per_cluster;
+	uint64_t meta = cs + l2_entries * 8 + l1_entries * 8;
+	meta += refcount_meta_clusters((meta + size) / cs, cs, refcount_bits) * cs;
+	return meta + size;
+}
+
+/* The bytes of the image's data (allocated and not known zeros, anywhere
+ * in its chain), in whole clusters of 'cs' as the target would hold it. */
+static int data_clusters_bytes(struct block_dev *bd, uint64_t cs, uint64_t *bytes)
+{
+	struct extent e;
+	*bytes = 0;
+	for (uint64_t off = 0, n; off < bd->size; off += n) {
+		int ret = map_one(bd, off, bd->size, &e);
+		if (ret < 0)
+			return ret;
+		n = e.len;
+		if (e.m.data && !e.m.zero) {
+			/* to the end of its cluster: the next run starts there */
+			n = (off + n + cs - 1) / cs * cs - off;
+			*bytes += off % cs + n;
+		}
+	}
+	return 0;
+}
+
+static int cmd_measure(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "output", required_argument, NULL, 'j' },
+		{ "size", required_argument, NULL, 's' },
+		{ "force-share", no_argument, NULL, 'U' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *ifmt = NULL, *ofmt = "raw", *snap = NULL, *size_arg = NULL;
+	struct create_opts c = { 0 };
+	bool json = false;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, ":f:O:o:l:U", lo, NULL)) != -1) {
+		switch (ch) {
+		case 'f': ifmt = optarg; break;
+		case 'O': ofmt = optarg; break;
+		case 'o': parse_o(optarg, &c); break;
+		case 'l':
+			snap = !strncmp(optarg, "snapshot.name=", 14) ? optarg + 14 :
+			       !strncmp(optarg, "snapshot.id=", 12) ? optarg + 12 : optarg;
+			break;
+		case 's': size_arg = optarg; break;
+		case 'j':
+			if (!strcmp(optarg, "json"))
+				json = true;
+			else if (strcmp(optarg, "human"))
+				fail("--output must be used with human or json as argument.");
+			break;
+		case 'U': break;
+		default: opt_error(argv[0], ch, argv);
+		}
+	}
+	if (size_arg && optind < argc)
+		fail("--size N cannot be used together with a filename.");
+	if (!size_arg && argc - optind != 1)
+		fail("Either --size N or one filename must be specified.");
+	if (strcmp(ofmt, "raw") && strcmp(ofmt, "qcow2")) {
+		if (!creatable(ofmt))
+			fail("Unknown file format '%s'", ofmt);
+		fail("Block driver '%s' does not support size measurement", ofmt);
+	}
+	if (c.backing_file || c.subformat || c.is_static || c.force_size)
+		fail("Invalid parameter for format '%s'", ofmt);
+	if (!strcmp(ofmt, "raw") && (c.cluster_size || c.version || c.refcount_bits))
+		fail("Invalid parameter '%s'", c.cluster_size ? "cluster_size" :
+		     c.version ? "compat" : "refcount_bits");
+	uint64_t cs = c.cluster_size ? c.cluster_size : 65536;
+	unsigned bits = c.refcount_bits ? c.refcount_bits : 16;
+	if (cs < 512 || cs > 2 * MiB || (cs & (cs - 1)))
+		fail("Cluster size must be a power of two between 512 and 2048k");
+	if (bits > 64 || (bits & (bits - 1)))
+		fail("Refcount width must be a power of two and may not exceed 64 bits");
+	if (c.version == 2 && bits != 16)
+		fail("Different refcount widths than 16 bits require compatibility level 1.1 or "
+		     "above (use compat=1.1 or greater)");
+
+	uint64_t size, data = 0;
+	bool bitmaps = false;
+	if (size_arg) {
+		size = parse_sz(size_arg);
+		if (size > INT64_MAX - 4 * GiB) /* leaves room for the metadata sums */
+			fail("Invalid image size specified. Must be between 0 and %" PRId64 ".",
+			     INT64_MAX);
+	} else {
+		struct block_opts io = { .snapshot = snap };
+		struct block_dev *bd = open_img(argv[optind], ifmt, true, &io);
+		size = bd->size;
+		int ret = !strcmp(ofmt, "qcow2") ? data_clusters_bytes(bd, cs, &data) : 0;
+		/* qemu-img shows a bitmaps line when both could hold bitmaps */
+		bitmaps = block_is_qcow2(bd) && c.version != 2 && !strcmp(ofmt, "qcow2");
+		block_close(bd);
+		if (ret < 0)
+			fail("Error while reading the image: %s", strerror(-ret));
+	}
+	uint64_t required, full;
+	if (!strcmp(ofmt, "raw")) {
+		required = full = (size + 511) / 512 * 512;
+	} else {
+		uint64_t vsize = (size + cs - 1) / cs * cs;
+		/* qcow2's L1 table may not pass 32 MiB */
+		if ((vsize + cs * (cs / 8) - 1) / (cs * (cs / 8)) > 32 * MiB / 8)
+			fail("The image size is too large (try using a larger cluster size)");
+		full = qcow2_full_size(vsize, cs, bits);
+		required = full - vsize + data;
+		if (c.prealloc_full)
+			required = full;
+	}
+	if (json) {
+		printf("{\n");
+		if (bitmaps)
+			printf("    \"bitmaps\": 0,\n");
+		printf("    \"required\": %" PRIu64 ",\n    \"fully-allocated\": %" PRIu64 "\n}\n",
+		       required, full);
+	} else {
+		printf("required size: %" PRIu64 "\nfully allocated size: %" PRIu64 "\n", required,
+		       full);
+		if (bitmaps)
+			printf("bitmaps size: 0\n");
+	}
+	return 0;
+}
+
 /* ---- rebase ------------------------------------------------------------- */
 
 static int cmd_rebase(int argc, char **argv)
@@ -944,14 +1446,15 @@ static int cmd_rebase(int argc, char **argv)
 	bool unsafe = false;
 	int ch;
 
-	while ((ch = getopt(argc, argv, "f:b:F:upqt:T:U")) != -1) {
+	while ((ch = getopt_long(argc, argv, ":f:b:F:upqt:T:U", no_long_options, NULL)) != -1) {
 		switch (ch) {
 		case 'f': fmt = optarg; break;
 		case 'b': nb = optarg; break;
 		case 'F': nbf = optarg; break;
 		case 'u': unsafe = true; break;
 		case 'q': quiet = true; break;
-		default: break;
+		case 'p': case 't': case 'T': case 'U': break; /* accepted, no effect here */
+		default: opt_error(argv[0], ch, argv);
 		}
 	}
 	if (optind >= argc || !nb)
@@ -1036,7 +1539,13 @@ static void usage(FILE *f)
 		"  resize [-f fmt] [--shrink] FILE [+-]SIZE\n"
 		"  snapshot -l|-c NAME|-a NAME|-d NAME FILE\n"
 		"  rebase [-f fmt] [-u] -b base [-F fmt] FILE\n"
-		"Formats: raw, qcow2, vmdk (monolithicSparse, monolithicFlat; read and write).\n");
+		"  map [-f fmt] [--output=human|json] [--start-offset=N] [--max-length=N] FILE\n"
+		"  measure [--output=human|json] [-O fmt] [-o opts] [--size N | [-f fmt] [-l snap] FILE]\n"
+		"  --version, -V\n"
+		"Formats: raw, qcow2, qcow (version 1), vmdk (monolithicSparse, monolithicFlat),\n"
+		"vdi (-o static=on|off), vpc (-o subformat=dynamic|fixed, force_size=on|off):\n"
+		"read and write, and created by create and convert -O. vhdx and qed images are\n"
+		"recognised and refused.\n");
 }
 
 int main(int argc, char **argv)
@@ -1048,11 +1557,17 @@ int main(int argc, char **argv)
 		{ "create", cmd_create }, { "info", cmd_info }, { "convert", cmd_convert },
 		{ "check", cmd_check }, { "compare", cmd_compare }, { "commit", cmd_commit },
 		{ "resize", cmd_resize }, { "snapshot", cmd_snapshot }, { "rebase", cmd_rebase },
+		{ "map", cmd_map }, { "measure", cmd_measure },
 	};
 
 	if (argc < 2) {
 		usage(stderr);
 		return 1;
+	}
+	opterr = 0; /* each command reports a bad option itself: opt_error() */
+	if (!strcmp(argv[1], "-V") || !strcmp(argv[1], "--version")) {
+		printf("vmm-img version " VMM_VERSION "\n");
+		return 0;
 	}
 	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
 		usage(stdout);

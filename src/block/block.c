@@ -55,6 +55,25 @@ int fd_pwrite_full(int fd, const void *buf, size_t len, uint64_t off)
 }
 
 
+uint64_t fd_hole_run(int fd, uint64_t at, uint64_t len, bool *hole)
+{
+	off_t d = lseek(fd, (off_t)at, SEEK_DATA);
+	uint64_t upto;
+
+	*hole = d < 0 || (uint64_t)d > at; /* ENXIO: a hole up to the end */
+	if (d < 0 && errno != ENXIO) {
+		*hole = false; /* no hole information: all data */
+		return len;
+	}
+	if (*hole) {
+		upto = d < 0 ? at + len : (uint64_t)d;
+	} else {
+		off_t h = lseek(fd, (off_t)at, SEEK_HOLE);
+		upto = h < 0 ? at + len : (uint64_t)h;
+	}
+	return upto > at ? MIN(len, upto - at) : len;
+}
+
 /* ---- O_DIRECT alignment ------------------------------------------------- */
 
 static bool is_aligned(uint64_t v, unsigned align)
@@ -325,6 +344,22 @@ static int raw_status(struct block_dev *bd, uint64_t offset, uint64_t len, uint6
 	return 1;
 }
 
+/* A hole reads zeros and has no data, but is this layer's (qemu-img map's
+ * view of a file); both keep their offset. */
+static int raw_map(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
+		   struct block_map *m)
+{
+	int st = raw_status(bd, offset, len, pnum);
+	if (st < 0)
+		return st;
+	m->allocated = true;
+	m->data = st;
+	m->zero = !st;
+	m->has_offset = true;
+	m->offset = offset;
+	return 0;
+}
+
 static int raw_flush(struct block_dev *bd)
 {
 	return fdatasync(bd->fd) < 0 ? -errno : 0;
@@ -349,6 +384,7 @@ static const struct block_driver raw_driver = {
 	.pwrite_zeroes = raw_pwrite_zeroes,
 	.status = raw_status,
 	.discard = raw_discard,
+	.map = raw_map,
 };
 
 static struct block_dev *raw_from_fd(int fd, const char *path, bool read_only, char *err,
@@ -692,6 +728,34 @@ bool block_has_backing(const struct block_dev *bd)
 		if (block_formats[i]->has_backing && block_formats[i]->has_backing(bd))
 			return true;
 	return false;
+}
+
+struct block_dev *block_backing(const struct block_dev *bd)
+{
+	for (unsigned i = 0; i < block_formats_count; i++) {
+		struct block_dev *b = block_formats[i]->backing ? block_formats[i]->backing(bd)
+								 : NULL;
+		if (b)
+			return b;
+	}
+	return NULL;
+}
+
+int block_map(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
+	      struct block_map *m)
+{
+	memset(m, 0, sizeof(*m));
+	if (!range_ok(offset, len, bd->size) || !len)
+		return -EINVAL;
+	if (bd->drv->map)
+		return bd->drv->map(bd, offset, len, pnum, m);
+	int st = block_status(bd, offset, len, pnum);
+	if (st < 0)
+		return st;
+	m->allocated = st || !block_has_backing(bd);
+	m->data = st;
+	m->zero = !st;
+	return 0;
 }
 
 /* Source of the zeros the two functions below write. Never written, and

@@ -7,11 +7,17 @@
 #include "block.h"
 #include "util.h"
 
-extern const struct block_format qcow2_format, vmdk_format;
+extern const struct block_format qcow2_format, qcow_format, vmdk_format, vdi_format, vpc_format,
+	vhdx_format, qed_format;
 
 const struct block_format *const block_formats[] = {
 	&qcow2_format,
+	&qcow_format,
 	&vmdk_format,
+	&vdi_format,
+	&vpc_format,
+	&vhdx_format,
+	&qed_format,
 };
 
 const unsigned block_formats_count = ARRAY_SIZE(block_formats);

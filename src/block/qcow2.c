@@ -1041,6 +1041,45 @@ static int qcow2_status(struct block_dev *bd, uint64_t offset, uint64_t len, uin
 	return state < 0 ? 0 : state;
 }
 
+/* Runs of one kind of cluster; data clusters only while their host
+ * clusters follow each other. */
+static int qcow2_map(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
+		     struct block_map *m)
+{
+	struct qcow2 *s = QS(bd);
+	uint64_t done = 0, e, next_host = 0;
+	int kind = -1, ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	while (done < len && done < 64 * MiB) {
+		uint64_t off = offset + done;
+		uint64_t in = off & (s->cs - 1), n = MIN(len - done, s->cs - in);
+		ret = l2_entry(s, off >> s->cluster_bits, &e);
+		if (ret < 0)
+			break;
+		int c = (int)classify(s, e);
+		uint64_t host = (e & OFF_MASK) + in;
+		if (kind >= 0 && (c != kind || (c == C_NORMAL && host != next_host)))
+			break;
+		if (kind < 0 && c == C_NORMAL) {
+			m->has_offset = true;
+			m->offset = host;
+		}
+		kind = c;
+		next_host = host + n;
+		done += n;
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (ret < 0 && !done)
+		return ret;
+	m->allocated = kind != C_UNALLOC;
+	m->zero = kind == C_ZERO || kind == C_UNALLOC;
+	m->data = kind == C_NORMAL || kind == C_COMPRESSED;
+	m->compressed = kind == C_COMPRESSED;
+	*pnum = done;
+	return 0;
+}
+
 static int qcow2_flush(struct block_dev *bd)
 {
 	struct qcow2 *s = QS(bd);
@@ -1087,6 +1126,7 @@ static const struct block_driver qcow2_driver = {
 	.status = qcow2_status,
 	.pwrite_zeroes = qcow2_pwrite_zeroes,
 	.discard = qcow2_discard,
+	.map = qcow2_map,
 };
 
 bool block_is_qcow2(const struct block_dev *bd)
@@ -2440,12 +2480,17 @@ out:
 
 static bool qcow2_probe(const uint8_t *buf, size_t len)
 {
-	return len >= 8 && !memcmp(buf, "QFI\xfb", 4) && get_be32(buf + 4) >= 1;
+	return len >= 8 && !memcmp(buf, "QFI\xfb", 4) && get_be32(buf + 4) >= 2; /* 1: qcow.c */
 }
 
 static bool qcow2_format_has_backing(const struct block_dev *bd)
 {
 	return block_is_qcow2(bd) && qcow2_has_backing(bd);
+}
+
+static struct block_dev *qcow2_format_backing(const struct block_dev *bd)
+{
+	return block_is_qcow2(bd) ? QS(bd)->backing : NULL;
 }
 
 static int qcow2_create_overlay(const char *path, uint64_t size, const char *backing,
@@ -2463,5 +2508,6 @@ const struct block_format qcow2_format = {
 	.open = qcow2_open,
 	.o_direct = true,
 	.has_backing = qcow2_format_has_backing,
+	.backing = qcow2_format_backing,
 	.create_overlay = qcow2_create_overlay,
 };

@@ -54,6 +54,7 @@ struct extent {
 	uint32_t *rgd;       /* redundant directory, NULL when there is none */
 	uint64_t gd_sector, rgd_sector;
 	uint64_t gd_entries;
+	char *file;          /* its file, when it is not the image itself */
 	uint32_t *gt;        /* one cached grain table */
 	uint64_t gt_sector;  /* which, 0: none */
 };
@@ -409,6 +410,7 @@ static void vmdk_free(struct vmdk *v)
 		free(v->ext[i].gd);
 		free(v->ext[i].rgd);
 		free(v->ext[i].gt);
+		free(v->ext[i].file);
 	}
 	pthread_mutex_destroy(&v->lock);
 	free(v);
@@ -427,12 +429,78 @@ static void vmdk_close(struct block_dev *bd)
 	vmdk_free(v);
 }
 
+/* vmm-img map within one extent, from extent offset 'o'. */
+static void extent_map(struct extent *e, uint64_t o, uint64_t len, uint64_t *pnum,
+		       struct block_map *m)
+{
+	m->file = e->file;
+	if (e->type == EXT_ZERO) {
+		m->allocated = m->zero = true;
+		*pnum = len;
+		return;
+	}
+	if (e->type == EXT_FLAT) { /* a hole in the extent file reads zeros */
+		uint64_t at = e->flat_off + o;
+		*pnum = fd_hole_run(e->fd, at, len, &m->zero);
+		m->allocated = m->data = m->has_offset = true;
+		m->offset = at;
+		return;
+	}
+	/* sparse: runs of unallocated grains, zero grains, or grains whose
+	 * sectors follow each other */
+	uint64_t done = 0, next = 0;
+	int kind = -1;
+	while (done < len) {
+		uint64_t off = o + done, g = off / e->grain, in = off % e->grain;
+		uint64_t n = MIN(len - done, e->grain - in), gdi = g / e->gtes, gs = 0;
+		if (gdi < e->gd_entries && e->gd[gdi] && load_gt(e, e->gd[gdi]) == 0)
+			gs = e->gt[g % e->gtes];
+		int k = gs > 1 ? 2 : (int)gs; /* 0 unallocated, 1 zero, 2 data */
+		uint64_t host = gs * SECTOR + in;
+		if (kind >= 0 && (k != kind || (k == 2 && host != next)))
+			break;
+		if (kind < 0 && k == 2) {
+			m->has_offset = true;
+			m->offset = host;
+		}
+		kind = k;
+		next = host + n;
+		done += n;
+	}
+	m->allocated = kind != 0;
+	m->zero = kind != 2;
+	m->data = kind == 2;
+	*pnum = done;
+}
+
+static int vmdk_map(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
+		    struct block_map *m)
+{
+	struct vmdk *v = bd->state;
+
+	pthread_mutex_lock(&v->lock);
+	*pnum = len; /* past the last extent: zeros, nobody's */
+	m->zero = true;
+	for (unsigned i = 0; i < v->n; i++) {
+		struct extent *e = &v->ext[i];
+		uint64_t end = e->start + e->sectors * SECTOR;
+		if (offset >= end)
+			continue;
+		m->zero = false;
+		extent_map(e, offset - e->start, MIN(len, end - offset), pnum, m);
+		break;
+	}
+	pthread_mutex_unlock(&v->lock);
+	return 0;
+}
+
 static const struct block_driver vmdk_driver = {
 	.name = "vmdk",
 	.pread = vmdk_pread,
 	.pwrite = vmdk_pwrite,
 	.flush = vmdk_flush,
 	.close = vmdk_close,
+	.map = vmdk_map,
 };
 
 /* Parses descriptor text; extents are added to v. sparse_fd: the file
@@ -489,11 +557,12 @@ static int parse_descriptor(struct vmdk *v, const char *path, char *text, int se
 				char *p;
 				fd = block_open_named(path, name, rw ? O_RDWR : O_RDONLY, untrusted,
 						      &p);
-				free(p);
 				if (fd < 0) {
+					free(p);
 					block_named_error(err, errlen, "vmdk extent", name, fd);
 					return fd;
 				}
+				e->file = p; /* freed with the extent */
 			}
 			if (fd < 0) {
 				snprintf(err, errlen, "cannot open vmdk extent '%s': %s", name,

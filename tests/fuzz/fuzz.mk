@@ -20,7 +20,7 @@
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 8
 FUZZ_BUILD := $(BUILD)/fuzz
-FUZZ_SRCS := src/block/block.c src/block/block_formats.c src/core/lazylib.c src/block/qcow2.c src/block/vmdk.c src/core/util.c
+FUZZ_SRCS := src/block/block.c src/block/block_formats.c src/core/lazylib.c src/block/qcow2.c src/block/qcow.c src/block/vmdk.c src/block/vdi.c src/block/vpc.c src/block/vhdx.c src/block/refused_formats.c src/core/util.c
 FUZZ_WARN := -Wall -Wextra -Werror -Wno-unused-parameter
 FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
 	$(FUZZ_WARN) $(CPPFLAGS)

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * libFuzzer target for the image parsers (qcow2, vmdk, probing): the input
- * is an image file. It is opened with its format probed and as qcow2 and
- * vmdk explicitly, read-only and (for what opens) read-write, and read and
+ * libFuzzer target for the image parsers (qcow2, qcow, vmdk, vdi, vpc,
+ * the refused vhdx/qed, probing): the input is an image file. It is
+ * opened with its format probed and as each format explicitly, read-only and (for what opens) read-write, and read and
  * written at a few places, the way a guest would touch a disk. Any crash,
  * sanitizer report, leak or hang is a bug; a clean open error is fine.
  *
@@ -42,6 +42,12 @@ static void touch_image(struct block_dev *bd)
 		}
 	}
 	block_flush(bd);
+	/* vmm-img map's walk: every table entry's kind and host offset */
+	uint64_t n = 0;
+	struct block_map m;
+	for (uint64_t off = 0, i = 0; off < bd->size && i < 32; off += n, i++)
+		if (block_map(bd, off, (bd->size - off < (1 << 20) ? bd->size - off : (1 << 20)), &n, &m) < 0 || !n)
+			break;
 }
 
 static void try_open(const char *format, bool read_only)
@@ -61,7 +67,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	static const char *const formats[] = { NULL, "qcow2", "vmdk" };
+	static const char *const formats[] = { NULL, "qcow2", "vmdk", "qcow", "vdi", "vpc",
+						"vhdx", "qed" };
+	const size_t nformats = sizeof(formats) / sizeof(formats[0]);
 
 	if (image_fd < 0) {
 		image_fd = memfd_create("fuzz-image", 0);
@@ -73,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	 * file: never open one for writing here. */
 	bool descriptor = (size < 4 || memcmp(data, "KDMV", 4)) &&
 			  !strcmp(block_probe(data, size), "vmdk");
-	for (size_t f = 0; f < 3; f++) {
+	for (size_t f = 0; f < nformats; f++) {
 		for (int rw = 0; rw < 2; rw++) {
 			if (rw && (descriptor || (f == 2 && (size < 4 || memcmp(data, "KDMV", 4)))))
 				continue;

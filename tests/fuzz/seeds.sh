@@ -65,3 +65,20 @@ qemu-img snapshot -c s1 "$out/snap.qcow2"
 qemu-img convert -q -O vmdk "$tmp/data.raw" "$out/sparse.vmdk"
 qemu-img convert -q -O vmdk -o subformat=monolithicFlat "$tmp/data.raw" "$tmp/flat.vmdk"
 cp "$tmp/flat.vmdk" "$out/flat-descriptor.vmdk"
+# the formats beside qcow2 and vmdk: qcow (a compressed cluster from
+# qemu-io, as qemu-img 10's convert -c -O qcow fails), VDI dynamic and
+# static, VHD dynamic and fixed, and the refused VHDX and QED headers
+qemu-img convert -q -O qcow "$tmp/data.raw" "$out/plain.qcow"
+qemu-img create -q -f qcow "$out/compressed.qcow" 1M
+qemu-io -f qcow -c "write -c -P 0x11 0 4k" -c "write -P 0x22 64k 4k" "$out/compressed.qcow" >/dev/null
+(cd "$out" && qemu-img create -q -f qcow -b plain.qcow -F qcow overlay.qcow)
+# (run.sh gives the image target 256 KiB inputs: the VDI/VHD ones with data
+# are cut there, their tables intact; the empty ones are whole)
+head -c 98304 "$tmp/data.raw" >"$tmp/small.raw"
+qemu-img create -q -f vdi "$out/empty.vdi" 4M
+qemu-img convert -q -O vdi "$tmp/small.raw" "$out/dynamic.vdi"
+qemu-img create -q -f vpc "$out/empty.vpc" 4M
+qemu-img convert -q -O vpc "$tmp/small.raw" "$out/dynamic.vpc"
+qemu-img convert -q -O vpc -o subformat=fixed "$tmp/small.raw" "$out/fixed.vpc"
+qemu-img create -q -f vhdx "$tmp/t.vhdx" 1M && head -c 65536 "$tmp/t.vhdx" >"$out/head.vhdx"
+qemu-img create -q -f qed "$out/t.qed" 1M

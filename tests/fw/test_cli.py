@@ -100,7 +100,7 @@ def test_version():
     (["-drive", "file=a.img,if=virtio,cache=fast"], "expected writeback, none"),
     (["-drive", "file=a.img,cache=fast"], "expected writeback, none"),
     (["-drive", "file=a.img,if=virtio,discard=maybe"], "discard=maybe: expected ignore or unmap"),
-    (["-drive", "file=a.img,if=virtio,format=vdi"], "format=vdi is not supported"),
+    (["-drive", "file=a.img,if=virtio,format=qed"], "format=qed is not supported"),
     (["-device", "virtio-rng-pci,max-bytes=5"], "unknown parameter"),
     (["-device", "virtio-balloon,free-page-hint=on"], "unknown parameter 'free-page-hint'"),
     (["-device", "virtio-balloon-pci,deflate-on-oom=maybe"], "expected 'on' or 'off'"),

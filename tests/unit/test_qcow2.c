@@ -527,7 +527,7 @@ static void test_backing_loops(void **state)
 	mk("orphan.qcow2", 1 * MiB, 65536, 3, 16, "nonexistent.raw", "raw");
 	expect_open_fails("orphan.qcow2", "nonexistent");
 	/* an unknown backing format */
-	mk("badfmt.qcow2", 1 * MiB, 65536, 3, 16, "chain0", "vpc");
+	mk("badfmt.qcow2", 1 * MiB, 65536, 3, 16, "chain0", "parallels");
 	expect_open_fails("badfmt.qcow2", "format");
 }
 
