@@ -113,11 +113,12 @@ void audio_voice_remove(struct audio_voice *v);
  * while nobody plays, runs again. */
 void audio_voice_kick(struct audio_voice *v);
 
-/* Inside fill: the card plays in 'fmt' this step (a rate outside
- * AUDIO_RATE_MIN..MAX is clamped, channels other than 1 or 2 count as 1).
- * Returns the frames of that format the step is worth (0 to
- * AUDIO_STEP_MAX_FRAMES + 1); audio_request_buffer has room for them. */
-size_t audio_request_frames(struct audio_request *req, const struct audio_format *fmt);
+/* Inside fill: the card plays in *fmt this step; a rate outside
+ * AUDIO_RATE_MIN..MAX is clamped, channels other than 1 or 2 count as 1,
+ * an unknown sample format as s16, and *fmt is updated to what is taken:
+ * the buffer holds frames of that. Returns the frames the step is worth
+ * (0 to AUDIO_STEP_MAX_FRAMES + 1); audio_request_buffer has room for them. */
+size_t audio_request_frames(struct audio_request *req, struct audio_format *fmt);
 void *audio_request_buffer(struct audio_request *req);
 /* The card wrote 'frames' frames (at most what audio_request_frames said)
  * to the buffer. */

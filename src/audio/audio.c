@@ -296,11 +296,12 @@ static void reset_converter(struct audio_voice *v, const struct audio_format *in
 	memset(v->cur, 0, sizeof(v->cur));
 }
 
-size_t audio_request_frames(struct audio_request *req, const struct audio_format *fmt)
+size_t audio_request_frames(struct audio_request *req, struct audio_format *fmt)
 {
 	struct audio_voice *v = req->v;
 	struct audio_format in = sane_format(fmt);
 
+	*fmt = in;
 	if (!v->playing || in.rate != v->in.rate || in.channels != v->in.channels ||
 	    in.fmt != v->in.fmt)
 		reset_converter(v, &in);
