@@ -65,6 +65,7 @@
 #include "hw/ib700.h"
 #include "hw/sb16.h"
 #include "audio.h"
+#include "savestate.h"
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
@@ -1997,6 +1998,40 @@ static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
 		s_event(s, xfer5, sizeof(xfer5));
 		s_event(s, xfer5, sizeof(xfer5));
 		s_io_rd(s, 0xD0, 0), s_io_rd(s, 0xC4, 0), s_io_rd(s, 0xC4, 0);
+		return 1;
+	}
+	if (!strcmp(t, "sb16") && k <= 2) {
+		/* The BIOS's cascade set-up, a DSP reset, then k 1: an 8-bit
+		 * auto-init playback (channel 1, time constant, block size,
+		 * 0x1C), k 2: a 16-bit stereo one (channel 5, 0x41, 0xB6);
+		 * time passes, interrupts are acknowledged, the transfer ends. */
+		s_io_wr(s, 0x0D, 0, 0), s_io_wr(s, 0xDA, 0, 0);
+		s_io_wr(s, 0xD6, 0xC0, 0), s_io_wr(s, 0xD4, 0, 0);
+		s_io_wr(s, 0x226, 1, 0), s_io_wr(s, 0x226, 0, 0);
+		s_io_rd(s, 0x22E, 0), s_io_rd(s, 0x22A, 0);
+		static const uint8_t dsp8[] = { 0xD1, 0x40, 131, 0x48, 0xFF, 0x03, 0x1C };
+		static const uint8_t dsp16[] = { 0x41, 0x56, 0x22, 0xB6, 0x30, 0xFF, 0x03 };
+		if (k == 1) {
+			s_io_wr(s, 0x0A, 0x05, 0), s_io_wr(s, 0x0B, 0x59, 0), s_io_wr(s, 0x0C, 0, 0);
+			s_io_wr(s, 0x02, 0x00, 0), s_io_wr(s, 0x02, 0x00, 0), s_io_wr(s, 0x83, 0x01, 0);
+			s_io_wr(s, 0x03, 0xFF, 0), s_io_wr(s, 0x03, 0x07, 0), s_io_wr(s, 0x0A, 0x01, 0);
+		} else {
+			s_io_wr(s, 0xD4, 0x05, 0), s_io_wr(s, 0xD6, 0x59, 0), s_io_wr(s, 0xD8, 0, 0);
+			s_io_wr(s, 0xC4, 0x00, 0), s_io_wr(s, 0xC4, 0x00, 0), s_io_wr(s, 0x8B, 0x02, 0);
+			s_io_wr(s, 0xC6, 0xFF, 0), s_io_wr(s, 0xC6, 0x07, 0), s_io_wr(s, 0xD4, 0x01, 0);
+		}
+		for (unsigned i = 0; i < sizeof(dsp8); i++)
+			s_io_wr(s, 0x22C, k == 1 ? dsp8[i] : dsp16[i], 0);
+		const uint8_t step[] = { 4, 0x10, 0x27 }, stall[] = { 3, 0x02, 0x00 },
+			      save[] = { 2, 0, 0 };
+		for (unsigned i = 0; i < 12; i++) {
+			s_event(s, step, sizeof(step)); /* 10 ms */
+			s_io_rd(s, k == 1 ? 0x22E : 0x22F, 0);
+		}
+		s_event(s, save, sizeof(save));
+		s_io_wr(s, 0x224, 0x82, 0), s_io_rd(s, 0x225, 0);
+		s_io_wr(s, 0x22C, k == 1 ? 0xDA : 0xD9, 0);
+		s_event(s, stall, sizeof(stall));
 		return 1;
 	}
 	if (!strcmp(t, "cirrus") && k <= 3) {
