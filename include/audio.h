@@ -120,6 +120,12 @@ void audio_voice_kick(struct audio_voice *v);
  * (0 to AUDIO_STEP_MAX_FRAMES + 1); audio_request_buffer has room for them. */
 size_t audio_request_frames(struct audio_request *req, struct audio_format *fmt);
 void *audio_request_buffer(struct audio_request *req);
+/* The span of virtual time the step covers (its frames are spread evenly
+ * over it): for cards whose samples come with times, not by DMA. */
+void audio_request_window(const struct audio_request *req, int64_t *start_ns, int64_t *end_ns);
+/* The backend's clock now (the virtual clock; without a loop, the time
+ * of the last step), for such cards to stamp their samples; any thread. */
+int64_t audio_voice_clock(const struct audio_voice *v);
 /* The card wrote 'frames' frames (at most what audio_request_frames said)
  * to the buffer. */
 void audio_request_done(struct audio_request *req, size_t frames);

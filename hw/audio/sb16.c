@@ -32,7 +32,9 @@
 #define SB16_STATE_VERSION 1
 #define OUT_QUEUE 64        /* DSP bytes waiting to be read */
 #define MAX_PARAMS 3
-#define DIRECT_RATE 22050   /* the rate direct DAC writes are held at */
+#define DIRECT_RATE 22050   /* the rate direct DAC output is rendered at */
+#define DIRECT_QUEUE 512    /* direct DAC writes not yet rendered */
+#define DIRECT_HOLD_NS (100 * 1000000LL) /* direct output ends this long after the last write */
 
 /* Port offsets from iobase. The region starts at +4 (mixer index). */
 #define REG_MIXER_INDEX 0x4
@@ -92,6 +94,18 @@ enum dsp_cmd {
 #define GEN_MODE_STEREO 0x10
 #define GEN_MODE_SIGNED 0x20
 
+/* Direct DAC writes (0x10), stamped with the backend's clock: the guest
+ * times them itself (a timer interrupt per sample), so the output holds
+ * each value from its time to the next one's. Not saved: output in
+ * flight, as the backend's own buffers. */
+struct sb16_direct {
+	bool on;
+	int64_t last_ns;
+	unsigned head, len;
+	int64_t t[DIRECT_QUEUE];
+	uint8_t v[DIRECT_QUEUE];
+};
+
 /* A DMA transfer of the DSP (or a silence block: no DMA). */
 struct sb16_xfer {
 	bool active;
@@ -129,7 +143,8 @@ struct sb16 {
 	bool rate_from_tc;       /* the rate was set by a time constant */
 	uint16_t out_rate, in_rate;
 	uint16_t block_size;     /* 0x48: samples - 1 for 0x1C/0x90 and their input forms */
-	uint8_t dac;             /* the last direct DAC value */
+	uint8_t dac;             /* the last direct DAC value (held) */
+	struct sb16_direct direct;
 	struct sb16_xfer xfer;
 	uint8_t irq_status;      /* IRQ_8BIT | IRQ_16BIT */
 
@@ -285,12 +300,66 @@ static size_t move_block_bytes(struct sb16 *s, uint8_t *p, size_t len)
 	return i8237_transfer(s->dma, xfer_channel(s), p, len, I8237_FROM_MEMORY, NULL);
 }
 
+/* A direct DAC write: queued with its time (the oldest is dropped when
+ * the guest writes faster than the backend renders). */
+static void direct_write(struct sb16 *s, uint8_t v)
+{
+	struct sb16_direct *d = &s->direct;
+
+	s->dac = v;
+	if (!s->voice)
+		return;
+	if (d->len == DIRECT_QUEUE) {
+		d->head = (d->head + 1) % DIRECT_QUEUE;
+		d->len--;
+	}
+	unsigned i = (d->head + d->len) % DIRECT_QUEUE;
+	d->t[i] = audio_voice_clock(s->voice);
+	d->v[i] = v;
+	d->len++;
+	d->last_ns = d->t[i];
+	if (!d->on) {
+		d->on = true;
+		audio_voice_kick(s->voice);
+	}
+}
+
+/* The step's frames of direct output: frame k holds the value of the
+ * latest write at or before its time. */
+static void fill_direct(struct sb16 *s, struct audio_request *req)
+{
+	struct sb16_direct *d = &s->direct;
+	struct audio_format fmt = { .rate = DIRECT_RATE, .channels = 1, .fmt = AUDIO_FMT_U8 };
+	size_t n = audio_request_frames(req, &fmt);
+	uint8_t *buf = audio_request_buffer(req);
+	int64_t t0, t1;
+
+	audio_request_window(req, &t0, &t1);
+	for (size_t k = 0; k < n; k++) {
+		int64_t tk = t0 + (int64_t)((t1 - t0) * (double)k / (double)n);
+		while (d->len && d->t[d->head] <= tk) {
+			s->dac = d->v[d->head];
+			d->head = (d->head + 1) % DIRECT_QUEUE;
+			d->len--;
+		}
+		buf[k] = s->dac;
+	}
+	audio_request_done(req, n);
+	if (!d->len && t1 - d->last_ns >= DIRECT_HOLD_NS)
+		d->on = false;
+}
+
 /* The audio backend's step (loop thread): the bytes this step is worth. */
 static void fill(void *opaque, struct audio_request *req)
 {
 	struct sb16 *s = opaque;
 
 	pthread_mutex_lock(&s->lock);
+	if (!s->xfer.active && s->direct.on) {
+		fill_direct(s, req);
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
 	if (!s->xfer.active || s->xfer.paused) {
 		pthread_mutex_unlock(&s->lock);
 		return;
@@ -401,7 +470,7 @@ static void run_command(struct sb16 *s, uint8_t cmd)
 	}
 	switch (cmd) {
 	case CMD_DIRECT_DAC:
-		s->dac = s->params[0];
+		direct_write(s, s->params[0]);
 		break;
 	case CMD_DMA8_SINGLE:
 	case CMD_DMA8_IN_SINGLE:
@@ -525,6 +594,7 @@ static void dsp_reset(struct sb16 *s)
 	s->out_rate = s->in_rate = 11025;
 	s->block_size = 0x7FF;
 	s->dac = 0x80;
+	memset(&s->direct, 0, sizeof(s->direct));
 	s->irq_status = 0;
 	update_irq(s);
 }
@@ -827,6 +897,7 @@ bool sb16_load(struct sb16 *s, struct ss_reader *r, uint32_t instance)
 	s->time_constant = n.time_constant, s->rate_from_tc = n.rate_from_tc;
 	s->out_rate = n.out_rate, s->in_rate = n.in_rate, s->block_size = n.block_size;
 	s->dac = n.dac;
+	memset(&s->direct, 0, sizeof(s->direct));
 	s->irq_status = n.irq_status;
 	s->xfer = n.xfer;
 	s->mixer_index = n.mixer_index;

@@ -15,6 +15,7 @@
 #define FRAC_ONE (1ULL << 32)
 #define MAX_CHANNELS 2
 #define DEFAULT_PERIOD_US 10000
+#define NO_KICK INT64_MIN
 
 struct audio_voice {
 	struct audio_backend *be;
@@ -52,6 +53,9 @@ struct audio_backend {
 	bool started;         /* the clock runs: start_ns and frames_done are valid */
 	int64_t start_ns;
 	uint64_t frames_done; /* output frames the clock has counted since start_ns */
+	_Atomic int64_t last_ns; /* the latest step's time */
+	_Atomic int64_t kick_ns; /* when a voice started while the clock rested (NO_KICK: none) */
+	int64_t win_start, win_end; /* the step being mixed */
 	uint64_t written;
 	struct audio_voice *voices;
 	uint8_t *in_buf;      /* one voice's frames for a step */
@@ -317,6 +321,19 @@ size_t audio_request_frames(struct audio_request *req, struct audio_format *fmt)
 	return req->due;
 }
 
+void audio_request_window(const struct audio_request *req, int64_t *start_ns, int64_t *end_ns)
+{
+	*start_ns = req->v->be->win_start;
+	*end_ns = req->v->be->win_end;
+}
+
+int64_t audio_voice_clock(const struct audio_voice *v)
+{
+	if (v->be->loop)
+		return event_clock_ns(v->be->loop, EVENT_CLOCK_VIRTUAL);
+	return atomic_load(&v->be->last_ns);
+}
+
 void *audio_request_buffer(struct audio_request *req)
 {
 	return req->v->be->in_buf;
@@ -390,14 +407,16 @@ void audio_request_done(struct audio_request *req, size_t frames)
 		req->produced = mix_converted(v, req->out_frames, given);
 }
 
-/* Output frames the clock owes since the last step (0 on the first). */
-static size_t frames_due(struct audio_backend *be, int64_t now_ns)
+/* Output frames the clock owes since the last step. A resting clock
+ * starts again from the kick that woke it (so a card's first samples are
+ * due from its start command, not from the next tick), or from now. */
+static size_t frames_due(struct audio_backend *be, int64_t now_ns, int64_t kick_ns)
 {
 	if (!be->started) {
 		be->started = true;
-		be->start_ns = now_ns;
+		be->start_ns = kick_ns != NO_KICK && kick_ns <= now_ns ? kick_ns : now_ns;
 		be->frames_done = 0;
-		return 0;
+		be->win_end = be->start_ns;
 	}
 	if (now_ns <= be->start_ns)
 		return 0;
@@ -447,10 +466,14 @@ static bool mix_step(struct audio_backend *be, size_t n)
 
 void audio_backend_run(struct audio_backend *be, int64_t now_ns)
 {
-	size_t n = frames_due(be, now_ns);
+	int64_t kick_ns = atomic_exchange(&be->kick_ns, NO_KICK);
+	atomic_store(&be->last_ns, now_ns);
+	size_t n = frames_due(be, now_ns, kick_ns);
 
 	if (!n)
 		return;
+	be->win_start = be->win_end;
+	be->win_end = now_ns;
 	if (mix_step(be, n))
 		return;
 	/* Nobody plays: the timer rests until a voice kicks it, and the
@@ -475,6 +498,7 @@ void audio_voice_kick(struct audio_voice *v)
 {
 	struct audio_backend *be = v->be;
 
+	atomic_store(&be->kick_ns, audio_voice_clock(v));
 	atomic_store(&be->kicked, true);
 	if (be->timer && !event_timer_armed(be->timer))
 		event_timer_arm_in(be->timer, be->period_ns, be->period_ns);
@@ -506,6 +530,7 @@ struct audio_backend *audio_backend_open(const struct audiodev_config *c, struct
 	be->mix = xzalloc((size_t)AUDIO_STEP_MAX_FRAMES * MAX_CHANNELS * sizeof(*be->mix));
 	be->out_buf = xzalloc((size_t)AUDIO_STEP_MAX_FRAMES * out_frame);
 	be->period_ns = (int64_t)(c->period_us ? c->period_us : DEFAULT_PERIOD_US) * 1000;
+	atomic_init(&be->kick_ns, NO_KICK);
 	be->loop = loop;
 	if (loop)
 		be->timer = event_timer_new(loop, EVENT_CLOCK_VIRTUAL, tick, be);

@@ -440,6 +440,53 @@ static void test_record_silence(void **state)
 	assert_int_equal(audio_backend_frames_written(f->be), 0);
 }
 
+/* Direct DAC writes (0x10): each value is held from its time to the next
+ * one's, at 22050 Hz; the output ends 100 ms after the last write. */
+static void test_direct_dac(void **state)
+{
+	struct fix *f = *state;
+	static const uint8_t values[] = { 0x80, 0xC0, 0x40, 0xFF, 0x00, 0x90 };
+
+	make_card(f, 22050, 1, AUDIO_FMT_U8, NULL);
+	dsp_reset(f);
+	advance(f, 10);
+	for (unsigned i = 0; i < ARRAY_SIZE(values); i++) {
+		dsp(f, 0x10);
+		dsp(f, values[i]);
+		advance(f, 10);
+	}
+	advance(f, 300);
+	uint64_t frames = audio_backend_frames_written(f->be);
+	/* five values of 10 ms, the last held 100 ms from its write (one step
+	 * of slack) */
+	assert_true(frames >= 22050 * 150 / 1000 - 2 && frames <= 22050 * 160 / 1000 + 2);
+	advance(f, 100);
+	assert_int_equal(audio_backend_frames_written(f->be), frames); /* it ended */
+	size_t len;
+	uint8_t *rec = recording(f, &len);
+	assert_int_equal(len, frames);
+	size_t k = 0;
+	for (unsigned i = 0; i < ARRAY_SIZE(values); i++) {
+		size_t run = 0;
+		while (k < len && rec[k] == values[i])
+			k++, run++;
+		if (i + 1 < ARRAY_SIZE(values))
+			assert_true(run >= 220 && run <= 221); /* 10 ms at 22050 Hz */
+		else
+			assert_true(run >= 2204); /* held to the end */
+	}
+	assert_int_equal(k, len);
+	free(rec);
+	/* a flood of writes: the queue stays bounded, the card answers */
+	for (unsigned i = 0; i < 5000; i++) {
+		dsp(f, 0x10);
+		dsp(f, (uint8_t)i);
+	}
+	advance(f, 20);
+	dsp(f, 0xE1);
+	assert_int_equal(dsp_read(f), 4);
+}
+
 static void test_mixer(void **state)
 {
 	struct fix *f = *state;
@@ -682,6 +729,7 @@ int main(void)
 		T(test_pause_continue),
 		T(test_starved_dma),
 		T(test_record_silence),
+		T(test_direct_dac),
 		T(test_mixer),
 		T(test_config_errors),
 		T(test_hostile_guest),
