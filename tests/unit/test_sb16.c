@@ -9,6 +9,8 @@
  * values, and saved state. */
 #include "unit.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -614,6 +616,64 @@ static void test_hostile_guest(void **state)
 	assert_int_equal(dsp_read(f), 4);
 }
 
+/* A vCPU thread drives the card and the 8237 (start, pause, continue,
+ * exit auto-init, acknowledges, direct DAC writes, mixer, resets) while
+ * the loop's thread mixes: run under TSan (make tsan) and ASan. */
+struct race {
+	struct fix *f;
+	atomic_bool stop;
+};
+
+static void *race_vcpu(void *opaque)
+{
+	struct race *r = opaque;
+	struct fix *f = r->f;
+	uint32_t seed = 7;
+
+	while (!atomic_load(&r->stop)) {
+		seed = seed * 1103515245 + 12345;
+		switch ((seed >> 16) % 10) {
+		case 0:
+			dma_program(f, 1, I8237_MODE_SINGLE | I8237_MODE_READ | I8237_MODE_AUTOINIT,
+				    BUF_8, 800);
+			dsp(f, 0x48), dsp(f, 99), dsp(f, 0);
+			dsp(f, 0x1C);
+			break;
+		case 1:
+			dma_program(f, 5, I8237_MODE_SINGLE | I8237_MODE_READ, BUF_16, 4000);
+			dsp(f, 0xB0), dsp(f, 0x30), dsp(f, 0xCF), dsp(f, 0x07);
+			break;
+		case 2: dsp(f, (seed >> 8) & 1 ? 0xD0 : 0xD4); break;
+		case 3: dsp(f, (seed >> 8) & 1 ? 0xD5 : 0xD6); break;
+		case 4: dsp(f, (seed >> 8) & 1 ? 0xDA : 0xD9); break;
+		case 5: inb(f, BASE + 0xE), inb(f, BASE + 0xF); break;
+		case 6: dsp(f, 0x10), dsp(f, (uint8_t)seed); break;
+		case 7: mixer_set(f, 0x30 + (seed >> 8) % 0x18, (uint8_t)seed); break;
+		case 8: outb(f, BASE + 6, 1), outb(f, BASE + 6, 0), inb(f, BASE + 0xA); break;
+		default: dsp(f, 0x41), dsp(f, 0x1F), dsp(f, 0x40); break;
+		}
+	}
+	return NULL;
+}
+
+static void test_race_vcpu_against_mixer(void **state)
+{
+	struct fix *f = *state;
+	struct race r = { .f = f };
+	pthread_t t;
+
+	make_card(f, 44100, 2, AUDIO_FMT_S16, NULL);
+	ramp8(f, BUF_8, 800);
+	assert_int_equal(pthread_create(&t, NULL, race_vcpu, &r), 0);
+	for (unsigned i = 0; i < 2000; i++)
+		advance(f, 10);
+	atomic_store(&r.stop, true);
+	pthread_join(t, NULL);
+	dsp_reset(f);
+	dsp(f, 0xE1);
+	assert_int_equal(dsp_read(f), 4);
+}
+
 /* Saved state in the middle of an auto-init transfer: loaded into a
  * fresh card (after a reset), saved again, the same bytes; then both
  * cards go on the same way. Corrupt sections are refused. */
@@ -734,6 +794,7 @@ int main(void)
 		T(test_config_errors),
 		T(test_hostile_guest),
 		T(test_save_load),
+		T(test_race_vcpu_against_mixer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
