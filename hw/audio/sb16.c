@@ -365,8 +365,8 @@ static void fill(void *opaque, struct audio_request *req)
 		return;
 	}
 	struct audio_format fmt = xfer_format(s);
+	size_t frames = audio_request_frames(req, &fmt); /* may clamp the rate */
 	size_t fb = fmt.channels * audio_fmt_bytes(fmt.fmt);
-	size_t frames = audio_request_frames(req, &fmt);
 	uint8_t *buf = audio_request_buffer(req);
 	size_t want = frames * fb, done = 0;
 
@@ -392,7 +392,10 @@ static void fill(void *opaque, struct audio_request *req)
 
 /* ---- DSP commands ------------------------------------------------------------- */
 
-/* Parameter bytes each command takes (unknown commands take none). */
+/* Parameter bytes each command takes (unknown commands take none). The
+ * commands vmm does not model (ADPCM, the ASP/CSP chip, DMA
+ * identification) still take theirs, so the bytes after them are read
+ * as the commands they are. */
 static uint8_t params_of(uint8_t cmd)
 {
 	if ((cmd & 0xF0) == GEN_CMD_16 || (cmd & 0xF0) == GEN_CMD_8)
@@ -403,7 +406,9 @@ static uint8_t params_of(uint8_t cmd)
 	case CMD_TIME_CONSTANT:
 	case CMD_IDENTIFY:
 	case CMD_WRITE_TEST:
-	case 0xE2: /* DMA identification: not modelled, its byte is taken */
+	case 0x04: /* ASP: set mode */
+	case 0x0F: /* ASP: read register */
+	case 0xE2: /* DMA identification */
 		return 1;
 	case CMD_DMA8_SINGLE:
 	case CMD_DMA8_IN_SINGLE:
@@ -411,6 +416,14 @@ static uint8_t params_of(uint8_t cmd)
 	case CMD_IN_RATE:
 	case CMD_BLOCK_SIZE:
 	case CMD_SILENCE:
+	case 0x05: /* ASP: set codec parameter */
+	case 0x0E: /* ASP: write register */
+	case 0x16: /* 2-bit ADPCM single-cycle, and with reference byte */
+	case 0x17:
+	case 0x74: /* 4-bit ADPCM */
+	case 0x75:
+	case 0x76: /* 2.6-bit ADPCM */
+	case 0x77:
 		return 2;
 	default:
 		return 0;

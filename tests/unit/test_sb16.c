@@ -220,6 +220,14 @@ static void test_reset_version_identify(void **state)
 	assert_int_equal(dsp_read(f), 4);
 	assert_int_equal(dsp_read(f), 5);
 	assert_false(inb(f, BASE + 0xE) & 0x80);
+	/* commands vmm does not model take their parameters: a parameter
+	 * byte of 0xE1 is not read as "version" */
+	static const uint8_t unmodelled[][3] = { { 0x74, 0xE1, 0xE1 }, { 0x16, 0xE1, 0xE1 },
+						 { 0x0E, 0xE1, 0xE1 }, { 0xE2, 0xE1, 0 } };
+	for (unsigned i = 0; i < ARRAY_SIZE(unmodelled); i++)
+		for (unsigned k = 0; k < 1u + (unmodelled[i][2] ? 2 : 1); k++)
+			dsp(f, unmodelled[i][k]);
+	assert_false(inb(f, BASE + 0xE) & 0x80);
 	/* the OPL3 and MPU-401 ports are not decoded */
 	assert_int_equal(inb(f, BASE + 0), 0xFF);
 	assert_int_equal(inb(f, BASE + 8), 0xFF);
