@@ -20,6 +20,7 @@ import pytest
 import fwskip
 from conftest import BOOT_TIMEOUT, VMM, fw_image, seabios_log_args
 from test_cli import one_line_error, run
+from test_qmp import Qmp, sock_path, wait_for
 
 START = "VMM-SB16 start"
 DONE = "VMM-SB16 done"
@@ -150,6 +151,62 @@ def test_wav_complete_after_sigterm(tmp_path):
     assert raw[36:40] == b"data" and struct.unpack("<I", raw[40:44])[0] == size - 44
     params, data = read_wav(wav_path)
     assert params.nframes >= 22050 * 0.9, params.nframes  # about a second was played
+    reps = -(-len(data) // len(RAMP))
+    assert data == (RAMP * reps)[:len(data)]
+
+
+def test_sb16_without_audiodev_keeps_time(tmp_path):
+    """No -audiodev: the card plays through an implicit "none", which
+    paces it all the same: the program's blocks end on time."""
+    need_kvm()
+    log = tmp_path / "debugcon.log"
+    begin = time.monotonic()
+    p = subprocess.run([VMM, "-nodefaults", "-m", "32", "-display", "none", "-no-reboot",
+                        *seabios_log_args(log), "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                        "-device", "sb16",
+                        "-drive", f"file={fw_image('sb16play-8.img')},format=raw,if=ide,snapshot=on"],
+                       stdin=subprocess.DEVNULL, capture_output=True, timeout=BOOT_TIMEOUT)
+    assert p.returncode == 33 and DONE in log.read_text(), p.stderr
+    # at least the 2.048 s of the samples (the boot comes on top)
+    assert time.monotonic() - begin >= SINE_FRAMES / 8000
+
+
+def test_paused_machine_plays_nothing(tmp_path):
+    """QMP stop for 2 s in the middle of playback: the card consumes
+    nothing meanwhile (the backend's clock is the virtual clock), and the
+    recording goes on unbroken after cont."""
+    need_kvm()
+    log = tmp_path / "debugcon.log"
+    wav_path = tmp_path / "paused.wav"
+    qmp = sock_path(tmp_path)
+    p = subprocess.Popen([VMM, "-nodefaults", "-m", "32", "-display", "none",
+                          *seabios_log_args(log),
+                          "-audiodev", f"wav,id=snd,path={wav_path},out.frequency=22050,"
+                                       "out.channels=2,out.format=s16",
+                          "-device", "sb16,audiodev=snd", "-qmp", f"unix:{qmp},server=on,wait=off",
+                          "-drive", f"file={fw_image('sb16play-forever.img')},format=raw,if=ide,"
+                                    "snapshot=on"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        q = Qmp(qmp).negotiate()
+        wait_for(lambda: p.poll() is not None or
+                 (log.exists() and START in log.read_text(errors="replace")),
+                 BOOT_TIMEOUT, START)
+        time.sleep(0.5)
+        q.ok("stop")
+        time.sleep(2.0)
+        q.ok("cont")
+        time.sleep(0.5)
+        q.ok("quit")
+        p.wait(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert p.returncode == 0, p.stderr.read().decode(errors="replace")
+    params, data = read_wav(wav_path)
+    seconds = params.nframes / 22050
+    assert 0.7 <= seconds <= 1.6, seconds  # about 1 s of running, not 3
     reps = -(-len(data) // len(RAMP))
     assert data == (RAMP * reps)[:len(data)]
 
