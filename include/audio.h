@@ -3,8 +3,8 @@
  * Audio backends (-audiodev) and the voices of the sound cards that play
  * through them.
  *
- * A backend is the host side: "none" (everything is taken and dropped) or
- * "wav" (a RIFF WAVE file). It has one output format (out.frequency,
+ * A backend is the host side: "none" (everything is taken and dropped),
+ * "wav" (a RIFF WAVE file) or "sdl" (SDL2's audio, include/audio_sdl.h). It has one output format (out.frequency,
  * out.channels, out.format; QEMU's defaults 44100 Hz, 2 channels, s16) and
  * its own clock: every timer-period (default 10 ms) of the event loop's
  * virtual clock it mixes the frames that time is worth at its rate. So a
@@ -62,7 +62,7 @@ struct audio_format {
 	enum audio_fmt fmt;
 };
 
-enum audiodev_kind { AUDIODEV_NONE, AUDIODEV_WAV };
+enum audiodev_kind { AUDIODEV_NONE, AUDIODEV_WAV, AUDIODEV_SDL };
 
 struct audiodev_config {
 	char id[AUDIODEV_ID_MAX];
@@ -70,6 +70,8 @@ struct audiodev_config {
 	char *path;              /* wav: the file (heap; default "vmm.wav") */
 	struct audio_format out; /* out.frequency, out.channels, out.format */
 	uint32_t period_us;      /* timer-period */
+	uint32_t buffer_us;      /* sdl: out.buffer-length, the ring between mixer and device */
+	bool sandboxed;          /* sdl: the sandbox is on (set by the board) */
 	const char *user;        /* the first card that named it (CLI bookkeeping) */
 };
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "audio_sdl.h"
 #include "event.h"
 #include "util.h"
 #include "wavfile.h"
@@ -15,6 +16,7 @@
 #define FRAC_ONE (1ULL << 32)
 #define MAX_CHANNELS 2
 #define DEFAULT_PERIOD_US 10000
+#define DEFAULT_BUFFER_US 100000
 #define NO_KICK INT64_MIN
 
 struct audio_voice {
@@ -46,6 +48,7 @@ struct audio_backend {
 	enum audiodev_kind kind;
 	struct audio_format out;
 	struct wav_file *wav;
+	struct sdl_audio *sdl;
 	struct event_loop *loop;
 	struct event_timer *timer;
 	int64_t period_ns;
@@ -219,13 +222,18 @@ static int audiodev_set(struct audiodev_config *c, const char *key, const char *
 			return set_err(err, errlen, "-audiodev: out.format=%s: expected u8, s8, u16, "
 				       "s16, u32, s32 or f32", v);
 		c->out.fmt = (enum audio_fmt)f;
+	} else if (!strcmp(key, "out.buffer-length")) {
+		if (parse_uint_in(key, v, 10000, 2000000, &n, err, errlen) < 0)
+			return -1;
+		c->buffer_us = (uint32_t)n;
 	} else if (!strcmp(key, "timer-period")) {
 		if (parse_uint_in(key, v, 1000, 1000000, &n, err, errlen) < 0)
 			return -1;
 		c->period_us = (uint32_t)n;
 	} else {
 		return set_err(err, errlen, "-audiodev: unknown parameter '%s' (known: id, path, "
-			       "out.frequency, out.channels, out.format, timer-period)", key);
+			       "out.frequency, out.channels, out.format, out.buffer-length, "
+			       "timer-period)", key);
 	}
 	return 0;
 }
@@ -239,6 +247,7 @@ int audiodev_parse(const char *arg, struct audiodev_config *c, char *err, size_t
 	memset(c, 0, sizeof(*c));
 	c->out = (struct audio_format){ .rate = 44100, .channels = 2, .fmt = AUDIO_FMT_S16 };
 	c->period_us = DEFAULT_PERIOD_US;
+	c->buffer_us = DEFAULT_BUFFER_US;
 	while (p && *p) {
 		p = opt_field(p, field, sizeof(field));
 		if (!p)
@@ -264,22 +273,24 @@ int audiodev_parse(const char *arg, struct audiodev_config *c, char *err, size_t
 		c->kind = AUDIODEV_NONE;
 	else if (!strcmp(driver, "wav"))
 		c->kind = AUDIODEV_WAV;
+	else if (!strcmp(driver, "sdl"))
+		c->kind = AUDIODEV_SDL;
 	else if (!strcmp(driver, "help"))
-		return set_err(err, errlen, "-audiodev: drivers: none, wav");
+		return set_err(err, errlen, "-audiodev: drivers: none, wav, sdl");
 	else
-		return set_err(err, errlen, "-audiodev %s: unknown driver (vmm has none and wav)",
-			       driver[0] ? driver : "(none given)");
+		return set_err(err, errlen, "-audiodev %s: unknown driver (vmm has none, wav and "
+			       "sdl)", driver[0] ? driver : "(none given)");
 	if (!c->id[0])
 		return set_err(err, errlen, "-audiodev %s: id= is required", driver);
-	if (c->kind == AUDIODEV_WAV) {
+	if (c->kind != AUDIODEV_NONE) {
 		enum audio_fmt f = c->out.fmt;
 		if (f != AUDIO_FMT_U8 && f != AUDIO_FMT_S16 && f != AUDIO_FMT_S32 &&
 		    f != AUDIO_FMT_F32)
-			return set_err(err, errlen, "-audiodev wav: out.format=%s: a WAVE file holds "
-				       "u8, s16, s32 or f32", audio_fmt_name(f));
-		if (!c->path)
-			c->path = xstrdup("vmm.wav");
+			return set_err(err, errlen, "-audiodev %s: out.format=%s: expected u8, s16, "
+				       "s32 or f32", driver, audio_fmt_name(f));
 	}
+	if (c->kind == AUDIODEV_WAV && !c->path)
+		c->path = xstrdup("vmm.wav");
 	return 0;
 }
 
@@ -439,6 +450,8 @@ static void write_out(struct audio_backend *be, size_t frames)
 		audio_sample_from_mix(be->out.fmt, be->mix[i], be->out_buf + i * sb);
 	if (be->wav)
 		wav_file_write(be->wav, be->out_buf, frames * ch * sb);
+	if (be->sdl)
+		sdl_audio_write(be->sdl, be->out_buf, frames * ch * sb);
 	be->written += frames;
 }
 
@@ -525,6 +538,16 @@ struct audio_backend *audio_backend_open(const struct audiodev_config *c, struct
 			return NULL;
 		}
 	}
+	if (c->kind == AUDIODEV_SDL) {
+		enum audio_fmt f = be->out.fmt;
+		be->sdl = sdl_audio_open(be->out.rate, be->out.channels, audio_fmt_bytes(f) * 8,
+					 f == AUDIO_FMT_F32, c->buffer_us ? c->buffer_us
+					 : DEFAULT_BUFFER_US, c->sandboxed, err, errlen);
+		if (!be->sdl) {
+			free(be);
+			return NULL;
+		}
+	}
 	out_frame = frame_bytes(&be->out);
 	be->in_buf = xzalloc(((size_t)AUDIO_STEP_MAX_FRAMES + 1) * MAX_CHANNELS * 4);
 	be->mix = xzalloc((size_t)AUDIO_STEP_MAX_FRAMES * MAX_CHANNELS * sizeof(*be->mix));
@@ -543,6 +566,7 @@ void audio_backend_close(struct audio_backend *be)
 		return;
 	event_timer_free(be->timer);
 	wav_file_close(be->wav);
+	sdl_audio_close(be->sdl);
 	free(be->in_buf);
 	free(be->mix);
 	free(be->out_buf);

@@ -196,9 +196,11 @@ static struct audio_backend *board_audiodev(struct dev_board *b, const char *id,
 	for (unsigned i = 0; i < cfg->naudiodevs; i++) {
 		if (id && strcmp(cfg->audiodevs[i].id, id))
 			continue;
-		if (!m->audio[i])
-			m->audio[i] = audio_backend_open(&cfg->audiodevs[i], m->loop, why,
-							 sizeof(why));
+		if (!m->audio[i]) {
+			struct audiodev_config c = cfg->audiodevs[i];
+			c.sandboxed = cfg->sandbox.enabled;
+			m->audio[i] = audio_backend_open(&c, m->loop, why, sizeof(why));
+		}
 		if (!m->audio[i])
 			snprintf(err, errlen, "-audiodev id=%s: %s", cfg->audiodevs[i].id, why);
 		return m->audio[i];

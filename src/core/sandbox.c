@@ -64,6 +64,8 @@
 #define IOCTL_TYPE_MASK 0xff00
 #define IOCTL_TYPE_KVM (0xAE << 8)  /* KVMIO: every KVM ioctl */
 #define IOCTL_TYPE_TTY ('T' << 8)   /* termios, FIONREAD, FIONBIO, TUNSET* */
+#define IOCTL_TYPE_ALSA_PCM ('A' << 8) /* SNDRV_PCM_IOCTL_*: an ALSA PCM device */
+#define IOCTL_TYPE_OSS_DSP ('P' << 8)  /* SNDCTL_DSP_*: an OSS /dev/dsp */
 
 static struct sandbox_config config;
 static struct sock_fprog programs[SANDBOX_KINDS];
@@ -78,6 +80,7 @@ static const char *const kind_names[SANDBOX_KINDS] = {
 	[SANDBOX_WORKER] = "blk-worker",
 	[SANDBOX_NET] = "net",
 	[SANDBOX_UI] = "vnc",
+	[SANDBOX_AUDIO] = "audio",
 };
 
 const char *sandbox_kind_name(enum sandbox_kind kind)
@@ -344,6 +347,18 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 		 * /dev/urandom for each (read-only, nothing mapped from it) */
 		allow_if(ctx, __NR_openat,
 			 SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
+		break;
+	case SANDBOX_AUDIO:
+		/* SDL's audio thread once it calls vmm's callback: the
+		 * samples to its device (alsa: PCM ioctls and poll; dsp:
+		 * write and its ioctls; disk: write; dummy: nothing),
+		 * SDL_Delay's sleeps (common). Drivers with threads of their
+		 * own are refused with the sandbox on (src/audio/audio_sdl.c). */
+		ALLOW(ctx, __NR_poll, __NR_ppoll);
+		allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK,
+						  IOCTL_TYPE_ALSA_PCM));
+		allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK,
+						  IOCTL_TYPE_OSS_DSP));
 		break;
 	case SANDBOX_KINDS:
 		break;

@@ -6,8 +6,10 @@ with -audiodev wav. The recording holds exactly the program's samples, in
 the program's format, and the playback took the time those samples last at
 their rate (the card is paced by the backend's clock, not by how fast the
 guest runs). A vmm ended by SIGTERM in the middle of playback leaves a
-complete WAVE file. And the user errors: -soundhw, unknown audiodevs,
-resources a card does not take, two cards on the same ports."""
+complete WAVE file. -audiodev sdl plays the same samples through SDL's
+audio (its file-writing driver here), under the sandbox. And the user
+errors: -soundhw, unknown audiodevs, resources a card does not take, two
+cards on the same ports."""
 import os
 import signal
 import struct
@@ -39,8 +41,8 @@ def need_kvm():
         fwskip.unavailable("/dev/kvm is missing")
 
 
-def play(tmp_path, image, audiodev, stop_after=None):
-    """Boots the program with an SB16 on a wav audiodev; returns (status,
+def play(tmp_path, image, audiodev, stop_after=None, env=None):
+    """Boots the program with an SB16 on an audiodev; returns (status,
     seconds from the program's start marker to vmm's end, debug log,
     stderr). stop_after: SIGTERM that many seconds after the marker."""
     need_kvm()
@@ -50,7 +52,7 @@ def play(tmp_path, image, audiodev, stop_after=None):
            "-audiodev", audiodev, "-device", "sb16,audiodev=snd",
            "-drive", f"file={fw_image(image)},format=raw,if=ide,snapshot=on"]
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE)
+                         stderr=subprocess.PIPE, env=env)
     begin = time.monotonic()
     started = None
     try:
@@ -211,12 +213,49 @@ def test_paused_machine_plays_nothing(tmp_path):
     assert data == (RAMP * reps)[:len(data)]
 
 
+@pytest.mark.parametrize("image,fmt,expected", [
+    ("sb16play-8.img", "out.frequency=8000,out.channels=1,out.format=u8",
+     SINE * (SINE_FRAMES // len(SINE))),
+    ("sb16play-16.img", "out.frequency=22050,out.channels=2,out.format=s16",
+     RAMP * (RAMP_FRAMES // 2048)),
+], ids=["8bit", "16bit"])
+def test_sdl_audiodev_plays_through_sdl(tmp_path, image, fmt, expected):
+    """-audiodev sdl with SDL's file-writing driver (SDL_AUDIODRIVER=disk),
+    under the sandbox (on by default: SDL's audio thread runs under the
+    "audio" filter): the device's stream holds the program's samples
+    exactly, in one piece, with the device's silence around them; the
+    last of it is played out before vmm exits."""
+    raw = tmp_path / "sdl.raw"
+    env = dict(os.environ, SDL_AUDIODRIVER="disk", SDL_DISKAUDIOFILE=str(raw))
+    status, seconds, log, err = play(tmp_path, image,
+                                     f"sdl,id=snd,{fmt},out.buffer-length=300000", env=env)
+    assert status == 33 and DONE in log, (status, log[-1000:], err)
+    assert "sandbox" not in err, err
+    data = raw.read_bytes()
+    start = data.find(expected[:256])
+    assert start >= 0, "the program's samples are not in SDL's stream"
+    assert data[start:start + len(expected)] == expected
+    silence = b"\x80" if "u8" in fmt else b"\x00"
+    assert data[start + len(expected):] == silence * (len(data) - start - len(expected))
+
+
+def test_sdl_audiodev_refuses_what_it_cannot_open(tmp_path):
+    need_kvm()
+    env = dict(os.environ, SDL_AUDIODRIVER="no-such-driver")
+    p = subprocess.run([VMM, "-nodefaults", "-display", "none", "-audiodev", "sdl,id=a",
+                        "-device", "sb16,audiodev=a"], stdin=subprocess.DEVNULL,
+                       capture_output=True, text=True, timeout=60, env=env)
+    one_line_error(p, "-audiodev id=a", "SDL")
+
+
 def test_sound_option_errors():
     need_kvm()
     one_line_error(run("-soundhw", "sb16"), "-device sb16")
     one_line_error(run("-audiodev", "wav"), "id=")
     one_line_error(run("-audiodev", "oss,id=a"), "unknown driver")
     one_line_error(run("-audiodev", "wav,id=a,out.format=u16"), "u16")
+    one_line_error(run("-audiodev", "sdl,id=a,out.format=s8"), "s8")
+    one_line_error(run("-audiodev", "sdl,id=a,out.buffer-length=5"), "out.buffer-length")
     one_line_error(run("-audiodev", "none,id=a", "-audiodev", "none,id=a"), "'a'")
     one_line_error(run("-display", "none", "-device", "sb16,audiodev=nope"), "nope")
     one_line_error(run("-nodefaults", "-display", "none", "-device", "sb16,irq=4"), "irq=4")

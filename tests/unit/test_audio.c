@@ -153,8 +153,15 @@ static void test_audiodev_parse(void **state)
 	assert_string_equal(c.path, "vmm.wav");
 	audiodev_config_free(&c);
 
+	assert_int_equal(audiodev_parse("sdl,id=s,out.buffer-length=40000", &c, err, sizeof(err)),
+			 0);
+	assert_int_equal(c.kind, AUDIODEV_SDL);
+	assert_int_equal(c.buffer_us, 40000);
+	assert_null(c.path);
+	audiodev_config_free(&c);
+
 	static const char *const bad[] = {
-		"none", "sdl,id=a", "pa,id=a", "none,id=a,out.frequency=100",
+		"none", "sdl,id=a,out.format=u16", "sdl,id=a,out.buffer-length=9999", "pa,id=a", "none,id=a,out.frequency=100",
 		"none,id=a,out.frequency=1000000", "none,id=a,out.channels=3",
 		"none,id=a,out.format=s24", "none,id=a,bogus=1", "wav,id=a,out.format=u16",
 		"none,id=a,timer-period=0", "none,id=", "wav,id=a,path=", "none,id=a,x",
