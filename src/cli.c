@@ -1429,10 +1429,12 @@ static const struct option_def options[] = {
 	{ "k", "LAYOUT", opt_keymap, "VNC keyboard layout (keysyms map as en-us)" },
 	{ "full-screen", NULL, opt_full_screen, "start the SDL window full screen (Ctrl-Alt-F toggles)" },
 	{ "sdl", NULL, opt_sdl, "removed from QEMU: use -display sdl" },
-	{ "audiodev", "none|wav,id=ID[,path=FILE][,out.frequency=HZ][,out.channels=1|2]"
-	  "[,out.format=u8|s8|u16|s16|u32|s32|f32][,timer-period=US]", opt_audiodev,
+	{ "audiodev", "none|wav|sdl,id=ID[,path=FILE][,out.frequency=HZ][,out.channels=1|2]"
+	  "[,out.format=u8|s8|u16|s16|u32|s32|f32][,out.buffer-length=US][,timer-period=US]",
+	  opt_audiodev,
 	  "audio backend for a sound card's audiodev=ID: none (played to nowhere, at the right "
-	  "pace) or wav (a RIFF WAVE file, default vmm.wav; u8, s16, s32 or f32); default "
+	  "pace), wav (a RIFF WAVE file, default vmm.wav) or sdl (SDL2's audio; "
+	  "SDL_AUDIODRIVER picks its driver); wav and sdl take u8, s16, s32 or f32; default "
 	  "44100 Hz, 2 channels, s16" },
 	{ "soundhw", "CARD", opt_soundhw, "removed from QEMU 7.2: use -device CARD,audiodev=ID" },
 	{ "vnc", "[HOST]:N|unix:PATH|none[,password=on][,to=L]", opt_vnc,
