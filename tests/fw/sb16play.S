@@ -16,9 +16,13 @@
  *   after time constant 131 and block size 0x48), on channel 1: a 4096-byte
  *   buffer, 2048-sample blocks, 8 blocks (16384 samples, 2.048 s).
  * SB16_BITS=16: a ramp in each channel at 22050 Hz, 16-bit signed stereo
- *   (rate 0x41, command 0xB6 mode 0x30), on channel 5: left i*31-32000,
- *   right 16000-i*15 for frame i of a 2048-frame buffer, 1024-frame
- *   blocks, 40 blocks (40960 frames, 1.858 s).
+ *   (rate 0x41, command 0xB6 mode 0x30), on channel 5: left i*7-32000,
+ *   right 16000-i*3 for frame i of an 8192-frame buffer, 4096-frame
+ *   blocks, 10 blocks (40960 frames, 1.858 s).
+ * The blocks are long (256 and 186 ms) because the program must answer a
+ * block's interrupt (exit-auto-init) before the next block starts, or
+ * that one plays too: a guest stalled longer on a loaded host would play
+ * one more block, as on real hardware.
  * It prints "VMM-SB16 start" once the transfer runs (the host times the
  * playback from there to the exit).
  * FOREVER: never sends exit-auto-init (for the SIGTERM test).
@@ -31,8 +35,8 @@
 
 #if SB16_BITS == 16
 #define BUF_SEG 0x2000		/* 0x20000: a 128 KiB page of the 16-bit channels */
-#define BUF_BYTES 8192
-#define BLOCKS 40
+#define BUF_BYTES 32768
+#define BLOCKS 10
 #define ACK_PORT (SB + 0xF)
 #else
 #define BUF_SEG 0x1000		/* 0x10000 */
@@ -91,9 +95,9 @@ start:
 	call dsp_write
 	movb $0x30, %al		/* stereo, signed */
 	call dsp_write
-	movb $0xFF, %al		/* 2048 samples - 1 */
+	movb $0xFF, %al		/* 8192 samples - 1 */
 	call dsp_write
-	movb $0x07, %al
+	movb $0x1F, %al
 	call dsp_write
 #else
 	movb $0x40, %al		/* time constant 131: 1000000 / 125 = 8000 Hz */
@@ -176,8 +180,8 @@ fill_buffer:
 	xchgw %ax, %bx
 	stosw
 	xchgw %ax, %bx
-	addw $31, %ax
-	subw $15, %bx
+	addw $7, %ax
+	subw $3, %bx
 	loop 1b
 	ret
 
@@ -194,9 +198,9 @@ program_dma:
 	outb %al, $0xC4
 	movb $(BUF_SEG >> 12), %al
 	outb %al, $0x8B		/* page */
-	movb $0xFF, %al		/* 4096 words - 1 */
+	movb $0xFF, %al		/* 16384 words - 1 */
 	outb %al, $0xC6
-	movb $0x0F, %al
+	movb $0x3F, %al
 	outb %al, $0xC6
 	movb $0x01, %al
 	outb %al, $0xD4		/* unmask */

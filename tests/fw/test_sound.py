@@ -31,9 +31,9 @@ DONE = "VMM-SB16 done"
 # eight 2048-sample blocks
 SINE = bytes([128, 218, 255, 218, 128, 38, 1, 38])
 SINE_FRAMES = 8 * 2048
-# the 16-bit one: ramps in both channels, 2048 frames, 40 blocks of 1024
-RAMP = b"".join(struct.pack("<hh", -32000 + 31 * i, 16000 - 15 * i) for i in range(2048))
-RAMP_FRAMES = 40 * 1024
+# the 16-bit one: ramps in both channels, 8192 frames, 10 blocks of 4096
+RAMP = b"".join(struct.pack("<hh", -32000 + 7 * i, 16000 - 3 * i) for i in range(8192))
+RAMP_FRAMES = 10 * 4096
 
 
 def need_kvm():
@@ -114,7 +114,7 @@ def test_sb16_plays_16bit_stereo_ramp(tmp_path):
     params, data = read_wav(wav_path)
     assert (params.nchannels, params.sampwidth, params.framerate) == (2, 2, 22050)
     assert params.nframes == RAMP_FRAMES
-    assert data == RAMP * (RAMP_FRAMES // 2048)
+    assert data == RAMP * (RAMP_FRAMES // 8192)
     check_duration(seconds, RAMP_FRAMES / 22050)
     print(f"16-bit stereo: {params.nframes} frames ({params.nframes / 22050:.3f} s of audio) "
           f"played in {seconds:.3f} s")
@@ -217,7 +217,7 @@ def test_paused_machine_plays_nothing(tmp_path):
     ("sb16play-8.img", "out.frequency=8000,out.channels=1,out.format=u8",
      SINE * (SINE_FRAMES // len(SINE))),
     ("sb16play-16.img", "out.frequency=22050,out.channels=2,out.format=s16",
-     RAMP * (RAMP_FRAMES // 2048)),
+     RAMP * (RAMP_FRAMES // 8192)),
 ], ids=["8bit", "16bit"])
 def test_sdl_audiodev_plays_through_sdl(tmp_path, image, fmt, expected):
     """-audiodev sdl with SDL's file-writing driver (SDL_AUDIODRIVER=disk),
