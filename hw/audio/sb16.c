@@ -301,14 +301,16 @@ static size_t move_block_bytes(struct sb16 *s, uint8_t *p, size_t len)
 }
 
 /* A direct DAC write: queued with its time (the oldest is dropped when
- * the guest writes faster than the backend renders). */
+ * the guest writes faster than the backend renders); the held value
+ * (dac) changes when the output reaches that time. */
 static void direct_write(struct sb16 *s, uint8_t v)
 {
 	struct sb16_direct *d = &s->direct;
 
-	s->dac = v;
-	if (!s->voice)
+	if (!s->voice) {
+		s->dac = v; /* nothing renders: only the value is kept */
 		return;
+	}
 	if (d->len == DIRECT_QUEUE) {
 		d->head = (d->head + 1) % DIRECT_QUEUE;
 		d->len--;

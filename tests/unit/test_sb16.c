@@ -17,6 +17,7 @@
 
 #include "audio.h"
 #include "bus.h"
+#include "event.h"
 #include "bus_access.h"
 #include "guest_mem.h"
 #include "hw/i8237.h"
@@ -497,6 +498,60 @@ static void test_direct_dac(void **state)
 	assert_int_equal(dsp_read(f), 4);
 }
 
+/* A direct write in the middle of a step (the backend on a loop whose
+ * clock is this test's): the step's output changes value at the write's
+ * time, not at the step's start. */
+static int64_t fake_clock(void *opaque)
+{
+	return *(int64_t *)opaque;
+}
+
+static void test_direct_dac_mid_step(void **state)
+{
+	struct fix *f = *state;
+	char err[256];
+	int64_t host = 5000 * MS;
+	struct event_loop *loop = event_loop_new();
+	assert_non_null(loop);
+	event_loop_set_host_clock(loop, fake_clock, &host);
+	struct audiodev_config c = { .id = "a", .kind = AUDIODEV_WAV, .path = f->wav,
+				     .out = { 22050, 1, AUDIO_FMT_U8 } };
+	f->be = audio_backend_open(&c, loop, err, sizeof(err));
+	assert_non_null(f->be);
+	struct sb16_config def = { .iobase = BASE, .irq = 5, .dma = 1, .dma16 = 5 };
+	struct irq_line irq = { .set = irq_set_fn, .opaque = f, .line = 5 };
+	f->sb = sb16_create(&f->pio, f->dma, irq, f->be, &def, err, sizeof(err));
+	assert_non_null(f->sb);
+
+	dsp(f, 0x10), dsp(f, 0x40);   /* at t0: the kick starts the clock here */
+	int64_t t0 = event_clock_ns(loop, EVENT_CLOCK_VIRTUAL);
+	host += 10 * MS;
+	audio_backend_run(f->be, event_clock_ns(loop, EVENT_CLOCK_VIRTUAL));
+	host += 5 * MS;
+	dsp(f, 0x10), dsp(f, 0xC0);   /* at t0 + 15 ms */
+	host += 5 * MS;
+	audio_backend_run(f->be, event_clock_ns(loop, EVENT_CLOCK_VIRTUAL));
+	assert_int_equal(event_clock_ns(loop, EVENT_CLOCK_VIRTUAL) - t0, 20 * MS);
+	assert_int_equal(audio_backend_frames_written(f->be), 441);
+
+	size_t len;
+	uint8_t *rec = recording(f, &len);
+	assert_int_equal(len, 441);
+	size_t k = 0;
+	while (k < len && rec[k] == 0x40)
+		k++;
+	assert_true(k >= 330 && k <= 331); /* 15 ms at 22050 Hz */
+	while (k < len && rec[k] == 0xC0)
+		k++;
+	assert_int_equal(k, len);
+	free(rec);
+	sb16_destroy(f->sb);
+	f->sb = NULL;
+	audio_backend_close(f->be);
+	f->be = NULL;
+	event_loop_free(loop);
+}
+
 static void test_mixer(void **state)
 {
 	struct fix *f = *state;
@@ -798,6 +853,7 @@ int main(void)
 		T(test_starved_dma),
 		T(test_record_silence),
 		T(test_direct_dac),
+		T(test_direct_dac_mid_step),
 		T(test_mixer),
 		T(test_config_errors),
 		T(test_hostile_guest),
