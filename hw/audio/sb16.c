@@ -1025,15 +1025,30 @@ static const struct dev_prop sb16_props[] = {
 	  .help = "DSP version (QEMU's property; only 4.05)" },
 };
 
-static int sb16_create_dev(struct dev_instance *d, struct dev_board *b, char *err,
-			   size_t errlen)
+static struct sb16_config config_of(const struct dev_instance *d)
 {
-	struct sb16_config cfg = {
+	return (struct sb16_config){
 		.iobase = (uint16_t)dev_get_uint(d, "iobase"),
 		.irq = (unsigned)dev_get_uint(d, "irq"),
 		.dma = (unsigned)dev_get_uint(d, "dma"),
 		.dma16 = (unsigned)dev_get_uint(d, "dma16"),
 	};
+}
+
+/* Before anything starts: values the card does not take are one line
+ * (overlaps with other devices are found when the ports and channels are
+ * taken). */
+static int sb16_check_dev(struct dev_instance *d, struct machine_config *mc, char *err,
+			  size_t errlen)
+{
+	struct sb16_config cfg = config_of(d);
+	return check_config(&cfg, err, errlen);
+}
+
+static int sb16_create_dev(struct dev_instance *d, struct dev_board *b, char *err,
+			   size_t errlen)
+{
+	struct sb16_config cfg = config_of(d);
 	struct audio_backend *audio = NULL;
 	const char *id = dev_get_str(d, "audiodev");
 
@@ -1064,5 +1079,6 @@ const struct dev_class sb16_class = {
 	.props = sb16_props,
 	.nprops = ARRAY_SIZE(sb16_props),
 	.ops = { .create = sb16_create_dev, .reset = sb16_reset_dev,
-		 .destroy = sb16_destroy_dev, .save = sb16_save_dev, .load = sb16_load_dev },
+		 .destroy = sb16_destroy_dev, .save = sb16_save_dev, .load = sb16_load_dev,
+		 .check = sb16_check_dev },
 };

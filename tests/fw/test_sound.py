@@ -266,6 +266,7 @@ def test_sound_option_errors():
     one_line_error(run("-audiodev", "none,id=a", "-audiodev", "none,id=a"), "'a'")
     one_line_error(run("-display", "none", "-device", "sb16,audiodev=nope"), "nope")
     one_line_error(run("-nodefaults", "-display", "none", "-device", "sb16,irq=4"), "irq=4")
+    one_line_error(run("-device", "sb16,dma=2"), "dma=2")
     one_line_error(run("-nodefaults", "-display", "none", "-device", "sb16,dma16=4"), "dma16=4")
     one_line_error(run("-nodefaults", "-display", "none", "-device", "sb16",
                        "-device", "sb16,irq=7,dma=3,dma16=6"), "overlap")
