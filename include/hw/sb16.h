@@ -20,7 +20,9 @@
  * of its transfer count: single-cycle stops there, auto-init goes on until
  * an exit-auto-init command. Recording delivers silence (nothing is
  * plugged into the card's inputs) at the input rate, with the same
- * interrupts. The mixer's levels are registers only: the output is not
+ * interrupts. Direct DAC writes (0x10), which the program times itself,
+ * are held from each write's time to the next at 22050 Hz, until 100 ms
+ * after the last. The mixer's levels are registers only: the output is not
  * attenuated by them.
  */
 #ifndef VMM_HW_SB16_H
