@@ -16,7 +16,8 @@
  * callback. SDL drivers whose client libraries run threads of their own
  * (PulseAudio, PipeWire, JACK...) cannot be filtered: with the sandbox on,
  * only SDL's alsa, dsp (OSS), disk and dummy drivers are taken (choose one
- * with SDL_AUDIODRIVER), the others need -sandbox off.
+ * with SDL_AUDIODRIVER), and only when opening the device started no
+ * thread but SDL's own; the others need -sandbox off.
  */
 #ifndef VMM_AUDIO_SDL_H
 #define VMM_AUDIO_SDL_H

@@ -1827,6 +1827,9 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 	for (unsigned i = 0; i < cfg->nnetdev; i++)
 		if (cfg->netdev[i].kind == NETDEV_USER)
 			cfg->sandbox.slirp = true;
+	for (unsigned i = 0; i < cfg->naudiodevs; i++)
+		if (cfg->audiodevs[i].kind == AUDIODEV_SDL)
+			cfg->sandbox.sdl_audio = true;
 	if (!cfg->kernel_path && cfg->initrd_path) {
 		snprintf(err, errlen, "-initrd only allowed with -kernel option");
 		return CLI_ERROR;

@@ -2,6 +2,7 @@
 /* -audiodev sdl: the mixed output through SDL2's audio (include/audio_sdl.h). */
 #include "audio_sdl.h"
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,6 +114,20 @@ static SDL_AudioFormat sdl_format(unsigned bits, bool is_float)
 	return bits == 8 ? AUDIO_U8 : bits == 16 ? AUDIO_S16LSB : AUDIO_S32LSB;
 }
 
+/* Threads of this process now (set-up only: it reads /proc). */
+static int thread_count(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	int n = 0;
+
+	if (!d)
+		return -1;
+	for (struct dirent *e; (e = readdir(d));)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
 static bool driver_sandboxable(const char *driver)
 {
 	for (const char *const *d = sandboxable_drivers; *d; d++)
@@ -132,6 +147,7 @@ struct sdl_audio *sdl_audio_open(uint32_t rate, unsigned channels, unsigned bits
 	}
 	/* vmm handles its signals itself */
 	sdl.set_hint(SDL_HINT_NO_SIGNAL_HANDLERS, "1");
+	int threads_before = thread_count();
 	if (sdl.init_subsystem(SDL_INIT_AUDIO) < 0) {
 		set_err(err, errlen, "SDL's audio: %s", sdl.get_error());
 		return NULL;
@@ -169,6 +185,18 @@ struct sdl_audio *sdl_audio_open(uint32_t rate, unsigned channels, unsigned bits
 			sdl.get_error());
 		sdl_audio_close(a);
 		sdl.quit_subsystem(SDL_INIT_AUDIO); /* before the sandbox: allowed */
+		return NULL;
+	}
+	/* SDL's own audio thread filters itself in the callback; a driver
+	 * whose libraries started more (ALSA's default device routed to a
+	 * sound server, say) cannot be sandboxed */
+	int started = thread_count() - threads_before;
+	if (sandboxed && (threads_before < 0 || started > 1)) {
+		set_err(err, errlen, "SDL's %s audio driver started %d threads the sandbox cannot "
+			"filter: choose a device without a sound server (SDL_AUDIODRIVER=alsa with "
+			"AUDIODEV=hw:0, say), or -sandbox off", driver ? driver : "", started - 1);
+		sdl_audio_close(a);
+		sdl.quit_subsystem(SDL_INIT_AUDIO);
 		return NULL;
 	}
 	sdl.pause_device(a->dev, 0); /* the callback runs from now on: silence until primed */
