@@ -25,7 +25,7 @@ ASAN_OBJS := $(CORE_SRCS:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/bios/linuxboot_rom
 # a window makes the whole window resident: with the optional code kept
 # together at the end, a small machine leaves those windows out (~0.1 MiB
 # of peak RSS, docs/bench.md). The order is only about RSS: any order links.
-LATE_SRCS := $(filter $(wildcard hw/virtio/*.c hw/watchdog/*.c hw/display/*.c hw/net/*.c src/ui/*.c src/loader/*.c) \
+LATE_SRCS := $(filter $(wildcard hw/virtio/*.c hw/watchdog/*.c hw/display/*.c hw/net/*.c hw/audio/*.c src/audio/*.c src/ui/*.c src/loader/*.c) \
 	src/net/net.c src/net/net_rx_fifo.c src/net/net_slirp.c src/block/qcow2.c src/block/qcow.c src/block/vmdk.c src/block/vdi.c src/block/vpc.c \
 	src/block/vhdx.c src/block/refused_formats.c src/block/block_formats.c src/control/json.c \
 	src/control/qmp.c src/control/monitor.c src/chardev/chan.c src/core/savestate.c \

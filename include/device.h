@@ -54,6 +54,7 @@ enum prop_type {
 	PROP_NETDEV,   /* the id of a -netdev, which it then owns */
 	PROP_DRIVE,    /* the id of a -drive if=none, which it then owns */
 	PROP_PCI_ADDR, /* SLOT[.FN] in hex (stored as devfn; unset: placed by the board) */
+	PROP_AUDIODEV, /* the id of an -audiodev (several cards may share one) */
 };
 
 struct dev_prop {
@@ -144,6 +145,8 @@ struct dev_instance {
 /* What a device model may use of the board while it is created. */
 struct virtio_host;
 struct event_loop;
+struct audio_backend;
+struct i8237;
 struct watchdog_host;
 struct dev_board {
 	struct pci_bus *pci;
@@ -167,6 +170,13 @@ struct dev_board {
 	 * NULL with err set. */
 	uint8_t *(*option_rom)(struct dev_board *b, const char *name, size_t *len, char *err,
 			       size_t errlen);
+	/* -audiodev ID's backend (opened by the board, which closes it after
+	 * the devices); NULL with err set. */
+	struct audio_backend *(*audiodev)(struct dev_board *b, const char *id, char *err,
+					  size_t errlen);
+	/* The ISA DMA controllers (the board's i8257, created before any
+	 * -device); NULL in tests without them. */
+	struct i8237 *dma;
 	/* -drive ID's image, opened now; NULL with err set. */
 	struct block_dev *(*drive)(struct dev_board *b, const char *id, bool *cdrom, char *err,
 				   size_t errlen);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "audio.h"
 #include "bus.h"
 #include "chan.h"
 #include "chardev.h"
@@ -100,6 +101,9 @@ struct machine_config {
 	 * copied into struct machine) by every vmm process, used or not. */
 	struct chardev_config *chardevs;
 	unsigned nchardevs;
+	/* -audiodev, at most AUDIODEV_MAX (on the heap, as chardevs). */
+	struct audiodev_config *audiodevs;
+	unsigned naudiodevs;
 	bool nographic;
 	struct vnc_config vnc;        /* -vnc, -display vnc= */
 	struct sdl_config sdl;        /* -display sdl, or the default with a display server */
@@ -182,6 +186,10 @@ struct machine {
 	struct rtc *rtc;
 	struct i8042 *i8042;
 	struct i8237 *dma;           /* ISA DMA channels 0-7 */
+	/* Audio backends, opened when a card first names them: one per
+	 * -audiodev, and the implicit "none" of cards without one. */
+	struct audio_backend *audio[AUDIODEV_MAX];
+	struct audio_backend *audio_default;
 	struct chardev *serial_cd[MAX_ISA_SERIAL]; /* -serial's backends, by index */
 	struct dev_board board;      /* what device models use while created */
 	struct watchdog_host watchdog; /* what i6300esb and ib700 do when they run out */

@@ -23,6 +23,7 @@ enum sandbox_kind {
 	SANDBOX_WORKER, /* the virtio-blk worker pool: file I/O */
 	SANDBOX_NET,    /* the tap and user-networking (slirp) backend threads */
 	SANDBOX_UI,     /* the VNC server's thread: its clients' sockets */
+	SANDBOX_AUDIO,  /* SDL's audio thread (-audiodev sdl): its device */
 	SANDBOX_KINDS
 };
 
@@ -34,6 +35,7 @@ struct sandbox_config {
 	bool resourcecontrol; /* resourcecontrol=allow */
 	bool slirp;           /* a user-mode netdev exists (set by the CLI) */
 	bool sdl;             /* the SDL window (its X11 shared memory) */
+	bool sdl_audio;       /* -audiodev sdl: the device is closed on the main thread */
 	const char *runas;    /* -runas USER (NULL: keep the identity) */
 	const char *chroot;   /* -chroot DIR (NULL: none) */
 };

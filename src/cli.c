@@ -725,6 +725,46 @@ static int opt_sdl(struct cli_state *st, const char *name, const char *arg)
 	return fail(st, "-sdl: QEMU removed this option; use -display sdl");
 }
 
+static struct audiodev_config *find_audiodev(struct machine_config *cfg, const char *id)
+{
+	for (unsigned i = 0; i < cfg->naudiodevs; i++)
+		if (!strcmp(cfg->audiodevs[i].id, id))
+			return &cfg->audiodevs[i];
+	return NULL;
+}
+
+/* -audiodev none|wav,id=ID[,...]: a backend cards name with audiodev=ID. */
+static int opt_audiodev(struct cli_state *st, const char *name, const char *arg)
+{
+	struct machine_config *cfg = st->cfg;
+	struct audiodev_config c;
+
+	if (audiodev_parse(arg, &c, st->err, st->errlen) < 0) {
+		audiodev_config_free(&c);
+		return -1;
+	}
+	if (find_audiodev(cfg, c.id)) {
+		audiodev_config_free(&c);
+		return fail(st, "-audiodev: id '%s' is already used by another -audiodev", c.id);
+	}
+	if (cfg->naudiodevs == AUDIODEV_MAX) {
+		audiodev_config_free(&c);
+		return fail(st, "-audiodev: at most %d", AUDIODEV_MAX);
+	}
+	/* on the heap: most machines have none */
+	if (!cfg->audiodevs)
+		cfg->audiodevs = xzalloc(AUDIODEV_MAX * sizeof(*cfg->audiodevs));
+	cfg->audiodevs[cfg->naudiodevs++] = c;
+	return 0;
+}
+
+static int opt_soundhw(struct cli_state *st, const char *name, const char *arg)
+{
+	return fail(st, "-soundhw: QEMU 7.2 removed this option; use -device %s with "
+		    "-audiodev (e.g. -audiodev wav,id=snd,path=out.wav -device %s,audiodev=snd)",
+		    arg, arg);
+}
+
 static int opt_full_screen(struct cli_state *st, const char *name, const char *arg)
 {
 	st->full_screen = true;
@@ -1389,6 +1429,14 @@ static const struct option_def options[] = {
 	{ "k", "LAYOUT", opt_keymap, "VNC keyboard layout (keysyms map as en-us)" },
 	{ "full-screen", NULL, opt_full_screen, "start the SDL window full screen (Ctrl-Alt-F toggles)" },
 	{ "sdl", NULL, opt_sdl, "removed from QEMU: use -display sdl" },
+	{ "audiodev", "none|wav|sdl,id=ID[,path=FILE][,out.frequency=HZ][,out.channels=1|2]"
+	  "[,out.format=u8|s8|u16|s16|u32|s32|f32][,out.buffer-length=US][,timer-period=US]",
+	  opt_audiodev,
+	  "audio backend for a sound card's audiodev=ID: none (played to nowhere, at the right "
+	  "pace), wav (a RIFF WAVE file, default vmm.wav) or sdl (SDL2's audio; "
+	  "SDL_AUDIODRIVER picks its driver); wav and sdl take u8, s16, s32 or f32; default "
+	  "44100 Hz, 2 channels, s16" },
+	{ "soundhw", "CARD", opt_soundhw, "removed from QEMU 7.2: use -device CARD,audiodev=ID" },
 	{ "vnc", "[HOST]:N|unix:PATH|none[,password=on][,to=L]", opt_vnc,
 	  "VNC server on port 5900+N (every interface unless HOST) or a Unix socket" },
 	{ "vga", "std|cirrus|none", opt_vga, "the display card: std (VGA with Bochs VBE, the default), cirrus (Cirrus CL-GD5446) or none" },
@@ -1561,6 +1609,8 @@ static int check_device_refs(struct cli_state *st)
 				r = claim_netdev(st, d->cls->name, id, netdev_users);
 			else if (p->type == PROP_DRIVE)
 				r = claim_drive(st, d->cls->name, id);
+			else if (p->type == PROP_AUDIODEV && !find_audiodev(cfg, id))
+				r = fail(st, "-device %s: no -audiodev with id '%s'", d->cls->name, id);
 			if (r < 0)
 				return -1;
 		}
@@ -1777,6 +1827,9 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 	for (unsigned i = 0; i < cfg->nnetdev; i++)
 		if (cfg->netdev[i].kind == NETDEV_USER)
 			cfg->sandbox.slirp = true;
+	for (unsigned i = 0; i < cfg->naudiodevs; i++)
+		if (cfg->audiodevs[i].kind == AUDIODEV_SDL)
+			cfg->sandbox.sdl_audio = true;
 	if (!cfg->kernel_path && cfg->initrd_path) {
 		snprintf(err, errlen, "-initrd only allowed with -kernel option");
 		return CLI_ERROR;

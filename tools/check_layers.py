@@ -8,7 +8,7 @@ looks down:
     board    src/board/                       what sits where, its contents
     control  src/control/                     QMP, monitor, channels
     hw       hw/*/                            device models
-    block, net, chardev, loader, ui           backends, the kernel loaders, the
+    block, net, chardev, loader, ui, audio    backends, the kernel loaders, the
                                               front-ends (VNC, the SDL window)
     core     src/core/                        KVM, vCPUs, buses, memory, events
 
@@ -25,7 +25,7 @@ import os
 import re
 import sys
 
-RANK = {"core": 0, "block": 1, "net": 1, "chardev": 1, "loader": 1, "ui": 1, "hw": 2,
+RANK = {"core": 0, "block": 1, "net": 1, "chardev": 1, "loader": 1, "ui": 1, "audio": 1, "hw": 2,
         "control": 3, "board": 4, "top": 5}
 
 # Headers that have no .c of their own name.

@@ -294,6 +294,18 @@ int i8237_claim(struct i8237 *d, unsigned ch, void (*kick)(void *opaque, unsigne
 	return ret;
 }
 
+void i8237_release(struct i8237 *d, unsigned ch)
+{
+	if (ch >= I8237_CHANNELS)
+		return;
+	pthread_mutex_lock(&d->lock);
+	d->ch[ch].claimed = false;
+	d->ch[ch].dreq = false;
+	d->ch[ch].kick = NULL;
+	d->ch[ch].kick_opaque = NULL;
+	pthread_mutex_unlock(&d->lock);
+}
+
 /* ---- guest registers -------------------------------------------------------- */
 
 /* Address and count registers are 16 bits through an 8-bit port: the

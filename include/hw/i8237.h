@@ -139,6 +139,8 @@ bool i8237_load(struct i8237 *d, struct ss_reader *r, uint32_t instance);
  * the channel does not exist, is channel 4 (the cascade) or is taken. */
 int i8237_claim(struct i8237 *d, unsigned ch, void (*kick)(void *opaque, unsigned ch),
 		void *opaque);
+/* The device gives the channel back (its DREQ goes low). */
+void i8237_release(struct i8237 *d, unsigned ch);
 /* The device's DREQ line. */
 void i8237_set_dreq(struct i8237 *d, unsigned ch, bool level);
 /* Would a transfer on 'ch' be served now (DACK)? */

@@ -17,7 +17,8 @@ extern const struct dev_class
 	virtio_balloon_class, virtio_serial_class, virtconsole_class, virtserialport_class,
 	isa_debugcon_class, isa_debug_exit_class, i6300esb_class, ib700_class,
 	vga_std_class, bochs_display_class, cirrus_vga_class, e1000_class, e1000_82544gc_class,
-	e1000_82545em_class, rtl8139_class, ne2k_pci_class, ne2k_isa_class, pcnet_class;
+	e1000_82545em_class, rtl8139_class, ne2k_pci_class, ne2k_isa_class, pcnet_class,
+	sb16_class;
 
 const struct dev_class *const dev_table[] = {
 	&i440fx_class,
@@ -54,6 +55,7 @@ const struct dev_class *const dev_table[] = {
 	&vga_std_class,
 	&bochs_display_class,
 	&cirrus_vga_class,
+	&sb16_class,
 };
 
 const unsigned dev_table_size = ARRAY_SIZE(dev_table);

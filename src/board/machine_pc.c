@@ -172,6 +172,43 @@ static struct net_backend *board_netdev(struct dev_board *b, const char *id, cha
 	return be;
 }
 
+/* -audiodev ID's backend, opened by the first card that names it; a card
+ * without audiodev= plays through the first -audiodev, or through an
+ * implicit "none" (silent, but paced as any backend, so the guest's
+ * driver sees its transfers end on time). */
+static struct audio_backend *board_audiodev(struct dev_board *b, const char *id, char *err,
+					    size_t errlen)
+{
+	struct machine *m = b->machine;
+	const struct machine_config *cfg = &m->cfg;
+	struct audiodev_config implicit = { .id = "none", .kind = AUDIODEV_NONE,
+					    .out = { .rate = 44100, .channels = 2,
+						     .fmt = AUDIO_FMT_S16 } };
+	char why[256];
+
+	if (!id && !cfg->naudiodevs) {
+		if (!m->audio_default)
+			m->audio_default = audio_backend_open(&implicit, m->loop, why, sizeof(why));
+		if (!m->audio_default)
+			snprintf(err, errlen, "audio: %s", why);
+		return m->audio_default;
+	}
+	for (unsigned i = 0; i < cfg->naudiodevs; i++) {
+		if (id && strcmp(cfg->audiodevs[i].id, id))
+			continue;
+		if (!m->audio[i]) {
+			struct audiodev_config c = cfg->audiodevs[i];
+			c.sandboxed = cfg->sandbox.enabled;
+			m->audio[i] = audio_backend_open(&c, m->loop, why, sizeof(why));
+		}
+		if (!m->audio[i])
+			snprintf(err, errlen, "-audiodev id=%s: %s", cfg->audiodevs[i].id, why);
+		return m->audio[i];
+	}
+	snprintf(err, errlen, "no audiodev '%s'", id);
+	return NULL;
+}
+
 /* Every image a device uses, IDE's and those named by id. */
 static void open_drives(struct machine *m)
 {
@@ -240,6 +277,7 @@ static void init_board(struct machine *m, struct virtio_host *host)
 		.isa_irq = board_isa_irq, .set_gsi = kvm_set_gsi, .gsi_opaque = &m->kvm,
 		.req_reset = board_reset, .req_poweroff = board_poweroff, .req_exit = board_exit,
 		.netdev = board_netdev, .drive = board_drive, .option_rom = board_option_rom,
+		.audiodev = board_audiodev,
 		.balloon_changed = balloon_changed,
 		.devs = m->cfg.devs, .ndevs = m->cfg.ndevs, .machine = m,
 		.loop = m->loop, .watchdog = &m->watchdog,
@@ -612,6 +650,14 @@ void machine_destroy(struct machine *m)
 	m->i8042 = NULL;
 	m->fw_cfg = NULL;
 	m->vballoon = NULL;
+	/* after the cards (their voices) and before the loop (the timers);
+	 * a wav file gets its final header here, also after SIGTERM */
+	for (unsigned i = 0; i < AUDIODEV_MAX; i++) {
+		audio_backend_close(m->audio[i]);
+		m->audio[i] = NULL;
+	}
+	audio_backend_close(m->audio_default);
+	m->audio_default = NULL;
 	chardev_destroy_all();
 	memset(m->serial_cd, 0, sizeof(m->serial_cd));
 	event_timer_free(m->balloon_event_timer);

@@ -1351,6 +1351,7 @@ static int i8257_create_dev(struct dev_instance *d, struct dev_board *b, char *e
 	if (!m->dma || i8237_map(m->dma, b->pio) < 0)
 		return set_err(err, errlen, "cannot create the 8237 DMA controllers");
 	d->state = m->dma;
+	b->dma = m->dma; /* for the ISA cards created after the board's devices */
 	return 0;
 }
 

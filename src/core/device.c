@@ -321,6 +321,7 @@ static int set_value(const struct dev_prop *p, struct dev_value *val, const char
 	case PROP_CHARDEV:
 	case PROP_NETDEV:
 	case PROP_DRIVE:
+	case PROP_AUDIODEV:
 		if (p->type != PROP_STR && !*v)
 			return fail(err, errlen, "%s: empty id", p->name);
 		if (p->type == PROP_STR && p->max && (strlen(v) < p->min || strlen(v) > p->max))

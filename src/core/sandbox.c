@@ -64,6 +64,8 @@
 #define IOCTL_TYPE_MASK 0xff00
 #define IOCTL_TYPE_KVM (0xAE << 8)  /* KVMIO: every KVM ioctl */
 #define IOCTL_TYPE_TTY ('T' << 8)   /* termios, FIONREAD, FIONBIO, TUNSET* */
+#define IOCTL_TYPE_ALSA_PCM ('A' << 8) /* SNDRV_PCM_IOCTL_*: an ALSA PCM device */
+#define IOCTL_TYPE_OSS_DSP ('P' << 8)  /* SNDCTL_DSP_*: an OSS /dev/dsp */
 
 static struct sandbox_config config;
 static struct sock_fprog programs[SANDBOX_KINDS];
@@ -78,6 +80,7 @@ static const char *const kind_names[SANDBOX_KINDS] = {
 	[SANDBOX_WORKER] = "blk-worker",
 	[SANDBOX_NET] = "net",
 	[SANDBOX_UI] = "vnc",
+	[SANDBOX_AUDIO] = "audio",
 };
 
 const char *sandbox_kind_name(enum sandbox_kind kind)
@@ -264,6 +267,15 @@ static void allow_slirp(struct bpf_rules *ctx)
 		 SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
 }
 
+/* An audio device SDL plays to: ALSA's PCM ioctls and OSS's DSP ioctls,
+ * and waiting for the device. */
+static void allow_audio_device(struct bpf_rules *ctx)
+{
+	ALLOW(ctx, __NR_poll, __NR_ppoll);
+	allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, IOCTL_TYPE_ALSA_PCM));
+	allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, IOCTL_TYPE_OSS_DSP));
+}
+
 static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 {
 	switch (kind) {
@@ -286,6 +298,11 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 		      /* exit: virtio-blk submits the NOP that ends its io_uring
 		       * completion thread (the ring takes only its own ops) */
 		      __NR_io_uring_enter);
+		/* -audiodev sdl: at exit SDL closes its device here (alsa:
+		 * its PCM ioctls; dsp: its ioctls) */
+		if (config.sdl_audio) {
+			allow_audio_device(ctx);
+		}
 		/* the SDL window: X11's shared-memory images, made again when
 		 * the window changes size; the X server's socket is the
 		 * event loop's poll and the socket calls above */
@@ -344,6 +361,14 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 		 * /dev/urandom for each (read-only, nothing mapped from it) */
 		allow_if(ctx, __NR_openat,
 			 SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
+		break;
+	case SANDBOX_AUDIO:
+		/* SDL's audio thread once it calls vmm's callback: the
+		 * samples to its device (alsa: PCM ioctls and poll; dsp:
+		 * write and its ioctls; disk: write; dummy: nothing),
+		 * SDL_Delay's sleeps (common). Drivers with threads of their
+		 * own are refused with the sandbox on (src/audio/audio_sdl.c). */
+		allow_audio_device(ctx);
 		break;
 	case SANDBOX_KINDS:
 		break;

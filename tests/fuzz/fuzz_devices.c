@@ -63,6 +63,9 @@
 #include "hw/i6300esb.h"
 #include "hw/i8237.h"
 #include "hw/ib700.h"
+#include "hw/sb16.h"
+#include "audio.h"
+#include "savestate.h"
 #include "hw/ide.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
@@ -146,6 +149,9 @@ struct fuzz_machine {
 	unsigned wdt_fires;
 	struct i6300esb *esb;
 	struct ib700 *ib700;
+	struct sb16 *sb16;
+	struct audio_backend *audio; /* "none": the SB16's clock, stepped by events */
+	int64_t audio_ns;
 	struct virtio_pci *vt; /* the virtio target's transport */
 	struct virtio_blk *vblk;
 	struct virtio_net *vnet;
@@ -615,6 +621,80 @@ static void ib700_target_destroy(struct fuzz_machine *m)
 {
 	ib700_destroy(m->ib700);
 	event_loop_free(m->loop);
+}
+
+/* ---- target: the Sound Blaster 16 on the 8237, paced by a "none" backend - */
+
+static bool sb16_target_create(struct fuzz_machine *m)
+{
+	struct audiodev_config cfg = { .id = "fuzz", .kind = AUDIODEV_NONE,
+				       .out = { .rate = 44100, .channels = 2, .fmt = AUDIO_FMT_S16 } };
+	struct sb16_config sc = { .iobase = 0x220, .irq = 5, .dma = 1, .dma16 = 5 };
+	char err[256];
+
+	m->dma = i8237_create(&m->mem);
+	if (!m->dma || i8237_map(m->dma, &m->pio) < 0)
+		return false;
+	m->audio = audio_backend_open(&cfg, NULL, err, sizeof(err));
+	if (!m->audio)
+		return false;
+	m->audio_ns = 1000000000LL;
+	audio_backend_run(m->audio, m->audio_ns);
+	struct irq_line irq = { .set = irq_recorder, .opaque = m, .line = 5 };
+	m->sb16 = sb16_create(&m->pio, m->dma, irq, m->audio, &sc, err, sizeof(err));
+	if (!m->sb16)
+		return false;
+	add_window(m, &m->pio, 0x220, 0x10); /* the card */
+	add_window(m, &m->pio, 0x00, 0x10);  /* DMA controller 1 */
+	add_window(m, &m->pio, 0xC0, 0x20);  /* DMA controller 2 */
+	add_window(m, &m->pio, 0x81, 0x0F);  /* page registers */
+	add_window(m, &m->pio, 0x480, 0x10); /* high pages */
+	return true;
+}
+
+static void sb16_target_destroy(struct fuzz_machine *m)
+{
+	sb16_destroy(m->sb16);
+	audio_backend_close(m->audio);
+	i8237_destroy(m->dma);
+}
+
+/* Time passes for the backend (up to ~65 ms a step, or a long stall: the
+ * card moves that much through DMA), a reset of the card or the 8237, or
+ * a saved-state round trip in the middle of whatever runs. */
+static void sb16_event(struct fuzz_machine *m, struct input *in)
+{
+	uint8_t what = take8(in);
+	uint16_t step = take16(in);
+
+	switch (what % 8) {
+	case 0:
+		sb16_reset(m->sb16);
+		break;
+	case 1:
+		i8237_reset(m->dma);
+		break;
+	case 2: {
+		struct ss_writer w;
+		struct ss_reader r;
+		ss_writer_init(&w);
+		sb16_save(m->sb16, &w, 0);
+		if (ss_writer_finish(&w) < 0 || ss_reader_open(&r, w.buf, w.len) < 0 ||
+		    !sb16_load(m->sb16, &r, 0))
+			abort(); /* the card's own state always loads back */
+		ss_reader_close(&r);
+		ss_writer_free(&w);
+		break;
+	}
+	case 3:
+		m->audio_ns += (int64_t)step * 1000000; /* a stall of up to 65 s */
+		audio_backend_run(m->audio, m->audio_ns);
+		break;
+	default:
+		m->audio_ns += (int64_t)step * 1000;
+		audio_backend_run(m->audio, m->audio_ns);
+		break;
+	}
 }
 
 /* ---- targets: virtio devices ---------------------------------------------- */
@@ -1347,6 +1427,7 @@ static const struct target targets[] = {
 	DEVICE(ide, "hw/storage/piix_ide.c hw/storage/ide_core.c hw/storage/atapi.c", ide_target, .event = ide_event),
 	DEVICE(i6300esb, "hw/watchdog/i6300esb.c", i6300esb_target, .event = wdt_event),
 	DEVICE(ib700, "hw/watchdog/ib700.c", ib700_target, .event = wdt_event),
+	DEVICE(sb16, "hw/audio/sb16.c hw/chipset/i8237.c", sb16_target, .event = sb16_event),
 	DEVICE(virtio_blk, "hw/virtio/virtio_blk.c hw/virtio/virtio_pci.c", virtio_blk_target, .virtio = true),
 	DEVICE(virtio_net, "hw/virtio/virtio_net.c hw/virtio/virtio_pci.c", virtio_net_target,
 	       .event = virtio_net_event, .virtio = true),
@@ -1917,6 +1998,40 @@ static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
 		s_event(s, xfer5, sizeof(xfer5));
 		s_event(s, xfer5, sizeof(xfer5));
 		s_io_rd(s, 0xD0, 0), s_io_rd(s, 0xC4, 0), s_io_rd(s, 0xC4, 0);
+		return 1;
+	}
+	if (!strcmp(t, "sb16") && k <= 2) {
+		/* The BIOS's cascade set-up, a DSP reset, then k 1: an 8-bit
+		 * auto-init playback (channel 1, time constant, block size,
+		 * 0x1C), k 2: a 16-bit stereo one (channel 5, 0x41, 0xB6);
+		 * time passes, interrupts are acknowledged, the transfer ends. */
+		s_io_wr(s, 0x0D, 0, 0), s_io_wr(s, 0xDA, 0, 0);
+		s_io_wr(s, 0xD6, 0xC0, 0), s_io_wr(s, 0xD4, 0, 0);
+		s_io_wr(s, 0x226, 1, 0), s_io_wr(s, 0x226, 0, 0);
+		s_io_rd(s, 0x22E, 0), s_io_rd(s, 0x22A, 0);
+		static const uint8_t dsp8[] = { 0xD1, 0x40, 131, 0x48, 0xFF, 0x03, 0x1C };
+		static const uint8_t dsp16[] = { 0x41, 0x56, 0x22, 0xB6, 0x30, 0xFF, 0x03 };
+		if (k == 1) {
+			s_io_wr(s, 0x0A, 0x05, 0), s_io_wr(s, 0x0B, 0x59, 0), s_io_wr(s, 0x0C, 0, 0);
+			s_io_wr(s, 0x02, 0x00, 0), s_io_wr(s, 0x02, 0x00, 0), s_io_wr(s, 0x83, 0x01, 0);
+			s_io_wr(s, 0x03, 0xFF, 0), s_io_wr(s, 0x03, 0x07, 0), s_io_wr(s, 0x0A, 0x01, 0);
+		} else {
+			s_io_wr(s, 0xD4, 0x05, 0), s_io_wr(s, 0xD6, 0x59, 0), s_io_wr(s, 0xD8, 0, 0);
+			s_io_wr(s, 0xC4, 0x00, 0), s_io_wr(s, 0xC4, 0x00, 0), s_io_wr(s, 0x8B, 0x02, 0);
+			s_io_wr(s, 0xC6, 0xFF, 0), s_io_wr(s, 0xC6, 0x07, 0), s_io_wr(s, 0xD4, 0x01, 0);
+		}
+		for (unsigned i = 0; i < sizeof(dsp8); i++)
+			s_io_wr(s, 0x22C, k == 1 ? dsp8[i] : dsp16[i], 0);
+		const uint8_t step[] = { 4, 0x10, 0x27 }, stall[] = { 3, 0x02, 0x00 },
+			      save[] = { 2, 0, 0 };
+		for (unsigned i = 0; i < 12; i++) {
+			s_event(s, step, sizeof(step)); /* 10 ms */
+			s_io_rd(s, k == 1 ? 0x22E : 0x22F, 0);
+		}
+		s_event(s, save, sizeof(save));
+		s_io_wr(s, 0x224, 0x82, 0), s_io_rd(s, 0x225, 0);
+		s_io_wr(s, 0x22C, k == 1 ? 0xDA : 0xD9, 0);
+		s_event(s, stall, sizeof(stall));
 		return 1;
 	}
 	if (!strcmp(t, "cirrus") && k <= 3) {

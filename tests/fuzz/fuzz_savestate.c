@@ -30,6 +30,7 @@
 #include "hw/i6300esb.h"
 #include "hw/i8237.h"
 #include "hw/ib700.h"
+#include "hw/sb16.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
 #include "hw/e1000.h"
@@ -86,6 +87,7 @@ struct board {
 	struct ib700 *ib700;
 	struct i6300esb *esb;
 	struct i8237 *dma;
+	struct sb16 *sb16;
 	struct e1000 *nic;
 	struct rtl8139 *rtl;
 	struct ne2000 *ne2k;
@@ -274,6 +276,35 @@ static void dma_prime(void *d)
 	bus_write(pio, 0x04, &v[2], 1);
 	bus_write(pio, 0x81, &v[3], 1); /* its page */
 }
+/* The SB16 on the 8237, without a backend: a load that starts a transfer
+ * raises DREQ and nothing moves. */
+static void *sb16_new(void)
+{
+	struct board *b = dma_new();
+	struct sb16_config c = { .iobase = 0x220, .irq = 5, .dma = 1, .dma16 = 5 };
+	char err[128];
+	if (!(b->sb16 = sb16_create(&b->pio, b->dma, (struct irq_line){ 0 }, NULL, &c, err,
+				    sizeof(err))))
+		abort();
+	return b;
+}
+static void sb16_free(void *d)
+{
+	sb16_destroy(((struct board *)d)->sb16);
+	dma_free(d);
+}
+static void sb16_sv(void *d, struct ss_writer *w, uint32_t i) { sb16_save(((struct board *)d)->sb16, w, i); }
+static bool sb16_ld(void *d, struct ss_reader *r, uint32_t i) { return sb16_load(((struct board *)d)->sb16, r, i); }
+static void sb16_prime(void *d)
+{
+	struct io_bus *pio = &((struct board *)d)->pio;
+	/* an auto-init 16-bit stereo transfer under way, a command half given */
+	static const uint8_t cmds[] = { 0x41, 0x56, 0x22, 0x48, 0xFF, 0x07, 0xB6, 0x30, 0xFF, 0x07,
+					0xE0 };
+	for (unsigned i = 0; i < sizeof(cmds); i++)
+		bus_write(pio, 0x22C, &cmds[i], 1);
+}
+
 static void no_send(struct net_backend *b, const struct net_hdr *h, const uint8_t *f, size_t n) { }
 static const struct net_backend_ops no_net_ops = { .send = no_send };
 static struct net_backend no_net = { .ops = &no_net_ops };
@@ -353,6 +384,7 @@ static const struct device_kind kinds[] = {
 	{ "ib700", ib700_new, ib700_free, ib700_sv, ib700_ld, ib700_prime },
 	{ "i6300esb", esb_new, esb_free, esb_sv, esb_ld, esb_prime },
 	{ "i8257", dma_new, dma_free, dma_sv, dma_ld, dma_prime },
+	{ "sb16", sb16_new, sb16_free, sb16_sv, sb16_ld, sb16_prime },
 	{ "e1000", e1000_new, e1000_free, e1000_sv, e1000_ld, NULL },
 	{ "rtl8139", rtl8139_new, rtl8139_free, rtl8139_sv, rtl8139_ld, NULL },
 	{ "ne2k_pci", ne2k_pci_new, ne2k_free, ne2k_sv, ne2k_ld, NULL },

@@ -91,12 +91,23 @@ $(FW_BUILD)/pmirq.img: tests/fw/pmirq.S
 	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/pmirq.o
 	truncate -s 1M $@
 
+# Sound: a boot sector that plays through a Sound Blaster 16 (8-bit mono,
+# 16-bit stereo, and 16-bit without end for the SIGTERM test).
+$(FW_BUILD)/sb16play-%.img: tests/fw/sb16play.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding \
+		$(if $(filter forever,$*),-DSB16_BITS=16 -DFOREVER,-DSB16_BITS=$*) \
+		-c -o $(FW_BUILD)/sb16play-$*.o $<
+	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/sb16play-$*.o
+	truncate -s 1M $@
+
 FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
 	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf $(FW_BUILD)/debugcon.bin \
 	$(foreach t,1 2 3 4 5 6 7 8,$(FW_BUILD)/vgadisk-$(t).img) \
 	$(FW_BUILD)/nictx-e1000.bin $(FW_BUILD)/nictx-rtl8139.bin $(FW_BUILD)/nictx-ne2k_pci.bin \
 	$(FW_BUILD)/nictx-ne2k_isa.bin $(FW_BUILD)/nictx-pcnet.bin \
-	$(FW_BUILD)/pxeboot.0 $(FW_BUILD)/pmirq.img $(FW_BUILD)/tftpget.bin
+	$(FW_BUILD)/pxeboot.0 $(FW_BUILD)/pmirq.img $(FW_BUILD)/tftpget.bin \
+	$(FW_BUILD)/sb16play-8.img $(FW_BUILD)/sb16play-16.img $(FW_BUILD)/sb16play-forever.img
 
 fw-images: $(FW_IMAGES)
 

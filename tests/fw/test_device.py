@@ -24,7 +24,8 @@ def test_device_help_is_qemus_format():
     titles = [g.splitlines()[0] for g in groups]
     # QEMU's categories, in QEMU's order; only non-empty ones.
     assert titles == ["Storage devices:", "Network devices:", "Input devices:",
-                      "Display devices:", "Misc devices:", "Watchdog devices:"], titles
+                      "Display devices:", "Sound devices:", "Misc devices:",
+                      "Watchdog devices:"], titles
     names = []
     for g in groups:
         lines = g.splitlines()[1:]

@@ -694,7 +694,10 @@ static void test_help_list(void **state)
 	assert_non_null(strstr(out, "Display devices:\nname \"VGA\", bus PCI, desc \""));
 	assert_null(strstr(out, "i8042"));
 	assert_null(strstr(out, "PIIX3"));
-	assert_null(strstr(out, "Sound devices:")); /* no empty categories */
+	assert_non_null(strstr(out, "Sound devices:\nname \"sb16\", bus ISA, desc \""));
+	assert_true(strstr(out, "Display devices:") < strstr(out, "Sound devices:"));
+	assert_true(strstr(out, "Sound devices:") < strstr(out, "Misc devices:"));
+	assert_null(strstr(out, "USB devices:")); /* no empty categories */
 	assert_int_equal(out[0], 'S');
 	free(out);
 }
