@@ -22,6 +22,8 @@
 #include "hw/chipset.h"
 #include "kvm.h"
 #include "memmap.h"
+#include "migchan.h"
+#include "migstream.h"
 #include "net.h"
 #include "pci.h"
 #include "sandbox.h"
@@ -118,6 +120,8 @@ struct machine_config {
 	const char *kernel_path;      /* -kernel: direct boot, see loader.h */
 	const char *initrd_path;      /* -initrd (Multiboot: module list) */
 	const char *append;           /* -append */
+	const char *incoming;         /* -incoming URI or "defer" */
+	bool start_paused;            /* -S */
 };
 
 enum machine_req {
@@ -154,6 +158,30 @@ struct virtio_console;
 struct chardev;
 struct i8237;
 
+/* QEMU's MigrationStatus values vmm reaches. */
+enum mig_status {
+	MIG_STATUS_NONE,
+	MIG_STATUS_SETUP,
+	MIG_STATUS_ACTIVE,
+	MIG_STATUS_COMPLETED,
+	MIG_STATUS_FAILED,
+};
+
+/* One migration, outgoing or incoming (src/board/pc_migrate.c). */
+struct machine_migration {
+	enum mig_status status;
+	bool events;              /* capability "events": MIGRATION events are sent */
+	bool incoming;            /* -incoming: waiting for (or reading) a stream */
+	bool chan_open;           /* chan holds a descriptor */
+	struct mig_chan chan;
+	struct event_fd *listen_handle; /* incoming unix:/tcp: before the source connects */
+	struct mig_stats stats;
+	uint64_t ram_total;       /* bytes of guest RAM the stream carries */
+	uint64_t dirty_syncs;
+	uint64_t start_ms, setup_ms, total_ms, downtime_ms;
+	char error[256];
+};
+
 struct machine {
 	struct machine_config cfg;
 	struct kvm_vm kvm;
@@ -185,6 +213,8 @@ struct machine {
 	struct chardev *serial_cd[MAX_ISA_SERIAL]; /* -serial's backends, by index */
 	struct dev_board board;      /* what device models use while created */
 	struct watchdog_host watchdog; /* what i6300esb and ib700 do when they run out */
+	struct machine_migration mig;
+	const char *run_state;   /* a QEMU RunState beyond running/paused, or NULL */
 
 	_Atomic int request;     /* enum machine_req */
 	_Atomic int exit_status;
@@ -255,6 +285,9 @@ struct ss_writer;
 struct ss_reader;
 int machine_save_state(struct machine *m, struct ss_writer *w, char *err, size_t errlen);
 int machine_load_state(struct machine *m, struct ss_reader *r, char *err, size_t errlen);
+/* -incoming: opens the URI (listens, opens the file, starts the
+ * command) at set-up, before the sandbox; dies with one line. */
+void machine_incoming_open(struct machine *m);
 /* vCPU thread, when 'hold' is set: parks while paused; returns false when
  * the thread must leave its loop (a request is pending). */
 bool machine_vcpu_hold(struct machine *m);

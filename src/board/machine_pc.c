@@ -379,6 +379,18 @@ void start_vcpus(struct machine *m)
 			die("cannot start the thread of vCPU %u", i);
 }
 
+void start_vcpus_paused(struct machine *m)
+{
+	atomic_fetch_or(&m->hold, HOLD_PAUSE);
+	start_vcpus(m);
+	pthread_mutex_lock(&m->pause_lock);
+	while (m->parked < m->ncpus && !machine_stopping(m))
+		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
+	pthread_mutex_unlock(&m->pause_lock);
+	dev_quiesce_all(m->cfg.devs, m->cfg.ndevs);
+	event_clock_pause(m->loop);
+}
+
 void stop_vcpus(struct machine *m)
 {
 	for (unsigned i = 0; i < m->ncpus; i++)
@@ -603,6 +615,7 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 
 void machine_destroy(struct machine *m)
 {
+	machine_migration_destroy(m); /* its listening socket is on the loop */
 	net_tap_shutdown(); /* downscripts: main() leaves with _exit */
 	/* Devices first, in reverse order: their threads write to chardevs. */
 	dev_destroy_all(m->cfg.devs, m->cfg.ndevs);

@@ -1,0 +1,387 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * Migration of the whole machine (docs/architecture.md, "Migration"): QMP
+ * migrate sends guest RAM, every device's saved state and KVM's VM and
+ * vCPU state as one stream (include/migstream.h) to a URI
+ * (include/migchan.h); -incoming URI receives it into a machine started
+ * with the same options and runs it on.
+ *
+ * This is stop-and-copy, run by the main thread: the source's vCPUs are
+ * stopped for the whole transfer (the downtime is the total time), then
+ * the source stays paused ("postmigrate") as QEMU's does; QMP and the
+ * devices' timers wait meanwhile. A failure on the way (the destination
+ * gone, a broken pipe, the exec: command failing) resumes the source if it
+ * ran and leaves status "failed" with the reason. The destination, which
+ * treats the stream as hostile, refuses a bad one with one line and exits
+ * with status 1.
+ */
+#include "pc.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "control.h"
+#include "savestate.h"
+#include "util.h"
+
+static const char *const status_names[] = {
+	[MIG_STATUS_NONE] = "none",
+	[MIG_STATUS_SETUP] = "setup",
+	[MIG_STATUS_ACTIVE] = "active",
+	[MIG_STATUS_COMPLETED] = "completed",
+	[MIG_STATUS_FAILED] = "failed",
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* The new status, and QEMU's MIGRATION event when the "events"
+ * capability is on (as QEMU sends them only then). */
+static void set_status(struct machine *m, enum mig_status st)
+{
+	char data[64];
+
+	m->mig.status = st;
+	if (!m->mig.events)
+		return;
+	snprintf(data, sizeof(data), "{\"status\": \"%s\"}", status_names[st]);
+	control_event(m->control, "MIGRATION", data);
+}
+
+static bool migration_running(const struct machine *m)
+{
+	return m->mig.status == MIG_STATUS_SETUP || m->mig.status == MIG_STATUS_ACTIVE;
+}
+
+/* Closes the channel (waits for an exec: command); its failure goes into
+ * err only if nothing failed before (*ret still 0). */
+static void close_chan(struct machine *m, char *err, size_t errlen, int *ret)
+{
+	char why[256];
+
+	if (!m->mig.chan_open)
+		return;
+	m->mig.chan_open = false;
+	if (mig_close(&m->mig.chan, why, sizeof(why)) < 0 && *ret == 0) {
+		*ret = -1;
+		if (err)
+			snprintf(err, errlen, "%s", why);
+	}
+}
+
+/* The RAM the stream carries: every block of guest RAM. */
+static uint64_t ram_bytes(const struct machine *m)
+{
+	uint64_t n = 0;
+	for (unsigned i = 0; i < m->mem.nblocks; i++)
+		n += m->mem.blocks[i].size;
+	return n;
+}
+
+/* ---- outgoing ------------------------------------------------------------ */
+
+/* The whole stream, the machine paused: header, RAM, state, end. */
+static int send_machine(struct machine *m, struct mig_out *out, char *err, size_t errlen)
+{
+	const struct mig_header h = { m->mem.ram_size, m->ncpus };
+	struct ss_writer w;
+	int ret = -1;
+
+	ss_writer_init(&w);
+	if (machine_save_state(m, &w, err, errlen) < 0)
+		goto done;
+	m->mig.dirty_syncs = 1;
+	if (m->mig.events)
+		control_event(m->control, "MIGRATION_PASS", "{\"pass\": 1}");
+	if (mig_out_header(out, &h) < 0 || mig_out_all_ram(out, &m->mem) < 0 ||
+	    mig_out_state(out, w.buf, w.len) < 0 || mig_out_end(out) < 0) {
+		set_err(err, errlen, "%s", out->err);
+		goto done;
+	}
+	ret = 0;
+done:
+	ss_writer_free(&w);
+	return ret;
+}
+
+static void migrate_run(void *opaque)
+{
+	struct machine *m = opaque;
+	bool was_running = !(atomic_load(&m->hold) & HOLD_PAUSE);
+	char err[256] = "";
+	struct mig_out out;
+	int ret = -1;
+
+	m->mig.setup_ms = now_ms() - m->mig.start_ms;
+	set_status(m, MIG_STATUS_ACTIVE);
+	uint64_t stop_at = now_ms();
+	if (was_running && machine_pause(m))
+		control_event(m->control, "STOP", NULL);
+	if (machine_stopping(m))
+		set_err(err, sizeof(err), "migration: the machine is resetting or exiting");
+	else if (mig_out_init(&out, mig_chan_write, &m->mig.chan) < 0)
+		set_err(err, sizeof(err), "%s", out.err);
+	else {
+		ret = send_machine(m, &out, err, sizeof(err));
+		m->mig.stats = out.stats;
+		mig_out_free(&out);
+	}
+	/* exec: the command must have taken everything (its exit status). */
+	close_chan(m, err, sizeof(err), &ret);
+	m->mig.total_ms = now_ms() - m->mig.start_ms;
+	m->mig.downtime_ms = now_ms() - stop_at;
+	if (ret == 0) {
+		m->run_state = "postmigrate";
+		set_status(m, MIG_STATUS_COMPLETED);
+		return;
+	}
+	snprintf(m->mig.error, sizeof(m->mig.error), "%s", err);
+	warn("%s", err);
+	if (was_running && machine_resume(m))
+		control_event(m->control, "RESUME", NULL);
+	set_status(m, MIG_STATUS_FAILED);
+}
+
+static int start_outgoing(struct machine *m, const char *uri, char *err, size_t errlen)
+{
+	struct mig_uri u;
+
+	if (m->mig.incoming)
+		return set_err(err, errlen, "Guest is waiting for an incoming migration");
+	if (migration_running(m))
+		return set_err(err, errlen, "There's a migration process in progress");
+	if (mig_uri_parse(uri, &u, err, errlen) < 0)
+		return -1;
+	/* The command would inherit the main thread's seccomp filter, under
+	 * which a program cannot even map its libraries. */
+	if (u.kind == MIG_URI_EXEC && m->cfg.sandbox.enabled)
+		return set_err(err, errlen, "migration: exec: runs a program, which the sandbox "
+			       "forbids (its filter would apply to the program too): start vmm "
+			       "with -sandbox off, or use unix:, tcp: or file:");
+	memset(&m->mig.stats, 0, sizeof(m->mig.stats));
+	m->mig.error[0] = '\0';
+	m->mig.setup_ms = m->mig.total_ms = m->mig.downtime_ms = 0;
+	m->mig.ram_total = ram_bytes(m);
+	m->mig.start_ms = now_ms();
+	set_status(m, MIG_STATUS_SETUP);
+	if (mig_open_out(&u, &m->mig.chan, err, errlen) < 0) {
+		snprintf(m->mig.error, sizeof(m->mig.error), "%s", err);
+		set_status(m, MIG_STATUS_FAILED);
+		return -1;
+	}
+	m->mig.chan_open = true;
+	/* After the command's reply, from the main loop. */
+	if (event_post(m->loop, migrate_run, m) < 0)
+		migrate_run(m);
+	return 0;
+}
+
+int machine_migrate(void *opaque, const char *uri, char *err, size_t errlen)
+{
+	return start_outgoing(opaque, uri, err, errlen);
+}
+
+/* ---- incoming ------------------------------------------------------------ */
+
+/* One line on stderr, status failed, and vmm exits with status 1. */
+static void incoming_failed(struct machine *m, const char *why)
+{
+	int ignored = -1;
+
+	fprintf(stderr, "vmm: %s%s\n", strncmp(why, "migration:", 10) ? "migration: " : "", why);
+	snprintf(m->mig.error, sizeof(m->mig.error), "%s", why);
+	close_chan(m, NULL, 0, &ignored);
+	set_status(m, MIG_STATUS_FAILED);
+	machine_request(m, MACHINE_REQ_EXIT, 1);
+}
+
+/* Loads the checked stream into the paused machine. */
+static int load_stream(struct machine *m, char *err, size_t errlen)
+{
+	const struct mig_header expect = { m->mem.ram_size, m->ncpus };
+	struct mig_in in = { .read = mig_chan_read, .opaque = &m->mig.chan };
+	struct ss_reader r;
+	uint8_t *state;
+	size_t len;
+	int ret = -1;
+
+	if (mig_in_load(&in, &m->mem, &expect, &state, &len) < 0) {
+		m->mig.stats = in.stats;
+		return set_err(err, errlen, "%s", in.err);
+	}
+	m->mig.stats = in.stats;
+	if (ss_reader_open(&r, state, len) < 0)
+		set_err(err, errlen, "%s", r.err);
+	else if (machine_load_state(m, &r, err, errlen) == 0)
+		ret = 0;
+	ss_reader_close(&r);
+	free(state);
+	return ret;
+}
+
+static void incoming_run(void *opaque)
+{
+	struct machine *m = opaque;
+	char err[256] = "";
+	int ret;
+
+	m->mig.setup_ms = now_ms() - m->mig.start_ms;
+	set_status(m, MIG_STATUS_ACTIVE);
+	ret = load_stream(m, err, sizeof(err));
+	if (ret == 0)
+		close_chan(m, err, sizeof(err), &ret);
+	if (ret < 0) {
+		incoming_failed(m, err);
+		return;
+	}
+	m->mig.total_ms = now_ms() - m->mig.start_ms;
+	m->mig.incoming = false;
+	m->run_state = NULL;
+	set_status(m, MIG_STATUS_COMPLETED);
+	if (m->cfg.start_paused)
+		return; /* -S: cont starts it */
+	if (machine_resume(m))
+		control_event(m->control, "RESUME", NULL);
+}
+
+static void incoming_accept(void *opaque, int fd, unsigned revents)
+{
+	struct machine *m = opaque;
+	char err[256];
+
+	event_fd_remove(m->mig.listen_handle);
+	m->mig.listen_handle = NULL;
+	if (mig_accept(&m->mig.chan, err, sizeof(err)) < 0) {
+		incoming_failed(m, err);
+		return;
+	}
+	m->mig.start_ms = now_ms(); /* the wait for the source is no part of it */
+	incoming_run(m);
+}
+
+/* Starts waiting for (or reading) the stream once the loop runs. */
+static int incoming_start(struct machine *m, const char *uri, char *err, size_t errlen)
+{
+	struct mig_uri u;
+
+	if (mig_uri_parse(uri, &u, err, errlen) < 0 ||
+	    mig_open_in(&u, &m->mig.chan, err, errlen) < 0)
+		return -1;
+	m->mig.chan_open = true;
+	m->mig.start_ms = now_ms();
+	m->mig.ram_total = ram_bytes(m);
+	set_status(m, MIG_STATUS_SETUP);
+	return 0;
+}
+
+/* Main thread, at set-up (before the sandbox: it may listen, open a file
+ * or start a command). Dies with one line on a bad URI. */
+void machine_incoming_open(struct machine *m)
+{
+	char err[256];
+
+	if (!m->cfg.incoming)
+		return;
+	m->mig.incoming = true;
+	m->run_state = "inmigrate";
+	if (!strcmp(m->cfg.incoming, "defer"))
+		return;
+	if (incoming_start(m, m->cfg.incoming, err, sizeof(err)) < 0)
+		die("-incoming: %s", err);
+}
+
+/* From machine_run, with the vCPUs parked: serve the channel. */
+void machine_incoming_attach(struct machine *m)
+{
+	if (!m->mig.chan_open)
+		return;
+	if (m->mig.chan.listening) {
+		m->mig.listen_handle = event_fd_add(m->loop, m->mig.chan.fd, POLLIN,
+						    incoming_accept, m);
+		if (!m->mig.listen_handle)
+			die_errno("event loop");
+		return;
+	}
+	if (event_post(m->loop, incoming_run, m) < 0)
+		incoming_run(m);
+}
+
+/* migrate-incoming, after -incoming defer. Opens under the sandbox, so
+ * only what the main thread's filter allows: unix: and tcp: listen, a
+ * file opened for reading or exec: need the sandbox off. */
+int machine_migrate_incoming(void *opaque, const char *uri, char *err, size_t errlen)
+{
+	struct machine *m = opaque;
+
+	if (!m->mig.incoming || strcmp(m->cfg.incoming, "defer"))
+		return set_err(err, errlen, "The incoming migration has not been started with "
+			       "-incoming defer");
+	if (m->mig.chan_open || m->mig.status != MIG_STATUS_NONE)
+		return set_err(err, errlen, "The incoming migration has already been started");
+	if (incoming_start(m, uri, err, errlen) < 0)
+		return -1;
+	machine_incoming_attach(m);
+	return 0;
+}
+
+/* ---- query-migrate and capabilities -------------------------------------- */
+
+void machine_query_migrate(void *opaque, struct vmctl_migration *out)
+{
+	struct machine *m = opaque;
+	uint64_t sent = (m->mig.stats.zero_pages + m->mig.stats.data_pages) * MIG_PAGE_SIZE;
+
+	memset(out, 0, sizeof(*out));
+	out->status = status_names[m->mig.status];
+	out->events = m->mig.events;
+	out->error = m->mig.status == MIG_STATUS_FAILED && m->mig.error[0] ? m->mig.error : NULL;
+	if (m->mig.status == MIG_STATUS_NONE || m->mig.status == MIG_STATUS_SETUP)
+		return;
+	out->has_stats = true;
+	out->setup_ms = (int64_t)m->mig.setup_ms;
+	out->total_ms = (int64_t)(migration_running(m) ? now_ms() - m->mig.start_ms
+							: m->mig.total_ms);
+	out->downtime_ms = (int64_t)m->mig.downtime_ms;
+	out->transferred = m->mig.stats.bytes;
+	out->total = m->mig.ram_total;
+	out->remaining = m->mig.status == MIG_STATUS_COMPLETED || sent >= m->mig.ram_total
+				 ? 0 : m->mig.ram_total - sent;
+	out->duplicate = m->mig.stats.zero_pages;
+	out->normal = m->mig.stats.data_pages;
+	out->dirty_sync_count = m->mig.dirty_syncs;
+}
+
+int machine_migrate_set_capability(void *opaque, const char *name, bool on)
+{
+	struct machine *m = opaque;
+
+	if (strcmp(name, "events"))
+		return -ENOENT;
+	if (migration_running(m))
+		return -EBUSY;
+	m->mig.events = on;
+	return 0;
+}
+
+/* At exit: a channel still open (a destination that never got its
+ * source, a cancelled start). */
+void machine_migration_destroy(struct machine *m)
+{
+	int ignored = -1;
+
+	if (m->mig.listen_handle)
+		event_fd_remove(m->mig.listen_handle);
+	m->mig.listen_handle = NULL;
+	if (m->mig.chan_open && m->mig.chan.child > 0)
+		kill(m->mig.chan.child, SIGTERM);
+	close_chan(m, NULL, 0, &ignored);
+}
