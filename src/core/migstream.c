@@ -41,13 +41,11 @@
 #define RAM_MAX_PAYLOAD (RAM_HEAD_LEN + MIG_CHUNK_PAGES + MIG_CHUNK_PAGES * MIG_PAGE_SIZE)
 #define STATE_READ_STEP (1u << 20)
 
+/* Pages in a section's buffer are not 8-byte aligned: memcmp, not words. */
 static bool page_is_zero(const uint8_t *p)
 {
-	const uint64_t *w = (const uint64_t *)p;
-	for (size_t i = 0; i < MIG_PAGE_SIZE / 8; i++)
-		if (w[i])
-			return false;
-	return true;
+	static const uint8_t zero[MIG_PAGE_SIZE];
+	return !memcmp(p, zero, MIG_PAGE_SIZE);
 }
 
 /* ---- sending ---- */

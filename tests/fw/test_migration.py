@@ -1,0 +1,408 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Migration as a user meets it: a guest that counts in RAM and prints to
+COM1 (tests/fw/migcount.S, a -bios image: no SeaBIOS, so it counts within
+milliseconds of the start) is moved by QMP `migrate` from one vmm to
+another, over unix:, tcp:, exec: and file:. The destination goes on
+counting from the next number, without a restart ("START") and with its
+RAM whole (no "BAD"); the source ends paused in "postmigrate"; the
+MIGRATION events come as QEMU sends them. A truncated, corrupt or
+mismatched stream is refused by the destination with one line and exit
+status 1; a source whose migration fails runs on."""
+import os
+import re
+import socket
+import subprocess
+import time
+
+import pytest
+
+import fwskip
+from conftest import ROOT, VMM, fw_image
+from test_qmp import Qmp, wait_for
+
+VMM_ASAN = os.environ.get("VMM_ASAN", os.path.join(ROOT, "build", "vmm-asan"))
+RAM_MB = 16
+# Guest RAM the stream carries: all of -m but the VGA window (0xA0000-0xBFFFF).
+RAM_BYTES = RAM_MB * 1024 * 1024 - 128 * 1024
+COUNT = re.compile(r"^[0-9a-f]{8}$")
+
+
+class Machine:
+    def __init__(self, tmp_path, name, extra, vmm=VMM, env=None):
+        if not os.path.exists("/dev/kvm"):
+            fwskip.unavailable("/dev/kvm is missing")
+        self.log = tmp_path / f"{name}.log"
+        self.qmp_path = str(tmp_path / f"{name}.qmp")
+        self.proc = subprocess.Popen(
+            [vmm, "-bios", fw_image("migcount.bin"), "-m", str(RAM_MB), "-nodefaults",
+             "-display", "none", "-serial", f"file:{self.log}",
+             "-qmp", f"unix:{self.qmp_path},server=on,wait=off", *extra],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+        self.qmp = None
+
+    def connect(self):
+        self.qmp = Qmp(self.qmp_path).negotiate()
+        return self.qmp
+
+    def lines(self):
+        return self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+
+    def counts(self):
+        return [int(x, 16) for x in self.lines() if COUNT.match(x)]
+
+    def finish(self, timeout=30):
+        if self.qmp and self.proc.poll() is None:
+            try:
+                self.qmp.ok("quit")
+            except (OSError, EOFError):
+                pass
+        out, err = self.proc.communicate(timeout=timeout)
+        return self.proc.returncode, err.decode(errors="replace")
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def enable_events(q):
+    assert q.ok("migrate-set-capabilities",
+                {"capabilities": [{"capability": "events", "state": True}]}) == {}
+    assert {"capability": "events", "state": True} in q.ok("query-migrate-capabilities")
+
+
+def wait_counting(m, n=20):
+    wait_for(lambda: m.proc.poll() is not None or len(m.counts()) >= n, 60,
+             f"{m.log.name}: {n} counts")
+    assert m.proc.poll() is None, m.proc.stderr.read().decode(errors="replace")
+
+
+def wait_migrated(q, timeout=60):
+    def done():
+        r = q.ok("query-migrate")
+        return r if r.get("status") in ("completed", "failed") else None
+    return wait_for(done, timeout, "the migration to end")
+
+
+def migration_events(q):
+    return [e["data"]["status"] for e in q.events if e["event"] == "MIGRATION"]
+
+
+def check_source_after(src):
+    """Paused in postmigrate, the figures QEMU reports, the count stopped."""
+    q = src.qmp
+    st = q.ok("query-status")
+    assert st["status"] == "postmigrate" and st["running"] is False, st
+    info = q.ok("query-migrate")
+    assert info["status"] == "completed", info
+    assert info["total-time"] >= info["downtime"] >= 0, info
+    ram = info["ram"]
+    assert ram["total"] == RAM_BYTES, ram
+    assert ram["remaining"] == 0, ram
+    assert ram["normal"] > 0 and ram["duplicate"] > 0, ram
+    assert (ram["normal"] + ram["duplicate"]) * 4096 == RAM_BYTES, ram
+    # Zero pages are a byte each: the stream is far smaller than RAM.
+    assert ram["normal-bytes"] < ram["transferred"] < RAM_BYTES // 10, ram
+    q.event("STOP", timeout=5)
+    assert migration_events(q) == ["setup", "active", "completed"], q.events
+    last = src.counts()
+    time.sleep(0.5)
+    assert src.counts() == last, "the source still counts after the migration"
+    return last[-1]
+
+
+def check_destination_continues(dst, last_src):
+    """The next number on, consecutive, no restart, RAM whole."""
+    wait_for(lambda: dst.proc.poll() is not None or len(dst.counts()) >= 20, 60,
+             "the destination to count on")
+    assert dst.proc.poll() is None, dst.proc.stderr.read().decode(errors="replace")
+    lines = dst.lines()
+    assert "START" not in lines, lines[:5]
+    assert "BAD" not in lines, lines
+    counts = dst.counts()
+    assert counts[0] == last_src + 1, (last_src, counts[:5])
+    assert counts == list(range(counts[0], counts[0] + len(counts))), counts
+    q = dst.qmp
+    st = q.ok("query-status")
+    assert st == {"running": True, "singlestep": False, "status": "running"}, st
+
+
+def free_tcp_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def socket_migration(tmp_path, uri):
+    dst = Machine(tmp_path, "dst", ["-incoming", uri])
+    src = Machine(tmp_path, "src", [])
+    try:
+        qd = dst.connect()
+        # Waiting: paused in inmigrate, and cont cannot start it early.
+        assert qd.ok("query-status")["status"] == "inmigrate"
+        qd.ok("cont")
+        assert qd.ok("query-status") == {"running": False, "singlestep": False,
+                                         "status": "inmigrate"}
+        assert dst.counts() == []
+        enable_events(qd)
+        qs = src.connect()
+        enable_events(qs)
+        wait_counting(src)
+        assert qs.ok("migrate", {"uri": uri}) == {}
+        assert wait_migrated(qs)["status"] == "completed"
+        last = check_source_after(src)
+        check_destination_continues(dst, last)
+        qd.event("RESUME", timeout=5)
+        assert migration_events(qd)[-2:] == ["active", "completed"], qd.events
+        assert qd.ok("query-migrate")["status"] == "completed"
+        for m in (src, dst):
+            status, err = m.finish()
+            assert status == 0, err
+    finally:
+        src.kill()
+        dst.kill()
+
+
+def test_migrate_over_unix_socket(tmp_path):
+    socket_migration(tmp_path, f"unix:{tmp_path / 'mig.sock'}")
+    assert not (tmp_path / "mig.sock").exists(), "the incoming socket is left behind"
+
+
+def test_migrate_over_tcp(tmp_path):
+    socket_migration(tmp_path, f"tcp:127.0.0.1:{free_tcp_port()}")
+
+
+def to_file_then_back(tmp_path, out_uri, in_uri, src_extra):
+    """The source into a file (cold migration), then a new vmm from it."""
+    src = Machine(tmp_path, "src", src_extra)
+    try:
+        qs = src.connect()
+        enable_events(qs)
+        wait_counting(src)
+        assert qs.ok("migrate", {"uri": out_uri}) == {}
+        assert wait_migrated(qs)["status"] == "completed"
+        last = check_source_after(src)
+        status, err = src.finish()
+        assert status == 0, err
+    finally:
+        src.kill()
+    dst = Machine(tmp_path, "dst", ["-incoming", in_uri])
+    try:
+        dst.connect()
+        check_destination_continues(dst, last)
+        status, err = dst.finish()
+        assert status == 0, err
+    finally:
+        dst.kill()
+
+
+def test_migrate_to_file_and_back(tmp_path):
+    path = tmp_path / "state.bin"
+    to_file_then_back(tmp_path, f"file:{path}", f"file:{path}", [])
+    assert path.stat().st_size < RAM_BYTES // 10
+
+
+def test_migrate_through_exec(tmp_path):
+    """exec: both ways: the source pipes into a command (its sandbox off:
+    the command would inherit the filter), the destination reads a
+    command's output (started at set-up, before its sandbox)."""
+    path = tmp_path / "state.bin"
+    to_file_then_back(tmp_path, f"exec:cat > {path}", f"exec:cat {path}",
+                      ["-sandbox", "off"])
+
+
+def test_exec_refused_under_sandbox(tmp_path):
+    src = Machine(tmp_path, "src", [])
+    try:
+        qs = src.connect()
+        wait_counting(src, 5)
+        r = qs.cmd("migrate", {"uri": f"exec:cat > {tmp_path / 'x'}"})
+        assert "sandbox" in r["error"]["desc"], r
+        r = qs.cmd("migrate", {"uri": "ftp:nowhere"})
+        assert "unknown URI" in r["error"]["desc"], r
+        assert qs.ok("query-migrate") == {}
+        assert qs.ok("query-status")["status"] == "running"
+        status, err = src.finish()
+        assert status == 0, err
+    finally:
+        src.kill()
+
+
+def test_failed_migration_leaves_the_source_running(tmp_path):
+    """Nobody listening, a command that reads nothing (the pipe breaks), a
+    command that fails after reading everything: each time status failed
+    with the reason, a MIGRATION failed event, and the guest counts on."""
+    src = Machine(tmp_path, "src", ["-sandbox", "off"])
+    try:
+        qs = src.connect()
+        enable_events(qs)
+        wait_counting(src, 5)
+        r = qs.cmd("migrate", {"uri": f"unix:{tmp_path / 'nobody.sock'}"})
+        assert "cannot connect" in r["error"]["desc"], r
+        info = qs.ok("query-migrate")
+        assert info["status"] == "failed" and "cannot connect" in info["error-desc"], info
+        assert migration_events(qs) == ["setup", "failed"]
+        for uri, why in (("exec:true", "broke"), ("exec:cat >/dev/null; exit 3", "exit status 3")):
+            qs.events.clear()
+            assert qs.ok("migrate", {"uri": uri}) == {}
+            info = wait_migrated(qs)
+            assert info["status"] == "failed" and why in info["error-desc"], info
+            qs.event("RESUME", timeout=5)
+            assert migration_events(qs) == ["setup", "active", "failed"], qs.events
+            assert qs.ok("query-status")["status"] == "running"
+            n = len(src.counts())
+            wait_for(lambda: len(src.counts()) > n + 5, 30, "the source to count on")
+        assert "BAD" not in src.lines()
+        status, err = src.finish()
+        assert status == 0, err
+    finally:
+        src.kill()
+
+
+@pytest.fixture
+def good_stream(tmp_path):
+    """A valid stream of the counting guest, in a file."""
+    path = tmp_path / "good.bin"
+    src = Machine(tmp_path, "src", [])
+    try:
+        qs = src.connect()
+        wait_counting(src, 5)
+        qs.ok("migrate", {"uri": f"file:{path}"})
+        assert wait_migrated(qs)["status"] == "completed"
+        src.finish()
+    finally:
+        src.kill()
+    return path.read_bytes()
+
+
+def refused(tmp_path, data, expect, extra=(), vmm=VMM, env=None):
+    """A destination given 'data' exits 1 with one line naming 'expect'."""
+    path = tmp_path / "bad.bin"
+    path.write_bytes(data)
+    dst = Machine(tmp_path, "dst", ["-incoming", f"file:{path}", *extra], vmm=vmm, env=env)
+    try:
+        out, err = dst.proc.communicate(timeout=60)
+    finally:
+        dst.kill()
+    err = err.decode(errors="replace")
+    assert dst.proc.returncode == 1, err
+    assert err.count("\n") == 1 and err.startswith("vmm: migration: "), err
+    assert expect in err, err
+    assert dst.counts() == [], "a refused stream ran"
+    return err
+
+
+def test_truncated_and_corrupt_streams_are_refused(tmp_path, good_stream):
+    data = good_stream
+    refused(tmp_path, data[:len(data) // 2], "ended")
+    refused(tmp_path, data[:-1], "ended")
+    refused(tmp_path, b"", "ended in its header")
+    refused(tmp_path, b"not a migration stream at all, " * 4, "bad magic")
+    middle = bytearray(data)
+    middle[len(data) // 2] ^= 0x40
+    refused(tmp_path, bytes(middle), "corrupt")
+    # Another machine shape: named, with the option to fix.
+    refused(tmp_path, data, "RAM", extra=["-m", "32"])
+    refused(tmp_path, data, "vCPUs", extra=["-smp", "2"])
+    # The same guest loaded from the good stream counts on.
+    path = tmp_path / "good-again.bin"
+    path.write_bytes(data)
+    dst = Machine(tmp_path, "dst2", ["-incoming", f"file:{path}"])
+    try:
+        dst.connect()
+        wait_counting(dst, 5)
+        assert "START" not in dst.lines()
+        status, err = dst.finish()
+        assert status == 0, err
+    finally:
+        dst.kill()
+
+
+def test_bad_incoming_uri_is_one_line(tmp_path):
+    p = subprocess.run([VMM, "-incoming", "ftp:x"], capture_output=True, timeout=30)
+    assert p.returncode == 1
+    assert p.stderr.decode().count("\n") == 1 and "unknown URI" in p.stderr.decode()
+    p = subprocess.run([VMM, "-bios", fw_image("migcount.bin"), "-nodefaults", "-display", "none",
+                        "-incoming", f"file:{tmp_path / 'missing'}"], capture_output=True,
+                       timeout=30)
+    assert p.returncode == 1
+    assert p.stderr.decode().strip().endswith("No such file or directory"), p.stderr
+
+
+def test_refused_and_accepted_streams_leak_free_under_asan(tmp_path, good_stream):
+    """Under ASan, UBSan and LeakSanitizer: a corrupt stream is refused
+    (status 1, no report), and a good one loads and runs."""
+    if not os.path.exists(VMM_ASAN):
+        pytest.fail(f"{VMM_ASAN} is missing: run `make build/vmm-asan`")
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               LSAN_OPTIONS="exitcode=23")
+    bad = bytearray(good_stream)
+    bad[len(bad) - 40] ^= 1  # inside the saved-state section
+    err = refused(tmp_path, bytes(bad), "corrupt", extra=["-sandbox", "off"], vmm=VMM_ASAN,
+                  env=env)
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+    path = tmp_path / "good.bin"
+    dst = Machine(tmp_path, "asan", ["-incoming", f"file:{path}", "-sandbox", "off"],
+                  vmm=VMM_ASAN, env=env)
+    try:
+        dst.connect()
+        wait_counting(dst, 3)
+        status, err = dst.finish(timeout=60)
+    finally:
+        dst.kill()
+    assert "Sanitizer" not in err and "runtime error" not in err, err
+    assert status == 0, err
+
+
+def test_defer_then_migrate_incoming_and_start_paused(tmp_path):
+    """-incoming defer waits for migrate-incoming; -S holds the loaded
+    machine until cont."""
+    uri = f"unix:{tmp_path / 'deferred.sock'}"
+    dst = Machine(tmp_path, "dst", ["-incoming", "defer", "-S"])
+    src = Machine(tmp_path, "src", [])
+    try:
+        qd = dst.connect()
+        assert qd.ok("query-status")["status"] == "inmigrate"
+        assert qd.ok("query-migrate") == {}
+        assert qd.ok("migrate-incoming", {"uri": uri}) == {}
+        r = qd.cmd("migrate-incoming", {"uri": uri})
+        assert "already" in r["error"]["desc"], r
+        qs = src.connect()
+        wait_counting(src, 5)
+        qs.ok("migrate", {"uri": uri})
+        assert wait_migrated(qs)["status"] == "completed"
+        last = src.counts()[-1]
+        wait_for(lambda: qd.ok("query-migrate").get("status") == "completed", 30,
+                 "the destination to load")
+        st = qd.ok("query-status")
+        assert st["running"] is False and st["status"] == "paused", st
+        time.sleep(0.3)
+        assert dst.counts() == []
+        qd.ok("cont")
+        check_destination_continues(dst, last)
+        # The source may run again (QEMU's cont after postmigrate).
+        qs.ok("cont")
+        assert qs.ok("query-status")["status"] == "running"
+        for m in (src, dst):
+            status, err = m.finish()
+            assert status == 0, err
+    finally:
+        src.kill()
+        dst.kill()
+
+
+def test_start_paused_prelaunch(tmp_path):
+    m = Machine(tmp_path, "s", ["-S"])
+    try:
+        q = m.connect()
+        assert q.ok("query-status") == {"running": False, "singlestep": False,
+                                        "status": "prelaunch"}
+        time.sleep(0.3)
+        assert m.lines() == []
+        q.ok("cont")
+        wait_counting(m, 3)
+        assert m.lines()[0] == "START"
+        status, err = m.finish()
+        assert status == 0, err
+    finally:
+        m.kill()
