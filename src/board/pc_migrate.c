@@ -366,7 +366,9 @@ int machine_migrate_set_capability(void *opaque, const char *name, bool on)
 
 	if (strcmp(name, "events"))
 		return -ENOENT;
-	if (migration_running(m))
+	/* A destination still waiting for its source may change it (QEMU's
+	 * incoming side has a state of its own). */
+	if (migration_running(m) && !m->mig.incoming)
 		return -EBUSY;
 	m->mig.events = on;
 	return 0;
