@@ -779,6 +779,28 @@ static void test_monitor_set_link(void **state)
 	strbuf_free(&fk.out);
 }
 
+static void test_monitor_migrate(void **state)
+{
+	struct fake fk = { .running = false, .run_state = "postmigrate" };
+	struct vmctl ctl = { &fake_ops, &fk };
+	struct monitor_session *m = monitor_session_new(&ctl, sink, &fk);
+	const char *in = "migrate\nmigrate tcp:h:1\nmigrate -d unix:/s\n"
+			 "migrate_set_capability xbzrle on\nmigrate_set_capability events on\n"
+			 "info status\ninfo migrate\n";
+
+	fk.mig = (struct vmctl_migration){ .status = "none" };
+	monitor_session_input(m, in, strlen(in));
+	assert_non_null(strstr(fk.out.data, "Error: migrate: expected a URI\n"));
+	assert_non_null(strstr(fk.out.data, "Error: migration: cannot connect to tcp:h:1"));
+	assert_string_equal(fk.migrate_uri, "unix:/s");
+	assert_non_null(strstr(fk.out.data, "Error: Capability 'xbzrle' is not supported"));
+	assert_true(fk.mig.events);
+	assert_non_null(strstr(fk.out.data, "VM status: paused (postmigrate)\n"));
+	assert_non_null(strstr(fk.out.data, "capabilities: events: on\nMigration status: active\n"));
+	monitor_session_free(m);
+	strbuf_free(&fk.out);
+}
+
 static void test_monitor_balloon(void **state)
 {
 	struct fake fk = { .running = true };
@@ -999,6 +1021,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_roundtrip, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_set_link, qmp_setup, qmp_teardown),
 		cmocka_unit_test(test_monitor_set_link),
+		cmocka_unit_test(test_monitor_migrate),
 		cmocka_unit_test(test_monitor_balloon),
 		cmocka_unit_test(test_chan_parse),
 		cmocka_unit_test(test_socket_clients),
