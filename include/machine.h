@@ -179,6 +179,7 @@ struct machine_migration {
 	uint64_t ram_total;       /* bytes of guest RAM the stream carries */
 	uint64_t dirty_syncs;
 	uint64_t start_ms, setup_ms, total_ms, downtime_ms;
+	uint64_t expected_downtime_ms; /* pre-copy: what is left, at the last round's rate */
 	char error[256];
 };
 

@@ -6,14 +6,17 @@
  * (include/migchan.h); -incoming URI receives it into a machine started
  * with the same options and runs it on.
  *
- * This is stop-and-copy, run by the main thread: the source's vCPUs are
- * stopped for the whole transfer (the downtime is the total time), then
- * the source stays paused ("postmigrate") as QEMU's does; QMP and the
- * devices' timers wait meanwhile. A failure on the way (the destination
- * gone, a broken pipe, the exec: command failing) resumes the source if it
- * ran and leaves status "failed" with the reason. The destination, which
- * treats the stream as hostile, refuses a bad one with one line and exits
- * with status 1.
+ * A running source pre-copies: dirty logging on, all of RAM while the
+ * guest runs, then the pages it dirtied, round after round, until the
+ * rest fits the downtime limit; then it stops the guest for the last
+ * pages and the state (a paused source sends everything paused). All of
+ * it runs in the main thread, from the event loop: the vCPUs run during
+ * the rounds, QMP and the devices' timers wait. At the end the source
+ * stays paused ("postmigrate") as QEMU's does. A failure on the way (the
+ * destination gone, a broken pipe, the exec: command failing) resumes the
+ * source if it ran and leaves status "failed" with the reason. The
+ * destination, which treats the stream as hostile, refuses a bad one with
+ * one line and exits with status 1.
  */
 #include "pc.h"
 
@@ -89,26 +92,187 @@ static uint64_t ram_bytes(const struct machine *m)
 
 /* ---- outgoing ------------------------------------------------------------ */
 
-/* The whole stream, the machine paused: header, RAM, state, end. */
-static int send_machine(struct machine *m, struct mig_out *out, char *err, size_t errlen)
+/* QEMU's default downtime-limit. */
+#define DOWNTIME_LIMIT_MS 300
+#define PRECOPY_MAX_ROUNDS 30
+/* 0xC0000-0xFFFFF: RAM behind the PAM segments, written through their own
+ * memory slots, which the RAM region's dirty log does not see: sent again
+ * while paused (64 pages). */
+#define PAM_RAM_START 0xC0000u
+#define PAM_RAM_END 0x100000u
+
+/* The RAM regions pre-copy logs, with their dirty bitmaps. */
+struct precopy {
+	struct mem_region *region[2];
+	uint64_t *bits[2];
+	unsigned n;
+};
+
+static void precopy_stop(struct precopy *pc)
+{
+	for (unsigned i = 0; i < pc->n; i++) {
+		mem_region_set_log_dirty(pc->region[i], false);
+		free(pc->bits[i]);
+	}
+	pc->n = 0;
+}
+
+/* Dirty logging on for guest RAM; -1 if it cannot be (then the whole
+ * transfer happens paused). */
+static int precopy_start(struct machine *m, struct precopy *pc)
+{
+	struct mem_region *regions[2] = { &m->memmap.ram_low,
+					  m->mem.above_4g ? &m->memmap.ram_high : NULL };
+
+	memset(pc, 0, sizeof(*pc));
+	for (unsigned i = 0; i < 2 && regions[i]; i++) {
+		uint64_t words = (mem_region_pages(regions[i]) + 63) / 64;
+		pc->bits[pc->n] = calloc(words ? words : 1, sizeof(uint64_t));
+		if (!pc->bits[pc->n] || mem_region_set_log_dirty(regions[i], true) < 0) {
+			free(pc->bits[pc->n]);
+			precopy_stop(pc);
+			return -1;
+		}
+		pc->region[pc->n++] = regions[i];
+	}
+	return 0;
+}
+
+/* Takes what vCPUs and devices wrote since the last call, ORed into the
+ * bitmaps (pages not sent yet stay set); returns the dirty page count. */
+static int64_t precopy_harvest(struct precopy *pc)
+{
+	uint64_t count = 0;
+
+	for (unsigned i = 0; i < pc->n; i++) {
+		uint64_t pages = mem_region_pages(pc->region[i]), words = (pages + 63) / 64;
+		uint64_t *fresh = calloc(words ? words : 1, sizeof(uint64_t));
+		if (!fresh || mem_region_get_dirty(pc->region[i], fresh, pages) < 0) {
+			free(fresh);
+			return -1;
+		}
+		for (uint64_t w = 0; w < words; w++) {
+			pc->bits[i][w] |= fresh[w];
+			count += (uint64_t)__builtin_popcountll(pc->bits[i][w]);
+		}
+		free(fresh);
+	}
+	return (int64_t)count;
+}
+
+/* Sends the dirty pages of every logged region (only what is guest RAM:
+ * the VGA hole is not) and clears their bits. */
+static int precopy_send(struct machine *m, struct precopy *pc, struct mig_out *out)
+{
+	for (unsigned i = 0; i < pc->n; i++) {
+		const struct mem_region *r = pc->region[i];
+		for (unsigned k = 0; k < m->mem.nblocks; k++) {
+			const struct mem_block *b = &m->mem.blocks[k];
+			uint64_t first = MAX(b->gpa, r->gpa);
+			uint64_t end = MIN(b->gpa + b->size, r->gpa + r->size);
+			if (first >= end)
+				continue;
+			if (mig_out_ram(out, &m->mem, first, (end - first) / MIG_PAGE_SIZE, pc->bits[i],
+					(first - r->gpa) / MIG_PAGE_SIZE) < 0)
+				return -1;
+		}
+		memset(pc->bits[i], 0, (mem_region_pages(r) + 63) / 64 * sizeof(uint64_t));
+	}
+	return 0;
+}
+
+static void pass_event(struct machine *m)
+{
+	char data[48];
+
+	m->mig.dirty_syncs++;
+	if (!m->mig.events)
+		return;
+	snprintf(data, sizeof(data), "{\"pass\": %llu}", (unsigned long long)m->mig.dirty_syncs);
+	control_event(m->control, "MIGRATION_PASS", data);
+}
+
+/* Rounds while the guest runs: all of RAM, then what it dirtied meanwhile,
+ * until what is left fits the downtime limit at the rate the last round
+ * went (or PRECOPY_MAX_ROUNDS). The pages left stay in pc's bitmaps. */
+static int precopy_rounds(struct machine *m, struct precopy *pc, struct mig_out *out)
+{
+	uint64_t t0 = now_ms(), sent0 = out->stats.bytes;
+
+	pass_event(m);
+	if (mig_out_all_ram(out, &m->mem) < 0)
+		return -1;
+	for (unsigned round = 2;; round++) {
+		/* bytes per ms of the last round, at least 1 */
+		uint64_t ms = MAX(now_ms() - t0, (uint64_t)1);
+		uint64_t rate = MAX((out->stats.bytes - sent0) / ms, (uint64_t)1);
+		int64_t dirty = precopy_harvest(pc);
+		if (dirty < 0)
+			return -1;
+		m->mig.expected_downtime_ms = (uint64_t)dirty * MIG_PAGE_SIZE / rate;
+		if (m->mig.expected_downtime_ms <= DOWNTIME_LIMIT_MS || round > PRECOPY_MAX_ROUNDS)
+			return 0;
+		t0 = now_ms();
+		sent0 = out->stats.bytes;
+		pass_event(m);
+		if (precopy_send(m, pc, out) < 0)
+			return -1;
+	}
+}
+
+/* The whole stream. Live (the guest ran): pre-copy rounds, then paused
+ * the last dirty pages, the PAM RAM and the state; otherwise (or without
+ * dirty logging) all of it paused. *stop_at: when the guest stopped. */
+static int send_machine(struct machine *m, struct mig_out *out, bool live, uint64_t *stop_at,
+			char *err, size_t errlen)
 {
 	const struct mig_header h = { m->mem.ram_size, m->ncpus };
+	struct precopy pc = { 0 };
 	struct ss_writer w;
 	int ret = -1;
 
 	ss_writer_init(&w);
-	if (machine_save_state(m, &w, err, errlen) < 0)
-		goto done;
-	m->mig.dirty_syncs = 1;
-	if (m->mig.events)
-		control_event(m->control, "MIGRATION_PASS", "{\"pass\": 1}");
-	if (mig_out_header(out, &h) < 0 || mig_out_all_ram(out, &m->mem) < 0 ||
-	    mig_out_state(out, w.buf, w.len) < 0 || mig_out_end(out) < 0) {
-		set_err(err, errlen, "%s", out->err);
+	if (mig_out_header(out, &h) < 0)
+		goto stream;
+	if (live && precopy_start(m, &pc) == 0) {
+		if (precopy_rounds(m, &pc, out) < 0)
+			goto logfail;
+	}
+	*stop_at = now_ms();
+	if (machine_pause(m))
+		control_event(m->control, "STOP", NULL);
+	if (machine_stopping(m)) {
+		set_err(err, errlen, "migration: the machine is resetting or exiting");
 		goto done;
 	}
+	if (pc.n) {
+		/* Paused and quiesced: the last writes are in the log. */
+		pass_event(m);
+		if (precopy_harvest(&pc) < 0 || precopy_send(m, &pc, out) < 0)
+			goto logfail;
+		if (mig_out_ram(out, &m->mem, PAM_RAM_START,
+				(PAM_RAM_END - PAM_RAM_START) / MIG_PAGE_SIZE, NULL, 0) < 0)
+			goto stream;
+	} else {
+		pass_event(m);
+		if (mig_out_all_ram(out, &m->mem) < 0)
+			goto stream;
+	}
+	if (machine_save_state(m, &w, err, errlen) < 0)
+		goto done;
+	if (mig_out_state(out, w.buf, w.len) < 0 || mig_out_end(out) < 0)
+		goto stream;
 	ret = 0;
+	goto done;
+logfail:
+	if (!out->failed) {
+		set_err(err, errlen, "migration: cannot read the dirty log");
+		goto done;
+	}
+stream:
+	set_err(err, errlen, "%s", out->err);
 done:
+	precopy_stop(&pc);
 	ss_writer_free(&w);
 	return ret;
 }
@@ -120,21 +284,17 @@ static void migrate_run(void *opaque)
 	char err[256] = "";
 	struct mig_out out;
 	int ret = -1;
+	uint64_t stop_at = now_ms();
 
 	m->mig.setup_ms = now_ms() - m->mig.start_ms;
 	set_status(m, MIG_STATUS_ACTIVE);
-	uint64_t stop_at = now_ms();
-	if (was_running && machine_pause(m))
-		control_event(m->control, "STOP", NULL);
-	if (machine_stopping(m))
-		set_err(err, sizeof(err), "migration: the machine is resetting or exiting");
-	else if (mig_out_init(&out, mig_chan_write, &m->mig.chan) < 0)
+	if (mig_out_init(&out, mig_chan_write, &m->mig.chan) < 0) {
 		set_err(err, sizeof(err), "%s", out.err);
-	else {
-		ret = send_machine(m, &out, err, sizeof(err));
+	} else {
+		ret = send_machine(m, &out, was_running, &stop_at, err, sizeof(err));
 		m->mig.stats = out.stats;
-		mig_out_free(&out);
 	}
+	mig_out_free(&out);
 	/* exec: the command must have taken everything (its exit status). */
 	close_chan(m, err, sizeof(err), &ret);
 	m->mig.total_ms = now_ms() - m->mig.start_ms;
@@ -170,6 +330,7 @@ static int start_outgoing(struct machine *m, const char *uri, char *err, size_t 
 	memset(&m->mig.stats, 0, sizeof(m->mig.stats));
 	m->mig.error[0] = '\0';
 	m->mig.setup_ms = m->mig.total_ms = m->mig.downtime_ms = 0;
+	m->mig.expected_downtime_ms = m->mig.dirty_syncs = 0;
 	m->mig.ram_total = ram_bytes(m);
 	m->mig.start_ms = now_ms();
 	set_status(m, MIG_STATUS_SETUP);
@@ -350,7 +511,8 @@ void machine_query_migrate(void *opaque, struct vmctl_migration *out)
 	out->setup_ms = (int64_t)m->mig.setup_ms;
 	out->total_ms = (int64_t)(migration_running(m) ? now_ms() - m->mig.start_ms
 							: m->mig.total_ms);
-	out->downtime_ms = (int64_t)m->mig.downtime_ms;
+	out->downtime_ms = (int64_t)(m->mig.status == MIG_STATUS_COMPLETED
+					     ? m->mig.downtime_ms : m->mig.expected_downtime_ms);
 	out->transferred = m->mig.stats.bytes;
 	out->total = m->mig.ram_total;
 	out->remaining = m->mig.status == MIG_STATUS_COMPLETED || sent >= m->mig.ram_total

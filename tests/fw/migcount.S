@@ -8,6 +8,9 @@
  * change all the time. Before that, the round checks that the slot of the
  * previous count holds it and prints "BAD" if not. Then it prints the
  * counter as 8 hex digits and a newline, and waits a while (a delay loop).
+ * At the start it also fills 256 KiB from 0x30000 with a pattern (data
+ * pages: the stream is larger than a pipe's buffer), and each round checks
+ * one dword of it (also "BAD" if it changed).
  *
  * So a machine migrated mid-count goes on printing the next number on
  * the destination, without "START" (no restart) and without "BAD" (RAM
@@ -17,6 +20,8 @@
 #define COUNTER 0x1000
 #define SLOT_SEG 0x2000
 #define DELAY 20000
+#define FILL_SEG 0x3000
+#define PATTERN 0x5AA5C33C
 
 	.code16
 	.text
@@ -32,6 +37,20 @@ start:
 	movw %ax, %es
 	movw $msg_start, %si
 	call puts
+	/* the pattern: 4 x 64 KiB from 0x30000 */
+	cld
+	movw $FILL_SEG, %dx
+fill:
+	movw %dx, %es
+	xorw %di, %di
+	movl $PATTERN, %eax
+	movw $0x4000, %cx
+	rep stosl
+	addw $0x1000, %dx
+	cmpw $FILL_SEG + 0x4000, %dx
+	jne fill
+	movw $SLOT_SEG, %ax
+	movw %ax, %es
 	movl $0, COUNTER
 	movl $0, %es:0
 
@@ -43,7 +62,18 @@ round:
 	je 1f
 	movw $msg_bad, %si
 	call puts
-1:	movl COUNTER, %eax
+1:	/* one dword of the pattern, chosen by the count */
+	pushw %es
+	movw $FILL_SEG, %ax
+	movw %ax, %es
+	movl COUNTER, %eax
+	call slot_offset
+	cmpl $PATTERN, %es:(%di)
+	popw %es
+	je 7f
+	movw $msg_bad, %si
+	call puts
+7:	movl COUNTER, %eax
 	incl %eax
 	movl %eax, COUNTER
 	call slot_offset
