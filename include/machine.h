@@ -215,6 +215,7 @@ struct machine {
 	struct dev_board board;      /* what device models use while created */
 	struct watchdog_host watchdog; /* what i6300esb and ib700 do when they run out */
 	struct machine_migration mig;
+	const char *unshared_disk; /* a writable qcow2/vmdk or -snapshot disk: no migration */
 	const char *run_state;   /* a QEMU RunState beyond running/paused, or NULL */
 
 	_Atomic int request;     /* enum machine_req */

@@ -172,6 +172,20 @@ static struct net_backend *board_netdev(struct dev_board *b, const char *id, cha
 	return be;
 }
 
+/* Migration hands a writable disk over only as a plain file both sides
+ * open: a qcow2 or vmdk image's metadata is cached inside the process
+ * that opened it, and a -snapshot overlay is that process's own file.
+ * The first other writable disk is remembered, for migrate and
+ * -incoming to refuse by name. */
+static void note_unshared_disk(struct machine *m, const struct drive_config *d,
+			       const struct block_dev *bd)
+{
+	if (m->unshared_disk || bd->read_only)
+		return;
+	if (strcmp(bd->format, "raw") || d->snapshot || m->cfg.snapshot)
+		m->unshared_disk = d->path;
+}
+
 /* Every image a device uses, IDE's and those named by id. */
 static void open_drives(struct machine *m)
 {
@@ -180,13 +194,16 @@ static void open_drives(struct machine *m)
 		if (d->present && d->path) {
 			m->ide_bd[i] = machine_open_drive(m, d);
 			m->disk_size[i] = m->ide_bd[i]->size;
+			note_unshared_disk(m, d, m->ide_bd[i]);
 		}
 	}
 	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
 		const struct named_drive *nd = &m->cfg.drives[i];
 		/* if=none drives of IDE devices were copied into cfg.ide */
-		if (nd->d.path && nd->user && strncmp(nd->user, "ide-", 4))
+		if (nd->d.path && nd->user && strncmp(nd->user, "ide-", 4)) {
 			m->drive_bd[i] = machine_open_drive(m, &nd->d);
+			note_unshared_disk(m, &nd->d, m->drive_bd[i]);
+		}
 	}
 }
 

@@ -311,6 +311,14 @@ static void migrate_run(void *opaque)
 	set_status(m, MIG_STATUS_FAILED);
 }
 
+static int unshared_disk_error(const struct machine *m, char *err, size_t errlen)
+{
+	return set_err(err, errlen, "migration: disk '%s' is a writable qcow2 or vmdk image or a "
+		       "-snapshot overlay, whose state lives in this process: vmm migrates "
+		       "machines whose writable disks are raw files both sides open",
+		       m->unshared_disk);
+}
+
 static int start_outgoing(struct machine *m, const char *uri, char *err, size_t errlen)
 {
 	struct mig_uri u;
@@ -319,6 +327,8 @@ static int start_outgoing(struct machine *m, const char *uri, char *err, size_t 
 		return set_err(err, errlen, "Guest is waiting for an incoming migration");
 	if (migration_running(m))
 		return set_err(err, errlen, "There's a migration process in progress");
+	if (m->unshared_disk)
+		return unshared_disk_error(m, err, errlen);
 	if (mig_uri_parse(uri, &u, err, errlen) < 0)
 		return -1;
 	/* The command would inherit the main thread's seccomp filter, under
@@ -452,6 +462,10 @@ void machine_incoming_open(struct machine *m)
 
 	if (!m->cfg.incoming)
 		return;
+	if (m->unshared_disk) {
+		unshared_disk_error(m, err, sizeof(err));
+		die("-incoming: %s", err);
+	}
 	m->mig.incoming = true;
 	m->run_state = "inmigrate";
 	if (!strcmp(m->cfg.incoming, "defer"))
