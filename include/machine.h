@@ -171,6 +171,11 @@ enum mig_status {
 struct machine_migration {
 	enum mig_status status;
 	bool events;              /* capability "events": MIGRATION events are sent */
+	uint64_t downtime_limit_ms; /* migrate-set-parameters, once set */
+	bool downtime_limit_set;
+	uint64_t max_bandwidth;     /* bytes/s in pre-copy; 0 until set: the default */
+	uint64_t throttle_start_ms, throttle_bytes; /* the pre-copy rate limit's window */
+	bool throttle;            /* pre-copy: writes keep to max_bandwidth */
 	bool incoming;            /* -incoming: waiting for (or reading) a stream */
 	bool chan_open;           /* chan holds a descriptor */
 	struct mig_chan chan;

@@ -51,6 +51,9 @@ struct vmctl_migration {
 	uint64_t dirty_sync_count;
 	const char *error;       /* failed: why, else NULL */
 	bool events;             /* the "events" capability */
+	/* migrate-set-parameters' values */
+	uint64_t downtime_limit_ms;
+	uint64_t max_bandwidth;  /* bytes per second during pre-copy */
 };
 
 struct vmctl_ops {
@@ -102,6 +105,10 @@ struct vmctl_ops {
 	int (*migrate_incoming)(void *opaque, const char *uri, char *err, size_t errlen);
 	void (*query_migrate)(void *opaque, struct vmctl_migration *out);
 	int (*migrate_set_capability)(void *opaque, const char *name, bool on);
+	/* migrate-set-parameters: "downtime-limit" (ms) or "max-bandwidth"
+	 * (bytes/s); -ENOENT: no such parameter, -ERANGE: out of range,
+	 * -EBUSY: a migration runs. */
+	int (*migrate_set_parameter)(void *opaque, const char *name, uint64_t value);
 };
 
 struct vmctl {

@@ -44,6 +44,7 @@ int machine_migrate(void *opaque, const char *uri, char *err, size_t errlen);
 int machine_migrate_incoming(void *opaque, const char *uri, char *err, size_t errlen);
 void machine_query_migrate(void *opaque, struct vmctl_migration *out);
 int machine_migrate_set_capability(void *opaque, const char *name, bool on);
+int machine_migrate_set_parameter(void *opaque, const char *name, uint64_t value);
 void machine_incoming_attach(struct machine *m);
 void machine_migration_destroy(struct machine *m);
 

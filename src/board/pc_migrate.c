@@ -92,8 +92,43 @@ static uint64_t ram_bytes(const struct machine *m)
 
 /* ---- outgoing ------------------------------------------------------------ */
 
-/* QEMU's default downtime-limit. */
+/* QEMU's defaults and limits for downtime-limit and max-bandwidth. */
 #define DOWNTIME_LIMIT_MS 300
+#define DOWNTIME_LIMIT_MAX_MS 2000000
+#define MAX_BANDWIDTH (128u << 20)
+
+static uint64_t downtime_limit(const struct machine *m)
+{
+	return m->mig.downtime_limit_set ? m->mig.downtime_limit_ms : DOWNTIME_LIMIT_MS;
+}
+
+static uint64_t max_bandwidth(const struct machine *m)
+{
+	return m->mig.max_bandwidth ? m->mig.max_bandwidth : MAX_BANDWIDTH;
+}
+
+/* The channel's writes; during pre-copy they keep to max-bandwidth by
+ * sleeping when ahead of it (the guest runs meanwhile). The last pass,
+ * with the guest stopped, goes at full speed, as QEMU's. */
+static int throttled_write(void *opaque, const void *buf, size_t len)
+{
+	struct machine *m = opaque;
+
+	if (mig_chan_write(&m->mig.chan, buf, len) < 0)
+		return -1;
+	if (!m->mig.throttle)
+		return 0;
+	m->mig.throttle_bytes += len;
+	uint64_t due_ms = m->mig.throttle_bytes * 1000 / max_bandwidth(m);
+	uint64_t spent = now_ms() - m->mig.throttle_start_ms;
+	if (due_ms > spent) {
+		uint64_t wait = due_ms - spent;
+		struct timespec ts = { (time_t)(wait / 1000), (long)(wait % 1000) * 1000000 };
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+	return 0;
+}
 #define PRECOPY_MAX_ROUNDS 30
 /* 0xC0000-0xFFFFF: RAM behind the PAM segments, written through their own
  * memory slots, which the RAM region's dirty log does not see: sent again
@@ -210,7 +245,7 @@ static int precopy_rounds(struct machine *m, struct precopy *pc, struct mig_out 
 		if (dirty < 0)
 			return -1;
 		m->mig.expected_downtime_ms = (uint64_t)dirty * MIG_PAGE_SIZE / rate;
-		if (m->mig.expected_downtime_ms <= DOWNTIME_LIMIT_MS || round > PRECOPY_MAX_ROUNDS)
+		if (m->mig.expected_downtime_ms <= downtime_limit(m) || round > PRECOPY_MAX_ROUNDS)
 			return 0;
 		t0 = now_ms();
 		sent0 = out->stats.bytes;
@@ -235,7 +270,12 @@ static int send_machine(struct machine *m, struct mig_out *out, bool live, uint6
 	if (mig_out_header(out, &h) < 0)
 		goto stream;
 	if (live && precopy_start(m, &pc) == 0) {
-		if (precopy_rounds(m, &pc, out) < 0)
+		m->mig.throttle = true;
+		m->mig.throttle_start_ms = now_ms();
+		m->mig.throttle_bytes = 0;
+		int r = precopy_rounds(m, &pc, out);
+		m->mig.throttle = false;
+		if (r < 0)
 			goto logfail;
 	}
 	*stop_at = now_ms();
@@ -288,7 +328,7 @@ static void migrate_run(void *opaque)
 
 	m->mig.setup_ms = now_ms() - m->mig.start_ms;
 	set_status(m, MIG_STATUS_ACTIVE);
-	if (mig_out_init(&out, mig_chan_write, &m->mig.chan) < 0) {
+	if (mig_out_init(&out, throttled_write, m) < 0) {
 		set_err(err, sizeof(err), "%s", out.err);
 	} else {
 		ret = send_machine(m, &out, was_running, &stop_at, err, sizeof(err));
@@ -518,6 +558,8 @@ void machine_query_migrate(void *opaque, struct vmctl_migration *out)
 	memset(out, 0, sizeof(*out));
 	out->status = status_names[m->mig.status];
 	out->events = m->mig.events;
+	out->downtime_limit_ms = downtime_limit(m);
+	out->max_bandwidth = max_bandwidth(m);
 	out->error = m->mig.status == MIG_STATUS_FAILED && m->mig.error[0] ? m->mig.error : NULL;
 	if (m->mig.status == MIG_STATUS_NONE || m->mig.status == MIG_STATUS_SETUP)
 		return;
@@ -534,6 +576,28 @@ void machine_query_migrate(void *opaque, struct vmctl_migration *out)
 	out->duplicate = m->mig.stats.zero_pages;
 	out->normal = m->mig.stats.data_pages;
 	out->dirty_sync_count = m->mig.dirty_syncs;
+}
+
+int machine_migrate_set_parameter(void *opaque, const char *name, uint64_t value)
+{
+	struct machine *m = opaque;
+
+	if (migration_running(m) && !m->mig.incoming)
+		return -EBUSY;
+	if (!strcmp(name, "downtime-limit")) {
+		if (value > DOWNTIME_LIMIT_MAX_MS)
+			return -ERANGE;
+		m->mig.downtime_limit_ms = value;
+		m->mig.downtime_limit_set = true;
+		return 0;
+	}
+	if (!strcmp(name, "max-bandwidth")) {
+		if (value == 0 || value > (uint64_t)INT64_MAX / 1000)
+			return -ERANGE;
+		m->mig.max_bandwidth = value;
+		return 0;
+	}
+	return -ENOENT;
 }
 
 int machine_migrate_set_capability(void *opaque, const char *name, bool on)

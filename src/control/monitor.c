@@ -99,6 +99,48 @@ static void cmd_migrate(struct monitor_session *s, const char *arg)
 		out(s, "Error: %s\n", err);
 }
 
+/* migrate_set_parameter downtime-limit MS | max-bandwidth BYTES/S
+ * (QEMU's underscore spellings too) */
+static void cmd_migrate_set_parameter(struct monitor_session *s, const char *arg)
+{
+	char name[32];
+	const char *value = arg + strcspn(arg, " \t");
+	size_t len = (size_t)(value - arg);
+	uint64_t v;
+
+	value += strspn(value, " \t");
+	const char *end = scan_uint(value, 10, &v);
+	if (!len || len >= sizeof(name) || !end || *end) {
+		out(s, "Error: migrate_set_parameter: expected NAME VALUE\n");
+		return;
+	}
+	memcpy(name, arg, len);
+	name[len] = 0;
+	for (char *c = name; *c; c++)
+		if (*c == '_')
+			*c = '-';
+	int ret = s->ctl.ops->migrate_set_parameter
+			  ? s->ctl.ops->migrate_set_parameter(s->ctl.opaque, name, v) : -ENOENT;
+	if (ret == -ENOENT)
+		out(s, "Error: Parameter '%s' is not supported by vmm (downtime-limit, "
+		    "max-bandwidth)\n", name);
+	else if (ret == -ERANGE)
+		out(s, "Error: Parameter '%s' is out of range\n", name);
+	else if (ret < 0)
+		out(s, "Error: There's a migration process in progress\n");
+}
+
+static void info_migrate_parameters(struct monitor_session *s)
+{
+	struct vmctl_migration mi;
+
+	if (!s->ctl.ops->query_migrate)
+		return;
+	s->ctl.ops->query_migrate(s->ctl.opaque, &mi);
+	out(s, "downtime-limit: %llu ms\nmax-bandwidth: %llu bytes/second\n",
+	    (unsigned long long)mi.downtime_limit_ms, (unsigned long long)mi.max_bandwidth);
+}
+
 /* migrate_set_capability NAME on|off */
 static void cmd_migrate_set_capability(struct monitor_session *s, const char *arg)
 {
@@ -244,6 +286,7 @@ static const struct {
 	{ "balloon", info_balloon, "show balloon information" },
 	{ "network", info_network, "show the NICs, their netdevs and links" },
 	{ "migrate", info_migrate, "show the migration status and figures" },
+	{ "migrate_parameters", info_migrate_parameters, "show the migration parameters" },
 };
 
 static void cmd_info(struct monitor_session *s, const char *arg)
@@ -373,7 +416,7 @@ static const struct {
 	void (*fn)(struct monitor_session *s, const char *arg);
 	const char *help;
 } commands[] = {
-	{ "info", NULL, cmd_info, "info status|cpus|version|balloon|vnc|mice|network|migrate -- show machine information" },
+	{ "info", NULL, cmd_info, "info status|cpus|version|balloon|vnc|mice|network|migrate|migrate_parameters -- show machine information" },
 	{ "sendkey", NULL, cmd_sendkey, "sendkey KEYS -- send keys to the guest (e.g. ctrl-alt-delete)" },
 	{ "stop", "s", cmd_stop, "stop -- stop the vCPUs" },
 	{ "cont", "c", cmd_cont, "cont|c -- resume the vCPUs" },
@@ -384,6 +427,7 @@ static const struct {
 	{ "screendump", NULL, cmd_screendump, "screendump FILE [-f ppm|png] -- save the screen to FILE" },
 	{ "migrate", NULL, cmd_migrate, "migrate [-d] URI -- send the machine to URI (unix:, tcp:, exec:, file:)" },
 	{ "migrate_set_capability", NULL, cmd_migrate_set_capability, "migrate_set_capability events on|off -- MIGRATION events on QMP" },
+	{ "migrate_set_parameter", NULL, cmd_migrate_set_parameter, "migrate_set_parameter downtime-limit MS|max-bandwidth BYTES -- pre-copy's limits" },
 	{ "quit", "q", cmd_quit, "quit|q -- quit vmm" },
 	{ "help", "?", cmd_help, "help|? -- list the commands" },
 };

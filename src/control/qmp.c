@@ -257,6 +257,57 @@ static struct json *cmd_migrate_set_capabilities(struct qmp_session *s, const st
 	return json_new_object();
 }
 
+/* migrate-set-parameters: "downtime-limit" (ms, 0-2000000) and
+ * "max-bandwidth" (bytes/s); every value is checked before any is set.
+ * QEMU's other parameters are refused as unexpected (check_args). */
+static struct json *cmd_migrate_set_parameters(struct qmp_session *s, const struct json *args,
+					       struct qmp_error *e)
+{
+	static const char *const names[] = { "downtime-limit", "max-bandwidth" };
+	int64_t v[2];
+	bool given[2] = { false, false };
+
+	if (!s->ctl.ops->migrate_set_parameter)
+		return no_migration(e, "migrate-set-parameters");
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		const struct json *j = json_object_get(args, names[i]);
+		if (!j)
+			continue;
+		if (!json_get_int(j, &v[i]) || v[i] < 0)
+			return set_error(e, "GenericError", "Parameter '%s' expects a non-negative "
+					 "integer", names[i]);
+		if ((i == 0 && v[i] > 2000000) || (i == 1 && (v[i] == 0 || v[i] > INT64_MAX / 1000)))
+			return set_error(e, "GenericError", "Parameter '%s' is out of range "
+					 "(downtime-limit: 0 to 2000000 ms, max-bandwidth: at least "
+					 "1 byte/s)", names[i]);
+		given[i] = true;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (!given[i])
+			continue;
+		int r = s->ctl.ops->migrate_set_parameter(s->ctl.opaque, names[i], (uint64_t)v[i]);
+		if (r == -EBUSY)
+			return set_error(e, "GenericError", "There's a migration process in progress");
+		if (r < 0)
+			return set_error(e, "GenericError", "Parameter '%s' is out of range", names[i]);
+	}
+	return json_new_object();
+}
+
+static struct json *cmd_query_migrate_parameters(struct qmp_session *s, const struct json *args,
+						 struct qmp_error *e)
+{
+	struct vmctl_migration mi = { 0 };
+	struct json *r = json_new_object();
+
+	if (!s->ctl.ops->query_migrate)
+		return r;
+	s->ctl.ops->query_migrate(s->ctl.opaque, &mi);
+	json_object_set(r, "downtime-limit", json_new_int((int64_t)mi.downtime_limit_ms));
+	json_object_set(r, "max-bandwidth", json_new_int((int64_t)mi.max_bandwidth));
+	return r;
+}
+
 static struct json *cmd_query_migrate_capabilities(struct qmp_session *s,
 						   const struct json *args, struct qmp_error *e)
 {
@@ -812,6 +863,12 @@ static const struct qmp_arg migrate_caps_args[] = {
 	{ NULL, 0, NULL },
 };
 
+static const struct qmp_arg migrate_params_args[] = {
+	{ "downtime-limit", JSON_NUMBER, "integer" },
+	{ "max-bandwidth", JSON_NUMBER, "integer" },
+	{ NULL, 0, NULL },
+};
+
 static const struct qmp_command commands[] = {
 	{ "qmp_capabilities", cmd_capabilities, capabilities_args },
 	{ "query-version", cmd_query_version, no_args },
@@ -843,6 +900,8 @@ static const struct qmp_command commands[] = {
 	{ "query-migrate", cmd_query_migrate, no_args },
 	{ "migrate-set-capabilities", cmd_migrate_set_capabilities, migrate_caps_args },
 	{ "query-migrate-capabilities", cmd_query_migrate_capabilities, no_args },
+	{ "migrate-set-parameters", cmd_migrate_set_parameters, migrate_params_args },
+	{ "query-migrate-parameters", cmd_query_migrate_parameters, no_args },
 };
 
 static struct json *cmd_query_commands(struct qmp_session *s, const struct json *args,

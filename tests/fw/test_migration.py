@@ -213,6 +213,39 @@ def test_live_precopy_of_a_bigger_guest(tmp_path):
         dst.kill()
 
 
+def test_max_bandwidth_and_downtime_limit(tmp_path):
+    """migrate-set-parameters: 1 MiB/s of max-bandwidth makes pre-copy's
+    ~300 KiB take about a third of a second (the last pass, the guest
+    stopped, goes at full speed); the values read back."""
+    path = tmp_path / "slow.bin"
+    src = Machine(tmp_path, "src", [])
+    try:
+        qs = src.connect()
+        params = qs.ok("query-migrate-parameters")
+        assert params == {"downtime-limit": 300, "max-bandwidth": 128 << 20}, params
+        qs.ok("migrate-set-parameters", {"max-bandwidth": 1 << 20, "downtime-limit": 50})
+        assert qs.ok("query-migrate-parameters") == {"downtime-limit": 50,
+                                                     "max-bandwidth": 1 << 20}
+        wait_counting(src, 5)
+        qs.ok("migrate", {"uri": f"file:{path}"})
+        info = wait_migrated(qs)
+        assert info["status"] == "completed", info
+        assert info["total-time"] >= 200, info
+        assert info["downtime"] < info["total-time"] // 2, info
+        src_text = source_output(src)
+        src.finish()
+    finally:
+        src.kill()
+    dst = Machine(tmp_path, "dst", ["-incoming", f"file:{path}"])
+    try:
+        dst.connect()
+        check_destination_continues(dst, src_text)
+        status, err = dst.finish()
+        assert status == 0, err
+    finally:
+        dst.kill()
+
+
 def test_migrate_over_tcp(tmp_path):
     socket_migration(tmp_path, f"tcp:127.0.0.1:{free_tcp_port()}")
 

@@ -158,11 +158,23 @@ static int f_migrate_set_capability(void *o, const char *name, bool on)
 	return 0;
 }
 
+static int f_migrate_set_parameter(void *o, const char *name, uint64_t value)
+{
+	struct fake *f = o;
+	if (!strcmp(name, "downtime-limit"))
+		f->mig.downtime_limit_ms = value;
+	else if (!strcmp(name, "max-bandwidth"))
+		f->mig.max_bandwidth = value;
+	else
+		return -ENOENT;
+	return 0;
+}
+
 static const struct vmctl_ops fake_ops = {
 	f_running, f_stop, f_cont, f_reset, f_powerdown, f_quit, f_cpus, f_name,
 	f_balloon_set, f_balloon_query, f_dirty_log, f_dirty_pages, f_state_roundtrip,
 	f_watchdog_set_action, NULL, f_set_link, f_nics, f_run_state, f_migrate, NULL,
-	f_query_migrate, f_migrate_set_capability,
+	f_query_migrate, f_migrate_set_capability, f_migrate_set_parameter,
 };
 
 static void sink(void *opaque, const char *data, size_t len)
@@ -648,6 +660,25 @@ static void test_migration_commands(void **state)
 	assert_string_equal(json_object_get(ret->items[0], "capability")->str, "events");
 	assert_true(json_object_get(ret->items[0], "state")->boolean);
 	json_free(r);
+	/* parameters: checked whole, then set */
+	f->fake.mig.downtime_limit_ms = 300;
+	f->fake.mig.max_bandwidth = 134217728;
+	expect_error(cmd(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+			 "{\"downtime-limit\": 100, \"max-bandwidth\": 0}}"),
+		     "GenericError", "'max-bandwidth' is out of range");
+	expect_error(cmd(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+			 "{\"downtime-limit\": 2000001}}"), "GenericError", "out of range");
+	expect_error(cmd(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+			 "{\"downtime-limit\": -1}}"), "GenericError", "non-negative");
+	expect_error(cmd(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+			 "{\"xbzrle-cache-size\": 1}}"), "GenericError", "unexpected");
+	assert_int_equal(f->fake.mig.downtime_limit_ms, 300);
+	expect_ok(cmd(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		      "{\"downtime-limit\": 100, \"max-bandwidth\": 1048576}}"));
+	r = cmd(f, "{\"execute\": \"query-migrate-parameters\"}");
+	assert_int_equal(ret_int(expect_return(r), "downtime-limit"), 100);
+	assert_int_equal(ret_int(expect_return(r), "max-bandwidth"), 1048576);
+	json_free(r);
 	/* no migrate-incoming in this machine: QEMU's CommandNotFound */
 	expect_error(cmd(f, "{\"execute\": \"migrate-incoming\", \"arguments\": {\"uri\": \"defer\"}}"),
 		     "CommandNotFound", "migrate-incoming");
@@ -786,7 +817,9 @@ static void test_monitor_migrate(void **state)
 	struct monitor_session *m = monitor_session_new(&ctl, sink, &fk);
 	const char *in = "migrate\nmigrate tcp:h:1\nmigrate -d unix:/s\n"
 			 "migrate_set_capability xbzrle on\nmigrate_set_capability events on\n"
-			 "info status\ninfo migrate\n";
+			 "info status\ninfo migrate\nmigrate_set_parameter downtime_limit 50\n"
+			 "migrate_set_parameter x 1\nmigrate_set_parameter max-bandwidth\n"
+			 "info migrate_parameters\n";
 
 	fk.mig = (struct vmctl_migration){ .status = "none" };
 	monitor_session_input(m, in, strlen(in));
@@ -797,6 +830,9 @@ static void test_monitor_migrate(void **state)
 	assert_true(fk.mig.events);
 	assert_non_null(strstr(fk.out.data, "VM status: paused (postmigrate)\n"));
 	assert_non_null(strstr(fk.out.data, "capabilities: events: on\nMigration status: active\n"));
+	assert_non_null(strstr(fk.out.data, "Error: Parameter 'x' is not supported"));
+	assert_non_null(strstr(fk.out.data, "Error: migrate_set_parameter: expected NAME VALUE"));
+	assert_non_null(strstr(fk.out.data, "downtime-limit: 50 ms\n"));
 	monitor_session_free(m);
 	strbuf_free(&fk.out);
 }
