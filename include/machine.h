@@ -27,6 +27,7 @@
 #include "net.h"
 #include "pci.h"
 #include "sandbox.h"
+#include "savestate.h"
 #include "sdl.h"
 #include "topology.h"
 #include "vcpu.h"
@@ -165,6 +166,18 @@ enum mig_status {
 	MIG_STATUS_ACTIVE,
 	MIG_STATUS_COMPLETED,
 	MIG_STATUS_FAILED,
+	MIG_STATUS_CANCELLING,
+	MIG_STATUS_CANCELLED,
+};
+
+/* The switchover handshake: the migration thread wants the guest stopped
+ * and its state saved; the main thread does it (or cannot). */
+enum mig_switchover {
+	SWITCH_NONE,
+	SWITCH_WANTED, /* the thread asked */
+	SWITCH_ASKED,  /* the main loop saw it */
+	SWITCH_READY,  /* stopped, m->mig.state holds the state */
+	SWITCH_ABORT,  /* no: switch_err says why */
 };
 
 /* One migration, outgoing or incoming (src/board/pc_migrate.c). */
@@ -186,6 +199,26 @@ struct machine_migration {
 	uint64_t start_ms, setup_ms, total_ms, downtime_ms;
 	uint64_t expected_downtime_ms; /* pre-copy: what is left, at the last round's rate */
 	char error[256];
+	/* The outgoing side's thread (src/board/pc_migrate.c). 'lock' guards
+	 * what both threads touch while it runs: stats, dirty_syncs,
+	 * expected_downtime_ms, the switchover and the thread's result. */
+	pthread_t thread;
+	bool thread_started;
+	_Atomic bool cancel;      /* migrate_cancel, or vmm exits */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;      /* switchover changed */
+	enum mig_switchover switchover;
+	char switch_err[256];
+	struct ss_writer state;   /* saved by the main thread at the switchover */
+	bool was_running;
+	uint64_t stop_at_ms;      /* when the guest stopped (0: not yet) */
+	uint64_t limit_ms, bandwidth; /* the parameters, fixed for this migration */
+	int thread_ret;
+	char thread_err[256];
+	bool thread_done;
+	uint64_t passes_announced; /* MIGRATION_PASS events sent */
+	int wake_fd;              /* the thread wakes the main loop */
+	struct event_fd *wake_handle;
 };
 
 struct machine {
@@ -295,6 +328,8 @@ int machine_load_state(struct machine *m, struct ss_reader *r, char *err, size_t
 /* -incoming: opens the URI (listens, opens the file, starts the
  * command) at set-up, before the sandbox; dies with one line. */
 void machine_incoming_open(struct machine *m);
+/* Once, from machine_create: the migration state's lock and defaults. */
+void machine_migration_init(struct machine *m);
 /* vCPU thread, when 'hold' is set: parks while paused; returns false when
  * the thread must leave its loop (a request is pending). */
 bool machine_vcpu_hold(struct machine *m);

@@ -23,6 +23,7 @@ enum sandbox_kind {
 	SANDBOX_WORKER, /* the virtio-blk worker pool: file I/O */
 	SANDBOX_NET,    /* the tap and user-networking (slirp) backend threads */
 	SANDBOX_UI,     /* the VNC server's thread: its clients' sockets */
+	SANDBOX_MIGRATION, /* QMP migrate's sender: guest RAM to the channel */
 	SANDBOX_KINDS
 };
 

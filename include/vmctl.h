@@ -42,7 +42,8 @@ struct vmctl_balloon {
 
 /* A migration as query-migrate shows it (QEMU's MigrationInfo). */
 struct vmctl_migration {
-	const char *status;      /* QEMU's MigrationStatus name: none, setup, active, completed, failed */
+	const char *status;      /* QEMU's MigrationStatus name: none, setup, active, completed,
+				  * failed, cancelling, cancelled */
 	bool has_stats;          /* times and RAM figures (once it went past setup) */
 	int64_t setup_ms, total_ms, downtime_ms; /* total: so far while it runs */
 	uint64_t transferred;    /* stream bytes */
@@ -109,6 +110,9 @@ struct vmctl_ops {
 	 * (bytes/s); -ENOENT: no such parameter, -ERANGE: out of range,
 	 * -EBUSY: a migration runs. */
 	int (*migrate_set_parameter)(void *opaque, const char *name, uint64_t value);
+	/* migrate_cancel: stops the outgoing migration (asynchronous: status
+	 * cancelling, then cancelled, and the guest runs on). */
+	void (*migrate_cancel)(void *opaque);
 };
 
 struct vmctl {

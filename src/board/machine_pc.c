@@ -620,6 +620,7 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 	if (!m->loop)
 		die_errno("cannot create the event loop");
 	pthread_mutex_init(&m->pause_lock, NULL);
+	machine_migration_init(m);
 	pthread_cond_init(&m->pause_cond, NULL);
 	m->signal_fd = block_exit_signals();
 	bus_init(&m->pio, "pio");

@@ -45,6 +45,7 @@ int machine_migrate_incoming(void *opaque, const char *uri, char *err, size_t er
 void machine_query_migrate(void *opaque, struct vmctl_migration *out);
 int machine_migrate_set_capability(void *opaque, const char *name, bool on);
 int machine_migrate_set_parameter(void *opaque, const char *name, uint64_t value);
+void machine_migrate_cancel(void *opaque);
 void machine_incoming_attach(struct machine *m);
 void machine_migration_destroy(struct machine *m);
 

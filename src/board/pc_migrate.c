@@ -24,6 +24,9 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -38,6 +41,8 @@ static const char *const status_names[] = {
 	[MIG_STATUS_ACTIVE] = "active",
 	[MIG_STATUS_COMPLETED] = "completed",
 	[MIG_STATUS_FAILED] = "failed",
+	[MIG_STATUS_CANCELLING] = "cancelling",
+	[MIG_STATUS_CANCELLED] = "cancelled",
 };
 
 static uint64_t now_ms(void)
@@ -62,7 +67,8 @@ static void set_status(struct machine *m, enum mig_status st)
 
 static bool migration_running(const struct machine *m)
 {
-	return m->mig.status == MIG_STATUS_SETUP || m->mig.status == MIG_STATUS_ACTIVE;
+	return m->mig.status == MIG_STATUS_SETUP || m->mig.status == MIG_STATUS_ACTIVE ||
+	       m->mig.status == MIG_STATUS_CANCELLING;
 }
 
 /* Closes the channel (waits for an exec: command); its failure goes into
@@ -107,28 +113,55 @@ static uint64_t max_bandwidth(const struct machine *m)
 	return m->mig.max_bandwidth ? m->mig.max_bandwidth : MAX_BANDWIDTH;
 }
 
-/* The channel's writes; during pre-copy they keep to max-bandwidth by
- * sleeping when ahead of it (the guest runs meanwhile). The last pass,
- * with the guest stopped, goes at full speed, as QEMU's. */
+/* What the migration thread works with: the machine and its stream. */
+struct mig_job {
+	struct machine *m;
+	struct mig_out out;
+};
+
+/* The figures query-migrate shows, from the thread's stream. */
+static void publish_stats(struct machine *m, const struct mig_stats *st)
+{
+	pthread_mutex_lock(&m->mig.lock);
+	m->mig.stats = *st;
+	pthread_mutex_unlock(&m->mig.lock);
+}
+
+/* The channel's writes. A cancel makes the next one fail. During pre-copy
+ * they keep to max-bandwidth by sleeping when ahead of it (the guest runs
+ * meanwhile); the last pass, the guest stopped, goes at full speed, as
+ * QEMU's. */
 static int throttled_write(void *opaque, const void *buf, size_t len)
 {
-	struct machine *m = opaque;
+	struct mig_job *job = opaque;
+	struct machine *m = job->m;
 
-	if (mig_chan_write(&m->mig.chan, buf, len) < 0)
+	if (atomic_load(&m->mig.cancel) || mig_chan_write(&m->mig.chan, buf, len) < 0)
 		return -1;
+	publish_stats(m, &job->out.stats);
 	if (!m->mig.throttle)
 		return 0;
 	m->mig.throttle_bytes += len;
-	uint64_t due_ms = m->mig.throttle_bytes * 1000 / max_bandwidth(m);
+	uint64_t due_ms = m->mig.throttle_bytes * 1000 / m->mig.bandwidth;
 	uint64_t spent = now_ms() - m->mig.throttle_start_ms;
 	if (due_ms > spent) {
-		uint64_t wait = due_ms - spent;
+		uint64_t wait = MIN(due_ms - spent, (uint64_t)100); /* a cancel waits no longer */
 		struct timespec ts = { (time_t)(wait / 1000), (long)(wait % 1000) * 1000000 };
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 	}
 	return 0;
 }
+
+/* Thread to main thread: wakes the main loop (migration_wakeup). */
+static void wake_main(struct machine *m)
+{
+	uint64_t one = 1;
+	if (write(m->mig.wake_fd, &one, sizeof(one)) < 0) {
+		/* a saturated counter still wakes the loop */
+	}
+}
+
 #define PRECOPY_MAX_ROUNDS 30
 /* 0xC0000-0xFFFFF: RAM behind the PAM segments, written through their own
  * memory slots, which the RAM region's dirty log does not see: sent again
@@ -216,15 +249,13 @@ static int precopy_send(struct machine *m, struct precopy *pc, struct mig_out *o
 	return 0;
 }
 
+/* A new pass (thread): counted; the main loop sends MIGRATION_PASS. */
 static void pass_event(struct machine *m)
 {
-	char data[48];
-
+	pthread_mutex_lock(&m->mig.lock);
 	m->mig.dirty_syncs++;
-	if (!m->mig.events)
-		return;
-	snprintf(data, sizeof(data), "{\"pass\": %llu}", (unsigned long long)m->mig.dirty_syncs);
-	control_event(m->control, "MIGRATION_PASS", data);
+	pthread_mutex_unlock(&m->mig.lock);
+	wake_main(m);
 }
 
 /* Rounds while the guest runs: all of RAM, then what it dirtied meanwhile,
@@ -244,8 +275,11 @@ static int precopy_rounds(struct machine *m, struct precopy *pc, struct mig_out 
 		int64_t dirty = precopy_harvest(pc);
 		if (dirty < 0)
 			return -1;
-		m->mig.expected_downtime_ms = (uint64_t)dirty * MIG_PAGE_SIZE / rate;
-		if (m->mig.expected_downtime_ms <= downtime_limit(m) || round > PRECOPY_MAX_ROUNDS)
+		uint64_t expected = (uint64_t)dirty * MIG_PAGE_SIZE / rate;
+		pthread_mutex_lock(&m->mig.lock);
+		m->mig.expected_downtime_ms = expected;
+		pthread_mutex_unlock(&m->mig.lock);
+		if (expected <= m->mig.limit_ms || round > PRECOPY_MAX_ROUNDS)
 			return 0;
 		t0 = now_ms();
 		sent0 = out->stats.bytes;
@@ -255,18 +289,36 @@ static int precopy_rounds(struct machine *m, struct precopy *pc, struct mig_out 
 	}
 }
 
-/* The whole stream. Live (the guest ran): pre-copy rounds, then paused
- * the last dirty pages, the PAM RAM and the state; otherwise (or without
- * dirty logging) all of it paused. *stop_at: when the guest stopped. */
-static int send_machine(struct machine *m, struct mig_out *out, bool live, uint64_t *stop_at,
-			char *err, size_t errlen)
+/* Thread: asks the main thread to stop the guest and save its state;
+ * true once it has (the state in m->mig.state), false if it could not. */
+static bool request_switchover(struct machine *m, char *err, size_t errlen)
+{
+	bool ok;
+
+	pthread_mutex_lock(&m->mig.lock);
+	m->mig.switchover = SWITCH_WANTED;
+	pthread_mutex_unlock(&m->mig.lock);
+	wake_main(m);
+	pthread_mutex_lock(&m->mig.lock);
+	while (m->mig.switchover == SWITCH_WANTED || m->mig.switchover == SWITCH_ASKED)
+		pthread_cond_wait(&m->mig.cond, &m->mig.lock);
+	ok = m->mig.switchover == SWITCH_READY;
+	if (!ok)
+		snprintf(err, errlen, "%s", m->mig.switch_err);
+	pthread_mutex_unlock(&m->mig.lock);
+	return ok;
+}
+
+/* Thread: the whole stream. Live (the guest ran): pre-copy rounds, then,
+ * stopped, the last dirty pages, the PAM RAM and the state; otherwise (or
+ * without dirty logging) all of it stopped. */
+static int send_machine(struct machine *m, struct mig_out *out, bool live, char *err,
+			size_t errlen)
 {
 	const struct mig_header h = { m->mem.ram_size, m->ncpus };
 	struct precopy pc = { 0 };
-	struct ss_writer w;
 	int ret = -1;
 
-	ss_writer_init(&w);
 	if (mig_out_header(out, &h) < 0)
 		goto stream;
 	if (live && precopy_start(m, &pc) == 0) {
@@ -278,29 +330,20 @@ static int send_machine(struct machine *m, struct mig_out *out, bool live, uint6
 		if (r < 0)
 			goto logfail;
 	}
-	*stop_at = now_ms();
-	if (machine_pause(m))
-		control_event(m->control, "STOP", NULL);
-	if (machine_stopping(m)) {
-		set_err(err, errlen, "migration: the machine is resetting or exiting");
+	if (!request_switchover(m, err, errlen))
 		goto done;
-	}
+	/* Stopped and quiesced: the last writes are in the log. */
+	pass_event(m);
 	if (pc.n) {
-		/* Paused and quiesced: the last writes are in the log. */
-		pass_event(m);
 		if (precopy_harvest(&pc) < 0 || precopy_send(m, &pc, out) < 0)
 			goto logfail;
 		if (mig_out_ram(out, &m->mem, PAM_RAM_START,
 				(PAM_RAM_END - PAM_RAM_START) / MIG_PAGE_SIZE, NULL, 0) < 0)
 			goto stream;
-	} else {
-		pass_event(m);
-		if (mig_out_all_ram(out, &m->mem) < 0)
-			goto stream;
+	} else if (mig_out_all_ram(out, &m->mem) < 0) {
+		goto stream;
 	}
-	if (machine_save_state(m, &w, err, errlen) < 0)
-		goto done;
-	if (mig_out_state(out, w.buf, w.len) < 0 || mig_out_end(out) < 0)
+	if (mig_out_state(out, m->mig.state.buf, m->mig.state.len) < 0 || mig_out_end(out) < 0)
 		goto stream;
 	ret = 0;
 	goto done;
@@ -313,41 +356,153 @@ stream:
 	set_err(err, errlen, "%s", out->err);
 done:
 	precopy_stop(&pc);
-	ss_writer_free(&w);
 	return ret;
 }
 
-static void migrate_run(void *opaque)
+static void *migration_thread(void *opaque)
 {
-	struct machine *m = opaque;
-	bool was_running = !(atomic_load(&m->hold) & HOLD_PAUSE);
+	struct mig_job job = { .m = opaque };
+	struct machine *m = job.m;
 	char err[256] = "";
-	struct mig_out out;
 	int ret = -1;
-	uint64_t stop_at = now_ms();
 
-	m->mig.setup_ms = now_ms() - m->mig.start_ms;
-	set_status(m, MIG_STATUS_ACTIVE);
-	if (mig_out_init(&out, throttled_write, m) < 0) {
-		set_err(err, sizeof(err), "%s", out.err);
-	} else {
-		ret = send_machine(m, &out, was_running, &stop_at, err, sizeof(err));
-		m->mig.stats = out.stats;
-	}
-	mig_out_free(&out);
+	sandbox_thread_start(SANDBOX_MIGRATION);
+	if (mig_out_init(&job.out, throttled_write, &job) < 0)
+		set_err(err, sizeof(err), "%s", job.out.err);
+	else
+		ret = send_machine(m, &job.out, m->mig.was_running, err, sizeof(err));
+	publish_stats(m, &job.out.stats);
+	mig_out_free(&job.out);
+	pthread_mutex_lock(&m->mig.lock);
+	m->mig.thread_ret = ret;
+	snprintf(m->mig.thread_err, sizeof(m->mig.thread_err), "%s", err);
+	m->mig.thread_done = true;
+	pthread_mutex_unlock(&m->mig.lock);
+	wake_main(m);
+	return NULL;
+}
+
+/* Main thread, asked by the migration thread: stop the guest, save the
+ * state, hand it over (or say why not). */
+static void do_switchover(struct machine *m)
+{
+	char err[256] = "";
+	bool ok = false;
+
+	m->mig.stop_at_ms = now_ms();
+	if (machine_pause(m))
+		control_event(m->control, "STOP", NULL);
+	if (atomic_load(&m->mig.cancel))
+		set_err(err, sizeof(err), "migration: cancelled");
+	else if (machine_stopping(m))
+		set_err(err, sizeof(err), "migration: the machine is resetting or exiting");
+	else
+		ok = machine_save_state(m, &m->mig.state, err, sizeof(err)) == 0;
+	pthread_mutex_lock(&m->mig.lock);
+	m->mig.switchover = ok ? SWITCH_READY : SWITCH_ABORT;
+	snprintf(m->mig.switch_err, sizeof(m->mig.switch_err), "%s", err);
+	pthread_cond_broadcast(&m->mig.cond);
+	pthread_mutex_unlock(&m->mig.lock);
+}
+
+/* Main thread, the thread done: joined, the channel closed, the status. */
+static void finish_outgoing(struct machine *m)
+{
+	char err[256];
+	int ret;
+
+	pthread_join(m->mig.thread, NULL);
+	m->mig.thread_started = false;
+	event_fd_remove(m->mig.wake_handle);
+	m->mig.wake_handle = NULL;
+	close(m->mig.wake_fd);
+	m->mig.wake_fd = -1;
+	ss_writer_free(&m->mig.state);
+	ret = m->mig.thread_ret;
+	snprintf(err, sizeof(err), "%s", m->mig.thread_err);
 	/* exec: the command must have taken everything (its exit status). */
 	close_chan(m, err, sizeof(err), &ret);
 	m->mig.total_ms = now_ms() - m->mig.start_ms;
-	m->mig.downtime_ms = now_ms() - stop_at;
-	if (ret == 0) {
+	m->mig.downtime_ms = m->mig.stop_at_ms ? now_ms() - m->mig.stop_at_ms : 0;
+	if (ret == 0 && !atomic_load(&m->mig.cancel)) {
 		m->run_state = "postmigrate";
 		set_status(m, MIG_STATUS_COMPLETED);
 		return;
 	}
+	if (atomic_load(&m->mig.cancel))
+		set_err(err, sizeof(err), "migration: cancelled");
 	snprintf(m->mig.error, sizeof(m->mig.error), "%s", err);
-	warn("%s", err);
-	if (was_running && machine_resume(m))
+	if (!atomic_load(&m->mig.cancel))
+		warn("%s", err);
+	if (m->mig.was_running && machine_resume(m))
 		control_event(m->control, "RESUME", NULL);
+	set_status(m, atomic_load(&m->mig.cancel) ? MIG_STATUS_CANCELLED : MIG_STATUS_FAILED);
+}
+
+/* Main loop: what the migration thread asked for. */
+static void migration_wakeup(void *opaque, int fd, unsigned revents)
+{
+	struct machine *m = opaque;
+	uint64_t count, passes;
+	bool switch_wanted, done;
+
+	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&m->mig.lock);
+	passes = m->mig.dirty_syncs;
+	switch_wanted = m->mig.switchover == SWITCH_WANTED;
+	if (switch_wanted)
+		m->mig.switchover = SWITCH_ASKED;
+	done = m->mig.thread_done;
+	pthread_mutex_unlock(&m->mig.lock);
+	for (; m->mig.passes_announced < passes; m->mig.passes_announced++) {
+		char data[48];
+		snprintf(data, sizeof(data), "{\"pass\": %llu}",
+			 (unsigned long long)m->mig.passes_announced + 1);
+		if (m->mig.events)
+			control_event(m->control, "MIGRATION_PASS", data);
+	}
+	if (switch_wanted)
+		do_switchover(m);
+	if (done)
+		finish_outgoing(m);
+}
+
+/* Main thread, after migrate's reply: the thread starts. */
+static void migrate_begin(void *opaque)
+{
+	struct machine *m = opaque;
+	char err[256];
+
+	m->mig.setup_ms = now_ms() - m->mig.start_ms;
+	m->mig.was_running = !(atomic_load(&m->hold) & HOLD_PAUSE);
+	m->mig.limit_ms = downtime_limit(m);
+	m->mig.bandwidth = max_bandwidth(m);
+	m->mig.switchover = SWITCH_NONE;
+	m->mig.thread_done = false;
+	m->mig.passes_announced = 0;
+	m->mig.stop_at_ms = 0;
+	ss_writer_init(&m->mig.state);
+	set_status(m, MIG_STATUS_ACTIVE);
+	m->mig.wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->mig.wake_fd >= 0)
+		m->mig.wake_handle = event_fd_add(m->loop, m->mig.wake_fd, POLLIN, migration_wakeup, m);
+	if (m->mig.wake_handle &&
+	    pthread_create(&m->mig.thread, NULL, migration_thread, m) == 0) {
+		m->mig.thread_started = true;
+		return;
+	}
+	set_err(err, sizeof(err), "migration: cannot start its thread");
+	if (m->mig.wake_handle)
+		event_fd_remove(m->mig.wake_handle);
+	m->mig.wake_handle = NULL;
+	if (m->mig.wake_fd >= 0)
+		close(m->mig.wake_fd);
+	m->mig.wake_fd = -1;
+	ss_writer_free(&m->mig.state);
+	int ret = -1;
+	close_chan(m, NULL, 0, &ret);
+	snprintf(m->mig.error, sizeof(m->mig.error), "%s", err);
 	set_status(m, MIG_STATUS_FAILED);
 }
 
@@ -390,9 +545,10 @@ static int start_outgoing(struct machine *m, const char *uri, char *err, size_t 
 		return -1;
 	}
 	m->mig.chan_open = true;
+	atomic_store(&m->mig.cancel, false);
 	/* After the command's reply, from the main loop. */
-	if (event_post(m->loop, migrate_run, m) < 0)
-		migrate_run(m);
+	if (event_post(m->loop, migrate_begin, m) < 0)
+		migrate_begin(m);
 	return 0;
 }
 
@@ -553,7 +709,7 @@ int machine_migrate_incoming(void *opaque, const char *uri, char *err, size_t er
 void machine_query_migrate(void *opaque, struct vmctl_migration *out)
 {
 	struct machine *m = opaque;
-	uint64_t sent = (m->mig.stats.zero_pages + m->mig.stats.data_pages) * MIG_PAGE_SIZE;
+	uint64_t sent;
 
 	memset(out, 0, sizeof(*out));
 	out->status = status_names[m->mig.status];
@@ -564,18 +720,23 @@ void machine_query_migrate(void *opaque, struct vmctl_migration *out)
 	if (m->mig.status == MIG_STATUS_NONE || m->mig.status == MIG_STATUS_SETUP)
 		return;
 	out->has_stats = true;
+	pthread_mutex_lock(&m->mig.lock);
+	struct mig_stats st = m->mig.stats;
+	uint64_t syncs = m->mig.dirty_syncs, expected = m->mig.expected_downtime_ms;
+	pthread_mutex_unlock(&m->mig.lock);
+	sent = (st.zero_pages + st.data_pages) * MIG_PAGE_SIZE;
 	out->setup_ms = (int64_t)m->mig.setup_ms;
 	out->total_ms = (int64_t)(migration_running(m) ? now_ms() - m->mig.start_ms
 							: m->mig.total_ms);
 	out->downtime_ms = (int64_t)(m->mig.status == MIG_STATUS_COMPLETED
-					     ? m->mig.downtime_ms : m->mig.expected_downtime_ms);
-	out->transferred = m->mig.stats.bytes;
+					     ? m->mig.downtime_ms : expected);
+	out->transferred = st.bytes;
 	out->total = m->mig.ram_total;
 	out->remaining = m->mig.status == MIG_STATUS_COMPLETED || sent >= m->mig.ram_total
 				 ? 0 : m->mig.ram_total - sent;
-	out->duplicate = m->mig.stats.zero_pages;
-	out->normal = m->mig.stats.data_pages;
-	out->dirty_sync_count = m->mig.dirty_syncs;
+	out->duplicate = st.zero_pages;
+	out->normal = st.data_pages;
+	out->dirty_sync_count = syncs;
 }
 
 int machine_migrate_set_parameter(void *opaque, const char *name, uint64_t value)
@@ -614,16 +775,65 @@ int machine_migrate_set_capability(void *opaque, const char *name, bool on)
 	return 0;
 }
 
-/* At exit: a channel still open (a destination that never got its
- * source, a cancelled start). */
+void machine_migration_init(struct machine *m)
+{
+	pthread_mutex_init(&m->mig.lock, NULL);
+	pthread_cond_init(&m->mig.cond, NULL);
+	m->mig.wake_fd = -1;
+}
+
+/* Makes the thread's pending or next write fail: a socket is shut down,
+ * an exec: command ended (a pipe nobody reads breaks). */
+static void unblock_thread(struct machine *m)
+{
+	atomic_store(&m->mig.cancel, true);
+	if (m->mig.chan.fd >= 0)
+		shutdown(m->mig.chan.fd, SHUT_RDWR);
+	if (m->mig.chan.child > 0)
+		kill(m->mig.chan.child, SIGTERM);
+}
+
+void machine_migrate_cancel(void *opaque)
+{
+	struct machine *m = opaque;
+
+	if (!m->mig.thread_started || m->mig.status == MIG_STATUS_CANCELLING)
+		return;
+	set_status(m, MIG_STATUS_CANCELLING);
+	unblock_thread(m);
+}
+
+/* At exit: a migration thread still running is cancelled and joined; a
+ * channel still open (a destination that never got its source) closed. */
 void machine_migration_destroy(struct machine *m)
 {
 	int ignored = -1;
 
+	if (m->mig.thread_started) {
+		unblock_thread(m);
+		pthread_mutex_lock(&m->mig.lock);
+		if (m->mig.switchover == SWITCH_WANTED || m->mig.switchover == SWITCH_ASKED) {
+			m->mig.switchover = SWITCH_ABORT;
+			snprintf(m->mig.switch_err, sizeof(m->mig.switch_err), "migration: vmm exits");
+			pthread_cond_broadcast(&m->mig.cond);
+		}
+		pthread_mutex_unlock(&m->mig.lock);
+		pthread_join(m->mig.thread, NULL);
+		m->mig.thread_started = false;
+		ss_writer_free(&m->mig.state);
+	}
+	if (m->mig.wake_handle)
+		event_fd_remove(m->mig.wake_handle);
+	m->mig.wake_handle = NULL;
+	if (m->mig.wake_fd >= 0)
+		close(m->mig.wake_fd);
+	m->mig.wake_fd = -1;
 	if (m->mig.listen_handle)
 		event_fd_remove(m->mig.listen_handle);
 	m->mig.listen_handle = NULL;
 	if (m->mig.chan_open && m->mig.chan.child > 0)
 		kill(m->mig.chan.child, SIGTERM);
 	close_chan(m, NULL, 0, &ignored);
+	pthread_cond_destroy(&m->mig.cond);
+	pthread_mutex_destroy(&m->mig.lock);
 }

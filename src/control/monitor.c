@@ -141,6 +141,12 @@ static void info_migrate_parameters(struct monitor_session *s)
 	    (unsigned long long)mi.downtime_limit_ms, (unsigned long long)mi.max_bandwidth);
 }
 
+static void cmd_migrate_cancel(struct monitor_session *s, const char *arg)
+{
+	if (s->ctl.ops->migrate_cancel)
+		s->ctl.ops->migrate_cancel(s->ctl.opaque);
+}
+
 /* migrate_set_capability NAME on|off */
 static void cmd_migrate_set_capability(struct monitor_session *s, const char *arg)
 {
@@ -426,6 +432,7 @@ static const struct {
 	{ "set_link", NULL, cmd_set_link, "set_link NAME on|off -- plug or unplug a NIC's cable (NAME: its id or its netdev's)" },
 	{ "screendump", NULL, cmd_screendump, "screendump FILE [-f ppm|png] -- save the screen to FILE" },
 	{ "migrate", NULL, cmd_migrate, "migrate [-d] URI -- send the machine to URI (unix:, tcp:, exec:, file:)" },
+	{ "migrate_cancel", NULL, cmd_migrate_cancel, "migrate_cancel -- stop the migration; the guest runs on" },
 	{ "migrate_set_capability", NULL, cmd_migrate_set_capability, "migrate_set_capability events on|off -- MIGRATION events on QMP" },
 	{ "migrate_set_parameter", NULL, cmd_migrate_set_parameter, "migrate_set_parameter downtime-limit MS|max-bandwidth BYTES -- pre-copy's limits" },
 	{ "quit", "q", cmd_quit, "quit|q -- quit vmm" },

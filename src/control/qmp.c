@@ -173,6 +173,15 @@ static struct json *cmd_migrate(struct qmp_session *s, const struct json *args,
 	return json_new_object();
 }
 
+/* migrate_cancel: QEMU's; nothing to cancel is no error. */
+static struct json *cmd_migrate_cancel(struct qmp_session *s, const struct json *args,
+				       struct qmp_error *e)
+{
+	if (s->ctl.ops->migrate_cancel)
+		s->ctl.ops->migrate_cancel(s->ctl.opaque);
+	return json_new_object();
+}
+
 static struct json *cmd_migrate_incoming(struct qmp_session *s, const struct json *args,
 					 struct qmp_error *e)
 {
@@ -897,6 +906,7 @@ static const struct qmp_command commands[] = {
 	{ "x-state-roundtrip", cmd_x_state_roundtrip, no_args },
 	{ "migrate", cmd_migrate, migrate_args },
 	{ "migrate-incoming", cmd_migrate_incoming, migrate_incoming_args },
+	{ "migrate_cancel", cmd_migrate_cancel, no_args },
 	{ "query-migrate", cmd_query_migrate, no_args },
 	{ "migrate-set-capabilities", cmd_migrate_set_capabilities, migrate_caps_args },
 	{ "query-migrate-capabilities", cmd_query_migrate_capabilities, no_args },

@@ -78,6 +78,7 @@ static const char *const kind_names[SANDBOX_KINDS] = {
 	[SANDBOX_WORKER] = "blk-worker",
 	[SANDBOX_NET] = "net",
 	[SANDBOX_UI] = "vnc",
+	[SANDBOX_MIGRATION] = "migration",
 };
 
 const char *sandbox_kind_name(enum sandbox_kind kind)
@@ -351,6 +352,10 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 		 * /dev/urandom for each (read-only, nothing mapped from it) */
 		allow_if(ctx, __NR_openat,
 			 SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
+		break;
+	case SANDBOX_MIGRATION:
+		/* Writes to the channel the main thread opened, KVM's dirty
+		 * log (a VM ioctl), sleeps: all in the common list. */
 		break;
 	case SANDBOX_KINDS:
 		break;

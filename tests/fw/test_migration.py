@@ -11,6 +11,7 @@ mismatched stream is refused by the destination with one line and exit
 status 1; a source whose migration fails runs on."""
 import os
 import re
+import signal
 import socket
 import subprocess
 import time
@@ -243,6 +244,65 @@ def test_max_bandwidth_and_downtime_limit(tmp_path):
         status, err = dst.finish()
         assert status == 0, err
     finally:
+        dst.kill()
+
+
+def test_cancel_while_precopy_runs(tmp_path):
+    """At 64 KiB/s pre-copy takes seconds, during which QMP answers (the
+    transfer has a thread of its own) and the guest counts on;
+    migrate_cancel ends it (cancelling, cancelled), the guest never
+    stopped. Then a migration at full speed to a waiting destination goes
+    through."""
+    uri = f"unix:{tmp_path / 'mig.sock'}"
+    dst = Machine(tmp_path, "dst", ["-incoming", uri])
+    src = Machine(tmp_path, "src", [])
+    try:
+        dst.connect()
+        qs = src.connect()
+        enable_events(qs)
+        wait_counting(src, 5)
+        qs.ok("migrate-set-parameters", {"max-bandwidth": 64 << 10})
+        qs.ok("migrate", {"uri": uri})
+        info = wait_for(lambda: (lambda r: r if r["status"] == "active" and
+                                 r["ram"]["transferred"] > 0 else None)(
+                                     qs.ok("query-migrate")), 30, "pre-copy to start")
+        assert info["ram"]["remaining"] > 0, info
+        assert qs.ok("query-status") == {"running": True, "singlestep": False,
+                                         "status": "running"}
+        n = len(src.counts())
+        wait_for(lambda: len(src.counts()) > n + 10, 30, "the guest to count during pre-copy")
+        r = qs.cmd("migrate-set-parameters", {"max-bandwidth": 1 << 30})
+        assert "in progress" in r["error"]["desc"], r
+        assert qs.ok("migrate_cancel") == {}
+        info = wait_for(lambda: (lambda r: r if r["status"] == "cancelled" else None)(
+            qs.ok("query-migrate")), 30, "the cancel")
+        assert "error-desc" not in info, info
+        assert migration_events(qs) == ["setup", "active", "cancelling", "cancelled"], qs.events
+        assert not any(e["event"] == "STOP" for e in qs.events), qs.events
+        assert qs.ok("query-status")["status"] == "running"
+        n = len(src.counts())
+        wait_for(lambda: len(src.counts()) > n + 5, 30, "the source to count on")
+        # The destination saw a stream end early: refused, one line.
+        out, err = dst.proc.communicate(timeout=30)
+        err = err.decode(errors="replace")
+        assert dst.proc.returncode == 1 and err.count("\n") == 1, err
+        # Again, at full speed, to a new destination.
+        dst2 = Machine(tmp_path, "dst2", ["-incoming", uri])
+        try:
+            dst2.connect()
+            qs.events.clear()
+            qs.ok("migrate-set-parameters", {"max-bandwidth": 1 << 30})
+            qs.ok("migrate", {"uri": uri})
+            assert wait_migrated(qs)["status"] == "completed"
+            check_destination_continues(dst2, source_output(src))
+            status, err = dst2.finish()
+            assert status == 0, err
+        finally:
+            dst2.kill()
+        status, err = src.finish()
+        assert status == 0, err
+    finally:
+        src.kill()
         dst.kill()
 
 
@@ -595,3 +655,28 @@ def test_disks_that_cannot_be_handed_over_are_refused(tmp_path):
         assert status == 0, err
     finally:
         dst.kill()
+
+
+@pytest.mark.parametrize("call,name", [("execve", "execve (59)"), ("open", "openat (257)")])
+def test_migration_thread_is_filtered(tmp_path, call, name):
+    """The sender thread has a seccomp filter of its own (only the common
+    list: writes to the channel, KVM's dirty log, sleeps): a forbidden
+    call there kills vmm with one line (VMM_SANDBOX_SELFTEST, as
+    tests/fw/test_sandbox.py uses it)."""
+    env = dict(os.environ, VMM_SANDBOX_SELFTEST=f"migration:{call}")
+    src = Machine(tmp_path, "src", [], env=env)
+    try:
+        qs = src.connect()
+        wait_counting(src, 3)
+        try:
+            qs.cmd("migrate", {"uri": f"file:{tmp_path / 'x.bin'}"})
+        except (OSError, EOFError):
+            pass  # killed before or while answering
+        out, err = src.proc.communicate(timeout=30)
+        err = err.decode(errors="replace")
+        assert src.proc.returncode == -signal.SIGSYS, (src.proc.returncode, err)
+        assert [x for x in err.splitlines() if "sandbox" in x] == [
+            f"vmm: sandbox: the migration thread made a forbidden system call: {name}; "
+            "killing vmm"], err
+    finally:
+        src.kill()

@@ -170,11 +170,16 @@ static int f_migrate_set_parameter(void *o, const char *name, uint64_t value)
 	return 0;
 }
 
+static void f_migrate_cancel(void *o)
+{
+	((struct fake *)o)->mig.status = "cancelling";
+}
+
 static const struct vmctl_ops fake_ops = {
 	f_running, f_stop, f_cont, f_reset, f_powerdown, f_quit, f_cpus, f_name,
 	f_balloon_set, f_balloon_query, f_dirty_log, f_dirty_pages, f_state_roundtrip,
 	f_watchdog_set_action, NULL, f_set_link, f_nics, f_run_state, f_migrate, NULL,
-	f_query_migrate, f_migrate_set_capability, f_migrate_set_parameter,
+	f_query_migrate, f_migrate_set_capability, f_migrate_set_parameter, f_migrate_cancel,
 };
 
 static void sink(void *opaque, const char *data, size_t len)
@@ -679,6 +684,10 @@ static void test_migration_commands(void **state)
 	assert_int_equal(ret_int(expect_return(r), "downtime-limit"), 100);
 	assert_int_equal(ret_int(expect_return(r), "max-bandwidth"), 1048576);
 	json_free(r);
+	/* migrate_cancel: always {}; the status moves on */
+	f->fake.mig = (struct vmctl_migration){ .status = "active" };
+	expect_ok(cmd(f, "{\"execute\": \"migrate_cancel\"}"));
+	assert_string_equal(f->fake.mig.status, "cancelling");
 	/* no migrate-incoming in this machine: QEMU's CommandNotFound */
 	expect_error(cmd(f, "{\"execute\": \"migrate-incoming\", \"arguments\": {\"uri\": \"defer\"}}"),
 		     "CommandNotFound", "migrate-incoming");
