@@ -9,9 +9,11 @@
  * A running source pre-copies: dirty logging on, all of RAM while the
  * guest runs, then the pages it dirtied, round after round, until the
  * rest fits the downtime limit; then it stops the guest for the last
- * pages and the state (a paused source sends everything paused). All of
- * it runs in the main thread, from the event loop: the vCPUs run during
- * the rounds, QMP and the devices' timers wait. At the end the source
+ * pages and the state (a paused source sends everything stopped). The
+ * sending is a thread of its own (seccomp kind "migration"); the main
+ * thread stops the guest and saves its state when the thread asks (the
+ * switchover), and ends the migration when the thread is done; QMP and
+ * device timers go on meanwhile. At the end the source
  * stays paused ("postmigrate") as QEMU's does. A failure on the way (the
  * destination gone, a broken pipe, the exec: command failing) resumes the
  * source if it ran and leaves status "failed" with the reason. The
