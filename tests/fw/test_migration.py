@@ -680,3 +680,53 @@ def test_migration_thread_is_filtered(tmp_path, call, name):
             "killing vmm"], err
     finally:
         src.kill()
+
+
+def test_migrate_during_seabios_post(tmp_path):
+    """Moved in the middle of SeaBIOS's POST (timers, the RTC, IDE, PCI
+    set-up under way), the destination finishes the boot the source began:
+    it prints the boot sector's VMM-BOOT-OK and exits through
+    isa-debug-exit (status 33), while the source, paused in postmigrate,
+    never booted. The disk is shared read-only by both."""
+    from conftest import seabios_log_args
+    uri = f"unix:{tmp_path / 'mig.sock'}"
+
+    def args(name):
+        return [VMM, "-m", "32", "-display", "none", "-serial", f"file:{tmp_path / name}.log",
+                "-drive", f"file={fw_image('disk-0.img')},format=raw,if=ide,readonly=on",
+                "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                *seabios_log_args(tmp_path / f"{name}-bios.log"),
+                "-qmp", f"unix:{tmp_path / name}.qmp,server=on,wait=off"]
+
+    dst = subprocess.Popen([*args("dst"), "-incoming", uri], stdin=subprocess.DEVNULL,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    src = subprocess.Popen(args("src"), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    try:
+        Qmp(str(tmp_path / "dst.qmp")).negotiate()
+        qs = Qmp(str(tmp_path / "src.qmp")).negotiate()
+        bios_log = tmp_path / "src-bios.log"
+        # POST has begun (SeaBIOS's first lines), far from the boot sector.
+        wait_for(lambda: bios_log.exists() and "SeaBIOS" in bios_log.read_text(errors="replace"),
+                 60, "SeaBIOS to start")
+        assert qs.ok("migrate", {"uri": uri}) == {}
+        assert wait_migrated(qs, timeout=120)["status"] == "completed"
+        assert qs.ok("query-status")["status"] == "postmigrate"
+        dst.communicate(timeout=120)
+        assert dst.returncode == 33, dst.returncode
+        assert "VMM-BOOT-OK" in (tmp_path / "dst.log").read_text(errors="replace")
+        assert "VMM-BOOT-OK" not in (tmp_path / "src.log").read_text(errors="replace")
+        # The destination's SeaBIOS log goes on where the source's stops.
+        dst_bios = (tmp_path / "dst-bios.log").read_text(errors="replace")
+        first = bios_log.read_text(errors="replace").splitlines()[0]
+        assert first.startswith("SeaBIOS (version"), first
+        assert not dst_bios.startswith(first), dst_bios[:200]
+        assert "Booting from" in dst_bios, dst_bios[-500:]
+        qs.ok("quit")
+        src.communicate(timeout=60)
+        assert src.returncode == 0
+    finally:
+        for p in (src, dst):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
