@@ -49,6 +49,9 @@ int mig_accept(struct mig_chan *c, char *err, size_t errlen);
 /* Closes the descriptor and waits for the command: -1 with err if it
  * failed (exit status not 0). */
 int mig_close(struct mig_chan *c, char *err, size_t errlen);
+/* Closes the descriptor and lets the command go: reaped if it has ended,
+ * otherwise left to end by itself (no signal: the sandbox allows none). */
+void mig_close_nowait(struct mig_chan *c);
 
 /* mig_write_fn / mig_read_fn over a struct mig_chan (blocking, whole). */
 int mig_chan_write(void *chan, const void *buf, size_t len);

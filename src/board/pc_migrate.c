@@ -73,8 +73,12 @@ static bool migration_running(const struct machine *m)
 	       m->mig.status == MIG_STATUS_CANCELLING;
 }
 
-/* Closes the channel (waits for an exec: command); its failure goes into
- * err only if nothing failed before (*ret still 0). */
+/* Closes the channel and waits for an exec: command; its failure goes
+ * into err only if nothing failed before (*ret still 0). The command's
+ * exit status counts only where it matters, on a source that sent the
+ * whole stream (it may still be writing it somewhere): otherwise (a
+ * failure, or a destination that read the end marker) it is not waited
+ * for, so a command that lingers cannot hold up the main loop. */
 static void close_chan(struct machine *m, char *err, size_t errlen, int *ret)
 {
 	char why[256];
@@ -82,6 +86,10 @@ static void close_chan(struct machine *m, char *err, size_t errlen, int *ret)
 	if (!m->mig.chan_open)
 		return;
 	m->mig.chan_open = false;
+	if (*ret != 0 || m->mig.incoming) {
+		mig_close_nowait(&m->mig.chan);
+		return;
+	}
 	if (mig_close(&m->mig.chan, why, sizeof(why)) < 0 && *ret == 0) {
 		*ret = -1;
 		if (err)
@@ -785,13 +793,14 @@ void machine_migration_init(struct machine *m)
 }
 
 /* Makes the thread's pending or next write fail: a socket is shut down,
- * an exec: command ended (a pipe nobody reads breaks). */
+ * an exec: command ended (a pipe nobody reads breaks; an outgoing exec:
+ * runs only with the sandbox off, which allows the signal). */
 static void unblock_thread(struct machine *m)
 {
 	atomic_store(&m->mig.cancel, true);
 	if (m->mig.chan.fd >= 0)
 		shutdown(m->mig.chan.fd, SHUT_RDWR);
-	if (m->mig.chan.child > 0)
+	if (m->mig.chan.child > 0 && !m->cfg.sandbox.enabled)
 		kill(m->mig.chan.child, SIGTERM);
 }
 
@@ -833,8 +842,6 @@ void machine_migration_destroy(struct machine *m)
 	if (m->mig.listen_handle)
 		event_fd_remove(m->mig.listen_handle);
 	m->mig.listen_handle = NULL;
-	if (m->mig.chan_open && m->mig.chan.child > 0)
-		kill(m->mig.chan.child, SIGTERM);
 	close_chan(m, NULL, 0, &ignored);
 	pthread_cond_destroy(&m->mig.cond);
 	pthread_mutex_destroy(&m->mig.lock);

@@ -304,6 +304,19 @@ int mig_close(struct mig_chan *c, char *err, size_t errlen)
 	return ret;
 }
 
+void mig_close_nowait(struct mig_chan *c)
+{
+	if (c->fd >= 0)
+		close(c->fd);
+	c->fd = -1;
+	if (c->unix_path[0])
+		unlink(c->unix_path);
+	c->unix_path[0] = '\0';
+	if (c->child > 0)
+		waitpid(c->child, NULL, WNOHANG);
+	c->child = 0;
+}
+
 int mig_chan_write(void *chan, const void *buf, size_t len)
 {
 	struct mig_chan *c = chan;

@@ -345,8 +345,11 @@ def test_migrate_through_exec(tmp_path):
     the command would inherit the filter), the destination reads a
     command's output (started at set-up, before its sandbox)."""
     path = tmp_path / "state.bin"
-    to_file_then_back(tmp_path, f"exec:cat > {path}", f"exec:cat {path}",
-                      ["-sandbox", "off"])
+    # The destination's command lingers after the stream (20 s, its
+    # stderr away from the test's pipe): it is not waited for, the guest
+    # runs at once.
+    to_file_then_back(tmp_path, f"exec:cat > {path}",
+                      f"exec:cat {path}; exec sleep 20 2>/dev/null", ["-sandbox", "off"])
 
 
 def test_exec_refused_under_sandbox(tmp_path):
