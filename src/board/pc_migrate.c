@@ -708,6 +708,15 @@ int machine_migrate_incoming(void *opaque, const char *uri, char *err, size_t er
 			       "-incoming defer");
 	if (m->mig.chan_open || m->mig.status != MIG_STATUS_NONE)
 		return set_err(err, errlen, "The incoming migration has already been started");
+	/* Reading a file or starting a command are not the main thread's
+	 * under the sandbox (the call would kill vmm): refused first. */
+	struct mig_uri u;
+	if (mig_uri_parse(uri, &u, err, errlen) < 0)
+		return -1;
+	if ((u.kind == MIG_URI_FILE || u.kind == MIG_URI_EXEC) && m->cfg.sandbox.enabled)
+		return set_err(err, errlen, "migration: migrate-incoming takes unix: or tcp: under "
+			       "the sandbox; give file: or exec: to -incoming itself (opened before "
+			       "the sandbox), or start vmm with -sandbox off");
 	if (incoming_start(m, uri, err, errlen) < 0)
 		return -1;
 	machine_incoming_attach(m);

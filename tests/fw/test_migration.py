@@ -509,6 +509,11 @@ def test_defer_then_migrate_incoming_and_start_paused(tmp_path):
         qd = dst.connect()
         assert qd.ok("query-status")["status"] == "inmigrate"
         assert qd.ok("query-migrate") == {}
+        # Under the sandbox the main thread may not read a file or start
+        # a command: refused (not killed), the machine still waits.
+        for bad in (f"file:{tmp_path / 'x.bin'}", "exec:cat x.bin"):
+            r = qd.cmd("migrate-incoming", {"uri": bad})
+            assert "sandbox" in r["error"]["desc"], r
         assert qd.ok("migrate-incoming", {"uri": uri}) == {}
         r = qd.cmd("migrate-incoming", {"uri": uri})
         assert "already" in r["error"]["desc"], r
