@@ -149,9 +149,9 @@ def free_tcp_port():
         return s.getsockname()[1]
 
 
-def socket_migration(tmp_path, uri):
-    dst = Machine(tmp_path, "dst", ["-incoming", uri])
-    src = Machine(tmp_path, "src", [])
+def socket_migration(tmp_path, uri, extra=()):
+    dst = Machine(tmp_path, "dst", [*extra, "-incoming", uri])
+    src = Machine(tmp_path, "src", [*extra])
     try:
         qd = dst.connect()
         # Waiting: paused in inmigrate, and cont cannot start it early.
@@ -170,6 +170,10 @@ def socket_migration(tmp_path, uri):
         check_destination_continues(dst, last)
         qd.event("RESUME", timeout=5)
         assert migration_events(qd)[-2:] == ["active", "completed"], qd.events
+        if "-smp" in extra:
+            cpus = qd.ok("query-cpus-fast")
+            assert len(cpus) == int(extra[list(extra).index("-smp") + 1]), cpus
+            assert all(c["thread-id"] > 0 for c in cpus), cpus
         assert qd.ok("query-migrate")["status"] == "completed"
         for m in (src, dst):
             status, err = m.finish()
@@ -304,6 +308,13 @@ def test_cancel_while_precopy_runs(tmp_path):
     finally:
         src.kill()
         dst.kill()
+
+
+def test_migrate_two_vcpus(tmp_path):
+    """-smp 2: the second vCPU (an AP still waiting for its SIPI: its MP
+    state is part of its kvm-vcpu section) moves too; the destination
+    shows both and counts on."""
+    socket_migration(tmp_path, f"unix:{tmp_path / 'mig.sock'}", ["-smp", "2"])
 
 
 def test_migrate_over_tcp(tmp_path):
