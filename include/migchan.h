@@ -38,6 +38,11 @@ struct mig_chan {
 	pid_t child;    /* exec: the command, 0: none */
 	bool listening; /* fd is a listening socket: mig_accept gives the stream */
 	char unix_path[MIG_URI_MAX]; /* incoming unix: removed once accepted */
+	/* Reads also watch this descriptor (-1: none): readable, they fail
+	 * and set 'interrupted' (a destination stuck on a silent source
+	 * still ends on SIGTERM: vmm's signalfd). */
+	int abort_fd;
+	bool interrupted;
 };
 
 /* 0, or -1 with one line in err. */

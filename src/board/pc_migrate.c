@@ -591,8 +591,14 @@ static int load_stream(struct machine *m, char *err, size_t errlen)
 	size_t len;
 	int ret = -1;
 
+	/* SIGTERM and the like still end a destination whose source went
+	 * silent: the reads watch the signalfd too. */
+	m->mig.chan.abort_fd = m->signal_fd;
 	if (mig_in_load(&in, &m->mem, &expect, &state, &len) < 0) {
 		m->mig.stats = in.stats;
+		if (m->mig.chan.interrupted)
+			return set_err(err, errlen, "migration: interrupted by a signal after %llu "
+				       "bytes of the stream", (unsigned long long)in.stats.bytes);
 		return set_err(err, errlen, "%s", in.err);
 	}
 	m->mig.stats = in.stats;

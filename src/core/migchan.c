@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -222,6 +223,7 @@ static int spawn_command(const char *cmd, bool out, pid_t *child, char *err, siz
 int mig_open_out(const struct mig_uri *u, struct mig_chan *c, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
+	c->abort_fd = -1;
 	switch (u->kind) {
 	case MIG_URI_FILE:
 		c->fd = open(u->arg, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
@@ -243,6 +245,7 @@ int mig_open_out(const struct mig_uri *u, struct mig_chan *c, char *err, size_t 
 int mig_open_in(const struct mig_uri *u, struct mig_chan *c, char *err, size_t errlen)
 {
 	memset(c, 0, sizeof(*c));
+	c->abort_fd = -1;
 	switch (u->kind) {
 	case MIG_URI_FILE:
 		c->fd = open(u->arg, O_RDONLY | O_CLOEXEC);
@@ -334,12 +337,37 @@ int mig_chan_write(void *chan, const void *buf, size_t len)
 	return 0;
 }
 
+/* Waits until the channel has data (or its end), or abort_fd is readable
+ * (false: interrupted). */
+static bool wait_readable(struct mig_chan *c)
+{
+	struct pollfd fds[2] = { { c->fd, POLLIN, 0 }, { c->abort_fd, POLLIN, 0 } };
+
+	if (c->abort_fd < 0)
+		return true;
+	for (;;) {
+		if (poll(fds, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return true; /* let read() report it */
+		}
+		if (fds[1].revents) {
+			c->interrupted = true;
+			return false;
+		}
+		if (fds[0].revents)
+			return true;
+	}
+}
+
 int mig_chan_read(void *chan, void *buf, size_t len)
 {
 	struct mig_chan *c = chan;
 	uint8_t *p = buf;
 
 	while (len) {
+		if (!wait_readable(c))
+			return -1;
 		ssize_t n = read(c->fd, p, len);
 		if (n < 0 && errno == EINTR)
 			continue;

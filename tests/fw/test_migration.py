@@ -749,3 +749,28 @@ def test_migrate_during_seabios_post(tmp_path):
             if p.poll() is None:
                 p.kill()
                 p.wait()
+
+
+def test_silent_source_does_not_hold_the_destination(tmp_path, good_stream):
+    """A source that sends part of a stream and then nothing: the
+    destination waits (a slow source is no error) but still ends on
+    SIGTERM, with one line and status 1."""
+    uri_path = tmp_path / "mig.sock"
+    dst = Machine(tmp_path, "dst", ["-incoming", f"unix:{uri_path}"])
+    try:
+        dst.connect()
+        wait_for(uri_path.exists, 30, "the incoming socket")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(str(uri_path))
+        s.sendall(good_stream[:1000])
+        time.sleep(0.5)
+        assert dst.proc.poll() is None
+        dst.proc.send_signal(signal.SIGTERM)
+        out, err = dst.proc.communicate(timeout=30)
+        err = err.decode(errors="replace")
+        assert dst.proc.returncode == 1, err
+        assert re.fullmatch(r"vmm: migration: interrupted by a signal after \d+ bytes of the "
+                            r"stream\n", err), err
+        s.close()
+    finally:
+        dst.kill()
