@@ -23,9 +23,12 @@
 #include "hw/chipset.h"
 #include "kvm.h"
 #include "memmap.h"
+#include "migchan.h"
+#include "migstream.h"
 #include "net.h"
 #include "pci.h"
 #include "sandbox.h"
+#include "savestate.h"
 #include "sdl.h"
 #include "topology.h"
 #include "vcpu.h"
@@ -122,6 +125,8 @@ struct machine_config {
 	const char *kernel_path;      /* -kernel: direct boot, see loader.h */
 	const char *initrd_path;      /* -initrd (Multiboot: module list) */
 	const char *append;           /* -append */
+	const char *incoming;         /* -incoming URI or "defer" */
+	bool start_paused;            /* -S */
 };
 
 enum machine_req {
@@ -158,6 +163,68 @@ struct virtio_console;
 struct chardev;
 struct i8237;
 
+/* QEMU's MigrationStatus values vmm reaches. */
+enum mig_status {
+	MIG_STATUS_NONE,
+	MIG_STATUS_SETUP,
+	MIG_STATUS_ACTIVE,
+	MIG_STATUS_COMPLETED,
+	MIG_STATUS_FAILED,
+	MIG_STATUS_CANCELLING,
+	MIG_STATUS_CANCELLED,
+};
+
+/* The switchover handshake: the migration thread wants the guest stopped
+ * and its state saved; the main thread does it (or cannot). */
+enum mig_switchover {
+	SWITCH_NONE,
+	SWITCH_WANTED, /* the thread asked */
+	SWITCH_ASKED,  /* the main loop saw it */
+	SWITCH_READY,  /* stopped, m->mig.state holds the state */
+	SWITCH_ABORT,  /* no: switch_err says why */
+};
+
+/* One migration, outgoing or incoming (src/board/pc_migrate.c). */
+struct machine_migration {
+	enum mig_status status;
+	bool events;              /* capability "events": MIGRATION events are sent */
+	uint64_t downtime_limit_ms; /* migrate-set-parameters, once set */
+	bool downtime_limit_set;
+	uint64_t max_bandwidth;     /* bytes/s in pre-copy; 0 until set: the default */
+	uint64_t throttle_start_ms, throttle_bytes; /* the pre-copy rate limit's window */
+	bool throttle;            /* pre-copy: writes keep to max_bandwidth */
+	bool incoming;            /* -incoming: waiting for (or reading) a stream */
+	bool chan_open;           /* chan holds a descriptor */
+	struct mig_chan chan;
+	struct event_fd *listen_handle; /* incoming unix:/tcp: before the source connects */
+	struct mig_stats stats;
+	uint64_t ram_total;       /* bytes of guest RAM the stream carries */
+	uint64_t dirty_syncs;
+	uint64_t start_ms, setup_ms, total_ms, downtime_ms;
+	uint64_t expected_downtime_ms; /* pre-copy: what is left, at the last round's rate */
+	char error[256];
+	/* The outgoing side's thread (src/board/pc_migrate.c). 'lock' guards
+	 * what both threads touch while it runs: stats, dirty_syncs,
+	 * expected_downtime_ms, the switchover and the thread's result. */
+	pthread_t thread;
+	bool thread_started;
+	_Atomic bool cancel;      /* migrate_cancel, or vmm exits */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;      /* switchover changed */
+	enum mig_switchover switchover;
+	char switch_err[256];
+	struct ss_writer state;   /* saved by the main thread at the switchover */
+	bool was_running;
+	uint64_t stop_at_ms;      /* when the guest stopped (0: not yet) */
+	uint64_t limit_ms, bandwidth; /* the parameters, fixed for this migration */
+	int thread_ret;
+	char thread_err[256];
+	bool thread_done;
+	uint64_t passes_announced; /* MIGRATION_PASS events sent */
+	int wake_fd;              /* the thread wakes the main loop */
+	struct event_fd *wake_handle;
+};
+
 struct machine {
 	struct machine_config cfg;
 	struct kvm_vm kvm;
@@ -193,6 +260,9 @@ struct machine {
 	struct chardev *serial_cd[MAX_ISA_SERIAL]; /* -serial's backends, by index */
 	struct dev_board board;      /* what device models use while created */
 	struct watchdog_host watchdog; /* what i6300esb and ib700 do when they run out */
+	struct machine_migration mig;
+	const char *unshared_disk; /* a writable qcow2/vmdk or -snapshot disk: no migration */
+	const char *run_state;   /* a QEMU RunState beyond running/paused, or NULL */
 
 	_Atomic int request;     /* enum machine_req */
 	_Atomic int exit_status;
@@ -263,6 +333,11 @@ struct ss_writer;
 struct ss_reader;
 int machine_save_state(struct machine *m, struct ss_writer *w, char *err, size_t errlen);
 int machine_load_state(struct machine *m, struct ss_reader *r, char *err, size_t errlen);
+/* -incoming: opens the URI (listens, opens the file, starts the
+ * command) at set-up, before the sandbox; dies with one line. */
+void machine_incoming_open(struct machine *m);
+/* Once, from machine_create: the migration state's lock and defaults. */
+void machine_migration_init(struct machine *m);
 /* vCPU thread, when 'hold' is set: parks while paused; returns false when
  * the thread must leave its loop (a request is pending). */
 bool machine_vcpu_hold(struct machine *m);

@@ -24,6 +24,7 @@ enum sandbox_kind {
 	SANDBOX_NET,    /* the tap and user-networking (slirp) backend threads */
 	SANDBOX_UI,     /* the VNC server's thread: its clients' sockets */
 	SANDBOX_AUDIO,  /* SDL's audio thread (-audiodev sdl): its device */
+	SANDBOX_MIGRATION, /* QMP migrate's sender: guest RAM to the channel */
 	SANDBOX_KINDS
 };
 

@@ -149,5 +149,8 @@ void ss_get_elem_end(struct ss_reader *r);
 
 /* CRC-32 (IEEE), used for the sections' checksums. */
 uint32_t ss_crc32(const void *p, size_t len);
+/* The CRC-32 of pieces: crc = ss_crc32_update(crc, piece, len) from 0
+ * gives ss_crc32 of their concatenation. */
+uint32_t ss_crc32_update(uint32_t crc, const void *p, size_t len);
 
 #endif

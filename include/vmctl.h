@@ -8,6 +8,7 @@
 #define VMM_VMCTL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -37,6 +38,23 @@ struct vmctl_balloon {
 	uint64_t actual;  /* guest RAM minus the balloon, in bytes (QEMU's "actual") */
 	uint64_t stats[VMCTL_BALLOON_NSTATS]; /* the guest's latest figures, by virtio tag */
 	uint32_t stats_valid;                 /* bit t: stats[t] was reported */
+};
+
+/* A migration as query-migrate shows it (QEMU's MigrationInfo). */
+struct vmctl_migration {
+	const char *status;      /* QEMU's MigrationStatus name: none, setup, active, completed,
+				  * failed, cancelling, cancelled */
+	bool has_stats;          /* times and RAM figures (once it went past setup) */
+	int64_t setup_ms, total_ms, downtime_ms; /* total: so far while it runs */
+	uint64_t transferred;    /* stream bytes */
+	uint64_t remaining, total; /* RAM bytes */
+	uint64_t duplicate, normal; /* zero pages, data pages */
+	uint64_t dirty_sync_count;
+	const char *error;       /* failed: why, else NULL */
+	bool events;             /* the "events" capability */
+	/* migrate-set-parameters' values */
+	uint64_t downtime_limit_ms;
+	uint64_t max_bandwidth;  /* bytes per second during pre-copy */
 };
 
 struct vmctl_ops {
@@ -76,6 +94,25 @@ struct vmctl_ops {
 	int (*set_link)(void *opaque, const char *name, bool up);
 	/* info network: up to 'max' NICs in creation order; their count. */
 	unsigned (*nics)(void *opaque, struct vmctl_nic *out, unsigned max);
+	/* QEMU's RunState name for query-status (running, paused, inmigrate,
+	 * postmigrate, prelaunch). NULL: running or paused by running(). */
+	const char *(*run_state)(void *opaque);
+	/* migrate: starts sending the machine to 'uri' (the work runs from
+	 * the main loop after the reply). 0, or -1 with one line in err.
+	 * migrate_incoming: -incoming defer's URI. query_migrate fills 'out'.
+	 * migrate_set_capability: -ENOENT for a capability vmm does not
+	 * have, -EBUSY while a migration runs. (NULL: no migration.) */
+	int (*migrate)(void *opaque, const char *uri, char *err, size_t errlen);
+	int (*migrate_incoming)(void *opaque, const char *uri, char *err, size_t errlen);
+	void (*query_migrate)(void *opaque, struct vmctl_migration *out);
+	int (*migrate_set_capability)(void *opaque, const char *name, bool on);
+	/* migrate-set-parameters: "downtime-limit" (ms) or "max-bandwidth"
+	 * (bytes/s); -ENOENT: no such parameter, -ERANGE: out of range,
+	 * -EBUSY: a migration runs. */
+	int (*migrate_set_parameter)(void *opaque, const char *name, uint64_t value);
+	/* migrate_cancel: stops the outgoing migration (asynchronous: status
+	 * cancelling, then cancelled, and the guest runs on). */
+	void (*migrate_cancel)(void *opaque);
 };
 
 struct vmctl {

@@ -800,6 +800,24 @@ static int opt_no_reboot(struct cli_state *st, const char *name, const char *arg
 	return 0;
 }
 
+static int opt_incoming(struct cli_state *st, const char *name, const char *arg)
+{
+	struct mig_uri u;
+	char why[256];
+
+	/* The URI is checked now (opened at set-up): a typo fails at once. */
+	if (strcmp(arg, "defer") && mig_uri_parse(arg, &u, why, sizeof(why)) < 0)
+		return fail(st, "-incoming: %s", why);
+	st->cfg->incoming = arg;
+	return 0;
+}
+
+static int opt_start_paused(struct cli_state *st, const char *name, const char *arg)
+{
+	st->cfg->start_paused = true;
+	return 0;
+}
+
 static int opt_name(struct cli_state *st, const char *name, const char *arg)
 {
 	struct kv kv[4];
@@ -1441,6 +1459,10 @@ static const struct option_def options[] = {
 	  "VNC server on port 5900+N (every interface unless HOST) or a Unix socket" },
 	{ "vga", "std|cirrus|none", opt_vga, "the display card: std (VGA with Bochs VBE, the default), cirrus (Cirrus CL-GD5446) or none" },
 	{ "no-reboot", NULL, opt_no_reboot, "exit instead of rebooting" },
+	{ "incoming", "unix:PATH|tcp:[HOST]:PORT|exec:CMD|file:PATH|defer", opt_incoming,
+	  "wait for a migration stream (QMP migrate from another vmm started with the same "
+	  "options) and run it; defer: the URI comes from QMP migrate-incoming" },
+	{ "S", NULL, opt_start_paused, "start paused (QMP or monitor cont starts the vCPUs)" },
 	{ "name", "NAME", opt_name, "name of the guest" },
 	{ "debugcon", "DEV", opt_debugcon,
 	  "debug console at port 0xe9 (QEMU's isa-debugcon; DEV as for -serial); SeaBIOS's log "

@@ -87,6 +87,8 @@ int main(int argc, char **argv)
 	sandbox_init(&cfg->sandbox);
 	machine_create(&machine, cfg);
 	machine.control = control;
+	/* -incoming listens, opens or starts its command before the sandbox. */
+	machine_incoming_open(&machine);
 	if (vnc)
 		vnc_start(vnc); /* the display device exists now */
 	struct sdl *window = open_window(cfg);

@@ -209,6 +209,20 @@ static struct audio_backend *board_audiodev(struct dev_board *b, const char *id,
 	return NULL;
 }
 
+/* Migration hands a writable disk over only as a plain file both sides
+ * open: a qcow2 or vmdk image's metadata is cached inside the process
+ * that opened it, and a -snapshot overlay is that process's own file.
+ * The first other writable disk is remembered, for migrate and
+ * -incoming to refuse by name. */
+static void note_unshared_disk(struct machine *m, const struct drive_config *d,
+			       const struct block_dev *bd)
+{
+	if (m->unshared_disk || bd->read_only)
+		return;
+	if (strcmp(bd->format, "raw") || d->snapshot || m->cfg.snapshot)
+		m->unshared_disk = d->path;
+}
+
 /* Every image a device uses, IDE's and those named by id. */
 static void open_drives(struct machine *m)
 {
@@ -217,13 +231,16 @@ static void open_drives(struct machine *m)
 		if (d->present && d->path) {
 			m->ide_bd[i] = machine_open_drive(m, d);
 			m->disk_size[i] = m->ide_bd[i]->size;
+			note_unshared_disk(m, d, m->ide_bd[i]);
 		}
 	}
 	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
 		const struct named_drive *nd = &m->cfg.drives[i];
 		/* if=none drives of IDE devices were copied into cfg.ide */
-		if (nd->d.path && nd->user && strncmp(nd->user, "ide-", 4))
+		if (nd->d.path && nd->user && strncmp(nd->user, "ide-", 4)) {
 			m->drive_bd[i] = machine_open_drive(m, &nd->d);
+			note_unshared_disk(m, &nd->d, m->drive_bd[i]);
+		}
 	}
 }
 
@@ -415,6 +432,18 @@ void start_vcpus(struct machine *m)
 	for (unsigned i = 0; i < m->ncpus; i++)
 		if (vcpu_start_thread(&m->vcpus[i]) < 0)
 			die("cannot start the thread of vCPU %u", i);
+}
+
+void start_vcpus_paused(struct machine *m)
+{
+	atomic_fetch_or(&m->hold, HOLD_PAUSE);
+	start_vcpus(m);
+	pthread_mutex_lock(&m->pause_lock);
+	while (m->parked < m->ncpus && !machine_stopping(m))
+		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
+	pthread_mutex_unlock(&m->pause_lock);
+	dev_quiesce_all(m->cfg.devs, m->cfg.ndevs);
+	event_clock_pause(m->loop);
 }
 
 void stop_vcpus(struct machine *m)
@@ -629,6 +658,7 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 	if (!m->loop)
 		die_errno("cannot create the event loop");
 	pthread_mutex_init(&m->pause_lock, NULL);
+	machine_migration_init(m);
 	pthread_cond_init(&m->pause_cond, NULL);
 	m->signal_fd = block_exit_signals();
 	bus_init(&m->pio, "pio");
@@ -641,6 +671,7 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 
 void machine_destroy(struct machine *m)
 {
+	machine_migration_destroy(m); /* its listening socket is on the loop */
 	net_tap_shutdown(); /* downscripts: main() leaves with _exit */
 	/* Devices first, in reverse order: their threads write to chardevs. */
 	dev_destroy_all(m->cfg.devs, m->cfg.ndevs);

@@ -37,11 +37,26 @@ void start_balloon_timers(struct machine *m);
 /* The watchdog's actions (src/core/watchdog.c) on this board's paths. */
 void init_watchdog(struct machine *m);
 
+/* pc_migrate.c: QMP migrate, -incoming, query-migrate (vmctl ops), and
+ * the incoming side's set-up (before the sandbox) and start (from the
+ * main loop, the vCPUs parked). */
+int machine_migrate(void *opaque, const char *uri, char *err, size_t errlen);
+int machine_migrate_incoming(void *opaque, const char *uri, char *err, size_t errlen);
+void machine_query_migrate(void *opaque, struct vmctl_migration *out);
+int machine_migrate_set_capability(void *opaque, const char *name, bool on);
+int machine_migrate_set_parameter(void *opaque, const char *name, uint64_t value);
+void machine_migrate_cancel(void *opaque);
+void machine_incoming_attach(struct machine *m);
+void machine_migration_destroy(struct machine *m);
+
 /* pc_run.c: SIGTERM/SIGINT/SIGHUP blocked, read from the returned signalfd. */
 int block_exit_signals(void);
 
 /* machine_pc.c, for the main loop. */
 void start_vcpus(struct machine *m);
+/* The vCPU threads started parked (-S, -incoming): the machine is paused
+ * as machine_pause leaves it, and machine_resume runs it. */
+void start_vcpus_paused(struct machine *m);
 void stop_vcpus(struct machine *m);
 void machine_reset(struct machine *m);
 

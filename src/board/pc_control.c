@@ -53,6 +53,11 @@ static void ctl_stop(void *opaque)
 static void ctl_cont(void *opaque)
 {
 	struct machine *m = opaque;
+	/* A destination has nothing to run before its stream: it starts by
+	 * itself once loaded (QEMU's autostart). */
+	if (m->mig.incoming)
+		return;
+	m->run_state = NULL; /* prelaunch, postmigrate */
 	if (machine_resume(m))
 		control_event(m->control, "RESUME", NULL);
 }
@@ -373,8 +378,16 @@ static unsigned ctl_nics(void *opaque, struct vmctl_nic *out, unsigned max)
 	return n;
 }
 
+static const char *ctl_run_state(void *opaque)
+{
+	struct machine *m = opaque;
+	return m->run_state;
+}
+
 const struct vmctl_ops machine_vmctl_ops = {
 	ctl_running, ctl_stop, ctl_cont, ctl_reset, ctl_powerdown, ctl_quit, ctl_cpus, ctl_name,
 	ctl_balloon_set, ctl_balloon_query, ctl_dirty_log, ctl_dirty_pages, ctl_state_roundtrip,
-	ctl_watchdog_set_action, ctl_screendump, ctl_set_link, ctl_nics,
+	ctl_watchdog_set_action, ctl_screendump, ctl_set_link, ctl_nics, ctl_run_state,
+	machine_migrate, machine_migrate_incoming, machine_query_migrate,
+	machine_migrate_set_capability, machine_migrate_set_parameter, machine_migrate_cancel,
 };

@@ -117,7 +117,14 @@ int machine_run(struct machine *m)
 	control_attach(m->control, m->loop);
 	chardev_attach_loop(m->loop, ui_quit, m);
 	start_balloon_timers(m);
-	start_vcpus(m);
+	if (m->mig.incoming || m->cfg.start_paused) {
+		start_vcpus_paused(m);
+		if (!m->mig.incoming)
+			m->run_state = "prelaunch";
+		machine_incoming_attach(m);
+	} else {
+		start_vcpus(m);
+	}
 	for (;;) {
 		int ret = event_loop_run_once(m->loop, -1);
 		if (ret < 0 && ret != -EINTR)

@@ -42,9 +42,132 @@ static void prompt(struct monitor_session *s)
 	out(s, "(vmm) ");
 }
 
+/* QEMU's form: "paused (postmigrate)" for a state beyond running/paused. */
 static void info_status(struct monitor_session *s)
 {
-	out(s, "VM status: %s\n", s->ctl.ops->running(s->ctl.opaque) ? "running" : "paused");
+	bool running = s->ctl.ops->running(s->ctl.opaque);
+	const char *state = s->ctl.ops->run_state ? s->ctl.ops->run_state(s->ctl.opaque) : NULL;
+
+	if (state && !running)
+		out(s, "VM status: paused (%s)\n", state);
+	else
+		out(s, "VM status: %s\n", running ? "running" : "paused");
+}
+
+static void info_migrate(struct monitor_session *s)
+{
+	struct vmctl_migration mi;
+
+	if (!s->ctl.ops->query_migrate)
+		return;
+	s->ctl.ops->query_migrate(s->ctl.opaque, &mi);
+	out(s, "capabilities: events: %s\n", mi.events ? "on" : "off");
+	if (!strcmp(mi.status, "none"))
+		return;
+	out(s, "Migration status: %s\n", mi.status);
+	if (mi.error)
+		out(s, "error: %s\n", mi.error);
+	if (!mi.has_stats)
+		return;
+	out(s, "setup: %lld ms\ntotal time: %lld ms\n%s: %lld ms\n", (long long)mi.setup_ms,
+	    (long long)mi.total_ms, strcmp(mi.status, "completed") ? "expected downtime" : "downtime",
+	    (long long)mi.downtime_ms);
+	out(s, "transferred ram: %llu kbytes\nremaining ram: %llu kbytes\ntotal ram: %llu kbytes\n"
+	    "duplicate: %llu pages\nnormal: %llu pages\nnormal bytes: %llu kbytes\n"
+	    "dirty sync count: %llu\n",
+	    (unsigned long long)(mi.transferred >> 10), (unsigned long long)(mi.remaining >> 10),
+	    (unsigned long long)(mi.total >> 10), (unsigned long long)mi.duplicate,
+	    (unsigned long long)mi.normal, (unsigned long long)(mi.normal * 4),
+	    (unsigned long long)mi.dirty_sync_count);
+}
+
+/* migrate [-d] URI: as QMP's; -d (detach) is accepted, the transfer runs
+ * from the main loop either way. */
+static void cmd_migrate(struct monitor_session *s, const char *arg)
+{
+	char err[256];
+
+	if (!strncmp(arg, "-d", 2) && (arg[2] == ' ' || arg[2] == '\t'))
+		arg += 2 + strspn(arg + 2, " \t");
+	if (!*arg) {
+		out(s, "Error: migrate: expected a URI\n");
+		return;
+	}
+	if (!s->ctl.ops->migrate)
+		out(s, "Error: migration is not available\n");
+	else if (s->ctl.ops->migrate(s->ctl.opaque, arg, err, sizeof(err)) < 0)
+		out(s, "Error: %s\n", err);
+}
+
+/* migrate_set_parameter downtime-limit MS | max-bandwidth BYTES/S
+ * (QEMU's underscore spellings too) */
+static void cmd_migrate_set_parameter(struct monitor_session *s, const char *arg)
+{
+	char name[32];
+	const char *value = arg + strcspn(arg, " \t");
+	size_t len = (size_t)(value - arg);
+	uint64_t v;
+
+	value += strspn(value, " \t");
+	const char *end = scan_uint(value, 10, &v);
+	if (!len || len >= sizeof(name) || !end || *end) {
+		out(s, "Error: migrate_set_parameter: expected NAME VALUE\n");
+		return;
+	}
+	memcpy(name, arg, len);
+	name[len] = 0;
+	for (char *c = name; *c; c++)
+		if (*c == '_')
+			*c = '-';
+	int ret = s->ctl.ops->migrate_set_parameter
+			  ? s->ctl.ops->migrate_set_parameter(s->ctl.opaque, name, v) : -ENOENT;
+	if (ret == -ENOENT)
+		out(s, "Error: Parameter '%s' is not supported by vmm (downtime-limit, "
+		    "max-bandwidth)\n", name);
+	else if (ret == -ERANGE)
+		out(s, "Error: Parameter '%s' is out of range\n", name);
+	else if (ret < 0)
+		out(s, "Error: There's a migration process in progress\n");
+}
+
+static void info_migrate_parameters(struct monitor_session *s)
+{
+	struct vmctl_migration mi;
+
+	if (!s->ctl.ops->query_migrate)
+		return;
+	s->ctl.ops->query_migrate(s->ctl.opaque, &mi);
+	out(s, "downtime-limit: %llu ms\nmax-bandwidth: %llu bytes/second\n",
+	    (unsigned long long)mi.downtime_limit_ms, (unsigned long long)mi.max_bandwidth);
+}
+
+static void cmd_migrate_cancel(struct monitor_session *s, const char *arg)
+{
+	if (s->ctl.ops->migrate_cancel)
+		s->ctl.ops->migrate_cancel(s->ctl.opaque);
+}
+
+/* migrate_set_capability NAME on|off */
+static void cmd_migrate_set_capability(struct monitor_session *s, const char *arg)
+{
+	char name[64];
+	const char *state = arg + strcspn(arg, " \t");
+	size_t len = (size_t)(state - arg);
+
+	state += strspn(state, " \t");
+	if (!len || len >= sizeof(name) || (strcmp(state, "on") && strcmp(state, "off"))) {
+		out(s, "Error: migrate_set_capability: expected NAME on|off\n");
+		return;
+	}
+	memcpy(name, arg, len);
+	name[len] = 0;
+	int ret = s->ctl.ops->migrate_set_capability
+			  ? s->ctl.ops->migrate_set_capability(s->ctl.opaque, name, !strcmp(state, "on"))
+			  : -ENOENT;
+	if (ret == -ENOENT)
+		out(s, "Error: Capability '%s' is not supported by vmm\n", name);
+	else if (ret < 0)
+		out(s, "Error: There's a migration process in progress\n");
 }
 
 static void info_cpus(struct monitor_session *s)
@@ -168,6 +291,8 @@ static const struct {
 	{ "version", info_version, "show the version of vmm" },
 	{ "balloon", info_balloon, "show balloon information" },
 	{ "network", info_network, "show the NICs, their netdevs and links" },
+	{ "migrate", info_migrate, "show the migration status and figures" },
+	{ "migrate_parameters", info_migrate_parameters, "show the migration parameters" },
 };
 
 static void cmd_info(struct monitor_session *s, const char *arg)
@@ -297,7 +422,7 @@ static const struct {
 	void (*fn)(struct monitor_session *s, const char *arg);
 	const char *help;
 } commands[] = {
-	{ "info", NULL, cmd_info, "info status|cpus|version|balloon|vnc|mice|network -- show machine information" },
+	{ "info", NULL, cmd_info, "info status|cpus|version|balloon|vnc|mice|network|migrate|migrate_parameters -- show machine information" },
 	{ "sendkey", NULL, cmd_sendkey, "sendkey KEYS -- send keys to the guest (e.g. ctrl-alt-delete)" },
 	{ "stop", "s", cmd_stop, "stop -- stop the vCPUs" },
 	{ "cont", "c", cmd_cont, "cont|c -- resume the vCPUs" },
@@ -306,6 +431,10 @@ static const struct {
 	{ "balloon", NULL, cmd_balloon, "balloon MB -- ask the guest to leave itself MB of RAM (virtio-balloon)" },
 	{ "set_link", NULL, cmd_set_link, "set_link NAME on|off -- plug or unplug a NIC's cable (NAME: its id or its netdev's)" },
 	{ "screendump", NULL, cmd_screendump, "screendump FILE [-f ppm|png] -- save the screen to FILE" },
+	{ "migrate", NULL, cmd_migrate, "migrate [-d] URI -- send the machine to URI (unix:, tcp:, exec:, file:)" },
+	{ "migrate_cancel", NULL, cmd_migrate_cancel, "migrate_cancel -- stop the migration; the guest runs on" },
+	{ "migrate_set_capability", NULL, cmd_migrate_set_capability, "migrate_set_capability events on|off -- MIGRATION events on QMP" },
+	{ "migrate_set_parameter", NULL, cmd_migrate_set_parameter, "migrate_set_parameter downtime-limit MS|max-bandwidth BYTES -- pre-copy's limits" },
 	{ "quit", "q", cmd_quit, "quit|q -- quit vmm" },
 	{ "help", "?", cmd_help, "help|? -- list the commands" },
 };

@@ -122,10 +122,212 @@ static struct json *cmd_query_status(struct qmp_session *s, const struct json *a
 				     struct qmp_error *e)
 {
 	bool running = s->ctl.ops->running(s->ctl.opaque);
+	const char *state = s->ctl.ops->run_state ? s->ctl.ops->run_state(s->ctl.opaque) : NULL;
 	struct json *r = json_new_object();
 	json_object_set(r, "running", json_new_bool(running));
 	json_object_set(r, "singlestep", json_new_bool(false));
-	json_object_set(r, "status", json_new_string(running ? "running" : "paused"));
+	json_object_set(r, "status", json_new_string(state ? state : running ? "running" : "paused"));
+	return r;
+}
+
+/* ---- migration ---------------------------------------------------------- */
+
+static struct json *no_migration(struct qmp_error *e, const char *cmd)
+{
+	return set_error(e, "CommandNotFound", "The command %s has not been found", cmd);
+}
+
+/* A string argument without embedded NULs, or NULL with e set. */
+static const struct json *string_arg(const struct json *args, const char *name,
+				     struct qmp_error *e)
+{
+	const struct json *v = json_object_get(args, name);
+	if (!v)
+		set_error(e, "GenericError", "Parameter '%s' is missing", name);
+	else if (strlen(v->str) != v->len)
+		set_error(e, "GenericError", "Parameter '%s' holds a NUL byte", name);
+	else
+		return v;
+	return NULL;
+}
+
+/* migrate {"uri": URI}: QEMU's; the reply comes at once, the transfer
+ * follows (query-migrate, the MIGRATION events). QEMU's "channels" form
+ * is not offered; detach is accepted and means nothing, as in QEMU. */
+static struct json *cmd_migrate(struct qmp_session *s, const struct json *args,
+				struct qmp_error *e)
+{
+	char err[256];
+
+	if (!s->ctl.ops->migrate)
+		return no_migration(e, "migrate");
+	if (json_object_get(args, "channels"))
+		return set_error(e, "GenericError", "migrate: 'channels' is not supported, give 'uri'");
+	if (json_object_get(args, "resume") && json_object_get(args, "resume")->boolean)
+		return set_error(e, "GenericError", "migrate: resume (postcopy) is not supported");
+	const struct json *uri = string_arg(args, "uri", e);
+	if (!uri)
+		return NULL;
+	if (s->ctl.ops->migrate(s->ctl.opaque, uri->str, err, sizeof(err)) < 0)
+		return set_error(e, "GenericError", "%s", err);
+	return json_new_object();
+}
+
+/* migrate_cancel: QEMU's; nothing to cancel is no error. */
+static struct json *cmd_migrate_cancel(struct qmp_session *s, const struct json *args,
+				       struct qmp_error *e)
+{
+	if (s->ctl.ops->migrate_cancel)
+		s->ctl.ops->migrate_cancel(s->ctl.opaque);
+	return json_new_object();
+}
+
+static struct json *cmd_migrate_incoming(struct qmp_session *s, const struct json *args,
+					 struct qmp_error *e)
+{
+	char err[256];
+
+	if (!s->ctl.ops->migrate_incoming)
+		return no_migration(e, "migrate-incoming");
+	const struct json *uri = string_arg(args, "uri", e);
+	if (!uri)
+		return NULL;
+	if (s->ctl.ops->migrate_incoming(s->ctl.opaque, uri->str, err, sizeof(err)) < 0)
+		return set_error(e, "GenericError", "%s", err);
+	return json_new_object();
+}
+
+static struct json *cmd_query_migrate(struct qmp_session *s, const struct json *args,
+				      struct qmp_error *e)
+{
+	struct vmctl_migration mi;
+	struct json *r = json_new_object();
+
+	if (!s->ctl.ops->query_migrate)
+		return r; /* no migration ever: QEMU's empty answer */
+	s->ctl.ops->query_migrate(s->ctl.opaque, &mi);
+	if (!strcmp(mi.status, "none"))
+		return r;
+	json_object_set(r, "status", json_new_string(mi.status));
+	if (mi.error)
+		json_object_set(r, "error-desc", json_new_string(mi.error));
+	if (!mi.has_stats)
+		return r;
+	json_object_set(r, "setup-time", json_new_int(mi.setup_ms));
+	json_object_set(r, "total-time", json_new_int(mi.total_ms));
+	if (!strcmp(mi.status, "completed"))
+		json_object_set(r, "downtime", json_new_int(mi.downtime_ms));
+	else
+		json_object_set(r, "expected-downtime", json_new_int(mi.downtime_ms));
+	struct json *ram = json_new_object();
+	json_object_set(ram, "transferred", json_new_int((int64_t)mi.transferred));
+	json_object_set(ram, "remaining", json_new_int((int64_t)mi.remaining));
+	json_object_set(ram, "total", json_new_int((int64_t)mi.total));
+	json_object_set(ram, "duplicate", json_new_int((int64_t)mi.duplicate));
+	json_object_set(ram, "normal", json_new_int((int64_t)mi.normal));
+	json_object_set(ram, "normal-bytes", json_new_int((int64_t)(mi.normal * 4096)));
+	json_object_set(ram, "dirty-sync-count", json_new_int((int64_t)mi.dirty_sync_count));
+	json_object_set(ram, "page-size", json_new_int(4096));
+	json_object_set(r, "ram", ram);
+	return r;
+}
+
+/* migrate-set-capabilities {"capabilities": [{"capability": C, "state": B}]}:
+ * vmm has "events" (MIGRATION and MIGRATION_PASS events, off by default as
+ * in QEMU); any other capability QEMU knows is refused by name. Checked
+ * whole before any is applied. */
+static struct json *cmd_migrate_set_capabilities(struct qmp_session *s, const struct json *args,
+						 struct qmp_error *e)
+{
+	const struct json *caps = json_object_get(args, "capabilities");
+
+	if (!s->ctl.ops->migrate_set_capability)
+		return no_migration(e, "migrate-set-capabilities");
+	if (!caps)
+		return set_error(e, "GenericError", "Parameter 'capabilities' is missing");
+	for (int pass = 0; pass < 2; pass++) {
+		for (size_t i = 0; i < caps->n; i++) {
+			const struct json *c = caps->items[i];
+			const struct json *name = c->type == JSON_OBJECT ? json_object_get(c, "capability") : NULL;
+			const struct json *state = c->type == JSON_OBJECT ? json_object_get(c, "state") : NULL;
+			if (!name || name->type != JSON_STRING || !state || state->type != JSON_BOOL ||
+			    strlen(name->str) != name->len)
+				return set_error(e, "GenericError", "Invalid parameter type for "
+						 "'capabilities', expected: MigrationCapabilityStatus");
+			if (pass == 0 && strcmp(name->str, "events"))
+				return set_error(e, "GenericError", "Capability '%.64s' is not supported "
+						 "by vmm", name->str);
+			if (pass == 1 && s->ctl.ops->migrate_set_capability(s->ctl.opaque, name->str,
+									   state->boolean) == -EBUSY)
+				return set_error(e, "GenericError", "There's a migration process in "
+						 "progress");
+		}
+	}
+	return json_new_object();
+}
+
+/* migrate-set-parameters: "downtime-limit" (ms, 0-2000000) and
+ * "max-bandwidth" (bytes/s); every value is checked before any is set.
+ * QEMU's other parameters are refused as unexpected (check_args). */
+static struct json *cmd_migrate_set_parameters(struct qmp_session *s, const struct json *args,
+					       struct qmp_error *e)
+{
+	static const char *const names[] = { "downtime-limit", "max-bandwidth" };
+	int64_t v[2];
+	bool given[2] = { false, false };
+
+	if (!s->ctl.ops->migrate_set_parameter)
+		return no_migration(e, "migrate-set-parameters");
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		const struct json *j = json_object_get(args, names[i]);
+		if (!j)
+			continue;
+		if (!json_get_int(j, &v[i]) || v[i] < 0)
+			return set_error(e, "GenericError", "Parameter '%s' expects a non-negative "
+					 "integer", names[i]);
+		if ((i == 0 && v[i] > 2000000) || (i == 1 && (v[i] == 0 || v[i] > INT64_MAX / 1000)))
+			return set_error(e, "GenericError", "Parameter '%s' is out of range "
+					 "(downtime-limit: 0 to 2000000 ms, max-bandwidth: at least "
+					 "1 byte/s)", names[i]);
+		given[i] = true;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(names); i++) {
+		if (!given[i])
+			continue;
+		int r = s->ctl.ops->migrate_set_parameter(s->ctl.opaque, names[i], (uint64_t)v[i]);
+		if (r == -EBUSY)
+			return set_error(e, "GenericError", "There's a migration process in progress");
+		if (r < 0)
+			return set_error(e, "GenericError", "Parameter '%s' is out of range", names[i]);
+	}
+	return json_new_object();
+}
+
+static struct json *cmd_query_migrate_parameters(struct qmp_session *s, const struct json *args,
+						 struct qmp_error *e)
+{
+	struct vmctl_migration mi = { 0 };
+	struct json *r = json_new_object();
+
+	if (!s->ctl.ops->query_migrate)
+		return r;
+	s->ctl.ops->query_migrate(s->ctl.opaque, &mi);
+	json_object_set(r, "downtime-limit", json_new_int((int64_t)mi.downtime_limit_ms));
+	json_object_set(r, "max-bandwidth", json_new_int((int64_t)mi.max_bandwidth));
+	return r;
+}
+
+static struct json *cmd_query_migrate_capabilities(struct qmp_session *s,
+						   const struct json *args, struct qmp_error *e)
+{
+	struct vmctl_migration mi = { 0 };
+	struct json *r = json_new_array(), *c = json_new_object();
+
+	if (s->ctl.ops->query_migrate)
+		s->ctl.ops->query_migrate(s->ctl.opaque, &mi);
+	json_object_set(c, "capability", json_new_string("events"));
+	json_object_set(c, "state", json_new_bool(mi.events));
+	json_array_append(r, c);
 	return r;
 }
 
@@ -654,6 +856,28 @@ static const struct qmp_arg password_args[] = {
 	{ NULL, 0, NULL },
 };
 
+static const struct qmp_arg migrate_args[] = {
+	{ "uri", JSON_STRING, "string" },
+	{ "channels", JSON_ARRAY, "array" },
+	{ "detach", JSON_BOOL, "boolean" },
+	{ "resume", JSON_BOOL, "boolean" },
+	{ NULL, 0, NULL },
+};
+static const struct qmp_arg migrate_incoming_args[] = {
+	{ "uri", JSON_STRING, "string" },
+	{ NULL, 0, NULL },
+};
+static const struct qmp_arg migrate_caps_args[] = {
+	{ "capabilities", JSON_ARRAY, "array" },
+	{ NULL, 0, NULL },
+};
+
+static const struct qmp_arg migrate_params_args[] = {
+	{ "downtime-limit", JSON_NUMBER, "integer" },
+	{ "max-bandwidth", JSON_NUMBER, "integer" },
+	{ NULL, 0, NULL },
+};
+
 static const struct qmp_command commands[] = {
 	{ "qmp_capabilities", cmd_capabilities, capabilities_args },
 	{ "query-version", cmd_query_version, no_args },
@@ -680,6 +904,14 @@ static const struct qmp_command commands[] = {
 	{ "x-dirty-log", cmd_x_dirty_log, dirty_log_args },
 	{ "x-query-dirty-pages", cmd_x_query_dirty_pages, dirty_pages_args },
 	{ "x-state-roundtrip", cmd_x_state_roundtrip, no_args },
+	{ "migrate", cmd_migrate, migrate_args },
+	{ "migrate-incoming", cmd_migrate_incoming, migrate_incoming_args },
+	{ "migrate_cancel", cmd_migrate_cancel, no_args },
+	{ "query-migrate", cmd_query_migrate, no_args },
+	{ "migrate-set-capabilities", cmd_migrate_set_capabilities, migrate_caps_args },
+	{ "query-migrate-capabilities", cmd_query_migrate_capabilities, no_args },
+	{ "migrate-set-parameters", cmd_migrate_set_parameters, migrate_params_args },
+	{ "query-migrate-parameters", cmd_query_migrate_parameters, no_args },
 };
 
 static struct json *cmd_query_commands(struct qmp_session *s, const struct json *args,

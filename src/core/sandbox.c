@@ -81,6 +81,7 @@ static const char *const kind_names[SANDBOX_KINDS] = {
 	[SANDBOX_NET] = "net",
 	[SANDBOX_UI] = "vnc",
 	[SANDBOX_AUDIO] = "audio",
+	[SANDBOX_MIGRATION] = "migration",
 };
 
 const char *sandbox_kind_name(enum sandbox_kind kind)
@@ -315,8 +316,15 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 				 SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
 		}
 		/* screendump: the picture goes to a file the user names (write
-		 * only: nothing is read back, no code is mapped from it) */
+		 * only: nothing is read back, no code is mapped from it); so
+		 * does QMP migrate to file: */
 		allow_if(ctx, __NR_openat, SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE, O_WRONLY));
+		/* QMP migrate to unix: or tcp: connects a stream socket;
+		 * migrate-incoming (after -incoming defer) listens on one */
+		allow_if(ctx, __NR_socket, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
+		allow_if(ctx, __NR_socket, SCMP_A0(SCMP_CMP_EQ, AF_INET));
+		allow_if(ctx, __NR_socket, SCMP_A0(SCMP_CMP_EQ, AF_INET6));
+		ALLOW(ctx, __NR_connect, __NR_bind, __NR_listen);
 		break;
 	case SANDBOX_VCPU:
 		/* No thread creation: the RTC's interrupts are timers of the
@@ -369,6 +377,10 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 		 * SDL_Delay's sleeps (common). Drivers with threads of their
 		 * own are refused with the sandbox on (src/audio/audio_sdl.c). */
 		allow_audio_device(ctx);
+		break;
+	case SANDBOX_MIGRATION:
+		/* Writes to the channel the main thread opened, KVM's dirty
+		 * log (a VM ioctl), sleeps: all in the common list. */
 		break;
 	case SANDBOX_KINDS:
 		break;

@@ -40,15 +40,20 @@ static void crc_init(void)
 	}
 }
 
-uint32_t ss_crc32(const void *p, size_t len)
+uint32_t ss_crc32_update(uint32_t crc, const void *p, size_t len)
 {
 	const uint8_t *b = p;
-	uint32_t crc = 0xFFFFFFFFu;
 
 	pthread_once(&crc_once, crc_init);
+	crc ^= 0xFFFFFFFFu;
 	for (size_t i = 0; i < len; i++)
 		crc = crc_table[(crc ^ b[i]) & 0xFF] ^ (crc >> 8);
 	return crc ^ 0xFFFFFFFFu;
+}
+
+uint32_t ss_crc32(const void *p, size_t len)
+{
+	return ss_crc32_update(0, p, len);
 }
 
 static bool name_char_ok(char c)

@@ -12,10 +12,12 @@ set -eu
 top=$1
 devices=${2:-$(dirname "$0")/../../build/fuzz/fuzz_devices}
 rm -rf "$top"
-mkdir -p "$top/image" "$top/control" "$top/savestate"
+mkdir -p "$top/image" "$top/control" "$top/savestate" "$top/migstream"
 FUZZ_WRITE_SEEDS="$top" "$devices"
 # savestate/: each device's saved state, as is and in the checksum fix-up mode
 FUZZ_WRITE_SEEDS="$top/savestate" "$(dirname "$devices")/fuzz_savestate"
+# migstream/: a migration stream (RAM, a dirty round, state), both modes
+FUZZ_WRITE_SEEDS="$top/migstream" "$(dirname "$devices")/fuzz_migstream"
 
 # control: the first byte picks the mode (byte % 3: 0 JSON, 1 QMP,
 # 2 monitor) and the read size ((byte >> 2) % 5); 0x80 gives the fake

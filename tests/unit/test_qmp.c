@@ -37,6 +37,9 @@ struct fake {
 	int watchdog_action;      /* last watchdog-set-action, -1: none */
 	bool link_up;             /* the one NIC "nic0" on netdev "net0" */
 	int set_links;
+	char migrate_uri[64];     /* the last migrate's */
+	struct vmctl_migration mig; /* what query-migrate shows */
+	const char *run_state;
 };
 
 static bool f_running(void *o) { return ((struct fake *)o)->running; }
@@ -126,10 +129,57 @@ static unsigned f_nics(void *o, struct vmctl_nic *out, unsigned max)
 	return 1;
 }
 
+static const char *f_run_state(void *o) { return ((struct fake *)o)->run_state; }
+
+/* migrate: tcp: fails as a refused connection would. */
+static int f_migrate(void *o, const char *uri, char *err, size_t errlen)
+{
+	struct fake *f = o;
+	if (!strncmp(uri, "tcp:", 4)) {
+		snprintf(err, errlen, "migration: cannot connect to %s: Connection refused", uri);
+		return -1;
+	}
+	snprintf(f->migrate_uri, sizeof(f->migrate_uri), "%s", uri);
+	f->mig.status = "active";
+	return 0;
+}
+
+static void f_query_migrate(void *o, struct vmctl_migration *out)
+{
+	*out = ((struct fake *)o)->mig;
+}
+
+static int f_migrate_set_capability(void *o, const char *name, bool on)
+{
+	struct fake *f = o;
+	if (strcmp(name, "events"))
+		return -ENOENT;
+	f->mig.events = on;
+	return 0;
+}
+
+static int f_migrate_set_parameter(void *o, const char *name, uint64_t value)
+{
+	struct fake *f = o;
+	if (!strcmp(name, "downtime-limit"))
+		f->mig.downtime_limit_ms = value;
+	else if (!strcmp(name, "max-bandwidth"))
+		f->mig.max_bandwidth = value;
+	else
+		return -ENOENT;
+	return 0;
+}
+
+static void f_migrate_cancel(void *o)
+{
+	((struct fake *)o)->mig.status = "cancelling";
+}
+
 static const struct vmctl_ops fake_ops = {
 	f_running, f_stop, f_cont, f_reset, f_powerdown, f_quit, f_cpus, f_name,
 	f_balloon_set, f_balloon_query, f_dirty_log, f_dirty_pages, f_state_roundtrip,
-	f_watchdog_set_action, NULL, f_set_link, f_nics,
+	f_watchdog_set_action, NULL, f_set_link, f_nics, f_run_state, f_migrate, NULL,
+	f_query_migrate, f_migrate_set_capability, f_migrate_set_parameter, f_migrate_cancel,
 };
 
 static void sink(void *opaque, const char *data, size_t len)
@@ -532,6 +582,124 @@ static void test_state_roundtrip(void **state)
 	assert_int_equal(f->fake.roundtrips, 2);
 }
 
+static int64_t ret_int(const struct json *o, const char *key)
+{
+	int64_t v = -1;
+	const struct json *j = json_object_get(o, key);
+	assert_non_null(j);
+	assert_true(json_get_int(j, &v));
+	return v;
+}
+
+/* migrate, query-migrate, the capabilities and query-status's run states,
+ * as QEMU spells them; bad arguments change nothing. */
+static void test_migration_commands(void **state)
+{
+	struct qmp_fixture *f = *state;
+
+	negotiate(f);
+	f->fake.mig.status = "none";
+	struct json *r = cmd(f, "{\"execute\": \"query-migrate\"}");
+	assert_int_equal(expect_return(r)->n, 0); /* never migrated: {} */
+	json_free(r);
+	expect_error(cmd(f, "{\"execute\": \"migrate\"}"), "GenericError", "'uri' is missing");
+	expect_error(cmd(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": 5}}"),
+		     "GenericError", "expected: string");
+	expect_error(cmd(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:a\\u0000b\"}}"),
+		     "GenericError", "NUL");
+	expect_error(cmd(f, "{\"execute\": \"migrate\", \"arguments\": {\"channels\": []}}"),
+		     "GenericError", "channels");
+	expect_error(cmd(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp:h:1\"}}"),
+		     "GenericError", "Connection refused");
+	assert_string_equal(f->fake.migrate_uri, "");
+	expect_ok(cmd(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:/x\", "
+		      "\"detach\": true}}"));
+	assert_string_equal(f->fake.migrate_uri, "unix:/x");
+	/* running: times and RAM figures, expected-downtime */
+	f->fake.mig = (struct vmctl_migration){ .status = "active", .has_stats = true,
+		.setup_ms = 2, .total_ms = 40, .downtime_ms = 7, .transferred = 9000,
+		.remaining = 4096, .total = 65536, .duplicate = 10, .normal = 5,
+		.dirty_sync_count = 1 };
+	r = cmd(f, "{\"execute\": \"query-migrate\"}");
+	struct json *ret = expect_return(r), *ram = json_object_get(ret, "ram");
+	assert_string_equal(json_object_get(ret, "status")->str, "active");
+	assert_int_equal(ret_int(ret, "total-time"), 40);
+	assert_int_equal(ret_int(ret, "setup-time"), 2);
+	assert_int_equal(ret_int(ret, "expected-downtime"), 7);
+	assert_null(json_object_get(ret, "downtime"));
+	assert_non_null(ram);
+	assert_int_equal(ret_int(ram, "transferred"), 9000);
+	assert_int_equal(ret_int(ram, "remaining"), 4096);
+	assert_int_equal(ret_int(ram, "total"), 65536);
+	assert_int_equal(ret_int(ram, "duplicate"), 10);
+	assert_int_equal(ret_int(ram, "normal"), 5);
+	assert_int_equal(ret_int(ram, "normal-bytes"), 5 * 4096);
+	assert_int_equal(ret_int(ram, "dirty-sync-count"), 1);
+	json_free(r);
+	/* completed: downtime; failed: error-desc */
+	f->fake.mig.status = "completed";
+	r = cmd(f, "{\"execute\": \"query-migrate\"}");
+	assert_int_equal(ret_int(expect_return(r), "downtime"), 7);
+	json_free(r);
+	f->fake.mig = (struct vmctl_migration){ .status = "failed", .error = "migration: broke" };
+	r = cmd(f, "{\"execute\": \"query-migrate\"}");
+	ret = expect_return(r);
+	assert_string_equal(json_object_get(ret, "error-desc")->str, "migration: broke");
+	assert_null(json_object_get(ret, "ram"));
+	json_free(r);
+	/* capabilities: events only; a list with an unknown one changes nothing */
+	expect_error(cmd(f, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
+			 "{\"capabilities\": [{\"capability\": \"events\", \"state\": true}, "
+			 "{\"capability\": \"xbzrle\", \"state\": true}]}}"),
+		     "GenericError", "'xbzrle' is not supported");
+	assert_false(f->fake.mig.events);
+	expect_error(cmd(f, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
+			 "{\"capabilities\": [{\"capability\": \"events\"}]}}"),
+		     "GenericError", "MigrationCapabilityStatus");
+	expect_ok(cmd(f, "{\"execute\": \"migrate-set-capabilities\", \"arguments\": "
+		      "{\"capabilities\": [{\"capability\": \"events\", \"state\": true}]}}"));
+	assert_true(f->fake.mig.events);
+	r = cmd(f, "{\"execute\": \"query-migrate-capabilities\"}");
+	ret = expect_return(r);
+	assert_int_equal(ret->n, 1);
+	assert_string_equal(json_object_get(ret->items[0], "capability")->str, "events");
+	assert_true(json_object_get(ret->items[0], "state")->boolean);
+	json_free(r);
+	/* parameters: checked whole, then set */
+	f->fake.mig.downtime_limit_ms = 300;
+	f->fake.mig.max_bandwidth = 134217728;
+	expect_error(cmd(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+			 "{\"downtime-limit\": 100, \"max-bandwidth\": 0}}"),
+		     "GenericError", "'max-bandwidth' is out of range");
+	expect_error(cmd(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+			 "{\"downtime-limit\": 2000001}}"), "GenericError", "out of range");
+	expect_error(cmd(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+			 "{\"downtime-limit\": -1}}"), "GenericError", "non-negative");
+	expect_error(cmd(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+			 "{\"xbzrle-cache-size\": 1}}"), "GenericError", "unexpected");
+	assert_int_equal(f->fake.mig.downtime_limit_ms, 300);
+	expect_ok(cmd(f, "{\"execute\": \"migrate-set-parameters\", \"arguments\": "
+		      "{\"downtime-limit\": 100, \"max-bandwidth\": 1048576}}"));
+	r = cmd(f, "{\"execute\": \"query-migrate-parameters\"}");
+	assert_int_equal(ret_int(expect_return(r), "downtime-limit"), 100);
+	assert_int_equal(ret_int(expect_return(r), "max-bandwidth"), 1048576);
+	json_free(r);
+	/* migrate_cancel: always {}; the status moves on */
+	f->fake.mig = (struct vmctl_migration){ .status = "active" };
+	expect_ok(cmd(f, "{\"execute\": \"migrate_cancel\"}"));
+	assert_string_equal(f->fake.mig.status, "cancelling");
+	/* no migrate-incoming in this machine: QEMU's CommandNotFound */
+	expect_error(cmd(f, "{\"execute\": \"migrate-incoming\", \"arguments\": {\"uri\": \"defer\"}}"),
+		     "CommandNotFound", "migrate-incoming");
+	/* run states beyond running/paused */
+	f->fake.running = false;
+	f->fake.run_state = "postmigrate";
+	r = cmd(f, "{\"execute\": \"query-status\"}");
+	assert_string_equal(json_object_get(expect_return(r), "status")->str, "postmigrate");
+	json_free(r);
+	assert_true(drained(f));
+}
+
 /* QEMU's names; a missing, mistyped or unknown action changes nothing. */
 static void test_watchdog_set_action(void **state)
 {
@@ -647,6 +815,33 @@ static void test_monitor_set_link(void **state)
 	assert_non_null(strstr(fk.out.data, "Error: Device 'x' not found\n"));
 	assert_non_null(strstr(fk.out.data, "Error: set_link: expected NAME on|off\n(vmm) "
 					    "Error: set_link: expected NAME on|off\n"));
+	monitor_session_free(m);
+	strbuf_free(&fk.out);
+}
+
+static void test_monitor_migrate(void **state)
+{
+	struct fake fk = { .running = false, .run_state = "postmigrate" };
+	struct vmctl ctl = { &fake_ops, &fk };
+	struct monitor_session *m = monitor_session_new(&ctl, sink, &fk);
+	const char *in = "migrate\nmigrate tcp:h:1\nmigrate -d unix:/s\n"
+			 "migrate_set_capability xbzrle on\nmigrate_set_capability events on\n"
+			 "info status\ninfo migrate\nmigrate_set_parameter downtime_limit 50\n"
+			 "migrate_set_parameter x 1\nmigrate_set_parameter max-bandwidth\n"
+			 "info migrate_parameters\n";
+
+	fk.mig = (struct vmctl_migration){ .status = "none" };
+	monitor_session_input(m, in, strlen(in));
+	assert_non_null(strstr(fk.out.data, "Error: migrate: expected a URI\n"));
+	assert_non_null(strstr(fk.out.data, "Error: migration: cannot connect to tcp:h:1"));
+	assert_string_equal(fk.migrate_uri, "unix:/s");
+	assert_non_null(strstr(fk.out.data, "Error: Capability 'xbzrle' is not supported"));
+	assert_true(fk.mig.events);
+	assert_non_null(strstr(fk.out.data, "VM status: paused (postmigrate)\n"));
+	assert_non_null(strstr(fk.out.data, "capabilities: events: on\nMigration status: active\n"));
+	assert_non_null(strstr(fk.out.data, "Error: Parameter 'x' is not supported"));
+	assert_non_null(strstr(fk.out.data, "Error: migrate_set_parameter: expected NAME VALUE"));
+	assert_non_null(strstr(fk.out.data, "downtime-limit: 50 ms\n"));
 	monitor_session_free(m);
 	strbuf_free(&fk.out);
 }
@@ -857,6 +1052,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_greeting, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_negotiation, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_migration_commands, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_status_stop_cont, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_events, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_queries, qmp_setup, qmp_teardown),
@@ -870,6 +1066,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_state_roundtrip, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_set_link, qmp_setup, qmp_teardown),
 		cmocka_unit_test(test_monitor_set_link),
+		cmocka_unit_test(test_monitor_migrate),
 		cmocka_unit_test(test_monitor_balloon),
 		cmocka_unit_test(test_chan_parse),
 		cmocka_unit_test(test_socket_clients),
