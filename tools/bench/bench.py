@@ -248,6 +248,20 @@ def process_cpu_s(pid):
         return proc_cpu_ticks(f.read()) / os.sysconf("SC_CLK_TCK")
 
 
+def process_sched_s(pid):
+    """CPU seconds of the process's live threads from their schedstat (run
+    time in ns): a finer clock than /proc/PID/stat's ticks, shown beside
+    the figure. A thread that ends inside the window takes its time along."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 1e9
+
+
 def free_vnc_display():
     """A display number whose port (5900+N) is free on 127.0.0.1."""
     for n in range(60, 99):
@@ -337,8 +351,10 @@ class IdleRun:
     """One static-screen measurement: the VMM's CPU seconds per second over
     the window, and what a connected viewer received in it."""
 
-    def __init__(self, cpu_s_per_s, window_s, updates=None, bytes_received=None):
+    def __init__(self, cpu_s_per_s, window_s, updates=None, bytes_received=None,
+                 sched_s_per_s=None):
         self.cpu_s_per_s = cpu_s_per_s
+        self.sched_s_per_s = sched_s_per_s
         self.window_s = window_s
         self.updates = updates
         self.bytes_received = bytes_received
@@ -386,9 +402,9 @@ def static_screen_run(runner, image, cpu, window, settle, vnc, boot_timeout):
                 time.sleep(settle)
                 u0 = viewer.updates if viewer else None
                 b0 = viewer.client.received if viewer else None
-                c0, t0 = process_cpu_s(p.pid), time.monotonic()
+                c0, s0, t0 = process_cpu_s(p.pid), process_sched_s(p.pid), time.monotonic()
                 time.sleep(window)
-                c1, t1 = process_cpu_s(p.pid), time.monotonic()
+                c1, s1, t1 = process_cpu_s(p.pid), process_sched_s(p.pid), time.monotonic()
                 if p.poll() is not None:
                     problem = f"exited with status {p.returncode} during the window"
                 elif viewer and (viewer.error or not viewer.is_alive()):
@@ -396,7 +412,8 @@ def static_screen_run(runner, image, cpu, window, settle, vnc, boot_timeout):
                 else:
                     return IdleRun((c1 - c0) / (t1 - t0), t1 - t0,
                                    None if not viewer else viewer.updates - u0,
-                                   None if not viewer else viewer.client.received - b0)
+                                   None if not viewer else viewer.client.received - b0,
+                                   (s1 - s0) / (t1 - t0))
         except (OSError, RunError, AssertionError, struct.error) as e:
             problem = str(e) or type(e).__name__
         finally:
@@ -449,7 +466,7 @@ def fmt(v, unit):
     if unit == "%":
         return f"{v:.1f} %"
     if unit == "cpu":  # CPU seconds per second, shown as ms per s
-        return f"{v * 1e3:.1f} ms/s"
+        return f"{v * 1e3:.2f} ms/s"
     return f"{v:g} {unit}"
 
 
@@ -809,6 +826,9 @@ def main():
                     for n in ("vmm", "qemu"))
             m.append(static_screen_metric(desc, vnc, a.idle_runs, a.idle_window, v, q,
                                           1.0 / os.sysconf("SC_CLK_TCK")))
+            m[-1]["schedstat"] = {n: None if not d.get(n) else
+                                  median([x.sched_s_per_s for x in d[n]])
+                                  for n in ("vmm", "qemu")}
 
     res["bare_kvm_loop"] = {
         "start_to_exit_ms": None if not t1.get("kvm-loop") else med(t1, "kvm-loop") * 1e3,
@@ -830,6 +850,7 @@ def main():
     for (mode, vnc), d in t6.items():
         res["samples"][f"static_screen_{mode}_{'vnc' if vnc else 'headless'}"] = {
             n: None if runs is None else [{"cpu_s_per_s": round(x.cpu_s_per_s, 6),
+                                           "schedstat_s_per_s": round(x.sched_s_per_s, 6),
                                            "window_s": round(x.window_s, 3),
                                            "vnc_updates": x.updates,
                                            "vnc_bytes": x.bytes_received} for x in runs]
@@ -859,6 +880,11 @@ def main():
                                if x.get(who + "_range"))
             print(f"exits as % of the bare loop, round by round ({a.pio_runs} rounds), "
                   f"median (range): {spread}")
+    for x in m:
+        if x.get("schedstat"):
+            print(f"  {x['metric'].split(': VMM')[0]}: threads' schedstat, median "
+                  + ", ".join(f"{who} {fmt(x['schedstat'][who], 'cpu')}"
+                              for who in ("vmm", "qemu") if x["schedstat"][who] is not None))
     print("wall times run from spawn to reap; QEMU gets "
           + (qemu_note if qemu else "n/a"))
     busy = host["busy"]
