@@ -282,7 +282,9 @@ class VncViewer(threading.Thread):
 
     def __init__(self, port, timeout=30.0):
         super().__init__(daemon=True)
-        sys.path.insert(0, os.path.join(REPO, "tests", "fw"))
+        fw_tests = os.path.join(REPO, "tests", "fw")
+        if fw_tests not in sys.path:
+            sys.path.insert(0, fw_tests)
         import rfb
         self.rfb = rfb
         end = time.monotonic() + timeout
@@ -326,7 +328,7 @@ class VncViewer(threading.Thread):
         c = self.client
         resized = False
         for _ in range(struct.unpack(">xH", c.recv(3))[0]):
-            x, y, w, h, enc = struct.unpack(">HHHHi", c.recv(12))
+            _x, _y, w, h, enc = struct.unpack(">HHHHi", c.recv(12))
             if enc == self.rfb.RAW:
                 left = w * h * 4
                 while left:
