@@ -26,10 +26,22 @@ $(BENCH_BUILD)/spawn: tools/bench/spawn.c
 	@mkdir -p $(dir $@)
 	$(CC) -std=gnu11 -O2 -Wall -Wextra -Werror -static -o $@ $<
 
+# The static-screen guests (tools/bench/vgaidle.S): a boot sector that
+# draws in mode 13h (vgaidle-13h.img) or VBE 640x480x32 (vgaidle-vbe32.img)
+# and then idles with HLT, as a 1 MiB disk.
+$(BENCH_BUILD)/vgaidle-%.img: tools/bench/vgaidle.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -DIDLE_$* -c -o $(BENCH_BUILD)/vgaidle-$*.o $<
+	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $(BENCH_BUILD)/vgaidle-$*.bin \
+		$(BENCH_BUILD)/vgaidle-$*.o
+	cp $(BENCH_BUILD)/vgaidle-$*.bin $@
+	truncate -s 1M $@
+
 BENCH_DEPS := $(BENCH_BUILD)/guest-0.bin $(BENCH_BUILD)/guest-$(BENCH_PIO_LOOPS).bin \
 	$(BENCH_BUILD)/kvm-loop \
 	$(BENCH_BUILD)/spawn \
-	$(BUILD)/fw/disk-0.img
+	$(BUILD)/fw/disk-0.img \
+	$(BENCH_BUILD)/vgaidle-13h.img $(BENCH_BUILD)/vgaidle-vbe32.img
 
 bench-deps: $(BENCH_DEPS)
 

@@ -13,11 +13,14 @@ import json
 import os
 import platform
 import shutil
+import socket
 import statistics
+import struct
 import subprocess
 import sys
 import re
 import tempfile
+import threading
 import time
 
 EXIT_STATUS = 33  # the guests write 0x10 to isa-debug-exit: (0x10 << 1) | 1
@@ -26,6 +29,16 @@ DEBUG_EXIT = ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
 KVMTOOL_START_MS = 34.0  # lkvm's do-nothing guest here (style-anchors.md)
 RSS_GOAL_MIB = 4.0
 BARE_LOOP_GOAL_PCT = 98.0
+
+# The display rows (docs/bench.md): both VMMs get the same CPU model, the
+# same firmware directory and the same devices (-nodefaults + the card).
+# -cpu host does not do for QEMU 10 on kvm_pvm (it fails to set the
+# ARCH_CAPABILITIES MSR), so the default is QEMU's own default model.
+FIRMWARE_DIR = "/usr/share/seabios"  # bios-256k.bin, vgabios-stdvga/cirrus.bin
+DISPLAY_CARDS = ("std", "cirrus")
+VGA_READY = "VMM-VGA-READY"          # tools/bench/vgaidle.S: drawn, now idle
+IDLE_MODES = (("13h", "mode 13h (320x200x8)"), ("vbe32", "VBE 0x142 (640x480x32)"))
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 class Run:
@@ -202,6 +215,243 @@ def progress(msg):
     print(f"-- {msg}", file=sys.stderr, flush=True)
 
 
+# ---- display: the VGA BIOS boot and the cost of a static screen ----------
+
+def display_boot_args(card, cpu, disk):
+    """SeaBIOS and the card's VGA BIOS to the boot sector of disk-0.img
+    (VMM-BOOT-OK on COM1, exit through port 0xF4)."""
+    return ["-m", "64", "-cpu", cpu, "-L", FIRMWARE_DIR, "-vga", card,
+            "-display", "none", "-serial", "stdio", "-no-reboot"] + DEBUG_EXIT \
+        + ["-drive", f"file={disk},format=raw,if=ide", "-boot", "order=c"]
+
+
+def idle_args(image, cpu, serial_file, vnc_display=None):
+    """A standard VGA guest that draws once and idles (vgaidle.S), headless
+    or with a VNC server on 127.0.0.1:vnc_display."""
+    return ["-m", "64", "-cpu", cpu, "-L", FIRMWARE_DIR, "-vga", "std",
+            "-display", "none"] \
+        + ([] if vnc_display is None else ["-vnc", f"127.0.0.1:{vnc_display}"]) \
+        + ["-drive", f"file={image},format=raw,if=ide", "-serial", f"file:{serial_file}",
+           "-no-reboot"]
+
+
+def proc_cpu_ticks(stat_text):
+    """utime + stime (clock ticks, all threads) from /proc/PID/stat. The
+    command name, field 2, may hold spaces and parentheses: the fields are
+    counted from the last ')'."""
+    fields = stat_text.rsplit(")", 1)[1].split()
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+
+
+def process_cpu_s(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return proc_cpu_ticks(f.read()) / os.sysconf("SC_CLK_TCK")
+
+
+def process_sched_s(pid):
+    """CPU seconds of the process's live threads from their schedstat (run
+    time in ns): a finer clock than /proc/PID/stat's ticks, shown beside
+    the figure. A thread that ends inside the window takes its time along."""
+    total = 0
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return total / 1e9
+
+
+def free_vnc_display():
+    """A display number whose port (5900+N) is free on 127.0.0.1."""
+    for n in range(60, 99):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", 5900 + n))
+            except OSError:
+                continue
+            return n
+    raise RunError("no free VNC port 5960-5998 on 127.0.0.1")
+
+
+class VncViewer(threading.Thread):
+    """A VNC client as a viewer keeps one: always one update request
+    outstanding, a new incremental one as soon as an update arrives (RFC
+    6143; the handshake is tests/fw/rfb.py's). Pixels are read and
+    dropped; updates and bytes are counted."""
+
+    def __init__(self, port, timeout=30.0):
+        super().__init__(daemon=True)
+        fw_tests = os.path.join(REPO, "tests", "fw")
+        if fw_tests not in sys.path:
+            sys.path.insert(0, fw_tests)
+        import rfb
+        self.rfb = rfb
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                self.client = rfb.Rfb(("127.0.0.1", port), timeout=timeout)
+                break
+            except OSError as e:
+                if time.monotonic() > end:
+                    raise RunError(f"VNC: cannot connect to 127.0.0.1:{port}: {e}") from e
+                time.sleep(0.2)
+        self.updates = 0
+        self.first = threading.Event()
+        self.stopping = False
+        self.error = None
+
+    def run(self):
+        c = self.client
+        c.sock.settimeout(None)  # a static screen sends nothing for long
+        try:
+            c.request(False)
+            while True:
+                kind = c.recv(1)[0]
+                if kind == 0:
+                    resized = self.read_update()
+                    self.updates += 1
+                    self.first.set()
+                    c.request(not resized)
+                elif kind == 2:
+                    pass  # bell
+                elif kind == 3:
+                    c.recv(3)
+                    c.recv(struct.unpack(">I", c.recv(4))[0])
+                else:
+                    raise ConnectionError(f"server message {kind}")
+        except (OSError, ConnectionError, struct.error) as e:
+            if not self.stopping:
+                self.error = str(e) or type(e).__name__
+
+    def read_update(self):
+        c = self.client
+        resized = False
+        for _ in range(struct.unpack(">xH", c.recv(3))[0]):
+            _x, _y, w, h, enc = struct.unpack(">HHHHi", c.recv(12))
+            if enc == self.rfb.RAW:
+                left = w * h * 4
+                while left:
+                    left -= len(c.recv(min(left, 1 << 20)))
+            elif enc == self.rfb.DESKTOP_SIZE:
+                c.width, c.height, resized = w, h, True
+            else:
+                raise ConnectionError(f"encoding {enc}")
+        return resized
+
+    def stop(self):
+        self.stopping = True
+        try:
+            self.client.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.join(10)
+        self.client.sock.close()
+
+
+class IdleRun:
+    """One static-screen measurement: the VMM's CPU seconds per second over
+    the window, and what a connected viewer received in it."""
+
+    def __init__(self, cpu_s_per_s, window_s, updates=None, bytes_received=None,
+                 sched_s_per_s=None):
+        self.cpu_s_per_s = cpu_s_per_s
+        self.sched_s_per_s = sched_s_per_s
+        self.window_s = window_s
+        self.updates = updates
+        self.bytes_received = bytes_received
+
+
+def wait_serial(path, text, proc, timeout):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            return f"exited with status {proc.returncode} before {text!r}"
+        try:
+            with open(path, "rb") as f:
+                if text.encode() in f.read():
+                    return None
+        except OSError:
+            pass
+        time.sleep(0.1)
+    return f"no {text!r} on the serial port within {timeout:.0f} s"
+
+
+def static_screen_run(runner, image, cpu, window, settle, vnc, boot_timeout):
+    """Boots the idle guest, waits until it has drawn (VGA_READY), attaches
+    the viewer (vnc), lets the VMM settle, then reads the process's CPU
+    time over `window` seconds."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, \
+            tempfile.TemporaryFile() as err:
+        serial = os.path.join(tmp, "serial")
+        display = free_vnc_display() if vnc else None
+        argv = runner.prefix + runner.extra + idle_args(image, cpu, serial, display)
+        try:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=err)
+        except OSError as e:
+            raise RunError(f"{runner.name}: cannot run {argv[0]}: {e}") from e
+        viewer = None
+        problem = None
+        try:
+            problem = wait_serial(serial, VGA_READY, p, boot_timeout)
+            if not problem and vnc:
+                viewer = VncViewer(5900 + display)
+                viewer.start()
+                if not viewer.first.wait(30):
+                    problem = "VNC: no first update within 30 s"
+            if not problem:
+                time.sleep(settle)
+                u0 = viewer.updates if viewer else None
+                b0 = viewer.client.received if viewer else None
+                c0, s0, t0 = process_cpu_s(p.pid), process_sched_s(p.pid), time.monotonic()
+                time.sleep(window)
+                c1, s1, t1 = process_cpu_s(p.pid), process_sched_s(p.pid), time.monotonic()
+                if p.poll() is not None:
+                    problem = f"exited with status {p.returncode} during the window"
+                elif viewer and (viewer.error or not viewer.is_alive()):
+                    problem = f"VNC client: {viewer.error or 'stopped'}"
+                else:
+                    return IdleRun((c1 - c0) / (t1 - t0), t1 - t0,
+                                   None if not viewer else viewer.updates - u0,
+                                   None if not viewer else viewer.client.received - b0,
+                                   (s1 - s0) / (t1 - t0))
+        except (OSError, RunError, AssertionError, struct.error) as e:
+            problem = str(e) or type(e).__name__
+        finally:
+            if viewer:
+                viewer.stop()
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            err.seek(0)
+            tail = err.read().decode(errors="replace").strip().splitlines()[-3:]
+        raise RunError(f"{runner.name}: {' '.join(argv)}: {problem}"
+                       + (f"\n    stderr: {' | '.join(tail)}" if tail else ""))
+
+
+def interleave_idle(runners, count, **kw):
+    """static_screen_run() `count` times per runner, alternating; a runner
+    that fails once is dropped (None), as in interleave()."""
+    res = {r.name: [] for r in runners}
+    live = list(runners)
+    for _ in range(count):
+        for r in list(live):
+            time.sleep(SETTLE_S)
+            try:
+                res[r.name].append(static_screen_run(r, **kw))
+            except RunError as e:
+                print(f"  ! {e}", file=sys.stderr)
+                r.errors.append(str(e))
+                live.remove(r)
+                res[r.name] = None
+    return res
+
+
 # ---- formatting ----------------------------------------------------------
 
 def fmt(v, unit):
@@ -217,6 +467,8 @@ def fmt(v, unit):
         return f"{v:,.0f}/s"
     if unit == "%":
         return f"{v:.1f} %"
+    if unit == "cpu":  # CPU seconds per second, shown as ms per s
+        return f"{v * 1e3:.2f} ms/s"
     return f"{v:g} {unit}"
 
 
@@ -231,6 +483,21 @@ def metric(name, unit, vmm, qemu, goal_text, met, **extra):
          "ratio": ratio(vmm, qemu), "goal": goal_text, "goal_met": met}
     m.update(extra)
     return m
+
+
+def static_screen_metric(desc, vnc, runs, window, v, q, tick_s):
+    """The static-screen row. /proc/PID/stat counts CPU time in clock ticks
+    (tick_s seconds each), so a window of `window` seconds resolves
+    tick_s / window CPU seconds per second: the goal (vmm at or below QEMU)
+    is judged with that much slack, as a difference of one tick is not a
+    measured one. A VMM that spends nothing on a still screen reads 0 here,
+    a real figure (zero_ok)."""
+    name = (f"static screen, {desc}, {'VNC viewer attached' if vnc else 'headless'}: "
+            f"VMM CPU per s (median of {runs} x {window:g} s)")
+    resolution = tick_s / window
+    met = None if v is None or q is None else v <= q + resolution
+    return metric(name, "cpu", v, q, f"<= qemu (+-{fmt(resolution, 'cpu')}, one tick)",
+                  met, zero_ok=True, resolution=resolution)
 
 
 def table(metrics):
@@ -301,6 +568,14 @@ def qemu_version(path):
 
 # ---- the benchmark -------------------------------------------------------
 
+def runner_extras(qemu_defaults=False):
+    """What vmm and QEMU get before every guest's own arguments: -nodefaults
+    for both (no default NIC in vmm; no NIC and no VGA in QEMU), QEMU's
+    machine and accelerator; with qemu_defaults, each VMM's own defaults."""
+    nodefaults = [] if qemu_defaults else ["-nodefaults"]
+    return nodefaults, ["-M", "pc", "-enable-kvm"] + nodefaults
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -327,7 +602,21 @@ def main():
     ap.add_argument("--boot-timeout", type=float, default=60.0,
                     help="seconds before a SeaBIOS boot counts as hung (default 60)")
     ap.add_argument("--skip-boot", action="store_true", help="skip the SeaBIOS boot metric")
-    ap.add_argument("--strict", action="store_true", help="exit 1 when a goal is missed")
+    ap.add_argument("--skip-display", action="store_true",
+                    help="skip the display rows (VGA BIOS boots, static screen)")
+    ap.add_argument("--display-cpu", default="qemu64",
+                    help="-cpu of both VMMs in the display rows (default qemu64)")
+    ap.add_argument("--display-boot-runs", type=int, default=3,
+                    help="SeaBIOS + VGA BIOS boots per card (default 3)")
+    ap.add_argument("--idle-runs", type=int, default=3,
+                    help="static-screen runs per mode and front-end (default 3)")
+    ap.add_argument("--idle-window", type=float, default=10.0,
+                    help="seconds of CPU time read per static-screen run (default 10)")
+    ap.add_argument("--idle-settle", type=float, default=2.0,
+                    help="seconds between the picture (and the viewer's first update) "
+                         "and the window (default 2)")
+    ap.add_argument("--strict", action="store_true",
+                    help="exit 1 when a goal is missed or could not be judged")
     ap.add_argument("--smoke", action="store_true",
                     help="the quick check of `make check`: vmm and kvm-loop only, 3 runs of "
                          "each host-level metric (1 SeaBIOS boot); exit 1 when a figure is "
@@ -342,6 +631,7 @@ def main():
     a = ap.parse_args()
     if a.smoke:
         a.no_qemu = True
+        a.skip_display = True  # a minute or more of boots: not for make check
         a.runs, a.pio_runs, a.rss_runs, a.boot_runs = 3, 3, 3, 1
         if not a.json:
             a.json = os.path.join(a.bench_dir, "smoke-results.json")
@@ -354,13 +644,17 @@ def main():
     loop = os.path.join(a.bench_dir, "kvm-loop")
     global SPAWN
     SPAWN = os.path.abspath(os.path.join(a.bench_dir, "spawn"))
-    for f in (a.vmm, empty, pio, loop, SPAWN) + (() if a.skip_boot else (a.disk,)):
+    idle_images = {mode: os.path.abspath(os.path.join(a.bench_dir, f"vgaidle-{mode}.img"))
+                   for mode, _ in IDLE_MODES}
+    needed = (a.vmm, empty, pio, loop, SPAWN) + (() if a.skip_boot else (a.disk,)) \
+        + (() if a.skip_display else (a.disk,) + tuple(idle_images.values()))
+    for f in needed:
         if not os.path.exists(f):
             print(f"bench: {f} is missing (run `make bench`)", file=sys.stderr)
             return 1
 
-    # -nodefaults for both: no default NIC (vmm) / no NIC and VGA (QEMU)
-    vmm = Runner("vmm", [os.path.abspath(a.vmm)], [] if a.qemu_defaults else ["-nodefaults"])
+    vmm_extra, qemu_extra = runner_extras(a.qemu_defaults)
+    vmm = Runner("vmm", [os.path.abspath(a.vmm)], vmm_extra)
     runners = [vmm]
     qemu = None
     qemu_note = "not run"
@@ -369,9 +663,8 @@ def main():
             print(f"bench: {a.qemu or 'qemu-system-x86_64'} not found: QEMU columns are n/a",
                   file=sys.stderr)
     else:
-        extra = ["-M", "pc", "-enable-kvm"] + ([] if a.qemu_defaults else ["-nodefaults"])
-        qemu = Runner("qemu", [os.path.abspath(a.qemu)], extra)
-        qemu_note = " ".join(extra)
+        qemu = Runner("qemu", [os.path.abspath(a.qemu)], qemu_extra)
+        qemu_note = " ".join(qemu_extra)
         runners.append(qemu)
     bare = Runner("kvm-loop", [os.path.abspath(loop)], bios_only=True)
 
@@ -420,10 +713,35 @@ def main():
         t2 = interleave(runners, a.boot_runs, boot, expect_banner=True,
                         timeout=a.boot_timeout)
 
+    # 5: the display rows: SeaBIOS + VGA BIOS per card, then the static screen.
+    t5, t6 = {}, {}
+    if not a.skip_display:
+        for card in DISPLAY_CARDS:
+            progress(f"SeaBIOS + VGA BIOS (-vga {card}) to {BOOT_BANNER}: "
+                     f"{a.display_boot_runs} runs each")
+            t5[card] = interleave(runners, a.display_boot_runs,
+                                  display_boot_args(card, a.display_cpu,
+                                                    os.path.abspath(a.disk)),
+                                  expect_banner=True, timeout=a.boot_timeout)
+        for mode, _ in IDLE_MODES:
+            for vnc in (False, True):
+                progress(f"static screen, {mode}, {'VNC viewer' if vnc else 'headless'}: "
+                         f"{a.idle_runs} runs of {a.idle_window:g} s each")
+                t6[(mode, vnc)] = interleave_idle(
+                    runners, a.idle_runs, image=idle_images[mode], cpu=a.display_cpu,
+                    window=a.idle_window, settle=a.idle_settle, vnc=vnc,
+                    boot_timeout=a.boot_timeout)
+
     res["host"]["loadavg_after"] = loadavg()
     res["guest_args"] = {"empty_m256": args256, "empty_m2048": args2g,
                          "pio": ["-m", "256", "-bios", pio] + tiny,
-                         "boot": None if a.skip_boot else boot}
+                         "boot": None if a.skip_boot else boot,
+                         "display_boot": {c: display_boot_args(c, a.display_cpu, a.disk)
+                                          for c in t5},
+                         "static_screen": {f"{mode}{'-vnc' if vnc else ''}":
+                                           idle_args(idle_images[mode], a.display_cpu,
+                                                     "SERIAL", 59 if vnc else None)
+                                           for mode, vnc in t6}}
     res["host"]["busy"] = host_busy(res["host"]["loadavg_before"], res["host"]["cpus"])
 
     # ---- figures
@@ -495,6 +813,25 @@ def main():
                     vmm_range=None if not vpair else [min(vpair), max(vpair)],
                     qemu_range=None if not qpair else [min(qpair), max(qpair)]))
 
+    for card, d in t5.items():
+        v, q = med(d, "vmm"), med(d, "qemu")
+        r = ratio(v, q)
+        m.append(metric(f"SeaBIOS + VGA BIOS to boot sector, -vga {card}, -m 64 "
+                        f"(median of {a.display_boot_runs})", "s", v, q,
+                        "<= qemu (ratio <= 1.00)", None if r is None else r <= 1.0))
+    for mode, desc in IDLE_MODES:
+        for vnc in (False, True):
+            d = t6.get((mode, vnc))
+            if d is None:
+                continue
+            v, q = (None if not d.get(n) else median([x.cpu_s_per_s for x in d[n]])
+                    for n in ("vmm", "qemu"))
+            m.append(static_screen_metric(desc, vnc, a.idle_runs, a.idle_window, v, q,
+                                          1.0 / os.sysconf("SC_CLK_TCK")))
+            m[-1]["schedstat"] = {n: None if not d.get(n) else
+                                  median([x.sched_s_per_s for x in d[n]])
+                                  for n in ("vmm", "qemu")}
+
     res["bare_kvm_loop"] = {
         "start_to_exit_ms": None if not t1.get("kvm-loop") else med(t1, "kvm-loop") * 1e3,
         "peak_rss_mib": rss_mib(t1, "kvm-loop"),
@@ -508,6 +845,18 @@ def main():
                                          "tsc_hz": round(x.tsc_hz)} if x.debugcon else {}))
                                 for x in runs]
                                for n, runs in d.items()}
+    for card, d in t5.items():
+        res["samples"][f"display_boot_{card}"] = {
+            n: None if runs is None else [{"s": round(x.seconds, 6), "maxrss_kib": x.maxrss_kib}
+                                          for x in runs] for n, runs in d.items()}
+    for (mode, vnc), d in t6.items():
+        res["samples"][f"static_screen_{mode}_{'vnc' if vnc else 'headless'}"] = {
+            n: None if runs is None else [{"cpu_s_per_s": round(x.cpu_s_per_s, 6),
+                                           "schedstat_s_per_s": round(x.sched_s_per_s, 6),
+                                           "window_s": round(x.window_s, 3),
+                                           "vnc_updates": x.updates,
+                                           "vnc_bytes": x.bytes_received} for x in runs]
+            for n, runs in d.items()}
     for r in runners + [bare]:
         res["errors"] += r.errors
 
@@ -533,6 +882,11 @@ def main():
                                if x.get(who + "_range"))
             print(f"exits as % of the bare loop, round by round ({a.pio_runs} rounds), "
                   f"median (range): {spread}")
+    for x in m:
+        if x.get("schedstat"):
+            print(f"  {x['metric'].split(': VMM')[0]}: threads' schedstat, median "
+                  + ", ".join(f"{who} {fmt(x['schedstat'][who], 'cpu')}"
+                              for who in ("vmm", "qemu") if x["schedstat"][who] is not None))
     print("wall times run from spawn to reap; QEMU gets "
           + (qemu_note if qemu else "n/a"))
     busy = host["busy"]
@@ -564,9 +918,25 @@ def main():
         return 1
     if a.write_recorded and not a.smoke:
         write_recorded(a.write_recorded, res)
-    if a.strict and any(x["goal_met"] is False for x in m):
-        return 1
+    if a.strict:
+        failed = strict_failures(m)
+        if failed:
+            print("\n--strict: " + "\n  ".join(["goals missed or not judged:"] + failed))
+            return 1
     return 0
+
+
+def strict_failures(metrics):
+    """What fails --strict: a goal missed, or a goal that could not be
+    judged (a figure of either VMM missing, QEMU not run)."""
+    out = []
+    for x in metrics:
+        if x["goal_met"] is False:
+            out.append(f"MISSED: {x['metric'].strip()} ({x['goal']})")
+        elif x["goal_met"] is None and x["goal"]:
+            out.append(f"NOT JUDGED: {x['metric'].strip()} ({x['goal']}): "
+                       f"vmm {fmt(x['vmm'], x['unit'])}, qemu {fmt(x['qemu'], x['unit'])}")
+    return out
 
 
 def write_recorded(path, res):
@@ -579,6 +949,9 @@ def write_recorded(path, res):
         name = x["metric"]
         if name.startswith("start-to-exit"):
             rec["start_to_exit_ms"] = round(x["vmm"], 1)
+        elif name.startswith("SeaBIOS + VGA BIOS"):
+            card = name.split("-vga ", 1)[1].split(",")[0]
+            rec[f"display_boot_s_{card}"] = round(x["vmm"], 2)
         elif name.startswith("SeaBIOS"):
             rec["seabios_boot_s"] = round(x["vmm"], 2)
         elif name.startswith("peak RSS"):
@@ -586,20 +959,28 @@ def write_recorded(path, res):
                 round(x["vmm"], 2)
         elif "% of a bare" in name:
             rec["pct_of_bare_loop"] = round(x["vmm"], 1)
+        elif name.startswith("static screen"):
+            rec[recorded_key_static(name)] = round(x["vmm"] * 1e3, 2)
     with open(path, "w") as f:
         json.dump(rec, f, indent=2)
         f.write("\n")
     print(f"wrote {path}")
 
 
+def recorded_key_static(name):
+    """recorded.json's key of a static-screen row: CPU ms per s."""
+    mode = next(m for m, desc in IDLE_MODES if desc in name)
+    return f"static_screen_ms_per_s_{mode}_{'vnc' if 'VNC' in name else 'headless'}"
+
+
 def unmeasured(metrics, bare, with_qemu):
     """Names of the figures that have no value (None, zero, NaN)."""
-    def bad(v):
-        return v is None or v != v or v <= 0
+    def bad(v, zero_ok=False):
+        return v is None or v != v or v < 0 or (v == 0 and not zero_ok)
     out = []
     for x in metrics:
         for who in ("vmm", "qemu") if with_qemu else ("vmm",):
-            if bad(x[who]):
+            if bad(x[who], x.get("zero_ok", False)):
                 out.append(f"{who}: {x['metric'].strip()}")
     for k, v in bare.items():
         if bad(v):

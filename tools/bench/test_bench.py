@@ -138,3 +138,139 @@ def test_virtio_net_bench_gives_every_vmm_the_same_machine(backend):
     tails = [ln[ln.index(" -m "):].replace("vmm-net", "X-net").replace("qemu-net", "X-net")
              for ln in lines]
     assert tails[0] == tails[1] and "-cpu qemu64" in tails[0] and "-nodefaults" in tails[0]
+
+
+# ---- the display rows ------------------------------------------------------
+
+def _argvs(args):
+    vmm_extra, qemu_extra = bench.runner_extras()
+    return ["build/vmm"] + vmm_extra + args, ["qemu"] + qemu_extra + args
+
+
+@pytest.mark.parametrize("card", bench.DISPLAY_CARDS)
+def test_display_boot_gives_both_vmms_the_same_machine(card):
+    vmm, qemu = _argvs(bench.display_boot_args(card, "qemu64", "/d.img"))
+    assert _tail(vmm) == _tail(qemu)
+    for argv in (vmm, qemu):
+        assert "-nodefaults" in argv
+        assert argv[argv.index("-vga") + 1] == card
+        assert argv[argv.index("-cpu") + 1] == "qemu64"
+        assert argv[argv.index("-L") + 1] == bench.FIRMWARE_DIR
+        assert "-device" in argv and "file=/d.img,format=raw,if=ide" in argv
+
+
+@pytest.mark.parametrize("display", [None, 61])
+def test_static_screen_gives_both_vmms_the_same_machine(display):
+    vmm, qemu = _argvs(bench.idle_args("/i.img", "qemu64", "/s", display))
+    assert _tail(vmm) == _tail(qemu)
+    assert vmm[vmm.index("-display") + 1] == "none"
+    assert ("-vnc" in vmm) == (display is not None)
+    if display is not None:
+        assert vmm[vmm.index("-vnc") + 1] == "127.0.0.1:61"
+
+
+def test_proc_stat_cpu_ticks():
+    # the command name may hold spaces and parentheses: fields count from the last ')'
+    stat = ("4242 (vmm (x) y) S 1 4242 4242 0 -1 4194560 1234 0 0 0 "
+            "517 83 0 0 20 0 3 0 12345 1000000 300 18446744073709551615")
+    assert bench.proc_cpu_ticks(stat) == 517 + 83
+
+
+def test_static_screen_goal_allows_one_tick():
+    tick, window = 0.01, 10.0  # one tick in 10 s: 1 ms/s
+    row = bench.static_screen_metric("mode 13h (320x200x8)", True, 3, window, 0.0045, 0.004, tick)
+    assert row["goal_met"] is True and "VNC viewer" in row["metric"]
+    row = bench.static_screen_metric("mode 13h (320x200x8)", False, 3, window, 0.0061, 0.004, tick)
+    assert row["goal_met"] is False and "headless" in row["metric"]
+    assert bench.static_screen_metric("m", False, 3, window, 0.004, None, tick)["goal_met"] is None
+
+
+def test_a_still_screen_that_costs_nothing_is_measured():
+    row = bench.static_screen_metric("m", False, 3, 10.0, 0.0, 0.0, 0.01)
+    assert bench.unmeasured([row], {}, with_qemu=True) == []
+    row = bench.static_screen_metric("m", False, 3, 10.0, None, -1.0, 0.01)
+    assert len(bench.unmeasured([row], {}, with_qemu=True)) == 2
+    # elsewhere a zero is still a broken figure
+    assert bench.unmeasured([metric("exits", 0.0)], {}, with_qemu=False) == ["vmm: exits"]
+
+
+def test_strict_fails_on_a_goal_missed_or_not_judged():
+    ok = bench.metric("boot", "s", 1.0, 2.0, "<= qemu", True)
+    missed = bench.metric("boot cirrus", "s", 3.0, 2.0, "<= qemu", False)
+    no_qemu = bench.static_screen_metric("m", True, 3, 10.0, 0.004, None, 0.01)
+    no_goal = bench.metric("info", "s", 1.0, None, "", None)
+    assert bench.strict_failures([ok, no_goal]) == []
+    out = bench.strict_failures([ok, missed, no_qemu, no_goal])
+    assert len(out) == 2
+    assert out[0].startswith("MISSED: boot cirrus")
+    assert out[1].startswith("NOT JUDGED: static screen") and "qemu n/a" in out[1]
+
+
+def test_display_rows_are_recorded(tmp_path):
+    rows = [bench.metric("SeaBIOS + VGA BIOS to boot sector, -vga cirrus, -m 64 (median of 3)",
+                         "s", 5.123, 5.0, "", None),
+            bench.static_screen_metric("VBE 0x142 (640x480x32)", True, 3, 10.0, 0.0042, 0.005,
+                                       0.01)]
+    out = tmp_path / "rec.json"
+    bench.write_recorded(str(out), {"date": "d", "host": {"loadavg_before": "1",
+                                                          "loadavg_after": "2"},
+                                    "metrics": rows})
+    import json
+    rec = json.loads(out.read_text())
+    assert rec["display_boot_s_cirrus"] == 5.12
+    assert "seabios_boot_s" not in rec  # the plain SeaBIOS row's key stays its own
+    assert rec["static_screen_ms_per_s_vbe32_vnc"] == 4.2
+
+
+def _fake_rfb_server(listener, seen):
+    """Serves one client: the RFB 3.8 handshake, a 2x2 Raw update for the
+    first request, then a DesktopSize change; records each update request's
+    incremental flag."""
+    import socket
+    import struct
+    conn, _ = listener.accept()
+    with conn:
+        f = conn.makefile("rb")
+        conn.sendall(b"RFB 003.008\n")
+        f.read(12)
+        conn.sendall(b"\x01\x01")  # one security type: None
+        f.read(1)
+        conn.sendall(struct.pack(">I", 0))
+        f.read(1)  # shared
+        conn.sendall(struct.pack(">HH", 2, 2) + bytes(16) + struct.pack(">I", 4) + b"fake")
+        f.read(20)  # SetPixelFormat
+        f.read(4 + 4 * struct.unpack(">xxH", f.read(4))[0] - 4)  # SetEncodings
+        for reply in (struct.pack(">BxHHHHHi", 0, 1, 0, 0, 2, 2, 0) + bytes(16),
+                      struct.pack(">BxHHHHHi", 0, 1, 0, 0, 4, 4, -223), None):
+            msg = f.read(10)
+            if len(msg) < 10:
+                break
+            assert msg[0] == 3
+            seen.append(msg[1])
+            if reply is None:
+                break
+            conn.sendall(reply)
+        f.close()
+
+
+def test_vnc_viewer_keeps_an_update_request_outstanding():
+    import socket
+    import threading
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    seen = []
+    server = threading.Thread(target=_fake_rfb_server, args=(listener, seen), daemon=True)
+    server.start()
+    viewer = bench.VncViewer(listener.getsockname()[1], timeout=10)
+    viewer.start()
+    assert viewer.first.wait(10)
+    server.join(10)
+    viewer.join(10)  # the server's close ends the viewer's loop
+    viewer.stop()
+    listener.close()
+    # full picture first, incremental after a picture, full again after a resize
+    assert seen == [0, 1, 0]
+    assert viewer.updates == 2
+    # the server went away before stop(): that run's figure would not count
+    assert viewer.error == "server closed the connection"
