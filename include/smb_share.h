@@ -25,8 +25,8 @@
 #include <sys/types.h>
 
 struct smb_share {
-	char dir[64];       /* the private directory, "" when none */
-	char sock[96];      /* dir/smbd.sock: slirp connects here */
+	char dir[96];       /* the private directory, "" when none */
+	char sock[108];     /* dir/smbd.sock (a sun_path): slirp connects here */
 	pid_t launcher;     /* 0 when none */
 	int keepalive_fd;   /* the pipe the launcher watches; -1 when none */
 };

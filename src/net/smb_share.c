@@ -115,7 +115,8 @@ static int make_private_dir(struct smb_share *s, const char *shared, char *err, 
 	const char *tmp = getenv("TMPDIR");
 	char templ[sizeof(s->dir)];
 
-	if (!tmp || !*tmp || strlen(tmp) > sizeof(templ) - 16)
+	/* the socket's path must fit a sun_path */
+	if (!tmp || !*tmp || strlen(tmp) + sizeof("/vmm-smb.XXXXXX/smbd.sock") > sizeof(s->sock))
 		tmp = "/tmp";
 	snprintf(templ, sizeof(templ), "%s/vmm-smb.XXXXXX", tmp);
 	if (!mkdtemp(templ)) { /* mode 0700 */

@@ -201,7 +201,7 @@ static void test_cleanup_when_owner_dies(void **state)
 		_exit(0);
 	}
 	close(p[1]);
-	char dir[64] = "";
+	char dir[sizeof(((struct smb_share *)0)->dir)] = "";
 	assert_int_equal(read(p[0], dir, sizeof(dir)), sizeof(dir));
 	close(p[0]);
 	assert_true(is_dir(dir));
