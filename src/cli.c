@@ -1782,6 +1782,11 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 			if (cfg->netdev[i].user.smb_dir)
 				cfg->sandbox.slirp_unix = true;
 		}
+	/* libslirp reaches smbd's launcher by a path outside the chroot */
+	if (cfg->sandbox.slirp_unix && cfg->sandbox.chroot) {
+		snprintf(err, errlen, "-netdev user,smb=: does not work with -chroot");
+		return CLI_ERROR;
+	}
 	if (!cfg->kernel_path && cfg->initrd_path) {
 		snprintf(err, errlen, "-initrd only allowed with -kernel option");
 		return CLI_ERROR;

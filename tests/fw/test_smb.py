@@ -187,6 +187,15 @@ def test_smbd_not_installed(tmp_path):
     assert os.listdir(tmp) == []
 
 
+def test_smb_with_chroot(tmp_path):
+    p = subprocess.run([VMM, "-nodefaults", "-display", "none", "-chroot", str(tmp_path),
+                        "-netdev", f"user,id=n0,smb={tmp_path}"],
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
+    assert p.returncode != 0
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "smb=: does not work with -chroot" in lines[0], p.stderr
+
+
 def test_smbserver_outside_the_network(tmp_path):
     line = run_error(f"smb={tmp_path}", "smbserver=10.0.3.4")
     assert "smbserver 10.0.3.4 must be an address of the guest network" in line
