@@ -401,9 +401,17 @@ int smb_share_start(struct smb_share *s, const char *shared, char *err, size_t e
 
 	memset(s, 0, sizeof(*s));
 	s->keepalive_fd = -1;
-	if (stat(shared, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "smb=%s: %s", shared,
-			 errno && stat(shared, &st) < 0 ? strerror(errno) : "not a directory");
+	/* smb.conf is line-based: a line break would end the path line */
+	if (strpbrk(shared, "\n\r")) {
+		snprintf(err, errlen, "smb=: the directory's name has a line break");
+		return -1;
+	}
+	if (stat(shared, &st) < 0) {
+		snprintf(err, errlen, "smb=%s: %s", shared, strerror(errno));
+		return -1;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "smb=%s: not a directory", shared);
 		return -1;
 	}
 	char *smbd = smb_find_smbd();
@@ -455,8 +463,8 @@ void smb_share_stop(struct smb_share *s)
 		return; /* none started (a zeroed struct too) */
 	close(s->keepalive_fd);
 	s->keepalive_fd = -1;
-	/* it removes the directory; after -daemonize's fork the launcher is
-	 * the parent's child (ECHILD here) and cleans up on its own */
+	/* it removes the directory (-daemonize forks before the machine is
+	 * made, so the launcher is this process's child either way) */
 	waitpid(s->launcher, NULL, 0);
 	s->launcher = 0;
 }

@@ -221,6 +221,9 @@ static void test_bad_input(void **state)
 	assert_non_null(strstr(err, "No such file"));
 	assert_int_equal(smb_share_start(&s, "/dev/null", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "not a directory"));
+	char nl[] = "/tmp/vmm-smb-test-XXXXXX\npath = /etc";
+	assert_int_equal(smb_share_start(&s, nl, err, sizeof(err)), -1); /* before any stat */
+	assert_non_null(strstr(err, "line break"));
 	setenv("VMM_SMBD", "/nonexistent/smbd", 1);
 	assert_int_equal(smb_share_start(&s, "/tmp", err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "could not find 'smbd'"));
