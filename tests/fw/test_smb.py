@@ -27,7 +27,7 @@ import time
 import pytest
 
 import fwskip
-from conftest import VMM
+from conftest import VMM, fw_image
 
 SMBD = shutil.which("smbd") or ("/usr/sbin/smbd" if os.path.exists("/usr/sbin/smbd") else None)
 
@@ -51,16 +51,16 @@ def free_port():
 class Vmm:
     """vmm with smb=share, its private directory under tmp_path/tmp."""
 
-    def __init__(self, tmp_path, share, extra=()):
+    def __init__(self, tmp_path, share, extra=(), nic=("-device", "virtio-net-pci,netdev=n0")):
         self.tmpdir = tmp_path / "tmp"
         self.tmpdir.mkdir(exist_ok=True)
         # the socket's path must fit a sun_path (else vmm uses /tmp)
         assert len(str(self.tmpdir)) + len("/vmm-smb.XXXXXX/smbd.sock") < 108
         env = dict(os.environ, TMPDIR=str(self.tmpdir))
         self.p = subprocess.Popen(
-            [VMM, "-nodefaults", "-display", "none", "-serial", "none", "-m", "64",
-             "-netdev", f"user,id=n0,smb={share}", "-device", "virtio-net-pci,netdev=n0",
-             *extra], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            [VMM, "-nodefaults", "-display", "none",
+             *(() if "-serial" in extra else ("-serial", "none", "-m", "64")),
+             "-netdev", f"user,id=n0,smb={share}", *nic, *extra], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, env=env, text=True)
         self.dir = self.wait_for_dir()
 
@@ -148,6 +148,39 @@ def test_share_read_write_and_cleanup_at_exit(tmp_path):
     # vmm waits for the launcher's clean-up before it exits
     assert not os.path.exists(v.dir)
     assert not glob.glob(str(v.tmpdir / "vmm-smb.*"))
+
+
+def test_guest_connection_reaches_smbd_under_the_sandbox(tmp_path):
+    """tests/fw/smbconn.S, as the guest, completes a TCP handshake with
+    10.0.2.4:445 through an e1000: libslirp connects the flow to the
+    launcher's unix socket on the NIC's I/O thread, under its filter
+    (socket(AF_UNIX) is allowed there only with smb=), and the launcher
+    starts an smbd for it (its log appears in the private directory)."""
+    need_tools()
+    share = tmp_path / "share"
+    share.mkdir()
+    serial = tmp_path / "com1.log"
+    v = Vmm(tmp_path, share, nic=("-device", "e1000,netdev=n0,addr=05,romfile="),
+            extra=("-bios", fw_image("smbconn.bin"), "-serial", f"file:{serial}",
+                   "-m", "32"))
+    try:
+        deadline = time.monotonic() + 60
+        logs = []
+        while time.monotonic() < deadline and v.p.poll() is None:
+            text = serial.read_text() if serial.exists() else ""
+            logs = glob.glob(os.path.join(v.dir, "log", "*smbd*"))
+            if "SMB-TCP-CONNECTED" in text and logs:
+                break
+            time.sleep(0.1)
+        assert v.p.poll() is None, v.p.stderr.read()
+        assert "SMB-TCP-CONNECTED" in serial.read_text()
+        assert logs, "no smbd ran for the guest's connection"
+    finally:
+        status = v.end(signal.SIGTERM)
+    err = v.p.stderr.read()
+    assert "forbidden system call" not in err, err
+    assert status == 0, err
+    assert not os.path.exists(v.dir)
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL])
