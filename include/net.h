@@ -63,16 +63,21 @@ struct net_user_config {
 	 * bootfile=FILE is the DHCP reply's boot file name, tftp-server-name
 	 * its option 66. NULL = not given. */
 	const char *tftp_path, *bootfile, *tftp_server_name;
+	/* smb=DIR (absolute, resolved when parsed; NULL = none): the host's
+	 * smbd shares it as "qemu" at smb_server (network order; 0 = the
+	 * network's .4, QEMU's 10.0.2.4), port 445 (src/net/smb_share.c) */
+	const char *smb_dir;
+	uint32_t smb_server;
 };
 
 /* Takes one user-networking option (restrict, net, host, dhcpstart, dns,
  * ipv4, ipv6, ipv6-net, ipv6-host, ipv6-dns, hostname, domainname,
- * dnssearch, host-loopback, tftp, bootfile, tftp-server-name; not hostfwd). Returns 1 if taken, 0 if 'key'
+ * dnssearch, host-loopback, tftp, bootfile, tftp-server-name, smb, smbserver; not hostfwd). Returns 1 if taken, 0 if 'key'
  * is none of them, -1 with a reason in err. */
 int net_user_option(struct net_user_config *c, const char *key, const char *value, char *err,
 		    size_t errlen);
 /* Fills in the defaults (10.0.2.0/24, host .2, DNS .3, DHCP from .15,
- * fec0::/64 with ::2 and ::3) and checks that the addresses agree. 0, or
+ * fec0::/64 with ::2 and ::3, smbserver .4 with smb=) and checks that the addresses agree. 0, or
  * -1 with a reason. */
 int net_user_resolve(struct net_user_config *c, char *err, size_t errlen);
 /* Frees the names net_user_option() copied. */

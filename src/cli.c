@@ -860,7 +860,7 @@ static int user_opt(struct cli_state *st, const char *opt, struct netdev_config 
 	int r = net_user_option(&nd->user, k, v, err, sizeof(err));
 	if (r < 0)
 		return fail(st, "%s: %s", opt, err);
-	if (r == 0 && (!strcmp(k, "smb") || !strcmp(k, "guestfwd") || !strcmp(k, "smbserver")))
+	if (r == 0 && !strcmp(k, "guestfwd"))
 		return fail(st, "%s: %s= is not supported", opt, k);
 	return r;
 }
@@ -1470,12 +1470,14 @@ static const struct option_def options[] = {
 	{ "netdev", "user,id=ID[,hostfwd=tcp::HOSTPORT-:GUESTPORT]...[,restrict=on|off]"
 	  "[,host-loopback=on|off][,net=ADDR/LEN][,host=A][,dns=A][,dhcpstart=A][,hostname=N]"
 	  "[,domainname=D][,dnssearch=D][,ipv4=on|off][,ipv6=on|off][,ipv6-net=ADDR/LEN]"
-	  "[,ipv6-host=A][,ipv6-dns=A][,tftp=DIR][,bootfile=FILE][,tftp-server-name=NAME] | "
+	  "[,ipv6-host=A][,ipv6-dns=A][,tftp=DIR][,bootfile=FILE][,tftp-server-name=NAME]"
+	  "[,smb=DIR[,smbserver=A]] | "
 	  "tap,id=ID[,ifname=NAME][,script=PATH|no][,downscript=PATH|no][,fd=N][,vnet_hdr=on|off]",
 	  opt_netdev,
 	  "network backend: user mode (slirp: NAT, DHCP 10.0.2.15, DNS 10.0.2.3; by default the "
 	  "guest reaches the host's 127.0.0.1 as 10.0.2.2, restrict=on isolates it; tftp=DIR is served "
-	  "read-only over TFTP and bootfile=FILE named in the DHCP reply, for -boot n) or a tap "
+	  "read-only over TFTP and bootfile=FILE named in the DHCP reply, for -boot n; smb=DIR "
+	  "is shared read-write by the host's smbd as \\\\10.0.2.4\\qemu, or smbserver=A) or a tap "
 	  "interface (scripts default to /etc/qemu-ifup, /etc/qemu-ifdown)" },
 	{ "nic", "user|tap|none[,model=M][,mac=M][,backend options]", opt_nic,
 	  "a NIC (model=e1000 default, e1000-82544gc, e1000-82545em, rtl8139, ne2k_pci, "
@@ -1847,8 +1849,16 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 	if (add_default_nic(&st) < 0 || add_vga(&st) < 0 || finish_devices(&st) < 0)
 		return CLI_ERROR;
 	for (unsigned i = 0; i < cfg->nnetdev; i++)
-		if (cfg->netdev[i].kind == NETDEV_USER)
+		if (cfg->netdev[i].kind == NETDEV_USER) {
 			cfg->sandbox.slirp = true;
+			if (cfg->netdev[i].user.smb_dir)
+				cfg->sandbox.slirp_unix = true;
+		}
+	/* libslirp reaches smbd's launcher by a path outside the chroot */
+	if (cfg->sandbox.slirp_unix && cfg->sandbox.chroot) {
+		snprintf(err, errlen, "-netdev user,smb=: does not work with -chroot");
+		return CLI_ERROR;
+	}
 	for (unsigned i = 0; i < cfg->naudiodevs; i++)
 		if (cfg->audiodevs[i].kind == AUDIODEV_SDL)
 			cfg->sandbox.sdl_audio = true;

@@ -16,6 +16,7 @@ qemu-system-x86 qemu-utils ipxe-qemu
 busybox-static cpio xz-utils
 isolinux syslinux syslinux-common xorriso mtools fdisk
 util-linux iproute2
+samba smbclient socat
 libtsan2
 "
 

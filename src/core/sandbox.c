@@ -257,6 +257,11 @@ static void allow_slirp(struct bpf_rules *ctx)
 {
 	allow_if(ctx, __NR_socket, SCMP_A0(SCMP_CMP_EQ, AF_INET));
 	allow_if(ctx, __NR_socket, SCMP_A0(SCMP_CMP_EQ, AF_INET6));
+	/* smb=: each guest connection to the SMB port is a connection to
+	 * the smbd launcher's unix socket (src/net/smb_share.c); only the
+	 * launcher, outside vmm, forks and execs */
+	if (config.slirp_unix)
+		allow_if(ctx, __NR_socket, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
 	ALLOW(ctx, __NR_connect, __NR_bind, __NR_listen, __NR_accept, __NR_accept4,
 	      __NR_setsockopt, __NR_getsockopt, __NR_getsockname, __NR_getpeername,
 	      __NR_sendto, __NR_recvfrom, __NR_sendmsg, __NR_recvmsg, __NR_shutdown, __NR_fcntl,

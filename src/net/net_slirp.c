@@ -31,6 +31,7 @@
 #include "lazylib.h"
 #include "util.h"
 #include "sandbox.h"
+#include "smb_share.h"
 
 #define MAX_POLLFDS 256
 #define MAX_TIMERS 16
@@ -54,6 +55,7 @@ struct slirp_backend {
 	struct pollfd pfd[MAX_POLLFDS + 1];
 	unsigned npfd;
 	struct slirp_timer timers[MAX_TIMERS];
+	struct smb_share smb; /* smb=: the smbd launcher, if any */
 };
 
 /* The libslirp entry points vmm uses, resolved by lazylib_load(). */
@@ -61,6 +63,7 @@ static struct {
 	__typeof__(slirp_new) *new_;
 	__typeof__(slirp_cleanup) *cleanup;
 	__typeof__(slirp_add_hostfwd) *add_hostfwd;
+	__typeof__(slirp_add_unix) *add_unix;
 	__typeof__(slirp_input) *input;
 	__typeof__(slirp_pollfds_fill) *pollfds_fill;
 	__typeof__(slirp_pollfds_poll) *pollfds_poll;
@@ -70,6 +73,7 @@ static const struct lazysym libslirp_syms[] = {
 	{ "slirp_new", (void **)&lib.new_ },
 	{ "slirp_cleanup", (void **)&lib.cleanup },
 	{ "slirp_add_hostfwd", (void **)&lib.add_hostfwd },
+	{ "slirp_add_unix", (void **)&lib.add_unix }, /* libslirp 4.7 */
 	{ "slirp_input", (void **)&lib.input },
 	{ "slirp_pollfds_fill", (void **)&lib.pollfds_fill },
 	{ "slirp_pollfds_poll", (void **)&lib.pollfds_poll },
@@ -249,20 +253,21 @@ static int parse_name(const char *key, const char *v, size_t max, const char **o
 	return 1;
 }
 
-/* tftp=DIR: an existing directory, kept as an absolute path (libslirp
- * opens the files by name on its thread, after -daemonize's chdir). */
-static int parse_tftp_dir(const char *v, const char **out, char *err, size_t errlen)
+/* tftp=DIR, smb=DIR: an existing directory, kept as an absolute path
+ * (libslirp opens the files by name on its thread, after -daemonize's
+ * chdir; smbd runs in its own directory). */
+static int parse_dir(const char *key, const char *v, const char **out, char *err, size_t errlen)
 {
 	struct stat st;
 	char *abs;
 
 	if (!*v) {
-		snprintf(err, errlen, "tftp=: expected a directory");
+		snprintf(err, errlen, "%s=: expected a directory", key);
 		return -1;
 	}
 	abs = realpath(v, NULL);
 	if (!abs || stat(abs, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		snprintf(err, errlen, "tftp=%s: %s", v, abs ? "not a directory" : strerror(errno));
+		snprintf(err, errlen, "%s=%s: %s", key, v, abs ? "not a directory" : strerror(errno));
 		free(abs);
 		return -1;
 	}
@@ -316,7 +321,11 @@ int net_user_option(struct net_user_config *c, const char *k, const char *v, cha
 		return parse_name(k, v, 253, &c->dnssearch[c->ndnssearch++], err, errlen);
 	}
 	if (!strcmp(k, "tftp"))
-		return parse_tftp_dir(v, &c->tftp_path, err, errlen);
+		return parse_dir(k, v, &c->tftp_path, err, errlen);
+	if (!strcmp(k, "smb"))
+		return parse_dir(k, v, &c->smb_dir, err, errlen);
+	if (!strcmp(k, "smbserver"))
+		return parse_ipv4(k, v, &c->smb_server, err, errlen);
 	/* BOOTP's file field holds 128 bytes with the NUL; DHCP option 66
 	 * (the TFTP server's name) at most 255 */
 	if (!strcmp(k, "bootfile")) {
@@ -344,6 +353,8 @@ void net_user_clear(struct net_user_config *c)
 	free((char *)c->bootfile);
 	free((char *)c->tftp_server_name);
 	c->tftp_path = c->bootfile = c->tftp_server_name = NULL;
+	free((char *)c->smb_dir);
+	c->smb_dir = NULL;
 }
 
 static bool in_net4(uint32_t a, uint32_t net, uint32_t mask)
@@ -411,6 +422,23 @@ int net_user_resolve(struct net_user_config *c, char *err, size_t errlen)
 	if (c->dns == c->host) {
 		snprintf(err, errlen, "dns= must differ from host=");
 		return -1;
+	}
+	if (c->smb_server && !c->smb_dir) {
+		snprintf(err, errlen, "smbserver= needs smb=DIR");
+		return -1;
+	}
+	if (c->smb_dir) {
+		bool derived = !c->smb_server;
+		if (derived)
+			c->smb_server = net_plus(c, 4);
+		if (!in_net4(ntohl(c->smb_server), ntohl(c->net), hm) ||
+		    c->smb_server == c->host || c->smb_server == c->dns) {
+			char a[INET_ADDRSTRLEN];
+			inet_ntop(AF_INET, &c->smb_server, a, sizeof(a));
+			snprintf(err, errlen, "smbserver %s%s must be an address of the guest network "
+				 "other than host= and dns=", a, derived ? " (derived from net=)" : "");
+			return -1;
+		}
 	}
 	if (!c->ipv6_net_given) {
 		inet_pton(AF_INET6, "fec0::", &c->ipv6_net);
@@ -639,6 +667,7 @@ static void slirp_destroy(struct net_backend *nb)
 	struct slirp_backend *b = (struct slirp_backend *)nb;
 
 	lib.cleanup(b->slirp);
+	smb_share_stop(&b->smb);
 	close(b->wake_fd);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
@@ -661,6 +690,23 @@ static const struct net_backend_ops slirp_ops = {
 	.stop = slirp_stop,
 	.destroy = slirp_destroy,
 };
+
+/* smb=DIR: the launcher's socket answers the guest's connections to
+ * smbserver:445 (the SMB port, as QEMU). */
+static int add_smb_share(struct slirp_backend *b, const struct net_user_config *c, char *err,
+			 size_t errlen)
+{
+	struct in_addr server = { .s_addr = c->smb_server };
+
+	if (smb_share_start(&b->smb, c->smb_dir, err, errlen) < 0)
+		return -1;
+	if (lib.add_unix(b->slirp, b->smb.sock, &server, 445) < 0) {
+		snprintf(err, errlen, "smb=: libslirp cannot forward port 445 to smbd");
+		smb_share_stop(&b->smb);
+		return -1;
+	}
+	return 0;
+}
 
 struct net_backend *net_user_create(const struct net_user_config *given, char *err,
 				    size_t errlen)
@@ -728,6 +774,12 @@ struct net_backend *net_user_create(const struct net_user_config *given, char *e
 			free(b);
 			return NULL;
 		}
+	}
+	if (c.smb_dir && add_smb_share(b, &c, err, errlen) < 0) {
+		lib.cleanup(b->slirp);
+		close(b->wake_fd);
+		free(b);
+		return NULL;
 	}
 	return &b->base;
 }

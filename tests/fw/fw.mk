@@ -92,6 +92,11 @@ $(FW_BUILD)/tftpget.bin: tests/fw/tftpget.S
 	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/tftpget.o $<
 	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/tftpget.o
 
+$(FW_BUILD)/smbconn.bin: tests/fw/smbconn.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/smbconn.o $<
+	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/smbconn.o
+
 $(FW_BUILD)/pmirq.img: tests/fw/pmirq.S
 	@mkdir -p $(dir $@)
 	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/pmirq.o $<
@@ -114,7 +119,7 @@ FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/disk-$(m).i
 	$(foreach t,1 2 3 4 5 6 7 8,$(FW_BUILD)/vgadisk-$(t).img) \
 	$(FW_BUILD)/nictx-e1000.bin $(FW_BUILD)/nictx-rtl8139.bin $(FW_BUILD)/nictx-ne2k_pci.bin \
 	$(FW_BUILD)/nictx-ne2k_isa.bin $(FW_BUILD)/nictx-pcnet.bin \
-	$(FW_BUILD)/pxeboot.0 $(FW_BUILD)/pmirq.img $(FW_BUILD)/tftpget.bin \
+	$(FW_BUILD)/pxeboot.0 $(FW_BUILD)/pmirq.img $(FW_BUILD)/tftpget.bin $(FW_BUILD)/smbconn.bin \
 	$(FW_BUILD)/sb16play-8.img $(FW_BUILD)/sb16play-16.img $(FW_BUILD)/sb16play-forever.img
 
 fw-images: $(FW_IMAGES)

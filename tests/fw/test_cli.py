@@ -335,7 +335,9 @@ def test_netdev_user_options_accepted(tmp_path, opts):
     ("dns=10.0.2.2", "must differ"),
     ("ipv4=off,ipv6=off", "nothing left"),
     ("ipv6-host=fd00::2", "without ipv6=on"),
-    ("smb=/srv", "smb= is not supported"),
+    ("smb=/nonexistent/vmm-smb", "No such file or directory"),
+    ("smb=/dev/null", "not a directory"),
+    ("smbserver=10.0.2.4", "smbserver= needs smb=DIR"),
     ("tftp=/nonexistent/vmm-tftp", "No such file or directory"),
     ("bootfile=" + "f" * 128, "1 to 127 characters"),
 ])

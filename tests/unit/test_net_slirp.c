@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,7 +36,8 @@ static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 /* One per backend: a backend's thread keeps running after its test. */
 struct seen {
 	pthread_mutex_t lock;
-	unsigned arp_replies, tcp_rst, tcp_syn_to_guest;
+	unsigned arp_replies, tcp_rst, tcp_syn_to_guest, tcp_syn_ack;
+	uint32_t syn_ack_seq; /* the last SYN-ACK's sequence number */
 	uint16_t syn_dport;
 	/* DHCP replies: the boot file field and option 66 of the last one */
 	unsigned dhcp_replies;
@@ -105,6 +107,10 @@ static bool rx(void *opaque, const struct net_hdr *hdr, const uint8_t *f, size_t
 		const uint8_t *tcp = f + 14 + (f[14] & 0xF) * 4;
 		if (tcp[13] & 0x04)
 			seen->tcp_rst++;
+		if ((tcp[13] & 0x12) == 0x12) {
+			seen->tcp_syn_ack++;
+			seen->syn_ack_seq = (uint32_t)get16(tcp + 4) << 16 | get16(tcp + 6);
+		}
 		if ((tcp[13] & 0x12) == 0x02) {
 			seen->tcp_syn_to_guest++;
 			seen->syn_dport = get16(tcp + 2);
@@ -155,8 +161,9 @@ static void send_arp_request(struct net_backend *b)
 	net_send(b, &none, f, sizeof(f));
 }
 
-/* A TCP SYN from the guest to dst:dport. */
-static void send_syn(struct net_backend *b, const char *dst, uint16_t dport)
+/* A TCP segment without data from the guest to dst:dport. */
+static void send_tcp(struct net_backend *b, const char *dst, uint16_t dport, uint8_t flags,
+		     uint32_t ack)
 {
 	uint8_t f[14 + 20 + 20] = { 0 };
 	uint8_t *ip = f + 14, *tcp = ip + 20;
@@ -175,9 +182,13 @@ static void send_syn(struct net_backend *b, const char *dst, uint16_t dport)
 	put16(ip + 10, csum(0, ip, 20));
 	put16(tcp, GUEST_PORT);
 	put16(tcp + 2, dport);
-	tcp[4] = 0x10; /* sequence number 0x10000000 */
+	tcp[4] = 0x10; /* sequence number 0x10000000 (+1 after the SYN) */
+	if (!(flags & 0x02))
+		tcp[7] = 1;
+	put16(tcp + 8, (uint16_t)(ack >> 16));
+	put16(tcp + 10, (uint16_t)ack);
 	tcp[12] = 5 << 4;
-	tcp[13] = 0x02; /* SYN */
+	tcp[13] = flags;
 	put16(tcp + 14, 64240);
 	uint8_t pseudo[12];
 	memcpy(pseudo, ip + 12, 8);
@@ -190,6 +201,12 @@ static void send_syn(struct net_backend *b, const char *dst, uint16_t dport)
 	put16(tcp + 16, csum(sum, tcp, 20));
 	static const struct net_hdr none;
 	net_send(b, &none, f, sizeof(f));
+}
+
+/* A TCP SYN from the guest to dst:dport. */
+static void send_syn(struct net_backend *b, const char *dst, uint16_t dport)
+{
+	send_tcp(b, dst, dport, 0x02, 0);
 }
 
 /* A UDP datagram from the guest (src 0.0.0.0 for DHCP), checksum 0. */
@@ -493,6 +510,59 @@ static void expect_option_error(const char *k, const char *v, const char *needle
 		fail_msg("%s=%s: '%s' lacks '%s'", k, v, err, needle);
 }
 
+/* smb=DIR: a guest's connection to 10.0.2.4:445 (or smbserver=) runs the
+ * smbd program, here a stand-in that leaves a mark (the real smbd and its
+ * answers: tests/fw/test_smb.py). */
+static bool smb_connection_runs_smbd(const char *server, const char *extra_key,
+				     const char *extra_value)
+{
+	char script[64], mark[64], err[256];
+	snprintf(script, sizeof(script), "/tmp/vmm-slirp-smbd-%d.sh", getpid());
+	snprintf(mark, sizeof(mark), "/tmp/vmm-slirp-smbd-%d.mark", getpid());
+	unlink(mark);
+	FILE *f = fopen(script, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\ntouch %s\n", mark);
+	fclose(f);
+	chmod(script, 0700);
+	setenv("VMM_SMBD", script, 1);
+
+	struct net_user_config c = { 0 };
+	assert_int_equal(net_user_option(&c, "smb", "/tmp", err, sizeof(err)), 1);
+	if (extra_key)
+		assert_int_equal(net_user_option(&c, extra_key, extra_value, err, sizeof(err)), 1);
+	struct seen *seen;
+	struct net_backend *b = start(&c, &seen);
+	send_arp_request(b);
+	assert_true(wait_for(seen, arp_replies, 2000));
+	send_syn(b, server, 445);
+	/* slirp connects to the launcher once the handshake completes */
+	if (wait_for(seen, tcp_syn_ack, 2000))
+		send_tcp(b, server, 445, 0x10 /* ACK */, seen_count(seen, &seen->syn_ack_seq) + 1);
+	bool ran = false;
+	for (int i = 0; i < 500 && !ran; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		ran = access(mark, F_OK) == 0;
+	}
+	net_stop(b);
+	net_destroy(b);
+	free(seen); /* ends the launcher, removes its directory */
+	net_user_clear(&c);
+	unlink(mark);
+	unlink(script);
+	unsetenv("VMM_SMBD");
+	return ran;
+}
+
+static void test_smb_share(void **state)
+{
+	assert_true(smb_connection_runs_smbd("10.0.2.4", NULL, NULL));
+	assert_true(smb_connection_runs_smbd("10.0.2.9", "smbserver", "10.0.2.9"));
+	/* not on another address */
+	assert_false(smb_connection_runs_smbd("10.0.2.5", NULL, NULL));
+}
+
 static void test_options(void **state)
 {
 	struct net_user_config c = { 0 };
@@ -546,6 +616,19 @@ static void test_options(void **state)
 	longname[sizeof(longname) - 1] = 0;
 	expect_option_error("bootfile", longname, "1 to 127"); /* BOOTP's file field */
 	expect_option_error("tftp-server-name", "", "1 to 255");
+	expect_option_error("smb", "/nonexistent/vmm-smb", "No such file");
+	expect_option_error("smb", "/dev/null", "not a directory");
+	expect_option_error("smbserver", "10.0.2.4", "needs smb=DIR");
+	memset(&c, 0, sizeof(c));
+	net_user_option(&c, "smb", "/tmp", err, 256);
+	assert_int_equal(net_user_resolve(&c, err, sizeof(err)), 0);
+	assert_int_equal(ntohl(c.smb_server), 0x0A000204); /* QEMU's 10.0.2.4 */
+	assert_true(net_user_option(&c, "smbserver", "10.0.3.4", err, 256) > 0);
+	assert_true(net_user_resolve(&c, err, sizeof(err)) < 0);
+	assert_non_null(strstr(err, "smbserver 10.0.3.4 must be an address of the guest network"));
+	net_user_option(&c, "smbserver", "10.0.2.3", err, 256);
+	assert_true(net_user_resolve(&c, err, sizeof(err)) < 0); /* the DNS */
+	net_user_clear(&c);
 	memset(&c, 0, sizeof(c));
 	net_user_option(&c, "ipv4", "off", err, 256);
 	net_user_option(&c, "ipv6", "off", err, 256);
@@ -561,6 +644,7 @@ int main(void)
 		cmocka_unit_test(test_host_loopback_off),
 		cmocka_unit_test(test_restrict_keeps_hostfwd),
 		cmocka_unit_test(test_tftp_and_bootfile),
+		cmocka_unit_test(test_smb_share),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

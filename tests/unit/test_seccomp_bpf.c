@@ -8,6 +8,8 @@
  * blocks. (The filters on a running vmm: tests/fw/test_sandbox.py.) */
 #include "unit.h"
 
+#include <sys/socket.h>
+
 #include <errno.h>
 #include <linux/audit.h>
 #include <stdio.h>
@@ -235,6 +237,8 @@ static void test_lists_agree_with_libseccomp(void **state)
 	compare_every_kind(&c, "default");
 	c.slirp = true;
 	compare_every_kind(&c, "user networking");
+	c.slirp_unix = true;
+	compare_every_kind(&c, "smb share");
 	c.obsolete = c.elevate = c.spawn = c.resourcecontrol = true;
 	compare_every_kind(&c, "every sub-option");
 }
@@ -254,6 +258,32 @@ static uint32_t decide_native(const struct bpf_rules *r, int nr, uint64_t a0, ui
 	uint32_t v = run_bpf(&p, &d);
 	free(p.filter);
 	return v;
+}
+
+/* smb=: the threads that run slirp may make unix sockets (libslirp
+ * connects the guest's SMB connections to smbd's launcher), only then,
+ * and still neither fork nor exec (the launcher does, outside vmm). */
+static void test_smb_share_rules(void **state)
+{
+	struct sandbox_config c = { .enabled = true, .slirp = true };
+	enum sandbox_kind kinds[] = { SANDBOX_NET, SANDBOX_IO };
+
+	for (int with_smb = 0; with_smb < 2; with_smb++) {
+		c.slirp_unix = with_smb;
+		sandbox_init(&c);
+		for (unsigned i = 0; i < 2; i++) {
+			struct bpf_rules *r = sandbox_rules(kinds[i]);
+			assert_int_equal(decide_native(r, __NR_socket, AF_UNIX, SOCK_STREAM),
+					 with_smb ? SCMP_ACT_ALLOW : SCMP_ACT_TRAP);
+			assert_int_equal(decide_native(r, __NR_socket, AF_INET, SOCK_STREAM),
+					 SCMP_ACT_ALLOW);
+			assert_int_equal(decide_native(r, __NR_socket, AF_NETLINK, SOCK_RAW),
+					 SCMP_ACT_TRAP);
+			assert_int_equal(decide_native(r, __NR_execve, 0, 0), SCMP_ACT_TRAP);
+			assert_int_equal(decide_native(r, __NR_fork, 0, 0), SCMP_ACT_TRAP);
+			bpf_rules_free(r);
+		}
+	}
 }
 
 static void test_severity_and_masks(void **state)
@@ -303,6 +333,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_lists_agree_with_libseccomp),
 		cmocka_unit_test(test_severity_and_masks),
+		cmocka_unit_test(test_smb_share_rules),
 		cmocka_unit_test(test_long_block),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
