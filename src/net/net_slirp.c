@@ -249,6 +249,7 @@ static int parse_name(const char *key, const char *v, size_t max, const char **o
 		snprintf(err, errlen, "%s=%s: 1 to %zu characters", key, v, max);
 		return -1;
 	}
+	free((char *)*out); /* the option given again: the last one counts */
 	*out = xstrdup(v);
 	return 1;
 }
@@ -328,16 +329,10 @@ int net_user_option(struct net_user_config *c, const char *k, const char *v, cha
 		return parse_ipv4(k, v, &c->smb_server, err, errlen);
 	/* BOOTP's file field holds 128 bytes with the NUL; DHCP option 66
 	 * (the TFTP server's name) at most 255 */
-	if (!strcmp(k, "bootfile")) {
-		free((char *)c->bootfile);
-		c->bootfile = NULL;
+	if (!strcmp(k, "bootfile"))
 		return parse_name(k, v, 127, &c->bootfile, err, errlen);
-	}
-	if (!strcmp(k, "tftp-server-name")) {
-		free((char *)c->tftp_server_name);
-		c->tftp_server_name = NULL;
+	if (!strcmp(k, "tftp-server-name"))
 		return parse_name(k, v, 255, &c->tftp_server_name, err, errlen);
-	}
 	return 0;
 }
 

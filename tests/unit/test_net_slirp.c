@@ -596,6 +596,14 @@ static void test_options(void **state)
 	assert_int_equal(c.ipv6_host.s6_addr[15], 2);
 	assert_int_equal(c.ipv6_prefix_len, 48);
 	net_user_clear(&c);
+	/* A name given twice: the last counts, the first is not leaked (LSan). */
+	assert_int_equal(net_user_option(&c, "hostname", "first", err, 256), 1);
+	assert_int_equal(net_user_option(&c, "hostname", "second", err, 256), 1);
+	assert_int_equal(net_user_option(&c, "bootfile", "a.ipxe", err, 256), 1);
+	assert_int_equal(net_user_option(&c, "bootfile", "b.ipxe", err, 256), 1);
+	assert_string_equal(c.hostname, "second");
+	assert_string_equal(c.bootfile, "b.ipxe");
+	net_user_clear(&c);
 	/* Bad values, one clear reason each. */
 	expect_option_error("restrict", "maybe", "expected on or off");
 	expect_option_error("net", "10.0.2.0/31", "1 to 30 bits");
