@@ -18,7 +18,7 @@ extern const struct dev_class
 	isa_debugcon_class, isa_debug_exit_class, i6300esb_class, ib700_class,
 	vga_std_class, bochs_display_class, cirrus_vga_class, e1000_class, e1000_82544gc_class,
 	e1000_82545em_class, rtl8139_class, ne2k_pci_class, ne2k_isa_class, pcnet_class,
-	sb16_class;
+	sb16_class, es1370_class;
 
 const struct dev_class *const dev_table[] = {
 	&i440fx_class,
@@ -56,6 +56,7 @@ const struct dev_class *const dev_table[] = {
 	&bochs_display_class,
 	&cirrus_vga_class,
 	&sb16_class,
+	&es1370_class,
 };
 
 const unsigned dev_table_size = ARRAY_SIZE(dev_table);
