@@ -113,6 +113,16 @@ $(FW_BUILD)/sb16play-%.img: tests/fw/sb16play.S
 	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/sb16play-$*.o
 	truncate -s 1M $@
 
+# Sound: a boot sector that plays through an ES1370's DAC2 (16-bit stereo,
+# 8-bit mono) or DAC1 (16-bit stereo at its fixed 22050 Hz) by bus mastering.
+$(FW_BUILD)/es1370play-%.img: tests/fw/es1370play.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding \
+		$(if $(filter dac1,$*),-DES_BITS=16 -DES_DAC=1,-DES_BITS=$* -DES_DAC=2) \
+		-c -o $(FW_BUILD)/es1370play-$*.o $<
+	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/es1370play-$*.o
+	truncate -s 1M $@
+
 FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
 	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf $(FW_BUILD)/debugcon.bin \
 	$(FW_BUILD)/migcount.bin \
@@ -120,7 +130,8 @@ FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/disk-$(m).i
 	$(FW_BUILD)/nictx-e1000.bin $(FW_BUILD)/nictx-rtl8139.bin $(FW_BUILD)/nictx-ne2k_pci.bin \
 	$(FW_BUILD)/nictx-ne2k_isa.bin $(FW_BUILD)/nictx-pcnet.bin \
 	$(FW_BUILD)/pxeboot.0 $(FW_BUILD)/pmirq.img $(FW_BUILD)/tftpget.bin $(FW_BUILD)/smbconn.bin \
-	$(FW_BUILD)/sb16play-8.img $(FW_BUILD)/sb16play-16.img $(FW_BUILD)/sb16play-forever.img
+	$(FW_BUILD)/sb16play-8.img $(FW_BUILD)/sb16play-16.img $(FW_BUILD)/sb16play-forever.img \
+	$(FW_BUILD)/es1370play-16.img $(FW_BUILD)/es1370play-8.img $(FW_BUILD)/es1370play-dac1.img
 
 fw-images: $(FW_IMAGES)
 

@@ -9,13 +9,22 @@ guest runs). A vmm ended by SIGTERM in the middle of playback leaves a
 complete WAVE file. -audiodev sdl plays the same samples through SDL's
 audio (its file-writing driver here), under the sandbox. And the user
 errors: -soundhw, unknown audiodevs, resources a card does not take, two
-cards on the same ports."""
+cards on the same ports.
+
+The ES1370 the same way: a real-mode program (tests/fw/es1370play.S) finds
+the card through the PCI BIOS and plays by bus mastering through DAC2
+(16-bit stereo and 8-bit mono at PCLKDIV rates) or DAC1 (its fixed 22050
+Hz), one interrupt per period, stop mode for the last; the recording holds
+exactly its samples, and QEMU 10 (TCG) records the same samples from the
+same program (up to the last period: QEMU has no stop mode)."""
 import os
 import signal
 import struct
 import subprocess
 import time
 import wave
+
+import shutil
 
 import pytest
 
@@ -41,15 +50,19 @@ def need_kvm():
         fwskip.unavailable("/dev/kvm is missing")
 
 
-def play(tmp_path, image, audiodev, stop_after=None, env=None):
-    """Boots the program with an SB16 on an audiodev; returns (status,
-    seconds from the program's start marker to vmm's end, debug log,
-    stderr). stop_after: SIGTERM that many seconds after the marker."""
-    need_kvm()
+def play(tmp_path, image, audiodev, stop_after=None, env=None, device="sb16,audiodev=snd",
+         start=START, emulator=None):
+    """Boots the program with a card (an SB16 unless told) on an audiodev;
+    returns (status, seconds from the program's start marker to the
+    emulator's end, debug log, stderr). stop_after: SIGTERM that many
+    seconds after the marker. emulator: another command line's start
+    (QEMU's) instead of vmm's."""
+    if emulator is None:
+        need_kvm()
     log = tmp_path / "debugcon.log"
-    cmd = [VMM, "-nodefaults", "-m", "32", "-display", "none", "-no-reboot",
+    cmd = [*(emulator or [VMM]), "-nodefaults", "-m", "32", "-display", "none", "-no-reboot",
            *seabios_log_args(log), "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-           "-audiodev", audiodev, "-device", "sb16,audiodev=snd",
+           "-audiodev", audiodev, "-device", device,
            "-drive", f"file={fw_image(image)},format=raw,if=ide,snapshot=on"]
     p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env)
@@ -60,7 +73,7 @@ def play(tmp_path, image, audiodev, stop_after=None, env=None):
             now = time.monotonic()
             if now - begin > BOOT_TIMEOUT:
                 pytest.fail(f"vmm ran past {BOOT_TIMEOUT}s: {log.read_text(errors='replace')[-2000:]}")
-            if started is None and log.exists() and START in log.read_text(errors="replace"):
+            if started is None and log.exists() and start in log.read_text(errors="replace"):
                 started = now
             if started is not None and stop_after is not None and now - started >= stop_after:
                 p.send_signal(signal.SIGTERM)
@@ -275,3 +288,84 @@ def test_sound_option_errors():
     one_line_error(run("-nodefaults", "-display", "none", "-audiodev",
                        "wav,id=a,path=/nonexistent-dir/x.wav", "-device", "sb16,audiodev=a"),
                    "/nonexistent-dir/x.wav")
+
+
+# ---- ENSONIQ AudioPCI ES1370 ----------------------------------------------
+
+ES_START = "VMM-ES1370 start"
+ES_DONE = "VMM-ES1370 done"
+QEMU = os.environ.get("QEMU", "qemu-system-x86_64")
+ES_RAMP_FRAMES = 10 * 4096      # es1370play-16 and -dac1: 10 periods of 4096 frames
+ES_SINE_FRAMES = 8 * 2048       # es1370play-8: 8 periods of 2048 samples
+
+
+def es1370_play(tmp_path, image, rate, fmt, channels, emulator=None):
+    wav_path = tmp_path / "es1370.wav"
+    status, seconds, log, err = play(
+        tmp_path, image,
+        f"wav,id=snd,path={wav_path},out.frequency={rate},out.channels={channels},"
+        f"out.format={fmt}",
+        device="ES1370,audiodev=snd", start=ES_START, emulator=emulator)
+    assert status == 33 and ES_DONE in log, (status, log[-1000:], err)
+    params, data = read_wav(wav_path)
+    assert (params.nchannels, params.framerate) == (channels, rate)
+    return params, data, seconds
+
+
+def test_es1370_dac2_plays_16bit_stereo_ramp(tmp_path):
+    """DAC2 at PCLKDIV 62 (1411200 / 64 = 22050 Hz), 16-bit stereo: every
+    frame of the ten periods, nothing after the period stop mode ends on,
+    in the time those frames last; the program saw each period's
+    interrupt in the status register (or it would not exit)."""
+    params, data, seconds = es1370_play(tmp_path, "es1370play-16.img", 22050, "s16", 2)
+    assert params.nframes == ES_RAMP_FRAMES
+    assert data == RAMP * (ES_RAMP_FRAMES // 8192)
+    check_duration(seconds, ES_RAMP_FRAMES / 22050)
+    print(f"ES1370 DAC2 16-bit stereo: {params.nframes} frames in {seconds:.3f} s")
+
+
+def test_es1370_dac2_plays_8bit_mono_sine(tmp_path):
+    params, data, seconds = es1370_play(tmp_path, "es1370play-8.img", 11025, "u8", 1)
+    assert params.nframes == ES_SINE_FRAMES
+    assert data == SINE * (ES_SINE_FRAMES // len(SINE))
+    check_duration(seconds, ES_SINE_FRAMES / 11025)
+
+
+def test_es1370_dac1_plays_at_its_fixed_rate(tmp_path):
+    params, data, seconds = es1370_play(tmp_path, "es1370play-dac1.img", 22050, "s16", 2)
+    assert params.nframes == ES_RAMP_FRAMES
+    assert data == RAMP * (ES_RAMP_FRAMES // 8192)
+    check_duration(seconds, ES_RAMP_FRAMES / 22050)
+
+
+@pytest.mark.parametrize("image,rate,fmt,channels,period_bytes,blocks", [
+    ("es1370play-16.img", 22050, "s16", 2, 4096 * 4, 10),
+    ("es1370play-dac1.img", 22050, "s16", 2, 4096 * 4, 10),
+], ids=["dac2", "dac1"])
+def test_es1370_records_what_qemu_records(tmp_path, image, rate, fmt, channels, period_bytes,
+                                          blocks):
+    """The same program under QEMU 10 (TCG) with its ES1370 and wav
+    backend: QEMU's recording begins with the same samples as vmm's, bit
+    for bit, for every period but the last (QEMU does not model stop
+    mode: it replays a stretch of the buffer instead). The 8-bit program
+    is not compared: QEMU 10 plays the ES1370's unsigned 8-bit samples
+    with their distance from the centre doubled and clipped (the sine's
+    218 and 38 come out as 255 and 0, 32767 and -32768 in s16)."""
+    if not shutil.which(QEMU):
+        fwskip.unavailable(f"{QEMU} is missing (tools/deps.sh installs it)")
+    _, ours, _ = es1370_play(tmp_path, image, rate, fmt, channels)
+    qdir = tmp_path / "qemu"
+    qdir.mkdir()
+    _, theirs, _ = es1370_play(qdir, image, rate, fmt, channels,
+                               emulator=[QEMU, "-accel", "tcg"])
+    common = (blocks - 1) * period_bytes
+    assert len(theirs) >= common, (len(theirs), common)
+    first_bad = next((i for i in range(common) if theirs[i] != ours[i]), None)
+    assert first_bad is None, f"QEMU's recording differs from vmm's at byte {first_bad}"
+
+
+def test_es1370_option_errors():
+    need_kvm()
+    one_line_error(run("-display", "none", "-device", "ES1370,audiodev=nope"), "nope")
+    one_line_error(run("-nodefaults", "-display", "none", "-device", "ES1370,iobase=0x220"),
+                   "iobase")
