@@ -108,6 +108,9 @@
 #define MODE_STEREO 1u
 #define MODE_16BIT 2u
 
+#define NSEC 1000000000ull
+#define SILENCE_CHUNK 256 /* bytes of silence the ADC writes at a time */
+
 #define PAGE_DAC 0xC
 #define PAGE_ADC 0xD
 #define CODEC_REGS 0x20
@@ -117,17 +120,18 @@ enum chan_id { DAC1, DAC2, ADC, NCHAN };
 /* What distinguishes the three channels. */
 struct chan_bits {
 	const char *name;
+	const char *scount, *leftover, *stopped; /* saved-state fields */
 	uint32_t enable, pause, loop_sel, int_en, status;
 	unsigned mode_shift;
 	unsigned page, lw; /* where its frame address is (its size: lw + 1) */
 };
 
 static const struct chan_bits chan_bits[NCHAN] = {
-	[DAC1] = { "es1370.dac1", CTL_DAC1_EN, SER_P1_PAUSE, SER_P1_LOOP_SEL, SER_P1_INT_EN,
+	[DAC1] = { "es1370.dac1", "dac1.scount", "dac1.leftover", "dac1.stopped", CTL_DAC1_EN, SER_P1_PAUSE, SER_P1_LOOP_SEL, SER_P1_INT_EN,
 		   STAT_DAC1, SER_P1_MODE_SHIFT, PAGE_DAC, 0 },
-	[DAC2] = { "es1370.dac2", CTL_DAC2_EN, SER_P2_PAUSE, SER_P2_LOOP_SEL, SER_P2_INT_EN,
+	[DAC2] = { "es1370.dac2", "dac2.scount", "dac2.leftover", "dac2.stopped", CTL_DAC2_EN, SER_P2_PAUSE, SER_P2_LOOP_SEL, SER_P2_INT_EN,
 		   STAT_DAC2, SER_P2_MODE_SHIFT, PAGE_DAC, 2 },
-	[ADC] = { "es1370.adc", CTL_ADC_EN, 0, SER_R1_LOOP_SEL, SER_R1_INT_EN, STAT_ADC,
+	[ADC] = { "es1370.adc", "adc.scount", "adc.leftover", "adc.stopped", CTL_ADC_EN, 0, SER_R1_LOOP_SEL, SER_R1_INT_EN, STAT_ADC,
 		  SER_R1_MODE_SHIFT, PAGE_ADC, 0 },
 };
 
@@ -138,12 +142,16 @@ struct es1370_chan {
 	uint8_t leftover;  /* bytes of the current longword already moved (0-3) */
 	bool stopped;      /* stop mode: the count ran out */
 	struct audio_voice *voice;
+	/* ADC: frames owed, in units of 1/NSEC frame (the step's time times
+	 * the rate); not saved, as output in flight is not. */
+	uint64_t owed;
 };
 
 struct es1370 {
 	struct pci_device pci;
 	pthread_mutex_t lock;
 	const struct guest_mem *mem;
+	struct audio_backend *audio; /* NULL: no voices */
 	bool quiesced;
 
 	uint32_t ctrl, sctrl;
@@ -258,8 +266,20 @@ static void count_done(struct es1370 *s, enum chan_id c)
 		ch->stopped = true;
 }
 
-/* Moves up to 'frames' frames between 'buf' and the channel's buffer in
- * guest memory; returns how many moved (fewer: stop mode stopped it). */
+/* What the ADC records: nothing is plugged in, so the centre of unsigned
+ * 8-bit samples or zero of signed 16-bit ones. Dropped outside RAM. */
+static void write_silence(struct es1370 *s, uint64_t gpa, size_t len)
+{
+	uint8_t silence[SILENCE_CHUNK];
+
+	memset(silence, (chan_mode(s, ADC) & MODE_16BIT) ? 0x00 : 0x80, sizeof(silence));
+	for (size_t off = 0; off < len; off += sizeof(silence))
+		guest_write(s->mem, gpa + off, silence, MIN(sizeof(silence), len - off));
+}
+
+/* Moves up to 'frames' frames from the channel's buffer in guest memory to
+ * 'buf' (the ADC: silence into its buffer; buf unused); returns how many
+ * moved (fewer: stop mode stopped it). */
 static size_t run_chan(struct es1370 *s, enum chan_id c, uint8_t *buf, size_t frames)
 {
 	struct es1370_chan *ch = &s->chan[c];
@@ -276,13 +296,10 @@ static size_t run_chan(struct es1370 *s, enum chan_id c, uint8_t *buf, size_t fr
 		size_t n = MIN(frames - done, (size_t)(buf_bytes - pos) / fb);
 		n = MIN(n, (size_t)(ch->scount >> 16) + 1);
 		uint64_t gpa = (uint64_t)*frame_addr_reg(s, c) + pos;
-		uint8_t *p = buf + done * fb;
 		if (c == ADC) {
-			/* silence: the centre of unsigned 8-bit, zero of signed 16-bit */
-			memset(p, (chan_mode(s, c) & MODE_16BIT) ? 0x00 : 0x80, n * fb);
-			guest_write(s->mem, gpa, p, n * fb); /* dropped outside RAM */
-		} else if (!guest_read(s->mem, gpa, p, n * fb)) {
-			memset(p, 0xFF, n * fb); /* master abort */
+			write_silence(s, gpa, n * fb);
+		} else if (!guest_read(s->mem, gpa, buf + done * fb, n * fb)) {
+			memset(buf + done * fb, 0xFF, n * fb); /* master abort */
 		}
 		pos += (uint32_t)(n * fb);
 		if (pos >= buf_bytes)
@@ -308,16 +325,45 @@ static struct audio_format chan_format(const struct es1370 *s, enum chan_id c)
 				      .fmt = (mode & MODE_16BIT) ? AUDIO_FMT_S16 : AUDIO_FMT_U8 };
 }
 
+/* The ADC's frames in this step: its rate times the step's span of
+ * virtual time (recording gives the mixer nothing, so the mixer's count
+ * of frames taken cannot pace it). At most a second's worth: after a
+ * stall the time beyond is dropped, as the backend drops it. */
+static size_t adc_frames_due(struct es1370 *s, const struct audio_request *req, uint32_t rate)
+{
+	struct es1370_chan *ch = &s->chan[ADC];
+	int64_t t0, t1;
+
+	audio_request_window(req, &t0, &t1);
+	if (t1 > t0)
+		ch->owed += (uint64_t)MIN(t1 - t0, (int64_t)NSEC) * rate;
+	size_t n = (size_t)(ch->owed / NSEC);
+	ch->owed %= NSEC;
+	return MIN(n, (size_t)rate);
+}
+
 /* The audio backend's step (loop thread): the frames it is worth. */
 static void fill_chan(struct es1370 *s, enum chan_id c, struct audio_request *req)
 {
 	pthread_mutex_lock(&s->lock);
-	if (chan_running(s, c)) {
-		struct audio_format fmt = chan_format(s, c);
+	if (!chan_running(s, c)) {
+		s->chan[c].owed = 0;
+		pthread_mutex_unlock(&s->lock);
+		return;
+	}
+	struct audio_format fmt = chan_format(s, c);
+	if (c == ADC) {
+		/* Recording plays nothing. The request (in the backend's own
+		 * format, which the mixer takes as is: no frame of silence)
+		 * keeps the backend's clock running for it. */
+		struct audio_format out = *audio_backend_format(s->audio);
+		audio_request_frames(req, &out);
+		uint32_t rate = MIN(MAX(fmt.rate, (uint32_t)AUDIO_RATE_MIN), (uint32_t)AUDIO_RATE_MAX);
+		run_chan(s, c, NULL, adc_frames_due(s, req, rate));
+		audio_request_done(req, 0);
+	} else {
 		size_t frames = audio_request_frames(req, &fmt); /* may clamp the rate */
-		size_t done = run_chan(s, c, audio_request_buffer(req), frames);
-		/* Recording plays nothing: the step only paced the transfer. */
-		audio_request_done(req, c == ADC ? 0 : done);
+		audio_request_done(req, run_chan(s, c, audio_request_buffer(req), frames));
 	}
 	pthread_mutex_unlock(&s->lock);
 }
@@ -550,6 +596,7 @@ struct es1370 *es1370_create(struct pci_bus *bus, uint8_t devfn, const struct gu
 		es1370_destroy(s);
 		return NULL;
 	}
+	s->audio = audio;
 	if (audio)
 		for (unsigned c = 0; c < NCHAN; c++)
 			s->chan[c].voice = audio_voice_add(audio, chan_bits[c].name, fills[c], s);
@@ -618,9 +665,9 @@ void es1370_save(struct es1370 *s, struct ss_writer *w, uint32_t instance)
 	pack_memory(s->memory, memory);
 	ss_put_bytes(w, "memory", memory, sizeof(memory));
 	for (unsigned c = 0; c < NCHAN; c++) {
-		ss_put_u32(w, "scount", s->chan[c].scount);
-		ss_put_u8(w, "leftover", s->chan[c].leftover);
-		ss_put_bool(w, "stopped", s->chan[c].stopped);
+		ss_put_u32(w, chan_bits[c].scount, s->chan[c].scount);
+		ss_put_u8(w, chan_bits[c].leftover, s->chan[c].leftover);
+		ss_put_bool(w, chan_bits[c].stopped, s->chan[c].stopped);
 	}
 	ss_section_end(w);
 	pthread_mutex_unlock(&s->lock);
@@ -648,9 +695,9 @@ bool es1370_load(struct es1370 *s, struct ss_reader *r, uint32_t instance)
 	ss_get_bytes(r, "codec_regs", codec_regs, sizeof(codec_regs));
 	ss_get_bytes(r, "memory", memory, sizeof(memory));
 	for (unsigned c = 0; c < NCHAN; c++) {
-		ss_get_u32(r, "scount", &scount[c]);
-		ss_get_u8(r, "leftover", &leftover[c]);
-		ss_get_bool(r, "stopped", &stopped[c]);
+		ss_get_u32(r, chan_bits[c].scount, &scount[c]);
+		ss_get_u8(r, chan_bits[c].leftover, &leftover[c]);
+		ss_get_bool(r, chan_bits[c].stopped, &stopped[c]);
 	}
 	if (!ss_section_close(r))
 		return false;
