@@ -64,6 +64,7 @@
 #include "hw/i8237.h"
 #include "hw/ib700.h"
 #include "hw/sb16.h"
+#include "hw/es1370.h"
 #include "audio.h"
 #include "savestate.h"
 #include "hw/ide.h"
@@ -150,6 +151,7 @@ struct fuzz_machine {
 	struct i6300esb *esb;
 	struct ib700 *ib700;
 	struct sb16 *sb16;
+	struct es1370 *es1370;
 	struct audio_backend *audio; /* "none": the SB16's clock, stepped by events */
 	int64_t audio_ns;
 	struct virtio_pci *vt; /* the virtio target's transport */
@@ -688,6 +690,79 @@ static void sb16_event(struct fuzz_machine *m, struct input *in)
 	}
 	case 3:
 		m->audio_ns += (int64_t)step * 1000000; /* a stall of up to 65 s */
+		audio_backend_run(m->audio, m->audio_ns);
+		break;
+	default:
+		m->audio_ns += (int64_t)step * 1000;
+		audio_backend_run(m->audio, m->audio_ns);
+		break;
+	}
+}
+
+/* ---- target: the ES1370, bus mastering from RAM, paced by a "none" backend - */
+
+#define ES1370_DEVFN PCI_DEVFN(6, 0)
+#define ES1370_IOBASE 0xC100
+
+static bool es1370_target_create(struct fuzz_machine *m)
+{
+	struct audiodev_config cfg = { .id = "fuzz", .kind = AUDIODEV_NONE,
+				       .out = { .rate = 44100, .channels = 2, .fmt = AUDIO_FMT_S16 } };
+	char err[256];
+
+	m->audio = audio_backend_open(&cfg, NULL, err, sizeof(err));
+	if (!m->audio)
+		return false;
+	m->audio_ns = 1000000000LL;
+	audio_backend_run(m->audio, m->audio_ns);
+	m->es1370 = es1370_create(&m->pci, ES1370_DEVFN, &m->mem, m->audio);
+	if (!m->es1370)
+		return false;
+	cfg_wr(m, ES1370_DEVFN, PCI_BAR0, ES1370_IOBASE, 4);
+	cfg_wr(m, ES1370_DEVFN, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MASTER, 2);
+	m->devfn[m->ndevfn++] = ES1370_DEVFN;
+	add_window(m, &m->pio, ES1370_IOBASE, ES1370_IO_SIZE); /* window 1 */
+	return true;
+}
+
+static void es1370_target_destroy(struct fuzz_machine *m)
+{
+	es1370_destroy(m->es1370);
+	audio_backend_close(m->audio);
+}
+
+/* Time passes for the backend (up to ~65 ms a step, or a stall of up to
+ * 65 s: the channels move that much through guest RAM), a reset, a
+ * quiesce/resume pair, or a saved-state round trip of whatever runs. */
+static void es1370_event(struct fuzz_machine *m, struct input *in)
+{
+	uint8_t what = take8(in);
+	uint16_t step = take16(in);
+
+	switch (what % 8) {
+	case 0:
+		es1370_reset(m->es1370);
+		break;
+	case 1:
+		es1370_quiesce(m->es1370);
+		m->audio_ns += (int64_t)step * 1000;
+		audio_backend_run(m->audio, m->audio_ns);
+		es1370_resume(m->es1370);
+		break;
+	case 2: {
+		struct ss_writer w;
+		struct ss_reader r;
+		ss_writer_init(&w);
+		es1370_save(m->es1370, &w, 0);
+		if (ss_writer_finish(&w) < 0 || ss_reader_open(&r, w.buf, w.len) < 0 ||
+		    !es1370_load(m->es1370, &r, 0))
+			abort(); /* the card's own state always loads back */
+		ss_reader_close(&r);
+		ss_writer_free(&w);
+		break;
+	}
+	case 3:
+		m->audio_ns += (int64_t)step * 1000000;
 		audio_backend_run(m->audio, m->audio_ns);
 		break;
 	default:
@@ -1428,6 +1503,7 @@ static const struct target targets[] = {
 	DEVICE(i6300esb, "hw/watchdog/i6300esb.c", i6300esb_target, .event = wdt_event),
 	DEVICE(ib700, "hw/watchdog/ib700.c", ib700_target, .event = wdt_event),
 	DEVICE(sb16, "hw/audio/sb16.c hw/chipset/i8237.c", sb16_target, .event = sb16_event),
+	DEVICE(es1370, "hw/audio/es1370.c", es1370_target, .event = es1370_event),
 	DEVICE(virtio_blk, "hw/virtio/virtio_blk.c hw/virtio/virtio_pci.c", virtio_blk_target, .virtio = true),
 	DEVICE(virtio_net, "hw/virtio/virtio_net.c hw/virtio/virtio_pci.c", virtio_net_target,
 	       .event = virtio_net_event, .virtio = true),
@@ -2032,6 +2108,37 @@ static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
 		s_io_wr(s, 0x224, 0x82, 0), s_io_rd(s, 0x225, 0);
 		s_io_wr(s, 0x22C, k == 1 ? 0xDA : 0xD9, 0);
 		s_event(s, stall, sizeof(stall));
+		return 1;
+	}
+	if (!strcmp(t, "es1370") && k <= 2) {
+		/* As snd-ens1370 prepares and starts a channel: k 1 DAC2 16-bit
+		 * stereo at 22050 Hz from a 4 KiB buffer at 0x1000, k 2 the ADC
+		 * 8-bit mono at 11025 Hz into it; the codec written, time
+		 * passes, interrupts acknowledged (enable bit cleared and set),
+		 * stop mode, a saved-state round trip. */
+		uint32_t sctrl = k == 1 ? 0x200 | (3 << 2) : 0x400;
+		for (uint32_t a = 0x1000; a < 0x2000; a += 64)
+			s_ram(s, a, a * 0x9E3779B97F4A7C15ull, 3);
+		s_wr(s, 1, 0x10, 0x1602, 1), s_wr(s, 1, 0x10, 0x1603, 1);
+		s_wr(s, 1, 0x00, 0x00AE0002, 2);
+		s_wr(s, 1, 0x0C, k == 1 ? 0x0C : 0x0D, 2);
+		s_wr(s, 1, k == 1 ? 0x38 : 0x30, 0x1000, 2);
+		s_wr(s, 1, k == 1 ? 0x3C : 0x34, 0x3FF, 2);
+		s_wr(s, 1, 0x20, sctrl, 2);
+		s_wr(s, 1, k == 1 ? 0x28 : 0x2C, 0xFF, 2);
+		s_wr(s, 1, 0x00, k == 1 ? 0x003E0022 : 0x007E0012, 2);
+		const uint8_t step[] = { 4, 0x10, 0x27 }, save[] = { 2, 0, 0 },
+			      quiesce[] = { 1, 0x10, 0x27 };
+		for (unsigned i = 0; i < 8; i++) {
+			s_event(s, step, sizeof(step)); /* 10 ms */
+			s_rd(s, 1, 0x04, 2);
+			s_wr(s, 1, 0x20, sctrl & ~0x700u, 2), s_wr(s, 1, 0x20, sctrl, 2);
+			s_rd(s, 1, k == 1 ? 0x3C : 0x34, 2);
+		}
+		s_event(s, save, sizeof(save));
+		s_event(s, quiesce, sizeof(quiesce));
+		s_wr(s, 1, 0x20, sctrl | 0xE000, 2);
+		s_event(s, step, sizeof(step));
 		return 1;
 	}
 	if (!strcmp(t, "cirrus") && k <= 3) {

@@ -31,6 +31,7 @@
 #include "hw/i8237.h"
 #include "hw/ib700.h"
 #include "hw/sb16.h"
+#include "hw/es1370.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
 #include "hw/e1000.h"
@@ -92,6 +93,7 @@ struct board {
 	struct rtl8139 *rtl;
 	struct ne2000 *ne2k;
 	struct pcnet *pcnet;
+	struct es1370 *es1370;
 };
 
 static void no_gsi(void *opaque, unsigned gsi, int level) { }
@@ -373,6 +375,30 @@ static void pcnet_free(void *d) { pcnet_destroy(((struct board *)d)->pcnet); boa
 static void pcnet_sv(void *d, struct ss_writer *w, uint32_t i) { pcnet_save(((struct board *)d)->pcnet, w, i); }
 static bool pcnet_ld(void *d, struct ss_reader *r, uint32_t i) { return pcnet_load(((struct board *)d)->pcnet, r, i); }
 
+/* The ES1370 without a backend: a loaded channel that plays moves nothing. */
+static void *es1370_new(void)
+{
+	struct board *b = board_new();
+	if (!(b->es1370 = es1370_create(&b->pci, PCI_DEVFN(6, 0), &b->mem, NULL)))
+		abort();
+	return b;
+}
+static void es1370_free(void *d) { es1370_destroy(((struct board *)d)->es1370); board_free(d); }
+static void es1370_sv(void *d, struct ss_writer *w, uint32_t i) { es1370_save(((struct board *)d)->es1370, w, i); }
+static bool es1370_ld(void *d, struct ss_reader *r, uint32_t i) { return es1370_load(((struct board *)d)->es1370, r, i); }
+static void es1370_prime(void *d)
+{
+	struct board *b = d;
+	/* DAC2 playing mid-buffer: page 0xC, frame, size at longword 5,
+	 * serial control, count, then PCLKDIV and the enable */
+	uint32_t regs[][2] = { { 0xC00C, 0x0C }, { 0xC038, 0x1000 }, { 0xC03C, 0x000503FF },
+			       { 0xC020, 0x020C }, { 0xC028, 0x00FF }, { 0xC000, 0x003E0022 } };
+	pci_config_write(&b->pci, PCI_DEVFN(6, 0), PCI_BAR0, 0xC000, 4);
+	pci_config_write(&b->pci, PCI_DEVFN(6, 0), PCI_COMMAND, 0x05, 2);
+	for (unsigned i = 0; i < sizeof(regs) / sizeof(regs[0]); i++)
+		bus_write(&b->pio, regs[i][0], &regs[i][1], 4);
+}
+
 static const struct device_kind kinds[] = {
 	{ "serial", serial_new, serial_free, serial_sv, serial_ld, NULL },
 	{ "rtc", rtc_new, rtc_free, rtc_sv, rtc_ld, NULL },
@@ -390,6 +416,7 @@ static const struct device_kind kinds[] = {
 	{ "ne2k_pci", ne2k_pci_new, ne2k_free, ne2k_sv, ne2k_ld, NULL },
 	{ "ne2k_isa", ne2k_isa_new, ne2k_free, ne2k_sv, ne2k_ld, NULL },
 	{ "pcnet", pcnet_new, pcnet_free, pcnet_sv, pcnet_ld, NULL },
+	{ "es1370", es1370_new, es1370_free, es1370_sv, es1370_ld, es1370_prime },
 };
 
 static void save_one(const struct device_kind *k, void *dev, struct ss_writer *w)

@@ -226,13 +226,15 @@ def test_paused_machine_plays_nothing(tmp_path):
     assert data == (RAMP * reps)[:len(data)]
 
 
-@pytest.mark.parametrize("image,fmt,expected", [
+@pytest.mark.parametrize("image,fmt,expected,device", [
     ("sb16play-8.img", "out.frequency=8000,out.channels=1,out.format=u8",
-     SINE * (SINE_FRAMES // len(SINE))),
+     SINE * (SINE_FRAMES // len(SINE)), "sb16"),
     ("sb16play-16.img", "out.frequency=22050,out.channels=2,out.format=s16",
-     RAMP * (RAMP_FRAMES // 8192)),
-], ids=["8bit", "16bit"])
-def test_sdl_audiodev_plays_through_sdl(tmp_path, image, fmt, expected):
+     RAMP * (RAMP_FRAMES // 8192), "sb16"),
+    ("es1370play-16.img", "out.frequency=22050,out.channels=2,out.format=s16",
+     RAMP * (10 * 4096 // 8192), "ES1370"),
+], ids=["8bit", "16bit", "es1370"])
+def test_sdl_audiodev_plays_through_sdl(tmp_path, image, fmt, expected, device):
     """-audiodev sdl with SDL's file-writing driver (SDL_AUDIODRIVER=disk),
     under the sandbox (on by default: SDL's audio thread runs under the
     "audio" filter): the device's stream holds the program's samples
@@ -243,9 +245,12 @@ def test_sdl_audiodev_plays_through_sdl(tmp_path, image, fmt, expected):
     # A second of buffer, primed to half: SDL's disk driver keeps its own
     # time, and a loaded host can stall vmm's loop for a while (a stall
     # longer than the prime would be a gap of silence, as on a real device).
+    es = device == "ES1370"
     status, seconds, log, err = play(tmp_path, image,
-                                     f"sdl,id=snd,{fmt},out.buffer-length=1000000", env=env)
-    assert status == 33 and DONE in log, (status, log[-1000:], err)
+                                     f"sdl,id=snd,{fmt},out.buffer-length=1000000", env=env,
+                                     device=f"{device},audiodev=snd",
+                                     start=ES_START if es else START)
+    assert status == 33 and (ES_DONE if es else DONE) in log, (status, log[-1000:], err)
     assert "sandbox" not in err, err
     data = raw.read_bytes()
     start = data.find(expected[:256])
