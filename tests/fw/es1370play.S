@@ -24,6 +24,7 @@
  * ES_BITS=8 (DAC 2): a sine period of 8 samples, 8-bit unsigned mono at
  *   11025 Hz (PCLKDIV 126, 1411200 / 128), a 4096-byte buffer at 0x10000,
  *   2048-sample periods, 8 periods (16384 samples, 1.486 s).
+ * FOREVER: loop mode without end, never exits (the lifecycle test).
  * Any failure (no card, a status without the DAC's bit) halts without the
  * done line.
  */
@@ -169,6 +170,10 @@ start:
 	movw $started, %si
 	call print
 	sti
+#ifdef FOREVER
+5:	hlt
+	jmp 5b
+#endif
 2:	hlt
 	cmpw $(BLOCKS - 1), irqs
 	jb 2b

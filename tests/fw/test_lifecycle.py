@@ -3,7 +3,7 @@
 board's, -hda/-cdrom, ide-hd, virtio-blk/net/rng/balloon/serial with both
 port kinds, e1000, rtl8139, ne2k_pci, ne2k_isa, pcnet, the default VGA, a bochs-display with its own
 monitor size (EDID properties), COM2 and COM3, isa-debugcon,
-isa-debug-exit, both watchdogs, an sb16 on a wav audiodev, a QMP socket), started, paused, resumed and quit, or ended by SIGTERM,
+isa-debug-exit, both watchdogs, an sb16 and an ES1370 on a wav audiodev, a QMP socket), started, paused, resumed and quit, or ended by SIGTERM,
 under ASan's LeakSanitizer (build/vmm-asan): exit destroys everything, so
 nothing leaks. The full machine has the standard VGA; the Cirrus card
 (which cannot sit next to it: one legacy VGA per machine) has a machine of
@@ -60,6 +60,7 @@ def full_machine(tmp_path, qmp_path):
         "-device", "isa-debug-exit,iobase=0xf4,iosize=4",
         "-device", "i6300esb", "-device", "ib700",
         "-audiodev", f"wav,id=snd,path={tmp_path / 'sound.wav'}", "-device", "sb16,audiodev=snd",
+        "-device", "ES1370,audiodev=snd",
         # a second display card, its monitor (EDID) from properties
         "-device", "bochs-display,xres=1024,yres=768,xmax=1920,ymax=1200",
         "-qmp", f"unix:{qmp_path},server=on,wait=off",
@@ -159,6 +160,49 @@ def test_sb16_playing_round_trip_is_leak_free(tmp_path):
         wait_for(lambda: p.poll() is not None or
                  (log.exists() and "VMM-SB16 start" in log.read_text(errors="replace")),
                  BOOT_TIMEOUT, "VMM-SB16 start")
+        time.sleep(0.5)
+        assert q.ok("x-state-roundtrip")["bytes"] > 1000
+        q.ok("stop")
+        q.ok("x-state-roundtrip")
+        q.ok("cont")
+        time.sleep(0.5)
+        q.ok("quit")
+        status, err = finish(p)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+    assert status == 0, err
+    ramp = b"".join(struct.pack("<hh", -32000 + 7 * i, 16000 - 3 * i) for i in range(8192))
+    with wave.open(str(wav_path)) as w:
+        data = w.readframes(w.getnframes())
+    assert len(data) >= 22050 * 4 // 2, len(data)
+    assert data == (ramp * (len(data) // len(ramp) + 1))[:len(data)]
+
+
+def test_es1370_playing_round_trip_is_leak_free(tmp_path):
+    """An ES1370 playing by bus mastering with period interrupts
+    (tests/fw/es1370play.S, without end): its saved state round-trips
+    running and paused, the playback goes on, QMP quit: status 0, no leak,
+    and the recording is the program's ramp throughout (the position
+    within the buffer survives each load to the byte)."""
+    qmp_path = str(tmp_path / "qmp.sock")
+    log = tmp_path / "debugcon.log"
+    wav_path = tmp_path / "es1370.wav"
+    p, qmp_path = start(tmp_path, [
+        "-nodefaults", "-m", "32", "-display", "none", "-sandbox", "off",
+        "-chardev", f"file,id=seabios,path={log}",
+        "-device", "isa-debugcon,iobase=0x402,chardev=seabios",
+        "-audiodev", f"wav,id=snd,path={wav_path},out.frequency=22050,out.channels=2,"
+                     "out.format=s16",
+        "-device", "ES1370,audiodev=snd",
+        "-drive", f"file={fw_image('es1370play-forever.img')},format=raw,if=ide,snapshot=on",
+        "-qmp", f"unix:{qmp_path},server=on,wait=off"])
+    try:
+        q = Qmp(qmp_path).negotiate()
+        wait_for(lambda: p.poll() is not None or
+                 (log.exists() and "VMM-ES1370 start" in log.read_text(errors="replace")),
+                 BOOT_TIMEOUT, "VMM-ES1370 start")
         time.sleep(0.5)
         assert q.ok("x-state-roundtrip")["bytes"] > 1000
         q.ok("stop")
