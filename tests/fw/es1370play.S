@@ -24,6 +24,11 @@
  * ES_BITS=8 (DAC 2): a sine period of 8 samples, 8-bit unsigned mono at
  *   11025 Hz (PCLKDIV 126, 1411200 / 128), a 4096-byte buffer at 0x10000,
  *   2048-sample periods, 8 periods (16384 samples, 1.486 s).
+ * ONESHOT: the same samples as one count of all the periods in stop mode
+ *   from the start: one interrupt, at the end, and the DAC stops there by
+ *   itself (the length does not depend on how soon a guest stalled by a
+ *   loaded host answers each period's interrupt; a late answer in the
+ *   period program lets one more period play, as on real hardware).
  * FOREVER: loop mode without end, never exits (the lifecycle test).
  * Any failure (no card, a status without the DAC's bit) halts without the
  * done line.
@@ -76,6 +81,14 @@
 #define BLOCKS 8
 #define MODE 0				/* 8-bit mono */
 #define CTL_RATE (126 << 16)		/* PCLKDIV: 1411200 / 128 = 11025 Hz */
+#endif
+
+#ifdef ONESHOT
+#define COUNT (BLOCKS * PERIOD)
+#define SCTRL_INIT (SER_INT_EN | (MODE << MODE_SHIFT) | SER_LOOP_SEL)
+#else
+#define COUNT PERIOD
+#define SCTRL_INIT (SER_INT_EN | (MODE << MODE_SHIFT))
 #endif
 
 	.code16
@@ -161,7 +174,7 @@ start:
 	movl sctrl, %eax
 	movw $REG_SERIAL, %dx
 	call out32
-	movl $(PERIOD - 1), %eax
+	movl $(COUNT - 1), %eax
 	movw $REG_COUNT, %dx
 	call out32
 	movl $(CTL_RATE | CTL_EN), %eax
@@ -173,6 +186,12 @@ start:
 #ifdef FOREVER
 5:	hlt
 	jmp 5b
+#endif
+#ifdef ONESHOT
+6:	hlt
+	cmpw $1, irqs
+	jb 6b
+	jmp finish
 #endif
 2:	hlt
 	cmpw $(BLOCKS - 1), irqs
@@ -186,6 +205,7 @@ start:
 3:	hlt
 	cmpw $BLOCKS, irqs
 	jb 3b
+finish:
 	cli
 	movw $done, %si
 	call print
@@ -276,7 +296,7 @@ done:	.asciz "VMM-ES1370 done\n"
 started: .asciz "VMM-ES1370 start\n"
 
 	.balign 4
-sctrl:	.long SER_INT_EN | (MODE << MODE_SHIFT)
+sctrl:	.long SCTRL_INIT
 irqs:	.word 0
 iobase:	.word 0
 pcidev:	.word 0

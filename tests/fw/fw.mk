@@ -113,15 +113,19 @@ $(FW_BUILD)/sb16play-%.img: tests/fw/sb16play.S
 	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/sb16play-$*.o
 	truncate -s 1M $@
 
-# Sound: a boot sector that plays through an ES1370's DAC2 (16-bit stereo,
-# 8-bit mono) or DAC1 (16-bit stereo at its fixed 22050 Hz) by bus mastering,
-# and DAC2 16-bit without end (the lifecycle test).
+# Sound: a boot sector that plays through an ES1370 by bus mastering: DAC2
+# 16-bit stereo and 8-bit mono, DAC1 16-bit stereo at its fixed 22050 Hz, as
+# one stop-mode count (exact length); the same with an interrupt per period
+# (16p, dac1p: the QEMU comparison), and DAC2 16-bit without end (forever).
+ES1370_FLAGS_16 := -DES_BITS=16 -DES_DAC=2 -DONESHOT
+ES1370_FLAGS_8 := -DES_BITS=8 -DES_DAC=2 -DONESHOT
+ES1370_FLAGS_dac1 := -DES_BITS=16 -DES_DAC=1 -DONESHOT
+ES1370_FLAGS_16p := -DES_BITS=16 -DES_DAC=2
+ES1370_FLAGS_dac1p := -DES_BITS=16 -DES_DAC=1
+ES1370_FLAGS_forever := -DES_BITS=16 -DES_DAC=2 -DFOREVER
 $(FW_BUILD)/es1370play-%.img: tests/fw/es1370play.S
 	@mkdir -p $(dir $@)
-	$(CC) -m32 -nostdlib -ffreestanding \
-		$(if $(filter dac1,$*),-DES_BITS=16 -DES_DAC=1,\
-		$(if $(filter forever,$*),-DES_BITS=16 -DES_DAC=2 -DFOREVER,-DES_BITS=$* -DES_DAC=2)) \
-		-c -o $(FW_BUILD)/es1370play-$*.o $<
+	$(CC) -m32 -nostdlib -ffreestanding $(ES1370_FLAGS_$*) -c -o $(FW_BUILD)/es1370play-$*.o $<
 	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/es1370play-$*.o
 	truncate -s 1M $@
 
@@ -134,7 +138,7 @@ FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/disk-$(m).i
 	$(FW_BUILD)/pxeboot.0 $(FW_BUILD)/pmirq.img $(FW_BUILD)/tftpget.bin $(FW_BUILD)/smbconn.bin \
 	$(FW_BUILD)/sb16play-8.img $(FW_BUILD)/sb16play-16.img $(FW_BUILD)/sb16play-forever.img \
 	$(FW_BUILD)/es1370play-16.img $(FW_BUILD)/es1370play-8.img $(FW_BUILD)/es1370play-dac1.img \
-	$(FW_BUILD)/es1370play-forever.img
+	$(FW_BUILD)/es1370play-16p.img $(FW_BUILD)/es1370play-dac1p.img $(FW_BUILD)/es1370play-forever.img
 
 fw-images: $(FW_IMAGES)
 

@@ -14,9 +14,10 @@ cards on the same ports.
 The ES1370 the same way: a real-mode program (tests/fw/es1370play.S) finds
 the card through the PCI BIOS and plays by bus mastering through DAC2
 (16-bit stereo and 8-bit mono at PCLKDIV rates) or DAC1 (its fixed 22050
-Hz), one interrupt per period, stop mode for the last; the recording holds
-exactly its samples, and QEMU 10 (TCG) records the same samples from the
-same program (up to the last period: QEMU has no stop mode)."""
+Hz) as one stop-mode count with its interrupt at the end; the recording
+holds exactly its samples. Its period form (an interrupt per period, stop
+mode for the last) under QEMU 10 (TCG) records the same samples as under
+vmm (up to the last period: QEMU has no stop mode)."""
 import os
 import signal
 import struct
@@ -318,10 +319,11 @@ def es1370_play(tmp_path, image, rate, fmt, channels, emulator=None):
 
 
 def test_es1370_dac2_plays_16bit_stereo_ramp(tmp_path):
-    """DAC2 at PCLKDIV 62 (1411200 / 64 = 22050 Hz), 16-bit stereo: every
-    frame of the ten periods, nothing after the period stop mode ends on,
-    in the time those frames last; the program saw each period's
-    interrupt in the status register (or it would not exit)."""
+    """DAC2 at PCLKDIV 62 (1411200 / 64 = 22050 Hz), 16-bit stereo, one
+    stop-mode count of 40960 frames through an 8192-frame buffer: every
+    frame, nothing after the count, in the time those frames last; the
+    program saw the interrupt at the end in the status register (or it
+    would not exit)."""
     params, data, seconds = es1370_play(tmp_path, "es1370play-16.img", 22050, "s16", 2)
     assert params.nframes == ES_RAMP_FRAMES
     assert data == RAMP * (ES_RAMP_FRAMES // 8192)
@@ -344,15 +346,17 @@ def test_es1370_dac1_plays_at_its_fixed_rate(tmp_path):
 
 
 @pytest.mark.parametrize("image,rate,fmt,channels,period_bytes,blocks", [
-    ("es1370play-16.img", 22050, "s16", 2, 4096 * 4, 10),
-    ("es1370play-dac1.img", 22050, "s16", 2, 4096 * 4, 10),
+    ("es1370play-16p.img", 22050, "s16", 2, 4096 * 4, 10),
+    ("es1370play-dac1p.img", 22050, "s16", 2, 4096 * 4, 10),
 ], ids=["dac2", "dac1"])
 def test_es1370_records_what_qemu_records(tmp_path, image, rate, fmt, channels, period_bytes,
                                           blocks):
-    """The same program under QEMU 10 (TCG) with its ES1370 and wav
+    """The period program (an interrupt every 4096 frames, stop mode set
+    after the next-to-last) under QEMU 10 (TCG) with its ES1370 and wav
     backend: QEMU's recording begins with the same samples as vmm's, bit
     for bit, for every period but the last (QEMU does not model stop
-    mode: it replays a stretch of the buffer instead). The 8-bit program
+    mode: it replays a stretch of the buffer instead; and a guest that
+    answers a period late on a loaded host plays one more, in either). The 8-bit program
     is not compared: QEMU 10 plays the ES1370's unsigned 8-bit samples
     with their distance from the centre doubled and clipped (the sine's
     218 and 38 come out as 255 and 0, 32767 and -32768 in s16)."""
