@@ -295,6 +295,7 @@ struct machine {
 	struct machine_disk disks[MAX_IDE_DRIVES + MAX_DRIVES];
 	unsigned ndisks;
 	struct snapshot_job *jobs; /* QMP jobs until job-dismiss (a list) */
+	int64_t vm_clock_start;    /* the virtual clock at creation: a snapshot's VM CLOCK from 0 */
 };
 
 /* Direct kernel boot (src/board/pc_fw_cfg.c): adds the fw_cfg keys

@@ -317,7 +317,8 @@ static int do_save(struct machine *m, const struct vmctl_snapshot_req *req, char
 		}
 	if (req->overwrite && delete_everywhere(&sd, tag, err, errlen) < 0)
 		goto out;
-	vm.vm_clock_nsec = (uint64_t)event_clock_ns(m->loop, EVENT_CLOCK_VIRTUAL);
+	vm.vm_clock_nsec = (uint64_t)(event_clock_ns(m->loop, EVENT_CLOCK_VIRTUAL) -
+				      m->vm_clock_start);
 	if (write_vmstate(m, sd.vm, &vm.vm_state_size, err, errlen) < 0)
 		goto out;
 	for (; done < sd.n; done++) {
