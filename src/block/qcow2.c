@@ -2367,7 +2367,8 @@ static int snapshot_create(struct block_dev *bd, const char *name,
 	for (uint32_t i = 0; i < s->nb_snapshots; i++)
 		maxid = MAX(maxid, strtoul(s->snaps[i].id, NULL, 10));
 	struct snapshot *v = xzalloc((s->nb_snapshots + 1) * sizeof(*v));
-	memcpy(v, s->snaps, s->nb_snapshots * sizeof(*v));
+	if (s->nb_snapshots) /* snaps is NULL without any (memcpy's UB) */
+		memcpy(v, s->snaps, s->nb_snapshots * sizeof(*v));
 	struct snapshot *sn = &v[s->nb_snapshots];
 	char id[24];
 	snprintf(id, sizeof(id), "%lu", maxid + 1);
