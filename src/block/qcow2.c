@@ -2240,7 +2240,9 @@ static uint64_t snap_entry_len(const struct snapshot *sn)
 }
 
 /* Writes the table of the n snapshots in v to new clusters and switches
- * the header to it; frees the old table. */
+ * the header to it; frees the old table. Once the header points at the new
+ * table, v (heap) becomes s->snaps even if freeing the old table's
+ * clusters then fails: the caller knows by s->snaps == v. */
 static int write_snapshot_table(struct qcow2 *s, struct snapshot *v, uint32_t n)
 {
 	uint64_t len = 0, first = 0, off = 0;
@@ -2288,9 +2290,12 @@ static int write_snapshot_table(struct qcow2 *s, struct snapshot *v, uint32_t n)
 		ret = barrier(s);
 	if (ret < 0)
 		return ret;
+	/* switched: the new list is the image's now, whatever follows */
 	s->nb_snapshots = n;
 	s->snapshots_offset = n ? first << s->cluster_bits : 0;
 	s->snapshots_len = len;
+	free(s->snaps);
+	s->snaps = v;
 	if (old_n && old_len)
 		for (uint64_t c = old_off >> s->cluster_bits;
 		     c <= (old_off + old_len - 1) >> s->cluster_bits && !ret; c++)
@@ -2386,15 +2391,13 @@ static int snapshot_create(struct block_dev *bd, const char *name,
 		sn->vm_clock_nsec = vm->vm_clock_nsec;
 	}
 	ret = write_snapshot_table(s, v, s->nb_snapshots + 1);
-	if (ret < 0) {
+	if (ret < 0 && s->snaps != v) {
 		free(sn->id);
 		free(sn->name);
 		free(v);
 		goto out;
 	}
-	free(s->snaps);
-	s->snaps = v;
-	if (vm)
+	if (vm && !ret)
 		ret = discard_vmstate(s);
 out:
 	pthread_mutex_unlock(&s->lock);
@@ -2434,12 +2437,15 @@ int qcow2_snapshot_delete(struct block_dev *bd, const char *name)
 		if ((int)k != i)
 			v[n++] = s->snaps[k];
 	ret = write_snapshot_table(s, v, n);
-	if (ret < 0) {
+	if (ret < 0 && s->snaps != v) {
 		free(v);
 		goto out;
 	}
-	free(s->snaps);
-	s->snaps = v;
+	if (ret < 0) {
+		free(gone.id);
+		free(gone.name);
+		goto out;
+	}
 	if (gone.l1_size && meta_ok(s, gone.l1_offset, (uint64_t)gone.l1_size * 8)) {
 		ret = load_table(s, gone.l1_offset, gone.l1_size, &l1);
 		if (!ret)
