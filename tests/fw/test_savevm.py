@@ -362,3 +362,46 @@ def test_hostile_vm_state_size(vms, tmp_path):
     v.wait_counts(3)
     assert "BAD" not in v.text()
     assert v.finish()[0] == 0
+
+
+def test_snapshots_leak_free_under_asan(vms, tmp_path):
+    """savevm, loadvm, a failed loadvm and QMP jobs left undismissed, then
+    quit: no sanitizer report, no leak (LeakSanitizer needs -sandbox off)."""
+    vmm_asan = os.environ.get("VMM_ASAN", os.path.join(ROOT, "build", "vmm-asan"))
+    if not os.path.exists(vmm_asan):
+        pytest.fail(f"{vmm_asan} is missing: run `make build/vmm-asan`")
+    disk = qcow2(tmp_path)
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               LSAN_OPTIONS="exitcode=23")
+    log = tmp_path / "asan.log"
+    mon = str(tmp_path / "asan.mon")
+    qmp = str(tmp_path / "asan.qmp")
+    p = subprocess.Popen([vmm_asan, "-bios", fw_image("diskcount.bin"), "-m", "16",
+                          "-nodefaults", "-display", "none", "-serial", f"file:{log}",
+                          "-sandbox", "off", "-hda", str(disk),
+                          "-qmp", f"unix:{qmp},server=on,wait=off",
+                          "-monitor", f"unix:{mon},server=on,wait=off"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env)
+    try:
+        q = Qmp(qmp, timeout=120).negotiate()
+        m = Monitor(mon)
+        wait_for(lambda: p.poll() is not None or
+                 sum(1 for x in log.read_text().splitlines() if COUNT.match(x)) >= 3
+                 if log.exists() else False, 120, "the guest to count")
+        assert m.cmd("savevm a") == ""
+        assert m.cmd("loadvm a") == ""
+        assert m.cmd("loadvm b").startswith("Error: ")
+        assert q.ok("snapshot-save", {"job-id": "j", "tag": "b", "vmstate": "ide0-hd0",
+                                      "devices": ["ide0-hd0"]}) == {}
+        wait_for(lambda: q.ok("query-jobs")[0]["status"] == "concluded", 120, "the job")
+        assert m.cmd("info snapshots").count("\n") == 4
+        q.ok("quit")
+        out, err = p.communicate(timeout=120)
+        err = err.decode(errors="replace")
+        assert "Sanitizer" not in err and "runtime error" not in err, err
+        assert p.returncode == 0, err
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
