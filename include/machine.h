@@ -127,6 +127,7 @@ struct machine_config {
 	const char *append;           /* -append */
 	const char *incoming;         /* -incoming URI or "defer" */
 	bool start_paused;            /* -S */
+	const char *loadvm;           /* -loadvm TAG: start from that VM snapshot */
 };
 
 enum machine_req {
@@ -225,6 +226,16 @@ struct machine_migration {
 	struct event_fd *wake_handle;
 };
 
+/* A disk image as savevm sees it: QEMU's drive name (ide0-hd0,
+ * virtio0, the -drive id) and the image, which its device owns. */
+struct machine_disk {
+	char name[64];
+	struct block_dev *bd;
+};
+
+/* A QMP snapshot job (src/board/pc_snapshot.c). */
+struct snapshot_job;
+
 struct machine {
 	struct machine_config cfg;
 	struct kvm_vm kvm;
@@ -280,6 +291,11 @@ struct machine {
 	/* Images opened before the devices that take them (then NULL). */
 	struct block_dev *ide_bd[MAX_IDE_DRIVES];
 	struct block_dev *drive_bd[MAX_DRIVES];
+	/* Every hard disk image (no CD-ROM), in QEMU's order, for savevm. */
+	struct machine_disk disks[MAX_IDE_DRIVES + MAX_DRIVES];
+	unsigned ndisks;
+	struct snapshot_job *jobs; /* QMP jobs until job-dismiss (a list) */
+	int64_t vm_clock_start;    /* the virtual clock at creation: a snapshot's VM CLOCK from 0 */
 };
 
 /* Direct kernel boot (src/board/pc_fw_cfg.c): adds the fw_cfg keys

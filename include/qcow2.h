@@ -3,7 +3,8 @@
  * qcow2 beneath struct block_dev (src/block/qcow2.c), written from the format
  * specification: version 2 and 3 read/write, L1/L2 tables with an L2
  * cache, refcount_order 0..6, zlib-compressed clusters, backing files,
- * internal snapshots (list, read). The tool-facing extras below serve
+ * internal snapshots (list, read, create, apply, delete, with VM state).
+ * The tool-facing extras below serve
  * vmm-img; the devices only see block.h.
  */
 #ifndef VMM_QCOW2_H
@@ -70,6 +71,25 @@ int qcow2_check(struct block_dev *bd, int repair, struct qcow2_check_result *r, 
 int qcow2_snapshot_create(struct block_dev *bd, const char *name);
 int qcow2_snapshot_apply(struct block_dev *bd, const char *name);
 int qcow2_snapshot_delete(struct block_dev *bd, const char *name);
+
+/* VM snapshots (savevm): the machine's state goes into the image's VM
+ * state area, guest offsets from the first L1 entry past the virtual size
+ * (where QEMU puts it), written with qcow2_vmstate_write into the active
+ * image before qcow2_snapshot_create_vm takes the snapshot, whose L1
+ * copy then maps it (the active tree lets it go). Loading: apply the
+ * snapshot, then qcow2_vmstate_read reads it through the active tree.
+ * Reads and writes past QCOW2_VMSTATE_MAX, or past what an L1 table can
+ * map, fail with -EFBIG; an unallocated part of the area reads as zeros
+ * (never from a backing file). */
+#define QCOW2_VMSTATE_MAX (1ULL << 40)
+struct qcow2_vm_snapshot {
+	uint64_t vm_state_size;  /* bytes of VM state written from offset 0 */
+	uint64_t vm_clock_nsec;  /* the guest clock at the save */
+};
+int qcow2_snapshot_create_vm(struct block_dev *bd, const char *name,
+			     const struct qcow2_vm_snapshot *vm);
+int qcow2_vmstate_write(struct block_dev *bd, const void *buf, size_t len, uint64_t pos);
+int qcow2_vmstate_read(struct block_dev *bd, void *buf, size_t len, uint64_t pos);
 
 /* Writes one whole guest cluster (cluster-aligned offset) deflate-
  * compressed; falls back to a normal write when it does not shrink.

@@ -57,6 +57,29 @@ struct vmctl_migration {
 	uint64_t max_bandwidth;  /* bytes per second during pre-copy */
 };
 
+/* What a VM snapshot command names (savevm, QMP snapshot-save...). */
+struct vmctl_snapshot_req {
+	const char *tag;           /* savevm: NULL or "": a name from the date */
+	const char *vmstate;       /* the disk for the VM state; NULL: the first */
+	const char *const *devices; /* the disks; NULL: every writable one */
+	unsigned ndevices;
+	bool overwrite;            /* savevm replaces a snapshot of that tag */
+};
+
+enum vmctl_snapshot_op { VMCTL_SNAPSHOT_SAVE, VMCTL_SNAPSHOT_LOAD, VMCTL_SNAPSHOT_DELETE };
+
+/* A job as query-jobs shows it (QEMU's JobInfo). */
+struct vmctl_job {
+	const char *id;
+	const char *type;          /* "snapshot-save", "snapshot-load", "snapshot-delete" */
+	const char *status;        /* QEMU's JobStatus name */
+	uint64_t current_progress, total_progress;
+	const char *error;         /* NULL: none */
+};
+
+/* info snapshots prints through this, a line at a time. */
+typedef void vmctl_print_fn(void *ctx, const char *text);
+
 struct vmctl_ops {
 	bool (*running)(void *opaque);
 	/* stop/cont are synchronous: when stop returns, no vCPU runs guest code. */
@@ -113,6 +136,19 @@ struct vmctl_ops {
 	/* migrate_cancel: stops the outgoing migration (asynchronous: status
 	 * cancelling, then cancelled, and the guest runs on). */
 	void (*migrate_cancel)(void *opaque);
+	/* savevm, loadvm, delvm (synchronous): 0, or -1 with one line in err.
+	 * snapshot_info: info snapshots' text. (NULL: no snapshots.) */
+	int (*snapshot)(void *opaque, enum vmctl_snapshot_op op, const struct vmctl_snapshot_req *req,
+			char *err, size_t errlen);
+	void (*snapshot_info)(void *opaque, vmctl_print_fn *print, void *ctx);
+	/* QMP's snapshot jobs: job_start checks the job id, creates the job
+	 * (its JOB_STATUS_CHANGE events) and runs it from the main loop after
+	 * the reply; jobs lists up to 'max' (valid until the next command);
+	 * job_dismiss removes a concluded one. 0, or -1 with one line. */
+	int (*job_start)(void *opaque, const char *id, enum vmctl_snapshot_op op,
+			 const struct vmctl_snapshot_req *req, char *err, size_t errlen);
+	unsigned (*jobs)(void *opaque, struct vmctl_job *out, unsigned max);
+	int (*job_dismiss)(void *opaque, const char *id, char *err, size_t errlen);
 };
 
 struct vmctl {

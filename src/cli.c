@@ -812,6 +812,14 @@ static int opt_incoming(struct cli_state *st, const char *name, const char *arg)
 	return 0;
 }
 
+static int opt_loadvm(struct cli_state *st, const char *name, const char *arg)
+{
+	if (!*arg)
+		return fail(st, "-loadvm: a snapshot name is needed");
+	st->cfg->loadvm = arg;
+	return 0;
+}
+
 static int opt_start_paused(struct cli_state *st, const char *name, const char *arg)
 {
 	st->cfg->start_paused = true;
@@ -1462,6 +1470,8 @@ static const struct option_def options[] = {
 	{ "incoming", "unix:PATH|tcp:[HOST]:PORT|exec:CMD|file:PATH|defer", opt_incoming,
 	  "wait for a migration stream (QMP migrate from another vmm started with the same "
 	  "options) and run it; defer: the URI comes from QMP migrate-incoming" },
+	{ "loadvm", "TAG", opt_loadvm, "start from the VM snapshot TAG (savevm) of the qcow2 "
+	  "disks" },
 	{ "S", NULL, opt_start_paused, "start paused (QMP or monitor cont starts the vCPUs)" },
 	{ "name", "NAME", opt_name, "name of the guest" },
 	{ "debugcon", "DEV", opt_debugcon,

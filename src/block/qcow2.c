@@ -1793,13 +1793,58 @@ static int set_size(struct block_dev *bd, uint64_t new_size)
 	return ret;
 }
 
+/* The active L1 table grows to 'need' entries (new clusters, the header
+ * switched to them, the old ones freed); s->lock held. */
+static int grow_l1(struct qcow2 *s, uint64_t need)
+{
+	uint64_t bytes = (need * 8 + s->cs - 1) & ~(s->cs - 1), first;
+	uint64_t oldc = ((uint64_t)s->l1_size * 8 + s->cs - 1) / s->cs;
+	uint64_t *nl;
+	uint8_t *raw, b[12];
+	int ret;
+
+	if (need <= s->l1_size)
+		return 0;
+	if (need > MAX_L1_BYTES / 8)
+		return -EFBIG;
+	nl = xzalloc(bytes);
+	raw = xzalloc(bytes);
+	memcpy(nl, s->l1, (size_t)s->l1_size * 8);
+	for (uint64_t i = 0; i < need; i++)
+		put_be64(raw + i * 8, nl[i]);
+	ret = alloc_clusters(s, bytes / s->cs, &first);
+	if (!ret)
+		ret = file_write(s, raw, bytes, first << s->cluster_bits);
+	if (!ret)
+		ret = barrier(s);
+	if (!ret) {
+		put_be32(b, (uint32_t)need);
+		put_be64(b + 4, first << s->cluster_bits);
+		ret = file_write(s, b, 12, 36);
+	}
+	if (!ret)
+		ret = barrier(s);
+	free(raw);
+	if (ret < 0) {
+		free(nl);
+		return ret;
+	}
+	uint64_t old_off = s->l1_offset;
+	free(s->l1);
+	s->l1 = nl;
+	s->l1_size = (uint32_t)need;
+	s->l1_offset = first << s->cluster_bits;
+	for (uint64_t i = 0; old_off && i < oldc && !ret; i++)
+		ret = rc_add(s, (old_off >> s->cluster_bits) + i, -1);
+	return ret;
+}
+
 int qcow2_grow(struct block_dev *bd, uint64_t new_size)
 {
 	struct qcow2 *s = QS(bd);
 	uint64_t per = 1ULL << (s->cluster_bits + s->l2_bits);
 	uint64_t need = new_size / per + (new_size % per != 0);
-	uint8_t b[12];
-	int ret = 0;
+	int ret;
 
 	if (bd->read_only || s->snapshot_view)
 		return -EROFS;
@@ -1808,42 +1853,9 @@ int qcow2_grow(struct block_dev *bd, uint64_t new_size)
 	if (new_size > MAX_VIRTUAL_SIZE || need > MAX_L1_BYTES / 8)
 		return -EFBIG;
 	pthread_mutex_lock(&s->lock);
-	if (need > s->l1_size) {
-		uint64_t bytes = (need * 8 + s->cs - 1) & ~(s->cs - 1), first;
-		uint64_t oldc = ((uint64_t)s->l1_size * 8 + s->cs - 1) / s->cs;
-		uint64_t *nl = xzalloc(bytes);
-		uint8_t *raw = xzalloc(bytes);
-		memcpy(nl, s->l1, (size_t)s->l1_size * 8);
-		for (uint64_t i = 0; i < need; i++)
-			put_be64(raw + i * 8, nl[i]);
-		ret = alloc_clusters(s, bytes / s->cs, &first);
-		if (!ret)
-			ret = file_write(s, raw, bytes, first << s->cluster_bits);
-		if (!ret)
-			ret = barrier(s);
-		if (!ret) {
-			put_be32(b, (uint32_t)need);
-			put_be64(b + 4, first << s->cluster_bits);
-			ret = file_write(s, b, 12, 36);
-		}
-		if (!ret)
-			ret = barrier(s);
-		free(raw);
-		if (ret < 0) {
-			free(nl);
-			goto out;
-		}
-		uint64_t old_off = s->l1_offset;
-		free(s->l1);
-		s->l1 = nl;
-		s->l1_size = (uint32_t)need;
-		s->l1_offset = first << s->cluster_bits;
-		for (uint64_t i = 0; old_off && i < oldc && !ret; i++)
-			ret = rc_add(s, (old_off >> s->cluster_bits) + i, -1);
-	}
+	ret = grow_l1(s, need);
 	if (!ret)
 		ret = set_size(bd, new_size);
-out:
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }
@@ -2228,7 +2240,9 @@ static uint64_t snap_entry_len(const struct snapshot *sn)
 }
 
 /* Writes the table of the n snapshots in v to new clusters and switches
- * the header to it; frees the old table. */
+ * the header to it; frees the old table. Once the header points at the new
+ * table, v (heap) becomes s->snaps even if freeing the old table's
+ * clusters then fails: the caller knows by s->snaps == v. */
 static int write_snapshot_table(struct qcow2 *s, struct snapshot *v, uint32_t n)
 {
 	uint64_t len = 0, first = 0, off = 0;
@@ -2276,9 +2290,12 @@ static int write_snapshot_table(struct qcow2 *s, struct snapshot *v, uint32_t n)
 		ret = barrier(s);
 	if (ret < 0)
 		return ret;
+	/* switched: the new list is the image's now, whatever follows */
 	s->nb_snapshots = n;
 	s->snapshots_offset = n ? first << s->cluster_bits : 0;
 	s->snapshots_len = len;
+	free(s->snaps);
+	s->snaps = v;
 	if (old_n && old_len)
 		for (uint64_t c = old_off >> s->cluster_bits;
 		     c <= (old_off + old_len - 1) >> s->cluster_bits && !ret; c++)
@@ -2305,7 +2322,18 @@ static int snap_check_rw(struct block_dev *bd)
 	return 0;
 }
 
-int qcow2_snapshot_create(struct block_dev *bd, const char *name)
+static int discard_vmstate(struct qcow2 *s);
+
+/* A snapshot of the active tree; with 'vm', one whose VM state the
+ * caller wrote into the active image's VM state area just before
+ * (qcow2_vmstate_write): the snapshot's L1 copy maps it from then on,
+ * and the active tree lets it go. The order on disk: the L1 copy and
+ * the refcounts, flushed; the snapshot table and the header pointing to
+ * it, flushed (write_snapshot_table); only then the active tree drops the
+ * VM state. A crash (or kill -9) before the table leaks clusters at
+ * worst, after it loses nothing. */
+static int snapshot_create(struct block_dev *bd, const char *name,
+			   const struct qcow2_vm_snapshot *vm)
 {
 	struct qcow2 *s = QS(bd);
 	int ret = snap_check_rw(bd);
@@ -2344,7 +2372,8 @@ int qcow2_snapshot_create(struct block_dev *bd, const char *name)
 	for (uint32_t i = 0; i < s->nb_snapshots; i++)
 		maxid = MAX(maxid, strtoul(s->snaps[i].id, NULL, 10));
 	struct snapshot *v = xzalloc((s->nb_snapshots + 1) * sizeof(*v));
-	memcpy(v, s->snaps, s->nb_snapshots * sizeof(*v));
+	if (s->nb_snapshots) /* snaps is NULL without any (memcpy's UB) */
+		memcpy(v, s->snaps, s->nb_snapshots * sizeof(*v));
 	struct snapshot *sn = &v[s->nb_snapshots];
 	char id[24];
 	snprintf(id, sizeof(id), "%lu", maxid + 1);
@@ -2357,18 +2386,33 @@ int qcow2_snapshot_create(struct block_dev *bd, const char *name)
 	sn->date_nsec = (uint32_t)ts.tv_nsec;
 	sn->disk_size = s->size;
 	sn->icount = UINT64_MAX;
+	if (vm) {
+		sn->vm_state_size = vm->vm_state_size;
+		sn->vm_clock_nsec = vm->vm_clock_nsec;
+	}
 	ret = write_snapshot_table(s, v, s->nb_snapshots + 1);
-	if (ret < 0) {
+	if (ret < 0 && s->snaps != v) {
 		free(sn->id);
 		free(sn->name);
 		free(v);
 		goto out;
 	}
-	free(s->snaps);
-	s->snaps = v;
+	if (vm && !ret)
+		ret = discard_vmstate(s);
 out:
 	pthread_mutex_unlock(&s->lock);
 	return ret;
+}
+
+int qcow2_snapshot_create(struct block_dev *bd, const char *name)
+{
+	return snapshot_create(bd, name, NULL);
+}
+
+int qcow2_snapshot_create_vm(struct block_dev *bd, const char *name,
+			     const struct qcow2_vm_snapshot *vm)
+{
+	return snapshot_create(bd, name, vm);
 }
 
 int qcow2_snapshot_delete(struct block_dev *bd, const char *name)
@@ -2393,12 +2437,15 @@ int qcow2_snapshot_delete(struct block_dev *bd, const char *name)
 		if ((int)k != i)
 			v[n++] = s->snaps[k];
 	ret = write_snapshot_table(s, v, n);
-	if (ret < 0) {
+	if (ret < 0 && s->snaps != v) {
 		free(v);
 		goto out;
 	}
-	free(s->snaps);
-	s->snaps = v;
+	if (ret < 0) {
+		free(gone.id);
+		free(gone.name);
+		goto out;
+	}
 	if (gone.l1_size && meta_ok(s, gone.l1_offset, (uint64_t)gone.l1_size * 8)) {
 		ret = load_table(s, gone.l1_offset, gone.l1_size, &l1);
 		if (!ret)
@@ -2435,10 +2482,22 @@ int qcow2_snapshot_apply(struct block_dev *bd, const char *name)
 		goto out;
 	}
 	struct snapshot *sn = &s->snaps[i];
-	if (sn->disk_size != s->size || sn->l1_size > s->l1_size) {
+	if (sn->disk_size != s->size) {
 		ret = -ENOTSUP; /* the image was resized since */
 		goto out;
 	}
+	/* the table is the file's word: checked before it is read */
+	if ((uint64_t)sn->l1_size > MAX_L1_BYTES / 8 ||
+	    (sn->l1_size && !meta_ok(s, sn->l1_offset, (uint64_t)sn->l1_size * 8))) {
+		ret = -EINVAL;
+		goto out;
+	}
+	/* a snapshot with VM state maps more than the disk: the active L1
+	 * grows to take it (the VM state is then read through it) */
+	ret = grow_l1(s, sn->l1_size);
+	old_size = s->l1_size;
+	if (ret < 0)
+		goto out;
 	ret = load_table(s, sn->l1_offset, sn->l1_size, &sl1);
 	if (ret < 0)
 		goto out;
@@ -2472,6 +2531,121 @@ int qcow2_snapshot_apply(struct block_dev *bd, const char *name)
 out:
 	free(sl1);
 	free(old);
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+/* ---- the VM state area (savevm) ------------------------------------------ */
+
+/* Where the VM state starts: the first guest offset past the virtual size
+ * that an L1 entry of its own maps. The specification leaves its place to
+ * the writer; QEMU puts it there, so images either wrote read in both. */
+static uint64_t vmstate_base(const struct qcow2 *s)
+{
+	uint64_t per = 1ULL << (s->cluster_bits + s->l2_bits);
+	return (s->size + per - 1) / per * per;
+}
+
+/* [pos, pos + len) of the area is within QCOW2_VMSTATE_MAX and within
+ * what the largest L1 table maps. */
+static bool vmstate_range_ok(const struct qcow2 *s, uint64_t pos, uint64_t len)
+{
+	uint64_t per = 1ULL << (s->cluster_bits + s->l2_bits);
+	uint64_t mapped = MAX_L1_BYTES / 8 * per, base = vmstate_base(s);
+
+	if (pos > QCOW2_VMSTATE_MAX || len > QCOW2_VMSTATE_MAX - pos)
+		return false;
+	return base <= mapped && pos + len <= mapped - base;
+}
+
+/* After a snapshot took the VM state: the active tree's entries past the
+ * disk are cleared on disk first, then their references dropped (a crash
+ * in between leaks only). */
+static int discard_vmstate(struct qcow2 *s)
+{
+	uint64_t per = 1ULL << (s->cluster_bits + s->l2_bits);
+	uint8_t zero[8] = { 0 };
+	int ret = 0;
+
+	for (uint64_t i = vmstate_base(s) / per; i < s->l1_size && !ret; i++) {
+		uint64_t e = s->l1[i] & ~OFLAG_COPIED;
+		if (!(e & OFF_MASK))
+			continue;
+		ret = file_write(s, zero, 8, s->l1_offset + i * 8);
+		if (!ret)
+			ret = barrier(s);
+		if (ret < 0)
+			break;
+		s->l1[i] = 0;
+		cache_drop(&s->l2c, e & OFF_MASK);
+		ret = tree_refcounts(s, &e, 1, -1);
+	}
+	if (!ret)
+		ret = barrier(s);
+	return ret;
+}
+
+int qcow2_vmstate_write(struct block_dev *bd, const void *buf, size_t len, uint64_t pos)
+{
+	struct qcow2 *s = QS(bd);
+	uint64_t per = 1ULL << (s->cluster_bits + s->l2_bits);
+	const uint8_t *p = buf;
+	int ret = snap_check_rw(bd);
+
+	if (ret < 0)
+		return ret;
+	pthread_mutex_lock(&s->lock);
+	if (!vmstate_range_ok(s, pos, len)) {
+		ret = -EFBIG;
+		goto out;
+	}
+	uint64_t offset = vmstate_base(s) + pos;
+	ret = grow_l1(s, (offset + len + per - 1) / per);
+	while (!ret && len) {
+		int64_t n = write_run(s, p, len, offset);
+		if (n < 0) {
+			ret = (int)n;
+			break;
+		}
+		p += n;
+		len -= (size_t)n;
+		offset += (uint64_t)n;
+	}
+out:
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
+int qcow2_vmstate_read(struct block_dev *bd, void *buf, size_t len, uint64_t pos)
+{
+	struct qcow2 *s = QS(bd);
+	uint8_t *p = buf;
+	int ret = 0;
+
+	pthread_mutex_lock(&s->lock);
+	if (!vmstate_range_ok(s, pos, len)) {
+		ret = -EFBIG;
+		goto out;
+	}
+	uint64_t offset = vmstate_base(s) + pos;
+	while (len) {
+		uint64_t vcl = offset >> s->cluster_bits, o = offset & (s->cs - 1);
+		uint64_t n = MIN(len, s->cs - o), e;
+		ret = l2_entry(s, vcl, &e);
+		if (ret < 0)
+			break;
+		/* nothing of the VM state comes from a backing file */
+		if (classify(s, e) == C_UNALLOC)
+			memset(p, 0, n);
+		else
+			ret = read_in_cluster(s, vcl, e, p, o, n);
+		if (ret < 0)
+			break;
+		p += n;
+		len -= n;
+		offset += n;
+	}
+out:
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <signal.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -223,6 +224,19 @@ static void note_unshared_disk(struct machine *m, const struct drive_config *d,
 		m->unshared_disk = d->path;
 }
 
+/* A hard disk for savevm, by the name QEMU gives its drive. */
+static void note_disk(struct machine *m, const struct drive_config *d, struct block_dev *bd,
+		      const char *name)
+{
+	struct machine_disk *k;
+
+	if (d->cdrom || m->ndisks >= ARRAY_SIZE(m->disks))
+		return;
+	k = &m->disks[m->ndisks++];
+	snprintf(k->name, sizeof(k->name), "%s", name);
+	k->bd = bd;
+}
+
 /* Every image a device uses, IDE's and those named by id. */
 static void open_drives(struct machine *m)
 {
@@ -232,6 +246,9 @@ static void open_drives(struct machine *m)
 			m->ide_bd[i] = machine_open_drive(m, d);
 			m->disk_size[i] = m->ide_bd[i]->size;
 			note_unshared_disk(m, d, m->ide_bd[i]);
+			char name[16];
+			snprintf(name, sizeof(name), "ide%u-hd%u", i / 2, i % 2);
+			note_disk(m, d, m->ide_bd[i], name);
 		}
 	}
 	for (unsigned i = 0; i < m->cfg.ndrives; i++) {
@@ -240,6 +257,9 @@ static void open_drives(struct machine *m)
 		if (nd->d.path && nd->user && strncmp(nd->user, "ide-", 4)) {
 			m->drive_bd[i] = machine_open_drive(m, &nd->d);
 			note_unshared_disk(m, &nd->d, m->drive_bd[i]);
+			/* -drive if=virtio's own id "__virtioN" is QEMU's virtioN */
+			note_disk(m, &nd->d, m->drive_bd[i],
+				  !strncmp(nd->id, "__", 2) ? nd->id + 2 : nd->id);
 		}
 	}
 }
@@ -657,6 +677,10 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 	m->loop = event_loop_new();
 	if (!m->loop)
 		die_errno("cannot create the event loop");
+	m->vm_clock_start = event_clock_ns(m->loop, EVENT_CLOCK_VIRTUAL);
+	/* savevm's snapshot names and info snapshots use local time: the
+	 * zone file is read now, before the sandbox forbids opening it. */
+	tzset();
 	pthread_mutex_init(&m->pause_lock, NULL);
 	machine_migration_init(m);
 	pthread_cond_init(&m->pause_cond, NULL);
@@ -672,6 +696,7 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 void machine_destroy(struct machine *m)
 {
 	machine_migration_destroy(m); /* its listening socket is on the loop */
+	machine_jobs_destroy(m);
 	net_tap_shutdown(); /* downscripts: main() leaves with _exit */
 	/* Devices first, in reverse order: their threads write to chardevs. */
 	dev_destroy_all(m->cfg.devs, m->cfg.ndevs);

@@ -49,6 +49,18 @@ void machine_migrate_cancel(void *opaque);
 void machine_incoming_attach(struct machine *m);
 void machine_migration_destroy(struct machine *m);
 
+/* pc_snapshot.c: savevm/loadvm/delvm, info snapshots and QMP's snapshot
+ * jobs (vmctl ops); -loadvm's load once the vCPUs are parked. */
+int machine_snapshot(void *opaque, enum vmctl_snapshot_op op,
+		     const struct vmctl_snapshot_req *req, char *err, size_t errlen);
+void machine_snapshot_info(void *opaque, vmctl_print_fn *print, void *ctx);
+int machine_job_start(void *opaque, const char *id, enum vmctl_snapshot_op op,
+		      const struct vmctl_snapshot_req *req, char *err, size_t errlen);
+unsigned machine_jobs(void *opaque, struct vmctl_job *out, unsigned max);
+int machine_job_dismiss(void *opaque, const char *id, char *err, size_t errlen);
+void machine_loadvm_attach(struct machine *m);
+void machine_jobs_destroy(struct machine *m);
+
 /* pc_run.c: SIGTERM/SIGINT/SIGHUP blocked, read from the returned signalfd. */
 int block_exit_signals(void);
 

@@ -390,4 +390,6 @@ const struct vmctl_ops machine_vmctl_ops = {
 	ctl_watchdog_set_action, ctl_screendump, ctl_set_link, ctl_nics, ctl_run_state,
 	machine_migrate, machine_migrate_incoming, machine_query_migrate,
 	machine_migrate_set_capability, machine_migrate_set_parameter, machine_migrate_cancel,
+	machine_snapshot, machine_snapshot_info, machine_job_start, machine_jobs,
+	machine_job_dismiss,
 };

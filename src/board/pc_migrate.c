@@ -674,6 +674,8 @@ void machine_incoming_open(struct machine *m)
 
 	if (!m->cfg.incoming)
 		return;
+	if (m->cfg.loadvm)
+		die("-loadvm and -incoming cannot be used together");
 	if (m->unshared_disk) {
 		unshared_disk_error(m, err, sizeof(err));
 		die("-incoming: %s", err);

@@ -117,10 +117,12 @@ int machine_run(struct machine *m)
 	control_attach(m->control, m->loop);
 	chardev_attach_loop(m->loop, ui_quit, m);
 	start_balloon_timers(m);
-	if (m->mig.incoming || m->cfg.start_paused) {
+	if (m->mig.incoming || m->cfg.start_paused || m->cfg.loadvm) {
 		start_vcpus_paused(m);
 		if (!m->mig.incoming)
 			m->run_state = "prelaunch";
+		if (m->cfg.loadvm && !m->mig.incoming)
+			machine_loadvm_attach(m); /* then runs it, unless -S */
 		machine_incoming_attach(m);
 	} else {
 		start_vcpus(m);

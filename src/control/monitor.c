@@ -279,6 +279,55 @@ static void cmd_set_link(struct monitor_session *s, const char *arg)
 		out(s, "Error: Device '%s' not found\n", name);
 }
 
+/* ---- VM snapshots: savevm, loadvm, delvm, info snapshots ---- */
+
+static void snapshot_cmd(struct monitor_session *s, enum vmctl_snapshot_op op, const char *arg,
+			 const char *usage)
+{
+	/* savevm replaces a snapshot of the same name, as QEMU's does */
+	const struct vmctl_snapshot_req req = { .tag = arg, .overwrite = true };
+	char err[256];
+
+	if (!s->ctl.ops->snapshot) {
+		out(s, "Error: this machine has no snapshots\n");
+		return;
+	}
+	if (op != VMCTL_SNAPSHOT_SAVE && !*arg) {
+		out(s, "Error: %s\n", usage);
+		return;
+	}
+	if (s->ctl.ops->snapshot(s->ctl.opaque, op, &req, err, sizeof(err)) < 0)
+		out(s, "Error: %s\n", err);
+}
+
+static void cmd_savevm(struct monitor_session *s, const char *arg)
+{
+	snapshot_cmd(s, VMCTL_SNAPSHOT_SAVE, arg, NULL);
+}
+
+static void cmd_loadvm(struct monitor_session *s, const char *arg)
+{
+	snapshot_cmd(s, VMCTL_SNAPSHOT_LOAD, arg, "loadvm: expected a snapshot name");
+}
+
+static void cmd_delvm(struct monitor_session *s, const char *arg)
+{
+	snapshot_cmd(s, VMCTL_SNAPSHOT_DELETE, arg, "delvm: expected a snapshot name");
+}
+
+static void print_to_session(void *ctx, const char *text)
+{
+	out(ctx, "%s", text);
+}
+
+static void info_snapshots(struct monitor_session *s)
+{
+	if (!s->ctl.ops->snapshot_info)
+		out(s, "No available block device supports snapshots\n");
+	else
+		s->ctl.ops->snapshot_info(s->ctl.opaque, print_to_session, s);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct monitor_session *s);
@@ -293,6 +342,7 @@ static const struct {
 	{ "network", info_network, "show the NICs, their netdevs and links" },
 	{ "migrate", info_migrate, "show the migration status and figures" },
 	{ "migrate_parameters", info_migrate_parameters, "show the migration parameters" },
+	{ "snapshots", info_snapshots, "show the VM snapshots of the disks" },
 };
 
 static void cmd_info(struct monitor_session *s, const char *arg)
@@ -422,7 +472,7 @@ static const struct {
 	void (*fn)(struct monitor_session *s, const char *arg);
 	const char *help;
 } commands[] = {
-	{ "info", NULL, cmd_info, "info status|cpus|version|balloon|vnc|mice|network|migrate|migrate_parameters -- show machine information" },
+	{ "info", NULL, cmd_info, "info status|cpus|version|balloon|vnc|mice|network|migrate|migrate_parameters|snapshots -- show machine information" },
 	{ "sendkey", NULL, cmd_sendkey, "sendkey KEYS -- send keys to the guest (e.g. ctrl-alt-delete)" },
 	{ "stop", "s", cmd_stop, "stop -- stop the vCPUs" },
 	{ "cont", "c", cmd_cont, "cont|c -- resume the vCPUs" },
@@ -435,6 +485,9 @@ static const struct {
 	{ "migrate_cancel", NULL, cmd_migrate_cancel, "migrate_cancel -- stop the migration; the guest runs on" },
 	{ "migrate_set_capability", NULL, cmd_migrate_set_capability, "migrate_set_capability events on|off -- MIGRATION events on QMP" },
 	{ "migrate_set_parameter", NULL, cmd_migrate_set_parameter, "migrate_set_parameter downtime-limit MS|max-bandwidth BYTES -- pre-copy's limits" },
+	{ "savevm", NULL, cmd_savevm, "savevm [TAG] -- save the machine into a snapshot of its qcow2 disks (TAG: a name from the date if none; an existing TAG is replaced)" },
+	{ "loadvm", NULL, cmd_loadvm, "loadvm TAG -- go back to the snapshot TAG: disks, RAM and devices" },
+	{ "delvm", NULL, cmd_delvm, "delvm TAG -- delete the snapshot TAG from every disk" },
 	{ "quit", "q", cmd_quit, "quit|q -- quit vmm" },
 	{ "help", "?", cmd_help, "help|? -- list the commands" },
 };

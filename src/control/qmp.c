@@ -232,6 +232,103 @@ static struct json *cmd_query_migrate(struct qmp_session *s, const struct json *
 	return r;
 }
 
+/* ---- VM snapshot jobs ------------------------------------------------------ */
+
+/* snapshot-save / -load / -delete: QEMU 6's job commands, all arguments
+ * required as there (vmstate: none for delete). The reply comes once the
+ * job is created and running; the work follows from the main loop, with
+ * JOB_STATUS_CHANGE events, and query-jobs shows the outcome until
+ * job-dismiss. */
+static struct json *snapshot_job(struct qmp_session *s, const struct json *args,
+				 struct qmp_error *e, enum vmctl_snapshot_op op)
+{
+	const char *names[32];
+	struct vmctl_snapshot_req req = { 0 };
+	const struct json *id, *tag, *vmstate = NULL, *devices;
+	char err[256];
+
+	if (!s->ctl.ops->job_start)
+		return set_error(e, "CommandNotFound", "The command has not been found");
+	if (!(id = string_arg(args, "job-id", e)) || !(tag = string_arg(args, "tag", e)))
+		return NULL;
+	if (op != VMCTL_SNAPSHOT_DELETE && !(vmstate = string_arg(args, "vmstate", e)))
+		return NULL;
+	devices = json_object_get(args, "devices");
+	if (!devices)
+		return set_error(e, "GenericError", "Parameter 'devices' is missing");
+	if (devices->n > ARRAY_SIZE(names))
+		return set_error(e, "GenericError", "Parameter 'devices' lists more than %zu disks",
+				 ARRAY_SIZE(names));
+	for (size_t i = 0; i < devices->n; i++) {
+		const struct json *d = devices->items[i];
+		if (d->type != JSON_STRING || strlen(d->str) != d->len)
+			return set_error(e, "GenericError", "Invalid parameter type for 'devices[%zu]', "
+					 "expected: string", i);
+		names[i] = d->str;
+	}
+	req.tag = tag->str;
+	req.vmstate = vmstate ? vmstate->str : NULL;
+	req.devices = names;
+	req.ndevices = (unsigned)devices->n;
+	if (s->ctl.ops->job_start(s->ctl.opaque, id->str, op, &req, err, sizeof(err)) < 0)
+		return set_error(e, "GenericError", "%s", err);
+	return json_new_object();
+}
+
+static struct json *cmd_snapshot_save(struct qmp_session *s, const struct json *args,
+				      struct qmp_error *e)
+{
+	return snapshot_job(s, args, e, VMCTL_SNAPSHOT_SAVE);
+}
+
+static struct json *cmd_snapshot_load(struct qmp_session *s, const struct json *args,
+				      struct qmp_error *e)
+{
+	return snapshot_job(s, args, e, VMCTL_SNAPSHOT_LOAD);
+}
+
+static struct json *cmd_snapshot_delete(struct qmp_session *s, const struct json *args,
+					struct qmp_error *e)
+{
+	return snapshot_job(s, args, e, VMCTL_SNAPSHOT_DELETE);
+}
+
+static struct json *cmd_query_jobs(struct qmp_session *s, const struct json *args,
+				   struct qmp_error *e)
+{
+	struct vmctl_job jobs[64];
+	struct json *r = json_new_array();
+	unsigned n = s->ctl.ops->jobs ? s->ctl.ops->jobs(s->ctl.opaque, jobs, 64) : 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		struct json *j = json_new_object();
+		json_object_set(j, "current-progress", json_new_int((int64_t)jobs[i].current_progress));
+		json_object_set(j, "status", json_new_string(jobs[i].status));
+		json_object_set(j, "total-progress", json_new_int((int64_t)jobs[i].total_progress));
+		json_object_set(j, "type", json_new_string(jobs[i].type));
+		json_object_set(j, "id", json_new_string(jobs[i].id));
+		if (jobs[i].error)
+			json_object_set(j, "error", json_new_string(jobs[i].error));
+		json_array_append(r, j);
+	}
+	return r;
+}
+
+static struct json *cmd_job_dismiss(struct qmp_session *s, const struct json *args,
+				    struct qmp_error *e)
+{
+	char err[256];
+	const struct json *id = string_arg(args, "id", e);
+
+	if (!id)
+		return NULL;
+	if (!s->ctl.ops->job_dismiss)
+		return set_error(e, "GenericError", "Job not found");
+	if (s->ctl.ops->job_dismiss(s->ctl.opaque, id->str, err, sizeof(err)) < 0)
+		return set_error(e, "GenericError", "%s", err);
+	return json_new_object();
+}
+
 /* migrate-set-capabilities {"capabilities": [{"capability": C, "state": B}]}:
  * vmm has "events" (MIGRATION and MIGRATION_PASS events, off by default as
  * in QEMU); any other capability QEMU knows is refused by name. Checked
@@ -856,6 +953,24 @@ static const struct qmp_arg password_args[] = {
 	{ NULL, 0, NULL },
 };
 
+static const struct qmp_arg snapshot_args[] = {
+	{ "job-id", JSON_STRING, "string" },
+	{ "tag", JSON_STRING, "string" },
+	{ "vmstate", JSON_STRING, "string" },
+	{ "devices", JSON_ARRAY, "array" },
+	{ NULL, 0, NULL },
+};
+static const struct qmp_arg snapshot_delete_args[] = {
+	{ "job-id", JSON_STRING, "string" },
+	{ "tag", JSON_STRING, "string" },
+	{ "devices", JSON_ARRAY, "array" },
+	{ NULL, 0, NULL },
+};
+static const struct qmp_arg job_id_args[] = {
+	{ "id", JSON_STRING, "string" },
+	{ NULL, 0, NULL },
+};
+
 static const struct qmp_arg migrate_args[] = {
 	{ "uri", JSON_STRING, "string" },
 	{ "channels", JSON_ARRAY, "array" },
@@ -904,6 +1019,11 @@ static const struct qmp_command commands[] = {
 	{ "x-dirty-log", cmd_x_dirty_log, dirty_log_args },
 	{ "x-query-dirty-pages", cmd_x_query_dirty_pages, dirty_pages_args },
 	{ "x-state-roundtrip", cmd_x_state_roundtrip, no_args },
+	{ "snapshot-save", cmd_snapshot_save, snapshot_args },
+	{ "snapshot-load", cmd_snapshot_load, snapshot_args },
+	{ "snapshot-delete", cmd_snapshot_delete, snapshot_delete_args },
+	{ "query-jobs", cmd_query_jobs, no_args },
+	{ "job-dismiss", cmd_job_dismiss, job_id_args },
 	{ "migrate", cmd_migrate, migrate_args },
 	{ "migrate-incoming", cmd_migrate_incoming, migrate_incoming_args },
 	{ "migrate_cancel", cmd_migrate_cancel, no_args },

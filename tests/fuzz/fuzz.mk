@@ -31,7 +31,7 @@ FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitiz
 FUZZ_LIB_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 	-fno-sanitize-recover=undefined -pthread $(FUZZ_WARN) $(CPPFLAGS)
 FUZZ_LIB_SRCS := $(filter-out src/board/machine_pc.c src/board/pc_firmware.c src/board/pc_cmos.c \
-	src/board/pc_fw_cfg.c src/board/pc_control.c src/board/pc_run.c src/board/pc_migrate.c,$(CORE_SRCS))
+	src/board/pc_fw_cfg.c src/board/pc_control.c src/board/pc_run.c src/board/pc_migrate.c src/board/pc_snapshot.c,$(CORE_SRCS))
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 # Empty: image, control and every device target (read from the binary
 # once it is built).

@@ -3,7 +3,9 @@
  * libFuzzer target for the image parsers (qcow2, qcow, vmdk, vdi, vpc,
  * the refused vhdx/qed, probing): the input is an image file. It is
  * opened with its format probed and as each format explicitly, read-only and (for what opens) read-write, and read and
- * written at a few places, the way a guest would touch a disk. Any crash,
+ * written at a few places, the way a guest would touch a disk; a qcow2
+ * image's snapshots are applied and their VM state read (loadvm), and one
+ * with VM state is taken (savevm). Any crash,
  * sanitizer report, leak or hang is a bug; a clean open error is fine.
  *
  *   make fuzz FUZZ_SECONDS=600         (make check runs it briefly)
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "block.h"
+#include "qcow2.h"
 
 static int image_fd = -1;
 static char image_path[64];
@@ -50,6 +53,34 @@ static void touch_image(struct block_dev *bd)
 			break;
 }
 
+/* qcow2's internal snapshots as loadvm uses them: each one applied (the
+ * table's L1 offset and size, its trees) and its VM state read through
+ * the active tree; then a VM state written and a snapshot taken with it. */
+static void touch_snapshots(struct block_dev *bd)
+{
+	static uint8_t buf[65536];
+	struct qcow2_snapshot_info *sn;
+	int n;
+
+	if (!block_is_qcow2(bd) || bd->read_only)
+		return;
+	n = qcow2_snapshot_list(bd, &sn);
+	for (int i = 0; i < n && i < 4; i++) {
+		if (qcow2_snapshot_apply(bd, sn[i].id) < 0)
+			continue;
+		uint64_t len = sn[i].vm_state_size < sizeof(buf) ? sn[i].vm_state_size : sizeof(buf);
+		qcow2_vmstate_read(bd, buf, (size_t)len, 0);
+		if (sn[i].vm_state_size > sizeof(buf))
+			qcow2_vmstate_read(bd, buf, 4096, sn[i].vm_state_size - 4096);
+	}
+	free(sn);
+	memset(buf, 0x5A, sizeof(buf));
+	if (qcow2_vmstate_write(bd, buf, sizeof(buf), 1000) == 0) {
+		struct qcow2_vm_snapshot vm = { 1000 + sizeof(buf), 1 };
+		qcow2_snapshot_create_vm(bd, "fuzz-vm", &vm);
+	}
+}
+
 static void try_open(const char *format, bool read_only)
 {
 	char err[256];
@@ -60,6 +91,7 @@ static void try_open(const char *format, bool read_only)
 	if (!bd)
 		return;
 	touch_image(bd);
+	touch_snapshots(bd);
 	block_close(bd);
 }
 

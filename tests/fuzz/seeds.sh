@@ -64,6 +64,10 @@ qemu-img convert -q -c -O qcow2 -o cluster_size=4096 "$tmp/data.raw" "$out/compr
 (cd "$out" && qemu-img create -q -f qcow2 -b q-compat_1.1_cluster_size_512.qcow2 -F qcow2 overlay.qcow2)
 cp "$out/q-compat_0.10_cluster_size_4096.qcow2" "$out/snap.qcow2"
 qemu-img snapshot -c s1 "$out/snap.qcow2"
+# an image with a VM snapshot (savevm of tests/fw/diskcount.S, -m 2, 512-byte
+# clusters: the VM state lies past the virtual end), kept in the tree since
+# making it needs KVM
+cp "$(dirname "$0")/image-seeds/savevm.qcow2" "$out/savevm.qcow2"
 qemu-img convert -q -O vmdk "$tmp/data.raw" "$out/sparse.vmdk"
 qemu-img convert -q -O vmdk -o subformat=monolithicFlat "$tmp/data.raw" "$tmp/flat.vmdk"
 cp "$tmp/flat.vmdk" "$out/flat-descriptor.vmdk"

@@ -52,6 +52,13 @@ $(FW_BUILD)/migcount.bin: tests/fw/migcount.S
 	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/migcount.o $<
 	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/migcount.o
 
+# A 64 KiB -bios image that counts in RAM and on an IDE disk (the VM
+# snapshot tests, tests/fw/test_savevm.py).
+$(FW_BUILD)/diskcount.bin: tests/fw/diskcount.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/diskcount.o $<
+	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/diskcount.o
+
 # -bios images that send one UDP datagram through an emulated NIC.
 $(FW_BUILD)/nictx-e1000.bin: tests/fw/nictx.S
 	@mkdir -p $(dir $@)
@@ -131,7 +138,7 @@ $(FW_BUILD)/es1370play-%.img: tests/fw/es1370play.S
 
 FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
 	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf $(FW_BUILD)/debugcon.bin \
-	$(FW_BUILD)/migcount.bin \
+	$(FW_BUILD)/migcount.bin $(FW_BUILD)/diskcount.bin \
 	$(foreach t,1 2 3 4 5 6 7 8,$(FW_BUILD)/vgadisk-$(t).img) \
 	$(FW_BUILD)/nictx-e1000.bin $(FW_BUILD)/nictx-rtl8139.bin $(FW_BUILD)/nictx-ne2k_pci.bin \
 	$(FW_BUILD)/nictx-ne2k_isa.bin $(FW_BUILD)/nictx-pcnet.bin \

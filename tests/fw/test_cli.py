@@ -35,7 +35,7 @@ def test_help_lists_every_option():
                 "-debugcon", "-device", "-enable-kvm", "-machine", "-accel", "-L ", "-version",
                 "-qmp", "-monitor", "-daemonize", "-pidfile", "-kernel", "-initrd", "-append",
                 "-balloon", "virtio-balloon", "-chardev", "-nodefaults", "-cpu", "-vnc",
-                "-full-screen", "sdl", "-audiodev", "-soundhw"]:
+                "-full-screen", "sdl", "-audiodev", "-soundhw", "-loadvm", "-incoming", "-S"]:
         assert opt in p.stdout, opt
     assert run("-h").stdout == p.stdout
 

@@ -688,6 +688,147 @@ static void *thr_main(void *arg)
 	return NULL;
 }
 
+/* ---- the VM state area (savevm) ---- */
+
+static uint64_t peek64(const char *name, uint64_t off)
+{
+	uint8_t b[8];
+	int fd = open(tpath(name), O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, b, 8, (off_t)off), 8);
+	close(fd);
+	return get_be64(b);
+}
+
+/* A VM state written in odd pieces reads back whole, the snapshot that
+ * takes it records its size and clock, the active image lets it go (reads
+ * zeros), applying the snapshot brings it and the disk back; the image
+ * stays clean throughout. 512-byte clusters: the area spans many L1
+ * entries past the disk's, so the active L1 grows. */
+static void vmstate_roundtrip(const char *name, uint32_t cs)
+{
+	const size_t vlen = 300 * KiB + 123;
+	uint8_t *ref = xzalloc(vlen), *got = xzalloc(vlen), disk[4096], dgot[4096];
+	struct qcow2_vm_snapshot vm = { vlen, 1234567890ULL };
+	struct qcow2_snapshot_info *sn;
+	struct block_dev *bd;
+
+	mk(name, 1 * MiB, cs, 3, 16, NULL, NULL);
+	bd = op(name, "qcow2", false, NULL);
+	fill(ref, vlen, 9);
+	fill(disk, sizeof(disk), 1);
+	assert_int_equal(block_pwrite(bd, disk, sizeof(disk), 8192), 0);
+	for (size_t pos = 0, n; pos < vlen; pos += n) {
+		n = MIN(vlen - pos, (size_t)(1 + rnd() % 70000));
+		assert_int_equal(qcow2_vmstate_write(bd, ref + pos, n, pos), 0);
+	}
+	assert_int_equal(qcow2_vmstate_read(bd, got, vlen, 0), 0);
+	assert_memory_equal(got, ref, vlen);
+	assert_int_equal(qcow2_snapshot_create_vm(bd, "s", &vm), 0);
+	assert_int_equal(qcow2_vmstate_read(bd, got, vlen, 0), 0);
+	/* the active area is empty now */
+	for (size_t i = 0; i < vlen; i++)
+		if (got[i])
+			fail_msg("active VM state byte %zu is %u after the snapshot", i, got[i]);
+	fill(disk, sizeof(disk), 2);
+	assert_int_equal(block_pwrite(bd, disk, sizeof(disk), 8192), 0);
+	block_close(bd);
+	expect_clean(name);
+
+	bd = op(name, "qcow2", false, NULL);
+	assert_int_equal(qcow2_snapshot_list(bd, &sn), 1);
+	assert_int_equal(sn[0].vm_state_size, vlen);
+	assert_int_equal(sn[0].vm_clock_nsec, 1234567890ULL);
+	free(sn);
+	assert_int_equal(qcow2_snapshot_apply(bd, "s"), 0);
+	assert_int_equal(qcow2_vmstate_read(bd, got, vlen, 0), 0);
+	assert_memory_equal(got, ref, vlen);
+	fill(disk, sizeof(disk), 1);
+	assert_int_equal(block_pread(bd, dgot, sizeof(dgot), 8192), 0);
+	assert_memory_equal(dgot, disk, sizeof(disk));
+	/* a second snapshot over the first one's applied state, then the
+	 * first deleted: still clean, the second still whole */
+	vm.vm_state_size = 4096;
+	assert_int_equal(qcow2_vmstate_write(bd, ref, 4096, 0), 0);
+	assert_int_equal(qcow2_snapshot_create_vm(bd, "t", &vm), 0);
+	assert_int_equal(qcow2_snapshot_delete(bd, "s"), 0);
+	assert_int_equal(qcow2_snapshot_apply(bd, "t"), 0);
+	assert_int_equal(qcow2_vmstate_read(bd, got, 4096, 0), 0);
+	assert_memory_equal(got, ref, 4096);
+	/* past what may be mapped: refused, nothing touched */
+	assert_int_equal(qcow2_vmstate_write(bd, ref, 10, QCOW2_VMSTATE_MAX - 5), -EFBIG);
+	assert_int_equal(qcow2_vmstate_read(bd, got, 10, UINT64_MAX - 5), -EFBIG);
+	block_close(bd);
+	expect_clean(name);
+	/* read-only: no writes */
+	bd = op(name, "qcow2", true, NULL);
+	assert_int_equal(qcow2_vmstate_write(bd, ref, 10, 0), -EROFS);
+	block_close(bd);
+	free(ref);
+	free(got);
+}
+
+static void test_vmstate_roundtrip(void **state)
+{
+	vmstate_roundtrip("vs64k.qcow2", 65536);
+	vmstate_roundtrip("vs512.qcow2", 512);
+}
+
+/* Snapshot tables and trees that lie: apply and the VM state reads fail
+ * with an error, never read or allocate past what the file holds. */
+static void test_vmstate_hostile(void **state)
+{
+	struct qcow2_vm_snapshot vm = { 65536, 1 };
+	uint8_t buf[65536];
+	struct block_dev *bd;
+	uint64_t table;
+
+	fill(buf, sizeof(buf), 4);
+	mk("vh.qcow2", 1 * MiB, 65536, 3, 16, NULL, NULL);
+	bd = op("vh.qcow2", "qcow2", false, NULL);
+	assert_int_equal(qcow2_vmstate_write(bd, buf, sizeof(buf), 0), 0);
+	assert_int_equal(qcow2_snapshot_create_vm(bd, "s", &vm), 0);
+	block_close(bd);
+	table = peek64("vh.qcow2", 64);
+	assert_true(table != 0);
+	uint64_t l1 = peek64("vh.qcow2", table);
+	char cmd[600];
+	snprintf(cmd, sizeof(cmd), "cp %s %s", tpath("vh.qcow2"), tpath("good.qcow2"));
+	assert_int_equal(system(cmd), 0);
+
+	/* the snapshot's L1 table past the end of the file */
+	patch64("vh.qcow2", table, 1ULL << 45);
+	bd = op("vh.qcow2", "qcow2", false, NULL);
+	assert_int_equal(qcow2_snapshot_apply(bd, "s"), -EINVAL);
+	block_close(bd);
+	/* an absurd L1 size (would be a 32 GiB table) */
+	patch64("vh.qcow2", table, l1);
+	patch32("vh.qcow2", table + 8, 0xffffffff);
+	bd = op("vh.qcow2", "qcow2", false, NULL);
+	assert_int_equal(qcow2_snapshot_apply(bd, "s"), -EINVAL);
+	block_close(bd);
+	/* an L1 entry of the VM state pointing at an L2 table past EOF */
+	snprintf(cmd, sizeof(cmd), "cp %s %s", tpath("good.qcow2"), tpath("vh.qcow2"));
+	assert_int_equal(system(cmd), 0);
+	patch64("vh.qcow2", l1 + 8, 1ULL << 44);
+	bd = op("vh.qcow2", "qcow2", false, NULL);
+	assert_int_equal(qcow2_snapshot_apply(bd, "s"), -EIO);
+	block_close(bd);
+	/* applied, then its VM state's data cluster moved past EOF */
+	snprintf(cmd, sizeof(cmd), "cp %s %s", tpath("good.qcow2"), tpath("vh.qcow2"));
+	assert_int_equal(system(cmd), 0);
+	bd = op("vh.qcow2", "qcow2", false, NULL);
+	assert_int_equal(qcow2_snapshot_apply(bd, "s"), 0);
+	block_close(bd);
+	uint64_t l2 = peek64("vh.qcow2", l1 + 8) & 0x00fffffffffffe00ULL;
+	assert_true(l2 != 0);
+	patch64("vh.qcow2", l2, (1ULL << 44) | (1ULL << 63));
+	bd = op("vh.qcow2", "qcow2", false, NULL);
+	assert_int_equal(qcow2_vmstate_read(bd, buf, sizeof(buf), 0), -EIO);
+	assert_int_equal(qcow2_vmstate_read(bd, buf, 100, QCOW2_VMSTATE_MAX), -EFBIG);
+	block_close(bd);
+}
+
 static void test_threads(void **state)
 {
 	mk("mt.qcow2", 4 * MiB, 4096, 3, 16, NULL, NULL);
@@ -740,6 +881,8 @@ int main(void)
 		cmocka_unit_test(test_vmdk_write),
 		cmocka_unit_test(test_create_limits),
 		cmocka_unit_test(test_discard),
+		cmocka_unit_test(test_vmstate_roundtrip),
+		cmocka_unit_test(test_vmstate_hostile),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -40,6 +40,9 @@ struct fake {
 	char migrate_uri[64];     /* the last migrate's */
 	struct vmctl_migration mig; /* what query-migrate shows */
 	const char *run_state;
+	/* the last snapshot job started */
+	char job_id[64], job_tag[64], job_vmstate[64], job_dev0[64];
+	int job_op, job_ndev, jobs_started;
 };
 
 static bool f_running(void *o) { return ((struct fake *)o)->running; }
@@ -175,11 +178,49 @@ static void f_migrate_cancel(void *o)
 	((struct fake *)o)->mig.status = "cancelling";
 }
 
+static int f_job_start(void *o, const char *id, enum vmctl_snapshot_op op,
+		       const struct vmctl_snapshot_req *req, char *err, size_t errlen)
+{
+	struct fake *f = o;
+	if (!strcmp(id, "taken")) {
+		snprintf(err, errlen, "Job ID '%s' already in use", id);
+		return -1;
+	}
+	snprintf(f->job_id, sizeof(f->job_id), "%s", id);
+	snprintf(f->job_tag, sizeof(f->job_tag), "%s", req->tag);
+	snprintf(f->job_vmstate, sizeof(f->job_vmstate), "%s", req->vmstate ? req->vmstate : "-");
+	snprintf(f->job_dev0, sizeof(f->job_dev0), "%s", req->ndevices ? req->devices[0] : "-");
+	f->job_op = op;
+	f->job_ndev = (int)req->ndevices;
+	f->jobs_started++;
+	return 0;
+}
+
+static unsigned f_jobs(void *o, struct vmctl_job *out, unsigned max)
+{
+	if (max < 2)
+		return 0;
+	out[0] = (struct vmctl_job){ "j1", "snapshot-save", "concluded", 1, 1, NULL };
+	out[1] = (struct vmctl_job){ "j2", "snapshot-load", "concluded", 0, 1, "Snapshot 'x' "
+				     "does not exist in one or more devices" };
+	return 2;
+}
+
+static int f_job_dismiss(void *o, const char *id, char *err, size_t errlen)
+{
+	if (strcmp(id, "j1")) {
+		snprintf(err, errlen, "Job not found");
+		return -1;
+	}
+	return 0;
+}
+
 static const struct vmctl_ops fake_ops = {
 	f_running, f_stop, f_cont, f_reset, f_powerdown, f_quit, f_cpus, f_name,
 	f_balloon_set, f_balloon_query, f_dirty_log, f_dirty_pages, f_state_roundtrip,
 	f_watchdog_set_action, NULL, f_set_link, f_nics, f_run_state, f_migrate, NULL,
 	f_query_migrate, f_migrate_set_capability, f_migrate_set_parameter, f_migrate_cancel,
+	NULL, NULL, f_job_start, f_jobs, f_job_dismiss,
 };
 
 static void sink(void *opaque, const char *data, size_t len)
@@ -580,6 +621,77 @@ static void test_state_roundtrip(void **state)
 	expect_error(cmd(f, "{\"execute\": \"x-state-roundtrip\", \"arguments\": {\"x\": 1}}"),
 		     "GenericError", "x");
 	assert_int_equal(f->fake.roundtrips, 2);
+}
+
+/* snapshot-save/-load/-delete: QEMU's arguments, all required (delete
+ * takes no vmstate); the job starts only with all of them right;
+ * query-jobs in QEMU's JobInfo form; job-dismiss. */
+static void test_snapshot_jobs(void **state)
+{
+	struct qmp_fixture *f = *state;
+	struct json *r;
+
+	negotiate(f);
+	r = cmd(f, "{\"execute\": \"snapshot-save\", \"arguments\": {\"job-id\": \"s0\", "
+		   "\"tag\": \"t\", \"vmstate\": \"ide0-hd0\", \"devices\": [\"ide0-hd0\", \"virtio0\"]}}");
+	expect_ok(r);
+	assert_string_equal(f->fake.job_id, "s0");
+	assert_string_equal(f->fake.job_tag, "t");
+	assert_string_equal(f->fake.job_vmstate, "ide0-hd0");
+	assert_string_equal(f->fake.job_dev0, "ide0-hd0");
+	assert_int_equal(f->fake.job_ndev, 2);
+	assert_int_equal(f->fake.job_op, VMCTL_SNAPSHOT_SAVE);
+	r = cmd(f, "{\"execute\": \"snapshot-delete\", \"arguments\": {\"job-id\": \"d0\", "
+		   "\"tag\": \"t\", \"devices\": []}}");
+	expect_ok(r);
+	assert_int_equal(f->fake.job_op, VMCTL_SNAPSHOT_DELETE);
+	assert_string_equal(f->fake.job_vmstate, "-");
+	assert_int_equal(f->fake.jobs_started, 2);
+
+	expect_error(cmd(f, "{\"execute\": \"snapshot-load\", \"arguments\": {\"tag\": \"t\", "
+			    "\"vmstate\": \"a\", \"devices\": []}}"),
+		     "GenericError", "Parameter 'job-id' is missing");
+	expect_error(cmd(f, "{\"execute\": \"snapshot-load\", \"arguments\": {\"job-id\": \"l\", "
+			    "\"tag\": \"t\", \"devices\": []}}"),
+		     "GenericError", "Parameter 'vmstate' is missing");
+	expect_error(cmd(f, "{\"execute\": \"snapshot-load\", \"arguments\": {\"job-id\": \"l\", "
+			    "\"tag\": \"t\", \"vmstate\": \"a\"}}"),
+		     "GenericError", "Parameter 'devices' is missing");
+	expect_error(cmd(f, "{\"execute\": \"snapshot-load\", \"arguments\": {\"job-id\": \"l\", "
+			    "\"tag\": \"t\", \"vmstate\": \"a\", \"devices\": [\"a\", 7]}}"),
+		     "GenericError", "devices[1]");
+	expect_error(cmd(f, "{\"execute\": \"snapshot-delete\", \"arguments\": {\"job-id\": \"l\", "
+			    "\"tag\": \"t\", \"vmstate\": \"a\", \"devices\": []}}"),
+		     "GenericError", "'vmstate' is unexpected");
+	expect_error(cmd(f, "{\"execute\": \"snapshot-save\", \"arguments\": {\"job-id\": \"taken\", "
+			    "\"tag\": \"t\", \"vmstate\": \"a\", \"devices\": []}}"),
+		     "GenericError", "Job ID 'taken' already in use");
+	/* 33 devices: more than any machine has */
+	char big[1024] = "{\"execute\": \"snapshot-delete\", \"arguments\": {\"job-id\": \"b\", "
+			 "\"tag\": \"t\", \"devices\": [";
+	for (int i = 0; i < 33; i++)
+		strcat(big, i ? ", \"d\"" : "\"d\"");
+	strcat(big, "]}}");
+	expect_error(cmd(f, big), "GenericError", "more than");
+	assert_int_equal(f->fake.jobs_started, 2);
+
+	r = cmd(f, "{\"execute\": \"query-jobs\"}");
+	struct json *list = json_object_get(r, "return");
+	assert_non_null(list);
+	assert_int_equal(list->n, 2);
+	assert_string_equal(json_object_get(list->items[0], "id")->str, "j1");
+	assert_string_equal(json_object_get(list->items[0], "type")->str, "snapshot-save");
+	assert_string_equal(json_object_get(list->items[0], "status")->str, "concluded");
+	assert_null(json_object_get(list->items[0], "error"));
+	assert_string_equal(json_object_get(list->items[1], "error")->str,
+			    "Snapshot 'x' does not exist in one or more devices");
+	json_free(r);
+	expect_ok(cmd(f, "{\"execute\": \"job-dismiss\", \"arguments\": {\"id\": \"j1\"}}"));
+	expect_error(cmd(f, "{\"execute\": \"job-dismiss\", \"arguments\": {\"id\": \"zz\"}}"),
+		     "GenericError", "Job not found");
+	expect_error(cmd(f, "{\"execute\": \"job-dismiss\"}"), "GenericError",
+		     "Parameter 'id' is missing");
+	assert_true(drained(f));
 }
 
 static int64_t ret_int(const struct json *o, const char *key)
@@ -1064,6 +1176,7 @@ int main(void)
 		cmocka_unit_test(test_monitor),
 		cmocka_unit_test_setup_teardown(test_dirty_log_hooks, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_state_roundtrip, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_jobs, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_set_link, qmp_setup, qmp_teardown),
 		cmocka_unit_test(test_monitor_set_link),
 		cmocka_unit_test(test_monitor_migrate),
