@@ -113,6 +113,10 @@ struct vmctl_ops {
 	/* migrate_cancel: stops the outgoing migration (asynchronous: status
 	 * cancelling, then cancelled, and the guest runs on). */
 	void (*migrate_cancel)(void *opaque);
+	/* gdbserver: the gdb stub on DEV (NULL: tcp::1234; "none": off; a
+	 * client attached to the old one is detached). 0, or -1 with one
+	 * line in err. (NULL: no stub.) */
+	int (*gdbserver)(void *opaque, const char *dev, char *err, size_t errlen);
 };
 
 struct vmctl {

@@ -390,4 +390,5 @@ const struct vmctl_ops machine_vmctl_ops = {
 	ctl_watchdog_set_action, ctl_screendump, ctl_set_link, ctl_nics, ctl_run_state,
 	machine_migrate, machine_migrate_incoming, machine_query_migrate,
 	machine_migrate_set_capability, machine_migrate_set_parameter, machine_migrate_cancel,
+	machine_gdbserver,
 };

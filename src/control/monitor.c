@@ -415,6 +415,24 @@ static void cmd_sendkey(struct monitor_session *s, const char *arg)
 		input_key(keys[i], false);
 }
 
+/* gdbserver [DEV]: QEMU's words, so scripts that wait for them work. */
+static void cmd_gdbserver(struct monitor_session *s, const char *arg)
+{
+	const char *dev = *arg ? arg : "tcp::1234";
+	char err[256];
+
+	if (!s->ctl.ops->gdbserver) {
+		out(s, "Error: no gdb stub in this machine\n");
+		return;
+	}
+	if (s->ctl.ops->gdbserver(s->ctl.opaque, dev, err, sizeof(err)) < 0)
+		out(s, "Error: gdbserver: %s\n", err);
+	else if (!strcmp(dev, "none"))
+		out(s, "Disabled gdbserver\n");
+	else
+		out(s, "Waiting for gdb connection on device '%.200s'\n", dev);
+}
+
 static void cmd_help(struct monitor_session *s, const char *arg);
 
 static const struct {
@@ -435,6 +453,7 @@ static const struct {
 	{ "migrate_cancel", NULL, cmd_migrate_cancel, "migrate_cancel -- stop the migration; the guest runs on" },
 	{ "migrate_set_capability", NULL, cmd_migrate_set_capability, "migrate_set_capability events on|off -- MIGRATION events on QMP" },
 	{ "migrate_set_parameter", NULL, cmd_migrate_set_parameter, "migrate_set_parameter downtime-limit MS|max-bandwidth BYTES -- pre-copy's limits" },
+	{ "gdbserver", NULL, cmd_gdbserver, "gdbserver [DEV] -- gdb stub on DEV (tcp:[HOST]:PORT, unix:PATH; default tcp::1234; none: off)" },
 	{ "quit", "q", cmd_quit, "quit|q -- quit vmm" },
 	{ "help", "?", cmd_help, "help|? -- list the commands" },
 };
