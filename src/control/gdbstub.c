@@ -1217,19 +1217,28 @@ struct gdb_server {
 	bool started;
 };
 
+/* Whether the options after the address name 'key' (key or key=...). */
+static bool has_option(const char *spec, const char *key)
+{
+	size_t n = strlen(key);
+
+	for (const char *p = strchr(spec, ','); p; p = strchr(p + 1, ','))
+		if (!strncmp(p + 1, key, n) && (p[1 + n] == ',' || p[1 + n] == '=' || !p[1 + n]))
+			return true;
+	return false;
+}
+
 int gdb_parse(const char *spec, struct chan_config *c, char *err, size_t errlen)
 {
 	char full[512];
-	const char *extra;
+	const char *server, *wait;
 
 	/* QEMU's -gdb takes a chardev; its server role is implied. */
 	if (strncmp(spec, "tcp:", 4) && strncmp(spec, "unix:", 5))
 		return set_err(err, errlen, "'%s': expected tcp:[HOST]:PORT, unix:PATH or none", spec);
-	if (strstr(spec, "server"))
-		extra = strstr(spec, "wait") ? "" : ",wait=off";
-	else
-		extra = ",server=on,wait=off";
-	if ((size_t)snprintf(full, sizeof(full), "%s%s", spec, extra) >= sizeof(full))
+	server = has_option(spec, "server") ? "" : ",server=on";
+	wait = has_option(spec, "wait") || has_option(spec, "nowait") ? "" : ",wait=off";
+	if ((size_t)snprintf(full, sizeof(full), "%s%s%s", spec, server, wait) >= sizeof(full))
 		return set_err(err, errlen, "'%s': too long", spec);
 	if (chan_parse(full, c, err, errlen) < 0)
 		return -1;

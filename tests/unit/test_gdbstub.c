@@ -557,6 +557,10 @@ static void test_parse(void **state)
 	assert_int_equal(gdb_parse("unix:/tmp/g.sock,server", &c, err, sizeof(err)), 0);
 	assert_int_equal(c.kind, CHAN_UNIX);
 	assert_int_equal(gdb_parse("unix:/tmp/g.sock", &c, err, sizeof(err)), 0);
+	/* "server" in the path is not the option */
+	assert_int_equal(gdb_parse("unix:/tmp/gdbserver/serverwait.sock", &c, err, sizeof(err)), 0);
+	assert_string_equal(c.path, "/tmp/gdbserver/serverwait.sock");
+	assert_int_equal(gdb_parse("tcp::1234,server=on,nowait", &c, err, sizeof(err)), 0);
 	assert_int_equal(gdb_parse("udp::1234", &c, err, sizeof(err)), -1);
 	assert_int_equal(gdb_parse("tcp::99999", &c, err, sizeof(err)), -1);
 	assert_int_equal(gdb_parse("tcp::1234,server=on,wait=on", &c, err, sizeof(err)), -1);
