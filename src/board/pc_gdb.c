@@ -38,27 +38,32 @@ static int vcpu_fd(struct machine *m, unsigned cpu)
 	return cpu < m->ncpus ? m->vcpus[cpu].fd : -1;
 }
 
+/* One MSR through KVM_GET_MSRS/KVM_SET_MSRS (a header and one entry). */
+union one_msr {
+	struct kvm_msrs hdr;
+	uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+};
+
 static int get_kernel_gs_base(int fd, uint64_t *val)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} msrs = { .hdr.nmsrs = 1, .e.index = MSR_KERNEL_GS_BASE };
+	union one_msr m = { 0 };
 
-	if (ioctl(fd, KVM_GET_MSRS, &msrs) != 1)
+	m.hdr.nmsrs = 1;
+	m.hdr.entries[0].index = MSR_KERNEL_GS_BASE;
+	if (ioctl(fd, KVM_GET_MSRS, &m) != 1)
 		return -1;
-	*val = msrs.e.data;
+	*val = m.hdr.entries[0].data;
 	return 0;
 }
 
 static int set_kernel_gs_base(int fd, uint64_t val)
 {
-	struct {
-		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
-	} msrs = { .hdr.nmsrs = 1, .e.index = MSR_KERNEL_GS_BASE, .e.data = val };
+	union one_msr m = { 0 };
 
-	return ioctl(fd, KVM_SET_MSRS, &msrs) == 1 ? 0 : -1;
+	m.hdr.nmsrs = 1;
+	m.hdr.entries[0].index = MSR_KERNEL_GS_BASE;
+	m.hdr.entries[0].data = val;
+	return ioctl(fd, KVM_SET_MSRS, &m) == 1 ? 0 : -1;
 }
 
 static int gdb_get_regs(void *opaque, unsigned cpu, struct gdb_regs *r)
