@@ -183,8 +183,43 @@ static int translate(int fd, uint64_t va, uint64_t *gpa)
 	return 0;
 }
 
-/* Page by page: each page has its own translation, and each piece must be
- * guest RAM (guest_read/guest_write check it), never MMIO or a hole. */
+#define VGA_WINDOW 0xA0000u
+#define PAM_START 0xC0000u
+#define PAM_END 0x100000u
+#define FOUR_GIB 0x100000000ull
+
+/* One piece of guest-physical memory within a page, as the guest sees it:
+ * the legacy VGA window is MMIO (refused); 0xC0000-0xFFFFF is what the PAM
+ * registers show there (the BIOS's low alias is read-only); the BIOS ROM
+ * below 4 GiB is read-only; everything else must be guest RAM
+ * (guest_read/guest_write check it), never MMIO or a hole. */
+static bool phys_access(struct machine *m, uint64_t gpa, uint8_t *buf, size_t len, bool write)
+{
+	uint64_t bios_base = FOUR_GIB - m->memmap.bios_size;
+
+	if (gpa >= VGA_WINDOW && gpa < PAM_START)
+		return false;
+	if (gpa >= PAM_START && gpa < PAM_END) {
+		struct memmap_view v = memmap_segment_view(&m->memmap, (unsigned)MIN(
+			(gpa - PAM_START) / 0x4000, (uint64_t)PAM_SEGMENTS - 1));
+		if (!v.hva || gpa - v.gpa + len > v.size)
+			return false;
+		if (!write) {
+			memcpy(buf, v.hva + (gpa - v.gpa), len);
+			return true;
+		}
+		return !v.read_only && guest_write(&m->mem, gpa, buf, len);
+	}
+	if (m->memmap.bios && gpa >= bios_base && gpa < FOUR_GIB) {
+		if (write || gpa + len > FOUR_GIB)
+			return false;
+		memcpy(buf, m->memmap.bios + (gpa - bios_base), len);
+		return true;
+	}
+	return write ? guest_write(&m->mem, gpa, buf, len) : guest_read(&m->mem, gpa, buf, len);
+}
+
+/* Page by page: each page has its own translation. */
 static int access_mem(struct machine *m, unsigned cpu, uint64_t va, uint8_t *buf, size_t len,
 		      bool write)
 {
@@ -197,7 +232,7 @@ static int access_mem(struct machine *m, unsigned cpu, uint64_t va, uint8_t *buf
 		uint64_t gpa;
 		if (translate(fd, va, &gpa) < 0)
 			return -1;
-		if (write ? !guest_write(&m->mem, gpa, buf, chunk) : !guest_read(&m->mem, gpa, buf, chunk))
+		if (!phys_access(m, gpa, buf, chunk, write))
 			return -1;
 		va += chunk;
 		buf += chunk;
@@ -317,6 +352,9 @@ bool machine_gdb_debug_exit(struct machine *m, struct vcpu *v, const struct vcpu
 
 	if (e->emulated_int3 && !atomic_load(&m->gdb_sw_bp))
 		return false; /* the guest's own INT3, which this KVM cannot run */
+	if (e->emulated_int3)
+		debug("gdbstub: vCPU %u: INT3 at %#llx failed in KVM's emulator: taken as #BP",
+		      v->index, (unsigned long long)e->pc);
 	pthread_mutex_lock(&m->pause_lock);
 	if (!m->gdb_pending.valid) {
 		m->gdb_pending.valid = true;

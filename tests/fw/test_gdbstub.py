@@ -225,6 +225,16 @@ def test_interrupt_threads_and_hostile_packets(tmp_path):
         assert r.cmd("Hg2") == "OK"
         g = r.cmd("g")
         assert int.from_bytes(bytes.fromhex(g[16 * 16:17 * 16]), "little") == 0xFFF0
+        # what the AP sees without paging: the BIOS ROM below 4 GiB and its
+        # low alias at 0xF0000 (the PAM's view, not the RAM beneath), the
+        # reset vector's far jump; the VGA window is MMIO: refused
+        rom = open(fw_image("gdbguest.bin"), "rb").read()
+        assert r.cmd("mfffffff0,5") == rom[0xFFF0:0xFFF5].hex()
+        assert r.cmd("mffff0,5") == rom[0xFFF0:0xFFF5].hex()
+        assert r.cmd("mffff0,5").startswith("ea")
+        assert r.cmd("Mffff0,1:90") == "E0e"              # the ROM is read-only
+        assert r.cmd("ma0000,4") == "E0e"
+        assert r.cmd("mfffffffe,4") == "E0e"              # past 4 GiB: nothing there
         assert r.cmd("Hg1") == "OK"
         # runs, Ctrl-C stops it again, and it ran meanwhile
         r.send("vCont;c")
