@@ -374,3 +374,56 @@ def test_side_by_side_with_qemu(tmp_path):
         vm.stop()
     assert len(values(out_q)) >= 12, out_q
     assert values(out_v) == values(out_q), (out_v, out_q)
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_exit_with_a_client_is_leak_free(tmp_path, detach):
+    """vmm under ASan ends by SIGTERM with a gdb client attached (holding a
+    software and a hardware breakpoint, the machine stopped) or after one
+    detached, and after monitor gdbserver replaced the -gdb socket: status
+    0, no leak, no sanitizer report."""
+    vmm_asan = os.environ.get("VMM_ASAN", os.path.join(os.path.dirname(VMM), "vmm-asan"))
+    if not os.path.exists(vmm_asan):
+        pytest.fail(f"{vmm_asan} is missing: run `make build/vmm-asan`")
+    sym = symbols()
+    path, path2 = str(tmp_path / "gdb.sock"), str(tmp_path / "gdb2.sock")
+    mon_path = str(tmp_path / "mon.sock")
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:abort_on_error=0",
+               LSAN_OPTIONS="exitcode=23")
+    log = tmp_path / "debugcon.log"
+    p = subprocess.Popen(
+        [vmm_asan, "-bios", fw_image("gdbguest.bin"), "-m", "16", "-nodefaults", "-display",
+         "none", "-debugcon", f"file:{log}", "-gdb", f"unix:{path}",
+         "-monitor", f"unix:{mon_path},server=on,wait=off",
+         # LeakSanitizer stops the threads with ptrace, which the seccomp
+         # filters forbid (as in test_lifecycle.py)
+         "-sandbox", "off"],
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        text=True)
+    try:
+        mon = connect(mon_path)
+        mon.sendall(f"gdbserver unix:{path2}\n".encode())
+        out = b""
+        while b"Waiting for gdb" not in out:
+            out += mon.recv(4096)
+        end = time.monotonic() + 120
+        while "GDBOK" not in (log.read_text() if log.exists() else ""):
+            assert time.monotonic() < end and p.poll() is None
+            time.sleep(0.2)
+        r = Rsp(connect(path2))
+        assert r.cmd("?") == "T05thread:1;"
+        assert r.cmd(f"Z0,{sym['spin']:x},1") == "OK"
+        assert r.cmd(f"Z1,{sym['done']:x},1") == "OK"
+        if detach:
+            assert r.cmd("D") == "OK"
+            r.s.close()
+        time.sleep(0.5)
+        p.terminate()
+        _, err = p.communicate(timeout=120)
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.communicate()
+    assert "LeakSanitizer" not in err and "AddressSanitizer" not in err, err
+    assert "runtime error" not in err, err
+    assert p.returncode == 0, err
