@@ -1479,7 +1479,7 @@ static const struct option_def options[] = {
 	{ "incoming", "unix:PATH|tcp:[HOST]:PORT|exec:CMD|file:PATH|defer", opt_incoming,
 	  "wait for a migration stream (QMP migrate from another vmm started with the same "
 	  "options) and run it; defer: the URI comes from QMP migrate-incoming" },
-	{ "S", NULL, opt_start_paused, "start paused (QMP or monitor cont starts the vCPUs)" },
+	{ "S", NULL, opt_start_paused, "start paused (QMP or monitor cont, or gdb, starts the vCPUs)" },
 	{ "s", NULL, opt_gdb, "gdb stub on TCP port 1234 (-gdb tcp::1234)" },
 	{ "gdb", "tcp:[HOST]:PORT|unix:PATH[,server]|none", opt_gdb,
 	  "gdb stub (GDB's remote protocol; the vCPUs are its threads; with -S from the first "
