@@ -28,7 +28,7 @@ ASAN_OBJS := $(CORE_SRCS:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/bios/linuxboot_rom
 LATE_SRCS := $(filter $(wildcard hw/virtio/*.c hw/watchdog/*.c hw/display/*.c hw/net/*.c hw/audio/*.c src/audio/*.c src/ui/*.c src/loader/*.c) \
 	src/net/net.c src/net/net_rx_fifo.c src/net/net_slirp.c src/block/qcow2.c src/block/qcow.c src/block/vmdk.c src/block/vdi.c src/block/vpc.c \
 	src/block/vhdx.c src/block/refused_formats.c src/block/block_formats.c src/control/json.c \
-	src/control/qmp.c src/control/monitor.c src/chardev/chan.c src/core/savestate.c \
+	src/control/qmp.c src/control/monitor.c src/control/gdbstub.c src/board/pc_gdb.c src/chardev/chan.c src/core/savestate.c \
 	src/core/kvm_state.c src/core/virtqueue.c src/core/lazylib.c src/core/kick.c hw/storage/atapi.c,$(CORE_SRCS))
 LATE_OBJS := $(LATE_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/bios/linuxboot_rom.o
 VMM_OBJS := $(BUILD)/obj/src/main.o $(filter-out $(LATE_OBJS),$(CORE_OBJS)) $(LATE_OBJS)

@@ -128,6 +128,7 @@ struct machine_config {
 	const char *incoming;         /* -incoming URI or "defer" */
 	bool start_paused;            /* -S */
 	const char *loadvm;           /* -loadvm TAG: start from that VM snapshot */
+	struct chan_config gdb;       /* -gdb, -s (kind CHAN_NONE: no stub) */
 };
 
 enum machine_req {
@@ -149,6 +150,7 @@ enum machine_cause {
 /* machine.hold bits: the one word a vCPU thread checks per exit. */
 #define HOLD_REQUEST 1u
 #define HOLD_PAUSE 2u
+#define HOLD_DEBUG 4u /* a vCPU stopped for the gdb stub: parked until the main loop has seen it */
 
 struct fw_cfg;
 struct rtc;
@@ -283,6 +285,14 @@ struct machine {
 	pthread_cond_t pause_cond; /* parked count changed, or hold changed */
 	unsigned parked;
 	struct control *control; /* QMP and monitor channels, or NULL */
+	struct gdb_server *gdb;  /* -gdb or monitor gdbserver, or NULL (src/board/pc_gdb.c) */
+	/* The first debug exit the main loop has not seen yet (pause_lock). */
+	struct {
+		bool valid;
+		unsigned cpu;
+		struct vcpu_debug_exit e;
+	} gdb_pending;
+	_Atomic bool gdb_sw_bp;  /* the stub has INT3s in guest memory */
 	struct event_loop *loop; /* the main thread's; device timers, control, chardevs */
 	int signal_fd;
 	int event_fd;            /* requests wake the main loop */

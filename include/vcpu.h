@@ -13,9 +13,21 @@ struct kvm_vm;
 struct io_bus;
 struct cpu_model;
 struct cpu_topology;
+struct vcpu;
 
 /* What a vCPU stops for, told to whoever runs it (the board). */
 enum vcpu_request { VCPU_REQ_RESET, VCPU_REQ_POWEROFF, VCPU_REQ_ERROR };
+
+/* A debug exit (KVM_EXIT_DEBUG): #DB (1) or #BP (3), DR6, and the linear
+ * address of the instruction. */
+struct vcpu_debug_exit {
+	uint32_t exception;
+	uint64_t dr6;
+	uint64_t pc;
+	/* Not a KVM_EXIT_DEBUG: KVM's instruction emulator failed on an INT3
+	 * (kvm_pvm runs ring-0 code through it, and it cannot run INT3). */
+	bool emulated_int3;
+};
 
 /* What a vCPU needs from the machine that runs it: the VM, the buses its
  * exits go to, its CPU model, and the board's answers. The board fills
@@ -32,6 +44,9 @@ struct vcpu_host {
 	/* Parks while paused; false when the thread must end. */
 	bool (*hold_fn)(void *ctx);
 	void (*request)(void *ctx, enum vcpu_request req);
+	/* A debug exit (NULL: none expected). True: taken, the vCPU parks
+	 * (the callee set 'hold'); false: not the debugger's, an error. */
+	bool (*debug_exit)(void *ctx, struct vcpu *v, const struct vcpu_debug_exit *e);
 	/* True when vmm exits next (no reset follows). */
 	bool (*stopping_for_good)(void *ctx);
 	void *ctx;

@@ -149,6 +149,10 @@ struct vmctl_ops {
 			 const struct vmctl_snapshot_req *req, char *err, size_t errlen);
 	unsigned (*jobs)(void *opaque, struct vmctl_job *out, unsigned max);
 	int (*job_dismiss)(void *opaque, const char *id, char *err, size_t errlen);
+	/* gdbserver: the gdb stub on DEV (NULL: tcp::1234; "none": off; a
+	 * client attached to the old one is detached). 0, or -1 with one
+	 * line in err. (NULL: no stub.) */
+	int (*gdbserver)(void *opaque, const char *dev, char *err, size_t errlen);
 };
 
 struct vmctl {

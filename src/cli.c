@@ -10,6 +10,7 @@
 
 #include "block.h"
 #include "device.h"
+#include "gdbstub.h"
 #include "util.h"
 #include "vmctl.h"
 #include "watchdog.h"
@@ -826,6 +827,22 @@ static int opt_start_paused(struct cli_state *st, const char *name, const char *
 	return 0;
 }
 
+/* -gdb DEV, -s (-gdb tcp::1234): the gdb stub's socket. */
+static int opt_gdb(struct cli_state *st, const char *name, const char *arg)
+{
+	char why[256];
+
+	if (!strcmp(name, "s"))
+		arg = "tcp::1234";
+	if (!strcmp(arg, "none")) {
+		st->cfg->gdb.kind = CHAN_NONE;
+		return 0;
+	}
+	if (gdb_parse(arg, &st->cfg->gdb, why, sizeof(why)) < 0)
+		return fail(st, "-gdb: %s", why);
+	return 0;
+}
+
 static int opt_name(struct cli_state *st, const char *name, const char *arg)
 {
 	struct kv kv[4];
@@ -1472,7 +1489,11 @@ static const struct option_def options[] = {
 	  "options) and run it; defer: the URI comes from QMP migrate-incoming" },
 	{ "loadvm", "TAG", opt_loadvm, "start from the VM snapshot TAG (savevm) of the qcow2 "
 	  "disks" },
-	{ "S", NULL, opt_start_paused, "start paused (QMP or monitor cont starts the vCPUs)" },
+	{ "S", NULL, opt_start_paused, "start paused (QMP or monitor cont, or gdb, starts the vCPUs)" },
+	{ "s", NULL, opt_gdb, "gdb stub on TCP port 1234 (-gdb tcp::1234)" },
+	{ "gdb", "tcp:[HOST]:PORT|unix:PATH[,server]|none", opt_gdb,
+	  "gdb stub (GDB's remote protocol; the vCPUs are its threads; with -S from the first "
+	  "instruction)" },
 	{ "name", "NAME", opt_name, "name of the guest" },
 	{ "debugcon", "DEV", opt_debugcon,
 	  "debug console at port 0xe9 (QEMU's isa-debugcon; DEV as for -serial); SeaBIOS's log "

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "control.h"
 #include "daemon.h"
+#include "gdbstub.h"
 #include "machine.h"
 #include "sandbox.h"
 #include "sdl.h"
@@ -71,6 +72,11 @@ int main(int argc, char **argv)
 	}
 	/* Sockets are bound first, so a taken port fails before anything runs. */
 	struct control *control = control_create(cfg->qmp, cfg->nqmp, &cfg->monitor);
+	struct gdb_server *gdb = NULL;
+	if (cfg->gdb.kind != CHAN_NONE && !(gdb = gdb_server_create(&cfg->gdb, err, sizeof(err)))) {
+		fprintf(stderr, "vmm: -gdb %s: %s\n", cfg->gdb.spec, err);
+		return 1;
+	}
 	struct vnc *vnc = NULL;
 	if (cfg->vnc.enabled && !(vnc = vnc_create(&cfg->vnc, cfg->name, err, sizeof(err)))) {
 		fprintf(stderr, "vmm: %s\n", err);
@@ -87,6 +93,7 @@ int main(int argc, char **argv)
 	sandbox_init(&cfg->sandbox);
 	machine_create(&machine, cfg);
 	machine.control = control;
+	machine.gdb = gdb;
 	/* -incoming listens, opens or starts its command before the sandbox. */
 	machine_incoming_open(&machine);
 	if (vnc)
@@ -100,6 +107,8 @@ int main(int argc, char **argv)
 	int status = machine_run(&machine);
 	/* The channels first: they are served by the machine's event loop. */
 	control_destroy(control);
+	gdb_server_destroy(machine.gdb, true); /* -gdb's, or monitor gdbserver's */
+	machine.gdb = NULL;
 	vnc_destroy(vnc); /* before the display it shows */
 	sdl_destroy(window);
 	machine_destroy(&machine);

@@ -17,6 +17,7 @@ busybox-static cpio xz-utils
 isolinux syslinux syslinux-common xorriso mtools fdisk
 util-linux iproute2
 samba smbclient socat
+gdb
 libtsan2
 "
 

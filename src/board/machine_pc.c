@@ -420,6 +420,11 @@ static bool vcpu_hold(void *ctx)
 	return machine_vcpu_hold(ctx);
 }
 
+static bool vcpu_debug_exit(void *ctx, struct vcpu *v, const struct vcpu_debug_exit *e)
+{
+	return machine_gdb_debug_exit(ctx, v, e);
+}
+
 static bool vcpu_stopping_for_good(void *ctx)
 {
 	return machine_stopping_for_good(ctx);
@@ -433,7 +438,8 @@ static void create_vm_and_vcpus(struct machine *m)
 		.kvm = &m->kvm, .pio = &m->pio, .mmio = &m->mmio,
 		.cpu = &m->cfg.cpu, .smp = &m->cfg.smp,
 		.hold = &m->hold, .hold_fn = vcpu_hold, .request = vcpu_request,
-		.stopping_for_good = vcpu_stopping_for_good, .ctx = m,
+		.stopping_for_good = vcpu_stopping_for_good, .debug_exit = vcpu_debug_exit,
+		.ctx = m,
 	};
 
 	/* A reset replaces the VM: keep the dirty bits of the old one. */
@@ -535,7 +541,7 @@ bool machine_stopping_for_good(struct machine *m)
 bool machine_vcpu_hold(struct machine *m)
 {
 	pthread_mutex_lock(&m->pause_lock);
-	while ((atomic_load(&m->hold) & HOLD_PAUSE) && !machine_stopping(m)) {
+	while ((atomic_load(&m->hold) & (HOLD_PAUSE | HOLD_DEBUG)) && !machine_stopping(m)) {
 		m->parked++;
 		pthread_cond_broadcast(&m->pause_cond);
 		pthread_cond_wait(&m->pause_cond, &m->pause_lock);

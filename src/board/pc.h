@@ -60,6 +60,14 @@ unsigned machine_jobs(void *opaque, struct vmctl_job *out, unsigned max);
 int machine_job_dismiss(void *opaque, const char *id, char *err, size_t errlen);
 void machine_loadvm_attach(struct machine *m);
 void machine_jobs_destroy(struct machine *m);
+/* pc_gdb.c: the gdb stub's target (-gdb, -s, monitor gdbserver). A vCPU's
+ * debug exit parks it and wakes the main loop, whose machine_gdb_poll
+ * stops the machine and tells the stub. */
+bool machine_gdb_debug_exit(struct machine *m, struct vcpu *v, const struct vcpu_debug_exit *e);
+void machine_gdb_poll(void *opaque);
+void machine_gdb_start(struct machine *m);
+void machine_gdb_reapply(struct machine *m);
+int machine_gdbserver(void *opaque, const char *spec, char *err, size_t errlen);
 
 /* pc_run.c: SIGTERM/SIGINT/SIGHUP blocked, read from the returned signalfd. */
 int block_exit_signals(void);

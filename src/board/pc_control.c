@@ -392,4 +392,5 @@ const struct vmctl_ops machine_vmctl_ops = {
 	machine_migrate_set_capability, machine_migrate_set_parameter, machine_migrate_cancel,
 	machine_snapshot, machine_snapshot_info, machine_job_start, machine_jobs,
 	machine_job_dismiss,
+	machine_gdbserver,
 };

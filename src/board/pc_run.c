@@ -68,7 +68,10 @@ static int handle_request(struct machine *m, int req)
 		debug("system reset");
 		machine_reset(m);
 		atomic_store(&m->request, MACHINE_REQ_NONE);
-		atomic_fetch_and(&m->hold, ~HOLD_REQUEST);
+		atomic_fetch_and(&m->hold, ~(HOLD_REQUEST | HOLD_DEBUG));
+		m->gdb_pending.valid = false;
+		/* New vCPUs: the stub's breakpoints and steps again. */
+		machine_gdb_reapply(m);
 		start_vcpus(m);
 		control_event(m->control, "RESET",
 			      guest ? "{\"guest\": true, \"reason\": \"guest-reset\"}"
@@ -98,6 +101,7 @@ static void handle_wakeup(void *opaque, int fd, unsigned revents)
 	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		die_errno("eventfd read");
 	balloon_event(opaque);
+	machine_gdb_poll(opaque); /* a debug exit whose post did not fit the queue */
 }
 
 static void ui_quit(void *opaque)
@@ -110,6 +114,7 @@ int machine_run(struct machine *m)
 	struct vmctl ctl = { &machine_vmctl_ops, m };
 
 	control_start(m->control, &ctl);
+	machine_gdb_start(m);
 	chardev_start_all(); /* server sockets with wait=on */
 	if (!event_fd_add(m->loop, m->event_fd, POLLIN, handle_wakeup, m) ||
 	    !event_fd_add(m->loop, m->signal_fd, POLLIN, handle_signal, m))

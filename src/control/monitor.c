@@ -465,6 +465,24 @@ static void cmd_sendkey(struct monitor_session *s, const char *arg)
 		input_key(keys[i], false);
 }
 
+/* gdbserver [DEV]: QEMU's words, so scripts that wait for them work. */
+static void cmd_gdbserver(struct monitor_session *s, const char *arg)
+{
+	const char *dev = *arg ? arg : "tcp::1234";
+	char err[256];
+
+	if (!s->ctl.ops->gdbserver) {
+		out(s, "Error: no gdb stub in this machine\n");
+		return;
+	}
+	if (s->ctl.ops->gdbserver(s->ctl.opaque, dev, err, sizeof(err)) < 0)
+		out(s, "Error: gdbserver: %s\n", err);
+	else if (!strcmp(dev, "none"))
+		out(s, "Disabled gdbserver\n");
+	else
+		out(s, "Waiting for gdb connection on device '%.200s'\n", dev);
+}
+
 static void cmd_help(struct monitor_session *s, const char *arg);
 
 static const struct {
@@ -488,6 +506,7 @@ static const struct {
 	{ "savevm", NULL, cmd_savevm, "savevm [TAG] -- save the machine into a snapshot of its qcow2 disks (TAG: a name from the date if none; an existing TAG is replaced)" },
 	{ "loadvm", NULL, cmd_loadvm, "loadvm TAG -- go back to the snapshot TAG: disks, RAM and devices" },
 	{ "delvm", NULL, cmd_delvm, "delvm TAG -- delete the snapshot TAG from every disk" },
+	{ "gdbserver", NULL, cmd_gdbserver, "gdbserver [DEV] -- gdb stub on DEV (tcp:[HOST]:PORT, unix:PATH; default tcp::1234; none: off)" },
 	{ "quit", "q", cmd_quit, "quit|q -- quit vmm" },
 	{ "help", "?", cmd_help, "help|? -- list the commands" },
 };

@@ -179,6 +179,39 @@ static void internal_error_text(const struct kvm_run *run, char *out, size_t len
 		snprintf(out + n, len - (size_t)n, ")");
 }
 
+static bool debug_exit(struct vcpu *v)
+{
+	const struct vcpu_host *h = v->host;
+	struct vcpu_debug_exit e = {
+		.exception = v->run->debug.arch.exception,
+		.dr6 = v->run->debug.arch.dr6,
+		.pc = v->run->debug.arch.pc,
+	};
+	return h->debug_exit && h->debug_exit(h->ctx, v, &e);
+}
+
+/* An emulation failure on an INT3 while a debugger may have put it there
+ * (see struct vcpu_debug_exit): handed over as the #BP it would be. The
+ * vCPU's state is the one before the INT3, so it can run on once the
+ * debugger has taken its breakpoint out. */
+static bool emulated_int3(struct vcpu *v)
+{
+	const __typeof__(v->run->emulation_failure) *ef = &v->run->emulation_failure;
+	const struct vcpu_host *h = v->host;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+
+	if (!h->debug_exit || v->run->internal.suberror != KVM_INTERNAL_ERROR_EMULATION ||
+	    ef->ndata < 3 || !(ef->flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) ||
+	    ef->insn_size < 1 || ef->insn_bytes[0] != 0xCC)
+		return false;
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0 || ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		return false;
+	struct vcpu_debug_exit e = { .exception = 3, .pc = sregs.cs.base + regs.rip,
+				     .emulated_int3 = true };
+	return h->debug_exit(h->ctx, v, &e);
+}
+
 /* Returns false when the loop must end. */
 static bool handle_exit(struct vcpu *v)
 {
@@ -207,7 +240,15 @@ static bool handle_exit(struct vcpu *v)
 		else
 			v->host->request(v->host->ctx, VCPU_REQ_POWEROFF);
 		return false;
+	case KVM_EXIT_DEBUG:
+		if (debug_exit(v))
+			return true;
+		snprintf(what, sizeof(what), "debug exit (exception %u) without a debugger",
+			 run->debug.arch.exception);
+		break;
 	case KVM_EXIT_INTERNAL_ERROR:
+		if (emulated_int3(v))
+			return true;
 		internal_error_text(run, what, sizeof(what));
 		break;
 	case KVM_EXIT_FAIL_ENTRY:

@@ -8,6 +8,7 @@
 #                         (tests/fuzz/fuzz_control.c)
 #   fuzz_savestate        the saved-state stream loader and the device
 #                         load functions (tests/fuzz/fuzz_savestate.c)
+#   fuzz_gdbstub          the gdb stub's packet layer (tests/fuzz/fuzz_gdbstub.c)
 #   fuzz_migstream        the incoming migration stream (RAM sections into
 #                         guest memory, the state section) (tests/fuzz/fuzz_migstream.c)
 # `make fuzz` (part of `make check`) first checks that every hw/ device
@@ -31,7 +32,8 @@ FUZZ_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitiz
 FUZZ_LIB_FLAGS := -std=gnu11 -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 	-fno-sanitize-recover=undefined -pthread $(FUZZ_WARN) $(CPPFLAGS)
 FUZZ_LIB_SRCS := $(filter-out src/board/machine_pc.c src/board/pc_firmware.c src/board/pc_cmos.c \
-	src/board/pc_fw_cfg.c src/board/pc_control.c src/board/pc_run.c src/board/pc_migrate.c src/board/pc_snapshot.c,$(CORE_SRCS))
+	src/board/pc_fw_cfg.c src/board/pc_control.c src/board/pc_run.c src/board/pc_migrate.c \
+	src/board/pc_snapshot.c src/board/pc_gdb.c,$(CORE_SRCS))
 FUZZ_LIB_OBJS := $(FUZZ_LIB_SRCS:%.c=$(FUZZ_BUILD)/obj/%.o)
 # Empty: image, control and every device target (read from the binary
 # once it is built).
@@ -61,13 +63,16 @@ $(FUZZ_BUILD)/fuzz_savestate: tests/fuzz/fuzz_savestate.c $(FUZZ_BUILD)/libvmm-f
 $(FUZZ_BUILD)/fuzz_migstream: tests/fuzz/fuzz_migstream.c $(FUZZ_BUILD)/libvmm-fuzz.a
 	$(FUZZ_CC) $(FUZZ_FLAGS) -pthread -o $@ $< $(FUZZ_BUILD)/libvmm-fuzz.a $(LDLIBS)
 
+$(FUZZ_BUILD)/fuzz_gdbstub: tests/fuzz/fuzz_gdbstub.c $(FUZZ_BUILD)/libvmm-fuzz.a
+	$(FUZZ_CC) $(FUZZ_FLAGS) -pthread -o $@ $< $(FUZZ_BUILD)/libvmm-fuzz.a $(LDLIBS)
+
 $(FUZZ_BUILD)/seeds.stamp: tests/fuzz/seeds.sh $(FUZZ_BUILD)/fuzz_devices $(FUZZ_BUILD)/fuzz_savestate \
 		$(FUZZ_BUILD)/fuzz_migstream
 	tests/fuzz/seeds.sh $(FUZZ_BUILD)/seeds $(FUZZ_BUILD)/fuzz_devices
 	@touch $@
 
 fuzz-build: $(FUZZ_BUILD)/fuzz_image $(FUZZ_BUILD)/fuzz_devices $(FUZZ_BUILD)/fuzz_control \
-	$(FUZZ_BUILD)/fuzz_savestate $(FUZZ_BUILD)/fuzz_migstream
+	$(FUZZ_BUILD)/fuzz_savestate $(FUZZ_BUILD)/fuzz_migstream $(FUZZ_BUILD)/fuzz_gdbstub
 
 # Every device model in hw/ must be driven by a fuzz target.
 fuzz-targets-check: $(FUZZ_BUILD)/fuzz_devices
@@ -77,7 +82,7 @@ fuzz-targets-check: $(FUZZ_BUILD)/fuzz_devices
 # listed at the end.
 fuzz: fuzz-build fuzz-targets-check $(FUZZ_BUILD)/seeds.stamp
 	@targets="$(FUZZ_TARGETS)"; failed=; \
-	[ -n "$$targets" ] || targets="image control savestate migstream $$(FUZZ_LIST_TARGETS=1 $(FUZZ_BUILD)/fuzz_devices | cut -d' ' -f1)"; \
+	[ -n "$$targets" ] || targets="image control savestate migstream gdbstub $$(FUZZ_LIST_TARGETS=1 $(FUZZ_BUILD)/fuzz_devices | cut -d' ' -f1)"; \
 	for t in $$targets; do \
 		echo "== fuzz $$t ($(FUZZ_SECONDS) s)"; \
 		tests/fuzz/run.sh $(abspath $(FUZZ_BUILD)) $$t $(FUZZ_SECONDS) $(abspath tests/fuzz/regress) \

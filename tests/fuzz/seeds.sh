@@ -12,7 +12,7 @@ set -eu
 top=$1
 devices=${2:-$(dirname "$0")/../../build/fuzz/fuzz_devices}
 rm -rf "$top"
-mkdir -p "$top/image" "$top/control" "$top/savestate" "$top/migstream"
+mkdir -p "$top/image" "$top/control" "$top/savestate" "$top/migstream" "$top/gdbstub"
 FUZZ_WRITE_SEEDS="$top" "$devices"
 # savestate/: each device's saved state, as is and in the checksum fix-up mode
 FUZZ_WRITE_SEEDS="$top/savestate" "$(dirname "$devices")/fuzz_savestate"
@@ -50,6 +50,12 @@ printf '\301%s' "$q" >"$c/qmp-session"
 printf '\311%s' "$q" >"$c/qmp-session-pieces"
 printf '\001{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}\n{"execute": 1}\n[1]\n"x"\n{"execute": "query-status", "id": {"a": [1]}}\n}}}\n' >"$c/qmp-errors"
 printf '\202info status\ninfo cpus\ninfo version\ninfo balloon\nballoon 64\nset_link e1000.0 off\ninfo network\nset_link n0 on\nstop\ncont\nsystem_reset\nsystem_powerdown\nhelp\nbogus\nquit\n' >"$c/monitor-session"
+# gdbstub: byte 0 bit 0 no-ack mode (no checksums), bits 1-3 the feed
+# size - 1; 0xFF B is a debug exit (tests/fuzz/fuzz_gdbstub.c)
+g=$top/gdbstub
+printf '\001$qSupported:swbreak+#00$qXfer:features:read:target.xml:0,400#00$?#00$g#00$p10#00$P10=0010000000000000#00$m1000,10#00$M1000,2:abcd#00$X1004,2:}]a#00$Hg2#00$qfThreadInfo#00$qsThreadInfo#00$qC#00$T2#00$qThreadExtraInfo,1#00$D#00' >"$g/session"
+printf '\007$Z0,1010,1#00$Z1,1020,1#00$Z2,1040,4#00$Z3,1048,8#00$Z4,1050,2#00$vCont;s:1;c#00\377\102$c#00\377\004$s#00\003$z0,1010,1#00$z2,1040,4#00$k#00' >"$g/breakpoints"
+printf '\000$qC#b4$g#00$m1000,4#fa+-\003' >"$g/acks"
 out=$top/image
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

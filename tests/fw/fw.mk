@@ -136,9 +136,17 @@ $(FW_BUILD)/es1370play-%.img: tests/fw/es1370play.S
 	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/es1370play-$*.o
 	truncate -s 1M $@
 
+# The gdb stub's guest (tests/fw/test_gdbstub.py): a -bios image that
+# enters long mode and runs a payload at a high virtual address; its .o
+# stays for the symbols' offsets (nm).
+$(FW_BUILD)/gdbguest.bin: tests/fw/gdbguest.S
+	@mkdir -p $(dir $@)
+	$(CC) -m64 -nostdlib -ffreestanding -c -o $(FW_BUILD)/gdbguest.o $<
+	ld -m elf_x86_64 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/gdbguest.o
+
 FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
 	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf $(FW_BUILD)/debugcon.bin \
-	$(FW_BUILD)/migcount.bin $(FW_BUILD)/diskcount.bin \
+	$(FW_BUILD)/migcount.bin $(FW_BUILD)/diskcount.bin $(FW_BUILD)/gdbguest.bin \
 	$(foreach t,1 2 3 4 5 6 7 8,$(FW_BUILD)/vgadisk-$(t).img) \
 	$(FW_BUILD)/nictx-e1000.bin $(FW_BUILD)/nictx-rtl8139.bin $(FW_BUILD)/nictx-ne2k_pci.bin \
 	$(FW_BUILD)/nictx-ne2k_isa.bin $(FW_BUILD)/nictx-pcnet.bin \

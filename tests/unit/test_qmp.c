@@ -215,12 +215,24 @@ static int f_job_dismiss(void *o, const char *id, char *err, size_t errlen)
 	return 0;
 }
 
+/* gdbserver: remembers the device; "tcp::1" fails as a taken port would. */
+static int f_gdbserver(void *o, const char *dev, char *err, size_t errlen)
+{
+	struct fake *f = o;
+	if (!strcmp(dev, "tcp::1")) {
+		snprintf(err, errlen, "cannot listen on :1: Permission denied");
+		return -1;
+	}
+	snprintf(f->migrate_uri, sizeof(f->migrate_uri), "%s", dev);
+	return 0;
+}
+
 static const struct vmctl_ops fake_ops = {
 	f_running, f_stop, f_cont, f_reset, f_powerdown, f_quit, f_cpus, f_name,
 	f_balloon_set, f_balloon_query, f_dirty_log, f_dirty_pages, f_state_roundtrip,
 	f_watchdog_set_action, NULL, f_set_link, f_nics, f_run_state, f_migrate, NULL,
 	f_query_migrate, f_migrate_set_capability, f_migrate_set_parameter, f_migrate_cancel,
-	NULL, NULL, f_job_start, f_jobs, f_job_dismiss,
+	NULL, NULL, f_job_start, f_jobs, f_job_dismiss, f_gdbserver,
 };
 
 static void sink(void *opaque, const char *data, size_t len)
@@ -931,6 +943,27 @@ static void test_monitor_set_link(void **state)
 	strbuf_free(&fk.out);
 }
 
+/* gdbserver [DEV] answers with QEMU's lines. */
+static void test_monitor_gdbserver(void **state)
+{
+	struct fake fk = { .running = true };
+	struct vmctl ctl = { &fake_ops, &fk };
+	struct monitor_session *m = monitor_session_new(&ctl, sink, &fk);
+
+	monitor_session_input(m, "gdbserver\n", 10);
+	assert_non_null(strstr(fk.out.data, "Waiting for gdb connection on device 'tcp::1234'\n"));
+	assert_string_equal(fk.migrate_uri, "tcp::1234");
+	monitor_session_input(m, "gdbserver unix:/tmp/g\n", 22);
+	assert_non_null(strstr(fk.out.data, "device 'unix:/tmp/g'\n"));
+	assert_string_equal(fk.migrate_uri, "unix:/tmp/g");
+	monitor_session_input(m, "gdbserver none\n", 15);
+	assert_non_null(strstr(fk.out.data, "Disabled gdbserver\n"));
+	monitor_session_input(m, "gdbserver tcp::1\n", 17);
+	assert_non_null(strstr(fk.out.data, "Error: gdbserver: cannot listen on :1: Permission denied\n"));
+	monitor_session_free(m);
+	strbuf_free(&fk.out);
+}
+
 static void test_monitor_migrate(void **state)
 {
 	struct fake fk = { .running = false, .run_state = "postmigrate" };
@@ -1179,6 +1212,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snapshot_jobs, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_set_link, qmp_setup, qmp_teardown),
 		cmocka_unit_test(test_monitor_set_link),
+		cmocka_unit_test(test_monitor_gdbserver),
 		cmocka_unit_test(test_monitor_migrate),
 		cmocka_unit_test(test_monitor_balloon),
 		cmocka_unit_test(test_chan_parse),
