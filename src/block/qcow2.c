@@ -914,6 +914,21 @@ out:
 	return ret < 0 ? ret : (int64_t)bytes;
 }
 
+/* The whole of [offset, offset + len) through write_run; s->lock held.
+ * 0, or the first run's negative errno. */
+static int write_runs(struct qcow2 *s, const uint8_t *p, size_t len, uint64_t offset)
+{
+	while (len) {
+		int64_t n = write_run(s, p, len, offset);
+		if (n < 0)
+			return (int)n;
+		p += n;
+		len -= (size_t)n;
+		offset += (uint64_t)n;
+	}
+	return 0;
+}
+
 static int qcow2_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t offset)
 {
 	struct qcow2 *s = QS(bd);
@@ -921,16 +936,7 @@ static int qcow2_pwrite(struct block_dev *bd, const void *buf, size_t len, uint6
 	int ret = 0;
 
 	pthread_mutex_lock(&s->lock);
-	while (len) {
-		int64_t n = write_run(s, p, len, offset);
-		if (n < 0) {
-			ret = (int)n;
-			break;
-		}
-		p += n;
-		len -= (size_t)n;
-		offset += (uint64_t)n;
-	}
+	ret = write_runs(s, p, len, offset);
 	pthread_mutex_unlock(&s->lock);
 	return ret;
 }
@@ -2601,16 +2607,8 @@ int qcow2_vmstate_write(struct block_dev *bd, const void *buf, size_t len, uint6
 	}
 	uint64_t offset = vmstate_base(s) + pos;
 	ret = grow_l1(s, (offset + len + per - 1) / per);
-	while (!ret && len) {
-		int64_t n = write_run(s, p, len, offset);
-		if (n < 0) {
-			ret = (int)n;
-			break;
-		}
-		p += n;
-		len -= (size_t)n;
-		offset += (uint64_t)n;
-	}
+	if (!ret)
+		ret = write_runs(s, p, len, offset);
 out:
 	pthread_mutex_unlock(&s->lock);
 	return ret;
