@@ -53,7 +53,14 @@ enum audio_fmt {
 	AUDIO_FMT_U32,
 	AUDIO_FMT_S32,
 	AUDIO_FMT_F32,
+	/* Cards' formats only (never a backend's): 16-bit signed big-endian
+	 * and ITU-T G.711 mu-law and A-law, one byte a sample (the CS4231A's
+	 * companded formats). */
+	AUDIO_FMT_S16BE,
+	AUDIO_FMT_ULAW,
+	AUDIO_FMT_ALAW,
 };
+#define AUDIO_FMT_LAST AUDIO_FMT_ALAW
 
 /* Little-endian interleaved frames. */
 struct audio_format {
@@ -79,7 +86,8 @@ struct audiodev_config {
  * line in err. */
 int audiodev_parse(const char *arg, struct audiodev_config *c, char *err, size_t errlen);
 void audiodev_config_free(struct audiodev_config *c);
-/* "u8", "s16"...: the format's name, and back (-1: not a name). */
+/* "u8", "s16"...: the format's name, and back (-1: not a name; only the
+ * backends' formats, u8 to f32, are parsed). */
 const char *audio_fmt_name(enum audio_fmt f);
 int audio_fmt_parse(const char *s);
 unsigned audio_fmt_bytes(enum audio_fmt f);

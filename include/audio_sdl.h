@@ -7,10 +7,14 @@
  * virtual clock, into a ring; SDL's audio thread takes them at the
  * device's pace through a callback. The ring holds buffer_us of audio: it
  * is primed to half of that before playing (and again after running dry,
- * when the guest stops or the device ran ahead), and frames that find it
- * full are dropped (the device runs slower than the virtual clock, or
- * does not play at all). So sound is late by about half the buffer and
- * neither side blocks the other.
+ * when the guest stops or the device ran ahead). The mixer asks the cards
+ * for no more than the ring has room for (sdl_audio_room): after a stall
+ * of vmm's loop, or with a device slower than the virtual clock, the
+ * cards fall behind the virtual clock instead of their samples being
+ * lost, and the sound is late by up to the buffer. A device that takes
+ * nothing for twice the buffer's time (at least 200 ms) does not play:
+ * then the cards keep the virtual clock and what finds the ring full is
+ * dropped, so neither side blocks the other.
  *
  * SDL's audio thread loads the sandbox's "audio" filter on its first
  * callback. SDL drivers whose client libraries run threads of their own
@@ -34,6 +38,9 @@ struct sdl_audio *sdl_audio_open(uint32_t rate, unsigned channels, unsigned bits
 				 uint32_t buffer_us, bool sandboxed, char *err, size_t errlen);
 /* The mixer's thread: appends frames (what does not fit is dropped). */
 void sdl_audio_write(struct sdl_audio *a, const void *frames, size_t bytes);
+/* The mixer's thread: the bytes the ring has room for, SIZE_MAX when the
+ * device does not play (stuck: take everything, the ring drops). */
+size_t sdl_audio_room(struct sdl_audio *a);
 void sdl_audio_close(struct sdl_audio *a);
 
 #endif

@@ -8,6 +8,7 @@
 #ifndef VMM_BLOCK_H
 #define VMM_BLOCK_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -42,6 +43,11 @@ struct block_driver {
 	 * it from status. */
 	int (*map)(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
 		   struct block_map *m);
+	/* A migration hands the image over (block_unlock_chain): state the
+	 * format keeps in memory for the file (qcow2's dirty bitmaps) is
+	 * written now; activate (block_lock_chain) takes it back. NULL: none. */
+	void (*inactivate)(struct block_dev *bd);
+	void (*activate)(struct block_dev *bd);
 };
 
 /* -drive cache=, as QEMU: which host caching the image file gets.
@@ -60,6 +66,20 @@ enum block_cache {
 int block_cache_parse(const char *s);
 const char *block_cache_name(enum block_cache c);
 
+/* What the guest asked of a device's image, for query-blockstats and
+ * info blockstats: counted by block_pread/pwrite/flush (and block_account
+ * for I/O that bypasses them), relaxed atomics since vCPU threads and
+ * I/O workers count concurrently. */
+enum block_acct { BLOCK_ACCT_READ, BLOCK_ACCT_WRITE, BLOCK_ACCT_FLUSH };
+struct block_stats {
+	_Atomic uint64_t rd_bytes, wr_bytes;
+	_Atomic uint64_t rd_operations, wr_operations, flush_operations;
+	_Atomic uint64_t failed_rd_operations, failed_wr_operations, failed_flush_operations;
+	_Atomic uint64_t rd_total_time_ns, wr_total_time_ns, flush_total_time_ns;
+	_Atomic uint64_t wr_highest_offset;  /* the end of the furthest write */
+	_Atomic int64_t last_access_ns;      /* CLOCK_MONOTONIC of the last operation, 0: none */
+};
+
 struct block_dev {
 	const struct block_driver *drv;
 	const char *format; /* "raw", "qcow2", "qcow", "vdi", "vpc", "vmdk", "memory" */
@@ -76,6 +96,11 @@ struct block_dev {
 	/* The format's allocation unit (vmm-img info's cluster_size), 0 if
 	 * it has none; qcow2 reports its own through qcow2_get_info. */
 	uint32_t cluster_size;
+	/* Image locks (image_lock.c) on fd: the kind taken at open, and
+	 * whether they are held now (not with no_lock, nor while inactive
+	 * across a migration: block_unlock_chain / block_lock_chain). */
+	bool lock_metadata, lock_force_share, locked;
+	struct block_stats stats;
 };
 
 /* Extra open options; a NULL pointer means all defaults. */
@@ -100,6 +125,13 @@ struct block_opts {
 	 * -snapshot overlay of a probed image): the files it names stay
 	 * confined as an untrusted image's (see block_open). */
 	bool untrusted_backing;
+	/* -U / --force-share: take the image's locks sharing every
+	 * permission (reads an image another process writes). */
+	bool force_share;
+	/* No image locks at all: vmm -incoming, whose source (on shared
+	 * storage, maybe this host) still holds the image's locks. QEMU
+	 * opens such images inactive, without locks, too. */
+	bool no_lock;
 };
 
 /* Opens an image of 'format' ("raw", "qcow2", "vmdk"), or probes it when
@@ -177,6 +209,28 @@ extern const unsigned block_formats_count;
 /* The format called 'name', or NULL (raw, or unknown). */
 const struct block_format *block_format_find(const char *name);
 
+/* Locks an open image file as QEMU does (src/block/image_lock.c): a
+ * writer (write) or a reader, of an image with metadata (a format, not
+ * raw: the resize permission too), sharing everything with force_share.
+ * The locks go with the file's close. -EAGAIN when another user's locks
+ * conflict, with QEMU's two-line message in err ("Failed to get \"write\"
+ * lock" / "Is another process using the image [path]?"). A file system
+ * without locks is no error. */
+int image_lock(int fd, const char *path, bool write, bool metadata, bool force_share,
+	       char *err, size_t errlen);
+/* Drops every lock image_lock took on fd (the open stays). */
+void image_unlock(int fd);
+
+/* A migration's hand-over of the images, as QEMU's inactivate/activate:
+ * block_unlock_chain drops the locks of 'bd' and its backing chain (the
+ * caller flushed it first); block_lock_chain takes them again, as at open
+ * (a writer's for a writable image), for every layer not holding them.
+ * -1 with the conflicting layer's two-line message in err when another
+ * user holds the image; the layers taken by this call are dropped again,
+ * so a failure leaves the chain as it was. */
+void block_unlock_chain(struct block_dev *bd);
+int block_lock_chain(struct block_dev *bd, char *err, size_t errlen);
+
 /* Opens 'path' as a raw image. On failure returns NULL and writes a
  * one-line reason ("No such file or directory") into err. */
 struct block_dev *block_open_raw(const char *path, bool read_only, char *err, size_t errlen);
@@ -210,6 +264,19 @@ unsigned fd_dio_align(int fd);
 int block_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset);
 int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t offset);
 int block_flush(struct block_dev *bd);
+/* Counts one operation of 'len' bytes at 'offset' that took 'ns' and
+ * failed or not, for I/O that went around block_pread/pwrite/flush
+ * (virtio-blk's io_uring path). */
+void block_account(struct block_dev *bd, enum block_acct type, uint64_t offset, uint64_t len,
+		   int64_t ns, bool failed);
+/* A copy of the counters (plain integers). */
+struct block_stats_snapshot {
+	uint64_t rd_bytes, wr_bytes, rd_operations, wr_operations, flush_operations;
+	uint64_t failed_rd_operations, failed_wr_operations, failed_flush_operations;
+	uint64_t rd_total_time_ns, wr_total_time_ns, flush_total_time_ns, wr_highest_offset;
+	int64_t idle_time_ns; /* since the last operation; -1: none yet */
+};
+void block_stats_get(struct block_dev *bd, struct block_stats_snapshot *out);
 
 /* Allocation status of [offset, offset+len): returns 1 if the first
  * *pnum bytes are allocated in this layer (data or explicit zeros), 0 if

@@ -50,6 +50,11 @@ struct io_bus {
 	 * instruction (a port that a guest polls is one exit each time), so
 	 * two vCPUs counting at once may lose one. */
 	_Atomic uint64_t unhandled;
+	/* Writes the guest made that the bus has not dispatched yet (KVM's
+	 * coalesced MMIO ring): applied by bus_apply_pending. Set once,
+	 * before any thread dispatches. */
+	void (*pending)(void *opaque);
+	void *pending_opaque;
 };
 
 void bus_init(struct io_bus *bus, const char *name);
@@ -69,6 +74,12 @@ void bus_unmap(struct io_bus *bus, struct io_region *r);
  * whether any region claimed the access. */
 bool bus_read(struct io_bus *bus, uint64_t addr, void *data, unsigned len);
 bool bus_write(struct io_bus *bus, uint64_t addr, const void *data, unsigned len);
+
+/* A reader of device state outside an exit (a display refresh) first
+ * applies the writes still queued for the bus; not with a device's lock
+ * held (the writes take it). */
+void bus_set_pending(struct io_bus *bus, void (*fn)(void *opaque), void *opaque);
+void bus_apply_pending(struct io_bus *bus);
 
 /* How many replaced maps are kept because a thread may still use them (for
  * tests and diagnostics): at most a few per thread that dispatches. */

@@ -59,7 +59,11 @@ struct chardev_config {
 	bool server, wait;
 	/* stdio */
 	bool signal;   /* signal=on: Ctrl-C stays a signal to vmm */
-	bool mux_keys; /* Ctrl-A escape keys (-serial stdio, mon:stdio, -nographic) */
+	bool mux_keys; /* Ctrl-A escape keys on a raw terminal (-serial stdio) */
+	/* QEMU's multiplexer (-serial mon:stdio, -nographic, -chardev
+	 * stdio,mux=on): a second front end (the human monitor) and Ctrl-A c
+	 * to switch, the Ctrl-A keys also on a pipe (include/mux_keys.h). */
+	bool mux;
 	const char *label; /* for messages: "serial0", the id */
 };
 
@@ -78,6 +82,11 @@ struct chardev_frontend {
 	 * backends without clients, called once with true at attach. */
 	void (*event)(void *opaque, bool connected);
 	void *opaque;
+	/* Main thread, optional: Ctrl-A b on a multiplexer (a serial break). */
+	void (*brk)(void *opaque);
+	/* Main thread, optional, the monitor of a multiplexer: it got the
+	 * keyboard (true) or gave it back (Ctrl-A c). */
+	void (*focus)(void *opaque, bool focused);
 };
 
 /* Opens the backend (binds, connects, opens the file). NULL with a
@@ -86,6 +95,19 @@ struct chardev *chardev_create(const struct chardev_config *cfg, char *err, size
 struct chardev *chardev_find(const char *id);
 /* Attaches the one frontend; -EBUSY if it already has one. */
 int chardev_attach(struct chardev *cd, const struct chardev_frontend *fe);
+/* A multiplexer's second front end, the monitor (-EINVAL: not a
+ * multiplexer, -EBUSY: it has one). The console keeps the keyboard until
+ * Ctrl-A c. */
+int chardev_attach_monitor(struct chardev *cd, const struct chardev_frontend *fe);
+/* The monitor's output: written while it has the keyboard, else held
+ * (up to CHARDEV_OUT_CAP, the rest dropped) and written at the switch, so
+ * that it never interleaves with the console's. */
+void chardev_write_monitor(struct chardev *cd, const void *buf, size_t len);
+bool chardev_monitor_focused(const struct chardev *cd);
+/* Main thread: the monitor goes away (its session is freed). */
+void chardev_detach_monitor(struct chardev *cd);
+/* Ctrl-A s: fn(opaque) flushes every disk. */
+void chardev_set_sync(void (*fn)(void *opaque), void *opaque);
 /* Main thread: the frontend goes away; input is then discarded. */
 void chardev_detach(struct chardev *cd);
 /* A server with wait=on: blocks until the first client connects. */

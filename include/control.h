@@ -23,6 +23,10 @@ struct control;
 /* Binds every channel; on error prints one line and exits 1. */
 struct control *control_create(const struct chan_config *qmp, unsigned nqmp,
 			       const struct chan_config *monitor);
+struct chardev;
+/* The human monitor as the second front end of a multiplexed chardev
+ * (-serial mon:stdio, -nographic); started by control_start. */
+void control_add_mux_monitor(struct control *c, struct chardev *cd);
 /* Starts serving with these machine operations (wait=on blocks here). */
 void control_start(struct control *c, const struct vmctl *vm);
 /* Serves every channel from 'loop' (a poll source over the two calls

@@ -209,6 +209,8 @@ int dev_class_prop_index(const struct dev_class *c, const char *name);
 /* -device help and -device DRIVER,help. */
 void dev_print_list(FILE *out);
 void dev_print_props(FILE *out, const struct dev_class *c);
+/* The type a property's help shows in <...>: "bool", "uint32", "str"... */
+const char *dev_prop_type_name(const struct dev_prop *p);
 
 /* ---- -global ----------------------------------------------------------- */
 

@@ -36,7 +36,9 @@
 #define INPUT_BUTTON_LEFT   0x1
 #define INPUT_BUTTON_RIGHT  0x2
 #define INPUT_BUTTON_MIDDLE 0x4
-#define INPUT_BUTTONS_ALL   0x7
+#define INPUT_BUTTON_SIDE   0x8  /* QEMU's "side" and "extra": buttons 4 and 5 */
+#define INPUT_BUTTON_EXTRA  0x10
+#define INPUT_BUTTONS_ALL   0x1f
 
 /* The longest set 2 sequence of one event (Pause's make). */
 #define INPUT_SEQ_MAX 8
@@ -81,6 +83,8 @@ bool input_has_mouse(void);
 /* Key down or up. Up for a key that is not down is dropped (a release the
  * guest never saw a press for). false: no such key or no keyboard. */
 bool input_key(int key, bool down);
+/* Whether key 'key' is down (pressed by any front-end and not released). */
+bool input_key_is_down(int key);
 /* Releases every key that is down, and every mouse button. */
 void input_release_all(void);
 /* Relative motion, wheel and the buttons now down (INPUT_BUTTON_*). */

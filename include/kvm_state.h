@@ -29,6 +29,12 @@ int kvm_vcpu_state_save(struct kvm_vm *kvm, int vcpu_fd, uint32_t index, struct 
 int kvm_vcpu_state_load(struct kvm_vm *kvm, int vcpu_fd, uint32_t index, struct ss_reader *r,
 			char *err, size_t errlen);
 int kvm_vm_state_save(struct kvm_vm *kvm, struct ss_writer *w, char *err, size_t errlen);
+
+/* With every vCPU stopped: keep the guest's clock as it is now (hold), and
+ * give it back before they run again (release). Both are no-ops when
+ * there is nothing to do; -1 on an ioctl failure. */
+int kvm_clock_hold(struct kvm_vm *kvm);
+int kvm_clock_release(struct kvm_vm *kvm);
 int kvm_vm_state_load(struct kvm_vm *kvm, struct ss_reader *r, char *err, size_t errlen);
 
 #endif

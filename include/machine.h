@@ -37,7 +37,9 @@
 
 #define MAX_IDE_DRIVES 4
 #define MAX_VIRTIO_DRIVES 8
-#define MAX_NETDEVS 8    /* backends and NICs, as QEMU's old MAX_NICS */
+/* backends and NICs: QEMU has no limit on -netdev and -device; 16 carries a
+ * guest with every card model over two backends (tools/bench/nics.py: 14) */
+#define MAX_NETDEVS 16
 #define MAX_VCPUS 255
 #define MAX_DRIVES 16    /* -drive if=none and if=virtio, by id */
 
@@ -53,6 +55,9 @@ struct drive_config {
 	bool snapshot;      /* writes go to a temporary qcow2 overlay */
 	int cache;          /* enum block_cache, -drive cache= */
 	bool discard_ignore; /* -drive discard=ignore: guest discards are no-ops */
+	/* IDE slots (cfg.ide): QEMU's drive name (ide1-cd0, or the -drive
+	 * id), which the ide-hd/ide-cd instance names with drive= */
+	const char *name;
 };
 
 /* A -drive a device names by id (if=none, and if=virtio's own). */
@@ -73,6 +78,17 @@ struct netdev_config {
 
 #define DEFAULT_NETDEV_ID "__default"
 
+/* -rtc: where the guest's clock starts and which host clock drives it. */
+enum rtc_base { RTC_BASE_UTC, RTC_BASE_LOCALTIME, RTC_BASE_DATE };
+enum rtc_clock { RTC_CLOCK_HOST, RTC_CLOCK_RT, RTC_CLOCK_VM };
+
+struct rtc_config {
+	enum rtc_base base;
+	int64_t date;        /* RTC_BASE_DATE: the start, seconds since 1970 as the registers read */
+	enum rtc_clock clock;
+	bool driftfix_slew;  /* accepted: vmm's periodic timer owes no ticks (docs/architecture.md) */
+};
+
 struct machine_config {
 	uint64_t ram_size;
 	struct cpu_topology smp;      /* resolved by the CLI */
@@ -83,6 +99,9 @@ struct machine_config {
 	struct drive_config ide[MAX_IDE_DRIVES]; /* index = channel * 2 + unit */
 	struct named_drive drives[MAX_DRIVES];
 	unsigned ndrives;
+	/* -fda/-fdb/-drive if=floppy: drive floppy0/floppy1 (in drives[]) is
+	 * the board's isa-fdc's drive A:/B: */
+	bool floppy[2];
 	unsigned balloon_stats_interval; /* guest-stats-polling-interval=S, 0: on demand */
 	struct netdev_config netdev[MAX_NETDEVS];
 	unsigned nnetdev;
@@ -94,7 +113,32 @@ struct machine_config {
 	struct dev_global *globals;   /* -global */
 	unsigned nglobals;
 	char boot_order[5];           /* "cdn": a floppy, c disk, d CD, n network */
+	char boot_once[5];            /* -boot once=: the first boot's order, then boot_order */
 	bool boot_menu;
+	bool boot_strict;             /* -boot strict=on: only the listed devices */
+	int reboot_timeout;           /* -boot reboot-timeout=MS (-1: none); -2: not given */
+	int splash_time;              /* -boot splash-time=MS; -1: not given */
+	struct rtc_config rtc;        /* -rtc */
+	bool no_acpi;                 /* -no-acpi: no PIIX4 PM, so SeaBIOS builds no ACPI tables */
+	/* -machine pcspk-audiodev=ID: the PC speaker (isa-pcspk) plays
+	 * through -audiodev ID; NULL: no speaker model, KVM's dummy port 0x61 */
+	const char *pcspk_audiodev;
+	bool no_fd_bootchk;           /* -no-fd-bootchk: SeaBIOS boots a floppy without 55AAh */
+	/* -object rng-random|rng-builtin: what virtio-rng-pci,rng=ID reads */
+	struct rng_object {
+		const char *id;
+		const char *filename;         /* rng-random's; NULL: rng-builtin (getrandom) */
+	} rng_objects[4];
+	unsigned nrng_objects;
+	/* Guest RAM (include/guest_mem.h): -m's own anonymous mapping, a
+	 * -mem-path file, or the -object memory-backend-* that -machine
+	 * memory-backend= names; ram.size is ram_size. */
+	struct ram_backend ram;
+	struct ram_backend mem_backends[4]; /* every -object memory-backend-* */
+	unsigned nmem_backends;
+	bool mem_lock;                /* -overcommit mem-lock=on: mlockall() */
+	bool uuid_set;                /* -uuid */
+	uint8_t uuid[16];             /* ... in the order it is written (big-endian fields) */
 	/* -serial by index (COM1-COM4); CHARDEV_REF: one of chardevs[].
 	 * serial[0].kind CHARDEV_NONE: COM1's default, chosen by the CLI. */
 	struct chardev_config serial[MAX_ISA_SERIAL];
@@ -119,6 +163,9 @@ struct machine_config {
 	struct chan_config qmp[4];    /* -qmp, CONTROL_MAX_QMP */
 	unsigned nqmp;
 	struct chan_config monitor;   /* -monitor */
+	/* -mon chardev=ID on a -chardev stdio,mux=on: the human monitor is
+	 * that chardev's second front end ("" none; see also serial[0].mux) */
+	char monitor_mux[CHARDEV_ID_MAX];
 	bool daemonize;
 	const char *pidfile;
 	struct sandbox_config sandbox; /* -sandbox, -runas, -chroot */
@@ -218,11 +265,17 @@ struct machine_migration {
 	char switch_err[256];
 	struct ss_writer state;   /* saved by the main thread at the switchover */
 	bool was_running;
+	/* The source's images are inactive: flushed, their locks dropped at
+	 * the switchover for the destination to take (QEMU's
+	 * bdrv_inactivate_all); a failed migration or cont takes them back. */
+	bool images_inactive;
 	uint64_t stop_at_ms;      /* when the guest stopped (0: not yet) */
 	uint64_t limit_ms, bandwidth; /* the parameters, fixed for this migration */
 	int thread_ret;
 	char thread_err[256];
-	bool thread_done;
+	bool stream_done;         /* the thread sent the stream or failed (thread_ret) */
+	bool stream_reported;     /* main: the outcome is in status */
+	bool thread_done;         /* ... and has cleaned up: it may be joined */
 	uint64_t passes_announced; /* MIGRATION_PASS events sent */
 	int wake_fd;              /* the thread wakes the main loop */
 	struct event_fd *wake_handle;
@@ -271,6 +324,9 @@ struct machine {
 	struct audio_backend *audio[AUDIODEV_MAX];
 	struct audio_backend *audio_default;
 	struct chardev *serial_cd[MAX_ISA_SERIAL]; /* -serial's backends, by index */
+	/* cfg.netdev[i]'s backend, made for the NIC that names it (owned by
+	 * that NIC; NULL: none yet): its saved state goes with the machine's. */
+	struct net_backend *netdev_be[MAX_NETDEVS];
 	struct dev_board board;      /* what device models use while created */
 	struct watchdog_host watchdog; /* what i6300esb and ib700 do when they run out */
 	struct machine_migration mig;
@@ -306,18 +362,25 @@ struct machine {
 	unsigned ndisks;
 	struct snapshot_job *jobs; /* QMP jobs until job-dismiss (a list) */
 	int64_t vm_clock_start;    /* the virtual clock at creation: a snapshot's VM CLOCK from 0 */
+	int64_t rtc_epoch_real;    /* -rtc clock=rt|vm: CLOCK_REALTIME (ns) at creation ... */
+	int64_t rtc_epoch_clock;   /* ... and the clock that counts from it, then */
+	_Atomic unsigned tray_moved; /* IDE slots whose tray the guest moved: DEVICE_TRAY_MOVED due */
 };
 
 /* Direct kernel boot (src/board/pc_fw_cfg.c): adds the fw_cfg keys
  * loader.h lists, genroms/linuxboot.bin and a bootorder that puts the ROM
  * first. */
 struct boot_image;
-void loader_install(const struct boot_image *img, struct fw_cfg *f);
+void loader_install(const struct boot_image *img, struct fw_cfg *f, bool strict);
 
 /* The end of configuration, before anything starts: the board's fixed
  * devices go first in cfg->devs, and every PCI function gets its slot.
  * Returns -1 with one line in err (a taken slot, say). */
 int machine_config_finish(struct machine_config *cfg, char *err, size_t errlen);
+
+/* -global kvm-pit.lost_tick_policy=discard was given (the kernel PIT then
+ * drops the ticks a vCPU missed instead of reinjecting them). */
+bool kvm_pit_discards_lost_ticks(const struct machine_config *cfg);
 
 /* Opens a drive's image through the block layer (its format or probed,
  * read-only, or behind a -snapshot overlay); dies with one line. */
@@ -362,6 +425,16 @@ int machine_load_state(struct machine *m, struct ss_reader *r, char *err, size_t
 /* -incoming: opens the URI (listens, opens the file, starts the
  * command) at set-up, before the sandbox; dies with one line. */
 void machine_incoming_open(struct machine *m);
+/* Every open image (disks, IDE CD media) and its backing chain:
+ * machine_images_inactivate flushes the writable ones and drops all
+ * their locks (a source at the switchover); machine_images_activate takes
+ * them (a destination once loaded, a source continued or whose migration
+ * failed): -1 with QEMU's message in err (one line) when another process
+ * holds an image. */
+void machine_images_inactivate(struct machine *m);
+/* Ctrl-A s: fdatasync every writable image (warns on a failure). */
+void machine_images_flush(struct machine *m);
+int machine_images_activate(struct machine *m, char *err, size_t errlen);
 /* Once, from machine_create: the migration state's lock and defaults. */
 void machine_migration_init(struct machine *m);
 /* vCPU thread, when 'hold' is set: parks while paused; returns false when

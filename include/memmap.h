@@ -41,6 +41,10 @@ struct memmap {
 	pthread_mutex_t lock;
 	struct mem_space space;
 	struct mem_region ram_low, ram_high, bios_rom, vga_window;
+	/* What KVM serves itself there (the IOAPIC, the LAPIC and MSI window,
+	 * its real-mode pages): trapped, no handler, so nothing a guest places
+	 * (a ROM BAR) becomes a slot over them. */
+	struct mem_region kvm_owned[3];
 	struct mem_region pam_region[PAM_SEGMENTS];
 	char pam_name[PAM_SEGMENTS][16];
 };

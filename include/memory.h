@@ -143,6 +143,13 @@ int mem_region_set_ram(struct mem_region *r, void *hva, bool read_only);
 int mem_region_set_trap(struct mem_region *r);
 int mem_region_set_enabled(struct mem_region *r, bool enabled);
 int mem_region_move(struct mem_region *r, uint64_t gpa);
+/* Moves the region to 'gpa' and enables it, only if no other enabled
+ * region lies anywhere in its new range and, RAM-backed with a VM
+ * attached, 'keep_free' slots stay free after its own: for what a guest
+ * places (a ROM BAR), which must never cover RAM or another device.
+ * Otherwise it ends up disabled: -EBUSY (overlap), -ENOSPC (slots),
+ * -EINVAL (range), or the slot error. */
+int mem_region_enable_alone(struct mem_region *r, uint64_t gpa, unsigned keep_free);
 
 /* Dirty logging. */
 int mem_region_set_log_dirty(struct mem_region *r, bool on);

@@ -36,6 +36,7 @@ struct mig_uri {
 struct mig_chan {
 	int fd;
 	pid_t child;    /* exec: the command, 0: none */
+	bool launched;  /* ... the launcher's child (include/launcher.h), not vmm's */
 	bool listening; /* fd is a listening socket: mig_accept gives the stream */
 	char unix_path[MIG_URI_MAX]; /* incoming unix: removed once accepted */
 	/* Reads also watch this descriptor (-1: none): readable, they fail

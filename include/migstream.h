@@ -24,7 +24,9 @@
 #include "guest_mem.h"
 
 #define MIG_MAGIC "VMMMIGR\n"
-#define MIG_VERSION 1
+/* 2: device RAM blocks (video memory) as sections of their own; 1 (still
+ * read): guest RAM only, a VGA's memory inside its device state. */
+#define MIG_VERSION 2
 #define MIG_HEADER_LEN 32
 #define MIG_PAGE_SIZE 4096u
 #define MIG_CHUNK_PAGES 256u /* pages per RAM section: 1 MiB of data at most */
@@ -78,7 +80,10 @@ int mig_out_header(struct mig_out *out, const struct mig_header *h);
  * corrupt (the next dirty round sends it again). */
 int mig_out_ram(struct mig_out *out, const struct guest_mem *mem, uint64_t gpa,
 		uint64_t npages, const uint64_t *dirty, uint64_t dirty_first);
-/* Every RAM block of 'mem', all pages. */
+/* The named block 'r' (guest_mem's named[]), in sections of up to
+ * MIG_CHUNK_PAGES; with 'dirty' (bit i: page i of the block) only those. */
+int mig_out_named(struct mig_out *out, const struct named_ram *r, const uint64_t *dirty);
+/* Every RAM block of 'mem', all pages, then its named blocks. */
 int mig_out_all_ram(struct mig_out *out, const struct guest_mem *mem);
 /* The saved-state stream (devices, KVM), then the end marker. */
 int mig_out_state(struct mig_out *out, const void *state, size_t len);
@@ -89,11 +94,12 @@ struct mig_in {
 	mig_read_fn read;
 	void *opaque;
 	struct mig_stats stats;
+	uint32_t version;    /* the stream's, once its header is read */
 	char err[MIG_ERR_MAX];
 };
 
 /* Reads a whole stream: the header (checked against 'expect'), RAM into
- * 'mem', the state section into *state (heap, the caller frees it, *len
+ * 'mem' (a named block into mem's block of that name and size), the state section into *state (heap, the caller frees it, *len
  * its size), up to the end marker, which must be the last byte the source
  * sends (nothing is read after it). 0, or -1 with in->err (one line, no
  * "vmm:" prefix); on error *state is NULL and guest RAM may hold some of

@@ -21,6 +21,11 @@ struct monitor_session;
 struct monitor_session *monitor_session_new(const struct vmctl *ctl, monitor_sink sink,
 					    void *sink_opaque);
 void monitor_session_free(struct monitor_session *s);
+/* The prompt again (a multiplexed monitor getting the keyboard back). */
+void monitor_session_prompt(struct monitor_session *s);
 void monitor_session_input(struct monitor_session *s, const char *buf, size_t len);
+/* QMP's human-monitor-command: runs one command line on vCPU 'cpu' as a
+ * monitor would and returns what it printed (heap, NUL-terminated). */
+char *monitor_run_line(const struct vmctl *ctl, const char *line, unsigned cpu);
 
 #endif

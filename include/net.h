@@ -113,6 +113,8 @@ struct net_hdr {
 #define NET_CAP_OFFLOAD 1 /* partial checksums and TCP segmentation, both ways */
 
 struct net_backend;
+struct ss_writer;
+struct ss_reader;
 /* Returns false if the NIC cannot hold the frame now: the backend may keep
  * it and offer it again after net_rx_ready(). */
 typedef bool (*net_receive_fn)(void *opaque, const struct net_hdr *hdr, const uint8_t *frame,
@@ -130,6 +132,13 @@ struct net_backend_ops {
 	 * it lives until exit. */
 	void (*stop)(struct net_backend *b);
 	void (*destroy)(struct net_backend *b);
+	/* Saved state (migration, savevm), as a device's: the section
+	 * 'section' (net_save_state names it by the netdev's id). load: the
+	 * section may be missing (a stream from before the backend saved
+	 * any: it keeps its state); false with the reader's error if it is
+	 * refused. NULL: the backend has no state to move (tap). */
+	void (*save)(struct net_backend *b, struct ss_writer *w, const char *section);
+	bool (*load)(struct net_backend *b, struct ss_reader *r, const char *section);
 };
 
 /* Every backend starts with this. */
@@ -147,6 +156,9 @@ struct net_backend *net_user_create(const struct net_user_config *cfg, char *err
 /* A tap interface (IFF_TAP|IFF_NO_PI, IFF_VNET_HDR unless turned off), its
  * ifup script run. NULL with a one-line reason on error. */
 struct net_backend *net_tap_create(const struct net_tap_config *cfg, char *err, size_t errlen);
+/* The backend of a NIC without a peer: frames sent are dropped, none is
+ * received. NULL if out of memory. */
+struct net_backend *net_none_create(void);
 /* Runs the tap backends' down scripts (once; also registered with atexit). */
 void net_tap_shutdown(void);
 
@@ -163,6 +175,12 @@ unsigned net_caps(const struct net_backend *b);
 void net_set_offload(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn);
 /* The NIC has room again after refusing a frame. */
 void net_rx_ready(struct net_backend *b);
+/* The backend of -netdev ID's state, in section "slirp.ID" for user
+ * networking (keyed by the id, so the destination's backend of that id
+ * takes it); nothing for a backend without state. load: false with the
+ * reader's error. */
+void net_save_state(struct net_backend *b, struct ss_writer *w, const char *id);
+bool net_load_state(struct net_backend *b, struct ss_reader *r, const char *id);
 
 /* Completes a partial checksum (NET_HDR_F_NEEDS_CSUM): the one's
  * complement sum from 'start' to the end of the frame, stored at

@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "bus.h"
+#include "memory.h"
 
 #define PCI_VENDOR_ID 0x00
 #define PCI_DEVICE_ID 0x02
@@ -76,8 +77,16 @@ struct pci_device {
 	const uint8_t *rom;   /* expansion ROM image, or NULL */
 	uint64_t rom_len;     /* the image's length (past it: 0 up to rom_size) */
 	uint64_t rom_size;    /* power of two >= the image: the BAR's size */
-	struct io_region rom_region;
+	struct io_region rom_region; /* on the MMIO bus while decoded (writes, fallback) */
 	uint64_t rom_addr;
+	/* While decoded, the ROM is also a read-only memory region of the
+	 * bus's space (a KVM slot: reads without exits), where it overlaps
+	 * nothing else; rom_copy is its page-aligned backing (the image, zeros
+	 * to rom_size), made at registration. */
+	struct mem_region rom_mem;
+	uint8_t *rom_copy;
+	bool rom_mem_added;
+	char rom_mem_name[24];
 	int intx_level;
 	void *opaque;
 	/* Optional hooks. */
@@ -94,6 +103,9 @@ struct pci_device {
 struct pci_bus {
 	struct pci_device *dev[256];
 	struct io_bus *pio, *mmio;
+	/* Where decoded expansion ROMs become read-only memory (NULL: they
+	 * are served on the MMIO bus only, an exit per read). */
+	struct mem_space *space;
 	uint32_t config_address;
 	pthread_mutex_t lock;
 	struct io_region host_region; /* 0xCF8-0xCFF */
@@ -131,6 +143,14 @@ void pci_rom_set_ids(uint8_t *rom, uint64_t len, uint16_t vendor, uint16_t devic
 /* INTx pin 1-4 (A-D); 0 = none. */
 void pci_device_set_interrupt_pin(struct pci_device *d, unsigned pin);
 int pci_register(struct pci_bus *bus, struct pci_device *d, uint8_t devfn);
+/* Gives back what registration took besides the device's own memory (its
+ * ROM's memory region and copy); a device's destroy calls it. */
+void pci_device_release(struct pci_device *d);
+/* Whether the ROM is decoded as read-only memory now (tests). */
+bool pci_rom_is_memory(struct pci_device *d);
+/* A ROM takes a KVM slot only while this many stay free for the board's
+ * own regions (VGA windows, framebuffers) on a host with few slots. */
+#define PCI_ROM_SLOTS_KEPT_FREE 8
 
 /* Asserts or deasserts the device's INTx (honours COMMAND.INTX_DISABLE). */
 void pci_set_irq(struct pci_device *d, int level);

@@ -54,6 +54,9 @@ void sandbox_init(const struct sandbox_config *c);
  * the kind's filter for this thread (and the threads it creates later). */
 void sandbox_thread_start(enum sandbox_kind kind);
 
+/* -chroot and -runas, as the main thread takes them (the command launcher
+ * takes them too: its commands run as vmm would). Dies with one line. */
+void sandbox_drop_privileges(void);
 /* Main thread, after set-up: chroot, drop to -runas, filter the main thread. */
 void sandbox_enter(void);
 

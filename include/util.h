@@ -25,6 +25,14 @@ void warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Debug tracing, enabled by VMM_DEBUG=1 in the environment. */
 void debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 extern bool debug_enabled;
+/* VMM_DUMP_CPUS=1: a triple fault and a terminating signal print where the
+ * vCPUs are (for test harnesses that keep only stderr) */
+extern bool dump_cpus_enabled;
+/* -msg timestamp=on: die(), warn() and report() lines start with the UTC
+ * time as QEMU writes it (2026-12-04T15:52:16.123456Z). */
+extern bool msg_timestamp;
+/* An error line on stderr: "vmm: " and the message, timestamped as set. */
+void report(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 void *xzalloc(size_t size);
 char *xstrdup(const char *s);

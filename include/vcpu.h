@@ -18,6 +18,15 @@ struct vcpu;
 /* What a vCPU stops for, told to whoever runs it (the board). */
 enum vcpu_request { VCPU_REQ_RESET, VCPU_REQ_POWEROFF, VCPU_REQ_ERROR };
 
+/* Exits counted by kind (struct vcpu's exit_count). */
+enum vcpu_exit_kind {
+	VCPU_EXIT_IO,
+	VCPU_EXIT_MMIO,
+	VCPU_EXIT_HLT,
+	VCPU_EXIT_INTR, /* KVM_RUN interrupted by a signal (a kick) */
+	VCPU_EXIT_KINDS
+};
+
 /* A debug exit (KVM_EXIT_DEBUG): #DB (1) or #BP (3), DR6, and the linear
  * address of the instruction. */
 struct vcpu_debug_exit {
@@ -61,8 +70,13 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	_Atomic int tid; /* for query-cpus-fast / info cpus */
-	uint64_t exits;
+	/* Exits by kind since the vCPU was created (start or reset), for
+	 * QMP's x-query-exits. Written by the vCPU's thread only. */
+	_Atomic uint64_t exit_count[VCPU_EXIT_KINDS];
 };
+
+/* One exit counter of the vCPU (another thread may read it). */
+uint64_t vcpu_exit_count(const struct vcpu *v, enum vcpu_exit_kind kind);
 
 /* Creates KVM vCPU 'index' of the machine's -smp topology, with its CPUID. */
 int vcpu_create(struct vcpu *v, const struct vcpu_host *host, unsigned index, char *err,

@@ -16,10 +16,23 @@
 #define VMM_VERSION_MINOR 1
 #define VMM_VERSION_MICRO 0
 #define VMM_VERSION "0.1.0"
+/* The QEMU release whose command line, QMP and monitor vmm follows: what
+ * query-version and the QMP greeting report as "qemu" (tools such as
+ * libvirt gate features on it), with vmm's own version in "package". */
+#define VMM_QEMU_MAJOR 7
+#define VMM_QEMU_MINOR 2
+#define VMM_QEMU_MICRO 0
+#define VMM_QEMU_VERSION "7.2.0"
 
 struct vmctl_cpu {
 	unsigned index;
 	pid_t thread_id; /* the vCPU thread's TID, 0 if not running */
+};
+
+/* VM exits of every vCPU, by kind. */
+struct vmctl_exits {
+	uint64_t io, mmio, hlt, intr;
+	uint64_t coalesced; /* writes KVM queued in the coalesced MMIO ring, applied */
 };
 
 /* A NIC as info network shows it. */
@@ -80,11 +93,99 @@ struct vmctl_job {
 /* info snapshots prints through this, a line at a time. */
 typedef void vmctl_print_fn(void *ctx, const char *text);
 
+/* A block device as query-block, query-blockstats and info block show
+ * it (QEMU's BlockInfo). Valid until the next command. */
+struct vmctl_block {
+	char device[64];          /* QEMU's drive name: ide1-cd0, virtio0, the -drive id */
+	char qdev[96];            /* the device's id=, or its QOM path */
+	unsigned node;            /* numbers QEMU's "#blockNNN" node names */
+	bool removable;           /* has a tray: locked and tray_open mean something */
+	bool locked, tray_open;
+	bool inserted;            /* a medium: the rest below */
+	const char *file, *format;
+	bool ro;
+	uint64_t virtual_size, actual_size;
+	unsigned backing_depth;
+	const char *backing_file;  /* NULL: none */
+	bool cache_direct, cache_no_flush, cache_writeback;
+	struct vmctl_block_stats {
+		uint64_t rd_bytes, wr_bytes, rd_operations, wr_operations, flush_operations;
+		uint64_t failed_rd_operations, failed_wr_operations, failed_flush_operations;
+		uint64_t rd_total_time_ns, wr_total_time_ns, flush_total_time_ns;
+		uint64_t wr_highest_offset;
+		int64_t idle_time_ns; /* -1: never accessed */
+	} stats;
+};
+
+/* The host's tray operations (QMP blockdev-open-tray ..., eject). */
+enum vmctl_tray_op {
+	VMCTL_TRAY_OPEN,
+	VMCTL_TRAY_CLOSE,
+	VMCTL_MEDIUM_REMOVE, /* the tray must be open */
+	VMCTL_EJECT,         /* open, then remove */
+};
+
+/* A PCI function as query-pci and info pci show it. */
+struct vmctl_pci_bar {
+	int bar;               /* 0-5, 6: the ROM */
+	bool io, mem64, prefetch;
+	uint64_t address;      /* UINT64_MAX: not mapped */
+	uint64_t size;
+};
+struct vmctl_pci {
+	unsigned bus, slot, function;
+	uint16_t vendor, device, subsystem_vendor, subsystem;
+	uint16_t class_code;   /* base class << 8 | subclass */
+	uint8_t prog_if, revision;
+	uint8_t irq_pin;       /* 0: none, 1-4: INTA-INTD */
+	uint8_t irq;           /* the interrupt line register */
+	const char *qdev_id;   /* "" without id= */
+	unsigned nbars;
+	struct vmctl_pci_bar bars[7];
+	const char *desc;      /* the class's name as QEMU prints it, or NULL */
+};
+
+/* A character device as query-chardev shows it. */
+struct vmctl_chardev {
+	char label[64];
+	char filename[160];
+	bool frontend_open;
+};
+
+/* A device type as qom-list-types shows it (QEMU's ObjectTypeInfo). */
+struct vmctl_type {
+	const char *name;
+	const char *parent; /* NULL: none named */
+	bool abstract;      /* a kind of device, not one -device creates */
+};
+
+/* query-memdev: one memory backend as QEMU lists it. */
+struct vmctl_memdev {
+	const char *id;
+	uint64_t size;
+	bool merge, dump, prealloc, share, reserve;
+};
+
+enum vmctl_value_kind { VMCTL_VALUE_NONE, VMCTL_VALUE_INT, VMCTL_VALUE_BOOL, VMCTL_VALUE_STR };
+
+/* A device property as device-list-properties shows it (ObjectPropertyInfo). */
+struct vmctl_prop {
+	const char *name;
+	const char *type;       /* "bool", "uint32", "str"... as -device DRIVER,help */
+	char description[320];  /* empty: none */
+	enum vmctl_value_kind def_kind; /* the default, if it has one */
+	uint64_t def_int;
+	bool def_bool;
+	const char *def_str;
+};
+
 struct vmctl_ops {
 	bool (*running)(void *opaque);
 	/* stop/cont are synchronous: when stop returns, no vCPU runs guest code. */
 	void (*stop)(void *opaque);
-	void (*cont)(void *opaque);
+	/* -1 with a reason when the guest cannot run: a source after its
+	 * migration whose images another process holds now. */
+	int (*cont)(void *opaque, char *err, size_t errlen);
 	void (*reset)(void *opaque);     /* asynchronous, through the main loop */
 	void (*powerdown)(void *opaque); /* ACPI power button */
 	void (*quit)(void *opaque);      /* asynchronous: vmm exits with status 0 */
@@ -153,11 +254,73 @@ struct vmctl_ops {
 	 * client attached to the old one is detached). 0, or -1 with one
 	 * line in err. (NULL: no stub.) */
 	int (*gdbserver)(void *opaque, const char *dev, char *err, size_t errlen);
+	/* Test hook behind QMP's x-query-exits (NULL: not offered): the
+	 * vCPUs' exits by kind, summed, since they were created (start or
+	 * reset). */
+	void (*exits)(void *opaque, struct vmctl_exits *out);
+	/* inject-nmi / monitor nmi: an NMI to every vCPU, as QEMU's x86
+	 * machines deliver it: 0, or -errno (NULL: not offered). */
+	int (*inject_nmi)(void *opaque);
+	/* -m: the guest's RAM in bytes (query-memory-size-summary). */
+	uint64_t (*ram_size)(void *opaque);
+	/* query-memdev: the memory backends, up to 'max': every -object
+	 * memory-backend-*, and -m's own RAM as QEMU's "pc.ram" when no
+	 * backend is the machine's; their count. (NULL: none.) */
+	unsigned (*memdevs)(void *opaque, struct vmctl_memdev *out, unsigned max);
+	/* -uuid: its 16 bytes as written, true; false without one. (NULL: none.) */
+	bool (*uuid)(void *opaque, uint8_t out[16]);
+	/* Block devices (NULL: none). blocks lists up to 'max' in QEMU's
+	 * order; their count. block_tray and block_change_medium name the
+	 * drive by 'device' (its drive name) or 'id' (the device's id or QOM
+	 * path), exactly one of them: 0; -ENODEV: no such device (QEMU's
+	 * DeviceNotFound); -1: err says why. A locked tray is only asked to
+	 * open unless 'force'. change_medium: ro_mode NULL, "retain",
+	 * "read-only" or "read-write"; format NULL: probed. */
+	unsigned (*blocks)(void *opaque, struct vmctl_block *out, unsigned max);
+	int (*block_tray)(void *opaque, const char *device, const char *id, enum vmctl_tray_op op,
+			  bool force, char *err, size_t errlen);
+	int (*block_change_medium)(void *opaque, const char *device, const char *id,
+				   const char *filename, const char *format, const char *ro_mode,
+				   bool force, char *err, size_t errlen);
+	/* ---- inspection (NULL: not offered) ----
+	 * read_memory: 'len' bytes at 'addr': guest-physical (cpu < 0), or
+	 * as vCPU 'cpu' sees it (linear, through its page tables when paging
+	 * is on). Only guest RAM and the ROMs: 0, or -EFAULT (outside them,
+	 * or not mapped), -EINVAL (no such vCPU). The vCPUs are held while
+	 * it reads. */
+	int (*read_memory)(void *opaque, int cpu, uint64_t addr, void *buf, size_t len);
+	/* info registers: vCPU 'cpu''s registers, printed in QEMU's layout;
+	 * -EINVAL: no such vCPU. cpu_register: one register by gdb's / the
+	 * monitor's name ("pc", "eax", "rsp", "cr3"...) for p; -ENOENT. */
+	int (*cpu_registers)(void *opaque, unsigned cpu, vmctl_print_fn *print, void *ctx);
+	int (*cpu_register)(void *opaque, unsigned cpu, const char *name, uint64_t *val);
+	/* query-pci, info pci: the functions on bus 0, up to 'max'. */
+	unsigned (*pci_devices)(void *opaque, struct vmctl_pci *out, unsigned max);
+	/* query-chardev, info chardev: up to 'max'. */
+	unsigned (*chardevs)(void *opaque, struct vmctl_chardev *out, unsigned max);
+	/* info mtree: the guest's address spaces, printed. */
+	void (*mtree)(void *opaque, vmctl_print_fn *print, void *ctx);
+	/* info qtree: the devices on their buses, printed. */
+	void (*qtree)(void *opaque, vmctl_print_fn *print, void *ctx);
+	/* qom-list-types: the device types, abstract ones included, up to
+	 * 'max'; each parent named is in the list. */
+	unsigned (*device_types)(void *opaque, struct vmctl_type *out, unsigned max);
+	/* device-list-properties: the properties of type 'name', up to 'max';
+	 * -ENOENT: no such type, -EINVAL: an abstract one. */
+	int (*device_props)(void *opaque, const char *name, struct vmctl_prop *out, unsigned max);
 };
 
 struct vmctl {
 	const struct vmctl_ops *ops;
 	void *opaque;
 };
+
+/* memsave / pmemsave (QMP and monitor): 'size' bytes of the guest from
+ * 'addr' into a new file at 'path'; 'cpu' < 0: guest-physical, where
+ * what is not RAM or ROM reads as zeros (as QEMU's unassigned memory);
+ * otherwise linear addresses as that vCPU sees them, and an unmapped page
+ * fails the whole save. 0, or -1 with QEMU's wording in err. */
+int vmctl_memsave(const struct vmctl *ctl, int cpu, uint64_t addr, uint64_t size,
+		  const char *path, char *err, size_t errlen);
 
 #endif

@@ -21,6 +21,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "keymap.h"
+
 #define VNC_PORT_BASE 5900
 
 struct vnc_config {
@@ -31,6 +33,7 @@ struct vnc_config {
 	bool has_to;
 	char unix_path[108];
 	bool password;      /* password=on: no client until a password is set */
+	char keymap[KEYMAP_NAME_MAX]; /* -k: keysyms through this layout ("": US) */
 };
 
 /* The -vnc argument (also -display vnc=ARG): "none", "[HOST]:N",
@@ -68,7 +71,8 @@ void vnc_query(struct vnc *v, struct vnc_info *out);
 
 /* The key an X keysym means on a US keyboard (0: none): VNC clients send
  * keysyms, and shifted symbols are their unshifted key (the client sends
- * Shift itself). */
+ * Shift itself). Without -k every keysym goes this way; with it, the
+ * keysyms the layout has no key for. */
 int vnc_keysym_to_key(unsigned keysym);
 
 #endif

@@ -2,15 +2,21 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "block.h"
 #include "device.h"
 #include "gdbstub.h"
+#include "hw/fdc.h"
+#include "keymap.h"
+#include "qemu_names.h"
 #include "util.h"
 #include "vmctl.h"
 #include "watchdog.h"
@@ -18,6 +24,8 @@
 #define DEFAULT_RAM (128 * MiB)
 #define MIN_RAM (2 * MiB)
 #define MAX_RAM (1024 * GiB)
+
+#define MAX_MONS 5 /* the 4 QMP channels and the one human monitor */
 
 struct cli_state {
 	struct machine_config *cfg;
@@ -28,6 +36,7 @@ struct cli_state {
 	bool display_none;
 	bool display_given;   /* any -display: no default window */
 	bool full_screen;
+	const char *keymap;   /* -k, the last one */
 	bool monitor_given;
 	bool net_given;       /* a -net, -nic or -netdev: no default NIC */
 	bool no_defaults;     /* -nodefaults */
@@ -35,6 +44,15 @@ struct cli_state {
 	bool ide_taken[MAX_IDE_DRIVES]; /* by -hda..-hdd, -cdrom, -drive if=ide */
 	bool watchdog_given;  /* -watchdog (QEMU took one) */
 	enum { VGA_DEFAULT, VGA_STD, VGA_CIRRUS, VGA_NONE } vga; /* -vga, the last one */
+	struct {
+		char chardev[CHARDEV_ID_MAX];
+		bool control;
+	} mon[MAX_MONS];      /* -mon, resolved once every -chardev is known */
+	unsigned nmon;
+	bool ram_size_given;  /* -m */
+	char memdev[64];      /* -machine memory-backend=ID */
+	bool mem_prealloc;    /* -mem-prealloc */
+	bool mem_merge;       /* -machine mem-merge= (default on, as QEMU) */
 };
 
 typedef int (*opt_handler)(struct cli_state *st, const char *name, const char *arg);
@@ -173,6 +191,52 @@ static int opt_memory(struct cli_state *st, const char *name, const char *arg)
 	if (size < MIN_RAM || size > MAX_RAM)
 		return fail(st, "-m %s: RAM size must be between 2 MiB and 1 TiB", arg);
 	st->cfg->ram_size = size & ~(uint64_t)(4 * KiB - 1);
+	st->ram_size_given = true;
+	return 0;
+}
+
+/* -mem-path PATH: QEMU's legacy spelling of a memory-backend-file
+ * (share=off) for -m's RAM. */
+static int opt_mem_path(struct cli_state *st, const char *name, const char *arg)
+{
+	if (!*arg)
+		return fail(st, "-mem-path: the path is empty");
+	free((char *)st->cfg->ram.mem_path);
+	st->cfg->ram.mem_path = xstrdup(arg);
+	return 0;
+}
+
+static int opt_mem_prealloc(struct cli_state *st, const char *name, const char *arg)
+{
+	st->mem_prealloc = true;
+	return 0;
+}
+
+/* -overcommit mem-lock=on|off[,cpu-pm=off]: mem-lock=on is mlockall(). */
+static int opt_overcommit(struct cli_state *st, const char *name, const char *arg)
+{
+	struct kv kv[4];
+	int n = split_opts(st, name, arg, NULL, kv, 4);
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		bool on = false;
+		if (!strcmp(kv[i].key, "mem-lock")) {
+			if (parse_bool(st, name, kv[i].key, kv[i].value, &on) < 0)
+				return -1;
+			st->cfg->mem_lock = on;
+		} else if (!strcmp(kv[i].key, "cpu-pm")) {
+			if (parse_bool(st, name, kv[i].key, kv[i].value, &on) < 0)
+				return -1;
+			if (on)
+				return fail(st, "-overcommit cpu-pm=on: not supported by vmm (the vCPUs "
+					    "exit on HLT, MWAIT and PAUSE)");
+		} else {
+			return fail(st, "-overcommit: unknown parameter '%s' (mem-lock, cpu-pm)",
+				    kv[i].key);
+		}
+	}
 	return 0;
 }
 
@@ -334,6 +398,68 @@ static struct drive_config *set_drive(struct cli_state *st, unsigned index, cons
 	return &nd->d;
 }
 
+/* -fda, -fdb and -drive if=floppy: drive floppy0/floppy1 (QEMU's names)
+ * for the board's floppy controller (isa-fdc, always present), which
+ * takes it as driveA/driveB (machine_config_finish). */
+static struct drive_config *set_floppy(struct cli_state *st, unsigned unit, const char *path,
+				       const char *opt)
+{
+	char id[16];
+
+	if (st->cfg->floppy[unit]) {
+		fail(st, "%s: floppy drive %c: is already in use", opt, 'A' + unit);
+		return NULL;
+	}
+	if (!(path && *path)) {
+		fail(st, "%s: a floppy needs a file", opt);
+		return NULL;
+	}
+	snprintf(id, sizeof(id), "floppy%u", unit);
+	struct named_drive *nd = new_drive(st, opt, id);
+	if (!nd)
+		return NULL;
+	nd->d = (struct drive_config){ .path = xstrdup(path), .present = true };
+	nd->user = "isa-fdc";
+	st->cfg->floppy[unit] = true;
+	return &nd->d;
+}
+
+/* A raw floppy image of a size no floppy has is refused here, in one
+ * line, before it is opened (the open would first warn that it was
+ * probed as raw); an image of another format is checked by the
+ * controller, which sees its virtual size. */
+static int check_floppy_size(struct cli_state *st, const char *path, const char *format,
+			     const char *opt)
+{
+	uint8_t head[4096];
+	struct stat sb;
+	char why[256];
+
+	if (format && strcmp(format, "raw"))
+		return 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0; /* the open at start-up says why */
+	if (fstat(fd, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		return 0;
+	}
+	ssize_t n = pread(fd, head, sizeof(head), 0);
+	close(fd);
+	if (!format && n > 0 && strcmp(block_probe(head, (size_t)n), "raw"))
+		return 0;
+	if (fdc_type_of_size((uint64_t)sb.st_size, why, sizeof(why)))
+		return 0;
+	return fail(st, "%s %s: %s", opt, path, why);
+}
+
+static int opt_fd(struct cli_state *st, const char *name, const char *arg)
+{
+	if (arg && *arg && check_floppy_size(st, arg, NULL, name - 1) < 0)
+		return -1;
+	return set_floppy(st, (unsigned)(name[2] - 'a'), arg, name - 1) ? 0 : -1;
+}
+
 static int opt_hd(struct cli_state *st, const char *name, const char *arg)
 {
 	return set_drive(st, (unsigned)(name[2] - 'a'), arg, false, false, name - 1) ? 0 : -1;
@@ -377,6 +503,7 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 	int n = split_opts(st, name, arg, NULL, kv, 16);
 	const char *file = NULL, *format = NULL;
 	bool cdrom = false, read_only = false, snapshot = false, none = false, virtio = false;
+	bool floppy = false;
 	int cache = BLOCK_CACHE_WRITEBACK;
 	bool discard_ignore = false;
 	long index = -1;
@@ -396,9 +523,11 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 				none = true;
 			else if (!strcmp(val, "virtio"))
 				virtio = true;
+			else if (!strcmp(val, "floppy"))
+				floppy = true;
 			else if (strcmp(val, "ide"))
-				return fail(st, "-drive: if=%s is not supported (ide, virtio or none)",
-					    val);
+				return fail(st, "-drive: if=%s is not supported (ide, floppy, virtio "
+					    "or none)", val);
 		} else if (!strcmp(k, "media")) {
 			if (!strcmp(val, "cdrom"))
 				cdrom = true;
@@ -454,6 +583,27 @@ static int opt_drive(struct cli_state *st, const char *name, const char *arg)
 		};
 		return 0;
 	}
+	if (floppy) {
+		if (cdrom)
+			return fail(st, "-drive if=floppy: media=cdrom is not supported");
+		if (index > 1)
+			return fail(st, "-drive if=floppy: index=%ld: a floppy controller has drives "
+				    "0 and 1", index);
+		if (index < 0)
+			index = st->cfg->floppy[0] ? 1 : 0;
+		if (file && *file && check_floppy_size(st, file, format, "-drive if=floppy") < 0)
+			return -1;
+		struct drive_config *d = set_floppy(st, (unsigned)index, file, "-drive if=floppy");
+		free((char *)file); /* the drive has its own copy */
+		if (!d)
+			return -1;
+		d->format = format;
+		d->read_only = read_only;
+		d->snapshot = snapshot;
+		d->cache = cache;
+		d->discard_ignore = discard_ignore;
+		return 0;
+	}
 	if (virtio) {
 		if (cdrom)
 			return fail(st, "-drive if=virtio: media=cdrom is not supported");
@@ -485,8 +635,30 @@ static int opt_snapshot(struct cli_state *st, const char *name, const char *arg)
 	return 0;
 }
 
+/* A -boot order= or once= value: up to 3 of a, c, d, n. */
+static int boot_letters(struct cli_state *st, const char *v, char *out, size_t size)
+{
+	if (!*v || strlen(v) > 3 || strspn(v, "acdn") != strlen(v))
+		return fail(st, "-boot: invalid boot order '%s' (use letters a, c, d, n)", v);
+	snprintf(out, size, "%s", v);
+	return 0;
+}
+
+/* -boot reboot-timeout= and splash-time=: milliseconds in SeaBIOS's 16-bit range. */
+static int boot_ms(struct cli_state *st, const char *k, const char *v, long min, int *out)
+{
+	char *end;
+	errno = 0;
+	long x = strtol(v, &end, 10);
+	if (!*v || *end || errno || x < min || x > 0xFFFF)
+		return fail(st, "-boot: %s=%s: expected milliseconds from %ld to 65535", k, v, min);
+	*out = (int)x;
+	return 0;
+}
+
 static int opt_boot(struct cli_state *st, const char *name, const char *arg)
 {
+	struct machine_config *cfg = st->cfg;
 	struct kv kv[8];
 	int n = split_opts(st, name, arg, "order", kv, 8);
 
@@ -494,16 +666,188 @@ static int opt_boot(struct cli_state *st, const char *name, const char *arg)
 		return -1;
 	for (int i = 0; i < n; i++) {
 		const char *k = kv[i].key, *v = kv[i].value;
-		if (!strcmp(k, "order") || !strcmp(k, "once")) {
-			if (strlen(v) > 3 || strspn(v, "acdn") != strlen(v))
-				return fail(st, "-boot: invalid boot order '%s' (use letters a, c, d, n)", v);
-			snprintf(st->cfg->boot_order, sizeof(st->cfg->boot_order), "%s", v);
-		} else if (!strcmp(k, "menu")) {
-			if (parse_bool(st, name, k, v, &st->cfg->boot_menu) < 0)
+		int r = 0;
+		if (!strcmp(k, "order"))
+			r = boot_letters(st, v, cfg->boot_order, sizeof(cfg->boot_order));
+		else if (!strcmp(k, "once"))
+			r = boot_letters(st, v, cfg->boot_once, sizeof(cfg->boot_once));
+		else if (!strcmp(k, "menu"))
+			r = parse_bool(st, name, k, v, &cfg->boot_menu);
+		else if (!strcmp(k, "strict"))
+			r = parse_bool(st, name, k, v, &cfg->boot_strict);
+		else if (!strcmp(k, "reboot-timeout"))
+			r = boot_ms(st, k, v, -1, &cfg->reboot_timeout);
+		else if (!strcmp(k, "splash-time"))
+			r = boot_ms(st, k, v, 0, &cfg->splash_time);
+		else if (!strcmp(k, "splash"))
+			r = fail(st, "-boot splash=: not supported by vmm (no boot splash image)");
+		else
+			r = fail(st, "-boot: unknown parameter '%s'", k);
+		if (r < 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Days from 1970-01-01 to a proleptic Gregorian date (eras of 400 years,
+ * years counted from March so that the leap day comes last). */
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
+	y -= m <= 2;
+	int64_t era = (y >= 0 ? y : y - 399) / 400;
+	int64_t yoe = y - era * 400;
+	int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+	int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+	return era * 146097 + doe - 719468;
+}
+
+static unsigned days_in_month(int64_t y, unsigned m)
+{
+	static const unsigned char days[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+	bool leap = (y % 4 == 0 && y % 100) || y % 400 == 0;
+	return days[m - 1] + (m == 2 && leap);
+}
+
+/* One field of a date: exactly 'digits' digits, then 'sep' (0: the end). */
+static const char *date_field(const char *p, unsigned digits, char sep, unsigned *out)
+{
+	*out = 0;
+	for (unsigned i = 0; i < digits; i++, p++) {
+		if (*p < '0' || *p > '9')
+			return NULL;
+		*out = *out * 10 + (unsigned)(*p - '0');
+	}
+	if (*p != sep)
+		return NULL;
+	return sep ? p + 1 : p;
+}
+
+/* QEMU's -rtc base= dates: "2006-06-17T16:01:21" or "2006-06-17", the
+ * time the guest's clock reads at start (no time zone: the registers'). */
+static bool parse_rtc_date(const char *v, int64_t *out)
+{
+	unsigned y, mo, d, h = 0, mi = 0, s = 0;
+	const char *p = date_field(v, 4, '-', &y);
+	p = p ? date_field(p, 2, '-', &mo) : NULL;
+	if (!p || !(p = date_field(p, 2, strlen(p) > 2 ? 'T' : 0, &d)))
+		return false;
+	if (*p && (!(p = date_field(p, 2, ':', &h)) || !(p = date_field(p, 2, ':', &mi)) ||
+		   !date_field(p, 2, 0, &s)))
+		return false;
+	if (y < 1900 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+	    mi > 59 || s > 59)
+		return false;
+	*out = days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + s;
+	return true;
+}
+
+/* -rtc [base=utc|localtime|DATE][,clock=host|rt|vm][,driftfix=none|slew] */
+static int opt_rtc(struct cli_state *st, const char *name, const char *arg)
+{
+	struct rtc_config *rtc = &st->cfg->rtc;
+	struct kv kv[4];
+	int n = split_opts(st, name, arg, NULL, kv, 4);
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		const char *k = kv[i].key, *v = kv[i].value;
+		if (!strcmp(k, "base")) {
+			if (!strcmp(v, "utc")) {
+				rtc->base = RTC_BASE_UTC;
+			} else if (!strcmp(v, "localtime")) {
+				rtc->base = RTC_BASE_LOCALTIME;
+			} else if (parse_rtc_date(v, &rtc->date)) {
+				rtc->base = RTC_BASE_DATE;
+			} else {
+				return fail(st, "-rtc base=%s: invalid datetime format (use utc, localtime, "
+					    "'2006-06-17T16:01:21' or '2006-06-17')", v);
+			}
+		} else if (!strcmp(k, "clock")) {
+			if (!strcmp(v, "host"))
+				rtc->clock = RTC_CLOCK_HOST;
+			else if (!strcmp(v, "rt"))
+				rtc->clock = RTC_CLOCK_RT;
+			else if (!strcmp(v, "vm"))
+				rtc->clock = RTC_CLOCK_VM;
+			else
+				return fail(st, "-rtc clock=%s: expected host, rt or vm", v);
+		} else if (!strcmp(k, "driftfix")) {
+			if (strcmp(v, "none") && strcmp(v, "slew"))
+				return fail(st, "-rtc driftfix=%s: expected none or slew", v);
+			rtc->driftfix_slew = !strcmp(v, "slew");
+		} else {
+			return fail(st, "-rtc: unknown parameter '%s' (base, clock, driftfix)", k);
+		}
+	}
+	return 0;
+}
+
+static int opt_no_acpi(struct cli_state *st, const char *name, const char *arg)
+{
+	st->cfg->no_acpi = true;
+	return 0;
+}
+
+static int opt_no_fd_bootchk(struct cli_state *st, const char *name, const char *arg)
+{
+	st->cfg->no_fd_bootchk = true;
+	return 0;
+}
+
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	c = (char)(c | 0x20);
+	return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* -uuid 8-4-4-4-12 hex digits, kept in the order written. */
+static int opt_uuid(struct cli_state *st, const char *name, const char *arg)
+{
+	unsigned nbytes = 0;
+
+	for (size_t i = 0; arg[i]; i++) {
+		if (i == 8 || i == 13 || i == 18 || i == 23) {
+			if (arg[i] != '-')
+				break;
+			continue;
+		}
+		int hi = hex_digit(arg[i]), lo = arg[i + 1] ? hex_digit(arg[i + 1]) : -1;
+		if (hi < 0 || lo < 0 || nbytes == 16)
+			break;
+		st->cfg->uuid[nbytes++] = (uint8_t)(hi << 4 | lo);
+		i++;
+	}
+	if (nbytes != 16 || strlen(arg) != 36)
+		return fail(st, "-uuid %s: invalid UUID (expected 8-4-4-4-12 hex digits, e.g. "
+			    "12345678-1234-1234-1234-123456789abc)", arg);
+	st->cfg->uuid_set = true;
+	return 0;
+}
+
+/* -msg timestamp=on|off[,guest-name=on|off] */
+static int opt_msg(struct cli_state *st, const char *name, const char *arg)
+{
+	struct kv kv[4];
+	int n = split_opts(st, name, arg, NULL, kv, 4);
+	bool on;
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		if (!strcmp(kv[i].key, "timestamp")) {
+			if (parse_bool(st, name, kv[i].key, kv[i].value, &on) < 0)
 				return -1;
-		} else if (strcmp(k, "splash-time") && strcmp(k, "reboot-timeout") &&
-			   strcmp(k, "strict")) {
-			return fail(st, "-boot: unknown parameter '%s'", k);
+			msg_timestamp = on;
+		} else if (!strcmp(kv[i].key, "guest-name")) {
+			if (parse_bool(st, name, kv[i].key, kv[i].value, &on) < 0)
+				return -1;
+			if (on)
+				return fail(st, "-msg guest-name=on: not supported by vmm");
+		} else {
+			return fail(st, "-msg: unknown parameter '%s' (timestamp)", kv[i].key);
 		}
 	}
 	return 0;
@@ -617,12 +961,297 @@ static int opt_chardev(struct cli_state *st, const char *name, const char *arg)
 	return check_new_chardev_id(st, "-chardev", arg);
 }
 
+/* -mon chardev=ID[,mode=control|readline][,pretty=on|off] */
+static int opt_mon(struct cli_state *st, const char *name, const char *arg)
+{
+	struct kv kv[4];
+	int n = split_opts(st, name, arg, NULL, kv, 4);
+	const char *id = NULL;
+	bool control = false, pretty;
+
+	if (n < 0)
+		return -1;
+	for (int i = 0; i < n; i++) {
+		const char *k = kv[i].key, *v = kv[i].value;
+		if (!strcmp(k, "chardev")) {
+			id = v;
+		} else if (!strcmp(k, "mode")) {
+			if (strcmp(v, "control") && strcmp(v, "readline"))
+				return fail(st, "-mon mode=%s: expected control or readline", v);
+			control = !strcmp(v, "control");
+		} else if (!strcmp(k, "pretty")) {
+			/* accepted: QMP's replies stay one line each, which every
+			 * JSON reader takes as well */
+			if (parse_bool(st, name, k, v, &pretty) < 0)
+				return -1;
+		} else {
+			return fail(st, "-mon: unknown parameter '%s' (chardev, mode, pretty)", k);
+		}
+	}
+	if (!id || !*id)
+		return fail(st, "-mon: chardev= is required");
+	if (strlen(id) >= CHARDEV_ID_MAX)
+		return fail(st, "-mon chardev=%s: no such chardev", id);
+	if (st->nmon == MAX_MONS)
+		return fail(st, "-mon: at most %d", MAX_MONS);
+	snprintf(st->mon[st->nmon].chardev, CHARDEV_ID_MAX, "%s", id);
+	st->mon[st->nmon++].control = control;
+	return 0;
+}
+
 static const struct chardev_config *find_chardev(const struct machine_config *cfg, const char *id)
 {
 	for (unsigned i = 0; i < cfg->nchardevs; i++)
 		if (!strcmp(cfg->chardevs[i].id, id))
 			return &cfg->chardevs[i];
 	return NULL;
+}
+
+/* A -mon's chardev becomes the channel of a QMP or monitor session (vmm's
+ * control channels listen themselves): stdio or a listening socket, taken
+ * out of the chardev list so that nothing else opens it. */
+static int resolve_mons(struct cli_state *st)
+{
+	static char specs[MAX_MONS][CHARDEV_ID_MAX + 16]; /* for messages; outlive the parse */
+	struct machine_config *cfg = st->cfg;
+
+	for (unsigned i = 0; i < st->nmon; i++) {
+		const char *id = st->mon[i].chardev;
+		const struct chardev_config *c = find_chardev(cfg, id);
+		struct chan_config ch = { 0 };
+		if (!c)
+			return fail(st, "-mon chardev=%s: no -chardev with id '%s'", id, id);
+		if (c->kind == CHARDEV_STDIO && c->mux) {
+			/* QEMU's multiplexer: the monitor shares the chardev */
+			if (st->mon[i].control)
+				return fail(st, "-mon chardev=%s: QMP on a multiplexed chardev "
+					    "(mux=on) is not supported by vmm", id);
+			if (st->monitor_given)
+				return fail(st, "-mon: only one monitor is supported");
+			st->monitor_given = true;
+			snprintf(cfg->monitor_mux, sizeof(cfg->monitor_mux), "%s", id);
+			continue;
+		}
+		if (c->kind == CHARDEV_STDIO) {
+			ch.kind = CHAN_STDIO;
+		} else if (c->kind == CHARDEV_SOCKET && c->server) {
+			ch.kind = c->tcp ? CHAN_TCP : CHAN_UNIX;
+			snprintf(ch.path, sizeof(ch.path), "%s", c->sock_path);
+			snprintf(ch.host, sizeof(ch.host), "%s", c->host);
+			snprintf(ch.port, sizeof(ch.port), "%s", c->port);
+			ch.wait = c->wait;
+		} else {
+			return fail(st, "-mon chardev=%s: not supported by vmm on this backend (the "
+				    "monitor needs -chardev stdio or socket,...,server=on)", id);
+		}
+		snprintf(specs[i], sizeof(specs[i]), "chardev:%s", id);
+		ch.spec = specs[i];
+		if (st->mon[i].control) {
+			if (cfg->nqmp == ARRAY_SIZE(cfg->qmp))
+				return fail(st, "-mon: at most %zu QMP channels", ARRAY_SIZE(cfg->qmp));
+			cfg->qmp[cfg->nqmp++] = ch;
+		} else {
+			if (st->monitor_given)
+				return fail(st, "-mon: only one monitor is supported");
+			st->monitor_given = true;
+			cfg->monitor = ch;
+		}
+		unsigned k = (unsigned)(c - cfg->chardevs);
+		memmove(&cfg->chardevs[k], &cfg->chardevs[k + 1],
+			(cfg->nchardevs - k - 1) * sizeof(cfg->chardevs[0]));
+		cfg->nchardevs--;
+	}
+	return 0;
+}
+
+/* Whether an -object of either kind already has this id (QEMU's ids are
+ * one name space). */
+static bool object_id_taken(const struct machine_config *cfg, const char *id)
+{
+	for (unsigned i = 0; i < cfg->nrng_objects; i++)
+		if (!strcmp(cfg->rng_objects[i].id, id))
+			return true;
+	for (unsigned i = 0; i < cfg->nmem_backends; i++)
+		if (!strcmp(cfg->mem_backends[i].id, id))
+			return true;
+	return false;
+}
+
+static const char *const mem_backend_types[] = {
+	[RAM_BACKEND_RAM] = "memory-backend-ram",
+	[RAM_BACKEND_FILE] = "memory-backend-file",
+	[RAM_BACKEND_MEMFD] = "memory-backend-memfd",
+};
+
+static int mem_backend_kind(const char *type)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(mem_backend_types); i++)
+		if (!strcmp(type, mem_backend_types[i]))
+			return (int)i;
+	return -1;
+}
+
+/* One property of a memory backend; 1 when the key is not one of its kind. */
+static int mem_backend_prop(struct cli_state *st, struct ram_backend *b, const char *type,
+			    const struct kv *kv)
+{
+	const char *k = kv->key, *v = kv->value;
+	char opt[64];
+	unsigned long n;
+
+	snprintf(opt, sizeof(opt), "object %s", type);
+	if (!strcmp(k, "size")) {
+		if (!parse_size(v, 1, &b->size))
+			return fail(st, "-object %s: invalid size '%s'", type, v);
+		return 0;
+	}
+	if (!strcmp(k, "share"))
+		return parse_bool(st, opt, k, v, &b->share);
+	if (!strcmp(k, "prealloc")) {
+		b->prealloc_given = true;
+		return parse_bool(st, opt, k, v, &b->prealloc);
+	}
+	if (!strcmp(k, "merge")) {
+		b->merge_given = true;
+		return parse_bool(st, opt, k, v, &b->merge);
+	}
+	if (!strcmp(k, "dump"))
+		return parse_bool(st, opt, k, v, &b->dump);
+	if (!strcmp(k, "reserve"))
+		return parse_bool(st, opt, k, v, &b->reserve);
+	if (!strcmp(k, "policy") && !strcmp(v, "default"))
+		return 0;
+	if (!strcmp(k, "policy") || !strcmp(k, "host-nodes"))
+		return fail(st, "-object %s: %s=%s: not supported by vmm (one NUMA node)", type, k, v);
+	if (!strcmp(k, "prealloc-threads")) {
+		if (parse_uint(st, opt, v, 16, &n) < 0)
+			return -1;
+		if (!n)
+			return fail(st, "-object %s: prealloc-threads must be at least 1", type);
+		b->prealloc_threads = (unsigned)n;
+		return 0;
+	}
+	if (b->kind == RAM_BACKEND_FILE && !strcmp(k, "mem-path")) {
+		if (!*v)
+			return fail(st, "-object %s: mem-path= is empty", type);
+		free((char *)b->mem_path);
+		b->mem_path = xstrdup(v);
+		return 0;
+	}
+	if (b->kind == RAM_BACKEND_FILE && !strcmp(k, "discard-data"))
+		return parse_bool(st, opt, k, v, &b->discard_data);
+	if (b->kind == RAM_BACKEND_MEMFD && !strcmp(k, "hugetlb"))
+		return parse_bool(st, opt, k, v, &b->hugetlb);
+	if (b->kind == RAM_BACKEND_MEMFD && !strcmp(k, "seal"))
+		return parse_bool(st, opt, k, v, &b->seal);
+	if (b->kind == RAM_BACKEND_MEMFD && !strcmp(k, "hugetlbsize")) {
+		if (!parse_size(v, 1, &b->hugetlbsize) || !b->hugetlbsize ||
+		    (b->hugetlbsize & (b->hugetlbsize - 1)))
+			return fail(st, "-object %s: hugetlbsize= must be a power of two, not '%s'",
+				    type, v);
+		return 0;
+	}
+	return 1;
+}
+
+/* -object memory-backend-ram|file|memfd,id=ID,size=SIZE[,...]: guest RAM
+ * for -machine memory-backend=ID (resolve_ram). */
+static int opt_memory_backend(struct cli_state *st, enum ram_backend_kind kind,
+			      const struct kv *kv, int n)
+{
+	struct machine_config *cfg = st->cfg;
+	const char *type = mem_backend_types[kind];
+	/* QEMU's defaults: share off, but on for memfd; dump on; seal on */
+	struct ram_backend b = { .kind = kind, .share = kind == RAM_BACKEND_MEMFD, .dump = true,
+				 .seal = true, .reserve = true };
+	const char *id = NULL;
+	bool size_given = false;
+	int ret = -1;
+
+	for (int i = 1; i < n; i++) {
+		if (!strcmp(kv[i].key, "id")) {
+			id = kv[i].value;
+			continue;
+		}
+		size_given |= !strcmp(kv[i].key, "size");
+		int r = mem_backend_prop(st, &b, type, &kv[i]);
+		if (r < 0)
+			goto out;
+		if (r > 0) {
+			fail(st, "-object %s: unknown parameter '%s'", type, kv[i].key);
+			goto out;
+		}
+	}
+	if (!id || !*id) {
+		fail(st, "-object %s: id= is required", type);
+	} else if (!size_given) {
+		fail(st, "-object %s,id=%s: size= is required", type, id);
+	} else if (!b.size) {
+		fail(st, "-object %s,id=%s: can't create backend with size 0", type, id);
+	} else if (kind == RAM_BACKEND_FILE && !b.mem_path) {
+		fail(st, "-object %s,id=%s: mem-path= is required", type, id);
+	} else if (b.hugetlbsize && !b.hugetlb) {
+		fail(st, "-object %s,id=%s: hugetlbsize= needs hugetlb=on", type, id);
+	} else if (object_id_taken(cfg, id)) {
+		fail(st, "-object %s: duplicate id '%s'", type, id);
+	} else if (cfg->nmem_backends == ARRAY_SIZE(cfg->mem_backends)) {
+		fail(st, "-object %s: at most %zu memory backends", type,
+		     ARRAY_SIZE(cfg->mem_backends));
+	} else {
+		b.id = xstrdup(id);
+		cfg->mem_backends[cfg->nmem_backends++] = b;
+		return 0;
+	}
+out:
+	free((char *)b.mem_path);
+	return ret;
+}
+
+/* -object rng-random,id=ID[,filename=F] | rng-builtin,id=ID, or a memory
+ * backend; QEMU's other types are "not supported by vmm". */
+static int opt_object(struct cli_state *st, const char *name, const char *arg)
+{
+	struct machine_config *cfg = st->cfg;
+	struct kv kv[16];
+	int n = split_opts(st, name, arg, "qom-type", kv, 16);
+	const char *id = NULL, *filename = NULL;
+
+	if (n < 0)
+		return -1;
+	const char *type = n > 0 && !strcmp(kv[0].key, "qom-type") ? kv[0].value : "";
+	int mem_kind = mem_backend_kind(type);
+	if (mem_kind >= 0)
+		return opt_memory_backend(st, (enum ram_backend_kind)mem_kind, kv, n);
+	bool random = !strcmp(type, "rng-random");
+	if (!random && strcmp(type, "rng-builtin")) {
+		const struct qemu_name *q = qemu_name_unsupported(QEMU_OBJECT, type);
+		if (q)
+			return fail(st, "-object %s: not supported by vmm (%s)", type, q->why);
+		return fail(st, "-object %s: unknown object type (vmm has rng-random, rng-builtin "
+			    "and memory-backend-ram, -file and -memfd)", type);
+	}
+	for (int i = 1; i < n; i++) {
+		if (!strcmp(kv[i].key, "id"))
+			id = kv[i].value;
+		else if (random && !strcmp(kv[i].key, "filename"))
+			filename = kv[i].value;
+		else
+			return fail(st, "-object %s: unknown parameter '%s'", type, kv[i].key);
+	}
+	if (!id || !*id)
+		return fail(st, "-object %s: id= is required", type);
+	if (random && filename && !*filename)
+		return fail(st, "-object rng-random: filename= is empty");
+	if (object_id_taken(cfg, id))
+		return fail(st, "-object %s: duplicate id '%s'", type, id);
+	if (cfg->nrng_objects == ARRAY_SIZE(cfg->rng_objects))
+		return fail(st, "-object %s: at most %zu rng objects", type,
+			    ARRAY_SIZE(cfg->rng_objects));
+	/* pointers into argv: the kv copies are gone when this returns */
+	struct rng_object *o = &cfg->rng_objects[cfg->nrng_objects++];
+	o->id = xstrdup(id);
+	o->filename = random ? xstrdup(filename ? filename : "/dev/urandom") : NULL;
+	return 0;
 }
 
 static int opt_nographic(struct cli_state *st, const char *name, const char *arg)
@@ -701,24 +1330,15 @@ static int opt_display(struct cli_state *st, const char *name, const char *arg)
 	return 0;
 }
 
-/* -k LAYOUT: QEMU's keymaps for VNC clients that send keysyms. vmm maps
- * keysyms as on a US keyboard; clients with QEMU's extended key event
- * send scan codes, which need no layout. */
+/* -k LAYOUT: the keyboard layout VNC keysyms are typed on (QEMU's names,
+ * include/keymap.h); clients with QEMU's extended key event send scan
+ * codes, which need none. */
 static int opt_keymap(struct cli_state *st, const char *name, const char *arg)
 {
-	static const char *const layouts[] = {
-		"ar", "bepo", "cz", "da", "de", "de-ch", "en-gb", "en-us", "es", "et", "fi", "fo",
-		"fr", "fr-be", "fr-ca", "fr-ch", "hr", "hu", "is", "it", "ja", "lt", "lv", "mk",
-		"nl", "no", "pl", "pt", "pt-br", "ru", "sl", "sv", "th", "tr",
-	};
-	for (size_t i = 0; i < ARRAY_SIZE(layouts); i++)
-		if (!strcmp(arg, layouts[i])) {
-			if (strcmp(arg, "en-us"))
-				warn("-k %s: VNC keysyms are mapped as on a US keyboard (clients "
-				     "with QEMU's extended key event send scan codes)", arg);
-			return 0;
-		}
-	return fail(st, "-k %s: unknown keyboard layout", arg);
+	if (!keymap_known(arg))
+		return fail(st, "-k %s: unknown keyboard layout", arg);
+	st->keymap = arg;
+	return 0;
 }
 
 static int opt_sdl(struct cli_state *st, const char *name, const char *arg)
@@ -761,6 +1381,10 @@ static int opt_audiodev(struct cli_state *st, const char *name, const char *arg)
 
 static int opt_soundhw(struct cli_state *st, const char *name, const char *arg)
 {
+	if (!strcmp(arg, "pcspk"))
+		return fail(st, "-soundhw pcspk: QEMU 7.2 removed this option; use -machine "
+			    "pcspk-audiodev=ID with -audiodev (e.g. -audiodev wav,id=snd,path=out.wav "
+			    "-machine pcspk-audiodev=snd)");
 	return fail(st, "-soundhw: QEMU 7.2 removed this option; use -device %s with "
 		    "-audiodev (e.g. -audiodev wav,id=snd,path=out.wav -device %s,audiodev=snd)",
 		    arg, arg);
@@ -787,6 +1411,9 @@ static int choose_display(struct cli_state *st)
 	}
 	if (cfg->sdl.enabled && st->full_screen)
 		cfg->sdl.full_screen = true;
+	/* after every -vnc, whose parse clears the config */
+	if (st->keymap)
+		snprintf(cfg->vnc.keymap, sizeof(cfg->vnc.keymap), "%s", st->keymap);
 	if (cfg->sdl.enabled && cfg->nographic)
 		return fail(st, "-display sdl cannot be used with -nographic");
 	if (cfg->sdl.enabled && cfg->daemonize)
@@ -1283,6 +1910,17 @@ static int opt_nodefaults(struct cli_state *st, const char *name, const char *ar
 static int opt_device(struct cli_state *st, const char *name, const char *arg)
 {
 	struct dev_instance d;
+	char driver[64];
+	size_t len = strcspn(arg, ",");
+
+	/* a QEMU driver vmm lacks is not a typo: say so */
+	if (len < sizeof(driver)) {
+		memcpy(driver, arg, len);
+		driver[len] = 0;
+		const struct qemu_name *q = qemu_name_unsupported(QEMU_DEVICE, driver);
+		if (q && !dev_class_find(driver))
+			return fail(st, "-device %s: not supported by vmm (%s)", driver, q->why);
+	}
 	int r = dev_instance_parse(arg, &d, stdout, st->err, st->errlen);
 
 	if (r != 0)
@@ -1327,11 +1965,23 @@ static int opt_accepted(struct cli_state *st, const char *name, const char *arg)
 	return 0;
 }
 
+/* -accel and -machine accel=: kvm, or a QEMU accelerator vmm lacks. */
+static int check_accel(struct cli_state *st, const char *opt, const char *v)
+{
+	char name[32];
+	size_t len = strcspn(v, ",:");
+
+	snprintf(name, sizeof(name), "%.*s", (int)MIN(len, sizeof(name) - 1), v);
+	if (!strcmp(name, "kvm"))
+		return 0;
+	if (qemu_name_unsupported(QEMU_ACCEL, name))
+		return fail(st, "%s%s: not supported by vmm (only kvm is supported)", opt, name);
+	return fail(st, "%s%s: unknown accelerator (only kvm is supported)", opt, name);
+}
+
 static int opt_accel(struct cli_state *st, const char *name, const char *arg)
 {
-	if (strcmp(arg, "kvm") && strncmp(arg, "kvm,", 4))
-		return fail(st, "-accel %s: only kvm is supported", arg);
-	return 0;
+	return check_accel(st, "-accel ", arg);
 }
 
 static int opt_machine(struct cli_state *st, const char *name, const char *arg)
@@ -1344,11 +1994,51 @@ static int opt_machine(struct cli_state *st, const char *name, const char *arg)
 	for (int i = 0; i < n; i++) {
 		const char *k = kv[i].key, *v = kv[i].value;
 		if (!strcmp(k, "type")) {
+			if (qemu_name_unsupported(QEMU_MACHINE, v))
+				return fail(st, "-machine %s: not supported by vmm (unsupported machine; "
+					    "supported: pc)", v);
 			if (strcmp(v, "pc") && strncmp(v, "pc-i440fx", 9))
 				return fail(st, "-machine %s: unsupported machine (supported: pc)", v);
 		} else if (!strcmp(k, "accel")) {
-			if (strcmp(v, "kvm"))
-				return fail(st, "-machine accel=%s: only kvm is supported", v);
+			if (check_accel(st, "-machine accel=", v) < 0)
+				return -1;
+		} else if (!strcmp(k, "acpi")) {
+			/* QEMU 9 dropped -no-acpi for this spelling; auto is on for pc */
+			bool acpi = true;
+			if (strcmp(v, "auto") && parse_bool(st, "machine", k, v, &acpi) < 0)
+				return -1;
+			st->cfg->no_acpi = !acpi;
+		} else if (!strcmp(k, "hpet")) {
+			/* QEMU 9's spelling of -no-hpet; vmm has no HPET to give */
+			bool hpet = false;
+			if (parse_bool(st, "machine", k, v, &hpet) < 0)
+				return -1;
+			if (hpet)
+				return fail(st, "-machine hpet=on: not supported by vmm (no HPET)");
+		} else if (!strcmp(k, "vmport")) {
+			/* libvirt passes vmport=off; the VMware backdoor (VMMouse)
+			 * is not built, so only on is refused */
+			bool vmport = false;
+			if (strcmp(v, "auto") && parse_bool(st, "machine", k, v, &vmport) < 0)
+				return -1;
+			if (vmport)
+				return fail(st, "-machine vmport=on: not supported by vmm (no VMware "
+					    "backdoor port)");
+		} else if (!strcmp(k, "pcspk-audiodev")) {
+			/* the PC speaker plays through -audiodev v (checked once
+			 * every -audiodev is known) */
+			if (!*v)
+				return fail(st, "-machine pcspk-audiodev=: expected the id of an "
+					    "-audiodev");
+			free((char *)st->cfg->pcspk_audiodev);
+			st->cfg->pcspk_audiodev = xstrdup(v);
+		} else if (!strcmp(k, "memory-backend")) {
+			if (!*v || strlen(v) >= sizeof(st->memdev))
+				return fail(st, "-machine memory-backend=%s: invalid id", v);
+			snprintf(st->memdev, sizeof(st->memdev), "%s", v);
+		} else if (!strcmp(k, "mem-merge")) {
+			if (parse_bool(st, "machine", k, v, &st->mem_merge) < 0)
+				return -1;
 		} else {
 			return fail(st, "-machine: unsupported parameter '%s'", k);
 		}
@@ -1438,6 +2128,13 @@ static int opt_version(struct cli_state *st, const char *name, const char *arg);
 
 static const struct option_def options[] = {
 	{ "m", "[size=]SIZE", opt_memory, "guest RAM (default 128M; suffixes K, M, G, T)" },
+	{ "mem-path", "PATH", opt_mem_path,
+	  "guest RAM from a file (a directory: an unlinked temporary file in it; hugetlbfs: its "
+	  "huge pages), mapped private" },
+	{ "mem-prealloc", NULL, opt_mem_prealloc,
+	  "touch all guest RAM at start (every memory backend's prealloc=on default)" },
+	{ "overcommit", "mem-lock=on|off[,cpu-pm=off]", opt_overcommit,
+	  "mem-lock=on: lock all of vmm's memory, guest RAM included (mlockall)" },
 	{ "smp", "[cpus=]N[,sockets=S][,cores=C][,threads=T][,maxcpus=M]", opt_smp,
 	  "vCPUs and their topology (a bare N is one socket of N cores, as QEMU)" },
 	{ "cpu", "MODEL[,+FEATURE|-FEATURE|FEATURE=on|off]...", opt_cpu,
@@ -1447,12 +2144,30 @@ static const struct option_def options[] = {
 	{ "hdc", "FILE", opt_hd, "IDE secondary master disk image" },
 	{ "hdd", "FILE", opt_hd, "IDE secondary slave disk image" },
 	{ "cdrom", "FILE", opt_cdrom, "CD-ROM image (IDE secondary master)" },
+	{ "fda", "FILE", opt_fd, "floppy disk image, drive A: (160K to 2.88M by its size)" },
+	{ "fdb", "FILE", opt_fd, "floppy disk image, drive B:" },
 	{ "snapshot", NULL, opt_snapshot, "write to temporary overlays; disk images stay unchanged" },
-	{ "drive", "file=F[,if=ide|virtio|none][,media=disk|cdrom][,index=I][,format=raw|qcow2|qcow|vmdk|vdi|vpc|vhdx]"
+	{ "drive", "file=F[,if=ide|virtio|floppy|none][,media=disk|cdrom][,index=I][,format=raw|qcow2|qcow|vmdk|vdi|vpc|vhdx]"
 	  "[,readonly=on][,snapshot=on][,cache=MODE]",
-	  opt_drive, "IDE drive, or a virtio-blk disk (if=virtio) on the PCI bus" },
-	{ "boot", "[order=]DRIVES[,menu=on|off]", opt_boot,
-	  "boot order: c disk, d CD-ROM, n network (default cad)" },
+	  opt_drive, "IDE drive, a floppy (if=floppy, index=0 or 1), or a virtio-blk disk "
+	  "(if=virtio) on the PCI bus" },
+	{ "boot", "[order=]DRIVES[,once=DRIVES][,menu=on|off][,splash-time=MS][,reboot-timeout=MS]"
+	  "[,strict=on|off]", opt_boot,
+	  "boot order: a floppy, c disk, d CD-ROM, n network (default cad); once= for the first boot only "
+	  "(a reset returns to order=); strict=on: only those, never other devices; "
+	  "reboot-timeout: ms before SeaBIOS retries when nothing boots (-1: never); "
+	  "splash-time: ms the boot menu waits" },
+	{ "rtc", "[base=utc|localtime|DATE][,clock=host|rt|vm][,driftfix=none|slew]", opt_rtc,
+	  "RTC start: UTC (default), the host's local time (TZ) or DATE (2006-06-17T16:01:21 or "
+	  "2006-06-17); clock=host follows the host's clock, rt runs steadily from start, vm "
+	  "stops while the guest is paused; driftfix is accepted (no ticks are owed)" },
+	{ "uuid", "UUID", opt_uuid, "system UUID (SMBIOS type 1, QMP query-uuid)" },
+	{ "no-acpi", NULL, opt_no_acpi, "no ACPI: no PIIX4 power management, no ACPI tables" },
+	{ "no-hpet", NULL, opt_accepted, "no HPET (accepted: vmm has none)" },
+	{ "no-fd-bootchk", NULL, opt_no_fd_bootchk, "boot a floppy without the 55AAh signature "
+	  "check" },
+	{ "no-user-config", NULL, opt_accepted, "accepted (vmm reads no configuration files)" },
+	{ "msg", "timestamp=on|off", opt_msg, "prefix vmm's messages with the UTC time" },
 	{ "kernel", "FILE", opt_kernel, "boot a Linux bzImage or Multiboot kernel directly" },
 	{ "initrd", "FILE", opt_initrd,
 	  "initial ramdisk (Multiboot: modules, \"FILE args,FILE args\")" },
@@ -1461,15 +2176,17 @@ static const struct option_def options[] = {
 	{ "L", "DIR", opt_firmware_dir, "directory searched first for firmware" },
 	{ "serial", "DEV", opt_serial,
 	  "serial port backend, up to 4 times for COM1-COM4 (0x3f8/IRQ 4, 0x2f8/3, 0x3e8/4, "
-	  "0x2e8/3): stdio, file:PATH, pty, null, chardev:ID, unix:PATH,server,nowait, "
+	  "0x2e8/3): stdio, mon:stdio (with the monitor, Ctrl-A c), file:PATH, pty, null, "
+	  "chardev:ID, unix:PATH,server,nowait, "
 	  "tcp:[HOST]:PORT[,server,nowait]; none: no port at that index" },
 	{ "chardev", "BACKEND,id=ID[,...]", opt_chardev,
-	  "character device: null, stdio[,signal=on|off], file,path=P[,input-path=P], pty, "
+	  "character device: null, stdio[,signal=on|off][,mux=on|off], file,path=P[,input-path=P], pty, "
 	  "socket,path=P|host=H,port=N[,server=on|off][,wait=on|off]" },
-	{ "nographic", NULL, opt_nographic, "no display; COM1 on stdio, Ctrl-A x quits" },
+	{ "nographic", NULL, opt_nographic,
+	  "no display; COM1 and the monitor on stdio (Ctrl-A c switches, Ctrl-A x quits)" },
 	{ "display", "none|sdl[,window-close=on|off][,grab-mod=rctrl]|vnc=ADDR", opt_display,
 	  "display: none, the SDL window (the default with $DISPLAY), or VNC alone" },
-	{ "k", "LAYOUT", opt_keymap, "VNC keyboard layout (keysyms map as en-us)" },
+	{ "k", "LAYOUT", opt_keymap, "VNC keyboard layout for keysyms (de, fr, en-gb, ...)" },
 	{ "full-screen", NULL, opt_full_screen, "start the SDL window full screen (Ctrl-Alt-F toggles)" },
 	{ "sdl", NULL, opt_sdl, "removed from QEMU: use -display sdl" },
 	{ "audiodev", "none|wav|sdl,id=ID[,path=FILE][,out.frequency=HZ][,out.channels=1|2]"
@@ -1532,6 +2249,18 @@ static const struct option_def options[] = {
 	  "QMP control socket (several allowed; also 'stdio')" },
 	{ "monitor", "stdio|unix:PATH,server=on,wait=off", opt_monitor,
 	  "human monitor: info status|cpus|version, stop, cont, quit, ..." },
+	{ "object", "rng-random,id=ID[,filename=FILE]|rng-builtin,id=ID | "
+	  "memory-backend-ram,id=ID,size=SIZE[,share=on|off][,prealloc=on|off]"
+	  "[,prealloc-threads=N][,merge=on|off][,dump=on|off][,reserve=on|off] | "
+	  "memory-backend-file,id=ID,size=SIZE,mem-path=PATH[,share=on|off][,discard-data=on|off]"
+	  "[,...] | memory-backend-memfd,id=ID,size=SIZE[,share=on|off][,hugetlb=on|off]"
+	  "[,hugetlbsize=SIZE][,seal=on|off][,...]", opt_object,
+	  "an entropy source for -device virtio-rng-pci,rng=ID: FILE (default /dev/urandom) or "
+	  "getrandom(); or guest RAM for -machine memory-backend=ID: anonymous memory, a file "
+	  "(share=on: others mapping it see the guest's RAM) or a memfd (shared by default)" },
+	{ "mon", "chardev=ID[,mode=control|readline][,pretty=on|off]", opt_mon,
+	  "QMP (mode=control) or the human monitor (readline, the default) on -chardev ID: "
+	  "stdio, or a socket with server=on" },
 	{ "daemonize", NULL, opt_daemonize,
 	  "detach once the machine is ready (needs no stdio chardev)" },
 	{ "pidfile", "FILE", opt_pidfile, "write the pid to FILE, locked; removed at exit" },
@@ -1544,7 +2273,10 @@ static const struct option_def options[] = {
 	{ "chroot", "DIR", opt_chroot, "chroot to DIR once set-up is done (before -runas)" },
 	{ "enable-kvm", NULL, opt_accepted, "use KVM (always on)" },
 	{ "accel", "kvm", opt_accel, "accelerator (kvm only)" },
-	{ "machine", "[type=]pc[,accel=kvm]", opt_machine, "machine type (pc only)" },
+	{ "machine", "[type=]pc[,accel=kvm][,pcspk-audiodev=ID][,memory-backend=ID][,mem-merge=on|off]",
+	  opt_machine, "machine type (pc only); pcspk-audiodev: the PC speaker plays through "
+	  "-audiodev ID; guest RAM from -object memory-backend-*,id=ID (its size is -m's); "
+	  "mem-merge=off: KSM may not merge guest RAM (default on)" },
 	{ "M", "pc", opt_machine, "same as -machine" },
 	{ "help", NULL, opt_help, "print this help and exit" },
 	{ "h", NULL, opt_help, "same as -help" },
@@ -1630,6 +2362,25 @@ static int claim_drive(struct cli_state *st, const char *dev, const char *id)
 	return 0;
 }
 
+/* A NIC without netdev= runs unconnected; QEMU warns with its name: its
+ * id=, else MODEL.N (N counts the NICs of that model before it). */
+static void warn_nics_without_peer(const struct machine_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->ndevs; i++) {
+		const struct dev_instance *d = &cfg->devs[i];
+		unsigned same = 0;
+		if (!(d->cls->categories & DEV_CAT_NETWORK) || dev_get_str(d, "netdev"))
+			continue;
+		if (d->id) {
+			warn("nic %s has no peer", d->id);
+			continue;
+		}
+		for (unsigned j = 0; j < i; j++)
+			same += cfg->devs[j].cls == d->cls;
+		warn("nic %s.%u has no peer", d->cls->name, same);
+	}
+}
+
 /* Every chardev, netdev and drive a device names exists and has one user. */
 static int check_device_refs(struct cli_state *st)
 {
@@ -1670,6 +2421,10 @@ static int check_device_refs(struct cli_state *st)
 				return -1;
 		}
 	}
+	if (cfg->pcspk_audiodev && !find_audiodev(cfg, cfg->pcspk_audiodev))
+		return fail(st, "-machine pcspk-audiodev=%s: no -audiodev with id '%s'",
+			    cfg->pcspk_audiodev, cfg->pcspk_audiodev);
+	warn_nics_without_peer(cfg);
 	for (unsigned j = 0; j < cfg->ndrives; j++)
 		if (!cfg->drives[j].user)
 			warn("-drive id=%s: no device uses this drive; it is ignored", cfg->drives[j].id);
@@ -1818,6 +2573,14 @@ static int check_stdio(struct cli_state *st)
 	if (cfg->nographic && com1->kind == CHARDEV_NULL && !st->serial_given &&
 	    !stdio_chans && !cfg->daemonize)
 		com1->kind = CHARDEV_STDIO;
+	/* QEMU's -nographic: COM1 and the monitor share stdio (Ctrl-A c),
+	 * unless the monitor is elsewhere or -serial says otherwise. */
+	if (cfg->nographic && !st->serial_given && !st->monitor_given &&
+	    com1->kind == CHARDEV_STDIO)
+		com1->mux = true;
+	if (com1->mux && (cfg->monitor.kind != CHAN_NONE || cfg->monitor_mux[0]))
+		return fail(st, "-serial mon:stdio: only one monitor is supported (and -monitor "
+			    "or -mon is given)");
 	if (stdio_chans && (cfg->nographic || com1->kind == CHARDEV_STDIO))
 		return fail(st, "%s stdio: stdio is already the serial console (%s); use -serial "
 			    "null or a socket", stdio_cds ? stdio_chardev_opt(cfg) :
@@ -1833,10 +2596,59 @@ static int check_stdio(struct cli_state *st)
 	return 0;
 }
 
+/* What guest RAM is: the backend -machine memory-backend= names (its size
+ * is -m's, or must equal it), a -mem-path file, or -m's anonymous memory;
+ * -mem-prealloc and mem-merge= are defaults for every backend that does
+ * not say otherwise, as QEMU's. */
+static int resolve_ram(struct cli_state *st)
+{
+	struct machine_config *cfg = st->cfg;
+
+	for (unsigned i = 0; i < cfg->nmem_backends; i++) {
+		struct ram_backend *b = &cfg->mem_backends[i];
+		if (!b->merge_given)
+			b->merge = st->mem_merge;
+		if (!b->prealloc_given)
+			b->prealloc = st->mem_prealloc;
+	}
+	if (!st->memdev[0]) {
+		cfg->ram.kind = cfg->ram.mem_path ? RAM_BACKEND_FILE : RAM_BACKEND_RAM;
+		/* -mem-path is QEMU's file backend, reserve on; -m's own RAM
+		 * is vmm's lazy mapping */
+		cfg->ram.reserve = cfg->ram.mem_path != NULL;
+		cfg->ram.size = cfg->ram_size;
+		cfg->ram.prealloc = st->mem_prealloc;
+		cfg->ram.merge = st->mem_merge;
+		cfg->ram.dump = true;
+		return 0;
+	}
+	if (cfg->ram.mem_path)
+		return fail(st, "-mem-path cannot be used with -machine memory-backend=%s",
+			    st->memdev);
+	const struct ram_backend *b = NULL;
+	for (unsigned i = 0; i < cfg->nmem_backends; i++)
+		if (!strcmp(cfg->mem_backends[i].id, st->memdev))
+			b = &cfg->mem_backends[i];
+	if (!b)
+		return fail(st, "-machine memory-backend=%s: Memory backend '%s' not found",
+			    st->memdev, st->memdev);
+	if (st->ram_size_given && b->size != cfg->ram_size)
+		return fail(st, "-m: the size (%llu MiB) must match the size of the memory backend "
+			    "'%s' (%llu bytes), or be left out", (unsigned long long)(cfg->ram_size / MiB),
+			    b->id, (unsigned long long)b->size);
+	if (b->size < MIN_RAM || b->size > MAX_RAM || b->size % (4 * KiB))
+		return fail(st, "-machine memory-backend=%s: guest RAM must be a multiple of 4 KiB "
+			    "between 2 MiB and 1 TiB (the backend has %llu bytes)", b->id,
+			    (unsigned long long)b->size);
+	cfg->ram = *b;
+	cfg->ram_size = b->size;
+	return 0;
+}
+
 enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, char *err,
 			  size_t errlen)
 {
-	struct cli_state st = { .cfg = cfg, .err = err, .errlen = errlen };
+	struct cli_state st = { .cfg = cfg, .err = err, .errlen = errlen, .mem_merge = true };
 
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->ram_size = DEFAULT_RAM;
@@ -1845,6 +2657,8 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 					  .maxcpus = 1 };
 	cfg->sandbox.enabled = true;
 	cfg->serial_ports = 1; /* COM1, unless -serial none */
+	cfg->reboot_timeout = -2;
+	cfg->splash_time = -1;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 		const struct option_def *def = NULL;
@@ -1859,6 +2673,11 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 		for (size_t j = 0; j < ARRAY_SIZE(options); j++)
 			if (!strcmp(options[j].name, name))
 				def = &options[j];
+		if (!def && qemu_name_unsupported(QEMU_OPTION, name)) {
+			snprintf(err, errlen, "-%s: not supported by vmm (%s)", name,
+				 qemu_name_unsupported(QEMU_OPTION, name)->why);
+			return CLI_ERROR;
+		}
 		if (!def) {
 			snprintf(err, errlen, "%s: invalid option (see vmm -help)", a);
 			return CLI_ERROR;
@@ -1877,7 +2696,9 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 		if (ret > 0)
 			return CLI_EXIT_OK;
 	}
-	if (add_default_nic(&st) < 0 || add_vga(&st) < 0 || finish_devices(&st) < 0)
+	if (resolve_ram(&st) < 0 || resolve_mons(&st) < 0 || add_default_nic(&st) < 0 ||
+	    add_vga(&st) < 0 ||
+	    finish_devices(&st) < 0)
 		return CLI_ERROR;
 	for (unsigned i = 0; i < cfg->nnetdev; i++)
 		if (cfg->netdev[i].kind == NETDEV_USER) {
@@ -1922,7 +2743,23 @@ void cli_config_free(struct machine_config *cfg)
 	for (unsigned i = 0; i < cfg->nnetdev; i++)
 		free((char *)cfg->netdev[i].id);
 	free(cfg->chardevs);
+	for (unsigned i = 0; i < cfg->nrng_objects; i++) {
+		free((char *)cfg->rng_objects[i].id);
+		free((char *)cfg->rng_objects[i].filename);
+	}
+	cfg->nrng_objects = 0;
+	/* cfg->ram is a copy of one of these, or owns -mem-path's path */
+	if (!cfg->ram.id)
+		free((char *)cfg->ram.mem_path);
+	cfg->ram.mem_path = NULL;
+	for (unsigned i = 0; i < cfg->nmem_backends; i++) {
+		free((char *)cfg->mem_backends[i].id);
+		free((char *)cfg->mem_backends[i].mem_path);
+	}
+	cfg->nmem_backends = 0;
 	free((char *)cfg->name);
+	free((char *)cfg->pcspk_audiodev);
+	cfg->pcspk_audiodev = NULL;
 	cfg->devs = NULL;
 	cfg->globals = NULL;
 	cfg->chardevs = NULL;

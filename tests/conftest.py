@@ -167,7 +167,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         terminalreporter.write_line(line)
     for why in rs.violations:
         terminalreporter.write_line("FAIL: %s: a vmm scenario may need a second attempt only "
-                                    "after a stuck process or a frozen L1" % why)
+                                    "after a stuck process, a frozen L1 or the L1's own "
+                                    "fault" % why)
 
 
 def pytest_sessionfinish(session, exitstatus):

@@ -8,14 +8,15 @@ PKGS="
 gcc make libc6-dev pkg-config zlib1g-dev libcmocka-dev libslirp-dev liburing-dev libseccomp-dev
 libpng-dev
 libvncserver-dev vncsnapshot python3-cryptography
-libsdl2-dev xvfb xdotool imagemagick
+libxkbcommon-dev xkb-data
+libsdl2-dev xvfb xdotool imagemagick openbox x11-utils
 clang libclang-rt-14-dev
 seabios
 python3 python3-pytest
 qemu-system-x86 qemu-utils ipxe-qemu
 busybox-static cpio xz-utils
 isolinux syslinux syslinux-common xorriso mtools fdisk
-util-linux iproute2
+util-linux iproute2 strace
 samba smbclient socat
 gdb
 libtsan2
@@ -92,5 +93,15 @@ fi
 echo "deps: installing:$missing"
 export DEBIAN_FRONTEND=noninteractive
 apt_update
+# QEMU from bookworm-backports brings newer runtime libraries (libwayland*
+# 1.23) than the -dev packages bookworm pins to its own versions (libsdl2-dev
+# needs libwayland-dev 1.21, which wants libwayland-client0 = 1.21). Take just
+# the -dev packages apt names in such a conflict from backports as well,
+# rather than all of them (-t would pull systemd and mesa along).
 # shellcheck disable=SC2086
-as_root apt-get install -y -q --no-install-recommends $missing
+bpo_fixes=$(apt-get install -s -q --no-install-recommends $missing 2>&1 |
+	sed -n 's/^ *\([a-z0-9.+-]*\) : Depends: .* but .*~bpo.* is to be installed$/\1\/bookworm-backports/p' |
+	sort -u | tr '\n' ' ')
+[ -n "$bpo_fixes" ] && echo "deps: from bookworm-backports to match QEMU's libraries: $bpo_fixes"
+# shellcheck disable=SC2086
+as_root apt-get install -y -q --no-install-recommends $missing $bpo_fixes

@@ -471,6 +471,15 @@ void rtc_set_clock(struct rtc *r, int64_t (*now_ns)(void *opaque), void *opaque)
 	pthread_mutex_unlock(&r->lock);
 }
 
+void rtc_set_time(struct rtc *r, int64_t sec)
+{
+	pthread_mutex_lock(&r->lock);
+	set_guest_time(r, sec, 0);
+	r->c_sec = guest_sec(r);
+	r->last_sec = r->c_sec;
+	pthread_mutex_unlock(&r->lock);
+}
+
 void rtc_reset(struct rtc *r)
 {
 	pthread_mutex_lock(&r->lock);

@@ -1016,6 +1016,7 @@ void cirrus_vga_destroy(struct cirrus_vga *c)
 	if (!c)
 		return;
 	vga_destroy(c->vga);
+	pci_device_release(&c->pci);
 	free(c->rom);
 	free(c);
 }

@@ -18,7 +18,9 @@
 #include "util.h"
 
 #define PAGE 4096u
-#define VGA_STATE_VERSION 1
+/* 2: registers only, the video memory goes as a RAM block of the migration
+ * stream (include/guest_mem.h); 1 (still loaded): the memory inside. */
+#define VGA_STATE_VERSION 2
 #define REFRESH_NS (33 * 1000 * 1000)
 #define PLANAR_SPAN 0x10000u  /* planar offsets the window reaches (64 KiB x 4 planes) */
 #define FONT_BYTES (PLANAR_SPAN) /* plane 2 of every planar offset: the 8 font maps */
@@ -75,8 +77,11 @@ void vga_mark_dirty_locked(struct vga *v, uint64_t off, uint64_t len)
 	if (!len || off >= v->vram_size)
 		return;
 	len = MIN(len, v->vram_size - off);
-	for (uint64_t p = off / PAGE; p <= (off + len - 1) / PAGE; p++)
+	for (uint64_t p = off / PAGE; p <= (off + len - 1) / PAGE; p++) {
 		v->dirty[p / 64] |= 1ull << (p % 64);
+		if (v->mig_dirty)
+			v->mig_dirty[p / 64] |= 1ull << (p % 64);
+	}
 }
 
 void vga_mark_vram_dirty(struct vga *v, uint64_t offset, uint64_t len)
@@ -113,6 +118,58 @@ static void harvest_all(struct vga *v)
 			harvest(v, &v->win[i], (uint64_t)v->win_offset[i]);
 	if (v->lfb_added)
 		harvest(v, &v->lfb, 0);
+}
+
+/* ---- the video memory as a RAM block of migration ---------------------- */
+
+/* KVM keeps one dirty log per slot, and harvest() hands it to one bitmap
+ * per consumer: the display's (cleared at each refresh) and, while a
+ * migration logs the block, migration's (cleared when it takes it). Every
+ * VRAM write, through a slot or through the device, goes through
+ * vga_mark_dirty_locked, so each consumer sees every page. */
+static void migration_log(void *opaque, bool on)
+{
+	struct vga *v = opaque;
+	size_t words = (v->vram_size / PAGE + 63) / 64;
+
+	pthread_mutex_lock(&v->lock);
+	if (on && !v->mig_dirty)
+		v->mig_dirty = xzalloc(words * sizeof(uint64_t));
+	if (!on) {
+		free(v->mig_dirty);
+		v->mig_dirty = NULL;
+	}
+	pthread_mutex_unlock(&v->lock);
+}
+
+static void migration_take_dirty(void *opaque, uint64_t *bits)
+{
+	struct vga *v = opaque;
+	size_t words = (v->vram_size / PAGE + 63) / 64;
+
+	pthread_mutex_lock(&v->lock);
+	harvest_all(v);
+	for (size_t i = 0; v->mig_dirty && i < words; i++) {
+		bits[i] |= v->mig_dirty[i];
+		v->mig_dirty[i] = 0;
+	}
+	pthread_mutex_unlock(&v->lock);
+}
+
+static bool register_ram(struct vga *v, struct guest_mem *mem, const char *name)
+{
+	struct named_ram r = {
+		.hva = v->vram, .size = v->vram_size, .log = migration_log,
+		.take_dirty = migration_take_dirty, .opaque = v,
+	};
+
+	if (!name || strlen(name) >= sizeof(r.name))
+		return false;
+	memcpy(r.name, name, strlen(name) + 1);
+	if (guest_mem_add_named(mem, &r) < 0)
+		return false;
+	v->mem = mem;
+	return true;
 }
 
 /* ---- the window as the graphics controller maps it --------------------- */
@@ -979,6 +1036,10 @@ static void draw_graphics(struct vga *v, struct display_surface *s, bool full)
 
 void vga_refresh(struct vga *v)
 {
+	/* Window writes KVM still holds in its coalesced MMIO ring (they take
+	 * the lock, so before it). */
+	if (v->mmio)
+		bus_apply_pending(v->mmio);
 	pthread_mutex_lock(&v->lock);
 	harvest_all(v);
 	bool full = registers_changed(v) || v->full_update;
@@ -1184,6 +1245,13 @@ struct vga *vga_create(const struct vga_config *c)
 	v->pio = c->pio;
 	v->mmio = c->mmio;
 	v->dirty = xzalloc((size / PAGE + 63) / 64 * sizeof(uint64_t));
+	if (c->mem && !register_ram(v, c->mem, c->ram_name)) {
+		free(v->dirty);
+		munmap(v->vram, size);
+		pthread_mutex_destroy(&v->lock);
+		free(v);
+		return NULL;
+	}
 	v->scratch = xzalloc((size / PAGE + 63) / 64 * sizeof(uint64_t));
 	v->drawn_font = xzalloc(FONT_BYTES);
 	v->drawn_cursor = -1;
@@ -1242,7 +1310,10 @@ void vga_destroy(struct vga *v)
 	display_surface_destroy(&v->surface);
 	free(v->drawn_cells);
 	free(v->drawn_font);
+	if (v->mem)
+		guest_mem_remove_named(v->mem, v->vram);
 	free(v->dirty);
+	free(v->mig_dirty);
 	free(v->scratch);
 	munmap(v->vram, v->vram_size);
 	pthread_mutex_destroy(&v->lock);
@@ -1282,17 +1353,20 @@ void vga_save(struct vga *v, struct ss_writer *w, uint32_t instance)
 		snprintf(name, sizeof(name), "vbe%u", i);
 		ss_put_u16(w, name, v->vbe[i]);
 	}
-	ss_put_bytes(w, "vram", v->vram, v->vram_size);
+	/* no video memory: it is a RAM block of the stream (v->mem); a core
+	 * without one (tests) keeps it in its state as version 1 did */
+	if (!v->mem)
+		ss_put_bytes(w, "vram", v->vram, v->vram_size);
 	ss_section_end(w);
 	pthread_mutex_unlock(&v->lock);
 }
 
 bool vga_load(struct vga *v, struct ss_reader *r, uint32_t instance)
 {
-	uint32_t size = 0;
+	uint32_t size = 0, version = 0;
 	uint16_t vbe[VBE_NREGS] = { 0 };
 
-	if (!ss_section_open(r, "vga", instance, 1, VGA_STATE_VERSION, NULL))
+	if (!ss_section_open(r, "vga", instance, 1, VGA_STATE_VERSION, &version))
 		return false;
 	ss_get_u32(r, "vram_size", &size);
 	if (ss_ok(r) && size != v->vram_size)
@@ -1325,7 +1399,10 @@ bool vga_load(struct vga *v, struct ss_reader *r, uint32_t instance)
 		snprintf(name, sizeof(name), "vbe%u", i);
 		ss_get_u16(r, name, &vbe[i]);
 	}
-	ss_get_bytes(r, "vram", v->vram, v->vram_size);
+	/* version 1, and a core without a RAM block: the memory is here;
+	 * otherwise the stream's RAM block has already filled it */
+	if (version < 2 || !v->mem)
+		ss_get_bytes(r, "vram", v->vram, v->vram_size);
 	/* indices as the ports would have masked them */
 	v->sr_index &= 7;
 	v->gr_index &= 0x0F;

@@ -188,6 +188,7 @@ void vga_pci_destroy(struct vga_pci *p)
 	if (!p)
 		return;
 	vga_destroy(p->vga);
+	pci_device_release(&p->pci);
 	free(p->rom);
 	free(p);
 }

@@ -60,6 +60,9 @@ struct ps2_kbd {
 	bool set1_break;      /* set-1 conversion saw F0 */
 };
 
+/* The mouse's ID byte (command F2h): what the sample-rate knocks select. */
+enum { MOUSE_ID_STANDARD = 0, MOUSE_ID_WHEEL = 3, MOUSE_ID_EXPLORER = 4 };
+
 struct ps2_mouse {
 	struct queue q;
 	bool reporting, remote, wrap, scale21;
@@ -355,7 +358,7 @@ static void mouse_reset(struct ps2_mouse *m)
 	q_init(&m->q, QSIZE);
 	mouse_defaults(m);
 	m->wrap = false;
-	m->type = 0;
+	m->type = MOUSE_ID_STANDARD;
 	m->last = 0;
 	memset(m->rate_hist, 0, sizeof(m->rate_hist));
 }
@@ -371,7 +374,7 @@ static int clamp(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; 
 /* Emits one movement packet from the accumulated motion, if it fits. */
 static bool mouse_packet(struct ps2_mouse *m)
 {
-	unsigned len = m->type == 3 ? 4 : 3;
+	unsigned len = m->type == MOUSE_ID_STANDARD ? 3 : 4;
 	if (q_space(&m->q) < len)
 		return false;
 	int dx = clamp(m->dx, -256, 255), dy = clamp(m->dy, -256, 255);
@@ -384,8 +387,11 @@ static bool mouse_packet(struct ps2_mouse *m)
 	mouse_emit(m, b0);
 	mouse_emit(m, (uint8_t)dx);
 	mouse_emit(m, (uint8_t)dy);
-	if (len == 4)
+	if (m->type == MOUSE_ID_WHEEL)
 		mouse_emit(m, (uint8_t)dz);
+	else if (m->type == MOUSE_ID_EXPLORER) /* Z in bits 0-3, buttons 4 and 5 above */
+		mouse_emit(m, (uint8_t)((dz & 0x0f) | (m->buttons & I8042_BUTTON_SIDE ? 0x10 : 0) |
+					(m->buttons & I8042_BUTTON_EXTRA ? 0x20 : 0)));
 	m->dx -= dx;
 	m->dy -= dy;
 	m->dz = len == 4 ? m->dz - dz : 0;
@@ -406,9 +412,14 @@ static void mouse_command(struct ps2_mouse *m, uint8_t b)
 			m->rate_hist[0] = m->rate_hist[1];
 			m->rate_hist[1] = m->rate_hist[2];
 			m->rate_hist[2] = b;
-			/* 200, 100, 80: IntelliMouse (wheel) */
+			/* 200, 100, 80: IntelliMouse (wheel); then 200, 200,
+			 * 80: IntelliMouse Explorer (wheel, buttons 4 and 5),
+			 * the knock Linux's psmouse tries first */
 			if (m->rate_hist[0] == 200 && m->rate_hist[1] == 100 && m->rate_hist[2] == 80)
-				m->type = 3;
+				m->type = MOUSE_ID_WHEEL;
+			else if (m->rate_hist[0] == 200 && m->rate_hist[1] == 200 &&
+				 m->rate_hist[2] == 80 && m->type == MOUSE_ID_WHEEL)
+				m->type = MOUSE_ID_EXPLORER;
 			mouse_emit(m, ACK);
 			return;
 		}
@@ -650,11 +661,11 @@ void i8042_mouse_event(struct i8042 *k, int dx, int dy, int dz, unsigned buttons
 {
 	pthread_mutex_lock(&k->lock);
 	struct ps2_mouse *m = &k->mouse;
-	m->buttons = buttons & 7;
+	m->buttons = buttons & I8042_BUTTONS_ALL;
 	/* Accumulate in PS/2 orientation (y grows upwards), bounded. */
 	m->dx = clamp(m->dx + dx, -4096, 4096);
 	m->dy = clamp(m->dy - dy, -4096, 4096);
-	m->dz = m->type == 3 ? clamp(m->dz + dz, -64, 64) : 0;
+	m->dz = m->type != MOUSE_ID_STANDARD ? clamp(m->dz + dz, -64, 64) : 0;
 	if (m->reporting && !m->remote && !m->wrap) {
 		int guard = 32;
 		do {
@@ -676,7 +687,9 @@ static void input_mouse(void *opaque, int dx, int dy, int dz, unsigned buttons)
 {
 	unsigned b = (buttons & INPUT_BUTTON_LEFT ? I8042_BUTTON_LEFT : 0) |
 		     (buttons & INPUT_BUTTON_RIGHT ? I8042_BUTTON_RIGHT : 0) |
-		     (buttons & INPUT_BUTTON_MIDDLE ? I8042_BUTTON_MIDDLE : 0);
+		     (buttons & INPUT_BUTTON_MIDDLE ? I8042_BUTTON_MIDDLE : 0) |
+		     (buttons & INPUT_BUTTON_SIDE ? I8042_BUTTON_SIDE : 0) |
+		     (buttons & INPUT_BUTTON_EXTRA ? I8042_BUTTON_EXTRA : 0);
 	i8042_mouse_event(opaque, dx, dy, dz, b);
 }
 
@@ -861,7 +874,9 @@ static void mouse_load(struct ss_reader *r, struct ps2_mouse *m)
 	m->buttons = buttons;
 	m->dx = (int32_t)dx, m->dy = (int32_t)dy, m->dz = (int32_t)dz;
 	/* The bounds i8042_mouse_event and the commands keep. */
-	if (ss_ok(r) && (buttons > 7 || m->resolution > 3 || (m->type != 0 && m->type != 3) ||
+	if (ss_ok(r) && (buttons > I8042_BUTTONS_ALL || m->resolution > 3 ||
+			 (m->type != MOUSE_ID_STANDARD && m->type != MOUSE_ID_WHEEL &&
+			  m->type != MOUSE_ID_EXPLORER) ||
 			 m->dx < -4096 || m->dx > 4096 || m->dy < -4096 || m->dy > 4096 ||
 			 m->dz < -64 || m->dz > 64))
 		ss_fail(r, "saved state: i8042: mouse state out of range");

@@ -320,6 +320,19 @@ size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len)
 	return n;
 }
 
+void serial_break(struct serial *s)
+{
+	pthread_mutex_lock(&s->lock);
+	if (!(s->mcr & MCR_LOOP)) {
+		/* 16550: a break loads one zero character into the receiver,
+		 * with BI (an interrupt through the line status, IER bit 2) */
+		rx_push(s, 0);
+		s->lsr_err |= LSR_BI;
+		update_irq(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
 size_t serial_rx_space(struct serial *s)
 {
 	pthread_mutex_lock(&s->lock);

@@ -1245,6 +1245,7 @@ void e1000_destroy(struct e1000 *e)
 		return;
 	kick_thread_stop(&e->tx);
 	net_rx_fifo_flush(&e->rxq);
+	pci_device_release(&e->pci);
 	free(e->rom);
 	pthread_mutex_destroy(&e->lock);
 	pthread_mutex_destroy(&e->tx_lock);

@@ -812,6 +812,7 @@ void ne2000_destroy(struct ne2000 *n)
 	if (n->isa_bus)
 		bus_unmap(n->isa_bus, &n->isa_ports);
 	net_rx_fifo_flush(&n->rxq);
+	pci_device_release(&n->pci);
 	free(n->rom);
 	pthread_mutex_destroy(&n->lock);
 	free(n);

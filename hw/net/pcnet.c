@@ -993,6 +993,7 @@ void pcnet_destroy(struct pcnet *p)
 		return;
 	kick_thread_stop(&p->tx);
 	net_rx_fifo_flush(&p->rxq);
+	pci_device_release(&p->pci);
 	free(p->rom);
 	pthread_mutex_destroy(&p->lock);
 	pthread_mutex_destroy(&p->tx_lock);

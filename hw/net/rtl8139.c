@@ -1163,6 +1163,7 @@ void rtl8139_destroy(struct rtl8139 *n)
 		return;
 	kick_thread_stop(&n->tx);
 	net_rx_fifo_flush(&n->rxq);
+	pci_device_release(&n->pci);
 	free(n->rom);
 	pthread_mutex_destroy(&n->lock);
 	pthread_mutex_destroy(&n->tx_lock);

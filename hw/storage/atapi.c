@@ -24,7 +24,8 @@
 #define F_MEDIUM 0x01   /* needs a readable medium */
 #define F_ALLOW_UA 0x02 /* runs even with a unit attention pending */
 
-/* GESN media event codes */
+/* GESN media event codes (MMC-5, Media Event Descriptor) */
+#define EV_EJECT_REQUEST 1
 #define EV_NEW_MEDIA 2
 #define EV_MEDIA_REMOVAL 3
 
@@ -538,10 +539,17 @@ static void cmd_prevent_allow(struct ide_drive *d)
 	atapi_ok(d);
 }
 
+static void tray_moved(struct ide_drive *d)
+{
+	if (d->ch->tray_moved)
+		d->ch->tray_moved(d->ch->tray_opaque, d->ch->index, d->unit);
+}
+
 static void cmd_start_stop(struct ide_drive *d)
 {
 	struct atapi_state *a = &d->atapi;
 	uint8_t v = a->cdb[4];
+	bool was_open = a->tray_open;
 
 	if (v & 2) { /* LoEj */
 		if (!(v & 1)) {
@@ -559,6 +567,8 @@ static void cmd_start_stop(struct ide_drive *d)
 				a->media_event = EV_NEW_MEDIA;
 		}
 	}
+	if (a->tray_open != was_open)
+		tray_moved(d);
 	atapi_ok(d);
 }
 
@@ -681,6 +691,46 @@ void atapi_change_media(struct ide_drive *d, struct block_dev *bd)
 	a->tray_open = false;
 	a->unit_attention = bd != NULL;
 	a->media_event = bd ? EV_NEW_MEDIA : EV_MEDIA_REMOVAL;
+}
+
+/* ---- the host's side of the tray (QMP eject, blockdev-change-medium) ------
+ * These follow a real drive whose user presses the button or swaps the
+ * disc: the tray opens (the guest sees "media removal" and NOT READY), a
+ * disc is taken out or put in while it is open, and it closes (UNIT
+ * ATTENTION 28/00 once, GESN "new media"). The caller holds the channel
+ * lock. */
+
+void atapi_host_tray(struct ide_drive *d, bool open)
+{
+	struct atapi_state *a = &d->atapi;
+
+	if (a->tray_open == open)
+		return;
+	a->tray_open = open;
+	if (open) {
+		a->unit_attention = false;
+		if (d->bd)
+			a->media_event = EV_MEDIA_REMOVAL;
+	} else if (d->bd) {
+		a->unit_attention = true;
+		a->media_event = EV_NEW_MEDIA;
+	}
+}
+
+void atapi_host_medium(struct ide_drive *d, struct block_dev *bd)
+{
+	d->bd = bd;
+	d->nsectors = bd ? bd->size / ATAPI_SECTOR : 0;
+}
+
+/* The eject button while the guest holds the tray locked: the drive only
+ * reports an eject request (GESN) for the guest to act on; 'force'
+ * overrides the lock, as QEMU's eject -f does. */
+void atapi_host_eject_request(struct ide_drive *d, bool force)
+{
+	d->atapi.media_event = EV_EJECT_REQUEST;
+	if (force)
+		d->atapi.locked = false;
 }
 
 const struct ide_packet_ops atapi_ops = {

@@ -12,5 +12,11 @@
 extern const struct ide_packet_ops atapi_ops;
 
 void atapi_change_media(struct ide_drive *d, struct block_dev *bd);
+/* The host's tray and disc, step by step (channel lock held): open or
+ * close the tray, put a disc in or take it out (bd NULL), press the eject
+ * button of a locked drive (an eject request event; force unlocks). */
+void atapi_host_tray(struct ide_drive *d, bool open);
+void atapi_host_medium(struct ide_drive *d, struct block_dev *bd);
+void atapi_host_eject_request(struct ide_drive *d, bool force);
 
 #endif

@@ -180,6 +180,11 @@ struct ide_channel {
 	const struct ide_dma_ops *dma;
 	void *dma_opaque;
 	const struct ide_packet_ops *packet; /* for IDE_CDROM drives */
+	/* The guest opened or closed a CD drive's tray (START STOP UNIT):
+	 * called with the lock held, from the vCPU thread; NULL: nobody asks. */
+	void (*tray_moved)(void *opaque, unsigned channel, unsigned unit);
+	void *tray_opaque;
+	unsigned index; /* 0 primary, 1 secondary */
 };
 
 /* ide_core.c: called by the controller, with ch->lock held. */

@@ -312,6 +312,7 @@ struct piix_ide *piix_ide_create(struct pci_bus *pci, struct io_bus *pio, const 
 	for (unsigned i = 0; i < 2; i++) {
 		s->bm[i].s = s;
 		ide_channel_init(&s->ch[i], irqs[i], &bm_ops, &s->bm[i], &atapi_ops);
+		s->ch[i].index = i;
 		io_region_init(&s->cmd_io[i], "ide-cmd", &cmd_ops, &s->ch[i], 8);
 		io_region_init(&s->ctl_io[i], "ide-ctl", &ctl_ops, &s->ch[i], 1);
 	}
@@ -405,6 +406,104 @@ int ide_cdrom_change_media(struct piix_ide *s, unsigned channel, unsigned unit,
 		atapi_change_media(d, bd);
 	}
 	pthread_mutex_unlock(&s->ch[channel].lock);
+	return ret;
+}
+
+/* Locks the channel of a CD drive; NULL (nothing locked) if that slot
+ * holds none. */
+static struct ide_drive *lock_cdrom(struct piix_ide *s, unsigned channel, unsigned unit)
+{
+	struct ide_drive *d;
+
+	if (channel > 1 || unit > 1)
+		return NULL;
+	pthread_mutex_lock(&s->ch[channel].lock);
+	d = &s->ch[channel].drive[unit];
+	if (d->kind == IDE_CDROM)
+		return d;
+	pthread_mutex_unlock(&s->ch[channel].lock);
+	return NULL;
+}
+
+static void unlock_cdrom(struct ide_drive *d)
+{
+	pthread_mutex_unlock(&d->ch->lock);
+}
+
+void piix_ide_set_tray_notify(struct piix_ide *s,
+			      void (*fn)(void *opaque, unsigned channel, unsigned unit), void *opaque)
+{
+	for (unsigned i = 0; i < 2; i++) {
+		pthread_mutex_lock(&s->ch[i].lock);
+		s->ch[i].tray_moved = fn;
+		s->ch[i].tray_opaque = opaque;
+		pthread_mutex_unlock(&s->ch[i].lock);
+	}
+}
+
+int ide_cdrom_get_state(struct piix_ide *s, unsigned channel, unsigned unit,
+			struct ide_cdrom_state *out)
+{
+	struct ide_drive *d = lock_cdrom(s, channel, unit);
+
+	if (!d)
+		return -ENODEV;
+	out->tray_open = d->atapi.tray_open;
+	out->locked = d->atapi.locked;
+	out->medium = d->bd;
+	unlock_cdrom(d);
+	return 0;
+}
+
+int ide_cdrom_open_tray(struct piix_ide *s, unsigned channel, unsigned unit, bool force)
+{
+	struct ide_drive *d = lock_cdrom(s, channel, unit);
+	int ret = 1;
+
+	if (!d)
+		return -ENODEV;
+	if (d->atapi.tray_open) {
+		ret = 0;
+	} else if (d->atapi.locked) {
+		atapi_host_eject_request(d, force);
+		if (!force)
+			ret = -EBUSY;
+	}
+	if (ret == 1)
+		atapi_host_tray(d, true);
+	unlock_cdrom(d);
+	return ret;
+}
+
+int ide_cdrom_set_medium(struct piix_ide *s, unsigned channel, unsigned unit,
+			 struct block_dev *bd, struct block_dev **old)
+{
+	struct ide_drive *d = lock_cdrom(s, channel, unit);
+	int ret = 0;
+
+	if (!d)
+		return -ENODEV;
+	if (!d->atapi.tray_open) {
+		ret = -EAGAIN;
+	} else {
+		if (old)
+			*old = d->bd;
+		atapi_host_medium(d, bd);
+	}
+	unlock_cdrom(d);
+	return ret;
+}
+
+int ide_cdrom_close_tray(struct piix_ide *s, unsigned channel, unsigned unit)
+{
+	struct ide_drive *d = lock_cdrom(s, channel, unit);
+	int ret;
+
+	if (!d)
+		return -ENODEV;
+	ret = d->atapi.tray_open ? 1 : 0;
+	atapi_host_tray(d, false);
+	unlock_cdrom(d);
 	return ret;
 }
 

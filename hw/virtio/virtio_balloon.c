@@ -5,10 +5,11 @@
  * Inflate: each 32-bit PFN (4 KiB frames, whatever the guest's own page
  * size) names a page the driver gives up. A PFN whose page is not wholly
  * guest RAM is ignored, as real devices do; a page in RAM is released with
- * madvise(MADV_DONTNEED) on the anonymous guest RAM mapping, so the host
+ * guest_mem_discard (MADV_DONTNEED on private guest RAM, MADV_REMOVE on a
+ * shared memory backend, which punches the hole in its file), so the host
  * memory is freed at once and the page reads back as zeros if touched
  * again (KVM's MMU notifier drops its mapping). Adjacent pages go to
- * madvise as one range. The chain is returned only after the release, so
+ * guest_mem_discard as one range. The chain is returned only after the release, so
  * the driver never sees an acknowledgement before the host dropped it.
  *
  * Deflate: the pages simply refault on the next guest access; the device
@@ -76,13 +77,14 @@ static void run_flush(struct virtio_balloon *b, struct run *r)
 {
 	if (!r->len)
 		return;
-	if (madvise(r->start, r->len, MADV_DONTNEED) == 0) {
+	int ret = guest_mem_discard(b->t.mem, r->start, r->len);
+	if (ret == 0) {
 		b->released += r->len / VIRTIO_BALLOON_PAGE;
 		/* the pages read as zeros now: a change dirty logging must see */
 		guest_mark_dirty_hva(b->t.mem, r->start, r->len);
 	} else if (!b->warned_madvise) {
 		b->warned_madvise = true;
-		warn("virtio-balloon: madvise(MADV_DONTNEED): %s", strerror(errno));
+		warn("virtio-balloon: cannot give guest RAM back to the host: %s", strerror(-ret));
 	}
 	r->len = 0;
 }

@@ -317,6 +317,10 @@ static bool uring_prepare(struct virtio_blk *b, struct blk_req *r)
 	}
 	io_uring_sqe_set_data(sqe, r);
 	b->uring_queued++;
+	/* query-blockstats counts it now: the ring bypasses block_pread/pwrite */
+	block_account(b->bd, r->type == VIRTIO_BLK_T_IN ? BLOCK_ACCT_READ
+			     : r->type == VIRTIO_BLK_T_OUT ? BLOCK_ACCT_WRITE : BLOCK_ACCT_FLUSH,
+		      r->offset, r->len, 0, false);
 	return true;
 }
 

@@ -395,7 +395,7 @@ struct virtio_console *virtio_console_create(struct pci_bus *bus, uint8_t devfn,
 		p->console = pc->console;
 		p->cd = pc->cd;
 		snprintf(p->name, sizeof(p->name), "%s", pc->name ? pc->name : "");
-		struct chardev_frontend fe = { port_receive, port_event, p };
+		struct chardev_frontend fe = { .receive = port_receive, .event = port_event, .opaque = p };
 		if (chardev_attach(pc->cd, &fe) < 0)
 			goto fail;
 	}

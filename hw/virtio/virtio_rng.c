@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * virtio-rng: every device-writable buffer of a chain is filled from
- * getrandom(); device-readable buffers are ignored (the spec has none).
+ * getrandom(), or from a file (-object rng-random,filename=F: read as it
+ * comes; at its end the chain gets what there was); device-readable
+ * buffers are ignored (the spec has none).
  */
 #include "hw/virtio_rng.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <sys/random.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -24,23 +27,30 @@
 struct virtio_rng {
 	struct virtio_pci t;
 	struct virtq_iov scratch;
+	int source_fd; /* -1: getrandom() */
 };
+
+/* Up to 'len' bytes of entropy: 0 at the source's end, -1 on error. */
+static ssize_t entropy(struct virtio_rng *r, uint8_t *p, size_t len)
+{
+	return r->source_fd >= 0 ? read(r->source_fd, p, len) : getrandom(p, len, 0);
+}
 
 /* Returns the bytes written into the chain. */
 static uint32_t fill(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 {
+	struct virtio_rng *r = t->dev;
 	uint32_t written = 0;
 
 	for (unsigned i = iov->n_out; i < iov->n_out + iov->n_in && written < RNG_CHAIN_MAX; i++) {
 		uint8_t *p = iov->iov[i].iov_base;
 		size_t left = MIN(iov->iov[i].iov_len, (size_t)(RNG_CHAIN_MAX - written));
 		while (left) {
-			ssize_t n = getrandom(p, left, 0);
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
+			ssize_t n = entropy(r, p, left);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0)
 				goto out;
-			}
 			p += n;
 			left -= (size_t)n;
 			written += (uint32_t)n;
@@ -76,6 +86,7 @@ struct virtio_rng *virtio_rng_create(struct pci_bus *bus, uint8_t devfn,
 {
 	struct virtio_rng *r = xzalloc(sizeof(*r));
 
+	r->source_fd = -1;
 	virtio_pci_init(&r->t, "virtio-rng", VIRTIO_ID_RNG, 0x00FF00, mem, host, &rng_ops, r, 0, 1,
 			RNG_QUEUE_SIZE, NULL, 0);
 	if (virtio_pci_start(&r->t, bus, devfn) < 0) {
@@ -83,6 +94,11 @@ struct virtio_rng *virtio_rng_create(struct pci_bus *bus, uint8_t devfn,
 		return NULL;
 	}
 	return r;
+}
+
+void virtio_rng_set_source(struct virtio_rng *r, int fd)
+{
+	r->source_fd = fd;
 }
 
 struct virtio_pci *virtio_rng_transport(struct virtio_rng *r)
@@ -95,6 +111,8 @@ void virtio_rng_destroy(struct virtio_rng *r)
 	if (!r)
 		return;
 	virtio_pci_stop(&r->t);
+	if (r->source_fd >= 0)
+		close(r->source_fd);
 	free(r);
 }
 

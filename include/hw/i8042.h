@@ -3,7 +3,7 @@
  * i8042 keyboard controller with a PS/2 keyboard and a PS/2 mouse.
  *
  * Ports 0x60 (data) and 0x64 (status/command) are two separate 1-byte
- * regions, so 0x61 stays free for the in-kernel PIT speaker port.
+ * regions, so 0x61 stays free for the speaker port (KVM's or hw/audio/pcspk.c).
  * IRQ 1 follows "output buffer full with keyboard/controller data" and
  * IRQ 12 "... with mouse data", each gated by the config byte; they are
  * levels that drop when the guest reads 0x60 (and rise again if more data
@@ -28,6 +28,9 @@
 #define I8042_BUTTON_LEFT   0x1
 #define I8042_BUTTON_RIGHT  0x2
 #define I8042_BUTTON_MIDDLE 0x4
+#define I8042_BUTTON_SIDE   0x8  /* button 4: IntelliMouse Explorer only */
+#define I8042_BUTTON_EXTRA  0x10 /* button 5 */
+#define I8042_BUTTONS_ALL   0x1f
 
 struct i8042;
 

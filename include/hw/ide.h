@@ -51,6 +51,36 @@ int piix_ide_attach_cdrom(struct piix_ide *s, unsigned channel, unsigned unit, s
 int ide_cdrom_change_media(struct piix_ide *s, unsigned channel, unsigned unit,
 			   struct block_dev *bd, struct block_dev **old);
 
+/* A CD drive's tray as QMP's query-block shows it. */
+struct ide_cdrom_state {
+	bool tray_open;
+	bool locked;                /* the guest's PREVENT ALLOW MEDIUM REMOVAL */
+	struct block_dev *medium;   /* NULL: no disc */
+};
+/* -ENODEV if that slot is not a CD drive. */
+int ide_cdrom_get_state(struct piix_ide *s, unsigned channel, unsigned unit,
+			struct ide_cdrom_state *out);
+/* The host's tray operations, one step each, as QEMU's blockdev-open-tray,
+ * -remove-medium, -insert-medium and -close-tray:
+ * open_tray: a locked tray without 'force' only raises an eject request
+ *   for the guest (GESN) and returns -EBUSY; with 'force' it is unlocked
+ *   and opens. Returns 1 if the tray moved, 0 if it was open already.
+ * set_medium: the tray must be open (-EAGAIN); the previous disc comes
+ *   back through 'old' for the caller to close.
+ * close_tray: 1 if the tray moved; the guest sees UNIT ATTENTION 28/00
+ *   and a "new media" event when a disc is in.
+ * Each -ENODEV for a slot that is not a CD drive. */
+int ide_cdrom_open_tray(struct piix_ide *s, unsigned channel, unsigned unit, bool force);
+int ide_cdrom_set_medium(struct piix_ide *s, unsigned channel, unsigned unit,
+			 struct block_dev *bd, struct block_dev **old);
+int ide_cdrom_close_tray(struct piix_ide *s, unsigned channel, unsigned unit);
+
+/* 'fn' hears of the tray moves the guest makes (START STOP UNIT with
+ * LoEj), from the vCPU thread with the channel lock held: it must only
+ * note them (QMP's DEVICE_TRAY_MOVED is sent from the main loop). */
+void piix_ide_set_tray_notify(struct piix_ide *s,
+			      void (*fn)(void *opaque, unsigned channel, unsigned unit), void *opaque);
+
 /* System reset of the drives and the bus-master engine (the PCI core
  * restores config space itself and then calls this through the
  * pci_device reset hook). */

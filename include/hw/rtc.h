@@ -79,6 +79,10 @@ uint8_t rtc_get_cmos(struct rtc *r, uint8_t index);
  * returns UTC nanoseconds since the epoch. Resets the guest offset. */
 void rtc_set_clock(struct rtc *r, int64_t (*now_ns)(void *opaque), void *opaque);
 
+/* Makes the clock read 'sec' (seconds since 1970, as the registers show
+ * the date: no time zone) now; it runs on from there. -rtc base=. */
+void rtc_set_time(struct rtc *r, int64_t sec);
+
 /* System reset: clears PIE/AIE/UIE/SQWE and the C flags, lowers IRQ 8,
  * clears the shutdown byte 0x0F unless it is 0xFE (S3 resume); the rest of
  * CMOS and the guest's time offset stay. */

@@ -39,6 +39,8 @@ int serial_map(struct serial *s, struct io_bus *pio, uint16_t base);
  * (0 while in loopback mode or with the receiver full). */
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
 
+/* A break on the receive line (Ctrl-A b): a zero character with LSR BI. */
+void serial_break(struct serial *s);
 /* Free space in the receiver right now (what serial_receive would take). */
 size_t serial_rx_space(struct serial *s);
 

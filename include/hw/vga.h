@@ -34,6 +34,7 @@
 
 #include "bus.h"
 #include "display.h"
+#include "guest_mem.h"
 #include "memory.h"
 
 #define VGA_WINDOW_BASE 0xA0000u
@@ -82,6 +83,11 @@ struct vga_config {
 	struct mem_space *space;  /* where the window and LFB regions go (NULL: none, tests) */
 	struct io_bus *pio, *mmio; /* legacy ports and window (NULL: the caller dispatches) */
 	struct event_loop *loop;  /* the refresh timer's (NULL: refresh only on demand) */
+	/* Where the video memory joins guest RAM's migration and snapshots as
+	 * a named block (include/guest_mem.h), and its name (unique on the
+	 * machine); NULL: it does not (tests). */
+	struct guest_mem *mem;
+	const char *ram_name;
 };
 
 /* A card that extends the core (hw/display/cirrus_vga.c) hooks its paths.
@@ -139,7 +145,9 @@ struct vga {
 	int32_t win_offset[2];    /* VRAM offset each shows, -1: not RAM */
 	struct mem_region lfb;
 	bool lfb_added;
-	uint64_t *dirty;          /* one bit per VRAM page */
+	uint64_t *dirty;          /* one bit per VRAM page, for the display */
+	uint64_t *mig_dirty;      /* the same, for migration while it logs (else NULL) */
+	struct guest_mem *mem;    /* where the VRAM is a named block (or NULL) */
 	uint64_t *scratch;        /* a region's dirty bits while harvested */
 
 	/* what was drawn: a full redraw when any of it changes */

@@ -4,7 +4,7 @@
  * (config num_pages, in 4 KiB pages); the driver gives pages up on the
  * inflate queue and takes them back on the deflate queue, and reports how
  * many it holds in config 'actual'. Inflated pages are released on the host
- * (madvise MADV_DONTNEED of the anonymous guest RAM mapping); deflated ones
+ * (guest_mem_discard: MADV_DONTNEED, or MADV_REMOVE on shared memory); deflated ones
  * simply refault. The statistics queue carries the guest's memory figures.
  *
  * Queues: 0 inflateq, 1 deflateq, 2 statsq (VIRTIO_BALLOON_F_STATS_VQ).

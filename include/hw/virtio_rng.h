@@ -11,6 +11,9 @@ struct virtio_rng;
 struct virtio_rng *virtio_rng_create(struct pci_bus *bus, uint8_t devfn,
 				     const struct guest_mem *mem, const struct virtio_host *host);
 struct virtio_pci *virtio_rng_transport(struct virtio_rng *r);
+/* -object rng-random: read entropy from 'fd' (the device owns it and
+ * closes it) instead of getrandom(). Before the guest runs. */
+void virtio_rng_set_source(struct virtio_rng *r, int fd);
 void virtio_rng_destroy(struct virtio_rng *r);
 
 /* Saved state: the transport and its queue (hw/virtio_pci.h); a buffer is

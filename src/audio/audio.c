@@ -68,7 +68,8 @@ struct audio_backend {
 
 /* ---- formats -------------------------------------------------------------- */
 
-static const char *const fmt_names[] = { "u8", "s8", "u16", "s16", "u32", "s32", "f32" };
+static const char *const fmt_names[] = { "u8", "s8", "u16", "s16", "u32", "s32", "f32",
+					  "s16be", "ulaw", "alaw" };
 
 const char *audio_fmt_name(enum audio_fmt f)
 {
@@ -77,7 +78,7 @@ const char *audio_fmt_name(enum audio_fmt f)
 
 int audio_fmt_parse(const char *s)
 {
-	for (unsigned i = 0; i < ARRAY_SIZE(fmt_names); i++)
+	for (unsigned i = 0; i <= AUDIO_FMT_F32; i++) /* the backends' formats */
 		if (!strcmp(s, fmt_names[i]))
 			return (int)i;
 	return -1;
@@ -88,13 +89,72 @@ unsigned audio_fmt_bytes(enum audio_fmt f)
 	switch (f) {
 	case AUDIO_FMT_U8:
 	case AUDIO_FMT_S8:
+	case AUDIO_FMT_ULAW:
+	case AUDIO_FMT_ALAW:
 		return 1;
 	case AUDIO_FMT_U16:
 	case AUDIO_FMT_S16:
+	case AUDIO_FMT_S16BE:
 		return 2;
 	default:
 		return 4;
 	}
+}
+
+/* ITU-T G.711 (the companded formats): a sign bit, a 3-bit segment
+ * (exponent) and a 4-bit step within it. mu-law is sent inverted and its
+ * segments are biased by 0x84 (so the steps of segment 0 are 8 wide as
+ * well); A-law has every even bit inverted and its segment 0 linear.
+ * Decoded onto the 16-bit scale (14- and 13-bit codes shifted up); the
+ * encoders pick the code whose step holds the value (truncating, as
+ * G.711), so decoding then encoding gives every code back (mu-law's two
+ * zeros both come back as 0xFF). */
+#define ULAW_BIAS 0x84
+#define ULAW_CLIP 32635
+
+static int32_t ulaw_decode(uint8_t code)
+{
+	uint8_t u = (uint8_t)~code;
+	unsigned seg = (u >> 4) & 7;
+	int32_t mag = ((((int32_t)(u & 0x0F)) << 3) + ULAW_BIAS) << seg;
+
+	mag -= ULAW_BIAS;
+	return (u & 0x80) ? -mag : mag;
+}
+
+static uint8_t ulaw_encode(int32_t v)
+{
+	uint8_t sign = v < 0 ? 0x80 : 0;
+	int32_t mag = v < 0 ? -v : v;
+	unsigned seg = 0;
+
+	mag = MIN(mag, ULAW_CLIP) + ULAW_BIAS;
+	while (seg < 7 && mag >= (0x100 << seg))
+		seg++;
+	return (uint8_t)~(sign | seg << 4 | ((mag >> (seg + 3)) & 0x0F));
+}
+
+static int32_t alaw_decode(uint8_t code)
+{
+	uint8_t a = code ^ 0x55;
+	unsigned seg = (a >> 4) & 7;
+	int32_t mag = ((int32_t)(a & 0x0F) << 4) + 8;
+
+	if (seg)
+		mag = (mag + 0x100) << (seg - 1);
+	return (a & 0x80) ? mag : -mag; /* A-law's sign bit set is positive */
+}
+
+static uint8_t alaw_encode(int32_t v)
+{
+	uint8_t sign = v >= 0 ? 0x80 : 0;
+	int32_t mag = v < 0 ? -(v + 1) : v; /* -1 .. -32768 onto 0 .. 32767, as G.711 */
+	unsigned seg = 0;
+
+	while (seg < 7 && mag >= (0x100 << seg))
+		seg++;
+	unsigned step = seg ? (mag >> (seg + 3)) & 0x0F : (mag >> 4) & 0x0F;
+	return (uint8_t)((sign | seg << 4 | step) ^ 0x55);
 }
 
 /* The mixing scale is signed 16-bit: every format up to 16 bits converts
@@ -113,6 +173,12 @@ int32_t audio_sample_to_mix(enum audio_fmt fmt, const uint8_t *p)
 		return (int32_t)(p[0] | p[1] << 8) - 32768;
 	case AUDIO_FMT_S16:
 		return (int16_t)(p[0] | p[1] << 8);
+	case AUDIO_FMT_S16BE:
+		return (int16_t)(p[0] << 8 | p[1]);
+	case AUDIO_FMT_ULAW:
+		return ulaw_decode(p[0]);
+	case AUDIO_FMT_ALAW:
+		return alaw_decode(p[0]);
 	case AUDIO_FMT_U32:
 		return ((int32_t)(get_le32(p) >> 16)) - 32768;
 	case AUDIO_FMT_S32:
@@ -148,6 +214,15 @@ void audio_sample_from_mix(enum audio_fmt fmt, int32_t v, uint8_t *p)
 	case AUDIO_FMT_S16:
 		p[0] = (uint8_t)v, p[1] = (uint8_t)((uint32_t)v >> 8);
 		break;
+	case AUDIO_FMT_S16BE:
+		p[0] = (uint8_t)((uint32_t)v >> 8), p[1] = (uint8_t)v;
+		break;
+	case AUDIO_FMT_ULAW:
+		p[0] = ulaw_encode(v);
+		break;
+	case AUDIO_FMT_ALAW:
+		p[0] = alaw_encode(v);
+		break;
 	case AUDIO_FMT_U32:
 		put_le32(p, (uint32_t)(v + 32768) << 16);
 		break;
@@ -175,7 +250,7 @@ static struct audio_format sane_format(const struct audio_format *f)
 	s.rate = MIN(MAX(s.rate, AUDIO_RATE_MIN), AUDIO_RATE_MAX);
 	if (s.channels != 2)
 		s.channels = 1;
-	if ((unsigned)s.fmt > AUDIO_FMT_F32)
+	if ((unsigned)s.fmt > AUDIO_FMT_LAST)
 		s.fmt = AUDIO_FMT_S16;
 	return s;
 }
@@ -438,6 +513,14 @@ static size_t frames_due(struct audio_backend *be, int64_t now_ns, int64_t kick_
 	uint64_t n = total - be->frames_done;
 	if (n > AUDIO_STEP_MAX_FRAMES)
 		n = AUDIO_STEP_MAX_FRAMES; /* the time beyond is dropped */
+	if (be->sdl) {
+		/* The device takes the ring at its own pace: what does not
+		 * fit now is not asked of the cards (they fall behind the
+		 * virtual clock by that time instead of losing the samples). */
+		size_t room = sdl_audio_room(be->sdl);
+		if (room != SIZE_MAX)
+			n = MIN(n, room / frame_bytes(&be->out));
+	}
 	be->frames_done = total;
 	return (size_t)n;
 }

@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,7 +60,20 @@ struct sdl_audio {
 	bool playing;
 	bool draining;         /* closing: play what is left, primed or not */
 	uint8_t silence;
+	atomic_uint_fast64_t takes; /* callbacks so far: the device is taking */
+	uint64_t takes_seen;   /* mixer's thread: 'takes' at its previous look */
+	int64_t last_look_ns;  /* ... the time of that look */
+	int64_t quiet_ns;      /* ... the mixer's running time since 'takes' moved */
+	int64_t stuck_after_ns; /* a device quiet this long does not play */
 };
+
+static int64_t monotonic_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* ---- the ring ------------------------------------------------------------------ */
 
@@ -75,6 +89,41 @@ void sdl_audio_write(struct sdl_audio *a, const void *frames, size_t bytes)
 	memcpy(a->ring, p + first, bytes - first);
 	a->len += bytes;
 	pthread_mutex_unlock(&a->lock);
+}
+
+/* The most one gap between the mixer's looks adds to a device's quiet
+ * time: a longer gap is the whole process stopped (SIGSTOP, a loaded
+ * host), the device's thread with it, not a device that stopped taking. */
+#define QUIET_GAP_MAX_NS (50 * 1000 * 1000)
+
+/* Whether the device has taken nothing for stuck_after_ns of the mixer's
+ * running time. Counting wall time from a look would take a stall of the
+ * whole process for a stuck device when the look just before the stall
+ * saw no callback: the mixer then dropped a ring's worth of sound. */
+static bool device_stuck(struct sdl_audio *a)
+{
+	uint64_t takes = atomic_load(&a->takes);
+	int64_t now = monotonic_ns();
+	int64_t gap = a->last_look_ns ? now - a->last_look_ns : 0;
+
+	a->last_look_ns = now;
+	if (takes != a->takes_seen) {
+		a->takes_seen = takes;
+		a->quiet_ns = 0;
+		return false;
+	}
+	a->quiet_ns += MIN(MAX(gap, (int64_t)0), (int64_t)QUIET_GAP_MAX_NS);
+	return a->quiet_ns > a->stuck_after_ns;
+}
+
+size_t sdl_audio_room(struct sdl_audio *a)
+{
+	if (device_stuck(a))
+		return SIZE_MAX; /* the cards keep the virtual clock; the ring drops */
+	pthread_mutex_lock(&a->lock);
+	size_t room = a->size - a->len;
+	pthread_mutex_unlock(&a->lock);
+	return room;
 }
 
 /* SDL's audio thread: the device wants 'len' bytes. */
@@ -98,11 +147,14 @@ static void SDLCALL take_frames(void *opaque, Uint8 *out, int len)
 		memcpy(out + first, a->ring, got - first);
 		a->head = (a->head + got) % a->size;
 		a->len -= got;
-		if (!a->len)
-			a->playing = false; /* ran dry: prime again */
+		/* ran dry (an underrun, not a period that took the last
+		 * frames): prime again */
+		if (got < want)
+			a->playing = false;
 	}
 	pthread_mutex_unlock(&a->lock);
 	memset(out + got, a->silence, want - got);
+	atomic_fetch_add(&a->takes, 1);
 }
 
 /* ---- the device ---------------------------------------------------------------- */
@@ -169,6 +221,10 @@ struct sdl_audio *sdl_audio_open(uint32_t rate, unsigned channels, unsigned bits
 	a->prime = a->size / 2 / frame * frame;
 	a->ring = xzalloc(a->size);
 	a->byte_rate = (size_t)rate * frame;
+	/* twice the buffer's time, at least 200 ms: a device's periods are a
+	 * quarter of the buffer */
+	a->stuck_after_ns = MAX((int64_t)buffer_us * 2000, (int64_t)200 * 1000 * 1000);
+	atomic_init(&a->takes, 0);
 
 	SDL_AudioSpec want = { .freq = (int)rate, .format = sdl_format(bits, is_float),
 			       .channels = (Uint8)channels, .callback = take_frames,

@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/fs.h>
 #include <linux/openat2.h>
@@ -583,6 +584,15 @@ struct block_dev *block_open(const char *path, const char *format, bool read_onl
 	return open_image_fd(fd, path, format, read_only, opts, 0, !format, err, errlen);
 }
 
+/* What open_image_fd took (image_lock), for block_lock_chain to take
+ * the same again after a migration's hand-over. */
+static void note_locks(struct block_dev *bd, bool metadata, const struct block_opts *opts)
+{
+	bd->lock_metadata = metadata;
+	bd->lock_force_share = opts && opts->force_share;
+	bd->locked = !(opts && opts->no_lock);
+}
+
 /* Takes over 'fd' (closed on failure). 'untrusted': the files the image
  * names must stay beneath its directory. */
 static struct block_dev *open_image_fd(int fd, const char *path, const char *format,
@@ -605,6 +615,13 @@ static struct block_dev *open_image_fd(int fd, const char *path, const char *for
 	fmt = format ? format : block_probe(head, (size_t)n);
 	struct block_dev *bd;
 	const struct block_format *f = block_format_find(fmt);
+	/* before the format reads further or writes: QEMU's locks */
+	if (!(opts && opts->no_lock) &&
+	    image_lock(fd, path, !read_only, f != NULL, opts && opts->force_share, err,
+		       errlen) < 0) {
+		close(fd);
+		return NULL;
+	}
 	if (f) {
 		if (!f->o_direct && (cflags & O_DIRECT))
 			(void)fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_DIRECT);
@@ -613,6 +630,7 @@ static struct block_dev *open_image_fd(int fd, const char *path, const char *for
 			close(fd);
 		else {
 			bd->cache = cache;
+			note_locks(bd, true, opts);
 			if (f->o_direct) {
 				bd->align = fd_dio_align(fd);
 				bd->discard_ignore = opts && depth == 0 && opts->discard_ignore;
@@ -629,6 +647,7 @@ static struct block_dev *open_image_fd(int fd, const char *path, const char *for
 	if (bd) {
 		bd->cache = cache;
 		bd->discard_ignore = opts && depth == 0 && opts->discard_ignore;
+		note_locks(bd, false, opts);
 	}
 	if (bd && !format) {
 		((struct raw_state *)bd->state)->probed = true;
@@ -689,11 +708,76 @@ void block_close(struct block_dev *bd)
 	free(bd);
 }
 
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+void block_account(struct block_dev *bd, enum block_acct type, uint64_t offset, uint64_t len,
+		   int64_t ns, bool failed)
+{
+	struct block_stats *st = &bd->stats;
+	const memory_order rx = memory_order_relaxed;
+
+	if (ns < 0)
+		ns = 0;
+	switch (type) {
+	case BLOCK_ACCT_READ:
+		atomic_fetch_add_explicit(failed ? &st->failed_rd_operations : &st->rd_operations, 1, rx);
+		if (!failed)
+			atomic_fetch_add_explicit(&st->rd_bytes, len, rx);
+		atomic_fetch_add_explicit(&st->rd_total_time_ns, (uint64_t)ns, rx);
+		break;
+	case BLOCK_ACCT_WRITE:
+		atomic_fetch_add_explicit(failed ? &st->failed_wr_operations : &st->wr_operations, 1, rx);
+		if (!failed) {
+			uint64_t end = offset + len, cur = atomic_load_explicit(&st->wr_highest_offset, rx);
+			atomic_fetch_add_explicit(&st->wr_bytes, len, rx);
+			while (end > cur && !atomic_compare_exchange_weak_explicit(
+						    &st->wr_highest_offset, &cur, end, rx, rx))
+				;
+		}
+		atomic_fetch_add_explicit(&st->wr_total_time_ns, (uint64_t)ns, rx);
+		break;
+	case BLOCK_ACCT_FLUSH:
+		atomic_fetch_add_explicit(failed ? &st->failed_flush_operations : &st->flush_operations,
+					  1, rx);
+		atomic_fetch_add_explicit(&st->flush_total_time_ns, (uint64_t)ns, rx);
+		break;
+	}
+	atomic_store_explicit(&st->last_access_ns, now_ns(), rx);
+}
+
+void block_stats_get(struct block_dev *bd, struct block_stats_snapshot *o)
+{
+	struct block_stats *st = &bd->stats;
+	int64_t last = atomic_load(&st->last_access_ns);
+
+	o->rd_bytes = atomic_load(&st->rd_bytes);
+	o->wr_bytes = atomic_load(&st->wr_bytes);
+	o->rd_operations = atomic_load(&st->rd_operations);
+	o->wr_operations = atomic_load(&st->wr_operations);
+	o->flush_operations = atomic_load(&st->flush_operations);
+	o->failed_rd_operations = atomic_load(&st->failed_rd_operations);
+	o->failed_wr_operations = atomic_load(&st->failed_wr_operations);
+	o->failed_flush_operations = atomic_load(&st->failed_flush_operations);
+	o->rd_total_time_ns = atomic_load(&st->rd_total_time_ns);
+	o->wr_total_time_ns = atomic_load(&st->wr_total_time_ns);
+	o->flush_total_time_ns = atomic_load(&st->flush_total_time_ns);
+	o->wr_highest_offset = atomic_load(&st->wr_highest_offset);
+	o->idle_time_ns = last ? now_ns() - last : -1;
+}
+
 int block_pread(struct block_dev *bd, void *buf, size_t len, uint64_t offset)
 {
 	if (!range_ok(offset, len, bd->size))
 		return -EINVAL;
-	return bd->drv->pread(bd, buf, len, offset);
+	int64_t t = now_ns();
+	int ret = bd->drv->pread(bd, buf, len, offset);
+	block_account(bd, BLOCK_ACCT_READ, offset, len, now_ns() - t, ret < 0);
+	return ret;
 }
 
 int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t offset)
@@ -702,14 +786,21 @@ int block_pwrite(struct block_dev *bd, const void *buf, size_t len, uint64_t off
 		return -EROFS;
 	if (!range_ok(offset, len, bd->size))
 		return -EINVAL;
-	return bd->drv->pwrite(bd, buf, len, offset);
+	int64_t t = now_ns();
+	int ret = bd->drv->pwrite(bd, buf, len, offset);
+	block_account(bd, BLOCK_ACCT_WRITE, offset, len, now_ns() - t, ret < 0);
+	return ret;
 }
 
 int block_flush(struct block_dev *bd)
 {
-	if (bd->read_only || bd->cache == BLOCK_CACHE_UNSAFE)
-		return 0;
-	return bd->drv->flush(bd);
+	int ret = 0;
+	int64_t t = now_ns();
+
+	if (!bd->read_only && bd->cache != BLOCK_CACHE_UNSAFE)
+		ret = bd->drv->flush(bd);
+	block_account(bd, BLOCK_ACCT_FLUSH, 0, 0, now_ns() - t, ret < 0);
+	return ret;
 }
 
 int block_status(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum)
@@ -739,6 +830,44 @@ struct block_dev *block_backing(const struct block_dev *bd)
 			return b;
 	}
 	return NULL;
+}
+
+void block_unlock_chain(struct block_dev *bd)
+{
+	for (unsigned depth = 0; bd && depth <= BLOCK_MAX_CHAIN; bd = block_backing(bd), depth++)
+		if (bd->locked && bd->fd >= 0) {
+			if (bd->drv->inactivate)
+				bd->drv->inactivate(bd);
+			image_unlock(bd->fd);
+			bd->locked = false;
+		}
+}
+
+int block_lock_chain(struct block_dev *bd, char *err, size_t errlen)
+{
+	struct block_dev *taken[BLOCK_MAX_CHAIN + 1];
+	unsigned n = 0;
+
+	for (unsigned depth = 0; bd && depth <= BLOCK_MAX_CHAIN; bd = block_backing(bd), depth++) {
+		if (bd->locked || bd->fd < 0)
+			continue;
+		if (image_lock(bd->fd, bd->path, !bd->read_only, bd->lock_metadata,
+			       bd->lock_force_share, err, errlen) < 0) {
+			/* image_lock leaves its bytes taken on a conflict */
+			image_unlock(bd->fd);
+			for (unsigned i = 0; i < n; i++) {
+				image_unlock(taken[i]->fd);
+				taken[i]->locked = false;
+			}
+			return -1;
+		}
+		bd->locked = true;
+		taken[n++] = bd;
+	}
+	for (unsigned i = 0; i < n; i++)
+		if (taken[i]->drv->activate)
+			taken[i]->drv->activate(taken[i]);
+	return 0;
 }
 
 int block_map(struct block_dev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,

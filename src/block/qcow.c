@@ -503,7 +503,9 @@ static struct block_dev *qcow_open(int fd, const char *path, bool read_only,
 	if (s->backing_name && !(opts && opts->no_backing)) {
 		char berr[400];
 		/* qcow records no backing format: it is probed, so untrusted */
-		s->backing = block_open_backing(path, s->backing_name, NULL, true, NULL, untrusted,
+		/* an inactive image's (-incoming) backing files are inactive too */
+		const struct block_opts bopts = { .no_lock = opts && opts->no_lock };
+		s->backing = block_open_backing(path, s->backing_name, NULL, true, &bopts, untrusted,
 						true, depth + 1, berr, sizeof(berr));
 		if (!s->backing) {
 			snprintf(err, errlen, "could not open backing file '%s': %s",

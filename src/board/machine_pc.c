@@ -6,6 +6,7 @@
  */
 #include "machine.h"
 #include "pc.h"
+#include "hw/ide.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 #include <time.h>
 #include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/mman.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -73,7 +75,9 @@ struct block_dev *machine_open_drive(const struct machine *m, const struct drive
 	else
 		bd = block_open(d->path, d->format, ro,
 				&(struct block_opts){ .cache = (enum block_cache)d->cache,
-						      .discard_ignore = d->discard_ignore }, err,
+						      .discard_ignore = d->discard_ignore,
+						      /* the source keeps its locks */
+						      .no_lock = m->cfg.incoming != NULL }, err,
 				sizeof(err));
 	if (!bd)
 		die("could not open disk image '%s': %s", d->path, err);
@@ -153,13 +157,24 @@ static struct irq_line board_isa_irq(struct dev_board *b, unsigned irq)
 static struct net_backend *board_netdev(struct dev_board *b, const char *id, char *err,
 					size_t errlen)
 {
-	const struct machine_config *cfg = &((struct machine *)b->machine)->cfg;
+	struct machine *m = b->machine;
+	const struct machine_config *cfg = &m->cfg;
 	const struct netdev_config *nd = NULL;
+	unsigned index = 0;
 	char why[256];
 
+	if (!id) {
+		/* no netdev=: QEMU's NIC without a peer (the CLI warned) */
+		struct net_backend *none = net_none_create();
+		if (!none)
+			snprintf(err, errlen, "out of memory");
+		return none;
+	}
 	for (unsigned j = 0; j < cfg->nnetdev; j++)
-		if (!strcmp(cfg->netdev[j].id, id))
+		if (!strcmp(cfg->netdev[j].id, id)) {
 			nd = &cfg->netdev[j];
+			index = j;
+		}
 	if (!nd) {
 		snprintf(err, errlen, "no netdev '%s'", id);
 		return NULL;
@@ -170,6 +185,8 @@ static struct net_backend *board_netdev(struct dev_board *b, const char *id, cha
 	if (!be)
 		snprintf(err, errlen, "-netdev %s%s%s: %s", kind, nd->id[0] == '_' ? "" : ",id=",
 			 nd->id[0] == '_' ? "" : nd->id, why);
+	else if (!m->netdev_be[index])
+		m->netdev_be[index] = be;
 	return be;
 }
 
@@ -334,21 +351,40 @@ static const struct {
 	{ "piix3-ide", "01.1", false },
 	{ "PIIX4_PM", "01.3", false },
 	{ "mc146818rtc", NULL, false },
+	{ "kvm-pit", NULL, false },
 	{ "i8042", NULL, false },
 	{ "fw_cfg_io", NULL, false },
 	{ "port92", NULL, false },
 	{ "ioport80", NULL, false },
 	{ "i8257", NULL, false },
+	{ "isa-fdc", NULL, false },
 };
+
+/* -fda, -fdb, -drive if=floppy: the drives the CLI named floppy0 and
+ * floppy1 (QEMU's names) go to the board's controller. */
+static int set_floppy_drives(struct machine_config *cfg, struct dev_instance *fdc, char *err,
+			     size_t errlen)
+{
+	for (unsigned i = 0; i < 2; i++)
+		if (cfg->floppy[i] && dev_instance_set(fdc, i ? "driveB" : "driveA",
+						       i ? "floppy1" : "floppy0", err, errlen) < 0)
+			return -1;
+	return 0;
+}
 
 int machine_config_finish(struct machine_config *cfg, char *err, size_t errlen)
 {
 	size_t nb = ARRAY_SIZE(board_devices);
-	struct dev_instance *all = xzalloc((nb + cfg->ndevs) * sizeof(*all));
+	struct dev_instance *all = xzalloc((nb + 1 + cfg->ndevs) * sizeof(*all));
 	struct devfn_alloc slots;
 
+	size_t n = 0;
 	for (size_t i = 0; i < nb; i++) {
-		struct dev_instance *d = &all[i];
+		/* -no-acpi: as QEMU's pc, no PIIX4 PM function, so SeaBIOS (which
+		 * builds its ACPI tables only when it finds one) builds none */
+		if (cfg->no_acpi && !strcmp(board_devices[i].driver, "PIIX4_PM"))
+			continue;
+		struct dev_instance *d = &all[n++];
 		dev_instance_init(d, dev_class_find(board_devices[i].driver));
 		d->from_board = true;
 		if (board_devices[i].addr &&
@@ -357,12 +393,24 @@ int machine_config_finish(struct machine_config *cfg, char *err, size_t errlen)
 				      err, errlen) < 0))
 			return -1;
 		dev_apply_globals(d, cfg->globals, cfg->nglobals);
+		if (!strcmp(board_devices[i].driver, "isa-fdc") &&
+		    set_floppy_drives(cfg, d, err, errlen) < 0)
+			return -1;
+	}
+	/* -machine pcspk-audiodev=: the speaker joins the board (as QEMU's
+	 * pc, without it the speaker is silent: here KVM's dummy port) */
+	if (cfg->pcspk_audiodev) {
+		struct dev_instance *d = &all[n++];
+		dev_instance_init(d, dev_class_find("isa-pcspk"));
+		d->from_board = true;
+		if (dev_instance_set(d, "audiodev", cfg->pcspk_audiodev, err, errlen) < 0)
+			return -1;
 	}
 	if (cfg->ndevs)
-		memcpy(all + nb, cfg->devs, cfg->ndevs * sizeof(*all));
+		memcpy(all + n, cfg->devs, cfg->ndevs * sizeof(*all));
 	free(cfg->devs);
 	cfg->devs = all;
-	cfg->ndevs += (unsigned)nb;
+	cfg->ndevs += (unsigned)n;
 	devfn_alloc_init(&slots, FIRST_AUTO_SLOT);
 	return dev_place_pci(&slots, cfg->devs, cfg->ndevs, err, errlen);
 }
@@ -374,6 +422,7 @@ static void create_devices(struct machine *m)
 
 	isa_irq_init(&m->isa_irq, kvm_set_gsi, &m->kvm, guest_trigger, &m->kvm);
 	pci_bus_init(&m->pci, &m->pio, &m->mmio);
+	m->pci.space = &m->memmap.space; /* expansion ROMs as read-only slots */
 	if (pci_bus_map_host_ports(&m->pci) < 0)
 		die("cannot map the PCI configuration ports");
 	/* Images before chardevs: a missing image fails before a chardev
@@ -387,6 +436,9 @@ static void create_devices(struct machine *m)
 	struct dev_instance *balloon = dev_find(m->cfg.devs, m->cfg.ndevs,
 						dev_class_find("virtio-balloon-pci"));
 	m->vballoon = balloon ? balloon->state : NULL;
+	/* the guest's own tray moves become DEVICE_TRAY_MOVED (pc_media.c) */
+	if (m->ide)
+		piix_ide_set_tray_notify(m->ide, machine_guest_tray_moved, m);
 	/* libpng for PNG screendumps, mapped now (the sandbox maps no code
 	 * later), and only where a screendump can be asked for: a display
 	 * and a control channel */
@@ -444,6 +496,8 @@ static void create_vm_and_vcpus(struct machine *m)
 
 	/* A reset replaces the VM: keep the dirty bits of the old one. */
 	memmap_detach(&m->memmap);
+	m->kvm.speaker_port_in_user = m->cfg.pcspk_audiodev != NULL;
+	m->kvm.pit_discard_lost_ticks = kvm_pit_discards_lost_ticks(&m->cfg);
 	if (kvm_create_vm(&m->kvm, err, sizeof(err)) < 0)
 		die("%s", err);
 	if (memmap_apply(&m->memmap, &m->kvm) < 0)
@@ -485,6 +539,8 @@ void stop_vcpus(struct machine *m)
  * by replacing the KVM VM; guest RAM, like real DRAM, keeps its contents. */
 void machine_reset(struct machine *m)
 {
+	/* The ring goes with the VM: what the guest wrote still counts. */
+	coalesced_mmio_drain(&m->kvm.coalesced);
 	for (unsigned i = 0; i < m->ncpus; i++)
 		vcpu_destroy(&m->vcpus[i]);
 	create_vm_and_vcpus(m);
@@ -492,6 +548,9 @@ void machine_reset(struct machine *m)
 	dev_reset_all(m->cfg.devs, m->cfg.ndevs, &m->pci);
 	/* The new VM's lines are all low: drive what devices still hold. */
 	isa_irq_resync(&m->isa_irq);
+	/* -boot once= was for the first boot: from now on, order= */
+	if (m->resets == 0 && m->cfg.boot_once[0])
+		setup_boot_order(m, m->cfg.boot_order);
 	m->resets++;
 }
 
@@ -568,10 +627,15 @@ bool machine_pause(struct machine *m)
 	while (m->parked < m->ncpus && !machine_stopping(m))
 		pthread_cond_wait(&m->pause_cond, &m->pause_lock);
 	pthread_mutex_unlock(&m->pause_lock);
+	/* A kicked vCPU parks without an exit to drain at: the writes KVM
+	 * queued reach the devices before anything saves or reads them. */
+	coalesced_mmio_drain(&m->kvm.coalesced);
 	/* Then the devices' own threads and in-flight I/O (their quiesce ops). */
 	dev_quiesce_all(m->cfg.devs, m->cfg.ndevs);
-	/* Device timers stop with the vCPUs. */
+	/* Device timers stop with the vCPUs, and so does the guest's clock. */
 	event_clock_pause(m->loop);
+	if (kvm_clock_hold(&m->kvm) < 0)
+		fprintf(stderr, "vmm: warning: cannot read the guest's clock: %s\n", strerror(errno));
 	return true;
 }
 
@@ -579,6 +643,8 @@ bool machine_resume(struct machine *m)
 {
 	/* Before the vCPUs run: they must not see the clock still stopped. */
 	event_clock_resume(m->loop);
+	if (kvm_clock_release(&m->kvm) < 0)
+		fprintf(stderr, "vmm: warning: cannot set the guest's clock: %s\n", strerror(errno));
 	if (atomic_load(&m->hold) & HOLD_PAUSE)
 		dev_resume_all(m->cfg.devs, m->cfg.ndevs);
 	pthread_mutex_lock(&m->pause_lock);
@@ -601,6 +667,9 @@ int machine_save_state(struct machine *m, struct ss_writer *w, char *err, size_t
 	}
 	/* Every device quiesced: nothing changes under the save. */
 	dev_save_all(m->cfg.devs, m->cfg.ndevs, w);
+	/* then the backends behind the NICs (user networking's slirp) */
+	for (unsigned i = 0; i < m->cfg.nnetdev; i++)
+		net_save_state(m->netdev_be[i], w, m->cfg.netdev[i].id);
 	if (kvm_vm_state_save(&m->kvm, w, err, errlen) < 0) {
 		ret = -1;
 		goto out;
@@ -634,6 +703,11 @@ int machine_load_state(struct machine *m, struct ss_reader *r, char *err, size_t
 		set_err(err, errlen, "%s", r->err);
 		goto out;
 	}
+	for (unsigned i = 0; i < m->cfg.nnetdev; i++)
+		if (!net_load_state(m->netdev_be[i], r, m->cfg.netdev[i].id)) {
+			set_err(err, errlen, "%s", r->err);
+			goto out;
+		}
 	if (kvm_vm_state_load(&m->kvm, r, err, errlen) < 0)
 		goto out;
 	for (unsigned i = 0; i < m->ncpus; i++)
@@ -654,9 +728,8 @@ out:
 
 void machine_create(struct machine *m, const struct machine_config *cfg)
 {
-	char err[256];
+	char err[600];
 	uint64_t bios_size;
-	int ret;
 
 	if (cfg != &m->cfg)
 		m->cfg = *cfg;
@@ -670,10 +743,15 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 		    topology_apic_id_limit(&cfg->smp) - 1, m->kvm.max_vcpu_id);
 	char *bios_path;
 	int bios_fd = open_bios(cfg, &bios_size, &bios_path);
-	ret = guest_mem_init(&m->mem, cfg->ram_size);
-	if (ret < 0)
-		die("cannot allocate %llu MiB of guest RAM: %s",
-		    (unsigned long long)(cfg->ram_size / MiB), strerror(-ret));
+	/* -overcommit mem-lock=on: before guest RAM, which is then locked
+	 * (and so populated) as it is mapped, as QEMU locks it */
+	if (cfg->mem_lock && mlockall(MCL_CURRENT | MCL_FUTURE) < 0)
+		die("-overcommit mem-lock=on: locking memory failed: %s", strerror(errno));
+	struct ram_backend ram = cfg->ram;
+	if (!ram.size) /* a configuration not from the command line */
+		ram = (struct ram_backend){ .size = cfg->ram_size, .merge = true, .dump = true };
+	if (guest_mem_init_backend(&m->mem, &ram, err, sizeof(err)) < 0)
+		die("%s", err);
 	if (memmap_init(&m->memmap, &m->mem, NULL, bios_size) < 0)
 		die("cannot set up the memory map");
 	read_bios(bios_fd, bios_path, m->memmap.bios, bios_size);
@@ -693,6 +771,9 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 	m->signal_fd = block_exit_signals();
 	bus_init(&m->pio, "pio");
 	bus_init(&m->mmio, "mmio");
+	/* KVM's coalesced MMIO ring holds writes meant for the MMIO bus. */
+	coalesced_mmio_set_bus(&m->kvm.coalesced, &m->mmio);
+	bus_set_pending(&m->mmio, coalesced_mmio_flush, &m->kvm.coalesced);
 	vcpu_signals_init();
 	m->kvm.vm_fd = -1;
 	create_vm_and_vcpus(m);

@@ -8,6 +8,8 @@
 #ifndef VMM_BOARD_PC_H
 #define VMM_BOARD_PC_H
 
+#include <stdio.h>
+
 #include "machine.h"
 #include "vmctl.h"
 
@@ -25,6 +27,8 @@ uint8_t *read_option_rom(const struct machine_config *cfg, const char *name, siz
  * exist; setup_kernel_boot loads -kernel/-initrd/-append (dies on a bad
  * kernel). */
 void setup_cmos(struct machine *m);
+/* The CMOS boot order bytes (0x3D, 0x38) from letters: "" is cad. */
+void setup_boot_order(struct machine *m, const char *order);
 void setup_fw_cfg(struct machine *m);
 void setup_kernel_boot(struct machine *m);
 
@@ -68,6 +72,38 @@ void machine_gdb_poll(void *opaque);
 void machine_gdb_start(struct machine *m);
 void machine_gdb_reapply(struct machine *m);
 int machine_gdbserver(void *opaque, const char *spec, char *err, size_t errlen);
+
+/* pc_devices.c: where the IDE controller keeps the image of slot 'index'
+ * (channel * 2 + unit; it closes them at the end), NULL without one. */
+struct block_dev **machine_ide_image(struct machine *m, unsigned index);
+/* pc_media.c: block devices and removable media for the control
+ * interfaces (query-block, query-blockstats, eject, blockdev-change-medium). */
+unsigned machine_blocks(void *opaque, struct vmctl_block *out, unsigned max);
+int machine_block_tray(void *opaque, const char *device, const char *id, enum vmctl_tray_op op,
+		       bool force, char *err, size_t errlen);
+void machine_guest_tray_moved(void *opaque, unsigned channel, unsigned unit);
+int machine_block_change_medium(void *opaque, const char *device, const char *id,
+				const char *filename, const char *format, const char *ro_mode,
+				bool force, char *err, size_t errlen);
+
+/* pc_gdb.c: guest memory as the gdb stub reads it (guest RAM and the
+ * ROMs only): physical for cpu < 0, else through that vCPU's translation;
+ * the vCPUs parked. 0 or -EFAULT. */
+int machine_guest_read(struct machine *m, int cpu, uint64_t addr, void *buf, size_t len);
+/* pc_inspect.c: the monitor's inspection commands (x, xp, info registers,
+ * info pci, info chardev, info mtree) and QMP's query-pci, query-chardev. */
+int machine_read_memory(void *opaque, int cpu, uint64_t addr, void *buf, size_t len);
+int machine_cpu_registers(void *opaque, unsigned cpu, vmctl_print_fn *print, void *ctx);
+void machine_dump_cpus(struct machine *m, FILE *out);
+int machine_cpu_register(void *opaque, unsigned cpu, const char *name, uint64_t *val);
+unsigned machine_pci_devices(void *opaque, struct vmctl_pci *out, unsigned max);
+unsigned machine_chardevs(void *opaque, struct vmctl_chardev *out, unsigned max);
+void machine_mtree(void *opaque, vmctl_print_fn *print, void *ctx);
+/* pc_qtree.c: info qtree, the devices on their buses. */
+void machine_qtree(void *opaque, vmctl_print_fn *print, void *ctx);
+/* pc_qom.c: qom-list-types and device-list-properties from the device table. */
+unsigned machine_device_types(void *opaque, struct vmctl_type *out, unsigned max);
+int machine_device_props(void *opaque, const char *name, struct vmctl_prop *out, unsigned max);
 
 /* pc_run.c: SIGTERM/SIGINT/SIGHUP blocked, read from the returned signalfd. */
 int block_exit_signals(void);

@@ -6,9 +6,11 @@
 #include "pc.h"
 
 #include <errno.h>
+#include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,16 +52,21 @@ static void ctl_stop(void *opaque)
 		control_event(m->control, "STOP", NULL);
 }
 
-static void ctl_cont(void *opaque)
+static int ctl_cont(void *opaque, char *err, size_t errlen)
 {
 	struct machine *m = opaque;
 	/* A destination has nothing to run before its stream: it starts by
 	 * itself once loaded (QEMU's autostart). */
 	if (m->mig.incoming)
-		return;
+		return 0;
+	/* A source continued after its migration takes its images back, as
+	 * QEMU's cont does; refused while the destination holds them. */
+	if (m->mig.images_inactive && machine_images_activate(m, err, errlen) < 0)
+		return -1;
 	m->run_state = NULL; /* prelaunch, postmigrate */
 	if (machine_resume(m))
 		control_event(m->control, "RESUME", NULL);
+	return 0;
 }
 
 static void ctl_reset(void *opaque)
@@ -70,7 +77,9 @@ static void ctl_reset(void *opaque)
 static void ctl_powerdown(void *opaque)
 {
 	struct machine *m = opaque;
-	piix_pm_power_button(&m->pm);
+	/* -no-acpi: no power button to press (QEMU's event still comes) */
+	if (!m->cfg.no_acpi)
+		piix_pm_power_button(&m->pm);
 	control_event(m->control, "POWERDOWN", NULL);
 }
 
@@ -93,10 +102,77 @@ static unsigned ctl_cpus(void *opaque, struct vmctl_cpu *out, unsigned max)
 	return n;
 }
 
+static void ctl_exits(void *opaque, struct vmctl_exits *out)
+{
+	struct machine *m = opaque;
+	*out = (struct vmctl_exits){ 0 };
+	for (unsigned i = 0; i < m->ncpus; i++) {
+		out->io += vcpu_exit_count(&m->vcpus[i], VCPU_EXIT_IO);
+		out->mmio += vcpu_exit_count(&m->vcpus[i], VCPU_EXIT_MMIO);
+		out->hlt += vcpu_exit_count(&m->vcpus[i], VCPU_EXIT_HLT);
+		out->intr += vcpu_exit_count(&m->vcpus[i], VCPU_EXIT_INTR);
+	}
+	out->coalesced = atomic_load_explicit(&m->kvm.coalesced.applied, memory_order_relaxed);
+}
+
 static const char *ctl_name(void *opaque)
 {
 	struct machine *m = opaque;
 	return m->cfg.name;
+}
+
+/* inject-nmi: KVM_NMI on each vCPU while they are held (a vCPU ioctl
+ * waits for KVM_RUN to return otherwise). Per vCPU rather than one
+ * broadcast MSI, which a guest in x2APIC mode would read as APIC ID 255. */
+static int ctl_inject_nmi(void *opaque)
+{
+	struct machine *m = opaque;
+	int ret = 0;
+
+	bool held = machine_pause(m);
+	for (unsigned i = 0; i < m->ncpus; i++)
+		if (m->vcpus[i].fd >= 0 && ioctl(m->vcpus[i].fd, KVM_NMI) < 0)
+			ret = -errno;
+	if (held)
+		machine_resume(m);
+	return ret;
+}
+
+static struct vmctl_memdev memdev_of(const struct ram_backend *b, const char *id,
+				     uint64_t size)
+{
+	return (struct vmctl_memdev){ id, size, b->merge, b->dump, b->prealloc, b->share,
+				      b->reserve };
+}
+
+static unsigned ctl_memdevs(void *opaque, struct vmctl_memdev *out, unsigned max)
+{
+	struct machine *m = opaque;
+	const struct machine_config *cfg = &m->cfg;
+	unsigned n = 0;
+
+	/* a configuration not from the command line has all-zero ram */
+	struct ram_backend own = cfg->ram.size ? cfg->ram :
+		(struct ram_backend){ .merge = true, .dump = true };
+	if (!cfg->ram.id && n < max)
+		out[n++] = memdev_of(&own, "pc.ram", m->mem.ram_size);
+	for (unsigned i = 0; i < cfg->nmem_backends && n < max; i++)
+		out[n++] = memdev_of(&cfg->mem_backends[i], cfg->mem_backends[i].id,
+				     cfg->mem_backends[i].size);
+	return n;
+}
+
+static uint64_t ctl_ram_size(void *opaque)
+{
+	const struct machine *m = opaque;
+	return m->cfg.ram_size;
+}
+
+static bool ctl_uuid(void *opaque, uint8_t out[16])
+{
+	struct machine *m = opaque;
+	memcpy(out, m->cfg.uuid, 16);
+	return m->cfg.uuid_set;
 }
 
 static uint64_t monotonic_ms(void)
@@ -247,13 +323,12 @@ static void watchdog_poweroff(void *opaque)
 	machine_request(opaque, MACHINE_REQ_EXIT, 0);
 }
 
-/* An NMI to every vCPU: one MSI to the broadcast APIC ID with delivery
- * mode NMI (KVM_SIGNAL_MSI is a VM ioctl, so no vCPU thread is needed). */
+/* The expiry runs on the main thread (the event loop), which may hold the
+ * vCPUs: the same NMI as QMP's inject-nmi. */
 static void watchdog_nmi(void *opaque)
 {
-	struct machine *m = opaque;
-	if (kvm_signal_msi(&m->kvm, 0xFEE00000u | (0xFFu << 12), 4u << 8) < 0)
-		fprintf(stderr, "vmm: watchdog: could not inject an NMI\n");
+	if (ctl_inject_nmi(opaque) < 0)
+		report("watchdog: could not inject an NMI");
 }
 
 static void watchdog_event(void *opaque, const char *name, const char *data)
@@ -385,12 +460,51 @@ static const char *ctl_run_state(void *opaque)
 }
 
 const struct vmctl_ops machine_vmctl_ops = {
-	ctl_running, ctl_stop, ctl_cont, ctl_reset, ctl_powerdown, ctl_quit, ctl_cpus, ctl_name,
-	ctl_balloon_set, ctl_balloon_query, ctl_dirty_log, ctl_dirty_pages, ctl_state_roundtrip,
-	ctl_watchdog_set_action, ctl_screendump, ctl_set_link, ctl_nics, ctl_run_state,
-	machine_migrate, machine_migrate_incoming, machine_query_migrate,
-	machine_migrate_set_capability, machine_migrate_set_parameter, machine_migrate_cancel,
-	machine_snapshot, machine_snapshot_info, machine_job_start, machine_jobs,
-	machine_job_dismiss,
-	machine_gdbserver,
+	.running = ctl_running,
+	.stop = ctl_stop,
+	.cont = ctl_cont,
+	.reset = ctl_reset,
+	.powerdown = ctl_powerdown,
+	.quit = ctl_quit,
+	.cpus = ctl_cpus,
+	.name = ctl_name,
+	.balloon_set = ctl_balloon_set,
+	.balloon_query = ctl_balloon_query,
+	.dirty_log = ctl_dirty_log,
+	.dirty_pages = ctl_dirty_pages,
+	.state_roundtrip = ctl_state_roundtrip,
+	.watchdog_set_action = ctl_watchdog_set_action,
+	.screendump = ctl_screendump,
+	.set_link = ctl_set_link,
+	.nics = ctl_nics,
+	.run_state = ctl_run_state,
+	.migrate = machine_migrate,
+	.migrate_incoming = machine_migrate_incoming,
+	.query_migrate = machine_query_migrate,
+	.migrate_set_capability = machine_migrate_set_capability,
+	.migrate_set_parameter = machine_migrate_set_parameter,
+	.migrate_cancel = machine_migrate_cancel,
+	.snapshot = machine_snapshot,
+	.snapshot_info = machine_snapshot_info,
+	.job_start = machine_job_start,
+	.jobs = machine_jobs,
+	.job_dismiss = machine_job_dismiss,
+	.gdbserver = machine_gdbserver,
+	.exits = ctl_exits,
+	.uuid = ctl_uuid,
+	.inject_nmi = ctl_inject_nmi,
+	.ram_size = ctl_ram_size,
+	.memdevs = ctl_memdevs,
+	.blocks = machine_blocks,
+	.block_tray = machine_block_tray,
+	.block_change_medium = machine_block_change_medium,
+	.read_memory = machine_read_memory,
+	.cpu_registers = machine_cpu_registers,
+	.cpu_register = machine_cpu_register,
+	.pci_devices = machine_pci_devices,
+	.chardevs = machine_chardevs,
+	.mtree = machine_mtree,
+	.qtree = machine_qtree,
+	.device_types = machine_device_types,
+	.device_props = machine_device_props,
 };

@@ -11,8 +11,12 @@
  * instance list like every other device, so that one walk creates and
  * resets the whole machine, and -global reaches their properties.
  */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "block.h"
 #include "chardev.h"
@@ -33,6 +37,7 @@
 #include "hw/virtio_net.h"
 #include "hw/virtio_pci.h"
 #include "hw/virtio_rng.h"
+#include "kvm.h"
 #include "machine.h"
 #include "memmap.h"
 #include "net.h"
@@ -66,6 +71,45 @@ static int no_room(const struct dev_instance *d, char *err, size_t errlen)
 
 #define VGA_SLOT 2 /* where QEMU's pc puts its VGA, and guests expect it */
 
+/* Text and planar modes trap the window: with KVM's coalesced MMIO its
+ * writes queue in a ring instead of each exiting (reads still exit, and
+ * every exit applies the queue first; docs/architecture.md, "Coalesced
+ * MMIO"). The Cirrus BitBLT registers (0xB8000-0xB80FF when SR17 maps
+ * them there) start work whose result the guest may read through the
+ * LFB, without an exit: they stay out. Without the capability the window
+ * traps as before. */
+#define CIRRUS_MMIO_BLT_BASE 0xB8000u
+#define CIRRUS_MMIO_BLT_SIZE 0x100u
+
+static void coalesce_vga_window(struct dev_board *b, bool cirrus)
+{
+	int ret;
+
+	if (!b->kvm)
+		return;
+	if (!cirrus) {
+		ret = kvm_coalesce_mmio(b->kvm, VGA_WINDOW_BASE, VGA_WINDOW_SIZE);
+	} else {
+		ret = kvm_coalesce_mmio(b->kvm, VGA_WINDOW_BASE,
+					CIRRUS_MMIO_BLT_BASE - VGA_WINDOW_BASE);
+		if (ret == 0)
+			ret = kvm_coalesce_mmio(b->kvm, CIRRUS_MMIO_BLT_BASE + CIRRUS_MMIO_BLT_SIZE,
+						VGA_WINDOW_BASE + VGA_WINDOW_SIZE -
+							(CIRRUS_MMIO_BLT_BASE + CIRRUS_MMIO_BLT_SIZE));
+	}
+	if (ret < 0 && ret != -EOPNOTSUPP)
+		warn("VGA window: coalesced MMIO not used: %s", strerror(-ret));
+}
+
+/* The name of a card's video memory in the migration stream: by its PCI
+ * address, which the destination's command line must repeat. */
+static const char *vram_name(const struct dev_instance *d, char buf[GUEST_MEM_NAME_LEN])
+{
+	snprintf(buf, GUEST_MEM_NAME_LEN, "vga.vram@%02x.%x", (unsigned)(d->devfn >> 3) & 0x1F,
+		 (unsigned)d->devfn & 7);
+	return buf;
+}
+
 static int vga_pci_create_dev(struct dev_instance *d, struct dev_board *b, char *err,
 			      size_t errlen)
 {
@@ -96,9 +140,11 @@ static int vga_pci_create_dev(struct dev_instance *d, struct dev_board *b, char 
 		if (!rom)
 			return set_err(err, errlen, "-device %s: %s", d->cls->name, why);
 	}
+	char ram_name[GUEST_MEM_NAME_LEN];
 	struct vga_config c = {
 		.vram_size = (uint32_t)(mb << 20), .legacy = legacy, .space = &b->memmap->space,
-		.pio = b->pio, .mmio = b->mmio, .loop = b->loop,
+		.pio = b->pio, .mmio = b->mmio, .loop = b->loop, .mem = b->mem,
+		.ram_name = vram_name(d, ram_name),
 	};
 	struct vga_pci *p = vga_pci_create(b->pci, (uint8_t)d->devfn, &c, rom, rom_len);
 	free(rom);
@@ -109,6 +155,8 @@ static int vga_pci_create_dev(struct dev_instance *d, struct dev_board *b, char 
 		edid_generate(&mon, block);
 		vga_pci_set_edid(p, block);
 	}
+	if (legacy)
+		coalesce_vga_window(b, false);
 	d->state = p;
 	return 0;
 }
@@ -227,15 +275,18 @@ static int cirrus_vga_create_dev(struct dev_instance *d, struct dev_board *b, ch
 		if (!rom)
 			return set_err(err, errlen, "-device cirrus-vga: %s", why);
 	}
+	char ram_name[GUEST_MEM_NAME_LEN];
 	struct vga_config c = {
 		.vram_size = (uint32_t)(mb << 20), .legacy = true, .space = &b->memmap->space,
-		.pio = b->pio, .mmio = b->mmio, .loop = b->loop,
+		.pio = b->pio, .mmio = b->mmio, .loop = b->loop, .mem = b->mem,
+		.ram_name = vram_name(d, ram_name),
 	};
 	struct cirrus_vga *cv = cirrus_vga_create(b->pci, (uint8_t)d->devfn, &c, rom, rom_len);
 	free(rom);
 	if (!cv)
 		return no_room(d, err, errlen);
 	cv->blitter = dev_get_bool(d, "blitter");
+	coalesce_vga_window(b, true);
 	d->state = cv;
 	return 0;
 }
@@ -384,8 +435,8 @@ static int virtio_net_pci_create(struct dev_instance *d, struct dev_board *b, ch
 }
 
 static const struct dev_prop virtio_net_props[] = {
-	{ .name = "netdev", .type = PROP_NETDEV, .required = true,
-	  .help = "id of the -netdev this NIC sends and receives on" },
+	{ .name = "netdev", .type = PROP_NETDEV,
+	  .help = "id of the -netdev this NIC sends and receives on (none: no peer)" },
 	{ .name = "mac", .type = PROP_MAC,
 	  .help = "MAC address such as 52:54:00:12:34:56 (default: 52:54:00:12:34:56 plus "
 		  "the NIC's index)" },
@@ -461,20 +512,69 @@ const struct dev_class virtio_blk_class = {
 	.place_rank = 0,
 };
 
+static struct machine *machine_of(struct dev_board *b)
+{
+	return b->machine;
+}
+
+static const struct rng_object *find_rng_object(const struct machine_config *cfg, const char *id)
+{
+	for (unsigned i = 0; id && i < cfg->nrng_objects; i++)
+		if (!strcmp(cfg->rng_objects[i].id, id))
+			return &cfg->rng_objects[i];
+	return NULL;
+}
+
+static int virtio_rng_check(struct dev_instance *d, struct machine_config *cfg, char *err,
+			    size_t errlen)
+{
+	const char *id = dev_get_str(d, "rng");
+	if (id && !find_rng_object(cfg, id))
+		return set_err(err, errlen, "-device virtio-rng-pci: no -object rng-random or "
+			       "rng-builtin with id '%s'", id);
+	return 0;
+}
+
+/* rng=ID of an rng-random: its file is opened now, before the sandbox. */
 static int virtio_rng_create_dev(struct dev_instance *d, struct dev_board *b, char *err,
 				 size_t errlen)
 {
+	const struct rng_object *o = find_rng_object(&machine_of(b)->cfg, dev_get_str(d, "rng"));
+	int fd = -1;
+
+	if (o && o->filename) {
+		fd = open(o->filename, O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			return set_err(err, errlen, "-object rng-random,id=%s: cannot open '%s': %s",
+				       o->id, o->filename, strerror(errno));
+	}
 	d->state = virtio_rng_create(b->pci, (uint8_t)d->devfn, b->mem, b->virtio);
-	return d->state ? 0 : no_room(d, err, errlen);
+	if (!d->state) {
+		if (fd >= 0)
+			close(fd);
+		return no_room(d, err, errlen);
+	}
+	if (fd >= 0)
+		virtio_rng_set_source(d->state, fd);
+	return 0;
 }
+
+static const struct dev_prop virtio_rng_props[] = {
+	{ .name = "rng", .type = PROP_STR, .min = 1,
+	  .help = "id of the -object rng-random (its file) or rng-builtin (getrandom, the "
+		  "default) the entropy comes from" },
+};
 
 const struct dev_class virtio_rng_class = {
 	.name = "virtio-rng-pci",
 	.aliases = (const char *const[]){ "virtio-rng", NULL },
 	.bus = DEV_BUS_PCI,
 	.categories = DEV_CAT_MISC,
-	.desc = "virtio entropy source (the host's getrandom)",
-	.ops = { .create = virtio_rng_create_dev, .quiesce = virtio_rng_quiesce_dev,
+	.desc = "virtio entropy source (the host's getrandom, or an -object rng-random's file)",
+	.props = virtio_rng_props,
+	.nprops = ARRAY_SIZE(virtio_rng_props),
+	.ops = { .create = virtio_rng_create_dev, .check = virtio_rng_check,
+		 .quiesce = virtio_rng_quiesce_dev,
 		 .resume = virtio_rng_resume_dev, .save = virtio_rng_save_dev,
 		 .load = virtio_rng_load_dev, .destroy = virtio_rng_destroy_dev },
 	.max_instances = 1,
@@ -704,6 +804,7 @@ static int ide_drive_check(struct dev_instance *d, struct machine_config *cfg, c
 	if (!nd)
 		return set_err(err, errlen, "-device %s: no -drive if=none with id '%s'", dev, id);
 	struct drive_config dc = nd->d;
+	dc.name = nd->id;
 	dc.cdrom = cd;
 	dc.read_only = dc.read_only || cd;
 	if (!cd && !dc.path)
@@ -893,10 +994,6 @@ DEV_STATE_OPS(i8042, struct i8042)
 DEV_STATE_OPS(fw_cfg, struct fw_cfg)
 DEV_STATE_OPS(port92, struct port92)
 
-static struct machine *machine_of(struct dev_board *b)
-{
-	return b->machine;
-}
 
 static int i440fx_create(struct dev_instance *d, struct dev_board *b, char *err, size_t errlen)
 {
@@ -942,6 +1039,8 @@ const struct dev_class piix3_class = {
 	.board_only = true,
 };
 
+extern const struct dev_class piix3_ide_class;
+
 /* The controller and the images of its drives, which piix_ide leaves to
  * its caller: destroy closes them. */
 struct piix3_ide_dev {
@@ -977,6 +1076,15 @@ static int piix3_ide_create(struct dev_instance *d, struct dev_board *b, char *e
 				       strerror(-ret));
 	}
 	return 0;
+}
+
+struct block_dev **machine_ide_image(struct machine *m, unsigned index)
+{
+	for (unsigned i = 0; i < m->cfg.ndevs; i++)
+		if (m->cfg.devs[i].cls == &piix3_ide_class && m->cfg.devs[i].state &&
+		    index < MAX_IDE_DRIVES)
+			return &((struct piix3_ide_dev *)m->cfg.devs[i].state)->bd[index];
+	return NULL;
 }
 
 static void piix3_ide_destroy(struct dev_instance *d)
@@ -1071,6 +1179,12 @@ const struct dev_class rtc_class = {
 static void serial_rx_ready(void *opaque)
 {
 	chardev_kick(opaque);
+}
+
+/* Ctrl-A b on a multiplexed console. */
+static void serial_brk(void *opaque)
+{
+	serial_break(opaque);
 }
 
 static size_t serial_in(void *opaque, const uint8_t *buf, size_t len)
@@ -1181,7 +1295,8 @@ static int isa_serial_create(struct dev_instance *d, struct dev_board *b, char *
 	if (!cd)
 		return 0;
 	serial_set_rx_ready_cb(s, serial_rx_ready, cd);
-	struct chardev_frontend uart_fe = { .receive = serial_in, .opaque = s };
+	struct chardev_frontend uart_fe = { .receive = serial_in, .opaque = s,
+					    .brk = serial_brk };
 	if (chardev_attach(cd, &uart_fe) < 0)
 		return set_err(err, errlen, "%s: chardev '%s' is already in use", isa_serial_opt(d),
 			       chardev_label(cd));
@@ -1332,6 +1447,43 @@ static int ioport80_create(struct dev_instance *d, struct dev_board *b, char *er
 		return set_err(err, errlen, "cannot map port 0x80");
 	d->state = &m->post;
 	return 0;
+}
+
+/* The i8254 lives in the host's kernel (KVM_CREATE_PIT2, with the VM);
+ * this class is where QEMU's -global kvm-pit.lost_tick_policy lands, and
+ * what info qtree shows at port 0x40. Its state is the VM's (kvm_state.c). */
+enum { LOST_TICKS_DELAY, LOST_TICKS_DISCARD }; /* lost_tick_policies' indices */
+static const char *const lost_tick_policies[] = { "delay", "discard", NULL };
+
+static const struct dev_prop kvm_pit_props[] = {
+	{ .name = "lost_tick_policy", .type = PROP_ENUM, .choices = lost_tick_policies,
+	  .type_name = "LostTickPolicy", .def = "delay",
+	  .help = "delay: ticks the vCPU missed come later, one after another; discard: dropped" },
+};
+
+static int kvm_pit_create(struct dev_instance *d, struct dev_board *b, char *err, size_t errlen)
+{
+	return 0; /* made with the VM: machine_pc.c reads the policy before that */
+}
+
+const struct dev_class kvm_pit_class = {
+	.name = "kvm-pit",
+	.bus = DEV_BUS_ISA,
+	.categories = DEV_CAT_MISC,
+	.desc = "i8254 interval timer, in the host's kernel",
+	.props = kvm_pit_props,
+	.nprops = ARRAY_SIZE(kvm_pit_props),
+	.ops = { .create = kvm_pit_create },
+	.board_only = true,
+};
+
+bool kvm_pit_discards_lost_ticks(const struct machine_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->ndevs; i++)
+		if (cfg->devs[i].cls == &kvm_pit_class)
+			return dev_get_uint(&cfg->devs[i], "lost_tick_policy") ==
+			       LOST_TICKS_DISCARD;
+	return false;
 }
 
 const struct dev_class ioport80_class = {

@@ -6,6 +6,8 @@
  */
 #include "pc.h"
 
+#include <string.h>
+
 #include "hw/fw_cfg.h"
 #include "loader.h"
 #include "util.h"
@@ -15,12 +17,56 @@
 #define KVM_RESERVED_START 0xFEFFC000ULL
 #define KVM_RESERVED_SIZE 0x4000ULL
 
+/* SeaBIOS's legacy SMBIOS entries (fw_cfg key 0x8001, which SeaBIOS reads
+ * when no etc/smbios tables are offered): a little-endian count, then per
+ * entry a header (u16 length including itself, u8 kind 0 = one field of a
+ * table SeaBIOS builds, u8 table type, u16 field offset) and the bytes.
+ * vmm sets one field: the type 1 (System Information) UUID at offset 8. */
+#define SMBIOS_TYPE1_UUID_OFFSET 8
+static void setup_smbios_uuid(struct machine *m)
+{
+	uint8_t e[2 + 6 + 16];
+
+	put_le16(e, 1);
+	put_le16(e + 2, 6 + 16);
+	e[4] = 0;
+	e[5] = 1;
+	put_le16(e + 6, SMBIOS_TYPE1_UUID_OFFSET);
+	/* As written on the command line: SeaBIOS's tables say SMBIOS 2.4,
+	 * whose UUID bytes are in that order (2.6 made the first three fields
+	 * little-endian). */
+	memcpy(e + 8, m->cfg.uuid, 16);
+	fw_cfg_add_bytes(m->fw_cfg, FW_CFG_SMBIOS, e, sizeof(e));
+}
+
+/* -boot's fw_cfg files (names from SeaBIOS's boot.c): how long the menu
+ * waits, and how long SeaBIOS waits to retry when nothing boots. */
+static void setup_boot_files(struct machine *m)
+{
+	uint8_t b[4];
+
+	if (m->cfg.splash_time >= 0) {
+		put_le16(b, (uint16_t)m->cfg.splash_time);
+		fw_cfg_add_file(m->fw_cfg, "etc/boot-menu-wait", b, 2);
+	}
+	if (m->cfg.reboot_timeout >= -1) {
+		put_le32(b, (uint32_t)m->cfg.reboot_timeout);
+		fw_cfg_add_file(m->fw_cfg, "etc/boot-fail-wait", b, 4);
+	}
+}
+
 void setup_fw_cfg(struct machine *m)
 {
 	struct fw_cfg *f = m->fw_cfg;
 	uint8_t e820[3 * 20];
 	size_t n = 0;
 	uint8_t uuid[16] = { 0 };
+
+	if (m->cfg.uuid_set) {
+		memcpy(uuid, m->cfg.uuid, sizeof(uuid));
+		setup_smbios_uuid(m);
+	}
+	setup_boot_files(m);
 
 	/* NB_CPUS: how many CPUs SeaBIOS waits for. MAX_CPUS: not a count but
 	 * the APIC ID limit, over which SeaBIOS builds its MADT and MP table,
@@ -68,7 +114,7 @@ void setup_kernel_boot(struct machine *m)
 	if (loader_load(cfg->kernel_path, cfg->initrd_path, cfg->append, &ram, &img, err,
 			sizeof(err)) < 0)
 		die("could not load kernel '%s': %s", cfg->kernel_path, err);
-	loader_install(&img, m->fw_cfg);
+	loader_install(&img, m->fw_cfg, cfg->boot_strict);
 	boot_image_free(&img);
 }
 
@@ -82,10 +128,13 @@ static void add_blob(struct fw_cfg *f, const struct boot_blob *b, uint16_t addr_
 	fw_cfg_add_bytes(f, data_key, b->data, b->data ? b->size : 0);
 }
 
-void loader_install(const struct boot_image *img, struct fw_cfg *f)
+void loader_install(const struct boot_image *img, struct fw_cfg *f, bool strict)
 {
-	/* SeaBIOS boots BEV ROMs after disks unless bootorder names them. */
+	/* SeaBIOS boots BEV ROMs after disks unless bootorder names them;
+	 * -boot strict=on: HALT after it, so nothing else boots (SeaBIOS's
+	 * bootorder keyword) */
 	static const char bootorder[] = "/rom@" ROM_NAME "\n";
+	static const char bootorder_strict[] = "/rom@" ROM_NAME "\nHALT\n";
 
 	add_blob(f, &img->setup, FW_CFG_SETUP_ADDR, FW_CFG_SETUP_SIZE, FW_CFG_SETUP_DATA);
 	add_blob(f, &img->kernel, FW_CFG_KERNEL_ADDR, FW_CFG_KERNEL_SIZE, FW_CFG_KERNEL_DATA);
@@ -94,6 +143,7 @@ void loader_install(const struct boot_image *img, struct fw_cfg *f)
 	fw_cfg_add_u32(f, FW_CFG_KERNEL_CMDLINE, img->cmdline.addr);
 	fw_cfg_add_u32(f, FW_CFG_KERNEL_ENTRY, img->entry);
 	if (fw_cfg_add_file(f, ROM_NAME, vmm_linuxboot_rom, vmm_linuxboot_rom_size) < 0 ||
-	    fw_cfg_add_file(f, "bootorder", bootorder, sizeof(bootorder)) < 0)
+	    fw_cfg_add_file(f, "bootorder", strict ? bootorder_strict : bootorder,
+			    strict ? sizeof(bootorder_strict) : sizeof(bootorder)) < 0)
 		die("fw_cfg: cannot add the kernel boot ROM");
 }

@@ -66,17 +66,142 @@ static int set_kernel_gs_base(int fd, uint64_t val)
 	return ioctl(fd, KVM_SET_MSRS, &m) == 1 ? 0 : -1;
 }
 
+/*
+ * The x87 and SSE registers, from the XSAVE area's legacy region (SDM
+ * vol. 1, "Legacy Region of an XSAVE Area") rather than KVM_GET_FPU:
+ * until a guest touches SSE its state is in the init configuration
+ * (XSTATE_BV bit 1 clear) and KVM's own buffer holds no MXCSR, so
+ * KVM_GET_FPU reads 0 (and KVM_SET_FPU's value does not stick) where the
+ * vCPU has 1F80h. KVM_GET_XSAVE fills in the init values as the CPU
+ * would. KVM_GET_FPU stays the fallback for a KVM without XSAVE.
+ */
+enum {
+	XS_FCW = 0, XS_FSW = 2, XS_FTW = 4, XS_FOP = 6, XS_FIP = 8, XS_FDP = 16,
+	XS_MXCSR = 24, XS_ST = 32, XS_XMM = 160, XS_XSTATE_BV = 512,
+	XS_ST_STRIDE = 16, XS_XMM_STRIDE = 16,
+};
+#define XFEATURES_X87_SSE 3u
+
+/* gdb wants the full tag word (11 for an empty register, 00 for a valid
+ * one; the value's class does not matter to its display); XSAVE and
+ * KVM_GET_FPU keep the abridged one, a bit per register. */
+static uint32_t full_tag(uint8_t abridged)
+{
+	uint32_t tag = 0;
+
+	for (int i = 0; i < 8; i++)
+		if (!(abridged & (1u << i)))
+			tag |= 3u << (2 * i);
+	return tag;
+}
+
+static uint8_t abridged_tag(uint32_t full)
+{
+	uint8_t tag = 0;
+
+	for (int i = 0; i < 8; i++)
+		if (((full >> (2 * i)) & 3) != 3)
+			tag |= (uint8_t)(1u << i);
+	return tag;
+}
+
+static uint64_t le_field(const uint8_t *area, unsigned off, unsigned len)
+{
+	uint64_t v = 0;
+
+	memcpy(&v, area + off, len);
+	return v;
+}
+
+static int get_x87_sse(int fd, struct gdb_regs *r)
+{
+	struct kvm_xsave xs;
+	struct kvm_fpu fpu;
+
+	if (ioctl(fd, KVM_GET_XSAVE, &xs) == 0) {
+		const uint8_t *a = (const uint8_t *)xs.region;
+		for (int i = 0; i < 8; i++)
+			memcpy(r->st[i], a + XS_ST + i * XS_ST_STRIDE, 10);
+		for (int i = 0; i < 16; i++)
+			memcpy(r->xmm[i], a + XS_XMM + i * XS_XMM_STRIDE, sizeof(r->xmm[i]));
+		r->fctrl = (uint32_t)le_field(a, XS_FCW, 2);
+		r->fstat = (uint32_t)le_field(a, XS_FSW, 2);
+		r->ftag = full_tag(a[XS_FTW]);
+		r->fop = (uint32_t)le_field(a, XS_FOP, 2);
+		r->fioff = (uint32_t)le_field(a, XS_FIP, 4);
+		r->fooff = (uint32_t)le_field(a, XS_FDP, 4);
+		r->mxcsr = (uint32_t)le_field(a, XS_MXCSR, 4);
+		return 0;
+	}
+	if (ioctl(fd, KVM_GET_FPU, &fpu) < 0)
+		return -1;
+	for (int i = 0; i < 8; i++)
+		memcpy(r->st[i], fpu.fpr[i], 10);
+	memcpy(r->xmm, fpu.xmm, sizeof(r->xmm));
+	r->fctrl = fpu.fcw;
+	r->fstat = fpu.fsw;
+	r->ftag = full_tag(fpu.ftwx);
+	r->fop = fpu.last_opcode;
+	r->fioff = (uint32_t)fpu.last_ip;
+	r->fooff = (uint32_t)fpu.last_dp;
+	r->mxcsr = fpu.mxcsr;
+	return 0;
+}
+
+static void put_field(uint8_t *area, unsigned off, uint64_t v, unsigned len)
+{
+	memcpy(area + off, &v, len);
+}
+
+/* Written back whole, with x87 and SSE marked in use (XSTATE_BV), so
+ * the values take effect even from the init configuration. */
+static int set_x87_sse(int fd, const struct gdb_regs *r)
+{
+	struct kvm_xsave xs;
+	struct kvm_fpu fpu;
+
+	if (ioctl(fd, KVM_GET_XSAVE, &xs) == 0) {
+		uint8_t *a = (uint8_t *)xs.region;
+		for (int i = 0; i < 8; i++)
+			memcpy(a + XS_ST + i * XS_ST_STRIDE, r->st[i], 10);
+		for (int i = 0; i < 16; i++)
+			memcpy(a + XS_XMM + i * XS_XMM_STRIDE, r->xmm[i], sizeof(r->xmm[i]));
+		put_field(a, XS_FCW, r->fctrl, 2);
+		put_field(a, XS_FSW, r->fstat, 2);
+		a[XS_FTW] = abridged_tag(r->ftag);
+		put_field(a, XS_FOP, r->fop, 2);
+		put_field(a, XS_FIP, r->fioff, 4);
+		put_field(a, XS_FDP, r->fooff, 4);
+		put_field(a, XS_MXCSR, r->mxcsr, 4);
+		a[XS_XSTATE_BV] |= XFEATURES_X87_SSE;
+		return ioctl(fd, KVM_SET_XSAVE, &xs) < 0 ? -1 : 0;
+	}
+	if (ioctl(fd, KVM_GET_FPU, &fpu) < 0)
+		return -1;
+	for (int i = 0; i < 8; i++)
+		memcpy(fpu.fpr[i], r->st[i], 10);
+	memcpy(fpu.xmm, r->xmm, sizeof(fpu.xmm));
+	fpu.fcw = (uint16_t)r->fctrl;
+	fpu.fsw = (uint16_t)r->fstat;
+	fpu.ftwx = abridged_tag(r->ftag);
+	fpu.last_opcode = (uint16_t)r->fop;
+	fpu.last_ip = r->fioff;
+	fpu.last_dp = r->fooff;
+	fpu.mxcsr = r->mxcsr;
+	return ioctl(fd, KVM_SET_FPU, &fpu) < 0 ? -1 : 0;
+}
+
 static int gdb_get_regs(void *opaque, unsigned cpu, struct gdb_regs *r)
 {
 	int fd = vcpu_fd(opaque, cpu);
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct kvm_fpu fpu;
 
-	if (fd < 0 || ioctl(fd, KVM_GET_REGS, &regs) < 0 || ioctl(fd, KVM_GET_SREGS, &sregs) < 0 ||
-	    ioctl(fd, KVM_GET_FPU, &fpu) < 0)
+	if (fd < 0 || ioctl(fd, KVM_GET_REGS, &regs) < 0 || ioctl(fd, KVM_GET_SREGS, &sregs) < 0)
 		return -1;
 	memset(r, 0, sizeof(*r));
+	if (get_x87_sse(fd, r) < 0)
+		return -1;
 	const uint64_t gpr[16] = { regs.rax, regs.rbx, regs.rcx, regs.rdx, regs.rsi, regs.rdi,
 				   regs.rbp, regs.rsp, regs.r8,  regs.r9,  regs.r10, regs.r11,
 				   regs.r12, regs.r13, regs.r14, regs.r15 };
@@ -87,21 +212,6 @@ static int gdb_get_regs(void *opaque, unsigned cpu, struct gdb_regs *r)
 					     &sregs.es, &sregs.fs, &sregs.gs };
 	for (int i = 0; i < 6; i++)
 		r->seg[i] = seg[i]->selector;
-	for (int i = 0; i < 8; i++)
-		memcpy(r->st[i], fpu.fpr[i], 10);
-	r->fctrl = fpu.fcw;
-	r->fstat = fpu.fsw;
-	/* KVM gives the abridged tag (a bit per register, FXSAVE's); gdb
-	 * wants the full one: 11 for an empty register, 00 for a valid one
-	 * (what the value's class is does not matter to gdb's display). */
-	for (int i = 0; i < 8; i++)
-		if (!(fpu.ftwx & (1u << i)))
-			r->ftag |= 3u << (2 * i);
-	r->fop = fpu.last_opcode;
-	r->fioff = (uint32_t)fpu.last_ip;
-	r->fooff = (uint32_t)fpu.last_dp;
-	memcpy(r->xmm, fpu.xmm, sizeof(r->xmm));
-	r->mxcsr = fpu.mxcsr;
 	r->fs_base = sregs.fs.base;
 	r->gs_base = sregs.gs.base;
 	if (get_kernel_gs_base(fd, &r->k_gs_base) < 0)
@@ -120,9 +230,8 @@ static int gdb_set_regs(void *opaque, unsigned cpu, const struct gdb_regs *r)
 	int fd = vcpu_fd(opaque, cpu);
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct kvm_fpu fpu;
 
-	if (fd < 0 || ioctl(fd, KVM_GET_SREGS, &sregs) < 0 || ioctl(fd, KVM_GET_FPU, &fpu) < 0)
+	if (fd < 0 || ioctl(fd, KVM_GET_SREGS, &sregs) < 0)
 		return -1;
 	regs = (struct kvm_regs){
 		.rax = r->gpr[0], .rbx = r->gpr[1], .rcx = r->gpr[2], .rdx = r->gpr[3],
@@ -152,21 +261,8 @@ static int gdb_set_regs(void *opaque, unsigned cpu, const struct gdb_regs *r)
 	sregs.cr4 = r->cr4;
 	sregs.cr8 = r->cr8;
 	sregs.efer = r->efer;
-	for (int i = 0; i < 8; i++)
-		memcpy(fpu.fpr[i], r->st[i], 10);
-	fpu.fcw = (uint16_t)r->fctrl;
-	fpu.fsw = (uint16_t)r->fstat;
-	fpu.ftwx = 0;
-	for (int i = 0; i < 8; i++)
-		if (((r->ftag >> (2 * i)) & 3) != 3)
-			fpu.ftwx |= (uint8_t)(1u << i);
-	fpu.last_opcode = (uint16_t)r->fop;
-	fpu.last_ip = r->fioff;
-	fpu.last_dp = r->fooff;
-	memcpy(fpu.xmm, r->xmm, sizeof(fpu.xmm));
-	fpu.mxcsr = r->mxcsr;
 	if (ioctl(fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(fd, KVM_SET_REGS, &regs) < 0 ||
-	    ioctl(fd, KVM_SET_FPU, &fpu) < 0)
+	    set_x87_sse(fd, r) < 0)
 		return -1;
 	set_kernel_gs_base(fd, r->k_gs_base);
 	return 0;
@@ -295,7 +391,10 @@ static void gdb_stop(void *opaque)
 
 static void gdb_resume(void *opaque)
 {
-	machine_vmctl_ops.cont(opaque);
+	char err[256];
+
+	if (machine_vmctl_ops.cont(opaque, err, sizeof(err)) < 0)
+		warn("gdbstub: cannot continue: %s", err);
 }
 
 static void gdb_kill(void *opaque)
@@ -416,5 +515,25 @@ int machine_gdbserver(void *opaque, const char *spec, char *err, size_t errlen)
 		return -1;
 	m->gdb = g;
 	machine_gdb_start(m);
+	return 0;
+}
+
+/* For the monitor's x and xp (src/board/pc_inspect.c): the same checked
+ * accesses as the stub's, physical (cpu < 0) a page at a time, or through
+ * vCPU 'cpu''s translation. The vCPUs must be parked. */
+int machine_guest_read(struct machine *m, int cpu, uint64_t addr, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+
+	if (cpu >= 0)
+		return access_mem(m, (unsigned)cpu, addr, p, len, false) < 0 ? -EFAULT : 0;
+	while (len) {
+		size_t chunk = MIN(len, (size_t)(PAGE_SIZE_4K - (addr & (PAGE_SIZE_4K - 1))));
+		if (addr + chunk < addr || !phys_access(m, addr, p, chunk, false))
+			return -EFAULT;
+		addr += chunk;
+		p += chunk;
+		len -= chunk;
+	}
 	return 0;
 }

@@ -6,8 +6,10 @@
  * (include/migchan.h); -incoming URI receives it into a machine started
  * with the same options and runs it on.
  *
- * A running source pre-copies: dirty logging on, all of RAM while the
- * guest runs, then the pages it dirtied, round after round, until the
+ * A running source pre-copies: dirty logging on, all of RAM (and the
+ * devices' named RAM blocks: video memory, whose owners keep their dirty
+ * log, include/guest_mem.h) while the guest runs, then the pages it
+ * dirtied, round after round, until the
  * rest fits the downtime limit; then it stops the guest for the last
  * pages and the state (a paused source sends everything stopped). The
  * sending is a thread of its own (seccomp kind "migration"); the main
@@ -33,7 +35,9 @@
 #include <string.h>
 #include <time.h>
 
+#include "block.h"
 #include "control.h"
+#include "launcher.h"
 #include "savestate.h"
 #include "util.h"
 
@@ -97,12 +101,15 @@ static void close_chan(struct machine *m, char *err, size_t errlen, int *ret)
 	}
 }
 
-/* The RAM the stream carries: every block of guest RAM. */
+/* The RAM the stream carries: every block of guest RAM, and the devices'
+ * named blocks (video memory), as QEMU counts its RAM blocks. */
 static uint64_t ram_bytes(const struct machine *m)
 {
 	uint64_t n = 0;
 	for (unsigned i = 0; i < m->mem.nblocks; i++)
 		n += m->mem.blocks[i].size;
+	for (unsigned i = 0; i < m->mem.nnamed; i++)
+		n += m->mem.named[i].size;
 	return n;
 }
 
@@ -179,12 +186,21 @@ static void wake_main(struct machine *m)
 #define PAM_RAM_START 0xC0000u
 #define PAM_RAM_END 0x100000u
 
-/* The RAM regions pre-copy logs, with their dirty bitmaps. */
+/* The RAM regions pre-copy logs, with their dirty bitmaps, and the
+ * devices' named blocks (their owners keep the log: named_ram). */
 struct precopy {
 	struct mem_region *region[2];
 	uint64_t *bits[2];
 	unsigned n;
+	const struct named_ram *named[GUEST_MEM_MAX_NAMED];
+	uint64_t *named_bits[GUEST_MEM_MAX_NAMED];
+	unsigned nnamed;
 };
+
+static uint64_t named_words(const struct named_ram *r)
+{
+	return (r->size / MIG_PAGE_SIZE + 63) / 64;
+}
 
 static void precopy_stop(struct precopy *pc)
 {
@@ -193,6 +209,26 @@ static void precopy_stop(struct precopy *pc)
 		free(pc->bits[i]);
 	}
 	pc->n = 0;
+	for (unsigned i = 0; i < pc->nnamed; i++) {
+		pc->named[i]->log(pc->named[i]->opaque, false);
+		free(pc->named_bits[i]);
+	}
+	pc->nnamed = 0;
+}
+
+/* The named blocks' logs on: their writes from now on are taken. */
+static int precopy_start_named(struct machine *m, struct precopy *pc)
+{
+	for (unsigned i = 0; i < m->mem.nnamed; i++) {
+		const struct named_ram *r = &m->mem.named[i];
+		pc->named_bits[i] = calloc(named_words(r), sizeof(uint64_t));
+		if (!pc->named_bits[i])
+			return -1;
+		pc->named[i] = r;
+		pc->nnamed++;
+		r->log(r->opaque, true);
+	}
+	return 0;
 }
 
 /* Dirty logging on for guest RAM; -1 if it cannot be (then the whole
@@ -212,6 +248,10 @@ static int precopy_start(struct machine *m, struct precopy *pc)
 			return -1;
 		}
 		pc->region[pc->n++] = regions[i];
+	}
+	if (precopy_start_named(m, pc) < 0) {
+		precopy_stop(pc);
+		return -1;
 	}
 	return 0;
 }
@@ -235,10 +275,16 @@ static int64_t precopy_harvest(struct precopy *pc)
 		}
 		free(fresh);
 	}
+	for (unsigned i = 0; i < pc->nnamed; i++) {
+		pc->named[i]->take_dirty(pc->named[i]->opaque, pc->named_bits[i]);
+		for (uint64_t w = 0; w < named_words(pc->named[i]); w++)
+			count += (uint64_t)__builtin_popcountll(pc->named_bits[i][w]);
+	}
 	return (int64_t)count;
 }
 
-/* Sends the dirty pages of every logged region (only what is guest RAM:
+/* Sends the dirty pages of every logged region and named block (of the
+ * regions only what is guest RAM:
  * the VGA hole is not) and clears their bits. */
 static int precopy_send(struct machine *m, struct precopy *pc, struct mig_out *out)
 {
@@ -255,6 +301,11 @@ static int precopy_send(struct machine *m, struct precopy *pc, struct mig_out *o
 				return -1;
 		}
 		memset(pc->bits[i], 0, (mem_region_pages(r) + 63) / 64 * sizeof(uint64_t));
+	}
+	for (unsigned i = 0; i < pc->nnamed; i++) {
+		if (mig_out_named(out, pc->named[i], pc->named_bits[i]) < 0)
+			return -1;
+		memset(pc->named_bits[i], 0, named_words(pc->named[i]) * sizeof(uint64_t));
 	}
 	return 0;
 }
@@ -322,20 +373,19 @@ static bool request_switchover(struct machine *m, char *err, size_t errlen)
 /* Thread: the whole stream. Live (the guest ran): pre-copy rounds, then,
  * stopped, the last dirty pages, the PAM RAM and the state; otherwise (or
  * without dirty logging) all of it stopped. */
-static int send_machine(struct machine *m, struct mig_out *out, bool live, char *err,
-			size_t errlen)
+static int send_machine(struct machine *m, struct precopy *pc, struct mig_out *out, bool live,
+			char *err, size_t errlen)
 {
 	const struct mig_header h = { m->mem.ram_size, m->ncpus };
-	struct precopy pc = { 0 };
 	int ret = -1;
 
 	if (mig_out_header(out, &h) < 0)
 		goto stream;
-	if (live && precopy_start(m, &pc) == 0) {
+	if (live && precopy_start(m, pc) == 0) {
 		m->mig.throttle = true;
 		m->mig.throttle_start_ms = now_ms();
 		m->mig.throttle_bytes = 0;
-		int r = precopy_rounds(m, &pc, out);
+		int r = precopy_rounds(m, pc, out);
 		m->mig.throttle = false;
 		if (r < 0)
 			goto logfail;
@@ -344,8 +394,8 @@ static int send_machine(struct machine *m, struct mig_out *out, bool live, char 
 		goto done;
 	/* Stopped and quiesced: the last writes are in the log. */
 	pass_event(m);
-	if (pc.n) {
-		if (precopy_harvest(&pc) < 0 || precopy_send(m, &pc, out) < 0)
+	if (pc->n) {
+		if (precopy_harvest(pc) < 0 || precopy_send(m, pc, out) < 0)
 			goto logfail;
 		if (mig_out_ram(out, &m->mem, PAM_RAM_START,
 				(PAM_RAM_END - PAM_RAM_START) / MIG_PAGE_SIZE, NULL, 0) < 0)
@@ -365,7 +415,6 @@ logfail:
 stream:
 	set_err(err, errlen, "%s", out->err);
 done:
-	precopy_stop(&pc);
 	return ret;
 }
 
@@ -373,6 +422,7 @@ static void *migration_thread(void *opaque)
 {
 	struct mig_job job = { .m = opaque };
 	struct machine *m = job.m;
+	struct precopy pc = { 0 };
 	char err[256] = "";
 	int ret = -1;
 
@@ -380,16 +430,87 @@ static void *migration_thread(void *opaque)
 	if (mig_out_init(&job.out, throttled_write, &job) < 0)
 		set_err(err, sizeof(err), "%s", job.out.err);
 	else
-		ret = send_machine(m, &job.out, m->mig.was_running, err, sizeof(err));
+		ret = send_machine(m, &pc, &job.out, m->mig.was_running, err, sizeof(err));
 	publish_stats(m, &job.out.stats);
-	mig_out_free(&job.out);
 	pthread_mutex_lock(&m->mig.lock);
 	m->mig.thread_ret = ret;
 	snprintf(m->mig.thread_err, sizeof(m->mig.thread_err), "%s", err);
+	m->mig.stream_done = true;
+	pthread_mutex_unlock(&m->mig.lock);
+	wake_main(m);
+	/* Only now dirty logging off: a memory-slot update per region, which
+	 * nested KVM took seconds for (while the destination changed its own
+	 * slots). The destination has the whole stream already, and QEMU's
+	 * downtime also ends before its clean-up. */
+	precopy_stop(&pc);
+	mig_out_free(&job.out);
+	pthread_mutex_lock(&m->mig.lock);
 	m->mig.thread_done = true;
 	pthread_mutex_unlock(&m->mig.lock);
 	wake_main(m);
 	return NULL;
+}
+
+/* ---- the images' hand-over (QEMU's inactivate / activate) ---------------- */
+
+/* Every open image of the machine: the disks, then the IDE CD media. */
+static unsigned machine_images(struct machine *m, struct block_dev **out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (unsigned i = 0; i < m->ndisks && n < max; i++)
+		if (m->disks[i].bd)
+			out[n++] = m->disks[i].bd;
+	for (unsigned i = 0; i < MAX_IDE_DRIVES && n < max; i++) {
+		struct block_dev **img = m->cfg.ide[i].cdrom ? machine_ide_image(m, i) : NULL;
+		if (img && *img)
+			out[n++] = *img;
+	}
+	return n;
+}
+
+void machine_images_flush(struct machine *m)
+{
+	struct block_dev *bd[ARRAY_SIZE(m->disks) + MAX_IDE_DRIVES];
+	unsigned n = machine_images(m, bd, ARRAY_SIZE(bd));
+
+	for (unsigned i = 0; i < n; i++) {
+		int r = bd[i]->read_only ? 0 : block_flush(bd[i]);
+		if (r < 0)
+			warn("flushing '%s': %s", bd[i]->path, strerror(-r));
+	}
+}
+
+void machine_images_inactivate(struct machine *m)
+{
+	struct block_dev *bd[ARRAY_SIZE(m->disks) + MAX_IDE_DRIVES];
+	unsigned n = machine_images(m, bd, ARRAY_SIZE(bd));
+
+	/* the guest is stopped: the last writes reach the file before the
+	 * destination may take it */
+	for (unsigned i = 0; i < n; i++) {
+		int r = bd[i]->read_only ? 0 : block_flush(bd[i]);
+		if (r < 0)
+			warn("migration: flushing '%s': %s", bd[i]->path, strerror(-r));
+		block_unlock_chain(bd[i]);
+	}
+	m->mig.images_inactive = true;
+}
+
+int machine_images_activate(struct machine *m, char *err, size_t errlen)
+{
+	struct block_dev *bd[ARRAY_SIZE(m->disks) + MAX_IDE_DRIVES];
+	unsigned n = machine_images(m, bd, ARRAY_SIZE(bd));
+
+	for (unsigned i = 0; i < n; i++)
+		if (block_lock_chain(bd[i], err, errlen) < 0) {
+			/* QEMU's two lines, as one */
+			for (char *nl = strchr(err, '\n'); nl; nl = strchr(nl, '\n'))
+				*nl = ' ';
+			return -1;
+		}
+	m->mig.images_inactive = false;
+	return 0;
 }
 
 /* Main thread, asked by the migration thread: stop the guest, save the
@@ -408,6 +529,10 @@ static void do_switchover(struct machine *m)
 		set_err(err, sizeof(err), "migration: the machine is resetting or exiting");
 	else
 		ok = machine_save_state(m, &m->mig.state, err, sizeof(err)) == 0;
+	/* The destination takes the images once it has the state: from now
+	 * the source neither writes them nor holds their locks. */
+	if (ok)
+		machine_images_inactivate(m);
 	pthread_mutex_lock(&m->mig.lock);
 	m->mig.switchover = ok ? SWITCH_READY : SWITCH_ABORT;
 	snprintf(m->mig.switch_err, sizeof(m->mig.switch_err), "%s", err);
@@ -415,21 +540,19 @@ static void do_switchover(struct machine *m)
 	pthread_mutex_unlock(&m->mig.lock);
 }
 
-/* Main thread, the thread done: joined, the channel closed, the status. */
-static void finish_outgoing(struct machine *m)
+/* Main thread, the stream sent (or failed): the channel closed, the
+ * status. The thread may still be cleaning up (join_thread). */
+static void report_outgoing(struct machine *m)
 {
 	char err[256];
 	int ret;
 
-	pthread_join(m->mig.thread, NULL);
-	m->mig.thread_started = false;
-	event_fd_remove(m->mig.wake_handle);
-	m->mig.wake_handle = NULL;
-	close(m->mig.wake_fd);
-	m->mig.wake_fd = -1;
+	m->mig.stream_reported = true;
 	ss_writer_free(&m->mig.state);
+	pthread_mutex_lock(&m->mig.lock);
 	ret = m->mig.thread_ret;
 	snprintf(err, sizeof(err), "%s", m->mig.thread_err);
+	pthread_mutex_unlock(&m->mig.lock);
 	/* exec: the command must have taken everything (its exit status). */
 	close_chan(m, err, sizeof(err), &ret);
 	m->mig.total_ms = now_ms() - m->mig.start_ms;
@@ -444,9 +567,26 @@ static void finish_outgoing(struct machine *m)
 	snprintf(m->mig.error, sizeof(m->mig.error), "%s", err);
 	if (!atomic_load(&m->mig.cancel))
 		warn("%s", err);
+	/* the images back as they were before the switchover */
+	if (m->mig.images_inactive) {
+		char why[256];
+		if (machine_images_activate(m, why, sizeof(why)) < 0)
+			warn("migration: %s", why);
+	}
 	if (m->mig.was_running && machine_resume(m))
 		control_event(m->control, "RESUME", NULL);
 	set_status(m, atomic_load(&m->mig.cancel) ? MIG_STATUS_CANCELLED : MIG_STATUS_FAILED);
+}
+
+/* Main thread, the thread's clean-up done: joined, its wake-up gone. */
+static void join_thread(struct machine *m)
+{
+	pthread_join(m->mig.thread, NULL);
+	m->mig.thread_started = false;
+	event_fd_remove(m->mig.wake_handle);
+	m->mig.wake_handle = NULL;
+	close(m->mig.wake_fd);
+	m->mig.wake_fd = -1;
 }
 
 /* Main loop: what the migration thread asked for. */
@@ -454,7 +594,7 @@ static void migration_wakeup(void *opaque, int fd, unsigned revents)
 {
 	struct machine *m = opaque;
 	uint64_t count, passes;
-	bool switch_wanted, done;
+	bool switch_wanted, stream_done, done;
 
 	if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		return;
@@ -463,6 +603,7 @@ static void migration_wakeup(void *opaque, int fd, unsigned revents)
 	switch_wanted = m->mig.switchover == SWITCH_WANTED;
 	if (switch_wanted)
 		m->mig.switchover = SWITCH_ASKED;
+	stream_done = m->mig.stream_done;
 	done = m->mig.thread_done;
 	pthread_mutex_unlock(&m->mig.lock);
 	for (; m->mig.passes_announced < passes; m->mig.passes_announced++) {
@@ -474,8 +615,10 @@ static void migration_wakeup(void *opaque, int fd, unsigned revents)
 	}
 	if (switch_wanted)
 		do_switchover(m);
+	if (stream_done && !m->mig.stream_reported)
+		report_outgoing(m);
 	if (done)
-		finish_outgoing(m);
+		join_thread(m);
 }
 
 /* Main thread, after migrate's reply: the thread starts. */
@@ -489,7 +632,7 @@ static void migrate_begin(void *opaque)
 	m->mig.limit_ms = downtime_limit(m);
 	m->mig.bandwidth = max_bandwidth(m);
 	m->mig.switchover = SWITCH_NONE;
-	m->mig.thread_done = false;
+	m->mig.stream_done = m->mig.stream_reported = m->mig.thread_done = false;
 	m->mig.passes_announced = 0;
 	m->mig.stop_at_ms = 0;
 	ss_writer_init(&m->mig.state);
@@ -532,16 +675,19 @@ static int start_outgoing(struct machine *m, const char *uri, char *err, size_t 
 		return set_err(err, errlen, "Guest is waiting for an incoming migration");
 	if (migration_running(m))
 		return set_err(err, errlen, "There's a migration process in progress");
+	if (m->mig.thread_started)
+		join_thread(m); /* the last one's clean-up, which is short on real KVM */
 	if (m->unshared_disk)
 		return unshared_disk_error(m, err, errlen);
 	if (mig_uri_parse(uri, &u, err, errlen) < 0)
 		return -1;
 	/* The command would inherit the main thread's seccomp filter, under
 	 * which a program cannot even map its libraries. */
-	if (u.kind == MIG_URI_EXEC && m->cfg.sandbox.enabled)
+	if (u.kind == MIG_URI_EXEC && m->cfg.sandbox.enabled && !launcher_running())
 		return set_err(err, errlen, "migration: exec: runs a program, which the sandbox "
-			       "forbids (its filter would apply to the program too): start vmm "
-			       "with -sandbox off, or use unix:, tcp: or file:");
+			       "forbids: start vmm with -sandbox on,spawn=allow (a launcher forked "
+			       "before the sandbox runs it) or -sandbox off, or use unix:, tcp: or "
+			       "file:");
 	memset(&m->mig.stats, 0, sizeof(m->mig.stats));
 	m->mig.error[0] = '\0';
 	m->mig.setup_ms = m->mig.total_ms = m->mig.downtime_ms = 0;
@@ -574,7 +720,7 @@ static void incoming_failed(struct machine *m, const char *why)
 {
 	int ignored = -1;
 
-	fprintf(stderr, "vmm: %s%s\n", strncmp(why, "migration:", 10) ? "migration: " : "", why);
+	report("%s%s", strncmp(why, "migration:", 10) ? "migration: " : "", why);
 	snprintf(m->mig.error, sizeof(m->mig.error), "%s", why);
 	close_chan(m, NULL, 0, &ignored);
 	set_status(m, MIG_STATUS_FAILED);
@@ -622,6 +768,10 @@ static void incoming_run(void *opaque)
 	ret = load_stream(m, err, sizeof(err));
 	if (ret == 0)
 		close_chan(m, err, sizeof(err), &ret);
+	/* The source dropped its image locks at its switchover: take them
+	 * before the guest writes (QEMU's bdrv_activate_all). */
+	if (ret == 0)
+		ret = machine_images_activate(m, err, sizeof(err));
 	if (ret < 0) {
 		incoming_failed(m, err);
 		return;
@@ -705,8 +855,9 @@ void machine_incoming_attach(struct machine *m)
 }
 
 /* migrate-incoming, after -incoming defer. Opens under the sandbox, so
- * only what the main thread's filter allows: unix: and tcp: listen, a
- * file opened for reading or exec: need the sandbox off. */
+ * only what the main thread's filter allows: unix: and tcp: listen, exec:
+ * through the launcher (spawn=allow); a file opened for reading needs the
+ * sandbox off. */
 int machine_migrate_incoming(void *opaque, const char *uri, char *err, size_t errlen)
 {
 	struct machine *m = opaque;
@@ -721,10 +872,12 @@ int machine_migrate_incoming(void *opaque, const char *uri, char *err, size_t er
 	struct mig_uri u;
 	if (mig_uri_parse(uri, &u, err, errlen) < 0)
 		return -1;
-	if ((u.kind == MIG_URI_FILE || u.kind == MIG_URI_EXEC) && m->cfg.sandbox.enabled)
+	if (((u.kind == MIG_URI_EXEC && !launcher_running()) || u.kind == MIG_URI_FILE) &&
+	    m->cfg.sandbox.enabled)
 		return set_err(err, errlen, "migration: migrate-incoming takes unix: or tcp: under "
-			       "the sandbox; give file: or exec: to -incoming itself (opened before "
-			       "the sandbox), or start vmm with -sandbox off");
+			       "the sandbox (and exec: with -sandbox on,spawn=allow); give file: or "
+			       "exec: to -incoming itself (opened before the sandbox), or start vmm "
+			       "with -sandbox off");
 	if (incoming_start(m, uri, err, errlen) < 0)
 		return -1;
 	machine_incoming_attach(m);
@@ -810,14 +963,16 @@ void machine_migration_init(struct machine *m)
 }
 
 /* Makes the thread's pending or next write fail: a socket is shut down,
- * an exec: command ended (a pipe nobody reads breaks; an outgoing exec:
- * runs only with the sandbox off, which allows the signal). */
+ * an exec: command ended (a pipe nobody reads breaks): by vmm with the
+ * sandbox off, by the launcher that started it with spawn=allow. */
 static void unblock_thread(struct machine *m)
 {
 	atomic_store(&m->mig.cancel, true);
 	if (m->mig.chan.fd >= 0)
 		shutdown(m->mig.chan.fd, SHUT_RDWR);
-	if (m->mig.chan.child > 0 && !m->cfg.sandbox.enabled)
+	if (m->mig.chan.child > 0 && m->mig.chan.launched)
+		launcher_kill(m->mig.chan.child, SIGTERM);
+	else if (m->mig.chan.child > 0 && !m->cfg.sandbox.enabled)
 		kill(m->mig.chan.child, SIGTERM);
 }
 
@@ -825,8 +980,9 @@ void machine_migrate_cancel(void *opaque)
 {
 	struct machine *m = opaque;
 
-	if (!m->mig.thread_started || m->mig.status == MIG_STATUS_CANCELLING)
-		return;
+	if (!m->mig.thread_started || !migration_running(m) ||
+	    m->mig.status == MIG_STATUS_CANCELLING)
+		return; /* nothing to cancel, or the stream has ended */
 	set_status(m, MIG_STATUS_CANCELLING);
 	unblock_thread(m);
 }

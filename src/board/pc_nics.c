@@ -104,8 +104,8 @@ static int nic_connect(struct dev_instance *d, void *nic, struct net_backend *be
 }
 
 #define NIC_PROPS(rom)                                                                   \
-	{ .name = "netdev", .type = PROP_NETDEV, .required = true,                        \
-	  .help = "id of the -netdev this NIC sends and receives on" },                   \
+	{ .name = "netdev", .type = PROP_NETDEV,                                          \
+	  .help = "id of the -netdev this NIC sends and receives on (none: no peer)" },   \
 	{ .name = "mac", .type = PROP_MAC,                                                \
 	  .help = "MAC address such as 52:54:00:12:34:56 (default: 52:54:00:12:34:56 "   \
 		  "plus the NIC's index)" },                                              \
@@ -259,8 +259,8 @@ const struct dev_class ne2k_pci_class = {
 };
 
 static const struct dev_prop ne2k_isa_props[] = {
-	{ .name = "netdev", .type = PROP_NETDEV, .required = true,
-	  .help = "id of the -netdev this NIC sends and receives on" },
+	{ .name = "netdev", .type = PROP_NETDEV,
+	  .help = "id of the -netdev this NIC sends and receives on (none: no peer)" },
 	{ .name = "mac", .type = PROP_MAC,
 	  .help = "MAC address such as 52:54:00:12:34:56 (default: 52:54:00:12:34:56 plus the "
 		  "NIC's index)" },

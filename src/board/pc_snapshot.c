@@ -162,6 +162,7 @@ static int vmstate_write(void *opaque, const void *buf, size_t len)
 
 struct vmstate_in {
 	struct block_dev *bd;
+	const char *id; /* the snapshot's: its own tree maps the VM state */
 	uint64_t pos, size; /* the snapshot's vm_state_size bounds the reads */
 };
 
@@ -169,7 +170,8 @@ static int vmstate_read(void *opaque, void *buf, size_t len)
 {
 	struct vmstate_in *in = opaque;
 
-	if (len > in->size - in->pos || qcow2_vmstate_read(in->bd, buf, len, in->pos) < 0)
+	if (len > in->size - in->pos ||
+	    qcow2_snapshot_vmstate_read(in->bd, in->id, buf, len, in->pos) < 0)
 		return -1;
 	in->pos += len;
 	return 0;
@@ -212,13 +214,13 @@ done:
 	return ret;
 }
 
-/* The stream of a snapshot (applied: the active image maps it) into the
- * machine, checked on the way as a migration destination checks it. */
-static int read_vmstate(struct machine *m, struct machine_disk *k, uint64_t size, char *err,
-			size_t errlen)
+/* The stream of snapshot 'sn' of disk k into the machine, checked on the
+ * way as a migration destination checks it. */
+static int read_vmstate(struct machine *m, struct machine_disk *k,
+			const struct qcow2_snapshot_info *sn, char *err, size_t errlen)
 {
 	const struct mig_header expect = { m->mem.ram_size, m->ncpus };
-	struct vmstate_in vin = { .bd = k->bd, .size = size };
+	struct vmstate_in vin = { .bd = k->bd, .id = sn->id, .size = sn->vm_state_size };
 	struct mig_in in = { .read = vmstate_read, .opaque = &vin };
 	struct ss_reader r;
 	uint8_t *state;
@@ -364,6 +366,14 @@ static int do_load(struct machine *m, const struct vmctl_snapshot_req *req, char
 		if (si.disk_size != sd.d[i]->bd->size)
 			return set_err(err, errlen, "Device '%s' was resized since snapshot '%s'",
 				       sd.d[i]->name, req->tag);
+		/* the bitmaps cannot follow the data back (qcow2_snapshot_apply
+		 * refuses, as QEMU's) */
+		struct qcow2_bitmap_info *bm;
+		int nbm = qcow2_bitmap_list(sd.d[i]->bd, &bm);
+		free(bm);
+		if (nbm > 0)
+			return set_err(err, errlen, "Could not load snapshot '%s' on '%s': Device has "
+				       "active dirty bitmaps", req->tag, sd.d[i]->name);
 		if (sd.d[i] == sd.vm)
 			vmsi = si;
 	}
@@ -381,7 +391,7 @@ static int do_load(struct machine *m, const struct vmctl_snapshot_req *req, char
 				       ret, req->tag, sd.d[i]->name);
 		}
 	}
-	if (read_vmstate(m, sd.vm, vmsi.vm_state_size, err, errlen) < 0)
+	if (read_vmstate(m, sd.vm, &vmsi, err, errlen) < 0)
 		return -1; /* half loaded: stopped */
 	m->run_state = NULL;
 	restart_guest(m, ran);
@@ -550,7 +560,7 @@ static void loadvm_at_start(void *opaque)
 	char err[256];
 
 	if (do_load(m, &req, err, sizeof(err)) < 0) {
-		fprintf(stderr, "vmm: -loadvm %s: %s\n", m->cfg.loadvm, err);
+		report("-loadvm %s: %s", m->cfg.loadvm, err);
 		machine_request(m, MACHINE_REQ_EXIT, 1);
 		return;
 	}

@@ -20,9 +20,8 @@
 #include <unistd.h>
 
 #include "chan.h"
+#include "mux_keys.h"
 #include "util.h"
-
-#define CTRL_A 0x01
 
 struct chardev {
 	struct chardev_config cfg;
@@ -31,8 +30,14 @@ struct chardev {
 	int in_fd;      /* polled for input: stdin, input-path, pty master, client */
 	bool raw_tty;
 	struct termios saved;
-	bool escape;    /* mux_keys: the previous key was Ctrl-A */
-	bool quit;      /* mux_keys: Ctrl-A x */
+	struct mux_keys keys; /* the Ctrl-A state, when filtering (see filtering()) */
+	bool quit;      /* Ctrl-A x */
+	/* Filtering: what was read but not yet filtered (the rest after a
+	 * Ctrl-A key that changes where input goes), and the key's action,
+	 * done once the bytes before it were taken. */
+	uint8_t raw[CHARDEV_IN_CHUNK];
+	size_t raw_len, raw_off;
+	enum mux_action pending;
 
 	/* Output. For sockets 'out_fd' is the client and changes under 'lock'
 	 * (the main thread accepts and closes, other threads write). */
@@ -50,6 +55,15 @@ struct chardev {
 	struct chardev_frontend fe;
 	bool attached;
 	int poll_idx;
+
+	/* The multiplexer (cfg.mux): the monitor, a second front end, and
+	 * which of the two has the keyboard. Its output while the console has
+	 * the focus is held ('held', under 'lock', bounded) until it gets it. */
+	struct chardev_frontend mon_fe;
+	bool mon_attached;
+	bool mon_focus;
+	char *held;
+	size_t held_len;
 };
 
 static struct chardev *devs[CHARDEV_MAX];
@@ -59,6 +73,8 @@ static int kick_poll_idx = -1;
 static struct event_source *loop_source;
 static void (*quit_fn)(void *opaque);
 static void *quit_opaque;
+static void (*sync_fn)(void *opaque);
+static void *sync_opaque;
 
 /* ---- option parsing ---------------------------------------------------- */
 
@@ -165,6 +181,11 @@ int chardev_parse(const char *arg, struct chardev_config *c, char *err, size_t e
 				return -1;
 			continue;
 		}
+		if (c->kind == CHARDEV_STDIO && !strcmp(field, "mux")) {
+			if (parse_on_off(val, &c->mux) < 0)
+				return set_err(err, errlen, "mux: expected 'on' or 'off', got '%s'", val);
+			continue;
+		}
 		if (c->kind == CHARDEV_STDIO && !strcmp(field, "signal")) {
 			if (parse_on_off(val, &c->signal) < 0)
 				return set_err(err, errlen, "signal: expected 'on' or 'off', got '%s'", val);
@@ -268,6 +289,7 @@ int chardev_parse_legacy(const char *arg, struct chardev_config *c, char *err, s
 	if (!strcmp(arg, "stdio") || !strcmp(arg, "mon:stdio")) {
 		c->kind = CHARDEV_STDIO;
 		c->mux_keys = true;
+		c->mux = arg[0] == 'm'; /* QEMU's mux: the monitor shares it */
 	} else if (!strcmp(arg, "null") || !strcmp(arg, "none")) {
 		c->kind = CHARDEV_NULL;
 	} else if (!strcmp(arg, "pty")) {
@@ -464,6 +486,7 @@ static void free_chardev(struct chardev *cd)
 		chan_unlisten(&cd->listen_cfg, cd->listen_fd);
 	pthread_mutex_destroy(&cd->lock);
 	free(cd->out);
+	free(cd->held);
 	free(cd);
 }
 
@@ -490,6 +513,7 @@ struct chardev *chardev_create(const struct chardev_config *cfg, char *err, size
 		cd->cfg.label = cd->cfg.id;
 	cd->listen_fd = cd->in_fd = cd->out_fd = -1;
 	cd->poll_idx = -1;
+	cd->keys.mux = cfg->mux;
 	pthread_mutex_init(&cd->lock, NULL);
 	if (open_backend(cd, err, errlen) < 0) {
 		free_chardev(cd);
@@ -536,6 +560,53 @@ int chardev_attach(struct chardev *cd, const struct chardev_frontend *fe)
 	if (cd->fe.event && chardev_connected(cd))
 		cd->fe.event(cd->fe.opaque, true);
 	return 0;
+}
+
+int chardev_attach_monitor(struct chardev *cd, const struct chardev_frontend *fe)
+{
+	if (!cd->cfg.mux)
+		return -EINVAL;
+	if (cd->mon_attached)
+		return -EBUSY;
+	cd->mon_fe = *fe;
+	cd->mon_attached = true;
+	return 0;
+}
+
+void chardev_write_monitor(struct chardev *cd, const void *buf, size_t len)
+{
+	if (!cd || !len)
+		return;
+	pthread_mutex_lock(&cd->lock);
+	if (!cd->mon_focus) {
+		/* the console has the keyboard: keep it for the switch, bounded */
+		size_t room = CHARDEV_OUT_CAP - cd->held_len;
+		if (len > room) {
+			cd->dropped += len - room;
+			len = room;
+		}
+		if (len) {
+			if (!cd->held)
+				cd->held = xzalloc(CHARDEV_OUT_CAP);
+			memcpy(cd->held + cd->held_len, buf, len);
+			cd->held_len += len;
+		}
+		pthread_mutex_unlock(&cd->lock);
+		return;
+	}
+	pthread_mutex_unlock(&cd->lock);
+	chardev_write(cd, buf, len);
+}
+
+void chardev_detach_monitor(struct chardev *cd)
+{
+	cd->mon_attached = false;
+	cd->mon_focus = false;
+}
+
+bool chardev_monitor_focused(const struct chardev *cd)
+{
+	return cd->mon_focus;
 }
 
 void chardev_detach(struct chardev *cd)
@@ -687,47 +758,23 @@ static void flush_out(struct chardev *cd)
 
 /* ---- input --------------------------------------------------------------- */
 
-static const char escape_help[] =
-	"\r\nC-a h    print this help\r\n"
-	"C-a x    exit emulator\r\n"
-	"C-a C-a  sends C-a\r\n";
-
-/* Ctrl-A keys on a terminal: filters buf in place, returns what is left. */
-static size_t filter_keys(struct chardev *cd, uint8_t *buf, size_t n)
+/* Where input goes: the monitor while it has the focus, else the console. */
+static const struct chardev_frontend *focused(const struct chardev *cd)
 {
-	size_t kept = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		uint8_t ch = buf[i];
-		if (cd->escape) {
-			cd->escape = false;
-			if (ch == 'x') {
-				fprintf(stderr, "vmm: terminating on signal from console\r\n");
-				cd->quit = true;
-				return kept;
-			}
-			if (ch == 'h' || ch == '?') {
-				chardev_write(cd, escape_help, sizeof(escape_help) - 1);
-				continue;
-			}
-			if (ch != CTRL_A)
-				continue;
-		} else if (ch == CTRL_A) {
-			cd->escape = true;
-			continue;
-		}
-		buf[kept++] = ch;
-	}
-	return kept;
+	if (cd->mon_focus && cd->mon_attached)
+		return &cd->mon_fe;
+	return cd->attached ? &cd->fe : NULL;
 }
 
 /* Offers held input to the frontend; true when nothing is held any more. */
 static bool offer(struct chardev *cd)
 {
+	const struct chardev_frontend *fe = focused(cd);
+
 	while (cd->in_off < cd->in_len) {
-		size_t n = cd->attached && cd->fe.receive
-				   ? cd->fe.receive(cd->fe.opaque, cd->in + cd->in_off,
-						    cd->in_len - cd->in_off)
+		size_t n = fe && fe->receive
+				   ? fe->receive(fe->opaque, cd->in + cd->in_off,
+						 cd->in_len - cd->in_off)
 				   : cd->in_len - cd->in_off; /* no frontend: discard */
 		if (n == 0)
 			return false;
@@ -737,9 +784,101 @@ static bool offer(struct chardev *cd)
 	return true;
 }
 
+/* The Ctrl-A keys: on a multiplexer always (a pipe as well, as QEMU's),
+ * on a plain console only on a raw terminal (vmm's long-standing keys). */
+static bool filtering(const struct chardev *cd)
+{
+	return cd->cfg.mux || (cd->raw_tty && cd->cfg.mux_keys);
+}
+
+/* Main thread: the monitor gets the keyboard, or gives it back. What it
+ * printed meanwhile comes first, then it shows its prompt. */
+static void switch_focus(struct chardev *cd)
+{
+	if (!cd->mon_attached)
+		return; /* one front end: nothing to switch to */
+	cd->mon_focus = !cd->mon_focus;
+	if (cd->mon_focus) {
+		pthread_mutex_lock(&cd->lock);
+		char *held = cd->held;
+		size_t len = cd->held_len;
+		cd->held = NULL;
+		cd->held_len = 0;
+		pthread_mutex_unlock(&cd->lock);
+		chardev_write(cd, "\r\n", 2);
+		if (held)
+			chardev_write(cd, held, len);
+		free(held);
+	}
+	if (cd->mon_fe.focus)
+		cd->mon_fe.focus(cd->mon_fe.opaque, cd->mon_focus);
+}
+
+static void mux_act(struct chardev *cd, enum mux_action act)
+{
+	const char *help;
+
+	switch (act) {
+	case MUX_QUIT:
+		fprintf(stderr, "vmm: terminating on signal from console\r\n");
+		cd->quit = true;
+		break;
+	case MUX_HELP:
+		help = mux_keys_help(&cd->keys);
+		chardev_write(cd, help, strlen(help));
+		break;
+	case MUX_SWITCH:
+		switch_focus(cd);
+		break;
+	case MUX_SYNC:
+		if (sync_fn)
+			sync_fn(sync_opaque);
+		break;
+	case MUX_BREAK:
+		/* to the front end with the keyboard, as QEMU's mux: the monitor
+		 * has no break */
+		if (!cd->mon_focus && cd->attached && cd->fe.brk)
+			cd->fe.brk(cd->fe.opaque);
+		break;
+	case MUX_NONE:
+		break;
+	}
+}
+
+/* Filters what was read and hands it on, up to the next key that acts,
+ * which is done only once the bytes before it were taken (after a Ctrl-A c
+ * the rest goes to the other front end). Stops while a front end is full;
+ * its kick resumes here. */
+static void pump(struct chardev *cd)
+{
+	for (;;) {
+		if (!offer(cd))
+			return;
+		if (cd->pending != MUX_NONE) {
+			enum mux_action act = cd->pending;
+			cd->pending = MUX_NONE;
+			mux_act(cd, act);
+			if (cd->quit) {
+				cd->raw_len = cd->raw_off = 0;
+				return;
+			}
+		}
+		if (cd->raw_off >= cd->raw_len) {
+			cd->raw_len = cd->raw_off = 0;
+			return;
+		}
+		size_t used;
+		cd->in_len = mux_keys_filter(&cd->keys, cd->raw + cd->raw_off,
+					     cd->raw_len - cd->raw_off, cd->in, &used, &cd->pending);
+		cd->in_off = 0;
+		cd->raw_off += used;
+	}
+}
+
 static void read_input(struct chardev *cd)
 {
-	ssize_t n = read(cd->in_fd, cd->in, sizeof(cd->in));
+	bool filter = filtering(cd);
+	ssize_t n = read(cd->in_fd, filter ? cd->raw : cd->in, CHARDEV_IN_CHUNK);
 
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return;
@@ -756,10 +895,14 @@ static void read_input(struct chardev *cd)
 		}
 		return;
 	}
+	if (filter) {
+		cd->raw_len = (size_t)n;
+		cd->raw_off = 0;
+		pump(cd);
+		return;
+	}
 	cd->in_len = (size_t)n;
 	cd->in_off = 0;
-	if (cd->raw_tty && cd->cfg.mux_keys)
-		cd->in_len = filter_keys(cd, cd->in, cd->in_len);
 	offer(cd);
 }
 
@@ -792,7 +935,7 @@ int chardev_poll_fill(struct pollfd *fds, int max)
 			continue;
 		}
 		/* Held input means the frontend is full: stop reading (back-pressure). */
-		if (cd->in_fd >= 0 && cd->in_off >= cd->in_len)
+		if (cd->in_fd >= 0 && cd->in_off >= cd->in_len && cd->raw_off >= cd->raw_len)
 			ev |= POLLIN;
 		if (cd->cfg.kind == CHARDEV_SOCKET) {
 			pthread_mutex_lock(&cd->lock);
@@ -838,7 +981,7 @@ bool chardev_poll_handle(const struct pollfd *fds, int n)
 			/* EAGAIN: someone else drained it */
 		}
 		for (unsigned i = 0; i < ndevs; i++)
-			offer(devs[i]);
+			pump(devs[i]);
 	}
 	for (unsigned i = 0; i < ndevs; i++) {
 		struct chardev *cd = devs[i];
@@ -866,6 +1009,12 @@ static void source_handle(void *opaque, const struct pollfd *fds, int n)
 	(void)opaque;
 	if (chardev_poll_handle(fds, n) && quit_fn)
 		quit_fn(quit_opaque);
+}
+
+void chardev_set_sync(void (*fn)(void *opaque), void *opaque)
+{
+	sync_fn = fn;
+	sync_opaque = opaque;
 }
 
 void chardev_attach_loop(struct event_loop *loop, void (*on_quit)(void *opaque), void *opaque)

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "chardev.h"
 #include "monitor.h"
 #include "qmp.h"
 #include "util.h"
@@ -20,12 +21,74 @@ struct link {
 	int nfds;
 };
 
+/* The human monitor on a multiplexer (-serial mon:stdio, -nographic): a
+ * second front end of COM1's chardev rather than a channel of its own. */
+struct mux_monitor {
+	struct chardev *cd;
+	struct monitor_session *mon;
+	bool shown;   /* has had the keyboard once: the banner was shown */
+	bool last_cr; /* the terminal's Enter is CR (or CR LF): one line end */
+};
+
 struct control {
 	struct link links[CONTROL_MAX_CHANS];
 	unsigned n;
 	struct vmctl vm;
 	struct event_source *source;
+	struct mux_monitor mux;
 };
+
+static void mux_sink(void *opaque, const char *data, size_t len)
+{
+	struct mux_monitor *mm = opaque;
+	chardev_write_monitor(mm->cd, data, len);
+}
+
+/* A raw terminal sends CR for Enter, a pipe LF: both end a line. */
+static size_t mux_receive(void *opaque, const uint8_t *buf, size_t len)
+{
+	struct mux_monitor *mm = opaque;
+
+	for (size_t i = 0; i < len; i++) {
+		char ch = (char)buf[i];
+		bool lf_after_cr = ch == '\n' && mm->last_cr;
+		mm->last_cr = ch == '\r';
+		if (lf_after_cr)
+			continue;
+		if (ch == '\r')
+			ch = '\n';
+		monitor_session_input(mm->mon, &ch, 1);
+	}
+	return len;
+}
+
+/* The first switch shows what was held (the banner and the prompt);
+ * later ones a fresh prompt, as QEMU's monitor does. */
+static void mux_focus(void *opaque, bool focused)
+{
+	struct mux_monitor *mm = opaque;
+
+	if (!focused)
+		return;
+	if (mm->shown)
+		monitor_session_prompt(mm->mon);
+	mm->shown = true;
+}
+
+void control_add_mux_monitor(struct control *c, struct chardev *cd)
+{
+	c->mux.cd = cd;
+}
+
+static void start_mux_monitor(struct control *c)
+{
+	struct mux_monitor *mm = &c->mux;
+	struct chardev_frontend fe = { .receive = mux_receive, .focus = mux_focus, .opaque = mm };
+
+	mm->mon = monitor_session_new(&c->vm, mux_sink, mm);
+	if (chardev_attach_monitor(mm->cd, &fe) < 0)
+		die("the monitor cannot share '%s'", chardev_label(mm->cd));
+}
 
 static void sink(void *opaque, const char *data, size_t len)
 {
@@ -95,6 +158,8 @@ void control_start(struct control *c, const struct vmctl *vm)
 	c->vm = *vm;
 	for (unsigned i = 0; i < c->n; i++)
 		chan_start(&c->links[i].chan);
+	if (c->mux.cd)
+		start_mux_monitor(c);
 }
 
 int control_poll_fill(struct control *c, struct pollfd *fds)
@@ -152,5 +217,8 @@ void control_destroy(struct control *c)
 		chan_flush(&c->links[i].chan, FLUSH_TIMEOUT_MS);
 		chan_close(&c->links[i].chan);
 	}
+	if (c->mux.cd)
+		chardev_detach_monitor(c->mux.cd);
+	monitor_session_free(c->mux.mon);
 	free(c);
 }

@@ -11,6 +11,7 @@
 
 #include "hw/virtio_balloon.h"
 #include "input.h"
+#include "json.h"
 #include "util.h"
 #include "vnc.h"
 
@@ -21,7 +22,12 @@ struct monitor_session {
 	char line[MONITOR_MAX_LINE];
 	size_t len;
 	bool overflow; /* discarding the rest of an overlong line */
+	unsigned cpu;  /* the current vCPU (cpu N): x, info registers, p $reg */
 };
+
+/* x, xp and p take the format and size of the previous one that named
+ * them, in any monitor (human-monitor-command's included), as QEMU's do. */
+static _Atomic char default_fmt = 'x', default_size = 'w';
 
 static void out(struct monitor_session *s, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -52,6 +58,45 @@ static void info_status(struct monitor_session *s)
 		out(s, "VM status: paused (%s)\n", state);
 	else
 		out(s, "VM status: %s\n", running ? "running" : "paused");
+}
+
+/* info uuid: -uuid's, or QEMU's nil UUID. */
+static void info_uuid(struct monitor_session *s)
+{
+	uint8_t u[16] = { 0 };
+
+	if (!s->ctl.ops->uuid || !s->ctl.ops->uuid(s->ctl.opaque, u))
+		memset(u, 0, sizeof(u));
+	out(s, "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x\n", u[0],
+	    u[1], u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+	    u[15]);
+}
+
+/* Base memory only: vmm has no memory hotplug. */
+static void info_memory_size_summary(struct monitor_session *s)
+{
+	uint64_t ram = s->ctl.ops->ram_size ? s->ctl.ops->ram_size(s->ctl.opaque) : 0;
+	out(s, "base memory: %llu\nplugged memory: 0\n", (unsigned long long)ram);
+}
+
+/* The memory backends, in QEMU's layout (query-memdev's figures). */
+static void info_memdev(struct monitor_session *s)
+{
+	struct vmctl_memdev d[8];
+	unsigned n = s->ctl.ops->memdevs ? s->ctl.ops->memdevs(s->ctl.opaque, d, 8) : 0;
+
+	for (unsigned i = 0; i < n; i++)
+		out(s, "memory backend: %s\n  size:  %llu\n  merge: %s\n  dump: %s\n"
+		    "  prealloc: %s\n  share: %s\n  reserve: %s\n  policy: default\n\n", d[i].id,
+		    (unsigned long long)d[i].size, d[i].merge ? "true" : "false",
+		    d[i].dump ? "true" : "false", d[i].prealloc ? "true" : "false",
+		    d[i].share ? "true" : "false", d[i].reserve ? "true" : "false");
+}
+
+/* No iothreads, no TPM: QEMU prints nothing for a machine without them. */
+static void info_nothing(struct monitor_session *s)
+{
+	(void)s;
 }
 
 static void info_migrate(struct monitor_session *s)
@@ -182,7 +227,7 @@ static void info_cpus(struct monitor_session *s)
 
 static void info_version(struct monitor_session *s)
 {
-	out(s, "%s (vmm)\n", VMM_VERSION);
+	out(s, "%s (vmm %s)\n", VMM_QEMU_VERSION, VMM_VERSION);
 }
 
 /* QEMU prints "balloon: actual=MB"; the guest's figures follow, as
@@ -328,14 +373,542 @@ static void info_snapshots(struct monitor_session *s)
 		s->ctl.ops->snapshot_info(s->ctl.opaque, print_to_session, s);
 }
 
+/* ---- block devices and removable media ---- */
+
+#define MAX_BLOCKS 32
+
+static unsigned list_blocks(struct monitor_session *s, struct vmctl_block **b)
+{
+	*b = xzalloc(MAX_BLOCKS * sizeof(**b));
+	return s->ctl.ops->blocks ? s->ctl.ops->blocks(s->ctl.opaque, *b, MAX_BLOCKS) : 0;
+}
+
+/* QEMU's layout of "info block". */
+static void info_block(struct monitor_session *s)
+{
+	struct vmctl_block *b;
+	unsigned n = list_blocks(s, &b);
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct vmctl_block *k = &b[i];
+		if (i)
+			out(s, "\n");
+		if (k->inserted)
+			out(s, "%s (#block%03u): %s (%s%s)\n", k->device, (k->node * 2) % 1000, k->file,
+			    k->format, k->ro ? ", read-only" : "");
+		else
+			out(s, "%s: [not inserted]\n", k->device);
+		out(s, "    Attached to:      %s\n", k->qdev);
+		if (k->removable)
+			out(s, "    Removable device: %slocked, tray %s\n", k->locked ? "" : "not ",
+			    k->tray_open ? "open" : "closed");
+		if (!k->inserted)
+			continue;
+		out(s, "    Cache mode:       %s%s%s\n", k->cache_writeback ? "writeback" : "writethrough",
+		    k->cache_direct ? ", direct" : "", k->cache_no_flush ? ", ignore flushes" : "");
+		if (k->backing_file)
+			out(s, "    Backing file:     %s (chain depth: %u)\n", k->backing_file,
+			    k->backing_depth);
+	}
+	free(b);
+}
+
+static void info_blockstats(struct monitor_session *s)
+{
+	struct vmctl_block *b;
+	unsigned n = list_blocks(s, &b);
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct vmctl_block_stats *t = &b[i].stats;
+		out(s, "%s: rd_bytes=%llu wr_bytes=%llu rd_operations=%llu wr_operations=%llu "
+		    "flush_operations=%llu wr_total_time_ns=%llu rd_total_time_ns=%llu "
+		    "flush_total_time_ns=%llu rd_merged=0 wr_merged=0 idle_time_ns=%lld\n",
+		    b[i].device, (unsigned long long)t->rd_bytes, (unsigned long long)t->wr_bytes,
+		    (unsigned long long)t->rd_operations, (unsigned long long)t->wr_operations,
+		    (unsigned long long)t->flush_operations, (unsigned long long)t->wr_total_time_ns,
+		    (unsigned long long)t->rd_total_time_ns, (unsigned long long)t->flush_total_time_ns,
+		    (long long)(t->idle_time_ns < 0 ? 0 : t->idle_time_ns));
+	}
+	free(b);
+}
+
+/* Splits the next blank-separated word off *p into w; false if none. */
+static bool next_word(const char **p, char *w, size_t len)
+{
+	const char *a = *p + strspn(*p, " \t");
+	size_t n = strcspn(a, " \t");
+
+	if (!n || n >= len)
+		return false;
+	memcpy(w, a, n);
+	w[n] = 0;
+	*p = a + n;
+	return true;
+}
+
+/* eject [-f] DEVICE: QEMU's. */
+static void cmd_eject(struct monitor_session *s, const char *arg)
+{
+	char dev[128], err[256];
+	bool force = false;
+
+	if (!strncmp(arg, "-f", 2) && (arg[2] == ' ' || arg[2] == '\t')) {
+		force = true;
+		arg += 2;
+	}
+	if (!next_word(&arg, dev, sizeof(dev)) || arg[strspn(arg, " \t")]) {
+		out(s, "Error: eject: expected [-f] DEVICE\n");
+		return;
+	}
+	if (!s->ctl.ops->block_tray)
+		out(s, "Error: Device '%s' not found\n", dev);
+	else if (s->ctl.ops->block_tray(s->ctl.opaque, dev, NULL, VMCTL_EJECT, force, err,
+					sizeof(err)))
+		out(s, "Error: %s\n", err);
+}
+
+/* change DEVICE FILE [FORMAT [READ-ONLY-MODE]]: QEMU's (blockdev-change-medium). */
+static void cmd_change(struct monitor_session *s, const char *arg)
+{
+	char dev[128], file[MONITOR_MAX_LINE], fmt[32], ro[32], err[512];
+	bool has_fmt, has_ro;
+
+	if (!next_word(&arg, dev, sizeof(dev)) || !next_word(&arg, file, sizeof(file))) {
+		out(s, "Error: change: expected DEVICE FILE [FORMAT [READ-ONLY-MODE]]\n");
+		return;
+	}
+	has_fmt = next_word(&arg, fmt, sizeof(fmt));
+	has_ro = has_fmt && next_word(&arg, ro, sizeof(ro));
+	if (arg[strspn(arg, " \t")]) {
+		out(s, "Error: change: expected DEVICE FILE [FORMAT [READ-ONLY-MODE]]\n");
+		return;
+	}
+	if (!s->ctl.ops->block_change_medium)
+		out(s, "Error: Device '%s' not found\n", dev);
+	else if (s->ctl.ops->block_change_medium(s->ctl.opaque, dev, NULL, file,
+						 has_fmt ? fmt : NULL, has_ro ? ro : NULL, false,
+						 err, sizeof(err)))
+		out(s, "Error: %s\n", err);
+}
+
+/* ---- inspection: x, xp, p, cpu, info registers/pci/chardev/mtree ---- */
+
+#define MAX_DUMP_BYTES (64 * 1024) /* x/xp: count * size at most */
+#define EXPR_MAX_DEPTH 32
+
+struct expr {
+	struct monitor_session *s;
+	const char *p;
+	const char *err; /* the first error */
+	unsigned depth;
+};
+
+static void skip_blanks(struct expr *e)
+{
+	e->p += strspn(e->p, " \t");
+}
+
+static uint64_t expr_sum(struct expr *e);
+
+/* A number (C's bases: 0x, 0, decimal), a register ($name, $pc), a
+ * parenthesised expression, or a unary -, +, ~. */
+static uint64_t expr_unary(struct expr *e)
+{
+	uint64_t v = 0;
+
+	skip_blanks(e);
+	if (e->err)
+		return 0;
+	if (e->depth >= EXPR_MAX_DEPTH) {
+		e->err = "expression nested too deeply";
+		return 0;
+	}
+	e->depth++;
+	char c = *e->p;
+	if (c == '-' || c == '+' || c == '~') {
+		e->p++;
+		v = expr_unary(e);
+		v = c == '-' ? (uint64_t)0 - v : c == '~' ? ~v : v;
+	} else if (c == '(') {
+		e->p++;
+		v = expr_sum(e);
+		skip_blanks(e);
+		if (e->err)
+			;
+		else if (*e->p != ')')
+			e->err = "')' expected";
+		else
+			e->p++;
+	} else if (c == '$') {
+		char name[16];
+		size_t n = strspn(++e->p, "abcdefghijklmnopqrstuvwxyz0123456789_");
+		if (!n || n >= sizeof(name)) {
+			e->err = "invalid register name";
+		} else {
+			memcpy(name, e->p, n);
+			name[n] = 0;
+			e->p += n;
+			if (!e->s->ctl.ops->cpu_register ||
+			    e->s->ctl.ops->cpu_register(e->s->ctl.opaque, e->s->cpu, name, &v) < 0)
+				e->err = "unknown register";
+		}
+	} else if (c >= '0' && c <= '9') {
+		const char *end = scan_uint(e->p, 0, &v);
+		if (!end)
+			e->err = "invalid number";
+		else
+			e->p = end;
+	} else {
+		e->err = c ? "invalid char in expression" : "unexpected end of expression";
+	}
+	e->depth--;
+	return v;
+}
+
+static uint64_t expr_product(struct expr *e)
+{
+	uint64_t v = expr_unary(e);
+
+	for (;;) {
+		skip_blanks(e);
+		char op = *e->p;
+		if (e->err || (op != '*' && op != '/' && op != '%' && op != '&'))
+			return v;
+		e->p++;
+		uint64_t r = expr_unary(e);
+		if ((op == '/' || op == '%') && !r) {
+			e->err = "division by zero";
+			return 0;
+		}
+		v = op == '*' ? v * r : op == '/' ? v / r : op == '%' ? v % r : v & r;
+	}
+}
+
+static uint64_t expr_sum(struct expr *e)
+{
+	uint64_t v = expr_product(e);
+
+	for (;;) {
+		skip_blanks(e);
+		char op = *e->p;
+		if (e->err || (op != '+' && op != '-' && op != '|' && op != '^'))
+			return v;
+		e->p++;
+		uint64_t r = expr_product(e);
+		v = op == '+' ? v + r : op == '-' ? v - r : op == '|' ? (v | r) : (v ^ r);
+	}
+}
+
+/* Evaluates 'text' whole; false with the reason printed. */
+static bool eval(struct monitor_session *s, const char *text, uint64_t *v)
+{
+	struct expr e = { .s = s, .p = text };
+
+	*v = expr_sum(&e);
+	skip_blanks(&e);
+	if (!e.err && *e.p)
+		e.err = "invalid char in expression";
+	if (e.err)
+		out(s, "Error: %s\n", e.err);
+	return !e.err;
+}
+
+/* "/[count][format][size]": QEMU's; false with the reason printed. */
+static bool parse_fmt(struct monitor_session *s, const char **arg, uint64_t *count, char *fmt,
+		      char *size)
+{
+	const char *p = *arg;
+
+	*count = 1;
+	*fmt = default_fmt;
+	*size = default_size;
+	if (*p != '/')
+		return true;
+	p++;
+	if (*p >= '0' && *p <= '9') {
+		const char *end = scan_uint(p, 10, count);
+		if (!end) {
+			out(s, "Error: invalid count\n");
+			return false;
+		}
+		p = end;
+	}
+	for (; *p && *p != ' ' && *p != '\t'; p++) {
+		if (strchr("xduoc", *p)) {
+			*fmt = *p;
+		} else if (strchr("bhwg", *p)) {
+			*size = *p;
+		} else if (*p == 'i') {
+			out(s, "Error: format 'i' (disassembly) is not supported by vmm\n");
+			return false;
+		} else {
+			out(s, "Error: invalid char in format: '%c'\n", *p);
+			return false;
+		}
+	}
+	*arg = p + strspn(p, " \t");
+	default_fmt = *fmt;
+	default_size = *size;
+	return true;
+}
+
+static void print_char(struct monitor_session *s, uint8_t c)
+{
+	if (c == '\\' || c == '\'')
+		out(s, " '\\%c'", c);
+	else if (c == '\n')
+		out(s, " '\\n'");
+	else if (c == '\r')
+		out(s, " '\\r'");
+	else if (c >= 32 && c < 127)
+		out(s, " '%c'", c);
+	else
+		out(s, " '\\x%02x'", c);
+}
+
+static void print_item(struct monitor_session *s, char fmt, unsigned wsize, uint64_t v)
+{
+	unsigned bits = wsize * 8;
+
+	switch (fmt) {
+	case 'x':
+		out(s, " 0x%0*llx", (int)(wsize * 2), (unsigned long long)v);
+		break;
+	case 'o':
+		out(s, " %#*llo", (int)((bits + 2) / 3), (unsigned long long)v);
+		break;
+	case 'u':
+		out(s, " %*llu", (int)((bits * 10 + 32) / 33), (unsigned long long)v);
+		break;
+	case 'd': {
+		int64_t sv = bits == 64 ? (int64_t)v : (int64_t)(v << (64 - bits)) >> (64 - bits);
+		out(s, " %*lld", (int)((bits * 10 + 32) / 33), (long long)sv);
+		break;
+	}
+	case 'c':
+		print_char(s, (uint8_t)v);
+		break;
+	}
+}
+
+/* x and xp: count items of 'size' at 'addr', 16 bytes a line (8 for
+ * bytes), each line read from the guest at once; a line that is not all
+ * guest RAM ends the dump with QEMU's "Cannot access memory". */
+static void memory_dump(struct monitor_session *s, const char *arg, bool physical)
+{
+	uint64_t count, addr;
+	char fmt, size;
+
+	if (!parse_fmt(s, &arg, &count, &fmt, &size))
+		return;
+	if (!*arg) {
+		out(s, "Error: %s: expected /FMT ADDR\n", physical ? "xp" : "x");
+		return;
+	}
+	if (!eval(s, arg, &addr))
+		return;
+	unsigned wsize = size == 'b' ? 1 : size == 'h' ? 2 : size == 'w' ? 4 : 8;
+	if (count > MAX_DUMP_BYTES / wsize) {
+		out(s, "Error: at most %u bytes at a time\n", MAX_DUMP_BYTES);
+		return;
+	}
+	if (!s->ctl.ops->read_memory) {
+		out(s, "Error: no guest memory to read\n");
+		return;
+	}
+	/* As QEMU: c prints every byte of count items of the size in force */
+	uint64_t left = count * wsize;
+	if (fmt == 'c')
+		wsize = 1;
+	unsigned line = wsize == 1 ? 8 : 16;
+	while (left) {
+		uint8_t buf[16];
+		unsigned n = (unsigned)MIN(left, (uint64_t)line);
+		out(s, "%016llx:", (unsigned long long)addr);
+		int r = addr + n < addr ? -EFAULT
+					: s->ctl.ops->read_memory(s->ctl.opaque, physical ? -1 : (int)s->cpu,
+								  addr, buf, n);
+		if (r < 0) {
+			out(s, " Cannot access memory\n");
+			return;
+		}
+		for (unsigned i = 0; i < n; i += wsize) {
+			uint64_t v = 0;
+			for (unsigned b = 0; b < wsize; b++)
+				v |= (uint64_t)buf[i + b] << (8 * b);
+			print_item(s, fmt, wsize, v);
+		}
+		out(s, "\n");
+		addr += n;
+		left -= n;
+	}
+}
+
+static void cmd_x(struct monitor_session *s, const char *arg)
+{
+	memory_dump(s, arg, false);
+}
+
+static void cmd_xp(struct monitor_session *s, const char *arg)
+{
+	memory_dump(s, arg, true);
+}
+
+/* p[/FMT] EXPR (print): in the format in force (x at first), as QEMU. */
+static void cmd_print(struct monitor_session *s, const char *arg)
+{
+	uint64_t count, v;
+	char fmt, size;
+
+	if (!parse_fmt(s, &arg, &count, &fmt, &size))
+		return;
+	if (!*arg) {
+		out(s, "Error: p: expected an expression\n");
+		return;
+	}
+	if (!eval(s, arg, &v))
+		return;
+	switch (fmt) {
+	case 'x':
+		out(s, "%#llx\n", (unsigned long long)v);
+		break;
+	case 'o':
+		out(s, "%#llo\n", (unsigned long long)v);
+		break;
+	case 'u':
+		out(s, "%llu\n", (unsigned long long)v);
+		break;
+	case 'c':
+		print_char(s, (uint8_t)v);
+		out(s, "\n");
+		break;
+	default:
+		out(s, "%lld\n", (long long)v);
+		break;
+	}
+}
+
+/* cpu N: the vCPU x, p and info registers look at. */
+static void cmd_cpu(struct monitor_session *s, const char *arg)
+{
+	struct vmctl_cpu cpus[256];
+	unsigned n = s->ctl.ops->cpus(s->ctl.opaque, cpus, ARRAY_SIZE(cpus));
+	uint64_t v;
+	const char *end = scan_uint(arg, 10, &v);
+
+	if (!end || *end || v >= n)
+		out(s, "Error: invalid CPU index\n");
+	else
+		s->cpu = (unsigned)v;
+}
+
+static void info_registers_of(struct monitor_session *s, unsigned cpu)
+{
+	if (!s->ctl.ops->cpu_registers ||
+	    s->ctl.ops->cpu_registers(s->ctl.opaque, cpu, print_to_session, s) < 0)
+		out(s, "Error: cannot read the registers of CPU %u\n", cpu);
+}
+
+/* info registers [-a]: the current vCPU's, or each one's under a
+ * "CPU#N" heading. */
+static void info_registers(struct monitor_session *s, const char *arg)
+{
+	struct vmctl_cpu cpus[256];
+
+	if (strcmp(arg, "-a")) {
+		info_registers_of(s, s->cpu);
+		return;
+	}
+	unsigned n = s->ctl.ops->cpus(s->ctl.opaque, cpus, ARRAY_SIZE(cpus));
+	for (unsigned i = 0; i < n && i < ARRAY_SIZE(cpus); i++) {
+		out(s, "\nCPU#%u\n", i);
+		info_registers_of(s, i);
+	}
+}
+
+#define MAX_PCI 64
+
+/* QEMU's layout of info pci. */
+static void info_pci(struct monitor_session *s)
+{
+	struct vmctl_pci *d = xzalloc(MAX_PCI * sizeof(*d));
+	unsigned n = s->ctl.ops->pci_devices ? s->ctl.ops->pci_devices(s->ctl.opaque, d, MAX_PCI) : 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		const struct vmctl_pci *f = &d[i];
+		const char *desc = f->desc;
+		out(s, "  Bus %2u, device %3u, function %u:\n", f->bus, f->slot, f->function);
+		if (desc)
+			out(s, "    %s: PCI device %04x:%04x\n", desc, f->vendor, f->device);
+		else
+			out(s, "    Class %04x: PCI device %04x:%04x\n", f->class_code, f->vendor, f->device);
+		out(s, "      PCI subsystem %04x:%04x\n", f->subsystem_vendor, f->subsystem);
+		if (f->irq_pin)
+			out(s, "      IRQ %u, pin %c\n", f->irq, 'A' + f->irq_pin - 1);
+		for (unsigned b = 0; b < f->nbars; b++) {
+			const struct vmctl_pci_bar *r = &f->bars[b];
+			if (r->bar == 6)
+				out(s, "      ROM: ");
+			else
+				out(s, "      BAR%d: ", r->bar);
+			if (r->io && r->address == UINT64_MAX)
+				out(s, "I/O (not mapped)\n");
+			else if (r->io)
+				out(s, "I/O at 0x%04llx [0x%04llx].\n", (unsigned long long)r->address,
+				    (unsigned long long)(r->address + r->size - 1));
+			else if (r->address == UINT64_MAX)
+				out(s, "%s%s memory (not mapped)\n", r->mem64 ? "64 bit" : "32 bit",
+				    r->prefetch ? " prefetchable" : "");
+			else
+				out(s, "%s%s memory at 0x%08llx [0x%08llx].\n",
+				    r->mem64 ? "64 bit" : "32 bit", r->prefetch ? " prefetchable" : "",
+				    (unsigned long long)r->address,
+				    (unsigned long long)(r->address + r->size - 1));
+		}
+		out(s, "      id \"%s\"\n", f->qdev_id);
+	}
+	free(d);
+}
+
+#define MAX_CHARDEVS 32
+
+static void info_chardev(struct monitor_session *s)
+{
+	struct vmctl_chardev *c = xzalloc(MAX_CHARDEVS * sizeof(*c));
+	unsigned n = s->ctl.ops->chardevs ? s->ctl.ops->chardevs(s->ctl.opaque, c, MAX_CHARDEVS) : 0;
+
+	for (unsigned i = 0; i < n; i++)
+		out(s, "%s: filename=%s\n", c[i].label, c[i].filename);
+	free(c);
+}
+
+static void info_mtree(struct monitor_session *s)
+{
+	if (s->ctl.ops->mtree)
+		s->ctl.ops->mtree(s->ctl.opaque, print_to_session, s);
+}
+
+static void info_qtree(struct monitor_session *s)
+{
+	if (s->ctl.ops->qtree)
+		s->ctl.ops->qtree(s->ctl.opaque, print_to_session, s);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(struct monitor_session *s);
 	const char *help;
 } infos[] = {
+	{ "pci", info_pci, "show PCI info" },
+	{ "chardev", info_chardev, "show the character devices" },
+	{ "mtree", info_mtree, "show memory tree" },
+	{ "qtree", info_qtree, "show device tree" },
+	{ "block", info_block, "show the block devices" },
+	{ "blockstats", info_blockstats, "show block device statistics" },
 	{ "vnc", info_vnc, "show the vnc server status" },
 	{ "mice", info_mice, "show which guest mouse is receiving events" },
 	{ "status", info_status, "show the current VM status (running|paused)" },
+	{ "uuid", info_uuid, "show the current VM UUID" },
 	{ "cpus", info_cpus, "show infos for each CPU" },
 	{ "version", info_version, "show the version of vmm" },
 	{ "balloon", info_balloon, "show balloon information" },
@@ -343,10 +916,18 @@ static const struct {
 	{ "migrate", info_migrate, "show the migration status and figures" },
 	{ "migrate_parameters", info_migrate_parameters, "show the migration parameters" },
 	{ "snapshots", info_snapshots, "show the VM snapshots of the disks" },
+	{ "memory_size_summary", info_memory_size_summary, "show the amount of initially allocated and present hotpluggable (if enabled) memory in bytes." },
+	{ "memdev", info_memdev, "show memory backends" },
+	{ "iothreads", info_nothing, "show iothreads" },
+	{ "tpm", info_nothing, "show the TPM device" },
 };
 
 static void cmd_info(struct monitor_session *s, const char *arg)
 {
+	if (!strncmp(arg, "registers", 9) && (!arg[9] || arg[9] == ' ' || arg[9] == '\t')) {
+		info_registers(s, arg + 9 + strspn(arg + 9, " \t"));
+		return;
+	}
 	for (size_t i = 0; i < ARRAY_SIZE(infos); i++)
 		if (!strcmp(arg, infos[i].name)) {
 			infos[i].fn(s);
@@ -355,7 +936,9 @@ static void cmd_info(struct monitor_session *s, const char *arg)
 	if (*arg)
 		out(s, "unknown info sub-command: '%.64s'\n", arg);
 	for (size_t i = 0; i < ARRAY_SIZE(infos); i++)
-		out(s, "info %-10s -- %s\n", infos[i].name, infos[i].help);
+		out(s, "info %-18s -- %s\n", infos[i].name, infos[i].help);
+	out(s, "info %-18s -- %s\n", "registers [-a]",
+	    "show the CPU registers (-a: of every CPU)");
 }
 
 #define ACTION(fn_name, op)                                                       \
@@ -364,7 +947,14 @@ static void cmd_info(struct monitor_session *s, const char *arg)
 		s->ctl.ops->op(s->ctl.opaque);                                    \
 	}
 ACTION(cmd_stop, stop)
-ACTION(cmd_cont, cont)
+
+static void cmd_cont(struct monitor_session *s, const char *arg)
+{
+	char err[256];
+
+	if (s->ctl.ops->cont(s->ctl.opaque, err, sizeof(err)) < 0)
+		out(s, "Error: %s\n", err);
+}
 ACTION(cmd_reset, reset)
 ACTION(cmd_powerdown, powerdown)
 ACTION(cmd_quit, quit)
@@ -483,6 +1073,47 @@ static void cmd_gdbserver(struct monitor_session *s, const char *arg)
 		out(s, "Waiting for gdb connection on device '%.200s'\n", dev);
 }
 
+/* memsave / pmemsave ADDR SIZE FILE: ADDR and SIZE are expressions of
+ * one word each (QEMU reads "16 /tmp/f" as a division; vmm does not). */
+static void memory_save(struct monitor_session *s, const char *arg, bool physical)
+{
+	char a[128], n[128], err[512];
+	uint64_t addr, size;
+	const char *name = physical ? "pmemsave" : "memsave";
+
+	if (!next_word(&arg, a, sizeof(a)) || !next_word(&arg, n, sizeof(n)) ||
+	    !*(arg += strspn(arg, " \t"))) {
+		out(s, "Error: %s: expected ADDR SIZE FILE\n", name);
+		return;
+	}
+	if (!eval(s, a, &addr) || !eval(s, n, &size))
+		return;
+	if (vmctl_memsave(&s->ctl, physical ? -1 : (int)s->cpu, addr, size, arg, err,
+			  sizeof(err)) < 0)
+		out(s, "Error: %s\n", err);
+}
+
+static void cmd_memsave(struct monitor_session *s, const char *arg)
+{
+	memory_save(s, arg, false);
+}
+
+static void cmd_pmemsave(struct monitor_session *s, const char *arg)
+{
+	memory_save(s, arg, true);
+}
+
+static void cmd_nmi(struct monitor_session *s, const char *arg)
+{
+	if (!s->ctl.ops->inject_nmi || s->ctl.ops->inject_nmi(s->ctl.opaque) < 0)
+		out(s, "Error: Could not inject an NMI\n");
+}
+
+static void cmd_system_wakeup(struct monitor_session *s, const char *arg)
+{
+	out(s, "Error: wake-up from suspend is not supported by this guest\n");
+}
+
 static void cmd_help(struct monitor_session *s, const char *arg);
 
 static const struct {
@@ -490,9 +1121,16 @@ static const struct {
 	void (*fn)(struct monitor_session *s, const char *arg);
 	const char *help;
 } commands[] = {
-	{ "info", NULL, cmd_info, "info status|cpus|version|balloon|vnc|mice|network|migrate|migrate_parameters|snapshots -- show machine information" },
+	/* its help line lists the subcommands of infos[] (cmd_help) */
+	{ "info", NULL, cmd_info, NULL },
+	{ "x", NULL, cmd_x, "x /fmt addr -- virtual memory dump starting at 'addr' (fmt: count, x/d/u/o/c, b/h/w/g)" },
+	{ "xp", NULL, cmd_xp, "xp /fmt addr -- physical memory dump starting at 'addr'" },
+	{ "print", "p", cmd_print, "print|p [/fmt] expr -- print expression value (use $ for CPU registers)" },
+	{ "cpu", NULL, cmd_cpu, "cpu index -- set the default CPU" },
+	{ "eject", NULL, cmd_eject, "eject [-f] DEVICE -- open the tray of a removable drive and take its medium out (-f: even if the guest locked it)" },
+	{ "change", NULL, cmd_change, "change DEVICE FILE [FORMAT [READ-ONLY-MODE]] -- put the image FILE in a removable drive" },
 	{ "sendkey", NULL, cmd_sendkey, "sendkey KEYS -- send keys to the guest (e.g. ctrl-alt-delete)" },
-	{ "stop", "s", cmd_stop, "stop -- stop the vCPUs" },
+	{ "stop", "s", cmd_stop, "stop|s -- stop the vCPUs" },
 	{ "cont", "c", cmd_cont, "cont|c -- resume the vCPUs" },
 	{ "system_reset", NULL, cmd_reset, "system_reset -- reset the machine" },
 	{ "system_powerdown", NULL, cmd_powerdown, "system_powerdown -- press the ACPI power button" },
@@ -506,25 +1144,59 @@ static const struct {
 	{ "savevm", NULL, cmd_savevm, "savevm [TAG] -- save the machine into a snapshot of its qcow2 disks (TAG: a name from the date if none; an existing TAG is replaced)" },
 	{ "loadvm", NULL, cmd_loadvm, "loadvm TAG -- go back to the snapshot TAG: disks, RAM and devices" },
 	{ "delvm", NULL, cmd_delvm, "delvm TAG -- delete the snapshot TAG from every disk" },
+	{ "memsave", NULL, cmd_memsave, "memsave addr size file -- save to disk virtual memory dump starting at 'addr' of size 'size'" },
+	{ "pmemsave", NULL, cmd_pmemsave, "pmemsave addr size file -- save to disk physical memory dump starting at 'addr' of size 'size'" },
+	{ "nmi", NULL, cmd_nmi, "nmi -- inject an NMI" },
+	{ "system_wakeup", NULL, cmd_system_wakeup, "system_wakeup -- wakeup guest from suspend" },
 	{ "gdbserver", NULL, cmd_gdbserver, "gdbserver [DEV] -- gdb stub on DEV (tcp:[HOST]:PORT, unix:PATH; default tcp::1234; none: off)" },
 	{ "quit", "q", cmd_quit, "quit|q -- quit vmm" },
-	{ "help", "?", cmd_help, "help|? -- list the commands" },
+	{ "help", "?", cmd_help, "help|? [COMMAND] -- list the commands, or show COMMAND's use" },
 };
 
+/* help [COMMAND]: every command's line, or the one COMMAND's (by name or alias). */
 static void cmd_help(struct monitor_session *s, const char *arg)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		out(s, "%s\n", commands[i].help);
+	bool found = false;
+
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
+		if (*arg && strcmp(arg, commands[i].name) &&
+		    (!commands[i].alias || strcmp(arg, commands[i].alias)))
+			continue;
+		found = true;
+		if (commands[i].help) {
+			out(s, "%s\n", commands[i].help);
+			continue;
+		}
+		out(s, "info ");
+		for (size_t k = 0; k < ARRAY_SIZE(infos); k++)
+			out(s, "%s|", infos[k].name);
+		out(s, "registers [-a] -- show machine information ('info' alone: each "
+		    "subcommand)\n");
+	}
+	if (!found)
+		out(s, "unknown command: '%.64s'\n", arg);
 }
 
 static void execute(struct monitor_session *s, char *line)
 {
 	char *cmd = line + strspn(line, " \t");
-	char *arg = cmd + strcspn(cmd, " \t");
+	char *arg = cmd + strcspn(cmd, " \t/");
+	char fmt[32] = "";
 
+	/* "x/4xw ADDR", "p/x EXPR": the format sticks to the name */
+	if (*arg == '/') {
+		size_t n = strcspn(arg, " \t");
+		snprintf(fmt, sizeof(fmt), "%.*s", (int)MIN(n, sizeof(fmt) - 1), arg);
+		memset(arg, ' ', n);
+	}
 	if (*arg)
 		*arg++ = 0;
 	arg += strspn(arg, " \t");
+	char joined[MONITOR_MAX_LINE + sizeof(fmt) + 1];
+	if (fmt[0]) { /* the format goes back in front of the argument */
+		snprintf(joined, sizeof(joined), "%s %s", fmt, arg);
+		arg = joined;
+	}
 	for (char *e = arg + strlen(arg); e > arg && (e[-1] == ' ' || e[-1] == '\t'); e--)
 		e[-1] = 0;
 	if (!*cmd)
@@ -562,6 +1234,11 @@ void monitor_session_input(struct monitor_session *s, const char *buf, size_t le
 	}
 }
 
+void monitor_session_prompt(struct monitor_session *s)
+{
+	prompt(s);
+}
+
 struct monitor_session *monitor_session_new(const struct vmctl *ctl, monitor_sink sink,
 					    void *sink_opaque)
 {
@@ -577,4 +1254,31 @@ struct monitor_session *monitor_session_new(const struct vmctl *ctl, monitor_sin
 void monitor_session_free(struct monitor_session *s)
 {
 	free(s);
+}
+
+static void collect(void *opaque, const char *data, size_t len)
+{
+	strbuf_append(opaque, data, len);
+}
+
+char *monitor_run_line(const struct vmctl *ctl, const char *line, unsigned cpu)
+{
+	struct strbuf b = { 0 };
+	struct monitor_session *s = monitor_session_new(ctl, collect, &b);
+	char *copy = xstrdup(line);
+
+	s->cpu = cpu;
+	b.len = 0; /* not the banner and prompt */
+	for (char *c = copy; *c; c++)
+		if (*c == '\n' || *c == '\r')
+			*c = ' ';
+	if (strlen(copy) < sizeof(s->line)) {
+		execute(s, copy);
+	} else {
+		out(s, "line too long (the limit is %d bytes)\n", MONITOR_MAX_LINE - 1);
+	}
+	free(copy);
+	monitor_session_free(s);
+	strbuf_append(&b, "", 1);
+	return b.data;
 }

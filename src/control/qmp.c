@@ -21,6 +21,9 @@
 
 #include "input.h"
 #include "json.h"
+#include "monitor.h"
+#include "qmp_lacking.h"
+#include "qmp_schema.h"
 #include "sdl.h"
 #include "util.h"
 #include "vnc.h"
@@ -48,16 +51,9 @@ struct qmp_error {
 typedef struct json *(*qmp_handler)(struct qmp_session *s, const struct json *args,
 				     struct qmp_error *e);
 
-struct qmp_arg {
-	const char *name;
-	enum json_type type;
-	const char *type_name;
-};
-
 struct qmp_command {
-	const char *name;
+	struct qmp_signature sig;
 	qmp_handler fn;
-	const struct qmp_arg *args; /* all optional; NULL-terminated */
 };
 
 static struct json *set_error(struct qmp_error *e, const char *class, const char *fmt, ...)
@@ -87,9 +83,9 @@ static void send_json(struct qmp_session *s, const struct json *j)
 static struct json *version_object(void)
 {
 	struct json *v = json_new_object(), *q = json_new_object();
-	json_object_set(q, "micro", json_new_int(VMM_VERSION_MICRO));
-	json_object_set(q, "minor", json_new_int(VMM_VERSION_MINOR));
-	json_object_set(q, "major", json_new_int(VMM_VERSION_MAJOR));
+	json_object_set(q, "micro", json_new_int(VMM_QEMU_MICRO));
+	json_object_set(q, "minor", json_new_int(VMM_QEMU_MINOR));
+	json_object_set(q, "major", json_new_int(VMM_QEMU_MAJOR));
 	json_object_set(v, "qemu", q);
 	json_object_set(v, "package", json_new_string("vmm " VMM_VERSION));
 	return v;
@@ -438,6 +434,24 @@ static struct json *cmd_query_name(struct qmp_session *s, const struct json *arg
 	return r;
 }
 
+/* QEMU's answer without -uuid is the nil UUID. */
+static struct json *cmd_query_uuid(struct qmp_session *s, const struct json *args,
+				   struct qmp_error *e)
+{
+	uint8_t u[16] = { 0 };
+	char text[37];
+	struct json *r = json_new_object();
+
+	if (!s->ctl.ops->uuid || !s->ctl.ops->uuid(s->ctl.opaque, u))
+		memset(u, 0, sizeof(u));
+	snprintf(text, sizeof(text),
+		 "%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x", u[0], u[1],
+		 u[2], u[3], u[4], u[5], u[6], u[7], u[8], u[9], u[10], u[11], u[12], u[13], u[14],
+		 u[15]);
+	json_object_set(r, "UUID", json_new_string(text));
+	return r;
+}
+
 static struct json *cpu_object(const struct vmctl_cpu *c)
 {
 	char path[64];
@@ -470,6 +484,8 @@ static struct json *cmd_query_cpus_fast(struct qmp_session *s, const struct json
 
 static struct json *cmd_query_commands(struct qmp_session *s, const struct json *args,
 				       struct qmp_error *e);
+static struct json *cmd_query_qmp_schema(struct qmp_session *s, const struct json *args,
+					 struct qmp_error *e);
 
 static struct json *no_balloon(struct qmp_error *e)
 {
@@ -614,6 +630,28 @@ static struct json *cmd_x_state_roundtrip(struct qmp_session *s, const struct js
 	return r;
 }
 
+/* x-query-exits: vmm's own, for tests: the vCPUs' exits by kind since
+ * they were created; {"io": N, "mmio": N, "hlt": N, "intr": N}, and
+ * "coalesced": the VGA window writes KVM queued instead of exiting (since
+ * vmm started), applied from its ring. */
+static struct json *cmd_x_query_exits(struct qmp_session *s, const struct json *args,
+				      struct qmp_error *e)
+{
+	struct vmctl_exits x;
+
+	(void)args;
+	if (!s->ctl.ops->exits)
+		return set_error(e, "CommandNotFound", "The command x-query-exits has not been found");
+	s->ctl.ops->exits(s->ctl.opaque, &x);
+	struct json *r = json_new_object();
+	json_object_set(r, "io", json_new_int((int64_t)x.io));
+	json_object_set(r, "mmio", json_new_int((int64_t)x.mmio));
+	json_object_set(r, "hlt", json_new_int((int64_t)x.hlt));
+	json_object_set(r, "intr", json_new_int((int64_t)x.intr));
+	json_object_set(r, "coalesced", json_new_int((int64_t)x.coalesced));
+	return r;
+}
+
 /* screendump {"filename": PATH, "format": "ppm"|"png"}: the first
  * display's picture ("device" and "head" pick a console, of which vmm has
  * one: accepted if they name it). */
@@ -738,7 +776,9 @@ static bool input_event_item(const struct json *ev, int *dx, int *dy, int *dz,
 		}
 		unsigned bit = !strcmp(b->str, "left")     ? INPUT_BUTTON_LEFT
 			       : !strcmp(b->str, "right")  ? INPUT_BUTTON_RIGHT
-			       : !strcmp(b->str, "middle") ? INPUT_BUTTON_MIDDLE : 0;
+			       : !strcmp(b->str, "middle") ? INPUT_BUTTON_MIDDLE
+			       : !strcmp(b->str, "side")   ? INPUT_BUTTON_SIDE
+			       : !strcmp(b->str, "extra")  ? INPUT_BUTTON_EXTRA : 0;
 		if (!strcmp(b->str, "wheel-up") || !strcmp(b->str, "wheel-down")) {
 			if (down->boolean)
 				*dz += b->str[6] == 'u' ? -1 : 1;
@@ -794,7 +834,8 @@ static struct json *cmd_input_send_event(struct qmp_session *s, const struct jso
 }
 
 /* query-display-options: QEMU's DisplayOptions for the window, or "none"
- * (VNC alone is "none" too, as QEMU's -vnc without -display). */
+ * (VNC alone is "none" too, as QEMU's -vnc without -display). It is a
+ * flat union: the SDL variant's "grab-mod" sits beside "type". */
 static struct json *cmd_query_display_options(struct qmp_session *s, const struct json *args,
 					      struct qmp_error *e)
 {
@@ -806,10 +847,8 @@ static struct json *cmd_query_display_options(struct qmp_session *s, const struc
 		const struct sdl_config *c = sdl_options(w);
 		json_object_set(r, "full-screen", json_new_bool(c->full_screen));
 		json_object_set(r, "window-close", json_new_bool(c->window_close));
-		struct json *sdl = json_new_object();
-		json_object_set(sdl, "grab-mod", json_new_string(c->grab_rctrl ? "rctrl"
-										: "lctrl-lalt"));
-		json_object_set(r, "sdl", sdl);
+		json_object_set(r, "grab-mod", json_new_string(c->grab_rctrl ? "rctrl"
+									      : "lctrl-lalt"));
 	}
 	return r;
 }
@@ -886,6 +925,661 @@ static struct json *cmd_set_link(struct qmp_session *s, const struct json *args,
 	return json_new_object();
 }
 
+/* ---- block devices and removable media ------------------------------------ */
+
+#define MAX_BLOCKS 32
+
+/* An optional string argument: NULL if absent; *bad when it holds a NUL. */
+static const char *opt_str(const struct json *args, const char *name, bool *bad)
+{
+	const struct json *v = json_object_get(args, name);
+
+	if (v && strlen(v->str) != v->len)
+		*bad = true;
+	return v ? v->str : NULL;
+}
+
+static bool opt_bool(const struct json *args, const char *name)
+{
+	const struct json *v = json_object_get(args, name);
+	return v && v->boolean;
+}
+
+static struct json *block_error(struct qmp_error *e, int ret, const char *err)
+{
+	return set_error(e, ret == -ENODEV ? "DeviceNotFound" : "GenericError", "%s", err);
+}
+
+static struct json *tray_cmd(struct qmp_session *s, const struct json *args, struct qmp_error *e,
+			     enum vmctl_tray_op op)
+{
+	bool bad = false;
+	const char *device = opt_str(args, "device", &bad), *id = opt_str(args, "id", &bad);
+	char err[256];
+
+	if (bad)
+		return set_error(e, "GenericError", "Parameter 'device' or 'id' holds a NUL byte");
+	if (!s->ctl.ops->block_tray)
+		return set_error(e, "DeviceNotFound", "Device '%.64s' not found",
+				 device ? device : id ? id : "");
+	int ret = s->ctl.ops->block_tray(s->ctl.opaque, device, id, op, opt_bool(args, "force"), err,
+					 sizeof(err));
+	return ret ? block_error(e, ret, err) : json_new_object();
+}
+
+/* eject {"device"|"id", "force"}: QEMU's: opens the tray (a tray the
+ * guest locked only gets an eject request, unless force) and takes the
+ * disc out; the tray stays open. */
+static struct json *cmd_eject(struct qmp_session *s, const struct json *args, struct qmp_error *e)
+{
+	return tray_cmd(s, args, e, VMCTL_EJECT);
+}
+
+static struct json *cmd_blockdev_open_tray(struct qmp_session *s, const struct json *args,
+					   struct qmp_error *e)
+{
+	return tray_cmd(s, args, e, VMCTL_TRAY_OPEN);
+}
+
+static struct json *cmd_blockdev_close_tray(struct qmp_session *s, const struct json *args,
+					    struct qmp_error *e)
+{
+	return tray_cmd(s, args, e, VMCTL_TRAY_CLOSE);
+}
+
+/* blockdev-remove-medium {"id"}: QEMU 10 names the device by id only. */
+static struct json *cmd_blockdev_remove_medium(struct qmp_session *s, const struct json *args,
+					       struct qmp_error *e)
+{
+	if (!json_object_get(args, "id"))
+		return set_error(e, "GenericError", "Parameter 'id' is missing");
+	return tray_cmd(s, args, e, VMCTL_MEDIUM_REMOVE);
+}
+
+/* blockdev-change-medium {"device"|"id", "filename", "format",
+ * "read-only-mode", "force"}: QEMU's. */
+static struct json *cmd_blockdev_change_medium(struct qmp_session *s, const struct json *args,
+					       struct qmp_error *e)
+{
+	bool bad = false;
+	const char *device = opt_str(args, "device", &bad), *id = opt_str(args, "id", &bad);
+	const char *file = opt_str(args, "filename", &bad), *format = opt_str(args, "format", &bad);
+	const char *ro = opt_str(args, "read-only-mode", &bad);
+	char err[512];
+
+	if (!file)
+		return set_error(e, "GenericError", "Parameter 'filename' is missing");
+	if (bad)
+		return set_error(e, "GenericError", "A parameter holds a NUL byte");
+	if (!s->ctl.ops->block_change_medium)
+		return set_error(e, "DeviceNotFound", "Device '%.64s' not found",
+				 device ? device : id ? id : "");
+	int ret = s->ctl.ops->block_change_medium(s->ctl.opaque, device, id, file, format, ro,
+						  opt_bool(args, "force"), err, sizeof(err));
+	return ret ? block_error(e, ret, err) : json_new_object();
+}
+
+static unsigned list_blocks(struct qmp_session *s, struct vmctl_block *b, unsigned max)
+{
+	return s->ctl.ops->blocks ? s->ctl.ops->blocks(s->ctl.opaque, b, max) : 0;
+}
+
+static void node_name(const struct vmctl_block *b, unsigned which, char *out, size_t len)
+{
+	snprintf(out, len, "#block%03u", (b->node * 2 + which) % 1000);
+}
+
+/* QEMU's BlockDeviceInfo of the medium ("inserted"). */
+static struct json *inserted_object(const struct vmctl_block *b)
+{
+	struct json *o = json_new_object(), *img = json_new_object(), *cache = json_new_object();
+	char node[16];
+	static const char *const zero_limits[] = { "iops_rd", "iops_wr", "iops", "bps_wr",
+						   "write_threshold", "bps", "bps_rd" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(zero_limits); i++)
+		json_object_set(o, zero_limits[i], json_new_int(0));
+	json_object_set(o, "detect_zeroes", json_new_string("off"));
+	json_object_set(o, "active", json_new_bool(true));
+	json_object_set(img, "virtual-size", json_new_int((int64_t)b->virtual_size));
+	json_object_set(img, "filename", json_new_string(b->file));
+	json_object_set(img, "format", json_new_string(b->format));
+	json_object_set(img, "actual-size", json_new_int((int64_t)b->actual_size));
+	json_object_set(img, "dirty-flag", json_new_bool(false));
+	if (b->backing_file)
+		json_object_set(img, "backing-filename", json_new_string(b->backing_file));
+	json_object_set(o, "image", img);
+	json_object_set(o, "ro", json_new_bool(b->ro));
+	node_name(b, 0, node, sizeof(node));
+	json_object_set(o, "node-name", json_new_string(node));
+	json_object_set(o, "backing_file_depth", json_new_int(b->backing_depth));
+	if (b->backing_file)
+		json_object_set(o, "backing_file", json_new_string(b->backing_file));
+	json_object_set(o, "drv", json_new_string(b->format));
+	json_object_set(o, "encrypted", json_new_bool(false));
+	json_object_set(cache, "no-flush", json_new_bool(b->cache_no_flush));
+	json_object_set(cache, "direct", json_new_bool(b->cache_direct));
+	json_object_set(cache, "writeback", json_new_bool(b->cache_writeback));
+	json_object_set(o, "cache", cache);
+	json_object_set(o, "file", json_new_string(b->file));
+	return o;
+}
+
+/* query-block: QEMU's BlockInfo per drive. */
+static struct json *cmd_query_block(struct qmp_session *s, const struct json *args,
+				    struct qmp_error *e)
+{
+	struct vmctl_block *b = xzalloc(MAX_BLOCKS * sizeof(*b));
+	unsigned n = list_blocks(s, b, MAX_BLOCKS);
+	struct json *r = json_new_array();
+
+	for (unsigned i = 0; i < n; i++) {
+		struct json *o = json_new_object();
+		json_object_set(o, "io-status", json_new_string("ok"));
+		json_object_set(o, "device", json_new_string(b[i].device));
+		json_object_set(o, "locked", json_new_bool(b[i].locked));
+		json_object_set(o, "removable", json_new_bool(b[i].removable));
+		if (b[i].inserted)
+			json_object_set(o, "inserted", inserted_object(&b[i]));
+		json_object_set(o, "qdev", json_new_string(b[i].qdev));
+		if (b[i].removable)
+			json_object_set(o, "tray_open", json_new_bool(b[i].tray_open));
+		json_object_set(o, "type", json_new_string("unknown"));
+		json_array_append(r, o);
+	}
+	free(b);
+	return r;
+}
+
+/* QEMU's BlockDeviceStats; what vmm does not have (unmap, zone append,
+ * merging, latency histograms) is zero, as QEMU shows it unused. */
+static struct json *stats_object(const struct vmctl_block_stats *st, bool accounted)
+{
+	struct json *o = json_new_object();
+	const struct { const char *name; uint64_t v; } vals[] = {
+		{ "unmap_operations", 0 }, { "unmap_merged", 0 },
+		{ "failed_zone_append_operations", 0 },
+		{ "flush_total_time_ns", st->flush_total_time_ns },
+		{ "wr_highest_offset", st->wr_highest_offset },
+		{ "wr_total_time_ns", st->wr_total_time_ns },
+		{ "failed_wr_operations", st->failed_wr_operations },
+		{ "failed_rd_operations", st->failed_rd_operations },
+		{ "wr_merged", 0 }, { "wr_bytes", st->wr_bytes },
+		{ "failed_unmap_operations", 0 }, { "zone_append_merged", 0 },
+		{ "failed_flush_operations", st->failed_flush_operations },
+		{ "rd_total_time_ns", st->rd_total_time_ns }, { "invalid_unmap_operations", 0 },
+		{ "flush_operations", st->flush_operations }, { "wr_operations", st->wr_operations },
+		{ "unmap_bytes", 0 }, { "rd_merged", 0 }, { "rd_bytes", st->rd_bytes },
+		{ "unmap_total_time_ns", 0 }, { "invalid_flush_operations", 0 },
+		{ "zone_append_total_time_ns", 0 }, { "zone_append_operations", 0 },
+		{ "rd_operations", st->rd_operations }, { "zone_append_bytes", 0 },
+		{ "invalid_zone_append_operations", 0 }, { "invalid_wr_operations", 0 },
+		{ "invalid_rd_operations", 0 },
+	};
+
+	for (size_t i = 0; i < ARRAY_SIZE(vals); i++)
+		json_object_set(o, vals[i].name, json_new_int((int64_t)vals[i].v));
+	json_object_set(o, "timed_stats", json_new_array());
+	json_object_set(o, "account_invalid", json_new_bool(accounted));
+	json_object_set(o, "account_failed", json_new_bool(accounted));
+	if (st->idle_time_ns >= 0)
+		json_object_set(o, "idle_time_ns", json_new_int(st->idle_time_ns));
+	return o;
+}
+
+/* query-blockstats: the guest's I/O per drive, counted in the block
+ * layer; "parent" is the file under the format, as QEMU shows it. */
+static struct json *cmd_query_blockstats(struct qmp_session *s, const struct json *args,
+					 struct qmp_error *e)
+{
+	struct vmctl_block *b = xzalloc(MAX_BLOCKS * sizeof(*b));
+	unsigned n = list_blocks(s, b, MAX_BLOCKS);
+	struct json *r = json_new_array();
+	char node[16];
+
+	for (unsigned i = 0; i < n; i++) {
+		struct json *o = json_new_object();
+		json_object_set(o, "device", json_new_string(b[i].device));
+		if (b[i].inserted) {
+			struct json *parent = json_new_object(), *ds = json_new_object();
+			struct vmctl_block_stats none = { .idle_time_ns = -1 };
+			json_object_set(parent, "stats", stats_object(&none, false));
+			node_name(&b[i], 1, node, sizeof(node));
+			json_object_set(parent, "node-name", json_new_string(node));
+			json_object_set(ds, "discard-bytes-ok", json_new_int(0));
+			json_object_set(ds, "discard-nb-ok", json_new_int(0));
+			json_object_set(ds, "driver", json_new_string("file"));
+			json_object_set(ds, "discard-nb-failed", json_new_int(0));
+			json_object_set(parent, "driver-specific", ds);
+			json_object_set(o, "parent", parent);
+		}
+		json_object_set(o, "stats", stats_object(&b[i].stats, true));
+		if (b[i].inserted) {
+			node_name(&b[i], 0, node, sizeof(node));
+			json_object_set(o, "node-name", json_new_string(node));
+		}
+		json_object_set(o, "qdev", json_new_string(b[i].qdev));
+		json_array_append(r, o);
+	}
+	free(b);
+	return r;
+}
+
+/* ---- the monitor, and what QEMU's introspection queries say -------------- */
+
+/* human-monitor-command {"command-line", "cpu-index"}: the monitor's
+ * output as QEMU gives it, lines ending in CR LF. */
+static struct json *cmd_human_monitor_command(struct qmp_session *s, const struct json *args,
+					      struct qmp_error *e)
+{
+	const struct json *line = string_arg(args, "command-line", e);
+	const struct json *cpu = json_object_get(args, "cpu-index");
+	struct vmctl_cpu cpus[256];
+	int64_t index = 0;
+
+	if (!line)
+		return NULL;
+	if (cpu) {
+		unsigned n = s->ctl.ops->cpus(s->ctl.opaque, cpus, ARRAY_SIZE(cpus));
+		if (!json_get_int(cpu, &index) || index < 0 || index >= (int64_t)n)
+			return set_error(e, "GenericError", "Invalid CPU index");
+	}
+	char *text = monitor_run_line(&s->ctl, line->str, (unsigned)index);
+	struct strbuf b = { 0 };
+	for (const char *c = text; *c; c++) {
+		if (*c == '\n')
+			strbuf_append(&b, "\r", 1);
+		strbuf_append(&b, c, 1);
+	}
+	strbuf_append(&b, "", 1);
+	struct json *r = json_new_string(b.data);
+	strbuf_free(&b);
+	free(text);
+	return r;
+}
+
+static struct json *cmd_query_kvm(struct qmp_session *s, const struct json *args,
+				  struct qmp_error *e)
+{
+	struct json *r = json_new_object();
+	json_object_set(r, "enabled", json_new_bool(true));
+	json_object_set(r, "present", json_new_bool(true));
+	return r;
+}
+
+static struct json *cmd_query_target(struct qmp_session *s, const struct json *args,
+				     struct qmp_error *e)
+{
+	struct json *r = json_new_object();
+	json_object_set(r, "arch", json_new_string("x86_64"));
+	return r;
+}
+
+/* query-machines: the one machine vmm is, under QEMU 7.2's name and the
+ * "pc" alias. */
+static struct json *cmd_query_machines(struct qmp_session *s, const struct json *args,
+				       struct qmp_error *e)
+{
+	struct json *r = json_new_array(), *m = json_new_object();
+
+	json_object_set(m, "hotpluggable-cpus", json_new_bool(false));
+	json_object_set(m, "name", json_new_string("pc-i440fx-7.2"));
+	json_object_set(m, "numa-mem-supported", json_new_bool(false));
+	json_object_set(m, "default-cpu-type", json_new_string("host-x86_64-cpu"));
+	json_object_set(m, "acpi", json_new_bool(true));
+	json_object_set(m, "is-default", json_new_bool(true));
+	json_object_set(m, "cpu-max", json_new_int(255));
+	json_object_set(m, "deprecated", json_new_bool(false));
+	json_object_set(m, "default-ram-id", json_new_string("pc.ram"));
+	json_object_set(m, "alias", json_new_string("pc"));
+	json_array_append(r, m);
+	return r;
+}
+
+/* query-cpu-definitions: the -cpu models vmm takes (include/cpu_model.h). */
+static struct json *cmd_query_cpu_definitions(struct qmp_session *s, const struct json *args,
+					      struct qmp_error *e)
+{
+	static const struct { const char *name; bool safe; } models[] = {
+		{ "host", false }, { "max", false }, { "qemu64", true }, { "kvm64", true },
+	};
+	struct json *r = json_new_array();
+
+	for (size_t i = 0; i < ARRAY_SIZE(models); i++) {
+		char type[48];
+		struct json *c = json_new_object();
+		snprintf(type, sizeof(type), "%s-x86_64-cpu", models[i].name);
+		json_object_set(c, "name", json_new_string(models[i].name));
+		json_object_set(c, "typename", json_new_string(type));
+		json_object_set(c, "unavailable-features", json_new_array());
+		json_object_set(c, "static", json_new_bool(false));
+		json_object_set(c, "migration-safe", json_new_bool(models[i].safe));
+		json_object_set(c, "deprecated", json_new_bool(false));
+		json_array_append(r, c);
+	}
+	return r;
+}
+
+/* query-hotpluggable-cpus: every vCPU is there from the start, one
+ * single-core socket each (vmm plugs none later). */
+static struct json *cmd_query_hotpluggable_cpus(struct qmp_session *s, const struct json *args,
+						struct qmp_error *e)
+{
+	struct vmctl_cpu cpus[256];
+	unsigned n = s->ctl.ops->cpus(s->ctl.opaque, cpus, ARRAY_SIZE(cpus));
+	struct json *r = json_new_array();
+
+	for (unsigned i = n; i-- > 0;) {
+		char path[64];
+		struct json *c = json_new_object(), *props = json_new_object();
+		json_object_set(props, "core-id", json_new_int(0));
+		json_object_set(props, "thread-id", json_new_int(0));
+		json_object_set(props, "socket-id", json_new_int(cpus[i].index));
+		json_object_set(c, "props", props);
+		json_object_set(c, "vcpus-count", json_new_int(1));
+		snprintf(path, sizeof(path), "/machine/unattached/device[%u]", cpus[i].index);
+		json_object_set(c, "qom-path", json_new_string(path));
+		json_object_set(c, "type", json_new_string("host-x86_64-cpu"));
+		json_array_append(r, c);
+	}
+	return r;
+}
+
+static struct json *pci_device_object(const struct vmctl_pci *f)
+{
+	struct json *d = json_new_object(), *ci = json_new_object(), *id = json_new_object();
+	struct json *regions = json_new_array();
+
+	json_object_set(d, "irq_pin", json_new_int(f->irq_pin));
+	json_object_set(d, "bus", json_new_int(f->bus));
+	json_object_set(d, "qdev_id", json_new_string(f->qdev_id ? f->qdev_id : ""));
+	if (f->irq_pin)
+		json_object_set(d, "irq", json_new_int(f->irq));
+	json_object_set(d, "slot", json_new_int(f->slot));
+	json_object_set(ci, "class", json_new_int(f->class_code));
+	if (f->desc)
+		json_object_set(ci, "desc", json_new_string(f->desc));
+	json_object_set(d, "class_info", ci);
+	json_object_set(id, "device", json_new_int(f->device));
+	json_object_set(id, "subsystem-vendor", json_new_int(f->subsystem_vendor));
+	json_object_set(id, "vendor", json_new_int(f->vendor));
+	json_object_set(id, "subsystem", json_new_int(f->subsystem));
+	json_object_set(d, "id", id);
+	json_object_set(d, "function", json_new_int(f->function));
+	for (unsigned b = 0; b < f->nbars && b < ARRAY_SIZE(f->bars); b++) {
+		const struct vmctl_pci_bar *bar = &f->bars[b];
+		struct json *reg = json_new_object();
+		json_object_set(reg, "bar", json_new_int(bar->bar));
+		json_object_set(reg, "size", json_new_int((int64_t)bar->size));
+		json_object_set(reg, "address", json_new_int(bar->address == UINT64_MAX ? -1
+								: (int64_t)bar->address));
+		json_object_set(reg, "type", json_new_string(bar->io ? "io" : "memory"));
+		if (!bar->io) {
+			json_object_set(reg, "mem_type_64", json_new_bool(bar->mem64));
+			json_object_set(reg, "prefetch", json_new_bool(bar->prefetch));
+		}
+		json_array_append(regions, reg);
+	}
+	json_object_set(d, "regions", regions);
+	return d;
+}
+
+/* query-pci: QEMU's PciInfo of bus 0. */
+static struct json *cmd_query_pci(struct qmp_session *s, const struct json *args,
+				  struct qmp_error *e)
+{
+	struct vmctl_pci *f = xzalloc(64 * sizeof(*f));
+	unsigned n = s->ctl.ops->pci_devices ? s->ctl.ops->pci_devices(s->ctl.opaque, f, 64) : 0;
+	struct json *r = json_new_array(), *bus = json_new_object(), *devs = json_new_array();
+
+	for (unsigned i = 0; i < n; i++)
+		json_array_append(devs, pci_device_object(&f[i]));
+	json_object_set(bus, "bus", json_new_int(0));
+	json_object_set(bus, "devices", devs);
+	json_array_append(r, bus);
+	free(f);
+	return r;
+}
+
+static struct json *cmd_query_chardev(struct qmp_session *s, const struct json *args,
+				      struct qmp_error *e)
+{
+	struct vmctl_chardev *c = xzalloc(32 * sizeof(*c));
+	unsigned n = s->ctl.ops->chardevs ? s->ctl.ops->chardevs(s->ctl.opaque, c, 32) : 0;
+	struct json *r = json_new_array();
+
+	for (unsigned i = 0; i < n; i++) {
+		struct json *o = json_new_object();
+		json_object_set(o, "frontend-open", json_new_bool(c[i].frontend_open));
+		json_object_set(o, "filename", json_new_string(c[i].filename));
+		json_object_set(o, "label", json_new_string(c[i].label));
+		json_array_append(r, o);
+	}
+	free(c);
+	return r;
+}
+
+/* ---- device types ------------------------------------------------------------ */
+
+#define MAX_TYPES 128
+
+/* Whether type t is 'name' or has it among its ancestors. */
+static bool implements(const struct vmctl_type *types, unsigned n, const struct vmctl_type *t,
+		       const char *name)
+{
+	for (unsigned depth = 0; t && depth < n; depth++) {
+		if (!strcmp(t->name, name))
+			return true;
+		const struct vmctl_type *up = NULL;
+		for (unsigned i = 0; t->parent && i < n; i++)
+			if (!strcmp(types[i].name, t->parent))
+				up = &types[i];
+		t = up;
+	}
+	return false;
+}
+
+/* qom-list-types {"implements": TYPE, "abstract": BOOL}: QEMU's
+ * ObjectTypeInfo for the device types (abstract ones only if asked). */
+static struct json *cmd_qom_list_types(struct qmp_session *s, const struct json *args,
+				       struct qmp_error *e)
+{
+	struct vmctl_type *t = xzalloc(MAX_TYPES * sizeof(*t));
+	unsigned n = s->ctl.ops->device_types ? s->ctl.ops->device_types(s->ctl.opaque, t,
+									 MAX_TYPES) : 0;
+	const struct json *impl = json_object_get(args, "implements");
+	const struct json *abstract = json_object_get(args, "abstract");
+	struct json *r = json_new_array();
+
+	for (unsigned i = 0; i < n; i++) {
+		if ((t[i].abstract && !(abstract && abstract->boolean)) ||
+		    (impl && !implements(t, n, &t[i], impl->str)))
+			continue;
+		struct json *o = json_new_object();
+		json_object_set(o, "name", json_new_string(t[i].name));
+		if (t[i].abstract)
+			json_object_set(o, "abstract", json_new_bool(true));
+		if (t[i].parent)
+			json_object_set(o, "parent", json_new_string(t[i].parent));
+		json_array_append(r, o);
+	}
+	free(t);
+	return r;
+}
+
+/* device-list-properties {"typename": DRIVER}: QEMU's ObjectPropertyInfo
+ * for each property -device DRIVER,help lists. */
+static struct json *cmd_device_list_properties(struct qmp_session *s, const struct json *args,
+					       struct qmp_error *e)
+{
+	const struct json *name = string_arg(args, "typename", e);
+	struct vmctl_prop *p;
+	int n;
+
+	if (!name)
+		return NULL;
+	p = xzalloc(64 * sizeof(*p));
+	n = s->ctl.ops->device_props ? s->ctl.ops->device_props(s->ctl.opaque, name->str, p, 64)
+				     : -ENOENT;
+	if (n < 0) {
+		free(p);
+		if (n == -EINVAL)
+			return set_error(e, "GenericError",
+					 "Parameter 'typename' expects a non-abstract device type");
+		return set_error(e, "DeviceNotFound", "Device '%.64s' not found", name->str);
+	}
+	struct json *r = json_new_array();
+	for (int i = 0; i < n; i++) {
+		struct json *o = json_new_object();
+		json_object_set(o, "name", json_new_string(p[i].name));
+		json_object_set(o, "type", json_new_string(p[i].type));
+		if (p[i].description[0])
+			json_object_set(o, "description", json_new_string(p[i].description));
+		if (p[i].def_kind == VMCTL_VALUE_INT)
+			json_object_set(o, "default-value", json_new_int((int64_t)p[i].def_int));
+		else if (p[i].def_kind == VMCTL_VALUE_BOOL)
+			json_object_set(o, "default-value", json_new_bool(p[i].def_bool));
+		else if (p[i].def_kind == VMCTL_VALUE_STR)
+			json_object_set(o, "default-value", json_new_string(p[i].def_str));
+		json_array_append(r, o);
+	}
+	free(p);
+	return r;
+}
+
+/* ---- machine-level commands management tools probe ---------------------- */
+
+static struct json *cmd_inject_nmi(struct qmp_session *s, const struct json *args,
+				   struct qmp_error *e)
+{
+	(void)args;
+	if (!s->ctl.ops->inject_nmi || s->ctl.ops->inject_nmi(s->ctl.opaque) < 0)
+		return set_error(e, "GenericError", "Could not inject an NMI");
+	return json_new_object();
+}
+
+/* memsave {"val", "size", "filename", "cpu-index"} and pmemsave (no CPU). */
+static struct json *memsave(struct qmp_session *s, const struct json *args, struct qmp_error *e,
+			    bool physical)
+{
+	const struct json *file = json_object_get(args, "filename");
+	const struct json *cpu = json_object_get(args, "cpu-index");
+	int64_t addr = 0, size = 0, index = 0;
+	char err[512];
+
+	if (!json_get_int(json_object_get(args, "val"), &addr) ||
+	    !json_get_int(json_object_get(args, "size"), &size))
+		return set_error(e, "GenericError", "Parameter 'val' and 'size' are needed");
+	if (strlen(file->str) != file->len)
+		return set_error(e, "GenericError", "Could not open '%.64s'", file->str);
+	if (cpu && (!json_get_int(cpu, &index) || index < 0 || index > INT32_MAX))
+		return set_error(e, "GenericError", "Parameter 'cpu-index' expects a CPU number");
+	if (size < 0)
+		return set_error(e, "GenericError", "Invalid addr 0x%016llx/size %lld specified",
+				 (unsigned long long)addr, (long long)size);
+	if (vmctl_memsave(&s->ctl, physical ? -1 : (int)index, (uint64_t)addr, (uint64_t)size,
+			  file->str, err, sizeof(err)) < 0)
+		return set_error(e, "GenericError", "%s", err);
+	return json_new_object();
+}
+
+static struct json *cmd_memsave(struct qmp_session *s, const struct json *args,
+				struct qmp_error *e)
+{
+	return memsave(s, args, e, false);
+}
+
+static struct json *cmd_pmemsave(struct qmp_session *s, const struct json *args,
+				 struct qmp_error *e)
+{
+	return memsave(s, args, e, true);
+}
+
+/* The guest's RAM is all base memory: vmm has no memory hotplug. */
+static struct json *cmd_query_memory_size_summary(struct qmp_session *s,
+						  const struct json *args, struct qmp_error *e)
+{
+	struct json *r = json_new_object();
+	uint64_t ram = s->ctl.ops->ram_size ? s->ctl.ops->ram_size(s->ctl.opaque) : 0;
+
+	(void)args;
+	(void)e;
+	json_object_set(r, "base-memory", json_new_int((int64_t)ram));
+	json_object_set(r, "plugged-memory", json_new_int(0));
+	return r;
+}
+
+/* query-memdev: QEMU's Memdev for each memory backend (vmm binds none to
+ * host NUMA nodes: no host-nodes, policy default). */
+static struct json *cmd_query_memdev(struct qmp_session *s, const struct json *args,
+				     struct qmp_error *e)
+{
+	struct vmctl_memdev d[8];
+	unsigned n = s->ctl.ops->memdevs ? s->ctl.ops->memdevs(s->ctl.opaque, d, 8) : 0;
+	struct json *r = json_new_array();
+
+	(void)args;
+	(void)e;
+	for (unsigned i = 0; i < n; i++) {
+		struct json *o = json_new_object();
+		json_object_set(o, "id", json_new_string(d[i].id));
+		json_object_set(o, "size", json_new_int((int64_t)d[i].size));
+		json_object_set(o, "merge", json_new_bool(d[i].merge));
+		json_object_set(o, "dump", json_new_bool(d[i].dump));
+		json_object_set(o, "prealloc", json_new_bool(d[i].prealloc));
+		json_object_set(o, "share", json_new_bool(d[i].share));
+		json_object_set(o, "reserve", json_new_bool(d[i].reserve));
+		json_object_set(o, "host-nodes", json_new_array());
+		json_object_set(o, "policy", json_new_string("default"));
+		json_array_append(r, o);
+	}
+	return r;
+}
+
+/* vmm's PIIX4 PM implements S5 only (hw/chipset/piix_pm.c): no S3 to wake. */
+static struct json *cmd_query_current_machine(struct qmp_session *s, const struct json *args,
+					      struct qmp_error *e)
+{
+	struct json *r = json_new_object();
+
+	(void)s;
+	(void)args;
+	(void)e;
+	json_object_set(r, "wakeup-suspend-support", json_new_bool(false));
+	return r;
+}
+
+static struct json *cmd_system_wakeup(struct qmp_session *s, const struct json *args,
+				      struct qmp_error *e)
+{
+	(void)s;
+	(void)args;
+	return set_error(e, "GenericError", "wake-up from suspend is not supported by this guest");
+}
+
+/* Objects vmm does not have (iothreads, block jobs, a TPM, ACPI hotplug
+ * slots, memory devices): the empty list QEMU gives a machine without
+ * them, so that a tool's probe learns the truth rather than an error. */
+static struct json *cmd_empty_list(struct qmp_session *s, const struct json *args,
+				   struct qmp_error *e)
+{
+	(void)s;
+	(void)args;
+	(void)e;
+	return json_new_array();
+}
+
+/* vmm's RTC owes no ticks (its periodic interrupt is not coalesced), so
+ * there is nothing to forget. */
+static struct json *cmd_rtc_reset_reinjection(struct qmp_session *s, const struct json *args,
+					      struct qmp_error *e)
+{
+	(void)s;
+	(void)args;
+	(void)e;
+	return json_new_object();
+}
+
 #define SIMPLE_ACTION(fn_name, op)                                                        \
 	static struct json *fn_name(struct qmp_session *s, const struct json *args,      \
 				    struct qmp_error *e)                                  \
@@ -895,143 +1589,116 @@ static struct json *cmd_set_link(struct qmp_session *s, const struct json *args,
 	}
 
 SIMPLE_ACTION(cmd_stop, stop)
-SIMPLE_ACTION(cmd_cont, cont)
+
+static struct json *cmd_cont(struct qmp_session *s, const struct json *args, struct qmp_error *e)
+{
+	char err[256];
+
+	if (s->ctl.ops->cont(s->ctl.opaque, err, sizeof(err)) < 0)
+		return set_error(e, "GenericError", "%s", err);
+	return json_new_object();
+}
 SIMPLE_ACTION(cmd_system_reset, reset)
 SIMPLE_ACTION(cmd_system_powerdown, powerdown)
 SIMPLE_ACTION(cmd_quit, quit)
 
-static const struct qmp_arg capabilities_args[] = {
-	{ "enable", JSON_ARRAY, "array" },
-	{ NULL, 0, NULL },
-};
-static const struct qmp_arg no_args[] = { { NULL, 0, NULL } };
-static const struct qmp_arg balloon_args[] = {
-	{ "value", JSON_NUMBER, "integer" },
-	{ NULL, 0, NULL },
-};
-
-static const struct qmp_arg dirty_log_args[] = {
-	{ "region", JSON_STRING, "string" },
-	{ "enable", JSON_BOOL, "boolean" },
-	{ NULL, 0, NULL },
-};
-static const struct qmp_arg watchdog_action_args[] = {
-	{ "action", JSON_STRING, "string" },
-	{ NULL, 0, NULL },
-};
-static const struct qmp_arg dirty_pages_args[] = {
-	{ "region", JSON_STRING, "string" },
-	{ NULL, 0, NULL },
-};
-
-static const struct qmp_arg screendump_args[] = {
-	{ "filename", JSON_STRING, "string" },
-	{ "format", JSON_STRING, "string" },
-	{ "device", JSON_STRING, "string" },
-	{ "head", JSON_NUMBER, "integer" },
-	{ NULL, 0, NULL },
-};
-
-static const struct qmp_arg send_key_args[] = {
-	{ "keys", JSON_ARRAY, "array" },
-	{ "hold-time", JSON_NUMBER, "integer" },
-	{ NULL, 0, NULL },
-};
-static const struct qmp_arg input_event_args[] = {
-	{ "events", JSON_ARRAY, "array" },
-	{ "device", JSON_STRING, "string" },
-	{ "head", JSON_NUMBER, "integer" },
-	{ NULL, 0, NULL },
-};
-static const struct qmp_arg set_link_args[] = {
-	{ "name", JSON_STRING, "string" },
-	{ "up", JSON_BOOL, "boolean" },
-	{ NULL, 0, NULL },
-};
-static const struct qmp_arg password_args[] = {
-	{ "password", JSON_STRING, "string" },
-	{ NULL, 0, NULL },
-};
-
-static const struct qmp_arg snapshot_args[] = {
-	{ "job-id", JSON_STRING, "string" },
-	{ "tag", JSON_STRING, "string" },
-	{ "vmstate", JSON_STRING, "string" },
-	{ "devices", JSON_ARRAY, "array" },
-	{ NULL, 0, NULL },
-};
-static const struct qmp_arg snapshot_delete_args[] = {
-	{ "job-id", JSON_STRING, "string" },
-	{ "tag", JSON_STRING, "string" },
-	{ "devices", JSON_ARRAY, "array" },
-	{ NULL, 0, NULL },
-};
-static const struct qmp_arg job_id_args[] = {
-	{ "id", JSON_STRING, "string" },
-	{ NULL, 0, NULL },
-};
-
-static const struct qmp_arg migrate_args[] = {
-	{ "uri", JSON_STRING, "string" },
-	{ "channels", JSON_ARRAY, "array" },
-	{ "detach", JSON_BOOL, "boolean" },
-	{ "resume", JSON_BOOL, "boolean" },
-	{ NULL, 0, NULL },
-};
-static const struct qmp_arg migrate_incoming_args[] = {
-	{ "uri", JSON_STRING, "string" },
-	{ NULL, 0, NULL },
-};
-static const struct qmp_arg migrate_caps_args[] = {
-	{ "capabilities", JSON_ARRAY, "array" },
-	{ NULL, 0, NULL },
-};
-
-static const struct qmp_arg migrate_params_args[] = {
-	{ "downtime-limit", JSON_NUMBER, "integer" },
-	{ "max-bandwidth", JSON_NUMBER, "integer" },
-	{ NULL, 0, NULL },
-};
-
+/* Each command's arguments (a member list, see qmp_schema.h: check_args
+ * checks them and query-qmp-schema shows them) and return type. */
 static const struct qmp_command commands[] = {
-	{ "qmp_capabilities", cmd_capabilities, capabilities_args },
-	{ "query-version", cmd_query_version, no_args },
-	{ "query-status", cmd_query_status, no_args },
-	{ "query-name", cmd_query_name, no_args },
-	{ "query-cpus-fast", cmd_query_cpus_fast, no_args },
-	{ "query-commands", cmd_query_commands, no_args },
-	{ "stop", cmd_stop, no_args },
-	{ "cont", cmd_cont, no_args },
-	{ "system_reset", cmd_system_reset, no_args },
-	{ "system_powerdown", cmd_system_powerdown, no_args },
-	{ "quit", cmd_quit, no_args },
-	{ "balloon", cmd_balloon, balloon_args },
-	{ "query-balloon", cmd_query_balloon, no_args },
-	{ "watchdog-set-action", cmd_watchdog_set_action, watchdog_action_args },
-	{ "screendump", cmd_screendump, screendump_args },
-	{ "send-key", cmd_send_key, send_key_args },
-	{ "input-send-event", cmd_input_send_event, input_event_args },
-	{ "query-mice", cmd_query_mice, no_args },
-	{ "query-display-options", cmd_query_display_options, no_args },
-	{ "query-vnc", cmd_query_vnc, no_args },
-	{ "change-vnc-password", cmd_change_vnc_password, password_args },
-	{ "set_link", cmd_set_link, set_link_args },
-	{ "x-dirty-log", cmd_x_dirty_log, dirty_log_args },
-	{ "x-query-dirty-pages", cmd_x_query_dirty_pages, dirty_pages_args },
-	{ "x-state-roundtrip", cmd_x_state_roundtrip, no_args },
-	{ "snapshot-save", cmd_snapshot_save, snapshot_args },
-	{ "snapshot-load", cmd_snapshot_load, snapshot_args },
-	{ "snapshot-delete", cmd_snapshot_delete, snapshot_delete_args },
-	{ "query-jobs", cmd_query_jobs, no_args },
-	{ "job-dismiss", cmd_job_dismiss, job_id_args },
-	{ "migrate", cmd_migrate, migrate_args },
-	{ "migrate-incoming", cmd_migrate_incoming, migrate_incoming_args },
-	{ "migrate_cancel", cmd_migrate_cancel, no_args },
-	{ "query-migrate", cmd_query_migrate, no_args },
-	{ "migrate-set-capabilities", cmd_migrate_set_capabilities, migrate_caps_args },
-	{ "query-migrate-capabilities", cmd_query_migrate_capabilities, no_args },
-	{ "migrate-set-parameters", cmd_migrate_set_parameters, migrate_params_args },
-	{ "query-migrate-parameters", cmd_query_migrate_parameters, no_args },
+	{ { "qmp_capabilities", "*enable:[QMPCapability]", QMP_SCHEMA_EMPTY }, cmd_capabilities },
+	{ { "query-version", NULL, "VersionInfo" }, cmd_query_version },
+	{ { "query-status", NULL, "StatusInfo" }, cmd_query_status },
+	{ { "query-name", NULL, "NameInfo" }, cmd_query_name },
+	{ { "query-uuid", NULL, "UuidInfo" }, cmd_query_uuid },
+	{ { "query-cpus-fast", NULL, "[CpuInfoFast]" }, cmd_query_cpus_fast },
+	{ { "query-commands", NULL, "[CommandInfo]" }, cmd_query_commands },
+	{ { "query-qmp-schema", NULL, "[SchemaInfo]" }, cmd_query_qmp_schema },
+	{ { "stop", NULL, QMP_SCHEMA_EMPTY }, cmd_stop },
+	{ { "cont", NULL, QMP_SCHEMA_EMPTY }, cmd_cont },
+	{ { "system_reset", NULL, QMP_SCHEMA_EMPTY }, cmd_system_reset },
+	{ { "system_powerdown", NULL, QMP_SCHEMA_EMPTY }, cmd_system_powerdown },
+	{ { "quit", NULL, QMP_SCHEMA_EMPTY }, cmd_quit },
+	{ { "balloon", "value:int", QMP_SCHEMA_EMPTY }, cmd_balloon },
+	{ { "query-balloon", NULL, "BalloonInfo" }, cmd_query_balloon },
+	{ { "watchdog-set-action", "action:WatchdogAction", QMP_SCHEMA_EMPTY },
+	  cmd_watchdog_set_action },
+	{ { "screendump", "filename:str *format:ImageFormat *device:str *head:int",
+	    QMP_SCHEMA_EMPTY }, cmd_screendump },
+	{ { "send-key", "keys:[KeyValue] *hold-time:int", QMP_SCHEMA_EMPTY }, cmd_send_key },
+	{ { "input-send-event", "events:[InputEvent] *device:str *head:int", QMP_SCHEMA_EMPTY },
+	  cmd_input_send_event },
+	{ { "query-mice", NULL, "[MouseInfo]" }, cmd_query_mice },
+	{ { "query-display-options", NULL, "DisplayOptions" }, cmd_query_display_options },
+	{ { "query-vnc", NULL, "VncInfo" }, cmd_query_vnc },
+	{ { "change-vnc-password", "password:str", QMP_SCHEMA_EMPTY }, cmd_change_vnc_password },
+	{ { "set_link", "name:str up:bool", QMP_SCHEMA_EMPTY }, cmd_set_link },
+	{ { "x-dirty-log", "region:str enable:bool", QMP_SCHEMA_EMPTY }, cmd_x_dirty_log },
+	{ { "x-query-dirty-pages", "region:str", "DirtyPages" }, cmd_x_query_dirty_pages },
+	{ { "x-state-roundtrip", NULL, "StateRoundtrip" }, cmd_x_state_roundtrip },
+	{ { "x-query-exits", NULL, "ExitCounts" }, cmd_x_query_exits },
+	{ { "snapshot-save", "job-id:str tag:str vmstate:str devices:[str]", QMP_SCHEMA_EMPTY },
+	  cmd_snapshot_save },
+	{ { "snapshot-load", "job-id:str tag:str vmstate:str devices:[str]", QMP_SCHEMA_EMPTY },
+	  cmd_snapshot_load },
+	{ { "snapshot-delete", "job-id:str tag:str devices:[str]", QMP_SCHEMA_EMPTY },
+	  cmd_snapshot_delete },
+	{ { "query-jobs", NULL, "[JobInfo]" }, cmd_query_jobs },
+	{ { "job-dismiss", "id:str", QMP_SCHEMA_EMPTY }, cmd_job_dismiss },
+	/* channels and resume are named so that their refusal says why */
+	{ { "migrate", "uri:str *channels:[any] *detach:bool *resume:bool", QMP_SCHEMA_EMPTY },
+	  cmd_migrate },
+	{ { "migrate-incoming", "uri:str", QMP_SCHEMA_EMPTY }, cmd_migrate_incoming },
+	{ { "migrate_cancel", NULL, QMP_SCHEMA_EMPTY }, cmd_migrate_cancel },
+	{ { "query-migrate", NULL, "MigrationInfo" }, cmd_query_migrate },
+	{ { "migrate-set-capabilities", "capabilities:[MigrationCapabilityStatus]",
+	    QMP_SCHEMA_EMPTY }, cmd_migrate_set_capabilities },
+	{ { "query-migrate-capabilities", NULL, "[MigrationCapabilityStatus]" },
+	  cmd_query_migrate_capabilities },
+	{ { "migrate-set-parameters", "*downtime-limit:int *max-bandwidth:int", QMP_SCHEMA_EMPTY },
+	  cmd_migrate_set_parameters },
+	{ { "query-migrate-parameters", NULL, "MigrationParameters" },
+	  cmd_query_migrate_parameters },
+	{ { "eject", "*device:str *id:str *force:bool", QMP_SCHEMA_EMPTY }, cmd_eject },
+	{ { "blockdev-open-tray", "*device:str *id:str *force:bool", QMP_SCHEMA_EMPTY },
+	  cmd_blockdev_open_tray },
+	{ { "blockdev-close-tray", "*device:str *id:str", QMP_SCHEMA_EMPTY },
+	  cmd_blockdev_close_tray },
+	{ { "blockdev-remove-medium", "id:str", QMP_SCHEMA_EMPTY }, cmd_blockdev_remove_medium },
+	{ { "blockdev-change-medium", "*device:str *id:str filename:str *format:str "
+	    "*read-only-mode:BlockdevChangeReadOnlyMode *force:bool", QMP_SCHEMA_EMPTY },
+	  cmd_blockdev_change_medium },
+	{ { "query-block", NULL, "[BlockInfo]" }, cmd_query_block },
+	{ { "query-blockstats", "*flat:bool *query-nodes:bool", "[BlockStats]" },
+	  cmd_query_blockstats },
+	{ { "human-monitor-command", "command-line:str *cpu-index:int", "str" },
+	  cmd_human_monitor_command },
+	{ { "inject-nmi", NULL, QMP_SCHEMA_EMPTY }, cmd_inject_nmi },
+	{ { "memsave", "val:int size:int filename:str *cpu-index:int", QMP_SCHEMA_EMPTY },
+	  cmd_memsave },
+	{ { "pmemsave", "val:int size:int filename:str", QMP_SCHEMA_EMPTY }, cmd_pmemsave },
+	{ { "query-memory-size-summary", NULL, "MemoryInfo" }, cmd_query_memory_size_summary },
+	{ { "query-memdev", NULL, "[Memdev]" }, cmd_query_memdev },
+	{ { "query-current-machine", NULL, "CurrentMachineParams" }, cmd_query_current_machine },
+	{ { "system_wakeup", NULL, QMP_SCHEMA_EMPTY }, cmd_system_wakeup },
+	{ { "rtc-reset-reinjection", NULL, QMP_SCHEMA_EMPTY }, cmd_rtc_reset_reinjection },
+	{ { "query-iothreads", NULL, "[IOThreadInfo]" }, cmd_empty_list },
+	{ { "query-block-jobs", NULL, "[BlockJobInfo]" }, cmd_empty_list },
+	{ { "query-tpm", NULL, "[TPMInfo]" }, cmd_empty_list },
+	{ { "query-tpm-models", NULL, "[TpmModel]" }, cmd_empty_list },
+	{ { "query-tpm-types", NULL, "[TpmType]" }, cmd_empty_list },
+	{ { "query-acpi-ospm-status", NULL, "[ACPIOSTInfo]" }, cmd_empty_list },
+	{ { "query-memory-devices", NULL, "[MemoryDeviceInfo]" }, cmd_empty_list },
+	{ { "query-kvm", NULL, "KvmInfo" }, cmd_query_kvm },
+	{ { "query-target", NULL, "TargetInfo" }, cmd_query_target },
+	{ { "query-machines", NULL, "[MachineInfo]" }, cmd_query_machines },
+	{ { "query-cpu-definitions", NULL, "[CpuDefinitionInfo]" }, cmd_query_cpu_definitions },
+	{ { "query-hotpluggable-cpus", NULL, "[HotpluggableCPU]" }, cmd_query_hotpluggable_cpus },
+	{ { "query-pci", NULL, "[PciInfo]" }, cmd_query_pci },
+	{ { "query-chardev", NULL, "[ChardevInfo]" }, cmd_query_chardev },
+	{ { "qom-list-types", "*implements:str *abstract:bool", "[ObjectTypeInfo]" },
+	  cmd_qom_list_types },
+	{ { "device-list-properties", "typename:str", "[ObjectPropertyInfo]" },
+	  cmd_device_list_properties },
 };
 
 static struct json *cmd_query_commands(struct qmp_session *s, const struct json *args,
@@ -1040,37 +1707,63 @@ static struct json *cmd_query_commands(struct qmp_session *s, const struct json 
 	struct json *r = json_new_array();
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++) {
 		struct json *c = json_new_object();
-		json_object_set(c, "name", json_new_string(commands[i].name));
+		json_object_set(c, "name", json_new_string(commands[i].sig.name));
 		json_array_append(r, c);
 	}
 	return r;
 }
 
+/* query-qmp-schema: from the table above and qmp_schema.c's types. */
+static struct json *cmd_query_qmp_schema(struct qmp_session *s, const struct json *args,
+					 struct qmp_error *e)
+{
+	struct qmp_signature sigs[ARRAY_SIZE(commands)];
+
+	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
+		sigs[i] = commands[i].sig;
+	return qmp_schema_build(sigs, ARRAY_SIZE(sigs));
+}
+
 /* ---- dispatch ---------------------------------------------------------- */
 
+/* The arguments against the command's member list: no unknown name, each
+ * value of its member's JSON type, every member that is not optional given
+ * (QEMU's wording for each). */
 static bool check_args(const struct qmp_command *c, const struct json *args, struct qmp_error *e)
 {
+	struct qmp_member m;
+	const char *p;
+
 	for (size_t i = 0; args && i < args->n; i++) {
-		const struct qmp_arg *a = c->args;
-		while (a->name && strcmp(a->name, args->keys[i]))
-			a++;
-		if (!a->name || strlen(args->keys[i]) != args->keylens[i]) {
+		bool found = false;
+		p = c->sig.args ? c->sig.args : "";
+		while (!found && qmp_members_next(&p, &m))
+			found = !strcmp(m.name, args->keys[i]);
+		if (!found || strlen(args->keys[i]) != args->keylens[i]) {
 			set_error(e, "GenericError", "Parameter '%.64s' is unexpected", args->keys[i]);
 			return false;
 		}
-		if (args->items[i]->type != a->type) {
+		enum json_type jt;
+		const char *what;
+		if (qmp_schema_json_type(m.type, &jt, &what) && args->items[i]->type != jt) {
 			set_error(e, "GenericError", "Invalid parameter type for '%s', expected: %s",
-				  a->name, a->type_name);
+				  m.name, what);
 			return false;
 		}
 	}
+	p = c->sig.args ? c->sig.args : "";
+	while (qmp_members_next(&p, &m))
+		if (!m.optional && !json_object_get(args, m.name)) {
+			set_error(e, "GenericError", "Parameter '%s' is missing", m.name);
+			return false;
+		}
 	return true;
 }
 
 static const struct qmp_command *find_command(const struct json *name)
 {
 	for (size_t i = 0; i < ARRAY_SIZE(commands); i++)
-		if (strlen(commands[i].name) == name->len && !strcmp(commands[i].name, name->str))
+		if (strlen(commands[i].sig.name) == name->len && !strcmp(commands[i].sig.name, name->str))
 			return &commands[i];
 	return NULL;
 }
@@ -1122,6 +1815,11 @@ static struct json *execute(struct qmp_session *s, const struct json *req, struc
 	if (s->negotiated && is_caps)
 		return set_error(e, "CommandNotFound",
 				 "Capabilities negotiation is already complete, command ignored");
+	const char *why = c ? NULL : qmp_lacking_why(name->str);
+	if (why)
+		return set_error(e, "CommandNotFound",
+				 "The command %s has not been found (not supported by vmm: %s)",
+				 name->str, why);
 	if (!c)
 		return set_error(e, "CommandNotFound", "The command %.64s has not been found",
 				 name->str);

@@ -159,6 +159,18 @@ void bus_init(struct io_bus *bus, const char *name)
 	atomic_store(&bus->map, empty);
 }
 
+void bus_set_pending(struct io_bus *bus, void (*fn)(void *opaque), void *opaque)
+{
+	bus->pending = fn;
+	bus->pending_opaque = opaque;
+}
+
+void bus_apply_pending(struct io_bus *bus)
+{
+	if (bus->pending)
+		bus->pending(bus->pending_opaque);
+}
+
 /* No access may be in flight on the bus. */
 void bus_destroy(struct io_bus *bus)
 {

@@ -135,7 +135,7 @@ void dev_print_list(FILE *out)
 	}
 }
 
-static const char *prop_type_name(const struct dev_prop *p)
+const char *dev_prop_type_name(const struct dev_prop *p)
 {
 	if (p->type_name)
 		return p->type_name;
@@ -168,7 +168,7 @@ static void print_prop(FILE *out, const struct dev_prop *p)
 	char left[96], def[64], choices[256] = "";
 	const char *help = p->help;
 
-	snprintf(left, sizeof(left), "%s=<%s>", p->name, prop_type_name(p));
+	snprintf(left, sizeof(left), "%s=<%s>", p->name, dev_prop_type_name(p));
 	format_default(p, def, sizeof(def));
 	if (p->type == PROP_ENUM && !help) {
 		size_t n = 0;

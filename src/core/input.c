@@ -276,6 +276,16 @@ bool input_key(int key, bool down)
 	return ok;
 }
 
+bool input_key_is_down(int key)
+{
+	if (key <= 0 || key >= KEY_COUNT)
+		return false;
+	pthread_mutex_lock(&in.lock);
+	bool down = is_down(key);
+	pthread_mutex_unlock(&in.lock);
+	return down;
+}
+
 /* ---- mouse ------------------------------------------------------------------ */
 
 /* The lock held. */

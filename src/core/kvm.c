@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 #include <linux/kvm.h>
 
@@ -52,6 +53,7 @@ int kvm_open(struct kvm_vm *kvm, const char *dev_path, char *err, size_t errlen)
 {
 	memset(kvm, 0, sizeof(*kvm));
 	pthread_mutex_init(&kvm->route_lock, NULL);
+	coalesced_mmio_init(&kvm->coalesced, (size_t)sysconf(_SC_PAGESIZE));
 	kvm->vm_fd = -1;
 	kvm->sys_fd = open(dev_path, O_RDWR | O_CLOEXEC);
 	if (kvm->sys_fd < 0) {
@@ -94,6 +96,13 @@ int kvm_open(struct kvm_vm *kvm, const char *dev_path, char *err, size_t errlen)
 		kvm->max_vcpu_id = kvm->max_vcpus;
 	int slots = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
 	kvm->nr_memslots = slots > 0 ? (unsigned)slots : 32;
+	/* The ring page must lie inside the vCPU mmap area that KVM offers. */
+	int page = ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_COALESCED_MMIO);
+	long page_size = sysconf(_SC_PAGESIZE);
+	if (page > 0 && (long)(page + 1) * page_size <= kvm->vcpu_mmap_size &&
+	    kvm->coalesced.capacity > 0)
+		kvm->coalesced_page = page;
+	debug("KVM: coalesced MMIO %s", kvm->coalesced_page ? "available" : "absent");
 	kvm->dirty_ring_max = MAX(0, ioctl(kvm->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING));
 	debug("KVM: %u memory slots, dirty ring %s (dirty logging uses the bitmap)",
 	      kvm->nr_memslots, kvm->dirty_ring_max ? "available" : "absent");
@@ -210,10 +219,59 @@ static bool enable_manual_dirty_protect(int vm_fd)
 	       ioctl(vm_fd, KVM_ENABLE_CAP, &cap) == 0;
 }
 
+static int register_coalesced_zone(int vm_fd, uint64_t addr, uint64_t size)
+{
+	struct kvm_coalesced_mmio_zone z = { .addr = addr, .size = (uint32_t)size };
+
+	return ioctl(vm_fd, KVM_REGISTER_COALESCED_MMIO, &z) < 0 ? -errno : 0;
+}
+
+/* A zone KVM refuses in a new VM only traps, as without coalescing. */
+static void register_coalesced_zones(struct kvm_vm *kvm, int vm_fd)
+{
+	for (unsigned i = 0; i < kvm->ncoalesced_zones; i++) {
+		int ret = register_coalesced_zone(vm_fd, kvm->coalesced_zone[i].addr,
+						  kvm->coalesced_zone[i].size);
+		if (ret < 0)
+			warn("KVM_REGISTER_COALESCED_MMIO at %#llx failed: %s",
+			     (unsigned long long)kvm->coalesced_zone[i].addr, strerror(-ret));
+	}
+}
+
+int kvm_coalesce_mmio(struct kvm_vm *kvm, uint64_t addr, uint64_t size)
+{
+	if (!kvm->coalesced_page)
+		return -EOPNOTSUPP;
+	if (!size || size > UINT32_MAX || addr + size < addr)
+		return -EINVAL;
+	if (kvm->ncoalesced_zones >= KVM_MAX_COALESCED_ZONES)
+		return -ENOSPC;
+	if (kvm->vm_fd >= 0) {
+		int ret = register_coalesced_zone(kvm->vm_fd, addr, size);
+		if (ret < 0)
+			return ret;
+	}
+	kvm->coalesced_zone[kvm->ncoalesced_zones].addr = addr;
+	kvm->coalesced_zone[kvm->ncoalesced_zones].size = size;
+	kvm->ncoalesced_zones++;
+	return 0;
+}
+
+struct kvm_coalesced_mmio_ring *kvm_coalesced_ring(struct kvm_vm *kvm, void *run)
+{
+	if (!kvm->coalesced_page || !run)
+		return NULL;
+	return (struct kvm_coalesced_mmio_ring *)((char *)run +
+						  (size_t)kvm->coalesced_page *
+							  (size_t)sysconf(_SC_PAGESIZE));
+}
+
 int kvm_create_vm(struct kvm_vm *kvm, char *err, size_t errlen)
 {
 	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	struct kvm_pit_config pit = {
+		.flags = kvm->speaker_port_in_user ? 0 : KVM_PIT_SPEAKER_DUMMY,
+	};
 	const char *step;
 	int fd;
 
@@ -239,11 +297,19 @@ int kvm_create_vm(struct kvm_vm *kvm, char *err, size_t errlen)
 	if (routed < 0)
 		goto fail;
 	/* SPEAKER_DUMMY: the kernel answers port 0x61, which SeaBIOS uses to
-	 * calibrate the TSC by gating PIT channel 2. */
+	 * calibrate the TSC by gating PIT channel 2. Without it (the PC
+	 * speaker on the board) 0x61 exits to user space, where
+	 * hw/audio/pcspk.c answers it from KVM_GET_PIT2 the same way. */
 	step = "KVM_CREATE_PIT2";
 	if (ioctl(fd, KVM_CREATE_PIT2, &pit) < 0)
 		goto fail;
+	step = "KVM_REINJECT_CONTROL";
+	if (kvm->pit_discard_lost_ticks &&
+	    ioctl(fd, KVM_REINJECT_CONTROL, &(struct kvm_reinject_control){ .pit_reinject = 0 }) < 0)
+		goto fail;
+	kvm->clock_held = false; /* a new VM's clock starts afresh */
 	kvm->manual_dirty_protect = enable_manual_dirty_protect(fd);
+	register_coalesced_zones(kvm, fd);
 	if (kvm->vm_fd >= 0) {
 		/* A system reset replaces the VM under the same descriptor number,
 		 * so a device thread raising an IRQ meanwhile never hits a stale or
@@ -279,6 +345,7 @@ void kvm_close(struct kvm_vm *kvm)
 	kvm->sys_fd = -1;
 	free(kvm->supported_cpuid);
 	kvm->supported_cpuid = NULL;
+	coalesced_mmio_destroy(&kvm->coalesced);
 }
 
 static int slot_set(void *opaque, unsigned slot, uint64_t gpa, uint64_t size, void *hva,
@@ -354,6 +421,28 @@ int kvm_gsi_level_triggered(struct kvm_vm *kvm, unsigned gsi)
 	if (ioctl(kvm->vm_fd, KVM_GET_IRQCHIP, &chip) < 0)
 		return -errno;
 	return (chip.chip.pic.elcr >> (gsi % 8)) & 1;
+}
+
+int kvm_get_pit_channel(struct kvm_vm *kvm, unsigned ch, struct kvm_pit_channel_info *out)
+{
+	struct kvm_pit_state2 ps;
+
+	if (ch > 2)
+		return -EINVAL;
+	if (ioctl(kvm->vm_fd, KVM_GET_PIT2, &ps) < 0)
+		return -errno;
+	*out = (struct kvm_pit_channel_info){ .count = ps.channels[ch].count,
+					      .mode = ps.channels[ch].mode,
+					      .load_ns = ps.channels[ch].count_load_time };
+	return 0;
+}
+
+int64_t kvm_pit_clock_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
 bool kvm_has_cap(struct kvm_vm *kvm, int cap)

@@ -583,6 +583,29 @@ struct vm_state {
 	uint64_t clock;
 };
 
+int kvm_clock_hold(struct kvm_vm *kvm)
+{
+	struct kvm_clock_data clock = { 0 };
+
+	if (kvm->clock_held)
+		return 0;
+	if (ioctl(kvm->vm_fd, KVM_GET_CLOCK, &clock) < 0)
+		return -1;
+	kvm->held_clock = clock.clock;
+	kvm->clock_held = true;
+	return 0;
+}
+
+int kvm_clock_release(struct kvm_vm *kvm)
+{
+	struct kvm_clock_data clock = { .clock = kvm->held_clock };
+
+	if (!kvm->clock_held)
+		return 0;
+	kvm->clock_held = false;
+	return ioctl(kvm->vm_fd, KVM_SET_CLOCK, &clock) < 0 ? -1 : 0;
+}
+
 int kvm_vm_state_save(struct kvm_vm *kvm, struct ss_writer *w, char *err, size_t errlen)
 {
 	struct vm_state s;
@@ -594,7 +617,9 @@ int kvm_vm_state_save(struct kvm_vm *kvm, struct ss_writer *w, char *err, size_t
 	IOCTL(kvm->vm_fd, KVM_GET_PIT2, &s.pit, "KVM_GET_PIT2");
 	struct kvm_clock_data clock = { 0 };
 	IOCTL(kvm->vm_fd, KVM_GET_CLOCK, &clock, "KVM_GET_CLOCK");
-	s.clock = clock.clock;
+	/* the clock of the moment the vCPUs stopped, not of this moment:
+	 * saving guest RAM before this may have taken seconds */
+	s.clock = kvm->clock_held ? kvm->held_clock : clock.clock;
 
 	ss_section_begin(w, VM_SECTION, 0, VM_VERSION);
 	ss_put_array(w, "pic", 2);
@@ -679,5 +704,9 @@ int kvm_vm_state_load(struct kvm_vm *kvm, struct ss_reader *r, char *err, size_t
 	IOCTL(kvm->vm_fd, KVM_SET_PIT2, &s.pit, "KVM_SET_PIT2");
 	struct kvm_clock_data clock = { .clock = s.clock };
 	IOCTL(kvm->vm_fd, KVM_SET_CLOCK, &clock, "KVM_SET_CLOCK");
+	/* set again when the vCPUs run: what is still to load (RAM after
+	 * this, on a migration's destination) takes no guest time */
+	if (kvm->clock_held)
+		kvm->held_clock = s.clock;
 	return 0;
 }

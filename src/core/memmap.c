@@ -102,6 +102,18 @@ static void *map_copy(const void *src, uint64_t size)
 	return p;
 }
 
+/* Guest-physical ranges KVM answers itself: a slot there would hide the
+ * in-kernel device (or collide with KVM's private slots: the identity map
+ * and TSS pages it uses for real mode on VMX, kvm.c). */
+static const struct {
+	const char *name;
+	uint64_t gpa, size;
+} kvm_owned[] = {
+	{ "ioapic", 0xFEC00000ULL, 0x1000 },
+	{ "kvm-real-mode", 0xFEFFC000ULL, 0x4000 },
+	{ "lapic-msi", 0xFEE00000ULL, 0x100000 },
+};
+
 static int add_regions(struct memmap *mm)
 {
 	struct guest_mem *mem = mm->mem;
@@ -122,6 +134,11 @@ static int add_regions(struct memmap *mm)
 		mem_region_init_ram(&mm->ram_high, "ram-above-4g", FOUR_GIB, mem->above_4g,
 				    mem->ram + mem->below_4g, false, 0);
 		ret = mem_space_add(&mm->space, &mm->ram_high);
+	}
+	for (unsigned i = 0; !ret && i < ARRAY_SIZE(kvm_owned); i++) {
+		mem_region_init_trap(&mm->kvm_owned[i], kvm_owned[i].name, kvm_owned[i].gpa,
+				     kvm_owned[i].size, NULL, 0);
+		ret = mem_space_add(&mm->space, &mm->kvm_owned[i]);
 	}
 	for (unsigned seg = 0; !ret && seg < PAM_SEGMENTS; seg++) {
 		struct memmap_view v = memmap_segment_view(mm, seg);

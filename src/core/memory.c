@@ -456,6 +456,48 @@ int mem_region_move(struct mem_region *r, uint64_t gpa)
 	return REGION_CHANGE(r, r->gpa = gpa);
 }
 
+/* Lock held. Another enabled region anywhere in [gpa, gpa+size)? */
+static bool overlaps_other(const struct mem_space *s, const struct mem_region *r, uint64_t gpa)
+{
+	for (unsigned i = 0; i < s->nregions; i++) {
+		const struct mem_region *o = s->regions[i];
+		if (o != r && o->enabled && o->gpa < gpa + r->size && gpa < o->gpa + o->size)
+			return true;
+	}
+	return false;
+}
+
+int mem_region_enable_alone(struct mem_region *r, uint64_t gpa, unsigned keep_free)
+{
+	struct mem_space *s = r->space;
+	int ret = 0;
+
+	if (!s || !range_valid(gpa, r->size))
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	/* Off first: its own old slot is not counted, nor in the way. */
+	if (r->enabled) {
+		r->enabled = false;
+		commit(s);
+	}
+	if (overlaps_other(s, r, gpa))
+		ret = -EBUSY;
+	else if (s->ops && r->ram && s->slots.count + 1 + keep_free > s->slots.limit)
+		ret = -ENOSPC;
+	if (!ret) {
+		r->gpa = gpa;
+		r->enabled = true;
+		ret = commit(s);
+		if (ret) {
+			/* Not installed (KVM refused it): the map goes back. */
+			r->enabled = false;
+			commit(s);
+		}
+	}
+	pthread_mutex_unlock(&s->lock);
+	return ret;
+}
+
 int mem_region_set_log_dirty(struct mem_region *r, bool on)
 {
 	struct mem_space *s = r->space;

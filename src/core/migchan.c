@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "launcher.h"
 #include "util.h"
 
 extern char **environ;
@@ -190,9 +191,21 @@ static int listen_socket(const struct mig_uri *u, struct mig_chan *c, char *err,
  * every signal handler, SIGSYS's too, which the sandbox forbids; the
  * vfork child only moves its descriptor, unblocks the signals vmm blocks
  * for its signalfd and runs the shell. */
-static int spawn_command(const char *cmd, bool out, pid_t *child, char *err, size_t errlen)
+static int spawn_command(const char *cmd, bool out, struct mig_chan *c, char *err,
+			 size_t errlen)
 {
 	int p[2];
+
+	/* -sandbox on,spawn=allow: a command forked here would inherit the
+	 * thread's filter; the launcher's have none */
+	if (launcher_running()) {
+		char why[200];
+		int fd = launcher_spawn(cmd, out, &c->child, why, sizeof(why));
+		if (fd < 0)
+			return set_err(err, errlen, "migration: %s", why);
+		c->launched = true;
+		return fd;
+	}
 	char *argv[] = { "sh", "-c", (char *)cmd, NULL };
 	sigset_t none;
 
@@ -214,7 +227,7 @@ static int spawn_command(const char *cmd, bool out, pid_t *child, char *err, siz
 		close(ours);
 		return set_err(err, errlen, "migration: cannot run /bin/sh: %s", strerror(e));
 	}
-	*child = pid;
+	c->child = pid;
 	return ours;
 }
 
@@ -232,7 +245,7 @@ int mig_open_out(const struct mig_uri *u, struct mig_chan *c, char *err, size_t 
 				       strerror(errno));
 		return 0;
 	case MIG_URI_EXEC:
-		c->fd = spawn_command(u->arg, true, &c->child, err, errlen);
+		c->fd = spawn_command(u->arg, true, c, err, errlen);
 		return c->fd < 0 ? -1 : 0;
 	case MIG_URI_UNIX:
 	case MIG_URI_TCP:
@@ -254,7 +267,7 @@ int mig_open_in(const struct mig_uri *u, struct mig_chan *c, char *err, size_t e
 				       strerror(errno));
 		return 0;
 	case MIG_URI_EXEC:
-		c->fd = spawn_command(u->arg, false, &c->child, err, errlen);
+		c->fd = spawn_command(u->arg, false, c, err, errlen);
 		return c->fd < 0 ? -1 : 0;
 	case MIG_URI_UNIX:
 	case MIG_URI_TCP:
@@ -293,8 +306,11 @@ int mig_close(struct mig_chan *c, char *err, size_t errlen)
 	c->unix_path[0] = '\0';
 	if (c->child > 0) {
 		pid_t got;
-		while ((got = waitpid(c->child, &status, 0)) < 0 && errno == EINTR)
-			;
+		if (c->launched)
+			got = launcher_wait(c->child, &status) < 0 ? -1 : c->child;
+		else
+			while ((got = waitpid(c->child, &status, 0)) < 0 && errno == EINTR)
+				;
 		if (got < 0)
 			ret = set_err(err, errlen, "migration: the exec: command is lost: %s",
 				      strerror(errno));
@@ -303,6 +319,7 @@ int mig_close(struct mig_chan *c, char *err, size_t errlen)
 				      WIFEXITED(status) ? "exit status" : "signal",
 				      WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
 		c->child = 0;
+		c->launched = false;
 	}
 	return ret;
 }
@@ -315,9 +332,12 @@ void mig_close_nowait(struct mig_chan *c)
 	if (c->unix_path[0])
 		unlink(c->unix_path);
 	c->unix_path[0] = '\0';
-	if (c->child > 0)
+	if (c->child > 0 && c->launched)
+		launcher_forget(c->child);
+	else if (c->child > 0)
 		waitpid(c->child, NULL, WNOHANG);
 	c->child = 0;
+	c->launched = false;
 }
 
 int mig_chan_write(void *chan, const void *buf, size_t len)

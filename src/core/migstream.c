@@ -3,20 +3,27 @@
  * The migration stream (include/migstream.h). Layout, all integers
  * little-endian:
  *
- *   stream  := header ram* state end
+ *   stream  := header (ram | block)* state end
  *   header  := "VMMMIGR\n" u32:version u32:ncpus u64:ram_size
  *              u32:page_size u32:crc32(the 28 bytes before it)
  *   section := u8:type u8[3]:0 u32:length payload[length]
  *              u32:crc32(type .. last byte of payload)
  *   ram     := section 'R': u64:gpa u32:npages u32:ndata
  *              u8:kind[npages] data[ndata * 4096]
+ *   block   := section 'N': u8:name[24] u64:block_size u64:first_page
+ *              u32:npages u32:ndata u8:kind[npages] data[ndata * 4096]
  *   state   := section 'S': the include/savestate.h stream
  *   end     := section 'E' of length 0
  *
  * A RAM section's pages are consecutive from gpa, all inside one RAM block
  * of the destination; kind 0 is a zero page, 1 a page of data (in order in
  * data[]), 2 a page this section leaves alone. The same page may come in
- * several sections (dirty rounds): the last one wins.
+ * several sections (dirty rounds): the last one wins. A block section
+ * (version 2 on) is the same for a device's named RAM block (video memory,
+ * include/guest_mem.h): its pages from first_page, inside the block of that
+ * name (NUL-padded) and of that size on the destination. Version 1 had no
+ * block sections (a VGA's memory was inside its device state); its streams
+ * still load.
  *
  * The reader reads each section whole into memory before it looks at the
  * payload: a RAM section is at most MIG_CHUNK_PAGES pages of data, a state
@@ -36,9 +43,13 @@
 #define SECTION_RAM 'R'
 #define SECTION_STATE 'S'
 #define SECTION_END 'E'
+#define SECTION_BLOCK 'N'
 #define SECTION_HEAD_LEN 8
 #define RAM_HEAD_LEN 16
-#define RAM_MAX_PAYLOAD (RAM_HEAD_LEN + MIG_CHUNK_PAGES + MIG_CHUNK_PAGES * MIG_PAGE_SIZE)
+#define BLOCK_HEAD_LEN (GUEST_MEM_NAME_LEN + 24)
+#define PAGES_MAX_PAYLOAD (MIG_CHUNK_PAGES + MIG_CHUNK_PAGES * MIG_PAGE_SIZE)
+#define RAM_MAX_PAYLOAD (RAM_HEAD_LEN + PAGES_MAX_PAYLOAD)
+#define BLOCK_MAX_PAYLOAD (BLOCK_HEAD_LEN + PAGES_MAX_PAYLOAD)
 #define STATE_READ_STEP (1u << 20)
 
 /* Pages in a section's buffer are not 8-byte aligned: memcmp, not words. */
@@ -74,7 +85,7 @@ int mig_out_init(struct mig_out *out, mig_write_fn write, void *opaque)
 	memset(out, 0, sizeof(*out));
 	out->write = write;
 	out->opaque = opaque;
-	out->chunk = malloc(RAM_MAX_PAYLOAD);
+	out->chunk = malloc(BLOCK_MAX_PAYLOAD);
 	if (!out->chunk) {
 		out_fail(out, "migration: out of memory");
 		return -1;
@@ -123,11 +134,13 @@ static bool page_wanted(const uint64_t *dirty, uint64_t i)
 	return !dirty || (dirty[i / 64] >> (i % 64) & 1);
 }
 
-/* One section for pages [first, first + n) of the range at gpa. */
-static int out_ram_chunk(struct mig_out *out, const uint8_t *hva, uint64_t gpa,
-			 uint64_t first, uint32_t n, const uint64_t *dirty)
+/* One section of 'type' for the n pages at hva ('first': the dirty bit
+ * of the first); its head, of 'head_len' bytes ending with npages and
+ * ndata, is already in out->chunk but for those two. */
+static int out_pages(struct mig_out *out, uint8_t type, size_t head_len, const uint8_t *hva,
+		     uint64_t first, uint32_t n, const uint64_t *dirty)
 {
-	uint8_t *kinds = out->chunk + RAM_HEAD_LEN;
+	uint8_t *kinds = out->chunk + head_len;
 	uint8_t *data = kinds + n;
 	uint32_t ndata = 0, nsent = 0;
 
@@ -152,12 +165,10 @@ static int out_ram_chunk(struct mig_out *out, const uint8_t *hva, uint64_t gpa,
 	}
 	if (!nsent)
 		return 0;
-	put_le64(out->chunk, gpa);
-	put_le32(out->chunk + 8, n);
-	put_le32(out->chunk + 12, ndata);
+	put_le32(out->chunk + head_len - 8, n);
+	put_le32(out->chunk + head_len - 4, ndata);
 	out->stats.ram_sections++;
-	return out_section(out, SECTION_RAM, out->chunk,
-			   RAM_HEAD_LEN + n + (size_t)ndata * MIG_PAGE_SIZE);
+	return out_section(out, type, out->chunk, head_len + n + (size_t)ndata * MIG_PAGE_SIZE);
 }
 
 int mig_out_ram(struct mig_out *out, const struct guest_mem *mem, uint64_t gpa,
@@ -173,7 +184,27 @@ int mig_out_ram(struct mig_out *out, const struct guest_mem *mem, uint64_t gpa,
 			out_fail(out, "migration: RAM range outside guest memory");
 			return -1;
 		}
-		if (out_ram_chunk(out, hva, at, dirty_first + first, n, dirty) < 0)
+		put_le64(out->chunk, at);
+		if (out_pages(out, SECTION_RAM, RAM_HEAD_LEN, hva, dirty_first + first, n, dirty) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int mig_out_named(struct mig_out *out, const struct named_ram *r, const uint64_t *dirty)
+{
+	uint64_t npages = r->size / MIG_PAGE_SIZE;
+
+	if (out->failed)
+		return -1;
+	for (uint64_t first = 0; first < npages; first += MIG_CHUNK_PAGES) {
+		uint32_t n = (uint32_t)MIN((uint64_t)MIG_CHUNK_PAGES, npages - first);
+		memset(out->chunk, 0, GUEST_MEM_NAME_LEN);
+		memcpy(out->chunk, r->name, strnlen(r->name, GUEST_MEM_NAME_LEN - 1));
+		put_le64(out->chunk + GUEST_MEM_NAME_LEN, r->size);
+		put_le64(out->chunk + GUEST_MEM_NAME_LEN + 8, first);
+		if (out_pages(out, SECTION_BLOCK, BLOCK_HEAD_LEN, r->hva + first * MIG_PAGE_SIZE,
+			      first, n, dirty) < 0)
 			return -1;
 	}
 	return 0;
@@ -186,6 +217,9 @@ int mig_out_all_ram(struct mig_out *out, const struct guest_mem *mem)
 		if (mig_out_ram(out, mem, b->gpa, b->size / MIG_PAGE_SIZE, NULL, 0) < 0)
 			return -1;
 	}
+	for (unsigned i = 0; i < mem->nnamed; i++)
+		if (mig_out_named(out, &mem->named[i], NULL) < 0)
+			return -1;
 	return 0;
 }
 
@@ -229,9 +263,10 @@ static int in_header(struct mig_in *in, const struct mig_header *expect)
 	if (memcmp(b, MIG_MAGIC, 8))
 		return in_fail(in, "migration: not a vmm migration stream (bad magic)");
 	uint32_t version = get_le32(b + 8);
-	if (version != MIG_VERSION)
-		return in_fail(in, "migration: stream version %u, this vmm reads version %u",
+	if (version < 1 || version > MIG_VERSION)
+		return in_fail(in, "migration: stream version %u, this vmm reads versions 1 to %u",
 			       version, MIG_VERSION);
+	in->version = version;
 	if (get_le32(b + 28) != ss_crc32(b, 28))
 		return in_fail(in, "migration: the stream's header is corrupt (checksum)");
 	uint32_t ncpus = get_le32(b + 12), page = get_le32(b + 24);
@@ -271,6 +306,9 @@ static int in_payload(struct mig_in *in, uint8_t **buf, size_t *cap, uint32_t le
 	return 0;
 }
 
+static int in_pages(struct mig_in *in, uint8_t *hva, const uint8_t *kinds, uint32_t npages,
+		    uint32_t ndata, const char *where);
+
 /* A checked RAM section into guest memory. */
 static int in_ram(struct mig_in *in, struct guest_mem *mem, const uint8_t *p, uint32_t len)
 {
@@ -291,17 +329,26 @@ static int in_ram(struct mig_in *in, struct guest_mem *mem, const uint8_t *p, ui
 	if (!hva)
 		return in_fail(in, "migration: RAM section at 0x%llx (%u pages) is not guest RAM "
 			       "of this machine", (unsigned long long)gpa, npages);
-	const uint8_t *kinds = p + RAM_HEAD_LEN, *data = kinds + npages;
+	char where[48];
+	snprintf(where, sizeof(where), "RAM section at 0x%llx", (unsigned long long)gpa);
+	return in_pages(in, hva, p + RAM_HEAD_LEN, npages, ndata, where);
+}
+
+/* The pages of a RAM or block section, its kinds at 'kinds', the data
+ * behind them, into the checked range at hva; 'where' names the section
+ * in errors. */
+static int in_pages(struct mig_in *in, uint8_t *hva, const uint8_t *kinds, uint32_t npages,
+		    uint32_t ndata, const char *where)
+{
+	const uint8_t *data = kinds + npages;
 	uint32_t seen = 0;
 	for (uint32_t i = 0; i < npages; i++) {
 		if (kinds[i] > MIG_PAGE_SKIP)
-			return in_fail(in, "migration: RAM section at 0x%llx: bad page kind %u",
-				       (unsigned long long)gpa, kinds[i]);
+			return in_fail(in, "migration: %s: bad page kind %u", where, kinds[i]);
 		seen += kinds[i] == MIG_PAGE_DATA;
 	}
 	if (seen != ndata)
-		return in_fail(in, "migration: RAM section at 0x%llx: %u data pages, %u announced",
-			       (unsigned long long)gpa, seen, ndata);
+		return in_fail(in, "migration: %s: %u data pages, %u announced", where, seen, ndata);
 	/* Checked: now it may touch guest memory. */
 	for (uint32_t i = 0; i < npages; i++) {
 		uint8_t *page = hva + (uint64_t)i * MIG_PAGE_SIZE;
@@ -321,10 +368,60 @@ static int in_ram(struct mig_in *in, struct guest_mem *mem, const uint8_t *p, ui
 	return 0;
 }
 
+/* A name from the stream, printable and terminated inside its field. */
+static bool name_ok(const uint8_t *p)
+{
+	size_t i = 0;
+	for (; i < GUEST_MEM_NAME_LEN && p[i]; i++)
+		if (p[i] < 0x21 || p[i] > 0x7E)
+			return false;
+	return i > 0 && i < GUEST_MEM_NAME_LEN;
+}
+
+/* A checked block section into the named block of this machine. */
+static int in_block(struct mig_in *in, const struct guest_mem *mem, const uint8_t *p,
+		    uint32_t len)
+{
+	if (len < BLOCK_HEAD_LEN)
+		return in_fail(in, "migration: RAM block section of %u bytes is too short", len);
+	if (!name_ok(p))
+		return in_fail(in, "migration: RAM block section with a malformed name");
+	const char *name = (const char *)p;
+	uint64_t size = get_le64(p + GUEST_MEM_NAME_LEN);
+	uint64_t first = get_le64(p + GUEST_MEM_NAME_LEN + 8);
+	uint32_t npages = get_le32(p + BLOCK_HEAD_LEN - 8), ndata = get_le32(p + BLOCK_HEAD_LEN - 4);
+	const struct named_ram *r = guest_mem_named(mem, name);
+	if (!r)
+		return in_fail(in, "migration: RAM block '%s' is not on this machine (start it with "
+			       "the same devices)", name);
+	if (size != r->size)
+		return in_fail(in, "migration: RAM block '%s' is %llu bytes in the stream, %llu on "
+			       "this machine (start it with the same devices and sizes)", name,
+			       (unsigned long long)size, (unsigned long long)r->size);
+	if (npages == 0 || npages > MIG_CHUNK_PAGES || ndata > npages)
+		return in_fail(in, "migration: RAM block '%s': section with %u pages (%u of data): "
+			       "at most %u", name, npages, ndata, MIG_CHUNK_PAGES);
+	if ((uint64_t)len != BLOCK_HEAD_LEN + npages + (uint64_t)ndata * MIG_PAGE_SIZE)
+		return in_fail(in, "migration: RAM block '%s': section length %u does not match "
+			       "its %u pages", name, len, npages);
+	uint64_t pages = r->size / MIG_PAGE_SIZE;
+	if (first >= pages || npages > pages - first)
+		return in_fail(in, "migration: RAM block '%s': pages %llu to %llu lie past its end "
+			       "(%llu pages)", name, (unsigned long long)first,
+			       (unsigned long long)first + npages - 1, (unsigned long long)pages);
+	char where[GUEST_MEM_NAME_LEN + 32];
+	snprintf(where, sizeof(where), "RAM block '%s' page %llu", name, (unsigned long long)first);
+	if (in_pages(in, r->hva + first * MIG_PAGE_SIZE, p + BLOCK_HEAD_LEN, npages, ndata,
+		     where) < 0)
+		return -1;
+	return 0;
+}
+
 static uint32_t max_payload(uint8_t type)
 {
 	switch (type) {
 	case SECTION_RAM: return RAM_MAX_PAYLOAD;
+	case SECTION_BLOCK: return BLOCK_MAX_PAYLOAD;
 	case SECTION_STATE: return SS_MAX_STREAM_BYTES;
 	default: return 0;
 	}
@@ -341,7 +438,8 @@ static int in_section(struct mig_in *in, uint8_t **buf, size_t *cap, uint8_t *ty
 			       "marker (truncated)", (unsigned long long)in->stats.bytes);
 	*type = head[0];
 	*len = get_le32(head + 4);
-	if (*type != SECTION_RAM && *type != SECTION_STATE && *type != SECTION_END)
+	if (*type != SECTION_RAM && *type != SECTION_STATE && *type != SECTION_END &&
+	    *type != SECTION_BLOCK)
 		return in_fail(in, "migration: unknown section type 0x%02x at byte %llu", *type,
 			       (unsigned long long)(in->stats.bytes - sizeof(head)));
 	if (head[1] || head[2] || head[3])
@@ -393,6 +491,16 @@ int mig_in_load(struct mig_in *in, struct guest_mem *mem, const struct mig_heade
 		}
 		if (type == SECTION_RAM) {
 			if (in_ram(in, mem, buf, n) < 0)
+				goto out;
+			continue;
+		}
+		if (type == SECTION_BLOCK) {
+			if (in->version < 2) {
+				in_fail(in, "migration: a RAM block section in a version-%u stream",
+					in->version);
+				goto out;
+			}
+			if (in_block(in, mem, buf, n) < 0)
 				goto out;
 			continue;
 		}

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "savestate.h"
 #include "util.h"
@@ -134,14 +135,56 @@ static uint64_t rom_read(void *opaque, uint64_t off, unsigned size)
 
 static const struct io_ops rom_ops = { .read = rom_read, .max_size = 8 };
 
+/* The ROM's memory region, added disabled; it is enabled where the guest
+ * decodes the ROM. A ROM BAR smaller than a page cannot be a slot of its
+ * own, and without a space there is none: such ROMs stay MMIO only. Done
+ * at registration, before the sandbox, which allows vCPU threads no mmap. */
+static void rom_memory_init(struct pci_device *d)
+{
+	struct mem_space *space = d->bus->space;
+
+	if (!space || d->rom_size < MEM_PAGE_SIZE)
+		return;
+	void *p = mmap(NULL, d->rom_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		       -1, 0);
+	if (p == MAP_FAILED)
+		return;
+	memcpy(p, d->rom, d->rom_len);
+	/* Nothing writes it again: the host keeps it read-only too. */
+	mprotect(p, d->rom_size, PROT_READ);
+	d->rom_copy = p;
+	memcpy(d->rom_mem_name, "pci-rom-", 8);
+	format_uint(d->rom_mem_name + 8, sizeof(d->rom_mem_name) - 8, d->devfn, 16, 2);
+	mem_region_init_ram(&d->rom_mem, d->rom_mem_name, 0, d->rom_size, d->rom_copy, true, 2);
+	d->rom_mem.enabled = false;
+	if (mem_space_add(space, &d->rom_mem) == 0) {
+		d->rom_mem_added = true;
+		return;
+	}
+	munmap(d->rom_copy, d->rom_size);
+	d->rom_copy = NULL;
+}
+
+void pci_device_release(struct pci_device *d)
+{
+	if (d->rom_mem_added && d->bus && d->bus->space)
+		mem_space_remove(d->bus->space, &d->rom_mem);
+	d->rom_mem_added = false;
+	if (d->rom_copy)
+		munmap(d->rom_copy, d->rom_size);
+	d->rom_copy = NULL;
+}
+
 int pci_register(struct pci_bus *bus, struct pci_device *d, uint8_t devfn)
 {
 	if (bus->dev[devfn])
 		return -EEXIST;
 	d->bus = bus;
 	d->devfn = devfn;
-	if (d->rom)
+	if (d->rom) {
 		io_region_init(&d->rom_region, d->name, &rom_ops, d, d->rom_size);
+		rom_memory_init(d);
+	}
 	memcpy(d->config_at_reset, d->config, sizeof(d->config));
 	bus->dev[devfn] = d;
 	return 0;
@@ -217,11 +260,23 @@ static void update_rom(struct pci_device *d)
 		addr = PCI_BAR_UNMAPPED;
 	if (addr == d->rom_addr)
 		return;
+	/* The MMIO bus refuses a ROM over another BAR; the region layer, a
+	 * ROM over RAM, the BIOS or any other region (it would hide them). */
 	if (addr == PCI_BAR_UNMAPPED || bus_map(d->bus->mmio, &d->rom_region, addr) < 0) {
+		if (d->rom_mem_added)
+			mem_region_set_enabled(&d->rom_mem, false);
 		bus_unmap(d->bus->mmio, &d->rom_region);
 		addr = PCI_BAR_UNMAPPED;
+	} else if (d->rom_mem_added) {
+		/* Refused: the ROM stays on the MMIO bus alone. */
+		mem_region_enable_alone(&d->rom_mem, addr, PCI_ROM_SLOTS_KEPT_FREE);
 	}
 	d->rom_addr = addr;
+}
+
+bool pci_rom_is_memory(struct pci_device *d)
+{
+	return d->rom_mem_added && d->rom_mem.enabled;
 }
 
 static void update_mappings(struct pci_device *d)

@@ -324,6 +324,10 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 		 * only: nothing is read back, no code is mapped from it); so
 		 * does QMP migrate to file: */
 		allow_if(ctx, __NR_openat, SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE, O_WRONLY));
+		/* blockdev-change-medium / change: the new disc's image opens
+		 * read-only (a CD is never written; nothing is mapped from it) */
+		allow_if(ctx, __NR_openat,
+			 SCMP_A2(SCMP_CMP_MASKED_EQ, O_ACCMODE | O_CREAT | O_TRUNC, O_RDONLY));
 		/* QMP migrate to unix: or tcp: connects a stream socket;
 		 * migrate-incoming (after -incoming defer) listens on one */
 		allow_if(ctx, __NR_socket, SCMP_A0(SCMP_CMP_EQ, AF_UNIX));
@@ -696,7 +700,7 @@ void sandbox_thread_start(enum sandbox_kind kind)
 	selftest(kind);
 }
 
-static void drop_privileges(void)
+void sandbox_drop_privileges(void)
 {
 	if (config.chroot) {
 		if (chroot(config.chroot) < 0 || chdir("/") < 0)
@@ -716,7 +720,7 @@ static void drop_privileges(void)
 
 void sandbox_enter(void)
 {
-	drop_privileges();
+	sandbox_drop_privileges();
 	thread_kind = SANDBOX_MAIN;
 	if (config.enabled)
 		load_filter(SANDBOX_MAIN);

@@ -13,6 +13,8 @@
 #include <unistd.h>
 
 bool debug_enabled;
+bool dump_cpus_enabled;
+bool msg_timestamp;
 
 /* Warnings are rate-limited: many are the guest's doing (a driver that
  * breaks a virtqueue, a BAR placed over another device), and a hostile
@@ -51,14 +53,53 @@ static bool warn_allowed(unsigned long *held)
 	return ok;
 }
 
+/* "2026-12-04T15:52:16.123456Z " with -msg timestamp=on, else "". The date
+ * is computed here (days to a proleptic Gregorian date, years from March),
+ * not with gmtime_r(): glibc's first call reads the time-zone files, which
+ * the sandbox of a running vmm does not allow. */
+static void timestamp(char *out, size_t size)
+{
+	struct timespec ts;
+
+	out[0] = 0;
+	if (!msg_timestamp)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t secs = ts.tv_sec, days = secs / 86400, rem = secs % 86400;
+	if (rem < 0) {
+		rem += 86400;
+		days--;
+	}
+	int64_t z = days + 719468;
+	int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+	int64_t doe = z - era * 146097;
+	int64_t yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+	int64_t doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+	int64_t mp = (5 * doy + 2) / 153;
+	int64_t day = doy - (153 * mp + 2) / 5 + 1, month = mp < 10 ? mp + 3 : mp - 9;
+	int64_t year = yoe + era * 400 + (month <= 2);
+	snprintf(out, size, "%04" PRId64 "-%02" PRId64 "-%02" PRId64 "T%02" PRId64 ":%02" PRId64
+		 ":%02" PRId64 ".%06ldZ ", year, month, day, rem / 3600, rem / 60 % 60, rem % 60,
+		 ts.tv_nsec / 1000);
+}
+
 static void vreport(const char *prefix, const char *fmt, va_list ap, int err)
 {
-	char buf[1024];
+	char buf[1024], ts[128];
 	vsnprintf(buf, sizeof(buf), fmt, ap);
+	timestamp(ts, sizeof(ts));
 	if (err)
-		fprintf(stderr, "vmm: %s%s: %s\n", prefix, buf, strerror(err));
+		fprintf(stderr, "%svmm: %s%s: %s\n", ts, prefix, buf, strerror(err));
 	else
-		fprintf(stderr, "vmm: %s%s\n", prefix, buf);
+		fprintf(stderr, "%svmm: %s%s\n", ts, prefix, buf);
+}
+
+void report(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport("", fmt, ap, 0);
+	va_end(ap);
 }
 
 void die(const char *fmt, ...)

@@ -34,6 +34,34 @@ void vcpu_signals_init(void)
 	sigaction(SIG_VCPU_KICK, &sa, NULL); /* no SA_RESTART: KVM_RUN returns EINTR */
 }
 
+/* CPUID leaf 1's EAX: family, model and stepping. */
+static uint32_t cpuid_signature(const struct kvm_cpuid2 *c)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 1)
+			return c->entries[i].eax;
+	return 0;
+}
+
+/* After power-on EDX holds the processor's signature, CPUID leaf 1's EAX
+ * (SDM vol. 3, "Processor Built-In Self-Test" and the reset-state table).
+ * KVM fills it in from the CPUID it has when the vCPU is created, before
+ * userspace has given it any, so it reads 600h there. */
+static int set_reset_edx(struct vcpu *v, uint32_t signature, char *err, size_t errlen)
+{
+	struct kvm_regs regs;
+
+	if (!signature)
+		return 0;
+	if (ioctl(v->fd, KVM_GET_REGS, &regs) == 0) {
+		regs.rdx = signature;
+		if (ioctl(v->fd, KVM_SET_REGS, &regs) == 0)
+			return 0;
+	}
+	snprintf(err, errlen, "KVM_GET/SET_REGS on vCPU %u failed: %s", v->index, strerror(errno));
+	return -1;
+}
+
 int vcpu_create(struct vcpu *v, const struct vcpu_host *host, unsigned index, char *err,
 		size_t errlen)
 {
@@ -59,6 +87,9 @@ int vcpu_create(struct vcpu *v, const struct vcpu_host *host, unsigned index, ch
 		close(v->fd);
 		return -1;
 	}
+	/* The coalesced MMIO ring is the VM's; any vCPU's area maps it. */
+	if (index == 0)
+		coalesced_mmio_set_ring(&kvm->coalesced, kvm_coalesced_ring(kvm, v->run));
 	unsigned capacity = sup->nent + CPUID_EXTRA_ENTRIES;
 	struct kvm_cpuid2 *c = xzalloc(cpuid_size + CPUID_EXTRA_ENTRIES * sizeof(sup->entries[0]));
 	memcpy(c, sup, cpuid_size);
@@ -69,10 +100,15 @@ int vcpu_create(struct vcpu *v, const struct vcpu_host *host, unsigned index, ch
 	}
 	cpuid_patch(c, capacity, host->smp, index);
 	int ret = ioctl(v->fd, KVM_SET_CPUID2, c);
+	uint32_t signature = cpuid_signature(c);
 	free(c);
 	if (ret < 0) {
 		snprintf(err, errlen, "KVM_SET_CPUID2 on vCPU %u failed: %s", index,
 			 strerror(errno));
+		vcpu_destroy(v);
+		return -1;
+	}
+	if (set_reset_edx(v, signature, err, errlen) < 0) {
 		vcpu_destroy(v);
 		return -1;
 	}
@@ -83,6 +119,8 @@ int vcpu_create(struct vcpu *v, const struct vcpu_host *host, unsigned index, ch
 
 void vcpu_destroy(struct vcpu *v)
 {
+	if (v->index == 0 && v->run && v->run != MAP_FAILED)
+		coalesced_mmio_set_ring(&v->host->kvm->coalesced, NULL);
 	if (v->run && v->run != MAP_FAILED)
 		munmap(v->run, (size_t)v->host->kvm->vcpu_mmap_size);
 	if (v->fd >= 0)
@@ -212,25 +250,48 @@ static bool emulated_int3(struct vcpu *v)
 	return h->debug_exit(h->ctx, v, &e);
 }
 
+/* Only this vCPU's thread writes its counters: a relaxed load and store
+ * is a plain increment, and a reader on another thread sees whole values. */
+static void count_exit(struct vcpu *v, enum vcpu_exit_kind kind)
+{
+	_Atomic uint64_t *c = &v->exit_count[kind];
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
+uint64_t vcpu_exit_count(const struct vcpu *v, enum vcpu_exit_kind kind)
+{
+	return atomic_load_explicit(&v->exit_count[kind], memory_order_relaxed);
+}
+
 /* Returns false when the loop must end. */
 static bool handle_exit(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 	char what[128];
 
+	/* Writes KVM queued (coalesced MMIO) happened before this exit: a
+	 * port write that remaps the VGA, an MMIO read of its window, a full
+	 * ring's write that exits instead must all come after them. */
+	coalesced_mmio_drain(&v->host->kvm->coalesced);
 	switch (run->exit_reason) {
 	case KVM_EXIT_IO:
+		count_exit(v, VCPU_EXIT_IO);
 		handle_io(v);
 		return true;
 	case KVM_EXIT_MMIO:
+		count_exit(v, VCPU_EXIT_MMIO);
 		handle_mmio(v);
 		return true;
-	case KVM_EXIT_INTR:
 	case KVM_EXIT_HLT:
+		count_exit(v, VCPU_EXIT_HLT);
+		return true;
+	case KVM_EXIT_INTR:
+		count_exit(v, VCPU_EXIT_INTR);
 		return true;
 	case KVM_EXIT_SHUTDOWN:
 		/* A triple fault resets a PC. */
-		if (debug_enabled)
+		if (debug_enabled || dump_cpus_enabled)
 			report_fatal(v, "triple fault");
 		v->host->request(v->host->ctx, VCPU_REQ_RESET);
 		return false;
@@ -317,7 +378,6 @@ static void *vcpu_thread(void *arg)
 			h->request(h->ctx, VCPU_REQ_ERROR);
 			break;
 		}
-		v->exits++;
 		if (!handle_exit(v))
 			break;
 	}

@@ -7,8 +7,33 @@
 #include "net.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "savestate.h"
+
+/* A NIC with no peer (-device e1000 without netdev=): what it sends goes
+ * nowhere, nothing arrives; as a NIC with its cable in no switch. */
+static void none_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame,
+		      size_t len)
+{
+}
+
+static void none_destroy(struct net_backend *b)
+{
+	free(b);
+}
+
+static const struct net_backend_ops none_ops = { .send = none_send, .destroy = none_destroy };
+
+struct net_backend *net_none_create(void)
+{
+	struct net_backend *b = calloc(1, sizeof(*b));
+	if (b)
+		b->ops = &none_ops;
+	return b;
+}
 
 void net_stop(struct net_backend *b)
 {
@@ -33,6 +58,32 @@ int net_attach(struct net_backend *b, net_receive_fn rx, void *opaque)
 void net_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame, size_t len)
 {
 	b->ops->send(b, hdr, frame, len);
+}
+
+/* One prefix per kind with state: only user networking has any. */
+static void state_section(char *name, size_t len, const char *id)
+{
+	snprintf(name, len, "slirp.%s", id);
+}
+
+void net_save_state(struct net_backend *b, struct ss_writer *w, const char *id)
+{
+	char name[SS_NAME_MAX + 2];
+
+	if (!b || !b->ops->save)
+		return;
+	state_section(name, sizeof(name), id);
+	b->ops->save(b, w, name);
+}
+
+bool net_load_state(struct net_backend *b, struct ss_reader *r, const char *id)
+{
+	char name[SS_NAME_MAX + 2];
+
+	if (!b || !b->ops->load)
+		return ss_ok(r);
+	state_section(name, sizeof(name), id);
+	return b->ops->load(b, r, name);
 }
 
 unsigned net_caps(const struct net_backend *b)

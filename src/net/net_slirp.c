@@ -29,6 +29,7 @@
 #include <slirp/libslirp.h>
 
 #include "lazylib.h"
+#include "savestate.h"
 #include "util.h"
 #include "sandbox.h"
 #include "smb_share.h"
@@ -67,6 +68,9 @@ static struct {
 	__typeof__(slirp_input) *input;
 	__typeof__(slirp_pollfds_fill) *pollfds_fill;
 	__typeof__(slirp_pollfds_poll) *pollfds_poll;
+	__typeof__(slirp_state_save) *state_save;
+	__typeof__(slirp_state_load) *state_load;
+	__typeof__(slirp_state_version) *state_version;
 } lib;
 
 static const struct lazysym libslirp_syms[] = {
@@ -77,6 +81,9 @@ static const struct lazysym libslirp_syms[] = {
 	{ "slirp_input", (void **)&lib.input },
 	{ "slirp_pollfds_fill", (void **)&lib.pollfds_fill },
 	{ "slirp_pollfds_poll", (void **)&lib.pollfds_poll },
+	{ "slirp_state_save", (void **)&lib.state_save },
+	{ "slirp_state_load", (void **)&lib.state_load },
+	{ "slirp_state_version", (void **)&lib.state_version },
 	{ NULL, NULL },
 };
 static struct lazylib libslirp = LAZYLIB_INIT("libslirp.so.0", libslirp_syms);
@@ -679,11 +686,132 @@ static void slirp_send(struct net_backend *nb, const struct net_hdr *hdr, const 
 	cb_notify(b);
 }
 
+/* ---- saved state -----------------------------------------------------------
+ *
+ * Section "slirp.ID" (version 1): "libslirp-version", the version
+ * slirp_state_version() gave at the save, and "state", libslirp's own
+ * bytes: its guestfwd sockets (a byte 42 and the socket before each, a 0
+ * after the last), then the IP id counter and the DHCP leases (address and
+ * MAC of each of its 16 clients). libslirp keeps nothing else: the guest's
+ * TCP and UDP connections through the host are not in it (the destination
+ * answers their next segments with a reset, as QEMU's). vmm has no
+ * guestfwd, so a state whose first byte is not 0 is refused before
+ * libslirp parses any socket; the rest is fixed fields, read to the last
+ * byte (a shorter or longer state is refused). */
+#define SLIRP_SECTION_VERSION 1
+#define SLIRP_STATE_MAX 4096u /* libslirp 4.x: 131 bytes without guestfwd */
+
+struct state_buf {
+	uint8_t data[SLIRP_STATE_MAX];
+	size_t len, pos;
+	bool overflow;  /* saving: more than SLIRP_STATE_MAX */
+	bool truncated; /* loading: libslirp asked past the end */
+};
+
+static ssize_t state_put(const void *buf, size_t len, void *opaque)
+{
+	struct state_buf *s = opaque;
+
+	if (len > sizeof(s->data) - s->len) {
+		s->overflow = true;
+		return -1;
+	}
+	memcpy(s->data + s->len, buf, len);
+	s->len += len;
+	return (ssize_t)len;
+}
+
+static ssize_t state_get(void *buf, size_t len, void *opaque)
+{
+	struct state_buf *s = opaque;
+
+	if (len > s->len - s->pos) {
+		/* libslirp 4.x does not always pass the failure on */
+		s->truncated = true;
+		return -1;
+	}
+	memcpy(buf, s->data + s->pos, len);
+	s->pos += len;
+	return (ssize_t)len;
+}
+
+static void slirp_save(struct net_backend *nb, struct ss_writer *w, const char *section)
+{
+	struct slirp_backend *b = (struct slirp_backend *)nb;
+	struct state_buf *s = xzalloc(sizeof(*s));
+
+	/* the backend's thread runs on: its lock keeps slirp still */
+	pthread_mutex_lock(&b->lock);
+	lib.state_save(b->slirp, state_put, s);
+	int version = lib.state_version();
+	pthread_mutex_unlock(&b->lock);
+	if (s->overflow)
+		ss_writer_fail(w, "%s: libslirp's state is larger than %u bytes", section,
+			       SLIRP_STATE_MAX);
+	ss_section_begin(w, section, 0, SLIRP_SECTION_VERSION);
+	ss_put_u32(w, "libslirp-version", (uint32_t)version);
+	ss_put_bytes(w, "state", s->data, s->len);
+	ss_section_end(w);
+	free(s);
+}
+
+static bool section_present(const struct ss_reader *r, const char *section)
+{
+	for (unsigned i = 0; i < r->nsections; i++)
+		if (!strcmp(r->sections[i].name, section) && r->sections[i].instance == 0)
+			return true;
+	return false;
+}
+
+static bool slirp_load(struct net_backend *nb, struct ss_reader *r, const char *section)
+{
+	struct slirp_backend *b = (struct slirp_backend *)nb;
+	uint32_t version = 0;
+	int ours = lib.state_version(), ret;
+
+	if (!section_present(r, section))
+		return ss_ok(r); /* a stream from before user networking saved state */
+	if (!ss_section_open(r, section, 0, SLIRP_SECTION_VERSION, SLIRP_SECTION_VERSION, NULL))
+		return false;
+	struct state_buf *s = xzalloc(sizeof(*s));
+	ss_get_u32(r, "libslirp-version", &version);
+	ss_get_bytes_max(r, "state", s->data, sizeof(s->data), &s->len);
+	if (!ss_section_close(r))
+		goto out;
+	if (version < 1 || version > (uint32_t)ours) {
+		ss_fail(r, "saved state: section %s: libslirp state version %u, this libslirp "
+			"loads 1 to %d", section, version, ours);
+		goto out;
+	}
+	if (s->len < 1 || s->data[0] != 0) {
+		ss_fail(r, "saved state: section %s: %s", section,
+			s->len ? "the state holds guestfwd sockets (vmm has no guestfwd)"
+			       : "the state is empty");
+		goto out;
+	}
+	pthread_mutex_lock(&b->lock);
+	ret = lib.state_load(b->slirp, (int)version, state_get, s);
+	pthread_mutex_unlock(&b->lock);
+	if (ret < 0)
+		ss_fail(r, "saved state: section %s: libslirp refused the state (%s)", section,
+			strerror(-ret));
+	else if (s->truncated)
+		ss_fail(r, "saved state: section %s: libslirp's state is truncated", section);
+	else if (s->pos != s->len)
+		ss_fail(r, "saved state: section %s: %zu bytes after libslirp's state", section,
+			s->len - s->pos);
+out:
+	free(s);
+	return ss_ok(r);
+}
+
 static const struct net_backend_ops slirp_ops = {
 	.attach = slirp_attach,
 	.send = slirp_send,
 	.stop = slirp_stop,
 	.destroy = slirp_destroy,
+	.save = slirp_save,
+	.load = slirp_load,
 };
 
 /* smb=DIR: the launcher's socket answers the guest's connections to

@@ -21,6 +21,7 @@
 #include <net/if.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,7 +37,7 @@
 #define TAP_HDR_SIZE 12 /* struct virtio_net_hdr_mrg_rxbuf; num_buffers unused */
 #define DEFAULT_IFUP "/etc/qemu-ifup"
 #define DEFAULT_IFDOWN "/etc/qemu-ifdown"
-#define MAX_TAPS 8
+#define MAX_TAPS 16 /* as many as -netdev backends (MAX_NETDEVS, include/machine.h) */
 
 struct tap_backend {
 	struct net_backend base;
@@ -46,6 +47,10 @@ struct tap_backend {
 	pid_t down_helper; /* runs the downscript when down_fd closes; 0: none */
 	int down_fd;       /* write end of the helper's pipe */
 	pthread_t thread;
+	bool attached;
+	/* Set once, before the device the thread feeds is freed: the thread
+	 * leaves at its next wake (wake_fd is written with it). */
+	_Atomic bool stopping;
 	uint8_t rxbuf[TAP_HDR_SIZE + NET_MAX_FRAME];
 	uint64_t tx_dropped;
 };
@@ -211,7 +216,7 @@ static void *tap_thread(void *opaque)
 
 	sandbox_thread_start(SANDBOX_NET);
 
-	for (;;) {
+	while (!atomic_load(&b->stopping)) {
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno != EINTR)
 				warn("tap %s: poll: %s", b->ifname, strerror(errno));
@@ -225,7 +230,7 @@ static void *tap_thread(void *opaque)
 		}
 		if (!(pfd[0].revents & (POLLIN | POLLERR | POLLHUP)))
 			continue;
-		for (;;) {
+		while (!atomic_load(&b->stopping)) {
 			ssize_t n = read(b->fd, b->rxbuf, sizeof(b->rxbuf));
 			if (n < 0) {
 				if (errno == EINTR)
@@ -240,7 +245,8 @@ static void *tap_thread(void *opaque)
 			if (hlen)
 				get_hdr(b->rxbuf, &h);
 			/* NIC full: wait for room (or a second), then offer it again. */
-			while (!b->base.rx(b->base.rx_opaque, &h, b->rxbuf + hlen, (size_t)n - hlen)) {
+			while (!atomic_load(&b->stopping) &&
+			       !b->base.rx(b->base.rx_opaque, &h, b->rxbuf + hlen, (size_t)n - hlen)) {
 				struct pollfd w = { .fd = b->wake_fd, .events = POLLIN };
 				if (poll(&w, 1, 1000) > 0) {
 					uint64_t v;
@@ -257,7 +263,10 @@ static void *tap_thread(void *opaque)
 static int tap_attach(struct net_backend *nb)
 {
 	struct tap_backend *b = (struct tap_backend *)nb;
-	return pthread_create(&b->thread, NULL, tap_thread, b) ? -EAGAIN : 0;
+	if (pthread_create(&b->thread, NULL, tap_thread, b))
+		return -EAGAIN;
+	b->attached = true;
+	return 0;
 }
 
 static void tap_send(struct net_backend *nb, const struct net_hdr *hdr, const uint8_t *frame,
@@ -305,8 +314,22 @@ static void tap_rx_ready(struct net_backend *nb)
 	}
 }
 
+/* The card is about to be freed: no frame may reach it after this
+ * returns (the thread is joined, also when it waits for room). */
+static void tap_stop(struct net_backend *nb)
+{
+	struct tap_backend *b = (struct tap_backend *)nb;
+	if (!b->attached)
+		return;
+	atomic_store(&b->stopping, true);
+	tap_rx_ready(nb);
+	pthread_join(b->thread, NULL);
+	b->attached = false;
+}
+
 static const struct net_backend_ops tap_ops = {
 	.attach = tap_attach,
+	.stop = tap_stop,
 	.send = tap_send,
 	.set_offload = tap_set_offload,
 	.rx_ready = tap_rx_ready,

@@ -306,7 +306,9 @@ static unsigned buttons_of(Uint32 state)
 {
 	return (state & SDL_BUTTON_LMASK ? INPUT_BUTTON_LEFT : 0) |
 	       (state & SDL_BUTTON_RMASK ? INPUT_BUTTON_RIGHT : 0) |
-	       (state & SDL_BUTTON_MMASK ? INPUT_BUTTON_MIDDLE : 0);
+	       (state & SDL_BUTTON_MMASK ? INPUT_BUTTON_MIDDLE : 0) |
+	       (state & SDL_BUTTON_X1MASK ? INPUT_BUTTON_SIDE : 0) |
+	       (state & SDL_BUTTON_X2MASK ? INPUT_BUTTON_EXTRA : 0);
 }
 
 static unsigned buttons_now;
@@ -341,7 +343,9 @@ static void handle_event(struct sdl *s, const SDL_Event *e)
 		}
 		unsigned bit = e->button.button == SDL_BUTTON_LEFT    ? INPUT_BUTTON_LEFT
 			       : e->button.button == SDL_BUTTON_RIGHT  ? INPUT_BUTTON_RIGHT
-			       : e->button.button == SDL_BUTTON_MIDDLE ? INPUT_BUTTON_MIDDLE : 0;
+			       : e->button.button == SDL_BUTTON_MIDDLE ? INPUT_BUTTON_MIDDLE
+			       : e->button.button == SDL_BUTTON_X1     ? INPUT_BUTTON_SIDE
+			       : e->button.button == SDL_BUTTON_X2     ? INPUT_BUTTON_EXTRA : 0;
 		buttons_now = e->type == SDL_MOUSEBUTTONDOWN ? buttons_now | bit : buttons_now & ~bit;
 		input_mouse_rel(0, 0, 0, buttons_now);
 		break;

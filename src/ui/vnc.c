@@ -39,6 +39,7 @@
 
 #include "display.h"
 #include "input.h"
+#include "keymap.h"
 #include "lazylib.h"
 #include "sandbox.h"
 #include "util.h"
@@ -117,6 +118,8 @@ struct vnc {
 	int64_t refresh_ns;         /* the current interval, see VNC_REFRESH_* */
 	int64_t next_refresh;       /* CLOCK_MONOTONIC ns */
 	bool input_seen;            /* a client typed or pointed this round */
+	/* -k: keysyms through the layout (NULL: as on a US keyboard) */
+	struct keymap *keymap;
 	pthread_t thread;
 	bool started;
 	atomic_bool stop;
@@ -371,14 +374,30 @@ int vnc_keysym_to_key(unsigned ks)
 	return 0;
 }
 
+/* A keysym from a client: through the -k layout, else (no -k, or a keysym
+ * the layout has no key for) as on a US keyboard, else dropped. */
+static void keysym_event(struct vnc *v, unsigned keysym, bool down)
+{
+	struct keymap_key k = { 0 };
+
+	v->input_seen = true;
+	if (!v->keymap || !keymap_lookup(v->keymap, keysym, &k))
+		k.key = vnc_keysym_to_key(keysym);
+	if (!k.key) {
+		debug("vnc: keysym 0x%x has no key", keysym);
+		return;
+	}
+	/* the release is the key's alone: a keysym always means the same
+	 * key, and clients send the press's keysym with the release */
+	if (v->keymap && down)
+		keymap_press(v->keymap, &k);
+	else
+		input_key(k.key, down);
+}
+
 static void key_event(rfbBool down, rfbKeySym keysym, rfbClientPtr cl)
 {
-	((struct vnc *)cl->screen->screenData)->input_seen = true;
-	int key = vnc_keysym_to_key((unsigned)keysym);
-	if (key)
-		input_key(key, down);
-	else
-		debug("vnc: keysym 0x%x has no key", (unsigned)keysym);
+	keysym_event(cl->screen->screenData, (unsigned)keysym, down);
 }
 
 static void pointer_event(int mask, int x, int y, rfbClientPtr cl)
@@ -433,11 +452,12 @@ static rfbBool ext_message(rfbClientPtr cl, void *data, const rfbClientToServerM
 	bool down = get_be16(rest + 1) != 0;
 	unsigned keysym = get_be32(rest + 3), code = get_be32(rest + 7);
 	int key = input_key_by_scancode(code);
-	((struct vnc *)cl->screen->screenData)->input_seen = true;
-	if (!key)
-		key = vnc_keysym_to_key(keysym);
-	if (key)
+	if (key) {
+		((struct vnc *)cl->screen->screenData)->input_seen = true;
 		input_key(key, down);
+	} else {
+		keysym_event(cl->screen->screenData, keysym, down);
+	}
 	return TRUE;
 }
 
@@ -754,6 +774,9 @@ struct vnc *vnc_create(const struct vnc_config *c, const char *name, char *err, 
 	v->cfg = *c;
 	v->listen_fd = v->listen6_fd = v->wake_fd = -1;
 	pthread_mutex_init(&v->lock, NULL);
+	/* the layout now, before the sandbox: XKB reads its files */
+	if (c->keymap[0] && !(v->keymap = keymap_load(c->keymap, err, errlen)))
+		goto fail;
 	if ((c->unix_path[0] ? bind_unix(v, err, errlen) : bind_tcp(v, err, errlen)) < 0)
 		goto fail;
 	v->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -822,6 +845,7 @@ void vnc_destroy(struct vnc *v)
 	if (current == v)
 		current = NULL;
 	free(v->fb);
+	keymap_free(v->keymap);
 	pthread_mutex_destroy(&v->lock);
 	free(v);
 }

@@ -55,8 +55,10 @@
 #include "guest_mem.h"
 #include "hw/chipset.h"
 #include "hw/e1000.h"
+#include "hw/fdc.h"
 #include "hw/ne2000.h"
 #include "hw/pcnet.h"
+#include "hw/pcspk.h"
 #include "hw/rtl8139.h"
 #include "hw/fw_cfg.h"
 #include "hw/i8042.h"
@@ -64,6 +66,8 @@
 #include "hw/i8237.h"
 #include "hw/ib700.h"
 #include "hw/sb16.h"
+#include "hw/cs4231a.h"
+#include "hw/gus.h"
 #include "hw/es1370.h"
 #include "audio.h"
 #include "savestate.h"
@@ -151,7 +155,13 @@ struct fuzz_machine {
 	struct i6300esb *esb;
 	struct ib700 *ib700;
 	struct sb16 *sb16;
+	struct cs4231a *cs4231a;
+	struct gus *gus;
+	struct fdc *fdc;
+	uint8_t *fd_data[2]; /* the floppies' bytes (the controller closes their devices) */
 	struct es1370 *es1370;
+	struct pcspk *pcspk;
+	struct pcspk_channel pit2; /* the speaker's PIT channel 2, set by events */
 	struct audio_backend *audio; /* "none": the SB16's clock, stepped by events */
 	int64_t audio_ns;
 	struct virtio_pci *vt; /* the virtio target's transport */
@@ -425,10 +435,17 @@ static void dma_kick(void *opaque, unsigned ch)
 	((struct fuzz_machine *)opaque)->dma_kicks++;
 }
 
-static bool dma_target_create(struct fuzz_machine *m)
+/* The ISA DMA controllers (8237) on the harness's guest memory, at their
+ * ports, for the targets whose devices move data through them. */
+static bool create_fuzz_dma(struct fuzz_machine *m)
 {
 	m->dma = i8237_create(&m->mem);
-	if (!m->dma || i8237_map(m->dma, &m->pio) < 0)
+	return m->dma && i8237_map(m->dma, &m->pio) == 0;
+}
+
+static bool dma_target_create(struct fuzz_machine *m)
+{
+	if (!create_fuzz_dma(m))
 		return false;
 	/* A floppy controller on channel 2, an SB16 on 1 and 5. */
 	if (i8237_claim(m->dma, 1, dma_kick, m) < 0 || i8237_claim(m->dma, 2, dma_kick, m) < 0 ||
@@ -516,6 +533,37 @@ static void ide_target_destroy(struct fuzz_machine *m)
 	free(m->cd_data);
 }
 
+/* The host's tray steps (QMP blockdev-open-tray, -remove-medium, insert,
+ * -close-tray; bit 5: force against the guest's lock), in any order. */
+static void ide_tray_step(struct fuzz_machine *m, uint8_t what)
+{
+	struct block_dev *old = NULL;
+
+	switch ((what >> 3) & 3) {
+	case 0:
+		ide_cdrom_open_tray(m->ide, 1, 0, what & 0x20);
+		break;
+	case 1:
+		if (ide_cdrom_set_medium(m->ide, 1, 0, NULL, &old) == 0 && old) {
+			block_close(old);
+			m->cd = NULL;
+		}
+		break;
+	case 2:
+		if (m->cd)
+			break;
+		m->cd = block_open_memory(m->cd_data, CD_SIZE, true);
+		if (ide_cdrom_set_medium(m->ide, 1, 0, m->cd, &old) < 0) {
+			block_close(m->cd);
+			m->cd = NULL;
+		}
+		break;
+	default:
+		ide_cdrom_close_tray(m->ide, 1, 0);
+		break;
+	}
+}
+
 /* The host ejects the CD or puts it back (QMP eject / change). */
 static void ide_event(struct fuzz_machine *m, struct input *in)
 {
@@ -524,6 +572,10 @@ static void ide_event(struct fuzz_machine *m, struct input *in)
 
 	if (what & 2) {
 		piix_ide_reset(m->ide);
+		return;
+	}
+	if (what & 4) {
+		ide_tray_step(m, what);
 		return;
 	}
 	if (what & 1) {
@@ -625,23 +677,131 @@ static void ib700_target_destroy(struct fuzz_machine *m)
 	event_loop_free(m->loop);
 }
 
-/* ---- target: the Sound Blaster 16 on the 8237, paced by a "none" backend - */
+/* ---- target: the floppy controller on the 8237, two drives ---------------- */
 
-static bool sb16_target_create(struct fuzz_machine *m)
+/* A: a writable 720K disk, B: a read-only 160K one; both read at the
+ * reset's 250 kbit/s, so reads work without a rate set first. Sector n
+ * is filled with n. */
+/* Saves a device and loads the bytes back into it: a device's own state
+ * always loads, whatever the guest did to it. */
+#define STATE_ROUND_TRIP(kind, dev)                                                   \
+	do {                                                                          \
+		struct ss_writer w_;                                                  \
+		struct ss_reader r_;                                                  \
+		ss_writer_init(&w_);                                                  \
+		kind##_save(dev, &w_, 0);                                             \
+		if (ss_writer_finish(&w_) < 0 || ss_reader_open(&r_, w_.buf, w_.len) < 0 || \
+		    !kind##_load(dev, &r_, 0))                                        \
+			abort();                                                      \
+		ss_reader_close(&r_);                                                 \
+		ss_writer_free(&w_);                                                  \
+	} while (0)
+
+#define FD_A_SIZE (720u * 1024)
+#define FD_B_SIZE (160u * 1024)
+
+static struct block_dev *fd_medium(struct fuzz_machine *m, unsigned unit)
+{
+	return block_open_memory(m->fd_data[unit], unit ? FD_B_SIZE : FD_A_SIZE, unit == 1);
+}
+
+static bool fdc_target_create(struct fuzz_machine *m)
+{
+	char err[256];
+
+	m->fd_data[0] = calloc(1, FD_A_SIZE);
+	m->fd_data[1] = calloc(1, FD_B_SIZE);
+	if (!m->fd_data[0] || !m->fd_data[1])
+		return false;
+	for (unsigned i = 0; i < FD_A_SIZE / 512; i++)
+		memset(m->fd_data[0] + 512 * i, (int)i, 512);
+	for (unsigned i = 0; i < FD_B_SIZE / 512; i++)
+		memset(m->fd_data[1] + 512 * i, (int)(i ^ 0x55), 512);
+	if (!create_fuzz_dma(m))
+		return false;
+	struct irq_line irq = { .set = irq_recorder, .opaque = m, .line = FDC_IRQ };
+	m->fdc = fdc_create(&m->pio, m->dma, irq, err, sizeof(err));
+	if (!m->fdc || fdc_attach(m->fdc, 0, fd_medium(m, 0), 3, err, sizeof(err)) < 0 ||
+	    fdc_attach(m->fdc, 1, fd_medium(m, 1), 1, err, sizeof(err)) < 0)
+		return false;
+	add_window(m, &m->pio, FDC_IOBASE, 8);  /* the controller (0x3F6 is IDE's) */
+	add_window(m, &m->pio, 0x00, 0x10);     /* DMA controller 1 */
+	add_window(m, &m->pio, 0xC0, 0x20);     /* DMA controller 2 */
+	add_window(m, &m->pio, 0x81, 0x0F);     /* page registers */
+	return true;
+}
+
+static void fdc_target_destroy(struct fuzz_machine *m)
+{
+	fdc_destroy(m->fdc);
+	i8237_destroy(m->dma);
+	free(m->fd_data[0]);
+	free(m->fd_data[1]);
+}
+
+/* A reset of the controller or the 8237, a saved-state round trip in the
+ * middle of whatever runs, or the host ejects or changes a disk. */
+static void fdc_event(struct fuzz_machine *m, struct input *in)
+{
+	uint8_t what = take8(in);
+	unsigned unit = (what >> 4) & 1;
+	char err[256];
+
+	switch (what % 5) {
+	case 0:
+		fdc_reset(m->fdc);
+		break;
+	case 1:
+		i8237_reset(m->dma);
+		break;
+	case 2:
+		STATE_ROUND_TRIP(fdc, m->fdc);
+		break;
+	case 3:
+		fdc_change_medium(m->fdc, unit, NULL, err, sizeof(err));
+		break;
+	default: {
+		struct block_dev *bd = fd_medium(m, unit);
+		if (fdc_change_medium(m->fdc, unit, bd, err, sizeof(err)) < 0)
+			block_close(bd);
+		break;
+	}
+	}
+}
+
+/* ---- the sound cards' backend: "none", paced by the input's time steps -- */
+
+static bool open_fuzz_audio(struct fuzz_machine *m)
 {
 	struct audiodev_config cfg = { .id = "fuzz", .kind = AUDIODEV_NONE,
 				       .out = { .rate = 44100, .channels = 2, .fmt = AUDIO_FMT_S16 } };
-	struct sb16_config sc = { .iobase = 0x220, .irq = 5, .dma = 1, .dma16 = 5 };
 	char err[256];
 
-	m->dma = i8237_create(&m->mem);
-	if (!m->dma || i8237_map(m->dma, &m->pio) < 0)
-		return false;
 	m->audio = audio_backend_open(&cfg, NULL, err, sizeof(err));
 	if (!m->audio)
 		return false;
 	m->audio_ns = 1000000000LL;
 	audio_backend_run(m->audio, m->audio_ns);
+	return true;
+}
+
+static void advance_audio(struct fuzz_machine *m, int64_t ns)
+{
+	m->audio_ns += ns;
+	audio_backend_run(m->audio, m->audio_ns);
+}
+
+/* ---- target: the Sound Blaster 16 on the 8237, paced by a "none" backend - */
+
+static bool sb16_target_create(struct fuzz_machine *m)
+{
+	struct sb16_config sc = { .iobase = 0x220, .irq = 5, .dma = 1, .dma16 = 5 };
+	char err[256];
+
+	if (!create_fuzz_dma(m))
+		return false;
+	if (!open_fuzz_audio(m))
+		return false;
 	struct irq_line irq = { .set = irq_recorder, .opaque = m, .line = 5 };
 	m->sb16 = sb16_create(&m->pio, m->dma, irq, m->audio, &sc, err, sizeof(err));
 	if (!m->sb16)
@@ -676,26 +836,143 @@ static void sb16_event(struct fuzz_machine *m, struct input *in)
 	case 1:
 		i8237_reset(m->dma);
 		break;
-	case 2: {
-		struct ss_writer w;
-		struct ss_reader r;
-		ss_writer_init(&w);
-		sb16_save(m->sb16, &w, 0);
-		if (ss_writer_finish(&w) < 0 || ss_reader_open(&r, w.buf, w.len) < 0 ||
-		    !sb16_load(m->sb16, &r, 0))
-			abort(); /* the card's own state always loads back */
-		ss_reader_close(&r);
-		ss_writer_free(&w);
+	case 2:
+		STATE_ROUND_TRIP(sb16, m->sb16);
 		break;
-	}
 	case 3:
-		m->audio_ns += (int64_t)step * 1000000; /* a stall of up to 65 s */
-		audio_backend_run(m->audio, m->audio_ns);
+		advance_audio(m, (int64_t)step * 1000000); /* a stall of up to 65 s */
 		break;
 	default:
-		m->audio_ns += (int64_t)step * 1000;
-		audio_backend_run(m->audio, m->audio_ns);
+		advance_audio(m, (int64_t)step * 1000);
 		break;
+	}
+}
+
+/* ---- target: the CS4231A on the 8237, paced by a "none" backend --------- */
+
+static bool cs4231a_target_create(struct fuzz_machine *m)
+{
+	struct cs4231a_config cc = { .iobase = 0x534, .irq = 9, .dma = 3 };
+	char err[256];
+
+	if (!create_fuzz_dma(m))
+		return false;
+	if (!open_fuzz_audio(m))
+		return false;
+	struct irq_line irq = { .set = irq_recorder, .opaque = m, .line = 9 };
+	m->cs4231a = cs4231a_create(&m->pio, m->dma, irq, m->audio, &cc, err, sizeof(err));
+	if (!m->cs4231a)
+		return false;
+	add_window(m, &m->pio, 0x534, 0x04); /* the codec */
+	add_window(m, &m->pio, 0x00, 0x10);  /* DMA controller 1 */
+	add_window(m, &m->pio, 0x81, 0x0F);  /* page registers */
+	return true;
+}
+
+static void cs4231a_target_destroy(struct fuzz_machine *m)
+{
+	cs4231a_destroy(m->cs4231a);
+	audio_backend_close(m->audio);
+	i8237_destroy(m->dma);
+}
+
+/* As the SB16's: time passes (a step or a stall), a reset of the card or
+ * the 8237, or a saved-state round trip in the middle of a transfer. */
+static void cs4231a_event(struct fuzz_machine *m, struct input *in)
+{
+	uint8_t what = take8(in);
+	uint16_t step = take16(in);
+
+	switch (what % 8) {
+	case 0:
+		cs4231a_reset(m->cs4231a);
+		break;
+	case 1:
+		i8237_reset(m->dma);
+		break;
+	case 2:
+		STATE_ROUND_TRIP(cs4231a, m->cs4231a);
+		break;
+	case 3:
+		advance_audio(m, (int64_t)step * 1000000); /* a stall of up to 65 s */
+		break;
+	default:
+		advance_audio(m, (int64_t)step * 1000);
+		break;
+	}
+}
+
+/* ---- target: the Gravis Ultrasound on the 8237, paced by a "none" backend,
+ * its timers on an event loop on the harness's clock ------------------------ */
+
+static bool gus_target_create(struct fuzz_machine *m)
+{
+	struct gus_config gc = { .iobase = 0x240, .irq = 7, .dma = 3, .freq = 44100 };
+	char err[256];
+
+	if (!create_fuzz_dma(m))
+		return false;
+	if (!open_fuzz_audio(m))
+		return false;
+	m->clock_ns = 1000000000LL;
+	m->loop = event_loop_new();
+	if (!m->loop)
+		return false;
+	event_loop_set_host_clock(m->loop, fake_clock, m);
+	struct irq_line irq = { .set = irq_recorder, .opaque = m, .line = 7 };
+	m->gus = gus_create(&m->pio, m->dma, irq, m->audio, m->loop, &gc, err, sizeof(err));
+	if (!m->gus)
+		return false;
+	add_window(m, &m->pio, 0x240, 0x10);  /* mix control, IRQ status, timers */
+	add_window(m, &m->pio, 0x340, 0x08);  /* MIDI, the GF1's registers, DRAM */
+	add_window(m, &m->pio, 0x00, 0x10);   /* DMA controller 1 */
+	add_window(m, &m->pio, 0x81, 0x0F);   /* page registers */
+	return true;
+}
+
+static void gus_target_destroy(struct fuzz_machine *m)
+{
+	gus_destroy(m->gus);
+	audio_backend_close(m->audio);
+	event_loop_free(m->loop);
+	i8237_destroy(m->dma);
+}
+
+/* Time passes for the voices and the timers (a step of up to ~65 ms, or a
+ * stall), a reset of the card or the 8237, or a saved-state round trip
+ * (the seeds' save events have step 0: a round trip). */
+static void gus_event(struct fuzz_machine *m, struct input *in)
+{
+	uint8_t what = take8(in);
+	uint16_t step = take16(in);
+	int64_t ns = 0;
+
+	switch (what % 8) {
+	case 0:
+		gus_reset(m->gus);
+		break;
+	case 1:
+		i8237_reset(m->dma);
+		break;
+	case 2:
+		/* a sixteenth of these events: the state's 1 MiB of DRAM (its CRC
+		 * under coverage) makes a round trip the slowest thing here */
+		if (!(step & 0xF))
+			STATE_ROUND_TRIP(gus, m->gus);
+		else
+			ns = (int64_t)step * 1000;
+		break;
+	case 3:
+		ns = (int64_t)step * 1000000; /* a stall of up to 65 s */
+		break;
+	default:
+		ns = (int64_t)step * 1000;
+		break;
+	}
+	if (ns) {
+		advance_audio(m, ns);
+		m->clock_ns += ns;
+		event_loop_run_once(m->loop, 0);
 	}
 }
 
@@ -706,15 +983,8 @@ static void sb16_event(struct fuzz_machine *m, struct input *in)
 
 static bool es1370_target_create(struct fuzz_machine *m)
 {
-	struct audiodev_config cfg = { .id = "fuzz", .kind = AUDIODEV_NONE,
-				       .out = { .rate = 44100, .channels = 2, .fmt = AUDIO_FMT_S16 } };
-	char err[256];
-
-	m->audio = audio_backend_open(&cfg, NULL, err, sizeof(err));
-	if (!m->audio)
+	if (!open_fuzz_audio(m))
 		return false;
-	m->audio_ns = 1000000000LL;
-	audio_backend_run(m->audio, m->audio_ns);
 	m->es1370 = es1370_create(&m->pci, ES1370_DEVFN, &m->mem, m->audio);
 	if (!m->es1370)
 		return false;
@@ -745,29 +1015,87 @@ static void es1370_event(struct fuzz_machine *m, struct input *in)
 		break;
 	case 1:
 		es1370_quiesce(m->es1370);
-		m->audio_ns += (int64_t)step * 1000;
-		audio_backend_run(m->audio, m->audio_ns);
+		advance_audio(m, (int64_t)step * 1000);
 		es1370_resume(m->es1370);
 		break;
-	case 2: {
-		struct ss_writer w;
-		struct ss_reader r;
-		ss_writer_init(&w);
-		es1370_save(m->es1370, &w, 0);
-		if (ss_writer_finish(&w) < 0 || ss_reader_open(&r, w.buf, w.len) < 0 ||
-		    !es1370_load(m->es1370, &r, 0))
-			abort(); /* the card's own state always loads back */
-		ss_reader_close(&r);
-		ss_writer_free(&w);
+	case 2:
+		STATE_ROUND_TRIP(es1370, m->es1370);
 		break;
-	}
 	case 3:
-		m->audio_ns += (int64_t)step * 1000000;
-		audio_backend_run(m->audio, m->audio_ns);
+		advance_audio(m, (int64_t)step * 1000000); /* a stall of up to 65 s */
 		break;
 	default:
-		m->audio_ns += (int64_t)step * 1000;
-		audio_backend_run(m->audio, m->audio_ns);
+		advance_audio(m, (int64_t)step * 1000);
+		break;
+	}
+}
+
+/* ---- target: the PC speaker, a fake PIT channel 2, paced by a "none" backend */
+
+#define PCSPK_PIT_OFFSET 123456789LL /* the PIT's clock ahead of the backend's */
+
+static bool fuzz_pit2(void *opaque, struct pcspk_channel *ch)
+{
+	*ch = ((struct fuzz_machine *)opaque)->pit2;
+	return true;
+}
+
+static int64_t fuzz_pit_now(void *opaque)
+{
+	return ((struct fuzz_machine *)opaque)->audio_ns + PCSPK_PIT_OFFSET;
+}
+
+static bool pcspk_target_create(struct fuzz_machine *m)
+{
+	struct pcspk_pit pit = { .channel2 = fuzz_pit2, .now_ns = fuzz_pit_now, .opaque = m };
+	char err[256];
+
+	if (!open_fuzz_audio(m))
+		return false;
+	m->pit2 = (struct pcspk_channel){ .mode = PCSPK_MODE_NONE };
+	m->pcspk = pcspk_create(&m->pio, &pit, m->audio, err, sizeof(err));
+	if (!m->pcspk)
+		return false;
+	add_window(m, &m->pio, PCSPK_PORT, 1);
+	return true;
+}
+
+static void pcspk_target_destroy(struct fuzz_machine *m)
+{
+	pcspk_destroy(m->pcspk);
+	audio_backend_close(m->audio);
+}
+
+/* The guest programs channel 2 (any count, mode and load time, as KVM
+ * would report: hostile values included), time passes for the backend
+ * (up to ~65 ms a step, or a stall of up to 65 s), a reset, or a
+ * saved-state round trip. */
+static void pcspk_event(struct fuzz_machine *m, struct input *in)
+{
+	uint8_t what = take8(in);
+	uint16_t step = take16(in);
+
+	switch (what % 8) {
+	case 0:
+		pcspk_reset(m->pcspk);
+		break;
+	case 1: {
+		uint32_t count = take32(in);
+		uint8_t mode = take8(in);
+		int32_t ago = (int32_t)take32(in);
+		m->pit2 = (struct pcspk_channel){
+			.count = count, .mode = mode,
+			.load_ns = m->audio_ns + PCSPK_PIT_OFFSET - (int64_t)ago * 1000 };
+		break;
+	}
+	case 2:
+		STATE_ROUND_TRIP(pcspk, m->pcspk);
+		break;
+	case 3:
+		advance_audio(m, (int64_t)step * 1000000); /* a stall of up to 65 s */
+		break;
+	default:
+		advance_audio(m, (int64_t)step * 1000);
 		break;
 	}
 }
@@ -1144,7 +1472,10 @@ static bool vga_target_create(struct fuzz_machine *m)
 	 * offsets meet its end often */
 	struct vga_config c = { .vram_size = 1u << 20, .legacy = legacy, .space = &m->vga_space,
 				.pio = &m->pio, .mmio = &m->mmio };
-	static const uint8_t rom[512] = { 0x55, 0xAA, 1 };
+	/* 8 KiB: a ROM BAR of two pages, which the PCI core makes a
+	 * read-only region of the space wherever the guest decodes it */
+	static const uint8_t rom[8192] = { 0x55, 0xAA, 16 };
+	m->pci.space = &m->vga_space;
 	m->vga = vga_pci_create(&m->pci, VGA_DEVFN, &c, rom, sizeof(rom));
 	if (!m->vga)
 		return false;
@@ -1503,7 +1834,12 @@ static const struct target targets[] = {
 	DEVICE(i6300esb, "hw/watchdog/i6300esb.c", i6300esb_target, .event = wdt_event),
 	DEVICE(ib700, "hw/watchdog/ib700.c", ib700_target, .event = wdt_event),
 	DEVICE(sb16, "hw/audio/sb16.c hw/chipset/i8237.c", sb16_target, .event = sb16_event),
+	DEVICE(cs4231a, "hw/audio/cs4231a.c hw/chipset/i8237.c", cs4231a_target,
+	       .event = cs4231a_event),
+	DEVICE(gus, "hw/audio/gus.c hw/chipset/i8237.c", gus_target, .event = gus_event),
+	DEVICE(fdc, "hw/storage/fdc.c hw/chipset/i8237.c", fdc_target, .event = fdc_event),
 	DEVICE(es1370, "hw/audio/es1370.c", es1370_target, .event = es1370_event),
+	DEVICE(pcspk, "hw/audio/pcspk.c", pcspk_target, .event = pcspk_event),
 	DEVICE(virtio_blk, "hw/virtio/virtio_blk.c hw/virtio/virtio_pci.c", virtio_blk_target, .virtio = true),
 	DEVICE(virtio_net, "hw/virtio/virtio_net.c hw/virtio/virtio_pci.c", virtio_net_target,
 	       .event = virtio_net_event, .virtio = true),
@@ -2076,6 +2412,58 @@ static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
 		s_io_rd(s, 0xD0, 0), s_io_rd(s, 0xC4, 0), s_io_rd(s, 0xC4, 0);
 		return 1;
 	}
+	if (!strcmp(t, "fdc") && k <= 3) {
+		/* The BIOS's cascade set-up, the controller out of reset and its
+		 * four polled statuses, SPECIFY, a seek; then k 1: a two-sector
+		 * multi-track DMA read (channel 2 to 0x10000), k 2: a PIO write
+		 * and READ ID, k 3: the VENOM streams (DRIVE SPECIFICATION and
+		 * READ ID followed by long runs of bytes) and a saved state. */
+		s_io_wr(s, 0x0D, 0, 0), s_io_wr(s, 0xDA, 0, 0);
+		s_io_wr(s, 0xD6, 0xC0, 0), s_io_wr(s, 0xD4, 0, 0);
+		s_io_wr(s, 0x3F2, 0x00, 0), s_io_wr(s, 0x3F2, 0x1C, 0);
+		for (unsigned i = 0; i < 4; i++)
+			s_io_wr(s, 0x3F5, 0x08, 0), s_io_rd(s, 0x3F5, 0), s_io_rd(s, 0x3F5, 0);
+		static const uint8_t specify[] = { 0x03, 0xAF, 0x02 }, seek[] = { 0x0F, 0x00, 0x03 };
+		static const uint8_t pio[] = { 0x03, 0xAF, 0x03 };
+		static const uint8_t rd[] = { 0xE6, 0x00, 3, 0, 9, 2, 9, 0x1B, 0xFF };
+		static const uint8_t wr[] = { 0xC5, 0x04, 3, 1, 2, 2, 2, 0x1B, 0xFF };
+		static const uint8_t rid[] = { 0x4A, 0x00 };
+		for (unsigned i = 0; i < sizeof(specify); i++)
+			s_io_wr(s, 0x3F5, k == 2 ? pio[i] : specify[i], 0);
+		for (unsigned i = 0; i < sizeof(seek); i++)
+			s_io_wr(s, 0x3F5, seek[i], 0);
+		s_io_wr(s, 0x3F5, 0x08, 0), s_io_rd(s, 0x3F5, 0), s_io_rd(s, 0x3F5, 0);
+		if (k == 1) {
+			s_io_wr(s, 0x0A, 0x06, 0), s_io_wr(s, 0x0B, 0x46, 0), s_io_wr(s, 0x0C, 0, 0);
+			s_io_wr(s, 0x04, 0x00, 0), s_io_wr(s, 0x04, 0x00, 0), s_io_wr(s, 0x81, 0x01, 0);
+			s_io_wr(s, 0x05, 0xFF, 0), s_io_wr(s, 0x05, 0x03, 0), s_io_wr(s, 0x0A, 0x02, 0);
+			for (unsigned i = 0; i < sizeof(rd); i++)
+				s_io_wr(s, 0x3F5, rd[i], 0);
+			for (unsigned i = 0; i < 7; i++)
+				s_io_rd(s, 0x3F5, 0);
+		} else if (k == 2) {
+			for (unsigned i = 0; i < sizeof(wr); i++)
+				s_io_wr(s, 0x3F5, wr[i], 0);
+			for (unsigned i = 0; i < 520; i++)
+				s_io_wr(s, 0x3F5, i, 0);
+			for (unsigned i = 0; i < sizeof(rid); i++)
+				s_io_wr(s, 0x3F5, rid[i], 0);
+			for (unsigned i = 0; i < 8; i++)
+				s_io_rd(s, 0x3F4, 0), s_io_rd(s, 0x3F5, 0);
+		} else {
+			s_io_wr(s, 0x3F5, 0x8E, 0);
+			for (unsigned i = 0; i < 64; i++)
+				s_io_wr(s, 0x3F5, 0x42, 0);
+			for (unsigned i = 0; i < sizeof(rid); i++)
+				s_io_wr(s, 0x3F5, rid[i], 0);
+			for (unsigned i = 0; i < 64; i++)
+				s_io_wr(s, 0x3F5, 0x42, 0);
+			const uint8_t save[] = { 2 };
+			s_event(s, save, sizeof(save));
+			s_io_rd(s, 0x3F7, 0), s_io_wr(s, 0x3F4, 0x80, 0);
+		}
+		return 1;
+	}
 	if (!strcmp(t, "sb16") && k <= 2) {
 		/* The BIOS's cascade set-up, a DSP reset, then k 1: an 8-bit
 		 * auto-init playback (channel 1, time constant, block size,
@@ -2108,6 +2496,126 @@ static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
 		s_io_wr(s, 0x224, 0x82, 0), s_io_rd(s, 0x225, 0);
 		s_io_wr(s, 0x22C, k == 1 ? 0xDA : 0xD9, 0);
 		s_event(s, stall, sizeof(stall));
+		return 1;
+	}
+	if (!strcmp(t, "pcspk") && k <= 2) {
+		/* k 1: a 1000 Hz square wave (count 1193, mode 3) heard, then
+		 * silenced with the gate on, a round trip; k 2: SeaBIOS's
+		 * calibration (mode 0, gate on, OUT2 polled), then a program
+		 * toggling bit 1 itself every millisecond. */
+		const uint8_t tone[] = { 1, 0, 0, 0xA9, 0x04, 0, 0, 3, 0, 0, 0, 0 },
+			      cal[] = { 1, 0, 0, 0x00, 0x08, 0, 0, 0, 0, 0, 0, 0 },
+			      step[] = { 4, 0x10, 0x27 }, ms[] = { 4, 0xE8, 0x03 },
+			      save[] = { 2, 0, 0 };
+		if (k == 1) {
+			s_event(s, tone, sizeof(tone));
+			s_io_wr(s, 0x61, 0x03, 0);
+			for (unsigned i = 0; i < 5; i++)
+				s_event(s, step, sizeof(step));
+			s_io_wr(s, 0x61, 0x01, 0);
+			s_event(s, save, sizeof(save));
+			s_event(s, step, sizeof(step));
+			s_io_wr(s, 0x61, 0x00, 0);
+		} else {
+			s_io_wr(s, 0x61, 0x01, 0);
+			s_event(s, cal, sizeof(cal));
+			for (unsigned i = 0; i < 4; i++)
+				s_io_rd(s, 0x61, 0);
+			for (unsigned i = 0; i < 20; i++) {
+				s_io_wr(s, 0x61, (i & 1) ? 0x00 : 0x02, 0);
+				s_event(s, ms, sizeof(ms));
+			}
+		}
+		s_event(s, step, sizeof(step));
+		return 1;
+	}
+	if (!strcmp(t, "gus") && k <= 2) {
+		/* The BIOS's cascade set-up; snd_gf1_start (reset, release, 14
+		 * voices, IRQ and DAC on); a DMA upload of 4 KiB from 0x1000 on
+		 * channel 3 (k 2: unsigned 16-bit data, inverted); then voice 0
+		 * plays it (k 1: 16-bit, looping, wave IRQ; k 2: 8-bit with
+		 * rollover and a volume ramp with its IRQ); time passes, the IRQ
+		 * sources are read as the handler does, timer 1 runs, a saved
+		 * state round trip, a stall, a reset. */
+		s_io_wr(s, 0x0D, 0, 0), s_io_wr(s, 0xDA, 0, 0);
+		s_io_wr(s, 0xD6, 0xC0, 0), s_io_wr(s, 0xD4, 0, 0);
+		for (uint32_t a = 0x1000; a < 0x2000; a += 8)
+			s_ram(s, a, a * 0x9E3779B97F4A7C15ull, 3);
+		const unsigned sel = 0x343, lo = 0x344, hi = 0x345;
+#define W8(r, v) (s_io_wr(s, sel, r, 0), s_io_wr(s, hi, v, 0))
+#define W16(r, v) (s_io_wr(s, sel, r, 0), s_io_wr(s, lo, v, 1))
+		W8(0x4C, 0), W8(0x4C, 1), W8(0x0E, 0xCD), W8(0x4C, 7);
+		s_io_wr(s, 0x0A, 0x07, 0), s_io_wr(s, 0x0B, 0x4B, 0), s_io_wr(s, 0x0C, 0, 0);
+		s_io_wr(s, 0x06, 0x00, 0), s_io_wr(s, 0x06, 0x10, 0), s_io_wr(s, 0x82, 0x00, 0);
+		s_io_wr(s, 0x07, 0xFF, 0), s_io_wr(s, 0x07, 0x0F, 0), s_io_wr(s, 0x0A, 0x03, 0);
+		W16(0x42, 0x0100);
+		W8(0x41, k == 1 ? 0x21 : 0xE1);
+		s_io_rd(s, 0x246, 0);
+		s_io_wr(s, sel, 0x41, 0), s_io_rd(s, hi, 0);
+		s_io_wr(s, 0x342, 0, 0);
+		W8(0x0C, 7), W16(0x01, k == 1 ? 0x400 : 0x2AB);
+		W16(0x02, k == 1 ? 0x0100 : 0x0200), W16(0x03, 0);
+		W16(0x04, k == 1 ? 0x0107 : 0x021F), W16(0x05, 0xFFE0);
+		W16(0x0A, k == 1 ? 0x0100 : 0x0200), W16(0x0B, 0);
+		W16(0x09, 1800 << 4), W8(0x06, 0x2F), W8(0x07, 0x70), W8(0x08, 0xF0);
+		W8(0x0D, k == 1 ? 0x03 : 0x24);
+		W8(0x00, k == 1 ? 0x2C : 0x20);
+		W8(0x46, 0xF0), W8(0x45, 0x04), s_io_wr(s, 0x248, 4, 0), s_io_wr(s, 0x249, 1, 0);
+		const uint8_t step[] = { 4, 0x10, 0x27 }, stall[] = { 3, 0x02, 0x00 },
+			      save[] = { 2, 0, 0 }, reset[] = { 0, 0, 0 };
+		for (unsigned i = 0; i < 8; i++) {
+			s_event(s, step, sizeof(step)); /* 10 ms */
+			s_io_rd(s, 0x246, 0);
+			s_io_wr(s, sel, 0x8F, 0), s_io_rd(s, hi, 0), s_io_rd(s, hi, 0);
+			s_io_wr(s, sel, 0x8A, 0), s_io_rd(s, lo, 1);
+			W8(0x45, 0x00), W8(0x45, 0x04);
+		}
+		s_event(s, save, sizeof(save));
+		s_event(s, stall, sizeof(stall));
+		s_event(s, reset, sizeof(reset));
+#undef W8
+#undef W16
+		return 1;
+	}
+	if (!strcmp(t, "cs4231a") && k <= 2) {
+		/* The BIOS's cascade set-up; as snd-wss probes and plays: mode 2,
+		 * the format under MCE (k 1: 16-bit stereo at 44100 Hz, k 2:
+		 * mu-law mono at 8000 Hz), channel 3 auto-init, the base count,
+		 * IEN, PEN; time passes, each interrupt acknowledged through
+		 * I24, a saved-state round trip, a stall, TRD, capture (SDC). */
+		s_io_wr(s, 0x0D, 0, 0), s_io_wr(s, 0xDA, 0, 0);
+		s_io_wr(s, 0xD6, 0xC0, 0), s_io_wr(s, 0xD4, 0, 0);
+		static const uint8_t setup[][2] = {
+			{ 0x4C, 0x40 }, { 0x48, 0x5B }, { 0x49, 0x08 }, { 0x0A, 0x00 },
+		};
+		for (unsigned i = 0; i < 4; i++)
+			s_io_wr(s, 0x534, setup[i][0], 0), s_io_wr(s, 0x535, setup[i][1], 0);
+		if (k == 2) { /* PMCE, then the data format without MCE */
+			s_io_wr(s, 0x534, 0x50, 0), s_io_wr(s, 0x535, 0x10, 0);
+			s_io_wr(s, 0x534, 0x08, 0), s_io_wr(s, 0x535, 0x20, 0);
+		}
+		s_io_rd(s, 0x534, 0), s_io_wr(s, 0x534, 0x0B, 0), s_io_rd(s, 0x535, 0);
+		s_io_wr(s, 0x0A, 0x07, 0), s_io_wr(s, 0x0B, 0x5B, 0), s_io_wr(s, 0x0C, 0, 0);
+		s_io_wr(s, 0x06, 0x00, 0), s_io_wr(s, 0x06, 0x00, 0), s_io_wr(s, 0x82, 0x01, 0);
+		s_io_wr(s, 0x07, 0xFF, 0), s_io_wr(s, 0x07, 0x3F, 0), s_io_wr(s, 0x0A, 0x03, 0);
+		static const uint8_t play[][2] = {
+			{ 0x0F, 0xFF }, { 0x0E, 0x03 }, { 0x0A, 0x02 }, { 0x09, 0x09 },
+		};
+		for (unsigned i = 0; i < 4; i++)
+			s_io_wr(s, 0x534, play[i][0], 0), s_io_wr(s, 0x535, play[i][1], 0);
+		const uint8_t step[] = { 4, 0x10, 0x27 }, stall[] = { 3, 0x02, 0x00 },
+			      save[] = { 2, 0, 0 };
+		for (unsigned i = 0; i < 12; i++) {
+			s_event(s, step, sizeof(step)); /* 10 ms */
+			s_io_rd(s, 0x536, 0);
+			s_io_wr(s, 0x534, 0x18, 0), s_io_rd(s, 0x535, 0), s_io_wr(s, 0x535, 0xEF, 0);
+		}
+		s_event(s, save, sizeof(save));
+		s_io_wr(s, 0x534, 0x29, 0), s_io_wr(s, 0x535, 0x0C, 0); /* TRD, SDC+CEN later */
+		s_event(s, stall, sizeof(stall));
+		s_io_wr(s, 0x536, 0, 0);
+		s_io_wr(s, 0x534, 0x49, 0), s_io_wr(s, 0x535, 0x0E, 0), s_io_wr(s, 0x534, 0x09, 0);
+		s_event(s, step, sizeof(step));
 		return 1;
 	}
 	if (!strcmp(t, "es1370") && k <= 2) {

@@ -55,7 +55,8 @@ static void touch_image(struct block_dev *bd)
 
 /* qcow2's internal snapshots as loadvm uses them: each one applied (the
  * table's L1 offset and size, its trees) and its VM state read through
- * the active tree; then a VM state written and a snapshot taken with it. */
+ * its own tree (and the active area through the active tree); then a VM
+ * state written and a snapshot taken with it. */
 static void touch_snapshots(struct block_dev *bd)
 {
 	static uint8_t buf[65536];
@@ -69,9 +70,11 @@ static void touch_snapshots(struct block_dev *bd)
 		if (qcow2_snapshot_apply(bd, sn[i].id) < 0)
 			continue;
 		uint64_t len = sn[i].vm_state_size < sizeof(buf) ? sn[i].vm_state_size : sizeof(buf);
-		qcow2_vmstate_read(bd, buf, (size_t)len, 0);
+		qcow2_snapshot_vmstate_read(bd, sn[i].id, buf, (size_t)len, 0);
 		if (sn[i].vm_state_size > sizeof(buf))
-			qcow2_vmstate_read(bd, buf, 4096, sn[i].vm_state_size - 4096);
+			qcow2_snapshot_vmstate_read(bd, sn[i].id, buf, 4096,
+						    sn[i].vm_state_size - 4096);
+		qcow2_vmstate_read(bd, buf, 4096, 0);
 	}
 	free(sn);
 	memset(buf, 0x5A, sizeof(buf));
@@ -79,6 +82,38 @@ static void touch_snapshots(struct block_dev *bd)
 		struct qcow2_vm_snapshot vm = { 1000 + sizeof(buf), 1 };
 		qcow2_snapshot_create_vm(bd, "fuzz-vm", &vm);
 	}
+}
+
+/* qcow2's persistent bitmaps as vmm-img info/bitmap/check use them: each
+ * listed and its bits read (tables and data clusters from the input);
+ * on a writable open each merged into itself, and one added and removed. */
+static void touch_bitmaps(struct block_dev *bd)
+{
+	struct qcow2_bitmap_info *b;
+	char err[1200];
+	uint8_t *bits;
+	uint64_t gran;
+	int n;
+
+	if (!block_is_qcow2(bd))
+		return;
+	n = qcow2_bitmap_list(bd, &b);
+	for (int i = 0; i < n && i < 4; i++) {
+		/* a legal bitmap may be 512 MiB: only small ones, for speed */
+		if (!b[i].granularity || bd->size / b[i].granularity > (8 << 20))
+			continue;
+		if (qcow2_bitmap_read(bd, b[i].name, &bits, &gran) < 0)
+			continue;
+		if (!bd->read_only)
+			qcow2_bitmap_change(bd, QCOW2_BITMAP_MERGE, b[i].name, 0, bits, gran, err,
+					    sizeof(err));
+		free(bits);
+	}
+	free(b);
+	if (!bd->read_only && bd->size <= (1ULL << 36) &&
+	    qcow2_bitmap_change(bd, QCOW2_BITMAP_ADD, "fuzz", 0, NULL, 0, err,
+						  sizeof(err)) == 0)
+		qcow2_bitmap_change(bd, QCOW2_BITMAP_REMOVE, "fuzz", 0, NULL, 0, err, sizeof(err));
 }
 
 static void try_open(const char *format, bool read_only)
@@ -91,6 +126,7 @@ static void try_open(const char *format, bool read_only)
 	if (!bd)
 		return;
 	touch_image(bd);
+	touch_bitmaps(bd);
 	touch_snapshots(bd);
 	block_close(bd);
 }

@@ -67,6 +67,18 @@ static void fix_checksums(uint8_t *p, size_t len)
 	}
 }
 
+/* A device's named block (video memory) beside RAM: block sections land
+ * there, checked against its name and size. */
+#define VRAM_PAGES 4
+static void add_vram(struct guest_mem *mem)
+{
+	static uint8_t vram[VRAM_PAGES * MIG_PAGE_SIZE] __attribute__((aligned(4096)));
+	struct named_ram r = { .name = "vga.vram@02.0", .hva = vram, .size = sizeof(vram) };
+
+	if (guest_mem_add_named(mem, &r) < 0)
+		abort();
+}
+
 static void load(const uint8_t *data, size_t len)
 {
 	static uint8_t ram[RAM_SIZE] __attribute__((aligned(4096)));
@@ -78,6 +90,7 @@ static void load(const uint8_t *data, size_t len)
 	size_t state_len;
 
 	guest_mem_init_buffer(&mem, ram, sizeof(ram));
+	add_vram(&mem);
 	if (mig_in_load(&m, &mem, &expect, &state, &state_len) < 0) {
 		if (state || !m.err[0] || strchr(m.err, '\n'))
 			abort(); /* an error is one line, and hands out nothing */
@@ -134,6 +147,7 @@ static void write_seeds(const char *dir)
 	for (size_t i = 0; i < 3 * MIG_PAGE_SIZE; i++)
 		ram[MIG_PAGE_SIZE + i] = (uint8_t)(i * 13);
 	guest_mem_init_buffer(&mem, ram, sizeof(ram));
+	add_vram(&mem);
 	ss_writer_init(&w);
 	ss_section_begin(&w, "demo", 0, 1);
 	ss_put_u32(&w, "value", 42);
@@ -145,6 +159,7 @@ static void write_seeds(const char *dir)
 	/* a dirty round of two pages */
 	uint64_t dirty = 0x6;
 	mig_out_ram(&out, &mem, 0, RAM_PAGES, &dirty, 0);
+	mig_out_named(&out, &mem.named[0], &dirty);
 	mig_out_state(&out, w.buf, w.len);
 	mig_out_end(&out);
 	if (out.failed)

@@ -30,7 +30,11 @@
 #include "hw/i6300esb.h"
 #include "hw/i8237.h"
 #include "hw/ib700.h"
+#include "hw/fdc.h"
+#include "hw/pcspk.h"
 #include "hw/sb16.h"
+#include "hw/cs4231a.h"
+#include "hw/gus.h"
 #include "hw/es1370.h"
 #include "hw/rtc.h"
 #include "hw/serial.h"
@@ -89,11 +93,16 @@ struct board {
 	struct i6300esb *esb;
 	struct i8237 *dma;
 	struct sb16 *sb16;
+	struct cs4231a *cs4231a;
+	struct gus *gus;
+	struct fdc *fdc;
+	uint8_t *fd_data;
 	struct e1000 *nic;
 	struct rtl8139 *rtl;
 	struct ne2000 *ne2k;
 	struct pcnet *pcnet;
 	struct es1370 *es1370;
+	struct pcspk *pcspk;
 };
 
 static void no_gsi(void *opaque, unsigned gsi, int level) { }
@@ -307,6 +316,106 @@ static void sb16_prime(void *d)
 		bus_write(pio, 0x22C, &cmds[i], 1);
 }
 
+/* The Gravis Ultrasound on the 8237, without a backend or timers: a load
+ * with a DMA under way raises DREQ; voices only move when rendered. */
+static void *gus_new(void)
+{
+	struct board *b = dma_new();
+	struct gus_config c = { .iobase = 0x240, .irq = 7, .dma = 3, .freq = 44100 };
+	char err[128];
+	if (!(b->gus = gus_create(&b->pio, b->dma, (struct irq_line){ 0 }, NULL, NULL, &c, err,
+				  sizeof(err))))
+		abort();
+	return b;
+}
+static void gus_free(void *d)
+{
+	gus_destroy(((struct board *)d)->gus);
+	dma_free(d);
+}
+static void gus_sv(void *d, struct ss_writer *w, uint32_t i) { gus_save(((struct board *)d)->gus, w, i); }
+static bool gus_ld(void *d, struct ss_reader *r, uint32_t i) { return gus_load(((struct board *)d)->gus, r, i); }
+static void gus_prime(void *d)
+{
+	struct gus *g = ((struct board *)d)->gus;
+	struct io_bus *pio = &((struct board *)d)->pio;
+	/* running, voice 0 looping with its wave IRQ, a DMA waiting for its channel */
+	static const uint8_t regs[][2] = { { 0x4C, 0x07 }, { 0x01, 0x04 }, { 0x04, 0x01 },
+					   { 0x41, 0x21 }, { 0x00, 0x28 } };
+	for (unsigned i = 0; i < 5; i++) {
+		bus_write(pio, 0x343, &regs[i][0], 1);
+		bus_write(pio, 0x345, &regs[i][1], 1);
+	}
+	gus_render(g, NULL, 100);
+}
+
+/* The CS4231A on the 8237, without a backend: a load that starts a
+ * transfer raises DREQ and nothing moves. */
+static void *cs4231a_new(void)
+{
+	struct board *b = dma_new();
+	struct cs4231a_config c = { .iobase = 0x534, .irq = 9, .dma = 3 };
+	char err[128];
+	if (!(b->cs4231a = cs4231a_create(&b->pio, b->dma, (struct irq_line){ 0 }, NULL, &c, err,
+					  sizeof(err))))
+		abort();
+	return b;
+}
+static void cs4231a_free(void *d)
+{
+	cs4231a_destroy(((struct board *)d)->cs4231a);
+	dma_free(d);
+}
+static void cs4231a_sv(void *d, struct ss_writer *w, uint32_t i) { cs4231a_save(((struct board *)d)->cs4231a, w, i); }
+static bool cs4231a_ld(void *d, struct ss_reader *r, uint32_t i) { return cs4231a_load(((struct board *)d)->cs4231a, r, i); }
+static void cs4231a_prime(void *d)
+{
+	struct io_bus *pio = &((struct board *)d)->pio;
+	/* mode 2, 16-bit stereo under MCE, a count, IEN and PEN: playing */
+	static const uint8_t regs[][2] = { { 0x4C, 0x40 }, { 0x48, 0x5B }, { 0x0F, 0xFF },
+					   { 0x0E, 0x03 }, { 0x0A, 0x02 }, { 0x09, 0x09 } };
+	for (unsigned i = 0; i < 6; i++) {
+		bus_write(pio, 0x534, &regs[i][0], 1);
+		bus_write(pio, 0x535, &regs[i][1], 1);
+	}
+}
+
+/* The floppy controller on the 8237, a 720K disk in drive A:. */
+static void *fdc_new(void)
+{
+	struct board *b = dma_new();
+	char err[128];
+	struct memdisk *m = memdisk_patterned(720 * 1024, 3, false);
+	b->fd_data = m->data; /* the controller closes the device, not the data */
+	if (!(b->fdc = fdc_create(&b->pio, b->dma, (struct irq_line){ 0 }, err, sizeof(err))) ||
+	    fdc_attach(b->fdc, 0, &m->bd, 3, err, sizeof(err)) < 0)
+		abort();
+	return b;
+}
+static void fdc_free(void *d)
+{
+	struct board *b = d;
+	fdc_destroy(b->fdc);
+	free(b->fd_data);
+	dma_free(d);
+}
+static void fdc_sv(void *d, struct ss_writer *w, uint32_t i) { fdc_save(((struct board *)d)->fdc, w, i); }
+static bool fdc_ld(void *d, struct ss_reader *r, uint32_t i) { return fdc_load(((struct board *)d)->fdc, r, i); }
+static void fdc_prime(void *d)
+{
+	struct io_bus *pio = &((struct board *)d)->pio;
+	/* out of reset, non-DMA, a PIO read of sector 2 under way, 5 bytes in */
+	static const uint8_t dor[] = { 0x00, 0x0C };
+	static const uint8_t cmds[] = { 0x03, 0xAF, 0x03, 0x46, 0x00, 0, 0, 2, 2, 9, 0x1B, 0xFF };
+	uint8_t v;
+	for (unsigned i = 0; i < sizeof(dor); i++)
+		bus_write(pio, 0x3F2, &dor[i], 1);
+	for (unsigned i = 0; i < sizeof(cmds); i++)
+		bus_write(pio, 0x3F5, &cmds[i], 1);
+	for (unsigned i = 0; i < 5; i++)
+		bus_read(pio, 0x3F5, &v, 1);
+}
+
 static void no_send(struct net_backend *b, const struct net_hdr *h, const uint8_t *f, size_t n) { }
 static const struct net_backend_ops no_net_ops = { .send = no_send };
 static struct net_backend no_net = { .ops = &no_net_ops };
@@ -399,6 +508,24 @@ static void es1370_prime(void *d)
 		bus_write(&b->pio, regs[i][0], &regs[i][1], 4);
 }
 
+/* The PC speaker without a PIT or a backend: the port's bits. */
+static void *pcspk_new(void)
+{
+	struct board *b = board_new();
+	char err[128];
+	if (!(b->pcspk = pcspk_create(&b->pio, NULL, NULL, err, sizeof(err))))
+		abort();
+	return b;
+}
+static void pcspk_free(void *d) { pcspk_destroy(((struct board *)d)->pcspk); board_free(d); }
+static void pcspk_sv(void *d, struct ss_writer *w, uint32_t i) { pcspk_save(((struct board *)d)->pcspk, w, i); }
+static bool pcspk_ld(void *d, struct ss_reader *r, uint32_t i) { return pcspk_load(((struct board *)d)->pcspk, r, i); }
+static void pcspk_prime(void *d)
+{
+	uint8_t v = 0x0B; /* gate, speaker and channel check on */
+	bus_write(&((struct board *)d)->pio, 0x61, &v, 1);
+}
+
 static const struct device_kind kinds[] = {
 	{ "serial", serial_new, serial_free, serial_sv, serial_ld, NULL },
 	{ "rtc", rtc_new, rtc_free, rtc_sv, rtc_ld, NULL },
@@ -411,12 +538,16 @@ static const struct device_kind kinds[] = {
 	{ "i6300esb", esb_new, esb_free, esb_sv, esb_ld, esb_prime },
 	{ "i8257", dma_new, dma_free, dma_sv, dma_ld, dma_prime },
 	{ "sb16", sb16_new, sb16_free, sb16_sv, sb16_ld, sb16_prime },
+	{ "cs4231a", cs4231a_new, cs4231a_free, cs4231a_sv, cs4231a_ld, cs4231a_prime },
+	{ "gus", gus_new, gus_free, gus_sv, gus_ld, gus_prime },
+	{ "isa-fdc", fdc_new, fdc_free, fdc_sv, fdc_ld, fdc_prime },
 	{ "e1000", e1000_new, e1000_free, e1000_sv, e1000_ld, NULL },
 	{ "rtl8139", rtl8139_new, rtl8139_free, rtl8139_sv, rtl8139_ld, NULL },
 	{ "ne2k_pci", ne2k_pci_new, ne2k_free, ne2k_sv, ne2k_ld, NULL },
 	{ "ne2k_isa", ne2k_isa_new, ne2k_free, ne2k_sv, ne2k_ld, NULL },
 	{ "pcnet", pcnet_new, pcnet_free, pcnet_sv, pcnet_ld, NULL },
 	{ "es1370", es1370_new, es1370_free, es1370_sv, es1370_ld, es1370_prime },
+	{ "pcspk", pcspk_new, pcspk_free, pcspk_sv, pcspk_ld, pcspk_prime },
 };
 
 static void save_one(const struct device_kind *k, void *dev, struct ss_writer *w)

@@ -3,7 +3,7 @@
 # Runs one fuzz target: replays its regression inputs (each must pass),
 # then fuzzes for SECONDS from the seeds and the saved corpus.
 #   run.sh BUILD_FUZZ_DIR TARGET SECONDS REGRESS_DIR
-# TARGET: image, control, savestate, migstream, gdbstub, or a device target (fuzz_devices's list).
+# TARGET: image, control, savestate, migstream, gdbstub, coalesced, or a device target (fuzz_devices's list).
 set -eu
 dir=$1 t=$2 secs=$3 regress=$4
 case $t in
@@ -12,6 +12,7 @@ control) bin=$dir/fuzz_control max_len=1100000 ;;
 savestate) bin=$dir/fuzz_savestate max_len=65536 ;;
 migstream) bin=$dir/fuzz_migstream max_len=65536 ;;
 gdbstub) bin=$dir/fuzz_gdbstub max_len=16384 ;;
+coalesced) bin=$dir/fuzz_coalesced max_len=4096 ;;
 *)
 	bin=$dir/fuzz_dev_$t max_len=8192
 	ln -sf fuzz_devices "$bin"

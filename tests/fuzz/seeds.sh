@@ -44,12 +44,33 @@ q='{"execute": "qmp_capabilities"}
 {"execute": "set_link", "arguments": {"name": "n0", "up": false}}
 {"execute": "set_link", "arguments": {"name": "e1000.0", "up": true}}
 {"execute": "human-monitor-command", "arguments": {"command-line": "info status"}}
+{"execute": "query-block"}
+{"execute": "query-blockstats"}
+{"execute": "eject", "arguments": {"device": "ide1-cd0"}}
+{"execute": "blockdev-change-medium", "arguments": {"id": "cd", "filename": "b.iso", "format": "raw", "read-only-mode": "retain", "force": true}}
+{"execute": "blockdev-open-tray", "arguments": {"device": "ide1-cd0", "force": true}}
+{"execute": "blockdev-remove-medium", "arguments": {"id": "cd"}}
+{"execute": "blockdev-close-tray", "arguments": {"device": "ide1-cd0"}}
+{"execute": "query-pci"}
+{"execute": "query-chardev"}
+{"execute": "query-kvm"}
+{"execute": "query-target"}
+{"execute": "query-machines"}
+{"execute": "query-cpu-definitions"}
+{"execute": "query-hotpluggable-cpus"}
+{"execute": "human-monitor-command", "arguments": {"command-line": "xp /16xg 0xff0", "cpu-index": 1}}
+{"execute": "query-qmp-schema"}
+{"execute": "qom-list-types", "arguments": {"implements": "a", "abstract": true}}
+{"execute": "qom-list-types", "arguments": {"implements": "pci-device"}}
+{"execute": "device-list-properties", "arguments": {"typename": "e1000"}}
+{"execute": "device-list-properties", "arguments": {"typename": "device"}}
 {"execute": "quit"}
 '
 printf '\301%s' "$q" >"$c/qmp-session"
 printf '\311%s' "$q" >"$c/qmp-session-pieces"
 printf '\001{"execute": "qmp_capabilities", "arguments": {"enable": ["oob"]}}\n{"execute": 1}\n[1]\n"x"\n{"execute": "query-status", "id": {"a": [1]}}\n}}}\n' >"$c/qmp-errors"
-printf '\202info status\ninfo cpus\ninfo version\ninfo balloon\nballoon 64\nset_link e1000.0 off\ninfo network\nset_link n0 on\nstop\ncont\nsystem_reset\nsystem_powerdown\nhelp\nbogus\nquit\n' >"$c/monitor-session"
+printf '\202x /4xw 0\nxp /3dh 0xffe\nx/2c 16\nxp /100000xg 0\np/x ($eax + 3) * -2\np ((((1))))\np 1/0\ncpu 1\ninfo registers -a\ninfo pci\ninfo chardev\ninfo mtree\ninfo qtree\ninfo block\ninfo blockstats\neject -f ide1-cd0\nchange ide1-cd0 b.iso raw read-only\neject x y\n' >"$c/monitor-inspect"
+printf '\202info status\ninfo cpus\ninfo version\ninfo balloon\nballoon 64\nset_link e1000.0 off\ninfo network\nset_link n0 on\nstop\ncont\nsystem_reset\nsystem_powerdown\nhelp\nhelp s\nhelp info\ninfo\nbogus\nquit\n' >"$c/monitor-session"
 # gdbstub: byte 0 bit 0 no-ack mode (no checksums), bits 1-3 the feed
 # size - 1; 0xFF B is a debug exit (tests/fuzz/fuzz_gdbstub.c)
 g=$top/gdbstub
@@ -70,6 +91,11 @@ qemu-img convert -q -c -O qcow2 -o cluster_size=4096 "$tmp/data.raw" "$out/compr
 (cd "$out" && qemu-img create -q -f qcow2 -b q-compat_1.1_cluster_size_512.qcow2 -F qcow2 overlay.qcow2)
 cp "$out/q-compat_0.10_cluster_size_4096.qcow2" "$out/snap.qcow2"
 qemu-img snapshot -c s1 "$out/snap.qcow2"
+# persistent dirty bitmaps (the bitmaps extension, with bits set by qemu-io)
+qemu-img create -q -f qcow2 -o cluster_size=512 "$out/bitmaps.qcow2" 1M
+qemu-img bitmap --add -g 4k "$out/bitmaps.qcow2" b1
+qemu-img bitmap --add --disable "$out/bitmaps.qcow2" b2
+qemu-io -f qcow2 -c "write 4k 8k" "$out/bitmaps.qcow2" >/dev/null
 # an image with a VM snapshot (savevm of tests/fw/diskcount.S, -m 2, 512-byte
 # clusters: the VM state lies past the virtual end), kept in the tree since
 # making it needs KVM

@@ -46,6 +46,14 @@
  * level-triggered in the ELCR): both raise it (THRE interrupt enabled),
  * COM1 lowers, then the other; prints the PIC's IRR bit 4 after each
  * ("VMM-SHARE 10 10 00": the line stays up while either asks).
+ * RESET_METHOD 14 prints the RTC's date and time as the guest reads them
+ * (register A's update-in-progress flag clear first), the BCD registers as
+ * hex: "VMM-RTC 2006-06-17 16:01:21" (century 0x32, year, month, day,
+ * hours, minutes, seconds), for -rtc base= (tests/fw/test_machine_opts.py).
+ * RESET_METHOD 15 is a serial echo for the console multiplexer
+ * (tests/fw/test_mux.py): prints VMM-ECHO-READY, then polls COM1's LSR
+ * forever: a break (BI) prints VMM-BREAK (its zero character dropped),
+ * any other byte received is sent back.
  */
 #ifndef RESET_METHOD
 #define RESET_METHOD 0
@@ -241,6 +249,11 @@ dirty_round:
 11:	hlt
 	jmp 11b
 wdt_nmi:
+	/* the NMI may land in a SeaBIOS interrupt handler with its own DS
+	 * (the timer's, which a held vCPU owes when it runs again) */
+	xorw %ax, %ax
+	movw %ax, %ds
+	cld
 	movw $wdtnmi, %si
 	call puts
 	jmp done
@@ -306,6 +319,46 @@ wdt_nmi:
 	outb %al, %dx
 	call irr4
 	movw $newline, %si
+	call puts
+#elif RESET_METHOD == 15
+	movw $echoready, %si
+	call puts
+15:	movw $COM1 + 5, %dx
+	inb %dx, %al            /* BI is cleared by this read: test this value */
+	testb $0x10, %al        /* LSR.BI */
+	jz 16f
+	movw $breakmsg, %si
+	call puts
+	movw $COM1, %dx
+	inb %dx, %al            /* the break's zero character */
+	jmp 15b
+16:	testb $0x01, %al        /* LSR.DR */
+	jz 15b
+	movw $COM1, %dx
+	inb %dx, %al
+	call putc
+	jmp 15b
+#elif RESET_METHOD == 14
+14:	movb $0x0A, %al
+	outb %al, $CMOS_INDEX
+	inb $CMOS_DATA, %al
+	testb $0x80, %al        /* UIP: the registers change within 244 us */
+	jnz 14b
+	movw $rtcmsg, %si
+	call puts
+	movw $rtcfields, %si
+15:	lodsb                   /* a register index, or 0 at the end */
+	testb %al, %al
+	jz 16f
+	outb %al, $CMOS_INDEX
+	inb $CMOS_DATA, %al
+	call puthex
+	lodsb                   /* what follows it */
+	testb %al, %al
+	jz 15b
+	call putc
+	jmp 15b
+16:	movw $newline, %si
 	call puts
 #elif RESET_METHOD
 	movb $BOOT_COUNT, %al
@@ -444,6 +497,20 @@ resetting:
 #if RESET_METHOD == 6
 writeok:
 	.asciz "VMM-WRITE-OK\r\n"
+#endif
+#if RESET_METHOD == 15
+echoready:
+	.asciz "VMM-ECHO-READY\r\n"
+breakmsg:
+	.asciz "VMM-BREAK\r\n"
+#endif
+#if RESET_METHOD == 14
+/* index, separator (0: none) pairs after "VMM-RTC " (seconds are index 0,
+ * so the list starts with its prefix and ends at a 0 index) */
+rtcmsg:
+	.asciz "VMM-RTC "
+rtcfields:
+	.byte 0x32, 0, 0x09, '-', 0x08, '-', 0x07, ' ', 0x04, ':', 0x02, ':', 0x80, 0, 0
 #endif
 #if RESET_METHOD == 8
 rtcok:

@@ -104,6 +104,14 @@ $(FW_BUILD)/smbconn.bin: tests/fw/smbconn.S
 	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/smbconn.o $<
 	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/smbconn.o
 
+# A boot sector that counts the PIT's ticks after a stretch with interrupts
+# off (tests/fw/test_pit.py: kvm-pit's lost_tick_policy).
+$(FW_BUILD)/tickburst.img: tests/fw/tickburst.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/tickburst.o $<
+	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/tickburst.o
+	truncate -s 1M $@
+
 $(FW_BUILD)/pmirq.img: tests/fw/pmirq.S
 	@mkdir -p $(dir $@)
 	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/pmirq.o $<
@@ -118,6 +126,32 @@ $(FW_BUILD)/sb16play-%.img: tests/fw/sb16play.S
 		$(if $(filter forever,$*),-DSB16_BITS=16 -DFOREVER,-DSB16_BITS=$*) \
 		-c -o $(FW_BUILD)/sb16play-$*.o $<
 	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/sb16play-$*.o
+	truncate -s 1M $@
+
+# Sound: a boot sector that plays through a CS4231A (WSS codec at 0x534, IRQ 9,
+# DMA 3) by auto-init DMA with the count's interrupt: 16-bit stereo at 44100 Hz
+# and 8-bit mono at 22050 Hz, and 16-bit without end (forever: the bench).
+$(FW_BUILD)/cs4231aplay-%.img: tests/fw/cs4231aplay.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding \
+		$(if $(filter forever,$*),-DCS_BITS=16 -DFOREVER,-DCS_BITS=$*) \
+		-c -o $(FW_BUILD)/cs4231aplay-$*.o $<
+	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/cs4231aplay-$*.o
+	truncate -s 1M $@
+
+# Sound: a boot sector that uploads a sawtooth into a Gravis Ultrasound's DRAM
+# by DMA (channel 3) and plays it with a 16-bit and an 8-bit voice at 44100 Hz;
+# gusplay-forever.img loops both voices without end (the bench).
+$(FW_BUILD)/gusplay.img: tests/fw/gusplay.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/gusplay.o $<
+	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/gusplay.o
+	truncate -s 1M $@
+
+$(FW_BUILD)/gusplay-forever.img: tests/fw/gusplay.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -DFOREVER -c -o $(FW_BUILD)/gusplay-forever.o $<
+	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/gusplay-forever.o
 	truncate -s 1M $@
 
 # Sound: a boot sector that plays through an ES1370 by bus mastering: DAC2
@@ -136,6 +170,14 @@ $(FW_BUILD)/es1370play-%.img: tests/fw/es1370play.S
 	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/es1370play-$*.o
 	truncate -s 1M $@
 
+# Sound: a boot sector that plays the PC speaker (1000 Hz, silence with the
+# gate on, 440 Hz), timed by the PM timer.
+$(FW_BUILD)/pcspkplay.img: tests/fw/pcspkplay.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/pcspkplay.o $<
+	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/pcspkplay.o
+	truncate -s 1M $@
+
 # The gdb stub's guest (tests/fw/test_gdbstub.py): a -bios image that
 # enters long mode and runs a payload at a high virtual address; its .o
 # stays for the symbols' offsets (nm).
@@ -144,16 +186,35 @@ $(FW_BUILD)/gdbguest.bin: tests/fw/gdbguest.S
 	$(CC) -m64 -nostdlib -ffreestanding -c -o $(FW_BUILD)/gdbguest.o $<
 	ld -m elf_x86_64 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/gdbguest.o
 
-FW_IMAGES := $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
+# A 64 KiB -bios image that watches the secondary master CD drive (ATAPI
+# PIO) and prints what it sees (tests/fw/test_media.py).
+$(FW_BUILD)/cdpoll.bin: tests/fw/cdpoll.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/cdpoll.o $<
+	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/cdpoll.o
+
+# A floppy boot sector that reads on through int 13h (tests/fw/test_floppy.py,
+# which builds the 1.44M image around it).
+$(FW_BUILD)/fdboot.bin: tests/fw/fdboot.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/fdboot.o $<
+	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $@ $(FW_BUILD)/fdboot.o
+
+FW_IMAGES := $(FW_BUILD)/fdboot.bin $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
+	$(FW_BUILD)/cd-1.iso \
 	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf $(FW_BUILD)/debugcon.bin \
 	$(FW_BUILD)/migcount.bin $(FW_BUILD)/diskcount.bin $(FW_BUILD)/gdbguest.bin \
-	$(foreach t,1 2 3 4 5 6 7 8,$(FW_BUILD)/vgadisk-$(t).img) \
+	$(FW_BUILD)/cdpoll.bin \
+	$(foreach t,1 2 3 4 5 6 7 8 9,$(FW_BUILD)/vgadisk-$(t).img) \
 	$(FW_BUILD)/nictx-e1000.bin $(FW_BUILD)/nictx-rtl8139.bin $(FW_BUILD)/nictx-ne2k_pci.bin \
 	$(FW_BUILD)/nictx-ne2k_isa.bin $(FW_BUILD)/nictx-pcnet.bin \
-	$(FW_BUILD)/pxeboot.0 $(FW_BUILD)/pmirq.img $(FW_BUILD)/tftpget.bin $(FW_BUILD)/smbconn.bin \
+	$(FW_BUILD)/pxeboot.0 $(FW_BUILD)/pmirq.img $(FW_BUILD)/tickburst.img $(FW_BUILD)/tftpget.bin $(FW_BUILD)/smbconn.bin \
 	$(FW_BUILD)/sb16play-8.img $(FW_BUILD)/sb16play-16.img $(FW_BUILD)/sb16play-forever.img \
 	$(FW_BUILD)/es1370play-16.img $(FW_BUILD)/es1370play-8.img $(FW_BUILD)/es1370play-dac1.img \
-	$(FW_BUILD)/es1370play-16p.img $(FW_BUILD)/es1370play-dac1p.img $(FW_BUILD)/es1370play-forever.img
+	$(FW_BUILD)/es1370play-16p.img $(FW_BUILD)/es1370play-dac1p.img $(FW_BUILD)/es1370play-forever.img \
+	$(FW_BUILD)/cs4231aplay-16.img $(FW_BUILD)/cs4231aplay-8.img $(FW_BUILD)/cs4231aplay-forever.img \
+	$(FW_BUILD)/gusplay.img $(FW_BUILD)/gusplay-forever.img \
+	$(FW_BUILD)/pcspkplay.img
 
 fw-images: $(FW_IMAGES)
 
@@ -162,7 +223,7 @@ fwcheck: all fw-images $(BUILD)/vmm-asan
 	VMM=$(abspath $(BUILD)/vmm) VMM_IMG=$(abspath $(BUILD)/vmm-img) FW_BUILD=$(abspath $(FW_BUILD)) \
 		VMM_ASAN=$(abspath $(BUILD)/vmm-asan) \
 		VMM_GUEST_CACHE=$${VMM_GUEST_CACHE:-$(abspath $(GUEST_CACHE))} \
-		/usr/bin/python3 -m pytest -rs -v tests/fw
+		/usr/bin/python3 -m pytest -rs -v --durations=25 tests/fw
 
 .PHONY: fw-images fwcheck
-.SECONDARY: $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13,$(FW_BUILD)/bootsect-$(m).bin)
+.SECONDARY: $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15,$(FW_BUILD)/bootsect-$(m).bin)

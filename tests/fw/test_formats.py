@@ -1,14 +1,18 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""SeaBIOS boots our boot sector from VDI, VHD (vpc) and qcow (version 1)
-images that qemu-img made, probed by vmm (never taken for raw), and the
-guest's write lands in the image, where qemu-img reads it; VHDX boots
-read-only (-snapshot), QED is refused with one line."""
+"""SeaBIOS boots our boot sector from VDI, VHD (vpc, dynamic and fixed)
+and qcow (version 1) images that qemu-img made, and from the VDI and VHD
+images vmm-img converts the same disk to, probed by vmm (never taken for
+raw), and the guest's write lands in the image, where qemu-img reads it;
+VHDX boots read-only (-snapshot), QED is refused with one line."""
+import os
 import shutil
 import subprocess
 
 import pytest
 
-from conftest import fw_image
+from conftest import VMM, fw_image
+
+VMM_IMG = os.environ.get("VMM_IMG", os.path.join(os.path.dirname(VMM), "vmm-img"))
 
 EXIT_OK = (0x10 << 1) | 1
 
@@ -27,11 +31,18 @@ def qemu_img(*args):
     return subprocess.run(["qemu-img", *map(str, args)], check=True, capture_output=True)
 
 
+@pytest.mark.parametrize("maker", ["qemu-img", "vmm-img"])
 @pytest.mark.parametrize("fmt,opts,drive", FORMATS,
                          ids=["vdi", "vdi-static", "vpc", "vpc-fixed", "qcow"])
-def test_boot_and_write(vmm, tmp_path, fmt, opts, drive):
+def test_boot_and_write(vmm, tmp_path, fmt, opts, drive, maker):
     img = tmp_path / f"disk.{fmt}"
-    qemu_img("convert", "-O", fmt, *opts, fw_image("disk-6.img"), img)
+    if maker == "qemu-img":
+        qemu_img("convert", "-O", fmt, *opts, fw_image("disk-6.img"), img)
+    else:
+        subprocess.run([VMM_IMG, "convert", "-O", fmt, *opts, fw_image("disk-6.img"), str(img)],
+                       check=True, capture_output=True)
+        # what vmm-img wrote is the disk for qemu-img too
+        qemu_img("compare", "-f", fmt, "-F", "raw", img, fw_image("disk-6.img"))
     r = vmm("-m", "64", "-drive", ",".join([f"file={img}", "if=ide", *drive]))
     assert "VMM-BOOT-OK drive=80" in r.serial, (r.serial, r.stderr)
     assert "VMM-WRITE-OK" in r.serial, (r.serial, r.stderr)

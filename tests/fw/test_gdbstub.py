@@ -167,6 +167,14 @@ def test_gdb_breaks_reads_steps_and_detaches(tmp_path):
             # At -S the guest is at the reset vector, paging off: a
             # hardware breakpoint needs no memory.
             "info registers rip cs",
+            "info registers mxcsr",
+            # written and read back through the XSAVE area
+            "set $mxcsr = 0x1f00",
+            "set $xmm3.v4_int32[0] = 0x5a5a",
+            "set $rax = 7",
+            "info registers mxcsr",
+            "p/x $xmm3.v4_int32[0]",
+            "set $mxcsr = 0x1f80",
             f"hbreak *{sym['bp_target']:#x}",
             "continue",
             "info registers rip rbx efer cr3",
@@ -187,6 +195,8 @@ def test_gdb_breaks_reads_steps_and_detaches(tmp_path):
         rip = lambda v: rf"rip\s+{v:#x}\s"
         assert re.search(r"rip\s+0xfff0\s", out), out        # the first instruction, from -S
         assert re.search(r"cs\s+0xf000\s", out), out
+        assert re.findall(r"mxcsr\s+(0x[0-9a-f]+)", out)[:2] == ["0x1f80", "0x1f00"], out
+        assert re.search(r"= 0x5a5a$", out, re.M), out
         assert f"Hardware assisted breakpoint 1 at {sym['bp_target']:#x}" in out, out
         assert re.search(rip(sym["bp_target"]), out), out
         assert re.search(r"rbx\s+0x1\s", out), out
@@ -343,6 +353,8 @@ def test_side_by_side_with_qemu(tmp_path):
     script = lambda port: [
         f"target remote 127.0.0.1:{port}",
         "info registers rip cs",
+        # the reset values: MXCSR 1F80h (KVM_GET_FPU reads 0 there)
+        "info registers mxcsr fctrl",
         f"hbreak *{sym['bp_target']:#x}",
         "continue",
         "info registers rip rbx rsp cr0 cr3 cr4",

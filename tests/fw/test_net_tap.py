@@ -4,8 +4,10 @@ iproute2's `ip`): the interface is created with the vnet header, the ifup
 and ifdown scripts run with its name, fd= takes an open tap, and every
 failure (busy interface, failing or missing script, no /dev/net/tun, a
 descriptor that is no tap) is one line and exit status 1. SeaBIOS boots
-disk-0.img, which exits at once; the guest never drives the NIC here (the
-data path is tested with Linux guests in tests/real/test_virtio_net_tap.py)."""
+disk-0.img, which exits at once; the guest never drives the NIC in those.
+The data path: every card tests/fw/nictx.S drives sends its datagram
+through a tap (test_every_card_sends_through_tap); with Linux guests in
+tests/real/test_virtio_net_tap.py and test_nics_tap.py."""
 import fcntl
 import os
 import struct
@@ -14,6 +16,7 @@ import uuid
 
 import pytest
 
+import test_nic
 from conftest import VMM, fw_image
 
 DISK_OK = (0x10 << 1) | 1
@@ -175,3 +178,116 @@ def test_downscript_helper_under_sandbox_runas_and_kill9(netns, tmp_path):
         if p.poll() is None:
             p.kill()
             p.communicate()
+
+
+# The receiving end of nictx.S's datagram in the namespace: bound before
+# the tap exists (the ifup script gives it slirp's gateway's address and
+# MAC, where the frame goes); prints what came and from where.
+RECEIVER = """import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("0.0.0.0", %d))
+s.settimeout(60)
+print("listening", flush=True)
+try:
+    data, (addr, port) = s.recvfrom(2048)
+    print("got %%s from %%s:%%d" %% (data.hex(), addr, port), flush=True)
+except socket.timeout:
+    print("nothing", flush=True)
+"""
+
+
+@pytest.mark.parametrize("image,device", test_nic.SENDERS)
+def test_every_card_sends_through_tap(netns, tmp_path, image, device):
+    """Each card nictx.S drives sends its UDP datagram over a tap, as over
+    user networking in test_nic.py: the host side (the tap, given the
+    frame's destination 10.0.2.2 and MAC) receives it from 10.0.2.15:1234,
+    byte for byte; vnet_hdr stays on (a card that is not virtio-net gets
+    the header filled in by vmm and taken off by the kernel)."""
+    up = tmp_path / "ifup"
+    up.write_text('#!/bin/sh\nip link set "$1" address 52:55:0a:00:02:02 && '
+                  'ip addr add 10.0.2.2/24 dev "$1" && ip link set "$1" up && '
+                  'echo "up $1 $(ip -d link show "$1" | grep -o "vnet_hdr [a-z]*")" >> %s\n'
+                  % (tmp_path / "scripts.log"))
+    up.chmod(0o755)
+    rx = subprocess.Popen(["ip", "netns", "exec", netns, "/usr/bin/python3", "-c",
+                           RECEIVER % test_nic.PORT],
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    vmm = None
+    try:
+        assert rx.stdout.readline().strip() == "listening"
+        vmm = subprocess.Popen(
+            ["ip", "netns", "exec", netns, VMM, "-nodefaults", "-display", "none", "-m", "32",
+             "-bios", fw_image(image),
+             "-netdev", "tap,id=n0,ifname=vfwtx,script=%s,downscript=no" % up,
+             "-device", "%s,netdev=n0%s" % (device, test_nic.placed(device))],
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        got = rx.communicate(timeout=90)[0].strip()
+        alive = vmm.poll() is None
+    finally:
+        if rx.poll() is None:
+            rx.kill()
+            rx.communicate()
+        if vmm:
+            vmm.terminate()
+            err = vmm.communicate(timeout=30)[1].decode(errors="replace")
+    assert alive, err
+    assert (tmp_path / "scripts.log").read_text() == "up vfwtx vnet_hdr on\n", err
+    assert got == "got %s from 10.0.2.15:1234" % test_nic.PAYLOAD.hex(), (got, err)
+
+
+# Floods every tap of the namespace with broadcast UDP, as a busy bridge
+# does, until killed: each tap K has 10.0.K.2/24 (its ifup script).
+FLOODER = """import socket, sys
+n = int(sys.argv[1])
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+print("flooding", flush=True)
+while True:
+    for k in range(n):
+        try:
+            s.sendto(b"x" * 512, ("10.0.%d.255" % k, 9))
+        except OSError:
+            pass
+"""
+
+TEARDOWN_CARDS = ("e1000", "rtl8139", "pcnet", "ne2k_pci", "virtio-net-pci", "ne2k_isa")
+
+
+def test_frames_arriving_at_exit_never_reach_a_freed_card(netns, tmp_path):
+    """A tap's reader thread hands frames to its card until vmm exits; at
+    exit the card was freed while that thread still ran, and a frame
+    arriving then was a use after free (vmm died with SIGSEGV now and
+    then when its taps were busy). Every card on its own flooded tap,
+    vmm-asan exits through isa-debug-exit as soon as SeaBIOS boots the
+    disk, five times: each exit is clean, with the disk's status."""
+    from test_lifecycle import VMM_ASAN
+    if not os.path.exists(VMM_ASAN):
+        pytest.fail(f"{VMM_ASAN} is missing: run `make build/vmm-asan`")
+    up = tmp_path / "ifup"
+    up.write_text('#!/bin/sh\nk=${1#vfl}\nip addr add 10.0.$k.2/24 dev "$1" && '
+                  'ip link set "$1" up\n')
+    up.chmod(0o755)
+    args = []
+    for k, card in enumerate(TEARDOWN_CARDS):
+        rom = "" if card in ("ne2k_isa", "virtio-net-pci") else ",romfile="
+        args += ["-netdev", "tap,id=n%d,ifname=vfl%d,script=%s,downscript=no" % (k, k, up),
+                 "-device", "%s,netdev=n%d%s" % (card, k, rom)]
+    flood = subprocess.Popen(["ip", "netns", "exec", netns, "/usr/bin/python3", "-c",
+                              FLOODER, str(len(TEARDOWN_CARDS))],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert flood.stdout.readline().strip() == "flooding"
+        for run in range(5):
+            p = subprocess.run(
+                ["ip", "netns", "exec", netns, VMM_ASAN, "-nodefaults", "-display", "none",
+                 "-serial", "none", "-m", "32", "-sandbox", "off",
+                 "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+                 "-drive", "file=%s,format=raw,if=ide,snapshot=on" % fw_image("disk-0.img"),
+                 *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                timeout=120, env=dict(os.environ, ASAN_OPTIONS="detect_leaks=0"))
+            assert "Sanitizer" not in p.stderr and "runtime error" not in p.stderr, \
+                (run, p.stderr)
+            assert p.returncode == DISK_OK, (run, p.returncode, p.stderr)
+    finally:
+        flood.kill()
+        flood.communicate()

@@ -9,6 +9,7 @@ button with window-close=off)."""
 import ctypes
 import ctypes.util
 import os
+import re
 import shutil
 import subprocess
 import time
@@ -16,6 +17,7 @@ import time
 import pytest
 
 import fwskip
+import xvfb
 from conftest import VMM
 from test_display import differing, read_ppm
 from test_qmp import Qmp, sock_path, vm, wait_for  # noqa: F401 (vm is a fixture)
@@ -29,19 +31,11 @@ def xserver(tmp_path, monkeypatch):
             fwskip.unavailable(f"{tool} is missing (tools/deps.sh installs it)")
     if not os.path.exists("/usr/bin/import"):
         fwskip.unavailable("ImageMagick's import is missing (tools/deps.sh installs it)")
-    r, w = os.pipe()
-    p = subprocess.Popen(["Xvfb", "-displayfd", str(w), "-screen", "0", "1280x1024x24",
-                          "-nolisten", "tcp"], pass_fds=(w,), stdout=subprocess.DEVNULL,
-                         stderr=subprocess.DEVNULL)
-    os.close(w)
-    with os.fdopen(r) as f:
-        number = f.readline().strip()
-    assert number, "Xvfb did not start"
-    monkeypatch.setenv("DISPLAY", f":{number}")
+    p, display = xvfb.start_xvfb()
+    monkeypatch.setenv("DISPLAY", display)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
-    yield f":{number}"
-    p.terminate()
-    p.wait(timeout=10)
+    yield display
+    xvfb.stop_xvfb(p)
 
 
 def xdotool(*args):
@@ -81,7 +75,7 @@ def same_picture(win, q, tmp_path, timeout=30):
 
 
 def keys_seen(v):
-    return [line for line in v.text(v.serial).splitlines() if line.startswith("KEY=")]
+    return v.lines("KEY=")
 
 
 def close_window(win):
@@ -164,13 +158,89 @@ def test_sdl_window_follows_the_mode(vm, tmp_path, xserver):
     v.finish()
 
 
+@pytest.fixture
+def window_manager(xserver, tmp_path):
+    """Openbox on the test's X server: full screen is the window manager's
+    (_NET_WM_STATE_FULLSCREEN), as on a person's desktop; bare Xvfb
+    leaves the window as it is."""
+    for tool in ("openbox", "xmessage", "xwininfo"):
+        if not shutil.which(tool):
+            fwskip.unavailable(f"{tool} is missing (tools/deps.sh installs it)")
+    log = tmp_path / "openbox.log"
+    with open(log, "wb") as out:
+        p = subprocess.Popen(["openbox", "--sm-disable"], stdin=subprocess.DEVNULL,
+                             stdout=out, stderr=out)
+
+    def frames_a_new_window():
+        """A window mapped while Openbox starts (after it took the root's
+        map requests, before its event loop) is never mapped: SDL would
+        wait for it for ever. So the screen is Openbox's once a probe
+        window of its own gets a frame (a parent that is not the root);
+        a probe lost in that gap is replaced by another."""
+        assert p.poll() is None, f"openbox exited: {log.read_text(errors='replace')}"
+        probe = subprocess.Popen(["xmessage", "-title", "vmm-wm-probe", "probe"],
+                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.DEVNULL)
+        try:
+            end = time.monotonic() + 3
+            while time.monotonic() < end:
+                for win in xdotool("search", "--onlyvisible", "--name", "^vmm-wm-probe$").split():
+                    info = subprocess.run(["xwininfo", "-children", "-id", win],
+                                          capture_output=True, text=True, timeout=10).stdout
+                    if re.search(r"Parent window id: 0x[0-9a-f]+ (?!\(the root window\))", info):
+                        return True
+                time.sleep(0.05)
+            return False
+        finally:
+            probe.kill()
+            probe.wait()
+    try:
+        wait_for(frames_a_new_window, 60, "openbox to frame a new window")
+        yield p
+    finally:
+        alive = p.poll() is None
+        p.terminate()
+        p.wait(timeout=10)
+        # a window manager gone mid-test leaves SDL waiting for its window's map
+        assert alive, f"openbox exited during the test: {log.read_text(errors='replace')}"
+
+
+def test_sdl_full_screen_and_ctrl_alt_f(vm, tmp_path, window_manager):
+    """-full-screen: the window covers Xvfb's 1280x1024 screen, the guest's
+    720x400 text mode scaled into it (query-display-options says so);
+    Ctrl-Alt-F gives back the mode-sized window, and again full screen."""
+    qsock = sock_path(tmp_path)
+    v = vm("-qmp", f"unix:{qsock},server,nowait", "-display", "sdl", "-full-screen",
+           disk="vgadisk-7.img")
+    v.wait_serial("VMM-VGA-READY")
+    q = Qmp(qsock).negotiate()
+    assert q.ok("query-display-options")["full-screen"] is True
+    win = find_window("vmm")
+    wait_for(lambda: geometry(win) == (1280, 1024), 30, "the window over the whole screen")
+    # the guest's picture fills it: not the black of an empty window
+    shot = screenshot(win, tmp_path / "full.ppm")
+    assert shot[:2] == (1280, 1024)
+    assert any(shot[2][i] for i in range(0, len(shot[2]), 97)), "a black full screen"
+    xdotool("windowfocus", "--sync", win)
+    xdotool("key", "ctrl+alt+f")
+    wait_for(lambda: geometry(win) == (720, 400), 30, "the window back at the mode's size")
+    diff, dump = same_picture(win, q, tmp_path)
+    assert diff == 0 and dump[:2] == (720, 400)
+    xdotool("key", "ctrl+alt+f")
+    wait_for(lambda: geometry(win) == (1280, 1024), 30, "full screen again")
+    assert keys_seen(v) == []  # the hot keys are not the guest's
+    q.ok("quit")
+    assert v.finish()[0] == 0
+
+
 def test_sdl_window_close_off_presses_the_power_button(vm, tmp_path, xserver):
     qsock = sock_path(tmp_path)
     v = vm("-qmp", f"unix:{qsock},server,nowait", "-display", "sdl,window-close=off")
     q = Qmp(qsock).negotiate()
+    # QEMU's DisplayOptions is a flat union: grab-mod beside type
     assert q.ok("query-display-options") == {"type": "sdl", "full-screen": False,
                                              "window-close": False,
-                                             "sdl": {"grab-mod": "lctrl-lalt"}}
+                                             "grab-mod": "lctrl-lalt"}
     win = find_window("vmm")
     close_window(win)
     q.event("POWERDOWN")
@@ -196,13 +266,15 @@ def test_sdl_options(tmp_path, monkeypatch):
 
 
 def test_headless_does_not_load_sdl(vm, tmp_path, monkeypatch):
-    """No display server, no display option: libSDL2 is never mapped."""
+    """No display server, no display option: libSDL2 is never mapped (nor
+    libxkbcommon: -k is only for a VNC server's keysyms)."""
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     qsock = sock_path(tmp_path)
-    v = vm("-qmp", f"unix:{qsock},server,nowait", display=())
+    v = vm("-qmp", f"unix:{qsock},server,nowait", "-k", "de", display=())
     v.wait_serial("VMM-BOOT-OK")
     maps = open(f"/proc/{v.p.pid}/maps").read()
     assert "libSDL2" not in maps and "libX11" not in maps and "libvncserver" not in maps
+    assert "libxkbcommon" not in maps
     Qmp(qsock).negotiate().ok("quit")
     v.finish()

@@ -11,8 +11,9 @@ local TCP port to that socket) and runs Debian's smbclient against it, so
 the launcher, its TCP relay, the real smbd and vmm's smb.conf are the ones
 a guest gets; the part in between, libslirp handing the guest's connection
 to the socket, is tests/unit/test_net_slirp.c (test_smb_share). A real
-guest's cifs mount needs the guest kit's kernel to carry cifs.ko: see
-docs/testing.md, "SMB folder share".
+guest's cifs mount is tests/real/test_nics.py's device boot (checked
+without the guest by test_nics_scenarios.py): see docs/testing.md, "SMB
+folder share".
 
 Before smb= existed vmm refused it ("smb= is not supported"): every test
 here failed."""

@@ -37,7 +37,7 @@ def free_display():
 
 
 def keys_seen(v):
-    return [line for line in v.text(v.serial).splitlines() if line.startswith("KEY=")]
+    return v.lines("KEY=")
 
 
 def wait_keys(v, n):
@@ -147,6 +147,56 @@ def test_vnc_picture_keys_and_clients(vm, tmp_path):
     assert not os.path.exists(vsock)  # removed at exit
 
 
+def test_vnc_keymap_de(vm, tmp_path):
+    """-k de: keysyms become the keys of a German keyboard, with the Shift
+    and AltGr that give the character pressed or lifted around them. The
+    guest's BIOS reads scan codes as US keys (int 16h's ASCII is the US
+    one), so the scan code shows which key the guest got."""
+    vsock = sock_path(tmp_path, "vnc.sock")
+    v = vm("-vga", "std", "-vnc", f"unix:{vsock}", "-k", "de", disk=DISK)
+    v.wait_serial("VMM-VGA-READY")
+    assert "libxkbcommon" in open(f"/proc/{v.p.pid}/maps").read()
+    c = Rfb(vsock)
+    c.update(incremental=False)
+    # 'z' is the key labelled Z on a German keyboard, the US Y (0x15); 'y'
+    # the US Z (0x2C); 'ü' the US '[' (0x1A); 'ß' the US '-' (0x0C)
+    c.type_keysyms([ord("z"), ord("y"), 0xFC, 0xDF])
+    assert wait_keys(v, 4) == ["KEY=79:15", "KEY=7A:2C", "KEY=5B:1A", "KEY=2D:0C"]
+    # '@' is AltGr+Q: right Alt held, so the BIOS gives Alt+Q (no ASCII)
+    c.type_keysyms([ord("@")])
+    assert wait_keys(v, 5)[4] == "KEY=00:10"
+    # '"' is Shift+2 (the BIOS's US Shift+2 is '@'), Shift pressed for it
+    c.type_keysyms([ord('"')])
+    assert wait_keys(v, 6)[5] == "KEY=40:03"
+    # '#' from a client holding Shift (a US keyboard's Shift+3): the German
+    # key has '#' unshifted, so Shift is lifted around it (US '\' key, 0x2B)
+    c.key(0xFFE1, True)
+    c.type_keysyms([ord("#")])
+    # the client's Shift is down again after it: 'Z' is Shift+(US Y)
+    c.type_keysyms([ord("Z")])
+    c.key(0xFFE1, False)
+    assert wait_keys(v, 8)[6:] == ["KEY=5C:2B", "KEY=59:15"]
+    # a keysym the layout has no key for goes as on a US keyboard
+    # (asciicircum is a dead key on German keyboards)
+    c.type_keysyms([ord("^")])
+    assert wait_keys(v, 9)[8] == "KEY=36:07"
+    c.close()
+    v.kill()
+
+
+def test_vnc_keymap_without_xkb_data(tmp_path):
+    """-k needs xkb-data's files: without them (XKB_CONFIG_ROOT pointing
+    nowhere) vmm says so in one line and exits 1, before anything runs."""
+    vsock = sock_path(tmp_path, "vnc.sock")
+    env = dict(os.environ, XKB_CONFIG_ROOT=str(tmp_path / "none"))
+    p = subprocess.run([VMM, "-display", "none", "-vnc", f"unix:{vsock}", "-k", "de"],
+                       capture_output=True, timeout=30, env=env)
+    err = p.stderr.decode()
+    assert p.returncode == 1, err
+    assert err == "vmm: -k de: no XKB data found (Debian: xkb-data)\n", err
+    assert not os.path.exists(vsock)
+
+
 def test_vnc_password(vm, tmp_path):
     qsock, vsock = sock_path(tmp_path), sock_path(tmp_path, "vnc.sock")
     v = vm("-qmp", f"unix:{qsock},server,nowait", "-vnc", f"unix:{vsock},password=on")
@@ -245,6 +295,8 @@ def test_vncsnapshot_sees_screendump_and_qemu(vm, tmp_path):
     (["-vnc", "unix:"], "-vnc: bad Unix socket path"),
     (["-display", "vnc=nothing"], "-vnc: expected [HOST]:DISPLAY"),
     (["-display", "gtk"], "-display gtk: unknown display"),
+    (["-k", "xx"], "-k xx: unknown keyboard layout"),
+    (["-vnc", ":1", "-k", "de-"], "-k de-: unknown keyboard layout"),
 ])
 def test_vnc_option_errors(args, message):
     p = subprocess.run([VMM, *args], capture_output=True, timeout=30)
@@ -329,8 +381,13 @@ def test_qmp_and_monitor_input(vm, tmp_path):
                                                 "data": {"axis": "x", "value": 5}}]})
     assert "absolute pointer" in r["error"]["desc"], r
     r = q.cmd("input-send-event", {"events": [{"type": "btn",
-                                                "data": {"down": True, "button": "side"}}]})
-    assert "'side'" in r["error"]["desc"], r
+                                                "data": {"down": True, "button": "bogus"}}]})
+    assert "'bogus'" in r["error"]["desc"], r
+    # buttons 4 and 5 (the IntelliMouse Explorer's) are QEMU's "side" and "extra"
+    for b in ("side", "extra"):
+        assert q.ok("input-send-event", {"events": [
+            {"type": "btn", "data": {"down": True, "button": b}},
+            {"type": "btn", "data": {"down": False, "button": b}}]}) == {}
     out = monitor_lines(mon, ["sendkey shift-e", "sendkey 0x13", "sendkey nokey",
                               "info mice", "info vnc"])
     assert "Error: Parameter 'keys' does not accept value 'nokey'" in out, out
@@ -344,7 +401,7 @@ def test_qmp_and_monitor_input(vm, tmp_path):
 def test_vnc_exit_is_leak_free(tmp_path):
     """vmm under ASan's LeakSanitizer with the VNC server and clients
     connected at quit (one with QEMU's extended key event, whose entry
-    libvncserver itself would leak)."""
+    libvncserver itself would leak), and a -k layout's table."""
     from test_lifecycle import VMM_ASAN
     if not os.path.exists(VMM_ASAN):
         pytest.fail(f"{VMM_ASAN} is missing: run `make build/vmm-asan`")
@@ -355,7 +412,7 @@ def test_vnc_exit_is_leak_free(tmp_path):
     p = subprocess.Popen([VMM_ASAN, "-m", "64", "-nic", "none", "-display", "none",
                           "-drive", f"file={fw_image(DISK)},format=raw,if=ide",
                           "-serial", f"file:{serial}", "-vnc", f"unix:{vsock},password=on",
-                          "-qmp", f"unix:{qsock},server,nowait",
+                          "-qmp", f"unix:{qsock},server,nowait", "-k", "fr",
                           "-sandbox", "off"],  # LeakSanitizer uses ptrace
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                          stderr=subprocess.PIPE, env=env)
@@ -366,10 +423,10 @@ def test_vnc_exit_is_leak_free(tmp_path):
         q.ok("change-vnc-password", {"password": "pw"})
         c = Rfb(vsock, password="pw")
         c.update(incremental=False)
-        c.type_keysyms([ord("a")])
+        c.type_keysyms([ord("q")])  # the US A key on French keyboards
         d = Rfb(vsock, password="pw", encodings=(0, -223, QEMU_EXT_KEY))
         d.update(incremental=False)
-        wait_for(lambda: b"KEY=61" in serial.read_bytes(), 60, "the key")
+        wait_for(lambda: b"KEY=61:1E" in serial.read_bytes(), 60, "the key")
         q.ok("quit")
         out, err = p.communicate(timeout=60)
     finally:

@@ -35,6 +35,15 @@
  *               320) transparent yellow, a 64x64 fill with an 8x8
  *               monochrome pattern at (100, 300); then a 32x32 hardware
  *               cursor at (500, 400) with hidden-palette colours.
+ *   VGA_TEST 9: coalesced MMIO (tests/fw/test_vga_coalesced.py): text mode
+ *               3, the cursor hidden, then the screen filled 8 times with
+ *               byte stores to 0xB8000 (32,000 stores; fill p, cell i:
+ *               character 'A' + (i + p) % 26, attribute 0x1E, yellow on
+ *               blue), VMM-VGA-READY on COM1; then at the next BIOS tick
+ *               one more fill with attribute 0x2F (white on green) and
+ *               character 'a' + i % 26, after which the guest halts with
+ *               interrupts off: no exit follows the last stores, so only a
+ *               drain at the screendump can show them.
  * Tests 3 and 4 print "VMM-VBE bpp=NN pitch=NNNN" first (from the mode
  * info), or VMM-VBE-FAIL if the BIOS refused the mode.
  */
@@ -120,6 +129,56 @@ scroll:                            /* the banner 100 times, then a note */
 	jmp key_loop
 #endif
 	jmp ready16
+#elif VGA_TEST == 9
+	movw $0x0003, %ax
+	int $0x10
+	movw $0x0100, %ax          /* cursor shape: hidden (CH bit 5) */
+	movw $0x2000, %cx
+	int $0x10
+	movw $0xB800, %ax
+	movw %ax, %es
+	xorw %bp, %bp              /* the fill */
+1:	xorw %di, %di
+	xorw %si, %si              /* the cell */
+2:	movw %si, %ax
+	addw %bp, %ax
+	xorw %dx, %dx
+	movw $26, %bx
+	divw %bx
+	addb $'A', %dl
+	movb %dl, %es:(%di)
+	movb $0x1E, %es:1(%di)
+	addw $2, %di
+	incw %si
+	cmpw $2000, %si
+	jne 2b
+	incw %bp
+	cmpw $8, %bp
+	jne 1b
+	movw $ready_msg, %si
+	call print16
+	xorw %ax, %ax
+	movw %ax, %ds
+	movw 0x046C, %cx           /* the BIOS tick count */
+3:	sti
+	hlt
+	cmpw 0x046C, %cx
+	je 3b
+	cli
+	xorw %di, %di
+	xorw %si, %si
+4:	movw %si, %ax
+	xorw %dx, %dx
+	movw $26, %bx
+	divw %bx
+	addb $'a', %dl
+	movb %dl, %es:(%di)
+	movb $0x2F, %es:1(%di)
+	addw $2, %di
+	incw %si
+	cmpw $2000, %si
+	jne 4b
+	jmp halt16
 #elif VGA_TEST == 2
 	movw $0x0013, %ax
 	int $0x10

@@ -150,13 +150,16 @@ unpack() {  # unpack DEB DIR
 # ("module|dep|carry|builtin|absent NAME") and the list of .ko paths to copy.
 # A list line "NAME @carry" copies the module (and its dependencies) without
 # loading it at boot: its "file.ko" lines, dependencies first, go to OUT_CARRY
-# for the test scripts that insmod it themselves.
+# for the test scripts that insmod it themselves, and OUT_CARRY_DEPS gets one
+# line per carried module, "NAME: dep.ko ... name.ko": the files a script
+# insmods in that order to load it (its dependencies not loaded at boot,
+# whether or not an earlier carried module shares them).
 resolve_modules() {
 	local tree=$1 kver=$2 list=$3
 	local mdir="$tree/lib/modules/$kver"
 	[ -f "$mdir/modules.dep" ] || busybox depmod -b "$tree" "$kver"
 	awk -v depf="$mdir/modules.dep" -v bif="$mdir/modules.builtin" \
-		-v loadf="$4" -v statf="$5" -v filesf="$6" -v carryf="$7" '
+		-v loadf="$4" -v statf="$5" -v filesf="$6" -v carryf="$7" -v carrydepsf="$8" '
 	function norm(s) { sub(/.*\//, "", s); sub(/\.ko(\.[a-z]+)?$/, "", s); gsub(/-/, "_", s); return s }
 	function base(s) { sub(/.*\//, "", s); return s }
 	function visit(n, why, outf,   k, m, arr) {
@@ -172,6 +175,13 @@ resolve_modules() {
 		print P[n] > filesf
 		print why " " n > statf
 	}
+	function closure(n,   k, m, arr) {
+		if ((n in seen) || (n in atboot) || !(n in P)) return
+		seen[n] = 1
+		m = split(D[n], arr, " ")
+		for (k = 1; k <= m; k++) closure(norm(arr[k]))
+		cfiles = cfiles " " base(P[n])
+	}
 	BEGIN {
 		while ((getline line < depf) > 0) {
 			i = index(line, ":"); p = substr(line, 1, i - 1)
@@ -186,8 +196,18 @@ resolve_modules() {
 	}
 	END {
 		for (i = 1; i <= cnt; i++) if (A[order[i]] != "@carry") visit(order[i], "module", loadf)
+		for (n in done) atboot[n] = 1
 		printf "" > carryf
-		for (i = 1; i <= cnt; i++) if (A[order[i]] == "@carry") { A[order[i]] = ""; visit(order[i], "carry", carryf) }
+		printf "" > carrydepsf
+		for (i = 1; i <= cnt; i++) {
+			t = order[i]
+			if (A[t] != "@carry") continue
+			A[t] = ""
+			visit(t, "carry", carryf)
+			split("", seen); cfiles = ""
+			closure(t)
+			if (cfiles != "") print t ":" cfiles > carrydepsf
+		}
 	}
 	' "$list"
 }
@@ -203,7 +223,7 @@ mkinitrd() {
 	cp "$init" "$st/init"
 	chmod 755 "$st/init" "$st/bin/busybox"
 	resolve_modules "$tree" "$kver" "$list" "$st/etc/vmmkit/modules.load" "$status" "$work/files.$$" \
-		"$st/etc/vmmkit/modules.carry"
+		"$st/etc/vmmkit/modules.carry" "$st/etc/vmmkit/modules.carry-deps"
 	local f
 	while read -r f; do
 		cp "$tree/lib/modules/$kver/$f" "$st/lib/modules/"

@@ -63,6 +63,12 @@ done
 rd() { cat "$1" 2>/dev/null; }
 drv() { l=$(readlink "$1/driver" 2>/dev/null) && echo "${l##*/}" || echo -; }
 
+# The kernel writes its messages to the same console at any moment, even in
+# the middle of a line of ours (a slow nested guest warns about its clocksource
+# there): quiet it while the report is printed, so that every report line is
+# whole, and give it its level back after.
+printk_level=$(cut -f1 /proc/sys/kernel/printk)
+dmesg -n 1
 echo "VMMKIT-REPORT-BEGIN v1"
 echo "kernel $(uname -r) $(uname -m)"
 echo "cpus $(grep -c ^processor /proc/cpuinfo)"
@@ -96,6 +102,7 @@ for c in /proc/asound/card[0-9]*; do
 done
 echo "uptime $(cut -d' ' -f1 /proc/uptime)"
 echo "VMMKIT-REPORT-END"
+dmesg -n "$printk_level"
 echo "VMMKIT-READY"
 
 # ---- optional test script ---------------------------------------------------

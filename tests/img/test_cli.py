@@ -12,7 +12,7 @@ import pytest
 from conftest import make_data, qimg, qio, run, same_as_qemu, vimg
 
 COMMANDS = ["create", "info", "convert", "check", "compare", "commit", "resize",
-            "snapshot", "rebase"]
+            "snapshot", "rebase", "bitmap"]
 
 
 @pytest.mark.parametrize("size", ["4G", "1000000", "100M", "1"])
@@ -164,6 +164,27 @@ def test_check_json_clean(tmp_path):
     check_json_same(q, 0)
 
 
+def test_check_fragmentation_as_qemu_img(tmp_path):
+    """Fragmented clusters as qemu-img counts them: a data cluster not right
+    after the previous one of the same L2 table (each table starts afresh),
+    every compressed cluster; JSON and human lines alike."""
+    f = tmp_path / "f.qcow2"
+    qimg("create", "-q", "-f", "qcow2", "-o", "cluster_size=512", f, "1M")
+    # cluster 0, cluster 64 (the next L2 table's first), cluster 1
+    qio(f, "qcow2", "write -P 1 0 512", "write -P 2 32768 512", "write -P 3 512 512")
+    v = check_json_same(f, 0)
+    assert json.loads(v.stdout)["fragmented-clusters"] == 1, v.stdout
+    assert vimg("check", f).stdout == qimg("check", f).stdout
+    t = tmp_path / "t.raw"
+    t.write_bytes(b"".join(b"line %d of some text\n" % i for i in range(40000))[:1 << 20])
+    c = tmp_path / "c.qcow2"
+    qimg("convert", "-c", "-O", "qcow2", t, c)
+    v = check_json_same(c, 0)
+    j = json.loads(v.stdout)
+    assert j["compressed-clusters"] == j["fragmented-clusters"] > 0, j
+    assert vimg("check", c).stdout == qimg("check", c).stdout
+
+
 def test_check_json_leak(tmp_path):
     q = leaky_qcow2(tmp_path)
     v = check_json_same(q, 3)
@@ -209,7 +230,7 @@ def test_unknown_option_one_line(tmp_path, cmd, bad):
     before = img.read_bytes()
     args = {"create": [tmp_path / "new.img", "1M"], "convert": [img, tmp_path / "new.img"],
             "compare": [img, img], "resize": [img, "2M"], "snapshot": ["-c", "s", img],
-            "rebase": ["-u", "-b", "", img]}.get(cmd, [img])
+            "rebase": ["-u", "-b", "", img], "bitmap": ["--add", img, "b"]}.get(cmd, [img])
     p = vimg(cmd, bad, *args, ok=(1,))
     assert p.stdout == ""
     assert p.stderr.count("\n") == 1 and bad.lstrip("-")[:1] in p.stderr, p.stderr

@@ -175,3 +175,16 @@ def test_vdi_check_as_qemu(tmp_path, entry):
     # no repair for VDI, as qemu-img
     vimg("check", "-r", "all", v, ok=(63,))
     qimg("check", "-r", "all", v, ok=(63,))
+
+
+@pytest.mark.parametrize("fmt", ["raw", "qcow2", "qcow", "vdi", "vmdk", "vpc"])
+def test_create_rounds_the_size_up_to_sectors(tmp_path, fmt):
+    # qemu-img prints the size asked for and creates whole 512-byte sectors
+    v, q = tmp_path / f"v.{fmt}", tmp_path / f"q.{fmt}"
+    vo = vimg("create", "-f", fmt, v, "1000").stdout
+    qo = qimg("create", "-f", fmt, q, "1000").stdout
+    assert vo.replace(f"v.{fmt}", f"q.{fmt}") == qo
+    for img in (v, q):
+        sizes = [json.loads(qimg("info", "--output=json", img).stdout)["virtual-size"],
+                 json.loads(vimg("info", "--output=json", img).stdout)["virtual-size"]]
+        assert sizes == [34816 if fmt == "vpc" else 1024] * 2, (img, sizes)

@@ -82,3 +82,20 @@ def test_measure_option_errors(tmp_path):
                 ["-O", "qcow2", "-o", "preallocation=some", "--size", "1G"]):
         p = vimg("measure", *bad, ok=(1,))
         assert p.stdout == "" and p.stderr.count("\n") == 1, (bad, p.stderr)
+
+
+@pytest.mark.parametrize("args", [
+    "-O qcow2 bm.qcow2", "-O qcow2 -o cluster_size=512 bm.qcow2",
+    "-O qcow2 -o cluster_size=4k bm.qcow2", "-O qcow2 -o cluster_size=2M bm.qcow2",
+])
+def test_measure_bitmaps_size(tmp_path, args):
+    """"bitmaps size" (what convert --bitmaps would copy): each bitmap's
+    data and table clusters and the directory at the target's cluster
+    size, as qemu-img's (issue 20; it was always 0)."""
+    img = tmp_path / "bm.qcow2"
+    qimg("create", "-q", "-f", "qcow2", img, "3G")
+    qimg("bitmap", "--add", img, "b1")
+    qimg("bitmap", "--add", "-g", "512", img, "fine, and a longer name")
+    qimg("bitmap", "--add", "-g", "2M", img, "coarse")
+    qimg("bitmap", "--disable", img, "coarse")
+    same(args, tmp_path)

@@ -78,7 +78,19 @@ MAX_RUNS = 8
 # executor failing. The others
 # are what the command's guest did: hung (timeout, idle console) with a
 # live L1, or printed one of its flake signs (a reset, a corrupt initramfs).
-ENV_REASONS = ("stuck", "l1-frozen", "not-started", "harness")
+# "l1-fault" is the L1's own CPU fault seen from inside: QEMU 10's TCG SVM
+# runs an L2 vCPU with state from outside its VM (docs/testing.md, "L2
+# resets under guest-to-host TCP"). The L1 traces show it at one RIP of
+# the L1 kernel's module area, L1_FAULT_RIP (inside its ccp module in
+# this L1 image), under QEMU's guests and vmm's alike, and in a VM still
+# in SeaBIOS. A hung vmm prints each vCPU's place (VMM_DUMP_CPUS=1, which
+# default_env sets): a vCPU there with that address unmapped in the
+# guest's own page tables is that fault, not the guest's code (which the
+# guest maps) and not vmm's (which never sets a RIP while the guest runs).
+ENV_REASONS = ("stuck", "l1-frozen", "not-started", "harness", "l1-fault")
+L1_FAULT_RIP = "ffffffffc033313c"
+L1_FAULT_DUMP = re.compile(r"vmm: vCPU (\d+): cs:rip=[0-9a-f]{4}:%s [^\n]*\n"
+                           r"vmm: vCPU \1: [^\n]* code=unmapped\n" % L1_FAULT_RIP)
 GUEST_REASONS = ("hang", "sign")
 # An environment failure is retried up to this often even when the command
 # asks for fewer retries: the QEMU peer's qemu-hda-amd64 has frozen two L1s
@@ -86,7 +98,7 @@ GUEST_REASONS = ("hang", "sign")
 # attempt is counted and listed, and MAX_RUNS bounds the L1s of a batch.
 ENV_RETRIES = 4
 # Retries after these do not fail `make check` (tests/conftest.py).
-TOLERATED_REASONS = ("stuck", "l1-frozen", "not-started")
+TOLERATED_REASONS = ("stuck", "l1-frozen", "not-started", "l1-fault")
 # Failed attempts' output is kept here (Result.attempt_logs).
 ATTEMPT_DIR = os.path.join(REPO, "build", "nested-attempts")
 
@@ -108,6 +120,10 @@ def attempt_failure(c, r, began):
         if started and started not in (r.stdout or ""):
             return ("not-started", "hung before its VMM started: no %r line from the "
                     "command's own shell" % started)
+        m = L1_FAULT_DUMP.search((r.stdout or "") + "\n" + (r.stderr or ""))
+        if m:
+            return ("l1-fault", "hung with vCPU %s at the L1's fault address %s, unmapped "
+                    "in the guest" % (m.group(1), L1_FAULT_RIP))
         return ("hang", "idle console" if r.idle_out else "timeout")
     sign = next((f for f in c.get("flake_signs", ()) if re.search(f, r.stdout)), None)
     if sign is not None:
@@ -283,6 +299,10 @@ def default_env():
     for k, v in os.environ.items():
         if k.startswith("VMM_"):
             env[k] = v
+    # A vmm the harness ends (a hang, a timeout) prints where each vCPU
+    # was, and a triple fault where it happened, which the failure's
+    # stderr tail then shows.
+    env.setdefault("VMM_DUMP_CPUS", "1")
     return env
 
 
@@ -301,6 +321,8 @@ class Batch:
         for d in ("files", "stage", "out", "results", "tmp"):
             os.makedirs(os.path.join(self.scratch, d))
         self.commands = []
+        self.collect = set()       # scratch_path names read back by run()
+        self.outputs = {}          # name -> bytes, filled by run()
         self.l1_smp = l1_smp
         self.l1_mem_mb = l1_mem_mb
         # Filled by run():
@@ -349,12 +371,23 @@ class Batch:
                 f.truncate(size)
         return os.path.join(self.scratch, "files", name)
 
-    def scratch_path(self, name):
+    def scratch_path(self, name, collect=False):
         """A path (SCRATCH/out/NAME) where a command may write a file that the
         host reads afterwards; shared with the host in both modes. In l1 mode
         this is virtio-9p: do not put a VMM's disk images here (L2 disk I/O on
-        9p files hung or lost writes); use stage() / stage_bytes()."""
+        9p files hung or lost writes); use stage() / stage_bytes().
+        collect: run() reads the file back before it removes the scratch
+        directory; output(name) then has its bytes (e.g. a VMM's recording)."""
+        if "/" in name or name.startswith("."):
+            raise ValueError("bad scratch name %r" % name)
+        if collect:
+            self.collect.add(name)
         return os.path.join(self.scratch, "out", name)
+
+    def output(self, name):
+        """The bytes a command left in scratch_path(name, collect=True), or
+        None when it wrote none."""
+        return self.outputs.get(name)
 
     def add(self, name, cmd, timeout=300, marker=None, grace=10, cwd=None, env=None,
             idle=None, retries=0, flake_signs=(), retry_guest=False, peer=None, started=None):
@@ -422,7 +455,12 @@ class Batch:
         return [
             QEMU, "-accel", "tcg,thread=%s" % os.environ.get("VMM_NESTED_TCG_THREAD", "multi"), "-cpu", os.environ.get("VMM_NESTED_CPU", "EPYC"),
             "-smp", str(self.l1_smp), "-m", str(self.l1_mem_mb),
-            "-nodefaults", "-display", "none", "-no-reboot", "-monitor",
+            "-nodefaults", "-display", "none", "-no-reboot",
+            # An L1 that resets (a triple fault) ends with status 0 under
+            # -no-reboot and says nothing on its console: QEMU's reset log
+            # tells that case, with the CPU state, from a freeze.
+            "-d", "cpu_reset", "-D", self.l1_reset_log(),
+            "-monitor",
             ("unix:%s,server=on,wait=off" % os.environ["VMM_NESTED_MONITOR"]
              if os.environ.get("VMM_NESTED_MONITOR") else "none"),
             "-serial", "stdio",
@@ -432,6 +470,19 @@ class Batch:
             "-fsdev", "local,id=scratch,path=%s,security_model=none,multidevs=remap" % self.scratch,
             "-device", "virtio-9p-pci,fsdev=scratch,mount_tag=scratch",
         ]
+
+    def l1_reset_log(self):
+        return os.path.join(self.scratch, "l1-resets-%d.log" % self.runs)
+
+    def _l1_reset_cause(self):
+        """', it reset itself: triple fault' when QEMU's reset log of the L1
+        says so (under -no-reboot a reset ends QEMU with status 0)."""
+        try:
+            with open(self.l1_reset_log(), errors="replace") as f:
+                text = f.read()
+        except OSError:
+            return ""
+        return ", it reset itself: triple fault" if "Triple fault" in text else ""
 
     def run(self):
         """Run all commands; return {name: Result}. Never raises for a failing
@@ -504,6 +555,12 @@ class Batch:
                                             attempts=tries[c["id"]],
                                             history=history[c["id"]])
         self.total_time = round(time.monotonic() - t_start, 1)
+        for name in sorted(self.collect):
+            try:
+                with open(os.path.join(self.scratch, "out", name), "rb") as f:
+                    self.outputs[name] = f.read()
+            except OSError:
+                pass
         if not self.keep:
             shutil.rmtree(self.scratch, ignore_errors=True)
         else:
@@ -524,6 +581,13 @@ class Batch:
                 f.write(r.describe(tail=10 ** 7))
                 if failure[0] in ("l1-frozen", "stuck"):
                     f.write("\n--- L1 console of this run (tail) ---\n" + self.last_console[-20000:])
+                    try:
+                        with open(self.l1_reset_log(), errors="replace") as lf:
+                            resets = lf.read()
+                        f.write("\n--- QEMU's reset log of the L1 (-d cpu_reset, tail) ---\n"
+                                + resets[-12000:])
+                    except OSError:
+                        pass
             return path
         except OSError as e:
             _log("cannot keep the output of %s attempt %d: %s" % (c["name"], attempt, e))
@@ -626,8 +690,9 @@ class Batch:
             self.last_console = f.read().decode("utf-8", "replace")
         self.log += self.last_console
         if not done and not self.error:
-            self.error = "%s ended before finishing the batch (exit %s)" % (
-                "L1" if self.mode == "l1" else "executor", proc.returncode)
+            self.error = "%s ended before finishing the batch (exit %s%s)" % (
+                "L1" if self.mode == "l1" else "executor", proc.returncode,
+                self._l1_reset_cause() if self.mode == "l1" else "")
             _log(self.error + "; console tail:\n" + self.log[-3000:])
         _log("%s mode: run %d finished in %.1f s%s" % (
             self.mode, self.runs, run_time,

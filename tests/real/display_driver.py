@@ -9,27 +9,22 @@ what the guest wrote to /dev/fb0: the pattern bytes of pattern_byte() from
 the framebuffer's first byte, decoded as the framebuffer's format (16 bpp
 RGB565, 32 bpp XRGB8888; the screendump widens 5 and 6 bits by repeating
 their top bits). N = 0 (the kernel log on fbcon) is only checked for not
-being blank. Prints "@@shot N w=.. h=.. lit=.. differing=.." per dump and
+being blank. At "VMM-FB-TEXT" (known text on fbcon) it prints the dump's
+row checksums ("@@text w=.. h=.. lit=.. rows=crc,crc,...") for the test
+to compare with QEMU's. Prints "@@shot N w=.. h=.. lit=.. differing=.." per dump and
 "@@vmm rc=N" at the end; exits with the VMM's status."""
 import os
 import re
-import select
-import subprocess
 import sys
 import tempfile
-import threading
 import time
+import zlib
 
 import qmp_client
+from qmp_client import out
 
 READY = re.compile(rb"VMM-FB-READY (\d) name=(.*?) bpp=(\d+) stride=(\d+) size=(\d+),(\d+)")
-LOCK = threading.Lock()
-
-
-def out(line, raw=False):
-    with LOCK:
-        sys.stdout.buffer.write(line if raw else line.encode() + b"\n")
-        sys.stdout.buffer.flush()
+TEXT = b"VMM-FB-TEXT"
 
 
 def pattern_byte(j):
@@ -76,35 +71,43 @@ def shot(qmp, d, m):
         out("@@shot %d rows %d-%d (%d rows)" % (n, rows[0], rows[-1], len(rows)))
 
 
+def text_shot(qmp, d):
+    """The fbcon text screendump: lit pixels and a CRC-32 per pixel row,
+    which the test compares with QEMU's row by row."""
+    path = os.path.join(d, "text.ppm")
+    r = qmp.cmd("screendump", filename=path)
+    if "return" not in r:
+        out("@@text error %r" % (r,))
+        return
+    w, h, px = read_ppm(path)
+    lit = sum(1 for i in range(0, len(px), 3) if px[i:i + 3] != b"\0\0\0")
+    rows = ",".join("%08x" % zlib.crc32(px[y * w * 3:(y + 1) * w * 3]) for y in range(h))
+    out("@@text w=%d h=%d lit=%d rows=%s" % (w, h, lit, rows))
+
+
 def main():
     d = tempfile.mkdtemp(prefix="vmmdisp")
-    qsock = os.path.join(d, "qmp.sock")
-    argv = sys.argv[1:] + ["-qmp", "unix:%s,server=on,wait=off" % qsock]
-    start = time.monotonic()
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-    qmp = None
-    seen, done = b"", set()
-    while True:
-        r, _, _ = select.select([p.stdout], [], [], 1.0)
-        if not r:
-            continue
-        data = os.read(p.stdout.fileno(), 4096)
-        if not data:
-            break
-        out(data, raw=True)
-        seen = (seen + data)[-8192:]
+    state = {"done": set()}
+
+    def take(sock, what, fn, *args):
+        """fn(qmp, ...) once per `what`, on one QMP connection made at first use."""
+        state["done"].add(what)
+        try:
+            if "qmp" not in state:
+                state["qmp"] = qmp_client.Qmp(sock)
+                state["qmp"].cmd("qmp_capabilities")
+            fn(state["qmp"], *args)
+        except Exception as e:  # report it; the guest still finishes
+            out("@@display driver error: %r" % e)
+
+    def on_console(sock, seen, start):
+        if TEXT in seen and "text" not in state["done"] and seen.split(TEXT, 1)[1].count(b"\n"):
+            take(sock, "text", text_shot, d)
         for m in READY.finditer(seen):
-            if m.group(1) in done or not seen[m.end():].count(b"\n"):
-                continue
-            done.add(m.group(1))
-            try:
-                if qmp is None:
-                    qmp = qmp_client.Qmp(qsock)
-                    qmp.cmd("qmp_capabilities")
-                shot(qmp, d, m)
-            except Exception as e:  # report it; the guest still finishes
-                out("@@display driver error: %r" % e)
-    rc = p.wait()
+            if m.group(1) not in state["done"] and seen[m.end():].count(b"\n"):
+                take(sock, m.group(1), shot, d, m)
+
+    rc, start = qmp_client.run_vmm_relayed(sys.argv[1:], on_console, "vmmdisp", window=8192)
     out("@@vmm rc=%d after %.1fs" % (rc, time.monotonic() - start))
     sys.exit(rc)
 

@@ -9,13 +9,11 @@ VMM_PWRBTN_READY overrides the ready line (to try it on a firmware-level
 guest, e.g. VMM-BOOT-OK from build/fw/disk-5.img)."""
 import json
 import os
-import select
-import subprocess
 import sys
-import tempfile
 import time
 
 import qmp_client
+from qmp_client import out
 
 READY = os.environ.get("VMM_PWRBTN_READY", "VMM-PWRBTN-READY").encode()
 
@@ -31,36 +29,20 @@ class Qmp(qmp_client.Qmp):
         out("@@qmp %s %s" % (m["event"], " ".join("%s=%s" % kv for kv in sorted(data.items()))))
 
 
-def out(line):
-    sys.stdout.buffer.write(line.encode() + b"\n")
-    sys.stdout.buffer.flush()
-
-
 def main():
-    sock = os.path.join(tempfile.mkdtemp(prefix="vmmqmp"), "qmp.sock")
-    argv = sys.argv[1:] + ["-qmp", "unix:%s,server=on,wait=off" % sock]
-    start = time.monotonic()
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-    qmp = None
-    seen = b""
-    while True:
-        r, _, _ = select.select([p.stdout], [], [], 1.0)
-        if not r:
-            continue
-        data = os.read(p.stdout.fileno(), 4096)
-        if not data:
-            break
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
-        seen = (seen + data)[-4096:]
-        if qmp is None and READY in seen:
-            qmp = Qmp(sock)
-            assert "return" in qmp.cmd("qmp_capabilities")
-            r = qmp.cmd("system_powerdown")
-            out("@@qmp system_powerdown -> %s at %.1fs" % (json.dumps(r), time.monotonic() - start))
-    rc = p.wait()
-    if qmp:
-        qmp.drain()
+    state = {}
+
+    def on_console(sock, seen, start):
+        if "qmp" in state or READY not in seen:
+            return
+        qmp = state["qmp"] = Qmp(sock)
+        assert "return" in qmp.cmd("qmp_capabilities")
+        r = qmp.cmd("system_powerdown")
+        out("@@qmp system_powerdown -> %s at %.1fs" % (json.dumps(r), time.monotonic() - start))
+
+    rc, start = qmp_client.run_vmm_relayed(sys.argv[1:], on_console, "vmmqmp")
+    if state:
+        state["qmp"].drain()
     out("@@vmm rc=%d after %.1fs" % (rc, time.monotonic() - start))
     sys.exit(rc)
 

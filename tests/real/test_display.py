@@ -9,7 +9,9 @@ console=tty0 (the kernel log on fbcon), and a script disk (test_vmm_qmp.py's
 scheme) holding the bochs DRM driver and its dependencies from the kit's
 kernel package, and a pattern. The guest
 
- 0. says VMM-FB-READY 0: fbcon with the kernel log (not blank);
+ 0. says VMM-FB-READY 0: fbcon with the kernel log (not blank); then
+    clears tty1 and writes known text in colours: VMM-FB-TEXT, whose
+    screendump must be QEMU's for the same card, row for row;
  1. writes the pattern to /dev/fb0 under vesafb (16 bpp): VMM-FB-READY 1;
  2. loads bochs-drm, which takes the card over (32 bpp, 1280x800: the
     preferred mode of the monitor's EDID in the MMIO BAR, in QEMU and vmm
@@ -76,6 +78,19 @@ echo "disp: vga driver=$(basename $(readlink /sys/bus/pci/devices/0000:00:02.0/d
 echo "VMM-FB-READY 0 $(fbinfo)"
 sleep 8
 dmesg -n 1
+# known text on fbcon: the same kernel, font and mode give the same
+# pixels in any VMM, so the host compares this screendump with QEMU's
+printf '\\033[2J\\033[H' > /dev/tty1
+i=0
+while [ $i -lt 12 ]; do
+	echo "fbcon line $i: ABCDEFGHIJKLMNOPQRSTUVWXYZ abcdefghijklmnopqrstuvwxyz" > /dev/tty1
+	echo "fbcon line $i: 0123456789 +-*/=<>()[]{}!?.,;:@#&|~^_" > /dev/tty1
+	i=$((i + 1))
+done
+printf '\\033[1;31mred \\033[32mgreen \\033[34mblue\\033[0m \\033[7mreverse\\033[0m' > /dev/tty1
+sleep 2
+echo "VMM-FB-TEXT"
+sleep 2
 pattern
 echo "VMM-FB-READY 1 $(fbinfo)"
 sleep 8
@@ -180,6 +195,33 @@ def shot(out, n, desc):
     m = re.search(r"@@shot %d w=(\d+) h=(\d+) lit=(\d+) differing=(-?\d+)" % n, out)
     assert m, "no screendump %d\n%s" % (n, desc)
     return [int(g) for g in m.groups()]
+
+
+def text_rows(out, desc):
+    """(w, h, lit, [row checksums]) of the VMM-FB-TEXT screendump."""
+    import re
+    m = re.search(r"@@text w=(\d+) h=(\d+) lit=(\d+) rows=([0-9a-f,]+)", out)
+    assert m, "no text screendump\n%s" % desc
+    return int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4).split(",")
+
+
+@pytest.mark.parametrize("scenario", [s for s in SCENARIOS if s.vmm != "qemu"], ids=str)
+def test_fbcon_text_as_qemu_draws_it(real_session, guest, scenario):
+    """vmm's screendump of fbcon text equals QEMU's of the same boot; the
+    QEMU peer of the same card runs in the same session (make check)."""
+    if "qemu" not in guestkit.vmms():
+        pytest.fail("the fbcon text comparison needs the QEMU peer: VMM_REAL_VMMS=qemu,vmm")
+    peer = real_session.get(next(s for s in SCENARIOS
+                                 if s.vmm == "qemu" and s.card == scenario.card))
+    desc = guest.describe()
+    w, h, lit, rows = text_rows(guest.log.replace("\r", ""), desc)
+    qw, qh, qlit, qrows = text_rows(peer.log.replace("\r", ""), peer.describe())
+    assert (w, h) == (qw, qh) == (640, 480), desc
+    assert lit > 10000, desc  # 24 lines of text and the colour line
+    differing = [y for y in range(h) if rows[y] != qrows[y]]
+    print("fbcon text, %s: %d lit pixels (QEMU %d), rows differing from QEMU's: %d"
+          % (scenario.card, lit, qlit, len(differing)))
+    assert not differing, "rows %s differ from QEMU's\n%s" % (differing[:20], desc)
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)

@@ -170,6 +170,38 @@ def test_attempt_in_a_dead_l1_is_counted_and_retried(monkeypatch, tmp_path):
     assert "first" in open(r.attempt_logs[0]).read()
 
 
+# What a hung vmm prints when the harness ends it (VMM_DUMP_CPUS=1), as
+# seen in the L1 on 2026-12-05 (the virtio-blk bench's guest, hung).
+L1_FAULT_DUMP = ("vmm: terminating on signal 15 from pid 662\n"
+                 "vmm: vCPU 0: cs:rip=0010:ffffffffc033313c rsp=ffffc90000affb80 "
+                 "rflags=00010246 cr0=80050033 cr3=00000000188d4000 efer=d01 mp_state=0\n"
+                 "vmm: vCPU 0: exception=1/14 irq=0/42 nmi=0/0 shadow=0 code=unmapped\n")
+
+
+def test_hang_at_the_l1_fault_address_is_the_environments(monkeypatch, tmp_path):
+    """A hang whose vCPU dump shows the L1's fault address, unmapped in the
+    guest, is retried and tolerated; the same hang anywhere else, or at
+    that address with the guest's own code there, fails as a hang."""
+    b = _direct_batch(monkeypatch, tmp_path)
+    dump = L1_FAULT_DUMP.replace("\n", "\\n")
+    once = ("if [ -e \"$TMPDIR/l1f\" ]; then echo DONE; else touch \"$TMPDIR/l1f\"; "
+            "trap 'printf \"%s\" >&2; exit 0' TERM; echo started; sleep 60 & wait; fi" % dump)
+    mapped = L1_FAULT_DUMP.replace("code=unmapped", "code=0f0b0f0b0f0b0f0b0f0b0f0b0f0b0f0b")
+    elsewhere = L1_FAULT_DUMP.replace("ffffffffc033313c", "ffffffff81000000")
+    b.add("l1-fault", once, timeout=3, retries=0)
+    for name, text in (("mapped", mapped), ("elsewhere", elsewhere)):
+        b.add(name, "trap 'printf \"%s\" >&2; exit 0' TERM; echo started; sleep 60 & wait"
+              % text.replace("\n", "\\n"), timeout=3, retries=1)
+    res = b.run()
+    r = res["l1-fault"]
+    assert r.attempts == 2 and r.retry_reasons == ["l1-fault"], r.describe()
+    assert "DONE" in r.stdout, r.describe()
+    assert guestkit.retry_violation(guestkit.Boot("vmm", "cdrom", "amd64"), r) is None
+    for name in ("mapped", "elsewhere"):
+        h = res[name]
+        assert h.attempts == 1 and [x["reason"] for x in h.history] == ["hang"], h.describe()
+
+
 def test_environment_failures_have_their_own_retry_budget():
     import nested
     c = {"retries": 1}

@@ -52,7 +52,7 @@ class Rtc(guestkit.Scenario):
                   retry_guest=self.retry_guest())
 
 
-SCENARIOS = [Rtc(v) for v in guestkit.vmms()]
+SCENARIOS = [Rtc(v) for v in guestkit.vmms_peer_optional()]
 
 
 def field(out, pattern):

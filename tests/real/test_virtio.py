@@ -170,7 +170,7 @@ class VirtioReset(guestkit.Scenario):
                   retry_guest=self.retry_guest())
 
 
-DISKS = [VirtioDisks(v) for v in guestkit.vmms()]
+DISKS = [VirtioDisks(v) for v in guestkit.vmms_peer_optional()]
 if "vmm" not in guestkit.vmms():
     DISKS.append(VirtioDisks("vmm"))
 DISKS.append(VirtioDisks("vmm", intx=True))

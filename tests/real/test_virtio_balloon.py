@@ -9,7 +9,9 @@ down to 128 MiB over QMP, waits for query-balloon to report it, checks that
 the VMM's VmRSS dropped by at least 200 MiB (inflated pages are given back
 to the host), reads `info balloon` on the monitor, then deflates to 512 MiB.
 The guest watches its MemTotal follow both ways. The QEMU peer runs the same
-scenario, which checks the test itself."""
+scenario, which checks the test itself. Each runs twice: on anonymous guest
+RAM and on a shared memfd (-object memory-backend-memfd), where only a
+hole punched in the memfd gives a page back."""
 import base64
 import os
 import re
@@ -46,9 +48,14 @@ def append_line():
 
 
 class Balloon(guestkit.Scenario):
-    def __init__(self, vmm):
-        guestkit.Scenario.__init__(self, "%s-balloon-amd64" % vmm, 480)
+    def __init__(self, vmm, memfd=False):
+        guestkit.Scenario.__init__(self, "%s-balloon%s-amd64" % (vmm, "-memfd" if memfd else ""),
+                                   480)
         self.vmm = vmm
+        # guest RAM in a shared memfd (-object memory-backend-memfd): a
+        # page is freed only when the hole is punched in the memfd
+        # (MADV_REMOVE), which VmRSS (RssShmem) shows as for anonymous RAM
+        self.memfd = memfd
 
     def files(self):
         return guestkit.kit("vmlinuz-amd64"), guestkit.kit("initrd-amd64.xz")
@@ -61,8 +68,10 @@ class Balloon(guestkit.Scenario):
 
     def add_to(self, batch):
         kernel, initrd = self.files()
+        memfd = ["-object", "memory-backend-memfd,id=ram0,size=512M",
+                 "-machine", "memory-backend=ram0"] if self.memfd else []
         argv = guestkit.vmm_argv(self.vmm, 512, extra=[
-            "-device", "virtio-balloon", "-kernel", kernel, "-initrd", initrd,
+            *memfd, "-device", "virtio-balloon", "-kernel", kernel, "-initrd", initrd,
             "-append", append_line()])
         batch.add(self.name, ["/usr/bin/python3", DRIVER, *argv], timeout=self.timeout,
                   marker="@@vmm rc=", grace=10, idle=guestkit.BOOT_IDLE,
@@ -70,7 +79,7 @@ class Balloon(guestkit.Scenario):
                   retry_guest=self.retry_guest(), flake_signs=guestkit.BOOT_FLAKE_SIGNS)
 
 
-SCENARIOS = [Balloon(v) for v in guestkit.vmms()]
+SCENARIOS = [Balloon(v) for v in guestkit.vmms_peer_optional()] + [Balloon(v, True) for v in guestkit.vmms_peer_optional()]
 
 
 def field(out, pattern, desc):

@@ -78,7 +78,7 @@ class VirtioConsole(guestkit.Scenario):
                   retry_guest=self.retry_guest())
 
 
-SCENARIOS = [VirtioConsole(v) for v in guestkit.vmms()]
+SCENARIOS = [VirtioConsole(v) for v in guestkit.vmms_peer_optional()]
 
 
 def line(out, prefix):

@@ -5,7 +5,7 @@ namespace of the host (the L1 on machines without VT-x). Each vmm gets
 virtio-net-pci,netdev=n0,mac=...`; the ifup script puts the tap on the
 bridge, the ifdown script logs. The guests take static addresses; A pings B,
 then sends B 4 MiB of random data with busybox nc; both print the sha256.
-One command, both VMs at once (~40 s). Also checked: the offloads the guest
+One command; B boots first, A once B is up, then both run (~60 s). Also checked: the offloads the guest
 driver negotiated over tap (CSUM, GUEST_CSUM, TSO4 both ways, MRG_RXBUF),
 and the scripts ran with the interface name."""
 import shlex
@@ -48,7 +48,7 @@ def script_disk(batch, name, body):
 
 class TapPair(guestkit.Scenario):
     def __init__(self):
-        guestkit.Scenario.__init__(self, "vmm-virtio-net-tap-pair", timeout=480)
+        guestkit.Scenario.__init__(self, "vmm-virtio-net-tap-pair", timeout=600)
 
     def missing(self):
         return guestkit.Scenario.missing(self) or guestkit.vmm_missing("vmm")
@@ -80,8 +80,17 @@ EOF
 chmod +x "$d/ifup" "$d/ifdown"; : > "$d/scripts.log"
 ip netns add $ns || { echo "@@fail netns add"; exit 1; }
 ip netns exec $ns sh -c "ip link set lo up && ip link add br0 type bridge && ip link set br0 up && ip addr add %(host)s/24 dev br0" || echo "@@fail bridge"
-ip netns exec $ns %(a)s > "$d/a.log" 2>&1 < /dev/null & pa=$!
+# One boot at a time: B (the receiver) first, A once B's kit is up. Three
+# times in 2026-12 (runs of the whole layer) the second of two VMs booting
+# together in the L1 got stuck in ISOLINUX's kernel load or stopped there
+# with a KVM emulation failure at a garbage address, while the first ran
+# on; no VM booting alone has shown that. Two L2 guests at once in an L1
+# that is TCG emulating SVM is the suspect (docs/testing.md); the test is
+# about the tap path, which still carries both VMs' traffic at once.
 ip netns exec $ns %(b)s > "$d/b.log" 2>&1 < /dev/null & pb=$!
+i=0; while [ $i -lt 150 ] && kill -0 $pb 2>/dev/null && ! grep -q VMMKIT-READY "$d/b.log"; do sleep 1; i=$((i+1)); done
+echo "@@b ready after ${i}s"
+ip netns exec $ns %(a)s > "$d/a.log" 2>&1 < /dev/null & pa=$!
 echo "@@started a=$pa b=$pb"
 # Bounded by the clock, not by a count of loop turns: in a slow L1 each turn
 # (two greps and a sleep) costs far more than 0.2 s. The progress lines reach
@@ -97,6 +106,12 @@ while [ $(date +%%s) -lt $end ]; do
   [ "$now" != "$seen" ] && { echo "@@progress $(( $(date +%%s) - end + %(budget)d ))s$now"; seen="$now"; }
   grep -q VMMKIT-DONE "$d/a.log" && grep -q VMMKIT-DONE "$d/b.log" && break
   kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null || break
+  # A VM that ended without its final marker (a crash, an internal error)
+  # leaves its peer waiting for the budget's end: stop now instead.
+  early=""
+  kill -0 $pa 2>/dev/null || grep -q VMMKIT-DONE "$d/a.log" || early=a
+  kill -0 $pb 2>/dev/null || grep -q VMMKIT-DONE "$d/b.log" || early="$early b"
+  [ -n "$early" ] && { echo "@@ended without its marker:$early"; break; }
   sleep 1; done
 i=0; while [ $i -lt 10 ] && { kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null; }; do sleep 1; i=$((i+1)); done
 for p in $pa $pb; do kill -0 $p 2>/dev/null && echo "@@still running $p: SIGTERM"; done
@@ -108,7 +123,7 @@ ip netns exec $ns ip link show type bridge_slave 2>/dev/null | grep -c master | 
 ip netns del $ns
 sed 's/^/@@script /' "$d/scripts.log"
 echo "@@VM-A"; cat "$d/a.log"; echo "@@VM-B"; cat "$d/b.log"
-""" % {"name": self.name, "host": HOST_IP, "budget": self.timeout - 60, "a": vm(sa, "vtap0", MAC_A), "b": vm(sb, "vtap1", MAC_B)}
+""" % {"name": self.name, "host": HOST_IP, "budget": self.timeout - 180, "a": vm(sa, "vtap0", MAC_A), "b": vm(sb, "vtap1", MAC_B)}
         # A hung L2 (the nested flake, docs/testing.md) is retried in a fresh L1.
         batch.add(self.name, shell, timeout=self.timeout, retries=guestkit.BOOT_RETRIES,
                   retry_guest=self.retry_guest())

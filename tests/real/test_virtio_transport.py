@@ -81,7 +81,7 @@ class Transport(guestkit.Scenario):
                   flake_signs=guestkit.BOOT_FLAKE_SIGNS)
 
 
-SCENARIOS = [Transport(v, intx) for v in guestkit.vmms() for intx in (True, False)]
+SCENARIOS = [Transport(v, intx) for v in guestkit.vmms_peer_optional() for intx in (True, False)]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)

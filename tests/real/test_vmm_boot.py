@@ -12,6 +12,7 @@ peer (test_peer_qemu.py runs those for every VMM in VMM_REAL_VMMS):
 """
 import hashlib
 import os
+import re
 import shlex
 
 import pytest
@@ -156,6 +157,9 @@ def test_triple_fault_resets(guest, scenario):
     assert r.stdout.count("VMM-BOOT-OK") == 2, guest.describe()
     assert "VMM-RESETTING" in r.stdout
     assert r.rc == (0x10 << 1) | 1, guest.describe()
+    # the harness's VMM_DUMP_CPUS=1: the fault's place and events, once
+    assert len(re.findall(r"vmm: vCPU 0: triple fault at [0-9a-f]{4}:[0-9a-f]+ \(rsp=",
+                          r.stderr)) == 1, guest.describe()
 
 
 def cpuid_lines(out, prefix="@@cpu "):

@@ -45,8 +45,11 @@ if [ -z "$ev" ]; then
 	exit 1
 fi
 echo "pwrbtn: waiting on $ev"
+# open before saying ready: evdev gives an event only to readers that have
+# the device open when it happens
+exec 3< $ev
 echo VMM-PWRBTN-READY
-dd if=$ev bs=4096 count=1 of=/dev/null 2>/dev/null
+dd bs=4096 count=1 of=/dev/null <&3 2>/dev/null
 echo VMM-PWRBTN-PRESSED
 poweroff -f
 """

@@ -112,7 +112,7 @@ class Watchdogs(guestkit.Scenario):
                   retries=guestkit.BOOT_RETRIES, retry_guest=self.retry_guest())
 
 
-SCENARIOS = [Watchdogs(v) for v in guestkit.vmms()]
+SCENARIOS = [Watchdogs(v) for v in guestkit.vmms_peer_optional()]
 
 
 class Timeline:

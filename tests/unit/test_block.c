@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -216,14 +217,145 @@ static void test_discard(void **state)
 	block_close(bd);
 }
 
+/* QEMU's image locks between two opens of one image (the same rules as
+ * between processes: OFD locks belong to the open file description). */
+static struct block_dev *open_lock(bool ro, bool share, char *err)
+{
+	struct block_opts o = { .force_share = share };
+	return block_open(path, "raw", ro, &o, err, 256);
+}
+
+static void test_image_locks(void **state)
+{
+	char err[256];
+	struct block_dev *w = open_lock(false, false, err), *x;
+	assert_non_null(w);
+	/* a second writer: the first shares no write */
+	assert_null(open_lock(false, false, err));
+	assert_non_null(strstr(err, "Failed to get \"write\" lock\nIs another process using "
+				    "the image ["));
+	/* a reader would refuse to share write with the writer */
+	assert_null(open_lock(true, false, err));
+	assert_non_null(strstr(err, "Failed to get shared \"write\" lock"));
+	/* -U: a reader that shares everything */
+	x = open_lock(true, true, err);
+	assert_non_null(x);
+	block_close(x);
+	block_close(w);
+	/* readers share; a writer is refused while one reads */
+	struct block_dev *r1 = open_lock(true, false, err), *r2 = open_lock(true, false, err);
+	assert_non_null(r1);
+	assert_non_null(r2);
+	assert_null(open_lock(false, false, err));
+	assert_non_null(strstr(err, "Failed to get \"write\" lock"));
+	block_close(r1);
+	block_close(r2);
+	/* all gone with the closes */
+	w = open_lock(false, false, err);
+	assert_non_null(w);
+	block_close(w);
+}
+
+/* A migration's hand-over (issue 18): a qcow2 overlay over the raw file,
+ * opened without locks as -incoming does, takes its own writer's locks
+ * and its backing file's reader's with block_lock_chain and drops them
+ * with block_unlock_chain; a chain that cannot be locked whole is left
+ * with none. */
+static void test_lock_chain_handover(void **state)
+{
+	char top[80], err[256];
+	const struct block_format *qcow2 = block_format_find("qcow2");
+	struct block_dev *bd, *x;
+
+	snprintf(top, sizeof(top), "%s.qcow2", path);
+	assert_non_null(qcow2);
+	assert_int_equal(qcow2->create_overlay(top, SIZE, path, "raw", err, sizeof(err)), 0);
+	bd = block_open(top, "qcow2", false, &(struct block_opts){ .no_lock = true }, err,
+			sizeof(err));
+	assert_non_null(bd);
+	assert_non_null(block_backing(bd));
+	/* inactive: another writer of either file is welcome */
+	x = block_open(top, "qcow2", false, NULL, err, sizeof(err));
+	assert_non_null(x);
+	block_close(x);
+	x = open_lock(false, false, err);
+	assert_non_null(x);
+	block_close(x);
+	/* active: the overlay is written, its backing file read */
+	assert_int_equal(block_lock_chain(bd, err, sizeof(err)), 0);
+	assert_null(block_open(top, "qcow2", true, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "Failed to get shared \"write\" lock"));
+	assert_null(open_lock(false, false, err));
+	assert_non_null(strstr(err, "Failed to get \"write\" lock"));
+	x = open_lock(true, false, err); /* readers share the backing file */
+	assert_non_null(x);
+	block_close(x);
+	assert_int_equal(block_lock_chain(bd, err, sizeof(err)), 0); /* held: nothing to do */
+	/* inactive again */
+	block_unlock_chain(bd);
+	x = block_open(top, "qcow2", false, NULL, err, sizeof(err));
+	assert_non_null(x);
+	block_close(x);
+	/* another writer holds the backing file: the chain is refused and
+	 * the overlay's locks, taken first, are dropped again */
+	x = open_lock(false, false, err);
+	assert_non_null(x);
+	assert_int_equal(block_lock_chain(bd, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "Is another process using the image ["));
+	assert_non_null(strstr(err, path));
+	block_close(x);
+	x = block_open(top, "qcow2", false, NULL, err, sizeof(err));
+	assert_non_null(x);
+	block_close(x);
+	block_close(bd);
+	unlink(top);
+}
+
+/* query-blockstats' figures: counted where the guest's I/O enters the
+ * block layer, failures apart, the furthest write end kept. */
+static void test_stats(void **state)
+{
+	uint8_t *mem = calloc(1, 64 * 1024), buf[4096] = { 0 };
+	struct block_dev *bd = block_open_memory(mem, 64 * 1024, false);
+	struct block_stats_snapshot st;
+
+	block_stats_get(bd, &st);
+	assert_int_equal(st.rd_operations + st.wr_operations + st.flush_operations, 0);
+	assert_int_equal(st.idle_time_ns, -1);
+	assert_int_equal(block_pread(bd, buf, 1024, 0), 0);
+	assert_int_equal(block_pread(bd, buf, 512, 4096), 0);
+	assert_int_equal(block_pwrite(bd, buf, 2048, 8192), 0);
+	assert_int_equal(block_pwrite(bd, buf, 512, 512), 0);
+	assert_int_equal(block_flush(bd), 0);
+	assert_int_equal(block_pread(bd, buf, 512, 64 * 1024), -EINVAL); /* out of range: refused before the driver, not counted */
+	block_account(bd, BLOCK_ACCT_READ, 0, 4096, 10, false);
+	block_account(bd, BLOCK_ACCT_WRITE, 0, 512, 10, true);
+	block_stats_get(bd, &st);
+	assert_int_equal(st.rd_operations, 3);
+	assert_int_equal(st.rd_bytes, 1024 + 512 + 4096);
+	assert_int_equal(st.wr_operations, 2);
+	assert_int_equal(st.wr_bytes, 2048 + 512);
+	assert_int_equal(st.failed_wr_operations, 1);
+	assert_int_equal(st.failed_rd_operations, 0);
+	assert_int_equal(st.flush_operations, 1);
+	assert_int_equal(st.wr_highest_offset, 8192 + 2048);
+	assert_true(st.idle_time_ns >= 0);
+	assert_true(st.rd_total_time_ns >= 10);
+	block_close(bd);
+	free(mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_cache_parse),
+		cmocka_unit_test(test_stats),
 		cmocka_unit_test_setup_teardown(test_cache_none, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounce_4k, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writethrough_unsafe, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_discard, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_image_locks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lock_chain_handover, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -167,9 +167,7 @@ static void test_parse_errors(void **state)
 		const char *arg, *msg;
 	} cases[] = {
 		{ "vmxnet3", "-device vmxnet3: unsupported device 'vmxnet3' (vmm -device help lists them)" },
-		{ "e1000", "-device e1000: netdev= is required" },
 		{ "virtio-rng-pci,max-bytes=5", "-device virtio-rng-pci: unknown parameter 'max-bytes'" },
-		{ "virtio-net-pci", "-device virtio-net-pci: netdev= is required" },
 		{ "isa-debugcon,iobase=0x10000", "-device isa-debugcon: iobase must be 0 to 65535 "
 		  "(got 65536)" },
 		{ "ide-hd,drive=d,bus=ide.2", "-device ide-hd: bus=ide.2: expected ide.0 or ide.1" },
@@ -181,6 +179,14 @@ static void test_parse_errors(void **state)
 	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
 		assert_int_equal(dev_instance_parse(cases[i].arg, &d, stdout, err, sizeof(err)), -1);
 		assert_string_equal(err, cases[i].msg);
+	}
+	/* A NIC without netdev= is QEMU's NIC without a peer: it parses, and
+	 * runs unconnected (the command line warns). */
+	static const char *const peerless[] = { "e1000", "virtio-net-pci", "rtl8139", "ne2k_isa" };
+	for (size_t i = 0; i < ARRAY_SIZE(peerless); i++) {
+		assert_int_equal(dev_instance_parse(peerless[i], &d, stdout, err, sizeof(err)), 0);
+		assert_null(dev_get_str(&d, "netdev"));
+		dev_instance_free(&d);
 	}
 }
 
@@ -290,6 +296,56 @@ static void free_config(struct machine_config *cfg)
 
 /* The board's devices come first, in their places; the rest fill slots
  * from 3 in vmm's historic order, explicit addr= first. */
+/* -fda, -fdb and -drive if=floppy: drives floppy0/floppy1 for the
+ * board's controller, which is there without them too (no drives). */
+static void test_floppy_options(void **state)
+{
+	struct machine_config cfg;
+	static const char *const none[] = { "-nodefaults", NULL };
+	static const char *const both[] = {
+		"-nodefaults", "-fda", "a.img", "-drive", "if=floppy,file=b.img,format=raw,readonly=on",
+		NULL,
+	};
+	static const char *const twice[] = {
+		"-nodefaults", "-drive", "if=floppy,file=b.img", "-fda", "a.img", NULL,
+	};
+
+	assert_int_equal(parse(&cfg, none), CLI_RUN);
+	struct dev_instance *fdc = find_dev(&cfg, "isa-fdc", 0);
+	assert_non_null(fdc);
+	assert_true(fdc->from_board);
+	assert_null(dev_get_str(fdc, "driveA"));
+	assert_null(dev_get_str(fdc, "driveB"));
+	assert_false(cfg.floppy[0] || cfg.floppy[1]);
+	free_config(&cfg);
+
+	assert_int_equal(parse(&cfg, both), CLI_RUN);
+	fdc = find_dev(&cfg, "isa-fdc", 0);
+	assert_string_equal(dev_get_str(fdc, "driveA"), "floppy0");
+	assert_string_equal(dev_get_str(fdc, "driveB"), "floppy1");
+	assert_true(cfg.floppy[0] && cfg.floppy[1]);
+	for (unsigned i = 0; i < cfg.ndrives; i++) {
+		const struct named_drive *nd = &cfg.drives[i];
+		assert_string_equal(nd->user, "isa-fdc");
+		if (!strcmp(nd->id, "floppy1")) {
+			assert_string_equal(nd->d.path, "b.img");
+			assert_string_equal(nd->d.format, "raw");
+			assert_true(nd->d.read_only);
+		} else {
+			assert_string_equal(nd->id, "floppy0");
+			assert_string_equal(nd->d.path, "a.img");
+			assert_false(nd->d.read_only);
+		}
+	}
+	assert_int_equal(cfg.ndrives, 2);
+	free_config(&cfg);
+
+	/* if=floppy without index= took A: */
+	assert_int_equal(parse(&cfg, twice), CLI_ERROR);
+	assert_string_equal(err, "-fda: floppy drive A: is already in use");
+	free_config(&cfg);
+}
+
 static void test_machine_list_and_slots(void **state)
 {
 	struct machine_config cfg;
@@ -302,8 +358,8 @@ static void test_machine_list_and_slots(void **state)
 
 	assert_int_equal(parse(&cfg, args), CLI_RUN);
 	static const char *const board[] = { "i440FX", "PIIX3", "piix3-ide", "PIIX4_PM",
-					     "mc146818rtc", "i8042", "fw_cfg_io",
-					     "port92", "ioport80", "i8257" };
+					     "mc146818rtc", "kvm-pit", "i8042", "fw_cfg_io",
+					     "port92", "ioport80", "i8257", "isa-fdc" };
 	for (size_t i = 0; i < ARRAY_SIZE(board); i++)
 		assert_string_equal(cfg.devs[i].cls->name, board[i]);
 	/* Then the -serial ports (COM1's default here), before any -device. */
@@ -696,7 +752,9 @@ static void test_help_list(void **state)
 	assert_null(strstr(out, "PIIX3"));
 	/* sorted without regard to case, as QEMU's list */
 	assert_non_null(strstr(out, "Sound devices:\nname \"ES1370\", bus PCI, desc \"ENSONIQ "
-				    "AudioPCI ES1370\"\nname \"sb16\", bus ISA, desc \""));
+				    "AudioPCI ES1370\"\nname \"cs4231a\", bus ISA, desc \"Crystal "
+				    "Semiconductor CS4231A\"\nname \"gus\", bus ISA, desc \"Gravis "
+				    "Ultrasound GF1\"\nname \"sb16\", bus ISA, desc \""));
 	assert_true(strstr(out, "Display devices:") < strstr(out, "Sound devices:"));
 	assert_true(strstr(out, "Sound devices:") < strstr(out, "Misc devices:"));
 	assert_null(strstr(out, "USB devices:")); /* no empty categories */
@@ -805,9 +863,11 @@ static void test_save_load_all(void **state)
  * table, and every device with threads of its own can be quiesced. */
 static void test_table_lifecycle_ops(void **state)
 {
-	/* No state of their own: a POST port, output-only debug ports, and
-	 * the drives and serial ports whose controller saves them. */
-	static const char *const stateless[] = { "ioport80", "isa-debugcon", "isa-debug-exit",
+	/* No state of their own: a POST port, output-only debug ports, the
+	 * kernel's PIT (saved with the VM's, src/core/kvm_state.c), and the
+	 * drives and serial ports whose controller saves them. */
+	static const char *const stateless[] = { "ioport80", "kvm-pit", "isa-debugcon",
+						 "isa-debug-exit",
 						 "ide-hd", "ide-cd", "virtconsole",
 						 "virtserialport", NULL };
 	for (unsigned i = 0; i < dev_table_size; i++) {
@@ -837,6 +897,7 @@ int main(void)
 		cmocka_unit_test(test_global),
 		cmocka_unit_test(test_devfn_claims),
 		cmocka_unit_test(test_machine_list_and_slots),
+		cmocka_unit_test(test_floppy_options),
 		cmocka_unit_test(test_machine_list_errors),
 		cmocka_unit_test(test_serial_ports_by_index),
 		cmocka_unit_test(test_machine_multifunction),

@@ -317,6 +317,31 @@ static void test_mouse(void **state)
 	assert_int_equal(aux_rd(x), 0x00);
 	assert_int_equal(aux_rd(x), 0x02);
 
+	/* IntelliMouse Explorer: 200, 200, 80 from wheel mode make ID 4;
+	 * the 4th byte is Z in bits 0-3 and buttons 4 and 5 in bits 4 and 5. */
+	static const uint8_t explorer[] = { 200, 200, 80 };
+	for (int i = 0; i < 3; i++) {
+		aux_cmd(x, 0xf3); assert_int_equal(aux_rd(x), 0xfa);
+		aux_cmd(x, explorer[i]); assert_int_equal(aux_rd(x), 0xfa);
+	}
+	aux_cmd(x, 0xf2);
+	assert_int_equal(aux_rd(x), 0xfa);
+	assert_int_equal(aux_rd(x), 0x04);
+	i8042_mouse_event(x->k, 0, 0, -1, I8042_BUTTON_SIDE);
+	assert_int_equal(aux_rd(x), 0x08);
+	assert_int_equal(aux_rd(x), 0x00);
+	assert_int_equal(aux_rd(x), 0x00);
+	assert_int_equal(aux_rd(x), 0x0f | 0x10);
+	i8042_mouse_event(x->k, 0, 0, 3, I8042_BUTTON_EXTRA | I8042_BUTTON_LEFT);
+	assert_int_equal(aux_rd(x), 0x09);
+	assert_int_equal(aux_rd(x), 0x00);
+	assert_int_equal(aux_rd(x), 0x00);
+	assert_int_equal(aux_rd(x), 0x03 | 0x20);
+	i8042_mouse_event(x->k, 0, 0, 0, 0);
+	for (int i = 0; i < 4; i++)
+		aux_rd(x);
+	expect_empty(x);
+
 	/* Remote mode + read data. */
 	aux_cmd(x, 0xf0); assert_int_equal(aux_rd(x), 0xfa);
 	i8042_mouse_event(x->k, 4, 0, 0, 0);
@@ -340,7 +365,7 @@ static void test_mouse(void **state)
 	expect_empty(x);
 	outb(x, 0x64, 0xa8);
 	assert_int_equal(aux_rd(x), 0xfa);
-	assert_int_equal(aux_rd(x), 0x03);
+	assert_int_equal(aux_rd(x), 0x04); /* still the Explorer */
 	expect_empty(x);
 	assert_int_equal(x->level[12], 0);
 }

@@ -1371,6 +1371,115 @@ static void test_atapi_media_change(void **state)
 	assert_int_equal(tur(x), 0);
 }
 
+static unsigned tray_notes, tray_note_slot;
+
+static void note_tray(void *opaque, unsigned channel, unsigned unit)
+{
+	tray_notes++;
+	tray_note_slot = channel * 2 + unit;
+}
+
+/* The host's tray steps (QMP eject, blockdev-change-medium): what the
+ * guest sees at each, and the guest's lock. */
+static void test_atapi_host_tray(void **state)
+{
+	struct fx *x = *state;
+	uint8_t buf[64], sec[2048];
+	uint8_t gesn[12] = { 0x4A, 1, 0, 0, 0x10, 0, 0, 0, 8 };
+	uint8_t rd[12] = { 0x28, 0, 0, 0, 0, 5, 0, 0, 1 };
+	struct block_dev *old = NULL;
+	struct ide_cdrom_state st;
+
+	attach_cd(x, 0, 0, 10 * 2048);
+	cd_select(x);
+	assert_int_equal(tur(x), 0);
+	assert_int_equal(ide_cdrom_get_state(x->ide, 0, 0, &st), 0);
+	assert_false(st.tray_open);
+	assert_false(st.locked);
+	assert_ptr_equal(st.medium, &x->cd->bd);
+	/* Not a CD drive; a disc only goes in or out of an open tray. */
+	assert_int_equal(ide_cdrom_get_state(x->ide, 1, 0, &st), -ENODEV);
+	assert_int_equal(ide_cdrom_open_tray(x->ide, 1, 0, false), -ENODEV);
+	assert_int_equal(ide_cdrom_set_medium(x->ide, 0, 0, NULL, &old), -EAGAIN);
+
+	/* The guest locks the tray: the host's eject only raises an eject
+	 * request (GESN event 1) and the disc stays readable. */
+	uint8_t lock[12] = { 0x1E, 0, 0, 0, 1 };
+	assert_int_equal(atapi_in(x, lock, 2048, buf, sizeof(buf), NULL), 0);
+	assert_int_equal(ide_cdrom_get_state(x->ide, 0, 0, &st), 0);
+	assert_true(st.locked);
+	assert_int_equal(ide_cdrom_open_tray(x->ide, 0, 0, false), -EBUSY);
+	assert_int_equal(atapi_in(x, gesn, 2048, buf, sizeof(buf), NULL), 8);
+	assert_int_equal(buf[2], 4);
+	assert_int_equal(buf[4], 1); /* eject request */
+	assert_int_equal(buf[5], 2); /* medium present, tray closed */
+	assert_int_equal(tur(x), 0);
+	/* force: unlocked, and the tray opens */
+	assert_int_equal(ide_cdrom_open_tray(x->ide, 0, 0, true), 1);
+	assert_int_equal(ide_cdrom_get_state(x->ide, 0, 0, &st), 0);
+	assert_true(st.tray_open);
+	assert_false(st.locked);
+	assert_int_equal(ide_cdrom_open_tray(x->ide, 0, 0, false), 0); /* already open */
+	assert_int_equal(tur(x), -2);
+	expect_sense(x, 2, 0x3A, 0x02); /* medium not present, tray open */
+	assert_int_equal(atapi_in(x, gesn, 2048, buf, sizeof(buf), NULL), 8);
+	assert_int_equal(buf[4], 3); /* media removal */
+	assert_int_equal(buf[5], 1); /* tray open */
+
+	/* Swap the disc while the tray is open: still not ready. */
+	x->cd2_data = calloc(1, 20 * 2048);
+	x->cd2_data[5 * 2048] = 0x5A;
+	x->cd2 = block_open_memory(x->cd2_data, 20 * 2048, true);
+	assert_int_equal(ide_cdrom_set_medium(x->ide, 0, 0, x->cd2, &old), 0);
+	assert_ptr_equal(old, &x->cd->bd);
+	assert_int_equal(tur(x), -2);
+	expect_sense(x, 2, 0x3A, 0x02);
+
+	/* Closing: one UNIT ATTENTION 28/00, a "new media" event, then the
+	 * new disc reads. */
+	assert_int_equal(ide_cdrom_close_tray(x->ide, 0, 0), 1);
+	assert_int_equal(ide_cdrom_close_tray(x->ide, 0, 0), 0);
+	assert_int_equal(atapi_in(x, gesn, 2048, buf, sizeof(buf), NULL), 8);
+	assert_int_equal(buf[4], 2);
+	assert_int_equal(buf[5], 2);
+	assert_int_equal(atapi_in(x, rd, 2048, sec, sizeof(sec), NULL), -6);
+	expect_sense(x, 6, 0x28, 0);
+	assert_int_equal(tur(x), 0);
+	uint8_t cap[12] = { 0x25 };
+	assert_int_equal(atapi_in(x, cap, 2048, buf, sizeof(buf), NULL), 8);
+	assert_int_equal(get_be32(buf), 19);
+	assert_int_equal(atapi_in(x, rd, 2048, sec, sizeof(sec), NULL), 2048);
+	assert_int_equal(sec[0], 0x5A);
+
+	/* An empty tray closed: NOT READY 3A/00, no unit attention. */
+	assert_int_equal(ide_cdrom_open_tray(x->ide, 0, 0, false), 1);
+	assert_int_equal(ide_cdrom_set_medium(x->ide, 0, 0, NULL, &old), 0);
+	assert_ptr_equal(old, x->cd2);
+	assert_int_equal(ide_cdrom_close_tray(x->ide, 0, 0), 1);
+	assert_int_equal(tur(x), -2);
+	expect_sense(x, 2, 0x3A, 0x00);
+	assert_int_equal(tur(x), -2);
+
+	/* The guest's own tray moves are told (DEVICE_TRAY_MOVED); the
+	 * host's are not (the board sends those itself). */
+	tray_notes = 0;
+	piix_ide_set_tray_notify(x->ide, note_tray, NULL);
+	assert_int_equal(ide_cdrom_open_tray(x->ide, 0, 0, false), 1);
+	assert_int_equal(ide_cdrom_close_tray(x->ide, 0, 0), 1);
+	assert_int_equal(tray_notes, 0);
+	uint8_t eject[12] = { 0x1B, 0, 0, 0, 0x02 };
+	assert_int_equal(atapi_in(x, eject, 2048, buf, sizeof(buf), NULL), 0);
+	assert_int_equal(tray_notes, 1);
+	assert_int_equal(tray_note_slot, 0);
+	assert_int_equal(atapi_in(x, eject, 2048, buf, sizeof(buf), NULL), 0); /* open already */
+	assert_int_equal(tray_notes, 1);
+	eject[4] = 0x03; /* load */
+	assert_int_equal(atapi_in(x, eject, 2048, buf, sizeof(buf), NULL), 0);
+	assert_int_equal(tray_notes, 2);
+	assert_int_equal(ide_cdrom_get_state(x->ide, 0, 0, &st), 0);
+	assert_false(st.tray_open);
+}
+
 static void test_atapi_srst_and_reset(void **state)
 {
 	struct fx *x = *state;
@@ -1521,6 +1630,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_atapi_read, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atapi_toc, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atapi_media_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_atapi_host_tray, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atapi_srst_and_reset, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

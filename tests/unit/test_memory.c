@@ -469,6 +469,12 @@ static void test_pc_map_and_pam(void **state)
 	assert_non_null(ram);
 	assert_non_null(memmap_find_region(&mm, "pam-f0000"));
 	assert_null(memmap_find_region(&mm, "ram-above-4g"));
+	/* KVM's own ranges are there, trapped: no slot, nothing over them */
+	assert_non_null(memmap_find_region(&mm, "ioapic"));
+	assert_non_null(memmap_find_region(&mm, "lapic-msi"));
+	assert_non_null(memmap_find_region(&mm, "kvm-real-mode"));
+	assert_int_equal(vcpu_write(k, 0xFEC00000), 't');
+	assert_int_equal(vcpu_write(k, 0xFEE00300), 't');
 	assert_int_equal(mem_region_set_log_dirty(ram, true), 0);
 	vcpu_write(k, 0x105000);
 	vcpu_write(k, 0xF1000); /* PAM RAM is the PAM region's, not ram-below-4g's */

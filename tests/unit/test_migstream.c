@@ -283,7 +283,7 @@ static void test_header_mismatches(void **unused)
 	put_le32(b.data + 8, MIG_VERSION + 1);
 	put_le32(b.data + 28, ss_crc32(b.data, 28));
 	assert_int_equal(read_stream(&b, &dst, 2, err, sizeof(err), NULL), -1);
-	assert_non_null(strstr(err, "version 2, this vmm reads version 1"));
+	assert_non_null(strstr(err, "version 3, this vmm reads versions 1 to 2"));
 	memcpy(b.data, "QEVM", 4);
 	assert_int_equal(read_stream(&b, &dst, 2, err, sizeof(err), NULL), -1);
 	assert_non_null(strstr(err, "bad magic"));
@@ -455,6 +455,200 @@ static void test_version1_stream_still_loads(void **unused)
 	ram_free(&dst);
 }
 
+/* ---- a device's named RAM block (video memory) beside guest RAM ---- */
+
+/* A block of 'pages' pages named 'name' in r's memory, filled with 'fill'. */
+static uint8_t *add_block(struct machine_ram *r, const char *name, size_t pages, uint8_t fill)
+{
+	struct named_ram nb = { .size = pages * PAGE };
+	uint8_t *buf = aligned_alloc(PAGE, pages * PAGE);
+
+	assert_non_null(buf);
+	memset(buf, fill, pages * PAGE);
+	snprintf(nb.name, sizeof(nb.name), "%s", name);
+	nb.hva = buf;
+	assert_int_equal(guest_mem_add_named(&r->mem, &nb), 0);
+	return buf;
+}
+
+/* Guest RAM and a 300-page block (two block sections), mostly zero as
+ * video memory is: the block lands in the block of its name, and its
+ * zero pages cost a byte each. */
+static void test_named_block_round_trip(void **unused)
+{
+	enum { PAGES = 8, VPAGES = 300 };
+	struct machine_ram src, dst;
+	struct membuf b = { 0 };
+	struct mig_stats st;
+	char err[MIG_ERR_MAX];
+
+	ram_init(&src, PAGES, 0);
+	ram_init(&dst, PAGES, 0xAA);
+	fill_pattern(&src, PAGES);
+	uint8_t *sv = add_block(&src, "vga.vram@02.0", VPAGES, 0);
+	uint8_t *dv = add_block(&dst, "vga.vram@02.0", VPAGES, 0xAA);
+	memset(sv + 3 * PAGE, 0x5A, PAGE);
+	memset(sv + 299 * PAGE, 0xA5, PAGE);
+	write_stream(&b, &src, 1);
+	assert_true(b.len < (PAGES + 2) * PAGE + VPAGES + 1024);
+	assert_int_equal(read_stream(&b, &dst, 1, err, sizeof(err), &st), 0);
+	assert_memory_equal(src.buf, dst.buf, PAGES * PAGE);
+	assert_memory_equal(sv, dv, VPAGES * PAGE);
+	assert_int_equal(st.ram_sections, 1 + 2);
+	/* a dirty round of the block: only page 299 again */
+	uint64_t dirty[(VPAGES + 63) / 64] = { 0 };
+	struct mig_out out;
+	const struct mig_header h = { PAGES * PAGE, 1 };
+	free(b.data);
+	b = (struct membuf){ 0 };
+	memset(dv, 0x11, VPAGES * PAGE);
+	memset(sv + 299 * PAGE, 0x42, PAGE);
+	dirty[299 / 64] |= 1ULL << (299 % 64);
+	assert_int_equal(mig_out_init(&out, mb_write, &b), 0);
+	assert_int_equal(mig_out_header(&out, &h), 0);
+	assert_int_equal(mig_out_named(&out, &src.mem.named[0], dirty), 0);
+	assert_int_equal(out.stats.ram_sections, 1);
+	assert_int_equal(mig_out_state(&out, state_blob, sizeof(state_blob)), 0);
+	assert_int_equal(mig_out_end(&out), 0);
+	mig_out_free(&out);
+	assert_int_equal(read_stream(&b, &dst, 1, err, sizeof(err), NULL), 0);
+	assert_memory_equal(dv + 299 * PAGE, sv + 299 * PAGE, PAGE);
+	assert_int_equal(dv[298 * PAGE], 0x11); /* skipped */
+	free(b.data);
+	free(sv);
+	free(dv);
+	ram_free(&src);
+	ram_free(&dst);
+}
+
+/* A stream with a block, cut at every byte: one line each time. */
+static void test_named_block_truncated_everywhere(void **unused)
+{
+	struct machine_ram src, dst;
+	struct membuf b = { 0 };
+	char err[MIG_ERR_MAX];
+
+	ram_init(&src, 2, 0);
+	ram_init(&dst, 2, 0);
+	uint8_t *sv = add_block(&src, "vram", 3, 0x3C);
+	uint8_t *dv = add_block(&dst, "vram", 3, 0);
+	write_stream(&b, &src, 1);
+	size_t full = b.len;
+	for (size_t cut = 0; cut < full; cut++) {
+		b.len = cut;
+		assert_int_equal(read_stream(&b, &dst, 1, err, sizeof(err), NULL), -1);
+		assert_true(strstr(err, "ended") || strstr(err, "truncated"));
+	}
+	b.len = full;
+	assert_int_equal(read_stream(&b, &dst, 1, err, sizeof(err), NULL), 0);
+	assert_memory_equal(sv, dv, 3 * PAGE);
+	free(sv);
+	free(dv);
+	ram_free(&src);
+	ram_free(&dst);
+	free(b.data);
+}
+
+/* A block section built by hand: name field, block size, first page,
+ * npages kinds, ndata, and real_data pages of data. */
+static void put_block(struct membuf *b, const char *name, size_t name_len, uint64_t size,
+		      uint64_t first, uint32_t npages, uint32_t ndata, const uint8_t *kinds,
+		      uint32_t real_data)
+{
+	size_t head = GUEST_MEM_NAME_LEN + 24, len = head + npages + (size_t)real_data * PAGE;
+	uint8_t *p = calloc(1, len);
+	memcpy(p, name, name_len);
+	put_le64(p + GUEST_MEM_NAME_LEN, size);
+	put_le64(p + GUEST_MEM_NAME_LEN + 8, first);
+	put_le32(p + GUEST_MEM_NAME_LEN + 16, npages);
+	put_le32(p + GUEST_MEM_NAME_LEN + 20, ndata);
+	memcpy(p + head, kinds, npages);
+	memset(p + head + npages, 0x77, (size_t)real_data * PAGE);
+	put_section(b, 'N', p, (uint32_t)len, 0);
+	free(p);
+}
+
+#define VNAME "vga.vram", 9
+
+/* Hostile block sections, checksums right: each refused with one line
+ * naming the fault, the block untouched. */
+static void test_hostile_block_sections(void **unused)
+{
+	struct machine_ram dst;
+	char err[MIG_ERR_MAX];
+	const uint8_t one_data[4] = { 1, 0, 0, 0 }, bad_kind[2] = { 0, 3 };
+	char long_name[GUEST_MEM_NAME_LEN];
+
+	memset(long_name, 'a', sizeof(long_name));
+	ram_init(&dst, 4, 0xAA);
+	uint8_t *dv = add_block(&dst, "vga.vram", 4, 0xAA);
+#define HOSTILE_BLOCK(build, expect)                                                    	do {                                                                            		HOSTILE(build, expect);                                                 		for (size_t k = 0; k < 4 * PAGE; k++)                                   			assert_int_equal(dv[k], 0xAA);                                  	} while (0)
+	/* a block of another size, of another name, a malformed name */
+	HOSTILE_BLOCK((put_block(&hb, VNAME, 8 * PAGE, 0, 1, 1, one_data, 1), put_tail(&hb)),
+		      "'vga.vram' is 32768 bytes in the stream, 16384 on this machine");
+	HOSTILE_BLOCK((put_block(&hb, "vga.vram@03.0", 14, 4 * PAGE, 0, 1, 1, one_data, 1),
+		       put_tail(&hb)), "'vga.vram@03.0' is not on this machine");
+	HOSTILE_BLOCK((put_block(&hb, long_name, sizeof(long_name), 4 * PAGE, 0, 1, 1, one_data, 1),
+		       put_tail(&hb)), "malformed name");
+	HOSTILE_BLOCK((put_block(&hb, "vga\nvram", 9, 4 * PAGE, 0, 1, 1, one_data, 1),
+		       put_tail(&hb)), "malformed name");
+	HOSTILE_BLOCK((put_block(&hb, "", 1, 4 * PAGE, 0, 1, 1, one_data, 1), put_tail(&hb)),
+		      "malformed name");
+	/* page indices past the block: wholly, straddling, at 2^64 - 1 */
+	HOSTILE_BLOCK((put_block(&hb, VNAME, 4 * PAGE, 4, 1, 1, one_data, 1), put_tail(&hb)),
+		      "pages 4 to 4 lie past its end (4 pages)");
+	HOSTILE_BLOCK((put_block(&hb, VNAME, 4 * PAGE, 3, 2, 1, one_data, 1), put_tail(&hb)),
+		      "past its end");
+	HOSTILE_BLOCK((put_block(&hb, VNAME, 4 * PAGE, ~0ULL, 1, 1, one_data, 1), put_tail(&hb)),
+		      "past its end");
+	/* counts, kinds, lengths */
+	HOSTILE_BLOCK((put_block(&hb, VNAME, 4 * PAGE, 0, 0, 0, one_data, 0), put_tail(&hb)),
+		      "0 pages");
+	HOSTILE_BLOCK((put_block(&hb, VNAME, 4 * PAGE, 0, 4, 2, one_data, 1), put_tail(&hb)),
+		      "does not match");
+	HOSTILE_BLOCK((put_block(&hb, VNAME, 4 * PAGE, 0, 4, 0, one_data, 0), put_tail(&hb)),
+		      "announced");
+	HOSTILE_BLOCK((put_block(&hb, VNAME, 4 * PAGE, 0, 2, 0, bad_kind, 0), put_tail(&hb)),
+		      "bad page kind 3");
+	HOSTILE_BLOCK(put_section(&hb, 'N', "short", 5, 0), "too short");
+	/* a block section after the state */
+	HOSTILE_BLOCK((put_section(&hb, 'S', "x", 1, 0),
+		       put_block(&hb, VNAME, 4 * PAGE, 0, 1, 1, one_data, 1),
+		       put_section(&hb, 'E', NULL, 0, 0)), "after the machine's state");
+	{
+		/* a block section claiming more than a chunk: refused from its head */
+		uint8_t head[8] = { 'N' };
+		put_le32(head + 4, GUEST_MEM_NAME_LEN + 24 + MIG_CHUNK_PAGES + MIG_CHUNK_PAGES * PAGE + 1);
+		HOSTILE_BLOCK(mb_write(&hb, head, 8), "at most");
+	}
+	{
+		/* a version-1 stream has no block sections */
+		struct membuf hb = { 0 };
+		put_header(&hb, 4 * PAGE, 1);
+		put_le32(hb.data + 8, 1);
+		put_le32(hb.data + 28, ss_crc32(hb.data, 28));
+		put_block(&hb, VNAME, 4 * PAGE, 0, 1, 1, one_data, 1);
+		put_tail(&hb);
+		assert_int_equal(read_stream(&hb, &dst, 1, err, sizeof(err), NULL), -1);
+		assert_non_null(strstr(err, "version-1 stream"));
+		assert_int_equal(dv[0], 0xAA);
+		free(hb.data);
+	}
+	/* and a good one, to show the builder right */
+	{
+		struct membuf hb = { 0 };
+		put_header(&hb, 4 * PAGE, 1);
+		put_block(&hb, VNAME, 4 * PAGE, 3, 1, 1, one_data, 1);
+		put_tail(&hb);
+		assert_int_equal(read_stream(&hb, &dst, 1, err, sizeof(err), NULL), 0);
+		assert_int_equal(dv[3 * PAGE], 0x77);
+		free(hb.data);
+	}
+#undef HOSTILE_BLOCK
+	free(dv);
+	ram_free(&dst);
+}
+
 /* The sending side: a broken pipe is one error, sticky. */
 static void test_write_failure(void **unused)
 {
@@ -492,6 +686,9 @@ int main(void)
 		cmocka_unit_test(test_hostile_sections),
 		cmocka_unit_test(test_write_failure),
 		cmocka_unit_test(test_version1_stream_still_loads),
+		cmocka_unit_test(test_named_block_round_trip),
+		cmocka_unit_test(test_named_block_truncated_everywhere),
+		cmocka_unit_test(test_hostile_block_sections),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,10 @@
  * or monitor socket when it is on TCP. restrict=on must cut the guest off
  * from the host and the outside (hostfwd still comes in), and
  * host-loopback=off must cut off the loopback alone.
+ *
+ * Issue 18: the backend's saved state (libslirp's: DHCP leases, the IP id
+ * counter) moves with the machine in a section keyed by the netdev id, and
+ * a state this vmm cannot load is refused with one line.
  */
 #include "unit.h"
 
@@ -25,6 +29,7 @@
 #include <unistd.h>
 
 #include "net.h"
+#include "savestate.h"
 
 static const uint8_t guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 #define GUEST_IP "10.0.2.15"
@@ -42,6 +47,7 @@ struct seen {
 	/* DHCP replies: the boot file field and option 66 of the last one */
 	unsigned dhcp_replies;
 	char dhcp_file[129], dhcp_tftp_server[256];
+	uint8_t dhcp_yiaddr[4]; /* the address offered */
 	/* TFTP answers (from port 69): the last one's opcode and data */
 	unsigned tftp_replies;
 	uint16_t tftp_opcode, tftp_block;
@@ -56,6 +62,7 @@ static void seen_dhcp(struct seen *seen, const uint8_t *bootp, size_t len)
 {
 	if (len < 240 || bootp[0] != 2)
 		return;
+	memcpy(seen->dhcp_yiaddr, bootp + 16, 4);
 	memcpy(seen->dhcp_file, bootp + 108, 128);
 	seen->dhcp_file[128] = 0;
 	seen->dhcp_tftp_server[0] = 0;
@@ -238,18 +245,23 @@ static void send_udp(struct net_backend *b, const char *src, const char *dst, co
 
 /* A DHCPDISCOVER as a PXE client sends it (a whole BOOTP packet: slirp
  * wants the 312 option bytes there). */
-static void send_dhcp_discover(struct net_backend *b)
+static void send_dhcp_discover_from(struct net_backend *b, const uint8_t *mac)
 {
 	uint8_t bootp[236 + 312] = { 0 };
 	bootp[0] = 1; /* request */
 	bootp[1] = 1; /* Ethernet */
 	bootp[2] = 6;
 	memcpy(bootp + 4, "\x12\x34\x56\x78", 4); /* xid */
-	memcpy(bootp + 28, guest_mac, 6);
+	memcpy(bootp + 28, mac, 6);
 	memcpy(bootp + 236, "\x63\x82\x53\x63", 4); /* the magic cookie */
 	memcpy(bootp + 240, "\x35\x01\x01\xff", 4);  /* DISCOVER, end */
 	static const uint8_t broadcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 	send_udp(b, "0.0.0.0", "255.255.255.255", broadcast, 68, 67, bootp, sizeof(bootp));
+}
+
+static void send_dhcp_discover(struct net_backend *b)
+{
+	send_dhcp_discover_from(b, guest_mac);
 }
 
 /* A TFTP read request (octet mode) to slirp's server at 10.0.2.2:69. */
@@ -643,6 +655,163 @@ static void test_options(void **state)
 	assert_true(net_user_resolve(&c, err, sizeof(err)) < 0);
 }
 
+/* ---- saved state (issue 18) ---- */
+
+static const uint8_t other_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x57 };
+
+/* The last octet of the address slirp offers 'mac' (DHCPDISCOVER). */
+static unsigned offered(struct net_backend *b, struct seen *seen, const uint8_t *mac)
+{
+	unsigned before = seen_count(seen, &seen->dhcp_replies);
+	send_dhcp_discover_from(b, mac);
+	for (int i = 0; i < 300 && seen_count(seen, &seen->dhcp_replies) == before; i++) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	pthread_mutex_lock(&seen->lock);
+	assert_int_equal(seen->dhcp_replies, before + 1);
+	assert_memory_equal(seen->dhcp_yiaddr, "\x0a\x00\x02", 3);
+	unsigned last = seen->dhcp_yiaddr[3];
+	pthread_mutex_unlock(&seen->lock);
+	return last;
+}
+
+/* A stream of one backend's state (net_save_state), finished. */
+static void save_backend(struct net_backend *b, const char *id, struct ss_writer *w)
+{
+	ss_writer_init(w);
+	net_save_state(b, w, id);
+	assert_int_equal(ss_writer_finish(w), 0);
+}
+
+/* The guest on backend A got 10.0.2.15; the state moves to B (the
+ * destination's, started with the same options): there the same MAC keeps
+ * .15 and another gets .16. Without the state B would offer .15 to the
+ * first MAC that asks (checked on a third backend). */
+static void test_state_moves_dhcp_leases(void **state)
+{
+	struct net_user_config ca = { 0 }, cb = { 0 }, cc = { 0 };
+	struct seen *sa, *sb, *sc;
+	struct net_backend *a = start(&ca, &sa);
+	struct ss_writer w;
+	struct ss_reader r;
+	uint32_t version;
+
+	assert_int_equal(offered(a, sa, guest_mac), 15);
+	save_backend(a, "net0", &w);
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	struct net_backend *b = start(&cb, &sb);
+	/* versioned, keyed by the netdev id */
+	assert_true(ss_section_open(&r, "slirp.net0", 0, 1, 1, &version));
+	ss_reader_close(&r);
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_true(net_load_state(b, &r, "net0"));
+	assert_null(ss_unclaimed_section(&r));
+	ss_reader_close(&r);
+	assert_int_equal(offered(b, sb, other_mac), 16);
+	assert_int_equal(offered(b, sb, guest_mac), 15);
+	struct net_backend *c = start(&cc, &sc);
+	assert_int_equal(offered(c, sc, other_mac), 15);
+	ss_writer_free(&w);
+	net_destroy(a);
+	net_destroy(b);
+	net_destroy(c);
+	free(sa); /* their threads have ended */
+	free(sb);
+	free(sc);
+}
+
+/* A section of version 1 with these fields. */
+static void craft(struct ss_writer *w, const char *name, uint32_t section_version,
+		  uint32_t slirp_version, const uint8_t *st, size_t len)
+{
+	ss_writer_init(w);
+	ss_section_begin(w, name, 0, section_version);
+	ss_put_u32(w, "libslirp-version", slirp_version);
+	ss_put_bytes(w, "state", st, len);
+	ss_section_end(w);
+	assert_int_equal(ss_writer_finish(w), 0);
+}
+
+/* What the destination refuses, with one line naming the section; a
+ * stream without the section (from before the backend saved state)
+ * leaves the backend as it was. */
+static void test_state_refusals(void **state)
+{
+	struct net_user_config c = { 0 };
+	struct seen *seen;
+	struct net_backend *a = start(&c, &seen), *b;
+	struct seen *seen_a = seen;
+	struct ss_writer good, w;
+	struct ss_reader r, gr;
+	const struct ss_section *sec;
+	uint8_t st[4096];
+	size_t len;
+
+	save_backend(a, "net0", &good);
+	assert_int_equal(ss_reader_open(&gr, good.buf, good.len), 0);
+	assert_true(ss_section_open(&gr, "slirp.net0", 0, 1, 1, NULL));
+	uint32_t v;
+	ss_get_u32(&gr, "libslirp-version", &v);
+	ss_get_bytes_max(&gr, "state", st, sizeof(st), &len);
+	assert_true(ss_section_close(&gr));
+	ss_reader_close(&gr);
+	assert_true(len > 1 && st[0] == 0 && v >= 1);
+
+	b = start(&c, &seen);
+	static const struct {
+		const char *name;
+		uint32_t section_version;
+		int64_t slirp_version; /* -1: as saved */
+		int first, extra; /* first byte (-1: as saved), bytes added */
+		const char *expect;
+	} cases[] = {
+		{ "slirp.net0", 1, 1000, -1, 0, "libslirp state version 1000, this libslirp loads 1 to" },
+		{ "slirp.net0", 1, 0, -1, 0, "libslirp state version 0" },
+		{ "slirp.net0", 2, -1, -1, 0, "slirp.net0" },
+		{ "slirp.net0", 1, -1, 42, 0, "guestfwd" },
+		{ "slirp.net0", 1, -1, -1, 1, "1 bytes after libslirp's state" },
+		{ "slirp.net0", 1, -1, -1, -1, "libslirp's state is truncated" },
+	};
+	for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		uint8_t bad[4097];
+		size_t n = len + (size_t)cases[i].extra;
+		memcpy(bad, st, len);
+		bad[len] = 0;
+		if (cases[i].first >= 0)
+			bad[0] = (uint8_t)cases[i].first;
+		craft(&w, cases[i].name, cases[i].section_version,
+		      cases[i].slirp_version < 0 ? v : (uint32_t)cases[i].slirp_version, bad, n);
+		assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+		if (net_load_state(b, &r, "net0"))
+			fail_msg("case %u: loaded", i);
+		if (!strstr(r.err, cases[i].expect) || strchr(r.err, '\n'))
+			fail_msg("case %u: '%s' lacks '%s'", i, r.err, cases[i].expect);
+		ss_reader_close(&r);
+		ss_writer_free(&w);
+	}
+	/* The empty state too. */
+	craft(&w, "slirp.net0", 1, v, st, 0);
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_false(net_load_state(b, &r, "net0"));
+	assert_non_null(strstr(r.err, "empty"));
+	ss_reader_close(&r);
+	ss_writer_free(&w);
+	/* Another netdev's section: this backend's load leaves it alone and
+	 * the machine finds it unclaimed (its one-line refusal). */
+	assert_int_equal(ss_reader_open(&r, good.buf, good.len), 0);
+	assert_true(net_load_state(b, &r, "other"));
+	sec = ss_unclaimed_section(&r);
+	assert_non_null(sec);
+	assert_string_equal(sec->name, "slirp.net0");
+	ss_reader_close(&r);
+	ss_writer_free(&good);
+	net_destroy(a);
+	net_destroy(b);
+	free(seen_a);
+	free(seen);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -653,6 +822,8 @@ int main(void)
 		cmocka_unit_test(test_restrict_keeps_hostfwd),
 		cmocka_unit_test(test_tftp_and_bootfile),
 		cmocka_unit_test(test_smb_share),
+		cmocka_unit_test(test_state_moves_dhcp_leases),
+		cmocka_unit_test(test_state_refusals),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

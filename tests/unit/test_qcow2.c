@@ -331,6 +331,206 @@ static void test_compressed(void **state)
 	free(got);
 }
 
+/* convert -c's two steps: clusters deflated on several threads, each
+ * with its own (reused) stream, then written in order, give the same
+ * file, byte for byte, as qcow2_write_compressed one at a time. */
+struct deflate_job {
+	struct block_dev *bd;
+	const uint8_t *in;
+	uint8_t *z;
+	int *zlen;
+	unsigned first, step, n;
+	uint64_t cs;
+	int ret; /* qcow2_deflater_new's (no cmocka asserts off the main thread) */
+};
+
+static void *deflate_thread(void *opaque)
+{
+	struct deflate_job *j = opaque;
+	struct qcow2_deflater *d;
+	if ((j->ret = qcow2_deflater_new(&d)) < 0)
+		return NULL;
+	for (unsigned c = j->first; c < j->n; c += j->step)
+		j->zlen[c] = qcow2_deflate(d, j->bd, j->in + c * j->cs, j->z + c * j->cs);
+	qcow2_deflater_free(d);
+	return NULL;
+}
+
+static uint8_t *file_bytes(const char *name, size_t *len)
+{
+	FILE *f = fopen(tpath(name), "rb");
+	assert_non_null(f);
+	fseek(f, 0, SEEK_END);
+	*len = (size_t)ftell(f);
+	rewind(f);
+	uint8_t *b = xzalloc(*len + 1);
+	assert_int_equal(fread(b, 1, *len, f), *len);
+	fclose(f);
+	return b;
+}
+
+static void test_deflate_threads(void **state)
+{
+	enum { N = 40, THREADS = 4 };
+	uint64_t cs = 65536;
+	uint8_t *in = xzalloc(N * cs), *z = xzalloc(N * cs);
+	int zlen[N];
+	uint32_t x = 2463534242u; /* its own generator: rnd()'s sequence is the other tests' */
+	/* text of varying redundancy, some random (stored plain), some runs */
+	for (unsigned c = 0; c < N; c++)
+		for (uint64_t i = 0; i < cs; i++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			in[c * cs + i] = c % 7 == 3 ? (uint8_t)x :
+					 c % 5 == 1 ? (uint8_t)c :
+					 (uint8_t)("abcdefgh"[(i * (c + 1) / 3 + x % 2) % 8]);
+		}
+	mk("seq.qcow2", N * cs, (uint32_t)cs, 3, 16, NULL, NULL);
+	mk("par.qcow2", N * cs, (uint32_t)cs, 3, 16, NULL, NULL);
+	struct block_dev *seq = op("seq.qcow2", "qcow2", false, NULL);
+	struct block_dev *par = op("par.qcow2", "qcow2", false, NULL);
+	for (unsigned c = 0; c < N; c++)
+		assert_int_equal(qcow2_write_compressed(seq, c * cs, in + c * cs), 0);
+	pthread_t th[THREADS];
+	struct deflate_job jobs[THREADS];
+	for (unsigned t = 0; t < THREADS; t++) {
+		jobs[t] = (struct deflate_job){ .bd = par, .in = in, .z = z, .zlen = zlen,
+						 .first = t, .step = THREADS, .n = N, .cs = cs };
+		assert_int_equal(pthread_create(&th[t], NULL, deflate_thread, &jobs[t]), 0);
+	}
+	for (unsigned t = 0; t < THREADS; t++) {
+		pthread_join(th[t], NULL);
+		assert_int_equal(jobs[t].ret, 0);
+	}
+	unsigned plain = 0;
+	for (unsigned c = 0; c < N; c++) {
+		assert_true(zlen[c] >= 0 && zlen[c] < (int)cs);
+		plain += !zlen[c];
+		assert_int_equal(qcow2_write_deflated(par, c * cs, in + c * cs, z + c * cs,
+						      (size_t)zlen[c]), 0);
+	}
+	assert_int_equal(plain, 6); /* the random ones: c % 7 == 3 */
+	/* a compressed length that cannot be: refused */
+	assert_int_equal(qcow2_write_deflated(par, 0, in, z, cs), -EINVAL);
+	assert_int_equal(qcow2_write_deflated(par, 100, in, z, 10), -EINVAL);
+	block_close(seq);
+	block_close(par);
+	size_t ls, lp;
+	uint8_t *bs = file_bytes("seq.qcow2", &ls), *bp = file_bytes("par.qcow2", &lp);
+	assert_int_equal(ls, lp);
+	assert_memory_equal(bs, bp, ls);
+	expect_clean("par.qcow2");
+	par = op("par.qcow2", "qcow2", true, NULL);
+	uint8_t *got = xzalloc(N * cs);
+	assert_int_equal(block_pread(par, got, N * cs, 0), 0);
+	assert_memory_equal(got, in, N * cs);
+	block_close(par);
+	free(got);
+	free(bs);
+	free(bp);
+	free(in);
+	free(z);
+}
+
+static uint64_t file_be64(const char *name, uint64_t off)
+{
+	uint8_t b[8];
+	int fd = open(tpath(name), O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, b, 8, (off_t)off), 8);
+	close(fd);
+	return get_be64(b);
+}
+
+/* The host offset of guest cluster 'c' (compressed, 64 KiB clusters,
+ * within the first L2 table). */
+static uint64_t compressed_at(const char *name, uint64_t c)
+{
+	uint64_t l2 = file_be64(name, file_be64(name, 40)) & 0x00fffffffffffe00ULL;
+	uint64_t e = file_be64(name, l2 + c * 8);
+	assert_true(e & (1ULL << 62));
+	return e & ((1ULL << (62 - (16 - 8))) - 1);
+}
+
+/* Compressed clusters are packed one after the other, across host
+ * cluster boundaries (as qemu-img packs them): each starts where the one
+ * before ended; the refcounts (one per compressed cluster touching a host
+ * cluster) check clean. */
+static void test_compressed_packing(void **state)
+{
+	enum { N = 24 };
+	uint64_t cs = 65536;
+	uint8_t *in = xzalloc(N * cs), *z = xzalloc(cs), *got = xzalloc(N * cs);
+	size_t zlen[N];
+	uint32_t x = 88172645u;
+	mk("pk.qcow2", N * cs, (uint32_t)cs, 3, 16, NULL, NULL);
+	struct block_dev *bd = op("pk.qcow2", "qcow2", false, NULL);
+	struct qcow2_deflater *d;
+	assert_int_equal(qcow2_deflater_new(&d), 0);
+	for (unsigned c = 0; c < N; c++) {
+		/* 16 letters at random: ~37 KiB deflated, so most straddle */
+		for (uint64_t i = 0; i < cs; i++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			in[c * cs + i] = (uint8_t)('a' + x % 16);
+		}
+		int n = qcow2_deflate(d, bd, in + c * cs, z);
+		assert_true(n > 0);
+		zlen[c] = (size_t)n;
+		assert_int_equal(qcow2_write_deflated(bd, c * cs, in + c * cs, z, zlen[c]), 0);
+	}
+	qcow2_deflater_free(d);
+	assert_int_equal(block_pread(bd, got, N * cs, 0), 0);
+	assert_memory_equal(got, in, N * cs);
+	block_close(bd);
+	expect_clean("pk.qcow2");
+	unsigned straddle = 0;
+	for (unsigned c = 0; c + 1 < N; c++) {
+		uint64_t at = compressed_at("pk.qcow2", c);
+		assert_int_equal(compressed_at("pk.qcow2", c + 1), at + zlen[c]);
+		straddle += at / cs != (at + zlen[c] - 1) / cs;
+	}
+	assert_true(straddle >= N / 3);
+	free(in);
+	free(z);
+	free(got);
+}
+
+/* A host cluster of the packing area that is freed (its one compressed
+ * cluster rewritten) may be handed out for data: later compressed
+ * clusters are not packed into it. */
+static void test_compressed_area_freed(void **state)
+{
+	uint64_t cs = 65536;
+	uint8_t *a = xzalloc(cs), *b = xzalloc(cs), *c = xzalloc(cs), *got = xzalloc(cs);
+	memset(a, 'a', cs);
+	memset(b, 'b', cs);
+	for (uint64_t i = 0; i < cs; i++)
+		c[i] = (uint8_t)(i * 131 + (i >> 7));
+	mk("fr.qcow2", 8 * cs, (uint32_t)cs, 3, 16, NULL, NULL);
+	struct block_dev *bd = op("fr.qcow2", "qcow2", false, NULL);
+	assert_int_equal(qcow2_write_compressed(bd, 0, a), 0);
+	/* A rewritten in place of its compressed form: its host cluster is
+	 * free; C's new data cluster may be that one */
+	memset(a, 'A', cs);
+	assert_int_equal(block_pwrite(bd, a, cs, 0), 0);
+	assert_int_equal(block_pwrite(bd, c, cs, 2 * cs), 0);
+	assert_int_equal(qcow2_write_compressed(bd, cs, b), 0);
+	uint8_t *want[3] = { a, b, c };
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(block_pread(bd, got, cs, i * cs), 0);
+		assert_memory_equal(got, want[i], cs);
+	}
+	block_close(bd);
+	expect_clean("fr.qcow2");
+	free(a);
+	free(b);
+	free(c);
+	free(got);
+}
+
 static void test_refcount_overflow(void **state)
 {
 	/* 1-bit refcounts cannot count two compressed clusters sharing a
@@ -700,11 +900,33 @@ static uint64_t peek64(const char *name, uint64_t off)
 	return get_be64(b);
 }
 
+/* The clusters the active tree allocates, as check counts them. */
+static uint64_t allocated_clusters(const char *name)
+{
+	struct block_opts o = { .no_backing = true };
+	struct block_dev *bd = op(name, "qcow2", true, &o);
+	struct qcow2_check_result r;
+	FILE *log = fopen("/dev/null", "w");
+	assert_int_equal(qcow2_check(bd, 0, &r, log), 0);
+	fclose(log);
+	block_close(bd);
+	return r.allocated_clusters;
+}
+
+static void expect_zeros(const uint8_t *p, size_t n, const char *what)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			fail_msg("%s: byte %zu is %u", what, i, p[i]);
+}
+
 /* A VM state written in odd pieces reads back whole, the snapshot that
  * takes it records its size and clock, the active image lets it go (reads
- * zeros), applying the snapshot brings it and the disk back; the image
- * stays clean throughout. 512-byte clusters: the area spans many L1
- * entries past the disk's, so the active L1 grows. */
+ * zeros), applying the snapshot brings the disk back and the VM state
+ * reads through the snapshot's tree, never the active one's (which
+ * allocates only the disk's clusters); the image stays clean throughout.
+ * 512-byte clusters: the area spans many L1 entries past the disk's, so
+ * the active L1 grows. */
 static void vmstate_roundtrip(const char *name, uint32_t cs)
 {
 	const size_t vlen = 300 * KiB + 123;
@@ -719,7 +941,8 @@ static void vmstate_roundtrip(const char *name, uint32_t cs)
 	fill(disk, sizeof(disk), 1);
 	assert_int_equal(block_pwrite(bd, disk, sizeof(disk), 8192), 0);
 	for (size_t pos = 0, n; pos < vlen; pos += n) {
-		n = MIN(vlen - pos, (size_t)(1 + rnd() % 70000));
+		size_t piece = 1 + rnd() % 70000; /* once: MIN evaluates its arguments twice */
+		n = MIN(vlen - pos, piece);
 		assert_int_equal(qcow2_vmstate_write(bd, ref + pos, n, pos), 0);
 	}
 	assert_int_equal(qcow2_vmstate_read(bd, got, vlen, 0), 0);
@@ -727,13 +950,14 @@ static void vmstate_roundtrip(const char *name, uint32_t cs)
 	assert_int_equal(qcow2_snapshot_create_vm(bd, "s", &vm), 0);
 	assert_int_equal(qcow2_vmstate_read(bd, got, vlen, 0), 0);
 	/* the active area is empty now */
-	for (size_t i = 0; i < vlen; i++)
-		if (got[i])
-			fail_msg("active VM state byte %zu is %u after the snapshot", i, got[i]);
+	expect_zeros(got, vlen, "the active VM state after the snapshot");
+	assert_int_equal(qcow2_snapshot_vmstate_read(bd, "s", got, vlen, 0), 0);
+	assert_memory_equal(got, ref, vlen);
 	fill(disk, sizeof(disk), 2);
 	assert_int_equal(block_pwrite(bd, disk, sizeof(disk), 8192), 0);
 	block_close(bd);
 	expect_clean(name);
+	uint64_t disk_clusters = allocated_clusters(name);
 
 	bd = op(name, "qcow2", false, NULL);
 	assert_int_equal(qcow2_snapshot_list(bd, &sn), 1);
@@ -741,11 +965,25 @@ static void vmstate_roundtrip(const char *name, uint32_t cs)
 	assert_int_equal(sn[0].vm_clock_nsec, 1234567890ULL);
 	free(sn);
 	assert_int_equal(qcow2_snapshot_apply(bd, "s"), 0);
-	assert_int_equal(qcow2_vmstate_read(bd, got, vlen, 0), 0);
+	assert_int_equal(qcow2_snapshot_vmstate_read(bd, "s", got, vlen, 0), 0);
 	assert_memory_equal(got, ref, vlen);
+	/* in pieces, and by ID, as loadvm's stream reads it */
+	memset(got, 0, vlen);
+	for (size_t pos = 0, n; pos < vlen; pos += n) {
+		n = MIN(vlen - pos, (size_t)4096 + 17);
+		assert_int_equal(qcow2_snapshot_vmstate_read(bd, "1", got + pos, n, pos), 0);
+	}
+	assert_memory_equal(got, ref, vlen);
+	/* the active tree did not take the VM state */
+	assert_int_equal(qcow2_vmstate_read(bd, got, vlen, 0), 0);
+	expect_zeros(got, vlen, "the active VM state after apply");
 	fill(disk, sizeof(disk), 1);
 	assert_int_equal(block_pread(bd, dgot, sizeof(dgot), 8192), 0);
 	assert_memory_equal(dgot, disk, sizeof(disk));
+	block_close(bd);
+	expect_clean(name);
+	assert_int_equal(allocated_clusters(name), disk_clusters);
+	bd = op(name, "qcow2", false, NULL);
 	/* a second snapshot over the first one's applied state, then the
 	 * first deleted: still clean, the second still whole */
 	vm.vm_state_size = 4096;
@@ -753,13 +991,16 @@ static void vmstate_roundtrip(const char *name, uint32_t cs)
 	assert_int_equal(qcow2_snapshot_create_vm(bd, "t", &vm), 0);
 	assert_int_equal(qcow2_snapshot_delete(bd, "s"), 0);
 	assert_int_equal(qcow2_snapshot_apply(bd, "t"), 0);
-	assert_int_equal(qcow2_vmstate_read(bd, got, 4096, 0), 0);
+	assert_int_equal(qcow2_snapshot_vmstate_read(bd, "t", got, 4096, 0), 0);
 	assert_memory_equal(got, ref, 4096);
+	assert_int_equal(qcow2_snapshot_vmstate_read(bd, "s", got, 4096, 0), -ENOENT);
 	/* past what may be mapped: refused, nothing touched */
 	assert_int_equal(qcow2_vmstate_write(bd, ref, 10, QCOW2_VMSTATE_MAX - 5), -EFBIG);
 	assert_int_equal(qcow2_vmstate_read(bd, got, 10, UINT64_MAX - 5), -EFBIG);
+	assert_int_equal(qcow2_snapshot_vmstate_read(bd, "t", got, 10, UINT64_MAX - 5), -EFBIG);
 	block_close(bd);
 	expect_clean(name);
+	assert_int_equal(allocated_clusters(name), disk_clusters);
 	/* read-only: no writes */
 	bd = op(name, "qcow2", true, NULL);
 	assert_int_equal(qcow2_vmstate_write(bd, ref, 10, 0), -EROFS);
@@ -807,25 +1048,46 @@ static void test_vmstate_hostile(void **state)
 	bd = op("vh.qcow2", "qcow2", false, NULL);
 	assert_int_equal(qcow2_snapshot_apply(bd, "s"), -EINVAL);
 	block_close(bd);
-	/* an L1 entry of the VM state pointing at an L2 table past EOF */
+	/* an L1 entry of the VM state pointing at an L2 table past EOF:
+	 * apply leaves the VM state to the snapshot, its read fails */
 	snprintf(cmd, sizeof(cmd), "cp %s %s", tpath("good.qcow2"), tpath("vh.qcow2"));
 	assert_int_equal(system(cmd), 0);
 	patch64("vh.qcow2", l1 + 8, 1ULL << 44);
 	bd = op("vh.qcow2", "qcow2", false, NULL);
-	assert_int_equal(qcow2_snapshot_apply(bd, "s"), -EIO);
+	assert_int_equal(qcow2_snapshot_apply(bd, "s"), 0);
+	assert_int_equal(qcow2_snapshot_vmstate_read(bd, "s", buf, sizeof(buf), 0), -EIO);
 	block_close(bd);
-	/* applied, then its VM state's data cluster moved past EOF */
+	/* its VM state's data cluster moved past EOF */
 	snprintf(cmd, sizeof(cmd), "cp %s %s", tpath("good.qcow2"), tpath("vh.qcow2"));
 	assert_int_equal(system(cmd), 0);
-	bd = op("vh.qcow2", "qcow2", false, NULL);
-	assert_int_equal(qcow2_snapshot_apply(bd, "s"), 0);
-	block_close(bd);
 	uint64_t l2 = peek64("vh.qcow2", l1 + 8) & 0x00fffffffffffe00ULL;
 	assert_true(l2 != 0);
 	patch64("vh.qcow2", l2, (1ULL << 44) | (1ULL << 63));
 	bd = op("vh.qcow2", "qcow2", false, NULL);
-	assert_int_equal(qcow2_vmstate_read(bd, buf, sizeof(buf), 0), -EIO);
-	assert_int_equal(qcow2_vmstate_read(bd, buf, 100, QCOW2_VMSTATE_MAX), -EFBIG);
+	assert_int_equal(qcow2_snapshot_vmstate_read(bd, "s", buf, sizeof(buf), 0), -EIO);
+	assert_int_equal(qcow2_snapshot_vmstate_read(bd, "s", buf, 100, QCOW2_VMSTATE_MAX),
+			 -EFBIG);
+	block_close(bd);
+	/* the snapshot's L1 table past the end of the file, its size absurd,
+	 * its disk size absurd: refused before anything is read */
+	snprintf(cmd, sizeof(cmd), "cp %s %s", tpath("good.qcow2"), tpath("vh.qcow2"));
+	assert_int_equal(system(cmd), 0);
+	patch64("vh.qcow2", table, 1ULL << 45);
+	bd = op("vh.qcow2", "qcow2", false, NULL);
+	assert_int_equal(qcow2_snapshot_vmstate_read(bd, "s", buf, 100, 0), -EINVAL);
+	block_close(bd);
+	patch64("vh.qcow2", table, l1);
+	patch32("vh.qcow2", table + 8, 0xffffffff);
+	bd = op("vh.qcow2", "qcow2", false, NULL);
+	assert_int_equal(qcow2_snapshot_vmstate_read(bd, "s", buf, 100, 0), -EINVAL);
+	block_close(bd);
+	snprintf(cmd, sizeof(cmd), "cp %s %s", tpath("good.qcow2"), tpath("vh.qcow2"));
+	assert_int_equal(system(cmd), 0);
+	/* the extra data (its size at +36) holds the disk size at +48 */
+	assert_true((peek64("vh.qcow2", table + 32) & 0xffffffff) >= 16);
+	patch64("vh.qcow2", table + 48, UINT64_MAX);
+	bd = op("vh.qcow2", "qcow2", false, NULL);
+	assert_int_equal(qcow2_snapshot_vmstate_read(bd, "s", buf, 100, 0), -EFBIG);
 	block_close(bd);
 }
 
@@ -860,6 +1122,292 @@ static void test_create_limits(void **state)
 	assert_true(qcow2_create(tpath("odd.qcow2"), &o, err, sizeof(err)) < 0);
 }
 
+/* qcow2_amend: refcount widths changed back and forth on an image with a
+ * snapshot, writes through the same open image afterwards (the new
+ * structures are in use at once), a width too narrow for a shared cluster
+ * refused untouched, and a downgrade that turns zero clusters into what
+ * v2 reads the same, then an upgrade again. */
+static void amend_width(struct block_dev *bd, unsigned bits, int want)
+{
+	char err[256];
+	struct qcow2_amend_opts o = { .lazy_refcounts = -1, .refcount_bits = bits };
+	assert_int_equal(qcow2_amend(bd, &o, err, sizeof(err)), want);
+}
+
+static void test_amend(void **state)
+{
+	const uint64_t size = 2 * MiB;
+	uint8_t *ref = xzalloc(size), *got = xzalloc(size), buf[5000];
+	struct qcow2_info qi;
+	char err[256];
+
+	mk("am.qcow2", size, 4096, 3, 16, NULL, NULL);
+	struct block_dev *bd = op("am.qcow2", "qcow2", false, NULL);
+	for (unsigned i = 0; i < 200; i++) {
+		uint64_t off = rnd() % (size - sizeof(buf));
+		fill(buf, sizeof(buf), (uint8_t)i);
+		memcpy(ref + off, buf, sizeof(buf));
+		assert_int_equal(block_pwrite(bd, buf, sizeof(buf), off), 0);
+	}
+	assert_int_equal(qcow2_snapshot_create(bd, "s"), 0);
+	static const unsigned widths[] = { 2, 64, 8, 32, 4 };
+	for (size_t w = 0; w < ARRAY_SIZE(widths); w++) {
+		amend_width(bd, widths[w], 0);
+		uint64_t off = rnd() % (size - sizeof(buf));
+		fill(buf, sizeof(buf), (uint8_t)(w + 77));
+		memcpy(ref + off, buf, sizeof(buf));
+		assert_int_equal(block_pwrite(bd, buf, sizeof(buf), off), 0);
+		assert_int_equal(block_flush(bd), 0);
+		qcow2_get_info(bd, &qi);
+		assert_int_equal(qi.refcount_bits, widths[w]);
+	}
+	/* one bit cannot count the clusters the snapshot shares */
+	amend_width(bd, 1, -EINVAL);
+	assert_int_equal(qcow2_snapshot_delete(bd, "s"), 0);
+	amend_width(bd, 1, 0);
+	amend_width(bd, 16, 0);
+	/* zero clusters, then compat=0.10 */
+	assert_int_equal(block_pwrite_zeroes(bd, 64 * 1024, 256 * 1024), 0);
+	memset(ref + 256 * 1024, 0, 64 * 1024);
+	struct qcow2_amend_opts down = { .version = 2, .lazy_refcounts = -1 };
+	assert_int_equal(qcow2_amend(bd, &down, err, sizeof(err)), 0);
+	block_close(bd);
+	expect_clean("am.qcow2");
+	bd = op("am.qcow2", "qcow2", false, NULL);
+	qcow2_get_info(bd, &qi);
+	assert_int_equal(qi.version, 2);
+	assert_int_equal(block_pread(bd, got, size, 0), 0);
+	assert_memory_equal(got, ref, size);
+	/* lazy refcounts need v3: refused; with compat=1.1 taken */
+	struct qcow2_amend_opts lazy = { .lazy_refcounts = 1 };
+	assert_int_equal(qcow2_amend(bd, &lazy, err, sizeof(err)), -EINVAL);
+	lazy.version = 3;
+	assert_int_equal(qcow2_amend(bd, &lazy, err, sizeof(err)), 0);
+	qcow2_get_info(bd, &qi);
+	assert_true(qi.version == 3 && qi.lazy_refcounts);
+	block_close(bd);
+	expect_clean("am.qcow2");
+	free(ref);
+	free(got);
+}
+
+/* Preallocation: every cluster mapped (qcow2_map: data at a host
+ * offset), the refcounts exact (check clean, no leaks), reads zero, and
+ * writes land in place (the file does not grow). Small clusters and wide
+ * refcounts need refcount blocks between the tables and, with 512-byte
+ * clusters, a refcount table larger than one cluster. */
+static void test_preallocation(void **state)
+{
+	static const struct { uint64_t size; uint32_t cs; unsigned rbits; int version; } cases[] = {
+		{ 10 << 20, 65536, 16, 3 }, { 8 << 20, 4096, 16, 3 }, { 3 << 20, 512, 16, 3 },
+		{ 2 << 20, 512, 64, 3 }, { 1 << 20, 1024, 1, 3 }, { 5000000, 65536, 16, 2 },
+	};
+	static const enum qcow2_prealloc modes[] = { QCOW2_PREALLOC_METADATA,
+						     QCOW2_PREALLOC_FALLOC, QCOW2_PREALLOC_FULL };
+	uint8_t *buf = xzalloc(1 << 20), *zero = xzalloc(1 << 20);
+	for (size_t i = 0; i < ARRAY_SIZE(cases); i++) {
+		for (size_t m = 0; m < ARRAY_SIZE(modes); m++) {
+			char err[256];
+			struct qcow2_create_opts o = { .size = cases[i].size, .cluster_size = cases[i].cs,
+						       .refcount_bits = cases[i].rbits,
+						       .version = cases[i].version,
+						       .prealloc = modes[m] };
+			assert_int_equal(qcow2_create(tpath("pre.qcow2"), &o, err, sizeof(err)), 0);
+			expect_clean("pre.qcow2");
+			struct block_dev *bd = op("pre.qcow2", "qcow2", false, NULL);
+			struct stat st0, st1;
+			assert_int_equal(fstat(bd->fd, &st0), 0);
+			for (uint64_t off = 0; off < bd->size;) {
+				uint64_t n;
+				struct block_map bm;
+				assert_int_equal(block_map(bd, off, bd->size - off, &n, &bm), 0);
+				assert_true(bm.allocated && bm.data && bm.has_offset);
+				off += n;
+			}
+			uint64_t n = MIN(bd->size, 1 << 20);
+			assert_int_equal(block_pread(bd, buf, n, bd->size - n), 0);
+			assert_memory_equal(buf, zero, n);
+			fill(buf, n, (uint8_t)i);
+			assert_int_equal(block_pwrite(bd, buf, n, 0), 0);
+			assert_int_equal(block_pwrite(bd, buf, 777, bd->size - 777), 0);
+			assert_int_equal(fstat(bd->fd, &st1), 0);
+			assert_int_equal(st0.st_size, st1.st_size);
+			block_close(bd);
+			expect_clean("pre.qcow2");
+		}
+	}
+	free(buf);
+	free(zero);
+}
+
+/* Persistent bitmaps through qcow2_bitmap_change under ASan: add at two
+ * granularities, merge one into the other, read the bits back (also
+ * after reopening), clear, remove; the image stays clean (vmm's check
+ * counts the bitmap clusters) and a damaged directory fails the open. */
+static void test_bitmaps(void **state)
+{
+	char err[1200];
+	uint8_t *bits, src[64] = { 0 };
+	uint64_t gran;
+	mk("bm.qcow2", 8 << 20, 512, 3, 16, NULL, NULL);
+	struct block_dev *bd = op("bm.qcow2", "qcow2", false, NULL);
+	assert_int_equal(qcow2_bitmap_change(bd, QCOW2_BITMAP_ADD, "a", 0, NULL, 0, err,
+					     sizeof(err)), 0);
+	assert_int_equal(qcow2_bitmap_change(bd, QCOW2_BITMAP_ADD, "b", 512, NULL, 0, err,
+					     sizeof(err)), 0);
+	assert_int_equal(qcow2_bitmap_change(bd, QCOW2_BITMAP_ADD, "a", 0, NULL, 0, err,
+					     sizeof(err)), -EEXIST);
+	assert_int_equal(qcow2_bitmap_change(bd, QCOW2_BITMAP_ADD, "c", 1000, NULL, 0, err,
+					     sizeof(err)), -EINVAL);
+	/* a source at 128 KiB: bits 0 and 9 (bytes 0-128K and 1152K-1280K) */
+	src[0] = 1;
+	src[1] = 2;
+	assert_int_equal(qcow2_bitmap_change(bd, QCOW2_BITMAP_MERGE, "a", 0, src, 128 << 10, err,
+					     sizeof(err)), 0);
+	assert_int_equal(qcow2_bitmap_read(bd, "a", &bits, &gran), 0);
+	assert_int_equal(gran, 4096); /* the default: 4 KiB over 512-byte clusters */
+	for (uint64_t k = 0; k < (8 << 20) / 4096; k++)
+		assert_int_equal(!!(bits[k / 8] & (1u << (k % 8))),
+				 k < 32 || (k >= 288 && k < 320));
+	assert_int_equal(qcow2_bitmap_change(bd, QCOW2_BITMAP_MERGE, "b", 0, bits, gran, err,
+					     sizeof(err)), 0);
+	free(bits);
+	block_close(bd);
+	expect_clean("bm.qcow2");
+	bd = op("bm.qcow2", "qcow2", true, NULL);
+	struct qcow2_bitmap_info *list;
+	assert_int_equal(qcow2_bitmap_list(bd, &list), 2);
+	assert_string_equal(list[1].name, "b");
+	assert_int_equal(list[1].granularity, 512);
+	assert_true(list[0].autom && !list[0].in_use);
+	free(list);
+	assert_int_equal(qcow2_bitmap_read(bd, "b", &bits, &gran), 0);
+	assert_int_equal(bits[0], 0xff);
+	assert_int_equal(bits[(1152 << 10) / 512 / 8], 0xff);
+	assert_int_equal(bits[(1280 << 10) / 512 / 8], 0);
+	free(bits);
+	block_close(bd);
+	bd = op("bm.qcow2", "qcow2", false, NULL);
+	assert_int_equal(qcow2_bitmap_change(bd, QCOW2_BITMAP_CLEAR, "b", 0, NULL, 0, err,
+					     sizeof(err)), 0);
+	assert_int_equal(qcow2_bitmap_change(bd, QCOW2_BITMAP_REMOVE, "a", 0, NULL, 0, err,
+					     sizeof(err)), 0);
+	assert_int_equal(qcow2_bitmap_change(bd, QCOW2_BITMAP_REMOVE, "a", 0, NULL, 0, err,
+					     sizeof(err)), -ENOENT);
+	block_close(bd);
+	expect_clean("bm.qcow2");
+	/* a directory entry's table size off by one: the open fails */
+	bd = op("bm.qcow2", "qcow2", true, NULL);
+	block_close(bd);
+	int fd = open(tpath("bm.qcow2"), O_RDWR);
+	uint8_t h[512];
+	assert_int_equal(pread(fd, h, sizeof(h), 0), (ssize_t)sizeof(h));
+	uint32_t off = get_be32(h + 100);
+	while (get_be32(h + off) != 0x23852875)
+		off += 8 + ((get_be32(h + off + 4) + 7) & ~7u);
+	uint64_t dir_off = get_be64(h + off + 8 + 16);
+	uint8_t e[12];
+	assert_int_equal(pread(fd, e, sizeof(e), (off_t)dir_off), (ssize_t)sizeof(e));
+	put_be32(e + 8, get_be32(e + 8) + 1);
+	assert_int_equal(pwrite(fd, e, sizeof(e), (off_t)dir_off), (ssize_t)sizeof(e));
+	close(fd);
+	assert_null(block_open(tpath("bm.qcow2"), "qcow2", true, NULL, err, sizeof(err)));
+	assert_non_null(strstr(err, "bitmap"));
+}
+
+/* The bitmaps as another reader sees them now (sharing the locks): each
+ * in use or not, and which 64 KiB bits of "on" are set (a mask of the
+ * first 64). */
+static void expect_bitmaps(const char *name, bool in_use, uint64_t on_mask)
+{
+	struct block_opts o = { .force_share = true };
+	struct block_dev *bd = op(name, "qcow2", true, &o);
+	struct qcow2_bitmap_info *list;
+	uint8_t *bits;
+	uint64_t gran, got = 0;
+	assert_int_equal(qcow2_bitmap_list(bd, &list), 2);
+	assert_int_equal(list[0].in_use, in_use);
+	assert_int_equal(list[1].in_use, in_use);
+	free(list);
+	assert_int_equal(qcow2_bitmap_read(bd, "on", &bits, &gran), 0);
+	for (unsigned k = 0; k < 64; k++)
+		got |= (uint64_t)!!(bits[k / 8] & (1u << (k % 8))) << k;
+	free(bits);
+	assert_int_equal(got, on_mask);
+	assert_int_equal(qcow2_bitmap_read(bd, "off", &bits, &gran), 0);
+	for (unsigned k = 0; k < 16; k++)
+		assert_int_equal(bits[k], 0);
+	free(bits);
+	block_close(bd);
+}
+
+/* A writable open maintains the bitmaps: its first write marks them in
+ * use in the file, writes, zero writes and discards set the enabled
+ * one's bits, close stores them and clears the flag; a migration's
+ * inactivation stores them at once and activation tracks again; an
+ * inactive open (-incoming) tracks nothing and its first write drops the
+ * autoclear bit (they were all cleared at every writable open before). */
+static void test_bitmap_tracking(void **state)
+{
+	char err[256];
+	uint8_t buf[4096];
+	memset(buf, 0x5a, sizeof(buf));
+	mk("bt.qcow2", 8 << 20, 65536, 3, 16, NULL, NULL);
+	struct block_dev *bd = op("bt.qcow2", "qcow2", false, NULL);
+	assert_int_equal(qcow2_bitmap_change(bd, QCOW2_BITMAP_ADD, "on", 65536, NULL, 0, err,
+					     sizeof(err)), 0);
+	assert_int_equal(qcow2_bitmap_change(bd, QCOW2_BITMAP_ADD, "off", 65536, NULL, 0, err,
+					     sizeof(err)), 0);
+	assert_int_equal(qcow2_bitmap_change(bd, QCOW2_BITMAP_DISABLE, "off", 0, NULL, 0, err,
+					     sizeof(err)), 0);
+	block_close(bd);
+	bd = op("bt.qcow2", "qcow2", false, NULL);
+	expect_bitmaps("bt.qcow2", false, 0);
+	assert_int_equal(block_pwrite(bd, buf, sizeof(buf), 1 << 20), 0);
+	expect_bitmaps("bt.qcow2", true, 0);
+	assert_int_equal(block_pwrite_zeroes(bd, 2 << 16, 2 << 20), 0);
+	block_unlock_chain(bd);
+	expect_bitmaps("bt.qcow2", false, 1ULL << 16 | 3ULL << 32);
+	assert_int_equal(block_lock_chain(bd, err, sizeof(err)), 0);
+	assert_int_equal(block_discard(bd, 1 << 16, 3 << 20), 0);
+	expect_bitmaps("bt.qcow2", true, 1ULL << 16 | 3ULL << 32);
+	block_close(bd);
+	expect_bitmaps("bt.qcow2", false, 1ULL << 16 | 3ULL << 32 | 1ULL << 48);
+	expect_clean("bt.qcow2");
+	struct block_opts inactive = { .no_lock = true };
+	bd = op("bt.qcow2", "qcow2", false, &inactive);
+	assert_int_equal(block_lock_chain(bd, err, sizeof(err)), 0);
+	assert_int_equal(block_pwrite(bd, buf, sizeof(buf), 5 << 20), 0);
+	block_close(bd);
+	bd = op("bt.qcow2", "qcow2", true, NULL);
+	struct qcow2_bitmap_info *list;
+	assert_int_equal(qcow2_bitmap_list(bd, &list), 0);
+	free(list);
+	block_close(bd);
+}
+
+/* 512-byte clusters over a backing file: the optional feature name table
+ * gives way (it overran the header buffer: ASan); a name too long for
+ * the first cluster is refused. */
+static void test_small_cluster_header(void **state)
+{
+	char err[256], name[600];
+	mk("hb-base.qcow2", 1 << 20, 512, 3, 16, NULL, NULL);
+	mk("hb.qcow2", 1 << 20, 512, 3, 16, "hb-base.qcow2", "qcow2");
+	struct block_dev *bd = op("hb.qcow2", "qcow2", true, NULL);
+	struct qcow2_info qi;
+	qcow2_get_info(bd, &qi);
+	assert_string_equal(qi.backing_file, "hb-base.qcow2");
+	assert_string_equal(qi.backing_fmt, "qcow2");
+	block_close(bd);
+	expect_clean("hb.qcow2");
+	memset(name, 'n', sizeof(name) - 1);
+	name[sizeof(name) - 1] = 0;
+	struct qcow2_create_opts o = { .size = 1 << 20, .cluster_size = 512, .backing_file = name,
+				       .backing_fmt = "qcow2" };
+	assert_true(qcow2_create(tpath("hb2.qcow2"), &o, err, sizeof(err)) < 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -877,12 +1425,20 @@ int main(void)
 		cmocka_unit_test(test_malformed_tables_at_io),
 		cmocka_unit_test(test_backing_loops),
 		cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_deflate_threads),
+		cmocka_unit_test(test_compressed_packing),
+		cmocka_unit_test(test_compressed_area_freed),
 		cmocka_unit_test(test_vmdk_malformed),
 		cmocka_unit_test(test_vmdk_write),
 		cmocka_unit_test(test_create_limits),
 		cmocka_unit_test(test_discard),
 		cmocka_unit_test(test_vmstate_roundtrip),
 		cmocka_unit_test(test_vmstate_hostile),
+		cmocka_unit_test(test_amend),
+		cmocka_unit_test(test_preallocation),
+		cmocka_unit_test(test_bitmaps),
+		cmocka_unit_test(test_bitmap_tracking),
+		cmocka_unit_test(test_small_cluster_header),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

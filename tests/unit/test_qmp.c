@@ -15,9 +15,11 @@
 
 #include "chan.h"
 #include "control.h"
+#include "qmp_lacking.h"
 #include "json.h"
 #include "monitor.h"
 #include "qmp.h"
+#include "util.h"
 #include "watchdog.h"
 
 /* ---- a fake machine ---------------------------------------------------- */
@@ -26,6 +28,7 @@ struct fake {
 	bool running;
 	int stops, conts, resets, powerdowns, quits;
 	const char *name;
+	bool uuid_set;
 	struct strbuf out;
 	bool balloon;             /* a balloon device exists */
 	uint64_t balloon_target;  /* last balloon_set */
@@ -43,11 +46,27 @@ struct fake {
 	/* the last snapshot job started */
 	char job_id[64], job_tag[64], job_vmstate[64], job_dev0[64];
 	int job_op, job_ndev, jobs_started;
+	/* ide1-cd0: its tray, the guest's lock and the disc ("" = none) */
+	bool tray_open, cd_locked;
+	char cd_file[64];
+	int eject_requests;
+	char last_format[16], last_ro_mode[16];
+	int last_mem_cpu;         /* read_memory's cpu argument, last call */
+	const char *cont_error;   /* cont fails with this (a source whose images are held) */
 };
 
 static bool f_running(void *o) { return ((struct fake *)o)->running; }
 static void f_stop(void *o) { ((struct fake *)o)->running = false; ((struct fake *)o)->stops++; }
-static void f_cont(void *o) { ((struct fake *)o)->running = true; ((struct fake *)o)->conts++; }
+static int f_cont(void *o, char *err, size_t errlen)
+{
+	if (((struct fake *)o)->cont_error) {
+		snprintf(err, errlen, "%s", ((struct fake *)o)->cont_error);
+		return -1;
+	}
+	((struct fake *)o)->running = true;
+	((struct fake *)o)->conts++;
+	return 0;
+}
 static void f_reset(void *o) { ((struct fake *)o)->resets++; }
 static void f_powerdown(void *o) { ((struct fake *)o)->powerdowns++; }
 static void f_quit(void *o) { ((struct fake *)o)->quits++; }
@@ -227,12 +246,276 @@ static int f_gdbserver(void *o, const char *dev, char *err, size_t errlen)
 	return 0;
 }
 
+static void f_exits(void *o, struct vmctl_exits *out)
+{
+	(void)o;
+	*out = (struct vmctl_exits){ .io = 7, .mmio = 10000, .hlt = 3, .intr = 1, .coalesced = 42 };
+}
+
+/* -uuid: set once the test says so (fake.uuid_set). */
+static bool f_uuid(void *o, uint8_t out[16])
+{
+	struct fake *f = o;
+	static const uint8_t u[16] = { 0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0,
+				       0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88 };
+	memcpy(out, u, 16);
+	return f->uuid_set;
+}
+
+/* Two drives: ide0-hd0 (a disk with some I/O done) and ide1-cd0. */
+static unsigned f_blocks(void *o, struct vmctl_block *out, unsigned max)
+{
+	struct fake *f = o;
+
+	if (max < 2)
+		return 0;
+	out[0] = (struct vmctl_block){ .device = "ide0-hd0", .qdev = "/machine/unattached/device[5]",
+				       .node = 1, .inserted = true, .file = "hd.img",
+				       .format = "qcow2", .virtual_size = 1 << 20, .actual_size = 4096,
+				       .backing_depth = 1, .backing_file = "base.img",
+				       .cache_writeback = true,
+				       .stats = { .rd_bytes = 1024, .rd_operations = 2,
+						  .wr_bytes = 512, .wr_operations = 1,
+						  .flush_operations = 3, .wr_highest_offset = 4096,
+						  .idle_time_ns = 77 } };
+	out[1] = (struct vmctl_block){ .device = "ide1-cd0", .qdev = "cd", .node = 2,
+				       .removable = true, .locked = f->cd_locked,
+				       .tray_open = f->tray_open, .stats = { .idle_time_ns = -1 } };
+	if (f->cd_file[0]) {
+		out[1].inserted = true;
+		out[1].file = f->cd_file;
+		out[1].format = "raw";
+		out[1].ro = true;
+		out[1].cache_writeback = true;
+	}
+	return 2;
+}
+
+static int f_find(const char *device, const char *id, char *err, size_t errlen)
+{
+	if (!device == !id) {
+		snprintf(err, errlen, "Need exactly one of 'device' and 'id'");
+		return -1;
+	}
+	if (device ? !strcmp(device, "ide1-cd0") : !strcmp(id, "cd"))
+		return 1;
+	if (device && !strcmp(device, "ide0-hd0")) {
+		snprintf(err, errlen, "Device '%s' is not removable", device);
+		return -1;
+	}
+	snprintf(err, errlen, "Device '%s' not found", device ? device : id);
+	return -ENODEV;
+}
+
+static int f_open_tray(struct fake *f, bool force, char *err, size_t errlen)
+{
+	if (f->tray_open)
+		return 0;
+	if (f->cd_locked) {
+		f->eject_requests++;
+		if (!force) {
+			snprintf(err, errlen, "Device 'ide1-cd0' is locked and force was not "
+				 "specified, wait for tray to open and try again");
+			return -1;
+		}
+		f->cd_locked = false;
+	}
+	f->tray_open = true;
+	return 0;
+}
+
+static int f_block_tray(void *o, const char *device, const char *id, enum vmctl_tray_op op,
+			bool force, char *err, size_t errlen)
+{
+	struct fake *f = o;
+	int r = f_find(device, id, err, errlen);
+
+	if (r <= 0)
+		return r;
+	if (op == VMCTL_TRAY_CLOSE) {
+		f->tray_open = false;
+		return 0;
+	}
+	if (op != VMCTL_MEDIUM_REMOVE && f_open_tray(f, force, err, errlen) < 0)
+		return -1;
+	if (op == VMCTL_TRAY_OPEN)
+		return 0;
+	if (!f->tray_open) {
+		snprintf(err, errlen, "Tray of device 'ide1-cd0' is not open");
+		return -1;
+	}
+	f->cd_file[0] = 0;
+	return 0;
+}
+
+static int f_change_medium(void *o, const char *device, const char *id, const char *file,
+			   const char *format, const char *ro_mode, bool force, char *err,
+			   size_t errlen)
+{
+	struct fake *f = o;
+	int r = f_find(device, id, err, errlen);
+
+	if (r <= 0)
+		return r;
+	if (strstr(file, "missing")) {
+		snprintf(err, errlen, "Could not open '%s': No such file or directory", file);
+		return -1;
+	}
+	if (f_open_tray(f, force, err, errlen) < 0)
+		return -1;
+	snprintf(f->cd_file, sizeof(f->cd_file), "%s", file);
+	snprintf(f->last_format, sizeof(f->last_format), "%s", format ? format : "-");
+	snprintf(f->last_ro_mode, sizeof(f->last_ro_mode), "%s", ro_mode ? ro_mode : "-");
+	f->tray_open = false;
+	return 0;
+}
+
+/* Guest memory: 64 bytes at 0x1000 hold 0x00, 0x01, ... 0x3f (physical);
+ * a vCPU sees them at 0x1000 too; nothing else is RAM. */
+static int f_read_memory(void *o, int cpu, uint64_t addr, void *buf, size_t len)
+{
+	struct fake *f = o;
+
+	f->last_mem_cpu = cpu;
+	if (cpu > 1)
+		return -EINVAL;
+	if (addr < 0x1000 || addr + len > 0x1040 || addr + len < addr)
+		return -EFAULT;
+	for (size_t i = 0; i < len; i++)
+		((uint8_t *)buf)[i] = (uint8_t)(addr - 0x1000 + i);
+	return 0;
+}
+
+static int f_cpu_registers(void *o, unsigned cpu, vmctl_print_fn *print, void *ctx)
+{
+	char line[64];
+	snprintf(line, sizeof(line), "EAX=%08x\n", 0x100 + cpu);
+	print(ctx, line);
+	return 0;
+}
+
+static int f_cpu_register(void *o, unsigned cpu, const char *name, uint64_t *val)
+{
+	if (!strcmp(name, "pc"))
+		*val = 0xfff0 + cpu;
+	else if (!strcmp(name, "eax"))
+		*val = 5;
+	else
+		return -ENOENT;
+	return 0;
+}
+
+static unsigned f_pci_devices(void *o, struct vmctl_pci *out, unsigned max)
+{
+	if (max < 2)
+		return 0;
+	out[0] = (struct vmctl_pci){ .slot = 1, .function = 1, .vendor = 0x8086, .device = 0x7010,
+				     .subsystem_vendor = 0x1af4, .subsystem = 0x1100,
+				     .class_code = 0x0101, .prog_if = 0x80, .qdev_id = "",
+				     .desc = "IDE controller", .nbars = 1,
+				     .bars = { { .bar = 4, .io = true, .address = 0xc000, .size = 16 } } };
+	out[1] = (struct vmctl_pci){ .slot = 3, .vendor = 0x8086, .device = 0x100e,
+				     .subsystem_vendor = 0x8086, .subsystem = 0x1e,
+				     .class_code = 0x0200, .irq_pin = 1, .irq = 11, .qdev_id = "nic",
+				     .desc = "Ethernet controller", .nbars = 2,
+				     .bars = { { .bar = 0, .address = 0xfeb80000, .size = 0x20000 },
+					       { .bar = 1, .io = true, .address = UINT64_MAX,
+						 .size = 64 } } };
+	return 2;
+}
+
+static unsigned f_chardevs(void *o, struct vmctl_chardev *out, unsigned max)
+{
+	if (!max)
+		return 0;
+	out[0] = (struct vmctl_chardev){ .label = "serial0", .filename = "stdio",
+					 .frontend_open = true };
+	return 1;
+}
+
+static void f_mtree(void *o, vmctl_print_fn *print, void *ctx)
+{
+	print(ctx, "address-space: memory\n");
+}
+
+static void f_qtree(void *o, vmctl_print_fn *print, void *ctx)
+{
+	print(ctx, "bus: main-system-bus\n");
+}
+
+/* a driver under an intermediate abstract type, one under its bus's kind */
+static unsigned f_device_types(void *o, struct vmctl_type *out, unsigned max)
+{
+	static const struct vmctl_type t[] = {
+		{ "device", NULL, true }, { "pci-device", "device", true },
+		{ "e1000-base", "pci-device", true }, { "e1000", "e1000-base", false },
+		{ "rtl8139", "pci-device", false }, { "isa-device", "device", true },
+		{ "sb16", "isa-device", false },
+	};
+	unsigned n = 0;
+	for (; n < max && n < sizeof(t) / sizeof(t[0]); n++)
+		out[n] = t[n];
+	return n;
+}
+
+static int f_device_props(void *o, const char *name, struct vmctl_prop *out, unsigned max)
+{
+	if (strstr(name, "device"))
+		return -EINVAL;
+	if (strcmp(name, "sb16"))
+		return -ENOENT;
+	out[0] = (struct vmctl_prop){ .name = "iobase", .type = "uint32",
+				      .def_kind = VMCTL_VALUE_INT, .def_int = 0x220 };
+	snprintf(out[0].description, sizeof(out[0].description), "ports");
+	out[1] = (struct vmctl_prop){ .name = "audiodev", .type = "str" };
+	out[2] = (struct vmctl_prop){ .name = "on", .type = "bool", .def_kind = VMCTL_VALUE_BOOL,
+				      .def_bool = true };
+	out[3] = (struct vmctl_prop){ .name = "model", .type = "str", .def_kind = VMCTL_VALUE_STR,
+				      .def_str = "x" };
+	return max >= 4 ? 4 : (int)max;
+}
+
 static const struct vmctl_ops fake_ops = {
-	f_running, f_stop, f_cont, f_reset, f_powerdown, f_quit, f_cpus, f_name,
-	f_balloon_set, f_balloon_query, f_dirty_log, f_dirty_pages, f_state_roundtrip,
-	f_watchdog_set_action, NULL, f_set_link, f_nics, f_run_state, f_migrate, NULL,
-	f_query_migrate, f_migrate_set_capability, f_migrate_set_parameter, f_migrate_cancel,
-	NULL, NULL, f_job_start, f_jobs, f_job_dismiss, f_gdbserver,
+	.running = f_running,
+	.stop = f_stop,
+	.cont = f_cont,
+	.reset = f_reset,
+	.powerdown = f_powerdown,
+	.quit = f_quit,
+	.cpus = f_cpus,
+	.name = f_name,
+	.balloon_set = f_balloon_set,
+	.balloon_query = f_balloon_query,
+	.dirty_log = f_dirty_log,
+	.dirty_pages = f_dirty_pages,
+	.state_roundtrip = f_state_roundtrip,
+	.watchdog_set_action = f_watchdog_set_action,
+	.set_link = f_set_link,
+	.nics = f_nics,
+	.run_state = f_run_state,
+	.migrate = f_migrate,
+	.query_migrate = f_query_migrate,
+	.migrate_set_capability = f_migrate_set_capability,
+	.migrate_set_parameter = f_migrate_set_parameter,
+	.migrate_cancel = f_migrate_cancel,
+	.job_start = f_job_start,
+	.jobs = f_jobs,
+	.job_dismiss = f_job_dismiss,
+	.gdbserver = f_gdbserver,
+	.exits = f_exits,
+	.uuid = f_uuid,
+	.blocks = f_blocks,
+	.block_tray = f_block_tray,
+	.block_change_medium = f_change_medium,
+	.read_memory = f_read_memory,
+	.cpu_registers = f_cpu_registers,
+	.cpu_register = f_cpu_register,
+	.pci_devices = f_pci_devices,
+	.chardevs = f_chardevs,
+	.mtree = f_mtree,
+	.qtree = f_qtree,
+	.device_types = f_device_types,
+	.device_props = f_device_props,
 };
 
 static void sink(void *opaque, const char *data, size_t len)
@@ -397,6 +680,13 @@ static void test_status_stop_cont(void **state)
 	json_free(r);
 	json_free(cmd(f, "{\"execute\": \"cont\"}"));
 	assert_int_equal(f->fake.conts, 1);
+	/* a source after its migration whose images the destination holds */
+	f->fake.running = false;
+	f->fake.cont_error = "Failed to get \"write\" lock Is another process using the image [d]?";
+	expect_error(cmd(f, "{\"execute\": \"cont\"}"), "GenericError",
+		     "Failed to get \"write\" lock");
+	assert_false(f->fake.running);
+	f->fake.cont_error = NULL;
 	json_free(cmd(f, "{\"execute\": \"system_reset\"}"));
 	json_free(cmd(f, "{\"execute\": \"system_powerdown\"}"));
 	json_free(cmd(f, "{\"execute\": \"quit\"}"));
@@ -453,11 +743,22 @@ static void test_queries(void **state)
 	assert_string_equal(json_object_get(expect_return(r), "name")->str, "guest\"1");
 	json_free(r);
 
+	/* query-uuid: QEMU's nil UUID without -uuid, else -uuid's, lower case */
+	r = cmd(f, "{\"execute\": \"query-uuid\"}");
+	assert_string_equal(json_object_get(expect_return(r), "UUID")->str,
+			    "00000000-0000-0000-0000-000000000000");
+	json_free(r);
+	f->fake.uuid_set = true;
+	r = cmd(f, "{\"execute\": \"query-uuid\"}");
+	assert_string_equal(json_object_get(expect_return(r), "UUID")->str,
+			    "12345678-9abc-def0-1122-334455667788");
+	json_free(r);
+
 	r = cmd(f, "{\"execute\": \"query-commands\"}");
 	struct json *list = expect_return(r);
 	static const char *const want[] = { "qmp_capabilities", "query-version", "query-status",
 		"query-name", "query-cpus-fast", "query-commands", "stop", "cont", "system_reset",
-		"system_powerdown", "quit", "set_link" };
+		"system_powerdown", "quit", "set_link", "query-uuid" };
 	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
 		bool found = false;
 		for (size_t k = 0; k < list->n; k++)
@@ -635,6 +936,27 @@ static void test_state_roundtrip(void **state)
 	assert_int_equal(f->fake.roundtrips, 2);
 }
 
+/* x-query-exits: the vCPUs' exit counts by kind. */
+static void test_query_exits(void **state)
+{
+	struct qmp_fixture *f = *state;
+	int64_t io, mmio, hlt, intr, coalesced;
+
+	negotiate(f);
+	struct json *r = cmd(f, "{\"execute\": \"x-query-exits\"}");
+	const struct json *ret = expect_return(r);
+	assert_true(json_get_int(json_object_get(ret, "io"), &io) && io == 7);
+	assert_true(json_get_int(json_object_get(ret, "mmio"), &mmio) && mmio == 10000);
+	assert_true(json_get_int(json_object_get(ret, "hlt"), &hlt) && hlt == 3);
+	assert_true(json_get_int(json_object_get(ret, "intr"), &intr) && intr == 1);
+	/* the VGA window writes KVM queued in its coalesced MMIO ring */
+	assert_true(json_get_int(json_object_get(ret, "coalesced"), &coalesced) &&
+		    coalesced == 42);
+	json_free(r);
+	expect_error(cmd(f, "{\"execute\": \"x-query-exits\", \"arguments\": {\"x\": 1}}"),
+		     "GenericError", "x");
+}
+
 /* snapshot-save/-load/-delete: QEMU's arguments, all required (delete
  * takes no vmstate); the job starts only with all of them right;
  * query-jobs in QEMU's JobInfo form; job-dismiss. */
@@ -732,7 +1054,9 @@ static void test_migration_commands(void **state)
 	expect_error(cmd(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"unix:a\\u0000b\"}}"),
 		     "GenericError", "NUL");
 	expect_error(cmd(f, "{\"execute\": \"migrate\", \"arguments\": {\"channels\": []}}"),
-		     "GenericError", "channels");
+		     "GenericError", "'uri' is missing");
+	expect_error(cmd(f, "{\"execute\": \"migrate\", \"arguments\": {\"channels\": [], "
+			 "\"uri\": \"unix:/x\"}}"), "GenericError", "channels");
 	expect_error(cmd(f, "{\"execute\": \"migrate\", \"arguments\": {\"uri\": \"tcp:h:1\"}}"),
 		     "GenericError", "Connection refused");
 	assert_string_equal(f->fake.migrate_uri, "");
@@ -921,6 +1245,388 @@ static void test_set_link(void **state)
 	assert_true(drained(f));
 }
 
+static int64_t jint(const struct json *j)
+{
+	int64_t v = -12345;
+	assert_non_null(j);
+	assert_true(json_get_int(j, &v));
+	return v;
+}
+
+/* The keys of a JSON object, sorted, joined by ','. */
+static void keys_of(const struct json *o, char *out, size_t len)
+{
+	const char *k[64];
+	size_t n = 0, used = 0;
+
+	assert_int_equal(o->type, JSON_OBJECT);
+	for (size_t i = 0; i < o->n && n < 64; i++)
+		k[n++] = o->keys[i];
+	for (size_t i = 1; i < n; i++)
+		for (size_t j = i; j > 0 && strcmp(k[j - 1], k[j]) > 0; j--) {
+			const char *t = k[j];
+			k[j] = k[j - 1];
+			k[j - 1] = t;
+		}
+	out[0] = 0;
+	for (size_t i = 0; i < n; i++)
+		used += (size_t)snprintf(out + used, used < len ? len - used : 0, "%s%s", i ? "," : "", k[i]);
+}
+
+/* query-block and query-blockstats: QEMU's reply shapes. */
+static void test_query_block(void **state)
+{
+	struct qmp_fixture *f = *state;
+	char keys[2048];
+
+	negotiate(f);
+	snprintf(f->fake.cd_file, sizeof(f->fake.cd_file), "a.iso");
+	struct json *r = cmd(f, "{\"execute\": \"query-block\"}");
+	struct json *list = expect_return(r);
+	assert_int_equal(list->n, 2);
+	const struct json *hd = list->items[0], *cd = list->items[1];
+	keys_of(hd, keys, sizeof(keys));
+	assert_string_equal(keys, "device,inserted,io-status,locked,qdev,removable,type");
+	keys_of(cd, keys, sizeof(keys));
+	assert_string_equal(keys, "device,inserted,io-status,locked,qdev,removable,tray_open,type");
+	keys_of(json_object_get(cd, "inserted"), keys, sizeof(keys));
+	assert_string_equal(keys, "active,backing_file_depth,bps,bps_rd,bps_wr,cache,detect_zeroes,"
+			    "drv,encrypted,file,image,iops,iops_rd,iops_wr,node-name,ro,"
+			    "write_threshold");
+	const struct json *ins = json_object_get(hd, "inserted");
+	assert_string_equal(json_object_get(ins, "drv")->str, "qcow2");
+	assert_string_equal(json_object_get(ins, "backing_file")->str, "base.img");
+	assert_int_equal(jint(json_object_get(ins, "backing_file_depth")), 1);
+	keys_of(json_object_get(ins, "image"), keys, sizeof(keys));
+	assert_string_equal(keys, "actual-size,backing-filename,dirty-flag,filename,format,"
+			    "virtual-size");
+	assert_true(json_object_get(json_object_get(cd, "inserted"), "ro")->boolean);
+	assert_false(json_object_get(cd, "tray_open")->boolean);
+	assert_true(json_object_get(cd, "removable")->boolean);
+	assert_string_equal(json_object_get(cd, "qdev")->str, "cd");
+	json_free(r);
+
+	/* query-blockstats: the block layer's counts, QEMU's keys */
+	r = cmd(f, "{\"execute\": \"query-blockstats\"}");
+	list = expect_return(r);
+	assert_int_equal(list->n, 2);
+	keys_of(list->items[0], keys, sizeof(keys));
+	assert_string_equal(keys, "device,node-name,parent,qdev,stats");
+	const struct json *st = json_object_get(list->items[0], "stats");
+	assert_int_equal(jint(json_object_get(st, "rd_bytes")), 1024);
+	assert_int_equal(jint(json_object_get(st, "rd_operations")), 2);
+	assert_int_equal(jint(json_object_get(st, "wr_bytes")), 512);
+	assert_int_equal(jint(json_object_get(st, "wr_operations")), 1);
+	assert_int_equal(jint(json_object_get(st, "flush_operations")), 3);
+	assert_int_equal(jint(json_object_get(st, "wr_highest_offset")), 4096);
+	assert_int_equal(jint(json_object_get(st, "idle_time_ns")), 77);
+	assert_non_null(json_object_get(st, "timed_stats"));
+	assert_non_null(json_object_get(st, "failed_rd_operations"));
+	/* never accessed: no idle_time_ns, as QEMU */
+	assert_null(json_object_get(json_object_get(list->items[1], "stats"), "idle_time_ns"));
+	json_free(r);
+	assert_true(drained(f));
+}
+
+/* eject, blockdev-change-medium and the tray commands: arguments, QEMU's
+ * errors and classes, a locked tray. */
+static void test_removable_media(void **state)
+{
+	struct qmp_fixture *f = *state;
+
+	negotiate(f);
+	snprintf(f->fake.cd_file, sizeof(f->fake.cd_file), "a.iso");
+	expect_ok(cmd(f, "{\"execute\": \"eject\", \"arguments\": {\"device\": \"ide1-cd0\"}}"));
+	assert_true(f->fake.tray_open);
+	assert_string_equal(f->fake.cd_file, "");
+	expect_ok(cmd(f, "{\"execute\": \"blockdev-change-medium\", \"arguments\": {\"id\": \"cd\", "
+		      "\"filename\": \"b.iso\", \"format\": \"raw\", \"read-only-mode\": \"retain\"}}"));
+	assert_string_equal(f->fake.cd_file, "b.iso");
+	assert_string_equal(f->fake.last_format, "raw");
+	assert_string_equal(f->fake.last_ro_mode, "retain");
+	assert_false(f->fake.tray_open);
+	expect_error(cmd(f, "{\"execute\": \"eject\", \"arguments\": {\"device\": \"nope\"}}"),
+		     "DeviceNotFound", "Device 'nope' not found");
+	expect_error(cmd(f, "{\"execute\": \"eject\", \"arguments\": {\"id\": \"nope\"}}"),
+		     "DeviceNotFound", "Device 'nope' not found");
+	expect_error(cmd(f, "{\"execute\": \"eject\", \"arguments\": {}}"),
+		     "GenericError", "Need exactly one of 'device' and 'id'");
+	expect_error(cmd(f, "{\"execute\": \"eject\", \"arguments\": {\"device\": \"ide0-hd0\"}}"),
+		     "GenericError", "Device 'ide0-hd0' is not removable");
+	expect_error(cmd(f, "{\"execute\": \"eject\", \"arguments\": {\"device\": \"ide1-cd0\", "
+			 "\"force\": 1}}"),
+		     "GenericError", "Invalid parameter type for 'force', expected: boolean");
+	expect_error(cmd(f, "{\"execute\": \"blockdev-change-medium\", \"arguments\": {\"device\": "
+			 "\"ide1-cd0\"}}"),
+		     "GenericError", "Parameter 'filename' is missing");
+	expect_error(cmd(f, "{\"execute\": \"blockdev-change-medium\", \"arguments\": {\"device\": "
+			 "\"ide1-cd0\", \"filename\": \"/x/missing.iso\"}}"),
+		     "GenericError", "Could not open '/x/missing.iso': No such file or directory");
+	assert_string_equal(f->fake.cd_file, "b.iso");
+	/* The guest locked the tray: eject only asks it, force opens it. */
+	f->fake.cd_locked = true;
+	expect_error(cmd(f, "{\"execute\": \"eject\", \"arguments\": {\"device\": \"ide1-cd0\"}}"),
+		     "GenericError", "Device 'ide1-cd0' is locked and force was not specified, wait "
+		     "for tray to open and try again");
+	assert_int_equal(f->fake.eject_requests, 1);
+	assert_string_equal(f->fake.cd_file, "b.iso");
+	expect_ok(cmd(f, "{\"execute\": \"eject\", \"arguments\": {\"device\": \"ide1-cd0\", "
+		      "\"force\": true}}"));
+	assert_int_equal(f->fake.eject_requests, 2);
+	assert_string_equal(f->fake.cd_file, "");
+	/* The tray, step by step. */
+	expect_ok(cmd(f, "{\"execute\": \"blockdev-close-tray\", \"arguments\": {\"device\": \"ide1-cd0\"}}"));
+	assert_false(f->fake.tray_open);
+	expect_error(cmd(f, "{\"execute\": \"blockdev-remove-medium\", \"arguments\": {\"id\": \"cd\"}}"),
+		     "GenericError", "Tray of device 'ide1-cd0' is not open");
+	expect_ok(cmd(f, "{\"execute\": \"blockdev-open-tray\", \"arguments\": {\"id\": \"cd\"}}"));
+	assert_true(f->fake.tray_open);
+	expect_ok(cmd(f, "{\"execute\": \"blockdev-remove-medium\", \"arguments\": {\"id\": \"cd\"}}"));
+	expect_error(cmd(f, "{\"execute\": \"blockdev-remove-medium\", \"arguments\": {\"device\": \"ide1-cd0\"}}"),
+		     "GenericError", "Parameter 'device' is unexpected");
+	assert_true(drained(f));
+}
+
+/* The monitor's eject, change, info block and info blockstats. */
+static void test_monitor_block(void **state)
+{
+	struct fake fk = { .running = true, .cd_file = "a.iso" };
+	struct vmctl ctl = { &fake_ops, &fk };
+	struct monitor_session *m = monitor_session_new(&ctl, sink, &fk);
+	const char *in1 = "info block\ninfo blockstats\n";
+	const char *in2 = "eject ide0-hd0\neject nope\neject\neject -f ide1-cd0\ninfo block\n"
+			  "change ide1-cd0 /x/missing.iso\nchange ide1-cd0 b.iso raw read-only\n"
+			  "change ide1-cd0\n";
+
+	monitor_session_input(m, in1, strlen(in1));
+	assert_non_null(strstr(fk.out.data, "ide0-hd0 (#block002): hd.img (qcow2)\n"
+					    "    Attached to:      /machine/unattached/device[5]\n"
+					    "    Cache mode:       writeback\n"
+					    "    Backing file:     base.img (chain depth: 1)\n\n"
+					    "ide1-cd0 (#block004): a.iso (raw, read-only)\n"
+					    "    Attached to:      cd\n"
+					    "    Removable device: not locked, tray closed\n"
+					    "    Cache mode:       writeback\n"));
+	assert_non_null(strstr(fk.out.data, "ide0-hd0: rd_bytes=1024 wr_bytes=512 rd_operations=2 "
+					    "wr_operations=1 flush_operations=3 wr_total_time_ns=0 "
+					    "rd_total_time_ns=0 flush_total_time_ns=0 rd_merged=0 "
+					    "wr_merged=0 idle_time_ns=77\n"));
+	strbuf_free(&fk.out);
+	fk.out = (struct strbuf){ 0 };
+	monitor_session_input(m, in2, strlen(in2));
+	assert_non_null(strstr(fk.out.data, "Error: Device 'ide0-hd0' is not removable\n"));
+	assert_non_null(strstr(fk.out.data, "Error: Device 'nope' not found\n"));
+	assert_non_null(strstr(fk.out.data, "Error: eject: expected [-f] DEVICE\n"));
+	assert_non_null(strstr(fk.out.data, "ide1-cd0: [not inserted]\n"
+					    "    Attached to:      cd\n"
+					    "    Removable device: not locked, tray open\n"));
+	assert_non_null(strstr(fk.out.data, "Error: Could not open '/x/missing.iso': No such file"));
+	assert_string_equal(fk.cd_file, "b.iso");
+	assert_string_equal(fk.last_format, "raw");
+	assert_string_equal(fk.last_ro_mode, "read-only");
+	assert_non_null(strstr(fk.out.data, "Error: change: expected DEVICE FILE"));
+	/* x/xp keep the last format and size within a session */
+	strbuf_free(&fk.out);
+	fk.out = (struct strbuf){ 0 };
+	const char *in3 = "xp /2c 0x1041\nxp /2cb 0x1030\nxp 0x1030\nxp /d 0x1031\n";
+	monitor_session_input(m, in3, strlen(in3));
+	assert_non_null(strstr(fk.out.data, "0000000000001041: Cannot access memory\n"));
+	assert_non_null(strstr(fk.out.data, "0000000000001030: '0' '1'\n(vmm) "
+					    "0000000000001030: '0'\n(vmm) "
+					    "0000000000001031:  49\n"));
+	monitor_session_free(m);
+	strbuf_free(&fk.out);
+}
+
+/* human-monitor-command's text for 'line' (vCPU 0), or fails. */
+static char *hmp(struct qmp_fixture *f, const char *line)
+{
+	struct json *req = json_new_object(), *args = json_new_object();
+	struct strbuf b = { 0 };
+
+	json_object_set(req, "execute", json_new_string("human-monitor-command"));
+	json_object_set(args, "command-line", json_new_string(line));
+	json_object_set(req, "arguments", args);
+	json_serialize(req, &b);
+	strbuf_append(&b, "", 1);
+	json_free(req);
+	struct json *r = cmd(f, b.data);
+	strbuf_free(&b);
+	char *text = strdup(expect_return(r)->str);
+	json_free(r);
+	return text;
+}
+
+static void expect_hmp(struct qmp_fixture *f, const char *line, const char *want)
+{
+	char *got = hmp(f, line);
+	if (strcmp(got, want))
+		fail_msg("'%s' gave '%s', expected '%s'", line, got, want);
+	free(got);
+}
+
+/* human-monitor-command: the monitor's text with QEMU's CR LF; x and xp
+ * in QEMU's formats; p's expressions; refusals. */
+static void test_human_monitor_command(void **state)
+{
+	struct qmp_fixture *f = *state;
+
+	negotiate(f);
+	expect_hmp(f, "info status", "VM status: running\r\n");
+	expect_hmp(f, "nosuch", "unknown command: 'nosuch'\r\n");
+	expect_hmp(f, "xp /8xb 0x1000", "0000000000001000: 0x00 0x01 0x02 0x03 0x04 0x05 0x06 0x07\r\n");
+	expect_hmp(f, "xp /5xw 0x1000", "0000000000001000: 0x03020100 0x07060504 0x0b0a0908 0x0f0e0d0c\r\n"
+					"0000000000001010: 0x13121110\r\n");
+	expect_hmp(f, "xp /2xg 0x1000", "0000000000001000: 0x0706050403020100 0x0f0e0d0c0b0a0908\r\n");
+	expect_hmp(f, "xp /3dh 0x103e", "000000000000103e: Cannot access memory\r\n");
+	expect_hmp(f, "xp /2dh 0x1000", "0000000000001000:   256   770\r\n");
+	expect_hmp(f, "xp /2uw 0x1000", "0000000000001000:   50462976  117835012\r\n");
+	expect_hmp(f, "xp /2ow 0x1000", "0000000000001000:  0300400400  0701402404\r\n");
+	expect_hmp(f, "xp /3cb 0x1009", "0000000000001009: '\\x09' '\\n' '\\x0b'\r\n");
+	/* the format and size stay for the next x, xp or p, across command
+	 * lines, as QEMU's */
+	expect_hmp(f, "xp 0x1000", "0000000000001000: '\\x00'\r\n");
+	expect_hmp(f, "xp /xw 0x1000", "0000000000001000: 0x03020100\r\n");
+	expect_hmp(f, "xp /b 0x1000", "0000000000001000: 0x00\r\n");
+	/* c: every byte of the items, as QEMU (w: 4 bytes each) */
+	expect_hmp(f, "xp /2cw 0x1030", "0000000000001030: '0' '1' '2' '3' '4' '5' '6' '7'\r\n");
+	/* x reads through the current vCPU (cpu N picks it) */
+	expect_hmp(f, "x /1xw 0x1004", "0000000000001004: 0x07060504\r\n");
+	assert_int_equal(f->fake.last_mem_cpu, 0);
+	expect_hmp(f, "x/1xw 0x1000+4*2", "0000000000001008: 0x0b0a0908\r\n");
+	expect_hmp(f, "xp /1xw 0x1000", "0000000000001000: 0x03020100\r\n");
+	assert_int_equal(f->fake.last_mem_cpu, -1);
+	expect_hmp(f, "xp /x 0xffffffffffffffff", "ffffffffffffffff: Cannot access memory\r\n");
+	expect_hmp(f, "xp /100000xg 0", "Error: at most 65536 bytes at a time\r\n");
+	expect_hmp(f, "xp /3i 0", "Error: format 'i' (disassembly) is not supported by vmm\r\n");
+	expect_hmp(f, "xp /3q 0", "Error: invalid char in format: 'q'\r\n");
+	expect_hmp(f, "xp", "Error: xp: expected /FMT ADDR\r\n");
+	/* p */
+	expect_hmp(f, "p 0x10+3*2", "0x16\r\n"); /* x, from the x before */
+	expect_hmp(f, "p/d 0x10+3*2", "22\r\n");
+	expect_hmp(f, "p/x $pc", "0xfff0\r\n");
+	expect_hmp(f, "p /x ($eax - 1) << 1", "Error: invalid char in expression\r\n");
+	expect_hmp(f, "p/d ($eax - 1) * 010", "32\r\n");
+	expect_hmp(f, "p -1", "-1\r\n"); /* d, from the p before */
+	expect_hmp(f, "p/u -1", "18446744073709551615\r\n");
+	expect_hmp(f, "p 1/0", "Error: division by zero\r\n");
+	expect_hmp(f, "p $nosuch", "Error: unknown register\r\n");
+	expect_hmp(f, "p ((((((((((((((((((((((((((((((((((1))))))))))))))))))))))))))))))))))",
+		   "Error: expression nested too deeply\r\n");
+	expect_hmp(f, "cpu 1", "");
+	expect_hmp(f, "cpu 2", "Error: invalid CPU index\r\n");
+	expect_hmp(f, "info registers", "EAX=00000100\r\n");
+	expect_hmp(f, "info registers -a", "\r\nCPU#0\r\nEAX=00000100\r\n\r\nCPU#1\r\nEAX=00000101\r\n");
+	expect_hmp(f, "info chardev", "serial0: filename=stdio\r\n");
+	expect_hmp(f, "info mtree", "address-space: memory\r\n");
+	expect_hmp(f, "info pci",
+		   "  Bus  0, device   1, function 1:\r\n    IDE controller: PCI device 8086:7010\r\n"
+		   "      PCI subsystem 1af4:1100\r\n      BAR4: I/O at 0xc000 [0xc00f].\r\n"
+		   "      id \"\"\r\n"
+		   "  Bus  0, device   3, function 0:\r\n    Ethernet controller: PCI device 8086:100e\r\n"
+		   "      PCI subsystem 8086:001e\r\n      IRQ 11, pin A\r\n"
+		   "      BAR0: 32 bit memory at 0xfeb80000 [0xfeb9ffff].\r\n"
+		   "      BAR1: I/O (not mapped)\r\n      id \"nic\"\r\n");
+	/* cpu-index picks the vCPU; a bad one, or no command line, is refused */
+	expect_ok(cmd(f, "{\"execute\": \"human-monitor-command\", \"arguments\": "
+		      "{\"command-line\": \"x /1xb 0x1000\", \"cpu-index\": 1}}"));
+	assert_int_equal(f->fake.last_mem_cpu, 1);
+	expect_error(cmd(f, "{\"execute\": \"human-monitor-command\", \"arguments\": "
+			 "{\"command-line\": \"info status\", \"cpu-index\": 7}}"),
+		     "GenericError", "Invalid CPU index");
+	expect_error(cmd(f, "{\"execute\": \"human-monitor-command\", \"arguments\": {}}"),
+		     "GenericError", "Parameter 'command-line' is missing");
+	assert_true(drained(f));
+}
+
+/* query-pci, query-chardev, query-kvm, query-target, query-machines,
+ * query-cpu-definitions, query-hotpluggable-cpus: QEMU's shapes. */
+/* The list of QEMU commands vmm lacks names none that vmm has, each once,
+ * each with a reason; and such a command's CommandNotFound says why. */
+static void test_lacking_commands(void **state)
+{
+	struct qmp_fixture *f = *state;
+	size_t n;
+	const struct qmp_lacking *l = qmp_lacking_list(&n);
+
+	assert_true(n > 100);
+	negotiate(f);
+	struct json *r = cmd(f, "{\"execute\": \"query-commands\"}");
+	const struct json *list = expect_return(r);
+	for (size_t i = 0; i < list->n; i++)
+		assert_null(qmp_lacking_why(json_object_get(list->items[i], "name")->str));
+	json_free(r);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(l[i].why && *l[i].why);
+		for (size_t j = i + 1; j < n; j++)
+			assert_string_not_equal(l[i].name, l[j].name);
+	}
+	r = cmd(f, "{\"execute\": \"device_add\", \"arguments\": {\"driver\": \"e1000\"}}");
+	const struct json *e = json_object_get(r, "error");
+	assert_string_equal(json_object_get(e, "class")->str, "CommandNotFound");
+	assert_string_equal(json_object_get(e, "desc")->str,
+			    "The command device_add has not been found (not supported by vmm: "
+			    "no hotplug: the devices are the command line's)");
+	json_free(r);
+}
+
+static void test_introspection_queries(void **state)
+{
+	struct qmp_fixture *f = *state;
+	char keys[1024];
+
+	negotiate(f);
+	struct json *r = cmd(f, "{\"execute\": \"query-pci\"}");
+	const struct json *bus = expect_return(r)->items[0];
+	keys_of(bus, keys, sizeof(keys));
+	assert_string_equal(keys, "bus,devices");
+	const struct json *devs = json_object_get(bus, "devices");
+	assert_int_equal(devs->n, 2);
+	keys_of(devs->items[0], keys, sizeof(keys));
+	assert_string_equal(keys, "bus,class_info,function,id,irq_pin,qdev_id,regions,slot");
+	keys_of(devs->items[1], keys, sizeof(keys));
+	assert_string_equal(keys, "bus,class_info,function,id,irq,irq_pin,qdev_id,regions,slot");
+	keys_of(json_object_get(devs->items[1], "id"), keys, sizeof(keys));
+	assert_string_equal(keys, "device,subsystem,subsystem-vendor,vendor");
+	assert_int_equal(jint(json_object_get(json_object_get(devs->items[1], "class_info"), "class")),
+			 0x200);
+	const struct json *regions = json_object_get(devs->items[1], "regions");
+	keys_of(regions->items[0], keys, sizeof(keys));
+	assert_string_equal(keys, "address,bar,mem_type_64,prefetch,size,type");
+	keys_of(regions->items[1], keys, sizeof(keys));
+	assert_string_equal(keys, "address,bar,size,type");
+	assert_int_equal(jint(json_object_get(regions->items[1], "address")), -1);
+	json_free(r);
+
+	r = cmd(f, "{\"execute\": \"query-chardev\"}");
+	keys_of(expect_return(r)->items[0], keys, sizeof(keys));
+	assert_string_equal(keys, "filename,frontend-open,label");
+	json_free(r);
+	r = cmd(f, "{\"execute\": \"query-kvm\"}");
+	keys_of(expect_return(r), keys, sizeof(keys));
+	assert_string_equal(keys, "enabled,present");
+	json_free(r);
+	r = cmd(f, "{\"execute\": \"query-target\"}");
+	assert_string_equal(json_object_get(expect_return(r), "arch")->str, "x86_64");
+	json_free(r);
+	r = cmd(f, "{\"execute\": \"query-machines\"}");
+	keys_of(expect_return(r)->items[0], keys, sizeof(keys));
+	assert_string_equal(keys, "acpi,alias,cpu-max,default-cpu-type,default-ram-id,deprecated,"
+			    "hotpluggable-cpus,is-default,name,numa-mem-supported");
+	json_free(r);
+	r = cmd(f, "{\"execute\": \"query-cpu-definitions\"}");
+	keys_of(expect_return(r)->items[0], keys, sizeof(keys));
+	assert_string_equal(keys, "deprecated,migration-safe,name,static,typename,"
+			    "unavailable-features");
+	json_free(r);
+	r = cmd(f, "{\"execute\": \"query-hotpluggable-cpus\"}");
+	assert_int_equal(expect_return(r)->n, 2);
+	keys_of(expect_return(r)->items[0], keys, sizeof(keys));
+	assert_string_equal(keys, "props,qom-path,type,vcpus-count");
+	json_free(r);
+	assert_true(drained(f));
+}
+
 /* The monitor's set_link NAME on|off and info network. */
 static void test_monitor_set_link(void **state)
 {
@@ -987,6 +1693,10 @@ static void test_monitor_migrate(void **state)
 	assert_non_null(strstr(fk.out.data, "Error: Parameter 'x' is not supported"));
 	assert_non_null(strstr(fk.out.data, "Error: migrate_set_parameter: expected NAME VALUE"));
 	assert_non_null(strstr(fk.out.data, "downtime-limit: 50 ms\n"));
+	fk.cont_error = "Failed to get \"write\" lock Is another process using the image [d]?";
+	monitor_session_input(m, "cont\n", 5);
+	assert_non_null(strstr(fk.out.data, "Error: Failed to get \"write\" lock Is another"));
+	assert_false(fk.running);
 	monitor_session_free(m);
 	strbuf_free(&fk.out);
 }
@@ -1039,11 +1749,28 @@ static void test_monitor(void **state)
 	assert_non_null(strstr(o, "info status"));
 	assert_non_null(strstr(o, "0.1.0"));
 	assert_non_null(strstr(o, "system_powerdown --"));
+	/* help: every info subcommand on the info line, the aliases shown */
+	assert_non_null(strstr(o, "(vmm) info pci|chardev|mtree|qtree|block|"));
+	assert_non_null(strstr(o, "|snapshots|memory_size_summary|memdev|iothreads|tpm|"
+				  "registers [-a] -- show machine information"));
+	assert_non_null(strstr(o, "\nstop|s -- "));
+	/* info alone lists registers too, and qtree */
+	assert_non_null(strstr(o, "\ninfo registers [-a]     -- show the CPU registers"));
+	assert_non_null(strstr(o, "\ninfo qtree              -- show device tree\n"));
 	assert_int_equal(fk.stops, 1);
 	assert_int_equal(fk.conts, 2);
 	assert_int_equal(fk.quits, 1);
 	assert_int_equal(fk.resets, 1);
 	assert_int_equal(fk.powerdowns, 1);
+
+	/* help COMMAND: that command's line only, by name or alias */
+	fk.out.len = 0;
+	const char *help_in = "help s\nhelp frob\ninfo qtree\n";
+	monitor_session_input(m, help_in, strlen(help_in));
+	strbuf_append(&fk.out, "", 1);
+	assert_string_equal(fk.out.data, "stop|s -- stop the vCPUs\n(vmm) unknown command: 'frob'\n"
+			    "(vmm) bus: main-system-bus\n(vmm) ");
+	fk.out.len = 0;
 
 	/* An overlong line is refused as a whole, not run in pieces. */
 	size_t len = 5000;
@@ -1192,6 +1919,302 @@ static void test_chan_parse(void **state)
 	assert_non_null(strstr(err, "longer than"));
 }
 
+/* qom-list-types: concrete types unless abstract, implements through
+ * the parent chain; device-list-properties: QEMU's errors and the typed
+ * default values. */
+static void expect_names(struct qmp_fixture *f, const char *req, const char *names)
+{
+	struct json *r = cmd(f, req);
+	const struct json *list = expect_return(r);
+	char got[256] = "";
+	size_t len = 0;
+	for (size_t i = 0; i < list->n; i++)
+		len += (size_t)snprintf(got + len, sizeof(got) - len, "%s%s", i ? "," : "",
+					json_object_get(list->items[i], "name")->str);
+	assert_string_equal(got, names);
+	json_free(r);
+}
+
+static void test_qom_queries(void **state)
+{
+	struct qmp_fixture *f = *state;
+
+	negotiate(f);
+	expect_names(f, "{\"execute\": \"qom-list-types\"}", "e1000,rtl8139,sb16");
+	expect_names(f, "{\"execute\": \"qom-list-types\", \"arguments\": {\"abstract\": true}}",
+		     "device,pci-device,e1000-base,e1000,rtl8139,isa-device,sb16");
+	expect_names(f, "{\"execute\": \"qom-list-types\", \"arguments\": "
+		     "{\"implements\": \"pci-device\"}}", "e1000,rtl8139");
+	expect_names(f, "{\"execute\": \"qom-list-types\", \"arguments\": "
+		     "{\"implements\": \"pci-device\", \"abstract\": true}}",
+		     "pci-device,e1000-base,e1000,rtl8139");
+	expect_names(f, "{\"execute\": \"qom-list-types\", \"arguments\": "
+		     "{\"implements\": \"e1000-base\"}}", "e1000");
+	expect_names(f, "{\"execute\": \"qom-list-types\", \"arguments\": "
+		     "{\"implements\": \"nothing\"}}", "");
+	struct json *r = cmd(f, "{\"execute\": \"qom-list-types\", \"arguments\": "
+			     "{\"implements\": \"isa-device\", \"abstract\": true}}");
+	const struct json *l = expect_return(r);
+	assert_int_equal(l->n, 2);
+	assert_true(json_object_get(l->items[0], "abstract")->boolean);
+	assert_string_equal(json_object_get(l->items[0], "parent")->str, "device");
+	assert_null(json_object_get(l->items[1], "abstract"));
+	assert_string_equal(json_object_get(l->items[1], "parent")->str, "isa-device");
+	json_free(r);
+
+	expect_error(cmd(f, "{\"execute\": \"device-list-properties\", \"arguments\": "
+			 "{\"typename\": \"nope\"}}"), "DeviceNotFound", "Device 'nope' not found");
+	expect_error(cmd(f, "{\"execute\": \"device-list-properties\", \"arguments\": "
+			 "{\"typename\": \"isa-device\"}}"), "GenericError",
+		     "Parameter 'typename' expects a non-abstract device type");
+	expect_error(cmd(f, "{\"execute\": \"device-list-properties\"}"), "GenericError",
+		     "Parameter 'typename' is missing");
+	r = cmd(f, "{\"execute\": \"device-list-properties\", \"arguments\": "
+		"{\"typename\": \"sb16\"}}");
+	l = expect_return(r);
+	assert_int_equal(l->n, 4);
+	char keys[128];
+	keys_of(l->items[0], keys, sizeof(keys));
+	assert_string_equal(keys, "default-value,description,name,type");
+	assert_int_equal(jint(json_object_get(l->items[0], "default-value")), 0x220);
+	keys_of(l->items[1], keys, sizeof(keys));
+	assert_string_equal(keys, "name,type");
+	assert_int_equal(json_object_get(l->items[2], "default-value")->type, JSON_BOOL);
+	assert_string_equal(json_object_get(l->items[3], "default-value")->str, "x");
+	json_free(r);
+	assert_true(drained(f));
+}
+
+/* ---- query-qmp-schema --------------------------------------------------- */
+
+static const struct json *schema_entry(const struct json *schema, const char *name)
+{
+	for (size_t i = 0; i < schema->n; i++)
+		if (!strcmp(json_object_get(schema->items[i], "name")->str, name))
+			return schema->items[i];
+	fail_msg("type '%s' is referenced but not in the schema", name);
+	return NULL;
+}
+
+static const char *str_member(const struct json *o, const char *key)
+{
+	const struct json *v = json_object_get(o, key);
+	if (!v || v->type != JSON_STRING)
+		fail_msg("SchemaInfo lacks string '%s'", key);
+	return v->str;
+}
+
+/* A SchemaInfo has exactly the keys QEMU's has for its meta-type. */
+static void check_schema_info(const struct json *schema, const struct json *e)
+{
+	static const struct { const char *meta, *keys; } shapes[] = {
+		{ "command", "arg-type,meta-type,name,ret-type" },
+		{ "event", "arg-type,meta-type,name" },
+		{ "object", "members,meta-type,name" },
+		{ "enum", "members,meta-type,name,values" },
+		{ "array", "element-type,meta-type,name" },
+		{ "builtin", "json-type,meta-type,name" },
+	};
+	const char *meta = str_member(e, "meta-type");
+	char keys[256];
+	size_t i;
+
+	keys_of(e, keys, sizeof(keys));
+	for (i = 0; i < ARRAY_SIZE(shapes) && strcmp(shapes[i].meta, meta); i++)
+		;
+	if (i == ARRAY_SIZE(shapes))
+		fail_msg("unknown meta-type '%s'", meta);
+	if (strcmp(keys, shapes[i].keys))
+		fail_msg("%s '%s' has keys %s", meta, str_member(e, "name"), keys);
+	if (!strcmp(meta, "command") || !strcmp(meta, "event")) {
+		schema_entry(schema, str_member(e, "arg-type"));
+		if (!strcmp(meta, "command"))
+			schema_entry(schema, str_member(e, "ret-type"));
+	} else if (!strcmp(meta, "array")) {
+		schema_entry(schema, str_member(e, "element-type"));
+	} else if (!strcmp(meta, "object")) {
+		const struct json *members = json_object_get(e, "members");
+		for (size_t m = 0; m < members->n; m++) {
+			const struct json *d = json_object_get(members->items[m], "default");
+			keys_of(members->items[m], keys, sizeof(keys));
+			if (strcmp(keys, "name,type") && strcmp(keys, "default,name,type"))
+				fail_msg("member of '%s' has keys %s", str_member(e, "name"), keys);
+			assert_true(!d || d->type == JSON_NULL);
+			schema_entry(schema, str_member(members->items[m], "type"));
+		}
+	} else if (!strcmp(meta, "enum")) {
+		assert_int_equal(json_object_get(e, "values")->n, json_object_get(e, "members")->n);
+	}
+}
+
+/* v is a value of the schema type named type: QMP's rules for each meta-type. */
+static void check_value(const struct json *schema, const struct json *v, const char *type,
+			const char *where)
+{
+	const struct json *t = schema_entry(schema, type);
+	const char *meta = str_member(t, "meta-type");
+	int64_t n;
+
+	if (!strcmp(meta, "builtin")) {
+		const char *jt = str_member(t, "json-type");
+		bool ok = !strcmp(jt, "value") ||
+			  (!strcmp(jt, "string") && v->type == JSON_STRING) ||
+			  (!strcmp(jt, "int") && json_get_int(v, &n)) ||
+			  (!strcmp(jt, "number") && v->type == JSON_NUMBER) ||
+			  (!strcmp(jt, "boolean") && v->type == JSON_BOOL) ||
+			  (!strcmp(jt, "null") && v->type == JSON_NULL);
+		if (!ok)
+			fail_msg("%s: not a %s", where, type);
+	} else if (!strcmp(meta, "enum")) {
+		const struct json *values = json_object_get(t, "values");
+		size_t i = 0;
+		if (v->type != JSON_STRING)
+			fail_msg("%s: not a string of %s", where, type);
+		while (i < values->n && strcmp(values->items[i]->str, v->str))
+			i++;
+		if (i == values->n)
+			fail_msg("%s: '%s' is no value of %s", where, v->str, type);
+	} else if (!strcmp(meta, "array")) {
+		if (v->type != JSON_ARRAY)
+			fail_msg("%s: not an array", where);
+		for (size_t i = 0; i < v->n; i++)
+			check_value(schema, v->items[i], str_member(t, "element-type"), where);
+	} else {
+		const struct json *members = json_object_get(t, "members");
+		if (v->type != JSON_OBJECT)
+			fail_msg("%s: not an object of %s", where, type);
+		for (size_t k = 0; k < v->n; k++) {
+			size_t m = 0;
+			while (m < members->n && strcmp(str_member(members->items[m], "name"), v->keys[k]))
+				m++;
+			if (m == members->n)
+				fail_msg("%s: member '%s' is not in %s", where, v->keys[k], type);
+			check_value(schema, v->items[k], str_member(members->items[m], "type"), v->keys[k]);
+		}
+		for (size_t m = 0; m < members->n; m++)
+			if (!json_object_get(members->items[m], "default") &&
+			    !json_object_get(v, str_member(members->items[m], "name")))
+				fail_msg("%s: %s lacks '%s'", where, type,
+					 str_member(members->items[m], "name"));
+	}
+}
+
+/* Each argument the schema names is known to the command with the type
+ * it says; each one it requires is required; nothing else is taken. */
+static void check_command_args(struct qmp_fixture *f, const struct json *schema,
+			       const char *name, const struct json *args)
+{
+	const struct json *members = json_object_get(args, "members");
+	char req[512], want[128];
+
+	snprintf(req, sizeof(req), "{\"execute\": \"%s\", \"arguments\": {\"no-such\": 1}}", name);
+	expect_error(cmd(f, req), "GenericError", "Parameter 'no-such' is unexpected");
+	/* without arguments, only a member the schema requires may be missing
+	 * (the fake machine takes whatever the command then does) */
+	snprintf(req, sizeof(req), "{\"execute\": \"%s\"}", name);
+	struct json *r = cmd(f, req);
+	const struct json *err = json_object_get(r, "error");
+	const char *desc = err ? json_object_get(err, "desc")->str : "";
+	if (strstr(desc, "' is missing")) {
+		size_t m = 0;
+		while (m < members->n &&
+		       (json_object_get(members->items[m], "default") ||
+			strncmp(desc + strlen("Parameter '"), str_member(members->items[m], "name"),
+				strlen(str_member(members->items[m], "name")))))
+			m++;
+		if (m == members->n)
+			fail_msg("%s: '%s' but the schema requires no such member", name, desc);
+	}
+	json_free(r);
+	for (size_t m = 0; m < members->n; m++) {
+		const char *arg = str_member(members->items[m], "name");
+		const char *type = str_member(members->items[m], "type");
+		const char *jt = "";
+		const struct json *t = schema_entry(schema, type);
+		if (!strcmp(str_member(t, "meta-type"), "builtin"))
+			jt = str_member(t, "json-type");
+		if (!strcmp(jt, "value"))
+			continue; /* any value is of its type */
+		snprintf(req, sizeof(req), "{\"execute\": \"%s\", \"arguments\": {\"%s\": %s}}", name,
+			 arg, !strcmp(jt, "string") || !strcmp(str_member(t, "meta-type"), "enum")
+			 ? "true" : "\"x\"");
+		snprintf(want, sizeof(want), "Invalid parameter type for '%s'", arg);
+		expect_error(cmd(f, req), "GenericError", want);
+		if (!json_object_get(members->items[m], "default")) {
+			snprintf(req, sizeof(req), "{\"execute\": \"%s\", \"arguments\": {}}", name);
+			/* the first required member is the one reported missing */
+			bool first = true;
+			for (size_t p = 0; p < m; p++)
+				first &= json_object_get(members->items[p], "default") != NULL;
+			snprintf(want, sizeof(want), "Parameter '%s' is missing", arg);
+			if (first)
+				expect_error(cmd(f, req), "GenericError", want);
+		}
+	}
+}
+
+static void test_qmp_schema(void **state)
+{
+	struct qmp_fixture *f = *state;
+
+	negotiate(f);
+	/* a migration under way: query-migrate's fullest answer */
+	f->fake.mig = (struct vmctl_migration){ .status = "active", .has_stats = true };
+	struct json *r = cmd(f, "{\"execute\": \"query-qmp-schema\"}");
+	const struct json *schema = expect_return(r);
+	struct json *cr = cmd(f, "{\"execute\": \"query-commands\"}");
+	const struct json *commands = expect_return(cr);
+	size_t ncommands = 0, nevents = 0;
+
+	for (size_t i = 0; i < schema->n; i++) {
+		const struct json *e = schema->items[i];
+		check_schema_info(schema, e);
+		for (size_t j = 0; j < i; j++)
+			if (!strcmp(str_member(e, "name"), str_member(schema->items[j], "name")))
+				fail_msg("'%s' twice in the schema", str_member(e, "name"));
+		if (!strcmp(str_member(e, "meta-type"), "event"))
+			nevents++;
+		if (strcmp(str_member(e, "meta-type"), "command"))
+			continue;
+		ncommands++;
+		/* every command in the schema is one query-commands lists... */
+		size_t c = 0;
+		while (c < commands->n &&
+		       strcmp(str_member(commands->items[c], "name"), str_member(e, "name")))
+			c++;
+		if (c == commands->n)
+			fail_msg("schema command '%s' is not dispatched", str_member(e, "name"));
+		if (strcmp(str_member(e, "name"), "qmp_capabilities"))
+			check_command_args(f, schema, str_member(e, "name"),
+					   schema_entry(schema, str_member(e, "arg-type")));
+	}
+	/* ...and every command dispatched is in the schema */
+	assert_int_equal(ncommands, commands->n);
+	assert_true(nevents >= 10);
+	check_value(schema, schema, "[SchemaInfo]", "query-qmp-schema");
+	check_value(schema, commands, "[CommandInfo]", "query-commands");
+
+	/* each query without required arguments answers in its return type */
+	for (size_t i = 0; i < schema->n; i++) {
+		const struct json *e = schema->items[i];
+		const char *name = str_member(e, "name");
+		char req[256];
+		if (strcmp(str_member(e, "meta-type"), "command") ||
+		    (strncmp(name, "query-", 6) && strncmp(name, "x-query-", 8)) ||
+		    json_object_get(schema_entry(schema, str_member(e, "arg-type")), "members")->n)
+			continue;
+		snprintf(req, sizeof(req), "{\"execute\": \"%s\"}", name);
+		struct json *q = cmd(f, req);
+		const struct json *ret = json_object_get(q, "return");
+		if (ret)
+			check_value(schema, ret, str_member(e, "ret-type"), name);
+		json_free(q);
+	}
+	json_free(cr);
+	json_free(r);
+	assert_true(drained(f));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1209,8 +2232,17 @@ int main(void)
 		cmocka_unit_test(test_monitor),
 		cmocka_unit_test_setup_teardown(test_dirty_log_hooks, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_state_roundtrip, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_query_exits, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_jobs, qmp_setup, qmp_teardown),
 		cmocka_unit_test_setup_teardown(test_set_link, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_query_block, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_removable_media, qmp_setup, qmp_teardown),
+		cmocka_unit_test(test_monitor_block),
+		cmocka_unit_test_setup_teardown(test_human_monitor_command, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_introspection_queries, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_lacking_commands, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_qmp_schema, qmp_setup, qmp_teardown),
+		cmocka_unit_test_setup_teardown(test_qom_queries, qmp_setup, qmp_teardown),
 		cmocka_unit_test(test_monitor_set_link),
 		cmocka_unit_test(test_monitor_gdbserver),
 		cmocka_unit_test(test_monitor_migrate),

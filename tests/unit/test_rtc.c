@@ -131,6 +131,34 @@ static void check_date(struct fx *x, int64_t secs)
 	assert_int_equal(cmos_read(x, RTC_CENTURY), (tm.tm_year + 1900) / 100);
 }
 
+/* -rtc base=DATE: the clock reads the date at once and runs on from it;
+ * the guest setting the time later still works from there. */
+static void test_set_time(void **state)
+{
+	struct fx *x = *state;
+	rtc_set_time(x->r, 1150560081); /* 2006-06-17T16:01:21 */
+	assert_int_equal(cmos_read(x, RTC_CENTURY), 0x20);
+	assert_int_equal(cmos_read(x, RTC_YEAR), 0x06);
+	assert_int_equal(cmos_read(x, RTC_MONTH), 0x06);
+	assert_int_equal(cmos_read(x, RTC_DAY_OF_MONTH), 0x17);
+	assert_int_equal(cmos_read(x, RTC_HOURS), 0x16);
+	assert_int_equal(cmos_read(x, RTC_MINUTES), 0x01);
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x21);
+	/* a whole second after it was set (whatever the host's fraction then) */
+	x->fake_ns += NS - 1;
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x21);
+	x->fake_ns += 1;
+	assert_int_equal(cmos_read(x, RTC_SECONDS), 0x22);
+	x->fake_ns += 3600 * NS;
+	assert_int_equal(cmos_read(x, RTC_HOURS), 0x17);
+	/* dates before 1970 (QEMU accepts them) */
+	rtc_set_time(x->r, -86400 * 365LL);
+	assert_int_equal(cmos_read(x, RTC_CENTURY), 0x19);
+	assert_int_equal(cmos_read(x, RTC_YEAR), 0x69);
+	assert_int_equal(cmos_read(x, RTC_MONTH), 0x01);
+	assert_int_equal(cmos_read(x, RTC_DAY_OF_MONTH), 0x01);
+}
+
 static void test_calendar_matches_gmtime(void **state)
 {
 	struct fx *x = *state;
@@ -517,6 +545,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_defaults_and_bcd, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_set_time, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_binary_and_12h, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_calendar_matches_gmtime, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_freeze_and_persist, setup, teardown),

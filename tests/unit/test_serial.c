@@ -585,6 +585,27 @@ static void test_four_ports_save_load(void **state)
 	pc_ports_free(b);
 }
 
+/* Ctrl-A b: a break is one zero character with LSR BI, an interrupt when
+ * the line status interrupt is on (IIR 0x06), BI cleared by reading LSR. */
+static void test_break(void **state)
+{
+	struct fx *x = *state;
+
+	outb(x, COM1 + 1, 0x04); /* ELSI */
+	serial_break(x->s);
+	assert_int_equal(x->level, 1);
+	assert_int_equal(inb(x, COM1 + 2) & 0x0f, 0x06);
+	assert_int_equal(inb(x, COM1 + 5), 0x60 | 0x10 | 0x01); /* THRE TEMT BI DR */
+	assert_int_equal(x->level, 0);
+	assert_int_equal(inb(x, COM1 + 5), 0x61); /* BI read once */
+	assert_int_equal(inb(x, COM1), 0x00);
+	assert_int_equal(inb(x, COM1 + 5), 0x60);
+	/* loopback: the line is the transmitter's, no break from outside */
+	outb(x, COM1 + 4, 0x10);
+	serial_break(x->s);
+	assert_int_equal(inb(x, COM1 + 5), 0x60);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -600,6 +621,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_threaded_rx, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_save_load, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_load_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_break, setup, teardown),
 		cmocka_unit_test(test_four_ports_share_irq_lines),
 		cmocka_unit_test(test_four_ports_save_load),
 	};

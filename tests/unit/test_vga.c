@@ -813,6 +813,69 @@ static void test_saved_state_round_trip(void **state)
 	assert_null(vga_create(&(struct vga_config){ .vram_size = 512u << 20 }));
 }
 
+/* The video memory as a RAM block of migration (include/guest_mem.h):
+ * registered by its name, removed with the card; while migration logs it,
+ * every page written reaches both consumers of the dirty log, the display
+ * (cleared by a refresh) and migration (cleared when it takes them), and
+ * neither takes a page from the other; the saved state then has no video
+ * memory in it. */
+static void test_video_memory_as_a_migration_block(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t ram[16 * 4096] __attribute__((aligned(4096)));
+	struct guest_mem mem;
+	uint64_t bits[VRAM / 4096 / 64] = { 0 };
+	struct ss_writer w;
+
+	guest_mem_init_buffer(&mem, ram, sizeof(ram));
+	struct vga *v = vga_create(&(struct vga_config){
+		.vram_size = VRAM, .legacy = true, .mem = &mem, .ram_name = "vga.vram@02.0" });
+	assert_non_null(v);
+	assert_int_equal(mem.nnamed, 1);
+	const struct named_ram *nb = guest_mem_named(&mem, "vga.vram@02.0");
+	assert_non_null(nb);
+	assert_ptr_equal(nb->hva, v->vram);
+	assert_int_equal(nb->size, VRAM);
+	/* a second card of the same name is refused */
+	assert_null(vga_create(&(struct vga_config){
+		.vram_size = VRAM, .legacy = true, .mem = &mem, .ram_name = "vga.vram@02.0" }));
+	assert_int_equal(mem.nnamed, 1);
+
+	nb->log(nb->opaque, true);
+	vga_mark_vram_dirty(v, 5 * 4096 + 17, 1);  /* a device write */
+	sr(v, 2, 0x0F);                            /* every plane */
+	vga_mem_write(v, 0x20, 0x41);              /* through the trapped window */
+	vga_refresh(v);                            /* the display takes its bits */
+	assert_false(vga_vram_dirty_locked(v, 5 * 4096, 4096));
+	nb->take_dirty(nb->opaque, bits);          /* migration still has them */
+	assert_true(bits[0] & (1ull << 5));
+	assert_true(bits[0] & 1);
+	memset(bits, 0, sizeof(bits));
+	vga_mark_vram_dirty(v, 7 * 4096, 4096);
+	nb->take_dirty(nb->opaque, bits);          /* migration takes its bits */
+	assert_int_equal(bits[0], 1ull << 7);
+	assert_true(vga_vram_dirty_locked(v, 7 * 4096, 4096)); /* the display keeps them */
+	memset(bits, 0, sizeof(bits));
+	nb->take_dirty(nb->opaque, bits);
+	assert_int_equal(bits[0], 0);
+	nb->log(nb->opaque, false);
+
+	/* registers only in the saved state; another card without a block
+	 * (tests, a version-1 stream) keeps the memory in it */
+	ss_writer_init(&w);
+	vga_save(v, &w, 0);
+	assert_int_equal(ss_writer_finish(&w), 0);
+	assert_true(w.len < 64 * 1024);
+	ss_writer_free(&w);
+	ss_writer_init(&w);
+	vga_save(f->v, &w, 0);
+	assert_int_equal(ss_writer_finish(&w), 0);
+	assert_true(w.len > VRAM);
+	ss_writer_free(&w);
+	vga_destroy(v);
+	assert_int_equal(mem.nnamed, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -835,6 +898,7 @@ int main(void)
 		T(test_refresh_timer_only_with_listeners),
 		T(test_refresh_timer_follows_listeners),
 		T(test_saved_state_round_trip),
+		T(test_video_memory_as_a_migration_block),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,7 @@
 TSAN       := -fsanitize=thread -fno-omit-frame-pointer -Wno-tsan
 TSAN_OBJS  := $(CORE_SRCS:%.c=$(BUILD)/tsan/%.o) $(BUILD)/tsan/bios/linuxboot_rom.o
 RACE_TESTS := test_virtio_race test_legacy_race test_i8237 test_irq test_event test_rtc test_nic_race test_input \
-              test_sb16
+              test_sb16 test_cs4231a test_gus test_pcspk test_ordered_pool test_qcow2_race
 TSAN_BINS  := $(RACE_TESTS:%=$(BUILD)/tsan/unit/%)
 
 $(BUILD)/tsan/%.o: %.c

@@ -37,17 +37,31 @@ $(BENCH_BUILD)/vgaidle-%.img: tools/bench/vgaidle.S
 	cp $(BENCH_BUILD)/vgaidle-$*.bin $@
 	truncate -s 1M $@
 
+# The text-scrolling guest (tools/bench/vgascroll.S): text mode 3, one line
+# scrolled in at every BIOS timer tick, as a 1 MiB disk.
+$(BENCH_BUILD)/vgascroll.img: tools/bench/vgascroll.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(BENCH_BUILD)/vgascroll.o $<
+	ld -m elf_i386 -Ttext 0x7C00 --oformat binary -o $(BENCH_BUILD)/vgascroll.bin \
+		$(BENCH_BUILD)/vgascroll.o
+	cp $(BENCH_BUILD)/vgascroll.bin $@
+	truncate -s 1M $@
+
 BENCH_DEPS := $(BENCH_BUILD)/guest-0.bin $(BENCH_BUILD)/guest-$(BENCH_PIO_LOOPS).bin \
 	$(BENCH_BUILD)/kvm-loop \
 	$(BENCH_BUILD)/spawn \
 	$(BUILD)/fw/disk-0.img \
-	$(BENCH_BUILD)/vgaidle-13h.img $(BENCH_BUILD)/vgaidle-vbe32.img
+	$(BUILD)/fw/sb16play-forever.img $(BUILD)/fw/es1370play-forever.img \
+	$(BUILD)/fw/cs4231aplay-forever.img $(BUILD)/fw/gusplay-forever.img \
+	$(BENCH_BUILD)/vgaidle-13h.img $(BENCH_BUILD)/vgaidle-vbe32.img \
+	$(BENCH_BUILD)/vgascroll.img
 
 bench-deps: $(BENCH_DEPS)
 
 bench: all $(BENCH_DEPS)
 	$(BENCH_PY) tools/bench/bench.py --vmm $(BUILD)/vmm --bench-dir $(BENCH_BUILD) \
-		--disk $(BUILD)/fw/disk-0.img --pio-loops $(BENCH_PIO_LOOPS) $(BENCH_ARGS)
+		--disk $(BUILD)/fw/disk-0.img --fw-dir $(BUILD)/fw --pio-loops $(BENCH_PIO_LOOPS) \
+		$(BENCH_ARGS)
 
 # The quick benchmark run of `make check` (seconds): vmm and the bare KVM
 # loop only, 3 runs of each host-level metric; fails when a figure cannot be
@@ -61,7 +75,7 @@ bench-smoke: all $(BENCH_DEPS)
 # Direct kernel boot under vmm, QEMU -M pc and -M microvm, in the real-guest
 # harness (tools/bench/kernel_boot.py); part of `make bench`. The nested
 # benches take --strict (every figure of every VMM measured, or exit 1)
-# through KERNEL_BENCH_ARGS, VIRTIO_BENCH_ARGS and NET_BENCH_ARGS.
+# through KERNEL_BENCH_ARGS, VIRTIO_BENCH_ARGS, NET_BENCH_ARGS and FBCON_BENCH_ARGS.
 bench-kernel: all
 	$(MAKE) guests
 	$(BENCH_PY) tools/bench/kernel_boot.py --vmm $(BUILD)/vmm --kit $(GUEST_CACHE) $(KERNEL_BENCH_ARGS)
@@ -90,16 +104,34 @@ bench-virtio: all
 
 .PHONY: bench-virtio
 
-# virtio-net guest-to-host TCP MB/s over user (slirp) and tap, vmm vs QEMU,
-# in the real-guest harness (the nested L1 here: ~4 boots, ~3 minutes);
-# part of `make bench`. Needs root for the tap half (a network namespace
-# with a bridge). See docs/bench.md.
+# Guest-to-host TCP MB/s of every NIC model (virtio-net, the three e1000s,
+# RTL8139 C+, NE2000 PCI, PCnet) over user (slirp) and tap, vmm vs QEMU,
+# in the real-guest harness (tools/bench/nics.py): one boot per VMM carries
+# every card over both backends and streams through each in turn (~15-40
+# minutes in the nested L1, both CPUs). Needs root for the tap half (a
+# network namespace with a bridge). NET_BENCH_ARGS: --cards, --backends,
+# --runs, --size-mb, --cpu, --strict, --print. See docs/bench.md.
 bench-net: all
 	$(MAKE) guests
 	@mkdir -p $(BENCH_BUILD)
 	VMM=$(abspath $(BUILD)/vmm) VMM_GUEST_CACHE=$(abspath $(GUEST_CACHE)) \
-		$(BENCH_PY) tools/bench/virtio_net.py --json $(BENCH_BUILD)/virtio-net.json $(NET_BENCH_ARGS)
+		$(BENCH_PY) tools/bench/nics.py --json $(BENCH_BUILD)/nics.json $(NET_BENCH_ARGS)
 
 bench: bench-net
 
 .PHONY: bench-net
+
+# The time for the guest to write 10,000 lines to fbcon (vesafb on -vga std,
+# --card cirrus for the Cirrus), vmm vs QEMU, in the real-guest harness (the
+# nested L1 here); part of `make bench`. FBCON_BENCH_ARGS: --cpu qemu64,
+# --card cirrus, --runs N, --passes N, --strict. See docs/bench.md.
+bench-fbcon: all
+	$(MAKE) guests
+	@mkdir -p $(BENCH_BUILD)
+	VMM=$(abspath $(BUILD)/vmm) VMM_GUEST_CACHE=$(abspath $(GUEST_CACHE)) \
+		$(BENCH_PY) tools/bench/fbcon_scroll.py --json $(BENCH_BUILD)/fbcon-scroll.json \
+		$(FBCON_BENCH_ARGS)
+
+bench: bench-fbcon
+
+.PHONY: bench-fbcon

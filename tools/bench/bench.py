@@ -38,6 +38,11 @@ FIRMWARE_DIR = "/usr/share/seabios"  # bios-256k.bin, vgabios-stdvga/cirrus.bin
 DISPLAY_CARDS = ("std", "cirrus")
 VGA_READY = "VMM-VGA-READY"          # tools/bench/vgaidle.S: drawn, now idle
 IDLE_MODES = (("13h", "mode 13h (320x200x8)"), ("vbe32", "VBE 0x142 (640x480x32)"))
+# The front-ends of the display rows, as the rows name them. SDL's window
+# goes to an Xvfb the bench starts (tests/fw/xvfb.py).
+FRONTENDS = {"headless": "headless", "vnc": "VNC viewer attached", "sdl": "SDL window (Xvfb)"}
+SCROLL_DESC = "text mode 3 (80x25), a line per BIOS tick"  # tools/bench/vgascroll.S
+SCROLL_FRONTENDS = ("headless", "vnc")
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
@@ -225,11 +230,12 @@ def display_boot_args(card, cpu, disk):
         + ["-drive", f"file={disk},format=raw,if=ide", "-boot", "order=c"]
 
 
-def idle_args(image, cpu, serial_file, vnc_display=None):
-    """A standard VGA guest that draws once and idles (vgaidle.S), headless
-    or with a VNC server on 127.0.0.1:vnc_display."""
+def idle_args(image, cpu, serial_file, vnc_display=None, sdl=False):
+    """A standard VGA guest booted from `image` (vgaidle.S, vgascroll.S),
+    headless, with a VNC server on 127.0.0.1:vnc_display, or with an SDL
+    window (on $DISPLAY)."""
     return ["-m", "64", "-cpu", cpu, "-L", FIRMWARE_DIR, "-vga", "std",
-            "-display", "none"] \
+            "-display", "sdl" if sdl else "none"] \
         + ([] if vnc_display is None else ["-vnc", f"127.0.0.1:{vnc_display}"]) \
         + ["-drive", f"file={image},format=raw,if=ide", "-serial", f"file:{serial_file}",
            "-no-reboot"]
@@ -260,6 +266,48 @@ def process_sched_s(pid):
         except (OSError, ValueError, IndexError):
             pass
     return total / 1e9
+
+
+def parse_vmhwm_kib(status_text):
+    """The peak resident set (VmHWM, KiB) from /proc/PID/status."""
+    for line in status_text.splitlines():
+        if line.startswith("VmHWM:"):
+            value, unit = line.split()[1:3]
+            if unit != "kB":
+                break
+            return int(value)
+    raise ValueError("no VmHWM line in kB in /proc/PID/status")
+
+
+def process_hwm_kib(pid):
+    """The process's peak RSS so far: unlike ru_maxrss, readable while it
+    runs, and the VMM's own even when Python started it (VmHWM belongs to
+    the address space, which execve replaces; ru_maxrss outlives it)."""
+    with open(f"/proc/{pid}/status") as f:
+        return parse_vmhwm_kib(f.read())
+
+
+# Libraries that say how a front-end draws: SDL itself, and the OpenGL
+# stack (Mesa's software rasteriser under Xvfb) a renderer may pull in.
+DRAWING_LIBS = re.compile(r"/(libSDL2[^/]*|lib(GL|GLX|EGL)[^/]*|libLLVM[^/]*|[^/]*_dri\.so)$")
+
+
+def drawing_libs(maps_text):
+    """The drawing libraries (DRAWING_LIBS) mapped, from /proc/PID/maps,
+    by base name without the version suffix, sorted."""
+    out = set()
+    for line in maps_text.splitlines():
+        fields = line.split(None, 5)
+        if len(fields) == 6:
+            m = DRAWING_LIBS.search(fields[5].strip())
+            if m:
+                out.add(m.group(1).split(".so")[0] + ".so")
+    return sorted(out)
+
+
+def process_drawing_libs(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return drawing_libs(f.read())
 
 
 def free_vnc_display():
@@ -297,6 +345,7 @@ class VncViewer(threading.Thread):
                     raise RunError(f"VNC: cannot connect to 127.0.0.1:{port}: {e}") from e
                 time.sleep(0.2)
         self.updates = 0
+        self.encodings = {}  # rectangles received, by encoding number
         self.first = threading.Event()
         self.stopping = False
         self.error = None
@@ -329,6 +378,7 @@ class VncViewer(threading.Thread):
         resized = False
         for _ in range(struct.unpack(">xH", c.recv(3))[0]):
             _x, _y, w, h, enc = struct.unpack(">HHHHi", c.recv(12))
+            self.encodings[enc] = self.encodings.get(enc, 0) + 1
             if enc == self.rfb.RAW:
                 left = w * h * 4
                 while left:
@@ -350,19 +400,33 @@ class VncViewer(threading.Thread):
 
 
 class IdleRun:
-    """One static-screen measurement: the VMM's CPU seconds per second over
-    the window, and what a connected viewer received in it."""
+    """One display measurement (a static screen, or text scrolling): the
+    VMM's CPU seconds per second over the window, what a connected viewer
+    received in it, the VMM's peak RSS at its end (VmHWM), and for the
+    scrolling guest the lines it scrolled in the window."""
 
     def __init__(self, cpu_s_per_s, window_s, updates=None, bytes_received=None,
-                 sched_s_per_s=None):
+                 sched_s_per_s=None, hwm_kib=None, lines=None, encodings=None,
+                 drawing=None):
         self.cpu_s_per_s = cpu_s_per_s
         self.sched_s_per_s = sched_s_per_s
         self.window_s = window_s
         self.updates = updates
         self.bytes_received = bytes_received
+        self.hwm_kib = hwm_kib
+        self.lines = lines
+        self.encodings = encodings  # {encoding number: rectangles}, whole connection
+        self.drawing = drawing      # drawing_libs() of the process
+
+    def per_s(self, what):
+        """updates, bytes_received or lines, per second of the window."""
+        v = getattr(self, what)
+        return None if v is None else v / self.window_s
 
 
-def wait_serial(path, text, proc, timeout):
+def wait_text(path, text, proc, timeout, where="serial port", poll=0.1):
+    """None once `text` is in the file at `path` (what the guest wrote to
+    its `where`), else why not."""
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
@@ -373,28 +437,42 @@ def wait_serial(path, text, proc, timeout):
                     return None
         except OSError:
             pass
-        time.sleep(0.1)
-    return f"no {text!r} on the serial port within {timeout:.0f} s"
+        time.sleep(poll)
+    return f"no {text!r} on the {where} within {timeout:.0f} s"
 
 
-def static_screen_run(runner, image, cpu, window, settle, vnc, boot_timeout):
-    """Boots the idle guest, waits until it has drawn (VGA_READY), attaches
-    the viewer (vnc), lets the VMM settle, then reads the process's CPU
-    time over `window` seconds."""
+def serial_lines(path):
+    """The scrolling guest's line count: the '.'s it wrote to COM1."""
+    with open(path, "rb") as f:
+        return f.read().count(b".")
+
+
+def display_run(runner, image, cpu, window, settle, frontend, boot_timeout, xdisplay=None,
+                count_lines=False):
+    """Boots a display guest (vgaidle.S, vgascroll.S), waits until it has
+    drawn (VGA_READY), attaches the viewer (frontend "vnc") or opens the
+    window on the X display `xdisplay` ("sdl"), lets the VMM settle, then
+    reads the process's CPU time over `window` seconds, and its peak RSS
+    at the end; with count_lines, the lines the guest scrolled meanwhile."""
     with tempfile.TemporaryDirectory(prefix="bench-") as tmp, \
             tempfile.TemporaryFile() as err:
         serial = os.path.join(tmp, "serial")
+        vnc, sdl = frontend == "vnc", frontend == "sdl"
         display = free_vnc_display() if vnc else None
-        argv = runner.prefix + runner.extra + idle_args(image, cpu, serial, display)
+        argv = runner.prefix + runner.extra + idle_args(image, cpu, serial, display, sdl)
+        env = None
+        if sdl:
+            import xvfb
+            env = xvfb.sdl_env(xdisplay)
         try:
             p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=err)
+                                 stderr=err, env=env)
         except OSError as e:
             raise RunError(f"{runner.name}: cannot run {argv[0]}: {e}") from e
         viewer = None
         problem = None
         try:
-            problem = wait_serial(serial, VGA_READY, p, boot_timeout)
+            problem = wait_text(serial, VGA_READY, p, boot_timeout)
             if not problem and vnc:
                 viewer = VncViewer(5900 + display)
                 viewer.start()
@@ -404,19 +482,29 @@ def static_screen_run(runner, image, cpu, window, settle, vnc, boot_timeout):
                 time.sleep(settle)
                 u0 = viewer.updates if viewer else None
                 b0 = viewer.client.received if viewer else None
+                n0 = serial_lines(serial) if count_lines else None
                 c0, s0, t0 = process_cpu_s(p.pid), process_sched_s(p.pid), time.monotonic()
                 time.sleep(window)
                 c1, s1, t1 = process_cpu_s(p.pid), process_sched_s(p.pid), time.monotonic()
+                n1 = serial_lines(serial) if count_lines else None
+                hwm, drawing = process_hwm_kib(p.pid), process_drawing_libs(p.pid)
                 if p.poll() is not None:
                     problem = f"exited with status {p.returncode} during the window"
                 elif viewer and (viewer.error or not viewer.is_alive()):
                     problem = f"VNC client: {viewer.error or 'stopped'}"
+                elif sdl and not any(x.startswith("libSDL2") for x in drawing):
+                    problem = "-display sdl, but no libSDL2 in the process: no window"
+                elif count_lines and n1 <= n0:
+                    problem = "the guest scrolled no line in the window"
                 else:
                     return IdleRun((c1 - c0) / (t1 - t0), t1 - t0,
                                    None if not viewer else viewer.updates - u0,
                                    None if not viewer else viewer.client.received - b0,
-                                   (s1 - s0) / (t1 - t0))
-        except (OSError, RunError, AssertionError, struct.error) as e:
+                                   (s1 - s0) / (t1 - t0), hwm,
+                                   None if not count_lines else n1 - n0,
+                                   None if not viewer else dict(viewer.encodings),
+                                   drawing)
+        except (OSError, RunError, AssertionError, ValueError, struct.error) as e:
             problem = str(e) or type(e).__name__
         finally:
             if viewer:
@@ -435,7 +523,7 @@ def static_screen_run(runner, image, cpu, window, settle, vnc, boot_timeout):
 
 
 def interleave_idle(runners, count, **kw):
-    """static_screen_run() `count` times per runner, alternating; a runner
+    """display_run() `count` times per runner, alternating; a runner
     that fails once is dropped (None), as in interleave()."""
     res = {r.name: [] for r in runners}
     live = list(runners)
@@ -443,13 +531,148 @@ def interleave_idle(runners, count, **kw):
         for r in list(live):
             time.sleep(SETTLE_S)
             try:
-                res[r.name].append(static_screen_run(r, **kw))
+                res[r.name].append(display_run(r, **kw))
             except RunError as e:
                 print(f"  ! {e}", file=sys.stderr)
                 r.errors.append(str(e))
                 live.remove(r)
                 res[r.name] = None
     return res
+
+
+# ---- sound: the CPU a VMM spends per second of playback ------------------
+
+# The playback rows (docs/bench.md): both VMMs boot the same firmware-level
+# program (tests/fw/*play.S built FOREVER: auto-init DMA without end) with
+# the same card on -audiodev wav in its default format (44100 Hz s16
+# stereo: both VMMs' default), SeaBIOS's debug port to a file for the
+# program's start marker. (-device, image in the fw build directory, the
+# program's start marker, what it plays)
+PLAY_CARDS = (
+    ("sb16", "sb16play-forever.img", "VMM-SB16 start", "SB16, 16-bit stereo 22050 Hz"),
+    ("ES1370", "es1370play-forever.img", "VMM-ES1370 start",
+     "ES1370 DAC2, 16-bit stereo 22050 Hz"),
+    ("cs4231a", "cs4231aplay-forever.img", "VMM-CS4231A start",
+     "CS4231A, 16-bit stereo 44100 Hz"),
+    ("gus", "gusplay-forever.img", "VMM-GUS start",
+     "GUS, a 16-bit and an 8-bit voice at 44100 Hz"),
+)
+WAV_BYTES_PER_S = 44100 * 4  # -audiodev wav's default format
+PLAY_PACE_SLACK = 0.1        # the recording may grow 10 % off the window's time
+
+
+def playback_args(image, device, cpu, wav, debug_log):
+    """The playing guest: the program's disk, the card on a wav audiodev
+    at `wav`, SeaBIOS's debug port (0x402, where the program prints its
+    start marker) to `debug_log`."""
+    return ["-m", "32", "-cpu", cpu, "-L", FIRMWARE_DIR, "-display", "none", "-no-reboot",
+            "-chardev", f"file,id=seabios,path={debug_log}",
+            "-device", "isa-debugcon,iobase=0x402,chardev=seabios",
+            "-audiodev", f"wav,id=snd,path={wav}", "-device", f"{device},audiodev=snd",
+            "-drive", f"file={image},format=raw,if=ide,snapshot=on"]
+
+
+class PlayRun:
+    """One playback measurement: the VMM's CPU seconds (user + sys from
+    /proc/PID/stat; its threads' schedstat beside) per second of sound the
+    recording grew by in the window."""
+
+    def __init__(self, cpu_s, sched_s, played_s, window_s):
+        self.cpu_s_per_s = cpu_s / played_s
+        self.sched_s_per_s = sched_s / played_s
+        self.played_s = played_s
+        self.window_s = window_s
+
+
+def played_seconds(wav_bytes):
+    """Seconds of sound in `wav_bytes` of a default-format recording."""
+    return wav_bytes / WAV_BYTES_PER_S
+
+
+def pace_problem(played_s, window_s):
+    """Why a window does not measure playback: the recording did not grow
+    by about the window's time (the guest stopped playing, or the VMM did
+    not keep the card's pace). None when it did."""
+    if window_s <= 0 or abs(played_s - window_s) > PLAY_PACE_SLACK * window_s:
+        return (f"the recording grew by {played_s:.2f} s of sound in a {window_s:.2f} s "
+                "window: not playing at the card's pace")
+    return None
+
+
+def playback_run(runner, image, device, marker, cpu, window, settle, boot_timeout):
+    """Boots the playing guest, waits for its start marker, lets it play
+    `settle` seconds, then reads the VMM's CPU time and the recording's
+    size over `window` seconds."""
+    with tempfile.TemporaryDirectory(prefix="bench-") as tmp, \
+            tempfile.TemporaryFile() as err:
+        wav, log = os.path.join(tmp, "play.wav"), os.path.join(tmp, "debugcon")
+        argv = runner.prefix + runner.extra + playback_args(image, device, cpu, wav, log)
+        try:
+            p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                 stderr=err)
+        except OSError as e:
+            raise RunError(f"{runner.name}: cannot run {argv[0]}: {e}") from e
+        problem = None
+        try:
+            problem = wait_text(log, marker, p, boot_timeout, where="debug port", poll=0.05)
+            if not problem:
+                time.sleep(settle)
+                c0, s0, w0, t0 = (process_cpu_s(p.pid), process_sched_s(p.pid),
+                                  os.path.getsize(wav), time.monotonic())
+                time.sleep(window)
+                c1, s1, w1, t1 = (process_cpu_s(p.pid), process_sched_s(p.pid),
+                                  os.path.getsize(wav), time.monotonic())
+                played = played_seconds(w1 - w0)
+                if p.poll() is not None:
+                    problem = f"exited with status {p.returncode} during the window"
+                else:
+                    problem = pace_problem(played, t1 - t0)
+                if not problem:
+                    return PlayRun(c1 - c0, s1 - s0, played, t1 - t0)
+        except OSError as e:
+            problem = str(e) or type(e).__name__
+        finally:
+            if p.poll() is None:
+                p.terminate()
+                try:
+                    p.wait(10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+                    p.wait()
+            err.seek(0)
+            tail = err.read().decode(errors="replace").strip().splitlines()[-3:]
+        raise RunError(f"{runner.name}: {' '.join(argv)}: {problem}"
+                       + (f"\n    stderr: {' | '.join(tail)}" if tail else ""))
+
+
+def interleave_play(runners, count, **kw):
+    """playback_run() `count` times per runner, alternating; a runner that
+    fails once is dropped (None), as in interleave()."""
+    res = {r.name: [] for r in runners}
+    live = list(runners)
+    for _ in range(count):
+        for r in list(live):
+            time.sleep(SETTLE_S)
+            try:
+                res[r.name].append(playback_run(r, **kw))
+            except RunError as e:
+                print(f"  ! {e}", file=sys.stderr)
+                r.errors.append(str(e))
+                live.remove(r)
+                res[r.name] = None
+    return res
+
+
+def playback_metric(desc, runs, window, v, q, tick_s):
+    """A playback row: the VMM's CPU per second of playback. /proc/PID/stat
+    counts in ticks, so the goal (vmm at or below QEMU) allows one tick
+    over the window (as the display rows)."""
+    name = (f"sound playback, {desc}, -audiodev wav: VMM CPU per s of playback "
+            f"(median of {runs} x {window:g} s)")
+    resolution = tick_s / window
+    met = None if v is None or q is None else v <= q + resolution
+    return metric(name, "cpu", v, q, f"<= qemu (+-{fmt(resolution, 'cpu')}, one tick)", met,
+                  resolution=resolution)
 
 
 # ---- formatting ----------------------------------------------------------
@@ -469,6 +692,10 @@ def fmt(v, unit):
         return f"{v:.1f} %"
     if unit == "cpu":  # CPU seconds per second, shown as ms per s
         return f"{v * 1e3:.2f} ms/s"
+    if unit == "B/s":
+        return f"{v / 1024:,.1f} KiB/s"
+    if unit == "/s":
+        return f"{v:.2f}/s"
     return f"{v:g} {unit}"
 
 
@@ -485,19 +712,70 @@ def metric(name, unit, vmm, qemu, goal_text, met, **extra):
     return m
 
 
-def static_screen_metric(desc, vnc, runs, window, v, q, tick_s):
-    """The static-screen row. /proc/PID/stat counts CPU time in clock ticks
-    (tick_s seconds each), so a window of `window` seconds resolves
-    tick_s / window CPU seconds per second: the goal (vmm at or below QEMU)
-    is judged with that much slack, as a difference of one tick is not a
-    measured one. A VMM that spends nothing on a still screen reads 0 here,
-    a real figure (zero_ok)."""
-    name = (f"static screen, {desc}, {'VNC viewer attached' if vnc else 'headless'}: "
+def display_cpu_metric(what, frontend, runs, window, v, q, tick_s, zero_ok):
+    """A display row's VMM CPU per second. /proc/PID/stat counts CPU time
+    in clock ticks (tick_s seconds each), so a window of `window` seconds
+    resolves tick_s / window CPU seconds per second: the goal (vmm at or
+    below QEMU) is judged with that much slack, as a difference of one tick
+    is not a measured one."""
+    name = (f"{what}, {FRONTENDS[frontend]}: "
             f"VMM CPU per s (median of {runs} x {window:g} s)")
     resolution = tick_s / window
     met = None if v is None or q is None else v <= q + resolution
     return metric(name, "cpu", v, q, f"<= qemu (+-{fmt(resolution, 'cpu')}, one tick)",
-                  met, zero_ok=True, resolution=resolution)
+                  met, zero_ok=zero_ok, resolution=resolution)
+
+
+def static_screen_metric(desc, frontend, runs, window, v, q, tick_s):
+    """The static-screen CPU row (display_cpu_metric). A VMM that spends
+    nothing on a still screen reads 0 here, a real figure (zero_ok)."""
+    return display_cpu_metric(f"static screen, {desc}", frontend, runs, window, v, q, tick_s,
+                              zero_ok=True)
+
+
+def display_rss_metric(desc, frontend, runs, v_kib, q_kib):
+    """The static-screen peak RSS row: VmHWM at the end of the window, in
+    MiB; lower is better (the guest's RAM and video memory that it touched
+    are in both VMMs' figures alike)."""
+    v, q = (None if x is None else x / 1024 for x in (v_kib, q_kib))
+    name = (f"static screen, {desc}, {FRONTENDS[frontend]}: VMM peak RSS "
+            f"(VmHWM, median of {runs})")
+    return metric(name, "MiB", v, q, "<= qemu", None if v is None or q is None else v <= q)
+
+
+def scroll_metrics(d, runs, window, tick_s):
+    """The text-scrolling rows from {frontend: {vmm/qemu: [IdleRun]}}: CPU
+    per s for each front-end (no zero: scrolling is never free), and with
+    the viewer, the bytes and updates it received per second (no goal: a
+    server that sends more pictures may be the better one; read them with
+    the updates)."""
+    def med(runs_of, f):
+        return None if not runs_of else median([f(x) for x in runs_of])
+    out = []
+    what = f"text scrolling, {SCROLL_DESC}"
+    for fe in SCROLL_FRONTENDS:
+        if fe not in d:
+            continue
+        v, q = (med(d[fe].get(n), lambda x: x.cpu_s_per_s) for n in ("vmm", "qemu"))
+        out.append(display_cpu_metric(what, fe, runs, window, v, q, tick_s, zero_ok=False))
+        out[-1]["schedstat"] = {n: med(d[fe].get(n), lambda x: x.sched_s_per_s)
+                                for n in ("vmm", "qemu")}
+        out[-1]["lines_per_s"] = {n: med(d[fe].get(n), lambda x: x.per_s("lines"))
+                                  for n in ("vmm", "qemu")}
+    if "vnc" in d:
+        for what_vnc, unit, key in (("bytes received per s", "B/s", "bytes_received"),
+                                    ("updates received per s", "/s", "updates")):
+            v, q = (med(d["vnc"].get(n), lambda x: x.per_s(key)) for n in ("vmm", "qemu"))
+            out.append(metric(f"{what}, {FRONTENDS['vnc']}: {what_vnc} (median of {runs})",
+                              unit, v, q, "", None))
+    return out
+
+
+def encoding_names(counts):
+    """{encoding number: rectangles} as 'Raw 123, DesktopSize 1'."""
+    names = {0: "Raw", 1: "CopyRect", 2: "RRE", 5: "Hextile", 7: "Tight", 16: "ZRLE",
+             -223: "DesktopSize"}
+    return ", ".join(f"{names.get(e, e)} {n}" for e, n in sorted(counts.items(), reverse=True))
 
 
 def table(metrics):
@@ -576,6 +854,14 @@ def runner_extras(qemu_defaults=False):
     return nodefaults, ["-M", "pc", "-enable-kvm"] + nodefaults
 
 
+def bare_loop_args(cpu):
+    """kvm-loop's options for the same model: -c gives its vCPU KVM's
+    whole supported CPUID, what -cpu host starts from; otherwise it keeps
+    KVM's empty CPUID, nearest to qemu64's minimal one (neither has XSAVE
+    or AVX)."""
+    return ["-c"] if cpu == "host" else []
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -591,6 +877,10 @@ def main():
                          "results.json goes here")
     ap.add_argument("--disk", default="build/fw/disk-0.img")
     ap.add_argument("--json", help="output file (default BENCH_DIR/results.json)")
+    ap.add_argument("--cpu", default="qemu64",
+                    help="-cpu of both VMMs in the host-level rows, and the bare loop's model "
+                         "(default qemu64; host: kvm-loop -c. QEMU 10 cannot run -cpu host on "
+                         "kvm_pvm)")
     ap.add_argument("--runs", type=int, default=10, help="start-to-exit runs (default 10)")
     ap.add_argument("--boot-runs", type=int, default=3, help="SeaBIOS boots (default 3)")
     ap.add_argument("--pio-runs", type=int, default=15,
@@ -603,7 +893,11 @@ def main():
                     help="seconds before a SeaBIOS boot counts as hung (default 60)")
     ap.add_argument("--skip-boot", action="store_true", help="skip the SeaBIOS boot metric")
     ap.add_argument("--skip-display", action="store_true",
-                    help="skip the display rows (VGA BIOS boots, static screen)")
+                    help="skip the display rows (VGA BIOS boots, static screen, text "
+                         "scrolling)")
+    ap.add_argument("--skip-sdl", action="store_true",
+                    help="skip the static-screen rows with an SDL window (which need Xvfb "
+                         "and, for QEMU, its SDL module)")
     ap.add_argument("--display-cpu", default="qemu64",
                     help="-cpu of both VMMs in the display rows (default qemu64)")
     ap.add_argument("--display-boot-runs", type=int, default=3,
@@ -612,9 +906,26 @@ def main():
                     help="static-screen runs per mode and front-end (default 3)")
     ap.add_argument("--idle-window", type=float, default=10.0,
                     help="seconds of CPU time read per static-screen run (default 10)")
+    ap.add_argument("--scroll-runs", type=int, default=3,
+                    help="text-scrolling runs per front-end (default 3)")
     ap.add_argument("--idle-settle", type=float, default=2.0,
                     help="seconds between the picture (and the viewer's first update) "
                          "and the window (default 2)")
+    ap.add_argument("--skip-sound", action="store_true",
+                    help="skip the sound playback rows")
+    ap.add_argument("--fw-dir", default="build/fw",
+                    help="holds the playing guests (sb16play-forever.img, "
+                         "es1370play-forever.img, cs4231aplay-forever.img, "
+                         "gusplay-forever.img; tests/fw/fw.mk)")
+    ap.add_argument("--play-card", action="append", choices=[c[0] for c in PLAY_CARDS],
+                    help="only this card's playback row (repeatable; default every card)")
+    ap.add_argument("--play-runs", type=int, default=3,
+                    help="playback runs per card (default 3)")
+    ap.add_argument("--play-window", type=float, default=10.0,
+                    help="seconds of playback whose CPU time is read per run (default 10)")
+    ap.add_argument("--play-settle", type=float, default=1.0,
+                    help="seconds between the program's start marker and the window "
+                         "(default 1)")
     ap.add_argument("--strict", action="store_true",
                     help="exit 1 when a goal is missed or could not be judged")
     ap.add_argument("--smoke", action="store_true",
@@ -632,6 +943,7 @@ def main():
     if a.smoke:
         a.no_qemu = True
         a.skip_display = True  # a minute or more of boots: not for make check
+        a.skip_sound = True    # a boot and a window per card: not quick either
         a.runs, a.pio_runs, a.rss_runs, a.boot_runs = 3, 3, 3, 1
         if not a.json:
             a.json = os.path.join(a.bench_dir, "smoke-results.json")
@@ -646,8 +958,12 @@ def main():
     SPAWN = os.path.abspath(os.path.join(a.bench_dir, "spawn"))
     idle_images = {mode: os.path.abspath(os.path.join(a.bench_dir, f"vgaidle-{mode}.img"))
                    for mode, _ in IDLE_MODES}
+    scroll_image = os.path.abspath(os.path.join(a.bench_dir, "vgascroll.img"))
+    play_images = {dev: os.path.abspath(os.path.join(a.fw_dir, img))
+                   for dev, img, _, _ in PLAY_CARDS if not a.play_card or dev in a.play_card}
     needed = (a.vmm, empty, pio, loop, SPAWN) + (() if a.skip_boot else (a.disk,)) \
-        + (() if a.skip_display else (a.disk,) + tuple(idle_images.values()))
+        + (() if a.skip_display else (a.disk, scroll_image) + tuple(idle_images.values())) \
+        + (() if a.skip_sound else tuple(play_images.values()))
     for f in needed:
         if not os.path.exists(f):
             print(f"bench: {f} is missing (run `make bench`)", file=sys.stderr)
@@ -666,9 +982,11 @@ def main():
         qemu = Runner("qemu", [os.path.abspath(a.qemu)], qemu_extra)
         qemu_note = " ".join(qemu_extra)
         runners.append(qemu)
-    bare = Runner("kvm-loop", [os.path.abspath(loop)], bios_only=True)
+    bare = Runner("kvm-loop", [os.path.abspath(loop)] + bare_loop_args(a.cpu), bios_only=True)
 
-    tiny = ["-display", "none", "-serial", "null", "-no-reboot"] + DEBUG_EXIT
+    # the same CPU model for both VMMs (vmm's default is host, QEMU's
+    # qemu64) and for the bare loop (bare_loop_args)
+    tiny = ["-cpu", a.cpu, "-display", "none", "-serial", "null", "-no-reboot"] + DEBUG_EXIT
     res = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
            "host": {"uname": " ".join(platform.uname()), "cpu": cpu_model(),
                     "cpus": os.cpu_count(), "kvm_module": kvm_kind(),
@@ -708,13 +1026,15 @@ def main():
     t2 = {}
     if not a.skip_boot:
         progress(f"SeaBIOS boot to {BOOT_BANNER}, -m 64: {a.boot_runs} runs each")
-        boot = ["-m", "64", "-display", "none", "-serial", "stdio", "-no-reboot"] + DEBUG_EXIT \
+        boot = ["-m", "64", "-cpu", a.cpu, "-display", "none", "-serial", "stdio",
+                "-no-reboot"] + DEBUG_EXIT \
             + ["-hda", os.path.abspath(a.disk), "-boot", "order=c"]
         t2 = interleave(runners, a.boot_runs, boot, expect_banner=True,
                         timeout=a.boot_timeout)
 
-    # 5: the display rows: SeaBIOS + VGA BIOS per card, then the static screen.
-    t5, t6 = {}, {}
+    # 5: the display rows: SeaBIOS + VGA BIOS per card, the static screen
+    # (headless, VNC viewer, SDL window), text scrolling (headless, VNC).
+    t5, t6, t7 = {}, {}, {}
     if not a.skip_display:
         for card in DISPLAY_CARDS:
             progress(f"SeaBIOS + VGA BIOS (-vga {card}) to {BOOT_BANNER}: "
@@ -723,14 +1043,50 @@ def main():
                                   display_boot_args(card, a.display_cpu,
                                                     os.path.abspath(a.disk)),
                                   expect_banner=True, timeout=a.boot_timeout)
-        for mode, _ in IDLE_MODES:
-            for vnc in (False, True):
-                progress(f"static screen, {mode}, {'VNC viewer' if vnc else 'headless'}: "
-                         f"{a.idle_runs} runs of {a.idle_window:g} s each")
-                t6[(mode, vnc)] = interleave_idle(
-                    runners, a.idle_runs, image=idle_images[mode], cpu=a.display_cpu,
-                    window=a.idle_window, settle=a.idle_settle, vnc=vnc,
-                    boot_timeout=a.boot_timeout)
+        # one X server for every SDL window, up only while they run
+        frontends = [fe for fe in FRONTENDS if not (fe == "sdl" and a.skip_sdl)]
+        xserver = None
+        if "sdl" in frontends:
+            sys.path.insert(0, os.path.join(REPO, "tests", "fw"))
+            import xvfb
+            try:
+                xserver = xvfb.start_xvfb()
+            except (OSError, RuntimeError) as e:
+                msg = f"SDL rows: cannot start Xvfb ({e}); --skip-sdl leaves them out"
+                print(f"  ! {msg}", file=sys.stderr)
+                res["errors"].append(msg)
+                frontends.remove("sdl")
+        try:
+            for mode, _ in IDLE_MODES:
+                for fe in frontends:
+                    progress(f"static screen, {mode}, {FRONTENDS[fe]}: "
+                             f"{a.idle_runs} runs of {a.idle_window:g} s each")
+                    t6[(mode, fe)] = interleave_idle(
+                        runners, a.idle_runs, image=idle_images[mode], cpu=a.display_cpu,
+                        window=a.idle_window, settle=a.idle_settle, frontend=fe,
+                        boot_timeout=a.boot_timeout,
+                        xdisplay=None if fe != "sdl" else xserver[1])
+        finally:
+            if xserver:
+                xvfb.stop_xvfb(xserver[0])
+        for fe in SCROLL_FRONTENDS:
+            progress(f"text scrolling, {FRONTENDS[fe]}: {a.scroll_runs} runs of "
+                     f"{a.idle_window:g} s each")
+            t7[fe] = interleave_idle(runners, a.scroll_runs, image=scroll_image,
+                                     cpu=a.display_cpu, window=a.idle_window,
+                                     settle=a.idle_settle, frontend=fe,
+                                     boot_timeout=a.boot_timeout, count_lines=True)
+
+    # 6: sound: the CPU per second of playback, per card.
+    t8 = {}
+    if not a.skip_sound:
+        for dev, _, marker, desc in PLAY_CARDS:
+            if dev not in play_images:
+                continue
+            progress(f"sound playback, {desc}: {a.play_runs} runs of {a.play_window:g} s each")
+            t8[dev] = interleave_play(runners, a.play_runs, image=play_images[dev], device=dev,
+                                      marker=marker, cpu=a.display_cpu, window=a.play_window,
+                                      settle=a.play_settle, boot_timeout=a.boot_timeout)
 
     res["host"]["loadavg_after"] = loadavg()
     res["guest_args"] = {"empty_m256": args256, "empty_m2048": args2g,
@@ -738,10 +1094,17 @@ def main():
                          "boot": None if a.skip_boot else boot,
                          "display_boot": {c: display_boot_args(c, a.display_cpu, a.disk)
                                           for c in t5},
-                         "static_screen": {f"{mode}{'-vnc' if vnc else ''}":
+                         "static_screen": {f"{mode}-{fe}":
                                            idle_args(idle_images[mode], a.display_cpu,
-                                                     "SERIAL", 59 if vnc else None)
-                                           for mode, vnc in t6}}
+                                                     "SERIAL", 59 if fe == "vnc" else None,
+                                                     fe == "sdl")
+                                           for mode, fe in t6},
+                         "text_scroll": {fe: idle_args(scroll_image, a.display_cpu, "SERIAL",
+                                                       59 if fe == "vnc" else None)
+                                         for fe in t7},
+                         "playback": {dev: playback_args(play_images[dev], dev, a.display_cpu,
+                                                         "WAV", "DEBUGCON")
+                                      for dev in t8}}
     res["host"]["busy"] = host_busy(res["host"]["loadavg_before"], res["host"]["cpus"])
 
     # ---- figures
@@ -819,18 +1182,35 @@ def main():
         m.append(metric(f"SeaBIOS + VGA BIOS to boot sector, -vga {card}, -m 64 "
                         f"(median of {a.display_boot_runs})", "s", v, q,
                         "<= qemu (ratio <= 1.00)", None if r is None else r <= 1.0))
+    tick_s = 1.0 / os.sysconf("SC_CLK_TCK")
+
+    def idle_med(d, n, f):
+        return None if not d.get(n) else median([f(x) for x in d[n]])
     for mode, desc in IDLE_MODES:
-        for vnc in (False, True):
-            d = t6.get((mode, vnc))
+        for fe in FRONTENDS:
+            d = t6.get((mode, fe))
             if d is None:
                 continue
-            v, q = (None if not d.get(n) else median([x.cpu_s_per_s for x in d[n]])
-                    for n in ("vmm", "qemu"))
-            m.append(static_screen_metric(desc, vnc, a.idle_runs, a.idle_window, v, q,
-                                          1.0 / os.sysconf("SC_CLK_TCK")))
-            m[-1]["schedstat"] = {n: None if not d.get(n) else
-                                  median([x.sched_s_per_s for x in d[n]])
+            v, q = (idle_med(d, n, lambda x: x.cpu_s_per_s) for n in ("vmm", "qemu"))
+            m.append(static_screen_metric(desc, fe, a.idle_runs, a.idle_window, v, q, tick_s))
+            m[-1]["schedstat"] = {n: idle_med(d, n, lambda x: x.sched_s_per_s)
                                   for n in ("vmm", "qemu")}
+    for mode, desc in IDLE_MODES:
+        for fe in FRONTENDS:
+            d = t6.get((mode, fe))
+            if d is not None:
+                m.append(display_rss_metric(desc, fe, a.idle_runs,
+                                            *(idle_med(d, n, lambda x: x.hwm_kib)
+                                              for n in ("vmm", "qemu"))))
+    m += scroll_metrics(t7, a.scroll_runs, a.idle_window, tick_s)
+    for dev, _, _, desc in PLAY_CARDS:
+        d = t8.get(dev)
+        if d is None:
+            continue
+        v, q = (idle_med(d, n, lambda x: x.cpu_s_per_s) for n in ("vmm", "qemu"))
+        m.append(playback_metric(desc, a.play_runs, a.play_window, v, q, tick_s))
+        m[-1]["schedstat"] = {n: idle_med(d, n, lambda x: x.sched_s_per_s)
+                              for n in ("vmm", "qemu")}
 
     res["bare_kvm_loop"] = {
         "start_to_exit_ms": None if not t1.get("kvm-loop") else med(t1, "kvm-loop") * 1e3,
@@ -849,13 +1229,28 @@ def main():
         res["samples"][f"display_boot_{card}"] = {
             n: None if runs is None else [{"s": round(x.seconds, 6), "maxrss_kib": x.maxrss_kib}
                                           for x in runs] for n, runs in d.items()}
-    for (mode, vnc), d in t6.items():
-        res["samples"][f"static_screen_{mode}_{'vnc' if vnc else 'headless'}"] = {
+    def display_sample(x):
+        return {"cpu_s_per_s": round(x.cpu_s_per_s, 6),
+                "schedstat_s_per_s": round(x.sched_s_per_s, 6),
+                "window_s": round(x.window_s, 3), "vnc_updates": x.updates,
+                "vnc_bytes": x.bytes_received, "vmhwm_kib": x.hwm_kib,
+                "vnc_encodings": None if x.encodings is None else
+                {str(k): v for k, v in x.encodings.items()},
+                "drawing_libs": x.drawing, "lines": x.lines}
+    for (mode, fe), d in t6.items():
+        res["samples"][f"static_screen_{mode}_{fe}"] = {
+            n: None if runs is None else [display_sample(x) for x in runs]
+            for n, runs in d.items()}
+    for fe, d in t7.items():
+        res["samples"][f"text_scroll_{fe}"] = {
+            n: None if runs is None else [display_sample(x) for x in runs]
+            for n, runs in d.items()}
+    for dev, d in t8.items():
+        res["samples"][f"playback_{dev}"] = {
             n: None if runs is None else [{"cpu_s_per_s": round(x.cpu_s_per_s, 6),
                                            "schedstat_s_per_s": round(x.sched_s_per_s, 6),
-                                           "window_s": round(x.window_s, 3),
-                                           "vnc_updates": x.updates,
-                                           "vnc_bytes": x.bytes_received} for x in runs]
+                                           "played_s": round(x.played_s, 3),
+                                           "window_s": round(x.window_s, 3)} for x in runs]
             for n, runs in d.items()}
     for r in runners + [bare]:
         res["errors"] += r.errors
@@ -887,6 +1282,24 @@ def main():
             print(f"  {x['metric'].split(': VMM')[0]}: threads' schedstat, median "
                   + ", ".join(f"{who} {fmt(x['schedstat'][who], 'cpu')}"
                               for who in ("vmm", "qemu") if x["schedstat"][who] is not None))
+    for x in m:
+        if x.get("lines_per_s"):
+            lps = x["lines_per_s"]
+            print(f"  {x['metric'].split(': VMM')[0]}: the guest scrolled "
+                  + ", ".join(f"{who} {lps[who]:.2f} lines/s" for who in ("vmm", "qemu")
+                              if lps[who] is not None))
+            note = uneven_work(lps)
+            if note:
+                print(f"  WARNING: {note}")
+    for fe, d in [("sdl", t6.get((IDLE_MODES[-1][0], "sdl")) or {}), ("vnc", t7.get("vnc") or {})]:
+        for who in ("vmm", "qemu"):
+            runs = d.get(who)
+            if runs and fe == "sdl":
+                print(f"  SDL window, {who}: drawing libraries mapped: "
+                      + (", ".join(runs[-1].drawing) or "none"))
+            elif runs and runs[-1].encodings is not None:
+                print(f"  text scrolling, VNC viewer (offers Raw + DesktopSize), {who}: "
+                      f"rectangles by encoding: {encoding_names(runs[-1].encodings)}")
     print("wall times run from spawn to reap; QEMU gets "
           + (qemu_note if qemu else "n/a"))
     busy = host["busy"]
@@ -926,6 +1339,22 @@ def main():
     return 0
 
 
+SCROLL_PACE_SLACK = 0.05  # the two guests' lines/s may differ by this much
+
+
+def uneven_work(lines_per_s):
+    """A note when the scrolling guests did not do the same work: one of
+    them fell behind its timer tick (a scroll that took longer than a tick
+    on a loaded host), so the rows compare different loads."""
+    v, q = lines_per_s.get("vmm"), lines_per_s.get("qemu")
+    if v is None or q is None or max(v, q) <= 0:
+        return None
+    if abs(v - q) > SCROLL_PACE_SLACK * max(v, q):
+        return (f"the guests scrolled {v:.2f} (vmm) and {q:.2f} (qemu) lines/s: not the "
+                "same work; rerun on a quieter host")
+    return None
+
+
 def strict_failures(metrics):
     """What fails --strict: a goal missed, or a goal that could not be
     judged (a figure of either VMM missing, QEMU not run)."""
@@ -959,18 +1388,45 @@ def write_recorded(path, res):
                 round(x["vmm"], 2)
         elif "% of a bare" in name:
             rec["pct_of_bare_loop"] = round(x["vmm"], 1)
-        elif name.startswith("static screen"):
-            rec[recorded_key_static(name)] = round(x["vmm"] * 1e3, 2)
+        elif name.startswith("static screen") or name.startswith("text scrolling"):
+            key, value = recorded_display_figure(x)
+            rec[key] = value
+        elif name.startswith("sound playback"):
+            rec[recorded_playback_key(name)] = round(x["vmm"] * 1e3, 2)
     with open(path, "w") as f:
         json.dump(rec, f, indent=2)
         f.write("\n")
     print(f"wrote {path}")
 
 
-def recorded_key_static(name):
-    """recorded.json's key of a static-screen row: CPU ms per s."""
+def recorded_playback_key(name):
+    """recorded.json's key of a playback row: CPU ms per s of playback,
+    per card (its -device name, lower case)."""
+    dev = next(dev for dev, _, _, desc in PLAY_CARDS if f", {desc}," in name)
+    return f"playback_ms_per_s_{dev.lower()}"
+
+
+def frontend_of(name):
+    """The FRONTENDS key a display row's name holds."""
+    return next(fe for fe, label in FRONTENDS.items() if f", {label}:" in name)
+
+
+def recorded_display_figure(row):
+    """recorded.json's key and value of a display row: static screen CPU
+    (ms per s) and peak RSS (MiB) per mode and front-end; text scrolling
+    CPU (ms per s) per front-end, the viewer's KiB and updates per s."""
+    name, v = row["metric"], row["vmm"]
+    fe = frontend_of(name)
+    if name.startswith("text scrolling"):
+        if row["unit"] == "B/s":
+            return "text_scroll_vnc_kib_per_s", round(v / 1024, 1)
+        if row["unit"] == "/s":
+            return "text_scroll_vnc_updates_per_s", round(v, 2)
+        return f"text_scroll_ms_per_s_{fe}", round(v * 1e3, 2)
     mode = next(m for m, desc in IDLE_MODES if desc in name)
-    return f"static_screen_ms_per_s_{mode}_{'vnc' if 'VNC' in name else 'headless'}"
+    if row["unit"] == "MiB":
+        return f"static_screen_peak_rss_mib_{mode}_{fe}", round(v, 2)
+    return f"static_screen_ms_per_s_{mode}_{fe}", round(v * 1e3, 2)
 
 
 def unmeasured(metrics, bare, with_qemu):

@@ -1,7 +1,9 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """vmm-img against qemu-img on the same images, run by run alternating:
-convert raw->qcow2, qcow2->raw, and compressed convert (-c) of a ~256 MiB
+convert raw->qcow2, qcow2->raw, compressed convert (-c), compare of the
+raw image against its compressed qcow2 and convert from that compressed
+qcow2 (the inflate on the reading threads), for a ~256 MiB
 raw image holding ~96 MiB of data (a third random, the rest compressible,
 the rest holes). Prints `metric | vmm-img | qemu-img | ratio | goal` and
 writes every sample to BENCH_DIR/img-results.json. See docs/bench.md."""
@@ -58,11 +60,18 @@ def main():
     make_image(src, a.size_mib * MiB)
     q_src = os.path.join(a.bench_dir, "img-src.qcow2")
     subprocess.run([a.qemu_img or a.vmm_img, "convert", "-O", "qcow2", src, q_src], check=True)
+    # compare reads both sides whole: a raw image against its compressed
+    # qcow2 (inflate on every chunk), made by qemu-img
+    qc_src = os.path.join(a.bench_dir, "img-src-c.qcow2")
+    subprocess.run([a.qemu_img or a.vmm_img, "convert", "-c", "-O", "qcow2", src, qc_src],
+                   check=True)
     out = os.path.join(a.bench_dir, "img-out")
     cases = [
         ("convert raw->qcow2", ["convert", "-f", "raw", "-O", "qcow2", src, out]),
         ("convert qcow2->raw", ["convert", "-f", "qcow2", "-O", "raw", q_src, out]),
         ("convert -c raw->qcow2", ["convert", "-c", "-f", "raw", "-O", "qcow2", src, out]),
+        ("compare raw qcow2 -c", ["compare", "-f", "raw", "-F", "qcow2", src, qc_src]),
+        ("convert qcow2 -c->qcow2", ["convert", "-f", "qcow2", "-O", "qcow2", qc_src, out]),
     ]
     tools = [("vmm-img", a.vmm_img)] + ([("qemu-img", a.qemu_img)] if a.qemu_img else [])
     results = {}
@@ -73,8 +82,9 @@ def main():
             order = tools if r % 2 == 0 else tools[::-1]
             for t, exe in order:
                 samples[t].append(timed([exe, *args]))
-                sizes.setdefault(name, {})[t] = os.path.getsize(out)
-                os.unlink(out)
+                if os.path.exists(out):
+                    sizes.setdefault(name, {})[t] = os.path.getsize(out)
+                    os.unlink(out)
         results[name] = samples
     print(f"{'metric':28} | {'vmm-img':>9} | {'qemu-img':>9} | {'ratio':>6} | goal")
     print("-" * 72)
@@ -91,8 +101,12 @@ def main():
             s = sizes[name]
             print(f"{'  output size (MiB)':28} | {s['vmm-img'] / MiB:9.1f} | "
                   + (f"{s['qemu-img'] / MiB:9.1f} |" if "qemu-img" in s else "n/a |"))
+    cpus = len(os.sched_getaffinity(0))
+    print(f"(vmm-img -c and compare threads: {min(cpus, 8)}, one per CPU; "
+          f"load {os.getloadavg()[0]:.1f})")
     with open(os.path.join(a.bench_dir, "img-results.json"), "w") as f:
-        json.dump({"size_mib": a.size_mib, "runs": a.runs, "results": summary}, f, indent=2)
+        json.dump({"size_mib": a.size_mib, "runs": a.runs, "cpus": cpus,
+                   "load": os.getloadavg()[0], "results": summary}, f, indent=2)
 
 
 if __name__ == "__main__":

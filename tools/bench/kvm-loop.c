@@ -12,6 +12,10 @@
  *   -n       no in-kernel irqchip/PIT (by default they are created, as vmm
  *            and QEMU do, so that only userspace work differs)
  *   -p PORT  exit port (default 0xf4)
+ *   -c       give the vCPU every CPUID leaf KVM supports (KVM_GET_SUPPORTED_CPUID,
+ *            what `-cpu host` starts from in vmm and QEMU); without it the vCPU
+ *            has KVM's empty CPUID. The CPU model changes what KVM does on
+ *            every entry and exit, so the floor must have the VMM's model.
  * Prints the number of port-I/O exits on stderr when -v is given.
  */
 #include <errno.h>
@@ -56,6 +60,21 @@ static void *load_image(const char *path)
 	return p;
 }
 
+static void set_host_cpuid(int kvm, int cpu)
+{
+	unsigned nent = 256;
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + nent * sizeof(c->entries[0]));
+
+	if (!c)
+		die("calloc");
+	c->nent = nent;
+	if (ioctl(kvm, KVM_GET_SUPPORTED_CPUID, c) < 0)
+		die("KVM_GET_SUPPORTED_CPUID");
+	if (ioctl(cpu, KVM_SET_CPUID2, c) < 0)
+		die("KVM_SET_CPUID2");
+	free(c);
+}
+
 static void map_rom(int vm, uint32_t slot, uint64_t gpa, void *hva)
 {
 	struct kvm_userspace_memory_region r = {
@@ -71,11 +90,12 @@ static void map_rom(int vm, uint32_t slot, uint64_t gpa, void *hva)
 
 int main(int argc, char **argv)
 {
-	int opt, irqchip = 1, verbose = 0;
+	int opt, irqchip = 1, verbose = 0, host_cpuid = 0;
 	unsigned long exit_port = 0xf4, exits = 0;
 
-	while ((opt = getopt(argc, argv, "np:v")) != -1) {
+	while ((opt = getopt(argc, argv, "cnp:v")) != -1) {
 		switch (opt) {
+		case 'c': host_cpuid = 1; break;
 		case 'n': irqchip = 0; break;
 		case 'p': exit_port = strtoul(optarg, NULL, 0); break;
 		case 'v': verbose = 1; break;
@@ -108,6 +128,8 @@ int main(int argc, char **argv)
 	int cpu = ioctl(vm, KVM_CREATE_VCPU, 0);
 	if (cpu < 0)
 		die("KVM_CREATE_VCPU");
+	if (host_cpuid)
+		set_host_cpuid(kvm, cpu);
 	int run_size = ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (run_size < 0)
 		die("KVM_GET_VCPU_MMAP_SIZE");
@@ -147,6 +169,6 @@ int main(int argc, char **argv)
 	}
 
 usage:
-	fprintf(stderr, "usage: kvm-loop [-n] [-v] [-p PORT] IMAGE\n");
+	fprintf(stderr, "usage: kvm-loop [-c] [-n] [-v] [-p PORT] IMAGE\n");
 	return 2;
 }

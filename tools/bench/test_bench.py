@@ -8,6 +8,8 @@ import sys
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "tests",
+                                "real"))
 import bench  # noqa: E402
 
 
@@ -127,17 +129,160 @@ class _FakeBatch:
         self.cmds[name] = cmd
 
 
-@pytest.mark.parametrize("backend", ["user", "tap"])
-def test_virtio_net_bench_gives_every_vmm_the_same_machine(backend):
-    import virtio_net
+# ---- the NICs bench (tools/bench/nics.py): everything but the L1 ----------
+
+def _nics_lines(cards="e1000,rtl8139,virtio-net-pci", backends="user,tap", cpu="qemu64"):
+    """{vmm: its VMM command line} of one pass over every leg."""
+    import nics
+    a = nics.parse_args(["--cards", cards, "--backends", backends, "--cpu", cpu])
+    legs = nics.legs_of(nics.plan(a.cards, a.backends))
     b = _FakeBatch()
-    for vmm in ("vmm", "qemu"):
-        virtio_net.command(b, vmm, backend, 3, 16, "qemu64")
-    lines = [ln for cmd in b.cmds.values() for ln in cmd.split("\n") if "-netdev" in ln]
-    assert len(lines) == 2
-    tails = [ln[ln.index(" -m "):].replace("vmm-net", "X-net").replace("qemu-net", "X-net")
-             for ln in lines]
-    assert tails[0] == tails[1] and "-cpu qemu64" in tails[0] and "-nodefaults" in tails[0]
+    names = {vmm: nics.command(b, vmm, legs, a.runs, a.size_mb, a.cpu) for vmm in ("vmm", "qemu")}
+    return {vmm: next(ln for ln in b.cmds[name].split("\n") if " -netdev " in ln)
+            for vmm, name in names.items()}, legs
+
+
+@pytest.mark.parametrize("backends", ["user", "tap", "user,tap"])
+def test_nics_bench_gives_every_vmm_the_same_machine(backends):
+    lines, legs = _nics_lines(backends=backends)
+    tails = [ln[ln.index(" -m "):].replace("vmm-nics", "X").replace("qemu-nics", "X")
+             for ln in lines.values()]
+    assert tails[0] == tails[1], tails
+    assert "-cpu qemu64" in tails[0] and "-nodefaults" in tails[0] and "-no-reboot" in tails[0]
+    # one netdev and one card per leg, each with its own address; the
+    # emulated cards without their iPXE ROM, the RTL8139 as QEMU's default
+    assert tails[0].count(" -netdev ") == len(legs) == 3 * len(backends.split(","))
+    for leg in legs:
+        dev = "-device %s,netdev=n%d,mac=%s" % (leg.card, leg.k, leg.mac)
+        assert dev + ("" if leg.card == "virtio-net-pci" else ",romfile=") in tails[0], dev
+    assert "cplus" not in tails[0]
+    # tap legs: the whole run in a network namespace, one tap per leg
+    tap = "tap" in backends
+    assert lines["vmm"].startswith("ip netns exec $ns ") == tap
+    assert tails[0].count("script=$d/ifup") == (3 if tap else 0)
+
+
+def test_nics_bench_arguments():
+    import nics
+    a = nics.parse_args([])
+    assert a.cards == list(nics.CARDS) and a.backends == ["user", "tap"]
+    assert a.vmms == ["vmm", "qemu"] and (a.runs, a.size_mb) == (3, 8)
+    assert len(nics.plan(a.cards, a.backends)) == 14
+    assert nics.plan(["pcnet", "e1000"], ["tap", "user"]) == [
+        ("pcnet", "tap"), ("e1000", "tap"), ("pcnet", "user"), ("e1000", "user")]
+    for bad in (["--cards", "e1000,ne2k_isa"], ["--cards", "e1000,e1000"], ["--cards", ","],
+                ["--backends", "vde"], ["--vmms", "kvmtool"], ["--runs", "0"]):
+        with pytest.raises(SystemExit) as e:
+            nics.parse_args(bad)
+        assert e.value.code == 2, bad
+
+
+def test_nics_bench_guest_script():
+    """Valid shell for the kit's busybox; 8139cp carried only for an
+    RTL8139; a leg line per leg with its address and sink port."""
+    import shutil
+    import subprocess
+    import nics
+    legs = nics.legs_of(nics.plan(["e1000", "rtl8139"], ["user", "tap"]))
+    text = nics.guest_script(legs, 2, 4)
+    sh = shutil.which("busybox")
+    r = subprocess.run([sh, "sh", "-n"] if sh else ["sh", "-n"], input=text, text=True,
+                       capture_output=True)
+    assert r.returncode == 0, r.stderr
+    assert text.count("\ncarry 8139cp\n") == 1
+    assert "carry 8139cp" not in nics.guest_script(legs[:1], 2, 4)
+    assert "leg 1 52:54:00:be:00:01 10.0.2.15 10.0.2.2 15002\n" in text
+    assert "leg 3 52:54:00:be:00:03 192.168.78.10 192.168.78.1 15004\n" in text
+    assert "count=64 " in text  # 4 MiB in 64 KiB blocks
+
+
+def _run(nbytes, seconds=1.0):
+    return {"bytes": nbytes, "seconds": seconds, "mb_s": nbytes / seconds / 1e6}
+
+
+def test_nics_bench_a_leg_counts_when_every_vmm_completed_it():
+    import nics
+    legs = nics.legs_of(nics.plan(["e1000", "pcnet", "ne2k_pci"], ["user"]))
+    full = 8 << 20
+    got = {"vmm": {0: [_run(full)] * 3, 1: [_run(full)] * 3, 2: [_run(full)] * 2},
+           "qemu": {0: [_run(full)] * 3, 1: [_run(full)] * 2 + [_run(full - 1)], 2: []}}
+    done, again, why = nics.settle(legs, got, 3, 8)
+    assert list(done) == [0] and set(done[0]) == {"vmm", "qemu"}
+    assert [leg.card for leg in again] == ["pcnet", "ne2k_pci"]
+    assert why[0] == "pcnet/user: qemu: 2 complete streams of 3"
+    assert why[1] == ("ne2k_pci/user: vmm: 2 complete streams of 3; "
+                      "qemu: 0 complete streams of 3")
+    figures = {"e1000/user": {"runs": {"vmm": [_run(full, 2), _run(full, 1)],
+                                       "qemu": [_run(full, 2)]}}}
+    rows = nics.rows([("e1000", "user"), ("pcnet", "user")], figures)
+    assert rows[0][:2] == ("e1000", "user") and round(rows[0][4], 6) == 2.0
+    assert rows[1] == ("pcnet", "user", None, None, None)
+    text = nics.table([("e1000", "user"), ("pcnet", "user")], figures, 3, 8)
+    assert text.split("\n")[1].split() == ["e1000", "user", "8.39", "4.19", "2.00"]
+    assert text.split("\n")[2].split() == ["pcnet", "user", "n/a", "n/a", "n/a"]
+
+
+def _free_ports(n):
+    """n consecutive TCP ports free on 127.0.0.1 (a first port that
+    binds, and the ones after it)."""
+    import random
+    import socket
+    for _ in range(50):
+        first = random.randint(20000, 60000)
+        socks = []
+        try:
+            for p in range(first, first + n):
+                s = socket.socket()
+                s.bind(("127.0.0.1", p))
+                socks.append(s)
+            return first
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    pytest.fail("no %d free consecutive ports" % n)
+
+
+def test_nics_bench_run_shell_sink_and_parse(tmp_path):
+    """The L1 command's shell (tools/bench/nics.py's, without the network
+    namespace) with a stand-in VMM that prints the guest's lines and
+    streams to the sink's ports as the guest would: each port's streams go
+    to their leg (the ones the tail shows while they come are not counted
+    twice), the guest's drivers are read, the run ends with its marker."""
+    import hashlib
+    import subprocess
+    import nics
+    import nic_models
+    first = _free_ports(2)
+    legs = nics.legs_of(nics.plan(["e1000", "pcnet"], ["user"]))
+    for leg in legs:
+        leg.port = first + leg.k
+    fake = tmp_path / "fake_vmm.py"
+    fake.write_text(
+        "import socket, sys\n"
+        "for k, port, n in ((0, %d, 3), (1, %d, 2)):\n"
+        "    print('bench leg %%d iface=eth%%d driver=%%s' %% (k, k, ['e1000', 'pcnet32'][k]))\n"
+        "    for _ in range(n):\n"
+        "        s = socket.create_connection(('127.0.0.1', port))\n"
+        "        s.sendall(b'\\0' * (1 << 20)); s.close()\n"
+        "print('VMMKIT-DONE rc=0', flush=True)\n" % (first, first + 1))
+    sink = "/usr/bin/python3 %s --sha256 127.0.0.1 %d-%d 3 30" % (
+        os.path.join(os.path.dirname(os.path.abspath(__file__)), "net_sink.py"), first, first + 1)
+    shell = nic_models.netns_shell("nics-t", "/usr/bin/python3 %s" % fake,
+                                   [(sink, "listening")], 60)
+    r = subprocess.run(["sh", "-c", shell], capture_output=True, text=True, timeout=120,
+                       env=dict(os.environ, TMPDIR=str(tmp_path)))
+    assert r.stdout.rstrip().endswith("@@nic-run-end"), r.stdout + r.stderr
+    assert "@@vmm rc=0" in r.stdout, r.stdout
+    runs, drivers = nics.parse(r.stdout, legs)
+    assert [len(runs[0]), len(runs[1])] == [3, 2], r.stdout
+    assert all(x["bytes"] == 1 << 20 for x in runs[0] + runs[1])
+    assert drivers == {0: "e1000", 1: "pcnet32"}
+    zero = hashlib.sha256(b"\0" * (1 << 20)).hexdigest()
+    assert nic_models.log(r.stdout, "service0").count("sha=" + zero) == 5
+    done, again, _ = nics.settle(legs, {"vmm": runs}, 3, 1)
+    assert list(done) == [0] and again == [legs[1]]
 
 
 # ---- the display rows ------------------------------------------------------
@@ -169,6 +314,154 @@ def test_static_screen_gives_both_vmms_the_same_machine(display):
         assert vmm[vmm.index("-vnc") + 1] == "127.0.0.1:61"
 
 
+def test_sdl_static_screen_gives_both_vmms_the_same_machine():
+    vmm, qemu = _argvs(bench.idle_args("/i.img", "qemu64", "/s", None, sdl=True))
+    assert _tail(vmm) == _tail(qemu)
+    assert vmm[vmm.index("-display") + 1] == "sdl" and "-vnc" not in vmm
+    # the scrolling guest: the same machine as the static screen's, its own disk
+    vmm_s, _ = _argvs(bench.idle_args("/scroll.img", "qemu64", "/s", 61))
+    assert _tail(vmm_s) == _tail(_argvs(bench.idle_args("/scroll.img", "qemu64", "/s", 61))[1])
+    assert "file=/scroll.img,format=raw,if=ide" in vmm_s
+
+
+def test_vmhwm_parse():
+    status = ("Name:\tvmm\nVmPeak:\t  300000 kB\nVmSize:\t  290000 kB\n"
+              "VmHWM:\t    4242 kB\nVmRSS:\t    4000 kB\n")
+    assert bench.parse_vmhwm_kib(status) == 4242
+    for bad in ("Name:\tvmm\nVmRSS:\t 4000 kB\n", "VmHWM:\t 4242 MB\n", ""):
+        with pytest.raises(ValueError):
+            bench.parse_vmhwm_kib(bad)
+    # this process's own, read live
+    assert bench.process_hwm_kib(os.getpid()) > 1000
+
+
+def test_drawing_libraries_from_maps():
+    maps = "\n".join([
+        "7f00-7f10 r-xp 00000000 08:01 1 /usr/lib/x86_64-linux-gnu/libSDL2-2.0.so.0.2600.5",
+        "7f10-7f20 r--p 00000000 08:01 2 /usr/lib/x86_64-linux-gnu/dri/swrast_dri.so",
+        "7f20-7f30 r-xp 00000000 08:01 3 /usr/lib/x86_64-linux-gnu/libLLVM-15.so.1",
+        "7f30-7f40 r-xp 00000000 08:01 4 /usr/lib/x86_64-linux-gnu/libGLX_mesa.so.0.0.0",
+        "7f40-7f50 r-xp 00000000 08:01 5 /usr/lib/x86_64-linux-gnu/libc.so.6",
+        "7f50-7f60 rw-p 00000000 00:00 0 ",
+        "7f60-7f70 r-xp 00000000 08:01 6 /opt/libSDL2/libfoo.so"])
+    assert bench.drawing_libs(maps) == ["libGLX_mesa.so", "libLLVM-15.so", "libSDL2-2.0.so",
+                                        "swrast_dri.so"]
+    assert bench.drawing_libs("") == []
+
+
+def test_display_peak_rss_rows():
+    row = bench.display_rss_metric("mode 13h (320x200x8)", "sdl", 3, 6144, 61440)
+    assert row["vmm"] == 6.0 and row["qemu"] == 60.0 and round(row["ratio"], 2) == 0.1
+    assert row["goal_met"] is True and row["unit"] == "MiB"
+    assert "SDL window (Xvfb): VMM peak RSS" in row["metric"]
+    # not a row of the empty guest's: --smoke's RSS bounds must not take it
+    assert not row["metric"].startswith("peak RSS")
+    assert bench.display_rss_metric("m", "vnc", 3, 70000, 61440)["goal_met"] is False
+    missing = bench.display_rss_metric("m", "headless", 3, None, 61440)
+    assert missing["goal_met"] is None
+    assert bench.unmeasured([missing], {}, with_qemu=True) == [f"vmm: {missing['metric']}"]
+
+
+def _scroll_run(cpu, lines, updates=None, nbytes=None, window=10.0):
+    return bench.IdleRun(cpu, window, updates, nbytes, cpu, 5000, lines,
+                         None if updates is None else {0: updates})
+
+
+def test_text_scrolling_rows():
+    d = {"headless": {"vmm": [_scroll_run(0.2, 182), _scroll_run(0.3, 182),
+                              _scroll_run(0.1, 181)],
+                      "qemu": [_scroll_run(0.05, 182)] * 3},
+         "vnc": {"vmm": [_scroll_run(0.3, 182, 150, 10 * 2 ** 20),
+                         _scroll_run(0.4, 182, 170, 30 * 2 ** 20, window=20.0)],
+                 "qemu": None}}
+    rows = bench.scroll_metrics(d, 3, 10.0, 0.01)
+    assert [r["unit"] for r in rows] == ["cpu", "cpu", "B/s", "/s"]
+    head, vnc, nbytes, updates = rows
+    assert head["vmm"] == 0.2 and head["qemu"] == 0.05 and head["goal_met"] is False
+    assert head["lines_per_s"] == {"vmm": 18.2, "qemu": 18.2}
+    assert "text scrolling" in head["metric"] and ", headless: VMM CPU per s" in head["metric"]
+    assert round(vnc["vmm"], 6) == 0.35 and vnc["qemu"] is None and vnc["goal_met"] is None
+    # per second of each run's own window, then the median
+    assert nbytes["vmm"] == (2 ** 20 + 1.5 * 2 ** 20) / 2 and nbytes["qemu"] is None
+    assert updates["vmm"] == (15 + 8.5) / 2 and updates["goal"] == ""
+    assert bench.fmt(nbytes["vmm"], "B/s") == "1,280.0 KiB/s"
+    assert bench.fmt(updates["vmm"], "/s") == "11.75/s"
+    # a scrolling screen that costs nothing, or a viewer that got nothing, is broken
+    zero = bench.scroll_metrics({"vnc": {"vmm": [_scroll_run(0.0, 182, 0, 0)], "qemu": None}},
+                                1, 10.0, 0.01)
+    assert len(bench.unmeasured(zero, {}, with_qemu=False)) == 3
+
+
+def test_scrolling_guests_must_do_the_same_work():
+    assert bench.uneven_work({"vmm": 18.2, "qemu": 18.0}) is None
+    assert "not the same work" in bench.uneven_work({"vmm": 18.2, "qemu": 16.0})
+    assert bench.uneven_work({"vmm": 18.2, "qemu": None}) is None
+
+
+def test_new_display_rows_are_recorded(tmp_path):
+    import json
+    d = {"headless": {"vmm": [_scroll_run(0.25, 182)], "qemu": None},
+         "vnc": {"vmm": [_scroll_run(0.5, 182, 120, 5 * 2 ** 20)], "qemu": None}}
+    rows = [bench.static_screen_metric("mode 13h (320x200x8)", "sdl", 3, 10.0, 0.009, 0.02,
+                                       0.01),
+            bench.display_rss_metric("VBE 0x142 (640x480x32)", "sdl", 3, 8192, 70000),
+            bench.display_rss_metric("VBE 0x142 (640x480x32)", "vnc", 3, 7168, 60000)] \
+        + bench.scroll_metrics(d, 1, 10.0, 0.01)
+    out = tmp_path / "rec.json"
+    bench.write_recorded(str(out), {"date": "d", "host": {"loadavg_before": "1",
+                                                          "loadavg_after": "2"},
+                                    "metrics": rows})
+    rec = json.loads(out.read_text())
+    assert rec["static_screen_ms_per_s_13h_sdl"] == 9.0
+    assert rec["static_screen_peak_rss_mib_vbe32_sdl"] == 8.0
+    assert rec["static_screen_peak_rss_mib_vbe32_vnc"] == 7.0
+    assert rec["text_scroll_ms_per_s_headless"] == 250.0
+    assert rec["text_scroll_ms_per_s_vnc"] == 500.0
+    assert rec["text_scroll_vnc_kib_per_s"] == 512.0
+    assert rec["text_scroll_vnc_updates_per_s"] == 12.0
+    assert "peak_rss_mib_m256" not in rec  # the empty guest's key stays its own
+
+
+FAKE_VMM = r"""
+import sys, time
+serial = next(a[5:] for a in sys.argv if a.startswith("file:"))
+dots = int(sys.argv[1])
+with open(serial, "w") as f:
+    f.write("VMM-VGA-READY\n")
+    f.flush()
+    while True:
+        time.sleep(0.02)
+        if dots:
+            f.write(".")
+            f.flush()
+"""
+
+
+@pytest.mark.parametrize("dots", [1, 0])
+def test_display_run_counts_the_scrolled_lines(tmp_path, dots):
+    # a stand-in VMM that writes the banner, then a '.' per 20 ms (or none)
+    fake = tmp_path / "fake_vmm.py"
+    fake.write_text(FAKE_VMM)
+    runner = bench.Runner("fake", [sys.executable, str(fake), str(dots)])
+    kw = dict(image="/i.img", cpu="qemu64", window=0.5, settle=0.1, frontend="headless",
+              boot_timeout=10, count_lines=True)
+    if not dots:
+        with pytest.raises(bench.RunError, match="scrolled no line"):
+            bench.display_run(runner, **kw)
+        return
+    run = bench.display_run(runner, **kw)
+    assert 5 <= run.lines <= 30 and run.per_s("lines") == run.lines / run.window_s
+    assert run.hwm_kib > 1000 and run.drawing == [] and run.updates is None
+    assert run.cpu_s_per_s >= 0
+
+
+def test_sdl_environment_is_x11():
+    sys.path.insert(0, os.path.join(bench.REPO, "tests", "fw"))
+    import xvfb
+    env = xvfb.sdl_env(":7", {"WAYLAND_DISPLAY": "wayland-0", "DISPLAY": ":0", "HOME": "/h"})
+    assert env == {"DISPLAY": ":7", "HOME": "/h"}
+
+
 def test_proc_stat_cpu_ticks():
     # the command name may hold spaces and parentheses: fields count from the last ')'
     stat = ("4242 (vmm (x) y) S 1 4242 4242 0 -1 4194560 1234 0 0 0 "
@@ -178,17 +471,23 @@ def test_proc_stat_cpu_ticks():
 
 def test_static_screen_goal_allows_one_tick():
     tick, window = 0.01, 10.0  # one tick in 10 s: 1 ms/s
-    row = bench.static_screen_metric("mode 13h (320x200x8)", True, 3, window, 0.0045, 0.004, tick)
+    row = bench.static_screen_metric("mode 13h (320x200x8)", "vnc", 3, window, 0.0045, 0.004,
+                                     tick)
     assert row["goal_met"] is True and "VNC viewer" in row["metric"]
-    row = bench.static_screen_metric("mode 13h (320x200x8)", False, 3, window, 0.0061, 0.004, tick)
+    row = bench.static_screen_metric("mode 13h (320x200x8)", "headless", 3, window, 0.0061,
+                                     0.004, tick)
     assert row["goal_met"] is False and "headless" in row["metric"]
-    assert bench.static_screen_metric("m", False, 3, window, 0.004, None, tick)["goal_met"] is None
+    row = bench.static_screen_metric("mode 13h (320x200x8)", "sdl", 3, window, 0.0061, 0.0055,
+                                     tick)
+    assert row["goal_met"] is True and "SDL window (Xvfb):" in row["metric"]
+    assert bench.static_screen_metric("m", "headless", 3, window, 0.004, None,
+                                      tick)["goal_met"] is None
 
 
 def test_a_still_screen_that_costs_nothing_is_measured():
-    row = bench.static_screen_metric("m", False, 3, 10.0, 0.0, 0.0, 0.01)
+    row = bench.static_screen_metric("m", "headless", 3, 10.0, 0.0, 0.0, 0.01)
     assert bench.unmeasured([row], {}, with_qemu=True) == []
-    row = bench.static_screen_metric("m", False, 3, 10.0, None, -1.0, 0.01)
+    row = bench.static_screen_metric("m", "headless", 3, 10.0, None, -1.0, 0.01)
     assert len(bench.unmeasured([row], {}, with_qemu=True)) == 2
     # elsewhere a zero is still a broken figure
     assert bench.unmeasured([metric("exits", 0.0)], {}, with_qemu=False) == ["vmm: exits"]
@@ -197,7 +496,7 @@ def test_a_still_screen_that_costs_nothing_is_measured():
 def test_strict_fails_on_a_goal_missed_or_not_judged():
     ok = bench.metric("boot", "s", 1.0, 2.0, "<= qemu", True)
     missed = bench.metric("boot cirrus", "s", 3.0, 2.0, "<= qemu", False)
-    no_qemu = bench.static_screen_metric("m", True, 3, 10.0, 0.004, None, 0.01)
+    no_qemu = bench.static_screen_metric("m", "vnc", 3, 10.0, 0.004, None, 0.01)
     no_goal = bench.metric("info", "s", 1.0, None, "", None)
     assert bench.strict_failures([ok, no_goal]) == []
     out = bench.strict_failures([ok, missed, no_qemu, no_goal])
@@ -209,7 +508,7 @@ def test_strict_fails_on_a_goal_missed_or_not_judged():
 def test_display_rows_are_recorded(tmp_path):
     rows = [bench.metric("SeaBIOS + VGA BIOS to boot sector, -vga cirrus, -m 64 (median of 3)",
                          "s", 5.123, 5.0, "", None),
-            bench.static_screen_metric("VBE 0x142 (640x480x32)", True, 3, 10.0, 0.0042, 0.005,
+            bench.static_screen_metric("VBE 0x142 (640x480x32)", "vnc", 3, 10.0, 0.0042, 0.005,
                                        0.01)]
     out = tmp_path / "rec.json"
     bench.write_recorded(str(out), {"date": "d", "host": {"loadavg_before": "1",
@@ -272,5 +571,185 @@ def test_vnc_viewer_keeps_an_update_request_outstanding():
     # full picture first, incremental after a picture, full again after a resize
     assert seen == [0, 1, 0]
     assert viewer.updates == 2
+    assert viewer.encodings == {0: 1, -223: 1}  # Raw, then DesktopSize
+    assert bench.encoding_names(viewer.encodings) == "Raw 1, DesktopSize 1"
     # the server went away before stop(): that run's figure would not count
     assert viewer.error == "server closed the connection"
+
+
+def test_bare_loop_gets_the_vmms_cpu_model():
+    # -cpu host: the loop's vCPU gets KVM's supported CPUID as the VMMs' do
+    assert bench.bare_loop_args("host") == ["-c"]
+    assert bench.bare_loop_args("qemu64") == []
+
+
+# ---- fbcon scrolling (fbcon_scroll.py) ----------------------------------------
+
+@pytest.mark.parametrize("cpu", ["host", "qemu64"])
+@pytest.mark.parametrize("card", ["std", "cirrus"])
+def test_fbcon_bench_gives_both_vmms_the_same_machine(cpu, card):
+    import fbcon_scroll
+    vmm = fbcon_scroll.argv_for("vmm", "/s.img", card, cpu)
+    qemu = fbcon_scroll.argv_for("qemu", "/s.img", card, cpu)
+    assert _tail(vmm) == _tail(qemu)
+    for flag in (["-cpu", cpu], ["-vga", card], ["-nodefaults"], ["-no-reboot"],
+                 ["-hda", "/s.img"], ["-display", "none"], ["-serial", "stdio"]):
+        assert any(vmm[i:i + len(flag)] == flag for i in range(len(vmm))), flag
+    append = vmm[vmm.index("-append") + 1].split()
+    # fbcon on a VESA mode, the script's output on the serial port (the
+    # last console= is /dev/console)
+    assert "vga=0x311" in append and append.index("console=tty0") < append.index("console=ttyS0")
+    assert "kvm-apic.vapic=false" in qemu and "-enable-kvm" in qemu
+
+
+def test_fbcon_bench_passes_alternate_and_pair_vmm_with_its_qemu():
+    import argparse
+    import fbcon_scroll
+    a = argparse.Namespace(runs=3, lines=10000, card="std", cpu="host", timeout=100, idle=50)
+    order = []
+
+    class Batch(_FakeBatch):
+        def add(self, name, cmd, **kw):
+            order.append((name, kw.get("peer")))
+            _FakeBatch.add(self, name, cmd, **kw)
+    b = Batch()
+    fbcon_scroll.add_pass(b, 0, a)
+    fbcon_scroll.add_pass(b, 1, a)
+    assert [n for n, _ in order] == ["vmm-fbscroll-std-0", "qemu-fbscroll-std-0",
+                                     "qemu-fbscroll-std-1", "vmm-fbscroll-std-1"]
+    assert dict(order)["vmm-fbscroll-std-1"] == "qemu-fbscroll-std-1"
+    assert "seq 10000 > /dev/tty1" in fbcon_scroll.guest_script(3, 10000)
+
+
+def _fbcon_boot(runs, extra=""):
+    out = "SeaBIOS\r\nVMMKIT-READY\r\nVMMKIT-SCRIPT-BEGIN\r\n@@fbscroll fb=VESA_VGA vt=tty1\r\n"
+    for r in runs:
+        out += "@@fbscroll run=%d lines=10000 us0=%s us1=%s up0=%s up1=%s\r\n" % r
+    return out + extra + "@@fbscroll end\r\nVMMKIT-SCRIPT-END rc=0\r\nVMMKIT-DONE rc=0\r\n"
+
+
+def test_fbcon_marker_lines_parse():
+    import fbcon_scroll
+    out = _fbcon_boot([(1, "1000000", "3500000", "20.00", "22.50"),
+                       (2, "%N", "%N", "23.00", "25.25")])
+    assert fbcon_scroll.parse(out, 2, 10000) == [
+        {"run": 1, "lines": 10000, "seconds": 2.5, "clock": "adjtimex"},
+        {"run": 2, "lines": 10000, "seconds": 2.25, "clock": "uptime"}]
+
+
+@pytest.mark.parametrize("out", [
+    # a run missing, or one too many
+    _fbcon_boot([(1, "1", "2", "1.0", "2.0")]),
+    _fbcon_boot([(1, "1", "2", "1.0", "2.0"), (2, "1", "2", "1.0", "2.0"),
+                 (3, "1", "2", "1.0", "2.0")]),
+    # the script ran twice (a reset under -no-reboot cannot, a retry can)
+    _fbcon_boot([(1, "1", "2", "1.0", "2.0"), (2, "1", "2", "1.0", "2.0")]) * 2,
+    # it failed or did not end
+    _fbcon_boot([(1, "1", "2", "1.0", "2.0"), (2, "1", "2", "1.0", "2.0")]).replace(
+        "rc=0", "rc=1"),
+    _fbcon_boot([(1, "1", "2", "1.0", "2.0"), (2, "1", "2", "1.0", "2.0")]).split(
+        "@@fbscroll end")[0],
+    # a run of another length, a line cut by console noise, a zero time
+    _fbcon_boot([(1, "1", "2", "1.0", "2.0"), (2, "1", "2", "1.0", "2.0")]).replace(
+        "run=2 lines=10000", "run=2 lines=1000"),
+    _fbcon_boot([(1, "1", "2", "1.0", "2.0"), (2, "1", "2", "1.0", "2.0")]).replace(
+        "run=2 lines=10000 us0=1", "run=2 lines=10000 [ 3.1] us0=1"),
+    _fbcon_boot([(1, "1", "2", "1.0", "2.0"), (2, "5", "5", "1.0", "1.0")]),
+])
+def test_fbcon_marker_lines_refused(out):
+    import fbcon_scroll
+    assert fbcon_scroll.parse(out, 2, 10000) is None
+
+
+def test_fbcon_bench_discards_a_pass_for_both_and_runs_it_again(monkeypatch, tmp_path, capsys):
+    import json
+    import types
+    import fbcon_scroll
+    good = [(r, str(10 ** 6), str(10 ** 6 + 2500000 * r), "1.0", "2.0") for r in (1, 2, 3)]
+    batches = []
+
+    class Batch(_FakeBatch):
+        mode = "fake"
+
+        def __init__(self):
+            _FakeBatch.__init__(self)
+            batches.append(self)
+
+        def run(self):
+            out = {}
+            for name in self.cmds:
+                # the first pass: vmm's script ends early; QEMU's is fine
+                bad = len(batches) == 1 and name.startswith("vmm")
+                out[name] = types.SimpleNamespace(
+                    stdout=_fbcon_boot(good[:2] if bad else good), rc=0, timed_out=False,
+                    describe=lambda: "")
+            return out
+    kit = tmp_path / "k"
+    kit.write_bytes(b"")
+    monkeypatch.setattr(fbcon_scroll.nested, "Batch", Batch)
+    monkeypatch.setattr(fbcon_scroll.guestkit, "kit", lambda name: str(kit))
+    monkeypatch.setattr(fbcon_scroll.guestkit, "vmm_missing", lambda v: None)
+    js = tmp_path / "f.json"
+    assert fbcon_scroll.main(["--json", str(js), "--strict"]) == 0
+    assert len(batches) == 2
+    got = json.loads(js.read_text())
+    assert [x["seconds"] for x in got["figures"]["vmm"]] == [2.5, 5.0, 7.5]
+    assert [x["passno"] for x in got["figures"]["qemu"]] == [1, 1, 1]
+    assert got["median_s"] == {"vmm": 5.0, "qemu": 5.0} and got["vmm_over_qemu"] == 1.0
+    assert len(got["discarded_passes"]) == 1 and "vmm:" in got["discarded_passes"][0]
+    assert "| vmm | 5.000 | 2000 |" in capsys.readouterr().out
+    # every pass bad: --strict fails, and without it vmm's missing figure does
+    batches.clear()
+    monkeypatch.setattr(Batch, "run", lambda self: {n: types.SimpleNamespace(
+        stdout="", rc=1, timed_out=True, describe=lambda: "") for n in self.cmds})
+    assert fbcon_scroll.main(["--strict", "--max-passes", "2"]) == 1
+    assert len(batches) == 2
+    assert fbcon_scroll.main([]) == 1
+
+
+@pytest.mark.parametrize("device,image,marker,desc", bench.PLAY_CARDS)
+def test_playback_gives_both_vmms_the_same_machine(device, image, marker, desc):
+    vmm, qemu = _argvs(bench.playback_args(f"/fw/{image}", device, "qemu64", "/w.wav", "/dc"))
+    assert _tail(vmm) == _tail(qemu)
+    for argv in (vmm, qemu):
+        assert "-nodefaults" in argv
+        assert argv[argv.index("-cpu") + 1] == "qemu64"
+        assert argv[argv.index("-L") + 1] == bench.FIRMWARE_DIR
+        # the wav audiodev in its default format: no out.* options
+        assert argv[argv.index("-audiodev") + 1] == "wav,id=snd,path=/w.wav"
+        assert f"{device},audiodev=snd" in argv
+        assert f"file=/fw/{image},format=raw,if=ide,snapshot=on" in argv
+        assert "file,id=seabios,path=/dc" in argv
+    assert marker.startswith("VMM-") and marker.endswith(" start")
+
+
+def test_playback_is_judged_per_second_of_sound():
+    assert bench.played_seconds(44100 * 4 * 10) == 10.0
+    run = bench.PlayRun(cpu_s=0.09, sched_s=0.1, played_s=9.0, window_s=9.1)
+    assert round(run.cpu_s_per_s, 6) == 0.01 and round(run.sched_s_per_s, 6) == round(0.1 / 9, 6)
+    # a window whose recording did not grow by about its time measures no playback
+    assert bench.pace_problem(9.5, 10.0) is None
+    assert "not playing" in bench.pace_problem(0.0, 10.0)
+    assert "not playing" in bench.pace_problem(11.5, 10.0)
+    row = bench.playback_metric("SB16, 16-bit stereo 22050 Hz", 3, 10.0, 0.0065, 0.006, 0.01)
+    assert row["goal_met"] is True and row["unit"] == "cpu"
+    row = bench.playback_metric("SB16, 16-bit stereo 22050 Hz", 3, 10.0, 0.0075, 0.006, 0.01)
+    assert row["goal_met"] is False
+    # no zero: playing is never free
+    row = bench.playback_metric("SB16, 16-bit stereo 22050 Hz", 3, 10.0, 0.0, 0.006, 0.01)
+    assert bench.unmeasured([row], {}, with_qemu=True) == [f"vmm: {row['metric']}"]
+
+
+def test_playback_rows_are_recorded(tmp_path):
+    rows = [bench.playback_metric(desc, 3, 10.0, 0.0081, 0.009, 0.01)
+            for _, _, _, desc in bench.PLAY_CARDS]
+    out = tmp_path / "rec.json"
+    bench.write_recorded(str(out), {"date": "d", "host": {"loadavg_before": "1",
+                                                          "loadavg_after": "2"},
+                                    "metrics": rows})
+    import json
+    rec = json.loads(out.read_text())
+    assert rec["playback_ms_per_s_sb16"] == 8.1
+    assert rec["playback_ms_per_s_es1370"] == 8.1
+    assert rec["playback_ms_per_s_cs4231a"] == 8.1
+    assert rec["playback_ms_per_s_gus"] == 8.1

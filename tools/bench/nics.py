@@ -1,0 +1,349 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""Guest-to-host TCP throughput of every emulated network card, vmm vs
+QEMU, over user (slirp) and tap networking, with a stock Linux guest.
+
+Each VMM boots the guest kit's amd64 CD once under hardware
+virtualization (the nested L1 on machines without VT-x, see
+docs/testing.md), with a virtio script disk and one card per leg (a card
+over a backend), given the same way to both VMMs:
+  user: -netdev user,id=nK -device MODEL,netdev=nK,mac=MAC[,romfile=]
+  tap:  -netdev tap,id=nK,ifname=btapK,script=IFUP,downscript=no
+        -device MODEL,netdev=nK,mac=MAC[,romfile=]
+(romfile= empty on the emulated cards, so neither VMM runs their iPXE at
+boot; vmm's virtio-net has no ROM, QEMU keeps efi-virtio.rom as before.)
+With a tap leg everything runs in a network namespace whose bridge
+192.168.78.1/24 the ifup script joins (needs root); user legs reach the
+namespace's own loopback as 10.0.2.2. The guest takes its legs one at a
+time (the others' interfaces down, no address): finds the card by its
+MAC, gives it the leg's address, pings the host side and sends
+`dd if=/dev/zero bs=64k count=N | nc HOST PORT+K` RUNS times to
+tools/bench/net_sink.py, which times each stream from its first byte to
+EOF (per port: one port per leg). The RTL8139 is QEMU's default C+ card,
+bound by the kit's carried 8139cp.
+
+Prints a row per card and backend: MB/s (best of runs) per VMM and the
+ratio vmm/qemu; --json writes every figure. Both VMMs get the same -cpu
+(--cpu, default host), -nodefaults and -no-reboot. A leg counts only when
+every VMM's guest streamed it RUNS times in full; otherwise it is
+discarded for every VMM and run again, with the other incomplete legs, in
+a fresh L1 (--max-passes boots per VMM in all).
+
+    tools/bench/nics.py [--cards e1000,rtl8139,...] [--backends user,tap] [--runs N]
+        [--size-mb M] [--json FILE] [--cpu MODEL] [--max-passes N] [--strict] [--print]
+"""
+import argparse
+import json
+import os
+import re
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(REPO, "tests", "real"))
+sys.path.insert(0, os.path.join(REPO, "tests", "nested"))
+
+import guestkit  # noqa: E402
+import nic_models  # noqa: E402
+
+PORT = 15001
+BACKENDS = {  # guest address, host (sink) address as the guest reaches it
+    "user": ("10.0.2.15", "10.0.2.2"),
+    "tap": ("192.168.78.10", "192.168.78.1"),
+}
+# the bench's cards by QEMU's model names -> nic_models kinds (QEMU's
+# default properties: the RTL8139 is the C+ one)
+CARDS = {"virtio-net-pci": "virtio-net-pci", "e1000": "e1000", "e1000-82544gc": "e1000-82544gc",
+         "e1000-82545em": "e1000-82545em", "rtl8139": "rtl8139-cplus", "ne2k_pci": "ne2k_pci",
+         "pcnet": "pcnet"}
+assert set(CARDS.values()) == set(nic_models.PCI_KINDS)
+STREAM_S_PER_MB = 60       # a stream slower than ~17 KB/s is a stuck card: the leg stops
+BOOT_S = 300               # the boot, within a command's budget
+
+
+class Leg:
+    """One card over one backend: the guest's K-th, sink port PORT+K."""
+
+    def __init__(self, k, card, backend):
+        self.k, self.card, self.backend = k, card, backend
+        self.kind = CARDS[card]
+        self.port = PORT + k
+        self.mac = "52:54:00:be:00:%02x" % k
+        self.ip, self.host = BACKENDS[backend]
+
+    @property
+    def driver(self):
+        return nic_models.MODELS[self.kind][1]
+
+    @property
+    def key(self):
+        return "%s/%s" % (self.card, self.backend)
+
+    def args(self):
+        if self.backend == "user":
+            net = "user,id=n%d" % self.k
+        else:
+            net = "tap,id=n%d,ifname=btap%d,script=$d/ifup,downscript=no" % (self.k, self.k)
+        props = nic_models.props_of(self.kind)
+        dev = "%s,netdev=n%d,mac=%s%s%s" % (
+            nic_models.model_of(self.kind), self.k, self.mac,
+            "" if self.kind == "virtio-net-pci" else ",romfile=", "," + props if props else "")
+        return ["-netdev", net, "-device", dev]
+
+
+def legs_of(keys):
+    """[Leg] numbered in order from [(card, backend)]."""
+    return [Leg(k, card, backend) for k, (card, backend) in enumerate(keys)]
+
+
+def plan(cards, backends):
+    """Every (card, backend), backend by backend."""
+    return [(card, backend) for backend in backends for card in cards]
+
+
+GUEST = r"""#VMMKIT-SCRIPT
+dmesg -n 1
+%(carry_fn)s%(iface_fn)sleg() {  # leg K MAC ADDRESS HOST PORT
+	i=$(iface_of $2)
+	[ -n "$i" ] || { echo "bench leg $1 no interface with $2"; return; }
+	drv=$(readlink /sys/class/net/$i/device/driver)
+	echo "bench leg $1 iface=$i driver=${drv##*/}"
+	ip addr add $3/24 dev $i
+	ip link set $i up
+	k=0; until ping -c 1 -W 1 $4 >/dev/null 2>&1; do k=$((k+1)); [ $k -ge 30 ] && break; sleep 1; done
+	r=0
+	# a line every 30 s: a slow or stuck stream is not a silent (hung) guest
+	( while sleep 30; do echo "bench leg $1 still streaming"; done ) & beat=$!
+	while [ $r -lt %(runs)d ]; do
+		dd if=/dev/zero bs=64k count=%(blocks)d 2>/dev/null | timeout %(stream_timeout)d nc $4 $5 \
+			|| { echo "bench leg $1 run $r failed"; break; }
+		r=$((r + 1))
+	done
+	kill $beat
+	echo "bench leg $1 streamed $r"
+	ip addr flush dev $i
+	ip link set $i down
+}
+%(carry)s%(legs)secho "bench net done"
+"""
+
+
+def guest_script(legs, runs, size_mb):
+    carry = sorted({nic_models.CARRIED[leg.kind] for leg in legs if leg.kind in nic_models.CARRIED})
+    return GUEST % {
+        "carry_fn": nic_models.CARRY_SH, "iface_fn": nic_models.IFACE_SH,
+        "runs": runs, "blocks": size_mb * 16, "stream_timeout": 60 + size_mb * STREAM_S_PER_MB,
+        "carry": "".join("carry %s\n" % c for c in carry),
+        "legs": "".join("leg %d %s %s %s %d\n" % (leg.k, leg.mac, leg.ip, leg.host, leg.port)
+                        for leg in legs)}
+
+
+def budget(legs, runs, size_mb):
+    """Seconds for one boot and every leg at 1/4 of the stuck-card rate."""
+    return BOOT_S + len(legs) * (40 + runs * (60 + size_mb * STREAM_S_PER_MB) // 4)
+
+
+def vmm_argv(vmm, legs, script, cpu):
+    # The same -cpu and the same explicit devices for both VMMs
+    # (-nodefaults); -no-reboot: a guest reset ends the run instead of
+    # running the script a second time.
+    extra = ["-no-reboot", "-drive", "file=%s,if=virtio" % script]
+    for leg in legs:
+        extra += leg.args()
+    return guestkit.vmm_argv(vmm, 256, cdrom=guestkit.kit("kit-amd64.iso"), cpu=cpu,
+                             nodefaults=True, extra=extra)
+
+
+def run_shell(name, vmm_cmd, legs, runs, seconds):
+    """The L1 command that runs the VMM command line vmm_cmd with the sink
+    (one port per leg), in a network namespace with the bridge when a leg
+    is on tap (nic_models.netns_shell)."""
+    tap = any(leg.backend == "tap" for leg in legs)
+    sink = "/usr/bin/python3 %s 0.0.0.0 %d-%d %d" % (
+        os.path.join(HERE, "net_sink.py"), legs[0].port, legs[-1].port, runs)
+    return nic_models.netns_shell(name, vmm_cmd, [(sink, "listening")], seconds,
+                                  tap_host=BACKENDS["tap"][1] if tap else None)
+
+
+def command(batch, vmm, legs, runs, size_mb, cpu="host", attempt=1):
+    """Queues vmm's boot with every leg; returns its name."""
+    name = "%s-nics" % vmm + ("" if attempt == 1 else "-%d" % attempt)
+    script = batch.stage_bytes("%s-script.img" % name,
+                               guestkit.script_image(guest_script(legs, runs, size_mb)))
+    seconds = budget(legs, runs, size_mb)
+    shell = run_shell(name, nic_models.shell_argv(vmm_argv(vmm, legs, script, cpu)), legs,
+                      runs, seconds)
+    # The console streams out, so the harness sees a hung guest (idle) or a
+    # spurious reset (flake signs) and retries.
+    batch.add(name, shell, timeout=seconds + 60, marker="@@nic-run-end", grace=5,
+              idle=guestkit.BOOT_IDLE, retries=1, flake_signs=guestkit.BOOT_FLAKE_SIGNS)
+    return name
+
+
+RUN = re.compile(r"^@@run (\d+) ([\d.]+) (\d+)", re.M)
+LEG = re.compile(r"bench leg (\d+) iface=\S+ driver=(\S*)")
+
+
+def parse(stdout, legs):
+    """{leg number: [{"bytes", "seconds", "mb_s"}]} from the sink's log and
+    {leg number: driver} from the guest's, of one command's output."""
+    by_port = {leg.port: leg.k for leg in legs}
+    runs = {leg.k: [] for leg in legs}
+    for m in RUN.finditer(nic_models.log(stdout, "service0")):
+        nbytes, seconds, port = int(m.group(1)), float(m.group(2)), int(m.group(3))
+        if port in by_port and seconds > 0:
+            runs[by_port[port]].append({"bytes": nbytes, "seconds": seconds,
+                                        "mb_s": nbytes / seconds / 1e6})
+    drivers = {int(m.group(1)): m.group(2)
+               for m in LEG.finditer(nic_models.log(stdout, "vmm").replace("\r", ""))}
+    return runs, drivers
+
+
+def settle(legs, got, runs, size_mb):
+    """Which legs of one pass count. got: {vmm: {leg number: [runs]}}.
+    Returns ({leg number: {vmm: runs}} of the legs every VMM streamed RUNS
+    times in full, [legs to run again], [why each was discarded])."""
+    done, again, why = {}, [], []
+    for leg in legs:
+        bad = []
+        for vmm, by_leg in got.items():
+            full = [r for r in by_leg.get(leg.k, []) if r["bytes"] == size_mb << 20]
+            if len(full) != runs or len(by_leg.get(leg.k, [])) != runs:
+                bad.append("%s: %d complete streams of %d" % (vmm, len(full), runs))
+        if bad:
+            again.append(leg)
+            why.append("%s: %s" % (leg.key, "; ".join(bad)))
+        else:
+            done[leg.k] = {vmm: by_leg[leg.k] for vmm, by_leg in got.items()}
+    return done, again, why
+
+
+def best(figures, vmm, key):
+    v = [x["mb_s"] for x in figures.get(key, {}).get("runs", {}).get(vmm, [])]
+    return max(v) if v else None
+
+
+def rows(keys, figures):
+    """[(card, backend, vmm MB/s or None, qemu MB/s or None, ratio or None)]."""
+    out = []
+    for card, backend in keys:
+        key = "%s/%s" % (card, backend)
+        v, q = best(figures, "vmm", key), best(figures, "qemu", key)
+        out.append((card, backend, v, q, v / q if v and q else None))
+    return out
+
+
+def table(keys, figures, runs, size_mb):
+    def num(x, f="%.2f"):
+        return f % x if x else "n/a"
+    lines = ["%-16s %-8s %10s %10s %8s   (MB/s, best of %d x %d MiB)"
+             % ("card", "backend", "vmm", "qemu", "ratio", runs, size_mb)]
+    for card, backend, v, q, ratio in rows(keys, figures):
+        lines.append("%-16s %-8s %10s %10s %8s" % (card, backend, num(v), num(q), num(ratio)))
+    return "\n".join(lines)
+
+
+def parse_args(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--cards", default=",".join(CARDS),
+                    help="QEMU model names, comma-separated (default: %(default)s)")
+    ap.add_argument("--backends", default="user,tap")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--size-mb", type=int, default=8)
+    ap.add_argument("--vmms", default="vmm,qemu")
+    ap.add_argument("--cpu", default="host", help="-cpu for both VMMs (default host)")
+    ap.add_argument("--max-passes", type=int, default=3,
+                    help="L1 boots at most per VMM for every leg to be complete (default 3)")
+    ap.add_argument("--json")
+    ap.add_argument("--strict", action="store_true",
+                    help="exit 1 unless every VMM gave a figure for every card and backend")
+    ap.add_argument("--print", action="store_true",
+                    help="print vmm's command line and the guest script, run nothing")
+    a = ap.parse_args(argv)
+    a.cards = [c for c in a.cards.split(",") if c]
+    a.backends = [b for b in a.backends.split(",") if b]
+    a.vmms = [v for v in a.vmms.split(",") if v]
+    for what, given, known in (("card", a.cards, CARDS), ("backend", a.backends, BACKENDS),
+                               ("vmm", a.vmms, ("vmm", "qemu"))):
+        bad = [x for x in given if x not in known]
+        if bad or not given or len(set(given)) != len(given):
+            ap.error("--%ss: %s (one or more of %s, each once)"
+                     % (what, ",".join(bad) or "none given twice", ",".join(known)))
+    for what in ("runs", "size_mb", "max_passes"):
+        if getattr(a, what) < 1:
+            ap.error("--%s must be at least 1" % what.replace("_", "-"))
+    return a
+
+
+class _PrintBatch:
+    def stage_bytes(self, name, data=b""):
+        return "STAGED/" + name
+
+    def add(self, name, cmd, **kw):
+        print("%s (timeout %d s):\n%s" % (name, kw["timeout"], cmd))
+
+
+def main(argv=None):
+    a = parse_args(argv)
+    keys = plan(a.cards, a.backends)
+    if a.print:
+        legs = legs_of(keys)
+        command(_PrintBatch(), "vmm", legs, a.runs, a.size_mb, a.cpu)
+        print(guest_script(legs, a.runs, a.size_mb))
+        return 0
+    import nested
+    missing = guestkit.kit_missing() or next(
+        (guestkit.vmm_missing(v) for v in a.vmms if guestkit.vmm_missing(v)), None)
+    if missing:
+        print("nics bench: %s" % missing, file=sys.stderr)
+        return 2
+    figures, discarded = {}, []
+    todo = list(keys)
+    for attempt in range(1, a.max_passes + 1):
+        if not todo:
+            break
+        legs = legs_of(todo)
+        batch = nested.Batch()
+        names = {vmm: command(batch, vmm, legs, a.runs, a.size_mb, a.cpu, attempt)
+                 for vmm in a.vmms}
+        results = batch.run()
+        got, drivers = {}, {}
+        for vmm in a.vmms:
+            r = results[names[vmm]]
+            got[vmm], drivers[vmm] = parse(r.stdout, legs)
+        done, again, why = settle(legs, got, a.runs, a.size_mb)
+        for vmm in a.vmms:
+            if any(leg in again for leg in legs):
+                print(results[names[vmm]].describe(), file=sys.stderr)
+        for w in why:
+            print("nics bench: pass %d discarded for every VMM: %s" % (attempt, w),
+                  file=sys.stderr)
+            discarded.append("pass %d: %s" % (attempt, w))
+        for leg in legs:
+            if leg.k in done:
+                figures[leg.key] = {"runs": done[leg.k],
+                                    "driver": {v: drivers[v].get(leg.k) for v in a.vmms}}
+                wrong = [v for v in a.vmms if drivers[v].get(leg.k) != leg.driver]
+                if wrong:
+                    print("nics bench: %s: the guest bound %s, not %s"
+                          % (leg.key, {v: drivers[v].get(leg.k) for v in wrong}, leg.driver),
+                          file=sys.stderr)
+        todo = [(leg.card, leg.backend) for leg in again]
+
+    print(table(keys, figures, a.runs, a.size_mb))
+    if a.json:
+        os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
+        with open(a.json, "w") as fh:
+            json.dump({"size_mb": a.size_mb, "runs": a.runs, "cpu": a.cpu,
+                       "discarded_passes": discarded, "figures": figures}, fh, indent=1)
+    unmeasured = ["%s over %s" % (card, backend) for card, backend, v, q, _ in rows(keys, figures)
+                  if not v or ("qemu" in a.vmms and not q)]
+    if a.strict and unmeasured:
+        print("NOT MEASURED (--strict): " + ", ".join(unmeasured))
+        return 1
+    # only vmm's own failure fails the bench without --strict
+    return 1 if "vmm" in a.vmms and any(v is None for _, _, v, _, _ in rows(keys, figures)) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
