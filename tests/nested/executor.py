@@ -108,6 +108,50 @@ def stop(proc, wait=3.0):
         pass
 
 
+# SVM's exit code for a shutdown: the L2 vCPU met a triple fault (or the
+# L1's CPU made it look so). Only these kvm_exit events are recorded.
+SVM_EXIT_SHUTDOWN = 0x7f
+# At most this many shutdown lines are kept per command.
+MAX_SHUTDOWN_LINES = 40
+
+
+def shutdown_trace_start(tracefs):
+    """Record the L1 KVM's shutdown exits in its ftrace buffer (kvm:kvm_exit,
+    filtered in the kernel on SVM's shutdown code, so the L2's other exits
+    cost one filter test each). The line carries the RIP the L1's CPU
+    reported for the L2 at that exit, which tells the L1's own fault
+    (nested.L1_FAULT_RIP) from a guest's triple fault. Returns whether
+    recording is on."""
+    try:
+        if not os.path.exists(os.path.join(tracefs, "tracing_on")):
+            subprocess.run(["mount", "-t", "tracefs", "nodev", tracefs],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
+        event = os.path.join(tracefs, "events", "kvm", "kvm_exit")
+        for path, value in ((os.path.join(event, "filter"), "exit_reason == %d" % SVM_EXIT_SHUTDOWN),
+                            (os.path.join(event, "enable"), "1"),
+                            (os.path.join(tracefs, "tracing_on"), "1")):
+            with open(path, "w") as f:
+                f.write(value + "\n")
+        return True
+    except (OSError, subprocess.SubprocessError) as e:
+        say("@@VMMNEST note no shutdown trace: %s" % e)
+        return False
+
+
+def shutdown_trace_take(tracefs):
+    """The shutdown exits recorded since the last call (their trace lines),
+    and an empty buffer for the next command."""
+    path = os.path.join(tracefs, "trace")
+    try:
+        with open(path, errors="replace") as f:
+            lines = [l.strip() for l in f if "kvm_exit:" in l and "reason shutdown" in l]
+        with open(path, "w"):
+            pass                             # opening with O_TRUNC empties the buffer
+    except OSError as e:
+        return ["unreadable: %s" % e]
+    return lines[:MAX_SHUTDOWN_LINES]
+
+
 def write_json(path, obj):
     tmp = path + ".tmp"
     with open(tmp, "w") as f:
@@ -236,6 +280,11 @@ def main(argv):
     tmpdir = os.path.join(scratch, "tmp")
     os.makedirs(tmpdir, exist_ok=True)
     threading.Thread(target=heartbeat, daemon=True).start()
+    tracefs = batch.get("shutdown_trace")
+    if tracefs and shutdown_trace_start(tracefs):
+        shutdown_trace_take(tracefs)         # what an earlier batch left
+    else:
+        tracefs = None
     for cmd in batch["commands"]:
         cid = cmd["id"]
         say("@@VMMNEST begin %d %s" % (cid, cmd["name"]))
@@ -245,6 +294,8 @@ def main(argv):
             res = run_one(cmd, outdir)
         except Exception as e:  # keep going with the next command
             res = {"id": cid, "name": cmd["name"], "rc": None, "error": "executor: %r" % e}
+        if tracefs:
+            res["l1_shutdowns"] = shutdown_trace_take(tracefs)
         write_json(os.path.join(outdir, "result.json"), res)
         say("@@VMMNEST end %d rc=%s time=%s timeout=%d marker=%s%s" % (
             cid, res.get("rc"), res.get("elapsed"), 1 if res.get("timed_out") else 0,

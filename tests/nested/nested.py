@@ -87,10 +87,19 @@ MAX_RUNS = 8
 # default_env sets): a vCPU there with that address unmapped in the
 # guest's own page tables is that fault, not the guest's code (which the
 # guest maps) and not vmm's (which never sets a RIP while the guest runs).
+# The same fault more often resets the guest: the L1's KVM then takes a
+# shutdown exit whose RIP is that address. The executor records the L1's
+# shutdown exits per command (executor.shutdown_trace_start); an attempt
+# that failed and whose every recorded shutdown is at L1_FAULT_RIP met the
+# fault. A guest's own triple fault exits at the guest's RIP and fails as
+# before; so does a run with shutdowns at that address and elsewhere.
 ENV_REASONS = ("stuck", "l1-frozen", "not-started", "harness", "l1-fault")
 L1_FAULT_RIP = "ffffffffc033313c"
 L1_FAULT_DUMP = re.compile(r"vmm: vCPU (\d+): cs:rip=[0-9a-f]{4}:%s [^\n]*\n"
                            r"vmm: vCPU \1: [^\n]* code=unmapped\n" % L1_FAULT_RIP)
+SHUTDOWN_RIP = re.compile(r"reason shutdown\b.*?\brip 0x([0-9a-f]+)")
+# The L1's ftrace, where the executor records shutdown exits (l1 mode).
+L1_TRACEFS = "/sys/kernel/tracing"
 GUEST_REASONS = ("hang", "sign")
 # An environment failure is retried up to this often even when the command
 # asks for fewer retries: the QEMU peer's qemu-hda-amd64 has frozen two L1s
@@ -101,6 +110,24 @@ ENV_RETRIES = 4
 TOLERATED_REASONS = ("stuck", "l1-frozen", "not-started", "l1-fault")
 # Failed attempts' output is kept here (Result.attempt_logs).
 ATTEMPT_DIR = os.path.join(REPO, "build", "nested-attempts")
+
+
+def l1_fault_resets(r):
+    """How many shutdown exits the L1 recorded for this attempt's VMs, when
+    every one of them was at L1_FAULT_RIP; 0 otherwise (none recorded, not
+    recorded at all, or any at another RIP)."""
+    rips = [SHUTDOWN_RIP.search(l) for l in r.l1_shutdowns or ()]
+    if rips and all(m and m.group(1) == L1_FAULT_RIP for m in rips):
+        return len(rips)
+    return 0
+
+
+def l1_fault_reset_failure(r, symptom):
+    n = l1_fault_resets(r)
+    if not n:
+        return None
+    return ("l1-fault", "%s after %d shutdown exit(s) of the L1 at its fault address %s "
+            "(L1 trace)" % (symptom, n, L1_FAULT_RIP))
 
 
 def attempt_failure(c, r, began):
@@ -124,10 +151,16 @@ def attempt_failure(c, r, began):
         if m:
             return ("l1-fault", "hung with vCPU %s at the L1's fault address %s, unmapped "
                     "in the guest" % (m.group(1), L1_FAULT_RIP))
-        return ("hang", "idle console" if r.idle_out else "timeout")
+        symptom = "idle console" if r.idle_out else "timeout"
+        return l1_fault_reset_failure(r, "hung") or ("hang", symptom)
     sign = next((f for f in c.get("flake_signs", ()) if re.search(f, r.stdout)), None)
     if sign is not None:
-        return ("sign", "output matches %r" % sign)
+        return (l1_fault_reset_failure(r, "reset (output matches %r)" % sign)
+                or ("sign", "output matches %r" % sign))
+    if c.get("marker") and not r.marker_seen:
+        # A guest under -no-reboot ends its VMM at the reset: no sign, no
+        # marker. Without the L1's evidence this is the test's to judge.
+        return l1_fault_reset_failure(r, "ended without its marker")
     return None
 
 
@@ -180,6 +213,9 @@ class Result:
         self.stuck = bool(kw.get("stuck"))
         self.attempts = kw.get("attempts", 1)
         self.ran = bool(kw.get("ran"))
+        # The L1's shutdown exits during the command (trace lines), or None
+        # where nothing was recorded (direct mode).
+        self.l1_shutdowns = kw.get("l1_shutdowns")
         # One entry per failed attempt: {"attempt", "l1_run", "reason",
         # "detail", "log"} (reason: ENV_REASONS or GUEST_REASONS).
         self.history = list(kw.get("history", ()))
@@ -207,6 +243,8 @@ class Result:
         for h in self.history:
             s += "\nattempt %d (L1 run %d) failed: %s (%s); output kept in %s" % (
                 h["attempt"], h["l1_run"], h["reason"], h["detail"], h.get("log") or "-")
+        if self.l1_shutdowns:
+            s += "\n--- the L1's shutdown exits (trace) ---\n" + "\n".join(self.l1_shutdowns)
         if self.stdout:
             s += "\n--- stdout (tail) ---\n" + self.stdout[-tail:]
         if self.stderr:
@@ -324,6 +362,9 @@ class Batch:
         self.collect = set()       # scratch_path names read back by run()
         self.outputs = {}          # name -> bytes, filled by run()
         self.l1_smp = l1_smp
+        # Where the executor records the L1's shutdown exits (a tracefs);
+        # None: not recorded.
+        self.shutdown_trace = L1_TRACEFS if self.mode == "l1" else None
         self.l1_mem_mb = l1_mem_mb
         # Filled by run():
         self.l1_kvm_ready = None   # seconds from QEMU start to /dev/kvm in L1
@@ -507,7 +548,8 @@ class Batch:
                 shutil.rmtree(os.path.join(self.scratch, "results", str(c["id"])),
                               ignore_errors=True)
             with open(os.path.join(self.scratch, "batch.json"), "w") as f:
-                json.dump({"version": 1, "commands": pending}, f, indent=1)
+                json.dump({"version": 1, "commands": pending,
+                           "shutdown_trace": self.shutdown_trace}, f, indent=1)
             argv = self.l1_command() if self.mode == "l1" else [PYTHON, EXECUTOR, self.scratch]
             _log("%s mode, run %d: %d command(s), deadline %d s, scratch %s"
                  % (self.mode, self.runs, len(pending), self.deadline(pending), self.scratch))
