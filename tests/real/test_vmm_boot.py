@@ -18,6 +18,7 @@ import shlex
 import pytest
 
 import guestkit
+import nested  # noqa: E402  (on the path guestkit sets)
 
 PERSIST_BYTES = 4 << 20
 PERSIST_LINE = b"VMM-PERSIST-0123456789\n"
@@ -160,6 +161,13 @@ def test_triple_fault_resets(guest, scenario):
     # the harness's VMM_DUMP_CPUS=1: the fault's place and events, once
     assert len(re.findall(r"vmm: vCPU 0: triple fault at [0-9a-f]{4}:[0-9a-f]+ \(rsp=",
                           r.stderr)) == 1, guest.describe()
+    # The L1 recorded the guest's shutdown exit at the guest's own RIP: the
+    # evidence the harness's l1-fault rule reads is there, and a guest's
+    # triple fault does not look like the L1's fault.
+    if r.mode == "l1":
+        rips = [nested.SHUTDOWN_RIP.search(l) for l in r.l1_shutdowns or ()]
+        guest_rips = [m.group(1) for m in rips if m and m.group(1) != nested.L1_FAULT_RIP]
+        assert len(guest_rips) == 1, guest.describe()
 
 
 def cpuid_lines(out, prefix="@@cpu "):
