@@ -487,6 +487,18 @@ static void size_str(char *buf, size_t len, uint64_t v)
 	snprintf(buf, len, "%0.3g %s", d, u[i]);
 }
 
+/* A buffer that requests are read into and written from. Page-aligned:
+ * malloc's large blocks start 16 bytes into a page, and the kernel's copy
+ * to and from the page cache (rep movsb) ran ~3x slower into such a
+ * destination (perf: _copy_to_iter at 47 % of convert's CPU against
+ * qemu-img's 15 %); O_DIRECT (-t none) needs the alignment anyway, or
+ * every request goes through a bounce buffer. */
+static void *io_buf(size_t n)
+{
+	void *p;
+	return posix_memalign(&p, 4096, n ? n : 1) ? NULL : p;
+}
+
 static bool is_zero(const uint8_t *p, size_t n)
 {
 	const uint64_t *q = (const uint64_t *)(const void *)p;
@@ -1311,10 +1323,10 @@ static int convert_thread_new(void *opaque, void **ts)
 	int ret = 0;
 	if (!t)
 		return -ENOMEM;
-	t->buf = malloc(c->chunk);
-	t->bbuf = c->base ? malloc(c->chunk) : NULL;
+	t->buf = io_buf(c->chunk);
+	t->bbuf = c->base ? io_buf(c->chunk) : NULL;
 	if (c->compress) {
-		t->z = malloc(slots * c->cs);
+		t->z = io_buf(slots * c->cs);
 		t->zlen = malloc(slots * sizeof(*t->zlen));
 		ret = qcow2_deflater_new(&t->d);
 	}
@@ -1887,7 +1899,7 @@ static bool compare_next(void *opaque, void *job)
 static int compare_thread_new(void *opaque, void **ts)
 {
 	struct compare_thread *t = calloc(1, sizeof(*t));
-	if (!t || !(t->x = malloc(CHUNK)) || !(t->y = malloc(CHUNK))) {
+	if (!t || !(t->x = io_buf(CHUNK)) || !(t->y = io_buf(CHUNK))) {
 		if (t)
 			free(t->x);
 		free(t);
@@ -2127,7 +2139,7 @@ static int cmd_commit(int argc, char **argv)
 		lpath[nl++] = bp;
 	}
 	struct block_dev *top = layers[0];
-	uint8_t *buf = malloc(CHUNK);
+	uint8_t *buf = io_buf(CHUNK);
 	int ret = 0, last = -1;
 	double t0 = now_sec();
 
@@ -2734,7 +2746,7 @@ static int cmd_rebase(int argc, char **argv)
 		}
 		raw_top = top;
 		(void)o;
-		uint8_t *x = malloc(CHUNK), *y = malloc(CHUNK);
+		uint8_t *x = io_buf(CHUNK), *y = io_buf(CHUNK);
 		for (uint64_t off = 0; off < top->size && !ret;) {
 			uint64_t n;
 			int st = block_status(raw_top, off, MIN(CHUNK, top->size - off), &n);
@@ -3159,7 +3171,7 @@ static int cmd_dd(int argc, char **argv)
 	/* whole blocks at a time, as many as fit a chunk: the bytes written
 	 * are the same as one block per request */
 	uint64_t chunk = MAX(bs, CHUNK / bs * bs);
-	uint8_t *buf = malloc(chunk);
+	uint8_t *buf = io_buf(chunk);
 	int ret = 0;
 	if (!buf)
 		fail("out of memory");
@@ -3207,7 +3219,7 @@ struct bench {
 static void *bench_worker(void *opaque)
 {
 	struct bench *b = opaque;
-	uint8_t *buf = malloc(b->bufsize);
+	uint8_t *buf = io_buf(b->bufsize);
 	if (!buf)
 		fail("out of memory");
 	memset(buf, b->pattern, b->bufsize);
