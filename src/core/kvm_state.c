@@ -512,10 +512,15 @@ _Static_assert(offsetof(struct kvm_sregs2, flags) - offsetof(struct kvm_sregs2, 
 
 static int vcpu_write(struct kvm_vm *kvm, int fd, struct vcpu_state *s, char *err, size_t errlen)
 {
+	/* A host without TSC scaling still takes the machine, as QEMU's
+	 * incoming side does (only an explicit tsc-frequency is a hard
+	 * error there): the guest's TSC then ticks at this host's rate,
+	 * which its kernel's clocksource watchdog may notice. Refusing
+	 * would strand every machine saved on another CPU model. */
 	int khz = ioctl(fd, KVM_GET_TSC_KHZ, 0);
 	if (khz > 0 && (uint32_t)khz != s->tsc_khz && ioctl(fd, KVM_SET_TSC_KHZ, s->tsc_khz) < 0)
-		return fail(err, errlen, "the saved TSC runs at %u kHz, this host's at %d kHz, "
-			    "and KVM cannot scale it: %s", s->tsc_khz, khz, strerror(errno));
+		warn("TSC frequency mismatch between the saved machine (%u kHz) and this host "
+		     "(%d kHz), and KVM cannot scale it: %s", s->tsc_khz, khz, strerror(errno));
 	IOCTL(fd, KVM_SET_SREGS, &s->sregs, "KVM_SET_SREGS");
 	if (s->pdptrs_valid && kvm_has_cap(kvm, KVM_CAP_SREGS2)) {
 		/* The same registers again, with the PDPTRs the CPU had loaded
