@@ -112,12 +112,19 @@ TOLERATED_REASONS = ("stuck", "l1-frozen", "not-started", "l1-fault")
 ATTEMPT_DIR = os.path.join(REPO, "build", "nested-attempts")
 
 
+def shutdown_rips(r):
+    """The RIP (hex, as the trace prints it) of each shutdown exit the L1
+    recorded for this attempt's VMs; None for a line without one."""
+    return [m.group(1) if m else None
+            for m in (SHUTDOWN_RIP.search(l) for l in r.l1_shutdowns or ())]
+
+
 def l1_fault_resets(r):
     """How many shutdown exits the L1 recorded for this attempt's VMs, when
     every one of them was at L1_FAULT_RIP; 0 otherwise (none recorded, not
     recorded at all, or any at another RIP)."""
-    rips = [SHUTDOWN_RIP.search(l) for l in r.l1_shutdowns or ()]
-    if rips and all(m and m.group(1) == L1_FAULT_RIP for m in rips):
+    rips = shutdown_rips(r)
+    if rips and all(rip == L1_FAULT_RIP for rip in rips):
         return len(rips)
     return 0
 

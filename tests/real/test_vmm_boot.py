@@ -165,8 +165,8 @@ def test_triple_fault_resets(guest, scenario):
     # evidence the harness's l1-fault rule reads is there, and a guest's
     # triple fault does not look like the L1's fault.
     if r.mode == "l1":
-        rips = [nested.SHUTDOWN_RIP.search(l) for l in r.l1_shutdowns or ()]
-        guest_rips = [m.group(1) for m in rips if m and m.group(1) != nested.L1_FAULT_RIP]
+        guest_rips = [rip for rip in nested.shutdown_rips(r)
+                      if rip and rip != nested.L1_FAULT_RIP]
         assert len(guest_rips) == 1, guest.describe()
 
 
