@@ -18,6 +18,8 @@ GUEST_CACHE ?= build/guests
 # #PF delivered at the triple fault, once while SeaBIOS ran without
 # paging); a run without it passes every card both ways. The harness
 # cannot tell that fault from a vmm one (docs/testing.md).
+REAL_TESTS = tests/real --ignore=tests/real/test_migration.py --ignore=tests/real/test_nics_tap.py
+
 # CI's limit is 90 min, and on an EPYC host under kvm_pvm (2026-12-05) the
 # whole `make check` took about 93: the firmware layer 26 min (18.6 on the
 # earlier hosts), the nested batch about 55. Until boots are merged, make
@@ -28,7 +30,6 @@ GUEST_CACHE ?= build/guests
 # five SMP boots (2, 2 on 686 and 8 as 2 sockets x 2 cores x 2 threads
 # stay). `make realcheck-all` runs them all.
 REAL_CHECK_SKIP = -k "not pxe-rtl8139 and not pxe-pcnet and not smp-4-amd64 and not smp-3-sockets3"
-REAL_TESTS = tests/real --ignore=tests/real/test_migration.py --ignore=tests/real/test_nics_tap.py
 
 KVMPROBE = build/kvmprobe
 NESTED_CC ?= cc
