@@ -155,7 +155,8 @@ deps:
 # kit first, as one firmware-level test loads its Debian kernel), the
 # benchmark smoke run (seconds; tools/bench/bench.py --smoke), real OS
 # (hardware virtualization, nested when the host has none). The real-OS
-# layer boots the guest kit under QEMU (the peer) and vmm in one L1 batch.
+# layer boots the guest kit under QEMU (the peer) and vmm in one batch that
+# two L1s share (tests/nested/nested.py, Batch.l1s).
 check: deps
 	$(MAKE) -j2 all $(UNIT_BINS) $(KVMPROBE)
 	$(MAKE) unit

@@ -5,8 +5,8 @@ Run: /usr/bin/python3 -m pytest -rs tests/real
 Tests parametrize over `scenario` (tests/real/guestkit.py) and request the
 `guest` fixture. Before the first such test runs, the session collects the
 scenarios of ALL selected tests and runs them in one batch under hardware
-virtualization (tests/nested): one L1 boot for the whole session. Each test
-then asserts on its scenario's result.
+virtualization (tests/nested), which two L1s share (nested.Batch.l1s).
+Each test then asserts on its scenario's result.
 
 A scenario that cannot run is skipped with the reason; with
 VMM_REQUIRE_REAL=1 (set by `make check`), that is a failure instead.
@@ -72,7 +72,10 @@ class RealSession:
             self.error = "no hardware virtualization harness: %s" % e
             return
         for sc in runnable:
+            first = len(batch.commands)
             sc.add_to(batch)
+            for c in batch.commands[first:]:
+                c["alone"] = sc.alone
         self.results = batch.run()
         self.info = {
             "mode": batch.mode, "l1_kvm_ready": batch.l1_kvm_ready,

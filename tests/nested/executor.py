@@ -12,6 +12,11 @@ A command with `idle` set is also killed when its stdout stays silent that
 long (before the marker). A command that survives SIGKILL ("stuck") ends the
 batch: "@@VMMNEST abort stuck ID", and the host starts a fresh L1.
 
+With batch["claims"] set, several executors (one per L1) share the batch:
+each takes the next command nobody has taken by creating
+SCRATCH/claims/<id> (mkdir: atomic on the host's filesystem, which the
+scratch 9p share passes it to), and skips those taken by another.
+
 For each command it writes SCRATCH/results/<id>/stdout, stderr and
 result.json, one command after the other, so results survive a later hang. A
 command runs in its own session; at its timeout the whole process group gets
@@ -270,6 +275,15 @@ def run_one(cmd, outdir):
     return res
 
 
+def claim(claims, cid):
+    """Take command cid for this executor; False when another has it."""
+    try:
+        os.mkdir(os.path.join(claims, str(cid)))
+        return True
+    except FileExistsError:
+        return False
+
+
 def main(argv):
     if len(argv) != 2:
         print("usage: executor.py SCRATCH_DIR", file=sys.stderr)
@@ -285,8 +299,11 @@ def main(argv):
         shutdown_trace_take(tracefs)         # what an earlier batch left
     else:
         tracefs = None
+    claims = os.path.join(scratch, "claims") if batch.get("claims") else None
     for cmd in batch["commands"]:
         cid = cmd["id"]
+        if claims and not claim(claims, cid):
+            continue
         say("@@VMMNEST begin %d %s" % (cid, cmd["name"]))
         outdir = os.path.join(scratch, "results", str(cid))
         os.makedirs(outdir, exist_ok=True)

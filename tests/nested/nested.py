@@ -30,6 +30,8 @@ Environment:
                     of the commands' timeouts plus margins)
   VMM_NESTED_MONITOR=PATH  L1 QEMU monitor on a unix socket (debugging; while
                     L2 runs, `info registers` there shows the L2 CPU state)
+  VMM_NESTED_L1S=N  executors (L1s in l1 mode) that share a batch (default: 2 in
+                    l1 mode, 1 direct)
   VMM_NESTED_CPU, VMM_NESTED_KVM_AMD  L1 -cpu model (EPYC) and extra kvm-amd
                     parameters (e.g. npt=0), for experiments
 """
@@ -42,6 +44,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -351,10 +354,27 @@ def default_env():
     return env
 
 
+class ExecutorRun:
+    """One executor of a round of Batch.run: an L1 (l1 mode) or the
+    executor on the host, with what its supervisor saw."""
+
+    def __init__(self, scratch, round_no, index=None):
+        # index: which of a round's executors (None: the round's only one)
+        self.suffix = "" if index is None else "abcdefgh"[index]
+        self.tag = "" if index is None else "[L1 %s] " % self.suffix
+        label = "%d%s" % (round_no, self.suffix)
+        self.console_log = os.path.join(scratch, "console-%s.log" % label)
+        self.reset_log = os.path.join(scratch, "l1-resets-%s.log" % label)
+        self.error = None
+        self.began = set()                   # ids its executor started
+        self.console = ""
+
+
 class Batch:
     """A list of commands that run together under hardware virtualization."""
 
-    def __init__(self, mode=None, keep=None, scratch_root=None, l1_smp=2, l1_mem_mb=2048):
+    def __init__(self, mode=None, keep=None, scratch_root=None, l1_smp=2, l1_mem_mb=2048,
+                 l1s=None):
         self.mode = choose_mode(mode)
         check_available(self.mode)
         self.keep = keep if keep is not None else os.environ.get("VMM_NESTED_KEEP") == "1"
@@ -373,16 +393,25 @@ class Batch:
         # None: not recorded.
         self.shutdown_trace = L1_TRACEFS if self.mode == "l1" else None
         self.l1_mem_mb = l1_mem_mb
+        # Executors that share the batch, each taking the next command no
+        # other has taken (executor.claim). In l1 mode two L1s: one L1 runs
+        # one guest at a time and kept about 1.3 of the host's 2 CPUs busy
+        # (the batch of `make check` took 55 min on an EPYC host); two L1s
+        # ran four kit boots in 112 s against 163 s for one. One L1 running
+        # two guests at once reset itself or lost guests to resets within
+        # minutes (QEMU's TCG SVM with two L2 VMs on two L1 vCPUs).
+        env_l1s = os.environ.get("VMM_NESTED_L1S")
+        self.l1s = max(1, int(l1s or env_l1s or (2 if self.mode == "l1" else 1)))
         # Filled by run():
         self.l1_kvm_ready = None   # seconds from QEMU start to /dev/kvm in L1
         self.l1_staged = None      # seconds from QEMU start to staged files copied
         self.l1_exec_start = None  # seconds from QEMU start to the first command
         self.total_time = None
         self.log = ""              # L1 console (l1 mode) or executor output
-        self.last_console = ""     # the console of the latest run
         self.began = set()
         self.error = None
-        self.runs = 0              # L1 boots (executor runs) used
+        self.runs = 0              # rounds of executor runs (L1 boots, l1s at a time)
+        self.run_of = {}           # command id -> the ExecutorRun it last began in
 
     # -- building the batch ------------------------------------------------
     def stage(self, path, name=None):
@@ -438,7 +467,8 @@ class Batch:
         return self.outputs.get(name)
 
     def add(self, name, cmd, timeout=300, marker=None, grace=10, cwd=None, env=None,
-            idle=None, retries=0, flake_signs=(), retry_guest=False, peer=None, started=None):
+            idle=None, retries=0, flake_signs=(), retry_guest=False, peer=None, started=None,
+            alone=False):
         """Queue a command: an argv list or a shell string (run by /bin/sh -c).
 
         timeout  seconds until the command's process group is killed
@@ -463,6 +493,9 @@ class Batch:
         peer     name of a command in this batch (QEMU with the same -cpu
                  and devices): a hang or sign is retried when the peer
                  showed the same failure class in this batch
+        alone    run it with no other command beside it: after the others, in
+                 one L1 (what a second L1 sharing the host's CPUs would slow
+                 enough to change what the test measures in real time)
         cwd      working directory (default: the current one)
         env      extra environment variables"""
         if any(c["name"] == name for c in self.commands):
@@ -478,7 +511,7 @@ class Batch:
             "cwd": os.path.abspath(cwd or os.getcwd()), "env": e,
             "idle": float(idle) if idle else None, "retries": int(retries),
             "flake_signs": list(flake_signs), "retry_guest": bool(retry_guest),
-            "peer": peer, "started": started,
+            "peer": peer, "started": started, "alone": bool(alone),
         })
 
     def deadline(self, commands=None):
@@ -490,7 +523,7 @@ class Batch:
         return min(t, float(cap)) if cap else t
 
     # -- running -------------------------------------------------------------
-    def l1_command(self):
+    def l1_command(self, run):
         vmlinux, initrd = l1_files()
         # transparent_hugepage=never: with THP, L1's khugepaged collapsed the
         # pages backing L2 RAM, soft-locked an L1 CPU and L2 boots crashed or
@@ -507,9 +540,9 @@ class Batch:
             # An L1 that resets (a triple fault) ends with status 0 under
             # -no-reboot and says nothing on its console: QEMU's reset log
             # tells that case, with the CPU state, from a freeze.
-            "-d", "cpu_reset", "-D", self.l1_reset_log(),
+            "-d", "cpu_reset", "-D", run.reset_log,
             "-monitor",
-            ("unix:%s,server=on,wait=off" % os.environ["VMM_NESTED_MONITOR"]
+            ("unix:%s%s,server=on,wait=off" % (os.environ["VMM_NESTED_MONITOR"], run.suffix)
              if os.environ.get("VMM_NESTED_MONITOR") else "none"),
             "-serial", "stdio",
             "-kernel", vmlinux, "-initrd", initrd, "-append", append,
@@ -519,14 +552,12 @@ class Batch:
             "-device", "virtio-9p-pci,fsdev=scratch,mount_tag=scratch",
         ]
 
-    def l1_reset_log(self):
-        return os.path.join(self.scratch, "l1-resets-%d.log" % self.runs)
-
-    def _l1_reset_cause(self):
+    @staticmethod
+    def _l1_reset_cause(run):
         """', it reset itself: triple fault' when QEMU's reset log of the L1
         says so (under -no-reboot a reset ends QEMU with status 0)."""
         try:
-            with open(self.l1_reset_log(), errors="replace") as f:
+            with open(run.reset_log, errors="replace") as f:
                 text = f.read()
         except OSError:
             return ""
@@ -536,9 +567,10 @@ class Batch:
         """Run all commands; return {name: Result}. Never raises for a failing
         command or a hung L1: those show up in the Results' error fields.
 
-        In l1 mode one L1 runs the whole batch. A fresh L1 is started for the
-        commands still to do when the L1 died or wedged (a command survived
-        SIGKILL), and for commands to retry; at most MAX_RUNS runs."""
+        In l1 mode self.l1s L1s share the batch (executor.claim), then one
+        runs the `alone` commands. Fresh L1s are started for the commands
+        still to do when all L1s of a round died or wedged (a command survived
+        SIGKILL), and for commands to retry; at most MAX_RUNS rounds."""
         results = {}
         tries = {c["id"]: 0 for c in self.commands}
         history = {c["id"]: [] for c in self.commands}
@@ -551,19 +583,14 @@ class Batch:
             if cap and time.monotonic() - t_start >= float(cap):
                 break
             self.runs += 1
-            for c in pending:
-                shutil.rmtree(os.path.join(self.scratch, "results", str(c["id"])),
-                              ignore_errors=True)
-            with open(os.path.join(self.scratch, "batch.json"), "w") as f:
-                json.dump({"version": 1, "commands": pending,
-                           "shutdown_trace": self.shutdown_trace}, f, indent=1)
-            argv = self.l1_command() if self.mode == "l1" else [PYTHON, EXECUTOR, self.scratch]
-            _log("%s mode, run %d: %d command(s), deadline %d s, scratch %s"
-                 % (self.mode, self.runs, len(pending), self.deadline(pending), self.scratch))
-            self._supervise(argv, pending)
-            got = self._collect(pending)
+            # The alone commands wait for a round of their own, in one L1.
+            group = [c for c in pending if not c.get("alone")] or pending
+            rest = [c for c in pending if c not in group]
+            shared = 1 if any(c.get("alone") for c in group) else min(self.l1s, len(group))
+            self._run_round(group, shared)
+            got = self._collect(group)
             verdicts = []
-            for c in pending:
+            for c in group:
                 r = got[c["name"]]
                 began = c["id"] in self.began
                 if not r.ran and not began:
@@ -596,7 +623,7 @@ class Batch:
                 r.attempts = tries[c["id"]]
                 r.history = list(history[c["id"]])
                 results[c["name"]] = r       # kept unless a retry replaces it
-            pending = again
+            pending = again + rest
         for c in pending:                    # never ran at all
             if c["name"] not in results:
                 results[c["name"]] = Result(c["name"], mode=self.mode,
@@ -628,10 +655,11 @@ class Batch:
                 f.write("%s attempt %d, L1 run %d: %s (%s)\n" % (
                     c["name"], attempt, self.runs, failure[0], failure[1]))
                 f.write(r.describe(tail=10 ** 7))
-                if failure[0] in ("l1-frozen", "stuck"):
-                    f.write("\n--- L1 console of this run (tail) ---\n" + self.last_console[-20000:])
+                run = self.run_of.get(c["id"])
+                if failure[0] in ("l1-frozen", "stuck") and run:
+                    f.write("\n--- L1 console of this run (tail) ---\n" + run.console[-20000:])
                     try:
-                        with open(self.l1_reset_log(), errors="replace") as lf:
+                        with open(run.reset_log, errors="replace") as lf:
                             resets = lf.read()
                         f.write("\n--- QEMU's reset log of the L1 (-d cpu_reset, tail) ---\n"
                                 + resets[-12000:])
@@ -642,12 +670,41 @@ class Batch:
             _log("cannot keep the output of %s attempt %d: %s" % (c["name"], attempt, e))
             return None
 
-    def _supervise(self, argv, commands):
+    def _run_round(self, commands, shared):
+        """One round: `shared` executors (L1s) at once over `commands`."""
+        for c in commands:
+            shutil.rmtree(os.path.join(self.scratch, "results", str(c["id"])),
+                          ignore_errors=True)
+        claims = os.path.join(self.scratch, "claims")
+        shutil.rmtree(claims, ignore_errors=True)
+        os.makedirs(claims)
+        with open(os.path.join(self.scratch, "batch.json"), "w") as f:
+            json.dump({"version": 1, "commands": commands, "claims": shared > 1,
+                       "shutdown_trace": self.shutdown_trace}, f, indent=1)
+        runs = [ExecutorRun(self.scratch, self.runs, k if shared > 1 else None)
+                for k in range(shared)]
+        _log("%s mode, run %d: %d command(s) in %d %s, deadline %d s, scratch %s"
+             % (self.mode, self.runs, len(commands), shared,
+                "L1(s)" if self.mode == "l1" else "executor(s)",
+                self.deadline(commands), self.scratch))
+        threads = [threading.Thread(target=self._supervise, args=(
+            self.l1_command(run) if self.mode == "l1" else [PYTHON, EXECUTOR, self.scratch],
+            commands, run)) for run in runs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.error = next((run.error for run in runs if run.error), None)
+        self.began = set()
+        for run in runs:
+            self.began |= run.began
+            self.run_of.update((cid, run) for cid in run.began)
+            self.log += run.console
+
+    def _supervise(self, argv, commands, run):
         t0 = time.monotonic()
         deadline = t0 + self.deadline(commands)
-        self.error = None
-        self.began = set()                   # ids the executor started in this run
-        log_path = os.path.join(self.scratch, "console-%d.log" % self.runs)
+        log_path = run.console_log
         logf = open(log_path, "wb")
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, start_new_session=True,
@@ -663,33 +720,33 @@ class Batch:
             while True:
                 left = deadline - time.monotonic()
                 if started and not done and time.monotonic() - last_output > L1_SILENCE:
-                    self.error = ("no executor line for %d s (its heartbeat stopped): the "
-                                  "L1 froze; killed" % L1_SILENCE)
-                    _log(self.error)
+                    run.error = ("no executor line for %d s (its heartbeat stopped): the "
+                                 "L1 froze; killed" % L1_SILENCE)
+                    _log(run.tag + run.error)
                     break
                 if running:
                     c, began = running
                     budget = c["timeout"] + c["grace"] + PER_COMMAND_SLACK + L1_WEDGE_MARGIN
                     if time.monotonic() - began > budget:
-                        self.error = ("%s has not ended %d s after it began: the L1 froze; "
-                                      "killed" % (c["name"], budget))
-                        _log(self.error)
+                        run.error = ("%s has not ended %d s after it began: the L1 froze; "
+                                     "killed" % (c["name"], budget))
+                        _log(run.tag + run.error)
                         break
                 if (self.mode == "l1" and not started and not done
                         and time.monotonic() - t0 > L1_BOOT_BUDGET):
                     # An L1 that hangs while booting (seen under TCG) would
                     # otherwise sit until the whole batch's deadline; its
                     # commands never started, so a fresh L1 runs them.
-                    self.error = "L1 did not start its first command within %d s; killed" % (
+                    run.error = "L1 did not start its first command within %d s; killed" % (
                         L1_BOOT_BUDGET)
-                    _log(self.error)
+                    _log(run.tag + run.error)
                     break
                 if left <= 0:
                     if done:
                         break                # finished; it just did not exit
-                    self.error = "overall deadline (%d s) exceeded; %s killed" % (
+                    run.error = "overall deadline (%d s) exceeded; %s killed" % (
                         self.deadline(commands), "L1" if self.mode == "l1" else "executor")
-                    _log(self.error)
+                    _log(run.tag + run.error)
                     break
                 r, _, _ = select.select([fd], [], [], min(left, 1.0))
                 if not r:
@@ -706,13 +763,13 @@ class Batch:
                         started = True
                         f = line.split()
                         if len(f) >= 3 and f[2].isdigit():
-                            self.began.add(int(f[2]))
+                            run.began.add(int(f[2]))
                     # only the executor's own lines count: kernel messages
                     # (soft lockups) keep coming from an L1 that is stuck
                     if line.startswith(b"@@VMMNEST"):
                         last_output = time.monotonic()
                     running = self._running(line, by_id, running)
-                    if self._progress(line.decode("utf-8", "replace").strip(), t0) and not done:
+                    if self._progress(line.decode("utf-8", "replace").strip(), t0, run) and not done:
                         done = True
                         deadline = min(deadline, time.monotonic() + 20)
         finally:
@@ -736,15 +793,14 @@ class Batch:
             logf.close()
         run_time = round(time.monotonic() - t0, 1)
         with open(log_path, "rb") as f:
-            self.last_console = f.read().decode("utf-8", "replace")
-        self.log += self.last_console
-        if not done and not self.error:
-            self.error = "%s ended before finishing the batch (exit %s%s)" % (
+            run.console = f.read().decode("utf-8", "replace")
+        if not done and not run.error:
+            run.error = "%s ended before finishing the batch (exit %s%s)" % (
                 "L1" if self.mode == "l1" else "executor", proc.returncode,
-                self._l1_reset_cause() if self.mode == "l1" else "")
-            _log(self.error + "; console tail:\n" + self.log[-3000:])
-        _log("%s mode: run %d finished in %.1f s%s" % (
-            self.mode, self.runs, run_time,
+                self._l1_reset_cause(run) if self.mode == "l1" else "")
+            _log(run.tag + run.error + "; console tail:\n" + run.console[-3000:])
+        _log("%s%s mode: run %d finished in %.1f s%s" % (
+            run.tag, self.mode, self.runs, run_time,
             "" if self.l1_kvm_ready is None else
             " (L1 /dev/kvm ready after %.1f s, first command after %.1f s)"
             % (self.l1_kvm_ready, self.l1_exec_start or -1)))
@@ -763,27 +819,27 @@ class Batch:
             return None
         return running
 
-    def _progress(self, line, t0):
+    def _progress(self, line, t0, run):
         t = time.monotonic() - t0
         if line.startswith("VMMNEST-KVM-READY"):
             if self.l1_kvm_ready is None:
                 self.l1_kvm_ready = round(t, 1)
-            _log("L1 has /dev/kvm after %.1f s" % t)
+            _log("%sL1 has /dev/kvm after %.1f s" % (run.tag, t))
         elif line.startswith("VMMNEST-STAGED"):
             if self.l1_staged is None:
                 self.l1_staged = round(t, 1)
         elif line.startswith("VMMNEST-FAIL"):
-            self.error = "L1: " + line
-            _log(line)
+            run.error = "L1: " + line
+            _log(run.tag + line)
         elif line.startswith("@@VMMNEST begin"):
             if self.l1_exec_start is None:
                 self.l1_exec_start = round(t, 1)
-            _log("[%6.1f s] start %s" % (t, line.split(None, 3)[-1]))
+            _log("%s[%6.1f s] start %s" % (run.tag, t, line.split(None, 3)[-1]))
         elif line.startswith("@@VMMNEST end"):
-            _log("[%6.1f s] end   %s" % (t, line[len("@@VMMNEST end "):]))
+            _log("%s[%6.1f s] end   %s" % (run.tag, t, line[len("@@VMMNEST end "):]))
         elif line.startswith("@@VMMNEST abort"):
-            self.error = "L1 wedged (%s); remaining commands go to a fresh L1" % line[10:]
-            _log(self.error)
+            run.error = "L1 wedged (%s); remaining commands go to a fresh L1" % line[10:]
+            _log(run.tag + run.error)
             return True
         elif line.startswith("@@VMMNEST all-done"):
             return True
@@ -799,7 +855,8 @@ class Batch:
                     data = json.load(f)
                 data["ran"] = True
             except (OSError, ValueError):
-                data = {"error": self.error or "command did not run"}
+                run = self.run_of.get(c["id"]) if c["id"] in self.began else None
+                data = {"error": (run and run.error) or self.error or "command did not run"}
             for stream in ("stdout", "stderr"):
                 try:
                     with open(os.path.join(d, stream), "rb") as f:

@@ -3,8 +3,8 @@
 A *scenario* is one command that runs under hardware virtualization (see
 tests/nested/nested.py), usually a VMM booting a kit guest until the kit's
 final marker. Test modules parametrize over scenarios; tests/conftest.py
-collects the scenarios of all selected tests and runs them in ONE batch (one
-L1 boot), then each test asserts on its scenario's result.
+collects the scenarios of all selected tests and runs them in ONE batch (two
+L1s share it), then each test asserts on its scenario's result.
 
 VMMs: the same guest runs under each VMM in vmms() (env VMM_REAL_VMMS, a
 comma-separated list; default "qemu"). "qemu" is the peer reference
@@ -210,6 +210,11 @@ def vmm_argv(vmm, mem_mb=256, cdrom=None, hda=None, hdb=None, extra=(), cpu=None
 class Scenario:
     """One command of the shared batch. Subclasses define add_to(batch)."""
     needs_kit = True
+    # Batch.add's alone for every command the scenario adds: two L1s share
+    # the host's CPUs (nested.Batch.l1s); what a second one would slow
+    # enough to change what the test measures in real time (recordings,
+    # watchdog expiries) runs after the others, in one L1.
+    alone = False
 
     def __init__(self, name, timeout=60):
         self.name = name

@@ -337,3 +337,36 @@ def test_msix_every_vector_in_use():
         assert any("PCI-MSI" in ln for ln in bad)
         assert guestkit.msix_problems(bad, "all") != [], bad
     assert guestkit.msix_problems(MSIX_GOOD[:4] + ["msix all 0000:00:03.0 x"], "all") != []
+
+
+
+# ---- two executors share a batch (two L1s in l1 mode) -------------------------
+
+def test_two_executors_share_a_batch_and_alone_runs_last(monkeypatch, tmp_path):
+    """With l1s=2 two executors take the batch's commands between them:
+    each command runs once, two run at the same time, and an `alone`
+    command runs after the others, with nothing beside it."""
+    b = _direct_batch(monkeypatch, tmp_path)
+    b.l1s = 2
+    ran = tmp_path / "ran"
+    ran.mkdir()
+    names = ["a", "b", "c", "d", "alone"]
+    for n in names:
+        b.add(n, "echo x >> %s/%s; date +%%s.%%N; sleep 1.5; date +%%s.%%N" % (ran, n),
+              timeout=20, alone=(n == "alone"))
+    res = b.run()
+    assert all(r.ok and r.rc == 0 and r.attempts == 1 for r in res.values()), \
+        [r.describe() for r in res.values()]
+    assert all((ran / n).read_text() == "x\n" for n in names)
+    spans = {}
+    for n in names:
+        t = [float(x) for x in res[n].stdout.split()]
+        assert len(t) == 2, res[n].describe()
+        spans[n] = t
+
+    def overlap(x, y):
+        return x[0] < y[1] and y[0] < x[1]
+    pairs = [(x, y) for x in "abcd" for y in "abcd" if x < y and overlap(spans[x], spans[y])]
+    assert len(pairs) >= 2, spans
+    assert all(spans["alone"][0] >= spans[n][1] for n in "abcd"), spans
+    assert b.runs == 2, b.runs

@@ -86,6 +86,8 @@ def script_disk():
 
 
 class SpeakerBoot(guestkit.Scenario):
+    alone = True
+
     def __init__(self, vmm):
         guestkit.Scenario.__init__(self, "%s-pcspk" % vmm, timeout=guestkit.BOOT_TIMEOUT + 60)
         self.vmm = vmm

@@ -174,6 +174,8 @@ def script_disk(arch):
 
 
 class SoundBoot(guestkit.Scenario):
+    alone = True
+
     def __init__(self, vmm, arch):
         guestkit.Scenario.__init__(self, "%s-sound-%s" % (vmm, arch), timeout=guestkit.BOOT_TIMEOUT + 120)
         self.vmm, self.arch = vmm, arch

@@ -93,6 +93,8 @@ esac
 
 
 class Watchdogs(guestkit.Scenario):
+    alone = True
+
     def __init__(self, vmm):
         guestkit.Scenario.__init__(self, "%s-watchdog-amd64" % vmm, timeout=600)
         self.vmm = vmm
