@@ -360,7 +360,7 @@ class ExecutorRun:
 
     def __init__(self, scratch, round_no, index=None):
         # index: which of a round's executors (None: the round's only one)
-        self.suffix = "" if index is None else "abcdefgh"[index]
+        self.suffix = "" if index is None else chr(ord("a") + index)
         self.tag = "" if index is None else "[L1 %s] " % self.suffix
         label = "%d%s" % (round_no, self.suffix)
         self.console_log = os.path.join(scratch, "console-%s.log" % label)
@@ -676,8 +676,9 @@ class Batch:
             shutil.rmtree(os.path.join(self.scratch, "results", str(c["id"])),
                           ignore_errors=True)
         claims = os.path.join(self.scratch, "claims")
-        shutil.rmtree(claims, ignore_errors=True)
-        os.makedirs(claims)
+        shutil.rmtree(claims, ignore_errors=True)   # an earlier round's
+        if shared > 1:
+            os.makedirs(claims)
         with open(os.path.join(self.scratch, "batch.json"), "w") as f:
             json.dump({"version": 1, "commands": commands, "claims": shared > 1,
                        "shutdown_trace": self.shutdown_trace}, f, indent=1)

@@ -339,7 +339,6 @@ def test_msix_every_vector_in_use():
     assert guestkit.msix_problems(MSIX_GOOD[:4] + ["msix all 0000:00:03.0 x"], "all") != []
 
 
-
 # ---- two executors share a batch (two L1s in l1 mode) -------------------------
 
 def test_two_executors_share_a_batch_and_alone_runs_last(monkeypatch, tmp_path):
