@@ -175,6 +175,11 @@ struct gus {
 	/* The GF1's time within the current GF1 frame, in 1/cfg.freq of a
 	 * frame (0 to cfg.freq - 1): each output frame adds the mixing rate. */
 	uint32_t gf1_phase;
+	/* The current address read as a pair of halves (cur_half_read):
+	 * the register whose read began the pair (0: none) and the position
+	 * it was read at. Not saved: a pair cut by a migration reads live. */
+	uint8_t pair_reg;
+	uint32_t pair_pos;
 };
 
 /* ---- rates, volumes, addresses ------------------------------------------------ */
@@ -580,6 +585,7 @@ static void chip_reset(struct gus *s)
 	s->sample_ctrl = 0;
 	s->adlib_ctrl = 0;
 	s->adlib_status = 0;
+	s->pair_reg = 0;
 	if (s->dma)
 		i8237_set_dreq(s->dma, s->cfg.dma, false);
 }
@@ -669,10 +675,33 @@ static uint8_t irq_source_read(struct gus *s)
 	return 0xE0;
 }
 
-static uint16_t voice_read(const struct gus *s, uint8_t reg)
+/* A half of the current address (R_CUR_HI or R_CUR_LO). The GF1 moves a
+ * voice a sample at a time while a CPU reads the two halves microseconds
+ * apart; here the voices move a mixer step at a time, and an emulated CPU
+ * reads the halves milliseconds apart, so a step often falls between them.
+ * The halves would then mix two positions, up to 127 samples behind the
+ * first: Linux's snd-gusclassic takes a pointer that went back for a wrap
+ * of its buffer, that is an underrun. So the second half of an adjacent
+ * pair (only register selects between) comes from the position the first
+ * was read at, as on the hardware. */
+static uint16_t cur_half_read(struct gus *s, const struct gus_voice *v, uint8_t reg)
+{
+	uint32_t pos = v->pos;
+
+	if (s->pair_reg && s->pair_reg != reg) {
+		pos = s->pair_pos;
+		s->pair_reg = 0;
+	} else {
+		s->pair_reg = reg;
+		s->pair_pos = pos;
+	}
+	uint32_t cur = pos >> 5;
+	return reg == R_CUR_HI ? (uint16_t)((cur >> 11) & 0x1FFF) : (uint16_t)(cur << 5);
+}
+
+static uint16_t voice_read(struct gus *s, uint8_t reg)
 {
 	const struct gus_voice *v = &s->v[s->voice_sel & (GUS_VOICES - 1)];
-	uint32_t cur = v->pos >> 5;
 
 	switch (reg) {
 	case R_VOICE_CTRL: return v->ctrl;
@@ -685,8 +714,8 @@ static uint16_t voice_read(const struct gus *s, uint8_t reg)
 	case R_RAMP_START: return v->ramp_start;
 	case R_RAMP_END: return v->ramp_end;
 	case R_VOLUME: return v->volume;
-	case R_CUR_HI: return (uint16_t)((cur >> 11) & 0x1FFF);
-	case R_CUR_LO: return (uint16_t)(cur << 5);
+	case R_CUR_HI:
+	case R_CUR_LO: return cur_half_read(s, v, reg);
 	case R_PAN: return v->pan;
 	case R_VOL_CTRL: return v->vctrl;
 	}
@@ -695,6 +724,8 @@ static uint16_t voice_read(const struct gus *s, uint8_t reg)
 
 static uint16_t reg_read(struct gus *s, uint8_t reg)
 {
+	if (reg != (READ_VOICE | R_CUR_HI) && reg != (READ_VOICE | R_CUR_LO))
+		s->pair_reg = 0;
 	if (reg >= READ_VOICE && reg < READ_VOICE + R_ACTIVE)
 		return voice_read(s, reg & 0x7F);
 	switch (reg) {
@@ -728,6 +759,7 @@ static uint64_t low_read(void *opaque, uint64_t off, unsigned size)
 	uint8_t v = 0xFF;
 
 	pthread_mutex_lock(&s->lock);
+	s->pair_reg = 0;
 	switch (off) {
 	case P_IRQ_STATUS: v = irq_status(s); break;
 	case P_ADLIB_INDEX: v = s->adlib_status; break;
@@ -743,6 +775,7 @@ static void low_write(void *opaque, uint64_t off, uint64_t value, unsigned size)
 	uint8_t v = (uint8_t)value;
 
 	pthread_mutex_lock(&s->lock);
+	s->pair_reg = 0;
 	switch (off) {
 	case P_MIX: s->mix_ctrl = v; break;
 	case P_ADLIB_INDEX: s->adlib_index = v; break;
@@ -763,6 +796,8 @@ static uint64_t high_read(void *opaque, uint64_t off, unsigned size)
 	uint16_t v = size == 2 ? 0xFFFF : 0xFF;
 
 	pthread_mutex_lock(&s->lock);
+	if (off != P_DATA_LOW && off != P_DATA_HIGH)
+		s->pair_reg = 0; /* (the data ports: reg_read) */
 	switch (off) {
 	case P_MIDI_CTRL: v = 0x02; break; /* transmit register empty, nothing received */
 	case P_MIDI_DATA: v = 0; break;
@@ -790,6 +825,8 @@ static void high_write(void *opaque, uint64_t off, uint64_t value, unsigned size
 	uint8_t b = (uint8_t)value;
 
 	pthread_mutex_lock(&s->lock);
+	if (off != P_SELECT)
+		s->pair_reg = 0;
 	switch (off) {
 	case P_VOICE: s->voice_sel = b & (GUS_VOICES - 1); break;
 	case P_SELECT: s->reg_sel = b; break;
@@ -942,6 +979,7 @@ bool gus_load(struct gus *s, struct ss_reader *r, uint32_t instance)
 #undef COPY
 	memcpy(s->timer_count, n->timer_count, sizeof(s->timer_count));
 	s->gf1_phase = n->gf1_phase;
+	s->pair_reg = 0;
 	if (s->dma)
 		i8237_set_dreq(s->dma, s->cfg.dma, s->dma_ctrl & D_ENABLE);
 	timers_arm(s);

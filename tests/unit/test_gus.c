@@ -1224,6 +1224,47 @@ static void test_race_vcpu_against_mixer(void **state)
 	assert_int_equal(peek(f, 9), 0x5A);
 }
 
+/* The current address read as two halves, as snd_gf1_read_addr does:
+ * a mixer step between the halves (an emulated CPU reads them
+ * milliseconds apart) does not mix two positions; the pair reads the
+ * position of its first half. A pair broken by another access, and the
+ * next pair, read the position of their own time. */
+static void test_current_address_halves_are_one_instant(void **state)
+{
+	struct fix *f = *state;
+	make_card(f, 44100, NULL);
+	start_gf1(f, 14);
+	play(f, 0, 0, 0xFFFFF, 0x100, 0x400, 0, 0x08, 0x03); /* 8-bit, a sample a frame */
+	assert_int_equal(gus_render(f->gus, NULL, 100), 100); /* at 0x164: low bits 0x64 */
+
+	uint16_t hi = r16(f, 0x8A);
+	assert_int_equal(gus_render(f->gus, NULL, 60), 60); /* to 0x1A0: past 0x180 */
+	uint16_t lo = r16(f, 0x8B);
+	uint32_t a = ((((uint32_t)hi << 11) & 0xFFF800) | ((lo >> 5) & 0x7FF)) >> 4;
+	assert_int_equal(a, 0x164); /* not 0x120: hi of 0x164, lo of 0x1A0 */
+	assert_int_equal(raddr(f, 0x0A) >> 4, 0x1A0);
+
+	/* LO first, then HI: the same */
+	lo = r16(f, 0x8B);
+	assert_int_equal(gus_render(f->gus, NULL, 0x70), 0x70); /* to 0x210 */
+	hi = r16(f, 0x8A);
+	a = ((((uint32_t)hi << 11) & 0xFFF800) | ((lo >> 5) & 0x7FF)) >> 4;
+	assert_int_equal(a, 0x1A0);
+
+	/* another access between the halves: each reads live */
+	hi = r16(f, 0x8A);
+	assert_int_equal(gus_render(f->gus, NULL, 0x10), 0x10); /* to 0x220 */
+	voice(f, 0);
+	lo = r16(f, 0x8B);
+	assert_int_equal(lo >> 9, 0x220 & 0x7F);
+	assert_int_equal(hi, 0x210 >> 7);
+
+	/* the same half twice is two reads: the second is live */
+	hi = r16(f, 0x8A);
+	assert_int_equal(gus_render(f->gus, NULL, 0x100), 0x100); /* to 0x320 */
+	assert_int_equal(r16(f, 0x8A), 0x320 >> 7);
+}
+
 int main(void)
 {
 #define T(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
@@ -1238,6 +1279,7 @@ int main(void)
 		T(test_play_16bit_block),
 		T(test_play_8bit_converted),
 		T(test_interpolation),
+		T(test_current_address_halves_are_one_instant),
 		T(test_rollover_and_loop),
 		T(test_volume_ramp),
 		T(test_linux_pcm_stream),
