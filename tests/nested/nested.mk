@@ -29,13 +29,7 @@ REAL_TESTS = tests/real --ignore=tests/real/test_migration.py --ignore=tests/rea
 # stay; SeaBIOS runs every card's ROM in the firmware layer) and two of the
 # five SMP boots (2, 2 on 686 and 8 as 2 sockets x 2 cores x 2 threads
 # stay). `make realcheck-all` runs them all.
-# Quarantined, not passing: vmm-sound-686 (SB16, CS4231A, GUS). On the EPYC
-# host the 686 guest's GUS play printed "BUG: scheduling while atomic" in 4
-# of 6 runs one at a time (QEMU's GUS: 0 of 4) and hung in a spinlock in 5
-# of 10 (2026-12-06); the cause in vmm's GUS is not yet found
-# (docs/testing.md, Known issues). Issue 17 stays open until it passes
-# here again.
-REAL_CHECK_SKIP = -k "not pxe-rtl8139 and not pxe-pcnet and not smp-4-amd64 and not smp-3-sockets3 and not vmm-sound-686"
+REAL_CHECK_SKIP = -k "not pxe-rtl8139 and not pxe-pcnet and not smp-4-amd64 and not smp-3-sockets3"
 
 KVMPROBE = build/kvmprobe
 NESTED_CC ?= cc
