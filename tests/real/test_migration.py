@@ -176,7 +176,7 @@ class Migration(guestkit.Scenario):
 
     def add_to(self, batch):
         kernel, initrd = self.files()
-        disk = batch.stage_bytes("migration-script.img", guestkit.script_image(GUEST_SCRIPT),
+        disk = batch.stage_bytes("%s-script.img" % self.name, guestkit.script_image(GUEST_SCRIPT),
                                  size=DISK_BYTES)
         argv = guestkit.vmm_argv(self.vmm, MEM_MB, hda=disk, extra=[
             "-smp", "2", "-kernel", kernel, "-initrd", initrd,
@@ -212,9 +212,9 @@ class Savevm(Migration):
 
     def add_to(self, batch):
         kernel, initrd = self.files()
-        base = batch.stage_bytes("savevm-script.img", guestkit.script_image(GUEST_SCRIPT),
+        base = batch.stage_bytes("%s-script.img" % self.name, guestkit.script_image(GUEST_SCRIPT),
                                  size=DISK_BYTES)
-        overlay = os.path.join(os.path.dirname(base), "savevm.qcow2")
+        overlay = os.path.join(os.path.dirname(base), "%s.qcow2" % self.name)
         argv = guestkit.vmm_argv(self.vmm, MEM_MB, hda=overlay, extra=[
             "-smp", "2", "-kernel", kernel, "-initrd", initrd,
             "-append", "console=ttyS0 quiet panic=-1"])
@@ -254,13 +254,16 @@ def check_guest_verdict(out, desc):
     """Every md5 the guest printed is its buffer's; its final check of the
     buffer and of the disk bytes passed. Returns the disk bytes' sha256."""
     sums = re.findall(r"^mig: buf r=(\d+) md5=([0-9a-f]{32})\s*$", out, re.M)
-    # the writer ran (the sum before it, at least one after); how many
-    # depends on the L1's speed (3 in a slow one), each is checked below
-    assert len(sums) >= 2, desc
+    # the sum before the writer, and one every 16 rounds after: how many
+    # depends on the L1's speed (a slow one ends savevm's run at round 10,
+    # with none after); each is checked, and so is the final buffer
+    assert len(sums) >= 1, desc
     for r, md5 in sums:
         assert md5 == buffer_md5(int(r)), ("round %s" % r, desc)
     r, got, want, verdict = one(
         r"^mig: verify buf r=(\d+) md5=([0-9a-f]{32}) want=([0-9a-f]{32}) (\w+)\s*$", out, desc)
+    # the writer ran: the whole buffer is that of a round past the first
+    assert int(r) >= 1, desc
     assert got == want == buffer_md5(int(r)) and verdict == "ok", desc
     wrote = one(r"^mig: disk wrote sha=([0-9a-f]{64})\s*$", out, desc)
     sha, verdict = one(r"^mig: verify disk sha=([0-9a-f]{64}) (\w+)\s*$", out, desc)

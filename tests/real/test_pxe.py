@@ -26,13 +26,13 @@ import pytest
 
 import guestkit
 
-# One card per iPXE driver (intel, realtek, pcnet32): the 82544GC and
-# 82545EM run iPXE's intel driver as the 82540EM does, and their ROMs' IDs
-# are tests/fw/test_pxe.py's. The NE2000's driver (ns8390) moves every
-# received word with its own IN instruction, an exit each: in the L1 the
-# kit's 8 MiB kernel came at 27 % in 300 s under vmm and 50 % under QEMU,
-# so it boots the small NBP instead (NBP_CARDS).
-CARDS = ["e1000", "rtl8139", "pcnet"]
+# Every PCI card with its ROM: the 82544GC and 82545EM run iPXE's intel
+# driver as the 82540EM does, from efi-e1000.rom with the function's IDs
+# written into it (hw/net/e1000.c). The NE2000's driver (ns8390) moves
+# every received word with its own IN instruction, an exit each: in the
+# L1 the kit's 8 MiB kernel came at 27 % in 300 s under vmm and 50 % under
+# QEMU, so it boots the small NBP instead (NBP_CARDS).
+CARDS = ["e1000", "e1000-82544gc", "e1000-82545em", "rtl8139", "pcnet"]
 NBP_CARDS = ["ne2k_pci"]
 NBP_MARKER = "VMM-PXE-NBP-OK"
 FW_BUILD = os.environ.get("FW_BUILD", os.path.join(guestkit.REPO, "build", "fw"))
