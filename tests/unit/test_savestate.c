@@ -434,9 +434,40 @@ static void test_bytes_max(void **state)
 	ss_writer_free(&w);
 }
 
+/* The CRC-32 of the streams: the standard check value, and eight bytes a
+ * step the same as a byte at a time, for every length and start offset
+ * around the step and in pieces (a section's head, payload and tail). */
+static uint32_t crc_bytewise(uint32_t crc, const uint8_t *p, size_t len)
+{
+	crc ^= 0xFFFFFFFFu;
+	while (len--) {
+		crc ^= *p++;
+		for (int k = 0; k < 8; k++)
+			crc = crc & 1 ? 0xEDB88320u ^ (crc >> 1) : crc >> 1;
+	}
+	return crc ^ 0xFFFFFFFFu;
+}
+
+static void test_crc32(void **state)
+{
+	uint8_t buf[200];
+
+	assert_int_equal(ss_crc32("123456789", 9), 0xCBF43926u);
+	assert_int_equal(ss_crc32(buf, 0), 0);
+	for (size_t i = 0; i < sizeof(buf); i++)
+		buf[i] = (uint8_t)(i * 151u + 7u);
+	for (size_t off = 0; off < 9; off++)
+		for (size_t len = 0; len + off <= sizeof(buf); len++)
+			assert_int_equal(ss_crc32(buf + off, len), crc_bytewise(0, buf + off, len));
+	for (size_t cut = 0; cut <= sizeof(buf); cut += 13)
+		assert_int_equal(ss_crc32_update(ss_crc32(buf, cut), buf + cut, sizeof(buf) - cut),
+				 ss_crc32(buf, sizeof(buf)));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_crc32),
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_layout),
 		cmocka_unit_test(test_field_errors),
