@@ -62,7 +62,9 @@ gen() {
 		if [ $1 -gt $c ]; then r=$(($1 - ($1 - 1 - c) % N)); else r=0; fi
 		yes "r$r" | head -c $CH
 		c=$((c + 1))
+		[ $((c % 16)) -eq 0 ] && echo "mig: gen $1 $c/$N" >&2
 	done
+	return 0
 }"""
 
 GUEST_SCRIPT = r"""#VMMKIT-SCRIPT
@@ -374,7 +376,9 @@ def test_linux_guest_savevm_loadvm_goes_back(guest, scenario):
     # The counter runs on after savevm, goes back once at loadvm to just
     # after the saved point, and runs on from there; the line after the
     # saved point shows the same uptime both times (the clock went back
-    # with the rest).
+    # with the rest), give or take one round of the counter: that line
+    # comes up to one round after the saved point each time (a round
+    # being as long as this run's longest, 1 s at the least).
     counts = counter_lines(out)
     ns = [n for n, _ in counts]
     drops = [i for i in range(1, len(ns)) if ns[i] != ns[i - 1] + 1]
@@ -384,7 +388,9 @@ def test_linux_guest_savevm_loadvm_goes_back(guest, scenario):
     assert before <= resumed - 1 <= after + 1 and ns[i - 1] >= resumed + 10, desc
     assert len(ns) - i >= 20, desc
     first = dict(counts[:i])[resumed]
-    assert abs(counts[i][1] - first) <= 1.0, (counts[i], first, desc)
+    rounds = [b - a for part in (counts[:i], counts[i:])
+              for (_, a), (_, b) in zip(part, part[1:])]
+    assert abs(counts[i][1] - first) <= max([1.0] + rounds), (counts[i], first, max(rounds), desc)
     ups = [u for _, u in counts[i:]]
     assert all(b > a for a, b in zip(ups, ups[1:])), desc
     # RAM and disk went back: the buffer matches its pattern, the disk
