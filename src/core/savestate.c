@@ -32,7 +32,7 @@
  * eight bytes' contributions are looked up independently and XORed. A
  * migration checks every page it sends and receives, and byte at a time
  * the CRC was most of a nested L1's migration time (387 MB/s natively;
- * this runs about 7 times faster). */
+ * this runs at 1.9 GB/s, about 5 times faster). */
 static uint32_t crc_table[8][256];
 static pthread_once_t crc_once = PTHREAD_ONCE_INIT;
 

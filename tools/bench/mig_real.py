@@ -104,8 +104,6 @@ def one_migration(argv, d):
             if p.poll() is None:
                 p.kill()
             p.wait()
-        for n in os.listdir(d):
-            os.unlink(os.path.join(d, n))
 
 
 def l1_main(a, argv):
