@@ -27,6 +27,9 @@ struct chardev;
 /* The human monitor as the second front end of a multiplexed chardev
  * (-serial mon:stdio, -nographic); started by control_start. */
 void control_add_mux_monitor(struct control *c, struct chardev *cd);
+/* Whether any monitor or QMP channel exists: without one, nothing can
+ * ask for savevm or info snapshots. */
+bool control_has_channels(const struct control *c);
 /* Starts serving with these machine operations (wait=on blocks here). */
 void control_start(struct control *c, const struct vmctl *vm);
 /* Serves every channel from 'loop' (a poll source over the two calls

@@ -762,9 +762,6 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 	if (!m->loop)
 		die_errno("cannot create the event loop");
 	m->vm_clock_start = event_clock_ns(m->loop, EVENT_CLOCK_VIRTUAL);
-	/* savevm's snapshot names and info snapshots use local time: the
-	 * zone file is read now, before the sandbox forbids opening it. */
-	tzset();
 	pthread_mutex_init(&m->pause_lock, NULL);
 	machine_migration_init(m);
 	pthread_cond_init(&m->pause_cond, NULL);

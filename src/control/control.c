@@ -80,6 +80,11 @@ void control_add_mux_monitor(struct control *c, struct chardev *cd)
 	c->mux.cd = cd;
 }
 
+bool control_has_channels(const struct control *c)
+{
+	return c && (c->n || c->mux.cd);
+}
+
 static void start_mux_monitor(struct control *c)
 {
 	struct mux_monitor *mm = &c->mux;

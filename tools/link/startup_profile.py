@@ -32,10 +32,13 @@ import gdb
 hit = set()
 class Once(gdb.Breakpoint):
     def stop(self):
-        hit.add(self.name_)
+        hit.add(self.off_)
         self.enabled = False
         return False
 gdb.execute("set pagination off")
+# vmm kicks its vCPU threads with a signal at tear-down: gdb must pass it
+# on, not stop there (the list would then lack every tear-down function).
+gdb.execute("handle SIGUSR1 SIGUSR2 SIGALRM SIGCHLD SIGPIPE nostop noprint pass")
 gdb.execute("starti")
 pid = gdb.selected_inferior().pid
 base = None
@@ -45,24 +48,29 @@ for line in open("/proc/%d/maps" % pid):
         break
 for name, off in FUNCS:
     b = Once("*0x%x" % (base + off), internal=True)
-    b.name_ = name
+    b.off_ = off
 gdb.execute("continue")
+if gdb.selected_inferior().pid:
+    raise SystemExit("vmm stopped before its exit: the list would be partial")
 with open(OUT, "w") as f:
-    for name, off in FUNCS:
-        if name in hit:
-            f.write(name + "\n")
+    names = [name for name, off in FUNCS if off in hit]
+    for name in dict.fromkeys(names):
+        f.write(name + "\n")
 '''
 
 
 def functions(exe):
-    """(name, offset) of every function defined in exe, by address."""
+    """(name, offset) of every function defined in exe, by address. Static
+    functions of different files may share a name (each file's `save`):
+    every copy is watched, and the linker script then places all of them,
+    as it goes by section name."""
     out = subprocess.run(["nm", "--defined-only", exe], capture_output=True, text=True,
                          check=True).stdout
     seen, funcs = set(), []
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) == 3 and parts[1] in "tT" and parts[2] not in seen:
-            seen.add(parts[2])
+        if len(parts) == 3 and parts[1] in "tT" and parts[0] not in seen:
+            seen.add(parts[0])
             funcs.append((parts[2], int(parts[0], 16)))
     return sorted(funcs, key=lambda f: f[1])
 
