@@ -38,6 +38,7 @@ struct virtio_balloon_info {
 	uint32_t actual_pages;   /* what the driver says it holds */
 	uint64_t inflated, deflated; /* valid PFNs received on each queue */
 	uint64_t released;       /* pages given back to the host kernel */
+	uint64_t release_calls;  /* madvise calls that gave them back */
 	uint64_t bad_pfns;       /* PFNs outside guest RAM, and stray bytes / 4 */
 	uint64_t stats_updates;  /* stats buffers received */
 	uint64_t stats[VIRTIO_BALLOON_NSTATS];

@@ -174,6 +174,32 @@ static void test_inflate_releases_only_named_pages(void **state)
 	assert_false(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
 }
 
+/* Linux lists the pages it allocated last first: a run going down is one
+ * madvise, as is one going up, or both ways from its first page. */
+static void test_adjacent_pages_are_one_release_either_way(void **state)
+{
+	struct ctx *c = *state;
+	uint32_t base = PAGES / PAGE;
+	uint32_t list[] = { base + 5, base + 4, base + 3, base + 6, base + 2, /* one run */
+			    base + 9, base + 8,				      /* a second */
+			    base + 12, base + 12,			      /* twice: two */
+			    base + 14 };
+
+	driver_init(c);
+	memset(c->f.ram + PAGES, 0xA5, 16 * PAGE);
+	assert_int_equal(pfns(c, 0, list, ARRAY_SIZE(list), 0), 1);
+	for (uint32_t p = base; p < base + 16; p++) {
+		bool named = (p >= base + 2 && p <= base + 6) || p == base + 8 || p == base + 9 ||
+			     p == base + 12 || p == base + 14;
+		assert_true(page_is(c, p, named ? 0 : 0xA5));
+	}
+	assert_true(guards_intact(c));
+	struct virtio_balloon_info i = info(c);
+	assert_int_equal(i.inflated, ARRAY_SIZE(list));
+	assert_int_equal(i.released, ARRAY_SIZE(list));
+	assert_int_equal(i.release_calls, 5);
+}
+
 static void test_odd_lengths_and_split_arrays(void **state)
 {
 	struct ctx *c = *state;
@@ -469,6 +495,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_identity_and_features, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_inflate_releases_only_named_pages, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adjacent_pages_are_one_release_either_way, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_odd_lengths_and_split_arrays, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_zero_length_buffer_breaks_the_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_huge_arrays, setup, teardown),
