@@ -67,11 +67,11 @@ struct virtio_balloon {
 
 /* ---- page release -------------------------------------------------------- */
 
-/* A run of adjacent host pages waiting for one madvise. Linux's driver
- * lists the pages it allocated in reverse (it pops them off a list it
- * pushed them on), so a run grows downwards as well as upwards: one
- * syscall per run instead of one per page (each costs tens of µs in a
- * nested guest). */
+/* A run of adjacent host pages waiting for one madvise. It grows
+ * downwards as well as upwards: Linux's driver pushes the pages it
+ * allocates on a list and pops them off it to fill the PFN array, so
+ * pages allocated in address order arrive in reverse, and with upward
+ * runs only each one was a syscall of its own. */
 struct run {
 	uint8_t *start;
 	size_t len;
