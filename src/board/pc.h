@@ -30,6 +30,13 @@ void setup_cmos(struct machine *m);
 /* The CMOS boot order bytes (0x3D, 0x38) from letters: "" is cad. */
 void setup_boot_order(struct machine *m, const char *order);
 void setup_fw_cfg(struct machine *m);
+/* pc_smbios.c: the SMBIOS 2.8 entry point and structures for SeaBIOS's
+ * etc/smbios files (tables: heap, the caller frees); false when they do
+ * not fit a 2.1-style entry point (over 8 TiB of RAM, 1024 sockets) and
+ * SeaBIOS should build its own. */
+#define SMBIOS_ENTRY_POINT_LEN 31
+bool smbios_build(const struct machine *m, uint8_t ep[SMBIOS_ENTRY_POINT_LEN],
+		  uint8_t **tables, size_t *len);
 void setup_kernel_boot(struct machine *m);
 
 /* pc_control.c: the control interfaces' ops, and the balloon's events

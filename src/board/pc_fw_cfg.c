@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * What the PC's fw_cfg holds for SeaBIOS: CPU counts, RAM size, boot menu,
- * IRQ0 override, the e820 map; and the kernel, initrd and command line of
+ * IRQ0 override, the e820 map, the SMBIOS tables (pc_smbios.c); and the kernel, initrd and command line of
  * a direct kernel boot (-kernel).
  */
 #include "pc.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "hw/fw_cfg.h"
@@ -62,8 +63,16 @@ void setup_fw_cfg(struct machine *m)
 	size_t n = 0;
 	uint8_t uuid[16] = { 0 };
 
-	if (m->cfg.uuid_set) {
+	uint8_t ep[SMBIOS_ENTRY_POINT_LEN];
+	uint8_t *tables;
+	size_t tables_len;
+	if (m->cfg.uuid_set)
 		memcpy(uuid, m->cfg.uuid, sizeof(uuid));
+	if (smbios_build(m, ep, &tables, &tables_len)) {
+		fw_cfg_add_file(f, "etc/smbios/smbios-anchor", ep, sizeof(ep));
+		fw_cfg_add_file(f, "etc/smbios/smbios-tables", tables, (uint32_t)tables_len);
+		free(tables);
+	} else if (m->cfg.uuid_set) {
 		setup_smbios_uuid(m);
 	}
 	setup_boot_files(m);
