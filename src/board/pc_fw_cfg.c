@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * What the PC's fw_cfg holds for SeaBIOS: CPU counts, RAM size, boot menu,
- * IRQ0 override, the e820 map, the SMBIOS tables (pc_smbios.c); and the kernel, initrd and command line of
- * a direct kernel boot (-kernel).
+ * IRQ0 override, the e820 map, the SMBIOS tables (pc_smbios.c); and the
+ * kernel, initrd and command line of a direct kernel boot (-kernel).
  */
 #include "pc.h"
 
