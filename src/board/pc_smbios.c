@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hw/fw_cfg.h"
 #include "util.h"
 
 #define SMBIOS_MAJOR 2
@@ -53,8 +52,9 @@ static uint8_t *reserve(struct smbios_buf *b, size_t n)
 	return p;
 }
 
-/* The formatted area of a structure: type, its length, handle. */
-static uint8_t *begin(struct smbios_buf *b, uint8_t type, uint8_t len, uint16_t handle)
+/* The formatted area of a structure: type, its length, handle; the rest
+ * is set through AT(b) once the strings are in. */
+static void begin(struct smbios_buf *b, uint8_t type, uint8_t len, uint16_t handle)
 {
 	b->start = b->len;
 	b->nstrings = 0;
@@ -62,7 +62,6 @@ static uint8_t *begin(struct smbios_buf *b, uint8_t type, uint8_t len, uint16_t 
 	s[0] = type;
 	s[1] = len;
 	put_le16(s + 2, handle);
-	return s;
 }
 
 /* Appends a string to the structure being built; returns its number for

@@ -63,9 +63,9 @@ def string(strings, index):
     return strings[index - 1] if index else ""
 
 
-def boot(start, tmp_path):
+def boot(start, tmp_path, machine=MACHINE):
     path = sock_path(tmp_path)
-    v = start("-qmp", f"unix:{path},server=on,wait=off", *MACHINE, disk="disk-11.img")
+    v = start("-qmp", f"unix:{path},server=on,wait=off", *machine, disk="disk-11.img")
     v.wait_serial("VMM-WDT-ARMED")
     return Qmp(path).negotiate()
 
@@ -101,10 +101,7 @@ def test_vmm_builds_the_tables(vm, tmp_path):
 
 
 def test_without_uuid_the_field_is_zero(vm, tmp_path):
-    path = sock_path(tmp_path)
-    v = vm("-qmp", f"unix:{path},server=on,wait=off", disk="disk-11.img")
-    v.wait_serial("VMM-WDT-ARMED")
-    _, table = smbios(Qmp(path).negotiate(), tmp_path)
+    _, table = smbios(boot(vm, tmp_path, machine=()), tmp_path)
     sysinfo = next(a for k, a, _ in table if k == 1)
     assert bytes(sysinfo[8:24]) == bytes(16)
     assert [k for k, _, _ in table] == [0, 1, 3, 4, 16, 17, 19, 32, 127]
