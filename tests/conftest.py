@@ -25,6 +25,7 @@ import nested  # noqa: E402
 
 
 unavailable = guestkit.unavailable
+CONSOLE_DIR = os.path.join(nested.REPO, "build", "real-consoles")
 
 
 class GuestRun:
@@ -38,7 +39,23 @@ class GuestRun:
         self.batch = batch_info
 
     def describe(self, tail=3000):
-        return "%s\n%s" % (self.batch.get("summary", ""), self.result.describe(tail))
+        return "%s\n%s\nwhole console: %s" % (self.batch.get("summary", ""),
+                                             self.result.describe(tail), self.keep_console())
+
+    def keep_console(self):
+        """The whole console and stderr of the passing attempt, under build/
+        (a test may fail on an attempt the harness counted as good; failed
+        attempts' are in nested.ATTEMPT_DIR)."""
+        path = os.path.join(CONSOLE_DIR, "%s.log" % self.scenario.name)
+        try:
+            os.makedirs(CONSOLE_DIR, exist_ok=True)
+            with open(path, "w") as f:
+                f.write(self.result.stdout or "")
+                f.write("\n--- stderr ---\n")
+                f.write(self.result.stderr or "")
+        except OSError as e:
+            return "not kept (%s)" % e
+        return path
 
 
 class RealSession:

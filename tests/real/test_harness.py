@@ -222,6 +222,10 @@ def test_reset_at_the_l1_fault_address_is_the_environments(monkeypatch, tmp_path
     b.shutdown_trace = str(tracefs)
     trace = str(tracefs / "trace")
     elsewhere = L1_FAULT_SHUTDOWN.replace("ffffffffc033313c", "ffffffff8104d2a6")
+    # the same instruction after the module area's layout moved (2026-12-06)
+    moved = L1_FAULT_SHUTDOWN.replace("ffffffffc033313c", "ffffffffc035113c")
+    # a module-area address at another place in its page: a guest's module
+    other_module = L1_FAULT_SHUTDOWN.replace("ffffffffc033313c", "ffffffffc0351140")
 
     def shutdowns(*lines):
         return "".join("echo '%s' >> %s; " % (l, trace) for l in lines)
@@ -238,18 +242,23 @@ def test_reset_at_the_l1_fault_address_is_the_environments(monkeypatch, tmp_path
           timeout=10, marker="DONE")
     b.add("hung", ["/bin/sh", "-c", once(shutdowns(L1_FAULT_SHUTDOWN) + "sleep 60"), "hung"],
           timeout=3, marker="DONE")
+    b.add("moved", ["/bin/sh", "-c", once(shutdowns(moved, L1_FAULT_SHUTDOWN) + RESET), "moved"],
+          timeout=10, marker="DONE", flake_signs=signs)
+    b.add("other-module", shutdowns(other_module) + RESET, timeout=10, marker="DONE",
+          flake_signs=signs)
     b.add("guest-rip", shutdowns(elsewhere) + RESET, timeout=10, marker="DONE", flake_signs=signs)
     b.add("both", shutdowns(L1_FAULT_SHUTDOWN, elsewhere) + RESET, timeout=10, marker="DONE",
           flake_signs=signs)
     b.add("untraced", RESET, timeout=10, marker="DONE", flake_signs=signs)
     res = b.run()
-    for name in ("reset", "no-reboot", "hung"):
+    for name in ("reset", "no-reboot", "hung", "moved"):
         r = res[name]
         assert r.attempts == 2 and r.retry_reasons == ["l1-fault"], r.describe()
         assert "DONE" in r.stdout and r.l1_shutdowns == [], r.describe()
         assert guestkit.retry_violation(guestkit.Boot("vmm", "cdrom", "amd64"), r) is None
     assert "2 shutdown exit(s)" in res["no-reboot"].history[0]["detail"]
-    for name in ("guest-rip", "both", "untraced"):
+    assert "ffffffffc035113c" in res["moved"].history[0]["detail"]
+    for name in ("guest-rip", "both", "untraced", "other-module"):
         r = res[name]
         assert r.attempts == 1 and [h["reason"] for h in r.history] == ["sign"], r.describe()
     assert "ffffffff8104d2a6" in res["guest-rip"].describe()

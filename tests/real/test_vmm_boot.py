@@ -166,7 +166,7 @@ def test_triple_fault_resets(guest, scenario):
     # triple fault does not look like the L1's fault.
     if r.mode == "l1":
         guest_rips = [rip for rip in nested.shutdown_rips(r)
-                      if rip and rip != nested.L1_FAULT_RIP]
+                      if rip and not nested.is_l1_fault_rip(rip)]
         assert len(guest_rips) == 1, guest.describe()
 
 
