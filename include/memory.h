@@ -40,7 +40,13 @@
 #define MEM_PAGE_SHIFT 12
 #define MEM_PAGE_SIZE (1ULL << MEM_PAGE_SHIFT)
 #define MEM_REGIONS_MAX 64
-#define MEM_FRAGMENTS_MAX (2 * MEM_REGIONS_MAX)
+/* KVM takes at most 2^31 - 1 pages in one slot (8 TiB less a page): RAM
+ * is cut into slots at every multiple of this in the guest's address
+ * space, a power of two so that huge pages never straddle a cut. */
+#define MEM_SLOT_SPAN (4ULL << 40)
+/* Cuts made for the slot limit, at most: enough for 64 TiB of RAM. */
+#define MEM_SLOT_CUTS_MAX 16
+#define MEM_FRAGMENTS_MAX (2 * MEM_REGIONS_MAX + MEM_SLOT_CUTS_MAX)
 #define MEM_SLOTS_MAX 256
 
 /* Slot flags, as KVM spells them in KVM_SET_USER_MEMORY_REGION. */

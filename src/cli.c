@@ -23,7 +23,9 @@
 
 #define DEFAULT_RAM (128 * MiB)
 #define MIN_RAM (2 * MiB)
-#define MAX_RAM (1024 * GiB)
+/* The most RAM MEM_SLOT_CUTS_MAX slot cuts allow; the guest's physical
+ * address width is checked when the machine is made. */
+#define MAX_RAM (64 * 1024 * GiB)
 
 #define MAX_MONS 5 /* the 4 QMP channels and the one human monitor */
 
@@ -189,7 +191,7 @@ static int opt_memory(struct cli_state *st, const char *name, const char *arg)
 		}
 	}
 	if (size < MIN_RAM || size > MAX_RAM)
-		return fail(st, "-m %s: RAM size must be between 2 MiB and 1 TiB", arg);
+		return fail(st, "-m %s: RAM size must be between 2 MiB and 64 TiB", arg);
 	st->cfg->ram_size = size & ~(uint64_t)(4 * KiB - 1);
 	st->ram_size_given = true;
 	return 0;
@@ -2638,7 +2640,7 @@ static int resolve_ram(struct cli_state *st)
 			    b->id, (unsigned long long)b->size);
 	if (b->size < MIN_RAM || b->size > MAX_RAM || b->size % (4 * KiB))
 		return fail(st, "-machine memory-backend=%s: guest RAM must be a multiple of 4 KiB "
-			    "between 2 MiB and 1 TiB (the backend has %llu bytes)", b->id,
+			    "between 2 MiB and 64 TiB (the backend has %llu bytes)", b->id,
 			    (unsigned long long)b->size);
 	cfg->ram = *b;
 	cfg->ram_size = b->size;

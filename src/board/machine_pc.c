@@ -726,6 +726,20 @@ out:
 	return ret;
 }
 
+/* RAM above 4 GiB starts there and must end inside the guest's physical
+ * address space (as QEMU refuses it: "Address space limit ... phys-bits
+ * too low"). */
+static void check_ram_fits(struct machine *m, uint64_t ram_size)
+{
+	unsigned bits = kvm_guest_phys_bits(&m->kvm);
+	uint64_t end = guest_mem_ram_end(ram_size);
+
+	if (bits < 64 && end > 1ULL << bits)
+		die("-m %llu MiB: guest RAM would end at %llu GiB, past this KVM's %u-bit guest "
+		    "physical address space (%llu GiB)", (unsigned long long)(ram_size / MiB),
+		    (unsigned long long)(end / GiB), bits, (unsigned long long)((1ULL << bits) / GiB));
+}
+
 void machine_create(struct machine *m, const struct machine_config *cfg)
 {
 	char err[600];
@@ -738,6 +752,7 @@ void machine_create(struct machine *m, const struct machine_config *cfg)
 		die("%s", err);
 	if (m->ncpus > (unsigned)m->kvm.max_vcpus)
 		die("-smp %u: this KVM supports at most %d vCPUs", m->ncpus, m->kvm.max_vcpus);
+	check_ram_fits(m, cfg->ram.size ? cfg->ram.size : cfg->ram_size);
 	if (topology_apic_id_limit(&cfg->smp) > (unsigned)m->kvm.max_vcpu_id)
 		die("-smp: APIC IDs up to %u are needed, this KVM allows ids below %d",
 		    topology_apic_id_limit(&cfg->smp) - 1, m->kvm.max_vcpu_id);

@@ -119,6 +119,8 @@ void setup_cmos(struct machine *m)
 	setup_rtc_clock(m);
 	ext_kib = MIN(ext_kib, 0xFFFF);
 	above_16m = MIN(above_16m, 0xFFFF);
+	/* 24 bits of 64 KiB: 1 TiB less 64 KiB; more is in fw_cfg's e820 */
+	above_4g = MIN(above_4g, 0xFFFFFF);
 	setup_floppy_cmos(m);
 	rtc_set_cmos(m->rtc, 0x15, 640 & 0xFF);
 	rtc_set_cmos(m->rtc, 0x16, 640 >> 8);

@@ -38,6 +38,11 @@ static void add_block(struct guest_mem *m, uint64_t gpa, uint64_t size, uint8_t 
 		m->blocks[m->nblocks++] = (struct mem_block){ gpa, size, hva };
 }
 
+uint64_t guest_mem_ram_end(uint64_t ram_size)
+{
+	return ram_size < LOW_RAM_LIMIT ? ram_size : FOUR_GIB + ram_size - PCI_HOLE_START_LARGE;
+}
+
 static void layout(struct guest_mem *m)
 {
 	m->below_4g = m->ram_size < LOW_RAM_LIMIT ? m->ram_size : PCI_HOLE_START_LARGE;

@@ -49,6 +49,16 @@ static struct kvm_cpuid2 *get_supported_cpuid(int sys_fd)
 	return NULL;
 }
 
+unsigned kvm_guest_phys_bits(const struct kvm_vm *kvm)
+{
+	const struct kvm_cpuid2 *c = kvm->supported_cpuid;
+
+	for (unsigned i = 0; c && i < c->nent; i++)
+		if (c->entries[i].function == 0x80000008 && (c->entries[i].eax & 0xFF))
+			return c->entries[i].eax & 0xFF;
+	return 36; /* no leaf: PAE's width */
+}
+
 int kvm_open(struct kvm_vm *kvm, const char *dev_path, char *err, size_t errlen)
 {
 	memset(kvm, 0, sizeof(*kvm));

@@ -119,13 +119,29 @@ static unsigned fragment_flags(const struct mem_region *r)
 	return (r->read_only ? MEM_SLOT_READONLY : 0) | (r->log_dirty ? MEM_SLOT_LOG_DIRTY : 0);
 }
 
+/* The multiples of MEM_SLOT_SPAN inside a RAM region, where its slots
+ * end (only RAM becomes slots), while there is room for them. */
+static unsigned add_slot_cuts(const struct mem_region *r, uint64_t *edges, unsigned room)
+{
+	unsigned n = 0;
+
+	if (!r->ram)
+		return 0;
+	for (uint64_t at = (r->gpa / MEM_SLOT_SPAN + 1) * MEM_SLOT_SPAN;
+	     at < r->gpa + r->size && n < room; at += MEM_SLOT_SPAN)
+		edges[n++] = at;
+	return n;
+}
+
 /* Cuts the address space at every enabled region's edges; each piece goes
  * to its highest-priority region, and neighbouring pieces of one region
- * join. At most 2n-1 pieces for n regions. */
+ * join, except across a slot cut. At most 2n-1 pieces for n regions, and
+ * the slot cuts. (More than MEM_SLOT_CUTS_MAX cuts would need more RAM
+ * than -m allows: the slot past them is refused by KVM, an error.) */
 static unsigned flatten(const struct mem_space *s, struct mem_fragment *out)
 {
-	uint64_t edges[2 * MEM_REGIONS_MAX];
-	unsigned nedges = 0, n = 0;
+	uint64_t edges[2 * MEM_REGIONS_MAX + MEM_SLOT_CUTS_MAX];
+	unsigned nedges = 0, ncuts = 0, n = 0;
 
 	for (unsigned i = 0; i < s->nregions; i++) {
 		const struct mem_region *r = s->regions[i];
@@ -133,6 +149,9 @@ static unsigned flatten(const struct mem_space *s, struct mem_fragment *out)
 			continue;
 		edges[nedges++] = r->gpa;
 		edges[nedges++] = r->gpa + r->size;
+		unsigned cuts = add_slot_cuts(r, edges + nedges, MEM_SLOT_CUTS_MAX - ncuts);
+		nedges += cuts;
+		ncuts += cuts;
 	}
 	qsort(edges, nedges, sizeof(edges[0]), cmp_u64);
 	for (unsigned e = 0; e + 1 < nedges; e++) {
@@ -148,7 +167,8 @@ static unsigned flatten(const struct mem_space *s, struct mem_fragment *out)
 		}
 		if (!top)
 			continue;
-		if (n && out[n - 1].region == top && out[n - 1].gpa + out[n - 1].size == start) {
+		if (n && out[n - 1].region == top && out[n - 1].gpa + out[n - 1].size == start &&
+		    !(top->ram && start % MEM_SLOT_SPAN == 0)) {
 			out[n - 1].size += end - start;
 			continue;
 		}

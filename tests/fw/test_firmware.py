@@ -46,6 +46,28 @@ def test_e820_and_acpi_from_seabios(vmm):
         r.debuglog[:4000]
 
 
+def test_ram_past_1_tib(vmm):
+    """RAM past the old 1 TiB cap: one e820 entry above 4 GiB, as SeaBIOS
+    reads it from fw_cfg (CMOS's 24-bit count of 64 KiB stops at 1 TiB).
+    64 TiB is the most -m takes; the guest's physical address width is
+    checked too (48 bits here, so not met). More than 4 TiB spans two KVM
+    slots (tests/unit/test_memory.c): each TiB costs this host's
+    shadow-paging KVM ~2.5 GiB of kernel memory, so no bigger guest here."""
+    r = vmm("-m", "1100G", "-hda", fw_image("disk-0.img"))
+    assert r.status == EXIT_OK, (r.status, r.stderr)
+    assert "qemu/e820: addr 0x0000000100000000 len 0x0000011240000000 [RAM]" in r.debuglog
+    assert re.search(r"\d+: 0000000100000000 - 0000011340000000 = 1 RAM", r.debuglog), \
+        r.debuglog[-3000:]
+    assert "VMM-BOOT-OK drive=80" in r.serial
+
+
+def test_ram_size_limits(vmm):
+    for size, line in (("65T", "vmm: -m 65T: RAM size must be between 2 MiB and 64 TiB"),
+                       ("1M", "vmm: -m 1M: RAM size must be between 2 MiB and 64 TiB")):
+        r = vmm("-m", size)
+        assert r.status == 1 and r.stderr.strip() == line, (r.status, r.stderr)
+
+
 # The triple-fault reset (disk-4.img) needs hardware-semantics KVM: on a
 # software-nested /dev/kvm the instruction emulator stops at the fault
 # instead. It runs in the real-guest layer (tests/real/test_vmm_boot.py).

@@ -185,11 +185,11 @@ static void test_bad_values(void **state)
 	parse_fails((const char *const[]){ "-object", "memory-backend-ram,id=m,size=1M",
 					   "-machine", "memory-backend=m", NULL },
 		    "-machine memory-backend=m: guest RAM must be a multiple of 4 KiB between "
-		    "2 MiB and 1 TiB (the backend has 1048576 bytes)");
+		    "2 MiB and 64 TiB (the backend has 1048576 bytes)");
 	parse_fails((const char *const[]){ "-object", "memory-backend-ram,id=m,size=4097K",
 					   "-machine", "memory-backend=m", NULL },
 		    "-machine memory-backend=m: guest RAM must be a multiple of 4 KiB between "
-		    "2 MiB and 1 TiB (the backend has 4195328 bytes)");
+		    "2 MiB and 64 TiB (the backend has 4195328 bytes)");
 	parse_fails((const char *const[]){ "-mem-path", "/tmp", "-object", "memory-backend-ram,"
 					   "id=m,size=16M", "-machine", "memory-backend=m", NULL },
 		    "-mem-path cannot be used with -machine memory-backend=m");

@@ -61,7 +61,9 @@ static int fake_set(void *opaque, unsigned slot, uint64_t gpa, uint64_t size, vo
 		k->in_place++;
 		return 0;
 	}
-	assert_true(size / PAGE <= 128 * 64);
+	/* (a larger slot is never logged here: no guest writes into it) */
+	assert_true(size / PAGE <= 128 * 64 || !(flags & MEM_SLOT_LOG_DIRTY));
+	assert_true(size / PAGE <= (1ULL << 31) - 1); /* KVM_MEM_MAX_NR_PAGES */
 	for (unsigned i = 0; i < MEM_SLOTS_MAX; i++) {
 		const struct fake_slot *o = &k->slot[i];
 		/* KVM: -EEXIST for overlapping slots. */
@@ -397,6 +399,52 @@ static void test_dirty_bits_survive_switching(void **state)
 	assert_int_equal(bits[0], (1ULL << 7) | (1ULL << 9) | (1ULL << 0x1F));
 }
 
+/* RAM larger than KVM takes in one slot (2^31 - 1 pages) is cut at every
+ * multiple of MEM_SLOT_SPAN in the guest's address space; a region that
+ * straddles a cut keeps its dirty bits across both slots. */
+static void test_ram_past_a_slots_limit_is_cut(void **state)
+{
+	struct fixture *f = *state;
+	struct mem_fragment fr[MEM_FRAGMENTS_MAX];
+	struct mem_region big, low;
+	/* never touched: the fake only records where a slot points */
+	uint8_t *far = (uint8_t *)(uintptr_t)0x100000000000ULL;
+	const uint64_t four_g = 4ULL << 30, size = 9ULL << 40;
+
+	mem_region_init_ram(&low, "low", 0, RAM_SIZE, f->ram, false, 0);
+	mem_region_init_ram(&big, "big", four_g, size, far, false, 0);
+	assert_int_equal(mem_space_add(&f->space, &low), 0);
+	assert_int_equal(mem_space_add(&f->space, &big), 0);
+	assert_int_equal(mem_space_attach(&f->space, &fake_ops, &f->kvm, 32), 0);
+	assert_int_equal(mem_space_fragments(&f->space, fr, MEM_FRAGMENTS_MAX), 4);
+	assert_int_equal(installed(&f->kvm), 4);
+	const uint64_t at[] = { four_g, MEM_SLOT_SPAN, 2 * MEM_SLOT_SPAN, four_g + size };
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(fr[i + 1].gpa, at[i]);
+		assert_int_equal(fr[i + 1].size, at[i + 1] - at[i]);
+		assert_ptr_equal(fr[i + 1].hva, far + (at[i] - four_g));
+		assert_ptr_equal(fr[i + 1].region, &big);
+		assert_true(slot_at(&f->kvm, at[i]) >= 0);
+	}
+	mem_space_remove(&f->space, &big);
+	assert_int_equal(installed(&f->kvm), 1);
+
+	/* Logged, across a cut: each slot's bits land at its own offset. */
+	struct mem_region across;
+	mem_region_init_ram(&across, "across", MEM_SLOT_SPAN - 2 * PAGE, 4 * PAGE, f->rom, false, 0);
+	assert_int_equal(mem_space_add(&f->space, &across), 0);
+	assert_int_equal(mem_space_fragments(&f->space, fr, MEM_FRAGMENTS_MAX), 3);
+	assert_int_equal(fr[1].size, 2 * PAGE);
+	assert_int_equal(fr[2].gpa, MEM_SLOT_SPAN);
+	assert_int_equal(mem_region_set_log_dirty(&across, true), 0);
+	assert_int_equal(vcpu_write(&f->kvm, MEM_SLOT_SPAN - PAGE), 'R');
+	assert_int_equal(vcpu_write(&f->kvm, MEM_SLOT_SPAN), 'R');
+	uint64_t bits = 0;
+	assert_int_equal(mem_region_get_dirty(&across, &bits, 4), 0);
+	assert_int_equal(bits, 0x6);
+	mem_space_remove(&f->space, &across);
+}
+
 static void test_bad_regions_and_limits(void **state)
 {
 	struct fixture *f = *state;
@@ -512,6 +560,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_dirty_bitmap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dirty_bits_survive_switching, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_regions_and_limits, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ram_past_a_slots_limit_is_cut, setup, teardown),
 		cmocka_unit_test(test_pc_map_and_pam),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
