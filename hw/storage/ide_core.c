@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "ide_internal.h"
+#include "sandbox.h"
 #include "savestate.h"
 #include "util.h"
 
@@ -177,9 +178,95 @@ static void dma_run(struct ide_drive *d)
 		finish(d, -EFAULT);
 		return;
 	}
+	if (ch->worker_on) {
+		/* BSY until it ends: the drive takes no command meanwhile */
+		d->status = ST_BSY;
+		ch->job = d;
+		ch->job_sg = sg;
+		ch->job_n = n;
+		ch->job_more = more;
+		pthread_cond_signal(&ch->work_cond);
+		return;
+	}
 	err = d->dma_move(d, sg, n, d->dma_len);
 	ch->dma->end(ch->dma_opaque, more || err ? DMA_END_SHORT : DMA_END_DONE);
 	finish(d, err);
+}
+
+/* The channel's worker: moves a queued transfer's data without the lock
+ * (nothing it reads changes meanwhile: see struct ide_channel), then ends
+ * it, interrupt included, under the lock. */
+static void *dma_worker(void *opaque)
+{
+	struct ide_channel *ch = opaque;
+
+	sandbox_thread_start(SANDBOX_WORKER);
+	pthread_mutex_lock(&ch->lock);
+	for (;;) {
+		while (!ch->worker_stop && (!ch->job || ch->paused))
+			pthread_cond_wait(&ch->work_cond, &ch->lock);
+		if (ch->worker_stop)
+			break;
+		struct ide_drive *d = ch->job;
+		ide_dma_move_fn move = d->dma_move;
+		ide_dma_finish_fn finish = d->dma_finish;
+		const struct ide_sg *sg = ch->job_sg;
+		unsigned n = ch->job_n;
+		uint64_t len = d->dma_len;
+		bool more = ch->job_more;
+
+		pthread_mutex_unlock(&ch->lock);
+		int err = move(d, sg, n, len);
+		pthread_mutex_lock(&ch->lock);
+		ch->dma->end(ch->dma_opaque, more || err ? DMA_END_SHORT : DMA_END_DONE);
+		ch->job = NULL;
+		finish(d, err);
+		pthread_cond_broadcast(&ch->idle_cond);
+	}
+	pthread_mutex_unlock(&ch->lock);
+	thread_exit_raw(); /* destroyed, at vmm's exit (util.h) */
+	return NULL;
+}
+
+static void wait_idle(struct ide_channel *ch)
+{
+	while (ch->job)
+		pthread_cond_wait(&ch->idle_cond, &ch->lock);
+}
+
+void ide_channel_lock(struct ide_channel *ch)
+{
+	pthread_mutex_lock(&ch->lock);
+	wait_idle(ch);
+}
+
+int ide_channel_start_worker(struct ide_channel *ch)
+{
+	if (ch->worker_on)
+		return 0;
+	int ret = pthread_create(&ch->worker, NULL, dma_worker, ch);
+	if (ret)
+		return -ret;
+	pthread_mutex_lock(&ch->lock);
+	ch->worker_on = true;
+	pthread_mutex_unlock(&ch->lock);
+	return 0;
+}
+
+void ide_channel_quiesce(struct ide_channel *ch)
+{
+	pthread_mutex_lock(&ch->lock);
+	wait_idle(ch);
+	ch->paused = true;
+	pthread_mutex_unlock(&ch->lock);
+}
+
+void ide_channel_resume(struct ide_channel *ch)
+{
+	pthread_mutex_lock(&ch->lock);
+	ch->paused = false;
+	pthread_cond_signal(&ch->work_cond);
+	pthread_mutex_unlock(&ch->lock);
 }
 
 void ide_dma_start(struct ide_drive *d, bool to_mem, uint64_t len, ide_dma_move_fn move,
@@ -443,7 +530,7 @@ static int ata_dma_read(struct ide_drive *d, const struct ide_sg *sg, unsigned n
 	for (unsigned i = 0; i < n && len; i++) {
 		uint32_t piece = (uint32_t)MIN((uint64_t)sg[i].len, len);
 		if (block_pread(d->bd, sg[i].host, piece, off) < 0) {
-			ata_set_lba(d, off / IDE_SECTOR);
+			d->dma_fail_lba = off / IDE_SECTOR;
 			return ER_UNC;
 		}
 		off += piece;
@@ -459,7 +546,7 @@ static int ata_dma_write(struct ide_drive *d, const struct ide_sg *sg, unsigned 
 	for (unsigned i = 0; i < n && len; i++) {
 		uint32_t piece = (uint32_t)MIN((uint64_t)sg[i].len, len);
 		if (block_pwrite(d->bd, sg[i].host, piece, off) < 0) {
-			ata_set_lba(d, off / IDE_SECTOR);
+			d->dma_fail_lba = off / IDE_SECTOR;
 			return ER_ABRT;
 		}
 		off += piece;
@@ -469,14 +556,18 @@ static int ata_dma_write(struct ide_drive *d, const struct ide_sg *sg, unsigned 
 	return 0;
 }
 
+/* Under the lock (the move may have run on the worker without it): the
+ * task file shows where a failed transfer stopped. */
 static void ata_dma_finish(struct ide_drive *d, int err)
 {
-	if (err == -EFAULT)
+	if (err == -EFAULT) {
 		cmd_fail(d, ER_ABRT);
-	else if (err)
+	} else if (err) {
+		ata_set_lba(d, d->dma_fail_lba);
 		cmd_fail(d, (uint8_t)err);
-	else
+	} else {
 		cmd_ok(d);
+	}
 }
 
 enum rw_mode { RW_PIO, RW_MULT, RW_DMA, RW_VERIFY };
@@ -916,6 +1007,8 @@ void ide_channel_init(struct ide_channel *ch, struct irq_line irq, const struct 
 {
 	memset(ch, 0, sizeof(*ch));
 	pthread_mutex_init(&ch->lock, NULL);
+	pthread_cond_init(&ch->work_cond, NULL);
+	pthread_cond_init(&ch->idle_cond, NULL);
 	ch->irq = irq;
 	ch->dma = dma;
 	ch->dma_opaque = dma_opaque;
@@ -928,10 +1021,23 @@ void ide_channel_init(struct ide_channel *ch, struct irq_line irq, const struct 
 
 void ide_channel_destroy(struct ide_channel *ch)
 {
+	if (ch->worker_on) {
+		pthread_mutex_lock(&ch->lock);
+		ch->paused = false; /* the job out ends first */
+		pthread_cond_signal(&ch->work_cond);
+		wait_idle(ch);
+		ch->worker_stop = true;
+		pthread_cond_signal(&ch->work_cond);
+		pthread_mutex_unlock(&ch->lock);
+		pthread_join(ch->worker, NULL);
+		ch->worker_on = false;
+	}
 	for (unsigned i = 0; i < 2; i++) {
 		free(ch->drive[i].buf);
 		ch->drive[i].buf = NULL;
 	}
+	pthread_cond_destroy(&ch->work_cond);
+	pthread_cond_destroy(&ch->idle_cond);
 	pthread_mutex_destroy(&ch->lock);
 }
 

@@ -144,6 +144,7 @@ struct ide_drive {
 	bool dma_to_mem;
 	ide_dma_move_fn dma_move;
 	ide_dma_finish_fn dma_finish;
+	uint64_t dma_fail_lba; /* set by a failed ATA move for its finish */
 
 	/* ATA command in progress. */
 	uint64_t lba;
@@ -185,7 +186,34 @@ struct ide_channel {
 	void (*tray_moved)(void *opaque, unsigned channel, unsigned unit);
 	void *tray_opaque;
 	unsigned index; /* 0 primary, 1 secondary */
+
+	/* Bus-master transfers off the vCPU thread (ide_channel_start_worker):
+	 * the drive's data moves on the channel's worker without the lock,
+	 * then the worker ends the transfer under it. One at a time, as on
+	 * the wire; while one is out the drive is BSY and every guest write
+	 * to the channel, reset and media change first waits for it
+	 * (ide_channel_lock), so nothing it reads changes under it. */
+	bool worker_on;
+	bool worker_stop;
+	bool paused;              /* quiesced: a queued job waits for resume */
+	pthread_t worker;
+	pthread_cond_t work_cond; /* a job queued, resume, or stop */
+	pthread_cond_t idle_cond; /* the job ended */
+	struct ide_drive *job;    /* the drive whose transfer is queued or running */
+	struct ide_sg *job_sg;
+	unsigned job_n;
+	bool job_more;
 };
+
+/* Locks the channel once no transfer is out (the worker's job ended). */
+void ide_channel_lock(struct ide_channel *ch);
+/* The worker for asynchronous transfers; without one they run in the
+ * caller. 0 or -errno. */
+int ide_channel_start_worker(struct ide_channel *ch);
+/* Quiesce: waits for the transfer that is out, then holds new ones
+ * until ide_channel_resume. */
+void ide_channel_quiesce(struct ide_channel *ch);
+void ide_channel_resume(struct ide_channel *ch);
 
 /* ide_core.c: called by the controller, with ch->lock held. */
 void ide_channel_init(struct ide_channel *ch, struct irq_line irq, const struct ide_dma_ops *dma,

@@ -49,6 +49,7 @@ struct piix_ide {
 	struct ide_channel ch[2];
 	struct bmdma bm[2];
 	struct io_region cmd_io[2], ctl_io[2];
+	bool async; /* attached drives' channels get a DMA worker */
 };
 
 static const uint16_t cmd_ports[2] = { 0x1F0, 0x170 };
@@ -224,7 +225,7 @@ static void bar4_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
 	 * complete before anything can start. */
 	for (unsigned i = 0; i < size && off + i < 16; i++) {
 		unsigned chan = (unsigned)(off + i) >> 3;
-		pthread_mutex_lock(&s->ch[chan].lock);
+		ide_channel_lock(&s->ch[chan]);
 		bm_writeb(s, chan, (unsigned)(off + i) & 7, (uint8_t)(v >> (8 * i)));
 		pthread_mutex_unlock(&s->ch[chan].lock);
 	}
@@ -249,7 +250,7 @@ static void cmd_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
 {
 	struct ide_channel *ch = opaque;
 
-	pthread_mutex_lock(&ch->lock);
+	ide_channel_lock(ch);
 	ide_cmd_write(ch, (unsigned)off, (uint32_t)v, size);
 	pthread_mutex_unlock(&ch->lock);
 }
@@ -269,7 +270,7 @@ static void ctl_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
 {
 	struct ide_channel *ch = opaque;
 
-	pthread_mutex_lock(&ch->lock);
+	ide_channel_lock(ch);
 	ide_devctl_write(ch, (uint8_t)v);
 	pthread_mutex_unlock(&ch->lock);
 }
@@ -284,7 +285,7 @@ static const struct io_ops ctl_ops = { .read = ctl_read, .write = ctl_write, .ma
 void piix_ide_reset(struct piix_ide *s)
 {
 	for (unsigned i = 0; i < 2; i++) {
-		pthread_mutex_lock(&s->ch[i].lock);
+		ide_channel_lock(&s->ch[i]);
 		s->bm[i].cmd = 0;
 		s->bm[i].status = 0;
 		s->bm[i].prdt = 0;
@@ -309,6 +310,7 @@ struct piix_ide *piix_ide_create(struct pci_bus *pci, struct io_bus *pio, const 
 		return NULL;
 	s->pio = pio;
 	s->mem = mem;
+	s->async = true;
 	for (unsigned i = 0; i < 2; i++) {
 		s->bm[i].s = s;
 		ide_channel_init(&s->ch[i], irqs[i], &bm_ops, &s->bm[i], &atapi_ops);
@@ -372,10 +374,38 @@ static int attach(struct piix_ide *s, unsigned channel, unsigned unit, enum ide_
 
 	if (channel > 1 || unit > 1)
 		return -EINVAL;
-	pthread_mutex_lock(&s->ch[channel].lock);
+	ide_channel_lock(&s->ch[channel]);
 	ret = ide_drive_attach(&s->ch[channel], unit, kind, bd);
 	pthread_mutex_unlock(&s->ch[channel].lock);
+	/* a channel with a drive moves its DMA data off the vCPU thread */
+	if (!ret && s->async)
+		ret = ide_channel_start_worker(&s->ch[channel]);
 	return ret;
+}
+
+void piix_ide_set_async(struct piix_ide *s, bool on)
+{
+	s->async = on;
+}
+
+void piix_ide_quiesce(struct piix_ide *s)
+{
+	for (unsigned i = 0; i < 2; i++)
+		ide_channel_quiesce(&s->ch[i]);
+}
+
+void piix_ide_resume(struct piix_ide *s)
+{
+	for (unsigned i = 0; i < 2; i++)
+		ide_channel_resume(&s->ch[i]);
+}
+
+void piix_ide_wait_idle(struct piix_ide *s)
+{
+	for (unsigned i = 0; i < 2; i++) {
+		ide_channel_lock(&s->ch[i]);
+		pthread_mutex_unlock(&s->ch[i].lock);
+	}
 }
 
 int piix_ide_attach_disk(struct piix_ide *s, unsigned channel, unsigned unit, struct block_dev *bd)
@@ -396,7 +426,7 @@ int ide_cdrom_change_media(struct piix_ide *s, unsigned channel, unsigned unit,
 
 	if (channel > 1 || unit > 1)
 		return -ENODEV;
-	pthread_mutex_lock(&s->ch[channel].lock);
+	ide_channel_lock(&s->ch[channel]);
 	d = &s->ch[channel].drive[unit];
 	if (d->kind != IDE_CDROM) {
 		ret = -ENODEV;
@@ -417,7 +447,7 @@ static struct ide_drive *lock_cdrom(struct piix_ide *s, unsigned channel, unsign
 
 	if (channel > 1 || unit > 1)
 		return NULL;
-	pthread_mutex_lock(&s->ch[channel].lock);
+	ide_channel_lock(&s->ch[channel]);
 	d = &s->ch[channel].drive[unit];
 	if (d->kind == IDE_CDROM)
 		return d;
@@ -523,7 +553,7 @@ void piix_ide_save(struct piix_ide *s, struct ss_writer *w, uint32_t instance)
 	pci_config_put(w, &s->pci);
 	ss_put_array(w, "ch", 2);
 	for (unsigned i = 0; i < 2; i++) {
-		pthread_mutex_lock(&s->ch[i].lock);
+		ide_channel_lock(&s->ch[i]);
 		ss_put_elem_begin(w, "ch", i);
 		ss_put_u8(w, "bm.cmd", s->bm[i].cmd);
 		ss_put_u8(w, "bm.status", s->bm[i].status);
@@ -543,7 +573,7 @@ bool piix_ide_load(struct piix_ide *s, struct ss_reader *r, uint32_t instance)
 	bool ok = false;
 
 	for (unsigned i = 0; i < 2; i++)
-		pthread_mutex_lock(&s->ch[i].lock);
+		ide_channel_lock(&s->ch[i]);
 	if (!ss_section_open(r, "piix_ide", instance, 1, PIIX_IDE_STATE_VERSION, NULL))
 		goto out;
 	pci_config_get(r, &s->pci, cfg);

@@ -1097,6 +1097,16 @@ static void piix3_ide_destroy(struct dev_instance *d)
 	free(s);
 }
 
+static void piix3_ide_quiesce(struct dev_instance *d)
+{
+	piix_ide_quiesce(((struct piix3_ide_dev *)d->state)->ide);
+}
+
+static void piix3_ide_resume(struct dev_instance *d)
+{
+	piix_ide_resume(((struct piix3_ide_dev *)d->state)->ide);
+}
+
 static void piix3_ide_save(struct dev_instance *d, struct ss_writer *w, uint32_t instance)
 {
 	piix_ide_save(((struct piix3_ide_dev *)d->state)->ide, w, instance);
@@ -1114,6 +1124,7 @@ const struct dev_class piix3_ide_class = {
 	.desc = "PIIX3 IDE controller: two channels of two drives (-hda..-hdd, -cdrom, ide-hd, "
 		"ide-cd)",
 	.ops = { .create = piix3_ide_create, .save = piix3_ide_save, .load = piix3_ide_load,
+		 .quiesce = piix3_ide_quiesce, .resume = piix3_ide_resume,
 		 .destroy = piix3_ide_destroy },
 	.board_only = true,
 };

@@ -126,9 +126,26 @@ static int teardown(void **state)
 
 /* ---- port helpers ---------------------------------------------------------- */
 
-static void outb(struct fx *x, uint16_t port, uint8_t v) { bus_wr(&x->pio, port, v, 1); }
-static void outw(struct fx *x, uint16_t port, uint16_t v) { bus_wr(&x->pio, port, v, 2); }
-static void outl(struct fx *x, uint16_t port, uint32_t v) { bus_wr(&x->pio, port, v, 4); }
+/* A write may start a bus-master transfer on the channel's worker: the
+ * helpers return once it has ended, as a guest sees it after the
+ * interrupt (test_dma_runs_on_the_worker looks at the time between). */
+static void outb(struct fx *x, uint16_t port, uint8_t v)
+{
+	bus_wr(&x->pio, port, v, 1);
+	piix_ide_wait_idle(x->ide);
+}
+
+static void outw(struct fx *x, uint16_t port, uint16_t v)
+{
+	bus_wr(&x->pio, port, v, 2);
+	piix_ide_wait_idle(x->ide);
+}
+
+static void outl(struct fx *x, uint16_t port, uint32_t v)
+{
+	bus_wr(&x->pio, port, v, 4);
+	piix_ide_wait_idle(x->ide);
+}
 static uint8_t inb(struct fx *x, uint16_t port) { return (uint8_t)bus_rd(&x->pio, port, 1); }
 static uint16_t inw(struct fx *x, uint16_t port) { return (uint16_t)bus_rd(&x->pio, port, 2); }
 static uint32_t inl(struct fx *x, uint16_t port) { return (uint32_t)bus_rd(&x->pio, port, 4); }
@@ -905,6 +922,37 @@ static void dma_expect_error(struct fx *x, uint32_t table, uint8_t count)
 	assert_int_equal(x->level[14], 0);
 }
 
+/* The transfer runs on the channel's worker: quiesced, a started transfer
+ * waits with the drive BSY and no interrupt; resume lets it end, with the
+ * data, the engine's status and the interrupt as when it ran at once. */
+static void test_dma_runs_on_the_worker(void **state)
+{
+	struct fx *x = *state;
+
+	attach_disk(x, 256 * 512);
+	enable_bm(x);
+	prd(x, 0x1000, 0, 0x20000, 1024, true);
+	outl(x, BM + 4, 0x1000);
+	outb(x, BM, 0x08);
+	outb(x, BM + 2, 0x06);
+	outb(x, CTL0, 0x00);
+	tf28(x, CMD0, 0, 20, 2);
+	outb(x, CMD0 + R_CMD, 0xC8);
+	piix_ide_quiesce(x->ide);
+	bus_wr(&x->pio, BM, 0x09, 1); /* start: queued, not run */
+	assert_int_equal(inb(x, CTL0), 0x80);
+	assert_int_equal(inb(x, BM + 2), 0x01); /* active */
+	assert_int_equal(x->level[14], 0);
+	for (unsigned i = 0; i < 1024; i++)
+		assert_int_equal(x->ram[0x20000 + i], 0);
+	piix_ide_resume(x->ide);
+	piix_ide_wait_idle(x->ide);
+	assert_int_equal(inb(x, BM + 2), 0x04);
+	assert_int_equal(x->level[14], 1);
+	assert_int_equal(inb(x, CMD0 + R_STATUS), 0x50);
+	assert_memory_equal(x->ram + 0x20000, x->disk->data + 20 * 512, 1024);
+}
+
 static void test_dma_hostile(void **state)
 {
 	struct fx *x = *state;
@@ -1624,6 +1672,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_flush_cache, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_nien_and_irq, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_read_write, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_dma_runs_on_the_worker, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atapi_no_medium, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_atapi_basic, setup, teardown),

@@ -12,6 +12,7 @@
 #include "bus_access.h"
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <time.h>
@@ -23,6 +24,7 @@
 #include "irq.h"
 #include "memdisk.h"
 #include "pci.h"
+#include "util.h"
 
 #define COM1 0x3f8
 #define CMD0 0x1F0
@@ -62,6 +64,7 @@ static void serial_tx(void *opaque, const uint8_t *buf, size_t len)
 static uint8_t inb(struct fx *x, uint16_t port) { return (uint8_t)bus_rd(&x->pio, port, 1); }
 static uint16_t inw(struct fx *x, uint16_t port) { return (uint16_t)bus_rd(&x->pio, port, 2); }
 static void outb(struct fx *x, uint16_t port, uint8_t v) { bus_wr(&x->pio, port, v, 1); }
+static void outl(struct fx *x, uint16_t port, uint32_t v) { bus_wr(&x->pio, port, v, 4); }
 
 static bool past(const struct timespec *deadline)
 {
@@ -283,12 +286,85 @@ static void test_ide_three_vcpus(void **state)
 	assert_int_equal(inb(x, CMD0 + 7) & 0x89, 0); /* idle, no error */
 }
 
+/* A driver of channel 1 doing READ DMA (2 sectors at a moving LBA into one
+ * PRD buffer), waiting for the engine to stop and the drive to leave BSY
+ * by polling, as the transfer runs on the channel's worker. */
+static atomic_uint dma_rounds;
+
+static void *ide_dma_reader(void *arg)
+{
+	struct ide_driver *d = arg;
+	struct fx *x = d->x;
+	struct timespec deadline = deadline_in(RUN_MS);
+	uint8_t *prd = x->ram + 0x1000, *buf = x->ram + 0x20000;
+
+	put_le32(prd, 0x20000);
+	put_le16(prd + 4, 1024);
+	put_le16(prd + 6, 0x8000);
+	for (unsigned r = 0; !atomic_load(&x->stop) && !past(&deadline); r++) {
+		unsigned lba = r % 60;
+		outl(x, BM + 8 + 4, 0x1000);
+		outb(x, BM + 8, 0x08);
+		outb(x, d->cmd + 6, 0xE0);
+		outb(x, d->cmd + 2, 2);
+		outb(x, d->cmd + 3, (uint8_t)lba);
+		outb(x, d->cmd + 4, 0);
+		outb(x, d->cmd + 5, 0);
+		outb(x, d->cmd + 7, 0xC8);
+		outb(x, BM + 8, 0x09);
+		while ((inb(x, BM + 8 + 2) & 0x01) || (inb(x, d->cmd + 7) & 0x80))
+			sched_yield();
+		if (inb(x, d->cmd + 7) != 0x50 || memcmp(buf, d->disk->data + lba * 512, 1024))
+			atomic_fetch_add(&x->bad, 1);
+		outb(x, BM + 8, 0x08);
+		atomic_fetch_add(&dma_rounds, 1);
+	}
+	return NULL;
+}
+
+/* The main loop pausing and resuming the machine (quiesce, resume) while
+ * the drivers run. */
+static void *ide_pauser(void *arg)
+{
+	struct fx *x = arg;
+	struct timespec deadline = deadline_in(RUN_MS);
+	while (!atomic_load(&x->stop) && !past(&deadline)) {
+		piix_ide_quiesce(x->ide);
+		sched_yield();
+		piix_ide_resume(x->ide);
+	}
+	return NULL;
+}
+
+/* PIO on channel 0, DMA on channel 1 through its worker, the side
+ * registers poked and the machine paused and resumed, all at once. */
+static void test_ide_dma_beside_pio_and_pauses(void **state)
+{
+	struct fx *x = *state;
+	struct ide_driver d0 = { x, CMD0, x->disk0 }, d1 = { x, CMD1, x->disk1 };
+	pthread_t t0, t1, tp, tq;
+
+	assert_int_equal(pthread_create(&t0, NULL, ide_reader, &d0), 0);
+	assert_int_equal(pthread_create(&t1, NULL, ide_dma_reader, &d1), 0);
+	assert_int_equal(pthread_create(&tp, NULL, ide_poker, x), 0);
+	assert_int_equal(pthread_create(&tq, NULL, ide_pauser, x), 0);
+	pthread_join(t0, NULL);
+	pthread_join(t1, NULL);
+	pthread_join(tp, NULL);
+	pthread_join(tq, NULL);
+	assert_int_equal(atomic_load(&x->bad), 0);
+	assert_true(atomic_load(&dma_rounds) >= 10);
+	assert_int_equal(inb(x, CMD1 + 7) & 0x89, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_serial_three_threads, setup_serial,
 						teardown_serial),
 		cmocka_unit_test_setup_teardown(test_ide_three_vcpus, setup_ide, teardown_ide),
+		cmocka_unit_test_setup_teardown(test_ide_dma_beside_pio_and_pauses, setup_ide,
+						teardown_ide),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
