@@ -102,7 +102,20 @@ bench-virtio: all
 		--bench-dir $(abspath $(BENCH_BUILD)) --vmm-img $(abspath $(BUILD)/vmm-img) \
 		--json $(BENCH_BUILD)/virtio-blk.json $(VIRTIO_BENCH_ARGS)
 
-.PHONY: bench-virtio
+# The same figures with the disks on the PIIX3 IDE controller (the guest's
+# ata_piix with bus-master DMA), vmm vs QEMU: `make bench-ide`. Part of
+# `make bench`.
+bench-ide: all
+	$(MAKE) guests
+	@mkdir -p $(BENCH_BUILD)
+	VMM=$(abspath $(BUILD)/vmm) VMM_GUEST_CACHE=$(abspath $(GUEST_CACHE)) \
+		$(BENCH_PY) tools/bench/virtio_blk.py --bus ide --vmms vmm,qemu \
+		--bench-dir $(abspath $(BENCH_BUILD)) --vmm-img $(abspath $(BUILD)/vmm-img) \
+		--json $(BENCH_BUILD)/ide.json $(IDE_BENCH_ARGS)
+
+bench: bench-ide
+
+.PHONY: bench-virtio bench-ide
 
 # Guest-to-host TCP MB/s of every NIC model (virtio-net, the three e1000s,
 # RTL8139 C+, NE2000 PCI, PCnet) over user (slirp) and tap, vmm vs QEMU,

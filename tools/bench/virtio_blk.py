@@ -28,8 +28,14 @@ file of the same size (page cache, the L1's tmpfs: O_DIRECT is refused
 there) for the host's own figure. Prints a table (ratios vmm/qemu and
 guest/host); --json writes every figure.
 
+With --bus ide the three disks are IDE drives instead (ide0 master and
+slave, ide1 slave; the CD is ide1 master), the guest's ata_piix doing
+bus-master DMA (one command at a time: QD here is the number of threads
+waiting on the one drive); "vmm-pool" has no meaning there.
+
     tools/bench/virtio_blk.py [--runs N] [--secs S] [--qd N] [--json FILE]
         [--size-mb M] [--vmms vmm,vmm-pool,qemu] [--cache MODE] [--cpu MODEL]
+        [--bus virtio|ide]
 """
 import argparse
 import json
@@ -51,9 +57,9 @@ PROG_OFFSET = 1 << 20
 
 SCRIPT = """#VMMKIT-SCRIPT
 up() { cut -d' ' -f1 /proc/uptime; }
-dd if=/dev/vda of=/blkrand bs=512 skip=%(skip)d count=%(count)d 2>/dev/null
+dd if=/dev/%(d0)s of=/blkrand bs=512 skip=%(skip)d count=%(count)d 2>/dev/null
 chmod +x /blkrand
-d=/dev/vdb
+d=/dev/%(d1)s
 t0=$(up)
 dd if=/dev/zero of=$d bs=1M count=%(mb)d oflag=direct 2>/dev/null
 sync
@@ -71,10 +77,10 @@ for qd in 1 %(qd)d; do
 	echo "bench rand raw $(/blkrand $d read %(secs)s $qd 2>&1)"
 	echo "bench rand raw $(/blkrand $d write %(secs)s $qd 2>&1)"
 done
-dd if=/dev/zero of=/dev/vdc bs=1M count=%(mb)d oflag=direct 2>/dev/null
+dd if=/dev/zero of=/dev/%(d2)s bs=1M count=%(mb)d oflag=direct 2>/dev/null
 sync
 for qd in 1 %(qd)d; do
-	echo "bench rand qcow2 $(/blkrand /dev/vdc write %(secs)s $qd 2>&1)"
+	echo "bench rand qcow2 $(/blkrand /dev/%(d2)s write %(secs)s $qd 2>&1)"
 done
 """
 
@@ -129,6 +135,7 @@ def main():
     ap.add_argument("--cpu", default="host", help="-cpu for every VMM (default host)")
     ap.add_argument("--max-passes", type=int, default=3,
                     help="L1 runs at most, to get one pass where every VMM ran once (default 3)")
+    ap.add_argument("--bus", choices=("virtio", "ide"), default="virtio")
     ap.add_argument("--json")
     ap.add_argument("--vmms", default="vmm,vmm-pool,qemu")
     ap.add_argument("--bench-dir", default=os.path.join(REPO, "build", "bench"))
@@ -144,7 +151,9 @@ def main():
     prog = build_blkrand(a.bench_dir)
     with open(prog, "rb") as fh:
         prog_bytes = fh.read()
+    names = ("vda", "vdb", "vdc") if a.bus == "virtio" else ("sda", "sdb", "sdc")
     body = (SCRIPT % {"mb": a.size_mb, "runs": a.runs, "secs": a.secs, "qd": a.qd,
+                      "d0": names[0], "d1": names[1], "d2": names[2],
                       "skip": PROG_OFFSET // 512,
                       "count": (len(prog_bytes) + 511) // 512}).encode()
     assert len(body) < PROG_OFFSET
@@ -178,7 +187,8 @@ def main():
     unmeasured = report(figures, vmms, a)
     if a.json:
         with open(a.json, "w") as fh:
-            json.dump({"size_mb": a.size_mb, "runs": a.runs, "secs": a.secs, "qd": a.qd,
+            json.dump({"bus": a.bus, "size_mb": a.size_mb, "runs": a.runs, "secs": a.secs,
+                       "qd": a.qd,
                        "cache": a.cache, "cpu": a.cpu, "discarded_passes": discarded,
                        "figures": figures}, fh, indent=1)
     if a.strict and unmeasured:
@@ -191,12 +201,15 @@ def vmm_argv(kind, a, script, disk, qdisk):
     """The same machine for every VMM: -cpu, -nodefaults and the explicit
     devices (the kit CD on IDE, three virtio disks), -no-reboot."""
     c = a.cache
+    where = (["if=virtio"] * 3 if a.bus == "virtio" else
+             ["if=ide,index=0", "if=ide,index=1", "if=ide,index=3"])
     return guestkit.vmm_argv(kind, 256, cdrom=guestkit.kit("kit-amd64.iso"), cpu=a.cpu,
                              nodefaults=True, extra=[
                                  "-no-reboot",
-                                 "-drive", "file=%s,if=virtio,format=raw,cache=%s" % (script, c),
-                                 "-drive", "file=%s,if=virtio,format=raw,cache=%s" % (disk, c),
-                                 "-drive", "file=%s,if=virtio,format=qcow2,cache=%s" % (qdisk, c)])
+                                 "-drive", "file=%s,%s,format=raw,cache=%s" % (script, where[0], c),
+                                 "-drive", "file=%s,%s,format=raw,cache=%s" % (disk, where[1], c),
+                                 "-drive", "file=%s,%s,format=qcow2,cache=%s" % (qdisk, where[2],
+                                                                                c)])
 
 
 def one_pass(a, vmms, script_img, qcow2, prog):
@@ -246,8 +259,10 @@ def report(figures, vmms, a):
         return f % v if v else "n/a"
 
     cols = vmms + ["host"]
-    print("virtio-blk, %d MiB disks, cache=%s, -cpu %s, nested L1 (QEMU TCG + SVM): absolute "
-          "figures are not hardware figures; compare columns" % (a.size_mb, a.cache, a.cpu))
+    print("%s, %d MiB disks, cache=%s, -cpu %s, nested L1 (QEMU TCG + SVM): absolute "
+          "figures are not hardware figures; compare columns"
+          % ("virtio-blk" if a.bus == "virtio" else "IDE (PIIX3, bus-master DMA)", a.size_mb,
+             a.cache, a.cpu))
     print("%-30s" % "metric" + "".join("%10s" % c for c in cols) +
           "%12s %12s" % ("vmm/qemu", "vmm/host"))
     rows = [("seq write MB/s", lambda n: seq(n, "write"), "%.1f"),
