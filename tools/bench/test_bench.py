@@ -109,13 +109,18 @@ def test_kernel_boot_gives_every_vmm_the_same_machine(cpu):
 def test_virtio_blk_bench_gives_every_vmm_the_same_machine(cpu):
     import argparse
     import virtio_blk
-    a = argparse.Namespace(cache="writeback", cpu=cpu)
-    vmm = virtio_blk.vmm_argv("vmm", a, "s.img", "d.img", "q.qcow2")
-    qemu = virtio_blk.vmm_argv("qemu", a, "s.img", "d.img", "q.qcow2")
-    assert _tail(vmm) == _tail(qemu)
-    for flag in ("-nodefaults", "-no-reboot"):
-        assert flag in vmm
-    assert vmm[vmm.index("-cpu") + 1] == cpu
+    for bus in ("virtio", "ide"):
+        a = argparse.Namespace(cache="writeback", cpu=cpu, bus=bus)
+        vmm = virtio_blk.vmm_argv("vmm", a, "s.img", "d.img", "q.qcow2")
+        qemu = virtio_blk.vmm_argv("qemu", a, "s.img", "d.img", "q.qcow2")
+        assert _tail(vmm) == _tail(qemu)
+        for flag in ("-nodefaults", "-no-reboot"):
+            assert flag in vmm
+        assert vmm[vmm.index("-cpu") + 1] == cpu
+        drives = [vmm[i + 1] for i, x in enumerate(vmm) if x == "-drive"]
+        want = ["if=virtio"] * 3 if bus == "virtio" else ["if=ide,index=%d" % i for i in (0, 1, 3)]
+        assert [d.split(",")[1] + ("," + d.split(",")[2] if bus == "ide" else "")
+                for d in drives[-3:]] == want, drives
 
 
 class _FakeBatch:
@@ -171,7 +176,8 @@ def test_nics_bench_arguments():
     assert nics.plan(["pcnet", "e1000"], ["tap", "user"]) == [
         ("pcnet", "tap"), ("e1000", "tap"), ("pcnet", "user"), ("e1000", "user")]
     for bad in (["--cards", "e1000,ne2k_isa"], ["--cards", "e1000,e1000"], ["--cards", ","],
-                ["--backends", "vde"], ["--vmms", "kvmtool"], ["--runs", "0"]):
+                ["--backends", "vde"], ["--vmms", "kvmtool"], ["--runs", "0"],
+                ["--size-mb", "0.01"], ["--size-mb", "0"]):
         with pytest.raises(SystemExit) as e:
             nics.parse_args(bad)
         assert e.value.code == 2, bad
@@ -194,6 +200,8 @@ def test_nics_bench_guest_script():
     assert "leg 1 52:54:00:be:00:01 10.0.2.15 10.0.2.2 15002\n" in text
     assert "leg 3 52:54:00:be:00:03 192.168.78.10 192.168.78.1 15004\n" in text
     assert "count=64 " in text  # 4 MiB in 64 KiB blocks
+    assert "count=4 " in nics.guest_script(legs, 2, 0.25)
+    assert nics.parse_args(["--size-mb", "0.25"]).size_mb == 0.25
 
 
 def _run(nbytes, seconds=1.0):
