@@ -100,11 +100,11 @@ void guest_mem_remove_named(struct guest_mem *m, const uint8_t *hva);
 /* The block of that name, or NULL. */
 const struct named_ram *guest_mem_named(const struct guest_mem *m, const char *name);
 
+/* Where RAM of this size ends in the PC's map (past the PCI hole). */
+uint64_t guest_mem_ram_end(uint64_t ram_size);
 /* Lays out RAM the way QEMU's pc machine does: all of it low when it is
  * below 3.5 GiB, else 3 GiB low and the rest from 4 GiB. Allocates the host
  * memory (MAP_NORESERVE, so untouched RAM costs nothing). Returns -errno. */
-/* Where RAM of this size ends in the PC's map (past the PCI hole). */
-uint64_t guest_mem_ram_end(uint64_t ram_size);
 int guest_mem_init(struct guest_mem *m, uint64_t ram_size);
 /* The same from a backend: opens or creates its file or memfd, maps it
  * (shared or private), advises the kernel, preallocates. On failure one

@@ -69,11 +69,11 @@ struct kvm_vm {
 	unsigned ncoalesced_zones;
 };
 
-/* Opens /dev/kvm and checks the API and the capabilities vmm relies on.
- * On failure, writes a one-line reason into err and returns -1. */
 /* The guest's physical address width that KVM offers (CPUID 0x80000008
  * EAX[7:0]), in bits. */
 unsigned kvm_guest_phys_bits(const struct kvm_vm *kvm);
+/* Opens /dev/kvm and checks the API and the capabilities vmm relies on.
+ * On failure, writes a one-line reason into err and returns -1. */
 int kvm_open(struct kvm_vm *kvm, const char *dev_path, char *err, size_t errlen);
 /* Creates the VM with the PC's in-kernel irqchip, PIT and GSI routing. */
 int kvm_create_vm(struct kvm_vm *kvm, char *err, size_t errlen);

@@ -38,14 +38,21 @@ static void add_block(struct guest_mem *m, uint64_t gpa, uint64_t size, uint8_t 
 		m->blocks[m->nblocks++] = (struct mem_block){ gpa, size, hva };
 }
 
+/* RAM mapped from 0; the rest goes from 4 GiB. */
+static uint64_t ram_below_4g(uint64_t ram_size)
+{
+	return ram_size < LOW_RAM_LIMIT ? ram_size : PCI_HOLE_START_LARGE;
+}
+
 uint64_t guest_mem_ram_end(uint64_t ram_size)
 {
-	return ram_size < LOW_RAM_LIMIT ? ram_size : FOUR_GIB + ram_size - PCI_HOLE_START_LARGE;
+	uint64_t below = ram_below_4g(ram_size);
+	return below == ram_size ? ram_size : FOUR_GIB + ram_size - below;
 }
 
 static void layout(struct guest_mem *m)
 {
-	m->below_4g = m->ram_size < LOW_RAM_LIMIT ? m->ram_size : PCI_HOLE_START_LARGE;
+	m->below_4g = ram_below_4g(m->ram_size);
 	m->above_4g = m->ram_size - m->below_4g;
 	m->nblocks = 0;
 	/* The legacy VGA window is never RAM (i440FX SMRAM overlay). */
