@@ -49,7 +49,6 @@ struct piix_ide {
 	struct ide_channel ch[2];
 	struct bmdma bm[2];
 	struct io_region cmd_io[2], ctl_io[2];
-	bool async; /* attached drives' channels get a DMA worker */
 };
 
 static const uint16_t cmd_ports[2] = { 0x1F0, 0x170 };
@@ -310,7 +309,6 @@ struct piix_ide *piix_ide_create(struct pci_bus *pci, struct io_bus *pio, const 
 		return NULL;
 	s->pio = pio;
 	s->mem = mem;
-	s->async = true;
 	for (unsigned i = 0; i < 2; i++) {
 		s->bm[i].s = s;
 		ide_channel_init(&s->ch[i], irqs[i], &bm_ops, &s->bm[i], &atapi_ops);
@@ -378,14 +376,9 @@ static int attach(struct piix_ide *s, unsigned channel, unsigned unit, enum ide_
 	ret = ide_drive_attach(&s->ch[channel], unit, kind, bd);
 	pthread_mutex_unlock(&s->ch[channel].lock);
 	/* a channel with a drive moves its DMA data off the vCPU thread */
-	if (!ret && s->async)
+	if (!ret)
 		ret = ide_channel_start_worker(&s->ch[channel]);
 	return ret;
-}
-
-void piix_ide_set_async(struct piix_ide *s, bool on)
-{
-	s->async = on;
 }
 
 void piix_ide_quiesce(struct piix_ide *s)

@@ -87,11 +87,9 @@ void piix_ide_set_tray_notify(struct piix_ide *s,
 void piix_ide_reset(struct piix_ide *s);
 
 /* Bus-master DMA moves its data on a worker thread per channel with a
- * drive (the default), or, set off before the drives are attached, in the
- * vCPU's port write (tests that step the engine by hand). */
-void piix_ide_set_async(struct piix_ide *s, bool on);
-/* The device contract's quiesce and resume: the transfers that are out
- * end first; queued ones wait for resume. */
+ * drive (started when the drive is attached). The device contract's
+ * quiesce and resume: the transfers that are out end first; queued ones
+ * wait for resume. */
 void piix_ide_quiesce(struct piix_ide *s);
 void piix_ide_resume(struct piix_ide *s);
 /* Returns once no transfer is out (tests). */
