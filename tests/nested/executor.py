@@ -125,7 +125,7 @@ def shutdown_trace_start(tracefs):
     filtered in the kernel on SVM's shutdown code, so the L2's other exits
     cost one filter test each). The line carries the RIP the L1's CPU
     reported for the L2 at that exit, which tells the L1's own fault
-    (nested.L1_FAULT_RIP) from a guest's triple fault. Returns whether
+    (nested.is_l1_fault_rip) from a guest's triple fault. Returns whether
     recording is on."""
     try:
         if not os.path.exists(os.path.join(tracefs, "tracing_on")):

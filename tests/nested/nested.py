@@ -84,7 +84,7 @@ MAX_RUNS = 8
 # "l1-fault" is the L1's own CPU fault seen from inside: QEMU 10's TCG SVM
 # runs an L2 vCPU with state from outside its VM (docs/testing.md, "L2
 # resets under guest-to-host TCP"). The L1 traces show it at one RIP of
-# the L1 kernel's module area, L1_FAULT_RIP (inside its ccp module in
+# the L1 kernel's module area, ffffffffc033313c (inside its ccp module in
 # this L1 image), under QEMU's guests and vmm's alike, and in a VM still
 # in SeaBIOS. A hung vmm prints each vCPU's place (VMM_DUMP_CPUS=1, which
 # default_env sets): a vCPU there with that address unmapped in the
@@ -93,22 +93,21 @@ MAX_RUNS = 8
 # The same fault more often resets the guest: the L1's KVM then takes a
 # shutdown exit whose RIP is that address. The executor records the L1's
 # shutdown exits per command (executor.shutdown_trace_start); an attempt
-# that failed and whose every recorded shutdown is at L1_FAULT_RIP met the
-# fault. A guest's own triple fault exits at the guest's RIP and fails as
+# that failed and whose every recorded shutdown is at that address met
+# the fault. A guest's own triple fault exits at the guest's RIP and fails as
 # before; so does a run with shutdowns at that address and elsewhere.
 # The address moves with the layout of a module area: the fresh-clone run
 # of 2026-12-06 met it at ffffffffc035113c, 0x1e000 higher (ccp's size
 # and a guard page: the distance from ccp to kvm_amd in the usual layout)
 # at the same offset in its page. So the rule is that instruction's place:
 # a module-area address (its first 16 MiB) whose offset in its page is
-# L1_FAULT_PAGE_OFFSET.
+# L1_FAULT_PAGE_OFFSET (is_l1_fault_rip, for dumps and shutdowns alike).
 ENV_REASONS = ("stuck", "l1-frozen", "not-started", "harness", "l1-fault")
-L1_FAULT_RIP = "ffffffffc033313c"
 L1_FAULT_PAGE_OFFSET = 0x13c
 L1_MODULE_AREA = (0xffffffffc0000000, 0xffffffffc1000000)
-L1_FAULT_RIP_RE = r"ffffffffc0[0-9a-f]{3}13c"
-L1_FAULT_DUMP = re.compile(r"vmm: vCPU (\d+): cs:rip=[0-9a-f]{4}:(%s) [^\n]*\n"
-                           r"vmm: vCPU \1: [^\n]* code=unmapped\n" % L1_FAULT_RIP_RE)
+# A vCPU of a hung vmm's dump whose RIP is unmapped in the guest.
+UNMAPPED_RIP_DUMP = re.compile(r"vmm: vCPU (\d+): cs:rip=[0-9a-f]{4}:([0-9a-f]+) [^\n]*\n"
+                               r"vmm: vCPU \1: [^\n]* code=unmapped\n")
 SHUTDOWN_RIP = re.compile(r"reason shutdown\b.*?\brip 0x([0-9a-f]+)")
 # The L1's ftrace, where the executor records shutdown exits (l1 mode).
 L1_TRACEFS = "/sys/kernel/tracing"
@@ -142,7 +141,7 @@ def is_l1_fault_rip(rip):
 
 def l1_fault_resets(r):
     """How many shutdown exits the L1 recorded for this attempt's VMs, when
-    every one of them was at L1_FAULT_RIP; 0 otherwise (none recorded, not
+    every one of them was at the L1's fault address; 0 otherwise (none recorded, not
     recorded at all, or any at another RIP)."""
     rips = shutdown_rips(r)
     if rips and all(is_l1_fault_rip(rip) for rip in rips):
@@ -175,7 +174,9 @@ def attempt_failure(c, r, began):
         if started and started not in (r.stdout or ""):
             return ("not-started", "hung before its VMM started: no %r line from the "
                     "command's own shell" % started)
-        m = L1_FAULT_DUMP.search((r.stdout or "") + "\n" + (r.stderr or ""))
+        m = next((d for d in UNMAPPED_RIP_DUMP.finditer((r.stdout or "") + "\n" +
+                                                        (r.stderr or ""))
+                  if is_l1_fault_rip(d.group(2))), None)
         if m:
             return ("l1-fault", "hung with vCPU %s at the L1's fault address %s, unmapped "
                     "in the guest" % (m.group(1), m.group(2)))
