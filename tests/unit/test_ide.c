@@ -840,21 +840,28 @@ static void prd(struct fx *x, uint32_t table, unsigned i, uint32_t addr, uint32_
 	put_le16(e + 6, eot ? 0x8000 : 0);
 }
 
+/* READ DMA of 'count' sectors at 'lba' into the table at 'table', in
+ * Linux's order: PRD address, direction, status cleared, interrupts on,
+ * task file, command; the engine is not started yet. */
+static void read_dma_before_start(struct fx *x, uint32_t table, uint32_t lba, uint8_t count)
+{
+	outl(x, BM + 4, table);
+	outb(x, BM, 0x08);
+	outb(x, BM + 2, 0x06);
+	outb(x, CTL0, 0x00);
+	tf28(x, CMD0, 0, lba, count);
+	outb(x, CMD0 + R_CMD, 0xC8);
+}
+
 static void test_dma_read_write(void **state)
 {
 	struct fx *x = *state;
 
 	attach_disk(x, 256 * 512);
 	enable_bm(x);
-	/* Linux order: PRD address, direction, command, then start. */
 	prd(x, 0x1000, 0, 0x20000, 512, false);
 	prd(x, 0x1000, 1, 0x30000, 1024, true);
-	outl(x, BM + 4, 0x1000);
-	outb(x, BM, 0x08);
-	outb(x, BM + 2, 0x06);
-	outb(x, CTL0, 0x00);
-	tf28(x, CMD0, 0, 10, 3);
-	outb(x, CMD0 + R_CMD, 0xC8);
+	read_dma_before_start(x, 0x1000, 10, 3);
 	assert_int_equal(inb(x, CTL0), 0x58); /* waiting for the engine */
 	assert_int_equal(x->level[14], 0);
 	outb(x, BM, 0x09);
@@ -932,12 +939,7 @@ static void test_dma_runs_on_the_worker(void **state)
 	attach_disk(x, 256 * 512);
 	enable_bm(x);
 	prd(x, 0x1000, 0, 0x20000, 1024, true);
-	outl(x, BM + 4, 0x1000);
-	outb(x, BM, 0x08);
-	outb(x, BM + 2, 0x06);
-	outb(x, CTL0, 0x00);
-	tf28(x, CMD0, 0, 20, 2);
-	outb(x, CMD0 + R_CMD, 0xC8);
+	read_dma_before_start(x, 0x1000, 20, 2);
 	piix_ide_quiesce(x->ide);
 	bus_wr(&x->pio, BM, 0x09, 1); /* start: queued, not run */
 	assert_int_equal(inb(x, CTL0), 0x80);
