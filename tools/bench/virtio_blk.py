@@ -54,6 +54,12 @@ import guestkit  # noqa: E402
 import nested  # noqa: E402
 
 PROG_OFFSET = 1 << 20
+# Per --bus: the guest's names of the script, raw and qcow2 disks, and
+# where each -drive goes.
+BUSES = {
+    "virtio": (("vda", "vdb", "vdc"), ("if=virtio",) * 3),
+    "ide": (("sda", "sdb", "sdc"), ("if=ide,index=0", "if=ide,index=1", "if=ide,index=3")),
+}
 
 SCRIPT = """#VMMKIT-SCRIPT
 up() { cut -d' ' -f1 /proc/uptime; }
@@ -135,7 +141,7 @@ def main():
     ap.add_argument("--cpu", default="host", help="-cpu for every VMM (default host)")
     ap.add_argument("--max-passes", type=int, default=3,
                     help="L1 runs at most, to get one pass where every VMM ran once (default 3)")
-    ap.add_argument("--bus", choices=("virtio", "ide"), default="virtio")
+    ap.add_argument("--bus", choices=sorted(BUSES), default="virtio")
     ap.add_argument("--json")
     ap.add_argument("--vmms", default="vmm,vmm-pool,qemu")
     ap.add_argument("--bench-dir", default=os.path.join(REPO, "build", "bench"))
@@ -151,7 +157,7 @@ def main():
     prog = build_blkrand(a.bench_dir)
     with open(prog, "rb") as fh:
         prog_bytes = fh.read()
-    names = ("vda", "vdb", "vdc") if a.bus == "virtio" else ("sda", "sdb", "sdc")
+    names = BUSES[a.bus][0]
     body = (SCRIPT % {"mb": a.size_mb, "runs": a.runs, "secs": a.secs, "qd": a.qd,
                       "d0": names[0], "d1": names[1], "d2": names[2],
                       "skip": PROG_OFFSET // 512,
@@ -199,10 +205,9 @@ def main():
 
 def vmm_argv(kind, a, script, disk, qdisk):
     """The same machine for every VMM: -cpu, -nodefaults and the explicit
-    devices (the kit CD on IDE, three virtio disks), -no-reboot."""
+    devices (the kit CD on IDE, three disks on --bus), -no-reboot."""
     c = a.cache
-    where = (["if=virtio"] * 3 if a.bus == "virtio" else
-             ["if=ide,index=0", "if=ide,index=1", "if=ide,index=3"])
+    where = BUSES[a.bus][1]
     return guestkit.vmm_argv(kind, 256, cdrom=guestkit.kit("kit-amd64.iso"), cpu=a.cpu,
                              nodefaults=True, extra=[
                                  "-no-reboot",
