@@ -31,7 +31,7 @@ ASAN_OBJS := $(CORE_SRCS:%.c=$(BUILD)/asan/%.o) $(BUILD)/asan/bios/linuxboot_rom
 # together at the end, a small machine leaves those windows out (~0.1 MiB
 # of peak RSS, docs/bench.md). The order is only about RSS: any order links.
 LATE_SRCS := $(filter $(wildcard hw/virtio/*.c hw/watchdog/*.c hw/display/*.c hw/net/*.c hw/audio/*.c src/audio/*.c src/ui/*.c src/loader/*.c) \
-	src/net/net.c src/net/net_rx_fifo.c src/net/net_slirp.c src/block/qcow2.c src/block/qcow.c src/block/vmdk.c src/block/vdi.c src/block/vpc.c \
+	src/net/net.c src/net/net_rx_fifo.c src/net/net_slirp.c src/net/vhost_net.c src/block/qcow2.c src/block/qcow.c src/block/vmdk.c src/block/vdi.c src/block/vpc.c \
 	src/block/vhdx.c src/block/refused_formats.c src/block/block_formats.c src/block/image_lock.c src/control/json.c \
 	src/control/qmp.c src/control/qmp_lacking.c src/control/memsave.c src/control/monitor.c src/control/gdbstub.c src/board/pc_gdb.c src/board/pc_media.c src/board/pc_inspect.c src/chardev/chan.c src/core/savestate.c \
 	src/core/kvm_state.c src/core/virtqueue.c src/core/lazylib.c src/core/kick.c src/core/ordered_pool.c src/core/launcher.c hw/storage/atapi.c,$(CORE_SRCS))

@@ -113,6 +113,11 @@ struct dev_ops {
 	 * of the saved state and survives reset. NULL: not a NIC. */
 	void (*set_link)(struct dev_instance *d, bool up);
 	bool (*link_up)(struct dev_instance *d);
+	/* Migration's dirty logging of guest RAM starts (before the first
+	 * pass) or ends: a device whose writes to guest RAM bypass vmm (the
+	 * kernel's vhost-net) routes them through vmm meanwhile. NULL: every
+	 * write it makes is vmm's (marked dirty already). */
+	void (*log_dirty)(struct dev_instance *d, bool on);
 };
 
 struct dev_class {
@@ -291,6 +296,8 @@ int dev_create_all(struct dev_instance *devs, unsigned n, struct dev_board *b, c
 void dev_reset_all(struct dev_instance *devs, unsigned n, struct pci_bus *pci);
 void dev_quiesce_all(struct dev_instance *devs, unsigned n);
 void dev_resume_all(struct dev_instance *devs, unsigned n);
+/* Migration's dirty logging on or off, for every device with log_dirty. */
+void dev_log_dirty_all(struct dev_instance *devs, unsigned n, bool on);
 /* Reverse list order. */
 void dev_destroy_all(struct dev_instance *devs, unsigned n);
 /* Saved state of every instance, in list order, into one stream (the

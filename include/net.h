@@ -89,6 +89,8 @@ struct net_tap_config {
 	const char *downscript; /* NULL: /etc/qemu-ifdown; "no" or "": none */
 	int fd;                 /* >= 0: an open tap descriptor (fd=N) */
 	bool no_vnet_hdr;       /* vnet_hdr=off: plain frames, no offloads */
+	bool vhost;             /* vhost=on (or vhostforce=on, or vhostfd=) */
+	int vhostfd;            /* >= 0: an open /dev/vhost-net (vhostfd=N) */
 };
 
 /* Parses QEMU's hostfwd=[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport.
@@ -139,6 +141,12 @@ struct net_backend_ops {
 	 * refused. NULL: the backend has no state to move (tap). */
 	void (*save)(struct net_backend *b, struct ss_writer *w, const char *section);
 	bool (*load)(struct net_backend *b, struct ss_reader *r, const char *section);
+	/* The kernel's data path (tap with vhost=on): its handle, or NULL.
+	 * lend_fd stops the backend's own reading and returns the descriptor
+	 * for the kernel to use; reclaim_fd starts the reading again. */
+	struct vhost_net *(*vhost)(struct net_backend *b);
+	int (*lend_fd)(struct net_backend *b);
+	void (*reclaim_fd)(struct net_backend *b);
 };
 
 /* Every backend starts with this. */
@@ -175,6 +183,12 @@ unsigned net_caps(const struct net_backend *b);
 void net_set_offload(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn);
 /* The NIC has room again after refusing a frame. */
 void net_rx_ready(struct net_backend *b);
+/* The backend's vhost-net, or NULL (include/vhost_net.h); lend and reclaim
+ * its descriptor (struct net_backend_ops). net_lend_fd: -1 if it has none. */
+struct vhost_net;
+struct vhost_net *net_vhost(struct net_backend *b);
+int net_lend_fd(struct net_backend *b);
+void net_reclaim_fd(struct net_backend *b);
 /* The backend of -netdev ID's state, in section "slirp.ID" for user
  * networking (keyed by the id, so the destination's backend of that id
  * takes it); nothing for a backend without state. load: false with the

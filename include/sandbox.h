@@ -36,6 +36,7 @@ struct sandbox_config {
 	bool resourcecontrol; /* resourcecontrol=allow */
 	bool slirp;           /* a user-mode netdev exists (set by the CLI) */
 	bool slirp_unix;      /* one has smb=: slirp connects to smbd's unix socket */
+	bool vhost;           /* a tap netdev has vhost=on (/dev/vhost-net's ioctls) */
 	bool sdl;             /* the SDL window (its X11 shared memory) */
 	bool sdl_audio;       /* -audiodev sdl: the device is closed on the main thread */
 	const char *runas;    /* -runas USER (NULL: keep the identity) */

@@ -1542,12 +1542,23 @@ static int tap_opt(struct cli_state *st, const char *opt, struct netdev_config *
 		if (!*v || *end || errno || fd > INT32_MAX)
 			return fail(st, "%s: fd=%s: expected a descriptor number", opt, v);
 		t->fd = (int)fd;
-	} else if (!strcmp(k, "vhost")) {
+	} else if (!strcmp(k, "vhost") || !strcmp(k, "vhostforce")) {
+		/* vhostforce=on: QEMU's name for vhost even without MSI-X; vmm
+		 * uses the kernel's path whenever the vectors allow it. */
 		if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes"))
-			return fail(st, "%s: vhost=on: not supported (vhost-net is not implemented; "
-				    "use vhost=off)", opt);
-		if (strcmp(v, "off") && strcmp(v, "false") && strcmp(v, "no"))
-			return fail(st, "%s: vhost=%s: expected on or off", opt, v);
+			t->vhost = true;
+		else if (strcmp(v, "off") && strcmp(v, "false") && strcmp(v, "no"))
+			return fail(st, "%s: %s=%s: expected on or off", opt, k, v);
+		else if (!strcmp(k, "vhost"))
+			t->vhost = false;
+	} else if (!strcmp(k, "vhostfd")) {
+		char *end;
+		errno = 0;
+		fd = strtoul(v, &end, 10);
+		if (!*v || *end || errno || fd > INT32_MAX)
+			return fail(st, "%s: vhostfd=%s: expected a descriptor number", opt, v);
+		t->vhostfd = (int)fd;
+		t->vhost = true;
 	} else if (!strcmp(k, "vnet_hdr")) {
 		if (!strcmp(v, "off"))
 			t->no_vnet_hdr = true;
@@ -1557,7 +1568,7 @@ static int tap_opt(struct cli_state *st, const char *opt, struct netdev_config *
 		if (strcmp(v, "1"))
 			return fail(st, "%s: queues=%s: not supported (one queue pair only)", opt, v);
 	} else if (!strcmp(k, "br") || !strcmp(k, "helper") || !strcmp(k, "fds") ||
-		   !strcmp(k, "vhostfd") || !strcmp(k, "vhostfds") || !strcmp(k, "vhostforce")) {
+		   !strcmp(k, "vhostfds")) {
 		return fail(st, "%s: %s= is not supported", opt, k);
 	} else {
 		return 0;
@@ -1616,6 +1627,7 @@ static struct netdev_config *new_netdev(struct cli_state *st, const char *opt, c
 	nd->id = xstrdup(id);
 	nd->kind = (enum netdev_kind)kind;
 	nd->tap.fd = -1;
+	nd->tap.vhostfd = -1;
 	return nd;
 }
 
@@ -2702,12 +2714,15 @@ enum cli_result cli_parse(int argc, char **argv, struct machine_config *cfg, cha
 	    add_vga(&st) < 0 ||
 	    finish_devices(&st) < 0)
 		return CLI_ERROR;
-	for (unsigned i = 0; i < cfg->nnetdev; i++)
+	for (unsigned i = 0; i < cfg->nnetdev; i++) {
+		if (cfg->netdev[i].kind == NETDEV_TAP && cfg->netdev[i].tap.vhost)
+			cfg->sandbox.vhost = true;
 		if (cfg->netdev[i].kind == NETDEV_USER) {
 			cfg->sandbox.slirp = true;
 			if (cfg->netdev[i].user.smb_dir)
 				cfg->sandbox.slirp_unix = true;
 		}
+	}
 	/* libslirp reaches smbd's launcher by a path outside the chroot */
 	if (cfg->sandbox.slirp_unix && cfg->sandbox.chroot) {
 		snprintf(err, errlen, "-netdev user,smb=: does not work with -chroot");

@@ -17,6 +17,13 @@
  * into the guest's buffers: one chain per frame, or with MRG_RXBUF as many
  * as the frame needs, all returned in one used-ring update. A frame that
  * can never fit is dropped, as a NIC drops an oversized frame.
+ *
+ * Over a tap with vhost=on the host kernel runs both queues (include/
+ * vhost_net.h) whenever it can: the driver is running, both vectors are
+ * MSI-X vectors KVM can raise from an eventfd and unmasked, the cable is
+ * in, and neither a pause nor migration's dirty log needs vmm to see every
+ * write to guest RAM. Otherwise the queues come back here, with the
+ * kernel's place in them, and this file's path serves them.
  */
 #include "hw/virtio_net.h"
 
@@ -26,6 +33,7 @@
 
 #include "savestate.h"
 #include "util.h"
+#include "vhost_net.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -62,6 +70,13 @@ struct virtio_net {
 	 * (VIRTIO_NET_S_LINK_UP), which is what saved state carries. */
 	bool link_up;
 	uint64_t rx_dropped, tx_dropped;
+
+	/* The kernel's data path (transport lock): the backend's vhost-net or
+	 * NULL; whether it runs the queues now, with these irqfds; a start
+	 * that failed (vmm's path from then on); migration's dirty log on. */
+	struct vhost_net *vhost;
+	bool vhost_on, vhost_failed, logging;
+	int vhost_call[2];
 };
 
 static bool has(const struct virtio_net *n, unsigned bit)
@@ -424,6 +439,113 @@ static void tx_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 	virtio_pci_notify_queue(t, q);
 }
 
+/* ---- the kernel's data path (vhost-net) --------------------------------- */
+
+static bool vhost_wanted(struct virtio_net *n)
+{
+	const struct virtio_pci *t = &n->t;
+
+	return n->vhost && !n->vhost_failed && !n->logging && !t->quiesced && n->link_up &&
+	       (t->status & VIRTIO_STATUS_DRIVER_OK) && !(t->status & VIRTIO_STATUS_NEEDS_RESET) &&
+	       t->vq[RXQ].ready && !t->vq[RXQ].broken && t->vq[TXQ].ready &&
+	       !t->vq[TXQ].broken && hdr_size(n) == VIRTIO_NET_HDR_SIZE; /* the tap's size */
+}
+
+/* The kernel hands the rings back: its place in each, and whatever it
+ * pushed, become ours. */
+static void vhost_stop(struct virtio_net *n)
+{
+	struct virtio_pci *t = &n->t;
+	uint16_t last[2] = { 0, 0 };
+	int r;
+
+	if (!n->vhost_on)
+		return;
+	r = vhost_net_stop(n->vhost, last);
+	if (r < 0) {
+		warn("%s: vhost-net: stopping: %s; the device needs reset", t->pci.name, strerror(-r));
+		n->vhost_failed = true;
+		virtio_pci_set_needs_reset(t);
+	}
+	for (unsigned q = 0; q < 2; q++) {
+		struct virtqueue *vq = &t->vq[q];
+		if (r == 0)
+			vq->last_avail = last[q];
+		if (vq->used)
+			vq->used_idx = get_le16(vq->used + 2);
+		vq->signalled_valid = false;
+		vq->inflight = 0;
+	}
+	n->vhost_on = false;
+	net_reclaim_fd(n->backend);
+	for (unsigned q = 0; q < 2; q++)
+		virtio_pci_hand_over(t, q, false);
+}
+
+static void vhost_start(struct virtio_net *n)
+{
+	struct virtio_pci *t = &n->t;
+	const struct guest_mem *m = t->mem;
+	const struct vhost_mem_range mem[2] = {
+		{ .gpa = 0, .size = m->below_4g, .hva = m->ram },
+		{ .gpa = 4ULL << 30, .size = m->above_4g, .hva = m->ram + m->below_4g },
+	};
+	struct vhost_ring ring[2];
+	char err[256];
+
+	for (unsigned q = 0; q < 2; q++) {
+		n->vhost_call[q] = virtio_pci_queue_irqfd(t, q);
+		if (n->vhost_call[q] < 0)
+			return; /* INTx or a masked vector: vmm's path raises it */
+	}
+	sync_offloads(n);
+	rx_process(n); /* frames already taken go in first */
+	for (unsigned q = 0; q < 2; q++) {
+		const struct virtqueue *vq = &t->vq[q];
+		ring[q] = (struct vhost_ring){
+			.size = vq->size, .desc = vq->desc, .avail = vq->avail, .used = vq->used,
+			.used_gpa = vq->used_gpa, .last_avail = vq->last_avail,
+			.kick_fd = virtio_pci_hand_over(t, q, true), .call_fd = n->vhost_call[q],
+		};
+	}
+	int tap = net_lend_fd(n->backend);
+	flush_pending(n); /* what the tap thread took before it let go */
+	if (ring[0].kick_fd < 0 || ring[1].kick_fd < 0 || tap < 0 ||
+	    vhost_net_start(n->vhost, t->guest_features, mem, m->above_4g ? 2 : 1, ring, tap, err,
+			    sizeof(err)) < 0) {
+		if (tap >= 0 && ring[0].kick_fd >= 0 && ring[1].kick_fd >= 0)
+			warn("%s: %s; using vmm's own data path", t->pci.name, err);
+		n->vhost_failed = true;
+		net_reclaim_fd(n->backend);
+		for (unsigned q = 0; q < 2; q++)
+			virtio_pci_hand_over(t, q, false);
+		return;
+	}
+	n->vhost_on = true;
+}
+
+/* Transport lock held: the kernel runs the queues exactly when it may.
+ * A vector that moved gets its route updated in place (the same irqfd);
+ * one that was masked or changed kind takes the queues back. */
+static void vhost_update(struct virtio_net *n)
+{
+	bool want = vhost_wanted(n);
+
+	if (n->vhost_on && want)
+		for (unsigned q = 0; q < 2; q++)
+			if (virtio_pci_queue_irqfd(&n->t, q) != n->vhost_call[q])
+				want = false;
+	if (n->vhost_on && !want)
+		vhost_stop(n);
+	if (!n->vhost_on && vhost_wanted(n))
+		vhost_start(n);
+}
+
+static void net_state_changed(struct virtio_pci *t)
+{
+	vhost_update(t->dev);
+}
+
 static void net_queue_notify(struct virtio_pci *t, unsigned q)
 {
 	struct virtio_net *n = t->dev;
@@ -439,6 +561,7 @@ static void net_reset(struct virtio_pci *t)
 {
 	struct virtio_net *n = t->dev;
 
+	vhost_stop(n);
 	flush_pending(n);
 	if (n->offload_set) {
 		n->offload_set = 0;
@@ -449,6 +572,7 @@ static void net_reset(struct virtio_pci *t)
 static const struct virtio_device_ops net_ops = {
 	.queue_notify = net_queue_notify,
 	.reset = net_reset,
+	.state_changed = net_state_changed,
 };
 
 struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
@@ -470,6 +594,7 @@ struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 	put_le16(n->config + 6, VIRTIO_NET_S_LINK_UP);
 	n->link_up = true;
 	n->backend = backend;
+	n->vhost = net_vhost(backend);
 	pthread_mutex_init(&n->rx_lock, NULL);
 	virtio_pci_init(&n->t, "virtio-net", VIRTIO_ID_NET, 0x020000, mem, host, &net_ops, n,
 			features, 2, VIRTIO_NET_QUEUE_SIZE, n->config, sizeof(n->config));
@@ -534,8 +659,25 @@ void virtio_net_set_link(struct virtio_net *n, bool up)
 			flush_pending(n);
 		if (n->t.status & VIRTIO_STATUS_DRIVER_OK)
 			virtio_pci_config_changed(&n->t);
+		vhost_update(n); /* a pulled cable: vmm's path drops the frames */
 	}
 	pthread_mutex_unlock(&n->t.lock);
+}
+
+void virtio_net_set_logging(struct virtio_net *n, bool on)
+{
+	pthread_mutex_lock(&n->t.lock);
+	n->logging = on;
+	vhost_update(n);
+	pthread_mutex_unlock(&n->t.lock);
+}
+
+bool virtio_net_vhost_running(struct virtio_net *n)
+{
+	pthread_mutex_lock(&n->t.lock);
+	bool on = n->vhost_on;
+	pthread_mutex_unlock(&n->t.lock);
+	return on;
 }
 
 bool virtio_net_link(struct virtio_net *n)

@@ -59,10 +59,9 @@ static bool msix_masked(const struct virtio_pci *t, unsigned v)
 /* The irqfd path: the vector's MSI route follows its table entry (updated
  * lazily, at the first interrupt after the guest changed it), and an
  * interrupt is one eventfd write that KVM turns into the MSI. */
-static int fire_irqfd(struct virtio_pci *t, unsigned v)
+static int bind_irqfd(struct virtio_pci *t, unsigned v)
 {
 	const uint8_t *e = t->msix_table + 16 * v;
-	uint64_t one = 1;
 	int r;
 
 	if (!t->host.msi_route || !t->host.irqfd)
@@ -84,6 +83,16 @@ static int fire_irqfd(struct virtio_pci *t, unsigned v)
 			return r;
 		t->msi_bound[v] = true;
 	}
+	return 0;
+}
+
+static int fire_irqfd(struct virtio_pci *t, unsigned v)
+{
+	uint64_t one = 1;
+	int r = bind_irqfd(t, v);
+
+	if (r < 0)
+		return r;
 	return write(t->msi_fd[v], &one, sizeof(one)) == sizeof(one) ? 0 : -errno;
 }
 
@@ -120,6 +129,21 @@ static void msix_deliver_pending(struct virtio_pci *t)
 	for (unsigned v = 0; v < t->msix_entries; v++)
 		if ((t->msix_pending & (1ULL << v)) && !msix_masked(t, v))
 			msix_fire(t, v);
+}
+
+int virtio_pci_queue_irqfd(struct virtio_pci *t, unsigned q)
+{
+	uint16_t v = q < t->nqueues ? t->queue_vector[q] : VIRTIO_MSI_NO_VECTOR;
+
+	if (!msix_enabled(t) || v >= t->msix_entries || msix_masked(t, v) || bind_irqfd(t, v) < 0)
+		return -1;
+	return t->msi_fd[v];
+}
+
+static void state_changed(struct virtio_pci *t)
+{
+	if (t->ops->state_changed)
+		t->ops->state_changed(t);
 }
 
 static void raise_interrupt(struct virtio_pci *t, uint16_t vector, uint8_t isr_bit)
@@ -245,7 +269,7 @@ static void run_queue(struct virtio_pci *t, unsigned q)
 		}
 		return;
 	}
-	if (t->vq[q].ready && !t->quiesced && t->ops->queue_notify)
+	if (t->vq[q].ready && !t->quiesced && !t->external[q] && t->ops->queue_notify)
 		t->ops->queue_notify(t, q);
 }
 
@@ -280,6 +304,7 @@ static void set_status(struct virtio_pci *t, uint8_t v, bool legacy)
 		for (unsigned q = 0; q < t->nqueues; q++)
 			if (t->vq[q].ready)
 				run_queue(t, q);
+	state_changed(t);
 }
 
 /* ---- device configuration ------------------------------------------------ */
@@ -573,6 +598,7 @@ static void msix_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
 			t->msi_dirty[off / 16] = true;
 		put_le32(p, (uint32_t)v);
 		msix_deliver_pending(t);
+		state_changed(t);
 	}
 	pthread_mutex_unlock(&t->lock);
 }
@@ -624,6 +650,7 @@ static void pci_config_written(struct pci_device *d, unsigned off, uint32_t val,
 		msix_deliver_pending(t);
 		if (msix_enabled(t))
 			pci_set_irq(&t->pci, 0);
+		state_changed(t);
 		pthread_mutex_unlock(&t->lock);
 	}
 	(void)val;
@@ -819,11 +846,36 @@ static void *io_thread(void *opaque)
 			/* Quiesced: the work waits; virtio_pci_resume looks at
 			 * every ready queue again. */
 			pthread_mutex_lock(&t->lock);
-			if (t->vq[q].ready && !t->quiesced && t->ops->queue_notify)
+			if (t->external[q]) {
+				/* Handed over after epoll_wait returned: the notify
+				 * was its new reader's, so it gets it back. */
+				uint64_t one = 1;
+				if (write(t->notify_fd[q], &one, sizeof(one)) < 0) {
+					/* a saturated counter still wakes it */
+				}
+			} else if (t->vq[q].ready && !t->quiesced && t->ops->queue_notify) {
 				t->ops->queue_notify(t, q);
+			}
 			pthread_mutex_unlock(&t->lock);
 		}
 	}
+}
+
+int virtio_pci_hand_over(struct virtio_pci *t, unsigned q, bool external)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = q };
+
+	if (q >= t->nqueues || !t->thread_running)
+		return -1;
+	if (external == t->external[q])
+		return t->notify_fd[q];
+	if (epoll_ctl(t->epoll_fd, external ? EPOLL_CTL_DEL : EPOLL_CTL_ADD, t->notify_fd[q],
+		      &ev) < 0)
+		return -1;
+	t->external[q] = external;
+	if (!external)
+		run_queue(t, q);
+	return t->notify_fd[q];
 }
 
 int virtio_pci_start(struct virtio_pci *t, struct pci_bus *bus, uint8_t devfn)
@@ -1085,6 +1137,7 @@ void virtio_pci_quiesce(struct virtio_pci *t)
 	 * one that may have been running has ended. */
 	pthread_mutex_lock(&t->lock);
 	t->quiesced = true;
+	state_changed(t);
 	pthread_mutex_unlock(&t->lock);
 }
 
@@ -1097,6 +1150,7 @@ void virtio_pci_resume(struct virtio_pci *t)
 {
 	pthread_mutex_lock(&t->lock);
 	t->quiesced = false;
+	state_changed(t);
 	if (t->status & VIRTIO_STATUS_DRIVER_OK)
 		for (unsigned q = 0; q < t->nqueues; q++)
 			if (t->vq[q].ready && !t->vq[q].broken)

@@ -112,6 +112,10 @@ struct virtio_device_ops {
 	void (*reset)(struct virtio_pci *t);
 	/* A write to the device configuration (already stored in config[]). */
 	void (*config_write)(struct virtio_pci *t, unsigned off, unsigned size);
+	/* The driver wrote the status, or an MSI-X vector or its control, or
+	 * the transport was quiesced or resumed: for a device whose queues
+	 * may run elsewhere (virtio-net's vhost), to decide again. Lock held. */
+	void (*state_changed)(struct virtio_pci *t);
 };
 
 struct virtio_pci {
@@ -147,6 +151,9 @@ struct virtio_pci {
 	int notify_fd[VIRTIO_PCI_MAX_QUEUES];
 	/* virtio_pci_schedule wrote notify_fd[q] since the I/O thread last read it */
 	atomic_bool scheduled[VIRTIO_PCI_MAX_QUEUES];
+	/* Served outside vmm (virtio_pci_hand_over): the I/O thread leaves
+	 * the queue's notify eventfd to its new reader. Under lock. */
+	bool external[VIRTIO_PCI_MAX_QUEUES];
 	uint64_t ioev_addr[VIRTIO_PCI_MAX_QUEUES][2]; /* [0] modern MMIO, [1] legacy port */
 	bool ioev_on[VIRTIO_PCI_MAX_QUEUES][2];
 	int epoll_fd, stop_fd;
@@ -185,6 +192,16 @@ int virtio_pci_pop(struct virtio_pci *t, unsigned q, struct virtq_iov *iov);
  * queue is empty (re-arming EVENT_IDX); a broken queue sets NEEDS_RESET. */
 void virtio_pci_drain(struct virtio_pci *t, unsigned q, struct virtq_iov *scratch,
 		      void (*fn)(struct virtio_pci *t, unsigned q, struct virtq_iov *iov));
+
+/* Queue q served by someone else (the kernel's vhost, which then reads the
+ * notify eventfd, returned) or by the device again (its state brought
+ * back by the caller first; the queue is looked at once). Lock held; -1
+ * without an I/O thread. */
+int virtio_pci_hand_over(struct virtio_pci *t, unsigned q, bool external);
+/* An eventfd that raises queue q's MSI-X vector through KVM (irqfd, its
+ * route made from the table entry now), or -1: MSI-X off, no vector, the
+ * vector masked, or no irqfd. Lock held. */
+int virtio_pci_queue_irqfd(struct virtio_pci *t, unsigned q);
 
 /* Saved state of the transport and its queues (a section named after the
  * PCI function, e.g. "virtio-blk", include/savestate.h). Requests in

@@ -434,6 +434,11 @@ static int virtio_net_pci_create(struct dev_instance *d, struct dev_board *b, ch
 	return 0;
 }
 
+static void virtio_net_log_dirty_dev(struct dev_instance *d, bool on)
+{
+	virtio_net_set_logging(d->state, on);
+}
+
 static const struct dev_prop virtio_net_props[] = {
 	{ .name = "netdev", .type = PROP_NETDEV,
 	  .help = "id of the -netdev this NIC sends and receives on (none: no peer)" },
@@ -453,7 +458,8 @@ const struct dev_class virtio_net_class = {
 	.ops = { .create = virtio_net_pci_create, .quiesce = virtio_net_quiesce_dev,
 		 .resume = virtio_net_resume_dev, .save = virtio_net_save_dev,
 		 .load = virtio_net_load_dev, .destroy = virtio_net_pci_destroy,
-		 .set_link = virtio_net_set_link_dev, .link_up = virtio_net_link_up_dev },
+		 .set_link = virtio_net_set_link_dev, .link_up = virtio_net_link_up_dev,
+		 .log_dirty = virtio_net_log_dirty_dev },
 	.place_rank = 1,
 };
 

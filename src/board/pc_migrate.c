@@ -195,6 +195,7 @@ struct precopy {
 	const struct named_ram *named[GUEST_MEM_MAX_NAMED];
 	uint64_t *named_bits[GUEST_MEM_MAX_NAMED];
 	unsigned nnamed;
+	struct machine *devices_told; /* its devices were told the log is on */
 };
 
 static uint64_t named_words(const struct named_ram *r)
@@ -214,6 +215,9 @@ static void precopy_stop(struct precopy *pc)
 		free(pc->named_bits[i]);
 	}
 	pc->nnamed = 0;
+	if (pc->devices_told)
+		dev_log_dirty_all(pc->devices_told->cfg.devs, pc->devices_told->cfg.ndevs, false);
+	pc->devices_told = NULL;
 }
 
 /* The named blocks' logs on: their writes from now on are taken. */
@@ -253,6 +257,10 @@ static int precopy_start(struct machine *m, struct precopy *pc)
 		precopy_stop(pc);
 		return -1;
 	}
+	/* Before the first pass: a write the log cannot see (vhost-net's)
+	 * must not land on a page already sent. */
+	dev_log_dirty_all(m->cfg.devs, m->cfg.ndevs, true);
+	pc->devices_told = m;
 	return 0;
 }
 

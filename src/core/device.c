@@ -730,6 +730,13 @@ void dev_resume_all(struct dev_instance *devs, unsigned n)
 			devs[i].cls->ops.resume(&devs[i]);
 }
 
+void dev_log_dirty_all(struct dev_instance *devs, unsigned n, bool on)
+{
+	for (unsigned i = 0; i < n; i++)
+		if (devs[i].cls->ops.log_dirty)
+			devs[i].cls->ops.log_dirty(&devs[i], on);
+}
+
 void dev_destroy_all(struct dev_instance *devs, unsigned n)
 {
 	for (unsigned i = n; i-- > 0;) {

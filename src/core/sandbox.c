@@ -66,6 +66,7 @@
 #define IOCTL_TYPE_TTY ('T' << 8)   /* termios, FIONREAD, FIONBIO, TUNSET* */
 #define IOCTL_TYPE_ALSA_PCM ('A' << 8) /* SNDRV_PCM_IOCTL_*: an ALSA PCM device */
 #define IOCTL_TYPE_OSS_DSP ('P' << 8)  /* SNDCTL_DSP_*: an OSS /dev/dsp */
+#define IOCTL_TYPE_VHOST (0xAF << 8) /* VHOST_VIRTIO: /dev/vhost-net */
 
 static struct sandbox_config config;
 static struct sock_fprog programs[SANDBOX_KINDS];
@@ -346,6 +347,16 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 			 SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, IOCTL_TYPE_TTY));
 		/* COM1 on a socket chardev (send) */
 		ALLOW(ctx, __NR_sendto);
+		/* vhost=on: virtio-net hands its rings to the kernel and takes
+		 * them back when the driver starts or resets it, or changes
+		 * its vectors (and the main thread, which carries this list:
+		 * pause, saved state, migration, set_link); the queue's
+		 * notify eventfd leaves the I/O thread's epoll meanwhile */
+		if (config.vhost) {
+			allow_if(ctx, __NR_ioctl,
+				 SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, IOCTL_TYPE_VHOST));
+			ALLOW(ctx, __NR_epoll_ctl);
+		}
 		break;
 	case SANDBOX_IO:
 		/* getrandom: virtio-rng; sendto: virtio-console on a socket */

@@ -103,6 +103,22 @@ void net_rx_ready(struct net_backend *b)
 		b->ops->rx_ready(b);
 }
 
+struct vhost_net *net_vhost(struct net_backend *b)
+{
+	return b->ops->vhost ? b->ops->vhost(b) : NULL;
+}
+
+int net_lend_fd(struct net_backend *b)
+{
+	return b->ops->lend_fd ? b->ops->lend_fd(b) : -1;
+}
+
+void net_reclaim_fd(struct net_backend *b)
+{
+	if (b->ops->reclaim_fd)
+		b->ops->reclaim_fd(b);
+}
+
 /* RFC 1071: 16-bit big-endian words summed with end-around carry; an odd
  * last byte is padded with zero. */
 static uint32_t csum_add(const uint8_t *p, size_t len, uint32_t sum)

@@ -12,6 +12,11 @@
  * NIC. When the NIC has no room it keeps the frame and waits for
  * net_rx_ready() (an eventfd), so the kernel's queue fills and TCP slows
  * down instead of losing frames.
+ *
+ * With vhost=on the backend also holds a /dev/vhost-net (include/
+ * vhost_net.h). While the NIC lends the descriptor to the kernel's data
+ * path, the tap thread sleeps on a condition variable and does not touch
+ * the descriptor: the kernel's worker alone reads and writes it.
  */
 #include "net.h"
 
@@ -33,6 +38,7 @@
 
 #include "util.h"
 #include "sandbox.h"
+#include "vhost_net.h"
 
 #define TAP_HDR_SIZE 12 /* struct virtio_net_hdr_mrg_rxbuf; num_buffers unused */
 #define DEFAULT_IFUP "/etc/qemu-ifup"
@@ -51,6 +57,13 @@ struct tap_backend {
 	/* Set once, before the device the thread feeds is freed: the thread
 	 * leaves at its next wake (wake_fd is written with it). */
 	_Atomic bool stopping;
+	struct vhost_net *vhost; /* vhost=on and /dev/vhost-net opened; else NULL */
+	/* The descriptor lent to the kernel (net_lend_fd): lend_wanted asks
+	 * the thread to stop reading, lent says it has. Under lend_lock. */
+	pthread_mutex_t lend_lock;
+	pthread_cond_t lend_cond;
+	_Atomic bool lend_wanted;
+	bool lent;
 	uint8_t rxbuf[TAP_HDR_SIZE + NET_MAX_FRAME];
 	uint64_t tx_dropped;
 };
@@ -205,6 +218,18 @@ static void at_exit(void)
 	net_tap_shutdown();
 }
 
+/* Tap thread: while the descriptor is lent, sleep here without touching it. */
+static void wait_while_lent(struct tap_backend *b)
+{
+	pthread_mutex_lock(&b->lend_lock);
+	b->lent = true;
+	pthread_cond_broadcast(&b->lend_cond);
+	while (atomic_load(&b->lend_wanted) && !atomic_load(&b->stopping))
+		pthread_cond_wait(&b->lend_cond, &b->lend_lock);
+	b->lent = false;
+	pthread_mutex_unlock(&b->lend_lock);
+}
+
 static void *tap_thread(void *opaque)
 {
 	struct tap_backend *b = opaque;
@@ -217,6 +242,10 @@ static void *tap_thread(void *opaque)
 	sandbox_thread_start(SANDBOX_NET);
 
 	while (!atomic_load(&b->stopping)) {
+		if (atomic_load(&b->lend_wanted)) {
+			wait_while_lent(b);
+			continue;
+		}
 		if (poll(pfd, 2, -1) < 0) {
 			if (errno != EINTR)
 				warn("tap %s: poll: %s", b->ifname, strerror(errno));
@@ -230,7 +259,7 @@ static void *tap_thread(void *opaque)
 		}
 		if (!(pfd[0].revents & (POLLIN | POLLERR | POLLHUP)))
 			continue;
-		while (!atomic_load(&b->stopping)) {
+		while (!atomic_load(&b->stopping) && !atomic_load(&b->lend_wanted)) {
 			ssize_t n = read(b->fd, b->rxbuf, sizeof(b->rxbuf));
 			if (n < 0) {
 				if (errno == EINTR)
@@ -244,8 +273,10 @@ static void *tap_thread(void *opaque)
 			struct net_hdr h = { 0 };
 			if (hlen)
 				get_hdr(b->rxbuf, &h);
-			/* NIC full: wait for room (or a second), then offer it again. */
-			while (!atomic_load(&b->stopping) &&
+			/* NIC full: wait for room (or a second), then offer it again.
+			 * A frame held when the descriptor is lent is lost, as on a
+			 * wire. */
+			while (!atomic_load(&b->stopping) && !atomic_load(&b->lend_wanted) &&
 			       !b->base.rx(b->base.rx_opaque, &h, b->rxbuf + hlen, (size_t)n - hlen)) {
 				struct pollfd w = { .fd = b->wake_fd, .events = POLLIN };
 				if (poll(&w, 1, 1000) > 0) {
@@ -323,11 +354,47 @@ static void tap_stop(struct net_backend *nb)
 		return;
 	atomic_store(&b->stopping, true);
 	tap_rx_ready(nb);
+	pthread_mutex_lock(&b->lend_lock);
+	pthread_cond_broadcast(&b->lend_cond);
+	pthread_mutex_unlock(&b->lend_lock);
 	pthread_join(b->thread, NULL);
 	b->attached = false;
 }
 
+static struct vhost_net *tap_vhost(struct net_backend *nb)
+{
+	return ((struct tap_backend *)nb)->vhost;
+}
+
+/* Returns once the tap thread sleeps (or has not started): from then on
+ * only the borrower uses the descriptor. */
+static int tap_lend_fd(struct net_backend *nb)
+{
+	struct tap_backend *b = (struct tap_backend *)nb;
+
+	atomic_store(&b->lend_wanted, true);
+	tap_rx_ready(nb);
+	pthread_mutex_lock(&b->lend_lock);
+	while (b->attached && !b->lent && !atomic_load(&b->stopping))
+		pthread_cond_wait(&b->lend_cond, &b->lend_lock);
+	pthread_mutex_unlock(&b->lend_lock);
+	return b->fd;
+}
+
+static void tap_reclaim_fd(struct net_backend *nb)
+{
+	struct tap_backend *b = (struct tap_backend *)nb;
+
+	pthread_mutex_lock(&b->lend_lock);
+	atomic_store(&b->lend_wanted, false);
+	pthread_cond_broadcast(&b->lend_cond);
+	pthread_mutex_unlock(&b->lend_lock);
+}
+
 static const struct net_backend_ops tap_ops = {
+	.vhost = tap_vhost,
+	.lend_fd = tap_lend_fd,
+	.reclaim_fd = tap_reclaim_fd,
 	.attach = tap_attach,
 	.stop = tap_stop,
 	.send = tap_send,
@@ -361,6 +428,22 @@ static int tap_open(const char *name, bool vnet_hdr, char *ifname, char *err, si
 	}
 	snprintf(ifname, IFNAMSIZ, "%s", ifr.ifr_name);
 	return fd;
+}
+
+/* vhost=on: the kernel's data path when it can be had; else one line and
+ * vmm's own path, as the guest sees the same card either way. It needs the
+ * virtio-net header on the descriptor (the kernel passes it through). */
+static void open_vhost(struct tap_backend *b, const struct net_tap_config *cfg)
+{
+	char why[256];
+
+	if (!b->vnet_hdr) {
+		warn("-netdev tap: vhost=on needs vnet_hdr=on; using vmm's own data path");
+		return;
+	}
+	b->vhost = vhost_net_open(cfg->vhostfd, why, sizeof(why));
+	if (!b->vhost)
+		warn("-netdev tap: vhost=on: %s; using vmm's own data path", why);
 }
 
 struct net_backend *net_tap_create(const struct net_tap_config *cfg, char *err, size_t errlen)
@@ -436,6 +519,10 @@ struct net_backend *net_tap_create(const struct net_tap_config *cfg, char *err, 
 	b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (b->wake_fd < 0)
 		die_errno("eventfd");
+	pthread_mutex_init(&b->lend_lock, NULL);
+	pthread_cond_init(&b->lend_cond, NULL);
+	if (cfg->vhost)
+		open_vhost(b, cfg);
 	if (cfg->fd < 0) {
 		const char *down = cfg->downscript ? cfg->downscript : DEFAULT_IFDOWN;
 		if (!no_script(down) && start_downscript_helper(b, down, err, errlen) < 0) {

@@ -119,6 +119,29 @@ def test_tap_errors(netns, tmp_path):
                        "fd=%d is not a tap" % f.fileno())
 
 
+def test_vhost_without_the_kernel_module_falls_back(netns, tmp_path):
+    """vhost=on where /dev/vhost-net is not vhost-net (absent here, or
+    /dev/null bound over it in a private mount namespace): one
+    warning line naming the cause, then the machine runs on vmm's own data
+    path. vhostfd= of something that is not vhost-net: the same, with the
+    kernel's refusal. (The kernel's path itself is tests/real/
+    test_virtio_net_tap.py's, in the L1, which has the module.)"""
+    hide = ["unshare", "-m", "sh", "-c",
+            '[ -e /dev/vhost-net ] && mount --bind /dev/null /dev/vhost-net; exec "$0" "$@"']
+    p = vmm_in(netns, "-netdev", "tap,id=n0,ifname=vfw5,script=no,downscript=no,vhost=on",
+               "-device", "virtio-net-pci,netdev=n0", pre=hide)
+    assert p.returncode == DISK_OK, p.stderr
+    warnings = [ln for ln in p.stderr.splitlines() if "vhost" in ln]
+    assert len(warnings) == 1, p.stderr
+    assert "vhost=on" in warnings[0] and "using vmm's own data path" in warnings[0], warnings
+    with open("/dev/null", "rb") as f:
+        p = vmm_in(netns, "-netdev", "tap,id=n0,ifname=vfw6,script=no,downscript=no,"
+                   "vhostfd=%d" % f.fileno(), "-device", "virtio-net-pci,netdev=n0",
+                   pass_fds=[f.fileno()])
+    assert p.returncode == DISK_OK, p.stderr
+    assert "VHOST_SET_OWNER" in p.stderr and "using vmm's own data path" in p.stderr, p.stderr
+
+
 def test_tap_fd_from_the_caller(netns, tmp_path):
     """libvirt's way: the caller opens the tap (with IFF_VNET_HDR) and passes it."""
     helper = tmp_path / "open_tap.py"

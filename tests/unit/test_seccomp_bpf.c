@@ -239,6 +239,8 @@ static void test_lists_agree_with_libseccomp(void **state)
 	compare_every_kind(&c, "user networking");
 	c.slirp_unix = true;
 	compare_every_kind(&c, "smb share");
+	c.vhost = true;
+	compare_every_kind(&c, "vhost-net");
 	c.obsolete = c.elevate = c.spawn = c.resourcecontrol = true;
 	compare_every_kind(&c, "every sub-option");
 }
@@ -283,6 +285,29 @@ static void test_smb_share_rules(void **state)
 			assert_int_equal(decide_native(r, __NR_fork, 0, 0), SCMP_ACT_TRAP);
 			bpf_rules_free(r);
 		}
+	}
+}
+
+/* vhost=on: /dev/vhost-net's ioctls (type 0xAF) and epoll_ctl (the notify
+ * eventfd leaves the I/O thread's epoll) on the vCPU threads, which start
+ * and stop the kernel's path, only then; never on the I/O thread. */
+static void test_vhost_rules(void **state)
+{
+	const uint64_t set_owner = 0xAF01, kvm_irqfd = 0x4020AE76;
+
+	for (int with_vhost = 0; with_vhost < 2; with_vhost++) {
+		struct sandbox_config c = { .enabled = true, .vhost = with_vhost };
+		sandbox_init(&c);
+		struct bpf_rules *r = sandbox_rules(SANDBOX_VCPU);
+		assert_int_equal(decide_native(r, __NR_ioctl, 3, set_owner),
+				 with_vhost ? SCMP_ACT_ALLOW : SCMP_ACT_TRAP);
+		assert_int_equal(decide_native(r, __NR_epoll_ctl, 3, 2),
+				 with_vhost ? SCMP_ACT_ALLOW : SCMP_ACT_TRAP);
+		assert_int_equal(decide_native(r, __NR_ioctl, 3, kvm_irqfd), SCMP_ACT_ALLOW);
+		bpf_rules_free(r);
+		r = sandbox_rules(SANDBOX_IO);
+		assert_int_equal(decide_native(r, __NR_ioctl, 3, set_owner), SCMP_ACT_TRAP);
+		bpf_rules_free(r);
 	}
 }
 
@@ -334,6 +359,7 @@ int main(void)
 		cmocka_unit_test(test_lists_agree_with_libseccomp),
 		cmocka_unit_test(test_severity_and_masks),
 		cmocka_unit_test(test_smb_share_rules),
+		cmocka_unit_test(test_vhost_rules),
 		cmocka_unit_test(test_long_block),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 # SPDX-License-Identifier: GPL-2.0-or-later
 """Guest-to-host TCP throughput of every emulated network card, vmm vs
-QEMU, over user (slirp) and tap networking, with a stock Linux guest.
+QEMU, over user (slirp) and tap networking, and virtio-net over tap with
+the host kernel's vhost-net, with a stock Linux guest.
 
 Each VMM boots the guest kit's amd64 CD once under hardware
 virtualization (the nested L1 on machines without VT-x, see
@@ -10,6 +11,8 @@ over a backend), given the same way to both VMMs:
   user: -netdev user,id=nK -device MODEL,netdev=nK,mac=MAC[,romfile=]
   tap:  -netdev tap,id=nK,ifname=btapK,script=IFUP,downscript=no
         -device MODEL,netdev=nK,mac=MAC[,romfile=]
+  vhost: tap with vhost=on (virtio-net only: the other cards have no
+        kernel data path)
 (romfile= empty on the emulated cards, so neither VMM runs their iPXE at
 boot; vmm's virtio-net has no ROM, QEMU keeps efi-virtio.rom as before.)
 With a tap leg everything runs in a network namespace whose bridge
@@ -29,7 +32,7 @@ every VMM's guest streamed it RUNS times in full; otherwise it is
 discarded for every VMM and run again, with the other incomplete legs, in
 a fresh L1 (--max-passes boots per VMM in all).
 
-    tools/bench/nics.py [--cards e1000,rtl8139,...] [--backends user,tap] [--runs N]
+    tools/bench/nics.py [--cards e1000,rtl8139,...] [--backends user,tap,vhost] [--runs N]
         [--size-mb M] [--json FILE] [--cpu MODEL] [--max-passes N] [--strict] [--print]
 """
 import argparse
@@ -50,7 +53,9 @@ PORT = 15001
 BACKENDS = {  # guest address, host (sink) address as the guest reaches it
     "user": ("10.0.2.15", "10.0.2.2"),
     "tap": ("192.168.78.10", "192.168.78.1"),
+    "vhost": ("192.168.78.10", "192.168.78.1"),  # tap,vhost=on: virtio-net's legs only
 }
+TAP_BACKENDS = ("tap", "vhost")
 # the bench's cards by QEMU's model names -> nic_models kinds (QEMU's
 # default properties: the RTL8139 is the C+ one)
 CARDS = {"virtio-net-pci": "virtio-net-pci", "e1000": "e1000", "e1000-82544gc": "e1000-82544gc",
@@ -84,6 +89,8 @@ class Leg:
             net = "user,id=n%d" % self.k
         else:
             net = "tap,id=n%d,ifname=btap%d,script=$d/ifup,downscript=no" % (self.k, self.k)
+            if self.backend == "vhost":
+                net += ",vhost=on"
         props = nic_models.props_of(self.kind)
         dev = "%s,netdev=n%d,mac=%s%s%s" % (
             nic_models.model_of(self.kind), self.k, self.mac,
@@ -97,8 +104,9 @@ def legs_of(keys):
 
 
 def plan(cards, backends):
-    """Every (card, backend), backend by backend."""
-    return [(card, backend) for backend in backends for card in cards]
+    """Every (card, backend), backend by backend; vhost for virtio-net only."""
+    return [(card, backend) for backend in backends for card in cards
+            if backend != "vhost" or card == "virtio-net-pci"]
 
 
 GUEST = r"""#VMMKIT-SCRIPT
@@ -159,7 +167,7 @@ def run_shell(name, vmm_cmd, legs, runs, seconds):
     """The L1 command that runs the VMM command line vmm_cmd with the sink
     (one port per leg), in a network namespace with the bridge when a leg
     is on tap (nic_models.netns_shell)."""
-    tap = any(leg.backend == "tap" for leg in legs)
+    tap = any(leg.backend in TAP_BACKENDS for leg in legs)
     sink = "/usr/bin/python3 %s 0.0.0.0 %d-%d %d" % (
         os.path.join(HERE, "net_sink.py"), legs[0].port, legs[-1].port, runs)
     return nic_models.netns_shell(name, vmm_cmd, [(sink, "listening")], seconds,
@@ -248,7 +256,7 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cards", default=",".join(CARDS),
                     help="QEMU model names, comma-separated (default: %(default)s)")
-    ap.add_argument("--backends", default="user,tap")
+    ap.add_argument("--backends", default="user,tap,vhost")
     ap.add_argument("--runs", type=int, default=3)
     # a fraction of a MiB in 64 KiB steps (0.25: the NE2000 legs, which
     # QEMU streams at ~6 KB/s in the nested L1)

@@ -167,12 +167,23 @@ def test_nics_bench_gives_every_vmm_the_same_machine(backends):
     assert tails[0].count("script=$d/ifup") == (3 if tap else 0)
 
 
+def test_nics_bench_vhost_leg():
+    """tap,vhost=on for virtio-net alone, the same for both VMMs, in the
+    tap legs' namespace."""
+    lines, legs = _nics_lines(backends="tap,vhost")
+    assert [(leg.card, leg.backend) for leg in legs if leg.backend == "vhost"] == [
+        ("virtio-net-pci", "vhost")]
+    for ln in lines.values():
+        assert ln.startswith("ip netns exec $ns ")
+        assert ln.count(",vhost=on ") == 1 and ln.count("script=$d/ifup") == len(legs)
+
+
 def test_nics_bench_arguments():
     import nics
     a = nics.parse_args([])
-    assert a.cards == list(nics.CARDS) and a.backends == ["user", "tap"]
+    assert a.cards == list(nics.CARDS) and a.backends == ["user", "tap", "vhost"]
     assert a.vmms == ["vmm", "qemu"] and (a.runs, a.size_mb) == (3, 8)
-    assert len(nics.plan(a.cards, a.backends)) == 14
+    assert len(nics.plan(a.cards, a.backends)) == 15  # vhost: virtio-net only
     assert nics.plan(["pcnet", "e1000"], ["tap", "user"]) == [
         ("pcnet", "tap"), ("e1000", "tap"), ("pcnet", "user"), ("e1000", "user")]
     for bad in (["--cards", "e1000,ne2k_isa"], ["--cards", "e1000,e1000"], ["--cards", ","],
