@@ -436,24 +436,34 @@ static void tx_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 			net_send(n->backend, &h, frame, len);
 	}
 	virtq_push(&t->vq[q], iov->head, 0);
-	virtio_pci_notify_queue(t, q);
 }
 
 /* ---- the kernel's data path (vhost-net) --------------------------------- */
 
-static bool vhost_wanted(struct virtio_net *n)
+/* Why the kernel may not run the queues now, or NULL if it may. */
+static const char *vhost_unwanted(const struct virtio_net *n)
 {
 	const struct virtio_pci *t = &n->t;
 
-	return n->vhost && !n->vhost_failed && !n->logging && !t->quiesced && n->link_up &&
-	       (t->status & VIRTIO_STATUS_DRIVER_OK) && !(t->status & VIRTIO_STATUS_NEEDS_RESET) &&
-	       t->vq[RXQ].ready && !t->vq[RXQ].broken && t->vq[TXQ].ready &&
-	       !t->vq[TXQ].broken && hdr_size(n) == VIRTIO_NET_HDR_SIZE; /* the tap's size */
+	if (!n->vhost || n->vhost_failed)
+		return "no vhost-net";
+	if (n->logging)
+		return "dirty log on";
+	if (t->quiesced)
+		return "paused";
+	if (!n->link_up)
+		return "link down";
+	if (!(t->status & VIRTIO_STATUS_DRIVER_OK) || (t->status & VIRTIO_STATUS_NEEDS_RESET) ||
+	    !t->vq[RXQ].ready || t->vq[RXQ].broken || !t->vq[TXQ].ready || t->vq[TXQ].broken)
+		return "driver not running";
+	if (hdr_size(n) != VIRTIO_NET_HDR_SIZE) /* the tap's header size */
+		return "legacy header";
+	return NULL;
 }
 
 /* The kernel hands the rings back: its place in each, and whatever it
  * pushed, become ours. */
-static void vhost_stop(struct virtio_net *n)
+static void vhost_stop(struct virtio_net *n, const char *why)
 {
 	struct virtio_pci *t = &n->t;
 	uint16_t last[2] = { 0, 0 };
@@ -477,6 +487,8 @@ static void vhost_stop(struct virtio_net *n)
 		vq->inflight = 0;
 	}
 	n->vhost_on = false;
+	debug("%s: vmm takes the queues back from vhost-net (%s; avail rx %u tx %u)", t->pci.name,
+	      why, t->vq[RXQ].last_avail, t->vq[TXQ].last_avail);
 	net_reclaim_fd(n->backend);
 	for (unsigned q = 0; q < 2; q++)
 		virtio_pci_hand_over(t, q, false);
@@ -522,6 +534,14 @@ static void vhost_start(struct virtio_net *n)
 		return;
 	}
 	n->vhost_on = true;
+	debug("%s: vhost-net runs the queues (avail rx %u tx %u)", t->pci.name,
+	      ring[RXQ].last_avail, ring[TXQ].last_avail);
+	for (unsigned q = 0; q < 2; q++) {
+		const struct virtqueue *vq = &t->vq[q];
+		debug("%s: ring %u: avail idx %u used idx %u used_event %u avail_event %u", t->pci.name, q,
+		      get_le16(vq->avail + 2), get_le16(vq->used + 2),
+		      get_le16(vq->avail + 4 + 2 * vq->size), get_le16(vq->used + 4 + 8 * vq->size));
+	}
 }
 
 /* Transport lock held: the kernel runs the queues exactly when it may.
@@ -529,15 +549,15 @@ static void vhost_start(struct virtio_net *n)
  * one that was masked or changed kind takes the queues back. */
 static void vhost_update(struct virtio_net *n)
 {
-	bool want = vhost_wanted(n);
+	const char *why = vhost_unwanted(n);
 
-	if (n->vhost_on && want)
+	if (n->vhost_on && !why)
 		for (unsigned q = 0; q < 2; q++)
 			if (virtio_pci_queue_irqfd(&n->t, q) != n->vhost_call[q])
-				want = false;
-	if (n->vhost_on && !want)
-		vhost_stop(n);
-	if (!n->vhost_on && vhost_wanted(n))
+				why = "vector masked or changed";
+	if (n->vhost_on && why)
+		vhost_stop(n, why);
+	if (!n->vhost_on && !vhost_unwanted(n))
 		vhost_start(n);
 }
 
@@ -553,15 +573,21 @@ static void net_queue_notify(struct virtio_pci *t, unsigned q)
 	sync_offloads(n);
 	if (q == RXQ)
 		rx_process(n);
-	else if (q == TXQ)
+	else if (q == TXQ) {
+		/* One interrupt decision for the whole burst: the driver sees
+		 * every buffer sent so far in one used-ring update. */
+		uint16_t before = t->vq[q].used_idx;
 		virtio_pci_drain(t, q, &n->scratch, tx_one);
+		if (t->vq[q].used_idx != before)
+			virtio_pci_notify_queue(t, q);
+	}
 }
 
 static void net_reset(struct virtio_pci *t)
 {
 	struct virtio_net *n = t->dev;
 
-	vhost_stop(n);
+	vhost_stop(n, "device reset");
 	flush_pending(n);
 	if (n->offload_set) {
 		n->offload_set = 0;

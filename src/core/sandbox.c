@@ -238,6 +238,16 @@ static void allow_threads(struct bpf_rules *ctx)
 	allow_if(ctx, __NR_seccomp, SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER));
 }
 
+/* vhost=on: /dev/vhost-net's ioctls; the queue's notify eventfd leaves
+ * the I/O thread's epoll while the kernel reads it; the tap's receive
+ * offloads are set before the kernel takes the rings. */
+static void allow_vhost(struct bpf_rules *ctx)
+{
+	allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, IOCTL_TYPE_VHOST));
+	allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_EQ, TUNSETOFFLOAD));
+	ALLOW(ctx, __NR_epoll_ctl);
+}
+
 /* pthread_kill: the vCPU kick (a pause, or a vCPU's reset or exit request
  * stopping the others), only to this process's threads. */
 static void allow_kick(struct bpf_rules *ctx)
@@ -350,13 +360,9 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 		/* vhost=on: virtio-net hands its rings to the kernel and takes
 		 * them back when the driver starts or resets it, or changes
 		 * its vectors (and the main thread, which carries this list:
-		 * pause, saved state, migration, set_link); the queue's
-		 * notify eventfd leaves the I/O thread's epoll meanwhile */
-		if (config.vhost) {
-			allow_if(ctx, __NR_ioctl,
-				 SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, IOCTL_TYPE_VHOST));
-			ALLOW(ctx, __NR_epoll_ctl);
-		}
+		 * pause, saved state, set_link) */
+		if (config.vhost)
+			allow_vhost(ctx);
 		break;
 	case SANDBOX_IO:
 		/* getrandom: virtio-rng; sendto: virtio-console on a socket */
@@ -400,7 +406,12 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 		break;
 	case SANDBOX_MIGRATION:
 		/* Writes to the channel the main thread opened, KVM's dirty
-		 * log (a VM ioctl), sleeps: all in the common list. */
+		 * log (a VM ioctl), sleeps: all in the common list. With
+		 * vhost=on, pre-copy's start and end move virtio-net's rings
+		 * from the kernel to vmm and back (its writes are not in the
+		 * dirty log). */
+		if (config.vhost)
+			allow_vhost(ctx);
 		break;
 	case SANDBOX_KINDS:
 		break;

@@ -289,8 +289,9 @@ static void test_smb_share_rules(void **state)
 }
 
 /* vhost=on: /dev/vhost-net's ioctls (type 0xAF) and epoll_ctl (the notify
- * eventfd leaves the I/O thread's epoll) on the vCPU threads, which start
- * and stop the kernel's path, only then; never on the I/O thread. */
+ * eventfd leaves the I/O thread's epoll) on the vCPU and migration threads,
+ * which start and stop the kernel's path, only then; never on the I/O
+ * thread. */
 static void test_vhost_rules(void **state)
 {
 	const uint64_t set_owner = 0xAF01, kvm_irqfd = 0x4020AE76;
@@ -304,6 +305,14 @@ static void test_vhost_rules(void **state)
 		assert_int_equal(decide_native(r, __NR_epoll_ctl, 3, 2),
 				 with_vhost ? SCMP_ACT_ALLOW : SCMP_ACT_TRAP);
 		assert_int_equal(decide_native(r, __NR_ioctl, 3, kvm_irqfd), SCMP_ACT_ALLOW);
+		bpf_rules_free(r);
+		/* migration's pre-copy takes the rings back and, cancelled,
+		 * hands them over again */
+		r = sandbox_rules(SANDBOX_MIGRATION);
+		assert_int_equal(decide_native(r, __NR_ioctl, 3, set_owner),
+				 with_vhost ? SCMP_ACT_ALLOW : SCMP_ACT_TRAP);
+		assert_int_equal(decide_native(r, __NR_epoll_ctl, 3, 2),
+				 with_vhost ? SCMP_ACT_ALLOW : SCMP_ACT_TRAP);
 		bpf_rules_free(r);
 		r = sandbox_rules(SANDBOX_IO);
 		assert_int_equal(decide_native(r, __NR_ioctl, 3, set_owner), SCMP_ACT_TRAP);

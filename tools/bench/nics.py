@@ -26,7 +26,11 @@ EOF (per port: one port per leg). The RTL8139 is QEMU's default C+ card,
 bound by the kit's carried 8139cp.
 
 Prints a row per card and backend: MB/s (best of runs) per VMM and the
-ratio vmm/qemu; --json writes every figure. Both VMMs get the same -cpu
+ratio vmm/qemu; then the request/response latency: after its streams the
+guest sends 50 ICMP echo requests to the host side, each as soon as the
+last answer came back (busybox ping -A), and the table gives the mean
+round trip per VMM and qemu/vmm (above 1: vmm answers sooner); --json
+writes every figure. Both VMMs get the same -cpu
 (--cpu, default host), -nodefaults and -no-reboot. A leg counts only when
 every VMM's guest streamed it RUNS times in full; otherwise it is
 discarded for every VMM and run again, with the other incomplete legs, in
@@ -129,6 +133,9 @@ dmesg -n 1
 	done
 	kill $beat
 	echo "bench leg $1 streamed $r"
+	# request/response: 50 echo round trips, each sent when the last came back
+	p=$(ping -c 50 -A -w 30 $4 2>/dev/null | grep round-trip)
+	echo "bench leg $1 rtt ${p#*= }"
 	ip addr flush dev $i
 	ip link set $i down
 }
@@ -190,6 +197,7 @@ def command(batch, vmm, legs, runs, size_mb, cpu="host", attempt=1):
 
 
 RUN = re.compile(r"^@@run (\d+) ([\d.]+) (\d+)", re.M)
+RTT = re.compile(r"bench leg (\d+) rtt ([\d.]+)/([\d.]+)/([\d.]+) ms")
 LEG = re.compile(r"bench leg (\d+) iface=\S+ driver=(\S*)")
 
 
@@ -206,6 +214,13 @@ def parse(stdout, legs):
     drivers = {int(m.group(1)): m.group(2)
                for m in LEG.finditer(nic_models.log(stdout, "vmm").replace("\r", ""))}
     return runs, drivers
+
+
+def parse_rtt(stdout):
+    """{leg number: {"min", "avg", "max"}} in ms, from the guest's ping -A
+    lines (50 ICMP echo round trips after the leg's streams)."""
+    return {int(m.group(1)): dict(zip(("min", "avg", "max"), map(float, m.group(2, 3, 4))))
+            for m in RTT.finditer(nic_models.log(stdout, "vmm").replace("\r", ""))}
 
 
 def settle(legs, got, runs, size_mb):
@@ -240,6 +255,28 @@ def rows(keys, figures):
         v, q = best(figures, "vmm", key), best(figures, "qemu", key)
         out.append((card, backend, v, q, v / q if v and q else None))
     return out
+
+
+def rtt_rows(keys, figures):
+    """[(card, backend, vmm avg ms or None, qemu avg ms or None, qemu/vmm or None)]:
+    the ratio is QEMU's time over vmm's, so above 1 is vmm ahead."""
+    out = []
+    for card, backend in keys:
+        r = figures.get("%s/%s" % (card, backend), {}).get("rtt_ms", {})
+        v, q = ((r.get(x) or {}).get("avg") for x in ("vmm", "qemu"))
+        out.append((card, backend, v, q, q / v if v and q else None))
+    return out
+
+
+def rtt_table(keys, figures):
+    def num(x, f="%.3f"):
+        return f % x if x else "n/a"
+    lines = ["%-16s %-8s %10s %10s %8s   (ms, mean of 50 ping -A round trips; ratio qemu/vmm)"
+             % ("card", "backend", "vmm", "qemu", "ratio")]
+    for card, backend, v, q, ratio in rtt_rows(keys, figures):
+        lines.append("%-16s %-8s %10s %10s %8s" % (card, backend, num(v), num(q),
+                                                  num(ratio, "%.2f")))
+    return "\n".join(lines)
 
 
 def table(keys, figures, runs, size_mb):
@@ -322,10 +359,11 @@ def main(argv=None):
         names = {vmm: command(batch, vmm, legs, a.runs, a.size_mb, a.cpu, attempt)
                  for vmm in a.vmms}
         results = batch.run()
-        got, drivers = {}, {}
+        got, drivers, rtts = {}, {}, {}
         for vmm in a.vmms:
             r = results[names[vmm]]
             got[vmm], drivers[vmm] = parse(r.stdout, legs)
+            rtts[vmm] = parse_rtt(r.stdout)
         done, again, why = settle(legs, got, a.runs, a.size_mb)
         for vmm in a.vmms:
             if any(leg in again for leg in legs):
@@ -337,7 +375,8 @@ def main(argv=None):
         for leg in legs:
             if leg.k in done:
                 figures[leg.key] = {"runs": done[leg.k],
-                                    "driver": {v: drivers[v].get(leg.k) for v in a.vmms}}
+                                    "driver": {v: drivers[v].get(leg.k) for v in a.vmms},
+                                    "rtt_ms": {v: rtts[v].get(leg.k) for v in a.vmms}}
                 wrong = [v for v in a.vmms if drivers[v].get(leg.k) != leg.driver]
                 if wrong:
                     print("nics bench: %s: the guest bound %s, not %s"
@@ -346,6 +385,7 @@ def main(argv=None):
         todo = [(leg.card, leg.backend) for leg in again]
 
     print(table(keys, figures, a.runs, a.size_mb))
+    print(rtt_table(keys, figures))
     if a.json:
         os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
         with open(a.json, "w") as fh:

@@ -239,6 +239,12 @@ def test_nics_bench_a_leg_counts_when_every_vmm_completed_it():
     text = nics.table([("e1000", "user"), ("pcnet", "user")], figures, 3, 8)
     assert text.split("\n")[1].split() == ["e1000", "user", "8.39", "4.19", "2.00"]
     assert text.split("\n")[2].split() == ["pcnet", "user", "n/a", "n/a", "n/a"]
+    # request/response: qemu/vmm of the mean round trips, above 1 when vmm is quicker
+    figures["e1000/user"]["rtt_ms"] = {"vmm": {"min": 0.1, "avg": 0.25, "max": 1.0},
+                                       "qemu": {"min": 0.2, "avg": 0.5, "max": 2.0}}
+    text = nics.rtt_table([("e1000", "user"), ("pcnet", "user")], figures)
+    assert text.split("\n")[1].split() == ["e1000", "user", "0.250", "0.500", "2.00"]
+    assert text.split("\n")[2].split() == ["pcnet", "user", "n/a", "n/a", "n/a"]
 
 
 def _free_ports(n):
@@ -285,6 +291,7 @@ def test_nics_bench_run_shell_sink_and_parse(tmp_path):
         "    for _ in range(n):\n"
         "        s = socket.create_connection(('127.0.0.1', port))\n"
         "        s.sendall(b'\\0' * (1 << 20)); s.close()\n"
+        "    print('bench leg %%d rtt 0.%%d10/0.500/1.250 ms' %% (k, k + 1))\n"
         "print('VMMKIT-DONE rc=0', flush=True)\n" % (first, first + 1))
     sink = "/usr/bin/python3 %s --sha256 127.0.0.1 %d-%d 3 30" % (
         os.path.join(os.path.dirname(os.path.abspath(__file__)), "net_sink.py"), first, first + 1)
@@ -298,6 +305,8 @@ def test_nics_bench_run_shell_sink_and_parse(tmp_path):
     assert [len(runs[0]), len(runs[1])] == [3, 2], r.stdout
     assert all(x["bytes"] == 1 << 20 for x in runs[0] + runs[1])
     assert drivers == {0: "e1000", 1: "pcnet32"}
+    assert nics.parse_rtt(r.stdout) == {0: {"min": 0.11, "avg": 0.5, "max": 1.25},
+                                        1: {"min": 0.21, "avg": 0.5, "max": 1.25}}
     zero = hashlib.sha256(b"\0" * (1 << 20)).hexdigest()
     assert nic_models.log(r.stdout, "service0").count("sha=" + zero) == 5
     done, again, _ = nics.settle(legs, {"vmm": runs}, 3, 1)
