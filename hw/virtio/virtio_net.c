@@ -536,12 +536,6 @@ static void vhost_start(struct virtio_net *n)
 	n->vhost_on = true;
 	debug("%s: vhost-net runs the queues (avail rx %u tx %u)", t->pci.name,
 	      ring[RXQ].last_avail, ring[TXQ].last_avail);
-	for (unsigned q = 0; q < 2; q++) {
-		const struct virtqueue *vq = &t->vq[q];
-		debug("%s: ring %u: avail idx %u used idx %u used_event %u avail_event %u", t->pci.name, q,
-		      get_le16(vq->avail + 2), get_le16(vq->used + 2),
-		      get_le16(vq->avail + 4 + 2 * vq->size), get_le16(vq->used + 4 + 8 * vq->size));
-	}
 }
 
 /* Transport lock held: the kernel runs the queues exactly when it may.
@@ -696,14 +690,6 @@ void virtio_net_set_logging(struct virtio_net *n, bool on)
 	n->logging = on;
 	vhost_update(n);
 	pthread_mutex_unlock(&n->t.lock);
-}
-
-bool virtio_net_vhost_running(struct virtio_net *n)
-{
-	pthread_mutex_lock(&n->t.lock);
-	bool on = n->vhost_on;
-	pthread_mutex_unlock(&n->t.lock);
-	return on;
 }
 
 bool virtio_net_link(struct virtio_net *n)

@@ -57,7 +57,8 @@ static bool msix_masked(const struct virtio_pci *t, unsigned v)
 }
 
 /* The irqfd path: the vector's MSI route follows its table entry (updated
- * lazily, at the first interrupt after the guest changed it), and an
+ * lazily, at the first interrupt after the guest changed it, or when a
+ * device asks for the vector's eventfd: virtio_pci_queue_irqfd), and an
  * interrupt is one eventfd write that KVM turns into the MSI. */
 static int bind_irqfd(struct virtio_pci *t, unsigned v)
 {

@@ -54,8 +54,6 @@ bool virtio_net_link(struct virtio_net *n);
 /* Migration's dirty log on or off: the kernel's data path (vhost=on) does
  * not run meanwhile, as KVM's log does not see its writes. */
 void virtio_net_set_logging(struct virtio_net *n, bool on);
-/* Whether the kernel runs the queues now (tests, info network). */
-bool virtio_net_vhost_running(struct virtio_net *n);
 
 /* Saved state (section "virtio-net"): the transport and queues; frames
  * received from the backend but not yet in guest buffers are dropped

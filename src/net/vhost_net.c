@@ -57,21 +57,21 @@ uint64_t vhost_net_features(const struct vhost_net *v)
 
 static int set_mem_table(struct vhost_net *v, const struct vhost_mem_range *mem, unsigned nmem)
 {
-	struct {
-		struct vhost_memory hdr;
-		struct vhost_memory_region r[VHOST_MAX_RANGES];
-	} table;
+	struct vhost_memory *table;
+	int ret;
 
 	if (nmem > VHOST_MAX_RANGES)
 		return -E2BIG;
-	memset(&table, 0, sizeof(table));
-	table.hdr.nregions = nmem;
+	table = xzalloc(sizeof(*table) + nmem * sizeof(table->regions[0]));
+	table->nregions = nmem;
 	for (unsigned i = 0; i < nmem; i++) {
-		table.r[i].guest_phys_addr = mem[i].gpa;
-		table.r[i].memory_size = mem[i].size;
-		table.r[i].userspace_addr = (uintptr_t)mem[i].hva;
+		table->regions[i].guest_phys_addr = mem[i].gpa;
+		table->regions[i].memory_size = mem[i].size;
+		table->regions[i].userspace_addr = (uintptr_t)mem[i].hva;
 	}
-	return ioctl(v->fd, VHOST_SET_MEM_TABLE, &table) < 0 ? -errno : 0;
+	ret = ioctl(v->fd, VHOST_SET_MEM_TABLE, table) < 0 ? -errno : 0;
+	free(table);
+	return ret;
 }
 
 /* Ring q's layout, start and eventfds; the name of the step that failed. */
