@@ -1519,13 +1519,27 @@ static int user_opt(struct cli_state *st, const char *opt, struct netdev_config 
 	return r;
 }
 
+/* KEY=N, an open descriptor the caller passed (fd=, vhostfd=). 0 or -1. */
+static int descriptor_opt(struct cli_state *st, const char *opt, const char *k, const char *v,
+			  int *out)
+{
+	char *end;
+	unsigned long fd;
+
+	errno = 0;
+	fd = strtoul(v, &end, 10);
+	if (!*v || *end || errno || fd > INT32_MAX)
+		return fail(st, "%s: %s=%s: expected a descriptor number", opt, k, v);
+	*out = (int)fd;
+	return 0;
+}
+
 /* "tap" options shared by -netdev, -nic and -net tap (QEMU's names).
  * Returns 1 if 'k' was one of them, 0 if not, -1 on error. */
 static int tap_opt(struct cli_state *st, const char *opt, struct netdev_config *nd,
 		   const char *k, const char *v)
 {
 	struct net_tap_config *t = &nd->tap;
-	unsigned long fd;
 
 	if (!strcmp(k, "ifname")) {
 		if (!*v || strlen(v) >= 16)
@@ -1536,12 +1550,8 @@ static int tap_opt(struct cli_state *st, const char *opt, struct netdev_config *
 	} else if (!strcmp(k, "downscript")) {
 		t->downscript = xstrdup(v);
 	} else if (!strcmp(k, "fd")) {
-		char *end;
-		errno = 0;
-		fd = strtoul(v, &end, 10);
-		if (!*v || *end || errno || fd > INT32_MAX)
-			return fail(st, "%s: fd=%s: expected a descriptor number", opt, v);
-		t->fd = (int)fd;
+		if (descriptor_opt(st, opt, k, v, &t->fd) < 0)
+			return -1;
 	} else if (!strcmp(k, "vhost") || !strcmp(k, "vhostforce")) {
 		/* vhostforce=on: QEMU's name for vhost even without MSI-X; vmm
 		 * uses the kernel's path whenever the vectors allow it. */
@@ -1552,12 +1562,8 @@ static int tap_opt(struct cli_state *st, const char *opt, struct netdev_config *
 		else if (!strcmp(k, "vhost"))
 			t->vhost = false;
 	} else if (!strcmp(k, "vhostfd")) {
-		char *end;
-		errno = 0;
-		fd = strtoul(v, &end, 10);
-		if (!*v || *end || errno || fd > INT32_MAX)
-			return fail(st, "%s: vhostfd=%s: expected a descriptor number", opt, v);
-		t->vhostfd = (int)fd;
+		if (descriptor_opt(st, opt, k, v, &t->vhostfd) < 0)
+			return -1;
 		t->vhost = true;
 	} else if (!strcmp(k, "vnet_hdr")) {
 		if (!strcmp(v, "off"))
