@@ -94,6 +94,11 @@ void virtq_unpop(struct virtqueue *vq, unsigned n);
  * update (virtio-net's merged receive buffers must appear together). */
 void virtq_push_many(struct virtqueue *vq, const uint16_t *heads, const uint32_t *written,
 		     unsigned n);
+/* Takes the ring back from another server of it (the kernel's vhost-net):
+ * the next avail entry is 'last_avail', the used index is what the ring
+ * holds, the driver is asked to notify again (the other side may have left
+ * NO_NOTIFY set) and the next push's interrupt is decided afresh. */
+void virtq_take_over(struct virtqueue *vq, uint16_t last_avail);
 /* Whether the driver wants an interrupt for what was pushed since the
  * last call that returned true (EVENT_IDX or the NO_INTERRUPT flag). */
 bool virtq_should_notify(struct virtqueue *vq);

@@ -39,6 +39,10 @@
 #define TXQ 1
 
 #define F(bit) (1ULL << (bit))
+/* The ring and header features the kernel must honour for vhost-net to
+ * serve this driver (the offloads are the tap's). */
+#define VHOST_RING_FEATURES (F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) | \
+			     F(VIRTIO_RING_F_INDIRECT_DESC) | F(VIRTIO_NET_F_MRG_RXBUF))
 /* What the guest may accept in received frames; mirrored to the backend. */
 #define RX_OFFLOADS (F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) | \
 		     F(VIRTIO_NET_F_GUEST_TSO6) | F(VIRTIO_NET_F_GUEST_ECN))
@@ -458,11 +462,24 @@ static const char *vhost_unwanted(const struct virtio_net *n)
 		return "driver not running";
 	if (hdr_size(n) != VIRTIO_NET_HDR_SIZE) /* the tap's header size */
 		return "legacy header";
+	if (t->guest_features & VHOST_RING_FEATURES & ~vhost_net_features(n->vhost))
+		return "a negotiated feature the kernel lacks";
 	return NULL;
 }
 
-/* The kernel hands the rings back: its place in each, and whatever it
- * pushed, become ours. */
+/* Queue q back to vmm's path; a queue the I/O thread cannot take back
+ * would never be served again, so the device then needs reset. */
+static void give_back(struct virtio_net *n, unsigned q)
+{
+	if (virtio_pci_hand_over(&n->t, q, false) < 0) {
+		warn("%s: queue %u: cannot take it back from vhost-net; the device needs reset",
+		     n->t.pci.name, q);
+		virtio_pci_set_needs_reset(&n->t);
+	}
+}
+
+/* The kernel lets go of the tap and the rings: its place in each, and
+ * whatever it pushed, become ours. */
 static void vhost_stop(struct virtio_net *n, const char *why)
 {
 	struct virtio_pci *t = &n->t;
@@ -477,32 +494,23 @@ static void vhost_stop(struct virtio_net *n, const char *why)
 		n->vhost_failed = true;
 		virtio_pci_set_needs_reset(t);
 	}
-	for (unsigned q = 0; q < 2; q++) {
-		struct virtqueue *vq = &t->vq[q];
-		if (r == 0)
-			vq->last_avail = last[q];
-		if (vq->used)
-			vq->used_idx = get_le16(vq->used + 2);
-		vq->signalled_valid = false;
-		vq->inflight = 0;
-	}
+	for (unsigned q = 0; q < 2; q++)
+		virtq_take_over(&t->vq[q], r == 0 ? last[q] : t->vq[q].last_avail);
 	n->vhost_on = false;
 	debug("%s: vmm takes the queues back from vhost-net (%s; avail rx %u tx %u)", t->pci.name,
 	      why, t->vq[RXQ].last_avail, t->vq[TXQ].last_avail);
 	net_reclaim_fd(n->backend);
 	for (unsigned q = 0; q < 2; q++)
-		virtio_pci_hand_over(t, q, false);
+		give_back(n, q);
 }
 
 static void vhost_start(struct virtio_net *n)
 {
 	struct virtio_pci *t = &n->t;
 	const struct guest_mem *m = t->mem;
-	const struct vhost_mem_range mem[2] = {
-		{ .gpa = 0, .size = m->below_4g, .hva = m->ram },
-		{ .gpa = 4ULL << 30, .size = m->above_4g, .hva = m->ram + m->below_4g },
-	};
+	struct vhost_mem_range mem[GUEST_MEM_MAX_BLOCKS];
 	struct vhost_ring ring[2];
+	int kick[2], tap;
 	char err[256];
 
 	for (unsigned q = 0; q < 2; q++) {
@@ -510,27 +518,40 @@ static void vhost_start(struct virtio_net *n)
 		if (n->vhost_call[q] < 0)
 			return; /* INTx or a masked vector: vmm's path raises it */
 	}
+	/* What a device may reach of guest RAM, as guest_ptr allows it (not
+	 * the legacy VGA window's backing, for one). */
+	for (unsigned i = 0; i < m->nblocks; i++)
+		mem[i] = (struct vhost_mem_range){ .gpa = m->blocks[i].gpa,
+						   .size = m->blocks[i].size,
+						   .hva = m->blocks[i].hva };
 	sync_offloads(n);
-	rx_process(n); /* frames already taken go in first */
+	/* The tap thread lets go first, so the frames it took before are
+	 * all in 'pending': they go into the ring here, then the kernel
+	 * goes on from where they end. */
+	tap = net_lend_fd(n->backend);
+	rx_process(n);
+	flush_pending(n); /* what did not fit */
+	for (unsigned q = 0; q < 2; q++)
+		kick[q] = virtio_pci_hand_over(t, q, true);
+	const char *why = vhost_unwanted(n); /* the ring may have broken just now */
 	for (unsigned q = 0; q < 2; q++) {
 		const struct virtqueue *vq = &t->vq[q];
 		ring[q] = (struct vhost_ring){
 			.size = vq->size, .desc = vq->desc, .avail = vq->avail, .used = vq->used,
 			.used_gpa = vq->used_gpa, .last_avail = vq->last_avail,
-			.kick_fd = virtio_pci_hand_over(t, q, true), .call_fd = n->vhost_call[q],
+			.kick_fd = kick[q], .call_fd = n->vhost_call[q],
 		};
 	}
-	int tap = net_lend_fd(n->backend);
-	flush_pending(n); /* what the tap thread took before it let go */
-	if (ring[0].kick_fd < 0 || ring[1].kick_fd < 0 || tap < 0 ||
-	    vhost_net_start(n->vhost, t->guest_features, mem, m->above_4g ? 2 : 1, ring, tap, err,
+	if (why || kick[0] < 0 || kick[1] < 0 || tap < 0 ||
+	    vhost_net_start(n->vhost, t->guest_features, mem, m->nblocks, ring, tap, err,
 			    sizeof(err)) < 0) {
-		if (tap >= 0 && ring[0].kick_fd >= 0 && ring[1].kick_fd >= 0)
+		if (!why && tap >= 0 && kick[0] >= 0 && kick[1] >= 0) {
 			warn("%s: %s; using vmm's own data path", t->pci.name, err);
-		n->vhost_failed = true;
+			n->vhost_failed = true;
+		}
 		net_reclaim_fd(n->backend);
 		for (unsigned q = 0; q < 2; q++)
-			virtio_pci_hand_over(t, q, false);
+			give_back(n, q);
 		return;
 	}
 	n->vhost_on = true;

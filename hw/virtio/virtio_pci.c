@@ -415,8 +415,10 @@ static void common_write(struct virtio_pci *t, uint64_t off, uint64_t v, unsigne
 			vq->size = (uint16_t)v;
 		break;
 	case VIRTIO_COMMON_Q_MSIX:
-		if (vq)
+		if (vq) {
 			t->queue_vector[sel] = check_vector(t, v);
+			state_changed(t);
+		}
 		break;
 	case VIRTIO_COMMON_Q_ENABLE:
 		if (can_set && v == 1) {
@@ -541,6 +543,7 @@ static void legacy_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
 		case VIRTIO_LEGACY_GUEST_FEATURES:
 			/* Legacy drivers see and set only the low 32 bits. */
 			t->guest_features = v & (uint32_t)t->host_features;
+			state_changed(t);
 			break;
 		case VIRTIO_LEGACY_QUEUE_PFN:
 			if (vq) {
@@ -548,6 +551,7 @@ static void legacy_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
 				virtq_set_legacy_pfn(vq, (uint32_t)v);
 				if (vq->broken)
 					virtio_pci_set_needs_reset(t);
+				state_changed(t);
 			}
 			break;
 		case VIRTIO_LEGACY_QUEUE_SEL: t->queue_sel = (uint16_t)v; break;
@@ -555,8 +559,10 @@ static void legacy_write(void *opaque, uint64_t off, uint64_t v, unsigned size)
 		case VIRTIO_LEGACY_STATUS: set_status(t, (uint8_t)v, true); break;
 		case VIRTIO_LEGACY_CONFIG_VECTOR: t->config_vector = check_vector(t, v); break;
 		case VIRTIO_LEGACY_QUEUE_VECTOR:
-			if (vq)
+			if (vq) {
 				t->queue_vector[sel] = check_vector(t, v);
+				state_changed(t);
+			}
 			break;
 		}
 	}
@@ -945,8 +951,9 @@ void virtio_pci_stop(struct virtio_pci *t)
  * device configuration bytes, the MSI-X table and pending bits, and each
  * queue's layout and indices. Requests in flight are not saved: the device
  * must have completed them (quiesced) first, and a save that finds one
- * fails. KVM's MSI routes and irqfds are set up again at the next
- * interrupt; ioeventfds follow the BARs as they are mapped. */
+ * fails. KVM's MSI routes take the loaded table entries at their next use
+ * (a route this VM has keeps its GSI and irqfd); ioeventfds follow the
+ * BARs as they are mapped. */
 #define VIRTIO_STATE_VERSION 1
 
 static void queue_save(struct ss_writer *w, const struct virtqueue *vq, uint16_t vector)
@@ -1119,7 +1126,12 @@ bool virtio_pci_load(struct virtio_pci *t, struct ss_reader *r, uint32_t instanc
 		memcpy(t->config, v->config, t->config_len);
 	memcpy(t->msix_table, v->msix_table, 16u * t->msix_entries);
 	t->msix_pending = v->msix_pending;
-	msix_forget_routes(t); /* this VM's routes are made at the next interrupt */
+	/* The same VM (loadvm), or one whose routes a reset already forgot
+	 * (or that has none yet: -incoming): a route that exists keeps its
+	 * GSI and irqfd and takes the loaded table entry at its next use. A
+	 * new GSI for a bound eventfd would be refused (KVM_IRQFD: EBUSY). */
+	for (unsigned e = 0; e <= VIRTIO_PCI_MAX_QUEUES; e++)
+		t->msi_dirty[e] = true;
 	for (unsigned q = 0; q < t->nqueues; q++) {
 		t->vq[q] = v->vq[q];
 		queue_apply_features(t, &t->vq[q]);

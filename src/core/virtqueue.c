@@ -211,6 +211,18 @@ void virtq_push(struct virtqueue *vq, uint16_t head, uint32_t written)
 		vq->inflight--;
 }
 
+void virtq_take_over(struct virtqueue *vq, uint16_t last_avail)
+{
+	if (!vq->ready)
+		return;
+	vq->last_avail = last_avail;
+	vq->used_idx = ring_load16(vq->used + 2);
+	ring_store16(vq->used, 0); /* flags: notify us again */
+	used_ring_written(vq);
+	vq->signalled_valid = false;
+	vq->inflight = 0;
+}
+
 bool virtq_should_notify(struct virtqueue *vq)
 {
 	if (!vq->ready)

@@ -18,7 +18,7 @@
 
 #include "util.h"
 
-#define VHOST_MAX_RANGES 4
+#define VHOST_MAX_RANGES 8 /* guest RAM's blocks (GUEST_MEM_MAX_BLOCKS) fit */
 
 struct vhost_net {
 	int fd;
@@ -31,15 +31,23 @@ struct vhost_net *vhost_net_open(int fd, char *err, size_t errlen)
 	struct vhost_net *v;
 	uint64_t features = 0;
 
-	if (fd < 0)
+	if (fd >= 0) {
+		if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+			/* harmless: only a child could inherit it */
+		}
+	} else {
 		fd = open("/dev/vhost-net", O_RDWR | O_CLOEXEC);
+	}
 	if (fd < 0) {
 		snprintf(err, errlen, "cannot open /dev/vhost-net: %s%s", strerror(errno),
 			 errno == ENOENT ? " (modprobe vhost_net)" : "");
 		return NULL;
 	}
-	if (ioctl(fd, VHOST_SET_OWNER) < 0 || ioctl(fd, VHOST_GET_FEATURES, &features) < 0) {
-		snprintf(err, errlen, "vhost-net: %s: %s", "VHOST_SET_OWNER", strerror(errno));
+	const char *step = ioctl(fd, VHOST_SET_OWNER) < 0 ? "VHOST_SET_OWNER"
+			   : ioctl(fd, VHOST_GET_FEATURES, &features) < 0 ? "VHOST_GET_FEATURES"
+			   : NULL;
+	if (step) {
+		snprintf(err, errlen, "vhost-net: %s: %s", step, strerror(errno));
 		close(fd);
 		return NULL;
 	}

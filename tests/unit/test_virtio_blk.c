@@ -756,6 +756,22 @@ static void test_msix_irqfd(void **state)
 	assert_int_equal(KVMM.nroutes, 2);
 	assert_int_equal(KVMM.route[1].data, 0x53);
 	assert_int_equal(irqfd_count(25), 1);
+	/* A load into the same VM (loadvm) keeps the route and its irqfd:
+	 * KVM refuses a second route for a bound eventfd (EBUSY), and new
+	 * routes would pile up with every load. */
+	struct ss_writer w;
+	struct ss_reader r;
+	ss_writer_init(&w);
+	virtio_blk_save(c->blk, &w, 0);
+	assert_int_equal(ss_writer_finish(&w), 0);
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_true(virtio_blk_load(c->blk, &r, 0));
+	ss_reader_close(&r);
+	ss_writer_free(&w);
+	assert_int_equal(request(c, VIRTIO_BLK_T_IN, 0, 512, true), 513);
+	assert_int_equal(KVMM.nroutes, 2);
+	assert_int_equal(KVMM.route[1].data, 0x53);
+	assert_int_equal(irqfd_count(25), 1);
 }
 
 /* Waits (5000 polls at most, 'poll_us' apart) for the I/O thread to have

@@ -401,6 +401,37 @@ static void test_legacy_layout(void **state)
 	assert_false(vq.ready);
 }
 
+/* The kernel's vhost-net served the ring and hands it back: vmm goes on
+ * from the kernel's avail index and the ring's used index, asks the
+ * driver for notifications again (the kernel may have left NO_NOTIFY),
+ * interrupts on its next push, and takes the next chain. */
+static void test_take_over_from_another_server(void **state)
+{
+	struct ctx *c = *state;
+
+	for (unsigned i = 0; i < 3; i++) {
+		set_desc(c, DESC, i, BUF + 0x100 * i, 64, VIRTQ_DESC_F_WRITE, 0);
+		offer(c, (uint16_t)i);
+	}
+	/* the other side took chains 0 and 1, pushed both, left NO_NOTIFY */
+	put_le32(c->ram + USED + 4, 0);
+	put_le32(c->ram + USED + 12, 1);
+	put_le16(c->ram + USED + 2, 2);
+	put_le16(c->ram + USED, VIRTQ_USED_F_NO_NOTIFY);
+	c->vq.inflight = 1;
+	virtq_take_over(&c->vq, 2);
+	assert_int_equal(c->vq.last_avail, 2);
+	assert_int_equal(c->vq.used_idx, 2);
+	assert_int_equal(c->vq.inflight, 0);
+	assert_int_equal(get_le16(c->ram + USED), 0);
+	assert_int_equal(virtq_pop(&c->vq, &c->iov), 1);
+	assert_int_equal(c->iov.head, 2);
+	virtq_push(&c->vq, 2, 64);
+	assert_int_equal(get_le16(c->ram + USED + 2), 3);
+	assert_int_equal(get_le32(c->ram + USED + 4 + 8 * 2), 2);
+	assert_true(virtq_should_notify(&c->vq));
+}
+
 static void test_iov_helpers(void **state)
 {
 	uint8_t a[3] = { 1, 2, 3 }, b[5] = { 4, 5, 6, 7, 8 }, out[8] = { 0 };
@@ -445,6 +476,7 @@ int main(void)
 		T(test_enable_checks_ring),
 		T(test_legacy_layout),
 		T(test_iov_helpers),
+		T(test_take_over_from_another_server),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
