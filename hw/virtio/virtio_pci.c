@@ -872,10 +872,18 @@ int virtio_pci_hand_over(struct virtio_pci *t, unsigned q, bool external)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = q };
 
-	if (q >= t->nqueues || !t->thread_running)
+	if (q >= t->nqueues)
 		return -1;
 	if (external == t->external[q])
 		return t->notify_fd[q];
+	if (!t->thread_running) {
+		/* No I/O thread (stopped at exit, or none in unit tests): a
+		 * queue can come back, none can be handed over. */
+		if (external)
+			return -1;
+		t->external[q] = false;
+		return t->notify_fd[q];
+	}
 	if (epoll_ctl(t->epoll_fd, external ? EPOLL_CTL_DEL : EPOLL_CTL_ADD, t->notify_fd[q],
 		      &ev) < 0)
 		return -1;

@@ -196,7 +196,7 @@ void virtio_pci_drain(struct virtio_pci *t, unsigned q, struct virtq_iov *scratc
 /* Queue q served by someone else (the kernel's vhost, which then reads the
  * notify eventfd, returned) or by the device again (its state brought
  * back by the caller first; the queue is looked at once). Lock held; -1
- * without an I/O thread. */
+ * if it cannot be (handing over needs the I/O thread). */
 int virtio_pci_hand_over(struct virtio_pci *t, unsigned q, bool external);
 /* An eventfd that raises queue q's MSI-X vector through KVM (irqfd, its
  * route made from the table entry now), or -1: MSI-X off, no vector, the

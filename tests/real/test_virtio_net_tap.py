@@ -327,6 +327,7 @@ def test_vhost_guest_migrates_live_and_pings_on(guest, scenario):
     assert int(ticks.get("A", -1)) > 0 and int(ticks.get("B", -1)) > 0, (ticks, guest.describe())
     assert "@@rc A=0 B=0" in out, guest.describe()
     assert "using vmm's own data path" not in out, guest.describe()
+    assert "warning: virtio-net" not in out, guest.describe()  # at exit too
     # the hand-overs, in vmm's debug lines: A's kernel path ran, gave the
     # rings back when the dirty log came on; B's kernel path took them after
     # the load
