@@ -18,13 +18,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct vhost_net;
+struct mem_block; /* include/guest_mem.h */
 
-/* One guest RAM range: guest-physical address, size, host address. */
-struct vhost_mem_range {
-	uint64_t gpa, size;
-	void *hva;
-};
+struct vhost_net;
 
 /* One ring as the driver laid it out (host addresses of its three parts,
  * already checked to lie in guest RAM), where the kernel starts in it, and
@@ -44,14 +40,15 @@ struct vhost_net *vhost_net_open(int fd, char *err, size_t errlen);
  * less VHOST_NET_F_VIRTIO_NET_HDR: the tap carries the header). */
 uint64_t vhost_net_features(const struct vhost_net *v);
 /* Starts the kernel on rings [0] receive and [1] transmit, moving frames to
- * and from the tap 'tap_fd' (whose header size is the driver's). 0, or -1
- * with the reason in err (nothing left running). */
-int vhost_net_start(struct vhost_net *v, uint64_t features, const struct vhost_mem_range *mem,
+ * and from the tap 'tap_fd' (whose header size is the driver's), with guest
+ * RAM's blocks as the memory it may reach. 0, or -1 with the reason in err
+ * (nothing left running). */
+int vhost_net_start(struct vhost_net *v, uint64_t features, const struct mem_block *mem,
 		    unsigned nmem, const struct vhost_ring ring[2], int tap_fd, char *err,
 		    size_t errlen);
-/* Stops it: the kernel lets go of the tap and the rings, and last_avail[q]
- * gets the next avail entry each ring would have taken. 0 or -errno. */
+/* Stops what vhost_net_start started: the kernel lets go of the tap and the
+ * rings, and last_avail[q] gets the next avail entry each ring would have
+ * taken. 0 or -errno. The handle lives until exit, as its tap does. */
 int vhost_net_stop(struct vhost_net *v, uint16_t last_avail[2]);
-void vhost_net_close(struct vhost_net *v);
 
 #endif

@@ -508,7 +508,6 @@ static void vhost_start(struct virtio_net *n)
 {
 	struct virtio_pci *t = &n->t;
 	const struct guest_mem *m = t->mem;
-	struct vhost_mem_range mem[GUEST_MEM_MAX_BLOCKS];
 	struct vhost_ring ring[2];
 	int kick[2], tap;
 	char err[256];
@@ -518,12 +517,6 @@ static void vhost_start(struct virtio_net *n)
 		if (n->vhost_call[q] < 0)
 			return; /* INTx or a masked vector: vmm's path raises it */
 	}
-	/* What a device may reach of guest RAM, as guest_ptr allows it (not
-	 * the legacy VGA window's backing, for one). */
-	for (unsigned i = 0; i < m->nblocks; i++)
-		mem[i] = (struct vhost_mem_range){ .gpa = m->blocks[i].gpa,
-						   .size = m->blocks[i].size,
-						   .hva = m->blocks[i].hva };
 	sync_offloads(n);
 	/* The tap thread lets go first, so the frames it took before are
 	 * all in 'pending': they go into the ring here, then the kernel
@@ -543,7 +536,9 @@ static void vhost_start(struct virtio_net *n)
 		};
 	}
 	if (why || kick[0] < 0 || kick[1] < 0 || tap < 0 ||
-	    vhost_net_start(n->vhost, t->guest_features, mem, m->nblocks, ring, tap, err,
+	    /* the kernel reaches what guest_ptr lets devices reach: RAM's
+	     * blocks, not the legacy VGA window's backing */
+	    vhost_net_start(n->vhost, t->guest_features, m->blocks, m->nblocks, ring, tap, err,
 			    sizeof(err)) < 0) {
 		if (!why && tap >= 0 && kick[0] >= 0 && kick[1] >= 0) {
 			warn("%s: %s; using vmm's own data path", t->pci.name, err);

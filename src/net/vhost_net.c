@@ -9,13 +9,13 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/vhost.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "guest_mem.h"
 #include "util.h"
 
 #define VHOST_MAX_RANGES 8 /* guest RAM's blocks (GUEST_MEM_MAX_BLOCKS) fit */
@@ -23,7 +23,6 @@
 struct vhost_net {
 	int fd;
 	uint64_t features;
-	bool running;
 };
 
 struct vhost_net *vhost_net_open(int fd, char *err, size_t errlen)
@@ -63,7 +62,7 @@ uint64_t vhost_net_features(const struct vhost_net *v)
 	return v->features;
 }
 
-static int set_mem_table(struct vhost_net *v, const struct vhost_mem_range *mem, unsigned nmem)
+static int set_mem_table(struct vhost_net *v, const struct mem_block *mem, unsigned nmem)
 {
 	struct vhost_memory *table;
 	int ret;
@@ -119,7 +118,7 @@ static void unbind_backend(struct vhost_net *v)
 	}
 }
 
-int vhost_net_start(struct vhost_net *v, uint64_t features, const struct vhost_mem_range *mem,
+int vhost_net_start(struct vhost_net *v, uint64_t features, const struct mem_block *mem,
 		    unsigned nmem, const struct vhost_ring ring[2], int tap_fd, char *err,
 		    size_t errlen)
 {
@@ -145,7 +144,6 @@ int vhost_net_start(struct vhost_net *v, uint64_t features, const struct vhost_m
 		snprintf(err, errlen, "vhost-net: %s: %s", step, strerror(e));
 		return -1;
 	}
-	v->running = true;
 	return 0;
 }
 
@@ -153,8 +151,6 @@ int vhost_net_stop(struct vhost_net *v, uint16_t last_avail[2])
 {
 	int ret = 0;
 
-	if (!v->running)
-		return -EINVAL;
 	unbind_backend(v);
 	for (unsigned q = 0; q < 2; q++) {
 		struct vhost_vring_state base = { .index = q };
@@ -163,18 +159,5 @@ int vhost_net_stop(struct vhost_net *v, uint16_t last_avail[2])
 		else
 			last_avail[q] = (uint16_t)base.num;
 	}
-	v->running = false;
 	return ret;
-}
-
-void vhost_net_close(struct vhost_net *v)
-{
-	if (!v)
-		return;
-	if (v->running) {
-		uint16_t ignored[2];
-		vhost_net_stop(v, ignored);
-	}
-	close(v->fd);
-	free(v);
 }
