@@ -20,6 +20,7 @@ util-linux iproute2 strace
 samba smbclient socat
 gdb
 libtsan2
+acpica-tools
 "
 
 # QEMU (the nested L1's CPU and the reference VMM) must be 10.x: 7.2's TCG
