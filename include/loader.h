@@ -84,6 +84,21 @@ struct loader_file {
 
 /* ---- Linux ---- */
 
+/* The zero page (struct boot_params) of the 64-bit entry, with the fields
+ * a firmware-less boot fills in (Documentation/arch/x86/zero-page.rst). */
+#define LINUX_ZERO_PAGE_SIZE   4096u
+#define ZP_ACPI_RSDP_ADDR      0x070u  /* u64 */
+#define ZP_E820_ENTRIES        0x1E8u  /* u8 */
+#define ZP_E820_TABLE          0x2D0u  /* 20-byte entries */
+#define ZP_E820_MAX            128u
+
+/* 0 if img (from linux_prepare) can be entered at its 64-bit entry point
+ * with a zero page; else -1 and why not. */
+int linux_direct_check(const struct boot_image *img, char *why, size_t whylen);
+
+/* A zero page holding img's filled-in setup header, everything else 0. */
+void linux_zero_page(const struct boot_image *img, uint8_t page[LINUX_ZERO_PAGE_SIZE]);
+
 /* Is this a bzImage-style setup header (boot flag + "HdrS")? */
 bool linux_probe(const uint8_t *file, size_t size);
 

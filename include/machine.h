@@ -172,6 +172,10 @@ struct machine_config {
 	const char *kernel_path;      /* -kernel: direct boot, see loader.h */
 	const char *initrd_path;      /* -initrd (Multiboot: module list) */
 	const char *append;           /* -append */
+	/* -machine kernel-boot=: how -kernel starts (src/board/pc_direct_boot.c):
+	 * auto enters the kernel without firmware when nothing needs the
+	 * BIOS; firmware always boots it through SeaBIOS; direct insists. */
+	enum kernel_boot_mode { KERNEL_BOOT_AUTO, KERNEL_BOOT_FIRMWARE, KERNEL_BOOT_DIRECT } kernel_boot;
 	const char *incoming;         /* -incoming URI or "defer" */
 	bool start_paused;            /* -S */
 	const char *loadvm;           /* -loadvm TAG: start from that VM snapshot */
@@ -316,6 +320,9 @@ struct machine {
 	struct event_timer *balloon_event_timer; /* the held-back BALLOON_CHANGE */
 	struct event_timer *balloon_stats_timer; /* guest-stats-polling-interval */
 	struct fw_cfg *fw_cfg;
+	/* -kernel entered without firmware (pc_direct_boot.c), kept for resets;
+	 * NULL when SeaBIOS boots it */
+	struct boot_image *direct_boot;
 	struct rtc *rtc;
 	struct i8042 *i8042;
 	struct i8237 *dma;           /* ISA DMA channels 0-7 */

@@ -82,6 +82,23 @@ uint64_t vcpu_exit_count(const struct vcpu *v, enum vcpu_exit_kind kind);
 int vcpu_create(struct vcpu *v, const struct vcpu_host *host, unsigned index, char *err,
 		size_t errlen);
 void vcpu_destroy(struct vcpu *v);
+
+/* What firmware would leave in a vCPU that a firmware-less boot must set
+ * itself (src/board/pc_direct_boot.c). The MSRs (MTRRs) and the LAPIC's
+ * LINT0 ExtINT / LINT1 NMI wiring go to every vCPU; long_mode only to the
+ * one that enters the kernel: 64-bit mode, flat segments from a GDT whose
+ * code selector is code_sel and data selector code_sel + 8, paging on
+ * with cr3, interrupts off. */
+#define VCPU_SETUP_MSRS_MAX 24
+struct vcpu_setup {
+	uint32_t msr_index[VCPU_SETUP_MSRS_MAX];
+	uint64_t msr_value[VCPU_SETUP_MSRS_MAX];
+	unsigned nmsrs;
+	bool long_mode;
+	uint64_t rip, rsi, rsp, cr3, gdt_base;
+	uint16_t gdt_limit, code_sel;
+};
+int vcpu_apply_setup(struct vcpu *v, const struct vcpu_setup *s, char *err, size_t errlen);
 int vcpu_start_thread(struct vcpu *v);
 /* Makes a running KVM_RUN return, so the thread sees a stop request. */
 void vcpu_kick(struct vcpu *v);

@@ -2059,6 +2059,16 @@ static int opt_machine(struct cli_state *st, const char *name, const char *arg)
 		} else if (!strcmp(k, "mem-merge")) {
 			if (parse_bool(st, "machine", k, v, &st->mem_merge) < 0)
 				return -1;
+		} else if (!strcmp(k, "kernel-boot")) {
+			if (!strcmp(v, "auto"))
+				st->cfg->kernel_boot = KERNEL_BOOT_AUTO;
+			else if (!strcmp(v, "firmware"))
+				st->cfg->kernel_boot = KERNEL_BOOT_FIRMWARE;
+			else if (!strcmp(v, "direct"))
+				st->cfg->kernel_boot = KERNEL_BOOT_DIRECT;
+			else
+				return fail(st, "-machine kernel-boot=%s: expected auto, firmware or "
+					    "direct", v);
 		} else {
 			return fail(st, "-machine: unsupported parameter '%s'", k);
 		}
@@ -2295,10 +2305,13 @@ static const struct option_def options[] = {
 	{ "chroot", "DIR", opt_chroot, "chroot to DIR once set-up is done (before -runas)" },
 	{ "enable-kvm", NULL, opt_accepted, "use KVM (always on)" },
 	{ "accel", "kvm", opt_accel, "accelerator (kvm only)" },
-	{ "machine", "[type=]pc[,accel=kvm][,pcspk-audiodev=ID][,memory-backend=ID][,mem-merge=on|off]",
+	{ "machine", "[type=]pc[,accel=kvm][,pcspk-audiodev=ID][,memory-backend=ID][,mem-merge=on|off]"
+	  "[,kernel-boot=auto|firmware|direct]",
 	  opt_machine, "machine type (pc only); pcspk-audiodev: the PC speaker plays through "
 	  "-audiodev ID; guest RAM from -object memory-backend-*,id=ID (its size is -m's); "
-	  "mem-merge=off: KSM may not merge guest RAM (default on)" },
+	  "mem-merge=off: KSM may not merge guest RAM (default on); kernel-boot: how -kernel "
+	  "starts: auto enters a 64-bit Linux directly, with vmm's own ACPI tables, unless "
+	  "something needs the BIOS; firmware boots it through SeaBIOS" },
 	{ "M", "pc", opt_machine, "same as -machine" },
 	{ "help", NULL, opt_help, "print this help and exit" },
 	{ "h", NULL, opt_help, "same as -help" },

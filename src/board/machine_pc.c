@@ -6,6 +6,7 @@
  */
 #include "machine.h"
 #include "pc.h"
+#include "loader.h"
 #include "hw/ide.h"
 
 #include <errno.h>
@@ -447,6 +448,7 @@ static void create_devices(struct machine *m)
 	setup_cmos(m);
 	setup_fw_cfg(m);
 	setup_kernel_boot(m);
+	direct_boot_setup(m);
 }
 
 /* ---- vCPUs, VM and reset ----------------------------------------------- */
@@ -552,6 +554,7 @@ void machine_reset(struct machine *m)
 	if (m->resets == 0 && m->cfg.boot_once[0])
 		setup_boot_order(m, m->cfg.boot_order);
 	m->resets++;
+	direct_boot_setup(m);
 }
 
 void machine_request_from(struct machine *m, enum machine_req req, int status,
@@ -805,6 +808,11 @@ void machine_destroy(struct machine *m)
 	m->i8042 = NULL;
 	m->fw_cfg = NULL;
 	m->vballoon = NULL;
+	if (m->direct_boot) {
+		boot_image_free(m->direct_boot);
+		free(m->direct_boot);
+		m->direct_boot = NULL;
+	}
 	/* after the cards (their voices) and before the loop (the timers);
 	 * a wav file gets its final header here, also after SIGTERM */
 	for (unsigned i = 0; i < AUDIODEV_MAX; i++) {

@@ -38,6 +38,11 @@ void setup_fw_cfg(struct machine *m);
 bool smbios_build(const struct machine *m, uint8_t ep[SMBIOS_ENTRY_POINT_LEN],
 		  uint8_t **tables, size_t *len);
 void setup_kernel_boot(struct machine *m);
+/* pc_direct_boot.c: whether -kernel's img is entered without firmware
+ * (then m keeps img, else the caller still owns it); and the set-up that
+ * entry needs, done after the devices exist and again at every reset. */
+bool direct_boot_choose(struct machine *m, struct boot_image *img);
+void direct_boot_setup(struct machine *m);
 
 /* pc_control.c: the control interfaces' ops, and the balloon's events
  * (BALLOON_CHANGE) and statistics timer. */

@@ -123,6 +123,8 @@ void setup_kernel_boot(struct machine *m)
 	if (loader_load(cfg->kernel_path, cfg->initrd_path, cfg->append, &ram, &img, err,
 			sizeof(err)) < 0)
 		die("could not load kernel '%s': %s", cfg->kernel_path, err);
+	if (direct_boot_choose(m, &img))
+		return;
 	loader_install(&img, m->fw_cfg, cfg->boot_strict);
 	boot_image_free(&img);
 }

@@ -117,6 +117,102 @@ int vcpu_create(struct vcpu *v, const struct vcpu_host *host, unsigned index, ch
 	return 0;
 }
 
+/* LINT0 as ExtINT (the PIC's output, for Linux's "virtual wire" timer
+ * check and the PIC-mode fallback) and LINT1 as NMI: what the BIOS
+ * programs on a PC (MP spec, "virtual wire mode"). */
+#define LAPIC_LVT0 0x350
+#define LAPIC_LVT1 0x360
+#define LVT_DELIVERY_EXTINT 0x700u
+#define LVT_DELIVERY_NMI 0x400u
+
+static int set_virtual_wire(struct vcpu *v, char *err, size_t errlen)
+{
+	struct kvm_lapic_state lapic;
+
+	if (ioctl(v->fd, KVM_GET_LAPIC, &lapic) < 0)
+		goto fail;
+	put_le32((uint8_t *)lapic.regs + LAPIC_LVT0, LVT_DELIVERY_EXTINT);
+	put_le32((uint8_t *)lapic.regs + LAPIC_LVT1, LVT_DELIVERY_NMI);
+	if (ioctl(v->fd, KVM_SET_LAPIC, &lapic) == 0)
+		return 0;
+fail:
+	snprintf(err, errlen, "KVM_GET/SET_LAPIC on vCPU %u failed: %s", v->index, strerror(errno));
+	return -1;
+}
+
+static int set_msrs(struct vcpu *v, const struct vcpu_setup *s, char *err, size_t errlen)
+{
+	struct kvm_msrs *m = xzalloc(sizeof(*m) + VCPU_SETUP_MSRS_MAX * sizeof(m->entries[0]));
+	unsigned n = MIN(s->nmsrs, VCPU_SETUP_MSRS_MAX);
+
+	m->nmsrs = n;
+	for (unsigned i = 0; i < n; i++) {
+		m->entries[i].index = s->msr_index[i];
+		m->entries[i].data = s->msr_value[i];
+	}
+	int done = ioctl(v->fd, KVM_SET_MSRS, m);
+	free(m);
+	if (done == (int)n)
+		return 0;
+	if (done < 0)
+		snprintf(err, errlen, "KVM_SET_MSRS on vCPU %u failed: %s", v->index, strerror(errno));
+	else
+		snprintf(err, errlen, "KVM refused MSR 0x%x on vCPU %u", s->msr_index[done], v->index);
+	return -1;
+}
+
+static struct kvm_segment flat_segment(uint16_t selector, bool code)
+{
+	return (struct kvm_segment){
+		.base = 0, .limit = 0xFFFFFFFF, .selector = selector,
+		.type = code ? 0xB : 0x3, /* execute/read accessed; read/write accessed */
+		.present = 1, .s = 1, .g = 1, .l = code, .db = !code,
+	};
+}
+
+#define CR0_PE 0x1ULL
+#define CR0_ET 0x10ULL
+#define CR0_PG 0x80000000ULL
+#define CR4_PAE 0x20ULL
+#define EFER_LME 0x100ULL
+#define EFER_LMA 0x400ULL
+
+static int enter_long_mode(struct vcpu *v, const struct vcpu_setup *s, char *err, size_t errlen)
+{
+	struct kvm_sregs sregs;
+	struct kvm_regs regs = { .rflags = 2, .rip = s->rip, .rsi = s->rsi, .rsp = s->rsp,
+				 .rbp = s->rsp };
+
+	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
+		goto fail;
+	sregs.cs = flat_segment(s->code_sel, true);
+	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss =
+		flat_segment((uint16_t)(s->code_sel + 8), false);
+	sregs.gdt.base = s->gdt_base;
+	sregs.gdt.limit = s->gdt_limit;
+	sregs.idt.base = 0;
+	sregs.idt.limit = 0;
+	/* The reset CR0 has CD and NW set: caching on, as firmware leaves it. */
+	sregs.cr0 = CR0_PE | CR0_ET | CR0_PG;
+	sregs.cr3 = s->cr3;
+	sregs.cr4 = CR4_PAE;
+	sregs.efer = EFER_LME | EFER_LMA;
+	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
+		goto fail;
+	return 0;
+fail:
+	snprintf(err, errlen, "setting vCPU %u's registers for the kernel's entry failed: %s",
+		 v->index, strerror(errno));
+	return -1;
+}
+
+int vcpu_apply_setup(struct vcpu *v, const struct vcpu_setup *s, char *err, size_t errlen)
+{
+	if (set_msrs(v, s, err, errlen) < 0 || set_virtual_wire(v, err, errlen) < 0)
+		return -1;
+	return s->long_mode ? enter_long_mode(v, s, err, errlen) : 0;
+}
+
 void vcpu_destroy(struct vcpu *v)
 {
 	if (v->index == 0 && v->run && v->run != MAP_FAILED)

@@ -33,6 +33,8 @@
 #define HDR_CMDLINE_SIZE    0x238
 #define HDR_PREF_ADDRESS    0x258
 #define HDR_INIT_SIZE       0x260
+#define HDR_JUMP            0x200   /* the setup header ends at 0x202 + this byte */
+#define HDR_XLOADFLAGS      0x236
 #define HDR_END             0x264   /* enough for every field we read */
 
 #define BOOT_FLAG       0xAA55
@@ -41,6 +43,11 @@
 #define KEEP_SEGMENTS   0x40
 #define CAN_USE_HEAP    0x80
 #define MIN_PROTOCOL    0x0206
+#define XLF_KERNEL_64   0x0001      /* the 64-bit entry at load address + 0x200 */
+/* 2.12 gave xloadflags (the 64-bit entry); 2.14 the zero page's
+ * acpi_rsdp_addr, the only way a firmware-less boot can name its RSDP
+ * outside the BIOS area's scan. */
+#define DIRECT_PROTOCOL 0x020E
 
 
 bool linux_probe(const uint8_t *file, size_t size)
@@ -232,4 +239,30 @@ int linux_prepare(const uint8_t *file, size_t size, const uint8_t *initrd, size_
 	if (initrd_size)
 		copy_blob(&out->initrd, initrd, initrd_size, initrd_addr);
 	return 0;
+}
+
+int linux_direct_check(const struct boot_image *img, char *why, size_t whylen)
+{
+	if (img->multiboot)
+		return set_err(why, whylen, "a Multiboot kernel boots through the firmware");
+	const uint8_t *setup = img->setup.data;
+	uint16_t version = get_le16(setup + HDR_VERSION);
+	if (version < DIRECT_PROTOCOL)
+		return set_err(why, whylen, "boot protocol %u.%02u is older than 2.14", version >> 8,
+			       version & 0xff);
+	if (!(get_le16(setup + HDR_XLOADFLAGS) & XLF_KERNEL_64))
+		return set_err(why, whylen, "the kernel has no 64-bit entry point");
+	return 0;
+}
+
+void linux_zero_page(const struct boot_image *img, uint8_t page[LINUX_ZERO_PAGE_SIZE])
+{
+	const uint8_t *setup = img->setup.data;
+	size_t end = MIN((size_t)0x202 + setup[HDR_JUMP], (size_t)img->setup.size);
+
+	memset(page, 0, LINUX_ZERO_PAGE_SIZE);
+	/* The header as the loader filled it in (command line, initrd, loader
+	 * type): the kernel reads it from the zero page on this entry. */
+	if (end > HDR_SETUP_SECTS && end <= LINUX_ZERO_PAGE_SIZE)
+		memcpy(page + HDR_SETUP_SECTS, setup + HDR_SETUP_SECTS, end - HDR_SETUP_SECTS);
 }

@@ -84,6 +84,51 @@ static void test_bz_good(void **state)
 	free(b.data);
 }
 
+/* The 64-bit entry needs protocol 2.14 (the zero page's RSDP field) and
+ * XLF_KERNEL_64; the zero page carries the filled-in header, as long as
+ * its jump byte says, and nothing else. */
+static void test_bz_direct_entry(void **state)
+{
+	struct bz b = make_bz(4, 4096, 0x020F);
+	struct boot_image img;
+	static uint8_t zp[LINUX_ZERO_PAGE_SIZE];
+
+	put_le16(b.data + 0x236, 0x0003);
+	b.data[0x201] = 0x6A;               /* header ends at 0x26C */
+	assert_int_equal(prepare_bz(&b, NULL, 0, "quiet", 128 * MiB, &img), 0);
+	assert_int_equal(linux_direct_check(&img, err, sizeof(err)), 0);
+	memset(zp, 0xEE, sizeof(zp));
+	linux_zero_page(&img, zp);
+	assert_memory_equal(zp + 0x1F1, img.setup.data + 0x1F1, 0x26C - 0x1F1);
+	assert_int_equal(get_le32(zp + 0x228), LINUX_CMDLINE_ADDR);
+	assert_int_equal(zp[0x210], LINUX_LOADER_TYPE);
+	for (size_t i = 0; i < sizeof(zp); i++)
+		if (i < 0x1F1 || i >= 0x26C)
+			assert_int_equal(zp[i], 0);
+	boot_image_free(&img);
+
+	b.data[0x201] = 0xFF;               /* the largest jump: up to 0x301 */
+	assert_int_equal(prepare_bz(&b, NULL, 0, NULL, 128 * MiB, &img), 0);
+	linux_zero_page(&img, zp);
+	assert_memory_equal(zp + 0x1F1, img.setup.data + 0x1F1, 0x301 - 0x1F1);
+	assert_int_equal(zp[0x301], 0);
+	boot_image_free(&img);
+
+	put_le16(b.data + 0x236, 0x0002);   /* no 64-bit entry */
+	assert_int_equal(prepare_bz(&b, NULL, 0, NULL, 128 * MiB, &img), 0);
+	assert_int_equal(linux_direct_check(&img, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "64-bit"));
+	boot_image_free(&img);
+
+	put_le16(b.data + 0x236, 0x0003);
+	put_le16(b.data + 0x206, 0x020D);   /* 2.13: no acpi_rsdp_addr */
+	assert_int_equal(prepare_bz(&b, NULL, 0, NULL, 128 * MiB, &img), 0);
+	assert_int_equal(linux_direct_check(&img, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "2.13"));
+	boot_image_free(&img);
+	free(b.data);
+}
+
 static void test_bz_setup_sects_zero_means_four(void **state)
 {
 	struct bz b = make_bz(0, 4096, 0x0206);
@@ -615,6 +660,7 @@ int main(void)
 		cmocka_unit_test(test_bz_good),
 		cmocka_unit_test(test_bz_setup_sects_zero_means_four),
 		cmocka_unit_test(test_bz_vga_mode),
+		cmocka_unit_test(test_bz_direct_entry),
 		cmocka_unit_test(test_bz_malformed),
 		cmocka_unit_test(test_bz_initrd_limits),
 		cmocka_unit_test(test_mb_elf_good),

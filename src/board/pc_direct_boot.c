@@ -1,0 +1,557 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * -kernel without firmware: the path Firecracker and QEMU's microvm take,
+ * on the same PC. vmm does what SeaBIOS and the linuxboot ROM would have
+ * done before the kernel's first instruction, and nothing more:
+ *
+ *   - the chipset: PCI BARs and command registers, the PIIX3 PIRQ routes
+ *     and each function's interrupt line, the IDE decode bits, the PIIX4
+ *     PM I/O block, the F segment as RAM (PAM) for the tables' anchors;
+ *   - the tables: ACPI (pc_acpi.c: FADT, DSDT with the PCI root and _S5,
+ *     MADT), SMBIOS (pc_smbios.c), and the e820 map in the zero page;
+ *   - the CPUs: MTRRs and LAPIC virtual wire on each, and on the BSP the
+ *     boot protocol's 64-bit entry state (Documentation/arch/x86/boot.rst,
+ *     "64-bit Boot Protocol"): identity-mapped paging over the first 4 GiB,
+ *     a GDT with __BOOT_CS 0x10 and __BOOT_DS 0x18, %rsi the zero page.
+ *
+ * The kernel then finds the machine as if a BIOS had set it up; at every
+ * reset all of it is done again (the VM is new, RAM keeps what the guest
+ * wrote over the kernel).
+ */
+#include "pc.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "acpi_tables.h"
+#include "display.h"
+#include "loader.h"
+#include "util.h"
+
+/* Low memory of the entry, below the command line at LINUX_CMDLINE_ADDR. */
+#define BOOT_GDT_ADDR     0x500u
+#define BOOT_ZERO_PAGE    0x7000u
+#define BOOT_STACK_TOP    0x8FF0u
+#define BOOT_PML4         0x9000u
+#define BOOT_PDPT         0xA000u
+#define BOOT_PD           0xB000u   /* four tables, 0xB000-0xEFFF */
+#define BOOT_CS           0x10u
+#define IDENTITY_MAP_GIB  4u
+
+/* The ACPI and SMBIOS tables: the top of RAM below 4 GiB, inside the
+ * LOADER_TOP_RESERVE that the loader keeps free of the initrd. */
+#define TABLES_SIZE       (128u * 1024u)
+#define SMBIOS_AREA_SIZE  (16u * 1024u)
+/* Anchors in the F segment, where the kernel also scans for them. */
+#define F_SEGMENT         0xF0000u
+#define RSDP_ANCHOR       0xF0000u
+#define SMBIOS_ANCHOR     0xF0040u
+#define EBDA_START        0x9FC00u
+
+#define ACPI_RSDP_LEN     36u
+#define ALIGN_UP(v, a)    (((v) + (a) - 1) & ~((uint64_t)(a) - 1))
+
+#define E820_RAM          1u
+#define E820_RESERVED     2u
+#define E820_ACPI         3u
+#define KVM_RESERVED_START 0xFEFFC000ULL
+#define KVM_RESERVED_SIZE  0x4000ULL
+
+/* PCI as SeaBIOS leaves it: PIRQA-D on IRQ 10, 10, 11, 11; I/O BARs from
+ * 0xC000; memory BARs in the hole below the IOAPIC. */
+static const uint8_t pirq_irq[4] = { 10, 10, 11, 11 };
+#define PCI_IO_START      0xC000u
+#define PCI_IO_END        0xFFFFu
+#define PCI_MEM32_FLOOR   0xC0000000ULL
+#define PCI_MEM32_END     0xFEBFFFFFULL
+#define PCI_MEM64_SIZE    (32ULL * GiB)
+#define PM_BASE           0x600u
+#define SCI_IRQ           9u
+
+#define PCI_COMMAND       0x04
+#define PCI_COMMAND_IO    0x1
+#define PCI_COMMAND_MEM   0x2
+#define PCI_BAR0          0x10
+#define PCI_INTERRUPT_LINE 0x3C
+#define PCI_INTERRUPT_PIN 0x3D
+#define PIIX3_PIRQRC      0x60
+#define PIIX_IDETIM_PRI   0x40
+#define PIIX_IDETIM_SEC   0x42
+#define IDETIM_DECODE     0x8000u
+#define PIIX4_PMBA        0x40
+#define PIIX4_PMREGMISC   0x80
+#define I440FX_PAM0       0x59
+#define PAM_RAM_RW        0x3u
+
+/* ---- when -kernel can skip the firmware ---------------------------------- */
+
+static bool append_sets_video_mode(const char *append)
+{
+	for (const char *p = append; p && (p = strstr(p, "vga=")); p += 4)
+		if (p == append || p[-1] == ' ')
+			return true;
+	return false;
+}
+
+/* 0, or -1 with the reason the firmware must boot this kernel. */
+static int firmware_needed(const struct machine *m, const struct boot_image *img, char *why,
+			   size_t len)
+{
+	const struct machine_config *cfg = &m->cfg;
+
+	if (linux_direct_check(img, why, len) < 0)
+		return -1;
+	if (cfg->bios_path)
+		return set_err(why, len, "-bios names a firmware to run");
+	if (cfg->no_acpi)
+		return set_err(why, len, "-no-acpi: without ACPI tables Linux needs the BIOS's MP "
+			       "table");
+	if (cfg->boot_menu)
+		return set_err(why, len, "-boot menu=on is the BIOS's menu");
+	if (append_sets_video_mode(cfg->append))
+		return set_err(why, len, "vga= in -append sets a mode through the VGA BIOS");
+	if (display_console(0) && (cfg->sdl.enabled || cfg->vnc.enabled))
+		return set_err(why, len, "a display shows the VGA card, whose text mode the VGA "
+			       "BIOS sets up");
+	for (unsigned i = 0; i < m->ncpus; i++)
+		if (m->vcpus[i].apic_id >= 255)
+			return set_err(why, len, "APIC IDs past 254 need x2APIC tables");
+	return 0;
+}
+
+/* ---- the chipset ------------------------------------------------------- */
+
+struct pci_bar_req {
+	uint8_t devfn, bar;
+	bool io, is64;
+	uint64_t size;
+};
+
+struct pci_alloc {
+	struct pci_bar_req req[256 * 6];
+	unsigned n;
+	uint64_t io_next, mem32_next, mem64_next;
+	uint64_t mem32_end, mem64_end;
+};
+
+static uint32_t cfg_read(struct machine *m, uint8_t devfn, unsigned off, unsigned size)
+{
+	return pci_config_read(&m->pci, devfn, off, size);
+}
+
+static void cfg_write(struct machine *m, uint8_t devfn, unsigned off, uint32_t v, unsigned size)
+{
+	pci_config_write(&m->pci, devfn, off, v, size);
+}
+
+static bool function_present(struct machine *m, uint8_t devfn)
+{
+	uint16_t vendor = (uint16_t)cfg_read(m, devfn, 0, 2);
+	return vendor != 0xFFFF && vendor != 0;
+}
+
+/* Sizes BAR i the way firmware does (all ones, read back, restore);
+ * returns the number of BAR slots it takes (2 for a 64-bit one). */
+static unsigned probe_bar(struct machine *m, uint8_t devfn, unsigned i, struct pci_alloc *a)
+{
+	unsigned off = PCI_BAR0 + 4 * i;
+	uint32_t old = cfg_read(m, devfn, off, 4);
+	cfg_write(m, devfn, off, 0xFFFFFFFF, 4);
+	uint32_t v = cfg_read(m, devfn, off, 4);
+	cfg_write(m, devfn, off, old, 4);
+	if (!v)
+		return 1;
+	struct pci_bar_req r = { .devfn = devfn, .bar = (uint8_t)i, .io = v & 1 };
+	if (r.io) {
+		r.size = (~(v & ~3u) + 1) & 0xFFFF;
+	} else {
+		uint64_t mask = v & ~0xFu;
+		r.is64 = ((v >> 1) & 3) == 2 && i < 5;
+		if (r.is64) {
+			uint32_t old_hi = cfg_read(m, devfn, off + 4, 4);
+			cfg_write(m, devfn, off + 4, 0xFFFFFFFF, 4);
+			mask |= (uint64_t)cfg_read(m, devfn, off + 4, 4) << 32;
+			cfg_write(m, devfn, off + 4, old_hi, 4);
+		} else {
+			mask |= 0xFFFFFFFF00000000ULL;
+		}
+		r.size = ~mask + 1;
+	}
+	if (r.size && a->n < ARRAY_SIZE(a->req))
+		a->req[a->n++] = r;
+	return r.is64 ? 2 : 1;
+}
+
+static int larger_first(const void *x, const void *y)
+{
+	const struct pci_bar_req *a = x, *b = y;
+	return a->size < b->size ? 1 : a->size > b->size ? -1 : 0;
+}
+
+static bool take(uint64_t *next, uint64_t end, uint64_t size, uint64_t *addr)
+{
+	uint64_t at = ALIGN_UP(*next, size);
+	if (at < *next || at > end || size - 1 > end - at)
+		return false;
+	*addr = at;
+	*next = at + size;
+	return true;
+}
+
+static void assign_bar(struct machine *m, struct pci_alloc *a, const struct pci_bar_req *r)
+{
+	unsigned off = PCI_BAR0 + 4 * r->bar;
+	uint64_t addr;
+	bool ok;
+
+	if (r->io)
+		ok = take(&a->io_next, PCI_IO_END, r->size, &addr);
+	else
+		ok = take(&a->mem32_next, a->mem32_end, r->size, &addr) ||
+		     (r->is64 && take(&a->mem64_next, a->mem64_end, r->size, &addr));
+	if (!ok) {
+		warn("direct kernel boot: no room for BAR %u of PCI %02x.%x (%llu bytes); "
+		     "left for the kernel to place", r->bar, r->devfn >> 3, r->devfn & 7,
+		     (unsigned long long)r->size);
+		return;
+	}
+	cfg_write(m, r->devfn, off, (uint32_t)addr, 4);
+	if (r->is64)
+		cfg_write(m, r->devfn, off + 4, (uint32_t)(addr >> 32), 4);
+	uint16_t cmd = (uint16_t)cfg_read(m, r->devfn, PCI_COMMAND, 2);
+	cmd |= r->io ? PCI_COMMAND_IO : PCI_COMMAND_MEM;
+	cfg_write(m, r->devfn, PCI_COMMAND, cmd, 2);
+}
+
+static void route_interrupt(struct machine *m, uint8_t devfn)
+{
+	unsigned pin = cfg_read(m, devfn, PCI_INTERRUPT_PIN, 1);
+	if (pin < 1 || pin > 4)
+		return;
+	/* The i440FX board's swizzle, as piix3.c wires it. */
+	unsigned pirq = ((devfn >> 3) + pin - 2) & 3;
+	cfg_write(m, devfn, PCI_INTERRUPT_LINE, pirq_irq[pirq], 1);
+}
+
+/* The few chipset registers Linux expects a BIOS to have set. */
+static void setup_chipset_function(struct machine *m, uint8_t devfn, uint32_t id)
+{
+	switch (id) {
+	case 0x70008086: /* PIIX3 ISA bridge */
+		for (unsigned i = 0; i < 4; i++)
+			cfg_write(m, devfn, PIIX3_PIRQRC + i, pirq_irq[i], 1);
+		break;
+	case 0x70108086: /* PIIX3 IDE: ata_piix reads the decode bits */
+		cfg_write(m, devfn, PIIX_IDETIM_PRI, IDETIM_DECODE, 2);
+		cfg_write(m, devfn, PIIX_IDETIM_SEC, IDETIM_DECODE, 2);
+		break;
+	case 0x71138086: /* PIIX4 PM */
+		cfg_write(m, devfn, PIIX4_PMBA, PM_BASE | 1, 4);
+		cfg_write(m, devfn, PIIX4_PMREGMISC, 1, 1);
+		break;
+	case 0x12378086: /* i440FX: the F segment becomes RAM for the anchors */
+		cfg_write(m, devfn, I440FX_PAM0, PAM_RAM_RW << 4, 1);
+		break;
+	}
+}
+
+static void setup_pci(struct machine *m, struct acpi_pc_desc *d)
+{
+	struct pci_alloc *a = xzalloc(sizeof(*a));
+	unsigned phys_bits = kvm_guest_phys_bits(&m->kvm);
+
+	d->pci_io_start = PCI_IO_START;
+	d->pci_io_end = PCI_IO_END;
+	d->pci_mem32_start = (uint32_t)MAX(PCI_MEM32_FLOOR, ALIGN_UP(m->mem.below_4g, 256 * MiB));
+	d->pci_mem32_end = (uint32_t)PCI_MEM32_END;
+	uint64_t mem64 = ALIGN_UP(4 * GiB + m->mem.above_4g, GiB);
+	if (phys_bits < 64 && mem64 + PCI_MEM64_SIZE <= 1ULL << phys_bits) {
+		d->pci_mem64_start = mem64;
+		d->pci_mem64_end = mem64 + PCI_MEM64_SIZE - 1;
+	}
+	a->io_next = PCI_IO_START;
+	a->mem32_next = d->pci_mem32_start;
+	a->mem32_end = d->pci_mem32_end;
+	a->mem64_next = d->pci_mem64_start;
+	a->mem64_end = d->pci_mem64_end;
+
+	for (unsigned devfn = 0; devfn < 256; devfn++) {
+		if (!function_present(m, (uint8_t)devfn))
+			continue;
+		setup_chipset_function(m, (uint8_t)devfn, cfg_read(m, (uint8_t)devfn, 0, 4));
+		route_interrupt(m, (uint8_t)devfn);
+		for (unsigned i = 0; i < 6;)
+			i += probe_bar(m, (uint8_t)devfn, i, a);
+	}
+	qsort(a->req, a->n, sizeof(a->req[0]), larger_first);
+	for (unsigned i = 0; i < a->n; i++)
+		assign_bar(m, a, &a->req[i]);
+	free(a);
+}
+
+/* ---- tables ------------------------------------------------------------ */
+
+static uint64_t tables_base(const struct machine *m)
+{
+	return m->mem.below_4g - TABLES_SIZE;
+}
+
+static bool has_device(const struct machine *m, const char *driver)
+{
+	const struct dev_class *c = dev_class_find(driver);
+	return c && dev_find(m->cfg.devs, m->cfg.ndevs, c);
+}
+
+static void fill_acpi_desc(struct machine *m, struct acpi_pc_desc *d, uint32_t *apic_ids)
+{
+	for (unsigned i = 0; i < m->ncpus; i++)
+		apic_ids[i] = m->vcpus[i].apic_id;
+	d->ncpus = m->ncpus;
+	d->apic_ids = apic_ids;
+	d->ioapic_addr = 0xFEC00000u;
+	d->ioapic_id = 0; /* KVM's IOAPIC resets its ID register to 0 */
+	d->pm_base = PM_BASE;
+	d->sci_irq = SCI_IRQ;
+	d->smi_cmd = 0xB2;
+	d->acpi_enable = 0xF1;
+	d->acpi_disable = 0xF0;
+	memcpy(d->pirq_irq, pirq_irq, sizeof(d->pirq_irq));
+	d->ps2 = true;
+	for (unsigned i = 0; i < 4; i++)
+		d->com[i] = m->cfg.serial_ports & (1u << i);
+	d->rtc = true;
+	d->fdc = has_device(m, "isa-fdc");
+}
+
+static void write_guest(struct machine *m, uint64_t gpa, const void *buf, size_t len)
+{
+	if (!guest_write(&m->mem, gpa, buf, len))
+		die("direct kernel boot: cannot write %zu bytes at guest address 0x%llx", len,
+		    (unsigned long long)gpa);
+}
+
+/* The F segment is RAM behind the PAM (setup_chipset_function made it
+ * read-write RAM); guest_mem's blocks leave 0xA0000-0xFFFFF out. */
+static void write_f_segment(struct machine *m, uint32_t gpa, const void *buf, size_t len)
+{
+	memcpy(m->mem.ram + gpa, buf, len);
+	guest_mark_dirty_hva(&m->mem, m->mem.ram + gpa, len);
+}
+
+/* Returns the RSDP's guest address. */
+static uint64_t install_acpi(struct machine *m, const struct acpi_pc_desc *d)
+{
+	size_t cap = TABLES_SIZE - SMBIOS_AREA_SIZE, rsdp_off = 0;
+	uint8_t *buf = xzalloc(cap);
+	size_t len = acpi_build(d, tables_base(m), buf, cap, &rsdp_off);
+
+	if (!len)
+		die("direct kernel boot: the ACPI tables do not fit in %zu bytes", cap);
+	write_guest(m, tables_base(m), buf, len);
+	write_f_segment(m, RSDP_ANCHOR, buf + rsdp_off, ACPI_RSDP_LEN);
+	uint64_t rsdp = tables_base(m) + rsdp_off;
+	free(buf);
+	return rsdp;
+}
+
+static uint8_t checksum_fix(const uint8_t *p, size_t len)
+{
+	uint8_t sum = 0;
+	for (size_t i = 0; i < len; i++)
+		sum = (uint8_t)(sum + p[i]);
+	return (uint8_t)-sum;
+}
+
+/* SMBIOS 2.x: the structures after the ACPI tables, the entry point in
+ * the F segment (where dmi_scan looks), its address field filled in. */
+static void install_smbios(struct machine *m)
+{
+	uint8_t ep[SMBIOS_ENTRY_POINT_LEN];
+	uint8_t *tables;
+	size_t len;
+
+	if (!smbios_build(m, ep, &tables, &len))
+		return;
+	if (len > SMBIOS_AREA_SIZE) {
+		warn("direct kernel boot: %zu bytes of SMBIOS tables do not fit; the guest gets "
+		     "none", len);
+		free(tables);
+		return;
+	}
+	uint64_t at = tables_base(m) + TABLES_SIZE - SMBIOS_AREA_SIZE;
+	write_guest(m, at, tables, len);
+	put_le32(ep + 24, (uint32_t)at);
+	ep[21] = 0;
+	ep[21] = checksum_fix(ep + 16, SMBIOS_ENTRY_POINT_LEN - 16);
+	ep[4] = 0;
+	ep[4] = checksum_fix(ep, 16);
+	write_f_segment(m, SMBIOS_ANCHOR, ep, sizeof(ep));
+	free(tables);
+}
+
+static void e820_add(uint8_t *zp, uint64_t start, uint64_t len, uint32_t type)
+{
+	unsigned n = zp[ZP_E820_ENTRIES];
+	if (!len || n >= ZP_E820_MAX)
+		return;
+	uint8_t *e = zp + ZP_E820_TABLE + 20 * n;
+	put_le64(e, start);
+	put_le64(e + 8, len);
+	put_le32(e + 16, type);
+	zp[ZP_E820_ENTRIES] = (uint8_t)(n + 1);
+}
+
+static void fill_e820(const struct machine *m, uint8_t *zp)
+{
+	e820_add(zp, 0, EBDA_START, E820_RAM);
+	e820_add(zp, EBDA_START, 0xA0000 - EBDA_START, E820_RESERVED);
+	e820_add(zp, F_SEGMENT, 0x100000 - F_SEGMENT, E820_RESERVED);
+	e820_add(zp, 0x100000, tables_base(m) - 0x100000, E820_RAM);
+	e820_add(zp, tables_base(m), TABLES_SIZE, E820_ACPI);
+	e820_add(zp, KVM_RESERVED_START, KVM_RESERVED_SIZE, E820_RESERVED);
+	e820_add(zp, 4 * GiB, m->mem.above_4g, E820_RAM);
+}
+
+/* ---- the CPUs ---------------------------------------------------------- */
+
+static void write_paging_and_gdt(struct machine *m)
+{
+	static const uint64_t gdt[4] = {
+		0, 0,
+		0x00AF9B000000FFFFULL, /* 0x10: 64-bit code, present, ring 0 */
+		0x00CF93000000FFFFULL, /* 0x18: flat 4 GiB data */
+	};
+	uint8_t page[4096];
+
+	write_guest(m, BOOT_GDT_ADDR, gdt, sizeof(gdt));
+	memset(page, 0, sizeof(page));
+	put_le64(page, BOOT_PDPT | 3);
+	write_guest(m, BOOT_PML4, page, sizeof(page));
+	memset(page, 0, sizeof(page));
+	for (unsigned i = 0; i < IDENTITY_MAP_GIB; i++)
+		put_le64(page + 8 * i, (BOOT_PD + 4096ULL * i) | 3);
+	write_guest(m, BOOT_PDPT, page, sizeof(page));
+	for (unsigned t = 0; t < IDENTITY_MAP_GIB; t++) {
+		for (unsigned i = 0; i < 512; i++) /* present, writable, 2 MiB */
+			put_le64(page + 8 * i, ((uint64_t)t * GiB + (uint64_t)i * 2 * MiB) | 0x83);
+		write_guest(m, BOOT_PD + 4096ULL * t, page, sizeof(page));
+	}
+}
+
+#define MSR_MTRR_PHYSBASE0 0x200u
+#define MSR_MTRR_FIX64K    0x250u
+#define MSR_MTRR_FIX16K_80 0x258u
+#define MSR_MTRR_FIX16K_A0 0x259u
+#define MSR_MTRR_FIX4K_C0  0x268u
+#define MSR_MTRR_DEF_TYPE  0x2FFu
+#define MTRR_UC            0x00u
+#define MTRR_WB            0x06u
+#define MTRR_ENABLE        0x800u
+#define MTRR_FIXED_ENABLE  0x400u
+#define MTRR_VAR_MAX       8u
+#define BYTES_OF(t)        ((uint64_t)(t) * 0x0101010101010101ULL)
+
+static void add_msr(struct vcpu_setup *s, uint32_t index, uint64_t value)
+{
+	if (s->nmsrs < VCPU_SETUP_MSRS_MAX) {
+		s->msr_index[s->nmsrs] = index;
+		s->msr_value[s->nmsrs++] = value;
+	}
+}
+
+/* As firmware leaves them: RAM write-back, the VGA window and the PCI
+ * hole below 4 GiB uncached (variable ranges: aligned powers of two). */
+static void add_mtrrs(struct machine *m, struct vcpu_setup *s, uint64_t hole)
+{
+	unsigned bits = MIN(kvm_guest_phys_bits(&m->kvm), 52u);
+	uint64_t phys_mask = (1ULL << bits) - 1;
+	unsigned var = 0;
+
+	add_msr(s, MSR_MTRR_DEF_TYPE, MTRR_ENABLE | MTRR_FIXED_ENABLE | MTRR_WB);
+	add_msr(s, MSR_MTRR_FIX64K, BYTES_OF(MTRR_WB));
+	add_msr(s, MSR_MTRR_FIX16K_80, BYTES_OF(MTRR_WB));
+	add_msr(s, MSR_MTRR_FIX16K_A0, BYTES_OF(MTRR_UC));
+	for (unsigned i = 0; i < 8; i++)
+		add_msr(s, MSR_MTRR_FIX4K_C0 + i, BYTES_OF(MTRR_WB));
+	for (uint64_t at = hole; at < 4 * GiB && var < MTRR_VAR_MAX; var++) {
+		uint64_t size = at ? at & -at : 4 * GiB;
+		while (at + size > 4 * GiB)
+			size >>= 1;
+		add_msr(s, MSR_MTRR_PHYSBASE0 + 2 * var, at | MTRR_UC);
+		add_msr(s, MSR_MTRR_PHYSBASE0 + 2 * var + 1, (~(size - 1) & phys_mask) | MTRR_ENABLE);
+		at += size;
+	}
+}
+
+static void setup_cpus(struct machine *m, uint64_t hole)
+{
+	char err[256];
+
+	for (unsigned i = 0; i < m->ncpus; i++) {
+		struct vcpu_setup s = { .nmsrs = 0 };
+		add_mtrrs(m, &s, hole);
+		if (i == 0) {
+			s.long_mode = true;
+			s.rip = LINUX_KERNEL_ADDR + 0x200; /* startup_64 */
+			s.rsi = BOOT_ZERO_PAGE;
+			s.rsp = BOOT_STACK_TOP;
+			s.cr3 = BOOT_PML4;
+			s.gdt_base = BOOT_GDT_ADDR;
+			s.gdt_limit = 4 * 8 - 1;
+			s.code_sel = BOOT_CS;
+		}
+		if (vcpu_apply_setup(&m->vcpus[i], &s, err, sizeof(err)) < 0)
+			die("direct kernel boot: %s", err);
+	}
+}
+
+/* ---- the boot ---------------------------------------------------------- */
+
+static void load_images(struct machine *m, const struct boot_image *img, uint64_t rsdp)
+{
+	uint8_t *zp = xzalloc(LINUX_ZERO_PAGE_SIZE);
+
+	write_guest(m, img->kernel.addr, img->kernel.data, img->kernel.size);
+	if (img->initrd.size)
+		write_guest(m, img->initrd.addr, img->initrd.data, img->initrd.size);
+	write_guest(m, img->cmdline.addr, img->cmdline.data, img->cmdline.size);
+	linux_zero_page(img, zp);
+	put_le64(zp + ZP_ACPI_RSDP_ADDR, rsdp);
+	fill_e820(m, zp);
+	write_guest(m, BOOT_ZERO_PAGE, zp, LINUX_ZERO_PAGE_SIZE);
+	free(zp);
+}
+
+void direct_boot_setup(struct machine *m)
+{
+	struct acpi_pc_desc d = { .ncpus = 0 };
+	uint32_t *apic_ids = xzalloc(m->ncpus * sizeof(*apic_ids));
+
+	if (!m->direct_boot)
+		return;
+	fill_acpi_desc(m, &d, apic_ids);
+	setup_pci(m, &d);
+	uint64_t rsdp = install_acpi(m, &d);
+	install_smbios(m);
+	load_images(m, m->direct_boot, rsdp);
+	write_paging_and_gdt(m);
+	setup_cpus(m, d.pci_mem32_start);
+	free(apic_ids);
+}
+
+bool direct_boot_choose(struct machine *m, struct boot_image *img)
+{
+	char why[256];
+
+	if (m->cfg.kernel_boot == KERNEL_BOOT_FIRMWARE)
+		return false;
+	if (firmware_needed(m, img, why, sizeof(why)) < 0) {
+		if (m->cfg.kernel_boot == KERNEL_BOOT_DIRECT)
+			die("-machine kernel-boot=direct: %s", why);
+		debug("-kernel boots through the firmware: %s", why);
+		return false;
+	}
+	m->direct_boot = xzalloc(sizeof(*m->direct_boot));
+	*m->direct_boot = *img;
+	return true;
+}
