@@ -33,7 +33,7 @@
 #define HDR_CMDLINE_SIZE    0x238
 #define HDR_PREF_ADDRESS    0x258
 #define HDR_INIT_SIZE       0x260
-#define HDR_JUMP            0x200   /* the setup header ends at 0x202 + this byte */
+#define HDR_JUMP            0x201   /* the setup header ends at 0x202 + this byte */
 #define HDR_XLOADFLAGS      0x236
 #define HDR_END             0x264   /* enough for every field we read */
 
