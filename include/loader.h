@@ -69,6 +69,7 @@ struct boot_image {
 	struct boot_blob setup, kernel, initrd, cmdline;
 	uint32_t entry;  /* 0: Linux */
 	bool multiboot;
+	bool pvh;        /* a PVH ELF: entry is its 32-bit entry; no setup */
 };
 
 struct loader_ram {
@@ -81,6 +82,19 @@ struct loader_file {
 	size_t size;
 	const char *name;
 };
+
+/* ---- PVH ELF (loader_pvh.c) ---- */
+
+/* The 32-bit entry of an x86-64 ELF with Xen's PHYS32_ENTRY note, or 0. */
+uint64_t pvh_entry(const uint8_t *file, size_t size);
+
+/* Kernel: the PT_LOAD segments' span from its lowest physical address,
+ * gaps and bss zeroed; the initrd as high below LOADER_TOP_RESERVE as it
+ * goes; the command line at LINUX_CMDLINE_ADDR. Only entered directly
+ * (pc_direct_boot.c builds the start info). */
+int pvh_prepare(const uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd_size,
+		const char *cmdline, const struct loader_ram *ram, struct boot_image *out,
+		char *err, size_t errlen);
 
 /* ---- Linux ---- */
 

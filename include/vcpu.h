@@ -85,17 +85,19 @@ void vcpu_destroy(struct vcpu *v);
 
 /* What firmware would leave in a vCPU that a firmware-less boot must set
  * itself (src/board/pc_direct_boot.c). The MSRs (MTRRs) and the LAPIC's
- * LINT0 ExtINT / LINT1 NMI wiring go to every vCPU; long_mode only to the
- * one that enters the kernel: 64-bit mode, flat segments from a GDT whose
- * code selector is code_sel and data selector code_sel + 8, paging on
- * with cr3, interrupts off. */
+ * LINT0 ExtINT / LINT1 NMI wiring go to every vCPU; an entry only to the
+ * one that enters the kernel: flat segments from a GDT whose code selector
+ * is code_sel and data selector code_sel + 8, interrupts off; ENTRY_64 in
+ * 64-bit mode with paging on (cr3), ENTRY_32 in 32-bit protected mode
+ * with paging off. */
 #define VCPU_SETUP_MSRS_MAX 24
+enum vcpu_entry { VCPU_ENTRY_NONE, VCPU_ENTRY_64, VCPU_ENTRY_32 };
 struct vcpu_setup {
 	uint32_t msr_index[VCPU_SETUP_MSRS_MAX];
 	uint64_t msr_value[VCPU_SETUP_MSRS_MAX];
 	unsigned nmsrs;
-	bool long_mode;
-	uint64_t rip, rsi, rsp, cr3, gdt_base;
+	enum vcpu_entry entry;
+	uint64_t rip, rbx, rsi, rsp, cr3, gdt_base;
 	uint16_t gdt_limit, code_sel;
 };
 int vcpu_apply_setup(struct vcpu *v, const struct vcpu_setup *s, char *err, size_t errlen);

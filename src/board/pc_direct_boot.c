@@ -10,9 +10,13 @@
  *   - the tables: ACPI (pc_acpi.c: FADT, DSDT with the PCI root and _S5,
  *     MADT), SMBIOS (pc_smbios.c), and the e820 map in the zero page;
  *   - the CPUs: MTRRs and LAPIC virtual wire on each, and on the BSP the
- *     boot protocol's 64-bit entry state (Documentation/arch/x86/boot.rst,
- *     "64-bit Boot Protocol"): identity-mapped paging over the first 4 GiB,
- *     a GDT with __BOOT_CS 0x10 and __BOOT_DS 0x18, %rsi the zero page.
+ *     entry state. A bzImage: the boot protocol's 64-bit entry
+ *     (Documentation/arch/x86/boot.rst, "64-bit Boot Protocol"):
+ *     identity-mapped paging over the first 4 GiB, a GDT with __BOOT_CS
+ *     0x10 and __BOOT_DS 0x18, %rsi the zero page. A PVH ELF (vmlinux):
+ *     Xen's HVM direct boot ABI, 32-bit protected mode without paging,
+ *     %ebx the hvm_start_info (magic, command line, initrd as module 0,
+ *     RSDP, memory map), and no decompressor to run.
  *
  * The kernel then finds the machine as if a BIOS had set it up; at every
  * reset all of it is done again (the VM is new, RAM keeps what the guest
@@ -36,6 +40,12 @@
 #define BOOT_PDPT         0xA000u
 #define BOOT_PD           0xB000u   /* four tables, 0xB000-0xEFFF */
 #define BOOT_CS           0x10u
+/* PVH's hvm_start_info (version 1) and what it points to, in the zero
+ * page's place. */
+#define PVH_START_INFO    0x7000u
+#define PVH_MODLIST       0x7040u
+#define PVH_MEMMAP        0x7080u    /* 24-byte entries, at most ZP_E820_MAX */
+#define PVH_MAGIC         0x336EC578u
 #define IDENTITY_MAP_GIB  4u
 
 /* The ACPI and SMBIOS tables: the top of RAM below 4 GiB, inside the
@@ -99,7 +109,7 @@ static int firmware_needed(const struct machine *m, const struct boot_image *img
 {
 	const struct machine_config *cfg = &m->cfg;
 
-	if (linux_direct_check(img, why, len) < 0)
+	if (!img->pvh && linux_direct_check(img, why, len) < 0)
 		return -1;
 	if (cfg->bios_path)
 		return set_err(why, len, "-bios names a firmware to run");
@@ -389,41 +399,47 @@ static void install_smbios(struct machine *m)
 	free(tables);
 }
 
-static void e820_add(uint8_t *zp, uint64_t start, uint64_t len, uint32_t type)
+struct memory_map {
+	struct { uint64_t start, len; uint32_t type; } e[ZP_E820_MAX];
+	unsigned n;
+};
+
+static void map_add(struct memory_map *map, uint64_t start, uint64_t len, uint32_t type)
 {
-	unsigned n = zp[ZP_E820_ENTRIES];
-	if (!len || n >= ZP_E820_MAX)
-		return;
-	uint8_t *e = zp + ZP_E820_TABLE + 20 * n;
-	put_le64(e, start);
-	put_le64(e + 8, len);
-	put_le32(e + 16, type);
-	zp[ZP_E820_ENTRIES] = (uint8_t)(n + 1);
+	if (len && map->n < ZP_E820_MAX) {
+		map->e[map->n].start = start;
+		map->e[map->n].len = len;
+		map->e[map->n++].type = type;
+	}
 }
 
-static void fill_e820(const struct machine *m, uint8_t *zp)
+static void build_memory_map(const struct machine *m, struct memory_map *map)
 {
-	e820_add(zp, 0, EBDA_START, E820_RAM);
-	e820_add(zp, EBDA_START, 0xA0000 - EBDA_START, E820_RESERVED);
-	e820_add(zp, F_SEGMENT, 0x100000 - F_SEGMENT, E820_RESERVED);
-	e820_add(zp, 0x100000, tables_base(m) - 0x100000, E820_RAM);
-	e820_add(zp, tables_base(m), TABLES_SIZE, E820_ACPI);
-	e820_add(zp, KVM_RESERVED_START, KVM_RESERVED_SIZE, E820_RESERVED);
-	e820_add(zp, 4 * GiB, m->mem.above_4g, E820_RAM);
+	map->n = 0;
+	map_add(map, 0, EBDA_START, E820_RAM);
+	map_add(map, EBDA_START, 0xA0000 - EBDA_START, E820_RESERVED);
+	map_add(map, F_SEGMENT, 0x100000 - F_SEGMENT, E820_RESERVED);
+	map_add(map, 0x100000, tables_base(m) - 0x100000, E820_RAM);
+	map_add(map, tables_base(m), TABLES_SIZE, E820_ACPI);
+	map_add(map, KVM_RESERVED_START, KVM_RESERVED_SIZE, E820_RESERVED);
+	map_add(map, 4 * GiB, m->mem.above_4g, E820_RAM);
 }
 
 /* ---- the CPUs ---------------------------------------------------------- */
 
-static void write_paging_and_gdt(struct machine *m)
+static void write_paging_and_gdt(struct machine *m, bool flat32)
 {
-	static const uint64_t gdt[4] = {
+	const uint64_t gdt[4] = {
 		0, 0,
-		0x00AF9B000000FFFFULL, /* 0x10: 64-bit code, present, ring 0 */
-		0x00CF93000000FFFFULL, /* 0x18: flat 4 GiB data */
+		flat32 ? 0x00CF9B000000FFFFULL   /* 0x10: flat 4 GiB 32-bit code */
+		       : 0x00AF9B000000FFFFULL,  /* 0x10: 64-bit code, present, ring 0 */
+		0x00CF93000000FFFFULL,           /* 0x18: flat 4 GiB data */
 	};
 	uint8_t page[4096];
 
 	write_guest(m, BOOT_GDT_ADDR, gdt, sizeof(gdt));
+	if (flat32)
+		return; /* PVH starts with paging off */
 	memset(page, 0, sizeof(page));
 	put_le64(page, BOOT_PDPT | 3);
 	write_guest(m, BOOT_PML4, page, sizeof(page));
@@ -483,7 +499,7 @@ static void add_mtrrs(struct machine *m, struct vcpu_setup *s, uint64_t hole)
 	}
 }
 
-static void setup_cpus(struct machine *m, uint64_t hole)
+static void setup_cpus(struct machine *m, const struct boot_image *img, uint64_t hole)
 {
 	char err[256];
 
@@ -491,8 +507,10 @@ static void setup_cpus(struct machine *m, uint64_t hole)
 		struct vcpu_setup s = { .nmsrs = 0 };
 		add_mtrrs(m, &s, hole);
 		if (i == 0) {
-			s.long_mode = true;
-			s.rip = LINUX_KERNEL_ADDR + 0x200; /* startup_64 */
+			s.entry = img->pvh ? VCPU_ENTRY_32 : VCPU_ENTRY_64;
+			/* bzImage: startup_64, 0x200 into the protected-mode part */
+			s.rip = img->pvh ? img->entry : LINUX_KERNEL_ADDR + 0x200;
+			s.rbx = PVH_START_INFO;
 			s.rsi = BOOT_ZERO_PAGE;
 			s.rsp = BOOT_STACK_TOP;
 			s.cr3 = BOOT_PML4;
@@ -507,19 +525,62 @@ static void setup_cpus(struct machine *m, uint64_t hole)
 
 /* ---- the boot ---------------------------------------------------------- */
 
-static void load_images(struct machine *m, const struct boot_image *img, uint64_t rsdp)
+static void write_images(struct machine *m, const struct boot_image *img)
 {
-	uint8_t *zp = xzalloc(LINUX_ZERO_PAGE_SIZE);
-
 	write_guest(m, img->kernel.addr, img->kernel.data, img->kernel.size);
 	if (img->initrd.size)
 		write_guest(m, img->initrd.addr, img->initrd.data, img->initrd.size);
 	write_guest(m, img->cmdline.addr, img->cmdline.data, img->cmdline.size);
+}
+
+/* bzImage: the zero page (struct boot_params) with its e820 table. */
+static void write_zero_page(struct machine *m, const struct boot_image *img,
+			    const struct memory_map *map, uint64_t rsdp)
+{
+	uint8_t *zp = xzalloc(LINUX_ZERO_PAGE_SIZE);
+
 	linux_zero_page(img, zp);
 	put_le64(zp + ZP_ACPI_RSDP_ADDR, rsdp);
-	fill_e820(m, zp);
+	for (unsigned i = 0; i < map->n; i++) {
+		uint8_t *e = zp + ZP_E820_TABLE + 20 * i;
+		put_le64(e, map->e[i].start);
+		put_le64(e + 8, map->e[i].len);
+		put_le32(e + 16, map->e[i].type);
+	}
+	zp[ZP_E820_ENTRIES] = (uint8_t)map->n;
 	write_guest(m, BOOT_ZERO_PAGE, zp, LINUX_ZERO_PAGE_SIZE);
 	free(zp);
+}
+
+/* PVH: struct hvm_start_info version 1 (Xen's public/arch-x86/hvm/
+ * start_info.h), the initrd as the one module, the memory map. */
+static void write_pvh_start_info(struct machine *m, const struct boot_image *img,
+				 const struct memory_map *map, uint64_t rsdp)
+{
+	uint8_t info[56] = { 0 }, mod[32] = { 0 };
+	uint8_t *mm = xzalloc(24 * ZP_E820_MAX);
+
+	put_le32(info, PVH_MAGIC);
+	put_le32(info + 4, 1);
+	if (img->initrd.size) {
+		put_le64(mod, img->initrd.addr);
+		put_le64(mod + 8, img->initrd.size);
+		put_le32(info + 12, 1);
+		put_le64(info + 16, PVH_MODLIST);
+		write_guest(m, PVH_MODLIST, mod, sizeof(mod));
+	}
+	put_le64(info + 24, img->cmdline.addr);
+	put_le64(info + 32, rsdp);
+	for (unsigned i = 0; i < map->n; i++) {
+		put_le64(mm + 24 * i, map->e[i].start);
+		put_le64(mm + 24 * i + 8, map->e[i].len);
+		put_le32(mm + 24 * i + 16, map->e[i].type);
+	}
+	put_le64(info + 40, PVH_MEMMAP);
+	put_le32(info + 48, map->n);
+	write_guest(m, PVH_MEMMAP, mm, 24 * (size_t)map->n);
+	write_guest(m, PVH_START_INFO, info, sizeof(info));
+	free(mm);
 }
 
 void direct_boot_setup(struct machine *m)
@@ -533,9 +594,16 @@ void direct_boot_setup(struct machine *m)
 	setup_pci(m, &d);
 	uint64_t rsdp = install_acpi(m, &d);
 	install_smbios(m);
-	load_images(m, m->direct_boot, rsdp);
-	write_paging_and_gdt(m);
-	setup_cpus(m, d.pci_mem32_start);
+	struct memory_map map;
+	build_memory_map(m, &map);
+	const struct boot_image *img = m->direct_boot;
+	write_images(m, img);
+	if (img->pvh)
+		write_pvh_start_info(m, img, &map, rsdp);
+	else
+		write_zero_page(m, img, &map, rsdp);
+	write_paging_and_gdt(m, img->pvh);
+	setup_cpus(m, img, d.pci_mem32_start);
 	free(apic_ids);
 }
 
@@ -543,9 +611,17 @@ bool direct_boot_choose(struct machine *m, struct boot_image *img)
 {
 	char why[256];
 
-	if (m->cfg.kernel_boot == KERNEL_BOOT_FIRMWARE)
+	if (img->pvh) {
+		if (m->cfg.kernel_boot == KERNEL_BOOT_FIRMWARE)
+			die("-machine kernel-boot=firmware: '%s' is a PVH ELF kernel, which vmm "
+			    "enters only without firmware (give its bzImage to boot through SeaBIOS)",
+			    m->cfg.kernel_path);
+		if (firmware_needed(m, img, why, sizeof(why)) < 0)
+			die("-kernel '%s': a PVH ELF kernel is entered without firmware, but %s",
+			    m->cfg.kernel_path, why);
+	} else if (m->cfg.kernel_boot == KERNEL_BOOT_FIRMWARE) {
 		return false;
-	if (firmware_needed(m, img, why, sizeof(why)) < 0) {
+	} else if (firmware_needed(m, img, why, sizeof(why)) < 0) {
 		if (m->cfg.kernel_boot == KERNEL_BOOT_DIRECT)
 			die("-machine kernel-boot=direct: %s", why);
 		debug("-kernel boots through the firmware: %s", why);

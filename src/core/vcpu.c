@@ -161,12 +161,12 @@ static int set_msrs(struct vcpu *v, const struct vcpu_setup *s, char *err, size_
 	return -1;
 }
 
-static struct kvm_segment flat_segment(uint16_t selector, bool code)
+static struct kvm_segment flat_segment(uint16_t selector, bool code, bool long_mode)
 {
 	return (struct kvm_segment){
 		.base = 0, .limit = 0xFFFFFFFF, .selector = selector,
 		.type = code ? 0xB : 0x3, /* execute/read accessed; read/write accessed */
-		.present = 1, .s = 1, .g = 1, .l = code, .db = !code,
+		.present = 1, .s = 1, .g = 1, .l = code && long_mode, .db = !(code && long_mode),
 	};
 }
 
@@ -177,26 +177,27 @@ static struct kvm_segment flat_segment(uint16_t selector, bool code)
 #define EFER_LME 0x100ULL
 #define EFER_LMA 0x400ULL
 
-static int enter_long_mode(struct vcpu *v, const struct vcpu_setup *s, char *err, size_t errlen)
+static int enter_kernel(struct vcpu *v, const struct vcpu_setup *s, char *err, size_t errlen)
 {
+	bool long_mode = s->entry == VCPU_ENTRY_64;
 	struct kvm_sregs sregs;
-	struct kvm_regs regs = { .rflags = 2, .rip = s->rip, .rsi = s->rsi, .rsp = s->rsp,
-				 .rbp = s->rsp };
+	struct kvm_regs regs = { .rflags = 2, .rip = s->rip, .rbx = s->rbx, .rsi = s->rsi,
+				 .rsp = s->rsp, .rbp = s->rsp };
 
 	if (ioctl(v->fd, KVM_GET_SREGS, &sregs) < 0)
 		goto fail;
-	sregs.cs = flat_segment(s->code_sel, true);
+	sregs.cs = flat_segment(s->code_sel, true, long_mode);
 	sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss =
-		flat_segment((uint16_t)(s->code_sel + 8), false);
+		flat_segment((uint16_t)(s->code_sel + 8), false, long_mode);
 	sregs.gdt.base = s->gdt_base;
 	sregs.gdt.limit = s->gdt_limit;
 	sregs.idt.base = 0;
 	sregs.idt.limit = 0;
 	/* The reset CR0 has CD and NW set: caching on, as firmware leaves it. */
-	sregs.cr0 = CR0_PE | CR0_ET | CR0_PG;
-	sregs.cr3 = s->cr3;
-	sregs.cr4 = CR4_PAE;
-	sregs.efer = EFER_LME | EFER_LMA;
+	sregs.cr0 = CR0_PE | CR0_ET | (long_mode ? CR0_PG : 0);
+	sregs.cr3 = long_mode ? s->cr3 : 0;
+	sregs.cr4 = long_mode ? CR4_PAE : 0;
+	sregs.efer = long_mode ? EFER_LME | EFER_LMA : 0;
 	if (ioctl(v->fd, KVM_SET_SREGS, &sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0)
 		goto fail;
 	return 0;
@@ -210,7 +211,7 @@ int vcpu_apply_setup(struct vcpu *v, const struct vcpu_setup *s, char *err, size
 {
 	if (set_msrs(v, s, err, errlen) < 0 || set_virtual_wire(v, err, errlen) < 0)
 		return -1;
-	return s->long_mode ? enter_long_mode(v, s, err, errlen) : 0;
+	return s->entry != VCPU_ENTRY_NONE ? enter_kernel(v, s, err, errlen) : 0;
 }
 
 void vcpu_destroy(struct vcpu *v)

@@ -55,7 +55,7 @@ uint8_t *loader_read_file(const char *path, uint64_t max_size, size_t *size, cha
 
 static int load_linux(const uint8_t *k, size_t ksize, const char *initrd, const char *append,
 		      const struct loader_ram *ram, struct boot_image *out, char *err,
-		      size_t errlen)
+		      size_t errlen, bool pvh)
 {
 	uint8_t *rd = NULL;
 	size_t rdsize = 0;
@@ -66,7 +66,8 @@ static int load_linux(const uint8_t *k, size_t ksize, const char *initrd, const 
 		if (!rd)
 			return set_err(err, errlen, "initrd '%s': %s", initrd, why);
 	}
-	int ret = linux_prepare(k, ksize, rd, rdsize, append, ram, out, err, errlen);
+	int ret = pvh ? pvh_prepare(k, ksize, rd, rdsize, append, ram, out, err, errlen)
+		      : linux_prepare(k, ksize, rd, rdsize, append, ram, out, err, errlen);
 	free(rd);
 	return ret;
 }
@@ -128,11 +129,13 @@ int loader_load(const char *kernel, const char *initrd, const char *append,
 	if (!k)
 		return -1;
 	if (linux_probe(k, ksize))
-		ret = load_linux(k, ksize, initrd, append, ram, out, err, errlen);
+		ret = load_linux(k, ksize, initrd, append, ram, out, err, errlen, false);
+	else if (pvh_entry(k, ksize))
+		ret = load_linux(k, ksize, initrd, append, ram, out, err, errlen, true);
 	else if (multiboot_find_header(k, ksize) >= 0)
 		ret = load_multiboot(kernel, k, ksize, initrd, append, ram, out, err, errlen);
 	else
-		ret = set_err(err, errlen, "not a Linux bzImage or Multiboot kernel");
+		ret = set_err(err, errlen, "not a Linux bzImage, PVH ELF or Multiboot kernel");
 	free(k);
 	return ret;
 }

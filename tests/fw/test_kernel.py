@@ -178,7 +178,7 @@ def test_garbage_kernel(tmp_path):
     path = tmp_path / "garbage"
     path.write_bytes(pattern(20000, 5))
     refused(run("-kernel", str(path)), "could not load kernel '%s'" % path,
-            "not a Linux bzImage or Multiboot kernel")
+            "not a Linux bzImage, PVH ELF or Multiboot kernel")
 
 
 def test_old_boot_protocol(tmp_path):
@@ -239,8 +239,10 @@ def guest_kit_file(name):
 
 
 def test_debian_kernel_setup_runs(transfer):
-    """A stock Debian bzImage (8 MB) and the kit initrd load, and the
-    kernel's own real-mode setup code runs and uses the BIOS (EDD probe).
+    """A stock Debian bzImage (8 MB) and the kit initrd load through the
+    firmware (-machine kernel-boot=firmware; vmm's default enters this
+    kernel without it), and the kernel's own real-mode setup code runs and
+    uses the BIOS (EDD probe).
     The kernel proper is far too slow to finish on this /dev/kvm; the
     real-guest layer boots it to userspace."""
     import select
@@ -249,6 +251,7 @@ def test_debian_kernel_setup_runs(transfer):
     kernel, initrd = guest_kit_file("vmlinuz-amd64"), guest_kit_file("initrd-amd64.xz")
     start = time.monotonic()
     p = subprocess.Popen([VMM, "-m", "256", "-display", "none", "-serial", "stdio",
+                          "-machine", "kernel-boot=firmware",
                           "-kernel", kernel, "-initrd", initrd,
                           "-append", "console=ttyS0 earlyprintk=ttyS0"],
                          stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
@@ -267,3 +270,82 @@ def test_debian_kernel_setup_runs(transfer):
     print("Debian kernel setup code running (%s) after %.2f s" % (
         transfer, time.monotonic() - start))
     assert b"Probing EDD" in out, out[-2000:]
+
+
+def read_serial_until(argv, needle, limit):
+    """Runs vmm until its serial output (stdout) holds needle or limit
+    seconds pass; returns the output and the seconds it took."""
+    import select
+    import time
+    start = time.monotonic()
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    out = b""
+    try:
+        while needle not in out and time.monotonic() - start < limit:
+            ready, _, _ = select.select([p.stdout], [], [], 1)
+            if ready:
+                chunk = os.read(p.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                out += chunk
+    finally:
+        p.kill()
+        p.wait()
+    return out.decode(errors="replace"), time.monotonic() - start
+
+
+def test_pvh_kernel_entered_without_firmware():
+    """The kit's vmlinux (the Debian kernel uncompressed, a PVH ELF) is
+    entered at its PVH entry with vmm's start info: the kernel proper runs
+    at once (no decompressor), and its first messages show what vmm gave
+    it: the command line, the memory map with the ACPI tables' range, the
+    initrd (module 0), vmm's SMBIOS and ACPI tables (RSDP from the start
+    info) with the MADT. The real-guest layer boots it to userspace."""
+    require_kvm()
+    vmlinux, initrd = guest_kit_file("vmlinux-amd64"), guest_kit_file("initrd-amd64.xz")
+    append = "console=ttyS0 earlyprintk=ttyS0 vmm.token=pvh-4711"
+    out, took = read_serial_until([VMM, "-m", "256", "-display", "none", "-serial", "stdio",
+                                   "-kernel", vmlinux, "-initrd", initrd, "-append", append],
+                                  b"ACPI: APIC", 180)
+    print("PVH kernel's MADT line after %.1f s" % took)
+    assert "Command line: " + append in out, out[-3000:]
+    assert "BIOS-e820: [mem 0x0000000000100000-0x000000000ffdffff] usable" in out, out[-3000:]
+    assert "BIOS-e820: [mem 0x000000000ffe0000-0x000000000fffffff] ACPI data" in out, out[-3000:]
+    # the initrd ends where vmm put it: at the top of RAM below the last MiB
+    assert re.search(r"RAMDISK: \[mem 0x[0-9a-f]+-0x0*fefffff\]", out), out[-3000:]
+    assert "DMI: vmm Standard PC" in out, out[-3000:]
+    assert re.search(r"ACPI: RSDP 0x000000000FFE0[0-9A-F]{3} 000024 \(v02 VMM", out), out[-3000:]
+    assert re.search(r"ACPI: APIC 0x[0-9A-F]+ [0-9A-F]+ \(v05 VMM", out), out[-3000:]
+
+
+@pytest.mark.parametrize("kit_name,args,needles", [
+    # a PVH ELF has no firmware path in vmm
+    ("vmlinux-amd64", ["-machine", "kernel-boot=firmware"],
+     ["-machine kernel-boot=firmware:", "is a PVH ELF kernel"]),
+    # the 686 kernel has no 64-bit entry
+    ("vmlinuz-686", ["-machine", "kernel-boot=direct"],
+     ["-machine kernel-boot=direct: the kernel has no 64-bit entry point"]),
+    # what needs the BIOS, named
+    ("vmlinuz-amd64", ["-machine", "kernel-boot=direct", "-append", "vga=0x317"],
+     ["-machine kernel-boot=direct: vga= in -append sets a mode through the VGA BIOS"]),
+    ("vmlinuz-amd64", ["-machine", "kernel-boot=direct", "-boot", "menu=on"],
+     ["-machine kernel-boot=direct: -boot menu=on is the BIOS's menu"]),
+    ("vmlinux-amd64", ["-no-acpi"],
+     ["a PVH ELF kernel is entered without firmware, but -no-acpi"]),
+])
+def test_direct_boot_refusals(kit_name, args, needles):
+    require_kvm()
+    refused(run("-m", "256", "-kernel", guest_kit_file(kit_name), *args), *needles)
+
+
+def test_direct_boot_refuses_an_old_protocol():
+    """Our tinylinux.bin speaks boot protocol 2.06: no 64-bit entry."""
+    require_kvm()
+    refused(run("-m", "64", "-machine", "kernel-boot=direct", "-kernel",
+                fw_image("tinylinux.bin")),
+            "-machine kernel-boot=direct: boot protocol 2.06 is older than 2.14")
+
+
+def test_kernel_boot_value_checked():
+    refused(run("-machine", "kernel-boot=bios"),
+            "-machine kernel-boot=bios: expected auto, firmware or direct")

@@ -4,7 +4,8 @@ each VMM in guestkit.vmms_peer_optional(): QEMU (the peer) through its
 linuxboot ROM; vmm by default without firmware for the 64-bit kernel (its
 own zero page, ACPI and SMBIOS tables, src/board/pc_direct_boot.c) and
 through SeaBIOS and its own option ROM for the 32-bit one, which has no
-64-bit entry, and with -machine kernel-boot=firmware. The same command
+64-bit entry, and with -machine kernel-boot=firmware; and the kit's
+vmlinux (the same kernel uncompressed, a PVH ELF) at its PVH entry. The same command
 lines, so the times to the kit's final marker compare. Which tables the
 guest got (their OEM ID: vmm's "VMM", SeaBIOS's "BOCHS") says which path
 ran.
@@ -45,7 +46,9 @@ class KernelBoot(guestkit.Scenario):
         return "VMM" if direct else "BOCHS"
 
     def files(self):
-        return guestkit.kit("vmlinuz-%s" % self.arch), guestkit.kit("initrd-%s.xz" % self.arch)
+        kernel = "vmlinux" if self.boot == "pvh" else "vmlinuz"
+        return (guestkit.kit("%s-%s" % (kernel, self.arch)),
+                guestkit.kit("initrd-%s.xz" % self.arch))
 
     def missing(self):
         for f in self.files():
@@ -56,7 +59,8 @@ class KernelBoot(guestkit.Scenario):
     def add_to(self, batch):
         kernel, initrd = self.files()
         data = batch.stage(guestkit.kit("data.img"), "%s-data.img" % self.name)
-        extra = ["-machine", "kernel-boot=" + self.boot] if self.boot else []
+        # pvh: the kit's vmlinux, which vmm enters only without firmware
+        extra = ["-machine", "kernel-boot=" + self.boot] if self.boot == "firmware" else []
         argv = guestkit.vmm_argv(self.vmm, 256, hda=data, extra=extra + [
             "-kernel", kernel, "-initrd", initrd, "-append", append_line()])
         batch.add(self.name, argv, timeout=self.timeout, marker=guestkit.MARKER_DONE,
@@ -65,7 +69,7 @@ class KernelBoot(guestkit.Scenario):
 
 
 SCENARIOS = [KernelBoot(v, a) for v in guestkit.vmms_peer_optional() for a in ("amd64", "686")]
-SCENARIOS += [KernelBoot("vmm", "amd64", "firmware")]
+SCENARIOS += [KernelBoot("vmm", "amd64", "firmware"), KernelBoot("vmm", "amd64", "pvh")]
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)

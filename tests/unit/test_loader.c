@@ -576,7 +576,129 @@ static void test_loader_files(void **state)
 	assert_non_null(strstr(err, "not a regular file"));
 	assert_int_equal(loader_load("/proc/self/status", NULL, NULL, &ram, &img, err,
 				     sizeof(err)), -1);
-	assert_non_null(strstr(err, "not a Linux bzImage or Multiboot kernel"));
+	assert_non_null(strstr(err, "not a Linux bzImage, PVH ELF or Multiboot kernel"));
+}
+
+/* ---- PVH ELF -------------------------------------------------------------- */
+
+/* An x86-64 ELF: a PT_NOTE with Xen's PHYS32_ENTRY (entry), one PT_LOAD of
+ * 'code' bytes at paddr with memsz 'memsz'. */
+static uint8_t *make_pvh(size_t code, uint64_t paddr, uint64_t memsz, uint64_t entry,
+			 size_t *size)
+{
+	size_t notes = 64 + 2 * 56, load = notes + 24;
+	uint8_t *f = calloc(1, load + code);
+
+	*size = load + code;
+	put_le32(f, 0x464C457F);
+	f[4] = 2;
+	f[5] = 1;
+	put_le16(f + 16, 2);
+	put_le16(f + 18, 62);
+	put_le64(f + 32, 64);          /* e_phoff */
+	put_le16(f + 54, 56);
+	put_le16(f + 56, 2);
+	uint8_t *ph = f + 64;
+	put_le32(ph, 4);               /* PT_NOTE */
+	put_le64(ph + 8, notes);
+	put_le64(ph + 32, 24);
+	put_le64(ph + 40, 24);
+	ph += 56;
+	put_le32(ph, 1);               /* PT_LOAD */
+	put_le64(ph + 8, load);
+	put_le64(ph + 24, paddr);
+	put_le64(ph + 32, code);
+	put_le64(ph + 40, memsz);
+	uint8_t *n = f + notes;
+	put_le32(n, 4);
+	put_le32(n + 4, 8);
+	put_le32(n + 8, 18);
+	memcpy(n + 12, "Xen", 4);
+	put_le64(n + 16, entry);
+	for (size_t i = 0; i < code; i++)
+		f[load + i] = (uint8_t)(i * 3 + 1);
+	return f;
+}
+
+static void test_pvh_good(void **state)
+{
+	size_t size;
+	uint8_t *f = make_pvh(8192, 16 * MiB, 3 * MiB, 16 * MiB + 0x850, &size);
+	uint8_t rd[5000];
+	struct boot_image img;
+	struct loader_ram ram = RAM_128M;
+
+	memset(rd, 0x77, sizeof(rd));
+	assert_int_equal(pvh_entry(f, size), 16 * MiB + 0x850);
+	assert_int_equal(pvh_prepare(f, size, rd, sizeof(rd), "console=ttyS0", &ram, &img, err,
+				     sizeof(err)), 0);
+	assert_true(img.pvh);
+	assert_int_equal(img.entry, 16 * MiB + 0x850);
+	assert_int_equal(img.kernel.addr, 16 * MiB);
+	assert_int_equal(img.kernel.size, 3 * MiB);
+	assert_memory_equal(img.kernel.data, f + size - 8192, 8192);
+	assert_int_equal(img.kernel.data[8192], 0);          /* bss zeroed */
+	assert_int_equal(img.kernel.data[3 * MiB - 1], 0);
+	assert_int_equal(img.initrd.size, sizeof(rd));
+	assert_int_equal(img.initrd.addr % 4096, 0);
+	assert_true(img.initrd.addr + sizeof(rd) <= 127 * MiB);
+	assert_int_equal(img.cmdline.addr, LINUX_CMDLINE_ADDR);
+	assert_string_equal((const char *)img.cmdline.data, "console=ttyS0");
+	boot_image_free(&img);
+	free(f);
+}
+
+/* Every field a hostile file sets: segment outside the file, below 1 MiB,
+ * past RAM, filesz over memsz, an entry outside the segments, a program
+ * header table past the end, a note whose sizes run off its segment. */
+static void test_pvh_malformed(void **state)
+{
+	size_t size;
+	struct boot_image img;
+	struct loader_ram ram = RAM_128M;
+	uint8_t *f;
+
+#define PVH_REFUSED(mutate, needle)                                                   \
+	do {                                                                          \
+		f = make_pvh(4096, 16 * MiB, 8192, 16 * MiB, &size);                 \
+		mutate;                                                               \
+		assert_int_equal(pvh_prepare(f, size, NULL, 0, NULL, &ram, &img, err, \
+					     sizeof(err)), -1);                       \
+		assert_non_null(strstr(err, needle));                                 \
+		free(f);                                                              \
+	} while (0)
+	PVH_REFUSED(put_le64(f + 64 + 56 + 32, 1 << 20), "not in the file");     /* filesz */
+	PVH_REFUSED(put_le64(f + 64 + 56 + 8, (uint64_t)-4096), "not in the file"); /* offset */
+	PVH_REFUSED(put_le64(f + 64 + 56 + 40, 100), "not in the file");          /* filesz>memsz */
+	PVH_REFUSED(put_le64(f + 64 + 56 + 24, 0x8000), "outside guest RAM");     /* paddr low */
+	PVH_REFUSED(put_le64(f + 64 + 56 + 24, 127 * MiB - 4096), "outside guest RAM"); /* past RAM */
+	PVH_REFUSED(put_le64(f + 64 + 56 + 24, (uint64_t)-8192), "outside guest RAM");
+	PVH_REFUSED(put_le64(f + 64 + 56 + 40, (uint64_t)-1), "outside guest RAM");
+	PVH_REFUSED(put_le64(f + 64 + 56 + 40, UINT64_MAX / 2), "outside guest RAM");
+	PVH_REFUSED(put_le64(f + 64 + 2 * 56 + 16, 15 * MiB), "outside the loaded segments");
+	PVH_REFUSED(put_le16(f + 56, 200), "program header");   /* table past the file */
+#undef PVH_REFUSED
+	/* the note's sizes: larger than its segment, and wrapping */
+	f = make_pvh(4096, 16 * MiB, 8192, 16 * MiB, &size);
+	put_le32(f + 64 + 2 * 56 + 4, 0xFFFFFFF0);
+	assert_int_equal(pvh_entry(f, size), 0);
+	put_le32(f + 64 + 2 * 56, 0xFFFFFFFF);
+	assert_int_equal(pvh_entry(f, size), 0);
+	free(f);
+	/* a header that is not x86-64, and truncated files */
+	f = make_pvh(4096, 16 * MiB, 8192, 16 * MiB, &size);
+	for (size_t n = 0; n < size; n += 7)
+		pvh_entry(f, n); /* ASan: nothing read past n */
+	put_le16(f + 18, 3);
+	assert_int_equal(pvh_entry(f, size), 0);
+	free(f);
+	/* an initrd that does not fit above the kernel */
+	f = make_pvh(4096, 100 * MiB, 8192, 100 * MiB, &size);
+	static uint8_t big[27 * 1024 * 1024];
+	assert_int_equal(pvh_prepare(f, size, big, sizeof(big), NULL, &ram, &img, err, sizeof(err)),
+			 -1);
+	assert_non_null(strstr(err, "initrd"));
+	free(f);
 }
 
 /* The embedded ROM is one SeaBIOS accepts: signature, size byte, zero
@@ -661,6 +783,8 @@ int main(void)
 		cmocka_unit_test(test_bz_setup_sects_zero_means_four),
 		cmocka_unit_test(test_bz_vga_mode),
 		cmocka_unit_test(test_bz_direct_entry),
+		cmocka_unit_test(test_pvh_good),
+		cmocka_unit_test(test_pvh_malformed),
 		cmocka_unit_test(test_bz_malformed),
 		cmocka_unit_test(test_bz_initrd_limits),
 		cmocka_unit_test(test_mb_elf_good),

@@ -5,9 +5,18 @@
 The stock Debian 12 amd64 kernel and the guest kit's initramfs boot with
 -kernel/-initrd/-append until the kit's final marker (VMMKIT-DONE), under
 
-  vmm            build/vmm -m 256 -kernel ...
-  qemu -M pc     the same machine in QEMU
-  qemu microvm   QEMU's minimal machine (-M microvm, its own qboot firmware)
+  vmm                  build/vmm -m 256 -kernel vmlinuz ...: the bzImage
+                       entered at its 64-bit entry without firmware
+                       (src/board/pc_direct_boot.c), vmm's default
+  vmm firmware         the same through SeaBIOS and vmm's option ROM
+                       (-machine kernel-boot=firmware)
+  vmm pvh              the same kernel uncompressed (the kit's vmlinux, a
+                       PVH ELF): no decompressor runs in the guest
+  qemu -M pc           the same machine in QEMU (bzImage, SeaBIOS)
+  qemu -M microvm      QEMU's minimal machine (-M microvm, its own qboot
+                       firmware; bzImage)
+  qemu -M pc pvh       QEMU's pc with the vmlinux (its PVH option ROM)
+  qemu -M microvm pvh  microvm with the vmlinux: QEMU's fastest way in
 
 every one with the same -cpu (--cpu, default host; run again with --cpu
 qemu64), -nodefaults (no VGA, no NIC: the serial port is the one device
@@ -36,20 +45,35 @@ MARKER = "VMMKIT-DONE"
 APPEND = "console=ttyS0 quiet panic=-1"
 
 
-def command_lines(vmm, kernel, initrd, cpu="host"):
+def command_lines(vmm, kernel, vmlinux, initrd, cpu="host"):
     """The same guest and devices for every VMM: -cpu, -nodefaults with the
     serial port on stdout, -no-reboot."""
-    common = ["-m", "256", "-cpu", cpu, "-kernel", kernel, "-initrd", initrd,
-              "-append", APPEND, "-nodefaults", "-display", "none", "-serial", "stdio",
-              "-no-reboot"]
+    def common(k):
+        return ["-m", "256", "-cpu", cpu, "-kernel", k, "-initrd", initrd,
+                "-append", APPEND, "-nodefaults", "-display", "none", "-serial", "stdio",
+                "-no-reboot"]
     qemu = ["qemu-system-x86_64", "-enable-kvm", "-L", "/usr/share/seabios", "-L",
             "/usr/share/qemu"]
+    # vapic=false: see tests/real/guestkit.py (QEMU's TPR patching and TCG).
+    qemu_pc = qemu + ["-M", "pc", "-global", "kvm-apic.vapic=false"]
     return {
-        "vmm": [vmm] + common,
-        # vapic=false: see tests/real/guestkit.py (QEMU's TPR patching and TCG).
-        "qemu -M pc": qemu + ["-M", "pc", "-global", "kvm-apic.vapic=false"] + common,
-        "qemu -M microvm": qemu + ["-M", "microvm"] + common,
+        "vmm": [vmm] + common(kernel),
+        "vmm firmware": [vmm, "-machine", "kernel-boot=firmware"] + common(kernel),
+        "vmm pvh": [vmm] + common(vmlinux),
+        "qemu -M pc": qemu_pc + common(kernel),
+        "qemu -M microvm": qemu + ["-M", "microvm"] + common(kernel),
+        "qemu -M pc pvh": qemu_pc + common(vmlinux),
+        "qemu -M microvm pvh": qemu + ["-M", "microvm"] + common(vmlinux),
     }
+
+
+def warm_page_cache(paths):
+    """The L1 reads the files over 9p from the host: whichever VMM boots
+    first would also pay for the host's first read from disk."""
+    for p in paths:
+        with open(p, "rb") as f:
+            while f.read(1 << 20):
+                pass
 
 
 def main():
@@ -64,12 +88,14 @@ def main():
     a = ap.parse_args()
     vmm = os.path.abspath(a.vmm)
     kernel = os.path.join(os.path.abspath(a.kit), "vmlinuz-amd64")
+    vmlinux = os.path.join(os.path.abspath(a.kit), "vmlinux-amd64")
     initrd = os.path.join(os.path.abspath(a.kit), "initrd-amd64.xz")
-    for f in (vmm, kernel, initrd):
+    for f in (vmm, kernel, vmlinux, initrd):
         if not os.path.exists(f):
             print("kernel_boot: %s is missing (make all guests)" % f, file=sys.stderr)
             return 1
-    lines = command_lines(vmm, kernel, initrd, a.cpu)
+    warm_page_cache((kernel, vmlinux, initrd))
+    lines = command_lines(vmm, kernel, vmlinux, initrd, a.cpu)
     times = {label: [] for label in lines}
     failed, passes, mode = [], 0, None
     # Passes until --runs complete ones, or --runs passes more than that.

@@ -1,0 +1,186 @@
+// SPDX-License-Identifier: GPL-2.0-or-later
+/*
+ * PVH ELF kernels (an uncompressed Linux vmlinux built with CONFIG_PVH):
+ * the ELF's PT_LOAD segments go to their physical addresses, and the
+ * kernel is entered in 32-bit protected mode at the address its Xen
+ * XEN_ELFNOTE_PHYS32_ENTRY note gives (Xen's "x86/HVM direct boot ABI").
+ * No decompression runs in the guest: the point of this path.
+ *
+ * The file is untrusted: every header, offset and size is checked against
+ * the file and the segments against guest RAM.
+ */
+#include "loader.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util.h"
+
+#define ELF_MAGIC        0x464C457Fu /* "\x7fELF" little-endian */
+#define ELFCLASS64       2
+#define ELFDATA2LSB      1
+#define EM_X86_64        62
+#define PT_LOAD          1
+#define PT_NOTE          4
+#define EHDR64_SIZE      64
+#define PHDR64_SIZE      56
+#define XEN_NOTE_PHYS32_ENTRY 18
+#define PVH_MIN_ADDR     0x100000u   /* below: vmm's boot structures */
+#define ALIGN4(x)        (((uint64_t)(x) + 3) & ~3ULL)
+
+struct elf_seg {
+	uint64_t offset, paddr, filesz, memsz;
+};
+
+static bool phdr_at(const uint8_t *file, size_t size, unsigned i, uint32_t *type,
+		    struct elf_seg *s)
+{
+	uint64_t phoff = get_le64(file + 32);
+	uint64_t at = phoff + (uint64_t)i * PHDR64_SIZE;
+	if (phoff > size || at > size || size - at < PHDR64_SIZE)
+		return false;
+	const uint8_t *p = file + at;
+	*type = get_le32(p);
+	s->offset = get_le64(p + 8);
+	s->paddr = get_le64(p + 24);
+	s->filesz = get_le64(p + 32);
+	s->memsz = get_le64(p + 40);
+	return true;
+}
+
+static bool elf64_header_ok(const uint8_t *file, size_t size)
+{
+	return size >= EHDR64_SIZE && get_le32(file) == ELF_MAGIC && file[4] == ELFCLASS64 &&
+	       file[5] == ELFDATA2LSB && get_le16(file + 18) == EM_X86_64 &&
+	       get_le16(file + 54) == PHDR64_SIZE;
+}
+
+/* The PHYS32_ENTRY note inside one PT_NOTE segment, or 0. */
+static uint64_t entry_in_notes(const uint8_t *file, size_t size, const struct elf_seg *s)
+{
+	if (s->offset > size || s->filesz > size - s->offset)
+		return 0;
+	const uint8_t *p = file + s->offset, *end = p + s->filesz;
+	while (end - p >= 12) {
+		uint32_t namesz = get_le32(p), descsz = get_le32(p + 4), type = get_le32(p + 8);
+		uint64_t name_len = ALIGN4(namesz), desc_len = ALIGN4(descsz);
+		p += 12;
+		if (name_len > (uint64_t)(end - p) || desc_len > (uint64_t)(end - p) - name_len)
+			return 0;
+		if (namesz == 4 && !memcmp(p, "Xen", 4) && type == XEN_NOTE_PHYS32_ENTRY &&
+		    (descsz == 4 || descsz == 8))
+			return descsz == 4 ? get_le32(p + name_len) : get_le64(p + name_len);
+		p += name_len + desc_len;
+	}
+	return 0;
+}
+
+uint64_t pvh_entry(const uint8_t *file, size_t size)
+{
+	uint32_t type;
+	struct elf_seg s;
+
+	if (!elf64_header_ok(file, size))
+		return 0;
+	unsigned n = get_le16(file + 56);
+	for (unsigned i = 0; i < n && phdr_at(file, size, i, &type, &s); i++)
+		if (type == PT_NOTE) {
+			uint64_t e = entry_in_notes(file, size, &s);
+			if (e)
+				return e;
+		}
+	return 0;
+}
+
+/* The span the PT_LOAD segments cover, each checked. */
+static int load_span(const uint8_t *file, size_t size, uint64_t ram_top, uint64_t *lo,
+		     uint64_t *hi, char *err, size_t errlen)
+{
+	unsigned n = get_le16(file + 56);
+	uint32_t type;
+	struct elf_seg s;
+
+	*lo = UINT64_MAX;
+	*hi = 0;
+	for (unsigned i = 0; i < n; i++) {
+		if (!phdr_at(file, size, i, &type, &s))
+			return set_err(err, errlen, "program header %u is outside the file", i);
+		if (type != PT_LOAD || !s.memsz)
+			continue;
+		if (s.filesz > s.memsz || s.offset > size || s.filesz > size - s.offset)
+			return set_err(err, errlen, "segment %u: its %llu bytes are not in the file", i,
+				       (unsigned long long)s.filesz);
+		if (s.paddr < PVH_MIN_ADDR || s.paddr > ram_top || s.memsz > ram_top - s.paddr)
+			return set_err(err, errlen, "segment %u at 0x%llx (%llu bytes) is outside "
+				       "guest RAM from 1 MiB to %llu MiB", i,
+				       (unsigned long long)s.paddr, (unsigned long long)s.memsz,
+				       (unsigned long long)(ram_top >> 20));
+		*lo = MIN(*lo, s.paddr);
+		*hi = MAX(*hi, s.paddr + s.memsz);
+	}
+	if (*hi == 0)
+		return set_err(err, errlen, "no loadable segment");
+	return 0;
+}
+
+static void copy_segments(const uint8_t *file, size_t size, uint64_t lo, uint8_t *image)
+{
+	unsigned n = get_le16(file + 56);
+	uint32_t type;
+	struct elf_seg s;
+
+	for (unsigned i = 0; i < n && phdr_at(file, size, i, &type, &s); i++)
+		if (type == PT_LOAD && s.memsz)
+			memcpy(image + (s.paddr - lo), file + s.offset, s.filesz);
+}
+
+int pvh_prepare(const uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd_size,
+		const char *cmdline, const struct loader_ram *ram, struct boot_image *out,
+		char *err, size_t errlen)
+{
+	uint64_t top = ram->below_4g > LOADER_TOP_RESERVE ? ram->below_4g - LOADER_TOP_RESERVE : 0;
+	uint64_t entry = pvh_entry(file, size), lo, hi;
+	size_t clen = cmdline ? strlen(cmdline) : 0;
+
+	memset(out, 0, sizeof(*out));
+	if (!entry)
+		return set_err(err, errlen, "not an ELF kernel with a PVH entry note");
+	if (load_span(file, size, top, &lo, &hi, err, errlen) < 0)
+		return -1;
+	if (entry < lo || entry >= hi)
+		return set_err(err, errlen, "PVH entry 0x%llx is outside the loaded segments",
+			       (unsigned long long)entry);
+	if (clen + 1 > LINUX_CMDLINE_MAX)
+		return set_err(err, errlen, "command line of %zu bytes is too long (at most %u)",
+			       clen, LINUX_CMDLINE_MAX - 1);
+	uint64_t initrd_addr = 0;
+	if (initrd_size) {
+		if (initrd_size > top - hi)
+			return set_err(err, errlen, "initrd of %zu bytes does not fit in guest RAM "
+				       "(at most %llu bytes between the kernel and %llu MiB)",
+				       initrd_size, (unsigned long long)(top - hi),
+				       (unsigned long long)(top >> 20));
+		initrd_addr = (top - initrd_size) & ~0xFFFull;
+		if (initrd_addr < hi)
+			return set_err(err, errlen, "initrd of %zu bytes does not fit in guest RAM",
+				       initrd_size);
+	}
+	out->pvh = true;
+	out->entry = (uint32_t)entry;
+	out->kernel.addr = (uint32_t)lo;
+	out->kernel.size = (uint32_t)(hi - lo);
+	out->kernel.data = xzalloc(out->kernel.size);
+	copy_segments(file, size, lo, out->kernel.data);
+	out->cmdline.addr = LINUX_CMDLINE_ADDR;
+	out->cmdline.size = (uint32_t)clen + 1;
+	out->cmdline.data = xzalloc(out->cmdline.size);
+	if (clen)
+		memcpy(out->cmdline.data, cmdline, clen);
+	if (initrd_size) {
+		out->initrd.addr = (uint32_t)initrd_addr;
+		out->initrd.size = (uint32_t)initrd_size;
+		out->initrd.data = xzalloc(initrd_size);
+		memcpy(out->initrd.data, initrd, initrd_size);
+	}
+	return 0;
+}
