@@ -306,7 +306,7 @@ def test_pvh_kernel_entered_without_firmware():
     append = "console=ttyS0 earlyprintk=ttyS0 vmm.token=pvh-4711"
     out, took = read_serial_until([VMM, "-m", "256", "-display", "none", "-serial", "stdio",
                                    "-kernel", vmlinux, "-initrd", initrd, "-append", append],
-                                  b"ACPI: APIC", 180)
+                                  b"ACPI: Reserving APIC table memory", 180)
     print("PVH kernel's MADT line after %.1f s" % took)
     assert "Command line: " + append in out, out[-3000:]
     assert "BIOS-e820: [mem 0x0000000000100000-0x000000000ffdffff] usable" in out, out[-3000:]

@@ -100,6 +100,13 @@ def test_direct_kernel_poweroff(guest, scenario):
 
 
 DEVICES_SCRIPT = r'''
+if [ "$(dd if=/dev/vdb bs=8 count=1 2>/dev/null)" != REBOOTED ]; then
+	printf REBOOTED | dd of=/dev/vdb conv=fsync 2>/dev/null
+	echo "boot: first"
+	reboot -f
+	sleep 60
+fi
+echo "boot: second"
 echo "acpi-oem: $(dd if=/sys/firmware/acpi/tables/FACP bs=1 skip=10 count=6 2>/dev/null)"
 echo "acpi-errors: $(dmesg | grep -ciE 'acpi.*(error|exception)')"
 echo "dmi-vendor: $(cat /sys/class/dmi/id/sys_vendor 2>/dev/null)"
@@ -120,7 +127,9 @@ class KernelBootDevices(guestkit.Scenario):
     CPUs (the MADT, the APs' start), an e1000 on a legacy PCI interrupt
     (the PIRQ routes and the DSDT's _PRT; DHCP needs its receive
     interrupts), the data disk on virtio-blk (BARs, MSI-X), SMBIOS, and
-    ACPI power-off at the end (KernelBoot covers IDE's decode bits)."""
+    ACPI power-off at the end (KernelBoot covers IDE's decode bits). The
+    first boot reboots the guest (a mark on a second disk says it did): the
+    reset must enter the kernel again without firmware, APs and all."""
 
     def __init__(self):
         guestkit.Scenario.__init__(self, "vmm-kernel-amd64-direct-devices", guestkit.BOOT_TIMEOUT)
@@ -133,10 +142,12 @@ class KernelBootDevices(guestkit.Scenario):
 
     def add_to(self, batch):
         data = batch.stage(guestkit.kit("data.img"), "%s-data.img" % self.name)
+        mark = batch.stage_bytes("%s-mark.img" % self.name, size=1 << 20)
         b64 = base64.b64encode(DEVICES_SCRIPT.encode()).decode()
         argv = guestkit.vmm_argv("vmm", 512, extra=[
             "-smp", "2", "-machine", "kernel-boot=direct",
             "-drive", "file=%s,if=virtio,format=raw" % data,
+            "-drive", "file=%s,if=virtio,format=raw" % mark,
             "-netdev", "user,id=n0", "-device", "e1000,netdev=n0",
             "-kernel", guestkit.kit("vmlinuz-amd64"), "-initrd", guestkit.kit("initrd-amd64.xz"),
             "-append", "console=ttyS0 quiet panic=-1 vmmkit.script=%s" % b64])
@@ -161,6 +172,8 @@ def test_direct_kernel_boot_devices(guest, scenario):
         assert len(vals) == 1, "%s: %r\n%s" % (key, vals, guest.describe())
         return vals[0]
 
+    boots = [ln.split(":", 1)[1].strip() for ln in out if ln.startswith("boot:")]
+    assert boots == ["first", "second"], guest.describe()
     assert field("acpi-oem") == "VMM", guest.describe()
     assert field("acpi-errors") == "0", guest.describe()
     assert field("dmi-vendor") == "vmm", guest.describe()
