@@ -64,9 +64,22 @@ struct boot_blob {
 	uint32_t addr;
 };
 
+/* A PVH ELF's loadable segment: filesz bytes from the file at offset go
+ * to paddr, then zeros up to memsz. */
+#define PVH_SEGMENTS_MAX 16u
+struct boot_segment {
+	uint64_t offset, paddr, filesz, memsz;
+};
+
 /* What goes to fw_cfg. Buffers are owned; free with boot_image_free. */
 struct boot_image {
 	struct boot_blob setup, kernel, initrd, cmdline;
+	/* PVH: kernel has the span's addr and size but no data; the bytes are
+	 * the file's (owned), written segment by segment, so the kernel is
+	 * copied once into guest RAM rather than through a span buffer. */
+	uint8_t *elf;
+	struct boot_segment seg[PVH_SEGMENTS_MAX];
+	unsigned nseg;
 	uint32_t entry;  /* 0: Linux */
 	bool multiboot;
 	bool pvh;        /* a PVH ELF: entry is its 32-bit entry; no setup */
@@ -88,11 +101,13 @@ struct loader_file {
 /* The 32-bit entry of an x86-64 ELF with Xen's PHYS32_ENTRY note, or 0. */
 uint64_t pvh_entry(const uint8_t *file, size_t size);
 
-/* Kernel: the PT_LOAD segments' span from its lowest physical address,
- * gaps and bss zeroed; the initrd as high below LOADER_TOP_RESERVE as it
- * goes; the command line at LINUX_CMDLINE_ADDR. Only entered directly
+/* Kernel: the PT_LOAD segments (at most PVH_SEGMENTS_MAX) in out->seg,
+ * their span in out->kernel (addr, size); the initrd as high below
+ * LOADER_TOP_RESERVE as it goes; the command line at LINUX_CMDLINE_ADDR.
+ * On success out->elf takes the file (a heap buffer, freed with the
+ * image); on failure the caller keeps it. Only entered directly
  * (pc_direct_boot.c builds the start info). */
-int pvh_prepare(const uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd_size,
+int pvh_prepare(uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd_size,
 		const char *cmdline, const struct loader_ram *ram, struct boot_image *out,
 		char *err, size_t errlen);
 

@@ -525,9 +525,28 @@ static void setup_cpus(struct machine *m, const struct boot_image *img, uint64_t
 
 /* ---- the boot ---------------------------------------------------------- */
 
+/* A PVH ELF's segments straight from the file, bss zeroed (RAM keeps
+ * what the guest wrote there before a reset). */
+static void write_segments(struct machine *m, const struct boot_image *img)
+{
+	for (unsigned i = 0; i < img->nseg; i++) {
+		const struct boot_segment *s = &img->seg[i];
+		write_guest(m, s->paddr, img->elf + s->offset, s->filesz);
+		if (s->memsz == s->filesz)
+			continue;
+		uint8_t *bss = guest_ptr_write(&m->mem, s->paddr + s->filesz, s->memsz - s->filesz);
+		if (!bss)
+			die("direct kernel boot: segment %u's bss is not in guest RAM", i);
+		memset(bss, 0, s->memsz - s->filesz);
+	}
+}
+
 static void write_images(struct machine *m, const struct boot_image *img)
 {
-	write_guest(m, img->kernel.addr, img->kernel.data, img->kernel.size);
+	if (img->pvh)
+		write_segments(m, img);
+	else
+		write_guest(m, img->kernel.addr, img->kernel.data, img->kernel.size);
 	if (img->initrd.size)
 		write_guest(m, img->initrd.addr, img->initrd.data, img->initrd.size);
 	write_guest(m, img->cmdline.addr, img->cmdline.data, img->cmdline.size);

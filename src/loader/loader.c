@@ -53,7 +53,8 @@ uint8_t *loader_read_file(const char *path, uint64_t max_size, size_t *size, cha
 	return buf;
 }
 
-static int load_linux(const uint8_t *k, size_t ksize, const char *initrd, const char *append,
+/* pvh: on success the image takes *k (which becomes NULL). */
+static int load_linux(uint8_t **k, size_t ksize, const char *initrd, const char *append,
 		      const struct loader_ram *ram, struct boot_image *out, char *err,
 		      size_t errlen, bool pvh)
 {
@@ -66,8 +67,10 @@ static int load_linux(const uint8_t *k, size_t ksize, const char *initrd, const 
 		if (!rd)
 			return set_err(err, errlen, "initrd '%s': %s", initrd, why);
 	}
-	int ret = pvh ? pvh_prepare(k, ksize, rd, rdsize, append, ram, out, err, errlen)
-		      : linux_prepare(k, ksize, rd, rdsize, append, ram, out, err, errlen);
+	int ret = pvh ? pvh_prepare(*k, ksize, rd, rdsize, append, ram, out, err, errlen)
+		      : linux_prepare(*k, ksize, rd, rdsize, append, ram, out, err, errlen);
+	if (pvh && ret == 0)
+		*k = NULL;
 	free(rd);
 	return ret;
 }
@@ -129,9 +132,9 @@ int loader_load(const char *kernel, const char *initrd, const char *append,
 	if (!k)
 		return -1;
 	if (linux_probe(k, ksize))
-		ret = load_linux(k, ksize, initrd, append, ram, out, err, errlen, false);
+		ret = load_linux(&k, ksize, initrd, append, ram, out, err, errlen, false);
 	else if (pvh_entry(k, ksize))
-		ret = load_linux(k, ksize, initrd, append, ram, out, err, errlen, true);
+		ret = load_linux(&k, ksize, initrd, append, ram, out, err, errlen, true);
 	else if (multiboot_find_header(k, ksize) >= 0)
 		ret = load_multiboot(kernel, k, ksize, initrd, append, ram, out, err, errlen);
 	else
@@ -146,5 +149,6 @@ void boot_image_free(struct boot_image *img)
 	free(img->kernel.data);
 	free(img->initrd.data);
 	free(img->cmdline.data);
+	free(img->elf);
 	memset(img, 0, sizeof(*img));
 }

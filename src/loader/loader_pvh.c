@@ -92,9 +92,10 @@ uint64_t pvh_entry(const uint8_t *file, size_t size)
 	return 0;
 }
 
-/* The span the PT_LOAD segments cover, each checked. */
-static int load_span(const uint8_t *file, size_t size, uint64_t ram_top, uint64_t *lo,
-		     uint64_t *hi, char *err, size_t errlen)
+/* The PT_LOAD segments, each checked, and the span they cover. */
+static int load_segments(const uint8_t *file, size_t size, uint64_t ram_top,
+			 struct boot_image *out, uint64_t *lo, uint64_t *hi, char *err,
+			 size_t errlen)
 {
 	unsigned n = get_le16(file + 56);
 	uint32_t type;
@@ -115,6 +116,11 @@ static int load_span(const uint8_t *file, size_t size, uint64_t ram_top, uint64_
 				       "guest RAM from 1 MiB to %llu MiB", i,
 				       (unsigned long long)s.paddr, (unsigned long long)s.memsz,
 				       (unsigned long long)(ram_top >> 20));
+		if (out->nseg == PVH_SEGMENTS_MAX)
+			return set_err(err, errlen, "more than %u loadable segments", PVH_SEGMENTS_MAX);
+		out->seg[out->nseg++] = (struct boot_segment){
+			.offset = s.offset, .paddr = s.paddr, .filesz = s.filesz, .memsz = s.memsz,
+		};
 		*lo = MIN(*lo, s.paddr);
 		*hi = MAX(*hi, s.paddr + s.memsz);
 	}
@@ -123,18 +129,7 @@ static int load_span(const uint8_t *file, size_t size, uint64_t ram_top, uint64_
 	return 0;
 }
 
-static void copy_segments(const uint8_t *file, size_t size, uint64_t lo, uint8_t *image)
-{
-	unsigned n = get_le16(file + 56);
-	uint32_t type;
-	struct elf_seg s;
-
-	for (unsigned i = 0; i < n && phdr_at(file, size, i, &type, &s); i++)
-		if (type == PT_LOAD && s.memsz)
-			memcpy(image + (s.paddr - lo), file + s.offset, s.filesz);
-}
-
-int pvh_prepare(const uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd_size,
+int pvh_prepare(uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd_size,
 		const char *cmdline, const struct loader_ram *ram, struct boot_image *out,
 		char *err, size_t errlen)
 {
@@ -145,32 +140,38 @@ int pvh_prepare(const uint8_t *file, size_t size, const uint8_t *initrd, size_t 
 	memset(out, 0, sizeof(*out));
 	if (!entry)
 		return set_err(err, errlen, "not an ELF kernel with a PVH entry note");
-	if (load_span(file, size, top, &lo, &hi, err, errlen) < 0)
+	if (load_segments(file, size, top, out, &lo, &hi, err, errlen) < 0) {
+		memset(out, 0, sizeof(*out));
 		return -1;
-	if (entry < lo || entry >= hi)
+	}
+	if (entry < lo || entry >= hi) {
+		memset(out, 0, sizeof(*out));
 		return set_err(err, errlen, "PVH entry 0x%llx is outside the loaded segments",
 			       (unsigned long long)entry);
-	if (clen + 1 > LINUX_CMDLINE_MAX)
-		return set_err(err, errlen, "command line of %zu bytes is too long (at most %u)",
-			       clen, LINUX_CMDLINE_MAX - 1);
-	uint64_t initrd_addr = 0;
-	if (initrd_size) {
-		if (initrd_size > top - hi)
-			return set_err(err, errlen, "initrd of %zu bytes does not fit in guest RAM "
-				       "(at most %llu bytes between the kernel and %llu MiB)",
-				       initrd_size, (unsigned long long)(top - hi),
-				       (unsigned long long)(top >> 20));
-		initrd_addr = (top - initrd_size) & ~0xFFFull;
-		if (initrd_addr < hi)
-			return set_err(err, errlen, "initrd of %zu bytes does not fit in guest RAM",
-				       initrd_size);
 	}
+	uint64_t initrd_addr = 0;
+	int ret = 0;
+	if (clen + 1 > LINUX_CMDLINE_MAX)
+		ret = set_err(err, errlen, "command line of %zu bytes is too long (at most %u)", clen,
+			      LINUX_CMDLINE_MAX - 1);
+	else if (initrd_size && initrd_size > top - hi)
+		ret = set_err(err, errlen, "initrd of %zu bytes does not fit in guest RAM (at most "
+			      "%llu bytes between the kernel and %llu MiB)", initrd_size,
+			      (unsigned long long)(top - hi), (unsigned long long)(top >> 20));
+	else if (initrd_size && ((top - initrd_size) & ~0xFFFull) < hi)
+		ret = set_err(err, errlen, "initrd of %zu bytes does not fit in guest RAM",
+			      initrd_size);
+	if (ret < 0) {
+		memset(out, 0, sizeof(*out));
+		return -1;
+	}
+	if (initrd_size)
+		initrd_addr = (top - initrd_size) & ~0xFFFull;
 	out->pvh = true;
 	out->entry = (uint32_t)entry;
 	out->kernel.addr = (uint32_t)lo;
 	out->kernel.size = (uint32_t)(hi - lo);
-	out->kernel.data = xzalloc(out->kernel.size);
-	copy_segments(file, size, lo, out->kernel.data);
+	out->elf = file;
 	out->cmdline.addr = LINUX_CMDLINE_ADDR;
 	out->cmdline.size = (uint32_t)clen + 1;
 	out->cmdline.data = xzalloc(out->cmdline.size);

@@ -636,16 +636,19 @@ static void test_pvh_good(void **state)
 	assert_int_equal(img.entry, 16 * MiB + 0x850);
 	assert_int_equal(img.kernel.addr, 16 * MiB);
 	assert_int_equal(img.kernel.size, 3 * MiB);
-	assert_memory_equal(img.kernel.data, f + size - 8192, 8192);
-	assert_int_equal(img.kernel.data[8192], 0);          /* bss zeroed */
-	assert_int_equal(img.kernel.data[3 * MiB - 1], 0);
+	assert_null(img.kernel.data);
+	assert_ptr_equal(img.elf, f);                        /* the image took the file */
+	assert_int_equal(img.nseg, 1);
+	assert_int_equal(img.seg[0].paddr, 16 * MiB);
+	assert_int_equal(img.seg[0].offset, size - 8192);
+	assert_int_equal(img.seg[0].filesz, 8192);
+	assert_int_equal(img.seg[0].memsz, 3 * MiB);
 	assert_int_equal(img.initrd.size, sizeof(rd));
 	assert_int_equal(img.initrd.addr % 4096, 0);
 	assert_true(img.initrd.addr + sizeof(rd) <= 127 * MiB);
 	assert_int_equal(img.cmdline.addr, LINUX_CMDLINE_ADDR);
 	assert_string_equal((const char *)img.cmdline.data, "console=ttyS0");
-	boot_image_free(&img);
-	free(f);
+	boot_image_free(&img);                               /* frees f */
 }
 
 /* Every field a hostile file sets: segment outside the file, below 1 MiB,
@@ -664,6 +667,7 @@ static void test_pvh_malformed(void **state)
 		mutate;                                                               \
 		assert_int_equal(pvh_prepare(f, size, NULL, 0, NULL, &ram, &img, err, \
 					     sizeof(err)), -1);                       \
+		assert_null(img.elf);                                                 \
 		assert_non_null(strstr(err, needle));                                 \
 		free(f);                                                              \
 	} while (0)
@@ -678,6 +682,23 @@ static void test_pvh_malformed(void **state)
 	PVH_REFUSED(put_le64(f + 64 + 2 * 56 + 16, 15 * MiB), "outside the loaded segments");
 	PVH_REFUSED(put_le16(f + 56, 200), "program header");   /* table past the file */
 #undef PVH_REFUSED
+	/* more loadable segments than an image holds: 17 headers, the note's
+	 * and 16 copies of the load header */
+	{
+		size_t n = 64 + 18 * 56 + 24 + 4096;
+		uint8_t *g = calloc(1, n);
+		f = make_pvh(4096, 16 * MiB, 8192, 16 * MiB, &size);
+		memcpy(g, f, 64 + 2 * 56);
+		for (unsigned i = 2; i < 18; i++)
+			memcpy(g + 64 + i * 56, f + 64 + 56, 56);
+		put_le16(g + 56, 18);
+		put_le64(g + 64 + 8, 64 + 18 * 56);            /* the note moves */
+		memcpy(g + 64 + 18 * 56, f + 64 + 2 * 56, 24);
+		assert_int_equal(pvh_prepare(g, n, NULL, 0, NULL, &ram, &img, err, sizeof(err)), -1);
+		assert_non_null(strstr(err, "more than 16 loadable segments"));
+		free(g);
+		free(f);
+	}
 	/* the note's sizes: larger than its segment, and wrapping */
 	f = make_pvh(4096, 16 * MiB, 8192, 16 * MiB, &size);
 	put_le32(f + 64 + 2 * 56 + 4, 0xFFFFFFF0);
