@@ -90,7 +90,7 @@ void vcpu_destroy(struct vcpu *v);
  * is code_sel and data selector code_sel + 8, interrupts off; ENTRY_64 in
  * 64-bit mode with paging on (cr3), ENTRY_32 in 32-bit protected mode
  * with paging off. */
-#define VCPU_SETUP_MSRS_MAX 24
+#define VCPU_SETUP_MSRS_MAX 32 /* the MTRRs: 12 fixed and def type, 8 variable pairs */
 enum vcpu_entry { VCPU_ENTRY_NONE, VCPU_ENTRY_64, VCPU_ENTRY_32 };
 struct vcpu_setup {
 	uint32_t msr_index[VCPU_SETUP_MSRS_MAX];

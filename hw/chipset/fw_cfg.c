@@ -20,6 +20,7 @@ struct fw_item {
 	uint16_t key;            /* numbered items; files: assigned selector */
 	uint8_t *data;
 	uint32_t len;
+	bool borrowed;           /* data is the caller's, not freed here */
 	bool writable;
 	fw_cfg_write_cb on_write;
 	void *opaque;
@@ -55,7 +56,7 @@ static struct fw_item *find_item(struct fw_cfg *f, uint16_t key)
 	return NULL;
 }
 
-static void set_item_locked(struct fw_cfg *f, uint16_t key, const void *data, uint32_t len)
+static struct fw_item *item_for_key_locked(struct fw_cfg *f, uint16_t key)
 {
 	key &= (uint16_t)~KEY_WRITE_CHANNEL;
 	struct fw_item *it = NULL;
@@ -70,7 +71,16 @@ static void set_item_locked(struct fw_cfg *f, uint16_t key, const void *data, ui
 		memset(it, 0, sizeof(*it));
 		it->key = key;
 	}
-	free(it->data);
+	if (!it->borrowed)
+		free(it->data);
+	it->data = NULL;
+	it->borrowed = false;
+	return it;
+}
+
+static void set_item_locked(struct fw_cfg *f, uint16_t key, const void *data, uint32_t len)
+{
+	struct fw_item *it = item_for_key_locked(f, key);
 	it->data = xzalloc(len ? len : 1);
 	if (len)
 		memcpy(it->data, data, len);
@@ -153,6 +163,21 @@ void fw_cfg_add_bytes(struct fw_cfg *f, uint16_t key, const void *data, uint32_t
 	}
 	pthread_mutex_lock(&f->lock);
 	set_item_locked(f, key, data, len);
+	pthread_mutex_unlock(&f->lock);
+}
+
+void fw_cfg_add_bytes_borrowed(struct fw_cfg *f, uint16_t key, const void *data, uint32_t len)
+{
+	uint16_t k = key & (uint16_t)~KEY_WRITE_CHANNEL;
+	if (k == FW_CFG_FILE_DIR || (k >= FW_CFG_FILE_FIRST && k < KEY_WRITE_CHANNEL) || !data) {
+		fw_cfg_add_bytes(f, key, data, data ? len : 0);
+		return;
+	}
+	pthread_mutex_lock(&f->lock);
+	struct fw_item *it = item_for_key_locked(f, key);
+	it->data = (uint8_t *)data; /* read-only: numbered items have no write channel */
+	it->len = len;
+	it->borrowed = true;
 	pthread_mutex_unlock(&f->lock);
 }
 
@@ -382,7 +407,8 @@ void fw_cfg_destroy(struct fw_cfg *f)
 	if (!f)
 		return;
 	for (size_t i = 0; i < f->nitems; i++)
-		free(f->items[i].data);
+		if (!f->items[i].borrowed)
+			free(f->items[i].data);
 	for (size_t i = 0; i < f->nfiles; i++)
 		free(f->files[i].data);
 	free(f->items);

@@ -93,6 +93,9 @@ int fw_cfg_map(struct fw_cfg *f, struct io_bus *pio);
 /* Sets (or replaces) a numbered item; the data is copied. Keys are taken
  * modulo the write-channel bit 0x4000. Not for file selectors. */
 void fw_cfg_add_bytes(struct fw_cfg *f, uint16_t key, const void *data, uint32_t len);
+/* The same without a copy: data must outlive f (the -kernel images a
+ * firmware-less boot keeps for its resets, offered to the firmware too). */
+void fw_cfg_add_bytes_borrowed(struct fw_cfg *f, uint16_t key, const void *data, uint32_t len);
 void fw_cfg_add_u16(struct fw_cfg *f, uint16_t key, uint16_t value); /* LE */
 void fw_cfg_add_u32(struct fw_cfg *f, uint16_t key, uint32_t value); /* LE */
 void fw_cfg_add_u64(struct fw_cfg *f, uint16_t key, uint64_t value); /* LE */

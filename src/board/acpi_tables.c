@@ -745,6 +745,11 @@ static size_t build_fadt(struct out *o, const struct acpi_pc_desc *d, size_t fac
 #define LAPIC_ENABLED 1
 #define ISO_CONFORMING 0x0000
 #define ISO_LEVEL_HIGH 0x000D /* active high (01), level-triggered (11 << 2) */
+/* A _PRT entry naming a GSI (no link device) means level, active low
+ * (ACPI 6.x, "_PRT"); the PIRQ IRQs' overrides say the same, so Linux sees
+ * one polarity per pin. (KVM's IOAPIC takes a line's level as asserted
+ * either way.) */
+#define ISO_LEVEL_LOW 0x000F
 #define ALL_PROCESSORS 0xFF
 #define NMI_LINT 1
 
@@ -762,14 +767,17 @@ static void madt_iso(struct out *o, uint8_t irq, uint32_t gsi, uint16_t flags)
 }
 
 /* The level-triggered ISA IRQs: the SCI and where the PIRQs go, each once. */
-static bool irq_is_level(const struct acpi_pc_desc *d, unsigned irq)
+static bool irq_is_pirq(const struct acpi_pc_desc *d, unsigned irq)
 {
-	if (irq == d->sci_irq)
-		return true;
 	for (int i = 0; i < 4; i++)
 		if (irq == d->pirq_irq[i])
 			return true;
 	return false;
+}
+
+static bool irq_is_level(const struct acpi_pc_desc *d, unsigned irq)
+{
+	return irq == d->sci_irq || irq_is_pirq(d, irq);
 }
 
 static void madt_cpus(struct out *o, const struct acpi_pc_desc *d)
@@ -823,7 +831,8 @@ static size_t build_madt(struct out *o, const struct acpi_pc_desc *d)
 	madt_iso(o, 0, 2, ISO_CONFORMING); /* the PIT is on the IOAPIC's pin 2 */
 	for (unsigned irq = 1; irq < 16; irq++)
 		if (irq_is_level(d, irq))
-			madt_iso(o, (uint8_t)irq, irq, ISO_LEVEL_HIGH);
+			madt_iso(o, (uint8_t)irq, irq,
+				 irq_is_pirq(d, irq) ? ISO_LEVEL_LOW : ISO_LEVEL_HIGH);
 	madt_nmi(o);
 	table_end(o, start);
 	return start;

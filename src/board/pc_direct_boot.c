@@ -95,10 +95,13 @@ static const uint8_t pirq_irq[4] = { 10, 10, 11, 11 };
 
 /* ---- when -kernel can skip the firmware ---------------------------------- */
 
-static bool append_sets_video_mode(const char *append)
+/* Whether a word of the kernel command line is word (prefix: starts with
+ * it). */
+static bool append_has(const char *append, const char *word, bool prefix)
 {
-	for (const char *p = append; p && (p = strstr(p, "vga=")); p += 4)
-		if (p == append || p[-1] == ' ')
+	size_t n = strlen(word);
+	for (const char *p = append; p && (p = strstr(p, word)); p += n)
+		if ((p == append || p[-1] == ' ') && (prefix || p[n] == 0 || p[n] == ' '))
 			return true;
 	return false;
 }
@@ -118,8 +121,15 @@ static int firmware_needed(const struct machine *m, const struct boot_image *img
 			       "table");
 	if (cfg->boot_menu)
 		return set_err(why, len, "-boot menu=on is the BIOS's menu");
-	if (append_sets_video_mode(cfg->append))
+	if (append_has(cfg->append, "vga=", true))
 		return set_err(why, len, "vga= in -append sets a mode through the VGA BIOS");
+	/* Without ACPI's MADT and _PRT, Linux reads the BIOS's MP and $PIR
+	 * tables, which only SeaBIOS builds. */
+	static const char *const bios_tables[] = { "acpi=off", "acpi=noirq", "pci=noacpi" };
+	for (size_t i = 0; i < ARRAY_SIZE(bios_tables); i++)
+		if (append_has(cfg->append, bios_tables[i], false))
+			return set_err(why, len, "%s in -append: Linux then reads the BIOS's MP "
+				       "and PIRQ tables", bios_tables[i]);
 	if (display_console(0) && (cfg->sdl.enabled || cfg->vnc.enabled))
 		return set_err(why, len, "a display shows the VGA card, whose text mode the VGA "
 			       "BIOS sets up");
@@ -340,12 +350,11 @@ static void write_guest(struct machine *m, uint64_t gpa, const void *buf, size_t
 		    (unsigned long long)gpa);
 }
 
-/* The F segment is RAM behind the PAM (setup_chipset_function made it
- * read-write RAM); guest_mem's blocks leave 0xA0000-0xFFFFF out. */
+/* The F segment's RAM (the PAM made it read-write RAM, so the guest
+ * reads what is written here, as after SeaBIOS's shadowing). */
 static void write_f_segment(struct machine *m, uint32_t gpa, const void *buf, size_t len)
 {
-	memcpy(m->mem.ram + gpa, buf, len);
-	guest_mark_dirty_hva(&m->mem, m->mem.ram + gpa, len);
+	write_guest(m, gpa, buf, len);
 }
 
 /* Returns the RSDP's guest address. */
@@ -469,10 +478,10 @@ static void write_paging_and_gdt(struct machine *m, bool flat32)
 
 static void add_msr(struct vcpu_setup *s, uint32_t index, uint64_t value)
 {
-	if (s->nmsrs < VCPU_SETUP_MSRS_MAX) {
-		s->msr_index[s->nmsrs] = index;
-		s->msr_value[s->nmsrs++] = value;
-	}
+	if (s->nmsrs == VCPU_SETUP_MSRS_MAX)
+		die("direct kernel boot: more than %u MSRs to set", VCPU_SETUP_MSRS_MAX);
+	s->msr_index[s->nmsrs] = index;
+	s->msr_value[s->nmsrs++] = value;
 }
 
 /* As firmware leaves them: RAM write-back, the VGA window and the PCI
@@ -605,10 +614,10 @@ static void write_pvh_start_info(struct machine *m, const struct boot_image *img
 void direct_boot_setup(struct machine *m)
 {
 	struct acpi_pc_desc d = { .ncpus = 0 };
-	uint32_t *apic_ids = xzalloc(m->ncpus * sizeof(*apic_ids));
 
 	if (!m->direct_boot)
 		return;
+	uint32_t *apic_ids = xzalloc(m->ncpus * sizeof(*apic_ids));
 	fill_acpi_desc(m, &d, apic_ids);
 	setup_pci(m, &d);
 	uint64_t rsdp = install_acpi(m, &d);
@@ -648,5 +657,7 @@ bool direct_boot_choose(struct machine *m, struct boot_image *img)
 	}
 	m->direct_boot = xzalloc(sizeof(*m->direct_boot));
 	*m->direct_boot = *img;
+	debug("-kernel is entered without firmware, at its %s entry",
+	      img->pvh ? "32-bit PVH" : "64-bit");
 	return true;
 }

@@ -123,8 +123,14 @@ void setup_kernel_boot(struct machine *m)
 	if (loader_load(cfg->kernel_path, cfg->initrd_path, cfg->append, &ram, &img, err,
 			sizeof(err)) < 0)
 		die("could not load kernel '%s': %s", cfg->kernel_path, err);
-	if (direct_boot_choose(m, &img))
+	if (direct_boot_choose(m, &img)) {
+		/* The firmware gets the kernel too (without a copy): state from
+		 * a machine that booted it through SeaBIOS, still in the ROM
+		 * when it was saved or migrated, finds it here. */
+		if (!m->direct_boot->pvh)
+			loader_offer(m->direct_boot, m->fw_cfg, cfg->boot_strict, true);
 		return;
+	}
 	loader_install(&img, m->fw_cfg, cfg->boot_strict);
 	boot_image_free(&img);
 }
@@ -132,14 +138,22 @@ void setup_kernel_boot(struct machine *m)
 #define ROM_NAME "genroms/linuxboot.bin"
 
 static void add_blob(struct fw_cfg *f, const struct boot_blob *b, uint16_t addr_key,
-		     uint16_t size_key, uint16_t data_key)
+		     uint16_t size_key, uint16_t data_key, bool borrow)
 {
 	fw_cfg_add_u32(f, addr_key, b->addr);
 	fw_cfg_add_u32(f, size_key, b->size);
-	fw_cfg_add_bytes(f, data_key, b->data, b->data ? b->size : 0);
+	if (borrow)
+		fw_cfg_add_bytes_borrowed(f, data_key, b->data, b->data ? b->size : 0);
+	else
+		fw_cfg_add_bytes(f, data_key, b->data, b->data ? b->size : 0);
 }
 
 void loader_install(const struct boot_image *img, struct fw_cfg *f, bool strict)
+{
+	loader_offer(img, f, strict, false);
+}
+
+void loader_offer(const struct boot_image *img, struct fw_cfg *f, bool strict, bool borrow)
 {
 	/* SeaBIOS boots BEV ROMs after disks unless bootorder names them;
 	 * -boot strict=on: HALT after it, so nothing else boots (SeaBIOS's
@@ -147,10 +161,13 @@ void loader_install(const struct boot_image *img, struct fw_cfg *f, bool strict)
 	static const char bootorder[] = "/rom@" ROM_NAME "\n";
 	static const char bootorder_strict[] = "/rom@" ROM_NAME "\nHALT\n";
 
-	add_blob(f, &img->setup, FW_CFG_SETUP_ADDR, FW_CFG_SETUP_SIZE, FW_CFG_SETUP_DATA);
-	add_blob(f, &img->kernel, FW_CFG_KERNEL_ADDR, FW_CFG_KERNEL_SIZE, FW_CFG_KERNEL_DATA);
-	add_blob(f, &img->initrd, FW_CFG_INITRD_ADDR, FW_CFG_INITRD_SIZE, FW_CFG_INITRD_DATA);
-	add_blob(f, &img->cmdline, FW_CFG_CMDLINE_ADDR, FW_CFG_CMDLINE_SIZE, FW_CFG_CMDLINE_DATA);
+	add_blob(f, &img->setup, FW_CFG_SETUP_ADDR, FW_CFG_SETUP_SIZE, FW_CFG_SETUP_DATA, borrow);
+	add_blob(f, &img->kernel, FW_CFG_KERNEL_ADDR, FW_CFG_KERNEL_SIZE, FW_CFG_KERNEL_DATA,
+		 borrow);
+	add_blob(f, &img->initrd, FW_CFG_INITRD_ADDR, FW_CFG_INITRD_SIZE, FW_CFG_INITRD_DATA,
+		 borrow);
+	add_blob(f, &img->cmdline, FW_CFG_CMDLINE_ADDR, FW_CFG_CMDLINE_SIZE, FW_CFG_CMDLINE_DATA,
+		 borrow);
 	fw_cfg_add_u32(f, FW_CFG_KERNEL_CMDLINE, img->cmdline.addr);
 	fw_cfg_add_u32(f, FW_CFG_KERNEL_ENTRY, img->entry);
 	if (fw_cfg_add_file(f, ROM_NAME, vmm_linuxboot_rom, vmm_linuxboot_rom_size) < 0 ||

@@ -209,7 +209,12 @@ fail:
 
 int vcpu_apply_setup(struct vcpu *v, const struct vcpu_setup *s, char *err, size_t errlen)
 {
-	if (set_msrs(v, s, err, errlen) < 0 || set_virtual_wire(v, err, errlen) < 0)
+	/* MTRRs are advice to the guest (KVM caches by its own rules): a KVM
+	 * or CPU model without them leaves the guest KVM's defaults. */
+	if (set_msrs(v, s, err, errlen) < 0)
+		warn("%s; the guest keeps KVM's MTRR defaults", err);
+	/* Linux's INIT/SIPI resets an AP's LVTs: only the BSP's matter. */
+	if (set_virtual_wire(v, err, errlen) < 0)
 		return -1;
 	return s->entry != VCPU_ENTRY_NONE ? enter_kernel(v, s, err, errlen) : 0;
 }

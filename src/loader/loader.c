@@ -133,10 +133,12 @@ int loader_load(const char *kernel, const char *initrd, const char *append,
 		return -1;
 	if (linux_probe(k, ksize))
 		ret = load_linux(&k, ksize, initrd, append, ram, out, err, errlen, false);
-	else if (pvh_entry(k, ksize))
-		ret = load_linux(&k, ksize, initrd, append, ram, out, err, errlen, true);
+	/* Multiboot first: an ELF with both (Xen's own image) boots as
+	 * Multiboot, its -initrd a module list, as QEMU boots it. */
 	else if (multiboot_find_header(k, ksize) >= 0)
 		ret = load_multiboot(kernel, k, ksize, initrd, append, ram, out, err, errlen);
+	else if (pvh_entry(k, ksize))
+		ret = load_linux(&k, ksize, initrd, append, ram, out, err, errlen, true);
 	else
 		ret = set_err(err, errlen, "not a Linux bzImage, PVH ELF or Multiboot kernel");
 	free(k);

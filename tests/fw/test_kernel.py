@@ -349,3 +349,62 @@ def test_direct_boot_refuses_an_old_protocol():
 def test_kernel_boot_value_checked():
     refused(run("-machine", "kernel-boot=bios"),
             "-machine kernel-boot=bios: expected auto, firmware or direct")
+
+
+def boot_path_chosen(args, seconds=10):
+    """vmm's debug line saying how -kernel starts (VMM_DEBUG=1, -S: no vCPU
+    runs), or what vmm printed when none came."""
+    import select
+    import time
+    env = dict(os.environ, VMM_DEBUG="1")
+    p = subprocess.Popen([VMM, "-S", "-display", "none", "-serial", "none", *args],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                         stderr=subprocess.PIPE, env=env)
+    err, deadline = b"", time.monotonic() + seconds
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([p.stderr], [], [], 0.5)
+            chunk = os.read(p.stderr.fileno(), 65536) if ready else b""
+            if ready and not chunk:
+                break
+            err += chunk
+            lines = [ln for ln in err.decode(errors="replace").splitlines(True)
+                     if "-kernel " in ln and ln.endswith("\n")]
+            if lines:
+                return lines[0].strip()
+    finally:
+        p.kill()
+        p.wait()
+    return err.decode(errors="replace")
+
+
+@pytest.mark.parametrize("kit_name,args,want", [
+    ("vmlinuz-amd64", [], "-kernel is entered without firmware, at its 64-bit entry"),
+    ("vmlinux-amd64", [], "-kernel is entered without firmware, at its 32-bit PVH entry"),
+    ("vmlinuz-686", [], "-kernel boots through the firmware: the kernel has no 64-bit entry"),
+    ("vmlinuz-amd64", ["-append", "quiet vga=ask"],
+     "-kernel boots through the firmware: vga= in -append"),
+    ("vmlinuz-amd64", ["-append", "acpi=off quiet"],
+     "-kernel boots through the firmware: acpi=off in -append"),
+    ("vmlinuz-amd64", ["-append", "pci=noacpi"],
+     "-kernel boots through the firmware: pci=noacpi in -append"),
+    ("vmlinuz-amd64", ["-boot", "menu=on"],
+     "-kernel boots through the firmware: -boot menu=on"),
+    ("vmlinuz-amd64", ["-no-acpi"], "-kernel boots through the firmware: -no-acpi"),
+    ("vmlinuz-amd64", ["-vnc", "unix:%(tmp)s/vnc.sock"],
+     "-kernel boots through the firmware: a display shows the VGA card"),
+    ("vmlinuz-amd64", ["-vnc", "unix:%(tmp)s/vnc.sock", "-vga", "none"],
+     "-kernel is entered without firmware, at its 64-bit entry"),
+    ("vmlinuz-amd64", ["-machine", "kernel-boot=firmware"], None),
+])
+def test_auto_boot_path(kit_name, args, want, tmp_path):
+    """-machine kernel-boot=auto (the default) takes the firmware exactly
+    when something needs the BIOS, and says why with VMM_DEBUG=1."""
+    require_kvm()
+    args = [a % {"tmp": tmp_path} for a in args]
+    line = boot_path_chosen(["-m", "256", "-kernel", guest_kit_file(kit_name), *args],
+                            seconds=10 if want else 3)
+    if want is None:  # firmware asked for: no decision to report
+        assert "without firmware" not in line and "through the firmware" not in line, line
+    else:
+        assert want in line, line
