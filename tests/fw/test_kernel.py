@@ -238,40 +238,6 @@ def guest_kit_file(name):
     return path
 
 
-def test_debian_kernel_setup_runs(transfer):
-    """A stock Debian bzImage (8 MB) and the kit initrd load through the
-    firmware (-machine kernel-boot=firmware; vmm's default enters this
-    kernel without it), and the kernel's own real-mode setup code runs and
-    uses the BIOS (EDD probe).
-    The kernel proper is far too slow to finish on this /dev/kvm; the
-    real-guest layer boots it to userspace."""
-    import select
-    import time
-    require_kvm()
-    kernel, initrd = guest_kit_file("vmlinuz-amd64"), guest_kit_file("initrd-amd64.xz")
-    start = time.monotonic()
-    p = subprocess.Popen([VMM, "-m", "256", "-display", "none", "-serial", "stdio",
-                          "-machine", "kernel-boot=firmware",
-                          "-kernel", kernel, "-initrd", initrd,
-                          "-append", "console=ttyS0 earlyprintk=ttyS0"],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
-    out = b""
-    try:
-        while b"Probing EDD" not in out and time.monotonic() - start < 120:
-            ready, _, _ = select.select([p.stdout], [], [], 1)
-            if ready:
-                chunk = os.read(p.stdout.fileno(), 4096)
-                if not chunk:
-                    break
-                out += chunk
-    finally:
-        p.kill()
-        p.wait()
-    print("Debian kernel setup code running (%s) after %.2f s" % (
-        transfer, time.monotonic() - start))
-    assert b"Probing EDD" in out, out[-2000:]
-
-
 def read_serial_until(argv, needle, limit):
     """Runs vmm until its serial output (stdout) holds needle or limit
     seconds pass; returns the output and the seconds it took."""
@@ -292,6 +258,24 @@ def read_serial_until(argv, needle, limit):
         p.kill()
         p.wait()
     return out.decode(errors="replace"), time.monotonic() - start
+
+
+def test_debian_kernel_setup_runs(transfer):
+    """A stock Debian bzImage (8 MB) and the kit initrd load through the
+    firmware (-machine kernel-boot=firmware; vmm's default enters this
+    kernel without it), and the kernel's own real-mode setup code runs and
+    uses the BIOS (EDD probe).
+    The kernel proper is far too slow to finish on this /dev/kvm; the
+    real-guest layer boots it to userspace."""
+    require_kvm()
+    kernel, initrd = guest_kit_file("vmlinuz-amd64"), guest_kit_file("initrd-amd64.xz")
+    out, took = read_serial_until([VMM, "-m", "256", "-display", "none", "-serial", "stdio",
+                                   "-machine", "kernel-boot=firmware",
+                                   "-kernel", kernel, "-initrd", initrd,
+                                   "-append", "console=ttyS0 earlyprintk=ttyS0"],
+                                  b"Probing EDD", 120)
+    print("Debian kernel setup code running (%s) after %.2f s" % (transfer, took))
+    assert "Probing EDD" in out, out[-2000:]
 
 
 def test_pvh_kernel_entered_without_firmware():
