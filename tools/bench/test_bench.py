@@ -98,9 +98,18 @@ def _tail(argv):
 @pytest.mark.parametrize("cpu", ["host", "qemu64"])
 def test_kernel_boot_gives_every_vmm_the_same_machine(cpu):
     import kernel_boot
-    lines = kernel_boot.command_lines("/build/vmm", "vmlinuz", "initrd", cpu)
-    tails = [_tail(argv) for argv in lines.values()]
+    lines = kernel_boot.command_lines("/build/vmm", "vmlinuz", "vmlinux", "initrd", cpu)
+    # the same machine and guest for all; the pvh legs get the vmlinux
+    pvh = [label for label in lines if label.endswith(" pvh")]
+    assert sorted(pvh) == ["qemu -M microvm pvh", "qemu -M pc pvh", "vmm pvh"], lines
+    tails = [[a.replace("vmlinux", "vmlinuz") for a in _tail(argv)] if label in pvh
+             else _tail(argv) for label, argv in lines.items()]
     assert all(t == tails[0] for t in tails), lines
+    assert all("vmlinux" in lines[label] for label in pvh), lines
+    assert all("vmlinux" not in argv for label, argv in lines.items() if label not in pvh)
+    # vmm's firmware leg is the firmware path, its default leg is not
+    assert lines["vmm firmware"][1:3] == ["-machine", "kernel-boot=firmware"]
+    assert "-machine" not in lines["vmm"]
     for flag in (["-cpu", cpu], ["-nodefaults"], ["-no-reboot"]):
         assert any(tails[0][i:i + len(flag)] == flag for i in range(len(tails[0]))), flag
 
