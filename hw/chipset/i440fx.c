@@ -8,7 +8,7 @@
 #include "savestate.h"
 #include "util.h"
 
-#define I440FX_PAM0 0x59 /* 0x59 (F segment, high nibble) .. 0x5F */
+/* I440FX_PAM0 (hw/chipset.h): 0x59 (F segment, high nibble) .. 0x5F */
 #define I440FX_SMRAM 0x72
 
 /* Segment s (see memmap.h) is governed by one nibble: PAM1 low nibble for

@@ -8,22 +8,8 @@
 #include "savestate.h"
 #include "util.h"
 
-#define PIIX3_PIRQRC 0x60
 #define RCR_SYS_RST 0x02
 #define RCR_RST_CPU 0x04
-
-/* PIRQRC values 3-7, 9-12, 14 and 15 name an ISA IRQ; 0-2, 8 and 13 are
- * reserved (the timer, the cascade, the RTC, the FPU) and route nowhere. */
-static bool routable(unsigned irq)
-{
-	return irq < 16 && irq > 2 && irq != 8 && irq != 13;
-}
-
-/* PIRQ a device pin reaches on the PC's swizzled slots. */
-static unsigned pirq_of(uint8_t devfn, unsigned pin)
-{
-	return ((devfn >> 3) + pin - 2) & 3;
-}
 
 static void update_isa_irqs(struct piix3 *s)
 {
@@ -31,7 +17,7 @@ static void update_isa_irqs(struct piix3 *s)
 
 	for (unsigned p = 0; p < 4; p++) {
 		uint8_t route = s->pci.config[PIIX3_PIRQRC + p];
-		if (route & 0x80 || !routable(route))
+		if (route & 0x80 || !piix3_irq_routable(route))
 			continue;
 		for (unsigned w = 0; w < 16; w++)
 			if (s->pirq_sources[p][w])
@@ -50,7 +36,7 @@ static void update_isa_irqs(struct piix3 *s)
 void piix3_set_intx(void *opaque, uint8_t devfn, unsigned pin, int level)
 {
 	struct piix3 *s = opaque;
-	unsigned p = pirq_of(devfn, pin);
+	unsigned p = piix3_pirq_of(devfn >> 3, pin);
 	unsigned bit = devfn * 4u + (pin - 1);
 	uint64_t mask = 1ULL << (bit % 64);
 
@@ -116,7 +102,7 @@ int piix3_init(struct piix3 *s, struct pci_bus *bus, struct isa_irq *isa,
 	memset(s->isa_level, 0, sizeof(s->isa_level));
 	memset(s->pirq_sources, 0, sizeof(s->pirq_sources));
 	for (unsigned irq = 0; irq < 16; irq++)
-		if (routable(irq) && isa_irq_claim(isa, irq, &s->isa_in[irq]) < 0)
+		if (piix3_irq_routable(irq) && isa_irq_claim(isa, irq, &s->isa_in[irq]) < 0)
 			return -1;
 	s->board = board;
 	/* Functions 1-7 are only scanned when function 0 says multifunction. */

@@ -13,9 +13,7 @@
 #include "savestate.h"
 #include "util.h"
 
-#define PM_PMBA 0x40
 #define PM_DEVACTB 0x58
-#define PM_PMREGMISC 0x80
 #define PM_SMBBA 0x90
 #define PM_IO_SIZE 64
 
@@ -171,8 +169,8 @@ static const struct io_ops hotplug_ops = { .read = hotplug_read, .max_size = 4 }
 
 static void update_pm_io(struct piix_pm *s)
 {
-	uint16_t base = pci_get_word(&s->pci, PM_PMBA) & 0xFFC0;
-	bool enabled = s->pci.config[PM_PMREGMISC] & 1;
+	uint16_t base = pci_get_word(&s->pci, PIIX4_PMBA) & 0xFFC0;
+	bool enabled = s->pci.config[PIIX4_PMREGMISC] & 1;
 
 	if (!enabled || base == 0) {
 		bus_unmap(s->pio, &s->pm_io);
@@ -188,7 +186,7 @@ static void update_pm_io(struct piix_pm *s)
 static void pm_config_write(struct pci_device *d, unsigned off, uint32_t val, unsigned size)
 {
 	struct piix_pm *s = (struct piix_pm *)d;
-	if ((off < PM_PMBA + 4 && off + size > PM_PMBA) || off == PM_PMREGMISC)
+	if ((off < PIIX4_PMBA + 4 && off + size > PIIX4_PMBA) || off == PIIX4_PMREGMISC)
 		update_pm_io(s);
 }
 
@@ -226,14 +224,14 @@ int piix_pm_init(struct piix_pm *s, struct pci_bus *bus, struct io_bus *pio, str
 	s->sci = sci;
 	s->board = board;
 	pci_device_set_interrupt_pin(d, 1);
-	d->config[PM_PMBA] = 0x01; /* I/O space indicator */
-	d->wmask[PM_PMBA] = 0xC0;
-	d->wmask[PM_PMBA + 1] = 0xFF;
-	d->wmask[PM_PMBA + 2] = d->wmask[PM_PMBA + 3] = 0;
+	d->config[PIIX4_PMBA] = 0x01; /* I/O space indicator */
+	d->wmask[PIIX4_PMBA] = 0xC0;
+	d->wmask[PIIX4_PMBA + 1] = 0xFF;
+	d->wmask[PIIX4_PMBA + 2] = d->wmask[PIIX4_PMBA + 3] = 0;
 	/* "SMM already set up": SeaBIOS must not try to initialise SMM, which
 	 * it would do by raising an SMI we do not emulate, then spin. */
 	d->config[PM_DEVACTB + 3] = 0x02;
-	d->config[PM_PMREGMISC] = 0;
+	d->config[PIIX4_PMREGMISC] = 0;
 	d->config[PM_SMBBA] = 0x01;
 	d->config[0xD2] = 0x09;
 	/* Device-enable bits the DSDT reads for the COM/LPT _STA methods: COM1. */

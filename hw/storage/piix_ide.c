@@ -22,7 +22,6 @@
 #include "savestate.h"
 #include "util.h"
 
-#define IDETIM 0x40
 
 #define BM_CMD_START 0x01
 #define BM_CMD_TO_MEM 0x08

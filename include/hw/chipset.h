@@ -33,6 +33,29 @@ struct i440fx {
 };
 int i440fx_init(struct i440fx *s, struct pci_bus *bus, struct memmap *mm, uint64_t ram_size);
 
+/* Configuration registers firmware sets (and so a firmware-less boot,
+ * src/board/pc_direct_boot.c): the i440FX's PAM0 (F segment in its high
+ * nibble), the PIIX3's four PIRQ route registers, the PIIX4 PM's I/O base
+ * and its enable bit's register. */
+#define I440FX_PAM0 0x59
+#define PIIX3_PIRQRC 0x60
+#define PIIX4_PMBA 0x40
+#define PIIX4_PMREGMISC 0x80
+
+/* The PIRQ (0-3) that a slot's INTx pin (1 = INTA .. 4 = INTD) reaches:
+ * the swizzle the i440FX board wires, which the ACPI _PRT repeats. */
+static inline unsigned piix3_pirq_of(unsigned slot, unsigned pin)
+{
+	return (slot + pin - 2) & 3;
+}
+
+/* PIRQRC values 3-7, 9-12, 14 and 15 name an ISA IRQ; 0-2, 8 and 13 are
+ * reserved (the timer, the cascade, the RTC, the FPU) and route nowhere. */
+static inline bool piix3_irq_routable(unsigned irq)
+{
+	return irq < 16 && irq > 2 && irq != 8 && irq != 13;
+}
+
 /* 00:01.0 PIIX3 PCI-to-ISA bridge: PIRQ routing and the 0xCF9 reset register.
  * The bridge holds one input on every ISA line a PIRQ can be routed to and
  * drives it with the OR of the PIRQs routed there, so PCI interrupts share

@@ -22,6 +22,11 @@
 #include "pci.h"
 
 #define PIIX_IDE_DEVFN PCI_DEVFN(1, 1)
+/* The PIIX IDE timing registers (IDETIM), primary and secondary: bit 15
+ * enables the channel's decode. ata_piix reads it; firmware sets it. */
+#define PIIX_IDETIM_PRI 0x40
+#define PIIX_IDETIM_SEC 0x42
+#define PIIX_IDETIM_DECODE 0x8000u
 
 struct piix_ide;
 

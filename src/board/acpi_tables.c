@@ -18,6 +18,7 @@
 
 #include <string.h>
 
+#include "hw/chipset.h"
 #include "util.h"
 
 #define OEM_ID "VMM   "
@@ -516,12 +517,6 @@ static void pci0_crs(struct out *o, const struct acpi_pc_desc *d)
 	aml_name_template(o, "_CRS", &crs);
 }
 
-/* PIRQ index a slot's pin reaches (pin 0 = INTA), as piix3.c swizzles. */
-static unsigned pirq_of(unsigned slot, unsigned pin)
-{
-	return (slot + pin + 3) & 3;
-}
-
 /* _PRT: for every slot and pin, the GSI its PIRQ is routed to. */
 static void pci0_prt(struct out *o, const struct acpi_pc_desc *d)
 {
@@ -538,7 +533,8 @@ static void pci0_prt(struct out *o, const struct acpi_pc_desc *d)
 			aml_int(o, (uint64_t)slot << 16 | 0xFFFF);
 			aml_int(o, pin);
 			aml_int(o, 0); /* no link device: the next field is the GSI */
-			aml_int(o, d->pirq_irq[pirq_of(slot, pin)]);
+			/* ACPI numbers INTA 0, the swizzle 1 */
+			aml_int(o, d->pirq_irq[piix3_pirq_of(slot, pin + 1)]);
 			pkg_end(o, e);
 		}
 	}
@@ -886,12 +882,6 @@ static size_t build_rsdp(struct out *o, size_t rsdt, size_t xsdt)
 
 /* ---- The description ---- */
 
-/* An ISA IRQ the PIIX3 can route a PIRQ to (and the SCI may use). */
-static bool routable(unsigned irq)
-{
-	return irq >= 3 && irq < 16 && irq != 8 && irq != 13;
-}
-
 /* What the tables can say: xAPIC IDs in the Local APIC entries, IRQs the
  * PIIX3 routes, windows that are ranges, an I/O window clear of the
  * configuration ports. */
@@ -902,10 +892,11 @@ static bool desc_ok(const struct acpi_pc_desc *d)
 	for (unsigned i = 0; i < d->ncpus; i++)
 		if (d->apic_ids[i] >= 255)
 			return false;
-	if (!routable(d->sci_irq))
+	/* an IRQ the PIIX3 can route a PIRQ to (and the SCI may use) */
+	if (!piix3_irq_routable(d->sci_irq))
 		return false;
 	for (int i = 0; i < 4; i++)
-		if (!routable(d->pirq_irq[i]))
+		if (!piix3_irq_routable(d->pirq_irq[i]))
 			return false;
 	if (d->pci_mem32_start > d->pci_mem32_end)
 		return false;

@@ -29,6 +29,7 @@
 
 #include "acpi_tables.h"
 #include "display.h"
+#include "hw/ide.h"
 #include "loader.h"
 #include "util.h"
 
@@ -78,19 +79,6 @@ static const uint8_t pirq_irq[4] = { 10, 10, 11, 11 };
 #define PM_BASE           0x600u
 #define SCI_IRQ           9u
 
-#define PCI_COMMAND       0x04
-#define PCI_COMMAND_IO    0x1
-#define PCI_COMMAND_MEM   0x2
-#define PCI_BAR0          0x10
-#define PCI_INTERRUPT_LINE 0x3C
-#define PCI_INTERRUPT_PIN 0x3D
-#define PIIX3_PIRQRC      0x60
-#define PIIX_IDETIM_PRI   0x40
-#define PIIX_IDETIM_SEC   0x42
-#define IDETIM_DECODE     0x8000u
-#define PIIX4_PMBA        0x40
-#define PIIX4_PMREGMISC   0x80
-#define I440FX_PAM0       0x59
 #define PAM_RAM_RW        0x3u
 
 /* ---- when -kernel can skip the firmware ---------------------------------- */
@@ -166,7 +154,7 @@ static void cfg_write(struct machine *m, uint8_t devfn, unsigned off, uint32_t v
 
 static bool function_present(struct machine *m, uint8_t devfn)
 {
-	uint16_t vendor = (uint16_t)cfg_read(m, devfn, 0, 2);
+	uint16_t vendor = (uint16_t)cfg_read(m, devfn, PCI_VENDOR_ID, 2);
 	return vendor != 0xFFFF && vendor != 0;
 }
 
@@ -239,7 +227,7 @@ static void assign_bar(struct machine *m, struct pci_alloc *a, const struct pci_
 	if (r->is64)
 		cfg_write(m, r->devfn, off + 4, (uint32_t)(addr >> 32), 4);
 	uint16_t cmd = (uint16_t)cfg_read(m, r->devfn, PCI_COMMAND, 2);
-	cmd |= r->io ? PCI_COMMAND_IO : PCI_COMMAND_MEM;
+	cmd |= r->io ? PCI_COMMAND_IO : PCI_COMMAND_MEMORY;
 	cfg_write(m, r->devfn, PCI_COMMAND, cmd, 2);
 }
 
@@ -248,9 +236,7 @@ static void route_interrupt(struct machine *m, uint8_t devfn)
 	unsigned pin = cfg_read(m, devfn, PCI_INTERRUPT_PIN, 1);
 	if (pin < 1 || pin > 4)
 		return;
-	/* The i440FX board's swizzle, as piix3.c wires it. */
-	unsigned pirq = ((devfn >> 3) + pin - 2) & 3;
-	cfg_write(m, devfn, PCI_INTERRUPT_LINE, pirq_irq[pirq], 1);
+	cfg_write(m, devfn, PCI_INTERRUPT_LINE, pirq_irq[piix3_pirq_of(devfn >> 3, pin)], 1);
 }
 
 /* The few chipset registers Linux expects a BIOS to have set. */
@@ -262,8 +248,8 @@ static void setup_chipset_function(struct machine *m, uint8_t devfn, uint32_t id
 			cfg_write(m, devfn, PIIX3_PIRQRC + i, pirq_irq[i], 1);
 		break;
 	case 0x70108086: /* PIIX3 IDE: ata_piix reads the decode bits */
-		cfg_write(m, devfn, PIIX_IDETIM_PRI, IDETIM_DECODE, 2);
-		cfg_write(m, devfn, PIIX_IDETIM_SEC, IDETIM_DECODE, 2);
+		cfg_write(m, devfn, PIIX_IDETIM_PRI, PIIX_IDETIM_DECODE, 2);
+		cfg_write(m, devfn, PIIX_IDETIM_SEC, PIIX_IDETIM_DECODE, 2);
 		break;
 	case 0x71138086: /* PIIX4 PM */
 		cfg_write(m, devfn, PIIX4_PMBA, PM_BASE | 1, 4);
