@@ -28,6 +28,9 @@ int kvm_vcpu_state_save(struct kvm_vm *kvm, int vcpu_fd, uint32_t index, struct 
 			char *err, size_t errlen);
 int kvm_vcpu_state_load(struct kvm_vm *kvm, int vcpu_fd, uint32_t index, struct ss_reader *r,
 			char *err, size_t errlen);
+/* KVM_SET_MSRS of n MSRs; -1 with the first one KVM refused named. */
+int kvm_vcpu_msrs_write(int vcpu_fd, const uint32_t *idx, const uint64_t *val, uint32_t n,
+			char *err, size_t errlen);
 int kvm_vm_state_save(struct kvm_vm *kvm, struct ss_writer *w, char *err, size_t errlen);
 
 /* With every vCPU stopped: keep the guest's clock as it is now (hold), and

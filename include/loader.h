@@ -171,6 +171,8 @@ uint8_t *loader_read_file(const char *path, uint64_t max_size, size_t *size, cha
 int loader_load(const char *kernel, const char *initrd, const char *append,
 		const struct loader_ram *ram, struct boot_image *out, char *err, size_t errlen);
 
+/* b holds a heap copy of size bytes of data, to go to addr. */
+void boot_blob_copy(struct boot_blob *b, const void *data, size_t size, uint32_t addr);
 void boot_image_free(struct boot_image *img);
 
 /* The option ROM, embedded at build time (build/bios/linuxboot_rom.c). */

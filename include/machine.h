@@ -378,10 +378,9 @@ struct machine {
  * loader.h lists, genroms/linuxboot.bin and a bootorder that puts the ROM
  * first. */
 struct boot_image;
-void loader_install(const struct boot_image *img, struct fw_cfg *f, bool strict);
-/* loader_install, and with borrow the image's buffers are fw_cfg's
- * without a copy (they must outlive it). */
-void loader_offer(const struct boot_image *img, struct fw_cfg *f, bool strict, bool borrow);
+/* With borrow, the image's buffers are fw_cfg's without a copy (they
+ * must outlive it). */
+void loader_install(const struct boot_image *img, struct fw_cfg *f, bool strict, bool borrow);
 
 /* The end of configuration, before anything starts: the board's fixed
  * devices go first in cfg->devs, and every PCI function gets its slot.

@@ -30,6 +30,14 @@ void setup_cmos(struct machine *m);
 /* The CMOS boot order bytes (0x3D, 0x38) from letters: "" is cad. */
 void setup_boot_order(struct machine *m, const char *order);
 void setup_fw_cfg(struct machine *m);
+/* The memory map's types, for SeaBIOS's etc/e820 and the zero page's or
+ * PVH start info's map; KVM's identity map and TSS pages (kvm.c), which
+ * both reserve. */
+#define E820_RAM 1u
+#define E820_RESERVED 2u
+#define E820_ACPI 3u
+#define KVM_RESERVED_START 0xFEFFC000ULL
+#define KVM_RESERVED_SIZE 0x4000ULL
 /* pc_smbios.c: the SMBIOS 2.8 entry point and structures for SeaBIOS's
  * etc/smbios files (tables: heap, the caller frees); false when they do
  * not fit a 2.1-style entry point (over 8 TiB of RAM, 1024 sockets) and
@@ -37,6 +45,9 @@ void setup_fw_cfg(struct machine *m);
 #define SMBIOS_ENTRY_POINT_LEN 31
 bool smbios_build(const struct machine *m, uint8_t ep[SMBIOS_ENTRY_POINT_LEN],
 		  uint8_t **tables, size_t *len);
+/* The structures' guest address in the entry point, its checksums again
+ * (what SeaBIOS does with the anchor; the firmware-less boot does it). */
+void smbios_set_table_address(uint8_t ep[SMBIOS_ENTRY_POINT_LEN], uint32_t addr);
 void setup_kernel_boot(struct machine *m);
 /* pc_direct_boot.c: whether -kernel's img is entered without firmware
  * (then m keeps img, else the caller still owns it); and the set-up that

@@ -62,11 +62,6 @@
 #define ACPI_RSDP_LEN     36u
 #define ALIGN_UP(v, a)    (((v) + (a) - 1) & ~((uint64_t)(a) - 1))
 
-#define E820_RAM          1u
-#define E820_RESERVED     2u
-#define E820_ACPI         3u
-#define KVM_RESERVED_START 0xFEFFC000ULL
-#define KVM_RESERVED_SIZE  0x4000ULL
 
 /* PCI as SeaBIOS leaves it: PIRQA-D on IRQ 10, 10, 11, 11; I/O BARs from
  * 0xC000; memory BARs in the hole below the IOAPIC. */
@@ -336,13 +331,6 @@ static void write_guest(struct machine *m, uint64_t gpa, const void *buf, size_t
 		    (unsigned long long)gpa);
 }
 
-/* The F segment's RAM (the PAM made it read-write RAM, so the guest
- * reads what is written here, as after SeaBIOS's shadowing). */
-static void write_f_segment(struct machine *m, uint32_t gpa, const void *buf, size_t len)
-{
-	write_guest(m, gpa, buf, len);
-}
-
 /* Returns the RSDP's guest address. */
 static uint64_t install_acpi(struct machine *m, const struct acpi_pc_desc *d)
 {
@@ -353,18 +341,12 @@ static uint64_t install_acpi(struct machine *m, const struct acpi_pc_desc *d)
 	if (!len)
 		die("direct kernel boot: the ACPI tables do not fit in %zu bytes", cap);
 	write_guest(m, tables_base(m), buf, len);
-	write_f_segment(m, RSDP_ANCHOR, buf + rsdp_off, ACPI_RSDP_LEN);
+	/* the F segment is RAM (setup_chipset_function set its PAM), as after
+	 * SeaBIOS's shadowing: the guest reads the anchors written there */
+	write_guest(m, RSDP_ANCHOR, buf + rsdp_off, ACPI_RSDP_LEN);
 	uint64_t rsdp = tables_base(m) + rsdp_off;
 	free(buf);
 	return rsdp;
-}
-
-static uint8_t checksum_fix(const uint8_t *p, size_t len)
-{
-	uint8_t sum = 0;
-	for (size_t i = 0; i < len; i++)
-		sum = (uint8_t)(sum + p[i]);
-	return (uint8_t)-sum;
 }
 
 /* SMBIOS 2.x: the structures after the ACPI tables, the entry point in
@@ -385,12 +367,8 @@ static void install_smbios(struct machine *m)
 	}
 	uint64_t at = tables_base(m) + TABLES_SIZE - SMBIOS_AREA_SIZE;
 	write_guest(m, at, tables, len);
-	put_le32(ep + 24, (uint32_t)at);
-	ep[21] = 0;
-	ep[21] = checksum_fix(ep + 16, SMBIOS_ENTRY_POINT_LEN - 16);
-	ep[4] = 0;
-	ep[4] = checksum_fix(ep, 16);
-	write_f_segment(m, SMBIOS_ANCHOR, ep, sizeof(ep));
+	smbios_set_table_address(ep, (uint32_t)at);
+	write_guest(m, SMBIOS_ANCHOR, ep, sizeof(ep));
 	free(tables);
 }
 
@@ -496,26 +474,24 @@ static void add_mtrrs(struct machine *m, struct vcpu_setup *s, uint64_t hole)
 
 static void setup_cpus(struct machine *m, const struct boot_image *img, uint64_t hole)
 {
+	struct vcpu_setup ap = { .nmsrs = 0 };
 	char err[256];
 
-	for (unsigned i = 0; i < m->ncpus; i++) {
-		struct vcpu_setup s = { .nmsrs = 0 };
-		add_mtrrs(m, &s, hole);
-		if (i == 0) {
-			s.entry = img->pvh ? VCPU_ENTRY_32 : VCPU_ENTRY_64;
-			/* bzImage: startup_64, 0x200 into the protected-mode part */
-			s.rip = img->pvh ? img->entry : LINUX_KERNEL_ADDR + 0x200;
-			s.rbx = PVH_START_INFO;
-			s.rsi = BOOT_ZERO_PAGE;
-			s.rsp = BOOT_STACK_TOP;
-			s.cr3 = BOOT_PML4;
-			s.gdt_base = BOOT_GDT_ADDR;
-			s.gdt_limit = 4 * 8 - 1;
-			s.code_sel = BOOT_CS;
-		}
-		if (vcpu_apply_setup(&m->vcpus[i], &s, err, sizeof(err)) < 0)
+	add_mtrrs(m, &ap, hole);
+	struct vcpu_setup bsp = ap;
+	bsp.entry = img->pvh ? VCPU_ENTRY_32 : VCPU_ENTRY_64;
+	/* bzImage: startup_64, 0x200 into the protected-mode part */
+	bsp.rip = img->pvh ? img->entry : LINUX_KERNEL_ADDR + 0x200;
+	bsp.rbx = PVH_START_INFO;
+	bsp.rsi = BOOT_ZERO_PAGE;
+	bsp.rsp = BOOT_STACK_TOP;
+	bsp.cr3 = BOOT_PML4;
+	bsp.gdt_base = BOOT_GDT_ADDR;
+	bsp.gdt_limit = 4 * 8 - 1;
+	bsp.code_sel = BOOT_CS;
+	for (unsigned i = 0; i < m->ncpus; i++)
+		if (vcpu_apply_setup(&m->vcpus[i], i ? &ap : &bsp, err, sizeof(err)) < 0)
 			die("direct kernel boot: %s", err);
-	}
 }
 
 /* ---- the boot ---------------------------------------------------------- */

@@ -13,10 +13,6 @@
 #include "loader.h"
 #include "util.h"
 
-#define E820_RAM 1
-#define E820_RESERVED 2
-#define KVM_RESERVED_START 0xFEFFC000ULL
-#define KVM_RESERVED_SIZE 0x4000ULL
 
 /* SeaBIOS's legacy SMBIOS entries (fw_cfg key 0x8001, which SeaBIOS reads
  * when no etc/smbios tables are offered): a little-endian count, then per
@@ -128,10 +124,10 @@ void setup_kernel_boot(struct machine *m)
 		 * a machine that booted it through SeaBIOS, still in the ROM
 		 * when it was saved or migrated, finds it here. */
 		if (!m->direct_boot->pvh)
-			loader_offer(m->direct_boot, m->fw_cfg, cfg->boot_strict, true);
+			loader_install(m->direct_boot, m->fw_cfg, cfg->boot_strict, true);
 		return;
 	}
-	loader_install(&img, m->fw_cfg, cfg->boot_strict);
+	loader_install(&img, m->fw_cfg, cfg->boot_strict, false);
 	boot_image_free(&img);
 }
 
@@ -148,12 +144,7 @@ static void add_blob(struct fw_cfg *f, const struct boot_blob *b, uint16_t addr_
 		fw_cfg_add_bytes(f, data_key, b->data, b->data ? b->size : 0);
 }
 
-void loader_install(const struct boot_image *img, struct fw_cfg *f, bool strict)
-{
-	loader_offer(img, f, strict, false);
-}
-
-void loader_offer(const struct boot_image *img, struct fw_cfg *f, bool strict, bool borrow)
+void loader_install(const struct boot_image *img, struct fw_cfg *f, bool strict, bool borrow)
 {
 	/* SeaBIOS boots BEV ROMs after disks unless bootorder names them;
 	 * -boot strict=on: HALT after it, so nothing else boots (SeaBIOS's

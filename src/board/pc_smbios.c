@@ -259,6 +259,13 @@ static void entry_point(uint8_t ep[SMBIOS_ENTRY_POINT_LEN], const struct smbios_
 	/* the table address (24) is SeaBIOS's to fill in */
 	put_le16(ep + 28, (uint16_t)b->count);
 	ep[30] = SMBIOS_MAJOR << 4 | SMBIOS_MINOR;
+	smbios_set_table_address(ep, 0);
+}
+
+void smbios_set_table_address(uint8_t ep[SMBIOS_ENTRY_POINT_LEN], uint32_t addr)
+{
+	put_le32(ep + 24, addr);
+	ep[21] = ep[4] = 0;
 	ep[21] = checksum_of(ep + 16, SMBIOS_ENTRY_POINT_LEN - 16);
 	ep[4] = checksum_of(ep, 16);
 }

@@ -230,7 +230,7 @@ static bool msr_read(int vcpu_fd, uint32_t index, uint64_t *value)
 }
 
 /* Writes n MSRs; on refusal, names the first one KVM did not take. */
-static int msrs_write(int vcpu_fd, const uint32_t *idx, const uint64_t *val, uint32_t n,
+int kvm_vcpu_msrs_write(int vcpu_fd, const uint32_t *idx, const uint64_t *val, uint32_t n,
 		      char *err, size_t errlen)
 {
 	if (!n)
@@ -502,7 +502,7 @@ static int vcpu_write_msrs(int fd, const struct vcpu_state *s, bool deadline, ch
 		idx[n] = s->msr_index[i];
 		val[n++] = s->msr_value[i];
 	}
-	return msrs_write(fd, idx, val, n, err, errlen);
+	return kvm_vcpu_msrs_write(fd, idx, val, n, err, errlen);
 }
 
 /* kvm_sregs2 repeats kvm_sregs's layout from cs to apic_base. */
@@ -545,7 +545,7 @@ static int vcpu_write(struct kvm_vm *kvm, int fd, struct vcpu_state *s, char *er
 	if (vcpu_write_msrs(fd, s, false, err, errlen) < 0)
 		return -1;
 	uint32_t tsc_index = MSR_IA32_TSC;
-	if (msrs_write(fd, &tsc_index, &s->tsc, 1, err, errlen) < 0)
+	if (kvm_vcpu_msrs_write(fd, &tsc_index, &s->tsc, 1, err, errlen) < 0)
 		return -1;
 	IOCTL(fd, KVM_SET_LAPIC, &s->lapic, "KVM_SET_LAPIC");
 	if (vcpu_write_msrs(fd, s, true, err, errlen) < 0)

@@ -13,6 +13,7 @@
 #include <linux/kvm.h>
 
 #include "kvm.h"
+#include "kvm_state.h"
 #include "bus.h"
 #include "cpu_model.h"
 #include "cpuid.h"
@@ -140,27 +141,6 @@ fail:
 	return -1;
 }
 
-static int set_msrs(struct vcpu *v, const struct vcpu_setup *s, char *err, size_t errlen)
-{
-	struct kvm_msrs *m = xzalloc(sizeof(*m) + VCPU_SETUP_MSRS_MAX * sizeof(m->entries[0]));
-	unsigned n = MIN(s->nmsrs, VCPU_SETUP_MSRS_MAX);
-
-	m->nmsrs = n;
-	for (unsigned i = 0; i < n; i++) {
-		m->entries[i].index = s->msr_index[i];
-		m->entries[i].data = s->msr_value[i];
-	}
-	int done = ioctl(v->fd, KVM_SET_MSRS, m);
-	free(m);
-	if (done == (int)n)
-		return 0;
-	if (done < 0)
-		snprintf(err, errlen, "KVM_SET_MSRS on vCPU %u failed: %s", v->index, strerror(errno));
-	else
-		snprintf(err, errlen, "KVM refused MSR 0x%x on vCPU %u", s->msr_index[done], v->index);
-	return -1;
-}
-
 static struct kvm_segment flat_segment(uint16_t selector, bool code, bool long_mode)
 {
 	return (struct kvm_segment){
@@ -211,8 +191,8 @@ int vcpu_apply_setup(struct vcpu *v, const struct vcpu_setup *s, char *err, size
 {
 	/* MTRRs are advice to the guest (KVM caches by its own rules): a KVM
 	 * or CPU model without them leaves the guest KVM's defaults. */
-	if (set_msrs(v, s, err, errlen) < 0)
-		warn("%s; the guest keeps KVM's MTRR defaults", err);
+	if (kvm_vcpu_msrs_write(v->fd, s->msr_index, s->msr_value, s->nmsrs, err, errlen) < 0)
+		warn("vCPU %u: %s; the guest keeps KVM's MTRR defaults", v->index, err);
 	/* Linux's INIT/SIPI resets an AP's LVTs: only the BSP's matter. */
 	if (set_virtual_wire(v, err, errlen) < 0)
 		return -1;

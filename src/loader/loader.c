@@ -145,6 +145,15 @@ int loader_load(const char *kernel, const char *initrd, const char *append,
 	return ret;
 }
 
+void boot_blob_copy(struct boot_blob *b, const void *data, size_t size, uint32_t addr)
+{
+	b->size = (uint32_t)size;
+	b->data = xzalloc(size ? size : 1);
+	if (size)
+		memcpy(b->data, data, size);
+	b->addr = addr;
+}
+
 void boot_image_free(struct boot_image *img)
 {
 	free(img->setup.data);

@@ -203,15 +203,6 @@ static void fill_header(uint8_t *setup, uint32_t initrd_addr, uint32_t initrd_si
 	put_le32(setup + HDR_RAMDISK_SIZE, initrd_size);
 }
 
-static void copy_blob(struct boot_blob *b, const void *data, size_t size, uint32_t addr)
-{
-	b->size = (uint32_t)size;
-	b->data = xzalloc(size ? size : 1);
-	if (size)
-		memcpy(b->data, data, size);
-	b->addr = addr;
-}
-
 int linux_prepare(const uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd_size,
 		  const char *cmdline, const struct loader_ram *ram, struct boot_image *out,
 		  char *err, size_t errlen)
@@ -231,13 +222,13 @@ int linux_prepare(const uint8_t *file, size_t size, const uint8_t *initrd, size_
 		return -1;
 	if (make_cmdline(file, cmdline, &out->cmdline, err, errlen) < 0)
 		return -1;
-	copy_blob(&out->setup, file, setup_size, LINUX_SETUP_ADDR);
+	boot_blob_copy(&out->setup, file, setup_size, LINUX_SETUP_ADDR);
 	fill_header(out->setup.data, initrd_addr, (uint32_t)initrd_size);
 	if (vid_set)
 		put_le16(out->setup.data + HDR_VID_MODE, vid_mode);
-	copy_blob(&out->kernel, file + setup_size, size - setup_size, LINUX_KERNEL_ADDR);
+	boot_blob_copy(&out->kernel, file + setup_size, size - setup_size, LINUX_KERNEL_ADDR);
 	if (initrd_size)
-		copy_blob(&out->initrd, initrd, initrd_size, initrd_addr);
+		boot_blob_copy(&out->initrd, initrd, initrd_size, initrd_addr);
 	return 0;
 }
 

@@ -136,52 +136,44 @@ int pvh_prepare(uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd
 	uint64_t top = ram->below_4g > LOADER_TOP_RESERVE ? ram->below_4g - LOADER_TOP_RESERVE : 0;
 	uint64_t entry = pvh_entry(file, size), lo, hi;
 	size_t clen = cmdline ? strlen(cmdline) : 0;
+	/* checked against the kernel below: only used when it fits */
+	uint64_t initrd_addr = (top - initrd_size) & ~0xFFFull;
 
 	memset(out, 0, sizeof(*out));
 	if (!entry)
 		return set_err(err, errlen, "not an ELF kernel with a PVH entry note");
-	if (load_segments(file, size, top, out, &lo, &hi, err, errlen) < 0) {
-		memset(out, 0, sizeof(*out));
-		return -1;
-	}
+	if (load_segments(file, size, top, out, &lo, &hi, err, errlen) < 0)
+		goto fail;
 	if (entry < lo || entry >= hi) {
-		memset(out, 0, sizeof(*out));
-		return set_err(err, errlen, "PVH entry 0x%llx is outside the loaded segments",
-			       (unsigned long long)entry);
+		set_err(err, errlen, "PVH entry 0x%llx is outside the loaded segments",
+			(unsigned long long)entry);
+		goto fail;
 	}
-	uint64_t initrd_addr = 0;
-	int ret = 0;
-	if (clen + 1 > LINUX_CMDLINE_MAX)
-		ret = set_err(err, errlen, "command line of %zu bytes is too long (at most %u)", clen,
-			      LINUX_CMDLINE_MAX - 1);
-	else if (initrd_size && initrd_size > top - hi)
-		ret = set_err(err, errlen, "initrd of %zu bytes does not fit in guest RAM (at most "
-			      "%llu bytes between the kernel and %llu MiB)", initrd_size,
-			      (unsigned long long)(top - hi), (unsigned long long)(top >> 20));
-	else if (initrd_size && ((top - initrd_size) & ~0xFFFull) < hi)
-		ret = set_err(err, errlen, "initrd of %zu bytes does not fit in guest RAM",
-			      initrd_size);
-	if (ret < 0) {
-		memset(out, 0, sizeof(*out));
-		return -1;
+	if (clen + 1 > LINUX_CMDLINE_MAX) {
+		set_err(err, errlen, "command line of %zu bytes is too long (at most %u)", clen,
+			LINUX_CMDLINE_MAX - 1);
+		goto fail;
 	}
-	if (initrd_size)
-		initrd_addr = (top - initrd_size) & ~0xFFFull;
+	if (initrd_size && initrd_size > top - hi) {
+		set_err(err, errlen, "initrd of %zu bytes does not fit in guest RAM (at most %llu "
+			"bytes between the kernel and %llu MiB)", initrd_size,
+			(unsigned long long)(top - hi), (unsigned long long)(top >> 20));
+		goto fail;
+	}
+	if (initrd_size && initrd_addr < hi) {
+		set_err(err, errlen, "initrd of %zu bytes does not fit in guest RAM", initrd_size);
+		goto fail;
+	}
 	out->pvh = true;
 	out->entry = (uint32_t)entry;
 	out->kernel.addr = (uint32_t)lo;
 	out->kernel.size = (uint32_t)(hi - lo);
 	out->elf = file;
-	out->cmdline.addr = LINUX_CMDLINE_ADDR;
-	out->cmdline.size = (uint32_t)clen + 1;
-	out->cmdline.data = xzalloc(out->cmdline.size);
-	if (clen)
-		memcpy(out->cmdline.data, cmdline, clen);
-	if (initrd_size) {
-		out->initrd.addr = (uint32_t)initrd_addr;
-		out->initrd.size = (uint32_t)initrd_size;
-		out->initrd.data = xzalloc(initrd_size);
-		memcpy(out->initrd.data, initrd, initrd_size);
-	}
+	boot_blob_copy(&out->cmdline, cmdline ? cmdline : "", clen + 1, LINUX_CMDLINE_ADDR);
+	if (initrd_size)
+		boot_blob_copy(&out->initrd, initrd, initrd_size, (uint32_t)initrd_addr);
 	return 0;
+fail:
+	memset(out, 0, sizeof(*out)); /* the segments found so far */
+	return -1;
 }

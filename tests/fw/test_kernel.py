@@ -238,19 +238,23 @@ def guest_kit_file(name):
     return path
 
 
-def read_serial_until(argv, needle, limit):
-    """Runs vmm until its serial output (stdout) holds needle or limit
-    seconds pass; returns the output and the seconds it took."""
+def read_until(argv, done, limit, stderr=False, env=None):
+    """Runs vmm until done(output so far) or limit seconds pass (its
+    stdout, the serial console, or its stderr); returns the output and the
+    seconds it took."""
     import select
     import time
     start = time.monotonic()
-    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE)
+    p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, env=env,
+                         stdout=subprocess.DEVNULL if stderr else subprocess.PIPE,
+                         stderr=subprocess.PIPE if stderr else None)
+    stream = p.stderr if stderr else p.stdout
     out = b""
     try:
-        while needle not in out and time.monotonic() - start < limit:
-            ready, _, _ = select.select([p.stdout], [], [], 1)
+        while not done(out) and time.monotonic() - start < limit:
+            ready, _, _ = select.select([stream], [], [], 0.5)
             if ready:
-                chunk = os.read(p.stdout.fileno(), 4096)
+                chunk = os.read(stream.fileno(), 65536)
                 if not chunk:
                     break
                 out += chunk
@@ -258,6 +262,11 @@ def read_serial_until(argv, needle, limit):
         p.kill()
         p.wait()
     return out.decode(errors="replace"), time.monotonic() - start
+
+
+def read_serial_until(argv, needle, limit):
+    """read_until for a needle on the serial console."""
+    return read_until(argv, lambda out: needle in out, limit)
 
 
 def test_debian_kernel_setup_runs(transfer):
@@ -335,31 +344,19 @@ def test_kernel_boot_value_checked():
             "-machine kernel-boot=bios: expected auto, firmware or direct")
 
 
+def kernel_line(err):
+    """The first complete stderr line about -kernel, or None."""
+    lines = [ln for ln in err.splitlines(True) if "-kernel " in ln and ln.endswith("\n")]
+    return lines[0].strip() if lines else None
+
+
 def boot_path_chosen(args, seconds=10):
     """vmm's debug line saying how -kernel starts (VMM_DEBUG=1, -S: no vCPU
     runs), or what vmm printed when none came."""
-    import select
-    import time
-    env = dict(os.environ, VMM_DEBUG="1")
-    p = subprocess.Popen([VMM, "-S", "-display", "none", "-serial", "none", *args],
-                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, env=env)
-    err, deadline = b"", time.monotonic() + seconds
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([p.stderr], [], [], 0.5)
-            chunk = os.read(p.stderr.fileno(), 65536) if ready else b""
-            if ready and not chunk:
-                break
-            err += chunk
-            lines = [ln for ln in err.decode(errors="replace").splitlines(True)
-                     if "-kernel " in ln and ln.endswith("\n")]
-            if lines:
-                return lines[0].strip()
-    finally:
-        p.kill()
-        p.wait()
-    return err.decode(errors="replace")
+    err, _ = read_until([VMM, "-S", "-display", "none", "-serial", "none", *args],
+                        lambda out: kernel_line(out.decode(errors="replace")), seconds,
+                        stderr=True, env=dict(os.environ, VMM_DEBUG="1"))
+    return kernel_line(err) or err
 
 
 @pytest.mark.parametrize("kit_name,args,want", [

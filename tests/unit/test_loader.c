@@ -822,7 +822,7 @@ static void test_install(void **state)
 	guest_mem_init_buffer(&mem, ram, sizeof(ram));
 	struct fw_cfg *f = fw_cfg_create(&mem);
 	assert_int_equal(prepare_bz(&b, rd, sizeof(rd), "abc", 64 * MiB, &img), 0);
-	loader_install(&img, f, false);
+	loader_install(&img, f, false, false);
 	boot_image_free(&img);
 	assert_int_equal(fw_cfg_read_file(f, "genroms/linuxboot.bin", NULL, 0),
 			 vmm_linuxboot_rom_size);
