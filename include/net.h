@@ -91,7 +91,11 @@ struct net_tap_config {
 	bool no_vnet_hdr;       /* vnet_hdr=off: plain frames, no offloads */
 	bool vhost;             /* vhost=on (or vhostforce=on, or vhostfd=) */
 	int vhostfd;            /* >= 0: an open /dev/vhost-net (vhostfd=N) */
+	/* queues=N (0 or 1: one): N descriptors on one interface
+	 * (IFF_MULTI_QUEUE), one backend each, for a multiqueue NIC */
+	unsigned queues;
 };
+#define NET_MAX_QUEUES 8 /* virtio-net's queue pairs (VIRTIO_PCI_MAX_QUEUES) */
 
 /* Parses QEMU's hostfwd=[tcp|udp]:[hostaddr]:hostport-[guestaddr]:guestport.
  * Returns 0, or -1 with a reason in err. */
@@ -147,6 +151,9 @@ struct net_backend_ops {
 	struct vhost_net *(*vhost)(struct net_backend *b);
 	int (*lend_fd)(struct net_backend *b);
 	void (*reclaim_fd)(struct net_backend *b);
+	/* A queue of a multiqueue backend on or off (TUNSETQUEUE): the host
+	 * stops steering frames to a queue that is off. NULL: always on. */
+	void (*enable_queue)(struct net_backend *b, bool on);
 };
 
 /* Every backend starts with this. */
@@ -155,6 +162,9 @@ struct net_backend {
 	unsigned caps;
 	net_receive_fn rx;
 	void *rx_opaque;
+	/* A multiqueue backend (-netdev tap,queues=N): the netdev is its
+	 * first queue, and each queue links to the next; NULL: the last. */
+	struct net_backend *next_queue;
 };
 
 /* The user-mode (slirp) backend: by default 10.0.2.0/24, gateway and host
@@ -189,6 +199,11 @@ struct vhost_net;
 struct vhost_net *net_vhost(struct net_backend *b);
 int net_lend_fd(struct net_backend *b);
 void net_reclaim_fd(struct net_backend *b);
+/* Queue k of the backend (net_queue(b, 0) is b), or NULL past the last;
+ * how many it has (1 for all but a multiqueue tap); a queue on or off. */
+struct net_backend *net_queue(struct net_backend *b, unsigned k);
+unsigned net_queues(const struct net_backend *b);
+void net_enable_queue(struct net_backend *b, bool on);
 /* The backend of -netdev ID's state, in section "slirp.ID" for user
  * networking (keyed by the id, so the destination's backend of that id
  * takes it); nothing for a backend without state. load: false with the

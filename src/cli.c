@@ -1571,8 +1571,11 @@ static int tap_opt(struct cli_state *st, const char *opt, struct netdev_config *
 		else if (strcmp(v, "on"))
 			return fail(st, "%s: vnet_hdr=%s: expected on or off", opt, v);
 	} else if (!strcmp(k, "queues")) {
-		if (strcmp(v, "1"))
-			return fail(st, "%s: queues=%s: not supported (one queue pair only)", opt, v);
+		char *end;
+		unsigned long q = strtoul(v, &end, 10);
+		if (!*v || *end || q < 1 || q > NET_MAX_QUEUES)
+			return fail(st, "%s: queues=%s: expected 1 to %d", opt, v, NET_MAX_QUEUES);
+		t->queues = (unsigned)q;
 	} else if (!strcmp(k, "br") || !strcmp(k, "helper") || !strcmp(k, "fds") ||
 		   !strcmp(k, "vhostfds")) {
 		return fail(st, "%s: %s= is not supported", opt, k);
@@ -1604,6 +1607,9 @@ static int backend_check(struct cli_state *st, const char *opt, struct netdev_co
 	if (nd->kind == NETDEV_TAP && t->fd >= 0 && (t->ifname || t->script || t->downscript))
 		return fail(st, "%s: fd= cannot be combined with ifname=, script= or downscript=",
 			    opt);
+	if (nd->kind == NETDEV_TAP && t->queues > 1 && (t->fd >= 0 || t->vhostfd >= 0))
+		return fail(st, "%s: queues=%u cannot be combined with fd= or vhostfd= (one "
+			    "descriptor each; vmm opens the queues itself)", opt, t->queues);
 	return 0;
 }
 

@@ -1,6 +1,12 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
- * virtio-net. Queue 0 receives, queue 1 transmits. Every frame is preceded
+ * virtio-net. Queue 2k receives and 2k+1 transmits for queue pair k; with
+ * mq=on (VIRTIO_NET_F_MQ) there is one pair per queue of the backend
+ * (-netdev tap,queues=N) and a control queue after them, on which the
+ * driver says how many pairs it uses (only the first until it does). Each
+ * pair has its own backend queue, pending frames and vhost-net; pairs not
+ * in use have their backend queue detached, so the host steers no flow to
+ * them. Every frame is preceded
  * by the virtio_net_hdr: 12 bytes (with num_buffers) for a VERSION_1 or
  * MRG_RXBUF driver, 10 for a legacy driver without MRG_RXBUF.
  *
@@ -35,8 +41,14 @@
 #include "util.h"
 #include "vhost_net.h"
 
+/* A pair's two queues, as offsets from 2k. */
 #define RXQ 0
 #define TXQ 1
+#define VIRTIO_NET_CTRL_MQ 4
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
+#define VIRTIO_NET_OK 0
+#define VIRTIO_NET_ERR 1
+#define CTRL_MAX_COMMAND 64 /* class, command and the largest data vmm takes */
 
 #define F(bit) (1ULL << (bit))
 /* The ring and header features the kernel must honour for vhost-net to
@@ -53,34 +65,49 @@ struct frame {
 	uint8_t data[];
 };
 
-struct virtio_net {
-	struct virtio_pci t;
-	uint8_t config[8]; /* mac[6], le16 status */
+/* Queue pair k: its backend queue, the frames it delivered, and the
+ * kernel's data path for it. */
+struct net_pair {
+	struct virtio_net *n;
+	unsigned rxq, txq;     /* 2k, 2k+1 */
 	struct net_backend *backend;
-	struct virtq_iov scratch;
-	uint8_t txbuf[VIRTIO_NET_HDR_SIZE + VIRTIO_NET_MAX_FRAME];
-	uint64_t offload_set;  /* RX_OFFLOADS bits last given to the backend */
-	/* One merged receive in progress (I/O thread, transport lock). */
-	uint16_t rx_heads[VIRTIO_NET_QUEUE_SIZE];
-	uint32_t rx_lens[VIRTIO_NET_QUEUE_SIZE];
 	uint16_t rx_wait_idx;  /* avail index a waiting merged frame needs passed */
 
 	pthread_mutex_t rx_lock;
 	struct frame *pending[VIRTIO_NET_RX_PENDING];
 	unsigned rx_head, rx_count;
 	bool rx_refused;       /* a frame was refused: tell the backend when room is made */
-	/* The cable (set_link): written with the transport lock and rx_lock
-	 * held, read under either. Mirrored in the config's status field
+	/* A copy of the device's link_up, under rx_lock (see there). */
+	bool link_up;
+
+	/* The kernel's data path (transport lock): the backend queue's
+	 * vhost-net or NULL; whether it runs the two queues now, with these
+	 * irqfds; a start that failed (vmm's path from then on). */
+	struct vhost_net *vhost;
+	bool vhost_on, vhost_failed;
+	int vhost_call[2];
+};
+
+struct virtio_net {
+	struct virtio_pci t;
+	uint8_t config[10]; /* mac[6], le16 status, le16 max_virtqueue_pairs (mq=on) */
+	struct net_pair pair[VIRTIO_NET_MAX_PAIRS];
+	unsigned npairs;       /* the device's pairs: 1, or the backend's queues with mq=on */
+	unsigned pairs_on;     /* the pairs the driver uses (control queue; transport lock) */
+	bool mq;
+	struct virtq_iov scratch;
+	uint8_t txbuf[VIRTIO_NET_HDR_SIZE + VIRTIO_NET_MAX_FRAME];
+	uint64_t offload_set;  /* RX_OFFLOADS bits last given to the backend */
+	/* One merged receive in progress (I/O thread, transport lock). */
+	uint16_t rx_heads[VIRTIO_NET_QUEUE_SIZE];
+	uint32_t rx_lens[VIRTIO_NET_QUEUE_SIZE];
+	/* The cable (set_link), under the transport lock; each pair's copy is
+	 * written with the transport lock and that pair's rx_lock held, so
+	 * either lock reads it. Mirrored in the config's status field
 	 * (VIRTIO_NET_S_LINK_UP), which is what saved state carries. */
 	bool link_up;
 	uint64_t rx_dropped, tx_dropped;
-
-	/* The kernel's data path (transport lock): the backend's vhost-net or
-	 * NULL; whether it runs the queues now, with these irqfds; a start
-	 * that failed (vmm's path from then on); migration's dirty log on. */
-	struct vhost_net *vhost;
-	bool vhost_on, vhost_failed, logging;
-	int vhost_call[2];
+	bool logging;          /* migration's dirty log on: no vhost-net */
 };
 
 static bool has(const struct virtio_net *n, unsigned bit)
@@ -97,12 +124,13 @@ static size_t hdr_size(const struct virtio_net *n)
 
 static bool offload_backend(const struct virtio_net *n)
 {
-	return net_caps(n->backend) & NET_CAP_OFFLOAD;
+	return net_caps(n->pair[0].backend) & NET_CAP_OFFLOAD;
 }
 
-bool virtio_net_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *data, size_t len)
+/* The backend's receive callback for pair p. */
+static bool pair_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *data, size_t len)
 {
-	struct virtio_net *n = opaque;
+	struct net_pair *n = opaque;
 	struct frame *f;
 	bool queued = false;
 
@@ -128,13 +156,19 @@ bool virtio_net_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *
 	}
 	pthread_mutex_unlock(&n->rx_lock);
 	if (queued)
-		virtio_pci_schedule(&n->t, RXQ);
+		virtio_pci_schedule(&n->n->t, n->rxq);
 	else
 		free(f);
 	return queued;
 }
 
-static struct frame *peek_frame(struct virtio_net *n)
+bool virtio_net_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *data, size_t len)
+{
+	struct virtio_net *n = opaque;
+	return pair_receive(&n->pair[0], hdr, data, len);
+}
+
+static struct frame *peek_frame(struct net_pair *n)
 {
 	struct frame *f = NULL;
 	pthread_mutex_lock(&n->rx_lock);
@@ -145,7 +179,7 @@ static struct frame *peek_frame(struct virtio_net *n)
 }
 
 /* Drops the oldest pending frame; whether the backend waits for room. */
-static bool drop_frame(struct virtio_net *n)
+static bool drop_frame(struct net_pair *n)
 {
 	bool refused;
 	pthread_mutex_lock(&n->rx_lock);
@@ -160,7 +194,7 @@ static bool drop_frame(struct virtio_net *n)
 	return refused;
 }
 
-static void flush_pending(struct virtio_net *n)
+static void flush_pending(struct net_pair *n)
 {
 	bool refused = false;
 	while (peek_frame(n))
@@ -179,7 +213,9 @@ static void sync_offloads(struct virtio_net *n)
 	if (want == n->offload_set || !offload_backend(n))
 		return;
 	n->offload_set = want;
-	net_set_offload(n->backend, want & F(VIRTIO_NET_F_GUEST_CSUM),
+	/* The tap's offloads are the interface's, whichever queue sets them;
+	 * the first is never detached. */
+	net_set_offload(n->pair[0].backend, want & F(VIRTIO_NET_F_GUEST_CSUM),
 			want & F(VIRTIO_NET_F_GUEST_TSO4), want & F(VIRTIO_NET_F_GUEST_TSO6),
 			want & F(VIRTIO_NET_F_GUEST_ECN));
 }
@@ -241,9 +277,10 @@ static void encode_hdr(uint8_t *p, const struct net_hdr *h, uint16_t num_buffers
 
 /* Without MRG_RXBUF: the whole frame in one chain. 1 done (delivered or
  * dropped), 0 no buffer, -1 broken queue. */
-static int rx_single(struct virtio_net *n, struct frame *f, const uint8_t *hdr, size_t hl)
+static int rx_single(struct virtio_net *n, struct net_pair *p, struct frame *f,
+		     const uint8_t *hdr, size_t hl)
 {
-	struct virtqueue *vq = &n->t.vq[RXQ];
+	struct virtqueue *vq = &n->t.vq[p->rxq];
 	struct virtq_iov *iov = &n->scratch;
 	uint32_t written = 0;
 	int r = virtq_pop(vq, iov);
@@ -269,9 +306,10 @@ static int rx_single(struct virtio_net *n, struct frame *f, const uint8_t *hdr, 
  * post enough even with every descriptor (the frame can never fit), the
  * frame is dropped. 1 done, 0 wait, -1 broken.
  */
-static int rx_merged(struct virtio_net *n, struct frame *f, uint8_t *hdr, size_t hl)
+static int rx_merged(struct virtio_net *n, struct net_pair *p, struct frame *f, uint8_t *hdr,
+		     size_t hl)
 {
-	struct virtqueue *vq = &n->t.vq[RXQ];
+	struct virtqueue *vq = &n->t.vq[p->rxq];
 	struct virtq_iov *iov = &n->scratch;
 	struct iovec first[VIRTIO_NET_HDR_SIZE]; /* the first chain's header part */
 	unsigned nfirst = 0, nbufs = 0, ndesc = 0;
@@ -288,7 +326,7 @@ static int rx_merged(struct virtio_net *n, struct frame *f, uint8_t *hdr, size_t
 				bad = true;
 				break;
 			}
-			n->rx_wait_idx = (uint16_t)(vq->last_avail);
+			p->rx_wait_idx = (uint16_t)(vq->last_avail);
 			virtq_unpop(vq, nbufs);
 			return 0;
 		}
@@ -340,29 +378,34 @@ static int rx_merged(struct virtio_net *n, struct frame *f, uint8_t *hdr, size_t
 }
 
 /* Transport lock held. */
-static void rx_process(struct virtio_net *n)
+static void rx_process(struct virtio_net *n, struct net_pair *p)
 {
 	struct virtio_pci *t = &n->t;
-	struct virtqueue *vq = &t->vq[RXQ];
+	struct virtqueue *vq = &t->vq[p->rxq];
 	size_t hl = hdr_size(n);
 	bool pushed = false, refused = false;
 	struct frame *f;
 
 	if (!(t->status & VIRTIO_STATUS_DRIVER_OK) || (t->status & VIRTIO_STATUS_NEEDS_RESET))
 		return;
-	while ((f = peek_frame(n))) {
+	if (p->rxq / 2 >= n->pairs_on) {
+		/* delivered just before the pair was turned off */
+		flush_pending(p);
+		return;
+	}
+	while ((f = peek_frame(p))) {
 		uint8_t hdr[VIRTIO_NET_HDR_SIZE];
 		struct net_hdr h;
 		int r;
 
 		if (!rx_header(n, f, &h)) {
 			n->rx_dropped++;
-			refused |= drop_frame(n);
+			refused |= drop_frame(p);
 			continue;
 		}
 		encode_hdr(hdr, &h, 1);
-		r = has(n, VIRTIO_NET_F_MRG_RXBUF) ? rx_merged(n, f, hdr, hl)
-						   : rx_single(n, f, hdr, hl);
+		r = has(n, VIRTIO_NET_F_MRG_RXBUF) ? rx_merged(n, p, f, hdr, hl)
+						   : rx_single(n, p, f, hdr, hl);
 		if (r < 0) {
 			virtio_pci_set_needs_reset(t);
 			break;
@@ -370,19 +413,19 @@ static void rx_process(struct virtio_net *n)
 		if (r == 0) {
 			/* Not enough buffers: ask to be told of more, and look again
 			 * in case some came meanwhile. */
-			bool more = has(n, VIRTIO_NET_F_MRG_RXBUF) ? virtq_arm_notify_at(vq, n->rx_wait_idx)
+			bool more = has(n, VIRTIO_NET_F_MRG_RXBUF) ? virtq_arm_notify_at(vq, p->rx_wait_idx)
 								   : virtq_arm_notify(vq);
 			if (!more)
 				break;
 			continue;
 		}
-		refused |= drop_frame(n);
+		refused |= drop_frame(p);
 		pushed = true;
 	}
 	if (pushed)
-		virtio_pci_notify_queue(t, RXQ);
+		virtio_pci_notify_queue(t, p->rxq);
 	if (refused)
-		net_rx_ready(n->backend);
+		net_rx_ready(p->backend);
 }
 
 /*
@@ -437,19 +480,19 @@ static void tx_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 		if (tx_header(n, &h, frame, len) < 0)
 			n->tx_dropped++;
 		else if (n->link_up) /* down: the buffer is used, the frame lost */
-			net_send(n->backend, &h, frame, len);
+			net_send(n->pair[q / 2].backend, &h, frame, len);
 	}
 	virtq_push(&t->vq[q], iov->head, 0);
 }
 
 /* ---- the kernel's data path (vhost-net) --------------------------------- */
 
-/* Why the kernel may not run the queues now, or NULL if it may. */
-static const char *vhost_unwanted(const struct virtio_net *n)
+/* Why the kernel may not run pair p now, or NULL if it may. */
+static const char *vhost_unwanted(const struct virtio_net *n, const struct net_pair *p)
 {
 	const struct virtio_pci *t = &n->t;
 
-	if (!n->vhost || n->vhost_failed)
+	if (!p->vhost || p->vhost_failed)
 		return "no vhost-net";
 	if (n->logging)
 		return "dirty log on";
@@ -458,11 +501,14 @@ static const char *vhost_unwanted(const struct virtio_net *n)
 	if (!n->link_up)
 		return "link down";
 	if (!(t->status & VIRTIO_STATUS_DRIVER_OK) || (t->status & VIRTIO_STATUS_NEEDS_RESET) ||
-	    !t->vq[RXQ].ready || t->vq[RXQ].broken || !t->vq[TXQ].ready || t->vq[TXQ].broken)
+	    !t->vq[p->rxq].ready || t->vq[p->rxq].broken || !t->vq[p->txq].ready ||
+	    t->vq[p->txq].broken)
 		return "driver not running";
+	if (p->rxq / 2 >= n->pairs_on)
+		return "queue pair not in use";
 	if (hdr_size(n) != VIRTIO_NET_HDR_SIZE) /* the tap's header size */
 		return "legacy header";
-	if (t->guest_features & VHOST_RING_FEATURES & ~vhost_net_features(n->vhost))
+	if (t->guest_features & VHOST_RING_FEATURES & ~vhost_net_features(p->vhost))
 		return "a negotiated feature the kernel lacks";
 	return NULL;
 }
@@ -480,96 +526,158 @@ static void give_back(struct virtio_net *n, unsigned q)
 
 /* The kernel lets go of the tap and the rings: its place in each, and
  * whatever it pushed, become ours. */
-static void vhost_stop(struct virtio_net *n, const char *why)
+static void vhost_stop(struct virtio_net *n, struct net_pair *p, const char *why)
 {
 	struct virtio_pci *t = &n->t;
+	const unsigned qs[2] = { p->rxq, p->txq };
 	uint16_t last[2] = { 0, 0 };
 	int r;
 
-	if (!n->vhost_on)
+	if (!p->vhost_on)
 		return;
-	r = vhost_net_stop(n->vhost, last);
+	r = vhost_net_stop(p->vhost, last);
 	if (r < 0) {
 		warn("%s: vhost-net: stopping: %s; the device needs reset", t->pci.name, strerror(-r));
-		n->vhost_failed = true;
+		p->vhost_failed = true;
 		virtio_pci_set_needs_reset(t);
 	}
-	for (unsigned q = 0; q < 2; q++)
-		virtq_take_over(&t->vq[q], r == 0 ? last[q] : t->vq[q].last_avail);
-	n->vhost_on = false;
-	debug("%s: vmm takes the queues back from vhost-net (%s; avail rx %u tx %u)", t->pci.name,
-	      why, t->vq[RXQ].last_avail, t->vq[TXQ].last_avail);
-	net_reclaim_fd(n->backend);
-	for (unsigned q = 0; q < 2; q++)
-		give_back(n, q);
+	for (unsigned i = 0; i < 2; i++)
+		virtq_take_over(&t->vq[qs[i]], r == 0 ? last[i] : t->vq[qs[i]].last_avail);
+	p->vhost_on = false;
+	debug("%s: vmm takes the queues back from vhost-net (%s; pair %u, avail rx %u tx %u)",
+	      t->pci.name, why, p->rxq / 2, t->vq[p->rxq].last_avail, t->vq[p->txq].last_avail);
+	net_reclaim_fd(p->backend);
+	for (unsigned i = 0; i < 2; i++)
+		give_back(n, qs[i]);
 }
 
-static void vhost_start(struct virtio_net *n)
+static void vhost_start(struct virtio_net *n, struct net_pair *p)
 {
 	struct virtio_pci *t = &n->t;
 	const struct guest_mem *m = t->mem;
+	const unsigned qs[2] = { p->rxq, p->txq };
 	struct vhost_ring ring[2];
 	int kick[2], tap;
 	char err[256];
 
-	for (unsigned q = 0; q < 2; q++) {
-		n->vhost_call[q] = virtio_pci_queue_irqfd(t, q);
-		if (n->vhost_call[q] < 0)
+	for (unsigned i = 0; i < 2; i++) {
+		p->vhost_call[i] = virtio_pci_queue_irqfd(t, qs[i]);
+		if (p->vhost_call[i] < 0)
 			return; /* INTx or a masked vector: vmm's path raises it */
 	}
 	sync_offloads(n);
 	/* The tap thread lets go first, so the frames it took before are
 	 * all in 'pending': they go into the ring here, then the kernel
 	 * goes on from where they end. */
-	tap = net_lend_fd(n->backend);
-	rx_process(n);
-	flush_pending(n); /* what did not fit */
-	for (unsigned q = 0; q < 2; q++)
-		kick[q] = virtio_pci_hand_over(t, q, true);
-	const char *why = vhost_unwanted(n); /* the ring may have broken just now */
-	for (unsigned q = 0; q < 2; q++) {
-		const struct virtqueue *vq = &t->vq[q];
-		ring[q] = (struct vhost_ring){
+	tap = net_lend_fd(p->backend);
+	rx_process(n, p);
+	flush_pending(p); /* what did not fit */
+	for (unsigned i = 0; i < 2; i++)
+		kick[i] = virtio_pci_hand_over(t, qs[i], true);
+	const char *why = vhost_unwanted(n, p); /* the ring may have broken just now */
+	for (unsigned i = 0; i < 2; i++) {
+		const struct virtqueue *vq = &t->vq[qs[i]];
+		ring[i] = (struct vhost_ring){
 			.size = vq->size, .desc = vq->desc, .avail = vq->avail, .used = vq->used,
 			.used_gpa = vq->used_gpa, .last_avail = vq->last_avail,
-			.kick_fd = kick[q], .call_fd = n->vhost_call[q],
+			.kick_fd = kick[i], .call_fd = p->vhost_call[i],
 		};
 	}
 	if (why || kick[0] < 0 || kick[1] < 0 || tap < 0 ||
 	    /* the kernel reaches what guest_ptr lets devices reach: RAM's
 	     * blocks, not the legacy VGA window's backing */
-	    vhost_net_start(n->vhost, t->guest_features, m->blocks, m->nblocks, ring, tap, err,
+	    vhost_net_start(p->vhost, t->guest_features, m->blocks, m->nblocks, ring, tap, err,
 			    sizeof(err)) < 0) {
 		if (!why && tap >= 0 && kick[0] >= 0 && kick[1] >= 0) {
 			warn("%s: %s; using vmm's own data path", t->pci.name, err);
-			n->vhost_failed = true;
+			p->vhost_failed = true;
 		}
-		net_reclaim_fd(n->backend);
-		for (unsigned q = 0; q < 2; q++)
-			give_back(n, q);
+		net_reclaim_fd(p->backend);
+		for (unsigned i = 0; i < 2; i++)
+			give_back(n, qs[i]);
 		return;
 	}
-	n->vhost_on = true;
-	debug("%s: vhost-net runs the queues (avail rx %u tx %u)", t->pci.name,
-	      ring[RXQ].last_avail, ring[TXQ].last_avail);
+	p->vhost_on = true;
+	debug("%s: vhost-net runs the queues (pair %u, avail rx %u tx %u)", t->pci.name,
+	      p->rxq / 2, ring[RXQ].last_avail, ring[TXQ].last_avail);
 }
 
-/* Transport lock held: the kernel runs the queues exactly when it may.
- * A vector that moved gets its route updated in place (the same irqfd);
- * one that was masked or changed kind takes the queues back. */
+/* Transport lock held: the kernel runs each pair's queues exactly when it
+ * may. A vector that moved gets its route updated in place (the same
+ * irqfd); one that was masked or changed kind takes the queues back. */
 static void vhost_update(struct virtio_net *n)
 {
-	const char *why = vhost_unwanted(n);
+	for (unsigned k = 0; k < n->npairs; k++) {
+		struct net_pair *p = &n->pair[k];
+		const char *why = vhost_unwanted(n, p);
 
-	if (n->vhost_on && !why)
-		for (unsigned q = 0; q < 2; q++)
-			if (virtio_pci_queue_irqfd(&n->t, q) != n->vhost_call[q])
-				why = "vector masked or changed";
-	if (n->vhost_on && why)
-		vhost_stop(n, why);
-	if (!n->vhost_on && !vhost_unwanted(n))
-		vhost_start(n);
+		if (p->vhost_on && !why &&
+		    (virtio_pci_queue_irqfd(&n->t, p->rxq) != p->vhost_call[RXQ] ||
+		     virtio_pci_queue_irqfd(&n->t, p->txq) != p->vhost_call[TXQ]))
+			why = "vector masked or changed";
+		if (p->vhost_on && why)
+			vhost_stop(n, p, why);
+		if (!p->vhost_on && !vhost_unwanted(n, p))
+			vhost_start(n, p);
+	}
 }
+
+/* ---- multiqueue ---------------------------------------------------------- */
+
+/* The driver uses pairs [0, count): the others' backend queues are
+ * detached (their frames dropped), and vhost-net follows. Transport lock
+ * held. */
+static void set_pairs_on(struct virtio_net *n, unsigned count)
+{
+	unsigned old = n->pairs_on;
+
+	n->pairs_on = count;
+	for (unsigned k = count; k < old; k++) {
+		vhost_stop(n, &n->pair[k], "queue pair not in use");
+		flush_pending(&n->pair[k]);
+	}
+	for (unsigned k = 1; k < n->npairs; k++)
+		net_enable_queue(n->pair[k].backend, k < count);
+	vhost_update(n);
+}
+
+/* One control command: VIRTIO_NET_OK or VIRTIO_NET_ERR. Only the
+ * multiqueue class is offered (no CTRL_RX, CTRL_VLAN, ...). */
+static uint8_t ctrl_command(struct virtio_net *n, const uint8_t *cmd, size_t len)
+{
+	if (len == 4 && cmd[0] == VIRTIO_NET_CTRL_MQ && cmd[1] == VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET &&
+	    has(n, VIRTIO_NET_F_MQ)) {
+		unsigned count = get_le16(cmd + 2);
+		if (count < 1 || count > n->npairs)
+			return VIRTIO_NET_ERR;
+		set_pairs_on(n, count);
+		return VIRTIO_NET_OK;
+	}
+	return VIRTIO_NET_ERR;
+}
+
+/* A control chain: the command readable, then the ack byte writable. A
+ * chain without room for the ack is used with nothing written. */
+static void ctrl_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
+{
+	struct virtio_net *n = t->dev;
+	uint8_t cmd[CTRL_MAX_COMMAND], ack;
+	size_t len = (size_t)MIN(iov->out_len, (uint64_t)sizeof(cmd));
+	uint32_t written = 0;
+
+	if (iov->in_len >= 1) {
+		iov_to_buf(iov->iov, iov->n_out, 0, cmd, len);
+		ack = iov->out_len <= sizeof(cmd) ? ctrl_command(n, cmd, len) : VIRTIO_NET_ERR;
+		buf_to_iov(iov->iov + iov->n_out, iov->n_in, 0, &ack, 1);
+		virtq_mark_written(&t->vq[q], iov->iov + iov->n_out, iov->n_in, 1);
+		written = 1;
+	} else {
+		n->tx_dropped++;
+	}
+	virtq_push(&t->vq[q], iov->head, written);
+}
+
+/* ---- the transport's callbacks ------------------------------------------- */
 
 static void net_state_changed(struct virtio_pci *t)
 {
@@ -581,9 +689,14 @@ static void net_queue_notify(struct virtio_pci *t, unsigned q)
 	struct virtio_net *n = t->dev;
 
 	sync_offloads(n);
-	if (q == RXQ)
-		rx_process(n);
-	else if (q == TXQ) {
+	if (q == 2 * n->npairs) {
+		uint16_t before = t->vq[q].used_idx;
+		virtio_pci_drain(t, q, &n->scratch, ctrl_one);
+		if (t->vq[q].used_idx != before)
+			virtio_pci_notify_queue(t, q);
+	} else if (q % 2 == RXQ) {
+		rx_process(n, &n->pair[q / 2]);
+	} else {
 		/* One interrupt decision for the whole burst: the driver sees
 		 * every buffer sent so far in one used-ring update. */
 		uint16_t before = t->vq[q].used_idx;
@@ -597,11 +710,14 @@ static void net_reset(struct virtio_pci *t)
 {
 	struct virtio_net *n = t->dev;
 
-	vhost_stop(n, "device reset");
-	flush_pending(n);
+	for (unsigned k = 0; k < n->npairs; k++) {
+		vhost_stop(n, &n->pair[k], "device reset");
+		flush_pending(&n->pair[k]);
+	}
+	set_pairs_on(n, 1);
 	if (n->offload_set) {
 		n->offload_set = 0;
-		net_set_offload(n->backend, false, false, false, false);
+		net_set_offload(n->pair[0].backend, false, false, false, false);
 	}
 }
 
@@ -613,7 +729,7 @@ static const struct virtio_device_ops net_ops = {
 
 struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 				     const struct guest_mem *mem, const struct virtio_host *host,
-				     const uint8_t mac[6], struct net_backend *backend)
+				     const uint8_t mac[6], struct net_backend *backend, bool mq)
 {
 	struct virtio_net *n = xzalloc(sizeof(*n));
 	uint64_t features = F(VIRTIO_NET_F_MAC) | F(VIRTIO_NET_F_STATUS) |
@@ -626,14 +742,28 @@ struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 		features |= F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) |
 			    F(VIRTIO_NET_F_GUEST_TSO6) | F(VIRTIO_NET_F_HOST_TSO4) |
 			    F(VIRTIO_NET_F_HOST_TSO6);
+	n->mq = mq;
+	n->npairs = mq ? MIN(net_queues(backend), VIRTIO_NET_MAX_PAIRS) : 1;
+	n->pairs_on = 1;
+	if (mq)
+		features |= F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_MQ);
 	memcpy(n->config, mac, 6);
 	put_le16(n->config + 6, VIRTIO_NET_S_LINK_UP);
+	put_le16(n->config + 8, (uint16_t)n->npairs);
 	n->link_up = true;
-	n->backend = backend;
-	n->vhost = net_vhost(backend);
-	pthread_mutex_init(&n->rx_lock, NULL);
+	for (unsigned k = 0; k < n->npairs; k++) {
+		struct net_pair *p = &n->pair[k];
+		p->n = n;
+		p->rxq = 2 * k;
+		p->txq = 2 * k + 1;
+		p->backend = net_queue(backend, k);
+		p->vhost = net_vhost(p->backend);
+		p->link_up = true;
+		pthread_mutex_init(&p->rx_lock, NULL);
+	}
 	virtio_pci_init(&n->t, "virtio-net", VIRTIO_ID_NET, 0x020000, mem, host, &net_ops, n,
-			features, 2, VIRTIO_NET_QUEUE_SIZE, n->config, sizeof(n->config));
+			features, mq ? 2 * n->npairs + 1 : 2, VIRTIO_NET_QUEUE_SIZE, n->config,
+			mq ? 10 : 8);
 	if (virtio_pci_start(&n->t, bus, devfn) < 0) {
 		virtio_net_destroy(n);
 		return NULL;
@@ -641,9 +771,19 @@ struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 	return n;
 }
 
+int virtio_net_attach(struct virtio_net *n)
+{
+	for (unsigned k = 0; k < n->npairs; k++) {
+		int r = net_attach(n->pair[k].backend, pair_receive, &n->pair[k]);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
 struct net_backend *virtio_net_backend(struct virtio_net *n)
 {
-	return n->backend;
+	return n->pair[0].backend;
 }
 
 struct virtio_pci *virtio_net_transport(struct virtio_net *n)
@@ -664,19 +804,38 @@ void virtio_net_destroy(struct virtio_net *n)
 	if (!n)
 		return;
 	virtio_pci_stop(&n->t);
-	flush_pending(n);
+	for (unsigned k = 0; k < n->npairs; k++)
+		flush_pending(&n->pair[k]);
 	free(n);
 }
 
-/* Saved state: the transport and its queues (hw/virtio_pci.h). A merged
- * receive gives its buffers back when a frame does not fit, and transmit
- * is synchronous, so nothing is in flight between passes. Frames the
- * backend delivered that are not in guest buffers yet are not saved: to
- * the guest they are frames lost on the wire. After a load the backend is
- * told the receive offloads the driver had negotiated. */
+/* Saved state: the transport and its queues (hw/virtio_pci.h), and with
+ * mq=on the pairs in use. A merged receive gives its buffers back when a
+ * frame does not fit, and transmit is synchronous, so nothing is in
+ * flight between passes. Frames the backend delivered that are not in
+ * guest buffers yet are not saved: to the guest they are frames lost on
+ * the wire. After a load the backend is told the receive offloads the
+ * driver had negotiated. */
 void virtio_net_save(struct virtio_net *n, struct ss_writer *w, uint32_t instance)
 {
 	virtio_pci_save(&n->t, w, instance);
+	if (n->mq) {
+		ss_section_begin(w, "virtio-net-mq", instance, 1);
+		pthread_mutex_lock(&n->t.lock);
+		ss_put_u16(w, "pairs", (uint16_t)n->pairs_on);
+		pthread_mutex_unlock(&n->t.lock);
+		ss_section_end(w);
+	}
+}
+
+/* Every pair's copy of the cable, each under its own lock. */
+static void set_pair_links(struct virtio_net *n, bool up)
+{
+	for (unsigned k = 0; k < n->npairs; k++) {
+		pthread_mutex_lock(&n->pair[k].rx_lock);
+		n->pair[k].link_up = up;
+		pthread_mutex_unlock(&n->pair[k].rx_lock);
+	}
 }
 
 /* The cable out: the status loses LINK_UP and, if the driver runs, it gets
@@ -685,14 +844,14 @@ void virtio_net_save(struct virtio_net *n, struct ss_writer *w, uint32_t instanc
 void virtio_net_set_link(struct virtio_net *n, bool up)
 {
 	pthread_mutex_lock(&n->t.lock);
-	pthread_mutex_lock(&n->rx_lock);
 	bool changed = n->link_up != up;
 	n->link_up = up;
-	pthread_mutex_unlock(&n->rx_lock);
+	set_pair_links(n, up);
 	if (changed) {
 		put_le16(n->config + 6, up ? VIRTIO_NET_S_LINK_UP : 0);
 		if (!up)
-			flush_pending(n);
+			for (unsigned k = 0; k < n->npairs; k++)
+				flush_pending(&n->pair[k]);
 		if (n->t.status & VIRTIO_STATUS_DRIVER_OK)
 			virtio_pci_config_changed(&n->t);
 		vhost_update(n); /* a pulled cable: vmm's path drops the frames */
@@ -718,26 +877,50 @@ bool virtio_net_link(struct virtio_net *n)
 
 /* The status field is the only part of the config the device writes; the
  * transport loaded it as saved. Only LINK_UP is defined (ANNOUNCE is not
- * offered): other bits are dropped, and the link follows the bit. */
+ * offered): other bits are dropped, and the link follows the bit. The
+ * pair count is the device's own, whatever the stream says. */
 static void load_link(struct virtio_net *n)
 {
 	uint16_t status = get_le16(n->config + 6) & VIRTIO_NET_S_LINK_UP;
 
 	put_le16(n->config + 6, status);
-	pthread_mutex_lock(&n->rx_lock);
+	put_le16(n->config + 8, (uint16_t)n->npairs);
 	n->link_up = status != 0;
-	pthread_mutex_unlock(&n->rx_lock);
+	set_pair_links(n, n->link_up);
+}
+
+/* The pairs in use (mq=on): 1..npairs, and more than one only if the
+ * driver took MQ. */
+static bool load_pairs(struct virtio_net *n, struct ss_reader *r, uint32_t instance,
+		       uint16_t *pairs)
+{
+	*pairs = 1;
+	if (!n->mq)
+		return true;
+	if (ss_section_open(r, "virtio-net-mq", instance, 1, 1, NULL)) {
+		ss_get_u16(r, "pairs", pairs);
+		ss_section_close(r);
+	}
+	if (ss_ok(r) && (*pairs < 1 || *pairs > n->npairs))
+		return ss_fail(r, "virtio-net-mq: %u queue pairs in use, the device has %u", *pairs,
+			       n->npairs);
+	return ss_ok(r);
 }
 
 bool virtio_net_load(struct virtio_net *n, struct ss_reader *r, uint32_t instance)
 {
-	if (!virtio_pci_load(&n->t, r, instance))
+	uint16_t pairs;
+
+	if (!load_pairs(n, r, instance, &pairs) || !virtio_pci_load(&n->t, r, instance))
 		return false;
 	pthread_mutex_lock(&n->t.lock);
 	load_link(n);
-	flush_pending(n);
-	n->rx_wait_idx = 0;
+	for (unsigned k = 0; k < n->npairs; k++) {
+		flush_pending(&n->pair[k]);
+		n->pair[k].rx_wait_idx = 0;
+	}
 	sync_offloads(n);
+	set_pairs_on(n, has(n, VIRTIO_NET_F_MQ) ? pairs : 1);
 	pthread_mutex_unlock(&n->t.lock);
 	return true;
 }

@@ -426,9 +426,17 @@ static int virtio_net_pci_create(struct dev_instance *d, struct dev_board *b, ch
 	if (!be)
 		return -1;
 	dev_nic_mac(b, d, mac);
+	bool mq = dev_get_bool(d, "mq");
+	unsigned vectors = mq ? 2 * MIN(net_queues(be), VIRTIO_NET_MAX_PAIRS) + 2 : 3;
+	if (dev_is_given(d, "vectors") && dev_get_uint(d, "vectors") != vectors) {
+		snprintf(err, errlen, "vectors=%u: this card has %u MSI-X vectors (one per queue "
+			 "and one for configuration changes)", (unsigned)dev_get_uint(d, "vectors"),
+			 vectors);
+		return -1;
+	}
 	struct virtio_net *n = virtio_net_create(b->pci, (uint8_t)d->devfn, b->mem, b->virtio,
-						  mac, be);
-	if (!n || net_attach(be, virtio_net_receive, n) < 0)
+						  mac, be, mq);
+	if (!n || virtio_net_attach(n) < 0)
 		return no_room(d, err, errlen);
 	d->state = n;
 	return 0;
@@ -445,6 +453,12 @@ static const struct dev_prop virtio_net_props[] = {
 	{ .name = "mac", .type = PROP_MAC,
 	  .help = "MAC address such as 52:54:00:12:34:56 (default: 52:54:00:12:34:56 plus "
 		  "the NIC's index)" },
+	{ .name = "mq", .type = PROP_BOOL, .def = "off", .type_name = "bool",
+	  .help = "multiqueue: a queue pair per queue of the netdev (-netdev tap,queues=N) "
+		  "and a control queue (default off)" },
+	{ .name = "vectors", .type = PROP_UINT, .min = 0, .max = 2 * VIRTIO_NET_MAX_PAIRS + 2,
+	  .help = "MSI-X vectors: one per queue and one for configuration changes (3, or "
+		  "2*pairs+2 with mq=on); other counts are refused" },
 };
 
 const struct dev_class virtio_net_class = {

@@ -245,6 +245,7 @@ static void allow_vhost(struct bpf_rules *ctx)
 {
 	allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, IOCTL_TYPE_VHOST));
 	allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_EQ, TUNSETOFFLOAD));
+	allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_EQ, TUNSETQUEUE));
 	ALLOW(ctx, __NR_epoll_ctl);
 }
 
@@ -369,8 +370,11 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 		ALLOW(ctx, __NR_epoll_wait, __NR_epoll_pwait, __NR_io_uring_enter,
 		      __NR_getrandom, __NR_sendto);
 		/* virtio-net tells a tap the receive offloads the driver took
-		 * when it next processes a queue */
+		 * when it next processes a queue, and attaches or detaches a
+		 * multiqueue tap's queues when the driver says how many pairs
+		 * it uses (control queue) */
 		allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_EQ, TUNSETOFFLOAD));
+		allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_EQ, TUNSETQUEUE));
 		allow_file_io(ctx);
 		/* virtio-net transmits through slirp on its I/O thread */
 		if (config.slirp)

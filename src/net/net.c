@@ -113,6 +113,27 @@ int net_lend_fd(struct net_backend *b)
 	return b->ops->lend_fd ? b->ops->lend_fd(b) : -1;
 }
 
+struct net_backend *net_queue(struct net_backend *b, unsigned k)
+{
+	while (b && k--)
+		b = b->next_queue;
+	return b;
+}
+
+unsigned net_queues(const struct net_backend *b)
+{
+	unsigned n = 0;
+	for (; b; b = b->next_queue)
+		n++;
+	return n;
+}
+
+void net_enable_queue(struct net_backend *b, bool on)
+{
+	if (b->ops->enable_queue)
+		b->ops->enable_queue(b, on);
+}
+
 void net_reclaim_fd(struct net_backend *b)
 {
 	if (b->ops->reclaim_fd)

@@ -17,6 +17,12 @@
  * vhost_net.h). While the NIC lends the descriptor to the kernel's data
  * path, the tap thread sleeps on a condition variable and does not touch
  * the descriptor: the kernel's worker alone reads and writes it.
+ *
+ * queues=N opens the interface N times with IFF_MULTI_QUEUE: one backend
+ * per descriptor, each with its own thread (and vhost-net), linked through
+ * next_queue. The kernel spreads received flows over the queues that are
+ * attached (TUNSETQUEUE); a detached descriptor reads nothing but errors,
+ * so its thread sleeps as it does for a lent one.
  */
 #include "net.h"
 
@@ -58,12 +64,14 @@ struct tap_backend {
 	 * leaves at its next wake (wake_fd is written with it). */
 	_Atomic bool stopping;
 	struct vhost_net *vhost; /* vhost=on and /dev/vhost-net opened; else NULL */
-	/* The descriptor lent to the kernel (net_lend_fd): lend_wanted asks
-	 * the thread to stop reading, lent says it has. Under lend_lock. */
+	/* The descriptor lent to the kernel (net_lend_fd), or a queue
+	 * detached: lend_wanted or detached asks the thread to stop reading,
+	 * asleep says it has. Under lend_lock. */
 	pthread_mutex_t lend_lock;
 	pthread_cond_t lend_cond;
-	_Atomic bool lend_wanted;
-	bool lent;
+	_Atomic bool lend_wanted, detached;
+	bool asleep;
+	bool multiqueue;
 	uint8_t rxbuf[TAP_HDR_SIZE + NET_MAX_FRAME];
 	uint64_t tx_dropped;
 };
@@ -218,15 +226,38 @@ static void at_exit(void)
 	net_tap_shutdown();
 }
 
-/* Tap thread: while the descriptor is lent, sleep here without touching it. */
-static void wait_while_lent(struct tap_backend *b)
+static bool must_sleep(struct tap_backend *b)
+{
+	return atomic_load(&b->lend_wanted) || atomic_load(&b->detached);
+}
+
+/* Tap thread: while the descriptor is lent or detached, sleep here
+ * without touching it. */
+static void sleep_while_unused(struct tap_backend *b)
 {
 	pthread_mutex_lock(&b->lend_lock);
-	b->lent = true;
+	b->asleep = true;
 	pthread_cond_broadcast(&b->lend_cond);
-	while (atomic_load(&b->lend_wanted) && !atomic_load(&b->stopping))
+	while (must_sleep(b) && !atomic_load(&b->stopping))
 		pthread_cond_wait(&b->lend_cond, &b->lend_lock);
-	b->lent = false;
+	b->asleep = false;
+	pthread_mutex_unlock(&b->lend_lock);
+}
+
+/* Returns once the tap thread sleeps (or has not started). */
+static void wait_asleep(struct tap_backend *b)
+{
+	pthread_mutex_lock(&b->lend_lock);
+	while (b->attached && !b->asleep && !atomic_load(&b->stopping))
+		pthread_cond_wait(&b->lend_cond, &b->lend_lock);
+	pthread_mutex_unlock(&b->lend_lock);
+}
+
+/* Wakes the thread if nothing keeps it asleep any more. */
+static void wake_from_sleep(struct tap_backend *b)
+{
+	pthread_mutex_lock(&b->lend_lock);
+	pthread_cond_broadcast(&b->lend_cond);
 	pthread_mutex_unlock(&b->lend_lock);
 }
 
@@ -242,8 +273,8 @@ static void *tap_thread(void *opaque)
 	sandbox_thread_start(SANDBOX_NET);
 
 	while (!atomic_load(&b->stopping)) {
-		if (atomic_load(&b->lend_wanted)) {
-			wait_while_lent(b);
+		if (must_sleep(b)) {
+			sleep_while_unused(b);
 			continue;
 		}
 		if (poll(pfd, 2, -1) < 0) {
@@ -259,7 +290,7 @@ static void *tap_thread(void *opaque)
 		}
 		if (!(pfd[0].revents & (POLLIN | POLLERR | POLLHUP)))
 			continue;
-		while (!atomic_load(&b->stopping) && !atomic_load(&b->lend_wanted)) {
+		while (!atomic_load(&b->stopping) && !must_sleep(b)) {
 			ssize_t n = read(b->fd, b->rxbuf, sizeof(b->rxbuf));
 			if (n < 0) {
 				if (errno == EINTR)
@@ -276,7 +307,7 @@ static void *tap_thread(void *opaque)
 			/* NIC full: wait for room (or a second), then offer it again.
 			 * A frame held when the descriptor is lent is lost, as on a
 			 * wire. */
-			while (!atomic_load(&b->stopping) && !atomic_load(&b->lend_wanted) &&
+			while (!atomic_load(&b->stopping) && !must_sleep(b) &&
 			       !b->base.rx(b->base.rx_opaque, &h, b->rxbuf + hlen, (size_t)n - hlen)) {
 				struct pollfd w = { .fd = b->wake_fd, .events = POLLIN };
 				if (poll(&w, 1, 1000) > 0) {
@@ -374,10 +405,7 @@ static int tap_lend_fd(struct net_backend *nb)
 
 	atomic_store(&b->lend_wanted, true);
 	tap_rx_ready(nb);
-	pthread_mutex_lock(&b->lend_lock);
-	while (b->attached && !b->lent && !atomic_load(&b->stopping))
-		pthread_cond_wait(&b->lend_cond, &b->lend_lock);
-	pthread_mutex_unlock(&b->lend_lock);
+	wait_asleep(b);
 	return b->fd;
 }
 
@@ -385,16 +413,38 @@ static void tap_reclaim_fd(struct net_backend *nb)
 {
 	struct tap_backend *b = (struct tap_backend *)nb;
 
-	pthread_mutex_lock(&b->lend_lock);
 	atomic_store(&b->lend_wanted, false);
-	pthread_cond_broadcast(&b->lend_cond);
-	pthread_mutex_unlock(&b->lend_lock);
+	wake_from_sleep(b);
+}
+
+/* The thread sleeps before the queue is detached and wakes after it is
+ * attached again: it never polls a detached descriptor. */
+static void tap_enable_queue(struct net_backend *nb, bool on)
+{
+	struct tap_backend *b = (struct tap_backend *)nb;
+	struct ifreq ifr = { .ifr_flags = on ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE };
+
+	if (!b->multiqueue || atomic_load(&b->detached) == !on)
+		return;
+	if (!on) {
+		atomic_store(&b->detached, true);
+		tap_rx_ready(nb);
+		wait_asleep(b);
+	}
+	if (ioctl(b->fd, TUNSETQUEUE, &ifr) < 0)
+		warn("tap %s: %s a queue: %s", b->ifname, on ? "attaching" : "detaching",
+		     strerror(errno));
+	if (on) {
+		atomic_store(&b->detached, false);
+		wake_from_sleep(b);
+	}
 }
 
 static const struct net_backend_ops tap_ops = {
 	.vhost = tap_vhost,
 	.lend_fd = tap_lend_fd,
 	.reclaim_fd = tap_reclaim_fd,
+	.enable_queue = tap_enable_queue,
 	.attach = tap_attach,
 	.stop = tap_stop,
 	.send = tap_send,
@@ -403,7 +453,8 @@ static const struct net_backend_ops tap_ops = {
 };
 
 /* Opens /dev/net/tun and attaches it to 'name' (empty: a new tapN). */
-static int tap_open(const char *name, bool vnet_hdr, char *ifname, char *err, size_t errlen)
+static int tap_open(const char *name, bool vnet_hdr, bool multiqueue, char *ifname, char *err,
+		    size_t errlen)
 {
 	struct ifreq ifr = { 0 };
 	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC);
@@ -413,14 +464,17 @@ static int tap_open(const char *name, bool vnet_hdr, char *ifname, char *err, si
 			 errno == EACCES || errno == EPERM ? " (needs root or CAP_NET_ADMIN)" : "");
 		return -1;
 	}
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0);
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet_hdr ? IFF_VNET_HDR : 0) |
+			(multiqueue ? IFF_MULTI_QUEUE : 0);
 	if (name)
 		snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
 		int e = errno;
 		const char *why = e == EBUSY ? " (in use by another process?)"
 				  : e == EPERM ? " (needs CAP_NET_ADMIN, or a persistent tap owned by this user)"
-				  : e == EINVAL ? " (not a tap interface?)" : "";
+				  : e == EINVAL ? (multiqueue ? " (not a tap interface, or one opened "
+						    "without multiqueue?)" : " (not a tap interface?)")
+				  : "";
 		snprintf(err, errlen, "ifname=%s: cannot attach: %s%s", name ? name : "(new)",
 			 strerror(e), why);
 		close(fd);
@@ -446,12 +500,89 @@ static void open_vhost(struct tap_backend *b, const struct net_tap_config *cfg)
 		warn("-netdev tap: vhost=on: %s; using vmm's own data path", why);
 }
 
+/* The header size, no receive offloads yet, non-blocking. 0, or -1 with
+ * a reason. */
+static int tap_prepare_fd(int fd, bool vnet_hdr, const char *ifname, char *err, size_t errlen)
+{
+	if (vnet_hdr) {
+		int sz = TAP_HDR_SIZE;
+		if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0 || ioctl(fd, TUNSETOFFLOAD, 0) < 0) {
+			snprintf(err, errlen, "%s: cannot set the vnet header: %s", ifname,
+				 strerror(errno));
+			return -1;
+		}
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "%s: O_NONBLOCK: %s", ifname, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* fd=N (libvirt): the descriptor is already attached; take what it was
+ * opened with. Its descriptor, or -1 with a reason. */
+static int tap_adopt(const struct net_tap_config *cfg, bool *vnet_hdr, char *ifname, char *err,
+		     size_t errlen)
+{
+	struct ifreq ifr = { 0 };
+
+	if (ioctl(cfg->fd, TUNGETIFF, &ifr) < 0) {
+		snprintf(err, errlen, "fd=%d is not a tap descriptor: %s", cfg->fd, strerror(errno));
+		return -1;
+	}
+	if (!(ifr.ifr_flags & IFF_TAP)) {
+		snprintf(err, errlen, "fd=%d is a tun (layer 3) device, not a tap", cfg->fd);
+		return -1;
+	}
+	/* The header is a property of the descriptor: it cannot be turned
+	 * off here. */
+	if ((ifr.ifr_flags & IFF_VNET_HDR) && !*vnet_hdr) {
+		snprintf(err, errlen, "fd=%d was opened with IFF_VNET_HDR; vnet_hdr=off cannot apply",
+			 cfg->fd);
+		return -1;
+	}
+	*vnet_hdr = ifr.ifr_flags & IFF_VNET_HDR;
+	snprintf(ifname, IFNAMSIZ, "%s", ifr.ifr_name);
+	if (fcntl(cfg->fd, F_SETFD, FD_CLOEXEC) < 0) {
+		/* harmless: only scripts could inherit it */
+	}
+	return cfg->fd;
+}
+
+static struct tap_backend *tap_backend_new(int fd, bool vnet_hdr, bool multiqueue,
+					   const char *ifname, const struct net_tap_config *cfg)
+{
+	struct tap_backend *b = xzalloc(sizeof(*b));
+
+	b->base.ops = &tap_ops;
+	b->base.caps = vnet_hdr ? NET_CAP_OFFLOAD : 0;
+	b->fd = fd;
+	b->vnet_hdr = vnet_hdr;
+	b->multiqueue = multiqueue;
+	snprintf(b->ifname, sizeof(b->ifname), "%s", ifname);
+	b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (b->wake_fd < 0)
+		die_errno("eventfd");
+	pthread_mutex_init(&b->lend_lock, NULL);
+	pthread_cond_init(&b->lend_cond, NULL);
+	if (cfg->vhost)
+		open_vhost(b, cfg);
+	return b;
+}
+
+static void close_fds(int *fds, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++)
+		close(fds[k]);
+}
+
 struct net_backend *net_tap_create(const struct net_tap_config *cfg, char *err, size_t errlen)
 {
-	struct tap_backend *b;
+	struct tap_backend *b[NET_MAX_QUEUES];
 	char ifname[IFNAMSIZ] = "";
-	int fd;
-	bool vnet_hdr = !cfg->no_vnet_hdr;
+	int fds[NET_MAX_QUEUES];
+	unsigned nq = cfg->queues > 1 ? cfg->queues : 1, opened = 0;
+	bool vnet_hdr = !cfg->no_vnet_hdr, multiqueue = nq > 1;
 
 	if (ntaps == MAX_TAPS) {
 		snprintf(err, errlen, "at most %d tap backends", MAX_TAPS);
@@ -462,81 +593,58 @@ struct net_backend *net_tap_create(const struct net_tap_config *cfg, char *err, 
 			 IFNAMSIZ - 1);
 		return NULL;
 	}
+	if (nq > NET_MAX_QUEUES || (multiqueue && (cfg->fd >= 0 || cfg->vhostfd >= 0))) {
+		snprintf(err, errlen, nq > NET_MAX_QUEUES ? "queues=%u: at most %d"
+			 : "queues=%u: not with fd= or vhostfd= (one descriptor each)", nq,
+			 NET_MAX_QUEUES);
+		return NULL;
+	}
 	if (cfg->fd >= 0) {
-		/* fd=N (libvirt): the descriptor is already attached; take what
-		 * it was opened with. */
-		struct ifreq ifr = { 0 };
-		if (ioctl(cfg->fd, TUNGETIFF, &ifr) < 0) {
-			snprintf(err, errlen, "fd=%d is not a tap descriptor: %s", cfg->fd,
-				 strerror(errno));
+		fds[opened] = tap_adopt(cfg, &vnet_hdr, ifname, err, errlen);
+		if (fds[opened] < 0)
 			return NULL;
-		}
-		if (!(ifr.ifr_flags & IFF_TAP)) {
-			snprintf(err, errlen, "fd=%d is a tun (layer 3) device, not a tap", cfg->fd);
-			return NULL;
-		}
-		/* The header is a property of the descriptor: it cannot be
-		 * turned off here. */
-		if ((ifr.ifr_flags & IFF_VNET_HDR) && !vnet_hdr) {
-			snprintf(err, errlen, "fd=%d was opened with IFF_VNET_HDR; vnet_hdr=off "
-				 "cannot apply", cfg->fd);
-			return NULL;
-		}
-		vnet_hdr = ifr.ifr_flags & IFF_VNET_HDR;
-		snprintf(ifname, sizeof(ifname), "%s", ifr.ifr_name);
-		fd = cfg->fd;
-		if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-			/* harmless: only scripts could inherit it */
-		}
-	} else {
-		fd = tap_open(cfg->ifname, vnet_hdr, ifname, err, errlen);
-		if (fd < 0)
-			return NULL;
+		opened++;
 	}
-	if (vnet_hdr) {
-		int sz = TAP_HDR_SIZE;
-		if (ioctl(fd, TUNSETVNETHDRSZ, &sz) < 0 || ioctl(fd, TUNSETOFFLOAD, 0) < 0) {
-			snprintf(err, errlen, "%s: cannot set the vnet header: %s", ifname,
-				 strerror(errno));
+	/* The first open names the interface; the others join it. */
+	for (; opened < nq; opened++) {
+		fds[opened] = tap_open(opened ? ifname : cfg->ifname, vnet_hdr, multiqueue, ifname,
+				       err, errlen);
+		if (fds[opened] < 0)
 			goto fail;
-		}
 	}
-	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
-		snprintf(err, errlen, "%s: O_NONBLOCK: %s", ifname, strerror(errno));
-		goto fail;
-	}
+	for (unsigned k = 0; k < nq; k++)
+		if (tap_prepare_fd(fds[k], vnet_hdr, ifname, err, errlen) < 0)
+			goto fail;
 	if (cfg->fd < 0) {
 		const char *up = cfg->script ? cfg->script : DEFAULT_IFUP;
 		if (!no_script(up) && run_script(up, ifname, err, errlen) < 0)
 			goto fail;
 	}
-	b = xzalloc(sizeof(*b));
-	b->base.ops = &tap_ops;
-	b->base.caps = vnet_hdr ? NET_CAP_OFFLOAD : 0;
-	b->fd = fd;
-	b->vnet_hdr = vnet_hdr;
-	snprintf(b->ifname, sizeof(b->ifname), "%s", ifname);
-	b->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (b->wake_fd < 0)
-		die_errno("eventfd");
-	pthread_mutex_init(&b->lend_lock, NULL);
-	pthread_cond_init(&b->lend_cond, NULL);
-	if (cfg->vhost)
-		open_vhost(b, cfg);
+	for (unsigned k = 0; k < nq; k++)
+		b[k] = tap_backend_new(fds[k], vnet_hdr, multiqueue, ifname, cfg);
+	for (unsigned k = 0; k + 1 < nq; k++)
+		b[k]->base.next_queue = &b[k + 1]->base;
+	/* Only the first queue carries frames until a NIC turns more on: a
+	 * card without queues of its own reads only that one. */
+	for (unsigned k = 1; k < nq; k++)
+		tap_enable_queue(&b[k]->base, false);
 	if (cfg->fd < 0) {
 		const char *down = cfg->downscript ? cfg->downscript : DEFAULT_IFDOWN;
-		if (!no_script(down) && start_downscript_helper(b, down, err, errlen) < 0) {
-			close(b->wake_fd);
-			free(b);
+		if (!no_script(down) && start_downscript_helper(b[0], down, err, errlen) < 0) {
+			/* vmm exits on this error: the vhost handles go with it */
+			for (unsigned k = 0; k < nq; k++) {
+				close(b[k]->wake_fd);
+				free(b[k]);
+			}
 			goto fail;
 		}
 	}
 	if (ntaps == 0)
 		atexit(at_exit);
-	taps[ntaps++] = b;
-	return &b->base;
+	taps[ntaps++] = b[0];
+	return &b[0]->base;
 fail:
 	if (cfg->fd < 0)
-		close(fd);
+		close_fds(fds, opened);
 	return NULL;
 }

@@ -1325,7 +1325,7 @@ static bool virtio_net_target_create(struct fuzz_machine *m)
 	 * completes checksums and segments TSO frames), by the variant byte. */
 	m->net_be = (struct net_backend){ .ops = &fake_net_ops,
 					  .caps = m->variant & 1 ? 0 : NET_CAP_OFFLOAD };
-	m->vnet = virtio_net_create(&m->pci, VIRTIO_DEVFN, &m->mem, &host, mac, &m->net_be);
+	m->vnet = virtio_net_create(&m->pci, VIRTIO_DEVFN, &m->mem, &host, mac, &m->net_be, false);
 	if (!m->vnet)
 		return false;
 	net_attach(&m->net_be, virtio_net_receive, m->vnet);

@@ -74,7 +74,7 @@ static struct ctx *make(unsigned caps, uint32_t features)
 	vfix_init(&c->f, RAM_SIZE, DEVFN, QSIZE);
 	c->be.ops = &fake_ops;
 	c->be.caps = caps;
-	c->net = virtio_net_create(&c->f.pci, DEVFN, &c->f.mem, NULL, mac, &c->be);
+	c->net = virtio_net_create(&c->f.pci, DEVFN, &c->f.mem, NULL, mac, &c->be, false);
 	net_attach(&c->be, virtio_net_receive, c->net);
 	assert_non_null(c->net);
 	c->f.t = virtio_net_transport(c->net);
@@ -672,7 +672,7 @@ static void test_save_load(void **state)
 	memcpy(d->f.used_seen, c->f.used_seen, sizeof(d->f.used_seen));
 	d->be.ops = &fake_ops;
 	d->be.caps = NET_CAP_OFFLOAD;
-	d->net = virtio_net_create(&d->f.pci, DEVFN, &d->f.mem, NULL, mac, &d->be);
+	d->net = virtio_net_create(&d->f.pci, DEVFN, &d->f.mem, NULL, mac, &d->be, false);
 	net_attach(&d->be, virtio_net_receive, d->net);
 	d->f.t = virtio_net_transport(d->net);
 	vfix_place_bars(&d->f, 0);
@@ -697,6 +697,260 @@ static void test_save_load(void **state)
 	teardown((void **)&c);
 	ss_writer_free(&w1);
 	ss_writer_free(&w2);
+}
+
+/* ---- multiqueue ---------------------------------------------------------- */
+
+/* Two backend queues (a tap with queues=2), each recording what it sends
+ * and whether it is attached. */
+struct mq_queue {
+	struct net_backend be; /* first: the ops get it back */
+	unsigned nsent, enable_calls;
+	uint8_t last[64];
+	bool on;
+};
+
+struct mqctx {
+	struct vfix f;
+	struct virtio_net *net;
+	struct mq_queue q[2];
+};
+
+#define MQ_CTRLQ 4 /* after rx0 tx0 rx1 tx1 */
+#define MQ_FEATURES (BASIC_FEATURES | F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_MQ))
+
+static void mq_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame,
+		    size_t len)
+{
+	struct mq_queue *q = (struct mq_queue *)b;
+	memcpy(q->last, frame, MIN(len, sizeof(q->last)));
+	q->nsent++;
+}
+
+static void mq_enable(struct net_backend *b, bool on)
+{
+	struct mq_queue *q = (struct mq_queue *)b;
+	q->on = on;
+	q->enable_calls++;
+}
+
+static void mq_nop_offload(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn) {}
+static void mq_nop_ready(struct net_backend *b) {}
+
+static const struct net_backend_ops mq_ops = {
+	.send = mq_send,
+	.set_offload = mq_nop_offload,
+	.rx_ready = mq_nop_ready,
+	.enable_queue = mq_enable,
+};
+
+static struct mqctx *mq_make_n(bool mq, uint32_t features, unsigned nqueues)
+{
+	struct mqctx *c = calloc(1, sizeof(*c));
+	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0xAA, 0xBB, 0xCD };
+
+	vfix_init(&c->f, RAM_SIZE, DEVFN, QSIZE);
+	for (unsigned k = 0; k < 2; k++)
+		c->q[k].be.ops = &mq_ops;
+	c->q[0].be.next_queue = nqueues > 1 ? &c->q[1].be : NULL;
+	c->q[0].on = true; /* as a tap starts: only the first queue attached */
+	c->net = virtio_net_create(&c->f.pci, DEVFN, &c->f.mem, NULL, mac, &c->q[0].be, mq);
+	assert_non_null(c->net);
+	assert_int_equal(virtio_net_attach(c->net), 0);
+	c->f.t = virtio_net_transport(c->net);
+	vfix_place_bars(&c->f, 0);
+	vfix_negotiate(&c->f, 1ULL << VIRTIO_F_VERSION_1 | features);
+	return c;
+}
+
+static struct mqctx *mq_make(bool mq, uint32_t features)
+{
+	return mq_make_n(mq, features, 2);
+}
+
+static void mq_free(struct mqctx *c)
+{
+	virtio_net_destroy(c->net);
+	vfix_destroy(&c->f);
+	free(c);
+}
+
+static void mq_start(struct mqctx *c, unsigned nq)
+{
+	for (unsigned q = 0; q < nq; q++)
+		vfix_queue_setup(&c->f, q);
+	vfix_driver_ok(&c->f);
+}
+
+/* A control command from 'ctl' (len bytes) with an ack buffer of
+ * 'acklen' bytes (0: none) at descriptor 'd'; the used length returned,
+ * the ack in *ack. */
+static uint32_t mq_ctrl(struct mqctx *c, unsigned d, const uint8_t *ctl, unsigned len,
+			unsigned acklen, uint8_t *ack)
+{
+	uint64_t cmd = BUF + 0x100 * d, ackp = cmd + 0x80;
+	unsigned n = c->f.used_seen[MQ_CTRLQ];
+
+	memcpy(c->f.ram + cmd, ctl, len);
+	c->f.ram[ackp] = 0xEE;
+	vfix_set_desc(&c->f, MQ_CTRLQ, d, cmd, len, acklen ? VIRTQ_DESC_F_NEXT : 0, d + 1);
+	if (acklen)
+		vfix_set_desc(&c->f, MQ_CTRLQ, d + 1, ackp, acklen, VIRTQ_DESC_F_WRITE, 0);
+	vfix_offer(&c->f, MQ_CTRLQ, (uint16_t)d);
+	assert_int_equal(vfix_used_new(&c->f, MQ_CTRLQ), 1);
+	*ack = c->f.ram[ackp];
+	return vfix_used_len(&c->f, MQ_CTRLQ, n);
+}
+
+static uint8_t mq_pairs_set(struct mqctx *c, unsigned d, uint16_t pairs)
+{
+	uint8_t cmd[4] = { 4, 0, (uint8_t)pairs, (uint8_t)(pairs >> 8) }, ack;
+	assert_int_equal(mq_ctrl(c, d, cmd, sizeof(cmd), 1, &ack), 1);
+	return ack;
+}
+
+/* A 60-byte frame on transmit queue q, its first byte 'tag'. */
+static void mq_transmit(struct mqctx *c, unsigned q, unsigned d, uint8_t tag)
+{
+	uint64_t a = BUF + 0x4000 + 0x100 * d;
+	memset(c->f.ram + a, 0, VIRTIO_NET_HDR_SIZE + 60);
+	c->f.ram[a + VIRTIO_NET_HDR_SIZE] = tag;
+	vfix_set_desc(&c->f, q, d, a, VIRTIO_NET_HDR_SIZE + 60, 0, 0);
+	vfix_offer(&c->f, q, (uint16_t)d);
+}
+
+/* mq=on over two backend queues: the config says 2 pairs, there are five
+ * queues (rx0 tx0 rx1 tx1 ctrl); the driver uses one pair until it sets
+ * two, which attaches the second backend queue; each pair sends through
+ * its own backend queue and receives from it; a reset goes back to one. */
+static void test_mq_pairs(void **state)
+{
+	struct mqctx *c = mq_make(true, MQ_FEATURES | F(VIRTIO_NET_F_MRG_RXBUF));
+	uint8_t frame[80];
+
+	assert_true(vfix_device_features(&c->f) & F(VIRTIO_NET_F_MQ));
+	assert_true(vfix_device_features(&c->f) & F(VIRTIO_NET_F_CTRL_VQ));
+	assert_int_equal(vfix_devcfg_rd(&c->f, 8, 2), 2);
+	assert_int_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_NUMQ, 2), 5);
+	mq_start(c, 5);
+	assert_false(c->q[1].on);
+
+	/* Before the command only pair 0 receives: pair 1's frames drop. */
+	memset(frame, 0x5A, sizeof(frame));
+	vfix_set_desc(&c->f, 2, 0, BUF + 0x8000, 2048, VIRTQ_DESC_F_WRITE, 0);
+	vfix_offer(&c->f, 2, 0);
+	assert_true(c->q[1].be.rx(c->q[1].be.rx_opaque, &nohdr, frame, sizeof(frame)));
+	vfix_notify(&c->f, 2);
+	assert_int_equal(vfix_used_idx(&c->f, 2), 0);
+
+	assert_int_equal(mq_pairs_set(c, 0, 2), 0 /* VIRTIO_NET_OK */);
+	assert_true(c->q[1].on);
+	mq_transmit(c, 1, 0, 0xA0);
+	mq_transmit(c, 3, 0, 0xA1);
+	assert_int_equal(c->q[0].nsent, 1);
+	assert_int_equal(c->q[0].last[0], 0xA0);
+	assert_int_equal(c->q[1].nsent, 1);
+	assert_int_equal(c->q[1].last[0], 0xA1);
+	/* Pair 1 receives into its own queue (2), pair 0's (0) sees nothing. */
+	frame[0] = 0x77;
+	assert_true(c->q[1].be.rx(c->q[1].be.rx_opaque, &nohdr, frame, sizeof(frame)));
+	vfix_notify(&c->f, 2);
+	assert_int_equal(vfix_used_idx(&c->f, 2), 1);
+	assert_int_equal(vfix_used_len(&c->f, 2, 0), VIRTIO_NET_HDR_SIZE + sizeof(frame));
+	assert_int_equal(c->f.ram[BUF + 0x8000 + VIRTIO_NET_HDR_SIZE], 0x77);
+	assert_int_equal(vfix_used_idx(&c->f, 0), 0);
+
+	/* Back to one pair: the second backend queue is detached again. */
+	assert_int_equal(mq_pairs_set(c, 2, 1), 0);
+	assert_false(c->q[1].on);
+	unsigned calls = c->q[1].enable_calls;
+	assert_int_equal(mq_pairs_set(c, 4, 2), 0);
+	assert_true(c->q[1].on);
+	assert_int_equal(c->q[1].enable_calls, calls + 1);
+	vfix_set_status(&c->f, 0);
+	assert_false(c->q[1].on);
+	assert_true(c->q[0].on);
+	mq_free(c);
+}
+
+/* Hostile control chains: a pair count of 0 or past the device's, a
+ * short or unknown command, a command too long to be any vmm takes, and
+ * MQ's command when the driver did not take MQ all get VIRTIO_NET_ERR and
+ * change nothing; a chain with no byte for the ack is used, unwritten. */
+static void test_mq_ctrl_hostile(void **state)
+{
+	struct mqctx *c = mq_make(true, MQ_FEATURES);
+	uint8_t ack, big[200] = { 4, 0, 2, 0 };
+	const uint8_t shorter[3] = { 4, 0, 2 }, unknown[4] = { 0, 0, 1, 0 }, rx[3] = { 0, 1, 1 };
+
+	mq_start(c, 5);
+	assert_int_equal(mq_pairs_set(c, 0, 0), 1);
+	assert_int_equal(mq_pairs_set(c, 2, 3), 1);
+	assert_int_equal(mq_pairs_set(c, 4, 0xFFFF), 1);
+	assert_int_equal(mq_ctrl(c, 6, shorter, sizeof(shorter), 1, &ack), 1);
+	assert_int_equal(ack, 1);
+	assert_int_equal(mq_ctrl(c, 0, unknown, sizeof(unknown), 1, &ack), 1);
+	assert_int_equal(ack, 1);
+	assert_int_equal(mq_ctrl(c, 2, rx, sizeof(rx), 1, &ack), 1);
+	assert_int_equal(ack, 1);
+	assert_int_equal(mq_ctrl(c, 4, big, sizeof(big), 1, &ack), 1);
+	assert_int_equal(ack, 1);
+	assert_false(c->q[1].on);
+	/* No writable byte: used with length 0, the command not run. */
+	const uint8_t two[4] = { 4, 0, 2, 0 };
+	assert_int_equal(mq_ctrl(c, 6, two, sizeof(two), 0, &ack), 0);
+	assert_false(c->q[1].on);
+	assert_false(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
+	mq_free(c);
+
+	/* The driver did not take MQ: the command is refused. */
+	c = mq_make(true, BASIC_FEATURES | F(VIRTIO_NET_F_CTRL_VQ));
+	mq_start(c, 5);
+	assert_int_equal(mq_pairs_set(c, 0, 2), 1);
+	assert_false(c->q[1].on);
+	mq_free(c);
+
+	/* mq=off over the same two-queue backend: one pair, no control
+	 * queue, nothing offered, the second queue never attached. */
+	c = mq_make(false, BASIC_FEATURES);
+	assert_false(vfix_device_features(&c->f) & F(VIRTIO_NET_F_MQ));
+	assert_false(vfix_device_features(&c->f) & F(VIRTIO_NET_F_CTRL_VQ));
+	assert_int_equal(vfix_common_rd(&c->f, VIRTIO_COMMON_NUMQ, 2), 2);
+	mq_start(c, 2);
+	mq_transmit(c, 1, 0, 0xB0);
+	assert_int_equal(c->q[0].nsent, 1);
+	assert_false(c->q[1].on);
+	mq_free(c);
+}
+
+/* Saved state carries the pairs in use; a stream that claims more than
+ * the device has is refused. */
+static void test_mq_save_load(void **state)
+{
+	struct mqctx *c = mq_make(true, MQ_FEATURES), *d;
+	struct ss_writer w;
+	struct ss_reader r;
+
+	mq_start(c, 5);
+	assert_int_equal(mq_pairs_set(c, 0, 2), 0);
+	save_net(c->net, &w);
+	d = mq_make(true, MQ_FEATURES);
+	assert_false(d->q[1].on);
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_true(virtio_net_load(d->net, &r, 0));
+	ss_reader_close(&r);
+	assert_true(d->q[1].on);
+	mq_free(d);
+	/* A destination with one backend queue has one pair: refused. */
+	d = mq_make_n(true, MQ_FEATURES, 1);
+	assert_int_equal(vfix_devcfg_rd(&d->f, 8, 2), 1);
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_false(virtio_net_load(d->net, &r, 0));
+	assert_non_null(strstr(r.err, "2 queue pairs in use, the device has 1"));
+	ss_reader_close(&r);
+	mq_free(d);
+	ss_writer_free(&w);
+	mq_free(c);
 }
 
 /* set_link: VIRTIO_NET_S_LINK_UP follows the cable with a configuration
@@ -783,6 +1037,9 @@ int main(void)
 		cmocka_unit_test(test_rx_backpressure),
 		cmocka_unit_test(test_legacy_header),
 		cmocka_unit_test(test_save_load),
+		cmocka_unit_test(test_mq_pairs),
+		cmocka_unit_test(test_mq_ctrl_hostile),
+		cmocka_unit_test(test_mq_save_load),
 		cmocka_unit_test_setup_teardown(test_link, setup, teardown),
 		cmocka_unit_test(test_hostfwd_parse),
 	};
