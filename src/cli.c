@@ -2257,14 +2257,15 @@ static const struct option_def options[] = {
 	  "[,ipv6-host=A][,ipv6-dns=A][,tftp=DIR][,bootfile=FILE][,tftp-server-name=NAME]"
 	  "[,smb=DIR[,smbserver=A]] | "
 	  "tap,id=ID[,ifname=NAME][,script=PATH|no][,downscript=PATH|no][,fd=N][,vnet_hdr=on|off]"
-	  "[,vhost=on|off][,vhostfd=N]",
+	  "[,vhost=on|off][,vhostfd=N][,queues=N]",
 	  opt_netdev,
 	  "network backend: user mode (slirp: NAT, DHCP 10.0.2.15, DNS 10.0.2.3; by default the "
 	  "guest reaches the host's 127.0.0.1 as 10.0.2.2, restrict=on isolates it; tftp=DIR is served "
 	  "read-only over TFTP and bootfile=FILE named in the DHCP reply, for -boot n; smb=DIR "
 	  "is shared read-write by the host's smbd as \\\\10.0.2.4\\qemu, or smbserver=A) or a tap "
 	  "interface (scripts default to /etc/qemu-ifup, /etc/qemu-ifdown; vhost=on: the host "
-	  "kernel's vhost-net moves a virtio-net card's frames, else vmm warns and moves them)" },
+	  "kernel's vhost-net moves a virtio-net card's frames, else vmm warns and moves them; "
+	  "queues=N, 1 to 8: a multiqueue interface for virtio-net-pci,mq=on)" },
 	{ "nic", "user|tap|none[,model=M][,mac=M][,backend options]", opt_nic,
 	  "a NIC (model=e1000 default, e1000-82544gc, e1000-82545em, rtl8139, ne2k_pci, "
 	  "pcnet, virtio; "

@@ -764,6 +764,10 @@ struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 	virtio_pci_init(&n->t, "virtio-net", VIRTIO_ID_NET, 0x020000, mem, host, &net_ops, n,
 			features, mq ? 2 * n->npairs + 1 : 2, VIRTIO_NET_QUEUE_SIZE, n->config,
 			mq ? 10 : 8);
+	/* Its commands start and stop vhost-net, which the sandbox allows the
+	 * vCPU threads, not the I/O thread. */
+	if (mq)
+		n->t.vcpu_queue[2 * n->npairs] = true;
 	if (virtio_pci_start(&n->t, bus, devfn) < 0) {
 		virtio_net_destroy(n);
 		return NULL;

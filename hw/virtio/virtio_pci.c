@@ -264,7 +264,7 @@ static void run_queue(struct virtio_pci *t, unsigned q)
 {
 	uint64_t one = 1;
 
-	if (t->thread_running) {
+	if (t->thread_running && !t->vcpu_queue[q]) {
 		if (write(t->notify_fd[q], &one, sizeof(one)) < 0) {
 			/* a saturated counter still wakes the thread */
 		}
@@ -677,7 +677,7 @@ static void ioev_update(struct virtio_pci *t, int kind, uint64_t base)
 						  t->notify_fd[q], false);
 			t->ioev_on[q][kind] = false;
 		}
-		if (base == PCI_BAR_UNMAPPED || !t->thread_running)
+		if (base == PCI_BAR_UNMAPPED || !t->thread_running || t->vcpu_queue[q])
 			continue;
 		uint64_t addr = kind == 0 ? base + VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * q
 					  : base + VIRTIO_LEGACY_QUEUE_NOTIFY;

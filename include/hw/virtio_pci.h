@@ -151,6 +151,11 @@ struct virtio_pci {
 	int notify_fd[VIRTIO_PCI_MAX_QUEUES];
 	/* virtio_pci_schedule wrote notify_fd[q] since the I/O thread last read it */
 	atomic_bool scheduled[VIRTIO_PCI_MAX_QUEUES];
+	/* Processed on the thread that wrote the notify (a vCPU's exit, no
+	 * ioeventfd), never the I/O thread: a queue whose commands do what
+	 * the I/O thread may not (virtio-net's control queue hands queue
+	 * pairs to vhost-net). Set by the device before virtio_pci_start. */
+	bool vcpu_queue[VIRTIO_PCI_MAX_QUEUES];
 	/* Served outside vmm (virtio_pci_hand_over): the I/O thread leaves
 	 * the queue's notify eventfd to its new reader. Under lock. */
 	bool external[VIRTIO_PCI_MAX_QUEUES];

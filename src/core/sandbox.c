@@ -370,11 +370,10 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 		ALLOW(ctx, __NR_epoll_wait, __NR_epoll_pwait, __NR_io_uring_enter,
 		      __NR_getrandom, __NR_sendto);
 		/* virtio-net tells a tap the receive offloads the driver took
-		 * when it next processes a queue, and attaches or detaches a
-		 * multiqueue tap's queues when the driver says how many pairs
-		 * it uses (control queue) */
+		 * when it next processes a queue (its control queue, which
+		 * attaches and detaches a multiqueue tap's queues, runs on the
+		 * vCPU threads) */
 		allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_EQ, TUNSETOFFLOAD));
-		allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_EQ, TUNSETQUEUE));
 		allow_file_io(ctx);
 		/* virtio-net transmits through slirp on its I/O thread */
 		if (config.slirp)

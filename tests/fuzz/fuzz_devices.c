@@ -9,7 +9,8 @@
  * PCI bus, guest RAM (RAM_SIZE bytes, zeroed) and the device(s), placed as
  * firmware would place them (BARs assigned, decode and bus mastering on).
  * The input's first byte picks set-up variants (virtio-net over a backend
- * with or without offloads, the balloon with or without deflate-on-oom).
+ * with or without offloads, with mq=on over two queues or not; the balloon
+ * with or without deflate-on-oom).
  * The rest is read as a program of operations, what a hostile guest
  * (and, for a few ops, the host side) can do:
  *
@@ -168,6 +169,7 @@ struct fuzz_machine {
 	struct virtio_blk *vblk;
 	struct virtio_net *vnet;
 	struct net_backend net_be;
+	struct net_backend net_be2; /* virtio-net's second queue (mq=on) */
 	struct virtio_rng *vrng;
 	struct virtio_balloon *vballoon;
 	struct virtio_console *vcon;
@@ -1322,13 +1324,17 @@ static bool virtio_net_target_create(struct fuzz_machine *m)
 	struct virtio_host host = fuzz_virtio_host(m);
 
 	/* With offloads (tap-like) or without (slirp-like, where vmm itself
-	 * completes checksums and segments TSO frames), by the variant byte. */
+	 * completes checksums and segments TSO frames), by the variant byte;
+	 * and with mq=on over a two-queue backend (the control queue, two
+	 * pairs) or not. */
+	bool mq = m->variant & 2;
 	m->net_be = (struct net_backend){ .ops = &fake_net_ops,
 					  .caps = m->variant & 1 ? 0 : NET_CAP_OFFLOAD };
-	m->vnet = virtio_net_create(&m->pci, VIRTIO_DEVFN, &m->mem, &host, mac, &m->net_be, false);
-	if (!m->vnet)
+	m->net_be2 = m->net_be;
+	m->net_be.next_queue = mq ? &m->net_be2 : NULL;
+	m->vnet = virtio_net_create(&m->pci, VIRTIO_DEVFN, &m->mem, &host, mac, &m->net_be, mq);
+	if (!m->vnet || virtio_net_attach(m->vnet) < 0)
 		return false;
-	net_attach(&m->net_be, virtio_net_receive, m->vnet);
 	return virtio_place(m, virtio_net_transport(m->vnet));
 }
 
@@ -1341,6 +1347,9 @@ static void virtio_net_target_destroy(struct fuzz_machine *m)
 static void virtio_net_event(struct fuzz_machine *m, struct input *in)
 {
 	static uint8_t frame[NET_MAX_FRAME];
+	uint8_t queue = take8(in);
+	struct net_backend *be = queue & 1 && m->net_be.next_queue ? m->net_be.next_queue
+								   : &m->net_be;
 	struct net_hdr hdr = { .flags = take8(in) & 3, .gso_type = take8(in),
 			       .hdr_len = take16(in), .gso_size = take16(in),
 			       .csum_start = take16(in), .csum_offset = take16(in) };
@@ -1351,7 +1360,7 @@ static void virtio_net_event(struct fuzz_machine *m, struct input *in)
 	memset(frame + given, 0x5A, len - given);
 	in->p += given;
 	in->left -= given;
-	virtio_net_receive(m->vnet, &hdr, frame, len);
+	be->rx(be->rx_opaque, &hdr, frame, len);
 }
 
 static bool virtio_rng_target_create(struct fuzz_machine *m)
