@@ -152,8 +152,9 @@ struct net_backend_ops {
 	int (*lend_fd)(struct net_backend *b);
 	void (*reclaim_fd)(struct net_backend *b);
 	/* A queue of a multiqueue backend on or off (TUNSETQUEUE): the host
-	 * stops steering frames to a queue that is off. NULL: always on. */
-	void (*enable_queue)(struct net_backend *b, bool on);
+	 * stops steering frames to a queue that is off. 0 or -errno (the queue
+	 * stays as it was). NULL: always on. */
+	int (*enable_queue)(struct net_backend *b, bool on);
 };
 
 /* Every backend starts with this. */
@@ -180,8 +181,9 @@ struct net_backend *net_none_create(void);
 /* Runs the tap backends' down scripts (once; also registered with atexit). */
 void net_tap_shutdown(void);
 
-/* net_stop: no frame reaches the NIC any more. net_destroy frees the
- * backend (stopped first if it was not), once its NIC is gone. A backend
+/* net_stop: no frame reaches the NIC any more (from any of a multiqueue
+ * backend's queues). net_destroy frees the backend (stopped first if it
+ * was not), once its NIC is gone. A backend
  * without these ops (tap) stays until exit. */
 void net_stop(struct net_backend *b);
 void net_destroy(struct net_backend *b);
@@ -203,7 +205,7 @@ void net_reclaim_fd(struct net_backend *b);
  * how many it has (1 for all but a multiqueue tap); a queue on or off. */
 struct net_backend *net_queue(struct net_backend *b, unsigned k);
 unsigned net_queues(const struct net_backend *b);
-void net_enable_queue(struct net_backend *b, bool on);
+int net_enable_queue(struct net_backend *b, bool on);
 /* The backend of -netdev ID's state, in section "slirp.ID" for user
  * networking (keyed by the id, so the destination's backend of that id
  * takes it); nothing for a backend without state. load: false with the

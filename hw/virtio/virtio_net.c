@@ -96,6 +96,9 @@ struct virtio_net {
 	unsigned pairs_on;     /* the pairs the driver uses (control queue; transport lock) */
 	bool mq;
 	struct virtq_iov scratch;
+	/* The control queue's own: a command may run rx_process (vhost-net's
+	 * start), which pops receive chains into 'scratch'. */
+	struct virtq_iov ctrl_scratch;
 	uint8_t txbuf[VIRTIO_NET_HDR_SIZE + VIRTIO_NET_MAX_FRAME];
 	uint64_t offload_set;  /* RX_OFFLOADS bits last given to the backend */
 	/* One merged receive in progress (I/O thread, transport lock). */
@@ -624,21 +627,38 @@ static void vhost_update(struct virtio_net *n)
 
 /* ---- multiqueue ---------------------------------------------------------- */
 
+/* The control queue: after the pairs when the driver took MQ, else after
+ * the first pair (virtio 1.x 5.1.2). */
+static unsigned ctrl_queue(const struct virtio_net *n)
+{
+	return has(n, VIRTIO_NET_F_MQ) ? 2 * n->npairs : 2;
+}
+
 /* The driver uses pairs [0, count): the others' backend queues are
- * detached (their frames dropped), and vhost-net follows. Transport lock
- * held. */
-static void set_pairs_on(struct virtio_net *n, unsigned count)
+ * detached (their frames dropped) and vhost-net stops on them. -1 if a
+ * backend queue could not be attached: the pairs in use are then as they
+ * were. Transport lock held; vhost-net's start on new pairs is the
+ * caller's (vhost_update), as a reset must not start it. */
+static int apply_pairs(struct virtio_net *n, unsigned count)
 {
 	unsigned old = n->pairs_on;
 
-	n->pairs_on = count;
-	for (unsigned k = count; k < old; k++) {
+	for (unsigned k = 1; k < n->npairs; k++) {
+		if (k < count || k >= old)
+			continue;
 		vhost_stop(n, &n->pair[k], "queue pair not in use");
 		flush_pending(&n->pair[k]);
 	}
-	for (unsigned k = 1; k < n->npairs; k++)
-		net_enable_queue(n->pair[k].backend, k < count);
-	vhost_update(n);
+	n->pairs_on = count;
+	for (unsigned k = 1; k < n->npairs; k++) {
+		if (net_enable_queue(n->pair[k].backend, k < count) < 0 && k < count) {
+			for (unsigned j = 1; j < n->npairs; j++)
+				net_enable_queue(n->pair[j].backend, j < old);
+			n->pairs_on = old;
+			return -1;
+		}
+	}
+	return 0;
 }
 
 /* One control command: VIRTIO_NET_OK or VIRTIO_NET_ERR. Only the
@@ -648,33 +668,36 @@ static uint8_t ctrl_command(struct virtio_net *n, const uint8_t *cmd, size_t len
 	if (len == 4 && cmd[0] == VIRTIO_NET_CTRL_MQ && cmd[1] == VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET &&
 	    has(n, VIRTIO_NET_F_MQ)) {
 		unsigned count = get_le16(cmd + 2);
-		if (count < 1 || count > n->npairs)
+		if (count < 1 || count > n->npairs || apply_pairs(n, count) < 0)
 			return VIRTIO_NET_ERR;
-		set_pairs_on(n, count);
+		vhost_update(n);
 		return VIRTIO_NET_OK;
 	}
 	return VIRTIO_NET_ERR;
 }
 
 /* A control chain: the command readable, then the ack byte writable. A
- * chain without room for the ack is used with nothing written. */
+ * chain without room for the ack is used with nothing written. The head
+ * and the ack's place are read before the command runs. */
 static void ctrl_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 {
 	struct virtio_net *n = t->dev;
 	uint8_t cmd[CTRL_MAX_COMMAND], ack;
 	size_t len = (size_t)MIN(iov->out_len, (uint64_t)sizeof(cmd));
+	uint16_t head = iov->head;
 	uint32_t written = 0;
 
 	if (iov->in_len >= 1) {
+		struct iovec ack_at = iov->iov[iov->n_out];
 		iov_to_buf(iov->iov, iov->n_out, 0, cmd, len);
 		ack = iov->out_len <= sizeof(cmd) ? ctrl_command(n, cmd, len) : VIRTIO_NET_ERR;
-		buf_to_iov(iov->iov + iov->n_out, iov->n_in, 0, &ack, 1);
-		virtq_mark_written(&t->vq[q], iov->iov + iov->n_out, iov->n_in, 1);
+		buf_to_iov(&ack_at, 1, 0, &ack, 1);
+		virtq_mark_written(&t->vq[q], &ack_at, 1, 1);
 		written = 1;
 	} else {
 		n->tx_dropped++;
 	}
-	virtq_push(&t->vq[q], iov->head, written);
+	virtq_push(&t->vq[q], head, written);
 }
 
 /* ---- the transport's callbacks ------------------------------------------- */
@@ -689,9 +712,9 @@ static void net_queue_notify(struct virtio_pci *t, unsigned q)
 	struct virtio_net *n = t->dev;
 
 	sync_offloads(n);
-	if (q == 2 * n->npairs) {
+	if (n->mq && q == ctrl_queue(n)) {
 		uint16_t before = t->vq[q].used_idx;
-		virtio_pci_drain(t, q, &n->scratch, ctrl_one);
+		virtio_pci_drain(t, q, &n->ctrl_scratch, ctrl_one);
 		if (t->vq[q].used_idx != before)
 			virtio_pci_notify_queue(t, q);
 	} else if (q % 2 == RXQ) {
@@ -714,7 +737,7 @@ static void net_reset(struct virtio_pci *t)
 		vhost_stop(n, &n->pair[k], "device reset");
 		flush_pending(&n->pair[k]);
 	}
-	set_pairs_on(n, 1);
+	apply_pairs(n, 1); /* detaching cannot fail the reset */
 	if (n->offload_set) {
 		n->offload_set = 0;
 		net_set_offload(n->pair[0].backend, false, false, false, false);
@@ -924,7 +947,9 @@ bool virtio_net_load(struct virtio_net *n, struct ss_reader *r, uint32_t instanc
 		n->pair[k].rx_wait_idx = 0;
 	}
 	sync_offloads(n);
-	set_pairs_on(n, has(n, VIRTIO_NET_F_MQ) ? pairs : 1);
+	if (apply_pairs(n, has(n, VIRTIO_NET_F_MQ) ? pairs : 1) < 0)
+		warn("%s: loaded state uses %u queue pairs; the tap could not attach them, so "
+		     "only %u carry frames", n->t.pci.name, pairs, n->pairs_on);
 	pthread_mutex_unlock(&n->t.lock);
 	return true;
 }

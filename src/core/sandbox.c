@@ -245,7 +245,6 @@ static void allow_vhost(struct bpf_rules *ctx)
 {
 	allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, IOCTL_TYPE_VHOST));
 	allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_EQ, TUNSETOFFLOAD));
-	allow_if(ctx, __NR_ioctl, SCMP_A1(SCMP_CMP_EQ, TUNSETQUEUE));
 	ALLOW(ctx, __NR_epoll_ctl);
 }
 

@@ -37,8 +37,9 @@ struct net_backend *net_none_create(void)
 
 void net_stop(struct net_backend *b)
 {
-	if (b && b->ops->stop)
-		b->ops->stop(b);
+	for (; b; b = b->next_queue)
+		if (b->ops->stop)
+			b->ops->stop(b);
 }
 
 void net_destroy(struct net_backend *b)
@@ -128,10 +129,9 @@ unsigned net_queues(const struct net_backend *b)
 	return n;
 }
 
-void net_enable_queue(struct net_backend *b, bool on)
+int net_enable_queue(struct net_backend *b, bool on)
 {
-	if (b->ops->enable_queue)
-		b->ops->enable_queue(b, on);
+	return b->ops->enable_queue ? b->ops->enable_queue(b, on) : 0;
 }
 
 void net_reclaim_fd(struct net_backend *b)

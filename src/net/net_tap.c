@@ -21,8 +21,8 @@
  * queues=N opens the interface N times with IFF_MULTI_QUEUE: one backend
  * per descriptor, each with its own thread (and vhost-net), linked through
  * next_queue. The kernel spreads received flows over the queues that are
- * attached (TUNSETQUEUE); a detached descriptor reads nothing but errors,
- * so its thread sleeps as it does for a lent one.
+ * attached (TUNSETQUEUE); a detached descriptor's thread sleeps as it
+ * does for a lent one.
  */
 #include "net.h"
 
@@ -418,26 +418,32 @@ static void tap_reclaim_fd(struct net_backend *nb)
 }
 
 /* The thread sleeps before the queue is detached and wakes after it is
- * attached again: it never polls a detached descriptor. */
-static void tap_enable_queue(struct net_backend *nb, bool on)
+ * attached again: it never polls a detached descriptor (which stays
+ * idle). A failed detach leaves the thread reading, as the kernel still
+ * steers flows to the queue. */
+static int tap_enable_queue(struct net_backend *nb, bool on)
 {
 	struct tap_backend *b = (struct tap_backend *)nb;
 	struct ifreq ifr = { .ifr_flags = on ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE };
+	int r = 0;
 
 	if (!b->multiqueue || atomic_load(&b->detached) == !on)
-		return;
+		return 0;
 	if (!on) {
 		atomic_store(&b->detached, true);
 		tap_rx_ready(nb);
 		wait_asleep(b);
 	}
-	if (ioctl(b->fd, TUNSETQUEUE, &ifr) < 0)
+	if (ioctl(b->fd, TUNSETQUEUE, &ifr) < 0) {
+		r = -errno;
 		warn("tap %s: %s a queue: %s", b->ifname, on ? "attaching" : "detaching",
 		     strerror(errno));
-	if (on) {
+	}
+	if (on == (r == 0)) {
 		atomic_store(&b->detached, false);
 		wake_from_sleep(b);
 	}
+	return r;
 }
 
 static const struct net_backend_ops tap_ops = {
@@ -627,7 +633,14 @@ struct net_backend *net_tap_create(const struct net_tap_config *cfg, char *err, 
 	/* Only the first queue carries frames until a NIC turns more on: a
 	 * card without queues of its own reads only that one. */
 	for (unsigned k = 1; k < nq; k++)
-		tap_enable_queue(&b[k]->base, false);
+		if (tap_enable_queue(&b[k]->base, false) < 0) {
+			snprintf(err, errlen, "%s: cannot detach queue %u of %u", ifname, k, nq);
+			for (unsigned j = 0; j < nq; j++) {
+				close(b[j]->wake_fd);
+				free(b[j]);
+			}
+			goto fail;
+		}
 	if (cfg->fd < 0) {
 		const char *down = cfg->downscript ? cfg->downscript : DEFAULT_IFDOWN;
 		if (!no_script(down) && start_downscript_helper(b[0], down, err, errlen) < 0) {

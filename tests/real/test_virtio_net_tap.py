@@ -318,10 +318,11 @@ def test_tap_vhost_survives_pauses(guest, scenario):
     # vectors while it sets up, and each takes them back and gives them)
     moves = [ln for ln in a.split("\n") if "vhost-net runs the queues" in ln
              or "takes the queues back from vhost-net" in ln]
-    moves = [ln for ln in moves if "pair 0," in ln]  # pair 1's follow the same steps
-    paused = [i for i, ln in enumerate(moves) if "vhost-net (paused;" in ln]
-    assert len(paused) == 5, (moves, guest.describe())
-    assert all(i + 1 < len(moves) and "runs the queues" in moves[i + 1] for i in paused), moves
+    for pair in (0, 1):  # each pair has its own vhost-net, each goes back and forth
+        mine = [ln for ln in moves if "pair %d," % pair in ln]
+        paused = [i for i, ln in enumerate(mine) if "vhost-net (paused;" in ln]
+        assert len(paused) == 5, (pair, mine, guest.describe())
+        assert all(i + 1 < len(mine) and "runs the queues" in mine[i + 1] for i in paused), mine
     print("\n".join(ln for ln in head.split("\n") if ln.startswith(("@@pause", "@@progress"))))
 
 

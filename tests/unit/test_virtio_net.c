@@ -6,6 +6,7 @@
 #include "unit.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdlib.h>
 
 #include "hw/virtio_net.h"
@@ -707,7 +708,7 @@ struct mq_queue {
 	struct net_backend be; /* first: the ops get it back */
 	unsigned nsent, enable_calls;
 	uint8_t last[64];
-	bool on;
+	bool on, stuck;
 };
 
 struct mqctx {
@@ -727,11 +728,20 @@ static void mq_send(struct net_backend *b, const struct net_hdr *hdr, const uint
 	q->nsent++;
 }
 
-static void mq_enable(struct net_backend *b, bool on)
+static void mq_enable_common(struct mq_queue *q, bool on)
 {
-	struct mq_queue *q = (struct mq_queue *)b;
 	q->on = on;
 	q->enable_calls++;
+}
+
+/* A queue that cannot be attached (TUNSETQUEUE failing) when 'stuck'. */
+static int mq_enable(struct net_backend *b, bool on)
+{
+	struct mq_queue *q = (struct mq_queue *)b;
+	if (on && q->stuck)
+		return -EINVAL;
+	mq_enable_common(q, on);
+	return 0;
 }
 
 static void mq_nop_offload(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn) {}
@@ -785,28 +795,40 @@ static void mq_start(struct mqctx *c, unsigned nq)
 /* A control command from 'ctl' (len bytes) with an ack buffer of
  * 'acklen' bytes (0: none) at descriptor 'd'; the used length returned,
  * the ack in *ack. */
-static uint32_t mq_ctrl(struct mqctx *c, unsigned d, const uint8_t *ctl, unsigned len,
-			unsigned acklen, uint8_t *ack)
+static uint32_t mq_ctrl_on(struct mqctx *c, unsigned cq, unsigned d, const uint8_t *ctl,
+			   unsigned len, unsigned acklen, uint8_t *ack)
 {
 	uint64_t cmd = BUF + 0x100 * d, ackp = cmd + 0x80;
-	unsigned n = c->f.used_seen[MQ_CTRLQ];
+	unsigned n = c->f.used_seen[cq];
 
 	memcpy(c->f.ram + cmd, ctl, len);
 	c->f.ram[ackp] = 0xEE;
-	vfix_set_desc(&c->f, MQ_CTRLQ, d, cmd, len, acklen ? VIRTQ_DESC_F_NEXT : 0, d + 1);
+	vfix_set_desc(&c->f, cq, d, cmd, len, acklen ? VIRTQ_DESC_F_NEXT : 0, d + 1);
 	if (acklen)
-		vfix_set_desc(&c->f, MQ_CTRLQ, d + 1, ackp, acklen, VIRTQ_DESC_F_WRITE, 0);
-	vfix_offer(&c->f, MQ_CTRLQ, (uint16_t)d);
-	assert_int_equal(vfix_used_new(&c->f, MQ_CTRLQ), 1);
+		vfix_set_desc(&c->f, cq, d + 1, ackp, acklen, VIRTQ_DESC_F_WRITE, 0);
+	vfix_offer(&c->f, cq, (uint16_t)d);
+	assert_int_equal(vfix_used_new(&c->f, cq), 1);
+	assert_int_equal(vfix_used_id(&c->f, cq, n), d);
 	*ack = c->f.ram[ackp];
-	return vfix_used_len(&c->f, MQ_CTRLQ, n);
+	return vfix_used_len(&c->f, cq, n);
+}
+
+static uint32_t mq_ctrl(struct mqctx *c, unsigned d, const uint8_t *ctl, unsigned len,
+			unsigned acklen, uint8_t *ack)
+{
+	return mq_ctrl_on(c, MQ_CTRLQ, d, ctl, len, acklen, ack);
+}
+
+static uint8_t mq_pairs_set_on(struct mqctx *c, unsigned cq, unsigned d, uint16_t pairs)
+{
+	uint8_t cmd[4] = { 4, 0, (uint8_t)pairs, (uint8_t)(pairs >> 8) }, ack;
+	assert_int_equal(mq_ctrl_on(c, cq, d, cmd, sizeof(cmd), 1, &ack), 1);
+	return ack;
 }
 
 static uint8_t mq_pairs_set(struct mqctx *c, unsigned d, uint16_t pairs)
 {
-	uint8_t cmd[4] = { 4, 0, (uint8_t)pairs, (uint8_t)(pairs >> 8) }, ack;
-	assert_int_equal(mq_ctrl(c, d, cmd, sizeof(cmd), 1, &ack), 1);
-	return ack;
+	return mq_pairs_set_on(c, MQ_CTRLQ, d, pairs);
 }
 
 /* A 60-byte frame on transmit queue q, its first byte 'tag'. */
@@ -903,11 +925,26 @@ static void test_mq_ctrl_hostile(void **state)
 	assert_false(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
 	mq_free(c);
 
-	/* The driver did not take MQ: the command is refused. */
+	/* The driver did not take MQ: the control queue is queue 2 (after
+	 * the first pair, virtio 1.x 5.1.2) and the command is refused. */
 	c = mq_make(true, BASIC_FEATURES | F(VIRTIO_NET_F_CTRL_VQ));
+	mq_start(c, 3);
+	assert_int_equal(mq_pairs_set_on(c, 2, 0, 2), 1);
+	assert_false(c->q[1].on);
+	mq_free(c);
+
+	/* A tap queue that cannot be attached: the command fails and the
+	 * pairs in use stay as they were. */
+	c = mq_make(true, MQ_FEATURES);
 	mq_start(c, 5);
+	c->q[1].stuck = true;
 	assert_int_equal(mq_pairs_set(c, 0, 2), 1);
 	assert_false(c->q[1].on);
+	mq_transmit(c, 1, 0, 0xC0);
+	assert_int_equal(c->q[0].nsent, 1);
+	c->q[1].stuck = false;
+	assert_int_equal(mq_pairs_set(c, 2, 2), 0);
+	assert_true(c->q[1].on);
 	mq_free(c);
 
 	/* mq=off over the same two-queue backend: one pair, no control
@@ -948,6 +985,22 @@ static void test_mq_save_load(void **state)
 	assert_false(virtio_net_load(d->net, &r, 0));
 	assert_non_null(strstr(r.err, "2 queue pairs in use, the device has 1"));
 	ss_reader_close(&r);
+	assert_int_equal(vfix_devcfg_rd(&d->f, 8, 2), 1);
+	mq_free(d);
+	/* A two-pair destination given a stream without the section: refused,
+	 * the device unchanged. */
+	d = mq_make(true, MQ_FEATURES);
+	{
+		struct ss_writer w0;
+		struct mqctx *plain = mq_make(false, BASIC_FEATURES);
+		save_net(plain->net, &w0);
+		assert_int_equal(ss_reader_open(&r, w0.buf, w0.len), 0);
+		assert_false(virtio_net_load(d->net, &r, 0));
+		ss_reader_close(&r);
+		assert_false(d->q[1].on);
+		ss_writer_free(&w0);
+		mq_free(plain);
+	}
 	mq_free(d);
 	ss_writer_free(&w);
 	mq_free(c);
