@@ -53,7 +53,8 @@ def test_device_driver_help_lists_properties():
     lines = p.stdout.splitlines()
     assert lines[0] == "virtio-net-pci options:"
     props = [l.split("=")[0].strip() for l in lines[1:]]
-    assert props == sorted(props) == ["addr", "mac", "multifunction", "netdev"], props
+    assert props == sorted(props) == ["addr", "mac", "mq", "multifunction", "netdev",
+                                      "vectors"], props
     assert re.fullmatch(r"  mac=<str>              - .+", lines[2])
     assert "  multifunction=<bool>   - " in p.stdout and "(default: off)" in p.stdout
     # defaults print as QEMU prints them: numbers in decimal
