@@ -206,6 +206,12 @@ static void flush_pending(struct net_pair *n)
 		net_rx_ready(n->backend);
 }
 
+static void flush_all_pending(struct virtio_net *n)
+{
+	for (unsigned k = 0; k < n->npairs; k++)
+		flush_pending(&n->pair[k]);
+}
+
 /* Tells the backend which offloads the driver accepts on receive, when
  * that changed (the driver negotiated, or reset). Transport lock held. */
 static void sync_offloads(struct virtio_net *n)
@@ -702,6 +708,19 @@ static void ctrl_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 
 /* ---- the transport's callbacks ------------------------------------------- */
 
+/* Every available chain of queue q through fn, then one interrupt
+ * decision for the whole burst: the driver sees every buffer used so far
+ * in one used-ring update. */
+static void drain_and_notify(struct virtio_pci *t, unsigned q, struct virtq_iov *scratch,
+			     void (*fn)(struct virtio_pci *t, unsigned q, struct virtq_iov *iov))
+{
+	uint16_t before = t->vq[q].used_idx;
+
+	virtio_pci_drain(t, q, scratch, fn);
+	if (t->vq[q].used_idx != before)
+		virtio_pci_notify_queue(t, q);
+}
+
 static void net_state_changed(struct virtio_pci *t)
 {
 	vhost_update(t->dev);
@@ -712,21 +731,12 @@ static void net_queue_notify(struct virtio_pci *t, unsigned q)
 	struct virtio_net *n = t->dev;
 
 	sync_offloads(n);
-	if (n->mq && q == ctrl_queue(n)) {
-		uint16_t before = t->vq[q].used_idx;
-		virtio_pci_drain(t, q, &n->ctrl_scratch, ctrl_one);
-		if (t->vq[q].used_idx != before)
-			virtio_pci_notify_queue(t, q);
-	} else if (q % 2 == RXQ) {
+	if (n->mq && q == ctrl_queue(n))
+		drain_and_notify(t, q, &n->ctrl_scratch, ctrl_one);
+	else if (q % 2 == RXQ)
 		rx_process(n, &n->pair[q / 2]);
-	} else {
-		/* One interrupt decision for the whole burst: the driver sees
-		 * every buffer sent so far in one used-ring update. */
-		uint16_t before = t->vq[q].used_idx;
-		virtio_pci_drain(t, q, &n->scratch, tx_one);
-		if (t->vq[q].used_idx != before)
-			virtio_pci_notify_queue(t, q);
-	}
+	else
+		drain_and_notify(t, q, &n->scratch, tx_one);
 }
 
 static void net_reset(struct virtio_pci *t)
@@ -750,6 +760,16 @@ static const struct virtio_device_ops net_ops = {
 	.state_changed = net_state_changed,
 };
 
+static unsigned pairs_for(const struct net_backend *backend, bool mq)
+{
+	return mq ? MIN(net_queues(backend), VIRTIO_NET_MAX_PAIRS) : 1;
+}
+
+unsigned virtio_net_queue_count(const struct net_backend *backend, bool mq)
+{
+	return mq ? 2 * pairs_for(backend, mq) + 1 : 2;
+}
+
 struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 				     const struct guest_mem *mem, const struct virtio_host *host,
 				     const uint8_t mac[6], struct net_backend *backend, bool mq)
@@ -766,7 +786,7 @@ struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 			    F(VIRTIO_NET_F_GUEST_TSO6) | F(VIRTIO_NET_F_HOST_TSO4) |
 			    F(VIRTIO_NET_F_HOST_TSO6);
 	n->mq = mq;
-	n->npairs = mq ? MIN(net_queues(backend), VIRTIO_NET_MAX_PAIRS) : 1;
+	n->npairs = pairs_for(backend, mq);
 	n->pairs_on = 1;
 	if (mq)
 		features |= F(VIRTIO_NET_F_CTRL_VQ) | F(VIRTIO_NET_F_MQ);
@@ -785,7 +805,7 @@ struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 		pthread_mutex_init(&p->rx_lock, NULL);
 	}
 	virtio_pci_init(&n->t, "virtio-net", VIRTIO_ID_NET, 0x020000, mem, host, &net_ops, n,
-			features, mq ? 2 * n->npairs + 1 : 2, VIRTIO_NET_QUEUE_SIZE, n->config,
+			features, virtio_net_queue_count(backend, mq), VIRTIO_NET_QUEUE_SIZE, n->config,
 			mq ? 10 : 8);
 	/* Its commands start and stop vhost-net, which the sandbox allows the
 	 * vCPU threads, not the I/O thread. */
@@ -831,8 +851,7 @@ void virtio_net_destroy(struct virtio_net *n)
 	if (!n)
 		return;
 	virtio_pci_stop(&n->t);
-	for (unsigned k = 0; k < n->npairs; k++)
-		flush_pending(&n->pair[k]);
+	flush_all_pending(n);
 	free(n);
 }
 
@@ -877,8 +896,7 @@ void virtio_net_set_link(struct virtio_net *n, bool up)
 	if (changed) {
 		put_le16(n->config + 6, up ? VIRTIO_NET_S_LINK_UP : 0);
 		if (!up)
-			for (unsigned k = 0; k < n->npairs; k++)
-				flush_pending(&n->pair[k]);
+			flush_all_pending(n);
 		if (n->t.status & VIRTIO_STATUS_DRIVER_OK)
 			virtio_pci_config_changed(&n->t);
 		vhost_update(n); /* a pulled cable: vmm's path drops the frames */
@@ -942,10 +960,9 @@ bool virtio_net_load(struct virtio_net *n, struct ss_reader *r, uint32_t instanc
 		return false;
 	pthread_mutex_lock(&n->t.lock);
 	load_link(n);
-	for (unsigned k = 0; k < n->npairs; k++) {
-		flush_pending(&n->pair[k]);
+	flush_all_pending(n);
+	for (unsigned k = 0; k < n->npairs; k++)
 		n->pair[k].rx_wait_idx = 0;
-	}
 	sync_offloads(n);
 	if (apply_pairs(n, has(n, VIRTIO_NET_F_MQ) ? pairs : 1) < 0)
 		warn("%s: loaded state uses %u queue pairs; the tap could not attach them, so "

@@ -44,6 +44,9 @@ struct virtio_net;
 struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 				     const struct guest_mem *mem, const struct virtio_host *host,
 				     const uint8_t mac[6], struct net_backend *backend, bool mq);
+/* The queues such a NIC has: two per pair, and the control queue with
+ * mq (its MSI-X vectors are one more: configuration changes). */
+unsigned virtio_net_queue_count(const struct net_backend *backend, bool mq);
 /* Connects every queue pair to its backend queue (net_attach): 0 or <0. */
 int virtio_net_attach(struct virtio_net *n);
 /* The first queue's receive callback (net_receive_fn): a frame for the

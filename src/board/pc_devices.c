@@ -427,7 +427,7 @@ static int virtio_net_pci_create(struct dev_instance *d, struct dev_board *b, ch
 		return -1;
 	dev_nic_mac(b, d, mac);
 	bool mq = dev_get_bool(d, "mq");
-	unsigned vectors = mq ? 2 * MIN(net_queues(be), VIRTIO_NET_MAX_PAIRS) + 2 : 3;
+	unsigned vectors = virtio_net_queue_count(be, mq) + 1;
 	if (dev_is_given(d, "vectors") && dev_get_uint(d, "vectors") != vectors) {
 		snprintf(err, errlen, "vectors=%u: this card has %u MSI-X vectors (one per queue "
 			 "and one for configuration changes)", (unsigned)dev_get_uint(d, "vectors"),

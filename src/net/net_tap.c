@@ -582,6 +582,15 @@ static void close_fds(int *fds, unsigned n)
 		close(fds[k]);
 }
 
+/* After a failed set-up; vmm exits on it, so the vhost handles go with it. */
+static void free_backends(struct tap_backend **b, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++) {
+		close(b[k]->wake_fd);
+		free(b[k]);
+	}
+}
+
 struct net_backend *net_tap_create(const struct net_tap_config *cfg, char *err, size_t errlen)
 {
 	struct tap_backend *b[NET_MAX_QUEUES];
@@ -599,10 +608,12 @@ struct net_backend *net_tap_create(const struct net_tap_config *cfg, char *err, 
 			 IFNAMSIZ - 1);
 		return NULL;
 	}
-	if (nq > NET_MAX_QUEUES || (multiqueue && (cfg->fd >= 0 || cfg->vhostfd >= 0))) {
-		snprintf(err, errlen, nq > NET_MAX_QUEUES ? "queues=%u: at most %d"
-			 : "queues=%u: not with fd= or vhostfd= (one descriptor each)", nq,
-			 NET_MAX_QUEUES);
+	if (nq > NET_MAX_QUEUES) {
+		snprintf(err, errlen, "queues=%u: at most %d", nq, NET_MAX_QUEUES);
+		return NULL;
+	}
+	if (multiqueue && (cfg->fd >= 0 || cfg->vhostfd >= 0)) {
+		snprintf(err, errlen, "queues=%u: not with fd= or vhostfd= (one descriptor each)", nq);
 		return NULL;
 	}
 	if (cfg->fd >= 0) {
@@ -635,20 +646,13 @@ struct net_backend *net_tap_create(const struct net_tap_config *cfg, char *err, 
 	for (unsigned k = 1; k < nq; k++)
 		if (tap_enable_queue(&b[k]->base, false) < 0) {
 			snprintf(err, errlen, "%s: cannot detach queue %u of %u", ifname, k, nq);
-			for (unsigned j = 0; j < nq; j++) {
-				close(b[j]->wake_fd);
-				free(b[j]);
-			}
+			free_backends(b, nq);
 			goto fail;
 		}
 	if (cfg->fd < 0) {
 		const char *down = cfg->downscript ? cfg->downscript : DEFAULT_IFDOWN;
 		if (!no_script(down) && start_downscript_helper(b[0], down, err, errlen) < 0) {
-			/* vmm exits on this error: the vhost handles go with it */
-			for (unsigned k = 0; k < nq; k++) {
-				close(b[k]->wake_fd);
-				free(b[k]);
-			}
+			free_backends(b, nq);
 			goto fail;
 		}
 	}
