@@ -13,6 +13,12 @@ over a backend), given the same way to both VMMs:
         -device MODEL,netdev=nK,mac=MAC[,romfile=]
   vhost: tap with vhost=on (virtio-net only: the other cards have no
         kernel data path)
+  tap-mq, vhost-mq: tap (with vhost=on) and queues=2, virtio-net with
+        mq=on,vectors=6, in a boot of their own with -smp 2 (multiqueue
+        needs a CPU per flow): each run is two streams at once, one
+        pinned to each guest CPU (so each leaves by its own queue pair),
+        to two sink ports; the run's figure is both streams' bytes over
+        the time from the first one's first byte to the last one's EOF
 (romfile= empty on the emulated cards, so neither VMM runs their iPXE at
 boot; vmm's virtio-net has no ROM, QEMU keeps efi-virtio.rom as before.)
 With a tap leg everything runs in a network namespace whose bridge
@@ -36,7 +42,8 @@ every VMM's guest streamed it RUNS times in full; otherwise it is
 discarded for every VMM and run again, with the other incomplete legs, in
 a fresh L1 (--max-passes boots per VMM in all).
 
-    tools/bench/nics.py [--cards e1000,rtl8139,...] [--backends user,tap,vhost] [--runs N]
+    tools/bench/nics.py [--cards e1000,rtl8139,...] [--backends user,tap,vhost,tap-mq,vhost-mq]
+        [--runs N]
         [--size-mb M] [--json FILE] [--cpu MODEL] [--max-passes N] [--strict] [--print]
 """
 import argparse
@@ -58,8 +65,14 @@ BACKENDS = {  # guest address, host (sink) address as the guest reaches it
     "user": ("10.0.2.15", "10.0.2.2"),
     "tap": ("192.168.78.10", "192.168.78.1"),
     "vhost": ("192.168.78.10", "192.168.78.1"),  # tap,vhost=on: virtio-net's legs only
+    "tap-mq": ("192.168.78.10", "192.168.78.1"),  # queues=2 and mq=on: virtio-net only
+    "vhost-mq": ("192.168.78.10", "192.168.78.1"),
 }
-TAP_BACKENDS = ("tap", "vhost")
+TAP_BACKENDS = ("tap", "vhost", "tap-mq", "vhost-mq")
+MQ_BACKENDS = ("tap-mq", "vhost-mq")
+KERNEL_BACKENDS = ("vhost", "vhost-mq")
+VIRTIO_ONLY = ("vhost",) + MQ_BACKENDS
+MQ_PAIRS = 2               # queue pairs, guest CPUs and streams per run of a multiqueue leg
 # the bench's cards by QEMU's model names -> nic_models kinds (QEMU's
 # default properties: the RTL8139 is the C+ one)
 CARDS = {"virtio-net-pci": "virtio-net-pci", "e1000": "e1000", "e1000-82544gc": "e1000-82544gc",
@@ -71,14 +84,28 @@ BOOT_S = 300               # the boot, within a command's budget
 
 
 class Leg:
-    """One card over one backend: the guest's K-th, sink port PORT+K."""
+    """One card over one backend: the guest's K-th, streaming to sink port
+    `port` (and the ones after it, one per stream of a multiqueue run)."""
 
-    def __init__(self, k, card, backend):
+    def __init__(self, k, card, backend, port=None):
         self.k, self.card, self.backend = k, card, backend
         self.kind = CARDS[card]
-        self.port = PORT + k
+        self.port = PORT + k if port is None else port
         self.mac = "52:54:00:be:00:%02x" % k
         self.ip, self.host = BACKENDS[backend]
+
+    @property
+    def mq(self):
+        return self.backend in MQ_BACKENDS
+
+    @property
+    def streams(self):
+        """Concurrent streams in each run."""
+        return MQ_PAIRS if self.mq else 1
+
+    @property
+    def ports(self):
+        return list(range(self.port, self.port + self.streams))
 
     @property
     def driver(self):
@@ -93,33 +120,59 @@ class Leg:
             net = "user,id=n%d" % self.k
         else:
             net = "tap,id=n%d,ifname=btap%d,script=$d/ifup,downscript=no" % (self.k, self.k)
-            if self.backend == "vhost":
+            if self.backend in KERNEL_BACKENDS:
                 net += ",vhost=on"
+            if self.mq:
+                net += ",queues=%d" % MQ_PAIRS
         props = nic_models.props_of(self.kind)
         dev = "%s,netdev=n%d,mac=%s%s%s" % (
             nic_models.model_of(self.kind), self.k, self.mac,
             "" if self.kind == "virtio-net-pci" else ",romfile=", "," + props if props else "")
+        if self.mq:  # a vector per queue, the control queue's and the configuration's
+            dev += ",mq=on,vectors=%d" % (2 * MQ_PAIRS + 2)
         return ["-netdev", net, "-device", dev]
 
 
 def legs_of(keys):
-    """[Leg] numbered in order from [(card, backend)]."""
-    return [Leg(k, card, backend) for k, (card, backend) in enumerate(keys)]
+    """[Leg] numbered in order from [(card, backend)], each with its own
+    sink ports after the previous leg's."""
+    legs, port = [], PORT
+    for k, (card, backend) in enumerate(keys):
+        legs.append(Leg(k, card, backend, port))
+        port += legs[-1].streams
+    return legs
 
 
 def plan(cards, backends):
-    """Every (card, backend), backend by backend; vhost for virtio-net only."""
+    """Every (card, backend), backend by backend; vhost and the multiqueue
+    backends for virtio-net only."""
     return [(card, backend) for backend in backends for card in cards
-            if backend != "vhost" or card == "virtio-net-pci"]
+            if backend not in VIRTIO_ONLY or card == "virtio-net-pci"]
+
+
+def boots(legs):
+    """The legs in boots of their own: the single-queue legs in one, the
+    multiqueue legs (which need -smp 2) in another, so that the others
+    keep the one-CPU guest their figures have always had."""
+    return [g for g in ([leg for leg in legs if not leg.mq], [leg for leg in legs if leg.mq]) if g]
 
 
 GUEST = r"""#VMMKIT-SCRIPT
 dmesg -n 1
-%(carry_fn)s%(iface_fn)sleg() {  # leg K MAC ADDRESS HOST PORT
+%(carry_fn)s%(iface_fn)sstream() {  # stream HOST PORT [CPUS]: one run's bytes to the sink, on CPUS (a taskset mask)
+	if [ -n "$3" ]; then
+		taskset $3 dd if=/dev/zero bs=64k count=%(blocks)d 2>/dev/null \
+			| taskset $3 timeout %(stream_timeout)d nc $1 $2
+	else
+		dd if=/dev/zero bs=64k count=%(blocks)d 2>/dev/null | timeout %(stream_timeout)d nc $1 $2
+	fi
+}
+leg() {  # leg K MAC ADDRESS HOST PORT [PORT2]: with PORT2, two streams pinned to CPU 0 and 1
 	i=$(iface_of $2)
 	[ -n "$i" ] || { echo "bench leg $1 no interface with $2"; return; }
 	drv=$(readlink /sys/class/net/$i/device/driver)
 	echo "bench leg $1 iface=$i driver=${drv##*/}"
+	[ -z "$6" ] || echo "bench leg $1 queues $(ls /sys/class/net/$i/queues | tr '\n' ' ')"
 	ip addr add $3/24 dev $i
 	ip link set $i up
 	k=0; until ping -c 1 -W 1 $4 >/dev/null 2>&1; do k=$((k+1)); [ $k -ge 30 ] && break; sleep 1; done
@@ -127,8 +180,14 @@ dmesg -n 1
 	# a line every 30 s: a slow or stuck stream is not a silent (hung) guest
 	( while sleep 30; do echo "bench leg $1 still streaming"; done ) & beat=$!
 	while [ $r -lt %(runs)d ]; do
-		dd if=/dev/zero bs=64k count=%(blocks)d 2>/dev/null | timeout %(stream_timeout)d nc $4 $5 \
-			|| { echo "bench leg $1 run $r failed"; break; }
+		if [ -n "$6" ]; then
+			stream $4 $5 1 & s0=$!
+			stream $4 $6 2 & s1=$!
+			ok=1; wait $s0 || ok=0; wait $s1 || ok=0
+			[ $ok = 1 ] || { echo "bench leg $1 run $r failed"; break; }
+		else
+			stream $4 $5 || { echo "bench leg $1 run $r failed"; break; }
+		fi
 		r=$((r + 1))
 	done
 	kill $beat
@@ -150,13 +209,15 @@ def guest_script(legs, runs, size_mb):
         "runs": runs, "blocks": round(size_mb * 16),
         "stream_timeout": round(60 + size_mb * STREAM_S_PER_MB),
         "carry": "".join("carry %s\n" % c for c in carry),
-        "legs": "".join("leg %d %s %s %s %d\n" % (leg.k, leg.mac, leg.ip, leg.host, leg.port)
+        "legs": "".join("leg %d %s %s %s %s\n" % (leg.k, leg.mac, leg.ip, leg.host,
+                                                  " ".join(map(str, leg.ports)))
                         for leg in legs)}
 
 
 def budget(legs, runs, size_mb):
     """Seconds for one boot and every leg at 1/4 of the stuck-card rate."""
-    return BOOT_S + len(legs) * (40 + runs * round(60 + size_mb * STREAM_S_PER_MB) // 4)
+    return BOOT_S + sum(40 + runs * round(60 + leg.streams * size_mb * STREAM_S_PER_MB) // 4
+                        for leg in legs)
 
 
 def vmm_argv(vmm, legs, script, cpu):
@@ -164,6 +225,8 @@ def vmm_argv(vmm, legs, script, cpu):
     # (-nodefaults); -no-reboot: a guest reset ends the run instead of
     # running the script a second time.
     extra = ["-no-reboot", "-drive", "file=%s,if=virtio" % script]
+    if any(leg.mq for leg in legs):
+        extra += ["-smp", str(MQ_PAIRS)]
     for leg in legs:
         extra += leg.args()
     return guestkit.vmm_argv(vmm, 256, cdrom=guestkit.kit("kit-amd64.iso"), cpu=cpu,
@@ -175,15 +238,17 @@ def run_shell(name, vmm_cmd, legs, runs, seconds):
     (one port per leg), in a network namespace with the bridge when a leg
     is on tap (nic_models.netns_shell)."""
     tap = any(leg.backend in TAP_BACKENDS for leg in legs)
-    sink = "/usr/bin/python3 %s 0.0.0.0 %d-%d %d" % (
-        os.path.join(HERE, "net_sink.py"), legs[0].port, legs[-1].port, runs)
+    sink = "/usr/bin/python3 %s --times 0.0.0.0 %s %d" % (
+        os.path.join(HERE, "net_sink.py"),
+        ",".join(str(p) for leg in legs for p in leg.ports), runs)
     return nic_models.netns_shell(name, vmm_cmd, [(sink, "listening")], seconds,
                                   tap_host=BACKENDS["tap"][1] if tap else None)
 
 
 def command(batch, vmm, legs, runs, size_mb, cpu="host", attempt=1):
-    """Queues vmm's boot with every leg; returns its name."""
-    name = "%s-nics" % vmm + ("" if attempt == 1 else "-%d" % attempt)
+    """Queues vmm's boot with the legs; returns its name."""
+    name = "%s-nics" % vmm + ("-mq" if any(leg.mq for leg in legs) else "") + (
+        "" if attempt == 1 else "-%d" % attempt)
     script = batch.stage_bytes("%s-script.img" % name,
                                guestkit.script_image(guest_script(legs, runs, size_mb)))
     seconds = budget(legs, runs, size_mb)
@@ -196,24 +261,48 @@ def command(batch, vmm, legs, runs, size_mb, cpu="host", attempt=1):
     return name
 
 
-RUN = re.compile(r"^@@run (\d+) ([\d.]+) (\d+)", re.M)
+RUN = re.compile(r"^@@run (\d+) ([\d.]+) (\d+)(?:.* at=([\d.]+))?", re.M)
 RTT = re.compile(r"bench leg (\d+) rtt ([\d.]+)/([\d.]+)/([\d.]+) ms")
 LEG = re.compile(r"bench leg (\d+) iface=\S+ driver=(\S*)")
+QUEUES = re.compile(r"bench leg (\d+) queues ([^\n]*)")
 
 
 def parse(stdout, legs):
     """{leg number: [{"bytes", "seconds", "mb_s"}]} from the sink's log and
-    {leg number: driver} from the guest's, of one command's output."""
-    by_port = {leg.port: leg.k for leg in legs}
-    runs = {leg.k: [] for leg in legs}
+    {leg number: driver} from the guest's, of one command's output. A
+    multiqueue leg's run is its streams taken together: the n-th stream
+    of each of its ports, their bytes over the time from the first one's
+    first byte to the last one's end."""
+    by_port = {p: leg for leg in legs for p in leg.ports}
+    streams = {p: [] for p in by_port}
     for m in RUN.finditer(nic_models.log(stdout, "service0")):
         nbytes, seconds, port = int(m.group(1)), float(m.group(2)), int(m.group(3))
         if port in by_port and seconds > 0:
-            runs[by_port[port]].append({"bytes": nbytes, "seconds": seconds,
-                                        "mb_s": nbytes / seconds / 1e6})
+            at = float(m.group(4)) if m.group(4) else 0.0
+            streams[port].append((nbytes, at, at + seconds))
+    runs = {}
+    for leg in legs:
+        runs[leg.k] = []
+        for together in zip(*(streams[p] for p in leg.ports)):
+            nbytes = sum(x[0] for x in together)
+            seconds = max(x[2] for x in together) - min(x[1] for x in together)
+            if leg.mq and not all(x[1] for x in together):
+                continue  # a sink without --times: no common time line
+            run = {"bytes": nbytes, "seconds": seconds, "mb_s": nbytes / seconds / 1e6}
+            if leg.mq:
+                run["streams"] = [{"bytes": x[0], "seconds": round(x[2] - x[1], 4)}
+                                  for x in together]
+            runs[leg.k].append(run)
     drivers = {int(m.group(1)): m.group(2)
                for m in LEG.finditer(nic_models.log(stdout, "vmm").replace("\r", ""))}
     return runs, drivers
+
+
+def parse_queues(stdout):
+    """{leg number: [the queues of its interface in sysfs]} of the
+    multiqueue legs, as the guest listed them (rx-0 rx-1 tx-0 tx-1)."""
+    return {int(m.group(1)): m.group(2).split()
+            for m in QUEUES.finditer(nic_models.log(stdout, "vmm").replace("\r", ""))}
 
 
 def parse_rtt(stdout):
@@ -231,7 +320,8 @@ def settle(legs, got, runs, size_mb):
     for leg in legs:
         bad = []
         for vmm, by_leg in got.items():
-            full = [r for r in by_leg.get(leg.k, []) if r["bytes"] == round(size_mb * (1 << 20))]
+            full = [r for r in by_leg.get(leg.k, [])
+                    if r["bytes"] == leg.streams * round(size_mb * (1 << 20))]
             if len(full) != runs or len(by_leg.get(leg.k, [])) != runs:
                 bad.append("%s: %d complete streams of %d" % (vmm, len(full), runs))
         if bad:
@@ -240,6 +330,11 @@ def settle(legs, got, runs, size_mb):
         else:
             done[leg.k] = {vmm: by_leg[leg.k] for vmm, by_leg in got.items()}
     return done, again, why
+
+
+def again_of(legs, runs, a):
+    """The legs of one VMM's boot that it did not stream in full."""
+    return settle(legs, {"one": runs}, a.runs, a.size_mb)[1]
 
 
 def best(figures, vmm, key):
@@ -293,7 +388,7 @@ def parse_args(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--cards", default=",".join(CARDS),
                     help="QEMU model names, comma-separated (default: %(default)s)")
-    ap.add_argument("--backends", default="user,tap,vhost")
+    ap.add_argument("--backends", default=",".join(BACKENDS))
     ap.add_argument("--runs", type=int, default=3)
     # a fraction of a MiB in 64 KiB steps (0.25: the NE2000 legs, which
     # QEMU streams at ~6 KB/s in the nested L1)
@@ -339,9 +434,9 @@ def main(argv=None):
     a = parse_args(argv)
     keys = plan(a.cards, a.backends)
     if a.print:
-        legs = legs_of(keys)
-        command(_PrintBatch(), "vmm", legs, a.runs, a.size_mb, a.cpu)
-        print(guest_script(legs, a.runs, a.size_mb))
+        for group in boots(legs_of(keys)):
+            command(_PrintBatch(), "vmm", group, a.runs, a.size_mb, a.cpu)
+            print(guest_script(group, a.runs, a.size_mb))
         return 0
     import nested
     missing = guestkit.kit_missing() or next(
@@ -356,18 +451,21 @@ def main(argv=None):
             break
         legs = legs_of(todo)
         batch = nested.Batch()
-        names = {vmm: command(batch, vmm, legs, a.runs, a.size_mb, a.cpu, attempt)
-                 for vmm in a.vmms}
+        names = {(vmm, g): command(batch, vmm, group, a.runs, a.size_mb, a.cpu, attempt)
+                 for g, group in enumerate(boots(legs)) for vmm in a.vmms}
         results = batch.run()
-        got, drivers, rtts = {}, {}, {}
-        for vmm in a.vmms:
-            r = results[names[vmm]]
-            got[vmm], drivers[vmm] = parse(r.stdout, legs)
-            rtts[vmm] = parse_rtt(r.stdout)
+        got = {vmm: {} for vmm in a.vmms}
+        drivers, rtts, queues = ({vmm: {} for vmm in a.vmms} for _ in range(3))
+        for (vmm, g), name in names.items():
+            group = boots(legs)[g]
+            runs, bound = parse(results[name].stdout, group)
+            got[vmm].update(runs)
+            drivers[vmm].update(bound)
+            rtts[vmm].update(parse_rtt(results[name].stdout))
+            queues[vmm].update(parse_queues(results[name].stdout))
+            if any(leg in again_of(group, runs, a) for leg in group):
+                print(results[name].describe(), file=sys.stderr)
         done, again, why = settle(legs, got, a.runs, a.size_mb)
-        for vmm in a.vmms:
-            if any(leg in again for leg in legs):
-                print(results[names[vmm]].describe(), file=sys.stderr)
         for w in why:
             print("nics bench: pass %d discarded for every VMM: %s" % (attempt, w),
                   file=sys.stderr)
@@ -377,6 +475,13 @@ def main(argv=None):
                 figures[leg.key] = {"runs": done[leg.k],
                                     "driver": {v: drivers[v].get(leg.k) for v in a.vmms},
                                     "rtt_ms": {v: rtts[v].get(leg.k) for v in a.vmms}}
+                if leg.mq:
+                    figures[leg.key]["guest_queues"] = {v: queues[v].get(leg.k) for v in a.vmms}
+                    few = [v for v in a.vmms if len(queues[v].get(leg.k) or []) < 2 * MQ_PAIRS]
+                    if few:
+                        print("nics bench: %s: the guest's interface has queues %s, not %d pairs"
+                              % (leg.key, {v: queues[v].get(leg.k) for v in few}, MQ_PAIRS),
+                              file=sys.stderr)
                 wrong = [v for v in a.vmms if drivers[v].get(leg.k) != leg.driver]
                 if wrong:
                     print("nics bench: %s: the guest bound %s, not %s"

@@ -187,12 +187,83 @@ def test_nics_bench_vhost_leg():
         assert ln.count(",vhost=on ") == 1 and ln.count("script=$d/ifup") == len(legs)
 
 
+def test_nics_bench_multiqueue_legs():
+    """tap-mq and vhost-mq: virtio-net only, queues=2 and mq=on with a
+    vector per queue, the same for both VMMs, in a boot of their own with
+    -smp 2 (the other legs keep one CPU); two sink ports per leg, after
+    the single-queue legs' ports."""
+    import nics
+    keys = nics.plan(["e1000", "virtio-net-pci"], ["tap", "tap-mq", "vhost-mq"])
+    assert keys == [("e1000", "tap"), ("virtio-net-pci", "tap"), ("virtio-net-pci", "tap-mq"),
+                    ("virtio-net-pci", "vhost-mq")]
+    legs = nics.legs_of(keys)
+    assert [leg.ports for leg in legs] == [[15001], [15002], [15003, 15004], [15005, 15006]]
+    single, mq = nics.boots(legs)
+    assert [leg.k for leg in single] == [0, 1] and [leg.k for leg in mq] == [2, 3]
+    b = _FakeBatch()
+    names = {(vmm, g): nics.command(b, vmm, group, 3, 8, "qemu64")
+             for g, group in enumerate((single, mq)) for vmm in ("vmm", "qemu")}
+    assert names[("vmm", 1)] == "vmm-nics-mq" and names[("qemu", 0)] == "qemu-nics"
+    line = {k: next(ln for ln in b.cmds[n].split("\n") if " -netdev " in ln)
+            for k, n in names.items()}
+    tail = {k: ln[ln.index(" -m "):].replace("vmm-nics", "X").replace("qemu-nics", "X")
+            for k, ln in line.items()}
+    assert tail[("vmm", 1)] == tail[("qemu", 1)] and tail[("vmm", 0)] == tail[("qemu", 0)]
+    assert " -smp 2 " in tail[("vmm", 1)] and "-smp" not in tail[("vmm", 0)]
+    assert "queues" not in tail[("vmm", 0)] and "mq=on" not in tail[("vmm", 0)]
+    assert ("-netdev tap,id=n2,ifname=btap2,script=$d/ifup,downscript=no,queues=2 "
+            "-device virtio-net-pci,netdev=n2,mac=52:54:00:be:00:02,mq=on,vectors=6"
+            in tail[("vmm", 1)])
+    assert ",vhost=on,queues=2 " in tail[("vmm", 1)]
+    assert "net_sink.py --times 0.0.0.0 15003,15004,15005,15006 3 " in b.cmds["vmm-nics-mq"]
+    assert "net_sink.py --times 0.0.0.0 15001,15002 3 " in b.cmds["vmm-nics"]
+    text = nics.guest_script(mq, 3, 8)
+    assert "leg 2 52:54:00:be:00:02 192.168.78.10 192.168.78.1 15003 15004\n" in text
+    assert "stream $4 $5 1 & s0=$!" in text and "stream $4 $6 2 & s1=$!" in text
+    # twice the bytes in the time budget
+    assert nics.budget(mq[:1], 3, 8) - nics.budget(single[:1], 3, 8) == 3 * 8 * 60 // 4
+
+
+def test_nics_bench_multiqueue_runs_are_both_streams_together():
+    """A multiqueue run: the n-th stream of each port, bytes summed, over
+    the first first-byte to the last end; complete only with both streams
+    whole; the guest's queue list read back."""
+    import nics
+    legs = nics.legs_of([("virtio-net-pci", "tap"), ("virtio-net-pci", "vhost-mq")])
+    mib = 1 << 20
+    sink = "\n".join([
+        "@@run %d 2.0000 15001 at=100.0000" % (2 * mib),
+        "@@run %d 1.0000 15002 at=200.0000" % (2 * mib),
+        "@@run %d 2.0000 15003 at=200.5000" % (2 * mib),
+        "@@run %d 1.0000 15003 at=300.0000" % (2 * mib),
+        "@@run %d 1.5000 15002 at=299.0000" % (2 * mib),
+        "@@run %d 9.0000 15001 at=400.0000" % (2 * mib)])
+    out = ("\n@@log vmm\nbench leg 1 iface=eth1 driver=virtio_net\n"
+           "bench leg 1 queues rx-0 rx-1 tx-0 tx-1 \n\n@@log service0\n%s\n@@nic-run-end\n"
+           % sink)
+    runs, drivers = nics.parse(out, legs)
+    assert [r["bytes"] for r in runs[0]] == [2 * mib, 2 * mib]
+    assert [(r["bytes"], r["seconds"]) for r in runs[1]] == [(4 * mib, 2.5), (4 * mib, 2.0)]
+    assert runs[1][0]["streams"] == [{"bytes": 2 * mib, "seconds": 1.0},
+                                     {"bytes": 2 * mib, "seconds": 2.0}]
+    assert nics.parse_queues(out) == {1: ["rx-0", "rx-1", "tx-0", "tx-1"]}
+    assert drivers == {1: "virtio_net"}
+    done, again, why = nics.settle(legs, {"vmm": runs}, 2, 2)
+    assert list(done) == [0, 1] and not again
+    short = {0: runs[0], 1: [dict(runs[1][0], bytes=3 * mib), runs[1][1]]}
+    done, again, why = nics.settle(legs, {"vmm": short}, 2, 2)
+    assert again == [legs[1]] and why == ["virtio-net-pci/vhost-mq: vmm: 1 complete streams of 2"]
+    # without --times a multiqueue run has no common clock: no figure
+    assert nics.parse(out.replace(" at=", " x="), legs)[0][1] == []
+
+
 def test_nics_bench_arguments():
     import nics
     a = nics.parse_args([])
-    assert a.cards == list(nics.CARDS) and a.backends == ["user", "tap", "vhost"]
+    assert a.cards == list(nics.CARDS)
+    assert a.backends == ["user", "tap", "vhost", "tap-mq", "vhost-mq"]
     assert a.vmms == ["vmm", "qemu"] and (a.runs, a.size_mb) == (3, 8)
-    assert len(nics.plan(a.cards, a.backends)) == 15  # vhost: virtio-net only
+    assert len(nics.plan(a.cards, a.backends)) == 17  # vhost and multiqueue: virtio-net only
     assert nics.plan(["pcnet", "e1000"], ["tap", "user"]) == [
         ("pcnet", "tap"), ("e1000", "tap"), ("pcnet", "user"), ("e1000", "user")]
     for bad in (["--cards", "e1000,ne2k_isa"], ["--cards", "e1000,e1000"], ["--cards", ","],
@@ -320,6 +391,42 @@ def test_nics_bench_run_shell_sink_and_parse(tmp_path):
     assert nic_models.log(r.stdout, "service0").count("sha=" + zero) == 5
     done, again, _ = nics.settle(legs, {"vmm": runs}, 3, 1)
     assert list(done) == [0] and again == [legs[1]]
+
+
+def test_net_sink_drains_streams_at_once(tmp_path):
+    """Two ports given as a list, streams on both at the same time (a
+    multiqueue run): the second one ends while the first is still open,
+    and its line comes first; --times puts each first byte on the host's
+    monotonic clock; a port list with a port twice is refused."""
+    import socket
+    import subprocess
+    import time
+    here = os.path.dirname(os.path.abspath(__file__))
+    first = _free_ports(3)
+    p = subprocess.Popen(["/usr/bin/python3", os.path.join(here, "net_sink.py"), "--times",
+                          "127.0.0.1", "%d,%d" % (first, first + 2), "1", "20"],
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert "listening" in p.stdout.readline()
+        a = socket.create_connection(("127.0.0.1", first))
+        a.sendall(b"a" * 1000)
+        before = time.monotonic()
+        b = socket.create_connection(("127.0.0.1", first + 2))
+        b.sendall(b"b" * 5000)
+        b.close()
+        line_b = p.stdout.readline().split()
+        a.sendall(b"a" * 1000)
+        a.close()
+        line_a = p.stdout.readline().split()
+        assert p.wait(timeout=20) == 0
+    finally:
+        p.kill()
+    assert line_b[:2] == ["@@run", "5000"] and line_b[3] == str(first + 2), line_b
+    assert line_a[:2] == ["@@run", "2000"] and line_a[3] == str(first), line_a
+    assert before - 5 < float(line_b[4][len("at="):]) < time.monotonic()
+    r = subprocess.run(["/usr/bin/python3", os.path.join(here, "net_sink.py"), "127.0.0.1",
+                        "%d-%d,%d" % (first, first + 1, first), "1"], capture_output=True, text=True)
+    assert r.returncode != 0 and "twice" in r.stderr
 
 
 # ---- the display rows ------------------------------------------------------
