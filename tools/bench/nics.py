@@ -450,7 +450,9 @@ def main(argv=None):
         if not todo:
             break
         legs = legs_of(todo)
-        batch = nested.Batch()
+        # one L1: the VMMs take turns, so one's streams never share the
+        # host's CPUs with the other's (two L1s ran them side by side)
+        batch = nested.Batch(l1s=1)
         names = {(vmm, g): command(batch, vmm, group, a.runs, a.size_mb, a.cpu, attempt)
                  for g, group in enumerate(boots(legs)) for vmm in a.vmms}
         results = batch.run()
