@@ -26,9 +26,9 @@ With a tap leg everything runs in a network namespace whose bridge
 namespace's own loopback as 10.0.2.2. The guest takes its legs one at a
 time (the others' interfaces down, no address): finds the card by its
 MAC, gives it the leg's address, pings the host side and sends
-`dd if=/dev/zero bs=64k count=N | nc HOST PORT+K` RUNS times to
+`dd if=/dev/zero bs=64k count=N | nc HOST PORT` RUNS times to
 tools/bench/net_sink.py, which times each stream from its first byte to
-EOF (per port: one port per leg). The RTL8139 is QEMU's default C+ card,
+EOF (a port per leg, two for a multiqueue leg). The RTL8139 is QEMU's default C+ card,
 bound by the kit's carried 8139cp.
 
 Prints a row per card and backend: MB/s (best of runs) per VMM and the
@@ -167,12 +167,20 @@ dmesg -n 1
 		dd if=/dev/zero bs=64k count=%(blocks)d 2>/dev/null | timeout %(stream_timeout)d nc $1 $2
 	fi
 }
+qirqs() {  # qirqs K IFACE WHEN: the interrupts of each queue of IFACE's virtio device
+	d=$(readlink /sys/class/net/$2/device); d=${d##*/}
+	grep -E "$d-(input|output)\.[0-9]+\$" /proc/interrupts | while read -r n rest; do
+		s=0; for x in $rest; do case $x in *[!0-9]*) ;; *) s=$((s + x));; esac; done
+		echo "bench leg $1 irqs $3 ${rest##*-} $s"
+	done
+}
 leg() {  # leg K MAC ADDRESS HOST PORT [PORT2]: with PORT2, two streams pinned to CPU 0 and 1
 	i=$(iface_of $2)
 	[ -n "$i" ] || { echo "bench leg $1 no interface with $2"; return; }
 	drv=$(readlink /sys/class/net/$i/device/driver)
 	echo "bench leg $1 iface=$i driver=${drv##*/}"
 	[ -z "$6" ] || echo "bench leg $1 queues $(ls /sys/class/net/$i/queues | tr '\n' ' ')"
+	[ -z "$6" ] || qirqs $1 $i before
 	ip addr add $3/24 dev $i
 	ip link set $i up
 	k=0; until ping -c 1 -W 1 $4 >/dev/null 2>&1; do k=$((k+1)); [ $k -ge 30 ] && break; sleep 1; done
@@ -192,6 +200,7 @@ leg() {  # leg K MAC ADDRESS HOST PORT [PORT2]: with PORT2, two streams pinned t
 	done
 	kill $beat
 	echo "bench leg $1 streamed $r"
+	[ -z "$6" ] || qirqs $1 $i after
 	# request/response: 50 echo round trips, each sent when the last came back
 	p=$(ping -c 50 -A -w 30 $4 2>/dev/null | grep round-trip)
 	echo "bench leg $1 rtt ${p#*= }"
@@ -235,7 +244,7 @@ def vmm_argv(vmm, legs, script, cpu):
 
 def run_shell(name, vmm_cmd, legs, runs, seconds):
     """The L1 command that runs the VMM command line vmm_cmd with the sink
-    (one port per leg), in a network namespace with the bridge when a leg
+    (a port per stream of a run), in a network namespace with the bridge when a leg
     is on tap (nic_models.netns_shell)."""
     tap = any(leg.backend in TAP_BACKENDS for leg in legs)
     sink = "/usr/bin/python3 %s --times 0.0.0.0 %s %d" % (
@@ -265,6 +274,7 @@ RUN = re.compile(r"^@@run (\d+) ([\d.]+) (\d+)(?:.* at=([\d.]+))?", re.M)
 RTT = re.compile(r"bench leg (\d+) rtt ([\d.]+)/([\d.]+)/([\d.]+) ms")
 LEG = re.compile(r"bench leg (\d+) iface=\S+ driver=(\S*)")
 QUEUES = re.compile(r"bench leg (\d+) queues ([^\n]*)")
+QIRQS = re.compile(r"bench leg (\d+) irqs (before|after) ((?:input|output)\.\d+) (\d+)")
 
 
 def parse(stdout, legs):
@@ -272,26 +282,30 @@ def parse(stdout, legs):
     {leg number: driver} from the guest's, of one command's output. A
     multiqueue leg's run is its streams taken together: the n-th stream
     of each of its ports, their bytes over the time from the first one's
-    first byte to the last one's end."""
+    first byte to the last one's end; a multiqueue leg whose guest
+    listed fewer than two queue pairs has no runs."""
+    queues = parse_queues(stdout)
     by_port = {p: leg for leg in legs for p in leg.ports}
     streams = {p: [] for p in by_port}
     for m in RUN.finditer(nic_models.log(stdout, "service0")):
         nbytes, seconds, port = int(m.group(1)), float(m.group(2)), int(m.group(3))
         if port in by_port and seconds > 0:
             at = float(m.group(4)) if m.group(4) else 0.0
-            streams[port].append((nbytes, at, at + seconds))
+            streams[port].append((nbytes, at, at + seconds, seconds))
     runs = {}
     for leg in legs:
         runs[leg.k] = []
+        if leg.mq and len(queues.get(leg.k, [])) < 2 * MQ_PAIRS:
+            continue  # not a multiqueue figure
         for together in zip(*(streams[p] for p in leg.ports)):
             nbytes = sum(x[0] for x in together)
-            seconds = max(x[2] for x in together) - min(x[1] for x in together)
+            seconds = (max(x[2] for x in together) - min(x[1] for x in together)
+                       if leg.mq else together[0][3])
             if leg.mq and not all(x[1] for x in together):
                 continue  # a sink without --times: no common time line
             run = {"bytes": nbytes, "seconds": seconds, "mb_s": nbytes / seconds / 1e6}
             if leg.mq:
-                run["streams"] = [{"bytes": x[0], "seconds": round(x[2] - x[1], 4)}
-                                  for x in together]
+                run["streams"] = [{"bytes": x[0], "seconds": x[3]} for x in together]
             runs[leg.k].append(run)
     drivers = {int(m.group(1)): m.group(2)
                for m in LEG.finditer(nic_models.log(stdout, "vmm").replace("\r", ""))}
@@ -303,6 +317,18 @@ def parse_queues(stdout):
     multiqueue legs, as the guest listed them (rx-0 rx-1 tx-0 tx-1)."""
     return {int(m.group(1)): m.group(2).split()
             for m in QUEUES.finditer(nic_models.log(stdout, "vmm").replace("\r", ""))}
+
+
+def parse_queue_irqs(stdout):
+    """{leg number: {queue such as "output.1": interrupts during the
+    leg's streams}} of the multiqueue legs: which queues carried them."""
+    seen = {}
+    for m in QIRQS.finditer(nic_models.log(stdout, "vmm").replace("\r", "")):
+        seen.setdefault(int(m.group(1)), {}).setdefault(m.group(3), {})[m.group(2)] = \
+            int(m.group(4))
+    return {k: {q: w["after"] - w["before"] for q, w in sorted(by_q.items())
+                if set(w) == {"before", "after"}}
+            for k, by_q in seen.items()}
 
 
 def parse_rtt(stdout):
@@ -323,7 +349,7 @@ def settle(legs, got, runs, size_mb):
             full = [r for r in by_leg.get(leg.k, [])
                     if r["bytes"] == leg.streams * round(size_mb * (1 << 20))]
             if len(full) != runs or len(by_leg.get(leg.k, [])) != runs:
-                bad.append("%s: %d complete streams of %d" % (vmm, len(full), runs))
+                bad.append("%s: %d complete runs of %d" % (vmm, len(full), runs))
         if bad:
             again.append(leg)
             why.append("%s: %s" % (leg.key, "; ".join(bad)))
@@ -377,7 +403,7 @@ def rtt_table(keys, figures):
 def table(keys, figures, runs, size_mb):
     def num(x, f="%.2f"):
         return f % x if x else "n/a"
-    lines = ["%-16s %-8s %10s %10s %8s   (MB/s, best of %d x %g MiB)"
+    lines = ["%-16s %-8s %10s %10s %8s   (MB/s, best of %d x %g MiB; multiqueue: 2 streams at once)"
              % ("card", "backend", "vmm", "qemu", "ratio", runs, size_mb)]
     for card, backend, v, q, ratio in rows(keys, figures):
         lines.append("%-16s %-8s %10s %10s %8s" % (card, backend, num(v), num(q), num(ratio)))
@@ -457,7 +483,7 @@ def main(argv=None):
                  for g, group in enumerate(boots(legs)) for vmm in a.vmms}
         results = batch.run()
         got = {vmm: {} for vmm in a.vmms}
-        drivers, rtts, queues = ({vmm: {} for vmm in a.vmms} for _ in range(3))
+        drivers, rtts, queues, qirqs = ({vmm: {} for vmm in a.vmms} for _ in range(4))
         for (vmm, g), name in names.items():
             group = boots(legs)[g]
             runs, bound = parse(results[name].stdout, group)
@@ -465,6 +491,7 @@ def main(argv=None):
             drivers[vmm].update(bound)
             rtts[vmm].update(parse_rtt(results[name].stdout))
             queues[vmm].update(parse_queues(results[name].stdout))
+            qirqs[vmm].update(parse_queue_irqs(results[name].stdout))
             if any(leg in again_of(group, runs, a) for leg in group):
                 print(results[name].describe(), file=sys.stderr)
         done, again, why = settle(legs, got, a.runs, a.size_mb)
@@ -479,11 +506,15 @@ def main(argv=None):
                                     "rtt_ms": {v: rtts[v].get(leg.k) for v in a.vmms}}
                 if leg.mq:
                     figures[leg.key]["guest_queues"] = {v: queues[v].get(leg.k) for v in a.vmms}
-                    few = [v for v in a.vmms if len(queues[v].get(leg.k) or []) < 2 * MQ_PAIRS]
-                    if few:
-                        print("nics bench: %s: the guest's interface has queues %s, not %d pairs"
-                              % (leg.key, {v: queues[v].get(leg.k) for v in few}, MQ_PAIRS),
-                              file=sys.stderr)
+                    figures[leg.key]["queue_irqs"] = {v: qirqs[v].get(leg.k) for v in a.vmms}
+                    # each pair's transmit queue interrupts when its completions
+                    # are reaped: one that did not carried no stream
+                    idle = {v: [q for q in ("output.%d" % p for p in range(MQ_PAIRS))
+                                if not (qirqs[v].get(leg.k) or {}).get(q)] for v in a.vmms}
+                    for v, qs in idle.items():
+                        if qs:
+                            print("nics bench: %s: %s's guest had no interrupts on %s during "
+                                  "the streams" % (leg.key, v, ", ".join(qs)), file=sys.stderr)
                 wrong = [v for v in a.vmms if drivers[v].get(leg.k) != leg.driver]
                 if wrong:
                     print("nics bench: %s: the guest bound %s, not %s"

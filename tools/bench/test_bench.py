@@ -239,20 +239,35 @@ def test_nics_bench_multiqueue_runs_are_both_streams_together():
         "@@run %d 1.5000 15002 at=299.0000" % (2 * mib),
         "@@run %d 9.0000 15001 at=400.0000" % (2 * mib)])
     out = ("\n@@log vmm\nbench leg 1 iface=eth1 driver=virtio_net\n"
-           "bench leg 1 queues rx-0 rx-1 tx-0 tx-1 \n\n@@log service0\n%s\n@@nic-run-end\n"
-           % sink)
+           "bench leg 1 queues rx-0 rx-1 tx-0 tx-1 \n"
+           "bench leg 1 irqs before input.0 5\nbench leg 1 irqs before output.0 0\n"
+           "bench leg 1 irqs before input.1 7\nbench leg 1 irqs before output.1 1\n"
+           "bench leg 1 irqs after input.0 50\nbench leg 1 irqs after output.0 90\n"
+           "bench leg 1 irqs after input.1 7\nbench leg 1 irqs after output.1 1\n"
+           "\n@@log service0\n%s\n@@nic-run-end\n" % sink)
     runs, drivers = nics.parse(out, legs)
     assert [r["bytes"] for r in runs[0]] == [2 * mib, 2 * mib]
     assert [(r["bytes"], r["seconds"]) for r in runs[1]] == [(4 * mib, 2.5), (4 * mib, 2.0)]
     assert runs[1][0]["streams"] == [{"bytes": 2 * mib, "seconds": 1.0},
                                      {"bytes": 2 * mib, "seconds": 2.0}]
     assert nics.parse_queues(out) == {1: ["rx-0", "rx-1", "tx-0", "tx-1"]}
+    # which queues carried the streams: here pair 1 had none
+    assert nics.parse_queue_irqs(out) == {1: {"input.0": 45, "input.1": 0, "output.0": 90,
+                                              "output.1": 0}}
+    # a guest with one pair gives the multiqueue leg no figure
+    one = out.replace("queues rx-0 rx-1 tx-0 tx-1", "queues rx-0 tx-0")
+    assert nics.parse(one, legs)[0] == {0: runs[0], 1: []}
+    # a run whose second stream never came: the runs pair up by order, so
+    # the leg is short one run (settle discards it), never mispaired
+    gone = out.replace("@@run %d 1.5000 15002 at=299.0000" % (2 * mib), "")
+    assert [r["seconds"] for r in nics.parse(gone, legs)[0][1]] == [2.5]
+    assert nics.settle(legs, {"vmm": nics.parse(gone, legs)[0]}, 2, 2)[1] == [legs[1]]
     assert drivers == {1: "virtio_net"}
     done, again, why = nics.settle(legs, {"vmm": runs}, 2, 2)
     assert list(done) == [0, 1] and not again
     short = {0: runs[0], 1: [dict(runs[1][0], bytes=3 * mib), runs[1][1]]}
     done, again, why = nics.settle(legs, {"vmm": short}, 2, 2)
-    assert again == [legs[1]] and why == ["virtio-net-pci/vhost-mq: vmm: 1 complete streams of 2"]
+    assert again == [legs[1]] and why == ["virtio-net-pci/vhost-mq: vmm: 1 complete runs of 2"]
     # without --times a multiqueue run has no common clock: no figure
     assert nics.parse(out.replace(" at=", " x="), legs)[0][1] == []
 
@@ -308,9 +323,9 @@ def test_nics_bench_a_leg_counts_when_every_vmm_completed_it():
     done, again, why = nics.settle(legs, got, 3, 8)
     assert list(done) == [0] and set(done[0]) == {"vmm", "qemu"}
     assert [leg.card for leg in again] == ["pcnet", "ne2k_pci"]
-    assert why[0] == "pcnet/user: qemu: 2 complete streams of 3"
-    assert why[1] == ("ne2k_pci/user: vmm: 2 complete streams of 3; "
-                      "qemu: 0 complete streams of 3")
+    assert why[0] == "pcnet/user: qemu: 2 complete runs of 3"
+    assert why[1] == ("ne2k_pci/user: vmm: 2 complete runs of 3; "
+                      "qemu: 0 complete runs of 3")
     figures = {"e1000/user": {"runs": {"vmm": [_run(full, 2), _run(full, 1)],
                                        "qemu": [_run(full, 2)]}}}
     rows = nics.rows([("e1000", "user"), ("pcnet", "user")], figures)
