@@ -444,6 +444,35 @@ def test_net_sink_drains_streams_at_once(tmp_path):
     assert r.returncode != 0 and "twice" in r.stderr
 
 
+def test_net_sink_timeout_counts_only_while_no_stream_runs():
+    """TIMEOUT 1 s: a stream that lasts 2.5 s (bytes every 0.4 s) is not
+    taken for a missing connection, and the next connection still counts."""
+    import socket
+    import subprocess
+    import time
+    here = os.path.dirname(os.path.abspath(__file__))
+    port = _free_ports(1)
+    p = subprocess.Popen(["/usr/bin/python3", os.path.join(here, "net_sink.py"), "127.0.0.1",
+                          str(port), "2", "1"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert "listening" in p.stdout.readline()
+        c = socket.create_connection(("127.0.0.1", port))
+        for _ in range(6):
+            c.sendall(b"x" * 100)
+            time.sleep(0.4)
+        c.close()
+        first = p.stdout.readline().split()
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"y" * 10)
+        c.close()
+        second = p.stdout.readline().split()
+        assert p.wait(timeout=10) == 0
+    finally:
+        p.kill()
+    assert first[:2] == ["@@run", "600"] and float(first[2]) > 1.5, first
+    assert second[:2] == ["@@run", "10"], second
+
+
 # ---- the display rows ------------------------------------------------------
 
 def _argvs(args):
