@@ -408,6 +408,23 @@ def test_nics_bench_run_shell_sink_and_parse(tmp_path):
     assert list(done) == [0] and again == [legs[1]]
 
 
+def _sink_session(args, talk, timeout):
+    """Runs net_sink.py with args; talk(readline) connects and streams
+    once the sink listens; returns what talk returned after the sink ended
+    with status 0 within timeout seconds."""
+    import subprocess
+    here = os.path.dirname(os.path.abspath(__file__))
+    p = subprocess.Popen(["/usr/bin/python3", os.path.join(here, "net_sink.py")] + args,
+                         stdout=subprocess.PIPE, text=True)
+    try:
+        assert "listening" in p.stdout.readline()
+        got = talk(lambda: p.stdout.readline().split())
+        assert p.wait(timeout=timeout) == 0
+        return got
+    finally:
+        p.kill()
+
+
 def test_net_sink_drains_streams_at_once(tmp_path):
     """Two ports given as a list, streams on both at the same time (a
     multiqueue run): the second one ends while the first is still open,
@@ -418,24 +435,20 @@ def test_net_sink_drains_streams_at_once(tmp_path):
     import time
     here = os.path.dirname(os.path.abspath(__file__))
     first = _free_ports(3)
-    p = subprocess.Popen(["/usr/bin/python3", os.path.join(here, "net_sink.py"), "--times",
-                          "127.0.0.1", "%d,%d" % (first, first + 2), "1", "20"],
-                         stdout=subprocess.PIPE, text=True)
-    try:
-        assert "listening" in p.stdout.readline()
+    before = time.monotonic()
+
+    def talk(line):
         a = socket.create_connection(("127.0.0.1", first))
         a.sendall(b"a" * 1000)
-        before = time.monotonic()
         b = socket.create_connection(("127.0.0.1", first + 2))
         b.sendall(b"b" * 5000)
         b.close()
-        line_b = p.stdout.readline().split()
+        line_b = line()
         a.sendall(b"a" * 1000)
         a.close()
-        line_a = p.stdout.readline().split()
-        assert p.wait(timeout=20) == 0
-    finally:
-        p.kill()
+        return line_b, line()
+    line_b, line_a = _sink_session(["--times", "127.0.0.1", "%d,%d" % (first, first + 2), "1",
+                                    "20"], talk, 20)
     assert line_b[:2] == ["@@run", "5000"] and line_b[3] == str(first + 2), line_b
     assert line_a[:2] == ["@@run", "2000"] and line_a[3] == str(first), line_a
     assert before - 5 < float(line_b[4][len("at="):]) < time.monotonic()
@@ -448,27 +461,21 @@ def test_net_sink_timeout_counts_only_while_no_stream_runs():
     """TIMEOUT 1 s: a stream that lasts 2.5 s (bytes every 0.4 s) is not
     taken for a missing connection, and the next connection still counts."""
     import socket
-    import subprocess
     import time
-    here = os.path.dirname(os.path.abspath(__file__))
     port = _free_ports(1)
-    p = subprocess.Popen(["/usr/bin/python3", os.path.join(here, "net_sink.py"), "127.0.0.1",
-                          str(port), "2", "1"], stdout=subprocess.PIPE, text=True)
-    try:
-        assert "listening" in p.stdout.readline()
+
+    def talk(line):
         c = socket.create_connection(("127.0.0.1", port))
         for _ in range(6):
             c.sendall(b"x" * 100)
             time.sleep(0.4)
         c.close()
-        first = p.stdout.readline().split()
+        first = line()
         c = socket.create_connection(("127.0.0.1", port))
         c.sendall(b"y" * 10)
         c.close()
-        second = p.stdout.readline().split()
-        assert p.wait(timeout=10) == 0
-    finally:
-        p.kill()
+        return first, line()
+    first, second = _sink_session(["127.0.0.1", str(port), "2", "1"], talk, 10)
     assert first[:2] == ["@@run", "600"] and float(first[2]) > 1.5, first
     assert second[:2] == ["@@run", "10"], second
 
