@@ -298,11 +298,11 @@ def parse(stdout, legs):
         if leg.mq and len(queues.get(leg.k, [])) < 2 * MQ_PAIRS:
             continue  # not a multiqueue figure
         for together in zip(*(streams[p] for p in leg.ports)):
+            if leg.mq and not all(x[1] for x in together):
+                continue  # a sink without --times: no common time line
             nbytes = sum(x[0] for x in together)
             seconds = (max(x[2] for x in together) - min(x[1] for x in together)
                        if leg.mq else together[0][3])
-            if leg.mq and not all(x[1] for x in together):
-                continue  # a sink without --times: no common time line
             run = {"bytes": nbytes, "seconds": seconds, "mb_s": nbytes / seconds / 1e6}
             if leg.mq:
                 run["streams"] = [{"bytes": x[0], "seconds": x[3]} for x in together]
@@ -403,8 +403,8 @@ def rtt_table(keys, figures):
 def table(keys, figures, runs, size_mb):
     def num(x, f="%.2f"):
         return f % x if x else "n/a"
-    lines = ["%-16s %-8s %10s %10s %8s   (MB/s, best of %d x %g MiB; multiqueue: 2 streams at once)"
-             % ("card", "backend", "vmm", "qemu", "ratio", runs, size_mb)]
+    lines = ["%-16s %-8s %10s %10s %8s   (MB/s, best of %d x %g MiB; multiqueue: %d streams at once)"
+             % ("card", "backend", "vmm", "qemu", "ratio", runs, size_mb, MQ_PAIRS)]
     for card, backend, v, q, ratio in rows(keys, figures):
         lines.append("%-16s %-8s %10s %10s %8s" % (card, backend, num(v), num(q), num(ratio)))
     return "\n".join(lines)
@@ -479,13 +479,14 @@ def main(argv=None):
         # one L1: the VMMs take turns, so one's streams never share the
         # host's CPUs with the other's (two L1s ran them side by side)
         batch = nested.Batch(l1s=1)
+        groups = boots(legs)
         names = {(vmm, g): command(batch, vmm, group, a.runs, a.size_mb, a.cpu, attempt)
-                 for g, group in enumerate(boots(legs)) for vmm in a.vmms}
+                 for g, group in enumerate(groups) for vmm in a.vmms}
         results = batch.run()
         got = {vmm: {} for vmm in a.vmms}
         drivers, rtts, queues, qirqs = ({vmm: {} for vmm in a.vmms} for _ in range(4))
         for (vmm, g), name in names.items():
-            group = boots(legs)[g]
+            group = groups[g]
             runs, bound = parse(results[name].stdout, group)
             got[vmm].update(runs)
             drivers[vmm].update(bound)
