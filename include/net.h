@@ -155,6 +155,15 @@ struct net_backend_ops {
 	 * stops steering frames to a queue that is off. 0 or -errno (the queue
 	 * stays as it was). NULL: always on. */
 	int (*enable_queue)(struct net_backend *b, bool on);
+	/* Receive driven by the NIC's own thread instead of the backend's
+	 * (tap for virtio-net, as one thread then carries both directions):
+	 * rx_fd turns readable when frames wait; recv takes the next one,
+	 * returning it (valid until the next recv) with its header in *hdr
+	 * and its length in *len, or NULL when none waits. A NIC that reads
+	 * so never calls net_attach: the backend's thread never starts.
+	 * NULL: the backend delivers through its thread only. */
+	int (*rx_fd)(struct net_backend *b);
+	uint8_t *(*recv)(struct net_backend *b, struct net_hdr *hdr, size_t *len);
 };
 
 /* Every backend starts with this. */
@@ -193,6 +202,11 @@ int net_attach(struct net_backend *b, net_receive_fn rx, void *opaque);
 void net_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame, size_t len);
 unsigned net_caps(const struct net_backend *b);
 void net_set_offload(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn);
+/* Receive on the NIC's thread (struct net_backend_ops): whether the
+ * backend offers it, its descriptor, the next frame (NULL: none waits). */
+bool net_can_poll(const struct net_backend *b);
+int net_rx_fd(struct net_backend *b);
+uint8_t *net_recv(struct net_backend *b, struct net_hdr *hdr, size_t *len);
 /* The NIC has room again after refusing a frame. */
 void net_rx_ready(struct net_backend *b);
 /* The backend's vhost-net, or NULL (include/vhost_net.h); lend and reclaim

@@ -17,12 +17,16 @@
  * the guest (and from the backend) is checked against the frame; a bad one
  * drops that frame.
  *
- * Receive: the backend's thread queues frames in 'pending' (its own small
- * lock, never the transport's, so the backend may call us while we call
- * it) and schedules the receive queue on the I/O thread, which copies them
- * into the guest's buffers: one chain per frame, or with MRG_RXBUF as many
- * as the frame needs, all returned in one used-ring update. A frame that
- * can never fit is dropped, as a NIC drops an oversized frame.
+ * Receive: a backend that offers it (tap) is read by the I/O thread
+ * itself, when its descriptor turns readable or the guest posts buffers;
+ * while the guest has none, frames wait in the backend (the kernel's
+ * queue). Another backend's thread (slirp's) queues frames in 'pending'
+ * (its own small lock, never the transport's, so the backend may call us
+ * while we call it) and schedules the receive queue on the I/O thread.
+ * Either way the I/O thread copies each frame into the guest's buffers:
+ * one chain per frame, or with MRG_RXBUF as many as the frame needs, all
+ * returned in one used-ring update, and one interrupt per pass. A frame
+ * that can never fit is dropped, as a NIC drops an oversized frame.
  *
  * Over a tap with vhost=on the host kernel runs both queues (include/
  * vhost_net.h) whenever it can: the driver is running, both vectors are
@@ -59,11 +63,18 @@
 #define RX_OFFLOADS (F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) | \
 		     F(VIRTIO_NET_F_GUEST_TSO6) | F(VIRTIO_NET_F_GUEST_ECN))
 
+/* A received frame: a copy the backend's thread queued (data is bytes),
+ * or one a polled backend holds in its own buffer (net_recv). */
 struct frame {
 	struct net_hdr hdr;
 	size_t len;
-	uint8_t data[];
+	uint8_t *data;
+	uint8_t bytes[];
 };
+
+/* Frames one pass takes from a polled backend before the other queues'
+ * work (and the next pass) gets a turn: the I/O thread also transmits. */
+#define RX_POLL_BUDGET 64
 
 /* Queue pair k: its backend queue, the frames it delivered, and the
  * kernel's data path for it. */
@@ -79,6 +90,13 @@ struct net_pair {
 	bool rx_refused;       /* a frame was refused: tell the backend when room is made */
 	/* A copy of the device's link_up, under rx_lock (see there). */
 	bool link_up;
+
+	/* The I/O thread reads the backend itself (net_recv; its descriptor
+	 * watched), set at attach. 'held': a frame read that did not fit
+	 * yet, kept in the backend's buffer; 'lent': the descriptor is the
+	 * kernel's (vhost-net) now. Transport lock. */
+	bool polled, lent, holding;
+	struct frame held;
 
 	/* The kernel's data path (transport lock): the backend queue's
 	 * vhost-net or NULL; whether it runs the two queues now, with these
@@ -144,6 +162,7 @@ static bool pair_receive(void *opaque, const struct net_hdr *hdr, const uint8_t 
 		return true;
 	f->hdr = *hdr;
 	f->len = len;
+	f->data = f->bytes;
 	memcpy(f->data, data, len);
 	pthread_mutex_lock(&n->rx_lock);
 	if (!n->link_up) {
@@ -197,9 +216,11 @@ static bool drop_frame(struct net_pair *n)
 	return refused;
 }
 
+/* Drops every frame received and not delivered. Transport lock held. */
 static void flush_pending(struct net_pair *n)
 {
 	bool refused = false;
+	n->holding = false;
 	while (peek_frame(n))
 		refused |= drop_frame(n);
 	if (refused)
@@ -386,6 +407,52 @@ static int rx_merged(struct virtio_net *n, struct net_pair *p, struct frame *f, 
 	return 1;
 }
 
+/* Whether the I/O thread may read pair p's backend now. */
+static bool reads_backend(const struct virtio_net *n, const struct net_pair *p)
+{
+	return p->polled && !p->lent && p->rxq / 2 < n->pairs_on;
+}
+
+/*
+ * The next frame for pair p, or NULL: one the backend's thread queued,
+ * else the one held since the guest last ran out of buffers, else (a
+ * polled backend, while 'budget' lasts) a new one read now. A frame that
+ * cannot be delivered is dropped as it is read: too short or too long,
+ * or the cable is out (lost on the wire).
+ */
+static struct frame *next_frame(struct virtio_net *n, struct net_pair *p, unsigned *budget)
+{
+	struct frame *f = peek_frame(p);
+
+	if (f)
+		return f;
+	if (p->holding)
+		return &p->held;
+	while (reads_backend(n, p) && *budget) {
+		struct frame *h = &p->held;
+		h->data = net_recv(p->backend, &h->hdr, &h->len);
+		if (!h->data)
+			return NULL;
+		--*budget;
+		if (h->len < NET_MIN_FRAME || h->len > VIRTIO_NET_MAX_FRAME || !n->link_up)
+			continue;
+		p->holding = true;
+		return h;
+	}
+	return NULL;
+}
+
+/* The frame next_frame gave is done with; whether a backend's thread
+ * waits for room (net_rx_ready). */
+static bool frame_done(struct net_pair *p, struct frame *f)
+{
+	if (f == &p->held) {
+		p->holding = false;
+		return false;
+	}
+	return drop_frame(p);
+}
+
 /* Transport lock held. */
 static void rx_process(struct virtio_net *n, struct net_pair *p)
 {
@@ -393,6 +460,7 @@ static void rx_process(struct virtio_net *n, struct net_pair *p)
 	struct virtqueue *vq = &t->vq[p->rxq];
 	size_t hl = hdr_size(n);
 	bool pushed = false, refused = false;
+	unsigned budget = RX_POLL_BUDGET;
 	struct frame *f;
 
 	if (!(t->status & VIRTIO_STATUS_DRIVER_OK) || (t->status & VIRTIO_STATUS_NEEDS_RESET))
@@ -402,14 +470,14 @@ static void rx_process(struct virtio_net *n, struct net_pair *p)
 		flush_pending(p);
 		return;
 	}
-	while ((f = peek_frame(p))) {
+	while ((f = next_frame(n, p, &budget))) {
 		uint8_t hdr[VIRTIO_NET_HDR_SIZE];
 		struct net_hdr h;
 		int r;
 
 		if (!rx_header(n, f, &h)) {
 			n->rx_dropped++;
-			refused |= drop_frame(p);
+			refused |= frame_done(p, f);
 			continue;
 		}
 		encode_hdr(hdr, &h, 1);
@@ -421,16 +489,21 @@ static void rx_process(struct virtio_net *n, struct net_pair *p)
 		}
 		if (r == 0) {
 			/* Not enough buffers: ask to be told of more, and look again
-			 * in case some came meanwhile. */
+			 * in case some came meanwhile. A polled backend's frames
+			 * wait in the kernel's queue until that notify. */
 			bool more = has(n, VIRTIO_NET_F_MRG_RXBUF) ? virtq_arm_notify_at(vq, p->rx_wait_idx)
 								   : virtq_arm_notify(vq);
 			if (!more)
 				break;
 			continue;
 		}
-		refused |= drop_frame(p);
+		refused |= frame_done(p, f);
 		pushed = true;
 	}
+	/* The budget ran out with frames perhaps still waiting: the
+	 * descriptor's edge has passed, so this queue runs again itself. */
+	if (!budget)
+		virtio_pci_schedule(t, p->rxq);
 	if (pushed)
 		virtio_pci_notify_queue(t, p->rxq);
 	if (refused)
@@ -522,6 +595,35 @@ static const char *vhost_unwanted(const struct virtio_net *n, const struct net_p
 	return NULL;
 }
 
+/* The backend's descriptor for the kernel to read: a polled one leaves
+ * the I/O thread's watch first. -1 if it has none. */
+static int lend_backend(struct virtio_net *n, struct net_pair *p)
+{
+	if (p->polled) {
+		p->lent = true;
+		virtio_pci_watch_fd(&n->t, p->rxq, net_rx_fd(p->backend), false);
+	}
+	return net_lend_fd(p->backend);
+}
+
+/* The descriptor is vmm's again. Watching it again reports at once what
+ * waits on it already (epoll looks when a descriptor is added). */
+static void reclaim_backend(struct virtio_net *n, struct net_pair *p)
+{
+	int r;
+
+	net_reclaim_fd(p->backend);
+	if (!p->lent)
+		return;
+	p->lent = false;
+	r = virtio_pci_watch_fd(&n->t, p->rxq, net_rx_fd(p->backend), true);
+	if (r < 0) {
+		warn("%s: pair %u: cannot watch the backend again: %s; the device needs reset",
+		     n->t.pci.name, p->rxq / 2, strerror(-r));
+		virtio_pci_set_needs_reset(&n->t);
+	}
+}
+
 /* Queue q back to vmm's path; a queue the I/O thread cannot take back
  * would never be served again, so the device then needs reset. */
 static void give_back(struct virtio_net *n, unsigned q)
@@ -555,7 +657,7 @@ static void vhost_stop(struct virtio_net *n, struct net_pair *p, const char *why
 	p->vhost_on = false;
 	debug("%s: vmm takes the queues back from vhost-net (%s; pair %u, avail rx %u tx %u)",
 	      t->pci.name, why, p->rxq / 2, t->vq[p->rxq].last_avail, t->vq[p->txq].last_avail);
-	net_reclaim_fd(p->backend);
+	reclaim_backend(n, p);
 	for (unsigned i = 0; i < 2; i++)
 		give_back(n, qs[i]);
 }
@@ -575,10 +677,10 @@ static void vhost_start(struct virtio_net *n, struct net_pair *p)
 			return; /* INTx or a masked vector: vmm's path raises it */
 	}
 	sync_offloads(n);
-	/* The tap thread lets go first, so the frames it took before are
-	 * all in 'pending': they go into the ring here, then the kernel
-	 * goes on from where they end. */
-	tap = net_lend_fd(p->backend);
+	/* vmm lets go of the tap first, so the frames it took before are
+	 * all in 'pending' (or held): they go into the ring here, then the
+	 * kernel goes on from where they end. */
+	tap = lend_backend(n, p);
 	rx_process(n, p);
 	flush_pending(p); /* what did not fit */
 	for (unsigned i = 0; i < 2; i++)
@@ -601,7 +703,7 @@ static void vhost_start(struct virtio_net *n, struct net_pair *p)
 			warn("%s: %s; using vmm's own data path", t->pci.name, err);
 			p->vhost_failed = true;
 		}
-		net_reclaim_fd(p->backend);
+		reclaim_backend(n, p);
 		for (unsigned i = 0; i < 2; i++)
 			give_back(n, qs[i]);
 		return;
@@ -818,10 +920,22 @@ struct virtio_net *virtio_net_create(struct pci_bus *bus, uint8_t devfn,
 	return n;
 }
 
+/* A backend that can be read on the I/O thread is (no hand-off from a
+ * thread of its own per frame); the others deliver through pair_receive. */
 int virtio_net_attach(struct virtio_net *n)
 {
 	for (unsigned k = 0; k < n->npairs; k++) {
-		int r = net_attach(n->pair[k].backend, pair_receive, &n->pair[k]);
+		struct net_pair *p = &n->pair[k];
+		int r;
+
+		if (net_can_poll(p->backend)) {
+			pthread_mutex_lock(&n->t.lock);
+			r = virtio_pci_watch_fd(&n->t, p->rxq, net_rx_fd(p->backend), true);
+			p->polled = r == 0;
+			pthread_mutex_unlock(&n->t.lock);
+		} else {
+			r = net_attach(p->backend, pair_receive, p);
+		}
 		if (r < 0)
 			return r;
 	}

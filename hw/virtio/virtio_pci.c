@@ -40,6 +40,11 @@
 #define BAR_MSIX 1
 #define BAR_MODERN 4
 
+/* The I/O thread's epoll keys: a queue's notify eventfd is q, the stop
+ * eventfd VIRTIO_PCI_MAX_QUEUES, a descriptor watched for queue q
+ * WATCH_KEY + q. */
+#define WATCH_KEY 0x100
+
 /* ---- interrupts --------------------------------------------------------- */
 
 /* Both read t->msix_ctrl, the transport's copy of the MSI-X message
@@ -821,10 +826,39 @@ void virtio_pci_init(struct virtio_pci *t, const char *name, uint16_t type, uint
 
 /* ---- I/O thread ---------------------------------------------------------- */
 
+/* One readiness event on the I/O thread: queue q's notify, or a watched
+ * descriptor's for q (no counter to read: it is edge-triggered). */
+static void io_event(struct virtio_pci *t, unsigned q, bool watched)
+{
+	uint64_t count;
+
+	if (!watched) {
+		if (read(t->notify_fd[q], &count, sizeof(count)) < 0)
+			return;
+		/* After the read, before the work: what was scheduled until
+		 * now is done below, anything later writes again. */
+		atomic_store(&t->scheduled[q], false);
+	}
+	/* Quiesced: the work waits; virtio_pci_resume looks at every ready
+	 * queue again (a watched descriptor's edge included). */
+	pthread_mutex_lock(&t->lock);
+	if (t->external[q]) {
+		/* Handed over after epoll_wait returned: the notify was its
+		 * new reader's, so it gets it back. */
+		uint64_t one = 1;
+		if (!watched && write(t->notify_fd[q], &one, sizeof(one)) < 0) {
+			/* a saturated counter still wakes it */
+		}
+	} else if (t->vq[q].ready && !t->quiesced && t->ops->queue_notify) {
+		t->ops->queue_notify(t, q);
+	}
+	pthread_mutex_unlock(&t->lock);
+}
+
 static void *io_thread(void *opaque)
 {
 	struct virtio_pci *t = opaque;
-	struct epoll_event ev[VIRTIO_PCI_MAX_QUEUES + 1];
+	struct epoll_event ev[2 * VIRTIO_PCI_MAX_QUEUES + 1];
 
 	sandbox_thread_start(SANDBOX_IO);
 
@@ -837,35 +871,32 @@ static void *io_thread(void *opaque)
 			return NULL;
 		}
 		for (int i = 0; i < n; i++) {
-			unsigned q = ev[i].data.u32;
-			uint64_t count;
-			if (q == VIRTIO_PCI_MAX_QUEUES) {
+			unsigned key = ev[i].data.u32;
+			if (key == VIRTIO_PCI_MAX_QUEUES) {
 				/* Stopped: the device is destroyed, at vmm's exit.
 				 * No glibc per-thread clean-up (util.h). */
 				thread_exit_raw();
 				return NULL;
 			}
-			if (read(t->notify_fd[q], &count, sizeof(count)) < 0)
-				continue;
-			/* After the read, before the work: what was scheduled until
-			 * now is done below, anything later writes again. */
-			atomic_store(&t->scheduled[q], false);
-			/* Quiesced: the work waits; virtio_pci_resume looks at
-			 * every ready queue again. */
-			pthread_mutex_lock(&t->lock);
-			if (t->external[q]) {
-				/* Handed over after epoll_wait returned: the notify
-				 * was its new reader's, so it gets it back. */
-				uint64_t one = 1;
-				if (write(t->notify_fd[q], &one, sizeof(one)) < 0) {
-					/* a saturated counter still wakes it */
-				}
-			} else if (t->vq[q].ready && !t->quiesced && t->ops->queue_notify) {
-				t->ops->queue_notify(t, q);
-			}
-			pthread_mutex_unlock(&t->lock);
+			if (key >= WATCH_KEY)
+				io_event(t, key - WATCH_KEY, true);
+			else
+				io_event(t, key, false);
 		}
 	}
+}
+
+int virtio_pci_watch_fd(struct virtio_pci *t, unsigned q, int fd, bool on)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET, .data.u32 = WATCH_KEY + q };
+
+	if (q >= t->nqueues || fd < 0)
+		return -EINVAL;
+	if (!t->thread_running)
+		return 0;
+	if (epoll_ctl(t->epoll_fd, on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fd, &ev) < 0)
+		return -errno;
+	return 0;
 }
 
 int virtio_pci_hand_over(struct virtio_pci *t, unsigned q, bool external)

@@ -189,6 +189,13 @@ bool virtio_pci_has_feature(const struct virtio_pci *t, unsigned bit);
  * thread (a backend with new data for the guest). Without an I/O thread
  * (unit tests) this does nothing; the next guest notify processes it. */
 void virtio_pci_schedule(struct virtio_pci *t, unsigned q);
+/* A descriptor the device reads on the I/O thread for queue q (virtio-
+ * net's tap): each time it turns readable (edge-triggered) q is processed
+ * as on a notify, under the lock, and not while quiesced or handed over;
+ * so the device must read it until it would block, or process q again
+ * later itself. on=false stops watching. 0 or -errno. Without an I/O
+ * thread (unit tests) nothing is watched: q runs on notifies only. */
+int virtio_pci_watch_fd(struct virtio_pci *t, unsigned q, int fd, bool on);
 /* The next chain of queue q: 1 popped into iov; 0 the queue is empty and
  * the driver has been asked to notify (EVENT_IDX re-armed); -1 the queue
  * is broken and the device now needs reset. */

@@ -98,6 +98,21 @@ void net_set_offload(struct net_backend *b, bool csum, bool tso4, bool tso6, boo
 		b->ops->set_offload(b, csum, tso4, tso6, ecn);
 }
 
+bool net_can_poll(const struct net_backend *b)
+{
+	return b->ops->rx_fd && b->ops->recv;
+}
+
+int net_rx_fd(struct net_backend *b)
+{
+	return b->ops->rx_fd(b);
+}
+
+uint8_t *net_recv(struct net_backend *b, struct net_hdr *hdr, size_t *len)
+{
+	return b->ops->recv(b, hdr, len);
+}
+
 void net_rx_ready(struct net_backend *b)
 {
 	if (b->ops->rx_ready)

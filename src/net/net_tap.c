@@ -8,10 +8,14 @@
  * them the guest's driver accepts on receive.
  *
  * Threads: the NIC's I/O thread writes (non-blocking: a full queue drops
- * the frame, as a NIC does); a "tap" thread reads and hands frames to the
- * NIC. When the NIC has no room it keeps the frame and waits for
- * net_rx_ready() (an eventfd), so the kernel's queue fills and TCP slows
- * down instead of losing frames.
+ * the frame, as a NIC does). virtio-net's I/O thread also reads (recv),
+ * when the descriptor turns readable and the guest has buffers: one
+ * thread then carries both directions, as QEMU's main loop, with no
+ * hand-off per frame. For the other NICs a "tap" thread reads and hands
+ * frames over; when the NIC has no room it keeps the frame and waits for
+ * net_rx_ready() (an eventfd). Either way, a guest without buffers leaves
+ * frames in the kernel's queue, which fills, and TCP slows down instead
+ * of losing frames.
  *
  * With vhost=on the backend also holds a /dev/vhost-net (include/
  * vhost_net.h). While the NIC lends the descriptor to the kernel's data
@@ -446,7 +450,40 @@ static int tap_enable_queue(struct net_backend *nb, bool on)
 	return r;
 }
 
+static int tap_rx_fd(struct net_backend *nb)
+{
+	return ((struct tap_backend *)nb)->fd;
+}
+
+/* The next frame on the descriptor, read into rxbuf; NULL when none waits
+ * (or the read failed: the next frame's readiness tries again). */
+static uint8_t *tap_recv(struct net_backend *nb, struct net_hdr *h, size_t *len)
+{
+	struct tap_backend *b = (struct tap_backend *)nb;
+	unsigned hlen = b->vnet_hdr ? TAP_HDR_SIZE : 0;
+
+	for (;;) {
+		ssize_t n = read(b->fd, b->rxbuf, sizeof(b->rxbuf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				warn("tap %s: read: %s", b->ifname, strerror(errno));
+			return NULL;
+		}
+		if ((size_t)n < hlen + NET_MIN_FRAME)
+			continue;
+		*h = (struct net_hdr){ 0 };
+		if (hlen)
+			get_hdr(b->rxbuf, h);
+		*len = (size_t)n - hlen;
+		return b->rxbuf + hlen;
+	}
+}
+
 static const struct net_backend_ops tap_ops = {
+	.rx_fd = tap_rx_fd,
+	.recv = tap_recv,
 	.vhost = tap_vhost,
 	.lend_fd = tap_lend_fd,
 	.reclaim_fd = tap_reclaim_fd,

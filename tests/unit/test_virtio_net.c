@@ -32,6 +32,12 @@ struct ctx {
 	unsigned offload_calls;
 	bool off_csum, off_tso4, off_tso6;
 	unsigned rx_ready_calls;
+	/* A backend the NIC reads itself (poll_ops): frames waiting in it. */
+	int rx_fd;
+	uint8_t *waiting[160];
+	size_t waiting_len[160];
+	unsigned nwaiting, next_waiting, recv_calls;
+	uint8_t recv_buf[VIRTIO_NET_MAX_FRAME + 100];
 };
 
 static void backend_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame,
@@ -65,19 +71,50 @@ static const struct net_backend_ops fake_ops = {
 	.rx_ready = backend_rx_ready,
 };
 
-/* A NIC over the fake backend ('caps' its capabilities), the driver
- * accepting 'features' (low 32 bits; VERSION_1 always). */
-static struct ctx *make(unsigned caps, uint32_t features)
+static int poll_rx_fd(struct net_backend *b)
+{
+	return ((struct ctx *)b)->rx_fd;
+}
+
+/* The next waiting frame, copied into the backend's own buffer (which the
+ * NIC may change: it completes checksums in place). */
+static uint8_t *poll_recv(struct net_backend *b, struct net_hdr *hdr, size_t *len)
+{
+	struct ctx *c = (struct ctx *)b;
+
+	c->recv_calls++;
+	if (c->next_waiting == c->nwaiting)
+		return NULL;
+	*hdr = (struct net_hdr){ 0 };
+	*len = c->waiting_len[c->next_waiting];
+	memcpy(c->recv_buf, c->waiting[c->next_waiting], *len);
+	free(c->waiting[c->next_waiting++]);
+	return c->recv_buf;
+}
+
+static const struct net_backend_ops poll_ops = {
+	.send = backend_send,
+	.set_offload = backend_offload,
+	.rx_ready = backend_rx_ready,
+	.rx_fd = poll_rx_fd,
+	.recv = poll_recv,
+};
+
+/* A NIC over a fake backend with 'ops' ('caps' its capabilities), the
+ * driver accepting 'features' (low 32 bits; VERSION_1 always). */
+static struct ctx *make_over(const struct net_backend_ops *ops, unsigned caps,
+			     uint32_t features)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0xAA, 0xBB, 0xCC };
 
 	vfix_init(&c->f, RAM_SIZE, DEVFN, QSIZE);
-	c->be.ops = &fake_ops;
+	c->be.ops = ops;
 	c->be.caps = caps;
+	c->rx_fd = 0; /* never polled: the unit tests have no I/O thread */
 	c->net = virtio_net_create(&c->f.pci, DEVFN, &c->f.mem, NULL, mac, &c->be, false);
-	net_attach(&c->be, virtio_net_receive, c->net);
 	assert_non_null(c->net);
+	assert_int_equal(virtio_net_attach(c->net), 0);
 	c->f.t = virtio_net_transport(c->net);
 	vfix_place_bars(&c->f, 0);
 	vfix_negotiate(&c->f, 1ULL << VIRTIO_F_VERSION_1 | features);
@@ -86,6 +123,11 @@ static struct ctx *make(unsigned caps, uint32_t features)
 	vfix_queue_setup(&c->f, TXQ);
 	vfix_driver_ok(&c->f);
 	return c;
+}
+
+static struct ctx *make(unsigned caps, uint32_t features)
+{
+	return make_over(&fake_ops, caps, features);
 }
 
 #define BASIC_FEATURES (1u << VIRTIO_NET_F_MAC | 1u << VIRTIO_NET_F_STATUS)
@@ -101,6 +143,8 @@ static int teardown(void **state)
 	struct ctx *c = *state;
 	virtio_net_destroy(c->net);
 	vfix_destroy(&c->f);
+	while (c->next_waiting < c->nwaiting)
+		free(c->waiting[c->next_waiting++]);
 	free(c);
 	return 0;
 }
@@ -585,6 +629,94 @@ static void test_rx_backpressure(void **state)
 	assert_true(virtio_net_receive(c->net, &nohdr, frame, sizeof(frame)));
 	/* Frames outside Ethernet's bounds are not queued at all. */
 	assert_true(virtio_net_receive(c->net, &nohdr, frame, 10));
+	teardown((void **)&c);
+	(void)state;
+}
+
+/* A frame waiting in a polled backend: 'len' bytes of 'fill' + its index. */
+static void backend_has(struct ctx *c, size_t len, uint8_t fill)
+{
+	assert_true(c->nwaiting < ARRAY_SIZE(c->waiting));
+	uint8_t *f = malloc(len);
+	memset(f, fill, len);
+	if (len)
+		f[0] = (uint8_t)c->nwaiting;
+	c->waiting[c->nwaiting] = f;
+	c->waiting_len[c->nwaiting++] = len;
+}
+
+/* A backend the I/O thread reads itself (tap): frames stay in it while
+ * the guest has no buffers, one frame at most is taken early and held;
+ * each pass reads until the backend is empty or its budget is spent;
+ * frames outside Ethernet's bounds, or with the cable out, are read and
+ * dropped; a reset drops the held frame. */
+static void test_polled_backend(void **state)
+{
+	struct ctx *c = make_over(&poll_ops, 0, MRG);
+	uint64_t rxd, txd;
+
+	c->recv_calls = 0; /* the driver's start looked once, at nothing */
+	for (unsigned i = 0; i < 3; i++)
+		backend_has(c, 100, 0xB0);
+	/* No buffers: nothing read yet (no kick has come). */
+	assert_int_equal(c->recv_calls, 0);
+	post_rx(c, 0, 2, 2048);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 2);
+	assert_int_equal(c->recv_calls, 3); /* the third is held */
+	assert_int_equal(c->f.ram[BUF + 12], 0);
+	assert_int_equal(c->f.ram[BUF + 0x800 + 12], 1);
+	assert_int_equal(c->f.ram[BUF + 0x800 + 13], 0xB0);
+	post_rx(c, 2, 1, 2048);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 3);
+	assert_int_equal(vfix_used_len(&c->f, RXQ, 2), 12 + 100);
+	assert_int_equal(c->f.ram[BUF + 0x1000 + 12], 2);
+	assert_int_equal(c->recv_calls, 4); /* and then found it empty */
+
+	/* Runts and giants are dropped as read, and count against the
+	 * pass's budget: 70 of them, then one good frame. */
+	for (unsigned i = 0; i < 35; i++) {
+		backend_has(c, 10, 0);
+		backend_has(c, VIRTIO_NET_MAX_FRAME + 1, 0);
+	}
+	backend_has(c, 60, 0xC0);
+	unsigned before = c->recv_calls;
+	post_rx(c, 3, 1, 2048);
+	assert_int_equal(c->recv_calls - before, 64); /* the budget */
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 3);
+	vfix_notify(&c->f, RXQ); /* the I/O thread's next pass */
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 4);
+	assert_int_equal(vfix_used_len(&c->f, RXQ, 3), 12 + 60);
+	assert_int_equal(c->f.ram[BUF + 0x1800 + 13], 0xC0);
+
+	/* The cable out: read and lost; back in: delivered again. */
+	virtio_net_set_link(c->net, false);
+	backend_has(c, 80, 0xD0);
+	post_rx(c, 4, 1, 2048);
+	assert_int_equal(c->next_waiting, c->nwaiting);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 4);
+	virtio_net_set_link(c->net, true);
+	backend_has(c, 80, 0xD1);
+	vfix_notify(&c->f, RXQ);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 5);
+	assert_int_equal(c->f.ram[BUF + 0x2000 + 13], 0xD1);
+
+	/* A frame held at reset is gone: the new driver never sees it. */
+	backend_has(c, 90, 0xE0);
+	backend_has(c, 90, 0xE1);
+	post_rx(c, 5, 1, 2048);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 6);
+	vfix_set_status(&c->f, 0);
+	vfix_negotiate(&c->f, 1ULL << VIRTIO_F_VERSION_1 | MRG);
+	vfix_queue_setup(&c->f, RXQ);
+	vfix_queue_setup(&c->f, TXQ);
+	vfix_driver_ok(&c->f);
+	backend_has(c, 70, 0xF0);
+	post_rx(c, 0, 1, 2048);
+	assert_int_equal(vfix_used_idx(&c->f, RXQ), 1);
+	assert_int_equal(c->f.ram[BUF + 13], 0xF0);
+	virtio_net_stats(c->net, &rxd, &txd);
+	assert_int_equal(rxd, 0); /* runts, giants, the cable: not the guest's drops */
+	assert_false(vfix_status(&c->f) & VIRTIO_STATUS_NEEDS_RESET);
 	teardown((void **)&c);
 	(void)state;
 }
@@ -1088,6 +1220,7 @@ int main(void)
 		cmocka_unit_test(test_mergeable_rx),
 		cmocka_unit_test(test_rx_offloads),
 		cmocka_unit_test(test_rx_backpressure),
+		cmocka_unit_test(test_polled_backend),
 		cmocka_unit_test(test_legacy_header),
 		cmocka_unit_test(test_save_load),
 		cmocka_unit_test(test_mq_pairs),
