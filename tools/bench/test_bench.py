@@ -334,6 +334,13 @@ def test_nics_bench_a_leg_counts_when_every_vmm_completed_it():
     text = nics.table([("e1000", "user"), ("pcnet", "user")], figures, 3, 8)
     assert text.split("\n")[1].split() == ["e1000", "user", "8.39", "4.19", "2.00"]
     assert text.split("\n")[2].split() == ["pcnet", "user", "n/a", "n/a", "n/a"]
+    # the median: of 2 runs their mean, of 3 the middle one
+    figures["pcnet/user"] = {"runs": {"vmm": [_run(full, 1), _run(full, 4), _run(full, 2)],
+                                      "qemu": [_run(full, 8), _run(full, 1)]}}
+    text = nics.table([("e1000", "user"), ("pcnet", "user")], figures, 3, 8, pick=nics.median)
+    assert "median of 3 x 8 MiB" in text.split("\n")[0]
+    assert text.split("\n")[1].split() == ["e1000", "user", "6.29", "4.19", "1.50"]
+    assert text.split("\n")[2].split() == ["pcnet", "user", "4.19", "4.72", "0.89"]
     # request/response: qemu/vmm of the mean round trips, above 1 when vmm is quicker
     figures["e1000/user"]["rtt_ms"] = {"vmm": {"min": 0.1, "avg": 0.25, "max": 1.0},
                                        "qemu": {"min": 0.2, "avg": 0.5, "max": 2.0}}
