@@ -63,13 +63,13 @@
 #define RX_OFFLOADS (F(VIRTIO_NET_F_GUEST_CSUM) | F(VIRTIO_NET_F_GUEST_TSO4) | \
 		     F(VIRTIO_NET_F_GUEST_TSO6) | F(VIRTIO_NET_F_GUEST_ECN))
 
-/* A received frame: a copy the backend's thread queued (data is bytes),
- * or one a polled backend holds in its own buffer (net_recv). */
+/* A received frame: a copy the backend's thread queued (its bytes right
+ * after the struct, in the same allocation), or one a polled backend
+ * holds in its own buffer (net_recv). */
 struct frame {
 	struct net_hdr hdr;
 	size_t len;
 	uint8_t *data;
-	uint8_t bytes[];
 };
 
 /* Frames one pass takes from a polled backend before the other queues'
@@ -91,11 +91,12 @@ struct net_pair {
 	/* A copy of the device's link_up, under rx_lock (see there). */
 	bool link_up;
 
-	/* The I/O thread reads the backend itself (net_recv; its descriptor
-	 * watched), set at attach. 'held': a frame read that did not fit
-	 * yet, kept in the backend's buffer; 'lent': the descriptor is the
-	 * kernel's (vhost-net) now. Transport lock. */
-	bool polled, lent, holding;
+	/* The I/O thread reads the backend itself (net_recv), set at attach;
+	 * 'watched': its descriptor is in the I/O thread's epoll. 'held': a
+	 * frame read that did not fit yet, kept in the backend's buffer;
+	 * 'lent': the descriptor is the kernel's (vhost-net) now. Transport
+	 * lock. */
+	bool polled, watched, lent, holding;
 	struct frame held;
 
 	/* The kernel's data path (transport lock): the backend queue's
@@ -162,7 +163,7 @@ static bool pair_receive(void *opaque, const struct net_hdr *hdr, const uint8_t 
 		return true;
 	f->hdr = *hdr;
 	f->len = len;
-	f->data = f->bytes;
+	f->data = (uint8_t *)(f + 1);
 	memcpy(f->data, data, len);
 	pthread_mutex_lock(&n->rx_lock);
 	if (!n->link_up) {
@@ -601,22 +602,37 @@ static int lend_backend(struct virtio_net *n, struct net_pair *p)
 {
 	if (p->polled) {
 		p->lent = true;
-		virtio_pci_watch_fd(&n->t, p->rxq, net_rx_fd(p->backend), false);
+		if (p->watched)
+			virtio_pci_watch_fd(&n->t, p->rxq, net_rx_fd(p->backend), false);
+		p->watched = false;
 	}
 	return net_lend_fd(p->backend);
 }
 
-/* The descriptor is vmm's again. Watching it again reports at once what
- * waits on it already (epoll looks when a descriptor is added). */
+/* Watches a polled pair's descriptor again (after a loan, or a failed
+ * try). Adding it reports at once what waits on it already (epoll looks
+ * when a descriptor is added). 0 or -errno. */
+static int watch_again(struct virtio_net *n, struct net_pair *p)
+{
+	int r = 0;
+
+	if (p->polled && !p->lent && !p->watched) {
+		r = virtio_pci_watch_fd(&n->t, p->rxq, net_rx_fd(p->backend), true);
+		p->watched = r == 0;
+	}
+	return r;
+}
+
+/* The descriptor is vmm's again. Without its watch the pair would
+ * receive only when the driver kicks: the device needs reset, whose
+ * handling tries the watch again. */
 static void reclaim_backend(struct virtio_net *n, struct net_pair *p)
 {
 	int r;
 
 	net_reclaim_fd(p->backend);
-	if (!p->lent)
-		return;
 	p->lent = false;
-	r = virtio_pci_watch_fd(&n->t, p->rxq, net_rx_fd(p->backend), true);
+	r = watch_again(n, p);
 	if (r < 0) {
 		warn("%s: pair %u: cannot watch the backend again: %s; the device needs reset",
 		     n->t.pci.name, p->rxq / 2, strerror(-r));
@@ -766,6 +782,11 @@ static int apply_pairs(struct virtio_net *n, unsigned count)
 			return -1;
 		}
 	}
+	/* A pair back in use is read once now: its descriptor may hold
+	 * frames from before (a detach that failed leaves the queue
+	 * attached and filling), and a full one wakes nobody. */
+	for (unsigned k = old; k < count; k++)
+		virtio_pci_schedule(&n->t, n->pair[k].rxq);
 	return 0;
 }
 
@@ -848,6 +869,9 @@ static void net_reset(struct virtio_pci *t)
 	for (unsigned k = 0; k < n->npairs; k++) {
 		vhost_stop(n, &n->pair[k], "device reset");
 		flush_pending(&n->pair[k]);
+		if (watch_again(n, &n->pair[k]) < 0)
+			warn("%s: pair %u: cannot watch the backend: frames wait for the "
+			     "driver's next receive kick", n->t.pci.name, k);
 	}
 	apply_pairs(n, 1); /* detaching cannot fail the reset */
 	if (n->offload_set) {
@@ -931,7 +955,7 @@ int virtio_net_attach(struct virtio_net *n)
 		if (net_can_poll(p->backend)) {
 			pthread_mutex_lock(&n->t.lock);
 			r = virtio_pci_watch_fd(&n->t, p->rxq, net_rx_fd(p->backend), true);
-			p->polled = r == 0;
+			p->polled = p->watched = r == 0;
 			pthread_mutex_unlock(&n->t.lock);
 		} else {
 			r = net_attach(p->backend, pair_receive, p);

@@ -9,8 +9,9 @@
  * PCI bus, guest RAM (RAM_SIZE bytes, zeroed) and the device(s), placed as
  * firmware would place them (BARs assigned, decode and bus mastering on).
  * The input's first byte picks set-up variants (virtio-net over a backend
- * with or without offloads, with mq=on over two queues or not; the balloon
- * with or without deflate-on-oom).
+ * with or without offloads, with mq=on over two queues or not, read by the
+ * device itself as a tap is or delivering through a thread as slirp does;
+ * the balloon with or without deflate-on-oom).
  * The rest is read as a program of operations, what a hostile guest
  * (and, for a few ops, the host side) can do:
  *
@@ -170,6 +171,10 @@ struct fuzz_machine {
 	struct virtio_net *vnet;
 	struct net_backend net_be;
 	struct net_backend net_be2; /* virtio-net's second queue (mq=on) */
+	/* A polled backend's next frame, per queue (virtio-net, variant bit 2) */
+	uint8_t *net_waiting[2];
+	size_t net_waiting_len[2];
+	struct net_hdr net_waiting_hdr[2];
 	struct virtio_rng *vrng;
 	struct virtio_balloon *vballoon;
 	struct virtio_console *vcon;
@@ -1318,6 +1323,37 @@ static const struct net_backend_ops fake_net_ops = {
 	.send = fake_net_send, .set_offload = fake_net_offload, .rx_ready = fake_net_rx_ready,
 };
 
+/* A backend the device reads itself (tap): the frame the input's last
+ * event left on that queue, given once, in a buffer the device may
+ * change (it completes checksums in place). */
+static struct fuzz_machine *polled_machine;
+static uint8_t polled_buf[NET_MAX_FRAME];
+
+static int fake_net_rx_fd(struct net_backend *b)
+{
+	return 0; /* never watched: the fuzzer has no I/O thread */
+}
+
+static uint8_t *fake_net_recv(struct net_backend *b, struct net_hdr *hdr, size_t *len)
+{
+	struct fuzz_machine *m = polled_machine;
+	unsigned k = b == &m->net_be2;
+
+	if (!m->net_waiting[k])
+		return NULL;
+	memcpy(polled_buf, m->net_waiting[k], m->net_waiting_len[k]);
+	*len = m->net_waiting_len[k];
+	*hdr = m->net_waiting_hdr[k];
+	free(m->net_waiting[k]);
+	m->net_waiting[k] = NULL;
+	return polled_buf;
+}
+
+static const struct net_backend_ops fake_net_polled_ops = {
+	.send = fake_net_send, .set_offload = fake_net_offload, .rx_ready = fake_net_rx_ready,
+	.rx_fd = fake_net_rx_fd, .recv = fake_net_recv,
+};
+
 static bool virtio_net_target_create(struct fuzz_machine *m)
 {
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
@@ -1325,10 +1361,11 @@ static bool virtio_net_target_create(struct fuzz_machine *m)
 
 	/* With offloads (tap-like) or without (slirp-like, where vmm itself
 	 * completes checksums and segments TSO frames), by the variant byte;
-	 * and with mq=on over a two-queue backend (the control queue, two
-	 * pairs) or not. */
+	 * with mq=on over a two-queue backend (the control queue, two
+	 * pairs) or not; read by the device (tap) or delivering (slirp). */
 	bool mq = m->variant & 2;
-	m->net_be = (struct net_backend){ .ops = &fake_net_ops,
+	polled_machine = m;
+	m->net_be = (struct net_backend){ .ops = m->variant & 4 ? &fake_net_polled_ops : &fake_net_ops,
 					  .caps = m->variant & 1 ? 0 : NET_CAP_OFFLOAD };
 	m->net_be2 = m->net_be;
 	m->net_be.next_queue = mq ? &m->net_be2 : NULL;
@@ -1341,6 +1378,8 @@ static bool virtio_net_target_create(struct fuzz_machine *m)
 static void virtio_net_target_destroy(struct fuzz_machine *m)
 {
 	virtio_net_destroy(m->vnet);
+	for (unsigned k = 0; k < 2; k++)
+		free(m->net_waiting[k]);
 }
 
 /* A frame from the network, with a header the backend made up. */
@@ -1360,6 +1399,19 @@ static void virtio_net_event(struct fuzz_machine *m, struct input *in)
 	memset(frame + given, 0x5A, len - given);
 	in->p += given;
 	in->left -= given;
+	if (m->variant & 4) {
+		/* Waits in the backend until the device reads it (a receive
+		 * kick), replacing one not read yet. */
+		unsigned k = be == &m->net_be2;
+		free(m->net_waiting[k]);
+		m->net_waiting[k] = malloc(len ? len : 1);
+		if (!m->net_waiting[k])
+			return;
+		memcpy(m->net_waiting[k], frame, len);
+		m->net_waiting_len[k] = len;
+		m->net_waiting_hdr[k] = hdr;
+		return;
+	}
 	be->rx(be->rx_opaque, &hdr, frame, len);
 }
 
@@ -2722,7 +2774,8 @@ static void write_seeds(const char *dir)
 			struct seed *s = calloc(1, sizeof(*s));
 			if (!s || !target->create(m))
 				abort();
-			put(s, k & 1, 1); /* the variant byte */
+			/* the variant byte: bits 0 and 2 (virtio-net: a polled backend) */
+			put(s, (k & 1) | (k & 2 ? 4 : 0), 1);
 			unsigned more = seed_target(m, k, s);
 			machine_free(m);
 			if (!more) {
