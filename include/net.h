@@ -18,6 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define NET_MAX_HOSTFWD 8
 /* The largest frame either way: an IP packet of 64 KiB (a TSO/GSO
@@ -130,6 +131,11 @@ struct net_backend_ops {
 	int (*attach)(struct net_backend *b);
 	void (*send)(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame,
 		     size_t len);
+	/* The same with the frame in pieces (guest memory, not copied): for
+	 * an offloading backend that passes the frame on as it is (tap's
+	 * writev). NULL: the NIC gathers the frame and calls send. */
+	void (*sendv)(struct net_backend *b, const struct net_hdr *hdr, const struct iovec *iov,
+		      unsigned n);
 	/* What the NIC's driver accepts in received frames (TUNSETOFFLOAD). */
 	void (*set_offload)(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn);
 	void (*rx_ready)(struct net_backend *b);
@@ -200,6 +206,10 @@ void net_destroy(struct net_backend *b);
 int net_attach(struct net_backend *b, net_receive_fn rx, void *opaque);
 /* A frame from the guest to the network. */
 void net_send(struct net_backend *b, const struct net_hdr *hdr, const uint8_t *frame, size_t len);
+/* Whether the backend takes a frame in pieces (sendv), and that. */
+bool net_can_sendv(const struct net_backend *b);
+void net_sendv(struct net_backend *b, const struct net_hdr *hdr, const struct iovec *iov,
+	       unsigned n);
 unsigned net_caps(const struct net_backend *b);
 void net_set_offload(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn);
 /* Receive on the NIC's thread (struct net_backend_ops): whether the

@@ -119,6 +119,7 @@ struct virtio_net {
 	 * start), which pops receive chains into 'scratch'. */
 	struct virtq_iov ctrl_scratch;
 	uint8_t txbuf[VIRTIO_NET_HDR_SIZE + VIRTIO_NET_MAX_FRAME];
+	struct iovec tx_iov[VIRTQ_MAX_CHAIN]; /* a frame's pieces (tx_gather) */
 	uint64_t offload_set;  /* RX_OFFLOADS bits last given to the backend */
 	/* One merged receive in progress (I/O thread, transport lock). */
 	uint16_t rx_heads[VIRTIO_NET_QUEUE_SIZE];
@@ -514,7 +515,8 @@ static void rx_process(struct virtio_net *n, struct net_pair *p)
 /*
  * A transmitted frame's header, checked and made fit for the backend: 0 to
  * send, -1 to drop. Offloads the device did not offer are refused; a
- * partial checksum is completed here if the backend cannot take it.
+ * partial checksum is completed here, in 'frame', if the backend cannot
+ * take it (so 'frame' may be NULL for a backend with offloads).
  */
 static int tx_header(struct virtio_net *n, struct net_hdr *h, uint8_t *frame, size_t len)
 {
@@ -541,6 +543,54 @@ static int tx_header(struct virtio_net *n, struct net_hdr *h, uint8_t *frame, si
 	return 0;
 }
 
+/* iov's pieces from byte 'skip' on, into out (the same memory, nothing
+ * copied); how many. */
+static unsigned iov_from(const struct iovec *iov, unsigned n, size_t skip, struct iovec *out)
+{
+	unsigned k = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		out[k++] = (struct iovec){ .iov_base = (uint8_t *)iov[i].iov_base + skip,
+					   .iov_len = iov[i].iov_len - skip };
+		skip = 0;
+	}
+	return k;
+}
+
+/*
+ * A frame to a backend that passes it on as it is (tap with offloads):
+ * the header read and checked from vmm's own copy, the frame handed over
+ * in the guest's buffers. The guest may change those bytes meanwhile,
+ * but only its own frame's: every length and offset the backend acts on
+ * is from the checked copy (and the host kernel checks the header again).
+ */
+static void tx_gather(struct virtio_net *n, unsigned q, struct virtq_iov *iov, size_t hl)
+{
+	uint8_t p[VIRTIO_NET_HDR_SIZE];
+	size_t len = (size_t)iov->out_len - hl;
+	struct net_hdr h;
+	unsigned k;
+
+	iov_to_buf(iov->iov, iov->n_out, 0, p, hl);
+	h.flags = p[0];
+	h.gso_type = p[1];
+	h.hdr_len = get_le16(p + 2);
+	h.gso_size = get_le16(p + 4);
+	h.csum_start = get_le16(p + 6);
+	h.csum_offset = get_le16(p + 8);
+	if (tx_header(n, &h, NULL, len) < 0) {
+		n->tx_dropped++;
+		return;
+	}
+	k = iov_from(iov->iov, iov->n_out, hl, n->tx_iov);
+	if (n->link_up) /* down: the buffer is used, the frame lost */
+		net_sendv(n->pair[q / 2].backend, &h, n->tx_iov, k);
+}
+
 static void tx_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 {
 	struct virtio_net *n = t->dev;
@@ -548,6 +598,8 @@ static void tx_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 
 	if (iov->out_len > hl + VIRTIO_NET_MAX_FRAME || iov->out_len < hl + NET_MIN_FRAME) {
 		n->tx_dropped++;
+	} else if (offload_backend(n) && net_can_sendv(n->pair[q / 2].backend)) {
+		tx_gather(n, q, iov, hl);
 	} else {
 		size_t len = (size_t)iov->out_len - hl;
 		uint8_t *p = n->txbuf, *frame = n->txbuf + hl;

@@ -87,6 +87,17 @@ bool net_load_state(struct net_backend *b, struct ss_reader *r, const char *id)
 	return b->ops->load(b, r, name);
 }
 
+bool net_can_sendv(const struct net_backend *b)
+{
+	return b->ops->sendv != NULL;
+}
+
+void net_sendv(struct net_backend *b, const struct net_hdr *hdr, const struct iovec *iov,
+	       unsigned n)
+{
+	b->ops->sendv(b, hdr, iov, n);
+}
+
 unsigned net_caps(const struct net_backend *b)
 {
 	return b->caps;

@@ -31,7 +31,7 @@ struct ctx {
 	struct virtio_net *net;
 	uint8_t sent[70000];
 	size_t sent_len;
-	unsigned nsent;
+	unsigned nsent, nsentv; /* all frames sent; those sent in pieces */
 	struct net_hdr sent_hdr;
 	unsigned offload_calls;
 	bool off_csum, off_tso4, off_tso6;
@@ -55,6 +55,24 @@ static void backend_send(struct net_backend *b, const struct net_hdr *hdr, const
 	c->nsent++;
 }
 
+/* A frame in pieces (tap's writev): gathered into the same record. */
+static void backend_sendv(struct net_backend *b, const struct net_hdr *hdr,
+			  const struct iovec *iov, unsigned n)
+{
+	struct ctx *c = (struct ctx *)b;
+	size_t len = 0;
+
+	for (unsigned i = 0; i < n; i++) {
+		assert_true(len + iov[i].iov_len <= sizeof(c->sent));
+		memcpy(c->sent + len, iov[i].iov_base, iov[i].iov_len);
+		len += iov[i].iov_len;
+	}
+	c->sent_len = len;
+	c->sent_hdr = *hdr;
+	c->nsent++;
+	c->nsentv++;
+}
+
 static void backend_offload(struct net_backend *b, bool csum, bool tso4, bool tso6, bool ecn)
 {
 	struct ctx *c = (struct ctx *)b;
@@ -69,8 +87,12 @@ static void backend_rx_ready(struct net_backend *b)
 	((struct ctx *)b)->rx_ready_calls++;
 }
 
+/* sendv as tap: the NIC uses it only over a backend with offloads, so
+ * the tests over NET_CAP_OFFLOAD check the gathering path, the others
+ * the copying one. */
 static const struct net_backend_ops fake_ops = {
 	.send = backend_send,
+	.sendv = backend_sendv,
 	.set_offload = backend_offload,
 	.rx_ready = backend_rx_ready,
 };
@@ -495,6 +517,63 @@ static void test_tx_bad_headers(void **state)
 	teardown((void **)&c);
 	teardown((void **)&nocsum);
 	teardown((void **)&tap);
+	(void)state;
+}
+
+/* Over a backend with offloads that takes pieces (tap), the frame leaves
+ * in the guest's own buffers: the header read from a copy (also when it
+ * straddles two descriptors), the frame's pieces after it in order, a
+ * TSO header passed on; a bad header still drops the frame. Over slirp
+ * (no offloads) the frame is gathered and sent whole. */
+static void test_tx_gather(void **state)
+{
+	struct ctx *tap = make(NET_CAP_OFFLOAD, BASIC_FEATURES | F(VIRTIO_NET_F_CSUM) |
+						F(VIRTIO_NET_F_HOST_TSO4));
+	struct ctx *slirp = make(0, BASIC_FEATURES | F(VIRTIO_NET_F_CSUM));
+	uint8_t *g = tap->f.ram + BUF;
+	struct pkt p;
+
+	build(&p, false, true, 1900, 5);
+	struct net_hdr h = partial(&p);
+	h.gso_type = NET_HDR_GSO_TCPV4;
+	h.gso_size = 1448;
+	h.hdr_len = 54;
+	/* header 6 + 6 bytes in two descriptors, the frame in three */
+	g[0] = h.flags;
+	g[1] = h.gso_type;
+	put_le16(g + 2, h.hdr_len);
+	put_le16(g + 4, h.gso_size);
+	put_le16(g + 0x100 + 0, h.csum_start);
+	put_le16(g + 0x100 + 2, h.csum_offset);
+	put_le16(g + 0x100 + 4, 0);
+	memcpy(g + 0x1000, p.b, 100);
+	memcpy(g + 0x2000, p.b + 100, 1000);
+	memcpy(g + 0x3000, p.b + 1100, p.len - 1100);
+	vfix_set_desc(&tap->f, TXQ, 0, BUF, 6, VIRTQ_DESC_F_NEXT, 1);
+	vfix_set_desc(&tap->f, TXQ, 1, BUF + 0x100, 6, VIRTQ_DESC_F_NEXT, 2);
+	vfix_set_desc(&tap->f, TXQ, 2, BUF + 0x1000, 100, VIRTQ_DESC_F_NEXT, 3);
+	vfix_set_desc(&tap->f, TXQ, 3, BUF + 0x2000, 1000, VIRTQ_DESC_F_NEXT, 4);
+	vfix_set_desc(&tap->f, TXQ, 4, BUF + 0x3000, (uint32_t)(p.len - 1100), 0, 0);
+	vfix_offer(&tap->f, TXQ, 0);
+	assert_int_equal(tap->nsentv, 1);
+	assert_int_equal(tap->sent_len, p.len);
+	assert_memory_equal(tap->sent, p.b, p.len);
+	assert_int_equal(tap->sent_hdr.gso_type, NET_HDR_GSO_TCPV4);
+	assert_int_equal(tap->sent_hdr.gso_size, 1448);
+	assert_int_equal(tap->sent_hdr.csum_start, p.l4);
+	assert_int_equal(tap->sent_hdr.csum_offset, p.csum_off);
+	/* hdr_len past the frame: dropped, the buffer used. */
+	h.hdr_len = (uint16_t)(p.len + 1);
+	assert_false(tx(tap, &h, p.b, p.len));
+	assert_int_equal(tap->nsentv, 1);
+	assert_int_equal(vfix_used_idx(&tap->f, TXQ), 2);
+	/* Over slirp the same partial checksum is completed in a copy. */
+	h = partial(&p);
+	assert_true(tx(slirp, &h, p.b, p.len));
+	assert_int_equal(slirp->nsentv, 0);
+	assert_int_equal(get_be16(slirp->sent + p.l4 + p.csum_off), p.want);
+	teardown((void **)&tap);
+	teardown((void **)&slirp);
 	(void)state;
 }
 
@@ -1321,6 +1400,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_receive, setup, teardown),
 		cmocka_unit_test(test_csum_completed_for_slirp),
 		cmocka_unit_test(test_tx_bad_headers),
+		cmocka_unit_test(test_tx_gather),
 		cmocka_unit_test(test_mergeable_rx),
 		cmocka_unit_test(test_rx_offloads),
 		cmocka_unit_test(test_rx_backpressure),
