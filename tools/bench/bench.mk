@@ -124,7 +124,9 @@ bench: bench-ide
 # every single-queue leg and streams through each in turn, a second boot per
 # VMM the multiqueue legs; the VMMs take turns in one L1 (~30-80 minutes). Needs root for the tap half (a
 # network namespace with a bridge). NET_BENCH_ARGS: --cards, --backends,
-# --runs, --size-mb, --cpu, --strict, --print. See docs/bench.md.
+# --runs, --size-mb, --cpu, --strict, --print (virtio-net over tap streams
+# 100-200 MB/s in the L1: give those legs --size-mb 256 for runs of a second
+# or more). See docs/bench.md.
 bench-net: all
 	$(MAKE) guests
 	@mkdir -p $(BENCH_BUILD)
