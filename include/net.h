@@ -108,6 +108,10 @@ struct net_hdr {
 	uint8_t gso_type;
 	uint16_t hdr_len, gso_size, csum_start, csum_offset;
 };
+/* The header's first 10 bytes (little-endian on the wire, the ring and
+ * the tap) to and from struct net_hdr; num_buffers is the caller's. */
+void net_hdr_read(const uint8_t *p, struct net_hdr *h);
+void net_hdr_write(uint8_t *p, const struct net_hdr *h);
 #define NET_HDR_F_NEEDS_CSUM 1 /* checksum from csum_start to the end goes at +csum_offset */
 #define NET_HDR_F_DATA_VALID 2 /* receive only: the checksums were verified */
 #define NET_HDR_GSO_NONE 0

@@ -296,26 +296,9 @@ static bool rx_header(struct virtio_net *n, struct frame *f, struct net_hdr *h)
 	return true;
 }
 
-/* A transmitted frame's header as the driver wrote it (num_buffers,
- * which means nothing on transmit, left out). */
-static void decode_hdr(const uint8_t *p, struct net_hdr *h)
-{
-	h->flags = p[0];
-	h->gso_type = p[1];
-	h->hdr_len = get_le16(p + 2);
-	h->gso_size = get_le16(p + 4);
-	h->csum_start = get_le16(p + 6);
-	h->csum_offset = get_le16(p + 8);
-}
-
 static void encode_hdr(uint8_t *p, const struct net_hdr *h, uint16_t num_buffers)
 {
-	p[0] = h->flags;
-	p[1] = h->gso_type;
-	put_le16(p + 2, h->hdr_len);
-	put_le16(p + 4, h->gso_size);
-	put_le16(p + 6, h->csum_start);
-	put_le16(p + 8, h->csum_offset);
+	net_hdr_write(p, h);
 	put_le16(p + 10, num_buffers);
 }
 
@@ -588,7 +571,7 @@ static void tx_gather(struct virtio_net *n, unsigned q, struct virtq_iov *iov, s
 	unsigned k;
 
 	iov_to_buf(iov->iov, iov->n_out, 0, p, hl);
-	decode_hdr(p, &h);
+	net_hdr_read(p, &h);
 	if (tx_header(n, &h, NULL, len) < 0) {
 		n->tx_dropped++;
 		return;
@@ -613,7 +596,7 @@ static void tx_one(struct virtio_pci *t, unsigned q, struct virtq_iov *iov)
 		struct net_hdr h;
 
 		iov_to_buf(iov->iov, iov->n_out, 0, n->txbuf, hl + len);
-		decode_hdr(p, &h);
+		net_hdr_read(p, &h);
 		if (tx_header(n, &h, frame, len) < 0)
 			n->tx_dropped++;
 		else if (n->link_up) /* down: the buffer is used, the frame lost */

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "savestate.h"
+#include "util.h"
 
 /* A NIC with no peer (-device e1000 without netdev=): what it sends goes
  * nowhere, nothing arrives; as a NIC with its cable in no switch. */
@@ -107,6 +108,26 @@ void net_set_offload(struct net_backend *b, bool csum, bool tso4, bool tso6, boo
 {
 	if (b->ops->set_offload)
 		b->ops->set_offload(b, csum, tso4, tso6, ecn);
+}
+
+void net_hdr_read(const uint8_t *p, struct net_hdr *h)
+{
+	h->flags = p[0];
+	h->gso_type = p[1];
+	h->hdr_len = get_le16(p + 2);
+	h->gso_size = get_le16(p + 4);
+	h->csum_start = get_le16(p + 6);
+	h->csum_offset = get_le16(p + 8);
+}
+
+void net_hdr_write(uint8_t *p, const struct net_hdr *h)
+{
+	p[0] = h->flags;
+	p[1] = h->gso_type;
+	put_le16(p + 2, h->hdr_len);
+	put_le16(p + 4, h->gso_size);
+	put_le16(p + 6, h->csum_start);
+	put_le16(p + 8, h->csum_offset);
 }
 
 bool net_can_poll(const struct net_backend *b)

@@ -84,25 +84,10 @@ struct tap_backend {
 static struct tap_backend *taps[MAX_TAPS];
 static unsigned ntaps;
 
-static void get_hdr(const uint8_t *p, struct net_hdr *h)
-{
-	h->flags = p[0];
-	h->gso_type = p[1];
-	h->hdr_len = get_le16(p + 2);
-	h->gso_size = get_le16(p + 4);
-	h->csum_start = get_le16(p + 6);
-	h->csum_offset = get_le16(p + 8);
-}
-
 static void put_hdr(uint8_t *p, const struct net_hdr *h)
 {
 	memset(p, 0, TAP_HDR_SIZE);
-	p[0] = h->flags;
-	p[1] = h->gso_type;
-	put_le16(p + 2, h->hdr_len);
-	put_le16(p + 4, h->gso_size);
-	put_le16(p + 6, h->csum_start);
-	put_le16(p + 8, h->csum_offset);
+	net_hdr_write(p, h);
 }
 
 /* Runs 'script ifname' and waits for it, as QEMU does. 0, or -1 with a
@@ -266,10 +251,51 @@ static void wake_from_sleep(struct tap_backend *b)
 	pthread_mutex_unlock(&b->lend_lock);
 }
 
+static int tap_rx_fd(struct net_backend *nb)
+{
+	return ((struct tap_backend *)nb)->fd;
+}
+
+/* The next frame on the descriptor, read into rxbuf; NULL when none waits
+ * (or the read failed: the next frame's readiness tries again). */
+static uint8_t *tap_recv(struct net_backend *nb, struct net_hdr *h, size_t *len)
+{
+	struct tap_backend *b = (struct tap_backend *)nb;
+	unsigned hlen = b->vnet_hdr ? TAP_HDR_SIZE : 0;
+
+	for (;;) {
+		ssize_t n = read(b->fd, b->rxbuf, sizeof(b->rxbuf));
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN)
+				warn("tap %s: read: %s", b->ifname, strerror(errno));
+			return NULL;
+		}
+		if ((size_t)n < hlen + NET_MIN_FRAME)
+			continue;
+		*h = (struct net_hdr){ 0 };
+		if (hlen)
+			net_hdr_read(b->rxbuf, h);
+		*len = (size_t)n - hlen;
+		return b->rxbuf + hlen;
+	}
+}
+
+/* Waits for the NIC to make room (net_rx_ready), a second at most. */
+static void wait_for_room(struct tap_backend *b)
+{
+	struct pollfd w = { .fd = b->wake_fd, .events = POLLIN };
+	uint64_t v;
+
+	if (poll(&w, 1, 1000) > 0 && read(b->wake_fd, &v, sizeof(v)) < 0) {
+		/* already drained */
+	}
+}
+
 static void *tap_thread(void *opaque)
 {
 	struct tap_backend *b = opaque;
-	unsigned hlen = b->vnet_hdr ? TAP_HDR_SIZE : 0;
 	struct pollfd pfd[2] = {
 		{ .fd = b->fd, .events = POLLIN },
 		{ .fd = b->wake_fd, .events = POLLIN },
@@ -296,32 +322,16 @@ static void *tap_thread(void *opaque)
 		if (!(pfd[0].revents & (POLLIN | POLLERR | POLLHUP)))
 			continue;
 		while (!atomic_load(&b->stopping) && !must_sleep(b)) {
-			ssize_t n = read(b->fd, b->rxbuf, sizeof(b->rxbuf));
-			if (n < 0) {
-				if (errno == EINTR)
-					continue;
-				if (errno != EAGAIN)
-					warn("tap %s: read: %s", b->ifname, strerror(errno));
+			struct net_hdr h;
+			size_t len;
+			uint8_t *frame = tap_recv(&b->base, &h, &len);
+			if (!frame)
 				break;
-			}
-			if ((size_t)n < hlen + NET_MIN_FRAME)
-				continue;
-			struct net_hdr h = { 0 };
-			if (hlen)
-				get_hdr(b->rxbuf, &h);
-			/* NIC full: wait for room (or a second), then offer it again.
-			 * A frame held when the descriptor is lent is lost, as on a
-			 * wire. */
+			/* NIC full: wait for room, then offer it again. A frame
+			 * held when the descriptor is lent is lost, as on a wire. */
 			while (!atomic_load(&b->stopping) && !must_sleep(b) &&
-			       !b->base.rx(b->base.rx_opaque, &h, b->rxbuf + hlen, (size_t)n - hlen)) {
-				struct pollfd w = { .fd = b->wake_fd, .events = POLLIN };
-				if (poll(&w, 1, 1000) > 0) {
-					uint64_t v;
-					if (read(b->wake_fd, &v, sizeof(v)) < 0) {
-						/* already drained */
-					}
-				}
-			}
+			       !b->base.rx(b->base.rx_opaque, &h, frame, len))
+				wait_for_room(b);
 		}
 	}
 	return NULL;
@@ -469,37 +479,6 @@ static int tap_enable_queue(struct net_backend *nb, bool on)
 		wake_from_sleep(b);
 	}
 	return r;
-}
-
-static int tap_rx_fd(struct net_backend *nb)
-{
-	return ((struct tap_backend *)nb)->fd;
-}
-
-/* The next frame on the descriptor, read into rxbuf; NULL when none waits
- * (or the read failed: the next frame's readiness tries again). */
-static uint8_t *tap_recv(struct net_backend *nb, struct net_hdr *h, size_t *len)
-{
-	struct tap_backend *b = (struct tap_backend *)nb;
-	unsigned hlen = b->vnet_hdr ? TAP_HDR_SIZE : 0;
-
-	for (;;) {
-		ssize_t n = read(b->fd, b->rxbuf, sizeof(b->rxbuf));
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			if (errno != EAGAIN)
-				warn("tap %s: read: %s", b->ifname, strerror(errno));
-			return NULL;
-		}
-		if ((size_t)n < hlen + NET_MIN_FRAME)
-			continue;
-		*h = (struct net_hdr){ 0 };
-		if (hlen)
-			get_hdr(b->rxbuf, h);
-		*len = (size_t)n - hlen;
-		return b->rxbuf + hlen;
-	}
 }
 
 static const struct net_backend_ops tap_ops = {

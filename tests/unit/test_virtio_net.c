@@ -400,12 +400,7 @@ static bool tx(struct ctx *c, const struct net_hdr *h, const uint8_t *frame, siz
 	uint8_t *b = c->f.ram + BUF + 0x20000;
 	unsigned before = c->nsent;
 
-	b[0] = h->flags;
-	b[1] = h->gso_type;
-	put_le16(b + 2, h->hdr_len);
-	put_le16(b + 4, h->gso_size);
-	put_le16(b + 6, h->csum_start);
-	put_le16(b + 8, h->csum_offset);
+	net_hdr_write(b, h);
 	put_le16(b + 10, 0);
 	memcpy(b + VIRTIO_NET_HDR_SIZE, frame, len);
 	slot = (uint16_t)((slot + 1) % QSIZE);
