@@ -109,5 +109,10 @@ bool virtq_arm_notify(struct virtqueue *vq);
 /* Scatter-gather helpers over a chain's readable or writable part. */
 size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf, size_t len);
 size_t buf_to_iov(const struct iovec *iov, unsigned n, size_t skip, const void *buf, size_t len);
+/* The bytes [skip, skip + len) of iov[0..n) as pieces of the same memory
+ * (nothing copied), into out (room for n), their count in *nout; returns
+ * how many bytes they cover (less than len if the iovecs end first). */
+size_t iov_cut(const struct iovec *iov, unsigned n, size_t skip, size_t len, struct iovec *out,
+	       unsigned *nout);
 
 #endif

@@ -233,21 +233,12 @@ static bool cut_data(struct virtio_blk *b, struct blk_req *r, const struct iovec
 {
 	unsigned align = b->bd->align;
 
-	r->n_data = 0;
-	for (unsigned i = 0; i < n && len; i++) {
-		if (skip >= iov[i].iov_len) {
-			skip -= iov[i].iov_len;
-			continue;
-		}
-		uint64_t chunk = MIN(iov[i].iov_len - skip, len);
-		uint8_t *p = (uint8_t *)iov[i].iov_base + skip;
-		if (align > 1 && (((uintptr_t)p | chunk) & (align - 1)))
+	if (iov_cut(iov, n, skip, len, r->data, &r->n_data) != len || r->n_data == 0)
+		return false;
+	for (unsigned i = 0; i < r->n_data && align > 1; i++)
+		if (((uintptr_t)r->data[i].iov_base | r->data[i].iov_len) & (align - 1))
 			return false;
-		r->data[r->n_data++] = (struct iovec){ p, (size_t)chunk };
-		len -= chunk;
-		skip = 0;
-	}
-	return len == 0 && r->n_data > 0;
+	return true;
 }
 
 /* Queues 'r' as one SQE if io_uring can carry it out as it is; false

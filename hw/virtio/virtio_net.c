@@ -538,24 +538,6 @@ static int tx_header(struct virtio_net *n, struct net_hdr *h, uint8_t *frame, si
 	return 0;
 }
 
-/* iov's pieces from byte 'skip' on, into out (the same memory, nothing
- * copied); how many. */
-static unsigned iov_from(const struct iovec *iov, unsigned n, size_t skip, struct iovec *out)
-{
-	unsigned k = 0;
-
-	for (unsigned i = 0; i < n; i++) {
-		if (skip >= iov[i].iov_len) {
-			skip -= iov[i].iov_len;
-			continue;
-		}
-		out[k++] = (struct iovec){ .iov_base = (uint8_t *)iov[i].iov_base + skip,
-					   .iov_len = iov[i].iov_len - skip };
-		skip = 0;
-	}
-	return k;
-}
-
 /*
  * A frame to a backend that passes it on as it is (tap with offloads):
  * the header read and checked from vmm's own copy, the frame handed over
@@ -576,7 +558,7 @@ static void tx_gather(struct virtio_net *n, unsigned q, struct virtq_iov *iov, s
 		n->tx_dropped++;
 		return;
 	}
-	k = iov_from(iov->iov, iov->n_out, hl, n->tx_iov);
+	iov_cut(iov->iov, iov->n_out, hl, len, n->tx_iov, &k);
 	if (n->link_up) /* down: the buffer is used, the frame lost */
 		net_sendv(n->pair[q / 2].backend, &h, n->tx_iov, k);
 }

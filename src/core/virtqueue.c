@@ -290,6 +290,25 @@ size_t buf_to_iov(const struct iovec *iov, unsigned n, size_t skip, const void *
 	return done;
 }
 
+size_t iov_cut(const struct iovec *iov, unsigned n, size_t skip, size_t len, struct iovec *out,
+	       unsigned *nout)
+{
+	size_t done = 0;
+
+	*nout = 0;
+	for (unsigned i = 0; i < n && done < len; i++) {
+		if (skip >= iov[i].iov_len) {
+			skip -= iov[i].iov_len;
+			continue;
+		}
+		size_t chunk = MIN(iov[i].iov_len - skip, len - done);
+		out[(*nout)++] = (struct iovec){ (uint8_t *)iov[i].iov_base + skip, chunk };
+		done += chunk;
+		skip = 0;
+	}
+	return done;
+}
+
 void virtq_unpop(struct virtqueue *vq, unsigned n)
 {
 	vq->last_avail = (uint16_t)(vq->last_avail - n);

@@ -346,24 +346,10 @@ static int tap_attach(struct net_backend *nb)
 	return 0;
 }
 
-static void tap_send(struct net_backend *nb, const struct net_hdr *hdr, const uint8_t *frame,
-		     size_t len)
-{
-	struct tap_backend *b = (struct tap_backend *)nb;
-	uint8_t h[TAP_HDR_SIZE];
-	struct iovec iov[2] = {
-		{ .iov_base = h, .iov_len = sizeof(h) },
-		{ .iov_base = (void *)frame, .iov_len = len },
-	};
-
-	put_hdr(h, hdr);
-	/* EAGAIN: the interface's queue is full; the frame is lost, as on a wire. */
-	if (writev(b->fd, b->vnet_hdr ? iov : iov + 1, b->vnet_hdr ? 2 : 1) < 0)
-		b->tx_dropped++;
-}
-
-/* The header (unless vnet_hdr=off), then the frame's pieces, which are
- * the guest's buffers: the kernel copies them once, and vmm not at all. */
+/* The header (unless vnet_hdr=off), then the frame's pieces (for
+ * virtio-net the guest's buffers: the kernel copies them once, and vmm
+ * not at all), in one writev. EAGAIN: the interface's queue is full; the
+ * frame is lost, as on a wire. */
 static void tap_sendv(struct net_backend *nb, const struct net_hdr *hdr, const struct iovec *iov,
 		      unsigned n)
 {
@@ -380,6 +366,13 @@ static void tap_sendv(struct net_backend *nb, const struct net_hdr *hdr, const s
 	memcpy(all + 1, iov, n * sizeof(*iov));
 	if (writev(b->fd, b->vnet_hdr ? all : all + 1, b->vnet_hdr ? (int)n + 1 : (int)n) < 0)
 		b->tx_dropped++;
+}
+
+static void tap_send(struct net_backend *nb, const struct net_hdr *hdr, const uint8_t *frame,
+		     size_t len)
+{
+	const struct iovec one = { .iov_base = (void *)frame, .iov_len = len };
+	tap_sendv(nb, hdr, &one, 1);
 }
 
 static void tap_set_offload(struct net_backend *nb, bool csum, bool tso4, bool tso6, bool ecn)
