@@ -51,6 +51,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -365,17 +366,18 @@ def again_of(legs, runs, a):
     return settle(legs, {"one": runs}, a.runs, a.size_mb)[1]
 
 
+def _mb_s(figures, vmm, key):
+    return [x["mb_s"] for x in figures.get(key, {}).get("runs", {}).get(vmm, [])]
+
+
 def best(figures, vmm, key):
-    v = [x["mb_s"] for x in figures.get(key, {}).get("runs", {}).get(vmm, [])]
+    v = _mb_s(figures, vmm, key)
     return max(v) if v else None
 
 
 def median(figures, vmm, key):
-    v = sorted(x["mb_s"] for x in figures.get(key, {}).get("runs", {}).get(vmm, []))
-    if not v:
-        return None
-    mid = len(v) // 2
-    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2
+    v = _mb_s(figures, vmm, key)
+    return statistics.median(v) if v else None
 
 
 def rows(keys, figures, pick=best):
