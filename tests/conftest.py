@@ -130,6 +130,9 @@ class RealSession:
         if scenario.name not in self.results:
             pytest.fail("scenario %s was not collected into the batch" % scenario.name)
         run = GuestRun(scenario, self.results[scenario.name], self.info)
+        reset = guestkit.final_sign(scenario, run.result)
+        if reset:
+            pytest.fail("%s\n%s" % (reset, run.describe()), pytrace=False)
         trouble = guestkit.console_trouble(run.log)
         if trouble and scenario.subject and not getattr(scenario, "console_ok", False):
             pytest.fail("%s: the guest console shows %r\n%s" % (scenario.name, trouble,

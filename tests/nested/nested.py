@@ -182,7 +182,10 @@ def attempt_failure(c, r, began):
                     "in the guest" % (m.group(1), m.group(2)))
         symptom = "idle console" if r.idle_out else "timeout"
         return l1_fault_reset_failure(r, "hung") or ("hang", symptom)
-    sign = next((f for f in c.get("flake_signs", ()) if re.search(f, r.stdout)), None)
+    signed = r.stdout or ""
+    if c.get("signs_after") and c["signs_after"] in signed:
+        signed = signed.rsplit(c["signs_after"], 1)[1]
+    sign = next((f for f in c.get("flake_signs", ()) if re.search(f, signed)), None)
     if sign is not None:
         return (l1_fault_reset_failure(r, "reset (output matches %r)" % sign)
                 or ("sign", "output matches %r" % sign))
@@ -487,7 +490,7 @@ class Batch:
 
     def add(self, name, cmd, timeout=300, marker=None, grace=10, cwd=None, env=None,
             idle=None, retries=0, flake_signs=(), retry_guest=False, peer=None, started=None,
-            alone=False):
+            alone=False, signs_after=None):
         """Queue a command: an argv list or a shell string (run by /bin/sh -c).
 
         timeout  seconds until the command's process group is killed
@@ -504,6 +507,10 @@ class Batch:
         flake_signs  regular expressions; a run whose stdout matches one
                  failed ("sign": a guest that completed after a spurious
                  reset or with a corrupted initramfs)
+        signs_after  the flake signs are looked for only after this text's
+                 last place in stdout, when it is there: for a command that
+                 streams its VMM's console and then prints it whole, where
+                 the two copies would match "the BIOS started twice"
         retry_guest  also retry a hang with a live L1 or a flake sign: only
                  for commands that do not test vmm (the QEMU peer)
         started  text the command's shell prints before it starts the VMM: a
@@ -530,7 +537,7 @@ class Batch:
             "cwd": os.path.abspath(cwd or os.getcwd()), "env": e,
             "idle": float(idle) if idle else None, "retries": int(retries),
             "flake_signs": list(flake_signs), "retry_guest": bool(retry_guest),
-            "peer": peer, "started": started, "alone": bool(alone),
+            "peer": peer, "started": started, "alone": bool(alone), "signs_after": signs_after,
         })
 
     def deadline(self, commands=None):

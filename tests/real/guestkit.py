@@ -83,6 +83,22 @@ def retry_violation(scenario, result):
     return "%s needed %d attempts (%s)" % (scenario.name, result.attempts, ", ".join(bad))
 
 
+def final_sign(scenario, result):
+    """Why a vmm scenario's tests must fail whatever its output shows: its
+    last attempt matched a flake sign (the guest reset on the way) and the
+    L1's trace did not show its own fault. The guest's second boot may
+    well pass every check, so without this a reset vmm caused would go
+    unseen. None when it is fine."""
+    if scenario.subject != "vmm":
+        return None
+    last = [h for h in result.history if h["attempt"] == result.attempts]
+    if not last or last[0]["reason"] != "sign":
+        return None
+    return "%s: the guest reset on the way (%s), and the L1's trace does not show the L1's " \
+        "own fault; output kept in %s" % (scenario.name, last[0]["detail"],
+                                         last[0].get("log") or "-")
+
+
 def require_real():
     return os.environ.get("VMM_REQUIRE_REAL") == "1"
 

@@ -142,6 +142,12 @@ def netns_shell(name, vmm_cmd, services, budget, tap_host=None, setup="",
     return "\n".join(lines) + "\n"
 
 
+# Where a netns_shell command's output prints the VMM's log whole: the
+# flake signs are looked for after it (Batch.add signs_after), as the
+# console streamed before it is the same text again.
+WHOLE_VMM_LOG = "\n@@log vmm\n"
+
+
 def log(stdout, name):
     """The log `name` ("vmm", "service0", ...) of a netns_shell command's
     output, whole ("" if none)."""

@@ -138,8 +138,32 @@ def test_reset_sign_fails_a_vmm_command_but_retries_the_peer(monkeypatch, tmp_pa
     res = b.run()
     assert res["vmm-x"].attempts == 1, res["vmm-x"].describe()
     assert res["vmm-x"].history[0]["reason"] == "sign"
+    # ... and its tests fail, even where the second boot's output passes them
+    why = guestkit.final_sign(guestkit.Command("vmm-x", RESET), res["vmm-x"])
+    assert why and "reset on the way" in why, why
+    # the peer's last attempt was a sign too, but it is not the VMM under test
+    assert guestkit.final_sign(guestkit.Command("qemu-x", RESET), res["qemu-x"]) is None
     assert res["qemu-x"].attempts == 3, res["qemu-x"].describe()
     assert res["qemu-x"].retry_reasons == ["sign", "sign"]
+
+
+def test_signs_after_looks_past_the_streamed_console(monkeypatch, tmp_path):
+    """A command that streams its console, then prints the log whole
+    (nic_models.netns_shell): one boot is not a reset, two in the whole log
+    are; the text before the log does not count."""
+    import nic_models
+    b = _direct_batch(monkeypatch, tmp_path)
+    boot, whole = "echo 'SeaBIOS (version 1)'; echo DONE", nic_models.WHOLE_VMM_LOG.strip()
+    b.add("once", "%s; echo; echo '%s'; %s" % (boot, whole, boot), timeout=10,
+          flake_signs=guestkit.BOOT_FLAKE_SIGNS, signs_after=nic_models.WHOLE_VMM_LOG)
+    b.add("reset", "%s; echo; echo '%s'; %s" % (RESET, whole, RESET), timeout=10,
+          flake_signs=guestkit.BOOT_FLAKE_SIGNS, signs_after=nic_models.WHOLE_VMM_LOG)
+    b.add("no-log", RESET, timeout=10, flake_signs=guestkit.BOOT_FLAKE_SIGNS,
+          signs_after=nic_models.WHOLE_VMM_LOG)
+    res = b.run()
+    assert res["once"].history == [], res["once"].describe()
+    for name in ("reset", "no-log"):
+        assert [h["reason"] for h in res[name].history] == ["sign"], res[name].describe()
 
 
 def test_reset_sign_retried_only_with_the_same_sign_from_the_peer(monkeypatch, tmp_path):
@@ -154,6 +178,7 @@ def test_reset_sign_retried_only_with_the_same_sign_from_the_peer(monkeypatch, t
     res = b.run()
     assert res["vmm-a"].attempts == 2 and res["vmm-a"].retry_reasons == ["sign"], \
         res["vmm-a"].describe()
+    assert guestkit.final_sign(guestkit.Command("vmm-a", RESET), res["vmm-a"]) is not None
     assert res["vmm-b"].attempts == 1, res["vmm-b"].describe()
 
 

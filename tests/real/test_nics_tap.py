@@ -133,7 +133,8 @@ class NicsTap(guestkit.Scenario):
                                    guestkit.script_image(guest_script()))
         batch.add(self.name, self.shell(script), timeout=self.timeout, marker="@@nic-run-end",
                   grace=10, idle=guestkit.BOOT_IDLE, retries=guestkit.BOOT_RETRIES,
-                  retry_guest=self.retry_guest(), flake_signs=guestkit.BOOT_FLAKE_SIGNS)
+                  retry_guest=self.retry_guest(), flake_signs=guestkit.BOOT_FLAKE_SIGNS,
+                  signs_after=nic_models.WHOLE_VMM_LOG)
 
 
 SCENARIO = NicsTap()

@@ -269,7 +269,8 @@ def command(batch, vmm, legs, runs, size_mb, cpu="host", attempt=1):
     # The console streams out, so the harness sees a hung guest (idle) or a
     # spurious reset (flake signs) and retries.
     batch.add(name, shell, timeout=seconds + 60, marker="@@nic-run-end", grace=5,
-              idle=guestkit.BOOT_IDLE, retries=1, flake_signs=guestkit.BOOT_FLAKE_SIGNS)
+              idle=guestkit.BOOT_IDLE, retries=1, flake_signs=guestkit.BOOT_FLAKE_SIGNS,
+              signs_after=nic_models.WHOLE_VMM_LOG)
     return name
 
 
