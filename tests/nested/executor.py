@@ -116,6 +116,9 @@ def stop(proc, wait=3.0):
 # SVM's exit code for a shutdown: the L2 vCPU met a triple fault (or the
 # L1's CPU made it look so). Only these kvm_exit events are recorded.
 SVM_EXIT_SHUTDOWN = 0x7f
+# The page fault's vector: the L1's KVM injecting one into an L2 (its
+# emulator failed to walk the guest's page tables) is recorded too.
+PF_VECTOR = 14
 # At most this many shutdown lines are kept per command.
 MAX_SHUTDOWN_LINES = 40
 
@@ -132,8 +135,11 @@ def shutdown_trace_start(tracefs):
             subprocess.run(["mount", "-t", "tracefs", "nodev", tracefs],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=10)
         event = os.path.join(tracefs, "events", "kvm", "kvm_exit")
+        inj = os.path.join(tracefs, "events", "kvm", "kvm_inj_exception")
         for path, value in ((os.path.join(event, "filter"), "exit_reason == %d" % SVM_EXIT_SHUTDOWN),
                             (os.path.join(event, "enable"), "1"),
+                            (os.path.join(inj, "filter"), "exception == %d" % PF_VECTOR),
+                            (os.path.join(inj, "enable"), "1"),
                             (os.path.join(tracefs, "tracing_on"), "1")):
             with open(path, "w") as f:
                 f.write(value + "\n")
@@ -149,7 +155,8 @@ def shutdown_trace_take(tracefs):
     path = os.path.join(tracefs, "trace")
     try:
         with open(path, errors="replace") as f:
-            lines = [l.strip() for l in f if "kvm_exit:" in l and "reason shutdown" in l]
+            lines = [l.strip() for l in f if ("kvm_exit:" in l and "reason shutdown" in l)
+                     or "kvm_inj_exception:" in l]
         with open(path, "w"):
             pass                             # opening with O_TRUNC empties the buffer
     except OSError as e:

@@ -84,8 +84,10 @@ MAX_RUNS = 8
 # "l1-fault" is the L1's own CPU fault seen from inside: QEMU 10's TCG SVM
 # runs an L2 vCPU with state from outside its VM (docs/testing.md, "L2
 # resets under guest-to-host TCP"). The L1 traces show it at one RIP of
-# the L1 kernel's module area, ffffffffc033313c (inside its ccp module in
-# this L1 image), under QEMU's guests and vmm's alike, and in a VM still
+# the L1 kernel's module area, ffffffffc033313c: kvm_amd's __svm_vcpu_run
+# + 0x9c, the L1's instruction right after its VMRUN (the L1's
+# /proc/modules and kvm-amd.ko's disassembly, 2026-12-07), under QEMU's
+# guests and vmm's alike, and in a VM still
 # in SeaBIOS. A hung vmm prints each vCPU's place (VMM_DUMP_CPUS=1, which
 # default_env sets): a vCPU there with that address unmapped in the
 # guest's own page tables is that fault, not the guest's code (which the
@@ -97,9 +99,9 @@ MAX_RUNS = 8
 # the fault. A guest's own triple fault exits at the guest's RIP and fails as
 # before; so does a run with shutdowns at that address and elsewhere.
 # The address moves with the layout of a module area: the fresh-clone run
-# of 2026-12-06 met it at ffffffffc035113c, 0x1e000 higher (ccp's size
-# and a guard page: the distance from ccp to kvm_amd in the usual layout)
-# at the same offset in its page. So the rule is that instruction's place:
+# of 2026-12-06 met it at ffffffffc035113c, 0x1e000 higher (the L1's
+# modules load in a varying order, so kvm_amd's base moves) at the same
+# offset in its page. So the rule is that instruction's place:
 # a module-area address (its first 16 MiB) whose offset in its page is
 # L1_FAULT_PAGE_OFFSET (is_l1_fault_rip, for dumps and shutdowns alike).
 ENV_REASONS = ("stuck", "l1-frozen", "not-started", "harness", "l1-fault")
@@ -127,7 +129,8 @@ def shutdown_rips(r):
     """The RIP (hex, as the trace prints it) of each shutdown exit the L1
     recorded for this attempt's VMs; None for a line without one."""
     return [m.group(1) if m else None
-            for m in (SHUTDOWN_RIP.search(l) for l in r.l1_shutdowns or ())]
+            for m in (SHUTDOWN_RIP.search(l) for l in r.l1_shutdowns or ()
+                      if "reason shutdown" in l)]
 
 
 def is_l1_fault_rip(rip):
