@@ -232,6 +232,7 @@ def test_hang_at_the_l1_fault_address_is_the_environments(monkeypatch, tmp_path)
 L1_FAULT_SHUTDOWN = ("CPU 1/KVM-2315 [001] d..1. 412.5: kvm_exit: vcpu 1 reason shutdown "
                      "rip 0xffffffffc033313c info1 0x0000000000000000 info2 0x0000000000000000 "
                      "intr_info 0x80000b0e error_code 0x00000010")
+PF_INJECTION = "CPU 1/KVM-2315 [001] d..1. 412.4: kvm_inj_exception: #PF (0x10)"
 
 
 def test_reset_at_the_l1_fault_address_is_the_environments(monkeypatch, tmp_path):
@@ -243,6 +244,7 @@ def test_reset_at_the_l1_fault_address_is_the_environments(monkeypatch, tmp_path
     b = _direct_batch(monkeypatch, tmp_path)
     tracefs = tmp_path / "tracefs"
     os.makedirs(tracefs / "events" / "kvm" / "kvm_exit")
+    os.makedirs(tracefs / "events" / "kvm" / "kvm_inj_exception")
     (tracefs / "tracing_on").write_text("0\n")
     b.shutdown_trace = str(tracefs)
     trace = str(tracefs / "trace")
@@ -260,8 +262,9 @@ def test_reset_at_the_l1_fault_address_is_the_environments(monkeypatch, tmp_path
                 % first)
 
     signs = guestkit.BOOT_FLAKE_SIGNS
-    b.add("reset", ["/bin/sh", "-c", once(shutdowns(L1_FAULT_SHUTDOWN) + RESET), "reset"],
-          timeout=10, marker="DONE", flake_signs=signs)
+    # an injection line beside the shutdown is kept and does not change the verdict
+    b.add("reset", ["/bin/sh", "-c", once(shutdowns(PF_INJECTION, L1_FAULT_SHUTDOWN) + RESET),
+                    "reset"], timeout=10, marker="DONE", flake_signs=signs)
     b.add("no-reboot", ["/bin/sh", "-c", once(shutdowns(L1_FAULT_SHUTDOWN, L1_FAULT_SHUTDOWN)
                                               + "exit 1"), "no-reboot"],
           timeout=10, marker="DONE")
@@ -287,8 +290,12 @@ def test_reset_at_the_l1_fault_address_is_the_environments(monkeypatch, tmp_path
         r = res[name]
         assert r.attempts == 1 and [h["reason"] for h in r.history] == ["sign"], r.describe()
     assert "ffffffff8104d2a6" in res["guest-rip"].describe()
-    # The executor switched recording on, filtered on SVM's shutdown code.
+    assert PF_INJECTION in open(res["reset"].attempt_logs[0]).read()
+    # The executor switched recording on, filtered on SVM's shutdown code
+    # and, for injections, on the page fault's vector.
     assert (tracefs / "events" / "kvm" / "kvm_exit" / "filter").read_text() == "exit_reason == 127\n"
+    assert (tracefs / "events" / "kvm" / "kvm_inj_exception" / "filter").read_text() == \
+        "exception == 14\n"
     assert (tracefs / "tracing_on").read_text() == "1\n"
 
 
