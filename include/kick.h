@@ -3,12 +3,12 @@
  * A device's own worker thread, woken by a doorbell: the vCPU that writes
  * the register kicks it and returns at once; the thread runs the device's
  * work function (coalescing kicks that come while it runs) under its
- * sandbox kind's filter. Emulated NICs use it to transmit, so that the
- * backend's system calls (slirp opening host sockets) happen on an I/O
- * thread, not on a vCPU, whose filter does not allow them.
+ * sandbox kind's filter. The emulated NICs transmit through it.
  *
- * Without a thread (started with threaded = false: unit tests, fuzzing)
- * a kick runs the work at once on the caller's thread.
+ * Without a thread (started with threaded = false: vmm's board, whose
+ * cards transmit within the doorbell's write as QEMU's do, for the
+ * wake-up per doorbell it saves (src/board/pc_nics.c); unit tests,
+ * fuzzing) a kick runs the work at once on the caller's thread.
  */
 #ifndef VMM_KICK_H
 #define VMM_KICK_H

@@ -7,10 +7,10 @@
  * are decoded below. BAR1 is the I/O window (IOADDR at 0, IODATA at 4)
  * through which Linux issues the reset of these parts.
  *
- * Transmit runs on the card's I/O thread (include/kick.h), which the vCPU
- * that writes TDT (or enables TCTL) wakes: slirp opens host sockets as the
- * guest's connections start, which a vCPU's sandbox filter does not allow.
- * It handles at most one ring's worth of descriptors per wake-up, under
+ * Transmit runs where the board's kick (include/kick.h) puts it: within
+ * the write to TDT (or TCTL) on the vCPU that made it, as vmm's board
+ * starts the card (src/board/pc_nics.c), or on a thread of its own. It
+ * handles at most one ring's worth of descriptors per kick, under
  * tx_lock; each descriptor is
  * handled under the register lock, which is dropped before a frame goes
  * to the backend (the backend's own thread calls e1000_receive with its

@@ -35,9 +35,10 @@
  * a bounds check, so no guest value can reach outside it.
  *
  * Locks as in rtl8139.c: registers and memory under 'lock'; transmit runs
- * on the card's I/O thread (kicked by CR.TXP), copies the frame under the
- * lock and sends it without (the backend's thread calls ne2000_receive
- * with its own lock held, and that takes ours). Receive runs on the
+ * where the kick puts it (within the CR.TXP write, on vmm's board), copies
+ * the frame under the lock and sends it without (the backend's thread
+ * calls ne2000_receive with its own lock held, and that takes ours).
+ * Receive runs on the
  * backend's thread; with no room the frame waits in a 64-frame FIFO
  * (include/net_rx_fifo.h) until the driver moves BNRY, and beyond that
  * the backend is refused (it keeps the frame and offers it again after
@@ -155,7 +156,7 @@ struct ne2000 {
 	uint8_t tsr, rsr, cntr[3];
 	uint8_t par[6], mar[8];
 	bool link_up;
-	bool tx_pending;           /* CR.TXP given, the I/O thread not done yet */
+	bool tx_pending;           /* CR.TXP given, the transmit work not done yet */
 	uint8_t mem[NE2000_MEM_END];
 	struct net_rx_fifo rxq;    /* quiesced: received frames wait, no state changes */
 	uint8_t rxbuf[RX_MAX + ETH_MIN];
@@ -163,7 +164,7 @@ struct ne2000 {
 	bool warned;
 
 	struct kick_thread tx;
-	/* The I/O thread's own copy of the frame it sends. */
+	/* The transmit work's own copy of the frame it sends. */
 	uint8_t txbuf[NE2000_MEM_END - NE2000_MEM_START];
 };
 
@@ -465,7 +466,7 @@ bool ne2000_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *fram
 
 /* ---- transmit ---------------------------------------------------------------- */
 
-/* The I/O thread: the frame at TPSR, TBCR bytes long, out. */
+/* The transmit work: the frame at TPSR, TBCR bytes long, out. */
 static void tx_work_run(void *opaque)
 {
 	struct ne2000 *n = opaque;

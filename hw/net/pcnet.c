@@ -33,8 +33,8 @@
  * with ERR; a received frame that needs more descriptors than the ring
  * has is dropped (MISS).
  *
- * Locks as in rtl8139.c: transmit runs on the card's I/O thread (kicked
- * by TDMD and STRT) under tx_lock, descriptors under the register lock,
+ * Locks as in rtl8139.c: transmit runs where the kick puts it (within the
+ * TDMD or STRT write, on vmm's board) under tx_lock, descriptors under the register lock,
  * net_send without it. Receive runs on the backend's thread; with no
  * descriptor the frame waits in a 64-frame FIFO (include/net_rx_fifo.h)
  * until the driver gives some back (the card looks again on every RDP

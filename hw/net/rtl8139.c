@@ -23,8 +23,9 @@
  *    the descriptor's MSS); the card parses the headers itself and
  *    computes each checksum from scratch.
  *
- * Locks as in e1000.c: transmit runs on the card's I/O thread, woken by
- * the vCPU that rings the doorbell (TSDn, TxPoll), under tx_lock, one slot or descriptor at a time under the register lock,
+ * Locks as in e1000.c: transmit runs where the kick puts it (within the
+ * doorbell's write, TSDn or TxPoll, on vmm's board), under tx_lock, one
+ * slot or descriptor at a time under the register lock,
  * dropped before net_send (the backend's thread calls rtl8139_receive with
  * its own lock held, and that takes the register lock). Receive runs on
  * the backend's thread; with no room the frame waits in a 64-frame FIFO

@@ -38,7 +38,7 @@ struct e1000;
 /* A card on 'bus' at 'devfn' (BAR0: registers, BAR1: I/O window, INTA),
  * sending to and receiving from 'backend' (connect it with net_attach(
  * backend, e1000_receive, card)). io_thread: transmit on a thread of its
- * own (vmm); false: within the register write (unit tests, fuzzing).
+ * own; false: within the register write (vmm's board, unit tests).
  * rom: an option ROM image for the expansion ROM BAR (heap; the card
  * frees it), or NULL. NULL if the slot cannot be registered. */
 struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct guest_mem *mem,

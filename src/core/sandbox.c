@@ -357,6 +357,10 @@ static void allow_kind(struct bpf_rules *ctx, enum sandbox_kind kind)
 			 SCMP_A1(SCMP_CMP_MASKED_EQ, IOCTL_TYPE_MASK, IOCTL_TYPE_TTY));
 		/* COM1 on a socket chardev (send) */
 		ALLOW(ctx, __NR_sendto);
+		/* the emulated NICs transmit through slirp within the
+		 * doorbell's register write (src/board/pc_nics.c) */
+		if (config.slirp)
+			allow_slirp(ctx);
 		/* vhost=on: virtio-net hands its rings to the kernel and takes
 		 * them back when the driver starts or resets it, or changes
 		 * its vectors (and the main thread, which carries this list:
@@ -657,8 +661,9 @@ void sandbox_init(const struct sandbox_config *c)
 /* VMM_SANDBOX_SELFTEST=KIND[:CALL] makes the first thread of that kind make
  * a call its list refuses, right after loading its filter: the tests' proof
  * that a violation kills vmm with the message. CALL: getppid (default),
- * execve, fork, open (for writing), and one call per -sandbox sub-option:
- * setuid, getpriority, sysfs. Each is harmless where it is allowed. "trim"
+ * execve, fork, open (for writing), socket (slirp's first call for a
+ * guest's flow), and one call per -sandbox sub-option: setuid,
+ * getpriority, sysfs. Each is harmless where it is allowed. "trim"
  * is no forbidden call but a malloc arena giving memory back, which must
  * not make one. */
 static void selftest_call(const char *call)
@@ -672,6 +677,10 @@ static void selftest_call(const char *call)
 			_exit(0);
 	} else if (!strcmp(call, "open")) {
 		int fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+		if (fd >= 0)
+			close(fd);
+	} else if (!strcmp(call, "socket")) {
+		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 		if (fd >= 0)
 			close(fd);
 	} else if (!strcmp(call, "setuid")) {

@@ -21,7 +21,8 @@ EXIT_OK = (0x10 << 1) | 1  # isa-debug-exit value written by bootsect.S
 # x86-64 numbers, as the message prints them.
 CALLS = {"getppid": ("getppid", 110), "execve": ("execve", 59), "fork": ("clone", 56),
          "open": ("openat", 257), "setuid": ("setuid", 105),
-         "getpriority": ("getpriority", 140), "sysfs": ("sysfs", 139)}
+         "getpriority": ("getpriority", 140), "sysfs": ("sysfs", 139),
+         "socket": ("socket", 41)}
 
 # One device per thread kind: virtio-rng and virtio-blk have I/O threads,
 # virtio-blk a worker pool, user networking its backend thread.
@@ -56,6 +57,21 @@ def assert_killed(p, kind, call):
                                        ("main", "getppid"), ("main", "execve")])
 def test_violation_kills_vmm_with_one_line(kind, call):
     assert_killed(run_selftest(f"{kind}:{call}"), kind, call)
+
+
+def test_vcpu_has_slirps_calls_only_with_user_networking():
+    """An emulated card transmits through slirp on the vCPU that rang its
+    doorbell (src/board/pc_nics.c), so with a -netdev user the vCPU may
+    open a socket; without one it may not."""
+    p = run_selftest("vcpu:socket")
+    assert p.returncode == EXIT_OK and "vmm: sandbox" not in p.stderr, (p.returncode, p.stderr)
+    cmd = vmm_cmd()
+    i = cmd.index("user,model=virtio")
+    cmd[i] = "none"  # no -nic at all would give QEMU's default, an e1000 on user
+    p = subprocess.run(cmd, env=dict(os.environ, VMM_SANDBOX_SELFTEST="vcpu:socket"),
+                       stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=BOOT_TIMEOUT)
+    assert_killed(p, "vcpu", "socket")
 
 
 @pytest.mark.parametrize("call", ["open", "execve", "fork"])
