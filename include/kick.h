@@ -35,7 +35,10 @@ int kick_thread_start(struct kick_thread *k, bool threaded, enum sandbox_kind ki
 /* Runs the work soon (any thread; never blocks on the work when threaded). */
 void kick_thread_kick(struct kick_thread *k);
 /* Holds the work: returns once a run in progress has ended; kicks that
- * come meanwhile wait for kick_thread_resume (pause, saving state). */
+ * come meanwhile wait for kick_thread_resume (pause, saving state).
+ * Without a thread nothing is held: a kick runs where it is made, and vmm
+ * parks every vCPU (whose register writes are the kicks) before it
+ * quiesces a device (src/board/machine_pc.c). */
 void kick_thread_pause(struct kick_thread *k);
 void kick_thread_resume(struct kick_thread *k);
 /* Ends and joins the thread. */
