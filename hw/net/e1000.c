@@ -31,8 +31,11 @@
  * frame. A bad value drops that packet, or stops the ring (as a card that
  * got a master abort would), with one log line per device.
  *
- * Interrupt delays (ITR, RDTR, RADV, TIDV, TADV) are stored but not
- * applied: every cause is signalled at once, which drivers accept.
+ * Interrupt throttling (ITR) is applied when the board gives the card its
+ * timers (e1000_set_timers): INTA rises no sooner than ITR x 256 ns after
+ * it last rose, and a cause that comes sooner is signalled when that
+ * interval ends. The other delays (RDTR, RADV, TIDV, TADV) are stored but
+ * not applied: those causes are signalled at once, which drivers accept.
  */
 #include "hw/e1000.h"
 
@@ -41,6 +44,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "event.h"
 #include "kick.h"
 #include "net_rx_fifo.h"
 #include "savestate.h"
@@ -235,6 +239,13 @@ struct e1000 {
 	uint8_t rxbuf[RX_MAX_LONG + VLAN_HLEN + 4];
 	uint64_t rx_dropped, tx_dropped;
 	bool warned;
+	/* INTA as last set, and the virtual clock's time before which it
+	 * may not rise again (ITR); a cause that comes sooner arms itr_timer
+	 * (NULL: no timers, no throttling). */
+	bool line;
+	int64_t irq_not_before;
+	struct event_loop *loop;
+	struct event_timer *itr_timer;
 
 	struct kick_thread tx; /* runs tx_run */
 
@@ -279,9 +290,33 @@ static void complain(struct e1000 *e, const char *what)
 
 /* ---- interrupts ---------------------------------------------------------- */
 
+/* INTA follows ICR & IMS, but rises no sooner than ITR's interval (in
+ * 256 ns units, 8254x manual 13.4.18) after it last rose; the timer
+ * raises what came sooner. Lock held. */
 static void update_irq(struct e1000 *e)
 {
-	pci_set_irq(&e->pci, (R(e, ICR) & R(e, IMS)) != 0);
+	bool want = (R(e, ICR) & R(e, IMS)) != 0;
+
+	if (want && !e->line && e->itr_timer) {
+		int64_t now = event_clock_ns(e->loop, EVENT_CLOCK_VIRTUAL);
+		if (now < e->irq_not_before) {
+			event_timer_arm(e->itr_timer, e->irq_not_before, 0);
+			return;
+		}
+		e->irq_not_before = now + (int64_t)(R(e, ITR) & 0xFFFF) * 256;
+	}
+	e->line = want;
+	pci_set_irq(&e->pci, want);
+}
+
+/* The loop's thread: ITR's interval ended with a cause waiting. */
+static void itr_expired(void *opaque)
+{
+	struct e1000 *e = opaque;
+
+	pthread_mutex_lock(&e->lock);
+	update_irq(e);
+	pthread_mutex_unlock(&e->lock);
 }
 
 static void raise_cause(struct e1000 *e, uint32_t cause)
@@ -969,6 +1004,9 @@ static void regs_reset(struct e1000 *e)
 	phy_reset(e);
 	apply_link(e);
 	net_rx_fifo_flush(&e->rxq);
+	e->irq_not_before = 0;
+	if (e->itr_timer)
+		event_timer_cancel(e->itr_timer);
 	update_irq(e);
 }
 
@@ -1234,6 +1272,14 @@ struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct gues
 	return e;
 }
 
+void e1000_set_timers(struct e1000 *e, struct event_loop *loop)
+{
+	e->loop = loop;
+	e->itr_timer = event_timer_new(loop, EVENT_CLOCK_VIRTUAL, itr_expired, e);
+	if (!e->itr_timer)
+		warn("%s: no timer: interrupts are not throttled (ITR)", e->pci.name);
+}
+
 struct pci_device *e1000_pci(struct e1000 *e)
 {
 	return &e->pci;
@@ -1244,6 +1290,8 @@ void e1000_destroy(struct e1000 *e)
 	if (!e)
 		return;
 	kick_thread_stop(&e->tx);
+	if (e->itr_timer)
+		event_timer_free(e->itr_timer);
 	net_rx_fifo_flush(&e->rxq);
 	pci_device_release(&e->pci);
 	free(e->rom);
@@ -1440,6 +1488,8 @@ bool e1000_load(struct e1000 *e, struct ss_reader *r, uint32_t instance)
 	memcpy(e->txbuf, packet, plen);
 	e->txlen = (uint32_t)plen;
 	pci_config_apply(&e->pci, cfg);
+	e->line = false;
+	e->irq_not_before = 0; /* the source's clock is not ours */
 	update_irq(e);
 	pthread_mutex_unlock(&e->lock);
 	pthread_mutex_unlock(&e->tx_lock);

@@ -45,6 +45,10 @@ struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct gues
 			   enum e1000_model model, const uint8_t mac[6],
 			   struct net_backend *backend, bool io_thread, uint8_t *rom,
 			   size_t rom_len);
+/* The machine's timers (its main loop), before the guest runs: interrupt
+ * throttling (ITR) needs them. Without, every cause is signalled at once. */
+struct event_loop;
+void e1000_set_timers(struct e1000 *e, struct event_loop *loop);
 /* Holds transmit (pause, saving state) until e1000_resume. */
 void e1000_quiesce(struct e1000 *e);
 void e1000_resume(struct e1000 *e);

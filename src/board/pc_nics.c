@@ -135,6 +135,8 @@ static int e1000_create_model(struct dev_instance *d, struct dev_board *b, enum 
 		return -1;
 	struct e1000 *e = e1000_create(b->pci, (uint8_t)d->devfn, b->mem, m, p.mac, p.be,
 				       NIC_TX_THREAD, p.rom, p.rom_len);
+	if (e && b->loop)
+		e1000_set_timers(e, b->loop);
 	return nic_connect(d, e, p.be, e1000_receive, err, errlen);
 }
 

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 
 #include "bus_access.h"
+#include "event.h"
 #include "hw/e1000.h"
 #include "nic_fixture.h"
 #include "savestate.h"
@@ -33,6 +34,7 @@
 #define MDIC 0x0020
 #define VET 0x0038
 #define ICR 0x00C0
+#define ITR 0x00C4
 #define ICS 0x00C8
 #define IMS 0x00D0
 #define IMC 0x00D8
@@ -363,6 +365,67 @@ static void test_phy(void **state)
 }
 
 /* ---- interrupts, reset, I/O window, link ---------------------------------------- */
+
+static int64_t fake_clock(void *opaque) { return *(int64_t *)opaque; }
+
+/* ITR (8254x manual 13.4.18): INTA rises at most once per ITR x 256 ns; a
+ * cause that comes sooner rises when the interval ends, from the loop's
+ * timer; ITR 0 throttles nothing; a reset forgets the interval. */
+static void test_itr_throttles_interrupts(void **state)
+{
+	struct ctx *c = *state;
+	int64_t now = 1000000;
+	struct event_loop *loop = event_loop_new();
+
+	assert_non_null(loop);
+	event_loop_set_host_clock(loop, fake_clock, &now);
+	e1000_set_timers(c->e, loop);
+	wr(c, ITR, 1000); /* 256 us */
+	wr(c, IMS, 0x4);
+	wr(c, ICS, 0x4);
+	assert_int_equal(c->intx, 1); /* the first rises at once */
+	assert_int_equal(rd(c, ICR), 0x4);
+	assert_int_equal(c->intx, 0);
+	now += 100000;
+	wr(c, ICS, 0x4);
+	assert_int_equal(c->intx, 0); /* 100 us later: held */
+	event_loop_run_once(loop, 0);
+	assert_int_equal(c->intx, 0);
+	now += 155999;
+	event_loop_run_once(loop, 0);
+	assert_int_equal(c->intx, 0); /* 1 ns short */
+	now += 1;
+	event_loop_run_once(loop, 0);
+	assert_int_equal(c->intx, 1); /* the interval ended */
+	assert_int_equal(rd(c, ICR), 0x4);
+	/* A cause cleared while held is not signalled late. */
+	wr(c, ICS, 0x4);
+	assert_int_equal(c->intx, 0);
+	assert_int_equal(rd(c, ICR), 0x4);
+	now += 256000;
+	event_loop_run_once(loop, 0);
+	assert_int_equal(c->intx, 0);
+	/* ITR 0: every cause at once. */
+	wr(c, ITR, 0);
+	now += 256000;
+	wr(c, ICS, 0x4);
+	assert_int_equal(c->intx, 1);
+	assert_int_equal(rd(c, ICR), 0x4);
+	wr(c, ICS, 0x4);
+	assert_int_equal(c->intx, 1);
+	assert_int_equal(rd(c, ICR), 0x4);
+	/* A reset forgets the interval (ITR is 0 after it). */
+	wr(c, ITR, 1000);
+	wr(c, ICS, 0x4);
+	assert_int_equal(rd(c, ICR), 0x4);
+	wr(c, CTRL, 1u << 26);
+	wr(c, IMS, 0x4);
+	wr(c, ICS, 0x4);
+	assert_int_equal(c->intx, 1);
+	e1000_destroy(c->e);
+	c->e = NULL;
+	event_loop_free(loop);
+}
 
 static void test_interrupts(void **state)
 {
@@ -995,6 +1058,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_rx_hostile, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_vlan, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_savestate_roundtrip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_itr_throttles_interrupts, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
