@@ -239,11 +239,12 @@ struct e1000 {
 	uint8_t rxbuf[RX_MAX_LONG + VLAN_HLEN + 4];
 	uint64_t rx_dropped, tx_dropped;
 	bool warned;
-	/* INTA as last set, and the virtual clock's time before which it
-	 * may not rise again (ITR); a cause that comes sooner arms itr_timer
-	 * (NULL: no timers, no throttling). */
+	/* INTA as last set, and when (virtual clock) it last rose
+	 * (INT64_MIN: not since the reset); a cause that comes within ITR's
+	 * interval after that arms itr_timer (NULL: no timers, no
+	 * throttling). */
 	bool line;
-	int64_t irq_not_before;
+	int64_t irq_rose_at;
 	struct event_loop *loop;
 	struct event_timer *itr_timer;
 
@@ -299,11 +300,12 @@ static void update_irq(struct e1000 *e)
 
 	if (want && !e->line && e->itr_timer) {
 		int64_t now = event_clock_ns(e->loop, EVENT_CLOCK_VIRTUAL);
-		if (now < e->irq_not_before) {
-			event_timer_arm(e->itr_timer, e->irq_not_before, 0);
+		int64_t not_before = e->irq_rose_at + (int64_t)(R(e, ITR) & 0xFFFF) * 256;
+		if (e->irq_rose_at != INT64_MIN && now < not_before) {
+			event_timer_arm(e->itr_timer, not_before, 0);
 			return;
 		}
-		e->irq_not_before = now + (int64_t)(R(e, ITR) & 0xFFFF) * 256;
+		e->irq_rose_at = now;
 	}
 	e->line = want;
 	pci_set_irq(&e->pci, want);
@@ -1004,7 +1006,7 @@ static void regs_reset(struct e1000 *e)
 	phy_reset(e);
 	apply_link(e);
 	net_rx_fifo_flush(&e->rxq);
-	e->irq_not_before = 0;
+	e->irq_rose_at = INT64_MIN;
 	if (e->itr_timer)
 		event_timer_cancel(e->itr_timer);
 	update_irq(e);
@@ -1074,6 +1076,12 @@ static int reg_write(struct e1000 *e, unsigned off, uint32_t v)
 		return 0;
 	case IMC:
 		R(e, IMS) &= ~v;
+		update_irq(e);
+		return 0;
+	case ITR:
+		/* a new interval counts from the last rise at once (0: a
+		 * held cause rises now) */
+		R(e, ITR) = v;
 		update_irq(e);
 		return 0;
 	case RDBAL:
@@ -1489,7 +1497,7 @@ bool e1000_load(struct e1000 *e, struct ss_reader *r, uint32_t instance)
 	e->txlen = (uint32_t)plen;
 	pci_config_apply(&e->pci, cfg);
 	e->line = false;
-	e->irq_not_before = 0; /* the source's clock is not ours */
+	e->irq_rose_at = INT64_MIN; /* the source's clock is not ours */
 	update_irq(e);
 	pthread_mutex_unlock(&e->lock);
 	pthread_mutex_unlock(&e->tx_lock);

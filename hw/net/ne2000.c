@@ -164,6 +164,10 @@ struct ne2000 {
 	bool warned;
 
 	struct kick_thread tx;
+	/* One transmit at a time, taken before lock: the work runs on the
+	 * vCPU that wrote CR.TXP, and another vCPU's reset and TXP could
+	 * start a second one while the first still sends from txbuf. */
+	pthread_mutex_t tx_lock;
 	/* The transmit work's own copy of the frame it sends. */
 	uint8_t txbuf[NE2000_MEM_END - NE2000_MEM_START];
 };
@@ -471,9 +475,11 @@ static void tx_work_run(void *opaque)
 {
 	struct ne2000 *n = opaque;
 
+	pthread_mutex_lock(&n->tx_lock);
 	pthread_mutex_lock(&n->lock);
 	if (!n->tx_pending) {
 		pthread_mutex_unlock(&n->lock);
+		pthread_mutex_unlock(&n->tx_lock);
 		return;
 	}
 	uint32_t start = (uint32_t)n->tpsr * PAGE, len = n->tbcr;
@@ -506,6 +512,7 @@ static void tx_work_run(void *opaque)
 		raise_isr(n, ISR_PTX);
 	}
 	pthread_mutex_unlock(&n->lock);
+	pthread_mutex_unlock(&n->tx_lock);
 }
 
 /* ---- reset --------------------------------------------------------------------- */
@@ -742,6 +749,7 @@ static struct ne2000 *core_new(const char *kind, const uint8_t mac[6], struct ne
 	n->link_up = true;
 	memcpy(n->mac, mac, 6);
 	pthread_mutex_init(&n->lock, NULL);
+	pthread_mutex_init(&n->tx_lock, NULL);
 	net_rx_fifo_init(&n->rxq, NE2000_RX_PENDING, rx_deliver_held, n);
 	return n;
 }
@@ -816,6 +824,7 @@ void ne2000_destroy(struct ne2000 *n)
 	pci_device_release(&n->pci);
 	free(n->rom);
 	pthread_mutex_destroy(&n->lock);
+	pthread_mutex_destroy(&n->tx_lock);
 	free(n);
 }
 

@@ -405,6 +405,16 @@ static void test_itr_throttles_interrupts(void **state)
 	now += 256000;
 	event_loop_run_once(loop, 0);
 	assert_int_equal(c->intx, 0);
+	/* A new ITR applies at once: writing 0 raises a held cause. */
+	wr(c, ICS, 0x4);
+	assert_int_equal(c->intx, 1);
+	assert_int_equal(rd(c, ICR), 0x4);
+	now += 1000;
+	wr(c, ICS, 0x4);
+	assert_int_equal(c->intx, 0);
+	wr(c, ITR, 0);
+	assert_int_equal(c->intx, 1);
+	assert_int_equal(rd(c, ICR), 0x4);
 	/* ITR 0: every cause at once. */
 	wr(c, ITR, 0);
 	now += 256000;
