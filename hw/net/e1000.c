@@ -31,11 +31,15 @@
  * frame. A bad value drops that packet, or stops the ring (as a card that
  * got a master abort would), with one log line per device.
  *
- * Interrupt throttling (ITR) is applied when the board gives the card its
- * timers (e1000_set_timers): INTA rises no sooner than ITR x 256 ns after
- * it last rose, and a cause that comes sooner is signalled when that
- * interval ends. The other delays (RDTR, RADV, TIDV, TADV) are stored but
- * not applied: those causes are signalled at once, which drivers accept.
+ * Interrupt moderation is applied when the board gives the card its timers
+ * (e1000_set_timers), on the machine's virtual clock:
+ * - the delay timers (manual 3.2.7 and 3.4.1): RXT0 waits for RDTR's
+ *   packet timer (restarted by each packet) or RADV's absolute timer
+ *   (started by the first), TXDW for TIDV's and TADV's likewise when the
+ *   descriptor asks (IDE); a delay of 0 signals at once;
+ * - throttling (ITR): INTA rises no sooner than ITR x 256 ns after it last
+ *   rose, and a cause that comes sooner is signalled when that interval ends.
+ * Without timers (unit tests, fuzzing) every cause is signalled at once.
  */
 #include "hw/e1000.h"
 
@@ -74,11 +78,15 @@
 #define RDLEN 0x2808
 #define RDH 0x2810
 #define RDT 0x2818
+#define RDTR 0x2820
+#define RADV 0x282C
 #define TDBAL 0x3800
 #define TDBAH 0x3804
 #define TDLEN 0x3808
 #define TDH 0x3810
 #define TDT 0x3818
+#define TIDV 0x3820
+#define TADV 0x382C
 #define STATS_FIRST 0x4000
 #define STATS_END 0x4100
 #define MPC 0x4010
@@ -157,6 +165,7 @@
 #define TXD_CMD_RPS 0x10
 #define TXD_CMD_DEXT 0x20
 #define TXD_CMD_VLE 0x40
+#define TXD_CMD_IDE 0x80 /* the cause waits for TIDV / TADV */
 #define TXD_CMD_TSE 0x04 /* extended data descriptor */
 #define TXD_STAT_DD 0x01
 #define TXD_POPTS_IXSM 0x01
@@ -247,6 +256,14 @@ struct e1000 {
 	int64_t irq_rose_at;
 	struct event_loop *loop;
 	struct event_timer *itr_timer;
+	/* The delay timers, receive and transmit: when each ends (virtual
+	 * clock; INT64_MAX: stopped), the causes they hold back, and the one
+	 * loop timer armed for the earliest end. */
+	struct delay_timers {
+		int64_t packet_end, absolute_end;
+	} delay[2];
+	uint32_t delayed;
+	struct event_timer *delay_timer;
 
 	struct kick_thread tx; /* runs tx_run */
 
@@ -325,6 +342,86 @@ static void raise_cause(struct e1000 *e, uint32_t cause)
 {
 	R(e, ICR) |= cause;
 	update_irq(e);
+}
+
+/* ---- delay timers (manual 3.2.7.1, 3.4.1, 13.4.30-31, 13.4.44, 13.4.50) ---- */
+
+enum { DELAY_RX, DELAY_TX };
+static const uint32_t delay_cause[2] = { ICR_RXT0, ICR_TXDW };
+#define DELAY_UNIT_NS 1024 /* both timers count 1.024 us */
+
+static void delay_rearm(struct e1000 *e)
+{
+	int64_t next = INT64_MAX;
+	for (unsigned i = 0; i < 2; i++) {
+		if (e->delay[i].packet_end < next)
+			next = e->delay[i].packet_end;
+		if (e->delay[i].absolute_end < next)
+			next = e->delay[i].absolute_end;
+	}
+	if (next == INT64_MAX)
+		event_timer_cancel(e->delay_timer);
+	else
+		event_timer_arm(e->delay_timer, next, 0);
+}
+
+/* Either timer's end (or a cause signalled at once) stops both: no second
+ * interrupt for the same packets. */
+static void delay_signal(struct e1000 *e, unsigned which)
+{
+	e->delay[which] = (struct delay_timers){ INT64_MAX, INT64_MAX };
+	e->delayed &= ~delay_cause[which];
+	if (e->delay_timer)
+		delay_rearm(e);
+	raise_cause(e, delay_cause[which]);
+}
+
+/* A packet is in host memory (receive) or its descriptor written back with
+ * IDE (transmit): its cause waits for the packet timer, restarted now, or
+ * the absolute timer, started by the first packet it holds. A packet
+ * delay of 0 disables both. Lock held. */
+static void delay_start(struct e1000 *e, unsigned which, unsigned packet, unsigned absolute)
+{
+	struct delay_timers *d = &e->delay[which];
+
+	if (!e->delay_timer || packet == 0) {
+		delay_signal(e, which);
+		return;
+	}
+	int64_t now = event_clock_ns(e->loop, EVENT_CLOCK_VIRTUAL);
+	d->packet_end = now + (int64_t)packet * DELAY_UNIT_NS;
+	if (absolute && d->absolute_end == INT64_MAX)
+		d->absolute_end = now + (int64_t)absolute * DELAY_UNIT_NS;
+	e->delayed |= delay_cause[which];
+	delay_rearm(e);
+}
+
+/* The 82544GC has no absolute timers (RADV, TADV). */
+static unsigned absolute_delay(const struct e1000 *e, unsigned off)
+{
+	return e->model == E1000_82544GC ? 0 : R(e, off) & 0xFFFF;
+}
+
+/* The loop's thread: a delay timer ended. */
+static void delay_expired(void *opaque)
+{
+	struct e1000 *e = opaque;
+
+	pthread_mutex_lock(&e->lock);
+	int64_t now = event_clock_ns(e->loop, EVENT_CLOCK_VIRTUAL);
+	for (unsigned i = 0; i < 2; i++)
+		if (now >= e->delay[i].packet_end || now >= e->delay[i].absolute_end)
+			delay_signal(e, i);
+	pthread_mutex_unlock(&e->lock);
+}
+
+static void delay_reset(struct e1000 *e)
+{
+	for (unsigned i = 0; i < 2; i++)
+		e->delay[i] = (struct delay_timers){ INT64_MAX, INT64_MAX };
+	e->delayed = 0;
+	if (e->delay_timer)
+		event_timer_cancel(e->delay_timer);
 }
 
 /* ---- statistics (clear on read) ------------------------------------------ */
@@ -652,11 +749,10 @@ static int rx_deliver(struct e1000 *e, const uint8_t *frame, size_t len)
 	count(e, TPR, 1);
 	count64(e, GORCL, n);
 	count64(e, TORL, n);
-	uint32_t cause = ICR_RXT0;
 	unsigned rdmts = (rctl >> 8) & 3; /* free buffers at 1/2, 1/4, 1/8 of the ring */
 	if (rdmts < 3 && rx_free(e, size) <= size >> (rdmts + 1))
-		cause |= ICR_RXDMT0;
-	raise_cause(e, cause);
+		raise_cause(e, ICR_RXDMT0);
+	delay_start(e, DELAY_RX, R(e, RDTR) & 0xFFFF, absolute_delay(e, RADV));
 	return 1;
 }
 
@@ -972,7 +1068,11 @@ static void tx_run(struct e1000 *e)
 		eop = tx_descriptor(e, d, &tag);
 		if (d[11] & (TXD_CMD_RS | TXD_CMD_RPS)) {
 			d[12] |= TXD_STAT_DD;
-			raise_cause(e, ICR_TXDW);
+			if (d[11] & TXD_CMD_IDE)
+				delay_start(e, DELAY_TX, R(e, TIDV) & 0xFFFF,
+					    absolute_delay(e, TADV));
+			else
+				delay_signal(e, DELAY_TX);
 		}
 		R(e, TDH) = (R(e, TDH) + 1) % size;
 		pthread_mutex_unlock(&e->lock);
@@ -1009,6 +1109,7 @@ static void regs_reset(struct e1000 *e)
 	e->irq_rose_at = INT64_MIN;
 	if (e->itr_timer)
 		event_timer_cancel(e->itr_timer);
+	delay_reset(e);
 	update_irq(e);
 }
 
@@ -1083,6 +1184,12 @@ static int reg_write(struct e1000 *e, unsigned off, uint32_t v)
 		 * held cause rises now) */
 		R(e, ITR) = v;
 		update_irq(e);
+		return 0;
+	case RDTR:
+		/* FPD (bit 31) ends the packet timer now; it reads as 0 */
+		R(e, RDTR) = v & 0xFFFF;
+		if ((v & (1u << 31)) && (e->delayed & ICR_RXT0))
+			delay_signal(e, DELAY_RX);
 		return 0;
 	case RDBAL:
 	case TDBAL:
@@ -1284,8 +1391,10 @@ void e1000_set_timers(struct e1000 *e, struct event_loop *loop)
 {
 	e->loop = loop;
 	e->itr_timer = event_timer_new(loop, EVENT_CLOCK_VIRTUAL, itr_expired, e);
-	if (!e->itr_timer)
-		warn("%s: no timer: interrupts are not throttled (ITR)", e->pci.name);
+	e->delay_timer = event_timer_new(loop, EVENT_CLOCK_VIRTUAL, delay_expired, e);
+	if (!e->itr_timer || !e->delay_timer)
+		warn("%s: no timer: interrupts are signalled at once (ITR, RDTR, TIDV)",
+		     e->pci.name);
 }
 
 struct pci_device *e1000_pci(struct e1000 *e)
@@ -1300,6 +1409,8 @@ void e1000_destroy(struct e1000 *e)
 	kick_thread_stop(&e->tx);
 	if (e->itr_timer)
 		event_timer_free(e->itr_timer);
+	if (e->delay_timer)
+		event_timer_free(e->delay_timer);
 	net_rx_fifo_flush(&e->rxq);
 	pci_device_release(&e->pci);
 	free(e->rom);
@@ -1378,9 +1489,14 @@ void e1000_save(struct e1000 *e, struct ss_writer *w, uint32_t instance)
 	pci_config_put(w, &e->pci);
 	ss_put_u8(w, "model", (uint8_t)e->model);
 	ss_put_bytes(w, "mac", e->mac, 6);
+	/* A cause a delay timer holds back goes in ICR: the destination
+	 * signals it at once, early rather than lost. */
+	uint32_t icr = R(e, ICR);
+	R(e, ICR) |= e->delayed;
 	for (unsigned i = 0; i < ARRAY_SIZE(reg_ranges); i++)
 		ss_put_bytes(w, reg_ranges[i].field, &e->regs[reg_ranges[i].first / 4],
 			     reg_ranges[i].end - reg_ranges[i].first);
+	R(e, ICR) = icr;
 	ss_put_bytes(w, "phy", e->phy, sizeof(e->phy));
 	ss_put_u32(w, "ioaddr", e->ioaddr);
 	ss_put_bool(w, "link_up", e->link_up);
@@ -1498,6 +1614,7 @@ bool e1000_load(struct e1000 *e, struct ss_reader *r, uint32_t instance)
 	pci_config_apply(&e->pci, cfg);
 	e->line = false;
 	e->irq_rose_at = INT64_MIN; /* the source's clock is not ours */
+	delay_reset(e);
 	update_irq(e);
 	pthread_mutex_unlock(&e->lock);
 	pthread_mutex_unlock(&e->tx_lock);

@@ -1616,17 +1616,24 @@ static void vga_event(struct fuzz_machine *m, struct input *in)
 #define NIC_IOBASE 0xC000u
 
 /* The three e1000 models by the variant byte, BARs placed and bus
- * mastering on, as firmware and the driver leave them. */
+ * mastering on, as firmware and the driver leave them; the interrupt
+ * timers (ITR, the delay timers) on the harness's clock. */
 static bool e1000_target_create(struct fuzz_machine *m)
 {
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 	static const enum e1000_model models[] = { E1000_82540EM, E1000_82544GC, E1000_82545EM };
 
 	m->net_be = (struct net_backend){ .ops = &fake_net_ops };
+	m->clock_ns = 1000000000LL;
+	m->loop = event_loop_new();
+	if (!m->loop)
+		return false;
+	event_loop_set_host_clock(m->loop, fake_clock, m);
 	m->e1000 = e1000_create(&m->pci, NIC_DEVFN, &m->mem, models[m->variant % 3], mac,
 				&m->net_be, false, NULL, 0);
 	if (!m->e1000)
 		return false;
+	e1000_set_timers(m->e1000, m->loop);
 	net_attach(&m->net_be, e1000_receive, m->e1000);
 	cfg_wr(m, NIC_DEVFN, PCI_BAR0, NIC_MMIO, 4);
 	cfg_wr(m, NIC_DEVFN, PCI_BAR0 + 4, NIC_IOBASE, 4);
@@ -1641,16 +1648,22 @@ static bool e1000_target_create(struct fuzz_machine *m)
 static void e1000_target_destroy(struct fuzz_machine *m)
 {
 	e1000_destroy(m->e1000);
+	event_loop_free(m->loop);
 }
 
-/* A frame from the network (with a header the backend made up), or the
- * cable pulled or plugged. */
+/* A frame from the network (with a header the backend made up), the cable
+ * pulled or plugged, or time passing (up to ~65 ms) for the timers. */
 static void e1000_event(struct fuzz_machine *m, struct input *in)
 {
 	static uint8_t frame[NET_MAX_FRAME];
 	uint8_t ctl = take8(in);
 	if (ctl >= 0xF0) {
 		e1000_set_link(m->e1000, ctl & 1);
+		return;
+	}
+	if (ctl >= 0xE0) {
+		m->clock_ns += (int64_t)take16(in) * 1000;
+		event_loop_run_once(m->loop, 0);
 		return;
 	}
 	struct net_hdr hdr = { .flags = ctl & 3, .gso_type = take8(in),

@@ -45,11 +45,15 @@
 #define RDLEN 0x2808
 #define RDH 0x2810
 #define RDT 0x2818
+#define RDTR 0x2820
+#define RADV 0x282C
 #define TDBAL 0x3800
 #define TDBAH 0x3804
 #define TDLEN 0x3808
 #define TDH 0x3810
 #define TDT 0x3818
+#define TIDV 0x3820
+#define TADV 0x382C
 #define GPTC 0x4080
 #define GPRC 0x4074
 #define MTA 0x5200
@@ -367,6 +371,7 @@ static void test_phy(void **state)
 /* ---- interrupts, reset, I/O window, link ---------------------------------------- */
 
 static int64_t fake_clock(void *opaque) { return *(int64_t *)opaque; }
+static void save(struct ctx *c, struct ss_writer *w);
 
 /* ITR (8254x manual 13.4.18): INTA rises at most once per ITR x 256 ns; a
  * cause that comes sooner rises when the interval ends, from the loop's
@@ -435,6 +440,160 @@ static void test_itr_throttles_interrupts(void **state)
 	e1000_destroy(c->e);
 	c->e = NULL;
 	event_loop_free(loop);
+}
+
+/* The receive delay timers (8254x manual 3.2.7.1): RXT0 waits for RDTR's
+ * packet timer, restarted by every packet, or RADV's absolute timer,
+ * started by the first; the first to end signals and stops both. RDTR 0
+ * signals each packet at once; FPD ends the wait now. Units of 1.024 us. */
+static void test_rx_delay_timers(void **state)
+{
+	struct ctx *c = *state;
+	int64_t now = 1000000;
+	struct event_loop *loop = event_loop_new();
+	uint8_t f[100];
+
+	assert_non_null(loop);
+	event_loop_set_host_clock(loop, fake_clock, &now);
+	e1000_set_timers(c->e, loop);
+	rx_setup(c, RCTL_EN | RCTL_BAM, NDESC - 1);
+	wr(c, IMS, 0x80);
+	wr(c, RDTR, 10);  /* 10.24 us */
+	wr(c, RADV, 25);  /* 25.6 us */
+	assert_true(receive(c, f, make_frame(f, MAC, 100, 0)));
+	assert_int_equal(rd(c, RDH), 1); /* in the ring at once */
+	assert_int_equal(c->intx, 0);    /* the cause waits */
+	now += 10239;
+	event_loop_run_once(loop, 0);
+	assert_int_equal(c->intx, 0);
+	now += 1;
+	event_loop_run_once(loop, 0);
+	assert_int_equal(c->intx, 1); /* the packet timer ended */
+	assert_int_equal(rd(c, ICR), 0x80);
+	/* Packets every 8 us keep restarting the packet timer: the absolute
+	 * timer, started by the first, ends the wait 25.6 us after it. */
+	for (unsigned i = 0; i < 3; i++) {
+		assert_true(receive(c, f, make_frame(f, MAC, 100, 0)));
+		event_loop_run_once(loop, 0);
+		assert_int_equal(c->intx, 0);
+		now += 8000;
+	}
+	event_loop_run_once(loop, 0);
+	assert_int_equal(c->intx, 0); /* 24 us */
+	now += 1600;
+	event_loop_run_once(loop, 0);
+	assert_int_equal(c->intx, 1);
+	assert_int_equal(rd(c, ICR), 0x80);
+	/* ... and stopped the packet timer: no second interrupt. */
+	now += 20000;
+	event_loop_run_once(loop, 0);
+	assert_int_equal(c->intx, 0);
+	assert_int_equal(rd(c, ICR), 0);
+	/* FPD ends the wait now; it reads back as 0. */
+	assert_true(receive(c, f, make_frame(f, MAC, 100, 0)));
+	assert_int_equal(c->intx, 0);
+	wr(c, RDTR, 10u | 1u << 31);
+	assert_int_equal(c->intx, 1);
+	assert_int_equal(rd(c, RDTR), 10);
+	assert_int_equal(rd(c, ICR), 0x80);
+	/* RDTR 0: every packet at once, RADV or not. */
+	wr(c, RDTR, 0);
+	assert_true(receive(c, f, make_frame(f, MAC, 100, 0)));
+	assert_int_equal(c->intx, 1);
+	assert_int_equal(rd(c, ICR), 0x80);
+	/* A reset forgets a waiting cause. */
+	wr(c, RDTR, 10);
+	assert_true(receive(c, f, make_frame(f, MAC, 100, 0)));
+	wr(c, CTRL, 1u << 26);
+	wr(c, IMS, 0x80);
+	now += 100000;
+	event_loop_run_once(loop, 0);
+	assert_int_equal(c->intx, 0);
+	e1000_destroy(c->e);
+	c->e = NULL;
+	event_loop_free(loop);
+}
+
+/* The transmit delay timers (manual 3.4.1, 13.4.44, 13.4.50): a descriptor
+ * with RS and IDE has TXDW wait for TIDV (restarted by each) or TADV
+ * (started by the first); one with RS alone signals at once and stops
+ * them. The 82544GC has no absolute timers. */
+static void tx_delay_case(enum e1000_model model)
+{
+	struct ctx *c = make(model);
+	int64_t now = 1000000;
+	struct event_loop *loop = event_loop_new();
+
+	assert_non_null(loop);
+	event_loop_set_host_clock(loop, fake_clock, &now);
+	e1000_set_timers(c->e, loop);
+	tx_setup(c);
+	wr(c, IMS, 0x1);
+	wr(c, TIDV, 8);  /* 8.192 us */
+	wr(c, TADV, 20); /* 20.48 us */
+	make_frame(c->ram + TX_BUF, MAC, 60, 0);
+	/* Frames every 5 us, each descriptor EOP | RS | IDE. */
+	for (unsigned i = 0; i < 4; i++) {
+		tx_legacy(c, i, TX_BUF, 60, 0x01 | 0x08 | 0x80);
+		wr(c, TDT, i + 1);
+		event_loop_run_once(loop, 0);
+		assert_int_equal(c->intx, 0);
+		assert_int_equal(c->ram[TX_RING + i * 16 + 12] & 1, 1); /* DD now */
+		now += 5000;
+	}
+	assert_int_equal(c->nsent, 4);
+	/* 20 us after the first: TADV ends at 20.48 us; the 82544GC waits
+	 * for TIDV, 8.192 us after the last (at 15 us). */
+	now += 480;
+	event_loop_run_once(loop, 0);
+	if (model == E1000_82544GC) {
+		assert_int_equal(c->intx, 0);
+		now += 2711; /* 1 ns short of 23.192 us */
+		event_loop_run_once(loop, 0);
+		assert_int_equal(c->intx, 0);
+		now += 1;
+		event_loop_run_once(loop, 0);
+	}
+	assert_int_equal(c->intx, 1);
+	assert_int_equal(rd(c, ICR) & 0x1, 0x1);
+	/* RS without IDE: at once, and the waiting cause goes with it. */
+	tx_legacy(c, 4, TX_BUF, 60, 0x01 | 0x08 | 0x80);
+	wr(c, TDT, 5);
+	assert_int_equal(c->intx, 0);
+	tx_legacy(c, 5, TX_BUF, 60, 0x01 | 0x08);
+	wr(c, TDT, 6);
+	assert_int_equal(c->intx, 1);
+	assert_int_equal(rd(c, ICR) & 0x1, 0x1);
+	now += 100000;
+	event_loop_run_once(loop, 0);
+	assert_int_equal(c->intx, 0);
+	/* A waiting cause is saved in ICR: the loaded card signals it. */
+	tx_legacy(c, 6, TX_BUF, 60, 0x01 | 0x08 | 0x80);
+	wr(c, TDT, 7);
+	assert_int_equal(c->intx, 0);
+	struct ss_writer w;
+	struct ss_reader r;
+	save(c, &w);
+	assert_int_equal(rd(c, ICR) & 0x1, 0); /* the source still waits */
+	struct ctx *d = make(model);
+	assert_int_equal(ss_reader_open(&r, w.buf, w.len), 0);
+	assert_true(e1000_load(d->e, &r, 0));
+	ss_reader_close(&r);
+	assert_int_equal(d->intx, 1);
+	assert_int_equal(rd(d, ICR) & 0x1, 0x1);
+	ss_writer_free(&w);
+	destroy(d);
+	e1000_destroy(c->e);
+	c->e = NULL;
+	destroy(c);
+	event_loop_free(loop);
+}
+
+static void test_tx_delay_timers(void **state)
+{
+	(void)state;
+	tx_delay_case(E1000_82540EM);
+	tx_delay_case(E1000_82544GC);
 }
 
 static void test_interrupts(void **state)
@@ -1053,6 +1212,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_eeprom, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_phy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupts, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_rx_delay_timers, setup, teardown),
+		cmocka_unit_test(test_tx_delay_timers),
 		cmocka_unit_test_setup_teardown(test_reset_and_io_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link_down_stops_frames, setup, teardown),
