@@ -258,12 +258,14 @@ struct e1000 {
 	struct event_timer *itr_timer;
 	/* The delay timers, receive and transmit: when each ends (virtual
 	 * clock; INT64_MAX: stopped), the causes they hold back, and the one
-	 * loop timer armed for the earliest end. */
+	 * loop timer for the earliest end, and when it is armed to fire
+	 * (INT64_MAX: not armed). */
 	struct delay_timers {
 		int64_t packet_end, absolute_end;
 	} delay[2];
 	uint32_t delayed;
 	struct event_timer *delay_timer;
+	int64_t delay_armed;
 
 	struct kick_thread tx; /* runs tx_run */
 
@@ -350,6 +352,10 @@ enum { DELAY_RX, DELAY_TX };
 static const uint32_t delay_cause[2] = { ICR_RXT0, ICR_TXDW };
 #define DELAY_UNIT_NS 1024 /* both timers count 1.024 us */
 
+/* The loop timer fires at the earliest end, or sooner: each packet moves
+ * its packet timer's end later, and re-arming the loop timer (a wake-up of
+ * the loop's thread) for every packet would cost more than the one early
+ * expiry that finds nothing due and arms it again. */
 static void delay_rearm(struct e1000 *e)
 {
 	int64_t next = INT64_MAX;
@@ -359,10 +365,14 @@ static void delay_rearm(struct e1000 *e)
 		if (e->delay[i].absolute_end < next)
 			next = e->delay[i].absolute_end;
 	}
-	if (next == INT64_MAX)
-		event_timer_cancel(e->delay_timer);
-	else
+	if (next == INT64_MAX) {
+		if (e->delay_armed != INT64_MAX)
+			event_timer_cancel(e->delay_timer);
+		e->delay_armed = INT64_MAX;
+	} else if (next < e->delay_armed) {
 		event_timer_arm(e->delay_timer, next, 0);
+		e->delay_armed = next;
+	}
 }
 
 /* Either timer's end (or a cause signalled at once) stops both: no second
@@ -409,9 +419,11 @@ static void delay_expired(void *opaque)
 
 	pthread_mutex_lock(&e->lock);
 	int64_t now = event_clock_ns(e->loop, EVENT_CLOCK_VIRTUAL);
+	e->delay_armed = INT64_MAX; /* it fired */
 	for (unsigned i = 0; i < 2; i++)
 		if (now >= e->delay[i].packet_end || now >= e->delay[i].absolute_end)
 			delay_signal(e, i);
+	delay_rearm(e); /* early: a packet timer restarted since */
 	pthread_mutex_unlock(&e->lock);
 }
 
@@ -420,6 +432,7 @@ static void delay_reset(struct e1000 *e)
 	for (unsigned i = 0; i < 2; i++)
 		e->delay[i] = (struct delay_timers){ INT64_MAX, INT64_MAX };
 	e->delayed = 0;
+	e->delay_armed = INT64_MAX;
 	if (e->delay_timer)
 		event_timer_cancel(e->delay_timer);
 }
@@ -1186,7 +1199,8 @@ static int reg_write(struct e1000 *e, unsigned off, uint32_t v)
 		update_irq(e);
 		return 0;
 	case RDTR:
-		/* FPD (bit 31) ends the packet timer now; it reads as 0 */
+		/* FPD (bit 31) ends the packet timer now; it reads as 0. A new
+		 * delay applies from the next packet. */
 		R(e, RDTR) = v & 0xFFFF;
 		if ((v & (1u << 31)) && (e->delayed & ICR_RXT0))
 			delay_signal(e, DELAY_RX);
@@ -1389,6 +1403,8 @@ struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct gues
 
 void e1000_set_timers(struct e1000 *e, struct event_loop *loop)
 {
+	if (!loop)
+		return;
 	e->loop = loop;
 	e->itr_timer = event_timer_new(loop, EVENT_CLOCK_VIRTUAL, itr_expired, e);
 	e->delay_timer = event_timer_new(loop, EVENT_CLOCK_VIRTUAL, delay_expired, e);

@@ -2296,12 +2296,19 @@ static unsigned seed_target(struct fuzz_machine *m, unsigned k, struct seed *s)
 		s_wr(s, 1, 0x0100, 0x8002, 2);                /* RCTL: EN, BAM */
 		s_wr(s, 1, 0x2818, 7, 2);                     /* RDT */
 		s_wr(s, 1, 0x0400, 0x0A, 2);                  /* TCTL: EN, PSP */
-		if (k == 1) {        /* a legacy frame, then one from the network */
+		if (k == 1) {        /* a legacy frame, then one from the network,
+				      * both causes held by the delay timers */
+			s_wr(s, 1, 0x2820, 4, 2);             /* RDTR */
+			s_wr(s, 1, 0x282C, 16, 2);            /* RADV */
+			s_wr(s, 1, 0x3820, 8, 2);             /* TIDV */
+			s_wr(s, 1, 0x382C, 32, 2);            /* TADV */
 			s_ram(s, 0x10000, 0x20000, 3);
-			s_ram(s, 0x10008, 0x0B000040, 2);     /* 64 bytes, EOP IFCS RS */
+			s_ram(s, 0x10008, 0x8B000040, 2);     /* 64 bytes, EOP IFCS RS IDE */
 			s_wr(s, 1, 0x3818, 1, 2);
 			const uint8_t frame[] = { 0, 0, 0, 0, 0, 0, 0, 60, 0 };
 			s_event(s, frame, sizeof(frame));
+			const uint8_t later[] = { 0xE0, 40, 0 }; /* 40 us pass */
+			s_event(s, later, sizeof(later));
 			s_rd(s, 1, 0x00C0, 2);                /* ICR */
 		} else if (k == 2) { /* TSO: context, header, payload */
 			s_ram(s, 0x10000, 0x0033180E, 2);     /* IPCSS 14 IPCSO 24 IPCSE 51 */

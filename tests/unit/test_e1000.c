@@ -514,6 +514,49 @@ static void test_rx_delay_timers(void **state)
 	event_loop_free(loop);
 }
 
+/* Without an absolute timer (RADV 0, or the 82544GC, which has none) a
+ * steady stream of packets keeps RXT0 waiting until the packet timer ends
+ * 10.24 us after the last one. */
+static void rx_packet_timer_only(enum e1000_model model, uint32_t radv)
+{
+	struct ctx *c = make(model);
+	int64_t now = 1000000;
+	struct event_loop *loop = event_loop_new();
+	uint8_t f[100];
+
+	assert_non_null(loop);
+	event_loop_set_host_clock(loop, fake_clock, &now);
+	e1000_set_timers(c->e, loop);
+	rx_setup(c, RCTL_EN | RCTL_BAM, NDESC - 1);
+	wr(c, IMS, 0x80);
+	wr(c, RDTR, 10);
+	wr(c, RADV, radv);
+	for (unsigned i = 0; i < 6; i++) {
+		assert_true(receive(c, f, make_frame(f, MAC, 100, 0)));
+		now += 8000;
+		event_loop_run_once(loop, 0);
+		assert_int_equal(c->intx, 0); /* 48 us: past any RADV of 25 */
+	}
+	now += 2239;
+	event_loop_run_once(loop, 0);
+	assert_int_equal(c->intx, 0);
+	now += 1;
+	event_loop_run_once(loop, 0);
+	assert_int_equal(c->intx, 1);
+	assert_int_equal(rd(c, ICR), 0x80);
+	e1000_destroy(c->e);
+	c->e = NULL;
+	destroy(c);
+	event_loop_free(loop);
+}
+
+static void test_rx_without_absolute_timer(void **state)
+{
+	(void)state;
+	rx_packet_timer_only(E1000_82540EM, 0);
+	rx_packet_timer_only(E1000_82544GC, 25);
+}
+
 /* The transmit delay timers (manual 3.4.1, 13.4.44, 13.4.50): a descriptor
  * with RS and IDE has TXDW wait for TIDV (restarted by each) or TADV
  * (started by the first); one with RS alone signals at once and stops
@@ -1213,6 +1256,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_phy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interrupts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_delay_timers, setup, teardown),
+		cmocka_unit_test(test_rx_without_absolute_timer),
 		cmocka_unit_test(test_tx_delay_timers),
 		cmocka_unit_test_setup_teardown(test_reset_and_io_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_link, setup, teardown),

@@ -118,11 +118,12 @@ bench: bench-ide
 .PHONY: bench-virtio bench-ide
 
 # Guest-to-host TCP MB/s of every NIC model (virtio-net, the three e1000s,
-# RTL8139 C+, NE2000 PCI, PCnet) over user (slirp) and tap, virtio-net also
+# RTL8139 C+, NE2000 PCI, PCnet, ISA NE2000) over user (slirp) and tap, virtio-net also
 # over tap with vhost-net and multiqueue (queues=2, mq=on, -smp 2), vmm vs QEMU,
 # in the real-guest harness (tools/bench/nics.py): one boot per VMM carries
-# every single-queue leg and streams through each in turn, a second boot per
-# VMM the multiqueue legs; the VMMs take turns in one L1 (~30-80 minutes). Needs root for the tap half (a
+# every single-queue PCI leg and streams through each in turn, a second boot per
+# VMM the multiqueue legs, a third (the 686 kit: amd64 has no ISA bus) the ISA
+# NE2000's; the VMMs take turns in one L1 (~30-80 minutes). Needs root for the tap half (a
 # network namespace with a bridge). NET_BENCH_ARGS: --cards, --backends,
 # --runs, --size-mb, --cpu, --strict, --print (virtio-net over tap streams
 # 100-200 MB/s in the L1: give those legs --size-mb 256 for runs of a second

@@ -19,6 +19,9 @@ over a backend), given the same way to both VMMs:
         pinned to each guest CPU (so each leaves by its own queue pair),
         to two sink ports; the run's figure is both streams' bytes over
         the time from the first one's first byte to the last one's EOF
+  ne2k_isa: the ISA NE2000 (iobase=0x300,irq=5) in a boot of its own of
+        the kit's 686 CD (amd64 kernels have no ISA bus), bound by the
+        kit's carried `ne io=0x300 irq=5`
 (romfile= empty on the emulated cards, so neither VMM runs their iPXE at
 boot; vmm's virtio-net has no ROM, QEMU keeps efi-virtio.rom as before.)
 With a tap leg everything runs in a network namespace whose bridge
@@ -79,8 +82,12 @@ MQ_PAIRS = 2               # queue pairs, guest CPUs and streams per run of a mu
 # default properties: the RTL8139 is the C+ one)
 CARDS = {"virtio-net-pci": "virtio-net-pci", "e1000": "e1000", "e1000-82544gc": "e1000-82544gc",
          "e1000-82545em": "e1000-82545em", "rtl8139": "rtl8139-cplus", "ne2k_pci": "ne2k_pci",
-         "pcnet": "pcnet"}
-assert set(CARDS.values()) == set(nic_models.PCI_KINDS)
+         "pcnet": "pcnet", "ne2k_isa": "ne2k_isa"}
+assert set(CARDS.values()) == set(nic_models.PCI_KINDS) | {"ne2k_isa"}
+ISA_KINDS = ("ne2k_isa",)  # amd64 kernels have no ISA bus: a 686 guest boots for these
+# each ISA card of a boot its own resources, free with -nodefaults in both
+# VMMs (no parallel port on IRQ 7); `ne` is given them in this order
+ISA_SLOTS = (("0x300", 5), ("0x320", 7))
 STREAM_S_PER_MB = 60       # a stream slower than ~17 KB/s is a stuck card: the leg stops
 BOOT_S = 300               # the boot, within a command's budget
 
@@ -89,8 +96,9 @@ class Leg:
     """One card over one backend: the guest's K-th, streaming to sink port
     `port` (and the ones after it, one per stream of a multiqueue run)."""
 
-    def __init__(self, k, card, backend, port=None):
+    def __init__(self, k, card, backend, port=None, isa_slot=0):
         self.k, self.card, self.backend = k, card, backend
+        self.isa_slot = isa_slot
         self.kind = CARDS[card]
         self.port = PORT + k if port is None else port
         self.mac = "52:54:00:be:00:%02x" % k
@@ -99,6 +107,10 @@ class Leg:
     @property
     def mq(self):
         return self.backend in MQ_BACKENDS
+
+    @property
+    def isa(self):
+        return self.kind in ISA_KINDS
 
     @property
     def streams(self):
@@ -127,9 +139,12 @@ class Leg:
             if self.mq:
                 net += ",queues=%d" % MQ_PAIRS
         props = nic_models.props_of(self.kind)
+        if self.isa:
+            props = "iobase=%s,irq=%d" % ISA_SLOTS[self.isa_slot]
         dev = "%s,netdev=n%d,mac=%s%s%s" % (
             nic_models.model_of(self.kind), self.k, self.mac,
-            "" if self.kind == "virtio-net-pci" else ",romfile=", "," + props if props else "")
+            "" if self.kind == "virtio-net-pci" or self.isa else ",romfile=",
+            "," + props if props else "")
         if self.mq:  # a vector per queue, the control queue's and the configuration's
             dev += ",mq=on,vectors=%d" % (2 * MQ_PAIRS + 2)
         return ["-netdev", net, "-device", dev]
@@ -138,10 +153,14 @@ class Leg:
 def legs_of(keys):
     """[Leg] numbered in order from [(card, backend)], each with its own
     sink ports after the previous leg's."""
-    legs, port = [], PORT
+    legs, port, isa = [], PORT, 0
     for k, (card, backend) in enumerate(keys):
-        legs.append(Leg(k, card, backend, port))
+        legs.append(Leg(k, card, backend, port, isa))
         port += legs[-1].streams
+        if legs[-1].isa:
+            if isa == len(ISA_SLOTS):
+                raise ValueError("at most %d ISA cards in a boot" % len(ISA_SLOTS))
+            isa += 1
     return legs
 
 
@@ -153,10 +172,13 @@ def plan(cards, backends):
 
 
 def boots(legs):
-    """The legs in boots of their own: the single-queue legs in one, the
-    multiqueue legs (which need -smp 2) in another, so that the others
-    keep the one-CPU guest their figures have always had."""
-    return [g for g in ([leg for leg in legs if not leg.mq], [leg for leg in legs if leg.mq]) if g]
+    """The legs in boots of their own: the single-queue PCI legs in one,
+    the multiqueue legs (which need -smp 2) in another, so that the others
+    keep the one-CPU guest their figures have always had, and the ISA legs
+    in a 686 guest's."""
+    return [g for g in ([leg for leg in legs if not leg.mq and not leg.isa],
+                        [leg for leg in legs if leg.mq],
+                        [leg for leg in legs if leg.isa]) if g]
 
 
 GUEST = r"""#VMMKIT-SCRIPT
@@ -215,7 +237,12 @@ leg() {  # leg K MAC ADDRESS HOST PORT [PORT2]: with PORT2, two streams pinned t
 
 
 def guest_script(legs, runs, size_mb):
-    carry = sorted({nic_models.CARRIED[leg.kind] for leg in legs if leg.kind in nic_models.CARRIED})
+    carry = sorted({nic_models.CARRIED[leg.kind] for leg in legs
+                    if leg.kind in nic_models.CARRIED and not leg.isa})
+    isa = [ISA_SLOTS[leg.isa_slot] for leg in legs if leg.isa]
+    if isa:  # one `ne` for every ISA card, each at its own port and IRQ
+        carry.append("ne io=%s irq=%s" % (",".join(io for io, _ in isa),
+                                          ",".join(str(irq) for _, irq in isa)))
     return GUEST % {
         "carry_fn": nic_models.CARRY_SH, "iface_fn": nic_models.IFACE_SH,
         "runs": runs, "blocks": round(size_mb * 16),
@@ -241,7 +268,8 @@ def vmm_argv(vmm, legs, script, cpu):
         extra += ["-smp", str(MQ_PAIRS)]
     for leg in legs:
         extra += leg.args()
-    return guestkit.vmm_argv(vmm, 256, cdrom=guestkit.kit("kit-amd64.iso"), cpu=cpu,
+    kit = "kit-686.iso" if any(leg.isa for leg in legs) else "kit-amd64.iso"
+    return guestkit.vmm_argv(vmm, 256, cdrom=guestkit.kit(kit), cpu=cpu,
                              nodefaults=True, extra=extra)
 
 
@@ -260,6 +288,7 @@ def run_shell(name, vmm_cmd, legs, runs, seconds):
 def command(batch, vmm, legs, runs, size_mb, cpu="host", attempt=1):
     """Queues vmm's boot with the legs; returns its name."""
     name = "%s-nics" % vmm + ("-mq" if any(leg.mq for leg in legs) else "") + (
+        "-isa" if any(leg.isa for leg in legs) else "") + (
         "" if attempt == 1 else "-%d" % attempt)
     script = batch.stage_bytes("%s-script.img" % name,
                                guestkit.script_image(guest_script(legs, runs, size_mb)))

@@ -224,6 +224,38 @@ def test_nics_bench_multiqueue_legs():
     assert nics.budget(mq[:1], 3, 8) - nics.budget(single[:1], 3, 8) == 3 * 8 * 60 // 4
 
 
+def test_nics_bench_isa_legs():
+    """The ISA NE2000: a 686 boot of its own (amd64 kernels have no ISA
+    bus), the same for both VMMs, each ISA card at its own port and IRQ
+    (no iPXE ROM property: an ISA card has none), one `ne` bound to them
+    in that order; the PCI legs keep their amd64 boot."""
+    import nics
+    legs = nics.legs_of(nics.plan(["e1000", "ne2k_isa"], ["user", "tap"]))
+    pci, isa = nics.boots(legs)
+    assert [(leg.card, leg.backend) for leg in isa] == [("ne2k_isa", "user"), ("ne2k_isa", "tap")]
+    assert [leg.card for leg in pci] == ["e1000", "e1000"]
+    b = _FakeBatch()
+    names = {(vmm, g): nics.command(b, vmm, group, 3, 1, "host")
+             for g, group in enumerate((pci, isa)) for vmm in ("vmm", "qemu")}
+    assert names[("vmm", 1)] == "vmm-nics-isa" and names[("qemu", 0)] == "qemu-nics"
+    line = {k: next(ln for ln in b.cmds[n].split("\n") if " -netdev " in ln)
+            for k, n in names.items()}
+    tail = {k: ln[ln.index(" -m "):].replace("vmm-nics", "X").replace("qemu-nics", "X")
+            for k, ln in line.items()}
+    assert tail[("vmm", 1)] == tail[("qemu", 1)]
+    assert "kit-686.iso" in tail[("vmm", 1)] and "kit-amd64.iso" in tail[("vmm", 0)]
+    assert ("-device ne2k_isa,netdev=n1,mac=52:54:00:be:00:01,iobase=0x300,irq=5 "
+            in tail[("vmm", 1)])
+    assert ("-device ne2k_isa,netdev=n3,mac=52:54:00:be:00:03,iobase=0x320,irq=7 "
+            in tail[("vmm", 1)])
+    assert "romfile" not in tail[("vmm", 1)] and "ne2k" not in tail[("vmm", 0)]
+    text = nics.guest_script(isa, 3, 1)
+    assert "carry ne io=0x300,0x320 irq=5,7\n" in text and text.count("carry ne") == 1
+    assert isa[0].driver == "ne"
+    with pytest.raises(ValueError):
+        nics.legs_of([("ne2k_isa", "user"), ("ne2k_isa", "tap"), ("ne2k_isa", "vhost")])
+
+
 def test_nics_bench_multiqueue_runs_are_both_streams_together():
     """A multiqueue run: the n-th stream of each port, bytes summed, over
     the first first-byte to the last end; complete only with both streams
@@ -278,10 +310,10 @@ def test_nics_bench_arguments():
     assert a.cards == list(nics.CARDS)
     assert a.backends == ["user", "tap", "vhost", "tap-mq", "vhost-mq"]
     assert a.vmms == ["vmm", "qemu"] and (a.runs, a.size_mb) == (3, 8)
-    assert len(nics.plan(a.cards, a.backends)) == 17  # vhost and multiqueue: virtio-net only
+    assert len(nics.plan(a.cards, a.backends)) == 19  # vhost and multiqueue: virtio-net only
     assert nics.plan(["pcnet", "e1000"], ["tap", "user"]) == [
         ("pcnet", "tap"), ("e1000", "tap"), ("pcnet", "user"), ("e1000", "user")]
-    for bad in (["--cards", "e1000,ne2k_isa"], ["--cards", "e1000,e1000"], ["--cards", ","],
+    for bad in (["--cards", "e1000,ne2k"], ["--cards", "e1000,e1000"], ["--cards", ","],
                 ["--backends", "vde"], ["--vmms", "kvmtool"], ["--runs", "0"],
                 ["--size-mb", "0.01"], ["--size-mb", "0"]):
         with pytest.raises(SystemExit) as e:
