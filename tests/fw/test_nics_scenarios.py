@@ -188,8 +188,9 @@ def bench_nic_args():
 def test_vmm_takes_the_tap_command_lines(cards, tmp_path):
     """The L1 shell of test_nics_tap.py (its namespace, bridge, blob, sink
     and HTTP server, nic_models.netns_shell) runs here with vmm taking that
-    test's nine cards on taps, or the bench's fourteen (every PCI card over
-    user and over tap), and booting disk-0.img (SeaBIOS, which exits at
+    test's nine cards on taps, or the bench's sixteen (every card over
+    user and over tap, the two ISA NE2000s each at its own port and IRQ),
+    and booting disk-0.img (SeaBIOS, which exits at
     once) instead of the kit: vmm opens every tap and runs its ifup script,
     says nothing on stderr and exits with the disk's status; the services
     came up and the shell ends with its marker."""
@@ -198,7 +199,7 @@ def test_vmm_takes_the_tap_command_lines(cards, tmp_path):
     from conftest import fw_image
     args = test_nics_tap.nic_args() if cards == "test_nics_tap" else bench_nic_args()
     ntaps = sum(1 for a in args if a.startswith("tap,"))
-    assert ntaps == (9 if cards == "test_nics_tap" else 7)
+    assert ntaps == (9 if cards == "test_nics_tap" else 8)
     argv = [VMM, "-display", "none", "-serial", "none", "-m", "64",
             "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
             "-drive", "file=%s,format=raw,index=0,media=disk" % fw_image("disk-0.img"), *args]

@@ -30,7 +30,8 @@ namespace's own loopback as 10.0.2.2. The guest takes its legs one at a
 time (the others' interfaces down, no address): finds the card by its
 MAC, gives it the leg's address, pings the host side and sends
 `nc HOST PORT -e dd if=/dev/zero bs=64k count=N` (dd writing the socket
-in 64 KiB writes) RUNS times to
+in 64 KiB writes: --size-mb per stream, --ne2000-size-mb for the NE2000s,
+which move 12-50 KB/s in the nested L1) RUNS times to
 tools/bench/net_sink.py, which times each stream from its first byte to
 EOF (a port per leg, two for a multiqueue leg). The RTL8139 is QEMU's default C+ card,
 bound by the kit's carried 8139cp.
@@ -48,7 +49,7 @@ a fresh L1 (--max-passes boots per VMM in all).
 
     tools/bench/nics.py [--cards e1000,rtl8139,...] [--backends user,tap,vhost,tap-mq,vhost-mq]
         [--runs N]
-        [--size-mb M] [--json FILE] [--cpu MODEL] [--max-passes N] [--strict] [--print]
+        [--size-mb M] [--ne2000-size-mb M] [--json FILE] [--cpu MODEL] [--max-passes N] [--strict] [--print]
 """
 import argparse
 import json
@@ -88,6 +89,9 @@ ISA_KINDS = ("ne2k_isa",)  # amd64 kernels have no ISA bus: a 686 guest boots fo
 # each ISA card of a boot its own resources, free with -nodefaults in both
 # VMMs (no parallel port on IRQ 7); `ne` is given them in this order
 ISA_SLOTS = (("0x300", 5), ("0x320", 7))
+# The NE2000s move 12-50 KB/s in the nested L1 (every word a port
+# access): their legs stream --ne2000-size-mb, not --size-mb.
+NE2000_KINDS = ("ne2k_pci", "ne2k_isa")
 STREAM_S_PER_MB = 60       # a stream slower than ~17 KB/s is a stuck card: the leg stops
 BOOT_S = 300               # the boot, within a command's budget
 
@@ -96,9 +100,10 @@ class Leg:
     """One card over one backend: the guest's K-th, streaming to sink port
     `port` (and the ones after it, one per stream of a multiqueue run)."""
 
-    def __init__(self, k, card, backend, port=None, isa_slot=0):
+    def __init__(self, k, card, backend, port=None, isa_slot=0, size_mb=None):
         self.k, self.card, self.backend = k, card, backend
         self.isa_slot = isa_slot
+        self.size_mb = size_mb  # None: the run's --size-mb
         self.kind = CARDS[card]
         self.port = PORT + k if port is None else port
         self.mac = "52:54:00:be:00:%02x" % k
@@ -111,6 +116,10 @@ class Leg:
     @property
     def isa(self):
         return self.kind in ISA_KINDS
+
+    def mb(self, size_mb):
+        """MiB per stream of this leg, of a run whose --size-mb is size_mb."""
+        return size_mb if self.size_mb is None else self.size_mb
 
     @property
     def streams(self):
@@ -150,12 +159,14 @@ class Leg:
         return ["-netdev", net, "-device", dev]
 
 
-def legs_of(keys):
+def legs_of(keys, ne2000_mb=None):
     """[Leg] numbered in order from [(card, backend)], each with its own
-    sink ports after the previous leg's."""
+    sink ports after the previous leg's; the NE2000s' streaming ne2000_mb
+    MiB when given."""
     legs, port, isa = [], PORT, 0
     for k, (card, backend) in enumerate(keys):
-        legs.append(Leg(k, card, backend, port, isa))
+        legs.append(Leg(k, card, backend, port, isa,
+                        ne2000_mb if CARDS[card] in NE2000_KINDS else None))
         port += legs[-1].streams
         if legs[-1].isa:
             if isa == len(ISA_SLOTS):
@@ -183,13 +194,13 @@ def boots(legs):
 
 GUEST = r"""#VMMKIT-SCRIPT
 dmesg -n 1
-%(carry_fn)s%(iface_fn)sstream() {  # stream HOST PORT [CPUS]: one run's bytes to the sink, on CPUS (a taskset mask)
+%(carry_fn)s%(iface_fn)sstream() {  # stream HOST PORT [CPUS]: one run's $blocks to the sink, on CPUS (a taskset mask)
 	# dd writes the socket itself (nc -e), 64 KiB a write as a bulk sender
 	# does: busybox nc copies a pipe in 1 KiB writes (docs/bench.md)
 	if [ -n "$3" ]; then
-		taskset $3 timeout %(stream_timeout)d nc $1 $2 -e dd if=/dev/zero bs=64k count=%(blocks)d 2>/dev/null
+		taskset $3 timeout $tmo nc $1 $2 -e dd if=/dev/zero bs=64k count=$blocks 2>/dev/null
 	else
-		timeout %(stream_timeout)d nc $1 $2 -e dd if=/dev/zero bs=64k count=%(blocks)d 2>/dev/null
+		timeout $tmo nc $1 $2 -e dd if=/dev/zero bs=64k count=$blocks 2>/dev/null
 	fi
 }
 qirqs() {  # qirqs K IFACE WHEN: the interrupts of each queue of IFACE's virtio device
@@ -245,18 +256,18 @@ def guest_script(legs, runs, size_mb):
                                           ",".join(str(irq) for _, irq in isa)))
     return GUEST % {
         "carry_fn": nic_models.CARRY_SH, "iface_fn": nic_models.IFACE_SH,
-        "runs": runs, "blocks": round(size_mb * 16),
-        "stream_timeout": round(60 + size_mb * STREAM_S_PER_MB),
+        "runs": runs,
         "carry": "".join("carry %s\n" % c for c in carry),
-        "legs": "".join("leg %d %s %s %s %s\n" % (leg.k, leg.mac, leg.ip, leg.host,
-                                                  " ".join(map(str, leg.ports)))
-                        for leg in legs)}
+        # each leg's stream size (64 KiB blocks) and timeout, then the leg
+        "legs": "".join("blocks=%d tmo=%d\nleg %d %s %s %s %s\n" % (
+            round(leg.mb(size_mb) * 16), round(60 + leg.mb(size_mb) * STREAM_S_PER_MB),
+            leg.k, leg.mac, leg.ip, leg.host, " ".join(map(str, leg.ports))) for leg in legs)}
 
 
 def budget(legs, runs, size_mb):
     """Seconds for one boot and every leg at 1/4 of the stuck-card rate."""
-    return BOOT_S + sum(40 + runs * round(60 + leg.streams * size_mb * STREAM_S_PER_MB) // 4
-                        for leg in legs)
+    return BOOT_S + sum(40 + runs * round(60 + leg.streams * leg.mb(size_mb) * STREAM_S_PER_MB)
+                        // 4 for leg in legs)
 
 
 def vmm_argv(vmm, legs, script, cpu):
@@ -380,7 +391,7 @@ def settle(legs, got, runs, size_mb):
         bad = []
         for vmm, by_leg in got.items():
             full = [r for r in by_leg.get(leg.k, [])
-                    if r["bytes"] == leg.streams * round(size_mb * (1 << 20))]
+                    if r["bytes"] == leg.streams * round(leg.mb(size_mb) * (1 << 20))]
             if len(full) != runs or len(by_leg.get(leg.k, [])) != runs:
                 bad.append("%s: %d complete runs of %d" % (vmm, len(full), runs))
         if bad:
@@ -443,15 +454,16 @@ def rtt_table(keys, figures):
     return "\n".join(lines)
 
 
-def table(keys, figures, runs, size_mb, pick=best):
+def table(keys, figures, runs, size_mb, ne2000_mb, pick=best):
     """The MB/s table; pick=median for the runs' medians, which a single
     lucky or unlucky run moves less than the best (the nested L1's
     streams vary by up to 2x from run to run)."""
     def num(x, f="%.2f"):
         return f % x if x else "n/a"
-    lines = ["%-16s %-8s %10s %10s %8s   (MB/s, %s of %d x %g MiB; multiqueue: %d streams at once)"
+    lines = ["%-16s %-8s %10s %10s %8s   (MB/s, %s of %d x %g MiB, the NE2000s' %g MiB; "
+             "multiqueue: %d streams at once)"
              % ("card", "backend", "vmm", "qemu", "ratio", pick.__name__, runs, size_mb,
-                MQ_PAIRS)]
+                ne2000_mb, MQ_PAIRS)]
     for card, backend, v, q, ratio in rows(keys, figures, pick):
         lines.append("%-16s %-8s %10s %10s %8s" % (card, backend, num(v), num(q), num(ratio)))
     return "\n".join(lines)
@@ -466,6 +478,8 @@ def parse_args(argv=None):
     # a fraction of a MiB in 64 KiB steps (0.25: the NE2000 legs, which
     # QEMU streams at ~6 KB/s in the nested L1)
     ap.add_argument("--size-mb", type=float, default=8)
+    ap.add_argument("--ne2000-size-mb", type=float, default=0.25,
+                    help="MiB per stream of the NE2000 legs (default %(default)s)")
     ap.add_argument("--vmms", default="vmm,qemu")
     ap.add_argument("--cpu", default="host", help="-cpu for both VMMs (default host)")
     ap.add_argument("--max-passes", type=int, default=3,
@@ -488,10 +502,12 @@ def parse_args(argv=None):
     for what in ("runs", "max_passes"):
         if getattr(a, what) < 1:
             ap.error("--%s must be at least 1" % what.replace("_", "-"))
-    if a.size_mb < 1 / 16 or a.size_mb * 16 != int(a.size_mb * 16):
-        ap.error("--size-mb must be a multiple of 1/16 (64 KiB blocks)")
-    if a.size_mb == int(a.size_mb):
-        a.size_mb = int(a.size_mb)
+    for what in ("size_mb", "ne2000_size_mb"):
+        mb = getattr(a, what)
+        if mb < 1 / 16 or mb * 16 != int(mb * 16):
+            ap.error("--%s must be a multiple of 1/16 (64 KiB blocks)" % what.replace("_", "-"))
+        if mb == int(mb):
+            setattr(a, what, int(mb))
     return a
 
 
@@ -507,7 +523,7 @@ def main(argv=None):
     a = parse_args(argv)
     keys = plan(a.cards, a.backends)
     if a.print:
-        for group in boots(legs_of(keys)):
+        for group in boots(legs_of(keys, a.ne2000_size_mb)):
             command(_PrintBatch(), "vmm", group, a.runs, a.size_mb, a.cpu)
             print(guest_script(group, a.runs, a.size_mb))
         return 0
@@ -522,7 +538,7 @@ def main(argv=None):
     for attempt in range(1, a.max_passes + 1):
         if not todo:
             break
-        legs = legs_of(todo)
+        legs = legs_of(todo, a.ne2000_size_mb)
         # one L1: the VMMs take turns, so one's streams never share the
         # host's CPUs with the other's (two L1s ran them side by side)
         batch = nested.Batch(l1s=1)
@@ -570,13 +586,14 @@ def main(argv=None):
                           file=sys.stderr)
         todo = [(leg.card, leg.backend) for leg in again]
 
-    print(table(keys, figures, a.runs, a.size_mb))
-    print(table(keys, figures, a.runs, a.size_mb, pick=median))
+    print(table(keys, figures, a.runs, a.size_mb, a.ne2000_size_mb))
+    print(table(keys, figures, a.runs, a.size_mb, a.ne2000_size_mb, pick=median))
     print(rtt_table(keys, figures))
     if a.json:
         os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
         with open(a.json, "w") as fh:
-            json.dump({"size_mb": a.size_mb, "runs": a.runs, "cpu": a.cpu,
+            json.dump({"size_mb": a.size_mb, "ne2000_size_mb": a.ne2000_size_mb,
+                       "runs": a.runs, "cpu": a.cpu,
                        "discarded_passes": discarded, "figures": figures}, fh, indent=1)
     unmeasured = ["%s over %s" % (card, backend) for card, backend, v, q, _ in rows(keys, figures)
                   if not v or ("qemu" in a.vmms and not q)]

@@ -315,7 +315,7 @@ def test_nics_bench_arguments():
         ("pcnet", "tap"), ("e1000", "tap"), ("pcnet", "user"), ("e1000", "user")]
     for bad in (["--cards", "e1000,ne2k"], ["--cards", "e1000,e1000"], ["--cards", ","],
                 ["--backends", "vde"], ["--vmms", "kvmtool"], ["--runs", "0"],
-                ["--size-mb", "0.01"], ["--size-mb", "0"]):
+                ["--size-mb", "0.01"], ["--size-mb", "0"], ["--ne2000-size-mb", "0.1"]):
         with pytest.raises(SystemExit) as e:
             nics.parse_args(bad)
         assert e.value.code == 2, bad
@@ -337,9 +337,17 @@ def test_nics_bench_guest_script():
     assert "carry 8139cp" not in nics.guest_script(legs[:1], 2, 4)
     assert "leg 1 52:54:00:be:00:01 10.0.2.15 10.0.2.2 15002\n" in text
     assert "leg 3 52:54:00:be:00:03 192.168.78.10 192.168.78.1 15004\n" in text
-    assert "count=64 " in text  # 4 MiB in 64 KiB blocks
-    assert "count=4 " in nics.guest_script(legs, 2, 0.25)
+    assert "blocks=64 tmo=300\nleg 0 " in text  # 4 MiB in 64 KiB blocks
+    assert "count=$blocks " in text
+    assert "blocks=4 tmo=75\nleg 0 " in nics.guest_script(legs, 2, 0.25)
     assert nics.parse_args(["--size-mb", "0.25"]).size_mb == 0.25
+    # the NE2000s stream --ne2000-size-mb, the others --size-mb
+    legs = nics.legs_of(nics.plan(["e1000", "ne2k_pci"], ["user"]), 0.25)
+    text = nics.guest_script(legs, 2, 4)
+    assert "blocks=64 tmo=300\nleg 0 " in text and "blocks=4 tmo=75\nleg 1 " in text
+    assert nics.budget(legs[1:], 2, 4) == nics.budget(legs[1:], 2, 0.25)
+    a = nics.parse_args(["--ne2000-size-mb", "1"])
+    assert (a.size_mb, a.ne2000_size_mb) == (8, 1)
 
 
 def _run(nbytes, seconds=1.0):
@@ -363,13 +371,14 @@ def test_nics_bench_a_leg_counts_when_every_vmm_completed_it():
     rows = nics.rows([("e1000", "user"), ("pcnet", "user")], figures)
     assert rows[0][:2] == ("e1000", "user") and round(rows[0][4], 6) == 2.0
     assert rows[1] == ("pcnet", "user", None, None, None)
-    text = nics.table([("e1000", "user"), ("pcnet", "user")], figures, 3, 8)
+    text = nics.table([("e1000", "user"), ("pcnet", "user")], figures, 3, 8, 0.25)
     assert text.split("\n")[1].split() == ["e1000", "user", "8.39", "4.19", "2.00"]
     assert text.split("\n")[2].split() == ["pcnet", "user", "n/a", "n/a", "n/a"]
     # the median: of 2 runs their mean, of 3 the middle one
     figures["pcnet/user"] = {"runs": {"vmm": [_run(full, 1), _run(full, 4), _run(full, 2)],
                                       "qemu": [_run(full, 8), _run(full, 1)]}}
-    text = nics.table([("e1000", "user"), ("pcnet", "user")], figures, 3, 8, pick=nics.median)
+    text = nics.table([("e1000", "user"), ("pcnet", "user")], figures, 3, 8, 0.25,
+                      pick=nics.median)
     assert "median of 3 x 8 MiB" in text.split("\n")[0]
     assert text.split("\n")[1].split() == ["e1000", "user", "6.29", "4.19", "1.50"]
     assert text.split("\n")[2].split() == ["pcnet", "user", "4.19", "4.72", "0.89"]
