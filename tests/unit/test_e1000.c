@@ -371,6 +371,17 @@ static void test_phy(void **state)
 /* ---- interrupts, reset, I/O window, link ---------------------------------------- */
 
 static int64_t fake_clock(void *opaque) { return *(int64_t *)opaque; }
+
+/* The card's timers on a loop whose clock is *now. */
+static struct event_loop *timed(struct ctx *c, int64_t *now)
+{
+	struct event_loop *loop = event_loop_new();
+
+	assert_non_null(loop);
+	event_loop_set_host_clock(loop, fake_clock, now);
+	e1000_set_timers(c->e, loop);
+	return loop;
+}
 static void save(struct ctx *c, struct ss_writer *w);
 
 /* ITR (8254x manual 13.4.18): INTA rises at most once per ITR x 256 ns; a
@@ -380,11 +391,8 @@ static void test_itr_throttles_interrupts(void **state)
 {
 	struct ctx *c = *state;
 	int64_t now = 1000000;
-	struct event_loop *loop = event_loop_new();
+	struct event_loop *loop = timed(c, &now);
 
-	assert_non_null(loop);
-	event_loop_set_host_clock(loop, fake_clock, &now);
-	e1000_set_timers(c->e, loop);
 	wr(c, ITR, 1000); /* 256 us */
 	wr(c, IMS, 0x4);
 	wr(c, ICS, 0x4);
@@ -450,12 +458,9 @@ static void test_rx_delay_timers(void **state)
 {
 	struct ctx *c = *state;
 	int64_t now = 1000000;
-	struct event_loop *loop = event_loop_new();
+	struct event_loop *loop = timed(c, &now);
 	uint8_t f[100];
 
-	assert_non_null(loop);
-	event_loop_set_host_clock(loop, fake_clock, &now);
-	e1000_set_timers(c->e, loop);
 	rx_setup(c, RCTL_EN | RCTL_BAM, NDESC - 1);
 	wr(c, IMS, 0x80);
 	wr(c, RDTR, 10);  /* 10.24 us */
@@ -521,12 +526,9 @@ static void rx_packet_timer_only(enum e1000_model model, uint32_t radv)
 {
 	struct ctx *c = make(model);
 	int64_t now = 1000000;
-	struct event_loop *loop = event_loop_new();
+	struct event_loop *loop = timed(c, &now);
 	uint8_t f[100];
 
-	assert_non_null(loop);
-	event_loop_set_host_clock(loop, fake_clock, &now);
-	e1000_set_timers(c->e, loop);
 	rx_setup(c, RCTL_EN | RCTL_BAM, NDESC - 1);
 	wr(c, IMS, 0x80);
 	wr(c, RDTR, 10);
@@ -565,11 +567,8 @@ static void tx_delay_case(enum e1000_model model)
 {
 	struct ctx *c = make(model);
 	int64_t now = 1000000;
-	struct event_loop *loop = event_loop_new();
+	struct event_loop *loop = timed(c, &now);
 
-	assert_non_null(loop);
-	event_loop_set_host_clock(loop, fake_clock, &now);
-	e1000_set_timers(c->e, loop);
 	tx_setup(c);
 	wr(c, IMS, 0x1);
 	wr(c, TIDV, 8);  /* 8.192 us */
