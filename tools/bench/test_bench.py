@@ -176,6 +176,21 @@ def test_nics_bench_gives_every_vmm_the_same_machine(backends):
     assert tails[0].count("script=$d/ifup") == (3 if tap else 0)
 
 
+def _boot_lines(groups, size_mb, cpu):
+    """The fake batch, {(vmm, group index): command name} and {(vmm, group
+    index): the VMM command line from -m on, its name made X} of one boot
+    per group and VMM."""
+    import nics
+    b = _FakeBatch()
+    names = {(vmm, g): nics.command(b, vmm, group, 3, size_mb, cpu)
+             for g, group in enumerate(groups) for vmm in ("vmm", "qemu")}
+    line = {k: next(ln for ln in b.cmds[n].split("\n") if " -netdev " in ln)
+            for k, n in names.items()}
+    tail = {k: ln[ln.index(" -m "):].replace("vmm-nics", "X").replace("qemu-nics", "X")
+            for k, ln in line.items()}
+    return b, names, tail
+
+
 def test_nics_bench_vhost_leg():
     """tap,vhost=on for virtio-net alone, the same for both VMMs, in the
     tap legs' namespace."""
@@ -200,14 +215,8 @@ def test_nics_bench_multiqueue_legs():
     assert [leg.ports for leg in legs] == [[15001], [15002], [15003, 15004], [15005, 15006]]
     single, mq = nics.boots(legs)
     assert [leg.k for leg in single] == [0, 1] and [leg.k for leg in mq] == [2, 3]
-    b = _FakeBatch()
-    names = {(vmm, g): nics.command(b, vmm, group, 3, 8, "qemu64")
-             for g, group in enumerate((single, mq)) for vmm in ("vmm", "qemu")}
+    b, names, tail = _boot_lines((single, mq), 8, "qemu64")
     assert names[("vmm", 1)] == "vmm-nics-mq" and names[("qemu", 0)] == "qemu-nics"
-    line = {k: next(ln for ln in b.cmds[n].split("\n") if " -netdev " in ln)
-            for k, n in names.items()}
-    tail = {k: ln[ln.index(" -m "):].replace("vmm-nics", "X").replace("qemu-nics", "X")
-            for k, ln in line.items()}
     assert tail[("vmm", 1)] == tail[("qemu", 1)] and tail[("vmm", 0)] == tail[("qemu", 0)]
     assert " -smp 2 " in tail[("vmm", 1)] and "-smp" not in tail[("vmm", 0)]
     assert "queues" not in tail[("vmm", 0)] and "mq=on" not in tail[("vmm", 0)]
@@ -234,14 +243,8 @@ def test_nics_bench_isa_legs():
     pci, isa = nics.boots(legs)
     assert [(leg.card, leg.backend) for leg in isa] == [("ne2k_isa", "user"), ("ne2k_isa", "tap")]
     assert [leg.card for leg in pci] == ["e1000", "e1000"]
-    b = _FakeBatch()
-    names = {(vmm, g): nics.command(b, vmm, group, 3, 1, "host")
-             for g, group in enumerate((pci, isa)) for vmm in ("vmm", "qemu")}
+    b, names, tail = _boot_lines((pci, isa), 1, "host")
     assert names[("vmm", 1)] == "vmm-nics-isa" and names[("qemu", 0)] == "qemu-nics"
-    line = {k: next(ln for ln in b.cmds[n].split("\n") if " -netdev " in ln)
-            for k, n in names.items()}
-    tail = {k: ln[ln.index(" -m "):].replace("vmm-nics", "X").replace("qemu-nics", "X")
-            for k, ln in line.items()}
     assert tail[("vmm", 1)] == tail[("qemu", 1)]
     assert "kit-686.iso" in tail[("vmm", 1)] and "kit-amd64.iso" in tail[("vmm", 0)]
     assert ("-device ne2k_isa,netdev=n1,mac=52:54:00:be:00:01,iobase=0x300,irq=5 "
