@@ -18,6 +18,7 @@
 
 #include "bus.h"
 #include "bus_access.h"
+#include "event.h"
 #include "guest_mem.h"
 #include "hw/e1000.h"
 #include "hw/ne2000.h"
@@ -143,14 +144,26 @@ static void e_wr(struct ctx *c, unsigned reg, uint32_t v)
 	bus_wr(&c->mmio, MMIO + reg, v, 4);
 }
 
+static void *loop_thread(void *opaque)
+{
+	event_loop_run(opaque);
+	return NULL;
+}
+
+/* ... and the card's interrupt timers (ITR, the delay timers) firing on a
+ * main-loop thread of their own. */
 static void test_e1000_threads(void **state)
 {
 	struct ctx *c = ctx_new();
 	struct e1000 *e = e1000_create(&c->pci, DEVFN, &c->mem, E1000_82540EM, MAC, &c->be, true,
 				       NULL, 0);
-	pthread_t bt;
+	struct event_loop *loop = event_loop_new();
+	pthread_t bt, lt;
 
 	assert_non_null(e);
+	assert_non_null(loop);
+	e1000_set_timers(e, loop);
+	assert_int_equal(pthread_create(&lt, NULL, loop_thread, loop), 0);
 	c->nic = e;
 	c->rx = e1000_receive;
 	net_attach(&c->be, e1000_receive, e);
@@ -160,7 +173,7 @@ static void test_e1000_threads(void **state)
 	for (unsigned i = 0; i < NDESC; i++) {
 		uint8_t *d = c->ram + 0x10000 + 16 * i;
 		put_le64(d, 0x30000);
-		put_le32(d + 8, 64 | 0x0B000000u); /* EOP IFCS RS */
+		put_le32(d + 8, 64 | 0x8B000000u); /* EOP IFCS RS IDE */
 		put_le64(c->ram + 0x20000 + 16 * i, 0x40000 + 0x800 * i);
 	}
 	frame_to(c->ram + 0x30000, 64);
@@ -171,6 +184,11 @@ static void test_e1000_threads(void **state)
 	e_wr(c, 0x2808, NDESC * 16);
 	e_wr(c, 0x0100, 0x8002 | 0x08); /* EN, BAM, UPE */
 	e_wr(c, 0x00D0, 0x9F);
+	e_wr(c, 0x00C4, 40);   /* ITR: 10 us */
+	e_wr(c, 0x2820, 2);    /* RDTR */
+	e_wr(c, 0x282C, 8);    /* RADV */
+	e_wr(c, 0x3820, 2);    /* TIDV */
+	e_wr(c, 0x382C, 8);    /* TADV */
 	assert_int_equal(pthread_create(&bt, NULL, backend_thread, c), 0);
 	for (unsigned r = 0; r < ROUNDS; r++) {
 		e_wr(c, 0x3818, (r + 1) % NDESC);           /* TDT: one more frame */
@@ -189,7 +207,10 @@ static void test_e1000_threads(void **state)
 	pthread_join(bt, NULL);
 	assert_true(atomic_load(&c->sent) > 0);
 	assert_true(atomic_load(&c->irq_changes) > 0);
+	event_loop_quit(loop);
+	pthread_join(lt, NULL);
 	e1000_destroy(e);
+	event_loop_free(loop);
 	ctx_free(c);
 }
 
