@@ -19,9 +19,10 @@ over a backend), given the same way to both VMMs:
         pinned to each guest CPU (so each leaves by its own queue pair),
         to two sink ports; the run's figure is both streams' bytes over
         the time from the first one's first byte to the last one's EOF
-  ne2k_isa: the ISA NE2000 (iobase=0x300,irq=5) in a boot of its own of
-        the kit's 686 CD (amd64 kernels have no ISA bus), bound by the
-        kit's carried `ne io=0x300 irq=5`
+  ne2k_isa: the ISA NE2000 in a boot of its own of the kit's 686 CD
+        (amd64 kernels have no ISA bus), each card at its own port and IRQ
+        (iobase=0x300,irq=5, then 0x320,7), bound by the kit's carried
+        `ne io=0x300,0x320 irq=5,7`
 (romfile= empty on the emulated cards, so neither VMM runs their iPXE at
 boot; vmm's virtio-net has no ROM, QEMU keeps efi-virtio.rom as before.)
 With a tap leg everything runs in a network namespace whose bridge
@@ -89,8 +90,8 @@ ISA_KINDS = ("ne2k_isa",)  # amd64 kernels have no ISA bus: a 686 guest boots fo
 # each ISA card of a boot its own resources, free with -nodefaults in both
 # VMMs (no parallel port on IRQ 7); `ne` is given them in this order
 ISA_SLOTS = (("0x300", 5), ("0x320", 7))
-# The NE2000s move 12-50 KB/s in the nested L1 (every word a port
-# access): their legs stream --ne2000-size-mb, not --size-mb.
+# The NE2000s move 12-50 KB/s in the nested L1 (every frame by port I/O
+# through the data port): their legs stream --ne2000-size-mb, not --size-mb.
 NE2000_KINDS = ("ne2k_pci", "ne2k_isa")
 STREAM_S_PER_MB = 60       # a stream slower than ~17 KB/s is a stuck card: the leg stops
 BOOT_S = 300               # the boot, within a command's budget
