@@ -600,6 +600,19 @@ static void ide_event(struct fuzz_machine *m, struct input *in)
 	}
 }
 
+/* An event loop whose host clock is the harness's fake one, at 1 s: a
+ * target's timers fire only when an event moves the clock on and runs the
+ * loop, inside the input. */
+static bool harness_loop_new(struct fuzz_machine *m)
+{
+	m->clock_ns = 1000000000LL;
+	m->loop = event_loop_new();
+	if (!m->loop)
+		return false;
+	event_loop_set_host_clock(m->loop, fake_clock, m);
+	return true;
+}
+
 /* ---- targets: the watchdogs ------------------------------------------------ */
 
 /* Their timers run on an event loop whose host clock is the harness's
@@ -609,11 +622,8 @@ static void wdt_fired(void *o) { ((struct fuzz_machine *)o)->wdt_fires++; }
 
 static bool wdt_loop_new(struct fuzz_machine *m)
 {
-	m->clock_ns = 1000000000LL;
-	m->loop = event_loop_new();
-	if (!m->loop)
+	if (!harness_loop_new(m))
 		return false;
-	event_loop_set_host_clock(m->loop, fake_clock, m);
 	m->wdt_host = (struct watchdog_host){ .reset = wdt_fired, .powerdown = wdt_fired,
 					      .poweroff = wdt_fired, .pause = wdt_fired,
 					      .inject_nmi = wdt_fired, .opaque = m };
@@ -921,11 +931,8 @@ static bool gus_target_create(struct fuzz_machine *m)
 		return false;
 	if (!open_fuzz_audio(m))
 		return false;
-	m->clock_ns = 1000000000LL;
-	m->loop = event_loop_new();
-	if (!m->loop)
+	if (!harness_loop_new(m))
 		return false;
-	event_loop_set_host_clock(m->loop, fake_clock, m);
 	struct irq_line irq = { .set = irq_recorder, .opaque = m, .line = 7 };
 	m->gus = gus_create(&m->pio, m->dma, irq, m->audio, m->loop, &gc, err, sizeof(err));
 	if (!m->gus)
@@ -1624,11 +1631,8 @@ static bool e1000_target_create(struct fuzz_machine *m)
 	static const enum e1000_model models[] = { E1000_82540EM, E1000_82544GC, E1000_82545EM };
 
 	m->net_be = (struct net_backend){ .ops = &fake_net_ops };
-	m->clock_ns = 1000000000LL;
-	m->loop = event_loop_new();
-	if (!m->loop)
+	if (!harness_loop_new(m))
 		return false;
-	event_loop_set_host_clock(m->loop, fake_clock, m);
 	m->e1000 = e1000_create(&m->pci, NIC_DEVFN, &m->mem, models[m->variant % 3], mac,
 				&m->net_be, false, NULL, 0);
 	if (!m->e1000)
