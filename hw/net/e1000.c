@@ -257,13 +257,12 @@ struct e1000 {
 	struct event_loop *loop;
 	struct event_timer *itr_timer;
 	/* The delay timers, receive and transmit: when each ends (virtual
-	 * clock; INT64_MAX: stopped), the causes they hold back, and the one
-	 * loop timer for the earliest end, and when it is armed to fire
-	 * (INT64_MAX: not armed). */
+	 * clock; INT64_MAX: stopped; a running packet timer is a cause held
+	 * back), the one loop timer for the earliest end, and when it is
+	 * armed to fire (INT64_MAX: not armed). */
 	struct delay_timers {
 		int64_t packet_end, absolute_end;
 	} delay[2];
-	uint32_t delayed;
 	struct event_timer *delay_timer;
 	int64_t delay_armed;
 
@@ -375,12 +374,22 @@ static void delay_rearm(struct e1000 *e)
 	}
 }
 
+/* The causes the delay timers hold back: those whose packet timer runs
+ * (the absolute timer never runs without it). */
+static uint32_t delay_held(const struct e1000 *e)
+{
+	uint32_t causes = 0;
+	for (unsigned i = 0; i < 2; i++)
+		if (e->delay[i].packet_end != INT64_MAX)
+			causes |= delay_cause[i];
+	return causes;
+}
+
 /* Either timer's end (or a cause signalled at once) stops both: no second
  * interrupt for the same packets. */
 static void delay_signal(struct e1000 *e, unsigned which)
 {
 	e->delay[which] = (struct delay_timers){ INT64_MAX, INT64_MAX };
-	e->delayed &= ~delay_cause[which];
 	if (e->delay_timer)
 		delay_rearm(e);
 	raise_cause(e, delay_cause[which]);
@@ -402,7 +411,6 @@ static void delay_start(struct e1000 *e, unsigned which, unsigned packet, unsign
 	d->packet_end = now + (int64_t)packet * DELAY_UNIT_NS;
 	if (absolute && d->absolute_end == INT64_MAX)
 		d->absolute_end = now + (int64_t)absolute * DELAY_UNIT_NS;
-	e->delayed |= delay_cause[which];
 	delay_rearm(e);
 }
 
@@ -431,7 +439,6 @@ static void delay_reset(struct e1000 *e)
 {
 	for (unsigned i = 0; i < 2; i++)
 		e->delay[i] = (struct delay_timers){ INT64_MAX, INT64_MAX };
-	e->delayed = 0;
 	e->delay_armed = INT64_MAX;
 	if (e->delay_timer)
 		event_timer_cancel(e->delay_timer);
@@ -1202,7 +1209,7 @@ static int reg_write(struct e1000 *e, unsigned off, uint32_t v)
 		/* FPD (bit 31) ends the packet timer now; it reads as 0. A new
 		 * delay applies from the next packet. */
 		R(e, RDTR) = v & 0xFFFF;
-		if ((v & (1u << 31)) && (e->delayed & ICR_RXT0))
+		if ((v & (1u << 31)) && (delay_held(e) & ICR_RXT0))
 			delay_signal(e, DELAY_RX);
 		return 0;
 	case RDBAL:
@@ -1508,7 +1515,7 @@ void e1000_save(struct e1000 *e, struct ss_writer *w, uint32_t instance)
 	/* A cause a delay timer holds back goes in ICR: the destination
 	 * signals it at once, early rather than lost. */
 	uint32_t icr = R(e, ICR);
-	R(e, ICR) |= e->delayed;
+	R(e, ICR) |= delay_held(e);
 	for (unsigned i = 0; i < ARRAY_SIZE(reg_ranges); i++)
 		ss_put_bytes(w, reg_ranges[i].field, &e->regs[reg_ranges[i].first / 4],
 			     reg_ranges[i].end - reg_ranges[i].first);
