@@ -382,6 +382,14 @@ static struct event_loop *timed(struct ctx *c, int64_t *now)
 	e1000_set_timers(c->e, loop);
 	return loop;
 }
+
+/* The card goes before the loop its timers are on. */
+static void untimed(struct ctx *c, struct event_loop *loop)
+{
+	e1000_destroy(c->e);
+	c->e = NULL;
+	event_loop_free(loop);
+}
 static void save(struct ctx *c, struct ss_writer *w);
 
 /* ITR (8254x manual 13.4.18): INTA rises at most once per ITR x 256 ns; a
@@ -445,9 +453,7 @@ static void test_itr_throttles_interrupts(void **state)
 	wr(c, IMS, 0x4);
 	wr(c, ICS, 0x4);
 	assert_int_equal(c->intx, 1);
-	e1000_destroy(c->e);
-	c->e = NULL;
-	event_loop_free(loop);
+	untimed(c, loop);
 }
 
 /* The receive delay timers (8254x manual 3.2.7.1): RXT0 waits for RDTR's
@@ -514,9 +520,7 @@ static void test_rx_delay_timers(void **state)
 	now += 100000;
 	event_loop_run_once(loop, 0);
 	assert_int_equal(c->intx, 0);
-	e1000_destroy(c->e);
-	c->e = NULL;
-	event_loop_free(loop);
+	untimed(c, loop);
 }
 
 /* Without an absolute timer (RADV 0, or the 82544GC, which has none) a
@@ -546,10 +550,8 @@ static void rx_packet_timer_only(enum e1000_model model, uint32_t radv)
 	event_loop_run_once(loop, 0);
 	assert_int_equal(c->intx, 1);
 	assert_int_equal(rd(c, ICR), 0x80);
-	e1000_destroy(c->e);
-	c->e = NULL;
+	untimed(c, loop);
 	destroy(c);
-	event_loop_free(loop);
 }
 
 static void test_rx_without_absolute_timer(void **state)
@@ -625,10 +627,8 @@ static void tx_delay_case(enum e1000_model model)
 	assert_int_equal(rd(d, ICR) & 0x1, 0x1);
 	ss_writer_free(&w);
 	destroy(d);
-	e1000_destroy(c->e);
-	c->e = NULL;
+	untimed(c, loop);
 	destroy(c);
-	event_loop_free(loop);
 }
 
 static void test_tx_delay_timers(void **state)
