@@ -18,6 +18,8 @@ EXIT_OK = (0x10 << 1) | 1
     ("6,sockets=2,cores=3", 6, 7),
     # fewer CPUs than maxcpus: only those run, tables cover maxcpus
     ("2,maxcpus=4", 2, 4),
+    # the seeds' 160 CPUs (issue 21): APIC IDs 0-159, under xAPIC's 255
+    ("160", 160, 160),
 ])
 def test_seabios_finds_all_cpus(vmm, spec, found, limit):
     r = vmm("-m", "64", "-smp", spec, "-hda", fw_image("disk-0.img"))
