@@ -14,6 +14,14 @@ The command line carries a token and a kit script that prints
 /proc/cmdline, so the test sees that -append reached the guest intact. A
 data disk is attached too: the kernel must boot before it (the data disk
 is not bootable, but SeaBIOS would try it first without a bootorder).
+
+The boots only vmm makes (SeaBIOS with the amd64 bzImage, PVH, and the
+direct bzImage with devices) get 4.5 GiB, so each way in must hand the
+kernel RAM above 4 GiB (e820 from SeaBIOS, the PVH memory map, the zero
+page's e820): the guest's /proc/iomem shows System RAM at 4 GiB. QEMU's
+boots keep 256 MiB: it reserves its RAM, which the L1's 2 GiB refuse at
+4.5 GiB; vmm's is mapped without a reservation and the guest touches
+little of it.
 """
 import base64
 import os
@@ -26,7 +34,9 @@ ARCH = {"amd64": "x86_64", "686": "i686"}
 TOKEN = "vmmkit.token=direct-kernel-4711"
 SCRIPT = ('echo "cmdline: $(cat /proc/cmdline)"\n'
           'echo "acpi-oem: $(dd if=/sys/firmware/acpi/tables/FACP bs=1 skip=10 count=6 '
-          '2>/dev/null)"\n')
+          '2>/dev/null)"\n'
+          'echo "ram-at-4g: $(grep -c "^100000000-.* : System RAM" /proc/iomem)"\n')
+LARGE_MEM_MB = 4608
 
 
 def append_line():
@@ -45,6 +55,10 @@ class KernelBoot(guestkit.Scenario):
         direct = self.vmm == "vmm" and self.arch == "amd64" and self.boot != "firmware"
         return "VMM" if direct else "BOCHS"
 
+    def mem_mb(self):
+        large = self.vmm == "vmm" and self.arch == "amd64" and self.boot
+        return LARGE_MEM_MB if large else 256
+
     def files(self):
         kernel = "vmlinux" if self.boot == "pvh" else "vmlinuz"
         return (guestkit.kit("%s-%s" % (kernel, self.arch)),
@@ -61,7 +75,7 @@ class KernelBoot(guestkit.Scenario):
         data = batch.stage(guestkit.kit("data.img"), "%s-data.img" % self.name)
         # pvh: the kit's vmlinux, which vmm enters only without firmware
         extra = ["-machine", "kernel-boot=" + self.boot] if self.boot == "firmware" else []
-        argv = guestkit.vmm_argv(self.vmm, 256, hda=data, extra=extra + [
+        argv = guestkit.vmm_argv(self.vmm, self.mem_mb(), hda=data, extra=extra + [
             "-kernel", kernel, "-initrd", initrd, "-append", append_line()])
         batch.add(self.name, argv, timeout=self.timeout, marker=guestkit.MARKER_DONE,
                   grace=15, idle=guestkit.BOOT_IDLE, retries=guestkit.BOOT_RETRIES,
@@ -70,6 +84,15 @@ class KernelBoot(guestkit.Scenario):
 
 SCENARIOS = [KernelBoot(v, a) for v in guestkit.vmms_peer_optional() for a in ("amd64", "686")]
 SCENARIOS += [KernelBoot("vmm", "amd64", "firmware"), KernelBoot("vmm", "amd64", "pvh")]
+
+
+def assert_ram_at_4g(guest, script_lines, mem_mb):
+    """With LARGE_MEM_MB the guest has RAM above 4 GiB and uses it: an
+    iomem entry at 4 GiB and MemTotal past 4 GiB; else none."""
+    seen = [ln.split(":", 1)[1].strip() for ln in script_lines if ln.startswith("ram-at-4g:")]
+    large = mem_mb == LARGE_MEM_MB
+    assert seen == ["1" if large else "0"], guest.describe()
+    assert (guest.report.mem_kb > 4 << 20) == large, guest.describe()
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
@@ -89,6 +112,7 @@ def test_direct_kernel_boot(guest, scenario):
     assert rep.data.get("sda") == ("ok", guestkit.data_sha256()), guest.describe()
     oem = [ln.split(":", 1)[1].strip() for ln in rep.script_output() if ln.startswith("acpi-oem:")]
     assert oem == [scenario.oem()], guest.describe()
+    assert_ram_at_4g(guest, rep.script_output(), scenario.mem_mb())
     print("%s: marker after %ss (run %ss)" % (scenario.name, r.marker_time, r.elapsed))
 
 
@@ -110,6 +134,7 @@ echo "boot: second"
 echo "acpi-oem: $(dd if=/sys/firmware/acpi/tables/FACP bs=1 skip=10 count=6 2>/dev/null)"
 echo "acpi-errors: $(dmesg | grep -ciE 'acpi.*(error|exception)')"
 echo "dmi-vendor: $(cat /sys/class/dmi/id/sys_vendor 2>/dev/null)"
+echo "ram-at-4g: $(grep -c "^100000000-.* : System RAM" /proc/iomem)"
 cat > /tmp/dhcp.sh <<'EOS'
 [ "$1" = bound ] && ip addr add $ip/$mask dev $interface
 exit 0
@@ -144,7 +169,7 @@ class KernelBootDevices(guestkit.Scenario):
         data = batch.stage(guestkit.kit("data.img"), "%s-data.img" % self.name)
         mark = batch.stage_bytes("%s-mark.img" % self.name, size=1 << 20)
         b64 = base64.b64encode(DEVICES_SCRIPT.encode()).decode()
-        argv = guestkit.vmm_argv("vmm", 512, extra=[
+        argv = guestkit.vmm_argv("vmm", LARGE_MEM_MB, extra=[
             "-smp", "2", "-machine", "kernel-boot=direct",
             "-drive", "file=%s,if=virtio,format=raw" % data,
             "-drive", "file=%s,if=virtio,format=raw" % mark,
@@ -177,6 +202,7 @@ def test_direct_kernel_boot_devices(guest, scenario):
     assert field("acpi-oem") == "VMM", guest.describe()
     assert field("acpi-errors") == "0", guest.describe()
     assert field("dmi-vendor") == "vmm", guest.describe()
+    assert_ram_at_4g(guest, out, LARGE_MEM_MB)
     assert rep.cpus == 2, guest.describe()
     assert rep.driver_of("8086:100e") == "e1000", guest.describe()
     assert field("dhcp") == "ok", guest.describe()
