@@ -71,13 +71,25 @@ struct boot_segment {
 	uint64_t offset, paddr, filesz, memsz;
 };
 
+/* A PVH ELF's bytes: a buffer (unit tests) or, when buf is NULL, the
+ * kernel file, read where and when they are needed. */
+struct elf_source {
+	const uint8_t *buf;
+	int fd;
+	uint64_t size;
+};
+
+/* len bytes at off; false if they are not all there (the file may have
+ * shrunk since it was opened). */
+bool elf_source_read(const struct elf_source *src, uint64_t off, void *dst, size_t len);
+
 /* What goes to fw_cfg. Buffers are owned; free with boot_image_free. */
 struct boot_image {
 	struct boot_blob setup, kernel, initrd, cmdline;
-	/* PVH: kernel has the span's addr and size but no data; the bytes are
-	 * the file's (owned), written segment by segment, so the kernel is
-	 * copied once into guest RAM rather than through a span buffer. */
-	uint8_t *elf;
+	/* PVH: kernel has the span's addr and size but no data; the segments
+	 * are read from elf (owned: its buffer or its fd) straight into guest
+	 * RAM at each boot. */
+	struct elf_source elf;
 	struct boot_segment seg[PVH_SEGMENTS_MAX];
 	unsigned nseg;
 	uint32_t entry;  /* 0: Linux */
@@ -100,16 +112,21 @@ struct loader_file {
 
 /* The 32-bit entry of an x86-64 ELF with Xen's PHYS32_ENTRY note, or 0. */
 uint64_t pvh_entry(const uint8_t *file, size_t size);
+uint64_t pvh_entry_of(const struct elf_source *src);
 
 /* Kernel: the PT_LOAD segments (at most PVH_SEGMENTS_MAX) in out->seg,
  * their span in out->kernel (addr, size); the initrd as high below
  * LOADER_TOP_RESERVE as it goes; the command line at LINUX_CMDLINE_ADDR.
- * On success out->elf takes the file (a heap buffer, freed with the
- * image); on failure the caller keeps it. Only entered directly
- * (pc_direct_boot.c builds the start info). */
+ * On success out->elf takes the file (a heap buffer, or an open fd of
+ * size bytes), freed or closed with the image; on failure the caller
+ * keeps it. Only entered directly (pc_direct_boot.c builds the start
+ * info). */
 int pvh_prepare(uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd_size,
 		const char *cmdline, const struct loader_ram *ram, struct boot_image *out,
 		char *err, size_t errlen);
+int pvh_prepare_fd(int fd, uint64_t size, const uint8_t *initrd, size_t initrd_size,
+		   const char *cmdline, const struct loader_ram *ram, struct boot_image *out,
+		   char *err, size_t errlen);
 
 /* ---- Linux ---- */
 

@@ -496,19 +496,20 @@ static void setup_cpus(struct machine *m, const struct boot_image *img, uint64_t
 
 /* ---- the boot ---------------------------------------------------------- */
 
-/* A PVH ELF's segments straight from the file, bss zeroed (RAM keeps
- * what the guest wrote there before a reset). */
+/* A PVH ELF's segments read from the file straight into guest RAM, bss
+ * zeroed (RAM keeps what the guest wrote there before a reset). */
 static void write_segments(struct machine *m, const struct boot_image *img)
 {
 	for (unsigned i = 0; i < img->nseg; i++) {
 		const struct boot_segment *s = &img->seg[i];
-		write_guest(m, s->paddr, img->elf + s->offset, s->filesz);
-		if (s->memsz == s->filesz)
-			continue;
-		uint8_t *bss = guest_ptr_write(&m->mem, s->paddr + s->filesz, s->memsz - s->filesz);
-		if (!bss)
-			die("direct kernel boot: segment %u's bss is not in guest RAM", i);
-		memset(bss, 0, s->memsz - s->filesz);
+		uint8_t *at = guest_ptr_write(&m->mem, s->paddr, s->memsz);
+		if (!at)
+			die("direct kernel boot: segment %u is not in guest RAM", i);
+		if (!elf_source_read(&img->elf, s->offset, at, s->filesz))
+			die("-kernel '%s': segment %u cannot be read (the file changed after vmm "
+			    "opened it?)", m->cfg.kernel_path, i);
+		memset(at + s->filesz, 0, s->memsz - s->filesz);
+		guest_mark_dirty(&m->mem, s->paddr, s->memsz);
 	}
 }
 

@@ -16,61 +16,93 @@
 
 #include "util.h"
 
-uint8_t *loader_read_file(const char *path, uint64_t max_size, size_t *size, char *err,
-			  size_t errlen)
+/* The file opened read-only, if it is a regular file of at most max_size
+ * bytes; else -1 with the reason in err. */
+static int open_regular(const char *path, uint64_t max_size, uint64_t *size, char *err,
+			size_t errlen)
 {
 	struct stat st;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 
-	if (fd < 0) {
-		set_err(err, errlen, "%s", strerror(errno));
-		return NULL;
-	}
+	if (fd < 0)
+		return set_err(err, errlen, "%s", strerror(errno));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		set_err(err, errlen, "not a regular file");
 		close(fd);
-		return NULL;
+		return set_err(err, errlen, "not a regular file");
 	}
 	if ((uint64_t)st.st_size > max_size) {
-		set_err(err, errlen, "%lld bytes, larger than guest RAM", (long long)st.st_size);
 		close(fd);
+		return set_err(err, errlen, "%lld bytes, larger than guest RAM", (long long)st.st_size);
+	}
+	*size = (uint64_t)st.st_size;
+	return fd;
+}
+
+static uint8_t *read_whole(int fd, size_t n, char *err, size_t errlen)
+{
+	uint8_t *buf = xzalloc(n ? n : 1);
+	struct elf_source src = { .fd = fd, .size = n };
+	errno = 0;
+	if (!elf_source_read(&src, 0, buf, n)) {
+		set_err(err, errlen, "%s", errno ? strerror(errno) : "file shrank while reading");
+		free(buf);
 		return NULL;
 	}
-	size_t n = (size_t)st.st_size, done = 0;
-	uint8_t *buf = xzalloc(n ? n : 1);
-	while (done < n) {
-		ssize_t r = read(fd, buf + done, n - done);
-		if (r <= 0) {
-			set_err(err, errlen, "%s", r < 0 ? strerror(errno) : "file shrank while reading");
-			free(buf);
-			close(fd);
-			return NULL;
-		}
-		done += (size_t)r;
-	}
-	close(fd);
-	*size = n;
 	return buf;
 }
 
-/* pvh: on success the image takes *k (which becomes NULL). */
-static int load_linux(uint8_t **k, size_t ksize, const char *initrd, const char *append,
-		      const struct loader_ram *ram, struct boot_image *out, char *err,
-		      size_t errlen, bool pvh)
+uint8_t *loader_read_file(const char *path, uint64_t max_size, size_t *size, char *err,
+			  size_t errlen)
 {
-	uint8_t *rd = NULL;
-	size_t rdsize = 0;
+	uint64_t n;
+	int fd = open_regular(path, max_size, &n, err, errlen);
+	if (fd < 0)
+		return NULL;
+	uint8_t *buf = read_whole(fd, (size_t)n, err, errlen);
+	close(fd);
+	if (buf)
+		*size = (size_t)n;
+	return buf;
+}
+
+static int read_initrd(const char *initrd, const struct loader_ram *ram, uint8_t **rd,
+		       size_t *rdsize, char *err, size_t errlen)
+{
 	char why[256];
 
-	if (initrd) {
-		rd = loader_read_file(initrd, ram->below_4g, &rdsize, why, sizeof(why));
-		if (!rd)
-			return set_err(err, errlen, "initrd '%s': %s", initrd, why);
-	}
-	int ret = pvh ? pvh_prepare(*k, ksize, rd, rdsize, append, ram, out, err, errlen)
-		      : linux_prepare(*k, ksize, rd, rdsize, append, ram, out, err, errlen);
-	if (pvh && ret == 0)
-		*k = NULL;
+	*rd = NULL;
+	*rdsize = 0;
+	if (!initrd)
+		return 0;
+	*rd = loader_read_file(initrd, ram->below_4g, rdsize, why, sizeof(why));
+	return *rd ? 0 : set_err(err, errlen, "initrd '%s': %s", initrd, why);
+}
+
+static int load_linux(const uint8_t *k, size_t ksize, const char *initrd, const char *append,
+		      const struct loader_ram *ram, struct boot_image *out, char *err,
+		      size_t errlen)
+{
+	uint8_t *rd;
+	size_t rdsize;
+
+	if (read_initrd(initrd, ram, &rd, &rdsize, err, errlen) < 0)
+		return -1;
+	int ret = linux_prepare(k, ksize, rd, rdsize, append, ram, out, err, errlen);
+	free(rd);
+	return ret;
+}
+
+/* On success the image takes fd. */
+static int load_pvh(int fd, uint64_t ksize, const char *initrd, const char *append,
+		    const struct loader_ram *ram, struct boot_image *out, char *err,
+		    size_t errlen)
+{
+	uint8_t *rd;
+	size_t rdsize;
+
+	if (read_initrd(initrd, ram, &rd, &rdsize, err, errlen) < 0)
+		return -1;
+	int ret = pvh_prepare_fd(fd, ksize, rd, rdsize, append, ram, out, err, errlen);
 	free(rd);
 	return ret;
 }
@@ -121,27 +153,52 @@ static int load_multiboot(const char *kpath, const uint8_t *k, size_t ksize, con
 	return ret;
 }
 
-int loader_load(const char *kernel, const char *initrd, const char *append,
-		const struct loader_ram *ram, struct boot_image *out, char *err, size_t errlen)
+/* A bzImage or a Multiboot kernel, read whole: their loaders copy it. */
+static int load_read_whole(const char *kernel, int fd, uint64_t ksize, const char *initrd,
+			   const char *append, const struct loader_ram *ram,
+			   struct boot_image *out, char *err, size_t errlen)
 {
-	size_t ksize;
-	uint8_t *k = loader_read_file(kernel, ram->below_4g, &ksize, err, errlen);
+	uint8_t *k = read_whole(fd, (size_t)ksize, err, errlen);
 	int ret;
 
-	memset(out, 0, sizeof(*out));
 	if (!k)
 		return -1;
 	if (linux_probe(k, ksize))
-		ret = load_linux(&k, ksize, initrd, append, ram, out, err, errlen, false);
-	/* Multiboot first: an ELF with both (Xen's own image) boots as
-	 * Multiboot, its -initrd a module list, as QEMU boots it. */
-	else if (multiboot_find_header(k, ksize) >= 0)
-		ret = load_multiboot(kernel, k, ksize, initrd, append, ram, out, err, errlen);
-	else if (pvh_entry(k, ksize))
-		ret = load_linux(&k, ksize, initrd, append, ram, out, err, errlen, true);
+		ret = load_linux(k, ksize, initrd, append, ram, out, err, errlen);
 	else
-		ret = set_err(err, errlen, "not a Linux bzImage, PVH ELF or Multiboot kernel");
+		ret = load_multiboot(kernel, k, ksize, initrd, append, ram, out, err, errlen);
 	free(k);
+	return ret;
+}
+
+int loader_load(const char *kernel, const char *initrd, const char *append,
+		const struct loader_ram *ram, struct boot_image *out, char *err, size_t errlen)
+{
+	uint8_t head[MB_SEARCH_LEN];
+	uint64_t ksize;
+	int ret;
+
+	memset(out, 0, sizeof(*out));
+	int fd = open_regular(kernel, ram->below_4g, &ksize, err, errlen);
+	if (fd < 0)
+		return -1;
+	/* The probes look only at the start of the file (a PVH ELF's at its
+	 * headers and notes), so a vmlinux is not read whole. */
+	size_t hlen = (size_t)MIN(ksize, (uint64_t)sizeof(head));
+	struct elf_source src = { .fd = fd, .size = ksize };
+	if (!elf_source_read(&src, 0, head, hlen))
+		ret = set_err(err, errlen, "file shrank while reading");
+	/* Multiboot before PVH: an ELF with both (Xen's own image) boots as
+	 * Multiboot, its -initrd a module list, as QEMU boots it. */
+	else if (linux_probe(head, hlen) || multiboot_find_header(head, hlen) >= 0)
+		ret = load_read_whole(kernel, fd, ksize, initrd, append, ram, out, err, errlen);
+	else if (pvh_entry_of(&src)) {
+		ret = load_pvh(fd, ksize, initrd, append, ram, out, err, errlen);
+		if (ret == 0)
+			return 0; /* the image keeps fd */
+	} else
+		ret = set_err(err, errlen, "not a Linux bzImage, PVH ELF or Multiboot kernel");
+	close(fd);
 	return ret;
 }
 
@@ -160,6 +217,9 @@ void boot_image_free(struct boot_image *img)
 	free(img->kernel.data);
 	free(img->initrd.data);
 	free(img->cmdline.data);
-	free(img->elf);
+	if (img->pvh && img->elf.buf)
+		free((void *)img->elf.buf);
+	else if (img->pvh)
+		close(img->elf.fd);
 	memset(img, 0, sizeof(*img));
 }

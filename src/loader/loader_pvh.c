@@ -8,11 +8,18 @@
  *
  * The file is untrusted: every header, offset and size is checked against
  * the file and the segments against guest RAM.
+ *
+ * Only the headers and notes are read here; the segments' bytes stay in
+ * the file (struct elf_source) until pc_direct_boot.c reads them straight
+ * into guest RAM, at the first boot and at every reset: a 66 MB vmlinux is
+ * neither read twice nor kept in vmm's heap for the VM's life.
  */
 #include "loader.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util.h"
 
@@ -27,19 +34,40 @@
 #define XEN_NOTE_PHYS32_ENTRY 18
 #define PVH_MIN_ADDR     0x100000u   /* below: vmm's boot structures */
 #define ALIGN4(x)        (((uint64_t)(x) + 3) & ~3ULL)
+/* Xen's notes are a few dozen bytes; Linux's whole note segment is under
+ * 1 KiB. A larger one is not read. */
+#define NOTES_MAX        (64u * 1024u)
 
 struct elf_seg {
 	uint64_t offset, paddr, filesz, memsz;
 };
 
-static bool phdr_at(const uint8_t *file, size_t size, unsigned i, uint32_t *type,
+bool elf_source_read(const struct elf_source *src, uint64_t off, void *dst, size_t len)
+{
+	if (off > src->size || len > src->size - off)
+		return false;
+	if (src->buf) {
+		memcpy(dst, src->buf + off, len);
+		return true;
+	}
+	for (size_t done = 0; done < len;) {
+		ssize_t r = pread(src->fd, (uint8_t *)dst + done, len - done, (off_t)(off + done));
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) /* an error, or the file shrank since it was opened */
+			return false;
+		done += (size_t)r;
+	}
+	return true;
+}
+
+static bool phdr_at(const struct elf_source *src, uint64_t phoff, unsigned i, uint32_t *type,
 		    struct elf_seg *s)
 {
-	uint64_t phoff = get_le64(file + 32);
-	uint64_t at = phoff + (uint64_t)i * PHDR64_SIZE;
-	if (phoff > size || at > size || size - at < PHDR64_SIZE)
+	uint8_t p[PHDR64_SIZE];
+	if (phoff > src->size || !elf_source_read(src, phoff + (uint64_t)i * PHDR64_SIZE, p,
+						   sizeof(p)))
 		return false;
-	const uint8_t *p = file + at;
 	*type = get_le32(p);
 	s->offset = get_le64(p + 8);
 	s->paddr = get_le64(p + 24);
@@ -48,19 +76,18 @@ static bool phdr_at(const uint8_t *file, size_t size, unsigned i, uint32_t *type
 	return true;
 }
 
-static bool elf64_header_ok(const uint8_t *file, size_t size)
+/* The ELF header, if it is an x86-64 little-endian one with 64-bit
+ * program headers. */
+static bool elf64_header(const struct elf_source *src, uint8_t ehdr[EHDR64_SIZE])
 {
-	return size >= EHDR64_SIZE && get_le32(file) == ELF_MAGIC && file[4] == ELFCLASS64 &&
-	       file[5] == ELFDATA2LSB && get_le16(file + 18) == EM_X86_64 &&
-	       get_le16(file + 54) == PHDR64_SIZE;
+	return elf_source_read(src, 0, ehdr, EHDR64_SIZE) && get_le32(ehdr) == ELF_MAGIC &&
+	       ehdr[4] == ELFCLASS64 && ehdr[5] == ELFDATA2LSB &&
+	       get_le16(ehdr + 18) == EM_X86_64 && get_le16(ehdr + 54) == PHDR64_SIZE;
 }
 
-/* The PHYS32_ENTRY note inside one PT_NOTE segment, or 0. */
-static uint64_t entry_in_notes(const uint8_t *file, size_t size, const struct elf_seg *s)
+/* The PHYS32_ENTRY note among one PT_NOTE segment's notes, or 0. */
+static uint64_t entry_in_notes(const uint8_t *p, const uint8_t *end)
 {
-	if (s->offset > size || s->filesz > size - s->offset)
-		return 0;
-	const uint8_t *p = file + s->offset, *end = p + s->filesz;
 	while (end - p >= 12) {
 		uint32_t namesz = get_le32(p), descsz = get_le32(p + 4), type = get_le32(p + 8);
 		uint64_t name_len = ALIGN4(namesz), desc_len = ALIGN4(descsz);
@@ -75,40 +102,64 @@ static uint64_t entry_in_notes(const uint8_t *file, size_t size, const struct el
 	return 0;
 }
 
-uint64_t pvh_entry(const uint8_t *file, size_t size)
+static uint64_t entry_in_note_segment(const struct elf_source *src, const struct elf_seg *s)
 {
+	if (s->filesz > NOTES_MAX)
+		return 0;
+	uint8_t *notes = xzalloc(s->filesz ? s->filesz : 1);
+	uint64_t e = 0;
+	if (elf_source_read(src, s->offset, notes, s->filesz))
+		e = entry_in_notes(notes, notes + s->filesz);
+	free(notes);
+	return e;
+}
+
+uint64_t pvh_entry_of(const struct elf_source *src)
+{
+	uint8_t ehdr[EHDR64_SIZE];
 	uint32_t type;
 	struct elf_seg s;
 
-	if (!elf64_header_ok(file, size))
+	if (!elf64_header(src, ehdr))
 		return 0;
-	unsigned n = get_le16(file + 56);
-	for (unsigned i = 0; i < n && phdr_at(file, size, i, &type, &s); i++)
+	uint64_t phoff = get_le64(ehdr + 32);
+	unsigned n = get_le16(ehdr + 56);
+	for (unsigned i = 0; i < n && phdr_at(src, phoff, i, &type, &s); i++)
 		if (type == PT_NOTE) {
-			uint64_t e = entry_in_notes(file, size, &s);
+			uint64_t e = entry_in_note_segment(src, &s);
 			if (e)
 				return e;
 		}
 	return 0;
 }
 
+uint64_t pvh_entry(const uint8_t *file, size_t size)
+{
+	struct elf_source src = { .buf = file, .fd = -1, .size = size };
+	return pvh_entry_of(&src);
+}
+
 /* The PT_LOAD segments, each checked, and the span they cover. */
-static int load_segments(const uint8_t *file, size_t size, uint64_t ram_top,
+static int load_segments(const struct elf_source *src, uint64_t ram_top,
 			 struct boot_image *out, uint64_t *lo, uint64_t *hi, char *err,
 			 size_t errlen)
 {
-	unsigned n = get_le16(file + 56);
+	uint8_t ehdr[EHDR64_SIZE];
 	uint32_t type;
 	struct elf_seg s;
 
 	*lo = UINT64_MAX;
 	*hi = 0;
+	if (!elf64_header(src, ehdr))
+		return set_err(err, errlen, "the ELF header cannot be read");
+	uint64_t phoff = get_le64(ehdr + 32);
+	unsigned n = get_le16(ehdr + 56);
 	for (unsigned i = 0; i < n; i++) {
-		if (!phdr_at(file, size, i, &type, &s))
+		if (!phdr_at(src, phoff, i, &type, &s))
 			return set_err(err, errlen, "program header %u is outside the file", i);
 		if (type != PT_LOAD || !s.memsz)
 			continue;
-		if (s.filesz > s.memsz || s.offset > size || s.filesz > size - s.offset)
+		if (s.filesz > s.memsz || s.offset > src->size || s.filesz > src->size - s.offset)
 			return set_err(err, errlen, "segment %u: its %llu bytes are not in the file", i,
 				       (unsigned long long)s.filesz);
 		if (s.paddr < PVH_MIN_ADDR || s.paddr > ram_top || s.memsz > ram_top - s.paddr)
@@ -129,12 +180,13 @@ static int load_segments(const uint8_t *file, size_t size, uint64_t ram_top,
 	return 0;
 }
 
-int pvh_prepare(uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd_size,
-		const char *cmdline, const struct loader_ram *ram, struct boot_image *out,
-		char *err, size_t errlen)
+/* On success out->elf is *src (the caller gives up what it holds). */
+static int prepare(const struct elf_source *src, const uint8_t *initrd, size_t initrd_size,
+		   const char *cmdline, const struct loader_ram *ram, struct boot_image *out,
+		   char *err, size_t errlen)
 {
 	uint64_t top = ram->below_4g > LOADER_TOP_RESERVE ? ram->below_4g - LOADER_TOP_RESERVE : 0;
-	uint64_t entry = pvh_entry(file, size), lo, hi;
+	uint64_t entry = pvh_entry_of(src), lo, hi;
 	size_t clen = cmdline ? strlen(cmdline) : 0;
 	/* checked against the kernel below: only used when it fits */
 	uint64_t initrd_addr = (top - initrd_size) & ~0xFFFull;
@@ -142,7 +194,7 @@ int pvh_prepare(uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd
 	memset(out, 0, sizeof(*out));
 	if (!entry)
 		return set_err(err, errlen, "not an ELF kernel with a PVH entry note");
-	if (load_segments(file, size, top, out, &lo, &hi, err, errlen) < 0)
+	if (load_segments(src, top, out, &lo, &hi, err, errlen) < 0)
 		goto fail;
 	if (entry < lo || entry >= hi) {
 		set_err(err, errlen, "PVH entry 0x%llx is outside the loaded segments",
@@ -168,7 +220,7 @@ int pvh_prepare(uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd
 	out->entry = (uint32_t)entry;
 	out->kernel.addr = (uint32_t)lo;
 	out->kernel.size = (uint32_t)(hi - lo);
-	out->elf = file;
+	out->elf = *src;
 	boot_blob_copy(&out->cmdline, cmdline ? cmdline : "", clen + 1, LINUX_CMDLINE_ADDR);
 	if (initrd_size)
 		boot_blob_copy(&out->initrd, initrd, initrd_size, (uint32_t)initrd_addr);
@@ -176,4 +228,20 @@ int pvh_prepare(uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd
 fail:
 	memset(out, 0, sizeof(*out)); /* the segments found so far */
 	return -1;
+}
+
+int pvh_prepare(uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd_size,
+		const char *cmdline, const struct loader_ram *ram, struct boot_image *out,
+		char *err, size_t errlen)
+{
+	struct elf_source src = { .buf = file, .fd = -1, .size = size };
+	return prepare(&src, initrd, initrd_size, cmdline, ram, out, err, errlen);
+}
+
+int pvh_prepare_fd(int fd, uint64_t size, const uint8_t *initrd, size_t initrd_size,
+		   const char *cmdline, const struct loader_ram *ram, struct boot_image *out,
+		   char *err, size_t errlen)
+{
+	struct elf_source src = { .fd = fd, .size = size };
+	return prepare(&src, initrd, initrd_size, cmdline, ram, out, err, errlen);
 }

@@ -311,6 +311,32 @@ def test_pvh_kernel_entered_without_firmware():
     assert re.search(r"ACPI: APIC 0x[0-9A-F]+ [0-9A-F]+ \(v05 VMM", out), out[-3000:]
 
 
+def test_pvh_kernel_entered_again_after_a_reset(tmp_path):
+    """A reset enters the PVH kernel again from a clean image: vmm keeps no
+    copy of the vmlinux but reads its segments from the file into guest
+    RAM again, over whatever the kernel wrote there (its data, its bss)."""
+    from test_qmp import Qmp
+    require_kvm()
+    vmlinux, initrd = guest_kit_file("vmlinux-amd64"), guest_kit_file("initrd-amd64.xz")
+    append = "console=ttyS0 earlyprintk=ttyS0 vmm.token=pvh-reset"
+    qmp = str(tmp_path / "qmp.sock")
+    madt = b"ACPI: Reserving APIC table memory"
+    resets = []
+
+    def second_boot_seen(out):
+        if out.count(madt) == 1 and not resets:
+            resets.append(Qmp(qmp).negotiate().ok("system_reset"))
+        return out.count(madt) >= 2
+    out, took = read_until([VMM, "-m", "256", "-display", "none", "-serial", "stdio",
+                            "-qmp", f"unix:{qmp},server=on,wait=off",
+                            "-kernel", vmlinux, "-initrd", initrd, "-append", append],
+                           second_boot_seen, 360)
+    print("PVH kernel's MADT line twice after %.1f s" % took)
+    assert resets == [{}], out[-3000:]
+    assert out.count("Command line: " + append) == 2, out[-3000:]
+    assert out.count(madt.decode()) == 2, out[-3000:]
+
+
 @pytest.mark.parametrize("kit_name,args,needles", [
     # a PVH ELF has no firmware path in vmm
     ("vmlinux-amd64", ["-machine", "kernel-boot=firmware"],

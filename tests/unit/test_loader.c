@@ -3,7 +3,9 @@
  * and hostile, built in memory. */
 #include "unit.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "guest_mem.h"
 #include "hw/fw_cfg.h"
@@ -637,7 +639,7 @@ static void test_pvh_good(void **state)
 	assert_int_equal(img.kernel.addr, 16 * MiB);
 	assert_int_equal(img.kernel.size, 3 * MiB);
 	assert_null(img.kernel.data);
-	assert_ptr_equal(img.elf, f);                        /* the image took the file */
+	assert_ptr_equal(img.elf.buf, f);                        /* the image took the file */
 	assert_int_equal(img.nseg, 1);
 	assert_int_equal(img.seg[0].paddr, 16 * MiB);
 	assert_int_equal(img.seg[0].offset, size - 8192);
@@ -649,6 +651,40 @@ static void test_pvh_good(void **state)
 	assert_int_equal(img.cmdline.addr, LINUX_CMDLINE_ADDR);
 	assert_string_equal((const char *)img.cmdline.data, "console=ttyS0");
 	boot_image_free(&img);                               /* frees f */
+}
+
+/* A PVH ELF named by -kernel: probed from its headers and notes, kept
+ * open rather than read whole; its segment bytes come from the file at
+ * each boot, and a file that shrank since is an error, not stale bytes. */
+static void test_pvh_from_file(void **state)
+{
+	size_t size;
+	uint8_t *f = make_pvh(8192, 16 * MiB, 3 * MiB, 16 * MiB + 0x850, &size);
+	char path[] = "/tmp/test_loader_pvhXXXXXX";
+	int wfd = mkstemp(path);
+	struct boot_image img;
+	struct loader_ram ram = RAM_128M;
+	uint8_t seg[8192];
+
+	assert_true(wfd >= 0);
+	assert_int_equal(write(wfd, f, size), (ssize_t)size);
+	assert_int_equal(loader_load(path, NULL, "quiet", &ram, &img, err, sizeof(err)), 0);
+	assert_true(img.pvh);
+	assert_null(img.elf.buf);
+	assert_true(img.elf.fd >= 0);
+	assert_int_equal(img.elf.size, size);
+	assert_int_equal(img.entry, 16 * MiB + 0x850);
+	assert_true(elf_source_read(&img.elf, img.seg[0].offset, seg, sizeof(seg)));
+	assert_memory_equal(seg, f + size - 8192, sizeof(seg));
+	assert_false(elf_source_read(&img.elf, img.seg[0].offset, seg, sizeof(seg) + 1));
+	assert_int_equal(ftruncate(wfd, (off_t)size - 1), 0);
+	assert_false(elf_source_read(&img.elf, img.seg[0].offset, seg, sizeof(seg)));
+	int fd = img.elf.fd;
+	boot_image_free(&img);                               /* closes the file */
+	assert_int_equal(fcntl(fd, F_GETFD), -1);
+	close(wfd);
+	unlink(path);
+	free(f);
 }
 
 /* Two segments out of order with a gap, a 4-byte entry note after a
@@ -724,7 +760,7 @@ static void test_pvh_malformed(void **state)
 		mutate;                                                               \
 		assert_int_equal(pvh_prepare(f, size, NULL, 0, NULL, &ram, &img, err, \
 					     sizeof(err)), -1);                       \
-		assert_null(img.elf);                                                 \
+		assert_null(img.elf.buf);                                                 \
 		assert_non_null(strstr(err, needle));                                 \
 		free(f);                                                              \
 	} while (0)
@@ -866,6 +902,7 @@ int main(void)
 		cmocka_unit_test(test_bz_vga_mode),
 		cmocka_unit_test(test_bz_direct_entry),
 		cmocka_unit_test(test_pvh_good),
+		cmocka_unit_test(test_pvh_from_file),
 		cmocka_unit_test(test_pvh_malformed),
 		cmocka_unit_test(test_pvh_segments),
 		cmocka_unit_test(test_bz_malformed),
