@@ -999,3 +999,20 @@ def test_playback_rows_are_recorded(tmp_path):
     assert rec["playback_ms_per_s_es1370"] == 8.1
     assert rec["playback_ms_per_s_cs4231a"] == 8.1
     assert rec["playback_ms_per_s_gus"] == 8.1
+
+
+# ---- the scale rows (issue 21) ----------------------------------------------
+
+@pytest.mark.parametrize("label,mem,smp", bench.SCALE_BOOTS)
+def test_scale_boots_give_both_vmms_the_same_machine(label, mem, smp):
+    vmm, qemu = _argvs(bench.scale_boot_args(mem, smp, "qemu64", "/d.img"))
+    assert _tail(vmm) == _tail(qemu)
+    for argv in (vmm, qemu):
+        assert argv[argv.index("-m") + 1] == mem
+        assert argv[argv.index("-smp") + 1] == str(smp)
+        assert argv[argv.index("-hda") + 1] == "/d.img"
+    assert bench.scale_extra("vmm", mem) == []
+    backend = bench.scale_extra("qemu", mem)
+    # QEMU's RAM for the big row is the same size, mapped without reserving
+    assert backend == [] if mem == "1G" else \
+        f"memory-backend-ram,id=scale-ram,size={mem},reserve=off" in backend
