@@ -1278,6 +1278,10 @@ def main():
                                          "tsc_hz": round(x.tsc_hz)} if x.debugcon else {}))
                                 for x in runs]
                                for n, runs in d.items()}
+    for label, d in t9.items():
+        res["samples"][f"scale_boot {label}"] = {
+            n: None if runs is None else [{"s": round(x.seconds, 6), "maxrss_kib": x.maxrss_kib}
+                                          for x in runs] for n, runs in d.items()}
     for card, d in t5.items():
         res["samples"][f"display_boot_{card}"] = {
             n: None if runs is None else [{"s": round(x.seconds, 6), "maxrss_kib": x.maxrss_kib}
