@@ -86,7 +86,17 @@ bench-img: $(BUILD)/vmm-img
 
 bench: bench-img bench-kernel bench-virtio
 
-.PHONY: bench bench-deps bench-smoke bench-img bench-kernel
+# Guest RAM preallocation (-mem-prealloc, prealloc-threads, a memfd) at
+# 4 GiB, vmm vs QEMU: start to QMP ready and RSS (tools/bench/prealloc.py;
+# 7 configurations x 5 runs, about a minute). Part of `make bench`.
+bench-prealloc: all $(BUILD)/fw/migcount.bin
+	@mkdir -p $(BENCH_BUILD)
+	$(BENCH_PY) tools/bench/prealloc.py --vmm $(BUILD)/vmm --bios $(BUILD)/fw/migcount.bin \
+		--runs 5 --json $(BENCH_BUILD)/prealloc.json
+
+bench: bench-prealloc
+
+.PHONY: bench bench-deps bench-smoke bench-img bench-kernel bench-prealloc
 .SECONDARY: $(BENCH_BUILD)/guest-0.o $(BENCH_BUILD)/guest-$(BENCH_PIO_LOOPS).o
 
 # virtio-blk sequential MB/s and 4 KiB random IOPS (raw, qcow2, the L1
