@@ -4,6 +4,9 @@ button driver and evdev, waits for an event on the "Power Button" input
 device, then powers off; the host side (tests/real/qmp_powerdown.py, in the
 same L1 command) sends QMP system_powerdown once the guest says it is ready.
 vmm must deliver PWRBTN_STS + SCI, and exit 0 on the guest's ACPI S5.
+Twice: the kit CD through SeaBIOS (its ACPI tables) and the kit kernel
+entered without firmware (-kernel: vmm's own FADT, DSDT and _S5); the
+guest prints the FADT's OEM ID, which says whose tables it had.
 
 button.ko and evdev.ko are not in the kit initramfs: they are taken from
 the kit's own kernel package and put on the script disk behind the script
@@ -45,6 +48,7 @@ if [ -z "$ev" ]; then
 	exit 1
 fi
 echo "pwrbtn: waiting on $ev"
+echo "pwrbtn: acpi-oem $(dd if=/sys/firmware/acpi/tables/FACP bs=1 skip=10 count=6 2>/dev/null)"
 # open before saying ready: evdev gives an event only to readers that have
 # the device open when it happens
 exec 3< $ev
@@ -84,8 +88,11 @@ def script_disk():
 
 
 class PowerButton(guestkit.Scenario):
-    def __init__(self):
-        guestkit.Scenario.__init__(self, "vmm-qmp-powerdown", timeout=420)
+    def __init__(self, direct=False):
+        guestkit.Scenario.__init__(self, "vmm-qmp-powerdown" + ("-direct" if direct else ""),
+                                   timeout=420)
+        self.direct = direct
+        self.oem = "VMM" if direct else "BOCHS"
 
     def missing(self):
         why = guestkit.Scenario.missing(self) or guestkit.vmm_missing("vmm")
@@ -96,21 +103,28 @@ class PowerButton(guestkit.Scenario):
         return None
 
     def add_to(self, batch):
-        disk = batch.stage_bytes("pwrbtn-script.img", script_disk())
-        argv = guestkit.vmm_argv("vmm", 256, cdrom=guestkit.kit("kit-amd64.iso"), hda=disk)
+        disk = batch.stage_bytes("%s-script.img" % self.name, script_disk())
+        if self.direct:
+            argv = guestkit.vmm_argv("vmm", 256, hda=disk, extra=[
+                "-kernel", guestkit.kit("vmlinuz-amd64"),
+                "-initrd", guestkit.kit("initrd-amd64.xz"),
+                "-append", "console=ttyS0 quiet panic=-1"])
+        else:
+            argv = guestkit.vmm_argv("vmm", 256, cdrom=guestkit.kit("kit-amd64.iso"), hda=disk)
         batch.add(self.name, ["/usr/bin/python3", DRIVER, *argv], timeout=self.timeout,
                   marker="@@vmm rc=", grace=10, idle=guestkit.BOOT_IDLE,
                   retries=guestkit.BOOT_RETRIES,
                   retry_guest=self.retry_guest())
 
 
-POWER_BUTTON = PowerButton()
+POWER_BUTTONS = [PowerButton(), PowerButton(direct=True)]
 
 
-@pytest.mark.parametrize("scenario", [POWER_BUTTON], ids=str)
+@pytest.mark.parametrize("scenario", POWER_BUTTONS, ids=str)
 def test_qmp_system_powerdown_powers_off_linux(guest, scenario):
     out = guest.log.replace("\r", "")
     assert "VMM-PWRBTN-READY" in out, guest.describe()
+    assert "pwrbtn: acpi-oem %s" % scenario.oem in out, guest.describe()
     assert '@@qmp system_powerdown -> {"return": {}}' in out, guest.describe()
     assert "@@qmp POWERDOWN" in out, guest.describe()
     # The guest saw the press on its "Power Button" device and powered off.
