@@ -72,16 +72,25 @@ struct boot_segment {
 };
 
 /* A PVH ELF's bytes: a buffer (unit tests) or, when buf is NULL, the
- * kernel file, read where and when they are needed. */
+ * kernel file, read where and when they are needed. The file's identity
+ * when it was opened (elf_source_identify) tells a reset whether the
+ * headers read then still describe it. */
 struct elf_source {
 	const uint8_t *buf;
 	int fd;
 	uint64_t size;
+	uint64_t dev, ino;
+	int64_t mtime_sec, mtime_nsec;
 };
 
-/* len bytes at off; false if they are not all there (the file may have
- * shrunk since it was opened). */
+/* len bytes at off; false if they are not all there: errno says why, 0
+ * for a file that ended early (it shrank since it was opened). */
 bool elf_source_read(const struct elf_source *src, uint64_t off, void *dst, size_t len);
+/* Records the open file's identity; false if fstat fails. */
+bool elf_source_identify(struct elf_source *src);
+/* Whether the file is still the one identified: same inode, size and
+ * modification time (a buffer always is). */
+bool elf_source_unchanged(const struct elf_source *src);
 
 /* What goes to fw_cfg. Buffers are owned; free with boot_image_free. */
 struct boot_image {
@@ -117,16 +126,16 @@ uint64_t pvh_entry_of(const struct elf_source *src);
 /* Kernel: the PT_LOAD segments (at most PVH_SEGMENTS_MAX) in out->seg,
  * their span in out->kernel (addr, size); the initrd as high below
  * LOADER_TOP_RESERVE as it goes; the command line at LINUX_CMDLINE_ADDR.
- * On success out->elf takes the file (a heap buffer, or an open fd of
- * size bytes), freed or closed with the image; on failure the caller
- * keeps it. Only entered directly (pc_direct_boot.c builds the start
+ * On success out->elf takes the file (a heap buffer, or an open fd, whose
+ * identity it records), freed or closed with the image; on failure the
+ * caller keeps it. Only entered directly (pc_direct_boot.c builds the start
  * info). */
 int pvh_prepare(uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd_size,
 		const char *cmdline, const struct loader_ram *ram, struct boot_image *out,
 		char *err, size_t errlen);
-int pvh_prepare_fd(int fd, uint64_t size, const uint8_t *initrd, size_t initrd_size,
-		   const char *cmdline, const struct loader_ram *ram, struct boot_image *out,
-		   char *err, size_t errlen);
+int pvh_prepare_fd(int fd, const uint8_t *initrd, size_t initrd_size, const char *cmdline,
+		   const struct loader_ram *ram, struct boot_image *out, char *err,
+		   size_t errlen);
 
 /* ---- Linux ---- */
 

@@ -24,6 +24,7 @@
  */
 #include "pc.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -497,17 +498,22 @@ static void setup_cpus(struct machine *m, const struct boot_image *img, uint64_t
 /* ---- the boot ---------------------------------------------------------- */
 
 /* A PVH ELF's segments read from the file straight into guest RAM, bss
- * zeroed (RAM keeps what the guest wrote there before a reset). */
+ * zeroed (RAM keeps what the guest wrote there before a reset). A file
+ * rewritten since vmm read its headers would give the guest a kernel
+ * mixed from two builds: that reset stops vmm with a line instead. */
 static void write_segments(struct machine *m, const struct boot_image *img)
 {
+	if (!elf_source_unchanged(&img->elf))
+		die("-kernel '%s' changed since vmm started; restart vmm to boot it",
+		    m->cfg.kernel_path);
 	for (unsigned i = 0; i < img->nseg; i++) {
 		const struct boot_segment *s = &img->seg[i];
 		uint8_t *at = guest_ptr_write(&m->mem, s->paddr, s->memsz);
 		if (!at)
 			die("direct kernel boot: segment %u is not in guest RAM", i);
 		if (!elf_source_read(&img->elf, s->offset, at, s->filesz))
-			die("-kernel '%s': segment %u cannot be read (the file changed after vmm "
-			    "opened it?)", m->cfg.kernel_path, i);
+			die("-kernel '%s': segment %u cannot be read: %s", m->cfg.kernel_path, i,
+			    errno ? strerror(errno) : "the file is shorter than when vmm opened it");
 		memset(at + s->filesz, 0, s->memsz - s->filesz);
 		guest_mark_dirty(&m->mem, s->paddr, s->memsz);
 	}

@@ -42,7 +42,6 @@ static uint8_t *read_whole(int fd, size_t n, char *err, size_t errlen)
 {
 	uint8_t *buf = xzalloc(n ? n : 1);
 	struct elf_source src = { .fd = fd, .size = n };
-	errno = 0;
 	if (!elf_source_read(&src, 0, buf, n)) {
 		set_err(err, errlen, "%s", errno ? strerror(errno) : "file shrank while reading");
 		free(buf);
@@ -93,7 +92,7 @@ static int load_linux(const uint8_t *k, size_t ksize, const char *initrd, const 
 }
 
 /* On success the image takes fd. */
-static int load_pvh(int fd, uint64_t ksize, const char *initrd, const char *append,
+static int load_pvh(int fd, const char *initrd, const char *append,
 		    const struct loader_ram *ram, struct boot_image *out, char *err,
 		    size_t errlen)
 {
@@ -102,7 +101,7 @@ static int load_pvh(int fd, uint64_t ksize, const char *initrd, const char *appe
 
 	if (read_initrd(initrd, ram, &rd, &rdsize, err, errlen) < 0)
 		return -1;
-	int ret = pvh_prepare_fd(fd, ksize, rd, rdsize, append, ram, out, err, errlen);
+	int ret = pvh_prepare_fd(fd, rd, rdsize, append, ram, out, err, errlen);
 	free(rd);
 	return ret;
 }
@@ -158,6 +157,9 @@ static int load_read_whole(const char *kernel, int fd, uint64_t ksize, const cha
 			   const char *append, const struct loader_ram *ram,
 			   struct boot_image *out, char *err, size_t errlen)
 {
+	if (ksize > ram->below_4g)
+		return set_err(err, errlen, "%llu bytes, larger than guest RAM",
+			       (unsigned long long)ksize);
 	uint8_t *k = read_whole(fd, (size_t)ksize, err, errlen);
 	int ret;
 
@@ -179,21 +181,23 @@ int loader_load(const char *kernel, const char *initrd, const char *append,
 	int ret;
 
 	memset(out, 0, sizeof(*out));
-	int fd = open_regular(kernel, ram->below_4g, &ksize, err, errlen);
+	/* A PVH ELF is not read whole: only its segments must fit in RAM
+	 * (a debug vmlinux is mostly symbols), which pvh_prepare checks. */
+	int fd = open_regular(kernel, UINT64_MAX, &ksize, err, errlen);
 	if (fd < 0)
 		return -1;
 	/* The probes look only at the start of the file (a PVH ELF's at its
-	 * headers and notes), so a vmlinux is not read whole. */
+	 * headers and notes). */
 	size_t hlen = (size_t)MIN(ksize, (uint64_t)sizeof(head));
 	struct elf_source src = { .fd = fd, .size = ksize };
 	if (!elf_source_read(&src, 0, head, hlen))
-		ret = set_err(err, errlen, "file shrank while reading");
+		ret = set_err(err, errlen, "%s", errno ? strerror(errno) : "file shrank while reading");
 	/* Multiboot before PVH: an ELF with both (Xen's own image) boots as
 	 * Multiboot, its -initrd a module list, as QEMU boots it. */
 	else if (linux_probe(head, hlen) || multiboot_find_header(head, hlen) >= 0)
 		ret = load_read_whole(kernel, fd, ksize, initrd, append, ram, out, err, errlen);
 	else if (pvh_entry_of(&src)) {
-		ret = load_pvh(fd, ksize, initrd, append, ram, out, err, errlen);
+		ret = load_pvh(fd, initrd, append, ram, out, err, errlen);
 		if (ret == 0)
 			return 0; /* the image keeps fd */
 	} else

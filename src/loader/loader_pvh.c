@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -44,8 +45,10 @@ struct elf_seg {
 
 bool elf_source_read(const struct elf_source *src, uint64_t off, void *dst, size_t len)
 {
-	if (off > src->size || len > src->size - off)
+	if (off > src->size || len > src->size - off) {
+		errno = 0;
 		return false;
+	}
 	if (src->buf) {
 		memcpy(dst, src->buf + off, len);
 		return true;
@@ -54,11 +57,36 @@ bool elf_source_read(const struct elf_source *src, uint64_t off, void *dst, size
 		ssize_t r = pread(src->fd, (uint8_t *)dst + done, len - done, (off_t)(off + done));
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0) /* an error, or the file shrank since it was opened */
+		if (r == 0) /* the file shrank since it was opened */
+			errno = 0;
+		if (r <= 0)
 			return false;
 		done += (size_t)r;
 	}
 	return true;
+}
+
+bool elf_source_identify(struct elf_source *src)
+{
+	struct stat st;
+	if (fstat(src->fd, &st) < 0)
+		return false;
+	src->dev = st.st_dev;
+	src->ino = st.st_ino;
+	src->size = (uint64_t)st.st_size;
+	src->mtime_sec = st.st_mtim.tv_sec;
+	src->mtime_nsec = st.st_mtim.tv_nsec;
+	return true;
+}
+
+bool elf_source_unchanged(const struct elf_source *src)
+{
+	struct stat st;
+	if (src->buf)
+		return true;
+	return fstat(src->fd, &st) == 0 && st.st_dev == src->dev && st.st_ino == src->ino &&
+	       (uint64_t)st.st_size == src->size && st.st_mtim.tv_sec == src->mtime_sec &&
+	       st.st_mtim.tv_nsec == src->mtime_nsec;
 }
 
 static bool phdr_at(const struct elf_source *src, uint64_t phoff, unsigned i, uint32_t *type,
@@ -238,10 +266,14 @@ int pvh_prepare(uint8_t *file, size_t size, const uint8_t *initrd, size_t initrd
 	return prepare(&src, initrd, initrd_size, cmdline, ram, out, err, errlen);
 }
 
-int pvh_prepare_fd(int fd, uint64_t size, const uint8_t *initrd, size_t initrd_size,
-		   const char *cmdline, const struct loader_ram *ram, struct boot_image *out,
-		   char *err, size_t errlen)
+int pvh_prepare_fd(int fd, const uint8_t *initrd, size_t initrd_size, const char *cmdline,
+		   const struct loader_ram *ram, struct boot_image *out, char *err,
+		   size_t errlen)
 {
-	struct elf_source src = { .fd = fd, .size = size };
+	struct elf_source src = { .fd = fd };
+	if (!elf_source_identify(&src)) {
+		memset(out, 0, sizeof(*out));
+		return set_err(err, errlen, "%s", strerror(errno));
+	}
 	return prepare(&src, initrd, initrd_size, cmdline, ram, out, err, errlen);
 }

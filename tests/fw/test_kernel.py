@@ -337,6 +337,46 @@ def test_pvh_kernel_entered_again_after_a_reset(tmp_path):
     assert out.count(madt.decode()) == 2, out[-3000:]
 
 
+def test_pvh_kernel_changed_before_a_reset_stops_vmm(tmp_path):
+    """vmm keeps the vmlinux open, not a copy: a file rewritten since its
+    headers were read (here only its modification time moves) would give
+    the reset a kernel mixed from two builds, so the reset stops vmm with
+    one line instead."""
+    import shutil
+    import time
+    from test_qmp import Qmp
+    require_kvm()
+    vmlinux = tmp_path / "vmlinux"
+    shutil.copyfile(guest_kit_file("vmlinux-amd64"), vmlinux)
+    qmp = str(tmp_path / "qmp.sock")
+    p = subprocess.Popen([VMM, "-m", "256", "-display", "none", "-serial", "stdio",
+                          "-qmp", f"unix:{qmp},server=on,wait=off", "-kernel", str(vmlinux),
+                          "-append", "console=ttyS0 earlyprintk=ttyS0"],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        out, end = b"", time.monotonic() + 180
+        while b"Command line:" not in out and time.monotonic() < end:
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                break
+            out += chunk
+        assert b"Command line:" in out, out[-2000:]
+        os.utime(vmlinux, (time.time(), time.time() + 60))
+        q = Qmp(qmp).negotiate()
+        try:
+            q.ok("system_reset")
+        except (EOFError, ConnectionResetError):
+            pass  # vmm may stop before its answer goes out
+        _, err = p.communicate(timeout=60)
+    finally:
+        p.kill()
+        p.wait()
+    assert p.returncode == 1, err
+    lines = err.decode().strip().split("\n")
+    assert lines[-1] == f"vmm: -kernel '{vmlinux}' changed since vmm started; restart vmm " \
+        "to boot it", err
+
+
 @pytest.mark.parametrize("kit_name,args,needles", [
     # a PVH ELF has no firmware path in vmm
     ("vmlinux-amd64", ["-machine", "kernel-boot=firmware"],

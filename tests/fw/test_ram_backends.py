@@ -344,52 +344,53 @@ def test_mem_path_on_hugetlbfs(tmp_path):
     assert os.listdir(mnt) == []  # the host's directory was never the mount
 
 
-def huge_pages_in_use():
-    """The host's huge pages faulted in or reserved by mappings."""
-    info = {}
-    with open("/proc/meminfo") as f:
-        for line in f:
-            k, v = line.split(":", 1)
-            info[k] = int(v.split()[0])
-    return info["HugePages_Total"] - info["HugePages_Free"] + info["HugePages_Rsvd"]
+HUGE_2M = "/sys/kernel/mm/hugepages/hugepages-2048kB"
+
+
+def huge_2m(name):
+    with open(f"{HUGE_2M}/{name}") as f:
+        return int(f.read())
 
 
 def test_mem_path_on_hugetlbfs_runs_the_guest_on_huge_pages(tmp_path):
     """With 2 MiB pages in the host's pool (the test lends it 40 and gives
-    them back), -mem-path on hugetlbfs puts guest RAM on them: the 64 MiB
-    mapping is hugetlbfs's (2 MiB kernel pages), the pool has its 32 pages
-    reserved or in use, the pages the guest touched count in vmm's
-    HugetlbPages, and the guest runs."""
-    if os.geteuid() != 0:
-        fwskip.unavailable("growing the host's huge page pool needs root")
+    them back), -mem-path on a 2 MiB hugetlbfs puts guest RAM on them: the
+    mapping of the mount's file is 64 MiB of 2 MiB kernel pages, the pool
+    has its 32 pages reserved or in use, the pages the guest touched count
+    in vmm's HugetlbPages, and the guest runs."""
+    if os.geteuid() != 0 or not os.access(f"{HUGE_2M}/nr_hugepages", os.W_OK):
+        fwskip.unavailable("growing the host's 2 MiB huge page pool needs root and a "
+                           "writable /sys")
     mnt = tmp_path / "huge"
     mnt.mkdir()
     wrapper = tmp_path / "vmm-on-hugetlbfs"
     # unshare and sh exec in turn, so the Machine's pid ends up vmm's own
-    wrapper.write_text("#!/bin/sh\nexec unshare -m sh -c 'mount -t hugetlbfs none \"$0\" && "
-                       f"exec \"$@\"' {mnt} {VMM} \"$@\"\n")
+    wrapper.write_text("#!/bin/sh\nexec unshare -m sh -c 'mount -t hugetlbfs -o pagesize=2M "
+                       f"none \"$0\" && exec \"$@\"' {mnt} {VMM} \"$@\"\n")
     wrapper.chmod(0o755)
-    pool = "/proc/sys/vm/nr_hugepages"
-    with open(pool) as f:
-        lent = int(f.read())
-    before = huge_pages_in_use()
+    lent = huge_2m("nr_hugepages")
+
+    def in_use():
+        return lent + 40 - huge_2m("free_hugepages") + huge_2m("resv_hugepages")
     m = None
     try:
-        with open(pool, "w") as f:
+        with open(f"{HUGE_2M}/nr_hugepages", "w") as f:
             f.write(str(lent + 40))
-        with open(pool) as f:
-            assert int(f.read()) >= lent + 32, "the host could not find 32 free huge pages"
+        assert huge_2m("nr_hugepages") == lent + 40, "the host could not find 40 huge pages"
+        before = in_use()
         m = started(Machine(tmp_path, "huge", ["-mem-path", str(mnt)], vmm=str(wrapper),
                             ram_mb=64))
         wait_counting(m)
-        entries = open(f"/proc/{m.proc.pid}/smaps").read().split("\n")
-        ram = [i for i, ln in enumerate(entries)
-               if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", ln)
-               and int(ln.split("-")[1].split()[0], 16) - int(ln.split("-")[0], 16) == 64 * MiB]
-        assert len(ram) == 1, "no single 64 MiB mapping"
-        kernel_page = [ln for ln in entries[ram[0]:ram[0] + 30] if ln.startswith("KernelPageSize:")]
-        assert kernel_page[0].split()[1] == "2048", kernel_page
-        assert huge_pages_in_use() - before >= 32
+        smaps = open(f"/proc/{m.proc.pid}/smaps").read().split("\n")
+        heads = [i for i, ln in enumerate(smaps)
+                 if re.match(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s+" + re.escape(str(mnt)),
+                             ln)]
+        assert len(heads) == 1, [smaps[i] for i in heads]
+        lo, hi = (int(x, 16) for x in smaps[heads[0]].split()[0].split("-"))
+        assert hi - lo == 64 * MiB, smaps[heads[0]]
+        page = [ln for ln in smaps[heads[0]:heads[0] + 30] if ln.startswith("KernelPageSize:")]
+        assert page[0].split()[1] == "2048", page
+        assert in_use() - before >= 32
         assert status(m.proc.pid)["HugetlbPages"] >= 2048
         assert last_count(m) > 0
         code, err = m.finish()
@@ -397,6 +398,6 @@ def test_mem_path_on_hugetlbfs_runs_the_guest_on_huge_pages(tmp_path):
     finally:
         if m:
             m.kill()
-        with open(pool, "w") as f:
+        with open(f"{HUGE_2M}/nr_hugepages", "w") as f:
             f.write(str(lent))
     assert os.listdir(mnt) == []  # the host's directory was never the mount

@@ -3,6 +3,7 @@
  * and hostile, built in memory. */
 #include "unit.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -653,9 +654,19 @@ static void test_pvh_good(void **state)
 	boot_image_free(&img);                               /* frees f */
 }
 
+/* Open file descriptors of this process. */
+static int open_fds(void)
+{
+	int n = 0;
+	for (int fd = 0; fd < 1024; fd++)
+		n += fcntl(fd, F_GETFD) != -1;
+	return n;
+}
+
 /* A PVH ELF named by -kernel: probed from its headers and notes, kept
  * open rather than read whole; its segment bytes come from the file at
- * each boot, and a file that shrank since is an error, not stale bytes. */
+ * each boot, and a file that changed since is told apart. A load that
+ * fails keeps no descriptor. */
 static void test_pvh_from_file(void **state)
 {
 	size_t size;
@@ -668,22 +679,32 @@ static void test_pvh_from_file(void **state)
 
 	assert_true(wfd >= 0);
 	assert_int_equal(write(wfd, f, size), (ssize_t)size);
-	assert_int_equal(loader_load(path, NULL, "quiet", &ram, &img, err, sizeof(err)), 0);
+	int fds = open_fds();
+	assert_int_equal(loader_load(path, "/nonexistent/initrd", NULL, &ram, &img, err,
+				     sizeof(err)), -1);
+	assert_non_null(strstr(err, "initrd '/nonexistent/initrd'"));
+	assert_int_equal(open_fds(), fds);
+	int ret = loader_load(path, NULL, "quiet", &ram, &img, err, sizeof(err));
+	unlink(path); /* the open file stays readable */
+	assert_int_equal(ret, 0);
 	assert_true(img.pvh);
 	assert_null(img.elf.buf);
 	assert_true(img.elf.fd >= 0);
 	assert_int_equal(img.elf.size, size);
 	assert_int_equal(img.entry, 16 * MiB + 0x850);
+	assert_true(elf_source_unchanged(&img.elf));
 	assert_true(elf_source_read(&img.elf, img.seg[0].offset, seg, sizeof(seg)));
 	assert_memory_equal(seg, f + size - 8192, sizeof(seg));
 	assert_false(elf_source_read(&img.elf, img.seg[0].offset, seg, sizeof(seg) + 1));
 	assert_int_equal(ftruncate(wfd, (off_t)size - 1), 0);
+	assert_false(elf_source_unchanged(&img.elf));
 	assert_false(elf_source_read(&img.elf, img.seg[0].offset, seg, sizeof(seg)));
+	assert_int_equal(errno, 0); /* a short file, not an I/O error */
 	int fd = img.elf.fd;
 	boot_image_free(&img);                               /* closes the file */
 	assert_int_equal(fcntl(fd, F_GETFD), -1);
+	assert_int_equal(open_fds(), fds);
 	close(wfd);
-	unlink(path);
 	free(f);
 }
 

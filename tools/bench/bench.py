@@ -1134,7 +1134,8 @@ def main():
     res["guest_args"] = {"empty_m256": args256, "empty_m2048": args2g,
                          "pio": ["-m", "256", "-bios", pio] + tiny,
                          "boot": None if a.skip_boot else boot,
-                         "scale": {label: scale_boot_args(mem, smp, a.cpu, a.disk)
+                         "scale": {label: scale_boot_args(mem, smp, a.cpu,
+                                                          os.path.abspath(a.disk))
                                    for label, mem, smp in SCALE_BOOTS if label in t9},
                          "display_boot": {c: display_boot_args(c, a.display_cpu, a.disk)
                                           for c in t5},
