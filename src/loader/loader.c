@@ -77,31 +77,19 @@ static int read_initrd(const char *initrd, const struct loader_ram *ram, uint8_t
 	return *rd ? 0 : set_err(err, errlen, "initrd '%s': %s", initrd, why);
 }
 
-static int load_linux(const uint8_t *k, size_t ksize, const char *initrd, const char *append,
-		      const struct loader_ram *ram, struct boot_image *out, char *err,
-		      size_t errlen)
+/* A bzImage (k, ksize) or, with k NULL, a PVH ELF open at fd, which the
+ * image takes on success; the initrd read for either. */
+static int load_linux(const uint8_t *k, size_t ksize, int fd, const char *initrd,
+		      const char *append, const struct loader_ram *ram, struct boot_image *out,
+		      char *err, size_t errlen)
 {
 	uint8_t *rd;
 	size_t rdsize;
 
 	if (read_initrd(initrd, ram, &rd, &rdsize, err, errlen) < 0)
 		return -1;
-	int ret = linux_prepare(k, ksize, rd, rdsize, append, ram, out, err, errlen);
-	free(rd);
-	return ret;
-}
-
-/* On success the image takes fd. */
-static int load_pvh(int fd, const char *initrd, const char *append,
-		    const struct loader_ram *ram, struct boot_image *out, char *err,
-		    size_t errlen)
-{
-	uint8_t *rd;
-	size_t rdsize;
-
-	if (read_initrd(initrd, ram, &rd, &rdsize, err, errlen) < 0)
-		return -1;
-	int ret = pvh_prepare_fd(fd, rd, rdsize, append, ram, out, err, errlen);
+	int ret = k ? linux_prepare(k, ksize, rd, rdsize, append, ram, out, err, errlen)
+		    : pvh_prepare_fd(fd, rd, rdsize, append, ram, out, err, errlen);
 	free(rd);
 	return ret;
 }
@@ -166,7 +154,7 @@ static int load_read_whole(const char *kernel, int fd, uint64_t ksize, const cha
 	if (!k)
 		return -1;
 	if (linux_probe(k, ksize))
-		ret = load_linux(k, ksize, initrd, append, ram, out, err, errlen);
+		ret = load_linux(k, ksize, -1, initrd, append, ram, out, err, errlen);
 	else
 		ret = load_multiboot(kernel, k, ksize, initrd, append, ram, out, err, errlen);
 	free(k);
@@ -197,7 +185,7 @@ int loader_load(const char *kernel, const char *initrd, const char *append,
 	else if (linux_probe(head, hlen) || multiboot_find_header(head, hlen) >= 0)
 		ret = load_read_whole(kernel, fd, ksize, initrd, append, ram, out, err, errlen);
 	else if (pvh_entry_of(&src)) {
-		ret = load_pvh(fd, initrd, append, ram, out, err, errlen);
+		ret = load_linux(NULL, 0, fd, initrd, append, ram, out, err, errlen);
 		if (ret == 0)
 			return 0; /* the image keeps fd */
 	} else
