@@ -1,5 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /* vmm: a PC emulator on Linux KVM. */
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -20,6 +22,18 @@
 #include "vnc.h"
 
 static struct machine machine;
+
+/* Descriptors 0-2 are taken (by /dev/null where they are closed) before
+ * vmm opens anything it keeps: a socket, disk image or kernel file that
+ * landed there would be replaced by -daemonize's /dev/null, or get the
+ * guest's console output. */
+static void hold_stdio(void)
+{
+	for (int fd = 0; fd < 3; fd++)
+		if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
+		    open("/dev/null", O_RDWR) != fd)
+			_exit(1); /* no stderr to say so on */
+}
 
 /* Closing the SDL window: quit, or the power button (window-close=off). */
 static void window_quit(void *opaque)
@@ -59,6 +73,7 @@ int main(int argc, char **argv)
 	char err[512];
 	const char *dbg = getenv("VMM_DEBUG");
 
+	hold_stdio();
 	debug_enabled = dbg && *dbg && strcmp(dbg, "0");
 	const char *dump = getenv("VMM_DUMP_CPUS");
 	dump_cpus_enabled = dump && !strcmp(dump, "1");

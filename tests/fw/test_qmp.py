@@ -425,6 +425,33 @@ def test_daemonize_and_pidfile(tmp_path):
             os.kill(pid, signal.SIGKILL)
 
 
+def test_daemonize_with_stdio_closed(tmp_path):
+    """Started with descriptors 0-2 closed (a script's `<&- >&- 2>&-`),
+    vmm takes them with /dev/null first: its QMP socket would otherwise
+    be descriptor 0, which -daemonize puts /dev/null over."""
+    pidfile = tmp_path / "vmm.pid"
+    path = sock_path(tmp_path)
+
+    def close_stdio():
+        for fd in (0, 1, 2):
+            os.close(fd)
+    p = subprocess.run([VMM, "-bios", fw_image("migcount.bin"), "-m", "16", "-nodefaults",
+                        "-display", "none", "-qmp", f"unix:{path},server=on,wait=off",
+                        "-daemonize", "-pidfile", str(pidfile)],
+                       preexec_fn=close_stdio, timeout=60)
+    assert p.returncode == 0
+    pid = int(pidfile.read_text())
+    try:
+        assert [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in (0, 1, 2)] == ["/dev/null"] * 3
+        q = Qmp(path).negotiate()
+        assert q.ok("query-status")["status"] == "running"
+        q.ok("quit")
+        wait_for(lambda: not os.path.exists(f"/proc/{pid}"), 30, "the daemon to exit")
+    finally:
+        if os.path.exists(f"/proc/{pid}"):
+            os.kill(pid, signal.SIGKILL)
+
+
 def test_pidfile_without_daemonize(vm, tmp_path):
     pidfile = tmp_path / "p.pid"
     path = sock_path(tmp_path)
