@@ -49,9 +49,11 @@ def status(pid):
     return out
 
 
-def ram_mapping(pid, size):
+def ram_mapping(pid, size, path_prefix=None):
     """The smaps entry of the one mapping of exactly 'size' bytes (guest
-    RAM: -nodefaults leaves no VGA, whose VRAM could be the same size)."""
+    RAM: -nodefaults leaves no VGA, whose VRAM could be the same size), or
+    with path_prefix the one mapping of a file under it (a glibc arena can
+    also be 64 MiB): its size, path, VmFlags and KernelPageSize in KiB."""
     entries, cur = [], None
     with open(f"/proc/{pid}/smaps") as f:
         for line in f:
@@ -61,8 +63,14 @@ def ram_mapping(pid, size):
                 entries.append(cur)
             elif line.startswith("VmFlags:"):
                 cur["flags"] = line.split()[1:]
-    found = [e for e in entries if e["size"] == size]
+            elif line.startswith("KernelPageSize:"):
+                cur["kernel_page_kib"] = int(line.split()[1])
+    if path_prefix is None:
+        found = [e for e in entries if e["size"] == size]
+    else:
+        found = [e for e in entries if e["path"].startswith(path_prefix)]
     assert len(found) == 1, [e for e in entries if e["size"] >= MiB]
+    assert found[0]["size"] == size, found[0]
     return found[0]
 
 
@@ -381,15 +389,8 @@ def test_mem_path_on_hugetlbfs_runs_the_guest_on_huge_pages(tmp_path):
         m = started(Machine(tmp_path, "huge", ["-mem-path", str(mnt)], vmm=str(wrapper),
                             ram_mb=64))
         wait_counting(m)
-        smaps = open(f"/proc/{m.proc.pid}/smaps").read().split("\n")
-        heads = [i for i, ln in enumerate(smaps)
-                 if re.match(r"^[0-9a-f]+-[0-9a-f]+ \S+ \S+ \S+ \S+\s+" + re.escape(str(mnt)),
-                             ln)]
-        assert len(heads) == 1, [smaps[i] for i in heads]
-        lo, hi = (int(x, 16) for x in smaps[heads[0]].split()[0].split("-"))
-        assert hi - lo == 64 * MiB, smaps[heads[0]]
-        page = [ln for ln in smaps[heads[0]:heads[0] + 30] if ln.startswith("KernelPageSize:")]
-        assert page[0].split()[1] == "2048", page
+        ram = ram_mapping(m.proc.pid, 64 * MiB, path_prefix=str(mnt) + "/")
+        assert ram["kernel_page_kib"] == 2048, ram
         assert in_use() - before >= 32
         assert status(m.proc.pid)["HugetlbPages"] >= 2048
         assert last_count(m) > 0

@@ -237,11 +237,14 @@ def display_boot_args(card, cpu, disk):
 SCALE_BOOTS = (("-smp 160, -m 1G", "1G", 160), ("-m 512G", "512G", 1))
 
 
-def scale_boot_args(mem, smp, cpu, disk):
-    """SeaBIOS to the boot sector of disk-0.img with `smp` CPUs and `mem`
-    of RAM, the same for both VMMs (scale_extra adds QEMU's RAM backend)."""
-    return ["-m", mem, "-smp", str(smp), "-cpu", cpu, "-display", "none", "-serial", "stdio",
-            "-no-reboot"] + DEBUG_EXIT + ["-hda", disk, "-boot", "order=c"]
+def boot_sector_args(mem, cpu, disk, smp=None):
+    """SeaBIOS to the boot sector of disk-0.img with `mem` of RAM (and
+    `smp` CPUs when given), the same for both VMMs: the SeaBIOS row's
+    command line, and the scale rows' (scale_extra adds QEMU's RAM
+    backend)."""
+    return ["-m", mem] + ([] if smp is None else ["-smp", str(smp)]) \
+        + ["-cpu", cpu, "-display", "none", "-serial", "stdio", "-no-reboot"] + DEBUG_EXIT \
+        + ["-hda", disk, "-boot", "order=c"]
 
 
 def scale_extra(name, mem):
@@ -1055,9 +1058,7 @@ def main():
     t2 = {}
     if not a.skip_boot:
         progress(f"SeaBIOS boot to {BOOT_BANNER}, -m 64: {a.boot_runs} runs each")
-        boot = ["-m", "64", "-cpu", a.cpu, "-display", "none", "-serial", "stdio",
-                "-no-reboot"] + DEBUG_EXIT \
-            + ["-hda", os.path.abspath(a.disk), "-boot", "order=c"]
+        boot = boot_sector_args("64", a.cpu, os.path.abspath(a.disk))
         t2 = interleave(runners, a.boot_runs, boot, expect_banner=True,
                         timeout=a.boot_timeout)
 
@@ -1069,7 +1070,7 @@ def main():
             scaled = [Runner(r.name, r.prefix, r.extra + scale_extra(r.name, mem), r.timeout)
                       for r in runners]
             t9[label] = interleave(scaled, a.scale_runs,
-                                   scale_boot_args(mem, smp, a.cpu, os.path.abspath(a.disk)),
+                                   boot_sector_args(mem, a.cpu, os.path.abspath(a.disk), smp),
                                    expect_banner=True, timeout=a.boot_timeout)
             for r, sr in zip(runners, scaled):
                 r.errors += sr.errors
@@ -1134,8 +1135,8 @@ def main():
     res["guest_args"] = {"empty_m256": args256, "empty_m2048": args2g,
                          "pio": ["-m", "256", "-bios", pio] + tiny,
                          "boot": None if a.skip_boot else boot,
-                         "scale": {label: scale_boot_args(mem, smp, a.cpu,
-                                                          os.path.abspath(a.disk))
+                         "scale": {label: boot_sector_args(mem, a.cpu, os.path.abspath(a.disk),
+                                                           smp)
                                    for label, mem, smp in SCALE_BOOTS if label in t9},
                          "display_boot": {c: display_boot_args(c, a.display_cpu, a.disk)
                                           for c in t5},

@@ -1005,7 +1005,7 @@ def test_playback_rows_are_recorded(tmp_path):
 
 @pytest.mark.parametrize("label,mem,smp", bench.SCALE_BOOTS)
 def test_scale_boots_give_both_vmms_the_same_machine(label, mem, smp):
-    vmm, qemu = _argvs(bench.scale_boot_args(mem, smp, "qemu64", "/d.img"))
+    vmm, qemu = _argvs(bench.boot_sector_args(mem, "qemu64", "/d.img", smp))
     assert _tail(vmm) == _tail(qemu)
     for argv in (vmm, qemu):
         assert argv[argv.index("-m") + 1] == mem
@@ -1016,3 +1016,11 @@ def test_scale_boots_give_both_vmms_the_same_machine(label, mem, smp):
     # QEMU's RAM for the big row is the same size, mapped without reserving
     assert backend == [] if mem == "1G" else \
         f"memory-backend-ram,id=scale-ram,size={mem},reserve=off" in backend
+
+
+def test_seabios_row_keeps_its_command_line_without_smp():
+    """The SeaBIOS row's recorded command line (docs/bench.md) is built by
+    the scale rows' builder without -smp, so its figures stay comparable."""
+    assert bench.boot_sector_args("64", "qemu64", "/d.img") == \
+        ["-m", "64", "-cpu", "qemu64", "-display", "none", "-serial", "stdio", "-no-reboot"] \
+        + bench.DEBUG_EXIT + ["-hda", "/d.img", "-boot", "order=c"]
