@@ -34,7 +34,7 @@ LATE_SRCS := $(filter $(wildcard hw/virtio/*.c hw/watchdog/*.c hw/display/*.c hw
 	src/net/net.c src/net/net_rx_fifo.c src/net/net_slirp.c src/net/vhost_net.c src/block/qcow2.c src/block/qcow.c src/block/vmdk.c src/block/vdi.c src/block/vpc.c \
 	src/block/vhdx.c src/block/refused_formats.c src/block/block_formats.c src/block/image_lock.c src/control/json.c \
 	src/control/qmp.c src/control/qmp_lacking.c src/control/memsave.c src/control/monitor.c src/control/gdbstub.c src/board/pc_gdb.c src/board/pc_media.c src/board/pc_inspect.c src/chardev/chan.c src/core/savestate.c \
-	src/board/acpi_tables.c src/board/pc_direct_boot.c src/core/kvm_state.c src/core/virtqueue.c src/core/lazylib.c src/core/kick.c src/core/ordered_pool.c src/core/launcher.c hw/storage/atapi.c,$(CORE_SRCS))
+	src/board/acpi_tables.c src/board/pc_direct_boot.c src/core/kvm_state.c src/core/virtqueue.c src/core/lazylib.c src/core/ordered_pool.c src/core/launcher.c hw/storage/atapi.c,$(CORE_SRCS))
 LATE_OBJS := $(LATE_SRCS:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/bios/linuxboot_rom.o
 VMM_OBJS := $(BUILD)/obj/src/main.o $(filter-out $(LATE_OBJS),$(CORE_OBJS)) $(LATE_OBJS)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)

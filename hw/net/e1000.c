@@ -7,15 +7,13 @@
  * are decoded below. BAR1 is the I/O window (IOADDR at 0, IODATA at 4)
  * through which Linux issues the reset of these parts.
  *
- * Transmit runs where the board's kick (include/kick.h) puts it: within
- * the write to TDT (or TCTL) on the vCPU that made it, as vmm's board
- * starts the card (src/board/pc_nics.c), or on a thread of its own. It
- * handles at most one ring's worth of descriptors per kick, under
- * tx_lock; each descriptor is
- * handled under the register lock, which is dropped before a frame goes
- * to the backend (the backend's own thread calls e1000_receive with its
- * lock held and takes the register lock, so we must never call the
- * backend while holding it). A packet collects its buffers up to EOP in
+ * Transmit runs within the write to TDT (or TCTL), on the vCPU that made
+ * it, as QEMU's does. It handles at most one ring's worth of descriptors
+ * per write, under tx_lock (another vCPU may write TDT meanwhile); each
+ * descriptor is handled under the register lock, which is dropped before
+ * a frame goes to the backend (the backend's own thread calls
+ * e1000_receive with its lock held and takes the register lock, so we
+ * must never call the backend while holding it). A packet collects its buffers up to EOP in
  * txbuf (bounded: a larger one is dropped), then is segmented (TSE),
  * checksummed (POPTS, legacy IC), tagged (VLE) and sent.
  *
@@ -49,7 +47,6 @@
 #include <string.h>
 
 #include "event.h"
-#include "kick.h"
 #include "net_rx_fifo.h"
 #include "savestate.h"
 #include "util.h"
@@ -265,8 +262,6 @@ struct e1000 {
 	} delay[2];
 	struct event_timer *delay_timer;
 	int64_t delay_armed;
-
-	struct kick_thread tx; /* runs tx_run */
 
 	/* ---- under tx_lock (taken before lock): the packet being built ---- */
 	pthread_mutex_t tx_lock;
@@ -1276,7 +1271,7 @@ static void mmio_write32(struct e1000 *e, unsigned off, uint32_t v)
 	if (refused)
 		net_rx_ready(e->backend);
 	if (work)
-		kick_thread_kick(&e->tx);
+		tx_run(e);
 }
 
 /* Registers are 32 bits; a narrower access reads or merges into the
@@ -1350,11 +1345,6 @@ static const struct io_ops io_ops = {
 
 /* ---- lifecycle ------------------------------------------------------------- */
 
-static void tx_work(void *opaque)
-{
-	tx_run(opaque);
-}
-
 static void pci_reset(struct pci_device *d)
 {
 	struct e1000 *e = d->opaque;
@@ -1367,8 +1357,7 @@ static void pci_reset(struct pci_device *d)
 
 struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct guest_mem *mem,
 			   enum e1000_model model, const uint8_t mac[6],
-			   struct net_backend *backend, bool io_thread, uint8_t *rom,
-			   size_t rom_len)
+			   struct net_backend *backend, uint8_t *rom, size_t rom_len)
 {
 	struct e1000 *e = xzalloc(sizeof(*e));
 
@@ -1399,8 +1388,7 @@ struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct gues
 	e->pci.opaque = e;
 	e->pci.reset = pci_reset;
 	regs_reset(e);
-	if (kick_thread_start(&e->tx, io_thread, SANDBOX_IO, tx_work, e) < 0 ||
-	    pci_register(bus, &e->pci, devfn) < 0) {
+	if (pci_register(bus, &e->pci, devfn) < 0) {
 		e1000_destroy(e);
 		return NULL;
 	}
@@ -1429,7 +1417,6 @@ void e1000_destroy(struct e1000 *e)
 {
 	if (!e)
 		return;
-	kick_thread_stop(&e->tx);
 	if (e->itr_timer)
 		event_timer_free(e->itr_timer);
 	if (e->delay_timer)
@@ -1444,7 +1431,6 @@ void e1000_destroy(struct e1000 *e)
 
 void e1000_quiesce(struct e1000 *e)
 {
-	kick_thread_pause(&e->tx);
 	pthread_mutex_lock(&e->lock);
 	net_rx_fifo_quiesce(&e->rxq);
 	pthread_mutex_unlock(&e->lock);
@@ -1458,7 +1444,6 @@ void e1000_resume(struct e1000 *e)
 	pthread_mutex_unlock(&e->lock);
 	if (refused)
 		net_rx_ready(e->backend);
-	kick_thread_resume(&e->tx);
 }
 
 struct net_backend *e1000_backend(struct e1000 *e)

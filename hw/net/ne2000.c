@@ -35,14 +35,12 @@
  * a bounds check, so no guest value can reach outside it.
  *
  * Locks as in rtl8139.c: registers and memory under 'lock'; transmit runs
- * where the kick puts it (within the CR.TXP write, on vmm's board), copies
- * the frame under the lock and sends it without (the backend's thread
- * calls ne2000_receive with its own lock held, and that takes ours).
- * Receive runs on the
- * backend's thread; with no room the frame waits in a 64-frame FIFO
- * (include/net_rx_fifo.h) until the driver moves BNRY, and beyond that
- * the backend is refused (it keeps the frame and offers it again after
- * net_rx_ready).
+ * within the CR.TXP write, copies the frame under the lock and sends it
+ * without (the backend's thread calls ne2000_receive with its own lock
+ * held, and that takes ours). Receive runs on the backend's thread; with
+ * no room the frame waits in a 64-frame FIFO (include/net_rx_fifo.h)
+ * until the driver moves BNRY, and beyond that the backend is refused (it
+ * keeps the frame and offers it again after net_rx_ready).
  */
 #include "hw/ne2000.h"
 
@@ -51,7 +49,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kick.h"
 #include "net_rx_fifo.h"
 #include "savestate.h"
 #include "util.h"
@@ -163,7 +160,6 @@ struct ne2000 {
 	uint64_t rx_dropped, tx_dropped;
 	bool warned;
 
-	struct kick_thread tx;
 	/* One transmit at a time, taken before lock: the work runs on the
 	 * vCPU that wrote CR.TXP, and another vCPU's reset and TXP could
 	 * start a second one while the first still sends from txbuf. */
@@ -471,10 +467,8 @@ bool ne2000_receive(void *opaque, const struct net_hdr *hdr, const uint8_t *fram
 /* ---- transmit ---------------------------------------------------------------- */
 
 /* The transmit work: the frame at TPSR, TBCR bytes long, out. */
-static void tx_work_run(void *opaque)
+static void tx_run(struct ne2000 *n)
 {
-	struct ne2000 *n = opaque;
-
 	pthread_mutex_lock(&n->tx_lock);
 	pthread_mutex_lock(&n->lock);
 	if (!n->tx_pending) {
@@ -730,7 +724,7 @@ static void port_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
 	if (refused)
 		net_rx_ready(n->backend);
 	if (work & WORK_TX)
-		kick_thread_kick(&n->tx);
+		tx_run(n);
 }
 
 /* Registers are a byte wide; the data port takes 8, 16 and 32 bits (the
@@ -760,8 +754,7 @@ static void pci_reset(struct pci_device *d)
 }
 
 struct ne2000 *ne2000_create_pci(struct pci_bus *bus, uint8_t devfn, const uint8_t mac[6],
-				 struct net_backend *backend, bool io_thread, uint8_t *rom,
-				 size_t rom_len)
+				 struct net_backend *backend, uint8_t *rom, size_t rom_len)
 {
 	struct ne2000 *n = core_new("ne2k_pci", mac, backend);
 
@@ -779,8 +772,7 @@ struct ne2000 *ne2000_create_pci(struct pci_bus *bus, uint8_t devfn, const uint8
 	n->pci.reset = pci_reset;
 	n->pci.devfn = devfn;
 	hard_reset(n);
-	if (kick_thread_start(&n->tx, io_thread, SANDBOX_IO, tx_work_run, n) < 0 ||
-	    pci_register(bus, &n->pci, devfn) < 0) {
+	if (pci_register(bus, &n->pci, devfn) < 0) {
 		ne2000_destroy(n);
 		return NULL;
 	}
@@ -788,7 +780,7 @@ struct ne2000 *ne2000_create_pci(struct pci_bus *bus, uint8_t devfn, const uint8
 }
 
 struct ne2000 *ne2000_create_isa(struct io_bus *pio, uint16_t iobase, struct irq_line irq,
-				 const uint8_t mac[6], struct net_backend *backend, bool io_thread)
+				 const uint8_t mac[6], struct net_backend *backend)
 {
 	struct ne2000 *n = core_new("ne2k_isa", mac, backend);
 
@@ -796,8 +788,7 @@ struct ne2000 *ne2000_create_isa(struct io_bus *pio, uint16_t iobase, struct irq
 	n->iobase = iobase;
 	io_region_init(&n->isa_ports, "ne2k_isa", &port_ops, n, NE2000_IO_SIZE);
 	hard_reset(n);
-	if (kick_thread_start(&n->tx, io_thread, SANDBOX_IO, tx_work_run, n) < 0 ||
-	    bus_map(pio, &n->isa_ports, iobase) < 0) {
+	if (bus_map(pio, &n->isa_ports, iobase) < 0) {
 		ne2000_destroy(n);
 		return NULL;
 	}
@@ -817,7 +808,6 @@ void ne2000_destroy(struct ne2000 *n)
 {
 	if (!n)
 		return;
-	kick_thread_stop(&n->tx);
 	if (n->isa_bus)
 		bus_unmap(n->isa_bus, &n->isa_ports);
 	net_rx_fifo_flush(&n->rxq);
@@ -830,14 +820,13 @@ void ne2000_destroy(struct ne2000 *n)
 
 void ne2000_quiesce(struct ne2000 *n)
 {
-	kick_thread_pause(&n->tx);
 	pthread_mutex_lock(&n->lock);
 	net_rx_fifo_quiesce(&n->rxq);
 	pthread_mutex_unlock(&n->lock);
 }
 
-/* Frames that arrived meanwhile go in first, in order; a transmit the
- * driver asked for meanwhile runs. */
+/* Frames that arrived meanwhile go in first, in order; then a transmit
+ * still pending (a loaded state's CR.TXP) runs. */
 void ne2000_resume(struct ne2000 *n)
 {
 	pthread_mutex_lock(&n->lock);
@@ -846,9 +835,8 @@ void ne2000_resume(struct ne2000 *n)
 	pthread_mutex_unlock(&n->lock);
 	if (refused)
 		net_rx_ready(n->backend);
-	kick_thread_resume(&n->tx);
 	if (tx)
-		kick_thread_kick(&n->tx);
+		tx_run(n);
 }
 
 struct net_backend *ne2000_backend(struct ne2000 *n)

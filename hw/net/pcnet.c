@@ -33,12 +33,12 @@
  * with ERR; a received frame that needs more descriptors than the ring
  * has is dropped (MISS).
  *
- * Locks as in rtl8139.c: transmit runs where the kick puts it (within the
- * TDMD or STRT write, on vmm's board) under tx_lock, descriptors under the register lock,
- * net_send without it. Receive runs on the backend's thread; with no
- * descriptor the frame waits in a 64-frame FIFO (include/net_rx_fifo.h)
- * until the driver gives some back (the card looks again on every RDP
- * access, and on the next frame), and beyond that the backend is refused.
+ * Locks as in rtl8139.c: transmit runs within the TDMD or STRT write
+ * under tx_lock, descriptors under the register lock, net_send without
+ * it. Receive runs on the backend's thread; with no descriptor the frame
+ * waits in a 64-frame FIFO (include/net_rx_fifo.h) until the driver gives
+ * some back (the card looks again on every RDP access, and on the next
+ * frame), and beyond that the backend is refused.
  */
 #include "hw/pcnet.h"
 
@@ -47,7 +47,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kick.h"
 #include "net_rx_fifo.h"
 #include "savestate.h"
 #include "util.h"
@@ -199,8 +198,6 @@ struct pcnet {
 	uint8_t rxbuf[RX_MAX + FCS_LEN + ETH_MIN];
 	uint64_t rx_dropped, tx_dropped;
 	bool warned;
-
-	struct kick_thread tx;
 
 	/* ---- under tx_lock (taken before lock) -------------------------------- */
 	pthread_mutex_t tx_lock;
@@ -662,11 +659,6 @@ static void tx_poll(struct pcnet *p)
 	}
 }
 
-static void tx_work_run(void *opaque)
-{
-	tx_poll(opaque);
-}
-
 /* ---- reset ------------------------------------------------------------------------------ */
 
 static void aprom_build(struct pcnet *p)
@@ -927,7 +919,7 @@ static void port_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
 	if (refused)
 		net_rx_ready(p->backend);
 	if (work & WORK_TX)
-		kick_thread_kick(&p->tx);
+		tx_poll(p);
 }
 
 /* WIO takes 16-bit accesses, DWIO 32-bit ones; the APROM any. The core
@@ -949,8 +941,8 @@ static void pci_reset(struct pci_device *d)
 }
 
 struct pcnet *pcnet_create(struct pci_bus *bus, uint8_t devfn, const struct guest_mem *mem,
-			   const uint8_t mac[6], struct net_backend *backend, bool io_thread,
-			   uint8_t *rom, size_t rom_len)
+			   const uint8_t mac[6], struct net_backend *backend, uint8_t *rom,
+			   size_t rom_len)
 {
 	struct pcnet *p = xzalloc(sizeof(*p));
 
@@ -974,8 +966,7 @@ struct pcnet *pcnet_create(struct pci_bus *bus, uint8_t devfn, const struct gues
 	p->pci.reset = pci_reset;
 	p->pci.devfn = devfn;
 	hard_reset(p);
-	if (kick_thread_start(&p->tx, io_thread, SANDBOX_IO, tx_work_run, p) < 0 ||
-	    pci_register(bus, &p->pci, devfn) < 0) {
+	if (pci_register(bus, &p->pci, devfn) < 0) {
 		pcnet_destroy(p);
 		return NULL;
 	}
@@ -991,7 +982,6 @@ void pcnet_destroy(struct pcnet *p)
 {
 	if (!p)
 		return;
-	kick_thread_stop(&p->tx);
 	net_rx_fifo_flush(&p->rxq);
 	pci_device_release(&p->pci);
 	free(p->rom);
@@ -1002,14 +992,13 @@ void pcnet_destroy(struct pcnet *p)
 
 void pcnet_quiesce(struct pcnet *p)
 {
-	kick_thread_pause(&p->tx);
 	pthread_mutex_lock(&p->lock);
 	net_rx_fifo_quiesce(&p->rxq);
 	pthread_mutex_unlock(&p->lock);
 }
 
 /* Frames that arrived meanwhile go in first, in order; then a transmit
- * poll, for any TDMD that came meanwhile. */
+ * poll, for a TDMD that came meanwhile (a poll stops while quiesced). */
 void pcnet_resume(struct pcnet *p)
 {
 	pthread_mutex_lock(&p->lock);
@@ -1017,8 +1006,7 @@ void pcnet_resume(struct pcnet *p)
 	pthread_mutex_unlock(&p->lock);
 	if (refused)
 		net_rx_ready(p->backend);
-	kick_thread_resume(&p->tx);
-	kick_thread_kick(&p->tx);
+	tx_poll(p);
 }
 
 struct net_backend *pcnet_backend(struct pcnet *p)

@@ -23,15 +23,14 @@
  *    the descriptor's MSS); the card parses the headers itself and
  *    computes each checksum from scratch.
  *
- * Locks as in e1000.c: transmit runs where the kick puts it (within the
- * doorbell's write, TSDn or TxPoll, on vmm's board), under tx_lock, one
- * slot or descriptor at a time under the register lock,
- * dropped before net_send (the backend's thread calls rtl8139_receive with
- * its own lock held, and that takes the register lock). Receive runs on
- * the backend's thread; with no room the frame waits in a 64-frame FIFO
- * (include/net_rx_fifo.h) until the driver moves CAPR (or the C+ ring
- * gets buffers); beyond that the backend is refused, MPC counts and
- * RxOverflow is raised.
+ * Locks as in e1000.c: transmit runs within the doorbell's write (TSDn or
+ * TxPoll), under tx_lock, one slot or descriptor at a time under the
+ * register lock, dropped before net_send (the backend's thread calls
+ * rtl8139_receive with its own lock held, and that takes the register
+ * lock). Receive runs on the backend's thread; with no room the frame
+ * waits in a 64-frame FIFO (include/net_rx_fifo.h) until the driver moves
+ * CAPR (or the C+ ring gets buffers); beyond that the backend is refused,
+ * MPC counts and RxOverflow is raised.
  *
  * Checks: a ring buffer or slot buffer outside guest RAM drops the frame;
  * a C+ ring stops at RingEnd or after RTL8139_CP_RING_MAX descriptors,
@@ -52,7 +51,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "kick.h"
 #include "net_rx_fifo.h"
 #include "savestate.h"
 #include "util.h"
@@ -201,9 +199,6 @@ struct rtl8139 {
 	uint8_t rxbuf[RX_MAX + 8];
 	uint64_t rx_dropped, tx_dropped;
 	bool warned;
-	unsigned tx_work;         /* WORK_TX_SLOT / WORK_CP_TX bits for the I/O thread */
-
-	struct kick_thread tx;    /* runs tx_work_run */
 
 	/* ---- under tx_lock (taken before lock) ----------------------------------- */
 	pthread_mutex_t tx_lock;
@@ -876,7 +871,6 @@ static void regs_reset(struct rtl8139 *n)
 static void device_reset(struct rtl8139 *n)
 {
 	n->cp_tx_idx = 0;
-	n->tx_work = 0;
 	tx_reset_packet(n);
 	regs_reset(n);
 }
@@ -1042,6 +1036,20 @@ static uint64_t reg_read(void *opaque, uint64_t addr, unsigned size)
 	return v;
 }
 
+/* The slots this write filled and the C+ ring it polled, lock not held. */
+static void tx_run(struct rtl8139 *n, unsigned work)
+{
+	for (unsigned i = 0; i < 4; i++) {
+		if (work & WORK_TX_SLOT(i)) {
+			pthread_mutex_lock(&n->tx_lock);
+			tx_slot(n, i);
+			pthread_mutex_unlock(&n->tx_lock);
+		}
+	}
+	if (work & WORK_CP_TX)
+		cp_tx_run(n);
+}
+
 static void reg_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
 {
 	struct rtl8139 *n = opaque;
@@ -1067,33 +1075,7 @@ static void reg_write(void *opaque, uint64_t addr, uint64_t val, unsigned size)
 		pthread_mutex_unlock(&n->tx_lock);
 		return;
 	}
-	if (work & (WORK_TX_SLOT(0) | WORK_TX_SLOT(1) | WORK_TX_SLOT(2) | WORK_TX_SLOT(3) |
-		    WORK_CP_TX)) {
-		pthread_mutex_lock(&n->lock);
-		n->tx_work |= work;
-		pthread_mutex_unlock(&n->lock);
-		kick_thread_kick(&n->tx);
-	}
-}
-
-/* The I/O thread: the slots written and the C+ ring polled since last. */
-static void tx_work_run(void *opaque)
-{
-	struct rtl8139 *n = opaque;
-
-	pthread_mutex_lock(&n->lock);
-	unsigned work = n->tx_work;
-	n->tx_work = 0;
-	pthread_mutex_unlock(&n->lock);
-	for (unsigned i = 0; i < 4; i++) {
-		if (work & WORK_TX_SLOT(i)) {
-			pthread_mutex_lock(&n->tx_lock);
-			tx_slot(n, i);
-			pthread_mutex_unlock(&n->tx_lock);
-		}
-	}
-	if (work & WORK_CP_TX)
-		cp_tx_run(n);
+	tx_run(n, work);
 }
 
 static const struct io_ops reg_ops = {
@@ -1115,8 +1097,8 @@ static void pci_reset(struct pci_device *d)
 
 struct rtl8139 *rtl8139_create(struct pci_bus *bus, uint8_t devfn, const struct guest_mem *mem,
 			       const uint8_t mac[6], bool cplus, struct net_backend *backend,
-			       bool io_thread, uint8_t *rom, size_t rom_len,
-			       int64_t (*clock)(void *opaque), void *clock_opaque)
+			       uint8_t *rom, size_t rom_len, int64_t (*clock)(void *opaque),
+			       void *clock_opaque)
 {
 	struct rtl8139 *n = xzalloc(sizeof(*n));
 
@@ -1145,8 +1127,7 @@ struct rtl8139 *rtl8139_create(struct pci_bus *bus, uint8_t devfn, const struct 
 	n->pci.opaque = n;
 	n->pci.reset = pci_reset;
 	regs_reset(n);
-	if (kick_thread_start(&n->tx, io_thread, SANDBOX_IO, tx_work_run, n) < 0 ||
-	    pci_register(bus, &n->pci, devfn) < 0) {
+	if (pci_register(bus, &n->pci, devfn) < 0) {
 		rtl8139_destroy(n);
 		return NULL;
 	}
@@ -1162,7 +1143,6 @@ void rtl8139_destroy(struct rtl8139 *n)
 {
 	if (!n)
 		return;
-	kick_thread_stop(&n->tx);
 	net_rx_fifo_flush(&n->rxq);
 	pci_device_release(&n->pci);
 	free(n->rom);
@@ -1173,7 +1153,6 @@ void rtl8139_destroy(struct rtl8139 *n)
 
 void rtl8139_quiesce(struct rtl8139 *n)
 {
-	kick_thread_pause(&n->tx);
 	pthread_mutex_lock(&n->lock);
 	net_rx_fifo_quiesce(&n->rxq);
 	pthread_mutex_unlock(&n->lock);
@@ -1187,7 +1166,6 @@ void rtl8139_resume(struct rtl8139 *n)
 	pthread_mutex_unlock(&n->lock);
 	if (refused)
 		net_rx_ready(n->backend);
-	kick_thread_resume(&n->tx);
 }
 
 struct net_backend *rtl8139_backend(struct rtl8139 *n)

@@ -37,19 +37,18 @@ struct e1000;
 
 /* A card on 'bus' at 'devfn' (BAR0: registers, BAR1: I/O window, INTA),
  * sending to and receiving from 'backend' (connect it with net_attach(
- * backend, e1000_receive, card)). io_thread: transmit on a thread of its
- * own; false: within the register write (vmm's board, unit tests).
+ * backend, e1000_receive, card)). It transmits within the register write
+ * that asks for it, on the caller's thread.
  * rom: an option ROM image for the expansion ROM BAR (heap; the card
  * frees it), or NULL. NULL if the slot cannot be registered. */
 struct e1000 *e1000_create(struct pci_bus *bus, uint8_t devfn, const struct guest_mem *mem,
 			   enum e1000_model model, const uint8_t mac[6],
-			   struct net_backend *backend, bool io_thread, uint8_t *rom,
-			   size_t rom_len);
+			   struct net_backend *backend, uint8_t *rom, size_t rom_len);
 /* The machine's timers (its main loop), before the guest runs: interrupt
  * throttling (ITR) needs them. Without, every cause is signalled at once. */
 struct event_loop;
 void e1000_set_timers(struct e1000 *e, struct event_loop *loop);
-/* Holds transmit (pause, saving state) until e1000_resume. */
+/* Holds received frames (pause, saving state) until e1000_resume. */
 void e1000_quiesce(struct e1000 *e);
 void e1000_resume(struct e1000 *e);
 void e1000_destroy(struct e1000 *e);

@@ -33,19 +33,18 @@
 
 struct ne2000;
 
-/* The PCI card on 'bus' at 'devfn' / the ISA card at 'iobase' on 'irq'.
- * io_thread: transmit on a thread of its own (false: within the
- * register write). rom: an option ROM image (heap; the card frees it) or
- * NULL. NULL if the slot or the ports are taken. Connect with
- * net_attach(backend, ne2000_receive, card). */
+/* The PCI card on 'bus' at 'devfn' / the ISA card at 'iobase' on 'irq',
+ * transmitting within the register write. rom: an option ROM image (heap;
+ * the card frees it) or NULL. NULL if the slot or the ports are taken.
+ * Connect with net_attach(backend, ne2000_receive, card). */
 struct ne2000 *ne2000_create_pci(struct pci_bus *bus, uint8_t devfn, const uint8_t mac[6],
-				 struct net_backend *backend, bool io_thread, uint8_t *rom,
-				 size_t rom_len);
+				 struct net_backend *backend, uint8_t *rom, size_t rom_len);
 struct ne2000 *ne2000_create_isa(struct io_bus *pio, uint16_t iobase, struct irq_line irq,
-				 const uint8_t mac[6], struct net_backend *backend, bool io_thread);
+				 const uint8_t mac[6], struct net_backend *backend);
 /* The ISA card's power-on state (the PCI card resets through its function). */
 void ne2000_reset(struct ne2000 *n);
-/* Holds transmit and received frames (pause, saving state) until resume. */
+/* Holds received frames (pause, saving state) until resume, which also
+ * runs a transmit still pending (one a loaded state asked for). */
 void ne2000_quiesce(struct ne2000 *n);
 void ne2000_resume(struct ne2000 *n);
 void ne2000_destroy(struct ne2000 *n);

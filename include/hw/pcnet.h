@@ -32,12 +32,12 @@
 struct pcnet;
 
 /* A card on 'bus' at 'devfn' (connect it with net_attach(backend,
- * pcnet_receive, card)). io_thread: transmit on a thread of its own
- * (false: within the register write). rom: an option ROM image (heap; the
- * card frees it) or NULL. NULL if the slot cannot be registered. */
+ * pcnet_receive, card)), transmitting within the register write. rom: an
+ * option ROM image (heap; the card frees it) or NULL. NULL if the slot
+ * cannot be registered. */
 struct pcnet *pcnet_create(struct pci_bus *bus, uint8_t devfn, const struct guest_mem *mem,
-			   const uint8_t mac[6], struct net_backend *backend, bool io_thread,
-			   uint8_t *rom, size_t rom_len);
+			   const uint8_t mac[6], struct net_backend *backend, uint8_t *rom,
+			   size_t rom_len);
 /* Holds transmit and received frames (pause, saving state) until resume. */
 void pcnet_quiesce(struct pcnet *p);
 void pcnet_resume(struct pcnet *p);

@@ -29,17 +29,17 @@
 struct rtl8139;
 
 /* A card on 'bus' at 'devfn' on 'backend' (connect it with net_attach(
- * backend, rtl8139_receive, card)). io_thread: transmit on a thread of
- * its own (false: within the register write). cplus: the RTL8139C+ (revision 0x20,
- * 8139cp's), else an RTL8139C (revision 0x10, its TCR version), which
- * 8139too takes. 'clock' gives nanoseconds for TCTR (NULL:
- * CLOCK_MONOTONIC). rom: an option ROM image (heap; the card frees it),
- * or NULL. NULL if the slot cannot be registered. */
+ * backend, rtl8139_receive, card)), transmitting within the register
+ * write. cplus: the RTL8139C+ (revision 0x20, 8139cp's), else an RTL8139C
+ * (revision 0x10, its TCR version), which 8139too takes. 'clock' gives
+ * nanoseconds for TCTR (NULL: CLOCK_MONOTONIC). rom: an option ROM image
+ * (heap; the card frees it), or NULL. NULL if the slot cannot be
+ * registered. */
 struct rtl8139 *rtl8139_create(struct pci_bus *bus, uint8_t devfn, const struct guest_mem *mem,
 			       const uint8_t mac[6], bool cplus, struct net_backend *backend,
-			       bool io_thread, uint8_t *rom, size_t rom_len,
-			       int64_t (*clock)(void *opaque), void *clock_opaque);
-/* Holds transmit (pause, saving state) until rtl8139_resume. */
+			       uint8_t *rom, size_t rom_len, int64_t (*clock)(void *opaque),
+			       void *clock_opaque);
+/* Holds received frames (pause, saving state) until rtl8139_resume. */
 void rtl8139_quiesce(struct rtl8139 *n);
 void rtl8139_resume(struct rtl8139 *n);
 void rtl8139_destroy(struct rtl8139 *n);

@@ -6,6 +6,14 @@
  * names so that QEMU's command lines work. virtio-net's entry stays with the virtio devices in
  * pc_devices.c; -nic, -net nic and the default NIC pick any of these by
  * model name (src/cli.c).
+ *
+ * A card transmits within the doorbell's register write, on the vCPU that
+ * wrote it, as QEMU's cards do. A thread of the card's own cost a wake-up
+ * per doorbell: in the nested L1, e1000 over user networking streamed
+ * 6.15 MB/s that way against 8.53 inline (best of 3 x 16 MiB), and a
+ * ping's round trip took 1.45 ms against 1.00 (docs/bench.md,
+ * 2026-12-07). With user networking the vCPU's sandbox list has the slirp
+ * set for this (docs/security.md).
  */
 #include <string.h>
 
@@ -40,8 +48,7 @@ static int nic_rom(const struct dev_instance *d, struct dev_board *b, uint8_t **
  * _resume, _save, _load, _set_link, _link, _backend and _destroy: the
  * dev_ops wrappers, and NIC_OPS(kind, create) fills a class's ops with
  * them. Destroy order: the backend's thread delivers into the NIC, so it
- * stops delivering first, then the NIC (and its transmit thread) goes,
- * then the backend.
+ * stops delivering first, then the NIC goes, then the backend.
  */
 #define NIC_LIFECYCLE(kind, type)                                                        \
 	DEV_STATE_OPS(kind, type)                                                        \
@@ -113,15 +120,6 @@ static int nic_connect(struct dev_instance *d, void *nic, struct net_backend *be
 	  .help = "option ROM (iPXE) in the card's expansion ROM BAR, a file name looked "\
 		  "for as firmware is, or a path; empty: none" }
 
-/* Where a card transmits: within the doorbell's register write, on the
- * vCPU that wrote it, as QEMU's cards do. On a thread of its own (true),
- * every doorbell cost a wake-up: in the nested L1, e1000 over user
- * networking streamed 6.15 MB/s that way against 8.53 inline (best of
- * 3 x 16 MiB), and a ping's round trip took 1.45 ms against 1.00
- * (docs/bench.md, 2026-12-07). With user networking the vCPU's sandbox
- * list has the slirp set for this (docs/security.md). */
-#define NIC_TX_THREAD false
-
 static const struct dev_prop e1000_props[] = { NIC_PROPS("efi-e1000.rom") };
 
 /* ==== e1000 family ======================================================== */
@@ -133,8 +131,8 @@ static int e1000_create_model(struct dev_instance *d, struct dev_board *b, enum 
 
 	if (nic_parts(d, b, &p, err, errlen) < 0)
 		return -1;
-	struct e1000 *e = e1000_create(b->pci, (uint8_t)d->devfn, b->mem, m, p.mac, p.be,
-				       NIC_TX_THREAD, p.rom, p.rom_len);
+	struct e1000 *e = e1000_create(b->pci, (uint8_t)d->devfn, b->mem, m, p.mac, p.be, p.rom,
+				       p.rom_len);
 	if (e && b->loop)
 		e1000_set_timers(e, b->loop);
 	return nic_connect(d, e, p.be, e1000_receive, err, errlen);
@@ -194,9 +192,8 @@ static int rtl8139_create_dev(struct dev_instance *d, struct dev_board *b, char 
 	if (nic_parts(d, b, &p, err, errlen) < 0)
 		return -1;
 	struct rtl8139 *n = rtl8139_create(b->pci, (uint8_t)d->devfn, b->mem, p.mac,
-					   dev_get_bool(d, "cplus"), p.be, NIC_TX_THREAD, p.rom,
-					   p.rom_len,
-					   NULL, NULL);
+					   dev_get_bool(d, "cplus"), p.be, p.rom, p.rom_len, NULL,
+					   NULL);
 	return nic_connect(d, n, p.be, rtl8139_receive, err, errlen);
 }
 
@@ -226,8 +223,8 @@ static int ne2k_pci_create(struct dev_instance *d, struct dev_board *b, char *er
 
 	if (nic_parts(d, b, &p, err, errlen) < 0)
 		return -1;
-	struct ne2000 *n = ne2000_create_pci(b->pci, (uint8_t)d->devfn, p.mac, p.be, NIC_TX_THREAD,
-					     p.rom, p.rom_len);
+	struct ne2000 *n = ne2000_create_pci(b->pci, (uint8_t)d->devfn, p.mac, p.be, p.rom,
+					     p.rom_len);
 	return nic_connect(d, n, p.be, ne2000_receive, err, errlen);
 }
 
@@ -241,7 +238,7 @@ static int ne2k_isa_create(struct dev_instance *d, struct dev_board *b, char *er
 		return -1;
 	dev_nic_mac(b, d, mac);
 	struct ne2000 *n = ne2000_create_isa(b->pio, base, b->isa_irq(b, (unsigned)dev_get_uint(d, "irq")),
-					     mac, be, NIC_TX_THREAD);
+					     mac, be);
 	if (!n)
 		return set_err(err, errlen, "-device ne2k_isa: ports %#x-%#x are taken by another "
 			       "device", base, base + NE2000_IO_SIZE - 1);
@@ -300,8 +297,8 @@ static int pcnet_create_dev(struct dev_instance *d, struct dev_board *b, char *e
 
 	if (nic_parts(d, b, &p, err, errlen) < 0)
 		return -1;
-	struct pcnet *nic = pcnet_create(b->pci, (uint8_t)d->devfn, b->mem, p.mac, p.be, NIC_TX_THREAD,
-					 p.rom, p.rom_len);
+	struct pcnet *nic = pcnet_create(b->pci, (uint8_t)d->devfn, b->mem, p.mac, p.be, p.rom,
+					 p.rom_len);
 	return nic_connect(d, nic, p.be, pcnet_receive, err, errlen);
 }
 

@@ -1634,7 +1634,7 @@ static bool e1000_target_create(struct fuzz_machine *m)
 	if (!harness_loop_new(m))
 		return false;
 	m->e1000 = e1000_create(&m->pci, NIC_DEVFN, &m->mem, models[m->variant % 3], mac,
-				&m->net_be, false, NULL, 0);
+				&m->net_be, NULL, 0);
 	if (!m->e1000)
 		return false;
 	e1000_set_timers(m->e1000, m->loop);
@@ -1690,7 +1690,7 @@ static bool rtl8139_target_create(struct fuzz_machine *m)
 	m->net_be = (struct net_backend){ .ops = &fake_net_ops };
 	m->clock_ns = 1000000000;
 	m->rtl8139 = rtl8139_create(&m->pci, NIC_DEVFN, &m->mem, mac, !(m->variant & 1),
-				    &m->net_be, false, NULL, 0, fake_clock, m);
+				    &m->net_be, NULL, 0, fake_clock, m);
 	if (!m->rtl8139)
 		return false;
 	net_attach(&m->net_be, rtl8139_receive, m->rtl8139);
@@ -1761,12 +1761,12 @@ static bool ne2000_target_create(struct fuzz_machine *m)
 	m->net_be = (struct net_backend){ .ops = &fake_net_ops };
 	if (m->variant & 1) {
 		struct irq_line none = { 0 };
-		m->ne2000 = ne2000_create_isa(&m->pio, NE2K_ISA_BASE, none, mac, &m->net_be, false);
+		m->ne2000 = ne2000_create_isa(&m->pio, NE2K_ISA_BASE, none, mac, &m->net_be);
 		if (!m->ne2000)
 			return false;
 		add_window(m, &m->pio, NE2K_ISA_BASE, NE2000_IO_SIZE); /* window 1 */
 	} else {
-		m->ne2000 = ne2000_create_pci(&m->pci, NIC_DEVFN, mac, &m->net_be, false, NULL, 0);
+		m->ne2000 = ne2000_create_pci(&m->pci, NIC_DEVFN, mac, &m->net_be, NULL, 0);
 		if (!m->ne2000)
 			return false;
 		cfg_wr(m, NIC_DEVFN, PCI_BAR0, NIC_IOBASE, 4);
@@ -1805,7 +1805,7 @@ static bool pcnet_target_create(struct fuzz_machine *m)
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 
 	m->net_be = (struct net_backend){ .ops = &fake_net_ops };
-	m->pcnet = pcnet_create(&m->pci, NIC_DEVFN, &m->mem, mac, &m->net_be, false, NULL, 0);
+	m->pcnet = pcnet_create(&m->pci, NIC_DEVFN, &m->mem, mac, &m->net_be, NULL, 0);
 	if (!m->pcnet)
 		return false;
 	net_attach(&m->net_be, pcnet_receive, m->pcnet);

@@ -425,7 +425,7 @@ static void *e1000_new(void)
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 	struct board *b = board_new();
 	b->nic = e1000_create(&b->pci, PCI_DEVFN(4, 0), &b->mem, E1000_82540EM, mac, &no_net,
-			      false, NULL, 0);
+			      NULL, 0);
 	if (!b->nic)
 		abort();
 	return b;
@@ -439,8 +439,8 @@ static void *rtl8139_new(void)
 {
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 	struct board *b = board_new();
-	b->rtl = rtl8139_create(&b->pci, PCI_DEVFN(4, 0), &b->mem, mac, true, &no_net, false,
-				NULL, 0, fixed_clock, NULL);
+	b->rtl = rtl8139_create(&b->pci, PCI_DEVFN(4, 0), &b->mem, mac, true, &no_net, NULL, 0,
+				fixed_clock, NULL);
 	if (!b->rtl)
 		abort();
 	return b;
@@ -453,7 +453,7 @@ static void *ne2k_pci_new(void)
 {
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 	struct board *b = board_new();
-	b->ne2k = ne2000_create_pci(&b->pci, PCI_DEVFN(4, 0), mac, &no_net, false, NULL, 0);
+	b->ne2k = ne2000_create_pci(&b->pci, PCI_DEVFN(4, 0), mac, &no_net, NULL, 0);
 	if (!b->ne2k)
 		abort();
 	return b;
@@ -462,7 +462,7 @@ static void *ne2k_isa_new(void)
 {
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 	struct board *b = board_new();
-	b->ne2k = ne2000_create_isa(&b->pio, 0x300, (struct irq_line){ 0 }, mac, &no_net, false);
+	b->ne2k = ne2000_create_isa(&b->pio, 0x300, (struct irq_line){ 0 }, mac, &no_net);
 	if (!b->ne2k)
 		abort();
 	return b;
@@ -475,7 +475,7 @@ static void *pcnet_new(void)
 {
 	static const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
 	struct board *b = board_new();
-	b->pcnet = pcnet_create(&b->pci, PCI_DEVFN(4, 0), &b->mem, mac, &no_net, false, NULL, 0);
+	b->pcnet = pcnet_create(&b->pci, PCI_DEVFN(4, 0), &b->mem, mac, &no_net, NULL, 0);
 	if (!b->pcnet)
 		abort();
 	return b;

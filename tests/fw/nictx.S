@@ -17,8 +17,8 @@
  *     CSR0 INIT, then STRT and TDMD.
  *
  * Then it halts: the test receives the datagram on the host, through
- * user networking, which opens a host socket for it on the NIC's
- * transmit thread (a vCPU may not, under the sandbox).
+ * user networking, which opens a host socket for it on the vCPU that
+ * wrote the doorbell (its sandbox list has the slirp set for this).
  */
 #define CFG_ADDR 0xCF8
 #define CFG_DATA 0xCFC

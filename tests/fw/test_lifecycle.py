@@ -55,7 +55,7 @@ def full_machine(tmp_path, qmp_path):
         "-drive", f"if=none,id=hd2,file={disks[2]},format=raw",
         "-device", "ide-hd,drive=hd2,bus=ide.1,unit=1",
         "-netdev", "user,id=n0", "-device", "virtio-net-pci,netdev=n0",
-        # the emulated NICs, each with its transmit thread and iPXE ROM
+        # the emulated NICs, each with its iPXE ROM
         "-netdev", "user,id=n1", "-device", "e1000,netdev=n1",
         "-netdev", "user,id=n2", "-device", "rtl8139,netdev=n2",
         "-netdev", "user,id=n3", "-device", "ne2k_pci,netdev=n3",

@@ -96,9 +96,9 @@ def test_nic_models_listed():
 
 
 def test_nic_threads_are_filtered():
-    # A card transmits on the vCPU (no thread of its own, src/board/pc_nics.c
-    # NIC_TX_THREAD); each user backend has its net thread; every thread is
-    # under its kind's filter.
+    # A card transmits on the vCPU (no thread of its own, src/board/pc_nics.c);
+    # each user backend has its net thread; every thread is under its kind's
+    # filter.
     import os
     import time
     p = subprocess.Popen([VMM, "-nodefaults", "-display", "none", "-m", "32",

@@ -81,7 +81,7 @@ static struct ctx *make(enum e1000_model model)
 	struct ctx *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
 	nic_fixture_init(&c->fx, RAM_SIZE);
-	c->e = e1000_create(&c->pci, DEVFN, &c->mem, model, MAC, &c->be, false, NULL, 0);
+	c->e = e1000_create(&c->pci, DEVFN, &c->mem, model, MAC, &c->be, NULL, 0);
 	assert_non_null(c->e);
 	net_attach(&c->be, e1000_receive, c->e);
 	pci_config_write(&c->pci, DEVFN, PCI_BAR0, MMIO, 4);
@@ -218,7 +218,7 @@ static void test_option_rom(void **state)
 	rom[0] = 0x55;
 	rom[1] = 0xAA;
 	nic_fixture_init(&c->fx, RAM_SIZE);
-	c->e = e1000_create(&c->pci, DEVFN, &c->mem, E1000_82540EM, MAC, &c->be, false, rom, 3000);
+	c->e = e1000_create(&c->pci, DEVFN, &c->mem, E1000_82540EM, MAC, &c->be, rom, 3000);
 	assert_non_null(c->e);
 	pci_config_write(&c->pci, DEVFN, PCI_ROM_ADDRESS, 0xFFFFFFFE, 4);
 	assert_int_equal(pci_config_read(&c->pci, DEVFN, PCI_ROM_ADDRESS, 4), 0xFFFFF000);
@@ -257,8 +257,8 @@ static void test_option_rom_carries_the_model_id(void **state)
 			sum = (uint8_t)(sum + rom[i]);
 		rom[6] = (uint8_t)-sum;
 		nic_fixture_init(&c->fx, RAM_SIZE);
-		c->e = e1000_create(&c->pci, DEVFN, &c->mem, models[m].model, MAC, &c->be, false,
-				    rom, 2048);
+		c->e = e1000_create(&c->pci, DEVFN, &c->mem, models[m].model, MAC, &c->be, rom,
+				    2048);
 		assert_non_null(c->e);
 		pci_config_write(&c->pci, DEVFN, PCI_ROM_ADDRESS, 0xE0100000 | 1, 4);
 		pci_config_write(&c->pci, DEVFN, PCI_COMMAND, PCI_COMMAND_MEMORY, 2);

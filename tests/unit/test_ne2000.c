@@ -105,9 +105,9 @@ static struct ctx *make(bool isa)
 	nic_fixture_init(&c->fx, 0);
 	if (isa) {
 		struct irq_line l = { .set = set_isa_irq, .opaque = c, .line = 9 };
-		c->n = ne2000_create_isa(&c->pio, 0x300, l, MAC, &c->be, false);
+		c->n = ne2000_create_isa(&c->pio, 0x300, l, MAC, &c->be);
 	} else {
-		c->n = ne2000_create_pci(&c->pci, DEVFN, MAC, &c->be, false, NULL, 0);
+		c->n = ne2000_create_pci(&c->pci, DEVFN, MAC, &c->be, NULL, 0);
 	}
 	assert_non_null(c->n);
 	net_attach(&c->be, ne2000_receive, c->n);

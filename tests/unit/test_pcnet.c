@@ -106,7 +106,7 @@ static struct ctx *make(void)
 	struct ctx *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
 	nic_fixture_init(&c->fx, RAM_SIZE);
-	c->p = pcnet_create(&c->pci, DEVFN, &c->mem, MAC, &c->be, false, NULL, 0);
+	c->p = pcnet_create(&c->pci, DEVFN, &c->mem, MAC, &c->be, NULL, 0);
 	assert_non_null(c->p);
 	net_attach(&c->be, pcnet_receive, c->p);
 	pci_config_write(&c->pci, DEVFN, PCI_BAR0, IOBASE, 4);

@@ -85,7 +85,7 @@ static struct ctx *make(void)
 	assert_non_null(c);
 	nic_fixture_init(&c->fx, RAM_SIZE);
 	c->clock = 1000000000;
-	c->n = rtl8139_create(&c->pci, DEVFN, &c->mem, MAC, true, &c->be, false, NULL, 0, fake_clock, c);
+	c->n = rtl8139_create(&c->pci, DEVFN, &c->mem, MAC, true, &c->be, NULL, 0, fake_clock, c);
 	assert_non_null(c->n);
 	net_attach(&c->be, rtl8139_receive, c->n);
 	pci_config_write(&c->pci, DEVFN, PCI_BAR0, IOBASE, 4);
@@ -155,7 +155,7 @@ static void test_identity_without_cplus(void **state)
 	struct ctx *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
 	nic_fixture_init(&c->fx, RAM_SIZE);
-	c->n = rtl8139_create(&c->pci, DEVFN, &c->mem, MAC, false, &c->be, false, NULL, 0, fake_clock, c);
+	c->n = rtl8139_create(&c->pci, DEVFN, &c->mem, MAC, false, &c->be, NULL, 0, fake_clock, c);
 	assert_non_null(c->n);
 	pci_config_write(&c->pci, DEVFN, PCI_BAR0, IOBASE, 4);
 	pci_config_write(&c->pci, DEVFN, PCI_COMMAND, PCI_COMMAND_IO, 2);
