@@ -132,6 +132,18 @@ static uint32_t *reg_of(struct kvm_cpuid_entry2 *e, unsigned reg)
 	}
 }
 
+/* Leaves 0x80000002-4, the 48-byte brand string /proc/cpuinfo shows as
+ * "model name". */
+static void write_brand(struct kvm_cpuid2 *c, const char brand[48])
+{
+	for (unsigned i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+		if (e->function >= 0x80000002 && e->function <= 0x80000004)
+			for (unsigned r = EAX; r <= EDX; r++)
+				memcpy(reg_of(e, r), brand + 16 * (e->function - 0x80000002) + 4 * r, 4);
+	}
+}
+
 static void set_identity(const struct cpu_model *m, struct kvm_cpuid2 *c)
 {
 	const struct identity *id = NULL;
@@ -151,10 +163,33 @@ static void set_identity(const struct cpu_model *m, struct kvm_cpuid2 *c)
 			e->eax = id->signature;
 		else if (e->function == 0x80000000 && e->eax > BASELINE_XLEVEL)
 			e->eax = BASELINE_XLEVEL;
-		else if (e->function >= 0x80000002 && e->function <= 0x80000004)
-			for (unsigned r = EAX; r <= EDX; r++)
-				memcpy(reg_of(e, r), brand + 16 * (e->function - 0x80000002) + 4 * r, 4);
 	}
+	write_brand(c, brand);
+}
+
+/* KVM reports the brand leaves as zeros (it leaves naming the CPU to the
+ * VMM), and a guest then shows "model name: 17/01"; -cpu host and max
+ * name the host's CPU, as QEMU's do, from the host's own CPUID. */
+static void host_cpuid(uint32_t leaf, uint32_t regs[4])
+{
+	__asm__ volatile("cpuid"
+			 : "=a"(regs[EAX]), "=b"(regs[EBX]), "=c"(regs[ECX]), "=d"(regs[EDX])
+			 : "a"(leaf), "c"(0));
+}
+
+static void set_host_brand(struct kvm_cpuid2 *c)
+{
+	char brand[48] = { 0 };
+	uint32_t regs[4];
+
+	host_cpuid(0x80000000, regs);
+	if (regs[EAX] < 0x80000004)
+		return;
+	for (unsigned leaf = 0; leaf < 3; leaf++) {
+		host_cpuid(0x80000002 + leaf, regs);
+		memcpy(brand + 16 * leaf, regs, 16);
+	}
+	write_brand(c, brand);
 }
 
 static int find_feature(const char *name)
@@ -263,6 +298,8 @@ int cpu_model_apply(const struct cpu_model *m, struct kvm_cpuid2 *c, char *err, 
 			return set_err(err, errlen, "-cpu: this host's KVM does not support '%s'",
 				       f->name);
 	}
+	if (!m->baseline)
+		set_host_brand(c);
 	if (m->baseline) {
 		set_identity(m, c);
 		for (unsigned i = 0; i < c->nent; i++)

@@ -45,6 +45,13 @@ $(FW_BUILD)/debugcon.bin: tests/fw/debugcon.S
 	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/debugcon.o $<
 	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/debugcon.o
 
+# A 64 KiB -bios image that prints CPUID's brand string (the CPU model
+# tests, tests/fw/test_cpu_brand.py).
+$(FW_BUILD)/cpubrand.bin: tests/fw/cpubrand.S
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -nostdlib -ffreestanding -c -o $(FW_BUILD)/cpubrand.o $<
+	ld -m elf_i386 -Ttext 0 --oformat binary -o $@ $(FW_BUILD)/cpubrand.o
+
 # A 64 KiB -bios image that counts in RAM and prints to COM1 (the
 # migration tests, tests/fw/test_migration.py).
 $(FW_BUILD)/migcount.bin: tests/fw/migcount.S
@@ -203,6 +210,7 @@ $(FW_BUILD)/fdboot.bin: tests/fw/fdboot.S
 FW_IMAGES := $(FW_BUILD)/fdboot.bin $(foreach m,0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15,$(FW_BUILD)/disk-$(m).img) $(FW_BUILD)/cd-0.iso \
 	$(FW_BUILD)/cd-1.iso \
 	$(FW_BUILD)/tinylinux.bin $(FW_BUILD)/multiboot.elf $(FW_BUILD)/debugcon.bin \
+	$(FW_BUILD)/cpubrand.bin \
 	$(FW_BUILD)/migcount.bin $(FW_BUILD)/diskcount.bin $(FW_BUILD)/gdbguest.bin \
 	$(FW_BUILD)/cdpoll.bin \
 	$(foreach t,1 2 3 4 5 6 7 8 9,$(FW_BUILD)/vgadisk-$(t).img) \

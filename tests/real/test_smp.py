@@ -83,3 +83,15 @@ def test_topology_reaches_guest(guest, scenario):
         # "0-1" or "0,4" for two SMT siblings, "3" for none
         n = len(re.split(r"[,-]", sib))
         assert n == threads, (topo, guest.describe())
+
+
+@pytest.mark.parametrize("scenario", SCENARIOS, ids=str)
+def test_guest_sees_the_cpus_name(guest, scenario):
+    """-cpu host (vmm's default) names the L1's CPU: KVM gives the brand
+    leaves as zeros, and a guest without them shows its family and model
+    in hex ("17/01") as its model name."""
+    line = next((ln for ln in guest.report.script_output() if "cpuflags" in ln), "")
+    m = re.search(r"model name\s*:\s*(.*)$", line)
+    assert m, (line, guest.describe())
+    assert m.group(1).strip() and not re.fullmatch(r"[0-9a-f]+/[0-9a-f]+", m.group(1).strip()), \
+        (line, guest.describe())
