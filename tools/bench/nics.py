@@ -39,9 +39,14 @@ bound by the kit's carried 8139cp.
 
 Prints a row per card and backend: MB/s (best of runs) per VMM and the
 ratio vmm/qemu; then the request/response latency: after its streams the
-guest sends 50 ICMP echo requests to the host side, each as soon as the
-last answer came back (busybox ping -A), and the table gives the mean
-round trip per VMM and qemu/vmm (above 1: vmm answers sooner); --json
+guest sends PINGS (200) ICMP echo requests to the host side, each as soon
+as the last answer came back (busybox ping -A), and the table gives the
+mean round trip per VMM and qemu/vmm (above 1: vmm answers sooner). Where
+the round trip's time goes: the L1's KVM counts, per VM, its exits and
+the interrupts it injected (debugfs); a watcher in the L1 reads them as
+the guest announces an idle pause, its pings and their end, and the last
+table gives each VMM's exits, injected interrupts, halts and emulated
+instructions per round trip, the idle pause's rate taken off. --json
 writes every figure. Both VMMs get the same -cpu
 (--cpu, default host), -nodefaults and -no-reboot. A leg counts only when
 every VMM's guest streamed it RUNS times in full; otherwise it is
@@ -93,6 +98,10 @@ ISA_SLOTS = (("0x300", 5), ("0x320", 7))
 # The NE2000s move 12-50 KB/s in the nested L1 (every frame by port I/O
 # through the data port): their legs stream --ne2000-size-mb, not --size-mb.
 NE2000_KINDS = ("ne2k_pci", "ne2k_isa")
+PINGS = 200                # round trips per leg (ping -A)
+# The L1 KVM's per-VM counters (debugfs) read around each leg's pings
+KVM_COUNTERS = ("exits", "irq_injections", "halt_exits", "irq_window_exits",
+                "insn_emulation", "io_exits", "mmio_exits")
 STREAM_S_PER_MB = 60       # a stream slower than ~17 KB/s is a stuck card: the leg stops
 BOOT_S = 300               # the boot, within a command's budget
 
@@ -238,8 +247,13 @@ leg() {  # leg K MAC ADDRESS HOST PORT [PORT2]: with PORT2, two streams pinned t
 	kill $beat
 	echo "bench leg $1 streamed $r"
 	[ -z "$6" ] || qirqs $1 $i after
-	# request/response: 50 echo round trips, each sent when the last came back
-	p=$(ping -c 50 -A -w 30 $4 2>/dev/null | grep round-trip)
+	# request/response: echo round trips, each sent when the last came
+	# back; the L1's watcher reads its KVM counters at each "kvm" line
+	# (an idle pause first, for the rate to take off)
+	echo "bench leg $1 kvm idle"; sleep 3
+	echo "bench leg $1 kvm ping"; sleep 1
+	p=$(ping -c %(pings)d -A -w 60 $4 2>/dev/null | grep round-trip)
+	echo "bench leg $1 kvm done"
 	echo "bench leg $1 rtt ${p#*= }"
 	ip addr flush dev $i
 	ip link set $i down
@@ -257,7 +271,7 @@ def guest_script(legs, runs, size_mb):
                                           ",".join(str(irq) for _, irq in isa)))
     return GUEST % {
         "carry_fn": nic_models.CARRY_SH, "iface_fn": nic_models.IFACE_SH,
-        "runs": runs,
+        "runs": runs, "pings": PINGS,
         "carry": "".join("carry %s\n" % c for c in carry),
         # each leg's stream size (64 KiB blocks) and timeout, then the leg
         "legs": "".join("blocks=%d tmo=%d\nleg %d %s %s %s %s\n" % (
@@ -285,6 +299,27 @@ def vmm_argv(vmm, legs, script, cpu):
                              nodefaults=True, extra=extra)
 
 
+def kvm_watch_script(legs):
+    """Shell lines writing $d/kvmwatch, the L1's watcher: for each leg, as
+    the guest's console (in $d/vmm.log) shows its "kvm idle", "kvm ping"
+    and "kvm done" lines, one line "kvm LEG MARK UPTIME NAME:VALUE..." of
+    the running VM's KVM_COUNTERS (debugfs: one VM runs at a time)."""
+    marks = " ".join("%d:%s" % (leg.k, m) for leg in legs for m in ("idle", "ping", "done"))
+    return "\n".join([
+        "cat > \"$d/kvmwatch\" <<'KVMWATCH'",
+        'd=$1',
+        'mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug',
+        'echo watching',
+        'for lm in %s; do' % marks,
+        '  until grep -q "bench leg ${lm%%:*} kvm ${lm#*:}" "$d/vmm.log"; do sleep 0.05; done',
+        '  read -r up rest < /proc/uptime',
+        '  vm=$(ls -d /sys/kernel/debug/kvm/*-* 2>/dev/null | head -n 1)',
+        '  c=$( [ -n "$vm" ] && cd "$vm" && grep -H . %s | tr "\\n" " ")' % " ".join(KVM_COUNTERS),
+        '  echo "kvm ${lm%%:*} ${lm#*:} $up $c"',
+        'done',
+        'KVMWATCH']) + "\n"
+
+
 def run_shell(name, vmm_cmd, legs, runs, seconds):
     """The L1 command that runs the VMM command line vmm_cmd with the sink
     (a port per stream of a run), in a network namespace with the bridge when a leg
@@ -293,8 +328,10 @@ def run_shell(name, vmm_cmd, legs, runs, seconds):
     sink = "/usr/bin/python3 %s --times 0.0.0.0 %s %d" % (
         os.path.join(HERE, "net_sink.py"),
         ",".join(str(p) for leg in legs for p in leg.ports), runs)
-    return nic_models.netns_shell(name, vmm_cmd, [(sink, "listening")], seconds,
-                                  tap_host=BACKENDS["tap"][1] if tap else None)
+    return nic_models.netns_shell(name, vmm_cmd, [(sink, "listening"),
+                                                  ('sh "$d/kvmwatch" "$d"', "watching")],
+                                  seconds, tap_host=BACKENDS["tap"][1] if tap else None,
+                                  setup=kvm_watch_script(legs))
 
 
 def command(batch, vmm, legs, runs, size_mb, cpu="host", attempt=1):
@@ -376,9 +413,33 @@ def parse_queue_irqs(stdout):
             for k, by_q in seen.items()}
 
 
+KVM_SNAP = re.compile(r"^kvm (\d+) (idle|ping|done) ([\d.]+) ?(.*)$", re.M)
+
+
+def parse_kvm(stdout):
+    """{leg number: {counter: per round trip}} from the watcher's log: the
+    counters' growth over the pings, less the idle pause's rate over the
+    same time, over PINGS; a leg missing a reading or a counter has none."""
+    snaps = {}
+    for m in KVM_SNAP.finditer(nic_models.log(stdout, "service1")):
+        values = dict((kv.split(":", 1)[0], int(kv.split(":", 1)[1]))
+                      for kv in m.group(4).split() if re.match(r"^\w+:\d+$", kv))
+        snaps.setdefault(int(m.group(1)), {})[m.group(2)] = (float(m.group(3)), values)
+    out = {}
+    for k, at in snaps.items():
+        if set(at) != {"idle", "ping", "done"} or at["ping"][0] <= at["idle"][0]:
+            continue
+        (t0, idle), (t1, ping), (t2, done) = at["idle"], at["ping"], at["done"]
+        if not all(c in v for v in (idle, ping, done) for c in KVM_COUNTERS):
+            continue
+        out[k] = {c: ((done[c] - ping[c]) - (ping[c] - idle[c]) / (t1 - t0) * (t2 - t1)) / PINGS
+                  for c in KVM_COUNTERS}
+    return out
+
+
 def parse_rtt(stdout):
     """{leg number: {"min", "avg", "max"}} in ms, from the guest's ping -A
-    lines (50 ICMP echo round trips after the leg's streams)."""
+    lines (PINGS ICMP echo round trips after the leg's streams)."""
     return {int(m.group(1)): dict(zip(("min", "avg", "max"), map(float, m.group(2, 3, 4))))
             for m in RTT.finditer(nic_models.log(stdout, "vmm").replace("\r", ""))}
 
@@ -447,11 +508,30 @@ def rtt_rows(keys, figures):
 def rtt_table(keys, figures):
     def num(x, f="%.3f"):
         return f % x if x else "n/a"
-    lines = ["%-16s %-8s %10s %10s %8s   (ms, mean of 50 ping -A round trips; ratio qemu/vmm)"
-             % ("card", "backend", "vmm", "qemu", "ratio")]
+    lines = ["%-16s %-8s %10s %10s %8s   (ms, mean of %d ping -A round trips; ratio qemu/vmm)"
+             % ("card", "backend", "vmm", "qemu", "ratio", PINGS)]
     for card, backend, v, q, ratio in rtt_rows(keys, figures):
         lines.append("%-16s %-8s %10s %10s %8s" % (card, backend, num(v), num(q),
                                                   num(ratio, "%.2f")))
+    return "\n".join(lines)
+
+
+KVM_COLUMNS = (("exits", "exits"), ("irq_injections", "irqs"), ("halt_exits", "halts"),
+               ("insn_emulation", "emulated"))
+
+
+def kvm_table(keys, figures):
+    """The L1 KVM's counts per round trip, vmm / QEMU, of each leg."""
+    def num(x):
+        return "%.2f" % x if x is not None else "n/a"
+    lines = ["%-16s %-8s " % ("card", "backend") + " ".join("%15s" % h for _, h in KVM_COLUMNS)
+             + "   (the L1 KVM's counts per round trip, vmm / qemu)"]
+    for card, backend in keys:
+        per = figures.get("%s/%s" % (card, backend), {}).get("kvm_per_rtt", {})
+        cells = ["%15s" % ("%s / %s" % (num((per.get("vmm") or {}).get(c)),
+                                        num((per.get("qemu") or {}).get(c))))
+                 for c, _ in KVM_COLUMNS]
+        lines.append("%-16s %-8s " % (card, backend) + " ".join(cells))
     return "\n".join(lines)
 
 
@@ -548,13 +628,14 @@ def main(argv=None):
                  for g, group in enumerate(groups) for vmm in a.vmms}
         results = batch.run()
         got = {vmm: {} for vmm in a.vmms}
-        drivers, rtts, queues, qirqs = ({vmm: {} for vmm in a.vmms} for _ in range(4))
+        drivers, rtts, queues, qirqs, kvm = ({vmm: {} for vmm in a.vmms} for _ in range(5))
         for (vmm, g), name in names.items():
             group = groups[g]
             runs, bound = parse(results[name].stdout, group)
             got[vmm].update(runs)
             drivers[vmm].update(bound)
             rtts[vmm].update(parse_rtt(results[name].stdout))
+            kvm[vmm].update(parse_kvm(results[name].stdout))
             queues[vmm].update(parse_queues(results[name].stdout))
             qirqs[vmm].update(parse_queue_irqs(results[name].stdout))
             if any(leg in again_of(group, runs, a) for leg in group):
@@ -568,7 +649,8 @@ def main(argv=None):
             if leg.k in done:
                 figures[leg.key] = {"runs": done[leg.k],
                                     "driver": {v: drivers[v].get(leg.k) for v in a.vmms},
-                                    "rtt_ms": {v: rtts[v].get(leg.k) for v in a.vmms}}
+                                    "rtt_ms": {v: rtts[v].get(leg.k) for v in a.vmms},
+                                    "kvm_per_rtt": {v: kvm[v].get(leg.k) for v in a.vmms}}
                 if leg.mq:
                     figures[leg.key]["guest_queues"] = {v: queues[v].get(leg.k) for v in a.vmms}
                     figures[leg.key]["queue_irqs"] = {v: qirqs[v].get(leg.k) for v in a.vmms}
@@ -590,6 +672,7 @@ def main(argv=None):
     print(table(keys, figures, a.runs, a.size_mb, a.ne2000_size_mb))
     print(table(keys, figures, a.runs, a.size_mb, a.ne2000_size_mb, pick=median))
     print(rtt_table(keys, figures))
+    print(kvm_table(keys, figures))
     if a.json:
         os.makedirs(os.path.dirname(os.path.abspath(a.json)), exist_ok=True)
         with open(a.json, "w") as fh:

@@ -1024,3 +1024,44 @@ def test_seabios_row_keeps_its_command_line_without_smp():
     assert bench.boot_sector_args("64", "qemu64", "/d.img") == \
         ["-m", "64", "-cpu", "qemu64", "-display", "none", "-serial", "stdio", "-no-reboot"] \
         + bench.DEBUG_EXIT + ["-hda", "/d.img", "-boot", "order=c"]
+
+
+def test_nics_bench_reads_the_l1_kvm_counters_around_each_legs_pings():
+    """The watcher (service1) reads the counters at each leg's idle, ping
+    and done lines, which the guest prints around its pings; per round
+    trip is the growth over the pings less the idle pause's rate."""
+    import nics
+    legs = nics.legs_of([("virtio-net-pci", "tap"), ("virtio-net-pci", "vhost")])
+    b = _FakeBatch()
+    name = nics.command(b, "vmm", legs, 3, 8, "host")
+    shell = b.cmds[name]
+    assert 'sh "$d/kvmwatch" "$d"' in shell and "for lm in 0:idle 0:ping 0:done 1:idle" in shell
+    script = nics.guest_script(legs, 3, 8)
+    for mark in ("idle", "ping", "done"):
+        assert 'echo "bench leg $1 kvm %s"' % mark in script
+    assert "ping -c %d -A" % nics.PINGS in script
+
+    def snap(k, mark, up, exits, irqs):
+        vals = dict.fromkeys(nics.KVM_COUNTERS, 0)
+        vals.update(exits=exits, irq_injections=irqs)
+        return "kvm %d %s %s %s " % (k, mark, up, " ".join("%s:%d" % kv for kv in vals.items()))
+    n = nics.PINGS
+    log = "\n".join([
+        "watching",
+        # idle: 40 exits a second over 4 s; the pings' 2 s add 6 per round trip
+        snap(0, "idle", "100.00", 1000, 10), snap(0, "ping", "104.00", 1160, 18),
+        snap(0, "done", "106.00", 1160 + 80 + 6 * n, 18 + 3 * n),
+        # leg 1 has no done reading: no figure
+        snap(1, "idle", "200.00", 5000, 0), snap(1, "ping", "203.00", 5100, 0)])
+    out = "\n@@log vmm\nVMMKIT-DONE\n\n@@log service0\n\n@@log service1\n%s\n@@nic-run-end\n" % log
+    per = nics.parse_kvm(out)
+    assert set(per) == {0}
+    assert per[0]["exits"] == pytest.approx(6.0)
+    assert per[0]["irq_injections"] == pytest.approx(3.0 - 4 / n)
+    assert per[0]["halt_exits"] == 0
+    # a reading without the VM's counters (debugfs missing) gives none
+    assert nics.parse_kvm(out.replace(" exits:1160 ", " ")) == {}
+    keys = [("virtio-net-pci", "tap"), ("virtio-net-pci", "vhost")]
+    text = nics.kvm_table(keys, {"virtio-net-pci/tap": {"kvm_per_rtt": {"vmm": per[0],
+                                                                       "qemu": None}}})
+    assert "6.00 / n/a" in text and "n/a / n/a" in text.splitlines()[2]
