@@ -100,8 +100,8 @@ ISA_SLOTS = (("0x300", 5), ("0x320", 7))
 NE2000_KINDS = ("ne2k_pci", "ne2k_isa")
 PINGS = 200                # round trips per leg (ping -A)
 # The L1 KVM's per-VM counters (debugfs) read around each leg's pings
-KVM_COUNTERS = ("exits", "irq_injections", "halt_exits", "irq_window_exits",
-                "insn_emulation", "io_exits", "mmio_exits")
+KVM_COUNTERS = ("exits", "irq_injections", "halt_exits", "halt_wakeup", "irq_window_exits",
+                "irq_exits", "insn_emulation", "io_exits", "mmio_exits")
 STREAM_S_PER_MB = 60       # a stream slower than ~17 KB/s is a stuck card: the leg stops
 BOOT_S = 300               # the boot, within a command's budget
 
@@ -253,7 +253,7 @@ leg() {  # leg K MAC ADDRESS HOST PORT [PORT2]: with PORT2, two streams pinned t
 	echo "bench leg $1 kvm idle"; sleep 3
 	echo "bench leg $1 kvm ping"; sleep 1
 	p=$(ping -c %(pings)d -A -w 60 $4 2>/dev/null | grep round-trip)
-	echo "bench leg $1 kvm done"
+	echo "bench leg $1 kvm done"; sleep 2  # the VM (and its counters) outlive the reading
 	echo "bench leg $1 rtt ${p#*= }"
 	ip addr flush dev $i
 	ip link set $i down
