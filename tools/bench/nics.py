@@ -252,9 +252,10 @@ leg() {  # leg K MAC ADDRESS HOST PORT [PORT2]: with PORT2, two streams pinned t
 	# (an idle pause first, for the rate to take off)
 	echo "bench leg $1 kvm idle"; sleep 3
 	echo "bench leg $1 kvm ping"; sleep 1
-	p=$(ping -c %(pings)d -A -w 60 $4 2>/dev/null | grep round-trip)
+	p=$(ping -c %(pings)d -A -w 60 $4 2>/dev/null)
 	echo "bench leg $1 kvm done"; sleep 2  # the VM (and its counters) outlive the reading
-	echo "bench leg $1 rtt ${p#*= }"
+	rt=$(echo "$p" | grep round-trip); n=$(echo "$p" | grep -o '[0-9]* packets received')
+	echo "bench leg $1 rtt ${rt#*= } received ${n%%%% *}"
 	ip addr flush dev $i
 	ip link set $i down
 }
@@ -299,23 +300,27 @@ def vmm_argv(vmm, legs, script, cpu):
                              nodefaults=True, extra=extra)
 
 
-def kvm_watch_script(legs):
-    """Shell lines writing $d/kvmwatch, the L1's watcher: for each leg, as
-    the guest's console (in $d/vmm.log) shows its "kvm idle", "kvm ping"
-    and "kvm done" lines, one line "kvm LEG MARK UPTIME NAME:VALUE..." of
-    the running VM's KVM_COUNTERS (debugfs: one VM runs at a time)."""
-    marks = " ".join("%d:%s" % (leg.k, m) for leg in legs for m in ("idle", "ping", "done"))
+def kvm_watch_script():
+    """Shell lines writing $d/kvmwatch, the L1's watcher: for every "bench
+    leg K kvm MARK" line of the guest's console (in $d/vmm.log, read as it
+    grows, so a leg that printed none holds up no other), one line "kvm K
+    MARK UPTIME NAME:VALUE..." of the running VM's KVM_COUNTERS (debugfs:
+    one VM runs at a time). The log is emptied first: a retried command's
+    directory holds the failed attempt's."""
     return "\n".join([
+        ': > "$d/vmm.log"',
         "cat > \"$d/kvmwatch\" <<'KVMWATCH'",
-        'd=$1',
+        'd=$1; cr=$(printf "\\r")',
         'mountpoint -q /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug',
         'echo watching',
-        'for lm in %s; do' % marks,
-        '  until grep -q "bench leg ${lm%%:*} kvm ${lm#*:}" "$d/vmm.log"; do sleep 0.05; done',
+        'tail -n +1 --pid=$$ -f "$d/vmm.log" | while IFS= read -r l; do',
+        '  l=${l%"$cr"}',
+        '  case "$l" in *"bench leg "*" kvm "*) ;; *) continue;; esac',
+        '  set -- ${l#*bench leg }',
         '  read -r up rest < /proc/uptime',
         '  vm=$(ls -d /sys/kernel/debug/kvm/*-* 2>/dev/null | head -n 1)',
         '  c=$( [ -n "$vm" ] && cd "$vm" && grep -H . %s | tr "\\n" " ")' % " ".join(KVM_COUNTERS),
-        '  echo "kvm ${lm%%:*} ${lm#*:} $up $c"',
+        '  echo "kvm $1 $3 $up $c"',
         'done',
         'KVMWATCH']) + "\n"
 
@@ -331,7 +336,7 @@ def run_shell(name, vmm_cmd, legs, runs, seconds):
     return nic_models.netns_shell(name, vmm_cmd, [(sink, "listening"),
                                                   ('sh "$d/kvmwatch" "$d"', "watching")],
                                   seconds, tap_host=BACKENDS["tap"][1] if tap else None,
-                                  setup=kvm_watch_script(legs))
+                                  setup=kvm_watch_script())
 
 
 def command(batch, vmm, legs, runs, size_mb, cpu="host", attempt=1):
@@ -414,12 +419,16 @@ def parse_queue_irqs(stdout):
 
 
 KVM_SNAP = re.compile(r"^kvm (\d+) (idle|ping|done) ([\d.]+) ?(.*)$", re.M)
+RECEIVED = re.compile(r"bench leg (\d+) rtt .* received (\d+)")
 
 
 def parse_kvm(stdout):
     """{leg number: {counter: per round trip}} from the watcher's log: the
     counters' growth over the pings, less the idle pause's rate over the
-    same time, over PINGS; a leg missing a reading or a counter has none."""
+    same time, over the replies the guest's ping received; a leg missing a
+    reading, a counter or its replies has none."""
+    received = {int(m.group(1)): int(m.group(2))
+                for m in RECEIVED.finditer(nic_models.log(stdout, "vmm").replace("\r", ""))}
     snaps = {}
     for m in KVM_SNAP.finditer(nic_models.log(stdout, "service1")):
         values = dict((kv.split(":", 1)[0], int(kv.split(":", 1)[1]))
@@ -427,13 +436,14 @@ def parse_kvm(stdout):
         snaps.setdefault(int(m.group(1)), {})[m.group(2)] = (float(m.group(3)), values)
     out = {}
     for k, at in snaps.items():
-        if set(at) != {"idle", "ping", "done"} or at["ping"][0] <= at["idle"][0]:
+        if set(at) != {"idle", "ping", "done"} or at["ping"][0] <= at["idle"][0] or \
+                not received.get(k):
             continue
         (t0, idle), (t1, ping), (t2, done) = at["idle"], at["ping"], at["done"]
         if not all(c in v for v in (idle, ping, done) for c in KVM_COUNTERS):
             continue
-        out[k] = {c: ((done[c] - ping[c]) - (ping[c] - idle[c]) / (t1 - t0) * (t2 - t1)) / PINGS
-                  for c in KVM_COUNTERS}
+        out[k] = {c: ((done[c] - ping[c]) - (ping[c] - idle[c]) / (t1 - t0) * (t2 - t1))
+                  / received[k] for c in KVM_COUNTERS}
     return out
 
 

@@ -1035,11 +1035,15 @@ def test_nics_bench_reads_the_l1_kvm_counters_around_each_legs_pings():
     b = _FakeBatch()
     name = nics.command(b, "vmm", legs, 3, 8, "host")
     shell = b.cmds[name]
-    assert 'sh "$d/kvmwatch" "$d"' in shell and "for lm in 0:idle 0:ping 0:done 1:idle" in shell
+    # the watcher reads the console as it grows, after emptying a retried
+    # command's old log
+    assert 'sh "$d/kvmwatch" "$d"' in shell and 'tail -n +1 --pid=$$ -f "$d/vmm.log"' in shell
+    assert shell.index(': > "$d/vmm.log"') < shell.index('sh "$d/kvmwatch"')
     script = nics.guest_script(legs, 3, 8)
     for mark in ("idle", "ping", "done"):
         assert 'echo "bench leg $1 kvm %s"' % mark in script
     assert "ping -c %d -A" % nics.PINGS in script
+    assert 'echo "bench leg $1 rtt ${rt#*= } received ${n%% *}"' in script
 
     def snap(k, mark, up, exits, irqs):
         vals = dict.fromkeys(nics.KVM_COUNTERS, 0)
@@ -1053,12 +1057,24 @@ def test_nics_bench_reads_the_l1_kvm_counters_around_each_legs_pings():
         snap(0, "done", "106.00", 1160 + 80 + 6 * n, 18 + 3 * n),
         # leg 1 has no done reading: no figure
         snap(1, "idle", "200.00", 5000, 0), snap(1, "ping", "203.00", 5100, 0)])
-    out = "\n@@log vmm\nVMMKIT-DONE\n\n@@log service0\n\n@@log service1\n%s\n@@nic-run-end\n" % log
+    console = ("bench leg 0 rtt 0.100/1.000/2.000 ms received %d\r\n"
+               "bench leg 1 rtt 0.100/1.000/2.000 ms received %d\r\n" % (n, n))
+    out = ("\n@@log vmm\n%sVMMKIT-DONE\n\n@@log service0\n\n@@log service1\n%s\n"
+           "@@nic-run-end\n" % (console, log))
     per = nics.parse_kvm(out)
     assert set(per) == {0}
     assert per[0]["exits"] == pytest.approx(6.0)
     assert per[0]["irq_injections"] == pytest.approx(3.0 - 4 / n)
     assert per[0]["halt_exits"] == 0
+    assert nics.parse_rtt(out)[0]["avg"] == 1.0
+    # over the replies received, not the requests sent; none received, no figure
+    half = nics.parse_kvm(out.replace("received %d\r\nbench leg 1" % n,
+                                      "received %d\r\nbench leg 1" % (n // 2)))
+    assert half[0]["exits"] == pytest.approx(12.0)
+    assert nics.parse_kvm(out.replace("ms received %d\r\nbench leg 1" % n,
+                                      "ms received 0\r\nbench leg 1")) == {}
+    assert nics.parse_kvm(out.replace("ms received %d\r\nbench leg 1" % n,
+                                      "ms received \r\nbench leg 1")) == {}
     # a reading without the VM's counters (debugfs missing) gives none
     assert nics.parse_kvm(out.replace(" exits:1160 ", " ")) == {}
     keys = [("virtio-net-pci", "tap"), ("virtio-net-pci", "vhost")]
