@@ -167,9 +167,6 @@ static void set_identity(const struct cpu_model *m, struct kvm_cpuid2 *c)
 	write_brand(c, brand);
 }
 
-/* KVM reports the brand leaves as zeros (it leaves naming the CPU to the
- * VMM), and a guest then shows "model name: 17/01"; -cpu host and max
- * name the host's CPU, as QEMU's do, from the host's own CPUID. */
 static void host_cpuid(uint32_t leaf, uint32_t regs[4])
 {
 	__asm__ volatile("cpuid"
@@ -177,6 +174,9 @@ static void host_cpuid(uint32_t leaf, uint32_t regs[4])
 			 : "a"(leaf), "c"(0));
 }
 
+/* KVM reports the brand leaves as zeros (it leaves naming the CPU to the
+ * VMM), and a guest then shows "model name: 17/01"; -cpu host and max
+ * name the host's CPU, as QEMU's do, from the host's own CPUID. */
 static void set_host_brand(struct kvm_cpuid2 *c)
 {
 	char brand[48] = { 0 };
@@ -298,9 +298,9 @@ int cpu_model_apply(const struct cpu_model *m, struct kvm_cpuid2 *c, char *err, 
 			return set_err(err, errlen, "-cpu: this host's KVM does not support '%s'",
 				       f->name);
 	}
-	if (!m->baseline)
+	if (!m->baseline) {
 		set_host_brand(c);
-	if (m->baseline) {
+	} else {
 		set_identity(m, c);
 		for (unsigned i = 0; i < c->nent; i++)
 			for (unsigned r = EAX; r <= EDX; r++)
