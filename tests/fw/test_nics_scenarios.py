@@ -279,3 +279,109 @@ def test_bench_guest_script_with_the_host_side(tmp_path):
     assert drivers == {0: "", 1: "", 2: ""}, out
     done, again, why = nics_bench.settle(legs, {"vmm": runs}, 2, 1)
     assert list(done) == [0, 1, 2] and not again, (why, out)
+
+
+# ---- test_nics_tap_pair.py: two guests, a bridge per pair of cards ----------
+
+import test_nics_tap_pair as pair  # noqa: E402
+
+PAIRS = [pair.PCI_PAIR, pair.ISA_PAIR]
+
+
+@pytest.mark.parametrize("side", ["a", "b"])
+@pytest.mark.parametrize("scenario", PAIRS, ids=str)
+def test_pair_guest_scripts_are_valid_shell_and_carried(scenario, side, tmp_path):
+    """Each guest's script is valid busybox shell, loads the drivers its
+    kit carries (8139cp in the amd64 kit, ne in the 686 one), and brings
+    up every card with its MAC and address."""
+    if not shutil.which("busybox"):
+        fwskip.unavailable("busybox is not installed (tools/deps.sh)")
+    text = pair.guest_script(side, scenario.kinds)
+    script = tmp_path / "script.sh"
+    script.write_text(text)
+    r = subprocess.run(["busybox", "sh", "-n", str(script)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    deps = kit_carry_deps(scenario.arch)
+    names = re.findall(r"^carry (\S+)", text, re.M)
+    assert names == [pair.nic_models.CARRIED[k].split()[0] for k in scenario.kinds
+                     if k in pair.nic_models.CARRIED] and names, text
+    for name in names:
+        assert name in deps and deps[name][-1] == name + ".ko", (name, deps)
+    for k in range(len(scenario.kinds)):
+        assert "\nup %d %s %s\n" % (k, pair.mac_of(side, k), pair.ip_of(side, k)) in text
+
+
+def pair_run(tmp_path, scenario, a_cmd, b_cmd, budget):
+    if os.geteuid() != 0:
+        pytest.fail("tap tests need root (network namespaces, /dev/net/tun)")
+    shell = pair.nic_models.pair_shell(
+        "fwpair", a_cmd, b_cmd, budget, [("br%d" % k, None) for k in range(len(scenario.kinds))],
+        "br${1#t?}")
+    r = subprocess.run(["sh", "-c", shell], capture_output=True, text=True, timeout=budget + 60,
+                       env=dict(os.environ, TMPDIR=str(tmp_path)))
+    assert "@@fail" not in r.stdout, r.stdout + r.stderr
+    return r.stdout
+
+
+@pytest.mark.parametrize("scenario", PAIRS, ids=str)
+def test_vmm_takes_the_pair_command_lines(scenario, tmp_path):
+    """Both guests' command lines, booting disk-0.img (SeaBIOS, which exits
+    at once) instead of the kit, in the pair's L1 shell: each vmm opens its
+    taps and runs the ifup and ifdown scripts for each, says nothing,
+    exits with the disk's status, and no tap is left on a bridge."""
+    from conftest import fw_image
+    cmds = []
+    for side in ("a", "b"):
+        argv = scenario.vmm_argv(side, "unused")
+        args = argv[argv.index("-drive") + 2:]  # the cards, after the script disk
+        assert "-no-reboot" in argv and len(args) == 4 * len(scenario.kinds), argv
+        cmds.append(pair.nic_models.shell_argv(
+            [VMM, "-display", "none", "-serial", "none", "-m", "64",
+             "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
+             "-drive", "file=%s,format=raw,index=0,media=disk" % fw_image("disk-0.img"),
+             *args]))
+    out = pair_run(tmp_path, scenario, *cmds, 30)
+    head, a, b = pair.nic_models.pair_logs(out)
+    assert "@@rc a=%d" % DISK_OK in head and "@@rc b=%d" % DISK_OK in head, out
+    assert a.strip() == "" and b.strip() == "", out
+    assert "@@slaves_left 0" in head, out
+    assert pair.nic_models.PAIR_DONE not in out, out  # no kit, no VMMKIT-DONE
+    for side in ("a", "b"):
+        for k in range(len(scenario.kinds)):
+            for script in ("ifup", "ifdown"):
+                assert "@@script %s t%s%d" % (script, side, k) in head, out
+
+
+@pytest.mark.parametrize("scenario", PAIRS, ids=str)
+def test_pair_scripts_with_fake_guests(scenario, tmp_path):
+    """The two guest scripts, the pair's L1 shell and the tests' reading of
+    the output, with two stand-in guests of veth cards (each card's on its
+    pair's bridge) instead of vmm and Linux: for every card A pings B, B
+    gets A's blob and A gets it back, byte for byte, and the marker comes
+    last."""
+    if not shutil.which("busybox"):
+        fwskip.unavailable("busybox is not installed (tools/deps.sh)")
+    cmds = []
+    for side in ("a", "b"):
+        script = tmp_path / ("guest-%s.sh" % side)
+        script.write_text(pair.guest_script(side, scenario.kinds))
+        cmds.append(" ".join([FAKE_TAP_GUEST, "-p", "br", str(script)] +
+                             [pair.mac_of(side, k) for k in range(len(scenario.kinds))]))
+    out = pair_run(tmp_path, scenario, *cmds, 300)
+
+    class Guest:  # what the tests read of a GuestRun
+        class result:
+            stdout = out
+
+        @staticmethod
+        def describe():
+            return out
+
+    _, a, b = pair.nic_models.pair_logs(out)
+    for k in range(len(scenario.kinds)):
+        for text in (a, b):
+            assert "iface=fg%d pci=isa driver=" % k in pair.lines_of(text, k), out
+        pair.test_a_pings_b(Guest, scenario, k)
+        pair.test_data_crosses_both_ways(Guest, scenario, k)
+    assert out.rstrip().endswith(pair.nic_models.PAIR_DONE), out
+    assert "@@rc a=0" in out and "@@rc b=0" in out, out

@@ -30,6 +30,7 @@ import shlex
 import pytest
 
 import guestkit
+import nic_models
 
 BLOB_MB = 4
 A_IP, B_IP, HOST_IP = "192.168.77.10", "192.168.77.11", "192.168.77.1"
@@ -96,89 +97,32 @@ class TapPair(guestkit.Scenario):
                        "-device", "virtio-net-pci,netdev=n0,mac=%s,mq=on,vectors=6" % mac])
             # $d is expanded by the shell: the scripts live in the command's TMPDIR.
             # A's vmm (vhost) logs its hand-overs (VMM_DEBUG) for the test.
-            return ("env VMM_DEBUG=1 " if vhost else "") + " ".join(
-                a if "$d/" in a else shlex.quote(a) for a in argv)
+            return ("env VMM_DEBUG=1 " if vhost else "") + nic_models.shell_argv(argv)
 
-        shell = r"""set -u
-d="${TMPDIR:-/tmp}/%(name)s"; mkdir -p "$d"; ns=vmmtap$$
-cat > "$d/ifup" <<EOF
-#!/bin/sh
-ip link set "\$1" master br0 && ip link set "\$1" up && echo "ifup \$1" >> "$d/scripts.log"
-EOF
-cat > "$d/ifdown" <<EOF
-#!/bin/sh
-echo "ifdown \$1" >> "$d/scripts.log"
-EOF
-chmod +x "$d/ifup" "$d/ifdown"; : > "$d/scripts.log"
-[ -c /dev/vhost-net ] && echo "@@vhost-net device present"
-ip netns add $ns || { echo "@@fail netns add"; exit 1; }
-ip netns exec $ns sh -c "ip link set lo up && ip link add br0 type bridge && ip link set br0 up && ip addr add %(host)s/24 dev br0" || echo "@@fail bridge"
-# One boot at a time: B (the receiver) first, A once B's kit is up. Three
-# times in 2026-12 (runs of the whole layer) the second of two VMs booting
-# together in the L1 got stuck in ISOLINUX's kernel load or stopped there
-# with a KVM emulation failure at a garbage address, while the first ran
-# on; no VM booting alone has shown that. Two L2 guests at once in an L1
-# that is TCG emulating SVM is the suspect (docs/testing.md); the test is
-# about the tap path, which still carries both VMs' traffic at once.
-# vmm's own lines go to a file of their own: written into the console's
-# file they once split a guest line in two (the pause driver makes vmm log
-# at moments the guest cannot predict), and a test lost that line.
-ip netns exec $ns %(b)s > "$d/b.log" 2> "$d/b.err" < /dev/null & pb=$!
-i=0; while [ $i -lt 150 ] && kill -0 $pb 2>/dev/null && ! grep -q VMMKIT-READY "$d/b.log"; do sleep 1; i=$((i+1)); done
-echo "@@b ready after ${i}s"
-ip netns exec $ns %(a)s > "$d/a.log" 2> "$d/a.err" < /dev/null & pa=$!
-echo "@@started a=$pa b=$pb"
-# Bounded by the clock, not by a count of loop turns: in a slow L1 each turn
-# (two greps and a sleep) costs far more than 0.2 s. The progress lines reach
-# the harness as they happen, so a timeout still shows how far each VM got.
-end=$(( $(date +%%s) + %(budget)d )); seen=""; vhost_seen=""; paused=""
-while [ $(date +%%s) -lt $end ]; do
-  now=""
-  for v in a b; do
-    for m in "feat " "sent size=" "recv size=" "nc tries=" VMMKIT-DONE; do
-      grep -q "$m" "$d/$v.log" && now="$now $v:$m"
-    done
-  done
-  [ "$now" != "$seen" ] && { echo "@@progress $(( $(date +%%s) - end + %(budget)d ))s$now"; seen="$now"; }
-  if [ -z "$paused" ] && grep -q "sent size=" "$d/a.log"; then
-    paused=1; /usr/bin/python3 %(pauser)s "$d/a.qmp" 5 > "$d/pauses.log" 2>&1 &
+        # A's vhost worker, once A has sent (it ends with A's vmm): its name
+        # and its user and system CPU ticks (/proc/PID/stat fields 14, 15).
+        # One grep reads every comm: a cat per process (each an exec over the
+        # L1's 9p root) once took longer than A's last 10 s, and found none.
+        watch = r"""  if [ -z "$paused" ] && grep -q "sent size=" "$d/a.log"; then
+    paused=1; /usr/bin/python3 %s "$d/a.qmp" 5 > "$d/pauses.log" 2>&1 &
   fi
-  # A's vhost worker, once A has sent (it ends with A's vmm): its name
-  # and its user and system CPU ticks (/proc/PID/stat fields 14, 15).
-  # One grep reads every comm: a cat per process (each an exec over the
-  # L1's 9p root) once took longer than A's last 10 s, and found none.
   if [ -z "$vhost_seen" ] && grep -q "nc tries=" "$d/a.log"; then
     vhost_seen=none
     for f in $(grep -lx "vhost-$pa" /proc/[0-9]*/comm 2>/dev/null); do
       vhost_seen="$(cut -d' ' -f14,15 "${f%%/comm}/stat")"
     done
     echo "@@vhost-worker vhost-$pa ticks $vhost_seen"
-  fi
-  grep -q VMMKIT-DONE "$d/a.log" && grep -q VMMKIT-DONE "$d/b.log" && break
-  kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null || break
-  # A VM that ended without its final marker (a crash, an internal error)
-  # leaves its peer waiting for the budget's end: stop now instead.
-  early=""
-  kill -0 $pa 2>/dev/null || grep -q VMMKIT-DONE "$d/a.log" || early=a
-  kill -0 $pb 2>/dev/null || grep -q VMMKIT-DONE "$d/b.log" || early="$early b"
-  [ -n "$early" ] && { echo "@@ended without its marker:$early"; break; }
-  sleep 1; done
-i=0; while [ $i -lt 10 ] && { kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null; }; do sleep 1; i=$((i+1)); done
-for p in $pa $pb; do kill -0 $p 2>/dev/null && echo "@@still running $p: SIGTERM"; done
-kill $pa $pb 2>/dev/null
-i=0; while [ $i -lt 10 ] && { kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null; }; do sleep 1; i=$((i+1)); done
-for p in $pa $pb; do kill -0 $p 2>/dev/null && { echo "@@ignored SIGTERM $p: SIGKILL"; kill -9 $p; }; done
-wait $pa; echo "@@rc a=$?"; wait $pb; echo "@@rc b=$?"
-ip netns exec $ns ip link show type bridge_slave 2>/dev/null | grep -c master | sed 's/^/@@slaves_left /'
-ip netns del $ns
-sed 's/^/@@script /' "$d/scripts.log"
-cat "$d/pauses.log" 2>/dev/null
-echo "@@VM-A"; cat "$d/a.log" "$d/a.err"; echo "@@VM-B"; cat "$d/b.log" "$d/b.err"
-""" % {"name": self.name, "host": HOST_IP,
-   "pauser": os.path.join(os.path.dirname(os.path.abspath(__file__)), "pause_driver.py"), "budget": self.timeout - 180, "a": vm(sa, "vtap0", MAC_A, True), "b": vm(sb, "vtap1", MAC_B, False)}
+  fi""" % os.path.join(os.path.dirname(os.path.abspath(__file__)), "pause_driver.py")
+        shell = nic_models.pair_shell(
+            self.name, vm(sa, "vtap0", MAC_A, True), vm(sb, "vtap1", MAC_B, False),
+            self.timeout - 180, [("br0", HOST_IP + "/24")], "br0",
+            marks=("feat ", "sent size=", "recv size=", "nc tries="),
+            setup='[ -c /dev/vhost-net ] && echo "@@vhost-net device present"\n'
+                  'paused=""; vhost_seen=""',
+            watch=watch, after='cat "$d/pauses.log" 2>/dev/null')
         # A hung L2 (the nested flake, docs/testing.md) is retried in a fresh L1.
-        batch.add(self.name, shell, timeout=self.timeout, retries=guestkit.BOOT_RETRIES,
-                  retry_guest=self.retry_guest())
+        batch.add(self.name, shell, timeout=self.timeout, marker=nic_models.PAIR_DONE,
+                  grace=10, retries=guestkit.BOOT_RETRIES, retry_guest=self.retry_guest())
 
 
 SCENARIO = TapPair()
@@ -235,13 +179,6 @@ ip netns del $ns
 MIGRATION = VhostMigration()
 
 
-def split(out):
-    out = out.replace("\r", "")
-    head, _, rest = out.partition("@@VM-A\n")
-    a, _, b = rest.partition("@@VM-B\n")
-    return head, a, b
-
-
 def line(text, prefix):
     for ln in text.split("\n"):
         i = ln.find(prefix)
@@ -257,7 +194,7 @@ def features(text):
 
 @pytest.mark.parametrize("scenario", [SCENARIO], ids=str)
 def test_tap_pair_transfer(guest, scenario):
-    head, a, b = split(guest.result.stdout)
+    head, a, b = nic_models.pair_logs(guest.result.stdout)
     sent, recv = line(a, "sent size="), line(b, "recv size=")
     assert sent and recv, guest.describe()
     assert sent.startswith("sent size=%d " % (BLOB_MB << 20)), guest.describe()
@@ -276,7 +213,7 @@ def test_tap_pair_transfer(guest, scenario):
 @pytest.mark.parametrize("scenario", [SCENARIO], ids=str)
 def test_tap_offloads_negotiated(guest, scenario):
     """Linux 6.1's virtio_net takes every offload vmm offers over tap."""
-    _, a, b = split(guest.result.stdout)
+    _, a, b = nic_models.pair_logs(guest.result.stdout)
     for text in (a, b):
         f = features(text)
         assert len(f) >= 17, guest.describe()
@@ -289,7 +226,7 @@ def test_tap_offloads_negotiated(guest, scenario):
 
 @pytest.mark.parametrize("scenario", [SCENARIO], ids=str)
 def test_tap_scripts_ran(guest, scenario):
-    head, _, _ = split(guest.result.stdout)
+    head, _, _ = nic_models.pair_logs(guest.result.stdout)
     for tap in ("vtap0", "vtap1"):
         assert "@@script ifup %s" % tap in head, guest.describe()
         assert "@@script ifdown %s" % tap in head, guest.describe()
@@ -300,7 +237,7 @@ def test_tap_vhost_carried_a(guest, scenario):
     """vhost=on: A's vmm opened /dev/vhost-net (no fallback line) and the
     kernel's worker for it ran (CPU ticks), while the transfer above
     passed with the right sha256."""
-    head, a, _ = split(guest.result.stdout)
+    head, a, _ = nic_models.pair_logs(guest.result.stdout)
     assert "@@vhost-net device present" in head, (head[-1500:], guest.describe())
     assert "using vmm's own data path" not in a, guest.describe()
     worker = line(head, "@@vhost-worker ")
@@ -316,7 +253,7 @@ def test_tap_vhost_survives_pauses(guest, scenario):
     running, and vmm took A's rings back from the kernel at each stop and
     handed them over again at each cont; the transfer test above checks the
     data arrived whole."""
-    head, a, _ = split(guest.result.stdout)
+    head, a, _ = nic_models.pair_logs(guest.result.stdout)
     assert "@@pauses done 5" in head, guest.describe()
     # vmm's debug lines: every stop took the rings back, every cont gave
     # them to the kernel again (besides, Linux masks and unmasks the
@@ -383,7 +320,7 @@ def test_tap_multiqueue(guest, scenario):
     B's second receive queue took frames through vmm's path; A's second
     pair ran in the kernel (vmm handed pair 1 to vhost-net) and
     interrupted; the two flows' data is checked in the transfer test."""
-    _, a, b = split(guest.result.stdout)
+    _, a, b = nic_models.pair_logs(guest.result.stdout)
     for text in (a, b):
         f = features(text)
         assert len(f) >= 23 and f[17] == "1" and f[22] == "1", (f, guest.describe())
