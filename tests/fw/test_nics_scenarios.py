@@ -240,6 +240,19 @@ def run_fake_tap_guest(shell_of, script_text, macs, tmp_path):
     return r.stdout
 
 
+def fake_guest_run(out):
+    """What the real-guest tests read of a GuestRun (its output and its
+    description), for a stand-in guest's output."""
+    class Guest:
+        class result:
+            stdout = out
+
+        @staticmethod
+        def describe():
+            return out
+    return Guest
+
+
 def test_tap_guest_script_with_the_host_side(tmp_path):
     """test_nics_tap.py's guest script, its host side (blob, HTTP server,
     sink) and the tests' reading of the output, with veth cards in a guest
@@ -251,19 +264,12 @@ def test_tap_guest_script_with_the_host_side(tmp_path):
     out = run_fake_tap_guest(lambda cmd: t.SCENARIO.shell("unused", vmm_cmd=cmd),
                              t.guest_script(), macs, tmp_path)
 
-    class Guest:  # what the tests read of a GuestRun
-        class result:
-            stdout = out
-
-        @staticmethod
-        def describe():
-            return out
-
+    guest = fake_guest_run(out)
     for k in range(len(t.KINDS)):
-        assert "iface=fg%d pci=isa driver=" % k in t.lines_of(Guest, k), out
-        t.test_card_pings_the_bridge(Guest, t.SCENARIO, k)
-        t.test_card_receives_from_the_host(Guest, t.SCENARIO, k)
-        t.test_card_sends_to_the_host(Guest, t.SCENARIO, k)
+        assert "iface=fg%d pci=isa driver=" % k in t.lines_of(guest, k), out
+        t.test_card_pings_the_bridge(guest, t.SCENARIO, k)
+        t.test_card_receives_from_the_host(guest, t.SCENARIO, k)
+        t.test_card_sends_to_the_host(guest, t.SCENARIO, k)
     assert "VMM-NICS-TAP-DONE" in t.nic_models.log(out, "vmm"), out
 
 
@@ -369,19 +375,12 @@ def test_pair_scripts_with_fake_guests(scenario, tmp_path):
                              [pair.mac_of(side, k) for k in range(len(scenario.kinds))]))
     out = pair_run(tmp_path, scenario, *cmds, 300)
 
-    class Guest:  # what the tests read of a GuestRun
-        class result:
-            stdout = out
-
-        @staticmethod
-        def describe():
-            return out
-
+    guest = fake_guest_run(out)
     _, a, b = pair.nic_models.pair_logs(out)
     for k in range(len(scenario.kinds)):
         for text in (a, b):
             assert "iface=fg%d pci=isa driver=" % k in pair.lines_of(text, k), out
-        pair.test_a_pings_b(Guest, scenario, k)
-        pair.test_data_crosses_both_ways(Guest, scenario, k)
+        pair.test_a_pings_b(guest, scenario, k)
+        pair.test_data_crosses_both_ways(guest, scenario, k)
     assert out.rstrip().endswith(pair.nic_models.PAIR_DONE), out
     assert "@@rc a=0" in out and "@@rc b=0" in out, out

@@ -64,6 +64,15 @@ IFACE_SH = r"""iface_of() {  # iface_of MAC: the interface with that address, or
 		[ "$(cat $n/address)" = "$1" ] && { echo ${n##*/}; return; }
 	done
 }
+card_iface() {  # card_iface K MAC: card K's interface in $i, and its line
+	i=$(iface_of $2)
+	[ -n "$i" ] || { echo "nic $1 no interface with $2"; return 1; }
+	n=/sys/class/net/$i
+	pci=$(cut -c3- $n/device/vendor 2>/dev/null):$(cut -c3- $n/device/device 2>/dev/null)
+	[ "$pci" = : ] && pci=isa
+	drv=$(readlink $n/device/driver)
+	echo "nic $1 iface=$i pci=$pci driver=${drv##*/}"
+}
 """
 assert "%" not in CARRY_SH + IFACE_SH
 

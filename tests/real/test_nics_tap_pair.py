@@ -58,13 +58,7 @@ def ip_of(side, k):
 COMMON = r"""#VMMKIT-SCRIPT
 dmesg -n 1
 %(carry_fn)s%(iface_fn)sup() {  # up K MAC ADDR
-	i=$(iface_of $2)
-	[ -n "$i" ] || { echo "nic $1 no interface with $2"; return; }
-	n=/sys/class/net/$i
-	pci=$(cut -c3- $n/device/vendor 2>/dev/null):$(cut -c3- $n/device/device 2>/dev/null)
-	[ "$pci" = : ] && pci=isa
-	drv=$(readlink $n/device/driver)
-	echo "nic $1 iface=$i pci=$pci driver=${drv##*/}"
+	card_iface $1 $2 || return
 	ip addr add $3/24 dev $i
 	ip link set $i up
 }
