@@ -190,8 +190,11 @@ def pair_shell(name, a_cmd, b_cmd, budget, bridges, tap_bridge, marks=(), setup=
     each got). setup: shell lines run in $d before B starts (not in the
     namespace). watch: shell lines run once a second while the VMs run
     ($pa, $pb their PIDs). after: shell lines run after both ended.
+    budget: seconds from B's start until both VMs are stopped.
 
-    Prints "@@rc a=N", "@@rc b=N", "@@slaves_left N" (taps still on a
+    Prints "@@still running PID: SIGTERM" for a VMM that had not ended
+    by itself 30 s after the loop (vmm exits 0 on SIGTERM too), "@@rc
+    a=N", "@@rc b=N", "@@slaves_left N" (taps still on a
     bridge after the VMMs exited), "@@script ifup TAP" per script run, the
     `after` output, then "@@VM-A" and A's console and log, "@@VM-B" and
     B's, and last PAIR_DONE when both consoles reached VMMKIT-DONE (the
@@ -220,14 +223,15 @@ ip netns exec $ns sh -c "ip link set lo up && %(made)s" || echo "@@fail bridge"
 # vmm's own lines go to a file of their own: written into the console's
 # file they once split a guest line in two (vmm may log at moments the
 # guest cannot predict), and a test lost that line.
+# Bounded by the clock, not by a count of loop turns: in a slow L1 each
+# turn costs far more than its sleep. B's boot counts too, so that the
+# consoles are printed before the harness's own time limit.
+end=$(( $(date +%%s) + %(budget)d )); seen=""
 ip netns exec $ns %(b)s > "$d/b.log" 2> "$d/b.err" < /dev/null & pb=$!
 i=0; while [ $i -lt 150 ] && kill -0 $pb 2>/dev/null && ! grep -q VMMKIT-READY "$d/b.log"; do sleep 1; i=$((i+1)); done
 echo "@@b ready after ${i}s"
 ip netns exec $ns %(a)s > "$d/a.log" 2> "$d/a.err" < /dev/null & pa=$!
 echo "@@started a=$pa b=$pb"
-# Bounded by the clock, not by a count of loop turns: in a slow L1 each
-# turn costs far more than its sleep.
-end=$(( $(date +%%s) + %(budget)d )); seen=""
 while [ $(date +%%s) -lt $end ]; do
   now=""
   for v in a b; do
@@ -243,7 +247,8 @@ while [ $(date +%%s) -lt $end ]; do
   kill -0 $pb 2>/dev/null || grep -q VMMKIT-DONE "$d/b.log" || early="$early b"
   [ -n "$early" ] && { echo "@@ended without its marker:$early"; break; }
   sleep 1; done
-i=0; while [ $i -lt 10 ] && { kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null; }; do sleep 1; i=$((i+1)); done
+# a kit that printed its marker powers off: its vmm ends by itself
+i=0; while [ $i -lt 30 ] && { kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null; }; do sleep 1; i=$((i+1)); done
 for p in $pa $pb; do kill -0 $p 2>/dev/null && echo "@@still running $p: SIGTERM"; done
 kill $pa $pb 2>/dev/null
 i=0; while [ $i -lt 10 ] && { kill -0 $pa 2>/dev/null || kill -0 $pb 2>/dev/null; }; do sleep 1; i=$((i+1)); done

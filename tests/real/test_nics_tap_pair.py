@@ -18,9 +18,11 @@ cards; A prints the sha256 of what came back, B of what arrived. So both guests'
 receive, at full frames, and a frame lost or changed either way shows.
 
 Why the PCI cards are not in the 686 kit as well: with all eight cards in
-two 686 guests, three attempts in a row (2026-12-07) were reset by the
-nested L1's fault (docs/testing.md, "L2 resets under guest-to-host TCP"),
-one of them 0.5 s into the kernel's boot; the amd64 pair has not met it.
+two 686 guests, three attempts in a row (2026-12-07) were reset, twice by
+the nested L1's fault at its own address (docs/testing.md, "L2 resets
+under guest-to-host TCP") and once at a guest address 0.5 s into the
+kernel's boot, the form the harness cannot tell from a vmm bug. The amd64
+pair met the L1's own form twice in ten attempts and the other never.
 
 Both VMMs run with -no-reboot: a reset ends the run instead of running
 the script again, and the harness retries it when the L1's trace shows
@@ -40,7 +42,7 @@ PCI = tuple(k for k in KINDS if k != "ne2k_isa")
 BLOB_KIB = 128
 # The NE2000s move every byte through their data port (string port I/O,
 # which the nested L1 emulates): the L1's fault (docs/testing.md) met the
-# amd64 pair twice in eight attempts, both times during the ne2k_pci's
+# amd64 pair twice in ten attempts, both times during the ne2k_pci's
 # 128 KiB. 32 KiB is still twice the card's 16 KiB ring both ways.
 KIB = {"ne2k_pci": 32, "ne2k_isa": 32}
 SEND_PORT, BACK_PORT = 5100, 5200  # + K: A to B, B back to A
@@ -76,8 +78,8 @@ xfer() {  # xfer K PEER KIB
 	sleep 600 | nc -l -p $((%(back)d + $1)) > /tmp/back$1 & l=$!
 	j=0
 	until nc -w 10 $2 $((%(send)d + $1)) < /tmp/blob$1; do j=$((j+1)); [ $j -ge 20 ] && break; sleep 1; done
-	echo "nic $1 sent tries=$j"
-	i=0; while kill -0 $l 2>/dev/null && [ $i -lt 180 ]; do sleep 1; i=$((i+1)); done
+	[ $j -lt 20 ] && echo "nic $1 sent tries=$j" || { echo "nic $1 send failed"; kill $l; return; }
+	i=0; while kill -0 $l 2>/dev/null && [ $i -lt 120 ]; do sleep 1; i=$((i+1)); done
 	kill $l 2>/dev/null
 	echo "nic $1 back size=$(wc -c < /tmp/back$1) sha=$(sha256sum /tmp/back$1 | cut -d' ' -f1)"
 	echo "nic $1 took $(( $(date +%%s) - t0 )) s"
@@ -85,18 +87,23 @@ xfer() {  # xfer K PEER KIB
 %(xfers)secho "VMM-NICS-PAIR-DONE"
 """
 
-# B: listen on every card at once, then per card in A's order: what
-# arrived, and send it back.
-RECEIVER = COMMON + r"""%(listens)secho "pair listening"
-t=$(( $(date +%%s) + 600 ))
-echo_back() {  # echo_back K LISTENER PEER
-	while kill -0 $2 2>/dev/null && [ $(date +%%s) -lt $t ]; do sleep 1; done
+# B: every card at once, each in a subshell of its own (a card that
+# never gets its data holds up no other): listen, say what arrived, send
+# it back.
+RECEIVER = COMMON + r"""t=$(( $(date +%%s) + 300 ))
+echo_back() {  # echo_back K PEER
+	sleep 600 | nc -l -p $((%(send)d + $1)) > /tmp/recv$1 & l=$!
+	while kill -0 $l 2>/dev/null && [ $(date +%%s) -lt $t ]; do sleep 1; done
+	kill $l 2>/dev/null
 	echo "nic $1 recv size=$(wc -c < /tmp/recv$1) sha=$(sha256sum /tmp/recv$1 | cut -d' ' -f1)"
 	j=0
-	until nc -w 10 $3 $((%(back)d + $1)) < /tmp/recv$1; do j=$((j+1)); [ $j -ge 20 ] && break; sleep 1; done
+	until nc -w 10 $2 $((%(back)d + $1)) < /tmp/recv$1; do j=$((j+1)); [ $j -ge 20 ] && break; sleep 1; done
 	echo "nic $1 returned tries=$j"
 }
-%(echoes)secho "VMM-NICS-PAIR-DONE"
+%(echoes)ssleep 1
+echo "pair listening"
+wait %(subshells)s
+echo "VMM-NICS-PAIR-DONE"
 """
 
 
@@ -117,10 +124,10 @@ def guest_script(side, kinds=KINDS):
         vals["xfers"] = "".join("xfer %d %s %d\n" % (k, ip_of("b", k), kib_of(kind))
                                 for k, kind in enumerate(kinds))
         return SENDER % vals
-    vals["listens"] = "".join("sleep 600 | nc -l -p %d > /tmp/recv%d & l%d=$!\n"
-                              % (SEND_PORT + k, k, k) for k in range(len(kinds)))
-    vals["echoes"] = "".join("echo_back %d $l%d %s\n" % (k, k, ip_of("a", k))
+    vals["echoes"] = "".join("echo_back %d %s & e%d=$!\n" % (k, ip_of("a", k), k)
                              for k in range(len(kinds)))
+    # not a bare wait: that would wait for the listeners' `sleep 600`s too
+    vals["subshells"] = " ".join("$e%d" % k for k in range(len(kinds)))
     return RECEIVER % vals
 
 
@@ -212,7 +219,9 @@ def test_both_power_off_and_the_scripts_ran(guest, scenario):
     head, a, b = nic_models.pair_logs(guest.result.stdout)
     for text in (a, b):
         assert "VMM-NICS-PAIR-DONE" in text and "VMMKIT-DONE rc=0" in text, guest.describe()
+    # vmm exits 0 on SIGTERM too: each must have ended by itself
     assert "@@rc a=0" in head and "@@rc b=0" in head, guest.describe()
+    assert "@@still running" not in head and "@@ignored SIGTERM" not in head, guest.describe()
     assert "@@fail" not in head, guest.describe()
     assert "@@slaves_left 0" in head, guest.describe()
     for side in ("a", "b"):
