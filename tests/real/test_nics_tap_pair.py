@@ -126,7 +126,6 @@ def guest_script(side, kinds=KINDS):
         return SENDER % vals
     vals["echoes"] = "".join("echo_back %d %s & e%d=$!\n" % (k, ip_of("a", k), k)
                              for k in range(len(kinds)))
-    # not a bare wait: that would wait for the listeners' `sleep 600`s too
     vals["subshells"] = " ".join("$e%d" % k for k in range(len(kinds)))
     return RECEIVER % vals
 
