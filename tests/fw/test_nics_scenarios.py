@@ -317,14 +317,13 @@ def test_pair_guest_scripts_are_valid_shell_and_carried(scenario, side, tmp_path
         assert "\nup %d %s %s\n" % (k, pair.mac_of(side, k), pair.ip_of(side, k)) in text
 
 
-def pair_run(tmp_path, scenario, a_cmd, b_cmd, budget):
+def pair_run(tmp_path, scenario, a_cmd, b_cmd):
+    """The scenario's own L1 command, a_cmd and b_cmd in the VMMs' place."""
     if os.geteuid() != 0:
         pytest.fail("tap tests need root (network namespaces, /dev/net/tun)")
-    shell = pair.nic_models.pair_shell(
-        "fwpair", a_cmd, b_cmd, budget, [("br%d" % k, None) for k in range(len(scenario.kinds))],
-        "br${1#t?}")
-    r = subprocess.run(["sh", "-c", shell], capture_output=True, text=True, timeout=budget + 60,
-                       env=dict(os.environ, TMPDIR=str(tmp_path)))
+    shell = scenario.shell("unused", "unused", cmds=(a_cmd, b_cmd))
+    r = subprocess.run(["sh", "-c", shell], capture_output=True, text=True,
+                       timeout=scenario.timeout, env=dict(os.environ, TMPDIR=str(tmp_path)))
     assert "@@fail" not in r.stdout, r.stdout + r.stderr
     return r.stdout
 
@@ -346,7 +345,7 @@ def test_vmm_takes_the_pair_command_lines(scenario, tmp_path):
              "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
              "-drive", "file=%s,format=raw,index=0,media=disk" % fw_image("disk-0.img"),
              *args]))
-    out = pair_run(tmp_path, scenario, *cmds, 30)
+    out = pair_run(tmp_path, scenario, *cmds)
     head, a, b = pair.nic_models.pair_logs(out)
     assert "@@rc a=%d" % DISK_OK in head and "@@rc b=%d" % DISK_OK in head, out
     assert a.strip() == "" and b.strip() == "", out
@@ -373,7 +372,7 @@ def test_pair_scripts_with_fake_guests(scenario, tmp_path):
         script.write_text(pair.guest_script(side, scenario.kinds))
         cmds.append(" ".join([FAKE_TAP_GUEST, "-p", "br", str(script)] +
                              [pair.mac_of(side, k) for k in range(len(scenario.kinds))]))
-    out = pair_run(tmp_path, scenario, *cmds, 300)
+    out = pair_run(tmp_path, scenario, *cmds)
 
     guest = fake_guest_run(out)
     _, a, b = pair.nic_models.pair_logs(out)

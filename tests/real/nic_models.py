@@ -195,10 +195,11 @@ def pair_shell(name, a_cmd, b_cmd, budget, bridges, tap_bridge, marks=(), setup=
     Prints "@@still running PID: SIGTERM" for a VMM that had not ended
     by itself 30 s after the loop (vmm exits 0 on SIGTERM too), "@@rc a=N",
     "@@rc b=N", "@@slaves_left N" (taps still on a bridge after the VMMs
-    exited), "@@script ifup TAP" per script run, the `after` output, then "@@VM-A" and A's console and log, "@@VM-B" and
-    B's, and last PAIR_DONE when both consoles reached VMMKIT-DONE (the
-    harness's marker: without it, an L1 trace of the L1's own fault makes
-    the attempt the environment's)."""
+    exited), "@@script ifup TAP" per script run, the `after` output, then
+    "@@VM-A" and A's console and log, "@@VM-B" and B's, and last PAIR_DONE
+    when both consoles reached VMMKIT-DONE (the harness's marker: without
+    it, an L1 trace of the L1's own fault makes the attempt the
+    environment's)."""
     made = " && ".join(
         "ip link add %s type bridge && ip link set %s up%s"
         % (br, br, " && ip addr add %s dev %s" % (addr, br) if addr else "")

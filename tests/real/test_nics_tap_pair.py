@@ -102,7 +102,7 @@ echo_back() {  # echo_back K PEER
 }
 %(echoes)ssleep 1
 echo "pair listening"
-wait %(subshells)s
+wait
 echo "VMM-NICS-PAIR-DONE"
 """
 
@@ -124,9 +124,8 @@ def guest_script(side, kinds=KINDS):
         vals["xfers"] = "".join("xfer %d %s %d\n" % (k, ip_of("b", k), kib_of(kind))
                                 for k, kind in enumerate(kinds))
         return SENDER % vals
-    vals["echoes"] = "".join("echo_back %d %s & e%d=$!\n" % (k, ip_of("a", k), k)
+    vals["echoes"] = "".join("echo_back %d %s &\n" % (k, ip_of("a", k))
                              for k in range(len(kinds)))
-    vals["subshells"] = " ".join("$e%d" % k for k in range(len(kinds)))
     return RECEIVER % vals
 
 
@@ -157,10 +156,13 @@ class NicsTapPair(guestkit.Scenario):
                                  extra=["-no-reboot", "-drive", "file=%s,if=virtio" % script]
                                  + nic_args(side, self.kinds))
 
-    def shell(self, a_script, b_script):
+    def shell(self, a_script, b_script, cmds=None):
+        """The L1 command; cmds: A's and B's command lines in the VMMs'
+        place (tests/fw/test_nics_scenarios.py's)."""
+        a_cmd, b_cmd = cmds or (nic_models.shell_argv(self.vmm_argv("a", a_script)),
+                                nic_models.shell_argv(self.vmm_argv("b", b_script)))
         return nic_models.pair_shell(
-            self.name, nic_models.shell_argv(self.vmm_argv("a", a_script)),
-            nic_models.shell_argv(self.vmm_argv("b", b_script)), self.timeout - 180,
+            self.name, a_cmd, b_cmd, self.timeout - 180,
             [("br%d" % k, None) for k in range(len(self.kinds))], "br${1#t?}",
             marks=["nic %d back" % k for k in range(len(self.kinds))] + ["pair listening"])
 
